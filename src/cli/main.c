@@ -1,0 +1,61 @@
+/*
+ * drux — ask once, hear many models, see where they agree.
+ *
+ * main dispatches to one function per subcommand (see cli.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/status.h"
+
+#ifndef DRUX_VERSION
+#define DRUX_VERSION "0.1.0-dev"
+#endif
+
+static const cli_command commands[] = {
+    {"version", cmd_version, "print the version"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: drux COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'drux COMMAND --help' tells more about a command.\n");
+}
+
+int cli_error(const char *what)
+{
+    const char *msg = dx_errmsg();
+    if (what && *what)
+        fprintf(stderr, "drux: %s: %s\n", what, *msg ? msg : "failed");
+    else
+        fprintf(stderr, "drux: %s\n", *msg ? msg : "failed");
+    return 1;
+}
+
+int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("drux %s\n", DRUX_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version"))
+        return cmd_version(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "drux: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

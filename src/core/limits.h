@@ -1,0 +1,40 @@
+/*
+ * limits — every bound on input that comes from outside, in one place.
+ *
+ * A buffer that grows from a file, a socket, an upstream stream or the user
+ * checks its size against one of these and fails with DX_ELIMIT past it.
+ */
+#ifndef DX_LIMITS_H
+#define DX_LIMITS_H
+
+/* GGUF files */
+#define DX_GGUF_MAX_KV            65536u          /* metadata entries */
+#define DX_GGUF_MAX_TENSORS       65536u          /* tensor table entries */
+#define DX_GGUF_MAX_STRING        (16u << 20)     /* one metadata string, bytes */
+#define DX_GGUF_MAX_ARRAY         (16u << 20)     /* elements in one metadata array */
+#define DX_GGUF_MAX_NAME          256u            /* key or tensor name, bytes */
+#define DX_GGUF_MAX_DIMS          4u
+#define DX_GGUF_MAX_ALIGNMENT     (1u << 16)
+
+/* Models and generation */
+#define DX_MAX_VOCAB              (1u << 20)
+#define DX_MAX_TOKEN_BYTES        1024u           /* one vocabulary entry */
+#define DX_MAX_CONTEXT            (1u << 17)      /* tokens, hard ceiling */
+#define DX_MAX_PROMPT_BYTES       (1u << 20)
+
+/* Text formats read from outside */
+#define DX_MAX_JSON_BYTES         (8u << 20)      /* one JSON document */
+#define DX_MAX_CONFIG_BYTES       (1u << 20)
+#define DX_MAX_ANSWER_BYTES       (1u << 20)      /* one member's answer */
+#define DX_MAX_SSE_LINE           (1u << 20)      /* one upstream SSE line */
+#define DX_MAX_MEMBERS            32u             /* council members */
+#define DX_MAX_QUESTION_BYTES     (16u << 10)
+
+/* HTTP server */
+#define DX_HTTP_MAX_BODY          (1u << 20)
+#define DX_HTTP_MAX_HEADER        (16u << 10)
+
+/* Downloads */
+#define DX_MAX_DOWNLOAD_BYTES     (64ull << 30)
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * str — sized strings and a bounded growable buffer.
+ *
+ * dx_str is a view: {ptr, len}, not NUL-terminated, owned by someone else.
+ * dx_buf owns its bytes, keeps them NUL-terminated, and refuses to grow past
+ * its `max` (DX_ELIMIT), so a buffer filled from outside input stays bounded.
+ *
+ *     dx_buf b = dx_buf_make(1 << 20);
+ *     if (dx_buf_printf(&b, "%d tokens", n)) goto out;
+ *     puts(b.data);
+ *     dx_buf_free(&b);
+ */
+#ifndef DX_STR_H
+#define DX_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "core/status.h"
+
+typedef struct dx_str {
+    const char *ptr;
+    size_t len;
+} dx_str;
+
+#define DX_STR(lit) ((dx_str){(lit), sizeof(lit) - 1})
+
+static inline dx_str dx_str_c(const char *s)
+{
+    return (dx_str){s, s ? strlen(s) : 0};
+}
+
+static inline bool dx_str_eq(dx_str a, dx_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static inline bool dx_str_eqc(dx_str a, const char *b)
+{
+    return dx_str_eq(a, dx_str_c(b));
+}
+
+typedef struct dx_buf {
+    char *data; /* NUL-terminated when non-NULL */
+    size_t len, cap, max;
+} dx_buf;
+
+dx_buf dx_buf_make(size_t max);
+dx_status dx_buf_reserve(dx_buf *b, size_t extra);
+dx_status dx_buf_append(dx_buf *b, const void *p, size_t n);
+dx_status dx_buf_puts(dx_buf *b, const char *s);
+dx_status dx_buf_putc(dx_buf *b, char c);
+dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void dx_buf_clear(dx_buf *b); /* len = 0, keep memory */
+/* Hand the bytes to the caller (who frees them); b becomes empty. */
+char *dx_buf_take(dx_buf *b);
+void dx_buf_free(dx_buf *b);
+
+/* Read a whole file into memory, NUL-terminated; fails with DX_ELIMIT past
+ * max bytes. The caller frees *out. */
+dx_status dx_read_file(const char *path, size_t max, char **out, size_t *len);
+
+#endif

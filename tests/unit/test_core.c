@@ -1,0 +1,56 @@
+#include "core/arena.h"
+#include "core/status.h"
+#include "core/str.h"
+#include "test.h"
+
+TEST(status_messages)
+{
+    CHECK(dx_fail(DX_EFORMAT, "bad %s at %d", "header", 12) == DX_EFORMAT);
+    CHECK_STR(dx_errmsg(), "bad header at 12");
+    dx_wrap(DX_EFORMAT, "model.gguf");
+    CHECK_STR(dx_errmsg(), "model.gguf: bad header at 12");
+    CHECK_STR(dx_status_str(DX_ELIMIT), "limit exceeded");
+    CHECK_STR(dx_status_str((dx_status)999), "unknown status");
+}
+
+TEST(arena_respects_cap)
+{
+    arena a = arena_make(1024, 4096);
+    char *s = arena_strdup(&a, "hello");
+    CHECK_STR(s, "hello");
+    CHECK(arena_alloc(&a, 3000) != NULL);
+    CHECK(arena_alloc(&a, 3000) == NULL); /* would pass the 4 KiB cap */
+    CHECK(arena_alloc_array(&a, (size_t)-1, 16) == NULL);
+    arena_reset(&a);
+    CHECK(a.used <= 4096);
+    arena_free(&a);
+    CHECK(a.used == 0);
+}
+
+TEST(buf_is_bounded)
+{
+    dx_buf b = dx_buf_make(16);
+    CHECK(dx_buf_puts(&b, "0123456789") == DX_OK);
+    CHECK(dx_buf_printf(&b, "%d", 12345) == DX_OK);
+    CHECK_STR(b.data, "012345678912345");
+    CHECK(dx_buf_puts(&b, "xx") == DX_ELIMIT);
+    CHECK_EQ_INT(b.len, 15);
+    dx_buf_free(&b);
+}
+
+TEST(read_file_missing)
+{
+    char *data;
+    size_t len;
+    CHECK(dx_read_file("/nonexistent/drux", 100, &data, &len) == DX_ENOTFOUND);
+    CHECK(strstr(dx_errmsg(), "/nonexistent/drux") != NULL);
+}
+
+int main(void)
+{
+    RUN(status_messages);
+    RUN(arena_respects_cap);
+    RUN(buf_is_bounded);
+    RUN(read_file_missing);
+    return test_summary();
+}
