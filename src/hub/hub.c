@@ -49,8 +49,8 @@ static bool starts_with(const char *s, const char *p)
     return !strncmp(s, p, strlen(p));
 }
 
-/* A repository path "OWNER/REPO/FILE..." with plain components only. */
-static dx_status check_repo_path(const char *p, const char *what)
+/* A path of at least min plain components ("OWNER/REPO/FILE", "REV/FILE"). */
+static dx_status check_repo_path(const char *p, int min, const char *what)
 {
     int comps = 0;
     const char *c = p;
@@ -69,8 +69,9 @@ static dx_status check_repo_path(const char *p, const char *what)
         if (*c == '/')
             c++;
     }
-    if (comps < 3)
-        return dx_fail(DX_EARG, "%s: expected OWNER/REPO/FILE, got '%s'", what, p);
+    if (comps < min)
+        return dx_fail(DX_EARG, "%s: expected %s, got '%s'", what,
+                       min == 3 ? "OWNER/REPO/FILE" : "REV/FILE", p);
     return DX_OK;
 }
 
@@ -87,7 +88,7 @@ static void last_component(const char *p, char *out, size_t cap)
 
 static dx_status parse_hf_short(const char *rest, hub_source *o)
 {
-    dx_status st = check_repo_path(rest, "Hugging Face source");
+    dx_status st = check_repo_path(rest, 3, "Hugging Face source");
     if (st)
         return st;
     const char *s1 = strchr(rest, '/');
@@ -141,20 +142,18 @@ dx_status hub_source_parse(const char *src, hub_source *o)
             size_t el = strlen(hosts[i]);
             if (strncmp(src, hosts[i], el) || src[el] != '/')
                 continue;
-            /* OWNER/REPO/{resolve,blob}/REV/FILE */
+            /* OWNER/REPO/{resolve,blob}/REV/FILE; any other URL there is a plain one */
             const char *p = src + el + 1;
             char owner_repo[512];
             const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
             if (!s2 || (size_t)(s2 - p) >= sizeof owner_repo)
-                return dx_fail(DX_EARG, "Hugging Face URL without OWNER/REPO: %s", src);
+                break;
             snprintf(owner_repo, sizeof owner_repo, "%.*s", (int)(s2 - p), p);
             const char *kind = s2 + 1;
             if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
-                return dx_fail(DX_EARG,
-                               "Hugging Face URL should be .../OWNER/REPO/resolve/REV/FILE: %s",
-                               src);
+                break;
             const char *rev = strchr(kind, '/') + 1;
-            dx_status st = check_repo_path(rev, "Hugging Face URL");
+            dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
             if (st)
                 return st;
             o->kind = HUB_SRC_HF;
