@@ -466,6 +466,8 @@ static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, 
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+    if (x->tty && x->started && !x->bad_status && rc == CURLE_OK)
+        draw_progress(x, x->written, x->written, true);
     if (x->drew) {
         fputc('\n', stderr);
         x->drew = false;

@@ -92,10 +92,11 @@ class Server:
         if cut_once:
             self.cut_once.add(path)
 
-    def add_hf(self, owner_repo, name, data, linked=None, cut_once=False):
+    def add_hf(self, owner_repo, name, data, linked=None, cut_once=False, cdn_host=""):
+        """A file behind a Hugging Face style redirect; cdn_host sends it to another host."""
         cdn = f"/cdn/{owner_repo}/{name}"
         self.add_file(cdn, data, etag="d41d8cd98f00b204e9800998ecf8427e", cut_once=cut_once)
-        self.hf[f"/{owner_repo}/resolve/main/{name}"] = (cdn, linked or sha(data))
+        self.hf[f"/{owner_repo}/resolve/main/{name}"] = (cdn_host + cdn, linked or sha(data))
 
     def add_wheel(self, dist, version, wheel, advertised_sha=None):
         fn = f"{dist.replace('-', '_')}-{version}-py3-none-any.whl"
@@ -126,6 +127,8 @@ class Server:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+                if p.startswith("/gated/"):
+                    return self.send_error_body(401)
                 if p.startswith("/pypi/"):
                     return self.pypi_json(p)
                 if p in srv.files:
@@ -243,7 +246,9 @@ def model_files(home):
 
 def test_hf_short_form_pulls_checks_linked_etag_and_sends_token(server, home):
     data = make_gguf("llama", 200_000, 1)
-    server.add_hf("testorg/tiny-GGUF", "tiny.Q4_0.gguf", data)
+    port = server.url.rsplit(":", 1)[1]
+    server.add_hf("testorg/tiny-GGUF", "tiny.Q4_0.gguf", data,
+                  cdn_host=f"http://localhost:{port}")
     r = drux(home, "pull", "testorg/tiny-GGUF/tiny.Q4_0.gguf", server=server,
              env_extra={"HF_TOKEN": "hf_secret"})
     assert r.returncode == 0, r.stderr
@@ -255,6 +260,9 @@ def test_hf_short_form_pulls_checks_linked_etag_and_sends_token(server, home):
     assert open(m["path"], "rb").read() == data
     first = server.requests("/testorg/")[0]
     assert first[2].get("Authorization") == "Bearer hf_secret"
+    # the redirect leads to another host name: the token must not follow it
+    cdn = server.requests("/cdn/")[0]
+    assert cdn[2].get("Host", "").startswith("localhost") and "Authorization" not in cdn[2]
     # the table lists it too
     r = drux(home, "models")
     assert "tiny.Q4_0" in r.stdout and "llama" in r.stdout
@@ -275,6 +283,15 @@ def test_404_is_reported_as_not_found(server, home):
     r = drux(home, "pull", "testorg/tiny/missing.gguf", server=server)
     assert r.returncode == 1
     assert f"not found: {server.url}/testorg/tiny/resolve/main/missing.gguf" in r.stderr
+    assert model_files(home) == []
+
+
+def test_access_denied_and_tls_errors_are_named(server, home):
+    r = drux(home, "pull", f"{server.url}/gated/m.gguf", server=server)
+    assert r.returncode == 1 and "access denied (HTTP 401)" in r.stderr and "HF_TOKEN" in r.stderr
+    https = server.url.replace("http://", "https://")
+    r = drux(home, "pull", f"{https}/plain/m.gguf", server=server)
+    assert r.returncode == 1 and "TLS error with" in r.stderr
     assert model_files(home) == []
 
 
