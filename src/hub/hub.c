@@ -153,12 +153,16 @@ dx_status hub_source_parse(const char *src, hub_source *o)
             const char *kind = s2 + 1;
             if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
                 break;
-            const char *rev = strchr(kind, '/') + 1;
+            char rev[DX_HUB_MAX_SOURCE]; /* REV/FILE without "?download=true" */
+            snprintf(rev, sizeof rev, "%.*s", (int)strcspn(strchr(kind, '/') + 1, "?#"),
+                     strchr(kind, '/') + 1);
             dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
             if (st)
                 return st;
             o->kind = HUB_SRC_HF;
-            snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo, rev);
+            if ((size_t)snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo,
+                                 rev) >= sizeof o->url)
+                return dx_fail(DX_ELIMIT, "URL too long: %s", src);
             snprintf(o->canon, sizeof o->canon, "%s", o->url);
             last_component(rev, o->file_name, sizeof o->file_name);
             return DX_OK;

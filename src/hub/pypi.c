@@ -610,6 +610,9 @@ static dx_status join_pieces(const pypi_opts *o, const piece *p, size_t n, FILE 
         wheel w = {0};
         char label[64];
         snprintf(label, sizeof label, "part %zu/%zu", i + 1, n);
+        if (!o->quiet && isatty(2))
+            fprintf(stderr, "\rjoining part %zu of %zu (%s)\033[K%s", i + 1, n, p[i].project,
+                    i + 1 == n ? "\n" : "");
         st = get_wheel(o, p[i].project, p[i].version, label, &wr);
         if (!st)
             st = wheel_open(wr.path, &w);

@@ -153,6 +153,9 @@ TEST(sources_are_classified)
     CHECK(!hub_source_parse("https://huggingface.co/o/r/blob/v2/m.gguf", &s));
     CHECK(s.kind == HUB_SRC_HF);
     CHECK_STR(s.url, "https://huggingface.co/o/r/resolve/v2/m.gguf");
+    CHECK(!hub_source_parse("https://huggingface.co/o/r/resolve/main/d/m.gguf?download=true", &s));
+    CHECK_STR(s.url, "https://huggingface.co/o/r/resolve/main/d/m.gguf");
+    CHECK_STR(s.file_name, "m.gguf");
     CHECK(!hub_source_parse("https://example.com/a/b.gguf?download=1", &s));
     CHECK(s.kind == HUB_SRC_URL);
     CHECK_STR(s.file_name, "b.gguf");
