@@ -190,6 +190,7 @@ static size_t on_header(char *b, size_t size, size_t n, void *ud)
     size_t len = size * n;
     if (len >= 5 && !memcmp(b, "HTTP/", 5)) {
         x->etag[0] = '\0'; /* a new response (after a redirect) */
+        x->range_start = 0;
         return len;
     }
     const char *colon = memchr(b, ':', len);
@@ -295,7 +296,7 @@ static void draw_progress(xfer *x, uint64_t now_bytes, uint64_t total, bool fina
         return;
     x->last = t;
     double el = t - x->t0;
-    uint64_t fresh = now_bytes > x->have ? now_bytes - x->have : 0;
+    uint64_t base = x->resumed ? x->have : 0, fresh = now_bytes > base ? now_bytes - base : 0;
     double speed = el > 0.05 ? (double)fresh / el : 0;
     char a[32], b[32], sp[32], eta[32];
     dl_human_size(now_bytes, a, sizeof a);

@@ -537,8 +537,8 @@ dx_status hub_remove(const char *name)
 
 /* The cached model that came from canon (and is named name, if given),
  * when its file still has the recorded size and sha256. */
-static bool find_cached(const char *dir, const char *canon, const char *name,
-                        const char *want_sha, hub_model *m)
+static bool find_cached(const char *canon, const char *name, const char *want_sha,
+                        hub_model *m)
 {
     hub_model *all = NULL;
     size_t n = 0;
@@ -562,7 +562,6 @@ static bool find_cached(const char *dir, const char *canon, const char *name,
         hit = true;
     }
     free(all);
-    (void)dir;
     return hit;
 }
 
@@ -672,7 +671,7 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
             goto out;
         }
     }
-    if (!o->force && find_cached(models, s.canon, o->name, want[0] ? want : NULL, m)) {
+    if (!o->force && find_cached(s.canon, o->name, want[0] ? want : NULL, m)) {
         *cached = true;
         goto out;
     }

