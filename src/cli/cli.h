@@ -21,5 +21,8 @@ int cli_error(const char *what);
 
 /* The subcommands, each in src/cli/cmd_<name>.c. */
 int cmd_version(int argc, char **argv);
+int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
+int cmd_models(int argc, char **argv); /* cmd_hub.c */
+int cmd_rm(int argc, char **argv);     /* cmd_hub.c */
 
 #endif

