@@ -15,6 +15,7 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"members", cmd_members, "list the council's members; --ask checks each answers"},
 };
 
 static void usage(FILE *f)
