@@ -197,7 +197,10 @@ static char *reader(char *str, int num, void *stream)
         strcpy(str, ";\n");
         return str;
     }
-    if (n + 2 > (size_t)num) { /* room for "\r\n" handling and the NUL, as inih asks */
+    size_t content = n;
+    while (content && (s[content - 1] == '\n' || s[content - 1] == '\r'))
+        content--;
+    if (content + 3 > (size_t)num || n + 1 > (size_t)num) { /* inih wants 3 spare bytes */
         perr(p, DX_ELIMIT,
              "line longer than %d bytes (split a long system_prompt over indented lines)",
              num - 3);
