@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "council/config.h"
+#include "core/limits.h"
 #include "council/fanout.h"
 
 static atomic_int interrupted;
@@ -37,20 +38,6 @@ static void usage(FILE *f)
             "  --json          with --ask: print the results as JSON on stdout\n"
             "\n"
             "Exit status: 0 when every member is valid (and, with --ask, answered).\n");
-}
-
-/* The config from --config / the usual places, or the models in the cache. */
-static int load_council(const char *flag, council_config **cfg)
-{
-    char path[4096];
-    dx_status st = council_config_locate(flag, path, sizeof path);
-    if (st == DX_OK)
-        st = council_config_load(path, cfg);
-    else if (st == DX_ENOTFOUND && !flag && !getenv("DRUX_CONFIG")) {
-        char dir[4096];
-        st = council_config_from_models(council_models_dir(dir, sizeof dir), cfg);
-    }
-    return st ? cli_error(NULL) : 0;
 }
 
 static void list(const council_config *c)
@@ -190,10 +177,15 @@ int cmd_members(int argc, char **argv)
             return 2;
         }
     }
+    if (question && strlen(question) > DX_MAX_QUESTION_BYTES) {
+        fprintf(stderr, "drux members: the question is longer than %u bytes\n",
+                DX_MAX_QUESTION_BYTES);
+        return 2;
+    }
     council_config *cfg = NULL;
-    int rc = load_council(config, &cfg);
-    if (rc)
-        return rc;
+    if (council_config_open(config, &cfg))
+        return cli_error(NULL);
+    int rc = 0;
     if (question)
         rc = ask(cfg, question, as_json);
     else

@@ -756,6 +756,19 @@ dx_status council_config_locate(const char *explicit_path, char *buf, size_t cap
     return dx_fail(DX_ENOTFOUND, "no config file");
 }
 
+dx_status council_config_open(const char *explicit_path, council_config **out)
+{
+    char path[4096];
+    *out = NULL;
+    dx_status st = council_config_locate(explicit_path, path, sizeof path);
+    if (st == DX_OK)
+        return council_config_load(path, out);
+    const char *env = getenv("DRUX_CONFIG");
+    if (st != DX_ENOTFOUND || explicit_path || (env && *env))
+        return st;
+    return council_config_from_models(council_models_dir(path, sizeof path), out);
+}
+
 const char *council_models_dir(char *buf, size_t cap)
 {
     const char *v;

@@ -19,12 +19,8 @@
  *
  * and used like this:
  *
- *     char path[4096];
- *     council_config *cfg;
- *     if (council_config_locate(flag_path, path, sizeof path) == DX_OK)
- *         st = council_config_load(path, &cfg);
- *     else
- *         st = council_config_from_models(council_models_dir(dir, sizeof dir), &cfg);
+ *     council_config *cfg;   // --config, $DRUX_CONFIG, ~/.config/drux, or the cache
+ *     if (council_config_open(flag_path, &cfg)) { puts(dx_errmsg()); return 1; }
  *     for (size_t i = 0; i < cfg->n_members; i++) puts(cfg->members[i].name);
  *     council_config_free(cfg);
  *
@@ -104,6 +100,11 @@ dx_status council_config_from_models(const char *dir, council_config **out);
  * not exist is DX_ENOTFOUND with a message; for the default places
  * DX_ENOTFOUND means "no file, use the cache". */
 dx_status council_config_locate(const char *explicit_path, char *buf, size_t cap);
+
+/* The council drux uses: the file council_config_locate finds, else (no
+ * explicit path and no file in the default places) the models in
+ * council_models_dir. Failures carry the message to show. */
+dx_status council_config_open(const char *explicit_path, council_config **out);
 
 /* The model cache: $DRUX_HOME/models, else $XDG_DATA_HOME/drux/models,
  * else ~/.local/share/drux/models. Writes into buf and returns it. */

@@ -20,6 +20,7 @@ typedef struct fanout_state {
     member_event_fn on_event;
     void *user;
     const char *question;
+    const char *system_prompt; /* override, or NULL */
     double start_ms;
     size_t n_final;
 } fanout_state;
@@ -85,7 +86,8 @@ double member_ctx_deadline_ms(const member_ctx *ctx) { return ctx->deadline_ms; 
 
 const char *member_ctx_system_prompt(const member_ctx *ctx)
 {
-    return ctx->mc->system_prompt && *ctx->mc->system_prompt ? ctx->mc->system_prompt : NULL;
+    const char *sp = ctx->f->system_prompt ? ctx->f->system_prompt : ctx->mc->system_prompt;
+    return sp && *sp ? sp : NULL;
 }
 
 bool member_ctx_should_stop(const member_ctx *ctx)
@@ -323,14 +325,22 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
         opts = &none;
     if (!question || !*question)
         return dx_fail(DX_EARG, "the question is empty");
-    if (strlen(question) > DX_MAX_QUESTION_BYTES)
-        return dx_fail(DX_ELIMIT, "the question is longer than %u bytes", DX_MAX_QUESTION_BYTES);
-    size_t n = cfg->n_members;
+    if (strlen(question) > DX_MAX_PROMPT_BYTES)
+        return dx_fail(DX_ELIMIT, "the question is longer than %u bytes", DX_MAX_PROMPT_BYTES);
+    size_t n = cfg->n_members, first = 0;
     if (n == 0)
         return dx_fail(DX_EARG, "the council has no members");
+    if (opts->only) {
+        const member_config *m = council_config_member(cfg, opts->only);
+        if (!m)
+            return dx_fail(DX_ENOTFOUND, "no member '%s' in %s", opts->only, cfg->source);
+        first = (size_t)(m - cfg->members);
+        n = 1;
+    }
 
     dx_status st = DX_OK;
-    fanout_state f = {.on_event = opts->on_event, .user = opts->user, .question = question};
+    fanout_state f = {.on_event = opts->on_event, .user = opts->user, .question = question,
+                      .system_prompt = opts->system_prompt};
     member_ctx *ctxs = calloc(n, sizeof *ctxs);
     member_ctx **remote = calloc(n, sizeof *remote);
     member_result *res = calloc(n, sizeof *res);
@@ -350,7 +360,7 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     f.start_ms = council_now_ms();
     pthread_mutex_lock(&f.mu);
     for (size_t i = 0; i < n; i++) {
-        ctx_init(&ctxs[i], &f, i, &cfg->members[i]);
+        ctx_init(&ctxs[i], &f, first + i, &cfg->members[first + i]);
         emit(&ctxs[i], MEMBER_EV_STATUS, NULL, 0, 0);
     }
     pthread_mutex_unlock(&f.mu);

@@ -39,13 +39,21 @@ typedef struct fanout_opts {
     void *local_user;
     /* Nonzero stops every member that has not finished (status cancelled). */
     const atomic_int *cancel;
+    /* Ask only the member of this name (e.g. the synthesizer with its
+     * prompt); NULL asks all. */
+    const char *only;
+    /* Replaces every member's system prompt; "" for none, NULL keeps the
+     * config's. */
+    const char *system_prompt;
 } fanout_opts;
 
 /* Ask cfg's members `question` and wait until each has a final status.
- * *out gets one result per member, in config order (free with
+ * *out gets one result per member asked, in config order (free with
  * fanout_results_free). Fails only for a bad question (empty, over
- * DX_MAX_QUESTION_BYTES) or when threads/memory can't be had. opts may be
- * NULL. */
+ * DX_MAX_PROMPT_BYTES: user questions are bounded by DX_MAX_QUESTION_BYTES
+ * where they come in), an unknown opts.only, or when threads/memory can't
+ * be had. opts may be NULL. cfg must outlive the results (names point
+ * into it). */
 dx_status fanout_run(const council_config *cfg, const char *question, const fanout_opts *opts,
                      member_result **out, size_t *n);
 

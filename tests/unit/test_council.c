@@ -459,6 +459,11 @@ static void test_run(void *impl, member_ctx *ctx)
         for (int i = 0; i < 2000 && !member_ctx_should_stop(ctx); i++)
             usleep(1000);
         member_ctx_finish(ctx, MEMBER_DONE, NULL); /* too late: ignored */
+    } else if (!strcmp(model, "sys")) {
+        const char *sp = member_ctx_system_prompt(ctx);
+        sp = sp ? sp : "(none)";
+        member_ctx_text(ctx, sp, strlen(sp));
+        member_ctx_finish(ctx, MEMBER_DONE, NULL);
     } else if (!strcmp(model, "flood")) {
         char block[4096];
         memset(block, 'z', sizeof block);
@@ -611,12 +616,27 @@ TEST(fanout_answer_limit_and_args)
     fanout_results_free(r, n);
 
     CHECK(fanout_run(c, "", &o, &r, &n) == DX_EARG);
-    char *big = malloc(DX_MAX_QUESTION_BYTES + 2);
-    memset(big, 'q', DX_MAX_QUESTION_BYTES + 1);
-    big[DX_MAX_QUESTION_BYTES + 1] = 0;
+    char *big = malloc(DX_MAX_PROMPT_BYTES + 2);
+    memset(big, 'q', DX_MAX_PROMPT_BYTES + 1);
+    big[DX_MAX_PROMPT_BYTES + 1] = 0;
     CHECK(fanout_run(c, big, &o, &r, &n) == DX_ELIMIT);
     free(big);
     CHECK(r == NULL && n == 0);
+
+    /* one member alone, as for the synthesis */
+    trace t = {{{0}}, 0, 0};
+    o.on_event = record;
+    o.user = &t;
+    o.only = "b";
+    CHECK(fanout_run(c, "q", &o, &r, &n) == DX_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_STR(r[0].name, "b");
+    CHECK_EQ_INT(r[0].status, MEMBER_DONE);
+    CHECK_STR(t.log[1], "queued running +'The ' +'sky ' +'is ' +'blue.' done ");
+    CHECK_STR(t.log[0], ""); /* events carry the member's index in the config */
+    fanout_results_free(r, n);
+    o.only = "nobody";
+    CHECK(fanout_run(c, "q", &o, &r, &n) == DX_ENOTFOUND);
     council_config_free(c);
 }
 
@@ -638,6 +658,31 @@ TEST(remote_member_without_key_fails_alone)
     council_config_free(c);
 }
 
+TEST(fanout_system_prompt_override)
+{
+    council_config *c = council_of("[council]\nsystem_prompt = From the file.\n"
+                                   "[member.a]\nmodel = sys\n"
+                                   "[member.b]\nmodel = sys\nsystem_prompt = Own prompt.\n");
+    CHECK(c);
+    fanout_opts o = {.open_local = test_open};
+    member_result *r = NULL;
+    size_t n = 0;
+    CHECK(fanout_run(c, "q", &o, &r, &n) == DX_OK);
+    CHECK_STR(r[0].text, "From the file.");
+    CHECK_STR(r[1].text, "Own prompt.");
+    fanout_results_free(r, n);
+    o.system_prompt = "Synthesize.";
+    CHECK(fanout_run(c, "q", &o, &r, &n) == DX_OK);
+    CHECK_STR(r[0].text, "Synthesize.");
+    CHECK_STR(r[1].text, "Synthesize.");
+    fanout_results_free(r, n);
+    o.system_prompt = "";
+    CHECK(fanout_run(c, "q", &o, &r, &n) == DX_OK);
+    CHECK_STR(r[1].text, "(none)");
+    fanout_results_free(r, n);
+    council_config_free(c);
+}
+
 int main(void)
 {
     RUN(config_full_council);
@@ -655,6 +700,7 @@ int main(void)
     RUN(fanout_local_members);
     RUN(fanout_cancel);
     RUN(fanout_answer_limit_and_args);
+    RUN(fanout_system_prompt_override);
     RUN(remote_member_without_key_fails_alone);
     return test_summary();
 }
