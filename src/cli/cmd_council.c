@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "cli/cli.h"
 #include "council/config.h"
@@ -81,6 +82,36 @@ static void progress(const member_event *ev, void *user)
     }
 }
 
+/* The answer as a JSON string; bytes that are not UTF-8 (a local model
+ * can emit half a character) become U+FFFD rather than losing the text. */
+static json_t *text_json(const char *s, size_t n)
+{
+    json_t *t = json_stringn(s, n);
+    if (t)
+        return t;
+    char *clean = malloc(n * 3 + 1);
+    if (!clean)
+        return json_string("");
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        if (k > 0 && cp != 0) {
+            memcpy(clean + o, s + i, (size_t)k);
+            o += (size_t)k;
+            i += (size_t)k;
+        } else {
+            memcpy(clean + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    t = json_stringn(clean, o);
+    free(clean);
+    return t ? t : json_string("");
+}
+
 static json_t *result_json(const member_result *r)
 {
     json_t *o = json_object();
@@ -89,9 +120,7 @@ static json_t *result_json(const member_result *r)
     json_object_set_new(o, "model", json_string(r->model));
     json_object_set_new(o, "status", json_string(member_status_str(r->status)));
     json_object_set_new(o, "error", json_string(r->error));
-    /* stringn: an answer cut at the byte limit is still valid UTF-8 */
-    json_t *t = json_stringn(r->text, r->text_len);
-    json_object_set_new(o, "text", t ? t : json_string("(answer is not valid UTF-8)"));
+    json_object_set_new(o, "text", text_json(r->text, r->text_len));
     json_object_set_new(o, "truncated", json_boolean(r->truncated));
     json_object_set_new(o, "ttft_ms", r->ttft_ms >= 0 ? json_real(r->ttft_ms) : json_null());
     json_object_set_new(o, "latency_ms", json_real(r->latency_ms));

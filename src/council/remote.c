@@ -264,7 +264,9 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
             abort_with(r, st);
             return 0;
         }
-        return n;
+        /* the answer is complete at [DONE], whether or not the server
+         * closes the stream */
+        return r->saw_done ? 0 : n;
     }
     if (dx_buf_append(&r->raw, ptr, n)) {
         abort_with(r, dx_fail(DX_ELIMIT, "upstream reply larger than %u bytes", DX_MAX_JSON_BYTES));
@@ -518,7 +520,7 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
         finish(r, MEMBER_CANCELLED, "cancelled");
         return;
     }
-    if (r->answer_full) {
+    if (r->answer_full || (r->saw_done && !r->abort_st)) {
         finish_done(r);
         return;
     }

@@ -16,6 +16,7 @@ server plays every member of a council at once:
     errbody     HTTP 404 with {"error": {"message": "model ... does not exist"}}
     hang        accepts, then sends nothing until the test ends
     hangmid     sends two pieces, then nothing
+    linger      sends a whole answer and [DONE], then keeps the stream open
     cut         sends two pieces, then closes the connection mid-stream
     badjson     sends a piece, then a chunk that is not JSON
     streamerr   sends a piece, then {"error": {...}} in the stream
@@ -194,6 +195,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             self.chunk("data: [DONE]\n\n")
             self.end_stream()
+        elif fault == "linger":  # a whole answer, then the stream stays open
+            self.start_stream()
+            self.delta("complete", model)
+            self.chunk("data: [DONE]\n\n")
+            self.wait(60)
         elif fault == "chatty":
             self.stream_answer(req, ["y" * 299 + "\n"] * 5000)
         elif fault == "nousage":

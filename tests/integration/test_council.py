@@ -198,6 +198,14 @@ def test_usage_fallbacks_and_streaming(tmp_path, server):
     assert "trickle: running" in p.stderr
 
 
+def test_done_marks_the_end_even_if_the_stream_stays_open(tmp_path, server):
+    cfg = write_config(tmp_path, server, [("lingers", {"model": "linger"})], timeout_s=5)
+    p, r, wall = ask(tmp_path, cfg)
+    assert r["lingers"]["status"] == "done" and r["lingers"]["text"] == "complete"
+    assert r["lingers"]["tokens_estimated"] and r["lingers"]["completion_tokens"] == 1
+    assert wall < 2
+
+
 def test_first_byte_timeout_retries_then_gives_up(tmp_path, server):
     t = tag()
     members = [("silent", {"model": "hang" + t, "first_byte_timeout_s": 0.4, "max_attempts": 2})]
