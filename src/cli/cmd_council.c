@@ -20,10 +20,13 @@
 
 static atomic_int interrupted;
 
+/* First Ctrl-C: cancel the members and report. Second: the usual. */
 static void on_sigint(int sig)
 {
-    (void)sig;
-    atomic_store(&interrupted, 1);
+    if (atomic_exchange(&interrupted, 1)) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
 }
 
 static void usage(FILE *f)

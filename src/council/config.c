@@ -507,6 +507,22 @@ static int handler(void *user, const char *section, const char *name, const char
     return 1;
 }
 
+/* "~/x" -> "$HOME/x" for paths of local models; anything else unchanged. */
+static const char *expand_home(parser *p, const char *path)
+{
+    const char *home = getenv("HOME");
+    if (!path || strncmp(path, "~/", 2) || !home || !*home)
+        return path;
+    size_t n = strlen(home) + strlen(path);
+    char *s = arena_alloc(&p->cfg->mem, n);
+    if (!s) {
+        perr(p, DX_ENOMEM, "out of memory");
+        return path;
+    }
+    snprintf(s, n, "%s%s", home, path + 1);
+    return s;
+}
+
 /* Inherit [council] settings and check what single lines can't. */
 static void resolve(parser *p)
 {
@@ -531,6 +547,8 @@ static void resolve(parser *p)
             m->first_byte_timeout_s = first_byte;
         if (m->first_byte_timeout_s > m->timeout_s)
             m->first_byte_timeout_s = m->timeout_s;
+        if (m->kind == MEMBER_LOCAL)
+            m->model = expand_home(p, m->model);
         if (!m->model) {
             perr(p, DX_EFORMAT, "[member.%s] has no 'model'", m->name);
         } else if (m->kind == MEMBER_REMOTE && !m->base_url) {
@@ -544,6 +562,7 @@ static void resolve(parser *p)
     if (p->st)
         return;
     p->line = 0;
+    c->embedder = expand_home(p, c->embedder);
     if (c->n_members == 0) {
         p->st = dx_fail(DX_EFORMAT, "%s: no [member.NAME] sections: the council is empty",
                         p->source);

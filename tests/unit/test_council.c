@@ -233,6 +233,20 @@ TEST(config_example_file_is_valid)
     council_config_free(c);
 }
 
+TEST(config_home_in_local_paths)
+{
+    setenv("HOME", "/home/tester", 1);
+    dx_status st;
+    council_config *c = parse("[council]\nembedder = ~/e.gguf\n"
+                              "[member.a]\nmodel = ~/m/a.gguf\n"
+                              "[member.r]\nbase_url = http://h\nmodel = ~/not-a-path\n", &st);
+    CHECK_MSG(c, "%s", dx_errmsg());
+    CHECK_STR(c->members[0].model, "/home/tester/m/a.gguf");
+    CHECK_STR(c->members[1].model, "~/not-a-path"); /* remote model ids are names */
+    CHECK_STR(c->embedder, "/home/tester/e.gguf");
+    council_config_free(c);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -691,6 +705,7 @@ int main(void)
     RUN(config_limits);
     RUN(config_long_prompt_over_lines);
     RUN(config_example_file_is_valid);
+    RUN(config_home_in_local_paths);
     RUN(config_locate_and_cache);
     RUN(sse_events_split_anywhere);
     RUN(sse_bom_and_unterminated_end);
