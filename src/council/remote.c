@@ -665,6 +665,11 @@ void remote_run_all(member_ctx **ctxs, size_t n)
             if (r && r->easy == msg->easy_handle)
                 transfer_done(r, multi, msg->data.result, council_now_ms(), &seed);
         }
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = rs[i].state != R_DONE;
+        if (!any)
+            break; /* do not sit in poll once the last member ended */
         double wait = next - council_now_ms();
         int wait_ms = wait < 1 ? 1 : wait > POLL_MAX_MS ? POLL_MAX_MS : (int)wait;
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);

@@ -210,6 +210,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a whole council connects at once
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
