@@ -206,6 +206,18 @@ def test_done_marks_the_end_even_if_the_stream_stays_open(tmp_path, server):
     assert wall < 2
 
 
+def test_full_council_streams_concurrently(tmp_path, server):
+    """32 members (the limit), each trickling for ~1.35 s: together in about one's time."""
+    t = tag()
+    members = [("m%d" % i, {"model": "trickle%s-%d" % (t, i)}) for i in range(32)]
+    cfg = write_config(tmp_path, server, members, timeout_s=10)
+    p, r, wall = ask(tmp_path, cfg)
+    assert p.returncode == 0
+    assert all(m["status"] == "done" and m["text"].startswith("w0 w1") for m in r.values())
+    assert max(m["ttft_ms"] for m in r.values()) < 1000  # nobody waited for another
+    assert wall < 1.35 + 2.0  # one after another would be 43 s
+
+
 def test_first_byte_timeout_retries_then_gives_up(tmp_path, server):
     t = tag()
     members = [("silent", {"model": "hang" + t, "first_byte_timeout_s": 0.4, "max_attempts": 2})]
