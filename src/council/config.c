@@ -492,6 +492,14 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     snprintf(p->last_section, sizeof p->last_section, "%s", section);
     snprintf(p->last_name, sizeof p->last_name, "%s", name);
+    size_t vlen = strlen(value);
+    if (vlen >= 2 && strcmp(name, "system_prompt") && strcmp(name, "header") &&
+        ((value[0] == '"' && value[vlen - 1] == '"') ||
+         (value[0] == '\'' && value[vlen - 1] == '\''))) {
+        perr(p, DX_EFORMAT, "%s = %.80s: values are written without quotes (%s = %.*s)", name,
+             value, name, (int)(vlen - 2 > 60 ? 60 : vlen - 2), value + 1);
+        return 1;
+    }
     if (!*section) {
         perr(p, DX_EFORMAT, "'%.60s' comes before any [section]", name);
     } else if (!strcmp(section, "council")) {

@@ -163,6 +163,9 @@ TEST(config_errors_name_the_line)
                      "synthesizer = 'nobody' is not a member");
     CHECK_CONFIG_ERR("[council]\ntimeout_s = 5\n", DX_EFORMAT, "the council is empty");
     CHECK_CONFIG_ERR("", DX_EFORMAT, "the council is empty");
+    CHECK_CONFIG_ERR("[member.a]\nmodel = \"gpt-4o\"\n", DX_EFORMAT,
+                     "t.ini:2: model = \"gpt-4o\": values are written without quotes "
+                     "(model = gpt-4o)");
     council_config *c = NULL;
     static const char nul[] = "[member.a]\nmodel = m\0x\n";
     CHECK(council_config_parse(nul, sizeof nul - 1, "t.ini", &c) == DX_EFORMAT);
