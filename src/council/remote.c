@@ -338,6 +338,9 @@ static dx_status prepare(rmember *r)
     struct curl_slist *h = NULL;
     h = curl_slist_append(h, "Content-Type: application/json");
     h = h ? curl_slist_append(h, "Accept: text/event-stream") : NULL;
+    /* no "Expect: 100-continue" for long prompts: some servers never answer
+     * it and curl would wait a second before sending the body */
+    h = h ? curl_slist_append(h, "Expect:") : NULL;
     r->hdrs = h;
     if (mc->api_key_env) {
         const char *key = getenv(mc->api_key_env);
