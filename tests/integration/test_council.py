@@ -75,6 +75,8 @@ def test_faults_are_contained(tmp_path, server):
         ("huge", {"model": "huge" + t}),
         ("missing", {"model": "errbody" + t}),
         ("overloaded", {"model": "streamerr" + t}),
+        ("flaky", {"model": "flaky503" + t}),
+        ("stalls", {"model": "hangmid" + t, "timeout_s": 1.5}),
     ]
     cfg = write_config(tmp_path, server, members, timeout_s=5)
     p, r, wall = ask(tmp_path, cfg)
@@ -123,6 +125,16 @@ def test_faults_are_contained(tmp_path, server):
 
     assert r["overloaded"]["status"] == "failed"
     assert "the model is overloaded" in r["overloaded"]["error"]
+
+    # 503 without Retry-After: our own backoff (125-250 ms before the 2nd try)
+    fl = r["flaky"]
+    assert fl["status"] == "done" and fl["attempts"] == 2
+    assert 100 <= fl["latency_ms"] < 800
+
+    # stalled mid-answer: timed out, keeping what it said
+    st = r["stalls"]
+    assert st["status"] == "timeout" and st["text"] == "partial answer"
+    assert 1500 <= st["latency_ms"] < 1500 + 400
 
     # all at once: the council took as long as its slowest member, not the sum
     assert wall < 1.5 + 1.5
