@@ -153,7 +153,9 @@ typedef struct rmember {
     rstate state;
     CURL *easy;
     struct curl_slist *hdrs;
-    char *body;
+    char *body;       /* the request, asking for usage in the stream */
+    char *body_plain; /* the same without stream_options */
+    bool plain;       /* the server refused stream_options: send body_plain */
     char *url;
     char errbuf[CURL_ERROR_SIZE];
     double deadline_ms, next_start_ms, attempt_start_ms;
@@ -327,9 +329,11 @@ static dx_status prepare(rmember *r)
     if (mc->has_seed)
         json_object_set_new(root, "seed", json_integer((json_int_t)(mc->seed & INT64_MAX)));
     r->body = json_dumps(root, JSON_COMPACT);
+    json_object_del(root, "stream_options"); /* for servers that refuse it */
+    r->body_plain = json_dumps(root, JSON_COMPACT);
     size_t ulen = strlen(mc->base_url) + sizeof "/chat/completions";
     r->url = malloc(ulen);
-    if (!r->body || !r->url) {
+    if (!r->body || !r->body_plain || !r->url) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
@@ -420,7 +424,7 @@ static void start_attempt(rmember *r, CURLM *multi, double now)
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->plain ? r->body_plain : r->body);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "drux");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -568,6 +572,15 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
     char m[240], why[300];
     remote_error_message(r->raw.data, r->raw.len, m, sizeof m);
     snprintf(why, sizeof why, "HTTP %ld: %s", r->http, m);
+    if ((r->http == 400 || r->http == 422) && !r->plain && strstr(m, "stream_options")) {
+        /* an older or stricter server: ask again without it, counting the
+         * pieces instead of reading usage */
+        r->plain = true;
+        member_ctx_retry(r->ctx, why, 0);
+        r->state = R_WAIT;
+        r->next_start_ms = now;
+        return;
+    }
     if (retryable_http(r->http)) {
         retry_or_fail(r, why, (double)retry_after, now, seed);
         return;
@@ -684,6 +697,7 @@ out:
                 detach(&rs[i], multi);
             curl_slist_free_all(rs[i].hdrs);
             free(rs[i].body);
+            free(rs[i].body_plain);
             free(rs[i].url);
             sse_free(&rs[i].sse);
             dx_buf_free(&rs[i].raw);

@@ -16,6 +16,7 @@ server plays every member of a council at once:
     errbody     HTTP 404 with {"error": {"message": "model ... does not exist"}}
     hang        accepts, then sends nothing until the test ends
     hangmid     sends two pieces, then nothing
+    strict      HTTP 400 if the request has stream_options, else like ok (no usage then)
     linger      sends a whole answer and [DONE], then keeps the stream open
     cut         sends two pieces, then closes the connection mid-stream
     badjson     sends a piece, then a chunk that is not JSON
@@ -195,6 +196,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             self.chunk("data: [DONE]\n\n")
             self.end_stream()
+        elif fault == "strict":  # an older server that refuses stream_options
+            if "stream_options" in req:
+                self.send_json(400, {"error": {"message": "Unrecognized request argument supplied: "
+                                                          "stream_options"}})
+            else:
+                self.stream_answer(req, pieces)
         elif fault == "linger":  # a whole answer, then the stream stays open
             self.start_stream()
             self.delta("complete", model)

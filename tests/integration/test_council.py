@@ -206,8 +206,21 @@ def test_usage_fallbacks_and_streaming(tmp_path, server):
     assert tr["text"] == "".join("w%d " % i for i in range(10))
     # text arrived as it was produced: the first piece long before the end
     assert tr["ttft_ms"] < 300 and tr["latency_ms"] >= 1300
-    assert 5 < tr["tokens_per_s"] < 10  # 9 pieces over ~1.35 s
+    assert 3 < tr["tokens_per_s"] <= 9 / 1.35  # 9 pieces after the first, 0.15 s apart
     assert "trickle: running" in p.stderr
+
+
+def test_server_refusing_stream_options(tmp_path, server):
+    t = tag()
+    cfg = write_config(tmp_path, server, [("strict", {"model": "strict" + t, "max_attempts": 1})],
+                       timeout_s=5)
+    p, r, _ = ask(tmp_path, cfg)
+    s = r["strict"]
+    assert s["status"] == "done" and s["text"] == "You asked: " + QUESTION
+    assert s["attempts"] == 2 and s["tokens_estimated"] and s["completion_tokens"] == 7
+    bodies = [q["body"] for q in server.requests if q["model"] == "strict" + t]
+    assert "stream_options" in bodies[0] and "stream_options" not in bodies[1]
+    assert bodies[1]["stream"] is True
 
 
 def test_done_marks_the_end_even_if_the_stream_stays_open(tmp_path, server):
