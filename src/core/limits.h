@@ -32,6 +32,13 @@
 #define DX_MAX_MEMBERS            32u             /* council members */
 #define DX_MAX_QUESTION_BYTES     (16u << 10)
 
+/* Council configuration and upstream members */
+#define DX_MAX_MEMBER_NAME        64u             /* [member.NAME], bytes */
+#define DX_MAX_CONFIG_VALUE       (16u << 10)     /* one value, continuation lines joined */
+#define DX_MAX_MEMBER_HEADERS     16u             /* header = lines per member */
+#define DX_MAX_UPSTREAM_ERROR     (64u << 10)     /* error body kept from an upstream reply */
+#define DX_MAX_ATTEMPTS           10u             /* tries per member, retries included */
+
 /* HTTP server */
 #define DX_HTTP_MAX_BODY          (1u << 20)
 #define DX_HTTP_MAX_HEADER        (16u << 10)
