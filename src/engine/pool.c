@@ -42,7 +42,7 @@ static void *worker_main(void *arg)
     worker_arg wa = *(worker_arg *)arg;
     free(arg);
     pool *p = wa.p;
-    unsigned seen = atomic_load(&p->generation);
+    unsigned seen = 0; /* jobs may be posted before this thread first runs */
     for (;;) {
         unsigned g;
         int spins = 0;
