@@ -359,8 +359,7 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
 
     size_t row;
     if (!quant_row_size(t->type, 0, &row))
-        return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32 " (%s)", t->type,
-                     quant_name(t->type));
+        return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32, t->type);
     bool empty = false;
     int64_t rows = 1;
     for (uint32_t j = 0; j < 4; j++)
