@@ -391,6 +391,33 @@ TEST(roundtrip_no_tensors)
     }
 }
 
+TEST(valid_folder_opens)
+{
+    DIR *d = opendir(DATA);
+    CHECK_MSG(d != NULL, "%s missing: run tools/make_gguf_corpus.py", DATA);
+    int files = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".gguf"))
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, DATA "%s", e->d_name);
+        gguf *g;
+        dx_status st = gguf_open(path, &g);
+        const char *why = "";
+        int ok = st == DX_OK && tensors_consistent(g, &why);
+        gguf_close(g);
+        files++;
+        if (!ok) {
+            closedir(d);
+            CHECK_MSG(0, "%s: %s %s", e->d_name, dx_errmsg(), why);
+        }
+    }
+    closedir(d);
+    CHECK(files >= 5);
+}
+
 /* ---- the broken-file corpus --------------------------------------------- */
 
 static int read_whole(const char *path, unsigned char **buf, size_t *len)
@@ -895,6 +922,7 @@ int main(void)
     RUN(roundtrip_all_types_v2);
     RUN(roundtrip_alignment_64);
     RUN(roundtrip_no_tensors);
+    RUN(valid_folder_opens);
     RUN(corpus_files_fail_cleanly);
     RUN(corpus_expected_messages);
     RUN(hostile_headers);
