@@ -6,6 +6,7 @@
 #   make run        install what is missing, pull the default models, run drux's main job
 #   make bench      benchmarks (never part of the test suite)
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#                   (seeded from tests/data/corpus/<x>/ and tests/data/<x>/ when present)
 #
 # Sources are found by wildcard: a new src/<module>/<file>.c joins the build,
 # a new tests/unit/test_<x>.c becomes a test binary, tests/fuzz/fuzz_<x>.c a
@@ -94,15 +95,19 @@ FUZZ_BUILD := build/fuzz
 fuzz:
 	@mkdir -p $(FUZZ_BUILD)
 	@$(MAKE) --no-print-directory MODE=fuzz CC=clang \
-	    CFLAGS_fuzz="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_BUILD)/libdrux.a
+	    CFLAGS_fuzz="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	    $(FUZZ_BUILD)/libdrux.a
 	@for f in $(FUZZ_SRCS); do \
-	    t=$$(basename $$f .c); \
-	    clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined $$f \
+	    t=$$(basename $$f .c); x=$${t#fuzz_}; \
+	    clang $(CPPFLAGS) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=undefined $$f \
 	        $(FUZZ_BUILD)/libdrux.a $(LDLIBS) -pthread -o $(FUZZ_BUILD)/$$t || exit 1; \
 	    mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
-	    echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+	    seeds=""; for d in tests/data/corpus/$$x tests/data/$$x; do \
+	        [ -d $$d ] && seeds="$$seeds $$d"; done; \
+	    echo "fuzzing $$t for $(FUZZ_SECONDS)s (seeds:$${seeds:- none})"; \
 	    $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	        $(FUZZ_BUILD)/corpus-$$t tests/data/corpus/$${t#fuzz_} || exit 1; \
+	        $(FUZZ_BUILD)/corpus-$$t $$seeds || exit 1; \
 	done
 
 PREFIX ?= /usr/local

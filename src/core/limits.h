@@ -15,6 +15,8 @@
 #define DX_GGUF_MAX_NAME          256u            /* key or tensor name, bytes */
 #define DX_GGUF_MAX_DIMS          4u
 #define DX_GGUF_MAX_ALIGNMENT     (1u << 16)
+#define DX_GGUF_MAX_NESTING       8u              /* arrays inside arrays, levels */
+#define DX_GGUF_MAX_ARR_STRINGS   (1u << 22)      /* strings in all top-level string arrays */
 
 /* Models and generation */
 #define DX_MAX_VOCAB              (1u << 20)

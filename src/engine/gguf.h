@@ -53,6 +53,8 @@ void gguf_close(gguf *g); /* NULL is a no-op */
 uint32_t gguf_version(const gguf *g);
 size_t gguf_alignment(const gguf *g);
 size_t gguf_file_size(const gguf *g);
+/* Where the (aligned) data section starts; tensor offsets count from here. */
+size_t gguf_data_offset(const gguf *g);
 
 /* Metadata. Keys are looked up by exact name. */
 size_t gguf_n_kv(const gguf *g);
@@ -70,7 +72,9 @@ bool gguf_get_str(const gguf *g, const char *key, dx_str *out); /* view into the
 
 /* Arrays. Element type and count; for numeric arrays *data points to the
  * packed little-endian elements in the mapping (possibly unaligned: copy
- * with memcpy). For string arrays use gguf_get_arr_str. */
+ * with memcpy). For string arrays use gguf_get_arr_str; for those and for
+ * arrays of arrays (validated, not exposed) *data is NULL. Out-params of all
+ * getters may be NULL. */
 bool gguf_get_arr(const gguf *g, const char *key, enum gguf_vtype *elem, uint64_t *n,
                   const void **data);
 /* String array as an index built at open time: (*strs)[i] views into the mapping. */

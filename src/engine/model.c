@@ -1,0 +1,753 @@
+/*
+ * model.c — loading hyperparameters and weights, and the forward pass.
+ *
+ * The forward pass works on a batch of n tokens at once: activations are
+ * [n][dim] row-major, each weight matrix is applied to all n rows while its
+ * rows are in cache, and the KV cache is f16 ([layer][position][kv_dim]).
+ */
+#include "engine/model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "engine/pool.h"
+
+typedef struct weight {
+    const char *name;
+    const uint8_t *data;
+    const quant_traits *qt;
+    size_t row_bytes;
+    int rows, cols; /* y[rows] = W[rows][cols] . x[cols] */
+} weight;
+
+typedef struct layer {
+    const float *attn_norm, *ffn_norm;         /* (n_embd) */
+    const float *post_attn_norm, *post_ffw_norm; /* gemma3: (n_embd), else NULL */
+    const float *q_norm, *k_norm;              /* gemma3, qwen3: (head_dim), else NULL */
+    const float *bq, *bk, *bv;                 /* qwen2: biases, else NULL */
+    weight wq;     /* (n_head*hdk, n_embd) */
+    weight wk;     /* (n_head_kv*hdk, n_embd) */
+    weight wv;     /* (n_head_kv*hdv, n_embd) */
+    weight wo;     /* (n_embd, n_head*hdv) */
+    weight w_gate; /* (n_ff, n_embd) */
+    weight w_up;   /* (n_ff, n_embd) */
+    weight w_down; /* (n_embd, n_ff) */
+} layer;
+
+struct eng_model {
+    atomic_int refs;
+    char *path;
+    gguf *g;
+    eng_hparams hp;
+    weight tok_embd;           /* (n_vocab, n_embd): rows are looked up */
+    weight output;             /* (n_vocab, n_embd): tok_embd when tied */
+    const float *output_norm;  /* (n_embd) */
+    const float *rope_freqs;   /* optional (n_rot/2) divisors of the frequencies */
+    layer *layers;             /* (n_layer) */
+    float **owned;             /* vectors converted to f32 at load */
+    size_t n_owned;
+    uint64_t n_params, weight_bytes;
+    size_t max_act_row;        /* largest quantized activation row, bytes */
+};
+
+struct eng_session {
+    eng_model *m;
+    pool *pool;
+    int n_ctx, n_batch, pos;
+    size_t kv_dim_k, kv_dim_v;
+    dx_f16 *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) */
+    float *x;       /* (n_batch, n_embd) residual stream */
+    float *xb;      /* (n_batch, n_embd) normed input */
+    float *xb2;     /* (n_batch, n_embd) branch output */
+    float *q;       /* (n_batch, n_head*hdk) */
+    float *k, *v;   /* (n_batch, kv_dim) */
+    float *att;     /* (n_batch, n_head*hdv) */
+    float *hb, *hb2;/* (n_batch, n_ff) */
+    float *logits;  /* (n_vocab) */
+    uint8_t *xq;    /* (n_batch, max_act_row) quantized activations */
+    float *scores;  /* (threads, n_ctx) */
+    float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
+};
+
+/* ---- f16 lookup for the KV cache ---------------------------------------- */
+
+static float f16_table[65536];
+static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
+
+static void f16_table_init(void)
+{
+    for (uint32_t i = 0; i < 65536; i++)
+        f16_table[i] = dx_f16_to_f32((dx_f16)i);
+}
+
+/* ---- loading --------------------------------------------------------------- */
+
+static const char *arch_key(const eng_model *m, const char *suffix, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s.%s", m->hp.arch_name, suffix);
+    return buf;
+}
+
+static bool get_u32(const eng_model *m, const char *suffix, uint32_t *out)
+{
+    char k[128];
+    return gguf_get_u32(m->g, arch_key(m, suffix, k, sizeof k), out);
+}
+
+static bool get_f32(const eng_model *m, const char *suffix, float *out)
+{
+    char k[128];
+    return gguf_get_f32(m->g, arch_key(m, suffix, k, sizeof k), out);
+}
+
+static dx_status need_u32(const eng_model *m, const char *suffix, uint32_t lo, uint32_t hi, int *out)
+{
+    uint32_t v;
+    if (!get_u32(m, suffix, &v))
+        return dx_fail(DX_EFORMAT, "missing metadata key %s.%s", m->hp.arch_name, suffix);
+    if (v < lo || v > hi)
+        return dx_fail(DX_EFORMAT, "metadata %s.%s = %u is out of range [%u, %u]",
+                       m->hp.arch_name, suffix, v, lo, hi);
+    *out = (int)v;
+    return DX_OK;
+}
+
+static dx_status load_hparams(eng_model *m)
+{
+    eng_hparams *hp = &m->hp;
+    dx_str arch;
+    dx_status st;
+    if (!gguf_get_str(m->g, "general.architecture", &arch))
+        return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
+    static const struct { const char *name; eng_arch arch; } archs[] = {
+        {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2}, {"qwen3", ARCH_QWEN3},
+    };
+    hp->arch_name = NULL;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (dx_str_eqc(arch, archs[i].name)) {
+            hp->arch = archs[i].arch;
+            hp->arch_name = archs[i].name;
+        }
+    if (!hp->arch_name)
+        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3)",
+                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+
+    if ((st = need_u32(m, "embedding_length", 1, 1 << 16, &hp->n_embd)) ||
+        (st = need_u32(m, "block_count", 1, 1024, &hp->n_layer)) ||
+        (st = need_u32(m, "feed_forward_length", 1, 1 << 18, &hp->n_ff)) ||
+        (st = need_u32(m, "attention.head_count", 1, 1024, &hp->n_head)))
+        return st;
+    uint32_t v;
+    hp->n_head_kv = get_u32(m, "attention.head_count_kv", &v) ? (int)v : hp->n_head;
+    if (hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv)
+        return dx_fail(DX_EFORMAT, "attention.head_count_kv = %d does not divide head_count = %d",
+                       hp->n_head_kv, hp->n_head);
+    hp->head_dim_k = hp->n_embd / hp->n_head;
+    if (get_u32(m, "attention.key_length", &v))
+        hp->head_dim_k = (int)v;
+    hp->head_dim_v = get_u32(m, "attention.value_length", &v) ? (int)v : hp->head_dim_k;
+    if (hp->head_dim_k < 2 || hp->head_dim_k > 1024 || hp->head_dim_v < 1 || hp->head_dim_v > 1024 ||
+        hp->head_dim_k % 2)
+        return dx_fail(DX_EFORMAT, "bad head dimensions %d/%d", hp->head_dim_k, hp->head_dim_v);
+    hp->n_rot = get_u32(m, "rope.dimension_count", &v) ? (int)v : hp->head_dim_k;
+    if (hp->n_rot < 2 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
+        return dx_fail(DX_EFORMAT, "rope.dimension_count = %d does not fit head size %d", hp->n_rot,
+                       hp->head_dim_k);
+    hp->n_ctx_train = get_u32(m, "context_length", &v) ? (int)v : 2048;
+    if (hp->n_ctx_train < 1)
+        return dx_fail(DX_EFORMAT, "bad context_length %d", hp->n_ctx_train);
+
+    hp->rms_eps = 1e-5f;
+    get_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
+    if (!(hp->rms_eps > 0 && hp->rms_eps < 1))
+        return dx_fail(DX_EFORMAT, "bad layer_norm_rms_epsilon %g", hp->rms_eps);
+    hp->rope_base = 10000.0f;
+    get_f32(m, "rope.freq_base", &hp->rope_base);
+    hp->rope_base_swa = hp->rope_base;
+    hp->rope_freq_scale = 1.0f;
+    char key[128];
+    dx_str scaling;
+    if (gguf_get_str(m->g, arch_key(m, "rope.scaling.type", key, sizeof key), &scaling) &&
+        !dx_str_eqc(scaling, "none")) {
+        float factor = 1.0f;
+        get_f32(m, "rope.scaling.factor", &factor);
+        if (!dx_str_eqc(scaling, "linear"))
+            return dx_fail(DX_EUNSUPPORTED, "RoPE scaling '%.*s' is not supported (only linear)",
+                           (int)(scaling.len > 32 ? 32 : scaling.len), scaling.ptr);
+        if (!(factor > 0))
+            return dx_fail(DX_EFORMAT, "bad rope.scaling.factor %g", factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    if (!(hp->rope_base > 0))
+        return dx_fail(DX_EFORMAT, "bad rope.freq_base %g", hp->rope_base);
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
+    hp->embd_scale = 1.0f;
+    hp->rope_neox = hp->arch != ARCH_LLAMA;
+
+    if (hp->arch == ARCH_GEMMA3) {
+        hp->embd_scale = sqrtf((float)hp->n_embd);
+        /* Gemma 3 alternates five sliding-window layers (RoPE base 10k) with
+         * one global layer (the file's base). */
+        hp->n_swa = get_u32(m, "attention.sliding_window", &v) ? (int)v : 0;
+        hp->swa_pattern = 6;
+        if (get_u32(m, "attention.sliding_window_pattern", &v))
+            hp->swa_pattern = (int)v;
+        hp->rope_base_swa = 10000.0f;
+        get_f32(m, "rope.freq_base_swa", &hp->rope_base_swa);
+        float scale;
+        if (get_f32(m, "attention.scale", &scale) && scale > 0)
+            hp->attn_scale = scale;
+    }
+    return DX_OK;
+}
+
+/* A 1-D vector of n floats; converted to an owned f32 copy if stored otherwise. */
+static dx_status bind_vec(eng_model *m, const char *name, int64_t n, bool optional, const float **out)
+{
+    *out = NULL;
+    const gguf_tensor *t = gguf_find_tensor(m->g, name);
+    if (!t) {
+        if (optional)
+            return DX_OK;
+        return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
+    }
+    if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld]", name,
+                       (long long)t->ne[0], (long long)t->ne[1], (long long)n);
+    m->n_params += (uint64_t)n;
+    if (t->type == QT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = t->data;
+        return DX_OK;
+    }
+    const quant_traits *qt = quant_get(t->type);
+    if (!qt || n % qt->block_size)
+        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
+                       name, quant_name(t->type));
+    float *buf = malloc((size_t)n * sizeof(float));
+    float **owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
+    if (!buf || !owned) {
+        free(buf);
+        if (owned)
+            m->owned = owned;
+        return dx_fail(DX_ENOMEM, "out of memory converting tensor '%s'", name);
+    }
+    m->owned = owned;
+    m->owned[m->n_owned++] = buf;
+    qt->to_float(t->data, buf, n);
+    *out = buf;
+    return DX_OK;
+}
+
+/* A matrix of rows x cols, in any format drux can compute with. */
+static dx_status bind_mat(eng_model *m, const char *name, int64_t cols, int64_t rows, bool optional,
+                          weight *w)
+{
+    memset(w, 0, sizeof *w);
+    const gguf_tensor *t = gguf_find_tensor(m->g, name);
+    if (!t) {
+        if (optional)
+            return DX_OK;
+        return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
+    }
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                       (long long)t->ne[0], (long long)t->ne[1], (long long)cols, (long long)rows);
+    const quant_traits *qt = quant_get(t->type);
+    if (!qt || !qt->vec_dot)
+        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot compute with",
+                       name, quant_name(t->type));
+    size_t rb;
+    if (!quant_row_size(t->type, cols, &rb))
+        return dx_fail(DX_EFORMAT, "tensor '%s': row of %lld is not a whole number of %s blocks",
+                       name, (long long)cols, qt->name);
+    size_t act;
+    if (!quant_row_size(qt->vec_dot_type, cols, &act))
+        return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld cannot be paired with %s activations",
+                       name, (long long)cols, quant_name(qt->vec_dot_type));
+    if (act > m->max_act_row)
+        m->max_act_row = act;
+    w->name = t->name;
+    w->data = t->data;
+    w->qt = qt;
+    w->row_bytes = rb;
+    w->rows = (int)rows;
+    w->cols = (int)cols;
+    m->n_params += (uint64_t)(rows * cols);
+    return DX_OK;
+}
+
+static dx_status load_weights(eng_model *m)
+{
+    eng_hparams *hp = &m->hp;
+    dx_status st;
+    const gguf_tensor *te = gguf_find_tensor(m->g, "token_embd.weight");
+    if (!te)
+        return dx_fail(DX_EFORMAT, "missing tensor 'token_embd.weight'");
+    if (te->ne[1] < 1 || te->ne[1] > (int64_t)DX_MAX_VOCAB)
+        return dx_fail(DX_EFORMAT, "token_embd.weight: vocabulary of %lld tokens is out of range",
+                       (long long)te->ne[1]);
+    hp->n_vocab = (int)te->ne[1];
+    if ((st = bind_mat(m, "token_embd.weight", hp->n_embd, hp->n_vocab, false, &m->tok_embd)))
+        return st;
+    if ((st = bind_vec(m, "output_norm.weight", hp->n_embd, false, &m->output_norm)))
+        return st;
+    if ((st = bind_mat(m, "output.weight", hp->n_embd, hp->n_vocab, true, &m->output)))
+        return st;
+    if (!m->output.data)
+        m->output = m->tok_embd; /* tied embeddings */
+    m->weight_bytes += (uint64_t)m->output.row_bytes * (uint64_t)m->output.rows;
+    if ((st = bind_vec(m, "rope_freqs.weight", hp->n_rot / 2, true, &m->rope_freqs)))
+        return st;
+
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    const int64_t d = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k,
+                  kd = (int64_t)hp->n_head_kv * hp->head_dim_k,
+                  vd = (int64_t)hp->n_head_kv * hp->head_dim_v,
+                  od = (int64_t)hp->n_head * hp->head_dim_v;
+    const bool gemma = hp->arch == ARCH_GEMMA3;
+    const bool qk_norm = gemma || hp->arch == ARCH_QWEN3;
+    for (int i = 0; i < hp->n_layer; i++) {
+        layer *L = &m->layers[i];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+        if ((st = bind_vec(m, NAME("attn_norm.weight"), d, false, &L->attn_norm)) ||
+            (st = bind_vec(m, NAME("ffn_norm.weight"), d, false, &L->ffn_norm)) ||
+            (st = bind_mat(m, NAME("attn_q.weight"), d, qd, false, &L->wq)) ||
+            (st = bind_mat(m, NAME("attn_k.weight"), d, kd, false, &L->wk)) ||
+            (st = bind_mat(m, NAME("attn_v.weight"), d, vd, false, &L->wv)) ||
+            (st = bind_mat(m, NAME("attn_output.weight"), od, d, false, &L->wo)) ||
+            (st = bind_mat(m, NAME("ffn_gate.weight"), d, hp->n_ff, false, &L->w_gate)) ||
+            (st = bind_mat(m, NAME("ffn_up.weight"), d, hp->n_ff, false, &L->w_up)) ||
+            (st = bind_mat(m, NAME("ffn_down.weight"), hp->n_ff, d, false, &L->w_down)) ||
+            (st = bind_vec(m, NAME("attn_q_norm.weight"), hp->head_dim_k, !qk_norm, &L->q_norm)) ||
+            (st = bind_vec(m, NAME("attn_k_norm.weight"), hp->head_dim_k, !qk_norm, &L->k_norm)) ||
+            (st = bind_vec(m, NAME("post_attention_norm.weight"), d, !gemma, &L->post_attn_norm)) ||
+            (st = bind_vec(m, NAME("post_ffw_norm.weight"), d, !gemma, &L->post_ffw_norm)) ||
+            (st = bind_vec(m, NAME("attn_q.bias"), qd, true, &L->bq)) ||
+            (st = bind_vec(m, NAME("attn_k.bias"), kd, true, &L->bk)) ||
+            (st = bind_vec(m, NAME("attn_v.bias"), vd, true, &L->bv)))
+            return st;
+#undef NAME
+        const weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
+            m->weight_bytes += (uint64_t)ws[j]->row_bytes * (uint64_t)ws[j]->rows;
+    }
+    return DX_OK;
+}
+
+dx_status eng_model_open(const char *path, eng_model **out)
+{
+    *out = NULL;
+    pthread_once(&f16_once, f16_table_init);
+    eng_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    atomic_init(&m->refs, 1);
+    dx_status st = DX_OK;
+    m->path = strdup(path);
+    if (!m->path) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = gguf_open(path, &m->g)))
+        goto out;
+    if ((st = load_hparams(m)) || (st = load_weights(m))) {
+        dx_wrap(st, "%s", path);
+        goto out;
+    }
+    log_info("%s: %s, %d layers, %d-dim, %d heads (%d kv), vocab %d, context %d", path,
+             m->hp.arch_name, m->hp.n_layer, m->hp.n_embd, m->hp.n_head, m->hp.n_head_kv,
+             m->hp.n_vocab, m->hp.n_ctx_train);
+out:
+    if (st) {
+        eng_model_close(m);
+        return st;
+    }
+    *out = m;
+    return DX_OK;
+}
+
+eng_model *eng_model_ref(eng_model *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+    return m;
+}
+
+void eng_model_close(eng_model *m)
+{
+    if (!m || atomic_fetch_sub(&m->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    free(m->layers);
+    gguf_close(m->g);
+    free(m->path);
+    free(m);
+}
+
+const eng_hparams *eng_model_hparams(const eng_model *m) { return &m->hp; }
+const gguf *eng_model_gguf(const eng_model *m) { return m->g; }
+const char *eng_model_path(const eng_model *m) { return m->path; }
+uint64_t eng_model_n_params(const eng_model *m) { return m->n_params; }
+uint64_t eng_model_weight_bytes(const eng_model *m) { return m->weight_bytes; }
+
+/* ---- sessions ------------------------------------------------------------- */
+
+static void *xcalloc(size_t n, size_t size, bool *ok)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        *ok = false;
+    return p;
+}
+
+static float *make_inv_freq(const eng_model *m, float base, bool *ok)
+{
+    const int half = m->hp.n_rot / 2;
+    float *f = xcalloc((size_t)half, sizeof(float), ok);
+    if (!f)
+        return NULL;
+    for (int i = 0; i < half; i++) {
+        double inv = pow((double)base, -2.0 * i / m->hp.n_rot);
+        if (m->rope_freqs)
+            inv /= m->rope_freqs[i];
+        f[i] = (float)inv;
+    }
+    return f;
+}
+
+dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **out)
+{
+    *out = NULL;
+    const eng_hparams *hp = &m->hp;
+    int n_ctx = opt && opt->n_ctx > 0 ? opt->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    int n_batch = opt && opt->n_batch > 0 ? opt->n_batch : 64;
+    if (n_ctx > hp->n_ctx_train)
+        return dx_fail(DX_EARG, "context of %d tokens is larger than the model's %d", n_ctx,
+                       hp->n_ctx_train);
+    if (n_ctx > (int)DX_MAX_CONTEXT)
+        return dx_fail(DX_ELIMIT, "context of %d tokens is over drux's limit of %u", n_ctx,
+                       DX_MAX_CONTEXT);
+    if (n_batch > n_ctx)
+        n_batch = n_ctx;
+    pool *p = pool_global();
+    if (!p)
+        return DX_ENOMEM;
+    eng_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    bool ok = true;
+    s->m = eng_model_ref(m);
+    s->pool = p;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    s->kv_dim_k = (size_t)hp->n_head_kv * hp->head_dim_k;
+    s->kv_dim_v = (size_t)hp->n_head_kv * hp->head_dim_v;
+    const size_t B = (size_t)n_batch, L = (size_t)hp->n_layer, C = (size_t)n_ctx;
+    s->k_cache = xcalloc(L * C * s->kv_dim_k, sizeof(dx_f16), &ok);
+    s->v_cache = xcalloc(L * C * s->kv_dim_v, sizeof(dx_f16), &ok);
+    s->x = xcalloc(B * hp->n_embd, sizeof(float), &ok);
+    s->xb = xcalloc(B * hp->n_embd, sizeof(float), &ok);
+    s->xb2 = xcalloc(B * hp->n_embd, sizeof(float), &ok);
+    s->q = xcalloc(B * hp->n_head * hp->head_dim_k, sizeof(float), &ok);
+    s->k = xcalloc(B * s->kv_dim_k, sizeof(float), &ok);
+    s->v = xcalloc(B * s->kv_dim_v, sizeof(float), &ok);
+    s->att = xcalloc(B * hp->n_head * hp->head_dim_v, sizeof(float), &ok);
+    s->hb = xcalloc(B * hp->n_ff, sizeof(float), &ok);
+    s->hb2 = xcalloc(B * hp->n_ff, sizeof(float), &ok);
+    s->logits = xcalloc((size_t)hp->n_vocab, sizeof(float), &ok);
+    s->xq = xcalloc(B * m->max_act_row + 64, 1, &ok);
+    s->scores = xcalloc((size_t)pool_threads(p) * C, sizeof(float), &ok);
+    s->inv_freq = make_inv_freq(m, hp->rope_base, &ok);
+    s->inv_freq_swa = make_inv_freq(m, hp->rope_base_swa, &ok);
+    if (!ok) {
+        eng_session_free(s);
+        return dx_fail(DX_ENOMEM, "out of memory for a %d-token context", n_ctx);
+    }
+    *out = s;
+    return DX_OK;
+}
+
+void eng_session_free(eng_session *s)
+{
+    if (!s)
+        return;
+    free(s->k_cache);
+    free(s->v_cache);
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->q);
+    free(s->k);
+    free(s->v);
+    free(s->att);
+    free(s->hb);
+    free(s->hb2);
+    free(s->logits);
+    free(s->xq);
+    free(s->scores);
+    free(s->inv_freq);
+    free(s->inv_freq_swa);
+    eng_model_close(s->m);
+    free(s);
+}
+
+int eng_session_n_ctx(const eng_session *s) { return s->n_ctx; }
+int eng_session_pos(const eng_session *s) { return s->pos; }
+
+void eng_session_truncate(eng_session *s, int pos)
+{
+    if (pos < 0)
+        pos = 0;
+    if (pos < s->pos)
+        s->pos = pos;
+}
+
+/* ---- operators ------------------------------------------------------------ */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++)
+        ss += x[i] * x[i];
+    const float scale = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+static void rope(float *x, int n_rot, int pos, float freq_scale, const float *inv_freq, bool neox)
+{
+    const int half = n_rot / 2;
+    const float p = (float)pos * freq_scale;
+    for (int i = 0; i < half; i++) {
+        const float theta = p * inv_freq[i];
+        const float c = cosf(theta), s = sinf(theta);
+        const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+    }
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+static float gelu(float x)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+/* y[t][r] = W[r] . x[t] for n tokens, rows split across the pool. */
+typedef struct {
+    const weight *w;
+    const uint8_t *xq;
+    size_t xq_stride;
+    float *y;
+    int n;
+} mm_job;
+
+static void mm_worker(void *ctx, int ith, int nth)
+{
+    const mm_job *j = ctx;
+    const weight *w = j->w;
+    int r0, r1;
+    pool_range(w->rows, ith, nth, &r0, &r1);
+    const quant_vec_dot_fn dot = w->qt->vec_dot;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < j->n; t++)
+            dot(w->cols, &j->y[(size_t)t * w->rows + r], row, j->xq + (size_t)t * j->xq_stride);
+    }
+}
+
+static void matmul(eng_session *s, const weight *w, const float *x, int n, float *y)
+{
+    const quant_traits *at = quant_get(w->qt->vec_dot_type);
+    size_t stride = 0;
+    quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
+    for (int t = 0; t < n; t++)
+        at->from_float(x + (size_t)t * w->cols, s->xq + (size_t)t * stride, w->cols);
+    mm_job j = {w, s->xq, stride, y, n};
+    pool_run(s->pool, mm_worker, &j);
+}
+
+/* Attention for n tokens at positions pos0.. over the cache of one layer. */
+typedef struct {
+    eng_session *s;
+    int layer, n, pos0;
+    bool swa;
+} att_job;
+
+static void att_worker(void *ctx, int ith, int nth)
+{
+    const att_job *j = ctx;
+    eng_session *s = j->s;
+    const eng_hparams *hp = &s->m->hp;
+    const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
+    const dx_f16 *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_dim_k;
+    const dx_f16 *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_dim_v;
+    float *sc = s->scores + (size_t)ith * s->n_ctx;
+    int w0, w1;
+    pool_range(j->n * hp->n_head, ith, nth, &w0, &w1);
+    for (int w = w0; w < w1; w++) {
+        const int t = w / hp->n_head, h = w % hp->n_head, g = h / group;
+        const int p = j->pos0 + t;
+        const int lo = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
+        const float *q = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
+        float mx = -INFINITY;
+        for (int k = lo; k <= p; k++) {
+            const dx_f16 *kr = kc + (size_t)k * s->kv_dim_k + (size_t)g * hdk;
+            float d = 0.0f;
+            for (int i = 0; i < hdk; i++)
+                d += q[i] * f16_table[kr[i]];
+            d *= hp->attn_scale;
+            sc[k] = d;
+            if (d > mx)
+                mx = d;
+        }
+        float sum = 0.0f;
+        for (int k = lo; k <= p; k++) {
+            sc[k] = expf(sc[k] - mx);
+            sum += sc[k];
+        }
+        const float inv = 1.0f / sum;
+        float *o = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
+        memset(o, 0, (size_t)hdv * sizeof(float));
+        for (int k = lo; k <= p; k++) {
+            const float a = sc[k] * inv;
+            const dx_f16 *vr = vc + (size_t)k * s->kv_dim_v + (size_t)g * hdv;
+            for (int i = 0; i < hdv; i++)
+                o[i] += a * f16_table[vr[i]];
+        }
+    }
+}
+
+static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
+{
+    const eng_model *m = s->m;
+    const eng_hparams *hp = &m->hp;
+    const int d = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
+    const int qd = hp->n_head * hdk, od = hp->n_head * hdv;
+    const int kd = (int)s->kv_dim_k, vd = (int)s->kv_dim_v;
+
+    for (int t = 0; t < n; t++) {
+        float *x = s->x + (size_t)t * d;
+        m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
+        if (hp->embd_scale != 1.0f)
+            for (int i = 0; i < d; i++)
+                x[i] *= hp->embd_scale;
+    }
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer *L = &m->layers[l];
+        const bool swa = hp->n_swa > 0 && hp->swa_pattern > 0 && (l + 1) % hp->swa_pattern != 0;
+        const float *inv_freq = swa ? s->inv_freq_swa : s->inv_freq;
+
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps);
+        matmul(s, &L->wq, s->xb, n, s->q);
+        matmul(s, &L->wk, s->xb, n, s->k);
+        matmul(s, &L->wv, s->xb, n, s->v);
+
+        for (int t = 0; t < n; t++) {
+            float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kd, *v = s->v + (size_t)t * vd;
+            if (L->bq)
+                for (int i = 0; i < qd; i++) q[i] += L->bq[i];
+            if (L->bk)
+                for (int i = 0; i < kd; i++) k[i] += L->bk[i];
+            if (L->bv)
+                for (int i = 0; i < vd; i++) v[i] += L->bv[i];
+            const int pos = s->pos + t;
+            for (int h = 0; h < hp->n_head; h++) {
+                float *qh = q + (size_t)h * hdk;
+                if (L->q_norm)
+                    rmsnorm(qh, qh, L->q_norm, hdk, hp->rms_eps);
+                rope(qh, hp->n_rot, pos, hp->rope_freq_scale, inv_freq, hp->rope_neox);
+            }
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                float *kh = k + (size_t)h * hdk;
+                if (L->k_norm)
+                    rmsnorm(kh, kh, L->k_norm, hdk, hp->rms_eps);
+                rope(kh, hp->n_rot, pos, hp->rope_freq_scale, inv_freq, hp->rope_neox);
+            }
+            dx_f16 *kc = s->k_cache + ((size_t)l * s->n_ctx + (size_t)pos) * s->kv_dim_k;
+            dx_f16 *vc = s->v_cache + ((size_t)l * s->n_ctx + (size_t)pos) * s->kv_dim_v;
+            for (int i = 0; i < kd; i++)
+                kc[i] = dx_f32_to_f16(k[i]);
+            for (int i = 0; i < vd; i++)
+                vc[i] = dx_f32_to_f16(v[i]);
+        }
+
+        att_job aj = {s, l, n, s->pos, swa};
+        pool_run(s->pool, att_worker, &aj);
+        matmul(s, &L->wo, s->att, n, s->xb2);
+        (void)od;
+
+        for (int t = 0; t < n; t++) {
+            float *x = s->x + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
+            if (L->post_attn_norm)
+                rmsnorm(b, b, L->post_attn_norm, d, hp->rms_eps);
+            for (int i = 0; i < d; i++)
+                x[i] += b[i];
+            rmsnorm(s->xb + (size_t)t * d, x, L->ffn_norm, d, hp->rms_eps);
+        }
+
+        matmul(s, &L->w_gate, s->xb, n, s->hb);
+        matmul(s, &L->w_up, s->xb, n, s->hb2);
+        const size_t nf = (size_t)n * hp->n_ff;
+        if (hp->arch == ARCH_GEMMA3)
+            for (size_t i = 0; i < nf; i++)
+                s->hb[i] = gelu(s->hb[i]) * s->hb2[i];
+        else
+            for (size_t i = 0; i < nf; i++)
+                s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+        matmul(s, &L->w_down, s->hb, n, s->xb2);
+
+        for (int t = 0; t < n; t++) {
+            float *x = s->x + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
+            if (L->post_ffw_norm)
+                rmsnorm(b, b, L->post_ffw_norm, d, hp->rms_eps);
+            for (int i = 0; i < d; i++)
+                x[i] += b[i];
+        }
+    }
+
+    s->pos += n;
+    if (!want_logits)
+        return;
+    rmsnorm(s->xb, s->x + (size_t)(n - 1) * d, m->output_norm, d, hp->rms_eps);
+    matmul(s, &m->output, s->xb, 1, s->logits);
+}
+
+dx_status eng_session_decode(eng_session *s, const int32_t *tokens, int n, const float **logits)
+{
+    if (logits)
+        *logits = NULL;
+    if (n <= 0)
+        return dx_fail(DX_EARG, "no tokens to decode");
+    if (n > s->n_ctx - s->pos)
+        return dx_fail(DX_ELIMIT, "%d tokens do not fit in the context: %d of %d already used", n,
+                       s->pos, s->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab)
+            return dx_fail(DX_EARG, "token id %d is outside the vocabulary (%d)", tokens[i],
+                           s->m->hp.n_vocab);
+    pool_lock(s->pool);
+    for (int i = 0; i < n; i += s->n_batch) {
+        const int chunk = n - i < s->n_batch ? n - i : s->n_batch;
+        forward(s, tokens + i, chunk, logits && i + chunk == n);
+    }
+    pool_unlock(s->pool);
+    if (logits)
+        *logits = s->logits;
+    return DX_OK;
+}
