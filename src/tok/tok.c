@@ -678,7 +678,7 @@ static dx_status spm_encode(const tok *t, work *w, const char *s, size_t n, bool
 {
     /* ' ' becomes ▁ (3 bytes) */
     size_t cap = (n + 1) * 3;
-    dx_status st = work_reserve(w, n + 1, cap);
+    dx_status st = work_reserve(w, cap, cap); /* a symbol per byte at most */
     if (st)
         return st;
     size_t m = 0;
