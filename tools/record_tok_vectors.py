@@ -62,6 +62,11 @@ TEXTS = [
     "!!!??? ... ,,, ;;; ::: ''' \"\"\"",
     "$100 + 20% = <=> ^~|`",
     "\u2581already has the marker",
+    "Use `</s>` or </s> in text, and <eos> too",
+    "<table><tr><td>cell</td></tr></table> <b>bold</b>",
+    "<unused0> <start_of_image> [multimodal] <mask>",
+    "<fim_prefix>def f():<fim_suffix>\n<fim_middle>",
+    "<|endoftext|><|endoftext|> <|im_start|><|im_end|>",
 ]
 
 # Byte strings that are not valid UTF-8 (SentencePiece falls back to bytes).

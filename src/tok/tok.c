@@ -209,15 +209,39 @@ static void build_byte_map(tok *t)
     }
 }
 
+/* Tokens llama.cpp recognises by their text (its vocabulary loader). */
+#define NTEXTS(a) (sizeof(a) / sizeof *(a))
+
 static const char *const eot_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-    "<|end_of_text|>", "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
 };
 
 static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-    "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<｜end▁of▁sentence｜>", "[e~[",
 };
+
+/* fill-in-the-middle markers: prefix, suffix, middle, pad, repo, file separator */
+static const char *const fim_pre_texts[] = {
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
+    "<|code_prefix|>", "<|prefix|>",
+};
+static const char *const fim_suf_texts[] = {
+    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
+    "<|code_suffix|>", "<|suffix|>",
+};
+static const char *const fim_mid_texts[] = {
+    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
+    "<|code_middle|>", "<|middle|>",
+};
+static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
+                                            "[PAD]"};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+                                            "<REPO>", "<reponame>"};
+static const char *const fim_sep_texts[] = {"<|file_sep|>"};
 
 static bool text_in(dx_str s, const char *const *list, size_t n)
 {
@@ -404,6 +428,93 @@ static dx_status add_eog(tok *t, int32_t id)
     return DX_OK;
 }
 
+static int32_t eog_find_text(const tok *t, const char *text)
+{
+    for (uint32_t i = 0; i < t->n_eog; i++)
+        if (dx_str_eqc(tok_str(t, t->eog[i]), text))
+            return t->eog[i];
+    return TOK_NONE;
+}
+
+static void eog_remove(tok *t, int32_t id)
+{
+    for (uint32_t i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == id) {
+            t->eog[i] = t->eog[--t->n_eog];
+            return;
+        }
+}
+
+/* Special tokens llama.cpp finds by their text: end of turn and of message,
+ * fill-in-the-middle markers (all made control tokens) and the set of tokens
+ * that end generation, with its two exceptions. */
+static dx_status mark_by_text(tok *t)
+{
+    dx_status st;
+    int32_t fim[6] = {TOK_NONE, TOK_NONE, TOK_NONE, TOK_NONE, TOK_NONE, TOK_NONE};
+    static const struct {
+        const char *const *texts;
+        size_t n;
+    } fim_lists[6] = {
+        {fim_pre_texts, NTEXTS(fim_pre_texts)}, {fim_suf_texts, NTEXTS(fim_suf_texts)},
+        {fim_mid_texts, NTEXTS(fim_mid_texts)}, {fim_pad_texts, NTEXTS(fim_pad_texts)},
+        {fim_rep_texts, NTEXTS(fim_rep_texts)}, {fim_sep_texts, NTEXTS(fim_sep_texts)},
+    };
+    for (uint32_t i = 0; i < t->n; i++) {
+        dx_str w = tok_str(t, (int32_t)i);
+        if (w.len == 0)
+            continue;
+        if (t->eot < 0 && text_in(w, eot_texts, NTEXTS(eot_texts))) {
+            t->eot = (int32_t)i;
+            t->attr[i] |= A_CONTROL;
+        }
+        if (t->eom < 0 && dx_str_eqc(w, "<|eom_id|>")) {
+            t->eom = (int32_t)i;
+            t->attr[i] |= A_CONTROL;
+        }
+        for (int k = 0; k < 6; k++)
+            if (fim[k] < 0 && text_in(w, fim_lists[k].texts, fim_lists[k].n)) {
+                fim[k] = (int32_t)i;
+                t->attr[i] |= A_CONTROL;
+            }
+    }
+    for (int k = 3; k < 6; k++) /* pad, repo and file separator end generation */
+        if ((st = add_eog(t, fim[k])))
+            return st;
+    for (uint32_t i = 0; i < t->n; i++) {
+        dx_str w = tok_str(t, (int32_t)i);
+        if (w.len && text_in(w, eog_texts, NTEXTS(eog_texts))) {
+            t->attr[i] |= A_CONTROL;
+            if ((st = add_eog(t, (int32_t)i)))
+                return st;
+        }
+    }
+    /* gpt-oss channel markers are always rendered */
+    static const char *const shown[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
+    for (size_t k = 0; k < NTEXTS(shown); k++) {
+        int32_t id = find_text(t, shown[k], strlen(shown[k]));
+        if (id >= 0)
+            t->attr[id] = A_USER;
+    }
+    if ((st = add_eog(t, t->eos)) || (st = add_eog(t, t->eot)) || (st = add_eog(t, t->eom)))
+        return st;
+    /* harmony-style vocabularies: <|end|> ends a message, not generation */
+    int32_t end = eog_find_text(t, "<|end|>");
+    bool call = eog_find_text(t, "<|call|>") >= 0 || eog_find_text(t, "<|calls|>") >= 0;
+    if (end >= 0 && call &&
+        (eog_find_text(t, "<|return|>") >= 0 || eog_find_text(t, "<|flush|>") >= 0)) {
+        eog_remove(t, end);
+        t->attr[end] = A_USER;
+    }
+    /* vocabularies with <|tool_response> use </s> as ordinary text */
+    int32_t s_id = eog_find_text(t, "</s>");
+    if (s_id >= 0 && eog_find_text(t, "<|tool_response>") >= 0) {
+        eog_remove(t, s_id);
+        t->attr[s_id] = A_NORMAL;
+    }
+    return DX_OK;
+}
+
 dx_status tok_new(const tok_spec *s, tok **out)
 {
     dx_status st = DX_OK;
@@ -473,24 +584,7 @@ dx_status tok_new(const tok_spec *s, tok **out)
         goto out;
     }
 
-    /* end-of-turn tokens found by their text are control tokens (llama.cpp) */
-    for (uint32_t i = 0; i < t->n; i++) {
-        dx_str w = tok_str(t, (int32_t)i);
-        if (t->eot < 0 && text_in(w, eot_texts, sizeof eot_texts / sizeof *eot_texts)) {
-            t->eot = (int32_t)i;
-            t->attr[i] |= A_CONTROL;
-        }
-        if (t->eom < 0 && dx_str_eqc(w, "<|eom_id|>")) {
-            t->eom = (int32_t)i;
-            t->attr[i] |= A_CONTROL;
-        }
-        if (text_in(w, eog_texts, sizeof eog_texts / sizeof *eog_texts)) {
-            t->attr[i] |= A_CONTROL;
-            if ((st = add_eog(t, (int32_t)i)))
-                goto out;
-        }
-    }
-    if ((st = add_eog(t, t->eos)) || (st = add_eog(t, t->eot)) || (st = add_eog(t, t->eom)))
+    if ((st = mark_by_text(t)))
         goto out;
 
     if ((st = build_specials(t)))
