@@ -21,6 +21,8 @@
 /* Models and generation */
 #define DX_MAX_VOCAB              (1u << 20)
 #define DX_MAX_TOKEN_BYTES        1024u           /* one vocabulary entry */
+#define DX_MAX_MERGES             (1u << 21)      /* BPE merge rules */
+#define DX_MAX_CHAT_MESSAGES      4096u           /* turns in one chat prompt */
 #define DX_MAX_CONTEXT            (1u << 17)      /* tokens, hard ceiling */
 #define DX_MAX_PROMPT_BYTES       (1u << 20)
 
