@@ -64,6 +64,8 @@ typedef struct { dx_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K /
 typedef struct { dx_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; dx_f16 d; } block_q6_K;
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
+typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; dx_f16 d, dmin; } block_q2_K;
+typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; dx_f16 d; } block_q3_K;
 
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 block size");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1 block size");
@@ -75,6 +77,8 @@ _Static_assert(sizeof(block_q4_K) == 144, "q4_K block size");
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K block size");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K block size");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K block size");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K block size");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K block size");
 
 /* n must be a multiple of the format's block size for all of these. */
 typedef void (*quant_to_float_fn)(const void *src, float *dst, int64_t n);
@@ -108,5 +112,25 @@ float dx_f16_to_f32(dx_f16 h);
 dx_f16 dx_f32_to_f16(float f);
 float dx_bf16_to_f32(dx_bf16 h);
 dx_bf16 dx_f32_to_bf16(float f); /* round to nearest even */
+
+/*
+ * Kernel levels. quant_get() hands out the fastest kernels the CPU supports
+ * (the first call picks them; DRUX_KERNELS=scalar|avx2|avx512 in the
+ * environment forces a level, capped at what the CPU can run).
+ */
+enum quant_level { QL_SCALAR = 0, QL_AVX2 = 1, QL_AVX512 = 2, QL_COUNT };
+
+/* Picks the kernel level once (idempotent, thread-safe; quant_get calls it). */
+void quant_init(void);
+/* "scalar", "avx2" or "avx512": the level quant_get's kernels are from. */
+const char *quant_kernel_level(void);
+/* Name of a level ("avx2"), or NULL for an invalid one. */
+const char *quant_level_name(int level);
+/* True if this CPU can run the kernels of a level (QL_SCALAR always). */
+bool quant_level_supported(int level);
+/* Fills *out with the traits of a type using the kernels of one level (the
+ * scalar ones where that level has none). False if drux can't compute with
+ * the type or the CPU can't run the level. For tests and benchmarks. */
+bool quant_get_level(uint32_t type, int level, quant_traits *out);
 
 #endif

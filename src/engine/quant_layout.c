@@ -1,0 +1,52 @@
+/*
+ * quant_layout — names and block sizes of every GGML type id.
+ *
+ * TEMPORARY stand-in written on the quant branch so its tests link; the
+ * GGUF branch owns this file and its version replaces this one at merge.
+ */
+#include <stdio.h>
+
+#include "engine/quant.h"
+
+static const struct {
+    const char *name;
+    int block_size;     /* 0: id retired by GGML */
+    unsigned type_size;
+} layouts[QT_COUNT] = {
+    [0] = { "F32", 1, 4 },           [1] = { "F16", 1, 2 },
+    [2] = { "Q4_0", 32, 18 },        [3] = { "Q4_1", 32, 20 },
+    [6] = { "Q5_0", 32, 22 },        [7] = { "Q5_1", 32, 24 },
+    [8] = { "Q8_0", 32, 34 },        [9] = { "Q8_1", 32, 36 },
+    [10] = { "Q2_K", 256, 84 },      [11] = { "Q3_K", 256, 110 },
+    [12] = { "Q4_K", 256, 144 },     [13] = { "Q5_K", 256, 176 },
+    [14] = { "Q6_K", 256, 210 },     [15] = { "Q8_K", 256, 292 },
+    [16] = { "IQ2_XXS", 256, 66 },   [17] = { "IQ2_XS", 256, 74 },
+    [18] = { "IQ3_XXS", 256, 98 },   [19] = { "IQ1_S", 256, 50 },
+    [20] = { "IQ4_NL", 32, 18 },     [21] = { "IQ3_S", 256, 110 },
+    [22] = { "IQ2_S", 256, 82 },     [23] = { "IQ4_XS", 256, 136 },
+    [24] = { "I8", 1, 1 },           [25] = { "I16", 1, 2 },
+    [26] = { "I32", 1, 4 },          [27] = { "I64", 1, 8 },
+    [28] = { "F64", 1, 8 },          [29] = { "IQ1_M", 256, 56 },
+    [30] = { "BF16", 1, 2 },         [34] = { "TQ1_0", 256, 54 },
+    [35] = { "TQ2_0", 256, 66 },     [39] = { "MXFP4", 32, 17 },
+};
+
+const char *quant_name(uint32_t type)
+{
+    static _Thread_local char buf[24];
+    if (type < QT_COUNT && layouts[type].name)
+        return layouts[type].name;
+    snprintf(buf, sizeof buf, "type %u", type);
+    return buf;
+}
+
+bool quant_row_size(uint32_t type, int64_t n, size_t *bytes)
+{
+    if (type >= QT_COUNT || !layouts[type].block_size || n < 0 || n % layouts[type].block_size)
+        return false;
+    uint64_t blocks = (uint64_t)(n / layouts[type].block_size);
+    if (blocks > SIZE_MAX / layouts[type].type_size)
+        return false;
+    *bytes = (size_t)(blocks * layouts[type].type_size);
+    return true;
+}
