@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/arch/quant_arch.h"
+
 
 /* ---------------------------------------------------------------- halves */
 
@@ -814,18 +816,17 @@ static const quant_traits scalar_traits[QT_COUNT] = {
 
 #undef T
 
-/* Kernels a SIMD level replaces; NULL entries keep the scalar one. */
-typedef struct {
-    uint32_t type;
-    quant_from_float_fn from_float;
-    quant_vec_dot_fn vec_dot;
-} level_kernel;
-
-static const level_kernel *level_kernels(int level, size_t *count)
+/* The kernels a SIMD level replaces (see arch/quant_arch.h). */
+static const quant_kernel *level_kernels(int level, size_t *count)
 {
     *count = 0;
-    (void)level;
-    return NULL;
+    switch (level) {
+#if defined(__x86_64__)
+    case QL_AVX2: *count = quant_avx2_kernel_count; return quant_avx2_kernels;
+    case QL_AVX512: *count = quant_avx512_kernel_count; return quant_avx512_kernels;
+#endif
+    default: return NULL;
+    }
 }
 
 static quant_traits active[QT_COUNT];
@@ -843,7 +844,7 @@ bool quant_level_supported(int level)
 {
     switch (level) {
     case QL_SCALAR: return true;
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__)
     case QL_AVX2:
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -865,7 +866,7 @@ static void fill_level(int level, quant_traits out[QT_COUNT])
     /* a level includes every lower level's kernels */
     for (int l = QL_SCALAR + 1; l <= level; l++) {
         size_t count;
-        const level_kernel *k = level_kernels(l, &count);
+        const quant_kernel *k = level_kernels(l, &count);
         for (size_t i = 0; i < count; i++) {
             if (k[i].from_float) out[k[i].type].from_float = k[i].from_float;
             if (k[i].vec_dot) out[k[i].type].vec_dot = k[i].vec_dot;
