@@ -35,6 +35,8 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/replay/%)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 # SIMD kernels: each instruction set in its own file, chosen at run time.
 $(BUILD)/obj/src/engine/arch/%_avx2.o: ARCH_FLAGS := -mavx2 -mfma -mf16c
@@ -67,6 +69,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 $(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< tests/fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
@@ -86,7 +92,7 @@ run:
 setup:
 	@scripts/setup --deps --models
 
-bench: $(BIN)
+bench: $(BIN) $(BENCH_BINS)
 	@bench/run
 
 FUZZ_SECONDS ?= 60

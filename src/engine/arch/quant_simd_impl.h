@@ -146,22 +146,30 @@ static void simd_q5_1_vec_dot(int n, float *s, const void *w, const void *a)
 
 /* --------------------------------------------------------------- K-quants */
 
-static inline void k4_scales(const uint8_t s[12], int sc[8], int mn[8])
+/* The eight 6-bit scales and eight 6-bit mins of a Q4_K/Q5_K block, as
+ * bytes, unpacked a 32-bit word (four sub-blocks) at a time. */
+static inline void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8])
 {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        mn[j] = s[j + 4] & 63;
-        sc[j + 4] = (s[j + 8] & 0xf) | (s[j] >> 6) << 4;
-        mn[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
-    }
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s, 4);
+    memcpy(&w1, s + 4, 4);
+    memcpy(&w2, s + 8, 4);
+    uint32_t v[4] = { w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u),
+                      w1 & 0x3f3f3f3fu, ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u) };
+    memcpy(sc, v, 8);
+    memcpy(mn, v + 2, 8);
 }
 
-static inline int k4_min_dot(const int mn[8], const int16_t bsums[16])
+/* sum over j of mn[j] * (bsums[2j] + bsums[2j+1]) */
+static inline int k4_min_dot(const uint8_t mn[8], const int16_t bsums[16])
 {
-    int m = 0;
-    for (int j = 0; j < 8; j++)
-        m += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return m;
+    __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+    __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums),
+                                   _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    __m128i p = _mm_madd_epi16(pairs, m);
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(1, 0, 3, 2)));
+    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(p);
 }
 
 static void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
@@ -172,7 +180,7 @@ static void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
-        int sc[8], mn[8];
+        uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
         __m256i isum = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -199,7 +207,7 @@ static void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     float mins = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
-        int sc[8], mn[8];
+        uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
         __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i isum = _mm256_setzero_si256();
@@ -254,9 +262,8 @@ static void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
                 isum = _mm256_add_epi32(isum, dot4_sc2(q[k], yv, sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1]));
             }
         }
-        int c = 0;
-        for (int j = 0; j < 16; j++)
-            c += sc[j] * y[i].bsums[j];
+        __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        int c = hsum8i(_mm256_madd_epi16(scv, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         float d = y[i].d * h2f(x[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
         corr += d * (float)(32 * c);
