@@ -85,13 +85,75 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
+static inline __m512i join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+static inline __m512 join_ps(float lo, float hi)
+{
+    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
+}
+
+/* Q4_0 two blocks per step: unsigned nibbles times y with vpdpbusd, then
+ * 8 * sum(y) (also by vpdpbusd) taken away. */
+static void avx512_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    int nb = n / QK4_0, i = 0;
+    const __m512i eight = _mm512_set1_epi8(8);
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        __m512i q = join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs));
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
+        p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, qy));
+        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    }
+    float sum = _mm512_reduce_add_ps(acc);
+    if (i < nb) {
+        float tail;
+        simd_q4_0_vec_dot(QK4_0 * (nb - i), &tail, x + i, y + i);
+        sum += tail;
+    }
+    *s = sum;
+}
+
+static void avx512_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q4_1 *x = w;
+    const block_q8_1 *y = a;
+    int nb = n / QK4_1, i = 0;
+    __m512 acc = _mm512_setzero_ps();
+    float ms = 0.f;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i q = join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs));
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
+        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+        ms += h2f(x[i].m) * h2f(y[i].s) + h2f(x[i + 1].m) * h2f(y[i + 1].s);
+    }
+    float sum = _mm512_reduce_add_ps(acc) + ms;
+    if (i < nb) {
+        float tail;
+        simd_q4_1_vec_dot(QK4_1 * (nb - i), &tail, x + i, y + i);
+        sum += tail;
+    }
+    *s = sum;
+}
+
 const quant_kernel quant_avx512_kernels[] = {
     { QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot },
-    { QT_Q4_0, NULL, simd_q4_0_vec_dot },
+    { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
     { QT_Q4_K, NULL, simd_q4_K_vec_dot },
     { QT_Q6_K, NULL, simd_q6_K_vec_dot },
     { QT_Q5_0, NULL, simd_q5_0_vec_dot },
-    { QT_Q4_1, NULL, simd_q4_1_vec_dot },
+    { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
     { QT_Q5_K, NULL, simd_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
     { QT_F32, NULL, avx512_f32_vec_dot },
