@@ -3,7 +3,7 @@
  *
  * A weight row of n elements in format T is n / block_size(T) blocks of
  * type_size(T) bytes. To multiply a row by an activation vector, the vector
- * is first converted to the row format's vec_dot_type (Q8_0 for the 32-wide
+ * is first converted to the row format's vec_dot_type (Q8_0 or Q8_1 for the 32-wide
  * formats, Q8_K for the K-quants, F16/BF16/F32 for the float formats), then
  *
  *     const quant_traits *wt = quant_get(W->type);
@@ -12,9 +12,15 @@
  *     for (r = 0; r < rows; r++)
  *         wt->vec_dot(n, &y[r], w + r * row_bytes, xq);
  *
- * The functions here are the scalar reference kernels; SIMD versions live in
- * src/engine/arch/ and are held to these by tests. Enum values are GGML's
- * type ids, as stored in GGUF files. Everything here is thread-safe.
+ * quant_get hands out the fastest kernels this CPU runs (AVX-512 VNNI, AVX2
+ * or the scalar reference ones in quant.c; DRUX_KERNELS=scalar|avx2|avx512
+ * caps the choice). The SIMD versions live in src/engine/arch/ and are held
+ * to the scalar ones by tests; they agree to float rounding (blocks are
+ * summed in another order), and the activation quantizers agree bit for bit
+ * for finite inputs. vec_dot reads whole blocks: n must be a multiple of the
+ * block size, and the vectors need no particular alignment. Enum values are
+ * GGML's type ids, as stored in GGUF files; the block layouts are GGML's
+ * (docs/quant.md describes them). Everything here is thread-safe.
  */
 #ifndef DX_QUANT_H
 #define DX_QUANT_H
