@@ -718,6 +718,83 @@ static void q5_K_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
+/* Q2_K: per 16-element sub-block a scale and min over its range (zero kept
+ * representable), both stored as 4-bit multiples of d and dmin. */
+static void q2_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q2_K *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        float scale[16], minv[16], max_scale = 0.f, max_min = 0.f;
+        for (int j = 0; j < 16; j++) {
+            float lo, hi;
+            minmax(src + 16 * j, 16, &lo, &hi);
+            if (lo > 0.f) lo = 0.f;
+            if (hi < lo) hi = lo;
+            scale[j] = (hi - lo) / 3.f;
+            minv[j] = -lo;
+            if (scale[j] > max_scale) max_scale = scale[j];
+            if (minv[j] > max_min) max_min = minv[j];
+        }
+        float d = finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_scale / 15.f)));
+        float dmin = finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_min / 15.f)));
+        int q[QK_K];
+        for (int j = 0; j < 16; j++) {
+            int sc = d > 0.f ? clampi(nearest_int(scale[j] / d), 0, 15) : 0;
+            int mn = dmin > 0.f ? clampi(nearest_int(minv[j] / dmin), 0, 15) : 0;
+            b[i].scales[j] = (uint8_t)(sc | mn << 4);
+            float dq = d * (float)sc, mq = dmin * (float)mn;
+            for (int l = 0; l < 16; l++)
+                q[16 * j + l] = dq > 0.f ? clampi(nearest_int((src[16 * j + l] + mq) / dq), 0, 3) : 0;
+        }
+        b[i].d = dx_f32_to_f16(d);
+        b[i].dmin = dx_f32_to_f16(dmin);
+        memset(b[i].qs, 0, sizeof b[i].qs);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++)
+                    b[i].qs[32 * h + l] |= (uint8_t)(q[128 * h + 32 * k + l] << (2 * k));
+    }
+}
+
+/* Q3_K: per 16-element sub-block a signed scale mapping its value of largest
+ * magnitude to -4, stored as a 6-bit multiple (-32..31) of d. */
+static void q3_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q3_K *b = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        float scale[16], max_scale = 0.f, amax_scale = 0.f;
+        for (int j = 0; j < 16; j++) {
+            scale[j] = signed_absmax(src + 16 * j, 16, NULL) / -4.f;
+            if (fabsf(scale[j]) > amax_scale) {
+                amax_scale = fabsf(scale[j]);
+                max_scale = scale[j];
+            }
+        }
+        float d = amax_scale > 0.f ? finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_scale / -32.f))) : 0.f;
+        int q[QK_K];
+        memset(b[i].scales, 0, sizeof b[i].scales);
+        for (int j = 0; j < 16; j++) {
+            int sc = d != 0.f ? clampi(nearest_int(scale[j] / d), -32, 31) : 0;
+            int v = sc + 32;
+            b[i].scales[j % 8] |= (uint8_t)((v & 0xf) << (j < 8 ? 0 : 4));
+            b[i].scales[8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
+            float dq = d * (float)sc;
+            for (int l = 0; l < 16; l++)
+                q[16 * j + l] = (dq != 0.f ? clampi(nearest_int(src[16 * j + l] / dq), -4, 3) : 0) + 4;
+        }
+        b[i].d = dx_f32_to_f16(d);
+        memset(b[i].qs, 0, sizeof b[i].qs);
+        memset(b[i].hmask, 0, sizeof b[i].hmask);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++) {
+                    int v = q[128 * h + 32 * k + l];
+                    b[i].qs[32 * h + l] |= (uint8_t)((v & 3) << (2 * k));
+                    b[i].hmask[l] |= (uint8_t)((v >> 2) << (4 * h + k));
+                }
+    }
+}
+
 /* Q6_K: per 16-element sub-block a signed scale mapping its value of largest
  * magnitude to -32, stored as an 8-bit multiple of the super-block's d. */
 static void q6_K_from_float(const float *src, void *dst, int64_t n)
@@ -806,8 +883,8 @@ static const quant_traits scalar_traits[QT_COUNT] = {
     T(QT_Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_vec_dot, QT_Q8_1),
     T(QT_Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float, q8_0_vec_dot, QT_Q8_0),
     T(QT_Q8_1, "Q8_1", QK8_1, sizeof(block_q8_1), q8_1_to_float, q8_1_from_float, NULL, QT_Q8_1),
-    T(QT_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), q2_K_to_float, NULL, q2_K_vec_dot, QT_Q8_K),
-    T(QT_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), q3_K_to_float, NULL, q3_K_vec_dot, QT_Q8_K),
+    T(QT_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), q2_K_to_float, q2_K_from_float, q2_K_vec_dot, QT_Q8_K),
+    T(QT_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), q3_K_to_float, q3_K_from_float, q3_K_vec_dot, QT_Q8_K),
     T(QT_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), q4_K_to_float, q4_K_from_float, q4_K_vec_dot, QT_Q8_K),
     T(QT_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), q5_K_to_float, q5_K_from_float, q5_K_vec_dot, QT_Q8_K),
     T(QT_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), q6_K_to_float, q6_K_from_float, q6_K_vec_dot, QT_Q8_K),

@@ -337,9 +337,11 @@ static double roundtrip_bound(uint32_t t)
     case QT_Q5_1: return (1.0 / 31 + 0x1p-10) * 1.01;
     case QT_Q8_0: case QT_Q8_1: return (1.0 / 254 + 0x1p-11) * 1.01;
     case QT_Q8_K: return 1.0 / 254 * 1.01;  /* d is a float */
+    case QT_Q2_K: return 0.40;  /* 1/3 for half a step of 2/3, plus 4-bit scale/min rounding */
+    case QT_Q3_K: return 0.30;  /* clipping at +3 (as Q4_0): a step, 1/4, plus 6-bit scale rounding */
     case QT_Q4_K: return 0.085; /* 1/15 for half a step plus 6-bit scale/min rounding */
     case QT_Q5_K: return 0.045; /* 1/31 plus the same */
-    case QT_Q6_K: return 0.025; /* 1/64 (a step is 1/32 of the max) plus 8-bit scale rounding */
+    case QT_Q6_K: return 0.035; /* clipping at +31 (as Q4_0): a step, 1/32, plus 8-bit scale rounding */
     default: return 0;
     }
 }
@@ -427,28 +429,6 @@ TEST(activation_formats_carry_their_sums)
 
 /* --------------------------------------------------------- dot products */
 
-static void make_row(uint32_t t, const quant_traits *tr, const float *x, int n, uint8_t *q)
-{
-    if (tr->from_float) {
-        tr->from_float(x, q, n);
-        return;
-    }
-    /* Q2_K, Q3_K: no quantizer; any bytes are a valid block, given sane scales */
-    size_t bytes = (size_t)n / QK_K * tr->type_size;
-    for (size_t i = 0; i < bytes; i++)
-        q[i] = (uint8_t)rnd();
-    for (int b = 0; b < n / QK_K; b++) {
-        uint8_t *blk = q + (size_t)b * tr->type_size;
-        dx_f16 d = dx_f32_to_f16(0.01f + 0.1f * rnd_unit()), m = dx_f32_to_f16(0.01f * rnd_unit());
-        if (t == QT_Q2_K) {
-            memcpy(blk + 80, &d, 2);
-            memcpy(blk + 82, &m, 2);
-        } else {
-            memcpy(blk + 108, &d, 2);
-        }
-    }
-}
-
 /* Tolerance: 1e-5 of sum |w_i a_i| (float accumulation over up to a few
  * thousand terms); the *_1 formats add 2^-10 of each block's |m * s|, as
  * s = d * sum(q) is stored as a half from the unrounded d. */
@@ -473,7 +453,7 @@ TEST(vec_dot_matches_dequantized_dot)
                 if (rep == 2) /* all-positive weights: a large m in the *_1 formats */
                     for (int i = 0; i < n; i++)
                         x[i] = fabsf(x[i]) + 1.f;
-                make_row(all_types[k], &wt, x, n, wq);
+                wt.from_float(x, wq, n);
                 at.from_float(a, aq, n);
                 wt.to_float(wq, xd, n);
                 at.to_float(aq, ad, n);

@@ -31,6 +31,8 @@ const quant_kernel quant_avx2_kernels[] = {
     { QT_Q4_1, NULL, simd_q4_1_vec_dot },
     { QT_Q5_K, NULL, simd_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
+    { QT_Q2_K, NULL, simd_q2_K_vec_dot },
+    { QT_Q3_K, NULL, simd_q3_K_vec_dot },
     { QT_F32, NULL, simd_f32_vec_dot },
     { QT_F16, NULL, simd_f16_vec_dot },
     { QT_BF16, NULL, simd_bf16_vec_dot },

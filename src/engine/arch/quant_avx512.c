@@ -156,6 +156,8 @@ const quant_kernel quant_avx512_kernels[] = {
     { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
     { QT_Q5_K, NULL, simd_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
+    { QT_Q2_K, NULL, simd_q2_K_vec_dot },
+    { QT_Q3_K, NULL, simd_q3_K_vec_dot },
     { QT_F32, NULL, avx512_f32_vec_dot },
     { QT_F16, NULL, avx512_f16_vec_dot },
     { QT_BF16, NULL, simd_bf16_vec_dot },

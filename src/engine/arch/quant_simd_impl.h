@@ -271,6 +271,80 @@ static void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc) - corr;
 }
 
+/* Q2_K: 2-bit values, 4-bit scale and min per 16 elements. */
+static void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i three = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.f;
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *sc = x[i].scales;
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), three);
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
+                int j = 8 * h + 2 * k;
+                isum = _mm256_add_epi32(isum, dot4_sc2(v, yv, sc[j] & 0xf, sc[j + 1] & 0xf));
+            }
+        }
+        __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
+        __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
+        int m = hsum8i(_mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(isum), acc);
+        mins += y[i].d * h2f(x[i].dmin) * (float)m;
+    }
+    *s = hsum8(acc) - mins;
+}
+
+/* Q3_K: values are taken as q + 4 (0..7, unsigned), then 4 * sum(sc_j *
+ * bsums_j) is taken away. */
+static void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0.f;
+    for (int i = 0; i < n / QK_K; i++) {
+        /* sixteen 6-bit scales, four at a time: low nibbles from bytes 0-7,
+         * top two bits from bytes 8-11 (bits 0-1 for scales 0-3, 2-3 for
+         * 4-7, 4-5 for 8-11, 6-7 for 12-15) */
+        int8_t sc[16];
+        uint32_t w0, w1, w2;
+        memcpy(&w0, x[i].scales, 4);
+        memcpy(&w1, x[i].scales + 4, 4);
+        memcpy(&w2, x[i].scales + 8, 4);
+        uint32_t u[4] = { (w0 & 0x0f0f0f0fu) | ((w2 << 4) & 0x30303030u),
+                          (w1 & 0x0f0f0f0fu) | ((w2 << 2) & 0x30303030u),
+                          ((w0 >> 4) & 0x0f0f0f0fu) | (w2 & 0x30303030u),
+                          ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 2) & 0x30303030u) };
+        _mm_storeu_si128((__m128i *)sc, _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32)));
+        __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            for (int k = 0; k < 4; k++) {
+                __m256i lo = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), three);
+                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), one);
+                __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
+                int j = 8 * h + 2 * k;
+                isum = _mm256_add_epi32(isum, dot4_sc2(v, yv, sc[j], sc[j + 1]));
+            }
+        }
+        __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        int c = hsum8i(_mm256_madd_epi16(scv, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
+        float d = y[i].d * h2f(x[i].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        corr += d * (float)(4 * c);
+    }
+    *s = hsum8(acc) - corr;
+}
+
 /* ------------------------------------------------------------ float rows */
 
 static void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
