@@ -16,6 +16,10 @@
 
 #include "engine/arch/quant_arch.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 
 /* ---------------------------------------------------------------- halves */
 
@@ -917,6 +921,15 @@ const char *quant_level_name(int level)
     return level >= 0 && level < QL_COUNT ? level_names[level] : NULL;
 }
 
+#if defined(__x86_64__)
+/* F16C (CPUID leaf 1, ECX bit 29): not every compiler's __builtin_cpu_supports knows it. */
+static bool has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+#endif
+
 bool quant_level_supported(int level)
 {
     switch (level) {
@@ -924,8 +937,7 @@ bool quant_level_supported(int level)
 #if defined(__x86_64__)
     case QL_AVX2:
         __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case QL_AVX512:
         __builtin_cpu_init();
         return quant_level_supported(QL_AVX2) && __builtin_cpu_supports("avx512f") &&
