@@ -9,6 +9,7 @@
  * dequantized vectors). The activation quantizers must give the same bytes
  * as the scalar ones for finite inputs.
  */
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -238,6 +239,39 @@ TEST(kernel_level_is_chosen_at_run_time)
     CHECK(!quant_level_supported(-1));
 }
 
+/* Many threads asking for kernels at once, before any choice was made, all
+ * get the same table (run in a child so the choice is not made yet). */
+static void *ask_traits(void *arg)
+{
+    const quant_traits **out = arg;
+    out[0] = quant_get(QT_Q4_K);
+    out[1] = quant_get(QT_Q8_K);
+    return NULL;
+}
+
+TEST(first_use_from_many_threads_is_safe)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        enum { T = 8 };
+        pthread_t th[T];
+        const quant_traits *got[T][2];
+        for (int i = 0; i < T; i++)
+            if (pthread_create(&th[i], NULL, ask_traits, got[i]))
+                _exit(2);
+        for (int i = 0; i < T; i++)
+            pthread_join(th[i], NULL);
+        int ok = 1;
+        for (int i = 0; i < T; i++)
+            ok = ok && got[i][0] == got[0][0] && got[i][1] == got[0][1] && got[i][0] &&
+                 got[i][0]->vec_dot && got[i][1]->from_float;
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     RUN(avx2_vec_dots_match_scalar);
@@ -245,5 +279,6 @@ int main(void)
     RUN(avx2_quantizers_match_scalar);
     RUN(avx512_quantizers_match_scalar);
     RUN(kernel_level_is_chosen_at_run_time);
+    RUN(first_use_from_many_threads_is_safe);
     return test_summary();
 }
