@@ -118,4 +118,4 @@ install: $(BIN)
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(BUILD)/obj/$(MAIN_SRC:.c=.d)
+-include $(OBJS:.o=.d) $(BUILD)/obj/$(MAIN_SRC:.c=.d) $(TEST_BINS:=.d) $(BENCH_BINS:=.d)

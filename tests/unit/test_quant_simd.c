@@ -9,12 +9,14 @@
  * dequantized vectors). The activation quantizers must give the same bytes
  * as the scalar ones for finite inputs.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/quant.h"
 #include "test.h"
+#include "unit/quant_vectors.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 static uint32_t rnd(void)
@@ -198,6 +200,66 @@ TEST(avx512_vec_dots_match_scalar) { check_vec_dots(QL_AVX512); }
 TEST(avx2_quantizers_match_scalar) { check_quantizers(QL_AVX2); }
 TEST(avx512_quantizers_match_scalar) { check_quantizers(QL_AVX512); }
 
+/* Rows of real model tensors (tests/data/quant/real_*.txt) against random
+ * activations: every level's vec_dot within the same tolerance. */
+TEST(simd_matches_scalar_on_real_rows)
+{
+    DIR *d = opendir(VEC_DIR);
+    CHECK_MSG(d, "cannot open %s", VEC_DIR);
+    int seen = 0, failed = 0;
+    struct dirent *e;
+    while (!failed && (e = readdir(d))) {
+        if (strncmp(e->d_name, "real_", 5))
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, VEC_DIR "/%s", e->d_name);
+        vecfile v;
+        if (!vecfile_read(path, &v)) {
+            TEST_FAILF("cannot read %s", path);
+            break;
+        }
+        int t = type_by_name(v.type);
+        quant_traits ref, act;
+        if (t < 0 || !quant_get_level((uint32_t)t, QL_SCALAR, &ref) ||
+            !quant_get_level(ref.vec_dot_type, QL_SCALAR, &act)) {
+            TEST_FAILF("%s: unknown type %s", e->d_name, v.type);
+            vecfile_free(&v);
+            break;
+        }
+        int n = (int)v.n;
+        float *a = malloc((size_t)n * 4), *ad = malloc((size_t)n * 4);
+        uint8_t *aq = malloc((size_t)n * 4 + 1024);
+        fill_random(a, n);
+        act.from_float(a, aq, n);
+        act.to_float(aq, ad, n);
+        double mag = 0;
+        for (int i = 0; i < n; i++)
+            mag += fabs((double)((const float *)(const void *)v.dequant)[i] * ad[i]);
+        float want;
+        ref.vec_dot(n, &want, v.raw, aq);
+        for (int lvl = QL_SCALAR + 1; lvl < QL_COUNT && !failed; lvl++) {
+            quant_traits tr;
+            if (!quant_get_level((uint32_t)t, lvl, &tr))
+                continue;
+            float got;
+            tr.vec_dot(n, &got, v.raw, aq);
+            if (!(fabs((double)got - want) <= 2e-5 * mag + 1e-30)) {
+                TEST_FAILF("%s %s: %.9g, scalar %.9g (tol %.3g)", e->d_name, quant_level_name(lvl), got,
+                           want, 2e-5 * mag);
+                failed = 1;
+            }
+        }
+        free(a);
+        free(ad);
+        free(aq);
+        vecfile_free(&v);
+        seen++;
+    }
+    closedir(d);
+    if (!failed && !seen)
+        SKIP("no real_*.txt rows in %s", VEC_DIR);
+}
+
 /* In a child process (the level is picked once per process): with
  * DRUX_KERNELS=want, quant_kernel_level() says expect. */
 static int level_in_child(const char *want, const char *expect)
@@ -278,6 +340,7 @@ int main(void)
     RUN(avx512_vec_dots_match_scalar);
     RUN(avx2_quantizers_match_scalar);
     RUN(avx512_quantizers_match_scalar);
+    RUN(simd_matches_scalar_on_real_rows);
     RUN(kernel_level_is_chosen_at_run_time);
     RUN(first_use_from_many_threads_is_safe);
     return test_summary();
