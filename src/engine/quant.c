@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "engine/arch/quant_arch.h"
 
 #if defined(__x86_64__)
@@ -970,12 +971,20 @@ static void init_once_fn(void)
         level++;
     const char *want = getenv("DRUX_KERNELS");
     if (want && *want) {
-        for (int l = 0; l < QL_COUNT; l++)
-            if (!strcmp(want, level_names[l]) && l < level)
-                level = l;
+        int l = 0;
+        while (l < QL_COUNT && strcmp(want, level_names[l]))
+            l++;
+        if (l == QL_COUNT)
+            log_warn("DRUX_KERNELS=%s is not one of scalar, avx2, avx512; using %s kernels", want,
+                     level_names[level]);
+        else if (l > level)
+            log_warn("DRUX_KERNELS=%s: this CPU can't run those kernels; using %s", want, level_names[level]);
+        else
+            level = l;
     }
     fill_level(level, active);
     active_level = level;
+    log_debug("tensor kernels: %s", level_names[level]);
 }
 
 void quant_init(void) { pthread_once(&init_once, init_once_fn); }
