@@ -147,14 +147,126 @@ static void avx512_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
+/* 16 bytes: sc[i0] eight times, then sc[i1] eight times. */
+static inline __m128i pick2x8(__m128i sc, int i0, int i1)
+{
+    return _mm_shuffle_epi8(sc, _mm_set_epi64x((long long)(0x0101010101010101ull * (unsigned)i1),
+                                               (long long)(0x0101010101010101ull * (unsigned)i0)));
+}
+
+/* Q4_K: a 64-element chunk's low and high nibbles line up with 64 contiguous
+ * activations, so one vpdpbusd covers two sub-blocks (lanes 0-7 and 8-15). */
+static void avx512_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q4_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m512 acc = _mm512_setzero_ps();
+    float mins = 0.f;
+    for (int i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        __m128i sc8 = _mm_loadl_epi64((const __m128i *)sc);
+        __m512i isum = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, _mm512_loadu_si512(y[i].qs + 64 * c));
+            __m512i scv = _mm512_cvtepu8_epi32(pick2x8(sc8, 2 * c, 2 * c + 1));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(isum), acc);
+        mins += y[i].d * h2f(x[i].dmin) * (float)k4_min_dot(mn, y[i].bsums);
+    }
+    *s = _mm512_reduce_add_ps(acc) - mins;
+}
+
+static void avx512_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    __m512 acc = _mm512_setzero_ps();
+    float mins = 0.f;
+    for (int i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        __m128i sc8 = _mm_loadl_epi64((const __m128i *)sc);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m512i isum = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
+            __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_slli_epi16(h0, 4));
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_slli_epi16(h1, 4));
+            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join256(lo, hi),
+                                            _mm512_loadu_si512(y[i].qs + 64 * c));
+            __m512i scv = _mm512_cvtepu8_epi32(pick2x8(sc8, 2 * c, 2 * c + 1));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(isum), acc);
+        mins += y[i].d * h2f(x[i].dmin) * (float)k4_min_dot(mn, y[i].bsums);
+    }
+    *s = _mm512_reduce_add_ps(acc) - mins;
+}
+
+/* Q6_K: elements l and l+32 of a 128-element half (l < 32) line up with 64
+ * contiguous activations, as do l+64 and l+96; each vpdpbusd covers four
+ * 16-element sub-blocks (four lanes each). */
+static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0.f;
+    for (int i = 0; i < n / QK_K; i++) {
+        __m128i sc16 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(hb, two), 4));
+            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
+            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
+            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
+            for (int k = 0; k < 2; k++) {
+                __m512i qq = k ? join256(q2, q3) : join256(q0, q1);
+                __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq,
+                                                _mm512_loadu_si512(y[i].qs + 128 * h + 64 * k));
+                int b = 8 * h + 4 * k; /* lanes 4j..4j+3 belong to sub-block b + j */
+                __m128i ctl = _mm_setr_epi8((char)b, (char)b, (char)b, (char)b, (char)(b + 1), (char)(b + 1),
+                                            (char)(b + 1), (char)(b + 1), (char)(b + 2), (char)(b + 2),
+                                            (char)(b + 2), (char)(b + 2), (char)(b + 3), (char)(b + 3),
+                                            (char)(b + 3), (char)(b + 3));
+                __m512i scv = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16, ctl));
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
+            }
+        }
+        __m256i scw = _mm256_cvtepi8_epi16(sc16);
+        int c = hsum8i(_mm256_madd_epi16(scw, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
+        float d = y[i].d * h2f(x[i].d);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
+        corr += d * (float)(32 * c);
+    }
+    *s = _mm512_reduce_add_ps(acc) - corr;
+}
+
 const quant_kernel quant_avx512_kernels[] = {
     { QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot },
     { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
-    { QT_Q4_K, NULL, simd_q4_K_vec_dot },
-    { QT_Q6_K, NULL, simd_q6_K_vec_dot },
+    { QT_Q4_K, NULL, avx512_q4_K_vec_dot },
+    { QT_Q6_K, NULL, avx512_q6_K_vec_dot },
     { QT_Q5_0, NULL, simd_q5_0_vec_dot },
     { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
-    { QT_Q5_K, NULL, simd_q5_K_vec_dot },
+    { QT_Q5_K, NULL, avx512_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
     { QT_Q2_K, NULL, simd_q2_K_vec_dot },
     { QT_Q3_K, NULL, simd_q3_K_vec_dot },

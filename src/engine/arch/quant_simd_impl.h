@@ -23,6 +23,9 @@
 
 #include "engine/arch/quant_arch.h"
 
+/* A file may replace some of these with wider versions of its own. */
+#define SIMD_KERNEL static __attribute__((unused))
+
 static inline float h2f(dx_f16 h) { return _cvtsh_ss(h); }
 
 static inline float hsum8(__m256 v)
@@ -71,7 +74,7 @@ static inline __m256i dot4_ss(__m256i x, __m256i y)
 
 /* ----------------------------------------------------- 32-wide formats */
 
-static void simd_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q8_0 *x = w, *y = a;
     __m256 acc = _mm256_setzero_ps();
@@ -84,7 +87,7 @@ static void simd_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc);
 }
 
-static void simd_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q4_0 *x = w;
     const block_q8_0 *y = a;
@@ -98,7 +101,7 @@ static void simd_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc);
 }
 
-static void simd_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q5_0 *x = w;
     const block_q8_0 *y = a;
@@ -113,7 +116,7 @@ static void simd_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc);
 }
 
-static void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q4_1 *x = w;
     const block_q8_1 *y = a;
@@ -128,7 +131,7 @@ static void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc) + ms;
 }
 
-static void simd_q5_1_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q5_1_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q5_1 *x = w;
     const block_q8_1 *y = a;
@@ -172,7 +175,7 @@ static inline int k4_min_dot(const uint8_t mn[8], const int16_t bsums[16])
     return _mm_cvtsi128_si32(p);
 }
 
-static void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q4_K *x = w;
     const block_q8_K *y = a;
@@ -199,7 +202,7 @@ static void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
     *s = hsum8(acc) - mins;
 }
 
-static void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q5_K *x = w;
     const block_q8_K *y = a;
@@ -232,7 +235,7 @@ static void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
 
 /* Q6_K values are stored as q + 32 (0..63): dot the stored values, then take
  * 32 * sum(sc_j * bsums_j) away. */
-static void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q6_K *x = w;
     const block_q8_K *y = a;
@@ -272,7 +275,7 @@ static void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
 }
 
 /* Q2_K: 2-bit values, 4-bit scale and min per 16 elements. */
-static void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q2_K *x = w;
     const block_q8_K *y = a;
@@ -302,7 +305,7 @@ static void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a)
 
 /* Q3_K: values are taken as q + 4 (0..7, unsigned), then 4 * sum(sc_j *
  * bsums_j) is taken away. */
-static void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const block_q3_K *x = w;
     const block_q8_K *y = a;
@@ -347,7 +350,7 @@ static void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a)
 
 /* ------------------------------------------------------------ float rows */
 
-static void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const float *x = w, *y = a;
     __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
@@ -361,7 +364,7 @@ static void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-static void simd_f16_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_f16_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const dx_f16 *x = w, *y = a;
     __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
@@ -384,7 +387,7 @@ static inline __m256 bf16x8(const dx_bf16 *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
-static void simd_bf16_vec_dot(int n, float *s, const void *w, const void *a)
+SIMD_KERNEL void simd_bf16_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const dx_bf16 *x = w, *y = a;
     __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
@@ -448,14 +451,14 @@ static inline float q8_block(const float *x, int8_t *qs)
     return d;
 }
 
-static void simd_q8_0_from_float(const float *src, void *dst, int64_t n)
+SIMD_KERNEL void simd_q8_0_from_float(const float *src, void *dst, int64_t n)
 {
     block_q8_0 *b = dst;
     for (int64_t i = 0; i < n / QK8_0; i++)
         b[i].d = dx_f32_to_f16(q8_block(src + QK8_0 * i, b[i].qs));
 }
 
-static void simd_q8_1_from_float(const float *src, void *dst, int64_t n)
+SIMD_KERNEL void simd_q8_1_from_float(const float *src, void *dst, int64_t n)
 {
     block_q8_1 *b = dst;
     for (int64_t i = 0; i < n / QK8_1; i++) {
@@ -467,7 +470,7 @@ static void simd_q8_1_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
-static void simd_q8_K_from_float(const float *src, void *dst, int64_t n)
+SIMD_KERNEL void simd_q8_K_from_float(const float *src, void *dst, int64_t n)
 {
     block_q8_K *b = dst;
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
