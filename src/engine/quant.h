@@ -97,8 +97,8 @@ typedef struct quant_traits {
     int block_size;           /* elements per block */
     size_t type_size;         /* bytes per block */
     quant_to_float_fn to_float;
-    quant_from_float_fn from_float; /* reference quantizer; NULL if none */
-    quant_vec_dot_fn vec_dot;       /* NULL for activation-only formats (Q8_K) */
+    quant_from_float_fn from_float; /* quantizer (round-to-nearest for weights); NULL if none */
+    quant_vec_dot_fn vec_dot;       /* NULL for activation-only formats (Q8_1, Q8_K) */
     enum qtype vec_dot_type;
 } quant_traits;
 
