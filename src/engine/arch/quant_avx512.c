@@ -147,6 +147,37 @@ static void avx512_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
+/* Q5_0 two blocks per step: the two 32-bit qh words are one 64-bit mask
+ * that puts the fifth bits in place; then as Q4_0 with 16 for 8. */
+static void avx512_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
+{
+    const block_q5_0 *x = w;
+    const block_q8_0 *y = a;
+    int nb = n / QK5_0, i = 0;
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    __m512 acc = _mm512_setzero_ps();
+    for (; i + 2 <= nb; i += 2) {
+        uint32_t h0, h1;
+        memcpy(&h0, x[i].qh, 4);
+        memcpy(&h1, x[i + 1].qh, 4);
+        __m512i hb = _mm512_maskz_mov_epi8((__mmask64)h0 | (__mmask64)h1 << 32, sixteen);
+        __m512i q = _mm512_or_si512(join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs)), hb);
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
+        p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), sixteen, qy));
+        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    }
+    float sum = _mm512_reduce_add_ps(acc);
+    if (i < nb) {
+        float tail;
+        simd_q5_0_vec_dot(QK5_0 * (nb - i), &tail, x + i, y + i);
+        sum += tail;
+    }
+    *s = sum;
+}
+
 /* 16 bytes: sc[i0] eight times, then sc[i1] eight times. */
 static inline __m128i pick2x8(__m128i sc, int i0, int i1)
 {
@@ -264,7 +295,7 @@ const quant_kernel quant_avx512_kernels[] = {
     { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
     { QT_Q4_K, NULL, avx512_q4_K_vec_dot },
     { QT_Q6_K, NULL, avx512_q6_K_vec_dot },
-    { QT_Q5_0, NULL, simd_q5_0_vec_dot },
+    { QT_Q5_0, NULL, avx512_q5_0_vec_dot },
     { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
     { QT_Q5_K, NULL, avx512_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
