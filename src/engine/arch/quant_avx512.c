@@ -23,6 +23,32 @@ static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi)
 
 #include "engine/arch/quant_simd_impl.h"
 
+static inline __m512i join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* The first four bytes of two blocks (a half pair, or a half and whatever
+ * follows it) as floats [a0, b0, a1, b1]. */
+static inline __m128 halves2x2(const void *p0, const void *p1)
+{
+    uint32_t u0, u1;
+    memcpy(&u0, p0, 4);
+    memcpy(&u1, p1, 4);
+    return _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)u1, (int)u0));
+}
+
+/* [a0, b0, a1, b1] -> sixteen lanes: a0 eight times, then a1 eight times. */
+static inline __m512 spread_even(__m128 v)
+{
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2),
+                                 _mm512_castps128_ps512(v));
+}
+
+/* d_x * d_y of blocks i and i+1, spread over the lanes of their sums. */
+#define PAIR_SCALES(x, y, i) \
+    spread_even(_mm_mul_ps(halves2x2(&(x)[i].d, &(x)[(i) + 1].d), halves2x2(&(y)[i].d, &(y)[(i) + 1].d)))
+
 static void avx512_f32_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const float *x = w, *y = a;
@@ -72,8 +98,7 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
         __mmask64 neg = _mm512_movepi8_mask(qx);
         __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy);
-        __m512 d = _mm512_insertf32x8(_mm512_set1_ps(h2f(x[i].d) * h2f(y[i].d)),
-                                      _mm256_set1_ps(h2f(x[i + 1].d) * h2f(y[i + 1].d)), 1);
+        __m512 d = PAIR_SCALES(x, y, i);
         acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
     }
     float sum = _mm512_reduce_add_ps(acc);
@@ -85,15 +110,6 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-static inline __m512i join256(__m256i lo, __m256i hi)
-{
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-static inline __m512 join_ps(float lo, float hi)
-{
-    return _mm512_insertf32x8(_mm512_set1_ps(lo), _mm256_set1_ps(hi), 1);
-}
 
 /* Q4_0 two blocks per step: unsigned nibbles times y with vpdpbusd, then
  * 8 * sum(y) (also by vpdpbusd) taken away. */
@@ -110,7 +126,7 @@ static void avx512_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
                              _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
         p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, qy));
-        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        __m512 d = PAIR_SCALES(x, y, i);
         acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
     }
     float sum = _mm512_reduce_add_ps(acc);
@@ -128,17 +144,20 @@ static void avx512_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
     const block_q8_1 *y = a;
     int nb = n / QK4_1, i = 0;
     __m512 acc = _mm512_setzero_ps();
-    float ms = 0.f;
+    __m128 ms4 = _mm_setzero_ps();
     for (; i + 2 <= nb; i += 2) {
         __m512i q = join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs));
         __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
                              _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
-        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
-        acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
-        ms += h2f(x[i].m) * h2f(y[i].s) + h2f(x[i + 1].m) * h2f(y[i + 1].s);
+        /* [d0*dy0, m0*s0, d1*dy1, m1*s1]: block_q4_1 starts d, m and block_q8_1 d, s */
+        __m128 dm = _mm_mul_ps(halves2x2(&x[i].d, &x[i + 1].d), halves2x2(&y[i].d, &y[i + 1].d));
+        acc = _mm512_fmadd_ps(spread_even(dm), _mm512_cvtepi32_ps(p), acc);
+        ms4 = _mm_add_ps(ms4, dm);
     }
-    float sum = _mm512_reduce_add_ps(acc) + ms;
+    float ms[4];
+    _mm_storeu_ps(ms, ms4);
+    float sum = _mm512_reduce_add_ps(acc) + ms[1] + ms[3];
     if (i < nb) {
         float tail;
         simd_q4_1_vec_dot(QK4_1 * (nb - i), &tail, x + i, y + i);
@@ -166,7 +185,7 @@ static void avx512_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
                              _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, qy);
         p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), sixteen, qy));
-        __m512 d = join_ps(h2f(x[i].d) * h2f(y[i].d), h2f(x[i + 1].d) * h2f(y[i + 1].d));
+        __m512 d = PAIR_SCALES(x, y, i);
         acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
     }
     float sum = _mm512_reduce_add_ps(acc);

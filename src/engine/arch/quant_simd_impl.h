@@ -66,6 +66,16 @@ static inline __m256i qh_bits32(const uint8_t *qh)
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
 
+/* [d_x * d_y, m_x * s_y] from the first four bytes of a Q4_1/Q5_1 block
+ * (d, m) and of a Q8_1 block (d, s). */
+static inline __m128 dm_pair(const void *x, const void *y)
+{
+    uint32_t u, v;
+    memcpy(&u, x, 4);
+    memcpy(&v, y, 4);
+    return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)u)), _mm_cvtph_ps(_mm_cvtsi32_si128((int)v)));
+}
+
 /* Signed x times signed y, 8 int32 sums of 4: |x| as unsigned, y given x's sign. */
 static inline __m256i dot4_ss(__m256i x, __m256i y)
 {
@@ -121,14 +131,14 @@ SIMD_KERNEL void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a
     const block_q4_1 *x = w;
     const block_q8_1 *y = a;
     __m256 acc = _mm256_setzero_ps();
-    float ms = 0.f;
+    __m128 ms = _mm_setzero_ps(); /* lane 1 sums m * s */
     for (int i = 0; i < n / QK4_1; i++) {
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot4(nibbles32(x[i].qs), qy)), acc);
-        ms += h2f(x[i].m) * h2f(y[i].s);
+        __m128 dm = dm_pair(&x[i].d, &y[i].d);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(dot4(nibbles32(x[i].qs), qy)), acc);
+        ms = _mm_add_ps(ms, dm);
     }
-    *s = hsum8(acc) + ms;
+    *s = hsum8(acc) + _mm_cvtss_f32(_mm_movehdup_ps(ms));
 }
 
 SIMD_KERNEL void simd_q5_1_vec_dot(int n, float *s, const void *w, const void *a)
@@ -136,15 +146,15 @@ SIMD_KERNEL void simd_q5_1_vec_dot(int n, float *s, const void *w, const void *a
     const block_q5_1 *x = w;
     const block_q8_1 *y = a;
     __m256 acc = _mm256_setzero_ps();
-    float ms = 0.f;
+    __m128 ms = _mm_setzero_ps(); /* lane 1 sums m * s */
     for (int i = 0; i < n / QK5_1; i++) {
         __m256i q = _mm256_or_si256(nibbles32(x[i].qs), qh_bits32(x[i].qh));
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot4(q, qy)), acc);
-        ms += h2f(x[i].m) * h2f(y[i].s);
+        __m128 dm = dm_pair(&x[i].d, &y[i].d);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(dot4(q, qy)), acc);
+        ms = _mm_add_ps(ms, dm);
     }
-    *s = hsum8(acc) + ms;
+    *s = hsum8(acc) + _mm_cvtss_f32(_mm_movehdup_ps(ms));
 }
 
 /* --------------------------------------------------------------- K-quants */
