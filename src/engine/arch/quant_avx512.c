@@ -28,16 +28,6 @@ static inline __m512i join256(__m256i lo, __m256i hi)
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-/* The first four bytes of two blocks (a half pair, or a half and whatever
- * follows it) as floats [a0, b0, a1, b1]. */
-static inline __m128 halves2x2(const void *p0, const void *p1)
-{
-    uint32_t u0, u1;
-    memcpy(&u0, p0, 4);
-    memcpy(&u1, p1, 4);
-    return _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)u1, (int)u0));
-}
-
 /* [a0, b0, a1, b1] -> sixteen lanes: a0 eight times, then a1 eight times. */
 static inline __m512 spread_even(__m128 v)
 {

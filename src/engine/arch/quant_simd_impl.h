@@ -84,47 +84,60 @@ static inline __m256i dot4_ss(__m256i x, __m256i y)
 
 /* ----------------------------------------------------- 32-wide formats */
 
-SIMD_KERNEL void simd_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
+/* The first four bytes of two blocks (a half pair, or a half and whatever
+ * follows it) as floats [a0, b0, a1, b1]. */
+static inline __m128 halves2x2(const void *p0, const void *p1)
 {
-    const block_q8_0 *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK8_0; i++) {
-        __m256i qx = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot4_ss(qx, qy)), acc);
-    }
-    *s = hsum8(acc);
+    uint32_t u0, u1;
+    memcpy(&u0, p0, 4);
+    memcpy(&u1, p1, 4);
+    return _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)u1, (int)u0));
 }
 
-SIMD_KERNEL void simd_q4_0_vec_dot(int n, float *s, const void *w, const void *a)
+/* sum(x * y) of one block paired with Q8_0, as 8 int32 partial sums */
+static inline __m256i q8_0_isum(const block_q8_0 *x, const block_q8_0 *y)
 {
-    const block_q4_0 *x = w;
-    const block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK4_0; i++) {
-        __m256i qx = _mm256_sub_epi8(nibbles32(x[i].qs), _mm256_set1_epi8(8));
-        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot4_ss(qx, qy)), acc);
-    }
-    *s = hsum8(acc);
+    return dot4_ss(_mm256_loadu_si256((const __m256i *)x->qs), _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
-SIMD_KERNEL void simd_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
+static inline __m256i q4_0_isum(const block_q4_0 *x, const block_q8_0 *y)
 {
-    const block_q5_0 *x = w;
-    const block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int i = 0; i < n / QK5_0; i++) {
-        __m256i q = _mm256_or_si256(nibbles32(x[i].qs), qh_bits32(x[i].qh));
-        __m256i qx = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
-        __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
-        __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot4_ss(qx, qy)), acc);
-    }
-    *s = hsum8(acc);
+    __m256i qx = _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
+    return dot4_ss(qx, _mm256_loadu_si256((const __m256i *)y->qs));
 }
+
+static inline __m256i q5_0_isum(const block_q5_0 *x, const block_q8_0 *y)
+{
+    __m256i q = _mm256_or_si256(nibbles32(x->qs), qh_bits32(x->qh));
+    __m256i qx = _mm256_sub_epi8(q, _mm256_set1_epi8(16));
+    return dot4_ss(qx, _mm256_loadu_si256((const __m256i *)y->qs));
+}
+
+/* The formats paired with Q8_0 take two blocks per step, so that one
+ * conversion serves both blocks' scales (lanes 0 and 2 of d). */
+#define Q8_0_PAIRED_KERNEL(T)                                                                   \
+    SIMD_KERNEL void simd_##T##_vec_dot(int n, float *s, const void *w, const void *a)          \
+    {                                                                                           \
+        const block_##T *x = w;                                                                 \
+        const block_q8_0 *y = a;                                                                \
+        int nb = n / QK8_0, i = 0;                                                              \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                         \
+        for (; i + 2 <= nb; i += 2) {                                                           \
+            __m128 d = _mm_mul_ps(halves2x2(&x[i].d, &x[i + 1].d), halves2x2(&y[i].d, &y[i + 1].d)); \
+            __m256 d1 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(2)); \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0); \
+            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(T##_isum(&x[i + 1], &y[i + 1])), acc1); \
+        }                                                                                       \
+        if (i < nb) {                                                                           \
+            __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));                               \
+            acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0);        \
+        }                                                                                       \
+        *s = hsum8(_mm256_add_ps(acc0, acc1));                                                  \
+    }
+
+Q8_0_PAIRED_KERNEL(q8_0)
+Q8_0_PAIRED_KERNEL(q4_0)
+Q8_0_PAIRED_KERNEL(q5_0)
 
 SIMD_KERNEL void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a)
 {
