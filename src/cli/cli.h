@@ -21,5 +21,6 @@ int cli_error(const char *what);
 
 /* The subcommands, each in src/cli/cmd_<name>.c. */
 int cmd_version(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
 
 static const cli_command commands[] = {
     {"version", cmd_version, "print the version"},
+    {"analyze", cmd_analyze, "measure agreement among fixed answers (JSON in, analysis out)"},
 };
 
 static void usage(FILE *f)
