@@ -165,6 +165,13 @@ static bool numbers_conflict(const claim *a, const claim *b)
         }
         if (b_has && !agree) return true;
     }
+    /* one number each, one of them bare: "The answer is 18" vs "She makes $20" */
+    if (a->f.n_qty == 1 && b->f.n_qty == 1) {
+        const cns_qty *p = &a->f.qty[0], *q = &b->f.qty[0];
+        if (p->dim != q->dim && (p->dim == CNS_DIM_NONE || q->dim == CNS_DIM_NONE) &&
+            p->dim != CNS_DIM_YEAR && q->dim != CNS_DIM_YEAR)
+            return !cns_qty_agree(p, q);
+    }
     return false;
 }
 
@@ -183,13 +190,15 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     double sim = overlap(x, a, b, false, NULL, NULL, NULL);
     double fsim = overlap(x, a, b, true, &shared_frame, &ea, &eb);
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
-    bool frame = (fsim >= LEX_FRAME && shared_frame >= 1.0) || (x->opt->embed && cs >= EMB_FRAME);
+    /* a frame shares at least one real word; lead claims share the question */
+    bool anchored = shared_frame >= 1.0 || (a->lead && b->lead && shared_frame > 0);
+    bool frame = (fsim >= LEX_FRAME && anchored) || (x->opt->embed && cs >= EMB_FRAME);
     bool same = sim >= LEX_AGREE || (x->opt->embed && cs >= EMB_AGREE);
     *sim_out = fmax(sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && numbers_conflict(a, b)) return REL_CONFLICT;
-    if (ea && eb && ((fsim >= LEX_FRAME_NAMES && shared_frame >= 1.0) || (x->opt->embed && cs >= EMB_AGREE)))
+    if (ea && eb && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
         return REL_CONFLICT;
     if (same && (a->f.neg & 1) != (b->f.neg & 1) && fsim >= LEX_FRAME) return REL_CONFLICT;
     return same ? REL_AGREE : REL_NONE;
@@ -264,15 +273,20 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         size_t ns;
         st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
         if (st) return st;
-        size_t first = x->nc, refusals = 0;
+        size_t first = x->nc;
         bool refusal_early = false;
         for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
-            if (cns_is_refusal(sp[s].text)) {
-                refusals++;
-                if (s < 2) refusal_early = true;
-                continue;
+            const char *text = sp[s].text;
+            if (cns_is_refusal(text)) {
+                /* "As an AI I can't give advice, but ..." keeps what follows "but" */
+                const char *but = strstr(text, ", but ");
+                if (!but || cns_is_refusal(but + 6)) {
+                    if (s < 2) refusal_early = true;
+                    continue;
+                }
+                text = but + 6;
             }
-            claim c = {.text = sp[s].text, .member = (int)i, .lead = x->nc == first};
+            claim c = {.text = text, .member = (int)i, .lead = x->nc == first};
             st = cns_text_features(c.text, x->a, &c.f);
             if (st) return st;
             if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict) continue;

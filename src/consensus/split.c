@@ -150,6 +150,11 @@ static void add_sentences(splitter *z, const char *s, size_t n, cns_span_kind ki
     size_t start = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
+        if (c == ';') { /* clauses joined by ';' are separate claims */
+            add_span(z, s + start, i - start, kind);
+            start = i + 1;
+            continue;
+        }
         if (c != '.' && c != '!' && c != '?') continue;
         size_t j = i + 1;
         while (j < n && (s[j] == '.' || s[j] == '!' || s[j] == '?' || s[j] == '"' || s[j] == ')'))

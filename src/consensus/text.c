@@ -115,7 +115,7 @@ static const unit_def units[] = {
     {"liter", CNS_DIM_VOLUME, 1, 0},    {"litre", CNS_DIM_VOLUME, 1, 0},
     {"gallon", CNS_DIM_VOLUME, 3.785411784, 0}, {"gal", CNS_DIM_VOLUME, 3.785411784, 0},
     {"mph", CNS_DIM_SPEED, 0.44704, 0}, {"kph", CNS_DIM_SPEED, 1 / 3.6, 0},
-    {"km/h", CNS_DIM_SPEED, 1 / 3.6, 0}, {"m/s", CNS_DIM_SPEED, 1, 0},
+    {"km/h", CNS_DIM_SPEED, 1 / 3.6, 0}, {"m/s", CNS_DIM_SPEED, 1, 0}, {"km/s", CNS_DIM_SPEED, 1e3, 0},
     {"kmh", CNS_DIM_SPEED, 1 / 3.6, 0},
     {"byte", CNS_DIM_DATA, 1, 0},       {"kb", CNS_DIM_DATA, 1e3, 0},
     {"mb", CNS_DIM_DATA, 1e6, 0},       {"gb", CNS_DIM_DATA, 1e9, 0},
@@ -163,7 +163,7 @@ typedef struct rawtok {
     char *fold;   /* casefolded (words) */
     double v, half;
     bool initial; /* first word of the claim or of a table cell */
-    bool colon_after, comma_after, grouped;
+    bool colon_after, comma_after, comma_before, grouped;
     uint32_t sym; /* RT_SYM: the code point */
 } rawtok;
 
@@ -335,6 +335,9 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 j += (size_t)k2;
             }
             rawtok r = {.kind = RT_WORD, .initial = next_initial};
+            size_t pb = i;
+            while (pb > 0 && s[pb - 1] == ' ') pb--;
+            r.comma_before = pb > 0 && s[pb - 1] == ',';
             /* normalise the typographic apostrophe */
             dx_buf w = dx_buf_make(DX_CNS_MAX_CLAIM_BYTES * 4);
             for (size_t q = i; q < j;) {
@@ -461,6 +464,8 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
         else if (c == 0x20AC) q->dim = CNS_DIM_EUR;
         else if (c == 0xA3) q->dim = CNS_DIM_GBP;
     }
+    q->written = v;
+    q->whalf = half;
     if (q->dim == CNS_DIM_NONE && j < n) {
         int u = -1;
         if (t[j].kind == RT_SYM && t[j].sym == '%') { u = find_unit("%"); j++; }
@@ -501,9 +506,11 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
             half *= units[u].f;
         }
     }
-    if (q->dim == CNS_DIM_NONE && used == 1 && t[i].kind == RT_NUM && !t[i].grouped &&
-        half == 0.5 && v >= 1000 && v <= 2100)
+    if (q->dim == CNS_DIM_NONE && used == 1 && j == i + 1 && t[i].kind == RT_NUM && !t[i].grouped &&
+        !strchr(t[i].s, '.') && v >= 1000 && v <= 2100) {
         q->dim = CNS_DIM_YEAR;
+        half = 0.5;
+    }
     if (q->dim >= CNS_DIM_USD && q->unit < 0) q->unit = 1000 + q->dim;
     q->value = v;
     q->half = half;
@@ -579,7 +586,12 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
                 continue;
             }
         }
-        if (in_list(w, negators, sizeof negators / sizeof negators[0])) { f->neg++; i++; continue; }
+        if (in_list(w, negators, sizeof negators / sizeof negators[0])) {
+            /* ", not Sydney" contrasts a name; it does not negate the statement */
+            if (!(r->comma_before && !strcmp(w, "not"))) f->neg++;
+            i++;
+            continue;
+        }
         size_t wl = strlen(w);
         char *word = arena_strdup(a, w);
         if (!word) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
@@ -626,9 +638,20 @@ out:
 
 /* ---- quantities -------------------------------------------------------------- */
 
+static bool bare_agrees(const cns_qty *bare, const cns_qty *u)
+{
+    /* "18" and "$18": a bare number matches a quantity with the same written value */
+    double d = fabs(bare->written - u->written);
+    return d <= fmax(bare->whalf, u->whalf) + 1e-9 && d <= 0.02 * fmax(fabs(bare->written), fabs(u->written));
+}
+
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
-    if (x->dim != y->dim) return false;
+    if (x->dim != y->dim) {
+        if (x->dim == CNS_DIM_NONE && y->dim != CNS_DIM_YEAR) return bare_agrees(x, y);
+        if (y->dim == CNS_DIM_NONE && x->dim != CNS_DIM_YEAR) return bare_agrees(y, x);
+        return false;
+    }
     double d = fabs(x->value - y->value);
     double mag = fmax(fabs(x->value), fabs(y->value));
     if (d <= 1e-9 * fmax(1.0, mag)) return true;

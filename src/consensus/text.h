@@ -44,6 +44,8 @@ enum {
 
 typedef struct cns_qty {
     double value; /* in the dimension's base unit */
+    double written; /* the number as written, before unit conversion */
+    double whalf;   /* half a unit of its last digit, as written */
     double half;  /* half a unit of the last written digit, base unit */
     int dim;
     int unit;       /* which unit it was written in (same unit: stricter) */
