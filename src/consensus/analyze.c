@@ -24,15 +24,18 @@
 #define W_QUESTION 0.5   /* weight of a word the question already has */
 #define W_UNIQUE 0.25    /* weight of a one-member point in the score */
 #define MAX_TOTAL_CLAIMS 1024u
+#define DIRECT_MAX 3      /* claims in an answer short enough to be a direct answer */
 
 enum { REL_NONE, REL_AGREE, REL_CONFLICT };
 
 typedef struct claim {
     const char *text;
     int member;
-    bool lead;
+    bool lead;   /* first claim of its answer */
+    bool direct; /* lead claim of a short answer (<= DIRECT_MAX claims): answers the question */
+    bool calc;   /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
     cns_features f;
-    cns_tok *ftoks; /* frame tokens: toks, plus the question's for lead claims */
+    cns_tok *ftoks; /* frame tokens: toks, plus the question's for direct claims */
     size_t n_ftok;
     float *vec;
 } claim;
@@ -190,14 +193,14 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     double sim = overlap(x, a, b, false, NULL, NULL, NULL);
     double fsim = overlap(x, a, b, true, &shared_frame, &ea, &eb);
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
-    /* a frame shares at least one real word; lead claims share the question */
-    bool anchored = shared_frame >= 1.0 || (a->lead && b->lead && shared_frame > 0);
+    /* a frame shares at least one real word; direct answers share the question */
+    bool anchored = shared_frame >= 1.0 || (a->direct && b->direct && shared_frame > 0);
     bool frame = (fsim >= LEX_FRAME && anchored) || (x->opt->embed && cs >= EMB_FRAME);
     bool same = sim >= LEX_AGREE || (x->opt->embed && cs >= EMB_AGREE);
     *sim_out = fmax(sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
-    if (frame && numbers_conflict(a, b)) return REL_CONFLICT;
+    if (frame && !a->calc && !b->calc && numbers_conflict(a, b)) return REL_CONFLICT;
     if (ea && eb && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
         return REL_CONFLICT;
     if (same && (a->f.neg & 1) != (b->f.neg & 1) && fsim >= LEX_FRAME) return REL_CONFLICT;
@@ -208,7 +211,7 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 
 static dx_status frame_tokens(ctx *x, claim *c)
 {
-    if (!c->lead || !x->q.n_tok) {
+    if (!c->direct || !x->q.n_tok) {
         c->ftoks = c->f.toks;
         c->n_ftok = c->f.n_tok;
         return DX_OK;
@@ -290,6 +293,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
             st = cns_text_features(c.text, x->a, &c.f);
             if (st) return st;
             if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict) continue;
+            c.calc = strchr(text, '=') != NULL || c.f.n_qty > 4;
             x->c[x->nc++] = c;
         }
         if (refusal_early && x->nc - first <= 1) {
@@ -299,6 +303,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
             continue;
         }
         mb->claims = (int)(x->nc - first);
+        if (mb->claims > 0 && mb->claims <= DIRECT_MAX) x->c[first].direct = true;
         mb->usable = mb->claims > 0;
     }
     for (size_t i = 0; i < x->nc && !st; i++) st = note_names(x, &x->c[i].f);
@@ -443,9 +448,32 @@ static dx_status build_points(ctx *x, cns_result *r)
         p->by_member[x->c[pick].member] = pick;
         for (size_t k = 0; k < nm; k++)
             if ((p->mask >> k & 1) && p->by_member[k] < 0) p->by_member[k] = best_in_member(x, pick, (int)k);
+        /* supporters join closest first; one that contradicts a supporter already in
+         * ("$70,000" / "$70,001" both near "about $70,000") is left for its own point */
+        uint64_t in = 1ull << x->c[pick].member;
+        for (;;) {
+            int bk = -1, bs = -1;
+            for (size_t k = 0; k < nm; k++) {
+                int d = p->by_member[k];
+                if (d < 0 || (in >> k & 1)) continue;
+                int sv = x->sim[(size_t)pick * nc + (size_t)d];
+                if (sv > bs) { bs = sv; bk = (int)k; }
+            }
+            if (bk < 0) break;
+            bool clash = false;
+            for (size_t k = 0; k < nm && !clash; k++)
+                if ((in >> k & 1) && x->rel[(size_t)p->by_member[k] * nc + (size_t)p->by_member[bk]] == REL_CONFLICT)
+                    clash = true;
+            if (clash) {
+                p->mask &= ~(1ull << bk);
+                p->by_member[bk] = -1;
+                continue;
+            }
+            in |= 1ull << bk;
+        }
         covered[pick] = true;
         for (size_t j = 0; j < nc; j++)
-            if (x->rel[(size_t)pick * nc + j] == REL_AGREE) covered[j] = true;
+            if (x->rel[(size_t)pick * nc + j] == REL_AGREE && (p->mask >> x->c[j].member & 1)) covered[j] = true;
         np++;
     }
     /* conflicts join points into disputes */

@@ -33,7 +33,13 @@ static dx_status strip_inline(const char *p, size_t n, dx_buf *b)
     dx_status st = DX_OK;
     for (size_t i = 0; i < n && !st; i++) {
         char c = p[i];
-        if (c == '*' || c == '`') continue;
+        if (c == '`') continue;
+        if (c == '*') {
+            /* emphasis markers go; a product "9 * 2" or "9*2" stays */
+            bool pd = i > 0 && isdigit((unsigned char)p[i - 1]), nd = i + 1 < n && isdigit((unsigned char)p[i + 1]);
+            bool ps = i > 0 && p[i - 1] == ' ', ns = i + 1 < n && p[i + 1] == ' ';
+            if (!((pd && nd) || (ps && ns && i > 1 && isdigit((unsigned char)p[i - 2])))) continue;
+        }
         if (c == '_' && ((i + 1 < n && p[i + 1] == '_') || (i > 0 && p[i - 1] == '_') ||
                          i == 0 || i + 1 == n || isspace((unsigned char)p[i - 1]) ||
                          isspace((unsigned char)p[i + 1])))

@@ -450,12 +450,14 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
                             cns_qty *q)
 {
     size_t j = i + used;
+    bool scaled = false;
+    double unit_f = 1;
     q->dim = CNS_DIM_NONE;
     q->unit = -1;
     /* scale words: 1.4 million */
     if (j < n && t[j].kind == RT_WORD) {
         double sc = scale_word(t[j].fold);
-        if (sc > 0) { v *= sc; half *= sc; j++; }
+        if (sc > 0) { v *= sc; half *= sc; j++; scaled = true; }
     }
     /* currency symbol right before */
     if (i > 0 && t[i - 1].kind == RT_SYM) {
@@ -504,6 +506,7 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
             q->unit = u;
             v = v * units[u].f + units[u].off;
             half *= units[u].f;
+            unit_f = units[u].f;
         }
     }
     if (q->dim == CNS_DIM_NONE && used == 1 && j == i + 1 && t[i].kind == RT_NUM && !t[i].grouped &&
@@ -512,8 +515,6 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
         half = 0.5;
     }
     if (q->dim >= CNS_DIM_USD && q->unit < 0) q->unit = 1000 + q->dim;
-    q->value = v;
-    q->half = half;
     q->approx = false;
     for (size_t b = 1; b <= 2 && b <= i; b++) {
         const rawtok *p = &t[i - b];
@@ -521,6 +522,14 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
             (p->kind == RT_WORD && in_list(p->fold, approx_words, sizeof approx_words / sizeof approx_words[0])))
             q->approx = true;
     }
+    /* trailing zeros of a whole number are rounding only when hedged or scaled
+     * ("about 8,800", "14 million"); a plain "70000" is exact */
+    if (!q->approx && !scaled && half > 0.5 * unit_f && t[i].kind == RT_NUM && !strchr(t[i].s, '.')) {
+        half = 0.5 * unit_f;
+        q->whalf = 0.5;
+    }
+    q->value = v;
+    q->half = half;
     return j - i;
 }
 
