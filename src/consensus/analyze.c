@@ -19,6 +19,7 @@
 #define LEX_AGREE 0.50   /* lexical similarity for "says the same" */
 #define LEX_FRAME 0.60   /* frame similarity for "talks about the same thing" */
 #define LEX_FRAME_NAMES 0.75
+#define LEX_NEGATION 0.60 /* similarity for "says the same, but negated" */
 #define EMB_AGREE 0.80   /* cosine, with an embedding provider */
 #define EMB_FRAME 0.75
 #define W_QUESTION 0.5   /* weight of a word the question already has */
@@ -33,6 +34,7 @@ typedef struct claim {
     int member;
     bool lead;   /* first claim of its answer */
     bool direct; /* lead claim of a short answer (<= DIRECT_MAX claims): answers the question */
+    bool prose;  /* a sentence of prose (not a list item or table row) */
     bool calc;   /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
     cns_features f;
     cns_tok *ftoks; /* frame tokens: toks, plus the question's for direct claims */
@@ -99,32 +101,46 @@ static double tok_weight(const ctx *x, const char *stem)
     return has_stem(x->q.toks, x->q.n_tok, stem) ? W_QUESTION : 1.0;
 }
 
+/* What two claims share. "new" is what a claim adds to the question: its words
+ * the question lacks, its numbers, its verdict. */
+typedef struct ov {
+    double sim;            /* mean of Dice and overlap coefficient */
+    double shared;         /* weight shared */
+    double new_a, new_b;   /* weight each adds to the question */
+    double new_shared;     /* of that, shared */
+    bool excl_a, excl_b;   /* has a name the other lacks */
+} ov;
+
 /* Weighted overlap of two token sets: mean of Dice and overlap coefficient.
  * frame: names found in only one of the two are left out (they are the
  * values a frame holds), numbers are left out. */
-static double overlap(const ctx *x, const claim *a, const claim *b, bool frame, double *shared_out,
-                      bool *excl_a, bool *excl_b)
+static ov overlap(const ctx *x, const claim *a, const claim *b, bool frame)
 {
     const cns_tok *ta = frame ? a->ftoks : a->f.toks, *tb = frame ? b->ftoks : b->f.toks;
     size_t na = frame ? a->n_ftok : a->f.n_tok, nb = frame ? b->n_ftok : b->f.n_tok;
+    ov o = {0};
     double S = 0, TA = 0, TB = 0;
-    bool ea = false, eb = false;
     size_t i = 0, j = 0;
     while (i < na || j < nb) {
         int c = i == na ? 1 : j == nb ? -1 : strcmp(ta[i].stem, tb[j].stem);
         if (c == 0) {
             double w = tok_weight(x, ta[i].stem);
             S += w; TA += w; TB += w;
+            if (w == 1.0) { o.new_shared += 1; o.new_a += 1; o.new_b += 1; }
             i++; j++;
         } else if (c < 0) {
-            bool nm = is_name(x, ta[i].stem) && !has_stem(x->q.toks, x->q.n_tok, ta[i].stem);
-            if (nm) ea = true;
-            if (!(frame && nm)) TA += tok_weight(x, ta[i].stem);
+            double w = tok_weight(x, ta[i].stem);
+            bool nm = is_name(x, ta[i].stem) && w == 1.0;
+            if (nm) o.excl_a = true;
+            if (!(frame && nm)) TA += w;
+            if (w == 1.0) o.new_a += 1;
             i++;
         } else {
-            bool nm = is_name(x, tb[j].stem) && !has_stem(x->q.toks, x->q.n_tok, tb[j].stem);
-            if (nm) eb = true;
-            if (!(frame && nm)) TB += tok_weight(x, tb[j].stem);
+            double w = tok_weight(x, tb[j].stem);
+            bool nm = is_name(x, tb[j].stem) && w == 1.0;
+            if (nm) o.excl_b = true;
+            if (!(frame && nm)) TB += w;
+            if (w == 1.0) o.new_b += 1;
             j++;
         }
     }
@@ -140,18 +156,18 @@ static double overlap(const ctx *x, const claim *a, const claim *b, bool frame, 
         S += (ma + mb) / 2;
         TA += (double)a->f.n_qty;
         TB += (double)b->f.n_qty;
+        o.new_shared += (ma + mb) / 2;
+        o.new_a += (double)a->f.n_qty;
+        o.new_b += (double)b->f.n_qty;
     }
     if (a->lead && b->lead && (a->f.verdict || b->f.verdict)) {
-        if (a->f.verdict == b->f.verdict) S += 1;
-        if (a->f.verdict) TA += 1;
-        if (b->f.verdict) TB += 1;
+        if (a->f.verdict == b->f.verdict) { S += 1; o.new_shared += 1; }
+        if (a->f.verdict) { TA += 1; o.new_a += 1; }
+        if (b->f.verdict) { TB += 1; o.new_b += 1; }
     }
-    if (shared_out) *shared_out = S;
-    if (excl_a) *excl_a = ea;
-    if (excl_b) *excl_b = eb;
-    if (TA <= 0 || TB <= 0) return 0;
-    double dice = 2 * S / (TA + TB), ovl = S / fmin(TA, TB);
-    return (dice + ovl) / 2;
+    o.shared = S;
+    if (TA > 0 && TB > 0) o.sim = (2 * S / (TA + TB) + S / fmin(TA, TB)) / 2;
+    return o;
 }
 
 /* Some dimension both claims state, with no value of one agreeing with the other's. */
@@ -188,22 +204,31 @@ static float cosine(const ctx *x, const claim *a, const claim *b)
 
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
-    double shared_frame;
-    bool ea, eb;
-    double sim = overlap(x, a, b, false, NULL, NULL, NULL);
-    double fsim = overlap(x, a, b, true, &shared_frame, &ea, &eb);
+    ov o = overlap(x, a, b, false);
+    ov fr = overlap(x, a, b, true);
+    double sim = o.sim, fsim = fr.sim;
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
     /* a frame shares at least one real word; direct answers share the question */
-    bool anchored = shared_frame >= 1.0 || (a->direct && b->direct && shared_frame > 0);
+    bool anchored = fr.shared >= 1.0 || (a->direct && b->direct && fr.shared > 0);
     bool frame = (fsim >= LEX_FRAME && anchored) || (x->opt->embed && cs >= EMB_FRAME);
-    bool same = sim >= LEX_AGREE || (x->opt->embed && cs >= EMB_AGREE);
-    *sim_out = fmax(sim, cs);
+    /* both add something to the question, and nothing of it in common: not the same point */
+    bool apart = o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
+    bool same = (sim >= LEX_AGREE && !apart) || (x->opt->embed && cs >= EMB_AGREE);
+    *sim_out = fmax(apart ? 0 : sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b)) return REL_CONFLICT;
-    if (ea && eb && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
+    if (o.excl_a && o.excl_b && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
         return REL_CONFLICT;
-    if (same && (a->f.neg & 1) != (b->f.neg & 1) && fsim >= LEX_FRAME) return REL_CONFLICT;
+    /* two direct answers with the same frame and different answers in it
+     * ("the spiciest part is the placenta" / "... the seeds") */
+    if (a->direct && b->direct && apart && fsim >= LEX_FRAME && anchored) return REL_CONFLICT;
+    /* negation: one side negated, the other not, about the same words; two answers
+     * that both open with the same "Yes"/"No" already agree on polarity */
+    bool same_verdict = a->f.verdict && a->f.verdict == b->f.verdict;
+    if (((sim >= LEX_NEGATION && !apart) || (x->opt->embed && cs >= EMB_AGREE)) &&
+        (a->f.neg > 0) != (b->f.neg > 0) && fsim >= LEX_FRAME && !same_verdict)
+        return REL_CONFLICT;
     return same ? REL_AGREE : REL_NONE;
 }
 
@@ -294,6 +319,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
             if (st) return st;
             if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict) continue;
             c.calc = strchr(text, '=') != NULL || c.f.n_qty > 4;
+            c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
             x->c[x->nc++] = c;
         }
         if (refusal_early && x->nc - first <= 1) {
@@ -303,7 +329,9 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
             continue;
         }
         mb->claims = (int)(x->nc - first);
-        if (mb->claims > 0 && mb->claims <= DIRECT_MAX) x->c[first].direct = true;
+        /* a short answer opening with a sentence answers the question directly;
+         * a list's first item is one of several, not the answer */
+        if (mb->claims > 0 && mb->claims <= DIRECT_MAX && x->c[first].prose) x->c[first].direct = true;
         mb->usable = mb->claims > 0;
     }
     for (size_t i = 0; i < x->nc && !st; i++) st = note_names(x, &x->c[i].f);
@@ -529,6 +557,7 @@ static dx_status build_points(ctx *x, cns_result *r)
             if (!d->stances) return dx_fail(DX_ENOMEM, "consensus: out of memory");
             uint64_t seen = 0;
             int pos = 0;
+            bool on_lead = false;
             double side_w[64] = {0}, total_w = 0;
             for (size_t i = 0; i < ncomp; i++) {
                 point *pt = &pts[comp[i]];
@@ -540,11 +569,12 @@ static dx_status build_points(ctx *x, cns_result *r)
                     side_w[pos] += m[k].weight;
                     total_w += m[k].weight;
                     any = true;
-                    if (x->c[pt->by_member[k]].lead) lead_dispute = true;
+                    if (x->c[pt->by_member[k]].lead) on_lead = true;
                 }
                 if (any) pos++;
             }
             if (pos >= 2) {
+                lead_dispute |= on_lead;
                 d->text = x->c[pts[comp[0]].rep].text;
                 an->n_disputed++;
                 double top = total_w > 0 ? side_w[0] / total_w : 0;
