@@ -29,6 +29,9 @@
 
 enum { REL_NONE, REL_AGREE, REL_CONFLICT };
 
+/* token flags set once the whole answer set is read (beside CNS_TOK_NAME) */
+enum { TOK_IN_QUESTION = 1u << 8, TOK_NAME_ANYWHERE = 1u << 9 };
+
 typedef struct claim {
     const char *text;
     int member;
@@ -96,9 +99,9 @@ static bool is_name(const ctx *x, const char *stem)
     return false;
 }
 
-static double tok_weight(const ctx *x, const char *stem)
+static double tok_weight(const cns_tok *t)
 {
-    return has_stem(x->q.toks, x->q.n_tok, stem) ? W_QUESTION : 1.0;
+    return (t->flags & TOK_IN_QUESTION) ? W_QUESTION : 1.0;
 }
 
 /* What two claims share. "new" is what a claim adds to the question: its words
@@ -114,7 +117,7 @@ typedef struct ov {
 /* Weighted overlap of two token sets: mean of Dice and overlap coefficient.
  * frame: names found in only one of the two are left out (they are the
  * values a frame holds), numbers are left out. */
-static ov overlap(const ctx *x, const claim *a, const claim *b, bool frame)
+static ov overlap(const claim *a, const claim *b, bool frame)
 {
     const cns_tok *ta = frame ? a->ftoks : a->f.toks, *tb = frame ? b->ftoks : b->f.toks;
     size_t na = frame ? a->n_ftok : a->f.n_tok, nb = frame ? b->n_ftok : b->f.n_tok;
@@ -124,20 +127,20 @@ static ov overlap(const ctx *x, const claim *a, const claim *b, bool frame)
     while (i < na || j < nb) {
         int c = i == na ? 1 : j == nb ? -1 : strcmp(ta[i].stem, tb[j].stem);
         if (c == 0) {
-            double w = tok_weight(x, ta[i].stem);
+            double w = tok_weight(&ta[i]);
             S += w; TA += w; TB += w;
             if (w == 1.0) { o.new_shared += 1; o.new_a += 1; o.new_b += 1; }
             i++; j++;
         } else if (c < 0) {
-            double w = tok_weight(x, ta[i].stem);
-            bool nm = is_name(x, ta[i].stem) && w == 1.0;
+            double w = tok_weight(&ta[i]);
+            bool nm = (ta[i].flags & TOK_NAME_ANYWHERE) && w == 1.0;
             if (nm) o.excl_a = true;
             if (!(frame && nm)) TA += w;
             if (w == 1.0) o.new_a += 1;
             i++;
         } else {
-            double w = tok_weight(x, tb[j].stem);
-            bool nm = is_name(x, tb[j].stem) && w == 1.0;
+            double w = tok_weight(&tb[j]);
+            bool nm = (tb[j].flags & TOK_NAME_ANYWHERE) && w == 1.0;
             if (nm) o.excl_b = true;
             if (!(frame && nm)) TB += w;
             if (w == 1.0) o.new_b += 1;
@@ -204,8 +207,8 @@ static float cosine(const ctx *x, const claim *a, const claim *b)
 
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
-    ov o = overlap(x, a, b, false);
-    ov fr = overlap(x, a, b, true);
+    ov o = overlap(a, b, false);
+    ov fr = overlap(a, b, true);
     double sim = o.sim, fsim = fr.sim;
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
     /* a frame shares at least one real word; direct answers share the question */
@@ -267,6 +270,15 @@ static dx_status note_names(ctx *x, const cns_features *f)
         x->names[x->n_names++] = f->toks[i].stem;
     }
     return DX_OK;
+}
+
+static void mark_tokens(const ctx *x, cns_features *f)
+{
+    for (size_t i = 0; i < f->n_tok; i++) {
+        cns_tok *t = &f->toks[i];
+        if (has_stem(x->q.toks, x->q.n_tok, t->stem)) t->flags |= TOK_IN_QUESTION;
+        if (is_name(x, t->stem)) t->flags |= TOK_NAME_ANYWHERE;
+    }
 }
 
 static bool all_space(const char *s)
@@ -335,6 +347,9 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         mb->usable = mb->claims > 0;
     }
     for (size_t i = 0; i < x->nc && !st; i++) st = note_names(x, &x->c[i].f);
+    if (st) return st;
+    mark_tokens(x, &x->q);
+    for (size_t i = 0; i < x->nc; i++) mark_tokens(x, &x->c[i].f);
     for (size_t i = 0; i < x->nc && !st; i++) st = frame_tokens(x, &x->c[i]);
     return st;
 }
