@@ -545,16 +545,17 @@ static dx_status build_points(ctx *x, cns_result *r)
     an->disputed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->disputed);
     an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
     if (!an->agreed || !an->disputed || !an->unique) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
+    double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
+    if (!comp || !side_w) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     double W = mask_weight(m, nm, ~0ull);
     double num = 0, den = 0;
     bool lead_dispute = false;
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p) continue;
-        size_t members_in = 0;
-        int comp[64];
         size_t ncomp = 0;
-        for (size_t q = p; q < np && ncomp < 64; q++)
+        for (size_t q = p; q < np; q++)
             if (find(pts, (int)q) == root) comp[ncomp++] = (int)q;
         if (ncomp >= 2) {
             /* sides, largest support first; each member once */
@@ -573,7 +574,8 @@ static dx_status build_points(ctx *x, cns_result *r)
             uint64_t seen = 0;
             int pos = 0;
             bool on_lead = false;
-            double side_w[64] = {0}, total_w = 0;
+            double total_w = 0;
+            memset(side_w, 0, np * sizeof *side_w);
             for (size_t i = 0; i < ncomp; i++) {
                 point *pt = &pts[comp[i]];
                 bool any = false;
@@ -590,7 +592,11 @@ static dx_status build_points(ctx *x, cns_result *r)
             }
             if (pos >= 2) {
                 lead_dispute |= on_lead;
-                d->text = x->c[pts[comp[0]].rep].text;
+                /* the dispute is named by the most explicit statement of the leading side */
+                d->text = NULL;
+                for (size_t k = 0; k < d->n_stances; k++)
+                    if (d->stances[k].position == 0 && (!d->text || strlen(d->stances[k].text) > strlen(d->text)))
+                        d->text = d->stances[k].text;
                 an->n_disputed++;
                 double top = total_w > 0 ? side_w[0] / total_w : 0;
                 num += fmax(0.0, 2 * top - 1);
@@ -599,7 +605,6 @@ static dx_status build_points(ctx *x, cns_result *r)
                 continue;
             }
             d->n_stances = 0; /* every side was one member's: not a dispute */
-            (void)members_in;
         }
     }
     for (size_t p = 0; p < np; p++) {

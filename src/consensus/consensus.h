@@ -153,9 +153,12 @@ typedef struct cns_options {
  * with a one-line message on bad input; never crashes. */
 dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in);
 
-/* Runs the whole analysis (and synthesis when opt->synthesis). in->members
- * are copied; *out and all it points to live in a. Fails only on
- * DX_ENOMEM / DX_ELIMIT (arena cap) or a provider error from opt->embed. */
+/* Runs the whole analysis (and synthesis when opt->synthesis); opt may be
+ * NULL (lexical, no synthesis). in->members are copied; *out and all it
+ * points to live in a. Fails only on DX_ENOMEM (arena cap), DX_ELIMIT (more
+ * than DX_MAX_MEMBERS answers), DX_EARG (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM)
+ * or the error of opt->embed. A failing opt->generate is not an error: the
+ * answer falls back to extractive. Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
 
 /* The result as the JSON object of docs/api.md. New reference; NULL on OOM. */

@@ -223,8 +223,23 @@ static dx_status extractive(const cns_result *r, dx_buf *b)
     for (size_t i = 0; i < an->n_disputed && !st; i++) {
         const cns_disputed *d = &an->disputed[i];
         st = dx_buf_printf(b, "- Disputed: %s\n", d->text);
-        for (size_t k = 0; k < d->n_stances && !st; k++)
-            st = dx_buf_printf(b, "  - %s: %s\n", d->stances[k].member, d->stances[k].text);
+        /* one line per side: its members, then its most explicit statement */
+        for (int pos = 0; !st; pos++) {
+            const char *text = NULL;
+            size_t nmem = 0;
+            for (size_t k = 0; k < d->n_stances; k++)
+                if (d->stances[k].position == pos) {
+                    nmem++;
+                    if (!text || strlen(d->stances[k].text) > strlen(text)) text = d->stances[k].text;
+                }
+            if (!nmem) break;
+            st = dx_buf_puts(b, "  - ");
+            size_t done = 0;
+            for (size_t k = 0; k < d->n_stances && !st; k++)
+                if (d->stances[k].position == pos)
+                    st = dx_buf_printf(b, "%s%s", done++ ? ", " : "", d->stances[k].member);
+            if (!st) st = dx_buf_printf(b, ": %s\n", text);
+        }
     }
     if (!st && an->n_unique) st = dx_buf_puts(b, "\n**Said by one member only**\n\n");
     for (size_t i = 0; i < an->n_unique && i < 8 && !st; i++)
@@ -242,8 +257,9 @@ static void derive_followups(cns_result *r, arena *a)
         const cns_disputed *d = &an->disputed[i];
         const char *s0 = NULL, *s1 = NULL;
         for (size_t k = 0; k < d->n_stances; k++) {
-            if (d->stances[k].position == 0 && !s0) s0 = d->stances[k].text;
-            if (d->stances[k].position == 1 && !s1) s1 = d->stances[k].text;
+            const char *t = d->stances[k].text;
+            if (d->stances[k].position == 0 && (!s0 || strlen(t) > strlen(s0))) s0 = t;
+            if (d->stances[k].position == 1 && (!s1 || strlen(t) > strlen(s1))) s1 = t;
         }
         if (!s0 || !s1) continue;
         snprintf(buf, sizeof buf, "Which is right: \"%s\" or \"%s\"?", shorten(a, s0, 120), shorten(a, s1, 120));
