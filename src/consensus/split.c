@@ -252,6 +252,7 @@ typedef struct pending {
     dx_buf text;
     cns_span_kind kind;
     bool open;
+    bool quote; /* the block is a blockquote */
 } pending;
 
 static void flush(splitter *z, pending *pd)
@@ -296,6 +297,9 @@ dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **ou
         if (fence) continue; /* code is not a claim */
         if (tl == 0) { flush(&z, &pd); nhdr = 0; continue; }
         if (t[0] == '#' || is_rule(t, tl)) { flush(&z, &pd); nhdr = 0; continue; }
+        bool quote = tl && t[0] == '>';
+        if (quote != pd.quote) flush(&z, &pd); /* a quote is its own block */
+        pd.quote = quote;
         while (tl && t[0] == '>') { t++; tl--; trim(&t, &tl); }
         if (!tl) continue;
         if (t[0] == '|') {

@@ -471,6 +471,74 @@ TEST(derived_followups_and_category_follow_content)
     arena_free(&a);
 }
 
+TEST(split_crlf_nested_and_limits)
+{
+    arena a = arena_make(4096, 8 << 20);
+    const char *md = "Intro line one\r\ncontinues here.\r\n\r\n* Outer item\r\n  * Inner item\r\n"
+                     "1) First step\r\n> Quoted claim here.\r\n---\r\n";
+    cns_span *sp;
+    size_t n;
+    CHECK(cns_markdown_split(md, strlen(md), &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, 5);
+    CHECK_STR(sp[0].text, "Intro line one continues here.");
+    CHECK_STR(sp[1].text, "Outer item");
+    CHECK_STR(sp[2].text, "Inner item");
+    CHECK_STR(sp[3].text, "First step");
+    CHECK_STR(sp[4].text, "Quoted claim here.");
+    /* a very long answer is read up to DX_CNS_MAX_CLAIMS claims */
+    dx_buf b = dx_buf_make(0);
+    for (int i = 0; i < 400; i++) dx_buf_printf(&b, "Claim number %d is here. ", i);
+    CHECK(cns_markdown_split(b.data, b.len, &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, DX_CNS_MAX_CLAIMS);
+    dx_buf_free(&b);
+    arena_free(&a);
+}
+
+static dx_status failing_embed(void *user, const char *text, float *out, size_t dim)
+{
+    (void)user; (void)text; (void)out; (void)dim;
+    return dx_fail(DX_EIO, "encoder crashed");
+}
+
+TEST(embedding_errors_are_reported)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(paraphrase_json, strlen(paraphrase_json), &a, &in) == DX_OK);
+    cns_options opt = {.embed = failing_embed, .embed_dim = 8};
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_EIO);
+    CHECK(strstr(dx_errmsg(), "encoder crashed") != NULL);
+    opt.embed = toy_embed;
+    opt.embed_dim = 0;
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_EARG);
+    arena_free(&a);
+}
+
+TEST(non_english_and_identical_answers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"Was ist die Hauptstadt von Deutschland?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"Die Hauptstadt von Deutschland ist Berlin.\"},"
+                    "{\"model\":\"b\",\"text\":\"BERLIN ist die Hauptstadt von Deutschland!\"},"
+                    "{\"model\":\"c\",\"text\":\"Die Hauptstadt von Deutschland ist Bonn.\"}]}";
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->analysis.usable, 3);
+    CHECK_EQ_INT(r->analysis.n_disputed, 1); /* Berlin (a, b) against Bonn (c) */
+    CHECK_EQ_INT(r->analysis.disputed[0].n_stances, 3);
+    const char *k = "{\"question\":\"東京の人口は?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"東京の人口は約1400万人です。\"},"
+                    "{\"model\":\"b\",\"text\":\"東京の人口は約1400万人です。\"}]}";
+    CHECK(cns_input_parse(k, strlen(k), &a, &in) == DX_OK);
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->analysis.n_agreed, 1);
+    CHECK_EQ_INT(r->analysis.consensus, 100);
+    arena_free(&a);
+}
+
 TEST(input_errors_are_one_line)
 {
     arena a = arena_make(4096, 1 << 20);
@@ -559,6 +627,9 @@ int main(void)
     RUN(embedding_seam_is_used);
     RUN(synthesis_seam_and_support_checks);
     RUN(derived_followups_and_category_follow_content);
+    RUN(split_crlf_nested_and_limits);
+    RUN(embedding_errors_are_reported);
+    RUN(non_english_and_identical_answers);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
     return test_summary();
