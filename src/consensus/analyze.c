@@ -205,6 +205,15 @@ static float cosine(const ctx *x, const claim *a, const claim *b)
     return (float)s;
 }
 
+/* Whether a word the negated claim negates is a word the other claim says. */
+static bool negation_meets(const claim *neg, const claim *other)
+{
+    for (size_t i = 0; i < neg->f.n_tok; i++)
+        if ((neg->f.toks[i].flags & CNS_TOK_NEGATED) && has_stem(other->f.toks, other->f.n_tok, neg->f.toks[i].stem))
+            return true;
+    return false;
+}
+
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
     ov o = overlap(a, b, false);
@@ -230,7 +239,8 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
      * that both open with the same "Yes"/"No" already agree on polarity */
     bool same_verdict = a->f.verdict && a->f.verdict == b->f.verdict;
     if (((sim >= LEX_NEGATION && !apart) || (x->opt->embed && cs >= EMB_AGREE)) &&
-        (a->f.neg > 0) != (b->f.neg > 0) && fsim >= LEX_FRAME && !same_verdict)
+        (a->f.neg > 0) != (b->f.neg > 0) && fsim >= LEX_FRAME && !same_verdict &&
+        negation_meets(a->f.neg > 0 ? a : b, a->f.neg > 0 ? b : a))
         return REL_CONFLICT;
     return same ? REL_AGREE : REL_NONE;
 }

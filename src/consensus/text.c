@@ -548,6 +548,7 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
     rawtok *t = sc.t;
     size_t n = sc.n;
     bool first_word = true;
+    bool negate_next = false; /* the next content word is what a negation applies to */
     for (size_t i = 0; i < n && !st;) {
         rawtok *r = &t[i];
         if (r->kind == RT_SYM) { i++; continue; }
@@ -597,7 +598,7 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         }
         if (in_list(w, negators, sizeof negators / sizeof negators[0])) {
             /* ", not Sydney" contrasts a name; it does not negate the statement */
-            if (!(r->comma_before && !strcmp(w, "not"))) f->neg++;
+            if (!(r->comma_before && !strcmp(w, "not"))) { f->neg++; negate_next = true; }
             i++;
             continue;
         }
@@ -606,16 +607,19 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         if (!word) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
         if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
             f->neg++;
+            negate_next = true;
             word[wl - 3] = '\0';
             wl -= 3;
         }
         if (wl >= 2 && !strcmp(word + wl - 2, "'s")) { word[wl - 2] = '\0'; wl -= 2; }
         char *ap = strchr(word, '\'');
         if (ap) { *ap = '\0'; wl = (size_t)(ap - word); }
+        unsigned flags = 0;
         for (size_t k = 0; k < sizeof antonyms / sizeof antonyms[0]; k++)
             if (!strcmp(word, antonyms[k].word)) {
                 word = (char *)antonyms[k].as;
                 f->neg++;
+                flags |= CNS_TOK_NEGATED;
                 wl = strlen(word);
                 break;
             }
@@ -626,7 +630,8 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         char *stem = arena_strdup(a, word);
         if (!stem) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
         cns_stem(stem, wl);
-        st = add_tok(&fb, stem, name_like(r) ? CNS_TOK_NAME : 0);
+        if (negate_next) { flags |= CNS_TOK_NEGATED; negate_next = false; }
+        st = add_tok(&fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
     }
     if (st) goto out;
     f->toks = fb.toks;

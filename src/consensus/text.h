@@ -52,7 +52,10 @@ typedef struct cns_qty {
     bool approx;    /* "about", "~", "roughly" ... */
 } cns_qty;
 
-enum { CNS_TOK_NAME = 1 }; /* capitalised mid-sentence, acronym, or CamelCase */
+enum {
+    CNS_TOK_NAME = 1,    /* capitalised mid-sentence, acronym, or CamelCase */
+    CNS_TOK_NEGATED = 2, /* the word a negation applies to ("not SAFE", "UNSAFE") */
+};
 
 typedef struct cns_tok {
     const char *stem;
