@@ -448,20 +448,13 @@ static int best_in_member(const ctx *x, int c, int m)
 
 static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked, int *confirmed);
 
-static dx_status build_points(ctx *x, cns_result *r)
+/* Relation and similarity of every pair of claims; drops a member's repeats. */
+static dx_status relate_all(ctx *x, bool *dropped)
 {
-    dx_status st = DX_OK;
-    cns_member *m = r->members;
-    size_t nm = r->n_members, nc = x->nc;
-    cns_analysis *an = &r->analysis;
+    size_t nc = x->nc;
     x->rel = arena_alloc(x->a, nc ? nc * nc : 1);
     x->sim = arena_alloc(x->a, nc ? nc * nc : 1);
-    bool *dropped = arena_alloc_array(x->a, nc ? nc : 1, sizeof *dropped);
-    bool *covered = arena_alloc_array(x->a, nc ? nc : 1, sizeof *covered);
-    uint64_t *mask = arena_alloc_array(x->a, nc ? nc : 1, sizeof *mask);
-    point *pts = arena_alloc_array(x->a, nc ? nc : 1, sizeof *pts);
-    if (!x->rel || !x->sim || !dropped || !covered || !mask || !pts)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    if (!x->rel || !x->sim) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc; j++) {
             double s;
@@ -475,13 +468,24 @@ static dx_status build_points(ctx *x, cns_result *r)
         for (size_t j = i + 1; j < nc && !dropped[i]; j++)
             if (!dropped[j] && x->c[i].member == x->c[j].member && x->rel[i * nc + j] == REL_AGREE)
                 dropped[j] = true;
+    return DX_OK;
+}
+
+/* Greedy points: the uncovered claim with most support weight, its supporters
+ * (closest first, none contradicting another), and everything they cover. */
+static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, point *pts, size_t *np_out)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members, nc = x->nc, np = 0;
+    bool *covered = arena_alloc_array(x->a, nc ? nc : 1, sizeof *covered);
+    uint64_t *mask = arena_alloc_array(x->a, nc ? nc : 1, sizeof *mask);
+    if (!covered || !mask) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     for (size_t i = 0; i < nc; i++) {
         mask[i] = 1ull << x->c[i].member;
         for (size_t j = 0; j < nc; j++)
             if (!dropped[j] && x->c[j].member != x->c[i].member && x->rel[i * nc + j] == REL_AGREE)
                 mask[i] |= 1ull << x->c[j].member;
     }
-    size_t np = 0;
     for (;;) {
         int pick = -1;
         double pw = -1;
@@ -529,7 +533,14 @@ static dx_status build_points(ctx *x, cns_result *r)
             if (x->rel[(size_t)pick * nc + j] == REL_AGREE && (p->mask >> x->c[j].member & 1)) covered[j] = true;
         np++;
     }
-    /* conflicts join points into disputes */
+    *np_out = np;
+    return DX_OK;
+}
+
+/* Points whose claims conflict join one union-find component (a dispute). */
+static void link_conflicts(const ctx *x, point *pts, size_t np, size_t nm)
+{
+    size_t nc = x->nc;
     for (size_t p = 0; p < np; p++)
         for (size_t q = p + 1; q < np; q++) {
             bool conflict = false;
@@ -543,24 +554,84 @@ static dx_status build_points(ctx *x, cns_result *r)
                 if (rp != rq) pts[rq > rp ? rq : rp].comp = rq > rp ? rp : rq;
             }
         }
-    int asked = 0, confirmed = 0;
-    if (x->opt->generate && x->opt->support_checks > 0) {
-        st = support_checks(x, r, pts, np, &asked, &confirmed);
-        if (st) return st;
-    }
-    an->checks_asked = asked;
-    an->checks_confirmed = confirmed;
+}
 
+typedef struct score {
+    double num, den;
+    bool lead_dispute;
+} score;
+
+/* One component of two or more points becomes a disputed point when at least
+ * two sides keep members (otherwise its points stay agreed or unique). */
+static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_t ncomp, double *side_w,
+                             score *sc)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members;
+    cns_analysis *an = &r->analysis;
+    /* sides, largest support first; each member once */
+    for (size_t i = 1; i < ncomp; i++) {
+        int v = comp[i];
+        size_t j = i;
+        while (j > 0 && mask_weight(m, nm, pts[comp[j - 1]].mask) < mask_weight(m, nm, pts[v].mask)) {
+            comp[j] = comp[j - 1];
+            j--;
+        }
+        comp[j] = v;
+    }
+    cns_disputed *d = &an->disputed[an->n_disputed];
+    d->n_stances = 0;
+    d->stances = arena_alloc_array(x->a, nm, sizeof *d->stances);
+    if (!d->stances) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    uint64_t seen = 0;
+    int pos = 0;
+    bool on_lead = false;
+    double total_w = 0;
+    memset(side_w, 0, ncomp * sizeof *side_w);
+    for (size_t i = 0; i < ncomp; i++) {
+        point *pt = &pts[comp[i]];
+        bool any = false;
+        for (size_t k = 0; k < nm; k++) {
+            if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0) continue;
+            seen |= 1ull << k;
+            d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].text, pos};
+            side_w[pos] += m[k].weight;
+            total_w += m[k].weight;
+            any = true;
+            if (x->c[pt->by_member[k]].lead) on_lead = true;
+        }
+        if (any) pos++;
+    }
+    if (pos < 2) return DX_OK; /* every side was one member's: not a dispute */
+    sc->lead_dispute |= on_lead;
+    /* the dispute is named by the most explicit statement of the leading side */
+    d->text = NULL;
+    for (size_t k = 0; k < d->n_stances; k++)
+        if (d->stances[k].position == 0 && (!d->text || strlen(d->stances[k].text) > strlen(d->text)))
+            d->text = d->stances[k].text;
+    an->n_disputed++;
+    double top = total_w > 0 ? side_w[0] / total_w : 0;
+    sc->num += fmax(0.0, 2 * top - 1);
+    sc->den += 1;
+    for (size_t i = 0; i < ncomp; i++) pts[comp[i]].disputed = true;
+    return DX_OK;
+}
+
+/* Points to agreed / disputed / unique lists, the percentage and the label. */
+static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members;
+    cns_analysis *an = &r->analysis;
     an->agreed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->agreed);
     an->disputed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->disputed);
     an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
-    if (!an->agreed || !an->disputed || !an->unique) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
     double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
-    if (!comp || !side_w) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
     double W = mask_weight(m, nm, ~0ull);
-    double num = 0, den = 0;
-    bool lead_dispute = false;
+    score sc = {0};
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p) continue;
@@ -568,53 +639,8 @@ static dx_status build_points(ctx *x, cns_result *r)
         for (size_t q = p; q < np; q++)
             if (find(pts, (int)q) == root) comp[ncomp++] = (int)q;
         if (ncomp >= 2) {
-            /* sides, largest support first; each member once */
-            for (size_t i = 1; i < ncomp; i++) {
-                int v = comp[i];
-                size_t j = i;
-                while (j > 0 && mask_weight(m, nm, pts[comp[j - 1]].mask) < mask_weight(m, nm, pts[v].mask)) {
-                    comp[j] = comp[j - 1];
-                    j--;
-                }
-                comp[j] = v;
-            }
-            cns_disputed *d = &an->disputed[an->n_disputed];
-            d->stances = arena_alloc_array(x->a, nm, sizeof *d->stances);
-            if (!d->stances) return dx_fail(DX_ENOMEM, "consensus: out of memory");
-            uint64_t seen = 0;
-            int pos = 0;
-            bool on_lead = false;
-            double total_w = 0;
-            memset(side_w, 0, np * sizeof *side_w);
-            for (size_t i = 0; i < ncomp; i++) {
-                point *pt = &pts[comp[i]];
-                bool any = false;
-                for (size_t k = 0; k < nm; k++) {
-                    if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0) continue;
-                    seen |= 1ull << k;
-                    d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].text, pos};
-                    side_w[pos] += m[k].weight;
-                    total_w += m[k].weight;
-                    any = true;
-                    if (x->c[pt->by_member[k]].lead) on_lead = true;
-                }
-                if (any) pos++;
-            }
-            if (pos >= 2) {
-                lead_dispute |= on_lead;
-                /* the dispute is named by the most explicit statement of the leading side */
-                d->text = NULL;
-                for (size_t k = 0; k < d->n_stances; k++)
-                    if (d->stances[k].position == 0 && (!d->text || strlen(d->stances[k].text) > strlen(d->text)))
-                        d->text = d->stances[k].text;
-                an->n_disputed++;
-                double top = total_w > 0 ? side_w[0] / total_w : 0;
-                num += fmax(0.0, 2 * top - 1);
-                den += 1;
-                for (size_t i = 0; i < ncomp; i++) pts[comp[i]].disputed = true;
-                continue;
-            }
-            d->n_stances = 0; /* every side was one member's: not a dispute */
+            dx_status st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
+            if (st) return st;
         }
     }
     for (size_t p = 0; p < np; p++) {
@@ -629,11 +655,11 @@ static dx_status build_points(ctx *x, cns_result *r)
             for (size_t k = 0; k < nm; k++)
                 if (pt->mask >> k & 1) g->members[g->n_members++] = m[k].name;
             g->support = W > 0 ? mask_weight(m, nm, pt->mask) / W : 0;
-            num += g->support;
-            den += 1;
+            sc.num += g->support;
+            sc.den += 1;
         } else {
             an->unique[an->n_unique++] = (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-            den += W_UNIQUE;
+            sc.den += W_UNIQUE;
         }
     }
     /* agreed points by support, most supported first (stable) */
@@ -644,12 +670,32 @@ static dx_status build_points(ctx *x, cns_result *r)
         an->agreed[j] = v;
     }
     if (an->usable >= 2) {
-        an->consensus = den > 0 ? (int)lrint(100.0 * num / den) : 0;
-        if (an->consensus >= 70 && an->n_agreed > 0 && !lead_dispute) an->label = CNS_LABEL_CONSENSUS;
+        an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
+        if (an->consensus >= 70 && an->n_agreed > 0 && !sc.lead_dispute) an->label = CNS_LABEL_CONSENSUS;
         else if (an->consensus >= 35) an->label = CNS_LABEL_PARTIAL;
         else an->label = CNS_LABEL_DISAGREE;
     }
     return DX_OK;
+}
+
+static dx_status build_points(ctx *x, cns_result *r)
+{
+    size_t nc = x->nc, np = 0;
+    bool *dropped = arena_alloc_array(x->a, nc ? nc : 1, sizeof *dropped);
+    point *pts = arena_alloc_array(x->a, nc ? nc : 1, sizeof *pts);
+    if (!dropped || !pts) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    dx_status st = relate_all(x, dropped);
+    if (!st) st = pick_points(x, r, dropped, pts, &np);
+    if (st) return st;
+    link_conflicts(x, pts, np, r->n_members);
+    int asked = 0, confirmed = 0;
+    if (x->opt->generate && x->opt->support_checks > 0) {
+        st = support_checks(x, r, pts, np, &asked, &confirmed);
+        if (st) return st;
+    }
+    r->analysis.checks_asked = asked;
+    r->analysis.checks_confirmed = confirmed;
+    return summarize(x, r, pts, np);
 }
 
 static bool reply_is_yes(const char *s)
