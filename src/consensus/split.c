@@ -33,7 +33,24 @@ static dx_status strip_inline(const char *p, size_t n, dx_buf *b)
     dx_status st = DX_OK;
     for (size_t i = 0; i < n && !st; i++) {
         char c = p[i];
-        if (c == '`') continue;
+        if (c == '`') {
+            /* inline code is kept as written, without its ticks */
+            size_t ticks = 0;
+            while (i + ticks < n && p[i + ticks] == '`') ticks++;
+            size_t j = i + ticks, close = 0;
+            for (; j + ticks <= n; j++) {
+                size_t k = 0;
+                while (k < ticks && p[j + k] == '`') k++;
+                if (k == ticks && (j + k == n || p[j + k] != '`')) { close = j; break; }
+            }
+            if (close) {
+                st = dx_buf_append(b, p + i + ticks, close - i - ticks);
+                i = close + ticks - 1;
+            } else {
+                i += ticks - 1;
+            }
+            continue;
+        }
         if (c == '*') {
             /* emphasis markers go; a product "9 * 2" or "9*2" stays */
             bool pd = i > 0 && isdigit((unsigned char)p[i - 1]), nd = i + 1 < n && isdigit((unsigned char)p[i + 1]);

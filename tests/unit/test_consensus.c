@@ -485,6 +485,11 @@ TEST(split_crlf_nested_and_limits)
     CHECK_STR(sp[2].text, "Inner item");
     CHECK_STR(sp[3].text, "First step");
     CHECK_STR(sp[4].text, "Quoted claim here.");
+    /* inline code keeps its brackets and stars; emphasis and links go */
+    const char *code = "Call `lst[::-1]` or ``a*b`` on **this** [list](http://x).";
+    CHECK(cns_markdown_split(code, strlen(code), &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_STR(sp[0].text, "Call lst[::-1] or a*b on this list.");
     /* a very long answer is read up to DX_CNS_MAX_CLAIMS claims */
     dx_buf b = dx_buf_make(0);
     for (int i = 0; i < 400; i++) dx_buf_printf(&b, "Claim number %d is here. ", i);
