@@ -24,7 +24,6 @@
 #define EMB_FRAME 0.75
 #define W_QUESTION 0.5   /* weight of a word the question already has */
 #define W_UNIQUE 0.25    /* weight of a one-member point in the score */
-#define MAX_TOTAL_CLAIMS 1024u
 #define DIRECT_MAX 3      /* claims in an answer short enough to be a direct answer */
 
 enum { REL_NONE, REL_AGREE, REL_CONFLICT };
@@ -305,9 +304,9 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     size_t done = 0;
     for (size_t i = 0; i < nm; i++)
         if (m[i].status == CNS_DONE && !all_space(m[i].text)) done++;
-    size_t per_member = done ? MAX_TOTAL_CLAIMS / done : MAX_TOTAL_CLAIMS;
+    size_t per_member = done ? DX_CNS_MAX_TOTAL_CLAIMS / done : DX_CNS_MAX_TOTAL_CLAIMS;
     if (per_member > DX_CNS_MAX_CLAIMS) per_member = DX_CNS_MAX_CLAIMS;
-    x->c = arena_alloc_array(x->a, MAX_TOTAL_CLAIMS, sizeof *x->c);
+    x->c = arena_alloc_array(x->a, DX_CNS_MAX_TOTAL_CLAIMS, sizeof *x->c);
     if (!x->c) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     for (size_t i = 0; i < nm; i++) {
         cns_member *mb = &m[i];

@@ -34,6 +34,7 @@
 
 /* Consensus analysis */
 #define DX_CNS_MAX_CLAIMS         128u            /* claims taken from one answer */
+#define DX_CNS_MAX_TOTAL_CLAIMS   1024u           /* claims compared in one analysis (pairs: ~0.5 M) */
 #define DX_CNS_MAX_CLAIM_TOKENS   256u            /* words looked at in one claim */
 #define DX_CNS_MAX_CLAIM_BYTES    2048u           /* one claim's display text */
 #define DX_CNS_MAX_GENERATED      (64u << 10)     /* one synthesizer reply, bytes */
