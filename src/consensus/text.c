@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,62 @@ static const char *const approx_words[] = {
     "about", "approximately", "around", "roughly", "nearly", "almost", "approx", "circa",
     "ca", "some", "estimated", "over", "under", "close",
 };
+
+/* Words of one meaning folded onto the first of their group, so paraphrases
+ * match lexically (irregular forms listed too; all are stemmed before use). */
+static const char *const synonyms[][8] = {
+    {"create", "develop", "design", "invent", "devise", NULL},
+    {"release", "launch", "publish", "introduce", "debut", NULL},
+    {"begin", "start", "commence", "began", "begun", NULL},
+    {"end", "finish", "conclude", NULL},
+    {"build", "built", "construct", NULL},
+    {"large", "big", "huge", "enormous", NULL},
+    {"small", "little", "tiny", NULL},
+    {"fast", "quick", "rapid", "speedy", NULL},
+    {"help", "assist", "aid", NULL},
+    {"use", "utilize", "utilise", "employ", NULL},
+    {"need", "require", "necessary", NULL},
+    {"cause", "trigger", NULL},
+    {"increase", "raise", "boost", "rise", "rose", NULL},
+    {"important", "essential", "crucial", "vital", NULL},
+    {"common", "popular", "widespread", "prevalent", NULL},
+    {"cheap", "inexpensive", NULL},
+    {"buy", "purchase", "bought", NULL},
+    {"doctor", "physician", NULL},
+    {"child", "children", "kid", NULL},
+    {"car", "automobile", NULL},
+    {"show", "demonstrate", NULL},
+    {"say", "state", "said", NULL},
+    {"write", "wrote", "written", NULL},
+    {"die", "died", "death", NULL},
+    {"locate", "situate", NULL},
+    {"choose", "select", "pick", "chose", "chosen", NULL},
+};
+#define N_SYNONYMS (sizeof synonyms / sizeof synonyms[0])
+
+/* The canonical stem for a stem, or the stem itself. */
+static char synonym_stems[N_SYNONYMS][8][24];
+static pthread_once_t synonym_once = PTHREAD_ONCE_INIT;
+
+static void synonyms_init(void)
+{
+    for (size_t g = 0; g < N_SYNONYMS; g++)
+        for (size_t k = 0; k < 8 && synonyms[g][k]; k++) {
+            char *w = synonym_stems[g][k];
+            snprintf(w, sizeof synonym_stems[g][k], "%s", synonyms[g][k]);
+            w[cns_stem(w, strlen(w))] = '\0';
+        }
+}
+
+static const char *synonym_of(const char *stem)
+{
+    char (*stems)[8][24] = synonym_stems;
+    pthread_once(&synonym_once, synonyms_init);
+    for (size_t g = 0; g < N_SYNONYMS; g++)
+        for (size_t k = 1; k < 8 && synonyms[g][k]; k++)
+            if (!strcmp(stem, stems[g][k])) return stems[g][0];
+    return stem;
+}
 
 static const struct { const char *w; int v; } number_words[] = {
     {"zero", 0}, {"one", 1}, {"two", 2}, {"three", 3}, {"four", 4}, {"five", 5}, {"six", 6},
@@ -629,7 +686,12 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         if (scale_word(word) > 0) continue;
         char *stem = arena_strdup(a, word);
         if (!stem) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
-        cns_stem(stem, wl);
+        stem[cns_stem(stem, wl)] = '\0';
+        const char *canon = synonym_of(stem);
+        if (canon != stem) {
+            stem = arena_strdup(a, canon);
+            if (!stem) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
+        }
         if (negate_next) { flags |= CNS_TOK_NEGATED; negate_next = false; }
         st = add_tok(&fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
     }
