@@ -61,6 +61,7 @@ typedef struct ctx {
     uint8_t *rel;
     uint8_t *sim; /* similarity * 255 */
     size_t nm;
+    bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
     const char **names; /* name stems seen anywhere */
     size_t n_names;
 } ctx;
@@ -222,8 +223,9 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     /* a frame shares at least one real word; direct answers share the question */
     bool anchored = fr.shared >= 1.0 || (a->direct && b->direct && fr.shared > 0);
     bool frame = (fsim >= LEX_FRAME && anchored) || (x->opt->embed && cs >= EMB_FRAME);
-    /* both add something to the question, and nothing of it in common: not the same point */
-    bool apart = o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
+    /* both add something to the question, and nothing of it in common: not the same
+     * point. Not for yes/no questions, where restating the question is the answer. */
+    bool apart = !x->yesno && o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
     bool same = (sim >= LEX_AGREE && !apart) || (x->opt->embed && cs >= EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
@@ -285,7 +287,8 @@ static void mark_tokens(const ctx *x, cns_features *f)
 {
     for (size_t i = 0; i < f->n_tok; i++) {
         cns_tok *t = &f->toks[i];
-        if (has_stem(x->q.toks, x->q.n_tok, t->stem)) t->flags |= TOK_IN_QUESTION;
+        /* a yes/no question's words are the claim itself, not shared context */
+        if (!x->yesno && has_stem(x->q.toks, x->q.n_tok, t->stem)) t->flags |= TOK_IN_QUESTION;
         if (is_name(x, t->stem)) t->flags |= TOK_NAME_ANYWHERE;
     }
 }
@@ -734,6 +737,26 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
     return DX_OK;
 }
 
+/* A question opening with an auxiliary verb asks yes or no. */
+static bool is_yesno_question(const char *q)
+{
+    static const char *const aux[] = {"is", "are", "was", "were", "do", "does", "did", "can", "could",
+                                      "will", "would", "should", "shall", "has", "have", "had", "may",
+                                      "might", "must", "isn't", "aren't", "don't", "doesn't", "didn't",
+                                      "can't", "won't", "wasn't", "weren't", "am"};
+    while (*q && !isalpha((unsigned char)*q)) q++;
+    char w[16];
+    size_t n = 0;
+    while (q[n] && n < sizeof w - 1 && (isalpha((unsigned char)q[n]) || q[n] == '\'')) {
+        w[n] = (char)tolower((unsigned char)q[n]);
+        n++;
+    }
+    w[n] = '\0';
+    for (size_t i = 0; i < sizeof aux / sizeof aux[0]; i++)
+        if (!strcmp(w, aux[i])) return true;
+    return false;
+}
+
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out)
 {
     dx_status st = DX_OK;
@@ -756,7 +779,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     r->n_members = in->n_members;
     r->analysis.method = opt->embed ? "embedding" : "lexical";
     r->analysis.consensus = -1;
-    ctx x = {.a = a, .opt = opt, .nm = in->n_members};
+    ctx x = {.a = a, .opt = opt, .nm = in->n_members, .yesno = is_yesno_question(r->question)};
     st = cns_text_features(r->question, a, &x.q);
     if (!st) st = note_names(&x, &x.q);
     if (!st) st = collect_claims(&x, m, in->n_members);

@@ -152,7 +152,7 @@ static bool is_abbrev(const char *s, size_t end)
     size_t b = end;
     while (b && isalpha((unsigned char)s[b - 1])) b--;
     size_t len = end - b;
-    if (len == 1) return true; /* initials, "U.S." */
+    if (len == 1 && isupper((unsigned char)s[b])) return true; /* initials, "U.S." */
     static const char *const ab[] = {"e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "st",
                                      "approx", "fig", "jr", "sr", "inc", "ltd", "no", "vol",
                                      "ca", "cf", "al", "prof", "mt", "jan", "feb", "aug",

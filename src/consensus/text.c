@@ -172,7 +172,6 @@ static const unit_def units[] = {
     {"liter", CNS_DIM_VOLUME, 1, 0},    {"litre", CNS_DIM_VOLUME, 1, 0},
     {"gallon", CNS_DIM_VOLUME, 3.785411784, 0}, {"gal", CNS_DIM_VOLUME, 3.785411784, 0},
     {"mph", CNS_DIM_SPEED, 0.44704, 0}, {"kph", CNS_DIM_SPEED, 1 / 3.6, 0},
-    {"km/h", CNS_DIM_SPEED, 1 / 3.6, 0}, {"m/s", CNS_DIM_SPEED, 1, 0}, {"km/s", CNS_DIM_SPEED, 1e3, 0},
     {"kmh", CNS_DIM_SPEED, 1 / 3.6, 0},
     {"byte", CNS_DIM_DATA, 1, 0},       {"kb", CNS_DIM_DATA, 1e3, 0},
     {"mb", CNS_DIM_DATA, 1e6, 0},       {"gb", CNS_DIM_DATA, 1e9, 0},
@@ -548,13 +547,22 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
             u = find_unit(w);
             if (u >= 0) {
                 j += 1 + skip;
-                /* km/h, m/s */
-                if (units[u].dim == CNS_DIM_LENGTH && j + 1 < n && t[j].kind == RT_SYM && t[j].sym == '/' &&
-                    t[j + 1].kind == RT_WORD) {
-                    char tmp[32];
-                    snprintf(tmp, sizeof tmp, "%s/%s", units[u].name, t[j + 1].fold);
-                    int u2 = find_unit(tmp);
-                    if (u2 >= 0) { u = u2; j += 2; }
+                /* a length per time is a speed: km/h, m/s, "miles per second" */
+                int per = -1;
+                if (units[u].dim == CNS_DIM_LENGTH && j + 1 < n && t[j + 1].kind == RT_WORD &&
+                    ((t[j].kind == RT_SYM && t[j].sym == '/') || (t[j].kind == RT_WORD && !strcmp(t[j].fold, "per")))) {
+                    per = find_unit(t[j + 1].fold);
+                    if (per >= 0 && units[per].dim != CNS_DIM_TIME) per = -1;
+                }
+                if (per >= 0) {
+                    j += 2;
+                    q->dim = CNS_DIM_SPEED;
+                    q->unit = 2000 + u * 100 + per; /* a unit id of its own */
+                    double f = units[u].f / units[per].f;
+                    v *= f;
+                    half *= f;
+                    unit_f = f;
+                    u = -1;
                 }
             }
         }
