@@ -63,9 +63,12 @@ static dx_status strip_inline(const char *p, size_t n, dx_buf *b)
             continue;
         if (c == '!' && i + 1 < n && p[i + 1] == '[') continue;
         if (c == '[') {
-            const char *close = memchr(p + i, ']', n - i);
-            if (close && (size_t)(close - p) + 1 < n && close[1] == '(') {
-                const char *end = memchr(close, ')', n - (size_t)(close - p));
+            /* [text](target): look a bounded way ahead, so "[[[[..." stays linear */
+            size_t look = n - i < 1024 ? n - i : 1024;
+            const char *close = memchr(p + i, ']', look);
+            size_t rest = close ? n - (size_t)(close - p) : 0;
+            if (close && rest > 1 && close[1] == '(') {
+                const char *end = memchr(close, ')', rest < 2048 ? rest : 2048);
                 if (end) {
                     st = dx_buf_append(b, p + i + 1, (size_t)(close - p - (ptrdiff_t)i - 1));
                     i = (size_t)(end - p);

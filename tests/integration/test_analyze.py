@@ -157,3 +157,17 @@ def test_hostile_markdown_does_not_crash():
     r = run(["-"], stdin=json.dumps(inp).encode())
     assert r.returncode == 0, r.stderr
     check_invariants(json.loads(r.stdout))
+
+
+def test_large_hostile_answers_stay_fast():
+    # one answer of a million '[' (unclosed links), one of a million '<', long runs of sentences
+    inp = {"question": "q", "answers": [{"model": "a", "text": "[" * 1000000},
+                                        {"model": "b", "text": "<" * 1000000},
+                                        {"model": "c", "text": ("x" * 100 + ". ") * 9000},
+                                        {"model": "d", "text": "[a](" * 200000}]}
+    import time
+    t = time.monotonic()
+    r = run(["-", "--compact"], stdin=json.dumps(inp).encode())
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t < 10
+    check_invariants(json.loads(r.stdout))
