@@ -52,7 +52,7 @@ static const char *const keywords[][40] = {
                 "wrote", "sang", NULL},
     /* Sports */ {"sport", "football", "soccer", "basketball", "baseball", "tennis", "olympics",
                   "team", "player", "championship", "league", "ncaa", "cup", "coach", "tournament",
-                  "won", NULL},
+                  "won", "race", "marathon", "olympic", "athlete", NULL},
     /* Food */ {"food", "recipe", "cook", "cooking", "eat", "fruit", "vegetable", "meat", "bake",
                 "ingredient", "coffee", "wine", "seed", "cookie", "drink", "taste", NULL},
     /* Language */ {"word", "language", "grammar", "meaning", "translate", "spelling", "english",

@@ -544,6 +544,22 @@ TEST(non_english_and_identical_answers)
     arena_free(&a);
 }
 
+TEST(category_keywords)
+{
+    static const struct { const char *q, *cat; } cases[] = {
+        {"What are the symptoms of the flu and when should I see a doctor?", "Health"},
+        {"How many moons does Jupiter have?", "Science"},
+        {"Who won the 2018 World Cup?", "Sports"},
+        {"How do I undo the last commit in git?", "Technology"},
+        {"What is the capital of Canada?", "Geography"},
+        {"Zxq blorf?", "General"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cns_result r = {.question = cases[i].q};
+        CHECK_STR(cns_category_derive(&r), cases[i].cat);
+    }
+}
+
 TEST(input_errors_are_one_line)
 {
     arena a = arena_make(4096, 1 << 20);
@@ -635,6 +651,7 @@ int main(void)
     RUN(split_crlf_nested_and_limits);
     RUN(embedding_errors_are_reported);
     RUN(non_english_and_identical_answers);
+    RUN(category_keywords);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
     return test_summary();
