@@ -560,7 +560,6 @@ static void link_conflicts(const ctx *x, point *pts, size_t np, size_t nm)
 
 typedef struct score {
     double num, den;
-    bool lead_dispute;
 } score;
 
 /* One component of two or more points becomes a disputed point when at least
@@ -587,7 +586,6 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
     if (!d->stances) return dx_fail(DX_ENOMEM, "consensus: out of memory");
     uint64_t seen = 0;
     int pos = 0;
-    bool on_lead = false;
     double total_w = 0;
     memset(side_w, 0, ncomp * sizeof *side_w);
     for (size_t i = 0; i < ncomp; i++) {
@@ -600,12 +598,10 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
             side_w[pos] += m[k].weight;
             total_w += m[k].weight;
             any = true;
-            if (x->c[pt->by_member[k]].lead) on_lead = true;
         }
         if (any) pos++;
     }
     if (pos < 2) return DX_OK; /* every side was one member's: not a dispute */
-    sc->lead_dispute |= on_lead;
     /* the dispute is named by the most explicit statement of the leading side */
     d->text = NULL;
     for (size_t k = 0; k < d->n_stances; k++)
@@ -673,7 +669,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     }
     if (an->usable >= 2) {
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
-        if (an->consensus >= 70 && an->n_agreed > 0 && !sc.lead_dispute) an->label = CNS_LABEL_CONSENSUS;
+        if (an->consensus >= 70 && an->n_agreed > 0 && an->n_disputed == 0) an->label = CNS_LABEL_CONSENSUS;
         else if (an->consensus >= 35) an->label = CNS_LABEL_PARTIAL;
         else an->label = CNS_LABEL_DISAGREE;
     }

@@ -43,11 +43,11 @@ def check_invariants(obj):
     if an["agreed"]:
         assert c is None or c > 0, "a 0% consensus beside agreed points"
     if an["label"] == "consensus":
-        assert c >= 70 and an["agreed"]
+        assert c >= 70 and an["agreed"] and not an["disputed"]
     if an["label"] == "partial":
         assert 35 <= c
     if an["label"] == "disagree":
-        assert c < 70
+        assert c < 35
     for p in an["agreed"]:
         assert p["text"] and len(p["members"]) >= 2
         assert all(n in names for n in p["members"])

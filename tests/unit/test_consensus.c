@@ -167,9 +167,10 @@ static const char *invariants(json_t *o)
         long long v = json_integer_value(c);
         if (v < 0 || v > 100) return "consensus outside 0..100";
         if (na && v == 0) return "0% beside agreed points";
-        if (!strcmp(label, "consensus") && (v < 70 || !na)) return "consensus label below 70% or nothing agreed";
-        if (!strcmp(label, "partial") && (v < 35 || v >= 70) && !(v >= 70)) return "partial label outside 35..69";
-        if (!strcmp(label, "disagree") && v >= 70) return "disagree label at 70% or more";
+        size_t nd = json_array_size(json_object_get(an, "disputed"));
+        if (!strcmp(label, "consensus") && (v < 70 || !na || nd)) return "consensus label below 70%, nothing agreed or a dispute";
+        if (!strcmp(label, "partial") && v < 35) return "partial label below 35%";
+        if (!strcmp(label, "disagree") && v >= 35) return "disagree label at 35% or more";
     }
     size_t i, k;
     json_t *p, *s;
