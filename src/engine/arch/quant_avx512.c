@@ -15,10 +15,12 @@ static inline __m256i dot4(__m256i u, __m256i s)
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
 }
 
+/* With a scale per half, vpmaddwd takes the scale for free where vpdpbusd
+ * would need a vpmulld after it: keep the AVX2 form. */
 static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi)
 {
-    __m256i sc = _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo));
-    return _mm256_mullo_epi32(dot4(u, s), sc);
+    __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
 }
 
 #include "engine/arch/quant_simd_impl.h"

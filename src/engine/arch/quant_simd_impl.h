@@ -8,7 +8,7 @@
  *     static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi);
  *         the same, lanes 0-3 times lo, lanes 4-7 times hi
  *
- * (AVX2: maddubs + madd; AVX-512 VNNI: vpdpbusd). Everything here is static,
+ * (AVX2: maddubs + madd for both; AVX-512: vpdpbusd for dot4). Everything here is static,
  * so each file gets its own copy compiled with its own flags. Products stay
  * inside int16 for maddubs: unsigned operands are at most 128 and signed ones
  * at least -127 (the activation quantizers never produce -128).
