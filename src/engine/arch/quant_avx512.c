@@ -81,10 +81,10 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     int nb = n / QK8_0, i = 0;
     __m512 acc = _mm512_setzero_ps();
     for (; i + 2 <= nb; i += 2) {
-        __m512i qx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
-                                        _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
-        __m512i qy = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
-                                        _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
+        __m512i qx = join256(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                             _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         __m512i ax = _mm512_abs_epi8(qx);
         /* y with x's sign: negate where x < 0 */
         __mmask64 neg = _mm512_movepi8_mask(qx);
@@ -101,7 +101,6 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     }
     *s = sum;
 }
-
 
 /* Q4_0 two blocks per step: unsigned nibbles times y with vpdpbusd, then
  * 8 * sum(y) (also by vpdpbusd) taken away. */
