@@ -6,10 +6,12 @@
  *     static inline __m256i dot4(__m256i u, __m256i s);
  *         8 int32: sum over each group of 4 bytes of u8(u) * s8(s)
  *
- * (AVX2: maddubs + madd; AVX-512: vpdpbusd). Everything here is static,
- * so each file gets its own copy compiled with its own flags. Products stay
- * inside int16 for maddubs: unsigned operands are at most 128 and signed ones
- * at least -127 (the activation quantizers never produce -128).
+ * (AVX2: maddubs + madd; AVX-512: vpdpbusd). The K-quants, which scale
+ * each sub-block, use maddubs + madd at both levels (dot4_scv below): the
+ * scales ride in vpmaddwd for free. Everything here is static, so each file
+ * gets its own copy compiled with its own flags. Products stay inside int16
+ * for maddubs: unsigned operands are at most 128 and signed ones at least
+ * -127 (the activation quantizers never produce -128).
  *
  * Blocks are summed in a different order from the scalar kernels, so results
  * agree with them to float rounding, not bit for bit; the activation
