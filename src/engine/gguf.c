@@ -322,7 +322,8 @@ static dx_status check_alignment_kv(rd *r, gguf *g, uint32_t type, const uint8_t
     return DX_OK;
 }
 
-/* Smallest block size of a known type (for messages). */
+/* Block size of a known type, for messages: the smallest power of two n
+ * that is a whole number of blocks (0 if none up to 4096). */
 static int64_t block_size_of(uint32_t type)
 {
     size_t b;
@@ -359,8 +360,7 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
 
     size_t row;
     if (!quant_row_size(t->type, 0, &row))
-        return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32 " (%s)", t->type,
-                     quant_name(t->type));
+        return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32, t->type);
     bool empty = false;
     int64_t rows = 1;
     for (uint32_t j = 0; j < 4; j++)
@@ -372,10 +372,15 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
     }
     if (!empty && rows > INT64_MAX / t->ne[0])
         goto overflow;
-    if (t->ne[0] % block_size_of(t->type) != 0)
-        return rfail(r, DX_EFORMAT, "ne[0] = %" PRId64 " is not a whole number of %s blocks of %" PRId64,
-                     t->ne[0], quant_name(t->type), block_size_of(t->type));
-    if (!quant_row_size(t->type, t->ne[0], &row) || (!empty && row > SIZE_MAX / (uint64_t)rows))
+    if (!quant_row_size(t->type, t->ne[0], &row)) {
+        int64_t bs = block_size_of(t->type);
+        if (bs == 0 || t->ne[0] % bs != 0)
+            return rfail(r, DX_EFORMAT,
+                         "ne[0] = %" PRId64 " is not a whole number of %s blocks of %" PRId64,
+                         t->ne[0], quant_name(t->type), bs);
+        goto overflow;
+    }
+    if (!empty && row > SIZE_MAX / (uint64_t)rows)
         goto overflow;
     t->nbytes = empty ? 0 : row * (size_t)rows;
     if (t->offset % g->alignment)

@@ -13,7 +13,8 @@
  * before it is used: a truncated, malformed or hostile file makes gguf_open
  * fail with DX_EFORMAT (or DX_ELIMIT) and a one-line message naming the
  * problem; it never crashes, hangs or reads out of bounds. Once open, the
- * reader is read-only and safe to share between threads.
+ * reader is read-only and safe to share between threads. What is checked,
+ * and the limits: docs/gguf.md.
  */
 #ifndef DX_GGUF_H
 #define DX_GGUF_H
@@ -40,7 +41,7 @@ typedef struct gguf_tensor {
     int64_t ne[4];         /* elements per dimension, ne[0] fastest; unused dims are 1 */
     uint32_t type;         /* enum qtype id (may be one drux can't compute with) */
     uint64_t offset;       /* from the start of the data section */
-    size_t nbytes;
+    size_t nbytes;         /* 0 when a dimension is 0 */
     const void *data;      /* into the mapping; aligned as the file says */
 } gguf_tensor;
 

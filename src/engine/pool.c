@@ -1,6 +1,7 @@
 #include "engine/pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include "core/log.h"
 
 #define POOL_MAX_THREADS 256
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 4000
 
 struct pool {
     int n;
@@ -29,19 +30,28 @@ typedef struct {
     int ith;
 } worker_arg;
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg wa = *(worker_arg *)arg;
     free(arg);
     pool *p = wa.p;
-    unsigned seen = atomic_load(&p->generation);
+    unsigned seen = 0; /* jobs may be posted before this thread first runs */
     for (;;) {
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
-            if (++spins < SPIN_ITERS)
+            if (++spins < SPIN_ITERS) {
+                cpu_relax();
                 continue;
+            }
             pthread_mutex_lock(&p->mu);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
@@ -85,14 +95,16 @@ dx_status pool_new(int n_threads, pool **out)
     }
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
+        if (wa) {
+            wa->p = p;
+            wa->ith = i;
+        }
         if (!wa || pthread_create(&p->threads[i], NULL, worker_main, wa) != 0) {
             free(wa);
             p->n = i; /* only the started ones */
             pool_free(p);
             return dx_fail(DX_EIO, "cannot start worker thread %d", i);
         }
-        wa->p = p;
-        wa->ith = i;
     }
     *out = p;
     return DX_OK;
@@ -135,8 +147,14 @@ void pool_run(pool *p, pool_fn fn, void *ctx)
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0)
-        ;
+    /* Spin briefly, then yield: on a loaded machine a worker may not be
+     * running at all, and burning our time slice only delays it. */
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins < 1000)
+            cpu_relax();
+        else
+            sched_yield();
+    }
 }
 
 void pool_lock(pool *p)

@@ -257,7 +257,8 @@ static int32_t pick_id(int64_t given, int32_t dflt, uint32_t n_vocab, const char
         dflt = TOK_NONE;
     if (given == TOK_ID_DEFAULT)
         return dflt;
-    if (given < 0)
+    /* GGUF writers store "none" as -1, which a u32 field holds as 0xFFFFFFFF */
+    if (given < 0 || given == (int64_t)UINT32_MAX)
         return TOK_NONE;
     if ((uint64_t)given >= n_vocab) {
         log_warn("tok: %s token id %lld is out of the vocabulary (%u), using %d", what,

@@ -49,6 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap(); /* a failure leaves no handle and says why */
         return 0;
     }
+    /* no key or name is empty, so these must miss */
+    if (gguf_find_key(g, "") != -1 || gguf_find_tensor(g, "") != NULL)
+        __builtin_trap();
     for (size_t i = 0; i < gguf_n_kv(g); i++)
         walk_kv(g, i);
     for (size_t i = 0; i < gguf_n_tensors(g); i++) {

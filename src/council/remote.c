@@ -1,0 +1,709 @@
+#include "council/remote.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "council/sse.h"
+
+#define BACKOFF_BASE_MS 250.0
+#define BACKOFF_CAP_MS  8000.0
+#define POLL_MAX_MS     50
+
+/* ---------- decoding ---------- */
+
+/* Copies s into buf as one printable line of at most cap-1 bytes. */
+static const char *one_line(const char *s, size_t n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    if (o + 1 >= cap && n > o && cap > 4)
+        memcpy(buf + cap - 4, "...", 3), o = cap - 1;
+    buf[o] = 0;
+    return buf;
+}
+
+void remote_chunk_clear(remote_chunk *c)
+{
+    if (c->json)
+        json_decref(c->json);
+    memset(c, 0, sizeof *c);
+}
+
+static bool get_count(json_t *obj, const char *key, int *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v))
+        return false;
+    json_int_t n = json_integer_value(v);
+    *out = n < 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
+    return true;
+}
+
+dx_status remote_chunk_parse(const char *data, size_t len, bool whole, remote_chunk *out)
+{
+    memset(out, 0, sizeof *out);
+    char quote[64];
+    json_error_t err;
+    if (len > DX_MAX_JSON_BYTES)
+        return dx_fail(DX_ELIMIT, "upstream JSON larger than %u bytes", DX_MAX_JSON_BYTES);
+    json_t *root = json_loadb(data, len, 0, &err);
+    if (!root)
+        return dx_fail(DX_EFORMAT, "malformed JSON from upstream (%s at byte %d): '%s'", err.text,
+                       err.position, one_line(data, len, quote, sizeof quote));
+    out->json = root;
+    if (!json_is_object(root))
+        return dx_fail(DX_EFORMAT, "upstream sent JSON that is not an object: '%s'",
+                       one_line(data, len, quote, sizeof quote));
+    json_t *e = json_object_get(root, "error");
+    if (e && !json_is_null(e)) {
+        json_t *m = json_is_object(e) ? json_object_get(e, "message") : e;
+        out->error = json_is_string(m) ? json_string_value(m) : "(error without a message)";
+        return DX_OK;
+    }
+    json_t *usage = json_object_get(root, "usage");
+    if (json_is_object(usage)) {
+        int p = 0, c = 0;
+        bool hp = get_count(usage, "prompt_tokens", &p), hc = get_count(usage, "completion_tokens", &c);
+        if (hc) {
+            out->has_usage = true;
+            out->prompt_tokens = hp ? p : -1;
+            out->completion_tokens = c;
+        }
+    }
+    json_t *choices = json_object_get(root, "choices");
+    if (choices && !json_is_array(choices))
+        return dx_fail(DX_EFORMAT, "upstream 'choices' is not an array");
+    json_t *choice = json_array_get(choices, 0);
+    if (!choice) {
+        if (whole)
+            return dx_fail(DX_EFORMAT, "upstream reply has no choices[0]");
+        return DX_OK; /* usage-only or keep-alive chunk */
+    }
+    if (!json_is_object(choice))
+        return dx_fail(DX_EFORMAT, "upstream choices[0] is not an object");
+    const char *field = whole ? "message" : "delta";
+    json_t *msg = json_object_get(choice, field);
+    if (msg && !json_is_null(msg)) {
+        if (!json_is_object(msg))
+            return dx_fail(DX_EFORMAT, "upstream choices[0].%s is not an object", field);
+        json_t *content = json_object_get(msg, "content");
+        if (json_is_string(content)) {
+            out->content = json_string_value(content);
+            out->content_len = json_string_length(content);
+        } else if (content && !json_is_null(content)) {
+            return dx_fail(DX_EFORMAT, "upstream choices[0].%s.content is not a string", field);
+        }
+    } else if (whole) {
+        return dx_fail(DX_EFORMAT, "upstream reply has no choices[0].message");
+    }
+    json_t *fr = json_object_get(choice, "finish_reason");
+    if (json_is_string(fr))
+        out->finish_reason = json_string_value(fr);
+    return DX_OK;
+}
+
+const char *remote_error_message(const char *body, size_t len, char *buf, size_t cap)
+{
+    json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
+    const char *m = NULL;
+    if (json_is_object(root)) {
+        json_t *e = json_object_get(root, "error");
+        json_t *v = json_is_object(e) ? json_object_get(e, "message") : e;
+        if (!json_is_string(v))
+            v = json_object_get(root, "message");
+        if (!json_is_string(v))
+            v = json_object_get(root, "detail");
+        if (json_is_string(v))
+            m = json_string_value(v);
+    }
+    if (m) {
+        one_line(m, strlen(m), buf, cap);
+    } else if (len) {
+        const char *nl = memchr(body, '\n', len);
+        size_t n = nl ? (size_t)(nl - body) : len;
+        one_line(body, n, buf, cap);
+    } else {
+        snprintf(buf, cap, "(empty body)");
+    }
+    if (root)
+        json_decref(root);
+    return buf;
+}
+
+/* ---------- one member's requests ---------- */
+
+typedef enum { R_WAIT, R_ACTIVE, R_DONE } rstate;
+
+typedef struct rmember {
+    member_ctx *ctx;
+    const member_config *mc;
+    rstate state;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *body;       /* the request, asking for usage in the stream */
+    char *body_plain; /* the same without stream_options */
+    bool plain;       /* the server refused stream_options: send body_plain */
+    char *url;
+    char errbuf[CURL_ERROR_SIZE];
+    double deadline_ms, next_start_ms, attempt_start_ms;
+    int attempt;
+    /* per attempt */
+    bool got_byte, got_text, header_checked, streaming;
+    long http;
+    sse_parser sse;
+    dx_buf raw; /* error body, or a reply that is not a stream */
+    bool saw_done, saw_finish, saw_usage, answer_full;
+    int pieces;
+    size_t text_bytes;
+    dx_status abort_st;
+    char abort_msg[300];
+} rmember;
+
+static double backoff_ms(int attempt, unsigned *seed)
+{
+    double base = BACKOFF_BASE_MS;
+    for (int i = 1; i < attempt && base < BACKOFF_CAP_MS; i++)
+        base *= 2;
+    if (base > BACKOFF_CAP_MS)
+        base = BACKOFF_CAP_MS;
+    /* "equal jitter": half fixed, half random, so clients spread out */
+    return base / 2 + base / 2 * ((double)rand_r(seed) / RAND_MAX);
+}
+
+static void abort_with(rmember *r, dx_status st)
+{
+    if (!r->abort_st) {
+        r->abort_st = st;
+        snprintf(r->abort_msg, sizeof r->abort_msg, "%s", dx_errmsg());
+    }
+}
+
+static dx_status on_event(void *user, const char *event, const char *data, size_t len)
+{
+    rmember *r = user;
+    (void)event;
+    if (r->saw_done)
+        return DX_OK;
+    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+        r->saw_done = true;
+        return DX_OK;
+    }
+    remote_chunk c;
+    dx_status st = remote_chunk_parse(data, len, false, &c);
+    if (st)
+        goto out;
+    if (c.error) {
+        char m[240];
+        st = dx_fail(DX_ENET, "upstream error in stream: %s",
+                     one_line(c.error, strlen(c.error), m, sizeof m));
+        goto out;
+    }
+    if (c.content && c.content_len) {
+        r->pieces++;
+        r->got_text = true;
+        r->text_bytes += c.content_len;
+        st = member_ctx_text(r->ctx, c.content, c.content_len);
+        if (st == DX_ELIMIT) {
+            r->answer_full = true;
+            goto out;
+        }
+        if (st)
+            goto out;
+    }
+    if (c.finish_reason) {
+        r->saw_finish = true;
+        member_ctx_finish_reason(r->ctx, c.finish_reason);
+    }
+    if (c.has_usage) {
+        r->saw_usage = true;
+        member_ctx_usage(r->ctx, c.prompt_tokens, c.completion_tokens, false);
+    }
+out:
+    remote_chunk_clear(&c);
+    return st;
+}
+
+static void check_headers(rmember *r)
+{
+    if (r->header_checked)
+        return;
+    r->header_checked = true;
+    char *ct = NULL;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+    r->streaming = r->http / 100 == 2 && ct && strstr(ct, "event-stream");
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    rmember *r = user;
+    size_t n = size * nmemb;
+    r->got_byte = true;
+    if (member_ctx_should_stop(r->ctx))
+        return 0;
+    check_headers(r);
+    if (r->http / 100 != 2) {
+        size_t room = DX_MAX_UPSTREAM_ERROR - r->raw.len;
+        dx_buf_append(&r->raw, ptr, n < room ? n : room); /* the start is enough */
+        return n;
+    }
+    if (r->streaming) {
+        dx_status st = sse_feed(&r->sse, ptr, n, on_event, r);
+        if (st) {
+            abort_with(r, st);
+            return 0;
+        }
+        /* the answer is complete at [DONE], whether or not the server
+         * closes the stream */
+        return r->saw_done ? 0 : n;
+    }
+    if (dx_buf_append(&r->raw, ptr, n)) {
+        abort_with(r, dx_fail(DX_ELIMIT, "upstream reply larger than %u bytes", DX_MAX_JSON_BYTES));
+        return 0;
+    }
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user)
+{
+    rmember *r = user;
+    (void)ptr;
+    r->got_byte = true;
+    return size * nmemb;
+}
+
+/* Request body, URL and headers; fails the member (not the council) when
+ * its key is missing or its text can't be sent as JSON. */
+static dx_status prepare(rmember *r)
+{
+    const member_config *mc = r->mc;
+    dx_status st = DX_OK;
+    json_t *root = json_object(), *msgs = json_array(), *m;
+    const char *sp = member_ctx_system_prompt(r->ctx);
+    if (!root || !msgs) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (sp) {
+        json_t *s = json_string(sp);
+        if (!s) {
+            st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
+            goto out;
+        }
+        m = json_pack("{s:s,s:o}", "role", "system", "content", s);
+        json_array_append_new(msgs, m);
+    }
+    json_t *q = json_string(member_ctx_question(r->ctx));
+    if (!q) {
+        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
+        goto out;
+    }
+    json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", q));
+    json_t *model = json_string(mc->model);
+    if (!model) {
+        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
+        goto out;
+    }
+    json_object_set_new(root, "model", model);
+    json_object_set(root, "messages", msgs);
+    json_object_set_new(root, "stream", json_true());
+    json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    json_object_set_new(root, "max_tokens", json_integer(mc->max_tokens));
+    if (mc->has_temperature)
+        json_object_set_new(root, "temperature", json_real(mc->temperature));
+    if (mc->has_top_p)
+        json_object_set_new(root, "top_p", json_real(mc->top_p));
+    if (mc->has_seed)
+        json_object_set_new(root, "seed", json_integer((json_int_t)(mc->seed & INT64_MAX)));
+    r->body = json_dumps(root, JSON_COMPACT);
+    json_object_del(root, "stream_options"); /* for servers that refuse it */
+    r->body_plain = json_dumps(root, JSON_COMPACT);
+    size_t ulen = strlen(mc->base_url) + sizeof "/chat/completions";
+    r->url = malloc(ulen);
+    if (!r->body || !r->body_plain || !r->url) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(r->url, ulen, "%s/chat/completions", mc->base_url);
+
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = h ? curl_slist_append(h, "Accept: text/event-stream") : NULL;
+    /* no "Expect: 100-continue" for long prompts: some servers never answer
+     * it and curl would wait a second before sending the body */
+    h = h ? curl_slist_append(h, "Expect:") : NULL;
+    r->hdrs = h;
+    if (mc->api_key_env) {
+        const char *key = getenv(mc->api_key_env);
+        if (!key || !*key) {
+            st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
+                         mc->api_key_env);
+            goto out;
+        }
+        if (strpbrk(key, "\r\n")) {
+            st = dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
+            goto out;
+        }
+        size_t n = strlen(key) + sizeof "Authorization: Bearer ";
+        char *line = malloc(n);
+        if (line) {
+            snprintf(line, n, "Authorization: Bearer %s", key);
+            h = r->hdrs ? curl_slist_append(r->hdrs, line) : NULL;
+            r->hdrs = h;
+            free(line);
+        } else {
+            r->hdrs = h = NULL;
+        }
+    }
+    for (size_t i = 0; i < mc->n_headers && r->hdrs; i++)
+        r->hdrs = curl_slist_append(r->hdrs, mc->headers[i]);
+    if (!r->hdrs)
+        st = dx_fail(DX_ENOMEM, "out of memory");
+out:
+    json_decref(msgs);
+    json_decref(root);
+    return st;
+}
+
+static void reset_attempt(rmember *r)
+{
+    r->got_byte = r->got_text = r->header_checked = r->streaming = false;
+    r->saw_done = r->saw_finish = r->saw_usage = r->answer_full = false;
+    r->http = 0;
+    r->pieces = 0;
+    r->text_bytes = 0;
+    r->abort_st = DX_OK;
+    r->abort_msg[0] = 0;
+    r->errbuf[0] = 0;
+    sse_reset(&r->sse);
+    dx_buf_clear(&r->raw);
+}
+
+static void finish(rmember *r, member_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void finish(rmember *r, member_status st, const char *fmt, ...)
+{
+    char msg[320] = "";
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+    }
+    r->state = R_DONE;
+    member_ctx_finish(r->ctx, st, fmt ? "%s" : NULL, msg);
+}
+
+static void start_attempt(rmember *r, CURLM *multi, double now)
+{
+    reset_attempt(r);
+    r->attempt++;
+    member_ctx_attempt(r->ctx, r->attempt, 0);
+    if (r->attempt == 1)
+        member_ctx_running(r->ctx);
+    CURL *e = r->easy = curl_easy_init();
+    if (!e) {
+        finish(r, MEMBER_FAILED, "libcurl: cannot create a transfer");
+        return;
+    }
+    long left = (long)(r->deadline_ms - now) + 1000; /* the loop times out first */
+    long fb = (long)(r->mc->first_byte_timeout_s * 1000);
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->plain ? r->body_plain : r->body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "drux");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, left > 1 ? left : 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, fb < left ? fb : left);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        r->easy = NULL;
+        finish(r, MEMBER_FAILED, "libcurl: cannot start a transfer");
+        return;
+    }
+    r->state = R_ACTIVE;
+    r->attempt_start_ms = now;
+}
+
+static void detach(rmember *r, CURLM *multi)
+{
+    if (!r->easy)
+        return;
+    curl_multi_remove_handle(multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+}
+
+static void retry_or_fail(rmember *r, const char *why, double retry_after_s, double now,
+                          unsigned *seed)
+{
+    if (r->attempt >= r->mc->max_attempts) {
+        if (r->attempt > 1)
+            finish(r, MEMBER_FAILED, "%s (gave up after %d attempts)", why, r->attempt);
+        else
+            finish(r, MEMBER_FAILED, "%s", why);
+        return;
+    }
+    double wait = backoff_ms(r->attempt, seed);
+    if (retry_after_s * 1000 > wait)
+        wait = retry_after_s * 1000;
+    if (now + wait >= r->deadline_ms) {
+        finish(r, MEMBER_FAILED, "%s (no time left to retry within timeout_s = %g)", why,
+               r->mc->timeout_s);
+        return;
+    }
+    member_ctx_retry(r->ctx, why, wait);
+    r->state = R_WAIT;
+    r->next_start_ms = now + wait;
+}
+
+static bool retryable_http(long code)
+{
+    return code == 408 || code == 425 || code == 429 || code == 500 || code == 502 ||
+           code == 503 || code == 504 || code == 529;
+}
+
+static void finish_done(rmember *r)
+{
+    if (!r->saw_usage)
+        member_ctx_usage(r->ctx, -1, r->pieces, true);
+    finish(r, MEMBER_DONE, NULL);
+}
+
+/* A non-streamed JSON reply (some servers ignore stream=true). */
+static void finish_whole(rmember *r)
+{
+    remote_chunk c;
+    dx_status st = remote_chunk_parse(r->raw.data ? r->raw.data : "", r->raw.len, true, &c);
+    if (st) {
+        finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+    } else if (c.error) {
+        char m[240];
+        finish(r, MEMBER_FAILED, "upstream error: %s", one_line(c.error, strlen(c.error), m, sizeof m));
+    } else {
+        if (c.content && c.content_len)
+            member_ctx_text(r->ctx, c.content, c.content_len);
+        if (c.finish_reason)
+            member_ctx_finish_reason(r->ctx, c.finish_reason);
+        if (c.has_usage)
+            member_ctx_usage(r->ctx, c.prompt_tokens, c.completion_tokens, false);
+        else
+            member_ctx_usage(r->ctx, -1, c.content_len ? 1 : 0, true);
+        finish(r, MEMBER_DONE, NULL);
+    }
+    remote_chunk_clear(&c);
+}
+
+static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
+{
+    curl_off_t retry_after = 0;
+    check_headers(r);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
+    detach(r, multi);
+    if (member_ctx_should_stop(r->ctx)) {
+        finish(r, MEMBER_CANCELLED, "cancelled");
+        return;
+    }
+    if (r->answer_full || (r->saw_done && !r->abort_st)) {
+        finish_done(r);
+        return;
+    }
+    if (r->abort_st) {
+        if (r->text_bytes)
+            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        if (r->got_text) {
+            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s",
+                   r->text_bytes, why);
+            return;
+        }
+        char msg[340];
+        snprintf(msg, sizeof msg, "connection failed: %s", why);
+        retry_or_fail(r, msg, 0, now, seed);
+        return;
+    }
+    if (r->http / 100 == 2) {
+        if (!r->streaming) {
+            finish_whole(r);
+            return;
+        }
+        dx_status st = sse_finish(&r->sse, on_event, r);
+        if (st && !r->answer_full)
+            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+        else if (r->saw_done || r->saw_finish || r->answer_full)
+            finish_done(r);
+        else if (r->got_text)
+            finish(r, MEMBER_FAILED,
+                   "stream ended before [DONE] after %zu bytes of answer (cut off upstream?)",
+                   r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "stream ended without an answer");
+        return;
+    }
+    char m[240], why[300];
+    remote_error_message(r->raw.data, r->raw.len, m, sizeof m);
+    snprintf(why, sizeof why, "HTTP %ld: %s", r->http, m);
+    if ((r->http == 400 || r->http == 422) && !r->plain && strstr(m, "stream_options")) {
+        /* an older or stricter server: ask again without it, counting the
+         * pieces instead of reading usage */
+        r->plain = true;
+        member_ctx_retry(r->ctx, why, 0);
+        r->state = R_WAIT;
+        r->next_start_ms = now;
+        return;
+    }
+    if (retryable_http(r->http)) {
+        retry_or_fail(r, why, (double)retry_after, now, seed);
+        return;
+    }
+    if (r->http == 401 || r->http == 403)
+        finish(r, MEMBER_FAILED, "%s (check the key in $%s)", why,
+               r->mc->api_key_env ? r->mc->api_key_env : "api_key_env");
+    else if (r->http == 404)
+        finish(r, MEMBER_FAILED, "%s (check base_url and model)", why);
+    else
+        finish(r, MEMBER_FAILED, "%s", why);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void remote_run_all(member_ctx **ctxs, size_t n)
+{
+    if (n == 0)
+        return;
+    pthread_once(&curl_once, curl_init);
+    rmember *rs = calloc(n, sizeof *rs);
+    CURLM *multi = curl_init_rc == CURLE_OK ? curl_multi_init() : NULL;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    if (!rs || !multi) {
+        for (size_t i = 0; i < n; i++)
+            member_ctx_finish(ctxs[i], MEMBER_FAILED, "libcurl could not start (out of memory?)");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rmember *r = &rs[i];
+        r->ctx = ctxs[i];
+        r->mc = member_ctx_config(ctxs[i]);
+        r->deadline_ms = member_ctx_deadline_ms(ctxs[i]);
+        r->next_start_ms = 0;
+        sse_init(&r->sse, DX_MAX_SSE_LINE);
+        r->raw = dx_buf_make(DX_MAX_JSON_BYTES);
+        if (prepare(r))
+            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+    }
+    for (;;) {
+        double now = council_now_ms();
+        size_t live = 0;
+        double next = now + POLL_MAX_MS;
+        for (size_t i = 0; i < n; i++) {
+            rmember *r = &rs[i];
+            if (r->state == R_DONE)
+                continue;
+            if (member_ctx_should_stop(r->ctx)) {
+                detach(r, multi);
+                finish(r, MEMBER_CANCELLED, "cancelled");
+                continue;
+            }
+            if (now >= r->deadline_ms) {
+                detach(r, multi);
+                if (r->attempt > 1)
+                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g "
+                           "(%d attempts)", r->mc->timeout_s, r->attempt);
+                else
+                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g",
+                           r->mc->timeout_s);
+                continue;
+            }
+            if (r->state == R_WAIT && now >= r->next_start_ms)
+                start_attempt(r, multi, now);
+            else if (r->state == R_ACTIVE && !r->got_byte &&
+                     now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
+                char why[120];
+                snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
+                         r->mc->first_byte_timeout_s);
+                detach(r, multi);
+                retry_or_fail(r, why, 0, now, &seed);
+            }
+            if (r->state == R_DONE)
+                continue;
+            live++;
+            if (r->state == R_WAIT && r->next_start_ms < next)
+                next = r->next_start_ms;
+            if (r->deadline_ms < next)
+                next = r->deadline_ms;
+        }
+        if (!live)
+            break;
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            rmember *r = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            if (r && r->easy == msg->easy_handle)
+                transfer_done(r, multi, msg->data.result, council_now_ms(), &seed);
+        }
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = rs[i].state != R_DONE;
+        if (!any)
+            break; /* do not sit in poll once the last member ended */
+        double wait = next - council_now_ms();
+        int wait_ms = wait < 1 ? 1 : wait > POLL_MAX_MS ? POLL_MAX_MS : (int)wait;
+        curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
+    }
+out:
+    if (rs) {
+        for (size_t i = 0; i < n; i++) {
+            if (multi)
+                detach(&rs[i], multi);
+            curl_slist_free_all(rs[i].hdrs);
+            free(rs[i].body);
+            free(rs[i].body_plain);
+            free(rs[i].url);
+            sse_free(&rs[i].sse);
+            dx_buf_free(&rs[i].raw);
+        }
+    }
+    if (multi)
+        curl_multi_cleanup(multi);
+    free(rs);
+}

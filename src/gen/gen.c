@@ -1,0 +1,248 @@
+#include "gen/gen.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/limits.h"
+#include "core/str.h"
+
+struct gen_model {
+    eng_model *m;
+    tok *t;
+    chat_tmpl chat;
+};
+
+gen_params gen_defaults(void)
+{
+    return (gen_params){.sampling = sampler_defaults(), .max_tokens = 256};
+}
+
+dx_status gen_model_open(const char *path, gen_model **out)
+{
+    *out = NULL;
+    gen_model *gm = calloc(1, sizeof *gm);
+    if (!gm)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    dx_status st = eng_model_open(path, &gm->m);
+    if (st)
+        goto out;
+    if ((st = tok_load(eng_model_gguf(gm->m), &gm->t))) {
+        dx_wrap(st, "%s", path);
+        goto out;
+    }
+    if (tok_n_vocab(gm->t) > (uint32_t)eng_model_hparams(gm->m)->n_vocab) {
+        st = dx_fail(DX_EFORMAT, "%s: tokenizer has %u tokens but the model only %d", path,
+                     tok_n_vocab(gm->t), eng_model_hparams(gm->m)->n_vocab);
+        goto out;
+    }
+    dx_str tmpl = {0};
+    gguf_get_str(eng_model_gguf(gm->m), "tokenizer.chat_template", &tmpl);
+    chat_tmpl_detect(tmpl, &gm->chat);
+out:
+    if (st) {
+        gen_model_close(gm);
+        return st;
+    }
+    *out = gm;
+    return DX_OK;
+}
+
+void gen_model_close(gen_model *gm)
+{
+    if (!gm)
+        return;
+    tok_free(gm->t);
+    eng_model_close(gm->m);
+    free(gm);
+}
+
+eng_model *gen_model_engine(const gen_model *gm) { return gm->m; }
+const tok *gen_model_tok(const gen_model *gm) { return gm->t; }
+const chat_tmpl *gen_model_chat(const gen_model *gm) { return &gm->chat; }
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The text fed to the tokenizer: the raw prompt, or a chat turn. */
+static dx_status prompt_text(const gen_model *gm, const gen_params *p, const char *prompt, dx_buf *out)
+{
+    if (!p->chat)
+        return dx_buf_puts(out, prompt);
+    chat_msg msgs[2];
+    size_t n = 0;
+    if (p->system && *p->system)
+        msgs[n++] = (chat_msg){CHAT_SYSTEM, p->system};
+    msgs[n++] = (chat_msg){CHAT_USER, prompt};
+    /* Like llama.cpp's built-in formats, a template's default system prompt
+     * is used only when asked for. */
+    chat_tmpl ct = gm->chat;
+    if (!p->default_system)
+        ct.default_system[0] = '\0';
+    return chat_format(&ct, msgs, n, true, out);
+}
+
+dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
+                         int32_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    dx_buf text = dx_buf_make(DX_MAX_PROMPT_BYTES * 2);
+    dx_status st = prompt_text(gm, p, prompt, &text);
+    if (st)
+        goto out;
+    /* a token never covers less than one byte, plus BOS/EOS */
+    size_t cap = text.len + 8;
+    int32_t *buf = malloc(cap * sizeof *buf);
+    if (!buf) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* chat templates carry their own special tokens; BOS as the model says */
+    st = tok_encode(gm->t, text.data ? text.data : "", text.len, true, p->chat, buf, cap, n);
+    if (st) {
+        free(buf);
+        goto out;
+    }
+    *ids = buf;
+out:
+    dx_buf_free(&text);
+    return st;
+}
+
+/* Length of the longest prefix of a UTF-8 string that ends on a whole character. */
+static size_t utf8_whole(const char *s, size_t n)
+{
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4) {
+        unsigned char c = (unsigned char)s[i - 1];
+        if ((c & 0xC0) != 0x80) {
+            size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+            return back + 1 >= need ? n : i - 1;
+        }
+        i--;
+        back++;
+    }
+    return n;
+}
+
+/* Bytes of `s` (length n) that can be released: everything except a tail
+ * that is a proper prefix of a stop string. */
+static size_t releasable(const char *s, size_t n, const char *const *stops)
+{
+    size_t keep = 0;
+    for (const char *const *st = stops; st && *st; st++) {
+        size_t sl = strlen(*st);
+        for (size_t k = sl - 1; k > keep && k > 0; k--)
+            if (k <= n && !memcmp(s + n - k, *st, k)) {
+                keep = k;
+                break;
+            }
+    }
+    return n - keep;
+}
+
+dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,
+                       void *ud, gen_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    stats->stop = "length";
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    eng_session *s = NULL;
+    sampler *sp = NULL;
+    dx_buf pend = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    const char *const *stops = p->chat ? chat_stops(&gm->chat) : NULL;
+    dx_status st = gen_prompt_ids(gm, p, prompt, &ids, &n_ids);
+    if (st)
+        goto out;
+    eng_options eo = {.n_ctx = p->n_ctx};
+    if ((st = eng_session_new(gm->m, &eo, &s)))
+        goto out;
+    if ((int64_t)n_ids >= eng_session_n_ctx(s)) {
+        st = dx_fail(DX_ELIMIT, "the prompt is %zu tokens; it does not fit the %d-token context "
+                     "(use a shorter prompt or a larger --ctx)", n_ids, eng_session_n_ctx(s));
+        goto out;
+    }
+    const int n_vocab = eng_model_hparams(gm->m)->n_vocab;
+    for (size_t i = 0; i < n_ids; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab) {
+            st = dx_fail(DX_EFORMAT, "tokenizer produced id %d outside the model's vocabulary", ids[i]);
+            goto out;
+        }
+    if ((st = sampler_new(&p->sampling, n_vocab, &sp)))
+        goto out;
+    for (size_t i = 0; i < n_ids; i++)
+        sampler_accept(sp, ids[i]);
+    stats->prompt_tokens = (int)n_ids;
+
+    double t0 = now_ms(), t1 = t0;
+    const float *logits;
+    if ((st = eng_session_decode(s, ids, (int)n_ids, &logits)))
+        goto out;
+    const int limit = p->max_tokens > 0 ? p->max_tokens : INT32_MAX;
+    char piece[DX_MAX_TOKEN_BYTES];
+    size_t emitted = 0; /* bytes of pend already passed to cb */
+    for (;;) {
+        int32_t id = sampler_sample(sp, logits);
+        if (stats->gen_tokens == 0) {
+            t1 = now_ms();
+            stats->prefill_ms = t1 - t0;
+        }
+        if (tok_is_eog(gm->t, id)) {
+            stats->stop = "eog";
+            break;
+        }
+        stats->gen_tokens++;
+        sampler_accept(sp, id);
+        size_t len = tok_piece(gm->t, id, false, piece, sizeof piece);
+        if (len > sizeof piece)
+            len = sizeof piece;
+        if ((st = dx_buf_append(&pend, piece, len)))
+            goto out;
+        /* a stop string ends the answer; it is not part of it */
+        bool stopped = false;
+        for (const char *const *ss = stops; ss && *ss; ss++) {
+            char *hit = strstr(pend.data + emitted, *ss);
+            if (hit) {
+                pend.len = (size_t)(hit - pend.data);
+                pend.data[pend.len] = '\0';
+                stopped = true;
+            }
+        }
+        size_t ready = utf8_whole(pend.data, releasable(pend.data, pend.len, stopped ? NULL : stops));
+        if (ready > emitted) {
+            if (cb(ud, pend.data + emitted, ready - emitted)) {
+                emitted = ready;
+                stats->stop = "cancelled";
+                break;
+            }
+            emitted = ready;
+        }
+        if (stopped) {
+            stats->stop = "stop string";
+            break;
+        }
+        if (stats->gen_tokens >= limit)
+            break;
+        if (eng_session_pos(s) >= eng_session_n_ctx(s)) {
+            stats->stop = "context";
+            break;
+        }
+        if ((st = eng_session_decode(s, &id, 1, &logits)))
+            goto out;
+    }
+    if (pend.len > emitted && strcmp(stats->stop, "cancelled"))
+        cb(ud, pend.data + emitted, pend.len - emitted);
+    stats->decode_ms = now_ms() - t1;
+out:
+    dx_buf_free(&pend);
+    sampler_free(sp);
+    eng_session_free(s);
+    free(ids);
+    return st;
+}

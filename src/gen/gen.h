@@ -1,0 +1,74 @@
+/*
+ * gen — text generation: a model, its tokenizer and chat format, a sampler,
+ * and the rules for when to stop.
+ *
+ * This is where text meets the engine: gen turns a prompt (or a chat turn)
+ * into token ids, runs them through a session, samples, and streams back
+ * UTF-8 pieces, holding back bytes that might still become a stop string or
+ * an incomplete character.
+ *
+ *     gen_model *gm;
+ *     if (gen_model_open("smollm2.gguf", &gm)) die(dx_errmsg());
+ *     gen_params p = gen_defaults();
+ *     p.chat = true;
+ *     gen_stats st;
+ *     gen_generate(gm, &p, "What is the capital of France?", print_piece, NULL, &st);
+ *     gen_model_close(gm);
+ *
+ * A gen_model is read-only after open and may be used by several threads at
+ * once; each gen_generate call has its own session.
+ */
+#ifndef DX_GEN_H
+#define DX_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/status.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "tok/chat.h"
+#include "tok/tok.h"
+
+typedef struct gen_model gen_model;
+
+typedef struct gen_params {
+    sampler_params sampling;
+    int max_tokens;         /* generated tokens at most; <= 0: until the context is full */
+    int n_ctx;              /* 0: min(model's context, 4096) */
+    bool chat;              /* format the prompt as a user turn with the model's template */
+    const char *system;     /* system prompt for chat mode, or NULL */
+    bool default_system;    /* with no system prompt, use the template's own default */
+} gen_params;
+
+typedef struct gen_stats {
+    int prompt_tokens;
+    int gen_tokens;
+    double prefill_ms;      /* prompt processing, including the first token's logits */
+    double decode_ms;       /* generating the rest */
+    const char *stop;       /* "eog", "stop string", "length", "context", "cancelled" */
+} gen_stats;
+
+/* Called with each piece of output text (whole UTF-8 characters). Return
+ * nonzero to stop generating (stop reason "cancelled"). */
+typedef int (*gen_piece_fn)(void *ud, const char *piece, size_t len);
+
+gen_params gen_defaults(void);
+
+dx_status gen_model_open(const char *path, gen_model **out);
+void gen_model_close(gen_model *gm);
+eng_model *gen_model_engine(const gen_model *gm);
+const tok *gen_model_tok(const gen_model *gm);
+const chat_tmpl *gen_model_chat(const gen_model *gm);
+
+/* Build the token ids for a prompt as gen_generate would (for tests and
+ * `drux run --show-prompt`). The caller frees *ids. */
+dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
+                         int32_t **ids, size_t *n);
+
+/* Generate a continuation of prompt (or an answer to it in chat mode),
+ * streaming pieces to cb. A prompt longer than the context is DX_ELIMIT. */
+dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,
+                       void *ud, gen_stats *stats);
+
+#endif

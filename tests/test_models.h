@@ -1,0 +1,46 @@
+/*
+ * test_models.h — finding real model files for tests.
+ *
+ * Models live in drux's cache ($DRUX_HOME/models, else $XDG_DATA_HOME/drux/models,
+ * else ~/.local/share/drux/models) or in $DRUX_TEST_MODELS; tests that need one
+ * skip with a one-line message when it is absent.
+ */
+#ifndef DX_TEST_MODELS_H
+#define DX_TEST_MODELS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline bool test_is_sanitizer_build(void)
+{
+    const char *m = getenv("DRUX_TEST_MODE");
+    return m && !strcmp(m, "debug");
+}
+
+static inline const char *test_model_path(char *buf, size_t cap, const char *file)
+{
+    const char *home = getenv("HOME");
+    const char *e;
+    char dirs[4][768];
+    int n = 0;
+    if ((e = getenv("DRUX_TEST_MODELS")) && *e)
+        snprintf(dirs[n++], sizeof dirs[0], "%s", e);
+    if ((e = getenv("DRUX_HOME")) && *e)
+        snprintf(dirs[n++], sizeof dirs[0], "%s/models", e);
+    if ((e = getenv("XDG_DATA_HOME")) && *e)
+        snprintf(dirs[n++], sizeof dirs[0], "%s/drux/models", e);
+    if (home)
+        snprintf(dirs[n++], sizeof dirs[0], "%s/.local/share/drux/models", home);
+    for (int i = 0; i < n; i++) {
+        if ((size_t)snprintf(buf, cap, "%.*s/%s", 700, dirs[i], file) >= cap)
+            continue;
+        if (access(buf, R_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}
+
+#endif
