@@ -306,6 +306,8 @@ static dx_status build_vocab(tok *t, const tok_spec *s)
                            s->tokens[i].len, DX_MAX_TOKEN_BYTES);
         total += s->tokens[i].len;
     }
+    if (total > UINT32_MAX)
+        return dx_fail(DX_ELIMIT, "tok: token texts total %zu bytes, over 4 GiB", total);
     t->blob = malloc(total ? total : 1);
     t->off = malloc(s->n_vocab * sizeof *t->off);
     t->len = malloc(s->n_vocab * sizeof *t->len);
@@ -351,6 +353,8 @@ static dx_status build_merges(tok *t, const tok_spec *s)
                            s->merges[i].len);
         total += s->merges[i].len;
     }
+    if (total > UINT32_MAX)
+        return dx_fail(DX_ELIMIT, "tok: merges total %zu bytes, over 4 GiB", total);
     t->mblob = malloc(total ? total : 1);
     t->m_off = malloc((s->n_merges ? s->n_merges : 1) * sizeof *t->m_off);
     t->m_l = malloc((s->n_merges ? s->n_merges : 1) * sizeof *t->m_l);

@@ -11,10 +11,15 @@
  * 3. The real models SmolLM2-135M-Instruct and Gemma 3 270M against
  *    tests/data/tok/<model>.json, recorded from llama-cpp-python by
  *    tools/record_tok_vectors.py (skip when the model file is absent).
- * 4. Small vocabularies built in code: behaviour that needs no files.
+ * 4. A 31 KB hostile mixed corpus (tests/data/tok/mixed-corpus.bin: every
+ *    plane, marks, unassigned code points, stray bytes, special-token texts)
+ *    through every vocabulary above: the count and SHA-256 of the ids must
+ *    equal llama-cpp-python's (tools/record_tok_digests.py).
+ * 5. Small vocabularies built in code: behaviour that needs no files.
  */
 #include <dirent.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -353,6 +358,79 @@ TEST(gemma3_matches_llama_cpp)
     recorded_model("gemma-3-270m-q4_k_m.gguf", "tests/data/tok/gemma3-270m.json");
 }
 
+static void sha256_ids(const int32_t *ids, size_t n, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)ids[i];
+        unsigned char le[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
+        EVP_DigestUpdate(c, le, 4);
+    }
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+TEST(mixed_corpus_digests)
+{
+    size_t len;
+    char *text = slurp("tests/data/tok/mixed-corpus.bin", &len);
+    CHECK(text);
+    json_error_t err;
+    json_t *doc = json_load_file("tests/data/tok/digests.json", 0, &err);
+    if (!doc) {
+        free(text);
+        CHECK_MSG(0, "digests.json: %s", err.text);
+    }
+    int32_t *ids = malloc((len * 3 + 16) * sizeof *ids);
+    const char *file;
+    json_t *entry;
+    int checked = 0, failed = 0, absent = 0;
+    json_object_foreach(json_object_get(doc, "models"), file, entry) {
+        char path[2048], rel[1100];
+        snprintf(rel, sizeof rel, "fixtures/tokenizer/%s", file);
+        if (!test_shared_path(path, sizeof path, rel)) {
+            snprintf(path, sizeof path, "%s/%s", dev_models_dir(), file);
+            FILE *f = fopen(path, "rb");
+            if (!f) {
+                absent++;
+                continue;
+            }
+            fclose(f);
+        }
+        tok *t = load_tok(path);
+        if (!t) {
+            failed++;
+            continue;
+        }
+        for (int sp = 0; sp < 2; sp++) {
+            json_t *want = json_object_get(entry, sp ? "special" : "plain");
+            size_t n = 0;
+            char hex[65] = "";
+            if (tok_encode(t, text, len, true, sp, ids, len * 3 + 16, &n) == DX_OK)
+                sha256_ids(ids, n, hex);
+            bool ok = n == (size_t)json_integer_value(json_object_get(want, "n")) &&
+                      !strcmp(hex, json_string_value(json_object_get(want, "sha256")));
+            printf("  %-34s parse_special=%d %6zu ids %s\n", file, sp, n,
+                   ok ? "identical" : "DIFFER from llama.cpp");
+            failed += !ok;
+            checked++;
+        }
+        tok_free(t);
+    }
+    free(ids);
+    free(text);
+    json_decref(doc);
+    if (!checked)
+        SKIP("none of the %d vocabularies is present", absent);
+    CHECK_MSG(failed == 0, "%d of %d encodings differ (see tools/record_tok_digests.py)", failed,
+              checked);
+}
+
 /* ---- small vocabularies built in code ---- */
 
 static tok *tiny_spm(void)
@@ -478,6 +556,7 @@ int main(void)
     RUN(vectors_without_fixture_vocab);
     RUN(smollm2_matches_llama_cpp);
     RUN(gemma3_matches_llama_cpp);
+    RUN(mixed_corpus_digests);
     RUN(spm_merges_by_score_and_falls_back_to_bytes);
     RUN(special_tokens_only_when_asked);
     RUN(encode_reports_needed_capacity);
