@@ -767,6 +767,10 @@ bool cns_is_refusal(const char *text)
         "i am just an ai", "i can't fulfill", "i cannot fulfill", "i'm not comfortable",
         "i do not feel comfortable", "i can't share", "i cannot share", "i won't help",
         "i will not help", "i can not help", "i can't discuss", "i cannot discuss",
+        "as a large language model", "as an artificial intelligence", "i'm an ai", "i am an ai",
+        "i won't provide", "i will not provide", "i'm afraid i can", "unfortunately, i can't",
+        "unfortunately, i cannot", "i don't have the ability", "i do not have the ability",
+        "i'm not allowed to", "i am not allowed to", "i can't give", "i cannot give",
     };
     char buf[400];
     size_t o = 0;

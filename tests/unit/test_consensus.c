@@ -129,6 +129,9 @@ TEST(refusals)
     CHECK(cns_is_refusal("I cannot assist with this request."));
     CHECK(!cns_is_refusal("The capital of Australia is Canberra."));
     CHECK(!cns_is_refusal("You can't divide by zero."));
+    CHECK(cns_is_refusal("As a large language model, I cannot browse the internet."));
+    CHECK(cns_is_refusal("Unfortunately, I can\xe2\x80\x99t share that."));
+    CHECK(!cns_is_refusal("I cannot stress enough how important sleep is."));
 }
 
 /* ---- answer sets with known outcomes ---------------------------------------- */
