@@ -81,6 +81,14 @@ TEST(features_numbers_and_units)
     CHECK(f.n_qty == 1 && g.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("40 °C", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("70 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("154 lb", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("about 1,000 pounds", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("60 mph", &a, &f) == DX_OK);
+    CHECK(cns_text_features("97 km/h", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_SPEED && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("Python 3.12", &a, &f) == DX_OK);
     CHECK(cns_text_features("Python 3.11", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0])); /* versions: no tolerance */
