@@ -341,13 +341,17 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         if (st) return st;
         size_t first = x->nc;
         bool refusal_early = false;
+        const char *refusal_text = NULL;
         for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
             const char *text = sp[s].text;
             if (cns_is_refusal(text)) {
                 /* "As an AI I can't give advice, but ..." keeps what follows "but" */
                 const char *but = strstr(text, ", but ");
                 if (!but || cns_is_refusal(but + 6)) {
-                    if (s < 2) refusal_early = true;
+                    if (s < 2 && !refusal_early) {
+                        refusal_early = true;
+                        refusal_text = text;
+                    }
                     continue;
                 }
                 text = but + 6;
@@ -363,6 +367,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         if (refusal_early && x->nc - first <= 1) {
             /* "I can't help with that. Please see a professional." */
             mb->status = CNS_REFUSED;
+            if (!mb->error) mb->error = refusal_text; /* say why: the refusing sentence */
             x->nc = first;
             continue;
         }
