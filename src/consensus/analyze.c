@@ -228,7 +228,11 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     /* both add something to the question, and nothing of it in common: not the same
      * point. Not for yes/no questions, where restating the question is the answer. */
     bool apart = !x->yesno && o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
-    bool same = (sim >= LEX_AGREE && !apart) || (x->opt->embed && cs >= EMB_AGREE);
+    /* a direct answer whose whole new information the other claim states says the
+     * same ("World War II ended in 1945" / "... on 2 September 1945 with ...") */
+    bool subsumed = (a->direct && o.new_a > 0 && o.new_shared >= o.new_a) ||
+                    (b->direct && o.new_b > 0 && o.new_shared >= o.new_b);
+    bool same = ((sim >= LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;

@@ -140,6 +140,8 @@ TEST(refusals)
     CHECK(cns_is_refusal("As a large language model, I cannot browse the internet."));
     CHECK(cns_is_refusal("Unfortunately, I can\xe2\x80\x99t share that."));
     CHECK(!cns_is_refusal("I cannot stress enough how important sleep is."));
+    CHECK(!cns_is_refusal("The object was an Air Force balloon.")); /* not "as an ai" */
+    CHECK(cns_is_refusal("I'm sorry, but I cannot do this."));
 }
 
 /* ---- answer sets with known outcomes ---------------------------------------- */
