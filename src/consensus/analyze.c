@@ -240,8 +240,9 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     if (o.excl_a && o.excl_b && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
         return REL_CONFLICT;
     /* two direct answers to a one-answer question, filling the same frame with
-     * different words ("the spiciest part is the placenta" / "... the seeds") */
-    if (!x->many && a->direct && b->direct && apart && anchored &&
+     * different words ("the spiciest part is the placenta" / "... the seeds");
+     * two answers that both give numbers are compared by them (rule 2) instead */
+    if (!x->many && a->direct && b->direct && apart && anchored && !(a->f.n_qty && b->f.n_qty) &&
         (fsim >= LEX_FRAME || (a->restates && b->restates)))
         return REL_CONFLICT;
     /* negation: one side negated, the other not, about the same words; two answers

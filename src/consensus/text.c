@@ -664,6 +664,15 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
             f->verdict = -1; first_word = false; i++; continue;
         }
         first_word = false;
+        /* "half a gallon", "half an hour" */
+        if (!strcmp(w, "half") && i + 2 < n && t[i + 1].kind == RT_WORD && t[i + 2].kind == RT_WORD &&
+            (!strcmp(t[i + 1].fold, "a") || !strcmp(t[i + 1].fold, "an")) && find_unit(t[i + 2].fold) >= 0) {
+            cns_qty q;
+            size_t used = read_quantity(t, n, i + 1, 0.5, 0.05, 1, &q);
+            st = add_qty(&fb, q);
+            i += 1 + used;
+            continue;
+        }
         /* small numbers in words: "three", "twenty-one", "two hundred" */
         int nv = number_word(w);
         if (nv >= 0) {
