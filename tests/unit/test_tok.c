@@ -15,7 +15,9 @@
  *    plane, marks, unassigned code points, stray bytes, special-token texts)
  *    through every vocabulary above: the count and SHA-256 of the ids must
  *    equal llama-cpp-python's (tools/record_tok_digests.py).
- * 5. Small vocabularies built in code: behaviour that needs no files.
+ * 5. The hand-written pre-tokenizers against Python's regex engine running the
+ *    original expressions (tests/data/tok/pretok.json): needs no model file.
+ * 6. Small vocabularies built in code: behaviour that needs no files.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -26,6 +28,7 @@
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "tok/pretok.h"
 #include "tok/tok.h"
 
 #define MAX_IDS 8192
@@ -431,6 +434,53 @@ TEST(mixed_corpus_digests)
               checked);
 }
 
+TEST(pretokenizers_match_the_regex_engine)
+{
+    /* needs no model: splits recorded from Python's regex engine running the
+     * original expressions (tools/record_pretok_vectors.py) */
+    json_error_t err;
+    json_t *doc = json_load_file("tests/data/tok/pretok.json", 0, &err);
+    CHECK_MSG(doc, "pretok.json: %s", err.text);
+    const char *name;
+    json_t *cases;
+    int kinds = 0, fails = 0, total = 0;
+    json_object_foreach(json_object_get(doc, "kinds"), name, cases) {
+        const pretok_kind *k = pretok_find(name);
+        if (!k) {
+            json_decref(doc);
+            CHECK_MSG(0, "no pre-tokenizer named %s", name);
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach(cases, i, c) {
+            const char *text = json_string_value(json_object_get(c, "text"));
+            json_t *want = json_object_get(c, "pieces");
+            pretok_text t;
+            bool ok = pretok_text_init(&t, text, strlen(text)) == DX_OK &&
+                      pretok_split(k, &t) == DX_OK && t.n_seg == json_array_size(want);
+            for (size_t s = 0; ok && s < t.n_seg; s++) {
+                char piece[512];
+                size_t o = 0;
+                for (size_t p = t.seg[s].start; p < t.seg[s].end && o + 4 < sizeof piece; p++)
+                    o += ucp_encode(t.cp[p], piece + o);
+                piece[o] = 0;
+                ok = !strcmp(piece, json_string_value(json_array_get(want, s)));
+            }
+            if (!ok && ++fails <= 5)
+                printf("  %s splits \"%s\" differently (%zu pieces, want %zu)\n", name, text,
+                       t.n_seg, json_array_size(want));
+            pretok_text_free(&t);
+            total++;
+        }
+        kinds++;
+    }
+    json_decref(doc);
+    printf("  %d pre-tokenizers, %d/%d splits equal to the regex engine's\n", kinds,
+           total - fails, total);
+    CHECK(total > 100);
+    CHECK_EQ_INT(fails, 0);
+}
+
 /* ---- small vocabularies built in code ---- */
 
 static tok *tiny_spm(void)
@@ -557,6 +607,7 @@ int main(void)
     RUN(smollm2_matches_llama_cpp);
     RUN(gemma3_matches_llama_cpp);
     RUN(mixed_corpus_digests);
+    RUN(pretokenizers_match_the_regex_engine);
     RUN(spm_merges_by_score_and_falls_back_to_bytes);
     RUN(special_tokens_only_when_asked);
     RUN(encode_reports_needed_capacity);
