@@ -78,7 +78,7 @@ void tok_free(tok *t); /* NULL is a no-op */
  * parse_special lets control tokens written in the text (e.g. "<|im_end|>")
  * become those tokens (user-defined tokens always do, as in llama.cpp).
  * Writes up to cap ids; when they don't fit, returns DX_ELIMIT and sets *n to
- * the count needed. Invalid UTF-8 never fails (byte-level BPE sees U+FFFD for
+ * the count needed (ids may be NULL with cap 0 just to count). Invalid UTF-8 never fails (byte-level BPE sees U+FFFD for
  * a bad byte, as llama.cpp does; SentencePiece falls back to byte tokens). */
 dx_status tok_encode(const tok *t, const char *text, size_t len, bool add_special,
                      bool parse_special, int32_t *ids, size_t cap, size_t *n);
