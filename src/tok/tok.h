@@ -61,6 +61,8 @@ typedef struct tok_spec {
     const dx_str *merges;       /* BPE "left right", best rank first */
     int64_t bos, eos, eot, eom, unk, sep, pad; /* ids, TOK_NONE or TOK_ID_DEFAULT */
     int add_bos, add_eos, add_space_prefix;    /* 0, 1, or -1 = model default */
+    int lowercase, strip_accents;              /* WordPiece normalizer; -1 = default (on;
+                                                  strip_accents follows lowercase) */
 } tok_spec;
 
 /* A spec with no arrays, every id TOK_ID_DEFAULT and every flag -1. */

@@ -559,6 +559,61 @@ TEST(special_tokens_only_when_asked)
     tok_free(t);
 }
 
+static tok *tiny_wpm(int lowercase)
+{
+    static const char *const words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello",
+                                        "\xe2\x96\x81Hello", "\xe2\x96\x81" "cafe", "\xe2\x96\x81" "caf",
+                                        "\xc3\xa9", "\xe2\x96\x81!", "s"};
+    enum { N = sizeof words / sizeof *words };
+    dx_str toks[N];
+    int32_t types[N];
+    for (int i = 0; i < N; i++) {
+        toks[i] = dx_str_c(words[i]);
+        types[i] = i < 4 ? TOK_TYPE_CONTROL : TOK_TYPE_NORMAL;
+    }
+    tok_spec s = tok_spec_make(TOK_WPM);
+    s.n_vocab = N;
+    s.tokens = toks;
+    s.types = types;
+    s.lowercase = lowercase;
+    s.bos = 2; /* [CLS] */
+    s.sep = 3;
+    s.unk = 1;
+    tok *t = NULL;
+    if (tok_new(&s, &t))
+        printf("  tok_new: %s\n", dx_errmsg());
+    return t;
+}
+
+TEST(wordpiece_normalizer_switches)
+{
+    /* default (uncased BERT): lower-cased, accents stripped, punctuation alone */
+    tok *t = tiny_wpm(-1);
+    CHECK(t);
+    int32_t ids[16];
+    size_t n;
+    const char *text = "Hellos CAF\xc3\x89!";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), true, false, ids, 16, &n), DX_OK);
+    int32_t want[] = {2, 4, 10, 6, 9, 3}; /* [CLS] ▁hello s ▁cafe ▁! [SEP] */
+    CHECK_EQ_INT(n, 6);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want[i]);
+    tok_free(t);
+    /* cased: case and accents kept; an unmatched word is one [UNK] */
+    t = tiny_wpm(0);
+    CHECK(t);
+    text = "Hellos caf\xc3\xa9 HELLO";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), false, false, ids, 16, &n), DX_OK);
+    int32_t want2[] = {5, 10, 7, 8, 1}; /* ▁Hello s ▁caf é [UNK] */
+    CHECK_EQ_INT(n, 5);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want2[i]);
+    char buf[16];
+    CHECK_EQ_INT(tok_piece(t, 5, false, buf, sizeof buf), 6);
+    CHECK(memcmp(buf, " Hello", 6) == 0);
+    tok_free(t);
+}
+
 TEST(encode_reports_needed_capacity)
 {
     tok *t = tiny_spm();
@@ -610,6 +665,7 @@ int main(void)
     RUN(pretokenizers_match_the_regex_engine);
     RUN(spm_merges_by_score_and_falls_back_to_bytes);
     RUN(special_tokens_only_when_asked);
+    RUN(wordpiece_normalizer_switches);
     RUN(encode_reports_needed_capacity);
     RUN(bad_specs_fail_with_messages);
     return test_summary();
