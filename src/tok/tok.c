@@ -60,7 +60,7 @@ struct tok {
     int32_t *eog;
     uint32_t n_eog;
 
-    int32_t byte_tok[256]; /* SPM: <0xNN>; BPE: the mapped character's token */
+    int32_t byte_tok[256]; /* SentencePiece byte fallback ids, TOK_NONE if absent */
     char b2u[256][2];      /* byte-level BPE: byte -> UTF-8 of its stand-in */
     uint8_t b2u_len[256];
     int16_t u2b[0x144];    /* stand-in code point -> byte, -1 if none */
@@ -607,20 +607,16 @@ dx_status tok_new(const tok_spec *s, tok **out)
         set_attr_by_text(t, "<|endoftext|>", A_RSTRIP, false);
     }
 
-    /* byte fallback tokens */
+    /* SentencePiece byte fallback: <0xNN>, else the byte itself as a token */
     for (int b = 0; b < 256; b++) {
-        if (s->model == TOK_BPE) {
-            t->byte_tok[b] = find_text(t, t->b2u[b], t->b2u_len[b]);
-        } else {
-            char hex[8];
-            snprintf(hex, sizeof hex, "<0x%02X>", b);
-            int32_t id = find_text(t, hex, 6);
-            if (id < 0) {
-                char c = (char)b;
-                id = find_text(t, &c, 1);
-            }
-            t->byte_tok[b] = id;
+        char hex[8];
+        snprintf(hex, sizeof hex, "<0x%02X>", b);
+        int32_t id = find_text(t, hex, 6);
+        if (id < 0) {
+            char c = (char)b;
+            id = find_text(t, &c, 1);
         }
+        t->byte_tok[b] = id;
     }
 out:
     if (st) {
