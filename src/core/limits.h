@@ -33,6 +33,18 @@
 #define DX_MAX_SSE_LINE           (1u << 20)      /* one upstream SSE line */
 #define DX_MAX_MEMBERS            32u             /* council members */
 #define DX_MAX_QUESTION_BYTES     (16u << 10)
+#define DX_MAX_EVAL_BYTES         (64u << 20)     /* one QA set file */
+#define DX_MAX_EVAL_ITEMS         100000u
+#define DX_MAX_NAME_BYTES         256u            /* member or model name */
+#define DX_MAX_ERROR_BYTES        4096u           /* one member's error message */
+
+/* Consensus analysis */
+#define DX_CNS_MAX_CLAIMS         128u            /* claims taken from one answer */
+#define DX_CNS_MAX_TOTAL_CLAIMS   1024u           /* claims compared in one analysis (pairs: ~0.5 M) */
+#define DX_CNS_MAX_CLAIM_TOKENS   256u            /* words looked at in one claim */
+#define DX_CNS_MAX_CLAIM_BYTES    2048u           /* one claim's display text */
+#define DX_CNS_MAX_GENERATED      (64u << 10)     /* one synthesizer reply, bytes */
+#define DX_CNS_MAX_EMBED_DIM      4096u
 
 /* Council configuration and upstream members */
 #define DX_MAX_MEMBER_NAME        64u             /* [member.NAME], bytes */

@@ -1,0 +1,154 @@
+#include "ask/ask.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "consensus/synth.h"
+#include "council/fanout.h"
+
+const char ask_default_system_prompt[] =
+    "Answer the question accurately and concisely. Use markdown lists or tables where they help. "
+    "If you are not sure, say so.";
+
+static void phase(const ask_opts *o, ask_phase ph)
+{
+    if (o->on_event) {
+        ask_event ev = {.is_member = false, .phase = ph};
+        o->on_event(&ev, o->user);
+    }
+}
+
+static void forward_event(const member_event *mev, void *user)
+{
+    const ask_opts *o = user;
+    ask_event ev = {.is_member = true, .member = mev};
+    o->on_event(&ev, o->user);
+}
+
+const member_config *ask_synthesizer(const ask_opts *o)
+{
+    const council_config *cfg = o->cfg;
+    if (cfg->synthesizer)
+        return council_config_member(cfg, cfg->synthesizer);
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        const member_config *mc = &cfg->members[i];
+        gen_model *gm;
+        if (mc->kind == MEMBER_LOCAL && o->reg && local_registry_get(o->reg, mc->model, &gm) == DX_OK &&
+            gen_model_chat(gm)->family != CHAT_NONE)
+            return mc;
+    }
+    for (size_t i = 0; i < cfg->n_members; i++)
+        if (cfg->members[i].kind == MEMBER_REMOTE)
+            return &cfg->members[i];
+    return NULL;
+}
+
+typedef struct {
+    const ask_opts *o;
+    const member_config *mc;
+} synth_ctx;
+
+/* cns_generate_fn: one completion from the synthesizer member. */
+static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
+{
+    synth_ctx *sc = user;
+    if (sc->mc->kind == MEMBER_LOCAL) {
+        gen_params p = gen_defaults();
+        p.chat = true;
+        p.sampling.temperature = 0;
+        p.sampling.repeat_penalty = 1.1f;
+        p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
+        return local_complete(sc->o->reg, sc->mc->model, &p, prompt, out);
+    }
+    fanout_opts fo = {.only = sc->mc->name, .system_prompt = "", .cancel = sc->o->cancel};
+    member_result *res = NULL;
+    size_t n = 0;
+    dx_status st = fanout_run(sc->o->cfg, prompt, &fo, &res, &n);
+    if (st)
+        return st;
+    if (n != 1 || res[0].status != MEMBER_DONE)
+        st = dx_fail(DX_ENET, "synthesizer %s: %s", sc->mc->name,
+                     n == 1 && res[0].error[0] ? res[0].error : "no answer");
+    else
+        st = dx_buf_append(out, res[0].text, res[0].text_len);
+    fanout_results_free(res, n);
+    return st;
+}
+
+static cns_status member_to_cns(member_status s)
+{
+    switch (s) {
+    case MEMBER_DONE: return CNS_DONE;
+    case MEMBER_TIMEOUT: return CNS_TIMEOUT;
+    case MEMBER_CANCELLED: return CNS_CANCELLED;
+    default: return CNS_FAILED;
+    }
+}
+
+dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out)
+{
+    *out = NULL;
+    size_t qlen = strlen(question);
+    if (qlen == 0)
+        return dx_fail(DX_EARG, "the question is empty");
+    if (qlen > DX_MAX_QUESTION_BYTES)
+        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
+                       DX_MAX_QUESTION_BYTES);
+    phase(o, ASK_ASKING);
+    fanout_opts fo = {
+        .on_event = o->on_event ? forward_event : NULL,
+        .user = (void *)o,
+        .open_local = local_open,
+        .local_user = o->reg,
+        .cancel = o->cancel,
+        .only = o->only,
+        .system_prompt = o->cfg->system_prompt ? NULL : ask_default_system_prompt,
+    };
+    member_result *res = NULL;
+    size_t n = 0;
+    dx_status st = fanout_run(o->cfg, question, &fo, &res, &n);
+    if (st)
+        return st;
+
+    phase(o, ASK_ANALYZING);
+    cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
+    if (!cm) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const member_result *r = &res[i];
+        cm[i].name = arena_strdup(a, r->name);
+        cm[i].model = arena_strdup(a, r->model);
+        cm[i].status = member_to_cns(r->status);
+        cm[i].error = r->error[0] ? arena_strdup(a, r->error) : NULL;
+        cm[i].text = arena_strndup(a, r->text, r->text_len);
+        cm[i].latency_ms = (long long)r->latency_ms;
+        cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
+        cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
+        if (!cm[i].name || !cm[i].model || !cm[i].text) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    cns_input in = {.question = question, .members = cm, .n_members = n};
+    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
+    cns_options co = {.synthesis = false};
+    if ((st = cns_analyze(&in, &co, a, out)))
+        goto out;
+    if (o->synthesis) {
+        phase(o, ASK_SYNTHESIZING);
+        co.synthesis = true;
+        co.generate = sc.mc ? synth_generate : NULL;
+        co.generate_user = &sc;
+        if ((st = cns_synthesize(*out, &co, a)))
+            goto out;
+    }
+    phase(o, ASK_DONE);
+out:
+    fanout_results_free(res, n);
+    if (st)
+        *out = NULL;
+    return st;
+}

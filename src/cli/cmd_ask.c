@@ -1,0 +1,191 @@
+/*
+ * drux ask — put a question to the council: live progress per member, then
+ * the label and consensus, agreed and disputed points, and the answer.
+ *
+ *     drux ask "Why is the sky blue?"
+ *     drux ask --json "Is Rust memory safe?"     # the whole analysis object
+ */
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ask/ask.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "core/limits.h"
+
+static const char ask_usage[] =
+    "usage: drux ask [options] QUESTION\n"
+    "\n"
+    "Asks every member of the council at once, shows each answer's progress, then how\n"
+    "far they agree (label and consensus percentage), the agreed and disputed points, and\n"
+    "one answer written from them, with follow-up questions.\n"
+    "\n"
+    "  --config FILE     the council (default: $DRUX_CONFIG, ~/.config/drux/drux.ini,\n"
+    "                    else every model in the cache)\n"
+    "  --member NAME     ask only this member\n"
+    "  --json            print the analysis object as JSON (schema: docs/api.md)\n"
+    "  --no-synthesis    only the analysis: no written answer, no follow-ups\n"
+    "  -q, --quiet       no live progress\n";
+
+static atomic_int cancel_flag;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (atomic_load(&cancel_flag))
+        _exit(130);
+    atomic_store(&cancel_flag, 1);
+}
+
+typedef struct view {
+    const council_config *cfg;
+    bool tty, quiet;
+    int lines;            /* member lines drawn so far (tty) */
+    member_status status[DX_MAX_MEMBERS];
+    int tokens[DX_MAX_MEMBERS];
+    double latency[DX_MAX_MEMBERS];
+    char error[DX_MAX_MEMBERS][96];
+    const char *phase;
+} view;
+
+static void draw(view *v)
+{
+    if (v->lines)
+        fprintf(stderr, "\033[%dA", v->lines);
+    for (size_t i = 0; i < v->cfg->n_members; i++) {
+        const member_config *mc = &v->cfg->members[i];
+        fprintf(stderr, "\033[2K  %-22.22s %-9s", mc->name, member_status_str(v->status[i]));
+        if (v->tokens[i])
+            fprintf(stderr, " %5d tok", v->tokens[i]);
+        if (member_status_final(v->status[i]))
+            fprintf(stderr, "  %.1f s", v->latency[i] / 1000.0);
+        if (v->error[i][0])
+            fprintf(stderr, "  %s", v->error[i]);
+        fprintf(stderr, "\n");
+    }
+    fprintf(stderr, "\033[2K%s\n", v->phase ? v->phase : "");
+    v->lines = (int)v->cfg->n_members + 1;
+    fflush(stderr);
+}
+
+static void on_event(const ask_event *ev, void *user)
+{
+    view *v = user;
+    if (v->quiet)
+        return;
+    if (!ev->is_member) {
+        static const char *const names[] = {"asking the council...", "analysing the answers...",
+                                            "writing the answer...", ""};
+        v->phase = names[ev->phase];
+        if (v->tty)
+            draw(v);
+        else if (ev->phase != ASK_DONE)
+            fprintf(stderr, "%s\n", v->phase);
+        return;
+    }
+    const member_event *me = ev->member;
+    size_t i = me->index;
+    if (i >= DX_MAX_MEMBERS)
+        return;
+    const member_result *r = me->result;
+    member_status old = v->status[i];
+    v->status[i] = r->status;
+    v->tokens[i] = r->completion_tokens > 0 ? r->completion_tokens : v->tokens[i];
+    if (me->kind == MEMBER_EV_TEXT)
+        v->tokens[i]++;
+    v->latency[i] = r->latency_ms;
+    snprintf(v->error[i], sizeof v->error[i], "%.95s", r->status == MEMBER_DONE ? "" : r->error);
+    if (v->tty) {
+        if (me->kind == MEMBER_EV_STATUS || v->tokens[i] % 8 == 0)
+            draw(v);
+    } else if (me->kind == MEMBER_EV_STATUS && old != r->status) {
+        fprintf(stderr, "  %s: %s%s%s\n", r->name, member_status_str(r->status),
+                r->error[0] ? " - " : "", r->error);
+    }
+}
+
+int cmd_ask(int argc, char **argv)
+{
+    const char *config = NULL, *only = NULL, *question = NULL;
+    bool json = false, synthesis = true, quiet = false;
+    args a = args_begin(argc, argv);
+    while (args_next(&a)) {
+        if (args_flag(&a, "-h", "--help")) {
+            fputs(ask_usage, stdout);
+            return 0;
+        } else if (args_str(&a, NULL, "--config", &config) || args_str(&a, NULL, "--member", &only)) {
+            continue;
+        } else if (args_flag(&a, NULL, "--json")) {
+            json = true;
+        } else if (args_flag(&a, NULL, "--no-synthesis")) {
+            synthesis = false;
+        } else if (args_flag(&a, "-q", "--quiet")) {
+            quiet = true;
+        } else if (!question && args_positional(&a, &question)) {
+            continue;
+        } else {
+            return args_unknown(&a, ask_usage);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!question) {
+        fputs(ask_usage, stderr);
+        return 2;
+    }
+    int rc = 1;
+    council_config *cfg = NULL;
+    local_registry *reg = NULL;
+    arena mem = arena_make(64 << 10, 256u << 20);
+    char *out = NULL;
+    if (council_config_open(config, &cfg)) {
+        cli_error(NULL);
+        goto done;
+    }
+    if (cfg->n_members == 0) {
+        fprintf(stderr, "drux: the council has no members: pull a model (drux pull) or write a "
+                        "config (docs/config.md)\n");
+        goto done;
+    }
+    if (!(reg = local_registry_new())) {
+        fprintf(stderr, "drux: out of memory\n");
+        goto done;
+    }
+    signal(SIGINT, on_sigint);
+    view v = {.cfg = cfg, .tty = isatty(STDERR_FILENO), .quiet = quiet};
+    ask_opts o = {.cfg = cfg, .reg = reg, .on_event = on_event, .user = &v, .cancel = &cancel_flag,
+                  .synthesis = synthesis, .only = only};
+    cns_result *r;
+    if (ask_run(question, &o, &mem, &r)) {
+        cli_error(NULL);
+        goto done;
+    }
+    if (json) {
+        out = cns_to_json_string(r, true);
+        if (!out) {
+            fprintf(stderr, "drux: out of memory\n");
+            goto done;
+        }
+        printf("%s\n", out);
+    } else {
+        dx_buf b = dx_buf_make(0);
+        if (cns_to_text(r, &b)) {
+            dx_buf_free(&b);
+            cli_error(NULL);
+            goto done;
+        }
+        fwrite(b.data, 1, b.len, stdout);
+        dx_buf_free(&b);
+    }
+    rc = 0;
+done:
+    free(out);
+    arena_free(&mem);
+    local_registry_free(reg);
+    council_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,176 @@
+/*
+ * consensus — how much a council's answers agree, and one answer built on it.
+ *
+ * The answers are split into claims (sentences, list items, table rows),
+ * matched across members by meaning (an embedding provider when one is given,
+ * a stemmed lexical method otherwise), checked for conflicts (numbers, names,
+ * yes/no, negation), and summed up in one analysis object: a consensus
+ * percentage, agreed / disputed / unique points and a label. The method and
+ * the exact formula are in docs/consensus.md; the JSON schema in docs/api.md.
+ *
+ *     arena a = arena_make(64 << 10, 64 << 20);
+ *     cns_input in;
+ *     if (cns_input_parse(json, len, &a, &in)) { ... dx_errmsg() ... }
+ *     cns_options opt = {.synthesis = true};            // no models: extractive
+ *     cns_result *r;
+ *     if (cns_analyze(&in, &opt, &a, &r) == DX_OK) {
+ *         char *s = cns_to_json_string(r, true);       // caller frees
+ *         ...
+ *     }
+ *     arena_free(&a);
+ *
+ * Everything a result points to lives in the arena passed to cns_analyze.
+ * Not thread-safe per arena; separate arenas may be used from separate threads.
+ */
+#ifndef DX_CONSENSUS_H
+#define DX_CONSENSUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/status.h"
+#include "core/str.h"
+
+typedef struct json_t json_t;
+
+typedef enum cns_status {
+    CNS_DONE,
+    CNS_FAILED,
+    CNS_TIMEOUT,
+    CNS_CANCELLED,
+    CNS_REFUSED,
+} cns_status;
+
+/* One council member's answer. Strings are NUL-terminated; error may be NULL. */
+typedef struct cns_member {
+    const char *name;
+    const char *model;
+    cns_status status;
+    const char *error;
+    const char *text;
+    long long latency_ms, tokens, ttft_ms; /* 0 when unknown */
+    /* set by cns_analyze: */
+    bool usable;   /* done, not a refusal, at least one claim */
+    double weight; /* independent weight (voices of one model share) */
+    int claims;    /* claims taken from the answer */
+} cns_member;
+
+typedef struct cns_input {
+    const char *question;
+    cns_member *members;
+    size_t n_members;
+} cns_input;
+
+typedef enum cns_label {
+    CNS_LABEL_CONSENSUS,
+    CNS_LABEL_PARTIAL,
+    CNS_LABEL_DISAGREE,
+    CNS_LABEL_SINGLE_VOICE,
+    CNS_LABEL_NO_ANSWER,
+} cns_label;
+
+typedef struct cns_agreed {
+    const char *text;
+    const char **members;
+    size_t n_members;
+    double support; /* share of usable weight, 0..1 */
+} cns_agreed;
+
+typedef struct cns_stance {
+    const char *member;
+    const char *text;
+    int position; /* stances with the same position say the same thing */
+} cns_stance;
+
+typedef struct cns_disputed {
+    const char *text;
+    cns_stance *stances;
+    size_t n_stances;
+} cns_disputed;
+
+typedef struct cns_unique {
+    const char *text;
+    const char *member;
+} cns_unique;
+
+typedef struct cns_shared_model {
+    const char *model;
+    const char **members;
+    size_t n_members;
+} cns_shared_model;
+
+typedef struct cns_analysis {
+    cns_label label;
+    int consensus; /* 0..100, or -1 for null (fewer than two usable answers) */
+    cns_agreed *agreed;
+    size_t n_agreed;
+    cns_disputed *disputed;
+    size_t n_disputed;
+    cns_unique *unique;
+    size_t n_unique;
+    cns_shared_model *shared;
+    size_t n_shared;
+    int usable;
+    const char *method; /* "lexical" or "embedding" */
+    int checks_asked, checks_confirmed; /* optional support checks */
+} cns_analysis;
+
+typedef struct cns_result {
+    const char *question;
+    const char *category;
+    const char *category_source; /* "model" or "derived" */
+    cns_member *members;
+    size_t n_members;
+    cns_analysis analysis;
+    const char *answer;        /* NULL without synthesis */
+    const char *answer_source; /* "model", "extractive" or NULL */
+    const char *followups[3];
+    size_t n_followups;
+    const char *followups_source; /* "model", "derived" or NULL */
+} cns_result;
+
+/* Text -> L2-normalised vector of `dim` floats written to out. Seam for the
+ * engine's sentence encoder; must be callable many times. */
+typedef dx_status (*cns_embed_fn)(void *user, const char *text, float *out, size_t dim);
+
+/* Prompt -> completion appended to out (bounded by out->max). Seam for the
+ * council's synthesizer model. */
+typedef dx_status (*cns_generate_fn)(void *user, const char *prompt, dx_buf *out);
+
+typedef struct cns_options {
+    cns_embed_fn embed; /* NULL: lexical matching */
+    void *embed_user;
+    size_t embed_dim;
+    cns_generate_fn generate; /* NULL: extractive answer, derived follow-ups */
+    void *generate_user;
+    bool synthesis;     /* write answer and follow-ups */
+    int support_checks; /* max yes/no "is this supported" checks (0 = off) */
+} cns_options;
+
+/* Parses {"question":..., "answers":[{"model":..., "text":..., "name"?,
+ * "status"?, "error"?, ...}]} into in (strings in a). DX_EFORMAT / DX_ELIMIT
+ * with a one-line message on bad input; never crashes. */
+dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in);
+
+/* Runs the whole analysis (and synthesis when opt->synthesis); opt may be
+ * NULL (lexical, no synthesis). in->members are copied; *out and all it
+ * points to live in a. Fails only on DX_ENOMEM (arena cap), DX_ELIMIT (more
+ * than DX_MAX_MEMBERS answers), DX_EARG (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM)
+ * or the error of opt->embed. A failing opt->generate is not an error: the
+ * answer falls back to extractive. Reentrant: no global state. */
+dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
+
+/* The result as the JSON object of docs/api.md. New reference; NULL on OOM. */
+json_t *cns_to_json(const cns_result *r);
+/* Same, serialised (pretty when indent). Caller frees; NULL on OOM. */
+char *cns_to_json_string(const cns_result *r, bool indent);
+
+/* Human-readable report of a result appended to b (DX_ELIMIT past b->max). */
+dx_status cns_to_text(const cns_result *r, dx_buf *b);
+
+/* Fixed names as in the JSON ("consensus", "done", ...). Never NULL. */
+const char *cns_label_str(cns_label l);
+const char *cns_status_str(cns_status s);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * text — the consensus module's text layer: markdown to claims, claims to
+ * comparable features (stems, quantities, names, polarity).
+ *
+ *     cns_span *sp; size_t n;
+ *     cns_markdown_split(md, strlen(md), &a, &sp, &n);
+ *     cns_features f;
+ *     cns_text_features(sp[0].text, &a, &f);   // stems, quantities, negation
+ *
+ * Internal to src/consensus (and its tests). Everything lives in the arena.
+ */
+#ifndef DX_CNS_TEXT_H
+#define DX_CNS_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/arena.h"
+#include "core/status.h"
+
+typedef enum cns_span_kind {
+    CNS_SPAN_SENTENCE,
+    CNS_SPAN_ITEM,
+    CNS_SPAN_ROW,
+} cns_span_kind;
+
+typedef struct cns_span {
+    const char *text; /* markdown markup removed, trimmed */
+    cns_span_kind kind;
+} cns_span;
+
+/* Splits markdown into claim candidates: sentences of prose, list items
+ * (split further into sentences), table rows ("first cell — header: cell").
+ * Headings, rules, fences and filler ("I hope this helps") are dropped.
+ * At most DX_CNS_MAX_CLAIMS spans; DX_ENOMEM on arena exhaustion. */
+dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **out, size_t *n);
+
+/* Dimensions of quantities; values are converted to one base unit each. */
+enum {
+    CNS_DIM_NONE, CNS_DIM_YEAR, CNS_DIM_PERCENT, CNS_DIM_LENGTH, CNS_DIM_MASS,
+    CNS_DIM_TEMP, CNS_DIM_TIME, CNS_DIM_VOLUME, CNS_DIM_SPEED, CNS_DIM_DATA,
+    CNS_DIM_ENERGY, CNS_DIM_USD, CNS_DIM_EUR, CNS_DIM_GBP, CNS_DIM_COUNT
+};
+
+typedef struct cns_qty {
+    double value; /* in the dimension's base unit */
+    double written; /* the number as written, before unit conversion */
+    double whalf;   /* half a unit of its last digit, as written */
+    double half;  /* half a unit of the last written digit, base unit */
+    int dim;
+    int unit;       /* which unit it was written in (same unit: stricter) */
+    bool approx;    /* "about", "~", "roughly" ... */
+} cns_qty;
+
+enum {
+    CNS_TOK_NAME = 1,    /* capitalised mid-sentence, acronym, or CamelCase */
+    CNS_TOK_NEGATED = 2, /* the word a negation applies to ("not SAFE", "UNSAFE") */
+};
+
+typedef struct cns_tok {
+    const char *stem;
+    unsigned flags;
+} cns_tok;
+
+typedef struct cns_features {
+    cns_tok *toks; /* content stems, sorted by stem, unique */
+    size_t n_tok;
+    cns_qty *qty;
+    size_t n_qty;
+    int neg;     /* count of negations (not, never, n't, antonym flips) */
+    int verdict; /* +1 starts with "yes", -1 with "no,", 0 otherwise */
+} cns_features;
+
+/* Features of one claim: NFKC + casefold (utf8proc), stop words out, Porter
+ * stems, numbers with units normalised. Invalid UTF-8 bytes are skipped. */
+dx_status cns_text_features(const char *text, arena *a, cns_features *f);
+
+/* Porter stemmer on a lowercase ASCII word in place; returns the new length. */
+size_t cns_stem(char *w, size_t len);
+
+/* Whether two quantities of one dimension state the same amount, within the
+ * precision they were written with (docs/consensus.md, "Numbers"). */
+bool cns_qty_agree(const cns_qty *x, const cns_qty *y);
+
+/* Whether a sentence reads like a refusal ("I can't help with that",
+ * "As an AI language model ..."). */
+bool cns_is_refusal(const char *text);
+
+/* Whether a stem is an English stop word (expects a casefolded word). */
+bool cns_is_stopword(const char *w);
+
+#endif

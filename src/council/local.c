@@ -1,0 +1,167 @@
+#include "council/local.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/limits.h"
+
+typedef struct entry {
+    char *path;
+    gen_model *gm;
+} entry;
+
+struct local_registry {
+    pthread_mutex_t mu;
+    entry e[DX_MAX_MEMBERS + 4];
+    size_t n;
+};
+
+local_registry *local_registry_new(void)
+{
+    local_registry *r = calloc(1, sizeof *r);
+    if (r)
+        pthread_mutex_init(&r->mu, NULL);
+    return r;
+}
+
+void local_registry_free(local_registry *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        gen_model_close(r->e[i].gm);
+        free(r->e[i].path);
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+dx_status local_registry_get(local_registry *r, const char *model, gen_model **out)
+{
+    *out = NULL;
+    char *path = NULL;
+    dx_status st = cli_resolve_model(model, &path);
+    if (st)
+        return st;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->e[i].path, path)) {
+            *out = r->e[i].gm;
+            goto out;
+        }
+    if (r->n == sizeof r->e / sizeof r->e[0]) {
+        st = dx_fail(DX_ELIMIT, "too many different local models in one council");
+        goto out;
+    }
+    gen_model *gm;
+    if ((st = gen_model_open(path, &gm)))
+        goto out;
+    r->e[r->n].path = path;
+    r->e[r->n].gm = gm;
+    r->n++;
+    path = NULL;
+    *out = gm;
+out:
+    pthread_mutex_unlock(&r->mu);
+    free(path);
+    return st;
+}
+
+typedef struct local_member {
+    gen_model *gm;
+    const member_config *mc;
+} local_member;
+
+typedef struct {
+    member_ctx *ctx;
+    bool full;
+} piece_state;
+
+static int on_piece(void *ud, const char *piece, size_t len)
+{
+    piece_state *ps = ud;
+    dx_status st = member_ctx_text(ps->ctx, piece, len);
+    if (st == DX_ELIMIT)
+        ps->full = true;
+    return st != DX_OK;
+}
+
+static gen_params member_params(const member_config *mc)
+{
+    gen_params p = gen_defaults();
+    p.chat = true;
+    p.max_tokens = mc->max_tokens > 0 ? mc->max_tokens : 512;
+    /* A council voice answers carefully: low temperature unless configured. */
+    p.sampling.temperature = mc->has_temperature ? (float)mc->temperature : 0.0f;
+    if (mc->has_top_p)
+        p.sampling.top_p = (float)mc->top_p;
+    p.sampling.seed = mc->has_seed ? mc->seed : 0;
+    p.sampling.repeat_penalty = 1.1f;
+    return p;
+}
+
+static void local_run(void *impl, member_ctx *ctx)
+{
+    local_member *lm = impl;
+    member_ctx_running(ctx);
+    member_ctx_attempt(ctx, 1, 0);
+    gen_params p = member_params(lm->mc);
+    p.system = member_ctx_system_prompt(ctx);
+    piece_state ps = {ctx, false};
+    gen_stats st;
+    dx_status s = gen_generate(lm->gm, &p, member_ctx_question(ctx), on_piece, &ps, &st);
+    member_ctx_usage(ctx, st.prompt_tokens, st.gen_tokens, false);
+    if (s) {
+        member_ctx_finish(ctx, MEMBER_FAILED, "%s", dx_errmsg());
+        return;
+    }
+    if (!strcmp(st.stop, "cancelled") && !ps.full) {
+        /* the fan-out decides whether that was a timeout or a cancel */
+        member_ctx_finish(ctx, MEMBER_CANCELLED, "stopped");
+        return;
+    }
+    member_ctx_finish_reason(ctx, !strcmp(st.stop, "length") || ps.full ? "length" : "stop");
+    member_ctx_finish(ctx, MEMBER_DONE, NULL);
+}
+
+static void local_free(void *impl)
+{
+    free(impl); /* the model belongs to the registry */
+}
+
+static const member_ops local_ops = {"local", local_run, local_free};
+
+dx_status local_open(const member_config *mc, void *user, const member_ops **ops, void **impl)
+{
+    local_registry *r = user;
+    local_member *lm = calloc(1, sizeof *lm);
+    if (!lm)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    dx_status st = local_registry_get(r, mc->model, &lm->gm);
+    if (st) {
+        free(lm);
+        return st;
+    }
+    lm->mc = mc;
+    *ops = &local_ops;
+    *impl = lm;
+    return DX_OK;
+}
+
+static int append_piece(void *ud, const char *piece, size_t len)
+{
+    return dx_buf_append(ud, piece, len) != DX_OK;
+}
+
+dx_status local_complete(local_registry *r, const char *model, const gen_params *p,
+                         const char *prompt, dx_buf *out)
+{
+    gen_model *gm;
+    dx_status st = local_registry_get(r, model, &gm);
+    if (st)
+        return st;
+    gen_stats gs;
+    return gen_generate(gm, p, prompt, append_piece, out, &gs);
+}

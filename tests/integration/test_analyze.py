@@ -1,0 +1,173 @@
+"""drux analyze: the binary on answer-set files and on stdin, checked against the
+schema invariants of docs/api.md ("analysis object")."""
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRUX = os.environ.get("DRUX_BIN", os.path.join(ROOT, "build/release/drux"))
+CASES = sorted(glob.glob(os.path.join(ROOT, "tests/data/consensus/*.json")))
+LABELS = {"consensus", "partial", "disagree", "single_voice", "no_answer"}
+STATUSES = {"done", "failed", "timeout", "cancelled", "refused"}
+
+
+def run(args, stdin=None):
+    return subprocess.run([DRUX, "analyze", *args], input=stdin, capture_output=True, timeout=60)
+
+
+def check_invariants(obj):
+    for key in ("question", "category", "members", "analysis", "answer", "followups"):
+        assert key in obj, key
+    an = obj["analysis"]
+    names = [m["name"] for m in obj["members"]]
+    assert len(set(names)) == len(names)
+    for m in obj["members"]:
+        assert m["status"] in STATUSES
+        for k in ("name", "model", "error", "text", "latency_ms", "tokens"):
+            assert k in m
+    assert an["label"] in LABELS
+    usable = sum(1 for m in obj["members"] if m["usable"])
+    assert an["usable"] == usable
+    c = an["consensus"]
+    if an["label"] in ("single_voice", "no_answer"):
+        assert c is None
+    else:
+        assert isinstance(c, int) and 0 <= c <= 100
+    if an["label"] == "single_voice":
+        assert usable == 1 and an["agreed"] == []
+    if an["label"] == "no_answer":
+        assert usable == 0 and an["agreed"] == [] and an["disputed"] == []
+    if an["agreed"]:
+        assert c is None or c > 0, "a 0% consensus beside agreed points"
+    if an["label"] == "consensus":
+        assert c >= 70 and an["agreed"] and not an["disputed"]
+    if an["label"] == "partial":
+        assert 35 <= c
+    if an["label"] == "disagree":
+        assert c < 35
+    for p in an["agreed"]:
+        assert p["text"] and len(p["members"]) >= 2
+        assert all(n in names for n in p["members"])
+    for p in an["disputed"]:
+        assert p["text"] and len({s["position"] for s in p["stances"]}) >= 2
+        assert all(s["member"] in names for s in p["stances"])
+    for p in an["unique"]:
+        assert p["member"] in names
+    for s in an["shared_models"]:
+        assert len(s["members"]) >= 2 and all(n in names for n in s["members"])
+    # the percentage is reproducible from the object (docs/consensus.md)
+    if c is not None:
+        weight = {m["name"]: m["weight"] for m in obj["members"]}
+        total = sum(weight.values())
+        num = den = 0.0
+        for p in an["agreed"]:
+            num += sum(weight[n] for n in p["members"]) / total
+            den += 1
+        for p in an["disputed"]:
+            sides = {}
+            for s in p["stances"]:
+                sides[s["position"]] = sides.get(s["position"], 0) + weight[s["member"]]
+            t = sum(sides.values())
+            num += max(0.0, 2 * sides[0] / t - 1)
+            den += 1
+        den += 0.25 * len(an["unique"])
+        assert c == int(round(100 * num / den + 1e-9)) or abs(c - 100 * num / den) <= 0.5 + 1e-6
+
+
+@pytest.mark.parametrize("path", CASES, ids=[os.path.basename(p) for p in CASES])
+def test_case_file_and_stdin_agree(path, tmp_path):
+    case = json.load(open(path))
+    f = tmp_path / "in.json"
+    f.write_text(json.dumps(case["input"]))
+    r1 = run([str(f)])
+    assert r1.returncode == 0, r1.stderr
+    obj = json.loads(r1.stdout)
+    check_invariants(obj)
+    assert obj["analysis"]["label"] in case["expect"]["label"]
+    r2 = run(["-", "--compact"], stdin=json.dumps(case["input"]).encode())
+    assert r2.returncode == 0, r2.stderr
+    assert json.loads(r2.stdout) == obj
+    assert len(r2.stdout.strip().splitlines()) == 1
+
+
+def test_no_synthesis_and_text_view(tmp_path):
+    case = json.load(open(os.path.join(ROOT, "tests/data/consensus/names_differ.json")))
+    f = tmp_path / "in.json"
+    f.write_text(json.dumps(case["input"]))
+    obj = json.loads(run([str(f), "--no-synthesis"]).stdout)
+    check_invariants(obj)
+    assert obj["answer"] is None and obj["followups"] == []
+    full = json.loads(run([str(f)]).stdout)
+    assert full["sources"]["answer"] == "extractive" and "Extractive answer" in full["answer"]
+    assert full["sources"]["followups"] == "derived" and full["followups"]
+    r = run([str(f), "--text"])
+    assert r.returncode == 0
+    out = r.stdout.decode()
+    assert "Label: disagree" in out and "Disputed:" in out and "Guido van Rossum" in out
+
+
+def test_single_voice_text_says_not_measurable(tmp_path):
+    inp = {"question": "q?", "answers": [{"model": "m", "text": "Water is wet."},
+                                         {"model": "n", "status": "timeout", "error": "slow"}]}
+    r = run(["-", "--text"], stdin=json.dumps(inp).encode())
+    assert r.returncode == 0
+    assert "not measurable" in r.stdout.decode()
+
+
+BAD_INPUTS = [
+    b"",
+    b"not json",
+    b"[1, 2]",
+    b'{"question": "q"}',
+    b'{"question": 5, "answers": []}',
+    b'{"question": "q", "answers": [{"text": "no model"}]}',
+    b'{"question": "q", "answers": [{"model": "m", "text": 3}]}',
+    b'{"question": "q", "answers": [{"model": "m", "text": "x", "status": "sleeping"}]}',
+    b'{"question": "q", "answers": [' + b",".join([b'{"model": "m", "text": "x"}'] * 40) + b"]}",
+    b'{"question": "' + b"x" * 20000 + b'", "answers": []}',
+    b"\xff\xfe{\x00",
+]
+
+
+@pytest.mark.parametrize("data", BAD_INPUTS, ids=range(len(BAD_INPUTS)))
+def test_bad_input_exit_1_one_line(data):
+    r = run(["-"], stdin=data)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    err = r.stderr.decode(errors="replace").strip()
+    assert err.startswith("drux: ") and len(err.splitlines()) == 1
+    assert r.stdout == b""
+
+
+def test_missing_file_and_usage():
+    r = run(["/nonexistent/answers.json"])
+    assert r.returncode == 1 and len(r.stderr.decode().strip().splitlines()) == 1
+    assert run([]).returncode == 2
+    assert run(["a", "b"]).returncode == 2
+    assert run(["--bogus", "x"]).returncode == 2
+    assert run(["--help"]).returncode == 0
+
+
+def test_hostile_markdown_does_not_crash():
+    text = ("|" * 5000 + "\n" + "- " * 3000 + "\n```\n" + "[a](" * 2000 + "\n" + "1" * 5000 + "." +
+            "9" * 400 + " " + "é" * 3000 + "\n# " + "**" * 3000 + "\n")
+    inp = {"question": "x", "answers": [{"model": "a", "text": text}, {"model": "b", "text": text[::-1]}]}
+    r = run(["-"], stdin=json.dumps(inp).encode())
+    assert r.returncode == 0, r.stderr
+    check_invariants(json.loads(r.stdout))
+
+
+def test_large_hostile_answers_stay_fast():
+    # one answer of a million '[' (unclosed links), one of a million '<', long runs of sentences
+    inp = {"question": "q", "answers": [{"model": "a", "text": "[" * 1000000},
+                                        {"model": "b", "text": "<" * 1000000},
+                                        {"model": "c", "text": ("x" * 100 + ". ") * 9000},
+                                        {"model": "d", "text": "[a](" * 200000}]}
+    import time
+    t = time.monotonic()
+    r = run(["-", "--compact"], stdin=json.dumps(inp).encode())
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t < 10
+    check_invariants(json.loads(r.stdout))

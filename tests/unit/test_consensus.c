@@ -1,0 +1,672 @@
+#include <dirent.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "consensus/consensus.h"
+#include "consensus/synth.h"
+#include "consensus/text.h"
+#include "core/limits.h"
+#include "test.h"
+
+/* ---- pieces -------------------------------------------------------------- */
+
+static const char *stem_of(const char *w)
+{
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s", w);
+    buf[cns_stem(buf, strlen(buf))] = '\0';
+    return buf;
+}
+
+TEST(porter_stemmer)
+{
+    CHECK_STR(stem_of("caresses"), "caress");
+    CHECK_STR(stem_of("ponies"), "poni");
+    CHECK_STR(stem_of("relational"), "relat");
+    CHECK_STR(stem_of("hopping"), "hop");
+    CHECK_STR(stem_of("filing"), "file");
+    CHECK_STR(stem_of("happy"), "happi");
+    CHECK_STR(stem_of("generalization"), "gener");
+    CHECK_STR(stem_of("electrical"), "electr");
+    CHECK_STR(stem_of("adjustment"), "adjust");
+    CHECK_STR(stem_of("controlling"), "control");
+    CHECK_STR(stem_of("created"), stem_of("creates"));
+    CHECK_STR(stem_of("scattered"), stem_of("scattering"));
+}
+
+TEST(split_markdown_kinds)
+{
+    arena a = arena_make(4096, 1 << 20);
+    const char *md = "# Title\n\nSure! Python was created by Guido van Rossum. It was released in 1991.\n\n"
+                     "Key facts:\n- **Typed:** dynamically, e.g. at run time\n- Uses [indentation](http://x) for blocks\n\n"
+                     "```python\nprint('not a claim')\n```\n\n| Name | Year |\n|---|---|\n| Python | 1991 |\n\nI hope this helps!";
+    cns_span *sp;
+    size_t n;
+    CHECK(cns_markdown_split(md, strlen(md), &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, 5);
+    CHECK_STR(sp[0].text, "Python was created by Guido van Rossum.");
+    CHECK(sp[0].kind == CNS_SPAN_SENTENCE);
+    CHECK_STR(sp[1].text, "It was released in 1991.");
+    CHECK_STR(sp[2].text, "Typed: dynamically, e.g. at run time");
+    CHECK(sp[2].kind == CNS_SPAN_ITEM);
+    CHECK_STR(sp[3].text, "Uses indentation for blocks");
+    CHECK_STR(sp[4].text, "Python — Year: 1991");
+    CHECK(sp[4].kind == CNS_SPAN_ROW);
+    arena_free(&a);
+}
+
+TEST(features_numbers_and_units)
+{
+    arena a = arena_make(4096, 1 << 20);
+    cns_features f, g;
+    CHECK(cns_text_features("It is 5 km, or about 3.1 miles.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
+    CHECK(f.qty[0].dim == CNS_DIM_LENGTH && f.qty[1].dim == CNS_DIM_LENGTH);
+    CHECK_NEAR(f.qty[0].value, 5000, 1e-6);
+    CHECK(cns_qty_agree(&f.qty[0], &f.qty[1]));
+    CHECK(cns_text_features("The population is 1,400,000 or 1.4 million; it grew 12% since 2010.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 4);
+    CHECK_NEAR(f.qty[0].value, 1400000, 1e-6);
+    CHECK(cns_qty_agree(&f.qty[0], &f.qty[1]));
+    CHECK(f.qty[2].dim == CNS_DIM_PERCENT);
+    CHECK(f.qty[3].dim == CNS_DIM_YEAR);
+    CHECK(cns_text_features("twenty-one people and two hundred cats", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
+    CHECK_NEAR(f.qty[0].value, 21, 1e-9);
+    CHECK_NEAR(f.qty[1].value, 200, 1e-9);
+    CHECK(cns_text_features("one of the best", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 0);
+    CHECK(cns_text_features("98.6 °F", &a, &f) == DX_OK);
+    CHECK(cns_text_features("37 °C", &a, &g) == DX_OK);
+    CHECK(f.n_qty == 1 && g.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("40 °C", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("70 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("154 lb", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("about 1,000 pounds", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("60 mph", &a, &f) == DX_OK);
+    CHECK(cns_text_features("97 km/h", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_SPEED && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("Python 3.12", &a, &f) == DX_OK);
+    CHECK(cns_text_features("Python 3.11", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0])); /* versions: no tolerance */
+    CHECK(cns_text_features("16 eggs", &a, &f) == DX_OK);
+    CHECK(cns_text_features("15 eggs", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("1991", &a, &f) == DX_OK);
+    CHECK(cns_text_features("1994", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_YEAR && !cns_qty_agree(&f.qty[0], &g.qty[0]));
+    arena_free(&a);
+}
+
+TEST(features_negation_names_unicode)
+{
+    arena a = arena_make(4096, 1 << 20);
+    cns_features f;
+    CHECK(cns_text_features("It isn't safe and never was.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.neg, 2);
+    CHECK(cns_text_features("It is unsafe.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.neg, 1);
+    CHECK(f.n_tok == 1 && !strcmp(f.toks[0].stem, "safe"));
+    CHECK(cns_text_features("No, Pluto is a dwarf planet.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.verdict, -1);
+    CHECK_EQ_INT(f.neg, 0);
+    CHECK(cns_text_features("Flask uses the MIT license, says Armin.", &a, &f) == DX_OK);
+    int names = 0;
+    for (size_t i = 0; i < f.n_tok; i++) names += (f.toks[i].flags & CNS_TOK_NAME) != 0;
+    CHECK_EQ_INT(names, 2); /* mit, armin; not the sentence-initial "Flask" */
+    /* NFKC + casefold: full-width letters and ligatures compare equal */
+    cns_features g;
+    CHECK(cns_text_features("ＰＹＴＨＯＮ ﬁle", &a, &f) == DX_OK);
+    CHECK(cns_text_features("python file", &a, &g) == DX_OK);
+    CHECK_EQ_INT(f.n_tok, 2);
+    CHECK_EQ_INT(g.n_tok, 2);
+    CHECK_STR(f.toks[0].stem, g.toks[0].stem);
+    CHECK_STR(f.toks[1].stem, g.toks[1].stem);
+    /* invalid UTF-8 is skipped, not fatal */
+    CHECK(cns_text_features("caf\xc3 \xff\xfe ok words", &a, &f) == DX_OK);
+    arena_free(&a);
+}
+
+TEST(refusals)
+{
+    CHECK(cns_is_refusal("I'm sorry, but I can't help with that."));
+    CHECK(cns_is_refusal("As an AI language model, I do not have opinions."));
+    CHECK(cns_is_refusal("I cannot assist with this request."));
+    CHECK(!cns_is_refusal("The capital of Australia is Canberra."));
+    CHECK(!cns_is_refusal("You can't divide by zero."));
+    CHECK(cns_is_refusal("As a large language model, I cannot browse the internet."));
+    CHECK(cns_is_refusal("Unfortunately, I can\xe2\x80\x99t share that."));
+    CHECK(!cns_is_refusal("I cannot stress enough how important sleep is."));
+    CHECK(!cns_is_refusal("The object was an Air Force balloon.")); /* not "as an ai" */
+    CHECK(cns_is_refusal("I'm sorry, but I cannot do this."));
+}
+
+/* ---- answer sets with known outcomes ---------------------------------------- */
+
+static bool has_member(json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
+    return false;
+}
+
+static int member_count(json_t *obj, const char *name)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(obj, "members"), i, m)
+        if (!strcmp(json_string_value(json_object_get(m, "name")), name)) return 1;
+    return 0;
+}
+
+/* Checks that hold for every result: the rule that everything shown comes from one object. */
+static const char *invariants(json_t *o)
+{
+    json_t *an = json_object_get(o, "analysis");
+    const char *label = json_string_value(json_object_get(an, "label"));
+    json_t *c = json_object_get(an, "consensus");
+    size_t na = json_array_size(json_object_get(an, "agreed"));
+    size_t usable = (size_t)json_integer_value(json_object_get(an, "usable"));
+    if (!label) return "no label";
+    if ((!strcmp(label, "single_voice") || !strcmp(label, "no_answer")) != json_is_null(c))
+        return "consensus must be null exactly for single_voice and no_answer";
+    if (!strcmp(label, "single_voice") && (na || usable != 1)) return "single_voice with agreed points";
+    if (!strcmp(label, "no_answer") && usable != 0) return "no_answer with usable members";
+    if (json_is_integer(c)) {
+        long long v = json_integer_value(c);
+        if (v < 0 || v > 100) return "consensus outside 0..100";
+        if (na && v == 0) return "0% beside agreed points";
+        size_t nd = json_array_size(json_object_get(an, "disputed"));
+        if (!strcmp(label, "consensus") && (v < 70 || !na || nd)) return "consensus label below 70%, nothing agreed or a dispute";
+        if (!strcmp(label, "partial") && v < 35) return "partial label below 35%";
+        if (!strcmp(label, "disagree") && v >= 35) return "disagree label at 35% or more";
+    }
+    size_t i, k;
+    json_t *p, *s;
+    json_array_foreach(json_object_get(an, "agreed"), i, p) {
+        if (json_array_size(json_object_get(p, "members")) < 2) return "agreed point with fewer than two members";
+        json_array_foreach(json_object_get(p, "members"), k, s)
+            if (!member_count(o, json_string_value(s))) return "agreed names an unknown member";
+    }
+    json_array_foreach(json_object_get(an, "disputed"), i, p) {
+        json_t *st = json_object_get(p, "stances");
+        if (json_array_size(st) < 2) return "disputed point with one stance";
+        json_array_foreach(st, k, s)
+            if (!member_count(o, json_string_value(json_object_get(s, "member")))) return "stance of an unknown member";
+    }
+    return NULL;
+}
+
+static int side_of(json_t *disputed, const char *member)
+{
+    size_t k;
+    json_t *s;
+    json_array_foreach(json_object_get(disputed, "stances"), k, s)
+        if (!strcmp(json_string_value(json_object_get(s, "member")), member))
+            return (int)json_integer_value(json_object_get(s, "position"));
+    return -1;
+}
+
+/* One answer set: run the analysis and compare with its "expect" block. */
+static const char *check_case(const char *path, char *why, size_t whylen)
+{
+    json_error_t err;
+    json_t *doc = json_load_file(path, 0, &err);
+    if (!doc) { snprintf(why, whylen, "cannot read: %s", err.text); return why; }
+    json_t *ex = json_object_get(doc, "expect");
+    char *in_text = json_dumps(json_object_get(doc, "input"), 0);
+    arena a = arena_make(64 << 10, 256 << 20);
+    cns_input in;
+    cns_result *r = NULL;
+    json_t *o = NULL;
+    const char *fail = NULL;
+    if (cns_input_parse(in_text, strlen(in_text), &a, &in)) { snprintf(why, whylen, "parse: %s", dx_errmsg()); fail = why; goto out; }
+    cns_options opt = {.synthesis = true};
+    if (cns_analyze(&in, &opt, &a, &r)) { snprintf(why, whylen, "analyze: %s", dx_errmsg()); fail = why; goto out; }
+    o = cns_to_json(r);
+    json_t *an = json_object_get(o, "analysis");
+    const char *label = json_string_value(json_object_get(an, "label"));
+    long long cons = json_integer_value(json_object_get(an, "consensus"));
+    size_t na = json_array_size(json_object_get(an, "agreed")), nd = json_array_size(json_object_get(an, "disputed"));
+    if ((fail = invariants(o))) goto out;
+    json_t *labels = json_object_get(ex, "label"), *v;
+    size_t i;
+    bool ok = false;
+    json_array_foreach(labels, i, v) if (!strcmp(json_string_value(v), label)) ok = true;
+    if (!ok) { snprintf(why, whylen, "label %s (consensus %lld, %zu agreed, %zu disputed)", label, cons, na, nd); fail = why; goto out; }
+    json_array_foreach(json_object_get(ex, "not_label"), i, v)
+        if (!strcmp(json_string_value(v), label)) { snprintf(why, whylen, "label must not be %s", label); fail = why; goto out; }
+#define EXPECT_CMP(key, actual, op)                                                                 \
+    if ((v = json_object_get(ex, key)) && !((long long)(actual) op json_integer_value(v))) {         \
+        snprintf(why, whylen, "%s: got %lld", key, (long long)(actual)); fail = why; goto out; }
+    EXPECT_CMP("consensus_min", cons, >=);
+    EXPECT_CMP("consensus_max", cons, <=);
+    EXPECT_CMP("agreed_min", na, >=);
+    EXPECT_CMP("agreed_max", na, <=);
+    EXPECT_CMP("disputed_min", nd, >=);
+    EXPECT_CMP("disputed_max", nd, <=);
+    EXPECT_CMP("usable", json_integer_value(json_object_get(an, "usable")), ==);
+    EXPECT_CMP("shared_models", json_array_size(json_object_get(an, "shared_models")), ==);
+    if (json_is_true(json_object_get(ex, "consensus_null")) && !json_is_null(json_object_get(an, "consensus"))) {
+        fail = "consensus should be null"; goto out; }
+    json_t *set;
+    json_array_foreach(json_object_get(ex, "agreed_with"), i, set) {
+        bool found = false;
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(an, "agreed"), k, p) {
+            bool all = true;
+            size_t q;
+            json_t *nm;
+            json_array_foreach(set, q, nm) all &= has_member(json_object_get(p, "members"), json_string_value(nm));
+            found |= all;
+        }
+        if (!found) { snprintf(why, whylen, "no agreed point held by set %zu (%zu agreed, %zu disputed)", i, na, nd); fail = why; goto out; }
+    }
+    json_array_foreach(json_object_get(ex, "disputed_between"), i, set) {
+        bool found = false;
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(an, "disputed"), k, p) {
+            int s0 = side_of(p, json_string_value(json_array_get(set, 0)));
+            int s1 = side_of(p, json_string_value(json_array_get(set, 1)));
+            found |= s0 >= 0 && s1 >= 0 && s0 != s1;
+        }
+        if (!found) { snprintf(why, whylen, "%s and %s are not on different sides of a dispute",
+                               json_string_value(json_array_get(set, 0)), json_string_value(json_array_get(set, 1))); fail = why; goto out; }
+    }
+    if ((v = json_object_get(ex, "majority_side"))) {
+        json_t *d = json_array_get(json_object_get(an, "disputed"), 0);
+        long long n0 = 0;
+        size_t k;
+        json_t *s;
+        json_array_foreach(json_object_get(d, "stances"), k, s) n0 += json_integer_value(json_object_get(s, "position")) == 0;
+        if (n0 != json_integer_value(v)) { snprintf(why, whylen, "first side has %lld members", n0); fail = why; goto out; }
+    }
+    json_t *st = json_object_get(ex, "status");
+    const char *key;
+    json_object_foreach(st, key, v) {
+        json_t *m;
+        size_t k;
+        bool found = false;
+        json_array_foreach(json_object_get(o, "members"), k, m)
+            if (!strcmp(json_string_value(json_object_get(m, "name")), key)) {
+                found = true;
+                if (strcmp(json_string_value(json_object_get(m, "status")), json_string_value(v))) {
+                    snprintf(why, whylen, "%s status %s", key, json_string_value(json_object_get(m, "status"))); fail = why; goto out; }
+            }
+        if (!found) { fail = "status of an unknown member"; goto out; }
+    }
+    json_array_foreach(json_object_get(ex, "weight_below_one"), i, v) {
+        json_t *m;
+        size_t k;
+        json_array_foreach(json_object_get(o, "members"), k, m)
+            if (!strcmp(json_string_value(json_object_get(m, "name")), json_string_value(v)) &&
+                !(json_real_value(json_object_get(m, "weight")) < 1.0)) { fail = "shared-model voice has full weight"; goto out; }
+    }
+    if ((v = json_object_get(ex, "answer_contains")) && (!r->answer || !strstr(r->answer, json_string_value(v)))) {
+        fail = "answer lacks the expected text"; goto out; }
+    if (!r->answer || strcmp(r->answer_source, "extractive") || !r->followups_source) { fail = "no extractive answer"; goto out; }
+out:
+    json_decref(o);
+    free(in_text);
+    arena_free(&a);
+    json_decref(doc);
+    return fail;
+}
+
+TEST(answer_sets)
+{
+    DIR *d = opendir("tests/data/consensus");
+    if (!d) SKIP("tests/data/consensus not found (run from the repository root)");
+    struct dirent *e;
+    int n = 0, bad = 0;
+    char names[4096] = "";
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json")) continue;
+        char path[512], why[512];
+        snprintf(path, sizeof path, "tests/data/consensus/%s", e->d_name);
+        const char *fail = check_case(path, why, sizeof why);
+        n++;
+        if (fail) {
+            bad++;
+            printf("  case %s: %s\n", e->d_name, fail);
+            if (strlen(names) + len + 2 < sizeof names) { strcat(names, " "); strcat(names, e->d_name); }
+        }
+    }
+    closedir(d);
+    CHECK_MSG(n >= 20, "only %d answer sets", n);
+    CHECK_MSG(bad == 0, "%d of %d answer sets failed:%s", bad, n, names);
+}
+
+/* ---- seams ------------------------------------------------------------------- */
+
+/* A stand-in encoder for the seam: hashed bag of lowercase words, L2-normalised,
+ * with "automobile" and "car" mapped together as a paraphrase an encoder would know. */
+static int embed_calls;
+static dx_status toy_embed(void *user, const char *text, float *out, size_t dim)
+{
+    (void)user;
+    embed_calls++;
+    memset(out, 0, dim * sizeof *out);
+    char w[64];
+    size_t n = 0;
+    for (const char *p = text;; p++) {
+        if (*p && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            if (n < sizeof w - 1) w[n++] = (char)(*p | 0x20);
+            continue;
+        }
+        if (n > 2) {
+            w[n] = '\0';
+            const char *t = !strcmp(w, "automobile") ? "car" : !strcmp(w, "vehicles") ? "cars" : w;
+            uint32_t h = 2166136261u;
+            for (const char *q = t; *q; q++) h = (h ^ (uint8_t)*q) * 16777619u;
+            out[h % dim] += 1;
+        }
+        n = 0;
+        if (!*p) break;
+    }
+    double s = 0;
+    for (size_t i = 0; i < dim; i++) s += out[i] * out[i];
+    s = s > 0 ? sqrt(s) : 1;
+    for (size_t i = 0; i < dim; i++) out[i] = (float)(out[i] / s);
+    return DX_OK;
+}
+
+static const char *paraphrase_json =
+    "{\"question\":\"What do electric cars need?\",\"answers\":["
+    "{\"model\":\"a\",\"text\":\"Electric cars need charging stations.\"},"
+    "{\"model\":\"b\",\"text\":\"Electric automobile owners need charging stations.\"}]}";
+
+TEST(embedding_seam_is_used)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(paraphrase_json, strlen(paraphrase_json), &a, &in) == DX_OK);
+    cns_options opt = {.embed = toy_embed, .embed_dim = 256};
+    embed_calls = 0;
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    CHECK(embed_calls >= 2);
+    CHECK_STR(r->analysis.method, "embedding");
+    CHECK_EQ_INT(r->analysis.n_agreed, 1);
+    CHECK(r->answer == NULL); /* synthesis off */
+    arena_free(&a);
+}
+
+typedef struct fake_model { int calls; int support_yes; } fake_model;
+
+/* A stand-in synthesizer: answers by the kind of prompt it is given. */
+static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
+{
+    fake_model *m = user;
+    m->calls++;
+    if (strstr(prompt, "Reply with one word, yes or no")) { m->support_yes++; return dx_buf_puts(out, "Yes."); }
+    if (strstr(prompt, "Which one category")) return dx_buf_puts(out, " Science\n");
+    if (strstr(prompt, "follow-up questions"))
+        return dx_buf_puts(out, "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
+    if (strstr(prompt, "Agreed points (state these first)")) return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
+    return dx_fail(DX_EINTERNAL, "unexpected prompt");
+}
+
+static dx_status broken_generate(void *user, const char *prompt, dx_buf *out)
+{
+    (void)user; (void)prompt; (void)out;
+    return dx_fail(DX_ENET, "synthesizer unreachable");
+}
+
+static const char *boil_json =
+    "{\"question\":\"At what temperature does water boil?\",\"answers\":["
+    "{\"model\":\"a\",\"text\":\"Water boils at 100 °C at sea level. Salt raises the boiling point a little.\"},"
+    "{\"model\":\"b\",\"text\":\"At sea level water boils at 212 °F.\"}]}";
+
+TEST(synthesis_seam_and_support_checks)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
+    fake_model fm = {0};
+    cns_options opt = {.generate = fake_generate, .generate_user = &fm, .synthesis = true};
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    CHECK_STR(r->answer_source, "model");
+    CHECK_STR(r->answer, "Water boils at 100 °C at sea level.");
+    CHECK_STR(r->category, "Science");
+    CHECK_STR(r->category_source, "model");
+    CHECK_EQ_INT(r->n_followups, 3);
+    CHECK_STR(r->followups[2], "Does altitude matter?");
+    CHECK_EQ_INT(r->analysis.checks_asked, 0);
+    size_t unique_before = r->analysis.n_unique;
+    int cons_before = r->analysis.consensus;
+    CHECK(unique_before == 1);
+    /* optional yes/no support check: the salt point gets b's support */
+    cns_options opt2 = opt;
+    opt2.support_checks = 4;
+    arena_reset(&a);
+    CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
+    CHECK(cns_analyze(&in, &opt2, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->analysis.checks_asked, 1);
+    CHECK_EQ_INT(r->analysis.checks_confirmed, 1);
+    CHECK_EQ_INT(r->analysis.n_unique, 0);
+    CHECK(r->analysis.consensus > cons_before);
+    /* a failing synthesizer falls back to the extractive answer, which says so */
+    arena_reset(&a);
+    CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
+    cns_options opt3 = {.generate = broken_generate, .synthesis = true};
+    CHECK(cns_analyze(&in, &opt3, &a, &r) == DX_OK);
+    CHECK_STR(r->answer_source, "extractive");
+    CHECK(strstr(r->answer, "Extractive answer") != NULL);
+    CHECK(strstr(r->answer, "100 °C") != NULL);
+    CHECK_STR(r->followups_source, "derived");
+    CHECK_STR(r->category_source, "derived");
+    arena_free(&a);
+}
+
+TEST(derived_followups_and_category_follow_content)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"Who created the Python programming language?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"Python was created by Guido van Rossum.\"},"
+                    "{\"model\":\"b\",\"text\":\"Python was created by James Gosling.\"}]}";
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
+    cns_options opt = {.synthesis = true};
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    CHECK_STR(r->category, "Technology");
+    CHECK(r->n_followups >= 1);
+    CHECK(strstr(r->followups[0], "Guido van Rossum") && strstr(r->followups[0], "James Gosling"));
+    CHECK(strstr(r->answer, "Disputed") != NULL);
+    arena_free(&a);
+}
+
+TEST(split_crlf_nested_and_limits)
+{
+    arena a = arena_make(4096, 8 << 20);
+    const char *md = "Intro line one\r\ncontinues here.\r\n\r\n* Outer item\r\n  * Inner item\r\n"
+                     "1) First step\r\n> Quoted claim here.\r\n---\r\n";
+    cns_span *sp;
+    size_t n;
+    CHECK(cns_markdown_split(md, strlen(md), &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, 5);
+    CHECK_STR(sp[0].text, "Intro line one continues here.");
+    CHECK_STR(sp[1].text, "Outer item");
+    CHECK_STR(sp[2].text, "Inner item");
+    CHECK_STR(sp[3].text, "First step");
+    CHECK_STR(sp[4].text, "Quoted claim here.");
+    /* inline code keeps its brackets and stars; emphasis and links go */
+    const char *code = "Call `lst[::-1]` or ``a*b`` on **this** [list](http://x).";
+    CHECK(cns_markdown_split(code, strlen(code), &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_STR(sp[0].text, "Call lst[::-1] or a*b on this list.");
+    /* a very long answer is read up to DX_CNS_MAX_CLAIMS claims */
+    dx_buf b = dx_buf_make(0);
+    for (int i = 0; i < 400; i++) dx_buf_printf(&b, "Claim number %d is here. ", i);
+    CHECK(cns_markdown_split(b.data, b.len, &a, &sp, &n) == DX_OK);
+    CHECK_EQ_INT(n, DX_CNS_MAX_CLAIMS);
+    dx_buf_free(&b);
+    arena_free(&a);
+}
+
+static dx_status failing_embed(void *user, const char *text, float *out, size_t dim)
+{
+    (void)user; (void)text; (void)out; (void)dim;
+    return dx_fail(DX_EIO, "encoder crashed");
+}
+
+TEST(embedding_errors_are_reported)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(paraphrase_json, strlen(paraphrase_json), &a, &in) == DX_OK);
+    cns_options opt = {.embed = failing_embed, .embed_dim = 8};
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_EIO);
+    CHECK(strstr(dx_errmsg(), "encoder crashed") != NULL);
+    opt.embed = toy_embed;
+    opt.embed_dim = 0;
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_EARG);
+    arena_free(&a);
+}
+
+TEST(non_english_and_identical_answers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"Was ist die Hauptstadt von Deutschland?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"Die Hauptstadt von Deutschland ist Berlin.\"},"
+                    "{\"model\":\"b\",\"text\":\"BERLIN ist die Hauptstadt von Deutschland!\"},"
+                    "{\"model\":\"c\",\"text\":\"Die Hauptstadt von Deutschland ist Bonn.\"}]}";
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->analysis.usable, 3);
+    CHECK_EQ_INT(r->analysis.n_disputed, 1); /* Berlin (a, b) against Bonn (c) */
+    CHECK_EQ_INT(r->analysis.disputed[0].n_stances, 3);
+    const char *k = "{\"question\":\"東京の人口は?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"東京の人口は約1400万人です。\"},"
+                    "{\"model\":\"b\",\"text\":\"東京の人口は約1400万人です。\"}]}";
+    CHECK(cns_input_parse(k, strlen(k), &a, &in) == DX_OK);
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->analysis.n_agreed, 1);
+    CHECK_EQ_INT(r->analysis.consensus, 100);
+    arena_free(&a);
+}
+
+TEST(category_keywords)
+{
+    static const struct { const char *q, *cat; } cases[] = {
+        {"What are the symptoms of the flu and when should I see a doctor?", "Health"},
+        {"How many moons does Jupiter have?", "Science"},
+        {"Who won the 2018 World Cup?", "Sports"},
+        {"How do I undo the last commit in git?", "Technology"},
+        {"What is the capital of Canada?", "Geography"},
+        {"Zxq blorf?", "General"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cns_result r = {.question = cases[i].q};
+        CHECK_STR(cns_category_derive(&r), cases[i].cat);
+    }
+}
+
+TEST(input_errors_are_one_line)
+{
+    arena a = arena_make(4096, 1 << 20);
+    cns_input in;
+    static const char *bad[] = {
+        "", "[]", "{\"answers\":[]}", "{\"question\":1,\"answers\":[]}", "{\"question\":\"q\"}",
+        "{\"question\":\"q\",\"answers\":[1]}", "{\"question\":\"q\",\"answers\":[{\"text\":\"x\"}]}",
+        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\"}]}",
+        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"status\":\"odd\"}]}",
+        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"name\":\"n\"},{\"model\":\"m\",\"text\":\"y\",\"name\":\"n\"}]}",
+        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"tokens\":-1}]}",
+        "{\"question\":\"q\",\"question\":\"r\",\"answers\":[]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dx_status st = cns_input_parse(bad[i], strlen(bad[i]), &a, &in);
+        CHECK_MSG(st == DX_EFORMAT, "case %zu: status %d", i, st);
+        CHECK_MSG(!strchr(dx_errmsg(), '\n') && strlen(dx_errmsg()) > 10, "case %zu: message '%s'", i, dx_errmsg());
+    }
+    /* too many members */
+    dx_buf b = dx_buf_make(0);
+    dx_buf_puts(&b, "{\"question\":\"q\",\"answers\":[");
+    for (unsigned i = 0; i <= DX_MAX_MEMBERS; i++) dx_buf_printf(&b, "%s{\"model\":\"m\",\"text\":\"x\"}", i ? "," : "");
+    dx_buf_puts(&b, "]}");
+    CHECK(cns_input_parse(b.data, b.len, &a, &in) == DX_ELIMIT);
+    dx_buf_free(&b);
+    /* default names number repeated models */
+    const char *j = "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\"},{\"model\":\"m\",\"text\":\"y\"}]}";
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
+    CHECK_STR(in.members[0].name, "m#1");
+    CHECK_STR(in.members[1].name, "m#2");
+    arena_free(&a);
+}
+
+TEST(consensus_reproducible_from_object)
+{
+    /* recompute the percentage from the object's lists and weights (docs/consensus.md) */
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"What is the capital of Australia?\",\"answers\":["
+                    "{\"model\":\"x\",\"text\":\"Canberra is the capital. It is in the ACT.\"},"
+                    "{\"model\":\"x\",\"name\":\"x2\",\"text\":\"The capital of Australia is Canberra.\"},"
+                    "{\"model\":\"y\",\"text\":\"The capital of Australia is Sydney. Sydney is the largest city.\"}]}";
+    cns_input in;
+    cns_result *r;
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
+    cns_options opt = {0};
+    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    const cns_analysis *an = &r->analysis;
+    double W = 0, num = 0, den = 0;
+    for (size_t i = 0; i < r->n_members; i++) W += r->members[i].weight;
+    CHECK_NEAR(r->members[0].weight, 0.75, 1e-9);
+    CHECK_NEAR(r->members[2].weight, 1.0, 1e-9);
+    CHECK_EQ_INT(an->n_shared, 1);
+    for (size_t i = 0; i < an->n_agreed; i++) {
+        double w = 0;
+        for (size_t k = 0; k < an->agreed[i].n_members; k++)
+            for (size_t m = 0; m < r->n_members; m++)
+                if (!strcmp(r->members[m].name, an->agreed[i].members[k])) w += r->members[m].weight;
+        num += w / W;
+        den += 1;
+    }
+    for (size_t i = 0; i < an->n_disputed; i++) {
+        double side[8] = {0}, tot = 0;
+        for (size_t k = 0; k < an->disputed[i].n_stances; k++)
+            for (size_t m = 0; m < r->n_members; m++)
+                if (!strcmp(r->members[m].name, an->disputed[i].stances[k].member)) {
+                    side[an->disputed[i].stances[k].position] += r->members[m].weight;
+                    tot += r->members[m].weight;
+                }
+        num += fmax(0, 2 * side[0] / tot - 1);
+        den += 1;
+    }
+    den += 0.25 * (double)an->n_unique;
+    CHECK(an->n_disputed == 1);
+    CHECK_EQ_INT(an->consensus, (int)lrint(100 * num / den));
+    arena_free(&a);
+}
+
+int main(void)
+{
+    RUN(porter_stemmer);
+    RUN(split_markdown_kinds);
+    RUN(features_numbers_and_units);
+    RUN(features_negation_names_unicode);
+    RUN(refusals);
+    RUN(answer_sets);
+    RUN(embedding_seam_is_used);
+    RUN(synthesis_seam_and_support_checks);
+    RUN(derived_followups_and_category_follow_content);
+    RUN(split_crlf_nested_and_limits);
+    RUN(embedding_errors_are_reported);
+    RUN(non_english_and_identical_answers);
+    RUN(category_keywords);
+    RUN(input_errors_are_one_line);
+    RUN(consensus_reproducible_from_object);
+    return test_summary();
+}
