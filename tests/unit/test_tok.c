@@ -15,7 +15,9 @@
  *    plane, marks, unassigned code points, stray bytes, special-token texts)
  *    through every vocabulary above: the count and SHA-256 of the ids must
  *    equal llama-cpp-python's (tools/record_tok_digests.py).
- * 5. Small vocabularies built in code: behaviour that needs no files.
+ * 5. The hand-written pre-tokenizers against Python's regex engine running the
+ *    original expressions (tests/data/tok/pretok.json): needs no model file.
+ * 6. Small vocabularies built in code: behaviour that needs no files.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -26,6 +28,7 @@
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "tok/pretok.h"
 #include "tok/tok.h"
 
 #define MAX_IDS 8192
@@ -431,6 +434,53 @@ TEST(mixed_corpus_digests)
               checked);
 }
 
+TEST(pretokenizers_match_the_regex_engine)
+{
+    /* needs no model: splits recorded from Python's regex engine running the
+     * original expressions (tools/record_pretok_vectors.py) */
+    json_error_t err;
+    json_t *doc = json_load_file("tests/data/tok/pretok.json", 0, &err);
+    CHECK_MSG(doc, "pretok.json: %s", err.text);
+    const char *name;
+    json_t *cases;
+    int kinds = 0, fails = 0, total = 0;
+    json_object_foreach(json_object_get(doc, "kinds"), name, cases) {
+        const pretok_kind *k = pretok_find(name);
+        if (!k) {
+            json_decref(doc);
+            CHECK_MSG(0, "no pre-tokenizer named %s", name);
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach(cases, i, c) {
+            const char *text = json_string_value(json_object_get(c, "text"));
+            json_t *want = json_object_get(c, "pieces");
+            pretok_text t;
+            bool ok = pretok_text_init(&t, text, strlen(text)) == DX_OK &&
+                      pretok_split(k, &t) == DX_OK && t.n_seg == json_array_size(want);
+            for (size_t s = 0; ok && s < t.n_seg; s++) {
+                char piece[512];
+                size_t o = 0;
+                for (size_t p = t.seg[s].start; p < t.seg[s].end && o + 4 < sizeof piece; p++)
+                    o += ucp_encode(t.cp[p], piece + o);
+                piece[o] = 0;
+                ok = !strcmp(piece, json_string_value(json_array_get(want, s)));
+            }
+            if (!ok && ++fails <= 5)
+                printf("  %s splits \"%s\" differently (%zu pieces, want %zu)\n", name, text,
+                       t.n_seg, json_array_size(want));
+            pretok_text_free(&t);
+            total++;
+        }
+        kinds++;
+    }
+    json_decref(doc);
+    printf("  %d pre-tokenizers, %d/%d splits equal to the regex engine's\n", kinds,
+           total - fails, total);
+    CHECK(total > 100);
+    CHECK_EQ_INT(fails, 0);
+}
+
 /* ---- small vocabularies built in code ---- */
 
 static tok *tiny_spm(void)
@@ -509,6 +559,61 @@ TEST(special_tokens_only_when_asked)
     tok_free(t);
 }
 
+static tok *tiny_wpm(int lowercase)
+{
+    static const char *const words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello",
+                                        "\xe2\x96\x81Hello", "\xe2\x96\x81" "cafe", "\xe2\x96\x81" "caf",
+                                        "\xc3\xa9", "\xe2\x96\x81!", "s"};
+    enum { N = sizeof words / sizeof *words };
+    dx_str toks[N];
+    int32_t types[N];
+    for (int i = 0; i < N; i++) {
+        toks[i] = dx_str_c(words[i]);
+        types[i] = i < 4 ? TOK_TYPE_CONTROL : TOK_TYPE_NORMAL;
+    }
+    tok_spec s = tok_spec_make(TOK_WPM);
+    s.n_vocab = N;
+    s.tokens = toks;
+    s.types = types;
+    s.lowercase = lowercase;
+    s.bos = 2; /* [CLS] */
+    s.sep = 3;
+    s.unk = 1;
+    tok *t = NULL;
+    if (tok_new(&s, &t))
+        printf("  tok_new: %s\n", dx_errmsg());
+    return t;
+}
+
+TEST(wordpiece_normalizer_switches)
+{
+    /* default (uncased BERT): lower-cased, accents stripped, punctuation alone */
+    tok *t = tiny_wpm(-1);
+    CHECK(t);
+    int32_t ids[16];
+    size_t n;
+    const char *text = "Hellos CAF\xc3\x89!";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), true, false, ids, 16, &n), DX_OK);
+    int32_t want[] = {2, 4, 10, 6, 9, 3}; /* [CLS] ▁hello s ▁cafe ▁! [SEP] */
+    CHECK_EQ_INT(n, 6);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want[i]);
+    tok_free(t);
+    /* cased: case and accents kept; an unmatched word is one [UNK] */
+    t = tiny_wpm(0);
+    CHECK(t);
+    text = "Hellos caf\xc3\xa9 HELLO";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), false, false, ids, 16, &n), DX_OK);
+    int32_t want2[] = {5, 10, 7, 8, 1}; /* ▁Hello s ▁caf é [UNK] */
+    CHECK_EQ_INT(n, 5);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want2[i]);
+    char buf[16];
+    CHECK_EQ_INT(tok_piece(t, 5, false, buf, sizeof buf), 6);
+    CHECK(memcmp(buf, " Hello", 6) == 0);
+    tok_free(t);
+}
+
 TEST(encode_reports_needed_capacity)
 {
     tok *t = tiny_spm();
@@ -557,8 +662,10 @@ int main(void)
     RUN(smollm2_matches_llama_cpp);
     RUN(gemma3_matches_llama_cpp);
     RUN(mixed_corpus_digests);
+    RUN(pretokenizers_match_the_regex_engine);
     RUN(spm_merges_by_score_and_falls_back_to_bytes);
     RUN(special_tokens_only_when_asked);
+    RUN(wordpiece_normalizer_switches);
     RUN(encode_reports_needed_capacity);
     RUN(bad_specs_fail_with_messages);
     return test_summary();
