@@ -18,7 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REF_DIR = os.path.join(ROOT, "tests", "data", "ref")
 MAKE_MODEL = os.path.join(ROOT, "tools", "make_model.py")
 SYNTH = sorted(glob.glob(os.path.join(REF_DIR, "synth-*.json")))
-ALL_REFS = sorted(glob.glob(os.path.join(REF_DIR, "*.json")))
+ALL_REFS = sorted(p for p in glob.glob(os.path.join(REF_DIR, "*.json"))
+                  if not p.endswith("kernels.json"))
+KERNELS = os.path.join(REF_DIR, "kernels.json")
 
 try:
     import gguf  # noqa: F401
@@ -147,3 +149,30 @@ def test_make_model_rejects_a_vocabulary_too_small_for_the_byte_tokens(tmp_path)
                         "-o", str(tmp_path / "x.gguf")], capture_output=True, text=True)
     assert r.returncode != 0 and "at least 259" in r.stderr
     assert not (tmp_path / "x.gguf").exists()
+
+
+def kernel_formats():
+    return sorted(load(KERNELS)["formats"].items()) if os.path.exists(KERNELS) else []
+
+
+@needs_gguf
+@pytest.mark.parametrize("name,rec", kernel_formats(), ids=[n for n, _ in kernel_formats()])
+def test_kernel_vectors_agree_with_the_gguf_package(name, rec):
+    # ggml's bytes, decoded by an independent implementation (gguf's numpy code), must give
+    # ggml's floats bit for bit; and where gguf can quantize, it must write ggml's bytes.
+    t = gguf.GGMLQuantizationType[name]
+    wq = np.frombuffer(bytes.fromhex(rec["w_q"]), dtype=np.uint8)
+    w = np.frombuffer(bytes.fromhex(rec["w_f32"]), dtype=np.float32)
+    wd = np.frombuffer(bytes.fromhex(rec["w_deq"]), dtype=np.float32)
+    assert len(w) == len(wd) == load(KERNELS)["header"]["n"]
+    if name == "F16":
+        deq = wq.view(np.float16).astype(np.float32)
+    else:
+        deq = gguf.quants.dequantize(wq.reshape(1, -1), t).reshape(-1).astype(np.float32)
+    assert np.array_equal(deq.view(np.uint32), wd.view(np.uint32))
+    if name in ("F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"):
+        q = np.asarray(gguf.quants.quantize(w.reshape(1, -1), t))
+        assert np.array_equal(q.view(np.uint8).reshape(-1), wq)
+    # the recorded dot is ggml's; it must be close to the exact product it stands for
+    rel = abs(rec["dot_value"] - rec["dot_f64"]) / abs(rec["dot_f64"])
+    assert rel < (2e-3 if name in ("Q4_1", "Q5_1") else 1e-5)
