@@ -79,6 +79,7 @@ def test_reference_file_is_consistent(ref):
     assert 0.02 <= tol["logit_abs"] < 10 and tol["measured_spread"] <= tol["logit_abs"]
     assert d["cases"]
     for c in d["cases"]:
+        assert 0.02 <= c["logit_abs"] <= tol["logit_abs"]
         assert c["prompt_ids"] and c["n_prompt"] == len(c["prompt_ids"])
         assert len(c["steps"]) == len(c["greedy_ids"]) > 0
         for tok, st in zip(c["greedy_ids"], c["steps"]):
