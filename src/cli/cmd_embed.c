@@ -12,7 +12,7 @@
 #include "engine/embed.h"
 
 static const char convert_usage[] =
-    "usage: drux convert DIR -o OUT.gguf [--pooling mean|cls]\n"
+    "usage: drux convert DIR -o OUT.gguf [--pooling mean|cls] [--name NAME]\n"
     "\n"
     "Converts a BERT sentence-embedding model folder (config.json, model.safetensors,\n"
     "vocab.txt, and sentence-transformers' modules.json / 1_Pooling/config.json when\n"
@@ -22,13 +22,14 @@ static const char convert_usage[] =
 int cmd_convert(int argc, char **argv)
 {
     args a = args_begin(argc, argv);
-    const char *dir = NULL, *out = NULL, *pool = NULL, *pos;
+    const char *dir = NULL, *out = NULL, *pool = NULL, *name = NULL, *pos;
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(convert_usage, stdout);
             return 0;
         }
-        if (args_str(&a, "-o", "--output", &out) || args_str(&a, NULL, "--pooling", &pool))
+        if (args_str(&a, "-o", "--output", &out) || args_str(&a, NULL, "--pooling", &pool) ||
+            args_str(&a, NULL, "--name", &name))
             continue;
         if (args_positional(&a, &pos)) {
             if (dir) {
@@ -56,7 +57,7 @@ int cmd_convert(int argc, char **argv)
         return 2;
     }
     cvt_info info;
-    if (cvt_bert_dir(dir, out, p, &info))
+    if (cvt_bert_dir(dir, out, name, p, &info))
         return cli_error("convert");
     printf("wrote %s: %s, %d layers, %d-dim, vocabulary %d, %s pooling%s, up to %d tokens\n", out,
            info.name, info.n_layer, info.n_embd, info.n_vocab,

@@ -309,8 +309,8 @@ static dx_status write_pad(FILE *fp, uint64_t at)
     return pad ? write_all(fp, zero, pad) : DX_OK;
 }
 
-dx_status cvt_bert_dir(const char *dir, const char *out_path, enum cvt_pooling pooling_override,
-                       cvt_info *info)
+dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
+                       enum cvt_pooling pooling_override, cvt_info *info)
 {
     json_t *cfg = NULL, *tcfg = NULL, *sbc = NULL;
     st_file *sf = NULL;
@@ -461,10 +461,16 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, enum cvt_pooling p
     }
 
     /* metadata */
-    const char *base = strrchr(dir, '/');
-    base = base && base[1] ? base + 1 : dir;
+    char folder[PATH_MAX];
+    snprintf(folder, sizeof folder, "%s", dir);
+    for (size_t n = strlen(folder); n > 1 && folder[n - 1] == '/'; n--)
+        folder[n - 1] = '\0';
+    const char *base = strrchr(folder, '/');
+    base = base ? base + 1 : folder;
     const char *nop = json_string_value(json_object_get(cfg, "_name_or_path"));
-    snprintf(ci.name, sizeof ci.name, "%s", nop && *nop ? nop : base);
+    if (!name)
+        name = !strcmp(base, "model") && nop && *nop ? nop : base;
+    snprintf(ci.name, sizeof ci.name, "%s", name);
     kv_str(&k, "general.architecture", "bert");
     kv_str(&k, "general.name", ci.name);
     kv_u32(&k, "general.alignment", ALIGN);

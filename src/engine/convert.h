@@ -10,7 +10,7 @@
  * "##" continuations bare) and whether the output is L2-normalised.
  *
  *     cvt_info info;
- *     if (cvt_bert_dir("all-MiniLM-L6-v2/", "minilm.gguf", &info)) die(dx_errmsg());
+ *     if (cvt_bert_dir("all-MiniLM-L6-v2/", "minilm.gguf", NULL, CVT_POOL_NONE, &info)) die(dx_errmsg());
  *
  * Weights are written as F32 (exact). Everything read is validated: a folder
  * that is not a BERT encoder drux can run fails with a message naming the
@@ -38,9 +38,11 @@ typedef struct cvt_info {
 bool cvt_is_bert_dir(const char *dir);
 
 /* Converts the folder to a new GGUF at out_path (written to out_path.tmp and
- * renamed). pooling_override: CVT_POOL_NONE keeps what the folder says (mean
- * when it says nothing). info may be NULL. */
-dx_status cvt_bert_dir(const char *dir, const char *out_path, enum cvt_pooling pooling_override,
-                       cvt_info *info);
+ * renamed). name becomes general.name (NULL: the folder's name, or config's
+ * _name_or_path when the folder is just "model"). pooling_override:
+ * CVT_POOL_NONE keeps what the folder says (mean when it says nothing). info
+ * may be NULL. */
+dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
+                       enum cvt_pooling pooling_override, cvt_info *info);
 
 #endif

