@@ -470,7 +470,7 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     const char *nop = json_string_value(json_object_get(cfg, "_name_or_path"));
     if (!name)
         name = !strcmp(base, "model") && nop && *nop ? nop : base;
-    snprintf(ci.name, sizeof ci.name, "%s", name);
+    snprintf(ci.name, sizeof ci.name, "%.*s", (int)sizeof ci.name - 1, name);
     kv_str(&k, "general.architecture", "bert");
     kv_str(&k, "general.name", ci.name);
     kv_u32(&k, "general.alignment", ALIGN);

