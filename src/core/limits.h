@@ -30,7 +30,7 @@
 #define DX_ST_MAX_HEADER          (64u << 20)     /* the JSON header of a .safetensors file */
 #define DX_ST_MAX_TENSORS         65536u
 #define DX_MAX_VOCAB_TXT          (16u << 20)     /* vocab.txt, bytes */
-#define DX_MAX_EMBED_TOKENS       8192u           /* tokens one embedding call reads */
+#define DX_MAX_EMBED_TOKENS       8192u           /* tokens one embedding reads (longer: truncated) */
 
 /* Text formats read from outside */
 #define DX_MAX_JSON_BYTES         (8u << 20)      /* one JSON document */

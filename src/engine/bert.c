@@ -168,6 +168,8 @@ static dx_status load(embed_model *em, const char *path)
     em->n_types = (int)tt->ne[1];
     if (em->max_tokens > em->n_pos)
         em->max_tokens = em->n_pos;
+    if (em->max_tokens > (int)DX_MAX_EMBED_TOKENS)
+        em->max_tokens = (int)DX_MAX_EMBED_TOKENS;
     const int d = em->dim, ff = em->n_ff;
     if ((st = bind_mat(em, "token_embd.weight", d, em->n_vocab, &em->tok_embd)) ||
         (st = bind_mat(em, "position_embd.weight", d, em->n_pos, &em->pos_embd)) ||
