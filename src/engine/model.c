@@ -135,6 +135,9 @@ static dx_status load_hparams(eng_model *m)
             hp->arch = archs[i].arch;
             hp->arch_name = archs[i].name;
         }
+    if (!hp->arch_name && dx_str_eqc(arch, "bert"))
+        return dx_fail(DX_EUNSUPPORTED, "this is a BERT sentence encoder, not a language model: "
+                                        "use it with drux embed");
     if (!hp->arch_name)
         return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3, phi3)",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);

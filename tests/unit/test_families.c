@@ -70,6 +70,9 @@ static const char *synth_model(json_t *hdr, char *path, size_t cap, const char *
     }
     snprintf(path, cap, "build/ref-models/%s", file);
     struct stat st;
+    char hex[65];
+    if (stat(path, &st) == 0 && (sha256_file(path, hex) || strcmp(hex, sha)))
+        unlink(path); /* left over from an interrupted or older run: write it again */
     if (stat(path, &st) != 0) {
         mkdir("build", 0755);
         mkdir("build/ref-models", 0755);
@@ -81,7 +84,6 @@ static const char *synth_model(json_t *hdr, char *path, size_t cap, const char *
             return NULL;
         }
     }
-    char hex[65];
     if (sha256_file(path, hex) || strcmp(hex, sha)) {
         *why = "the generated model's sha256 differs from the recorded one";
         return NULL;
