@@ -139,12 +139,14 @@ static embed_model *open_minilm(void)
 
 TEST(minilm_matches_reference_vectors)
 {
-    embed_model *em = open_minilm();
-    if (!em)
-        SKIP(MINILM " not in the model cache (scripts/setup --models pulls it)");
     json_error_t je;
     json_t *doc = json_load_file("tests/data/embed/all-minilm-l6-v2.json", 0, &je);
     CHECK_MSG(doc, "%s", je.text);
+    embed_model *em = open_minilm();
+    if (!em) {
+        json_decref(doc);
+        SKIP(MINILM " not in the model cache (scripts/setup --models pulls it)");
+    }
     const int d = embed_dim(em);
     CHECK_EQ_INT(d, 384);
     CHECK_EQ_INT(embed_pooling_of(em), EMBED_POOL_MEAN);
