@@ -250,22 +250,26 @@ const char *embed_model_name(const embed_model *em) { return em->name; }
 
 /* ---- the encoder ---------------------------------------------------------- */
 
-/* y[t][r] = W[r] . x[t] + b[r] for n rows of x. */
+/* y[t][r] = W[r] . x[t] + b[r] for n rows of x. Rows outer, tokens inner:
+ * each weight row is read once while it is in cache. xq holds n converted
+ * activation rows when the weights pair with a quantized type. */
 static void linear(const mat *w, const float *b, const float *x, int n, float *y, uint8_t *xq)
 {
-    const quant_traits *at = quant_get(w->qt->vec_dot_type);
-    size_t stride = 0;
-    quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
-    for (int t = 0; t < n; t++) {
-        const void *a = x + (size_t)t * w->cols;
-        if (w->qt->vec_dot_type != QT_F32) {
-            at->from_float(x + (size_t)t * w->cols, xq, w->cols);
-            a = xq;
-        }
-        float *yt = y + (size_t)t * w->rows;
-        for (int r = 0; r < w->rows; r++) {
-            w->qt->vec_dot(w->cols, &yt[r], w->data + (size_t)r * w->row_bytes, a);
-            yt[r] += b[r];
+    const bool f32 = w->qt->vec_dot_type == QT_F32;
+    size_t stride = (size_t)w->cols * sizeof(float);
+    if (!f32) {
+        const quant_traits *at = quant_get(w->qt->vec_dot_type);
+        quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
+        for (int t = 0; t < n; t++)
+            at->from_float(x + (size_t)t * w->cols, xq + (size_t)t * stride, w->cols);
+    }
+    const uint8_t *act = f32 ? (const uint8_t *)x : xq;
+    for (int r = 0; r < w->rows; r++) {
+        const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < n; t++) {
+            float *yt = y + (size_t)t * w->rows + r;
+            w->qt->vec_dot(w->cols, yt, wr, act + (size_t)t * stride);
+            *yt += b[r];
         }
     }
 }
@@ -318,7 +322,7 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
     /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
     const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
     buf = malloc(nb * sizeof(float));
-    xq = malloc(em->max_act_row + 64);
+    xq = malloc((size_t)T * em->max_act_row + 64);
     float *tmp = malloc((size_t)d * sizeof(float));
     if (!buf || !xq || !tmp) {
         free(tmp);
@@ -341,6 +345,7 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
     }
     free(tmp);
     const float scale = 1.0f / sqrtf((float)hd);
+    const quant_vec_dot_fn f32dot = quant_get(QT_F32)->vec_dot; /* SIMD where the CPU has it */
     for (int l = 0; l < em->n_layer; l++) {
         const bert_layer *L = &em->layers[l];
         linear(&L->wq, L->bq, x, T, q, xq);
@@ -351,10 +356,8 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
                 const float *qt = q + (size_t)t * d + (size_t)hh * hd;
                 float mx = -INFINITY, sum = 0;
                 for (int s = 0; s < T; s++) {
-                    const float *ks = k + (size_t)s * d + (size_t)hh * hd;
-                    float dot = 0;
-                    for (int i = 0; i < hd; i++)
-                        dot += qt[i] * ks[i];
+                    float dot;
+                    f32dot(hd, &dot, k + (size_t)s * d + (size_t)hh * hd, qt);
                     sc[s] = dot * scale;
                     if (sc[s] > mx)
                         mx = sc[s];
