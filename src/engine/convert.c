@@ -229,32 +229,44 @@ static int32_t vocab_find(const vocab *v, const char *text)
 
 /* ---- GGUF writing ------------------------------------------------------------ */
 
+/* A byte buffer whose first failed append (out of memory, or past its limit)
+ * sticks: the writer checks `bad` once at the end instead of after each put. */
 typedef struct {
     dx_buf b;
+    bool bad;
+} gbuf;
+
+typedef struct {
+    gbuf g;
     uint64_t n_kv;
 } kvbuf;
 
-static void put_u32(dx_buf *b, uint32_t v) { dx_buf_append(b, &v, 4); }
-static void put_u64(dx_buf *b, uint64_t v) { dx_buf_append(b, &v, 8); }
-static void put_str(dx_buf *b, const char *s)
+static void put(gbuf *g, const void *p, size_t n)
 {
-    put_u64(b, strlen(s));
-    dx_buf_append(b, s, strlen(s));
+    if (!g->bad && dx_buf_append(&g->b, p, n))
+        g->bad = true;
+}
+static void put_u32(gbuf *g, uint32_t v) { put(g, &v, 4); }
+static void put_u64(gbuf *g, uint64_t v) { put(g, &v, 8); }
+static void put_str(gbuf *g, const char *s)
+{
+    put_u64(g, strlen(s));
+    put(g, s, strlen(s));
 }
 static void kv_key(kvbuf *k, const char *key, uint32_t type)
 {
-    put_str(&k->b, key);
-    put_u32(&k->b, type);
+    put_str(&k->g, key);
+    put_u32(&k->g, type);
     k->n_kv++;
 }
-static void kv_str(kvbuf *k, const char *key, const char *v) { kv_key(k, key, GGUF_STRING); put_str(&k->b, v); }
-static void kv_u32(kvbuf *k, const char *key, uint32_t v) { kv_key(k, key, GGUF_U32); put_u32(&k->b, v); }
-static void kv_f32(kvbuf *k, const char *key, float v) { kv_key(k, key, GGUF_F32); dx_buf_append(&k->b, &v, 4); }
+static void kv_str(kvbuf *k, const char *key, const char *v) { kv_key(k, key, GGUF_STRING); put_str(&k->g, v); }
+static void kv_u32(kvbuf *k, const char *key, uint32_t v) { kv_key(k, key, GGUF_U32); put_u32(&k->g, v); }
+static void kv_f32(kvbuf *k, const char *key, float v) { kv_key(k, key, GGUF_F32); put(&k->g, &v, 4); }
 static void kv_bool(kvbuf *k, const char *key, bool v)
 {
     kv_key(k, key, GGUF_BOOL);
     uint8_t x = v;
-    dx_buf_append(&k->b, &x, 1);
+    put(&k->g, &x, 1);
 }
 
 typedef struct {
@@ -315,8 +327,8 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     json_t *cfg = NULL, *tcfg = NULL, *sbc = NULL;
     st_file *sf = NULL;
     vocab v = {0};
-    kvbuf k = {dx_buf_make(DX_MAX_VOCAB_TXT * 2), 0};
-    dx_buf hdr = dx_buf_make((size_t)1 << 30);
+    kvbuf k = {{dx_buf_make(DX_MAX_VOCAB_TXT * 2), false}, 0};
+    gbuf hdr = {dx_buf_make((size_t)1 << 30), false};
     out_tensor *ts = NULL;
     FILE *fp = NULL;
     float *chunk = NULL;
@@ -487,14 +499,14 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     kv_bool(&k, "drux.embed.normalize", normalize);
     kv_str(&k, "tokenizer.ggml.model", "bert");
     kv_key(&k, "tokenizer.ggml.tokens", GGUF_ARRAY);
-    put_u32(&k.b, GGUF_STRING);
-    put_u64(&k.b, v.n);
+    put_u32(&k.g, GGUF_STRING);
+    put_u64(&k.g, v.n);
     for (uint32_t i = 0; i < v.n; i++)
-        put_str(&k.b, v.tok[i]);
+        put_str(&k.g, v.tok[i]);
     kv_key(&k, "tokenizer.ggml.token_type", GGUF_ARRAY);
-    put_u32(&k.b, GGUF_I32);
-    put_u64(&k.b, v.n);
-    dx_buf_append(&k.b, v.type, (size_t)v.n * 4);
+    put_u32(&k.g, GGUF_I32);
+    put_u64(&k.g, v.n);
+    put(&k.g, v.type, (size_t)v.n * 4);
     kv_u32(&k, "tokenizer.ggml.bos_token_id", (uint32_t)sid[2]);
     kv_u32(&k, "tokenizer.ggml.cls_token_id", (uint32_t)sid[2]);
     kv_u32(&k, "tokenizer.ggml.seperator_token_id", (uint32_t)sid[3]); /* sic, llama.cpp's key */
@@ -503,16 +515,17 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         kv_u32(&k, "tokenizer.ggml.padding_token_id", (uint32_t)sid[0]);
     if (sid[4] >= 0)
         kv_u32(&k, "tokenizer.ggml.mask_token_id", (uint32_t)sid[4]);
-    if (k.b.len == 0 || !k.b.data) {
-        st = dx_fail(DX_ELIMIT, "convert: metadata does not fit");
+    if (k.g.bad) {
+        st = dx_fail(DX_ELIMIT, "convert: the metadata (vocabulary) does not fit in %u bytes",
+                     DX_MAX_VOCAB_TXT * 2);
         goto out;
     }
 
-    dx_buf_append(&hdr, "GGUF", 4);
+    put(&hdr, "GGUF", 4);
     put_u32(&hdr, 3);
     put_u64(&hdr, (uint64_t)nt);
     put_u64(&hdr, k.n_kv);
-    dx_buf_append(&hdr, k.b.data, k.b.len);
+    put(&hdr, k.g.b.data, k.g.b.len);
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
         ts[i].offset = off;
@@ -525,7 +538,7 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         off += (uint64_t)ts[i].n_write * 4;
         off += (ALIGN - off % ALIGN) % ALIGN;
     }
-    if (!hdr.data) {
+    if (hdr.bad) {
         st = dx_fail(DX_ENOMEM, "convert: out of memory for the header");
         goto out;
     }
@@ -541,7 +554,7 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         tmp[0] = '\0';
         goto out;
     }
-    if ((st = write_all(fp, hdr.data, hdr.len)) || (st = write_pad(fp, hdr.len)))
+    if ((st = write_all(fp, hdr.b.data, hdr.b.len)) || (st = write_pad(fp, hdr.b.len)))
         goto out;
     const int64_t CH = 1 << 16;
     chunk = malloc((size_t)CH * sizeof(float));
@@ -588,8 +601,8 @@ out:
     free(ts);
     st_close(sf);
     vocab_free(&v);
-    dx_buf_free(&k.b);
-    dx_buf_free(&hdr);
+    dx_buf_free(&k.g.b);
+    dx_buf_free(&hdr.b);
     json_decref(cfg);
     json_decref(tcfg);
     json_decref(sbc);
