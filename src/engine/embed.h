@@ -10,7 +10,7 @@
  *
  *     embed_model *em;
  *     if (embed_model_open("all-MiniLM-L6-v2.gguf", &em)) die(dx_errmsg());
- *     float a[embed_dim(em)] ...;        // or malloc(embed_dim(em) * sizeof(float))
+ *     float *a = malloc(embed_dim(em) * sizeof *a), *b = malloc(embed_dim(em) * sizeof *b);
  *     embed_text(em, "A cat sits on the mat.", 22, a);
  *     embed_text(em, "A kitten is on the rug.", 23, b);
  *     float cos = embed_cosine(a, b, embed_dim(em));
