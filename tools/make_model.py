@@ -45,6 +45,14 @@ PRESETS = {
                        ffn=768, vocab=512, ctx=512, rope_base=10000.0, eps=1e-5, tied=False),
     "qwen2-tiny": dict(arch="qwen2", dim=256, layers=2, heads=4, kv_heads=2, head_dim=64,
                        ffn=512, vocab=512, ctx=512, rope_base=1000000.0, eps=1e-6, tied=True),
+    # qwen3: q/k RMS norms per head, no biases, head_dim (key_length) != dim/heads
+    "qwen3-tiny": dict(arch="qwen3", dim=256, layers=2, heads=4, kv_heads=2, head_dim=128,
+                       ffn=512, vocab=512, ctx=512, rope_base=1000000.0, eps=1e-6, tied=True),
+    # phi3: fused attn_qkv and ffn_up (gate and up stacked), no GQA, untied output
+    # (llama.cpp's vocabulary loader looks up <|endoftext|> by name for phi3)
+    "phi3-tiny": dict(arch="phi3", dim=256, layers=2, heads=4, kv_heads=4, head_dim=64,
+                      ffn=512, vocab=512, ctx=512, rope_base=10000.0, eps=1e-5, tied=False,
+                      specials=("<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>")),
     # 6 layers so that layer 5 is a global-attention layer under gemma3's 5-local:1-global
     # pattern; window 8 so a 20-token prompt already slides.
     "gemma3-tiny": dict(arch="gemma3", dim=256, layers=6, heads=4, kv_heads=2, head_dim=128,
@@ -178,19 +186,26 @@ def tensor_plan(p):
     out = [("token_embd.weight", (p["vocab"], d))]
     for i in range(p["layers"]):
         b = f"blk.{i}."
-        out += [(b + "attn_norm.weight", (d,)),
-                (b + "attn_q.weight", (q, d)), (b + "attn_k.weight", (kv, d)),
-                (b + "attn_v.weight", (kv, d))]
+        out += [(b + "attn_norm.weight", (d,))]
+        if p["arch"] == "phi3":
+            out += [(b + "attn_qkv.weight", (q + 2 * kv, d))]
+        else:
+            out += [(b + "attn_q.weight", (q, d)), (b + "attn_k.weight", (kv, d)),
+                    (b + "attn_v.weight", (kv, d))]
         if p["arch"] == "qwen2":
             out += [(b + "attn_q.bias", (q,)), (b + "attn_k.bias", (kv,)), (b + "attn_v.bias", (kv,))]
-        if p["arch"] == "gemma3":
+        if p["arch"] in ("gemma3", "qwen3"):
             out += [(b + "attn_q_norm.weight", (hd,)), (b + "attn_k_norm.weight", (hd,))]
         out += [(b + "attn_output.weight", (d, q))]
         if p["arch"] == "gemma3":
             out += [(b + "post_attention_norm.weight", (d,))]
-        out += [(b + "ffn_norm.weight", (d,)),
-                (b + "ffn_gate.weight", (ff, d)), (b + "ffn_up.weight", (ff, d)),
-                (b + "ffn_down.weight", (d, ff))]
+        if p["arch"] == "phi3":
+            out += [(b + "ffn_norm.weight", (d,)), (b + "ffn_up.weight", (2 * ff, d)),
+                    (b + "ffn_down.weight", (d, ff))]
+        else:
+            out += [(b + "ffn_norm.weight", (d,)),
+                    (b + "ffn_gate.weight", (ff, d)), (b + "ffn_up.weight", (ff, d)),
+                    (b + "ffn_down.weight", (d, ff))]
         if p["arch"] == "gemma3":
             out += [(b + "post_ffw_norm.weight", (d,))]
     out += [("output_norm.weight", (d,))]
@@ -207,12 +222,13 @@ WORDS = ("the a an and of to in is was it he she they we you I that for on with 
          "Tom mom dad friend park water fish box car toy cake food good bad new old very").split()
 
 
-def tokenizer(vocab):
+def tokenizer(vocab, specials=()):
     """A small SentencePiece-style ("llama") vocabulary of exactly `vocab` entries:
-    <unk> <s> </s>, the 256 byte tokens, letters and common words, then fillers."""
-    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    <unk> <s> </s>, the 256 byte tokens, the preset's extra control tokens, letters
+    and common words, then fillers."""
+    toks = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + list(specials)
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + \
-            [gguf.TokenType.BYTE] * 256
+            [gguf.TokenType.BYTE] * 256 + [gguf.TokenType.CONTROL] * len(specials)
     seen = set(toks)
     cands = ["\u2581"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + \
             ["\u2581" + w for w in WORDS] + [w for w in WORDS]
@@ -230,7 +246,8 @@ def tokenizer(vocab):
         i += 1
     if len(toks) > vocab:
         raise ValueError(f"vocab {vocab} is too small (at least 259 needed)")
-    scores = [0.0] * 3 + [0.0] * 256 + [-float(i) for i in range(vocab - 259)]
+    fixed = 259 + len(specials)
+    scores = [0.0] * fixed + [-float(i) for i in range(vocab - fixed)]
     return toks, [int(t) for t in types], scores
 
 
@@ -254,13 +271,16 @@ def build(preset, qname, seed, out_path, vocab=None, quiet=False):
     if arch == "llama":
         w.add_rope_dimension_count(p["head_dim"])
         w.add_vocab_size(p["vocab"])
-    if arch == "gemma3":
+    if arch == "phi3":
+        w.add_rope_dimension_count(p["head_dim"])
+    if arch in ("gemma3", "qwen3"):
         w.add_key_length(p["head_dim"])
         w.add_value_length(p["head_dim"])
+    if arch == "gemma3":
         w.add_sliding_window(p["swa"])
     w.add_file_type(int(FILE_TYPES[qname]))
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    toks, types, scores = tokenizer(p["vocab"])
+    toks, types, scores = tokenizer(p["vocab"], p.get("specials", ()))
     w.add_tokenizer_model("llama")
     w.add_token_list(toks)
     w.add_token_scores(scores)

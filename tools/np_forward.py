@@ -9,7 +9,7 @@ see how far each engine (llama.cpp or drux) is from the exact result.
     python3 tools/np_forward.py MODEL.gguf 1 403 407 261 378   # prints top-5 of the last position
     python3 tools/np_forward.py --act-quant MODEL.gguf 1 403  # rounding activations as ggml does
 
-Architectures: llama, qwen2, gemma3. Slow (seconds for small models) and memory
+Architectures: llama, qwen2, qwen3, phi3, gemma3. Slow (seconds for small models) and memory
 hungry (the dequantized weights as float32); meant for models up to a few hundred
 million parameters. Needs gguf and numpy.
 """
@@ -137,15 +137,19 @@ class Model:
         for l in range(self.n_layer):
             b = f"blk.{l}."
             h = self.rms(x, b + "attn_norm.weight")
-            q = self.mm(h, b + "attn_q.weight")
-            k = self.mm(h, b + "attn_k.weight")
-            v = self.mm(h, b + "attn_v.weight")
+            if b + "attn_qkv.weight" in self.t:  # phi3: one matrix, rows Q then K then V
+                qkv = self.mm(h, b + "attn_qkv.weight")
+                q, k, v = np.split(qkv, [H * hd, H * hd + KV * hd], axis=1)
+            else:
+                q = self.mm(h, b + "attn_q.weight")
+                k = self.mm(h, b + "attn_k.weight")
+                v = self.mm(h, b + "attn_v.weight")
             if b + "attn_q.bias" in self.t:
                 q, k, v = q + self.w(b + "attn_q.bias"), k + self.w(b + "attn_k.bias"), \
                     v + self.w(b + "attn_v.bias")
             q, k, v = q.reshape(T, H, hd), k.reshape(T, KV, hd), v.reshape(T, KV, hd)
             local = self.arch == "gemma3" and l % 6 != 5
-            if self.arch == "gemma3":
+            if self.arch in ("gemma3", "qwen3"):
                 q, k = self.rms(q, b + "attn_q_norm.weight"), self.rms(k, b + "attn_k_norm.weight")
             base = 10000.0 if local else self.base
             q, k = self.rope(q, pos, base), self.rope(k, pos, base)
@@ -165,8 +169,11 @@ class Model:
                 att = self.rms(att, b + "post_attention_norm.weight")
             x = x + att
             h = self.rms(x, b + "ffn_norm.weight")
-            gate = self.mm(h, b + "ffn_gate.weight")
-            up = self.mm(h, b + "ffn_up.weight")
+            if self.arch == "phi3":  # ffn_up holds gate (first half) and up
+                gate, up = np.split(self.mm(h, b + "ffn_up.weight"), 2, axis=1)
+            else:
+                gate = self.mm(h, b + "ffn_gate.weight")
+                up = self.mm(h, b + "ffn_up.weight")
             if self.arch == "gemma3":  # GELU, tanh approximation
                 act = 0.5 * gate * (1 + np.tanh(np.sqrt(2 / np.pi) * (gate + 0.044715 * gate ** 3)))
             else:  # SiLU

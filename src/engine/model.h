@@ -16,7 +16,9 @@
  *     eng_session_free(s);
  *     eng_model_close(m);
  *
- * Supported families: llama (Llama 2/3, SmolLM, TinyLlama, Mistral), gemma3.
+ * Supported families: llama (Llama 2/3, SmolLM, TinyLlama, Mistral), gemma3,
+ * qwen2 (Qwen2/2.5, q/k/v biases), qwen3 (q/k norms), phi3 (fused QKV and
+ * gate/up matrices, bound as row views at load time).
  * Every hyperparameter comes from the GGUF metadata; an unknown architecture
  * or a missing tensor is refused with a message naming it.
  */
@@ -29,7 +31,7 @@
 #include "core/status.h"
 #include "engine/gguf.h"
 
-typedef enum eng_arch { ARCH_LLAMA, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3 } eng_arch;
+typedef enum eng_arch { ARCH_LLAMA, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 } eng_arch;
 
 typedef struct eng_hparams {
     eng_arch arch;

