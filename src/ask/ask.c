@@ -6,6 +6,7 @@
 #include "core/limits.h"
 #include "consensus/synth.h"
 #include "council/fanout.h"
+#include "hub/hub.h"
 
 const char ask_default_system_prompt[] =
     "Answer the question accurately and concisely. Use markdown lists or tables where they help. "
@@ -84,6 +85,30 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
     return st;
 }
 
+dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
+{
+    *out = NULL;
+    if (!cfg->embedder)
+        return DX_OK;
+    char *path = NULL;
+    dx_status st = hub_resolve_model(cfg->embedder, &path);
+    if (!st)
+        st = embed_model_open(path, out);
+    free(path);
+    if (st)
+        dx_wrap(st, "embedder");
+    return st;
+}
+
+/* cns_embed_fn over the engine's sentence encoder */
+static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
+{
+    const embed_model *em = user;
+    if ((size_t)embed_dim(em) != dim)
+        return dx_fail(DX_EINTERNAL, "embedding size %d, expected %zu", embed_dim(em), dim);
+    return embed_text(em, text, strlen(text), out);
+}
+
 static cns_status member_to_cns(member_status s)
 {
     switch (s) {
@@ -143,6 +168,11 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     cns_input in = {.question = question, .members = cm, .n_members = n};
     synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
     cns_options co = {.synthesis = false};
+    if (o->embedder) {
+        co.embed = embed_fn;
+        co.embed_user = (void *)o->embedder;
+        co.embed_dim = (size_t)embed_dim(o->embedder);
+    }
     if ((st = cns_analyze(&in, &co, a, out)))
         goto out;
     if (o->synthesis) {

@@ -21,6 +21,7 @@
 
 #include "consensus/consensus.h"
 #include "core/arena.h"
+#include "engine/embed.h"
 #include "council/config.h"
 #include "council/local.h"
 #include "council/member.h"
@@ -46,12 +47,17 @@ typedef struct ask_opts {
     const atomic_int *cancel;  /* nonzero stops the members still answering */
     bool synthesis;            /* write the answer, follow-ups and category */
     const char *only;          /* ask one member of this name; NULL: all */
+    const embed_model *embedder; /* sentence encoder for matching claims; NULL: lexical */
 } ask_opts;
 
 /* Ask, analyse, synthesise. *out lives in a. Fails for a bad question
  * (empty, over DX_MAX_QUESTION_BYTES) or out of memory; members failing is
  * not a failure: it shows in the result (label no_answer when none answers). */
 dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out);
+
+/* Open the council's embedding model (cfg->embedder: a cache name or path).
+ * *out is NULL when the config names none. */
+dx_status ask_open_embedder(const council_config *cfg, embed_model **out);
 
 /* The member that writes the synthesis: the config's synthesizer, else the
  * local member with a chat template and the most parameters, else the first remote member;

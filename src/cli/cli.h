@@ -9,6 +9,7 @@
 #define DX_CLI_H
 
 #include "core/status.h"
+#include "hub/hub.h"
 
 typedef int (*cli_fn)(int argc, char **argv);
 
@@ -21,9 +22,8 @@ typedef struct cli_command {
 /* Print "drux: <message>" for the last failure on this thread; returns 1. */
 int cli_error(const char *what);
 
-/* A model argument: an existing file, or the name of a model in the cache.
- * On success *path is a malloc'd file path. */
-dx_status cli_resolve_model(const char *name, char **path);
+/* A model argument: an existing file or a cached model's name (hub_resolve_model). */
+#define cli_resolve_model hub_resolve_model
 
 /* The subcommands, each in src/cli/cmd_<name>.c. */
 int cmd_run(int argc, char **argv);

@@ -180,6 +180,7 @@ int cmd_ask(int argc, char **argv)
     int rc = 1;
     council_config *cfg = NULL;
     local_registry *reg = NULL;
+    embed_model *em = NULL;
     arena mem = arena_make(64 << 10, 256u << 20);
     char *out = NULL;
     if (council_config_open(config, &cfg)) {
@@ -195,10 +196,14 @@ int cmd_ask(int argc, char **argv)
         fprintf(stderr, "drux: out of memory\n");
         goto done;
     }
+    if (ask_open_embedder(cfg, &em)) {
+        cli_error(NULL);
+        goto done;
+    }
     signal(SIGINT, on_sigint);
     view v = {.cfg = cfg, .tty = isatty(STDERR_FILENO), .quiet = quiet};
     ask_opts o = {.cfg = cfg, .reg = reg, .on_event = on_event, .user = &v, .cancel = &cancel_flag,
-                  .synthesis = synthesis, .only = only};
+                  .synthesis = synthesis, .only = only, .embedder = em};
     cns_result *r;
     if (ask_run(question, &o, &mem, &r)) {
         cli_error(NULL);
@@ -222,6 +227,7 @@ done:
     free(out);
     arena_free(&mem);
     local_registry_free(reg);
+    embed_model_close(em);
     council_config_free(cfg);
     return rc;
 }

@@ -116,6 +116,7 @@ int cmd_eval(int argc, char **argv)
     eval_set set = {0};
     council_config *cfg = NULL;
     local_registry *reg = NULL;
+    embed_model *em = NULL;
     tally *members = NULL;
     double *score = NULL;
     bool *label = NULL;
@@ -130,6 +131,10 @@ int cmd_eval(int argc, char **argv)
     }
     if (cfg->n_members == 0) {
         fprintf(stderr, "drux: the council has no members (drux pull a model, or see docs/config.md)\n");
+        goto out;
+    }
+    if (ask_open_embedder(cfg, &em)) {
+        cli_error(NULL);
         goto out;
     }
     size_t first = (size_t)offset < set.n ? (size_t)offset : set.n;
@@ -152,7 +157,7 @@ int cmd_eval(int argc, char **argv)
     for (size_t k = 0; k < total && !atomic_load(&cancel_flag); k++) {
         const eval_item *it = &set.items[first + k];
         arena mem = arena_make(64 << 10, 256u << 20);
-        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = &cancel_flag, .synthesis = true};
+        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = &cancel_flag, .synthesis = true, .embedder = em};
         cns_result *r;
         if (ask_run(it->question, &o, &mem, &r)) {
             fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
@@ -235,6 +240,7 @@ out:
     free(score);
     free(label);
     local_registry_free(reg);
+    embed_model_close(em);
     council_config_free(cfg);
     eval_set_free(&set);
     return rc;

@@ -20,8 +20,8 @@
 #define LEX_FRAME 0.60   /* frame similarity for "talks about the same thing" */
 #define LEX_FRAME_NAMES 0.75
 #define LEX_NEGATION 0.60 /* similarity for "says the same, but negated" */
-#define EMB_AGREE 0.80   /* cosine, with an embedding provider */
-#define EMB_FRAME 0.75
+#define EMB_AGREE 0.70   /* cosine, with an embedding provider (calibrated on all-MiniLM-L6-v2) */
+#define EMB_FRAME 0.62
 #define W_QUESTION 0.5   /* weight of a word the question already has */
 #define W_UNIQUE 0.25    /* weight of a one-member point in the score */
 #define DIRECT_MAX 3      /* claims in an answer short enough to be a direct answer */

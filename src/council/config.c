@@ -1,5 +1,7 @@
 #include "council/config.h"
 
+#include "engine/gguf.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -709,6 +711,20 @@ dx_status council_config_from_models(const char *dir, council_config **out)
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
+        /* sentence encoders are not voices: the first one becomes the embedder */
+        gguf *g = NULL;
+        dx_str arch = {0};
+        bool encoder = gguf_open(paths[i], &g) == DX_OK &&
+                       gguf_get_str(g, "general.architecture", &arch) && arch.len >= 4 &&
+                       memmem(arch.ptr, arch.len, "bert", 4);
+        gguf_close(g);
+        if (encoder) {
+            if (!c->embedder && !(c->embedder = arena_strdup(&c->mem, paths[i]))) {
+                st = dx_fail(DX_ENOMEM, "out of memory");
+                goto out;
+            }
+            continue;
+        }
         const char *base = strrchr(paths[i], '/') + 1;
         char name[DX_MAX_MEMBER_NAME];
         size_t len = strlen(base) - 5; /* drop ".gguf" */

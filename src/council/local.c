@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "hub/hub.h"
 #include "core/limits.h"
 
 typedef struct entry {
@@ -42,7 +42,7 @@ dx_status local_registry_get(local_registry *r, const char *model, gen_model **o
 {
     *out = NULL;
     char *path = NULL;
-    dx_status st = cli_resolve_model(model, &path);
+    dx_status st = hub_resolve_model(model, &path);
     if (st)
         return st;
     pthread_mutex_lock(&r->mu);

