@@ -54,6 +54,7 @@
 /* HTTP server */
 #define DX_HTTP_MAX_BODY          (1u << 20)
 #define DX_HTTP_MAX_HEADER        (16u << 10)
+#define DX_PAGE_MAX_BYTES         (64u << 20)     /* one rendered page (32 answers of 1 MiB, escaped) */
 
 /* Downloads */
 #define DX_MAX_DOWNLOAD_BYTES     (64ull << 30)
