@@ -360,7 +360,9 @@ static void put_time(w *o, const char *iso)
 
 static void put_seconds(w *o, long long ms)
 {
-    if (ms < 10000)
+    if (ms < 1000)
+        putf(o, "%lld ms", ms);
+    else if (ms < 10000)
         putf(o, "%.1f s", (double)ms / 1000.0);
     else
         putf(o, "%lld s", (ms + 500) / 1000);
@@ -675,6 +677,11 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     json_t *usable = json_object_get(m, "usable");
     if (analysed && streq(key, "done") && json_is_false(usable))
         put(o, " <span class=\"badge st-unused\">not counted</span>");
+    if (error && *error && !streq(key, "done")) {
+        put(o, " <span class=\"m-why\">");
+        esc_trunc(o, error, 100);
+        put(o, "</span>");
+    }
     put(o, "</summary>\n<div class=\"m-body\">\n");
     if (error && *error) {
         put(o, "<p class=\"m-error\">");
@@ -796,6 +803,8 @@ static void answer_section(w *o, json_t *r)
     put(o, "</div>\n");
     if (streq(src, "model"))
         put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s answers.</p>\n");
+    else if (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice"))
+        put(o, "<p class=\"source\">This is the one usable answer as it was given.</p>\n");
     else if (streq(src, "extractive"))
         put(o, "<p class=\"source\">No synthesizer model was available: this answer is put together from "
                "the models\xE2\x80\x99 own points.</p>\n");
@@ -892,7 +901,7 @@ static void actions(w *o, const char *id, bool finished_or_stopped)
     put_id_url(o, id);
     put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
     put_id_url(o, id);
-    put(o, "\" hidden>Copy link</button></p>\n<p class=\"buttons\"><a class=\"button\" href=\"/\">New search</a>");
+    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" href=\"/\">New search</a>");
     if (finished_or_stopped) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
@@ -901,7 +910,7 @@ static void actions(w *o, const char *id, bool finished_or_stopped)
         put_id_url(o, id);
         put(o, "/delete\"><button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
     }
-    put(o, "</p>\n</section>\n");
+    put(o, "</div>\n</section>\n");
 }
 
 dx_status page_question(dx_buf *out, json_t *q, bool fragment)
