@@ -35,6 +35,7 @@ struct qrun {
     council_config cfg; /* the members asked: copies of the server's entries */
     pthread_mutex_t mu; /* guards the state below and the order of events */
     const char *status;
+    const char *phase;  /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
     mstate m[DX_MAX_MEMBERS];
@@ -65,8 +66,8 @@ static json_t *qrun_json(qrun *qr, bool with_texts)
             json_object_set_new(o, "text", json_stringn(m->text.data ? m->text.data : "", m->text.len));
         json_array_append_new(members, o);
     }
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id, "question",
-                     qr->question, "status", qr->status, "error",
+    return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id,
+                     "question", qr->question, "status", qr->status, "phase", qr->phase, "error",
                      qr->error[0] ? json_string(qr->error) : json_null(), "created_at",
                      qr->created_at, "finished_at", "asked", qr->asked, "members", members,
                      "result");
@@ -103,6 +104,7 @@ static void on_event(const ask_event *ev, void *user)
     pthread_mutex_lock(&qr->mu);
     if (!ev->is_member) {
         qr->t_phase[ev->phase] = http_now_ms();
+        qr->phase = phase_names[ev->phase];
         json_t *j = json_pack("{s:s}", "phase", phase_names[ev->phase]);
         if (j)
             http_stream_event(qr->ev, "phase", j);

@@ -226,6 +226,8 @@ static dx_status member_save_locked(db *d, const char *id, int index, json_t *m)
 {
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
+    if (!jstr(m, "name") || !jstr(m, "status"))
+        return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
     if (sqlite3_prepare_v2(d->h,
                            "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
                            "error, latency_ms, tokens, ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?)",
@@ -235,9 +237,9 @@ static dx_status member_save_locked(db *d, const char *id, int index, json_t *m)
     }
     bind_text(s, 1, id);
     sqlite3_bind_int(s, 2, index);
-    bind_text(s, 3, jstr(m, "name") ? jstr(m, "name") : "");
+    bind_text(s, 3, jstr(m, "name"));
     bind_text(s, 4, jstr(m, "model") ? jstr(m, "model") : "");
-    bind_text(s, 5, jstr(m, "status") ? jstr(m, "status") : "queued");
+    bind_text(s, 5, jstr(m, "status"));
     bind_text(s, 6, jstr(m, "error"));
     sqlite3_bind_int64(s, 7, jint(m, "latency_ms"));
     sqlite3_bind_int64(s, 8, jint(m, "tokens"));
