@@ -35,5 +35,6 @@ int cmd_models(int argc, char **argv); /* cmd_hub.c */
 int cmd_rm(int argc, char **argv);     /* cmd_hub.c */
 int cmd_members(int argc, char **argv); /* cmd_council.c */
 int cmd_analyze(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

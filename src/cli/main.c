@@ -22,6 +22,7 @@ static const cli_command commands[] = {
     {"rm", cmd_rm, "remove models from the cache"},
     {"version", cmd_version, "print the version"},
     {"members", cmd_members, "list the council's members; --ask checks each answers"},
+    {"serve", cmd_serve, "serve the council: web pages, JSON API, OpenAI-compatible endpoint"},
     {"analyze", cmd_analyze, "measure agreement among fixed answers (JSON in, analysis out)"},
 };
 
