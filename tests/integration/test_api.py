@@ -345,6 +345,35 @@ def test_rate_limit_answers_429(tmp_path):
         s.stop()
 
 
+def test_queue_then_busy(tmp_path):
+    s = Server(tmp_path, "--max-running", "1", "--rate-limit", "0")
+    try:
+        ids, codes = [], []
+        for i in range(20):
+            status, q = s.json("POST", "/api/v1/questions", {"question": "Count to %d." % (i + 1)})
+            codes.append(status)
+            if status == 201:
+                ids.append(q["id"])
+            else:
+                assert status == 429 and q["error"]["code"] == "busy"
+        # one answering, 16 waiting, the rest refused
+        assert codes.count(201) == 17 and codes[17:] == [429] * 3, codes
+        status, h = s.json("GET", "/api/v1/health")
+        assert h["running"] == 1 and h["queued"] == 16
+        status, last = s.json("GET", "/api/v1/questions/" + ids[-1])
+        assert last["status"] == "queued"
+        status, lst = s.json("GET", "/api/v1/questions?limit=3")
+        assert lst["questions"][0]["status"] == "queued"
+        for qid in ids:
+            assert s.json("DELETE", "/api/v1/questions/" + qid)[0] == 204
+        # deleted questions free their places
+        wait_for(lambda: s.json("GET", "/api/v1/health")[1]["queued"] == 0, timeout=60)
+        status, q = s.json("POST", "/api/v1/questions", {"question": "Say yes."})
+        assert status == 201
+    finally:
+        s.stop()
+
+
 def wait_for(pred, timeout=120, every=0.2):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
