@@ -39,13 +39,14 @@ class Server:
     def __init__(self, tmp_path, *args, db=None):
         self.tmp = tmp_path
         self.db = db or str(tmp_path / "drux.db")
+        db_args = [] if db == "default" else ["--db", self.db]
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         env.pop("DRUX_CONFIG", None)
         env["DRUX_HOME"] = str(tmp_path / "home")
         env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
         cfg = write_config(tmp_path / "council.ini")
         self.proc = subprocess.Popen(
-            [DRUX, "serve", "--port", "0", "--db", self.db, "--config", str(cfg)] + list(args),
+            [DRUX, "serve", "--port", "0", "--config", str(cfg)] + db_args + list(args),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
@@ -329,6 +330,16 @@ def test_openai_client(server):
 
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="no-such-model", messages=msgs)
+
+
+def test_store_defaults_to_drux_home(tmp_path):
+    s = Server(tmp_path, db="default")
+    try:
+        assert s.json("GET", "/api/v1/health")[0] == 200
+        # $DRUX_HOME did not exist: it is created, with the store in it
+        assert (tmp_path / "home" / "drux.db").exists()
+    finally:
+        s.stop()
 
 
 def test_rate_limit_answers_429(tmp_path):
