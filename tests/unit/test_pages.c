@@ -193,9 +193,11 @@ TEST(consensus_shows_percentage_meter_and_agreed_points)
     snprintf(want_pct, sizeof want_pct, "<span class=\"pct\">%lld%%</span>", pct);
     snprintf(want_meter, sizeof want_meter, "value=\"%lld\"", pct);
     snprintf(want_n, sizeof want_n, "Agreed points <span class=\"n\">%zu</span>", n_agreed);
+    char want_explain[96];
+    snprintf(want_explain, sizeof want_explain, "From 3 usable answers, compared by lexical matching.</p>");
     const char *agreed = between(h, "<section class=\"points agreed\"", "</section>");
     bool ok = strstr(h, "<span class=\"label\">Consensus</span>") && strstr(h, want_pct) &&
-              strstr(h, want_meter) && strstr(h, want_n) && count(agreed, "<li>") == (int)n_agreed &&
+              strstr(h, want_meter) && strstr(h, want_n) && strstr(h, want_explain) && count(agreed, "<li>") == (int)n_agreed &&
               strstr(agreed, "3 of 3: smollm, gemma and remote") && !strstr(h, "banner single") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 3 done") &&
               strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>");
@@ -487,6 +489,25 @@ TEST(home_has_form_examples_and_recent_questions)
     CHECK(ok);
 }
 
+/* The store's list items carry label and consensus at the top level. */
+TEST(list_items_show_label_and_number_from_the_store)
+{
+    json_t *items = json_loads(
+        "[{\"id\": \"a1\", \"question\": \"Q1\", \"status\": \"done\", \"label\": \"single_voice\", \"consensus\": null},"
+        " {\"id\": \"a2\", \"question\": \"Q2\", \"status\": \"done\", \"label\": \"partial\", \"consensus\": 55},"
+        " {\"id\": \"a3\", \"question\": \"Q3\", \"status\": \"interrupted\", \"label\": null, \"consensus\": null}]",
+        0, NULL);
+    CHECK(items);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_history(&b, items, NULL);
+    json_decref(items);
+    bool ok = st == DX_OK && strstr(b.data, "lbl-single_voice\">Single voice</span>") &&
+              strstr(b.data, "lbl-partial\">Partial agreement 55%</span>") &&
+              strstr(b.data, "st-interrupted\">interrupted</span>");
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
 TEST(home_without_examples_or_history_uses_defaults)
 {
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
@@ -595,6 +616,7 @@ int main(void)
     RUN(markdown_drops_unsafe_links_and_shows_raw_html_as_text);
     RUN(markdown_of_a_large_answer_is_bounded_and_linear);
     RUN(home_has_form_examples_and_recent_questions);
+    RUN(list_items_show_label_and_number_from_the_store);
     RUN(home_without_examples_or_history_uses_defaults);
     RUN(history_lists_searches_and_deletes);
     RUN(error_page_escapes_message);
