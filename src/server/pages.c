@@ -636,6 +636,8 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
         put(o, "interrupted");
     else if (streq(status, "failed"))
         put(o, "stopped");
+    else if (streq(status, "queued"))
+        put(o, "waiting for a free slot\xE2\x80\xA6");
     else if (c.total && c.by[1] + c.by[2] == 0)
         put(o, "analysing the answers\xE2\x80\xA6");
     else
@@ -945,7 +947,8 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
     const char *status = js(q, "status");
     const char *id = js(q, "id");
     bool finished = r != NULL;
-    bool running = !finished && streq(status, "running");
+    /* queued: waiting for a free slot on the server; live like running */
+    bool running = !finished && (streq(status, "running") || streq(status, "queued"));
     /* with a result, everything shown comes from it; before, from the live state */
     json_t *members = finished ? ja(r, "members") : ja(q, "members");
     const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");

@@ -271,6 +271,22 @@ TEST(running_page_updates_live_and_reloads_without_script)
     CHECK(ok);
 }
 
+TEST(queued_question_is_live_too)
+{
+    json_t *q = json_loads("{\"id\": \"qd1\", \"question\": \"Why?\", \"status\": \"queued\", \"result\": null, "
+                           "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"queued\"}]}",
+                           0, NULL);
+    CHECK(q);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_question(&b, q, false);
+    json_decref(q);
+    bool ok = st == DX_OK && strstr(b.data, "data-status=\"queued\" data-events=\"/api/v1/questions/qd1/events\"") &&
+              strstr(b.data, "waiting for a free slot\xE2\x80\xA6 \xE2\x80\x94 1 waiting") &&
+              strstr(b.data, "http-equiv=\"refresh\"") && !strstr(b.data, "No analysis was stored");
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
 TEST(interrupted_page_explains_and_offers_rerun)
 {
     char *h = render("interrupted", false);
@@ -607,6 +623,7 @@ int main(void)
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);
     RUN(running_page_updates_live_and_reloads_without_script);
+    RUN(queued_question_is_live_too);
     RUN(interrupted_page_explains_and_offers_rerun);
     RUN(hostile_output_is_escaped_everywhere);
     RUN(fragment_is_only_main);
