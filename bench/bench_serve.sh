@@ -58,7 +58,7 @@ curl -s -N "$base/api/v1/questions/$id/events" >/dev/null # until it is done
 pages=$(curl -s "$base/api/v1/health" | grep -q '"pages":true' && echo 1 || echo 0)
 
 targets=("/api/v1/health" "/api/v1/questions?limit=20" "/api/v1/questions/$id" "/v1/models")
-[ "$pages" = 1 ] && targets=("/" "/q/$id" "/static/app.css" "${targets[@]}")
+[ "$pages" = 1 ] && targets=("/" "/q/$id" "/static/style.css" "${targets[@]}")
 
 run() { # label path
     local out rps p99

@@ -42,6 +42,8 @@ struct qrun {
     http_stream *ev;
     atomic_int cancel;
     bool deleted, deltas_dropped;
+    bool ended;         /* final event written: followers need not follow */
+    json_t *final;      /* the stored question with its result, once done or failed */
     double t_created, t_phase[4];
 };
 
@@ -53,6 +55,8 @@ static const char *mstatus(member_status s)
 /* The stored-question JSON from the live state. Caller holds qr->mu. */
 static json_t *qrun_json(qrun *qr, bool with_texts)
 {
+    if (qr->final)
+        return json_deep_copy(qr->final);
     json_t *members = json_array();
     for (size_t i = 0; members && i < qr->cfg.n_members; i++) {
         const member_config *mc = &qr->cfg.members[i];
@@ -163,6 +167,7 @@ static void qrun_free(qrun *qr)
         dx_buf_free(&qr->m[i].text);
     http_stream_unref(qr->ev);
     json_decref(qr->asked);
+    json_decref(qr->final);
     free(qr->question);
     pthread_mutex_destroy(&qr->mu);
     free(qr);
@@ -288,8 +293,11 @@ static void *worker(void *arg)
             if (st)
                 emit_error(qr, "failed", qr->error);
             http_stream_event(qr->ev, "result", full);
+            qr->final = full; /* from now on readers get this, as from the store */
+            full = NULL;
         }
     }
+    qr->ended = true;
     http_stream_close(qr->ev);
     pthread_mutex_unlock(&qr->mu);
     json_decref(full);
@@ -452,9 +460,11 @@ static dx_status follow(http_server *s, const char *id, http_stream **ev, size_t
     if (qr) {
         pthread_mutex_lock(&qr->mu);
         *state = qrun_json(qr, true);
-        *ev = qr->ev;
-        http_stream_ref(qr->ev);
-        *off = http_stream_len(qr->ev);
+        if (!qr->ended) { /* else the state is the end: nothing to follow */
+            *ev = qr->ev;
+            http_stream_ref(qr->ev);
+            *off = http_stream_len(qr->ev);
+        }
         pthread_mutex_unlock(&qr->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -666,9 +676,8 @@ static enum MHD_Result list_questions(http_req *r)
     return http_send_json(r, 200, json_pack("{s:o, s:O?}", "questions", items, "next", next));
 }
 
-static enum MHD_Result delete_question(http_req *r, const char *id)
+dx_status api_question_delete(http_server *s, const char *id)
 {
-    http_server *s = r->srv;
     pthread_mutex_lock(&s->mu);
     qrun *qr = find_run(s, id);
     if (qr) { /* stop it; its worker writes nothing more */
@@ -678,7 +687,12 @@ static enum MHD_Result delete_question(http_req *r, const char *id)
         pthread_mutex_unlock(&qr->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    dx_status st = db_question_delete(s->db, id);
+    return db_question_delete(s->db, id);
+}
+
+static enum MHD_Result delete_question(http_req *r, const char *id)
+{
+    dx_status st = api_question_delete(r->srv, id);
     if (st)
         return http_error_status(r, st);
     return http_send(r, 204, NULL, "", 0, true);

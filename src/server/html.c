@@ -128,7 +128,7 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         if (!slash && get)
             return question_page(r, qid);
         if (slash && !strcmp(slash, "/delete") && post) {
-            dx_status st = db_question_delete(r->srv->db, qid);
+            dx_status st = api_question_delete(r->srv, qid);
             return st ? http_error_status(r, st) : http_redirect(r, "/history");
         }
         if (slash && !strcmp(slash, "/rerun") && post) {

@@ -129,6 +129,8 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
                              char id[DX_HTTP_MAX_ID + 1]);
 /* Current stored-question JSON (live state when running), new reference. */
 dx_status api_question_json(http_server *s, const char *id, bool with_texts, json_t **out);
+/* Deletes a question, stopping it first when it runs; DX_ENOTFOUND if absent. */
+dx_status api_question_delete(http_server *s, const char *id);
 /* Waits until a question finishes (or the server stops); *out the stored
  * question with its result. */
 dx_status api_question_wait(http_server *s, const char *id, json_t **out);

@@ -84,6 +84,9 @@ class Server:
         c.close()
         return out
 
+    def pages(self):
+        return self.json("GET", "/api/v1/health")[1]["pages"]
+
     def stop(self, sig=signal.SIGINT):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -219,9 +222,13 @@ def test_unknown_member_is_a_400(server):
 def test_malformed_requests_get_json_4xx(server, method, path, body, headers, want):
     status, hdrs, data = server.request(method, path, body, headers)
     assert status == want, data
-    err = json.loads(data)["error"]
-    assert err["code"] and err["message"]
-    assert hdrs["content-type"] == "application/json"
+    if path.startswith(("/api/", "/v1/")) or not server.pages():
+        err = json.loads(data)["error"]
+        assert err["code"] and err["message"]
+        assert hdrs["content-type"] == "application/json"
+    else:  # the HTML routes answer people with an error page
+        assert hdrs["content-type"].startswith("text/html")
+        assert b"<html" in data and str(want).encode() in data
 
 
 def test_huge_body_is_refused_before_it_is_read(server):
@@ -256,6 +263,38 @@ def test_security_headers(server):
         assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
         assert h["x-content-type-options"] == "nosniff"
         assert h["referrer-policy"] == "no-referrer"
+
+
+def test_html_routes(server):
+    if not server.pages():
+        pytest.skip("this build has no pages (src/server/pages.c)")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, h, _ = server.request("POST", "/ask", b"q=What+is+2%2B2%3F", form)
+    assert status == 303 and h["location"].startswith("/q/")
+    qid = h["location"][3:]
+    status, h, page = server.request("GET", h["location"])
+    assert status == 200 and h["content-type"].startswith("text/html")
+    assert b"What is 2+2?" in page and ("/api/v1/questions/%s/events" % qid).encode() in page
+    server.events(qid)  # until it is done
+    status, h, frag = server.request("GET", "/q/%s?fragment=1" % qid)
+    assert status == 200 and frag.lstrip().startswith(b"<main") and b"<html" not in frag
+    status, h, hist = server.request("GET", "/history?q=2%2B2")
+    assert status == 200 and qid.encode() in hist
+    for asset, mime in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
+        status, h, data = server.request("GET", asset)
+        assert status == 200 and h["content-type"].startswith(mime) and data
+    status, h, _ = server.request("GET", "/static/nothing.js")
+    assert status == 404 and h["content-type"].startswith("text/html")
+    # a form that is not a form, an empty question, a bad escape: error pages
+    assert server.request("POST", "/ask", b'{"q": "x"}', {"Content-Type": "application/json"})[0] == 415
+    assert server.request("POST", "/ask", b"q=+++", form)[0] == 400
+    assert server.request("POST", "/ask", b"q=%zz", form)[0] == 400
+    status, h, _ = server.request("POST", "/q/%s/rerun" % qid, b"", form)
+    assert status == 303 and h["location"] != "/q/" + qid
+    server.json("DELETE", "/api/v1/questions/" + h["location"][3:])  # stop the re-run
+    status, h, _ = server.request("POST", "/q/%s/delete" % qid, b"", form)
+    assert status == 303 and h["location"] == "/history"
+    assert server.request("GET", "/q/" + qid)[0] == 404
 
 
 def test_openai_client(server):
