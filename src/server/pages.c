@@ -885,9 +885,10 @@ static void points_sections(w *o, json_t *r)
     }
     if (json_array_size(unique)) {
         putf(o, "<section class=\"points unique\" aria-labelledby=\"unique-h\">\n"
-                "<details><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
+                "<details%s><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
                 "</h2></summary>\n<ul>\n",
-             json_array_size(unique));
+             /* open when they are all there is: they are why the number is what it is */
+             json_array_size(agreed) + json_array_size(disputed) ? "" : " open", json_array_size(unique));
         json_array_foreach(unique, i, p)
         {
             put(o, "<li><span class=\"pt\">");

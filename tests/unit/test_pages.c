@@ -173,6 +173,7 @@ TEST(single_voice_shows_banner_and_no_percentage)
               strstr(v, "consensus not measurable") && !strstr(v, "%") && !strstr(h, "<meter") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 1 done, 1 failed, 1 timed out") &&
               !strstr(h, "Agreed points") && strstr(h, "HTTP 401: invalid API key") &&
+              strstr(h, "<details open><summary><h2 id=\"unique-h\">") && /* the only points: shown */
               strstr(h, "The capital of Australia is Canberra.");
     free(h);
     CHECK(ok);
@@ -200,7 +201,8 @@ TEST(consensus_shows_percentage_meter_and_agreed_points)
               strstr(h, want_meter) && strstr(h, want_n) && strstr(h, want_explain) && count(agreed, "<li>") == (int)n_agreed &&
               strstr(agreed, "3 of 3: smollm, gemma and remote") && !strstr(h, "banner single") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 3 done") &&
-              strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>");
+              strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>") &&
+              strstr(h, "<details><summary><h2 id=\"unique-h\">");
     free(h);
     CHECK(ok);
 }
