@@ -61,6 +61,18 @@
     });
   }
 
+  // A polite live region outside <main>, which is replaced when the result arrives.
+  function announce(msg) {
+    let r = document.getElementById('announce');
+    if (!r) {
+      r = el('p', 'vh');
+      r.id = 'announce';
+      r.setAttribute('aria-live', 'polite');
+      document.body.append(r);
+    }
+    r.textContent = msg;
+  }
+
   // ---- live question -------------------------------------------------------------
   function live(main) {
     let members = [];
@@ -80,8 +92,11 @@
       if (phase === 'analyzing' || (n && !active)) state = 'analysing the answers\u2026';
       if (phase === 'synthesizing') state = 'writing the answer\u2026';
       const parts = ORDER.filter((k) => by[k]).map((k) => by[k] + ' ' + WORDS[k]);
-      p.replaceChildren(el('strong', null, n + (n === 1 ? ' model' : ' models')),
-        ' \u00b7 ' + state + (parts.length ? ' \u2014 ' + parts.join(', ') : ''));
+      const rest = ' \u00b7 ' + state + (parts.length ? ' \u2014 ' + parts.join(', ') : '');
+      const head = n + (n === 1 ? ' model' : ' models');
+      // replaced only when it changes, so screen readers hear each change once
+      if (p.textContent === head + rest) return;
+      p.replaceChildren(el('strong', null, head), rest);
     }
 
     function card(i) {
@@ -157,6 +172,8 @@
           enhanceForms(fresh);
           if (fresh.dataset.events) { live(fresh); return; }
           if (wasFocused) { fresh.tabIndex = -1; fresh.focus(); }
+          const label = fresh.querySelector('.verdict h2');
+          announce('Result ready. ' + (label ? label.textContent : ''));
         })
         .catch(() => { window.setTimeout(swap, 3000); });
     }
@@ -183,7 +200,7 @@
           members.forEach((_, i) => draw(i));
           summary();
         }
-        if (q.status && q.status !== 'running') finish();
+        if (q.status && q.status !== 'running' && q.status !== 'queued') finish();
       });
       es.addEventListener('member', (e) => {
         const ev = parse(e);
@@ -228,6 +245,7 @@
     }
 
     if (!window.EventSource || !main.dataset.events) return;
+    announce('');
     main.querySelectorAll('.member').forEach((d) => {
       const i = Number(d.dataset.index);
       const stats = d.querySelector('.m-tokens');

@@ -42,14 +42,27 @@ static void put(w *o, const char *s)
 
 static void __attribute__((format(printf, 2, 3))) putf(w *o, const char *fmt, ...)
 {
-    char tmp[256];
+    char tmp[512];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n < 0 || o->st)
         return;
-    putn(o, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+    if ((size_t)n < sizeof tmp) {
+        putn(o, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        o->st = dx_fail(DX_ENOMEM, "pages: out of memory");
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    putn(o, big, (size_t)n);
+    free(big);
 }
 
 /* Text or attribute value: & < > " ' become entities. NULL writes nothing. */
@@ -410,11 +423,14 @@ static void ask_form(w *o, const char *id, bool autofocus)
     put(o, "<button type=\"submit\">Ask</button></div>\n</form>\n");
 }
 
-/* "Consensus 89%", "Single voice", "answering…": one short badge for a list row. */
+/* "Consensus 89%", "Single voice", "answering…": one short badge for a list
+ * row. A list item carries the analysis' label and consensus at the top
+ * level (the store copies them from the object); a whole stored question has
+ * them under result.analysis. */
 static void put_badge(w *o, json_t *q)
 {
     json_t *r = jo(q, "result");
-    json_t *an = jo(r, "analysis");
+    json_t *an = r ? jo(r, "analysis") : q;
     const char *status = js(q, "status");
     const char *title = label_title(js(an, "label"));
     if (an && title) {
@@ -620,6 +636,8 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
         put(o, "interrupted");
     else if (streq(status, "failed"))
         put(o, "stopped");
+    else if (streq(status, "queued"))
+        put(o, "waiting for a free slot\xE2\x80\xA6");
     else if (c.total && c.by[1] + c.by[2] == 0)
         put(o, "analysing the answers\xE2\x80\xA6");
     else
@@ -650,7 +668,16 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     esc(o, name && *name ? name : model);
     put(o, "</span>");
     if (model && name && strcmp(model, name)) {
-        put(o, " <span class=\"m-model\">");
+        /* a model given as a file path shows its file name; the whole path on hover */
+        const char *base = strrchr(model, '/');
+        put(o, " <span class=\"m-model\"");
+        if (base && base[1]) {
+            put(o, " title=\"");
+            esc(o, model);
+            put(o, "\"");
+            model = base + 1;
+        }
+        put(o, ">");
         esc(o, model);
         put(o, "</span>");
     }
@@ -858,9 +885,10 @@ static void points_sections(w *o, json_t *r)
     }
     if (json_array_size(unique)) {
         putf(o, "<section class=\"points unique\" aria-labelledby=\"unique-h\">\n"
-                "<details><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
+                "<details%s><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
                 "</h2></summary>\n<ul>\n",
-             json_array_size(unique));
+             /* open when they are all there is: they are why the number is what it is */
+             json_array_size(agreed) + json_array_size(disputed) ? "" : " open", json_array_size(unique));
         json_array_foreach(unique, i, p)
         {
             put(o, "<li><span class=\"pt\">");
@@ -920,7 +948,8 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
     const char *status = js(q, "status");
     const char *id = js(q, "id");
     bool finished = r != NULL;
-    bool running = !finished && streq(status, "running");
+    /* queued: waiting for a free slot on the server; live like running */
+    bool running = !finished && (streq(status, "running") || streq(status, "queued"));
     /* with a result, everything shown comes from it; before, from the live state */
     json_t *members = finished ? ja(r, "members") : ja(q, "members");
     const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");

@@ -173,6 +173,7 @@ TEST(single_voice_shows_banner_and_no_percentage)
               strstr(v, "consensus not measurable") && !strstr(v, "%") && !strstr(h, "<meter") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 1 done, 1 failed, 1 timed out") &&
               !strstr(h, "Agreed points") && strstr(h, "HTTP 401: invalid API key") &&
+              strstr(h, "<details open><summary><h2 id=\"unique-h\">") && /* the only points: shown */
               strstr(h, "The capital of Australia is Canberra.");
     free(h);
     CHECK(ok);
@@ -193,12 +194,15 @@ TEST(consensus_shows_percentage_meter_and_agreed_points)
     snprintf(want_pct, sizeof want_pct, "<span class=\"pct\">%lld%%</span>", pct);
     snprintf(want_meter, sizeof want_meter, "value=\"%lld\"", pct);
     snprintf(want_n, sizeof want_n, "Agreed points <span class=\"n\">%zu</span>", n_agreed);
+    char want_explain[96];
+    snprintf(want_explain, sizeof want_explain, "From 3 usable answers, compared by lexical matching.</p>");
     const char *agreed = between(h, "<section class=\"points agreed\"", "</section>");
     bool ok = strstr(h, "<span class=\"label\">Consensus</span>") && strstr(h, want_pct) &&
-              strstr(h, want_meter) && strstr(h, want_n) && count(agreed, "<li>") == (int)n_agreed &&
+              strstr(h, want_meter) && strstr(h, want_n) && strstr(h, want_explain) && count(agreed, "<li>") == (int)n_agreed &&
               strstr(agreed, "3 of 3: smollm, gemma and remote") && !strstr(h, "banner single") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 3 done") &&
-              strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>");
+              strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>") &&
+              strstr(h, "<details><summary><h2 id=\"unique-h\">");
     free(h);
     CHECK(ok);
 }
@@ -266,6 +270,22 @@ TEST(running_page_updates_live_and_reloads_without_script)
               strstr(h, "aria-live=\"polite\"") && strstr(h, "<div class=\"m-text live\">At sea level water</div>") &&
               !strstr(h, "class=\"verdict") && !strstr(h, "<meter") && !strstr(h, "/rerun");
     free(h);
+    CHECK(ok);
+}
+
+TEST(queued_question_is_live_too)
+{
+    json_t *q = json_loads("{\"id\": \"qd1\", \"question\": \"Why?\", \"status\": \"queued\", \"result\": null, "
+                           "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"queued\"}]}",
+                           0, NULL);
+    CHECK(q);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_question(&b, q, false);
+    json_decref(q);
+    bool ok = st == DX_OK && strstr(b.data, "data-status=\"queued\" data-events=\"/api/v1/questions/qd1/events\"") &&
+              strstr(b.data, "waiting for a free slot\xE2\x80\xA6 \xE2\x80\x94 1 waiting") &&
+              strstr(b.data, "http-equiv=\"refresh\"") && !strstr(b.data, "No analysis was stored");
+    dx_buf_free(&b);
     CHECK(ok);
 }
 
@@ -487,6 +507,25 @@ TEST(home_has_form_examples_and_recent_questions)
     CHECK(ok);
 }
 
+/* The store's list items carry label and consensus at the top level. */
+TEST(list_items_show_label_and_number_from_the_store)
+{
+    json_t *items = json_loads(
+        "[{\"id\": \"a1\", \"question\": \"Q1\", \"status\": \"done\", \"label\": \"single_voice\", \"consensus\": null},"
+        " {\"id\": \"a2\", \"question\": \"Q2\", \"status\": \"done\", \"label\": \"partial\", \"consensus\": 55},"
+        " {\"id\": \"a3\", \"question\": \"Q3\", \"status\": \"interrupted\", \"label\": null, \"consensus\": null}]",
+        0, NULL);
+    CHECK(items);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_history(&b, items, NULL);
+    json_decref(items);
+    bool ok = st == DX_OK && strstr(b.data, "lbl-single_voice\">Single voice</span>") &&
+              strstr(b.data, "lbl-partial\">Partial agreement 55%</span>") &&
+              strstr(b.data, "st-interrupted\">interrupted</span>");
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
 TEST(home_without_examples_or_history_uses_defaults)
 {
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
@@ -586,6 +625,7 @@ int main(void)
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);
     RUN(running_page_updates_live_and_reloads_without_script);
+    RUN(queued_question_is_live_too);
     RUN(interrupted_page_explains_and_offers_rerun);
     RUN(hostile_output_is_escaped_everywhere);
     RUN(fragment_is_only_main);
@@ -595,6 +635,7 @@ int main(void)
     RUN(markdown_drops_unsafe_links_and_shows_raw_html_as_text);
     RUN(markdown_of_a_large_answer_is_bounded_and_linear);
     RUN(home_has_form_examples_and_recent_questions);
+    RUN(list_items_show_label_and_number_from_the_store);
     RUN(home_without_examples_or_history_uses_defaults);
     RUN(history_lists_searches_and_deletes);
     RUN(error_page_escapes_message);
