@@ -148,8 +148,6 @@ static void on_event(const ask_event *ev, void *user)
             qr->deltas_dropped = true;
         if (!qr->deltas_dropped)
             json_object_set_new(j, "delta", json_stringn(me->text, me->len));
-        else
-            changed = changed || false;
     }
     if (j && (me->kind != MEMBER_EV_TEXT || !qr->deltas_dropped))
         http_stream_event(qr->ev, "member", j);
@@ -403,9 +401,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
         st = dx_fail(DX_ELIMIT, "the server is busy: %d questions are running or queued; try again "
                      "shortly", s->questions);
     } else {
-        do
-            new_id(qr->id);
-        while (0);
+        new_id(qr->id); /* 60 random bits: collisions are not a concern */
         s->questions++;
         s->workers++;
     }
@@ -446,7 +442,7 @@ out:
     return st;
 }
 
-/* The running question with this id, its lock held; NULL if none. Caller
+/* The question with this id in the run list (queued, running, or just finished); NULL if none. Caller
  * holds s->mu. */
 static qrun *find_run(http_server *s, const char *id)
 {
@@ -778,14 +774,13 @@ static enum MHD_Result health(http_req *r)
 {
     http_server *s = r->srv;
     pthread_mutex_lock(&s->mu);
-    int running = s->running, questions = s->questions, waiting = s->waiting;
+    int running = s->running, waiting = s->waiting;
     pthread_mutex_unlock(&s->mu);
     return http_send_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b}", "status", "ok",
                                             "version", DRUX_VERSION, "schema", db_schema_version(s->db),
                                             "members", (int)s->cfg->n_members, "running", running,
                                             "queued", waiting, "max_running", s->max_running,
                                             "pages", DX_HAVE_PAGES));
-    (void)questions;
 }
 
 enum MHD_Result api_route(http_req *r, const char *path)
