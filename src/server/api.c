@@ -271,7 +271,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&qr->mu);
         qr->status = "running";
         if (!qr->deleted)
-            db_question_set_status(s->db, qr->id, "running");
+            db_question_set_status(s->db, qr->id, "running", NULL);
         pthread_mutex_unlock(&qr->mu);
         ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
                       .cancel = &qr->cancel, .synthesis = true};
@@ -286,9 +286,11 @@ static void *worker(void *arg)
         emit_error(qr, "deleted", "the question was deleted");
     } else if (!go || atomic_load(&s->stopping)) {
         /* the server is stopping: the question stays interrupted, re-runnable */
+        static const char why[] = "the server stopped before this question finished";
         qr->status = "interrupted";
-        db_question_set_status(s->db, qr->id, "interrupted");
-        emit_error(qr, "interrupted", "the server stopped before this question finished");
+        snprintf(qr->error, sizeof qr->error, "%s", why);
+        db_question_set_status(s->db, qr->id, "interrupted", why);
+        emit_error(qr, "interrupted", why);
     } else {
         if (!st && !(result = cns_to_json(res)))
             st = dx_fail(DX_ENOMEM, "out of memory");
@@ -423,7 +425,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &at, worker, qr)) {
         pthread_attr_destroy(&at);
-        db_question_set_status(s->db, qr->id, "failed");
+        db_question_set_status(s->db, qr->id, "failed", "can't start a thread for the question");
         pthread_mutex_lock(&s->mu);
         for (qrun **p = &s->runs; *p; p = &(*p)->next)
             if (*p == qr) {
@@ -546,7 +548,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (!sr->ev)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    long n = http_stream_read(sr->ev, &sr->off, buf, max, SSE_KEEPALIVE_MS, &sr->s->stopping);
+    /* no stop flag: the worker always closes the stream, on shutdown after
+     * its "interrupted" event, which followers should get */
+    long n = http_stream_read(sr->ev, &sr->off, buf, max, SSE_KEEPALIVE_MS, NULL);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (n == 0) {
