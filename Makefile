@@ -29,6 +29,10 @@ SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 MAIN_SRC := src/cli/main.c
 LIB_SRCS := $(filter-out $(MAIN_SRC),$(SRCS))
 OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The web app's files (web/*) are compiled in: one generated C file per build.
+WEB_FILES := $(sort $(wildcard web/*.css web/*.js web/*.svg web/*.html))
+WEB_C := $(BUILD)/gen/web_assets.c
+OBJS += $(BUILD)/obj/gen/web_assets.o
 LIB := $(BUILD)/libdrux.a
 BIN := $(BUILD)/drux
 
@@ -57,6 +61,14 @@ tests: $(BIN) $(TEST_BINS) $(REPLAY_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(ARCH_FLAGS) -c $< -o $@
+
+$(WEB_C): $(WEB_FILES) $(wildcard web) scripts/embed-web
+	@mkdir -p $(dir $@)
+	scripts/embed-web $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/web_assets.o: $(WEB_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(OBJS)
 	@mkdir -p $(dir $@)

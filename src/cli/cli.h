@@ -38,5 +38,6 @@ int cmd_members(int argc, char **argv); /* cmd_council.c */
 int cmd_analyze(int argc, char **argv);
 int cmd_convert(int argc, char **argv); /* cmd_embed.c */
 int cmd_embed(int argc, char **argv);   /* cmd_embed.c */
+int cmd_serve(int argc, char **argv);
 
 #endif

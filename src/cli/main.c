@@ -25,6 +25,7 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "a Hugging Face BERT embedding folder to GGUF"},
     {"version", cmd_version, "print the version"},
     {"members", cmd_members, "list the council's members; --ask checks each answers"},
+    {"serve", cmd_serve, "serve the council: web pages, JSON API, OpenAI-compatible endpoint"},
     {"analyze", cmd_analyze, "measure agreement among fixed answers (JSON in, analysis out)"},
 };
 

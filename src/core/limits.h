@@ -62,6 +62,17 @@
 /* HTTP server */
 #define DX_HTTP_MAX_BODY          (1u << 20)
 #define DX_HTTP_MAX_HEADER        (16u << 10)
+#define DX_HTTP_MAX_CONNECTIONS   256u            /* open connections at once */
+#define DX_HTTP_MAX_PER_IP        64u             /* open connections from one address */
+#define DX_HTTP_MAX_QUEUED        16u             /* questions/completions waiting for a slot (then 429) */
+#define DX_HTTP_MAX_RUNNING       8u              /* ceiling for --max-running */
+#define DX_HTTP_MAX_EVENT_LOG     (4u << 20)      /* SSE event bytes kept per question for text deltas */
+#define DX_HTTP_MAX_LIST          200u            /* questions in one list page */
+#define DX_HTTP_MAX_QUERY         256u            /* search text, bytes */
+#define DX_HTTP_MAX_ID            32u             /* a question id, bytes */
+#define DX_HTTP_MAX_CLIENTS       1024u           /* addresses tracked by the rate limiter */
+#define DX_HTTP_MAX_STREAM        (2u << 20)      /* one /v1 streamed reply kept for its reader */
+#define DX_PAGE_MAX_BYTES         (64u << 20)     /* one rendered page (32 answers of 1 MiB, escaped) */
 
 /* Downloads */
 #define DX_MAX_DOWNLOAD_BYTES     (64ull << 30)

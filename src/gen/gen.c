@@ -68,31 +68,37 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* The text fed to the tokenizer: the raw prompt, or a chat turn. */
-static dx_status prompt_text(const gen_model *gm, const gen_params *p, const char *prompt, dx_buf *out)
+/* The text fed to the tokenizer: the raw prompt, a chat turn, or (msgs
+ * not NULL) a whole conversation. */
+static dx_status prompt_text(const gen_model *gm, const gen_params *p, const char *prompt,
+                             const chat_msg *conv, size_t n_conv, dx_buf *out)
 {
-    if (!p->chat)
+    if (!p->chat && !conv)
         return dx_buf_puts(out, prompt);
     chat_msg msgs[2];
     size_t n = 0;
-    if (p->system && *p->system)
-        msgs[n++] = (chat_msg){CHAT_SYSTEM, p->system};
-    msgs[n++] = (chat_msg){CHAT_USER, prompt};
+    if (!conv) {
+        if (p->system && *p->system)
+            msgs[n++] = (chat_msg){CHAT_SYSTEM, p->system};
+        msgs[n++] = (chat_msg){CHAT_USER, prompt};
+        conv = msgs;
+        n_conv = n;
+    }
     /* Like llama.cpp's built-in formats, a template's default system prompt
      * is used only when asked for. */
     chat_tmpl ct = gm->chat;
     if (!p->default_system)
         ct.default_system[0] = '\0';
-    return chat_format(&ct, msgs, n, true, out);
+    return chat_format(&ct, conv, n_conv, true, out);
 }
 
-dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
-                         int32_t **ids, size_t *n)
+static dx_status prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
+                            const chat_msg *conv, size_t n_conv, int32_t **ids, size_t *n)
 {
     *ids = NULL;
     *n = 0;
     dx_buf text = dx_buf_make(DX_MAX_PROMPT_BYTES * 2);
-    dx_status st = prompt_text(gm, p, prompt, &text);
+    dx_status st = prompt_text(gm, p, prompt, conv, n_conv, &text);
     if (st)
         goto out;
     /* a token never covers less than one byte, plus BOS/EOS */
@@ -103,7 +109,7 @@ dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *p
         goto out;
     }
     /* chat templates carry their own special tokens; BOS as the model says */
-    st = tok_encode(gm->t, text.data ? text.data : "", text.len, true, p->chat, buf, cap, n);
+    st = tok_encode(gm->t, text.data ? text.data : "", text.len, true, p->chat || conv, buf, cap, n);
     if (st) {
         free(buf);
         goto out;
@@ -112,6 +118,12 @@ dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *p
 out:
     dx_buf_free(&text);
     return st;
+}
+
+dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
+                         int32_t **ids, size_t *n)
+{
+    return prompt_ids(gm, p, prompt, NULL, 0, ids, n);
 }
 
 /* Length of the longest prefix of a UTF-8 string that ends on a whole character. */
@@ -146,8 +158,9 @@ static size_t releasable(const char *s, size_t n, const char *const *stops)
     return n - keep;
 }
 
-dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,
-                       void *ud, gen_stats *stats)
+static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt,
+                          const chat_msg *conv, size_t n_conv, gen_piece_fn cb, void *ud,
+                          gen_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
     stats->stop = "length";
@@ -156,8 +169,8 @@ dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, g
     eng_session *s = NULL;
     sampler *sp = NULL;
     dx_buf pend = dx_buf_make(DX_MAX_ANSWER_BYTES);
-    const char *const *stops = p->chat ? chat_stops(&gm->chat) : NULL;
-    dx_status st = gen_prompt_ids(gm, p, prompt, &ids, &n_ids);
+    const char *const *stops = p->chat || conv ? chat_stops(&gm->chat) : NULL;
+    dx_status st = prompt_ids(gm, p, prompt, conv, n_conv, &ids, &n_ids);
     if (st)
         goto out;
     eng_options eo = {.n_ctx = p->n_ctx};
@@ -245,4 +258,21 @@ out:
     eng_session_free(s);
     free(ids);
     return st;
+}
+
+dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,
+                       void *ud, gen_stats *stats)
+{
+    return generate(gm, p, prompt, NULL, 0, cb, ud, stats);
+}
+
+dx_status gen_generate_chat(gen_model *gm, const gen_params *p, const chat_msg *msgs, size_t n,
+                            gen_piece_fn cb, void *ud, gen_stats *stats)
+{
+    if (n == 0) {
+        memset(stats, 0, sizeof *stats);
+        stats->stop = "length";
+        return dx_fail(DX_EARG, "a chat needs at least one message");
+    }
+    return generate(gm, p, NULL, msgs, n, cb, ud, stats);
 }

@@ -71,4 +71,10 @@ dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *p
 dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,
                        void *ud, gen_stats *stats);
 
+/* Like gen_generate for a whole conversation (system, user and assistant
+ * turns) formatted with the model's chat template; p->chat and p->system
+ * are not used. DX_EUNSUPPORTED for a template drux doesn't know. */
+dx_status gen_generate_chat(gen_model *gm, const gen_params *p, const chat_msg *msgs, size_t n,
+                            gen_piece_fn cb, void *ud, gen_stats *stats);
+
 #endif

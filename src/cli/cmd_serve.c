@@ -1,0 +1,120 @@
+/*
+ * drux serve — the council on the web: pages, the JSON API and an
+ * OpenAI-compatible endpoint, on 127.0.0.1:8080 unless told otherwise.
+ *
+ *     drux serve
+ *     drux serve --port 9000 --db /tmp/drux.db --config council.ini
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "hub/hub.h"
+#include "server/http.h"
+
+static const char serve_usage[] =
+    "usage: drux serve [options]\n"
+    "\n"
+    "Serves the council: the web pages, the JSON API under /api/v1 (docs/api.md) and an\n"
+    "OpenAI-compatible /v1/chat/completions with a \"council\" model. Stop with Ctrl-C.\n"
+    "\n"
+    "  --host ADDR        address to listen on (default 127.0.0.1; see docs/operations.md\n"
+    "                     before exposing it)\n"
+    "  --port N           port (default 8080; 0 picks a free one)\n"
+    "  --db FILE          the store (default $DRUX_HOME/drux.db)\n"
+    "  --config FILE      the council (default: as for drux ask)\n"
+    "  --max-running N    questions answered at once (default 2; more wait as queued)\n"
+    "  --rate-limit N     questions and completions per client per minute (default 60, 0: off)\n";
+
+int cmd_serve(int argc, char **argv)
+{
+    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL;
+    int port = 8080, max_running = 2, rate = 60;
+    args a = args_begin(argc, argv);
+    while (args_next(&a)) {
+        if (args_flag(&a, "-h", "--help")) {
+            fputs(serve_usage, stdout);
+            return 0;
+        } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
+                   args_str(&a, NULL, "--config", &config) ||
+                   args_int(&a, "-p", "--port", 0, 65535, &port) ||
+                   args_int(&a, NULL, "--max-running", 1, 8, &max_running) ||
+                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate)) {
+            continue;
+        } else {
+            return args_unknown(&a, serve_usage);
+        }
+    }
+    if (a.error)
+        return 2;
+    char home[4096], dbbuf[4200];
+    if (!db_path) {
+        if (hub_home(home, sizeof home))
+            return cli_error("serve");
+        /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
+        for (char *p = home + 1;; p++) {
+            bool end = *p == '\0';
+            if (*p == '/' || end) {
+                *p = '\0';
+                if (mkdir(home, 0755) && errno != EEXIST) {
+                    fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
+                    return 1;
+                }
+                if (end)
+                    break;
+                *p = '/';
+            }
+        }
+        snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
+        db_path = dbbuf;
+    }
+    council_config *cfg = NULL;
+    http_server *srv = NULL;
+    int rc = 1;
+    if (council_config_open(config, &cfg)) {
+        cli_error("serve");
+        goto out;
+    }
+    if (cfg->n_members == 0) {
+        fprintf(stderr, "drux: serve: the council has no members: pull a model (drux pull) or "
+                        "write a config (docs/config.md)\n");
+        goto out;
+    }
+    /* block the stop signals here so every server thread inherits the mask
+     * and this thread alone takes them with sigwait */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    http_opts o = {.host = host, .port = port, .db_path = db_path, .cfg = cfg,
+                   .max_running = max_running, .rate_per_min = rate == 0 ? -1 : rate};
+    if (http_server_start(&o, &srv)) {
+        cli_error("serve");
+        goto out;
+    }
+    const char *shown = strchr(host, ':') ? NULL : host;
+    if (shown)
+        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", cfg->n_members,
+               shown, http_server_port(srv), db_path);
+    else
+        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", cfg->n_members,
+               host, http_server_port(srv), db_path);
+    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
+    fflush(stdout);
+    int sig;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "drux: stopping (questions still running are kept as interrupted)\n");
+    rc = 0;
+out:
+    http_server_stop(srv);
+    council_config_free(cfg);
+    return rc;
+}

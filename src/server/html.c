@@ -1,0 +1,166 @@
+/* The HTML routes. They exist only when the pages (src/server/pages.c,
+ * branch `web`) are built in; without them every HTML path is a 404. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv.h"
+
+#if DX_HAVE_PAGES
+
+static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
+{
+    enum MHD_Result ret = st ? http_error_status(r, st)
+                             : http_send(r, 200, "text/html; charset=utf-8", b->data ? b->data : "",
+                                         b->len, true);
+    dx_buf_free(b);
+    return ret;
+}
+
+static enum MHD_Result home(http_req *r)
+{
+    json_t *recent = NULL;
+    dx_status st = db_question_list(r->srv->db, NULL, 10, NULL, &recent);
+    if (st)
+        return http_error_status(r, st);
+    json_t *examples = json_pack("[s, s, s]", "Why is the sky blue?", "How long is a marathon?",
+                                 "What is the capital of Australia?");
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    st = page_home(&b, recent, examples);
+    json_decref(recent);
+    json_decref(examples);
+    return send_page(r, st, &b);
+}
+
+static enum MHD_Result question_page(http_req *r, const char *id)
+{
+    json_t *q;
+    dx_status st = api_question_json(r->srv, id, true, &q);
+    if (st)
+        return http_error_status(r, st);
+    const char *frag = http_query(r, "fragment");
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    st = page_question(&b, q, frag && !strcmp(frag, "1"));
+    json_decref(q);
+    return send_page(r, st, &b);
+}
+
+static enum MHD_Result history(http_req *r)
+{
+    const char *q = http_query(r, "q");
+    if (q && strlen(q) > DX_HTTP_MAX_QUERY)
+        return http_error(r, 400, "bad_request", "the search text is over %u bytes", DX_HTTP_MAX_QUERY);
+    json_t *items;
+    dx_status st = db_question_list(r->srv->db, q, DX_HTTP_MAX_LIST, NULL, &items);
+    if (st)
+        return http_error_status(r, st);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    st = page_history(&b, items, q ? q : "");
+    json_decref(items);
+    return send_page(r, st, &b);
+}
+
+static enum MHD_Result ask(http_req *r)
+{
+    if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
+        return http_error(r, 415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded");
+    enum MHD_Result ret;
+    if (!http_rate_ok(r, &ret))
+        return ret;
+    char *q = malloc(DX_MAX_QUESTION_BYTES + 1);
+    if (!q)
+        return http_error(r, 500, "internal", "out of memory");
+    char id[DX_HTTP_MAX_ID + 1];
+    dx_status st = api_form_value(r->body.data ? r->body.data : "", r->body.len, "q", q,
+                                  DX_MAX_QUESTION_BYTES + 1);
+    if (st == DX_ENOTFOUND)
+        st = dx_fail(DX_EARG, "the form has no question (field q)");
+    if (!st)
+        st = api_question_start(r->srv, q, NULL, id);
+    free(q);
+    if (st == DX_ELIMIT && strstr(dx_errmsg(), "busy"))
+        return http_error(r, 429, "busy", "%s", dx_errmsg());
+    if (st)
+        return http_error_status(r, st);
+    char loc[64];
+    snprintf(loc, sizeof loc, "/q/%s", id);
+    return http_redirect(r, loc);
+}
+
+static enum MHD_Result static_file(http_req *r, const char *path)
+{
+    const unsigned char *data;
+    size_t len;
+    const char *mime;
+    if (!web_asset(path, &data, &len, &mime))
+        return http_error(r, 404, "not_found", "no such file");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    http_add_headers(resp, mime);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "public, max-age=300");
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
+{
+    *handled = true;
+    bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    bool post = !strcmp(r->method, "POST");
+    if (!strcmp(path, "/") && get)
+        return home(r);
+    if (!strcmp(path, "/history") && get)
+        return history(r);
+    if (!strcmp(path, "/ask") && post)
+        return ask(r);
+    if (!strncmp(path, "/static/", 8) && get)
+        return static_file(r, path);
+    if (!strncmp(path, "/q/", 3)) {
+        const char *id = path + 3, *slash = strchr(id, '/');
+        size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+        if (!api_id_valid(id, idlen))
+            return http_error(r, 404, "not_found", "no such question");
+        char qid[DX_HTTP_MAX_ID + 1];
+        memcpy(qid, id, idlen);
+        qid[idlen] = '\0';
+        if (!slash && get)
+            return question_page(r, qid);
+        if (slash && !strcmp(slash, "/delete") && post) {
+            dx_status st = api_question_delete(r->srv, qid);
+            return st ? http_error_status(r, st) : http_redirect(r, "/history");
+        }
+        if (slash && !strcmp(slash, "/rerun") && post) {
+            enum MHD_Result ret;
+            if (!http_rate_ok(r, &ret))
+                return ret;
+            char *question = NULL, nid[DX_HTTP_MAX_ID + 1];
+            json_t *members = NULL;
+            dx_status st = db_question_source(r->srv->db, qid, &question, &members);
+            if (!st)
+                st = api_question_start(r->srv, question, members, nid);
+            free(question);
+            json_decref(members);
+            if (st)
+                return http_error_status(r, st);
+            char loc[64];
+            snprintf(loc, sizeof loc, "/q/%s", nid);
+            return http_redirect(r, loc);
+        }
+    }
+    *handled = false;
+    return MHD_NO;
+}
+
+#else
+
+enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
+{
+    (void)path;
+    *handled = true;
+    return http_error(r, 404, "not_found",
+                      "no page at %.200s: this build has the API only (/api/v1, /v1)", r->url);
+}
+
+#endif

@@ -1,0 +1,386 @@
+/* The daemon, a request's life and the response helpers. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "server/srv.h"
+
+double http_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void http_utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Scripts only from this origin, no inline script, never framed. */
+static const char csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'";
+
+void http_add_headers(struct MHD_Response *resp, const char *mime)
+{
+    if (mime)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime);
+    MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+}
+
+enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
+                          bool copy)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)data, copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        if (!copy)
+            free((void *)data);
+        return MHD_NO;
+    }
+    http_add_headers(resp, mime);
+    if (status >= 400 || !strcmp(r->method, "POST") || !strcmp(r->method, "DELETE"))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == 429 || status == 503)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result http_send_json(http_req *r, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return http_send(r, 500, "application/json",
+                         "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 57, true);
+    return http_send(r, status, "application/json", s, strlen(s), false);
+}
+
+enum MHD_Result http_error(http_req *r, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+#if DX_HAVE_PAGES
+    /* the HTML routes answer people with a page, the rest with JSON */
+    if (strncmp(r->url, "/api/", 5) && strncmp(r->url, "/v1/", 4)) {
+        dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+        if (page_error(&b, status, msg) == DX_OK) {
+            enum MHD_Result ret = http_send(r, status, "text/html; charset=utf-8", b.data, b.len, true);
+            dx_buf_free(&b);
+            return ret;
+        }
+        dx_buf_free(&b);
+    }
+#endif
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    return http_send_json(r, status, j);
+}
+
+enum MHD_Result http_error_status(http_req *r, dx_status st)
+{
+    const char *m = dx_errmsg();
+    switch (st) {
+    case DX_ENOTFOUND: return http_error(r, 404, "not_found", "%s", m);
+    case DX_EFORMAT: return http_error(r, 400, "bad_request", "%s", m);
+    case DX_EARG: return http_error(r, 400, "bad_request", "%s", m);
+    case DX_ELIMIT: return http_error(r, 413, "too_large", "%s", m);
+    case DX_EUNSUPPORTED: return http_error(r, 400, "unsupported", "%s", m);
+    case DX_ECANCELLED: return http_error(r, 503, "shutting_down", "%s", m);
+    case DX_ETIMEOUT: return http_error(r, 504, "timeout", "%s", m);
+    default: return http_error(r, 500, "internal", "%s", m);
+    }
+}
+
+enum MHD_Result http_redirect(http_req *r, const char *location)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    http_add_headers(resp, "text/plain");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 303, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result http_send_stream(http_req *r, const char *mime, MHD_ContentReaderCallback cb,
+                                 void *cls, MHD_ContentReaderFreeCallback free_cb)
+{
+    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10, cb,
+                                                                   cls, free_cb);
+    if (!resp) {
+        free_cb(cls);
+        return MHD_NO;
+    }
+    http_add_headers(resp, mime);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: don't buffer SSE */
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+bool http_content_type_is(http_req *r, const char *mime)
+{
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
+    if (!ct)
+        return false;
+    size_t n = strlen(mime);
+    return !strncasecmp(ct, mime, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+const char *http_query(http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+bool http_rate_ok(http_req *r, enum MHD_Result *ret)
+{
+    http_server *s = r->srv;
+    if (s->rate_per_min < 0)
+        return true;
+    double now = http_now_ms(), per_ms = s->rate_per_min / 60000.0;
+    double burst = s->rate_per_min / 6.0 < 5 ? 5 : s->rate_per_min / 6.0;
+    pthread_mutex_lock(&s->mu);
+    struct client_bucket *b = NULL, *oldest = &s->buckets[0];
+    for (size_t i = 0; i < DX_HTTP_MAX_CLIENTS; i++) {
+        if (!strcmp(s->buckets[i].addr, r->client)) {
+            b = &s->buckets[i];
+            break;
+        }
+        if (s->buckets[i].last_ms < oldest->last_ms)
+            oldest = &s->buckets[i];
+    }
+    if (!b) { /* a new client takes the least recently seen slot */
+        b = oldest;
+        snprintf(b->addr, sizeof b->addr, "%s", r->client);
+        b->tokens = burst;
+        b->last_ms = now;
+    }
+    b->tokens += (now - b->last_ms) * per_ms;
+    if (b->tokens > burst)
+        b->tokens = burst;
+    b->last_ms = now;
+    bool ok = b->tokens >= 1;
+    if (ok)
+        b->tokens -= 1;
+    pthread_mutex_unlock(&s->mu);
+    if (!ok)
+        *ret = http_error(r, 429, "rate_limited",
+                          "too many requests from %s: at most %d questions or completions a "
+                          "minute; try again shortly", r->client, s->rate_per_min);
+    return ok;
+}
+
+static bool path_safe(const char *p)
+{
+    /* no "..", no backslashes, no NUL-hidden tricks (MHD has decoded %xx) */
+    return !strstr(p, "..") && !strchr(p, '\\') && !strstr(p, "//");
+}
+
+static enum MHD_Result dispatch(http_req *r)
+{
+    const char *url = r->url;
+    if (strcmp(r->method, "GET") && strcmp(r->method, "POST") && strcmp(r->method, "DELETE") &&
+        strcmp(r->method, "HEAD"))
+        return http_error(r, 405, "method_not_allowed", "method %.16s is not supported", r->method);
+    if (url[0] != '/' || !path_safe(url))
+        return http_error(r, 400, "bad_path", "the path is not allowed");
+    if (!strncmp(url, "/api/v1/", 8))
+        return api_route(r, url + 7);
+    if (!strncmp(url, "/v1/", 4))
+        return openai_route(r, url + 3);
+    bool handled = false;
+    enum MHD_Result ret = html_route(r, url, &handled);
+    if (handled)
+        return ret;
+    return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    http_server *s = cls;
+    http_req *r = *con_cls;
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return MHD_NO;
+        r->srv = s;
+        r->conn = c;
+        r->method = method;
+        r->url = url;
+        r->body = dx_buf_make(DX_HTTP_MAX_BODY);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        if (sa && sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client, sizeof r->client);
+        else if (sa && sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client, sizeof r->client);
+        else
+            snprintf(r->client, sizeof r->client, "unknown");
+        *con_cls = r;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl) {
+            char *end;
+            unsigned long long n = strtoull(cl, &end, 10);
+            if (end == cl || *end)
+                return http_error(r, 400, "bad_request", "bad Content-Length");
+            if (n > DX_HTTP_MAX_BODY) /* refuse before reading it */
+                return http_error(r, 413, "too_large",
+                                  "the request body is %llu bytes; the limit is %u", n,
+                                  DX_HTTP_MAX_BODY);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->too_big && dx_buf_append(&r->body, upload, *upload_size))
+            r->too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_big)
+        return http_error(r, 413, "too_large", "the request body is over %u bytes", DX_HTTP_MAX_BODY);
+    return dispatch(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    http_req *r = *con_cls;
+    if (r) {
+        dx_buf_free(&r->body);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n && buf[n - 1] == '\n')
+        buf[--n] = '\0';
+    log_info("http: %s", buf);
+}
+
+dx_status http_server_start(const http_opts *o, http_server **out)
+{
+    *out = NULL;
+    http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->cfg = o->cfg;
+    s->max_running = o->max_running > 0 ? o->max_running : 2;
+    if (s->max_running > (int)DX_HTTP_MAX_RUNNING)
+        s->max_running = DX_HTTP_MAX_RUNNING;
+    s->rate_per_min = o->rate_per_min == 0 ? 60 : o->rate_per_min;
+    dx_status st = DX_OK;
+    if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)) ||
+        !(s->reg = local_registry_new())) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = db_open(o->db_path, &s->db)))
+        goto out;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    const char *host = o->host ? o->host : "127.0.0.1";
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)o->port);
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)o->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        st = dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)", host);
+        goto out;
+    }
+    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_PER_IP,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * DX_HTTP_MAX_HEADER),
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+    if (!s->d) {
+        st = dx_fail(DX_EIO, "can't listen on %s port %d (in use, or not an address of this "
+                     "machine?)", host, o->port);
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : o->port;
+out:
+    if (st) {
+        http_server_stop(s);
+        return st;
+    }
+    *out = s;
+    return DX_OK;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s)
+        return;
+    atomic_store(&s->stopping, 1);
+    api_wake_all(s);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cond);
+    while (s->workers > 0) {
+        pthread_mutex_unlock(&s->mu);
+        api_wake_all(s);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cond);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (s->d)
+        MHD_stop_daemon(s->d);
+    db_close(s->db);
+    local_registry_free(s->reg);
+    free(s->buckets);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}

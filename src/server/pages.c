@@ -1,0 +1,1047 @@
+/*
+ * pages — server-side HTML for the web app (see pages.h).
+ *
+ * Output goes through a small writer with a sticky status, so a page is a
+ * straight sequence of put/esc calls and the first failure (a full buffer)
+ * is what the function returns. Every string that came from a model, a
+ * person or the store goes through esc() or page_markdown(); literal markup
+ * is only ever written from string constants in this file.
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmark-gfm-core-extensions.h>
+#include <cmark-gfm-extension_api.h>
+#include <cmark-gfm.h>
+
+#include "core/limits.h"
+#include "server/pages.h"
+
+/* ---- writer -------------------------------------------------------------------- */
+
+typedef struct w {
+    dx_buf *b;
+    dx_status st;
+} w;
+
+static void putn(w *o, const char *s, size_t n)
+{
+    if (!o->st && n)
+        o->st = dx_buf_append(o->b, s, n);
+}
+
+static void put(w *o, const char *s)
+{
+    if (s)
+        putn(o, s, strlen(s));
+}
+
+static void __attribute__((format(printf, 2, 3))) putf(w *o, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0 || o->st)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        putn(o, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        o->st = dx_fail(DX_ENOMEM, "pages: out of memory");
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    putn(o, big, (size_t)n);
+    free(big);
+}
+
+/* Text or attribute value: & < > " ' become entities. NULL writes nothing. */
+static void escn(w *o, const char *s, size_t n)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < n && !o->st; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&quot;"; break;
+        case '\'': rep = "&#39;"; break;
+        default: break;
+        }
+        if (!rep)
+            continue;
+        putn(o, s + run, i - run);
+        put(o, rep);
+        run = i + 1;
+    }
+    if (run < n)
+        putn(o, s + run, n - run);
+}
+
+static void esc(w *o, const char *s)
+{
+    if (s)
+        escn(o, s, strlen(s));
+}
+
+/* At most max bytes of s, cut on a UTF-8 character boundary, with "…" when cut. */
+static void esc_trunc(w *o, const char *s, size_t max)
+{
+    if (!s)
+        return;
+    size_t n = strlen(s);
+    if (n <= max) {
+        escn(o, s, n);
+        return;
+    }
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    escn(o, s, max);
+    put(o, "\xE2\x80\xA6");
+}
+
+/* An id inside a URL path: only [A-Za-z0-9_-] pass, the rest is %XX. */
+static void put_id_url(w *o, const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)(id ? id : ""); *p && !o->st; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+            *p == '_') {
+            putn(o, (const char *)p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            putn(o, e, 3);
+        }
+    }
+}
+
+/* ---- JSON access: absent or mistyped reads as absent ---------------------------- */
+
+static const char *js(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static long long ji(json_t *o, const char *k, long long def)
+{
+    json_t *v = json_object_get(o, k);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_real(v) && json_real_value(v) > -9e15 && json_real_value(v) < 9e15)
+        return (long long)json_real_value(v);
+    return def;
+}
+
+static json_t *ja(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_array(v) ? v : NULL;
+}
+
+static json_t *jo(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_object(v) ? v : NULL;
+}
+
+static bool streq(const char *a, const char *b)
+{
+    return a && b && !strcmp(a, b);
+}
+
+/* ---- markdown ------------------------------------------------------------------- */
+
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_init(void)
+{
+    cmark_gfm_core_extensions_ensure_registered();
+}
+
+/* http, https, mailto, or no scheme at all (relative); nothing with control
+ * characters or spaces, which browsers strip or fold into a scheme. */
+static bool url_safe(const char *u)
+{
+    if (!u)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)u; *p; p++)
+        if (*p <= 0x20 || *p == 0x7F)
+            return false;
+    size_t n = strcspn(u, ":/?#");
+    if (u[n] != ':')
+        return true;
+    return (n == 4 && !strncasecmp(u, "http", 4)) || (n == 5 && !strncasecmp(u, "https", 5)) ||
+           (n == 6 && !strncasecmp(u, "mailto", 6));
+}
+
+/* Moves node's children in front of it, then frees it. */
+static void md_unwrap(cmark_node *node)
+{
+    cmark_node *c;
+    while ((c = cmark_node_first_child(node)))
+        cmark_node_insert_before(node, c);
+    cmark_node_free(node);
+}
+
+static void md_replace_literal(cmark_node *node, cmark_node_type type)
+{
+    cmark_node *t = cmark_node_new(type);
+    if (!t)
+        return;
+    const char *lit = cmark_node_get_literal(node);
+    cmark_node_set_literal(t, lit ? lit : "");
+    if (!cmark_node_insert_before(node, t)) {
+        cmark_node_free(t);
+        return;
+    }
+    cmark_node_free(node);
+}
+
+/* Raw HTML becomes visible text, unsafe links lose their link, images become
+ * links to the image (no remote loads from a model's answer). */
+static dx_status md_sanitize(cmark_node *doc)
+{
+    size_t n = 0, cap = 0;
+    cmark_node **todo = NULL;
+    cmark_iter *it = cmark_iter_new(doc);
+    if (!it)
+        return dx_fail(DX_ENOMEM, "pages: out of memory");
+    cmark_event_type ev;
+    while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+        if (ev != CMARK_EVENT_ENTER)
+            continue;
+        cmark_node *node = cmark_iter_get_node(it);
+        cmark_node_type t = cmark_node_get_type(node);
+        if (t != CMARK_NODE_HTML_BLOCK && t != CMARK_NODE_HTML_INLINE && t != CMARK_NODE_LINK &&
+            t != CMARK_NODE_IMAGE)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            cmark_node **g = realloc(todo, nc * sizeof *g);
+            if (!g) {
+                free(todo);
+                cmark_iter_free(it);
+                return dx_fail(DX_ENOMEM, "pages: out of memory");
+            }
+            todo = g;
+            cap = nc;
+        }
+        todo[n++] = node;
+    }
+    cmark_iter_free(it);
+    /* children before parents is not needed: each change keeps the others valid */
+    for (size_t i = 0; i < n; i++) {
+        cmark_node *node = todo[i];
+        switch (cmark_node_get_type(node)) {
+        case CMARK_NODE_HTML_BLOCK: md_replace_literal(node, CMARK_NODE_CODE_BLOCK); break;
+        case CMARK_NODE_HTML_INLINE: md_replace_literal(node, CMARK_NODE_TEXT); break;
+        case CMARK_NODE_LINK:
+            if (!url_safe(cmark_node_get_url(node)))
+                md_unwrap(node);
+            break;
+        case CMARK_NODE_IMAGE: {
+            const char *url = cmark_node_get_url(node);
+            cmark_node *link = url_safe(url) ? cmark_node_new(CMARK_NODE_LINK) : NULL;
+            if (link && cmark_node_set_url(link, url) && cmark_node_insert_before(node, link)) {
+                cmark_node *c;
+                while ((c = cmark_node_first_child(node)))
+                    cmark_node_append_child(link, c);
+                if (!cmark_node_first_child(link)) {
+                    cmark_node *t = cmark_node_new(CMARK_NODE_TEXT);
+                    if (t && (!cmark_node_set_literal(t, "image") || !cmark_node_append_child(link, t)))
+                        cmark_node_free(t);
+                }
+                cmark_node_free(node);
+            } else {
+                if (link) /* cmark_node_free(NULL) is not a no-op */
+                    cmark_node_free(link);
+                md_unwrap(node);
+            }
+            break;
+        }
+        default: break;
+        }
+    }
+    free(todo);
+    return DX_OK;
+}
+
+dx_status page_markdown(dx_buf *out, const char *md, size_t len)
+{
+    dx_status st = DX_OK;
+    char *html = NULL;
+    pthread_once(&md_once, md_init);
+    int opts = CMARK_OPT_VALIDATE_UTF8; /* not CMARK_OPT_UNSAFE: the renderer omits raw HTML too */
+    cmark_parser *p = cmark_parser_new(opts);
+    cmark_node *doc = NULL;
+    if (!p)
+        return dx_fail(DX_ENOMEM, "pages: out of memory");
+    static const char *const exts[] = {"table", "strikethrough", "autolink"};
+    for (size_t i = 0; i < sizeof exts / sizeof *exts; i++) {
+        cmark_syntax_extension *e = cmark_find_syntax_extension(exts[i]);
+        if (e)
+            cmark_parser_attach_syntax_extension(p, e);
+    }
+    cmark_parser_feed(p, md ? md : "", md ? len : 0);
+    doc = cmark_parser_finish(p);
+    if (!doc) {
+        st = dx_fail(DX_ENOMEM, "pages: out of memory");
+        goto out;
+    }
+    if ((st = md_sanitize(doc)))
+        goto out;
+    html = cmark_render_html(doc, opts, cmark_parser_get_syntax_extensions(p));
+    if (!html) {
+        st = dx_fail(DX_ENOMEM, "pages: out of memory");
+        goto out;
+    }
+    st = dx_buf_puts(out, html);
+out:
+    free(html);
+    cmark_node_free(doc);
+    cmark_parser_free(p);
+    return st;
+}
+
+static void md(w *o, const char *s)
+{
+    if (!o->st && s)
+        o->st = page_markdown(o->b, s, strlen(s));
+}
+
+/* ---- words ---------------------------------------------------------------------- */
+
+static const char *label_title(const char *label)
+{
+    if (streq(label, "consensus")) return "Consensus";
+    if (streq(label, "partial")) return "Partial agreement";
+    if (streq(label, "disagree")) return "Disagreement";
+    if (streq(label, "single_voice")) return "Single voice";
+    if (streq(label, "no_answer")) return "No answer";
+    return NULL;
+}
+
+/* A known word for a CSS class, so no stored string ever lands in a class. */
+static const char *status_key(const char *s)
+{
+    static const char *const known[] = {"queued", "running", "done", "failed", "timeout",
+                                        "cancelled", "refused", "interrupted"};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (streq(s, known[i]))
+            return known[i];
+    return "unknown";
+}
+
+static const char *status_words(const char *s)
+{
+    if (streq(s, "queued")) return "waiting";
+    if (streq(s, "running")) return "answering";
+    if (streq(s, "done")) return "done";
+    if (streq(s, "failed")) return "failed";
+    if (streq(s, "timeout")) return "timed out";
+    if (streq(s, "cancelled")) return "cancelled";
+    if (streq(s, "refused")) return "refused";
+    return "unknown";
+}
+
+static void put_time(w *o, const char *iso)
+{
+    if (!iso || strlen(iso) < 16)
+        return;
+    put(o, "<time datetime=\"");
+    esc(o, iso);
+    put(o, "\">");
+    escn(o, iso, 10);
+    put(o, " ");
+    escn(o, iso + 11, 5);
+    if (iso[strlen(iso) - 1] == 'Z')
+        put(o, " UTC");
+    put(o, "</time>");
+}
+
+static void put_seconds(w *o, long long ms)
+{
+    if (ms < 1000)
+        putf(o, "%lld ms", ms);
+    else if (ms < 10000)
+        putf(o, "%.1f s", (double)ms / 1000.0);
+    else
+        putf(o, "%lld s", (ms + 500) / 1000);
+}
+
+/* ---- page frame ----------------------------------------------------------------- */
+
+static void head(w *o, const char *title, bool refresh)
+{
+    put(o, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+           "<meta name=\"color-scheme\" content=\"light dark\">\n"
+           "<meta name=\"referrer\" content=\"no-referrer\">\n<title>");
+    if (title && *title) {
+        esc_trunc(o, title, 90);
+        put(o, " \xE2\x80\x94 drux");
+    } else {
+        put(o, "drux");
+    }
+    put(o, "</title>\n<link rel=\"stylesheet\" href=\"/static/style.css\">\n"
+           "<link rel=\"icon\" href=\"/static/icon.svg\" type=\"image/svg+xml\">\n"
+           "<script src=\"/static/app.js\" defer></script>\n");
+    if (refresh) /* without JavaScript a running question reloads until it is done */
+        put(o, "<noscript><meta http-equiv=\"refresh\" content=\"4\"></noscript>\n");
+    put(o, "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
+           "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
+           "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a href=\"/history\">History</a></nav>\n"
+           "</header>\n");
+}
+
+static void foot(w *o)
+{
+    put(o, "<footer class=\"foot\"><p>drux asks a council of language models and shows where they "
+           "agree. Models make mistakes: check what matters.</p></footer>\n</body>\n</html>\n");
+}
+
+static void ask_form(w *o, const char *id, bool autofocus)
+{
+    put(o, "<form class=\"ask\" method=\"post\" action=\"/ask\" role=\"search\">\n<label for=\"");
+    put(o, id);
+    put(o, "\">Ask the council</label>\n<div class=\"ask-row\"><textarea id=\"");
+    put(o, id);
+    putf(o, "\" name=\"q\" rows=\"2\" required maxlength=\"%u\" placeholder=\"Ask a question\"%s></textarea>\n",
+         (unsigned)DX_MAX_QUESTION_BYTES, autofocus ? " autofocus" : "");
+    put(o, "<button type=\"submit\">Ask</button></div>\n</form>\n");
+}
+
+/* "Consensus 89%", "Single voice", "answering…": one short badge for a list
+ * row. A list item carries the analysis' label and consensus at the top
+ * level (the store copies them from the object); a whole stored question has
+ * them under result.analysis. */
+static void put_badge(w *o, json_t *q)
+{
+    json_t *r = jo(q, "result");
+    json_t *an = r ? jo(r, "analysis") : q;
+    const char *status = js(q, "status");
+    const char *title = label_title(js(an, "label"));
+    if (an && title) {
+        put(o, "<span class=\"badge lbl-");
+        put(o, js(an, "label"));
+        put(o, "\">");
+        put(o, title);
+        json_t *c = json_object_get(an, "consensus");
+        if (json_is_integer(c))
+            putf(o, " %lld%%", (long long)json_integer_value(c));
+        put(o, "</span>");
+    } else if (streq(status, "running")) {
+        put(o, "<span class=\"badge st-running\">answering\xE2\x80\xA6</span>");
+    } else {
+        put(o, "<span class=\"badge st-");
+        put(o, status_key(status));
+        put(o, "\">");
+        put(o, streq(status, "interrupted") ? "interrupted" : streq(status, "failed") ? "failed" : "no result");
+        put(o, "</span>");
+    }
+}
+
+static void question_list(w *o, json_t *items, bool with_delete)
+{
+    put(o, "<ul class=\"qlist\">\n");
+    size_t i;
+    json_t *q;
+    json_array_foreach(items, i, q)
+    {
+        if (!json_is_object(q))
+            continue;
+        const char *id = js(q, "id");
+        if (!id)
+            continue;
+        put(o, "<li><a class=\"qlink\" href=\"/q/");
+        put_id_url(o, id);
+        put(o, "\">");
+        const char *text = js(q, "question");
+        esc_trunc(o, text && *text ? text : "(no question)", 300);
+        put(o, "</a>\n<span class=\"meta\">");
+        put_badge(o, q);
+        put(o, " ");
+        put_time(o, js(q, "created_at"));
+        put(o, "</span>");
+        if (with_delete) {
+            put(o, "\n<form class=\"del\" method=\"post\" action=\"/q/");
+            put_id_url(o, id);
+            put(o, "/delete\"><button type=\"submit\" class=\"link danger\" aria-label=\"Delete: ");
+            esc_trunc(o, text, 120);
+            put(o, "\">Delete</button></form>");
+        }
+        put(o, "</li>\n");
+    }
+    put(o, "</ul>\n");
+}
+
+/* ---- home, history, error -------------------------------------------------------- */
+
+static const char *const default_examples[] = {
+    "Why is the sky blue?",
+    "What is the capital of Australia?",
+    "How many moons does Mars have?",
+    "Can I use SQLite in a commercial product?",
+};
+
+static void example_form(w *o, const char *text)
+{
+    put(o, "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
+    esc(o, text);
+    put(o, "\"><button type=\"submit\" class=\"chip\">");
+    esc(o, text);
+    put(o, "</button></form></li>\n");
+}
+
+dx_status page_home(dx_buf *out, json_t *recent, json_t *examples)
+{
+    w o = {out, DX_OK};
+    head(&o, NULL, false);
+    put(&o, "<main id=\"main\" class=\"home\">\n<h1>Ask once, hear the council</h1>\n"
+            "<p class=\"lede\">Your question goes to several language models at once; drux shows where "
+            "they agree, where they differ, and one answer built from what they share.</p>\n");
+    ask_form(&o, "q", true);
+    put(&o, "<section aria-labelledby=\"ex-h\">\n<h2 id=\"ex-h\">Try an example</h2>\n<ul class=\"chips\">\n");
+    size_t n = 0, i;
+    json_t *e;
+    json_array_foreach(examples, i, e)
+    {
+        if (json_is_string(e) && json_string_length(e)) {
+            example_form(&o, json_string_value(e));
+            n++;
+        }
+    }
+    for (i = 0; n == 0 && i < sizeof default_examples / sizeof *default_examples; i++)
+        example_form(&o, default_examples[i]);
+    put(&o, "</ul>\n</section>\n");
+    put(&o, "<section aria-labelledby=\"recent-h\">\n<h2 id=\"recent-h\">Recent questions</h2>\n");
+    if (json_array_size(recent)) {
+        question_list(&o, recent, false);
+        put(&o, "<p><a href=\"/history\">All questions</a></p>\n");
+    } else {
+        put(&o, "<p class=\"empty\">No questions yet. Ask one above.</p>\n");
+    }
+    put(&o, "</section>\n</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+dx_status page_history(dx_buf *out, json_t *items, const char *query)
+{
+    w o = {out, DX_OK};
+    bool searching = query && *query;
+    head(&o, "History", false);
+    put(&o, "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n"
+            "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
+            "<label for=\"hq\">Search your questions</label>\n<div class=\"ask-row\">"
+            "<input type=\"search\" id=\"hq\" name=\"q\" value=\"");
+    esc(&o, query);
+    put(&o, "\"><button type=\"submit\">Search</button></div>\n</form>\n");
+    size_t n = json_array_size(items);
+    if (searching) {
+        put(&o, "<p class=\"count\" role=\"status\">");
+        putf(&o, "%zu question%s matching \xE2\x80\x9C", n, n == 1 ? "" : "s");
+        esc(&o, query);
+        put(&o, "\xE2\x80\x9D \xC2\xB7 <a href=\"/history\">show all</a></p>\n");
+    }
+    if (n)
+        question_list(&o, items, true);
+    else if (!searching)
+        put(&o, "<p class=\"empty\">No questions yet. <a href=\"/\">Ask one</a>.</p>\n");
+    put(&o, "</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+static const char *reason(int code)
+{
+    switch (code) {
+    case 400: return "Bad request";
+    case 403: return "Forbidden";
+    case 404: return "Not found";
+    case 405: return "Method not allowed";
+    case 409: return "Conflict";
+    case 413: return "Too large";
+    case 429: return "Too many requests";
+    case 500: return "Server error";
+    case 503: return "Unavailable";
+    default: return code >= 500 ? "Server error" : "Error";
+    }
+}
+
+dx_status page_error(dx_buf *out, int http_status, const char *message)
+{
+    w o = {out, DX_OK};
+    char title[64];
+    snprintf(title, sizeof title, "%d %s", http_status, reason(http_status));
+    head(&o, title, false);
+    put(&o, "<main id=\"main\" class=\"error\">\n<h1>");
+    esc(&o, title);
+    put(&o, "</h1>\n<p class=\"msg\">");
+    esc(&o, message && *message ? message : "Something went wrong.");
+    put(&o, "</p>\n<p><a href=\"/\">New search</a> \xC2\xB7 <a href=\"/history\">History</a></p>\n</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+/* ---- the question page ------------------------------------------------------------ */
+
+typedef struct counts {
+    size_t total, by[8]; /* indexes as status_order */
+} counts;
+
+static const char *const status_order[] = {"done",    "running", "queued",  "failed",
+                                           "timeout", "refused", "cancelled", "unknown"};
+
+static counts count_members(json_t *members)
+{
+    counts c = {0};
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m)
+    {
+        const char *k = status_key(js(m, "status"));
+        size_t s = 7;
+        for (size_t j = 0; j < 7; j++)
+            if (!strcmp(k, status_order[j]))
+                s = j;
+        c.by[s]++;
+        c.total++;
+    }
+    return c;
+}
+
+/* "3 models · complete — 1 done, 1 timed out, 1 failed": every number from members[]. */
+static void progress(w *o, json_t *q, json_t *members, bool finished)
+{
+    counts c = count_members(members);
+    const char *status = js(q, "status");
+    put(o, "<p class=\"summary\" id=\"progress\" role=\"status\" aria-live=\"polite\">");
+    putf(o, "<strong>%zu model%s</strong> \xC2\xB7 ", c.total, c.total == 1 ? "" : "s");
+    if (finished)
+        put(o, "complete");
+    else if (streq(status, "interrupted"))
+        put(o, "interrupted");
+    else if (streq(status, "failed"))
+        put(o, "stopped");
+    else if (streq(status, "queued"))
+        put(o, "waiting for a free slot\xE2\x80\xA6");
+    else if (c.total && c.by[1] + c.by[2] == 0)
+        put(o, "analysing the answers\xE2\x80\xA6");
+    else
+        put(o, "answering\xE2\x80\xA6");
+    bool first = true;
+    for (size_t j = 0; j < 8; j++) {
+        if (!c.by[j])
+            continue;
+        putf(o, "%s%zu %s", first ? " \xE2\x80\x94 " : ", ", c.by[j], status_words(status_order[j]));
+        first = false;
+    }
+    put(o, "</p>\n");
+}
+
+static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
+{
+    const char *status = js(m, "status");
+    const char *key = status_key(status);
+    const char *name = js(m, "name");
+    const char *model = js(m, "model");
+    const char *text = js(m, "text");
+    const char *error = js(m, "error");
+    long long lat = ji(m, "latency_ms", 0), tok = ji(m, "tokens", 0), ttft = ji(m, "ttft_ms", 0);
+    bool running = streq(key, "running") || streq(key, "queued");
+    putf(o, "<li><details class=\"member st-%s\" id=\"m-%zu\" data-index=\"%zu\"%s>\n<summary>", key, index,
+         index, live && running ? " open" : "");
+    put(o, "<span class=\"m-name\">");
+    esc(o, name && *name ? name : model);
+    put(o, "</span>");
+    if (model && name && strcmp(model, name)) {
+        /* a model given as a file path shows its file name; the whole path on hover */
+        const char *base = strrchr(model, '/');
+        put(o, " <span class=\"m-model\"");
+        if (base && base[1]) {
+            put(o, " title=\"");
+            esc(o, model);
+            put(o, "\"");
+            model = base + 1;
+        }
+        put(o, ">");
+        esc(o, model);
+        put(o, "</span>");
+    }
+    put(o, " <span class=\"m-status badge st-");
+    put(o, key);
+    put(o, "\">");
+    put(o, status_words(key));
+    put(o, "</span>");
+    put(o, " <span class=\"m-stats\">");
+    bool any = false;
+    if (lat > 0 && !running) {
+        put_seconds(o, lat);
+        any = true;
+    }
+    if (tok > 0) {
+        putf(o, "%s<span class=\"m-tokens\">%lld</span> token%s", any ? " \xC2\xB7 " : "", tok, tok == 1 ? "" : "s");
+        any = true;
+    }
+    if (ttft > 0) {
+        put(o, any ? " \xC2\xB7 first token " : "first token ");
+        put_seconds(o, ttft);
+    }
+    put(o, "</span>");
+    json_t *usable = json_object_get(m, "usable");
+    if (analysed && streq(key, "done") && json_is_false(usable))
+        put(o, " <span class=\"badge st-unused\">not counted</span>");
+    if (error && *error && !streq(key, "done")) {
+        put(o, " <span class=\"m-why\">");
+        esc_trunc(o, error, 100);
+        put(o, "</span>");
+    }
+    put(o, "</summary>\n<div class=\"m-body\">\n");
+    if (error && *error) {
+        put(o, "<p class=\"m-error\">");
+        esc(o, error);
+        put(o, "</p>\n");
+    }
+    if (running) {
+        /* the script appends streamed text here as plain text */
+        put(o, "<div class=\"m-text live\">");
+        esc(o, text);
+        put(o, "</div>\n");
+    } else if (text && *text) {
+        put(o, "<div class=\"m-text md\">");
+        md(o, text);
+        put(o, "</div>\n");
+    } else {
+        put(o, "<p class=\"m-none\">No answer text.</p>\n");
+    }
+    put(o, "</div>\n</details></li>\n");
+}
+
+static void members_section(w *o, json_t *members, bool live, bool analysed)
+{
+    put(o, "<section class=\"members\" aria-labelledby=\"members-h\">\n"
+           "<h2 id=\"members-h\">Each model\xE2\x80\x99s answer</h2>\n<ul class=\"cards\">\n");
+    size_t i;
+    json_t *m;
+    json_array_foreach(members, i, m) member_card(o, m, i, live, analysed);
+    put(o, "</ul>\n</section>\n");
+}
+
+static void name_list(w *o, json_t *names)
+{
+    size_t i, n = json_array_size(names);
+    json_t *s;
+    json_array_foreach(names, i, s)
+    {
+        if (i)
+            put(o, i + 1 == n ? " and " : ", ");
+        esc(o, json_string_value(s));
+    }
+}
+
+static void verdict(w *o, json_t *r)
+{
+    json_t *an = jo(r, "analysis");
+    const char *label = js(an, "label");
+    const char *title = label_title(label);
+    json_t *cons = json_object_get(an, "consensus");
+    long long usable = ji(an, "usable", 0);
+    put(o, "<section class=\"verdict lbl-");
+    put(o, title ? label : "unknown");
+    put(o, "\" aria-labelledby=\"verdict-h\">\n<h2 id=\"verdict-h\"><span class=\"label\">");
+    put(o, title ? title : "Not analysed");
+    put(o, "</span>");
+    if (json_is_integer(cons)) {
+        long long pct = json_integer_value(cons);
+        if (pct < 0) pct = 0;
+        if (pct > 100) pct = 100;
+        putf(o, " <span class=\"pct\">%lld%%</span></h2>\n", pct);
+        putf(o, "<meter class=\"meter\" min=\"0\" max=\"100\" low=\"35\" high=\"70\" optimum=\"100\" "
+                "value=\"%lld\" aria-label=\"Consensus %lld percent\">%lld%%</meter>\n",
+             pct, pct, pct);
+        putf(o, "<p class=\"explain\">%lld%% is how much of what the models said is backed by the others: "
+                "a point counts by the share of models that made it, a disputed point only for a clear "
+                "majority, and a point only one model made lowers it a little. From %lld usable answers, "
+                "compared by ",
+             pct, usable);
+        esc(o, js(an, "method") ? js(an, "method") : "lexical");
+        put(o, " matching.</p>\n");
+    } else {
+        put(o, " <span class=\"pct none\">consensus not measurable</span></h2>\n");
+        putf(o, "<p class=\"explain\">A consensus percentage needs at least two usable answers; "
+                "this question has %lld.</p>\n",
+             usable);
+    }
+    json_t *members = ja(r, "members");
+    if (streq(label, "single_voice")) {
+        put(o, "<div class=\"banner single\" role=\"note\"><strong>Only one model gave a usable answer");
+        size_t i;
+        json_t *m;
+        bool first = true;
+        json_array_foreach(members, i, m)
+        {
+            if (!json_is_true(json_object_get(m, "usable")))
+                continue;
+            put(o, first ? ": " : ", ");
+            esc(o, js(m, "name"));
+            first = false;
+        }
+        put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
+               "agreement to measure.</div>\n");
+    } else if (streq(label, "no_answer")) {
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable answer.</strong> "
+               "Each model\xE2\x80\x99s status and error are below.</div>\n");
+    }
+    size_t i;
+    json_t *sm;
+    json_array_foreach(ja(an, "shared_models"), i, sm)
+    {
+        put(o, "<p class=\"note\">");
+        name_list(o, ja(sm, "members"));
+        put(o, " are the same model (");
+        esc(o, js(sm, "model"));
+        put(o, "); their voices count with reduced weight.</p>\n");
+    }
+    put(o, "</section>\n");
+}
+
+static void answer_section(w *o, json_t *r)
+{
+    const char *answer = js(r, "answer");
+    if (!answer)
+        return;
+    const char *src = js(jo(r, "sources"), "answer");
+    put(o, "<section class=\"answer\" aria-labelledby=\"answer-h\">\n<h2 id=\"answer-h\">Answer</h2>\n"
+           "<div class=\"md\">");
+    md(o, answer);
+    put(o, "</div>\n");
+    if (streq(src, "model"))
+        put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s answers.</p>\n");
+    else if (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice"))
+        put(o, "<p class=\"source\">This is the one usable answer as it was given.</p>\n");
+    else if (streq(src, "extractive"))
+        put(o, "<p class=\"source\">No synthesizer model was available: this answer is put together from "
+               "the models\xE2\x80\x99 own points.</p>\n");
+    put(o, "</section>\n");
+}
+
+static void points_sections(w *o, json_t *r)
+{
+    json_t *an = jo(r, "analysis");
+    json_t *agreed = ja(an, "agreed"), *disputed = ja(an, "disputed"), *unique = ja(an, "unique");
+    long long usable = ji(an, "usable", 0);
+    size_t i, k;
+    json_t *p, *s;
+    if (json_array_size(agreed)) {
+        putf(o, "<section class=\"points agreed\" aria-labelledby=\"agreed-h\">\n"
+                "<h2 id=\"agreed-h\">Agreed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
+             json_array_size(agreed));
+        json_array_foreach(agreed, i, p)
+        {
+            put(o, "<li><span class=\"pt\">");
+            esc(o, js(p, "text"));
+            putf(o, "</span> <span class=\"who\">%zu of %lld: ", json_array_size(ja(p, "members")), usable);
+            name_list(o, ja(p, "members"));
+            put(o, "</span></li>\n");
+        }
+        put(o, "</ul>\n</section>\n");
+    }
+    if (json_array_size(disputed)) {
+        putf(o, "<section class=\"points disputed\" aria-labelledby=\"disputed-h\">\n"
+                "<h2 id=\"disputed-h\">Disputed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
+             json_array_size(disputed));
+        json_array_foreach(disputed, i, p)
+        {
+            put(o, "<li><span class=\"pt\">");
+            esc(o, js(p, "text"));
+            put(o, "</span>\n<ul class=\"stances\">\n");
+            json_array_foreach(ja(p, "stances"), k, s)
+            {
+                long long pos = ji(s, "position", 0);
+                if (pos < 0 || pos > 25) pos = 25;
+                putf(o, "<li class=\"side side-%lld\"><span class=\"pos\">side %c</span> <strong>",
+                     pos < 4 ? pos : 4, (char)('A' + pos));
+                esc(o, js(s, "member"));
+                put(o, "</strong>: ");
+                esc(o, js(s, "text"));
+                put(o, "</li>\n");
+            }
+            put(o, "</ul></li>\n");
+        }
+        put(o, "</ul>\n</section>\n");
+    }
+    if (json_array_size(unique)) {
+        putf(o, "<section class=\"points unique\" aria-labelledby=\"unique-h\">\n"
+                "<details%s><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
+                "</h2></summary>\n<ul>\n",
+             /* open when they are all there is: they are why the number is what it is */
+             json_array_size(agreed) + json_array_size(disputed) ? "" : " open", json_array_size(unique));
+        json_array_foreach(unique, i, p)
+        {
+            put(o, "<li><span class=\"pt\">");
+            esc(o, js(p, "text"));
+            put(o, "</span> <span class=\"who\">");
+            esc(o, js(p, "member"));
+            put(o, "</span></li>\n");
+        }
+        put(o, "</ul>\n</details>\n</section>\n");
+    }
+}
+
+static void followups(w *o, json_t *r)
+{
+    json_t *fu = ja(r, "followups");
+    if (!json_array_size(fu))
+        return;
+    put(o, "<section class=\"followups\" aria-labelledby=\"fu-h\">\n<h2 id=\"fu-h\">Follow-up questions</h2>\n"
+           "<ul>\n");
+    size_t i;
+    json_t *f;
+    json_array_foreach(fu, i, f)
+    {
+        if (!json_is_string(f))
+            continue;
+        put(o, "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
+        esc(o, json_string_value(f));
+        put(o, "\"><button type=\"submit\" class=\"followup\">");
+        esc(o, json_string_value(f));
+        put(o, "</button></form></li>\n");
+    }
+    put(o, "</ul>\n</section>\n");
+}
+
+static void actions(w *o, const char *id, bool finished_or_stopped)
+{
+    put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a class=\"permalink\" href=\"/q/");
+    put_id_url(o, id);
+    put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
+    put_id_url(o, id);
+    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" href=\"/\">New search</a>");
+    if (finished_or_stopped) {
+        put(o, "\n<form method=\"post\" action=\"/q/");
+        put_id_url(o, id);
+        put(o, "/rerun\"><button type=\"submit\" class=\"secondary\">Ask again</button></form>"
+               "\n<form class=\"del\" method=\"post\" action=\"/q/");
+        put_id_url(o, id);
+        put(o, "/delete\"><button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
+    }
+    put(o, "</div>\n</section>\n");
+}
+
+dx_status page_question(dx_buf *out, json_t *q, bool fragment)
+{
+    w o = {out, DX_OK};
+    json_t *r = jo(q, "result");
+    const char *status = js(q, "status");
+    const char *id = js(q, "id");
+    bool finished = r != NULL;
+    /* queued: waiting for a free slot on the server; live like running */
+    bool running = !finished && (streq(status, "running") || streq(status, "queued"));
+    /* with a result, everything shown comes from it; before, from the live state */
+    json_t *members = finished ? ja(r, "members") : ja(q, "members");
+    const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
+    if (!fragment)
+        head(&o, question, running);
+    put(&o, "<main id=\"main\" class=\"qpage\" data-id=\"");
+    esc(&o, id);
+    put(&o, "\" data-status=\"");
+    put(&o, finished ? "done" : status_key(status));
+    if (running) {
+        put(&o, "\" data-events=\"/api/v1/questions/");
+        put_id_url(&o, id);
+        put(&o, "/events\" data-fragment=\"/q/");
+        put_id_url(&o, id);
+        put(&o, "?fragment=1");
+    }
+    put(&o, "\">\n<header class=\"qhead\">\n");
+    const char *cat = finished ? js(r, "category") : NULL;
+    if (cat) {
+        put(&o, "<p class=\"tag\"><span class=\"vh\">Category: </span>");
+        esc(&o, cat);
+        put(&o, "</p>\n");
+    }
+    put(&o, "<h1>");
+    esc(&o, question && *question ? question : "(no question)");
+    put(&o, "</h1>\n<p class=\"when\">Asked ");
+    put_time(&o, js(q, "created_at"));
+    put(&o, "</p>\n");
+    progress(&o, q, members, finished);
+    if (running)
+        put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as they do.</p>\n");
+    put(&o, "</header>\n");
+
+    if (finished) {
+        verdict(&o, r);
+        answer_section(&o, r);
+        points_sections(&o, r);
+        followups(&o, r);
+    } else if (streq(status, "interrupted")) {
+        put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was interrupted</strong> "
+                "before the council finished (the server stopped). What the models had written is below; "
+                "nothing was analysed. Ask again to get a full answer.</div>\n");
+    } else if (streq(status, "failed")) {
+        put(&o, "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
+        esc(&o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
+        put(&o, "</div>\n");
+    } else if (!running) {
+        put(&o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this question.</div>\n");
+    }
+    members_section(&o, members, running, finished);
+    actions(&o, id, !running);
+    put(&o, "</main>\n");
+    if (!fragment)
+        foot(&o);
+    return o.st;
+}
+
+/* ---- embedded assets ------------------------------------------------------------ */
+
+typedef struct web_file {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+} web_file;
+
+/* generated at build time from web/ (scripts/embed-web) */
+extern const web_file web_files[];
+extern const size_t web_n_files;
+
+bool web_asset(const char *path, const unsigned char **data, size_t *len, const char **mime)
+{
+    static const char prefix[] = "/static/";
+    if (!path || strncmp(path, prefix, sizeof prefix - 1))
+        return false;
+    const char *name = path + sizeof prefix - 1;
+    for (size_t i = 0; i < web_n_files; i++) {
+        if (strcmp(web_files[i].name, name))
+            continue;
+        static const struct { const char *ext, *mime; } types[] = {
+            {".css", "text/css; charset=utf-8"},  {".js", "text/javascript; charset=utf-8"},
+            {".svg", "image/svg+xml"},            {".html", "text/html; charset=utf-8"},
+            {".png", "image/png"},                {".ico", "image/x-icon"},
+            {".txt", "text/plain; charset=utf-8"}, {".json", "application/json"},
+        };
+        const char *dot = strrchr(name, '.');
+        *mime = "application/octet-stream";
+        for (size_t k = 0; dot && k < sizeof types / sizeof *types; k++)
+            if (!strcmp(dot, types[k].ext))
+                *mime = types[k].mime;
+        *data = web_files[i].data;
+        *len = web_files[i].len;
+        return true;
+    }
+    return false;
+}

@@ -1,0 +1,59 @@
+/*
+ * pages — the web app's HTML, rendered on the server from stored questions.
+ *
+ * Every page is built from JSON the store keeps (a stored question holds the
+ * one analysis object of src/consensus, under "result"): counts, labels and
+ * the percentage shown are read from that object, never tallied elsewhere.
+ * Model output is always escaped; markdown (the answer, each member's answer)
+ * goes through cmark-gfm (tables, strikethrough, autolink) with raw HTML
+ * shown as text and links other than http(s)/mailto/relative dropped.
+ * Pages carry no inline script or style (the server's CSP forbids both): the
+ * behaviour is in /static/app.js, the look in /static/style.css, both
+ * embedded from web/ at build time (see web_asset).
+ *
+ *     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+ *     if (page_question(&b, stored, false) == DX_OK)
+ *         send(b.data, b.len);
+ *     dx_buf_free(&b);
+ *
+ * Stored question: {"id", "question", "status": "running|done|interrupted|
+ * failed", "error"?, "created_at", "finished_at", "members": [live state],
+ * "result": analysis object or null}. Missing or mistyped fields render as
+ * absent; they never crash. All functions are reentrant (one buffer each).
+ */
+#ifndef DX_PAGES_H
+#define DX_PAGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/status.h"
+#include "core/str.h"
+
+typedef struct json_t json_t;
+
+/* Home: the ask form, example questions (array of strings; NULL: built-in
+ * ones) and recent questions (array of stored questions; texts not needed).
+ * Appends to out; fails only when out is full (DX_ELIMIT) or on DX_ENOMEM. */
+dx_status page_home(dx_buf *out, json_t *recent, json_t *examples);
+
+/* One question: the whole page, or (fragment) only its <main> element, which
+ * the page's script swaps in when the live result arrives. q is a stored
+ * question; a finished one renders completely without JavaScript. */
+dx_status page_question(dx_buf *out, json_t *q, bool fragment);
+
+/* History: items (stored questions, newest first) matching query (NULL or
+ * "" for all), each with a link and a delete button. */
+dx_status page_history(dx_buf *out, json_t *items, const char *query);
+
+/* An error page for http_status with a one-line message for a person. */
+dx_status page_error(dx_buf *out, int http_status, const char *message);
+
+/* An embedded file by URL path ("/static/app.js"): its bytes, length and
+ * MIME type. False when there is no such asset. The data is static. */
+bool web_asset(const char *path, const unsigned char **data, size_t *len, const char **mime);
+
+/* Markdown to safe HTML (the renderer behind the pages), appended to out. */
+dx_status page_markdown(dx_buf *out, const char *md, size_t len);
+
+#endif

@@ -1,0 +1,544 @@
+#include "store/db.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+
+struct db {
+    sqlite3 *h;
+    pthread_mutex_t mu;
+};
+
+/* migrations[i] takes the schema from version i to i + 1. Append only. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE questions("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  question TEXT NOT NULL,"
+    "  members_sel TEXT,"              /* JSON array of member names, NULL: all */
+    "  status TEXT NOT NULL,"
+    "  error TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  finished_at TEXT);"
+    "CREATE TABLE members("
+    "  question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,"
+    "  idx INTEGER NOT NULL,"
+    "  name TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL, error TEXT,"
+    "  latency_ms INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,"
+    "  ttft_ms INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY(question_id, idx));"
+    "CREATE TABLE analyses("
+    "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
+    "  label TEXT, consensus INTEGER, result TEXT NOT NULL);"
+    "CREATE TABLE timings("
+    "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
+    "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
+    "  synthesizing_ms INTEGER, total_ms INTEGER);",
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+_Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
+
+static dx_status sqlfail(db *d, const char *what)
+{
+    return dx_fail(DX_EIO, "store: %s: %s", what, sqlite3_errmsg(d->h));
+}
+
+static dx_status exec(db *d, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(d->h, sql, NULL, NULL, &err) != SQLITE_OK) {
+        dx_status st = dx_fail(DX_EIO, "store: %s", err ? err : sqlite3_errmsg(d->h));
+        sqlite3_free(err);
+        return st;
+    }
+    return DX_OK;
+}
+
+static int user_version(db *d)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return v;
+}
+
+static dx_status migrate(db *d)
+{
+    int v = user_version(d);
+    if (v < 0)
+        return sqlfail(d, "reading the schema version");
+    if (v > DB_SCHEMA_VERSION)
+        return dx_fail(DX_EUNSUPPORTED,
+                       "store: schema version %d is newer than this drux knows (%d); use a newer "
+                       "drux or another --db", v, DB_SCHEMA_VERSION);
+    for (; v < DB_SCHEMA_VERSION; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
+        dx_status st = exec(d, "BEGIN IMMEDIATE");
+        if (!st)
+            st = exec(d, migrations[v]);
+        if (!st)
+            st = exec(d, pragma);
+        if (!st)
+            st = exec(d, "COMMIT");
+        if (st) {
+            sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+            return dx_wrap(st, "migrating to schema %d", v + 1);
+        }
+    }
+    return DX_OK;
+}
+
+dx_status db_open(const char *path, db **out)
+{
+    *out = NULL;
+    db *d = calloc(1, sizeof *d);
+    if (!d)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&d->mu, NULL);
+    dx_status st = DX_OK;
+    if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        st = dx_fail(DX_EIO, "store: can't open %s: %s", path,
+                     d->h ? sqlite3_errmsg(d->h) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(d->h, 5000);
+    /* WAL: readers don't block the writer; NORMAL sync is durable across a
+     * process crash (kill -9), which is what the store promises. */
+    if ((st = exec(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                      "PRAGMA foreign_keys = ON;")))
+        goto out;
+    if ((st = migrate(d)))
+        goto out;
+    if ((st = exec(d, "UPDATE questions SET status = 'interrupted', "
+                      "error = 'the server stopped before this question finished' "
+                      "WHERE status IN ('queued', 'running')")))
+        goto out;
+out:
+    if (st) {
+        dx_wrap(st, "%s", path);
+        db_close(d);
+        return st;
+    }
+    *out = d;
+    return DX_OK;
+}
+
+void db_close(db *d)
+{
+    if (!d)
+        return;
+    sqlite3_close(d->h);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+int db_schema_version(db *d)
+{
+    pthread_mutex_lock(&d->mu);
+    int v = user_version(d);
+    pthread_mutex_unlock(&d->mu);
+    return v;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+    if (t)
+        sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Runs one statement to completion. */
+static dx_status step_done(db *d, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? DX_OK : sqlfail(d, what);
+}
+
+dx_status db_question_insert(db *d, const char *id, const char *question, json_t *members,
+                             const char *created_at)
+{
+    char *sel = members ? json_dumps(members, JSON_COMPACT) : NULL;
+    if (members && !sel)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h,
+                           "INSERT INTO questions(id, question, members_sel, status, created_at) "
+                           "VALUES(?, ?, ?, 'queued', ?)", -1, &s, NULL) != SQLITE_OK) {
+        st = sqlfail(d, "insert question");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    bind_text(s, 2, question);
+    bind_text(s, 3, sel);
+    bind_text(s, 4, created_at);
+    st = step_done(d, s, "insert question");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    free(sel);
+    return st;
+}
+
+dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error)
+{
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ? WHERE id = ?", -1, &s,
+                           NULL)) {
+        st = sqlfail(d, "update status");
+        goto out;
+    }
+    bind_text(s, 1, status);
+    bind_text(s, 2, error);
+    bind_text(s, 3, id);
+    st = step_done(d, s, "update status");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static long long jint(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+/* Caller holds the lock. */
+static dx_status member_save_locked(db *d, const char *id, int index, json_t *m)
+{
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (!jstr(m, "name") || !jstr(m, "status"))
+        return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
+    if (sqlite3_prepare_v2(d->h,
+                           "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
+                           "error, latency_ms, tokens, ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                           -1, &s, NULL) != SQLITE_OK) {
+        st = sqlfail(d, "save member");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    sqlite3_bind_int(s, 2, index);
+    bind_text(s, 3, jstr(m, "name"));
+    bind_text(s, 4, jstr(m, "model") ? jstr(m, "model") : "");
+    bind_text(s, 5, jstr(m, "status"));
+    bind_text(s, 6, jstr(m, "error"));
+    sqlite3_bind_int64(s, 7, jint(m, "latency_ms"));
+    sqlite3_bind_int64(s, 8, jint(m, "tokens"));
+    sqlite3_bind_int64(s, 9, jint(m, "ttft_ms"));
+    bind_text(s, 10, jstr(m, "text") ? jstr(m, "text") : "");
+    st = step_done(d, s, "save member");
+out:
+    sqlite3_finalize(s);
+    return st;
+}
+
+dx_status db_member_save(db *d, const char *id, int index, json_t *member)
+{
+    pthread_mutex_lock(&d->mu);
+    dx_status st = member_save_locked(d, id, index, member);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_question_finish(db *d, const db_finish *f)
+{
+    char *result = f->result ? json_dumps(f->result, JSON_COMPACT) : NULL;
+    if (f->result && !result)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = exec(d, "BEGIN IMMEDIATE");
+    if (st)
+        goto out;
+    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ?, finished_at = ? "
+                                 "WHERE id = ?", -1, &s, NULL) != SQLITE_OK) {
+        st = sqlfail(d, "finish question");
+        goto out;
+    }
+    bind_text(s, 1, f->status);
+    bind_text(s, 2, f->error);
+    bind_text(s, 3, f->finished_at);
+    bind_text(s, 4, f->id);
+    if ((st = step_done(d, s, "finish question")))
+        goto out;
+    sqlite3_finalize(s);
+    s = NULL;
+    size_t i;
+    json_t *m;
+    json_array_foreach(f->members, i, m)
+        if ((st = member_save_locked(d, f->id, (int)i, m)))
+            goto out;
+    if (result) {
+        json_t *an = json_object_get(f->result, "analysis");
+        json_t *cons = json_object_get(an, "consensus");
+        if (sqlite3_prepare_v2(d->h, "INSERT OR REPLACE INTO analyses(question_id, label, "
+                                     "consensus, result) VALUES(?,?,?,?)", -1, &s, NULL)) {
+            st = sqlfail(d, "save analysis");
+            goto out;
+        }
+        bind_text(s, 1, f->id);
+        bind_text(s, 2, jstr(an, "label"));
+        if (json_is_integer(cons))
+            sqlite3_bind_int64(s, 3, json_integer_value(cons));
+        else
+            sqlite3_bind_null(s, 3);
+        bind_text(s, 4, result);
+        if ((st = step_done(d, s, "save analysis")))
+            goto out;
+        sqlite3_finalize(s);
+        s = NULL;
+    }
+    if (sqlite3_prepare_v2(d->h, "INSERT OR REPLACE INTO timings(question_id, queued_ms, "
+                                 "asking_ms, analyzing_ms, synthesizing_ms, total_ms) "
+                                 "VALUES(?,?,?,?,?,?)", -1, &s, NULL)) {
+        st = sqlfail(d, "save timings");
+        goto out;
+    }
+    bind_text(s, 1, f->id);
+    sqlite3_bind_int64(s, 2, f->queued_ms);
+    sqlite3_bind_int64(s, 3, f->asking_ms);
+    sqlite3_bind_int64(s, 4, f->analyzing_ms);
+    sqlite3_bind_int64(s, 5, f->synthesizing_ms);
+    sqlite3_bind_int64(s, 6, f->total_ms);
+    if ((st = step_done(d, s, "save timings")))
+        goto out;
+    st = exec(d, "COMMIT");
+out:
+    sqlite3_finalize(s);
+    if (st)
+        sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&d->mu);
+    free(result);
+    return st;
+}
+
+static json_t *col_str(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? json_string((const char *)t) : json_null();
+}
+
+/* Members of one question, in order. Caller holds the lock. */
+static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *arr)
+{
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
+                                 "text FROM members WHERE question_id = ? ORDER BY idx",
+                           -1, &s, NULL)) {
+        st = sqlfail(d, "read members");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 0),
+                              "model", col_str(s, 1), "status", col_str(s, 2), "error",
+                              col_str(s, 3), "latency_ms", (json_int_t)sqlite3_column_int64(s, 4),
+                              "tokens", (json_int_t)sqlite3_column_int64(s, 5), "ttft_ms",
+                              (json_int_t)sqlite3_column_int64(s, 6));
+        if (m && with_texts)
+            json_object_set_new(m, "text", col_str(s, 7));
+        if (!m || json_array_append_new(arr, m)) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        st = sqlfail(d, "read members");
+out:
+    sqlite3_finalize(s);
+    return st;
+}
+
+/* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus, result */
+#define Q_COLS                                                                                 \
+    "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, " \
+    "a.consensus, "
+
+static json_t *row_question(sqlite3_stmt *s)
+{
+    json_t *q = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_str(s, 0), "question",
+                          col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
+                          "created_at", col_str(s, 4), "finished_at", col_str(s, 5));
+    if (!q)
+        return NULL;
+    const unsigned char *sel = sqlite3_column_text(s, 6);
+    json_t *selj = sel ? json_loads((const char *)sel, 0, NULL) : NULL;
+    json_object_set_new(q, "asked", selj ? selj : json_null());
+    return q;
+}
+
+dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    json_t *q = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
+                                 "ON a.question_id = q.id WHERE q.id = ?", -1, &s, NULL)) {
+        st = sqlfail(d, "read question");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        st = sqlfail(d, "read question");
+        goto out;
+    }
+    if (!(q = row_question(s))) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    const unsigned char *res = sqlite3_column_text(s, 9);
+    json_t *rj = res ? json_loads((const char *)res, 0, NULL) : NULL;
+    json_object_set_new(q, "result", rj ? rj : json_null());
+    json_t *members = json_array();
+    json_object_set_new(q, "members", members);
+    if (!members) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    st = members_locked(d, id, with_texts, members);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        json_decref(q);
+    else
+        *out = q;
+    return st;
+}
+
+dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
+{
+    *out = NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(
+            d->h,
+            "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
+            "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
+            "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
+            "ORDER BY q.seq DESC LIMIT ?3", -1, &s, NULL)) {
+        st = sqlfail(d, "list questions");
+        goto out;
+    }
+    bind_text(s, 1, query && *query ? query : NULL);
+    bind_text(s, 2, before && *before ? before : NULL);
+    sqlite3_bind_int(s, 3, limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *q = row_question(s);
+        if (!q || json_array_append_new(arr, q)) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+        json_object_set_new(q, "label", col_str(s, 7));
+        json_object_set_new(q, "consensus", sqlite3_column_type(s, 8) == SQLITE_NULL
+                                                ? json_null()
+                                                : json_integer(sqlite3_column_int(s, 8)));
+    }
+    if (rc != SQLITE_DONE)
+        st = sqlfail(d, "list questions");
+    size_t i;
+    json_t *q;
+    json_array_foreach(arr, i, q) {
+        json_t *members = json_array();
+        json_object_set_new(q, "members", members);
+        if (!st && (!members || (st = members_locked(d, jstr(q, "id"), false, members))))
+            break;
+    }
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        json_decref(arr);
+    else
+        *out = arr;
+    return st;
+}
+
+dx_status db_question_delete(db *d, const char *id)
+{
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "DELETE FROM questions WHERE id = ?", -1, &s, NULL)) {
+        st = sqlfail(d, "delete question");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    if ((st = step_done(d, s, "delete question")))
+        goto out;
+    if (sqlite3_changes(d->h) == 0)
+        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_question_source(db *d, const char *id, char **question, json_t **members)
+{
+    *question = NULL;
+    *members = NULL;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "SELECT question, members_sel FROM questions WHERE id = ?", -1, &s,
+                           NULL)) {
+        st = sqlfail(d, "read question");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+        goto out;
+    }
+    if (rc != SQLITE_ROW) {
+        st = sqlfail(d, "read question");
+        goto out;
+    }
+    *question = strdup((const char *)sqlite3_column_text(s, 0));
+    const unsigned char *sel = sqlite3_column_text(s, 1);
+    if (sel)
+        *members = json_loads((const char *)sel, 0, NULL);
+    if (!*question)
+        st = dx_fail(DX_ENOMEM, "out of memory");
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}

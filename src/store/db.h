@@ -1,0 +1,88 @@
+/*
+ * db — drux's store: the questions asked through the server, their members'
+ * answers, the analysis and timings, in one SQLite file (WAL).
+ *
+ *     db *d;
+ *     if (db_open("/home/me/.local/share/drux/drux.db", &d)) die(dx_errmsg());
+ *     db_question_insert(d, "k3x9ab", "Why is the sky blue?", NULL, now);
+ *     ...                                  // db_member_save as members answer
+ *     db_question_finish(d, &fin);         // result, members, timings: one transaction
+ *     json_t *q; db_question_get(d, "k3x9ab", &q);   // the stored question JSON
+ *     db_close(d);
+ *
+ * The schema is versioned with PRAGMA user_version and migrated forward on
+ * open (docs/operations.md). Opening also marks every question still
+ * "queued" or "running" as "interrupted": the process that ran it is gone.
+ * A finished result is written in a single transaction, so a crash leaves
+ * either the whole result or the question as it was (interrupted on restart).
+ *
+ * One db may be used from many threads: calls are serialised by a mutex.
+ */
+#ifndef DX_STORE_DB_H
+#define DX_STORE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/status.h"
+
+typedef struct json_t json_t;
+typedef struct db db;
+
+#define DB_SCHEMA_VERSION 1
+
+/* Opens (creating when absent) and migrates the store at path; its directory
+ * must exist. DX_EIO with SQLite's message when the file can't be used,
+ * DX_EUNSUPPORTED when it was written by a newer drux. */
+dx_status db_open(const char *path, db **out);
+void db_close(db *d); /* NULL is a no-op */
+
+/* The schema version of an open store (== DB_SCHEMA_VERSION). */
+int db_schema_version(db *d);
+
+/* A new question, status "queued". members: JSON array of the member names
+ * asked (borrowed), or NULL for the whole council. */
+dx_status db_question_insert(db *d, const char *id, const char *question, json_t *members,
+                             const char *created_at);
+
+/* Status of a question ("queued", "running", "done", "failed", "interrupted")
+ * and why (NULL: no error). */
+dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error);
+
+/* One member's live state: {"name","model","status","error","latency_ms",
+ * "tokens","ttft_ms","text"} (borrowed), saved as it goes. */
+dx_status db_member_save(db *d, const char *id, int index, json_t *member);
+
+typedef struct db_finish {
+    const char *id;
+    const char *status;      /* "done" or "failed" */
+    const char *error;       /* NULL when done */
+    const char *finished_at;
+    json_t *members;         /* array of member objects as in db_member_save */
+    json_t *result;          /* analysis object (cns_to_json), NULL when failed */
+    long long queued_ms, asking_ms, analyzing_ms, synthesizing_ms, total_ms;
+} db_finish;
+
+/* Writes the end of a question in one transaction: status, members,
+ * analysis and timings. Either all of it is stored or none. */
+dx_status db_question_finish(db *d, const db_finish *f);
+
+/* The stored question (contract in docs/api.md), new reference in *out;
+ * DX_ENOTFOUND when there is no such id. with_texts false leaves members'
+ * "text" out (lists). */
+dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out);
+
+/* Newest first: at most limit questions created before the question
+ * `before` (NULL: from the newest), whose text contains query (NULL or "":
+ * all). *out is a JSON array of stored questions without member texts and
+ * without "result" (a "label" and "consensus" summary instead). */
+dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out);
+
+/* Removes a question and all that belongs to it; DX_ENOTFOUND if absent. */
+dx_status db_question_delete(db *d, const char *id);
+
+/* The question text and member selection of a stored question (to re-run
+ * it). *question is malloc'd; *members a new reference or NULL. */
+dx_status db_question_source(db *d, const char *id, char **question, json_t **members);
+
+#endif

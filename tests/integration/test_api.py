@@ -1,0 +1,457 @@
+"""drux serve over loopback against the real local models: the /api/v1 API
+with its live events, the OpenAI-compatible /v1 driven by the official
+`openai` client, malformed requests, limits, and durability across kill -9.
+
+The council is SmolLM2-135M and Gemma 3 270M with small max_tokens so a
+question takes seconds; the suite skips when the models are not present."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
+MODELS = {
+    "smol": "/root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "gemma": "/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf",
+}
+SHORT = "What is the capital of France?"
+
+pytestmark = pytest.mark.skipif(
+    not all(os.path.exists(p) for p in MODELS.values()),
+    reason="local models not found in /root/.cache/drux-dev (SmolLM2, Gemma 3 270M)")
+
+
+def write_config(path, max_tokens=16):
+    lines = ["[council]", "max_tokens = %d" % max_tokens, "timeout_s = 120", ""]
+    for name, model in MODELS.items():
+        lines += ["[member.%s]" % name, "type = local", "model = " + model, ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+class Server:
+    def __init__(self, tmp_path, *args, db=None):
+        self.tmp = tmp_path
+        self.db = db or str(tmp_path / "drux.db")
+        db_args = [] if db == "default" else ["--db", self.db]
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.pop("DRUX_CONFIG", None)
+        env["DRUX_HOME"] = str(tmp_path / "home")
+        env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
+        cfg = write_config(tmp_path / "council.ini")
+        self.proc = subprocess.Popen(
+            [DRUX, "serve", "--port", "0", "--config", str(cfg)] + db_args + list(args),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        line = self.proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
+        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def request(self, method, path, body=None, headers=None, timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers = dict(headers or {}, **{"Content-Type": "application/json"})
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def json(self, method, path, body=None, headers=None):
+        status, hdrs, data = self.request(method, path, body, headers)
+        return status, (json.loads(data) if data else None)
+
+    def events(self, qid, timeout=180):
+        """Every SSE event of a question until the stream ends."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request("GET", "/api/v1/questions/%s/events" % qid)
+        r = c.getresponse()
+        assert r.status == 200
+        assert r.getheader("Content-Type").startswith("text/event-stream")
+        out, name = [], None
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                out.append((name, json.loads(line[6:])))
+        c.close()
+        return out
+
+    def pages(self):
+        return self.json("GET", "/api/v1/health")[1]["pages"]
+
+    def stop(self, sig=signal.SIGINT):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return err
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    # many requests in a few seconds here: the rate limit has its own test
+    s = Server(tmp_path_factory.mktemp("api"), "--rate-limit", "0")
+    yield s
+    err = s.stop()
+    assert s.proc.returncode == 0, err
+
+
+@pytest.fixture(scope="module")
+def done_question(server):
+    """One question asked through the API and followed live to its end."""
+    status, q = server.json("POST", "/api/v1/questions", {"question": SHORT})
+    assert status == 201, q
+    events = server.events(q["id"])
+    return q, events
+
+
+def test_health_and_members(server):
+    status, h = server.json("GET", "/api/v1/health")
+    assert status == 200 and h["status"] == "ok" and h["schema"] >= 1 and h["members"] == 2
+    status, m = server.json("GET", "/api/v1/members")
+    assert status == 200
+    assert [x["name"] for x in m["members"]] == ["smol", "gemma"]
+    status, models = server.json("GET", "/api/v1/models")
+    assert status == 200 and isinstance(models["models"], list)
+
+
+def test_question_runs_live_and_is_stored(server, done_question):
+    q, events = done_question
+    assert q["status"] in ("queued", "running") and q["result"] is None
+    assert [m["name"] for m in q["members"]] == ["smol", "gemma"]
+    names = [e for e, _ in events]
+    assert names[0] == "state"
+    assert names[-1] == "result", names[-5:]
+    # the phases from where this follower came in (the state says where that was)
+    phases = [events[0][1].get("phase")] + [d["phase"] for e, d in events if e == "phase"]
+    full = ["asking", "analyzing", "synthesizing", "done"]
+    if phases[0] is None:
+        phases = phases[1:]
+    assert phases == full[len(full) - len(phases):] and len(phases) >= 3, phases
+    # members' text arrives in deltas, and they add up to the stored answers
+    deltas = {}
+    for e, d in events:
+        if e == "member" and "delta" in d:
+            deltas[d["name"]] = deltas.get(d["name"], "") + d["delta"]
+    final = events[-1][1]
+    assert final["status"] == "done" and final["finished_at"]
+    res = final["result"]
+    assert res["question"] == SHORT
+    assert res["analysis"]["label"] in ("consensus", "partial", "disagree", "single_voice", "no_answer")
+    by_name = {m["name"]: m for m in final["members"]}
+    for name, text in deltas.items():
+        state_text = events[0][1]["members"][[m["name"] for m in events[0][1]["members"]].index(name)]["text"]
+        assert by_name[name]["text"] == state_text + text
+    # the same object comes back from GET, and from the list (without texts)
+    status, got = server.json("GET", "/api/v1/questions/" + q["id"])
+    assert status == 200 and got["result"] == res and got["status"] == "done"
+    status, lst = server.json("GET", "/api/v1/questions?limit=5")
+    item = [x for x in lst["questions"] if x["id"] == q["id"]][0]
+    assert item["label"] == res["analysis"]["label"] and "text" not in item["members"][0]
+    status, found = server.json("GET", "/api/v1/questions?q=capital%20of%20FRANCE")
+    assert q["id"] in [x["id"] for x in found["questions"]]
+    status, none = server.json("GET", "/api/v1/questions?q=zzzz-not-asked")
+    assert none["questions"] == []
+
+
+def test_late_follower_gets_state_then_result(server, done_question):
+    q, _ = done_question
+    events = server.events(q["id"], timeout=10)
+    assert [e for e, _ in events] == ["state", "result"]
+    assert events[1][1]["result"]["question"] == SHORT
+
+
+def test_member_selection_and_delete(server):
+    status, q = server.json("POST", "/api/v1/questions", {"question": "Say yes.", "members": ["smol"]})
+    assert status == 201, q
+    assert [m["name"] for m in q["members"]] == ["smol"]
+    events = server.events(q["id"])
+    final = events[-1][1]
+    assert [m["name"] for m in final["result"]["members"]] == ["smol"]
+    assert final["asked"] == ["smol"]
+    status, _ = server.json("DELETE", "/api/v1/questions/" + q["id"])
+    assert status == 204
+    status, err = server.json("GET", "/api/v1/questions/" + q["id"])
+    assert status == 404 and err["error"]["code"] == "not_found"
+    status, err = server.json("DELETE", "/api/v1/questions/" + q["id"])
+    assert status == 404
+
+
+def test_unknown_member_is_a_400(server):
+    status, err = server.json("POST", "/api/v1/questions", {"question": "x?", "members": ["nobody"]})
+    assert status == 400 and "nobody" in err["error"]["message"]
+
+
+@pytest.mark.parametrize("method,path,body,headers,want", [
+    ("POST", "/api/v1/questions", b"{not json", {"Content-Type": "application/json"}, 400),
+    ("POST", "/api/v1/questions", b'{"question": 5}', {"Content-Type": "application/json"}, 400),
+    ("POST", "/api/v1/questions", b'{"question": "  "}', {"Content-Type": "application/json"}, 400),
+    ("POST", "/api/v1/questions", b'{"question": "a", "extra": 1}', {"Content-Type": "application/json"}, 400),
+    ("POST", "/api/v1/questions", b'["question"]', {"Content-Type": "application/json"}, 400),
+    ("POST", "/api/v1/questions", b'{"question": "hi"}', {"Content-Type": "text/plain"}, 415),
+    ("POST", "/api/v1/questions", b'{"question": "hi"}', {}, 415),
+    ("POST", "/api/v1/questions", json.dumps({"question": "x" * 20000}).encode(),
+     {"Content-Type": "application/json"}, 413),
+    ("GET", "/api/v1/nothing-here", None, {}, 404),
+    ("GET", "/api/v1/questions/../../etc/passwd", None, {}, 400),
+    ("GET", "/static/../../etc/passwd", None, {}, 400),
+    ("GET", "/static/%2e%2e/%2e%2e/etc/passwd", None, {}, 400),
+    ("GET", "/api/v1/questions/NOT-AN-ID", None, {}, 404),
+    ("GET", "/api/v1/questions?limit=0", None, {}, 400),
+    ("GET", "/api/v1/questions?limit=abc", None, {}, 400),
+    ("PUT", "/api/v1/questions", b"{}", {"Content-Type": "application/json"}, 405),
+    ("DELETE", "/api/v1/health", None, {}, 405),
+    ("POST", "/v1/chat/completions", b'{"model": "council"}', {"Content-Type": "application/json"}, 400),
+    ("POST", "/v1/chat/completions", json.dumps({"model": "/etc/passwd", "messages": [
+        {"role": "user", "content": "hi"}]}).encode(), {"Content-Type": "application/json"}, 404),
+    ("GET", "/v1/nothing", None, {}, 404),
+])
+def test_malformed_requests_get_json_4xx(server, method, path, body, headers, want):
+    status, hdrs, data = server.request(method, path, body, headers)
+    assert status == want, data
+    if path.startswith(("/api/", "/v1/")) or not server.pages():
+        err = json.loads(data)["error"]
+        assert err["code"] and err["message"]
+        assert hdrs["content-type"] == "application/json"
+    else:  # the HTML routes answer people with an error page
+        assert hdrs["content-type"].startswith("text/html")
+        assert b"<html" in data and str(want).encode() in data
+
+
+def test_huge_body_is_refused_before_it_is_read(server):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"POST /api/v1/questions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 1073741824\r\n\r\n" + b"{" * 4096)
+    reply = s.recv(65536).decode(errors="replace")
+    s.close()
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+    assert "too_large" in reply
+    # and a chunked body that grows past the limit
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"POST /api/v1/questions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n")
+    chunk = b"x" * 65536
+    try:
+        for _ in range(20):
+            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        s.sendall(b"0\r\n\r\n")
+    except OSError:
+        pass
+    reply = s.recv(65536).decode(errors="replace")
+    s.close()
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+
+
+def test_security_headers(server):
+    for path in ("/api/v1/health", "/no-such-page"):
+        status, h, _ = server.request("GET", path)
+        csp = h["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["referrer-policy"] == "no-referrer"
+
+
+def test_html_routes(server):
+    if not server.pages():
+        pytest.skip("this build has no pages (src/server/pages.c)")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, h, _ = server.request("POST", "/ask", b"q=What+is+2%2B2%3F", form)
+    assert status == 303 and h["location"].startswith("/q/")
+    qid = h["location"][3:]
+    status, h, page = server.request("GET", h["location"])
+    assert status == 200 and h["content-type"].startswith("text/html")
+    assert b"What is 2+2?" in page and ("/api/v1/questions/%s/events" % qid).encode() in page
+    server.events(qid)  # until it is done
+    status, h, frag = server.request("GET", "/q/%s?fragment=1" % qid)
+    assert status == 200 and frag.lstrip().startswith(b"<main") and b"<html" not in frag
+    status, h, hist = server.request("GET", "/history?q=2%2B2")
+    assert status == 200 and qid.encode() in hist
+    for asset, mime in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
+        status, h, data = server.request("GET", asset)
+        assert status == 200 and h["content-type"].startswith(mime) and data
+    status, h, _ = server.request("GET", "/static/nothing.js")
+    assert status == 404 and h["content-type"].startswith("text/html")
+    # a form that is not a form, an empty question, a bad escape: error pages
+    assert server.request("POST", "/ask", b'{"q": "x"}', {"Content-Type": "application/json"})[0] == 415
+    assert server.request("POST", "/ask", b"q=+++", form)[0] == 400
+    assert server.request("POST", "/ask", b"q=%zz", form)[0] == 400
+    status, h, _ = server.request("POST", "/q/%s/rerun" % qid, b"", form)
+    assert status == 303 and h["location"] != "/q/" + qid
+    server.json("DELETE", "/api/v1/questions/" + h["location"][3:])  # stop the re-run
+    status, h, _ = server.request("POST", "/q/%s/delete" % qid, b"", form)
+    assert status == 303 and h["location"] == "/history"
+    assert server.request("GET", "/q/" + qid)[0] == 404
+
+
+def test_openai_client(server):
+    openai = pytest.importorskip("openai", reason="pip install openai (scripts/setup --deps)")
+    client = openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, timeout=180)
+    ids = [m.id for m in client.models.list().data]
+    assert ids[0] == "council"
+    assert "SmolLM2-135M-Instruct.Q4_1" in ids and "gemma-3-270m-q4_k_m" in ids
+
+    # a local model, whole and streamed: greedy, so both give the same text
+    msgs = [{"role": "system", "content": "Answer in one word."},
+            {"role": "user", "content": "What colour is the sky?"}]
+    r = client.chat.completions.create(model="SmolLM2-135M-Instruct.Q4_1", messages=msgs, max_tokens=8)
+    text = r.choices[0].message.content
+    assert text.strip() and r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.completion_tokens <= 8 and r.usage.prompt_tokens > 5
+    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
+        model="SmolLM2-135M-Instruct.Q4_1", messages=msgs, max_tokens=8, stream=True) if c.choices]
+    assert "".join(pieces) == text
+
+    # the council: the synthesized answer of a stored question
+    r = client.chat.completions.create(model="council", messages=[{"role": "user", "content": SHORT}])
+    answer = r.choices[0].message.content
+    assert answer.strip()
+    qid = r.model_extra["drux"]["question_id"]
+    status, q = server.json("GET", "/api/v1/questions/" + qid)
+    assert q["result"]["answer"] == answer
+    stream = client.chat.completions.create(model="council", stream=True,
+                                            messages=[{"role": "user", "content": SHORT}])
+    streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert streamed.strip()
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="no-such-model", messages=msgs)
+
+
+def test_store_defaults_to_drux_home(tmp_path):
+    s = Server(tmp_path, db="default")
+    try:
+        assert s.json("GET", "/api/v1/health")[0] == 200
+        # $DRUX_HOME did not exist: it is created, with the store in it
+        assert (tmp_path / "home" / "drux.db").exists()
+    finally:
+        s.stop()
+
+
+def test_rate_limit_answers_429(tmp_path):
+    s = Server(tmp_path, "--rate-limit", "6")
+    try:
+        codes = [s.request("POST", "/api/v1/questions", b"{bad", {"Content-Type": "application/json"})[0]
+                 for _ in range(8)]
+        assert codes[:5] == [400] * 5 and codes[-1] == 429, codes
+        status, h, data = s.request("POST", "/api/v1/questions", b"{bad", {"Content-Type": "application/json"})
+        assert status == 429 and h.get("retry-after") and json.loads(data)["error"]["code"] == "rate_limited"
+        # reading is not limited
+        assert s.request("GET", "/api/v1/health")[0] == 200
+    finally:
+        s.stop()
+
+
+def test_queue_then_busy(tmp_path):
+    s = Server(tmp_path, "--max-running", "1", "--rate-limit", "0")
+    try:
+        ids, codes = [], []
+        for i in range(20):
+            status, q = s.json("POST", "/api/v1/questions", {"question": "Count to %d." % (i + 1)})
+            codes.append(status)
+            if status == 201:
+                ids.append(q["id"])
+            else:
+                assert status == 429 and q["error"]["code"] == "busy"
+        # one answering, 16 waiting, the rest refused
+        assert codes.count(201) == 17 and codes[17:] == [429] * 3, codes
+        status, h = s.json("GET", "/api/v1/health")
+        assert h["running"] == 1 and h["queued"] == 16
+        status, last = s.json("GET", "/api/v1/questions/" + ids[-1])
+        assert last["status"] == "queued"
+        status, lst = s.json("GET", "/api/v1/questions?limit=3")
+        assert lst["questions"][0]["status"] == "queued"
+        for qid in ids:
+            assert s.json("DELETE", "/api/v1/questions/" + qid)[0] == 204
+        # deleted questions free their places
+        wait_for(lambda: s.json("GET", "/api/v1/health")[1]["queued"] == 0, timeout=60)
+        status, q = s.json("POST", "/api/v1/questions", {"question": "Say yes."})
+        assert status == 201
+    finally:
+        s.stop()
+
+
+def wait_for(pred, timeout=120, every=0.2):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+def test_stop_interrupts_and_tells_followers(tmp_path):
+    import threading
+    db = str(tmp_path / "stop.db")
+    s = Server(tmp_path, db=db)
+    got = {}
+    try:
+        status, q = s.json("POST", "/api/v1/questions", {"question": "Name five fruits."})
+        assert status == 201
+        t = threading.Thread(target=lambda: got.setdefault("events", s.events(q["id"], timeout=60)))
+        t.start()
+        wait_for(lambda: s.json("GET", "/api/v1/questions/" + q["id"])[1]["status"] == "running")
+    finally:
+        err = s.stop()  # SIGINT
+    t.join(60)
+    assert s.proc.returncode == 0, err
+    last = got["events"][-1]
+    assert last[0] == "error" and last[1]["code"] == "interrupted", got["events"][-3:]
+    s2 = Server(tmp_path, db=db)
+    try:
+        st, q2 = s2.json("GET", "/api/v1/questions/" + q["id"])
+        assert q2["status"] == "interrupted" and "stopped" in q2["error"]
+    finally:
+        s2.stop()
+
+
+def test_kill9_keeps_finished_and_interrupts_running(tmp_path):
+    db = str(tmp_path / "kill.db")
+    s = Server(tmp_path, "--max-running", "1", db=db)
+    try:
+        status, a = s.json("POST", "/api/v1/questions", {"question": SHORT})
+        assert status == 201
+        done = s.events(a["id"])[-1][1]
+        assert done["status"] == "done"
+        # the next one: kill -9 while a member is answering
+        status, b = s.json("POST", "/api/v1/questions", {"question": "Name three colours of the rainbow."})
+        assert status == 201
+
+        def answering():
+            st, q = s.json("GET", "/api/v1/questions/" + b["id"])
+            return q["status"] == "running" and any(m["text"] for m in q["members"])
+        wait_for(answering)
+    finally:
+        s.proc.kill()  # SIGKILL: no chance to clean up
+        s.stop()
+    s2 = Server(tmp_path, db=db)
+    try:
+        st, a2 = s2.json("GET", "/api/v1/questions/" + a["id"])
+        assert st == 200 and a2["status"] == "done" and a2["result"] == done["result"]
+        assert [m["text"] for m in a2["members"]] == [m["text"] for m in done["members"]]
+        st, b2 = s2.json("GET", "/api/v1/questions/" + b["id"])
+        assert b2["status"] == "interrupted" and b2["result"] is None and b2["error"]
+        events = s2.events(b["id"], timeout=10)
+        assert [e for e, _ in events] == ["state", "error"]
+        # an interrupted question can be run again
+        st, c = s2.json("POST", "/api/v1/questions/%s/rerun" % b["id"])
+        assert st == 201 and c["question"] == b["question"] and c["id"] != b["id"]
+        assert s2.events(c["id"])[-1][1]["status"] == "done"
+    finally:
+        assert s2.stop() is not None
