@@ -274,7 +274,7 @@ static void *worker(void *arg)
             db_question_set_status(s->db, qr->id, "running", NULL);
         pthread_mutex_unlock(&qr->mu);
         ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
-                      .cancel = &qr->cancel, .synthesis = true};
+                      .cancel = &qr->cancel, .synthesis = true, .embedder = s->embedder};
         st = ask_run(qr->question, &o, &mem, &res);
         slot_release(s);
     }

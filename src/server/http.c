@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "ask/ask.h"
 #include "server/srv.h"
 
 double http_now_ms(void)
@@ -309,6 +310,8 @@ dx_status http_server_start(const http_opts *o, http_server **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
+    if ((st = ask_open_embedder(o->cfg, &s->embedder)))
+        goto out;
     if ((st = db_open(o->db_path, &s->db)))
         goto out;
     struct sockaddr_storage ss;
@@ -379,6 +382,7 @@ void http_server_stop(http_server *s)
         MHD_stop_daemon(s->d);
     db_close(s->db);
     local_registry_free(s->reg);
+    embed_model_close(s->embedder);
     free(s->buckets);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);

@@ -24,6 +24,7 @@
 #include "core/str.h"
 #include "council/config.h"
 #include "council/local.h"
+#include "engine/embed.h"
 #include "server/http.h"
 #include "store/db.h"
 
@@ -72,6 +73,7 @@ struct http_server {
     int port;
     const council_config *cfg;
     local_registry *reg;
+    embed_model *embedder;    /* the council's sentence encoder, or NULL (lexical matching) */
     db *db;
     int max_running, rate_per_min;
     atomic_int stopping;
