@@ -90,9 +90,10 @@ $(BUILD)/replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $< tests/fuzz/replay_main.c $(LIB) $(LDFLAGS) $(LDLIBS) -o $@
 
-# Installs what is missing (quiet when nothing is), builds both modes, runs all suites.
+# Installs what is missing (quiet when nothing is): packages, and the default models the
+# end-to-end tests run; builds both modes, runs all suites.
 test check:
-	@scripts/setup --deps
+	@scripts/setup --deps --models
 	@$(MAKE) --no-print-directory -s MODE=release tests
 	@$(MAKE) --no-print-directory -s MODE=debug tests
 	@tests/run

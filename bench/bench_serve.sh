@@ -66,17 +66,26 @@ run() { # label path
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$out")
-    printf '| %-28s | %-10s | %9s | %8s | %s\n' "$2" "$1" "$rps" "$p99" "${non2xx:-0} non-2xx"
+    printf '| %-32s | %-8s | %9s | %8s | %s\n' "$2" "$1" "$rps" "$p99" "${non2xx:-0} non-2xx"
 }
 
 echo "drux serve under wrk: $secs s per target, $conns connections, 2 threads; $(nproc) cores"
-echo "| target                       | load       | req/s     | p99      |"
+echo "| target                           | load     | req/s     | p99      |"
 for t in "${targets[@]}"; do run idle "$t"; done
-# now a question being answered, followed by $sse SSE clients
-id2=$(qid "$(post 'Name the planets of the solar system in order.')")
-for _ in $(seq "$sse"); do
-    curl -s -N "$base/api/v1/questions/$id2/events" >/dev/null &
+# now the models busy answering (questions queued so they stay busy for the
+# whole run), each followed by SSE clients, $sse in all
+qs=()
+for q in 'Name the planets of the solar system in order.' 'Why is the sky blue?' \
+         'How do vaccines work?' 'What causes the seasons on Earth?' 'Explain how a bicycle stays upright.' \
+         'What is the difference between weather and climate?' 'How does a refrigerator work?' \
+         'Why do cats purr?'; do
+    qs+=("$(qid "$(post "$q")")")
+done
+for i in $(seq "$sse"); do
+    curl -s -N "$base/api/v1/questions/${qs[$((i % ${#qs[@]}))]}/events" >/dev/null &
     pids+=($!)
 done
 sleep 1
 for t in "${targets[@]}"; do run "sse x$sse" "$t"; done
+echo "questions still running or queued at the end: $(curl -s "$base/api/v1/health" |
+    sed -E 's/.*"running":([0-9]+),"queued":([0-9]+).*/\1 running, \2 queued/')"

@@ -7,12 +7,18 @@ gguf's dequantization of them; for the formats gguf can quantize, random
 floats and gguf's quantization of them; and, when the model files are
 present, a few real rows and gguf's dequantization of them.
 
+When llama-cpp-python is installed (the reference venv has it), GGML itself
+(its bundled libggml) adds, for each format: random activations, GGML's
+reference quantization of them into the format's vec_dot_type, and GGML's
+CPU dot product of the random blocks with them.
+
     /root/.cache/drux-ref/venv/bin/python tools/make_quant_vectors.py [--out tests/data/quant]
 
 Output files are text: '#' comment lines, then lines "key value" where
 value is a number, a word or lowercase hex (little-endian bytes; floats as
 float32). Keys: type (GGML type name), n (elements), raw, dequant, input,
-quant, source. The output is deterministic for a given gguf/numpy version.
+quant, source, act_type, act_input, act_quant, dot_skip and dot_n (the
+elements dotted: n from skip on), dot (hex float32). The output is deterministic for a given gguf/numpy version.
 """
 import argparse
 import os
@@ -45,6 +51,71 @@ REAL_ROWS = [  # (file, tensor, row)
 ]
 
 
+def load_ggml():
+    """GGML's libraries from llama-cpp-python, or None."""
+    try:
+        import ctypes
+        import llama_cpp
+    except ImportError:
+        return None
+    d = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+    base = ctypes.CDLL(os.path.join(d, "libggml-base.so"))
+    cpu = ctypes.CDLL(os.path.join(d, "libggml-cpu.so"))
+    cpu.ggml_cpu_init()
+
+    class Traits(ctypes.Structure):
+        _fields_ = [("from_float", ctypes.c_void_p), ("vec_dot", ctypes.c_void_p),
+                    ("vec_dot_type", ctypes.c_int), ("nrows", ctypes.c_int64)]
+
+    cpu.ggml_get_type_traits_cpu.restype = ctypes.POINTER(Traits)
+    vec_dot_fn = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p,
+                                  ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    ref = {}
+    for name, qt in (("q8_0", Q.Q8_0), ("q8_1", Q.Q8_1), ("q8_K", Q.Q8_K)):
+        f = getattr(base, f"quantize_row_{name}_ref")
+        f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        ref[qt] = f
+    act_sizes = {Q.Q8_0: (32, 34), Q.Q8_1: (32, 36), Q.Q8_K: (256, 292)}
+
+    def act_quantize(at, x):
+        if at == Q.F32:
+            return x.view(np.uint8).copy()
+        if at in (Q.F16, Q.BF16):
+            return quantize(x, at).view(np.uint8).reshape(-1)
+        bs, ts = act_sizes[at]
+        buf = ctypes.create_string_buffer(x.size // bs * ts)
+        ref[at](x.ctypes.data, buf, x.size)
+        return np.frombuffer(buf.raw, np.uint8).copy()
+
+    def dot(qt, raw, aq, n):
+        tr = cpu.ggml_get_type_traits_cpu(int(qt)).contents
+        out = (ctypes.c_float * 1)()
+        r = np.ascontiguousarray(raw)
+        a = np.ascontiguousarray(aq)
+        vec_dot_fn(tr.vec_dot)(n, ctypes.addressof(out), 0, r.ctypes.data, 0, a.ctypes.data, 0, 1)
+        return np.float32(out[0])
+
+    def act_type(qt):
+        return Q(cpu.ggml_get_type_traits_cpu(int(qt)).contents.vec_dot_type)
+
+    try:
+        from importlib.metadata import version as pkg_version
+        ver = "llama-cpp-python " + pkg_version("llama_cpp_python")
+    except Exception:  # pragma: no cover
+        ver = "llama-cpp-python"
+    return {"act_quantize": act_quantize, "dot": dot, "act_type": act_type, "version": ver}
+
+
+def act_input(rng, n):
+    """Activations; the first 32 (or 256) ties under both rounding rules."""
+    a = rng.standard_normal(n).astype(np.float32) * np.float32(rng.uniform(0.1, 10))
+    k = 256 if n >= 512 else 32
+    ties = (rng.integers(-127, 127, k) + 0.5).astype(np.float32)
+    ties[rng.integers(0, k)] = -127.0  # the block's largest magnitude: d = 1, no rounding of scale
+    a[:k] = ties
+    return a
+
+
 def hexs(a):
     return np.ascontiguousarray(a).tobytes().hex()
 
@@ -68,6 +139,8 @@ def random_blocks(rng, qt, n_blocks):
         raw[-2:] = [0x01, 0x7c]  # a signalling-pattern nan, payload 1
         raw[-4:-2] = [0xff, 0x03]  # largest subnormal
         return raw, n_blocks * 32
+    if qt == Q.F32:
+        return rng.standard_normal(n_blocks * 32).astype(np.float32).view(np.uint8).copy(), n_blocks * 32
     if qt == Q.BF16:
         vals = (rng.standard_normal(n_blocks * 32) * 3).astype(np.float32)
         raw = (vals.view(np.uint32) >> 16).astype(np.uint16)
@@ -93,9 +166,11 @@ def random_input(rng, qt, n):
     return x
 
 
-def header(f, args):
+def header(f, args, ggml=None):
     f.write("# drux tensor-format test vectors; do not edit, regenerate with the command below\n")
     f.write(f"# gguf {GGUF_VERSION}, numpy {np.__version__}\n")
+    if ggml:
+        f.write(f"# act_* and dot: GGML's reference quantizers and CPU vec_dot from {ggml['version']}\n")
     f.write(f"# command: {' '.join([sys.executable, 'tools/make_quant_vectors.py'] + args)}\n")
 
 
@@ -107,15 +182,29 @@ def main():
     argv = sys.argv[1:]
     os.makedirs(opts.out, exist_ok=True)
     rng = np.random.default_rng(opts.seed)
-    types = [Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K]
+    ggml = load_ggml()
+    if not ggml:
+        print("llama-cpp-python not found: no act_* / dot vectors", file=sys.stderr)
+    types = [Q.F32, Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0, Q.Q2_K, Q.Q3_K, Q.Q4_K, Q.Q5_K, Q.Q6_K]
     for qt in types:
         n_blocks = 3 if gguf.GGML_QUANT_SIZES[qt][0] == 256 else 6
         raw, n = random_blocks(rng, qt, n_blocks)
         deq = dequantize(raw, qt).astype(np.float32).reshape(-1)
         assert deq.size == n
         with open(os.path.join(opts.out, f"{qt.name}.txt"), "w") as f:
-            header(f, argv)
+            header(f, argv, ggml)
             f.write(f"type {qt.name}\nn {n}\nraw {hexs(raw)}\ndequant {hexs(deq)}\n")
+            if ggml:
+                at = ggml["act_type"](qt)
+                a = act_input(rng, n)
+                aq = ggml["act_quantize"](at, a)
+                f.write(f"act_type {at.name}\nact_input {hexs(a)}\nact_quant {hexs(aq)}\n")
+                # the float formats' first and last 32 values hold inf/nan: dot the middle
+                skip = 32 if gguf.GGML_QUANT_SIZES[qt][0] == 1 else 0
+                dn = n - 2 * skip
+                esz, asz = raw.size // n, aq.size // n
+                dv = ggml["dot"](qt, raw[skip * esz:], aq[skip * asz:], dn)
+                f.write(f"dot_skip {skip}\ndot_n {dn}\ndot {hexs(np.array([dv], dtype=np.float32))}\n")
             if qt in QUANTIZABLE:
                 x = random_input(rng, qt, 128)
                 q = quantize(x.reshape(1, -1), qt).reshape(-1)

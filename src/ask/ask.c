@@ -31,13 +31,21 @@ const member_config *ask_synthesizer(const ask_opts *o)
     const council_config *cfg = o->cfg;
     if (cfg->synthesizer)
         return council_config_member(cfg, cfg->synthesizer);
+    /* the strongest writer among the local chat models: the most parameters */
+    const member_config *best = NULL;
+    uint64_t best_params = 0;
     for (size_t i = 0; i < cfg->n_members; i++) {
         const member_config *mc = &cfg->members[i];
         gen_model *gm;
         if (mc->kind == MEMBER_LOCAL && o->reg && local_registry_get(o->reg, mc->model, &gm) == DX_OK &&
-            gen_model_chat(gm)->family != CHAT_NONE)
-            return mc;
+            gen_model_chat(gm)->family != CHAT_NONE &&
+            eng_model_n_params(gen_model_engine(gm)) > best_params) {
+            best = mc;
+            best_params = eng_model_n_params(gen_model_engine(gm));
+        }
     }
+    if (best)
+        return best;
     for (size_t i = 0; i < cfg->n_members; i++)
         if (cfg->members[i].kind == MEMBER_REMOTE)
             return &cfg->members[i];

@@ -54,7 +54,7 @@ typedef struct ask_opts {
 dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out);
 
 /* The member that writes the synthesis: the config's synthesizer, else the
- * first local member with a chat template, else the first remote member;
+ * local member with a chat template and the most parameters, else the first remote member;
  * NULL when none can (the answer is then extractive). */
 const member_config *ask_synthesizer(const ask_opts *o);
 

@@ -15,6 +15,7 @@
 #include "ask/ask.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/term_md.h"
 #include "core/limits.h"
 
 static const char ask_usage[] =
@@ -108,6 +109,45 @@ static void on_event(const ask_event *ev, void *user)
     }
 }
 
+/* The report for a terminal: the analysis as text, the answer's markdown
+ * rendered, and nothing a model wrote can send control sequences. */
+static dx_status print_result(const cns_result *r)
+{
+    bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    cns_result head = *r;
+    head.answer = NULL;
+    head.n_followups = 0;
+    dx_buf text = dx_buf_make(0), out = dx_buf_make(0);
+    dx_status st = cns_to_text(&head, &text);
+    if (!st)
+        st = term_md_clean(&out, text.data ? text.data : "", text.len);
+    if (!st && r->answer) {
+        st = dx_buf_printf(&out, "\n%sAnswer%s (%s)\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "",
+                           !r->answer_source ? "?"
+                           : !strcmp(r->answer_source, "model") ? "written by the synthesizer"
+                                                               : "extractive: built from the answers");
+        if (!st)
+            st = term_md_render(r->answer, color, &out);
+        if (!st)
+            st = dx_buf_puts(&out, "\n");
+    }
+    for (size_t i = 0; !st && i < r->n_followups; i++) {
+        if (i == 0)
+            st = dx_buf_puts(&out, "\nFollow-up questions:\n");
+        if (!st)
+            st = dx_buf_printf(&out, "  %zu. ", i + 1);
+        if (!st)
+            st = term_md_clean(&out, r->followups[i], strlen(r->followups[i]));
+        if (!st)
+            st = dx_buf_puts(&out, "\n");
+    }
+    if (!st)
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    dx_buf_free(&text);
+    dx_buf_free(&out);
+    return st;
+}
+
 int cmd_ask(int argc, char **argv)
 {
     const char *config = NULL, *only = NULL, *question = NULL;
@@ -172,14 +212,10 @@ int cmd_ask(int argc, char **argv)
         }
         printf("%s\n", out);
     } else {
-        dx_buf b = dx_buf_make(0);
-        if (cns_to_text(r, &b)) {
-            dx_buf_free(&b);
+        if (print_result(r)) {
             cli_error(NULL);
             goto done;
         }
-        fwrite(b.data, 1, b.len, stdout);
-        dx_buf_free(&b);
     }
     rc = 0;
 done:

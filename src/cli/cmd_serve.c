@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +57,19 @@ int cmd_serve(int argc, char **argv)
     if (!db_path) {
         if (hub_home(home, sizeof home))
             return cli_error("serve");
-        if (mkdir(home, 0755) && errno != EEXIST) {
-            fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
-            return 1;
+        /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
+        for (char *p = home + 1;; p++) {
+            bool end = *p == '\0';
+            if (*p == '/' || end) {
+                *p = '\0';
+                if (mkdir(home, 0755) && errno != EEXIST) {
+                    fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
+                    return 1;
+                }
+                if (end)
+                    break;
+                *p = '/';
+            }
         }
         snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
         db_path = dbbuf;

@@ -37,6 +37,7 @@ typedef struct claim {
     bool lead;   /* first claim of its answer */
     bool direct; /* lead claim of a short answer (<= DIRECT_MAX claims): answers the question */
     bool prose;  /* a sentence of prose (not a list item or table row) */
+    bool restates; /* carries at least half of the question's words */
     bool calc;   /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
     cns_features f;
     cns_tok *ftoks; /* frame tokens: toks, plus the question's for direct claims */
@@ -62,6 +63,7 @@ typedef struct ctx {
     uint8_t *sim; /* similarity * 255 */
     size_t nm;
     bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
+    bool many;          /* the question asks for several things ("What are ...", "some") */
     const char **names; /* name stems seen anywhere */
     size_t n_names;
 } ctx;
@@ -226,16 +228,23 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     /* both add something to the question, and nothing of it in common: not the same
      * point. Not for yes/no questions, where restating the question is the answer. */
     bool apart = !x->yesno && o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
-    bool same = (sim >= LEX_AGREE && !apart) || (x->opt->embed && cs >= EMB_AGREE);
+    /* a direct answer whose whole new information the other claim states says the
+     * same ("World War II ended in 1945" / "... on 2 September 1945 with ...") */
+    bool subsumed = (a->direct && o.new_a > 0 && o.new_shared >= o.new_a) ||
+                    (b->direct && o.new_b > 0 && o.new_shared >= o.new_b);
+    bool same = ((sim >= LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b)) return REL_CONFLICT;
     if (o.excl_a && o.excl_b && ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
         return REL_CONFLICT;
-    /* two direct answers with the same frame and different answers in it
-     * ("the spiciest part is the placenta" / "... the seeds") */
-    if (a->direct && b->direct && apart && fsim >= LEX_FRAME && anchored) return REL_CONFLICT;
+    /* two direct answers to a one-answer question, filling the same frame with
+     * different words ("the spiciest part is the placenta" / "... the seeds");
+     * two answers that both give numbers are compared by them (rule 2) instead */
+    if (!x->many && a->direct && b->direct && apart && anchored && !(a->f.n_qty && b->f.n_qty) &&
+        (fsim >= LEX_FRAME || (a->restates && b->restates)))
+        return REL_CONFLICT;
     /* negation: one side negated, the other not, about the same words; two answers
      * that both open with the same "Yes"/"No" already agree on polarity */
     bool same_verdict = a->f.verdict && a->f.verdict == b->f.verdict;
@@ -300,6 +309,16 @@ static bool all_space(const char *s)
     return true;
 }
 
+/* Whether a claim carries at least half of the question's words: the opening
+ * sentence of a longer answer that takes up the question ("Seasons are caused by"). */
+static bool restates_question(const ctx *x, const claim *c)
+{
+    if (!x->q.n_tok) return false;
+    size_t hit = 0;
+    for (size_t i = 0; i < x->q.n_tok; i++) hit += has_stem(c->f.toks, c->f.n_tok, x->q.toks[i].stem);
+    return 2 * hit >= x->q.n_tok;
+}
+
 /* Claims of every member that answered; marks refusals and empty answers. */
 static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 {
@@ -327,13 +346,17 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         if (st) return st;
         size_t first = x->nc;
         bool refusal_early = false;
+        const char *refusal_text = NULL;
         for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
             const char *text = sp[s].text;
             if (cns_is_refusal(text)) {
                 /* "As an AI I can't give advice, but ..." keeps what follows "but" */
                 const char *but = strstr(text, ", but ");
                 if (!but || cns_is_refusal(but + 6)) {
-                    if (s < 2) refusal_early = true;
+                    if (s < 2 && !refusal_early) {
+                        refusal_early = true;
+                        refusal_text = text;
+                    }
                     continue;
                 }
                 text = but + 6;
@@ -349,13 +372,22 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         if (refusal_early && x->nc - first <= 1) {
             /* "I can't help with that. Please see a professional." */
             mb->status = CNS_REFUSED;
+            if (!mb->error) mb->error = refusal_text; /* say why: the refusing sentence */
             x->nc = first;
             continue;
         }
         mb->claims = (int)(x->nc - first);
         /* a short answer opening with a sentence answers the question directly;
          * a list's first item is one of several, not the answer */
-        if (mb->claims > 0 && mb->claims <= DIRECT_MAX && x->c[first].prose) x->c[first].direct = true;
+        for (size_t k = first; k < x->nc; k++) x->c[k].restates = restates_question(x, &x->c[k]);
+        if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
+            (mb->claims <= DIRECT_MAX || x->c[first].restates))
+            x->c[first].direct = true;
+        /* a sentence with nothing but a number or a verdict ("The answer is 18.")
+         * can only be an answer to the question */
+        for (size_t k = first; k < x->nc; k++)
+            if (x->c[k].prose && !x->c[k].calc && !x->c[k].f.n_tok && (x->c[k].f.n_qty || x->c[k].f.verdict))
+                x->c[k].direct = true;
         mb->usable = mb->claims > 0;
     }
     for (size_t i = 0; i < x->nc && !st; i++) st = note_names(x, &x->c[i].f);
@@ -465,11 +497,14 @@ static dx_status relate_all(ctx *x, bool *dropped)
             x->rel[i * nc + j] = x->rel[j * nc + i] = (uint8_t)rl;
             x->sim[i * nc + j] = x->sim[j * nc + i] = q;
         }
-    /* a member repeating itself (a closing summary) counts once */
+    /* a member repeating itself (a closing summary) counts once: the earlier
+     * claim stays, unless it is a calculation and the later one states the result */
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc && !dropped[i]; j++)
-            if (!dropped[j] && x->c[i].member == x->c[j].member && x->rel[i * nc + j] == REL_AGREE)
-                dropped[j] = true;
+            if (!dropped[j] && x->c[i].member == x->c[j].member && x->rel[i * nc + j] == REL_AGREE) {
+                if (x->c[i].calc && !x->c[j].calc) dropped[i] = true;
+                else dropped[j] = true;
+            }
     return DX_OK;
 }
 
@@ -733,6 +768,31 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
     return DX_OK;
 }
 
+/* A question that asks for several things: "What are ...", "Which were ...",
+ * or one asking for some, examples, ways, types, kinds or a list. */
+static bool is_many_question(const char *q)
+{
+    static const char *const cues[] = {"some", "examples", "ways", "types", "kinds", "list", "name"};
+    char w[3][16] = {{0}};
+    size_t nw = 0;
+    for (const char *p = q; *p;) {
+        while (*p && !isalpha((unsigned char)*p)) p++;
+        char cur[16];
+        size_t n = 0;
+        while (*p && isalpha((unsigned char)*p)) {
+            if (n < sizeof cur - 1) cur[n++] = (char)tolower((unsigned char)*p);
+            p++;
+        }
+        cur[n] = '\0';
+        if (!n) break;
+        if (nw < 3) memcpy(w[nw++], cur, sizeof cur);
+        for (size_t i = 0; i < sizeof cues / sizeof cues[0]; i++)
+            if (!strcmp(cur, cues[i])) return true;
+    }
+    bool wh = !strcmp(w[0], "what") || !strcmp(w[0], "which") || !strcmp(w[0], "who");
+    return wh && (!strcmp(w[1], "are") || !strcmp(w[1], "were"));
+}
+
 /* A question opening with an auxiliary verb asks yes or no. */
 static bool is_yesno_question(const char *q)
 {
@@ -775,7 +835,8 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     r->n_members = in->n_members;
     r->analysis.method = opt->embed ? "embedding" : "lexical";
     r->analysis.consensus = -1;
-    ctx x = {.a = a, .opt = opt, .nm = in->n_members, .yesno = is_yesno_question(r->question)};
+    ctx x = {.a = a, .opt = opt, .nm = in->n_members, .yesno = is_yesno_question(r->question),
+             .many = is_many_question(r->question)};
     st = cns_text_features(r->question, a, &x.q);
     if (!st) st = note_names(&x, &x.q);
     if (!st) st = collect_claims(&x, m, in->n_members);

@@ -166,9 +166,10 @@ json_t *cns_to_json(const cns_result *r);
 /* Same, serialised (pretty when indent). Caller frees; NULL on OOM. */
 char *cns_to_json_string(const cns_result *r, bool indent);
 
-/* Human-readable report of a result into b. */
+/* Human-readable report of a result appended to b (DX_ELIMIT past b->max). */
 dx_status cns_to_text(const cns_result *r, dx_buf *b);
 
+/* Fixed names as in the JSON ("consensus", "done", ...). Never NULL. */
 const char *cns_label_str(cns_label l);
 const char *cns_status_str(cns_status s);
 

@@ -33,7 +33,7 @@ static const char *const stopwords[] = {
     "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will",
     "with", "within", "would", "you", "your", "yours", "yourself", "overall", "summary",
     "conclusion", "answer", "short", "basically", "actually", "really", "indeed", "therefore",
-    "hence", "since", "per", "via", "onto", "upon", "yes", "let", "like", "well", "get",
+    "hence", "since", "version", "ver", "per", "via", "onto", "upon", "yes", "let", "like", "well", "get",
     "got", "make", "makes", "made", "known", "called", "many", "more", "most", "one's",
     "s", "t", "d", "ll", "re", "ve", "m", "o", "y", "us", "an", "e.g", "i.e", "vs", "el", "la",
 };
@@ -55,6 +55,12 @@ static const struct { const char *word, *as; } antonyms[] = {
     {"worse", "better"},       {"disagree", "agree"},        {"unsupported", "supported"},
     {"insecure", "secure"},    {"unstable", "stable"},       {"closed-source", "open-source"},
     {"proprietary", "open-source"},
+};
+
+static const char *const months[] = {
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec",
 };
 
 static const char *const approx_words[] = {
@@ -91,6 +97,15 @@ static const char *const synonyms[][8] = {
     {"die", "died", "death", NULL},
     {"locate", "situate", NULL},
     {"choose", "select", "pick", "chose", "chosen", NULL},
+    {"tall", "high", "tallest", "highest", "taller", "higher", NULL},
+    {"license", "licence", "licensed", "licenced", NULL},
+    {"color", "colour", NULL},
+    {"favorite", "favourite", NULL},
+    {"center", "centre", NULL},
+    {"theater", "theatre", NULL},
+    {"analyze", "analyse", NULL},
+    {"organize", "organise", NULL},
+    {"recognize", "recognise", NULL},
 };
 #define N_SYNONYMS (sizeof synonyms / sizeof synonyms[0])
 
@@ -390,6 +405,18 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 }
                 j += (size_t)k2;
             }
+            /* "GPLv2", "Python3": a name and a version number, read as both */
+            size_t letters = 0;
+            while (i + letters < j && isalpha((unsigned char)s[i + letters])) letters++;
+            size_t next_i = j;
+            if (letters >= 2 && i + letters < j) {
+                bool digits = true;
+                for (size_t q = i + letters; q < j; q++) digits &= isdigit((unsigned char)s[q]) != 0;
+                if (digits) {
+                    next_i = i + letters;
+                    j = (letters >= 3 && (s[next_i - 1] == 'v' || s[next_i - 1] == 'V')) ? next_i - 1 : next_i;
+                }
+            }
             rawtok r = {.kind = RT_WORD, .initial = next_initial};
             size_t pb = i;
             while (pb > 0 && s[pb - 1] == ' ') pb--;
@@ -410,7 +437,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             r.comma_after = q < n && (s[q] == ',' || s[q] == '.' || s[q] == '!');
             st = push(sc, r);
             next_initial = false;
-            i = j;
+            i = next_i;
             continue;
         }
         if (cp == '%' || cp == '$' || cp == 0x20AC || cp == 0xA3 || cp == '~' || cp == 0x2248 ||
@@ -614,13 +641,18 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
     size_t n = sc.n;
     bool first_word = true;
     bool negate_next = false; /* the next content word is what a negation applies to */
+    int contrast_left = 0;    /* words still inside a ", not X" contrast */
     for (size_t i = 0; i < n && !st;) {
         rawtok *r = &t[i];
         if (r->kind == RT_SYM) { i++; continue; }
         if (r->kind == RT_NUM) {
             cns_qty q;
             size_t used = read_quantity(t, n, i, r->v, r->half, 1, &q);
-            st = add_qty(&fb, q);
+            /* the day in "2 September 1945" / "September 2, 1945" is part of a date */
+            bool day = q.dim == CNS_DIM_NONE && r->v >= 1 && r->v <= 31 && r->half == 0.5 &&
+                       ((i + 1 < n && t[i + 1].kind == RT_WORD && in_list(t[i + 1].fold, months, sizeof months / sizeof months[0])) ||
+                        (i > 0 && t[i - 1].kind == RT_WORD && in_list(t[i - 1].fold, months, sizeof months / sizeof months[0])));
+            if (!day) st = add_qty(&fb, q);
             i += used;
             first_word = false;
             continue;
@@ -632,6 +664,15 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
             f->verdict = -1; first_word = false; i++; continue;
         }
         first_word = false;
+        /* "half a gallon", "half an hour" */
+        if (!strcmp(w, "half") && i + 2 < n && t[i + 1].kind == RT_WORD && t[i + 2].kind == RT_WORD &&
+            (!strcmp(t[i + 1].fold, "a") || !strcmp(t[i + 1].fold, "an")) && find_unit(t[i + 2].fold) >= 0) {
+            cns_qty q;
+            size_t used = read_quantity(t, n, i + 1, 0.5, 0.05, 1, &q);
+            st = add_qty(&fb, q);
+            i += 1 + used;
+            continue;
+        }
         /* small numbers in words: "three", "twenty-one", "two hundred" */
         int nv = number_word(w);
         if (nv >= 0) {
@@ -663,7 +704,12 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         }
         if (in_list(w, negators, sizeof negators / sizeof negators[0])) {
             /* ", not Sydney" contrasts a name; it does not negate the statement */
-            if (!(r->comma_before && !strcmp(w, "not"))) { f->neg++; negate_next = true; }
+            if (!(r->comma_before && !strcmp(w, "not"))) {
+                f->neg++;
+                negate_next = true;
+            } else {
+                contrast_left = 3; /* ", not Sydney": the contrasted words are not claimed */
+            }
             i++;
             continue;
         }
@@ -689,6 +735,10 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
                 break;
             }
         i++;
+        if (contrast_left > 0) {
+            contrast_left = r->comma_after ? 0 : contrast_left - 1;
+            continue;
+        }
         if (wl == 0 || cns_is_stopword(word) || (wl == 1 && !(word[0] & 0x80))) continue;
         if (in_list(word, approx_words, sizeof approx_words / sizeof approx_words[0])) continue;
         if (scale_word(word) > 0) continue;
@@ -767,6 +817,10 @@ bool cns_is_refusal(const char *text)
         "i am just an ai", "i can't fulfill", "i cannot fulfill", "i'm not comfortable",
         "i do not feel comfortable", "i can't share", "i cannot share", "i won't help",
         "i will not help", "i can not help", "i can't discuss", "i cannot discuss",
+        "as a large language model", "as an artificial intelligence",
+        "i won't provide", "i will not provide", "i'm afraid i can", "unfortunately, i can't",
+        "unfortunately, i cannot", "i don't have the ability", "i do not have the ability",
+        "i'm not allowed to", "i am not allowed to", "i can't give", "i cannot give",
     };
     char buf[400];
     size_t o = 0;
@@ -775,7 +829,15 @@ bool cns_is_refusal(const char *text)
         buf[o++] = (char)tolower((unsigned char)*p);
     }
     buf[o] = '\0';
-    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++)
-        if (strstr(buf, pats[i])) return true;
+    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
+        size_t pl = strlen(pats[i]);
+        for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
+            /* whole words only: "was an air force" is not "as an ai" */
+            bool start = h == buf || !isalnum((unsigned char)h[-1]);
+            bool prefix = pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
+            bool end = prefix || !isalnum((unsigned char)h[pl]);
+            if (start && end) return true;
+        }
+    }
     return false;
 }

@@ -33,6 +33,8 @@
 #define DX_MAX_SSE_LINE           (1u << 20)      /* one upstream SSE line */
 #define DX_MAX_MEMBERS            32u             /* council members */
 #define DX_MAX_QUESTION_BYTES     (16u << 10)
+#define DX_MAX_EVAL_BYTES         (64u << 20)     /* one QA set file */
+#define DX_MAX_EVAL_ITEMS         100000u
 #define DX_MAX_NAME_BYTES         256u            /* member or model name */
 #define DX_MAX_ERROR_BYTES        4096u           /* one member's error message */
 

@@ -356,6 +356,14 @@ static void q8_0_to_float(const void *src, float *dst, int64_t n)
     }
 }
 
+/* roundf(v) (ties away from zero) for v within +-127, as GGML's Q8_0/Q8_1;
+ * nan and out-of-range values (only from nan/inf inputs) become -127..127
+ * instead of overflowing the int8. */
+static int round_q8(float v)
+{
+    return clampi((int)roundf(fminf(fmaxf(v, -128.f), 127.f)), -127, 127);
+}
+
 /* d = amax / 127, q = roundf(x / d) (ties away from zero); as GGML's. */
 static void q8_0_from_float(const float *src, void *dst, int64_t n)
 {
@@ -366,7 +374,7 @@ static void q8_0_from_float(const float *src, void *dst, int64_t n)
         float d = amax / 127.f;
         float id = d != 0.f ? 1.f / d : 0.f;
         for (int j = 0; j < 32; j++)
-            b[i].qs[j] = (int8_t)clampi((int)roundf(fminf(fmaxf(src[j] * id, -128.f), 127.f)), -127, 127);
+            b[i].qs[j] = (int8_t)round_q8(src[j] * id);
         b[i].d = dx_f32_to_f16(d);
     }
 }
@@ -392,7 +400,7 @@ static void q8_1_from_float(const float *src, void *dst, int64_t n)
         float id = d != 0.f ? 1.f / d : 0.f;
         int sum = 0;
         for (int j = 0; j < 32; j++) {
-            int q = clampi((int)roundf(fminf(fmaxf(src[j] * id, -128.f), 127.f)), -127, 127);
+            int q = round_q8(src[j] * id);
             b[i].qs[j] = (int8_t)q;
             sum += q;
         }

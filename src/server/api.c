@@ -186,25 +186,44 @@ static bool slot_wait_locked(http_server *s)
     return true;
 }
 
+/* Questions and completions admitted (running or waiting). Caller holds s->mu. */
+static bool full_locked(http_server *s)
+{
+    return s->questions + s->completions >= s->max_running + (int)DX_HTTP_MAX_QUEUED;
+}
+
 dx_status api_slot_enter(http_server *s)
 {
     pthread_mutex_lock(&s->mu);
     dx_status st = DX_OK;
-    if (s->running + s->waiting + s->questions >= s->max_running + (int)DX_HTTP_MAX_QUEUED)
+    if (full_locked(s)) {
         st = dx_fail(DX_ELIMIT, "the server is busy: %d jobs are running or waiting; try again shortly",
-                     s->running + s->waiting);
-    else if (!slot_wait_locked(s))
-        st = dx_fail(DX_ECANCELLED, "the server is shutting down");
+                     s->questions + s->completions);
+    } else {
+        s->completions++;
+        if (!slot_wait_locked(s)) {
+            s->completions--;
+            st = dx_fail(DX_ECANCELLED, "the server is shutting down");
+        }
+    }
     pthread_mutex_unlock(&s->mu);
     return st;
 }
 
-void api_slot_leave(http_server *s)
+static void slot_release(http_server *s)
 {
     pthread_mutex_lock(&s->mu);
     s->running--;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
+}
+
+void api_slot_leave(http_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->completions--;
+    pthread_mutex_unlock(&s->mu);
+    slot_release(s);
 }
 
 static void unlink_run(http_server *s, qrun *qr)
@@ -246,6 +265,10 @@ static void *worker(void *arg)
     double t_start = http_now_ms();
     dx_status st = DX_OK;
     cns_result *res = NULL;
+    if (go && atomic_load(&qr->cancel)) { /* deleted while it waited */
+        slot_release(s);
+        go = false;
+    }
     if (go) {
         pthread_mutex_lock(&qr->mu);
         qr->status = "running";
@@ -255,7 +278,7 @@ static void *worker(void *arg)
         ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
                       .cancel = &qr->cancel, .synthesis = true};
         st = ask_run(qr->question, &o, &mem, &res);
-        api_slot_leave(s);
+        slot_release(s);
     }
     double t_end = http_now_ms();
     char now[32];
@@ -376,7 +399,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     pthread_mutex_lock(&s->mu);
     if (atomic_load(&s->stopping)) {
         st = dx_fail(DX_ECANCELLED, "the server is shutting down");
-    } else if (s->questions + s->running + s->waiting >= s->max_running + (int)DX_HTTP_MAX_QUEUED) {
+    } else if (full_locked(s)) {
         st = dx_fail(DX_ELIMIT, "the server is busy: %d questions are running or queued; try again "
                      "shortly", s->questions);
     } else {

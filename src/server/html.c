@@ -25,7 +25,7 @@ static enum MHD_Result home(http_req *r)
         return http_error_status(r, st);
     json_t *examples = json_pack("[s, s, s]", "Why is the sky blue?", "How long is a marathon?",
                                  "What is the capital of Australia?");
-    dx_buf b = dx_buf_make(8u << 20);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     st = page_home(&b, recent, examples);
     json_decref(recent);
     json_decref(examples);
@@ -39,7 +39,7 @@ static enum MHD_Result question_page(http_req *r, const char *id)
     if (st)
         return http_error_status(r, st);
     const char *frag = http_query(r, "fragment");
-    dx_buf b = dx_buf_make(32u << 20);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     st = page_question(&b, q, frag && !strcmp(frag, "1"));
     json_decref(q);
     return send_page(r, st, &b);
@@ -54,7 +54,7 @@ static enum MHD_Result history(http_req *r)
     dx_status st = db_question_list(r->srv->db, q, DX_HTTP_MAX_LIST, NULL, &items);
     if (st)
         return http_error_status(r, st);
-    dx_buf b = dx_buf_make(16u << 20);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     st = page_history(&b, items, q ? q : "");
     json_decref(items);
     return send_page(r, st, &b);

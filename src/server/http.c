@@ -83,7 +83,7 @@ enum MHD_Result http_error(http_req *r, int status, const char *code, const char
 #if DX_HAVE_PAGES
     /* the HTML routes answer people with a page, the rest with JSON */
     if (strncmp(r->url, "/api/", 5) && strncmp(r->url, "/v1/", 4)) {
-        dx_buf b = dx_buf_make(1 << 20);
+        dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
         if (page_error(&b, status, msg) == DX_OK) {
             enum MHD_Result ret = http_send(r, status, "text/html; charset=utf-8", b.data, b.len, true);
             dx_buf_free(&b);

@@ -82,6 +82,7 @@ struct http_server {
     int waiting;          /* jobs waiting for one */
     int workers;          /* threads of ours alive (questions, streamed completions) */
     int questions;        /* questions queued or running */
+    int completions;      /* /v1 completions holding or waiting for a slot */
     qrun *runs;           /* questions queued or running, or followed */
     struct client_bucket {
         char addr[48];

@@ -50,31 +50,33 @@ static void find_default_system(dx_str t, char *out, size_t cap)
     static const char *const heads[] = {"<|im_start|>system\n", "<|im_start|>system\\n"};
     out[0] = 0;
     for (size_t h = 0; h < 2; h++) {
-        const char *p = memmem(t.ptr, t.len, heads[h], strlen(heads[h]));
-        if (!p)
-            continue;
-        p += strlen(heads[h]);
-        const char *end = memmem(p, t.len - (size_t)(p - t.ptr), "<|im_end|>", 10);
-        if (!end)
-            continue;
-        size_t o = 0;
-        bool ok = end > p;
-        for (const char *q = p; ok && q < end; q++) {
-            if (strchr("{}'\"+%", *q)) {
-                ok = false; /* template code, not a literal */
-            } else if (*q == '\\' && q + 1 < end && q[1] == 'n') {
-                if (o + 1 < cap)
-                    out[o++] = '\n';
-                q++;
-            } else if (o + 1 < cap) {
-                out[o++] = *q;
-            } else {
-                ok = false; /* too long to be a default prompt */
+        size_t hl = strlen(heads[h]);
+        const char *from = t.ptr, *end_all = t.ptr + t.len;
+        /* every occurrence: Qwen's templates write the header first for tools */
+        for (const char *p; (p = memmem(from, (size_t)(end_all - from), heads[h], hl)); from = p) {
+            p += hl;
+            const char *end = memmem(p, (size_t)(end_all - p), "<|im_end|>", 10);
+            if (!end)
+                break;
+            size_t o = 0;
+            bool ok = end > p;
+            for (const char *q = p; ok && q < end; q++) {
+                if (strchr("{}'\"+%", *q)) {
+                    ok = false; /* template code, not a literal */
+                } else if (*q == '\\' && q + 1 < end && q[1] == 'n') {
+                    if (o + 1 < cap)
+                        out[o++] = '\n';
+                    q++;
+                } else if (o + 1 < cap) {
+                    out[o++] = *q;
+                } else {
+                    ok = false; /* too long to be a default prompt */
+                }
             }
+            out[ok ? o : 0] = 0;
+            if (ok)
+                return;
         }
-        out[ok ? o : 0] = 0;
-        if (ok)
-            return;
     }
 }
 

@@ -30,7 +30,7 @@ unsigned ucp_flags(uint32_t cp)
 {
     unsigned f = 0;
     if (cp > 0x10FFFF)
-        return UCP_C;
+        return UCP_U;
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
@@ -48,6 +48,8 @@ unsigned ucp_flags(uint32_t cp)
         f = UCP_S; break;
     case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
         f = UCP_Z; break;
+    case UTF8PROC_CATEGORY_CN:
+        f = UCP_U; break;
     default:
         f = UCP_C; break;
     }
@@ -518,7 +520,7 @@ dx_status pretok_text_init(pretok_text *t, const char *s, size_t len)
         return dx_fail(DX_ELIMIT, "tok: text of %zu bytes exceeds the limit of %u", len,
                        DX_MAX_PROMPT_BYTES);
     t->cp = malloc((len ? len : 1) * sizeof *t->cp);
-    t->fl = malloc(len ? len : 1);
+    t->fl = malloc((len ? len : 1) * sizeof *t->fl);
     if (!t->cp || !t->fl) {
         pretok_text_free(t);
         return dx_fail(DX_ENOMEM, "tok: out of memory decoding %zu bytes", len);
@@ -529,7 +531,7 @@ dx_status pretok_text_init(pretok_text *t, const char *s, size_t len)
         uint32_t c;
         i += ucp_decode(u + i, len - i, &c);
         t->cp[t->n] = c;
-        t->fl[t->n] = (unsigned char)ucp_flags(c);
+        t->fl[t->n] = (uint16_t)ucp_flags(c);
         t->n++;
     }
     return DX_OK;

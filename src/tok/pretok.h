@@ -33,8 +33,9 @@ enum {
     UCP_S = 1 << 3,   /* symbol */
     UCP_M = 1 << 4,   /* mark */
     UCP_Z = 1 << 5,   /* separator */
-    UCP_C = 1 << 6,   /* control, format, unassigned, private use, surrogate */
-    UCP_WS = 1 << 7,  /* Unicode White_Space */
+    UCP_C = 1 << 6,   /* control, format, private use, surrogate */
+    UCP_U = 1 << 7,   /* unassigned (llama.cpp's "undefined": not \p{C}) */
+    UCP_WS = 1 << 8,  /* Unicode White_Space */
 };
 
 unsigned ucp_flags(uint32_t cp);
@@ -53,7 +54,7 @@ typedef struct pretok_seg {
 
 typedef struct pretok_text {
     uint32_t *cp;       /* code points */
-    unsigned char *fl;  /* ucp_flags of each */
+    uint16_t *fl;       /* ucp_flags of each */
     size_t n;
     pretok_seg *seg;    /* pieces after pretok_split */
     size_t n_seg, cap_seg;

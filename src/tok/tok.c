@@ -56,10 +56,11 @@ struct tok {
 
     int32_t bos, eos, eot, eom, unk, sep, pad;
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
+    bool lowercase, strip_accents; /* WordPiece */
     int32_t *eog;
     uint32_t n_eog;
 
-    int32_t byte_tok[256]; /* SPM: <0xNN>; BPE: the mapped character's token */
+    int32_t byte_tok[256]; /* SentencePiece byte fallback ids, TOK_NONE if absent */
     char b2u[256][2];      /* byte-level BPE: byte -> UTF-8 of its stand-in */
     uint8_t b2u_len[256];
     int16_t u2b[0x144];    /* stand-in code point -> byte, -1 if none */
@@ -157,6 +158,7 @@ tok_spec tok_spec_make(enum tok_model model)
     s.model = model;
     s.bos = s.eos = s.eot = s.eom = s.unk = s.sep = s.pad = TOK_ID_DEFAULT;
     s.add_bos = s.add_eos = s.add_space_prefix = -1;
+    s.lowercase = s.strip_accents = -1;
     return s;
 }
 
@@ -306,6 +308,8 @@ static dx_status build_vocab(tok *t, const tok_spec *s)
                            s->tokens[i].len, DX_MAX_TOKEN_BYTES);
         total += s->tokens[i].len;
     }
+    if (total > UINT32_MAX)
+        return dx_fail(DX_ELIMIT, "tok: token texts total %zu bytes, over 4 GiB", total);
     t->blob = malloc(total ? total : 1);
     t->off = malloc(s->n_vocab * sizeof *t->off);
     t->len = malloc(s->n_vocab * sizeof *t->len);
@@ -351,6 +355,8 @@ static dx_status build_merges(tok *t, const tok_spec *s)
                            s->merges[i].len);
         total += s->merges[i].len;
     }
+    if (total > UINT32_MAX)
+        return dx_fail(DX_ELIMIT, "tok: merges total %zu bytes, over 4 GiB", total);
     t->mblob = malloc(total ? total : 1);
     t->m_off = malloc((s->n_merges ? s->n_merges : 1) * sizeof *t->m_off);
     t->m_l = malloc((s->n_merges ? s->n_merges : 1) * sizeof *t->m_l);
@@ -576,6 +582,8 @@ dx_status tok_new(const tok_spec *s, tok **out)
     t->add_bos = s->add_bos >= 0 ? s->add_bos : d_add_bos;
     t->add_eos = s->add_eos >= 0 ? s->add_eos : false;
     t->add_space_prefix = s->add_space_prefix >= 0 ? s->add_space_prefix : d_space;
+    t->lowercase = s->lowercase != 0;
+    t->strip_accents = s->strip_accents >= 0 ? s->strip_accents != 0 : t->lowercase;
     if (s->model != TOK_WPM && t->add_bos && t->bos < 0) {
         st = dx_fail(DX_EFORMAT, "tok: add_bos_token is set but there is no BOS token");
         goto out;
@@ -599,20 +607,16 @@ dx_status tok_new(const tok_spec *s, tok **out)
         set_attr_by_text(t, "<|endoftext|>", A_RSTRIP, false);
     }
 
-    /* byte fallback tokens */
+    /* SentencePiece byte fallback: <0xNN>, else the byte itself as a token */
     for (int b = 0; b < 256; b++) {
-        if (s->model == TOK_BPE) {
-            t->byte_tok[b] = find_text(t, t->b2u[b], t->b2u_len[b]);
-        } else {
-            char hex[8];
-            snprintf(hex, sizeof hex, "<0x%02X>", b);
-            int32_t id = find_text(t, hex, 6);
-            if (id < 0) {
-                char c = (char)b;
-                id = find_text(t, &c, 1);
-            }
-            t->byte_tok[b] = id;
+        char hex[8];
+        snprintf(hex, sizeof hex, "<0x%02X>", b);
+        int32_t id = find_text(t, hex, 6);
+        if (id < 0) {
+            char c = (char)b;
+            id = find_text(t, &c, 1);
         }
+        t->byte_tok[b] = id;
     }
 out:
     if (st) {
@@ -972,16 +976,18 @@ static dx_status wpm_encode(const tok *t, work *w, const char *s, size_t n, outv
         m = 0;                                                                                     \
     } while (0)
     for (size_t i = 0; i < pt.n; i++) {
-        uint32_t c = nfd_first(pt.cp[i]); /* accents stripped, as BERT's normalizer */
+        /* accents stripped as BERT's normalizer does: decomposed, marks dropped */
+        uint32_t c = t->strip_accents ? nfd_first(pt.cp[i]) : pt.cp[i];
         unsigned f = ucp_flags(c);
         if (f & UCP_WS) {
             WPM_FLUSH();
             continue;
         }
-        if (c == 0 || c == 0xFFFD || (f & (UCP_C | UCP_M)))
+        if (c == 0 || c == 0xFFFD || (f & UCP_C) || (t->strip_accents && (f & UCP_M)))
             continue;
-        c = ucp_tolower(c);
         bool alone = (f & UCP_P) || (c < 0x7F && (f & UCP_S)) || is_chinese(c);
+        if (t->lowercase)
+            c = ucp_tolower(c);
         if (alone)
             WPM_FLUSH();
         if (m == 0) {

@@ -61,6 +61,8 @@ typedef struct tok_spec {
     const dx_str *merges;       /* BPE "left right", best rank first */
     int64_t bos, eos, eot, eom, unk, sep, pad; /* ids, TOK_NONE or TOK_ID_DEFAULT */
     int add_bos, add_eos, add_space_prefix;    /* 0, 1, or -1 = model default */
+    int lowercase, strip_accents;              /* WordPiece normalizer; -1 = default (on;
+                                                  strip_accents follows lowercase) */
 } tok_spec;
 
 /* A spec with no arrays, every id TOK_ID_DEFAULT and every flag -1. */
@@ -78,7 +80,7 @@ void tok_free(tok *t); /* NULL is a no-op */
  * parse_special lets control tokens written in the text (e.g. "<|im_end|>")
  * become those tokens (user-defined tokens always do, as in llama.cpp).
  * Writes up to cap ids; when they don't fit, returns DX_ELIMIT and sets *n to
- * the count needed. Invalid UTF-8 never fails (byte-level BPE sees U+FFFD for
+ * the count needed (ids may be NULL with cap 0 just to count). Invalid UTF-8 never fails (byte-level BPE sees U+FFFD for
  * a bad byte, as llama.cpp does; SentencePiece falls back to byte tokens). */
 dx_status tok_encode(const tok *t, const char *text, size_t len, bool add_special,
                      bool parse_special, int32_t *ids, size_t cap, size_t *n);

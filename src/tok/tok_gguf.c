@@ -125,6 +125,8 @@ dx_status tok_load(const gguf *g, tok **out)
     get_flag(g, "tokenizer.ggml.add_bos_token", &s.add_bos);
     get_flag(g, "tokenizer.ggml.add_eos_token", &s.add_eos);
     get_flag(g, "tokenizer.ggml.add_space_prefix", &s.add_space_prefix);
+    get_flag(g, "tokenizer.ggml.normalizer.lowercase", &s.lowercase);
+    get_flag(g, "tokenizer.ggml.normalizer.strip_accents", &s.strip_accents);
 
     st = tok_new(&s, out);
 out:

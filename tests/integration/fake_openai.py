@@ -24,6 +24,7 @@ server plays every member of a council at once:
     huge        sends one SSE line of 1.5 MiB
     trickle     sends ten pieces 0.15 s apart
     chatty      sends 5000 pieces of 300 bytes (1.5 MB of answer)
+    say-HEX     streams the UTF-8 text HEX encodes, word by word (a scripted answer)
 
 A suffix "@tag" (e.g. "r429@t1") keeps per-model counters apart between tests.
 
@@ -130,6 +131,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.server.requests.append({"model": model, "headers": dict(self.headers), "body": req,
                                          "time": time.monotonic()})
         pieces = self.pieces_for(req)
+        if fault.startswith("say-"):
+            words = bytes.fromhex(fault[4:]).decode("utf-8").split(" ")
+            pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+            fault = "ok"
 
         if fault == "fail500":
             self.send_json(500, {"error": {"message": "internal boom", "type": "server_error"}})

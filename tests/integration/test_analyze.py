@@ -171,3 +171,18 @@ def test_large_hostile_answers_stay_fast():
     assert r.returncode == 0, r.stderr
     assert time.monotonic() - t < 10
     check_invariants(json.loads(r.stdout))
+
+
+@pytest.mark.parametrize("answers,label", [
+    ([], "no_answer"),
+    ([{"model": "m", "text": "Paris is the capital of France."}], "single_voice"),
+    ([{"model": "m", "text": "   "}, {"model": "n", "text": "Sure!"}], "no_answer"),
+])
+def test_edge_councils(answers, label):
+    r = run(["-", "--compact"], stdin=json.dumps({"question": "What is the capital of France?",
+                                                  "answers": answers}).encode())
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    check_invariants(obj)
+    assert obj["analysis"]["label"] == label
+    assert obj["analysis"]["consensus"] is None

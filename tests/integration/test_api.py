@@ -39,13 +39,14 @@ class Server:
     def __init__(self, tmp_path, *args, db=None):
         self.tmp = tmp_path
         self.db = db or str(tmp_path / "drux.db")
+        db_args = [] if db == "default" else ["--db", self.db]
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         env.pop("DRUX_CONFIG", None)
         env["DRUX_HOME"] = str(tmp_path / "home")
         env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
         cfg = write_config(tmp_path / "council.ini")
         self.proc = subprocess.Popen(
-            [DRUX, "serve", "--port", "0", "--db", self.db, "--config", str(cfg)] + list(args),
+            [DRUX, "serve", "--port", "0", "--config", str(cfg)] + db_args + list(args),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
@@ -331,6 +332,16 @@ def test_openai_client(server):
         client.chat.completions.create(model="no-such-model", messages=msgs)
 
 
+def test_store_defaults_to_drux_home(tmp_path):
+    s = Server(tmp_path, db="default")
+    try:
+        assert s.json("GET", "/api/v1/health")[0] == 200
+        # $DRUX_HOME did not exist: it is created, with the store in it
+        assert (tmp_path / "home" / "drux.db").exists()
+    finally:
+        s.stop()
+
+
 def test_rate_limit_answers_429(tmp_path):
     s = Server(tmp_path, "--rate-limit", "6")
     try:
@@ -341,6 +352,35 @@ def test_rate_limit_answers_429(tmp_path):
         assert status == 429 and h.get("retry-after") and json.loads(data)["error"]["code"] == "rate_limited"
         # reading is not limited
         assert s.request("GET", "/api/v1/health")[0] == 200
+    finally:
+        s.stop()
+
+
+def test_queue_then_busy(tmp_path):
+    s = Server(tmp_path, "--max-running", "1", "--rate-limit", "0")
+    try:
+        ids, codes = [], []
+        for i in range(20):
+            status, q = s.json("POST", "/api/v1/questions", {"question": "Count to %d." % (i + 1)})
+            codes.append(status)
+            if status == 201:
+                ids.append(q["id"])
+            else:
+                assert status == 429 and q["error"]["code"] == "busy"
+        # one answering, 16 waiting, the rest refused
+        assert codes.count(201) == 17 and codes[17:] == [429] * 3, codes
+        status, h = s.json("GET", "/api/v1/health")
+        assert h["running"] == 1 and h["queued"] == 16
+        status, last = s.json("GET", "/api/v1/questions/" + ids[-1])
+        assert last["status"] == "queued"
+        status, lst = s.json("GET", "/api/v1/questions?limit=3")
+        assert lst["questions"][0]["status"] == "queued"
+        for qid in ids:
+            assert s.json("DELETE", "/api/v1/questions/" + qid)[0] == 204
+        # deleted questions free their places
+        wait_for(lambda: s.json("GET", "/api/v1/health")[1]["queued"] == 0, timeout=60)
+        status, q = s.json("POST", "/api/v1/questions", {"question": "Say yes."})
+        assert status == 201
     finally:
         s.stop()
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "engine/quant.h"
@@ -25,6 +26,13 @@ typedef struct {
     long n;
     uint8_t *raw, *input, *quant, *dequant;
     size_t raw_len, input_len, quant_len, dequant_len;
+    /* GGML's reference (when the generator had it): activations, their
+     * quantization into act_type, and GGML's dot of raw with act_quant over
+     * elements [dot_skip, dot_skip + dot_n) */
+    char act_type[16];
+    uint8_t *act_input, *act_quant, *dot;
+    size_t act_input_len, act_quant_len, dot_len;
+    long dot_skip, dot_n;
 } vecfile;
 
 static void vecfile_free(vecfile *v)
@@ -33,6 +41,9 @@ static void vecfile_free(vecfile *v)
     free(v->input);
     free(v->quant);
     free(v->dequant);
+    free(v->act_input);
+    free(v->act_quant);
+    free(v->dot);
     memset(v, 0, sizeof *v);
 }
 
@@ -74,8 +85,17 @@ static bool vecfile_read(const char *path, vecfile *v)
         else if (!strcmp(line, "dequant")) ok = (v->dequant = unhex(sp, &v->dequant_len)) != NULL;
         else if (!strcmp(line, "input")) ok = (v->input = unhex(sp, &v->input_len)) != NULL;
         else if (!strcmp(line, "quant")) ok = (v->quant = unhex(sp, &v->quant_len)) != NULL;
+        else if (!strcmp(line, "act_type")) ok = sscanf(sp, "%15s", v->act_type) == 1;
+        else if (!strcmp(line, "act_input")) ok = (v->act_input = unhex(sp, &v->act_input_len)) != NULL;
+        else if (!strcmp(line, "act_quant")) ok = (v->act_quant = unhex(sp, &v->act_quant_len)) != NULL;
+        else if (!strcmp(line, "dot")) ok = (v->dot = unhex(sp, &v->dot_len)) != NULL && v->dot_len == 4;
+        else if (!strcmp(line, "dot_skip")) ok = sscanf(sp, "%ld", &v->dot_skip) == 1;
+        else if (!strcmp(line, "dot_n")) ok = sscanf(sp, "%ld", &v->dot_n) == 1;
     }
     fclose(f);
+    if (v->act_quant && (!v->act_input || !v->dot || v->act_input_len != (size_t)v->n * 4 ||
+                         v->dot_skip < 0 || v->dot_n <= 0 || v->dot_skip + v->dot_n > v->n))
+        ok = false;
     if (!ok || !v->raw || !v->dequant || v->dequant_len != (size_t)v->n * 4) {
         vecfile_free(v);
         return false;
@@ -94,4 +114,30 @@ static int type_by_name(const char *name)
     return -1;
 }
 
+/* |ours - GGML's dot| and the tolerance 1e-5 * sum |w_i a_i| over the dotted
+ * elements, for the traits wt (weights) and at (activations) of any level.
+ * False if the file has no GGML dot. */
+static bool vecfile_dot_check(const vecfile *v, const quant_traits *wt, const quant_traits *at, double *err,
+                              double *tol, float *ours, float *ggml)
+{
+    if (!v->act_quant)
+        return false;
+    size_t wsz = v->raw_len / (size_t)v->n, asz = v->act_quant_len / (size_t)v->n;
+    float *ad = malloc((size_t)v->n * sizeof(float));
+    at->to_float(v->act_quant, ad, v->n);
+    double mag = 0;
+    for (long i = v->dot_skip; i < v->dot_skip + v->dot_n; i++) {
+        float w;
+        memcpy(&w, v->dequant + 4 * i, 4);
+        mag += fabs((double)w * ad[i]);
+    }
+    free(ad);
+    wt->vec_dot((int)v->dot_n, ours, v->raw + (size_t)v->dot_skip * wsz, v->act_quant + (size_t)v->dot_skip * asz);
+    memcpy(ggml, v->dot, 4);
+    *err = fabs((double)*ours - *ggml);
+    *tol = 1e-5 * mag + 1e-30;
+    return true;
+}
+
 #endif
+

@@ -291,6 +291,12 @@ TEST(detects_families_by_markers)
     chat_tmpl_detect(DX_STR("{{ '<|im_start|>system\\nYou are Qwen.<|im_end|>\\n' }}<|im_start|>"),
                      &ct);
     CHECK_STR(ct.default_system, "You are Qwen.");
+    /* Qwen2.5's shape: a tools branch writes the header first, the default comes later */
+    chat_tmpl_detect(DX_STR("{%- if tools %}{{- '<|im_start|>system\\n' }}{{- messages[0]['content'] }}"
+                            "{{- '<|im_end|>' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, "
+                            "created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"),
+                     &ct);
+    CHECK_STR(ct.default_system, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
     /* template code after the header is not a default prompt */
     chat_tmpl_detect(DX_STR("'<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>'"), &ct);
     CHECK_STR(ct.default_system, "");

@@ -81,6 +81,14 @@ TEST(features_numbers_and_units)
     CHECK(f.n_qty == 1 && g.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("40 °C", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("70 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("154 lb", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("about 1,000 pounds", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("60 mph", &a, &f) == DX_OK);
+    CHECK(cns_text_features("97 km/h", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_SPEED && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("Python 3.12", &a, &f) == DX_OK);
     CHECK(cns_text_features("Python 3.11", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0])); /* versions: no tolerance */
@@ -129,6 +137,11 @@ TEST(refusals)
     CHECK(cns_is_refusal("I cannot assist with this request."));
     CHECK(!cns_is_refusal("The capital of Australia is Canberra."));
     CHECK(!cns_is_refusal("You can't divide by zero."));
+    CHECK(cns_is_refusal("As a large language model, I cannot browse the internet."));
+    CHECK(cns_is_refusal("Unfortunately, I can\xe2\x80\x99t share that."));
+    CHECK(!cns_is_refusal("I cannot stress enough how important sleep is."));
+    CHECK(!cns_is_refusal("The object was an Air Force balloon.")); /* not "as an ai" */
+    CHECK(cns_is_refusal("I'm sorry, but I cannot do this."));
 }
 
 /* ---- answer sets with known outcomes ---------------------------------------- */

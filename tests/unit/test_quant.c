@@ -3,9 +3,11 @@
  *
  * Layouts are held to an independent reader: tests/data/quant/ holds blocks
  * and the gguf Python package's dequantization (and quantization) of them,
- * written by tools/make_quant_vectors.py. Quantizers are held to round-trip
- * error bounds, and every vec_dot to the dot product of the two dequantized
- * vectors.
+ * written by tools/make_quant_vectors.py, which also records GGML's own
+ * reference activation quantizers (compared byte for byte) and GGML's CPU
+ * dot products (compared within a tolerance) from the libggml bundled with
+ * llama-cpp-python. Quantizers are held to round-trip error bounds, and every
+ * vec_dot to the dot product of the two dequantized vectors.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -136,13 +138,14 @@ TEST(bf16_conversions)
 
 /* ------------------------------------------- layouts vs the gguf package */
 
+static const char *const vec_names[] = { "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+                                         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
+
 TEST(dequantize_matches_gguf_python)
 {
-    const char *names[] = { "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                            "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    for (size_t k = 0; k < sizeof vec_names / sizeof vec_names[0]; k++) {
         char path[256];
-        snprintf(path, sizeof path, VEC_DIR "/%s.txt", names[k]);
+        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vec_names[k]);
         vecfile v;
         CHECK_MSG(vecfile_read(path, &v), "cannot read %s (run from the repo root)", path);
         quant_traits tr;
@@ -195,6 +198,78 @@ TEST(quantize_matches_gguf_python)
         if (bad < v.quant_len)
             return;
     }
+}
+
+/* GGML's own reference quantizers (Q8_0, Q8_1, Q8_K; F16/BF16 conversion)
+ * give the same bytes for the same activations. */
+TEST(activation_quantizers_match_ggml)
+{
+    int checked = 0;
+    for (size_t k = 0; k < sizeof vec_names / sizeof vec_names[0]; k++) {
+        char path[256];
+        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vec_names[k]);
+        vecfile v;
+        CHECK_MSG(vecfile_read(path, &v), "cannot read %s", path);
+        if (!v.act_quant) {
+            vecfile_free(&v);
+            continue;
+        }
+        quant_traits at;
+        int t = type_by_name(v.act_type);
+        bool ok = t >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &at) &&
+                  v.act_quant_len == (size_t)v.n / (size_t)at.block_size * at.type_size;
+        size_t bad = v.act_quant_len;
+        if (ok) {
+            float *x = malloc(v.act_input_len);
+            uint8_t *q = calloc(1, v.act_quant_len);
+            memcpy(x, v.act_input, v.act_input_len);
+            at.from_float(x, q, v.n);
+            for (size_t i = 0; i < v.act_quant_len && bad == v.act_quant_len; i++)
+                if (q[i] != v.act_quant[i])
+                    bad = i;
+            if (bad < v.act_quant_len)
+                TEST_FAILF("%s from %s.txt: byte %zu (block %zu) is %02x, GGML's %02x", v.act_type, vec_names[k],
+                           bad, bad / at.type_size, q[bad], v.act_quant[bad]);
+            free(x);
+            free(q);
+        } else {
+            TEST_FAILF("%s.txt: bad act_type %s", vec_names[k], v.act_type);
+        }
+        bool failed = !ok || bad < v.act_quant_len;
+        vecfile_free(&v);
+        if (failed)
+            return;
+        checked++;
+    }
+    if (!checked)
+        SKIP("the vectors have no GGML activations (made without llama-cpp-python)");
+}
+
+/* Our dot products agree with GGML's CPU ones on the same blocks and
+ * activations, within 1e-5 of sum |w_i a_i|. */
+TEST(vec_dot_matches_ggml)
+{
+    int checked = 0;
+    for (size_t k = 0; k < sizeof vec_names / sizeof vec_names[0]; k++) {
+        char path[256];
+        snprintf(path, sizeof path, VEC_DIR "/%s.txt", vec_names[k]);
+        vecfile v;
+        CHECK_MSG(vecfile_read(path, &v), "cannot read %s", path);
+        quant_traits wt, at;
+        double err, tol;
+        float ours, ggml;
+        int t = type_by_name(v.type), ta = type_by_name(v.act_type);
+        bool has = v.act_quant && t >= 0 && ta >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &wt) &&
+                   quant_get_level((uint32_t)ta, QL_SCALAR, &at) && wt.vec_dot_type == (enum qtype)ta &&
+                   vecfile_dot_check(&v, &wt, &at, &err, &tol, &ours, &ggml);
+        vecfile_free(&v);
+        if (!has)
+            continue;
+        CHECK_MSG(err <= tol, "%s: %.9g, GGML %.9g (tol %.3g)", vec_names[k], ours, ggml, tol);
+        checked++;
+    }
+    if (!checked)
+        SKIP("the vectors have no GGML dot products (made without llama-cpp-python)");
 }
 
 /* Rows of real model tensors, dequantized by gguf (recorded when the model
@@ -446,6 +521,8 @@ int main(void)
     RUN(dequantize_matches_gguf_python);
     RUN(quantize_matches_gguf_python);
     RUN(dequantize_real_rows_match_gguf_python);
+    RUN(activation_quantizers_match_ggml);
+    RUN(vec_dot_matches_ggml);
     RUN(quantize_round_trip_within_bounds);
     RUN(activation_formats_carry_their_sums);
     RUN(vec_dot_matches_dequantized_dot);

@@ -260,6 +260,39 @@ TEST(simd_matches_scalar_on_real_rows)
         SKIP("no real_*.txt rows in %s", VEC_DIR);
 }
 
+/* Every level's dot products agree with GGML's CPU ones on the vectors it
+ * recorded (tests/data/quant/<format>.txt), within 1e-5 of sum |w_i a_i|. */
+TEST(every_level_matches_ggml_dot)
+{
+    static const char *const names[] = { "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+                                         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
+    int checked = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        char path[256];
+        snprintf(path, sizeof path, VEC_DIR "/%s.txt", names[k]);
+        vecfile v;
+        CHECK_MSG(vecfile_read(path, &v), "cannot read %s", path);
+        int t = type_by_name(v.type), ta = type_by_name(v.act_type);
+        for (int lvl = QL_SCALAR; lvl < QL_COUNT && v.act_quant && t >= 0 && ta >= 0; lvl++) {
+            quant_traits wt, at;
+            double err, tol;
+            float ours, ggml;
+            if (!quant_get_level((uint32_t)t, lvl, &wt) || !quant_get_level((uint32_t)ta, lvl, &at) ||
+                !vecfile_dot_check(&v, &wt, &at, &err, &tol, &ours, &ggml))
+                continue;
+            if (!(err <= tol)) {
+                TEST_FAILF("%s %s: %.9g, GGML %.9g (tol %.3g)", quant_level_name(lvl), names[k], ours, ggml, tol);
+                vecfile_free(&v);
+                return;
+            }
+            checked++;
+        }
+        vecfile_free(&v);
+    }
+    if (!checked)
+        SKIP("the vectors have no GGML dot products (made without llama-cpp-python)");
+}
+
 /* In a child process (the level is picked once per process): with
  * DRUX_KERNELS=want, quant_kernel_level() says expect. */
 static int level_in_child(const char *want, const char *expect)
@@ -341,6 +374,7 @@ int main(void)
     RUN(avx2_quantizers_match_scalar);
     RUN(avx512_quantizers_match_scalar);
     RUN(simd_matches_scalar_on_real_rows);
+    RUN(every_level_matches_ggml_dot);
     RUN(kernel_level_is_chosen_at_run_time);
     RUN(first_use_from_many_threads_is_safe);
     return test_summary();

@@ -11,16 +11,24 @@
  * 3. The real models SmolLM2-135M-Instruct and Gemma 3 270M against
  *    tests/data/tok/<model>.json, recorded from llama-cpp-python by
  *    tools/record_tok_vectors.py (skip when the model file is absent).
- * 4. Small vocabularies built in code: behaviour that needs no files.
+ * 4. A 31 KB hostile mixed corpus (tests/data/tok/mixed-corpus.bin: every
+ *    plane, marks, unassigned code points, stray bytes, special-token texts)
+ *    through every vocabulary above: the count and SHA-256 of the ids must
+ *    equal llama-cpp-python's (tools/record_tok_digests.py).
+ * 5. The hand-written pre-tokenizers against Python's regex engine running the
+ *    original expressions (tests/data/tok/pretok.json): needs no model file.
+ * 6. Small vocabularies built in code: behaviour that needs no files.
  */
 #include <dirent.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "tok/pretok.h"
 #include "tok/tok.h"
 
 #define MAX_IDS 8192
@@ -353,6 +361,126 @@ TEST(gemma3_matches_llama_cpp)
     recorded_model("gemma-3-270m-q4_k_m.gguf", "tests/data/tok/gemma3-270m.json");
 }
 
+static void sha256_ids(const int32_t *ids, size_t n, char hex[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = (uint32_t)ids[i];
+        unsigned char le[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >> 24};
+        EVP_DigestUpdate(c, le, 4);
+    }
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+TEST(mixed_corpus_digests)
+{
+    size_t len;
+    char *text = slurp("tests/data/tok/mixed-corpus.bin", &len);
+    CHECK(text);
+    json_error_t err;
+    json_t *doc = json_load_file("tests/data/tok/digests.json", 0, &err);
+    if (!doc) {
+        free(text);
+        CHECK_MSG(0, "digests.json: %s", err.text);
+    }
+    int32_t *ids = malloc((len * 3 + 16) * sizeof *ids);
+    const char *file;
+    json_t *entry;
+    int checked = 0, failed = 0, absent = 0;
+    json_object_foreach(json_object_get(doc, "models"), file, entry) {
+        char path[2048], rel[1100];
+        snprintf(rel, sizeof rel, "fixtures/tokenizer/%s", file);
+        if (!test_shared_path(path, sizeof path, rel)) {
+            snprintf(path, sizeof path, "%s/%s", dev_models_dir(), file);
+            FILE *f = fopen(path, "rb");
+            if (!f) {
+                absent++;
+                continue;
+            }
+            fclose(f);
+        }
+        tok *t = load_tok(path);
+        if (!t) {
+            failed++;
+            continue;
+        }
+        for (int sp = 0; sp < 2; sp++) {
+            json_t *want = json_object_get(entry, sp ? "special" : "plain");
+            size_t n = 0;
+            char hex[65] = "";
+            if (tok_encode(t, text, len, true, sp, ids, len * 3 + 16, &n) == DX_OK)
+                sha256_ids(ids, n, hex);
+            bool ok = n == (size_t)json_integer_value(json_object_get(want, "n")) &&
+                      !strcmp(hex, json_string_value(json_object_get(want, "sha256")));
+            printf("  %-34s parse_special=%d %6zu ids %s\n", file, sp, n,
+                   ok ? "identical" : "DIFFER from llama.cpp");
+            failed += !ok;
+            checked++;
+        }
+        tok_free(t);
+    }
+    free(ids);
+    free(text);
+    json_decref(doc);
+    if (!checked)
+        SKIP("none of the %d vocabularies is present", absent);
+    CHECK_MSG(failed == 0, "%d of %d encodings differ (see tools/record_tok_digests.py)", failed,
+              checked);
+}
+
+TEST(pretokenizers_match_the_regex_engine)
+{
+    /* needs no model: splits recorded from Python's regex engine running the
+     * original expressions (tools/record_pretok_vectors.py) */
+    json_error_t err;
+    json_t *doc = json_load_file("tests/data/tok/pretok.json", 0, &err);
+    CHECK_MSG(doc, "pretok.json: %s", err.text);
+    const char *name;
+    json_t *cases;
+    int kinds = 0, fails = 0, total = 0;
+    json_object_foreach(json_object_get(doc, "kinds"), name, cases) {
+        const pretok_kind *k = pretok_find(name);
+        if (!k) {
+            json_decref(doc);
+            CHECK_MSG(0, "no pre-tokenizer named %s", name);
+        }
+        size_t i;
+        json_t *c;
+        json_array_foreach(cases, i, c) {
+            const char *text = json_string_value(json_object_get(c, "text"));
+            json_t *want = json_object_get(c, "pieces");
+            pretok_text t;
+            bool ok = pretok_text_init(&t, text, strlen(text)) == DX_OK &&
+                      pretok_split(k, &t) == DX_OK && t.n_seg == json_array_size(want);
+            for (size_t s = 0; ok && s < t.n_seg; s++) {
+                char piece[512];
+                size_t o = 0;
+                for (size_t p = t.seg[s].start; p < t.seg[s].end && o + 4 < sizeof piece; p++)
+                    o += ucp_encode(t.cp[p], piece + o);
+                piece[o] = 0;
+                ok = !strcmp(piece, json_string_value(json_array_get(want, s)));
+            }
+            if (!ok && ++fails <= 5)
+                printf("  %s splits \"%s\" differently (%zu pieces, want %zu)\n", name, text,
+                       t.n_seg, json_array_size(want));
+            pretok_text_free(&t);
+            total++;
+        }
+        kinds++;
+    }
+    json_decref(doc);
+    printf("  %d pre-tokenizers, %d/%d splits equal to the regex engine's\n", kinds,
+           total - fails, total);
+    CHECK(total > 100);
+    CHECK_EQ_INT(fails, 0);
+}
+
 /* ---- small vocabularies built in code ---- */
 
 static tok *tiny_spm(void)
@@ -431,6 +559,61 @@ TEST(special_tokens_only_when_asked)
     tok_free(t);
 }
 
+static tok *tiny_wpm(int lowercase)
+{
+    static const char *const words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello",
+                                        "\xe2\x96\x81Hello", "\xe2\x96\x81" "cafe", "\xe2\x96\x81" "caf",
+                                        "\xc3\xa9", "\xe2\x96\x81!", "s"};
+    enum { N = sizeof words / sizeof *words };
+    dx_str toks[N];
+    int32_t types[N];
+    for (int i = 0; i < N; i++) {
+        toks[i] = dx_str_c(words[i]);
+        types[i] = i < 4 ? TOK_TYPE_CONTROL : TOK_TYPE_NORMAL;
+    }
+    tok_spec s = tok_spec_make(TOK_WPM);
+    s.n_vocab = N;
+    s.tokens = toks;
+    s.types = types;
+    s.lowercase = lowercase;
+    s.bos = 2; /* [CLS] */
+    s.sep = 3;
+    s.unk = 1;
+    tok *t = NULL;
+    if (tok_new(&s, &t))
+        printf("  tok_new: %s\n", dx_errmsg());
+    return t;
+}
+
+TEST(wordpiece_normalizer_switches)
+{
+    /* default (uncased BERT): lower-cased, accents stripped, punctuation alone */
+    tok *t = tiny_wpm(-1);
+    CHECK(t);
+    int32_t ids[16];
+    size_t n;
+    const char *text = "Hellos CAF\xc3\x89!";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), true, false, ids, 16, &n), DX_OK);
+    int32_t want[] = {2, 4, 10, 6, 9, 3}; /* [CLS] ▁hello s ▁cafe ▁! [SEP] */
+    CHECK_EQ_INT(n, 6);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want[i]);
+    tok_free(t);
+    /* cased: case and accents kept; an unmatched word is one [UNK] */
+    t = tiny_wpm(0);
+    CHECK(t);
+    text = "Hellos caf\xc3\xa9 HELLO";
+    CHECK_EQ_INT(tok_encode(t, text, strlen(text), false, false, ids, 16, &n), DX_OK);
+    int32_t want2[] = {5, 10, 7, 8, 1}; /* ▁Hello s ▁caf é [UNK] */
+    CHECK_EQ_INT(n, 5);
+    for (size_t i = 0; i < n; i++)
+        CHECK_EQ_INT(ids[i], want2[i]);
+    char buf[16];
+    CHECK_EQ_INT(tok_piece(t, 5, false, buf, sizeof buf), 6);
+    CHECK(memcmp(buf, " Hello", 6) == 0);
+    tok_free(t);
+}
+
 TEST(encode_reports_needed_capacity)
 {
     tok *t = tiny_spm();
@@ -478,8 +661,11 @@ int main(void)
     RUN(vectors_without_fixture_vocab);
     RUN(smollm2_matches_llama_cpp);
     RUN(gemma3_matches_llama_cpp);
+    RUN(mixed_corpus_digests);
+    RUN(pretokenizers_match_the_regex_engine);
     RUN(spm_merges_by_score_and_falls_back_to_bytes);
     RUN(special_tokens_only_when_asked);
+    RUN(wordpiece_normalizer_switches);
     RUN(encode_reports_needed_capacity);
     RUN(bad_specs_fail_with_messages);
     return test_summary();

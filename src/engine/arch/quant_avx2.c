@@ -14,12 +14,6 @@ static inline __m256i dot4(__m256i u, __m256i s)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi)
-{
-    __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)hi), _mm_set1_epi16((short)lo));
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), sc);
-}
-
 #include "engine/arch/quant_simd_impl.h"
 
 const quant_kernel quant_avx2_kernels[] = {

@@ -2,8 +2,9 @@
  * quant_avx512 — AVX-512 (F/BW/VL/DQ/VNNI/BF16) kernels (this file alone is
  * compiled with those flags; quant.c calls into it only when the CPU has
  * them all). The 256-bit integer kernels of quant_simd_impl.h are compiled
- * here with vpdpbusd (VNNI) as the integer dot; the float dots use 512-bit
- * registers.
+ * here with vpdpbusd (VNNI) as the plain integer dot; the 32-wide formats
+ * take two blocks per 512-bit step, Q6_K four sub-blocks per vpdpbusd, and
+ * the float dots use 512-bit registers.
  */
 #include "engine/quant.h"
 
@@ -13,12 +14,6 @@
 static inline __m256i dot4(__m256i u, __m256i s)
 {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-}
-
-static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi)
-{
-    __m256i sc = _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo));
-    return _mm256_mullo_epi32(dot4(u, s), sc);
 }
 
 #include "engine/arch/quant_simd_impl.h"
@@ -79,10 +74,10 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     int nb = n / QK8_0, i = 0;
     __m512 acc = _mm512_setzero_ps();
     for (; i + 2 <= nb; i += 2) {
-        __m512i qx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x[i].qs)),
-                                        _mm256_loadu_si256((const __m256i *)x[i + 1].qs), 1);
-        __m512i qy = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)y[i].qs)),
-                                        _mm256_loadu_si256((const __m256i *)y[i + 1].qs), 1);
+        __m512i qx = join256(_mm256_loadu_si256((const __m256i *)x[i].qs),
+                             _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                             _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         __m512i ax = _mm512_abs_epi8(qx);
         /* y with x's sign: negate where x < 0 */
         __mmask64 neg = _mm512_movepi8_mask(qx);
@@ -99,7 +94,6 @@ static void avx512_q8_0_vec_dot(int n, float *s, const void *w, const void *a)
     }
     *s = sum;
 }
-
 
 /* Q4_0 two blocks per step: unsigned nibbles times y with vpdpbusd, then
  * 8 * sum(y) (also by vpdpbusd) taken away. */
@@ -187,70 +181,6 @@ static void avx512_q5_0_vec_dot(int n, float *s, const void *w, const void *a)
     *s = sum;
 }
 
-/* 16 bytes: sc[i0] eight times, then sc[i1] eight times. */
-static inline __m128i pick2x8(__m128i sc, int i0, int i1)
-{
-    return _mm_shuffle_epi8(sc, _mm_set_epi64x((long long)(0x0101010101010101ull * (unsigned)i1),
-                                               (long long)(0x0101010101010101ull * (unsigned)i0)));
-}
-
-/* Q4_K: a 64-element chunk's low and high nibbles line up with 64 contiguous
- * activations, so one vpdpbusd covers two sub-blocks (lanes 0-7 and 8-15). */
-static void avx512_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const block_q4_K *x = w;
-    const block_q8_K *y = a;
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m512 acc = _mm512_setzero_ps();
-    float mins = 0.f;
-    for (int i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
-        __m128i sc8 = _mm_loadl_epi64((const __m128i *)sc);
-        __m512i isum = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, _mm512_loadu_si512(y[i].qs + 64 * c));
-            __m512i scv = _mm512_cvtepu8_epi32(pick2x8(sc8, 2 * c, 2 * c + 1));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(isum), acc);
-        mins += y[i].d * h2f(x[i].dmin) * (float)k4_min_dot(mn, y[i].bsums);
-    }
-    *s = _mm512_reduce_add_ps(acc) - mins;
-}
-
-static void avx512_q5_K_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const block_q5_K *x = w;
-    const block_q8_K *y = a;
-    const __m256i low4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
-    __m512 acc = _mm512_setzero_ps();
-    float mins = 0.f;
-    for (int i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
-        __m128i sc8 = _mm_loadl_epi64((const __m128i *)sc);
-        __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
-        __m512i isum = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c)), one);
-            __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * c + 1)), one);
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_slli_epi16(h0, 4));
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4), _mm256_slli_epi16(h1, 4));
-            __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), join256(lo, hi),
-                                            _mm512_loadu_si512(y[i].qs + 64 * c));
-            __m512i scv = _mm512_cvtepu8_epi32(pick2x8(sc8, 2 * c, 2 * c + 1));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(isum), acc);
-        mins += y[i].d * h2f(x[i].dmin) * (float)k4_min_dot(mn, y[i].bsums);
-    }
-    *s = _mm512_reduce_add_ps(acc) - mins;
-}
-
 /* Q6_K: elements l and l+32 of a 128-element half (l < 32) line up with 64
  * contiguous activations, as do l+64 and l+96; each vpdpbusd covers four
  * 16-element sub-blocks (four lanes each). */
@@ -302,11 +232,11 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
 const quant_kernel quant_avx512_kernels[] = {
     { QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot },
     { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
-    { QT_Q4_K, NULL, avx512_q4_K_vec_dot },
+    { QT_Q4_K, NULL, simd_q4_K_vec_dot }, /* 512-bit vpdpbusd + vpmulld was no faster */
     { QT_Q6_K, NULL, avx512_q6_K_vec_dot },
     { QT_Q5_0, NULL, avx512_q5_0_vec_dot },
     { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
-    { QT_Q5_K, NULL, avx512_q5_K_vec_dot },
+    { QT_Q5_K, NULL, simd_q5_K_vec_dot },
     { QT_Q5_1, NULL, simd_q5_1_vec_dot },
     { QT_Q2_K, NULL, simd_q2_K_vec_dot },
     { QT_Q3_K, NULL, simd_q3_K_vec_dot },

@@ -5,13 +5,13 @@
  *
  *     static inline __m256i dot4(__m256i u, __m256i s);
  *         8 int32: sum over each group of 4 bytes of u8(u) * s8(s)
- *     static inline __m256i dot4_sc2(__m256i u, __m256i s, int lo, int hi);
- *         the same, lanes 0-3 times lo, lanes 4-7 times hi
  *
- * (AVX2: maddubs + madd; AVX-512 VNNI: vpdpbusd). Everything here is static,
- * so each file gets its own copy compiled with its own flags. Products stay
- * inside int16 for maddubs: unsigned operands are at most 128 and signed ones
- * at least -127 (the activation quantizers never produce -128).
+ * (AVX2: maddubs + madd; AVX-512: vpdpbusd). The K-quants, which scale
+ * each sub-block, use maddubs + madd at both levels (dot4_scv below): the
+ * scales ride in vpmaddwd for free. Everything here is static, so each file
+ * gets its own copy compiled with its own flags. Products stay inside int16
+ * for maddubs: unsigned operands are at most 128 and signed ones at least
+ * -127 (the activation quantizers never produce -128).
  *
  * Blocks are summed in a different order from the scalar kernels, so results
  * agree with them to float rounding, not bit for bit; the activation
@@ -65,6 +65,39 @@ static inline __m256i qh_bits32(const uint8_t *qh)
     v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
     return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
+
+/* u8 x s8 products summed in fours, times int16 scales: vpmaddwd pairs the
+ * sixteen products-of-two with scv's sixteen int16 lanes, so scv's low half
+ * scales the first 16 bytes and its high half the last 16. */
+static inline __m256i dot4_scv(__m256i u, __m256i s, __m256i scv)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scv);
+}
+
+/* vpshufb controls that pick int16 scales out of eight (held in both
+ * halves): scale_same[j] puts scale j in every lane; scale_pair[p] puts
+ * scale 2p in the low half and 2p + 1 in the high one. */
+#define CTL_W(a) (a), (a) + 1
+#define CTL_8W(a) CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a)
+static const uint8_t scale_same[8][32] = {
+    { CTL_8W(0), CTL_8W(0) },   { CTL_8W(2), CTL_8W(2) },   { CTL_8W(4), CTL_8W(4) },
+    { CTL_8W(6), CTL_8W(6) },   { CTL_8W(8), CTL_8W(8) },   { CTL_8W(10), CTL_8W(10) },
+    { CTL_8W(12), CTL_8W(12) }, { CTL_8W(14), CTL_8W(14) },
+};
+static const uint8_t scale_pair[4][32] = {
+    { CTL_8W(0), CTL_8W(2) }, { CTL_8W(4), CTL_8W(6) }, { CTL_8W(8), CTL_8W(10) }, { CTL_8W(12), CTL_8W(14) },
+};
+#undef CTL_8W
+#undef CTL_W
+
+static inline __m256i scale_pick(__m256i scales, const uint8_t ctl[32])
+{
+    return _mm256_shuffle_epi8(scales, _mm256_loadu_si256((const __m256i *)ctl));
+}
+
+/* Eight scales as int16 in both halves, from eight unsigned / signed bytes. */
+static inline __m256i scales_u8(__m128i b) { return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(b)); }
+static inline __m256i scales_i8(__m128i b) { return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(b)); }
 
 /* [d_x * d_y, m_x * s_y] from the first four bytes of a Q4_1/Q5_1 block
  * (d, m) and of a Q8_1 block (d, s). */
@@ -208,6 +241,7 @@ SIMD_KERNEL void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
+        __m256i scs = scales_u8(_mm_loadl_epi64((const __m128i *)sc));
         __m256i isum = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
@@ -215,8 +249,8 @@ SIMD_KERNEL void simd_q4_K_vec_dot(int n, float *s, const void *w, const void *a
             __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * c + 32));
             __m256i lo = _mm256_and_si256(q, low4);
             __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            isum = _mm256_add_epi32(isum, dot4_sc2(lo, y0, sc[2 * c], sc[2 * c]));
-            isum = _mm256_add_epi32(isum, dot4_sc2(hi, y1, sc[2 * c + 1], sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, dot4_scv(lo, y0, scale_pick(scs, scale_same[2 * c])));
+            isum = _mm256_add_epi32(isum, dot4_scv(hi, y1, scale_pick(scs, scale_same[2 * c + 1])));
         }
         float d = y[i].d * h2f(x[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
@@ -235,6 +269,7 @@ SIMD_KERNEL void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
+        __m256i scs = scales_u8(_mm_loadl_epi64((const __m128i *)sc));
         __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
         __m256i isum = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
@@ -246,8 +281,8 @@ SIMD_KERNEL void simd_q5_K_vec_dot(int n, float *s, const void *w, const void *a
             __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), _mm256_slli_epi16(h0, 4));
             __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
                                          _mm256_slli_epi16(h1, 4));
-            isum = _mm256_add_epi32(isum, dot4_sc2(lo, y0, sc[2 * c], sc[2 * c]));
-            isum = _mm256_add_epi32(isum, dot4_sc2(hi, y1, sc[2 * c + 1], sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, dot4_scv(lo, y0, scale_pick(scs, scale_same[2 * c])));
+            isum = _mm256_add_epi32(isum, dot4_scv(hi, y1, scale_pick(scs, scale_same[2 * c + 1])));
         }
         float d = y[i].d * h2f(x[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
@@ -283,9 +318,11 @@ SIMD_KERNEL void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
+            __m128i sc16 = _mm_loadu_si128((const __m128i *)sc);
+            __m256i scs = scales_i8(h ? _mm_srli_si128(sc16, 8) : sc16);
             for (int k = 0; k < 4; k++) {
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(qy + 32 * k));
-                isum = _mm256_add_epi32(isum, dot4_sc2(q[k], yv, sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1]));
+                isum = _mm256_add_epi32(isum, dot4_scv(q[k], yv, scale_pick(scs, scale_pair[k])));
             }
         }
         __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
@@ -308,16 +345,17 @@ SIMD_KERNEL void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a
     for (int i = 0; i < n / QK_K; i++) {
         const uint8_t *sc = x[i].scales;
         __m256i isum = _mm256_setzero_si256();
+        __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
+        __m128i lo4 = _mm_and_si128(s8, _mm_set1_epi8(0x0f));
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            __m256i scs = scales_u8(h ? _mm_srli_si128(lo4, 8) : lo4);
             for (int k = 0; k < 4; k++) {
                 __m256i v = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), three);
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                int j = 8 * h + 2 * k;
-                isum = _mm256_add_epi32(isum, dot4_sc2(v, yv, sc[j] & 0xf, sc[j + 1] & 0xf));
+                isum = _mm256_add_epi32(isum, dot4_scv(v, yv, scale_pick(scs, scale_pair[k])));
             }
         }
-        __m128i s8 = _mm_loadu_si128((const __m128i *)sc);
         __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
         int m = hsum8i(_mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(isum), acc);
@@ -339,7 +377,6 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
         /* sixteen 6-bit scales, four at a time: low nibbles from bytes 0-7,
          * top two bits from bytes 8-11 (bits 0-1 for scales 0-3, 2-3 for
          * 4-7, 4-5 for 8-11, 6-7 for 12-15) */
-        int8_t sc[16];
         uint32_t w0, w1, w2;
         memcpy(&w0, x[i].scales, 4);
         memcpy(&w1, x[i].scales + 4, 4);
@@ -348,21 +385,21 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
                           (w1 & 0x0f0f0f0fu) | ((w2 << 2) & 0x30303030u),
                           ((w0 >> 4) & 0x0f0f0f0fu) | (w2 & 0x30303030u),
                           ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 2) & 0x30303030u) };
-        _mm_storeu_si128((__m128i *)sc, _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32)));
+        __m128i sc16 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32));
         __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         __m256i isum = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * h));
+            __m256i scs = scales_i8(h ? _mm_srli_si128(sc16, 8) : sc16);
             for (int k = 0; k < 4; k++) {
                 __m256i lo = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), three);
                 __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), one);
                 __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                int j = 8 * h + 2 * k;
-                isum = _mm256_add_epi32(isum, dot4_sc2(v, yv, sc[j], sc[j + 1]));
+                isum = _mm256_add_epi32(isum, dot4_scv(v, yv, scale_pick(scs, scale_pair[k])));
             }
         }
-        __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        __m256i scv = _mm256_cvtepi8_epi16(sc16);
         int c = hsum8i(_mm256_madd_epi16(scv, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         float d = y[i].d * h2f(x[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);

@@ -1,0 +1,241 @@
+/*
+ * drux eval — run a QA set through the council and measure it: accuracy of
+ * each member and of the council's answer (with 95% intervals), and how well
+ * the consensus percentage predicts that the answer is right (AUROC and a
+ * reliability table).
+ *
+ *     drux eval ../shared/eval/nq-open-dev-a.jsonl --limit 50
+ */
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ask/ask.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "eval/eval.h"
+
+static const char eval_usage[] =
+    "usage: drux eval FILE [options]\n"
+    "\n"
+    "Runs a question-answering set through the council and reports, per member and for\n"
+    "the council's answer, the accuracy with a 95% interval, and how well the consensus\n"
+    "percentage predicts a correct answer (AUROC and a reliability table).\n"
+    "Sets: NQ-open JSONL {question, answer: [...]}, GSM8K JSONL {question, answer: \"... #### n\"},\n"
+    "TruthfulQA CSV (Question, Correct Answers, Incorrect Answers).\n"
+    "\n"
+    "  --limit N       the first N questions (after --offset); default 20\n"
+    "  --offset K      skip the first K questions\n"
+    "  --config FILE   the council (as for drux ask)\n"
+    "  --json          the report as JSON, with every question's outcome\n";
+
+#define N_BINS 5
+
+static atomic_int cancel_flag;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (atomic_load(&cancel_flag))
+        _exit(130);
+    atomic_store(&cancel_flag, 1);
+}
+
+typedef struct tally {
+    size_t correct, n;
+} tally;
+
+static json_t *tally_json(const char *name, const tally *t)
+{
+    double lo, hi;
+    eval_wilson(t->correct, t->n, &lo, &hi);
+    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f]}", "name", name, "correct", (json_int_t)t->correct,
+                     "n", (json_int_t)t->n, "accuracy", t->n ? json_real((double)t->correct / t->n) : json_null(),
+                     "ci95", lo, hi);
+}
+
+static void print_tally(const char *name, const tally *t)
+{
+    double lo, hi;
+    eval_wilson(t->correct, t->n, &lo, &hi);
+    if (!t->n) {
+        printf("  %-28s no answers graded\n", name);
+        return;
+    }
+    printf("  %-28s %4zu/%-4zu %5.1f%%   95%% CI [%4.1f%%, %4.1f%%]\n", name, t->correct, t->n,
+           100.0 * t->correct / t->n, 100 * lo, 100 * hi);
+}
+
+static void progress(size_t done, size_t total, const tally *council, double elapsed)
+{
+    if (!isatty(STDERR_FILENO))
+        return;
+    int width = 24, fill = total ? (int)(width * done / total) : width;
+    double eta = done ? elapsed / done * (total - done) : 0;
+    fprintf(stderr, "\r[%.*s%*s] %zu/%zu  council %s%.0f%%  eta %.0fs   ", fill,
+            "########################", width - fill, "", done, total, council->n ? "" : "-",
+            council->n ? 100.0 * council->correct / council->n : 0.0, eta);
+    fflush(stderr);
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *path = NULL, *config = NULL;
+    int limit = 20, offset = 0;
+    bool json = false;
+    args a = args_begin(argc, argv);
+    while (args_next(&a)) {
+        if (args_flag(&a, "-h", "--help")) {
+            fputs(eval_usage, stdout);
+            return 0;
+        } else if (args_int(&a, NULL, "--limit", 1, 1000000, &limit) ||
+                   args_int(&a, NULL, "--offset", 0, 100000000, &offset) ||
+                   args_str(&a, NULL, "--config", &config)) {
+            continue;
+        } else if (args_flag(&a, NULL, "--json")) {
+            json = true;
+        } else if (!path && args_positional(&a, &path)) {
+            continue;
+        } else {
+            return args_unknown(&a, eval_usage);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!path) {
+        fputs(eval_usage, stderr);
+        return 2;
+    }
+    int rc = 1;
+    eval_set set = {0};
+    council_config *cfg = NULL;
+    local_registry *reg = NULL;
+    tally *members = NULL;
+    double *score = NULL;
+    bool *label = NULL;
+    json_t *items = json_array();
+    if (eval_load(path, &set)) {
+        cli_error(NULL);
+        goto out;
+    }
+    if (council_config_open(config, &cfg)) {
+        cli_error(NULL);
+        goto out;
+    }
+    if (cfg->n_members == 0) {
+        fprintf(stderr, "drux: the council has no members (drux pull a model, or see docs/config.md)\n");
+        goto out;
+    }
+    size_t first = (size_t)offset < set.n ? (size_t)offset : set.n;
+    size_t total = set.n - first < (size_t)limit ? set.n - first : (size_t)limit;
+    members = calloc(cfg->n_members, sizeof *members);
+    score = calloc(total ? total : 1, sizeof *score);
+    label = calloc(total ? total : 1, sizeof *label);
+    reg = local_registry_new();
+    if (!members || !score || !label || !reg || !items) {
+        fprintf(stderr, "drux: out of memory\n");
+        goto out;
+    }
+    signal(SIGINT, on_sigint);
+    fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format, first + 1,
+            first + total, set.n, cfg->n_members);
+    tally council = {0}, bins[N_BINS + 1] = {{0}};
+    size_t n_scored = 0, done = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t k = 0; k < total && !atomic_load(&cancel_flag); k++) {
+        const eval_item *it = &set.items[first + k];
+        arena mem = arena_make(64 << 10, 256u << 20);
+        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = &cancel_flag, .synthesis = true};
+        cns_result *r;
+        if (ask_run(it->question, &o, &mem, &r)) {
+            fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
+            arena_free(&mem);
+            continue;
+        }
+        json_t *per = json_object();
+        for (size_t m = 0; m < r->n_members && m < cfg->n_members; m++) {
+            bool ok = r->members[m].status == CNS_DONE && eval_grade(set.kind, it, r->members[m].text);
+            members[m].n++;
+            members[m].correct += ok;
+            json_object_set_new(per, r->members[m].name, json_boolean(ok));
+        }
+        bool ok = r->answer && eval_grade(set.kind, it, r->answer);
+        council.n++;
+        council.correct += ok;
+        int c = r->analysis.consensus;
+        int bin = c < 0 ? N_BINS : (c >= 100 ? N_BINS - 1 : c * N_BINS / 100);
+        bins[bin].n++;
+        bins[bin].correct += ok;
+        if (c >= 0) {
+            score[n_scored] = c;
+            label[n_scored++] = ok;
+        }
+        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
+                                               "consensus", c >= 0 ? json_integer(c) : json_null(),
+                                               "label", cns_label_str(r->analysis.label),
+                                               "council_correct", ok, "members", per));
+        arena_free(&mem);
+        done++;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        progress(done, total, &council, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\n");
+    double auroc = eval_auroc(score, label, n_scored);
+    static const char *const bin_names[N_BINS + 1] = {"0-19%", "20-39%", "40-59%", "60-79%", "80-100%",
+                                                      "no percentage"};
+    if (json) {
+        json_t *jm = json_array(), *jb = json_array();
+        for (size_t m = 0; m < cfg->n_members; m++)
+            json_array_append_new(jm, tally_json(cfg->members[m].name, &members[m]));
+        for (int b = 0; b <= N_BINS; b++)
+            json_array_append_new(jb, json_pack("{s:s, s:I, s:o}", "consensus", bin_names[b], "n",
+                                                (json_int_t)bins[b].n, "accuracy",
+                                                bins[b].n ? json_real((double)bins[b].correct / bins[b].n)
+                                                          : json_null()));
+        json_t *rep = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O}", "set", path, "format",
+                                set.format, "questions", (json_int_t)done, "members", jm, "council",
+                                tally_json("council", &council), "auroc",
+                                auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb, "items", items);
+        char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(rep);
+    } else {
+        printf("%s (%s): %zu questions\n\naccuracy\n", path, set.format, done);
+        for (size_t m = 0; m < cfg->n_members; m++)
+            print_tally(cfg->members[m].name, &members[m]);
+        print_tally("council (synthesized answer)", &council);
+        if (auroc >= 0)
+            printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu questions\n"
+                   "(0.5 = no better than chance, 1.0 = perfect)\n", auroc, n_scored);
+        else
+            printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
+                   n_scored ? "all graded answers were right, or all wrong" : "no question had a percentage");
+        printf("\nreliability\n  %-14s %6s %9s\n", "consensus", "n", "accuracy");
+        for (int b = 0; b <= N_BINS; b++) {
+            if (bins[b].n)
+                printf("  %-14s %6zu %8.1f%%\n", bin_names[b], bins[b].n, 100.0 * bins[b].correct / bins[b].n);
+            else
+                printf("  %-14s %6d %9s\n", bin_names[b], 0, "-");
+        }
+    }
+    rc = atomic_load(&cancel_flag) ? 130 : 0;
+out:
+    json_decref(items);
+    free(members);
+    free(score);
+    free(label);
+    local_registry_free(reg);
+    council_config_free(cfg);
+    eval_set_free(&set);
+    return rc;
+}

@@ -1,0 +1,164 @@
+"""drux ask end to end: the council's answers become one analysis object.
+
+Remote members are scripted answers from the fake OpenAI server on loopback
+(model "say-HEX"), so the outcome of each council is known; the last tests
+use the real local models from the cache and skip when they are absent."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fake_openai  # noqa: E402
+
+DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = fake_openai.Server().start()
+    yield s
+    s.close()
+
+
+def say(text):
+    return "say-" + text.encode("utf-8").hex()
+
+
+def council(tmp_path, server, members, **extra):
+    lines = ["[council]", "timeout_s = 10", "max_tokens = 64"]
+    lines += ["%s = %s" % kv for kv in extra.items()]
+    for name, model, more in members:
+        lines += ["[member.%s]" % name, "type = remote", "base_url = " + server.base_url,
+                  "model = " + model]
+        lines += ["%s = %s" % kv for kv in more.items()]
+    path = tmp_path / "drux.ini"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def ask(tmp_path, cfg, question, *flags):
+    env = dict(os.environ, DRUX_HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    env.pop("DRUX_CONFIG", None)
+    p = subprocess.run([DRUX, "ask", "--json", "--quiet", "--config", str(cfg), *flags, question],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def check_one_object(obj):
+    """What every page and client relies on: the numbers agree with the lists."""
+    an = obj["analysis"]
+    names = {m["name"] for m in obj["members"]}
+    usable = [m for m in obj["members"] if m["status"] == "done"]
+    for a in an["agreed"]:
+        assert set(a["members"]) <= names
+    for d in an["disputed"]:
+        assert {s["member"] for s in d["stances"]} <= names
+    if an["label"] in ("single_voice", "no_answer"):
+        assert an["consensus"] is None
+        assert an["agreed"] == []
+    else:
+        assert isinstance(an["consensus"], int) and 0 <= an["consensus"] <= 100
+    if an["agreed"]:
+        assert an["consensus"] is None or an["consensus"] > 0
+    if an["label"] == "no_answer":
+        assert not usable
+
+
+def test_paraphrases_agree_and_a_hanging_member_times_out(tmp_path, server):
+    cfg = council(tmp_path, server, [
+        ("a", say("The capital of France is Paris."), {}),
+        ("b", say("Paris is the capital of France, on the Seine."), {}),
+        ("slow", "hang@ask1", {"timeout_s": "1.5"}),
+    ])
+    obj = ask(tmp_path, cfg, "What is the capital of France?", "--no-synthesis")
+    check_one_object(obj)
+    status = {m["name"]: m["status"] for m in obj["members"]}
+    assert status == {"a": "done", "b": "done", "slow": "timeout"}
+    an = obj["analysis"]
+    assert an["label"] == "consensus"
+    assert an["consensus"] >= 60
+    assert any(set(a["members"]) == {"a", "b"} and "Paris" in a["text"] for a in an["agreed"])
+
+
+def test_contradicting_numbers_are_disputed(tmp_path, server):
+    cfg = council(tmp_path, server, [
+        ("a", say("The Eiffel Tower is 330 metres tall."), {}),
+        ("b", say("The Eiffel Tower is 150 metres tall."), {}),
+    ])
+    obj = ask(tmp_path, cfg, "How tall is the Eiffel Tower?", "--no-synthesis")
+    check_one_object(obj)
+    an = obj["analysis"]
+    assert an["label"] != "consensus"
+    assert an["disputed"], an
+    stances = {s["member"]: s["text"] for s in an["disputed"][0]["stances"]}
+    assert "330" in stances["a"] and "150" in stances["b"]
+
+
+def test_one_answer_is_a_single_voice(tmp_path, server):
+    cfg = council(tmp_path, server, [
+        ("a", say("Water boils at 100 degrees Celsius at sea level."), {}),
+        ("broken", "fail500", {"max_attempts": "1"}),
+    ])
+    obj = ask(tmp_path, cfg, "At what temperature does water boil?", "--no-synthesis")
+    check_one_object(obj)
+    an = obj["analysis"]
+    assert an["label"] == "single_voice"
+    assert an["consensus"] is None
+    broken = next(m for m in obj["members"] if m["name"] == "broken")
+    assert broken["status"] == "failed" and broken["error"]
+
+
+def test_no_usable_answer_says_so(tmp_path, server):
+    cfg = council(tmp_path, server, [
+        ("x", "fail500", {"max_attempts": "1"}),
+        ("y", say("I'm sorry, but I can't help with that."), {}),
+    ])
+    obj = ask(tmp_path, cfg, "What is the capital of France?")
+    check_one_object(obj)
+    assert obj["analysis"]["label"] == "no_answer"
+    assert obj["analysis"]["consensus"] is None
+
+
+def test_synthesis_comes_from_the_synthesizer(tmp_path, server):
+    cfg = council(tmp_path, server, [
+        ("a", say("The capital of France is Paris."), {}),
+        ("b", say("Paris is the capital of France."), {}),
+        ("writer", say("## Answer\n\nParis is the capital of France."), {}),
+    ], synthesizer="writer")
+    obj = ask(tmp_path, cfg, "What is the capital of France?")
+    check_one_object(obj)
+    assert "Paris is the capital of France." in obj["answer"]
+    assert len(obj["followups"]) >= 1
+    assert obj["category"]
+
+
+def models_dir():
+    for d in (os.environ.get("DRUX_TEST_MODELS"),
+              os.path.join(os.environ["DRUX_HOME"], "models") if os.environ.get("DRUX_HOME") else None,
+              os.path.expanduser("~/.local/share/drux/models")):
+        if d and os.path.exists(os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")) and \
+                os.path.exists(os.path.join(d, "gemma-3-270m-q4_k_m.gguf")):
+            return d
+    return None
+
+
+def test_default_local_council_answers_paris(tmp_path):
+    d = models_dir()
+    if not d:
+        pytest.skip("the default local models are not in the cache (make setup pulls them)")
+    lines = ["[council]", "timeout_s = 120", "max_tokens = 48"]
+    for name, f in (("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gemma3", "gemma-3-270m-q4_k_m.gguf")):
+        lines += ["[member.%s]" % name, "type = local", "model = " + os.path.join(d, f)]
+    cfg = tmp_path / "local.ini"
+    cfg.write_text("\n".join(lines) + "\n")
+    obj = ask(tmp_path, cfg, "What is the capital of France?")
+    check_one_object(obj)
+    assert [m["status"] for m in obj["members"]] == ["done", "done"]
+    assert all(m["tokens"] > 0 and m["latency_ms"] > 0 for m in obj["members"])
+    assert any("Paris" in m["text"] for m in obj["members"])
+    assert "Paris" in obj["answer"]
