@@ -148,8 +148,6 @@ static void on_event(const ask_event *ev, void *user)
             qr->deltas_dropped = true;
         if (!qr->deltas_dropped)
             json_object_set_new(j, "delta", json_stringn(me->text, me->len));
-        else
-            changed = changed || false;
     }
     if (j && (me->kind != MEMBER_EV_TEXT || !qr->deltas_dropped))
         http_stream_event(qr->ev, "member", j);
@@ -273,7 +271,7 @@ static void *worker(void *arg)
         pthread_mutex_lock(&qr->mu);
         qr->status = "running";
         if (!qr->deleted)
-            db_question_set_status(s->db, qr->id, "running");
+            db_question_set_status(s->db, qr->id, "running", NULL);
         pthread_mutex_unlock(&qr->mu);
         ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
                       .cancel = &qr->cancel, .synthesis = true};
@@ -288,9 +286,11 @@ static void *worker(void *arg)
         emit_error(qr, "deleted", "the question was deleted");
     } else if (!go || atomic_load(&s->stopping)) {
         /* the server is stopping: the question stays interrupted, re-runnable */
+        static const char why[] = "the server stopped before this question finished";
         qr->status = "interrupted";
-        db_question_set_status(s->db, qr->id, "interrupted");
-        emit_error(qr, "interrupted", "the server stopped before this question finished");
+        snprintf(qr->error, sizeof qr->error, "%s", why);
+        db_question_set_status(s->db, qr->id, "interrupted", why);
+        emit_error(qr, "interrupted", why);
     } else {
         if (!st && !(result = cns_to_json(res)))
             st = dx_fail(DX_ENOMEM, "out of memory");
@@ -403,9 +403,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
         st = dx_fail(DX_ELIMIT, "the server is busy: %d questions are running or queued; try again "
                      "shortly", s->questions);
     } else {
-        do
-            new_id(qr->id);
-        while (0);
+        new_id(qr->id); /* 60 random bits: collisions are not a concern */
         s->questions++;
         s->workers++;
     }
@@ -427,7 +425,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &at, worker, qr)) {
         pthread_attr_destroy(&at);
-        db_question_set_status(s->db, qr->id, "failed");
+        db_question_set_status(s->db, qr->id, "failed", "can't start a thread for the question");
         pthread_mutex_lock(&s->mu);
         for (qrun **p = &s->runs; *p; p = &(*p)->next)
             if (*p == qr) {
@@ -446,7 +444,7 @@ out:
     return st;
 }
 
-/* The running question with this id, its lock held; NULL if none. Caller
+/* The question with this id in the run list (queued, running, or just finished); NULL if none. Caller
  * holds s->mu. */
 static qrun *find_run(http_server *s, const char *id)
 {
@@ -550,7 +548,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (!sr->ev)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    long n = http_stream_read(sr->ev, &sr->off, buf, max, SSE_KEEPALIVE_MS, &sr->s->stopping);
+    /* no stop flag: the worker always closes the stream, on shutdown after
+     * its "interrupted" event, which followers should get */
+    long n = http_stream_read(sr->ev, &sr->off, buf, max, SSE_KEEPALIVE_MS, NULL);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (n == 0) {
@@ -778,14 +778,13 @@ static enum MHD_Result health(http_req *r)
 {
     http_server *s = r->srv;
     pthread_mutex_lock(&s->mu);
-    int running = s->running, questions = s->questions, waiting = s->waiting;
+    int running = s->running, waiting = s->waiting;
     pthread_mutex_unlock(&s->mu);
     return http_send_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b}", "status", "ok",
                                             "version", DRUX_VERSION, "schema", db_schema_version(s->db),
                                             "members", (int)s->cfg->n_members, "running", running,
                                             "queued", waiting, "max_running", s->max_running,
                                             "pages", DX_HAVE_PAGES));
-    (void)questions;
 }
 
 enum MHD_Result api_route(http_req *r, const char *path)

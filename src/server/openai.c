@@ -247,7 +247,8 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     pump *p = cls;
-    long n = http_stream_read(p->out, &p->off, buf, max, 15000, &p->s->stopping);
+    /* the pump always closes its stream (on shutdown after an error chunk) */
+    long n = http_stream_read(p->out, &p->off, buf, max, 15000, NULL);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (n == 0) {

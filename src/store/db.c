@@ -193,17 +193,19 @@ out:
     return st;
 }
 
-dx_status db_question_set_status(db *d, const char *id, const char *status)
+dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error)
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ? WHERE id = ?", -1, &s, NULL)) {
+    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ? WHERE id = ?", -1, &s,
+                           NULL)) {
         st = sqlfail(d, "update status");
         goto out;
     }
     bind_text(s, 1, status);
-    bind_text(s, 2, id);
+    bind_text(s, 2, error);
+    bind_text(s, 3, id);
     st = step_done(d, s, "update status");
 out:
     sqlite3_finalize(s);

@@ -45,8 +45,9 @@ int db_schema_version(db *d);
 dx_status db_question_insert(db *d, const char *id, const char *question, json_t *members,
                              const char *created_at);
 
-/* Status of a question ("queued", "running", "done", "failed", "interrupted"). */
-dx_status db_question_set_status(db *d, const char *id, const char *status);
+/* Status of a question ("queued", "running", "done", "failed", "interrupted")
+ * and why (NULL: no error). */
+dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error);
 
 /* One member's live state: {"name","model","status","error","latency_ms",
  * "tokens","ttft_ms","text"} (borrowed), saved as it goes. */

@@ -104,7 +104,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("api"))
+    # many requests in a few seconds here: the rate limit has its own test
+    s = Server(tmp_path_factory.mktemp("api"), "--rate-limit", "0")
     yield s
     err = s.stop()
     assert s.proc.returncode == 0, err
@@ -393,6 +394,31 @@ def wait_for(pred, timeout=120, every=0.2):
             return v
         time.sleep(every)
     raise AssertionError("timed out waiting")
+
+
+def test_stop_interrupts_and_tells_followers(tmp_path):
+    import threading
+    db = str(tmp_path / "stop.db")
+    s = Server(tmp_path, db=db)
+    got = {}
+    try:
+        status, q = s.json("POST", "/api/v1/questions", {"question": "Name five fruits."})
+        assert status == 201
+        t = threading.Thread(target=lambda: got.setdefault("events", s.events(q["id"], timeout=60)))
+        t.start()
+        wait_for(lambda: s.json("GET", "/api/v1/questions/" + q["id"])[1]["status"] == "running")
+    finally:
+        err = s.stop()  # SIGINT
+    t.join(60)
+    assert s.proc.returncode == 0, err
+    last = got["events"][-1]
+    assert last[0] == "error" and last[1]["code"] == "interrupted", got["events"][-3:]
+    s2 = Server(tmp_path, db=db)
+    try:
+        st, q2 = s2.json("GET", "/api/v1/questions/" + q["id"])
+        assert q2["status"] == "interrupted" and "stopped" in q2["error"]
+    finally:
+        s2.stop()
 
 
 def test_kill9_keeps_finished_and_interrupts_running(tmp_path):

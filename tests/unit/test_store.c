@@ -103,7 +103,7 @@ TEST(unfinished_questions_are_interrupted_on_reopen)
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
     CHECK_EQ_INT(db_question_insert(d, "a", "first", NULL, "2026-11-25T02:00:00Z"), DX_OK);
     CHECK_EQ_INT(db_question_insert(d, "b", "second", NULL, "2026-11-25T02:00:01Z"), DX_OK);
-    CHECK_EQ_INT(db_question_set_status(d, "b", "running"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(d, "b", "running", NULL), DX_OK);
     json_t *members = json_array();
     db_finish f = {.id = "a", .status = "failed", .error = "boom", .finished_at = "x", .members = members};
     CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);

@@ -1,0 +1,195 @@
+/* The server's pieces that need no socket: the followable event stream and
+ * the request-body parsers (what a client sending odd bodies sees). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/srv.h"
+#include "test.h"
+
+TEST(stream_followers_see_every_byte_once)
+{
+    http_stream *s = http_stream_new(1024);
+    CHECK(s);
+    CHECK_EQ_INT(http_stream_write(s, "abc", 3), DX_OK);
+    size_t a = 0, b = 3; /* b joins after "abc" */
+    CHECK_EQ_INT(http_stream_write(s, "def", 3), DX_OK);
+    char buf[16];
+    CHECK_EQ_INT(http_stream_read(s, &a, buf, 4, 0, NULL), 4);
+    CHECK(!memcmp(buf, "abcd", 4));
+    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 0, NULL), 2);
+    CHECK(!memcmp(buf, "ef", 2));
+    CHECK_EQ_INT(http_stream_read(s, &b, buf, sizeof buf, 0, NULL), 3);
+    CHECK(!memcmp(buf, "def", 3));
+    /* nothing new: the wait runs out (a keep-alive is due) */
+    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 20, NULL), 0);
+    http_stream_close(s);
+    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 1000, NULL), -1);
+    CHECK(http_stream_write(s, "x", 1) != DX_OK);
+    http_stream_unref(s);
+}
+
+TEST(stream_is_bounded)
+{
+    http_stream *s = http_stream_new(8);
+    CHECK_EQ_INT(http_stream_write(s, "12345678", 8), DX_OK);
+    CHECK_EQ_INT(http_stream_write(s, "9", 1), DX_ELIMIT);
+    CHECK_EQ_INT(http_stream_len(s), 8);
+    http_stream_unref(s);
+}
+
+TEST(stream_event_is_one_sse_event)
+{
+    http_stream *s = http_stream_new(1024);
+    json_t *j = json_pack("{s:s}", "delta", "two\nlines");
+    CHECK_EQ_INT(http_stream_event(s, "member", j), DX_OK);
+    json_decref(j);
+    char buf[128] = {0};
+    size_t off = 0;
+    long n = http_stream_read(s, &off, buf, sizeof buf - 1, 0, NULL);
+    CHECK(n > 0);
+    CHECK_STR(buf, "event: member\ndata: {\"delta\":\"two\\nlines\"}\n\n");
+    http_stream_unref(s);
+}
+
+typedef struct {
+    http_stream *s;
+    long got;
+} reader_arg;
+
+static void *reader(void *p)
+{
+    reader_arg *ra = p;
+    char buf[8];
+    size_t off = 0;
+    ra->got = http_stream_read(ra->s, &off, buf, sizeof buf, 10000, NULL);
+    return NULL;
+}
+
+TEST(stream_wakes_a_waiting_reader)
+{
+    reader_arg ra = {http_stream_new(64), -2};
+    http_stream_ref(ra.s);
+    pthread_t t;
+    CHECK(!pthread_create(&t, NULL, reader, &ra));
+    CHECK_EQ_INT(http_stream_write(ra.s, "hi", 2), DX_OK);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(ra.got, 2);
+    http_stream_unref(ra.s);
+    http_stream_unref(ra.s);
+}
+
+TEST(stream_reader_stops_on_flag)
+{
+    http_stream *s = http_stream_new(64);
+    atomic_int stop = 1;
+    char buf[8];
+    size_t off = 0;
+    CHECK_EQ_INT(http_stream_read(s, &off, buf, sizeof buf, 10000, &stop), -1);
+    http_stream_unref(s);
+}
+
+TEST(form_values_decode)
+{
+    char out[64];
+    const char *body = "a=1&q=Why+is+the+sky+blue%3F&z";
+    CHECK_EQ_INT(api_form_value(body, strlen(body), "q", out, sizeof out), DX_OK);
+    CHECK_STR(out, "Why is the sky blue?");
+    CHECK_EQ_INT(api_form_value(body, strlen(body), "z", out, sizeof out), DX_OK);
+    CHECK_STR(out, "");
+    CHECK_EQ_INT(api_form_value(body, strlen(body), "b", out, sizeof out), DX_ENOTFOUND);
+    CHECK_EQ_INT(api_form_value("q=%e2%82%ac", 11, "q", out, sizeof out), DX_OK);
+    CHECK_STR(out, "\xe2\x82\xac");
+    CHECK_EQ_INT(api_form_value("q=%4", 4, "q", out, sizeof out), DX_EFORMAT);
+    CHECK_EQ_INT(api_form_value("q=%00", 5, "q", out, sizeof out), DX_EFORMAT);
+    CHECK_EQ_INT(api_form_value("q=%c3%28", 8, "q", out, sizeof out), DX_EFORMAT);
+    CHECK_EQ_INT(api_form_value("q=%ed%a0%80", 11, "q", out, sizeof out), DX_EFORMAT); /* surrogate */
+    CHECK_EQ_INT(api_form_value("q=12345", 7, "q", out, 5), DX_ELIMIT);
+}
+
+TEST(question_bodies)
+{
+    char *q;
+    json_t *m;
+    const char *ok = "{\"question\": \"Why?\", \"members\": [\"a\", \"b\"]}";
+    CHECK_EQ_INT(api_question_parse(ok, strlen(ok), &q, &m), DX_OK);
+    CHECK_STR(q, "Why?");
+    CHECK_EQ_INT(json_array_size(m), 2);
+    free(q);
+    json_decref(m);
+    const char *bad[] = {
+        "", "[]", "{}", "{\"question\": 1}", "{\"question\": \" \\n\"}",
+        "{\"question\": \"a\", \"question\": \"b\"}", "{\"question\": \"a\", \"member\": []}",
+        "{\"question\": \"a\", \"members\": []}", "{\"question\": \"a\", \"members\": [1]}",
+        "{\"question\": \"a\\u0000b\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dx_status st = api_question_parse(bad[i], strlen(bad[i]), &q, &m);
+        CHECK_MSG(st == DX_EFORMAT || st == DX_EARG, "accepted %s", bad[i]);
+        CHECK(q == NULL && m == NULL && *dx_errmsg());
+    }
+    char *big = malloc(DX_MAX_QUESTION_BYTES + 64);
+    int n = sprintf(big, "{\"question\": \"");
+    memset(big + n, 'x', DX_MAX_QUESTION_BYTES + 1);
+    strcpy(big + n + DX_MAX_QUESTION_BYTES + 1, "\"}");
+    CHECK_EQ_INT(api_question_parse(big, strlen(big), &q, &m), DX_ELIMIT);
+    free(big);
+}
+
+TEST(chat_bodies)
+{
+    api_chat c;
+    const char *ok = "{\"model\": \"council\", \"stream\": true, \"max_tokens\": 9, \"messages\": ["
+                     "{\"role\": \"system\", \"content\": \"Be brief.\"},"
+                     "{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": \"Hi \"},"
+                     "{\"type\": \"text\", \"text\": \"there\"}]},"
+                     "{\"role\": \"assistant\", \"content\": \"Hello\"}]}";
+    CHECK_EQ_INT(api_chat_parse(ok, strlen(ok), &c), DX_OK);
+    CHECK_STR(c.model, "council");
+    CHECK(c.stream && c.max_tokens == 9 && c.n_messages == 3);
+    CHECK_STR(c.last_user, "Hi there");
+    CHECK_STR(c.roles[2], "assistant");
+    api_chat_free(&c);
+    const char *bad[] = {
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"messages\": []}",
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"tool\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": 5}]}",
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}",
+        "{\"model\": \"m\", \"max_tokens\": 0, \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"temperature\": 3, \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"stream\": \"yes\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dx_status st = api_chat_parse(bad[i], strlen(bad[i]), &c);
+        CHECK_MSG(st != DX_OK, "accepted %s", bad[i]);
+        CHECK(c.root == NULL && *dx_errmsg());
+    }
+}
+
+TEST(ids)
+{
+    CHECK(api_id_valid("k3x9ab2mq7de", 12));
+    CHECK(!api_id_valid("", 0));
+    CHECK(!api_id_valid("K3X9", 4));
+    CHECK(!api_id_valid("..", 2));
+    CHECK(!api_id_valid("abc/def", 7));
+    char long_id[DX_HTTP_MAX_ID + 2];
+    memset(long_id, 'a', sizeof long_id);
+    CHECK(!api_id_valid(long_id, sizeof long_id));
+}
+
+int main(void)
+{
+    RUN(stream_followers_see_every_byte_once);
+    RUN(stream_is_bounded);
+    RUN(stream_event_is_one_sse_event);
+    RUN(stream_wakes_a_waiting_reader);
+    RUN(stream_reader_stops_on_flag);
+    RUN(form_values_decode);
+    RUN(question_bodies);
+    RUN(chat_bodies);
+    RUN(ids);
+    return test_summary();
+}
