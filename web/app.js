@@ -261,6 +261,15 @@
 
   function start() {
     enhanceForms(document);
+    // back to a page kept in the back/forward cache: its forms may be sent again
+    window.addEventListener('pageshow', (e) => {
+      if (!e.persisted) return;
+      document.querySelectorAll('form[data-sent]').forEach((f) => {
+        delete f.dataset.sent;
+        const b = f.querySelector('button[type=submit]');
+        if (b) b.removeAttribute('aria-disabled');
+      });
+    });
     const main = document.querySelector('main[data-events]');
     if (main) live(main);
   }

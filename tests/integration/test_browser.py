@@ -299,3 +299,70 @@ def test_history_search_reopen_delete(server, browser):
     assert qid not in [x["id"] for x in api(server, "/api/v1/questions")["questions"]]
     d.get(server + "/q/" + qid)
     assert "404" in d.title or "Not found" in d.page_source
+
+
+A11Y_AUDIT = """
+const out = [];
+const lum = (c) => {
+  const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+  const v = m[1].split(',').map(Number);
+  if (v.length > 3 && v[3] === 0) return null;
+  const ch = v.slice(0, 3).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+  return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2];
+};
+const bgOf = (e) => {
+  for (; e; e = e.parentElement) { const l = lum(getComputedStyle(e).backgroundColor); if (l !== null) return l; }
+  return lum(getComputedStyle(document.documentElement).backgroundColor) ?? 1;
+};
+for (const e of document.querySelectorAll('body *')) {
+  if (!e.offsetParent && getComputedStyle(e).position !== 'fixed') continue;
+  const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own) continue;
+  const s = getComputedStyle(e);
+  const fg = lum(s.color); if (fg === null) continue;
+  const bg = bgOf(e);
+  const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+  const large = parseFloat(s.fontSize) >= 24 || (parseFloat(s.fontSize) >= 18.66 && Number(s.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) out.push('contrast ' + ratio.toFixed(2) + ': ' + e.tagName + '.' + e.className + ' "' + e.textContent.trim().slice(0, 40) + '"');
+}
+for (const e of document.querySelectorAll('input:not([type=hidden]), textarea, select')) {
+  if (!(e.labels && e.labels.length) && !e.getAttribute('aria-label')) out.push('no label: ' + e.outerHTML.slice(0, 80));
+}
+for (const e of document.querySelectorAll('button, a[href]')) {
+  if (!e.textContent.trim() && !e.getAttribute('aria-label')) out.push('no name: ' + e.outerHTML.slice(0, 80));
+}
+for (const sel of ['header', 'nav', 'main', 'footer', 'h1']) if (!document.querySelector(sel)) out.push('missing ' + sel);
+if (!document.documentElement.lang) out.push('no lang');
+return out;
+"""
+
+
+def test_accessibility_basics_light_and_dark(server, browser):
+    """Labels, names, landmarks and text contrast (WCAG AA) on every page kind, in both schemes."""
+    d = browser
+    questions = api(server, "/api/v1/questions")["questions"]
+    pages = ["/", "/history", "/history?q=zzzz-nothing", "/q/not-a-question"]
+    pages += ["/q/" + q["id"] for q in questions[:2]]
+    problems = []
+    for scheme in ("light", "dark"):
+        d.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                          {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        for p in pages:
+            d.get(server + p)
+            for details in d.find_elements(By.TAG_NAME, "details"):
+                d.execute_script("arguments[0].open = true", details)
+            problems += ["%s %s: %s" % (scheme, p, x) for x in d.execute_script(A11Y_AUDIT)]
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert not problems, "\n".join(problems)
+    # the audit does see a problem when there is one
+    d.execute_script("const p = document.createElement('p'); p.textContent = 'faint';"
+                     "p.style.color = '#aaaaaa'; document.querySelector('main').append(p);")
+    assert any("faint" in x for x in d.execute_script(A11Y_AUDIT))
+    # keyboard: the first Tab reaches the skip link, which is then on screen, and leads to <main>
+    d.get(server + "/history")
+    d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    active = d.switch_to.active_element
+    assert active.get_attribute("class") == "skip"
+    assert active.location["x"] >= 0
+    active.send_keys(Keys.ENTER)
+    assert d.current_url.endswith("#main")

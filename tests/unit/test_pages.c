@@ -273,6 +273,29 @@ TEST(running_page_updates_live_and_reloads_without_script)
     CHECK(ok);
 }
 
+/* Two answers came back but only one counts: the page says which, and why the
+ * other is not in the number. */
+TEST(done_but_unusable_member_is_marked_not_counted)
+{
+    json_t *q = json_loads(
+        "{\"id\": \"u1\", \"question\": \"Q?\", \"status\": \"done\", \"result\": {\"question\": \"Q?\", "
+        "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"done\", \"usable\": true, \"text\": \"Yes.\"},"
+        " {\"name\": \"b\", \"model\": \"m2\", \"status\": \"done\", \"usable\": false, \"text\": \"...\"}],"
+        " \"analysis\": {\"label\": \"single_voice\", \"consensus\": null, \"agreed\": [], \"disputed\": [],"
+        " \"unique\": [{\"text\": \"Yes.\", \"member\": \"a\"}], \"usable\": 1}}}",
+        0, NULL);
+    CHECK(q);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_question(&b, q, false);
+    json_decref(q);
+    const char *card_b = st ? "" : between(b.data, "id=\"m-1\"", "</summary>");
+    bool ok = st == DX_OK && strstr(b.data, "Only one model gave a usable answer: a.</strong>") &&
+              strstr(b.data, "\xC2\xB7 complete \xE2\x80\x94 2 done") && strstr(card_b, "not counted") &&
+              !strstr(between(b.data, "id=\"m-0\"", "</summary>"), "not counted");
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
 TEST(queued_question_is_live_too)
 {
     json_t *q = json_loads("{\"id\": \"qd1\", \"question\": \"Why?\", \"status\": \"queued\", \"result\": null, "
@@ -625,6 +648,7 @@ int main(void)
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);
     RUN(running_page_updates_live_and_reloads_without_script);
+    RUN(done_but_unusable_member_is_marked_not_counted);
     RUN(queued_question_is_live_too);
     RUN(interrupted_page_explains_and_offers_rerun);
     RUN(hostile_output_is_escaped_everywhere);
