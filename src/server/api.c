@@ -446,10 +446,13 @@ out:
 
 /* The question with this id in the run list (queued, running, or just finished); NULL if none. Caller
  * holds s->mu. */
+/* The running question id, if it was not deleted (s->mu held; `deleted` is
+ * only set with s->mu held too, so reading it here is safe). A deleted run
+ * whose worker has not ended yet must not answer for the deleted question. */
 static qrun *find_run(http_server *s, const char *id)
 {
     for (qrun *q = s->runs; q; q = q->next)
-        if (!strcmp(q->id, id))
+        if (!q->deleted && !strcmp(q->id, id))
             return q;
     return NULL;
 }
