@@ -28,6 +28,7 @@ dx_status cli_resolve_model(const char *name, char **path);
 /* The subcommands, each in src/cli/cmd_<name>.c. */
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
 int cmd_models(int argc, char **argv); /* cmd_hub.c */

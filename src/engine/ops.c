@@ -1,0 +1,65 @@
+/*
+ * ops.c — scalar reference versions of the forward-pass float kernels and
+ * the choice of level (see ops.h).
+ */
+#include "engine/ops.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "engine/arch/ops_arch.h"
+
+static float ref_dot_f16(const float *x, const dx_f16 *y, int n)
+{
+    float s = 0.0f;
+    for (int i = 0; i < n; i++)
+        s += x[i] * dx_f16_to_f32(y[i]);
+    return s;
+}
+
+static void ref_axpy_f16(float *y, float a, const dx_f16 *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] += a * dx_f16_to_f32(x[i]);
+}
+
+static void ref_to_f16(dx_f16 *y, const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] = dx_f32_to_f16(x[i]);
+}
+
+static const ops_kernels scalar_ops = {ref_dot_f16, ref_axpy_f16, ref_to_f16};
+
+bool ops_get_level(int level, ops_kernels *out)
+{
+    if (!quant_level_supported(level))
+        return false;
+    *out = scalar_ops;
+#if defined(__x86_64__)
+    if (level >= QL_AVX2)
+        *out = ops_avx2;
+    if (level >= QL_AVX512)
+        *out = ops_avx512;
+#endif
+    return true;
+}
+
+static ops_kernels active;
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static void active_init(void)
+{
+    const char *name = quant_kernel_level();
+    int level = QL_SCALAR;
+    for (int l = 0; l < QL_COUNT; l++)
+        if (!strcmp(quant_level_name(l), name))
+            level = l;
+    ops_get_level(level, &active);
+}
+
+const ops_kernels *ops_get(void)
+{
+    pthread_once(&active_once, active_init);
+    return &active;
+}

@@ -1,0 +1,77 @@
+/*
+ * test_ops — the SIMD forward-pass kernels (attention over the f16 cache)
+ * held to the scalar references at every level this CPU runs, for lengths
+ * that hit the vector bodies and the tails.
+ *
+ * Tolerance: the sums are taken in another order, so a dot must agree within
+ * 1e-5 of sum |x_i * y_i|; axpy and the f16 conversion are elementwise and
+ * must agree exactly (one fused multiply-add against a multiply and an add:
+ * within 1 ulp of the terms).
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "engine/ops.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+TEST(simd_attention_kernels_match_scalar)
+{
+    ops_kernels ref, k;
+    CHECK(ops_get_level(QL_SCALAR, &ref));
+    int levels = 0;
+    for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
+        if (!ops_get_level(lvl, &k))
+            continue;
+        levels++;
+        for (int n = 1; n <= 300; n += (n < 70 ? 1 : 37)) {
+            float x[300], y0[300], y1[300], mag = 0;
+            dx_f16 h[300], h0[300], h1[300];
+            for (int i = 0; i < n; i++) {
+                x[i] = rnd() * 4;
+                h[i] = dx_f32_to_f16(rnd() * 3);
+                y0[i] = y1[i] = rnd();
+                mag += fabsf(x[i] * dx_f16_to_f32(h[i]));
+            }
+            const float a = ref.dot_f16(x, h, n), b = k.dot_f16(x, h, n);
+            CHECK_MSG(fabsf(a - b) <= 1e-5f * mag + 1e-30f, "level %d n %d: dot %g vs %g", lvl, n, b, a);
+            ref.axpy_f16(y0, 0.37f, h, n);
+            k.axpy_f16(y1, 0.37f, h, n);
+            for (int i = 0; i < n; i++)
+                CHECK_NEAR(y1[i], y0[i], 1e-6 * (fabsf(y0[i]) + 1));
+            ref.to_f16(h0, x, n);
+            k.to_f16(h1, x, n);
+            int diff = 0;
+            for (int i = 0; i < n; i++)
+                diff += h0[i] != h1[i];
+            CHECK_MSG(diff == 0, "level %d n %d: %d halves differ", lvl, n, diff);
+        }
+    }
+    if (!levels)
+        SKIP("this CPU runs no SIMD level");
+}
+
+TEST(active_kernels_are_a_level_this_cpu_runs)
+{
+    const ops_kernels *k = ops_get();
+    CHECK(k && k->dot_f16 && k->axpy_f16 && k->to_f16);
+    float x[4] = {1, 2, 3, 4};
+    dx_f16 h[4];
+    k->to_f16(h, x, 4);
+    CHECK_NEAR(k->dot_f16(x, h, 4), 30.0, 1e-6);
+}
+
+int main(void)
+{
+    RUN(simd_attention_kernels_match_scalar);
+    RUN(active_kernels_are_a_level_this_cpu_runs);
+    return test_summary();
+}
