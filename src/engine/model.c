@@ -577,6 +577,7 @@ typedef struct mm_job {
     const weight *w[MM_MAX_W];
     const uint8_t *xq[MM_MAX_W];
     size_t xq_stride[MM_MAX_W];
+    ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1];
@@ -600,18 +601,37 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     const int r0 = (chunk - j->chunk0[k]) * MM_ROWS;
     const int r1 = r0 + MM_ROWS < w->rows ? r0 + MM_ROWS : w->rows;
     const quant_vec_dot_fn dot = w->qt->vec_dot;
+    const ops_tile_fn tile = j->tile[k];
     const uint8_t *xq = j->xq[k];
     const size_t xs = j->xq_stride[k];
+#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
-        for (int r = r0; r < r1; r++) {
-            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            for (int t = t0; t < t1; t++) {
-                float *y = j->yrow ? j->yrow[t] + r : j->y[k] + (size_t)t * w->rows + r;
-                dot(w->cols, y, row, xq + (size_t)t * xs);
+        int r = r0;
+        if (tile && t1 - t0 >= 4) /* two rows by four tokens at a time */
+            for (; r + 2 <= r1; r += 2) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                int t = t0;
+                for (; t + 4 <= t1; t += 4) {
+                    float out[8];
+                    tile(w->cols, row, row + w->row_bytes, xq + (size_t)t * xs, xs, out);
+                    for (int i = 0; i < 4; i++) {
+                        *Y(t + i, r) = out[i];
+                        *Y(t + i, r + 1) = out[4 + i];
+                    }
+                }
+                for (; t < t1; t++) {
+                    dot(w->cols, Y(t, r), row, xq + (size_t)t * xs);
+                    dot(w->cols, Y(t, r + 1), row + w->row_bytes, xq + (size_t)t * xs);
+                }
             }
+        for (; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            for (int t = t0; t < t1; t++)
+                dot(w->cols, Y(t, r), row, xq + (size_t)t * xs);
         }
     }
+#undef Y
 }
 
 /* Quantize tokens [MM_TOKENS*chunk, ...) of x for every type the job needs. */
@@ -625,6 +645,15 @@ static void mm_quant_chunk(void *ctx, int chunk, int ith)
         for (int t = t0; t < t1; t++)
             at->from_float(j->x + (size_t)t * j->cols, j->xq_type[i] + (size_t)t * j->stride_type[i], j->cols);
     }
+}
+
+/* The tile kernel for a weight's format (its traits are quant_get's). */
+static ops_tile_fn tile_for(const weight *w)
+{
+    for (uint32_t t = 0; t < QT_COUNT; t++)
+        if (quant_get(t) == w->qt)
+            return ops_tile(t);
+    return NULL;
 }
 
 static void matmul_fused(eng_session *s, int nw, const weight *const *w, const float *x, int n,
@@ -643,6 +672,7 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             j.n_types++;
         }
         j.w[k] = w[k];
+        j.tile[k] = n >= 4 ? tile_for(w[k]) : NULL;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];

@@ -48,6 +48,8 @@ bool ops_get_level(int level, ops_kernels *out)
 static ops_kernels active;
 static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 
+static int level_active;
+
 static void active_init(void)
 {
     const char *name = quant_kernel_level();
@@ -56,10 +58,31 @@ static void active_init(void)
         if (!strcmp(quant_level_name(l), name))
             level = l;
     ops_get_level(level, &active);
+    level_active = level;
 }
 
 const ops_kernels *ops_get(void)
 {
     pthread_once(&active_once, active_init);
     return &active;
+}
+
+ops_tile_fn ops_tile_level(uint32_t type, int level)
+{
+    if (!quant_level_supported(level))
+        return NULL;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512)
+        for (size_t i = 0; i < ops_avx512_tile_count; i++)
+            if (ops_avx512_tiles[i].type == type)
+                return ops_avx512_tiles[i].fn;
+#endif
+    (void)type;
+    return NULL;
+}
+
+ops_tile_fn ops_tile(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_tile_level(type, level_active);
 }

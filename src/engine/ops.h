@@ -16,6 +16,8 @@
 #define DX_OPS_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "engine/quant.h"
 
@@ -27,6 +29,22 @@ typedef struct ops_kernels {
     /* y[i] = f16(x[i]) (round to nearest even), i < n */
     void (*to_f16)(dx_f16 *y, const float *x, int n);
 } ops_kernels;
+
+/* A tile of a matrix product: out[4 * r + t] = dot(w_r, a_t) for two weight
+ * rows w0, w1 (n elements in their format) and four activation rows a_t =
+ * a + t * a_stride bytes (in the format's vec_dot_type). */
+typedef void (*ops_tile_fn)(int n, const void *w0, const void *w1, const void *a, size_t a_stride,
+                            float *out);
+typedef struct ops_tile_kernel {
+    uint32_t type; /* enum qtype of the weights */
+    ops_tile_fn fn;
+} ops_tile_kernel;
+
+/* The tile kernel for a weight format at the active level, or NULL (then
+ * vec_dot per row and token). */
+ops_tile_fn ops_tile(uint32_t type);
+/* The same at one level; NULL if none or the CPU can't run it. For tests. */
+ops_tile_fn ops_tile_level(uint32_t type, int level);
 
 /* The kernels of the active level (see quant_kernel_level). */
 const ops_kernels *ops_get(void);

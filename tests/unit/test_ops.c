@@ -69,9 +69,65 @@ TEST(active_kernels_are_a_level_this_cpu_runs)
     CHECK_NEAR(k->dot_f16(x, h, 4), 30.0, 1e-6);
 }
 
+/* Every tile kernel against the scalar vec_dot of each of its 8 pairs, on
+ * quantized random rows of a few lengths (odd block counts take the tail). */
+TEST(tile_kernels_match_scalar_vec_dot)
+{
+    const uint32_t types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F32, QT_F16};
+    int tested = 0;
+    for (int lvl = QL_SCALAR; lvl < QL_COUNT; lvl++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            ops_tile_fn fn = ops_tile_level(types[ti], lvl);
+            if (!fn)
+                continue;
+            quant_traits wt, at;
+            CHECK(quant_get_level(types[ti], QL_SCALAR, &wt));
+            CHECK(quant_get_level(wt.vec_dot_type, QL_SCALAR, &at));
+            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18, wt.block_size * 3};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                size_t wb, ab;
+                CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
+                float *f = malloc(sizeof(float) * (size_t)n * 6), *g = malloc(sizeof(float) * (size_t)n * 6);
+                uint8_t *w = malloc(2 * wb), *a = malloc(4 * ab);
+                CHECK(f && g && w && a);
+                for (int i = 0; i < 6 * n; i++)
+                    f[i] = rnd() * (1 + (i / 32) % 5);
+                wt.from_float(f, w, n);
+                wt.from_float(f + n, w + wb, n);
+                for (int t = 0; t < 4; t++)
+                    at.from_float(f + (size_t)(2 + t) * n, a + (size_t)t * ab, n);
+                for (int r = 0; r < 2; r++)
+                    wt.to_float(w + (size_t)r * wb, g + (size_t)r * n, n);
+                for (int t = 0; t < 4; t++)
+                    at.to_float(a + (size_t)t * ab, g + (size_t)(2 + t) * n, n);
+                float out[8];
+                fn(n, w, w + wb, a, ab, out);
+                for (int r = 0; r < 2; r++)
+                    for (int t = 0; t < 4; t++) {
+                        float ref, mag = 0;
+                        wt.vec_dot(n, &ref, w + (size_t)r * wb, a + (size_t)t * ab);
+                        for (int i = 0; i < n; i++)
+                            mag += fabsf(g[(size_t)r * n + i] * g[(size_t)(2 + t) * n + i]);
+                        CHECK_MSG(fabsf(out[4 * r + t] - ref) <= 2e-5f * mag + 1e-20f,
+                                  "%s level %d n %d pair %d,%d: %g vs scalar %g", wt.name, lvl, n, r, t,
+                                  out[4 * r + t], ref);
+                    }
+                free(f);
+                free(g);
+                free(w);
+                free(a);
+            }
+            tested++;
+        }
+    if (!tested)
+        SKIP("no tile kernels at the levels this CPU runs");
+}
+
 int main(void)
 {
     RUN(simd_attention_kernels_match_scalar);
     RUN(active_kernels_are_a_level_this_cpu_runs);
+    RUN(tile_kernels_match_scalar_vec_dot);
     return test_summary();
 }

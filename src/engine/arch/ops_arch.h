@@ -11,6 +11,8 @@
 #if defined(__x86_64__)
 extern const ops_kernels ops_avx2;
 extern const ops_kernels ops_avx512;
+extern const ops_tile_kernel ops_avx512_tiles[]; /* mt_avx512.c */
+extern const size_t ops_avx512_tile_count;
 #endif
 
 #endif

@@ -1,0 +1,197 @@
+/*
+ * mt_avx512 — matrix-tile dot products for prompt processing: two weight
+ * rows against four activation vectors at once (AVX-512 VNNI; this file
+ * alone is compiled with the AVX-512 flags). Each weight block is unpacked
+ * once for four tokens and each activation block loaded once for two rows,
+ * which is where a one-row, one-token vec_dot spends most of its time.
+ *
+ * The 32-wide formats paired with Q8_0 (Q4_0, Q5_0, Q8_0) are all "unsigned
+ * weights u with an offset o": x = u - o, so sum(x*y) = sum(u*y) - o*sum(y),
+ * and sum(y) is taken once per token and block for both rows. Held to the
+ * scalar vec_dot by tests/unit/test_ops.c.
+ */
+#include "engine/arch/ops_arch.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+static inline __m512i join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles first, then high ones. */
+static inline __m256i nibbles32(const uint8_t *qs)
+{
+    __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    __m256i v = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+}
+
+/* The f16 at the start of two blocks, spread: lanes 0-7 the first, 8-15 the second. */
+static inline __m512 scales2(const void *p0, const void *p1)
+{
+    uint16_t a, b;
+    memcpy(&a, p0, 2);
+    memcpy(&b, p1, 2);
+    __m128 v = _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, (short)b, (short)a));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                                 _mm512_castps128_ps512(v));
+}
+
+static inline __m512i u_q4_0(const block_q4_0 *x, int i)
+{
+    return join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs));
+}
+
+static inline __m512i u_q5_0(const block_q5_0 *x, int i)
+{
+    uint32_t h0, h1;
+    memcpy(&h0, x[i].qh, 4);
+    memcpy(&h1, x[i + 1].qh, 4);
+    __m512i hb = _mm512_maskz_mov_epi8((__mmask64)h0 | (__mmask64)h1 << 32, _mm512_set1_epi8(16));
+    return _mm512_or_si512(join256(nibbles32(x[i].qs), nibbles32(x[i + 1].qs)), hb);
+}
+
+static inline __m512i u_q8_0(const block_q8_0 *x, int i)
+{
+    __m512i q = join256(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+    return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* x + 128 */
+}
+
+/* The scalar-reference dot of one pair for the blocks [i0, nb) left over
+ * (an odd last block), added to out[4r + t]. */
+static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void *w1, const void *a,
+                     size_t as, float *out)
+{
+    if (i0 >= nb)
+        return;
+    quant_traits wt;
+    quant_get_level(type, QL_SCALAR, &wt);
+    const size_t wb = wt.type_size, ab = sizeof(block_q8_0);
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < 4; t++) {
+            float v;
+            wt.vec_dot((nb - i0) * 32, &v, (const char *)(r ? w1 : w0) + (size_t)i0 * wb,
+                       (const char *)a + (size_t)t * as + (size_t)i0 * ab);
+            out[4 * r + t] += v;
+        }
+}
+
+#define Q8_FAMILY_2X4(T, BT, UNPACK, SHIFT)                                                          \
+    static void mt_##T##_2x4(int n, const void *w0, const void *w1, const void *a, size_t as,        \
+                             float *out)                                                             \
+    {                                                                                                \
+        const BT *x0 = w0, *x1 = w1;                                                                 \
+        const int nb = n / 32;                                                                       \
+        const __m512i ones = _mm512_set1_epi8(1);                                                    \
+        __m512 acc[2][4];                                                                            \
+        for (int t = 0; t < 4; t++)                                                                  \
+            acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                             \
+        int i = 0;                                                                                   \
+        for (; i + 2 <= nb; i += 2) {                                                                \
+            const __m512i u0 = UNPACK(x0, i), u1 = UNPACK(x1, i);                                    \
+            const __m512 d0 = scales2(&x0[i].d, &x0[i + 1].d), d1 = scales2(&x1[i].d, &x1[i + 1].d); \
+            for (int t = 0; t < 4; t++) {                                                            \
+                const block_q8_0 *y = (const block_q8_0 *)((const char *)a + (size_t)t * as);        \
+                const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),             \
+                                           _mm256_loadu_si256((const __m256i *)y[i + 1].qs));        \
+                const __m512i off = _mm512_sub_epi32(                                                \
+                    _mm512_setzero_si512(),                                                          \
+                    _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), SHIFT)); \
+                const __m512 dy = scales2(&y[i].d, &y[i + 1].d);                                     \
+                const __m512i p0 = _mm512_dpbusd_epi32(off, u0, qy);                                 \
+                const __m512i p1 = _mm512_dpbusd_epi32(off, u1, qy);                                 \
+                acc[0][t] = _mm512_fmadd_ps(_mm512_mul_ps(d0, dy), _mm512_cvtepi32_ps(p0), acc[0][t]); \
+                acc[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(d1, dy), _mm512_cvtepi32_ps(p1), acc[1][t]); \
+            }                                                                                        \
+        }                                                                                            \
+        for (int r = 0; r < 2; r++)                                                                  \
+            for (int t = 0; t < 4; t++)                                                              \
+                out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);                                    \
+        tail_2x4(QT_##T, nb, i, w0, w1, a, as, out);                                                 \
+    }
+
+Q8_FAMILY_2X4(Q4_0, block_q4_0, u_q4_0, 3)
+Q8_FAMILY_2X4(Q5_0, block_q5_0, u_q5_0, 4)
+Q8_FAMILY_2X4(Q8_0, block_q8_0, u_q8_0, 7)
+
+/* Q4_K against Q8_K: per 64-element chunk, the low and high nibbles of 32
+ * bytes meet 64 contiguous activations (sub-blocks 2c and 2c+1, lanes 0-7
+ * and 8-15), times the 6-bit sub-block scales in int32; the mins term uses
+ * the activations' 16-element sums. */
+static inline void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t w0, w1, w2;
+    memcpy(&w0, s, 4);
+    memcpy(&w1, s + 4, 4);
+    memcpy(&w2, s + 8, 4);
+    uint32_t v[4] = {w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u), w1 & 0x3f3f3f3fu,
+                     ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u)};
+    memcpy(sc, v, 8);
+    memcpy(mn, v + 2, 8);
+}
+
+static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+{
+    const block_q4_K *x[2] = {w0, w1};
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc[2][4];
+    for (int t = 0; t < 4; t++)
+        acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        uint8_t sc[2][8], mn[2][8];
+        __m256i mn32[2];
+        for (int r = 0; r < 2; r++) {
+            k4_scales(x[r][i].scales, sc[r], mn[r]);
+            mn32[r] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn[r]));
+        }
+        __m512i isum[2][4];
+        for (int t = 0; t < 4; t++)
+            isum[0][t] = isum[1][t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            __m512i qq[2], scv[2];
+            for (int r = 0; r < 2; r++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
+                qq[r] = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+                scv[r] = _mm512_permutexvar_epi32(
+                    pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[r][2 * c], sc[r][2 * c + 1], 0, 0)));
+            }
+            for (int t = 0; t < 4; t++) {
+                const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
+                const __m512i yv = _mm512_loadu_si512(y->qs + 64 * c);
+                for (int r = 0; r < 2; r++)
+                    isum[r][t] = _mm512_add_epi32(
+                        isum[r][t], _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qq[r], yv), scv[r]));
+            }
+        }
+        for (int t = 0; t < 4; t++) {
+            const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
+            /* sums of 32: bsums pairs */
+            const __m256i b16 = _mm256_loadu_si256((const __m256i *)y->bsums);
+            const __m256i b32 = _mm256_madd_epi16(b16, _mm256_set1_epi16(1));
+            for (int r = 0; r < 2; r++) {
+                const float d = y->d * _cvtsh_ss(x[r][i].d), dm = y->d * _cvtsh_ss(x[r][i].dmin);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum[r][t]), acc[r][t]);
+                const __m256i md = _mm256_mullo_epi32(mn32[r], b32);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(-dm),
+                                            _mm512_cvtepi32_ps(_mm512_zextsi256_si512(md)),
+                                            acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < 4; t++)
+            out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+const ops_tile_kernel ops_avx512_tiles[] = {
+    {QT_Q4_0, mt_Q4_0_2x4},
+    {QT_Q5_0, mt_Q5_0_2x4},
+    {QT_Q8_0, mt_Q8_0_2x4},
+    {QT_Q4_K, mt_Q4_K_2x4},
+};
+const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512_tiles[0];
+#endif
