@@ -552,14 +552,6 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
     }
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
-
-static float gelu(float x)
-{
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
 /* ---- matmul ----------------------------------------------------------------
  *
  * y_k[t][r] = W_k[r] . x[t] for up to MM_MAX_W weights that share the input x
@@ -812,13 +804,10 @@ static void forward(eng_session *s, const int32_t *tok, int n)
             float *y[2] = {s->hb, s->hb2};
             matmul_fused(s, 2, w, s->xb, n, y, NULL);
         }
-        const size_t nf = (size_t)n * hp->n_ff;
         if (hp->arch == ARCH_GEMMA3)
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] = gelu(s->hb[i]) * s->hb2[i];
+            ops->gelu_mul(s->hb, s->hb2, n * hp->n_ff);
         else
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+            ops->silu_mul(s->hb, s->hb2, n * hp->n_ff);
         matmul(s, &L->w_down, s->hb, n, s->xb2);
 
         for (int t = 0; t < n; t++) {

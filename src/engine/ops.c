@@ -4,6 +4,7 @@
  */
 #include "engine/ops.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -29,7 +30,22 @@ static void ref_to_f16(dx_f16 *y, const float *x, int n)
         y[i] = dx_f32_to_f16(x[i]);
 }
 
-static const ops_kernels scalar_ops = {ref_dot_f16, ref_axpy_f16, ref_to_f16};
+static void ref_silu_mul(float *g, const float *u, int n)
+{
+    for (int i = 0; i < n; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static void ref_gelu_mul(float *g, const float *u, int n)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int i = 0; i < n; i++) {
+        const float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
+static const ops_kernels scalar_ops = {ref_dot_f16, ref_axpy_f16, ref_to_f16, ref_silu_mul, ref_gelu_mul};
 
 bool ops_get_level(int level, ops_kernels *out)
 {
@@ -41,6 +57,7 @@ bool ops_get_level(int level, ops_kernels *out)
         *out = ops_avx2;
     if (level >= QL_AVX512)
         *out = ops_avx512;
+
 #endif
     return true;
 }

@@ -28,6 +28,10 @@ typedef struct ops_kernels {
     void (*axpy_f16)(float *y, float a, const dx_f16 *x, int n);
     /* y[i] = f16(x[i]) (round to nearest even), i < n */
     void (*to_f16)(dx_f16 *y, const float *x, int n);
+    /* gated linear units, in place: g[i] = act(g[i]) * u[i], act = silu or
+     * gelu (tanh form); within 1e-6 relative of the libm-based scalar ones */
+    void (*silu_mul)(float *g, const float *u, int n);
+    void (*gelu_mul)(float *g, const float *u, int n);
 } ops_kernels;
 
 /* A tile of a matrix product: out[4 * r + t] = dot(w_r, a_t) for two weight

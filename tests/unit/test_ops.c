@@ -47,6 +47,16 @@ TEST(simd_attention_kernels_match_scalar)
             k.axpy_f16(y1, 0.37f, h, n);
             for (int i = 0; i < n; i++)
                 CHECK_NEAR(y1[i], y0[i], 1e-6 * (fabsf(y0[i]) + 1));
+            float g0[300], g1[300];
+            for (int act = 0; act < 2; act++) {
+                for (int i = 0; i < n; i++)
+                    g0[i] = g1[i] = rnd() * (i % 3 ? 6 : 40);
+                (act ? ref.gelu_mul : ref.silu_mul)(g0, y0, n);
+                (act ? k.gelu_mul : k.silu_mul)(g1, y0, n);
+                for (int i = 0; i < n; i++)
+                    CHECK_MSG(fabsf(g1[i] - g0[i]) <= 1e-5f * fabsf(g0[i]) + 1e-6f * fabsf(y0[i]) * 40,
+                              "level %d %s n %d [%d]: %g vs %g", lvl, act ? "gelu" : "silu", n, i, g1[i], g0[i]);
+            }
             ref.to_f16(h0, x, n);
             k.to_f16(h1, x, n);
             int diff = 0;

@@ -187,7 +187,139 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
+/* Q6_K against Q8_K: elements l, l+32 of a 128-element half meet 64
+ * contiguous activations, as do l+64, l+96; each vpdpbusd covers four
+ * 16-element sub-blocks (four lanes each). The weights are stored +32, taken
+ * away with the activations' 16-element sums. */
+static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+{
+    const block_q6_K *x[2] = {w0, w1};
+    const __m256i low4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+    __m512 acc[2][4];
+    for (int t = 0; t < 4; t++)
+        acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        __m128i sc16[2];
+        __m256i scw[2];
+        for (int r = 0; r < 2; r++) {
+            sc16[r] = _mm_loadu_si128((const __m128i *)x[r][i].scales);
+            scw[r] = _mm256_cvtepi8_epi16(sc16[r]);
+        }
+        __m512i isum[2][4];
+        for (int t = 0; t < 4; t++)
+            isum[0][t] = isum[1][t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            __m512i qq[2][2];
+            for (int r = 0; r < 2; r++) {
+                const uint8_t *ql = x[r][i].ql + 64 * h;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                __m256i hb = _mm256_loadu_si256((const __m256i *)(x[r][i].qh + 32 * h));
+                __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low4), _mm256_slli_epi16(_mm256_and_si256(hb, three), 4));
+                __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), three), 4));
+                __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), three), 4));
+                __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), three), 4));
+                qq[r][0] = join256(q0, q1);
+                qq[r][1] = join256(q2, q3);
+            }
+            for (int k = 0; k < 2; k++) {
+                const int b = 8 * h + 4 * k; /* lanes 4j..4j+3 belong to sub-block b + j */
+                const __m128i ctl = _mm_setr_epi8((char)b, (char)b, (char)b, (char)b, (char)(b + 1), (char)(b + 1),
+                                                  (char)(b + 1), (char)(b + 1), (char)(b + 2), (char)(b + 2),
+                                                  (char)(b + 2), (char)(b + 2), (char)(b + 3), (char)(b + 3),
+                                                  (char)(b + 3), (char)(b + 3));
+                const __m512i scv0 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[0], ctl));
+                const __m512i scv1 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[1], ctl));
+                for (int t = 0; t < 4; t++) {
+                    const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
+                    const __m512i yv = _mm512_loadu_si512(y->qs + 128 * h + 64 * k);
+                    isum[0][t] = _mm512_add_epi32(
+                        isum[0][t], _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qq[0][k], yv), scv0));
+                    isum[1][t] = _mm512_add_epi32(
+                        isum[1][t], _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qq[1][k], yv), scv1));
+                }
+            }
+        }
+        for (int t = 0; t < 4; t++) {
+            const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            for (int r = 0; r < 2; r++) {
+                const float d = y->d * _cvtsh_ss(x[r][i].d);
+                const __m256i c = _mm256_slli_epi32(_mm256_madd_epi16(scw[r], bs), 5); /* 32 * sc * bsum */
+                const __m512i tot = _mm512_sub_epi32(isum[r][t], _mm512_zextsi256_si512(c));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(tot), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < 4; t++)
+            out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+/* Q4_1 against Q8_1: d_x d_y sum(u y) + m_x s_y per block (s_y = d_y sum(y)). */
+static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+{
+    const block_q4_1 *x[2] = {w0, w1};
+    const int nb = n / 32;
+    __m512 acc[2][4];
+    __m128 ms[2][4];
+    for (int t = 0; t < 4; t++) {
+        acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+        ms[0][t] = ms[1][t] = _mm_setzero_ps();
+    }
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i u[2];
+        __m128 dm[2];
+        for (int r = 0; r < 2; r++) {
+            u[r] = join256(nibbles32(x[r][i].qs), nibbles32(x[r][i + 1].qs));
+            uint32_t p0, p1;
+            memcpy(&p0, &x[r][i].d, 4);
+            memcpy(&p1, &x[r][i + 1].d, 4);
+            dm[r] = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)p1, (int)p0)); /* d0 m0 d1 m1 */
+        }
+        for (int t = 0; t < 4; t++) {
+            const block_q8_1 *y = (const block_q8_1 *)((const char *)a + (size_t)t * as);
+            const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
+                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+            uint32_t p0, p1;
+            memcpy(&p0, &y[i].d, 4);
+            memcpy(&p1, &y[i + 1].d, 4);
+            const __m128 ds = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)p1, (int)p0)); /* dy0 s0 dy1 s1 */
+            for (int r = 0; r < 2; r++) {
+                const __m128 prod = _mm_mul_ps(dm[r], ds);
+                const __m512 sc = _mm512_permutexvar_ps(
+                    _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2), _mm512_castps128_ps512(prod));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u[r], qy);
+                acc[r][t] = _mm512_fmadd_ps(sc, _mm512_cvtepi32_ps(p), acc[r][t]);
+                ms[r][t] = _mm_add_ps(ms[r][t], prod);
+            }
+        }
+    }
+    for (int r = 0; r < 2; r++)
+        for (int t = 0; t < 4; t++) {
+            float m4[4];
+            _mm_storeu_ps(m4, ms[r][t]);
+            out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]) + m4[1] + m4[3];
+        }
+    if (i < nb) {
+        quant_traits wt;
+        quant_get_level(QT_Q4_1, QL_SCALAR, &wt);
+        for (int r = 0; r < 2; r++)
+            for (int t = 0; t < 4; t++) {
+                float v;
+                wt.vec_dot((nb - i) * 32, &v, x[r] + i, (const block_q8_1 *)((const char *)a + (size_t)t * as) + i);
+                out[4 * r + t] += v;
+            }
+    }
+}
+
 const ops_tile_kernel ops_avx512_tiles[] = {
+    {QT_Q6_K, mt_Q6_K_2x4},
+    {QT_Q4_1, mt_Q4_1_2x4},
     {QT_Q4_0, mt_Q4_0_2x4},
     {QT_Q5_0, mt_Q5_0_2x4},
     {QT_Q8_0, mt_Q8_0_2x4},
