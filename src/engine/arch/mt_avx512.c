@@ -70,7 +70,9 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
     quant_traits wt;
     quant_get_level(type, QL_SCALAR, &wt);
     const size_t wb = wt.type_size, ab = sizeof(block_q8_0);
+    _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             float v;
             wt.vec_dot((nb - i0) * 32, &v, (const char *)(r ? w1 : w0) + (size_t)i0 * wb,
@@ -87,12 +89,14 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
         const int nb = n / 32;                                                                       \
         const __m512i ones = _mm512_set1_epi8(1);                                                    \
         __m512 acc[2][4];                                                                            \
+        _Pragma("GCC unroll 4") \
         for (int t = 0; t < 4; t++)                                                                  \
             acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                             \
         int i = 0;                                                                                   \
         for (; i + 2 <= nb; i += 2) {                                                                \
             const __m512i u0 = UNPACK(x0, i), u1 = UNPACK(x1, i);                                    \
             const __m512 d0 = scales2(&x0[i].d, &x0[i + 1].d), d1 = scales2(&x1[i].d, &x1[i + 1].d); \
+            _Pragma("GCC unroll 4") \
             for (int t = 0; t < 4; t++) {                                                            \
                 const block_q8_0 *y = (const block_q8_0 *)((const char *)a + (size_t)t * as);        \
                 const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),             \
@@ -107,7 +111,9 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
                 acc[1][t] = _mm512_fmadd_ps(_mm512_mul_ps(d1, dy), _mm512_cvtepi32_ps(p1), acc[1][t]); \
             }                                                                                        \
         }                                                                                            \
+        _Pragma("GCC unroll 2") \
         for (int r = 0; r < 2; r++)                                                                  \
+            _Pragma("GCC unroll 4") \
             for (int t = 0; t < 4; t++)                                                              \
                 out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);                                    \
         tail_2x4(QT_##T, nb, i, w0, w1, a, as, out);                                                 \
@@ -139,39 +145,48 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     __m512 acc[2][4];
+    _Pragma("GCC unroll 4")
     for (int t = 0; t < 4; t++)
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[2][8], mn[2][8];
         __m256i mn32[2];
+        _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++) {
             k4_scales(x[r][i].scales, sc[r], mn[r]);
             mn32[r] = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn[r]));
         }
         __m512i isum[2][4];
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++)
             isum[0][t] = isum[1][t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < 4; c++) {
             __m512i qq[2], scv[2];
+            _Pragma("GCC unroll 2")
             for (int r = 0; r < 2; r++) {
                 __m256i q = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
                 qq[r] = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
                 scv[r] = _mm512_permutexvar_epi32(
                     pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[r][2 * c], sc[r][2 * c + 1], 0, 0)));
             }
+            _Pragma("GCC unroll 4")
             for (int t = 0; t < 4; t++) {
                 const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * c);
+                _Pragma("GCC unroll 2")
                 for (int r = 0; r < 2; r++)
                     isum[r][t] = _mm512_add_epi32(
                         isum[r][t], _mm512_mullo_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), qq[r], yv), scv[r]));
             }
         }
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
             /* sums of 32: bsums pairs */
             const __m256i b16 = _mm256_loadu_si256((const __m256i *)y->bsums);
             const __m256i b32 = _mm256_madd_epi16(b16, _mm256_set1_epi16(1));
+            _Pragma("GCC unroll 2")
             for (int r = 0; r < 2; r++) {
                 const float d = y->d * _cvtsh_ss(x[r][i].d), dm = y->d * _cvtsh_ss(x[r][i].dmin);
                 acc[r][t] = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum[r][t]), acc[r][t]);
@@ -182,7 +197,9 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
             }
         }
     }
+    _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++)
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
@@ -196,20 +213,25 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
     const block_q6_K *x[2] = {w0, w1};
     const __m256i low4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
     __m512 acc[2][4];
+    _Pragma("GCC unroll 4")
     for (int t = 0; t < 4; t++)
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         __m128i sc16[2];
         __m256i scw[2];
+        _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++) {
             sc16[r] = _mm_loadu_si128((const __m128i *)x[r][i].scales);
             scw[r] = _mm256_cvtepi8_epi16(sc16[r]);
         }
         __m512i isum[2][4];
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++)
             isum[0][t] = isum[1][t] = _mm512_setzero_si512();
+        _Pragma("GCC unroll 4")
         for (int h = 0; h < 2; h++) {
             __m512i qq[2][2];
+            _Pragma("GCC unroll 2")
             for (int r = 0; r < 2; r++) {
                 const uint8_t *ql = x[r][i].ql + 64 * h;
                 __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -225,6 +247,7 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
                 qq[r][0] = join256(q0, q1);
                 qq[r][1] = join256(q2, q3);
             }
+            _Pragma("GCC unroll 4")
             for (int k = 0; k < 2; k++) {
                 const int b = 8 * h + 4 * k; /* lanes 4j..4j+3 belong to sub-block b + j */
                 const __m128i ctl = _mm_setr_epi8((char)b, (char)b, (char)b, (char)b, (char)(b + 1), (char)(b + 1),
@@ -233,6 +256,7 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
                                                   (char)(b + 3), (char)(b + 3));
                 const __m512i scv0 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[0], ctl));
                 const __m512i scv1 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[1], ctl));
+                _Pragma("GCC unroll 4")
                 for (int t = 0; t < 4; t++) {
                     const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
                     const __m512i yv = _mm512_loadu_si512(y->qs + 128 * h + 64 * k);
@@ -243,9 +267,11 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
                 }
             }
         }
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
             const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+            _Pragma("GCC unroll 2")
             for (int r = 0; r < 2; r++) {
                 const float d = y->d * _cvtsh_ss(x[r][i].d);
                 const __m256i c = _mm256_slli_epi32(_mm256_madd_epi16(scw[r], bs), 5); /* 32 * sc * bsum */
@@ -254,7 +280,9 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
             }
         }
     }
+    _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++)
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
@@ -266,6 +294,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
     const int nb = n / 32;
     __m512 acc[2][4];
     __m128 ms[2][4];
+    _Pragma("GCC unroll 4")
     for (int t = 0; t < 4; t++) {
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
         ms[0][t] = ms[1][t] = _mm_setzero_ps();
@@ -274,6 +303,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
     for (; i + 2 <= nb; i += 2) {
         __m512i u[2];
         __m128 dm[2];
+        _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++) {
             u[r] = join256(nibbles32(x[r][i].qs), nibbles32(x[r][i + 1].qs));
             uint32_t p0, p1;
@@ -281,6 +311,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
             memcpy(&p1, &x[r][i + 1].d, 4);
             dm[r] = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)p1, (int)p0)); /* d0 m0 d1 m1 */
         }
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             const block_q8_1 *y = (const block_q8_1 *)((const char *)a + (size_t)t * as);
             const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
@@ -289,6 +320,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
             memcpy(&p0, &y[i].d, 4);
             memcpy(&p1, &y[i + 1].d, 4);
             const __m128 ds = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)p1, (int)p0)); /* dy0 s0 dy1 s1 */
+            _Pragma("GCC unroll 2")
             for (int r = 0; r < 2; r++) {
                 const __m128 prod = _mm_mul_ps(dm[r], ds);
                 const __m512 sc = _mm512_permutexvar_ps(
@@ -299,7 +331,9 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
             }
         }
     }
+    _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
+        _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             float m4[4];
             _mm_storeu_ps(m4, ms[r][t]);
@@ -308,7 +342,9 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
     if (i < nb) {
         quant_traits wt;
         quant_get_level(QT_Q4_1, QL_SCALAR, &wt);
+        _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++)
+            _Pragma("GCC unroll 4")
             for (int t = 0; t < 4; t++) {
                 float v;
                 wt.vec_dot((nb - i) * 32, &v, x[r] + i, (const block_q8_1 *)((const char *)a + (size_t)t * as) + i);
