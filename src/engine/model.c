@@ -557,8 +557,9 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
  * y_k[t][r] = W_k[r] . x[t] for up to MM_MAX_W weights that share the input x
  * (q, k, v; gate, up) and n tokens. x is quantized once per distinct
  * vec_dot_type, then the rows of all the weights are cut into chunks of
- * MM_ROWS (a cache line of output floats) that the pool's threads take in
- * turn; within a chunk, tokens go in tiles of MM_TOKENS so that the chunk's
+ * a multiple of MM_ROWS (a cache line of output floats), about 8 per
+ * thread so that the shared counter is touched rarely, which the pool's
+ * threads take in turn; within a chunk, tokens go in tiles of MM_TOKENS so that the chunk's
  * weight rows and the tile's activations both stay in L1.
  */
 #define MM_ROWS 16
@@ -572,7 +573,8 @@ typedef struct mm_job {
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
-    int chunk0[MM_MAX_W + 1];
+    int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
+    int chunk_rows[MM_MAX_W];
     /* quantization */
     const float *x;
     int n_types;
@@ -590,8 +592,8 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     while (chunk >= j->chunk0[k + 1])
         k++;
     const weight *w = j->w[k];
-    const int r0 = (chunk - j->chunk0[k]) * MM_ROWS;
-    const int r1 = r0 + MM_ROWS < w->rows ? r0 + MM_ROWS : w->rows;
+    const int r0 = (chunk - j->chunk0[k]) * j->chunk_rows[k];
+    const int r1 = r0 + j->chunk_rows[k] < w->rows ? r0 + j->chunk_rows[k] : w->rows;
     const quant_vec_dot_fn dot = w->qt->vec_dot;
     const ops_tile_fn tile = j->tile[k];
     const uint8_t *xq = j->xq[k];
@@ -668,7 +670,9 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];
-        j.chunk0[k + 1] = j.chunk0[k] + (w[k]->rows + MM_ROWS - 1) / MM_ROWS;
+        const int per = w[k]->rows / (8 * pool_threads(s->pool));
+        j.chunk_rows[k] = per <= MM_ROWS ? MM_ROWS : (per + MM_ROWS - 1) / MM_ROWS * MM_ROWS;
+        j.chunk0[k + 1] = j.chunk0[k] + (w[k]->rows + j.chunk_rows[k] - 1) / j.chunk_rows[k];
     }
     const int qchunks = (n + MM_TOKENS - 1) / MM_TOKENS;
     if (qchunks > 1)
