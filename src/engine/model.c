@@ -558,12 +558,14 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
  * (q, k, v; gate, up) and n tokens. x is quantized once per distinct
  * vec_dot_type, then the rows of all the weights are cut into chunks of
  * a multiple of MM_ROWS (a cache line of output floats), about 8 per
- * thread so that the shared counter is touched rarely, which the pool's
+ * thread so that the shared counter is touched rarely (fewer for long
+ * batches, so each chunk stays short), which the pool's
  * threads take in turn; within a chunk, tokens go in tiles of MM_TOKENS so that the chunk's
  * weight rows and the tile's activations both stay in L1.
  */
 #define MM_ROWS 16
 #define MM_TOKENS 16
+#define MM_CHUNK_WORK (4L << 20)
 
 typedef struct mm_job {
     int nw, n;
@@ -670,7 +672,12 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];
-        const int per = w[k]->rows / (8 * pool_threads(s->pool));
+        /* about 8 chunks per thread, but none over MM_CHUNK_WORK multiply-adds: a
+         * thread that loses its core mid-chunk holds the others up that long */
+        int per = w[k]->rows / (8 * pool_threads(s->pool));
+        const long cap = MM_CHUNK_WORK / ((long)n * w[k]->cols);
+        if (per > cap)
+            per = (int)cap;
         j.chunk_rows[k] = per <= MM_ROWS ? MM_ROWS : (per + MM_ROWS - 1) / MM_ROWS * MM_ROWS;
         j.chunk0[k + 1] = j.chunk0[k] + (w[k]->rows + j.chunk_rows[k] - 1) / j.chunk_rows[k];
     }
