@@ -573,6 +573,7 @@ typedef struct mm_job {
     const uint8_t *xq[MM_MAX_W];
     size_t xq_stride[MM_MAX_W];
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
+    ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -621,6 +622,16 @@ static void mm_chunk(void *ctx, int chunk, int ith)
                     dot(w->cols, Y(t, r + 1), row + w->row_bytes, xq + (size_t)t * xs);
                 }
             }
+        if (j->rows4[k]) /* four rows at a time, one token (decode) */
+            for (; r + 4 <= r1; r += 4) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                for (int t = t0; t < t1; t++) {
+                    float out[4];
+                    j->rows4[k](w->cols, row, w->row_bytes, xq + (size_t)t * xs, out);
+                    for (int i = 0; i < 4; i++)
+                        *Y(t, r + i) = out[i];
+                }
+            }
         for (; r < r1; r++) {
             const uint8_t *row = w->data + (size_t)r * w->row_bytes;
             for (int t = t0; t < t1; t++)
@@ -643,13 +654,13 @@ static void mm_quant_chunk(void *ctx, int chunk, int ith)
     }
 }
 
-/* The tile kernel for a weight's format (its traits are quant_get's). */
-static ops_tile_fn tile_for(const weight *w)
+/* A weight's format (its traits are quant_get's). */
+static uint32_t type_of(const weight *w)
 {
     for (uint32_t t = 0; t < QT_COUNT; t++)
         if (quant_get(t) == w->qt)
-            return ops_tile(t);
-    return NULL;
+            return t;
+    return QT_COUNT;
 }
 
 static void matmul_fused(eng_session *s, int nw, const weight *const *w, const float *x, int n,
@@ -668,7 +679,9 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             j.n_types++;
         }
         j.w[k] = w[k];
-        j.tile[k] = n >= 4 ? tile_for(w[k]) : NULL;
+        const uint32_t wtype = type_of(w[k]);
+        j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
+        j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];

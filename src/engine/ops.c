@@ -103,3 +103,23 @@ ops_tile_fn ops_tile(uint32_t type)
     pthread_once(&active_once, active_init);
     return ops_tile_level(type, level_active);
 }
+
+ops_rows_fn ops_rows_level(uint32_t type, int level)
+{
+    if (!quant_level_supported(level))
+        return NULL;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512)
+        for (size_t i = 0; i < ops_avx512_rows_count; i++)
+            if (ops_avx512_rows[i].type == type)
+                return ops_avx512_rows[i].fn;
+#endif
+    (void)type;
+    return NULL;
+}
+
+ops_rows_fn ops_rows(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_rows_level(type, level_active);
+}

@@ -44,6 +44,19 @@ typedef struct ops_tile_kernel {
     ops_tile_fn fn;
 } ops_tile_kernel;
 
+/* Four rows of a matrix times one vector (decode): out[r] = dot(w + r *
+ * w_stride bytes, a) for r < 4. */
+typedef void (*ops_rows_fn)(int n, const void *w, size_t w_stride, const void *a, float *out);
+typedef struct ops_rows_kernel {
+    uint32_t type;
+    ops_rows_fn fn;
+} ops_rows_kernel;
+
+/* The four-row kernel for a weight format at the active level, or NULL. */
+ops_rows_fn ops_rows(uint32_t type);
+/* The same at one level; NULL if none or the CPU can't run it. For tests. */
+ops_rows_fn ops_rows_level(uint32_t type, int level);
+
 /* The tile kernel for a weight format at the active level, or NULL (then
  * vec_dot per row and token). */
 ops_tile_fn ops_tile(uint32_t type);

@@ -10,6 +10,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/ops.h"
 #include "test.h"
@@ -113,6 +114,18 @@ TEST(tile_kernels_match_scalar_vec_dot)
                     at.to_float(a + (size_t)t * ab, g + (size_t)(2 + t) * n, n);
                 float out[8];
                 fn(n, w, w + wb, a, ab, out);
+                ops_rows_fn rows = ops_rows_level(types[ti], lvl);
+                if (rows) { /* rows 0, 1, 0, 1 against token 2 */
+                    uint8_t *w4 = malloc(4 * wb);
+                    CHECK(w4 != NULL);
+                    for (int r = 0; r < 4; r++)
+                        memcpy(w4 + (size_t)r * wb, w + (size_t)(r % 2) * wb, wb);
+                    float o4[4];
+                    rows(n, w4, wb, a + 2 * ab, o4);
+                    for (int r = 0; r < 4; r++)
+                        CHECK_NEAR(o4[r], out[4 * (r % 2) + 2], 1e-4 * (fabsf(out[4 * (r % 2) + 2]) + 1));
+                    free(w4);
+                }
                 for (int r = 0; r < 2; r++)
                     for (int t = 0; t < 4; t++) {
                         float ref, mag = 0;

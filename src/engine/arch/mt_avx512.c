@@ -119,6 +119,55 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
         tail_2x4(QT_##T, nb, i, w0, w1, a, as, out);                                                 \
     }
 
+/* Four rows against one activation vector (decode): the activation block,
+ * its sum and its scale are loaded once for the four rows. */
+#define Q8_FAMILY_4X1(T, BT, UNPACK, SHIFT)                                                          \
+    static void mr_##T##_4x1(int n, const void *w, size_t ws, const void *a, float *out)             \
+    {                                                                                                \
+        const BT *x[4];                                                                              \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const BT *)((const char *)w + (size_t)r * ws); \
+        const block_q8_0 *y = a;                                                                     \
+        const int nb = n / 32;                                                                       \
+        const __m512i ones = _mm512_set1_epi8(1);                                                    \
+        __m512 acc[4];                                                                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();            \
+        int i = 0;                                                                                   \
+        for (; i + 2 <= nb; i += 2) {                                                                \
+            const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),                 \
+                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));            \
+            const __m512i off = _mm512_sub_epi32(                                                    \
+                _mm512_setzero_si512(),                                                              \
+                _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), SHIFT));     \
+            const __m512 dy = scales2(&y[i].d, &y[i + 1].d);                                         \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                    \
+                const __m512i p = _mm512_dpbusd_epi32(off, UNPACK(x[r], i), qy);                     \
+                const __m512 d = _mm512_mul_ps(scales2(&x[r][i].d, &x[r][i + 1].d), dy);             \
+                acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);                          \
+            }                                                                                        \
+        }                                                                                            \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                        \
+            out[r] = _mm512_reduce_add_ps(acc[r]);                                                   \
+            if (i < nb) {                                                                            \
+                quant_traits wt;                                                                     \
+                quant_get_level(QT_##T, QL_SCALAR, &wt);                                             \
+                float v;                                                                             \
+                wt.vec_dot((nb - i) * 32, &v, x[r] + i, y + i);                                      \
+                out[r] += v;                                                                         \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+Q8_FAMILY_4X1(Q4_0, block_q4_0, u_q4_0, 3)
+Q8_FAMILY_4X1(Q5_0, block_q5_0, u_q5_0, 4)
+Q8_FAMILY_4X1(Q8_0, block_q8_0, u_q8_0, 7)
+
+const ops_rows_kernel ops_avx512_rows[] = {
+    {QT_Q4_0, mr_Q4_0_4x1},
+    {QT_Q5_0, mr_Q5_0_4x1},
+    {QT_Q8_0, mr_Q8_0_4x1},
+};
+const size_t ops_avx512_rows_count = sizeof ops_avx512_rows / sizeof ops_avx512_rows[0];
+
 Q8_FAMILY_2X4(Q4_0, block_q4_0, u_q4_0, 3)
 Q8_FAMILY_2X4(Q5_0, block_q5_0, u_q5_0, 4)
 Q8_FAMILY_2X4(Q8_0, block_q8_0, u_q8_0, 7)

@@ -13,6 +13,8 @@ extern const ops_kernels ops_avx2;
 extern const ops_kernels ops_avx512;
 extern const ops_tile_kernel ops_avx512_tiles[]; /* mt_avx512.c */
 extern const size_t ops_avx512_tile_count;
+extern const ops_rows_kernel ops_avx512_rows[];
+extern const size_t ops_avx512_rows_count;
 #endif
 
 #endif
