@@ -119,55 +119,6 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
         tail_2x4(QT_##T, nb, i, w0, w1, a, as, out);                                                 \
     }
 
-/* Four rows against one activation vector (decode): the activation block,
- * its sum and its scale are loaded once for the four rows. */
-#define Q8_FAMILY_4X1(T, BT, UNPACK, SHIFT)                                                          \
-    static void mr_##T##_4x1(int n, const void *w, size_t ws, const void *a, float *out)             \
-    {                                                                                                \
-        const BT *x[4];                                                                              \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const BT *)((const char *)w + (size_t)r * ws); \
-        const block_q8_0 *y = a;                                                                     \
-        const int nb = n / 32;                                                                       \
-        const __m512i ones = _mm512_set1_epi8(1);                                                    \
-        __m512 acc[4];                                                                               \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();            \
-        int i = 0;                                                                                   \
-        for (; i + 2 <= nb; i += 2) {                                                                \
-            const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),                 \
-                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));            \
-            const __m512i off = _mm512_sub_epi32(                                                    \
-                _mm512_setzero_si512(),                                                              \
-                _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), SHIFT));     \
-            const __m512 dy = scales2(&y[i].d, &y[i + 1].d);                                         \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                    \
-                const __m512i p = _mm512_dpbusd_epi32(off, UNPACK(x[r], i), qy);                     \
-                const __m512 d = _mm512_mul_ps(scales2(&x[r][i].d, &x[r][i + 1].d), dy);             \
-                acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);                          \
-            }                                                                                        \
-        }                                                                                            \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                        \
-            out[r] = _mm512_reduce_add_ps(acc[r]);                                                   \
-            if (i < nb) {                                                                            \
-                quant_traits wt;                                                                     \
-                quant_get_level(QT_##T, QL_SCALAR, &wt);                                             \
-                float v;                                                                             \
-                wt.vec_dot((nb - i) * 32, &v, x[r] + i, y + i);                                      \
-                out[r] += v;                                                                         \
-            }                                                                                        \
-        }                                                                                            \
-    }
-
-Q8_FAMILY_4X1(Q4_0, block_q4_0, u_q4_0, 3)
-Q8_FAMILY_4X1(Q5_0, block_q5_0, u_q5_0, 4)
-Q8_FAMILY_4X1(Q8_0, block_q8_0, u_q8_0, 7)
-
-const ops_rows_kernel ops_avx512_rows[] = {
-    {QT_Q4_0, mr_Q4_0_4x1},
-    {QT_Q5_0, mr_Q5_0_4x1},
-    {QT_Q8_0, mr_Q8_0_4x1},
-};
-const size_t ops_avx512_rows_count = sizeof ops_avx512_rows / sizeof ops_avx512_rows[0];
-
 Q8_FAMILY_2X4(Q4_0, block_q4_0, u_q4_0, 3)
 Q8_FAMILY_2X4(Q5_0, block_q5_0, u_q5_0, 4)
 Q8_FAMILY_2X4(Q8_0, block_q8_0, u_q8_0, 7)
@@ -411,4 +362,89 @@ const ops_tile_kernel ops_avx512_tiles[] = {
     {QT_Q4_K, mt_Q4_K_2x4},
 };
 const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512_tiles[0];
+
+/* Four rows against one activation vector (decode): the activation block,
+ * its sum and its scale are loaded once for the four rows. */
+#define Q8_FAMILY_4X1(T, BT, UNPACK, SHIFT)                                                          \
+    static void mr_##T##_4x1(int n, const void *w, size_t ws, const void *a, float *out)             \
+    {                                                                                                \
+        const BT *x[4];                                                                              \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const BT *)((const char *)w + (size_t)r * ws); \
+        const block_q8_0 *y = a;                                                                     \
+        const int nb = n / 32;                                                                       \
+        const __m512i ones = _mm512_set1_epi8(1);                                                    \
+        __m512 acc[4];                                                                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();            \
+        int i = 0;                                                                                   \
+        for (; i + 2 <= nb; i += 2) {                                                                \
+            const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),                 \
+                                       _mm256_loadu_si256((const __m256i *)y[i + 1].qs));            \
+            const __m512i off = _mm512_sub_epi32(                                                    \
+                _mm512_setzero_si512(),                                                              \
+                _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), SHIFT));     \
+            const __m512 dy = scales2(&y[i].d, &y[i + 1].d);                                         \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                    \
+                const __m512i p = _mm512_dpbusd_epi32(off, UNPACK(x[r], i), qy);                     \
+                const __m512 d = _mm512_mul_ps(scales2(&x[r][i].d, &x[r][i + 1].d), dy);             \
+                acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);                          \
+            }                                                                                        \
+        }                                                                                            \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                        \
+            out[r] = _mm512_reduce_add_ps(acc[r]);                                                   \
+            if (i < nb) {                                                                            \
+                quant_traits wt;                                                                     \
+                quant_get_level(QT_##T, QL_SCALAR, &wt);                                             \
+                float v;                                                                             \
+                wt.vec_dot((nb - i) * 32, &v, x[r] + i, y + i);                                      \
+                out[r] += v;                                                                         \
+            }                                                                                        \
+        }                                                                                            \
+    }
+
+Q8_FAMILY_4X1(Q4_0, block_q4_0, u_q4_0, 3)
+Q8_FAMILY_4X1(Q5_0, block_q5_0, u_q5_0, 4)
+Q8_FAMILY_4X1(Q8_0, block_q8_0, u_q8_0, 7)
+
+/* Q4_K, four rows against one vector: each 64-byte activation chunk and the
+ * block's sums are loaded once for the four rows. */
+static void mr_Q4_K_4x1(int n, const void *w, size_t ws, const void *a, float *out)
+{
+    const block_q4_K *x[4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const block_q4_K *)((const char *)w + (size_t)r * ws);
+    const block_q8_K *y = a;
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 acc[4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        const __m256i b32 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_set1_epi16(1));
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+            uint8_t sc[8], mn[8];
+            k4_scales(x[r][i].scales, sc, mn);
+            __m512i isum = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
+                const __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+                const __m512i scv = _mm512_permutexvar_epi32(
+                    pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[2 * c], sc[2 * c + 1], 0, 0)));
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, _mm512_loadu_si512(y[i].qs + 64 * c));
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
+            }
+            const __m256i md = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)), b32);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * _cvtsh_ss(x[r][i].d)), _mm512_cvtepi32_ps(isum), acc[r]);
+            acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(-y[i].d * _cvtsh_ss(x[r][i].dmin)),
+                                     _mm512_cvtepi32_ps(_mm512_zextsi256_si512(md)), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+const ops_rows_kernel ops_avx512_rows[] = {
+    {QT_Q4_K, mr_Q4_K_4x1},
+    {QT_Q4_0, mr_Q4_0_4x1},
+    {QT_Q5_0, mr_Q5_0_4x1},
+    {QT_Q8_0, mr_Q8_0_4x1},
+};
+const size_t ops_avx512_rows_count = sizeof ops_avx512_rows / sizeof ops_avx512_rows[0];
+
 #endif
