@@ -63,6 +63,7 @@ bool ops_get_level(int level, ops_kernels *out)
 }
 
 static ops_kernels active;
+static bool supported[QL_COUNT]; /* asked once: cpuid is slow in a VM */
 static pthread_once_t active_once = PTHREAD_ONCE_INIT;
 
 static int level_active;
@@ -74,6 +75,8 @@ static void active_init(void)
     for (int l = 0; l < QL_COUNT; l++)
         if (!strcmp(quant_level_name(l), name))
             level = l;
+    for (int l = 0; l < QL_COUNT; l++)
+        supported[l] = quant_level_supported(l);
     ops_get_level(level, &active);
     level_active = level;
 }
@@ -86,7 +89,8 @@ const ops_kernels *ops_get(void)
 
 ops_tile_fn ops_tile_level(uint32_t type, int level)
 {
-    if (!quant_level_supported(level))
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
         return NULL;
 #if defined(__x86_64__)
     if (level >= QL_AVX512)
@@ -106,7 +110,8 @@ ops_tile_fn ops_tile(uint32_t type)
 
 ops_rows_fn ops_rows_level(uint32_t type, int level)
 {
-    if (!quant_level_supported(level))
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
         return NULL;
 #if defined(__x86_64__)
     if (level >= QL_AVX512)

@@ -60,22 +60,21 @@ static inline __m512i u_q8_0(const block_q8_0 *x, int i)
     return _mm512_xor_si512(q, _mm512_set1_epi8((char)0x80)); /* x + 128 */
 }
 
-/* The scalar-reference dot of one pair for the blocks [i0, nb) left over
+/* The one-row dot of one pair for the blocks [i0, nb) left over
  * (an odd last block), added to out[4r + t]. */
 static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void *w1, const void *a,
                      size_t as, float *out)
 {
     if (i0 >= nb)
         return;
-    quant_traits wt;
-    quant_get_level(type, QL_SCALAR, &wt);
-    const size_t wb = wt.type_size, ab = sizeof(block_q8_0);
+    const quant_traits *wt = quant_get(type);
+    const size_t wb = wt->type_size, ab = sizeof(block_q8_0);
     _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
         _Pragma("GCC unroll 4")
         for (int t = 0; t < 4; t++) {
             float v;
-            wt.vec_dot((nb - i0) * 32, &v, (const char *)(r ? w1 : w0) + (size_t)i0 * wb,
+            wt->vec_dot((nb - i0) * 32, &v, (const char *)(r ? w1 : w0) + (size_t)i0 * wb,
                        (const char *)a + (size_t)t * as + (size_t)i0 * ab);
             out[4 * r + t] += v;
         }
@@ -340,14 +339,13 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]) + m4[1] + m4[3];
         }
     if (i < nb) {
-        quant_traits wt;
-        quant_get_level(QT_Q4_1, QL_SCALAR, &wt);
+        const quant_traits *wt = quant_get(QT_Q4_1);
         _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++)
             _Pragma("GCC unroll 4")
             for (int t = 0; t < 4; t++) {
                 float v;
-                wt.vec_dot((nb - i) * 32, &v, x[r] + i, (const block_q8_1 *)((const char *)a + (size_t)t * as) + i);
+                wt->vec_dot((nb - i) * 32, &v, x[r] + i, (const block_q8_1 *)((const char *)a + (size_t)t * as) + i);
                 out[4 * r + t] += v;
             }
     }
@@ -392,10 +390,8 @@ const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                        \
             out[r] = _mm512_reduce_add_ps(acc[r]);                                                   \
             if (i < nb) {                                                                            \
-                quant_traits wt;                                                                     \
-                quant_get_level(QT_##T, QL_SCALAR, &wt);                                             \
                 float v;                                                                             \
-                wt.vec_dot((nb - i) * 32, &v, x[r] + i, y + i);                                      \
+                quant_get(QT_##T)->vec_dot((nb - i) * 32, &v, x[r] + i, y + i);                                      \
                 out[r] += v;                                                                         \
             }                                                                                        \
         }                                                                                            \
