@@ -397,7 +397,51 @@ const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512
         }                                                                                            \
     }
 
-Q8_FAMILY_4X1(Q4_0, block_q4_0, u_q4_0, 3)
+/* Q4_0 has its own: the two blocks' nibbles are unpacked as one 256-bit
+ * load [i | i+1] and its shift, so the lanes come out [i lo, i+1 lo, i hi,
+ * i+1 hi] (16 bytes each), and the activations are put in that order once
+ * for the four rows. */
+static void mr_Q4_0_4x1(int n, const void *w, size_t ws, const void *a, float *out)
+{
+    const block_q4_0 *x[4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const block_q4_0 *)((const char *)w + (size_t)r * ws);
+    const block_q8_0 *y = a;
+    const int nb = n / 32;
+    const __m512i ones = _mm512_set1_epi8(1), low4 = _mm512_set1_epi8(0x0f);
+    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    __m512 acc[4];
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs), _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
+        qy = _mm512_shuffle_i64x2(qy, qy, _MM_SHUFFLE(3, 1, 2, 0));
+        const __m512i off = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                             _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), 3));
+        uint16_t hy[2] = {y[i].d, y[i + 1].d};
+        uint32_t hy32;
+        memcpy(&hy32, hy, 4);
+        const __m128 dy = _mm_cvtph_ps(_mm_cvtsi32_si128((int)hy32));
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+            const __m256i v = _mm256_loadu2_m128i((const __m128i *)x[r][i + 1].qs, (const __m128i *)x[r][i].qs);
+            const __m512i u = _mm512_and_si512(join256(v, _mm256_srli_epi16(v, 4)), low4);
+            const __m512i p = _mm512_dpbusd_epi32(off, u, qy);
+            uint16_t hx[2] = {x[r][i].d, x[r][i + 1].d};
+            uint32_t hx32;
+            memcpy(&hx32, hx, 4);
+            const __m128 dxy = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)hx32)), dy);
+            const __m512 d = _mm512_permutexvar_ps(pick, _mm512_castps128_ps512(dxy));
+            acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+        out[r] = _mm512_reduce_add_ps(acc[r]);
+        if (i < nb) {
+            float v;
+            quant_get(QT_Q4_0)->vec_dot((nb - i) * 32, &v, x[r] + i, y + i);
+            out[r] += v;
+        }
+    }
+}
 Q8_FAMILY_4X1(Q5_0, block_q5_0, u_q5_0, 4)
 Q8_FAMILY_4X1(Q8_0, block_q8_0, u_q8_0, 7)
 
