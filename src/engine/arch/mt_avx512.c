@@ -382,6 +382,8 @@ const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512
                 _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, qy), SHIFT));     \
             const __m512 dy = scales2(&y[i].d, &y[i + 1].d);                                         \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                    \
+                /* the same place in the next four rows: they follow these in memory */              \
+                _mm_prefetch((const char *)(x[r] + i) + 4 * ws, _MM_HINT_T0);                        \
                 const __m512i p = _mm512_dpbusd_epi32(off, UNPACK(x[r], i), qy);                     \
                 const __m512 d = _mm512_mul_ps(scales2(&x[r][i].d, &x[r][i + 1].d), dy);             \
                 acc[r] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[r]);                          \
@@ -422,6 +424,7 @@ static void mr_Q4_0_4x1(int n, const void *w, size_t ws, const void *a, float *o
         memcpy(&hy32, hy, 4);
         const __m128 dy = _mm_cvtph_ps(_mm_cvtsi32_si128((int)hy32));
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
+            _mm_prefetch((const char *)(x[r] + i) + 4 * ws, _MM_HINT_T0); /* the next four rows */
             const __m256i v = _mm256_loadu2_m128i((const __m128i *)x[r][i + 1].qs, (const __m128i *)x[r][i].qs);
             const __m512i u = _mm512_and_si512(join256(v, _mm256_srli_epi16(v, 4)), low4);
             const __m512i p = _mm512_dpbusd_epi32(off, u, qy);
@@ -463,6 +466,7 @@ static void mr_Q4_K_4x1(int n, const void *w, size_t ws, const void *a, float *o
             k4_scales(x[r][i].scales, sc, mn);
             __m512i isum = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                _mm_prefetch((const char *)(x[r] + i) + 4 * ws + 48 * c, _MM_HINT_T0); /* the next four rows */
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
                 const __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
                 const __m512i scv = _mm512_permutexvar_epi32(
