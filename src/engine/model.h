@@ -93,4 +93,15 @@ void eng_session_truncate(eng_session *s, int pos);
  * different threads; they take turns on the shared thread pool. */
 dx_status eng_session_decode(eng_session *s, const int32_t *tokens, int n, const float **logits);
 
+/* Decode one token for each of n sessions of the same model in one forward
+ * pass (the weights are read once for all of them): tokens[i] goes after
+ * sessions[i]'s cached ones, and its logits land in eng_session_logits
+ * (sessions[i]). The first session's scratch is used, so n is at most its
+ * n_batch (DX_ELIMIT past it). Sessions must be distinct (DX_EARG), and none
+ * may be in use on another thread. A full context is DX_ELIMIT; on any
+ * error nothing changes. */
+dx_status eng_batch_decode(eng_session *const *sessions, const int32_t *tokens, int n);
+/* The logits of the last token decoded with logits (n_vocab floats). */
+const float *eng_session_logits(const eng_session *s);
+
 #endif

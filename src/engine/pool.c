@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -10,7 +11,19 @@
 #include "core/log.h"
 
 #define POOL_MAX_THREADS 256
-#define SPIN_ITERS 4000
+#define SPIN_ITERS 20000
+
+/* One job, on the stack of the thread that posted it. Workers reach it only
+ * between incrementing p->active and decrementing it, and the poster does not
+ * return before p->job is cleared and active is back to zero. */
+typedef struct job {
+    pool_chunk_fn fn;
+    void *ctx;
+    int n_chunks;
+    unsigned gen;
+    alignas(64) atomic_int next; /* next chunk to take */
+    alignas(64) atomic_int done; /* chunks finished */
+} job;
 
 struct pool {
     int n;
@@ -18,11 +31,11 @@ struct pool {
     pthread_mutex_t job_lock; /* held by the owner of a group of jobs */
     pthread_mutex_t mu;       /* guards sleeping */
     pthread_cond_t wake;
-    atomic_uint generation;   /* bumped for each job */
-    atomic_int pending;       /* workers still running the current job */
+    alignas(64) atomic_uint generation; /* bumped for each job */
+    _Atomic(job *) job;                 /* the current job, NULL between jobs */
+    alignas(64) atomic_int active;      /* workers looking at p->job */
+    atomic_int sleepers;
     atomic_bool stop;
-    pool_fn fn;
-    void *ctx;
 };
 
 typedef struct {
@@ -37,6 +50,15 @@ static inline void cpu_relax(void)
 #endif
 }
 
+static void run_chunks(job *j, int ith)
+{
+    int c;
+    while ((c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < j->n_chunks) {
+        j->fn(j->ctx, c, ith);
+        atomic_fetch_add_explicit(&j->done, 1, memory_order_release);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker_arg wa = *(worker_arg *)arg;
@@ -47,21 +69,28 @@ static void *worker_main(void *arg)
         unsigned g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
-               !atomic_load(&p->stop)) {
+               !atomic_load_explicit(&p->stop, memory_order_relaxed)) {
             if (++spins < SPIN_ITERS) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->stop))
                 pthread_cond_wait(&p->wake, &p->mu);
+            atomic_fetch_sub(&p->sleepers, 1);
             pthread_mutex_unlock(&p->mu);
         }
         if (atomic_load(&p->stop))
             return NULL;
         seen = g;
-        p->fn(p->ctx, wa.ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        atomic_fetch_add(&p->active, 1);
+        job *j = atomic_load(&p->job);
+        if (j) {
+            seen = j->gen;
+            run_chunks(j, wa.ith);
+        }
+        atomic_fetch_sub_explicit(&p->active, 1, memory_order_release);
     }
 }
 
@@ -81,10 +110,15 @@ dx_status pool_new(int n_threads, pool **out)
         n_threads = online_cpus();
     if (n_threads > POOL_MAX_THREADS)
         n_threads = POOL_MAX_THREADS;
-    pool *p = calloc(1, sizeof *p);
+    pool *p = aligned_alloc(64, (sizeof(pool) + 63) / 64 * 64);
     if (!p)
         return dx_fail(DX_ENOMEM, "out of memory creating the thread pool");
-    p->n = n_threads;
+    *p = (pool){.n = n_threads};
+    atomic_init(&p->generation, 0);
+    atomic_init(&p->job, NULL);
+    atomic_init(&p->active, 0);
+    atomic_init(&p->sleepers, 0);
+    atomic_init(&p->stop, false);
     pthread_mutex_init(&p->job_lock, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -133,28 +167,63 @@ int pool_threads(const pool *p)
     return p->n;
 }
 
-void pool_run(pool *p, pool_fn fn, void *ctx)
+void pool_for(pool *p, int n_chunks, pool_chunk_fn fn, void *ctx)
 {
-    if (p->n == 1) {
-        fn(ctx, 0, 1);
+    if (n_chunks <= 0)
+        return;
+    if (p->n == 1 || n_chunks == 1) {
+        for (int c = 0; c < n_chunks; c++)
+            fn(ctx, c, 0);
         return;
     }
-    p->fn = fn;
-    p->ctx = ctx;
-    atomic_store(&p->pending, p->n - 1);
-    pthread_mutex_lock(&p->mu);
-    atomic_fetch_add_explicit(&p->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    fn(ctx, 0, p->n);
-    /* Spin briefly, then yield: on a loaded machine a worker may not be
-     * running at all, and burning our time slice only delays it. */
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
-        if (spins < 1000)
+    job j = {.fn = fn, .ctx = ctx, .n_chunks = n_chunks};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
+    j.gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store(&p->job, &j);
+    atomic_store_explicit(&p->generation, j.gen, memory_order_release);
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->mu);
+    }
+    run_chunks(&j, 0);
+    /* Only chunks another thread has started are left: spin briefly, then
+     * yield, since on a loaded machine that thread may have lost its core. */
+    for (int spins = 0; atomic_load_explicit(&j.done, memory_order_acquire) < n_chunks; spins++) {
+        if (spins < 2000)
             cpu_relax();
         else
             sched_yield();
     }
+    /* Late workers may still hold a pointer to j: unpublish it and wait for
+     * them to let go (they find no chunk left and leave at once). */
+    atomic_store(&p->job, NULL);
+    for (int spins = 0; atomic_load(&p->active) > 0; spins++) {
+        if (spins < 2000)
+            cpu_relax();
+        else
+            sched_yield();
+    }
+}
+
+typedef struct {
+    pool_fn fn;
+    void *ctx;
+    int nth;
+} run_ctx;
+
+static void run_one(void *ctx, int chunk, int ith)
+{
+    (void)ith;
+    const run_ctx *r = ctx;
+    r->fn(r->ctx, chunk, r->nth);
+}
+
+void pool_run(pool *p, pool_fn fn, void *ctx)
+{
+    run_ctx r = {fn, ctx, p->n};
+    pool_for(p, p->n, run_one, &r);
 }
 
 void pool_lock(pool *p)

@@ -90,6 +90,58 @@ TEST(context_overflow_is_a_clear_error)
     eng_model_close(m);
 }
 
+/* Three sessions at different points of the stories prompt, decoded together
+ * and one at a time: the same logits (and the same caches, as a later
+ * separate step shows). */
+TEST(batch_decode_across_sessions_equals_separate_decodes)
+{
+    char path[512];
+    if (!test_shared_path(path, sizeof path, "fixtures/models/stories260K.gguf"))
+        SKIP("../shared/fixtures/models/stories260K.gguf not found");
+    eng_model *m;
+    CHECK(eng_model_open(path, &m) == DX_OK);
+    const int nv = eng_model_hparams(m)->n_vocab;
+    enum { NS = 3 };
+    eng_session *bat[NS], *sep[NS];
+    const int prefix[NS] = {5, 9, 1};
+    int32_t ids[45];
+    memcpy(ids, stories_prompt, sizeof stories_prompt);
+    memcpy(ids + 5, stories_greedy, sizeof stories_greedy);
+    for (int i = 0; i < NS; i++) {
+        CHECK(eng_session_new(m, &(eng_options){.n_ctx = 64, .n_batch = 4}, &bat[i]) == DX_OK);
+        CHECK(eng_session_new(m, &(eng_options){.n_ctx = 64, .n_batch = 4}, &sep[i]) == DX_OK);
+        CHECK(eng_session_decode(bat[i], ids, prefix[i], NULL) == DX_OK);
+        CHECK(eng_session_decode(sep[i], ids, prefix[i], NULL) == DX_OK);
+    }
+    for (int step = 0; step < 4; step++) {
+        int32_t next[NS];
+        for (int i = 0; i < NS; i++)
+            next[i] = ids[prefix[i] + step];
+        CHECK(eng_batch_decode(bat, next, NS) == DX_OK);
+        for (int i = 0; i < NS; i++) {
+            const float *ls;
+            CHECK(eng_session_decode(sep[i], &next[i], 1, &ls) == DX_OK);
+            const float *lb = eng_session_logits(bat[i]);
+            CHECK_EQ_INT(eng_session_pos(bat[i]), eng_session_pos(sep[i]));
+            for (int v = 0; v < nv; v++)
+                CHECK_NEAR(lb[v], ls[v], 1e-4);
+            CHECK_EQ_INT(argmax(lb, nv), argmax(ls, nv));
+        }
+    }
+    /* errors change nothing */
+    eng_session *twice[2] = {bat[0], bat[0]};
+    int32_t two[2] = {1, 1};
+    CHECK(eng_batch_decode(twice, two, 2) == DX_EARG);
+    int32_t bad[NS] = {1, 100000, 1};
+    CHECK(eng_batch_decode(bat, bad, NS) == DX_EARG);
+    CHECK_EQ_INT(eng_session_pos(bat[0]), prefix[0] + 4);
+    for (int i = 0; i < NS; i++) {
+        eng_session_free(bat[i]);
+        eng_session_free(sep[i]);
+    }
+    eng_model_close(m);
+}
+
 typedef struct {
     char text[4096];
     size_t len;
@@ -225,6 +277,7 @@ int main(void)
     RUN(stories_greedy_token_ids_match_llama_cpp);
     RUN(batched_prefill_equals_token_by_token);
     RUN(context_overflow_is_a_clear_error);
+    RUN(batch_decode_across_sessions_equals_separate_decodes);
     RUN(stories_text_is_coherent);
     RUN(smollm2_chat_knows_the_capital_of_france);
     RUN(gemma3_greedy_token_ids_match_llama_cpp);

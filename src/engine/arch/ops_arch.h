@@ -1,0 +1,20 @@
+/*
+ * ops_arch — the SIMD tables of the forward-pass float kernels (ops.h);
+ * ops.c picks one by the active kernel level. Each is held to the scalar
+ * reference by tests/unit/test_ops.c.
+ */
+#ifndef DX_OPS_ARCH_H
+#define DX_OPS_ARCH_H
+
+#include "engine/ops.h"
+
+#if defined(__x86_64__)
+extern const ops_kernels ops_avx2;
+extern const ops_kernels ops_avx512;
+extern const ops_tile_kernel ops_avx512_tiles[]; /* mt_avx512.c */
+extern const size_t ops_avx512_tile_count;
+extern const ops_rows_kernel ops_avx512_rows[];
+extern const size_t ops_avx512_rows_count;
+#endif
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * test_ops — the SIMD forward-pass kernels (attention over the f16 cache)
+ * held to the scalar references at every level this CPU runs, for lengths
+ * that hit the vector bodies and the tails.
+ *
+ * Tolerance: the sums are taken in another order, so a dot must agree within
+ * 1e-5 of sum |x_i * y_i|; axpy and the f16 conversion are elementwise and
+ * must agree exactly (one fused multiply-add against a multiply and an add:
+ * within 1 ulp of the terms).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ops.h"
+#include "test.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+TEST(simd_attention_kernels_match_scalar)
+{
+    ops_kernels ref, k;
+    CHECK(ops_get_level(QL_SCALAR, &ref));
+    int levels = 0;
+    for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
+        if (!ops_get_level(lvl, &k))
+            continue;
+        levels++;
+        for (int n = 1; n <= 300; n += (n < 70 ? 1 : 37)) {
+            float x[300], y0[300], y1[300], mag = 0;
+            dx_f16 h[300], h0[300], h1[300];
+            for (int i = 0; i < n; i++) {
+                x[i] = rnd() * 4;
+                h[i] = dx_f32_to_f16(rnd() * 3);
+                y0[i] = y1[i] = rnd();
+                mag += fabsf(x[i] * dx_f16_to_f32(h[i]));
+            }
+            const float a = ref.dot_f16(x, h, n), b = k.dot_f16(x, h, n);
+            CHECK_MSG(fabsf(a - b) <= 1e-5f * mag + 1e-30f, "level %d n %d: dot %g vs %g", lvl, n, b, a);
+            ref.axpy_f16(y0, 0.37f, h, n);
+            k.axpy_f16(y1, 0.37f, h, n);
+            for (int i = 0; i < n; i++)
+                CHECK_NEAR(y1[i], y0[i], 1e-6 * (fabsf(y0[i]) + 1));
+            float g0[300], g1[300];
+            for (int act = 0; act < 2; act++) {
+                for (int i = 0; i < n; i++)
+                    g0[i] = g1[i] = rnd() * (i % 3 ? 6 : 40);
+                (act ? ref.gelu_mul : ref.silu_mul)(g0, y0, n);
+                (act ? k.gelu_mul : k.silu_mul)(g1, y0, n);
+                for (int i = 0; i < n; i++)
+                    CHECK_MSG(fabsf(g1[i] - g0[i]) <= 1e-5f * fabsf(g0[i]) + 1e-6f * fabsf(y0[i]) * 40,
+                              "level %d %s n %d [%d]: %g vs %g", lvl, act ? "gelu" : "silu", n, i, g1[i], g0[i]);
+            }
+            ref.to_f16(h0, x, n);
+            k.to_f16(h1, x, n);
+            int diff = 0;
+            for (int i = 0; i < n; i++)
+                diff += h0[i] != h1[i];
+            CHECK_MSG(diff == 0, "level %d n %d: %d halves differ", lvl, n, diff);
+        }
+    }
+    if (!levels)
+        SKIP("this CPU runs no SIMD level");
+}
+
+TEST(active_kernels_are_a_level_this_cpu_runs)
+{
+    const ops_kernels *k = ops_get();
+    CHECK(k && k->dot_f16 && k->axpy_f16 && k->to_f16);
+    float x[4] = {1, 2, 3, 4};
+    dx_f16 h[4];
+    k->to_f16(h, x, 4);
+    CHECK_NEAR(k->dot_f16(x, h, 4), 30.0, 1e-6);
+}
+
+/* Every tile kernel against the scalar vec_dot of each of its 8 pairs, on
+ * quantized random rows of a few lengths (odd block counts take the tail). */
+TEST(tile_kernels_match_scalar_vec_dot)
+{
+    const uint32_t types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F32, QT_F16};
+    int tested = 0;
+    for (int lvl = QL_SCALAR; lvl < QL_COUNT; lvl++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            ops_tile_fn fn = ops_tile_level(types[ti], lvl);
+            if (!fn)
+                continue;
+            quant_traits wt, at;
+            CHECK(quant_get_level(types[ti], QL_SCALAR, &wt));
+            CHECK(quant_get_level(wt.vec_dot_type, QL_SCALAR, &at));
+            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18, wt.block_size * 3};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                size_t wb, ab;
+                CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
+                float *f = malloc(sizeof(float) * (size_t)n * 6), *g = malloc(sizeof(float) * (size_t)n * 6);
+                uint8_t *w = malloc(2 * wb), *a = malloc(4 * ab);
+                CHECK(f && g && w && a);
+                for (int i = 0; i < 6 * n; i++)
+                    f[i] = rnd() * (1 + (i / 32) % 5);
+                wt.from_float(f, w, n);
+                wt.from_float(f + n, w + wb, n);
+                for (int t = 0; t < 4; t++)
+                    at.from_float(f + (size_t)(2 + t) * n, a + (size_t)t * ab, n);
+                for (int r = 0; r < 2; r++)
+                    wt.to_float(w + (size_t)r * wb, g + (size_t)r * n, n);
+                for (int t = 0; t < 4; t++)
+                    at.to_float(a + (size_t)t * ab, g + (size_t)(2 + t) * n, n);
+                float out[8];
+                fn(n, w, w + wb, a, ab, out);
+                ops_rows_fn rows = ops_rows_level(types[ti], lvl);
+                if (rows) { /* rows 0, 1, 0, 1 against token 2 */
+                    uint8_t *w4 = malloc(4 * wb);
+                    CHECK(w4 != NULL);
+                    for (int r = 0; r < 4; r++)
+                        memcpy(w4 + (size_t)r * wb, w + (size_t)(r % 2) * wb, wb);
+                    float o4[4];
+                    rows(n, w4, wb, a + 2 * ab, o4);
+                    for (int r = 0; r < 4; r++)
+                        CHECK_NEAR(o4[r], out[4 * (r % 2) + 2], 1e-4 * (fabsf(out[4 * (r % 2) + 2]) + 1));
+                    free(w4);
+                }
+                for (int r = 0; r < 2; r++)
+                    for (int t = 0; t < 4; t++) {
+                        float ref, mag = 0;
+                        wt.vec_dot(n, &ref, w + (size_t)r * wb, a + (size_t)t * ab);
+                        for (int i = 0; i < n; i++)
+                            mag += fabsf(g[(size_t)r * n + i] * g[(size_t)(2 + t) * n + i]);
+                        CHECK_MSG(fabsf(out[4 * r + t] - ref) <= 2e-5f * mag + 1e-20f,
+                                  "%s level %d n %d pair %d,%d: %g vs scalar %g", wt.name, lvl, n, r, t,
+                                  out[4 * r + t], ref);
+                    }
+                free(f);
+                free(g);
+                free(w);
+                free(a);
+            }
+            tested++;
+        }
+    if (!tested)
+        SKIP("no tile kernels at the levels this CPU runs");
+}
+
+int main(void)
+{
+    RUN(simd_attention_kernels_match_scalar);
+    RUN(active_kernels_are_a_level_this_cpu_runs);
+    RUN(tile_kernels_match_scalar_vec_dot);
+    return test_summary();
+}
