@@ -8,6 +8,8 @@
 #ifndef DX_CLI_H
 #define DX_CLI_H
 
+#include <stdatomic.h>
+
 #include "core/status.h"
 #include "hub/hub.h"
 
@@ -24,6 +26,11 @@ int cli_error(const char *what);
 
 /* A model argument: an existing file or a cached model's name (hub_resolve_model). */
 #define cli_resolve_model hub_resolve_model
+
+/* Ctrl-C for commands that run the council: the first sets the returned flag
+ * (pass it as the cancel flag: members stop and what arrived is reported), a
+ * second ends the process the usual way. */
+const atomic_int *cli_cancel_on_sigint(void);
 
 /* The subcommands, each in src/cli/cmd_<name>.c. */
 int cmd_run(int argc, char **argv);

@@ -32,16 +32,6 @@ static const char ask_usage[] =
     "  --no-synthesis    only the analysis: no written answer, no follow-ups\n"
     "  -q, --quiet       no live progress\n";
 
-static atomic_int cancel_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    if (atomic_load(&cancel_flag))
-        _exit(130);
-    atomic_store(&cancel_flag, 1);
-}
-
 typedef struct view {
     const council_config *cfg;
     bool tty, quiet;
@@ -200,9 +190,9 @@ int cmd_ask(int argc, char **argv)
         cli_error(NULL);
         goto done;
     }
-    signal(SIGINT, on_sigint);
+    const atomic_int *cancel = cli_cancel_on_sigint();
     view v = {.cfg = cfg, .tty = isatty(STDERR_FILENO), .quiet = quiet};
-    ask_opts o = {.cfg = cfg, .reg = reg, .on_event = on_event, .user = &v, .cancel = &cancel_flag,
+    ask_opts o = {.cfg = cfg, .reg = reg, .on_event = on_event, .user = &v, .cancel = cancel,
                   .synthesis = synthesis, .only = only, .embedder = em};
     cns_result *r;
     if (ask_run(question, &o, &mem, &r)) {

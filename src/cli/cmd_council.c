@@ -18,17 +18,6 @@
 #include "core/limits.h"
 #include "council/fanout.h"
 
-static atomic_int interrupted;
-
-/* First Ctrl-C: cancel the members and report. Second: the usual. */
-static void on_sigint(int sig)
-{
-    if (atomic_exchange(&interrupted, 1)) {
-        signal(sig, SIG_DFL);
-        raise(sig);
-    }
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -140,16 +129,13 @@ static json_t *result_json(const member_result *r)
 
 static int ask(const council_config *cfg, const char *question, bool as_json)
 {
-    fanout_opts o = {.on_event = progress, .cancel = &interrupted};
+    /* first Ctrl-C: cancel the members and report; second: the usual */
+    fanout_opts o = {.on_event = progress, .cancel = cli_cancel_on_sigint()};
     member_result *res = NULL;
     size_t n = 0;
-    struct sigaction sa = {.sa_handler = on_sigint}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
     double t0 = council_now_ms();
     dx_status st = fanout_run(cfg, question, &o, &res, &n);
     double wall = council_now_ms() - t0;
-    sigaction(SIGINT, &old, NULL);
     if (st)
         return cli_error("members --ask");
     int answered = 0;

@@ -37,16 +37,6 @@ static const char eval_usage[] =
 
 #define N_BINS 5
 
-static atomic_int cancel_flag;
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    if (atomic_load(&cancel_flag))
-        _exit(130);
-    atomic_store(&cancel_flag, 1);
-}
-
 typedef struct tally {
     size_t correct, n;
 } tally;
@@ -147,17 +137,17 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "drux: out of memory\n");
         goto out;
     }
-    signal(SIGINT, on_sigint);
+    const atomic_int *cancel = cli_cancel_on_sigint();
     fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format, first + 1,
             first + total, set.n, cfg->n_members);
     tally council = {0}, bins[N_BINS + 1] = {{0}};
     size_t n_scored = 0, done = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (size_t k = 0; k < total && !atomic_load(&cancel_flag); k++) {
+    for (size_t k = 0; k < total && !atomic_load(cancel); k++) {
         const eval_item *it = &set.items[first + k];
         arena mem = arena_make(64 << 10, 256u << 20);
-        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = &cancel_flag, .synthesis = true, .embedder = em};
+        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = true, .embedder = em};
         cns_result *r;
         if (ask_run(it->question, &o, &mem, &r)) {
             fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
@@ -233,7 +223,7 @@ int cmd_eval(int argc, char **argv)
                 printf("  %-14s %6d %9s\n", bin_names[b], 0, "-");
         }
     }
-    rc = atomic_load(&cancel_flag) ? 130 : 0;
+    rc = atomic_load(cancel) ? 130 : 0;
 out:
     json_decref(items);
     free(members);

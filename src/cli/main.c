@@ -3,6 +3,7 @@
  *
  * main dispatches to one function per subcommand (see cli.h).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,24 @@ int cli_error(const char *what)
     else
         fprintf(stderr, "drux: %s\n", *msg ? msg : "failed");
     return 1;
+}
+
+static atomic_int interrupted;
+
+static void on_sigint(int sig)
+{
+    if (atomic_exchange(&interrupted, 1)) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+const atomic_int *cli_cancel_on_sigint(void)
+{
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    return &interrupted;
 }
 
 int cmd_version(int argc, char **argv)
