@@ -274,6 +274,25 @@ static void derive_followups(cns_result *r, arena *a)
         snprintf(buf, sizeof buf, "What is the evidence for \"%s\"?", shorten(a, an->agreed[i - 1].text, 200));
         r->followups[r->n_followups++] = arena_strdup(a, buf);
     }
+    /* few points: ask about the limits of the agreed ones, then go deeper on the question */
+    for (size_t i = an->n_agreed; i > 0 && r->n_followups < 3; i--) {
+        const char *t = an->agreed[i - 1].text;
+        size_t words = 1;
+        for (const char *p = t; *p; p++)
+            words += *p == ' ';
+        if (words < 4) /* a bare answer ("Paris") has no conditions to ask about */
+            continue;
+        snprintf(buf, sizeof buf, "When does \"%s\" not hold?", shorten(a, t, 200));
+        r->followups[r->n_followups++] = arena_strdup(a, buf);
+    }
+    if (r->n_followups < 3 && r->question && *r->question) {
+        const char *q = shorten(a, r->question, 200);
+        size_t n = q ? strlen(q) : 0;
+        while (n && (q[n - 1] == '?' || q[n - 1] == ' '))
+            n--;
+        snprintf(buf, sizeof buf, "Where can I check the answer to \"%.*s\"?", (int)n, q ? q : "");
+        r->followups[r->n_followups++] = arena_strdup(a, buf);
+    }
     for (size_t i = 0; i < r->n_followups; i++)
         if (!r->followups[i]) r->n_followups = i;
     r->followups_source = "derived";

@@ -183,3 +183,20 @@ def test_embeddings_match_paraphrases_with_few_shared_words(tmp_path, server):
     assert an["method"] == "embedding"
     assert an["agreed"] and set(an["agreed"][0]["members"]) == {"a", "b"}, an
     assert an["consensus"] >= 60
+
+
+def test_derived_followups_come_from_the_content(tmp_path):
+    """Without a synthesizer model, follow-ups are derived from the points: up to three, distinct,
+    each a question about something the answers said (or the question itself)."""
+    data = {"question": "Why is the sky blue?", "answers": [
+        {"model": "a", "text": "Sunlight is scattered by air molecules, and blue light scatters most."},
+        {"model": "b", "text": "Air molecules scatter blue light from the sun more than red light."}]}
+    p = subprocess.run([DRUX, "analyze", "-"], input=json.dumps(data), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    obj = json.loads(p.stdout)
+    fu = obj["followups"]
+    assert obj["sources"]["followups"] == "derived"
+    assert len(fu) == 3 and len(set(fu)) == 3
+    assert all(q.endswith("?") for q in fu)
+    assert any("scatter" in q for q in fu) and any("sky blue" in q for q in fu)
