@@ -14,6 +14,7 @@
 
 #include "engine/quant.h"
 #include "test.h"
+#include "test_rand.h"
 #include "unit/quant_vectors.h"
 
 static bool same_float(float a, float b)
@@ -38,31 +39,6 @@ static long dequant_mismatch(const quant_traits *tr, const vecfile *v, float *go
     return -1;
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static float rnd_unit(void) { return (float)(rnd() & 0xffffff) / 16777216.0f; }
-static float rnd_normal(void)
-{
-    float u = rnd_unit() + 1e-7f, v = rnd_unit();
-    return sqrtf(-2.f * logf(u)) * cosf(6.2831853f * v);
-}
-
-/* Gaussian data, each run of 32 with its own scale between e^-4 and e^2. */
-static void fill_random(float *x, int n)
-{
-    float scale = 1.f;
-    for (int i = 0; i < n; i++) {
-        if (i % 32 == 0)
-            scale = expf(-4.f + 6.f * rnd_unit());
-        x[i] = rnd_normal() * scale;
-    }
-}
 
 static const uint32_t all_types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
                                       QT_Q8_0, QT_Q8_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K,
@@ -515,6 +491,7 @@ TEST(traits_table_is_consistent)
 
 int main(void)
 {
+    test_rng_seed(0x9e3779b97f4a7c15ull);
     RUN(f16_round_trips_every_half);
     RUN(f16_rounds_to_nearest_even);
     RUN(bf16_conversions);

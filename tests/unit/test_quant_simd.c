@@ -16,32 +16,9 @@
 
 #include "engine/quant.h"
 #include "test.h"
+#include "test_rand.h"
 #include "unit/quant_vectors.h"
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static float rnd_unit(void) { return (float)(rnd() & 0xffffff) / 16777216.0f; }
-static float rnd_normal(void)
-{
-    float u = rnd_unit() + 1e-7f, v = rnd_unit();
-    return sqrtf(-2.f * logf(u)) * cosf(6.2831853f * v);
-}
-
-static void fill_random(float *x, int n)
-{
-    float scale = 1.f;
-    for (int i = 0; i < n; i++) {
-        if (i % 32 == 0)
-            scale = expf(-4.f + 6.f * rnd_unit());
-        x[i] = rnd_normal() * scale;
-    }
-}
 
 /* Byte offsets of the f16 scale fields in one block of each format. */
 static int f16_fields(uint32_t t, int off[2])
@@ -369,6 +346,7 @@ TEST(first_use_from_many_threads_is_safe)
 
 int main(void)
 {
+    test_rng_seed(0x2545f4914f6cdd1dull);
     RUN(avx2_vec_dots_match_scalar);
     RUN(avx512_vec_dots_match_scalar);
     RUN(avx2_quantizers_match_scalar);
