@@ -759,6 +759,35 @@ static size_t split_chars(work *w, size_t n)
     return k;
 }
 
+/* Ranks the pair of adjacent symbols l, r and queues it if it can merge. */
+typedef dx_status (*bigram_fn)(const tok *t, work *w, int l, int r);
+
+/* Merge adjacent symbols, best-ranked pair first, until no pair can merge:
+ * the loop both SentencePiece (by score) and byte-level BPE (by merge rank)
+ * share; they differ only in how a pair is ranked. */
+static dx_status merge_symbols(const tok *t, work *w, size_t ns, bigram_fn rank)
+{
+    dx_status st;
+    w->q.n = 0;
+    for (size_t i = 1; i < ns; i++)
+        if ((st = rank(t, w, (int)i - 1, (int)i)))
+            return st;
+    while (w->q.n) {
+        bigram b = heap_pop(&w->q);
+        sym *L = &w->syms[b.left], *R = &w->syms[b.right];
+        if (L->n == 0 || R->n == 0 || L->n + R->n != b.size)
+            continue; /* stale: one side merged since it was queued */
+        L->n += R->n;
+        R->n = 0;
+        L->next = R->next;
+        if (R->next >= 0)
+            w->syms[R->next].prev = b.left;
+        if ((st = rank(t, w, L->prev, b.left)) || (st = rank(t, w, b.left, L->next)))
+            return st;
+    }
+    return DX_OK;
+}
+
 /* ---- SentencePiece-style ---- */
 
 static dx_status spm_bigram(const tok *t, work *w, int l, int r)
@@ -796,23 +825,8 @@ static dx_status spm_encode(const tok *t, work *w, const char *s, size_t n, bool
     size_t ns = split_chars(w, m);
     if (ns == 0)
         return DX_OK;
-    w->q.n = 0;
-    for (size_t i = 1; i < ns; i++)
-        if ((st = spm_bigram(t, w, (int)i - 1, (int)i)))
-            return st;
-    while (w->q.n) {
-        bigram b = heap_pop(&w->q);
-        sym *L = &w->syms[b.left], *R = &w->syms[b.right];
-        if (L->n == 0 || R->n == 0 || L->n + R->n != b.size)
-            continue;
-        L->n += R->n;
-        R->n = 0;
-        L->next = R->next;
-        if (R->next >= 0)
-            w->syms[R->next].prev = b.left;
-        if ((st = spm_bigram(t, w, L->prev, b.left)) || (st = spm_bigram(t, w, b.left, L->next)))
-            return st;
-    }
+    if ((st = merge_symbols(t, w, ns, spm_bigram)))
+        return st;
     for (int i = 0; i != -1; i = w->syms[i].next) {
         sym *y = &w->syms[i];
         int32_t id = find_text(t, w->buf + y->start, y->n);
@@ -855,23 +869,8 @@ static dx_status bpe_word(const tok *t, work *w, size_t m, outv *o)
         }
     }
     size_t ns = split_chars(w, m);
-    w->q.n = 0;
-    for (size_t i = 1; i < ns; i++)
-        if ((st = bpe_bigram(t, w, (int)i - 1, (int)i)))
-            return st;
-    while (w->q.n) {
-        bigram b = heap_pop(&w->q);
-        sym *L = &w->syms[b.left], *R = &w->syms[b.right];
-        if (L->n == 0 || R->n == 0 || L->n + R->n != b.size)
-            continue;
-        L->n += R->n;
-        R->n = 0;
-        L->next = R->next;
-        if (R->next >= 0)
-            w->syms[R->next].prev = b.left;
-        if ((st = bpe_bigram(t, w, L->prev, b.left)) || (st = bpe_bigram(t, w, b.left, L->next)))
-            return st;
-    }
+    if ((st = merge_symbols(t, w, ns, bpe_bigram)))
+        return st;
     for (int i = 0; ns && i != -1; i = w->syms[i].next) {
         sym *y = &w->syms[i];
         int32_t id = find_text(t, w->buf + y->start, y->n);
