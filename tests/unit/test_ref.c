@@ -17,7 +17,6 @@
  * skipped when absent.
  */
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 
 #include "engine/model.h"
 #include "gen/gen.h"
+#include "hub/download.h"
 #include "test.h"
 #include "test_models.h"
 
@@ -38,25 +38,6 @@ static int argmax(const float *x, int n)
     return b;
 }
 
-static int sha256_file(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    unsigned char buf[1 << 16], md[32];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        EVP_DigestUpdate(c, buf, n);
-    unsigned len = 0;
-    EVP_DigestFinal_ex(c, md, &len);
-    EVP_MD_CTX_free(c);
-    fclose(f);
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
-}
 
 /* The random-weight model of a synth reference: build/ref-models/NAME.gguf,
  * written by make_model when missing. NULL (with a reason) when it can't be. */
@@ -72,7 +53,7 @@ static const char *synth_model(json_t *hdr, char *path, size_t cap, const char *
     snprintf(path, cap, "build/ref-models/%s", file);
     struct stat st;
     char hex[65];
-    if (stat(path, &st) == 0 && (sha256_file(path, hex) || strcmp(hex, sha)))
+    if (stat(path, &st) == 0 && (dl_sha256_file(path, hex) || strcmp(hex, sha)))
         unlink(path); /* left over from an interrupted or older run: write it again */
     if (stat(path, &st) != 0) {
         mkdir("build", 0755);
@@ -85,7 +66,7 @@ static const char *synth_model(json_t *hdr, char *path, size_t cap, const char *
             return NULL;
         }
     }
-    if (sha256_file(path, hex) || strcmp(hex, sha)) {
+    if (dl_sha256_file(path, hex) || strcmp(hex, sha)) {
         *why = "the generated model's sha256 differs from the recorded one";
         return NULL;
     }
