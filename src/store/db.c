@@ -159,6 +159,22 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
         sqlite3_bind_null(s, i);
 }
 
+/* Runs a query with one parameter, the question id, and steps to its row:
+ * DX_ENOTFOUND when there is none. *s is set even on failure (finalize it). */
+static dx_status question_row(db *d, const char *sql, const char *id, sqlite3_stmt **s)
+{
+    *s = NULL;
+    if (sqlite3_prepare_v2(d->h, sql, -1, s, NULL))
+        return sqlfail(d, "read question");
+    bind_text(*s, 1, id);
+    int rc = sqlite3_step(*s);
+    if (rc == SQLITE_DONE)
+        return dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+    if (rc != SQLITE_ROW)
+        return sqlfail(d, "read question");
+    return DX_OK;
+}
+
 /* Runs one statement to completion. */
 static dx_status step_done(db *d, sqlite3_stmt *s, const char *what)
 {
@@ -397,21 +413,9 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
     sqlite3_stmt *s = NULL;
     json_t *q = NULL;
     dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
-                                 "ON a.question_id = q.id WHERE q.id = ?", -1, &s, NULL)) {
-        st = sqlfail(d, "read question");
+    if ((st = question_row(d, "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
+                                 "ON a.question_id = q.id WHERE q.id = ?", id, &s)))
         goto out;
-    }
-    bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        st = sqlfail(d, "read question");
-        goto out;
-    }
     if (!(q = row_question(s))) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
@@ -516,21 +520,8 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "SELECT question, members_sel FROM questions WHERE id = ?", -1, &s,
-                           NULL)) {
-        st = sqlfail(d, "read question");
+    if ((st = question_row(d, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
         goto out;
-    }
-    bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-        goto out;
-    }
-    if (rc != SQLITE_ROW) {
-        st = sqlfail(d, "read question");
-        goto out;
-    }
     *question = strdup((const char *)sqlite3_column_text(s, 0));
     const unsigned char *sel = sqlite3_column_text(s, 1);
     if (sel)
