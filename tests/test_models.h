@@ -43,4 +43,31 @@ static inline const char *test_model_path(char *buf, size_t cap, const char *fil
     return NULL;
 }
 
+/* Index of the largest of n logits (the lowest index on ties): greedy decoding. */
+static inline int argmax(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b])
+            b = i;
+    return b;
+}
+
+/* Generated text collected from gen_generate's callback (stops when full). */
+typedef struct {
+    char text[4096];
+    size_t len;
+} collect;
+
+static inline int collect_piece(void *ud, const char *p, size_t n)
+{
+    collect *c = ud;
+    if (c->len + n >= sizeof c->text)
+        return 1;
+    memcpy(c->text + c->len, p, n);
+    c->len += n;
+    c->text[c->len] = '\0';
+    return 0;
+}
+
 #endif

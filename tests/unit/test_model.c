@@ -17,15 +17,6 @@ static const int32_t stories_greedy[] = {
     432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419, 292,
     411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426};
 
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 TEST(stories_greedy_token_ids_match_llama_cpp)
 {
     char path[512];
@@ -140,22 +131,6 @@ TEST(batch_decode_across_sessions_equals_separate_decodes)
         eng_session_free(sep[i]);
     }
     eng_model_close(m);
-}
-
-typedef struct {
-    char text[4096];
-    size_t len;
-} collect;
-
-static int collect_piece(void *ud, const char *p, size_t n)
-{
-    collect *c = ud;
-    if (c->len + n >= sizeof c->text)
-        return 1;
-    memcpy(c->text + c->len, p, n);
-    c->len += n;
-    c->text[c->len] = '\0';
-    return 0;
 }
 
 TEST(stories_text_is_coherent)

@@ -29,15 +29,6 @@
 #include "test.h"
 #include "test_models.h"
 
-static int argmax(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
-
 
 /* The random-weight model of a synth reference: build/ref-models/NAME.gguf,
  * written by make_model when missing. NULL (with a reason) when it can't be. */
@@ -268,22 +259,6 @@ TEST(qwen2_5_coder_1_5b_matches_llama_cpp)
     if (!test_cur_failed && !test_cur_skipped)
         printf("  %d steps, %d greedy ids, max |logit diff| %.4f\n", rs.steps, rs.ids_checked,
                rs.max_diff);
-}
-
-typedef struct {
-    char text[4096];
-    size_t len;
-} collect;
-
-static int collect_piece(void *ud, const char *p, size_t n)
-{
-    collect *c = ud;
-    if (c->len + n >= sizeof c->text)
-        return 1;
-    memcpy(c->text + c->len, p, n);
-    c->len += n;
-    c->text[c->len] = '\0';
-    return 0;
 }
 
 /* drux's prompt ids (chat mode for "chat" cases, raw otherwise) equal the ones
