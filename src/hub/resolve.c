@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,11 @@ dx_status hub_resolve_model(const char *name, char **path)
         *path = strdup(name);
         return *path ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
     }
+    /* a path (cached names never hold a '/'): say why the file can't be read */
+    if (strchr(name, '/'))
+        return dx_fail(errno == ENOENT ? DX_ENOTFOUND : DX_EIO, "%s: %s", name, strerror(errno));
     hub_model m;
     dx_status st = hub_find(name, &m);
-    if (st == DX_ENOTFOUND && strchr(name, '/'))
-        return dx_fail(DX_ENOTFOUND, "%s: no such file", name);
     if (st == DX_ENOTFOUND)
         return dx_fail(DX_ENOTFOUND,
                        "'%s' is neither a file nor a cached model ('drux models' lists them, "
