@@ -45,17 +45,26 @@ static enum MHD_Result question_page(http_req *r, const char *id)
     return send_page(r, st, &b);
 }
 
+#define HISTORY_PAGE 50 /* questions on one history page */
+
 static enum MHD_Result history(http_req *r)
 {
     const char *q = http_query(r, "q");
     if (q && strlen(q) > DX_HTTP_MAX_QUERY)
         return http_error(r, 400, "bad_request", "the search text is over %u bytes", DX_HTTP_MAX_QUERY);
+    const char *before = http_query(r, "before");
+    if (before && !api_id_valid(before, strlen(before)))
+        return http_error(r, 400, "bad_request", "before must be a question id");
+    /* one more than a page, to know whether an "older" link leads anywhere */
     json_t *items;
-    dx_status st = db_question_list(r->srv->db, q, DX_HTTP_MAX_LIST, NULL, &items);
+    dx_status st = db_question_list(r->srv->db, q, HISTORY_PAGE + 1, before, &items);
     if (st)
         return http_error_status(r, st);
+    const bool more = json_array_size(items) > HISTORY_PAGE;
+    if (more)
+        json_array_remove(items, HISTORY_PAGE);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    st = page_history(&b, items, q ? q : "");
+    st = page_history(&b, items, q ? q : "", before, more);
     json_decref(items);
     return send_page(r, st, &b);
 }

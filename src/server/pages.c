@@ -538,7 +538,7 @@ dx_status page_home(dx_buf *out, json_t *recent, json_t *examples)
     return o.st;
 }
 
-dx_status page_history(dx_buf *out, json_t *items, const char *query)
+dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more)
 {
     w o = {out, DX_OK};
     bool searching = query && *query;
@@ -554,12 +554,37 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query)
         put(&o, "<p class=\"count\" role=\"status\">");
         putf(&o, "%zu question%s matching \xE2\x80\x9C", n, n == 1 ? "" : "s");
         esc(&o, query);
-        put(&o, "\xE2\x80\x9D \xC2\xB7 <a href=\"/history\">show all</a></p>\n");
+        put(&o, more || before ? "\xE2\x80\x9D on this page" : "\xE2\x80\x9D");
+        put(&o, " \xC2\xB7 <a href=\"/history\">show all</a></p>\n");
     }
     if (n)
         question_list(&o, items, true);
-    else if (!searching)
+    else if (!searching && !before)
         put(&o, "<p class=\"empty\">No questions yet. <a href=\"/\">Ask one</a>.</p>\n");
+    else if (!searching)
+        put(&o, "<p class=\"empty\">No older questions.</p>\n");
+    if (before || (more && n)) { /* pages: newest first, "older" continues after the last one shown */
+        put(&o, "<nav class=\"pages\" aria-label=\"History pages\"><p>");
+        if (before) {
+            put(&o, "<a href=\"/history");
+            if (searching) {
+                put(&o, "?q=");
+                put_id_url(&o, query);
+            }
+            put(&o, "\">Newest questions</a>");
+        }
+        if (more && n) {
+            put(&o, before ? " \xC2\xB7 " : "");
+            put(&o, "<a rel=\"next\" href=\"/history?before=");
+            put_id_url(&o, json_string_value(json_object_get(json_array_get(items, n - 1), "id")));
+            if (searching) {
+                put(&o, "&amp;q=");
+                put_id_url(&o, query);
+            }
+            put(&o, "\">Older questions</a>");
+        }
+        put(&o, "</p></nav>\n");
+    }
     put(&o, "</main>\n");
     foot(&o);
     return o.st;

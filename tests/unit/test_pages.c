@@ -540,7 +540,7 @@ TEST(list_items_show_label_and_number_from_the_store)
         0, NULL);
     CHECK(items);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_history(&b, items, NULL);
+    dx_status st = page_history(&b, items, NULL, NULL, false);
     json_decref(items);
     bool ok = st == DX_OK && strstr(b.data, "lbl-single_voice\">Single voice</span>") &&
               strstr(b.data, "lbl-partial\">Partial agreement 55%</span>") &&
@@ -562,7 +562,7 @@ TEST(history_lists_searches_and_deletes)
 {
     json_t *items = recent_list();
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>"), DX_OK);
+    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>", NULL, false), DX_OK);
     json_decref(items);
     const char *h = b.data;
     bool ok = !unsafe_markup(h, (char[160]){0}, 160) && count(h, "<script") == 1 &&
@@ -571,9 +571,34 @@ TEST(history_lists_searches_and_deletes)
               strstr(h, "action=\"/q/cn1/delete\"") && strstr(h, "aria-label=\"Delete: Which licence");
     dx_buf_clear(&b);
     json_t *none = json_array();
-    CHECK_EQ_INT(page_history(&b, none, NULL), DX_OK);
+    CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false), DX_OK);
     json_decref(none);
-    ok = ok && strstr(b.data, "No questions yet");
+    ok = ok && strstr(b.data, "No questions yet") && !strstr(b.data, "Older questions");
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
+TEST(history_pages_link_older_and_newest_with_the_search_escaped)
+{
+    json_t *items = recent_list();
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_history(&b, items, "a&b \"<x>", "cn9", true), DX_OK);
+    const char *h = b.data;
+    /* the last item's id ("ho1<x>", the hostile fixture) starts the next page; it and the
+     * search travel percent-encoded */
+    const char *last = json_string_value(json_object_get(json_array_get(items, json_array_size(items) - 1), "id"));
+    CHECK_STR(last, "ho1<x>");
+    const char *want = "<a rel=\"next\" href=\"/history?before=ho1%3Cx%3E&amp;q=a%26b%20%22%3Cx%3E\">Older questions</a>";
+    bool ok = !unsafe_markup(h, (char[160]){0}, 160) && strstr(h, want) &&
+              strstr(h, "<a href=\"/history?q=a%26b%20%22%3Cx%3E\">Newest questions</a>") &&
+              strstr(h, "matching \xE2\x80\x9C" "a&amp;b &quot;&lt;x&gt;\xE2\x80\x9D on this page");
+    dx_buf_clear(&b);
+    json_t *none = json_array();
+    CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false), DX_OK);
+    ok = ok && strstr(b.data, "No older questions") && !strstr(b.data, "No questions yet") &&
+         !strstr(b.data, "Older questions</a>");
+    json_decref(none);
+    json_decref(items);
     dx_buf_free(&b);
     CHECK(ok);
 }
@@ -662,6 +687,7 @@ int main(void)
     RUN(list_items_show_label_and_number_from_the_store);
     RUN(home_without_examples_or_history_uses_defaults);
     RUN(history_lists_searches_and_deletes);
+    RUN(history_pages_link_older_and_newest_with_the_search_escaped);
     RUN(error_page_escapes_message);
     RUN(web_assets_are_embedded_from_web_dir);
     RUN(pages_reference_only_embedded_assets);
