@@ -20,20 +20,40 @@ static inline bool test_is_sanitizer_build(void)
     return m && !strcmp(m, "debug");
 }
 
-static inline const char *test_model_path(char *buf, size_t cap, const char *file)
+/* The model directories in the order they are searched; returns how many. */
+static inline int test_model_dirs(char dirs[4][768])
 {
     const char *home = getenv("HOME");
     const char *e;
-    char dirs[4][768];
     int n = 0;
     if ((e = getenv("DRUX_TEST_MODELS")) && *e)
-        snprintf(dirs[n++], sizeof dirs[0], "%s", e);
+        snprintf(dirs[n++], 768, "%s", e);
     if ((e = getenv("DRUX_HOME")) && *e)
-        snprintf(dirs[n++], sizeof dirs[0], "%s/models", e);
+        snprintf(dirs[n++], 768, "%s/models", e);
     if ((e = getenv("XDG_DATA_HOME")) && *e)
-        snprintf(dirs[n++], sizeof dirs[0], "%s/drux/models", e);
+        snprintf(dirs[n++], 768, "%s/drux/models", e);
     if (home)
-        snprintf(dirs[n++], sizeof dirs[0], "%s/.local/share/drux/models", home);
+        snprintf(dirs[n++], 768, "%s/.local/share/drux/models", home);
+    return n;
+}
+
+/* The first of the model directories that exists (for tests that scan it),
+ * or NULL. */
+static inline const char *test_models_dir(char *buf, size_t cap)
+{
+    char dirs[4][768];
+    const int n = test_model_dirs(dirs);
+    for (int i = 0; i < n; i++)
+        if (access(dirs[i], R_OK | X_OK) == 0 && (size_t)snprintf(buf, cap, "%s", dirs[i]) < cap)
+            return buf;
+    return NULL;
+}
+
+/* FILE in the first model directory that has it, or NULL. */
+static inline const char *test_model_path(char *buf, size_t cap, const char *file)
+{
+    char dirs[4][768];
+    const int n = test_model_dirs(dirs);
     for (int i = 0; i < n; i++) {
         if ((size_t)snprintf(buf, cap, "%.*s/%s", 700, dirs[i], file) >= cap)
             continue;

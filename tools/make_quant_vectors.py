@@ -43,11 +43,11 @@ F16_FIELDS = {
 QUANTIZABLE = [Q.F16, Q.BF16, Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1, Q.Q8_0]
 
 REAL_ROWS = [  # (file, tensor, row)
-    ("/root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf", "blk.0.ffn_down.weight", 7),
-    ("/root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf", "token_embd.weight", 1000),
-    ("/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf", "blk.0.attn_k.weight", 3),
-    ("/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf", "blk.0.attn_output.weight", 5),
-    ("/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf", "blk.0.ffn_down.weight", 11),
+    (os.path.expanduser("~/.local/share/drux/models/SmolLM2-135M-Instruct.Q4_1.gguf"), "blk.0.ffn_down.weight", 7),
+    (os.path.expanduser("~/.local/share/drux/models/SmolLM2-135M-Instruct.Q4_1.gguf"), "token_embd.weight", 1000),
+    (os.path.expanduser("~/.local/share/drux/models/gemma-3-270m-q4_k_m.gguf"), "blk.0.attn_k.weight", 3),
+    (os.path.expanduser("~/.local/share/drux/models/gemma-3-270m-q4_k_m.gguf"), "blk.0.attn_output.weight", 5),
+    (os.path.expanduser("~/.local/share/drux/models/gemma-3-270m-q4_k_m.gguf"), "blk.0.ffn_down.weight", 11),
 ]
 
 

@@ -13,7 +13,7 @@ Writes tests/data/tok/chat.json, replayed by tests/unit/test_chat.c:
 Run with the pinned reference environment:
 
     /root/.cache/drux-ref/venv/bin/python tools/record_chat_vectors.py \
-        /root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf \
+        ~/.local/share/drux/models/SmolLM2-135M-Instruct.Q4_1.gguf \
         ../shared/fixtures/tokenizer/ggml-vocab-phi-3.gguf
 
 (gemma-3-270m-q4_k_m.gguf carries no chat template, so Gemma is covered by

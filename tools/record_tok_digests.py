@@ -10,7 +10,7 @@ that llama-cpp-python's vocab-only tokenize gives, with add_bos=True and
 special False and True. tests/unit/test_tok.c checks drux against them.
 
     /root/.cache/drux-ref/venv/bin/python tools/record_tok_digests.py \
-        ../shared/fixtures/tokenizer/ggml-vocab-*.gguf ~/.cache/drux-dev/*.gguf
+        ../shared/fixtures/tokenizer/ggml-vocab-*.gguf ~/.local/share/drux/models/*.gguf
 """
 import hashlib
 import json

@@ -10,8 +10,8 @@ ids to be exactly equal.
 Run with the pinned reference environment:
 
     /root/.cache/drux-ref/venv/bin/python tools/record_tok_vectors.py \
-        /root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf smollm2-135m \
-        /root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf gemma3-270m
+        ~/.local/share/drux/models/SmolLM2-135M-Instruct.Q4_1.gguf smollm2-135m \
+        ~/.local/share/drux/models/gemma-3-270m-q4_k_m.gguf gemma3-270m
 
 The versions used are written into each file's header.
 """

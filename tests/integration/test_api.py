@@ -11,20 +11,21 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))
+import models  # noqa: E402
+
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
-MODELS = {
-    "smol": "/root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf",
-    "gemma": "/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf",
-}
+MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
 SHORT = "What is the capital of France?"
 
 pytestmark = pytest.mark.skipif(
     not all(os.path.exists(p) for p in MODELS.values()),
-    reason="local models not found in /root/.cache/drux-dev (SmolLM2, Gemma 3 270M)")
+    reason="SmolLM2 and Gemma 3 270M are not in the model cache (make setup pulls them)")
 
 
 def write_config(path, max_tokens=16):
@@ -126,8 +127,8 @@ def test_health_and_members(server):
     status, m = server.json("GET", "/api/v1/members")
     assert status == 200
     assert [x["name"] for x in m["members"]] == ["smol", "gemma"]
-    status, models = server.json("GET", "/api/v1/models")
-    assert status == 200 and isinstance(models["models"], list)
+    status, listed = server.json("GET", "/api/v1/models")
+    assert status == 200 and isinstance(listed["models"], list)
 
 
 def test_question_runs_live_and_is_stored(server, done_question):
@@ -455,3 +456,50 @@ def test_kill9_keeps_finished_and_interrupts_running(tmp_path):
         assert s2.events(c["id"])[-1][1]["status"] == "done"
     finally:
         assert s2.stop() is not None
+
+
+def test_history_pages_through_every_stored_question(tmp_path):
+    """120 stored questions: the history page shows 50 at a time, newest first, with an
+    "Older questions" link until the last one and a way back to the newest; a search pages too."""
+    import html
+    import re
+    import sqlite3
+
+    s = Server(tmp_path)
+    s.stop()  # the store now exists with its schema
+    con = sqlite3.connect(s.db)
+    for i in range(120):
+        topic = "rivers" if i % 3 == 0 else "mountains"
+        con.execute("INSERT INTO questions(id, question, status, created_at) VALUES (?, ?, 'done', ?)",
+                    ("q%03d" % i, "Question %03d about %s" % (i, topic), "2026-11-25T04:%02d:00Z" % (i % 60)))
+    con.commit()
+    con.close()
+    s = Server(tmp_path, "--rate-limit", "0", db=s.db)
+    try:
+        def walk(url):
+            seen, pages = [], 0
+            while url:
+                status, _, page = s.request("GET", url)
+                assert status == 200
+                page = page.decode()
+                seen += re.findall(r'href="/q/(q\d{3})"', page)
+                pages += 1
+                if pages > 1:
+                    assert "Newest questions" in page
+                nxt = re.search(r'<a rel="next" href="([^"]+)">Older questions</a>', page)
+                url = html.unescape(nxt.group(1)) if nxt else None
+                assert pages < 10, "the older links never end"
+            return seen, pages
+
+        seen, pages = walk("/history")
+        assert pages == 3
+        assert seen == ["q%03d" % i for i in range(119, -1, -1)]  # each once, newest first
+        seen, pages = walk("/history?q=rivers")
+        assert pages == 1 and len(seen) == 40
+        seen, pages = walk("/history?q=mountains")  # the search is kept in the older link
+        assert pages == 2 and len(seen) == 80 and len(set(seen)) == 80
+        status, _, page = s.request("GET", "/history?before=q000")
+        assert status == 200 and b"No older questions" in page
+        assert s.request("GET", "/history?before=..%2Fx")[0] == 400
+    finally:
+        s.stop()

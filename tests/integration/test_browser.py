@@ -17,16 +17,17 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))
+import models  # noqa: E402
+
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
-MODELS = {
-    "smol": "/root/.cache/drux-dev/SmolLM2-135M-Instruct.Q4_1.gguf",
-    "gemma": "/root/.cache/drux-dev/gemma-3-270m-q4_k_m.gguf",
-}
+MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 ARTIFACTS = os.path.join("build", "test-artifacts", "browser")
@@ -45,7 +46,7 @@ except ImportError:  # pragma: no cover - reported as a skip below
 
 pytestmark = [
     pytest.mark.skipif(not all(os.path.exists(p) for p in MODELS.values()),
-                       reason="local models not found in /root/.cache/drux-dev (SmolLM2, Gemma 3 270M)"),
+                       reason="SmolLM2 and Gemma 3 270M are not in the model cache (make setup pulls them)"),
     pytest.mark.skipif(webdriver is None, reason="selenium is not installed (scripts/setup --deps)"),
     pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                        reason="chromium and chromium-driver are not installed (scripts/setup --deps)"),

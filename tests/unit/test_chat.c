@@ -12,6 +12,7 @@
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "test_models.h"
 #include "tok/chat.h"
 #include "tok/tok.h"
 
@@ -131,15 +132,12 @@ TEST(builtin_formats_match_llama_cpp)
     CHECK_EQ_INT(fails, 0);
 }
 
-static const char *dev_models_dir(void)
+/* drux's model cache (or $DRUX_TEST_MODELS): where `make setup` puts the models. */
+static const char *models_dir(void)
 {
     static char buf[1024];
-    const char *e = getenv("DRUX_DEV_MODELS");
-    if (e && *e)
-        return e;
-    const char *home = getenv("HOME");
-    snprintf(buf, sizeof buf, "%s/.cache/drux-dev", home ? home : "/root");
-    return buf;
+    const char *d = test_models_dir(buf, sizeof buf);
+    return d ? d : "the drux model cache (absent)";
 }
 
 /* Opens the model file a jinja case was recorded from; NULL if absent. */
@@ -147,7 +145,7 @@ static gguf *open_model(const char *file)
 {
     char path[2048];
     gguf *g = NULL;
-    snprintf(path, sizeof path, "%s/%s", dev_models_dir(), file);
+    snprintf(path, sizeof path, "%s/%s", models_dir(), file);
     if (gguf_open(path, &g) == DX_OK)
         return g;
     snprintf(path, sizeof path, "%s/fixtures/tokenizer/%s", test_shared_dir(), file);
@@ -224,7 +222,7 @@ TEST(phi3_template_matches_where_it_keeps_turns)
 TEST(smollm2_stops_are_eog_tokens)
 {
     char path[2048];
-    snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", dev_models_dir());
+    snprintf(path, sizeof path, "%s/SmolLM2-135M-Instruct.Q4_1.gguf", models_dir());
     gguf *g;
     if (gguf_open(path, &g))
         SKIP("%s is absent", path);

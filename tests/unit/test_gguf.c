@@ -11,24 +11,16 @@
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "test_models.h"
 
 #define DATA "tests/data/gguf/"
 #define CORPUS "tests/data/corpus/gguf/"
-#define DEV_MODELS "/root/.cache/drux-dev/"
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int file_exists(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
 }
 
 static int str_is(dx_str s, const char *c)
@@ -193,9 +185,8 @@ TEST(real_models)
     };
     int seen = 0;
     for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
-        char path[512];
-        snprintf(path, sizeof path, DEV_MODELS "%s", models[m].file);
-        if (!file_exists(path))
+        char path[1024];
+        if (!test_model_path(path, sizeof path, models[m].file))
             continue;
         seen++;
         gguf *g;
@@ -220,7 +211,7 @@ TEST(real_models)
         gguf_close(g);
     }
     if (!seen)
-        SKIP("no models in " DEV_MODELS);
+        SKIP("neither SmolLM2 nor Gemma 3 270M is in the model cache (make setup pulls them)");
 }
 
 /* ---- files written by the Python gguf package --------------------------- */

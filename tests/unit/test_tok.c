@@ -7,7 +7,7 @@
  *    are printed.
  * 2. Vectors whose vocabulary file is not in the fixtures (llama-bpe, qwen2,
  *    ...): run against a local model with the same tokenizer.ggml.pre when
- *    one is found in $DRUX_DEV_MODELS (default ~/.cache/drux-dev), else skip.
+ *    one is found in drux's model cache (tests/test_models.h), else skip.
  * 3. The real models SmolLM2-135M-Instruct and Gemma 3 270M against
  *    tests/data/tok/<model>.json, recorded from llama-cpp-python by
  *    tools/record_tok_vectors.py (skip when the model file is absent).
@@ -28,6 +28,7 @@
 #include "core/limits.h"
 #include "engine/gguf.h"
 #include "test.h"
+#include "test_models.h"
 #include "tok/pretok.h"
 #include "tok/tok.h"
 
@@ -206,21 +207,18 @@ TEST(all_fixture_vocabs_load)
     CHECK(n > 0);
 }
 
-static const char *dev_models_dir(void)
+/* drux's model cache (or $DRUX_TEST_MODELS): where `make setup` puts the models. */
+static const char *models_dir(void)
 {
     static char buf[1024];
-    const char *e = getenv("DRUX_DEV_MODELS");
-    if (e && *e)
-        return e;
-    const char *home = getenv("HOME");
-    snprintf(buf, sizeof buf, "%s/.cache/drux-dev", home ? home : "/root");
-    return buf;
+    const char *d = test_models_dir(buf, sizeof buf);
+    return d ? d : "the drux model cache (absent)";
 }
 
 /* A local model whose tokenizer.ggml.pre is pre, or NULL. */
 static char *find_model_with_pre(const char *pre)
 {
-    DIR *d = opendir(dev_models_dir());
+    DIR *d = opendir(models_dir());
     if (!d)
         return NULL;
     struct dirent *e;
@@ -230,7 +228,7 @@ static char *find_model_with_pre(const char *pre)
         if (l < 5 || strcmp(e->d_name + l - 5, ".gguf"))
             continue;
         char path[2048];
-        snprintf(path, sizeof path, "%s/%s", dev_models_dir(), e->d_name);
+        snprintf(path, sizeof path, "%s/%s", models_dir(), e->d_name);
         gguf *g;
         if (gguf_open(path, &g))
             continue;
@@ -262,7 +260,7 @@ TEST(vectors_without_fixture_vocab)
         char *model = find_model_with_pre(vocabs[i]);
         if (!model) {
             printf("  vocab %-16s skipped: no model with tokenizer.ggml.pre=%s in %s\n",
-                   vocabs[i], vocabs[i], dev_models_dir());
+                   vocabs[i], vocabs[i], models_dir());
             missing++;
             continue;
         }
@@ -340,7 +338,7 @@ static int run_recorded(const char *json_path, const char *model_path, int *tota
 static void recorded_model(const char *file, const char *json)
 {
     char model[2048];
-    snprintf(model, sizeof model, "%s/%s", dev_models_dir(), file);
+    snprintf(model, sizeof model, "%s/%s", models_dir(), file);
     FILE *f = fopen(model, "rb");
     if (!f)
         SKIP("%s is absent", model);
@@ -397,7 +395,7 @@ TEST(mixed_corpus_digests)
         char path[2048], rel[1100];
         snprintf(rel, sizeof rel, "fixtures/tokenizer/%s", file);
         if (!test_shared_path(path, sizeof path, rel)) {
-            snprintf(path, sizeof path, "%s/%s", dev_models_dir(), file);
+            snprintf(path, sizeof path, "%s/%s", models_dir(), file);
             FILE *f = fopen(path, "rb");
             if (!f) {
                 absent++;
