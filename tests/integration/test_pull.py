@@ -21,7 +21,7 @@ import zipfile
 import pytest
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
-PYPI_CACHE = "/root/.cache/drux-pypi"
+PYPI_CACHE = os.environ.get("DRUX_PYPI_DIR", os.path.expanduser("~/.cache/drux-pypi"))  # scripts/setup fills it
 
 
 def make_gguf(arch: str, payload: int, seed: int) -> bytes:
