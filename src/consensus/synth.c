@@ -98,48 +98,77 @@ const char *cns_category_derive(const cns_result *r)
     return best < N_KEYWORD_CATS ? cns_categories[best] : "General";
 }
 
-/* ---- prompts ----------------------------------------------------------------- */
+/* ---- prompts -----------------------------------------------------------------
+ * The analysis goes to the synthesizer as plain notes, one sentence per point,
+ * not as headed sections: small models copy headings ("Agreed points:") into
+ * their reply instead of answering (measured on Qwen2.5-Coder 0.5B/1.5B). */
 
-static dx_status put_analysis(const cns_result *r, dx_buf *b)
+#define NOTES_MAX_UNIQUE 8
+
+static dx_status put_notes(const cns_result *r, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st = DX_OK;
-    if (an->consensus >= 0)
-        st = dx_buf_printf(b, "Analysis: %s, consensus %d%%.\n", cns_label_str(an->label), an->consensus);
+    dx_status st;
+    if (an->usable == 1)
+        st = dx_buf_puts(b, "Notes (one model answered, so nothing could be cross-checked):\n");
+    else if (an->consensus >= 0)
+        st = dx_buf_printf(b, "Notes (%d models answered; consensus %d%%):\n", an->usable, an->consensus);
     else
-        st = dx_buf_printf(b, "Analysis: %s.\n", cns_label_str(an->label));
-    if (!st && an->n_agreed) st = dx_buf_puts(b, "Agreed points (state these first):\n");
+        st = dx_buf_printf(b, "Notes (%d models answered):\n", an->usable);
     for (size_t i = 0; i < an->n_agreed && !st; i++)
-        st = dx_buf_printf(b, "- %s (%zu members)\n", an->agreed[i].text, an->agreed[i].n_members);
-    if (!st && an->n_disputed) st = dx_buf_puts(b, "Disputed points (flag each as disputed, give each side):\n");
+        st = dx_buf_printf(b, "- %zu of %d models agree: %s\n", an->agreed[i].n_members, an->usable,
+                           an->agreed[i].text);
     for (size_t i = 0; i < an->n_disputed && !st; i++) {
-        st = dx_buf_printf(b, "- %s\n", an->disputed[i].text);
+        st = dx_buf_printf(b, "- The models disagree: %s\n", an->disputed[i].text);
         for (size_t k = 0; k < an->disputed[i].n_stances && !st; k++)
             st = dx_buf_printf(b, "  - %s says: %s\n", an->disputed[i].stances[k].member,
                                an->disputed[i].stances[k].text);
     }
-    if (!st && an->n_unique) st = dx_buf_puts(b, "Points only one member made (unconfirmed):\n");
-    for (size_t i = 0; i < an->n_unique && !st; i++)
-        st = dx_buf_printf(b, "- %s (%s)\n", an->unique[i].text, an->unique[i].member);
+    for (size_t i = 0; i < an->n_unique && i < NOTES_MAX_UNIQUE && !st; i++)
+        st = dx_buf_printf(b, "- Only %s said (unconfirmed): %s\n", an->unique[i].member, an->unique[i].text);
     return st;
 }
 
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
 {
     dx_status st = dx_buf_puts(b,
-        "You write the final answer for a council of language models that each answered the same "
-        "question. Write one clear answer in markdown for the person who asked. State the agreed "
-        "points first. Mark every disputed point as disputed and give each side. Treat points only "
-        "one member made as unconfirmed. Add no facts that no member gave. Be brief.\n\n");
+        "Several AI models answered the question below. Write the final answer for the person who "
+        "asked, using their answers and the notes on where they agree.\n\n"
+        "Rules:\n"
+        "- Begin with the direct answer in one or two sentences.\n"
+        "- Rely on the points the models agree on.\n"
+        "- Where the models disagree, say so and give each side.\n"
+        "- Mention a point only one model made only if it matters, and say it is unconfirmed.\n"
+        "- Add no facts that no model gave. Do not repeat these rules or the notes.\n"
+        "- Be brief. Use markdown (a list, a table, code) only where it helps.\n\n");
     if (!st) st = dx_buf_printf(b, "Question: %s\n\n", r->question);
-    if (!st) st = put_analysis(r, b);
-    if (!st) st = dx_buf_puts(b, "\nThe members' answers:\n");
+    if (!st) st = put_notes(r, b);
+    if (!st) st = dx_buf_puts(b, "\nThe answers:\n");
     for (size_t i = 0; i < r->n_members && !st; i++) {
         if (!r->members[i].usable) continue;
-        st = dx_buf_printf(b, "\n### %s\n%s\n", r->members[i].name, r->members[i].text);
+        st = dx_buf_printf(b, "\n[%s] %s\n", r->members[i].name, r->members[i].text);
     }
-    if (!st) st = dx_buf_puts(b, "\nFinal answer:\n");
+    if (!st) st = dx_buf_puts(b, "\nWrite the final answer now.\n");
     return st;
+}
+
+/* A reply that copies the prompt's scaffolding instead of answering: a line
+ * that starts like one of the notes or rules. */
+static bool restates_prompt(const char *reply)
+{
+    static const char *const marks[] = {"notes (", "rules:", "agreed points", "disputed points",
+                                        "points only one", "the models disagree:", "only one model said"};
+    for (const char *p = reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        while (*p == ' ' || *p == '\t' || *p == '#' || *p == '*' || *p == '-')
+            p++;
+        for (size_t k = 0; k < sizeof marks / sizeof marks[0]; k++)
+            if (!strncasecmp(p, marks[k], strlen(marks[k])))
+                return true;
+        const char *agree = strstr(p, " models agree:"), *eol = strchr(p, '\n');
+        if (agree && (!eol || agree < eol))
+            return true;
+    }
+    return false;
 }
 
 dx_status cns_prompt_followups(const cns_result *r, dx_buf *b)
@@ -149,7 +178,7 @@ dx_status cns_prompt_followups(const cns_result *r, dx_buf *b)
         "with a question mark. Prefer questions that would settle the disputed points. Write nothing "
         "else.\n\n");
     if (!st) st = dx_buf_printf(b, "Question: %s\n\n", r->question);
-    if (!st) st = put_analysis(r, b);
+    if (!st) st = put_notes(r, b);
     if (!st && r->answer) st = dx_buf_printf(b, "\nAnswer given:\n%s\n", r->answer);
     if (!st) st = dx_buf_puts(b, "\nFollow-up questions:\n");
     return st;
@@ -192,7 +221,8 @@ static const char *shorten(arena *a, const char *s, size_t max)
     return r;
 }
 
-static dx_status extractive(const cns_result *r, dx_buf *b)
+/* why: what kept the synthesizer from writing the answer, as the note says it. */
+static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
     dx_status st = DX_OK;
@@ -209,12 +239,12 @@ static dx_status extractive(const cns_result *r, dx_buf *b)
         for (size_t i = 0; i < r->n_members; i++)
             if (r->members[i].usable)
                 return dx_buf_printf(b,
-                    "_Extractive answer: no synthesizer model was available and only %s gave a usable "
-                    "answer, so this is that answer unchanged; nothing in it was cross-checked._\n\n%s\n",
-                    r->members[i].name, r->members[i].text);
+                    "_Extractive answer: %s and only %s gave a usable answer, so this is that answer "
+                    "unchanged; nothing in it was cross-checked._\n\n%s\n",
+                    why, r->members[i].name, r->members[i].text);
     }
-    st = dx_buf_puts(b, "_Extractive answer: no synthesizer model was available, so these are the members' "
-                        "own statements, most supported first._\n");
+    st = dx_buf_printf(b, "_Extractive answer: %s, so these are the members' own statements, most "
+                          "supported first._\n", why);
     if (!st && an->n_agreed) st = dx_buf_puts(b, "\n**Agreed**\n\n");
     for (size_t i = 0; i < an->n_agreed && !st; i++)
         st = dx_buf_printf(b, "- %s (%zu of %d members)\n", an->agreed[i].text, an->agreed[i].n_members,
@@ -248,11 +278,12 @@ static dx_status extractive(const cns_result *r, dx_buf *b)
     return st;
 }
 
+/* Fills the follow-ups up to three (after any the model gave) from the
+ * content of the analysis. */
 static void derive_followups(cns_result *r, arena *a)
 {
     const cns_analysis *an = &r->analysis;
     char buf[600];
-    r->n_followups = 0;
     for (size_t i = 0; i < an->n_disputed && r->n_followups < 3; i++) {
         const cns_disputed *d = &an->disputed[i];
         const char *s0 = NULL, *s1 = NULL;
@@ -295,7 +326,6 @@ static void derive_followups(cns_result *r, arena *a)
     }
     for (size_t i = 0; i < r->n_followups; i++)
         if (!r->followups[i]) r->n_followups = i;
-    r->followups_source = "derived";
 }
 
 /* Follow-up lines from a model reply: strip bullets and numbers, keep questions. */
@@ -308,8 +338,10 @@ static size_t parse_followups(cns_result *r, const char *reply, arena *a)
         size_t len = e ? (size_t)(e - p) : strlen(p);
         const char *s = p;
         while (len && (isspace((unsigned char)*s) || *s == '-' || *s == '*' || isdigit((unsigned char)*s) ||
-                       *s == '.' || *s == ')')) { s++; len--; }
-        while (len && isspace((unsigned char)s[len - 1])) len--;
+                       *s == '.' || *s == ')' || *s == '_' || *s == '"')) { s++; len--; }
+        /* markdown emphasis or quotes around the question ("**Why ...?**") */
+        while (len && (isspace((unsigned char)s[len - 1]) || s[len - 1] == '*' || s[len - 1] == '_' ||
+                       s[len - 1] == '"')) len--;
         if (len > 3 && len < 400 && s[len - 1] == '?') {
             char *q = arena_strndup(a, s, len);
             if (q) r->followups[n++] = q;
@@ -353,13 +385,21 @@ dx_status cns_synthesize(cns_result *r, const cns_options *opt, arena *a)
 
     dx_buf_clear(&reply);
     r->answer_source = "extractive";
-    if (opt->generate && r->analysis.usable > 0 && ask(opt, cns_prompt_synthesis, r, &reply) == DX_OK &&
-        reply.data && reply.len) {
-        r->answer = arena_strndup(a, reply.data, reply.len);
-        r->answer_source = "model";
-    } else {
+    const char *why = "no synthesizer model was available";
+    if (opt->generate && r->analysis.usable > 0) {
+        why = "the synthesizer model did not answer";
+        if (ask(opt, cns_prompt_synthesis, r, &reply) == DX_OK && reply.data && reply.len) {
+            if (!restates_prompt(reply.data)) {
+                r->answer = arena_strndup(a, reply.data, reply.len);
+                r->answer_source = "model";
+            } else {
+                why = "the synthesizer model repeated its instructions instead of answering";
+            }
+        }
+    }
+    if (strcmp(r->answer_source, "model")) {
         dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
-        st = extractive(r, &b);
+        st = extractive(r, why, &b);
         if (!st) r->answer = arena_strdup(a, b.data ? b.data : "");
         dx_buf_free(&b);
         if (st) goto out;
@@ -367,13 +407,15 @@ dx_status cns_synthesize(cns_result *r, const cns_options *opt, arena *a)
     if (!r->answer) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); goto out; }
 
     dx_buf_clear(&reply);
+    r->n_followups = 0;
     if (opt->generate && r->analysis.usable > 0 && ask(opt, cns_prompt_followups, r, &reply) == DX_OK &&
-        reply.data && parse_followups(r, reply.data, a) == 3) {
-        r->n_followups = 3;
-        r->followups_source = "model";
-    } else {
+        reply.data)
+        r->n_followups = parse_followups(r, reply.data, a);
+    /* small models often write two: the rest come from the analysis, and the source says so */
+    const size_t from_model = r->n_followups;
+    if (from_model < 3)
         derive_followups(r, a);
-    }
+    r->followups_source = from_model == 0 ? "derived" : from_model >= r->n_followups ? "model" : "model+derived";
 out:
     dx_buf_free(&reply);
     return st;

@@ -399,7 +399,7 @@ TEST(embedding_seam_is_used)
     arena_free(&a);
 }
 
-typedef struct fake_model { int calls; int support_yes; } fake_model;
+typedef struct fake_model { int calls; int support_yes; bool two_followups; } fake_model;
 
 /* A stand-in synthesizer: answers by the kind of prompt it is given. */
 static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
@@ -409,9 +409,19 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
     if (strstr(prompt, "Reply with one word, yes or no")) { m->support_yes++; return dx_buf_puts(out, "Yes."); }
     if (strstr(prompt, "Which one category")) return dx_buf_puts(out, " Science\n");
     if (strstr(prompt, "follow-up questions"))
-        return dx_buf_puts(out, "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
-    if (strstr(prompt, "Agreed points (state these first)")) return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
+        return dx_buf_puts(out, m->two_followups ? "**Why is it hot?**\n\nWhat is pressure?\n"
+                                                 : "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
+    if (strstr(prompt, "Write the final answer now")) return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
+}
+
+/* A synthesizer that copies its notes back instead of answering. */
+static dx_status parrot_generate(void *user, const char *prompt, dx_buf *out)
+{
+    (void)user;
+    if (strstr(prompt, "Write the final answer now"))
+        return dx_buf_puts(out, "**Agreed Points:**\n\n- 2 of 2 models agree: water boils at 100 °C.\n");
+    return dx_fail(DX_EINTERNAL, "no reply");
 }
 
 static dx_status broken_generate(void *user, const char *prompt, dx_buf *out)
@@ -440,6 +450,7 @@ TEST(synthesis_seam_and_support_checks)
     CHECK_STR(r->category_source, "model");
     CHECK_EQ_INT(r->n_followups, 3);
     CHECK_STR(r->followups[2], "Does altitude matter?");
+    CHECK_STR(r->followups_source, "model");
     CHECK_EQ_INT(r->analysis.checks_asked, 0);
     size_t unique_before = r->analysis.n_unique;
     int cons_before = r->analysis.consensus;
@@ -464,6 +475,36 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(strstr(r->answer, "100 °C") != NULL);
     CHECK_STR(r->followups_source, "derived");
     CHECK_STR(r->category_source, "derived");
+    CHECK(strstr(r->answer, "the synthesizer model did not answer") != NULL);
+    /* two follow-ups from the model (emphasis stripped), the third derived, and the source says so */
+    arena_reset(&a);
+    CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
+    fake_model two = {.two_followups = true};
+    cns_options opt5 = {.generate = fake_generate, .generate_user = &two, .synthesis = true};
+    CHECK(cns_analyze(&in, &opt5, &a, &r) == DX_OK);
+    CHECK_EQ_INT(r->n_followups, 3);
+    CHECK_STR(r->followups[0], "Why is it hot?");
+    CHECK_STR(r->followups[1], "What is pressure?");
+    CHECK(strstr(r->followups[2], "Salt raises the boiling point") != NULL);
+    CHECK_STR(r->followups_source, "model+derived");
+    /* a reply that restates the notes is not passed off as the model's answer */
+    arena_reset(&a);
+    CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
+    cns_options opt4 = {.generate = parrot_generate, .synthesis = true};
+    CHECK(cns_analyze(&in, &opt4, &a, &r) == DX_OK);
+    CHECK_STR(r->answer_source, "extractive");
+    CHECK(strstr(r->answer, "repeated its instructions instead of answering") != NULL);
+    CHECK(strstr(r->answer, "Agreed Points") == NULL);
+    /* the prompt gives the analysis as notes, one sentence per point, and every usable answer */
+    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    CHECK(cns_prompt_synthesis(r, &p) == DX_OK);
+    CHECK(strstr(p.data, "Question: At what temperature does water boil?\n") != NULL);
+    CHECK(strstr(p.data, "Notes (2 models answered; consensus ") != NULL);
+    CHECK(strstr(p.data, "- 2 of 2 models agree: ") != NULL);
+    CHECK(strstr(p.data, "- Only a said (unconfirmed): Salt raises the boiling point a little") != NULL);
+    CHECK(strstr(p.data, "\n[b] At sea level water boils at 212 °F.\n") != NULL);
+    CHECK(strstr(p.data, "Agreed points") == NULL);
+    dx_buf_free(&p);
     arena_free(&a);
 }
 
