@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/log.h"
 #include "engine/ops.h"
 #include "engine/pool.h"
+#include "engine/repack.h"
 
 typedef struct weight {
     const char *name;
@@ -25,6 +28,7 @@ typedef struct weight {
     const quant_traits *qt;
     size_t row_bytes;
     int rows, cols; /* y[rows] = W[rows][cols] . x[cols] */
+    const uint8_t *packed; /* Q4_0 interleaved (repack.h), or NULL: data as in the file */
 } weight;
 
 typedef struct layer {
@@ -55,6 +59,7 @@ struct eng_model {
     size_t n_owned;
     uint64_t n_params, weight_bytes;
     size_t max_act_row;        /* largest quantized activation row, bytes */
+    uint8_t *packed;           /* the repacked matrices (weight.packed points here) */
 };
 
 /* Where one token of a forward step goes: its session's KV cache, its position. */
@@ -398,6 +403,60 @@ static dx_status load_weights(eng_model *m)
     return DX_OK;
 }
 
+/* The i-th matrix the forward pass multiplies by (output only when it is not
+ * tok_embd, whose rows are also looked up), or NULL past the last. */
+static weight *matrix_at(eng_model *m, int i)
+{
+    if (i < 7 * m->hp.n_layer) {
+        layer *L = &m->layers[i / 7];
+        weight *const ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        return ws[i % 7];
+    }
+    if (i == 7 * m->hp.n_layer && m->output.data != m->tok_embd.data)
+        return &m->output;
+    return NULL;
+}
+
+/* Q4_0 matrices get the interleaved layout of repack.h, in memory of the
+ * model's own, when the kernel level has a kernel for it ($DRUX_REPACK=0:
+ * never). The file's pages of a repacked matrix are dropped from memory
+ * (they are read back from the file should anything touch them again), so
+ * the copy costs no resident memory. */
+static dx_status repack_weights(eng_model *m)
+{
+    if (!rp_enabled() || !rp_tile())
+        return DX_OK;
+    const quant_traits *q4 = quant_get(QT_Q4_0);
+    size_t total = 0;
+    weight *w;
+    for (int i = 0; (w = matrix_at(m, i)); i++)
+        if (w->qt == q4 && w->rows > 0)
+            total += rp_q4_0_bytes(w->rows, w->cols);
+    if (!total)
+        return DX_OK;
+    m->packed = aligned_alloc(64, total);
+    if (!m->packed)
+        return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of Q4_0 weights", total >> 20);
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    size_t at = 0;
+    for (int i = 0; (w = matrix_at(m, i)); i++) {
+        if (w->qt != q4 || w->rows <= 0)
+            continue;
+        rp_q4_0_pack(w->data, w->rows, w->cols, m->packed + at);
+        w->packed = m->packed + at;
+        at += rp_q4_0_bytes(w->rows, w->cols);
+        const size_t act = rp_act_row_bytes(w->cols);
+        if (act > m->max_act_row)
+            m->max_act_row = act;
+        const uintptr_t lo = ((uintptr_t)w->data + page - 1) / page * page,
+                        hi = ((uintptr_t)w->data + (size_t)w->rows * w->row_bytes) / page * page;
+        if (page && hi > lo)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    log_debug("repacked %zu MB of Q4_0 weights", total >> 20);
+    return DX_OK;
+}
+
 dx_status eng_model_open(const char *path, eng_model **out)
 {
     *out = NULL;
@@ -413,7 +472,7 @@ dx_status eng_model_open(const char *path, eng_model **out)
     }
     if ((st = gguf_open(path, &m->g)))
         goto out;
-    if ((st = load_hparams(m)) || (st = load_weights(m))) {
+    if ((st = load_hparams(m)) || (st = load_weights(m)) || (st = repack_weights(m))) {
         dx_wrap(st, "%s", path);
         goto out;
     }
@@ -443,6 +502,7 @@ void eng_model_close(eng_model *m)
         free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->packed);
     gguf_close(m->g);
     free(m->path);
     free(m);
@@ -618,6 +678,8 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
  */
 #define MM_ROWS 16
 #define MM_TOKENS 16
+_Static_assert(MM_ROWS % RP_ROWS == 0, "chunks must hold whole repacked groups");
+#define MM_RP_ACT ((enum qtype)QT_COUNT) /* the activation format of repacked weights */
 #define MM_CHUNK_WORK (4L << 20)
 
 typedef struct mm_job {
@@ -627,6 +689,7 @@ typedef struct mm_job {
     size_t xq_stride[MM_MAX_W];
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
+    rp_tile_fn rp;          /* for the repacked weights */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -640,6 +703,30 @@ typedef struct mm_job {
     int cols;
 } mm_job;
 
+#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
+
+/* Rows [r0, r1) of repacked weight k (r0 a multiple of RP_ROWS): a group of
+ * rows by up to RP_MAX_TOKENS tokens per kernel call. */
+static void mm_chunk_packed(const mm_job *j, int k, int r0, int r1)
+{
+    const weight *w = j->w[k];
+    const size_t gb = rp_group_bytes(w->cols), xs = j->xq_stride[k];
+    for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
+        const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
+        for (int r = r0; r < r1; r += RP_ROWS) {
+            const uint8_t *g = w->packed + (size_t)(r / RP_ROWS) * gb;
+            const int nr = r1 - r < RP_ROWS ? r1 - r : RP_ROWS;
+            for (int t = t0; t < t1; t += RP_MAX_TOKENS) {
+                const int nt = t1 - t < RP_MAX_TOKENS ? t1 - t : RP_MAX_TOKENS;
+                float out[RP_MAX_TOKENS * RP_ROWS];
+                j->rp(w->cols / QK4_0, g, j->xq[k] + (size_t)t * xs, xs, nt, out);
+                for (int i = 0; i < nt; i++)
+                    memcpy(Y(t + i, r), out + i * RP_ROWS, (size_t)nr * sizeof(float));
+            }
+        }
+    }
+}
+
 static void mm_chunk(void *ctx, int chunk, int ith)
 {
     (void)ith;
@@ -650,11 +737,14 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     const weight *w = j->w[k];
     const int r0 = (chunk - j->chunk0[k]) * j->chunk_rows[k];
     const int r1 = r0 + j->chunk_rows[k] < w->rows ? r0 + j->chunk_rows[k] : w->rows;
+    if (w->packed) {
+        mm_chunk_packed(j, k, r0, r1);
+        return;
+    }
     const quant_vec_dot_fn dot = w->qt->vec_dot;
     const ops_tile_fn tile = j->tile[k];
     const uint8_t *xq = j->xq[k];
     const size_t xs = j->xq_stride[k];
-#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         int r = r0;
@@ -701,9 +791,15 @@ static void mm_quant_chunk(void *ctx, int chunk, int ith)
     const mm_job *j = ctx;
     const int t0 = chunk * MM_TOKENS, t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
     for (int i = 0; i < j->n_types; i++) {
-        const quant_traits *at = quant_get(j->types[i]);
-        for (int t = t0; t < t1; t++)
-            at->from_float(j->x + (size_t)t * j->cols, j->xq_type[i] + (size_t)t * j->stride_type[i], j->cols);
+        const quant_traits *at = j->types[i] == MM_RP_ACT ? NULL : quant_get(j->types[i]);
+        for (int t = t0; t < t1; t++) {
+            const float *x = j->x + (size_t)t * j->cols;
+            uint8_t *xq = j->xq_type[i] + (size_t)t * j->stride_type[i];
+            if (at)
+                at->from_float(x, xq, j->cols);
+            else
+                rp_act_quantize(x, j->cols, xq);
+        }
     }
 }
 
@@ -719,16 +815,19 @@ static uint32_t type_of(const weight *w)
 static void matmul_fused(eng_session *s, int nw, const weight *const *w, const float *x, int n,
                          float *const *y, float *const *yrow)
 {
-    mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
+    mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow, .rp = rp_tile()};
     for (int k = 0; k < nw; k++) {
-        const enum qtype vt = w[k]->qt->vec_dot_type;
+        const enum qtype vt = w[k]->packed ? MM_RP_ACT : w[k]->qt->vec_dot_type;
         int i = 0;
         while (i < j.n_types && j.types[i] != vt)
             i++;
         if (i == j.n_types) {
             j.types[i] = vt;
             j.xq_type[i] = s->xq + (size_t)i * s->xq_cap;
-            quant_row_size(vt, j.cols, &j.stride_type[i]);
+            if (vt == MM_RP_ACT)
+                j.stride_type[i] = rp_act_row_bytes(j.cols);
+            else
+                quant_row_size(vt, j.cols, &j.stride_type[i]);
             j.n_types++;
         }
         j.w[k] = w[k];
