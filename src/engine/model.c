@@ -60,6 +60,7 @@ struct eng_model {
     uint64_t n_params, weight_bytes;
     size_t max_act_row;        /* largest quantized activation row, bytes */
     uint8_t *packed;           /* the repacked matrices (weight.packed points here) */
+    size_t packed_bytes;
 };
 
 /* Where one token of a forward step goes: its session's KV cache, its position. */
@@ -453,6 +454,7 @@ static dx_status repack_weights(eng_model *m)
         if (page && hi > lo)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
+    m->packed_bytes = total;
     log_debug("repacked %zu MB of Q4_0 weights", total >> 20);
     return DX_OK;
 }
@@ -513,6 +515,7 @@ const gguf *eng_model_gguf(const eng_model *m) { return m->g; }
 const char *eng_model_path(const eng_model *m) { return m->path; }
 uint64_t eng_model_n_params(const eng_model *m) { return m->n_params; }
 uint64_t eng_model_weight_bytes(const eng_model *m) { return m->weight_bytes; }
+uint64_t eng_model_packed_bytes(const eng_model *m) { return m->packed_bytes; }
 
 /* ---- sessions ------------------------------------------------------------- */
 

@@ -7,13 +7,20 @@
  * Tolerance: the scalar kernel does the same sums in the same order as
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
+ * A whole model (llama-tiny in Q4_0 with a 300-token vocabulary, so its
+ * output matrix ends in a part group) must give the same logits, within
+ * 1e-3, and the same greedy tokens repacked as in the file's layout.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "engine/model.h"
 #include "engine/repack.h"
 #include "test.h"
+#include "test_models.h"
 #include "test_rand.h"
 
 /* rows x cols of Q4_0 from random floats, and their dequantized values. */
@@ -142,11 +149,85 @@ TEST(active_kernel_is_a_supported_level)
     CHECK(found);
 }
 
+/* A random-weight Q4_0 llama written by tools/make_model.py (kept in build/
+ * for the next run), or NULL when it can't be. */
+#define TINY_Q4_0 "build/test-models/llama-tiny-Q4_0-v300.gguf"
+static const char *tiny_q4_0(void)
+{
+    if (access(TINY_Q4_0, R_OK) == 0)
+        return TINY_Q4_0;
+    mkdir("build", 0755);
+    mkdir("build/test-models", 0755);
+    char cmd[512];
+    const int pid = (int)getpid();
+    snprintf(cmd, sizeof cmd,
+             "python3 tools/make_model.py --preset llama-tiny --type Q4_0 --seed 3 --vocab 300 -q "
+             "-o %s.%d >/dev/null 2>&1 && mv %s.%d %s", TINY_Q4_0, pid, TINY_Q4_0, pid, TINY_Q4_0);
+    return system(cmd) == 0 ? TINY_Q4_0 : NULL;
+}
+
+/* Prompt logits of 40 tokens (one batch: full and part tiles), then 8 greedy steps. */
+static int run_model(eng_model *m, float *logits, int32_t *ids)
+{
+    const int nv = eng_model_hparams(m)->n_vocab;
+    eng_session *s;
+    if (eng_session_new(m, &(eng_options){.n_ctx = 64, .n_batch = 64}, &s))
+        return -1;
+    int32_t prompt[40];
+    for (int i = 0; i < 40; i++)
+        prompt[i] = (int32_t)(3 + (i * 37) % (nv - 3));
+    const float *lg;
+    int rc = eng_session_decode(s, prompt, 40, &lg) ? -1 : 0;
+    for (int k = 0; k < 9 && !rc; k++) {
+        memcpy(logits + (size_t)k * nv, lg, sizeof(float) * (size_t)nv);
+        ids[k] = argmax(lg, nv);
+        if (k < 8 && eng_session_decode(s, &ids[k], 1, &lg))
+            rc = -1;
+    }
+    eng_session_free(s);
+    return rc;
+}
+
+TEST(repacked_model_gives_the_same_logits)
+{
+    if (!rp_tile())
+        SKIP("the active kernel level (%s) keeps the file's layout", quant_kernel_level());
+    const char *path = tiny_q4_0();
+    if (!path)
+        SKIP("tools/make_model.py could not write a Q4_0 model (python3 with gguf and numpy needed)");
+    eng_model *file_layout, *packed;
+    setenv("DRUX_REPACK", "0", 1);
+    dx_status st = eng_model_open(path, &file_layout);
+    unsetenv("DRUX_REPACK");
+    CHECK_MSG(st == DX_OK, "%s", dx_errmsg());
+    CHECK_MSG(eng_model_open(path, &packed) == DX_OK, "%s", dx_errmsg());
+    CHECK_EQ_INT(eng_model_packed_bytes(file_layout), 0);
+    CHECK(eng_model_packed_bytes(packed) > 0);
+    const int nv = eng_model_hparams(packed)->n_vocab;
+    CHECK_EQ_INT(nv, 300);
+    float *l0 = malloc(sizeof(float) * 9 * (size_t)nv), *l1 = malloc(sizeof(float) * 9 * (size_t)nv);
+    int32_t id0[9], id1[9];
+    CHECK(l0 && l1);
+    CHECK(run_model(file_layout, l0, id0) == 0 && run_model(packed, l1, id1) == 0);
+    double worst = 0;
+    for (int i = 0; i < 9 * nv; i++)
+        worst = fmax(worst, fabs((double)l0[i] - l1[i]));
+    for (int k = 0; k < 9; k++)
+        CHECK_MSG(id0[k] == id1[k], "step %d: greedy token %d repacked, %d in the file's layout", k, id1[k], id0[k]);
+    free(l0);
+    free(l1);
+    eng_model_close(file_layout);
+    eng_model_close(packed);
+    CHECK_MSG(worst <= 1e-3, "logits differ by up to %g", worst);
+    printf("  max |logit diff| %.2g\n", worst);
+}
+
 int main(void)
 {
     test_rng_seed(0x51f15eedull);
     RUN(act_quantize_is_q8_0_with_sums);
     RUN(kernels_match_q4_0_vec_dot);
     RUN(active_kernel_is_a_supported_level);
+    RUN(repacked_model_gives_the_same_logits);
     return test_summary();
 }
