@@ -4,6 +4,7 @@
  */
 #include "engine/repack.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,27 +90,41 @@ static void tile_scalar(int nb, const uint8_t *group, const void *a, size_t a_st
     }
 }
 
+static rp_tile_fn level_fn[QL_COUNT]; /* NULL where the CPU can't run the level */
+static rp_tile_fn active_fn;
+static pthread_once_t fn_once = PTHREAD_ONCE_INIT;
+
+/* Asked once: cpuid is slow in a VM, and rp_tile is called per matmul. */
+static void fn_init(void)
+{
+    for (int l = QL_SCALAR; l < QL_COUNT; l++) {
+        if (!quant_level_supported(l))
+            continue;
+        switch (l) {
+        case QL_SCALAR: level_fn[l] = tile_scalar; break;
+#if defined(__x86_64__)
+        case QL_AVX2: level_fn[l] = rp_q4_0_tile_avx2; break;
+        case QL_AVX512: level_fn[l] = rp_q4_0_tile_avx512; break;
+#endif
+        default: break;
+        }
+    }
+    const char *name = quant_kernel_level();
+    for (int l = QL_AVX2; l < QL_COUNT; l++) /* the scalar level keeps the file's layout */
+        if (!strcmp(quant_level_name(l), name))
+            active_fn = level_fn[l];
+}
+
 rp_tile_fn rp_tile_level(int level)
 {
-    if (!quant_level_supported(level))
-        return NULL;
-    switch (level) {
-    case QL_SCALAR: return tile_scalar;
-#if defined(__x86_64__)
-    case QL_AVX2: return rp_q4_0_tile_avx2;
-    case QL_AVX512: return rp_q4_0_tile_avx512;
-#endif
-    default: return NULL;
-    }
+    pthread_once(&fn_once, fn_init);
+    return level >= 0 && level < QL_COUNT ? level_fn[level] : NULL;
 }
 
 rp_tile_fn rp_tile(void)
 {
-    const char *name = quant_kernel_level();
-    for (int l = QL_AVX2; l < QL_COUNT; l++) /* the scalar level keeps the file's layout */
-        if (!strcmp(quant_level_name(l), name))
-            return rp_tile_level(l);
-    return NULL;
+    pthread_once(&fn_once, fn_init);
+    return active_fn;
 }
 
 bool rp_enabled(void)
