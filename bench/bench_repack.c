@@ -1,5 +1,5 @@
 /*
- * bench_repack — Q4_0 matrix products in the file's layout (the two-row by
+ * bench_repack — Q4_0 and Q8_0 matrix products in the file's layout (the two-row by
  * four-token tile and the four-row decode kernel of ops.h) against the
  * interleaved layout of repack.h, per kernel level.
  *
@@ -28,21 +28,22 @@ static double now(void)
 static volatile float sink;
 
 typedef struct mats {
+    uint32_t type;
     int rows, cols, ntok;
     uint8_t *w, *packed, *a8, *ar;
     size_t rb, ab, as;
 } mats;
 
-static int mats_make(mats *m, int rows, int cols, int ntok)
+static int mats_make(mats *m, uint32_t type, int rows, int cols, int ntok)
 {
-    const quant_traits *q4 = quant_get(QT_Q4_0), *q8 = quant_get(QT_Q8_0);
-    m->rows = rows, m->cols = cols, m->ntok = ntok;
-    quant_row_size(QT_Q4_0, cols, &m->rb);
+    const quant_traits *q4 = quant_get(type), *q8 = quant_get(QT_Q8_0);
+    m->type = type, m->rows = rows, m->cols = cols, m->ntok = ntok;
+    quant_row_size(type, cols, &m->rb);
     quant_row_size(QT_Q8_0, cols, &m->ab);
     m->as = rp_act_row_bytes(cols);
     float *x = malloc(sizeof(float) * (size_t)cols);
     m->w = malloc(m->rb * (size_t)rows);
-    m->packed = aligned_alloc(64, rp_q4_0_bytes(rows, cols));
+    m->packed = aligned_alloc(64, rp_bytes(type, rows, cols));
     m->a8 = malloc(m->ab * (size_t)ntok);
     m->ar = malloc(m->as * (size_t)ntok);
     if (!x || !m->w || !m->packed || !m->a8 || !m->ar)
@@ -53,7 +54,7 @@ static int mats_make(mats *m, int rows, int cols, int ntok)
     q4->from_float(x, m->w, cols); /* one row, copied: quantizing them all would be slow */
     for (int r = 1; r < rows; r++)
         memcpy(m->w + m->rb * (size_t)r, m->w, m->rb);
-    rp_q4_0_pack(m->w, rows, cols, m->packed);
+    rp_pack(type, m->w, rows, cols, m->packed);
     for (int t = 0; t < ntok; t++) {
         q8->from_float(x, m->a8 + m->ab * (size_t)t, cols);
         rp_act_quantize(x, cols, m->ar + m->as * (size_t)t);
@@ -75,7 +76,7 @@ static void pass(const mats *m, ops_tile_fn tile, ops_rows_fn rows4, rp_tile_fn 
 {
     float out[RP_MAX_TOKENS * RP_ROWS], acc = 0;
     if (rp) {
-        const size_t gb = rp_group_bytes(m->cols);
+        const size_t gb = rp_group_bytes(m->type, m->cols);
         for (int g = 0; g * RP_ROWS < m->rows; g++)
             for (int t = 0; t < m->ntok; t += RP_MAX_TOKENS) {
                 const int nt = m->ntok - t < RP_MAX_TOKENS ? m->ntok - t : RP_MAX_TOKENS;
@@ -117,44 +118,48 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 0.3;
     if (!(secs > 0))
         secs = 0.3;
-    printf("%-7s %-8s %14s %14s\n", "level", "case", "file layout", "repacked");
-    for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
-        rp_tile_fn rp = rp_tile_level(lvl);
-        if (!rp)
-            continue;
-        ops_tile_fn tile = ops_tile_level(QT_Q4_0, lvl);
-        ops_rows_fn rows4 = ops_rows_level(QT_Q4_0, lvl);
-        const char *name = quant_level_name(lvl);
-        mats m;
-        if (mats_make(&m, 4864, 896, 64)) {
-            fprintf(stderr, "out of memory\n");
-            return 1;
-        }
-        const double macs = (double)m.rows * m.cols * m.ntok / 1e9;
-        if (tile)
-            printf("%-7s %-8s %9.1f GMAC/s %9.1f GMAC/s\n", name, "prefill", macs * rate(&m, tile, NULL, NULL, secs),
-                   macs * rate(&m, NULL, NULL, rp, secs));
-        else
-            printf("%-7s %-8s %14s %9.1f GMAC/s\n", name, "prefill", "(no tile)", macs * rate(&m, NULL, NULL, rp, secs));
-        mats_free(&m);
-        const int cols = 4096;
-        const size_t sizes[] = {64u << 20, 256u << 10};
-        const char *cases[] = {"dec mem", "dec l2"};
-        for (int c = 0; c < 2; c++) {
-            size_t rb;
-            quant_row_size(QT_Q4_0, cols, &rb);
-            if (mats_make(&m, (int)(sizes[c] / rb) / 16 * 16, cols, 1)) {
+    printf("%-6s %-7s %-8s %14s %14s\n", "format", "level", "case", "file layout", "repacked");
+    const uint32_t types[] = {QT_Q4_0, QT_Q8_0};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
+            const uint32_t type = types[ti];
+            rp_tile_fn rp = rp_tile_level(type, lvl);
+            if (!rp)
+                continue;
+            ops_tile_fn tile = ops_tile_level(type, lvl);
+            ops_rows_fn rows4 = ops_rows_level(type, lvl);
+            char name[32];
+            snprintf(name, sizeof name, "%-6s %-7s", quant_get(type)->name, quant_level_name(lvl));
+            mats m;
+            if (mats_make(&m, type, 4864, 896, 64)) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }
-            const double gb = (double)m.rows * m.rb / 1e9;
-            if (rows4)
-                printf("%-7s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c], gb * rate(&m, NULL, rows4, NULL, secs),
-                       gb * rate(&m, NULL, NULL, rp, secs));
+            const double macs = (double)m.rows * m.cols * m.ntok / 1e9;
+            if (tile)
+                printf("%s %-8s %9.1f GMAC/s %9.1f GMAC/s\n", name, "prefill", macs * rate(&m, tile, NULL, NULL, secs),
+                       macs * rate(&m, NULL, NULL, rp, secs));
             else
-                printf("%-7s %-8s %14s %10.2f GB/s\n", name, cases[c], "(no kernel)", gb * rate(&m, NULL, NULL, rp, secs));
+                printf("%s %-8s %14s %9.1f GMAC/s\n", name, "prefill", "(no tile)", macs * rate(&m, NULL, NULL, rp, secs));
             mats_free(&m);
+            const int cols = 4096;
+            const size_t sizes[] = {64u << 20, 256u << 10};
+            const char *cases[] = {"dec mem", "dec l2"};
+            for (int c = 0; c < 2; c++) {
+                size_t rb;
+                quant_row_size(type, cols, &rb);
+                if (mats_make(&m, type, (int)(sizes[c] / rb) / 16 * 16, cols, 1)) {
+                    fprintf(stderr, "out of memory\n");
+                    return 1;
+                }
+                const double gb = (double)m.rows * m.rb / 1e9;
+                if (rows4)
+                    printf("%s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c], gb * rate(&m, NULL, rows4, NULL, secs),
+                           gb * rate(&m, NULL, NULL, rp, secs));
+                else
+                    printf("%s %-8s %14s %10.2f GB/s\n", name, cases[c], "(no kernel)", gb * rate(&m, NULL, NULL, rp, secs));
+                mats_free(&m);
+            }
         }
-    }
     return 0;
 }

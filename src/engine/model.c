@@ -28,8 +28,11 @@ typedef struct weight {
     const quant_traits *qt;
     size_t row_bytes;
     int rows, cols; /* y[rows] = W[rows][cols] . x[cols] */
-    const uint8_t *packed; /* Q4_0 interleaved (repack.h), or NULL: data as in the file */
+    const uint8_t *packed; /* interleaved (repack.h), or NULL: data as in the file */
+    size_t group_bytes;    /* of packed: bytes per RP_ROWS rows */
 } weight;
+
+static uint32_t type_of(const weight *w);
 
 typedef struct layer {
     const float *attn_norm, *ffn_norm;         /* (n_embd) */
@@ -418,34 +421,35 @@ static weight *matrix_at(eng_model *m, int i)
     return NULL;
 }
 
-/* Q4_0 matrices get the interleaved layout of repack.h, in memory of the
- * model's own, when the kernel level has a kernel for it ($DRUX_REPACK=0:
- * never). The file's pages of a repacked matrix are dropped from memory
+/* Q4_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
+ * of the model's own, when the kernel level has a kernel for them
+ * ($DRUX_REPACK=0: never). The file's pages of a repacked matrix are dropped from memory
  * (they are read back from the file should anything touch them again), so
  * the copy costs no resident memory. */
 static dx_status repack_weights(eng_model *m)
 {
-    if (!rp_enabled() || !rp_tile())
+    if (!rp_enabled())
         return DX_OK;
-    const quant_traits *q4 = quant_get(QT_Q4_0);
     size_t total = 0;
     weight *w;
     for (int i = 0; (w = matrix_at(m, i)); i++)
-        if (w->qt == q4 && w->rows > 0)
-            total += rp_q4_0_bytes(w->rows, w->cols);
+        if (w->rows > 0 && rp_tile(type_of(w)))
+            total += rp_bytes(type_of(w), w->rows, w->cols);
     if (!total)
         return DX_OK;
     m->packed = aligned_alloc(64, total);
     if (!m->packed)
-        return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of Q4_0 weights", total >> 20);
+        return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of weights", total >> 20);
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     size_t at = 0;
     for (int i = 0; (w = matrix_at(m, i)); i++) {
-        if (w->qt != q4 || w->rows <= 0)
+        const uint32_t type = type_of(w);
+        if (w->rows <= 0 || !rp_tile(type))
             continue;
-        rp_q4_0_pack(w->data, w->rows, w->cols, m->packed + at);
+        rp_pack(type, w->data, w->rows, w->cols, m->packed + at);
         w->packed = m->packed + at;
-        at += rp_q4_0_bytes(w->rows, w->cols);
+        w->group_bytes = rp_group_bytes(type, w->cols);
+        at += rp_bytes(type, w->rows, w->cols);
         const size_t act = rp_act_row_bytes(w->cols);
         if (act > m->max_act_row)
             m->max_act_row = act;
@@ -455,7 +459,7 @@ static dx_status repack_weights(eng_model *m)
             madvise((void *)lo, hi - lo, MADV_DONTNEED);
     }
     m->packed_bytes = total;
-    log_debug("repacked %zu MB of Q4_0 weights", total >> 20);
+    log_debug("repacked %zu MB of weights", total >> 20);
     return DX_OK;
 }
 
@@ -692,7 +696,7 @@ typedef struct mm_job {
     size_t xq_stride[MM_MAX_W];
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
-    rp_tile_fn rp;          /* for the repacked weights */
+    rp_tile_fn rp[MM_MAX_W]; /* for repacked weights */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -713,7 +717,7 @@ typedef struct mm_job {
 static void mm_chunk_packed(const mm_job *j, int k, int r0, int r1)
 {
     const weight *w = j->w[k];
-    const size_t gb = rp_group_bytes(w->cols), xs = j->xq_stride[k];
+    const size_t gb = w->group_bytes, xs = j->xq_stride[k];
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         for (int r = r0; r < r1; r += RP_ROWS) {
@@ -722,7 +726,7 @@ static void mm_chunk_packed(const mm_job *j, int k, int r0, int r1)
             for (int t = t0; t < t1; t += RP_MAX_TOKENS) {
                 const int nt = t1 - t < RP_MAX_TOKENS ? t1 - t : RP_MAX_TOKENS;
                 float out[RP_MAX_TOKENS * RP_ROWS];
-                j->rp(w->cols / QK4_0, g, j->xq[k] + (size_t)t * xs, xs, nt, out);
+                j->rp[k](w->cols / 32, g, j->xq[k] + (size_t)t * xs, xs, nt, out);
                 for (int i = 0; i < nt; i++)
                     memcpy(Y(t + i, r), out + i * RP_ROWS, (size_t)nr * sizeof(float));
             }
@@ -818,7 +822,7 @@ static uint32_t type_of(const weight *w)
 static void matmul_fused(eng_session *s, int nw, const weight *const *w, const float *x, int n,
                          float *const *y, float *const *yrow)
 {
-    mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow, .rp = rp_tile()};
+    mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
     for (int k = 0; k < nw; k++) {
         const enum qtype vt = w[k]->packed ? MM_RP_ACT : w[k]->qt->vec_dot_type;
         int i = 0;
@@ -837,6 +841,7 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         const uint32_t wtype = type_of(w[k]);
         j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
         j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
+        j.rp[k] = w[k]->packed ? rp_tile(wtype) : NULL;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];

@@ -1,5 +1,5 @@
 /*
- * repack_arch — the SIMD kernels for repacked Q4_0 matrices (repack.h);
+ * repack_arch — the SIMD kernels for repacked matrices (repack.h);
  * repack.c hands out the one of the active level. Each is held to the scalar
  * reference by tests/unit/test_repack.c.
  */
@@ -11,6 +11,7 @@
 #if defined(__x86_64__)
 void rp_q4_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
 void rp_q4_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
+void rp_q8_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
 #endif
 
 #endif
