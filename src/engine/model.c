@@ -421,43 +421,78 @@ static weight *matrix_at(eng_model *m, int i)
     return NULL;
 }
 
+typedef struct pack_job {
+    weight **ws; /* the matrices to repack, their packed set */
+    uintptr_t page;
+} pack_job;
+
+/* Repacks one matrix and drops the file's pages it came from. */
+static void pack_chunk(void *ctx, int i, int ith)
+{
+    (void)ith;
+    const pack_job *j = ctx;
+    const weight *w = j->ws[i];
+    rp_pack(type_of(w), w->data, w->rows, w->cols, (uint8_t *)w->packed);
+    const uintptr_t lo = ((uintptr_t)w->data + j->page - 1) / j->page * j->page,
+                    hi = ((uintptr_t)w->data + (size_t)w->rows * w->row_bytes) / j->page * j->page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+#define PACK_ALIGN ((size_t)2 << 20) /* the packed weights ask for 2 MiB pages */
+
 /* Q4_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
- * ($DRUX_REPACK=0: never). The file's pages of a repacked matrix are dropped from memory
- * (they are read back from the file should anything touch them again), so
- * the copy costs no resident memory. */
+ * ($DRUX_REPACK=0: never); the pool's threads repack one matrix each at a
+ * time. The file's pages of a repacked matrix are dropped from memory (they
+ * are read back from the file should anything touch them again), so the copy
+ * costs no resident memory. */
 static dx_status repack_weights(eng_model *m)
 {
     if (!rp_enabled())
         return DX_OK;
     size_t total = 0;
+    int count = 0;
     weight *w;
     for (int i = 0; (w = matrix_at(m, i)); i++)
-        if (w->rows > 0 && rp_tile(type_of(w)))
+        if (w->rows > 0 && rp_tile(type_of(w))) {
             total += rp_bytes(type_of(w), w->rows, w->cols);
+            count++;
+        }
     if (!total)
         return DX_OK;
-    m->packed = aligned_alloc(64, total);
-    if (!m->packed)
+    const size_t cap = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+    pack_job j = {.ws = malloc((size_t)count * sizeof *j.ws), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
+    m->packed = aligned_alloc(PACK_ALIGN, cap);
+    if (!m->packed || !j.ws || !j.page) {
+        free(j.ws);
         return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of weights", total >> 20);
-    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    }
+    madvise(m->packed, cap, MADV_HUGEPAGE); /* fewer faults to fill it, fewer TLB misses to stream it */
     size_t at = 0;
+    count = 0;
     for (int i = 0; (w = matrix_at(m, i)); i++) {
         const uint32_t type = type_of(w);
         if (w->rows <= 0 || !rp_tile(type))
             continue;
-        rp_pack(type, w->data, w->rows, w->cols, m->packed + at);
         w->packed = m->packed + at;
         w->group_bytes = rp_group_bytes(type, w->cols);
         at += rp_bytes(type, w->rows, w->cols);
         const size_t act = rp_act_row_bytes(w->cols);
         if (act > m->max_act_row)
             m->max_act_row = act;
-        const uintptr_t lo = ((uintptr_t)w->data + page - 1) / page * page,
-                        hi = ((uintptr_t)w->data + (size_t)w->rows * w->row_bytes) / page * page;
-        if (page && hi > lo)
-            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        j.ws[count++] = w;
     }
+    pool *p = pool_global();
+    if (p) {
+        pool_lock(p);
+        pool_for(p, count, pack_chunk, &j);
+        pool_unlock(p);
+    } else {
+        for (int i = 0; i < count; i++)
+            pack_chunk(&j, i, 0);
+    }
+    free(j.ws);
     m->packed_bytes = total;
     log_debug("repacked %zu MB of weights", total >> 20);
     return DX_OK;
