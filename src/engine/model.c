@@ -407,8 +407,7 @@ static dx_status load_weights(eng_model *m)
     return DX_OK;
 }
 
-/* The i-th matrix the forward pass multiplies by (output only when it is not
- * tok_embd, whose rows are also looked up), or NULL past the last. */
+/* The i-th matrix the forward pass multiplies by, or NULL past the last. */
 static weight *matrix_at(eng_model *m, int i)
 {
     if (i < 7 * m->hp.n_layer) {
@@ -416,37 +415,56 @@ static weight *matrix_at(eng_model *m, int i)
         weight *const ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         return ws[i % 7];
     }
-    if (i == 7 * m->hp.n_layer && m->output.data != m->tok_embd.data)
+    if (i == 7 * m->hp.n_layer)
         return &m->output;
     return NULL;
 }
 
+/* One piece of the repacking: rows [r0, r1) of a matrix, r0 a multiple of RP_ROWS. */
+typedef struct pack_piece {
+    const weight *w;
+    int r0, r1;
+} pack_piece;
+
 typedef struct pack_job {
-    weight **ws; /* the matrices to repack, their packed set */
+    pack_piece *pieces;
     uintptr_t page;
 } pack_job;
 
-/* Repacks one matrix and drops the file's pages it came from. */
+#define PACK_PIECE_BYTES ((size_t)4 << 20) /* of the file's rows, at most (but one group) */
+#define PACK_ALIGN ((size_t)2 << 20)       /* the packed weights ask for 2 MiB pages */
+
+/* Repacks one piece and drops the file's pages it came from, so that no more
+ * than a piece per thread is resident twice while the model loads. */
 static void pack_chunk(void *ctx, int i, int ith)
 {
     (void)ith;
     const pack_job *j = ctx;
-    const weight *w = j->ws[i];
-    rp_pack(type_of(w), w->data, w->rows, w->cols, (uint8_t *)w->packed);
-    const uintptr_t lo = ((uintptr_t)w->data + j->page - 1) / j->page * j->page,
-                    hi = ((uintptr_t)w->data + (size_t)w->rows * w->row_bytes) / j->page * j->page;
+    const pack_piece *pc = &j->pieces[i];
+    const weight *w = pc->w;
+    const uint8_t *src = w->data + (size_t)pc->r0 * w->row_bytes;
+    rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols,
+            (uint8_t *)w->packed + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
+    const uintptr_t lo = ((uintptr_t)src + j->page - 1) / j->page * j->page,
+                    hi = ((uintptr_t)src + (size_t)(pc->r1 - pc->r0) * w->row_bytes) / j->page * j->page;
     if (hi > lo)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-#define PACK_ALIGN ((size_t)2 << 20) /* the packed weights ask for 2 MiB pages */
+/* Rows per piece of a matrix: whole groups, about PACK_PIECE_BYTES of the file. */
+static int piece_rows(const weight *w)
+{
+    const size_t groups = PACK_PIECE_BYTES / (w->row_bytes * RP_ROWS);
+    return groups ? (int)groups * RP_ROWS : RP_ROWS;
+}
 
 /* Q4_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
- * ($DRUX_REPACK=0: never); the pool's threads repack one matrix each at a
- * time. The file's pages of a repacked matrix are dropped from memory (they
- * are read back from the file should anything touch them again), so the copy
- * costs no resident memory. */
+ * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
+ * The file's pages of a repacked piece are dropped from memory (they are
+ * read back from the file should anything touch them again), so the copy
+ * costs no resident memory. A tied output matrix is repacked too, and the
+ * token rows are then looked up in the copy. */
 static dx_status repack_weights(eng_model *m)
 {
     if (!rp_enabled())
@@ -457,15 +475,15 @@ static dx_status repack_weights(eng_model *m)
     for (int i = 0; (w = matrix_at(m, i)); i++)
         if (w->rows > 0 && rp_tile(type_of(w))) {
             total += rp_bytes(type_of(w), w->rows, w->cols);
-            count++;
+            count += (w->rows + piece_rows(w) - 1) / piece_rows(w);
         }
     if (!total)
         return DX_OK;
     const size_t cap = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
-    pack_job j = {.ws = malloc((size_t)count * sizeof *j.ws), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
+    pack_job j = {.pieces = malloc((size_t)count * sizeof *j.pieces), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
     m->packed = aligned_alloc(PACK_ALIGN, cap);
-    if (!m->packed || !j.ws || !j.page) {
-        free(j.ws);
+    if (!m->packed || !j.pieces || !j.page) {
+        free(j.pieces);
         return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of weights", total >> 20);
     }
     madvise(m->packed, cap, MADV_HUGEPAGE); /* fewer faults to fill it, fewer TLB misses to stream it */
@@ -481,7 +499,8 @@ static dx_status repack_weights(eng_model *m)
         const size_t act = rp_act_row_bytes(w->cols);
         if (act > m->max_act_row)
             m->max_act_row = act;
-        j.ws[count++] = w;
+        for (int r = 0; r < w->rows; r += piece_rows(w))
+            j.pieces[count++] = (pack_piece){w, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows};
     }
     pool *p = pool_global();
     if (p) {
@@ -492,7 +511,11 @@ static dx_status repack_weights(eng_model *m)
         for (int i = 0; i < count; i++)
             pack_chunk(&j, i, 0);
     }
-    free(j.ws);
+    free(j.pieces);
+    if (m->output.data == m->tok_embd.data) { /* tied: the token rows are looked up in the copy */
+        m->tok_embd.packed = m->output.packed;
+        m->tok_embd.group_bytes = m->output.group_bytes;
+    }
     m->packed_bytes = total;
     log_debug("repacked %zu MB of weights", total >> 20);
     return DX_OK;
@@ -960,7 +983,10 @@ static void forward(eng_session *s, const int32_t *tok, int n)
 
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * d;
-        m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
+        if (m->tok_embd.packed)
+            rp_row_to_float(type_of(&m->tok_embd), m->tok_embd.packed, d, tok[t], x);
+        else
+            m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
         if (hp->embd_scale != 1.0f)
             for (int i = 0; i < d; i++)
                 x[i] *= hp->embd_scale;

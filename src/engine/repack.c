@@ -67,6 +67,28 @@ void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst)
     }
 }
 
+void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst)
+{
+    const int nb = cols / 32, r = row % RP_ROWS;
+    const size_t bb = block_bytes(type);
+    const uint8_t *grp = packed + (size_t)(row / RP_ROWS) * rp_group_bytes(type, cols);
+    const dx_f16 *sc = (const dx_f16 *)(grp + (size_t)nb * bb);
+    for (int b = 0; b < nb; b++, dst += 32) {
+        const uint8_t *blk = grp + (size_t)b * bb;
+        const float d = dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]);
+        for (int c = 0; c < (int)(bb / 64); c++)
+            for (int k = 0; k < 4; k++) {
+                const int v = blk[64 * c + 4 * r + k];
+                if (type == QT_Q4_0) {
+                    dst[4 * c + k] = (float)((v & 15) - 8) * d;
+                    dst[16 + 4 * c + k] = (float)((v >> 4) - 8) * d;
+                } else {
+                    dst[4 * c + k] = (float)(v - 128) * d;
+                }
+            }
+    }
+}
+
 size_t rp_act_row_bytes(int cols)
 {
     return (size_t)(cols / QK8_0) * sizeof(rp_act_block);

@@ -66,6 +66,10 @@ size_t rp_bytes(uint32_t type, int rows, int cols);
  * cols must be a multiple of 32. */
 void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst);
 
+/* Row row of a repacked matrix (packed, cols columns) as floats: exactly the
+ * format's to_float of the file's row (for embedding lookups). */
+void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst);
+
 /* Bytes of one token's activations for cols columns. */
 size_t rp_act_row_bytes(int cols);
 /* Quantizes x[0..cols) (cols a multiple of 32) as Q8_0 does, into rp_act_block form. */
