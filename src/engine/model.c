@@ -786,7 +786,10 @@ static void mm_chunk_packed(const mm_job *j, int k, int r0, int r1)
                 float out[RP_MAX_TOKENS * RP_ROWS];
                 j->rp[k](w->cols / 32, g, j->xq[k] + (size_t)t * xs, xs, nt, out);
                 for (int i = 0; i < nt; i++)
-                    memcpy(Y(t + i, r), out + i * RP_ROWS, (size_t)nr * sizeof(float));
+                    if (nr == RP_ROWS) /* a fixed size: one store, not a call */
+                        memcpy(Y(t + i, r), out + i * RP_ROWS, RP_ROWS * sizeof(float));
+                    else
+                        memcpy(Y(t + i, r), out + i * RP_ROWS, (size_t)nr * sizeof(float));
             }
         }
     }
