@@ -177,7 +177,7 @@ static const char *tiny_model(const char *preset, const char *type, char *path, 
     return system(cmd) == 0 ? path : NULL;
 }
 
-/* Prompt logits of 40 tokens (one batch: full and part tiles), then 8 steps
+/* Prompt logits of 45 tokens (one batch: calls of 8 tokens and one of 5), then 8 steps
  * of one token: the greedy ones, or those of force when not NULL (teacher
  * forcing, so one near tie cannot derail the rest). */
 static int run_model(eng_model *m, const int32_t *force, float *logits, int32_t *ids)
@@ -186,11 +186,11 @@ static int run_model(eng_model *m, const int32_t *force, float *logits, int32_t 
     eng_session *s;
     if (eng_session_new(m, &(eng_options){.n_ctx = 64, .n_batch = 64}, &s))
         return -1;
-    int32_t prompt[40];
-    for (int i = 0; i < 40; i++)
+    int32_t prompt[45];
+    for (int i = 0; i < 45; i++)
         prompt[i] = (int32_t)(3 + (i * 37) % (nv - 3));
     const float *lg;
-    int rc = eng_session_decode(s, prompt, 40, &lg) ? -1 : 0;
+    int rc = eng_session_decode(s, prompt, 45, &lg) ? -1 : 0;
     for (int k = 0; k < 9 && !rc; k++) {
         memcpy(logits + (size_t)k * nv, lg, sizeof(float) * (size_t)nv);
         ids[k] = argmax(lg, nv);
