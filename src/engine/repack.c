@@ -168,8 +168,10 @@ static void fn_init(void)
         level_fn[F_Q8_0][QL_SCALAR] = tile_q8_0_scalar;
     }
 #if defined(__x86_64__)
-    if (quant_level_supported(QL_AVX2))
+    if (quant_level_supported(QL_AVX2)) {
         level_fn[F_Q4_0][QL_AVX2] = rp_q4_0_tile_avx2;
+        level_fn[F_Q8_0][QL_AVX2] = rp_q8_0_tile_avx2;
+    }
     if (quant_level_supported(QL_AVX512)) {
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
         level_fn[F_Q8_0][QL_AVX512] = rp_q8_0_tile_avx512;
