@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "core/log.h"
 #include "engine/ops.h"
 #include "engine/pool.h"
+#include "engine/repack.h"
 
 typedef struct weight {
     const char *name;
@@ -25,7 +28,11 @@ typedef struct weight {
     const quant_traits *qt;
     size_t row_bytes;
     int rows, cols; /* y[rows] = W[rows][cols] . x[cols] */
+    const uint8_t *packed; /* interleaved (repack.h), or NULL: data as in the file */
+    size_t group_bytes;    /* of packed: bytes per RP_ROWS rows */
 } weight;
+
+static uint32_t type_of(const weight *w);
 
 typedef struct layer {
     const float *attn_norm, *ffn_norm;         /* (n_embd) */
@@ -55,6 +62,8 @@ struct eng_model {
     size_t n_owned;
     uint64_t n_params, weight_bytes;
     size_t max_act_row;        /* largest quantized activation row, bytes */
+    uint8_t *packed;           /* the repacked matrices (weight.packed points here) */
+    size_t packed_bytes;
 };
 
 /* Where one token of a forward step goes: its session's KV cache, its position. */
@@ -398,6 +407,120 @@ static dx_status load_weights(eng_model *m)
     return DX_OK;
 }
 
+/* The i-th matrix the forward pass multiplies by, or NULL past the last. */
+static weight *matrix_at(eng_model *m, int i)
+{
+    if (i < 7 * m->hp.n_layer) {
+        layer *L = &m->layers[i / 7];
+        weight *const ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        return ws[i % 7];
+    }
+    if (i == 7 * m->hp.n_layer)
+        return &m->output;
+    return NULL;
+}
+
+/* One piece of the repacking: rows [r0, r1) of a matrix, r0 a multiple of RP_ROWS. */
+typedef struct pack_piece {
+    const weight *w;
+    int r0, r1;
+} pack_piece;
+
+typedef struct pack_job {
+    pack_piece *pieces;
+    uintptr_t page;
+} pack_job;
+
+#define PACK_PIECE_BYTES ((size_t)4 << 20) /* of the file's rows, at most (but one group) */
+#define PACK_ALIGN ((size_t)2 << 20)       /* the packed weights ask for 2 MiB pages */
+
+/* Repacks one piece and drops the file's pages it came from, so that no more
+ * than a piece per thread is resident twice while the model loads. */
+static void pack_chunk(void *ctx, int i, int ith)
+{
+    (void)ith;
+    const pack_job *j = ctx;
+    const pack_piece *pc = &j->pieces[i];
+    const weight *w = pc->w;
+    const uint8_t *src = w->data + (size_t)pc->r0 * w->row_bytes;
+    rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols,
+            (uint8_t *)w->packed + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
+    const uintptr_t lo = ((uintptr_t)src + j->page - 1) / j->page * j->page,
+                    hi = ((uintptr_t)src + (size_t)(pc->r1 - pc->r0) * w->row_bytes) / j->page * j->page;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
+/* Rows per piece of a matrix: whole groups, about PACK_PIECE_BYTES of the file. */
+static int piece_rows(const weight *w)
+{
+    const size_t groups = PACK_PIECE_BYTES / (w->row_bytes * RP_ROWS);
+    return groups ? (int)groups * RP_ROWS : RP_ROWS;
+}
+
+/* Q4_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
+ * of the model's own, when the kernel level has a kernel for them
+ * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
+ * The file's pages of a repacked piece are dropped from memory (they are
+ * read back from the file should anything touch them again), so the copy
+ * costs no resident memory. A tied output matrix is repacked too, and the
+ * token rows are then looked up in the copy. */
+static dx_status repack_weights(eng_model *m)
+{
+    if (!rp_enabled())
+        return DX_OK;
+    size_t total = 0;
+    int count = 0;
+    weight *w;
+    for (int i = 0; (w = matrix_at(m, i)); i++)
+        if (w->rows > 0 && rp_tile(type_of(w))) {
+            total += rp_bytes(type_of(w), w->rows, w->cols);
+            count += (w->rows + piece_rows(w) - 1) / piece_rows(w);
+        }
+    if (!total)
+        return DX_OK;
+    const size_t cap = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
+    pack_job j = {.pieces = malloc((size_t)count * sizeof *j.pieces), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
+    m->packed = aligned_alloc(PACK_ALIGN, cap);
+    if (!m->packed || !j.pieces || !j.page) {
+        free(j.pieces);
+        return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of weights", total >> 20);
+    }
+    madvise(m->packed, cap, MADV_HUGEPAGE); /* fewer faults to fill it, fewer TLB misses to stream it */
+    size_t at = 0;
+    count = 0;
+    for (int i = 0; (w = matrix_at(m, i)); i++) {
+        const uint32_t type = type_of(w);
+        if (w->rows <= 0 || !rp_tile(type))
+            continue;
+        w->packed = m->packed + at;
+        w->group_bytes = rp_group_bytes(type, w->cols);
+        at += rp_bytes(type, w->rows, w->cols);
+        const size_t act = rp_act_row_bytes(w->cols);
+        if (act > m->max_act_row)
+            m->max_act_row = act;
+        for (int r = 0; r < w->rows; r += piece_rows(w))
+            j.pieces[count++] = (pack_piece){w, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows};
+    }
+    pool *p = pool_global();
+    if (p) {
+        pool_lock(p);
+        pool_for(p, count, pack_chunk, &j);
+        pool_unlock(p);
+    } else {
+        for (int i = 0; i < count; i++)
+            pack_chunk(&j, i, 0);
+    }
+    free(j.pieces);
+    if (m->output.data == m->tok_embd.data) { /* tied: the token rows are looked up in the copy */
+        m->tok_embd.packed = m->output.packed;
+        m->tok_embd.group_bytes = m->output.group_bytes;
+    }
+    m->packed_bytes = total;
+    log_debug("repacked %zu MB of weights", total >> 20);
+    return DX_OK;
+}
+
 dx_status eng_model_open(const char *path, eng_model **out)
 {
     *out = NULL;
@@ -413,7 +536,7 @@ dx_status eng_model_open(const char *path, eng_model **out)
     }
     if ((st = gguf_open(path, &m->g)))
         goto out;
-    if ((st = load_hparams(m)) || (st = load_weights(m))) {
+    if ((st = load_hparams(m)) || (st = load_weights(m)) || (st = repack_weights(m))) {
         dx_wrap(st, "%s", path);
         goto out;
     }
@@ -443,6 +566,7 @@ void eng_model_close(eng_model *m)
         free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    free(m->packed);
     gguf_close(m->g);
     free(m->path);
     free(m);
@@ -453,6 +577,7 @@ const gguf *eng_model_gguf(const eng_model *m) { return m->g; }
 const char *eng_model_path(const eng_model *m) { return m->path; }
 uint64_t eng_model_n_params(const eng_model *m) { return m->n_params; }
 uint64_t eng_model_weight_bytes(const eng_model *m) { return m->weight_bytes; }
+uint64_t eng_model_packed_bytes(const eng_model *m) { return m->packed_bytes; }
 
 /* ---- sessions ------------------------------------------------------------- */
 
@@ -618,6 +743,8 @@ static void rope(float *x, int n_rot, int pos, float freq_scale, const float *in
  */
 #define MM_ROWS 16
 #define MM_TOKENS 16
+_Static_assert(MM_ROWS % RP_ROWS == 0, "chunks must hold whole repacked groups");
+#define MM_RP_ACT ((enum qtype)QT_COUNT) /* the activation format of repacked weights */
 #define MM_CHUNK_WORK (4L << 20)
 
 typedef struct mm_job {
@@ -627,6 +754,7 @@ typedef struct mm_job {
     size_t xq_stride[MM_MAX_W];
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
+    rp_tile_fn rp[MM_MAX_W]; /* for repacked weights */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -640,6 +768,33 @@ typedef struct mm_job {
     int cols;
 } mm_job;
 
+#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
+
+/* Rows [r0, r1) of repacked weight k (r0 a multiple of RP_ROWS): a group of
+ * rows by up to RP_MAX_TOKENS tokens per kernel call. */
+static void mm_chunk_packed(const mm_job *j, int k, int r0, int r1)
+{
+    const weight *w = j->w[k];
+    const size_t gb = w->group_bytes, xs = j->xq_stride[k];
+    for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
+        const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
+        for (int r = r0; r < r1; r += RP_ROWS) {
+            const uint8_t *g = w->packed + (size_t)(r / RP_ROWS) * gb;
+            const int nr = r1 - r < RP_ROWS ? r1 - r : RP_ROWS;
+            for (int t = t0; t < t1; t += RP_MAX_TOKENS) {
+                const int nt = t1 - t < RP_MAX_TOKENS ? t1 - t : RP_MAX_TOKENS;
+                float out[RP_MAX_TOKENS * RP_ROWS];
+                j->rp[k](w->cols / 32, g, j->xq[k] + (size_t)t * xs, xs, nt, out);
+                for (int i = 0; i < nt; i++)
+                    if (nr == RP_ROWS) /* a fixed size: one store, not a call */
+                        memcpy(Y(t + i, r), out + i * RP_ROWS, RP_ROWS * sizeof(float));
+                    else
+                        memcpy(Y(t + i, r), out + i * RP_ROWS, (size_t)nr * sizeof(float));
+            }
+        }
+    }
+}
+
 static void mm_chunk(void *ctx, int chunk, int ith)
 {
     (void)ith;
@@ -650,11 +805,14 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     const weight *w = j->w[k];
     const int r0 = (chunk - j->chunk0[k]) * j->chunk_rows[k];
     const int r1 = r0 + j->chunk_rows[k] < w->rows ? r0 + j->chunk_rows[k] : w->rows;
+    if (w->packed) {
+        mm_chunk_packed(j, k, r0, r1);
+        return;
+    }
     const quant_vec_dot_fn dot = w->qt->vec_dot;
     const ops_tile_fn tile = j->tile[k];
     const uint8_t *xq = j->xq[k];
     const size_t xs = j->xq_stride[k];
-#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         int r = r0;
@@ -701,9 +859,15 @@ static void mm_quant_chunk(void *ctx, int chunk, int ith)
     const mm_job *j = ctx;
     const int t0 = chunk * MM_TOKENS, t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
     for (int i = 0; i < j->n_types; i++) {
-        const quant_traits *at = quant_get(j->types[i]);
-        for (int t = t0; t < t1; t++)
-            at->from_float(j->x + (size_t)t * j->cols, j->xq_type[i] + (size_t)t * j->stride_type[i], j->cols);
+        const quant_traits *at = j->types[i] == MM_RP_ACT ? NULL : quant_get(j->types[i]);
+        for (int t = t0; t < t1; t++) {
+            const float *x = j->x + (size_t)t * j->cols;
+            uint8_t *xq = j->xq_type[i] + (size_t)t * j->stride_type[i];
+            if (at)
+                at->from_float(x, xq, j->cols);
+            else
+                rp_act_quantize(x, j->cols, xq);
+        }
     }
 }
 
@@ -721,20 +885,24 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
 {
     mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
     for (int k = 0; k < nw; k++) {
-        const enum qtype vt = w[k]->qt->vec_dot_type;
+        const enum qtype vt = w[k]->packed ? MM_RP_ACT : w[k]->qt->vec_dot_type;
         int i = 0;
         while (i < j.n_types && j.types[i] != vt)
             i++;
         if (i == j.n_types) {
             j.types[i] = vt;
             j.xq_type[i] = s->xq + (size_t)i * s->xq_cap;
-            quant_row_size(vt, j.cols, &j.stride_type[i]);
+            if (vt == MM_RP_ACT)
+                j.stride_type[i] = rp_act_row_bytes(j.cols);
+            else
+                quant_row_size(vt, j.cols, &j.stride_type[i]);
             j.n_types++;
         }
         j.w[k] = w[k];
         const uint32_t wtype = type_of(w[k]);
         j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
         j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
+        j.rp[k] = w[k]->packed ? rp_tile(wtype) : NULL;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];
@@ -818,7 +986,10 @@ static void forward(eng_session *s, const int32_t *tok, int n)
 
     for (int t = 0; t < n; t++) {
         float *x = s->x + (size_t)t * d;
-        m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
+        if (m->tok_embd.packed)
+            rp_row_to_float(type_of(&m->tok_embd), m->tok_embd.packed, d, tok[t], x);
+        else
+            m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
         if (hp->embd_scale != 1.0f)
             for (int i = 0; i < d; i++)
                 x[i] *= hp->embd_scale;

@@ -76,6 +76,9 @@ const char *eng_model_path(const eng_model *m);
 uint64_t eng_model_n_params(const eng_model *m);
 /* Bytes of weights read per generated token (all matrices once). */
 uint64_t eng_model_weight_bytes(const eng_model *m);
+/* Bytes of weights held repacked for faster kernels (engine/repack.h) in
+ * memory of the model's own; 0 when all are used as stored in the file. */
+uint64_t eng_model_packed_bytes(const eng_model *m);
 
 /* A new session with an empty KV cache. Fails with DX_EARG when n_ctx is
  * larger than the model's trained context or DX_ENOMEM. */

@@ -1,0 +1,91 @@
+/*
+ * repack — Q4_0 and Q8_0 weight matrices rearranged at load time so that one
+ * SIMD load feeds sixteen rows at once (the layout is described below and in
+ * docs/performance.md). The model repacks such matrices once, in
+ * eng_model_open, and multiplies them with rp_tile's kernel:
+ *
+ *     rp_tile_fn tile = rp_tile(QT_Q4_0);              // NULL: don't repack here
+ *     size_t bytes = rp_bytes(QT_Q4_0, rows, cols);    // 64-byte aligned buffer
+ *     rp_pack(QT_Q4_0, file_rows, rows, cols, packed);
+ *     rp_act_quantize(x, cols, act);                   // per token, like Q8_0
+ *     tile(cols / 32, packed + g * rp_group_bytes(QT_Q4_0, cols), act, act_stride, n_tok, out);
+ *     // out[t * RP_ROWS + r] = row 16g + r . token t, for t < n_tok <= RP_MAX_TOKENS
+ *
+ * Layout: rows are taken in groups of RP_ROWS (16; the last group is padded
+ * with zero rows). A group is nb = cols / 32 blocks of weights, then nb times
+ * the 16 rows' f16 scales, then padding to 64 bytes. A block's weights are
+ * 64-byte chunks; in chunk c, bytes 4r..4r+3 belong to row r:
+ *   Q4_0 (4 chunks): the file's bytes qs[4c..4c+3] of the row's block, whose
+ *        low nibbles are columns 4c..4c+3 and high nibbles 16+4c..16+4c+3;
+ *   Q8_0 (8 chunks): columns 4c..4c+3, stored + 128 (unsigned).
+ * So a chunk (masked to its low nibbles, for Q4_0) is sixteen rows times four
+ * columns, ready for a multiply-add of 4-byte dot products against four
+ * broadcast activations.
+ *
+ * Activations come as rp_act_block (Q8_0's quantization, with the scale in
+ * f32 and -8 * sum(qs)), so the weights' offset (8 for Q4_0, 128 for the
+ * stored Q8_0) is taken away in integers and a kernel computes exactly the
+ * format's vec_dot: per block the integer sum times d_w * d_a, summed over
+ * blocks in order. The scalar kernels are the reference the SIMD ones are
+ * held to (tests/unit/test_repack.c). All of this is thread-safe; packed
+ * matrices are read-only once written.
+ */
+#ifndef DX_REPACK_H
+#define DX_REPACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/quant.h"
+
+#define RP_ROWS 16       /* rows in one interleaved group */
+#define RP_MAX_TOKENS 8  /* tokens one kernel call takes at most */
+
+typedef struct rp_act_block {
+    float d;        /* the Q8_0 block's scale, f16-rounded, as f32 */
+    int32_t off;    /* -8 * sum(qs): Q4_0's offset; Q8_0's (-128 * sum) is 16 times it */
+    int8_t qs[32];
+} rp_act_block;
+_Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");
+
+/* out[t * RP_ROWS + r] = dot(row r of the group, token t) for t < n_tok
+ * (1..RP_MAX_TOKENS); token t's nb activation blocks start at a + t *
+ * a_stride bytes. */
+typedef void (*rp_tile_fn)(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                           float *out);
+
+/* True for the formats this module repacks (Q4_0, Q8_0). */
+bool rp_supports(uint32_t type);
+/* Bytes of one group of RP_ROWS rows of cols columns (a multiple of 64). */
+size_t rp_group_bytes(uint32_t type, int cols);
+/* Bytes of a whole repacked rows x cols matrix. */
+size_t rp_bytes(uint32_t type, int rows, int cols);
+/* Repacks rows x cols weights of a supported type (rows of cols / 32 blocks,
+ * contiguous, as in the file) into dst (rp_bytes of them, 64-byte aligned).
+ * cols must be a multiple of 32. */
+void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst);
+
+/* Row row of a repacked matrix (packed, cols columns) as floats: exactly the
+ * format's to_float of the file's row (for embedding lookups). */
+void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst);
+
+/* Bytes of one token's activations for cols columns. */
+size_t rp_act_row_bytes(int cols);
+/* Quantizes x[0..cols) (cols a multiple of 32) as Q8_0 does, into rp_act_block form. */
+void rp_act_quantize(const float *x, int cols, void *dst);
+
+/* The kernel for a format at the active kernel level (quant_kernel_level),
+ * or NULL when that level has none (then matrices are left as they are in
+ * the file). */
+rp_tile_fn rp_tile(uint32_t type);
+/* The kernel of one level; the scalar reference always exists for a
+ * supported type; NULL when the level has none or the CPU can't run it. For
+ * tests and benchmarks. */
+rp_tile_fn rp_tile_level(uint32_t type, int level);
+
+/* False when $DRUX_REPACK is "0" (read at every call: models keep the file's
+ * layout, for comparison). */
+bool rp_enabled(void);
+
+#endif
