@@ -86,6 +86,7 @@ struct eng_session {
     float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
     tok_slot *slots; /* (n_batch) */
     float **rows;    /* (n_batch) output row pointers */
+    bool per_token;  /* this step's tokens are single decodes: use the one-token kernels */
 };
 
 /* ---- loading --------------------------------------------------------------- */
@@ -569,6 +570,7 @@ void eng_session_free(eng_session *s)
 }
 
 int eng_session_n_ctx(const eng_session *s) { return s->n_ctx; }
+int eng_session_n_batch(const eng_session *s) { return s->n_batch; }
 int eng_session_pos(const eng_session *s) { return s->pos; }
 
 void eng_session_truncate(eng_session *s, int pos)
@@ -733,8 +735,12 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         }
         j.w[k] = w[k];
         const uint32_t wtype = type_of(w[k]);
-        j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
-        j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
+        /* The tile kernels round differently from the one-token ones, so a
+         * step of several sessions' single tokens keeps to the latter: each
+         * session's logits are then bit for bit those of a decode alone. */
+        const bool tiled = n >= 4 && !s->per_token;
+        j.tile[k] = tiled ? ops_tile(wtype) : NULL;
+        j.rows4[k] = tiled ? NULL : ops_rows(wtype);
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];
@@ -959,6 +965,11 @@ dx_status eng_batch_decode(eng_session *const *ss, const int32_t *tokens, int n)
             return dx_fail(DX_EARG, "sessions in one batch must use the same model");
         if (ss[i]->pos >= ss[i]->n_ctx)
             return dx_fail(DX_ELIMIT, "session %d's context is full (%d tokens)", i, ss[i]->n_ctx);
+        /* attention scores live in the first session's (threads, n_ctx) scratch */
+        if (ss[i]->pos >= s->n_ctx)
+            return dx_fail(DX_EARG, "session %d is at position %d, past the first session's %d-token "
+                           "context (put the session with the largest context first)", i, ss[i]->pos,
+                           s->n_ctx);
         for (int k = 0; k < i; k++)
             if (ss[k] == ss[i])
                 return dx_fail(DX_EARG, "session %d appears twice in one batch", i);
@@ -969,7 +980,9 @@ dx_status eng_batch_decode(eng_session *const *ss, const int32_t *tokens, int n)
     pool_lock(s->pool);
     for (int t = 0; t < n; t++)
         s->slots[t] = (tok_slot){ss[t], ss[t]->pos, ss[t]->logits};
+    s->per_token = true;
     forward(s, tokens, n);
+    s->per_token = false;
     for (int t = 0; t < n; t++)
         ss[t]->pos++;
     pool_unlock(s->pool);

@@ -1,0 +1,203 @@
+#include "gen/batch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Longest a prompt's chunk waits in batch_yield for a step to run. */
+#define BATCH_YIELD_US 100000
+
+enum { REQ_WAITING, REQ_DONE, REQ_ALONE };
+
+/* One submission, on the stack of the thread that waits for it. It is in
+ * the pending list until a leader takes it; its thread returns only after
+ * the leader has set its state, so the leader never sees a dead request. */
+typedef struct req {
+    eng_session *s;
+    int32_t token;
+    int state;
+    bool shared;
+    struct req *next;
+} req;
+
+/* Locks: mu only. Nothing is called with mu held but condition waits; the
+ * leader lets go of mu for the forward pass (which takes the pool's lock). */
+struct batcher {
+    pthread_mutex_t mu;
+    pthread_cond_t gather; /* the leader waits here for the rest to submit */
+    pthread_cond_t done;   /* submitters and yielders wait here for a step to end */
+    int joined;            /* sessions between batch_join and batch_leave */
+    req *head, **tail;     /* submitted, not yet taken by a leader (FIFO) */
+    int n_pending;
+    bool busy;             /* a leader is gathering or running a step */
+    batch_stats st;
+};
+
+batcher *batcher_new(void)
+{
+    batcher *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->gather, &ca);
+    pthread_cond_init(&b->done, &ca);
+    pthread_condattr_destroy(&ca);
+    b->tail = &b->head;
+    return b;
+}
+
+void batcher_free(batcher *b)
+{
+    if (!b)
+        return;
+    pthread_cond_destroy(&b->done);
+    pthread_cond_destroy(&b->gather);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+static struct timespec deadline_us(long us)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += us / 1000000;
+    ts.tv_nsec += (us % 1000000) * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+void batch_join(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->joined++;
+    pthread_mutex_unlock(&b->mu);
+}
+
+void batch_leave(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    b->joined--;
+    pthread_cond_signal(&b->gather); /* a leader may be waiting for this one */
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Take req *pp points at out of the pending list. */
+static req *unlink_req(batcher *b, req **pp)
+{
+    req *r = *pp;
+    *pp = r->next;
+    if (b->tail == &r->next)
+        b->tail = pp;
+    r->next = NULL;
+    b->n_pending--;
+    return r;
+}
+
+/* Run one step; called and returns with mu held, by a thread whose own
+ * request is pending and with no step running. */
+static void lead(batcher *b)
+{
+    b->busy = true;
+    if (b->n_pending < b->joined) {
+        struct timespec dl = deadline_us(BATCH_GATHER_US);
+        while (b->n_pending < b->joined)
+            if (pthread_cond_timedwait(&b->gather, &b->mu, &dl) == ETIMEDOUT)
+                break;
+    }
+    /* The attention scratch is the first session's: the largest context
+     * goes first. The rest follow in the order they came. */
+    req **first = &b->head;
+    for (req **pp = &b->head; *pp; pp = &(*pp)->next)
+        if (eng_session_n_ctx((*pp)->s) > eng_session_n_ctx((*first)->s))
+            first = pp;
+    req *taken[BATCH_MAX];
+    taken[0] = unlink_req(b, first);
+    int cap = eng_session_n_batch(taken[0]->s);
+    if (cap > BATCH_MAX)
+        cap = BATCH_MAX;
+    int n = 1;
+    while (n < cap && b->head)
+        taken[n++] = unlink_req(b, &b->head);
+    pthread_mutex_unlock(&b->mu);
+
+    eng_session *ss[BATCH_MAX];
+    int32_t toks[BATCH_MAX];
+    for (int i = 0; i < n; i++) {
+        ss[i] = taken[i]->s;
+        toks[i] = taken[i]->token;
+    }
+    /* On failure each session decodes alone, on its own thread, so that
+     * the error (and its message) is that session's own. */
+    const dx_status st = eng_batch_decode(ss, toks, n);
+
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < n; i++) {
+        taken[i]->state = st ? REQ_ALONE : REQ_DONE;
+        taken[i]->shared = !st && n > 1;
+    }
+    if (!st) {
+        b->st.steps++;
+        b->st.tokens += (uint64_t)n;
+        if (n > 1) {
+            b->st.shared_steps++;
+            b->st.shared_tokens += (uint64_t)n;
+        }
+        if (n > b->st.max_batch)
+            b->st.max_batch = n;
+    }
+    b->busy = false;
+    pthread_cond_broadcast(&b->done);
+}
+
+dx_status batch_decode(batcher *b, eng_session *s, int32_t token, const float **logits,
+                       bool *shared)
+{
+    req me = {.s = s, .token = token, .state = REQ_WAITING};
+    pthread_mutex_lock(&b->mu);
+    *b->tail = &me;
+    b->tail = &me.next;
+    b->n_pending++;
+    if (b->busy)
+        pthread_cond_signal(&b->gather);
+    while (me.state == REQ_WAITING) {
+        if (!b->busy)
+            lead(b);
+        else
+            pthread_cond_wait(&b->done, &b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (shared)
+        *shared = me.shared;
+    if (me.state == REQ_ALONE)
+        return eng_session_decode(s, &token, 1, logits);
+    *logits = eng_session_logits(s);
+    return DX_OK;
+}
+
+void batch_yield(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->n_pending > 0 || b->busy) {
+        const uint64_t s0 = b->st.steps;
+        struct timespec dl = deadline_us(BATCH_YIELD_US);
+        while (b->st.steps == s0 && (b->n_pending > 0 || b->busy))
+            if (pthread_cond_timedwait(&b->done, &b->mu, &dl) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+batch_stats batcher_stats(batcher *b)
+{
+    pthread_mutex_lock(&b->mu);
+    batch_stats st = b->st;
+    pthread_mutex_unlock(&b->mu);
+    return st;
+}
