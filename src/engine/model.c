@@ -735,10 +735,10 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         }
         j.w[k] = w[k];
         const uint32_t wtype = type_of(w[k]);
-        /* The tile kernels round differently from the one-token ones, so a
-         * step of several sessions' single tokens keeps to the latter: each
-         * session's logits are then bit for bit those of a decode alone. */
-        const bool tiled = n >= 4 && !s->per_token;
+        /* Most tile kernels round differently from the one-token ones, so a
+         * step of several sessions' single tokens uses only those that don't:
+         * each session's logits are then bit for bit those of a decode alone. */
+        const bool tiled = n >= 4 && (!s->per_token || ops_tile_exact(wtype));
         j.tile[k] = tiled ? ops_tile(wtype) : NULL;
         j.rows4[k] = tiled ? NULL : ops_rows(wtype);
         j.y[k] = y ? y[k] : NULL;

@@ -25,12 +25,11 @@ typedef struct req {
  * leader lets go of mu for the forward pass (which takes the pool's lock). */
 struct batcher {
     pthread_mutex_t mu;
-    pthread_cond_t gather; /* the leader waits here for the rest to submit */
-    pthread_cond_t done;   /* submitters and yielders wait here for a step to end */
+    pthread_cond_t done;   /* submitters and yielders wait here (a step ended, a session left) */
     int joined;            /* sessions between batch_join and batch_leave */
     req *head, **tail;     /* submitted, not yet taken by a leader (FIFO) */
     int n_pending;
-    bool busy;             /* a leader is gathering or running a step */
+    bool busy;             /* a step is running */
     batch_stats st;
 };
 
@@ -43,7 +42,6 @@ batcher *batcher_new(void)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&b->mu, NULL);
-    pthread_cond_init(&b->gather, &ca);
     pthread_cond_init(&b->done, &ca);
     pthread_condattr_destroy(&ca);
     b->tail = &b->head;
@@ -55,7 +53,6 @@ void batcher_free(batcher *b)
     if (!b)
         return;
     pthread_cond_destroy(&b->done);
-    pthread_cond_destroy(&b->gather);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }
@@ -84,7 +81,7 @@ void batch_leave(batcher *b)
 {
     pthread_mutex_lock(&b->mu);
     b->joined--;
-    pthread_cond_signal(&b->gather); /* a leader may be waiting for this one */
+    pthread_cond_broadcast(&b->done); /* submitters may be waiting for this one */
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -100,17 +97,11 @@ static req *unlink_req(batcher *b, req **pp)
     return r;
 }
 
-/* Run one step; called and returns with mu held, by a thread whose own
- * request is pending and with no step running. */
+/* Run one step with the pending requests; called and returns with mu held,
+ * with no step running. */
 static void lead(batcher *b)
 {
     b->busy = true;
-    if (b->n_pending < b->joined) {
-        struct timespec dl = deadline_us(BATCH_GATHER_US);
-        while (b->n_pending < b->joined)
-            if (pthread_cond_timedwait(&b->gather, &b->mu, &dl) == ETIMEDOUT)
-                break;
-    }
     /* The attention scratch is the first session's: the largest context
      * goes first. The rest follow in the order they came. */
     req **first = &b->head;
@@ -156,21 +147,40 @@ static void lead(batcher *b)
     pthread_cond_broadcast(&b->done);
 }
 
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* The step is run by the thread whose submission completes it (every joined
+ * session has submitted): that thread is running already, so a full step
+ * costs no extra wake-up. Earlier submitters sleep until the step is done,
+ * or until BATCH_GATHER_US after their own submission, when one of them runs
+ * the step with whoever is there. */
 dx_status batch_decode(batcher *b, eng_session *s, int32_t token, const float **logits,
                        bool *shared)
 {
     req me = {.s = s, .token = token, .state = REQ_WAITING};
+    const struct timespec dl = deadline_us(BATCH_GATHER_US);
     pthread_mutex_lock(&b->mu);
     *b->tail = &me;
     b->tail = &me.next;
     b->n_pending++;
-    if (b->busy)
-        pthread_cond_signal(&b->gather);
+    bool late = false; /* waited out the gather time */
     while (me.state == REQ_WAITING) {
-        if (!b->busy)
+        if (!b->busy && (b->n_pending >= b->joined || late)) {
             lead(b);
-        else
+            continue;
+        }
+        if (b->busy) {
             pthread_cond_wait(&b->done, &b->mu);
+        } else if (pthread_cond_timedwait(&b->done, &b->mu, &dl) == ETIMEDOUT) {
+            late = true;
+        } else {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            late = !before(&now, &dl);
+        }
     }
     pthread_mutex_unlock(&b->mu);
     if (shared)

@@ -4,11 +4,12 @@
  * Decoding one token reads every weight of the model once; several sessions
  * that each need their next token's logits can share that read with one
  * eng_batch_decode. A batcher collects those requests: a thread that wants
- * logits submits (session, token) and waits; the first thread to find no
- * step running leads one: it waits briefly for the other sessions known to
- * be decoding (at most BATCH_GATHER_US), runs one forward pass for all that
- * have submitted, and wakes each with its logits. Everything else (sampling,
- * stop strings, callbacks, cancellation) stays on each session's own thread.
+ * logits submits (session, token); the one whose submission completes the
+ * set of sessions known to be decoding runs one forward pass for all of them
+ * and wakes the others with their logits. If some session is slow to submit
+ * (a slow callback), the others go without it after BATCH_GATHER_US.
+ * Everything else (sampling, stop strings, callbacks, cancellation) stays on
+ * each session's own thread.
  *
  *     batcher *b = batcher_new();          // one per model, shared by threads
  *     batch_join(b);                       // this session now decodes token by token
@@ -34,8 +35,9 @@
 #include "core/status.h"
 #include "engine/model.h"
 
-/* Longest a step's leader waits for sessions that are decoding but have not
- * submitted yet (sampling, in a callback). */
+/* Longest a submitted session waits for the other decoding sessions to
+ * submit too (they may be sampling or in a callback) before a step runs
+ * without them. */
 #define BATCH_GATHER_US 2000
 /* Most sessions in one step (also bounded by the first session's n_batch). */
 #define BATCH_MAX 32
