@@ -292,6 +292,7 @@ TEST(batched_logits_are_bitwise_solo_logits)
 {
     static const char *const files[] = {"build/ref-models/llama-tiny-Q4_0.gguf",
                                         "build/ref-models/llama-tiny-Q4_K.gguf",
+                                        "build/ref-models/llama-tiny-Q6_K.gguf",
                                         "build/ref-models/qwen2-tiny-Q8_0.gguf"};
     int tested = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {

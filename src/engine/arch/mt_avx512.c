@@ -355,12 +355,12 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
  * kernel do (tests/unit/test_ops.c holds them to it); Q4_K's tile matches its
  * rows kernel but not its vec_dot, Q4_0's and Q6_K's neither. */
 const ops_tile_kernel ops_avx512_tiles[] = {
-    {QT_Q6_K, mt_Q6_K_2x4, false},
+    {QT_Q6_K, mt_Q6_K_2x4, true},
     {QT_Q4_1, mt_Q4_1_2x4, true},
     {QT_Q4_0, mt_Q4_0_2x4, false},
     {QT_Q5_0, mt_Q5_0_2x4, true},
     {QT_Q8_0, mt_Q8_0_2x4, true},
-    {QT_Q4_K, mt_Q4_K_2x4, false},
+    {QT_Q4_K, mt_Q4_K_2x4, true},
 };
 const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512_tiles[0];
 
