@@ -30,6 +30,7 @@ struct batcher {
     req *head, **tail;     /* submitted, not yet taken by a leader (FIFO) */
     int n_pending;
     bool busy;             /* a step is running */
+    long gather_us;        /* how long submitters wait for the rest (see batch.h) */
     batch_stats st;
 };
 
@@ -45,6 +46,7 @@ batcher *batcher_new(void)
     pthread_cond_init(&b->done, &ca);
     pthread_condattr_destroy(&ca);
     b->tail = &b->head;
+    b->gather_us = BATCH_GATHER_MIN_US;
     return b;
 }
 
@@ -99,7 +101,7 @@ static req *unlink_req(batcher *b, req **pp)
 
 /* Run one step with the pending requests; called and returns with mu held,
  * with no step running. */
-static void lead(batcher *b)
+static void lead(batcher *b, bool late)
 {
     b->busy = true;
     /* The attention scratch is the first session's: the largest context
@@ -126,7 +128,11 @@ static void lead(batcher *b)
     }
     /* On failure each session decodes alone, on its own thread, so that
      * the error (and its message) is that session's own. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     const dx_status st = eng_batch_decode(ss, toks, n);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long half_us = (long)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000) / 2;
 
     pthread_mutex_lock(&b->mu);
     for (int i = 0; i < n; i++) {
@@ -142,7 +148,11 @@ static void lead(batcher *b)
         }
         if (n > b->st.max_batch)
             b->st.max_batch = n;
+        b->st.waited_out += late;
     }
+    b->gather_us = half_us < BATCH_GATHER_MIN_US   ? BATCH_GATHER_MIN_US
+                   : half_us > BATCH_GATHER_MAX_US ? BATCH_GATHER_MAX_US
+                                                   : half_us;
     b->busy = false;
     pthread_cond_broadcast(&b->done);
 }
@@ -155,25 +165,27 @@ static bool before(const struct timespec *a, const struct timespec *b)
 /* The step is run by the thread whose submission completes it (every joined
  * session has submitted): that thread is running already, so a full step
  * costs no extra wake-up. Earlier submitters sleep until the step is done,
- * or until BATCH_GATHER_US after their own submission, when one of them runs
- * the step with whoever is there. */
+ * or until gather_us after their submission or after the step that was
+ * running then (the others were in it, and need the time to come back),
+ * when one of them runs the step with whoever is there. */
 dx_status batch_decode(batcher *b, eng_session *s, int32_t token, const float **logits,
                        bool *shared)
 {
     req me = {.s = s, .token = token, .state = REQ_WAITING};
-    const struct timespec dl = deadline_us(BATCH_GATHER_US);
     pthread_mutex_lock(&b->mu);
     *b->tail = &me;
     b->tail = &me.next;
     b->n_pending++;
+    struct timespec dl = deadline_us(b->gather_us);
     bool late = false; /* waited out the gather time */
     while (me.state == REQ_WAITING) {
         if (!b->busy && (b->n_pending >= b->joined || late)) {
-            lead(b);
+            lead(b, late && b->n_pending < b->joined);
             continue;
         }
         if (b->busy) {
             pthread_cond_wait(&b->done, &b->mu);
+            dl = deadline_us(b->gather_us);
         } else if (pthread_cond_timedwait(&b->done, &b->mu, &dl) == ETIMEDOUT) {
             late = true;
         } else {

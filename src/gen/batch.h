@@ -7,7 +7,8 @@
  * logits submits (session, token); the one whose submission completes the
  * set of sessions known to be decoding runs one forward pass for all of them
  * and wakes the others with their logits. If some session is slow to submit
- * (a slow callback), the others go without it after BATCH_GATHER_US.
+ * (a slow callback), the others go without it after a short wait (at most
+ * BATCH_GATHER_MAX_US).
  * Everything else (sampling, stop strings, callbacks, cancellation) stays on
  * each session's own thread.
  *
@@ -35,10 +36,13 @@
 #include "core/status.h"
 #include "engine/model.h"
 
-/* Longest a submitted session waits for the other decoding sessions to
- * submit too (they may be sampling or in a callback) before a step runs
- * without them. */
-#define BATCH_GATHER_US 2000
+/* How long a submitted session waits, once no step is running, for the
+ * other decoding sessions to submit too (they may be sampling, in a callback
+ * or not scheduled yet) before a step runs without them: half the last
+ * step's time, within these bounds. Waiting costs the sessions that came;
+ * running without a partner costs it a step of its own later. */
+#define BATCH_GATHER_MIN_US 500
+#define BATCH_GATHER_MAX_US 5000
 /* Most sessions in one step (also bounded by the first session's n_batch). */
 #define BATCH_MAX 32
 
@@ -50,6 +54,7 @@ typedef struct batch_stats {
     uint64_t shared_steps; /* steps with more than one session */
     uint64_t shared_tokens;/* tokens decoded in those */
     int max_batch;         /* most sessions in one step */
+    uint64_t waited_out;   /* steps run without some joined session, after the gather wait */
 } batch_stats;
 
 batcher *batcher_new(void); /* NULL on out of memory */
