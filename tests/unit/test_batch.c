@@ -174,15 +174,21 @@ TEST(different_lengths_and_a_full_context_finish_as_alone)
         SKIP("../shared/fixtures/models/stories260K.gguf not found");
     /* one stops after 3 tokens, one after 60, one fills a 20-token context
      * (and has the smallest context in the batch), one has no limit but a
-     * 64-token context */
-    job jobs[4] = {
+     * 64-token context, one has a prompt of several chunks, fed while the
+     * others decode */
+    char long_prompt[2048] = "";
+    for (int i = 0; i < 24; i++)
+        strcat(long_prompt, i % 2 ? "The dog ran to the park. " : "Lily saw a big red ball. ");
+    job jobs[5] = {
         {.gm = gm, .prompt = prompts[0], .max_tokens = 3},
         {.gm = gm, .prompt = prompts[1], .max_tokens = 60},
         {.gm = gm, .prompt = prompts[2], .max_tokens = 0, .n_ctx = 20},
         {.gm = gm, .prompt = prompts[3], .max_tokens = 0, .n_ctx = 64},
+        {.gm = gm, .prompt = long_prompt, .max_tokens = 20, .n_ctx = 512},
     };
-    run_together(jobs, 4);
-    for (int i = 0; i < 4; i++) {
+    run_together(jobs, 5);
+    CHECK(jobs[4].st.prompt_tokens > 3 * 64);
+    for (int i = 0; i < 5; i++) {
         CHECK_MSG(jobs[i].rc == DX_OK, "%s", jobs[i].err);
         job a = alone(&jobs[i]);
         CHECK_MSG(!strcmp(jobs[i].c.text, a.c.text), "job %d: '%s' together, '%s' alone", i,
