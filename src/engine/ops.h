@@ -40,9 +40,10 @@ typedef struct ops_kernels {
 typedef void (*ops_tile_fn)(int n, const void *w0, const void *w1, const void *a, size_t a_stride,
                             float *out);
 typedef struct ops_tile_kernel {
-    uint32_t type; /* enum qtype of the weights */
+    uint32_t type;      /* enum qtype of the weights */
     ops_tile_fn fn;
-    bool exact;    /* bit for bit what the format's vec_dot and rows kernel give */
+    ops_tile_fn part[2]; /* the same for 2 and 3 tokens (out[4 * r + t], t < 2 or 3) */
+    bool exact;         /* bit for bit what the format's vec_dot and rows kernel give */
 } ops_tile_kernel;
 
 /* Four rows of a matrix times one vector (decode): out[r] = dot(w + r *
@@ -68,6 +69,10 @@ ops_tile_fn ops_tile_level(uint32_t type, int level);
  * give each session its solo logits. The _level form is for tests. */
 bool ops_tile_exact(uint32_t type);
 bool ops_tile_exact_level(uint32_t type, int level);
+/* The tile kernels for 2 and 3 tokens ([0] and [1]), summing as ops_tile
+ * does; NULL if the format has none. The _level form is for tests. */
+const ops_tile_fn *ops_tile_parts(uint32_t type);
+const ops_tile_fn *ops_tile_parts_level(uint32_t type, int level);
 
 /* The kernels of the active level (see quant_kernel_level). */
 const ops_kernels *ops_get(void);

@@ -148,8 +148,9 @@ TEST(tile_kernels_match_scalar_vec_dot)
 }
 
 /* The tile kernels marked exact give the very bits of the one-token path
- * (vec_dot, and the rows kernel where there is one): batched decode steps
- * rely on it to give each session its solo logits. */
+ * (vec_dot, and the rows kernel where there is one), and so do their 2- and
+ * 3-token forms: batched decode steps rely on it to give each session its
+ * solo logits. */
 TEST(exact_tile_kernels_round_as_the_one_token_kernels)
 {
     const uint32_t types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F32, QT_F16};
@@ -179,6 +180,16 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
                     at.from_float(f + (size_t)(4 + t) * n, a + (size_t)t * ab, n);
                 float out[8];
                 fn(n, w, w + wb, a, ab, out);
+                const ops_tile_fn *parts = ops_tile_parts_level(types[ti], lvl);
+                for (int nt = 2; parts && nt <= 3; nt++) { /* the narrow tiles: the same bits */
+                    float po[8];
+                    parts[nt - 2](n, w, w + wb, a, ab, po);
+                    for (int r = 0; r < 2; r++)
+                        for (int t = 0; t < nt; t++)
+                            CHECK_MSG(!memcmp(&po[4 * r + t], &out[4 * r + t], sizeof(float)),
+                                      "%s level %d n %d: %d-token tile %.9g, 4-token %.9g", wt.name, lvl,
+                                      n, nt, po[4 * r + t], out[4 * r + t]);
+                }
                 for (int t = 0; t < 4; t++) {
                     float o4[4];
                     if (rows)
