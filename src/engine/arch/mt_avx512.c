@@ -381,7 +381,7 @@ TILE_WIDTHS(Q4_1)
 
 /* exact: the tile sums each pair in the order the format's vec_dot and rows
  * kernel do (tests/unit/test_ops.c holds them to it); Q4_K's tile matches its
- * rows kernel but not its vec_dot, Q4_0's and Q6_K's neither. */
+ * rows kernel but not its vec_dot, Q4_0's neither. */
 #define TILES(T) mt_##T##_2x4, {mt_##T##_2x2, mt_##T##_2x3}
 const ops_tile_kernel ops_avx512_tiles[] = {
     {QT_Q6_K, TILES(Q6_K), true},
@@ -389,7 +389,7 @@ const ops_tile_kernel ops_avx512_tiles[] = {
     {QT_Q4_0, TILES(Q4_0), false},
     {QT_Q5_0, TILES(Q5_0), true},
     {QT_Q8_0, TILES(Q8_0), true},
-    {QT_Q4_K, TILES(Q4_K), true},
+    {QT_Q4_K, TILES(Q4_K), false},
 };
 const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512_tiles[0];
 

@@ -230,43 +230,10 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
     *s = _mm512_reduce_add_ps(acc);
 }
 
-/* Q4_K: the order of mt_avx512.c's rows and tile kernels (a 512-bit integer
- * sum per block, then its scale and its mins as two fused multiply-adds),
- * so that all three give the same bits and batched decode steps may use the
- * tiles (ops_tile_exact). */
-static void avx512_q4_K_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const block_q4_K *x = w;
-    const block_q8_K *y = a;
-    const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < n / QK_K; i++) {
-        const __m256i b32 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums),
-                                              _mm256_set1_epi16(1));
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
-        __m512i isum = _mm512_setzero_si512();
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
-            const __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
-            const __m512i scv = _mm512_permutexvar_epi32(
-                pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[2 * c], sc[2 * c + 1], 0, 0)));
-            const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, _mm512_loadu_si512(y[i].qs + 64 * c));
-            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
-        }
-        const __m256i md = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)), b32);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * _cvtsh_ss(x[i].d)), _mm512_cvtepi32_ps(isum), acc);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(-y[i].d * _cvtsh_ss(x[i].dmin)),
-                              _mm512_cvtepi32_ps(_mm512_zextsi256_si512(md)), acc);
-    }
-    *s = _mm512_reduce_add_ps(acc);
-}
-
 const quant_kernel quant_avx512_kernels[] = {
     { QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot },
     { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
-    { QT_Q4_K, NULL, avx512_q4_K_vec_dot },
+    { QT_Q4_K, NULL, simd_q4_K_vec_dot }, /* 512-bit vpdpbusd + vpmulld was no faster */
     { QT_Q6_K, NULL, avx512_q6_K_vec_dot },
     { QT_Q5_0, NULL, avx512_q5_0_vec_dot },
     { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
