@@ -11,10 +11,17 @@
  * it stays out of the peak RSS), the decode ceiling it
  * implies (bandwidth / bytes of weights read per token) and peak RSS.
  *
+ * With --sessions N it measures sessions decoding at once instead: N threads
+ * each decode tg64 in a session of their own, once each on its own (taking
+ * turns on the pool) and once sharing steps through a batcher (gen/batch.h),
+ * alternating for -r reps; it reports the aggregate tok/s of both and the ratio.
+ *
  *     drux bench -m smollm2 -t 2
  *     drux bench -m model.gguf --json
+ *     drux bench -m smollm2 --sessions 3
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +36,10 @@
 #include "engine/model.h"
 #include "engine/pool.h"
 #include "engine/quant.h"
+#include "gen/batch.h"
 
 static const char bench_usage[] =
-    "usage: drux bench -m MODEL [-t THREADS] [-r REPS] [--json]\n"
+    "usage: drux bench -m MODEL [-t THREADS] [-r REPS] [--sessions N] [--json]\n"
     "\n"
     "Times the engine on MODEL (a file or a cached model name): prompt processing\n"
     "(pp64, pp512 tok/s), generation (tg64 tok/s), time to first token of a 64-token\n"
@@ -39,7 +47,13 @@ static const char bench_usage[] =
     "speed it allows for this model (every weight is read once per token).\n"
     "Each figure is the median of REPS runs (default 3). --json prints one line:\n"
     "{\"model\", \"threads\", \"pp64\", \"pp512\", \"tg64\", \"ttft_ms\", \"peak_rss_mb\",\n"
-    " \"mem_bw_gbs\", \"decode_ceiling_tps\"}.\n";
+    " \"mem_bw_gbs\", \"decode_ceiling_tps\"}.\n"
+    "\n"
+    "--sessions N times N sessions generating at once instead (N threads, 64 tokens\n"
+    "each): aggregate tok/s when each decodes on its own and when they share decode\n"
+    "steps (how drux runs concurrent answers of one model), and the ratio. --json:\n"
+    "{\"model\", \"threads\", \"sessions\", \"tg_separate\", \"tg_batched\", \"ratio\",\n"
+    " \"mean_batch\"}.\n";
 
 #define BENCH_MAX_REPS 50
 #define BENCH_PROMPT 512
@@ -284,6 +298,112 @@ out:
     return st;
 }
 
+/* ---- several sessions at once ---------------------------------------------- */
+
+#define BENCH_MAX_SESSIONS 32
+#define BENCH_TG 64
+
+typedef struct {
+    eng_session *s;
+    batcher *b;               /* NULL: decode on its own */
+    pthread_barrier_t *start; /* after the prompt, before the timed part */
+    int32_t prompt[16];
+    int n_vocab;
+    dx_status st;
+    char err[256];
+} sess_job;
+
+static void *sess_run(void *arg)
+{
+    sess_job *j = arg;
+    eng_session_truncate(j->s, 0);
+    const float *logits;
+    j->st = eng_session_decode(j->s, j->prompt, 16, &logits);
+    if (j->b)
+        batch_join(j->b);
+    pthread_barrier_wait(j->start);
+    for (int i = 0; i < BENCH_TG && !j->st; i++) {
+        int32_t tok = argmax(logits, j->n_vocab);
+        j->st = j->b ? batch_decode(j->b, j->s, tok, &logits, NULL)
+                     : eng_session_decode(j->s, &tok, 1, &logits);
+    }
+    if (j->b)
+        batch_leave(j->b);
+    if (j->st)
+        snprintf(j->err, sizeof j->err, "%s", dx_errmsg());
+    return NULL;
+}
+
+/* One timed run of n sessions, batched or not: aggregate tok/s. */
+static dx_status run_sessions(sess_job *jobs, int n, batcher *b, double *tps)
+{
+    pthread_t th[BENCH_MAX_SESSIONS];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n + 1);
+    int started = 0;
+    dx_status st = DX_OK;
+    for (; started < n; started++) {
+        jobs[started].b = b;
+        jobs[started].start = &start;
+        if (pthread_create(&th[started], NULL, sess_run, &jobs[started]))
+            break;
+    }
+    if (started < n) {
+        /* cannot happen in practice; the barrier would never open */
+        fprintf(stderr, "drux: cannot start %d threads\n", n);
+        exit(1);
+    }
+    pthread_barrier_wait(&start);
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    *tps = (double)n * BENCH_TG / (now_s() - t0);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < n && !st; i++)
+        if (jobs[i].st)
+            st = dx_fail(jobs[i].st, "session %d: %s", i, jobs[i].err);
+    return st;
+}
+
+typedef struct {
+    double separate, batched, mean_batch;
+} sessions_result;
+
+static dx_status bench_sessions(eng_model *m, int n, int reps, sessions_result *r)
+{
+    const eng_hparams *hp = eng_model_hparams(m);
+    sess_job jobs[BENCH_MAX_SESSIONS] = {0};
+    batcher *b = batcher_new();
+    dx_status st = b ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+    const int span = hp->n_vocab - 300 > 1 ? hp->n_vocab - 300 : 1;
+    for (int i = 0; i < n && !st; i++) {
+        st = eng_session_new(m, &(eng_options){.n_ctx = 128}, &jobs[i].s);
+        jobs[i].n_vocab = hp->n_vocab;
+        for (int k = 0; k < 16; k++) /* a different prompt for each session */
+            jobs[i].prompt[k] = (int32_t)((260 + (int64_t)(k + 16 * i) * 7919 % span) % hp->n_vocab);
+    }
+    double sep[BENCH_MAX_REPS], bat[BENCH_MAX_REPS], w;
+    /* warm-up, then the two ways in turn so that a busy spell hits both alike */
+    if (!st)
+        st = run_sessions(jobs, n, b, &w);
+    const batch_stats before = b ? batcher_stats(b) : (batch_stats){0};
+    for (int i = 0; i < reps && !st; i++)
+        if (!(st = run_sessions(jobs, n, NULL, &sep[i])))
+            st = run_sessions(jobs, n, b, &bat[i]);
+    if (!st) {
+        const batch_stats after = batcher_stats(b);
+        r->separate = median(sep, reps);
+        r->batched = median(bat, reps);
+        r->mean_batch = after.steps > before.steps ? (double)(after.tokens - before.tokens) /
+                                                         (double)(after.steps - before.steps)
+                                                   : 0;
+    }
+    for (int i = 0; i < n; i++)
+        eng_session_free(jobs[i].s);
+    batcher_free(b);
+    return st;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -307,10 +427,51 @@ static void json_str(const char *s)
     putchar('"');
 }
 
+static int bench_sessions_cmd(const char *model, int n, int reps, bool json, int threads)
+{
+    char *path = NULL;
+    eng_model *m = NULL;
+    int rc = 1;
+    sessions_result r = {0};
+    if (cli_resolve_model(model, &path)) {
+        cli_error(NULL);
+        goto out;
+    }
+    if (eng_model_open(path, &m)) {
+        cli_error(NULL);
+        goto out;
+    }
+    if (bench_sessions(m, n, reps, &r)) {
+        cli_error(path);
+        goto out;
+    }
+    const double ratio = r.separate > 0 ? r.batched / r.separate : 0;
+    if (json) {
+        printf("{\"model\": ");
+        json_str(path);
+        printf(", \"threads\": %d, \"sessions\": %d, \"tg_separate\": %.2f, \"tg_batched\": %.2f, "
+               "\"ratio\": %.3f, \"mean_batch\": %.2f}\n",
+               threads, n, r.separate, r.batched, ratio, r.mean_batch);
+    } else {
+        printf("model        %s\n", path);
+        printf("threads      %d (kernels: %s), %d sessions at once, %d tokens each, median of %d runs\n",
+               threads, quant_kernel_level(), n, BENCH_TG, reps);
+        printf("separate     %8.1f tok/s in all (each session decodes on its own)\n", r.separate);
+        printf("batched      %8.1f tok/s in all (shared steps, %.2f sessions per step)\n", r.batched,
+               r.mean_batch);
+        printf("ratio        %8.2fx\n", ratio);
+    }
+    rc = 0;
+out:
+    eng_model_close(m);
+    free(path);
+    return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL;
-    int threads = 0, reps = 3;
+    int threads = 0, reps = 3, sessions = 0;
     bool json = false;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
@@ -323,6 +484,8 @@ int cmd_bench(int argc, char **argv)
         if (args_int(&a, "-t", "--threads", 1, 256, &threads))
             continue;
         if (args_int(&a, "-r", "--reps", 1, BENCH_MAX_REPS, &reps))
+            continue;
+        if (args_int(&a, NULL, "--sessions", 1, BENCH_MAX_SESSIONS, &sessions))
             continue;
         if (args_flag(&a, NULL, "--json")) {
             json = true;
@@ -341,8 +504,9 @@ int cmd_bench(int argc, char **argv)
         snprintf(buf, sizeof buf, "%d", threads);
         setenv("DRUX_THREADS", buf, 1);
     }
-    /* Bandwidth first, in a child process, before this one has threads. */
-    const double bw = measure_bandwidth();
+    /* Bandwidth first, in a child process, before this one has threads
+     * (--sessions reports no ceiling, so it skips the probe). */
+    const double bw = sessions > 0 ? 0 : measure_bandwidth();
     pool *p = pool_global();
     if (!p)
         return cli_error("starting the thread pool");
@@ -351,6 +515,10 @@ int cmd_bench(int argc, char **argv)
     char *path = NULL;
     eng_model *m = NULL;
     bench_result r = {.threads = pool_threads(p)};
+    if (sessions > 0) {
+        rc = bench_sessions_cmd(model, sessions, reps, json, r.threads);
+        goto out;
+    }
     r.bw_gbs = bw;
     if (cli_resolve_model(model, &path)) {
         cli_error(NULL);

@@ -6,6 +6,7 @@
 
 #include "hub/hub.h"
 #include "core/limits.h"
+#include "core/log.h"
 
 typedef struct entry {
     char *path;
@@ -113,6 +114,8 @@ static void local_run(void *impl, member_ctx *ctx)
     gen_stats st;
     dx_status s = gen_generate(lm->gm, &p, member_ctx_question(ctx), on_piece, &ps, &st);
     member_ctx_usage(ctx, st.prompt_tokens, st.gen_tokens, false);
+    log_debug("member %s: %d of %d tokens decoded in steps shared with other voices of its model",
+              lm->mc->name, st.batched_tokens, st.gen_tokens);
     if (s) {
         member_ctx_finish(ctx, MEMBER_FAILED, "%s", dx_errmsg());
         return;

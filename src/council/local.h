@@ -4,8 +4,9 @@
  * local_open is a member_open_fn for fanout_opts.open_local. Loaded models
  * are kept in a registry, so members that use the same file (sampling
  * voices of one model) share one mmap'd copy; each answer gets its own
- * session. Sessions of different members take turns on the engine's thread
- * pool, one decode step at a time.
+ * session. Voices of one model decode together (one forward pass per token
+ * for all of them, gen/batch.h); sessions of different models take turns on
+ * the engine's thread pool, one decode step at a time.
  *
  *     local_registry *reg = local_registry_new();
  *     fanout_opts o = {.open_local = local_open, .local_user = reg};

@@ -85,6 +85,7 @@ uint64_t eng_model_packed_bytes(const eng_model *m);
 dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **out);
 void eng_session_free(eng_session *s);
 int eng_session_n_ctx(const eng_session *s);
+int eng_session_n_batch(const eng_session *s); /* tokens per forward step */
 int eng_session_pos(const eng_session *s); /* tokens held in the cache */
 /* Forget cached tokens from position pos on (0 clears the cache). */
 void eng_session_truncate(eng_session *s, int pos);
@@ -99,10 +100,12 @@ dx_status eng_session_decode(eng_session *s, const int32_t *tokens, int n, const
 /* Decode one token for each of n sessions of the same model in one forward
  * pass (the weights are read once for all of them): tokens[i] goes after
  * sessions[i]'s cached ones, and its logits land in eng_session_logits
- * (sessions[i]). The first session's scratch is used, so n is at most its
- * n_batch (DX_ELIMIT past it). Sessions must be distinct (DX_EARG), and none
- * may be in use on another thread. A full context is DX_ELIMIT; on any
- * error nothing changes. */
+ * (sessions[i]), bit for bit what eng_session_decode of that one token
+ * would give. The first session's scratch is used, so n is at most its
+ * n_batch (DX_ELIMIT past it) and no session may be at a position past its
+ * context (DX_EARG: put the largest context first). Sessions must be
+ * distinct (DX_EARG), and none may be in use on another thread. A full
+ * context is DX_ELIMIT; on any error nothing changes. */
 dx_status eng_batch_decode(eng_session *const *sessions, const int32_t *tokens, int n);
 /* The logits of the last token decoded with logits (n_vocab floats). */
 const float *eng_session_logits(const eng_session *s);

@@ -108,6 +108,50 @@ ops_tile_fn ops_tile(uint32_t type)
     return ops_tile_level(type, level_active);
 }
 
+bool ops_tile_exact_level(uint32_t type, int level)
+{
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
+        return false;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512)
+        for (size_t i = 0; i < ops_avx512_tile_count; i++)
+            if (ops_avx512_tiles[i].type == type)
+                return ops_avx512_tiles[i].exact;
+#endif
+    (void)type;
+    return false;
+}
+
+const ops_tile_fn *ops_tile_parts_level(uint32_t type, int level)
+{
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
+        return NULL;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512)
+        for (size_t i = 0; i < ops_avx512_tile_count; i++)
+            if (ops_avx512_tiles[i].type == type)
+                return ops_avx512_tiles[i].part[0] && ops_avx512_tiles[i].part[1]
+                           ? ops_avx512_tiles[i].part
+                           : NULL;
+#endif
+    (void)type;
+    return NULL;
+}
+
+const ops_tile_fn *ops_tile_parts(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_tile_parts_level(type, level_active);
+}
+
+bool ops_tile_exact(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_tile_exact_level(type, level_active);
+}
+
 ops_rows_fn ops_rows_level(uint32_t type, int level)
 {
     pthread_once(&active_once, active_init);

@@ -40,8 +40,10 @@ typedef struct ops_kernels {
 typedef void (*ops_tile_fn)(int n, const void *w0, const void *w1, const void *a, size_t a_stride,
                             float *out);
 typedef struct ops_tile_kernel {
-    uint32_t type; /* enum qtype of the weights */
+    uint32_t type;      /* enum qtype of the weights */
     ops_tile_fn fn;
+    ops_tile_fn part[2]; /* the same for 2 and 3 tokens (out[4 * r + t], t < 2 or 3) */
+    bool exact;         /* bit for bit what the format's vec_dot and rows kernel give */
 } ops_tile_kernel;
 
 /* Four rows of a matrix times one vector (decode): out[r] = dot(w + r *
@@ -62,6 +64,15 @@ ops_rows_fn ops_rows_level(uint32_t type, int level);
 ops_tile_fn ops_tile(uint32_t type);
 /* The same at one level; NULL if none or the CPU can't run it. For tests. */
 ops_tile_fn ops_tile_level(uint32_t type, int level);
+/* Whether ops_tile(type) rounds exactly as the one-token kernels (ops_rows,
+ * vec_dot) do, so a step of several sessions' tokens may use it and still
+ * give each session its solo logits. The _level form is for tests. */
+bool ops_tile_exact(uint32_t type);
+bool ops_tile_exact_level(uint32_t type, int level);
+/* The tile kernels for 2 and 3 tokens ([0] and [1]), summing as ops_tile
+ * does; NULL if the format has none. The _level form is for tests. */
+const ops_tile_fn *ops_tile_parts(uint32_t type);
+const ops_tile_fn *ops_tile_parts_level(uint32_t type, int level);
 
 /* The kernels of the active level (see quant_kernel_level). */
 const ops_kernels *ops_get(void);

@@ -28,7 +28,12 @@ typedef struct job {
 struct pool {
     int n;
     pthread_t *threads;
-    pthread_mutex_t job_lock; /* held by the owner of a group of jobs */
+    /* pool_lock is a ticket lock, first come first served: a thread that
+     * unlocks and locks again (a session decoding token after token) must
+     * not keep out one that has been waiting (another's prompt). */
+    pthread_mutex_t turn_mu;
+    pthread_cond_t turn_cv;
+    unsigned long next_ticket, serving;
     pthread_mutex_t mu;       /* guards sleeping */
     pthread_cond_t wake;
     alignas(64) atomic_uint generation; /* bumped for each job */
@@ -119,7 +124,8 @@ dx_status pool_new(int n_threads, pool **out)
     atomic_init(&p->active, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, false);
-    pthread_mutex_init(&p->job_lock, NULL);
+    pthread_mutex_init(&p->turn_mu, NULL);
+    pthread_cond_init(&p->turn_cv, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->threads = calloc((size_t)n_threads, sizeof *p->threads);
@@ -158,7 +164,8 @@ void pool_free(pool *p)
     free(p->threads);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->mu);
-    pthread_mutex_destroy(&p->job_lock);
+    pthread_cond_destroy(&p->turn_cv);
+    pthread_mutex_destroy(&p->turn_mu);
     free(p);
 }
 
@@ -228,12 +235,20 @@ void pool_run(pool *p, pool_fn fn, void *ctx)
 
 void pool_lock(pool *p)
 {
-    pthread_mutex_lock(&p->job_lock);
+    pthread_mutex_lock(&p->turn_mu);
+    const unsigned long me = p->next_ticket++;
+    while (p->serving != me)
+        pthread_cond_wait(&p->turn_cv, &p->turn_mu);
+    pthread_mutex_unlock(&p->turn_mu);
 }
 
 void pool_unlock(pool *p)
 {
-    pthread_mutex_unlock(&p->job_lock);
+    pthread_mutex_lock(&p->turn_mu);
+    p->serving++;
+    if (p->next_ticket != p->serving) /* someone is waiting */
+        pthread_cond_broadcast(&p->turn_cv);
+    pthread_mutex_unlock(&p->turn_mu);
 }
 
 static pool *global_pool;

@@ -16,7 +16,9 @@
  * Make chunks a multiple of a cache line of output (16 floats) so threads
  * never write the same line. pool_for/pool_run are not reentrant; callers that
  * share a pool serialise with pool_lock/pool_unlock around a group of jobs (a
- * decode step), which is also what makes concurrent sessions take turns.
+ * decode step), which is also what makes concurrent sessions take turns:
+ * the lock is first come, first served, so a session that locks again right
+ * after unlocking queues behind those already waiting.
  * Workers spin briefly before sleeping so the many small jobs of one token
  * don't pay a wake-up each.
  */

@@ -11,6 +11,7 @@ struct gen_model {
     eng_model *m;
     tok *t;
     chat_tmpl chat;
+    batcher *b; /* the decode steps of this model's concurrent generations */
 };
 
 gen_params gen_defaults(void)
@@ -27,6 +28,10 @@ dx_status gen_model_open(const char *path, gen_model **out)
     dx_status st = eng_model_open(path, &gm->m);
     if (st)
         goto out;
+    if (!(gm->b = batcher_new())) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
     if ((st = tok_load(eng_model_gguf(gm->m), &gm->t))) {
         dx_wrap(st, "%s", path);
         goto out;
@@ -53,6 +58,7 @@ void gen_model_close(gen_model *gm)
     if (!gm)
         return;
     tok_free(gm->t);
+    batcher_free(gm->b);
     eng_model_close(gm->m);
     free(gm);
 }
@@ -60,6 +66,7 @@ void gen_model_close(gen_model *gm)
 eng_model *gen_model_engine(const gen_model *gm) { return gm->m; }
 const tok *gen_model_tok(const gen_model *gm) { return gm->t; }
 const chat_tmpl *gen_model_chat(const gen_model *gm) { return &gm->chat; }
+batch_stats gen_model_batch_stats(const gen_model *gm) { return batcher_stats(gm->b); }
 
 static double now_ms(void)
 {
@@ -168,6 +175,7 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
     size_t n_ids = 0;
     eng_session *s = NULL;
     sampler *sp = NULL;
+    bool joined = false; /* in gm->b's decoding sessions */
     dx_buf pend = dx_buf_make(DX_MAX_ANSWER_BYTES);
     const char *const *stops = p->chat || conv ? chat_stops(&gm->chat) : NULL;
     dx_status st = prompt_ids(gm, p, prompt, conv, n_conv, &ids, &n_ids);
@@ -194,9 +202,21 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
     stats->prompt_tokens = (int)n_ids;
 
     double t0 = now_ms(), t1 = t0;
-    const float *logits;
-    if ((st = eng_session_decode(s, ids, (int)n_ids, &logits)))
-        goto out;
+    const float *logits = NULL;
+    /* The prompt a chunk at a time, letting the sessions that are decoding
+     * take a step in between (the pool is held for a whole call). */
+    const size_t nb = (size_t)eng_session_n_batch(s);
+    for (size_t i = 0; i < n_ids; i += nb) {
+        const size_t n = n_ids - i < nb ? n_ids - i : nb;
+        if (i && !p->solo)
+            batch_yield(gm->b);
+        if ((st = eng_session_decode(s, ids + i, (int)n, i + n == n_ids ? &logits : NULL)))
+            goto out;
+    }
+    if (!p->solo) {
+        batch_join(gm->b);
+        joined = true;
+    }
     const int limit = p->max_tokens > 0 ? p->max_tokens : INT32_MAX;
     char piece[DX_MAX_TOKEN_BYTES];
     size_t emitted = 0; /* bytes of pend already passed to cb */
@@ -246,13 +266,25 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
             stats->stop = "context";
             break;
         }
-        if ((st = eng_session_decode(s, &id, 1, &logits)))
+        bool shared = false;
+        if (joined)
+            st = batch_decode(gm->b, s, id, &logits, &shared);
+        else
+            st = eng_session_decode(s, &id, 1, &logits);
+        if (st)
             goto out;
+        stats->batched_tokens += shared;
+    }
+    if (joined) {
+        batch_leave(gm->b);
+        joined = false;
     }
     if (pend.len > emitted && strcmp(stats->stop, "cancelled"))
         cb(ud, pend.data + emitted, pend.len - emitted);
     stats->decode_ms = now_ms() - t1;
 out:
+    if (joined)
+        batch_leave(gm->b);
     dx_buf_free(&pend);
     sampler_free(sp);
     eng_session_free(s);

@@ -15,8 +15,11 @@
  *     gen_generate(gm, &p, "What is the capital of France?", print_piece, NULL, &st);
  *     gen_model_close(gm);
  *
- * A gen_model is read-only after open and may be used by several threads at
- * once; each gen_generate call has its own session.
+ * A gen_model may be used by several threads at once; each gen_generate
+ * call has its own session. Generations of one gen_model decode together:
+ * their token-by-token steps share forward passes (gen/batch.h), so N
+ * concurrent answers read the weights about once per token instead of N
+ * times, and each still gets exactly the tokens it would get alone.
  */
 #ifndef DX_GEN_H
 #define DX_GEN_H
@@ -27,6 +30,7 @@
 #include "core/status.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
+#include "gen/batch.h"
 #include "tok/chat.h"
 #include "tok/tok.h"
 
@@ -39,6 +43,7 @@ typedef struct gen_params {
     bool chat;              /* format the prompt as a user turn with the model's template */
     const char *system;     /* system prompt for chat mode, or NULL */
     bool default_system;    /* with no system prompt, use the template's own default */
+    bool solo;              /* never share decode steps with other generations (benchmarks) */
 } gen_params;
 
 typedef struct gen_stats {
@@ -46,6 +51,7 @@ typedef struct gen_stats {
     int gen_tokens;
     double prefill_ms;      /* prompt processing, including the first token's logits */
     double decode_ms;       /* generating the rest */
+    int batched_tokens;     /* tokens decoded in a step shared with other generations */
     const char *stop;       /* "eog", "stop string", "length", "context", "cancelled" */
 } gen_stats;
 
@@ -60,6 +66,8 @@ void gen_model_close(gen_model *gm);
 eng_model *gen_model_engine(const gen_model *gm);
 const tok *gen_model_tok(const gen_model *gm);
 const chat_tmpl *gen_model_chat(const gen_model *gm);
+/* Counters of the model's shared decode steps since open. Thread-safe. */
+batch_stats gen_model_batch_stats(const gen_model *gm);
 
 /* Build the token ids for a prompt as gen_generate would (for tests and
  * `drux run --show-prompt`). The caller frees *ids. */

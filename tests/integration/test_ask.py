@@ -154,6 +154,39 @@ def test_default_local_council_answers_paris(tmp_path):
     assert "Paris" in obj["answer"]
 
 
+def test_voices_of_one_local_model_answer_together_as_alone(tmp_path):
+    """Three voices of one local model decode in shared steps (one read of the
+    weights per token for all three); each must still answer exactly as it
+    does when it is the only member."""
+    d = models_dir()
+    if not d:
+        pytest.skip("the default local models are not in the cache (make setup pulls them)")
+    smol = os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")
+    voices = {"careful": "temperature = 0", "second": "temperature = 0",
+              "lively": "temperature = 0.8\nseed = 7"}
+
+    def config(name, members):
+        lines = ["[council]", "timeout_s = 120", "max_tokens = 40"]
+        for m in members:
+            lines += ["[member.%s]" % m, "type = local", "model = " + smol, voices[m]]
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    question = "Name three colours of the rainbow."
+    together = ask(tmp_path, config("all.ini", ["careful", "second", "lively"]), question)
+    check_one_object(together)
+    got = {m["name"]: m for m in together["members"]}
+    assert [m["status"] for m in together["members"]] == ["done"] * 3
+    for name in ("careful", "lively"):
+        alone = ask(tmp_path, config(name + ".ini", [name]), question)["members"][0]
+        assert alone["status"] == "done"
+        assert got[name]["text"] == alone["text"], name
+        assert got[name]["tokens"] == alone["tokens"] > 0
+    # two greedy voices of one model are the same voice
+    assert got["careful"]["text"] == got["second"]["text"]
+
+
 def test_embeddings_match_paraphrases_with_few_shared_words(tmp_path, server):
     emb = models.path(models.MINILM)
     if not os.path.exists(emb):

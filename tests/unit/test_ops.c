@@ -147,10 +147,79 @@ TEST(tile_kernels_match_scalar_vec_dot)
         SKIP("no tile kernels at the levels this CPU runs");
 }
 
+/* The tile kernels marked exact give the very bits of the one-token path
+ * (vec_dot, and the rows kernel where there is one), and so do their 2- and
+ * 3-token forms: batched decode steps rely on it to give each session its
+ * solo logits. */
+TEST(exact_tile_kernels_round_as_the_one_token_kernels)
+{
+    const uint32_t types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q8_0, QT_Q4_K, QT_Q6_K, QT_F32, QT_F16};
+    int tested = 0;
+    for (int lvl = QL_SCALAR; lvl < QL_COUNT; lvl++)
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            ops_tile_fn fn = ops_tile_level(types[ti], lvl);
+            if (!fn || !ops_tile_exact_level(types[ti], lvl))
+                continue;
+            quant_traits wt, at;
+            CHECK(quant_get_level(types[ti], lvl, &wt));
+            CHECK(quant_get_level(wt.vec_dot_type, lvl, &at));
+            ops_rows_fn rows = ops_rows_level(types[ti], lvl);
+            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18, wt.block_size * 3};
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                size_t wb, ab;
+                CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
+                float *f = malloc(sizeof(float) * (size_t)n * 8);
+                uint8_t *w = malloc(4 * wb), *a = malloc(4 * ab);
+                CHECK(f && w && a);
+                for (int i = 0; i < 8 * n; i++)
+                    f[i] = rnd() * (1 + (i / 32) % 5);
+                for (int r = 0; r < 4; r++)
+                    wt.from_float(f + (size_t)r * n, w + (size_t)r * wb, n);
+                for (int t = 0; t < 4; t++)
+                    at.from_float(f + (size_t)(4 + t) * n, a + (size_t)t * ab, n);
+                float out[8];
+                fn(n, w, w + wb, a, ab, out);
+                const ops_tile_fn *parts = ops_tile_parts_level(types[ti], lvl);
+                for (int nt = 2; parts && nt <= 3; nt++) { /* the narrow tiles: the same bits */
+                    float po[8];
+                    parts[nt - 2](n, w, w + wb, a, ab, po);
+                    for (int r = 0; r < 2; r++)
+                        for (int t = 0; t < nt; t++)
+                            CHECK_MSG(!memcmp(&po[4 * r + t], &out[4 * r + t], sizeof(float)),
+                                      "%s level %d n %d: %d-token tile %.9g, 4-token %.9g", wt.name, lvl,
+                                      n, nt, po[4 * r + t], out[4 * r + t]);
+                }
+                for (int t = 0; t < 4; t++) {
+                    float o4[4];
+                    if (rows)
+                        rows(n, w, wb, a + (size_t)t * ab, o4);
+                    for (int r = 0; r < 2; r++) {
+                        float v;
+                        wt.vec_dot(n, &v, w + (size_t)r * wb, a + (size_t)t * ab);
+                        CHECK_MSG(!memcmp(&v, &out[4 * r + t], sizeof v),
+                                  "%s level %d n %d: tile %.9g, vec_dot %.9g", wt.name, lvl, n,
+                                  out[4 * r + t], v);
+                        CHECK_MSG(!rows || !memcmp(&o4[r], &out[4 * r + t], sizeof v),
+                                  "%s level %d n %d: tile %.9g, rows %.9g", wt.name, lvl, n,
+                                  out[4 * r + t], o4[r]);
+                    }
+                }
+                free(f);
+                free(w);
+                free(a);
+            }
+            tested++;
+        }
+    if (!tested)
+        SKIP("no exact tile kernels at the levels this CPU runs");
+}
+
 int main(void)
 {
     RUN(simd_attention_kernels_match_scalar);
     RUN(active_kernels_are_a_level_this_cpu_runs);
     RUN(tile_kernels_match_scalar_vec_dot);
+    RUN(exact_tile_kernels_round_as_the_one_token_kernels);
     return test_summary();
 }

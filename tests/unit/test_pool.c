@@ -1,10 +1,13 @@
 /*
  * test_pool — the thread pool runs every chunk of a job exactly once, with
- * any number of threads, job after job, and pool_run gives each part once.
+ * any number of threads, job after job, and pool_run gives each part once;
+ * pool_lock serves waiting threads in the order they came.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/pool.h"
 #include "test.h"
@@ -79,9 +82,58 @@ TEST(pool_run_calls_each_part_once)
     pool_free(NULL);
 }
 
+typedef struct {
+    pool *p;
+    atomic_int arrived;
+    int order[4], n;
+} lock_order;
+
+static void *lock_once(void *arg)
+{
+    lock_order *lo = arg;
+    atomic_fetch_add(&lo->arrived, 1);
+    pool_lock(lo->p);
+    lo->order[lo->n++] = 1;
+    pool_unlock(lo->p);
+    return NULL;
+}
+
+static void sleep_ms(int ms)
+{
+    nanosleep(&(struct timespec){0, ms * 1000000L}, NULL);
+}
+
+/* A thread that unlocks and locks again at once (a session decoding token
+ * after token) queues behind one already waiting (another's prompt). */
+TEST(pool_lock_is_first_come_first_served)
+{
+    pool *p;
+    CHECK(pool_new(2, &p) == DX_OK);
+    for (int round = 0; round < 3; round++) {
+        lock_order lo = {.p = p};
+        atomic_init(&lo.arrived, 0);
+        pool_lock(p);
+        pthread_t th;
+        pthread_create(&th, NULL, lock_once, &lo);
+        while (atomic_load(&lo.arrived) == 0)
+            sleep_ms(1);
+        sleep_ms(20); /* now blocked in pool_lock */
+        pool_unlock(p);
+        pool_lock(p);
+        lo.order[lo.n++] = 0;
+        pool_unlock(p);
+        pthread_join(th, NULL);
+        CHECK_EQ_INT(lo.n, 2);
+        CHECK_EQ_INT(lo.order[0], 1);
+        CHECK_EQ_INT(lo.order[1], 0);
+    }
+    pool_free(p);
+}
+
 int main(void)
 {
     RUN(every_chunk_runs_once_for_any_thread_count);
     RUN(pool_run_calls_each_part_once);
+    RUN(pool_lock_is_first_come_first_served);
     return test_summary();
 }

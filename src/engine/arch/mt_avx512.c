@@ -63,7 +63,7 @@ static inline __m512i u_q8_0(const block_q8_0 *x, int i)
 /* The one-row dot of one pair for the blocks [i0, nb) left over
  * (an odd last block), added to out[4r + t]. */
 static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void *w1, const void *a,
-                     size_t as, float *out)
+                     size_t as, float *out, int nt)
 {
     if (i0 >= nb)
         return;
@@ -72,7 +72,7 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
     _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < nt; t++) {
             float v;
             wt->vec_dot((nb - i0) * 32, &v, (const char *)(r ? w1 : w0) + (size_t)i0 * wb,
                        (const char *)a + (size_t)t * as + (size_t)i0 * ab);
@@ -80,23 +80,44 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
         }
 }
 
-#define Q8_FAMILY_2X4(T, BT, UNPACK, SHIFT)                                                          \
+/* Each tile kernel is written once for nt <= 4 tokens (inlined with nt a
+ * constant) and given as 2x4, 2x3 and 2x2: the narrower ones do the same sums
+ * for fewer tokens, so batched steps of two or three sessions can use them
+ * (ops_tile_part). */
+#define TILE_WIDTHS(T)                                                                                \
     static void mt_##T##_2x4(int n, const void *w0, const void *w1, const void *a, size_t as,        \
                              float *out)                                                             \
+    {                                                                                                \
+        mt_##T##_2xT(n, w0, w1, a, as, out, 4);                                                      \
+    }                                                                                                \
+    static void mt_##T##_2x3(int n, const void *w0, const void *w1, const void *a, size_t as,        \
+                             float *out)                                                             \
+    {                                                                                                \
+        mt_##T##_2xT(n, w0, w1, a, as, out, 3);                                                      \
+    }                                                                                                \
+    static void mt_##T##_2x2(int n, const void *w0, const void *w1, const void *a, size_t as,        \
+                             float *out)                                                             \
+    {                                                                                                \
+        mt_##T##_2xT(n, w0, w1, a, as, out, 2);                                                      \
+    }
+
+#define Q8_FAMILY_2X4(T, BT, UNPACK, SHIFT)                                                          \
+    static inline __attribute__((always_inline)) void mt_##T##_2xT(                                  \
+        int n, const void *w0, const void *w1, const void *a, size_t as, float *out, const int nt)   \
     {                                                                                                \
         const BT *x0 = w0, *x1 = w1;                                                                 \
         const int nb = n / 32;                                                                       \
         const __m512i ones = _mm512_set1_epi8(1);                                                    \
         __m512 acc[2][4];                                                                            \
         _Pragma("GCC unroll 4") \
-        for (int t = 0; t < 4; t++)                                                                  \
+        for (int t = 0; t < nt; t++)                                                                  \
             acc[0][t] = acc[1][t] = _mm512_setzero_ps();                                             \
         int i = 0;                                                                                   \
         for (; i + 2 <= nb; i += 2) {                                                                \
             const __m512i u0 = UNPACK(x0, i), u1 = UNPACK(x1, i);                                    \
             const __m512 d0 = scales2(&x0[i].d, &x0[i + 1].d), d1 = scales2(&x1[i].d, &x1[i + 1].d); \
             _Pragma("GCC unroll 4") \
-            for (int t = 0; t < 4; t++) {                                                            \
+            for (int t = 0; t < nt; t++) {                                                            \
                 const block_q8_0 *y = (const block_q8_0 *)((const char *)a + (size_t)t * as);        \
                 const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),             \
                                            _mm256_loadu_si256((const __m256i *)y[i + 1].qs));        \
@@ -113,10 +134,11 @@ static void tail_2x4(enum qtype type, int nb, int i0, const void *w0, const void
         _Pragma("GCC unroll 2") \
         for (int r = 0; r < 2; r++)                                                                  \
             _Pragma("GCC unroll 4") \
-            for (int t = 0; t < 4; t++)                                                              \
+            for (int t = 0; t < nt; t++)                                                              \
                 out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);                                    \
-        tail_2x4(QT_##T, nb, i, w0, w1, a, as, out);                                                 \
-    }
+        tail_2x4(QT_##T, nb, i, w0, w1, a, as, out, nt);                                                 \
+    }                                                                                                \
+    TILE_WIDTHS(T)
 
 Q8_FAMILY_2X4(Q4_0, block_q4_0, u_q4_0, 3)
 Q8_FAMILY_2X4(Q5_0, block_q5_0, u_q5_0, 4)
@@ -138,14 +160,15 @@ static inline void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8])
     memcpy(mn, v + 2, 8);
 }
 
-static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+static inline __attribute__((always_inline)) void mt_Q4_K_2xT(int n, const void *w0, const void *w1, const void *a, size_t as, float *out,
+                                                               const int nt)
 {
     const block_q4_K *x[2] = {w0, w1};
     const __m256i low4 = _mm256_set1_epi8(0x0f);
     const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     __m512 acc[2][4];
     _Pragma("GCC unroll 4")
-    for (int t = 0; t < 4; t++)
+    for (int t = 0; t < nt; t++)
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         uint8_t sc[2][8], mn[2][8];
@@ -157,7 +180,7 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
         }
         __m512i isum[2][4];
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++)
+        for (int t = 0; t < nt; t++)
             isum[0][t] = isum[1][t] = _mm512_setzero_si512();
         _Pragma("GCC unroll 4")
         for (int c = 0; c < 4; c++) {
@@ -170,7 +193,7 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
                     pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[r][2 * c], sc[r][2 * c + 1], 0, 0)));
             }
             _Pragma("GCC unroll 4")
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < nt; t++) {
                 const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * c);
                 _Pragma("GCC unroll 2")
@@ -180,7 +203,7 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
             }
         }
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < nt; t++) {
             const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
             /* sums of 32: bsums pairs */
             const __m256i b16 = _mm256_loadu_si256((const __m256i *)y->bsums);
@@ -199,21 +222,23 @@ static void mt_Q4_K_2x4(int n, const void *w0, const void *w1, const void *a, si
     _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++)
+        for (int t = 0; t < nt; t++)
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
+TILE_WIDTHS(Q4_K)
 
 /* Q6_K against Q8_K: elements l, l+32 of a 128-element half meet 64
  * contiguous activations, as do l+64, l+96; each vpdpbusd covers four
  * 16-element sub-blocks (four lanes each). The weights are stored +32, taken
  * away with the activations' 16-element sums. */
-static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+static inline __attribute__((always_inline)) void mt_Q6_K_2xT(int n, const void *w0, const void *w1, const void *a, size_t as, float *out,
+                                                               const int nt)
 {
     const block_q6_K *x[2] = {w0, w1};
     const __m256i low4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
     __m512 acc[2][4];
     _Pragma("GCC unroll 4")
-    for (int t = 0; t < 4; t++)
+    for (int t = 0; t < nt; t++)
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
         __m128i sc16[2];
@@ -225,7 +250,7 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
         }
         __m512i isum[2][4];
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++)
+        for (int t = 0; t < nt; t++)
             isum[0][t] = isum[1][t] = _mm512_setzero_si512();
         _Pragma("GCC unroll 4")
         for (int h = 0; h < 2; h++) {
@@ -256,7 +281,7 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
                 const __m512i scv0 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[0], ctl));
                 const __m512i scv1 = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16[1], ctl));
                 _Pragma("GCC unroll 4")
-                for (int t = 0; t < 4; t++) {
+                for (int t = 0; t < nt; t++) {
                     const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
                     const __m512i yv = _mm512_loadu_si512(y->qs + 128 * h + 64 * k);
                     isum[0][t] = _mm512_add_epi32(
@@ -267,7 +292,7 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
             }
         }
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < nt; t++) {
             const block_q8_K *y = (const block_q8_K *)((const char *)a + (size_t)t * as) + i;
             const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
             _Pragma("GCC unroll 2")
@@ -282,19 +307,21 @@ static void mt_Q6_K_2x4(int n, const void *w0, const void *w1, const void *a, si
     _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++)
+        for (int t = 0; t < nt; t++)
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]);
 }
+TILE_WIDTHS(Q6_K)
 
 /* Q4_1 against Q8_1: d_x d_y sum(u y) + m_x s_y per block (s_y = d_y sum(y)). */
-static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, size_t as, float *out)
+static inline __attribute__((always_inline)) void mt_Q4_1_2xT(int n, const void *w0, const void *w1, const void *a, size_t as, float *out,
+                                                               const int nt)
 {
     const block_q4_1 *x[2] = {w0, w1};
     const int nb = n / 32;
     __m512 acc[2][4];
     __m128 ms[2][4];
     _Pragma("GCC unroll 4")
-    for (int t = 0; t < 4; t++) {
+    for (int t = 0; t < nt; t++) {
         acc[0][t] = acc[1][t] = _mm512_setzero_ps();
         ms[0][t] = ms[1][t] = _mm_setzero_ps();
     }
@@ -311,7 +338,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
             dm[r] = _mm_cvtph_ps(_mm_set_epi32(0, 0, (int)p1, (int)p0)); /* d0 m0 d1 m1 */
         }
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < nt; t++) {
             const block_q8_1 *y = (const block_q8_1 *)((const char *)a + (size_t)t * as);
             const __m512i qy = join256(_mm256_loadu_si256((const __m256i *)y[i].qs),
                                        _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
@@ -333,7 +360,7 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
     _Pragma("GCC unroll 2")
     for (int r = 0; r < 2; r++)
         _Pragma("GCC unroll 4")
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < nt; t++) {
             float m4[4];
             _mm_storeu_ps(m4, ms[r][t]);
             out[4 * r + t] = _mm512_reduce_add_ps(acc[r][t]) + m4[1] + m4[3];
@@ -343,21 +370,26 @@ static void mt_Q4_1_2x4(int n, const void *w0, const void *w1, const void *a, si
         _Pragma("GCC unroll 2")
         for (int r = 0; r < 2; r++)
             _Pragma("GCC unroll 4")
-            for (int t = 0; t < 4; t++) {
+            for (int t = 0; t < nt; t++) {
                 float v;
                 wt->vec_dot((nb - i) * 32, &v, x[r] + i, (const block_q8_1 *)((const char *)a + (size_t)t * as) + i);
                 out[4 * r + t] += v;
             }
     }
 }
+TILE_WIDTHS(Q4_1)
 
+/* exact: the tile sums each pair in the order the format's vec_dot and rows
+ * kernel do (tests/unit/test_ops.c holds them to it); Q4_K's tile matches its
+ * rows kernel but not its vec_dot, Q4_0's neither. */
+#define TILES(T) mt_##T##_2x4, {mt_##T##_2x2, mt_##T##_2x3}
 const ops_tile_kernel ops_avx512_tiles[] = {
-    {QT_Q6_K, mt_Q6_K_2x4},
-    {QT_Q4_1, mt_Q4_1_2x4},
-    {QT_Q4_0, mt_Q4_0_2x4},
-    {QT_Q5_0, mt_Q5_0_2x4},
-    {QT_Q8_0, mt_Q8_0_2x4},
-    {QT_Q4_K, mt_Q4_K_2x4},
+    {QT_Q6_K, TILES(Q6_K), true},
+    {QT_Q4_1, TILES(Q4_1), true},
+    {QT_Q4_0, TILES(Q4_0), false},
+    {QT_Q5_0, TILES(Q5_0), true},
+    {QT_Q8_0, TILES(Q8_0), true},
+    {QT_Q4_K, TILES(Q4_K), false},
 };
 const size_t ops_avx512_tile_count = sizeof ops_avx512_tiles / sizeof ops_avx512_tiles[0];
 

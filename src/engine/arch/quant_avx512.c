@@ -190,7 +190,6 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
     const block_q8_K *y = a;
     const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
     __m512 acc = _mm512_setzero_ps();
-    float corr = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
         __m128i sc16 = _mm_loadu_si128((const __m128i *)x[i].scales);
         __m512i isum = _mm512_setzero_si512();
@@ -220,13 +219,15 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
             }
         }
+        /* the +32 of the stored values, taken away in integers lane by lane
+         * as mt_avx512.c's tile does, so the two give the same bits */
         __m256i scw = _mm256_cvtepi8_epi16(sc16);
-        int c = hsum8i(_mm256_madd_epi16(scw, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        float d = y[i].d * h2f(x[i].d);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(isum), acc);
-        corr += d * (float)(32 * c);
+        __m256i c = _mm256_slli_epi32(_mm256_madd_epi16(scw, _mm256_loadu_si256((const __m256i *)y[i].bsums)), 5);
+        __m512i tot = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(c));
+        float d = y[i].d * _cvtsh_ss(x[i].d);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(tot), acc);
     }
-    *s = _mm512_reduce_add_ps(acc) - corr;
+    *s = _mm512_reduce_add_ps(acc);
 }
 
 const quant_kernel quant_avx512_kernels[] = {
