@@ -158,10 +158,9 @@ def test_voices_of_one_local_model_answer_together_as_alone(tmp_path):
     """Three voices of one local model decode in shared steps (one read of the
     weights per token for all three); each must still answer exactly as it
     does when it is the only member."""
-    d = models_dir()
-    if not d:
-        pytest.skip("the default local models are not in the cache (make setup pulls them)")
-    smol = os.path.join(d, "SmolLM2-135M-Instruct.Q4_1.gguf")
+    if not models.have(models.SMOL):
+        pytest.skip("SmolLM2 is not in the model cache (make setup pulls it)")
+    smol = models.path(models.SMOL)
     voices = {"careful": "temperature = 0", "second": "temperature = 0",
               "lively": "temperature = 0.8\nseed = 7"}
 
