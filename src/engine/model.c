@@ -16,6 +16,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "engine/attn.h"
 #include "engine/ops.h"
 #include "engine/pool.h"
 
@@ -82,7 +83,8 @@ struct eng_session {
     float *logits;  /* (n_vocab) */
     uint8_t *xq;    /* (MM_MAX_W, n_batch, max_act_row) quantized activations */
     size_t xq_cap;  /* bytes of one of the MM_MAX_W parts */
-    float *scores;  /* (threads, n_ctx) */
+    uint8_t *attn_work;      /* (threads, attn_work_bytes) attention scratch */
+    size_t attn_work_bytes;  /* one thread's part */
     float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
     tok_slot *slots; /* (n_batch) */
     float **rows;    /* (n_batch) output row pointers */
@@ -531,7 +533,8 @@ dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **ou
         ok = false;
     s->slots = xcalloc(B, sizeof *s->slots, &ok);
     s->rows = xcalloc(B, sizeof *s->rows, &ok);
-    s->scores = xcalloc((size_t)pool_threads(p) * C, sizeof(float), &ok);
+    s->attn_work_bytes = attn_work_bytes(n_ctx, hp->head_dim_k, hp->head_dim_v);
+    s->attn_work = xcalloc((size_t)pool_threads(p), s->attn_work_bytes, &ok);
     s->inv_freq = make_inv_freq(m, hp->rope_base, &ok);
     s->inv_freq_swa = make_inv_freq(m, hp->rope_base_swa, &ok);
     if (!ok) {
@@ -559,7 +562,7 @@ void eng_session_free(eng_session *s)
     free(s->hb2);
     free(s->logits);
     free(s->xq);
-    free(s->scores);
+    free(s->attn_work);
     free(s->inv_freq);
     free(s->inv_freq_swa);
     free(s->slots);
@@ -761,47 +764,74 @@ static void matmul(eng_session *s, const weight *w, const float *x, int n, float
 }
 
 /* ---- attention -------------------------------------------------------------
- * One chunk is one (token, head) pair; each token reads its own session's
- * cache (a batch may mix sessions) up to its own position. */
+ * One chunk is one unit of attn_run: a block of qb tokens times hps query
+ * heads of one K/V head, read from the tokens' session's cache. A batch that
+ * mixes sessions (eng_batch_decode) and a single token use qb = hps = 1, one
+ * (token, head) pair per chunk; a prompt uses whole GQA groups and blocks of
+ * tokens, so that each K/V row loaded serves all of them (attn.h). */
 typedef struct {
     eng_session *s; /* the scratch owner */
     int layer, n;
     bool swa;
-    const ops_kernels *ops;
+    int qb, hps;   /* tokens and query heads per unit */
+    int n_tb;      /* token blocks */
+    int per_block; /* units per token block: n_head_kv * (group / hps) */
 } att_job;
 
-static void att_chunk(void *ctx, int w, int ith)
+static void att_chunk(void *ctx, int c, int ith)
 {
     const att_job *j = ctx;
     eng_session *s = j->s;
     const eng_hparams *hp = &s->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int t = w / hp->n_head, h = w % hp->n_head, g = h / group;
-    const eng_session *o = s->slots[t].s;
-    const int p = s->slots[t].pos;
-    const dx_f16 *kc = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk;
-    const dx_f16 *vc = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
-    const int lo = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
-    const float *q = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
-    const ops_kernels *ops = j->ops;
-    float mx = -INFINITY;
-    for (int k = lo; k <= p; k++) {
-        const float d = ops->dot_f16(q, kc + (size_t)k * o->kv_dim_k, hdk) * hp->attn_scale;
-        sc[k] = d;
-        if (d > mx)
-            mx = d;
+    const int slices = group / j->hps;
+    /* the last token blocks see the most keys: they go first */
+    const int tb = j->n_tb - 1 - c / j->per_block, rest = c % j->per_block;
+    const int g = rest / slices, h0 = g * group + rest % slices * j->hps;
+    const int t0 = tb * j->qb, t1 = t0 + j->qb < j->n ? t0 + j->qb : j->n;
+    const eng_session *o = s->slots[t0].s;
+    const float *q[ATTN_MAX_ROWS];
+    float *out[ATTN_MAX_ROWS];
+    int lo[ATTN_MAX_ROWS], hi[ATTN_MAX_ROWS], n = 0;
+    for (int t = t0; t < t1; t++) {
+        const int p = s->slots[t].pos;
+        const int first = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
+        for (int h = h0; h < h0 + j->hps; h++, n++) {
+            q[n] = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
+            out[n] = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
+            lo[n] = first;
+            hi[n] = p;
+        }
     }
-    float sum = 0.0f;
-    for (int k = lo; k <= p; k++) {
-        sc[k] = expf(sc[k] - mx);
-        sum += sc[k];
+    const attn_rows a = {
+        .n = n, .hdk = hdk, .hdv = hdv, .scale = hp->attn_scale, .q = q, .out = out, .lo = lo, .hi = hi,
+        .k = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk,
+        .v = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv,
+        .k_stride = o->kv_dim_k, .v_stride = o->kv_dim_v,
+    };
+    attn_run(&a, s->attn_work + (size_t)ith * s->attn_work_bytes);
+}
+
+/* Attention of layer l for the n tokens of s->slots. */
+static void attention(eng_session *s, int l, int n, bool swa)
+{
+    const eng_hparams *hp = &s->m->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    bool one_session = true;
+    for (int t = 1; t < n; t++)
+        one_session &= s->slots[t].s == s->slots[0].s;
+    att_job j = {.s = s, .layer = l, .n = n, .swa = swa, .qb = 1, .hps = 1};
+    if (one_session && n > 1 && group <= ATTN_MAX_ROWS) {
+        /* whole groups, blocks of tokens up to ATTN_MAX_ROWS rows, but about
+         * four units per thread so that the threads finish together */
+        j.hps = group;
+        const int want_tb = (4 * pool_threads(s->pool) + hp->n_head_kv - 1) / hp->n_head_kv;
+        const int even = (n + want_tb - 1) / want_tb;
+        j.qb = ATTN_MAX_ROWS / group < even ? ATTN_MAX_ROWS / group : even;
     }
-    const float inv = 1.0f / sum;
-    float *out = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
-    memset(out, 0, (size_t)hdv * sizeof(float));
-    for (int k = lo; k <= p; k++)
-        ops->axpy_f16(out, sc[k] * inv, vc + (size_t)k * o->kv_dim_v, hdv);
+    j.n_tb = (n + j.qb - 1) / j.qb;
+    j.per_block = hp->n_head_kv * (group / j.hps);
+    pool_for(s->pool, j.n_tb * j.per_block, att_chunk, &j);
 }
 
 /* ---- the forward pass ------------------------------------------------------
@@ -863,8 +893,7 @@ static void forward(eng_session *s, const int32_t *tok, int n)
             ops->to_f16(o->v_cache + ((size_t)l * o->n_ctx + (size_t)pos) * o->kv_dim_v, v, vd);
         }
 
-        att_job aj = {s, l, n, swa, ops};
-        pool_for(s->pool, n * hp->n_head, att_chunk, &aj);
+        attention(s, l, n, swa);
         matmul(s, &L->wo, s->att, n, s->xb2);
 
         for (int t = 0; t < n; t++) {
