@@ -80,6 +80,29 @@ static void cvt_row(float *dst, const dx_f16 *src, int n)
     }
 }
 
+/* qt[d][r] = scale * q[r][d], 16 rows by 16 d at a time through registers
+ * (strided single stores would touch a new cache line each); rows past n
+ * are zero. */
+static void transpose_q(const tiles *t, const attn_rows *a, int rp)
+{
+    const __m512 scale = _mm512_set1_ps(a->scale);
+    for (int r0 = 0; r0 < rp; r0 += 16)
+        for (int d0 = 0; d0 < a->hdk; d0 += 16) {
+            const int nd = a->hdk - d0 < 16 ? a->hdk - d0 : 16;
+            const __mmask16 m = (__mmask16)((1u << nd) - 1);
+            float blk[16][16] __attribute__((aligned(64)));
+            for (int i = 0; i < 16; i++) {
+                const __m512 v = r0 + i < a->n ? _mm512_maskz_loadu_ps(m, a->q[r0 + i] + d0) : _mm512_setzero_ps();
+                _mm512_store_ps(blk[i], _mm512_mul_ps(v, scale));
+            }
+            /* column d of blk is row d0 + d of qt: gather it with a stride of 16 */
+            const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32(16));
+            for (int d = 0; d < nd; d++)
+                _mm512_store_ps(t->qt + (size_t)(d0 + d) * rp + r0, _mm512_i32gather_ps(idx, &blk[0][d], 4));
+        }
+}
+
 /* Step 2: st[j][rc..rc+32) for keys j < nk8 (a multiple of 8). */
 static void scores(const tiles *t, int hdk, int rp, int nk8)
 {
@@ -223,19 +246,15 @@ void attn_tiled_avx512(const attn_rows *a, void *work)
                 kmin = a->lo[r];
             if (a->hi[r] > kmax)
                 kmax = a->hi[r];
-            const float *q = a->q[r];
-            for (int d = 0; d < hdk; d++)
-                t.qt[(size_t)d * rp + r] = q[d] * a->scale;
             memset(a->out[r], 0, (size_t)hdv * sizeof(float));
         } else {
             t.lo[r] = 1; /* empty: no j has 1 <= j <= 0 */
             t.hi[r] = 0;
-            for (int d = 0; d < hdk; d++)
-                t.qt[(size_t)d * rp + r] = 0.0f;
         }
         t.mx[r] = -INFINITY;
         t.sum[r] = 0.0f;
     }
+    transpose_q(&t, a, rp);
 
     for (int k0 = kmin; k0 <= kmax; k0 += KB) {
         const int nk = kmax - k0 + 1 < KB ? kmax - k0 + 1 : KB, nk8 = (nk + 7) / 8 * 8;
