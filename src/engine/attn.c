@@ -5,6 +5,7 @@
 #include "engine/attn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "engine/arch/attn_arch.h"
@@ -71,10 +72,19 @@ bool attn_run_level(int level, const attn_rows *a, void *work)
     return true;
 }
 
+static bool tiled_active; /* the active level is AVX-512 */
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+
+static void active_init(void)
+{
+    tiled_active = !strcmp(quant_kernel_level(), quant_level_name(QL_AVX512));
+}
+
 void attn_run(const attn_rows *a, void *work)
 {
+    pthread_once(&active_once, active_init);
 #if defined(__x86_64__)
-    if (tiled_fits(a) && !strcmp(quant_kernel_level(), "avx512")) {
+    if (tiled_active && tiled_fits(a)) {
         attn_tiled_avx512(a, work);
         return;
     }
