@@ -18,6 +18,7 @@
 
 #include "core/limits.h"
 #include "core/log.h"
+#include "engine/attn.h"
 #include "engine/ops.h"
 #include "engine/pool.h"
 #include "engine/repack.h"
@@ -91,7 +92,8 @@ struct eng_session {
     float *logits;  /* (n_vocab) */
     uint8_t *xq;    /* (MM_MAX_W, n_batch, max_act_row) quantized activations */
     size_t xq_cap;  /* bytes of one of the MM_MAX_W parts */
-    float *scores;  /* (threads, n_ctx) */
+    uint8_t *attn_work;      /* (threads, attn_work_bytes) attention scratch */
+    size_t attn_work_bytes;  /* one thread's part */
     float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
     tok_slot *slots; /* (n_batch) */
     float **rows;    /* (n_batch) output row pointers */
@@ -657,7 +659,8 @@ dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **ou
         ok = false;
     s->slots = xcalloc(B, sizeof *s->slots, &ok);
     s->rows = xcalloc(B, sizeof *s->rows, &ok);
-    s->scores = xcalloc((size_t)pool_threads(p) * C, sizeof(float), &ok);
+    s->attn_work_bytes = attn_work_bytes(n_ctx, hp->head_dim_k, hp->head_dim_v);
+    s->attn_work = xcalloc((size_t)pool_threads(p), s->attn_work_bytes, &ok);
     s->inv_freq = make_inv_freq(m, hp->rope_base, &ok);
     s->inv_freq_swa = make_inv_freq(m, hp->rope_base_swa, &ok);
     if (!ok) {
@@ -685,7 +688,7 @@ void eng_session_free(eng_session *s)
     free(s->hb2);
     free(s->logits);
     free(s->xq);
-    free(s->scores);
+    free(s->attn_work);
     free(s->inv_freq);
     free(s->inv_freq_swa);
     free(s->slots);
@@ -710,26 +713,21 @@ void eng_session_truncate(eng_session *s, int pos)
 
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
+    /* eight partial sums: independent adds the compiler can vectorise, and a
+     * shorter chain of roundings than one running sum */
+    float part[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            part[k] += x[i + k] * x[i + k];
     float ss = 0.0f;
-    for (int i = 0; i < n; i++)
+    for (; i < n; i++)
         ss += x[i] * x[i];
+    for (int k = 0; k < 8; k++)
+        ss += part[k];
     const float scale = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         out[i] = x[i] * scale * w[i];
-}
-
-static void rope(float *x, int n_rot, int pos, float freq_scale, const float *inv_freq, bool neox)
-{
-    const int half = n_rot / 2;
-    const float p = (float)pos * freq_scale;
-    for (int i = 0; i < half; i++) {
-        const float theta = p * inv_freq[i];
-        const float c = cosf(theta), s = sinf(theta);
-        const int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-        const float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c - x1 * s;
-        x[b] = x0 * s + x1 * c;
-    }
 }
 
 /* ---- matmul ----------------------------------------------------------------
@@ -955,86 +953,145 @@ static void matmul(eng_session *s, const weight *w, const float *x, int n, float
 }
 
 /* ---- attention -------------------------------------------------------------
- * One chunk is one (token, head) pair; each token reads its own session's
- * cache (a batch may mix sessions) up to its own position. */
+ * One chunk is one unit of attn_run: a block of qb tokens times hps query
+ * heads of one K/V head, read from the tokens' session's cache. A batch that
+ * mixes sessions (eng_batch_decode) and a single token use qb = hps = 1, one
+ * (token, head) pair per chunk; a prompt uses whole GQA groups and blocks of
+ * tokens, so that each K/V row loaded serves all of them (attn.h). */
 typedef struct {
     eng_session *s; /* the scratch owner */
     int layer, n;
     bool swa;
-    const ops_kernels *ops;
+    int qb, hps;   /* tokens and query heads per unit */
+    int n_tb;      /* token blocks */
+    int per_block; /* units per token block: n_head_kv * (group / hps) */
 } att_job;
 
-static void att_chunk(void *ctx, int w, int ith)
+static void att_chunk(void *ctx, int c, int ith)
 {
     const att_job *j = ctx;
     eng_session *s = j->s;
     const eng_hparams *hp = &s->m->hp;
     const int hdk = hp->head_dim_k, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int t = w / hp->n_head, h = w % hp->n_head, g = h / group;
-    const eng_session *o = s->slots[t].s;
-    const int p = s->slots[t].pos;
-    const dx_f16 *kc = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk;
-    const dx_f16 *vc = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv;
-    float *sc = s->scores + (size_t)ith * s->n_ctx;
-    const int lo = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
-    const float *q = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
-    const ops_kernels *ops = j->ops;
-    float mx = -INFINITY;
-    for (int k = lo; k <= p; k++) {
-        const float d = ops->dot_f16(q, kc + (size_t)k * o->kv_dim_k, hdk) * hp->attn_scale;
-        sc[k] = d;
-        if (d > mx)
-            mx = d;
+    const int slices = group / j->hps;
+    /* the last token blocks see the most keys: they go first */
+    const int tb = j->n_tb - 1 - c / j->per_block, rest = c % j->per_block;
+    const int g = rest / slices, h0 = g * group + rest % slices * j->hps;
+    const int t0 = tb * j->qb, t1 = t0 + j->qb < j->n ? t0 + j->qb : j->n;
+    const eng_session *o = s->slots[t0].s;
+    const float *q[ATTN_MAX_ROWS];
+    float *out[ATTN_MAX_ROWS];
+    int lo[ATTN_MAX_ROWS], hi[ATTN_MAX_ROWS], n = 0;
+    for (int t = t0; t < t1; t++) {
+        const int p = s->slots[t].pos;
+        const int first = j->swa && hp->n_swa > 0 && p - hp->n_swa + 1 > 0 ? p - hp->n_swa + 1 : 0;
+        for (int h = h0; h < h0 + j->hps; h++, n++) {
+            q[n] = s->q + (size_t)t * hp->n_head * hdk + (size_t)h * hdk;
+            out[n] = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
+            lo[n] = first;
+            hi[n] = p;
+        }
     }
-    float sum = 0.0f;
-    for (int k = lo; k <= p; k++) {
-        sc[k] = expf(sc[k] - mx);
-        sum += sc[k];
+    const attn_rows a = {
+        .n = n, .hdk = hdk, .hdv = hdv, .scale = hp->attn_scale, .q = q, .out = out, .lo = lo, .hi = hi,
+        .k = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk,
+        .v = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv,
+        .k_stride = o->kv_dim_k, .v_stride = o->kv_dim_v,
+    };
+    attn_run(&a, s->attn_work + (size_t)ith * s->attn_work_bytes);
+}
+
+/* Attention of layer l for the n tokens of s->slots. */
+static void attention(eng_session *s, int l, int n, bool swa)
+{
+    const eng_hparams *hp = &s->m->hp;
+    const int group = hp->n_head / hp->n_head_kv;
+    bool one_session = true;
+    for (int t = 1; t < n; t++)
+        one_session &= s->slots[t].s == s->slots[0].s;
+    att_job j = {.s = s, .layer = l, .n = n, .swa = swa, .qb = 1, .hps = 1};
+    if (one_session && n > 1 && group <= ATTN_MAX_ROWS) {
+        /* whole groups, blocks of tokens up to ATTN_MAX_ROWS rows, but about
+         * four units per thread so that the threads finish together */
+        j.hps = group;
+        const int want_tb = (4 * pool_threads(s->pool) + hp->n_head_kv - 1) / hp->n_head_kv;
+        const int even = (n + want_tb - 1) / want_tb;
+        j.qb = ATTN_MAX_ROWS / group < even ? ATTN_MAX_ROWS / group : even;
     }
-    const float inv = 1.0f / sum;
-    float *out = s->att + (size_t)t * hp->n_head * hdv + (size_t)h * hdv;
-    memset(out, 0, (size_t)hdv * sizeof(float));
-    for (int k = lo; k <= p; k++)
-        ops->axpy_f16(out, sc[k] * inv, vc + (size_t)k * o->kv_dim_v, hdv);
+    j.n_tb = (n + j.qb - 1) / j.qb;
+    j.per_block = hp->n_head_kv * (group / j.hps);
+    pool_for(s->pool, j.n_tb * j.per_block, att_chunk, &j);
 }
 
 /* ---- the forward pass ------------------------------------------------------
  * n tokens, token t at s->slots[t] (its session and position); s owns the
- * scratch. Tokens whose slot has a logits pointer get their logits there. */
-static void forward(eng_session *s, const int32_t *tok, int n)
+ * scratch. Tokens whose slot has a logits pointer get their logits there.
+ *
+ * Between the matrix products, the work of each token on its own rows
+ * (norms, biases, RoPE, the KV store, residual adds) is one pool job per
+ * step, TOK_CHUNK tokens a chunk, so that in a long prompt no thread waits
+ * while one does it all; a single token runs it inline. */
+#define TOK_CHUNK 8
+
+typedef enum {
+    TOK_EMBED,    /* embedding lookup and scale, layer 0's attn_norm */
+    TOK_QKV,      /* biases, q/k norms, RoPE, K and V into the cache */
+    TOK_ATTN_OUT, /* post-attention norm, residual, ffn_norm */
+    TOK_GLU,      /* the gate: hb = act(hb) * hb2 */
+    TOK_FFN_OUT,  /* post-FFN norm, residual, the next layer's attn_norm */
+} tok_step;
+
+typedef struct {
+    eng_session *s;
+    const int32_t *tok;
+    int l, n;
+    tok_step step;
+    const float *inv_freq; /* TOK_QKV: the layer's RoPE frequencies */
+} tok_job;
+
+/* RoPE of every head of one vector (n_head heads of hd), cos/sin shared. */
+static void rope_heads(float *x, int n_head, int hd, const float *norm, const eng_hparams *hp,
+                       const float *cs, const float *sn)
 {
+    const int half = hp->n_rot / 2;
+    for (int h = 0; h < n_head; h++) {
+        float *xh = x + (size_t)h * hd;
+        if (norm)
+            rmsnorm(xh, xh, norm, hd, hp->rms_eps);
+        for (int i = 0; i < half; i++) {
+            const int a = hp->rope_neox ? i : 2 * i, b = hp->rope_neox ? i + half : 2 * i + 1;
+            const float x0 = xh[a], x1 = xh[b];
+            xh[a] = x0 * cs[i] - x1 * sn[i];
+            xh[b] = x0 * sn[i] + x1 * cs[i];
+        }
+    }
+}
+
+static void tok_chunk(void *ctx, int c, int ith)
+{
+    (void)ith;
+    const tok_job *j = ctx;
+    eng_session *s = j->s;
     const eng_model *m = s->m;
     const eng_hparams *hp = &m->hp;
-    const int d = hp->n_embd, hdk = hp->head_dim_k;
-    const int qd = hp->n_head * hdk;
+    const layer *L = &m->layers[j->l];
+    const int d = hp->n_embd, hdk = hp->head_dim_k, qd = hp->n_head * hdk;
     const int kd = (int)s->kv_dim_k, vd = (int)s->kv_dim_v;
-    const ops_kernels *ops = ops_get();
-
-    for (int t = 0; t < n; t++) {
-        float *x = s->x + (size_t)t * d;
-        if (m->tok_embd.packed)
-            rp_row_to_float(type_of(&m->tok_embd), m->tok_embd.packed, d, tok[t], x);
-        else
-            m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, d);
-        if (hp->embd_scale != 1.0f)
-            for (int i = 0; i < d; i++)
-                x[i] *= hp->embd_scale;
-    }
-
-    for (int l = 0; l < hp->n_layer; l++) {
-        const layer *L = &m->layers[l];
-        const bool swa = hp->n_swa > 0 && hp->swa_pattern > 0 && (l + 1) % hp->swa_pattern != 0;
-        const float *inv_freq = swa ? s->inv_freq_swa : s->inv_freq;
-
-        for (int t = 0; t < n; t++)
-            rmsnorm(s->xb + (size_t)t * d, s->x + (size_t)t * d, L->attn_norm, d, hp->rms_eps);
-        {
-            const weight *w[3] = {&L->wq, &L->wk, &L->wv};
-            float *y[3] = {s->q, s->k, s->v};
-            matmul_fused(s, 3, w, s->xb, n, y, NULL);
-        }
-
-        for (int t = 0; t < n; t++) {
+    const int t1 = (c + 1) * TOK_CHUNK < j->n ? (c + 1) * TOK_CHUNK : j->n;
+    for (int t = c * TOK_CHUNK; t < t1; t++) {
+        float *x = s->x + (size_t)t * d, *xb = s->xb + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
+        switch (j->step) {
+        case TOK_EMBED:
+            if (m->tok_embd.packed) /* a tied output repacked: the row comes from the copy */
+                rp_row_to_float(type_of(&m->tok_embd), m->tok_embd.packed, d, j->tok[t], x);
+            else
+                m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)j->tok[t] * m->tok_embd.row_bytes, x, d);
+            if (hp->embd_scale != 1.0f)
+                for (int i = 0; i < d; i++)
+                    x[i] *= hp->embd_scale;
+            rmsnorm(xb, x, m->layers[0].attn_norm, d, hp->rms_eps);
+            break;
+        case TOK_QKV: {
             float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kd, *v = s->v + (size_t)t * vd;
             if (L->bq)
                 for (int i = 0; i < qd; i++) q[i] += L->bq[i];
@@ -1044,53 +1101,81 @@ static void forward(eng_session *s, const int32_t *tok, int n)
                 for (int i = 0; i < vd; i++) v[i] += L->bv[i];
             eng_session *o = s->slots[t].s;
             const int pos = s->slots[t].pos;
-            for (int h = 0; h < hp->n_head; h++) {
-                float *qh = q + (size_t)h * hdk;
-                if (L->q_norm)
-                    rmsnorm(qh, qh, L->q_norm, hdk, hp->rms_eps);
-                rope(qh, hp->n_rot, pos, hp->rope_freq_scale, inv_freq, hp->rope_neox);
+            float cs[512], sn[512]; /* n_rot <= head_dim_k <= 1024 */
+            const float p = (float)pos * hp->rope_freq_scale;
+            for (int i = 0; i < hp->n_rot / 2; i++) {
+                const float theta = p * j->inv_freq[i];
+                cs[i] = cosf(theta);
+                sn[i] = sinf(theta);
             }
-            for (int h = 0; h < hp->n_head_kv; h++) {
-                float *kh = k + (size_t)h * hdk;
-                if (L->k_norm)
-                    rmsnorm(kh, kh, L->k_norm, hdk, hp->rms_eps);
-                rope(kh, hp->n_rot, pos, hp->rope_freq_scale, inv_freq, hp->rope_neox);
-            }
-            ops->to_f16(o->k_cache + ((size_t)l * o->n_ctx + (size_t)pos) * o->kv_dim_k, k, kd);
-            ops->to_f16(o->v_cache + ((size_t)l * o->n_ctx + (size_t)pos) * o->kv_dim_v, v, vd);
+            rope_heads(q, hp->n_head, hdk, L->q_norm, hp, cs, sn);
+            rope_heads(k, hp->n_head_kv, hdk, L->k_norm, hp, cs, sn);
+            const ops_kernels *ops = ops_get();
+            ops->to_f16(o->k_cache + ((size_t)j->l * o->n_ctx + (size_t)pos) * o->kv_dim_k, k, kd);
+            ops->to_f16(o->v_cache + ((size_t)j->l * o->n_ctx + (size_t)pos) * o->kv_dim_v, v, vd);
+            break;
         }
-
-        att_job aj = {s, l, n, swa, ops};
-        pool_for(s->pool, n * hp->n_head, att_chunk, &aj);
-        matmul(s, &L->wo, s->att, n, s->xb2);
-
-        for (int t = 0; t < n; t++) {
-            float *x = s->x + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
+        case TOK_ATTN_OUT:
             if (L->post_attn_norm)
                 rmsnorm(b, b, L->post_attn_norm, d, hp->rms_eps);
             for (int i = 0; i < d; i++)
                 x[i] += b[i];
-            rmsnorm(s->xb + (size_t)t * d, x, L->ffn_norm, d, hp->rms_eps);
+            rmsnorm(xb, x, L->ffn_norm, d, hp->rms_eps);
+            break;
+        case TOK_GLU: {
+            const ops_kernels *ops = ops_get();
+            float *g = s->hb + (size_t)t * hp->n_ff, *u = s->hb2 + (size_t)t * hp->n_ff;
+            if (hp->arch == ARCH_GEMMA3)
+                ops->gelu_mul(g, u, hp->n_ff);
+            else
+                ops->silu_mul(g, u, hp->n_ff);
+            break;
         }
+        case TOK_FFN_OUT:
+            if (L->post_ffw_norm)
+                rmsnorm(b, b, L->post_ffw_norm, d, hp->rms_eps);
+            for (int i = 0; i < d; i++)
+                x[i] += b[i];
+            if (j->l + 1 < hp->n_layer)
+                rmsnorm(xb, x, m->layers[j->l + 1].attn_norm, d, hp->rms_eps);
+            break;
+        }
+    }
+}
 
+static void per_token(eng_session *s, const tok_job *j)
+{
+    pool_for(s->pool, (j->n + TOK_CHUNK - 1) / TOK_CHUNK, tok_chunk, (void *)j);
+}
+
+static void forward(eng_session *s, const int32_t *tok, int n)
+{
+    const eng_model *m = s->m;
+    const eng_hparams *hp = &m->hp;
+    const int d = hp->n_embd;
+
+    per_token(s, &(tok_job){.s = s, .tok = tok, .l = 0, .n = n, .step = TOK_EMBED});
+    for (int l = 0; l < hp->n_layer; l++) {
+        const layer *L = &m->layers[l];
+        const bool swa = hp->n_swa > 0 && hp->swa_pattern > 0 && (l + 1) % hp->swa_pattern != 0;
+        {
+            const weight *w[3] = {&L->wq, &L->wk, &L->wv};
+            float *y[3] = {s->q, s->k, s->v};
+            matmul_fused(s, 3, w, s->xb, n, y, NULL);
+        }
+        per_token(s, &(tok_job){.s = s, .l = l, .n = n, .step = TOK_QKV,
+                                .inv_freq = swa ? s->inv_freq_swa : s->inv_freq});
+        attention(s, l, n, swa);
+        matmul(s, &L->wo, s->att, n, s->xb2);
+        per_token(s, &(tok_job){.s = s, .l = l, .n = n, .step = TOK_ATTN_OUT});
         {
             const weight *w[2] = {&L->w_gate, &L->w_up};
             float *y[2] = {s->hb, s->hb2};
             matmul_fused(s, 2, w, s->xb, n, y, NULL);
         }
-        if (hp->arch == ARCH_GEMMA3)
-            ops->gelu_mul(s->hb, s->hb2, n * hp->n_ff);
-        else
-            ops->silu_mul(s->hb, s->hb2, n * hp->n_ff);
+        per_token(s, &(tok_job){.s = s, .l = l, .n = n, .step = TOK_GLU});
         matmul(s, &L->w_down, s->hb, n, s->xb2);
-
-        for (int t = 0; t < n; t++) {
-            float *x = s->x + (size_t)t * d, *b = s->xb2 + (size_t)t * d;
-            if (L->post_ffw_norm)
-                rmsnorm(b, b, L->post_ffw_norm, d, hp->rms_eps);
-            for (int i = 0; i < d; i++)
-                x[i] += b[i];
-        }
+        per_token(s, &(tok_job){.s = s, .l = l, .n = n, .step = TOK_FFN_OUT});
     }
 
     /* logits for the tokens that want them: norm their rows together, one matmul */
