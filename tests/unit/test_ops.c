@@ -147,10 +147,77 @@ TEST(tile_kernels_match_scalar_vec_dot)
         SKIP("no tile kernels at the levels this CPU runs");
 }
 
+/* The F32, F16 and BF16 kernels (tile and four-row) at each SIMD level
+ * against the scalar vec_dot of every pair, for lengths around the vector
+ * widths (8, 16, 32 elements) so that the bodies and every tail length run,
+ * with padded row strides; the activations are rounded to the weights'
+ * vec_dot_type first, as the forward pass does. */
+TEST(float_kernels_match_scalar_vec_dot)
+{
+    const uint32_t types[] = {QT_F32, QT_F16, QT_BF16};
+    const int lens[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 896, 1031};
+    int levels = 0;
+    for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
+        if (!quant_level_supported(lvl))
+            continue;
+        levels++;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const ops_tile_fn tile = ops_tile_level(types[ti], lvl);
+            const ops_rows_fn rows = ops_rows_level(types[ti], lvl);
+            quant_traits wt;
+            CHECK(quant_get_level(types[ti], QL_SCALAR, &wt));
+            CHECK_MSG(tile && rows, "%s: no kernels at level %d", wt.name, lvl);
+            if (!tile || !rows)
+                continue;
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                const size_t es = wt.type_size, ws = (size_t)(n + 3) * es; /* strides with 3 spare elements */
+                float *f = malloc(sizeof(float) * (size_t)n * 8), *g = malloc(sizeof(float) * (size_t)n * 8);
+                uint8_t *w = calloc(4, ws), *a = calloc(4, ws);
+                CHECK(f && g && w && a);
+                for (int i = 0; i < 8 * n; i++)
+                    f[i] = rnd() * (float)(1 + (i / 5) % 7);
+                for (int r = 0; r < 4; r++) {
+                    wt.from_float(f + (size_t)r * n, w + (size_t)r * ws, n);
+                    wt.from_float(f + (size_t)(4 + r) * n, a + (size_t)r * ws, n);
+                    wt.to_float(w + (size_t)r * ws, g + (size_t)r * n, n);
+                    wt.to_float(a + (size_t)r * ws, g + (size_t)(4 + r) * n, n);
+                }
+                float out[8], o4[4];
+                tile(n, w, w + ws, a, ws, out);
+                rows(n, w, ws, a + 3 * ws, o4);
+                for (int r = 0; r < 4; r++)
+                    for (int t = 0; t < 4; t++) {
+                        if (r >= 2 && t != 3)
+                            continue;
+                        float ref, mag = 0;
+                        wt.vec_dot(n, &ref, w + (size_t)r * ws, a + (size_t)t * ws);
+                        for (int i = 0; i < n; i++)
+                            mag += fabsf(g[(size_t)r * n + i] * g[(size_t)(4 + t) * n + i]);
+                        if (r < 2)
+                            CHECK_MSG(fabsf(out[4 * r + t] - ref) <= 1e-5f * mag + 1e-30f,
+                                      "%s tile level %d n %d pair %d,%d: %g vs scalar %g", wt.name, lvl, n, r, t,
+                                      out[4 * r + t], ref);
+                        if (t == 3)
+                            CHECK_MSG(fabsf(o4[r] - ref) <= 1e-5f * mag + 1e-30f,
+                                      "%s rows level %d n %d row %d: %g vs scalar %g", wt.name, lvl, n, r, o4[r], ref);
+                    }
+                free(f);
+                free(g);
+                free(w);
+                free(a);
+            }
+        }
+    }
+    if (!levels)
+        SKIP("this CPU runs no SIMD level");
+}
+
 int main(void)
 {
     RUN(simd_attention_kernels_match_scalar);
     RUN(active_kernels_are_a_level_this_cpu_runs);
     RUN(tile_kernels_match_scalar_vec_dot);
+    RUN(float_kernels_match_scalar_vec_dot);
     return test_summary();
 }
