@@ -627,6 +627,7 @@ typedef struct mm_job {
     size_t xq_stride[MM_MAX_W];
     ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
     ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
+    ops_block_fn block[MM_MAX_W]; /* when set, it does the chunk's rows for each token tile */
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -658,6 +659,14 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         int r = r0;
+        if (j->block[k]) { /* the kernel tiles rows and tokens itself */
+            float *yt[MM_TOKENS];
+            for (int t = t0; t < t1; t++)
+                yt[t - t0] = Y(t, r0);
+            j->block[k](w->cols, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0,
+                        xq + (size_t)t0 * xs, xs, t1 - t0, yt);
+            continue;
+        }
         if (tile && t1 - t0 >= 4) /* two rows by four tokens at a time */
             for (; r + 2 <= r1; r += 2) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
@@ -735,6 +744,7 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         const uint32_t wtype = type_of(w[k]);
         j.tile[k] = n >= 4 ? ops_tile(wtype) : NULL;
         j.rows4[k] = n < 4 ? ops_rows(wtype) : NULL;
+        j.block[k] = n > 1 ? ops_block(wtype) : NULL;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];

@@ -95,19 +95,14 @@ const ops_kernels *ops_get(void)
                 return (table)[i_].fn;                                                             \
     } while (0)
 
-/* A level's kernels, else those of the level below (AVX-512 runs the AVX2 ones). */
 ops_tile_fn ops_tile_level(uint32_t type, int level)
 {
     pthread_once(&active_once, active_init);
     if (level < 0 || level >= QL_COUNT || !supported[level])
         return NULL;
 #if defined(__x86_64__)
-    if (level >= QL_AVX512) {
+    if (level >= QL_AVX512)
         FIND(ops_avx512_tiles, ops_avx512_tile_count, type);
-        FIND(ops_avx512_float_tiles, ops_avx512_float_tile_count, type);
-    }
-    if (level >= QL_AVX2)
-        FIND(ops_avx2_float_tiles, ops_avx2_float_tile_count, type);
 #endif
     (void)type;
     return NULL;
@@ -117,6 +112,28 @@ ops_tile_fn ops_tile(uint32_t type)
 {
     pthread_once(&active_once, active_init);
     return ops_tile_level(type, level_active);
+}
+
+/* A level's float kernels, else those of the level below (AVX-512 runs the AVX2 ones). */
+ops_block_fn ops_block_level(uint32_t type, int level)
+{
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
+        return NULL;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512)
+        FIND(ops_avx512_float_blocks, ops_avx512_float_block_count, type);
+    if (level >= QL_AVX2)
+        FIND(ops_avx2_float_blocks, ops_avx2_float_block_count, type);
+#endif
+    (void)type;
+    return NULL;
+}
+
+ops_block_fn ops_block(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_block_level(type, level_active);
 }
 
 ops_rows_fn ops_rows_level(uint32_t type, int level)
