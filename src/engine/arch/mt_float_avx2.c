@@ -25,7 +25,6 @@ static inline float hsum(__m256 v)
 
 #define ACC __m256
 #define ACC_ZERO() _mm256_setzero_ps()
-#define ACC_ADD(a, b) _mm256_add_ps(a, b)
 #define REDUCE(acc) hsum(acc)
 #define MAX_RM 3
 #define ALL_CASES(NAME) CASES_RM(NAME, 1) CASES_RM(NAME, 2) CASES_RM(NAME, 3)

@@ -18,7 +18,6 @@
 
 #define ACC __m512
 #define ACC_ZERO() _mm512_setzero_ps()
-#define ACC_ADD(a, b) _mm512_add_ps(a, b)
 #define REDUCE(acc) _mm512_reduce_add_ps(acc)
 #define MAX_RM 6
 #define ALL_CASES(NAME) CASES_RM(NAME, 1) CASES_RM(NAME, 2) CASES_RM(NAME, 3) CASES_RM(NAME, 4) \

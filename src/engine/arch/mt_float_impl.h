@@ -5,7 +5,6 @@
  *
  *     ACC              the accumulator type (__m256, __m512: STEP f32 lanes)
  *     ACC_ZERO()       a zeroed accumulator
- *     ACC_ADD(a, b)    their lane-wise sum
  *     REDUCE(acc)      the sum of its lanes, a float
  *     MAX_RM           weight rows per register tile (as many as the
  *                      registers hold with four tokens)
@@ -22,9 +21,13 @@
  *            weight vector is loaded once for four tokens and each
  *            activation vector once for MAX_RM rows;
  *   mr_NAME  decode (ops_rows_fn): four rows against one vector, the vector
- *            loaded once for the four rows, two sums per row, and the next
- *            four rows prefetched while these are read (the kernel is bound
- *            by the memory the weights stream from).
+ *            loaded once for the four rows, and the next four rows
+ *            prefetched while these are read (the kernel is bound by the
+ *            memory the weights stream from, so one sum per row is enough).
+ *
+ * Both add the products in the same order (one vector sum over the row,
+ * the tail last, then its lanes), so a token's outputs are the same bits
+ * whether it comes in a batch or alone.
  *
  * Everything is static, so each file gets its own copy with its own flags.
  */
@@ -33,6 +36,15 @@
 
 #include "engine/arch/ops_arch.h"
 
+/* Decode prefetches the rows PF_AHEAD rows on (the next call's), as
+ * non-temporal: each weight is read once per token, so it need not
+ * displace what L2 and L3 hold. */
+#ifndef PF_AHEAD
+#define PF_AHEAD 4
+#endif
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_NTA
+#endif
 #define AT(T, p, bytes) ((const T *)((const char *)(p) + (bytes)))
 
 /* One tile: rows w + r * ws (r < RM) against tokens a + t * as (t < RN);
@@ -96,25 +108,22 @@
     static void mr_##NAME(int n, const void *w, size_t ws, const void *a, float *out)                       \
     {                                                                                                       \
         const ET *y = a;                                                                                    \
-        ACC acc[2][4];                                                                                      \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[0][r] = acc[1][r] = ACC_ZERO();             \
+        ACC acc[4];                                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = ACC_ZERO();                            \
         int i = 0;                                                                                          \
-        for (; i + 2 * STEP <= n; i += 2 * STEP) {                                                          \
-            const V v0 = LD(y + i), v1 = LD(y + i + STEP);                                                  \
+        for (; i + STEP <= n; i += STEP) {                                                                  \
+            const V v = LD(y + i);                                                                          \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                           \
                 const ET *x = AT(ET, w, (size_t)r * ws);                                                    \
                 /* the same place in the next four rows, which follow these in memory */                    \
-                _Pragma("GCC unroll 2") for (size_t c = 0; c < 2 * STEP * sizeof(ET); c += 64)              \
-                    _mm_prefetch((const char *)(x + i) + 4 * ws + c, _MM_HINT_T0);                          \
-                acc[0][r] = FMA(acc[0][r], LD(x + i), v0);                                                  \
-                acc[1][r] = FMA(acc[1][r], LD(x + i + STEP), v1);                                           \
+                _mm_prefetch((const char *)(x + i) + PF_AHEAD * ws, PF_HINT);                               \
+                acc[r] = FMA(acc[r], LD(x + i), v);                                                         \
             }                                                                                               \
         }                                                                                                   \
-        for (; i < n; i += STEP) {                                                                          \
-            const int k = n - i < STEP ? n - i : STEP;                                                      \
-            const V v = LD_TAIL(y + i, k);                                                                  \
+        if (i < n) {                                                                                        \
+            const V v = LD_TAIL(y + i, n - i);                                                              \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                             \
-                acc[0][r] = FMA(acc[0][r], LD_TAIL(AT(ET, w, (size_t)r * ws) + i, k), v);                   \
+                acc[r] = FMA(acc[r], LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i), v);                     \
         }                                                                                                   \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = REDUCE(ACC_ADD(acc[0][r], acc[1][r]));   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = REDUCE(acc[r]);                        \
     }
