@@ -746,6 +746,11 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 _Static_assert(MM_ROWS % RP_ROWS == 0, "chunks must hold whole repacked groups");
 #define MM_RP_ACT ((enum qtype)QT_COUNT) /* the activation format of repacked weights */
 #define MM_CHUNK_WORK (4L << 20)
+/* Block kernels (float weights) take the chunk's rows with up to MM_BLOCK_TOKENS tokens, as many
+ * as keep about MM_BLOCK_ACT bytes of activations (in L2): a chunk's weights then come from
+ * memory once for 64 tokens, not once per 16, while the kernel computes on them. */
+#define MM_BLOCK_TOKENS 64
+#define MM_BLOCK_ACT (256L << 10)
 
 typedef struct mm_job {
     int nw, n;
@@ -756,6 +761,8 @@ typedef struct mm_job {
     ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
     rp_tile_fn rp[MM_MAX_W]; /* for repacked weights */
     const ops_tile_fn *part[MM_MAX_W]; /* tiles for 2, 3 tokens (exact formats), or NULL */
+    ops_block_fn block[MM_MAX_W]; /* when set, it does the chunk's rows, block_tokens at a time */
+    int block_tokens[MM_MAX_W];
     float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
     float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
@@ -814,6 +821,17 @@ static void mm_chunk(void *ctx, int chunk, int ith)
     const ops_tile_fn tile = j->tile[k];
     const uint8_t *xq = j->xq[k];
     const size_t xs = j->xq_stride[k];
+    if (j->block[k]) { /* the kernel tiles rows and tokens itself */
+        float *yt[MM_BLOCK_TOKENS];
+        for (int t0 = 0; t0 < j->n; t0 += j->block_tokens[k]) {
+            const int t1 = t0 + j->block_tokens[k] < j->n ? t0 + j->block_tokens[k] : j->n;
+            for (int t = t0; t < t1; t++)
+                yt[t - t0] = Y(t, r0);
+            j->block[k](w->cols, w->data + (size_t)r0 * w->row_bytes, w->row_bytes, r1 - r0,
+                        xq + (size_t)t0 * xs, xs, t1 - t0, yt);
+        }
+        return;
+    }
     for (int t0 = 0; t0 < j->n; t0 += MM_TOKENS) {
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         int r = r0;
@@ -927,6 +945,9 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         /* repacked weights: one kernel for any number of tokens, each token
          * summed in the same order, so batched steps are exact there too */
         j.rp[k] = w[k]->packed ? rp_tile(wtype) : NULL;
+        j.block[k] = n > 1 ? ops_block(wtype) : NULL;
+        const long bt = MM_BLOCK_ACT / (long)j.stride_type[i] / 4 * 4;
+        j.block_tokens[k] = bt < MM_TOKENS ? MM_TOKENS : bt > MM_BLOCK_TOKENS ? MM_BLOCK_TOKENS : (int)bt;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];

@@ -87,6 +87,14 @@ const ops_kernels *ops_get(void)
     return &active;
 }
 
+/* The kernel for a type in a table, or NULL. */
+#define FIND(table, count, type)                                                                   \
+    do {                                                                                           \
+        for (size_t i_ = 0; i_ < (count); i_++)                                                    \
+            if ((table)[i_].type == (type))                                                        \
+                return (table)[i_].fn;                                                             \
+    } while (0)
+
 ops_tile_fn ops_tile_level(uint32_t type, int level)
 {
     pthread_once(&active_once, active_init);
@@ -94,9 +102,7 @@ ops_tile_fn ops_tile_level(uint32_t type, int level)
         return NULL;
 #if defined(__x86_64__)
     if (level >= QL_AVX512)
-        for (size_t i = 0; i < ops_avx512_tile_count; i++)
-            if (ops_avx512_tiles[i].type == type)
-                return ops_avx512_tiles[i].fn;
+        FIND(ops_avx512_tiles, ops_avx512_tile_count, type);
 #endif
     (void)type;
     return NULL;
@@ -152,16 +158,40 @@ bool ops_tile_exact(uint32_t type)
     return ops_tile_exact_level(type, level_active);
 }
 
-ops_rows_fn ops_rows_level(uint32_t type, int level)
+/* A level's float kernels, else those of the level below (AVX-512 runs the AVX2 ones). */
+ops_block_fn ops_block_level(uint32_t type, int level)
 {
     pthread_once(&active_once, active_init);
     if (level < 0 || level >= QL_COUNT || !supported[level])
         return NULL;
 #if defined(__x86_64__)
     if (level >= QL_AVX512)
-        for (size_t i = 0; i < ops_avx512_rows_count; i++)
-            if (ops_avx512_rows[i].type == type)
-                return ops_avx512_rows[i].fn;
+        FIND(ops_avx512_float_blocks, ops_avx512_float_block_count, type);
+    if (level >= QL_AVX2)
+        FIND(ops_avx2_float_blocks, ops_avx2_float_block_count, type);
+#endif
+    (void)type;
+    return NULL;
+}
+
+ops_block_fn ops_block(uint32_t type)
+{
+    pthread_once(&active_once, active_init);
+    return ops_block_level(type, level_active);
+}
+
+ops_rows_fn ops_rows_level(uint32_t type, int level)
+{
+    pthread_once(&active_once, active_init);
+    if (level < 0 || level >= QL_COUNT || !supported[level])
+        return NULL;
+#if defined(__x86_64__)
+    if (level >= QL_AVX512) {
+        FIND(ops_avx512_rows, ops_avx512_rows_count, type);
+        FIND(ops_avx512_float_rows, ops_avx512_float_rows_count, type);
+    }
+    if (level >= QL_AVX2)
+        FIND(ops_avx2_float_rows, ops_avx2_float_rows_count, type);
 #endif
     (void)type;
     return NULL;

@@ -54,6 +54,24 @@ typedef struct ops_rows_kernel {
     ops_rows_fn fn;
 } ops_rows_kernel;
 
+/* A block of a matrix product (prompt processing), tiled by the kernel
+ * itself: y[t][r] = dot(w + r * w_stride bytes, a + t * a_stride bytes) for
+ * r < rows, t < tokens (weights n elements in their format, activations in
+ * its vec_dot_type); token t's outputs go to y[t][0..rows). Any n, rows and
+ * tokens >= 1. */
+typedef void (*ops_block_fn)(int n, const void *w, size_t w_stride, int rows, const void *a, size_t a_stride,
+                             int tokens, float *const *y);
+typedef struct ops_block_kernel {
+    uint32_t type;
+    ops_block_fn fn;
+} ops_block_kernel;
+
+/* The block kernel for a weight format at the active level, or NULL (then
+ * the tile kernel or vec_dot). */
+ops_block_fn ops_block(uint32_t type);
+/* The same at one level; NULL if none or the CPU can't run it. For tests. */
+ops_block_fn ops_block_level(uint32_t type, int level);
+
 /* The four-row kernel for a weight format at the active level, or NULL. */
 ops_rows_fn ops_rows(uint32_t type);
 /* The same at one level; NULL if none or the CPU can't run it. For tests. */

@@ -215,11 +215,105 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
         SKIP("no exact tile kernels at the levels this CPU runs");
 }
 
+/* The F32, F16 and BF16 kernels (block and four-row) at each SIMD level
+ * against the scalar vec_dot of every pair: lengths around the vector
+ * widths (8, 16, 32 elements) so that the bodies and every tail length run,
+ * blocks whose rows and tokens are not multiples of the register tile, and
+ * padded row strides; the data is rounded to the format first, as the
+ * forward pass does. The four-row (decode) kernel must give the very bits
+ * the block (prompt) kernel gives, so that a prompt's logits do not depend
+ * on the batch size. */
+TEST(float_kernels_match_scalar_vec_dot)
+{
+    enum { ROWS = 13, TOKENS = 11 };
+    const uint32_t types[] = {QT_F32, QT_F16, QT_BF16};
+    const int lens[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 896, 1031};
+    const int shapes[][2] = {{ROWS, TOKENS}, {5, 2}, {1, 1}, {6, 4}, {2, 9}};
+    int levels = 0;
+    for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
+        if (!quant_level_supported(lvl))
+            continue;
+        levels++;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const ops_block_fn block = ops_block_level(types[ti], lvl);
+            const ops_rows_fn rows = ops_rows_level(types[ti], lvl);
+            quant_traits wt;
+            CHECK(quant_get_level(types[ti], QL_SCALAR, &wt));
+            CHECK_MSG(block && rows, "%s: no kernels at level %d", wt.name, lvl);
+            if (!block || !rows)
+                continue;
+            for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+                const int n = lens[li];
+                const size_t ws = (size_t)(n + 3) * wt.type_size; /* strides with 3 spare elements */
+                float *f = malloc(sizeof(float) * (size_t)n * (ROWS + TOKENS));
+                float *g = malloc(sizeof(float) * (size_t)n * (ROWS + TOKENS));
+                uint8_t *w = calloc(ROWS, ws), *a = calloc(TOKENS, ws);
+                CHECK(f && g && w && a);
+                for (int i = 0; i < (ROWS + TOKENS) * n; i++)
+                    f[i] = rnd() * (float)(1 + (i / 5) % 7);
+                for (int r = 0; r < ROWS + TOKENS; r++) {
+                    uint8_t *p = r < ROWS ? w + (size_t)r * ws : a + (size_t)(r - ROWS) * ws;
+                    wt.from_float(f + (size_t)r * n, p, n);
+                    wt.to_float(p, g + (size_t)r * n, n);
+                }
+                float ref[ROWS][TOKENS], mag[ROWS][TOKENS];
+                for (int r = 0; r < ROWS; r++)
+                    for (int t = 0; t < TOKENS; t++) {
+                        wt.vec_dot(n, &ref[r][t], w + (size_t)r * ws, a + (size_t)t * ws);
+                        mag[r][t] = 1e-30f;
+                        for (int i = 0; i < n; i++)
+                            mag[r][t] += fabsf(g[(size_t)r * n + i] * g[(size_t)(ROWS + t) * n + i]);
+                    }
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                    const int nr = shapes[si][0], nt = shapes[si][1];
+                    float out[TOKENS][ROWS + 1], *y[TOKENS];
+                    for (int t = 0; t < TOKENS; t++) {
+                        y[t] = out[t];
+                        for (int r = 0; r <= ROWS; r++)
+                            out[t][r] = -7.0f;
+                    }
+                    block(n, w, ws, nr, a, ws, nt, y);
+                    for (int t = 0; t < TOKENS; t++)
+                        for (int r = 0; r <= ROWS; r++) {
+                            if (t >= nt || r >= nr) {
+                                CHECK_MSG(out[t][r] == -7.0f, "%s level %d: block %dx%d wrote [%d][%d]", wt.name,
+                                          lvl, nr, nt, t, r);
+                                continue;
+                            }
+                            CHECK_MSG(fabsf(out[t][r] - ref[r][t]) <= 1e-5f * mag[r][t],
+                                      "%s block level %d n %d %dx%d row %d token %d: %g vs scalar %g", wt.name,
+                                      lvl, n, nr, nt, r, t, out[t][r], ref[r][t]);
+                        }
+                }
+                /* decode: the same bits as the block gave the token in a batch */
+                float all[TOKENS][ROWS], *ya[TOKENS];
+                for (int t = 0; t < TOKENS; t++)
+                    ya[t] = all[t];
+                block(n, w, ws, ROWS, a, ws, TOKENS, ya);
+                for (int t = 0; t < 2; t++) {
+                    float o4[4];
+                    rows(n, w + (size_t)(5 + t) * ws, ws, a + (size_t)(7 + t) * ws, o4);
+                    for (int r = 0; r < 4; r++)
+                        CHECK_MSG(o4[r] == all[7 + t][5 + t + r], "%s rows level %d n %d row %d: %g, block %g",
+                                  wt.name, lvl, n, r, o4[r], all[7 + t][5 + t + r]);
+                }
+                free(f);
+                free(g);
+                free(w);
+                free(a);
+            }
+        }
+    }
+    if (!levels)
+        SKIP("this CPU runs no SIMD level");
+}
+
 int main(void)
 {
     RUN(simd_attention_kernels_match_scalar);
     RUN(active_kernels_are_a_level_this_cpu_runs);
     RUN(tile_kernels_match_scalar_vec_dot);
     RUN(exact_tile_kernels_round_as_the_one_token_kernels);
+    RUN(float_kernels_match_scalar_vec_dot);
     return test_summary();
 }

@@ -125,7 +125,7 @@ static void check_quantizers(int level)
 {
     if (!quant_level_supported(level))
         SKIP("this CPU can't run %s kernels", quant_level_name(level));
-    const uint32_t acts[] = { QT_Q8_0, QT_Q8_1, QT_Q8_K };
+    const uint32_t acts[] = { QT_Q8_0, QT_Q8_1, QT_Q8_K, QT_F16, QT_BF16 };
     enum { N = 2048 };
     float x[N];
     static uint8_t q1[N * 2], q2[N * 2];
@@ -344,6 +344,41 @@ TEST(first_use_from_many_threads_is_safe)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* F16 and BF16 activations at every level, bit for bit with the scalar
+ * conversion on the edge cases: exact ties (round to even both ways), the
+ * largest values that round down and the first that overflow, halves'
+ * subnormals, f32 subnormals (which BF16 keeps), infinities, signed zeros
+ * and nans (made quiet). */
+TEST(float_activations_round_like_scalar)
+{
+    enum { N = 67 }; /* past two 32-element vectors and a tail */
+    const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f800fffu, 0x3f801000u, 0x3f803000u,
+                             0x477fefffu, 0x477ff000u, 0x7f7fffffu, 0x7f7f8000u, 0x33000000u, 0x33000001u,
+                             0x337fffffu, 0x34400000u, 0x38800000u, 0x387fe000u, 0x00000001u, 0x80400000u,
+                             0x00008000u, 0x7f800000u, 0xff800000u, 0x00000000u, 0x80000000u, 0x7fc00001u,
+                             0xff812345u, 0x7f800001u, 0x42f60000u, 0x3eaaaaabu};
+    float x[N];
+    for (int i = 0; i < N; i++) {
+        const uint32_t b = bits[i % (sizeof bits / sizeof bits[0])];
+        memcpy(&x[i], &b, sizeof b);
+    }
+    const uint32_t types[] = {QT_F16, QT_BF16};
+    for (int level = QL_AVX2; level < QL_COUNT; level++) {
+        if (!quant_level_supported(level))
+            continue;
+        for (size_t k = 0; k < 2; k++) {
+            quant_traits ref, lvl;
+            CHECK(quant_get_level(types[k], QL_SCALAR, &ref) && quant_get_level(types[k], level, &lvl));
+            uint16_t a[N], b[N];
+            ref.from_float(x, a, N);
+            lvl.from_float(x, b, N);
+            for (int i = 0; i < N; i++)
+                CHECK_MSG(a[i] == b[i], "%s %s: %08x gives %04x, scalar %04x", quant_level_name(level), ref.name,
+                          bits[i % (sizeof bits / sizeof bits[0])], b[i], a[i]);
+        }
+    }
+}
+
 int main(void)
 {
     test_rng_seed(0x2545f4914f6cdd1dull);
@@ -351,6 +386,7 @@ int main(void)
     RUN(avx512_vec_dots_match_scalar);
     RUN(avx2_quantizers_match_scalar);
     RUN(avx512_quantizers_match_scalar);
+    RUN(float_activations_round_like_scalar);
     RUN(simd_matches_scalar_on_real_rows);
     RUN(every_level_matches_ggml_dot);
     RUN(kernel_level_is_chosen_at_run_time);

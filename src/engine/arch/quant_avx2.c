@@ -28,8 +28,8 @@ const quant_kernel quant_avx2_kernels[] = {
     { QT_Q2_K, NULL, simd_q2_K_vec_dot },
     { QT_Q3_K, NULL, simd_q3_K_vec_dot },
     { QT_F32, NULL, simd_f32_vec_dot },
-    { QT_F16, NULL, simd_f16_vec_dot },
-    { QT_BF16, NULL, simd_bf16_vec_dot },
+    { QT_F16, simd_f16_from_float, simd_f16_vec_dot },
+    { QT_BF16, simd_bf16_from_float, simd_bf16_vec_dot },
     { QT_Q8_1, simd_q8_1_from_float, NULL },
     { QT_Q8_K, simd_q8_K_from_float, NULL },
 };

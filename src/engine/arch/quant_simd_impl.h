@@ -463,6 +463,39 @@ SIMD_KERNEL void simd_bf16_vec_dot(int n, float *s, const void *w, const void *a
 
 /* ------------------------------------------------- activation quantizers */
 
+/* f32 -> f16, round to nearest even (F16C; the same bits as dx_f32_to_f16). */
+SIMD_KERNEL void simd_f16_from_float(const float *src, void *dst, int64_t n)
+{
+    dx_f16 *h = dst;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        h[i] = dx_f32_to_f16(src[i]);
+}
+
+/* f32 -> bf16 as dx_f32_to_bf16 does it in integers: round to nearest even,
+ * nan truncated and made quiet (subnormals kept, unlike vcvtneps2bf16). */
+SIMD_KERNEL void simd_bf16_from_float(const float *src, void *dst, int64_t n)
+{
+    dx_bf16 *h = dst;
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(64);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));
+        const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+        const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), odd), 16);
+        const __m256i q = _mm256_or_si256(_mm256_srli_epi32(x, 16), quiet);
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs), inf);
+        const __m256i v = _mm256_blendv_epi8(r, q, nan);
+        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+        _mm_storeu_si128((__m128i *)(h + i), _mm256_castsi256_si128(p));
+    }
+    for (; i < n; i++)
+        h[i] = dx_f32_to_bf16(src[i]);
+}
+
 static inline float hmax8(__m256 v)
 {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

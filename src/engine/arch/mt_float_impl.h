@@ -1,0 +1,129 @@
+/*
+ * mt_float_impl — the matrix kernels for unquantized weights (F32, F16,
+ * BF16), written once for the AVX2 and AVX-512 files, which include this
+ * after defining for their instruction set:
+ *
+ *     ACC              the accumulator type (__m256, __m512: STEP f32 lanes)
+ *     ACC_ZERO()       a zeroed accumulator
+ *     REDUCE(acc)      the sum of its lanes, a float
+ *     MAX_RM           weight rows per register tile (as many as the
+ *                      registers hold with four tokens)
+ *     ALL_CASES(NAME)  CASES_RM(NAME, 1) ... CASES_RM(NAME, MAX_RM)
+ *
+ * and, per format, a vector type V, a load LD(p) of one vector's worth of
+ * elements, a load LD_TAIL(p, k) of the k < that many at p (zeros after)
+ * and FMA(acc, w, a). FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)
+ * then defines:
+ *
+ *   mb_NAME  prompt processing (ops_block_fn): the block is cut into tiles
+ *            of up to MAX_RM rows by four tokens; a tile keeps its
+ *            MAX_RM * 4 sums in registers over the whole row, so each
+ *            weight vector is loaded once for four tokens and each
+ *            activation vector once for MAX_RM rows;
+ *   mr_NAME  decode (ops_rows_fn): four rows against one vector, the vector
+ *            loaded once for the four rows, and the next four rows
+ *            prefetched while these are read (the kernel is bound by the
+ *            memory the weights stream from, so one sum per row is enough).
+ *
+ * Both add the products in the same order (one vector sum over the row,
+ * the tail last, then its lanes), so a token's outputs are the same bits
+ * whether it comes in a batch or alone.
+ *
+ * Everything is static, so each file gets its own copy with its own flags.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "engine/arch/ops_arch.h"
+
+/* Decode prefetches the rows PF_AHEAD rows on (the next call's), as
+ * non-temporal: each weight is read once per token, so it need not
+ * displace what L2 and L3 hold. */
+#ifndef PF_AHEAD
+#define PF_AHEAD 4
+#endif
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_NTA
+#endif
+#define AT(T, p, bytes) ((const T *)((const char *)(p) + (bytes)))
+
+/* One tile: rows w + r * ws (r < RM) against tokens a + t * as (t < RN);
+ * y[t][r] = the dot. RM and RN are constants at every call, so the loops
+ * unroll and the sums live in registers. */
+#define FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                     \
+    static inline __attribute__((always_inline)) void tile_##NAME(const int RM, const int RN, int n,         \
+                                                                  const ET *w, size_t ws, const ET *a,       \
+                                                                  size_t as, float *const *y, int r0)        \
+    {                                                                                                       \
+        ACC acc[MAX_RM][4];                                                                                 \
+        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                                \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = ACC_ZERO();                    \
+        int i = 0;                                                                                          \
+        for (; i + STEP <= n; i += STEP) {                                                                  \
+            V v[4];                                                                                         \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) v[t] = LD(AT(ET, a, (size_t)t * as) + i);  \
+            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++) {                                          \
+                const V u = LD(AT(ET, w, (size_t)r * ws) + i);                                              \
+                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = FMA(acc[r][t], u, v[t]);   \
+            }                                                                                               \
+        }                                                                                                   \
+        if (i < n) {                                                                                        \
+            V v[4];                                                                                         \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++)                                            \
+                v[t] = LD_TAIL(AT(ET, a, (size_t)t * as) + i, n - i);                                       \
+            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++) {                                          \
+                const V u = LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i);                                  \
+                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = FMA(acc[r][t], u, v[t]);   \
+            }                                                                                               \
+        }                                                                                                   \
+        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                                \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) y[t][r0 + r] = REDUCE(acc[r][t]);          \
+    }
+
+#define CASE_TILE(NAME, RM, RN)                                                                             \
+    case (RM) * 8 + (RN):                                                                                   \
+        tile_##NAME(RM, RN, n, wr, ws, at, as, y + t, r);                                                   \
+        break;
+#define CASES_RM(NAME, RM) CASE_TILE(NAME, RM, 1) CASE_TILE(NAME, RM, 2) CASE_TILE(NAME, RM, 3) CASE_TILE(NAME, RM, 4)
+
+#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                  \
+    FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                         \
+                                                                                                            \
+    static void mb_##NAME(int n, const void *w, size_t ws, int rows, const void *a, size_t as, int tokens,  \
+                          float *const *y)                                                                  \
+    {                                                                                                       \
+        for (int r = 0; r < rows; r += MAX_RM) {                                                            \
+            const int rm = rows - r < MAX_RM ? rows - r : MAX_RM;                                           \
+            const ET *wr = AT(ET, w, (size_t)r * ws);                                                       \
+            for (int t = 0; t < tokens; t += 4) {                                                           \
+                const int rn = tokens - t < 4 ? tokens - t : 4;                                             \
+                const ET *at = AT(ET, a, (size_t)t * as);                                                   \
+                switch (rm * 8 + rn) {                                                                      \
+                    ALL_CASES(NAME)                                                                         \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+                                                                                                            \
+    static void mr_##NAME(int n, const void *w, size_t ws, const void *a, float *out)                       \
+    {                                                                                                       \
+        const ET *y = a;                                                                                    \
+        ACC acc[4];                                                                                         \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = ACC_ZERO();                            \
+        int i = 0;                                                                                          \
+        for (; i + STEP <= n; i += STEP) {                                                                  \
+            const V v = LD(y + i);                                                                          \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                           \
+                const ET *x = AT(ET, w, (size_t)r * ws);                                                    \
+                /* the same place in the next four rows, which follow these in memory */                    \
+                _mm_prefetch((const char *)(x + i) + PF_AHEAD * ws, PF_HINT);                               \
+                acc[r] = FMA(acc[r], LD(x + i), v);                                                         \
+            }                                                                                               \
+        }                                                                                                   \
+        if (i < n) {                                                                                        \
+            const V v = LD_TAIL(y + i, n - i);                                                              \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                             \
+                acc[r] = FMA(acc[r], LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i), v);                     \
+        }                                                                                                   \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = REDUCE(acc[r]);                        \
+    }
