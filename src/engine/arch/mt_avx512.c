@@ -506,14 +506,19 @@ Q8_FAMILY_4X1(Q5_0, block_q5_0, u_q5_0_r, 4)
 Q8_FAMILY_4X1(Q8_0, block_q8_0, u_q8_0, 7)
 
 /* Q4_K, four rows against one vector: each 64-byte activation chunk and the
- * block's sums are loaded once for the four rows. */
+ * block's sums are loaded once for the four rows. A row's eight 6-bit scales
+ * are widened to int32 once per block and each chunk picks its two with one
+ * permute; |dpbusd| <= 4 * 15 * 128 fits in int16 and the scale's high half
+ * is zero, so vpdpwssd gives isum + p * scale exactly (vpmulld is slow). */
 static void mr_Q4_K_4x1(int n, const void *w, size_t ws, const void *a, float *out)
 {
     const block_q4_K *x[4];
     _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) x[r] = (const block_q4_K *)((const char *)w + (size_t)r * ws);
     const block_q8_K *y = a;
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    const __m512i pick = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512i pick[4];
+    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) pick[c] = _mm512_add_epi32(
+        _mm512_set1_epi32(2 * c), _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
     __m512 acc[4];
     _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
@@ -521,17 +526,20 @@ static void mr_Q4_K_4x1(int n, const void *w, size_t ws, const void *a, float *o
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {
             uint8_t sc[8], mn[8];
             k4_scales(x[r][i].scales, sc, mn);
+            uint64_t sc64, mn64;
+            memcpy(&sc64, sc, 8);
+            memcpy(&mn64, mn, 8);
+            const __m512i sc32 = _mm512_castsi256_si512(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64)));
             __m512i isum = _mm512_setzero_si512();
             _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
                 _mm_prefetch((const char *)(x[r] + i) + 4 * ws + 48 * c, _MM_HINT_T0); /* the next four rows */
                 const __m256i q = _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 32 * c));
                 const __m512i qq = join256(_mm256_and_si256(q, low4), _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
-                const __m512i scv = _mm512_permutexvar_epi32(
-                    pick, _mm512_castsi128_si512(_mm_setr_epi32(sc[2 * c], sc[2 * c + 1], 0, 0)));
                 const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq, _mm512_loadu_si512(y[i].qs + 64 * c));
-                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
+                isum = _mm512_dpwssd_epi32(isum, p, _mm512_permutexvar_epi32(pick[c], sc32));
             }
-            const __m256i md = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)), b32);
+            /* |b32| <= 32 * 128 fits in int16 too */
+            const __m256i md = _mm256_madd_epi16(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn64)), b32);
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * _cvtsh_ss(x[r][i].d)), _mm512_cvtepi32_ps(isum), acc[r]);
             acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(-y[i].d * _cvtsh_ss(x[r][i].dmin)),
                                      _mm512_cvtepi32_ps(_mm512_zextsi256_si512(md)), acc[r]);
