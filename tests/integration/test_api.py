@@ -37,7 +37,7 @@ def write_config(path, max_tokens=16):
 
 
 class Server:
-    def __init__(self, tmp_path, *args, db=None):
+    def __init__(self, tmp_path, *args, db=None, max_tokens=16):
         self.tmp = tmp_path
         self.db = db or str(tmp_path / "drux.db")
         db_args = [] if db == "default" else ["--db", self.db]
@@ -45,7 +45,7 @@ class Server:
         env.pop("DRUX_CONFIG", None)
         env["DRUX_HOME"] = str(tmp_path / "home")
         env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
-        cfg = write_config(tmp_path / "council.ini")
+        cfg = write_config(tmp_path / "council.ini", max_tokens)
         self.proc = subprocess.Popen(
             [DRUX, "serve", "--port", "0", "--config", str(cfg)] + db_args + list(args),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -359,7 +359,8 @@ def test_rate_limit_answers_429(tmp_path):
 
 
 def test_queue_then_busy(tmp_path):
-    s = Server(tmp_path, "--max-running", "1", "--rate-limit", "0")
+    # long answers, so the first question is still running while the others are posted
+    s = Server(tmp_path, "--max-running", "1", "--rate-limit", "0", max_tokens=400)
     try:
         ids, codes = [], []
         for i in range(20):
@@ -372,7 +373,8 @@ def test_queue_then_busy(tmp_path):
         # one answering, 16 waiting, the rest refused
         assert codes.count(201) == 17 and codes[17:] == [429] * 3, codes
         status, h = s.json("GET", "/api/v1/health")
-        assert h["running"] == 1 and h["queued"] == 16
+        done = sum(s.json("GET", "/api/v1/questions/" + q)[1]["status"] == "done" for q in ids)
+        assert h["running"] == 1 and h["queued"] + done == 16, (h, done)
         status, last = s.json("GET", "/api/v1/questions/" + ids[-1])
         assert last["status"] == "queued"
         status, lst = s.json("GET", "/api/v1/questions?limit=3")
