@@ -314,19 +314,9 @@ TEST(batched_logits_are_bitwise_solo_logits)
                                            {"llama-tiny", "Q6_K"}, {"qwen2-tiny", "Q8_0"}};
     int tested = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        char path[128], cmd[512];
-        snprintf(path, sizeof path, "build/batch-models/%s-%s.gguf", specs[i][0], specs[i][1]);
-        FILE *f = fopen(path, "rb");
-        if (f) {
-            fclose(f);
-        } else {
-            snprintf(cmd, sizeof cmd,
-                     "mkdir -p build/batch-models && python3 tools/make_model.py --preset %s --type %s "
-                     "--seed 1 -q -o %s.%d.part >/dev/null 2>&1 && mv %s.%d.part %s",
-                     specs[i][0], specs[i][1], path, (int)getpid(), path, (int)getpid(), path);
-            if (system(cmd))
-                continue;
-        }
+        char path[256];
+        if (!test_make_model(path, sizeof path, specs[i][0], specs[i][1], 1, 0))
+            continue;
         check_bitwise(path);
         if (test_cur_failed)
             return;

@@ -70,13 +70,9 @@ TEST(batched_prefill_equals_token_by_token)
  * tokens that slides well past them. */
 TEST(blocked_prompt_attention_equals_token_by_token_with_windows)
 {
-    const char *path = "build/ref-models/gemma3-tiny-F32.gguf";
-    FILE *f = fopen(path, "rb");
-    if (f)
-        fclose(f);
-    else if (system("mkdir -p build/ref-models && python3 tools/make_model.py --preset gemma3-tiny "
-                    "--type F32 --seed 1 -o build/ref-models/gemma3-tiny-F32.gguf -q >/dev/null 2>&1"))
-        SKIP("tools/make_model.py could not write %s (python3 with gguf and numpy needed)", path);
+    char path[256];
+    if (!test_make_model(path, sizeof path, "gemma3-tiny", "F32", 1, 0))
+        SKIP("tools/make_model.py could not write a gemma3-tiny F32 model (python3 with gguf and numpy needed)");
     eng_model *m;
     CHECK_MSG(eng_model_open(path, &m) == DX_OK, "%s", dx_errmsg());
     const eng_hparams *hp = eng_model_hparams(m);

@@ -158,25 +158,6 @@ TEST(active_kernel_is_a_supported_level)
     CHECK(found);
 }
 
-/* A random-weight Q4_0 llama written by tools/make_model.py (kept in build/
- * for the next run), or NULL when it can't be. */
-/* A random-weight model of a make_model preset in one format, written by
- * tools/make_model.py (kept in build/ for the next run), or NULL when it can't be. */
-static const char *tiny_model(const char *preset, const char *type, char *path, size_t cap)
-{
-    snprintf(path, cap, "build/test-models/%s-%s-v300.gguf", preset, type);
-    if (access(path, R_OK) == 0)
-        return path;
-    mkdir("build", 0755);
-    mkdir("build/test-models", 0755);
-    char cmd[512];
-    const int pid = (int)getpid();
-    snprintf(cmd, sizeof cmd,
-             "python3 tools/make_model.py --preset %s --type %s --seed 3 --vocab 300 -q "
-             "-o %.100s.%d >/dev/null 2>&1 && mv %.100s.%d %.100s", preset, type, path, pid, path, pid, path);
-    return system(cmd) == 0 ? path : NULL;
-}
-
 /* Prompt logits of 45 tokens (one batch: calls of 8 tokens and one of 5), then 8 steps
  * of one token: the greedy ones, or those of force when not NULL (teacher
  * forcing, so one near tie cannot derail the rest). */
@@ -213,7 +194,7 @@ static void check_model(const char *preset, const char *type_name, uint32_t type
     if (!rp_tile(type))
         SKIP("the active kernel level (%s) keeps %s in the file's layout", quant_kernel_level(), type_name);
     char path[256];
-    if (!tiny_model(preset, type_name, path, sizeof path))
+    if (!test_make_model(path, sizeof path, preset, type_name, 3, 300))
         SKIP("tools/make_model.py could not write a %s model (python3 with gguf and numpy needed)", type_name);
     eng_model *file_layout, *packed;
     setenv("DRUX_REPACK", "0", 1);
