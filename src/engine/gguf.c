@@ -750,6 +750,11 @@ size_t gguf_file_size(const gguf *g)
     return g->size;
 }
 
+const void *gguf_mapping(const gguf *g)
+{
+    return g->map;
+}
+
 size_t gguf_data_offset(const gguf *g)
 {
     return g->data_off < g->size ? (size_t)g->data_off : g->size;

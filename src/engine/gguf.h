@@ -54,6 +54,10 @@ void gguf_close(gguf *g); /* NULL is a no-op */
 uint32_t gguf_version(const gguf *g);
 size_t gguf_alignment(const gguf *g);
 size_t gguf_file_size(const gguf *g);
+/* The file's read-only private mapping (page-aligned, gguf_file_size bytes),
+ * or NULL for gguf_open_mem: pages of it may be dropped (MADV_DONTNEED) and
+ * are read back from the file when touched again. */
+const void *gguf_mapping(const gguf *g);
 /* Where the (aligned) data section starts; tensor offsets count from here. */
 size_t gguf_data_offset(const gguf *g);
 
