@@ -13,12 +13,18 @@
 /* Bytes of weights of one block of a group. */
 static size_t block_bytes(uint32_t type)
 {
-    return type == QT_Q4_0 ? RP_ROWS * QK4_0 / 2 : RP_ROWS * QK8_0;
+    return type == QT_Q4_0 ? RP_ROWS * QK4_0 / 2 : type == QT_Q5_0 ? RP_ROWS * QK5_0 / 2 + 64 : RP_ROWS * QK8_0;
+}
+
+/* Bytes of one block of the file's rows. */
+static size_t file_block_bytes(uint32_t type)
+{
+    return type == QT_Q4_0 ? sizeof(block_q4_0) : type == QT_Q5_0 ? sizeof(block_q5_0) : sizeof(block_q8_0);
 }
 
 bool rp_supports(uint32_t type)
 {
-    return type == QT_Q4_0 || type == QT_Q8_0;
+    return type == QT_Q4_0 || type == QT_Q5_0 || type == QT_Q8_0;
 }
 
 size_t rp_group_bytes(uint32_t type, int cols)
@@ -41,6 +47,19 @@ static void pack_block(uint32_t type, const void *blk, uint8_t *dst, int r, dx_f
         for (int c = 0; c < 4; c++)
             memcpy(dst + 64 * c + 4 * r, x->qs + 4 * c, 4);
         *scale = x->d;
+    } else if (type == QT_Q5_0) {
+        const block_q5_0 *x = blk;
+        uint32_t qh;
+        memcpy(&qh, x->qh, 4);
+        for (int c = 0; c < 4; c++) {
+            memcpy(dst + 64 * c + 4 * r, x->qs + 4 * c, 4);
+            for (int k = 0; k < 4; k++) { /* bit 4r + k of the chunk's two masks */
+                const int bit = 4 * r + k;
+                dst[256 + 16 * c + bit / 8] |= (uint8_t)(((qh >> (4 * c + k)) & 1) << (bit % 8));
+                dst[256 + 16 * c + 8 + bit / 8] |= (uint8_t)(((qh >> (16 + 4 * c + k)) & 1) << (bit % 8));
+            }
+        }
+        *scale = x->d;
     } else {
         const block_q8_0 *x = blk;
         for (int c = 0; c < 8; c++)
@@ -54,7 +73,7 @@ void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst)
 {
     const int nb = cols / 32;
     const size_t gb = rp_group_bytes(type, cols), bb = block_bytes(type);
-    const size_t tb = type == QT_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const size_t tb = file_block_bytes(type);
     for (int g = 0; g * RP_ROWS < rows; g++) {
         uint8_t *grp = dst + (size_t)g * gb;
         dx_f16 *sc = (dx_f16 *)(grp + (size_t)nb * bb);
@@ -67,6 +86,13 @@ void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst)
     }
 }
 
+/* The fifth bit of byte `bit` of chunk c of a Q5_0 block: of its low
+ * nibble (hi 0) or its high one (hi 1). */
+static int q5_bit(const uint8_t *blk, int c, int hi, int bit)
+{
+    return (blk[256 + 16 * c + 8 * hi + bit / 8] >> (bit % 8)) & 1;
+}
+
 void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst)
 {
     const int nb = cols / 32, r = row % RP_ROWS;
@@ -76,12 +102,15 @@ void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, fl
     for (int b = 0; b < nb; b++, dst += 32) {
         const uint8_t *blk = grp + (size_t)b * bb;
         const float d = dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]);
-        for (int c = 0; c < (int)(bb / 64); c++)
+        for (int c = 0; c < (type == QT_Q8_0 ? 8 : 4); c++)
             for (int k = 0; k < 4; k++) {
                 const int v = blk[64 * c + 4 * r + k];
                 if (type == QT_Q4_0) {
                     dst[4 * c + k] = (float)((v & 15) - 8) * d;
                     dst[16 + 4 * c + k] = (float)((v >> 4) - 8) * d;
+                } else if (type == QT_Q5_0) {
+                    dst[4 * c + k] = (float)((v & 15) + 16 * q5_bit(blk, c, 0, 4 * r + k) - 16) * d;
+                    dst[16 + 4 * c + k] = (float)((v >> 4) + 16 * q5_bit(blk, c, 1, 4 * r + k) - 16) * d;
                 } else {
                     dst[4 * c + k] = (float)(v - 128) * d;
                 }
@@ -135,6 +164,29 @@ static void tile_q4_0_scalar(int nb, const uint8_t *group, const void *a, size_t
     }
 }
 
+static void tile_q5_0_scalar(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
+{
+    const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * block_bytes(QT_Q5_0));
+    for (int t = 0; t < n_tok; t++) {
+        const rp_act_block *y = (const rp_act_block *)((const char *)a + (size_t)t * a_stride);
+        for (int r = 0; r < RP_ROWS; r++) {
+            float sum = 0.f;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *blk = group + (size_t)b * block_bytes(QT_Q5_0);
+                int isum = 2 * y[b].off; /* -16 * sum(qs) */
+                for (int c = 0; c < 4; c++)
+                    for (int k = 0; k < 4; k++) {
+                        const uint8_t v = blk[64 * c + 4 * r + k];
+                        isum += ((v & 15) + 16 * q5_bit(blk, c, 0, 4 * r + k)) * y[b].qs[4 * c + k] +
+                                ((v >> 4) + 16 * q5_bit(blk, c, 1, 4 * r + k)) * y[b].qs[16 + 4 * c + k];
+                    }
+                sum += (float)isum * (dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]) * y[b].d);
+            }
+            out[t * RP_ROWS + r] = sum;
+        }
+    }
+}
+
 static void tile_q8_0_scalar(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
 {
     const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * block_bytes(QT_Q8_0));
@@ -155,7 +207,7 @@ static void tile_q8_0_scalar(int nb, const uint8_t *group, const void *a, size_t
     }
 }
 
-enum { F_Q4_0, F_Q8_0, F_COUNT };
+enum { F_Q4_0, F_Q5_0, F_Q8_0, F_COUNT };
 static rp_tile_fn level_fn[F_COUNT][QL_COUNT]; /* NULL where none or the CPU can't run it */
 static rp_tile_fn active_fn[F_COUNT];
 static pthread_once_t fn_once = PTHREAD_ONCE_INIT;
@@ -165,15 +217,18 @@ static void fn_init(void)
 {
     if (quant_level_supported(QL_SCALAR)) {
         level_fn[F_Q4_0][QL_SCALAR] = tile_q4_0_scalar;
+        level_fn[F_Q5_0][QL_SCALAR] = tile_q5_0_scalar;
         level_fn[F_Q8_0][QL_SCALAR] = tile_q8_0_scalar;
     }
 #if defined(__x86_64__)
     if (quant_level_supported(QL_AVX2)) {
         level_fn[F_Q4_0][QL_AVX2] = rp_q4_0_tile_avx2;
+        level_fn[F_Q5_0][QL_AVX2] = rp_q5_0_tile_avx2;
         level_fn[F_Q8_0][QL_AVX2] = rp_q8_0_tile_avx2;
     }
     if (quant_level_supported(QL_AVX512)) {
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
+        level_fn[F_Q5_0][QL_AVX512] = rp_q5_0_tile_avx512;
         level_fn[F_Q8_0][QL_AVX512] = rp_q8_0_tile_avx512;
     }
 #endif
@@ -186,7 +241,7 @@ static void fn_init(void)
 
 static int format_index(uint32_t type)
 {
-    return type == QT_Q4_0 ? F_Q4_0 : type == QT_Q8_0 ? F_Q8_0 : -1;
+    return type == QT_Q4_0 ? F_Q4_0 : type == QT_Q5_0 ? F_Q5_0 : type == QT_Q8_0 ? F_Q8_0 : -1;
 }
 
 rp_tile_fn rp_tile_level(uint32_t type, int level)

@@ -1,5 +1,5 @@
 /*
- * repack — Q4_0 and Q8_0 weight matrices rearranged at load time so that one
+ * repack — Q4_0, Q5_0 and Q8_0 weight matrices rearranged at load time so that one
  * SIMD load feeds sixteen rows at once (the layout is described below and in
  * docs/performance.md). The model repacks such matrices once, in
  * eng_model_open, and multiplies them with rp_tile's kernel:
@@ -17,14 +17,18 @@
  * 64-byte chunks; in chunk c, bytes 4r..4r+3 belong to row r:
  *   Q4_0 (4 chunks): the file's bytes qs[4c..4c+3] of the row's block, whose
  *        low nibbles are columns 4c..4c+3 and high nibbles 16+4c..16+4c+3;
+ *   Q5_0 (4 chunks as Q4_0's, then 64 bytes of fifth bits): for chunk c two
+ *        little-endian 64-bit masks at 256 + 16c, whose bit 4r+k is the fifth
+ *        bit of the chunk's byte 4r+k, of its low nibble (first mask) and of
+ *        its high nibble (second); a block is then 320 bytes;
  *   Q8_0 (8 chunks): columns 4c..4c+3, stored + 128 (unsigned).
  * So a chunk (masked to its low nibbles, for Q4_0) is sixteen rows times four
  * columns, ready for a multiply-add of 4-byte dot products against four
  * broadcast activations.
  *
  * Activations come as rp_act_block (Q8_0's quantization, with the scale in
- * f32 and -8 * sum(qs)), so the weights' offset (8 for Q4_0, 128 for the
- * stored Q8_0) is taken away in integers and a kernel computes exactly the
+ * f32 and -8 * sum(qs)), so the weights' offset (8 for Q4_0, 16 for Q5_0,
+ * 128 for the stored Q8_0) is taken away in integers and a kernel computes exactly the
  * format's vec_dot: per block the integer sum times d_w * d_a, summed over
  * blocks in order. The scalar kernels are the reference the SIMD ones are
  * held to (tests/unit/test_repack.c). All of this is thread-safe; packed
@@ -55,7 +59,7 @@ _Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");
 typedef void (*rp_tile_fn)(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                            float *out);
 
-/* True for the formats this module repacks (Q4_0, Q8_0). */
+/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0). */
 bool rp_supports(uint32_t type);
 /* Bytes of one group of RP_ROWS rows of cols columns (a multiple of 64). */
 size_t rp_group_bytes(uint32_t type, int cols);

@@ -1,5 +1,5 @@
 /*
- * test_repack — the interleaved Q4_0 and Q8_0 layouts and their kernels held
+ * test_repack — the interleaved Q4_0, Q5_0 and Q8_0 layouts and their kernels held
  * to the formats' scalar vec_dot, on random matrices whose row counts are and are not
  * multiples of the 16-row group, with odd and even block counts, for every
  * token count a kernel call takes (1 to 8).
@@ -143,6 +143,7 @@ static void check_kernels(uint32_t type)
 }
 
 TEST(q4_0_kernels_match_vec_dot) { check_kernels(QT_Q4_0); }
+TEST(q5_0_kernels_match_vec_dot) { check_kernels(QT_Q5_0); }
 TEST(q8_0_kernels_match_vec_dot) { check_kernels(QT_Q8_0); }
 
 /* The active kernel, if any, is one of a level this CPU runs; other formats have none. */
@@ -240,15 +241,19 @@ static void check_model(const char *preset, const char *type_name, uint32_t type
 /* qwen2-tiny ties its output to tok_embd: token rows are then looked up in the packed copy */
 TEST(repacked_q4_0_model_gives_the_same_logits) { check_model("qwen2-tiny", "Q4_0", QT_Q4_0); }
 TEST(repacked_q8_0_model_gives_the_same_logits) { check_model("llama-tiny", "Q8_0", QT_Q8_0); }
+/* gemma3-tiny ties its output too, and scales the looked-up rows */
+TEST(repacked_q5_0_model_gives_the_same_logits) { check_model("gemma3-tiny", "Q5_0", QT_Q5_0); }
 
 int main(void)
 {
     test_rng_seed(0x51f15eedull);
     RUN(act_quantize_is_q8_0_with_sums);
     RUN(q4_0_kernels_match_vec_dot);
+    RUN(q5_0_kernels_match_vec_dot);
     RUN(q8_0_kernels_match_vec_dot);
     RUN(active_kernel_is_a_supported_level);
     RUN(repacked_q4_0_model_gives_the_same_logits);
     RUN(repacked_q8_0_model_gives_the_same_logits);
+    RUN(repacked_q5_0_model_gives_the_same_logits);
     return test_summary();
 }

@@ -1,5 +1,5 @@
 /*
- * repack_avx2 — the repacked Q4_0 and Q8_0 kernels with AVX2 (no VNNI): each 64-byte
+ * repack_avx2 — the repacked Q4_0, Q5_0 and Q8_0 kernels with AVX2 (no VNNI): each 64-byte
  * chunk of a block is two ymm of eight rows, taken one half of the group at
  * a time. u8 x s8 products are summed in pairs by vpmaddubsw into int16 (a
  * block's eight pair sums per lane stay within 8 * 2 * 15 * 127 < 32767) and
@@ -108,7 +108,64 @@ static inline __attribute__((always_inline)) void tile8(int nb, const uint8_t *g
     }
 }
 
+/* A 32-bit mask -> 32 bytes: 16 where its bit is set, else 0. */
+static inline __m256i bits16(const uint8_t *p)
+{
+    uint32_t m;
+    memcpy(&m, p, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)m), _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+                                                    2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel), _mm256_set1_epi8(16));
+}
+
+/* Q5_0: Q4_0's nibbles plus 16 where the fifth-bit masks say (bits 32h..32h+31
+ * of each mask are this half's eight rows). The pair sums reach 2 * 31 * 128,
+ * so they are widened to int32 per chunk. */
+static inline __attribute__((always_inline)) void tile5(int nb, const uint8_t *group, const void *a,
+                                                        size_t as, float *out, const int T)
+{
+    const uint8_t *sc = group + (size_t)nb * 320;
+    const __m256i low4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const rp_act_block *y[AVX2_MAX_T];
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) y[t] = (const rp_act_block *)((const char *)a + (size_t)t * as);
+    for (int h = 0; h < 2; h++) {
+        __m256 acc[AVX2_MAX_T];
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = group + (size_t)b * 320;
+            if (T <= 2 && h == 0) { /* decode: the first pass brings the group in from memory */
+                _Pragma("GCC unroll 5") for (int c = 0; c < 5; c++)
+                    _mm_prefetch((const char *)blk + PF_AHEAD + 64 * c, _MM_HINT_T0);
+                _mm_prefetch((const char *)sc + 32 * (size_t)b + PF_AHEAD / 10, _MM_HINT_T0);
+            }
+            __m256i is[AVX2_MAX_T];
+            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) is[t] = _mm256_set1_epi32(2 * y[t][b].off);
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
+                const __m256i q = _mm256_load_si256((const __m256i *)(blk + 64 * c + 32 * h));
+                const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, low4), bits16(blk + 256 + 16 * c + 4 * h));
+                const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low4),
+                                                   bits16(blk + 256 + 16 * c + 8 + 4 * h));
+                _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) {
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(y[t][b].qs + 4 * c)),
+                                                       _mm256_maddubs_epi16(hi, bcast4(y[t][b].qs + 16 + 4 * c)));
+                    is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p, ones));
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(sc + 32 * (size_t)b + 16 * h)));
+            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(dw, _mm256_set1_ps(y[t][b].d)), acc[t]);
+        }
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) _mm256_storeu_ps(out + RP_ROWS * t + 8 * h, acc[t]);
+    }
+}
+
 #define TILE_T(T)                                                                                  \
+    static void tile5_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)         \
+    {                                                                                              \
+        tile5(nb, g, a, as, out, T);                                                               \
+    }                                                                                              \
     static void tile_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)          \
     {                                                                                              \
         tile(nb, g, a, as, out, T);                                                                \
@@ -136,6 +193,12 @@ static void tiles(const tile_t *fn, int nb, const uint8_t *group, const void *a,
 void rp_q4_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
 {
     static const tile_t fn[AVX2_MAX_T] = {tile_1, tile_2, tile_3, tile_4};
+    tiles(fn, nb, group, a, a_stride, n_tok, out);
+}
+
+void rp_q5_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
+{
+    static const tile_t fn[AVX2_MAX_T] = {tile5_1, tile5_2, tile5_3, tile5_4};
     tiles(fn, nb, group, a, a_stride, n_tok, out);
 }
 

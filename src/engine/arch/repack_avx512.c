@@ -1,11 +1,12 @@
 /*
- * repack_avx512 — the repacked Q4_0 and Q8_0 kernels with AVX-512 VNNI (this
- * file alone is compiled with the AVX-512 flags). One zmm lane per row: a
- * 64-byte load of a Q4_0 block's nibbles is sixteen rows times eight
+ * repack_avx512 — the repacked Q4_0, Q5_0 and Q8_0 kernels with AVX-512 VNNI
+ * (this file alone is compiled with the AVX-512 flags). One zmm lane per row:
+ * a 64-byte load of a Q4_0 block's nibbles is sixteen rows times eight
  * columns, its low and high nibbles each meet four broadcast activation bytes
- * in one vpdpbusd; a Q8_0 chunk is sixteen rows times four columns. The
- * integer sum of a block starts from the activations' -8 * sum (times 16
- * for Q8_0's offset of 128), and is
+ * in one vpdpbusd; Q5_0 adds 16 to the nibbles its two 64-bit masks select
+ * (one masked byte add each); a Q8_0 chunk is sixteen rows times four
+ * columns. The integer sum of a block starts from the activations' -8 * sum
+ * (times 2 for Q5_0's offset of 16, 16 for Q8_0's 128), and is
  * scaled by d_w * d_a into a float accumulator per token. Up to eight
  * tokens share each unpacked block, all accumulators in registers.
  */
@@ -24,11 +25,12 @@ static inline __m512i bcast4(const int8_t *p)
 
 #define PF_AHEAD 4096 /* bytes of weights ahead (16 Q4_0 blocks, 8 Q8_0 ones) */
 
-/* Q8 is 0 for Q4_0 (4 chunks of nibbles), 1 for Q8_0 (8 chunks of bytes + 128). */
+enum { Q4, Q5, Q8 }; /* 4 chunks of nibbles; the same and 64 bytes of fifth bits; 8 chunks of bytes + 128 */
+
 static inline __attribute__((always_inline)) void tile(int nb, const uint8_t *group, const void *a,
-                                                       size_t as, float *out, const int T, const int Q8)
+                                                       size_t as, float *out, const int T, const int F)
 {
-    const size_t bb = Q8 ? 512 : 256;
+    const size_t bb = F == Q8 ? 512 : F == Q5 ? 320 : 256;
     const uint8_t *sc = group + (size_t)nb * bb;
     const __m512i low4 = _mm512_set1_epi8(0x0f);
     const rp_act_block *y[RP_MAX_TOKENS];
@@ -47,10 +49,12 @@ static inline __attribute__((always_inline)) void tile(int nb, const uint8_t *gr
         __m512i is[RP_MAX_TOKENS];
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
             is[t] = _mm512_set1_epi32(y[t][b].off);
-            if (Q8)
+            if (F == Q8)
                 is[t] = _mm512_slli_epi32(is[t], 4); /* -128 * sum */
+            else if (F == Q5)
+                is[t] = _mm512_slli_epi32(is[t], 1); /* -16 * sum */
         }
-        if (Q8) {
+        if (F == Q8) {
             _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++) {
                 const __m512i q = _mm512_load_si512((const void *)(blk + 64 * c));
                 _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
@@ -59,8 +63,14 @@ static inline __attribute__((always_inline)) void tile(int nb, const uint8_t *gr
         } else {
             _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {
                 const __m512i q = _mm512_load_si512((const void *)(blk + 64 * c));
-                const __m512i lo = _mm512_and_si512(q, low4);
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                __m512i lo = _mm512_and_si512(q, low4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+                if (F == Q5) {
+                    uint64_t m[2];
+                    memcpy(m, blk + 256 + 16 * c, 16);
+                    lo = _mm512_mask_add_epi8(lo, _cvtu64_mask64(m[0]), lo, _mm512_set1_epi8(16));
+                    hi = _mm512_mask_add_epi8(hi, _cvtu64_mask64(m[1]), hi, _mm512_set1_epi8(16));
+                }
                 _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) {
                     is[t] = _mm512_dpbusd_epi32(is[t], lo, bcast4(y[t][b].qs + 4 * c));
                     is[t] = _mm512_dpbusd_epi32(is[t], hi, bcast4(y[t][b].qs + 16 + 4 * c));
@@ -78,11 +88,15 @@ static inline __attribute__((always_inline)) void tile(int nb, const uint8_t *gr
 #define TILE_T(T)                                                                                  \
     static void q4_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
-        tile(nb, g, a, as, out, T, 0);                                                             \
+        tile(nb, g, a, as, out, T, Q4);                                                            \
+    }                                                                                              \
+    static void q5_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        tile(nb, g, a, as, out, T, Q5);                                                            \
     }                                                                                              \
     static void q8_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
-        tile(nb, g, a, as, out, T, 1);                                                             \
+        tile(nb, g, a, as, out, T, Q8);                                                            \
     }
 TILE_T(1)
 TILE_T(2)
@@ -98,6 +112,12 @@ typedef void (*tile_t)(int, const uint8_t *, const void *, size_t, float *);
 void rp_q4_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
 {
     static const tile_t fn[RP_MAX_TOKENS] = {q4_1, q4_2, q4_3, q4_4, q4_5, q4_6, q4_7, q4_8};
+    fn[n_tok - 1](nb, group, a, a_stride, out);
+}
+
+void rp_q5_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
+{
+    static const tile_t fn[RP_MAX_TOKENS] = {q5_1, q5_2, q5_3, q5_4, q5_5, q5_6, q5_7, q5_8};
     fn[n_tok - 1](nb, group, a, a_stride, out);
 }
 
