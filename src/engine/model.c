@@ -475,7 +475,7 @@ static int piece_rows(const weight *w)
     return groups ? (int)groups * RP_ROWS : RP_ROWS;
 }
 
-/* Q4_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
+/* Q4_0, Q5_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
  * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
  * The file's pages of a repacked piece are dropped from memory (they are
