@@ -111,14 +111,17 @@
         ACC acc[4];                                                                                         \
         _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = ACC_ZERO();                            \
         int i = 0;                                                                                          \
+        /* the next four rows, which follow these in memory, in address order: \
+           as many lines per step as the step reads */                                                      \
+        enum { PF_LINES = 4 * STEP * (int)sizeof(ET) / 64 > 0 ? 4 * STEP * (int)sizeof(ET) / 64 : 1 };      \
+        const char *pf = (const char *)w + PF_AHEAD * ws;                                                   \
         for (; i + STEP <= n; i += STEP) {                                                                  \
             const V v = LD(y + i);                                                                          \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) {                                           \
-                const ET *x = AT(ET, w, (size_t)r * ws);                                                    \
-                /* the same place in the next four rows, which follow these in memory */                    \
-                _mm_prefetch((const char *)(x + i) + PF_AHEAD * ws, PF_HINT);                               \
-                acc[r] = FMA(acc[r], LD(x + i), v);                                                         \
-            }                                                                                               \
+            _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                                      \
+                _mm_prefetch(pf + 64 * k, PF_HINT);                                                         \
+            pf += 64 * PF_LINES;                                                                            \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                             \
+                acc[r] = FMA(acc[r], LD(AT(ET, w, (size_t)r * ws) + i), v);                                 \
         }                                                                                                   \
         if (i < n) {                                                                                        \
             const V v = LD_TAIL(y + i, n - i);                                                              \
