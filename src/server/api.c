@@ -267,6 +267,9 @@ static void *worker(void *arg)
         slot_release(s);
         go = false;
     }
+    /* the slot is given back once the question's end is stored, so that no
+     * reader sees it still running beside the next one in its slot */
+    const bool held = go;
     if (go) {
         pthread_mutex_lock(&qr->mu);
         qr->status = "running";
@@ -276,7 +279,6 @@ static void *worker(void *arg)
         ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
                       .cancel = &qr->cancel, .synthesis = true, .embedder = s->embedder};
         st = ask_run(qr->question, &o, &mem, &res);
-        slot_release(s);
     }
     double t_end = http_now_ms();
     char now[32];
@@ -323,6 +325,8 @@ static void *worker(void *arg)
     qr->ended = true;
     http_stream_close(qr->ev);
     pthread_mutex_unlock(&qr->mu);
+    if (held)
+        slot_release(s);
     json_decref(full);
     json_decref(members);
     json_decref(result);
