@@ -311,7 +311,8 @@ TEST(batched_logits_are_bitwise_solo_logits)
     /* random-weight models in the formats whose tiles round differently
      * from their one-token kernels; written here when missing */
     static const char *const specs[][2] = {{"llama-tiny", "Q4_0"}, {"llama-tiny", "Q4_K"},
-                                           {"llama-tiny", "Q6_K"}, {"qwen2-tiny", "Q8_0"}};
+                                           {"llama-tiny", "Q6_K"}, {"qwen2-tiny", "Q8_0"},
+                                           {"gemma3-tiny", "Q5_0"}};
     int tested = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         char path[256];
