@@ -93,6 +93,22 @@ static int q5_bit(const uint8_t *blk, int c, int hi, int bit)
     return (blk[256 + 16 * c + 8 * hi + bit / 8] >> (bit % 8)) & 1;
 }
 
+/* Column j (< 32) of row r in a block of a group, as stored: the weight
+ * plus the format's offset (rp_offset). */
+static int stored_weight(uint32_t type, const uint8_t *blk, int r, int j)
+{
+    if (type == QT_Q8_0)
+        return blk[64 * (j / 4) + 4 * r + j % 4];
+    const int hi = j >= 16, c = j % 16 / 4, k = j % 4;
+    const int v = blk[64 * c + 4 * r + k], nib = hi ? v >> 4 : v & 15;
+    return type == QT_Q5_0 ? nib + 16 * q5_bit(blk, c, hi, 4 * r + k) : nib;
+}
+
+static int rp_offset(uint32_t type)
+{
+    return type == QT_Q4_0 ? 8 : type == QT_Q5_0 ? 16 : 128;
+}
+
 void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst)
 {
     const int nb = cols / 32, r = row % RP_ROWS;
@@ -102,19 +118,8 @@ void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, fl
     for (int b = 0; b < nb; b++, dst += 32) {
         const uint8_t *blk = grp + (size_t)b * bb;
         const float d = dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]);
-        for (int c = 0; c < (type == QT_Q8_0 ? 8 : 4); c++)
-            for (int k = 0; k < 4; k++) {
-                const int v = blk[64 * c + 4 * r + k];
-                if (type == QT_Q4_0) {
-                    dst[4 * c + k] = (float)((v & 15) - 8) * d;
-                    dst[16 + 4 * c + k] = (float)((v >> 4) - 8) * d;
-                } else if (type == QT_Q5_0) {
-                    dst[4 * c + k] = (float)((v & 15) + 16 * q5_bit(blk, c, 0, 4 * r + k) - 16) * d;
-                    dst[16 + 4 * c + k] = (float)((v >> 4) + 16 * q5_bit(blk, c, 1, 4 * r + k) - 16) * d;
-                } else {
-                    dst[4 * c + k] = (float)(v - 128) * d;
-                }
-            }
+        for (int j = 0; j < 32; j++)
+            dst[j] = (float)(stored_weight(type, blk, r, j) - rp_offset(type)) * d;
     }
 }
 
@@ -141,22 +146,22 @@ void rp_act_quantize(const float *x, int cols, void *dst)
 
 /* The references: the format's vec_dot on the interleaved layout, the same
  * sums in the same order (an integer sum per block, times d_w * d_a, added
- * up). */
-static void tile_q4_0_scalar(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
+ * up). The stored weights' offset comes off as a multiple of the
+ * activations' -8 * sum. */
+static void tile_scalar(uint32_t type, int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                        float *out)
 {
-    const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * block_bytes(QT_Q4_0));
+    const size_t bb = block_bytes(type);
+    const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * bb);
     for (int t = 0; t < n_tok; t++) {
         const rp_act_block *y = (const rp_act_block *)((const char *)a + (size_t)t * a_stride);
         for (int r = 0; r < RP_ROWS; r++) {
             float sum = 0.f;
             for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = group + (size_t)b * block_bytes(QT_Q4_0);
-                int isum = y[b].off;
-                for (int c = 0; c < 4; c++)
-                    for (int k = 0; k < 4; k++) {
-                        const uint8_t v = blk[64 * c + 4 * r + k];
-                        isum += (v & 15) * y[b].qs[4 * c + k] + (v >> 4) * y[b].qs[16 + 4 * c + k];
-                    }
+                const uint8_t *blk = group + (size_t)b * bb;
+                int isum = rp_offset(type) / 8 * y[b].off;
+                for (int j = 0; j < 32; j++)
+                    isum += stored_weight(type, blk, r, j) * y[b].qs[j];
                 sum += (float)isum * (dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]) * y[b].d);
             }
             out[t * RP_ROWS + r] = sum;
@@ -164,48 +169,14 @@ static void tile_q4_0_scalar(int nb, const uint8_t *group, const void *a, size_t
     }
 }
 
-static void tile_q5_0_scalar(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
-{
-    const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * block_bytes(QT_Q5_0));
-    for (int t = 0; t < n_tok; t++) {
-        const rp_act_block *y = (const rp_act_block *)((const char *)a + (size_t)t * a_stride);
-        for (int r = 0; r < RP_ROWS; r++) {
-            float sum = 0.f;
-            for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = group + (size_t)b * block_bytes(QT_Q5_0);
-                int isum = 2 * y[b].off; /* -16 * sum(qs) */
-                for (int c = 0; c < 4; c++)
-                    for (int k = 0; k < 4; k++) {
-                        const uint8_t v = blk[64 * c + 4 * r + k];
-                        isum += ((v & 15) + 16 * q5_bit(blk, c, 0, 4 * r + k)) * y[b].qs[4 * c + k] +
-                                ((v >> 4) + 16 * q5_bit(blk, c, 1, 4 * r + k)) * y[b].qs[16 + 4 * c + k];
-                    }
-                sum += (float)isum * (dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]) * y[b].d);
-            }
-            out[t * RP_ROWS + r] = sum;
-        }
+#define SCALAR_TILE(T, TYPE)                                                                             \
+    static void tile_##T##_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out) \
+    {                                                                                                    \
+        tile_scalar(TYPE, nb, g, a, as, n, out);                                                         \
     }
-}
-
-static void tile_q8_0_scalar(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out)
-{
-    const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * block_bytes(QT_Q8_0));
-    for (int t = 0; t < n_tok; t++) {
-        const rp_act_block *y = (const rp_act_block *)((const char *)a + (size_t)t * a_stride);
-        for (int r = 0; r < RP_ROWS; r++) {
-            float sum = 0.f;
-            for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = group + (size_t)b * block_bytes(QT_Q8_0);
-                int isum = 16 * y[b].off; /* -128 * sum(qs) */
-                for (int c = 0; c < 8; c++)
-                    for (int k = 0; k < 4; k++)
-                        isum += blk[64 * c + 4 * r + k] * y[b].qs[4 * c + k];
-                sum += (float)isum * (dx_f16_to_f32(sc[(size_t)b * RP_ROWS + r]) * y[b].d);
-            }
-            out[t * RP_ROWS + r] = sum;
-        }
-    }
-}
+SCALAR_TILE(q4_0, QT_Q4_0)
+SCALAR_TILE(q5_0, QT_Q5_0)
+SCALAR_TILE(q8_0, QT_Q8_0)
 
 enum { F_Q4_0, F_Q5_0, F_Q8_0, F_COUNT };
 static rp_tile_fn level_fn[F_COUNT][QL_COUNT]; /* NULL where none or the CPU can't run it */
