@@ -422,10 +422,13 @@ static weight *matrix_at(eng_model *m, int i)
     return NULL;
 }
 
-/* One piece of the repacking: rows [r0, r1) of a matrix, r0 a multiple of RP_ROWS. */
+/* One piece of the repacking: rows [r0, r1) of a matrix into dst, its place
+ * in the arena: repacked (r0 a multiple of RP_ROWS), or copied as it is. */
 typedef struct pack_piece {
     const weight *w;
+    uint8_t *dst;
     int r0, r1;
+    bool copy;
 } pack_piece;
 
 typedef struct pack_job {
@@ -463,16 +466,33 @@ static void pack_chunk(void *ctx, int i, int ith)
     const pack_piece *pc = &j->pieces[i];
     const weight *w = pc->w;
     const uint8_t *src = w->data + (size_t)pc->r0 * w->row_bytes;
-    rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols,
-            (uint8_t *)w->packed + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
+    if (pc->copy)
+        memcpy(pc->dst + (size_t)pc->r0 * w->row_bytes, src, (size_t)(pc->r1 - pc->r0) * w->row_bytes);
+    else
+        rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols, pc->dst + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
     drop_file_pages(j, (uintptr_t)src, (uintptr_t)src + (size_t)(pc->r1 - pc->r0) * w->row_bytes);
 }
 
-/* Rows per piece of a matrix: whole groups, about PACK_PIECE_BYTES of the file. */
+/* Rows per piece of a matrix: about PACK_PIECE_BYTES of the file, whole
+ * groups when repacked. */
 static int piece_rows(const weight *w)
 {
+    if (!rp_tile(type_of(w))) {
+        const size_t rows = PACK_PIECE_BYTES / w->row_bytes;
+        return rows ? (int)rows : 1;
+    }
     const size_t groups = PACK_PIECE_BYTES / (w->row_bytes * RP_ROWS);
     return groups ? (int)groups * RP_ROWS : RP_ROWS;
+}
+
+/* Bytes of a matrix in the arena: repacked, else copied as it is. */
+static size_t arena_bytes(const weight *w)
+{
+    if (w->rows <= 0)
+        return 0;
+    if (rp_tile(type_of(w)))
+        return rp_bytes(type_of(w), w->rows, w->cols);
+    return ((size_t)w->rows * w->row_bytes + 63) / 64 * 64;
 }
 
 /* Q4_0, Q5_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
@@ -481,20 +501,26 @@ static int piece_rows(const weight *w)
  * The file's pages of a repacked piece are dropped from memory (they are
  * read back from the file should anything touch them again), so the copy
  * costs no resident memory. A tied output matrix is repacked too, and the
- * token rows are then looked up in the copy. */
+ * token rows are then looked up in the copy. When any matrix is repacked,
+ * the others (a K-quant file's Q4_K and Q6_K beside its Q5_0) are copied
+ * into the arena as they are: read from the mapping, each fault would map a
+ * whole page-cache folio and with it up to 2 MiB of the dropped matrices
+ * next to it. */
 static dx_status repack_weights(eng_model *m)
 {
     if (!rp_enabled())
         return DX_OK;
-    size_t total = 0;
+    size_t total = 0, packed = 0;
     int count = 0;
     weight *w;
     for (int i = 0; (w = matrix_at(m, i)); i++)
-        if (w->rows > 0 && rp_tile(type_of(w))) {
-            total += rp_bytes(type_of(w), w->rows, w->cols);
+        if (arena_bytes(w)) {
+            total += arena_bytes(w);
+            if (rp_tile(type_of(w)))
+                packed += arena_bytes(w);
             count += (w->rows + piece_rows(w) - 1) / piece_rows(w);
         }
-    if (!total)
+    if (!packed) /* nothing to repack: every matrix is read where the file has it */
         return DX_OK;
     const size_t cap = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
     pack_job j = {.pieces = malloc((size_t)count * sizeof *j.pieces), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
@@ -512,16 +538,22 @@ static dx_status repack_weights(eng_model *m)
     count = 0;
     for (int i = 0; (w = matrix_at(m, i)); i++) {
         const uint32_t type = type_of(w);
-        if (w->rows <= 0 || !rp_tile(type))
+        const size_t bytes = arena_bytes(w);
+        if (!bytes)
             continue;
-        w->packed = m->packed + at;
-        w->group_bytes = rp_group_bytes(type, w->cols);
-        at += rp_bytes(type, w->rows, w->cols);
-        const size_t act = rp_act_row_bytes(w->cols);
-        if (act > m->max_act_row)
-            m->max_act_row = act;
+        const bool copy = !rp_tile(type);
+        uint8_t *dst = m->packed + at;
+        at += bytes;
+        if (!copy) {
+            w->packed = dst;
+            w->group_bytes = rp_group_bytes(type, w->cols);
+            const size_t act = rp_act_row_bytes(w->cols);
+            if (act > m->max_act_row)
+                m->max_act_row = act;
+        }
         for (int r = 0; r < w->rows; r += piece_rows(w))
-            j.pieces[count++] = (pack_piece){w, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows};
+            j.pieces[count++] =
+                (pack_piece){w, dst, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows, copy};
     }
     pool *p = pool_global();
     if (p) {
@@ -532,13 +564,18 @@ static dx_status repack_weights(eng_model *m)
         for (int i = 0; i < count; i++)
             pack_chunk(&j, i, 0);
     }
+    const bool tied = m->output.data == m->tok_embd.data;
+    for (int i = 0; i < count; i++) /* copied matrices are read from the copy from now on */
+        if (j.pieces[i].copy)
+            ((weight *)j.pieces[i].w)->data = j.pieces[i].dst;
     free(j.pieces);
-    if (m->output.data == m->tok_embd.data) { /* tied: the token rows are looked up in the copy */
+    if (tied) { /* the token rows are looked up in the copy */
+        m->tok_embd.data = m->output.data;
         m->tok_embd.packed = m->output.packed;
         m->tok_embd.group_bytes = m->output.group_bytes;
     }
     m->packed_bytes = total;
-    log_debug("repacked %zu MB of weights", total >> 20);
+    log_debug("repacked %zu MB of weights, copied %zu MB", packed >> 20, (total - packed) >> 20);
     return DX_OK;
 }
 
