@@ -174,10 +174,8 @@ static void qrun_free(qrun *qr)
 /* Waits for a slot among max_running. Caller holds s->mu. */
 static bool slot_wait_locked(http_server *s)
 {
-    s->waiting++;
     while (s->running >= s->max_running && !atomic_load(&s->stopping))
         pthread_cond_wait(&s->cond, &s->mu);
-    s->waiting--;
     if (atomic_load(&s->stopping))
         return false;
     s->running++;
@@ -216,17 +214,29 @@ static void slot_release(http_server *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Admitted and not running: the waiting threads, and the questions whose
+ * threads have not reached the wait yet. Caller holds s->mu. */
+static int queued_locked(const http_server *s)
+{
+    return s->questions + s->completions - s->running;
+}
+
 void api_slot_leave(http_server *s)
 {
     pthread_mutex_lock(&s->mu);
     s->completions--;
+    s->running--; /* together, so no reader sees it counted as queued */
+    pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
-    slot_release(s);
 }
 
-static void unlink_run(http_server *s, qrun *qr)
+/* Takes a question off the server's list and counters; held: it holds a
+ * running slot, given back in the same step. */
+static void unlink_run(http_server *s, qrun *qr, bool held)
 {
     pthread_mutex_lock(&s->mu);
+    if (held)
+        s->running--;
     for (qrun **p = &s->runs; *p; p = &(*p)->next)
         if (*p == qr) {
             *p = qr->next;
@@ -267,8 +277,8 @@ static void *worker(void *arg)
         slot_release(s);
         go = false;
     }
-    /* the slot is given back once the question's end is stored, so that no
-     * reader sees it still running beside the next one in its slot */
+    /* the slot is given back once the question's end is stored (unlink_run),
+     * so that no reader sees it still running beside the next one in its slot */
     const bool held = go;
     if (go) {
         pthread_mutex_lock(&qr->mu);
@@ -325,13 +335,11 @@ static void *worker(void *arg)
     qr->ended = true;
     http_stream_close(qr->ev);
     pthread_mutex_unlock(&qr->mu);
-    if (held)
-        slot_release(s);
     json_decref(full);
     json_decref(members);
     json_decref(result);
     arena_free(&mem);
-    unlink_run(s, qr);
+    unlink_run(s, qr, held);
     qrun_free(qr);
     return NULL;
 }
@@ -415,7 +423,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     if (st)
         goto out;
     if ((st = db_question_insert(s->db, qr->id, question, members, qr->created_at))) {
-        unlink_run(s, qr);
+        unlink_run(s, qr, false);
         goto out;
     }
     pthread_mutex_lock(&s->mu);
@@ -437,7 +445,7 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
                 break;
             }
         pthread_mutex_unlock(&s->mu);
-        unlink_run(s, qr); /* counters */
+        unlink_run(s, qr, false); /* counters */
         st = dx_fail(DX_ENOMEM, "can't start a thread for the question");
         goto out;
     }
@@ -785,7 +793,7 @@ static enum MHD_Result health(http_req *r)
 {
     http_server *s = r->srv;
     pthread_mutex_lock(&s->mu);
-    int running = s->running, waiting = s->waiting;
+    int running = s->running, waiting = queued_locked(s);
     pthread_mutex_unlock(&s->mu);
     return http_send_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b}", "status", "ok",
                                             "version", DRUX_VERSION, "schema", db_schema_version(s->db),

@@ -81,7 +81,6 @@ struct http_server {
     pthread_mutex_t mu;   /* guards everything below */
     pthread_cond_t cond;  /* a slot freed, a worker ended */
     int running;          /* jobs holding a slot */
-    int waiting;          /* jobs waiting for one */
     int workers;          /* threads of ours alive (questions, streamed completions) */
     int questions;        /* questions queued or running */
     int completions;      /* /v1 completions holding or waiting for a slot */
