@@ -457,8 +457,9 @@ static void drop_file_pages(const pack_job *j, uintptr_t lo, uintptr_t hi)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
-/* Repacks one piece and drops the file's pages it came from, so that no more
- * than a piece per thread is resident twice while the model loads. */
+/* Repacks or copies one piece and drops the file's pages it came from, so
+ * that no more than a piece per thread is resident twice while the model
+ * loads. */
 static void pack_chunk(void *ctx, int i, int ith)
 {
     (void)ith;
