@@ -3,6 +3,7 @@
  *
  *     test_rng_seed(0x9e3779b97f4a7c15ull);   // once, at the start of main
  *     fill_random(x, 4096);                   // Gaussian, a scale per 32-block
+ *     float u = rnd_signed();                 // uniform in [-1, 1)
  */
 #ifndef DX_TEST_RAND_H
 #define DX_TEST_RAND_H
@@ -28,6 +29,13 @@ static inline uint32_t rnd(void)
 static inline float rnd_unit(void)
 {
     return (float)(rnd() & 0xffffff) / 16777216.0f;
+}
+
+/* Uniform in [-1, 1), from the top 24 bits of the next state. */
+static inline float rnd_signed(void)
+{
+    (void)rnd();
+    return (float)((rng_state >> 40) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
 static inline float rnd_normal(void)

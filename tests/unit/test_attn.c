@@ -15,15 +15,7 @@
 
 #include "engine/attn.h"
 #include "test.h"
-
-static uint64_t rng = 0x2545f4914f6cdd1dull;
-static float rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-}
+#include "test_rand.h"
 
 typedef struct {
     int n_ctx, hdk, hdv, n_kv;
@@ -36,9 +28,9 @@ static void cache_fill(cache *c, float kmag)
     c->k = malloc((size_t)c->n_ctx * kd * sizeof(dx_f16));
     c->v = malloc((size_t)c->n_ctx * vd * sizeof(dx_f16));
     for (size_t i = 0; i < (size_t)c->n_ctx * kd; i++)
-        c->k[i] = dx_f32_to_f16(rnd() * kmag);
+        c->k[i] = dx_f32_to_f16(rnd_signed() * kmag);
     for (size_t i = 0; i < (size_t)c->n_ctx * vd; i++)
-        c->v[i] = dx_f32_to_f16(rnd() * 3);
+        c->v[i] = dx_f32_to_f16(rnd_signed() * 3);
 }
 
 /* out = softmax(scale q.k) v over [lo, hi], in double. */
@@ -81,7 +73,7 @@ static double run_case(const cache *c, int g, int group, int p0, int n_tok, int 
     float *out = malloc((size_t)n_tok * group * hdv * sizeof(float));
     double *ref = malloc((size_t)hdv * sizeof(double));
     for (int i = 0; i < n_tok * group * hdk; i++)
-        q[i] = rnd() * qmag;
+        q[i] = rnd_signed() * qmag;
     double worst = 0;
     for (int level = 0; level < QL_COUNT; level++) {
         for (int t0 = 0; t0 < n_tok; t0 += qb) {
@@ -192,7 +184,7 @@ TEST(sliding_window_keeps_its_window)
     int lo[16], hi[16];
     for (int r = 0; r < 16; r++) {
         for (int i = 0; i < 64; i++)
-            q[r][i] = rnd();
+            q[r][i] = rnd_signed();
         qr[r] = q[r];
         orow[r] = out[r];
         hi[r] = 64 + 4 * r;
@@ -219,6 +211,7 @@ TEST(sliding_window_keeps_its_window)
 
 int main(void)
 {
+    test_rng_seed(0x2545f4914f6cdd1dull);
     RUN(attention_matches_double_reference_at_every_level);
     RUN(attention_with_peaked_scores_matches_reference);
     RUN(sliding_window_keeps_its_window);

@@ -14,15 +14,7 @@
 
 #include "engine/ops.h"
 #include "test.h"
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static float rnd(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-}
+#include "test_rand.h"
 
 TEST(simd_attention_kernels_match_scalar)
 {
@@ -37,9 +29,9 @@ TEST(simd_attention_kernels_match_scalar)
             float x[300], y0[300], y1[300], mag = 0;
             dx_f16 h[300], h0[300], h1[300];
             for (int i = 0; i < n; i++) {
-                x[i] = rnd() * 4;
-                h[i] = dx_f32_to_f16(rnd() * 3);
-                y0[i] = y1[i] = rnd();
+                x[i] = rnd_signed() * 4;
+                h[i] = dx_f32_to_f16(rnd_signed() * 3);
+                y0[i] = y1[i] = rnd_signed();
                 mag += fabsf(x[i] * dx_f16_to_f32(h[i]));
             }
             const float a = ref.dot_f16(x, h, n), b = k.dot_f16(x, h, n);
@@ -51,7 +43,7 @@ TEST(simd_attention_kernels_match_scalar)
             float g0[300], g1[300];
             for (int act = 0; act < 2; act++) {
                 for (int i = 0; i < n; i++)
-                    g0[i] = g1[i] = rnd() * (i % 3 ? 6 : 40);
+                    g0[i] = g1[i] = rnd_signed() * (i % 3 ? 6 : 40);
                 (act ? ref.gelu_mul : ref.silu_mul)(g0, y0, n);
                 (act ? k.gelu_mul : k.silu_mul)(g1, y0, n);
                 for (int i = 0; i < n; i++)
@@ -103,7 +95,7 @@ TEST(tile_kernels_match_scalar_vec_dot)
                 uint8_t *w = malloc(2 * wb), *a = malloc(4 * ab);
                 CHECK(f && g && w && a);
                 for (int i = 0; i < 6 * n; i++)
-                    f[i] = rnd() * (1 + (i / 32) % 5);
+                    f[i] = rnd_signed() * (1 + (i / 32) % 5);
                 wt.from_float(f, w, n);
                 wt.from_float(f + n, w + wb, n);
                 for (int t = 0; t < 4; t++)
@@ -173,7 +165,7 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
                 uint8_t *w = malloc(4 * wb), *a = malloc(4 * ab);
                 CHECK(f && w && a);
                 for (int i = 0; i < 8 * n; i++)
-                    f[i] = rnd() * (1 + (i / 32) % 5);
+                    f[i] = rnd_signed() * (1 + (i / 32) % 5);
                 for (int r = 0; r < 4; r++)
                     wt.from_float(f + (size_t)r * n, w + (size_t)r * wb, n);
                 for (int t = 0; t < 4; t++)
@@ -250,7 +242,7 @@ TEST(float_kernels_match_scalar_vec_dot)
                 uint8_t *w = calloc(ROWS, ws), *a = calloc(TOKENS, ws);
                 CHECK(f && g && w && a);
                 for (int i = 0; i < (ROWS + TOKENS) * n; i++)
-                    f[i] = rnd() * (float)(1 + (i / 5) % 7);
+                    f[i] = rnd_signed() * (float)(1 + (i / 5) % 7);
                 for (int r = 0; r < ROWS + TOKENS; r++) {
                     uint8_t *p = r < ROWS ? w + (size_t)r * ws : a + (size_t)(r - ROWS) * ws;
                     wt.from_float(f + (size_t)r * n, p, n);
@@ -310,6 +302,7 @@ TEST(float_kernels_match_scalar_vec_dot)
 
 int main(void)
 {
+    test_rng_seed(0x9e3779b97f4a7c15ull);
     RUN(simd_attention_kernels_match_scalar);
     RUN(active_kernels_are_a_level_this_cpu_runs);
     RUN(tile_kernels_match_scalar_vec_dot);
