@@ -101,7 +101,8 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/models", home);
     else
         snprintf(dir, sizeof dir, "%s/.local/share/drux/models", h ? h : ".");
-    static const char *const defaults[] = {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"};
+    static const char *const defaults[] = {"SmolLM2-135M-Instruct.Q4_1.gguf",
+                                           "gemma-3-270m-q4_k_m.gguf"};
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, defaults[i]);

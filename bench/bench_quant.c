@@ -33,7 +33,8 @@ static float frand(unsigned *s)
 static volatile float sink;
 
 /* GB/s of weights for rows x n in format t at one level. */
-static double bench_matvec(const quant_traits *wt, const quant_traits *at, int n, int rows, double secs)
+static double bench_matvec(const quant_traits *wt, const quant_traits *at, int n, int rows,
+                           double secs)
 {
     size_t row_bytes = (size_t)n / (size_t)wt->block_size * wt->type_size;
     float *x = malloc((size_t)n * 4);
@@ -89,8 +90,8 @@ int main(int argc, char **argv)
     double secs = argc > 1 ? atof(argv[1]) : 0.2;
     if (!(secs > 0))
         secs = 0.2;
-    const uint32_t types[] = { QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K, QT_Q5_0, QT_Q4_1, QT_Q5_K,
-                               QT_Q5_1, QT_Q2_K, QT_Q3_K, QT_F16, QT_BF16, QT_F32 };
+    const uint32_t types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K, QT_Q5_0, QT_Q4_1, QT_Q5_K,
+                              QT_Q5_1, QT_Q2_K, QT_Q3_K, QT_F16,  QT_BF16, QT_F32};
     const char *only = argc > 2 ? argv[2] : NULL;
     const int n = 4096;
     printf("%-6s %-7s %10s %10s\n", "format", "level", "mem GB/s", "l2 GB/s");
@@ -102,20 +103,22 @@ int main(int argc, char **argv)
             if (only && strcmp(only, wt.name))
                 continue;
             size_t row_bytes = (size_t)n / (size_t)wt.block_size * wt.type_size;
-            int rows_mem = (int)((128u << 20) / row_bytes), rows_l2 = (int)((256u << 10) / row_bytes);
+            int rows_mem = (int)((128u << 20) / row_bytes),
+                rows_l2 = (int)((256u << 10) / row_bytes);
             double mem = bench_matvec(&wt, &at, n, rows_mem, secs);
             double l2 = bench_matvec(&wt, &at, n, rows_l2, secs);
             printf("%-6s %-7s %10.2f %10.2f\n", wt.name, quant_level_name(lvl), mem, l2);
             fflush(stdout);
         }
     printf("\n%-6s %-7s %12s\n", "quant", "level", "Mfloat/s");
-    const uint32_t acts[] = { QT_Q8_0, QT_Q8_1, QT_Q8_K };
+    const uint32_t acts[] = {QT_Q8_0, QT_Q8_1, QT_Q8_K};
     for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++)
         for (int lvl = 0; lvl < QL_COUNT; lvl++) {
             quant_traits at;
             if (!quant_get_level(acts[k], lvl, &at) || (only && strcmp(only, at.name)))
                 continue;
-            printf("%-6s %-7s %12.1f\n", at.name, quant_level_name(lvl), bench_quantize(&at, n, secs));
+            printf("%-6s %-7s %12.1f\n", at.name, quant_level_name(lvl),
+                   bench_quantize(&at, n, secs));
         }
     return 0;
 }

@@ -80,7 +80,8 @@ static void pass(const mats *m, ops_tile_fn tile, ops_rows_fn rows4, rp_tile_fn 
         for (int g = 0; g * RP_ROWS < m->rows; g++)
             for (int t = 0; t < m->ntok; t += RP_MAX_TOKENS) {
                 const int nt = m->ntok - t < RP_MAX_TOKENS ? m->ntok - t : RP_MAX_TOKENS;
-                rp(m->cols / 32, m->packed + (size_t)g * gb, m->ar + m->as * (size_t)t, m->as, nt, out);
+                rp(m->cols / 32, m->packed + (size_t)g * gb, m->ar + m->as * (size_t)t, m->as, nt,
+                   out);
                 acc += out[0];
             }
     } else if (m->ntok == 1) {
@@ -91,8 +92,8 @@ static void pass(const mats *m, ops_tile_fn tile, ops_rows_fn rows4, rp_tile_fn 
     } else {
         for (int r = 0; r + 2 <= m->rows; r += 2)
             for (int t = 0; t + 4 <= m->ntok; t += 4) {
-                tile(m->cols, m->w + m->rb * (size_t)r, m->w + m->rb * (size_t)(r + 1), m->a8 + m->ab * (size_t)t,
-                     m->ab, out);
+                tile(m->cols, m->w + m->rb * (size_t)r, m->w + m->rb * (size_t)(r + 1),
+                     m->a8 + m->ab * (size_t)t, m->ab, out);
                 acc += out[0];
             }
     }
@@ -137,10 +138,12 @@ int main(int argc, char **argv)
             }
             const double macs = (double)m.rows * m.cols * m.ntok / 1e9;
             if (tile)
-                printf("%s %-8s %9.1f GMAC/s %9.1f GMAC/s\n", name, "prefill", macs * rate(&m, tile, NULL, NULL, secs),
+                printf("%s %-8s %9.1f GMAC/s %9.1f GMAC/s\n", name, "prefill",
+                       macs * rate(&m, tile, NULL, NULL, secs),
                        macs * rate(&m, NULL, NULL, rp, secs));
             else
-                printf("%s %-8s %14s %9.1f GMAC/s\n", name, "prefill", "(no tile)", macs * rate(&m, NULL, NULL, rp, secs));
+                printf("%s %-8s %14s %9.1f GMAC/s\n", name, "prefill", "(no tile)",
+                       macs * rate(&m, NULL, NULL, rp, secs));
             mats_free(&m);
             const int cols = 4096;
             const size_t sizes[] = {64u << 20, 256u << 10};
@@ -154,10 +157,12 @@ int main(int argc, char **argv)
                 }
                 const double gb = (double)m.rows * m.rb / 1e9;
                 if (rows4)
-                    printf("%s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c], gb * rate(&m, NULL, rows4, NULL, secs),
+                    printf("%s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c],
+                           gb * rate(&m, NULL, rows4, NULL, secs),
                            gb * rate(&m, NULL, NULL, rp, secs));
                 else
-                    printf("%s %-8s %14s %10.2f GB/s\n", name, cases[c], "(no kernel)", gb * rate(&m, NULL, NULL, rp, secs));
+                    printf("%s %-8s %14s %10.2f GB/s\n", name, cases[c], "(no kernel)",
+                           gb * rate(&m, NULL, NULL, rp, secs));
                 mats_free(&m);
             }
         }

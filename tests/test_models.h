@@ -69,13 +69,14 @@ static inline const char *test_model_path(char *buf, size_t cap, const char *fil
  * (through a temporary name, so concurrent test binaries never see half a
  * file) and kept for the next run. vocab 0 keeps the preset's. NULL when it
  * can't be written (python3 with gguf and numpy needed: scripts/setup --deps). */
-static inline const char *test_make_model(char *path, size_t cap, const char *preset, const char *type, int seed,
-                                          int vocab)
+static inline const char *test_make_model(char *path, size_t cap, const char *preset,
+                                          const char *type, int seed, int vocab)
 {
     char v[24] = "";
     if (vocab > 0)
         snprintf(v, sizeof v, "-v%d", vocab);
-    const int len = snprintf(path, cap, "build/test-models/%s-%s-s%d%s.gguf", preset, type, seed, v);
+    const int len =
+        snprintf(path, cap, "build/test-models/%s-%s-s%d%s.gguf", preset, type, seed, v);
     if (len < 0 || (size_t)len >= cap || len > 200)
         return NULL;
     if (access(path, R_OK) == 0)
@@ -87,7 +88,8 @@ static inline const char *test_make_model(char *path, size_t cap, const char *pr
         snprintf(vocab_arg, sizeof vocab_arg, "--vocab %d", vocab);
     const int pid = (int)getpid();
     snprintf(cmd, sizeof cmd,
-             "python3 tools/make_model.py --preset %.60s --type %.20s --seed %d %s -q -o %.200s.%d >/dev/null 2>&1 && "
+             "python3 tools/make_model.py --preset %.60s --type %.20s --seed %d %s -q -o %.200s.%d "
+             ">/dev/null 2>&1 && "
              "mv %.200s.%d %.200s",
              preset, type, seed, vocab_arg, path, pid, path, pid, path);
     return system(cmd) == 0 ? path : NULL;

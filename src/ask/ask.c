@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/limits.h"
 #include "consensus/synth.h"
+#include "core/limits.h"
 #include "council/fanout.h"
 #include "hub/hub.h"
 
@@ -38,7 +38,8 @@ const member_config *ask_synthesizer(const ask_opts *o)
     for (size_t i = 0; i < cfg->n_members; i++) {
         const member_config *mc = &cfg->members[i];
         gen_model *gm;
-        if (mc->kind == MEMBER_LOCAL && o->reg && local_registry_get(o->reg, mc->model, &gm) == DX_OK &&
+        if (mc->kind == MEMBER_LOCAL && o->reg &&
+            local_registry_get(o->reg, mc->model, &gm) == DX_OK &&
             gen_model_chat(gm)->family != CHAT_NONE &&
             eng_model_n_params(gen_model_engine(gm)) > best_params) {
             best = mc;
@@ -112,10 +113,14 @@ static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
 static cns_status member_to_cns(member_status s)
 {
     switch (s) {
-    case MEMBER_DONE: return CNS_DONE;
-    case MEMBER_TIMEOUT: return CNS_TIMEOUT;
-    case MEMBER_CANCELLED: return CNS_CANCELLED;
-    default: return CNS_FAILED;
+    case MEMBER_DONE:
+        return CNS_DONE;
+    case MEMBER_TIMEOUT:
+        return CNS_TIMEOUT;
+    case MEMBER_CANCELLED:
+        return CNS_CANCELLED;
+    default:
+        return CNS_FAILED;
     }
 }
 

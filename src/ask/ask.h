@@ -21,15 +21,15 @@
 
 #include "consensus/consensus.h"
 #include "core/arena.h"
-#include "engine/embed.h"
 #include "council/config.h"
 #include "council/local.h"
 #include "council/member.h"
+#include "engine/embed.h"
 
 typedef enum ask_phase { ASK_ASKING, ASK_ANALYZING, ASK_SYNTHESIZING, ASK_DONE } ask_phase;
 
 typedef struct ask_event {
-    bool is_member;            /* a member event (below) or a phase change */
+    bool is_member; /* a member event (below) or a phase change */
     const member_event *member;
     ask_phase phase;
 } ask_event;
@@ -41,12 +41,12 @@ extern const char ask_default_system_prompt[];
 
 typedef struct ask_opts {
     const council_config *cfg;
-    local_registry *reg;       /* shared loaded models; required for local members */
-    ask_event_fn on_event;     /* NULL: none */
+    local_registry *reg;   /* shared loaded models; required for local members */
+    ask_event_fn on_event; /* NULL: none */
     void *user;
-    const atomic_int *cancel;  /* nonzero stops the members still answering */
-    bool synthesis;            /* write the answer, follow-ups and category */
-    const char *only;          /* ask one member of this name; NULL: all */
+    const atomic_int *cancel;    /* nonzero stops the members still answering */
+    bool synthesis;              /* write the answer, follow-ups and category */
+    const char *only;            /* ask one member of this name; NULL: all */
     const embed_model *embedder; /* sentence encoder for matching claims; NULL: lexical */
 } ask_opts;
 

@@ -22,7 +22,7 @@
 typedef struct args {
     int argc, i;
     char **argv;
-    const char *cur;    /* the argument being looked at */
+    const char *cur;        /* the argument being looked at */
     const char *inline_val; /* value after '=' in --name=value, or NULL */
     bool error;
 } args;
@@ -32,7 +32,8 @@ bool args_next(args *a);
 bool args_flag(args *a, const char *short_name, const char *long_name);
 bool args_str(args *a, const char *short_name, const char *long_name, const char **out);
 bool args_int(args *a, const char *short_name, const char *long_name, int lo, int hi, int *out);
-bool args_float(args *a, const char *short_name, const char *long_name, float lo, float hi, float *out);
+bool args_float(args *a, const char *short_name, const char *long_name, float lo, float hi,
+                float *out);
 bool args_u64(args *a, const char *short_name, const char *long_name, uint64_t *out);
 /* A non-option argument ("-" alone counts as one). */
 bool args_positional(args *a, const char **out);

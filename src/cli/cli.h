@@ -39,9 +39,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_version(int argc, char **argv);
-int cmd_pull(int argc, char **argv);   /* cmd_hub.c */
-int cmd_models(int argc, char **argv); /* cmd_hub.c */
-int cmd_rm(int argc, char **argv);     /* cmd_hub.c */
+int cmd_pull(int argc, char **argv);    /* cmd_hub.c */
+int cmd_models(int argc, char **argv);  /* cmd_hub.c */
+int cmd_rm(int argc, char **argv);      /* cmd_hub.c */
 int cmd_members(int argc, char **argv); /* cmd_council.c */
 int cmd_analyze(int argc, char **argv);
 int cmd_convert(int argc, char **argv); /* cmd_embed.c */

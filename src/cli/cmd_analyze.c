@@ -18,16 +18,18 @@
 
 static void analyze_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: drux analyze FILE|- [--json|--text] [--compact] [--no-synthesis]\n\n"
-            "Reads {\"question\": ..., \"answers\": [{\"model\": ..., \"text\": ...}]} (optional per answer:\n"
-            "\"name\", \"status\" done|failed|timeout|cancelled|refused, \"error\") and prints the\n"
-            "analysis object: how far the answers agree, agreed / disputed / unique points, a label,\n"
-            "an answer built from them, follow-up questions and a category.\n\n"
-            "  --json          the analysis object as JSON (default)\n"
-            "  --text          a readable report instead\n"
-            "  --compact       JSON on one line\n"
-            "  --no-synthesis  no answer and no follow-ups, only the analysis\n");
+    fprintf(
+        f,
+        "usage: drux analyze FILE|- [--json|--text] [--compact] [--no-synthesis]\n\n"
+        "Reads {\"question\": ..., \"answers\": [{\"model\": ..., \"text\": ...}]} (optional per "
+        "answer:\n"
+        "\"name\", \"status\" done|failed|timeout|cancelled|refused, \"error\") and prints the\n"
+        "analysis object: how far the answers agree, agreed / disputed / unique points, a label,\n"
+        "an answer built from them, follow-up questions and a category.\n\n"
+        "  --json          the analysis object as JSON (default)\n"
+        "  --text          a readable report instead\n"
+        "  --compact       JSON on one line\n"
+        "  --no-synthesis  no answer and no follow-ups, only the analysis\n");
 }
 
 static dx_status read_stdin(size_t max, char **out, size_t *len)
@@ -56,16 +58,23 @@ int cmd_analyze(int argc, char **argv)
     bool text = false, compact = false, synthesis = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { analyze_usage(stdout); return 0; }
-        else if (!strcmp(a, "--json")) text = false;
-        else if (!strcmp(a, "--text")) text = true;
-        else if (!strcmp(a, "--compact")) compact = true;
-        else if (!strcmp(a, "--no-synthesis")) synthesis = false;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            analyze_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json"))
+            text = false;
+        else if (!strcmp(a, "--text"))
+            text = true;
+        else if (!strcmp(a, "--compact"))
+            compact = true;
+        else if (!strcmp(a, "--no-synthesis"))
+            synthesis = false;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "drux analyze: unknown option '%s'\n", a);
             analyze_usage(stderr);
             return 2;
-        } else if (!path) path = a;
+        } else if (!path)
+            path = a;
         else {
             fprintf(stderr, "drux analyze: one input file, got '%s' and '%s'\n", path, a);
             return 2;
@@ -82,20 +91,35 @@ int cmd_analyze(int argc, char **argv)
     dx_buf out = dx_buf_make(0);
     dx_status st = !strcmp(path, "-") ? read_stdin(DX_MAX_JSON_BYTES, &data, &len)
                                       : dx_read_file(path, DX_MAX_JSON_BYTES, &data, &len);
-    if (st) { rc = cli_error(!strcmp(path, "-") ? "analyze" : path); goto out; }
+    if (st) {
+        rc = cli_error(!strcmp(path, "-") ? "analyze" : path);
+        goto out;
+    }
     cns_input in;
     st = cns_input_parse(data, len, &a, &in);
-    if (st) { rc = cli_error(NULL); goto out; }
+    if (st) {
+        rc = cli_error(NULL);
+        goto out;
+    }
     cns_options opt = {.synthesis = synthesis};
     cns_result *r;
     st = cns_analyze(&in, &opt, &a, &r);
-    if (st) { rc = cli_error("analyze"); goto out; }
+    if (st) {
+        rc = cli_error("analyze");
+        goto out;
+    }
     if (text) {
-        if (cns_to_text(r, &out)) { rc = cli_error("analyze"); goto out; }
+        if (cns_to_text(r, &out)) {
+            rc = cli_error("analyze");
+            goto out;
+        }
         fputs(out.data ? out.data : "", stdout);
     } else {
         json = cns_to_json_string(r, !compact);
-        if (!json) { fprintf(stderr, "drux: analyze: out of memory writing JSON\n"); goto out; }
+        if (!json) {
+            fprintf(stderr, "drux: analyze: out of memory writing JSON\n");
+            goto out;
+        }
         puts(json);
     }
     rc = fflush(stdout) ? 1 : 0;

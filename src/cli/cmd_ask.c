@@ -35,7 +35,7 @@ static const char ask_usage[] =
 typedef struct view {
     const council_config *cfg;
     bool tty, quiet;
-    int lines;            /* member lines drawn so far (tty) */
+    int lines; /* member lines drawn so far (tty) */
     member_status status[DX_MAX_MEMBERS];
     int tokens[DX_MAX_MEMBERS];
     double latency[DX_MAX_MEMBERS];
@@ -112,10 +112,11 @@ static dx_status print_result(const cns_result *r)
     if (!st)
         st = term_md_clean(&out, text.data ? text.data : "", text.len);
     if (!st && r->answer) {
-        st = dx_buf_printf(&out, "\n%sAnswer%s (%s)\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "",
-                           !r->answer_source ? "?"
-                           : !strcmp(r->answer_source, "model") ? "written by the synthesizer"
-                                                               : "extractive: built from the answers");
+        st = dx_buf_printf(
+            &out, "\n%sAnswer%s (%s)\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "",
+            !r->answer_source                    ? "?"
+            : !strcmp(r->answer_source, "model") ? "written by the synthesizer"
+                                                 : "extractive: built from the answers");
         if (!st)
             st = term_md_render(r->answer, color, &out);
         if (!st)
@@ -147,7 +148,8 @@ int cmd_ask(int argc, char **argv)
         if (args_flag(&a, "-h", "--help")) {
             fputs(ask_usage, stdout);
             return 0;
-        } else if (args_str(&a, NULL, "--config", &config) || args_str(&a, NULL, "--member", &only)) {
+        } else if (args_str(&a, NULL, "--config", &config) ||
+                   args_str(&a, NULL, "--member", &only)) {
             continue;
         } else if (args_flag(&a, NULL, "--json")) {
             json = true;
@@ -192,8 +194,14 @@ int cmd_ask(int argc, char **argv)
     }
     const atomic_int *cancel = cli_cancel_on_sigint();
     view v = {.cfg = cfg, .tty = isatty(STDERR_FILENO), .quiet = quiet};
-    ask_opts o = {.cfg = cfg, .reg = reg, .on_event = on_event, .user = &v, .cancel = cancel,
-                  .synthesis = synthesis, .only = only, .embedder = em};
+    ask_opts o = {.cfg = cfg,
+                  .reg = reg,
+                  .on_event = on_event,
+                  .user = &v,
+                  .cancel = cancel,
+                  .synthesis = synthesis,
+                  .only = only,
+                  .embedder = em};
     cns_result *r;
     if (ask_run(question, &o, &mem, &r)) {
         cli_error(NULL);

@@ -380,7 +380,8 @@ static dx_status bench_sessions(eng_model *m, int n, int reps, sessions_result *
         st = eng_session_new(m, &(eng_options){.n_ctx = 128}, &jobs[i].s);
         jobs[i].n_vocab = hp->n_vocab;
         for (int k = 0; k < 16; k++) /* a different prompt for each session */
-            jobs[i].prompt[k] = (int32_t)((260 + (int64_t)(k + 16 * i) * 7919 % span) % hp->n_vocab);
+            jobs[i].prompt[k] =
+                (int32_t)((260 + (int64_t)(k + 16 * i) * 7919 % span) % hp->n_vocab);
     }
     double sep[BENCH_MAX_REPS], bat[BENCH_MAX_REPS], w;
     /* warm-up, then the two ways in turn so that a busy spell hits both alike */
@@ -454,11 +455,12 @@ static int bench_sessions_cmd(const char *model, int n, int reps, bool json, int
                threads, n, r.separate, r.batched, ratio, r.mean_batch);
     } else {
         printf("model        %s\n", path);
-        printf("threads      %d (kernels: %s), %d sessions at once, %d tokens each, median of %d runs\n",
+        printf("threads      %d (kernels: %s), %d sessions at once, %d tokens each, median of %d "
+               "runs\n",
                threads, quant_kernel_level(), n, BENCH_TG, reps);
         printf("separate     %8.1f tok/s in all (each session decodes on its own)\n", r.separate);
-        printf("batched      %8.1f tok/s in all (shared steps, %.2f sessions per step)\n", r.batched,
-               r.mean_batch);
+        printf("batched      %8.1f tok/s in all (shared steps, %.2f sessions per step)\n",
+               r.batched, r.mean_batch);
         printf("ratio        %8.2fx\n", ratio);
     }
     rc = 0;
@@ -540,7 +542,8 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"model\": ");
         json_str(path);
-        printf(", \"threads\": %d, \"pp64\": %.2f, \"pp512\": %.2f, \"tg64\": %.2f, \"ttft_ms\": %.2f, "
+        printf(", \"threads\": %d, \"pp64\": %.2f, \"pp512\": %.2f, \"tg64\": %.2f, \"ttft_ms\": "
+               "%.2f, "
                "\"peak_rss_mb\": %.1f, ",
                r.threads, r.pp64, r.pp512, r.tg64, r.ttft_ms, r.peak_rss_mb);
         if (r.bw_gbs > 0) /* null: the probe could not run, so there is no figure */
@@ -560,11 +563,13 @@ int cmd_bench(int argc, char **argv)
         printf("ttft         %8.1f ms (64-token prompt)\n", r.ttft_ms);
         printf("peak RSS     %8.1f MB\n", r.peak_rss_mb);
         if (r.bw_gbs > 0) {
-            printf("memory bw    %8.2f GB/s (streaming read, %d threads, best of 9)\n", r.bw_gbs, r.threads);
-            printf("decode ceil  %8.1f tok/s (bandwidth / weight bytes); tg64 is %.0f%% of it\n", r.ceiling,
-                   100.0 * r.tg64 / r.ceiling);
+            printf("memory bw    %8.2f GB/s (streaming read, %d threads, best of 9)\n", r.bw_gbs,
+                   r.threads);
+            printf("decode ceil  %8.1f tok/s (bandwidth / weight bytes); tg64 is %.0f%% of it\n",
+                   r.ceiling, 100.0 * r.tg64 / r.ceiling);
         } else {
-            puts("memory bw    unknown (the probe could not get its buffer or a process to run in)");
+            puts(
+                "memory bw    unknown (the probe could not get its buffer or a process to run in)");
             puts("decode ceil  unknown");
         }
     }

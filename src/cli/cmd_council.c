@@ -14,23 +14,22 @@
 #include <utf8proc.h>
 
 #include "cli/cli.h"
-#include "council/config.h"
 #include "core/limits.h"
+#include "council/config.h"
 #include "council/fanout.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: drux members [--config FILE] [--ask QUESTION [--json]]\n"
-            "\n"
-            "Lists the council members and checks the config. The config is FILE, else\n"
-            "$DRUX_CONFIG, else $XDG_CONFIG_HOME/drux/drux.ini (~/.config/drux/drux.ini);\n"
-            "with none, every model in the cache is a local member. See docs/config.md.\n"
-            "\n"
-            "  --ask QUESTION  ask every member at once and report how each did\n"
-            "  --json          with --ask: print the results as JSON on stdout\n"
-            "\n"
-            "Exit status: 0 when every member is valid (and, with --ask, answered).\n");
+    fprintf(f, "usage: drux members [--config FILE] [--ask QUESTION [--json]]\n"
+               "\n"
+               "Lists the council members and checks the config. The config is FILE, else\n"
+               "$DRUX_CONFIG, else $XDG_CONFIG_HOME/drux/drux.ini (~/.config/drux/drux.ini);\n"
+               "with none, every model in the cache is a local member. See docs/config.md.\n"
+               "\n"
+               "  --ask QUESTION  ask every member at once and report how each did\n"
+               "  --json          with --ask: print the results as JSON on stdout\n"
+               "\n"
+               "Exit status: 0 when every member is valid (and, with --ask, answered).\n");
 }
 
 static void list(const council_config *c)
@@ -63,8 +62,8 @@ static void progress(const member_event *ev, void *user)
     (void)user;
     const member_result *r = ev->result;
     if (ev->kind == MEMBER_EV_RETRY) {
-        fprintf(stderr, "  %s: retry in %.1f s: %.*s\n", r->name, ev->wait_ms / 1000,
-                (int)ev->len, ev->text);
+        fprintf(stderr, "  %s: retry in %.1f s: %.*s\n", r->name, ev->wait_ms / 1000, (int)ev->len,
+                ev->text);
     } else if (ev->kind == MEMBER_EV_STATUS && r->status != MEMBER_QUEUED) {
         if (r->status == MEMBER_RUNNING)
             fprintf(stderr, "  %s: running\n", r->name);
@@ -87,8 +86,8 @@ static json_t *text_json(const char *s, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k > 0 && cp != 0) {
             memcpy(clean + o, s + i, (size_t)k);
             o += (size_t)k;

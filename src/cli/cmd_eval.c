@@ -27,7 +27,8 @@ static const char eval_usage[] =
     "Runs a question-answering set through the council and reports, per member and for\n"
     "the council's answer, the accuracy with a 95% interval, and how well the consensus\n"
     "percentage predicts a correct answer (AUROC and a reliability table).\n"
-    "Sets: NQ-open JSONL {question, answer: [...]}, GSM8K JSONL {question, answer: \"... #### n\"},\n"
+    "Sets: NQ-open JSONL {question, answer: [...]}, GSM8K JSONL {question, answer: \"... #### "
+    "n\"},\n"
     "TruthfulQA CSV (Question, Correct Answers, Incorrect Answers).\n"
     "\n"
     "  --limit N       the first N questions (after --offset); default 20\n"
@@ -45,9 +46,9 @@ static json_t *tally_json(const char *name, const tally *t)
 {
     double lo, hi;
     eval_wilson(t->correct, t->n, &lo, &hi);
-    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f]}", "name", name, "correct", (json_int_t)t->correct,
-                     "n", (json_int_t)t->n, "accuracy", t->n ? json_real((double)t->correct / t->n) : json_null(),
-                     "ci95", lo, hi);
+    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f]}", "name", name, "correct",
+                     (json_int_t)t->correct, "n", (json_int_t)t->n, "accuracy",
+                     t->n ? json_real((double)t->correct / t->n) : json_null(), "ci95", lo, hi);
 }
 
 static void print_tally(const char *name, const tally *t)
@@ -120,7 +121,8 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     if (cfg->n_members == 0) {
-        fprintf(stderr, "drux: the council has no members (drux pull a model, or see docs/config.md)\n");
+        fprintf(stderr,
+                "drux: the council has no members (drux pull a model, or see docs/config.md)\n");
         goto out;
     }
     if (ask_open_embedder(cfg, &em)) {
@@ -138,8 +140,8 @@ int cmd_eval(int argc, char **argv)
         goto out;
     }
     const atomic_int *cancel = cli_cancel_on_sigint();
-    fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format, first + 1,
-            first + total, set.n, cfg->n_members);
+    fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format,
+            first + 1, first + total, set.n, cfg->n_members);
     tally council = {0}, bins[N_BINS + 1] = {{0}};
     size_t n_scored = 0, done = 0;
     struct timespec t0, t1;
@@ -156,7 +158,8 @@ int cmd_eval(int argc, char **argv)
         }
         json_t *per = json_object();
         for (size_t m = 0; m < r->n_members && m < cfg->n_members; m++) {
-            bool ok = r->members[m].status == CNS_DONE && eval_grade(set.kind, it, r->members[m].text);
+            bool ok =
+                r->members[m].status == CNS_DONE && eval_grade(set.kind, it, r->members[m].text);
             members[m].n++;
             members[m].correct += ok;
             json_object_set_new(per, r->members[m].name, json_boolean(ok));
@@ -172,10 +175,11 @@ int cmd_eval(int argc, char **argv)
             score[n_scored] = c;
             label[n_scored++] = ok;
         }
-        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
-                                               "consensus", c >= 0 ? json_integer(c) : json_null(),
-                                               "label", cns_label_str(r->analysis.label),
-                                               "council_correct", ok, "members", per));
+        json_array_append_new(items,
+                              json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
+                                        "consensus", c >= 0 ? json_integer(c) : json_null(),
+                                        "label", cns_label_str(r->analysis.label),
+                                        "council_correct", ok, "members", per));
         arena_free(&mem);
         done++;
         clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -184,8 +188,8 @@ int cmd_eval(int argc, char **argv)
     if (isatty(STDERR_FILENO))
         fprintf(stderr, "\n");
     double auroc = eval_auroc(score, label, n_scored);
-    static const char *const bin_names[N_BINS + 1] = {"0-19%", "20-39%", "40-59%", "60-79%", "80-100%",
-                                                      "no percentage"};
+    static const char *const bin_names[N_BINS + 1] = {"0-19%",  "20-39%",  "40-59%",
+                                                      "60-79%", "80-100%", "no percentage"};
     if (json) {
         json_t *jm = json_array(), *jb = json_array();
         for (size_t m = 0; m < cfg->n_members; m++)
@@ -193,12 +197,14 @@ int cmd_eval(int argc, char **argv)
         for (int b = 0; b <= N_BINS; b++)
             json_array_append_new(jb, json_pack("{s:s, s:I, s:o}", "consensus", bin_names[b], "n",
                                                 (json_int_t)bins[b].n, "accuracy",
-                                                bins[b].n ? json_real((double)bins[b].correct / bins[b].n)
-                                                          : json_null()));
+                                                bins[b].n
+                                                    ? json_real((double)bins[b].correct / bins[b].n)
+                                                    : json_null()));
         json_t *rep = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O}", "set", path, "format",
                                 set.format, "questions", (json_int_t)done, "members", jm, "council",
                                 tally_json("council", &council), "auroc",
-                                auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb, "items", items);
+                                auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb,
+                                "items", items);
         char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
         if (s)
             printf("%s\n", s);
@@ -210,15 +216,19 @@ int cmd_eval(int argc, char **argv)
             print_tally(cfg->members[m].name, &members[m]);
         print_tally("council (synthesized answer)", &council);
         if (auroc >= 0)
-            printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu questions\n"
-                   "(0.5 = no better than chance, 1.0 = perfect)\n", auroc, n_scored);
+            printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
+                   "questions\n"
+                   "(0.5 = no better than chance, 1.0 = perfect)\n",
+                   auroc, n_scored);
         else
             printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
-                   n_scored ? "all graded answers were right, or all wrong" : "no question had a percentage");
+                   n_scored ? "all graded answers were right, or all wrong"
+                            : "no question had a percentage");
         printf("\nreliability\n  %-14s %6s %9s\n", "consensus", "n", "accuracy");
         for (int b = 0; b <= N_BINS; b++) {
             if (bins[b].n)
-                printf("  %-14s %6zu %8.1f%%\n", bin_names[b], bins[b].n, 100.0 * bins[b].correct / bins[b].n);
+                printf("  %-14s %6zu %8.1f%%\n", bin_names[b], bins[b].n,
+                       100.0 * bins[b].correct / bins[b].n);
             else
                 printf("  %-14s %6d %9s\n", bin_names[b], 0, "-");
         }

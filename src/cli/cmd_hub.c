@@ -65,8 +65,7 @@ int cmd_pull(int argc, char **argv)
             }
             o.retries = (int)v;
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "drux pull: unknown option or missing value: %s\n\n%s", a,
-                    pull_usage);
+            fprintf(stderr, "drux pull: unknown option or missing value: %s\n\n%s", a, pull_usage);
             return 2;
         } else if (source) {
             fprintf(stderr, "drux pull: one SOURCE at a time\n");
@@ -130,9 +129,9 @@ int cmd_models(int argc, char **argv)
             json_array_append_new(
                 arr, json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "name", ms[i].name,
                                "path", ms[i].path, "size", (json_int_t)ms[i].size, "sha256",
-                               ms[i].sha256, "source", ms[i].source, "pulled_at",
-                               ms[i].pulled_at, "display_name", ms[i].display_name, "family",
-                               ms[i].family, "architecture", ms[i].architecture));
+                               ms[i].sha256, "source", ms[i].source, "pulled_at", ms[i].pulled_at,
+                               "display_name", ms[i].display_name, "family", ms[i].family,
+                               "architecture", ms[i].architecture));
         char *s = arr ? json_dumps(arr, JSON_INDENT(2)) : NULL;
         json_decref(arr);
         free(ms);

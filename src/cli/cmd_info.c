@@ -162,7 +162,8 @@ int cmd_info(int argc, char **argv)
         embed_model *em = NULL;
         if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
             printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
-                   "up to %d tokens\n", "runs in drux", embed_dim(em),
+                   "up to %d tokens\n",
+                   "runs in drux", embed_dim(em),
                    embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
         else
             printf("%-16s no: %s\n", "runs in drux", why);

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
 #include "cli/args.h"
+#include "cli/cli.h"
 #include "core/limits.h"
 #include "core/str.h"
 #include "gen/gen.h"
@@ -54,7 +54,8 @@ int cmd_run(int argc, char **argv)
         if (args_flag(&a, "-h", "--help")) {
             fputs(run_usage, stdout);
             return 0;
-        } else if (args_str(&a, "-m", "--model", &model) || args_str(&a, "-p", "--prompt", &prompt) ||
+        } else if (args_str(&a, "-m", "--model", &model) ||
+                   args_str(&a, "-p", "--prompt", &prompt) ||
                    args_str(&a, "-f", "--file", &prompt_file) ||
                    args_str(&a, NULL, "--system", &p.system) ||
                    args_int(&a, "-n", "--max-tokens", 1, 1 << 20, &p.max_tokens) ||
@@ -95,8 +96,9 @@ int cmd_run(int argc, char **argv)
     int32_t *ids = NULL;
     if (prompt_file) {
         size_t len;
-        dx_status st = strcmp(prompt_file, "-") ? dx_read_file(prompt_file, DX_MAX_PROMPT_BYTES, &text, &len)
-                                                : dx_read_file("/dev/stdin", DX_MAX_PROMPT_BYTES, &text, &len);
+        dx_status st = strcmp(prompt_file, "-")
+                           ? dx_read_file(prompt_file, DX_MAX_PROMPT_BYTES, &text, &len)
+                           : dx_read_file("/dev/stdin", DX_MAX_PROMPT_BYTES, &text, &len);
         if (st) {
             cli_error("reading the prompt");
             goto out;
@@ -133,7 +135,8 @@ int cmd_run(int argc, char **argv)
     fprintf(stderr, "prompt: %d tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | stop: %s\n",
             st.prompt_tokens, st.prefill_ms > 0 ? st.prompt_tokens * 1000.0 / st.prefill_ms : 0.0,
             st.gen_tokens,
-            st.decode_ms > 0 && st.gen_tokens > 1 ? (st.gen_tokens - 1) * 1000.0 / st.decode_ms : 0.0,
+            st.decode_ms > 0 && st.gen_tokens > 1 ? (st.gen_tokens - 1) * 1000.0 / st.decode_ms
+                                                  : 0.0,
             st.stop);
     rc = 0;
 out:

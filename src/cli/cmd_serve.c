@@ -94,8 +94,12 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    http_opts o = {.host = host, .port = port, .db_path = db_path, .cfg = cfg,
-                   .max_running = max_running, .rate_per_min = rate == 0 ? -1 : rate};
+    http_opts o = {.host = host,
+                   .port = port,
+                   .db_path = db_path,
+                   .cfg = cfg,
+                   .max_running = max_running,
+                   .rate_per_min = rate == 0 ? -1 : rate};
     if (http_server_start(&o, &srv)) {
         cli_error("serve");
         goto out;

@@ -36,7 +36,8 @@ dx_status term_md_clean(dx_buf *out, const char *s, size_t n)
         if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
             continue;
         /* C1 controls (U+0080..U+009F) are two bytes in UTF-8: C2 80..C2 9F */
-        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
+        if (c == 0xC2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F) {
             i++;
             continue;
         }
@@ -138,9 +139,11 @@ static void table(rd *r, cmark_node *t)
     char *cell[MAX_ROWS][MAX_COLS] = {{0}};
     size_t wid[MAX_COLS] = {0};
     int rows = 0, cols = 0;
-    for (cmark_node *row = cmark_node_first_child(t); row && rows < MAX_ROWS; row = cmark_node_next(row)) {
+    for (cmark_node *row = cmark_node_first_child(t); row && rows < MAX_ROWS;
+         row = cmark_node_next(row)) {
         int c = 0;
-        for (cmark_node *cn = cmark_node_first_child(row); cn && c < MAX_COLS; cn = cmark_node_next(cn)) {
+        for (cmark_node *cn = cmark_node_first_child(row); cn && c < MAX_COLS;
+             cn = cmark_node_next(cn)) {
             dx_buf b = dx_buf_make(DX_MAX_ANSWER_BYTES);
             rd sub = {&b, false, 0, DX_OK};
             inlines(&sub, cn);
@@ -219,7 +222,8 @@ static void block(rd *r, cmark_node *n)
             r->depth++;
             /* the item's first paragraph goes on the bullet's line */
             for (cmark_node *c = cmark_node_first_child(it); c && !r->st; c = cmark_node_next(c)) {
-                if (c != cmark_node_first_child(it) && cmark_node_get_type(c) == CMARK_NODE_PARAGRAPH)
+                if (c != cmark_node_first_child(it) &&
+                    cmark_node_get_type(c) == CMARK_NODE_PARAGRAPH)
                     indent(r);
                 block(r, c);
             }

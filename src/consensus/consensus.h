@@ -112,7 +112,7 @@ typedef struct cns_analysis {
     cns_shared_model *shared;
     size_t n_shared;
     int usable;
-    const char *method; /* "lexical" or "embedding" */
+    const char *method;                 /* "lexical" or "embedding" */
     int checks_asked, checks_confirmed; /* optional support checks */
 } cns_analysis;
 

@@ -10,22 +10,28 @@
 #include "consensus/consensus.h"
 #include "core/limits.h"
 
-static dx_status get_string(json_t *obj, const char *key, const char *where, size_t max, bool required,
-                            arena *a, const char **out)
+static dx_status get_string(json_t *obj, const char *key, const char *where, size_t max,
+                            bool required, arena *a, const char **out)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
     if (!v || json_is_null(v)) {
-        if (required) return dx_fail(DX_EFORMAT, "analyze: %s needs a \"%s\" string", where, key);
+        if (required)
+            return dx_fail(DX_EFORMAT, "analyze: %s needs a \"%s\" string", where, key);
         return DX_OK;
     }
-    if (!json_is_string(v)) return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must be a string", where, key);
+    if (!json_is_string(v))
+        return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must be a string", where, key);
     size_t n = json_string_length(v);
-    if (n > max) return dx_fail(DX_ELIMIT, "analyze: %s \"%s\" is %zu bytes, at most %zu", where, key, n, max);
+    if (n > max)
+        return dx_fail(DX_ELIMIT, "analyze: %s \"%s\" is %zu bytes, at most %zu", where, key, n,
+                       max);
     const char *s = json_string_value(v);
-    if (memchr(s, '\0', n)) return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" contains a NUL character", where, key);
+    if (memchr(s, '\0', n))
+        return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" contains a NUL character", where, key);
     *out = arena_strndup(a, s, n);
-    if (!*out) return dx_fail(DX_ENOMEM, "analyze: out of memory");
+    if (!*out)
+        return dx_fail(DX_ENOMEM, "analyze: out of memory");
     return DX_OK;
 }
 
@@ -33,12 +39,16 @@ static dx_status get_count(json_t *obj, const char *key, const char *where, long
 {
     json_t *v = json_object_get(obj, key);
     *out = 0;
-    if (!v || json_is_null(v)) return DX_OK;
-    if (json_is_integer(v)) *out = json_integer_value(v);
+    if (!v || json_is_null(v))
+        return DX_OK;
+    if (json_is_integer(v))
+        *out = json_integer_value(v);
     else if (json_is_real(v) && isfinite(json_real_value(v)) && fabs(json_real_value(v)) < 9e15)
         *out = (long long)json_real_value(v);
-    else return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must be a number", where, key);
-    if (*out < 0) return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must not be negative", where, key);
+    else
+        return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must be a number", where, key);
+    if (*out < 0)
+        return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" must not be negative", where, key);
     return DX_OK;
 }
 
@@ -46,9 +56,18 @@ static bool parse_status(const char *s, cns_status *out)
 {
     static const char *const names[] = {"done", "failed", "timeout", "cancelled", "refused"};
     for (int i = 0; i < 5; i++)
-        if (!strcmp(s, names[i])) { *out = (cns_status)i; return true; }
-    if (!strcmp(s, "error")) { *out = CNS_FAILED; return true; }
-    if (!strcmp(s, "canceled")) { *out = CNS_CANCELLED; return true; }
+        if (!strcmp(s, names[i])) {
+            *out = (cns_status)i;
+            return true;
+        }
+    if (!strcmp(s, "error")) {
+        *out = CNS_FAILED;
+        return true;
+    }
+    if (!strcmp(s, "canceled")) {
+        *out = CNS_CANCELLED;
+        return true;
+    }
     return false;
 }
 
@@ -57,24 +76,44 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
     dx_status st = DX_OK;
     memset(in, 0, sizeof *in);
     if (len > DX_MAX_JSON_BYTES)
-        return dx_fail(DX_ELIMIT, "analyze: input is %zu bytes, at most %u", len, DX_MAX_JSON_BYTES);
+        return dx_fail(DX_ELIMIT, "analyze: input is %zu bytes, at most %u", len,
+                       DX_MAX_JSON_BYTES);
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root) return dx_fail(DX_EFORMAT, "analyze: not valid JSON at line %d column %d: %s", err.line, err.column, err.text);
-    if (!json_is_object(root)) { st = dx_fail(DX_EFORMAT, "analyze: input must be a JSON object with \"question\" and \"answers\""); goto out; }
+    if (!root)
+        return dx_fail(DX_EFORMAT, "analyze: not valid JSON at line %d column %d: %s", err.line,
+                       err.column, err.text);
+    if (!json_is_object(root)) {
+        st = dx_fail(DX_EFORMAT,
+                     "analyze: input must be a JSON object with \"question\" and \"answers\"");
+        goto out;
+    }
     st = get_string(root, "question", "the input", DX_MAX_QUESTION_BYTES, true, a, &in->question);
-    if (st) goto out;
+    if (st)
+        goto out;
     json_t *ans = json_object_get(root, "answers");
-    if (!json_is_array(ans)) { st = dx_fail(DX_EFORMAT, "analyze: \"answers\" must be an array of {\"model\", \"text\"}"); goto out; }
+    if (!json_is_array(ans)) {
+        st = dx_fail(DX_EFORMAT, "analyze: \"answers\" must be an array of {\"model\", \"text\"}");
+        goto out;
+    }
     size_t n = json_array_size(ans);
-    if (n > DX_MAX_MEMBERS) { st = dx_fail(DX_ELIMIT, "analyze: %zu answers, at most %u", n, DX_MAX_MEMBERS); goto out; }
+    if (n > DX_MAX_MEMBERS) {
+        st = dx_fail(DX_ELIMIT, "analyze: %zu answers, at most %u", n, DX_MAX_MEMBERS);
+        goto out;
+    }
     in->members = arena_alloc_array(a, n ? n : 1, sizeof *in->members);
-    if (!in->members) { st = dx_fail(DX_ENOMEM, "analyze: out of memory"); goto out; }
+    if (!in->members) {
+        st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(ans, i);
         char where[48];
         snprintf(where, sizeof where, "answers[%zu]", i);
-        if (!json_is_object(o)) { st = dx_fail(DX_EFORMAT, "analyze: %s must be an object", where); goto out; }
+        if (!json_is_object(o)) {
+            st = dx_fail(DX_EFORMAT, "analyze: %s must be an object", where);
+            goto out;
+        }
         cns_member *m = &in->members[i];
         const char *status = NULL;
         if ((st = get_string(o, "model", where, DX_MAX_NAME_BYTES, true, a, &m->model)) ||
@@ -87,12 +126,17 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
             goto out;
         m->status = CNS_DONE;
         if (status && !parse_status(status, &m->status)) {
-            st = dx_fail(DX_EFORMAT, "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused", where);
+            st = dx_fail(
+                DX_EFORMAT,
+                "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused",
+                where);
             goto out;
         }
         st = get_string(o, "text", where, DX_MAX_ANSWER_BYTES, m->status == CNS_DONE, a, &m->text);
-        if (st) goto out;
-        if (!m->text) m->text = "";
+        if (st)
+            goto out;
+        if (!m->text)
+            m->text = "";
         if (!m->name || !*m->name) {
             /* default name: the model, numbered when it answers more than once */
             int same = 0, before = 0;
@@ -100,7 +144,8 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
                 json_t *mj = json_object_get(json_array_get(ans, j), "model");
                 if (json_is_string(mj) && !strcmp(json_string_value(mj), m->model)) {
                     same++;
-                    if (j < i) before++;
+                    if (j < i)
+                        before++;
                 }
             }
             if (same > 1) {
@@ -110,11 +155,16 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
             } else {
                 m->name = m->model;
             }
-            if (!m->name) { st = dx_fail(DX_ENOMEM, "analyze: out of memory"); goto out; }
+            if (!m->name) {
+                st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+                goto out;
+            }
         }
         for (size_t j = 0; j < i; j++)
             if (!strcmp(in->members[j].name, m->name)) {
-                st = dx_fail(DX_EFORMAT, "analyze: %s name \"%s\" is used twice; names must be unique", where, m->name);
+                st = dx_fail(DX_EFORMAT,
+                             "analyze: %s name \"%s\" is used twice; names must be unique", where,
+                             m->name);
                 goto out;
             }
     }
@@ -145,7 +195,8 @@ static json_t *analysis_json(const cns_analysis *an)
 {
     json_t *o = json_object();
     int bad = !o;
-    if (bad) return NULL;
+    if (bad)
+        return NULL;
     bad |= put(o, "label", json_string(cns_label_str(an->label)));
     bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
     json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
@@ -153,50 +204,64 @@ static json_t *analysis_json(const cns_analysis *an)
     for (size_t i = 0; ag && i < an->n_agreed; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(ag, p);
-        if (!p) break;
+        if (!p)
+            break;
         bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms);
-        for (size_t k = 0; ms && k < an->agreed[i].n_members; k++) bad |= push(ms, json_string(an->agreed[i].members[k]));
+        for (size_t k = 0; ms && k < an->agreed[i].n_members; k++)
+            bad |= push(ms, json_string(an->agreed[i].members[k]));
     }
     for (size_t i = 0; di && i < an->n_disputed; i++) {
         json_t *p = json_object(), *ss = json_array();
         bad |= push(di, p);
-        if (!p) break;
+        if (!p)
+            break;
         bad |= put(p, "text", json_string(an->disputed[i].text)) | put(p, "stances", ss);
         for (size_t k = 0; ss && k < an->disputed[i].n_stances; k++) {
             const cns_stance *s = &an->disputed[i].stances[k];
             json_t *so = json_object();
             bad |= push(ss, so);
             if (so)
-                bad |= put(so, "member", json_string(s->member)) | put(so, "text", json_string(s->text)) |
+                bad |= put(so, "member", json_string(s->member)) |
+                       put(so, "text", json_string(s->text)) |
                        put(so, "position", json_integer(s->position));
         }
     }
     for (size_t i = 0; un && i < an->n_unique; i++) {
         json_t *p = json_object();
         bad |= push(un, p);
-        if (p) bad |= put(p, "text", json_string(an->unique[i].text)) | put(p, "member", json_string(an->unique[i].member));
+        if (p)
+            bad |= put(p, "text", json_string(an->unique[i].text)) |
+                   put(p, "member", json_string(an->unique[i].member));
     }
     bad |= put(o, "shared_models", sh);
     for (size_t i = 0; sh && i < an->n_shared; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(sh, p);
-        if (!p) break;
+        if (!p)
+            break;
         bad |= put(p, "model", json_string(an->shared[i].model)) | put(p, "members", ms);
-        for (size_t k = 0; ms && k < an->shared[i].n_members; k++) bad |= push(ms, json_string(an->shared[i].members[k]));
+        for (size_t k = 0; ms && k < an->shared[i].n_members; k++)
+            bad |= push(ms, json_string(an->shared[i].members[k]));
     }
     bad |= put(o, "usable", json_integer(an->usable));
     bad |= put(o, "method", json_string(an->method ? an->method : "lexical"));
     json_t *ck = json_object();
     bad |= put(o, "support_checks", ck);
-    if (ck) bad |= put(ck, "asked", json_integer(an->checks_asked)) | put(ck, "confirmed", json_integer(an->checks_confirmed));
-    if (bad) { json_decref(o); return NULL; }
+    if (ck)
+        bad |= put(ck, "asked", json_integer(an->checks_asked)) |
+               put(ck, "confirmed", json_integer(an->checks_confirmed));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
 json_t *cns_to_json(const cns_result *r)
 {
     json_t *o = json_object();
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     int bad = 0;
     bad |= put(o, "question", json_string(r->question));
     bad |= put(o, "category", str_or_null(r->category));
@@ -206,32 +271,42 @@ json_t *cns_to_json(const cns_result *r)
         const cns_member *m = &r->members[i];
         json_t *p = json_object();
         bad |= push(ms, p);
-        if (!p) break;
+        if (!p)
+            break;
         bad |= put(p, "name", json_string(m->name)) | put(p, "model", json_string(m->model)) |
-               put(p, "status", json_string(cns_status_str(m->status))) | put(p, "error", str_or_null(m->error)) |
-               put(p, "text", json_string(m->text)) | put(p, "latency_ms", json_integer(m->latency_ms)) |
-               put(p, "tokens", json_integer(m->tokens)) | put(p, "ttft_ms", json_integer(m->ttft_ms)) |
+               put(p, "status", json_string(cns_status_str(m->status))) |
+               put(p, "error", str_or_null(m->error)) | put(p, "text", json_string(m->text)) |
+               put(p, "latency_ms", json_integer(m->latency_ms)) |
+               put(p, "tokens", json_integer(m->tokens)) |
+               put(p, "ttft_ms", json_integer(m->ttft_ms)) |
                put(p, "usable", json_boolean(m->usable)) |
-               put(p, "weight", json_real(round(m->weight * 1e6) / 1e6)) | put(p, "claims", json_integer(m->claims));
+               put(p, "weight", json_real(round(m->weight * 1e6) / 1e6)) |
+               put(p, "claims", json_integer(m->claims));
     }
     bad |= put(o, "analysis", analysis_json(&r->analysis));
     bad |= put(o, "answer", str_or_null(r->answer));
     json_t *fu = json_array();
     bad |= put(o, "followups", fu);
-    for (size_t i = 0; fu && i < r->n_followups; i++) bad |= push(fu, json_string(r->followups[i]));
+    for (size_t i = 0; fu && i < r->n_followups; i++)
+        bad |= push(fu, json_string(r->followups[i]));
     json_t *src = json_object();
     bad |= put(o, "sources", src);
     if (src)
-        bad |= put(src, "answer", str_or_null(r->answer_source)) | put(src, "followups", str_or_null(r->followups_source)) |
+        bad |= put(src, "answer", str_or_null(r->answer_source)) |
+               put(src, "followups", str_or_null(r->followups_source)) |
                put(src, "category", str_or_null(r->category_source));
-    if (bad) { json_decref(o); return NULL; }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
 char *cns_to_json_string(const cns_result *r, bool indent)
 {
     json_t *o = cns_to_json(r);
-    if (!o) return NULL;
+    if (!o)
+        return NULL;
     char *s = json_dumps(o, (indent ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;
@@ -240,40 +315,52 @@ char *cns_to_json_string(const cns_result *r, bool indent)
 dx_status cns_to_text(const cns_result *r, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st = dx_buf_printf(b, "Question: %s\nCategory: %s\n", r->question, r->category ? r->category : "-");
+    dx_status st = dx_buf_printf(b, "Question: %s\nCategory: %s\n", r->question,
+                                 r->category ? r->category : "-");
     if (!st) {
-        if (an->consensus >= 0) st = dx_buf_printf(b, "Label: %s, consensus %d%% (%d usable answers, %s matching)\n",
-                                                   cns_label_str(an->label), an->consensus, an->usable, an->method);
-        else st = dx_buf_printf(b, "Label: %s, consensus: not measurable with %d usable answer%s\n",
-                                cns_label_str(an->label), an->usable, an->usable == 1 ? "" : "s");
+        if (an->consensus >= 0)
+            st = dx_buf_printf(b, "Label: %s, consensus %d%% (%d usable answers, %s matching)\n",
+                               cns_label_str(an->label), an->consensus, an->usable, an->method);
+        else
+            st = dx_buf_printf(b, "Label: %s, consensus: not measurable with %d usable answer%s\n",
+                               cns_label_str(an->label), an->usable, an->usable == 1 ? "" : "s");
     }
     for (size_t i = 0; i < r->n_members && !st; i++) {
         const cns_member *m = &r->members[i];
-        st = dx_buf_printf(b, "  member %s (%s): %s%s%s\n", m->name, m->model, cns_status_str(m->status),
-                           m->error ? ", " : "", m->error ? m->error : "");
+        st = dx_buf_printf(b, "  member %s (%s): %s%s%s\n", m->name, m->model,
+                           cns_status_str(m->status), m->error ? ", " : "",
+                           m->error ? m->error : "");
     }
     for (size_t i = 0; i < an->n_shared && !st; i++)
-        st = dx_buf_printf(b, "  note: %zu voices share the model %s; they count with reduced weight\n",
-                           an->shared[i].n_members, an->shared[i].model);
-    if (!st && an->n_agreed) st = dx_buf_puts(b, "\nAgreed:\n");
+        st = dx_buf_printf(
+            b, "  note: %zu voices share the model %s; they count with reduced weight\n",
+            an->shared[i].n_members, an->shared[i].model);
+    if (!st && an->n_agreed)
+        st = dx_buf_puts(b, "\nAgreed:\n");
     for (size_t i = 0; i < an->n_agreed && !st; i++) {
         st = dx_buf_printf(b, "  + %s  [", an->agreed[i].text);
         for (size_t k = 0; k < an->agreed[i].n_members && !st; k++)
             st = dx_buf_printf(b, "%s%s", k ? ", " : "", an->agreed[i].members[k]);
-        if (!st) st = dx_buf_puts(b, "]\n");
+        if (!st)
+            st = dx_buf_puts(b, "]\n");
     }
-    if (!st && an->n_disputed) st = dx_buf_puts(b, "\nDisputed:\n");
+    if (!st && an->n_disputed)
+        st = dx_buf_puts(b, "\nDisputed:\n");
     for (size_t i = 0; i < an->n_disputed && !st; i++) {
         st = dx_buf_printf(b, "  ! %s\n", an->disputed[i].text);
         for (size_t k = 0; k < an->disputed[i].n_stances && !st; k++)
             st = dx_buf_printf(b, "      %d. %s: %s\n", an->disputed[i].stances[k].position + 1,
                                an->disputed[i].stances[k].member, an->disputed[i].stances[k].text);
     }
-    if (!st && an->n_unique) st = dx_buf_puts(b, "\nOnly one member:\n");
+    if (!st && an->n_unique)
+        st = dx_buf_puts(b, "\nOnly one member:\n");
     for (size_t i = 0; i < an->n_unique && !st; i++)
         st = dx_buf_printf(b, "  - %s  [%s]\n", an->unique[i].text, an->unique[i].member);
-    if (!st && r->answer) st = dx_buf_printf(b, "\nAnswer (%s):\n%s\n", r->answer_source, r->answer);
-    if (!st && r->n_followups) st = dx_buf_printf(b, "\nFollow-ups (%s):\n", r->followups_source);
-    for (size_t i = 0; i < r->n_followups && !st; i++) st = dx_buf_printf(b, "  %zu. %s\n", i + 1, r->followups[i]);
+    if (!st && r->answer)
+        st = dx_buf_printf(b, "\nAnswer (%s):\n%s\n", r->answer_source, r->answer);
+    if (!st && r->n_followups)
+        st = dx_buf_printf(b, "\nFollow-ups (%s):\n", r->followups_source);
+    for (size_t i = 0; i < r->n_followups && !st; i++)
+        st = dx_buf_printf(b, "  %zu. %s\n", i + 1, r->followups[i]);
     return st;
 }

@@ -17,7 +17,11 @@ typedef struct stemmer {
 static bool is_cons(const stemmer *z, int i)
 {
     switch (z->b[i]) {
-    case 'a': case 'e': case 'i': case 'o': case 'u':
+    case 'a':
+    case 'e':
+    case 'i':
+    case 'o':
+    case 'u':
         return false;
     case 'y':
         return i == 0 ? true : !is_cons(z, i - 1);
@@ -31,22 +35,28 @@ static int measure(const stemmer *z)
 {
     int n = 0, i = 0;
     for (;;) {
-        if (i > z->j) return n;
-        if (!is_cons(z, i)) break;
+        if (i > z->j)
+            return n;
+        if (!is_cons(z, i))
+            break;
         i++;
     }
     i++;
     for (;;) {
         for (;;) {
-            if (i > z->j) return n;
-            if (is_cons(z, i)) break;
+            if (i > z->j)
+                return n;
+            if (is_cons(z, i))
+                break;
             i++;
         }
         i++;
         n++;
         for (;;) {
-            if (i > z->j) return n;
-            if (!is_cons(z, i)) break;
+            if (i > z->j)
+                return n;
+            if (!is_cons(z, i))
+                break;
             i++;
         }
         i++;
@@ -56,7 +66,8 @@ static int measure(const stemmer *z)
 static bool vowel_in_stem(const stemmer *z)
 {
     for (int i = 0; i <= z->j; i++)
-        if (!is_cons(z, i)) return true;
+        if (!is_cons(z, i))
+            return true;
     return false;
 }
 
@@ -92,39 +103,52 @@ static void set_to(stemmer *z, const char *s)
 
 static void replace_if_m(stemmer *z, const char *s)
 {
-    if (measure(z) > 0) set_to(z, s);
+    if (measure(z) > 0)
+        set_to(z, s);
 }
 
 static void step1ab(stemmer *z)
 {
     if (z->b[z->k] == 's') {
-        if (ends(z, "sses")) z->k -= 2;
-        else if (ends(z, "ies")) set_to(z, "i");
-        else if (z->k >= 1 && z->b[z->k - 1] != 's') z->k--;
+        if (ends(z, "sses"))
+            z->k -= 2;
+        else if (ends(z, "ies"))
+            set_to(z, "i");
+        else if (z->k >= 1 && z->b[z->k - 1] != 's')
+            z->k--;
     }
     if (ends(z, "eed")) {
-        if (measure(z) > 0) z->k--;
+        if (measure(z) > 0)
+            z->k--;
     } else if ((ends(z, "ed") || ends(z, "ing")) && vowel_in_stem(z)) {
         z->k = z->j;
-        if (ends(z, "at")) set_to(z, "ate");
-        else if (ends(z, "bl")) set_to(z, "ble");
-        else if (ends(z, "iz")) set_to(z, "ize");
+        if (ends(z, "at"))
+            set_to(z, "ate");
+        else if (ends(z, "bl"))
+            set_to(z, "ble");
+        else if (ends(z, "iz"))
+            set_to(z, "ize");
         else if (double_cons(z, z->k)) {
             char c = z->b[z->k];
-            if (c != 'l' && c != 's' && c != 'z') z->k--;
+            if (c != 'l' && c != 's' && c != 'z')
+                z->k--;
         } else {
             z->j = z->k;
-            if (measure(z) == 1 && cvc(z, z->k)) set_to(z, "e");
+            if (measure(z) == 1 && cvc(z, z->k))
+                set_to(z, "e");
         }
     }
 }
 
 static void step1c(stemmer *z)
 {
-    if (ends(z, "y") && vowel_in_stem(z)) z->b[z->k] = 'i';
+    if (ends(z, "y") && vowel_in_stem(z))
+        z->b[z->k] = 'i';
 }
 
-typedef struct rule { const char *from, *to; } rule;
+typedef struct rule {
+    const char *from, *to;
+} rule;
 
 static void apply_rules(stemmer *z, const rule *r, size_t n)
 {
@@ -138,14 +162,15 @@ static void apply_rules(stemmer *z, const rule *r, size_t n)
 static void step2(stemmer *z)
 {
     static const rule r[] = {
-        {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"}, {"anci", "ance"},
-        {"izer", "ize"},    {"bli", "ble"},     {"alli", "al"},    {"entli", "ent"},
+        {"ational", "ate"}, {"tional", "tion"}, {"enci", "ence"},   {"anci", "ance"},
+        {"izer", "ize"},    {"bli", "ble"},     {"alli", "al"},     {"entli", "ent"},
         {"eli", "e"},       {"ousli", "ous"},   {"ization", "ize"}, {"ation", "ate"},
         {"ator", "ate"},    {"alism", "al"},    {"iveness", "ive"}, {"fulness", "ful"},
         {"ousness", "ous"}, {"aliti", "al"},    {"iviti", "ive"},   {"biliti", "ble"},
         {"logi", "log"},
     };
-    if (z->k < 2) return;
+    if (z->k < 2)
+        return;
     apply_rules(z, r, sizeof r / sizeof r[0]);
 }
 
@@ -161,14 +186,16 @@ static void step3(stemmer *z)
 static void step4(stemmer *z)
 {
     static const char *const sfx[] = {
-        "al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment",
-        "ent", "ion", "ou", "ism", "ate", "iti", "ous", "ive", "ize",
+        "al",  "ance", "ence", "er",  "ic",  "able", "ible", "ant", "ement", "ment",
+        "ent", "ion",  "ou",   "ism", "ate", "iti",  "ous",  "ive", "ize",
     };
     for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
-        if (!ends(z, sfx[i])) continue;
+        if (!ends(z, sfx[i]))
+            continue;
         if (!strcmp(sfx[i], "ion") && !(z->j >= 0 && (z->b[z->j] == 's' || z->b[z->j] == 't')))
             return;
-        if (measure(z) > 1) z->k = z->j;
+        if (measure(z) > 1)
+            z->k = z->j;
         return;
     }
 }
@@ -178,10 +205,12 @@ static void step5(stemmer *z)
     z->j = z->k;
     if (z->b[z->k] == 'e') {
         int m = measure(z);
-        if (m > 1 || (m == 1 && !cvc(z, z->k - 1))) z->k--;
+        if (m > 1 || (m == 1 && !cvc(z, z->k - 1)))
+            z->k--;
     }
     z->j = z->k;
-    if (z->b[z->k] == 'l' && double_cons(z, z->k) && measure(z) > 1) z->k--;
+    if (z->b[z->k] == 'l' && double_cons(z, z->k) && measure(z) > 1)
+        z->k--;
 }
 
 size_t cns_stem(char *w, size_t len)

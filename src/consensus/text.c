@@ -19,23 +19,30 @@
 /* ---- word lists ---------------------------------------------------------- */
 
 static const char *const stopwords[] = {
-    "a", "about", "above", "after", "again", "against", "all", "also", "although", "am", "an",
-    "and", "any", "are", "as", "at", "be", "because", "been", "before", "being", "below",
-    "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down",
-    "during", "each", "either", "etc", "few", "for", "from", "further", "generally", "had",
-    "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
-    "how", "however", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "may",
-    "me", "might", "mostly", "much", "must", "my", "myself", "of", "off", "often", "on",
-    "once", "only", "or", "other", "our", "ours", "out", "over", "own", "same", "she",
-    "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them",
-    "themselves", "then", "there", "these", "they", "this", "those", "through", "thus", "to",
-    "too", "typically", "under", "until", "up", "usually", "very", "was", "we", "were", "what",
-    "when", "where", "whether", "which", "while", "who", "whom", "whose", "why", "will",
-    "with", "within", "would", "you", "your", "yours", "yourself", "overall", "summary",
-    "conclusion", "answer", "short", "basically", "actually", "really", "indeed", "therefore",
-    "hence", "since", "version", "ver", "per", "via", "onto", "upon", "yes", "let", "like", "well", "get",
-    "got", "make", "makes", "made", "known", "called", "many", "more", "most", "one's",
-    "s", "t", "d", "ll", "re", "ve", "m", "o", "y", "us", "an", "e.g", "i.e", "vs", "el", "la",
+    "a",        "about",     "above",      "after",  "again",   "against",   "all",      "also",
+    "although", "am",        "an",         "and",    "any",     "are",       "as",       "at",
+    "be",       "because",   "been",       "before", "being",   "below",     "between",  "both",
+    "but",      "by",        "can",        "could",  "did",     "do",        "does",     "doing",
+    "down",     "during",    "each",       "either", "etc",     "few",       "for",      "from",
+    "further",  "generally", "had",        "has",    "have",    "having",    "he",       "her",
+    "here",     "hers",      "herself",    "him",    "himself", "his",       "how",      "however",
+    "i",        "if",        "in",         "into",   "is",      "it",        "its",      "itself",
+    "just",     "may",       "me",         "might",  "mostly",  "much",      "must",     "my",
+    "myself",   "of",        "off",        "often",  "on",      "once",      "only",     "or",
+    "other",    "our",       "ours",       "out",    "over",    "own",       "same",     "she",
+    "should",   "so",        "some",       "such",   "than",    "that",      "the",      "their",
+    "theirs",   "them",      "themselves", "then",   "there",   "these",     "they",     "this",
+    "those",    "through",   "thus",       "to",     "too",     "typically", "under",    "until",
+    "up",       "usually",   "very",       "was",    "we",      "were",      "what",     "when",
+    "where",    "whether",   "which",      "while",  "who",     "whom",      "whose",    "why",
+    "will",     "with",      "within",     "would",  "you",     "your",      "yours",    "yourself",
+    "overall",  "summary",   "conclusion", "answer", "short",   "basically", "actually", "really",
+    "indeed",   "therefore", "hence",      "since",  "version", "ver",       "per",      "via",
+    "onto",     "upon",      "yes",        "let",    "like",    "well",      "get",      "got",
+    "make",     "makes",     "made",       "known",  "called",  "many",      "more",     "most",
+    "one's",    "s",         "t",          "d",      "ll",      "re",        "ve",       "m",
+    "o",        "y",         "us",         "an",     "e.g",     "i.e",       "vs",       "el",
+    "la",
 };
 
 /* Words that negate the statement they are in. */
@@ -44,28 +51,48 @@ static const char *const negators[] = {
 };
 
 /* Antonyms folded onto one word plus a negation, so "unsafe" opposes "safe". */
-static const struct { const char *word, *as; } antonyms[] = {
-    {"false", "true"},         {"untrue", "true"},          {"incorrect", "correct"},
-    {"wrong", "correct"},      {"unsafe", "safe"},          {"dangerous", "safe"},
-    {"impossible", "possible"}, {"illegal", "legal"},       {"unhealthy", "healthy"},
-    {"invalid", "valid"},      {"unnecessary", "necessary"}, {"ineffective", "effective"},
-    {"inaccurate", "accurate"}, {"unlikely", "likely"},      {"harmless", "harmful"},
-    {"decrease", "increase"},  {"decreases", "increases"},   {"decreased", "increased"},
-    {"lower", "higher"},       {"fewer", "more"},            {"less", "more"},
-    {"worse", "better"},       {"disagree", "agree"},        {"unsupported", "supported"},
-    {"insecure", "secure"},    {"unstable", "stable"},       {"closed-source", "open-source"},
+static const struct {
+    const char *word, *as;
+} antonyms[] = {
+    {"false", "true"},
+    {"untrue", "true"},
+    {"incorrect", "correct"},
+    {"wrong", "correct"},
+    {"unsafe", "safe"},
+    {"dangerous", "safe"},
+    {"impossible", "possible"},
+    {"illegal", "legal"},
+    {"unhealthy", "healthy"},
+    {"invalid", "valid"},
+    {"unnecessary", "necessary"},
+    {"ineffective", "effective"},
+    {"inaccurate", "accurate"},
+    {"unlikely", "likely"},
+    {"harmless", "harmful"},
+    {"decrease", "increase"},
+    {"decreases", "increases"},
+    {"decreased", "increased"},
+    {"lower", "higher"},
+    {"fewer", "more"},
+    {"less", "more"},
+    {"worse", "better"},
+    {"disagree", "agree"},
+    {"unsupported", "supported"},
+    {"insecure", "secure"},
+    {"unstable", "stable"},
+    {"closed-source", "open-source"},
     {"proprietary", "open-source"},
 };
 
 static const char *const months[] = {
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
-    "sept", "oct", "nov", "dec",
+    "january",   "february", "march",    "april",    "may",  "june", "july", "august",
+    "september", "october",  "november", "december", "jan",  "feb",  "mar",  "apr",
+    "jun",       "jul",      "aug",      "sep",      "sept", "oct",  "nov",  "dec",
 };
 
 static const char *const approx_words[] = {
-    "about", "approximately", "around", "roughly", "nearly", "almost", "approx", "circa",
-    "ca", "some", "estimated", "over", "under", "close",
+    "about", "approximately", "around",    "roughly", "nearly", "almost", "approx", "circa",
+    "ca",    "some",          "estimated", "over",    "under",  "close",
 };
 
 /* Words of one meaning folded onto the first of their group, so paraphrases
@@ -125,84 +152,138 @@ static void synonyms_init(void)
 
 static const char *synonym_of(const char *stem)
 {
-    char (*stems)[8][24] = synonym_stems;
+    char(*stems)[8][24] = synonym_stems;
     pthread_once(&synonym_once, synonyms_init);
     for (size_t g = 0; g < N_SYNONYMS; g++)
         for (size_t k = 1; k < 8 && synonyms[g][k]; k++)
-            if (!strcmp(stem, stems[g][k])) return stems[g][0];
+            if (!strcmp(stem, stems[g][k]))
+                return stems[g][0];
     return stem;
 }
 
-static const struct { const char *w; int v; } number_words[] = {
-    {"zero", 0}, {"one", 1}, {"two", 2}, {"three", 3}, {"four", 4}, {"five", 5}, {"six", 6},
-    {"seven", 7}, {"eight", 8}, {"nine", 9}, {"ten", 10}, {"eleven", 11}, {"twelve", 12},
-    {"thirteen", 13}, {"fourteen", 14}, {"fifteen", 15}, {"sixteen", 16}, {"seventeen", 17},
-    {"eighteen", 18}, {"nineteen", 19}, {"twenty", 20}, {"thirty", 30}, {"forty", 40},
-    {"fifty", 50}, {"sixty", 60}, {"seventy", 70}, {"eighty", 80}, {"ninety", 90},
-    {"hundred", 100}, {"dozen", 12},
+static const struct {
+    const char *w;
+    int v;
+} number_words[] = {
+    {"zero", 0},     {"one", 1},      {"two", 2},        {"three", 3},     {"four", 4},
+    {"five", 5},     {"six", 6},      {"seven", 7},      {"eight", 8},     {"nine", 9},
+    {"ten", 10},     {"eleven", 11},  {"twelve", 12},    {"thirteen", 13}, {"fourteen", 14},
+    {"fifteen", 15}, {"sixteen", 16}, {"seventeen", 17}, {"eighteen", 18}, {"nineteen", 19},
+    {"twenty", 20},  {"thirty", 30},  {"forty", 40},     {"fifty", 50},    {"sixty", 60},
+    {"seventy", 70}, {"eighty", 80},  {"ninety", 90},    {"hundred", 100}, {"dozen", 12},
 };
 
-static const struct { const char *w; double f; } scales[] = {
-    {"thousand", 1e3}, {"million", 1e6}, {"billion", 1e9}, {"trillion", 1e12},
-    {"millions", 1e6}, {"billions", 1e9},
+static const struct {
+    const char *w;
+    double f;
+} scales[] = {
+    {"thousand", 1e3},  {"million", 1e6},  {"billion", 1e9},
+    {"trillion", 1e12}, {"millions", 1e6}, {"billions", 1e9},
 };
 
 /* Units: dimension, factor to the base unit, offset (temperatures only). */
-typedef struct unit_def { const char *name; int dim; double f, off; } unit_def;
+typedef struct unit_def {
+    const char *name;
+    int dim;
+    double f, off;
+} unit_def;
 static const unit_def units[] = {
-    {"%", CNS_DIM_PERCENT, 1, 0},       {"percent", CNS_DIM_PERCENT, 1, 0},
+    {"%", CNS_DIM_PERCENT, 1, 0},
+    {"percent", CNS_DIM_PERCENT, 1, 0},
     {"pct", CNS_DIM_PERCENT, 1, 0},
-    {"mm", CNS_DIM_LENGTH, 1e-3, 0},    {"millimeter", CNS_DIM_LENGTH, 1e-3, 0},
-    {"millimetre", CNS_DIM_LENGTH, 1e-3, 0}, {"cm", CNS_DIM_LENGTH, 1e-2, 0},
-    {"centimeter", CNS_DIM_LENGTH, 1e-2, 0}, {"centimetre", CNS_DIM_LENGTH, 1e-2, 0},
-    {"m", CNS_DIM_LENGTH, 1, 0},        {"meter", CNS_DIM_LENGTH, 1, 0},
-    {"metre", CNS_DIM_LENGTH, 1, 0},    {"km", CNS_DIM_LENGTH, 1e3, 0},
-    {"kilometer", CNS_DIM_LENGTH, 1e3, 0}, {"kilometre", CNS_DIM_LENGTH, 1e3, 0},
-    {"inch", CNS_DIM_LENGTH, 0.0254, 0}, {"inches", CNS_DIM_LENGTH, 0.0254, 0},
-    {"ft", CNS_DIM_LENGTH, 0.3048, 0},  {"foot", CNS_DIM_LENGTH, 0.3048, 0},
-    {"feet", CNS_DIM_LENGTH, 0.3048, 0}, {"yd", CNS_DIM_LENGTH, 0.9144, 0},
-    {"yard", CNS_DIM_LENGTH, 0.9144, 0}, {"mi", CNS_DIM_LENGTH, 1609.344, 0},
+    {"mm", CNS_DIM_LENGTH, 1e-3, 0},
+    {"millimeter", CNS_DIM_LENGTH, 1e-3, 0},
+    {"millimetre", CNS_DIM_LENGTH, 1e-3, 0},
+    {"cm", CNS_DIM_LENGTH, 1e-2, 0},
+    {"centimeter", CNS_DIM_LENGTH, 1e-2, 0},
+    {"centimetre", CNS_DIM_LENGTH, 1e-2, 0},
+    {"m", CNS_DIM_LENGTH, 1, 0},
+    {"meter", CNS_DIM_LENGTH, 1, 0},
+    {"metre", CNS_DIM_LENGTH, 1, 0},
+    {"km", CNS_DIM_LENGTH, 1e3, 0},
+    {"kilometer", CNS_DIM_LENGTH, 1e3, 0},
+    {"kilometre", CNS_DIM_LENGTH, 1e3, 0},
+    {"inch", CNS_DIM_LENGTH, 0.0254, 0},
+    {"inches", CNS_DIM_LENGTH, 0.0254, 0},
+    {"ft", CNS_DIM_LENGTH, 0.3048, 0},
+    {"foot", CNS_DIM_LENGTH, 0.3048, 0},
+    {"feet", CNS_DIM_LENGTH, 0.3048, 0},
+    {"yd", CNS_DIM_LENGTH, 0.9144, 0},
+    {"yard", CNS_DIM_LENGTH, 0.9144, 0},
+    {"mi", CNS_DIM_LENGTH, 1609.344, 0},
     {"mile", CNS_DIM_LENGTH, 1609.344, 0},
-    {"mg", CNS_DIM_MASS, 1e-3, 0},      {"milligram", CNS_DIM_MASS, 1e-3, 0},
-    {"g", CNS_DIM_MASS, 1, 0},          {"gram", CNS_DIM_MASS, 1, 0},
-    {"kg", CNS_DIM_MASS, 1e3, 0},       {"kilogram", CNS_DIM_MASS, 1e3, 0},
-    {"kilo", CNS_DIM_MASS, 1e3, 0},     {"tonne", CNS_DIM_MASS, 1e6, 0},
-    {"lb", CNS_DIM_MASS, 453.59237, 0}, {"lbs", CNS_DIM_MASS, 453.59237, 0},
-    {"pound", CNS_DIM_MASS, 453.59237, 0}, {"oz", CNS_DIM_MASS, 28.349523125, 0},
+    {"mg", CNS_DIM_MASS, 1e-3, 0},
+    {"milligram", CNS_DIM_MASS, 1e-3, 0},
+    {"g", CNS_DIM_MASS, 1, 0},
+    {"gram", CNS_DIM_MASS, 1, 0},
+    {"kg", CNS_DIM_MASS, 1e3, 0},
+    {"kilogram", CNS_DIM_MASS, 1e3, 0},
+    {"kilo", CNS_DIM_MASS, 1e3, 0},
+    {"tonne", CNS_DIM_MASS, 1e6, 0},
+    {"lb", CNS_DIM_MASS, 453.59237, 0},
+    {"lbs", CNS_DIM_MASS, 453.59237, 0},
+    {"pound", CNS_DIM_MASS, 453.59237, 0},
+    {"oz", CNS_DIM_MASS, 28.349523125, 0},
     {"ounce", CNS_DIM_MASS, 28.349523125, 0},
-    {"°c", CNS_DIM_TEMP, 1, 0},         {"celsius", CNS_DIM_TEMP, 1, 0},
-    {"°f", CNS_DIM_TEMP, 5.0 / 9.0, -32.0 * 5.0 / 9.0}, {"fahrenheit", CNS_DIM_TEMP, 5.0 / 9.0, -32.0 * 5.0 / 9.0},
-    {"kelvin", CNS_DIM_TEMP, 1, -273.15}, {"°k", CNS_DIM_TEMP, 1, -273.15},
-    {"ms", CNS_DIM_TIME, 1e-3, 0},      {"millisecond", CNS_DIM_TIME, 1e-3, 0},
-    {"s", CNS_DIM_TIME, 1, 0},          {"sec", CNS_DIM_TIME, 1, 0},
-    {"second", CNS_DIM_TIME, 1, 0},     {"min", CNS_DIM_TIME, 60, 0},
-    {"minute", CNS_DIM_TIME, 60, 0},    {"h", CNS_DIM_TIME, 3600, 0},
-    {"hr", CNS_DIM_TIME, 3600, 0},      {"hour", CNS_DIM_TIME, 3600, 0},
-    {"day", CNS_DIM_TIME, 86400, 0},    {"week", CNS_DIM_TIME, 604800, 0},
-    {"month", CNS_DIM_TIME, 2629800, 0}, {"year", CNS_DIM_TIME, 31557600, 0},
-    {"yr", CNS_DIM_TIME, 31557600, 0},  {"decade", CNS_DIM_TIME, 315576000, 0},
-    {"century", CNS_DIM_TIME, 3155760000.0, 0}, {"centuries", CNS_DIM_TIME, 3155760000.0, 0},
-    {"ml", CNS_DIM_VOLUME, 1e-3, 0},    {"milliliter", CNS_DIM_VOLUME, 1e-3, 0},
-    {"millilitre", CNS_DIM_VOLUME, 1e-3, 0}, {"l", CNS_DIM_VOLUME, 1, 0},
-    {"liter", CNS_DIM_VOLUME, 1, 0},    {"litre", CNS_DIM_VOLUME, 1, 0},
-    {"gallon", CNS_DIM_VOLUME, 3.785411784, 0}, {"gal", CNS_DIM_VOLUME, 3.785411784, 0},
-    {"mph", CNS_DIM_SPEED, 0.44704, 0}, {"kph", CNS_DIM_SPEED, 1 / 3.6, 0},
+    {"°c", CNS_DIM_TEMP, 1, 0},
+    {"celsius", CNS_DIM_TEMP, 1, 0},
+    {"°f", CNS_DIM_TEMP, 5.0 / 9.0, -32.0 * 5.0 / 9.0},
+    {"fahrenheit", CNS_DIM_TEMP, 5.0 / 9.0, -32.0 * 5.0 / 9.0},
+    {"kelvin", CNS_DIM_TEMP, 1, -273.15},
+    {"°k", CNS_DIM_TEMP, 1, -273.15},
+    {"ms", CNS_DIM_TIME, 1e-3, 0},
+    {"millisecond", CNS_DIM_TIME, 1e-3, 0},
+    {"s", CNS_DIM_TIME, 1, 0},
+    {"sec", CNS_DIM_TIME, 1, 0},
+    {"second", CNS_DIM_TIME, 1, 0},
+    {"min", CNS_DIM_TIME, 60, 0},
+    {"minute", CNS_DIM_TIME, 60, 0},
+    {"h", CNS_DIM_TIME, 3600, 0},
+    {"hr", CNS_DIM_TIME, 3600, 0},
+    {"hour", CNS_DIM_TIME, 3600, 0},
+    {"day", CNS_DIM_TIME, 86400, 0},
+    {"week", CNS_DIM_TIME, 604800, 0},
+    {"month", CNS_DIM_TIME, 2629800, 0},
+    {"year", CNS_DIM_TIME, 31557600, 0},
+    {"yr", CNS_DIM_TIME, 31557600, 0},
+    {"decade", CNS_DIM_TIME, 315576000, 0},
+    {"century", CNS_DIM_TIME, 3155760000.0, 0},
+    {"centuries", CNS_DIM_TIME, 3155760000.0, 0},
+    {"ml", CNS_DIM_VOLUME, 1e-3, 0},
+    {"milliliter", CNS_DIM_VOLUME, 1e-3, 0},
+    {"millilitre", CNS_DIM_VOLUME, 1e-3, 0},
+    {"l", CNS_DIM_VOLUME, 1, 0},
+    {"liter", CNS_DIM_VOLUME, 1, 0},
+    {"litre", CNS_DIM_VOLUME, 1, 0},
+    {"gallon", CNS_DIM_VOLUME, 3.785411784, 0},
+    {"gal", CNS_DIM_VOLUME, 3.785411784, 0},
+    {"mph", CNS_DIM_SPEED, 0.44704, 0},
+    {"kph", CNS_DIM_SPEED, 1 / 3.6, 0},
     {"kmh", CNS_DIM_SPEED, 1 / 3.6, 0},
-    {"byte", CNS_DIM_DATA, 1, 0},       {"kb", CNS_DIM_DATA, 1e3, 0},
-    {"mb", CNS_DIM_DATA, 1e6, 0},       {"gb", CNS_DIM_DATA, 1e9, 0},
-    {"tb", CNS_DIM_DATA, 1e12, 0},      {"kib", CNS_DIM_DATA, 1024, 0},
-    {"mib", CNS_DIM_DATA, 1048576, 0},  {"gib", CNS_DIM_DATA, 1073741824.0, 0},
-    {"kcal", CNS_DIM_ENERGY, 1, 0},     {"calorie", CNS_DIM_ENERGY, 1, 0},
-    {"cal", CNS_DIM_ENERGY, 1, 0},      {"kj", CNS_DIM_ENERGY, 0.239005736, 0},
-    {"dollar", CNS_DIM_USD, 1, 0},      {"usd", CNS_DIM_USD, 1, 0},
-    {"euro", CNS_DIM_EUR, 1, 0},        {"eur", CNS_DIM_EUR, 1, 0},
+    {"byte", CNS_DIM_DATA, 1, 0},
+    {"kb", CNS_DIM_DATA, 1e3, 0},
+    {"mb", CNS_DIM_DATA, 1e6, 0},
+    {"gb", CNS_DIM_DATA, 1e9, 0},
+    {"tb", CNS_DIM_DATA, 1e12, 0},
+    {"kib", CNS_DIM_DATA, 1024, 0},
+    {"mib", CNS_DIM_DATA, 1048576, 0},
+    {"gib", CNS_DIM_DATA, 1073741824.0, 0},
+    {"kcal", CNS_DIM_ENERGY, 1, 0},
+    {"calorie", CNS_DIM_ENERGY, 1, 0},
+    {"cal", CNS_DIM_ENERGY, 1, 0},
+    {"kj", CNS_DIM_ENERGY, 0.239005736, 0},
+    {"dollar", CNS_DIM_USD, 1, 0},
+    {"usd", CNS_DIM_USD, 1, 0},
+    {"euro", CNS_DIM_EUR, 1, 0},
+    {"eur", CNS_DIM_EUR, 1, 0},
     {"gbp", CNS_DIM_GBP, 1, 0},
 };
 
 static bool in_list(const char *w, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(w, list[i])) return true;
+        if (!strcmp(w, list[i]))
+            return true;
     return false;
 }
 
@@ -218,8 +299,10 @@ static int find_unit(const char *w)
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         const char *u = units[i].name;
         size_t ul = strlen(u);
-        if (!strcmp(w, u)) return (int)i;
-        if (ul >= 3 && len == ul + 1 && w[ul] == 's' && !strncmp(w, u, ul)) return (int)i;
+        if (!strcmp(w, u))
+            return (int)i;
+        if (ul >= 3 && len == ul + 1 && w[ul] == 's' && !strncmp(w, u, ul))
+            return (int)i;
     }
     return -1;
 }
@@ -230,8 +313,8 @@ enum { RT_WORD, RT_NUM, RT_SYM };
 
 typedef struct rawtok {
     int kind;
-    char *s;      /* NFKC text, original case (words) or the symbol */
-    char *fold;   /* casefolded (words) */
+    char *s;    /* NFKC text, original case (words) or the symbol */
+    char *fold; /* casefolded (words) */
     double v, half;
     bool initial; /* first word of the claim or of a table cell */
     bool colon_after, comma_after, comma_before, grouped;
@@ -246,12 +329,15 @@ typedef struct scan {
 
 static dx_status push(scan *sc, rawtok r)
 {
-    if (sc->n >= DX_CNS_MAX_CLAIM_TOKENS) return DX_OK; /* rest of a long claim is ignored */
+    if (sc->n >= DX_CNS_MAX_CLAIM_TOKENS)
+        return DX_OK; /* rest of a long claim is ignored */
     if (sc->n == sc->cap) {
         size_t cap = sc->cap ? sc->cap * 2 : 32;
         rawtok *t = arena_alloc_array(sc->a, cap, sizeof *t);
-        if (!t) return dx_fail(DX_ENOMEM, "consensus: out of memory reading a claim");
-        if (sc->n) memcpy(t, sc->t, sc->n * sizeof *t);
+        if (!t)
+            return dx_fail(DX_ENOMEM, "consensus: out of memory reading a claim");
+        if (sc->n)
+            memcpy(t, sc->t, sc->n * sizeof *t);
         sc->t = t;
         sc->cap = cap;
     }
@@ -263,12 +349,18 @@ static dx_status push(scan *sc, rawtok r)
 static char *nfkc(const char *s, size_t len)
 {
     char *clean = malloc(len + 1);
-    if (!clean) return NULL;
+    if (!clean)
+        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (k <= 0 || cp == 0) { clean[o++] = ' '; i++; continue; }
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (k <= 0 || cp == 0) {
+            clean[o++] = ' ';
+            i++;
+            continue;
+        }
         memcpy(clean + o, s + i, (size_t)k);
         o += (size_t)k;
         i += (size_t)k;
@@ -277,7 +369,8 @@ static char *nfkc(const char *s, size_t len)
     utf8proc_uint8_t *out = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)o, &out,
                                       UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT);
-    if (r < 0) return clean; /* keep the cleaned text as is */
+    if (r < 0)
+        return clean; /* keep the cleaned text as is */
     free(clean);
     return (char *)out;
 }
@@ -286,18 +379,23 @@ static char *casefold(arena *a, const char *s, size_t len)
 {
     bool ascii = true;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] >= 0x80) { ascii = false; break; }
+        if ((unsigned char)s[i] >= 0x80) {
+            ascii = false;
+            break;
+        }
     if (ascii) {
         char *r = arena_strndup(a, s, len);
         if (r)
-            for (size_t i = 0; i < len; i++) r[i] = (char)tolower((unsigned char)r[i]);
+            for (size_t i = 0; i < len; i++)
+                r[i] = (char)tolower((unsigned char)r[i]);
         return r;
     }
     utf8proc_uint8_t *out = NULL;
-    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &out,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
-                                          UTF8PROC_CASEFOLD);
-    if (k < 0) return arena_strndup(a, s, len);
+    utf8proc_ssize_t k =
+        utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &out,
+                     UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD);
+    if (k < 0)
+        return arena_strndup(a, s, len);
     char *r = arena_strndup(a, (const char *)out, (size_t)k);
     free(out);
     return r;
@@ -325,10 +423,12 @@ static size_t read_number(const char *s, size_t i, size_t n, double *v, double *
         char c = s[j];
         if (c >= '0' && c <= '9') {
             buf[bl++] = c;
-            if (decimals >= 0) decimals++;
+            if (decimals >= 0)
+                decimals++;
             j++;
-        } else if (c == ',' && decimals < 0 && is_digit_at(s, j + 1, n) && is_digit_at(s, j + 2, n) &&
-                   is_digit_at(s, j + 3, n) && !is_digit_at(s, j + 4, n)) {
+        } else if (c == ',' && decimals < 0 && is_digit_at(s, j + 1, n) &&
+                   is_digit_at(s, j + 2, n) && is_digit_at(s, j + 3, n) &&
+                   !is_digit_at(s, j + 4, n)) {
             *grouped = true; /* thousands separator */
             j++;
         } else if (c == '.' && decimals < 0 && is_digit_at(s, j + 1, n)) {
@@ -345,7 +445,10 @@ static size_t read_number(const char *s, size_t i, size_t n, double *v, double *
         *half = 0.5 * pow(10, -decimals);
     } else {
         size_t k = bl;
-        while (k > 1 && buf[k - 1] == '0') { k--; trailing_zeros++; }
+        while (k > 1 && buf[k - 1] == '0') {
+            k--;
+            trailing_zeros++;
+        }
         *half = 0.5 * pow(10, trailing_zeros);
     }
     return j;
@@ -358,24 +461,32 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
     size_t i = 0;
     while (i < n && !st) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0) { i++; continue; }
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) {
+            i++;
+            continue;
+        }
         if (cp >= '0' && cp <= '9') {
             rawtok r = {.kind = RT_NUM};
             size_t j = read_number(s, i, n, &r.v, &r.half, &r.grouped);
             /* a minus sign right before, not part of a range like 5-10 */
-            if (i > 0 && (s[i - 1] == '-') && (i == 1 || isspace((unsigned char)s[i - 2]) || s[i - 2] == '('))
+            if (i > 0 && (s[i - 1] == '-') &&
+                (i == 1 || isspace((unsigned char)s[i - 2]) || s[i - 2] == '('))
                 r.v = -r.v;
-            if (i >= 3 && !memcmp(s + i - 3, "\xe2\x88\x92", 3)) r.v = -r.v; /* U+2212 */
+            if (i >= 3 && !memcmp(s + i - 3, "\xe2\x88\x92", 3))
+                r.v = -r.v; /* U+2212 */
             r.s = arena_strndup(sc->a, s + i, j - i);
-            if (!r.s) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            if (!r.s)
+                return dx_fail(DX_ENOMEM, "consensus: out of memory");
             /* "1980s" stays a word (a decade), "5km" is a number and a unit */
             if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) &&
                 r.half >= 5 && r.v >= 1000 && r.v <= 2100) {
                 rawtok w = {.kind = RT_WORD, .initial = next_initial};
                 w.s = arena_strndup(sc->a, s + i, j + 1 - i);
                 w.fold = w.s;
-                if (!w.s) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                if (!w.s)
+                    return dx_fail(DX_ENOMEM, "consensus: out of memory");
                 st = push(sc, w);
                 i = j + 1;
                 next_initial = false;
@@ -390,8 +501,10 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             size_t j = i;
             while (j < n) {
                 utf8proc_int32_t c2;
-                utf8proc_ssize_t k2 = utf8proc_iterate((const utf8proc_uint8_t *)s + j, (utf8proc_ssize_t)(n - j), &c2);
-                if (k2 <= 0) break;
+                utf8proc_ssize_t k2 = utf8proc_iterate((const utf8proc_uint8_t *)s + j,
+                                                       (utf8proc_ssize_t)(n - j), &c2);
+                if (k2 <= 0)
+                    break;
                 if (c2 >= '0' && c2 <= '9' && j > i) {
                     /* letters then digits: keep together ("v3", "mp3") */
                 } else if (!is_wordcp(c2) && !(c2 == '\'' || c2 == 0x2019)) {
@@ -400,39 +513,51 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                     /* apostrophe only inside a word */
                     utf8proc_int32_t c3 = 0;
                     if (j + (size_t)k2 < n)
-                        utf8proc_iterate((const utf8proc_uint8_t *)s + j + k2, (utf8proc_ssize_t)(n - j - (size_t)k2), &c3);
-                    if (!is_wordcp(c3)) break;
+                        utf8proc_iterate((const utf8proc_uint8_t *)s + j + k2,
+                                         (utf8proc_ssize_t)(n - j - (size_t)k2), &c3);
+                    if (!is_wordcp(c3))
+                        break;
                 }
                 j += (size_t)k2;
             }
             /* "GPLv2", "Python3": a name and a version number, read as both */
             size_t letters = 0;
-            while (i + letters < j && isalpha((unsigned char)s[i + letters])) letters++;
+            while (i + letters < j && isalpha((unsigned char)s[i + letters]))
+                letters++;
             size_t next_i = j;
             if (letters >= 2 && i + letters < j) {
                 bool digits = true;
-                for (size_t q = i + letters; q < j; q++) digits &= isdigit((unsigned char)s[q]) != 0;
+                for (size_t q = i + letters; q < j; q++)
+                    digits &= isdigit((unsigned char)s[q]) != 0;
                 if (digits) {
                     next_i = i + letters;
-                    j = (letters >= 3 && (s[next_i - 1] == 'v' || s[next_i - 1] == 'V')) ? next_i - 1 : next_i;
+                    j = (letters >= 3 && (s[next_i - 1] == 'v' || s[next_i - 1] == 'V'))
+                            ? next_i - 1
+                            : next_i;
                 }
             }
             rawtok r = {.kind = RT_WORD, .initial = next_initial};
             size_t pb = i;
-            while (pb > 0 && s[pb - 1] == ' ') pb--;
+            while (pb > 0 && s[pb - 1] == ' ')
+                pb--;
             r.comma_before = pb > 0 && s[pb - 1] == ',';
             /* normalise the typographic apostrophe */
             dx_buf w = dx_buf_make(DX_CNS_MAX_CLAIM_BYTES * 4);
             for (size_t q = i; q < j;) {
-                if (q + 3 <= j && !memcmp(s + q, "\xe2\x80\x99", 3)) { dx_buf_putc(&w, '\''); q += 3; }
-                else dx_buf_putc(&w, s[q++]);
+                if (q + 3 <= j && !memcmp(s + q, "\xe2\x80\x99", 3)) {
+                    dx_buf_putc(&w, '\'');
+                    q += 3;
+                } else
+                    dx_buf_putc(&w, s[q++]);
             }
             r.s = arena_strndup(sc->a, w.data ? w.data : "", w.len);
             r.fold = r.s ? casefold(sc->a, r.s, w.len) : NULL;
             dx_buf_free(&w);
-            if (!r.s || !r.fold) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            if (!r.s || !r.fold)
+                return dx_fail(DX_ENOMEM, "consensus: out of memory");
             size_t q = j;
-            while (q < n && s[q] == ' ') q++;
+            while (q < n && s[q] == ' ')
+                q++;
             r.colon_after = q < n && s[q] == ':';
             r.comma_after = q < n && (s[q] == ',' || s[q] == '.' || s[q] == '!');
             st = push(sc, r);
@@ -444,7 +569,8 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             cp == 0xB0 || cp == '/') {
             rawtok r = {.kind = RT_SYM, .sym = (uint32_t)cp};
             r.s = arena_strndup(sc->a, s + i, (size_t)k);
-            if (!r.s) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            if (!r.s)
+                return dx_fail(DX_ENOMEM, "consensus: out of memory");
             st = push(sc, r);
         } else if (cp == ':' || cp == 0x2014 || cp == '|' || cp == ';' || cp == '(') {
             next_initial = (cp != '(');
@@ -476,8 +602,10 @@ static dx_status add_tok(feat_builder *fb, const char *stem, unsigned flags)
     if (fb->n_tok == fb->cap_tok) {
         size_t cap = fb->cap_tok ? fb->cap_tok * 2 : 16;
         cns_tok *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t) return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_tok) memcpy(t, fb->toks, fb->n_tok * sizeof *t);
+        if (!t)
+            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        if (fb->n_tok)
+            memcpy(t, fb->toks, fb->n_tok * sizeof *t);
         fb->toks = t;
         fb->cap_tok = cap;
     }
@@ -490,8 +618,10 @@ static dx_status add_qty(feat_builder *fb, cns_qty q)
     if (fb->n_qty == fb->cap_qty) {
         size_t cap = fb->cap_qty ? fb->cap_qty * 2 : 8;
         cns_qty *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t) return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_qty) memcpy(t, fb->qty, fb->n_qty * sizeof *t);
+        if (!t)
+            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        if (fb->n_qty)
+            memcpy(t, fb->qty, fb->n_qty * sizeof *t);
         fb->qty = t;
         fb->cap_qty = cap;
     }
@@ -502,14 +632,16 @@ static dx_status add_qty(feat_builder *fb, cns_qty q)
 static int number_word(const char *w)
 {
     for (size_t i = 0; i < sizeof number_words / sizeof number_words[0]; i++)
-        if (!strcmp(w, number_words[i].w)) return number_words[i].v;
+        if (!strcmp(w, number_words[i].w))
+            return number_words[i].v;
     return -1;
 }
 
 static double scale_word(const char *w)
 {
     for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
-        if (!strcmp(w, scales[i].w)) return scales[i].f;
+        if (!strcmp(w, scales[i].w))
+            return scales[i].f;
     return 0;
 }
 
@@ -519,12 +651,19 @@ static bool name_like(const rawtok *r)
     int up = 0, low = 0;
     bool up_after_low = false;
     for (const char *p = r->s; *p; p++) {
-        if (isupper((unsigned char)*p)) { up++; if (low) up_after_low = true; }
-        else if (islower((unsigned char)*p)) low++;
+        if (isupper((unsigned char)*p)) {
+            up++;
+            if (low)
+                up_after_low = true;
+        } else if (islower((unsigned char)*p))
+            low++;
     }
-    if (up >= 2 && strlen(r->s) >= 2) return true; /* MIT, GPL, SQLite, NumPy */
-    if (up_after_low) return true;                 /* iPhone */
-    if (up == 1 && isupper((unsigned char)r->s[0]) && !r->initial && !r->colon_after) return true;
+    if (up >= 2 && strlen(r->s) >= 2)
+        return true; /* MIT, GPL, SQLite, NumPy */
+    if (up_after_low)
+        return true; /* iPhone */
+    if (up == 1 && isupper((unsigned char)r->s[0]) && !r->initial && !r->colon_after)
+        return true;
     return false;
 }
 
@@ -540,46 +679,68 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     /* scale words: 1.4 million */
     if (j < n && t[j].kind == RT_WORD) {
         double sc = scale_word(t[j].fold);
-        if (sc > 0) { v *= sc; half *= sc; j++; scaled = true; }
+        if (sc > 0) {
+            v *= sc;
+            half *= sc;
+            j++;
+            scaled = true;
+        }
     }
     /* currency symbol right before */
     if (i > 0 && t[i - 1].kind == RT_SYM) {
         uint32_t c = t[i - 1].sym;
-        if (c == '$') q->dim = CNS_DIM_USD;
-        else if (c == 0x20AC) q->dim = CNS_DIM_EUR;
-        else if (c == 0xA3) q->dim = CNS_DIM_GBP;
+        if (c == '$')
+            q->dim = CNS_DIM_USD;
+        else if (c == 0x20AC)
+            q->dim = CNS_DIM_EUR;
+        else if (c == 0xA3)
+            q->dim = CNS_DIM_GBP;
     }
     q->written = v;
     q->whalf = half;
     if (q->dim == CNS_DIM_NONE && j < n) {
         int u = -1;
-        if (t[j].kind == RT_SYM && t[j].sym == '%') { u = find_unit("%"); j++; }
-        else if (t[j].kind == RT_SYM && t[j].sym == 0xB0) {
+        if (t[j].kind == RT_SYM && t[j].sym == '%') {
+            u = find_unit("%");
+            j++;
+        } else if (t[j].kind == RT_SYM && t[j].sym == 0xB0) {
             if (j + 1 < n && t[j + 1].kind == RT_WORD) {
                 char tmp[8];
                 snprintf(tmp, sizeof tmp, "°%c", t[j + 1].fold[0]);
-                if (strlen(t[j + 1].fold) == 1) { u = find_unit(tmp); if (u >= 0) j += 2; }
+                if (strlen(t[j + 1].fold) == 1) {
+                    u = find_unit(tmp);
+                    if (u >= 0)
+                        j += 2;
+                }
             }
         } else if (t[j].kind == RT_WORD) {
             const char *w = t[j].fold;
             size_t skip = 0;
-            if ((!strcmp(w, "degrees") || !strcmp(w, "degree")) && j + 1 < n && t[j + 1].kind == RT_WORD) {
+            if ((!strcmp(w, "degrees") || !strcmp(w, "degree")) && j + 1 < n &&
+                t[j + 1].kind == RT_WORD) {
                 w = t[j + 1].fold;
                 skip = 1;
-                if (!strcmp(w, "c")) w = "celsius";
-                else if (!strcmp(w, "f")) w = "fahrenheit";
+                if (!strcmp(w, "c"))
+                    w = "celsius";
+                else if (!strcmp(w, "f"))
+                    w = "fahrenheit";
             }
-            if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD && !strcmp(t[j + 1].fold, "cent"))
-                { w = "percent"; skip = 1; }
+            if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD &&
+                !strcmp(t[j + 1].fold, "cent")) {
+                w = "percent";
+                skip = 1;
+            }
             u = find_unit(w);
             if (u >= 0) {
                 j += 1 + skip;
                 /* a length per time is a speed: km/h, m/s, "miles per second" */
                 int per = -1;
                 if (units[u].dim == CNS_DIM_LENGTH && j + 1 < n && t[j + 1].kind == RT_WORD &&
-                    ((t[j].kind == RT_SYM && t[j].sym == '/') || (t[j].kind == RT_WORD && !strcmp(t[j].fold, "per")))) {
+                    ((t[j].kind == RT_SYM && t[j].sym == '/') ||
+                     (t[j].kind == RT_WORD && !strcmp(t[j].fold, "per")))) {
                     per = find_unit(t[j + 1].fold);
-                    if (per >= 0 && units[per].dim != CNS_DIM_TIME) per = -1;
+                    if (per >= 0 && units[per].dim != CNS_DIM_TIME)
+                        per = -1;
                 }
                 if (per >= 0) {
                     j += 2;
@@ -606,17 +767,20 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
         q->dim = CNS_DIM_YEAR;
         half = 0.5;
     }
-    if (q->dim >= CNS_DIM_USD && q->unit < 0) q->unit = 1000 + q->dim;
+    if (q->dim >= CNS_DIM_USD && q->unit < 0)
+        q->unit = 1000 + q->dim;
     q->approx = false;
     for (size_t b = 1; b <= 2 && b <= i; b++) {
         const rawtok *p = &t[i - b];
         if ((p->kind == RT_SYM && (p->sym == '~' || p->sym == 0x2248)) ||
-            (p->kind == RT_WORD && in_list(p->fold, approx_words, sizeof approx_words / sizeof approx_words[0])))
+            (p->kind == RT_WORD &&
+             in_list(p->fold, approx_words, sizeof approx_words / sizeof approx_words[0])))
             q->approx = true;
     }
     /* trailing zeros of a whole number are rounding only when hedged or scaled
      * ("about 8,800", "14 million"); a plain "70000" is exact */
-    if (!q->approx && !scaled && half > 0.5 * unit_f && t[i].kind == RT_NUM && !strchr(t[i].s, '.')) {
+    if (!q->approx && !scaled && half > 0.5 * unit_f && t[i].kind == RT_NUM &&
+        !strchr(t[i].s, '.')) {
         half = 0.5 * unit_f;
         q->whalf = 0.5;
     }
@@ -630,13 +794,16 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
     dx_status st = DX_OK;
     memset(f, 0, sizeof *f);
     size_t len = strlen(text);
-    if (len > DX_CNS_MAX_CLAIM_BYTES * 4) len = DX_CNS_MAX_CLAIM_BYTES * 4;
+    if (len > DX_CNS_MAX_CLAIM_BYTES * 4)
+        len = DX_CNS_MAX_CLAIM_BYTES * 4;
     char *norm = nfkc(text, len);
-    if (!norm) return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    if (!norm)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
     scan sc = {.a = a};
     feat_builder fb = {.a = a};
     st = tokenize(&sc, norm, strlen(norm));
-    if (st) goto out;
+    if (st)
+        goto out;
     rawtok *t = sc.t;
     size_t n = sc.n;
     bool first_word = true;
@@ -644,29 +811,45 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
     int contrast_left = 0;    /* words still inside a ", not X" contrast */
     for (size_t i = 0; i < n && !st;) {
         rawtok *r = &t[i];
-        if (r->kind == RT_SYM) { i++; continue; }
+        if (r->kind == RT_SYM) {
+            i++;
+            continue;
+        }
         if (r->kind == RT_NUM) {
             cns_qty q;
             size_t used = read_quantity(t, n, i, r->v, r->half, 1, &q);
             /* the day in "2 September 1945" / "September 2, 1945" is part of a date */
             bool day = q.dim == CNS_DIM_NONE && r->v >= 1 && r->v <= 31 && r->half == 0.5 &&
-                       ((i + 1 < n && t[i + 1].kind == RT_WORD && in_list(t[i + 1].fold, months, sizeof months / sizeof months[0])) ||
-                        (i > 0 && t[i - 1].kind == RT_WORD && in_list(t[i - 1].fold, months, sizeof months / sizeof months[0])));
-            if (!day) st = add_qty(&fb, q);
+                       ((i + 1 < n && t[i + 1].kind == RT_WORD &&
+                         in_list(t[i + 1].fold, months, sizeof months / sizeof months[0])) ||
+                        (i > 0 && t[i - 1].kind == RT_WORD &&
+                         in_list(t[i - 1].fold, months, sizeof months / sizeof months[0])));
+            if (!day)
+                st = add_qty(&fb, q);
             i += used;
             first_word = false;
             continue;
         }
         const char *w = r->fold;
         /* verdict: a leading "Yes" / "No," */
-        if (first_word && !strcmp(w, "yes")) { f->verdict = 1; first_word = false; i++; continue; }
+        if (first_word && !strcmp(w, "yes")) {
+            f->verdict = 1;
+            first_word = false;
+            i++;
+            continue;
+        }
         if (first_word && !strcmp(w, "no") && (r->comma_after || i + 1 == n)) {
-            f->verdict = -1; first_word = false; i++; continue;
+            f->verdict = -1;
+            first_word = false;
+            i++;
+            continue;
         }
         first_word = false;
         /* "half a gallon", "half an hour" */
-        if (!strcmp(w, "half") && i + 2 < n && t[i + 1].kind == RT_WORD && t[i + 2].kind == RT_WORD &&
-            (!strcmp(t[i + 1].fold, "a") || !strcmp(t[i + 1].fold, "an")) && find_unit(t[i + 2].fold) >= 0) {
+        if (!strcmp(w, "half") && i + 2 < n && t[i + 1].kind == RT_WORD &&
+            t[i + 2].kind == RT_WORD &&
+            (!strcmp(t[i + 1].fold, "a") || !strcmp(t[i + 1].fold, "an")) &&
+            find_unit(t[i + 2].fold) >= 0) {
             cns_qty q;
             size_t used = read_quantity(t, n, i + 1, 0.5, 0.05, 1, &q);
             st = add_qty(&fb, q);
@@ -676,22 +859,27 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         /* small numbers in words: "three", "twenty-one", "two hundred" */
         int nv = number_word(w);
         if (nv >= 0) {
-            bool skip_one = nv == 1 && ((i + 1 < n && t[i + 1].kind == RT_WORD &&
-                                         (!strcmp(t[i + 1].fold, "of") || !strcmp(t[i + 1].fold, "another") ||
-                                          !strcmp(t[i + 1].fold, "or"))) ||
-                                        (i > 0 && t[i - 1].kind == RT_WORD &&
-                                         (!strcmp(t[i - 1].fold, "the") || !strcmp(t[i - 1].fold, "this") ||
-                                          !strcmp(t[i - 1].fold, "that") || !strcmp(t[i - 1].fold, "which") ||
-                                          !strcmp(t[i - 1].fold, "any") || !strcmp(t[i - 1].fold, "each") ||
-                                          !strcmp(t[i - 1].fold, "every") || !strcmp(t[i - 1].fold, "no"))));
-            if (!skip_one && !(nv == 100 && !(i > 0 && t[i - 1].kind == RT_WORD && !strcmp(t[i - 1].fold, "a")))) {
+            bool skip_one =
+                nv == 1 && ((i + 1 < n && t[i + 1].kind == RT_WORD &&
+                             (!strcmp(t[i + 1].fold, "of") || !strcmp(t[i + 1].fold, "another") ||
+                              !strcmp(t[i + 1].fold, "or"))) ||
+                            (i > 0 && t[i - 1].kind == RT_WORD &&
+                             (!strcmp(t[i - 1].fold, "the") || !strcmp(t[i - 1].fold, "this") ||
+                              !strcmp(t[i - 1].fold, "that") || !strcmp(t[i - 1].fold, "which") ||
+                              !strcmp(t[i - 1].fold, "any") || !strcmp(t[i - 1].fold, "each") ||
+                              !strcmp(t[i - 1].fold, "every") || !strcmp(t[i - 1].fold, "no"))));
+            if (!skip_one && !(nv == 100 && !(i > 0 && t[i - 1].kind == RT_WORD &&
+                                              !strcmp(t[i - 1].fold, "a")))) {
                 double total = 0, cur = 0;
                 size_t j = i;
                 while (j < n && t[j].kind == RT_WORD) {
                     int x = number_word(t[j].fold);
-                    if (x < 0) break;
-                    if (x == 100) cur = (cur ? cur : 1) * 100;
-                    else cur += x;
+                    if (x < 0)
+                        break;
+                    if (x == 100)
+                        cur = (cur ? cur : 1) * 100;
+                    else
+                        cur += x;
                     j++;
                 }
                 total += cur;
@@ -715,16 +903,25 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         }
         size_t wl = strlen(w);
         char *word = arena_strdup(a, w);
-        if (!word) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
+        if (!word) {
+            st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+            break;
+        }
         if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
             f->neg++;
             negate_next = true;
             word[wl - 3] = '\0';
             wl -= 3;
         }
-        if (wl >= 2 && !strcmp(word + wl - 2, "'s")) { word[wl - 2] = '\0'; wl -= 2; }
+        if (wl >= 2 && !strcmp(word + wl - 2, "'s")) {
+            word[wl - 2] = '\0';
+            wl -= 2;
+        }
         char *ap = strchr(word, '\'');
-        if (ap) { *ap = '\0'; wl = (size_t)(ap - word); }
+        if (ap) {
+            *ap = '\0';
+            wl = (size_t)(ap - word);
+        }
         unsigned flags = 0;
         for (size_t k = 0; k < sizeof antonyms / sizeof antonyms[0]; k++)
             if (!strcmp(word, antonyms[k].word)) {
@@ -739,21 +936,34 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
             contrast_left = r->comma_after ? 0 : contrast_left - 1;
             continue;
         }
-        if (wl == 0 || cns_is_stopword(word) || (wl == 1 && !(word[0] & 0x80))) continue;
-        if (in_list(word, approx_words, sizeof approx_words / sizeof approx_words[0])) continue;
-        if (scale_word(word) > 0) continue;
+        if (wl == 0 || cns_is_stopword(word) || (wl == 1 && !(word[0] & 0x80)))
+            continue;
+        if (in_list(word, approx_words, sizeof approx_words / sizeof approx_words[0]))
+            continue;
+        if (scale_word(word) > 0)
+            continue;
         char *stem = arena_strdup(a, word);
-        if (!stem) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
+        if (!stem) {
+            st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+            break;
+        }
         stem[cns_stem(stem, wl)] = '\0';
         const char *canon = synonym_of(stem);
         if (canon != stem) {
             stem = arena_strdup(a, canon);
-            if (!stem) { st = dx_fail(DX_ENOMEM, "consensus: out of memory"); break; }
+            if (!stem) {
+                st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+                break;
+            }
         }
-        if (negate_next) { flags |= CNS_TOK_NEGATED; negate_next = false; }
+        if (negate_next) {
+            flags |= CNS_TOK_NEGATED;
+            negate_next = false;
+        }
         st = add_tok(&fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
     }
-    if (st) goto out;
+    if (st)
+        goto out;
     f->toks = fb.toks;
     f->n_tok = fb.n_tok;
     f->qty = fb.qty;
@@ -762,7 +972,10 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
     for (size_t i = 1; i < f->n_tok; i++) {
         cns_tok x = f->toks[i];
         size_t j = i;
-        while (j > 0 && strcmp(f->toks[j - 1].stem, x.stem) > 0) { f->toks[j] = f->toks[j - 1]; j--; }
+        while (j > 0 && strcmp(f->toks[j - 1].stem, x.stem) > 0) {
+            f->toks[j] = f->toks[j - 1];
+            j--;
+        }
         f->toks[j] = x;
     }
 out:
@@ -776,20 +989,25 @@ static bool bare_agrees(const cns_qty *bare, const cns_qty *u)
 {
     /* "18" and "$18": a bare number matches a quantity with the same written value */
     double d = fabs(bare->written - u->written);
-    return d <= fmax(bare->whalf, u->whalf) + 1e-9 && d <= 0.02 * fmax(fabs(bare->written), fabs(u->written));
+    return d <= fmax(bare->whalf, u->whalf) + 1e-9 &&
+           d <= 0.02 * fmax(fabs(bare->written), fabs(u->written));
 }
 
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
     if (x->dim != y->dim) {
-        if (x->dim == CNS_DIM_NONE && y->dim != CNS_DIM_YEAR) return bare_agrees(x, y);
-        if (y->dim == CNS_DIM_NONE && x->dim != CNS_DIM_YEAR) return bare_agrees(y, x);
+        if (x->dim == CNS_DIM_NONE && y->dim != CNS_DIM_YEAR)
+            return bare_agrees(x, y);
+        if (y->dim == CNS_DIM_NONE && x->dim != CNS_DIM_YEAR)
+            return bare_agrees(y, x);
         return false;
     }
     double d = fabs(x->value - y->value);
     double mag = fmax(fabs(x->value), fabs(y->value));
-    if (d <= 1e-9 * fmax(1.0, mag)) return true;
-    if (x->dim == CNS_DIM_YEAR) return false;
+    if (d <= 1e-9 * fmax(1.0, mag))
+        return true;
+    if (x->dim == CNS_DIM_YEAR)
+        return false;
     double half = fmax(x->half, y->half); /* the coarser of the two as written */
     double rel = mag > 0 ? d / mag : 0;
     if (x->dim == CNS_DIM_TEMP) {
@@ -809,23 +1027,62 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 bool cns_is_refusal(const char *text)
 {
     static const char *const pats[] = {
-        "i can't help", "i cannot help", "i can't assist", "i cannot assist", "i can't provide",
-        "i cannot provide", "i'm unable to", "i am unable to", "i'm not able to", "i am not able to",
-        "i won't be able to", "i can't answer", "i cannot answer", "i can't do that",
-        "i must decline", "i can't comply", "i cannot comply", "i'm sorry, but i can",
-        "i apologize, but i can", "as an ai", "as a language model", "i'm just an ai",
-        "i am just an ai", "i can't fulfill", "i cannot fulfill", "i'm not comfortable",
-        "i do not feel comfortable", "i can't share", "i cannot share", "i won't help",
-        "i will not help", "i can not help", "i can't discuss", "i cannot discuss",
-        "as a large language model", "as an artificial intelligence",
-        "i won't provide", "i will not provide", "i'm afraid i can", "unfortunately, i can't",
-        "unfortunately, i cannot", "i don't have the ability", "i do not have the ability",
-        "i'm not allowed to", "i am not allowed to", "i can't give", "i cannot give",
+        "i can't help",
+        "i cannot help",
+        "i can't assist",
+        "i cannot assist",
+        "i can't provide",
+        "i cannot provide",
+        "i'm unable to",
+        "i am unable to",
+        "i'm not able to",
+        "i am not able to",
+        "i won't be able to",
+        "i can't answer",
+        "i cannot answer",
+        "i can't do that",
+        "i must decline",
+        "i can't comply",
+        "i cannot comply",
+        "i'm sorry, but i can",
+        "i apologize, but i can",
+        "as an ai",
+        "as a language model",
+        "i'm just an ai",
+        "i am just an ai",
+        "i can't fulfill",
+        "i cannot fulfill",
+        "i'm not comfortable",
+        "i do not feel comfortable",
+        "i can't share",
+        "i cannot share",
+        "i won't help",
+        "i will not help",
+        "i can not help",
+        "i can't discuss",
+        "i cannot discuss",
+        "as a large language model",
+        "as an artificial intelligence",
+        "i won't provide",
+        "i will not provide",
+        "i'm afraid i can",
+        "unfortunately, i can't",
+        "unfortunately, i cannot",
+        "i don't have the ability",
+        "i do not have the ability",
+        "i'm not allowed to",
+        "i am not allowed to",
+        "i can't give",
+        "i cannot give",
     };
     char buf[400];
     size_t o = 0;
     for (const char *p = text; *p && o < sizeof buf - 1; p++) {
-        if (!strncmp(p, "\xe2\x80\x99", 3)) { buf[o++] = '\''; p += 2; continue; }
+        if (!strncmp(p, "\xe2\x80\x99", 3)) {
+            buf[o++] = '\'';
+            p += 2;
+            continue;
+        }
         buf[o++] = (char)tolower((unsigned char)*p);
     }
     buf[o] = '\0';
@@ -834,9 +1091,11 @@ bool cns_is_refusal(const char *text)
         for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
             /* whole words only: "was an air force" is not "as an ai" */
             bool start = h == buf || !isalnum((unsigned char)h[-1]);
-            bool prefix = pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
+            bool prefix =
+                pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
             bool end = prefix || !isalnum((unsigned char)h[pl]);
-            if (start && end) return true;
+            if (start && end)
+                return true;
         }
     }
     return false;

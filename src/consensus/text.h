@@ -37,19 +37,31 @@ dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **ou
 
 /* Dimensions of quantities; values are converted to one base unit each. */
 enum {
-    CNS_DIM_NONE, CNS_DIM_YEAR, CNS_DIM_PERCENT, CNS_DIM_LENGTH, CNS_DIM_MASS,
-    CNS_DIM_TEMP, CNS_DIM_TIME, CNS_DIM_VOLUME, CNS_DIM_SPEED, CNS_DIM_DATA,
-    CNS_DIM_ENERGY, CNS_DIM_USD, CNS_DIM_EUR, CNS_DIM_GBP, CNS_DIM_COUNT
+    CNS_DIM_NONE,
+    CNS_DIM_YEAR,
+    CNS_DIM_PERCENT,
+    CNS_DIM_LENGTH,
+    CNS_DIM_MASS,
+    CNS_DIM_TEMP,
+    CNS_DIM_TIME,
+    CNS_DIM_VOLUME,
+    CNS_DIM_SPEED,
+    CNS_DIM_DATA,
+    CNS_DIM_ENERGY,
+    CNS_DIM_USD,
+    CNS_DIM_EUR,
+    CNS_DIM_GBP,
+    CNS_DIM_COUNT
 };
 
 typedef struct cns_qty {
-    double value; /* in the dimension's base unit */
+    double value;   /* in the dimension's base unit */
     double written; /* the number as written, before unit conversion */
     double whalf;   /* half a unit of its last digit, as written */
-    double half;  /* half a unit of the last written digit, base unit */
+    double half;    /* half a unit of the last written digit, base unit */
     int dim;
-    int unit;       /* which unit it was written in (same unit: stricter) */
-    bool approx;    /* "about", "~", "roughly" ... */
+    int unit;    /* which unit it was written in (same unit: stricter) */
+    bool approx; /* "about", "~", "roughly" ... */
 } cns_qty;
 
 enum {

@@ -12,13 +12,19 @@ static enum log_level level_from_env(void)
     const char *e = getenv("DRUX_LOG");
     if (!e)
         return LOG_WARN;
-    if (!strcmp(e, "error")) return LOG_ERROR;
-    if (!strcmp(e, "info")) return LOG_INFO;
-    if (!strcmp(e, "debug")) return LOG_DEBUG;
+    if (!strcmp(e, "error"))
+        return LOG_ERROR;
+    if (!strcmp(e, "info"))
+        return LOG_INFO;
+    if (!strcmp(e, "debug"))
+        return LOG_DEBUG;
     return LOG_WARN;
 }
 
-void log_set_level(enum log_level lv) { level = (int)lv; }
+void log_set_level(enum log_level lv)
+{
+    level = (int)lv;
+}
 
 enum log_level log_get_level(void)
 {

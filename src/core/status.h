@@ -20,17 +20,17 @@
 
 typedef enum dx_status {
     DX_OK = 0,
-    DX_ENOMEM,        /* allocation failed */
-    DX_EIO,           /* file or socket I/O failed */
-    DX_EFORMAT,       /* malformed input: file, JSON, HTTP, stream */
-    DX_EARG,          /* bad argument from the caller or the user */
-    DX_EUNSUPPORTED,  /* well-formed but not something drux can handle */
-    DX_ELIMIT,        /* input exceeds a configured limit (see limits.h) */
-    DX_ENOTFOUND,     /* file, key, tensor, model, route not found */
-    DX_ENET,          /* network failure or upstream error */
-    DX_ETIMEOUT,      /* deadline passed */
-    DX_ECANCELLED,    /* stopped on request */
-    DX_EINTERNAL,     /* a bug in drux: an invariant did not hold */
+    DX_ENOMEM,       /* allocation failed */
+    DX_EIO,          /* file or socket I/O failed */
+    DX_EFORMAT,      /* malformed input: file, JSON, HTTP, stream */
+    DX_EARG,         /* bad argument from the caller or the user */
+    DX_EUNSUPPORTED, /* well-formed but not something drux can handle */
+    DX_ELIMIT,       /* input exceeds a configured limit (see limits.h) */
+    DX_ENOTFOUND,    /* file, key, tensor, model, route not found */
+    DX_ENET,         /* network failure or upstream error */
+    DX_ETIMEOUT,     /* deadline passed */
+    DX_ECANCELLED,   /* stopped on request */
+    DX_EINTERNAL,    /* a bug in drux: an invariant did not hold */
     DX_STATUS_COUNT
 } dx_status;
 
@@ -40,8 +40,7 @@ const char *dx_status_str(dx_status st);
 /* Record a printf-style message for st on this thread and return st.
  * Passing DX_OK clears the message. This function can't fail (long messages
  * are truncated). */
-dx_status dx_fail(dx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+dx_status dx_fail(dx_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The message recorded by the last dx_fail on this thread, or the status
  * name of the last failure if it gave no message; "" if none. */
@@ -49,7 +48,6 @@ const char *dx_errmsg(void);
 
 /* Prefix the current message with "prefix: " (for adding context while an
  * error travels up, e.g. the file name). Returns st. */
-dx_status dx_wrap(dx_status st, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+dx_status dx_wrap(dx_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -51,8 +51,7 @@ dx_status dx_buf_reserve(dx_buf *b, size_t extra);
 dx_status dx_buf_append(dx_buf *b, const void *p, size_t n);
 dx_status dx_buf_puts(dx_buf *b, const char *s);
 dx_status dx_buf_putc(dx_buf *b, char c);
-dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dx_buf_clear(dx_buf *b); /* len = 0, keep memory */
 /* Hand the bytes to the caller (who frees them); b becomes empty. */
 char *dx_buf_take(dx_buf *b);

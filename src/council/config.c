@@ -18,19 +18,41 @@
 /* Per-member settings seen so far, so a later [council] value can still be
  * inherited and a repeated key is caught. */
 enum {
-    K_TYPE = 1u << 0, K_MODEL = 1u << 1, K_BASE_URL = 1u << 2, K_API_KEY_ENV = 1u << 3,
-    K_TEMPERATURE = 1u << 4, K_SEED = 1u << 5, K_TOP_P = 1u << 6, K_MAX_TOKENS = 1u << 7,
-    K_TIMEOUT = 1u << 8, K_SYSTEM = 1u << 9, K_FIRST_BYTE = 1u << 10, K_ATTEMPTS = 1u << 11,
-    K_SYNTH = 1u << 12, K_EMBED = 1u << 13,
+    K_TYPE = 1u << 0,
+    K_MODEL = 1u << 1,
+    K_BASE_URL = 1u << 2,
+    K_API_KEY_ENV = 1u << 3,
+    K_TEMPERATURE = 1u << 4,
+    K_SEED = 1u << 5,
+    K_TOP_P = 1u << 6,
+    K_MAX_TOKENS = 1u << 7,
+    K_TIMEOUT = 1u << 8,
+    K_SYSTEM = 1u << 9,
+    K_FIRST_BYTE = 1u << 10,
+    K_ATTEMPTS = 1u << 11,
+    K_SYNTH = 1u << 12,
+    K_EMBED = 1u << 13,
 };
 
 static const char *const council_keys[] = {
-    "timeout_s", "max_tokens", "synthesizer", "embedder", "system_prompt",
-    "first_byte_timeout_s", "max_attempts", NULL,
+    "timeout_s",     "max_tokens",           "synthesizer",  "embedder",
+    "system_prompt", "first_byte_timeout_s", "max_attempts", NULL,
 };
 static const char *const member_keys[] = {
-    "type", "model", "base_url", "api_key_env", "header", "temperature", "seed", "top_p",
-    "max_tokens", "timeout_s", "first_byte_timeout_s", "max_attempts", "system_prompt", NULL,
+    "type",
+    "model",
+    "base_url",
+    "api_key_env",
+    "header",
+    "temperature",
+    "seed",
+    "top_p",
+    "max_tokens",
+    "timeout_s",
+    "first_byte_timeout_s",
+    "max_attempts",
+    "system_prompt",
+    NULL,
 };
 
 typedef struct parser {
@@ -38,21 +60,22 @@ typedef struct parser {
     const char *source;
     const char *text;
     size_t len, pos;
-    int line;             /* line the reader handed out last */
-    bool line_indented;   /* it starts with a blank: inih may treat it as a continuation */
-    dx_status st;         /* first problem found */
+    int line;           /* line the reader handed out last */
+    bool line_indented; /* it starts with a blank: inih may treat it as a continuation */
+    dx_status st;       /* first problem found */
     int err_line;
     unsigned council_set;
     unsigned member_set[DX_MAX_MEMBERS];
     char last_section[DX_MAX_MEMBER_NAME + 16];
     char last_name[32];
     bool council_seen;
-    int council_attempts;        /* [council] defaults members inherit */
+    int council_attempts; /* [council] defaults members inherit */
     double council_first_byte;
 } parser;
 
 /* Records the first problem only; later ones are usually its echoes. */
-static void perr(parser *p, dx_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void perr(parser *p, dx_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void perr(parser *p, dx_status st, const char *fmt, ...)
 {
     if (p->st)
@@ -123,8 +146,8 @@ static member_config *member_add(parser *p, const char *name)
     council_config *c = p->cfg;
     if (!valid_member_name(name)) {
         perr(p, DX_EFORMAT,
-             "bad member name '%.80s' (use letters, digits, '_', '-', '.'; at most %u bytes)",
-             name, DX_MAX_MEMBER_NAME - 1);
+             "bad member name '%.80s' (use letters, digits, '_', '-', '.'; at most %u bytes)", name,
+             DX_MAX_MEMBER_NAME - 1);
         return NULL;
     }
     if (c->n_members >= DX_MAX_MEMBERS) {
@@ -204,8 +227,7 @@ static char *reader(char *str, int num, void *stream)
         content--;
     if (content + 3 > (size_t)num || n + 1 > (size_t)num) { /* inih wants 3 spare bytes */
         perr(p, DX_ELIMIT,
-             "line longer than %d bytes (split a long system_prompt over indented lines)",
-             num - 3);
+             "line longer than %d bytes (split a long system_prompt over indented lines)", num - 3);
         strcpy(str, ";\n");
         return str;
     }
@@ -267,8 +289,8 @@ static bool parse_int(parser *p, const char *key, const char *v, long lo, long h
     errno = 0;
     long n = strtol(v, &end, 10);
     if (!*v || *end || errno || n < lo || n > hi) {
-        perr(p, DX_EFORMAT, "%s = '%.40s': expected a whole number from %ld to %ld", key, v,
-             lo, hi);
+        perr(p, DX_EFORMAT, "%s = '%.40s': expected a whole number from %ld to %ld", key, v, lo,
+             hi);
         return false;
     }
     *out = (int)n;
@@ -317,8 +339,8 @@ static bool valid_header(const char *v)
 }
 
 /* Shared by [council] and [member.X]: the settings a member inherits. */
-static bool common_key(parser *p, const char *name, const char *v, unsigned *set,
-                       double *timeout, double *first_byte, int *max_tokens, int *attempts,
+static bool common_key(parser *p, const char *name, const char *v, unsigned *set, double *timeout,
+                       double *first_byte, int *max_tokens, int *attempts,
                        const char **system_prompt)
 {
     if (!strcmp(name, "timeout_s")) {
@@ -344,12 +366,24 @@ static bool common_key(parser *p, const char *name, const char *v, unsigned *set
 
 static unsigned key_bit(const char *name)
 {
-    static const struct { const char *k; unsigned bit; } bits[] = {
-        {"type", K_TYPE}, {"model", K_MODEL}, {"base_url", K_BASE_URL},
-        {"api_key_env", K_API_KEY_ENV}, {"temperature", K_TEMPERATURE}, {"seed", K_SEED},
-        {"top_p", K_TOP_P}, {"max_tokens", K_MAX_TOKENS}, {"timeout_s", K_TIMEOUT},
-        {"system_prompt", K_SYSTEM}, {"first_byte_timeout_s", K_FIRST_BYTE},
-        {"max_attempts", K_ATTEMPTS}, {"synthesizer", K_SYNTH}, {"embedder", K_EMBED},
+    static const struct {
+        const char *k;
+        unsigned bit;
+    } bits[] = {
+        {"type", K_TYPE},
+        {"model", K_MODEL},
+        {"base_url", K_BASE_URL},
+        {"api_key_env", K_API_KEY_ENV},
+        {"temperature", K_TEMPERATURE},
+        {"seed", K_SEED},
+        {"top_p", K_TOP_P},
+        {"max_tokens", K_MAX_TOKENS},
+        {"timeout_s", K_TIMEOUT},
+        {"system_prompt", K_SYSTEM},
+        {"first_byte_timeout_s", K_FIRST_BYTE},
+        {"max_attempts", K_ATTEMPTS},
+        {"synthesizer", K_SYNTH},
+        {"embedder", K_EMBED},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -357,8 +391,7 @@ static unsigned key_bit(const char *name)
     return 0;
 }
 
-static void unknown_key(parser *p, const char *name, const char *section,
-                        const char *const *keys)
+static void unknown_key(parser *p, const char *name, const char *section, const char *const *keys)
 {
     const char *near = closest(name, keys);
     if (near)
@@ -431,7 +464,8 @@ static void member_key(parser *p, member_config *m, const char *name, const char
         if (!valid_env_name(v))
             perr(p, DX_EFORMAT,
                  "api_key_env = '%.40s': expected the NAME of an environment variable "
-                 "(the key itself does not belong in the file)", v);
+                 "(the key itself does not belong in the file)",
+                 v);
         m->api_key_env = save(p, v);
     } else if (!strcmp(name, "header")) {
         if (!valid_header(v)) {
@@ -471,12 +505,12 @@ static int handler(void *user, const char *section, const char *name, const char
     parser *p = user;
     if (p->st)
         return 1;
-    bool cont = p->line_indented && !strcmp(section, p->last_section) &&
-                !strcmp(name, p->last_name);
+    bool cont =
+        p->line_indented && !strcmp(section, p->last_section) && !strcmp(name, p->last_name);
     if (cont) {
         if (strcmp(name, "system_prompt")) {
-            perr(p, DX_EFORMAT,
-                 "indented line continues '%s'; only system_prompt may span lines", name);
+            perr(p, DX_EFORMAT, "indented line continues '%s'; only system_prompt may span lines",
+                 name);
             return 1;
         }
         const char **sp;
@@ -566,7 +600,8 @@ static void resolve(parser *p)
         } else if (m->kind == MEMBER_LOCAL && (m->base_url || m->api_key_env || m->n_headers)) {
             perr(p, DX_EFORMAT,
                  "[member.%s] is local; base_url, api_key_env and header are for "
-                 "'type = remote'", m->name);
+                 "'type = remote'",
+                 m->name);
         }
     }
     if (p->st)
@@ -574,8 +609,8 @@ static void resolve(parser *p)
     p->line = 0;
     c->embedder = expand_home(p, c->embedder);
     if (c->n_members == 0) {
-        p->st = dx_fail(DX_EFORMAT, "%s: no [member.NAME] sections: the council is empty",
-                        p->source);
+        p->st =
+            dx_fail(DX_EFORMAT, "%s: no [member.NAME] sections: the council is empty", p->source);
     } else if (c->synthesizer && !member_find(c, c->synthesizer)) {
         p->st = dx_fail(DX_EFORMAT, "%s: synthesizer = '%s' is not a member of the council",
                         p->source, c->synthesizer);
@@ -703,7 +738,8 @@ dx_status council_config_from_models(const char *dir, council_config **out)
     if (n == 0)
         return dx_fail(DX_ENOTFOUND,
                        "no council config and no models in %s (write a config, see "
-                       "docs/config.md, or pull a model)", dir);
+                       "docs/config.md, or pull a model)",
+                       dir);
     qsort(paths, n, sizeof *paths, cmp_str);
     c = config_new("(models in cache)");
     if (!c) {

@@ -40,35 +40,35 @@
 #include "core/status.h"
 
 /* Defaults for settings a file leaves out. */
-#define COUNCIL_DEFAULT_TIMEOUT_S      120.0
-#define COUNCIL_DEFAULT_FIRST_BYTE_S   30.0
-#define COUNCIL_DEFAULT_MAX_TOKENS     512
-#define COUNCIL_DEFAULT_MAX_ATTEMPTS   3
+#define COUNCIL_DEFAULT_TIMEOUT_S 120.0
+#define COUNCIL_DEFAULT_FIRST_BYTE_S 30.0
+#define COUNCIL_DEFAULT_MAX_TOKENS 512
+#define COUNCIL_DEFAULT_MAX_ATTEMPTS 3
 
 typedef enum member_kind { MEMBER_LOCAL, MEMBER_REMOTE } member_kind;
 
 typedef struct member_config {
-    const char *name;          /* from [member.NAME]; unique in the council */
+    const char *name; /* from [member.NAME]; unique in the council */
     member_kind kind;
-    const char *model;         /* local: cache name or path of a GGUF; remote: model id */
-    const char *base_url;      /* remote: e.g. https://api.openai.com/v1 (no trailing /) */
-    const char *api_key_env;   /* remote: environment variable holding the key, or NULL */
-    const char **headers;      /* remote: extra "Name: value" lines */
+    const char *model;       /* local: cache name or path of a GGUF; remote: model id */
+    const char *base_url;    /* remote: e.g. https://api.openai.com/v1 (no trailing /) */
+    const char *api_key_env; /* remote: environment variable holding the key, or NULL */
+    const char **headers;    /* remote: extra "Name: value" lines */
     size_t n_headers;
     const char *system_prompt; /* NULL: none */
     bool has_temperature, has_top_p, has_seed;
-    double temperature;        /* valid when has_temperature */
-    double top_p;              /* valid when has_top_p */
-    uint64_t seed;             /* valid when has_seed */
-    int max_tokens;            /* answer length cap, tokens */
-    double timeout_s;          /* whole answer, retries included */
+    double temperature;          /* valid when has_temperature */
+    double top_p;                /* valid when has_top_p */
+    uint64_t seed;               /* valid when has_seed */
+    int max_tokens;              /* answer length cap, tokens */
+    double timeout_s;            /* whole answer, retries included */
     double first_byte_timeout_s; /* remote: per attempt, until the first byte */
-    int max_attempts;          /* remote: 1 + retries */
-    int line;                  /* where [member.NAME] is in the file; 0 if not from a file */
+    int max_attempts;            /* remote: 1 + retries */
+    int line;                    /* where [member.NAME] is in the file; 0 if not from a file */
 } member_config;
 
 typedef struct council_config {
-    const char *source;        /* file name for messages, or "(models in cache)" */
+    const char *source; /* file name for messages, or "(models in cache)" */
     double timeout_s;
     int max_tokens;
     const char *synthesizer;   /* a member name, or NULL (the caller picks) */
@@ -76,7 +76,7 @@ typedef struct council_config {
     const char *system_prompt; /* default for members; NULL: none */
     member_config members[DX_MAX_MEMBERS];
     size_t n_members;
-    arena mem;                 /* owns every string above */
+    arena mem; /* owns every string above */
 } council_config;
 
 /* Parse INI text (len bytes, need not be NUL-terminated). `source` names it

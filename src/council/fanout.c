@@ -29,9 +29,9 @@ struct member_ctx {
     fanout_state *f;
     size_t index;
     const member_config *mc;
-    member_result res;  /* guarded by f->mu */
-    dx_buf text;        /* guarded by f->mu; res.text points into it */
-    atomic_bool stop;   /* final, timed out or cancelled: readable without the lock */
+    member_result res; /* guarded by f->mu */
+    dx_buf text;       /* guarded by f->mu; res.text points into it */
+    atomic_bool stop;  /* final, timed out or cancelled: readable without the lock */
     bool final;
     double deadline_ms;
     /* a member on its own thread */
@@ -51,12 +51,18 @@ double council_now_ms(void)
 const char *member_status_str(member_status st)
 {
     switch (st) {
-    case MEMBER_QUEUED: return "queued";
-    case MEMBER_RUNNING: return "running";
-    case MEMBER_DONE: return "done";
-    case MEMBER_FAILED: return "failed";
-    case MEMBER_TIMEOUT: return "timeout";
-    case MEMBER_CANCELLED: return "cancelled";
+    case MEMBER_QUEUED:
+        return "queued";
+    case MEMBER_RUNNING:
+        return "running";
+    case MEMBER_DONE:
+        return "done";
+    case MEMBER_FAILED:
+        return "failed";
+    case MEMBER_TIMEOUT:
+        return "timeout";
+    case MEMBER_CANCELLED:
+        return "cancelled";
     }
     return "unknown";
 }
@@ -75,14 +81,27 @@ static void emit(member_ctx *c, member_event_kind kind, const char *text, size_t
         return;
     c->res.text = c->text.data ? c->text.data : (char *)"";
     c->res.text_len = c->text.len;
-    member_event ev = {.kind = kind, .index = c->index, .result = &c->res, .text = text,
-                       .len = len, .wait_ms = wait_ms};
+    member_event ev = {.kind = kind,
+                       .index = c->index,
+                       .result = &c->res,
+                       .text = text,
+                       .len = len,
+                       .wait_ms = wait_ms};
     c->f->on_event(&ev, c->f->user);
 }
 
-const member_config *member_ctx_config(const member_ctx *ctx) { return ctx->mc; }
-const char *member_ctx_question(const member_ctx *ctx) { return ctx->f->question; }
-double member_ctx_deadline_ms(const member_ctx *ctx) { return ctx->deadline_ms; }
+const member_config *member_ctx_config(const member_ctx *ctx)
+{
+    return ctx->mc;
+}
+const char *member_ctx_question(const member_ctx *ctx)
+{
+    return ctx->f->question;
+}
+double member_ctx_deadline_ms(const member_ctx *ctx)
+{
+    return ctx->deadline_ms;
+}
 
 const char *member_ctx_system_prompt(const member_ctx *ctx)
 {
@@ -339,7 +358,9 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     }
 
     dx_status st = DX_OK;
-    fanout_state f = {.on_event = opts->on_event, .user = opts->user, .question = question,
+    fanout_state f = {.on_event = opts->on_event,
+                      .user = opts->user,
+                      .question = question,
                       .system_prompt = opts->system_prompt};
     member_ctx *ctxs = calloc(n, sizeof *ctxs);
     member_ctx **remote = calloc(n, sizeof *remote);

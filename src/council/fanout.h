@@ -31,7 +31,7 @@
 #include "council/member.h"
 
 typedef struct fanout_opts {
-    member_event_fn on_event;  /* NULL: no live events */
+    member_event_fn on_event; /* NULL: no live events */
     void *user;
     /* Opens local members; NULL reports each local member failed with
      * "no local engine in this build". */

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/hub.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "hub/hub.h"
 
 typedef struct entry {
     char *path;

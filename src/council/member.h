@@ -50,19 +50,19 @@ typedef struct member_result {
     const char *model;
     member_kind kind;
     member_status status;
-    char error[320];         /* why it failed / timed out / was cancelled; "" when done */
-    char *text;              /* the answer so far, NUL-terminated, owned; never NULL after fanout_run */
-    size_t text_len;         /* <= DX_MAX_ANSWER_BYTES */
-    bool truncated;          /* the answer hit DX_MAX_ANSWER_BYTES */
-    double ttft_ms;          /* start of the council to first text; -1 if none */
-    double latency_ms;       /* start of the council to the final status */
-    int prompt_tokens;       /* -1 when unknown */
+    char error[320];   /* why it failed / timed out / was cancelled; "" when done */
+    char *text;        /* the answer so far, NUL-terminated, owned; never NULL after fanout_run */
+    size_t text_len;   /* <= DX_MAX_ANSWER_BYTES */
+    bool truncated;    /* the answer hit DX_MAX_ANSWER_BYTES */
+    double ttft_ms;    /* start of the council to first text; -1 if none */
+    double latency_ms; /* start of the council to the final status */
+    int prompt_tokens; /* -1 when unknown */
     int completion_tokens;
-    bool tokens_estimated;   /* completion_tokens counted from stream pieces, not reported */
-    double tokens_per_s;     /* (completion_tokens - 1) / (latency - ttft); 0 if unknown */
-    int attempts;            /* requests made (remote); 1 for a local run */
-    int http_status;         /* last HTTP status (remote), 0 if none */
-    char finish_reason[24];  /* "stop", "length", ... when reported */
+    bool tokens_estimated;  /* completion_tokens counted from stream pieces, not reported */
+    double tokens_per_s;    /* (completion_tokens - 1) / (latency - ttft); 0 if unknown */
+    int attempts;           /* requests made (remote); 1 for a local run */
+    int http_status;        /* last HTTP status (remote), 0 if none */
+    char finish_reason[24]; /* "stop", "length", ... when reported */
 } member_result;
 
 const char *member_status_str(member_status st); /* "queued", "running", ... */
@@ -76,8 +76,8 @@ typedef enum member_event_kind {
 
 typedef struct member_event {
     member_event_kind kind;
-    size_t index;                 /* position of the member in the config */
-    const member_result *result;  /* the member's state now; valid during the call only */
+    size_t index;                /* position of the member in the config */
+    const member_result *result; /* the member's state now; valid during the call only */
     const char *text;
     size_t len;
     double wait_ms;
@@ -130,8 +130,8 @@ typedef struct member_ops {
 /* Opens the implementation for one member (e.g. loads a local model). On
  * failure return a status with dx_fail: the member is reported failed with
  * that message and the others go on. Called on the fan-out's thread. */
-typedef dx_status (*member_open_fn)(const member_config *mc, void *user,
-                                    const member_ops **ops, void **impl);
+typedef dx_status (*member_open_fn)(const member_config *mc, void *user, const member_ops **ops,
+                                    void **impl);
 
 /* Monotonic clock in milliseconds, the one every deadline is on. */
 double council_now_ms(void);

@@ -16,8 +16,8 @@
 #include "council/sse.h"
 
 #define BACKOFF_BASE_MS 250.0
-#define BACKOFF_CAP_MS  8000.0
-#define POLL_MAX_MS     50
+#define BACKOFF_CAP_MS 8000.0
+#define POLL_MAX_MS 50
 
 /* ---------- decoding ---------- */
 
@@ -76,7 +76,8 @@ dx_status remote_chunk_parse(const char *data, size_t len, bool whole, remote_ch
     json_t *usage = json_object_get(root, "usage");
     if (json_is_object(usage)) {
         int p = 0, c = 0;
-        bool hp = get_count(usage, "prompt_tokens", &p), hc = get_count(usage, "completion_tokens", &c);
+        bool hp = get_count(usage, "prompt_tokens", &p),
+             hc = get_count(usage, "completion_tokens", &c);
         if (hc) {
             out->has_usage = true;
             out->prompt_tokens = hp ? p : -1;
@@ -480,8 +481,8 @@ static void retry_or_fail(rmember *r, const char *why, double retry_after_s, dou
 
 static bool retryable_http(long code)
 {
-    return code == 408 || code == 425 || code == 429 || code == 500 || code == 502 ||
-           code == 503 || code == 504 || code == 529;
+    return code == 408 || code == 425 || code == 429 || code == 500 || code == 502 || code == 503 ||
+           code == 504 || code == 529;
 }
 
 static void finish_done(rmember *r)
@@ -500,7 +501,8 @@ static void finish_whole(rmember *r)
         finish(r, MEMBER_FAILED, "%s", dx_errmsg());
     } else if (c.error) {
         char m[240];
-        finish(r, MEMBER_FAILED, "upstream error: %s", one_line(c.error, strlen(c.error), m, sizeof m));
+        finish(r, MEMBER_FAILED, "upstream error: %s",
+               one_line(c.error, strlen(c.error), m, sizeof m));
     } else {
         if (c.content && c.content_len)
             member_ctx_text(r->ctx, c.content, c.content_len);
@@ -542,8 +544,8 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
         char why[300];
         snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
         if (r->got_text) {
-            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s",
-                   r->text_bytes, why);
+            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
+                   why);
             return;
         }
         char msg[340];
@@ -642,8 +644,10 @@ void remote_run_all(member_ctx **ctxs, size_t n)
             if (now >= r->deadline_ms) {
                 detach(r, multi);
                 if (r->attempt > 1)
-                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g "
-                           "(%d attempts)", r->mc->timeout_s, r->attempt);
+                    finish(r, MEMBER_TIMEOUT,
+                           "no complete answer within timeout_s = %g "
+                           "(%d attempts)",
+                           r->mc->timeout_s, r->attempt);
                 else
                     finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g",
                            r->mc->timeout_s);

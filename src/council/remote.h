@@ -35,13 +35,13 @@ void remote_run_all(member_ctx **ctxs, size_t n);
 /* One decoded chat-completions chunk (or a whole non-streamed reply). The
  * strings point into `json` and live until remote_chunk_clear. */
 typedef struct remote_chunk {
-    void *json;                /* jansson root, owned */
-    const char *content;       /* text in this chunk, or NULL */
+    void *json;          /* jansson root, owned */
+    const char *content; /* text in this chunk, or NULL */
     size_t content_len;
     const char *finish_reason; /* or NULL */
     bool has_usage;
     int prompt_tokens, completion_tokens;
-    const char *error;         /* upstream error message, or NULL */
+    const char *error; /* upstream error message, or NULL */
 } remote_chunk;
 
 /* Decode the JSON of one stream event (`whole`: a non-streamed reply, whose

@@ -32,14 +32,14 @@
 typedef dx_status (*sse_event_fn)(void *user, const char *event, const char *data, size_t len);
 
 typedef struct sse_parser {
-    dx_buf line;       /* the line being read */
-    dx_buf data;       /* data lines of the event being read */
-    char event[64];    /* its event type, truncated */
-    bool has_data;     /* a data: line was seen since the last dispatch */
-    bool after_cr;     /* the last byte was '\r': a following '\n' ends nothing */
-    bool started;      /* past a possible leading BOM */
+    dx_buf line;    /* the line being read */
+    dx_buf data;    /* data lines of the event being read */
+    char event[64]; /* its event type, truncated */
+    bool has_data;  /* a data: line was seen since the last dispatch */
+    bool after_cr;  /* the last byte was '\r': a following '\n' ends nothing */
+    bool started;   /* past a possible leading BOM */
     size_t max;
-    size_t events;     /* events dispatched so far */
+    size_t events; /* events dispatched so far */
 } sse_parser;
 
 void sse_init(sse_parser *p, size_t max_line);

@@ -29,7 +29,7 @@
 
 #include "engine/quant.h"
 
-#define ATTN_MAX_ROWS 128 /* rows of one call */
+#define ATTN_MAX_ROWS 128    /* rows of one call */
 #define ATTN_TILE_MIN_ROWS 8 /* fewer rows take the per-row path */
 
 typedef struct attn_rows {

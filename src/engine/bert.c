@@ -31,8 +31,8 @@ typedef struct mat {
 
 typedef struct bert_layer {
     mat wq, wk, wv, wo, up, down;
-    const float *bq, *bk, *bv, *bo, *bup, *bdown;       /* (rows) */
-    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;         /* (dim) */
+    const float *bq, *bk, *bv, *bo, *bup, *bdown; /* (rows) */
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;   /* (dim) */
 } bert_layer;
 
 struct embed_model {
@@ -88,13 +88,15 @@ static dx_status bind_mat(embed_model *em, const char *name, int64_t cols, int64
     if (!t)
         return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
-        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
-                       (long long)t->ne[0], (long long)t->ne[1], (long long)cols, (long long)rows);
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)cols,
+                       (long long)rows);
     const quant_traits *qt = quant_get(t->type);
     size_t rb, act;
     if (!qt || !qt->vec_dot || !qt->to_float)
-        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot compute with",
-                       name, quant_name(t->type));
+        return dx_fail(DX_EUNSUPPORTED,
+                       "tensor '%s' is stored as %s, which drux cannot compute with", name,
+                       quant_name(t->type));
     if (!quant_row_size(t->type, cols, &rb) || !quant_row_size(qt->vec_dot_type, cols, &act))
         return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld do not fit %s blocks", name,
                        (long long)cols, quant_name(t->type));
@@ -127,11 +129,14 @@ static dx_status load(embed_model *em, const char *path)
     if (!gguf_get_str(g, "general.architecture", &arch))
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
     if (!dx_str_eqc(arch, "bert"))
-        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not a sentence encoder drux runs "
-                                        "(bert only)", (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+        return dx_fail(DX_EUNSUPPORTED,
+                       "architecture '%.*s' is not a sentence encoder drux runs "
+                       "(bert only)",
+                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
     dx_str name;
     if (gguf_get_str(g, "general.name", &name) && name.len)
-        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len), name.ptr);
+        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
+                 name.ptr);
     else {
         const char *b = strrchr(path, '/');
         snprintf(em->name, sizeof em->name, "%s", b ? b + 1 : path);
@@ -152,7 +157,8 @@ static dx_status load(embed_model *em, const char *path)
     uint32_t pool = EMBED_POOL_MEAN;
     gguf_get_u32(g, "bert.pooling_type", &pool);
     if (pool != EMBED_POOL_MEAN && pool != EMBED_POOL_CLS)
-        return dx_fail(DX_EUNSUPPORTED, "bert.pooling_type %u is not supported (1 mean, 2 CLS)", pool);
+        return dx_fail(DX_EUNSUPPORTED, "bert.pooling_type %u is not supported (1 mean, 2 CLS)",
+                       pool);
     em->pooling = (enum embed_pooling)pool;
 
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
@@ -160,8 +166,8 @@ static dx_status load(embed_model *em, const char *path)
     const gguf_tensor *tt = gguf_find_tensor(g, "token_types.weight");
     if (!te || !tp || !tt)
         return dx_fail(DX_EFORMAT, "missing tensor token_embd, position_embd or token_types");
-    if (te->ne[1] < 1 || te->ne[1] > (int64_t)DX_MAX_VOCAB || tp->ne[1] < 2 || tp->ne[1] > 1 << 16 ||
-        tt->ne[1] < 1 || tt->ne[1] > 16)
+    if (te->ne[1] < 1 || te->ne[1] > (int64_t)DX_MAX_VOCAB || tp->ne[1] < 2 ||
+        tp->ne[1] > 1 << 16 || tt->ne[1] < 1 || tt->ne[1] > 16)
         return dx_fail(DX_EFORMAT, "embedding tables have impossible sizes");
     em->n_vocab = (int)te->ne[1];
     em->n_pos = (int)tp->ne[1];
@@ -206,7 +212,8 @@ static dx_status load(embed_model *em, const char *path)
     if ((st = tok_load(g, &em->tk)))
         return st;
     if (tok_model_of(em->tk) != TOK_WPM)
-        return dx_fail(DX_EUNSUPPORTED, "the vocabulary is not WordPiece (tokenizer.ggml.model bert)");
+        return dx_fail(DX_EUNSUPPORTED,
+                       "the vocabulary is not WordPiece (tokenizer.ggml.model bert)");
     if ((int)tok_n_vocab(em->tk) != em->n_vocab)
         return dx_fail(DX_EFORMAT, "vocabulary of %u tokens, token_embd has %d rows",
                        tok_n_vocab(em->tk), em->n_vocab);
@@ -243,10 +250,22 @@ void embed_model_close(embed_model *em)
     free(em);
 }
 
-int embed_dim(const embed_model *em) { return em->dim; }
-int embed_max_tokens(const embed_model *em) { return em->max_tokens; }
-enum embed_pooling embed_pooling_of(const embed_model *em) { return em->pooling; }
-const char *embed_model_name(const embed_model *em) { return em->name; }
+int embed_dim(const embed_model *em)
+{
+    return em->dim;
+}
+int embed_max_tokens(const embed_model *em)
+{
+    return em->max_tokens;
+}
+enum embed_pooling embed_pooling_of(const embed_model *em)
+{
+    return em->pooling;
+}
+const char *embed_model_name(const embed_model *em)
+{
+    return em->name;
+}
 
 /* ---- the encoder ---------------------------------------------------------- */
 
@@ -288,14 +307,18 @@ static void layernorm(float *x, const float *w, const float *b, int n, float eps
         x[i] = ((float)(x[i] - mean)) * inv * w[i] + b[i];
 }
 
-static float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+static float gelu_erf(float x)
+{
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
 
 static void row(const mat *m, int i, float *out)
 {
     m->qt->to_float(m->data + (size_t)i * m->row_bytes, out, m->cols);
 }
 
-dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out, int *n_tokens)
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
+                       int *n_tokens)
 {
     const int d = em->dim, ff = em->n_ff, H = em->n_head, hd = d / H;
     int32_t *ids = NULL;

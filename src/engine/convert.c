@@ -67,8 +67,8 @@ static dx_status cfg_int(json_t *cfg, const char *key, int lo, int hi, int dflt,
         return DX_OK;
     }
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
-        return dx_fail(DX_EFORMAT, "convert: config.json %s must be an integer in [%d, %d]", key, lo,
-                       hi);
+        return dx_fail(DX_EFORMAT, "convert: config.json %s must be an integer in [%d, %d]", key,
+                       lo, hi);
     *out = (int)json_integer_value(v);
     return DX_OK;
 }
@@ -99,7 +99,8 @@ static dx_status read_pooling(const char *dir, enum cvt_pooling *pool, bool *nor
     const char *pool_path = NULL;
     size_t i;
     json_t *m;
-    json_array_foreach(mods, i, m) {
+    json_array_foreach(mods, i, m)
+    {
         const char *type = json_string_value(json_object_get(m, "type"));
         if (!type)
             continue;
@@ -108,8 +109,9 @@ static dx_status read_pooling(const char *dir, enum cvt_pooling *pool, bool *nor
         else if (strstr(type, "Normalize"))
             *normalize = true;
         else if (!strstr(type, "Transformer")) {
-            st = dx_fail(DX_EUNSUPPORTED, "convert: modules.json names a %s module, which drux "
-                                          "does not run (Transformer, Pooling, Normalize only)",
+            st = dx_fail(DX_EUNSUPPORTED,
+                         "convert: modules.json names a %s module, which drux "
+                         "does not run (Transformer, Pooling, Normalize only)",
                          type);
             goto out;
         }
@@ -130,8 +132,10 @@ static dx_status read_pooling(const char *dir, enum cvt_pooling *pool, bool *nor
                            json_is_true(json_object_get(pc, "pooling_mode_weightedmean_tokens")) ||
                            json_is_true(json_object_get(pc, "pooling_mode_lasttoken"));
         if (cls + mean + other != 1) {
-            st = dx_fail(DX_EUNSUPPORTED, "convert: %s/%s asks for a pooling drux does not do "
-                                          "(exactly one of CLS or mean)", dir, rel);
+            st = dx_fail(DX_EUNSUPPORTED,
+                         "convert: %s/%s asks for a pooling drux does not do "
+                         "(exactly one of CLS or mean)",
+                         dir, rel);
             goto out;
         }
         *pool = cls ? CVT_POOL_CLS : CVT_POOL_MEAN;
@@ -145,8 +149,8 @@ out:
 /* The vocabulary as llama.cpp stores a WordPiece one: "##x" -> "x", a
  * bracketed special "[CLS]" as is, any other word-initial piece "\u2581"+word. */
 typedef struct {
-    char *text;   /* all tokens, NUL-separated, already transformed */
-    char **tok;   /* n pointers into text */
+    char *text; /* all tokens, NUL-separated, already transformed */
+    char **tok; /* n pointers into text */
     int32_t *type;
     uint32_t n;
 } vocab;
@@ -246,8 +250,14 @@ static void put(gbuf *g, const void *p, size_t n)
     if (!g->bad && dx_buf_append(&g->b, p, n))
         g->bad = true;
 }
-static void put_u32(gbuf *g, uint32_t v) { put(g, &v, 4); }
-static void put_u64(gbuf *g, uint64_t v) { put(g, &v, 8); }
+static void put_u32(gbuf *g, uint32_t v)
+{
+    put(g, &v, 4);
+}
+static void put_u64(gbuf *g, uint64_t v)
+{
+    put(g, &v, 8);
+}
 static void put_str(gbuf *g, const char *s)
 {
     put_u64(g, strlen(s));
@@ -259,9 +269,21 @@ static void kv_key(kvbuf *k, const char *key, uint32_t type)
     put_u32(&k->g, type);
     k->n_kv++;
 }
-static void kv_str(kvbuf *k, const char *key, const char *v) { kv_key(k, key, GGUF_STRING); put_str(&k->g, v); }
-static void kv_u32(kvbuf *k, const char *key, uint32_t v) { kv_key(k, key, GGUF_U32); put_u32(&k->g, v); }
-static void kv_f32(kvbuf *k, const char *key, float v) { kv_key(k, key, GGUF_F32); put(&k->g, &v, 4); }
+static void kv_str(kvbuf *k, const char *key, const char *v)
+{
+    kv_key(k, key, GGUF_STRING);
+    put_str(&k->g, v);
+}
+static void kv_u32(kvbuf *k, const char *key, uint32_t v)
+{
+    kv_key(k, key, GGUF_U32);
+    put_u32(&k->g, v);
+}
+static void kv_f32(kvbuf *k, const char *key, float v)
+{
+    kv_key(k, key, GGUF_F32);
+    put(&k->g, &v, 4);
+}
 static void kv_bool(kvbuf *k, const char *key, bool v)
 {
     kv_key(k, key, GGUF_BOOL);
@@ -273,7 +295,7 @@ typedef struct {
     char name[96];
     const st_tensor *src;
     int n_dims;
-    int64_t ne[2]; /* ne[0] fastest */
+    int64_t ne[2];   /* ne[0] fastest */
     int64_t n_write; /* leading elements of src written (position table cut to max tokens) */
     uint64_t offset;
 } out_tensor;
@@ -295,7 +317,8 @@ static dx_status add_tensor(out_tensor *ts, int *n, const st_file *f, const char
     const bool vec = rows == 0;
     if (vec ? (t->n_dims != 1 || t->shape[0] != cols)
             : (t->n_dims != 2 || t->shape[0] != rows || t->shape[1] != cols))
-        return dx_fail(DX_EFORMAT, "convert: tensor '%s' does not have the shape config.json implies",
+        return dx_fail(DX_EFORMAT,
+                       "convert: tensor '%s' does not have the shape config.json implies",
                        src_name);
     out_tensor *o = &ts[(*n)++];
     snprintf(o->name, sizeof o->name, "%s", gguf_name);
@@ -341,8 +364,10 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         goto out;
     const char *mt = json_string_value(json_object_get(cfg, "model_type"));
     if (!mt || strcmp(mt, "bert")) {
-        st = dx_fail(DX_EUNSUPPORTED, "convert: %s/config.json model_type is '%s'; drux converts "
-                                      "BERT encoders only", dir, mt ? mt : "(none)");
+        st = dx_fail(DX_EUNSUPPORTED,
+                     "convert: %s/config.json model_type is '%s'; drux converts "
+                     "BERT encoders only",
+                     dir, mt ? mt : "(none)");
         goto out;
     }
     const char *act = json_string_value(json_object_get(cfg, "hidden_act"));
@@ -380,8 +405,10 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     if ((st = read_json(dir, "tokenizer_config.json", false, &tcfg)))
         goto out;
     if (tcfg && json_is_false(json_object_get(tcfg, "do_lower_case"))) {
-        st = dx_fail(DX_EUNSUPPORTED, "convert: %s is a cased model (do_lower_case false); drux's "
-                                      "WordPiece lower-cases", dir);
+        st = dx_fail(DX_EUNSUPPORTED,
+                     "convert: %s is a cased model (do_lower_case false); drux's "
+                     "WordPiece lower-cases",
+                     dir);
         goto out;
     }
     int max_tokens = n_pos;
@@ -399,8 +426,8 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     if ((st = read_vocab(dir, &v)))
         goto out;
     if ((int)v.n != n_vocab_cfg) {
-        st = dx_fail(DX_EFORMAT, "convert: vocab.txt has %u entries, config.json vocab_size %d", v.n,
-                     n_vocab_cfg);
+        st = dx_fail(DX_EFORMAT, "convert: vocab.txt has %u entries, config.json vocab_size %d",
+                     v.n, n_vocab_cfg);
         goto out;
     }
     static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
@@ -428,13 +455,14 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         goto out;
     }
     int nt = 0;
-    if ((st = add_tensor(ts, &nt, sf, "token_embd.weight", "embeddings.word_embeddings.weight",
-                         v.n, d)) ||
-        (st = add_tensor(ts, &nt, sf, "token_types.weight", "embeddings.token_type_embeddings.weight",
-                         n_types, d)) ||
-        (st = add_tensor(ts, &nt, sf, "position_embd.weight", "embeddings.position_embeddings.weight",
-                         n_pos, d)) ||
-        (st = add_tensor(ts, &nt, sf, "token_embd_norm.weight", "embeddings.LayerNorm.weight", 0, d)) ||
+    if ((st = add_tensor(ts, &nt, sf, "token_embd.weight", "embeddings.word_embeddings.weight", v.n,
+                         d)) ||
+        (st = add_tensor(ts, &nt, sf, "token_types.weight",
+                         "embeddings.token_type_embeddings.weight", n_types, d)) ||
+        (st = add_tensor(ts, &nt, sf, "position_embd.weight",
+                         "embeddings.position_embeddings.weight", n_pos, d)) ||
+        (st = add_tensor(ts, &nt, sf, "token_embd_norm.weight", "embeddings.LayerNorm.weight", 0,
+                         d)) ||
         (st = add_tensor(ts, &nt, sf, "token_embd_norm.bias", "embeddings.LayerNorm.bias", 0, d)))
         goto out;
     /* llama.cpp sizes the position table by context_length: keep the rows
@@ -442,7 +470,10 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     ts[2].ne[1] = max_tokens;
     ts[2].n_write = (int64_t)max_tokens * d;
     for (int l = 0; l < L; l++) {
-        static const struct { const char *dst, *src; int rows, cols; } map[] = {
+        static const struct {
+            const char *dst, *src;
+            int rows, cols;
+        } map[] = {
             /* rows/cols: 1 = hidden, 2 = intermediate, 0 = vector */
             {"attn_q.weight", "attention.self.query.weight", 1, 1},
             {"attn_q.bias", "attention.self.query.bias", 0, 1},

@@ -10,7 +10,8 @@
  * "##" continuations bare) and whether the output is L2-normalised.
  *
  *     cvt_info info;
- *     if (cvt_bert_dir("all-MiniLM-L6-v2/", "minilm.gguf", NULL, CVT_POOL_NONE, &info)) die(dx_errmsg());
+ *     if (cvt_bert_dir("all-MiniLM-L6-v2/", "minilm.gguf", NULL, CVT_POOL_NONE, &info))
+ * die(dx_errmsg());
  *
  * Weights are written as F32 (exact). Everything read is validated: a folder
  * that is not a BERT encoder drux can run fails with a message naming the
@@ -27,7 +28,7 @@
 enum cvt_pooling { CVT_POOL_NONE = 0, CVT_POOL_MEAN = 1, CVT_POOL_CLS = 2 };
 
 typedef struct cvt_info {
-    char name[128];       /* from the folder or config._name_or_path */
+    char name[128]; /* from the folder or config._name_or_path */
     int n_layer, n_embd, n_vocab, max_tokens;
     enum cvt_pooling pooling;
     bool normalize;

@@ -25,18 +25,18 @@
 
 #include "core/limits.h"
 
-#define GGUF_HEADER_SIZE 24u        /* magic, version, tensor count, kv count */
+#define GGUF_HEADER_SIZE 24u /* magic, version, tensor count, kv count */
 #define GGUF_DEFAULT_ALIGNMENT 32u
-#define KV_MIN_SIZE 13u             /* key length + 1 byte key + type + 1 byte value */
-#define TENSOR_MIN_SIZE 33u         /* name length + 1 byte + n_dims + ne[0] + type + offset */
+#define KV_MIN_SIZE 13u     /* key length + 1 byte key + type + 1 byte value */
+#define TENSOR_MIN_SIZE 33u /* name length + 1 byte + n_dims + ne[0] + type + offset */
 
 typedef struct gguf_kv {
-    const char *key;     /* NUL-terminated copy */
-    uint32_t type;       /* enum gguf_vtype */
-    uint32_t elem;       /* arrays: element type */
-    uint64_t n;          /* strings: bytes; arrays: elements */
-    const uint8_t *val;  /* scalar bytes, string bytes, or first array element */
-    const dx_str *strs;  /* top-level string arrays: the index */
+    const char *key;    /* NUL-terminated copy */
+    uint32_t type;      /* enum gguf_vtype */
+    uint32_t elem;      /* arrays: element type */
+    uint64_t n;         /* strings: bytes; arrays: elements */
+    const uint8_t *val; /* scalar bytes, string bytes, or first array element */
+    const dx_str *strs; /* top-level string arrays: the index */
 } gguf_kv;
 
 struct gguf {
@@ -45,7 +45,7 @@ struct gguf {
     void *map; /* mmap'd by gguf_open, else NULL */
     uint32_t version;
     size_t alignment;
-    uint64_t data_off;   /* start of the data section (aligned) */
+    uint64_t data_off; /* start of the data section (aligned) */
     size_t n_kv, n_tensors;
     gguf_kv *kv;
     gguf_tensor *tensors;
@@ -63,15 +63,15 @@ typedef struct rd {
     size_t size, pos;
     const char *path; /* for messages; NULL for memory buffers */
     int where;
-    uint64_t idx;     /* kv or tensor number */
-    dx_str name;      /* its key or name once read and valid */
-    unsigned depth;   /* array levels being walked */
+    uint64_t idx;   /* kv or tensor number */
+    dx_str name;    /* its key or name once read and valid */
+    unsigned depth; /* array levels being walked */
     uint64_t elem[DX_GGUF_MAX_NESTING + 1];
 } rd;
 
 /* Records "gguf: [path: ][kv N 'key': ][element [i][j]: ]message". */
-__attribute__((format(printf, 3, 4)))
-static dx_status rfail(const rd *r, dx_status st, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static dx_status rfail(const rd *r, dx_status st,
+                                                             const char *fmt, ...)
 {
     char msg[320], where[200] = "", elems[96] = "";
     va_list ap;
@@ -118,7 +118,8 @@ static dx_status need(rd *r, uint64_t n, const char *what)
 {
     if (n > r->size - r->pos)
         return rfail(r, DX_EFORMAT,
-                     "%s (%" PRIu64 " bytes at offset %zu) runs past the end of the file (size %zu)",
+                     "%s (%" PRIu64
+                     " bytes at offset %zu) runs past the end of the file (size %zu)",
                      what, n, r->pos, r->size);
     return DX_OK;
 }
@@ -180,14 +181,13 @@ static dx_status rd_name(rd *r, dx_str *s, const char *what)
 /* ---- metadata values --------------------------------------------------- */
 
 static const uint8_t fixed_size[GGUF_VTYPE_COUNT] = {
-    [GGUF_U8] = 1,  [GGUF_I8] = 1,  [GGUF_U16] = 2, [GGUF_I16] = 2,  [GGUF_U32] = 4,
-    [GGUF_I32] = 4, [GGUF_F32] = 4, [GGUF_BOOL] = 1, [GGUF_U64] = 8, [GGUF_I64] = 8,
-    [GGUF_F64] = 8,
+    [GGUF_U8] = 1,  [GGUF_I8] = 1,   [GGUF_U16] = 2, [GGUF_I16] = 2, [GGUF_U32] = 4, [GGUF_I32] = 4,
+    [GGUF_F32] = 4, [GGUF_BOOL] = 1, [GGUF_U64] = 8, [GGUF_I64] = 8, [GGUF_F64] = 8,
 };
 
 static const char *const vtype_names[GGUF_VTYPE_COUNT] = {
-    [GGUF_U8] = "u8",   [GGUF_I8] = "i8",     [GGUF_U16] = "u16",       [GGUF_I16] = "i16",
-    [GGUF_U32] = "u32", [GGUF_I32] = "i32",   [GGUF_F32] = "f32",       [GGUF_BOOL] = "bool",
+    [GGUF_U8] = "u8",         [GGUF_I8] = "i8",       [GGUF_U16] = "u16", [GGUF_I16] = "i16",
+    [GGUF_U32] = "u32",       [GGUF_I32] = "i32",     [GGUF_F32] = "f32", [GGUF_BOOL] = "bool",
     [GGUF_STRING] = "string", [GGUF_ARRAY] = "array", [GGUF_U64] = "u64", [GGUF_I64] = "i64",
     [GGUF_F64] = "f64",
 };
@@ -232,7 +232,8 @@ static dx_status parse_array(rd *r, unsigned depth, uint32_t *elem_out, uint64_t
     if (n > (r->size - r->pos) / min)
         return rfail(r, DX_EFORMAT,
                      "array of %" PRIu64 " %ss at offset %zu can't fit in the rest of the file "
-                     "(size %zu)", n, vtype_names[elem], r->pos, r->size);
+                     "(size %zu)",
+                     n, vtype_names[elem], r->pos, r->size);
     r->depth = depth;
     for (uint64_t i = 0; i < n; i++) {
         r->elem[depth - 1] = i;
@@ -384,8 +385,9 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
         goto overflow;
     t->nbytes = empty ? 0 : row * (size_t)rows;
     if (t->offset % g->alignment)
-        return rfail(r, DX_EFORMAT, "data offset %" PRIu64 " is not a multiple of the alignment %zu",
-                     t->offset, g->alignment);
+        return rfail(r, DX_EFORMAT,
+                     "data offset %" PRIu64 " is not a multiple of the alignment %zu", t->offset,
+                     g->alignment);
     if (check_data) {
         uint64_t room = g->data_off <= r->size ? r->size - g->data_off : 0;
         if (g->data_off > r->size || t->offset > room || t->nbytes > room - t->offset)
@@ -398,7 +400,8 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
     return DX_OK;
 overflow:
     return rfail(r, DX_EFORMAT,
-                 "size of [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "] %s elements overflows",
+                 "size of [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+                 "] %s elements overflows",
                  t->ne[0], t->ne[1], t->ne[2], t->ne[3], quant_name(t->type));
 }
 
@@ -409,7 +412,8 @@ static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str
     dx_status st = DX_OK;
     r->pos = GGUF_HEADER_SIZE;
     for (size_t i = 0; i < g->n_kv; i++) {
-        *r = (rd){.p = r->p, .size = r->size, .pos = r->pos, .path = r->path, .where = W_KV, .idx = i};
+        *r = (rd){
+            .p = r->p, .size = r->size, .pos = r->pos, .path = r->path, .where = W_KV, .idx = i};
         dx_str key;
         uint32_t type, elem = 0;
         uint64_t n = 0;
@@ -460,8 +464,8 @@ static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str
         gguf_kv *kv = &g->kv[i];
         memcpy(names, key.ptr, key.len);
         names[key.len] = '\0';
-        *kv = (gguf_kv){.key = names, .type = type, .elem = elem, .n = n, .val = val,
-                        .strs = index};
+        *kv =
+            (gguf_kv){.key = names, .type = type, .elem = elem, .n = n, .val = val, .strs = index};
         names += key.len + 1;
         int64_t dup = hash_insert(g->kv_hash, g->kv_mask, kv->key, key.len, i, kv_name_at, g);
         if (dup >= 0)
@@ -469,7 +473,11 @@ static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str
     }
 
     for (size_t i = 0; i < g->n_tensors; i++) {
-        *r = (rd){.p = r->p, .size = r->size, .pos = r->pos, .path = r->path, .where = W_TENSOR,
+        *r = (rd){.p = r->p,
+                  .size = r->size,
+                  .pos = r->pos,
+                  .path = r->path,
+                  .where = W_TENSOR,
                   .idx = i};
         gguf_tensor tmp = {0}, *t = fill ? &g->tensors[i] : &tmp;
         dx_str name;
@@ -565,8 +573,8 @@ static dx_status open_common(const uint8_t *p, size_t size, const char *path, gg
 
     if (size >= 4 && memcmp(p, "GGUF", 4) != 0) {
         st = rfail(&r, DX_EFORMAT,
-                   "not a GGUF file (starts with bytes %02x %02x %02x %02x, expected 'GGUF')",
-                   p[0], p[1], p[2], p[3]);
+                   "not a GGUF file (starts with bytes %02x %02x %02x %02x, expected 'GGUF')", p[0],
+                   p[1], p[2], p[3]);
         goto out;
     }
     if (size < GGUF_HEADER_SIZE) {
@@ -586,7 +594,8 @@ static dx_status open_common(const uint8_t *p, size_t size, const char *path, gg
         if ((version & 0xffff) == 0 && swapped >= 1 && swapped <= 3)
             st = rfail(&r, DX_EFORMAT,
                        "big-endian GGUF file (version %" PRIu32 "): only little-endian files "
-                       "are supported", swapped);
+                       "are supported",
+                       swapped);
         else
             st = rfail(&r, DX_EFORMAT,
                        "unsupported GGUF version %" PRIu32 " (versions 2 and 3 are supported)",
@@ -607,7 +616,8 @@ static dx_status open_common(const uint8_t *p, size_t size, const char *path, gg
     if (n_kv * KV_MIN_SIZE + n_tensors * TENSOR_MIN_SIZE > size - GGUF_HEADER_SIZE) {
         st = rfail(&r, DX_EFORMAT,
                    "header claims %" PRIu64 " metadata entries and %" PRIu64 " tensors, more "
-                   "than fit in the file (size %zu)", n_kv, n_tensors, size);
+                   "than fit in the file (size %zu)",
+                   n_kv, n_tensors, size);
         goto out;
     }
 
@@ -794,19 +804,39 @@ static bool kv_integer(const gguf_kv *kv, int64_t *sv, uint64_t *uv, bool *is_si
     const uint8_t *p = kv->val;
     *is_signed = true;
     switch (kv->type) {
-    case GGUF_I8: *sv = (int8_t)p[0]; return true;
-    case GGUF_I16: *sv = (int16_t)ld16(p); return true;
-    case GGUF_I32: *sv = (int32_t)ld32(p); return true;
-    case GGUF_I64: { uint64_t u = ld64(p); memcpy(sv, &u, 8); return true; }
-    default: break;
+    case GGUF_I8:
+        *sv = (int8_t)p[0];
+        return true;
+    case GGUF_I16:
+        *sv = (int16_t)ld16(p);
+        return true;
+    case GGUF_I32:
+        *sv = (int32_t)ld32(p);
+        return true;
+    case GGUF_I64: {
+        uint64_t u = ld64(p);
+        memcpy(sv, &u, 8);
+        return true;
+    }
+    default:
+        break;
     }
     *is_signed = false;
     switch (kv->type) {
-    case GGUF_U8: *uv = p[0]; return true;
-    case GGUF_U16: *uv = ld16(p); return true;
-    case GGUF_U32: *uv = ld32(p); return true;
-    case GGUF_U64: *uv = ld64(p); return true;
-    default: return false;
+    case GGUF_U8:
+        *uv = p[0];
+        return true;
+    case GGUF_U16:
+        *uv = ld16(p);
+        return true;
+    case GGUF_U32:
+        *uv = ld32(p);
+        return true;
+    case GGUF_U64:
+        *uv = ld64(p);
+        return true;
+    default:
+        return false;
     }
 }
 

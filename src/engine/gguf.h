@@ -28,21 +28,32 @@
 #include "engine/quant.h"
 
 enum gguf_vtype {
-    GGUF_U8 = 0, GGUF_I8 = 1, GGUF_U16 = 2, GGUF_I16 = 3, GGUF_U32 = 4, GGUF_I32 = 5,
-    GGUF_F32 = 6, GGUF_BOOL = 7, GGUF_STRING = 8, GGUF_ARRAY = 9, GGUF_U64 = 10,
-    GGUF_I64 = 11, GGUF_F64 = 12, GGUF_VTYPE_COUNT
+    GGUF_U8 = 0,
+    GGUF_I8 = 1,
+    GGUF_U16 = 2,
+    GGUF_I16 = 3,
+    GGUF_U32 = 4,
+    GGUF_I32 = 5,
+    GGUF_F32 = 6,
+    GGUF_BOOL = 7,
+    GGUF_STRING = 8,
+    GGUF_ARRAY = 9,
+    GGUF_U64 = 10,
+    GGUF_I64 = 11,
+    GGUF_F64 = 12,
+    GGUF_VTYPE_COUNT
 };
 
 typedef struct gguf gguf;
 
 typedef struct gguf_tensor {
-    const char *name;      /* NUL-terminated copy */
-    uint32_t n_dims;       /* 1..4 */
-    int64_t ne[4];         /* elements per dimension, ne[0] fastest; unused dims are 1 */
-    uint32_t type;         /* enum qtype id (may be one drux can't compute with) */
-    uint64_t offset;       /* from the start of the data section */
-    size_t nbytes;         /* 0 when a dimension is 0 */
-    const void *data;      /* into the mapping; aligned as the file says */
+    const char *name; /* NUL-terminated copy */
+    uint32_t n_dims;  /* 1..4 */
+    int64_t ne[4];    /* elements per dimension, ne[0] fastest; unused dims are 1 */
+    uint32_t type;    /* enum qtype id (may be one drux can't compute with) */
+    uint64_t offset;  /* from the start of the data section */
+    size_t nbytes;    /* 0 when a dimension is 0 */
+    const void *data; /* into the mapping; aligned as the file says */
 } gguf_tensor;
 
 /* Open and validate a file; mmaps it read-only. On error *out is NULL. */

@@ -28,7 +28,7 @@ typedef struct weight {
     const uint8_t *data;
     const quant_traits *qt;
     size_t row_bytes;
-    int rows, cols; /* y[rows] = W[rows][cols] . x[cols] */
+    int rows, cols;        /* y[rows] = W[rows][cols] . x[cols] */
     const uint8_t *packed; /* interleaved (repack.h), or NULL: data as in the file */
     size_t group_bytes;    /* of packed: bytes per RP_ROWS rows */
 } weight;
@@ -36,17 +36,17 @@ typedef struct weight {
 static uint32_t type_of(const weight *w);
 
 typedef struct layer {
-    const float *attn_norm, *ffn_norm;         /* (n_embd) */
+    const float *attn_norm, *ffn_norm;           /* (n_embd) */
     const float *post_attn_norm, *post_ffw_norm; /* gemma3: (n_embd), else NULL */
-    const float *q_norm, *k_norm;              /* gemma3, qwen3: (head_dim), else NULL */
-    const float *bq, *bk, *bv;                 /* qwen2: biases, else NULL */
-    weight wq;     /* (n_head*hdk, n_embd) */
-    weight wk;     /* (n_head_kv*hdk, n_embd) */
-    weight wv;     /* (n_head_kv*hdv, n_embd) */
-    weight wo;     /* (n_embd, n_head*hdv) */
-    weight w_gate; /* (n_ff, n_embd) */
-    weight w_up;   /* (n_ff, n_embd) */
-    weight w_down; /* (n_embd, n_ff) */
+    const float *q_norm, *k_norm;                /* gemma3, qwen3: (head_dim), else NULL */
+    const float *bq, *bk, *bv;                   /* qwen2: biases, else NULL */
+    weight wq;                                   /* (n_head*hdk, n_embd) */
+    weight wk;                                   /* (n_head_kv*hdk, n_embd) */
+    weight wv;                                   /* (n_head_kv*hdv, n_embd) */
+    weight wo;                                   /* (n_embd, n_head*hdv) */
+    weight w_gate;                               /* (n_ff, n_embd) */
+    weight w_up;                                 /* (n_ff, n_embd) */
+    weight w_down;                               /* (n_embd, n_ff) */
 } layer;
 
 struct eng_model {
@@ -54,16 +54,16 @@ struct eng_model {
     char *path;
     gguf *g;
     eng_hparams hp;
-    weight tok_embd;           /* (n_vocab, n_embd): rows are looked up */
-    weight output;             /* (n_vocab, n_embd): tok_embd when tied */
-    const float *output_norm;  /* (n_embd) */
-    const float *rope_freqs;   /* optional (n_rot/2) divisors of the frequencies */
-    layer *layers;             /* (n_layer) */
-    float **owned;             /* vectors converted to f32 at load */
+    weight tok_embd;          /* (n_vocab, n_embd): rows are looked up */
+    weight output;            /* (n_vocab, n_embd): tok_embd when tied */
+    const float *output_norm; /* (n_embd) */
+    const float *rope_freqs;  /* optional (n_rot/2) divisors of the frequencies */
+    layer *layers;            /* (n_layer) */
+    float **owned;            /* vectors converted to f32 at load */
     size_t n_owned;
     uint64_t n_params, weight_bytes;
-    size_t max_act_row;        /* largest quantized activation row, bytes */
-    uint8_t *packed;           /* the repacked matrices (weight.packed points here) */
+    size_t max_act_row; /* largest quantized activation row, bytes */
+    uint8_t *packed;    /* the repacked matrices (weight.packed points here) */
     size_t packed_bytes;
 };
 
@@ -81,23 +81,23 @@ struct eng_session {
     pool *pool;
     int n_ctx, n_batch, pos;
     size_t kv_dim_k, kv_dim_v;
-    dx_f16 *k_cache, *v_cache; /* (n_layer, n_ctx, kv_dim) */
-    float *x;       /* (n_batch, n_embd) residual stream */
-    float *xb;      /* (n_batch, n_embd) normed input */
-    float *xb2;     /* (n_batch, n_embd) branch output */
-    float *q;       /* (n_batch, n_head*hdk) */
-    float *k, *v;   /* (n_batch, kv_dim) */
-    float *att;     /* (n_batch, n_head*hdv) */
-    float *hb, *hb2;/* (n_batch, n_ff) */
-    float *logits;  /* (n_vocab) */
-    uint8_t *xq;    /* (MM_MAX_W, n_batch, max_act_row) quantized activations */
-    size_t xq_cap;  /* bytes of one of the MM_MAX_W parts */
-    uint8_t *attn_work;      /* (threads, attn_work_bytes) attention scratch */
-    size_t attn_work_bytes;  /* one thread's part */
+    dx_f16 *k_cache, *v_cache;      /* (n_layer, n_ctx, kv_dim) */
+    float *x;                       /* (n_batch, n_embd) residual stream */
+    float *xb;                      /* (n_batch, n_embd) normed input */
+    float *xb2;                     /* (n_batch, n_embd) branch output */
+    float *q;                       /* (n_batch, n_head*hdk) */
+    float *k, *v;                   /* (n_batch, kv_dim) */
+    float *att;                     /* (n_batch, n_head*hdv) */
+    float *hb, *hb2;                /* (n_batch, n_ff) */
+    float *logits;                  /* (n_vocab) */
+    uint8_t *xq;                    /* (MM_MAX_W, n_batch, max_act_row) quantized activations */
+    size_t xq_cap;                  /* bytes of one of the MM_MAX_W parts */
+    uint8_t *attn_work;             /* (threads, attn_work_bytes) attention scratch */
+    size_t attn_work_bytes;         /* one thread's part */
     float *inv_freq, *inv_freq_swa; /* (n_rot/2) */
-    tok_slot *slots; /* (n_batch) */
-    float **rows;    /* (n_batch) output row pointers */
-    bool per_token;  /* this step's tokens are single decodes: use the one-token kernels */
+    tok_slot *slots;                /* (n_batch) */
+    float **rows;                   /* (n_batch) output row pointers */
+    bool per_token; /* this step's tokens are single decodes: use the one-token kernels */
 };
 
 /* ---- loading --------------------------------------------------------------- */
@@ -120,14 +120,15 @@ static bool get_f32(const eng_model *m, const char *suffix, float *out)
     return gguf_get_f32(m->g, arch_key(m, suffix, k, sizeof k), out);
 }
 
-static dx_status need_u32(const eng_model *m, const char *suffix, uint32_t lo, uint32_t hi, int *out)
+static dx_status need_u32(const eng_model *m, const char *suffix, uint32_t lo, uint32_t hi,
+                          int *out)
 {
     uint32_t v;
     if (!get_u32(m, suffix, &v))
         return dx_fail(DX_EFORMAT, "missing metadata key %s.%s", m->hp.arch_name, suffix);
     if (v < lo || v > hi)
-        return dx_fail(DX_EFORMAT, "metadata %s.%s = %u is out of range [%u, %u]",
-                       m->hp.arch_name, suffix, v, lo, hi);
+        return dx_fail(DX_EFORMAT, "metadata %s.%s = %u is out of range [%u, %u]", m->hp.arch_name,
+                       suffix, v, lo, hi);
     *out = (int)v;
     return DX_OK;
 }
@@ -139,9 +140,12 @@ static dx_status load_hparams(eng_model *m)
     dx_status st;
     if (!gguf_get_str(m->g, "general.architecture", &arch))
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
-    static const struct { const char *name; eng_arch arch; } archs[] = {
-        {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2}, {"qwen3", ARCH_QWEN3},
-        {"phi3", ARCH_PHI3},
+    static const struct {
+        const char *name;
+        eng_arch arch;
+    } archs[] = {
+        {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2},
+        {"qwen3", ARCH_QWEN3}, {"phi3", ARCH_PHI3},
     };
     hp->arch_name = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -153,8 +157,10 @@ static dx_status load_hparams(eng_model *m)
         return dx_fail(DX_EUNSUPPORTED, "this is a BERT sentence encoder, not a language model: "
                                         "use it with drux embed");
     if (!hp->arch_name)
-        return dx_fail(DX_EUNSUPPORTED, "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3, phi3)",
-                       (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+        return dx_fail(
+            DX_EUNSUPPORTED,
+            "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3, phi3)",
+            (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
 
     if ((st = need_u32(m, "embedding_length", 1, 1 << 16, &hp->n_embd)) ||
         (st = need_u32(m, "block_count", 1, 1024, &hp->n_layer)) ||
@@ -170,8 +176,8 @@ static dx_status load_hparams(eng_model *m)
     if (get_u32(m, "attention.key_length", &v))
         hp->head_dim_k = (int)v;
     hp->head_dim_v = get_u32(m, "attention.value_length", &v) ? (int)v : hp->head_dim_k;
-    if (hp->head_dim_k < 2 || hp->head_dim_k > 1024 || hp->head_dim_v < 1 || hp->head_dim_v > 1024 ||
-        hp->head_dim_k % 2)
+    if (hp->head_dim_k < 2 || hp->head_dim_k > 1024 || hp->head_dim_v < 1 ||
+        hp->head_dim_v > 1024 || hp->head_dim_k % 2)
         return dx_fail(DX_EFORMAT, "bad head dimensions %d/%d", hp->head_dim_k, hp->head_dim_v);
     hp->n_rot = get_u32(m, "rope.dimension_count", &v) ? (int)v : hp->head_dim_k;
     if (hp->n_rot < 2 || hp->n_rot > hp->head_dim_k || hp->n_rot % 2)
@@ -232,7 +238,8 @@ static dx_status load_hparams(eng_model *m)
  * read on every token, and a read of the mapping maps the whole page-cache
  * folio around it (up to 2 MiB), which would pin the file's pages that
  * repacking dropped (74 MB of Qwen2.5-0.5B Q8_0). The copies are a few KB. */
-static dx_status bind_vec(eng_model *m, const char *name, int64_t n, bool optional, const float **out)
+static dx_status bind_vec(eng_model *m, const char *name, int64_t n, bool optional,
+                          const float **out)
 {
     *out = NULL;
     const gguf_tensor *t = gguf_find_tensor(m->g, name);
@@ -276,12 +283,14 @@ static dx_status bind_mat(eng_model *m, const char *name, int64_t cols, int64_t 
         return dx_fail(DX_EFORMAT, "missing tensor '%s'", name);
     }
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
-        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]", name,
-                       (long long)t->ne[0], (long long)t->ne[1], (long long)cols, (long long)rows);
+        return dx_fail(DX_EFORMAT, "tensor '%s' has shape [%lld, %lld], expected [%lld, %lld]",
+                       name, (long long)t->ne[0], (long long)t->ne[1], (long long)cols,
+                       (long long)rows);
     const quant_traits *qt = quant_get(t->type);
     if (!qt || !qt->vec_dot)
-        return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot compute with",
-                       name, quant_name(t->type));
+        return dx_fail(DX_EUNSUPPORTED,
+                       "tensor '%s' is stored as %s, which drux cannot compute with", name,
+                       quant_name(t->type));
     size_t rb;
     if (!quant_row_size(t->type, cols, &rb))
         return dx_fail(DX_EFORMAT, "tensor '%s': row of %lld is not a whole number of %s blocks",
@@ -452,7 +461,8 @@ static void drop_file_pages(const pack_job *j, uintptr_t lo, uintptr_t hi)
     if (!j->map_lo)
         return;
     lo = lo > j->map_lo + PACK_SLACK ? (lo - PACK_SLACK) / j->page * j->page : j->map_lo;
-    hi = hi < j->map_hi - PACK_SLACK ? (hi + PACK_SLACK + j->page - 1) / j->page * j->page : j->map_hi;
+    hi = hi < j->map_hi - PACK_SLACK ? (hi + PACK_SLACK + j->page - 1) / j->page * j->page
+                                     : j->map_hi;
     if (hi > lo)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
@@ -468,9 +478,11 @@ static void pack_chunk(void *ctx, int i, int ith)
     const weight *w = pc->w;
     const uint8_t *src = w->data + (size_t)pc->r0 * w->row_bytes;
     if (pc->copy)
-        memcpy(pc->dst + (size_t)pc->r0 * w->row_bytes, src, (size_t)(pc->r1 - pc->r0) * w->row_bytes);
+        memcpy(pc->dst + (size_t)pc->r0 * w->row_bytes, src,
+               (size_t)(pc->r1 - pc->r0) * w->row_bytes);
     else
-        rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols, pc->dst + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
+        rp_pack(type_of(w), src, pc->r1 - pc->r0, w->cols,
+                pc->dst + (size_t)(pc->r0 / RP_ROWS) * w->group_bytes);
     drop_file_pages(j, (uintptr_t)src, (uintptr_t)src + (size_t)(pc->r1 - pc->r0) * w->row_bytes);
 }
 
@@ -524,7 +536,8 @@ static dx_status repack_weights(eng_model *m)
     if (!packed) /* nothing to repack: every matrix is read where the file has it */
         return DX_OK;
     const size_t cap = (total + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
-    pack_job j = {.pieces = malloc((size_t)count * sizeof *j.pieces), .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
+    pack_job j = {.pieces = malloc((size_t)count * sizeof *j.pieces),
+                  .page = (uintptr_t)sysconf(_SC_PAGESIZE)};
     if (gguf_mapping(m->g)) {
         j.map_lo = (uintptr_t)gguf_mapping(m->g);
         j.map_hi = j.map_lo + (gguf_file_size(m->g) + j.page - 1) / j.page * j.page;
@@ -534,7 +547,8 @@ static dx_status repack_weights(eng_model *m)
         free(j.pieces);
         return dx_fail(DX_ENOMEM, "out of memory repacking %zu MB of weights", total >> 20);
     }
-    madvise(m->packed, cap, MADV_HUGEPAGE); /* fewer faults to fill it, fewer TLB misses to stream it */
+    madvise(m->packed, cap,
+            MADV_HUGEPAGE); /* fewer faults to fill it, fewer TLB misses to stream it */
     size_t at = 0;
     count = 0;
     for (int i = 0; (w = matrix_at(m, i)); i++) {
@@ -553,8 +567,8 @@ static dx_status repack_weights(eng_model *m)
                 m->max_act_row = act;
         }
         for (int r = 0; r < w->rows; r += piece_rows(w))
-            j.pieces[count++] =
-                (pack_piece){w, dst, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows, copy};
+            j.pieces[count++] = (pack_piece){
+                w, dst, r, r + piece_rows(w) < w->rows ? r + piece_rows(w) : w->rows, copy};
     }
     pool *p = pool_global();
     if (p) {
@@ -631,12 +645,30 @@ void eng_model_close(eng_model *m)
     free(m);
 }
 
-const eng_hparams *eng_model_hparams(const eng_model *m) { return &m->hp; }
-const gguf *eng_model_gguf(const eng_model *m) { return m->g; }
-const char *eng_model_path(const eng_model *m) { return m->path; }
-uint64_t eng_model_n_params(const eng_model *m) { return m->n_params; }
-uint64_t eng_model_weight_bytes(const eng_model *m) { return m->weight_bytes; }
-uint64_t eng_model_packed_bytes(const eng_model *m) { return m->packed_bytes; }
+const eng_hparams *eng_model_hparams(const eng_model *m)
+{
+    return &m->hp;
+}
+const gguf *eng_model_gguf(const eng_model *m)
+{
+    return m->g;
+}
+const char *eng_model_path(const eng_model *m)
+{
+    return m->path;
+}
+uint64_t eng_model_n_params(const eng_model *m)
+{
+    return m->n_params;
+}
+uint64_t eng_model_weight_bytes(const eng_model *m)
+{
+    return m->weight_bytes;
+}
+uint64_t eng_model_packed_bytes(const eng_model *m)
+{
+    return m->packed_bytes;
+}
 
 /* ---- sessions ------------------------------------------------------------- */
 
@@ -673,7 +705,8 @@ dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **ou
 {
     *out = NULL;
     const eng_hparams *hp = &m->hp;
-    int n_ctx = opt && opt->n_ctx > 0 ? opt->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    int n_ctx =
+        opt && opt->n_ctx > 0 ? opt->n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     int n_batch = opt && opt->n_batch > 0 ? opt->n_batch : 64;
     if (n_ctx > hp->n_ctx_train)
         return dx_fail(DX_EARG, "context of %d tokens is larger than the model's %d", n_ctx,
@@ -753,9 +786,18 @@ void eng_session_free(eng_session *s)
     free(s);
 }
 
-int eng_session_n_ctx(const eng_session *s) { return s->n_ctx; }
-int eng_session_n_batch(const eng_session *s) { return s->n_batch; }
-int eng_session_pos(const eng_session *s) { return s->pos; }
+int eng_session_n_ctx(const eng_session *s)
+{
+    return s->n_ctx;
+}
+int eng_session_n_batch(const eng_session *s)
+{
+    return s->n_batch;
+}
+int eng_session_pos(const eng_session *s)
+{
+    return s->pos;
+}
 
 void eng_session_truncate(eng_session *s, int pos)
 {
@@ -813,14 +855,14 @@ typedef struct mm_job {
     const weight *w[MM_MAX_W];
     const uint8_t *xq[MM_MAX_W];
     size_t xq_stride[MM_MAX_W];
-    ops_tile_fn tile[MM_MAX_W]; /* NULL: vec_dot only */
-    ops_rows_fn rows4[MM_MAX_W]; /* NULL: vec_dot only */
-    rp_tile_fn rp[MM_MAX_W]; /* for repacked weights */
+    ops_tile_fn tile[MM_MAX_W];        /* NULL: vec_dot only */
+    ops_rows_fn rows4[MM_MAX_W];       /* NULL: vec_dot only */
+    rp_tile_fn rp[MM_MAX_W];           /* for repacked weights */
     const ops_tile_fn *part[MM_MAX_W]; /* tiles for 2, 3 tokens (exact formats), or NULL */
     ops_block_fn block[MM_MAX_W]; /* when set, it does the chunk's rows, block_tokens at a time */
     int block_tokens[MM_MAX_W];
-    float *y[MM_MAX_W];     /* (n, rows): y[t * rows + r] */
-    float *const *yrow;     /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
+    float *y[MM_MAX_W];       /* (n, rows): y[t * rows + r] */
+    float *const *yrow;       /* when non-NULL, token t's outputs go to yrow[t] (one weight) */
     int chunk0[MM_MAX_W + 1]; /* first chunk of each weight */
     int chunk_rows[MM_MAX_W];
     /* quantization */
@@ -832,7 +874,7 @@ typedef struct mm_job {
     int cols;
 } mm_job;
 
-#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t) * w->rows + (r))
+#define Y(t, r) (j->yrow ? j->yrow[t] + (r) : j->y[k] + (size_t)(t)*w->rows + (r))
 
 /* Rows [r0, r1) of repacked weight k (r0 a multiple of RP_ROWS): a group of
  * rows by up to RP_MAX_TOKENS tokens per kernel call. */
@@ -892,7 +934,8 @@ static void mm_chunk(void *ctx, int chunk, int ith)
         const int t1 = t0 + MM_TOKENS < j->n ? t0 + MM_TOKENS : j->n;
         int r = r0;
         const ops_tile_fn *part = j->part[k];
-        if (tile && (t1 - t0 >= 4 || (part && t1 - t0 >= 2))) /* two rows by four tokens at a time */
+        if (tile &&
+            (t1 - t0 >= 4 || (part && t1 - t0 >= 2))) /* two rows by four tokens at a time */
             for (; r + 2 <= r1; r += 2) {
                 const uint8_t *row = w->data + (size_t)r * w->row_bytes;
                 int t = t0;
@@ -1003,7 +1046,9 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
         j.rp[k] = w[k]->packed ? rp_tile(wtype) : NULL;
         j.block[k] = n > 1 ? ops_block(wtype) : NULL;
         const long bt = MM_BLOCK_ACT / (long)j.stride_type[i] / 4 * 4;
-        j.block_tokens[k] = bt < MM_TOKENS ? MM_TOKENS : bt > MM_BLOCK_TOKENS ? MM_BLOCK_TOKENS : (int)bt;
+        j.block_tokens[k] = bt < MM_TOKENS         ? MM_TOKENS
+                            : bt > MM_BLOCK_TOKENS ? MM_BLOCK_TOKENS
+                                                   : (int)bt;
         j.y[k] = y ? y[k] : NULL;
         j.xq[k] = j.xq_type[i];
         j.xq_stride[k] = j.stride_type[i];
@@ -1070,10 +1115,18 @@ static void att_chunk(void *ctx, int c, int ith)
         }
     }
     const attn_rows a = {
-        .n = n, .hdk = hdk, .hdv = hdv, .scale = hp->attn_scale, .q = q, .out = out, .lo = lo, .hi = hi,
+        .n = n,
+        .hdk = hdk,
+        .hdv = hdv,
+        .scale = hp->attn_scale,
+        .q = q,
+        .out = out,
+        .lo = lo,
+        .hi = hi,
         .k = o->k_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_k + (size_t)g * hdk,
         .v = o->v_cache + (size_t)j->layer * o->n_ctx * o->kv_dim_v + (size_t)g * hdv,
-        .k_stride = o->kv_dim_k, .v_stride = o->kv_dim_v,
+        .k_stride = o->kv_dim_k,
+        .v_stride = o->kv_dim_v,
     };
     attn_run(&a, s->attn_work + (size_t)ith * s->attn_work_bytes);
 }
@@ -1162,20 +1215,25 @@ static void tok_chunk(void *ctx, int c, int ith)
             if (m->tok_embd.packed) /* a tied output repacked: the row comes from the copy */
                 rp_row_to_float(type_of(&m->tok_embd), m->tok_embd.packed, d, j->tok[t], x);
             else
-                m->tok_embd.qt->to_float(m->tok_embd.data + (size_t)j->tok[t] * m->tok_embd.row_bytes, x, d);
+                m->tok_embd.qt->to_float(
+                    m->tok_embd.data + (size_t)j->tok[t] * m->tok_embd.row_bytes, x, d);
             if (hp->embd_scale != 1.0f)
                 for (int i = 0; i < d; i++)
                     x[i] *= hp->embd_scale;
             rmsnorm(xb, x, m->layers[0].attn_norm, d, hp->rms_eps);
             break;
         case TOK_QKV: {
-            float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kd, *v = s->v + (size_t)t * vd;
+            float *q = s->q + (size_t)t * qd, *k = s->k + (size_t)t * kd,
+                  *v = s->v + (size_t)t * vd;
             if (L->bq)
-                for (int i = 0; i < qd; i++) q[i] += L->bq[i];
+                for (int i = 0; i < qd; i++)
+                    q[i] += L->bq[i];
             if (L->bk)
-                for (int i = 0; i < kd; i++) k[i] += L->bk[i];
+                for (int i = 0; i < kd; i++)
+                    k[i] += L->bk[i];
             if (L->bv)
-                for (int i = 0; i < vd; i++) v[i] += L->bv[i];
+                for (int i = 0; i < vd; i++)
+                    v[i] += L->bv[i];
             eng_session *o = s->slots[t].s;
             const int pos = s->slots[t].pos;
             float cs[512], sn[512]; /* n_rot <= head_dim_k <= 1024 */
@@ -1240,7 +1298,10 @@ static void forward(eng_session *s, const int32_t *tok, int n)
             float *y[3] = {s->q, s->k, s->v};
             matmul_fused(s, 3, w, s->xb, n, y, NULL);
         }
-        per_token(s, &(tok_job){.s = s, .l = l, .n = n, .step = TOK_QKV,
+        per_token(s, &(tok_job){.s = s,
+                                .l = l,
+                                .n = n,
+                                .step = TOK_QKV,
                                 .inv_freq = swa ? s->inv_freq_swa : s->inv_freq});
         attention(s, l, n, swa);
         matmul(s, &L->wo, s->att, n, s->xb2);
@@ -1311,8 +1372,9 @@ dx_status eng_batch_decode(eng_session *const *ss, const int32_t *tokens, int n)
         return dx_fail(DX_EARG, "no sessions to decode");
     eng_session *s = ss[0];
     if (n > s->n_batch)
-        return dx_fail(DX_ELIMIT, "%d sessions in one batch is more than the first session's batch of %d",
-                       n, s->n_batch);
+        return dx_fail(DX_ELIMIT,
+                       "%d sessions in one batch is more than the first session's batch of %d", n,
+                       s->n_batch);
     for (int i = 0; i < n; i++) {
         if (ss[i]->m != s->m)
             return dx_fail(DX_EARG, "sessions in one batch must use the same model");
@@ -1320,9 +1382,10 @@ dx_status eng_batch_decode(eng_session *const *ss, const int32_t *tokens, int n)
             return dx_fail(DX_ELIMIT, "session %d's context is full (%d tokens)", i, ss[i]->n_ctx);
         /* attention scores live in the first session's (threads, n_ctx) scratch */
         if (ss[i]->pos >= s->n_ctx)
-            return dx_fail(DX_EARG, "session %d is at position %d, past the first session's %d-token "
-                           "context (put the session with the largest context first)", i, ss[i]->pos,
-                           s->n_ctx);
+            return dx_fail(DX_EARG,
+                           "session %d is at position %d, past the first session's %d-token "
+                           "context (put the session with the largest context first)",
+                           i, ss[i]->pos, s->n_ctx);
         for (int k = 0; k < i; k++)
             if (ss[k] == ss[i])
                 return dx_fail(DX_EARG, "session %d appears twice in one batch", i);

@@ -37,7 +37,7 @@ typedef struct eng_hparams {
     eng_arch arch;
     const char *arch_name; /* as in general.architecture */
     int n_vocab;
-    int n_ctx_train;       /* context length the model was trained for */
+    int n_ctx_train; /* context length the model was trained for */
     int n_embd;
     int n_layer;
     int n_ff;
@@ -50,10 +50,10 @@ typedef struct eng_hparams {
     float rope_base_swa;   /* sliding-window layers */
     float rope_freq_scale; /* linear RoPE scaling: position multiplier */
     float rms_eps;
-    float attn_scale;      /* multiplies q.k */
-    float embd_scale;      /* multiplies the token embedding (gemma: sqrt(n_embd)) */
-    int n_swa;             /* sliding window in tokens, 0 = none */
-    int swa_pattern;       /* every swa_pattern-th layer is global; 0 = all global */
+    float attn_scale; /* multiplies q.k */
+    float embd_scale; /* multiplies the token embedding (gemma: sqrt(n_embd)) */
+    int n_swa;        /* sliding window in tokens, 0 = none */
+    int swa_pattern;  /* every swa_pattern-th layer is global; 0 = all global */
 } eng_hparams;
 
 typedef struct eng_model eng_model;
@@ -86,7 +86,7 @@ dx_status eng_session_new(eng_model *m, const eng_options *opt, eng_session **ou
 void eng_session_free(eng_session *s);
 int eng_session_n_ctx(const eng_session *s);
 int eng_session_n_batch(const eng_session *s); /* tokens per forward step */
-int eng_session_pos(const eng_session *s); /* tokens held in the cache */
+int eng_session_pos(const eng_session *s);     /* tokens held in the cache */
 /* Forget cached tokens from position pos on (0 clears the cache). */
 void eng_session_truncate(eng_session *s, int pos);
 

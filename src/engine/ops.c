@@ -45,7 +45,8 @@ static void ref_gelu_mul(float *g, const float *u, int n)
     }
 }
 
-static const ops_kernels scalar_ops = {ref_dot_f16, ref_axpy_f16, ref_to_f16, ref_silu_mul, ref_gelu_mul};
+static const ops_kernels scalar_ops = {ref_dot_f16, ref_axpy_f16, ref_to_f16, ref_silu_mul,
+                                       ref_gelu_mul};
 
 bool ops_get_level(int level, ops_kernels *out)
 {

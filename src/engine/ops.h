@@ -40,10 +40,10 @@ typedef struct ops_kernels {
 typedef void (*ops_tile_fn)(int n, const void *w0, const void *w1, const void *a, size_t a_stride,
                             float *out);
 typedef struct ops_tile_kernel {
-    uint32_t type;      /* enum qtype of the weights */
+    uint32_t type; /* enum qtype of the weights */
     ops_tile_fn fn;
     ops_tile_fn part[2]; /* the same for 2 and 3 tokens (out[4 * r + t], t < 2 or 3) */
-    bool exact;         /* bit for bit what the format's vec_dot and rows kernel give */
+    bool exact;          /* bit for bit what the format's vec_dot and rows kernel give */
 } ops_tile_kernel;
 
 /* Four rows of a matrix times one vector (decode): out[r] = dot(w + r *
@@ -59,8 +59,8 @@ typedef struct ops_rows_kernel {
  * r < rows, t < tokens (weights n elements in their format, activations in
  * its vec_dot_type); token t's outputs go to y[t][0..rows). Any n, rows and
  * tokens >= 1. */
-typedef void (*ops_block_fn)(int n, const void *w, size_t w_stride, int rows, const void *a, size_t a_stride,
-                             int tokens, float *const *y);
+typedef void (*ops_block_fn)(int n, const void *w, size_t w_stride, int rows, const void *a,
+                             size_t a_stride, int tokens, float *const *y);
 typedef struct ops_block_kernel {
     uint32_t type;
     ops_block_fn fn;

@@ -34,7 +34,7 @@ struct pool {
     pthread_mutex_t turn_mu;
     pthread_cond_t turn_cv;
     unsigned long next_ticket, serving;
-    pthread_mutex_t mu;       /* guards sleeping */
+    pthread_mutex_t mu; /* guards sleeping */
     pthread_cond_t wake;
     alignas(64) atomic_uint generation; /* bumped for each job */
     _Atomic(job *) job;                 /* the current job, NULL between jobs */

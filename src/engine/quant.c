@@ -21,7 +21,6 @@
 #include <cpuid.h>
 #endif
 
-
 /* ---------------------------------------------------------------- halves */
 
 float dx_f16_to_f32(dx_f16 h)
@@ -102,7 +101,10 @@ static int trunc_clamp(float v, int hi)
     return (int)v;
 }
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
 
 /* Value with the largest magnitude (the first such), and that magnitude. */
 static float signed_absmax(const float *x, int n, float *amax_out)
@@ -122,8 +124,14 @@ static float signed_absmax(const float *x, int n, float *amax_out)
 
 /* ----------------------------------------------------------- float rows */
 
-static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *dst); }
-static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *src); }
+static void f32_to_float(const void *src, float *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof *dst);
+}
+static void f32_from_float(const float *src, void *dst, int64_t n)
+{
+    memcpy(dst, src, (size_t)n * sizeof *src);
+}
 
 static void f16_to_float(const void *src, float *dst, int64_t n)
 {
@@ -268,8 +276,10 @@ static void minmax(const float *x, int n, float *mn, float *mx)
     *mn = INFINITY;
     *mx = -INFINITY;
     for (int j = 0; j < n; j++) {
-        if (x[j] < *mn) *mn = x[j];
-        if (x[j] > *mx) *mx = x[j];
+        if (x[j] < *mn)
+            *mn = x[j];
+        if (x[j] > *mx)
+            *mx = x[j];
     }
 }
 
@@ -628,29 +638,29 @@ static void kunpacked_dot(const kunpacked *u, int sub, const block_q8_K *y, int 
     *imn = m;
 }
 
-#define K_FORMAT(T, SUB, DMIN)                                                         \
-    static void T##_to_float(const void *src, float *dst, int64_t n)                   \
-    {                                                                                  \
-        const block_##T *b = src;                                                      \
-        kunpacked u;                                                                   \
-        for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {                          \
-            T##_unpack(&b[i], &u);                                                     \
-            kunpacked_to_float(&u, SUB, F16(b[i].d), DMIN, dst);                       \
-        }                                                                              \
-    }                                                                                  \
-    static void T##_vec_dot(int n, float *s, const void *w, const void *a)             \
-    {                                                                                  \
-        const block_##T *b = w;                                                        \
-        const block_q8_K *y = a;                                                       \
-        float sum = 0.f;                                                               \
-        kunpacked u;                                                                   \
-        for (int i = 0; i < n / QK_K; i++) {                                           \
-            int isc, imn;                                                              \
-            T##_unpack(&b[i], &u);                                                     \
-            kunpacked_dot(&u, SUB, &y[i], &isc, &imn);                                 \
-            sum += y[i].d * F16(b[i].d) * (float)isc - y[i].d * (DMIN) * (float)imn;   \
-        }                                                                              \
-        *s = sum;                                                                      \
+#define K_FORMAT(T, SUB, DMIN)                                                                     \
+    static void T##_to_float(const void *src, float *dst, int64_t n)                               \
+    {                                                                                              \
+        const block_##T *b = src;                                                                  \
+        kunpacked u;                                                                               \
+        for (int64_t i = 0; i < n / QK_K; i++, dst += QK_K) {                                      \
+            T##_unpack(&b[i], &u);                                                                 \
+            kunpacked_to_float(&u, SUB, F16(b[i].d), DMIN, dst);                                   \
+        }                                                                                          \
+    }                                                                                              \
+    static void T##_vec_dot(int n, float *s, const void *w, const void *a)                         \
+    {                                                                                              \
+        const block_##T *b = w;                                                                    \
+        const block_q8_K *y = a;                                                                   \
+        float sum = 0.f;                                                                           \
+        kunpacked u;                                                                               \
+        for (int i = 0; i < n / QK_K; i++) {                                                       \
+            int isc, imn;                                                                          \
+            T##_unpack(&b[i], &u);                                                                 \
+            kunpacked_dot(&u, SUB, &y[i], &isc, &imn);                                             \
+            sum += y[i].d * F16(b[i].d) * (float)isc - y[i].d * (DMIN) * (float)imn;               \
+        }                                                                                          \
+        *s = sum;                                                                                  \
     }
 
 K_FORMAT(q2_K, 16, F16(b[i].dmin))
@@ -673,12 +683,16 @@ static void kq_asym(const float *x, int nmax, int q[QK_K], int sc[8], int mn[8],
     for (int j = 0; j < 8; j++) {
         float lo, hi;
         minmax(x + 32 * j, 32, &lo, &hi);
-        if (lo > 0.f) lo = 0.f;
-        if (hi < lo) hi = lo;
+        if (lo > 0.f)
+            lo = 0.f;
+        if (hi < lo)
+            hi = lo;
         scale[j] = (hi - lo) / (float)nmax;
         minv[j] = -lo;
-        if (scale[j] > max_scale) max_scale = scale[j];
-        if (minv[j] > max_min) max_min = minv[j];
+        if (scale[j] > max_scale)
+            max_scale = scale[j];
+        if (minv[j] > max_min)
+            max_min = minv[j];
     }
     float d = dx_f16_to_f32(dx_f32_to_f16(max_scale / 63.f));
     float dmin = dx_f16_to_f32(dx_f32_to_f16(max_min / 63.f));
@@ -693,7 +707,10 @@ static void kq_asym(const float *x, int nmax, int q[QK_K], int sc[8], int mn[8],
     *dmin_out = dmin;
 }
 
-static float finite_or_zero(float v) { return isfinite(v) ? v : 0.f; }
+static float finite_or_zero(float v)
+{
+    return isfinite(v) ? v : 0.f;
+}
 
 static void q4_K_from_float(const float *src, void *dst, int64_t n)
 {
@@ -726,7 +743,8 @@ static void q5_K_from_float(const float *src, void *dst, int64_t n)
             for (int l = 0; l < 32; l++) {
                 int lo = q[64 * c + l], hi = q[64 * c + 32 + l];
                 b[i].qs[32 * c + l] = (uint8_t)((lo & 0xf) | (hi & 0xf) << 4);
-                b[i].qh[l] |= (uint8_t)(((lo >> 4) & 1) << (2 * c) | ((hi >> 4) & 1) << (2 * c + 1));
+                b[i].qh[l] |=
+                    (uint8_t)(((lo >> 4) & 1) << (2 * c) | ((hi >> 4) & 1) << (2 * c + 1));
             }
     }
 }
@@ -741,12 +759,16 @@ static void q2_K_from_float(const float *src, void *dst, int64_t n)
         for (int j = 0; j < 16; j++) {
             float lo, hi;
             minmax(src + 16 * j, 16, &lo, &hi);
-            if (lo > 0.f) lo = 0.f;
-            if (hi < lo) hi = lo;
+            if (lo > 0.f)
+                lo = 0.f;
+            if (hi < lo)
+                hi = lo;
             scale[j] = (hi - lo) / 3.f;
             minv[j] = -lo;
-            if (scale[j] > max_scale) max_scale = scale[j];
-            if (minv[j] > max_min) max_min = minv[j];
+            if (scale[j] > max_scale)
+                max_scale = scale[j];
+            if (minv[j] > max_min)
+                max_min = minv[j];
         }
         float d = finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_scale / 15.f)));
         float dmin = finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_min / 15.f)));
@@ -757,7 +779,8 @@ static void q2_K_from_float(const float *src, void *dst, int64_t n)
             b[i].scales[j] = (uint8_t)(sc | mn << 4);
             float dq = d * (float)sc, mq = dmin * (float)mn;
             for (int l = 0; l < 16; l++)
-                q[16 * j + l] = dq > 0.f ? clampi(nearest_int((src[16 * j + l] + mq) / dq), 0, 3) : 0;
+                q[16 * j + l] =
+                    dq > 0.f ? clampi(nearest_int((src[16 * j + l] + mq) / dq), 0, 3) : 0;
         }
         b[i].d = dx_f32_to_f16(d);
         b[i].dmin = dx_f32_to_f16(dmin);
@@ -783,7 +806,8 @@ static void q3_K_from_float(const float *src, void *dst, int64_t n)
                 max_scale = scale[j];
             }
         }
-        float d = amax_scale > 0.f ? finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_scale / -32.f))) : 0.f;
+        float d = amax_scale > 0.f ? finite_or_zero(dx_f16_to_f32(dx_f32_to_f16(max_scale / -32.f)))
+                                   : 0.f;
         int q[QK_K];
         memset(b[i].scales, 0, sizeof b[i].scales);
         for (int j = 0; j < 16; j++) {
@@ -793,7 +817,8 @@ static void q3_K_from_float(const float *src, void *dst, int64_t n)
             b[i].scales[8 + j % 4] |= (uint8_t)((v >> 4) << (2 * (j / 4)));
             float dq = d * (float)sc;
             for (int l = 0; l < 16; l++)
-                q[16 * j + l] = (dq != 0.f ? clampi(nearest_int(src[16 * j + l] / dq), -4, 3) : 0) + 4;
+                q[16 * j + l] =
+                    (dq != 0.f ? clampi(nearest_int(src[16 * j + l] / dq), -4, 3) : 0) + 4;
         }
         b[i].d = dx_f32_to_f16(d);
         memset(b[i].qs, 0, sizeof b[i].qs);
@@ -829,7 +854,8 @@ static void q6_K_from_float(const float *src, void *dst, int64_t n)
             b[i].scales[j] = (int8_t)sc;
             float dq = d * (float)sc;
             for (int l = 0; l < 16; l++)
-                q[16 * j + l] = dq != 0.f ? clampi(nearest_int(src[16 * j + l] / dq), -32, 31) + 32 : 32;
+                q[16 * j + l] =
+                    dq != 0.f ? clampi(nearest_int(src[16 * j + l] / dq), -32, 31) + 32 : 32;
         }
         b[i].d = dx_f32_to_f16(finite_or_zero(d));
         for (int h = 0; h < 2; h++) {
@@ -882,25 +908,40 @@ static void q8_K_from_float(const float *src, void *dst, int64_t n)
 
 /* ------------------------------------------------------------ the table */
 
-#define T(id, nm, bs, tsz, tf, ff, vd, vt) \
-    [id] = { .name = nm, .block_size = bs, .type_size = tsz, .to_float = tf, .from_float = ff, \
-             .vec_dot = vd, .vec_dot_type = vt }
+#define T(id, nm, bs, tsz, tf, ff, vd, vt)                                                         \
+    [id] = {.name = nm,                                                                            \
+            .block_size = bs,                                                                      \
+            .type_size = tsz,                                                                      \
+            .to_float = tf,                                                                        \
+            .from_float = ff,                                                                      \
+            .vec_dot = vd,                                                                         \
+            .vec_dot_type = vt}
 
 static const quant_traits scalar_traits[QT_COUNT] = {
     T(QT_F32, "F32", 1, 4, f32_to_float, f32_from_float, f32_vec_dot, QT_F32),
     T(QT_F16, "F16", 1, 2, f16_to_float, f16_from_float, f16_vec_dot, QT_F16),
     T(QT_BF16, "BF16", 1, 2, bf16_to_float, bf16_from_float, bf16_vec_dot, QT_BF16),
-    T(QT_Q4_0, "Q4_0", QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_vec_dot, QT_Q8_0),
-    T(QT_Q4_1, "Q4_1", QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float, q4_1_vec_dot, QT_Q8_1),
-    T(QT_Q5_0, "Q5_0", QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float, q5_0_vec_dot, QT_Q8_0),
-    T(QT_Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_vec_dot, QT_Q8_1),
-    T(QT_Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float, q8_0_vec_dot, QT_Q8_0),
+    T(QT_Q4_0, "Q4_0", QK4_0, sizeof(block_q4_0), q4_0_to_float, q4_0_from_float, q4_0_vec_dot,
+      QT_Q8_0),
+    T(QT_Q4_1, "Q4_1", QK4_1, sizeof(block_q4_1), q4_1_to_float, q4_1_from_float, q4_1_vec_dot,
+      QT_Q8_1),
+    T(QT_Q5_0, "Q5_0", QK5_0, sizeof(block_q5_0), q5_0_to_float, q5_0_from_float, q5_0_vec_dot,
+      QT_Q8_0),
+    T(QT_Q5_1, "Q5_1", QK5_1, sizeof(block_q5_1), q5_1_to_float, q5_1_from_float, q5_1_vec_dot,
+      QT_Q8_1),
+    T(QT_Q8_0, "Q8_0", QK8_0, sizeof(block_q8_0), q8_0_to_float, q8_0_from_float, q8_0_vec_dot,
+      QT_Q8_0),
     T(QT_Q8_1, "Q8_1", QK8_1, sizeof(block_q8_1), q8_1_to_float, q8_1_from_float, NULL, QT_Q8_1),
-    T(QT_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), q2_K_to_float, q2_K_from_float, q2_K_vec_dot, QT_Q8_K),
-    T(QT_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), q3_K_to_float, q3_K_from_float, q3_K_vec_dot, QT_Q8_K),
-    T(QT_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), q4_K_to_float, q4_K_from_float, q4_K_vec_dot, QT_Q8_K),
-    T(QT_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), q5_K_to_float, q5_K_from_float, q5_K_vec_dot, QT_Q8_K),
-    T(QT_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), q6_K_to_float, q6_K_from_float, q6_K_vec_dot, QT_Q8_K),
+    T(QT_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), q2_K_to_float, q2_K_from_float, q2_K_vec_dot,
+      QT_Q8_K),
+    T(QT_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), q3_K_to_float, q3_K_from_float, q3_K_vec_dot,
+      QT_Q8_K),
+    T(QT_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), q4_K_to_float, q4_K_from_float, q4_K_vec_dot,
+      QT_Q8_K),
+    T(QT_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), q5_K_to_float, q5_K_from_float, q5_K_vec_dot,
+      QT_Q8_K),
+    T(QT_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), q6_K_to_float, q6_K_from_float, q6_K_vec_dot,
+      QT_Q8_K),
     T(QT_Q8_K, "Q8_K", QK_K, sizeof(block_q8_K), q8_K_to_float, q8_K_from_float, NULL, QT_Q8_K),
 };
 
@@ -912,10 +953,15 @@ static const quant_kernel *level_kernels(int level, size_t *count)
     *count = 0;
     switch (level) {
 #if defined(__x86_64__)
-    case QL_AVX2: *count = quant_avx2_kernel_count; return quant_avx2_kernels;
-    case QL_AVX512: *count = quant_avx512_kernel_count; return quant_avx512_kernels;
+    case QL_AVX2:
+        *count = quant_avx2_kernel_count;
+        return quant_avx2_kernels;
+    case QL_AVX512:
+        *count = quant_avx512_kernel_count;
+        return quant_avx512_kernels;
 #endif
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
@@ -923,7 +969,7 @@ static quant_traits active[QT_COUNT];
 static int active_level;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
-static const char *const level_names[QL_COUNT] = { "scalar", "avx2", "avx512" };
+static const char *const level_names[QL_COUNT] = {"scalar", "avx2", "avx512"};
 
 const char *quant_level_name(int level)
 {
@@ -942,7 +988,8 @@ static bool has_f16c(void)
 bool quant_level_supported(int level)
 {
     switch (level) {
-    case QL_SCALAR: return true;
+    case QL_SCALAR:
+        return true;
 #if defined(__x86_64__)
     case QL_AVX2:
         __builtin_cpu_init();
@@ -954,7 +1001,8 @@ bool quant_level_supported(int level)
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("avx512bf16");
 #endif
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -966,8 +1014,10 @@ static void fill_level(int level, quant_traits out[QT_COUNT])
         size_t count;
         const quant_kernel *k = level_kernels(l, &count);
         for (size_t i = 0; i < count; i++) {
-            if (k[i].from_float) out[k[i].type].from_float = k[i].from_float;
-            if (k[i].vec_dot) out[k[i].type].vec_dot = k[i].vec_dot;
+            if (k[i].from_float)
+                out[k[i].type].from_float = k[i].from_float;
+            if (k[i].vec_dot)
+                out[k[i].type].vec_dot = k[i].vec_dot;
         }
     }
 }
@@ -986,7 +1036,8 @@ static void init_once_fn(void)
             log_warn("DRUX_KERNELS=%s is not one of scalar, avx2, avx512; using %s kernels", want,
                      level_names[level]);
         else if (l > level)
-            log_warn("DRUX_KERNELS=%s: this CPU can't run those kernels; using %s", want, level_names[level]);
+            log_warn("DRUX_KERNELS=%s: this CPU can't run those kernels; using %s", want,
+                     level_names[level]);
         else
             level = l;
     }
@@ -995,7 +1046,10 @@ static void init_once_fn(void)
     log_debug("tensor kernels: %s", level_names[level]);
 }
 
-void quant_init(void) { pthread_once(&init_once, init_once_fn); }
+void quant_init(void)
+{
+    pthread_once(&init_once, init_once_fn);
+}
 
 const char *quant_kernel_level(void)
 {

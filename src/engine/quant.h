@@ -60,18 +60,65 @@ enum qtype {
 typedef uint16_t dx_f16;  /* IEEE half, bit pattern */
 typedef uint16_t dx_bf16; /* bfloat16, bit pattern */
 
-typedef struct { dx_f16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
-typedef struct { dx_f16 d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
-typedef struct { dx_f16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-typedef struct { dx_f16 d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
-typedef struct { dx_f16 d; int8_t qs[QK8_0]; } block_q8_0;
-typedef struct { dx_f16 d, s; int8_t qs[QK8_1]; } block_q8_1; /* s = d * sum(qs) */
-typedef struct { dx_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
-typedef struct { dx_f16 d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
-typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; dx_f16 d; } block_q6_K;
-typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
-typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; dx_f16 d, dmin; } block_q2_K;
-typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; dx_f16 d; } block_q3_K;
+typedef struct {
+    dx_f16 d;
+    uint8_t qs[QK4_0 / 2];
+} block_q4_0;
+typedef struct {
+    dx_f16 d, m;
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
+typedef struct {
+    dx_f16 d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+} block_q5_0;
+typedef struct {
+    dx_f16 d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+typedef struct {
+    dx_f16 d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+typedef struct {
+    dx_f16 d, s;
+    int8_t qs[QK8_1];
+} block_q8_1; /* s = d * sum(qs) */
+typedef struct {
+    dx_f16 d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+typedef struct {
+    dx_f16 d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    dx_f16 d;
+} block_q6_K;
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
+typedef struct {
+    uint8_t scales[QK_K / 16];
+    uint8_t qs[QK_K / 4];
+    dx_f16 d, dmin;
+} block_q2_K;
+typedef struct {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    dx_f16 d;
+} block_q3_K;
 
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 block size");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1 block size");
@@ -93,9 +140,9 @@ typedef void (*quant_from_float_fn)(const float *src, void *dst, int64_t n);
 typedef void (*quant_vec_dot_fn)(int n, float *s, const void *w, const void *a);
 
 typedef struct quant_traits {
-    const char *name;         /* "Q4_K" */
-    int block_size;           /* elements per block */
-    size_t type_size;         /* bytes per block */
+    const char *name; /* "Q4_K" */
+    int block_size;   /* elements per block */
+    size_t type_size; /* bytes per block */
     quant_to_float_fn to_float;
     quant_from_float_fn from_float; /* quantizer (round-to-nearest for weights); NULL if none */
     quant_vec_dot_fn vec_dot;       /* NULL for activation-only formats (Q8_1, Q8_K) */

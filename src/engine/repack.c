@@ -13,13 +13,17 @@
 /* Bytes of weights of one block of a group. */
 static size_t block_bytes(uint32_t type)
 {
-    return type == QT_Q4_0 ? RP_ROWS * QK4_0 / 2 : type == QT_Q5_0 ? RP_ROWS * QK5_0 / 2 + 64 : RP_ROWS * QK8_0;
+    return type == QT_Q4_0   ? RP_ROWS * QK4_0 / 2
+           : type == QT_Q5_0 ? RP_ROWS * QK5_0 / 2 + 64
+                             : RP_ROWS * QK8_0;
 }
 
 /* Bytes of one block of the file's rows. */
 static size_t file_block_bytes(uint32_t type)
 {
-    return type == QT_Q4_0 ? sizeof(block_q4_0) : type == QT_Q5_0 ? sizeof(block_q5_0) : sizeof(block_q8_0);
+    return type == QT_Q4_0   ? sizeof(block_q4_0)
+           : type == QT_Q5_0 ? sizeof(block_q5_0)
+                             : sizeof(block_q8_0);
 }
 
 bool rp_supports(uint32_t type)
@@ -56,7 +60,8 @@ static void pack_block(uint32_t type, const void *blk, uint8_t *dst, int r, dx_f
             for (int k = 0; k < 4; k++) { /* bit 4r + k of the chunk's two masks */
                 const int bit = 4 * r + k;
                 dst[256 + 16 * c + bit / 8] |= (uint8_t)(((qh >> (4 * c + k)) & 1) << (bit % 8));
-                dst[256 + 16 * c + 8 + bit / 8] |= (uint8_t)(((qh >> (16 + 4 * c + k)) & 1) << (bit % 8));
+                dst[256 + 16 * c + 8 + bit / 8] |=
+                    (uint8_t)(((qh >> (16 + 4 * c + k)) & 1) << (bit % 8));
             }
         }
         *scale = x->d;
@@ -81,7 +86,8 @@ void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst)
         for (int r = 0; r < RP_ROWS && g * RP_ROWS + r < rows; r++) {
             const uint8_t *row = (const uint8_t *)src + (size_t)(g * RP_ROWS + r) * nb * tb;
             for (int b = 0; b < nb; b++)
-                pack_block(type, row + (size_t)b * tb, grp + (size_t)b * bb, r, &sc[(size_t)b * RP_ROWS + r]);
+                pack_block(type, row + (size_t)b * tb, grp + (size_t)b * bb, r,
+                           &sc[(size_t)b * RP_ROWS + r]);
         }
     }
 }
@@ -148,8 +154,8 @@ void rp_act_quantize(const float *x, int cols, void *dst)
  * sums in the same order (an integer sum per block, times d_w * d_a, added
  * up). The stored weights' offset comes off as a multiple of the
  * activations' -8 * sum. */
-static void tile_scalar(uint32_t type, int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
-                        float *out)
+static void tile_scalar(uint32_t type, int nb, const uint8_t *group, const void *a, size_t a_stride,
+                        int n_tok, float *out)
 {
     const size_t bb = block_bytes(type);
     const dx_f16 *sc = (const dx_f16 *)(group + (size_t)nb * bb);
@@ -169,10 +175,11 @@ static void tile_scalar(uint32_t type, int nb, const uint8_t *group, const void 
     }
 }
 
-#define SCALAR_TILE(T, TYPE)                                                                             \
-    static void tile_##T##_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out) \
-    {                                                                                                    \
-        tile_scalar(TYPE, nb, g, a, as, n, out);                                                         \
+#define SCALAR_TILE(T, TYPE)                                                                       \
+    static void tile_##T##_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n,       \
+                                  float *out)                                                      \
+    {                                                                                              \
+        tile_scalar(TYPE, nb, g, a, as, n, out);                                                   \
     }
 SCALAR_TILE(q4_0, QT_Q4_0)
 SCALAR_TILE(q5_0, QT_Q5_0)

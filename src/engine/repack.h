@@ -43,12 +43,12 @@
 
 #include "engine/quant.h"
 
-#define RP_ROWS 16       /* rows in one interleaved group */
-#define RP_MAX_TOKENS 8  /* tokens one kernel call takes at most */
+#define RP_ROWS 16      /* rows in one interleaved group */
+#define RP_MAX_TOKENS 8 /* tokens one kernel call takes at most */
 
 typedef struct rp_act_block {
-    float d;        /* the Q8_0 block's scale, f16-rounded, as f32 */
-    int32_t off;    /* -8 * sum(qs): Q4_0's offset; Q8_0's (-128 * sum) is 16 times it */
+    float d;     /* the Q8_0 block's scale, f16-rounded, as f32 */
+    int32_t off; /* -8 * sum(qs): Q4_0's offset; Q8_0's (-128 * sum) is 16 times it */
     int8_t qs[32];
 } rp_act_block;
 _Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");

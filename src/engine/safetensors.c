@@ -31,11 +31,16 @@ struct st_file {
 
 static int elem_size(const char *dt, st_dtype *out)
 {
-    static const struct { const char *name; int size; st_dtype dt; } tab[] = {
-        {"F32", 4, ST_F32}, {"F16", 2, ST_F16}, {"BF16", 2, ST_BF16}, {"F64", 8, ST_OTHER},
-        {"I64", 8, ST_OTHER}, {"I32", 4, ST_OTHER}, {"I16", 2, ST_OTHER}, {"I8", 1, ST_OTHER},
-        {"U8", 1, ST_OTHER}, {"BOOL", 1, ST_OTHER}, {"U16", 2, ST_OTHER}, {"U32", 4, ST_OTHER},
-        {"U64", 8, ST_OTHER}, {"F8_E4M3", 1, ST_OTHER}, {"F8_E5M2", 1, ST_OTHER},
+    static const struct {
+        const char *name;
+        int size;
+        st_dtype dt;
+    } tab[] = {
+        {"F32", 4, ST_F32},    {"F16", 2, ST_F16},       {"BF16", 2, ST_BF16},
+        {"F64", 8, ST_OTHER},  {"I64", 8, ST_OTHER},     {"I32", 4, ST_OTHER},
+        {"I16", 2, ST_OTHER},  {"I8", 1, ST_OTHER},      {"U8", 1, ST_OTHER},
+        {"BOOL", 1, ST_OTHER}, {"U16", 2, ST_OTHER},     {"U32", 4, ST_OTHER},
+        {"U64", 8, ST_OTHER},  {"F8_E4M3", 1, ST_OTHER}, {"F8_E5M2", 1, ST_OTHER},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (!strcmp(dt, tab[i].name)) {
@@ -79,7 +84,8 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
         st = dx_fail(DX_EFORMAT, "safetensors: header is not a JSON object");
         goto out;
     }
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (!strcmp(key, "__metadata__"))
             continue;
         n++;
@@ -97,7 +103,8 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
         goto out;
     }
     char *np = f->names;
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (!strcmp(key, "__metadata__"))
             continue;
         st_tensor *t = &f->t[f->n];
@@ -109,8 +116,8 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
                *offs = json_object_get(val, "data_offsets");
         if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs) ||
             json_array_size(offs) != 2) {
-            st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' lacks dtype, shape or data_offsets",
-                         key);
+            st = dx_fail(DX_EFORMAT,
+                         "safetensors: tensor '%.100s' lacks dtype, shape or data_offsets", key);
             goto out;
         }
         t->dtype_name = json_string_value(dt);
@@ -121,8 +128,9 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
             goto out;
         }
         if (json_array_size(shape) > 4) {
-            st = dx_fail(DX_EUNSUPPORTED, "safetensors: tensor '%.100s' has %zu dimensions (4 at most)",
-                         key, json_array_size(shape));
+            st = dx_fail(DX_EUNSUPPORTED,
+                         "safetensors: tensor '%.100s' has %zu dimensions (4 at most)", key,
+                         json_array_size(shape));
             goto out;
         }
         t->n_dims = (int)json_array_size(shape);
@@ -146,14 +154,15 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
         if (!json_is_integer(o0) || !json_is_integer(o1) || json_integer_value(o0) < 0 ||
             json_integer_value(o1) < json_integer_value(o0) ||
             (uint64_t)json_integer_value(o1) > data_len) {
-            st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' data_offsets lie outside the file",
-                         key);
+            st = dx_fail(DX_EFORMAT,
+                         "safetensors: tensor '%.100s' data_offsets lie outside the file", key);
             goto out;
         }
         t->nbytes = (size_t)(json_integer_value(o1) - json_integer_value(o0));
         if ((uint64_t)t->nbytes != (uint64_t)ne * (uint64_t)es) {
-            st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' holds %zu bytes, its shape needs %llu",
-                         key, t->nbytes, (unsigned long long)ne * (unsigned long long)es);
+            st = dx_fail(DX_EFORMAT,
+                         "safetensors: tensor '%.100s' holds %zu bytes, its shape needs %llu", key,
+                         t->nbytes, (unsigned long long)ne * (unsigned long long)es);
             goto out;
         }
         t->data = data + json_integer_value(o0);
@@ -168,7 +177,8 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
     memcpy(sorted, f->t, f->n * sizeof *sorted);
     qsort(sorted, f->n, sizeof *sorted, by_offset);
     for (size_t i = 1; i < f->n; i++)
-        if ((const uint8_t *)sorted[i - 1].data + sorted[i - 1].nbytes > (const uint8_t *)sorted[i].data) {
+        if ((const uint8_t *)sorted[i - 1].data + sorted[i - 1].nbytes >
+            (const uint8_t *)sorted[i].data) {
             st = dx_fail(DX_EFORMAT, "safetensors: tensors '%.100s' and '%.100s' overlap",
                          sorted[i - 1].name, sorted[i].name);
             break;
@@ -176,8 +186,9 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
     free(sorted);
     /* names and dtype strings must outlive the JSON: dtype names point into a static table */
     for (size_t i = 0; i < f->n && !st; i++) {
-        static const char *const dts[] = {"F32", "F16", "BF16", "F64", "I64", "I32", "I16", "I8",
-                                          "U8", "BOOL", "U16", "U32", "U64", "F8_E4M3", "F8_E5M2"};
+        static const char *const dts[] = {"F32", "F16", "BF16", "F64",     "I64",
+                                          "I32", "I16", "I8",   "U8",      "BOOL",
+                                          "U16", "U32", "U64",  "F8_E4M3", "F8_E5M2"};
         for (size_t j = 0; j < sizeof dts / sizeof dts[0]; j++)
             if (!strcmp(f->t[i].dtype_name, dts[j]))
                 f->t[i].dtype_name = dts[j];
@@ -247,9 +258,15 @@ void st_close(st_file *f)
     free(f);
 }
 
-size_t st_n_tensors(const st_file *f) { return f->n; }
+size_t st_n_tensors(const st_file *f)
+{
+    return f->n;
+}
 
-const st_tensor *st_tensor_at(const st_file *f, size_t i) { return i < f->n ? &f->t[i] : NULL; }
+const st_tensor *st_tensor_at(const st_file *f, size_t i)
+{
+    return i < f->n ? &f->t[i] : NULL;
+}
 
 const st_tensor *st_find(const st_file *f, const char *name)
 {
@@ -267,7 +284,9 @@ dx_status st_to_f32(const st_tensor *t, int64_t off, int64_t n, float *out)
     const uint8_t *p = t->data;
     for (int64_t i = 0; i < n; i++) {
         switch (t->dtype) {
-        case ST_F32: memcpy(&out[i], p + (size_t)(off + i) * 4, 4); break;
+        case ST_F32:
+            memcpy(&out[i], p + (size_t)(off + i) * 4, 4);
+            break;
         case ST_F16: {
             uint16_t h;
             memcpy(&h, p + (size_t)(off + i) * 2, 2);

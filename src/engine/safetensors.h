@@ -27,13 +27,13 @@
 typedef enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_OTHER } st_dtype;
 
 typedef struct st_tensor {
-    const char *name;     /* NUL-terminated, owned by the file */
+    const char *name; /* NUL-terminated, owned by the file */
     st_dtype dtype;
     const char *dtype_name; /* as written, e.g. "F32", "I64" */
-    int n_dims;           /* 0..4; shape[0] is the slowest (row-major, as in PyTorch) */
+    int n_dims;             /* 0..4; shape[0] is the slowest (row-major, as in PyTorch) */
     int64_t shape[4];
     int64_t n_elems;
-    const void *data;     /* into the mapping; possibly unaligned */
+    const void *data; /* into the mapping; possibly unaligned */
     size_t nbytes;
 } st_tensor;
 

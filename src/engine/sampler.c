@@ -13,16 +13,21 @@ typedef struct {
 struct sampler {
     sampler_params p;
     int n_vocab;
-    cand *c;           /* (n_vocab) */
-    int32_t *history;  /* ring of the last penalty_last_n tokens */
+    cand *c;          /* (n_vocab) */
+    int32_t *history; /* ring of the last penalty_last_n tokens */
     int hist_len, hist_pos;
     uint64_t rng;
 };
 
 sampler_params sampler_defaults(void)
 {
-    return (sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
-                            .repeat_penalty = 1.0f, .penalty_last_n = 64, .seed = 0};
+    return (sampler_params){.temperature = 0.8f,
+                            .top_k = 40,
+                            .top_p = 0.95f,
+                            .min_p = 0.05f,
+                            .repeat_penalty = 1.0f,
+                            .penalty_last_n = 64,
+                            .seed = 0};
 }
 
 dx_status sampler_new(const sampler_params *p, int n_vocab, sampler **out)
@@ -101,16 +106,24 @@ static void top_k_sort(cand *c, int n, int k)
         cand pivot = c[(lo + hi) / 2];
         int i = lo, j = hi;
         while (i <= j) {
-            while (cand_desc(&c[i], &pivot) < 0) i++;
-            while (cand_desc(&c[j], &pivot) > 0) j--;
+            while (cand_desc(&c[i], &pivot) < 0)
+                i++;
+            while (cand_desc(&c[j], &pivot) > 0)
+                j--;
             if (i <= j) {
-                cand t = c[i]; c[i] = c[j]; c[j] = t;
-                i++; j--;
+                cand t = c[i];
+                c[i] = c[j];
+                c[j] = t;
+                i++;
+                j--;
             }
         }
-        if (k - 1 <= j) hi = j;
-        else if (k - 1 >= i) lo = i;
-        else break;
+        if (k - 1 <= j)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
     }
     qsort(c, (size_t)k, sizeof *c, cand_desc);
 }
@@ -132,7 +145,10 @@ int32_t sampler_sample(sampler *s, const float *logits)
             /* each distinct token is penalised once, as llama.cpp does */
             bool seen = false;
             for (int e = 0; e < h; e++)
-                if (s->history[e] == id) { seen = true; break; }
+                if (s->history[e] == id) {
+                    seen = true;
+                    break;
+                }
             if (seen)
                 continue;
             c->logit = c->logit > 0 ? c->logit / p->repeat_penalty : c->logit * p->repeat_penalty;
@@ -158,7 +174,10 @@ int32_t sampler_sample(sampler *s, const float *logits)
         int keep = n;
         for (int i = 0; i < n; i++) {
             acc += exp((double)(s->c[i].logit - mx)) / sum;
-            if (acc >= p->top_p) { keep = i + 1; break; }
+            if (acc >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
         }
         n = keep;
     }

@@ -240,8 +240,9 @@ static dx_status parse_jsonl(const char *text, size_t len, const char *name, eva
         json_t *ans = o ? json_object_get(o, "answer") : NULL;
         if (!o || !json_is_object(o) || !question || !(json_is_string(ans) || json_is_array(ans))) {
             json_decref(o);
-            return dx_fail(DX_EFORMAT, "%s:%zu: expected {\"question\": \"...\", \"answer\": ...}%s%s",
-                           name, line, o ? "" : ": ", o ? "" : err.text);
+            return dx_fail(DX_EFORMAT,
+                           "%s:%zu: expected {\"question\": \"...\", \"answer\": ...}%s%s", name,
+                           line, o ? "" : ": ", o ? "" : err.text);
         }
         dx_status st = add_item(s, &cap);
         if (st) {
@@ -378,14 +379,20 @@ static dx_status parse_csv(const char *text, size_t len, const char *name, eval_
     for (size_t i = 0; i < nf; i++) {
         if (!f[i])
             return dx_fail(DX_ENOMEM, "out of memory");
-        if (!strcmp(f[i], "Question")) iq = (int)i;
-        else if (!strcmp(f[i], "Correct Answers")) ic = (int)i;
-        else if (!strcmp(f[i], "Incorrect Answers")) ii = (int)i;
-        else if (!strcmp(f[i], "Best Answer")) ib = (int)i;
+        if (!strcmp(f[i], "Question"))
+            iq = (int)i;
+        else if (!strcmp(f[i], "Correct Answers"))
+            ic = (int)i;
+        else if (!strcmp(f[i], "Incorrect Answers"))
+            ii = (int)i;
+        else if (!strcmp(f[i], "Best Answer"))
+            ib = (int)i;
     }
     if (iq < 0 || ic < 0 || ii < 0)
-        return dx_fail(DX_EFORMAT, "%s: a CSV set needs the columns Question, Correct Answers and "
-                                   "Incorrect Answers (TruthfulQA's)", name);
+        return dx_fail(DX_EFORMAT,
+                       "%s: a CSV set needs the columns Question, Correct Answers and "
+                       "Incorrect Answers (TruthfulQA's)",
+                       name);
     while (p < end) {
         rec++;
         if ((st = csv_record(&p, end, &s->mem, f, 16, &nf)))

@@ -26,7 +26,7 @@ typedef enum eval_kind { EVAL_SHORT_ANSWER, EVAL_MATH, EVAL_TRUTHFUL } eval_kind
 
 typedef struct eval_item {
     const char *question;
-    const char **correct;   /* accepted answers (math: the one number) */
+    const char **correct; /* accepted answers (math: the one number) */
     size_t n_correct;
     const char **incorrect; /* TruthfulQA only */
     size_t n_incorrect;
@@ -34,7 +34,7 @@ typedef struct eval_item {
 
 typedef struct eval_set {
     eval_kind kind;
-    const char *format;     /* "nq-open jsonl", "gsm8k jsonl", "truthfulqa csv" */
+    const char *format; /* "nq-open jsonl", "gsm8k jsonl", "truthfulqa csv" */
     eval_item *items;
     size_t n;
     arena mem;

@@ -25,12 +25,12 @@ typedef struct req {
  * leader lets go of mu for the forward pass (which takes the pool's lock). */
 struct batcher {
     pthread_mutex_t mu;
-    pthread_cond_t done;   /* submitters and yielders wait here (a step ended, a session left) */
-    int joined;            /* sessions between batch_join and batch_leave */
-    req *head, **tail;     /* submitted, not yet taken by a leader (FIFO) */
+    pthread_cond_t done; /* submitters and yielders wait here (a step ended, a session left) */
+    int joined;          /* sessions between batch_join and batch_leave */
+    req *head, **tail;   /* submitted, not yet taken by a leader (FIFO) */
     int n_pending;
-    bool busy;             /* a step is running */
-    long gather_us;        /* how long submitters wait for the rest (see batch.h) */
+    bool busy;      /* a step is running */
+    long gather_us; /* how long submitters wait for the rest (see batch.h) */
     batch_stats st;
 };
 

@@ -49,15 +49,15 @@
 typedef struct batcher batcher;
 
 typedef struct batch_stats {
-    uint64_t steps;        /* forward passes run */
-    uint64_t tokens;       /* tokens decoded in them */
-    uint64_t shared_steps; /* steps with more than one session */
-    uint64_t shared_tokens;/* tokens decoded in those */
-    int max_batch;         /* most sessions in one step */
-    uint64_t waited_out;   /* steps run without some joined session, after the gather wait */
+    uint64_t steps;         /* forward passes run */
+    uint64_t tokens;        /* tokens decoded in them */
+    uint64_t shared_steps;  /* steps with more than one session */
+    uint64_t shared_tokens; /* tokens decoded in those */
+    int max_batch;          /* most sessions in one step */
+    uint64_t waited_out;    /* steps run without some joined session, after the gather wait */
 } batch_stats;
 
-batcher *batcher_new(void); /* NULL on out of memory */
+batcher *batcher_new(void);    /* NULL on out of memory */
 void batcher_free(batcher *b); /* no session may still be joined; NULL is a no-op */
 
 /* A session enters (join) or leaves (leave) its token-by-token phase. Leaders

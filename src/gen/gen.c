@@ -63,10 +63,22 @@ void gen_model_close(gen_model *gm)
     free(gm);
 }
 
-eng_model *gen_model_engine(const gen_model *gm) { return gm->m; }
-const tok *gen_model_tok(const gen_model *gm) { return gm->t; }
-const chat_tmpl *gen_model_chat(const gen_model *gm) { return &gm->chat; }
-batch_stats gen_model_batch_stats(const gen_model *gm) { return batcher_stats(gm->b); }
+eng_model *gen_model_engine(const gen_model *gm)
+{
+    return gm->m;
+}
+const tok *gen_model_tok(const gen_model *gm)
+{
+    return gm->t;
+}
+const chat_tmpl *gen_model_chat(const gen_model *gm)
+{
+    return &gm->chat;
+}
+batch_stats gen_model_batch_stats(const gen_model *gm)
+{
+    return batcher_stats(gm->b);
+}
 
 static double now_ms(void)
 {
@@ -116,7 +128,8 @@ static dx_status prompt_ids(const gen_model *gm, const gen_params *p, const char
         goto out;
     }
     /* chat templates carry their own special tokens; BOS as the model says */
-    st = tok_encode(gm->t, text.data ? text.data : "", text.len, true, p->chat || conv, buf, cap, n);
+    st =
+        tok_encode(gm->t, text.data ? text.data : "", text.len, true, p->chat || conv, buf, cap, n);
     if (st) {
         free(buf);
         goto out;
@@ -140,7 +153,11 @@ static size_t utf8_whole(const char *s, size_t n)
     while (i > 0 && back < 4) {
         unsigned char c = (unsigned char)s[i - 1];
         if ((c & 0xC0) != 0x80) {
-            size_t need = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
+            size_t need = c < 0x80         ? 1
+                          : (c >> 5) == 6  ? 2
+                          : (c >> 4) == 14 ? 3
+                          : (c >> 3) == 30 ? 4
+                                           : 1;
             return back + 1 >= need ? n : i - 1;
         }
         i--;
@@ -185,14 +202,17 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
     if ((st = eng_session_new(gm->m, &eo, &s)))
         goto out;
     if ((int64_t)n_ids >= eng_session_n_ctx(s)) {
-        st = dx_fail(DX_ELIMIT, "the prompt is %zu tokens; it does not fit the %d-token context "
-                     "(use a shorter prompt or a larger --ctx)", n_ids, eng_session_n_ctx(s));
+        st = dx_fail(DX_ELIMIT,
+                     "the prompt is %zu tokens; it does not fit the %d-token context "
+                     "(use a shorter prompt or a larger --ctx)",
+                     n_ids, eng_session_n_ctx(s));
         goto out;
     }
     const int n_vocab = eng_model_hparams(gm->m)->n_vocab;
     for (size_t i = 0; i < n_ids; i++)
         if (ids[i] < 0 || ids[i] >= n_vocab) {
-            st = dx_fail(DX_EFORMAT, "tokenizer produced id %d outside the model's vocabulary", ids[i]);
+            st = dx_fail(DX_EFORMAT, "tokenizer produced id %d outside the model's vocabulary",
+                         ids[i]);
             goto out;
         }
     if ((st = sampler_new(&p->sampling, n_vocab, &sp)))
@@ -247,7 +267,8 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
                 stopped = true;
             }
         }
-        size_t ready = utf8_whole(pend.data, releasable(pend.data, pend.len, stopped ? NULL : stops));
+        size_t ready =
+            utf8_whole(pend.data, releasable(pend.data, pend.len, stopped ? NULL : stops));
         if (ready > emitted) {
             if (cb(ud, pend.data + emitted, ready - emitted)) {
                 emitted = ready;

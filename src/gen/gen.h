@@ -38,21 +38,21 @@ typedef struct gen_model gen_model;
 
 typedef struct gen_params {
     sampler_params sampling;
-    int max_tokens;         /* generated tokens at most; <= 0: until the context is full */
-    int n_ctx;              /* 0: min(model's context, 4096) */
-    bool chat;              /* format the prompt as a user turn with the model's template */
-    const char *system;     /* system prompt for chat mode, or NULL */
-    bool default_system;    /* with no system prompt, use the template's own default */
-    bool solo;              /* never share decode steps with other generations (benchmarks) */
+    int max_tokens;      /* generated tokens at most; <= 0: until the context is full */
+    int n_ctx;           /* 0: min(model's context, 4096) */
+    bool chat;           /* format the prompt as a user turn with the model's template */
+    const char *system;  /* system prompt for chat mode, or NULL */
+    bool default_system; /* with no system prompt, use the template's own default */
+    bool solo;           /* never share decode steps with other generations (benchmarks) */
 } gen_params;
 
 typedef struct gen_stats {
     int prompt_tokens;
     int gen_tokens;
-    double prefill_ms;      /* prompt processing, including the first token's logits */
-    double decode_ms;       /* generating the rest */
-    int batched_tokens;     /* tokens decoded in a step shared with other generations */
-    const char *stop;       /* "eog", "stop string", "length", "context", "cancelled" */
+    double prefill_ms;  /* prompt processing, including the first token's logits */
+    double decode_ms;   /* generating the rest */
+    int batched_tokens; /* tokens decoded in a step shared with other generations */
+    const char *stop;   /* "eog", "stop string", "length", "context", "cancelled" */
 } gen_stats;
 
 /* Called with each piece of output text (whole UTF-8 characters). Return

@@ -138,19 +138,19 @@ typedef struct xfer {
     FILE *f;
     EVP_MD_CTX *md;
     CURL *curl;
-    uint64_t have;       /* bytes in .part when the request went out */
-    uint64_t written;    /* bytes in .part now */
+    uint64_t have;    /* bytes in .part when the request went out */
+    uint64_t written; /* bytes in .part now */
     uint64_t limit;
     uint64_t range_start; /* from Content-Range of a 206 */
-    bool started;        /* first body bytes seen and the file set up for them */
+    bool started;         /* first body bytes seen and the file set up for them */
     bool resumed;
-    bool bad_status;     /* body of an error response: not written */
+    bool bad_status; /* body of an error response: not written */
     bool over_limit;
     bool range_mismatch;
-    int werr;            /* errno of a failed write */
-    char etag[65];       /* sha256 from ETag of the last response */
-    char linked[65];     /* sha256 from X-Linked-ETag of any response */
-    char got[65];        /* sha256 of the finished file */
+    int werr;        /* errno of a failed write */
+    char etag[65];   /* sha256 from ETag of the last response */
+    char linked[65]; /* sha256 from X-Linked-ETag of any response */
+    char got[65];    /* sha256 of the finished file */
     /* progress */
     bool tty, drew;
     double t0, last;
@@ -307,8 +307,8 @@ static void draw_progress(xfer *x, uint64_t now_bytes, uint64_t total, bool fina
             eta, sizeof eta);
     int pct = total ? (int)(100.0 * (double)now_bytes / (double)total) : 0;
     if (total)
-        fprintf(stderr, "\r%-28.28s %10s / %-10s %3d%% %10s/s  ETA %-8s", x->label, a, b, pct,
-                sp, eta);
+        fprintf(stderr, "\r%-28.28s %10s / %-10s %3d%% %10s/s  ETA %-8s", x->label, a, b, pct, sp,
+                eta);
     else
         fprintf(stderr, "\r%-28.28s %10s %10s/s            ", x->label, a, sp);
     x->drew = true;
@@ -322,8 +322,7 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     xfer *x = ud;
     if (x->tty && x->started && !x->bad_status) {
         uint64_t base = x->resumed ? x->have : 0;
-        draw_progress(x, base + (uint64_t)dlnow, dltotal > 0 ? base + (uint64_t)dltotal : 0,
-                      false);
+        draw_progress(x, base + (uint64_t)dlnow, dltotal > 0 ? base + (uint64_t)dltotal : 0, false);
     }
     return 0;
 }
@@ -481,8 +480,8 @@ static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, 
         goto out;
     }
     if (x->over_limit) {
-        st = dx_fail(DX_ELIMIT, "%s is larger than the download limit of %" PRIu64 " bytes",
-                     o->url, x->limit);
+        st = dx_fail(DX_ELIMIT, "%s is larger than the download limit of %" PRIu64 " bytes", o->url,
+                     x->limit);
         unlink(x->part);
         goto out;
     }

@@ -26,19 +26,19 @@
 
 typedef struct dl_opts {
     const char *url;
-    const char *dest;        /* final path; the body is written to dest.part first */
-    const char *sha256;      /* expected lowercase hex, or NULL */
-    const char *bearer;      /* Authorization: Bearer token, or NULL */
-    const char *label;       /* shown beside the progress bar; NULL = file name */
-    uint64_t max_bytes;      /* 0 = DX_MAX_DOWNLOAD_BYTES (lowered by $DRUX_MAX_DOWNLOAD) */
-    int retries;             /* extra attempts after an interrupted transfer */
+    const char *dest;   /* final path; the body is written to dest.part first */
+    const char *sha256; /* expected lowercase hex, or NULL */
+    const char *bearer; /* Authorization: Bearer token, or NULL */
+    const char *label;  /* shown beside the progress bar; NULL = file name */
+    uint64_t max_bytes; /* 0 = DX_MAX_DOWNLOAD_BYTES (lowered by $DRUX_MAX_DOWNLOAD) */
+    int retries;        /* extra attempts after an interrupted transfer */
     bool quiet;
 } dl_opts;
 
 typedef struct dl_result {
-    char sha256[65];         /* of the whole file */
+    char sha256[65]; /* of the whole file */
     uint64_t size;
-    bool resumed;            /* some bytes came from an earlier .part */
+    bool resumed; /* some bytes came from an earlier .part */
 } dl_result;
 
 dx_status dl_global_init(void);

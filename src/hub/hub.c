@@ -96,8 +96,9 @@ static dx_status parse_hf_short(const char *rest, hub_source *o)
     const char *s2 = strchr(s1 + 1, '/');
     char ep[DX_HUB_MAX_SOURCE];
     o->kind = HUB_SRC_HF;
-    if ((size_t)snprintf(o->url, sizeof o->url, "%s/%.*s/resolve/main/%s", hf_endpoint(ep, sizeof ep),
-                         (int)(s2 - rest), rest, s2 + 1) >= sizeof o->url ||
+    if ((size_t)snprintf(o->url, sizeof o->url, "%s/%.*s/resolve/main/%s",
+                         hf_endpoint(ep, sizeof ep), (int)(s2 - rest), rest,
+                         s2 + 1) >= sizeof o->url ||
         (size_t)snprintf(o->canon, sizeof o->canon, "hf://%s", rest) >= sizeof o->canon)
         return dx_fail(DX_ELIMIT, "source too long");
     last_component(rest, o->file_name, sizeof o->file_name);
@@ -129,8 +130,7 @@ dx_status hub_source_parse(const char *src, hub_source *o)
             memcpy(o->version, v, vl + 1);
         }
         o->kind = HUB_SRC_PYPI;
-        snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "",
-                 o->version);
+        snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "", o->version);
         return DX_OK;
     }
     if (starts_with(src, "hf://"))
@@ -285,9 +285,9 @@ static const char *guess_family(const char *name, const char *arch)
     static const struct {
         const char *key, *family;
     } table[] = {
-        {"smollm2", "smollm2"}, {"smollm", "smollm"}, {"gemma-3", "gemma3"}, {"gemma3", "gemma3"},
-        {"gemma-2", "gemma2"},  {"gemma2", "gemma2"}, {"qwen2.5", "qwen2"},  {"qwen2", "qwen2"},
-        {"qwen3", "qwen3"},     {"tinyllama", "llama"}, {"llama", "llama"},  {"phi", "phi"},
+        {"smollm2", "smollm2"}, {"smollm", "smollm"},   {"gemma-3", "gemma3"}, {"gemma3", "gemma3"},
+        {"gemma-2", "gemma2"},  {"gemma2", "gemma2"},   {"qwen2.5", "qwen2"},  {"qwen2", "qwen2"},
+        {"qwen3", "qwen3"},     {"tinyllama", "llama"}, {"llama", "llama"},    {"phi", "phi"},
         {"mistral", "mistral"}, {"stories", "llama"},
     };
     char low[DX_HUB_MAX_NAME + 1];
@@ -319,8 +319,8 @@ void hub_gguf_peek_arch(const void *buf, size_t len, char *out, size_t cap)
     size_t off = 4 + 4 + 8 + 8;
     if (!cap || len < off + 8 || memcmp(p, "GGUF", 4))
         return;
-    uint32_t ver = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-                   (uint32_t)p[7] << 24;
+    uint32_t ver =
+        (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
     if (ver < 2 || rd64(p + 16) == 0)
         return;
     uint64_t kl = rd64(p + off);
@@ -400,8 +400,8 @@ static dx_status read_sidecar(const char *models_dir, const char *json_name, hub
     copy_str(m->family, sizeof m->family, json_object_get(j, "family"));
     copy_str(m->architecture, sizeof m->architecture, json_object_get(j, "architecture"));
     json_t *sz = json_object_get(j, "size");
-    m->size = json_is_integer(sz) && json_integer_value(sz) > 0 ? (uint64_t)json_integer_value(sz)
-                                                                : 0;
+    m->size =
+        json_is_integer(sz) && json_integer_value(sz) > 0 ? (uint64_t)json_integer_value(sz) : 0;
     json_decref(j);
     if (check_name(m->name))
         return dx_fail(DX_EFORMAT, "%s: missing or bad \"name\"", path);
@@ -413,15 +413,15 @@ static dx_status write_sidecar(const char *models_dir, const hub_model *m, json_
 {
     dx_status st = DX_OK;
     char path[PATH_MAX], tmp[PATH_MAX];
-    if (join3(tmp, sizeof tmp, models_dir, "/.", m->name) || join3(path, sizeof path, models_dir, "/", m->name))
+    if (join3(tmp, sizeof tmp, models_dir, "/.", m->name) ||
+        join3(path, sizeof path, models_dir, "/", m->name))
         return dx_fail(DX_ELIMIT, "path too long in %s", models_dir);
     strcat(tmp, ".json.tmp"); /* models_dir is far shorter than PATH_MAX */
     strcat(path, ".json");
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "name", m->name,
-                          "file", strrchr(m->path, '/') + 1, "source", m->source, "sha256",
-                          m->sha256, "size", (json_int_t)m->size, "pulled_at", m->pulled_at,
-                          "display_name", m->display_name, "family", m->family,
-                          "architecture", m->architecture);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s}", "name", m->name, "file",
+                          strrchr(m->path, '/') + 1, "source", m->source, "sha256", m->sha256,
+                          "size", (json_int_t)m->size, "pulled_at", m->pulled_at, "display_name",
+                          m->display_name, "family", m->family, "architecture", m->architecture);
     if (!j)
         return dx_fail(DX_ENOMEM, "cannot build the sidecar JSON");
     if (extra)
@@ -537,8 +537,7 @@ dx_status hub_remove(const char *name)
 
 /* The cached model that came from canon (and is named name, if given),
  * when its file still has the recorded size and sha256. */
-static bool find_cached(const char *canon, const char *name, const char *want_sha,
-                        hub_model *m)
+static bool find_cached(const char *canon, const char *name, const char *want_sha, hub_model *m)
 {
     hub_model *all = NULL;
     size_t n = 0;

@@ -50,10 +50,10 @@ typedef struct hub_model {
     char path[PATH_MAX];
     char source[DX_HUB_MAX_SOURCE];
     char sha256[65];
-    char pulled_at[32];     /* "2026-11-25T01:02:03Z" */
+    char pulled_at[32]; /* "2026-11-25T01:02:03Z" */
     char display_name[128];
-    char family[32];        /* e.g. "gemma3", "" when unknown */
-    char architecture[32];  /* general.architecture when it leads the GGUF header */
+    char family[32];       /* e.g. "gemma3", "" when unknown */
+    char architecture[32]; /* general.architecture when it leads the GGUF header */
     uint64_t size;
 } hub_model;
 
@@ -67,12 +67,12 @@ typedef enum hub_source_kind {
 
 typedef struct hub_source {
     hub_source_kind kind;
-    char canon[DX_HUB_MAX_SOURCE];   /* stable form kept in the sidecar */
-    char url[DX_HUB_MAX_SOURCE];     /* URL, HF */
-    char project[256];               /* PYPI, normalised */
-    char version[64];                /* PYPI, "" = newest */
-    char path[PATH_MAX];             /* FILE */
-    char file_name[256];             /* URL, HF, FILE: last path component */
+    char canon[DX_HUB_MAX_SOURCE]; /* stable form kept in the sidecar */
+    char url[DX_HUB_MAX_SOURCE];   /* URL, HF */
+    char project[256];             /* PYPI, normalised */
+    char version[64];              /* PYPI, "" = newest */
+    char path[PATH_MAX];           /* FILE */
+    char file_name[256];           /* URL, HF, FILE: last path component */
 } hub_source;
 
 /* Classifies and checks a source string (see above). A path that exists

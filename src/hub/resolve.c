@@ -21,7 +21,8 @@ dx_status hub_resolve_model(const char *name, char **path)
     if (st == DX_ENOTFOUND)
         return dx_fail(DX_ENOTFOUND,
                        "'%s' is neither a file nor a cached model ('drux models' lists them, "
-                       "'drux pull' adds one)", name);
+                       "'drux pull' adds one)",
+                       name);
     if (st)
         return st;
     *path = strdup(m.path);

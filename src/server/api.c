@@ -35,15 +35,15 @@ struct qrun {
     council_config cfg; /* the members asked: copies of the server's entries */
     pthread_mutex_t mu; /* guards the state below and the order of events */
     const char *status;
-    const char *phase;  /* "asking" ... while running, NULL before */
+    const char *phase; /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
     mstate m[DX_MAX_MEMBERS];
     http_stream *ev;
     atomic_int cancel;
     bool deleted, deltas_dropped;
-    bool ended;         /* final event written: followers need not follow */
-    json_t *final;      /* the stored question with its result, once done or failed */
+    bool ended;    /* final event written: followers need not follow */
+    json_t *final; /* the stored question with its result, once done or failed */
     double t_created, t_phase[4];
 };
 
@@ -64,10 +64,11 @@ static json_t *qrun_json(qrun *qr, bool with_texts)
         json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I}", "name", mc->name, "model",
                               mc->model, "status", mstatus(m->status), "error",
                               m->error[0] ? json_string(m->error) : json_null(), "latency_ms",
-                              (json_int_t)m->latency_ms, "tokens", (json_int_t)m->tokens,
-                              "ttft_ms", (json_int_t)(m->ttft_ms > 0 ? m->ttft_ms : 0));
+                              (json_int_t)m->latency_ms, "tokens", (json_int_t)m->tokens, "ttft_ms",
+                              (json_int_t)(m->ttft_ms > 0 ? m->ttft_ms : 0));
         if (o && with_texts)
-            json_object_set_new(o, "text", json_stringn(m->text.data ? m->text.data : "", m->text.len));
+            json_object_set_new(o, "text",
+                                json_stringn(m->text.data ? m->text.data : "", m->text.len));
         json_array_append_new(members, o);
     }
     return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id,
@@ -135,8 +136,8 @@ static void on_event(const ask_event *ev, void *user)
     }
     if (r->completion_tokens > 0)
         m->tokens = r->completion_tokens;
-    json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I}", "index", (json_int_t)i, "name",
-                          r->name, "status", mstatus(r->status), "tokens", (json_int_t)m->tokens,
+    json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I}", "index", (json_int_t)i, "name", r->name,
+                          "status", mstatus(r->status), "tokens", (json_int_t)m->tokens,
                           "latency_ms", (json_int_t)r->latency_ms, "ttft_ms",
                           (json_int_t)(r->ttft_ms > 0 ? r->ttft_ms : 0));
     if (j && m->error[0])
@@ -144,7 +145,8 @@ static void on_event(const ask_event *ev, void *user)
     if (j && me->kind == MEMBER_EV_TEXT) {
         /* text deltas stop when the stream's share for them is used up;
          * followers still get every status and the final result */
-        if (!qr->deltas_dropped && http_stream_len(qr->ev) + me->len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)
+        if (!qr->deltas_dropped &&
+            http_stream_len(qr->ev) + me->len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)
             qr->deltas_dropped = true;
         if (!qr->deltas_dropped)
             json_object_set_new(j, "delta", json_stringn(me->text, me->len));
@@ -193,7 +195,8 @@ dx_status api_slot_enter(http_server *s)
     pthread_mutex_lock(&s->mu);
     dx_status st = DX_OK;
     if (full_locked(s)) {
-        st = dx_fail(DX_ELIMIT, "the server is busy: %d jobs are running or waiting; try again shortly",
+        st = dx_fail(DX_ELIMIT,
+                     "the server is busy: %d jobs are running or waiting; try again shortly",
                      s->questions + s->completions);
     } else {
         s->completions++;
@@ -286,8 +289,13 @@ static void *worker(void *arg)
         if (!qr->deleted)
             db_question_set_status(s->db, qr->id, "running", NULL);
         pthread_mutex_unlock(&qr->mu);
-        ask_opts o = {.cfg = &qr->cfg, .reg = s->reg, .on_event = on_event, .user = qr,
-                      .cancel = &qr->cancel, .synthesis = true, .embedder = s->embedder};
+        ask_opts o = {.cfg = &qr->cfg,
+                      .reg = s->reg,
+                      .on_event = on_event,
+                      .user = qr,
+                      .cancel = &qr->cancel,
+                      .synthesis = true,
+                      .embedder = s->embedder};
         st = ask_run(qr->question, &o, &mem, &res);
     }
     double t_end = http_now_ms();
@@ -311,15 +319,20 @@ static void *worker(void *arg)
         members = json_array();
         for (size_t i = 0; members && i < qr->cfg.n_members; i++)
             json_array_append_new(members, member_json(qr, i));
-        db_finish f = {.id = qr->id, .status = st ? "failed" : "done", .error = st ? qr->error : NULL,
-                       .finished_at = now, .members = members, .result = result,
-                       .queued_ms = span(qr->t_created, t_start),
-                       .asking_ms = span(qr->t_phase[ASK_ASKING], qr->t_phase[ASK_ANALYZING]),
-                       .analyzing_ms = span(qr->t_phase[ASK_ANALYZING],
-                                            qr->t_phase[ASK_SYNTHESIZING] > 0 ? qr->t_phase[ASK_SYNTHESIZING]
-                                                                              : qr->t_phase[ASK_DONE]),
-                       .synthesizing_ms = span(qr->t_phase[ASK_SYNTHESIZING], qr->t_phase[ASK_DONE]),
-                       .total_ms = span(qr->t_created, t_end)};
+        db_finish f = {
+            .id = qr->id,
+            .status = st ? "failed" : "done",
+            .error = st ? qr->error : NULL,
+            .finished_at = now,
+            .members = members,
+            .result = result,
+            .queued_ms = span(qr->t_created, t_start),
+            .asking_ms = span(qr->t_phase[ASK_ASKING], qr->t_phase[ASK_ANALYZING]),
+            .analyzing_ms = span(qr->t_phase[ASK_ANALYZING], qr->t_phase[ASK_SYNTHESIZING] > 0
+                                                                 ? qr->t_phase[ASK_SYNTHESIZING]
+                                                                 : qr->t_phase[ASK_DONE]),
+            .synthesizing_ms = span(qr->t_phase[ASK_SYNTHESIZING], qr->t_phase[ASK_DONE]),
+            .total_ms = span(qr->t_created, t_end)};
         qr->status = f.status;
         if (!members || db_question_finish(s->db, &f)) {
             log_error("store: question %s: %s", qr->id, dx_errmsg());
@@ -380,17 +393,18 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     if (members) {
         size_t i;
         json_t *v;
-        json_array_foreach(members, i, v)
-            if (!council_config_member(s->cfg, json_string_value(v))) {
-                st = dx_fail(DX_EARG, "no council member is called '%.64s' (GET /api/v1/members lists them)",
-                             json_string_value(v));
-                goto out;
-            }
+        json_array_foreach(members, i, v) if (!council_config_member(s->cfg, json_string_value(v)))
+        {
+            st = dx_fail(DX_EARG,
+                         "no council member is called '%.64s' (GET /api/v1/members lists them)",
+                         json_string_value(v));
+            goto out;
+        }
         qr->cfg.n_members = 0;
         for (size_t k = 0; k < s->cfg->n_members; k++) {
             bool asked = false;
-            json_array_foreach(members, i, v)
-                asked = asked || !strcmp(json_string_value(v), s->cfg->members[k].name);
+            json_array_foreach(members, i, v) asked =
+                asked || !strcmp(json_string_value(v), s->cfg->members[k].name);
             if (asked)
                 qr->cfg.members[qr->cfg.n_members++] = s->cfg->members[k];
         }
@@ -412,8 +426,10 @@ dx_status api_question_start(http_server *s, const char *question, json_t *membe
     if (atomic_load(&s->stopping)) {
         st = dx_fail(DX_ECANCELLED, "the server is shutting down");
     } else if (full_locked(s)) {
-        st = dx_fail(DX_ELIMIT, "the server is busy: %d questions are running or queued; try again "
-                     "shortly", s->questions);
+        st = dx_fail(DX_ELIMIT,
+                     "the server is busy: %d questions are running or queued; try again "
+                     "shortly",
+                     s->questions);
     } else {
         new_id(qr->id); /* 60 random bits: collisions are not a concern */
         s->questions++;
@@ -456,8 +472,8 @@ out:
     return st;
 }
 
-/* The question with this id in the run list (queued, running, or just finished); NULL if none. Caller
- * holds s->mu. */
+/* The question with this id in the run list (queued, running, or just finished); NULL if none.
+ * Caller holds s->mu. */
 /* The running question id, if it was not deleted (s->mu held; `deleted` is
  * only set with s->mu held too, so reading it here is safe). A deleted run
  * whose worker has not ended yet must not answer for the deleted question. */
@@ -487,7 +503,8 @@ dx_status api_question_json(http_server *s, const char *id, bool with_texts, jso
 
 /* A follower of a question: the stream from its current end, and the
  * question's state at that point. NULL stream when it is not running. */
-static dx_status follow(http_server *s, const char *id, http_stream **ev, size_t *off, json_t **state)
+static dx_status follow(http_server *s, const char *id, http_stream **ev, size_t *off,
+                        json_t **state)
 {
     *ev = NULL;
     *state = NULL;
@@ -545,9 +562,9 @@ void api_wake_all(http_server *s)
 
 typedef struct sse_reader {
     http_server *s;
-    http_stream *ev;   /* NULL: only the prefix */
+    http_stream *ev; /* NULL: only the prefix */
     size_t off;
-    char *prefix;      /* events this follower gets first */
+    char *prefix; /* events this follower gets first */
     size_t plen, poff;
 } sse_reader;
 
@@ -643,14 +660,16 @@ static enum MHD_Result need_method(http_req *r, const char *m, bool *bad)
 static enum MHD_Result create_question(http_req *r)
 {
     if (!http_content_type_is(r, "application/json"))
-        return http_error(r, 415, "unsupported_media_type", "send the question as application/json");
+        return http_error(r, 415, "unsupported_media_type",
+                          "send the question as application/json");
     enum MHD_Result ret;
     if (!http_rate_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
     char id[DX_HTTP_MAX_ID + 1];
-    dx_status st = api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
+    dx_status st =
+        api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
     if (!st)
         st = api_question_start(r->srv, question, members, id);
     if (!st)
@@ -665,7 +684,8 @@ static enum MHD_Result create_question(http_req *r)
     json_decref(q);
     if (!body)
         return http_error(r, 500, "internal", "out of memory");
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -681,17 +701,20 @@ static enum MHD_Result create_question(http_req *r)
 
 static enum MHD_Result list_questions(http_req *r)
 {
-    const char *q = http_query(r, "q"), *lim = http_query(r, "limit"), *before = http_query(r, "before");
+    const char *q = http_query(r, "q"), *lim = http_query(r, "limit"),
+               *before = http_query(r, "before");
     int limit = 50;
     if (lim) {
         char *end;
         long v = strtol(lim, &end, 10);
         if (end == lim || *end || v < 1 || v > (long)DX_HTTP_MAX_LIST)
-            return http_error(r, 400, "bad_request", "limit must be from 1 to %u", DX_HTTP_MAX_LIST);
+            return http_error(r, 400, "bad_request", "limit must be from 1 to %u",
+                              DX_HTTP_MAX_LIST);
         limit = (int)v;
     }
     if (q && strlen(q) > DX_HTTP_MAX_QUERY)
-        return http_error(r, 400, "bad_request", "the search text is over %u bytes", DX_HTTP_MAX_QUERY);
+        return http_error(r, 400, "bad_request", "the search text is over %u bytes",
+                          DX_HTTP_MAX_QUERY);
     if (before && !api_id_valid(before, strlen(before)))
         return http_error(r, 400, "bad_request", "before must be a question id");
     json_t *items;
@@ -701,7 +724,8 @@ static enum MHD_Result list_questions(http_req *r)
     /* questions running now: their live status */
     size_t i;
     json_t *it;
-    json_array_foreach(items, i, it) {
+    json_array_foreach(items, i, it)
+    {
         const char *id = json_string_value(json_object_get(it, "id"));
         pthread_mutex_lock(&r->srv->mu);
         qrun *qr = find_run(r->srv, id);
@@ -764,12 +788,14 @@ static enum MHD_Result list_members(http_req *r)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < cfg->n_members; i++) {
         const member_config *mc = &cfg->members[i];
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:f}", "name", mc->name, "kind",
-                                             member_kind_str(mc->kind), "model", mc->model,
-                                             "max_tokens", mc->max_tokens, "timeout_s", mc->timeout_s));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:s, s:i, s:f}", "name", mc->name, "kind",
+                                        member_kind_str(mc->kind), "model", mc->model, "max_tokens",
+                                        mc->max_tokens, "timeout_s", mc->timeout_s));
     }
-    return http_send_json(r, 200, json_pack("{s:o, s:s?, s:s}", "members", arr, "synthesizer",
-                                            cfg->synthesizer, "source", cfg->source));
+    return http_send_json(r, 200,
+                          json_pack("{s:o, s:s?, s:s}", "members", arr, "synthesizer",
+                                    cfg->synthesizer, "source", cfg->source));
 }
 
 static enum MHD_Result list_models(http_req *r)
@@ -781,10 +807,11 @@ static enum MHD_Result list_models(http_req *r)
         return http_error_status(r, st);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "name", ms[i].name,
-                                             "display_name", ms[i].display_name, "family",
-                                             ms[i].family, "architecture", ms[i].architecture,
-                                             "size", (json_int_t)ms[i].size, "source", ms[i].source));
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "name", ms[i].name,
+                                        "display_name", ms[i].display_name, "family", ms[i].family,
+                                        "architecture", ms[i].architecture, "size",
+                                        (json_int_t)ms[i].size, "source", ms[i].source));
     free(ms);
     return http_send_json(r, 200, json_pack("{s:o}", "models", arr));
 }
@@ -795,11 +822,12 @@ static enum MHD_Result health(http_req *r)
     pthread_mutex_lock(&s->mu);
     int running = s->running, waiting = queued_locked(s);
     pthread_mutex_unlock(&s->mu);
-    return http_send_json(r, 200, json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b}", "status", "ok",
-                                            "version", DRUX_VERSION, "schema", db_schema_version(s->db),
-                                            "members", (int)s->cfg->n_members, "running", running,
-                                            "queued", waiting, "max_running", s->max_running,
-                                            "pages", DX_HAVE_PAGES));
+    return http_send_json(r, 200,
+                          json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b}", "status", "ok",
+                                    "version", DRUX_VERSION, "schema", db_schema_version(s->db),
+                                    "members", (int)s->cfg->n_members, "running", running, "queued",
+                                    waiting, "max_running", s->max_running, "pages",
+                                    DX_HAVE_PAGES));
 }
 
 enum MHD_Result api_route(http_req *r, const char *path)

@@ -10,9 +10,9 @@
 
 static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
 {
-    enum MHD_Result ret = st ? http_error_status(r, st)
-                             : http_send(r, 200, "text/html; charset=utf-8", b->data ? b->data : "",
-                                         b->len, true);
+    enum MHD_Result ret =
+        st ? http_error_status(r, st)
+           : http_send(r, 200, "text/html; charset=utf-8", b->data ? b->data : "", b->len, true);
     dx_buf_free(b);
     return ret;
 }
@@ -51,7 +51,8 @@ static enum MHD_Result history(http_req *r)
 {
     const char *q = http_query(r, "q");
     if (q && strlen(q) > DX_HTTP_MAX_QUERY)
-        return http_error(r, 400, "bad_request", "the search text is over %u bytes", DX_HTTP_MAX_QUERY);
+        return http_error(r, 400, "bad_request", "the search text is over %u bytes",
+                          DX_HTTP_MAX_QUERY);
     const char *before = http_query(r, "before");
     if (before && !api_id_valid(before, strlen(before)))
         return http_error(r, 400, "bad_request", "before must be a question id");
@@ -72,7 +73,8 @@ static enum MHD_Result history(http_req *r)
 static enum MHD_Result ask(http_req *r)
 {
     if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return http_error(r, 415, "unsupported_media_type", "send the form as application/x-www-form-urlencoded");
+        return http_error(r, 415, "unsupported_media_type",
+                          "send the form as application/x-www-form-urlencoded");
     enum MHD_Result ret;
     if (!http_rate_ok(r, &ret))
         return ret;
@@ -103,7 +105,8 @@ static enum MHD_Result static_file(http_req *r, const char *path)
     const char *mime;
     if (!web_asset(path, &data, &len, &mime))
         return http_error(r, 404, "not_found", "no such file");
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     http_add_headers(resp, mime);

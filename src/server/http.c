@@ -8,8 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "core/log.h"
 #include "ask/ask.h"
+#include "core/log.h"
 #include "server/srv.h"
 
 double http_now_ms(void)
@@ -70,7 +70,8 @@ enum MHD_Result http_send_json(http_req *r, int status, json_t *j)
     json_decref(j);
     if (!s)
         return http_send(r, 500, "application/json",
-                         "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 57, true);
+                         "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}", 57,
+                         true);
     return http_send(r, status, "application/json", s, strlen(s), false);
 }
 
@@ -86,7 +87,8 @@ enum MHD_Result http_error(http_req *r, int status, const char *code, const char
     if (strncmp(r->url, "/api/", 5) && strncmp(r->url, "/v1/", 4)) {
         dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
         if (page_error(&b, status, msg) == DX_OK) {
-            enum MHD_Result ret = http_send(r, status, "text/html; charset=utf-8", b.data, b.len, true);
+            enum MHD_Result ret =
+                http_send(r, status, "text/html; charset=utf-8", b.data, b.len, true);
             dx_buf_free(&b);
             return ret;
         }
@@ -101,20 +103,29 @@ enum MHD_Result http_error_status(http_req *r, dx_status st)
 {
     const char *m = dx_errmsg();
     switch (st) {
-    case DX_ENOTFOUND: return http_error(r, 404, "not_found", "%s", m);
-    case DX_EFORMAT: return http_error(r, 400, "bad_request", "%s", m);
-    case DX_EARG: return http_error(r, 400, "bad_request", "%s", m);
-    case DX_ELIMIT: return http_error(r, 413, "too_large", "%s", m);
-    case DX_EUNSUPPORTED: return http_error(r, 400, "unsupported", "%s", m);
-    case DX_ECANCELLED: return http_error(r, 503, "shutting_down", "%s", m);
-    case DX_ETIMEOUT: return http_error(r, 504, "timeout", "%s", m);
-    default: return http_error(r, 500, "internal", "%s", m);
+    case DX_ENOTFOUND:
+        return http_error(r, 404, "not_found", "%s", m);
+    case DX_EFORMAT:
+        return http_error(r, 400, "bad_request", "%s", m);
+    case DX_EARG:
+        return http_error(r, 400, "bad_request", "%s", m);
+    case DX_ELIMIT:
+        return http_error(r, 413, "too_large", "%s", m);
+    case DX_EUNSUPPORTED:
+        return http_error(r, 400, "unsupported", "%s", m);
+    case DX_ECANCELLED:
+        return http_error(r, 503, "shutting_down", "%s", m);
+    case DX_ETIMEOUT:
+        return http_error(r, 504, "timeout", "%s", m);
+    default:
+        return http_error(r, 500, "internal", "%s", m);
     }
 }
 
 enum MHD_Result http_redirect(http_req *r, const char *location)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     http_add_headers(resp, "text/plain");
@@ -127,8 +138,8 @@ enum MHD_Result http_redirect(http_req *r, const char *location)
 enum MHD_Result http_send_stream(http_req *r, const char *mime, MHD_ContentReaderCallback cb,
                                  void *cls, MHD_ContentReaderFreeCallback free_cb)
 {
-    struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10, cb,
-                                                                   cls, free_cb);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 << 10, cb, cls, free_cb);
     if (!resp) {
         free_cb(cls);
         return MHD_NO;
@@ -189,7 +200,8 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
     if (!ok)
         *ret = http_error(r, 429, "rate_limited",
                           "too many requests from %s: at most %d questions or completions a "
-                          "minute; try again shortly", r->client, s->rate_per_min);
+                          "minute; try again shortly",
+                          r->client, s->rate_per_min);
     return ok;
 }
 
@@ -233,12 +245,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->method = method;
         r->url = url;
         r->body = dx_buf_make(DX_HTTP_MAX_BODY);
-        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         if (sa && sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client, sizeof r->client);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client,
+                      sizeof r->client);
         else if (sa && sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client, sizeof r->client);
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client,
+                      sizeof r->client);
         else
             snprintf(r->client, sizeof r->client, "unknown");
         *con_cls = r;
@@ -262,7 +277,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->too_big)
-        return http_error(r, 413, "too_large", "the request body is over %u bytes", DX_HTTP_MAX_BODY);
+        return http_error(r, 413, "too_large", "the request body is over %u bytes",
+                          DX_HTTP_MAX_BODY);
     return dispatch(r);
 }
 
@@ -317,8 +333,8 @@ dx_status http_server_start(const http_opts *o, http_server **out)
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     const char *host = o->host ? o->host : "127.0.0.1";
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
@@ -329,20 +345,22 @@ dx_status http_server_start(const http_opts *o, http_server **out)
         a6->sin6_port = htons((uint16_t)o->port);
         flags |= MHD_USE_IPv6;
     } else {
-        st = dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)", host);
+        st = dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)",
+                     host);
         goto out;
     }
-    s->d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
-                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_PER_IP,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * DX_HTTP_MAX_HEADER),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(2 * DX_HTTP_MAX_HEADER), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
-        st = dx_fail(DX_EIO, "can't listen on %s port %d (in use, or not an address of this "
-                     "machine?)", host, o->port);
+        st = dx_fail(DX_EIO,
+                     "can't listen on %s port %d (in use, or not an address of this "
+                     "machine?)",
+                     host, o->port);
         goto out;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

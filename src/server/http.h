@@ -31,7 +31,8 @@ typedef struct http_opts {
     const char *db_path;       /* the store (created when absent) */
     const council_config *cfg; /* the council; must outlive the server */
     int max_running;           /* questions answered at once; <= 0: 2 */
-    int rate_per_min;          /* work requests (questions, completions) per client per minute; 0: default 60, < 0: off */
+    int rate_per_min; /* work requests (questions, completions) per client per minute; 0: default
+                         60, < 0: off */
 } http_opts;
 
 typedef struct http_server http_server;

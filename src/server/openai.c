@@ -86,7 +86,8 @@ static void completion_id(char out[40])
     snprintf(out, 40, "chatcmpl-%lx%x", (unsigned long)time(NULL), atomic_fetch_add(&seq, 1));
 }
 
-static json_t *chunk(const char *id, const char *model, long created, json_t *delta, const char *finish)
+static json_t *chunk(const char *id, const char *model, long created, json_t *delta,
+                     const char *finish)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", id, "object",
                      "chat.completion.chunk", "created", (json_int_t)created, "model", model,
@@ -115,7 +116,7 @@ typedef struct pump {
     http_server *s;
     http_stream *out;
     api_chat chat;
-    const char *model;      /* for local: what local_registry_get takes */
+    const char *model; /* for local: what local_registry_get takes */
     char model_buf[DX_HUB_MAX_NAME + 1];
     char qid[DX_HTTP_MAX_ID + 1]; /* council: the question */
     char id[40];
@@ -134,8 +135,8 @@ static void pump_unref(pump *p)
 }
 
 typedef struct gen_sink {
-    pump *p;          /* streaming, or */
-    dx_buf *text;     /* collecting */
+    pump *p;      /* streaming, or */
+    dx_buf *text; /* collecting */
     http_server *s;
     const atomic_int *gone;
 } gen_sink;
@@ -148,7 +149,8 @@ static int on_piece(void *ud, const char *piece, size_t len)
     if (g->text)
         return dx_buf_append(g->text, piece, len) != DX_OK;
     json_t *d = json_pack("{s:s%}", "content", piece, len);
-    return write_data(g->p->out, chunk(g->p->id, g->p->chat.model, g->p->created, d, NULL)) != DX_OK;
+    return write_data(g->p->out, chunk(g->p->id, g->p->chat.model, g->p->created, d, NULL)) !=
+           DX_OK;
 }
 
 static enum chat_role role_of(const char *r)
@@ -213,8 +215,9 @@ static void *pump_run(void *arg)
                     j = i + (n - i < 64 ? n - i : 64);
                 while (j < n && ((unsigned char)ans[j] & 0xC0) == 0x80)
                     j++; /* whole characters */
-                st = write_data(p->out, chunk(p->id, p->chat.model, p->created,
-                                              json_pack("{s:s%}", "content", ans + i, j - i), NULL));
+                st =
+                    write_data(p->out, chunk(p->id, p->chat.model, p->created,
+                                             json_pack("{s:s%}", "content", ans + i, j - i), NULL));
                 i = j;
             }
         }
@@ -228,7 +231,8 @@ static void *pump_run(void *arg)
             api_slot_leave(s);
     }
     if (st) {
-        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "generation_failed", "message", dx_errmsg());
+        json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "generation_failed", "message",
+                              dx_errmsg());
         write_data(p->out, e);
     } else {
         write_data(p->out, chunk(p->id, p->chat.model, p->created, json_object(), finish));
@@ -301,8 +305,8 @@ static enum MHD_Result start_stream(http_req *r, pump *p)
 static json_t *completion(const char *id, const char *model, long created, const char *text,
                           size_t len, const char *finish, int prompt_tokens, int completion_tokens)
 {
-    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}], s:{s:i, s:i, s:i}}",
-                     "id", id, "object", "chat.completion", "created", (json_int_t)created, "model",
+    return json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:{s:s, s:s%}, s:s}], s:{s:i, s:i, s:i}}", "id",
+                     id, "object", "chat.completion", "created", (json_int_t)created, "model",
                      model, "choices", "index", 0, "message", "role", "assistant", "content", text,
                      len, "finish_reason", finish, "usage", "prompt_tokens", prompt_tokens,
                      "completion_tokens", completion_tokens, "total_tokens",
@@ -341,20 +345,23 @@ static enum MHD_Result chat_completions(http_req *r)
         size_t n = list_models(s, m, MAX_MODELS);
         for (size_t i = 0; i < n && !p->model; i++)
             if (!strcmp(m[i].id, p->chat.model)) {
-                snprintf(p->model_buf, sizeof p->model_buf, "%s", m[i].model ? m[i].model : m[i].cache_name);
+                snprintf(p->model_buf, sizeof p->model_buf, "%s",
+                         m[i].model ? m[i].model : m[i].cache_name);
                 p->model = p->model_buf;
             }
         free(m);
         if (!p->model) {
-            ret = http_error(r, 404, "model_not_found",
-                             "no model '%.200s' here: GET /v1/models lists them (\"council\" asks all)",
-                             p->chat.model);
+            ret = http_error(
+                r, 404, "model_not_found",
+                "no model '%.200s' here: GET /v1/models lists them (\"council\" asks all)",
+                p->chat.model);
             pump_unref(p);
             return ret;
         }
         if ((st = api_slot_enter(s))) {
             pump_unref(p);
-            return st == DX_ELIMIT ? http_error(r, 429, "busy", "%s", dx_errmsg()) : http_error_status(r, st);
+            return st == DX_ELIMIT ? http_error(r, 429, "busy", "%s", dx_errmsg())
+                                   : http_error_status(r, st);
         }
         p->have_slot = true;
     } else {
@@ -386,14 +393,15 @@ static enum MHD_Result chat_completions(http_req *r)
             int toks = 0;
             size_t i;
             json_t *m;
-            json_array_foreach(json_object_get(q, "members"), i, m)
-                toks += (int)json_integer_value(json_object_get(m, "tokens"));
+            json_array_foreach(json_object_get(q, "members"), i, m) toks +=
+                (int)json_integer_value(json_object_get(m, "tokens"));
             body = completion(p->id, COUNCIL_MODEL, p->created, ans, strlen(ans), "stop", 0, toks);
             json_t *an = json_object_get(res, "analysis");
             if (body)
-                json_object_set_new(body, "drux", json_pack("{s:s, s:O?, s:O?}", "question_id", p->qid,
-                                                            "label", json_object_get(an, "label"),
-                                                            "consensus", json_object_get(an, "consensus")));
+                json_object_set_new(body, "drux",
+                                    json_pack("{s:s, s:O?, s:O?}", "question_id", p->qid, "label",
+                                              json_object_get(an, "label"), "consensus",
+                                              json_object_get(an, "consensus")));
         }
         json_decref(q);
     } else {
@@ -403,8 +411,8 @@ static enum MHD_Result chat_completions(http_req *r)
         st = run_local(s, p->model, &p->chat, &sink, &gs);
         api_slot_leave(s);
         if (!st)
-            body = completion(p->id, p->chat.model, p->created, text.data ? text.data : "", text.len,
-                              finish_of(&gs), gs.prompt_tokens, gs.gen_tokens);
+            body = completion(p->id, p->chat.model, p->created, text.data ? text.data : "",
+                              text.len, finish_of(&gs), gs.prompt_tokens, gs.gen_tokens);
         dx_buf_free(&text);
     }
     pump_unref(p);
@@ -422,6 +430,8 @@ enum MHD_Result openai_route(http_req *r, const char *path)
     }
     if (!strcmp(path, "/chat/completions"))
         return chat_completions(r);
-    return http_error(r, 404, "not_found", "no route %.200s (this server offers /v1/models and "
-                      "/v1/chat/completions)", r->url);
+    return http_error(r, 404, "not_found",
+                      "no route %.200s (this server offers /v1/models and "
+                      "/v1/chat/completions)",
+                      r->url);
 }

@@ -72,12 +72,23 @@ static void escn(w *o, const char *s, size_t n)
     for (size_t i = 0; i < n && !o->st; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: break;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            break;
         }
         if (!rep)
             continue;
@@ -116,8 +127,8 @@ static void put_id_url(w *o, const char *id)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)(id ? id : ""); *p && !o->st; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-            *p == '_') {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_') {
             putn(o, (const char *)p, 1);
         } else {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
@@ -245,8 +256,12 @@ static dx_status md_sanitize(cmark_node *doc)
     for (size_t i = 0; i < n; i++) {
         cmark_node *node = todo[i];
         switch (cmark_node_get_type(node)) {
-        case CMARK_NODE_HTML_BLOCK: md_replace_literal(node, CMARK_NODE_CODE_BLOCK); break;
-        case CMARK_NODE_HTML_INLINE: md_replace_literal(node, CMARK_NODE_TEXT); break;
+        case CMARK_NODE_HTML_BLOCK:
+            md_replace_literal(node, CMARK_NODE_CODE_BLOCK);
+            break;
+        case CMARK_NODE_HTML_INLINE:
+            md_replace_literal(node, CMARK_NODE_TEXT);
+            break;
         case CMARK_NODE_LINK:
             if (!url_safe(cmark_node_get_url(node)))
                 md_unwrap(node);
@@ -260,7 +275,8 @@ static dx_status md_sanitize(cmark_node *doc)
                     cmark_node_append_child(link, c);
                 if (!cmark_node_first_child(link)) {
                     cmark_node *t = cmark_node_new(CMARK_NODE_TEXT);
-                    if (t && (!cmark_node_set_literal(t, "image") || !cmark_node_append_child(link, t)))
+                    if (t &&
+                        (!cmark_node_set_literal(t, "image") || !cmark_node_append_child(link, t)))
                         cmark_node_free(t);
                 }
                 cmark_node_free(node);
@@ -271,7 +287,8 @@ static dx_status md_sanitize(cmark_node *doc)
             }
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
     free(todo);
@@ -325,19 +342,24 @@ static void md(w *o, const char *s)
 
 static const char *label_title(const char *label)
 {
-    if (streq(label, "consensus")) return "Consensus";
-    if (streq(label, "partial")) return "Partial agreement";
-    if (streq(label, "disagree")) return "Disagreement";
-    if (streq(label, "single_voice")) return "Single voice";
-    if (streq(label, "no_answer")) return "No answer";
+    if (streq(label, "consensus"))
+        return "Consensus";
+    if (streq(label, "partial"))
+        return "Partial agreement";
+    if (streq(label, "disagree"))
+        return "Disagreement";
+    if (streq(label, "single_voice"))
+        return "Single voice";
+    if (streq(label, "no_answer"))
+        return "No answer";
     return NULL;
 }
 
 /* A known word for a CSS class, so no stored string ever lands in a class. */
 static const char *status_key(const char *s)
 {
-    static const char *const known[] = {"queued", "running", "done", "failed", "timeout",
-                                        "cancelled", "refused", "interrupted"};
+    static const char *const known[] = {"queued",  "running",   "done",    "failed",
+                                        "timeout", "cancelled", "refused", "interrupted"};
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (streq(s, known[i]))
             return known[i];
@@ -346,13 +368,20 @@ static const char *status_key(const char *s)
 
 static const char *status_words(const char *s)
 {
-    if (streq(s, "queued")) return "waiting";
-    if (streq(s, "running")) return "answering";
-    if (streq(s, "done")) return "done";
-    if (streq(s, "failed")) return "failed";
-    if (streq(s, "timeout")) return "timed out";
-    if (streq(s, "cancelled")) return "cancelled";
-    if (streq(s, "refused")) return "refused";
+    if (streq(s, "queued"))
+        return "waiting";
+    if (streq(s, "running"))
+        return "answering";
+    if (streq(s, "done"))
+        return "done";
+    if (streq(s, "failed"))
+        return "failed";
+    if (streq(s, "timeout"))
+        return "timed out";
+    if (streq(s, "cancelled"))
+        return "cancelled";
+    if (streq(s, "refused"))
+        return "refused";
     return "unknown";
 }
 
@@ -400,10 +429,12 @@ static void head(w *o, const char *title, bool refresh)
            "<script src=\"/static/app.js\" defer></script>\n");
     if (refresh) /* without JavaScript a running question reloads until it is done */
         put(o, "<noscript><meta http-equiv=\"refresh\" content=\"4\"></noscript>\n");
-    put(o, "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
-           "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
-           "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a href=\"/history\">History</a></nav>\n"
-           "</header>\n");
+    put(o,
+        "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
+        "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
+        "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a "
+        "href=\"/history\">History</a></nav>\n"
+        "</header>\n");
 }
 
 static void foot(w *o)
@@ -418,7 +449,9 @@ static void ask_form(w *o, const char *id, bool autofocus)
     put(o, id);
     put(o, "\">Ask the council</label>\n<div class=\"ask-row\"><textarea id=\"");
     put(o, id);
-    putf(o, "\" name=\"q\" rows=\"2\" required maxlength=\"%u\" placeholder=\"Ask a question\"%s></textarea>\n",
+    putf(o,
+         "\" name=\"q\" rows=\"2\" required maxlength=\"%u\" placeholder=\"Ask a "
+         "question\"%s></textarea>\n",
          (unsigned)DX_MAX_QUESTION_BYTES, autofocus ? " autofocus" : "");
     put(o, "<button type=\"submit\">Ask</button></div>\n</form>\n");
 }
@@ -448,7 +481,9 @@ static void put_badge(w *o, json_t *q)
         put(o, "<span class=\"badge st-");
         put(o, status_key(status));
         put(o, "\">");
-        put(o, streq(status, "interrupted") ? "interrupted" : streq(status, "failed") ? "failed" : "no result");
+        put(o, streq(status, "interrupted") ? "interrupted"
+               : streq(status, "failed")    ? "failed"
+                                            : "no result");
         put(o, "</span>");
     }
 }
@@ -509,11 +544,13 @@ dx_status page_home(dx_buf *out, json_t *recent, json_t *examples)
 {
     w o = {out, DX_OK};
     head(&o, NULL, false);
-    put(&o, "<main id=\"main\" class=\"home\">\n<h1>Ask once, hear the council</h1>\n"
-            "<p class=\"lede\">Your question goes to several language models at once; drux shows where "
-            "they agree, where they differ, and one answer built from what they share.</p>\n");
+    put(&o,
+        "<main id=\"main\" class=\"home\">\n<h1>Ask once, hear the council</h1>\n"
+        "<p class=\"lede\">Your question goes to several language models at once; drux shows where "
+        "they agree, where they differ, and one answer built from what they share.</p>\n");
     ask_form(&o, "q", true);
-    put(&o, "<section aria-labelledby=\"ex-h\">\n<h2 id=\"ex-h\">Try an example</h2>\n<ul class=\"chips\">\n");
+    put(&o, "<section aria-labelledby=\"ex-h\">\n<h2 id=\"ex-h\">Try an example</h2>\n<ul "
+            "class=\"chips\">\n");
     size_t n = 0, i;
     json_t *e;
     json_array_foreach(examples, i, e)
@@ -563,7 +600,8 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query, const char
         put(&o, "<p class=\"empty\">No questions yet. <a href=\"/\">Ask one</a>.</p>\n");
     else if (!searching)
         put(&o, "<p class=\"empty\">No older questions.</p>\n");
-    if (before || (more && n)) { /* pages: newest first, "older" continues after the last one shown */
+    if (before ||
+        (more && n)) { /* pages: newest first, "older" continues after the last one shown */
         put(&o, "<nav class=\"pages\" aria-label=\"History pages\"><p>");
         if (before) {
             put(&o, "<a href=\"/history");
@@ -593,16 +631,26 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query, const char
 static const char *reason(int code)
 {
     switch (code) {
-    case 400: return "Bad request";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 409: return "Conflict";
-    case 413: return "Too large";
-    case 429: return "Too many requests";
-    case 500: return "Server error";
-    case 503: return "Unavailable";
-    default: return code >= 500 ? "Server error" : "Error";
+    case 400:
+        return "Bad request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Too large";
+    case 429:
+        return "Too many requests";
+    case 500:
+        return "Server error";
+    case 503:
+        return "Unavailable";
+    default:
+        return code >= 500 ? "Server error" : "Error";
     }
 }
 
@@ -616,7 +664,8 @@ dx_status page_error(dx_buf *out, int http_status, const char *message)
     esc(&o, title);
     put(&o, "</h1>\n<p class=\"msg\">");
     esc(&o, message && *message ? message : "Something went wrong.");
-    put(&o, "</p>\n<p><a href=\"/\">New search</a> \xC2\xB7 <a href=\"/history\">History</a></p>\n</main>\n");
+    put(&o, "</p>\n<p><a href=\"/\">New search</a> \xC2\xB7 <a "
+            "href=\"/history\">History</a></p>\n</main>\n");
     foot(&o);
     return o.st;
 }
@@ -627,7 +676,7 @@ typedef struct counts {
     size_t total, by[8]; /* indexes as status_order */
 } counts;
 
-static const char *const status_order[] = {"done",    "running", "queued",  "failed",
+static const char *const status_order[] = {"done",    "running", "queued",    "failed",
                                            "timeout", "refused", "cancelled", "unknown"};
 
 static counts count_members(json_t *members)
@@ -671,7 +720,8 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
     for (size_t j = 0; j < 8; j++) {
         if (!c.by[j])
             continue;
-        putf(o, "%s%zu %s", first ? " \xE2\x80\x94 " : ", ", c.by[j], status_words(status_order[j]));
+        putf(o, "%s%zu %s", first ? " \xE2\x80\x94 " : ", ", c.by[j],
+             status_words(status_order[j]));
         first = false;
     }
     put(o, "</p>\n");
@@ -687,8 +737,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     const char *error = js(m, "error");
     long long lat = ji(m, "latency_ms", 0), tok = ji(m, "tokens", 0), ttft = ji(m, "ttft_ms", 0);
     bool running = streq(key, "running") || streq(key, "queued");
-    putf(o, "<li><details class=\"member st-%s\" id=\"m-%zu\" data-index=\"%zu\"%s>\n<summary>", key, index,
-         index, live && running ? " open" : "");
+    putf(o, "<li><details class=\"member st-%s\" id=\"m-%zu\" data-index=\"%zu\"%s>\n<summary>",
+         key, index, index, live && running ? " open" : "");
     put(o, "<span class=\"m-name\">");
     esc(o, name && *name ? name : model);
     put(o, "</span>");
@@ -718,7 +768,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
         any = true;
     }
     if (tok > 0) {
-        putf(o, "%s<span class=\"m-tokens\">%lld</span> token%s", any ? " \xC2\xB7 " : "", tok, tok == 1 ? "" : "s");
+        putf(o, "%s<span class=\"m-tokens\">%lld</span> token%s", any ? " \xC2\xB7 " : "", tok,
+             tok == 1 ? "" : "s");
         any = true;
     }
     if (ttft > 0) {
@@ -791,28 +842,37 @@ static void verdict(w *o, json_t *r)
     put(o, "</span>");
     if (json_is_integer(cons)) {
         long long pct = json_integer_value(cons);
-        if (pct < 0) pct = 0;
-        if (pct > 100) pct = 100;
+        if (pct < 0)
+            pct = 0;
+        if (pct > 100)
+            pct = 100;
         putf(o, " <span class=\"pct\">%lld%%</span></h2>\n", pct);
-        putf(o, "<meter class=\"meter\" min=\"0\" max=\"100\" low=\"35\" high=\"70\" optimum=\"100\" "
-                "value=\"%lld\" aria-label=\"Consensus %lld percent\">%lld%%</meter>\n",
+        putf(o,
+             "<meter class=\"meter\" min=\"0\" max=\"100\" low=\"35\" high=\"70\" optimum=\"100\" "
+             "value=\"%lld\" aria-label=\"Consensus %lld percent\">%lld%%</meter>\n",
              pct, pct, pct);
-        putf(o, "<p class=\"explain\">%lld%% is how much of what the models said is backed by the others: "
-                "a point counts by the share of models that made it, a disputed point only for a clear "
-                "majority, and a point only one model made lowers it a little. From %lld usable answers, "
-                "compared by ",
-             pct, usable);
+        putf(
+            o,
+            "<p class=\"explain\">%lld%% is how much of what the models said is backed by the "
+            "others: "
+            "a point counts by the share of models that made it, a disputed point only for a clear "
+            "majority, and a point only one model made lowers it a little. From %lld usable "
+            "answers, "
+            "compared by ",
+            pct, usable);
         esc(o, js(an, "method") ? js(an, "method") : "lexical");
         put(o, " matching.</p>\n");
     } else {
         put(o, " <span class=\"pct none\">consensus not measurable</span></h2>\n");
-        putf(o, "<p class=\"explain\">A consensus percentage needs at least two usable answers; "
-                "this question has %lld.</p>\n",
+        putf(o,
+             "<p class=\"explain\">A consensus percentage needs at least two usable answers; "
+             "this question has %lld.</p>\n",
              usable);
     }
     json_t *members = ja(r, "members");
     if (streq(label, "single_voice")) {
-        put(o, "<div class=\"banner single\" role=\"note\"><strong>Only one model gave a usable answer");
+        put(o, "<div class=\"banner single\" role=\"note\"><strong>Only one model gave a usable "
+               "answer");
         size_t i;
         json_t *m;
         bool first = true;
@@ -827,7 +887,8 @@ static void verdict(w *o, json_t *r)
         put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
                "agreement to measure.</div>\n");
     } else if (streq(label, "no_answer")) {
-        put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable answer.</strong> "
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable "
+               "answer.</strong> "
                "Each model\xE2\x80\x99s status and error are below.</div>\n");
     }
     size_t i;
@@ -849,16 +910,19 @@ static void answer_section(w *o, json_t *r)
     if (!answer)
         return;
     const char *src = js(jo(r, "sources"), "answer");
-    put(o, "<section class=\"answer\" aria-labelledby=\"answer-h\">\n<h2 id=\"answer-h\">Answer</h2>\n"
-           "<div class=\"md\">");
+    put(o,
+        "<section class=\"answer\" aria-labelledby=\"answer-h\">\n<h2 id=\"answer-h\">Answer</h2>\n"
+        "<div class=\"md\">");
     md(o, answer);
     put(o, "</div>\n");
     if (streq(src, "model"))
-        put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s answers.</p>\n");
+        put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s "
+               "answers.</p>\n");
     else if (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice"))
         put(o, "<p class=\"source\">This is the one usable answer as it was given.</p>\n");
     else if (streq(src, "extractive"))
-        put(o, "<p class=\"source\">No synthesizer model was available: this answer is put together from "
+        put(o, "<p class=\"source\">No synthesizer model was available: this answer is put "
+               "together from "
                "the models\xE2\x80\x99 own points.</p>\n");
     put(o, "</section>\n");
 }
@@ -871,22 +935,25 @@ static void points_sections(w *o, json_t *r)
     size_t i, k;
     json_t *p, *s;
     if (json_array_size(agreed)) {
-        putf(o, "<section class=\"points agreed\" aria-labelledby=\"agreed-h\">\n"
-                "<h2 id=\"agreed-h\">Agreed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
+        putf(o,
+             "<section class=\"points agreed\" aria-labelledby=\"agreed-h\">\n"
+             "<h2 id=\"agreed-h\">Agreed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
              json_array_size(agreed));
         json_array_foreach(agreed, i, p)
         {
             put(o, "<li><span class=\"pt\">");
             esc(o, js(p, "text"));
-            putf(o, "</span> <span class=\"who\">%zu of %lld: ", json_array_size(ja(p, "members")), usable);
+            putf(o, "</span> <span class=\"who\">%zu of %lld: ", json_array_size(ja(p, "members")),
+                 usable);
             name_list(o, ja(p, "members"));
             put(o, "</span></li>\n");
         }
         put(o, "</ul>\n</section>\n");
     }
     if (json_array_size(disputed)) {
-        putf(o, "<section class=\"points disputed\" aria-labelledby=\"disputed-h\">\n"
-                "<h2 id=\"disputed-h\">Disputed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
+        putf(o,
+             "<section class=\"points disputed\" aria-labelledby=\"disputed-h\">\n"
+             "<h2 id=\"disputed-h\">Disputed points <span class=\"n\">%zu</span></h2>\n<ul>\n",
              json_array_size(disputed));
         json_array_foreach(disputed, i, p)
         {
@@ -896,7 +963,8 @@ static void points_sections(w *o, json_t *r)
             json_array_foreach(ja(p, "stances"), k, s)
             {
                 long long pos = ji(s, "position", 0);
-                if (pos < 0 || pos > 25) pos = 25;
+                if (pos < 0 || pos > 25)
+                    pos = 25;
                 putf(o, "<li class=\"side side-%lld\"><span class=\"pos\">side %c</span> <strong>",
                      pos < 4 ? pos : 4, (char)('A' + pos));
                 esc(o, js(s, "member"));
@@ -909,11 +977,14 @@ static void points_sections(w *o, json_t *r)
         put(o, "</ul>\n</section>\n");
     }
     if (json_array_size(unique)) {
-        putf(o, "<section class=\"points unique\" aria-labelledby=\"unique-h\">\n"
-                "<details%s><summary><h2 id=\"unique-h\">Said by one model only <span class=\"n\">%zu</span>"
-                "</h2></summary>\n<ul>\n",
+        putf(o,
+             "<section class=\"points unique\" aria-labelledby=\"unique-h\">\n"
+             "<details%s><summary><h2 id=\"unique-h\">Said by one model only <span "
+             "class=\"n\">%zu</span>"
+             "</h2></summary>\n<ul>\n",
              /* open when they are all there is: they are why the number is what it is */
-             json_array_size(agreed) + json_array_size(disputed) ? "" : " open", json_array_size(unique));
+             json_array_size(agreed) + json_array_size(disputed) ? "" : " open",
+             json_array_size(unique));
         json_array_foreach(unique, i, p)
         {
             put(o, "<li><span class=\"pt\">");
@@ -931,7 +1002,8 @@ static void followups(w *o, json_t *r)
     json_t *fu = ja(r, "followups");
     if (!json_array_size(fu))
         return;
-    put(o, "<section class=\"followups\" aria-labelledby=\"fu-h\">\n<h2 id=\"fu-h\">Follow-up questions</h2>\n"
+    put(o, "<section class=\"followups\" aria-labelledby=\"fu-h\">\n<h2 id=\"fu-h\">Follow-up "
+           "questions</h2>\n"
            "<ul>\n");
     size_t i;
     json_t *f;
@@ -939,7 +1011,8 @@ static void followups(w *o, json_t *r)
     {
         if (!json_is_string(f))
             continue;
-        put(o, "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
+        put(o,
+            "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
         esc(o, json_string_value(f));
         put(o, "\"><button type=\"submit\" class=\"followup\">");
         esc(o, json_string_value(f));
@@ -950,18 +1023,21 @@ static void followups(w *o, json_t *r)
 
 static void actions(w *o, const char *id, bool finished_or_stopped)
 {
-    put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a class=\"permalink\" href=\"/q/");
+    put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a "
+           "class=\"permalink\" href=\"/q/");
     put_id_url(o, id);
     put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
     put_id_url(o, id);
-    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" href=\"/\">New search</a>");
+    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" "
+           "href=\"/\">New search</a>");
     if (finished_or_stopped) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
         put(o, "/rerun\"><button type=\"submit\" class=\"secondary\">Ask again</button></form>"
                "\n<form class=\"del\" method=\"post\" action=\"/q/");
         put_id_url(o, id);
-        put(o, "/delete\"><button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
+        put(o,
+            "/delete\"><button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
     }
     put(o, "</div>\n</section>\n");
 }
@@ -1005,7 +1081,8 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
     put(&o, "</p>\n");
     progress(&o, q, members, finished);
     if (running)
-        put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as they do.</p>\n");
+        put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
+                "they do.</p>\n");
     put(&o, "</header>\n");
 
     if (finished) {
@@ -1014,15 +1091,19 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
         points_sections(&o, r);
         followups(&o, r);
     } else if (streq(status, "interrupted")) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was interrupted</strong> "
-                "before the council finished (the server stopped). What the models had written is below; "
+        put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
+                "interrupted</strong> "
+                "before the council finished (the server stopped). What the models had written is "
+                "below; "
                 "nothing was analysed. Ask again to get a full answer.</div>\n");
     } else if (streq(status, "failed")) {
-        put(&o, "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
+        put(&o,
+            "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
         esc(&o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
         put(&o, "</div>\n");
     } else if (!running) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this question.</div>\n");
+        put(&o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this "
+                "question.</div>\n");
     }
     members_section(&o, members, running, finished);
     actions(&o, id, !running);
@@ -1053,11 +1134,17 @@ bool web_asset(const char *path, const unsigned char **data, size_t *len, const 
     for (size_t i = 0; i < web_n_files; i++) {
         if (strcmp(web_files[i].name, name))
             continue;
-        static const struct { const char *ext, *mime; } types[] = {
-            {".css", "text/css; charset=utf-8"},  {".js", "text/javascript; charset=utf-8"},
-            {".svg", "image/svg+xml"},            {".html", "text/html; charset=utf-8"},
-            {".png", "image/png"},                {".ico", "image/x-icon"},
-            {".txt", "text/plain; charset=utf-8"}, {".json", "application/json"},
+        static const struct {
+            const char *ext, *mime;
+        } types[] = {
+            {".css", "text/css; charset=utf-8"},
+            {".js", "text/javascript; charset=utf-8"},
+            {".svg", "image/svg+xml"},
+            {".html", "text/html; charset=utf-8"},
+            {".png", "image/png"},
+            {".ico", "image/x-icon"},
+            {".txt", "text/plain; charset=utf-8"},
+            {".json", "application/json"},
         };
         const char *dot = strrchr(name, '.');
         *mime = "application/octet-stream";

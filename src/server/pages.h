@@ -46,7 +46,8 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment);
  * "" for all), each with a link and a delete button. before is the id the
  * page starts after (NULL: the newest); more says older ones exist, so the
  * page links to them. */
-dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more);
+dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before,
+                       bool more);
 
 /* An error page for http_status with a one-line message for a person. */
 dx_status page_error(dx_buf *out, int http_status, const char *message);

@@ -16,9 +16,12 @@ bool api_id_valid(const char *s, size_t len)
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -28,18 +31,26 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     unsigned c = s[0];
     size_t need;
     unsigned min;
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) need = 2, min = 0x80;
-    else if ((c & 0xF0) == 0xE0) need = 3, min = 0x800;
-    else if ((c & 0xF8) == 0xF0) need = 4, min = 0x10000;
-    else return 0;
-    if (need > n) return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        need = 2, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        need = 3, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        need = 4, min = 0x10000;
+    else
+        return 0;
+    if (need > n)
+        return 0;
     unsigned cp = c & (0x7F >> need);
     for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80) return 0;
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
     return need;
 }
 
@@ -47,7 +58,8 @@ static bool utf8_valid(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         size_t k = utf8_len((const unsigned char *)s + i, n - i);
-        if (!k) return false;
+        if (!k)
+            return false;
         i += k;
     }
     return true;
@@ -137,16 +149,17 @@ dx_status api_question_parse(const char *body, size_t len, char **question, json
     const char *q;
     const char *k;
     json_t *v;
-    json_object_foreach(root, k, v)
-        if (strcmp(k, "question") && strcmp(k, "members")) {
-            st = dx_fail(DX_EFORMAT, "unknown field '%.64s' (expected \"question\", \"members\")", k);
-            goto out;
-        }
+    json_object_foreach(root, k, v) if (strcmp(k, "question") && strcmp(k, "members"))
+    {
+        st = dx_fail(DX_EFORMAT, "unknown field '%.64s' (expected \"question\", \"members\")", k);
+        goto out;
+    }
     if (!json_object_get(root, "question")) {
         st = dx_fail(DX_EFORMAT, "\"question\" is required");
         goto out;
     }
-    if ((st = text_field(json_object_get(root, "question"), "\"question\"", DX_MAX_QUESTION_BYTES, &q)))
+    if ((st = text_field(json_object_get(root, "question"), "\"question\"", DX_MAX_QUESTION_BYTES,
+                         &q)))
         goto out;
     if (!q[strspn(q, " \t\r\n")]) {
         st = dx_fail(DX_EARG, "the question is empty");
@@ -160,7 +173,8 @@ dx_status api_question_parse(const char *body, size_t len, char **question, json
             goto out;
         }
         size_t i;
-        json_array_foreach(m, i, v) {
+        json_array_foreach(m, i, v)
+        {
             const char *name;
             if ((st = text_field(v, "each of \"members\"", DX_MAX_MEMBER_NAME, &name)))
                 goto out;
@@ -198,7 +212,8 @@ static dx_status message_content(json_t *msg, size_t idx, const char **out)
     dx_status st = DX_OK;
     size_t i;
     json_t *part;
-    json_array_foreach(c, i, part) {
+    json_array_foreach(c, i, part)
+    {
         const char *t;
         if (!json_is_object(part) || !json_is_string(json_object_get(part, "type"))) {
             st = dx_fail(DX_EFORMAT, "%s[%zu] must be an object with a \"type\"", what, i);
@@ -230,7 +245,8 @@ dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
     if (st)
         return st;
     json_t *root = out->root, *v;
-    if ((st = text_field(json_object_get(root, "model"), "\"model\"", DX_MAX_NAME_BYTES, &out->model)))
+    if ((st = text_field(json_object_get(root, "model"), "\"model\"", DX_MAX_NAME_BYTES,
+                         &out->model)))
         goto out;
     v = json_object_get(root, "stream");
     if (v && !json_is_null(v)) {
@@ -244,8 +260,10 @@ dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
     if (!v || json_is_null(v))
         v = json_object_get(root, "max_tokens");
     if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > DX_MAX_CONTEXT) {
-            st = dx_fail(DX_EFORMAT, "\"max_tokens\" must be an integer from 1 to %u", DX_MAX_CONTEXT);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > DX_MAX_CONTEXT) {
+            st = dx_fail(DX_EFORMAT, "\"max_tokens\" must be an integer from 1 to %u",
+                         DX_MAX_CONTEXT);
             goto out;
         }
         out->max_tokens = (int)json_integer_value(v);
@@ -288,7 +306,8 @@ dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
         goto out;
     }
     size_t i;
-    json_array_foreach(msgs, i, v) {
+    json_array_foreach(msgs, i, v)
+    {
         const char *role;
         if (!json_is_object(v)) {
             st = dx_fail(DX_EFORMAT, "messages[%zu] must be an object", i);

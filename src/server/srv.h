@@ -73,22 +73,22 @@ struct http_server {
     int port;
     const council_config *cfg;
     local_registry *reg;
-    embed_model *embedder;    /* the council's sentence encoder, or NULL (lexical matching) */
+    embed_model *embedder; /* the council's sentence encoder, or NULL (lexical matching) */
     db *db;
     int max_running, rate_per_min;
     atomic_int stopping;
 
-    pthread_mutex_t mu;   /* guards everything below */
-    pthread_cond_t cond;  /* a slot freed, a worker ended */
-    int running;          /* jobs holding a slot */
-    int workers;          /* threads of ours alive (questions, streamed completions) */
-    int questions;        /* questions queued or running */
-    int completions;      /* /v1 completions holding or waiting for a slot */
-    qrun *runs;           /* questions queued or running, or followed */
+    pthread_mutex_t mu;  /* guards everything below */
+    pthread_cond_t cond; /* a slot freed, a worker ended */
+    int running;         /* jobs holding a slot */
+    int workers;         /* threads of ours alive (questions, streamed completions) */
+    int questions;       /* questions queued or running */
+    int completions;     /* /v1 completions holding or waiting for a slot */
+    qrun *runs;          /* questions queued or running, or followed */
     struct client_bucket {
         char addr[48];
         double tokens, last_ms;
-    } *buckets;           /* DX_HTTP_MAX_CLIENTS, rate limiter */
+    } * buckets; /* DX_HTTP_MAX_CLIENTS, rate limiter */
 };
 
 /* One request. */
@@ -102,8 +102,8 @@ typedef struct http_req {
 } http_req;
 
 /* Responses: each queues one response and returns the MHD result. */
-enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data,
-                          size_t len, bool copy);
+enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
+                          bool copy);
 enum MHD_Result http_send_json(http_req *r, int status, json_t *j); /* steals j */
 enum MHD_Result http_error(http_req *r, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -162,10 +162,10 @@ dx_status api_question_parse(const char *body, size_t len, char **question, json
 #define API_CHAT_MAX_MESSAGES 256u
 
 typedef struct api_chat {
-    json_t *root;         /* owns everything below */
+    json_t *root; /* owns everything below */
     const char *model;
     bool stream;
-    int max_tokens;       /* 0: default */
+    int max_tokens; /* 0: default */
     bool has_temperature, has_top_p, has_seed;
     double temperature, top_p;
     uint64_t seed;

@@ -20,7 +20,7 @@ static const char *const migrations[] = {
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  id TEXT NOT NULL UNIQUE,"
     "  question TEXT NOT NULL,"
-    "  members_sel TEXT,"              /* JSON array of member names, NULL: all */
+    "  members_sel TEXT," /* JSON array of member names, NULL: all */
     "  status TEXT NOT NULL,"
     "  error TEXT,"
     "  created_at TEXT NOT NULL,"
@@ -79,7 +79,8 @@ static dx_status migrate(db *d)
     if (v > DB_SCHEMA_VERSION)
         return dx_fail(DX_EUNSUPPORTED,
                        "store: schema version %d is newer than this drux knows (%d); use a newer "
-                       "drux or another --db", v, DB_SCHEMA_VERSION);
+                       "drux or another --db",
+                       v, DB_SCHEMA_VERSION);
     for (; v < DB_SCHEMA_VERSION; v++) {
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
@@ -106,7 +107,8 @@ dx_status db_open(const char *path, db **out)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
     dx_status st = DX_OK;
-    if (sqlite3_open_v2(path, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &d->h,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         st = dx_fail(DX_EIO, "store: can't open %s: %s", path,
                      d->h ? sqlite3_errmsg(d->h) : "out of memory");
@@ -193,7 +195,8 @@ dx_status db_question_insert(db *d, const char *id, const char *question, json_t
     dx_status st = DX_OK;
     if (sqlite3_prepare_v2(d->h,
                            "INSERT INTO questions(id, question, members_sel, status, created_at) "
-                           "VALUES(?, ?, ?, 'queued', ?)", -1, &s, NULL) != SQLITE_OK) {
+                           "VALUES(?, ?, ?, 'queued', ?)",
+                           -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "insert question");
         goto out;
     }
@@ -287,8 +290,10 @@ dx_status db_question_finish(db *d, const db_finish *f)
     dx_status st = exec(d, "BEGIN IMMEDIATE");
     if (st)
         goto out;
-    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ?, finished_at = ? "
-                                 "WHERE id = ?", -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(d->h,
+                           "UPDATE questions SET status = ?, error = ?, finished_at = ? "
+                           "WHERE id = ?",
+                           -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "finish question");
         goto out;
     }
@@ -302,14 +307,15 @@ dx_status db_question_finish(db *d, const db_finish *f)
     s = NULL;
     size_t i;
     json_t *m;
-    json_array_foreach(f->members, i, m)
-        if ((st = member_save_locked(d, f->id, (int)i, m)))
-            goto out;
+    json_array_foreach(f->members, i,
+                       m) if ((st = member_save_locked(d, f->id, (int)i, m))) goto out;
     if (result) {
         json_t *an = json_object_get(f->result, "analysis");
         json_t *cons = json_object_get(an, "consensus");
-        if (sqlite3_prepare_v2(d->h, "INSERT OR REPLACE INTO analyses(question_id, label, "
-                                     "consensus, result) VALUES(?,?,?,?)", -1, &s, NULL)) {
+        if (sqlite3_prepare_v2(d->h,
+                               "INSERT OR REPLACE INTO analyses(question_id, label, "
+                               "consensus, result) VALUES(?,?,?,?)",
+                               -1, &s, NULL)) {
             st = sqlfail(d, "save analysis");
             goto out;
         }
@@ -325,9 +331,11 @@ dx_status db_question_finish(db *d, const db_finish *f)
         sqlite3_finalize(s);
         s = NULL;
     }
-    if (sqlite3_prepare_v2(d->h, "INSERT OR REPLACE INTO timings(question_id, queued_ms, "
-                                 "asking_ms, analyzing_ms, synthesizing_ms, total_ms) "
-                                 "VALUES(?,?,?,?,?,?)", -1, &s, NULL)) {
+    if (sqlite3_prepare_v2(d->h,
+                           "INSERT OR REPLACE INTO timings(question_id, queued_ms, "
+                           "asking_ms, analyzing_ms, synthesizing_ms, total_ms) "
+                           "VALUES(?,?,?,?,?,?)",
+                           -1, &s, NULL)) {
         st = sqlfail(d, "save timings");
         goto out;
     }
@@ -360,8 +368,9 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
 {
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
-                                 "text FROM members WHERE question_id = ? ORDER BY idx",
+    if (sqlite3_prepare_v2(d->h,
+                           "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
+                           "text FROM members WHERE question_id = ? ORDER BY idx",
                            -1, &s, NULL)) {
         st = sqlfail(d, "read members");
         goto out;
@@ -369,10 +378,10 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
     bind_text(s, 1, id);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 0),
-                              "model", col_str(s, 1), "status", col_str(s, 2), "error",
-                              col_str(s, 3), "latency_ms", (json_int_t)sqlite3_column_int64(s, 4),
-                              "tokens", (json_int_t)sqlite3_column_int64(s, 5), "ttft_ms",
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 0), "model",
+                              col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
+                              "latency_ms", (json_int_t)sqlite3_column_int64(s, 4), "tokens",
+                              (json_int_t)sqlite3_column_int64(s, 5), "ttft_ms",
                               (json_int_t)sqlite3_column_int64(s, 6));
         if (m && with_texts)
             json_object_set_new(m, "text", col_str(s, 7));
@@ -388,9 +397,10 @@ out:
     return st;
 }
 
-/* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus, result */
-#define Q_COLS                                                                                 \
-    "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, " \
+/* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus,
+ * result */
+#define Q_COLS                                                                                     \
+    "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, "   \
     "a.consensus, "
 
 static json_t *row_question(sqlite3_stmt *s)
@@ -413,8 +423,10 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
     sqlite3_stmt *s = NULL;
     json_t *q = NULL;
     dx_status st = DX_OK;
-    if ((st = question_row(d, "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
-                                 "ON a.question_id = q.id WHERE q.id = ?", id, &s)))
+    if ((st = question_row(d,
+                           "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
+                           "ON a.question_id = q.id WHERE q.id = ?",
+                           id, &s)))
         goto out;
     if (!(q = row_question(s))) {
         st = dx_fail(DX_ENOMEM, "out of memory");
@@ -449,12 +461,13 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(
-            d->h,
-            "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-            "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
-            "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
-            "ORDER BY q.seq DESC LIMIT ?3", -1, &s, NULL)) {
+    if (sqlite3_prepare_v2(d->h,
+                           "SELECT " Q_COLS
+                           "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
+                           "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
+                           "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
+                           "ORDER BY q.seq DESC LIMIT ?3",
+                           -1, &s, NULL)) {
         st = sqlfail(d, "list questions");
         goto out;
     }
@@ -469,15 +482,17 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
             goto out;
         }
         json_object_set_new(q, "label", col_str(s, 7));
-        json_object_set_new(q, "consensus", sqlite3_column_type(s, 8) == SQLITE_NULL
-                                                ? json_null()
-                                                : json_integer(sqlite3_column_int(s, 8)));
+        json_object_set_new(q, "consensus",
+                            sqlite3_column_type(s, 8) == SQLITE_NULL
+                                ? json_null()
+                                : json_integer(sqlite3_column_int(s, 8)));
     }
     if (rc != SQLITE_DONE)
         st = sqlfail(d, "list questions");
     size_t i;
     json_t *q;
-    json_array_foreach(arr, i, q) {
+    json_array_foreach(arr, i, q)
+    {
         json_t *members = json_array();
         json_object_set_new(q, "members", members);
         if (!st && (!members || (st = members_locked(d, jstr(q, "id"), false, members))))

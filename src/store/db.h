@@ -55,11 +55,11 @@ dx_status db_member_save(db *d, const char *id, int index, json_t *member);
 
 typedef struct db_finish {
     const char *id;
-    const char *status;      /* "done" or "failed" */
-    const char *error;       /* NULL when done */
+    const char *status; /* "done" or "failed" */
+    const char *error;  /* NULL when done */
     const char *finished_at;
-    json_t *members;         /* array of member objects as in db_member_save */
-    json_t *result;          /* analysis object (cns_to_json), NULL when failed */
+    json_t *members; /* array of member objects as in db_member_save */
+    json_t *result;  /* analysis object (cns_to_json), NULL when failed */
     long long queued_ms, asking_ms, analyzing_ms, synthesizing_ms, total_ms;
 } db_finish;
 

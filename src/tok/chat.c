@@ -10,9 +10,9 @@
 #include "core/limits.h"
 
 static const char *const family_names[CHAT_FAMILY_COUNT] = {
-    [CHAT_NONE] = "none",     [CHAT_UNKNOWN] = "unknown", [CHAT_CHATML] = "chatml",
-    [CHAT_LLAMA3] = "llama3", [CHAT_GEMMA] = "gemma",     [CHAT_PHI3] = "phi3",
-    [CHAT_ZEPHYR] = "zephyr", [CHAT_LLAMA2] = "llama2",   [CHAT_MISTRAL] = "mistral",
+    [CHAT_NONE] = "none",           [CHAT_UNKNOWN] = "unknown", [CHAT_CHATML] = "chatml",
+    [CHAT_LLAMA3] = "llama3",       [CHAT_GEMMA] = "gemma",     [CHAT_PHI3] = "phi3",
+    [CHAT_ZEPHYR] = "zephyr",       [CHAT_LLAMA2] = "llama2",   [CHAT_MISTRAL] = "mistral",
     [CHAT_MISTRAL7] = "mistral-v7",
 };
 
@@ -354,15 +354,23 @@ const char *const *chat_stops(const chat_tmpl *ct)
     static const char *const inst[] = {"</s>", "[INST]", NULL};
     static const char *const empty[] = {NULL};
     switch (ct->family) {
-    case CHAT_NONE: return none;
-    case CHAT_CHATML: return chatml;
-    case CHAT_LLAMA3: return llama3;
-    case CHAT_GEMMA: return gemma;
-    case CHAT_PHI3: return phi3;
-    case CHAT_ZEPHYR: return zephyr;
+    case CHAT_NONE:
+        return none;
+    case CHAT_CHATML:
+        return chatml;
+    case CHAT_LLAMA3:
+        return llama3;
+    case CHAT_GEMMA:
+        return gemma;
+    case CHAT_PHI3:
+        return phi3;
+    case CHAT_ZEPHYR:
+        return zephyr;
     case CHAT_LLAMA2:
     case CHAT_MISTRAL:
-    case CHAT_MISTRAL7: return inst;
-    default: return empty;
+    case CHAT_MISTRAL7:
+        return inst;
+    default:
+        return empty;
     }
 }

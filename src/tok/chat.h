@@ -31,16 +31,16 @@
 #include "core/str.h"
 
 enum chat_family {
-    CHAT_NONE = 0,  /* no template: base model, completion-style prompt */
-    CHAT_UNKNOWN,   /* a template drux does not recognise */
-    CHAT_CHATML,    /* <|im_start|>role ... <|im_end|> (SmolLM2, Qwen2, ...) */
-    CHAT_LLAMA3,    /* <|start_header_id|>role<|end_header_id|> ... <|eot_id|> */
-    CHAT_GEMMA,     /* <start_of_turn>user|model ... <end_of_turn>; no system role */
-    CHAT_PHI3,      /* <|user|> ... <|end|> */
-    CHAT_ZEPHYR,    /* <|user|> ... <|endoftext|> */
-    CHAT_LLAMA2,    /* [INST] ... [/INST] (Llama-2 and its variants) */
-    CHAT_MISTRAL,   /* Mistral v1/v3/v3-tekken [INST] forms */
-    CHAT_MISTRAL7,  /* [SYSTEM_PROMPT] ... [INST] ... [/INST] */
+    CHAT_NONE = 0, /* no template: base model, completion-style prompt */
+    CHAT_UNKNOWN,  /* a template drux does not recognise */
+    CHAT_CHATML,   /* <|im_start|>role ... <|im_end|> (SmolLM2, Qwen2, ...) */
+    CHAT_LLAMA3,   /* <|start_header_id|>role<|end_header_id|> ... <|eot_id|> */
+    CHAT_GEMMA,    /* <start_of_turn>user|model ... <end_of_turn>; no system role */
+    CHAT_PHI3,     /* <|user|> ... <|end|> */
+    CHAT_ZEPHYR,   /* <|user|> ... <|endoftext|> */
+    CHAT_LLAMA2,   /* [INST] ... [/INST] (Llama-2 and its variants) */
+    CHAT_MISTRAL,  /* Mistral v1/v3/v3-tekken [INST] forms */
+    CHAT_MISTRAL7, /* [SYSTEM_PROMPT] ... [INST] ... [/INST] */
     CHAT_FAMILY_COUNT
 };
 

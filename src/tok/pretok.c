@@ -32,26 +32,49 @@ unsigned ucp_flags(uint32_t cp)
     if (cp > 0x10FFFF)
         return UCP_U;
     switch (utf8proc_category((utf8proc_int32_t)cp)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
-        f = UCP_L; break;
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-        f = UCP_M; break;
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
-        f = UCP_N; break;
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+        f = UCP_L;
+        break;
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+        f = UCP_M;
+        break;
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+        f = UCP_N;
+        break;
+    case UTF8PROC_CATEGORY_PC:
+    case UTF8PROC_CATEGORY_PD:
+    case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE:
+    case UTF8PROC_CATEGORY_PI:
+    case UTF8PROC_CATEGORY_PF:
     case UTF8PROC_CATEGORY_PO:
-        f = UCP_P; break;
-    case UTF8PROC_CATEGORY_SM: case UTF8PROC_CATEGORY_SC: case UTF8PROC_CATEGORY_SK:
+        f = UCP_P;
+        break;
+    case UTF8PROC_CATEGORY_SM:
+    case UTF8PROC_CATEGORY_SC:
+    case UTF8PROC_CATEGORY_SK:
     case UTF8PROC_CATEGORY_SO:
-        f = UCP_S; break;
-    case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
-        f = UCP_Z; break;
+        f = UCP_S;
+        break;
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+        f = UCP_Z;
+        break;
     case UTF8PROC_CATEGORY_CN:
-        f = UCP_U; break;
+        f = UCP_U;
+        break;
     default:
-        f = UCP_C; break;
+        f = UCP_C;
+        break;
     }
     if (is_white_space(cp))
         f |= UCP_WS;
@@ -77,11 +100,14 @@ size_t ucp_decode(const unsigned char *s, size_t n, uint32_t *cp)
     if ((b & 0x40) == 0) {
         need = 0; /* stray continuation byte */
     } else if ((b & 0x20) == 0) {
-        need = 2; v = b & 0x1F;
+        need = 2;
+        v = b & 0x1F;
     } else if ((b & 0x10) == 0) {
-        need = 3; v = b & 0x0F;
+        need = 3;
+        v = b & 0x0F;
     } else if ((b & 0x08) == 0) {
-        need = 4; v = b & 0x07;
+        need = 4;
+        v = b & 0x07;
     }
     if (need == 0 || need > n)
         goto bad;
@@ -131,7 +157,10 @@ typedef size_t (*matcher)(const pretok_text *t, size_t pos, size_t end);
 #define FL(i) (t->fl[i])
 #define ASCII_LOWER(c) ((c) >= 'A' && (c) <= 'Z' ? (c) + 32 : (c))
 
-static bool is_rn(uint32_t c) { return c == '\r' || c == '\n'; }
+static bool is_rn(uint32_t c)
+{
+    return c == '\r' || c == '\n';
+}
 
 /* 's|'t|'re|'ve|'m|'ll|'d, optionally case-insensitive. Returns 0, 2 or 3. */
 static size_t contraction(const pretok_text *t, size_t pos, size_t end, bool icase)
@@ -369,29 +398,33 @@ static size_t m_cjk(const pretok_text *t, size_t pos, size_t end)
 
 /* The letter class of DeepSeek-LLM's second expression, as code point ranges. */
 static const cp_range dsl_letters[] = {
-    {0x41, 0x5A}, {0x61, 0x7A}, {0xB5, 0xB5}, {0xC0, 0xD6}, {0xD8, 0xF6}, {0xF8, 0x1BA},
-    {0x1BC, 0x1BF}, {0x1C4, 0x293}, {0x295, 0x2AF}, {0x370, 0x373}, {0x376, 0x377},
-    {0x37B, 0x37D}, {0x37F, 0x37F}, {0x386, 0x386}, {0x388, 0x38A}, {0x38C, 0x38C},
-    {0x38E, 0x3A1}, {0x3A3, 0x3F5}, {0x3F7, 0x481}, {0x48A, 0x52F}, {0x531, 0x556},
-    {0x10A0, 0x10C5}, {0x13A0, 0x13F5}, {0x13F8, 0x13FD}, {0x1C90, 0x1CBA}, {0x1CBD, 0x1CBF},
-    {0x1D00, 0x1D2B}, {0x1D6B, 0x1D77}, {0x1D79, 0x1D9A}, {0x1E00, 0x1F15}, {0x1F18, 0x1F1D},
-    {0x1F20, 0x1F45}, {0x1F48, 0x1F4D}, {0x1F50, 0x1F57}, {0x1F59, 0x1F59}, {0x1F5B, 0x1F5B},
-    {0x1F5D, 0x1F5D}, {0x1F5F, 0x1F7D}, {0x1F80, 0x1FB4}, {0x1FB6, 0x1FBC}, {0x1FBE, 0x1FBE},
-    {0x1FC2, 0x1FC4}, {0x1FC6, 0x1FCC}, {0x1FD0, 0x1FD3}, {0x1FD6, 0x1FDB}, {0x1FE0, 0x1FEC},
-    {0x1FF2, 0x1FF4}, {0x1FF6, 0x1FFC}, {0x2102, 0x2102}, {0x2107, 0x2107}, {0x210A, 0x2113},
-    {0x2115, 0x2115}, {0x2119, 0x211D}, {0x2124, 0x2124}, {0x2126, 0x2126}, {0x2128, 0x2128},
-    {0x212A, 0x212D}, {0x212F, 0x2134}, {0x2139, 0x2139}, {0x213C, 0x213F}, {0x2145, 0x2149},
-    {0x214E, 0x214E}, {0x2183, 0x2184}, {0x2C00, 0x2C7B}, {0x2C7E, 0x2CE4}, {0x2CEB, 0x2CEE},
-    {0x2CF2, 0x2CF3}, {0xA640, 0xA66D}, {0xA680, 0xA69B}, {0xA722, 0xA76F}, {0xA771, 0xA787},
-    {0xA78B, 0xA78E}, {0xAB70, 0xABBF}, {0xFB00, 0xFB06}, {0xFB13, 0xFB17}, {0xFF21, 0xFF3A},
-    {0xFF41, 0xFF5A}, {0x10400, 0x1044F}, {0x104B0, 0x104D3}, {0x104D8, 0x104FB},
+    {0x41, 0x5A},       {0x61, 0x7A},       {0xB5, 0xB5},       {0xC0, 0xD6},
+    {0xD8, 0xF6},       {0xF8, 0x1BA},      {0x1BC, 0x1BF},     {0x1C4, 0x293},
+    {0x295, 0x2AF},     {0x370, 0x373},     {0x376, 0x377},     {0x37B, 0x37D},
+    {0x37F, 0x37F},     {0x386, 0x386},     {0x388, 0x38A},     {0x38C, 0x38C},
+    {0x38E, 0x3A1},     {0x3A3, 0x3F5},     {0x3F7, 0x481},     {0x48A, 0x52F},
+    {0x531, 0x556},     {0x10A0, 0x10C5},   {0x13A0, 0x13F5},   {0x13F8, 0x13FD},
+    {0x1C90, 0x1CBA},   {0x1CBD, 0x1CBF},   {0x1D00, 0x1D2B},   {0x1D6B, 0x1D77},
+    {0x1D79, 0x1D9A},   {0x1E00, 0x1F15},   {0x1F18, 0x1F1D},   {0x1F20, 0x1F45},
+    {0x1F48, 0x1F4D},   {0x1F50, 0x1F57},   {0x1F59, 0x1F59},   {0x1F5B, 0x1F5B},
+    {0x1F5D, 0x1F5D},   {0x1F5F, 0x1F7D},   {0x1F80, 0x1FB4},   {0x1FB6, 0x1FBC},
+    {0x1FBE, 0x1FBE},   {0x1FC2, 0x1FC4},   {0x1FC6, 0x1FCC},   {0x1FD0, 0x1FD3},
+    {0x1FD6, 0x1FDB},   {0x1FE0, 0x1FEC},   {0x1FF2, 0x1FF4},   {0x1FF6, 0x1FFC},
+    {0x2102, 0x2102},   {0x2107, 0x2107},   {0x210A, 0x2113},   {0x2115, 0x2115},
+    {0x2119, 0x211D},   {0x2124, 0x2124},   {0x2126, 0x2126},   {0x2128, 0x2128},
+    {0x212A, 0x212D},   {0x212F, 0x2134},   {0x2139, 0x2139},   {0x213C, 0x213F},
+    {0x2145, 0x2149},   {0x214E, 0x214E},   {0x2183, 0x2184},   {0x2C00, 0x2C7B},
+    {0x2C7E, 0x2CE4},   {0x2CEB, 0x2CEE},   {0x2CF2, 0x2CF3},   {0xA640, 0xA66D},
+    {0xA680, 0xA69B},   {0xA722, 0xA76F},   {0xA771, 0xA787},   {0xA78B, 0xA78E},
+    {0xAB70, 0xABBF},   {0xFB00, 0xFB06},   {0xFB13, 0xFB17},   {0xFF21, 0xFF3A},
+    {0xFF41, 0xFF5A},   {0x10400, 0x1044F}, {0x104B0, 0x104D3}, {0x104D8, 0x104FB},
     {0x10C80, 0x10CB2}, {0x10CC0, 0x10CF2}, {0x118A0, 0x118DF}, {0x1E900, 0x1E943},
 };
 
 /* [!-/:-~！-／：-～‘-‟　-。] */
 static const cp_range dsl_punct[] = {
-    {0x21, 0x2F}, {0x3A, 0x7E}, {0xFF01, 0xFF0F}, {0xFF1A, 0xFF5E}, {0x2018, 0x201F},
-    {0x3000, 0x3002},
+    {0x21, 0x2F},     {0x3A, 0x7E},     {0xFF01, 0xFF0F},
+    {0xFF1A, 0xFF5E}, {0x2018, 0x201F}, {0x3000, 0x3002},
 };
 
 /* \s?[class]+ over the wide code points */
@@ -431,8 +464,8 @@ static bool bloom_word_char(const pretok_text *t, size_t i)
     uint32_t c = wide_cp(t, i);
     if (c < 0x80)
         return !strchr("(|.,!?) \t\n\v\f\r", (int)c) && c != 0;
-    return c != 0x2026 && c != 0x3002 && c != 0xFF0C && c != 0x3001 && c != 0x0964 &&
-           c != 0x06D4 && c != 0x060C;
+    return c != 0x2026 && c != 0x3002 && c != 0xFF0C && c != 0x3001 && c != 0x0964 && c != 0x06D4 &&
+           c != 0x060C;
 }
 
 static size_t m_bloom(const pretok_text *t, size_t pos, size_t end)
@@ -464,9 +497,13 @@ static const pretok_kind kinds[] = {
     {"dbrx|smaug-bpe|glm4|chatglm-bpe", {m_llama3}, false, false},
     {"gpt-2|gpt2|phi-2|mpt|olmo|jais|trillion|jina-es|jina-de|jina-v2-es|jina-v2-de|gigachat|"
      "a.x-4.0|mellum|modern-bert|roberta-bpe|jina-v1-en|jina-v2-code|exaone4|granite-docling",
-     {m_gpt2}, false, false},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2", {m_num1, m_gpt2},
-     false, false},
+     {m_gpt2},
+     false,
+     false},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|mellum2",
+     {m_num1, m_gpt2},
+     false,
+     false},
     {"falcon", {m_punct_falcon, m_gpt2, m_digits3}, false, false},
     {"qwen2|deepseek-r1-qwen|stablelm2|megrez|hunyuan|kormo|solar-open", {m_qwen2}, false, false},
     {"deepseek-coder", {m_rn, m_ws_letters, m_ws_punct, m_cjk, m_num1}, false, false},
@@ -501,8 +538,14 @@ const pretok_kind *pretok_find(const char *name)
     return NULL;
 }
 
-bool pretok_ignore_merges(const pretok_kind *k) { return k->ignore_merges; }
-bool pretok_default_bos(const pretok_kind *k) { return k->default_bos; }
+bool pretok_ignore_merges(const pretok_kind *k)
+{
+    return k->ignore_merges;
+}
+bool pretok_default_bos(const pretok_kind *k)
+{
+    return k->default_bos;
+}
 
 const char *pretok_names(void)
 {

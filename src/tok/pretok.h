@@ -27,15 +27,15 @@
 
 /* Category flags of one code point (llama.cpp's \p{..} classes and \s). */
 enum {
-    UCP_L = 1 << 0,   /* letter */
-    UCP_N = 1 << 1,   /* number */
-    UCP_P = 1 << 2,   /* punctuation */
-    UCP_S = 1 << 3,   /* symbol */
-    UCP_M = 1 << 4,   /* mark */
-    UCP_Z = 1 << 5,   /* separator */
-    UCP_C = 1 << 6,   /* control, format, private use, surrogate */
-    UCP_U = 1 << 7,   /* unassigned (llama.cpp's "undefined": not \p{C}) */
-    UCP_WS = 1 << 8,  /* Unicode White_Space */
+    UCP_L = 1 << 0,  /* letter */
+    UCP_N = 1 << 1,  /* number */
+    UCP_P = 1 << 2,  /* punctuation */
+    UCP_S = 1 << 3,  /* symbol */
+    UCP_M = 1 << 4,  /* mark */
+    UCP_Z = 1 << 5,  /* separator */
+    UCP_C = 1 << 6,  /* control, format, private use, surrogate */
+    UCP_U = 1 << 7,  /* unassigned (llama.cpp's "undefined": not \p{C}) */
+    UCP_WS = 1 << 8, /* Unicode White_Space */
 };
 
 unsigned ucp_flags(uint32_t cp);
@@ -53,10 +53,10 @@ typedef struct pretok_seg {
 } pretok_seg;
 
 typedef struct pretok_text {
-    uint32_t *cp;       /* code points */
-    uint16_t *fl;       /* ucp_flags of each */
+    uint32_t *cp; /* code points */
+    uint16_t *fl; /* ucp_flags of each */
     size_t n;
-    pretok_seg *seg;    /* pieces after pretok_split */
+    pretok_seg *seg; /* pieces after pretok_split */
     size_t n_seg, cap_seg;
 } pretok_text;
 

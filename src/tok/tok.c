@@ -35,17 +35,17 @@ struct tok {
     enum tok_model model;
     const pretok_kind *pre;
     uint32_t n;
-    char *blob;      /* all token texts */
+    char *blob; /* all token texts */
     uint32_t *off, *len;
     float *score;
     uint8_t *attr;
-    idmap ids;       /* text -> id */
+    idmap ids; /* text -> id */
     int max_len;
 
     uint32_t n_merges;
-    char *mblob;     /* "left right" strings */
+    char *mblob;                 /* "left right" strings */
     uint32_t *m_off, *m_l, *m_r; /* offset, left length, right length */
-    idmap merges;    /* "left right" -> merge index (= rank) */
+    idmap merges;                /* "left right" -> merge index (= rank) */
 
     int32_t *special; /* control/user-defined/unknown ids, longest text first */
     uint32_t n_special;
@@ -63,7 +63,7 @@ struct tok {
     int32_t byte_tok[256]; /* SentencePiece byte fallback ids, TOK_NONE if absent */
     char b2u[256][2];      /* byte-level BPE: byte -> UTF-8 of its stand-in */
     uint8_t b2u_len[256];
-    int16_t u2b[0x144];    /* stand-in code point -> byte, -1 if none */
+    int16_t u2b[0x144]; /* stand-in code point -> byte, -1 if none */
 };
 
 /* ---- hashing ---- */
@@ -187,13 +187,20 @@ void tok_free(tok *t)
 static uint8_t attr_of_type(int32_t type)
 {
     switch (type) {
-    case TOK_TYPE_NORMAL: return A_NORMAL;
-    case TOK_TYPE_UNKNOWN: return A_UNKNOWN;
-    case TOK_TYPE_CONTROL: return A_CONTROL;
-    case TOK_TYPE_USER_DEFINED: return A_USER;
-    case TOK_TYPE_UNUSED: return A_UNUSED;
-    case TOK_TYPE_BYTE: return A_BYTE;
-    default: return 0;
+    case TOK_TYPE_NORMAL:
+        return A_NORMAL;
+    case TOK_TYPE_UNKNOWN:
+        return A_UNKNOWN;
+    case TOK_TYPE_CONTROL:
+        return A_CONTROL;
+    case TOK_TYPE_USER_DEFINED:
+        return A_USER;
+    case TOK_TYPE_UNUSED:
+        return A_UNUSED;
+    case TOK_TYPE_BYTE:
+        return A_BYTE;
+    default:
+        return 0;
     }
 }
 
@@ -215,34 +222,53 @@ static void build_byte_map(tok *t)
 #define NTEXTS(a) (sizeof(a) / sizeof *(a))
 
 static const char *const eot_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>",
+    "<|eot_id|>",         "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|end_of_text|>",    "<EOT>",      "_<EOT>",  "[EOT]",         "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>",
 };
 
 static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>", "[e~[",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<｜end▁of▁sentence｜>",
+    "[e~[",
 };
 
 /* fill-in-the-middle markers: prefix, suffix, middle, pad, repo, file separator */
 static const char *const fim_pre_texts[] = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-    "<|code_prefix|>", "<|prefix|>",
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",    "<｜fim▁begin｜>",
+    "<PRE>",          "▁<PRE>",       "<|code_prefix|>", "<|prefix|>",
 };
 static const char *const fim_suf_texts[] = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-    "<|code_suffix|>", "<|suffix|>",
+    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",    "<｜fim▁hole｜>",
+    "<SUF>",          "▁<SUF>",       "<|code_suffix|>", "<|suffix|>",
 };
 static const char *const fim_mid_texts[] = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-    "<|code_middle|>", "<|middle|>",
+    "<|fim_middle|>", "<fim-middle>", "<fim_middle>",    "<｜fim▁end｜>",
+    "<MID>",          "▁<MID>",       "<|code_middle|>", "<|middle|>",
 };
 static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>",
                                             "[PAD]"};
-static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                            "<REPO>", "<reponame>"};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+                                            "<reponame>"};
 static const char *const fim_sep_texts[] = {"<|file_sep|>"};
 
 static bool text_in(dx_str s, const char *const *list, size_t n)
@@ -801,8 +827,7 @@ static dx_status spm_bigram(const tok *t, work *w, int l, int r)
     return heap_push(&w->q, (bigram){-(double)t->score[id], l, r, size});
 }
 
-static dx_status spm_encode(const tok *t, work *w, const char *s, size_t n, bool prefix,
-                            outv *o)
+static dx_status spm_encode(const tok *t, work *w, const char *s, size_t n, bool prefix, outv *o)
 {
     /* ' ' becomes ▁ (3 bytes) */
     size_t cap = (n + 1) * 3;
@@ -933,7 +958,8 @@ static bool is_chinese(uint32_t c)
 static uint32_t nfd_first(uint32_t c)
 {
     utf8proc_int32_t d[8];
-    utf8proc_ssize_t k = utf8proc_decompose_char((utf8proc_int32_t)c, d, 8, UTF8PROC_DECOMPOSE, NULL);
+    utf8proc_ssize_t k =
+        utf8proc_decompose_char((utf8proc_int32_t)c, d, 8, UTF8PROC_DECOMPOSE, NULL);
     return k >= 1 ? (uint32_t)d[0] : c;
 }
 
@@ -1229,12 +1255,30 @@ size_t tok_piece(const tok *t, int32_t id, bool special, char *buf, size_t cap)
     return 0;
 }
 
-uint32_t tok_n_vocab(const tok *t) { return t->n; }
-enum tok_model tok_model_of(const tok *t) { return t->model; }
-int32_t tok_bos(const tok *t) { return t->bos; }
-int32_t tok_eos(const tok *t) { return t->eos; }
-int32_t tok_eot(const tok *t) { return t->eot; }
-bool tok_add_bos(const tok *t) { return t->add_bos; }
+uint32_t tok_n_vocab(const tok *t)
+{
+    return t->n;
+}
+enum tok_model tok_model_of(const tok *t)
+{
+    return t->model;
+}
+int32_t tok_bos(const tok *t)
+{
+    return t->bos;
+}
+int32_t tok_eos(const tok *t)
+{
+    return t->eos;
+}
+int32_t tok_eot(const tok *t)
+{
+    return t->eot;
+}
+bool tok_add_bos(const tok *t)
+{
+    return t->add_bos;
+}
 
 bool tok_is_eog(const tok *t, int32_t id)
 {

@@ -40,8 +40,13 @@ enum tok_model { TOK_SPM = 1, TOK_BPE = 2, TOK_WPM = 3 };
 
 /* Token types as GGUF stores them in tokenizer.ggml.token_type. */
 enum tok_type {
-    TOK_TYPE_UNDEFINED = 0, TOK_TYPE_NORMAL = 1, TOK_TYPE_UNKNOWN = 2, TOK_TYPE_CONTROL = 3,
-    TOK_TYPE_USER_DEFINED = 4, TOK_TYPE_UNUSED = 5, TOK_TYPE_BYTE = 6
+    TOK_TYPE_UNDEFINED = 0,
+    TOK_TYPE_NORMAL = 1,
+    TOK_TYPE_UNKNOWN = 2,
+    TOK_TYPE_CONTROL = 3,
+    TOK_TYPE_USER_DEFINED = 4,
+    TOK_TYPE_UNUSED = 5,
+    TOK_TYPE_BYTE = 6
 };
 
 #define TOK_ID_DEFAULT (-2) /* in tok_spec: use the model type's default */
@@ -51,14 +56,14 @@ enum tok_type {
  * tok_new copies what it keeps; the arrays may be freed afterwards. */
 typedef struct tok_spec {
     enum tok_model model;
-    const char *pre;            /* BPE pre-tokenizer name; NULL = "default" */
-    const char *name;           /* general.name or NULL (a few per-model rules) */
+    const char *pre;  /* BPE pre-tokenizer name; NULL = "default" */
+    const char *name; /* general.name or NULL (a few per-model rules) */
     uint32_t n_vocab;
-    const dx_str *tokens;       /* n_vocab token texts */
-    const float *scores;        /* n_vocab scores, or NULL (all 0) */
-    const int32_t *types;       /* n_vocab enum tok_type, or NULL (all normal) */
+    const dx_str *tokens; /* n_vocab token texts */
+    const float *scores;  /* n_vocab scores, or NULL (all 0) */
+    const int32_t *types; /* n_vocab enum tok_type, or NULL (all normal) */
     uint32_t n_merges;
-    const dx_str *merges;       /* BPE "left right", best rank first */
+    const dx_str *merges;                      /* BPE "left right", best rank first */
     int64_t bos, eos, eot, eom, unk, sep, pad; /* ids, TOK_NONE or TOK_ID_DEFAULT */
     int add_bos, add_eos, add_space_prefix;    /* 0, 1, or -1 = model default */
     int lowercase, strip_accents;              /* WordPiece normalizer; -1 = default (on;
@@ -80,8 +85,9 @@ void tok_free(tok *t); /* NULL is a no-op */
  * parse_special lets control tokens written in the text (e.g. "<|im_end|>")
  * become those tokens (user-defined tokens always do, as in llama.cpp).
  * Writes up to cap ids; when they don't fit, returns DX_ELIMIT and sets *n to
- * the count needed (ids may be NULL with cap 0 just to count). Invalid UTF-8 never fails (byte-level BPE sees U+FFFD for
- * a bad byte, as llama.cpp does; SentencePiece falls back to byte tokens). */
+ * the count needed (ids may be NULL with cap 0 just to count). Invalid UTF-8 never fails
+ * (byte-level BPE sees U+FFFD for a bad byte, as llama.cpp does; SentencePiece falls back to byte
+ * tokens). */
 dx_status tok_encode(const tok *t, const char *text, size_t len, bool add_special,
                      bool parse_special, int32_t *ids, size_t cap, size_t *n);
 
@@ -93,7 +99,7 @@ size_t tok_piece(const tok *t, int32_t id, bool special, char *buf, size_t cap);
 
 uint32_t tok_n_vocab(const tok *t);
 enum tok_model tok_model_of(const tok *t);
-int32_t tok_bos(const tok *t);  /* TOK_NONE if the vocabulary has none */
+int32_t tok_bos(const tok *t); /* TOK_NONE if the vocabulary has none */
 int32_t tok_eos(const tok *t);
 int32_t tok_eot(const tok *t);
 bool tok_add_bos(const tok *t); /* whether add_special prepends BOS */

@@ -33,9 +33,8 @@ static dx_status get_arr4(const gguf *g, const char *key, enum gguf_vtype want, 
     const void *data;
     *out = NULL;
     if (!gguf_get_arr(g, key, &elem, &count, &data))
-        return gguf_find_key(g, key) >= 0
-                   ? dx_fail(DX_EFORMAT, "tok: %s is not an array", key)
-                   : DX_OK;
+        return gguf_find_key(g, key) >= 0 ? dx_fail(DX_EFORMAT, "tok: %s is not an array", key)
+                                          : DX_OK;
     if (elem != want)
         return dx_fail(DX_EFORMAT, "tok: %s has elements of type %s, expected %s", key,
                        gguf_vtype_name(elem), gguf_vtype_name(want));
@@ -111,8 +110,8 @@ dx_status tok_load(const gguf *g, tok **out)
         s.pre = pre;
     }
     if (gguf_get_str(g, "general.name", &v)) {
-        snprintf(name, sizeof name, "%.*s",
-                 (int)(v.len < sizeof name ? v.len : sizeof name - 1), v.ptr);
+        snprintf(name, sizeof name, "%.*s", (int)(v.len < sizeof name ? v.len : sizeof name - 1),
+                 v.ptr);
         s.name = name;
     }
     get_id(g, "tokenizer.ggml.bos_token_id", &s.bos);

@@ -20,7 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cns_analyze(&in, &opt, &a, &r) == DX_OK) {
             /* a result always serialises: every string in it is valid UTF-8 */
             char *js = cns_to_json_string(r, false);
-            if (!js) abort();
+            if (!js)
+                abort();
             free(js);
             dx_buf b = dx_buf_make(0);
             cns_to_text(r, &b);
@@ -32,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n;
     if (cns_markdown_split((const char *)data, size, &a, &sp, &n) == DX_OK) {
         cns_features f;
-        for (size_t i = 0; i < n; i++) cns_text_features(sp[i].text, &a, &f);
+        for (size_t i = 0; i < n; i++)
+            cns_text_features(sp[i].text, &a, &f);
     }
     arena_free(&a);
     return 0;

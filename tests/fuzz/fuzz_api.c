@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         api_chat c;
         if (api_chat_parse(s, n, &c) == DX_OK) {
-            if (!c.model || !c.last_user || c.n_messages == 0 || c.n_messages > API_CHAT_MAX_MESSAGES)
+            if (!c.model || !c.last_user || c.n_messages == 0 ||
+                c.n_messages > API_CHAT_MAX_MESSAGES)
                 __builtin_trap();
             api_chat_free(&c);
         }

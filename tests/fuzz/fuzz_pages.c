@@ -20,7 +20,8 @@ static void check_html(const char *h)
         if (*t == '/')
             continue;
         size_t tn = strcspn(t, " \t\n>");
-        if ((tn == 6 && !strncasecmp(t, "script", 6) && strncmp(t, "script src=\"/static/app.js\" defer></script>", 43)) ||
+        if ((tn == 6 && !strncasecmp(t, "script", 6) &&
+             strncmp(t, "script src=\"/static/app.js\" defer></script>", 43)) ||
             (tn == 5 && !strncasecmp(t, "style", 5)) || (tn == 3 && !strncasecmp(t, "img", 3)) ||
             (tn == 6 && !strncasecmp(t, "iframe", 6)) || (tn == 6 && !strncasecmp(t, "object", 6)))
             __builtin_trap();
@@ -39,7 +40,8 @@ static void check_html(const char *h)
                 __builtin_trap();
             if ((a[-1] == ' ') && !strncasecmp(a, "style=", 6))
                 __builtin_trap();
-            if (!strncmp(a, "href=\"", 6) || !strncmp(a, "src=\"", 5) || !strncmp(a, "action=\"", 8)) {
+            if (!strncmp(a, "href=\"", 6) || !strncmp(a, "src=\"", 5) ||
+                !strncmp(a, "action=\"", 8)) {
                 const char *v = strchr(a, '"') + 1;
                 size_t sn = strcspn(v, ":/?#\"");
                 if (v[sn] == ':' && !((sn == 4 && !strncasecmp(v, "http", 4)) ||
@@ -73,11 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_html(b.data ? b.data : "");
     } else {
         json_t *text = json_stringn_nocheck(s, n);
-        q = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:[{s:s, s:s, s:s, s:O}], s:{s:s, s:i, s:[], s:[], s:[]}, "
+        q = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:[{s:s, s:s, s:s, s:O}], s:{s:s, s:i, s:[], "
+                      "s:[], s:[]}, "
                       "s:O, s:[O]}}",
-                      "id", "f1", "question", "q", "status", "done", "result", "question", "q", "category", "General",
-                      "members", "name", "a", "model", "m", "status", "done", "text", text, "analysis", "label",
-                      "partial", "consensus", 50, "agreed", "disputed", "unique", "answer", text, "followups", text);
+                      "id", "f1", "question", "q", "status", "done", "result", "question", "q",
+                      "category", "General", "members", "name", "a", "model", "m", "status", "done",
+                      "text", text, "analysis", "label", "partial", "consensus", 50, "agreed",
+                      "disputed", "unique", "answer", text, "followups", text);
         json_decref(text);
         if (q && page_question(&b, q, false) == DX_OK)
             check_html(b.data ? b.data : "");

@@ -12,9 +12,9 @@
 
 #include "engine/quant.h"
 
-static const uint32_t types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
-                                  QT_Q8_0, QT_Q8_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K,
-                                  QT_Q8_K };
+static const uint32_t types[] = {QT_F32,  QT_F16,  QT_BF16, QT_Q4_0, QT_Q4_1,
+                                 QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q8_1, QT_Q2_K,
+                                 QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_K};
 
 static volatile float sink;
 

@@ -46,7 +46,7 @@ static tok *builtin_bpe(void)
         }
     }
     toks[256] = DX_STR("he");
-    toks[257] = DX_STR("\xc4\xa0t");  /* "Ġt" */
+    toks[257] = DX_STR("\xc4\xa0t"); /* "Ġt" */
     toks[258] = DX_STR("\xc4\xa0the");
     toks[259] = DX_STR("<|end|>");
     static const dx_str merges[] = {DX_STR("h e"), DX_STR("\xc4\xa0 t"), DX_STR("\xc4\xa0t he")};

@@ -27,7 +27,11 @@ static int replay_file(const char *path)
         len += n;
         if (len == cap) {
             uint8_t *p = realloc(buf, cap *= 2);
-            if (!p) { free(buf); buf = NULL; break; }
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
             buf = p;
         }
     }

@@ -8,11 +8,11 @@
 #ifndef DX_TEST_QUANT_VECTORS_H
 #define DX_TEST_QUANT_VECTORS_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
 #include <string.h>
 
 #include "engine/quant.h"
@@ -79,18 +79,30 @@ static bool vecfile_read(const char *path, vecfile *v)
         if (line[0] == '#' || !sp)
             continue;
         *sp++ = '\0';
-        if (!strcmp(line, "type")) ok = sscanf(sp, "%15s", v->type) == 1;
-        else if (!strcmp(line, "n")) ok = sscanf(sp, "%ld", &v->n) == 1;
-        else if (!strcmp(line, "raw")) ok = (v->raw = unhex(sp, &v->raw_len)) != NULL;
-        else if (!strcmp(line, "dequant")) ok = (v->dequant = unhex(sp, &v->dequant_len)) != NULL;
-        else if (!strcmp(line, "input")) ok = (v->input = unhex(sp, &v->input_len)) != NULL;
-        else if (!strcmp(line, "quant")) ok = (v->quant = unhex(sp, &v->quant_len)) != NULL;
-        else if (!strcmp(line, "act_type")) ok = sscanf(sp, "%15s", v->act_type) == 1;
-        else if (!strcmp(line, "act_input")) ok = (v->act_input = unhex(sp, &v->act_input_len)) != NULL;
-        else if (!strcmp(line, "act_quant")) ok = (v->act_quant = unhex(sp, &v->act_quant_len)) != NULL;
-        else if (!strcmp(line, "dot")) ok = (v->dot = unhex(sp, &v->dot_len)) != NULL && v->dot_len == 4;
-        else if (!strcmp(line, "dot_skip")) ok = sscanf(sp, "%ld", &v->dot_skip) == 1;
-        else if (!strcmp(line, "dot_n")) ok = sscanf(sp, "%ld", &v->dot_n) == 1;
+        if (!strcmp(line, "type"))
+            ok = sscanf(sp, "%15s", v->type) == 1;
+        else if (!strcmp(line, "n"))
+            ok = sscanf(sp, "%ld", &v->n) == 1;
+        else if (!strcmp(line, "raw"))
+            ok = (v->raw = unhex(sp, &v->raw_len)) != NULL;
+        else if (!strcmp(line, "dequant"))
+            ok = (v->dequant = unhex(sp, &v->dequant_len)) != NULL;
+        else if (!strcmp(line, "input"))
+            ok = (v->input = unhex(sp, &v->input_len)) != NULL;
+        else if (!strcmp(line, "quant"))
+            ok = (v->quant = unhex(sp, &v->quant_len)) != NULL;
+        else if (!strcmp(line, "act_type"))
+            ok = sscanf(sp, "%15s", v->act_type) == 1;
+        else if (!strcmp(line, "act_input"))
+            ok = (v->act_input = unhex(sp, &v->act_input_len)) != NULL;
+        else if (!strcmp(line, "act_quant"))
+            ok = (v->act_quant = unhex(sp, &v->act_quant_len)) != NULL;
+        else if (!strcmp(line, "dot"))
+            ok = (v->dot = unhex(sp, &v->dot_len)) != NULL && v->dot_len == 4;
+        else if (!strcmp(line, "dot_skip"))
+            ok = sscanf(sp, "%ld", &v->dot_skip) == 1;
+        else if (!strcmp(line, "dot_n"))
+            ok = sscanf(sp, "%ld", &v->dot_n) == 1;
     }
     fclose(f);
     if (v->act_quant && (!v->act_input || !v->dot || v->act_input_len != (size_t)v->n * 4 ||
@@ -117,8 +129,8 @@ static int type_by_name(const char *name)
 /* |ours - GGML's dot| and the tolerance 1e-5 * sum |w_i a_i| over the dotted
  * elements, for the traits wt (weights) and at (activations) of any level.
  * False if the file has no GGML dot. */
-static bool vecfile_dot_check(const vecfile *v, const quant_traits *wt, const quant_traits *at, double *err,
-                              double *tol, float *ours, float *ggml)
+static bool vecfile_dot_check(const vecfile *v, const quant_traits *wt, const quant_traits *at,
+                              double *err, double *tol, float *ours, float *ggml)
 {
     if (!v->act_quant)
         return false;
@@ -132,7 +144,8 @@ static bool vecfile_dot_check(const vecfile *v, const quant_traits *wt, const qu
         mag += fabs((double)w * ad[i]);
     }
     free(ad);
-    wt->vec_dot((int)v->dot_n, ours, v->raw + (size_t)v->dot_skip * wsz, v->act_quant + (size_t)v->dot_skip * asz);
+    wt->vec_dot((int)v->dot_n, ours, v->raw + (size_t)v->dot_skip * wsz,
+                v->act_quant + (size_t)v->dot_skip * asz);
     memcpy(ggml, v->dot, 4);
     *err = fabs((double)*ours - *ggml);
     *tol = 1e-5 * mag + 1e-30;
@@ -140,4 +153,3 @@ static bool vecfile_dot_check(const vecfile *v, const quant_traits *wt, const qu
 }
 
 #endif
-

@@ -88,10 +88,18 @@ static double run_case(const cache *c, int g, int group, int p0, int n_tok, int 
                     lo[n] = window && p - window + 1 > 0 ? p - window + 1 : 0;
                     hi[n] = p;
                 }
-            const attn_rows a = {.n = n, .hdk = hdk, .hdv = hdv, .scale = 1.0f / sqrtf((float)hdk),
-                                 .q = qr, .out = orow, .lo = lo, .hi = hi,
-                                 .k = c->k + (size_t)g * hdk, .v = c->v + (size_t)g * hdv,
-                                 .k_stride = (size_t)c->n_kv * hdk, .v_stride = (size_t)c->n_kv * hdv};
+            const attn_rows a = {.n = n,
+                                 .hdk = hdk,
+                                 .hdv = hdv,
+                                 .scale = 1.0f / sqrtf((float)hdk),
+                                 .q = qr,
+                                 .out = orow,
+                                 .lo = lo,
+                                 .hi = hi,
+                                 .k = c->k + (size_t)g * hdk,
+                                 .v = c->v + (size_t)g * hdv,
+                                 .k_stride = (size_t)c->n_kv * hdk,
+                                 .v_stride = (size_t)c->n_kv * hdv};
             memset(work, 0x7f, wb); /* stale scratch must not matter */
             if (!attn_run_level(level, &a, work))
                 break;
@@ -119,16 +127,16 @@ TEST(attention_matches_double_reference_at_every_level)
     static const struct {
         int hdk, hdv, n_kv, group, n_tok, qb, window;
     } cases[] = {
-        {64, 64, 2, 7, 1, 1, 0},      /* decode of one token: per-row */
-        {64, 64, 2, 7, 37, 18, 0},    /* Qwen2 0.5B shape, odd prompt */
-        {64, 64, 2, 7, 200, 18, 0},   /* longer than a key block many times */
-        {256, 256, 1, 4, 33, 32, 0},  /* Gemma 3 shape */
-        {256, 256, 1, 4, 150, 32, 64},/* past a sliding window of 64 */
-        {256, 256, 1, 4, 90, 8, 17},  /* odd window, small blocks */
-        {48, 32, 3, 2, 41, 5, 0},     /* head sizes not a multiple of 64 */
-        {40, 16, 1, 1, 70, 70, 0},    /* no GQA, 70 rows, hdk with a tail */
-        {8, 8, 4, 2, 45, 16, 0},      /* stories260K: hdv 8, per-row only */
-        {64, 64, 1, 128, 3, 1, 0},    /* one group of 128 heads */
+        {64, 64, 2, 7, 1, 1, 0},       /* decode of one token: per-row */
+        {64, 64, 2, 7, 37, 18, 0},     /* Qwen2 0.5B shape, odd prompt */
+        {64, 64, 2, 7, 200, 18, 0},    /* longer than a key block many times */
+        {256, 256, 1, 4, 33, 32, 0},   /* Gemma 3 shape */
+        {256, 256, 1, 4, 150, 32, 64}, /* past a sliding window of 64 */
+        {256, 256, 1, 4, 90, 8, 17},   /* odd window, small blocks */
+        {48, 32, 3, 2, 41, 5, 0},      /* head sizes not a multiple of 64 */
+        {40, 16, 1, 1, 70, 70, 0},     /* no GQA, 70 rows, hdk with a tail */
+        {8, 8, 4, 2, 45, 16, 0},       /* stories260K: hdv 8, per-row only */
+        {64, 64, 1, 128, 3, 1, 0},     /* one group of 128 heads */
     };
     int levels = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -140,8 +148,9 @@ TEST(attention_matches_double_reference_at_every_level)
                                       cases[i].window, 2.0f, &levels);
             if (getenv("DRUX_TEST_VERBOSE"))
                 printf("case %zu from %d: largest difference %g\n", i, p0, d);
-            CHECK_MSG(d <= 1e-5, "case %zu (hd %d/%d, group %d, %d tokens from %d, window %d): off by %g",
-                      i, cases[i].hdk, cases[i].hdv, cases[i].group, cases[i].n_tok, p0,
+            CHECK_MSG(d <= 1e-5,
+                      "case %zu (hd %d/%d, group %d, %d tokens from %d, window %d): off by %g", i,
+                      cases[i].hdk, cases[i].hdv, cases[i].group, cases[i].n_tok, p0,
                       cases[i].window, d);
         }
         free(c.k);
@@ -192,8 +201,18 @@ TEST(sliding_window_keeps_its_window)
     }
     int levels = 0;
     for (int level = 0; level < QL_COUNT; level++) {
-        const attn_rows a = {.n = 16, .hdk = 64, .hdv = 64, .scale = 0.125f, .q = qr, .out = orow,
-                             .lo = lo, .hi = hi, .k = c.k, .v = c.v, .k_stride = 64, .v_stride = 64};
+        const attn_rows a = {.n = 16,
+                             .hdk = 64,
+                             .hdv = 64,
+                             .scale = 0.125f,
+                             .q = qr,
+                             .out = orow,
+                             .lo = lo,
+                             .hi = hi,
+                             .k = c.k,
+                             .v = c.v,
+                             .k_stride = 64,
+                             .v_stride = 64};
         if (!attn_run_level(level, &a, work))
             continue;
         levels++;

@@ -6,8 +6,8 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/model.h"
 #include "gen/batch.h"
@@ -225,7 +225,9 @@ static void *stress_run(void *arg)
     for (int r = 0; r < STRESS_ROUNDS; r++) {
         sa->seed = sa->seed * 1103515245u + 12345u;
         const int k = (int)(sa->seed >> 16) % NP;
-        job j = {.gm = sa->gm, .prompt = prompts[k], .max_tokens = 1 + (int)(sa->seed >> 8) % 48,
+        job j = {.gm = sa->gm,
+                 .prompt = prompts[k],
+                 .max_tokens = 1 + (int)(sa->seed >> 8) % 48,
                  .cancel_after = (sa->seed >> 4) % 3 == 0 ? 1 + (int)(sa->seed >> 20) % 6 : 0};
         job_run(&j);
         if (j.rc)
@@ -296,7 +298,8 @@ static void check_bitwise(const char *path)
             const float *ls;
             CHECK(eng_session_decode(sep[i], &ids[step + i], 1, &ls) == DX_OK);
             CHECK_MSG(!memcmp(ls, eng_session_logits(bat[i]), (size_t)nv * sizeof(float)),
-                      "%s: session %d's logits differ from its solo decode at step %d", path, i, step);
+                      "%s: session %d's logits differ from its solo decode at step %d", path, i,
+                      step);
         }
     }
     for (int i = 0; i < NS; i++) {
@@ -310,8 +313,10 @@ TEST(batched_logits_are_bitwise_solo_logits)
 {
     /* random-weight models in the formats whose tiles round differently
      * from their one-token kernels; written here when missing */
-    static const char *const specs[][2] = {{"llama-tiny", "Q4_0"}, {"llama-tiny", "Q4_K"},
-                                           {"llama-tiny", "Q6_K"}, {"qwen2-tiny", "Q8_0"},
+    static const char *const specs[][2] = {{"llama-tiny", "Q4_0"},
+                                           {"llama-tiny", "Q4_K"},
+                                           {"llama-tiny", "Q6_K"},
+                                           {"qwen2-tiny", "Q8_0"},
                                            {"gemma3-tiny", "Q5_0"}};
     int tested = 0;
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
@@ -366,7 +371,7 @@ TEST(a_lone_session_does_not_wait)
     batcher *b = batcher_new();
     CHECK(b);
     batch_join(b);
-    batch_join(b); /* a second session that joined and then ... */
+    batch_join(b);  /* a second session that joined and then ... */
     batch_leave(b); /* ... left without submitting */
     int32_t tok = 1;
     const float *logits;

@@ -33,7 +33,8 @@ static size_t conversation(json_t *doc, const char *name, chat_msg *m, size_t ca
     json_t *c = json_object_get(json_object_get(doc, "conversations"), name);
     size_t n = 0, i;
     json_t *pair;
-    json_array_foreach(c, i, pair) {
+    json_array_foreach(c, i, pair)
+    {
         if (n == cap)
             break;
         const char *role = json_string_value(json_array_get(pair, 0));
@@ -102,7 +103,8 @@ TEST(builtin_formats_match_llama_cpp)
     size_t i, fails = 0, total = 0;
     json_t *c;
     dx_buf b = dx_buf_make(1 << 20);
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *fmt = json_string_value(json_object_get(c, "format"));
         const char *conv = json_string_value(json_object_get(c, "conversation"));
         bool gen = json_is_true(json_object_get(c, "add_generation_prompt"));
@@ -173,7 +175,8 @@ static void jinja_model(const char *file, enum chat_family want_family, bool sys
     size_t i, total = 0, same = 0, known = 0;
     json_t *c;
     dx_buf b = dx_buf_make(1 << 20);
-    json_array_foreach(json_object_get(doc, "jinja"), i, c) {
+    json_array_foreach(json_object_get(doc, "jinja"), i, c)
+    {
         if (strcmp(json_string_value(json_object_get(c, "model")), file))
             continue;
         const char *conv = json_string_value(json_object_get(c, "conversation"));
@@ -290,13 +293,16 @@ TEST(detects_families_by_markers)
                      &ct);
     CHECK_STR(ct.default_system, "You are Qwen.");
     /* Qwen2.5's shape: a tools branch writes the header first, the default comes later */
-    chat_tmpl_detect(DX_STR("{%- if tools %}{{- '<|im_start|>system\\n' }}{{- messages[0]['content'] }}"
-                            "{{- '<|im_end|>' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, "
-                            "created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"),
-                     &ct);
-    CHECK_STR(ct.default_system, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+    chat_tmpl_detect(
+        DX_STR("{%- if tools %}{{- '<|im_start|>system\\n' }}{{- messages[0]['content'] }}"
+               "{{- '<|im_end|>' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, "
+               "created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"),
+        &ct);
+    CHECK_STR(ct.default_system,
+              "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
     /* template code after the header is not a default prompt */
-    chat_tmpl_detect(DX_STR("'<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>'"), &ct);
+    chat_tmpl_detect(DX_STR("'<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>'"),
+                     &ct);
     CHECK_STR(ct.default_system, "");
 }
 

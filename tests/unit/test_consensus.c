@@ -37,9 +37,12 @@ TEST(porter_stemmer)
 TEST(split_markdown_kinds)
 {
     arena a = arena_make(4096, 1 << 20);
-    const char *md = "# Title\n\nSure! Python was created by Guido van Rossum. It was released in 1991.\n\n"
-                     "Key facts:\n- **Typed:** dynamically, e.g. at run time\n- Uses [indentation](http://x) for blocks\n\n"
-                     "```python\nprint('not a claim')\n```\n\n| Name | Year |\n|---|---|\n| Python | 1991 |\n\nI hope this helps!";
+    const char *md =
+        "# Title\n\nSure! Python was created by Guido van Rossum. It was released in 1991.\n\n"
+        "Key facts:\n- **Typed:** dynamically, e.g. at run time\n- Uses [indentation](http://x) "
+        "for blocks\n\n"
+        "```python\nprint('not a claim')\n```\n\n| Name | Year |\n|---|---|\n| Python | 1991 "
+        "|\n\nI hope this helps!";
     cns_span *sp;
     size_t n;
     CHECK(cns_markdown_split(md, strlen(md), &a, &sp, &n) == DX_OK);
@@ -64,7 +67,8 @@ TEST(features_numbers_and_units)
     CHECK(f.qty[0].dim == CNS_DIM_LENGTH && f.qty[1].dim == CNS_DIM_LENGTH);
     CHECK_NEAR(f.qty[0].value, 5000, 1e-6);
     CHECK(cns_qty_agree(&f.qty[0], &f.qty[1]));
-    CHECK(cns_text_features("The population is 1,400,000 or 1.4 million; it grew 12% since 2010.", &a, &f) == DX_OK);
+    CHECK(cns_text_features("The population is 1,400,000 or 1.4 million; it grew 12% since 2010.",
+                            &a, &f) == DX_OK);
     CHECK_EQ_INT(f.n_qty, 4);
     CHECK_NEAR(f.qty[0].value, 1400000, 1e-6);
     CHECK(cns_qty_agree(&f.qty[0], &f.qty[1]));
@@ -115,7 +119,8 @@ TEST(features_negation_names_unicode)
     CHECK_EQ_INT(f.neg, 0);
     CHECK(cns_text_features("Flask uses the MIT license, says Armin.", &a, &f) == DX_OK);
     int names = 0;
-    for (size_t i = 0; i < f.n_tok; i++) names += (f.toks[i].flags & CNS_TOK_NAME) != 0;
+    for (size_t i = 0; i < f.n_tok; i++)
+        names += (f.toks[i].flags & CNS_TOK_NAME) != 0;
     CHECK_EQ_INT(names, 2); /* mit, armin; not the sentence-initial "Flask" */
     /* NFKC + casefold: full-width letters and ligatures compare equal */
     cns_features g;
@@ -150,7 +155,8 @@ static bool has_member(json_t *arr, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
     return false;
 }
 
@@ -158,8 +164,9 @@ static int member_count(json_t *obj, const char *name)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(obj, "members"), i, m)
-        if (!strcmp(json_string_value(json_object_get(m, "name")), name)) return 1;
+    json_array_foreach(
+        json_object_get(obj, "members"), i,
+        m) if (!strcmp(json_string_value(json_object_get(m, "name")), name)) return 1;
     return 0;
 }
 
@@ -171,32 +178,47 @@ static const char *invariants(json_t *o)
     json_t *c = json_object_get(an, "consensus");
     size_t na = json_array_size(json_object_get(an, "agreed"));
     size_t usable = (size_t)json_integer_value(json_object_get(an, "usable"));
-    if (!label) return "no label";
+    if (!label)
+        return "no label";
     if ((!strcmp(label, "single_voice") || !strcmp(label, "no_answer")) != json_is_null(c))
         return "consensus must be null exactly for single_voice and no_answer";
-    if (!strcmp(label, "single_voice") && (na || usable != 1)) return "single_voice with agreed points";
-    if (!strcmp(label, "no_answer") && usable != 0) return "no_answer with usable members";
+    if (!strcmp(label, "single_voice") && (na || usable != 1))
+        return "single_voice with agreed points";
+    if (!strcmp(label, "no_answer") && usable != 0)
+        return "no_answer with usable members";
     if (json_is_integer(c)) {
         long long v = json_integer_value(c);
-        if (v < 0 || v > 100) return "consensus outside 0..100";
-        if (na && v == 0) return "0% beside agreed points";
+        if (v < 0 || v > 100)
+            return "consensus outside 0..100";
+        if (na && v == 0)
+            return "0% beside agreed points";
         size_t nd = json_array_size(json_object_get(an, "disputed"));
-        if (!strcmp(label, "consensus") && (v < 70 || !na || nd)) return "consensus label below 70%, nothing agreed or a dispute";
-        if (!strcmp(label, "partial") && v < 35) return "partial label below 35%";
-        if (!strcmp(label, "disagree") && v >= 35) return "disagree label at 35% or more";
+        if (!strcmp(label, "consensus") && (v < 70 || !na || nd))
+            return "consensus label below 70%, nothing agreed or a dispute";
+        if (!strcmp(label, "partial") && v < 35)
+            return "partial label below 35%";
+        if (!strcmp(label, "disagree") && v >= 35)
+            return "disagree label at 35% or more";
     }
     size_t i, k;
     json_t *p, *s;
-    json_array_foreach(json_object_get(an, "agreed"), i, p) {
-        if (json_array_size(json_object_get(p, "members")) < 2) return "agreed point with fewer than two members";
-        json_array_foreach(json_object_get(p, "members"), k, s)
-            if (!member_count(o, json_string_value(s))) return "agreed names an unknown member";
+    json_array_foreach(json_object_get(an, "agreed"), i, p)
+    {
+        if (json_array_size(json_object_get(p, "members")) < 2)
+            return "agreed point with fewer than two members";
+        json_array_foreach(
+            json_object_get(p, "members"), k,
+            s) if (!member_count(o, json_string_value(s))) return "agreed names an unknown member";
     }
-    json_array_foreach(json_object_get(an, "disputed"), i, p) {
+    json_array_foreach(json_object_get(an, "disputed"), i, p)
+    {
         json_t *st = json_object_get(p, "stances");
-        if (json_array_size(st) < 2) return "disputed point with one stance";
-        json_array_foreach(st, k, s)
-            if (!member_count(o, json_string_value(json_object_get(s, "member")))) return "stance of an unknown member";
+        if (json_array_size(st) < 2)
+            return "disputed point with one stance";
+        json_array_foreach(
+            st, k, s) if (!member_count(o,
+                                        json_string_value(json_object_get(
+                                            s, "member")))) return "stance of an unknown member";
     }
     return NULL;
 }
@@ -205,9 +227,10 @@ static int side_of(json_t *disputed, const char *member)
 {
     size_t k;
     json_t *s;
-    json_array_foreach(json_object_get(disputed, "stances"), k, s)
-        if (!strcmp(json_string_value(json_object_get(s, "member")), member))
-            return (int)json_integer_value(json_object_get(s, "position"));
+    json_array_foreach(
+        json_object_get(disputed, "stances"), k,
+        s) if (!strcmp(json_string_value(json_object_get(s, "member")),
+                       member)) return (int)json_integer_value(json_object_get(s, "position"));
     return -1;
 }
 
@@ -216,7 +239,10 @@ static const char *check_case(const char *path, char *why, size_t whylen)
 {
     json_error_t err;
     json_t *doc = json_load_file(path, 0, &err);
-    if (!doc) { snprintf(why, whylen, "cannot read: %s", err.text); return why; }
+    if (!doc) {
+        snprintf(why, whylen, "cannot read: %s", err.text);
+        return why;
+    }
     json_t *ex = json_object_get(doc, "expect");
     char *in_text = json_dumps(json_object_get(doc, "input"), 0);
     arena a = arena_make(64 << 10, 256 << 20);
@@ -224,25 +250,48 @@ static const char *check_case(const char *path, char *why, size_t whylen)
     cns_result *r = NULL;
     json_t *o = NULL;
     const char *fail = NULL;
-    if (cns_input_parse(in_text, strlen(in_text), &a, &in)) { snprintf(why, whylen, "parse: %s", dx_errmsg()); fail = why; goto out; }
+    if (cns_input_parse(in_text, strlen(in_text), &a, &in)) {
+        snprintf(why, whylen, "parse: %s", dx_errmsg());
+        fail = why;
+        goto out;
+    }
     cns_options opt = {.synthesis = true};
-    if (cns_analyze(&in, &opt, &a, &r)) { snprintf(why, whylen, "analyze: %s", dx_errmsg()); fail = why; goto out; }
+    if (cns_analyze(&in, &opt, &a, &r)) {
+        snprintf(why, whylen, "analyze: %s", dx_errmsg());
+        fail = why;
+        goto out;
+    }
     o = cns_to_json(r);
     json_t *an = json_object_get(o, "analysis");
     const char *label = json_string_value(json_object_get(an, "label"));
     long long cons = json_integer_value(json_object_get(an, "consensus"));
-    size_t na = json_array_size(json_object_get(an, "agreed")), nd = json_array_size(json_object_get(an, "disputed"));
-    if ((fail = invariants(o))) goto out;
+    size_t na = json_array_size(json_object_get(an, "agreed")),
+           nd = json_array_size(json_object_get(an, "disputed"));
+    if ((fail = invariants(o)))
+        goto out;
     json_t *labels = json_object_get(ex, "label"), *v;
     size_t i;
     bool ok = false;
     json_array_foreach(labels, i, v) if (!strcmp(json_string_value(v), label)) ok = true;
-    if (!ok) { snprintf(why, whylen, "label %s (consensus %lld, %zu agreed, %zu disputed)", label, cons, na, nd); fail = why; goto out; }
-    json_array_foreach(json_object_get(ex, "not_label"), i, v)
-        if (!strcmp(json_string_value(v), label)) { snprintf(why, whylen, "label must not be %s", label); fail = why; goto out; }
-#define EXPECT_CMP(key, actual, op)                                                                 \
-    if ((v = json_object_get(ex, key)) && !((long long)(actual) op json_integer_value(v))) {         \
-        snprintf(why, whylen, "%s: got %lld", key, (long long)(actual)); fail = why; goto out; }
+    if (!ok) {
+        snprintf(why, whylen, "label %s (consensus %lld, %zu agreed, %zu disputed)", label, cons,
+                 na, nd);
+        fail = why;
+        goto out;
+    }
+    json_array_foreach(json_object_get(ex, "not_label"), i,
+                       v) if (!strcmp(json_string_value(v), label))
+    {
+        snprintf(why, whylen, "label must not be %s", label);
+        fail = why;
+        goto out;
+    }
+#define EXPECT_CMP(key, actual, op)                                                                \
+    if ((v = json_object_get(ex, key)) && !((long long)(actual)op json_integer_value(v))) {        \
+        snprintf(why, whylen, "%s: got %lld", key, (long long)(actual));                           \
+        fail = why;                                                                                \
+        goto out;                                                                                  \
+    }
     EXPECT_CMP("consensus_min", cons, >=);
     EXPECT_CMP("consensus_max", cons, <=);
     EXPECT_CMP("agreed_min", na, >=);
@@ -251,66 +300,110 @@ static const char *check_case(const char *path, char *why, size_t whylen)
     EXPECT_CMP("disputed_max", nd, <=);
     EXPECT_CMP("usable", json_integer_value(json_object_get(an, "usable")), ==);
     EXPECT_CMP("shared_models", json_array_size(json_object_get(an, "shared_models")), ==);
-    if (json_is_true(json_object_get(ex, "consensus_null")) && !json_is_null(json_object_get(an, "consensus"))) {
-        fail = "consensus should be null"; goto out; }
+    if (json_is_true(json_object_get(ex, "consensus_null")) &&
+        !json_is_null(json_object_get(an, "consensus"))) {
+        fail = "consensus should be null";
+        goto out;
+    }
     json_t *set;
-    json_array_foreach(json_object_get(ex, "agreed_with"), i, set) {
+    json_array_foreach(json_object_get(ex, "agreed_with"), i, set)
+    {
         bool found = false;
         size_t k;
         json_t *p;
-        json_array_foreach(json_object_get(an, "agreed"), k, p) {
+        json_array_foreach(json_object_get(an, "agreed"), k, p)
+        {
             bool all = true;
             size_t q;
             json_t *nm;
-            json_array_foreach(set, q, nm) all &= has_member(json_object_get(p, "members"), json_string_value(nm));
+            json_array_foreach(set, q, nm) all &=
+                has_member(json_object_get(p, "members"), json_string_value(nm));
             found |= all;
         }
-        if (!found) { snprintf(why, whylen, "no agreed point held by set %zu (%zu agreed, %zu disputed)", i, na, nd); fail = why; goto out; }
+        if (!found) {
+            snprintf(why, whylen, "no agreed point held by set %zu (%zu agreed, %zu disputed)", i,
+                     na, nd);
+            fail = why;
+            goto out;
+        }
     }
-    json_array_foreach(json_object_get(ex, "disputed_between"), i, set) {
+    json_array_foreach(json_object_get(ex, "disputed_between"), i, set)
+    {
         bool found = false;
         size_t k;
         json_t *p;
-        json_array_foreach(json_object_get(an, "disputed"), k, p) {
+        json_array_foreach(json_object_get(an, "disputed"), k, p)
+        {
             int s0 = side_of(p, json_string_value(json_array_get(set, 0)));
             int s1 = side_of(p, json_string_value(json_array_get(set, 1)));
             found |= s0 >= 0 && s1 >= 0 && s0 != s1;
         }
-        if (!found) { snprintf(why, whylen, "%s and %s are not on different sides of a dispute",
-                               json_string_value(json_array_get(set, 0)), json_string_value(json_array_get(set, 1))); fail = why; goto out; }
+        if (!found) {
+            snprintf(why, whylen, "%s and %s are not on different sides of a dispute",
+                     json_string_value(json_array_get(set, 0)),
+                     json_string_value(json_array_get(set, 1)));
+            fail = why;
+            goto out;
+        }
     }
     if ((v = json_object_get(ex, "majority_side"))) {
         json_t *d = json_array_get(json_object_get(an, "disputed"), 0);
         long long n0 = 0;
         size_t k;
         json_t *s;
-        json_array_foreach(json_object_get(d, "stances"), k, s) n0 += json_integer_value(json_object_get(s, "position")) == 0;
-        if (n0 != json_integer_value(v)) { snprintf(why, whylen, "first side has %lld members", n0); fail = why; goto out; }
+        json_array_foreach(json_object_get(d, "stances"), k, s) n0 +=
+            json_integer_value(json_object_get(s, "position")) == 0;
+        if (n0 != json_integer_value(v)) {
+            snprintf(why, whylen, "first side has %lld members", n0);
+            fail = why;
+            goto out;
+        }
     }
     json_t *st = json_object_get(ex, "status");
     const char *key;
-    json_object_foreach(st, key, v) {
+    json_object_foreach(st, key, v)
+    {
         json_t *m;
         size_t k;
         bool found = false;
-        json_array_foreach(json_object_get(o, "members"), k, m)
-            if (!strcmp(json_string_value(json_object_get(m, "name")), key)) {
-                found = true;
-                if (strcmp(json_string_value(json_object_get(m, "status")), json_string_value(v))) {
-                    snprintf(why, whylen, "%s status %s", key, json_string_value(json_object_get(m, "status"))); fail = why; goto out; }
+        json_array_foreach(json_object_get(o, "members"), k,
+                           m) if (!strcmp(json_string_value(json_object_get(m, "name")), key))
+        {
+            found = true;
+            if (strcmp(json_string_value(json_object_get(m, "status")), json_string_value(v))) {
+                snprintf(why, whylen, "%s status %s", key,
+                         json_string_value(json_object_get(m, "status")));
+                fail = why;
+                goto out;
             }
-        if (!found) { fail = "status of an unknown member"; goto out; }
+        }
+        if (!found) {
+            fail = "status of an unknown member";
+            goto out;
+        }
     }
-    json_array_foreach(json_object_get(ex, "weight_below_one"), i, v) {
+    json_array_foreach(json_object_get(ex, "weight_below_one"), i, v)
+    {
         json_t *m;
         size_t k;
-        json_array_foreach(json_object_get(o, "members"), k, m)
-            if (!strcmp(json_string_value(json_object_get(m, "name")), json_string_value(v)) &&
-                !(json_real_value(json_object_get(m, "weight")) < 1.0)) { fail = "shared-model voice has full weight"; goto out; }
+        json_array_foreach(
+            json_object_get(o, "members"), k,
+            m) if (!strcmp(json_string_value(json_object_get(m, "name")), json_string_value(v)) &&
+                   !(json_real_value(json_object_get(m, "weight")) < 1.0))
+        {
+            fail = "shared-model voice has full weight";
+            goto out;
+        }
     }
-    if ((v = json_object_get(ex, "answer_contains")) && (!r->answer || !strstr(r->answer, json_string_value(v)))) {
-        fail = "answer lacks the expected text"; goto out; }
-    if (!r->answer || strcmp(r->answer_source, "extractive") || !r->followups_source) { fail = "no extractive answer"; goto out; }
+    if ((v = json_object_get(ex, "answer_contains")) &&
+        (!r->answer || !strstr(r->answer, json_string_value(v)))) {
+        fail = "answer lacks the expected text";
+        goto out;
+    }
+    if (!r->answer || strcmp(r->answer_source, "extractive") || !r->followups_source) {
+        fail = "no extractive answer";
+        goto out;
+    }
 out:
     json_decref(o);
     free(in_text);
@@ -322,13 +415,15 @@ out:
 TEST(answer_sets)
 {
     DIR *d = opendir("tests/data/consensus");
-    if (!d) SKIP("tests/data/consensus not found (run from the repository root)");
+    if (!d)
+        SKIP("tests/data/consensus not found (run from the repository root)");
     struct dirent *e;
     int n = 0, bad = 0;
     char names[4096] = "";
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        if (len < 6 || strcmp(e->d_name + len - 5, ".json")) continue;
+        if (len < 6 || strcmp(e->d_name + len - 5, ".json"))
+            continue;
         char path[512], why[512];
         snprintf(path, sizeof path, "tests/data/consensus/%s", e->d_name);
         const char *fail = check_case(path, why, sizeof why);
@@ -336,7 +431,10 @@ TEST(answer_sets)
         if (fail) {
             bad++;
             printf("  case %s: %s\n", e->d_name, fail);
-            if (strlen(names) + len + 2 < sizeof names) { strcat(names, " "); strcat(names, e->d_name); }
+            if (strlen(names) + len + 2 < sizeof names) {
+                strcat(names, " ");
+                strcat(names, e->d_name);
+            }
         }
     }
     closedir(d);
@@ -358,23 +456,28 @@ static dx_status toy_embed(void *user, const char *text, float *out, size_t dim)
     size_t n = 0;
     for (const char *p = text;; p++) {
         if (*p && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
-            if (n < sizeof w - 1) w[n++] = (char)(*p | 0x20);
+            if (n < sizeof w - 1)
+                w[n++] = (char)(*p | 0x20);
             continue;
         }
         if (n > 2) {
             w[n] = '\0';
             const char *t = !strcmp(w, "automobile") ? "car" : !strcmp(w, "vehicles") ? "cars" : w;
             uint32_t h = 2166136261u;
-            for (const char *q = t; *q; q++) h = (h ^ (uint8_t)*q) * 16777619u;
+            for (const char *q = t; *q; q++)
+                h = (h ^ (uint8_t)*q) * 16777619u;
             out[h % dim] += 1;
         }
         n = 0;
-        if (!*p) break;
+        if (!*p)
+            break;
     }
     double s = 0;
-    for (size_t i = 0; i < dim; i++) s += out[i] * out[i];
+    for (size_t i = 0; i < dim; i++)
+        s += out[i] * out[i];
     s = s > 0 ? sqrt(s) : 1;
-    for (size_t i = 0; i < dim; i++) out[i] = (float)(out[i] / s);
+    for (size_t i = 0; i < dim; i++)
+        out[i] = (float)(out[i] / s);
     return DX_OK;
 }
 
@@ -399,19 +502,30 @@ TEST(embedding_seam_is_used)
     arena_free(&a);
 }
 
-typedef struct fake_model { int calls; int support_yes; bool two_followups; } fake_model;
+typedef struct fake_model {
+    int calls;
+    int support_yes;
+    bool two_followups;
+} fake_model;
 
 /* A stand-in synthesizer: answers by the kind of prompt it is given. */
 static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
 {
     fake_model *m = user;
     m->calls++;
-    if (strstr(prompt, "Reply with one word, yes or no")) { m->support_yes++; return dx_buf_puts(out, "Yes."); }
-    if (strstr(prompt, "Which one category")) return dx_buf_puts(out, " Science\n");
+    if (strstr(prompt, "Reply with one word, yes or no")) {
+        m->support_yes++;
+        return dx_buf_puts(out, "Yes.");
+    }
+    if (strstr(prompt, "Which one category"))
+        return dx_buf_puts(out, " Science\n");
     if (strstr(prompt, "follow-up questions"))
-        return dx_buf_puts(out, m->two_followups ? "**Why is it hot?**\n\nWhat is pressure?\n"
-                                                 : "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
-    if (strstr(prompt, "Write the final answer now")) return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
+        return dx_buf_puts(
+            out, m->two_followups
+                     ? "**Why is it hot?**\n\nWhat is pressure?\n"
+                     : "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
+    if (strstr(prompt, "Write the final answer now"))
+        return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
 }
 
@@ -420,19 +534,23 @@ static dx_status parrot_generate(void *user, const char *prompt, dx_buf *out)
 {
     (void)user;
     if (strstr(prompt, "Write the final answer now"))
-        return dx_buf_puts(out, "**Agreed Points:**\n\n- 2 of 2 models agree: water boils at 100 °C.\n");
+        return dx_buf_puts(out,
+                           "**Agreed Points:**\n\n- 2 of 2 models agree: water boils at 100 °C.\n");
     return dx_fail(DX_EINTERNAL, "no reply");
 }
 
 static dx_status broken_generate(void *user, const char *prompt, dx_buf *out)
 {
-    (void)user; (void)prompt; (void)out;
+    (void)user;
+    (void)prompt;
+    (void)out;
     return dx_fail(DX_ENET, "synthesizer unreachable");
 }
 
 static const char *boil_json =
     "{\"question\":\"At what temperature does water boil?\",\"answers\":["
-    "{\"model\":\"a\",\"text\":\"Water boils at 100 °C at sea level. Salt raises the boiling point a little.\"},"
+    "{\"model\":\"a\",\"text\":\"Water boils at 100 °C at sea level. Salt raises the boiling point "
+    "a little.\"},"
     "{\"model\":\"b\",\"text\":\"At sea level water boils at 212 °F.\"}]}";
 
 TEST(synthesis_seam_and_support_checks)
@@ -476,7 +594,8 @@ TEST(synthesis_seam_and_support_checks)
     CHECK_STR(r->followups_source, "derived");
     CHECK_STR(r->category_source, "derived");
     CHECK(strstr(r->answer, "the synthesizer model did not answer") != NULL);
-    /* two follow-ups from the model (emphasis stripped), the third derived, and the source says so */
+    /* two follow-ups from the model (emphasis stripped), the third derived, and the source says so
+     */
     arena_reset(&a);
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
     fake_model two = {.two_followups = true};
@@ -501,7 +620,8 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(strstr(p.data, "Question: At what temperature does water boil?\n") != NULL);
     CHECK(strstr(p.data, "Notes (2 models answered; consensus ") != NULL);
     CHECK(strstr(p.data, "- 2 of 2 models agree: ") != NULL);
-    CHECK(strstr(p.data, "- Only a said (unconfirmed): Salt raises the boiling point a little") != NULL);
+    CHECK(strstr(p.data, "- Only a said (unconfirmed): Salt raises the boiling point a little") !=
+          NULL);
     CHECK(strstr(p.data, "\n[b] At sea level water boils at 212 °F.\n") != NULL);
     CHECK(strstr(p.data, "Agreed points") == NULL);
     dx_buf_free(&p);
@@ -547,7 +667,8 @@ TEST(split_crlf_nested_and_limits)
     CHECK_STR(sp[0].text, "Call lst[::-1] or a*b on this list.");
     /* a very long answer is read up to DX_CNS_MAX_CLAIMS claims */
     dx_buf b = dx_buf_make(0);
-    for (int i = 0; i < 400; i++) dx_buf_printf(&b, "Claim number %d is here. ", i);
+    for (int i = 0; i < 400; i++)
+        dx_buf_printf(&b, "Claim number %d is here. ", i);
     CHECK(cns_markdown_split(b.data, b.len, &a, &sp, &n) == DX_OK);
     CHECK_EQ_INT(n, DX_CNS_MAX_CLAIMS);
     dx_buf_free(&b);
@@ -556,7 +677,10 @@ TEST(split_crlf_nested_and_limits)
 
 static dx_status failing_embed(void *user, const char *text, float *out, size_t dim)
 {
-    (void)user; (void)text; (void)out; (void)dim;
+    (void)user;
+    (void)text;
+    (void)out;
+    (void)dim;
     return dx_fail(DX_EIO, "encoder crashed");
 }
 
@@ -601,7 +725,9 @@ TEST(non_english_and_identical_answers)
 
 TEST(category_keywords)
 {
-    static const struct { const char *q, *cat; } cases[] = {
+    static const struct {
+        const char *q, *cat;
+    } cases[] = {
         {"What are the symptoms of the flu and when should I see a doctor?", "Health"},
         {"How many moons does Jupiter have?", "Science"},
         {"Who won the 2018 World Cup?", "Sports"},
@@ -620,28 +746,37 @@ TEST(input_errors_are_one_line)
     arena a = arena_make(4096, 1 << 20);
     cns_input in;
     static const char *bad[] = {
-        "", "[]", "{\"answers\":[]}", "{\"question\":1,\"answers\":[]}", "{\"question\":\"q\"}",
-        "{\"question\":\"q\",\"answers\":[1]}", "{\"question\":\"q\",\"answers\":[{\"text\":\"x\"}]}",
+        "",
+        "[]",
+        "{\"answers\":[]}",
+        "{\"question\":1,\"answers\":[]}",
+        "{\"question\":\"q\"}",
+        "{\"question\":\"q\",\"answers\":[1]}",
+        "{\"question\":\"q\",\"answers\":[{\"text\":\"x\"}]}",
         "{\"question\":\"q\",\"answers\":[{\"model\":\"m\"}]}",
         "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"status\":\"odd\"}]}",
-        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"name\":\"n\"},{\"model\":\"m\",\"text\":\"y\",\"name\":\"n\"}]}",
+        "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"name\":\"n\"},{"
+        "\"model\":\"m\",\"text\":\"y\",\"name\":\"n\"}]}",
         "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\",\"tokens\":-1}]}",
         "{\"question\":\"q\",\"question\":\"r\",\"answers\":[]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dx_status st = cns_input_parse(bad[i], strlen(bad[i]), &a, &in);
         CHECK_MSG(st == DX_EFORMAT, "case %zu: status %d", i, st);
-        CHECK_MSG(!strchr(dx_errmsg(), '\n') && strlen(dx_errmsg()) > 10, "case %zu: message '%s'", i, dx_errmsg());
+        CHECK_MSG(!strchr(dx_errmsg(), '\n') && strlen(dx_errmsg()) > 10, "case %zu: message '%s'",
+                  i, dx_errmsg());
     }
     /* too many members */
     dx_buf b = dx_buf_make(0);
     dx_buf_puts(&b, "{\"question\":\"q\",\"answers\":[");
-    for (unsigned i = 0; i <= DX_MAX_MEMBERS; i++) dx_buf_printf(&b, "%s{\"model\":\"m\",\"text\":\"x\"}", i ? "," : "");
+    for (unsigned i = 0; i <= DX_MAX_MEMBERS; i++)
+        dx_buf_printf(&b, "%s{\"model\":\"m\",\"text\":\"x\"}", i ? "," : "");
     dx_buf_puts(&b, "]}");
     CHECK(cns_input_parse(b.data, b.len, &a, &in) == DX_ELIMIT);
     dx_buf_free(&b);
     /* default names number repeated models */
-    const char *j = "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\"},{\"model\":\"m\",\"text\":\"y\"}]}";
+    const char *j = "{\"question\":\"q\",\"answers\":[{\"model\":\"m\",\"text\":\"x\"},{\"model\":"
+                    "\"m\",\"text\":\"y\"}]}";
     CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
     CHECK_STR(in.members[0].name, "m#1");
     CHECK_STR(in.members[1].name, "m#2");
@@ -652,10 +787,12 @@ TEST(consensus_reproducible_from_object)
 {
     /* recompute the percentage from the object's lists and weights (docs/consensus.md) */
     arena a = arena_make(64 << 10, 64 << 20);
-    const char *j = "{\"question\":\"What is the capital of Australia?\",\"answers\":["
-                    "{\"model\":\"x\",\"text\":\"Canberra is the capital. It is in the ACT.\"},"
-                    "{\"model\":\"x\",\"name\":\"x2\",\"text\":\"The capital of Australia is Canberra.\"},"
-                    "{\"model\":\"y\",\"text\":\"The capital of Australia is Sydney. Sydney is the largest city.\"}]}";
+    const char *j =
+        "{\"question\":\"What is the capital of Australia?\",\"answers\":["
+        "{\"model\":\"x\",\"text\":\"Canberra is the capital. It is in the ACT.\"},"
+        "{\"model\":\"x\",\"name\":\"x2\",\"text\":\"The capital of Australia is Canberra.\"},"
+        "{\"model\":\"y\",\"text\":\"The capital of Australia is Sydney. Sydney is the largest "
+        "city.\"}]}";
     cns_input in;
     cns_result *r;
     CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
@@ -663,7 +800,8 @@ TEST(consensus_reproducible_from_object)
     CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
     const cns_analysis *an = &r->analysis;
     double W = 0, num = 0, den = 0;
-    for (size_t i = 0; i < r->n_members; i++) W += r->members[i].weight;
+    for (size_t i = 0; i < r->n_members; i++)
+        W += r->members[i].weight;
     CHECK_NEAR(r->members[0].weight, 0.75, 1e-9);
     CHECK_NEAR(r->members[2].weight, 1.0, 1e-9);
     CHECK_EQ_INT(an->n_shared, 1);
@@ -671,7 +809,8 @@ TEST(consensus_reproducible_from_object)
         double w = 0;
         for (size_t k = 0; k < an->agreed[i].n_members; k++)
             for (size_t m = 0; m < r->n_members; m++)
-                if (!strcmp(r->members[m].name, an->agreed[i].members[k])) w += r->members[m].weight;
+                if (!strcmp(r->members[m].name, an->agreed[i].members[k]))
+                    w += r->members[m].weight;
         num += w / W;
         den += 1;
     }

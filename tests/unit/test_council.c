@@ -22,49 +22,47 @@ static council_config *parse(const char *text, dx_status *st)
 }
 
 /* Expects text to fail with a message containing want. */
-#define CHECK_CONFIG_ERR(text, want_st, want)                                     \
-    do {                                                                         \
-        dx_status st_;                                                           \
-        council_config *c_ = parse(text, &st_);                                  \
-        CHECK_MSG(c_ == NULL, "parsed but should fail: %s", want);               \
-        CHECK_EQ_INT(st_, want_st);                                              \
-        CHECK_MSG(strstr(dx_errmsg(), want), "message \"%s\" lacks \"%s\"",      \
-                  dx_errmsg(), want);                                            \
+#define CHECK_CONFIG_ERR(text, want_st, want)                                                      \
+    do {                                                                                           \
+        dx_status st_;                                                                             \
+        council_config *c_ = parse(text, &st_);                                                    \
+        CHECK_MSG(c_ == NULL, "parsed but should fail: %s", want);                                 \
+        CHECK_EQ_INT(st_, want_st);                                                                \
+        CHECK_MSG(strstr(dx_errmsg(), want), "message \"%s\" lacks \"%s\"", dx_errmsg(), want);    \
     } while (0)
 
 TEST(config_full_council)
 {
-    const char *text =
-        "; a council of three voices\n"
-        "[council]\n"
-        "timeout_s = 30\n"
-        "max_tokens = 256\n"
-        "synthesizer = smol-a\n"
-        "embedder = bge-small.gguf\n"
-        "\n"
-        "[member.smol-a]\n"
-        "type = local\n"
-        "model = SmolLM2-135M-Instruct.Q4_1.gguf\n"
-        "temperature = 0.2\n"
-        "seed = 1\n"
-        "\n"
-        "[member.smol-b]\n"
-        "model = SmolLM2-135M-Instruct.Q4_1.gguf\n"
-        "temperature = 0.9\n"
-        "seed = 18446744073709551615\n"
-        "top_p = 0.95\n"
-        "\n"
-        "[member.gpt]\n"
-        "type = remote\n"
-        "base_url = https://api.example.com/v1/\n"
-        "model = gpt-4o-mini\n"
-        "api_key_env = EXAMPLE_KEY\n"
-        "header = OpenAI-Organization: org-1\n"
-        "header = X-Trace: on\n"
-        "timeout_s = 10\n"
-        "max_attempts = 5\n"
-        "system_prompt = Answer briefly.\n"
-        "   Cite sources.\n";
+    const char *text = "; a council of three voices\n"
+                       "[council]\n"
+                       "timeout_s = 30\n"
+                       "max_tokens = 256\n"
+                       "synthesizer = smol-a\n"
+                       "embedder = bge-small.gguf\n"
+                       "\n"
+                       "[member.smol-a]\n"
+                       "type = local\n"
+                       "model = SmolLM2-135M-Instruct.Q4_1.gguf\n"
+                       "temperature = 0.2\n"
+                       "seed = 1\n"
+                       "\n"
+                       "[member.smol-b]\n"
+                       "model = SmolLM2-135M-Instruct.Q4_1.gguf\n"
+                       "temperature = 0.9\n"
+                       "seed = 18446744073709551615\n"
+                       "top_p = 0.95\n"
+                       "\n"
+                       "[member.gpt]\n"
+                       "type = remote\n"
+                       "base_url = https://api.example.com/v1/\n"
+                       "model = gpt-4o-mini\n"
+                       "api_key_env = EXAMPLE_KEY\n"
+                       "header = OpenAI-Organization: org-1\n"
+                       "header = X-Trace: on\n"
+                       "timeout_s = 10\n"
+                       "max_attempts = 5\n"
+                       "system_prompt = Answer briefly.\n"
+                       "   Cite sources.\n";
     dx_status st;
     council_config *c = parse(text, &st);
     CHECK_MSG(c, "%s", dx_errmsg());
@@ -107,7 +105,8 @@ TEST(config_council_defaults_after_members)
     /* [council] may come last; members still inherit from it */
     dx_status st;
     council_config *c = parse("[member.m]\nmodel = x.gguf\n[council]\ntimeout_s = 7\n"
-                              "system_prompt = Be terse.\nmax_attempts = 2\n", &st);
+                              "system_prompt = Be terse.\nmax_attempts = 2\n",
+                              &st);
     CHECK_MSG(c, "%s", dx_errmsg());
     CHECK_NEAR(c->members[0].timeout_s, 7, 0);
     CHECK_STR(c->members[0].system_prompt, "Be terse.");
@@ -148,8 +147,8 @@ TEST(config_errors_name_the_line)
                      "t.ini:3: base_url = 'ftp://x'");
     CHECK_CONFIG_ERR("[member.a]\nmodel = m\nbase_url = http://x\napi_key_env = sk-live-abc\n",
                      DX_EFORMAT, "t.ini:4: api_key_env = 'sk-live-abc': expected the NAME");
-    CHECK_CONFIG_ERR("[member.a]\nmodel = m\nbase_url = http://x\nheader = no colon\n",
-                     DX_EFORMAT, "t.ini:4: header = 'no colon'");
+    CHECK_CONFIG_ERR("[member.a]\nmodel = m\nbase_url = http://x\nheader = no colon\n", DX_EFORMAT,
+                     "t.ini:4: header = 'no colon'");
     CHECK_CONFIG_ERR("[member.a b]\nmodel = m\n", DX_EFORMAT, "t.ini:1: bad member name 'a b'");
     CHECK_CONFIG_ERR("[members.a]\nmodel = m\n", DX_EFORMAT,
                      "t.ini:1: unknown section [members.a]");
@@ -242,7 +241,8 @@ TEST(config_home_in_local_paths)
     dx_status st;
     council_config *c = parse("[council]\nembedder = ~/e.gguf\n"
                               "[member.a]\nmodel = ~/m/a.gguf\n"
-                              "[member.r]\nbase_url = http://h\nmodel = ~/not-a-path\n", &st);
+                              "[member.r]\nbase_url = http://h\nmodel = ~/not-a-path\n",
+                              &st);
     CHECK_MSG(c, "%s", dx_errmsg());
     CHECK_STR(c->members[0].model, "/home/tester/m/a.gguf");
     CHECK_STR(c->members[1].model, "~/not-a-path"); /* remote model ids are names */
@@ -362,7 +362,8 @@ TEST(sse_bom_and_unterminated_end)
     events e = {{0}, 0};
     sse_init(&p, 64);
     CHECK(sse_feed(&p, "\xEF\xBB", 2, collect, &e) == DX_OK);
-    const char *rest = "\xBF" "data: x\n\ndata: [DONE]";
+    const char *rest = "\xBF"
+                       "data: x\n\ndata: [DONE]";
     CHECK(sse_feed(&p, rest, strlen(rest), collect, &e) == DX_OK);
     CHECK_STR(e.got, "<message|x>");
     CHECK(sse_finish(&p, collect, &e) == DX_OK); /* the server never sent the blank line */
@@ -495,8 +496,7 @@ static void test_run(void *impl, member_ctx *ctx)
 
 static const member_ops test_ops = {"test", test_run, NULL};
 
-static dx_status test_open(const member_config *mc, void *user, const member_ops **ops,
-                           void **impl)
+static dx_status test_open(const member_config *mc, void *user, const member_ops **ops, void **impl)
 {
     (void)user;
     if (!strcmp(mc->model, "missing"))

@@ -70,14 +70,19 @@ TEST(safetensors_reads_f32_f16_and_bf16)
 
 TEST(safetensors_refuses_bad_files_with_a_message)
 {
-    static const struct { const char *hdr; size_t data; const char *msg; } bad[] = {
+    static const struct {
+        const char *hdr;
+        size_t data;
+        const char *msg;
+    } bad[] = {
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "shape needs"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,16]}}", 8, "outside"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, "outside"},
         {"{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "unknown dtype"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, "dimension"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "overlap"},
+         "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         8, "overlap"},
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8, "lacks"},
         {"[1,2]", 0, "not a JSON object"},
         {"{\"a\":", 0, "not valid JSON"},
@@ -117,7 +122,8 @@ TEST(convert_explains_what_is_missing)
     CHECK(!cvt_is_bert_dir(dir));
     f = fopen(p, "w");
     fputs("{\"model_type\": \"bert\", \"hidden_size\": 8, \"num_hidden_layers\": 1,"
-          "\"num_attention_heads\": 3, \"intermediate_size\": 16, \"vocab_size\": 10}", f);
+          "\"num_attention_heads\": 3, \"intermediate_size\": 16, \"vocab_size\": 10}",
+          f);
     fclose(f);
     CHECK(cvt_bert_dir(dir, "/tmp/never.gguf", NULL, CVT_POOL_NONE, NULL) == DX_EFORMAT);
     CHECK_MSG(strstr(dx_errmsg(), "multiple of 3 heads"), "%s", dx_errmsg());
@@ -198,10 +204,13 @@ TEST(minilm_paraphrases_score_high_and_unrelated_low)
     embed_model *em = open_minilm();
     if (!em)
         SKIP(MINILM " not in the model cache (scripts/setup --models pulls it)");
-    const float para1 = sim(em, "Paris is the capital of France.", "The capital city of France is Paris.");
-    const float para2 = sim(em, "Photosynthesis converts light energy into chemical energy in plants.",
-                            "Plants use sunlight to make chemical energy through photosynthesis.");
-    const float unrel1 = sim(em, "Paris is the capital of France.", "I like to eat pizza on Fridays.");
+    const float para1 =
+        sim(em, "Paris is the capital of France.", "The capital city of France is Paris.");
+    const float para2 =
+        sim(em, "Photosynthesis converts light energy into chemical energy in plants.",
+            "Plants use sunlight to make chemical energy through photosynthesis.");
+    const float unrel1 =
+        sim(em, "Paris is the capital of France.", "I like to eat pizza on Fridays.");
     const float unrel2 = sim(em, "The stock market fell sharply today.",
                              "Plants use sunlight to make chemical energy through photosynthesis.");
     printf("  paraphrases %.3f %.3f, unrelated %.3f %.3f\n", para1, para2, unrel1, unrel2);
@@ -234,7 +243,8 @@ TEST(minilm_concurrent_calls_agree_with_serial_ones)
     const char *texts[4] = {"A man is playing a guitar.", "Someone is playing an instrument.",
                             "What is the capital of France?", ""};
     const int d = embed_dim(em);
-    float *ser = malloc((size_t)4 * d * sizeof(float)), *par = malloc((size_t)4 * d * sizeof(float));
+    float *ser = malloc((size_t)4 * d * sizeof(float)),
+          *par = malloc((size_t)4 * d * sizeof(float));
     for (int i = 0; i < 4; i++)
         CHECK(embed_text(em, texts[i], strlen(texts[i]), ser + (size_t)i * d) == DX_OK);
     pthread_t th[4];

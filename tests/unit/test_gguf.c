@@ -33,9 +33,8 @@ static int str_is(dx_str s, const char *c)
 static int tensors_consistent(const gguf *g, const char **why)
 {
     const gguf_tensor *t0 = gguf_tensor_at(g, 0);
-    const unsigned char *base = t0 ? (const unsigned char *)t0->data - t0->offset -
-                                         gguf_data_offset(g)
-                                   : NULL;
+    const unsigned char *base =
+        t0 ? (const unsigned char *)t0->data - t0->offset - gguf_data_offset(g) : NULL;
     for (size_t i = 0; i < gguf_n_tensors(g); i++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
         const unsigned char *d = t->data;
@@ -314,8 +313,9 @@ static void check_all_types(const char *path, uint32_t version)
         uint64_t nbytes;
         memcpy(&type, (const char *)tt + 4 * i, 4);
         memcpy(&nbytes, (const char *)tn + 8 * i, 8);
-        CHECK_MSG(t->type == type && t->nbytes == nbytes, "%s: type %u (want %u), %zu bytes (want %llu)",
-                  t->name, t->type, type, t->nbytes, (unsigned long long)nbytes);
+        CHECK_MSG(t->type == type && t->nbytes == nbytes,
+                  "%s: type %u (want %u), %zu bytes (want %llu)", t->name, t->type, type, t->nbytes,
+                  (unsigned long long)nbytes);
         if (!strncmp(t->name, "q.", 2)) {
             /* raw blocks: byte j of the tensor with seed k is (7 j + k) mod 256 */
             CHECK(!strcmp(t->name + 2, quant_name(t->type)));
@@ -602,15 +602,47 @@ static void nested_kv(gb *b, int depth)
     gb_put(b, "\x07", 1);
 }
 
-static void h_magic(gb *b) { gb_put(b, "GGJT\3\0\0\0", 8); gb_u64(b, 0); gb_u64(b, 0); }
-static void h_short(gb *b) { gb_put(b, "GGUF\3\0\0\0\0\0", 10); }
-static void h_v1(gb *b) { gb_header(b, 1, 0, 0); }
-static void h_v99(gb *b) { gb_header(b, 99, 0, 0); }
-static void h_big_endian(gb *b) { gb_put(b, "GGUF\0\0\0\2", 8); gb_u64(b, 0); gb_u64(b, 0); }
-static void h_empty_ok(gb *b) { gb_header(b, 2, 0, 0); }
-static void h_kv_limit(gb *b) { gb_header(b, 3, 0, DX_GGUF_MAX_KV + 1); }
-static void h_tensor_limit(gb *b) { gb_header(b, 3, DX_GGUF_MAX_TENSORS + 1, 0); }
-static void h_kv_no_fit(gb *b) { gb_header(b, 3, 0, 3); gb_kv_u32(b, "a", 1); }
+static void h_magic(gb *b)
+{
+    gb_put(b, "GGJT\3\0\0\0", 8);
+    gb_u64(b, 0);
+    gb_u64(b, 0);
+}
+static void h_short(gb *b)
+{
+    gb_put(b, "GGUF\3\0\0\0\0\0", 10);
+}
+static void h_v1(gb *b)
+{
+    gb_header(b, 1, 0, 0);
+}
+static void h_v99(gb *b)
+{
+    gb_header(b, 99, 0, 0);
+}
+static void h_big_endian(gb *b)
+{
+    gb_put(b, "GGUF\0\0\0\2", 8);
+    gb_u64(b, 0);
+    gb_u64(b, 0);
+}
+static void h_empty_ok(gb *b)
+{
+    gb_header(b, 2, 0, 0);
+}
+static void h_kv_limit(gb *b)
+{
+    gb_header(b, 3, 0, DX_GGUF_MAX_KV + 1);
+}
+static void h_tensor_limit(gb *b)
+{
+    gb_header(b, 3, DX_GGUF_MAX_TENSORS + 1, 0);
+}
+static void h_kv_no_fit(gb *b)
+{
+    gb_header(b, 3, 0, 3);
+    gb_kv_u32(b, "a", 1);
+}
 static void h_key_256_ok(gb *b)
 {
     char k[DX_GGUF_MAX_NAME];
@@ -629,12 +661,47 @@ static void h_key_257(gb *b)
     gb_u32(b, GGUF_U8);
     gb_put(b, "\1", 1);
 }
-static void h_key_nul(gb *b) { gb_header(b, 3, 0, 1); gb_strn(b, "ab\0c", 4); gb_u32(b, GGUF_U8); gb_put(b, "\1", 1); }
-static void h_key_del(gb *b) { gb_header(b, 3, 0, 1); gb_str(b, "ab\x7f"); gb_u32(b, GGUF_U8); gb_put(b, "\1", 1); }
-static void h_key_utf8_ok(gb *b) { gb_header(b, 3, 0, 1); gb_str(b, "cl\xc3\xa9"); gb_u32(b, GGUF_U8); gb_put(b, "\1", 1); }
-static void h_vtype(gb *b) { gb_header(b, 3, 0, 1); gb_str(b, "k"); gb_u32(b, GGUF_VTYPE_COUNT); gb_u64(b, 0); }
-static void h_value_cut(gb *b) { gb_header(b, 3, 0, 1); gb_str(b, "k"); gb_u32(b, GGUF_U64); gb_u32(b, 5); }
-static void h_dup_key(gb *b) { gb_header(b, 3, 0, 2); gb_kv_u32(b, "same", 1); gb_kv_u32(b, "same", 2); }
+static void h_key_nul(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_strn(b, "ab\0c", 4);
+    gb_u32(b, GGUF_U8);
+    gb_put(b, "\1", 1);
+}
+static void h_key_del(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_str(b, "ab\x7f");
+    gb_u32(b, GGUF_U8);
+    gb_put(b, "\1", 1);
+}
+static void h_key_utf8_ok(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_str(b, "cl\xc3\xa9");
+    gb_u32(b, GGUF_U8);
+    gb_put(b, "\1", 1);
+}
+static void h_vtype(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_str(b, "k");
+    gb_u32(b, GGUF_VTYPE_COUNT);
+    gb_u64(b, 0);
+}
+static void h_value_cut(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_str(b, "k");
+    gb_u32(b, GGUF_U64);
+    gb_u32(b, 5);
+}
+static void h_dup_key(gb *b)
+{
+    gb_header(b, 3, 0, 2);
+    gb_kv_u32(b, "same", 1);
+    gb_kv_u32(b, "same", 2);
+}
 static void h_str_limit(gb *b)
 {
     gb_header(b, 3, 0, 1);
@@ -663,11 +730,29 @@ static void h_arr_empty_ok(gb *b)
     gb_u32(b, GGUF_ARRAY);
     gb_u64(b, 0);
 }
-static void h_nested_8_ok(gb *b) { nested_kv(b, DX_GGUF_MAX_NESTING); }
-static void h_nested_9(gb *b) { nested_kv(b, DX_GGUF_MAX_NESTING + 1); }
-static void h_align_3(gb *b) { gb_header(b, 3, 0, 1); gb_kv_u32(b, "general.alignment", 3); }
-static void h_align_max_ok(gb *b) { gb_header(b, 3, 0, 1); gb_kv_u32(b, "general.alignment", DX_GGUF_MAX_ALIGNMENT); }
-static void h_align_big(gb *b) { gb_header(b, 3, 0, 1); gb_kv_u32(b, "general.alignment", DX_GGUF_MAX_ALIGNMENT * 2); }
+static void h_nested_8_ok(gb *b)
+{
+    nested_kv(b, DX_GGUF_MAX_NESTING);
+}
+static void h_nested_9(gb *b)
+{
+    nested_kv(b, DX_GGUF_MAX_NESTING + 1);
+}
+static void h_align_3(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_kv_u32(b, "general.alignment", 3);
+}
+static void h_align_max_ok(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_kv_u32(b, "general.alignment", DX_GGUF_MAX_ALIGNMENT);
+}
+static void h_align_big(gb *b)
+{
+    gb_header(b, 3, 0, 1);
+    gb_kv_u32(b, "general.alignment", DX_GGUF_MAX_ALIGNMENT * 2);
+}
 static void h_align_i32(gb *b)
 {
     gb_header(b, 3, 0, 1);
@@ -683,18 +768,65 @@ static void h_align_offset(gb *b)
     gb_tensor(b, "w", 1, ne, QT_F32, 32);
     gb_pad(b, 64, 128);
 }
-static void h_ndims0(gb *b) { one_tensor(b, 0, NULL, QT_F32, 0, 32); }
-static void h_ndims5(gb *b) { uint64_t ne[5] = {1, 1, 1, 1, 1}; one_tensor(b, 5, ne, QT_F32, 0, 32); }
-static void h_ne_negative(gb *b) { uint64_t ne[2] = {4, (uint64_t)-1}; one_tensor(b, 2, ne, QT_F32, 0, 32); }
-static void h_ne_overflow(gb *b) { uint64_t ne[3] = {1u << 22, 1u << 22, 1u << 22}; one_tensor(b, 3, ne, QT_F32, 0, 32); }
-static void h_ne_block(gb *b) { uint64_t ne[1] = {48}; one_tensor(b, 1, ne, QT_Q8_0, 0, 64); }
-static void h_ne_k_block(gb *b) { uint64_t ne[1] = {128}; one_tensor(b, 1, ne, QT_Q6_K, 0, 256); }
-static void h_k_ok(gb *b) { uint64_t ne[2] = {256, 2}; one_tensor(b, 2, ne, QT_Q4_K, 0, 288); }
-static void h_type_36(gb *b) { uint64_t ne[1] = {32}; one_tensor(b, 1, ne, 36, 0, 64); }
-static void h_zero_ok(gb *b) { uint64_t ne[2] = {0, 7}; one_tensor(b, 2, ne, QT_F32, 0, 0); }
-static void h_zero_dim_q(gb *b) { uint64_t ne[2] = {32, 0}; one_tensor(b, 2, ne, QT_Q4_0, 0, 0); }
-static void h_past_end(gb *b) { uint64_t ne[1] = {1024}; one_tensor(b, 1, ne, QT_F32, 0, 4095); }
-static void h_offset_past_end(gb *b) { uint64_t ne[1] = {8}; one_tensor(b, 1, ne, QT_F32, 1ull << 40, 64); }
+static void h_ndims0(gb *b)
+{
+    one_tensor(b, 0, NULL, QT_F32, 0, 32);
+}
+static void h_ndims5(gb *b)
+{
+    uint64_t ne[5] = {1, 1, 1, 1, 1};
+    one_tensor(b, 5, ne, QT_F32, 0, 32);
+}
+static void h_ne_negative(gb *b)
+{
+    uint64_t ne[2] = {4, (uint64_t)-1};
+    one_tensor(b, 2, ne, QT_F32, 0, 32);
+}
+static void h_ne_overflow(gb *b)
+{
+    uint64_t ne[3] = {1u << 22, 1u << 22, 1u << 22};
+    one_tensor(b, 3, ne, QT_F32, 0, 32);
+}
+static void h_ne_block(gb *b)
+{
+    uint64_t ne[1] = {48};
+    one_tensor(b, 1, ne, QT_Q8_0, 0, 64);
+}
+static void h_ne_k_block(gb *b)
+{
+    uint64_t ne[1] = {128};
+    one_tensor(b, 1, ne, QT_Q6_K, 0, 256);
+}
+static void h_k_ok(gb *b)
+{
+    uint64_t ne[2] = {256, 2};
+    one_tensor(b, 2, ne, QT_Q4_K, 0, 288);
+}
+static void h_type_36(gb *b)
+{
+    uint64_t ne[1] = {32};
+    one_tensor(b, 1, ne, 36, 0, 64);
+}
+static void h_zero_ok(gb *b)
+{
+    uint64_t ne[2] = {0, 7};
+    one_tensor(b, 2, ne, QT_F32, 0, 0);
+}
+static void h_zero_dim_q(gb *b)
+{
+    uint64_t ne[2] = {32, 0};
+    one_tensor(b, 2, ne, QT_Q4_0, 0, 0);
+}
+static void h_past_end(gb *b)
+{
+    uint64_t ne[1] = {1024};
+    one_tensor(b, 1, ne, QT_F32, 0, 4095);
+}
+static void h_offset_past_end(gb *b)
+{
+    uint64_t ne[1] = {8};
+    one_tensor(b, 1, ne, QT_F32, 1ull << 40, 64);
+}
 static void h_two(gb *b, const char *n2, uint64_t off2)
 {
     uint64_t ne[1] = {16};
@@ -703,10 +835,25 @@ static void h_two(gb *b, const char *n2, uint64_t off2)
     gb_tensor(b, n2, 1, ne, QT_F32, off2);
     gb_pad(b, 32, 128);
 }
-static void h_overlap(gb *b) { h_two(b, "second", 32); }
-static void h_adjacent_ok(gb *b) { h_two(b, "second", 64); }
-static void h_dup_tensor(gb *b) { h_two(b, "first", 64); }
-static void h_name_empty(gb *b) { uint64_t ne[1] = {8}; gb_header(b, 3, 1, 0); gb_tensor(b, "", 1, ne, QT_F32, 0); gb_pad(b, 32, 32); }
+static void h_overlap(gb *b)
+{
+    h_two(b, "second", 32);
+}
+static void h_adjacent_ok(gb *b)
+{
+    h_two(b, "second", 64);
+}
+static void h_dup_tensor(gb *b)
+{
+    h_two(b, "first", 64);
+}
+static void h_name_empty(gb *b)
+{
+    uint64_t ne[1] = {8};
+    gb_header(b, 3, 1, 0);
+    gb_tensor(b, "", 1, ne, QT_F32, 0);
+    gb_pad(b, 32, 32);
+}
 
 typedef struct hostile {
     const char *name;
@@ -738,7 +885,8 @@ static const hostile hostiles[] = {
     {"array over limit", h_arr_limit, DX_ELIMIT, "array of 16777217 elements exceeds the limit"},
     {"empty arrays", h_arr_empty_ok, DX_OK, ""},
     {"8 nested arrays", h_nested_8_ok, DX_OK, ""},
-    {"9 nested arrays", h_nested_9, DX_ELIMIT, "element [0][0][0][0][0][0][0]: arrays nested more than 8"},
+    {"9 nested arrays", h_nested_9, DX_ELIMIT,
+     "element [0][0][0][0][0][0][0]: arrays nested more than 8"},
     {"alignment 3", h_align_3, DX_EFORMAT, "general.alignment 3 is not a power of two"},
     {"alignment at limit", h_align_max_ok, DX_OK, ""},
     {"alignment past limit", h_align_big, DX_ELIMIT, "general.alignment 131072 exceeds the limit"},
@@ -761,7 +909,8 @@ static const hostile hostiles[] = {
      "tensor 0 'w': data [offset 0, 4096 bytes) extends past the end of the file (size 4159"},
     {"offset past end", h_offset_past_end, DX_EFORMAT, "data [offset 1099511627776, 32 bytes)"},
     {"overlapping tensors", h_overlap, DX_EFORMAT,
-     "tensor 1 'second': data [offset 32, 64 bytes) overlaps tensor 0 'first' [offset 0, 64 bytes)"},
+     "tensor 1 'second': data [offset 32, 64 bytes) overlaps tensor 0 'first' [offset 0, 64 "
+     "bytes)"},
     {"adjacent tensors", h_adjacent_ok, DX_OK, ""},
     {"duplicate tensor", h_dup_tensor, DX_EFORMAT, "tensor 1 'first': duplicate tensor name"},
     {"empty tensor name", h_name_empty, DX_EFORMAT, "tensor 0: tensor name is empty"},
@@ -776,8 +925,8 @@ TEST(hostile_headers)
         gguf *g = NULL;
         dx_fail(DX_OK, NULL);
         dx_status st = gguf_open_mem(b.p, b.len, &g);
-        int ok = st == h->want && (st ? g == NULL && strstr(dx_errmsg(), h->words) != NULL
-                                      : g != NULL);
+        int ok =
+            st == h->want && (st ? g == NULL && strstr(dx_errmsg(), h->words) != NULL : g != NULL);
         if (ok && st)
             ok = !strncmp(dx_errmsg(), "gguf: ", 6);
         if (ok && !st) {

@@ -30,18 +30,17 @@ TEST(names_are_normalised)
     CHECK(pkgmeta_version_cmp("1.0", "1.0.1") < 0);
 }
 
-static const char init_py[] =
-    "from pathlib import Path\n"
-    "MODEL_NAME = \"m.gguf\"\n"
-    "EXPECTED_SHA256: str = 'ab'\n"
-    "def f():\n"
-    "    _CHUNK_FILES = ['not', 'top-level']\n"
-    "_CHUNK_MODULES = [\n"
-    "    \"pkg_part1\",  # first\n"
-    "    'pkg_part2',\n"
-    "]\n"
-    "_CHUNK_FILES = (\"m.gguf.part00\", \"m.gguf.part01\")\n"
-    "X == \"comparison, not assignment\"\n";
+static const char init_py[] = "from pathlib import Path\n"
+                              "MODEL_NAME = \"m.gguf\"\n"
+                              "EXPECTED_SHA256: str = 'ab'\n"
+                              "def f():\n"
+                              "    _CHUNK_FILES = ['not', 'top-level']\n"
+                              "_CHUNK_MODULES = [\n"
+                              "    \"pkg_part1\",  # first\n"
+                              "    'pkg_part2',\n"
+                              "]\n"
+                              "_CHUNK_FILES = (\"m.gguf.part00\", \"m.gguf.part01\")\n"
+                              "X == \"comparison, not assignment\"\n";
 
 TEST(python_assignments_are_read)
 {
@@ -131,8 +130,7 @@ TEST(metadata_names_parts_in_order)
     static const char gap[] = "Requires-Dist: a-part1\nRequires-Dist: a-part3\n";
     CHECK(pkgmeta_parts_from_metadata((dx_str){gap, sizeof gap - 1}, &a, &p, &n) == DX_EFORMAT);
     static const char none[] = "Requires-Dist: numpy\n";
-    CHECK(pkgmeta_parts_from_metadata((dx_str){none, sizeof none - 1}, &a, &p, &n) ==
-          DX_ENOTFOUND);
+    CHECK(pkgmeta_parts_from_metadata((dx_str){none, sizeof none - 1}, &a, &p, &n) == DX_ENOTFOUND);
     arena_free(&a);
 }
 

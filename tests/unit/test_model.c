@@ -15,9 +15,10 @@
 
 /* llama.cpp (llama-cpp-python 0.3.36), greedy, "Once upon a time" with BOS. */
 static const int32_t stories_prompt[] = {1, 403, 407, 261, 378};
-static const int32_t stories_greedy[] = {
-    432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419, 292,
-    411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426};
+static const int32_t stories_greedy[] = {432, 383, 286, 261, 376, 298, 315, 421, 395, 317,
+                                         426, 338, 401, 396, 267, 337, 410, 408, 419, 292,
+                                         411, 322, 265, 282, 295, 433, 426, 385, 328, 432,
+                                         358, 394, 261, 370, 432, 352, 266, 268, 388, 426};
 
 TEST(stories_greedy_token_ids_match_llama_cpp)
 {
@@ -33,7 +34,8 @@ TEST(stories_greedy_token_ids_match_llama_cpp)
     const int n = (int)(sizeof stories_greedy / sizeof stories_greedy[0]);
     for (int i = 0; i < n; i++) {
         int32_t id = argmax(logits, eng_model_hparams(m)->n_vocab);
-        CHECK_MSG(id == stories_greedy[i], "token %d: got %d, llama.cpp %d", i, id, stories_greedy[i]);
+        CHECK_MSG(id == stories_greedy[i], "token %d: got %d, llama.cpp %d", i, id,
+                  stories_greedy[i]);
         CHECK(eng_session_decode(s, &id, 1, &logits) == DX_OK);
     }
     eng_session_free(s);
@@ -72,7 +74,8 @@ TEST(blocked_prompt_attention_equals_token_by_token_with_windows)
 {
     char path[256];
     if (!test_make_model(path, sizeof path, "gemma3-tiny", "F32", 1, 0))
-        SKIP("tools/make_model.py could not write a gemma3-tiny F32 model (python3 with gguf and numpy needed)");
+        SKIP("tools/make_model.py could not write a gemma3-tiny F32 model (python3 with gguf and "
+             "numpy needed)");
     eng_model *m;
     CHECK_MSG(eng_model_open(path, &m) == DX_OK, "%s", dx_errmsg());
     const eng_hparams *hp = eng_model_hparams(m);
@@ -205,7 +208,8 @@ TEST(smollm2_chat_knows_the_capital_of_france)
     p.chat = true;
     collect c = {0};
     gen_stats st;
-    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) == DX_OK,
+    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) ==
+                  DX_OK,
               "%s", dx_errmsg());
     CHECK_MSG(strstr(c.text, "Paris") != NULL, "got: %s", c.text);
     CHECK_MSG(strstr(c.text, "<|im_end|>") == NULL, "end-of-turn leaked: %s", c.text);
@@ -217,8 +221,8 @@ TEST(smollm2_chat_knows_the_capital_of_france)
  * It is the largest city in France"). Positions 11 and 15 are near ties (top two logits 0.2 and
  * 0.04 apart in llama.cpp, which itself flips position 11 between batched and one-by-one runs). */
 static const int32_t gemma_prompt[] = {2, 818, 5279, 529, 7001, 563};
-static const int32_t gemma_greedy[] = {506, 5279, 529, 506, 2891, 529, 7001, 236761,
-                                       1030, 563, 506, 7488, 3207, 528, 7001};
+static const int32_t gemma_greedy[] = {506,  5279, 529, 506,  2891, 529, 7001, 236761,
+                                       1030, 563,  506, 7488, 3207, 528, 7001};
 
 TEST(gemma3_greedy_token_ids_match_llama_cpp)
 {
@@ -276,7 +280,8 @@ TEST(gemma3_base_model_answers_paris_when_asked)
     p.chat = true; /* a base model is asked with drux's Question/Answer prompt */
     collect c = {0};
     gen_stats st;
-    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) == DX_OK,
+    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) ==
+                  DX_OK,
               "%s", dx_errmsg());
     CHECK_MSG(strstr(c.text, "Paris") != NULL, "got: %s", c.text);
     CHECK_MSG(strstr(c.text, "Question:") == NULL, "did not stop at the next question: %s", c.text);

@@ -35,7 +35,8 @@ TEST(simd_attention_kernels_match_scalar)
                 mag += fabsf(x[i] * dx_f16_to_f32(h[i]));
             }
             const float a = ref.dot_f16(x, h, n), b = k.dot_f16(x, h, n);
-            CHECK_MSG(fabsf(a - b) <= 1e-5f * mag + 1e-30f, "level %d n %d: dot %g vs %g", lvl, n, b, a);
+            CHECK_MSG(fabsf(a - b) <= 1e-5f * mag + 1e-30f, "level %d n %d: dot %g vs %g", lvl, n,
+                      b, a);
             ref.axpy_f16(y0, 0.37f, h, n);
             k.axpy_f16(y1, 0.37f, h, n);
             for (int i = 0; i < n; i++)
@@ -47,8 +48,10 @@ TEST(simd_attention_kernels_match_scalar)
                 (act ? ref.gelu_mul : ref.silu_mul)(g0, y0, n);
                 (act ? k.gelu_mul : k.silu_mul)(g1, y0, n);
                 for (int i = 0; i < n; i++)
-                    CHECK_MSG(fabsf(g1[i] - g0[i]) <= 1e-5f * fabsf(g0[i]) + 1e-6f * fabsf(y0[i]) * 40,
-                              "level %d %s n %d [%d]: %g vs %g", lvl, act ? "gelu" : "silu", n, i, g1[i], g0[i]);
+                    CHECK_MSG(fabsf(g1[i] - g0[i]) <=
+                                  1e-5f * fabsf(g0[i]) + 1e-6f * fabsf(y0[i]) * 40,
+                              "level %d %s n %d [%d]: %g vs %g", lvl, act ? "gelu" : "silu", n, i,
+                              g1[i], g0[i]);
             }
             ref.to_f16(h0, x, n);
             k.to_f16(h1, x, n);
@@ -86,12 +89,14 @@ TEST(tile_kernels_match_scalar_vec_dot)
             quant_traits wt, at;
             CHECK(quant_get_level(types[ti], QL_SCALAR, &wt));
             CHECK(quant_get_level(wt.vec_dot_type, QL_SCALAR, &at));
-            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18, wt.block_size * 3};
+            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18,
+                                wt.block_size * 3};
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int n = lens[li];
                 size_t wb, ab;
                 CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
-                float *f = malloc(sizeof(float) * (size_t)n * 6), *g = malloc(sizeof(float) * (size_t)n * 6);
+                float *f = malloc(sizeof(float) * (size_t)n * 6),
+                      *g = malloc(sizeof(float) * (size_t)n * 6);
                 uint8_t *w = malloc(2 * wb), *a = malloc(4 * ab);
                 CHECK(f && g && w && a);
                 for (int i = 0; i < 6 * n; i++)
@@ -115,7 +120,8 @@ TEST(tile_kernels_match_scalar_vec_dot)
                     float o4[4];
                     rows(n, w4, wb, a + 2 * ab, o4);
                     for (int r = 0; r < 4; r++)
-                        CHECK_NEAR(o4[r], out[4 * (r % 2) + 2], 1e-4 * (fabsf(out[4 * (r % 2) + 2]) + 1));
+                        CHECK_NEAR(o4[r], out[4 * (r % 2) + 2],
+                                   1e-4 * (fabsf(out[4 * (r % 2) + 2]) + 1));
                     free(w4);
                 }
                 for (int r = 0; r < 2; r++)
@@ -125,8 +131,8 @@ TEST(tile_kernels_match_scalar_vec_dot)
                         for (int i = 0; i < n; i++)
                             mag += fabsf(g[(size_t)r * n + i] * g[(size_t)(2 + t) * n + i]);
                         CHECK_MSG(fabsf(out[4 * r + t] - ref) <= 2e-5f * mag + 1e-20f,
-                                  "%s level %d n %d pair %d,%d: %g vs scalar %g", wt.name, lvl, n, r, t,
-                                  out[4 * r + t], ref);
+                                  "%s level %d n %d pair %d,%d: %g vs scalar %g", wt.name, lvl, n,
+                                  r, t, out[4 * r + t], ref);
                     }
                 free(f);
                 free(g);
@@ -156,7 +162,8 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
             CHECK(quant_get_level(types[ti], lvl, &wt));
             CHECK(quant_get_level(wt.vec_dot_type, lvl, &at));
             ops_rows_fn rows = ops_rows_level(types[ti], lvl);
-            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18, wt.block_size * 3};
+            const int lens[] = {wt.block_size * 1, wt.block_size * 7, wt.block_size * 18,
+                                wt.block_size * 3};
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int n = lens[li];
                 size_t wb, ab;
@@ -179,8 +186,8 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
                     for (int r = 0; r < 2; r++)
                         for (int t = 0; t < nt; t++)
                             CHECK_MSG(!memcmp(&po[4 * r + t], &out[4 * r + t], sizeof(float)),
-                                      "%s level %d n %d: %d-token tile %.9g, 4-token %.9g", wt.name, lvl,
-                                      n, nt, po[4 * r + t], out[4 * r + t]);
+                                      "%s level %d n %d: %d-token tile %.9g, 4-token %.9g", wt.name,
+                                      lvl, n, nt, po[4 * r + t], out[4 * r + t]);
                 }
                 for (int t = 0; t < 4; t++) {
                     float o4[4];
@@ -236,7 +243,8 @@ TEST(float_kernels_match_scalar_vec_dot)
                 continue;
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int n = lens[li];
-                const size_t ws = (size_t)(n + 3) * wt.type_size; /* strides with 3 spare elements */
+                const size_t ws =
+                    (size_t)(n + 3) * wt.type_size; /* strides with 3 spare elements */
                 float *f = malloc(sizeof(float) * (size_t)n * (ROWS + TOKENS));
                 float *g = malloc(sizeof(float) * (size_t)n * (ROWS + TOKENS));
                 uint8_t *w = calloc(ROWS, ws), *a = calloc(TOKENS, ws);
@@ -254,7 +262,8 @@ TEST(float_kernels_match_scalar_vec_dot)
                         wt.vec_dot(n, &ref[r][t], w + (size_t)r * ws, a + (size_t)t * ws);
                         mag[r][t] = 1e-30f;
                         for (int i = 0; i < n; i++)
-                            mag[r][t] += fabsf(g[(size_t)r * n + i] * g[(size_t)(ROWS + t) * n + i]);
+                            mag[r][t] +=
+                                fabsf(g[(size_t)r * n + i] * g[(size_t)(ROWS + t) * n + i]);
                     }
                 for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
                     const int nr = shapes[si][0], nt = shapes[si][1];
@@ -268,13 +277,15 @@ TEST(float_kernels_match_scalar_vec_dot)
                     for (int t = 0; t < TOKENS; t++)
                         for (int r = 0; r <= ROWS; r++) {
                             if (t >= nt || r >= nr) {
-                                CHECK_MSG(out[t][r] == -7.0f, "%s level %d: block %dx%d wrote [%d][%d]", wt.name,
-                                          lvl, nr, nt, t, r);
+                                CHECK_MSG(out[t][r] == -7.0f,
+                                          "%s level %d: block %dx%d wrote [%d][%d]", wt.name, lvl,
+                                          nr, nt, t, r);
                                 continue;
                             }
-                            CHECK_MSG(fabsf(out[t][r] - ref[r][t]) <= 1e-5f * mag[r][t],
-                                      "%s block level %d n %d %dx%d row %d token %d: %g vs scalar %g", wt.name,
-                                      lvl, n, nr, nt, r, t, out[t][r], ref[r][t]);
+                            CHECK_MSG(
+                                fabsf(out[t][r] - ref[r][t]) <= 1e-5f * mag[r][t],
+                                "%s block level %d n %d %dx%d row %d token %d: %g vs scalar %g",
+                                wt.name, lvl, n, nr, nt, r, t, out[t][r], ref[r][t]);
                         }
                 }
                 /* decode: the same bits as the block gave the token in a batch */
@@ -286,8 +297,9 @@ TEST(float_kernels_match_scalar_vec_dot)
                     float o4[4];
                     rows(n, w + (size_t)(5 + t) * ws, ws, a + (size_t)(7 + t) * ws, o4);
                     for (int r = 0; r < 4; r++)
-                        CHECK_MSG(o4[r] == all[7 + t][5 + t + r], "%s rows level %d n %d row %d: %g, block %g",
-                                  wt.name, lvl, n, r, o4[r], all[7 + t][5 + t + r]);
+                        CHECK_MSG(o4[r] == all[7 + t][5 + t + r],
+                                  "%s rows level %d n %d row %d: %g, block %g", wt.name, lvl, n, r,
+                                  o4[r], all[7 + t][5 + t + r]);
                 }
                 free(f);
                 free(g);

@@ -124,7 +124,8 @@ static const char *unsafe_markup(const char *html, char *why, size_t cap)
                 snprintf(why, cap, "style attribute in <%.*s>", (int)tn, t);
                 return p;
             }
-            bool url = (al == 4 && !strncasecmp(an, "href", 4)) || (al == 3 && !strncasecmp(an, "src", 3)) ||
+            bool url = (al == 4 && !strncasecmp(an, "href", 4)) ||
+                       (al == 3 && !strncasecmp(an, "src", 3)) ||
                        (al == 6 && !strncasecmp(an, "action", 6)) ||
                        (al == 10 && !strncasecmp(an, "formaction", 10));
             if (al == 3 && !strncasecmp(an, "src", 3))
@@ -132,7 +133,8 @@ static const char *unsafe_markup(const char *html, char *why, size_t cap)
             if (url) {
                 size_t sn = strcspn(val, ":/?#");
                 if (sn < vl && val[sn] == ':' &&
-                    !((sn == 4 && !strncasecmp(val, "http", 4)) || (sn == 5 && !strncasecmp(val, "https", 5)) ||
+                    !((sn == 4 && !strncasecmp(val, "http", 4)) ||
+                      (sn == 5 && !strncasecmp(val, "https", 5)) ||
                       (sn == 6 && !strncasecmp(val, "mailto", 6)))) {
                     snprintf(why, cap, "%.*s=\"%.*s\"", (int)al, an, (int)(vl > 40 ? 40 : vl), val);
                     return p;
@@ -155,10 +157,10 @@ static const char *unsafe_markup(const char *html, char *why, size_t cap)
     return NULL;
 }
 
-#define CHECK_SAFE(html)                                                                            \
-    do {                                                                                            \
-        char why_[160] = "";                                                                        \
-        const char *at_ = unsafe_markup((html), why_, sizeof why_);                                 \
+#define CHECK_SAFE(html)                                                                           \
+    do {                                                                                           \
+        char why_[160] = "";                                                                       \
+        const char *at_ = unsafe_markup((html), why_, sizeof why_);                                \
         CHECK_MSG(!at_, "unsafe markup: %s at \"%.60s\"", why_, at_);                              \
     } while (0)
 
@@ -169,12 +171,14 @@ TEST(single_voice_shows_banner_and_no_percentage)
     char *h = render("single_voice", false);
     CHECK(h);
     const char *v = between(h, "<section class=\"verdict", "</section>");
-    bool ok = strstr(v, "Single voice") && strstr(v, "Only one model gave a usable answer: smollm.") &&
-              strstr(v, "consensus not measurable") && !strstr(v, "%") && !strstr(h, "<meter") &&
-              strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 1 done, 1 failed, 1 timed out") &&
-              !strstr(h, "Agreed points") && strstr(h, "HTTP 401: invalid API key") &&
-              strstr(h, "<details open><summary><h2 id=\"unique-h\">") && /* the only points: shown */
-              strstr(h, "The capital of Australia is Canberra.");
+    bool ok =
+        strstr(v, "Single voice") && strstr(v, "Only one model gave a usable answer: smollm.") &&
+        strstr(v, "consensus not measurable") && !strstr(v, "%") && !strstr(h, "<meter") &&
+        strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 1 done, 1 failed, 1 "
+                  "timed out") &&
+        !strstr(h, "Agreed points") && strstr(h, "HTTP 401: invalid API key") &&
+        strstr(h, "<details open><summary><h2 id=\"unique-h\">") && /* the only points: shown */
+        strstr(h, "The capital of Australia is Canberra.");
     free(h);
     CHECK(ok);
 }
@@ -195,10 +199,12 @@ TEST(consensus_shows_percentage_meter_and_agreed_points)
     snprintf(want_meter, sizeof want_meter, "value=\"%lld\"", pct);
     snprintf(want_n, sizeof want_n, "Agreed points <span class=\"n\">%zu</span>", n_agreed);
     char want_explain[96];
-    snprintf(want_explain, sizeof want_explain, "From 3 usable answers, compared by lexical matching.</p>");
+    snprintf(want_explain, sizeof want_explain,
+             "From 3 usable answers, compared by lexical matching.</p>");
     const char *agreed = between(h, "<section class=\"points agreed\"", "</section>");
     bool ok = strstr(h, "<span class=\"label\">Consensus</span>") && strstr(h, want_pct) &&
-              strstr(h, want_meter) && strstr(h, want_n) && strstr(h, want_explain) && count(agreed, "<li>") == (int)n_agreed &&
+              strstr(h, want_meter) && strstr(h, want_n) && strstr(h, want_explain) &&
+              count(agreed, "<li>") == (int)n_agreed &&
               strstr(agreed, "3 of 3: smollm, gemma and remote") && !strstr(h, "banner single") &&
               strstr(h, "<strong>3 models</strong> \xC2\xB7 complete \xE2\x80\x94 3 done") &&
               strstr(h, "<p class=\"tag\"><span class=\"vh\">Category: </span>Technology</p>") &&
@@ -212,8 +218,9 @@ TEST(answer_markdown_is_rendered_with_gfm)
     char *h = render("consensus", false);
     CHECK(h);
     const char *a = between(h, "<section class=\"answer\"", "</section>");
-    bool ok = strstr(a, "<strong>SQLite is in the public domain.</strong>") && strstr(a, "<table>") &&
-              strstr(a, "<td>Commercial</td>") && strstr(a, "<del>GPL</del>") &&
+    bool ok = strstr(a, "<strong>SQLite is in the public domain.</strong>") &&
+              strstr(a, "<table>") && strstr(a, "<td>Commercial</td>") &&
+              strstr(a, "<del>GPL</del>") &&
               strstr(a, "<a href=\"https://sqlite.org/copyright.html\">") &&
               strstr(a, "Written by the synthesizer model");
     free(h);
@@ -230,7 +237,8 @@ TEST(followups_post_to_ask_without_script)
     CHECK(h);
     const char *f = between(h, "<section class=\"followups\"", "</section>");
     int forms = count(f, "<form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\"");
-    bool share = strstr(h, "<a class=\"permalink\" href=\"/q/cn1\">") && strstr(h, "<a class=\"button\" href=\"/\">New search</a>");
+    bool share = strstr(h, "<a class=\"permalink\" href=\"/q/cn1\">") &&
+                 strstr(h, "<a class=\"button\" href=\"/\">New search</a>");
     free(h);
     CHECK(n >= 1);
     CHECK_EQ_INT(forms, n);
@@ -242,9 +250,10 @@ TEST(disagree_shows_each_side)
     char *h = render("disagree", false);
     CHECK(h);
     const char *d = between(h, "<section class=\"points disputed\"", "</section>");
-    bool ok = strstr(h, "<span class=\"label\">Disagreement</span>") && strstr(h, "<span class=\"pct\">0%</span>") &&
-              !strstr(h, "Agreed points") && strstr(d, "side A</span> <strong>") &&
-              strstr(d, "side B</span> <strong>") && strstr(d, "Mars has 2 moons.") && strstr(d, "Mars has 5 moons.");
+    bool ok = strstr(h, "<span class=\"label\">Disagreement</span>") &&
+              strstr(h, "<span class=\"pct\">0%</span>") && !strstr(h, "Agreed points") &&
+              strstr(d, "side A</span> <strong>") && strstr(d, "side B</span> <strong>") &&
+              strstr(d, "Mars has 2 moons.") && strstr(d, "Mars has 5 moons.");
     free(h);
     CHECK(ok);
 }
@@ -254,8 +263,9 @@ TEST(no_answer_says_so_without_a_number)
     char *h = render("no_answer", false);
     CHECK(h);
     const char *v = between(h, "<section class=\"verdict", "</section>");
-    bool ok = strstr(v, "No model gave a usable answer.") && !strstr(v, "%") && !strstr(h, "<meter") &&
-              strstr(h, "1 failed, 1 refused") && strstr(h, "model file missing");
+    bool ok = strstr(v, "No model gave a usable answer.") && !strstr(v, "%") &&
+              !strstr(h, "<meter") && strstr(h, "1 failed, 1 refused") &&
+              strstr(h, "model file missing");
     free(h);
     CHECK(ok);
 }
@@ -264,11 +274,14 @@ TEST(running_page_updates_live_and_reloads_without_script)
 {
     char *h = render("running", false);
     CHECK(h);
-    bool ok = strstr(h, "data-events=\"/api/v1/questions/rn1/events\"") && strstr(h, "data-fragment=\"/q/rn1?fragment=1\"") &&
-              strstr(h, "<noscript><meta http-equiv=\"refresh\"") &&
-              strstr(h, "\xC2\xB7 answering\xE2\x80\xA6 \xE2\x80\x94 1 done, 1 answering, 1 waiting") &&
-              strstr(h, "aria-live=\"polite\"") && strstr(h, "<div class=\"m-text live\">At sea level water</div>") &&
-              !strstr(h, "class=\"verdict") && !strstr(h, "<meter") && !strstr(h, "/rerun");
+    bool ok =
+        strstr(h, "data-events=\"/api/v1/questions/rn1/events\"") &&
+        strstr(h, "data-fragment=\"/q/rn1?fragment=1\"") &&
+        strstr(h, "<noscript><meta http-equiv=\"refresh\"") &&
+        strstr(h, "\xC2\xB7 answering\xE2\x80\xA6 \xE2\x80\x94 1 done, 1 answering, 1 waiting") &&
+        strstr(h, "aria-live=\"polite\"") &&
+        strstr(h, "<div class=\"m-text live\">At sea level water</div>") &&
+        !strstr(h, "class=\"verdict") && !strstr(h, "<meter") && !strstr(h, "/rerun");
     free(h);
     CHECK(ok);
 }
@@ -277,20 +290,25 @@ TEST(running_page_updates_live_and_reloads_without_script)
  * other is not in the number. */
 TEST(done_but_unusable_member_is_marked_not_counted)
 {
-    json_t *q = json_loads(
-        "{\"id\": \"u1\", \"question\": \"Q?\", \"status\": \"done\", \"result\": {\"question\": \"Q?\", "
-        "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"done\", \"usable\": true, \"text\": \"Yes.\"},"
-        " {\"name\": \"b\", \"model\": \"m2\", \"status\": \"done\", \"usable\": false, \"text\": \"...\"}],"
-        " \"analysis\": {\"label\": \"single_voice\", \"consensus\": null, \"agreed\": [], \"disputed\": [],"
-        " \"unique\": [{\"text\": \"Yes.\", \"member\": \"a\"}], \"usable\": 1}}}",
-        0, NULL);
+    json_t *q =
+        json_loads("{\"id\": \"u1\", \"question\": \"Q?\", \"status\": \"done\", \"result\": "
+                   "{\"question\": \"Q?\", "
+                   "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"done\", "
+                   "\"usable\": true, \"text\": \"Yes.\"},"
+                   " {\"name\": \"b\", \"model\": \"m2\", \"status\": \"done\", \"usable\": false, "
+                   "\"text\": \"...\"}],"
+                   " \"analysis\": {\"label\": \"single_voice\", \"consensus\": null, \"agreed\": "
+                   "[], \"disputed\": [],"
+                   " \"unique\": [{\"text\": \"Yes.\", \"member\": \"a\"}], \"usable\": 1}}}",
+                   0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_question(&b, q, false);
     json_decref(q);
     const char *card_b = st ? "" : between(b.data, "id=\"m-1\"", "</summary>");
     bool ok = st == DX_OK && strstr(b.data, "Only one model gave a usable answer: a.</strong>") &&
-              strstr(b.data, "\xC2\xB7 complete \xE2\x80\x94 2 done") && strstr(card_b, "not counted") &&
+              strstr(b.data, "\xC2\xB7 complete \xE2\x80\x94 2 done") &&
+              strstr(card_b, "not counted") &&
               !strstr(between(b.data, "id=\"m-0\"", "</summary>"), "not counted");
     dx_buf_free(&b);
     CHECK(ok);
@@ -298,16 +316,19 @@ TEST(done_but_unusable_member_is_marked_not_counted)
 
 TEST(queued_question_is_live_too)
 {
-    json_t *q = json_loads("{\"id\": \"qd1\", \"question\": \"Why?\", \"status\": \"queued\", \"result\": null, "
-                           "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"queued\"}]}",
-                           0, NULL);
+    json_t *q = json_loads(
+        "{\"id\": \"qd1\", \"question\": \"Why?\", \"status\": \"queued\", \"result\": null, "
+        "\"members\": [{\"name\": \"a\", \"model\": \"m\", \"status\": \"queued\"}]}",
+        0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_question(&b, q, false);
     json_decref(q);
-    bool ok = st == DX_OK && strstr(b.data, "data-status=\"queued\" data-events=\"/api/v1/questions/qd1/events\"") &&
-              strstr(b.data, "waiting for a free slot\xE2\x80\xA6 \xE2\x80\x94 1 waiting") &&
-              strstr(b.data, "http-equiv=\"refresh\"") && !strstr(b.data, "No analysis was stored");
+    bool ok =
+        st == DX_OK &&
+        strstr(b.data, "data-status=\"queued\" data-events=\"/api/v1/questions/qd1/events\"") &&
+        strstr(b.data, "waiting for a free slot\xE2\x80\xA6 \xE2\x80\x94 1 waiting") &&
+        strstr(b.data, "http-equiv=\"refresh\"") && !strstr(b.data, "No analysis was stored");
     dx_buf_free(&b);
     CHECK(ok);
 }
@@ -316,9 +337,11 @@ TEST(interrupted_page_explains_and_offers_rerun)
 {
     char *h = render("interrupted", false);
     CHECK(h);
-    bool ok = strstr(h, "This question was interrupted") && !strstr(h, "data-events") && !strstr(h, "http-equiv") &&
-              strstr(h, "\xC2\xB7 interrupted \xE2\x80\x94 1 done, 2 cancelled") && !strstr(h, "<meter") &&
-              strstr(h, "action=\"/q/it1/rerun\"") && strstr(h, "the server stopped");
+    bool ok = strstr(h, "This question was interrupted") && !strstr(h, "data-events") &&
+              !strstr(h, "http-equiv") &&
+              strstr(h, "\xC2\xB7 interrupted \xE2\x80\x94 1 done, 2 cancelled") &&
+              !strstr(h, "<meter") && strstr(h, "action=\"/q/it1/rerun\"") &&
+              strstr(h, "the server stopped");
     free(h);
     CHECK(ok);
 }
@@ -329,15 +352,16 @@ TEST(hostile_output_is_escaped_everywhere)
     CHECK(h);
     CHECK_SAFE(h);
     int scripts = count(h, "<script");
-    bool ok = scripts == 1 && !stristr(h, "href=\"javascript") && !stristr(h, "href=\"vbscript") &&
-              !stristr(h, "href=\"data:") && !strstr(h, "<img") &&
-              strstr(h, "&lt;script&gt;alert(5)&lt;/script&gt;") &&       /* raw HTML shown as text */
-              strstr(h, "&lt;script&gt;alert(13)&lt;/script&gt;") &&      /* ...in the answer too */
-              strstr(h, "Click here or there now.") &&                    /* unsafe links lose the link */
-              strstr(h, "<a href=\"https://example.org/a?b=1&amp;c=2\">ok</a>") &&
-              strstr(h, "&lt;b&gt;bold&lt;/b&gt;") &&                     /* member names */
-              strstr(h, "value=\"&quot;&gt;&lt;script&gt;alert(16)&lt;/script&gt;\"") && /* follow-ups */
-              strstr(h, "href=\"/q/ho1%3Cx%3E\"");                       /* ids in URLs */
+    bool ok =
+        scripts == 1 && !stristr(h, "href=\"javascript") && !stristr(h, "href=\"vbscript") &&
+        !stristr(h, "href=\"data:") && !strstr(h, "<img") &&
+        strstr(h, "&lt;script&gt;alert(5)&lt;/script&gt;") &&  /* raw HTML shown as text */
+        strstr(h, "&lt;script&gt;alert(13)&lt;/script&gt;") && /* ...in the answer too */
+        strstr(h, "Click here or there now.") &&               /* unsafe links lose the link */
+        strstr(h, "<a href=\"https://example.org/a?b=1&amp;c=2\">ok</a>") &&
+        strstr(h, "&lt;b&gt;bold&lt;/b&gt;") && /* member names */
+        strstr(h, "value=\"&quot;&gt;&lt;script&gt;alert(16)&lt;/script&gt;\"") && /* follow-ups */
+        strstr(h, "href=\"/q/ho1%3Cx%3E\"");                                       /* ids in URLs */
     if (!ok)
         printf("  scripts=%d\n", scripts);
     free(h);
@@ -349,8 +373,8 @@ TEST(fragment_is_only_main)
     char *h = render("consensus", true);
     CHECK(h);
     size_t n = strlen(h);
-    bool ok = !strncmp(h, "<main id=\"main\"", 15) && n > 9 && !strcmp(h + n - 8, "</main>\n") && !strstr(h, "<html") &&
-              !strstr(h, "<script") && strstr(h, "class=\"verdict");
+    bool ok = !strncmp(h, "<main id=\"main\"", 15) && n > 9 && !strcmp(h + n - 8, "</main>\n") &&
+              !strstr(h, "<html") && !strstr(h, "<script") && strstr(h, "class=\"verdict");
     free(h);
     CHECK(ok);
 }
@@ -359,34 +383,39 @@ TEST(fragment_is_only_main)
  * one, counts equal to the object's arrays. */
 TEST(every_fixture_is_consistent_with_its_object)
 {
-    static const char *const names[] = {"single_voice", "consensus", "disagree", "no_answer",
-                                        "running", "interrupted", "hostile"};
+    static const char *const names[] = {"single_voice", "consensus",   "disagree", "no_answer",
+                                        "running",      "interrupted", "hostile"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         json_t *q = fixture(names[i]);
         CHECK(q);
         json_t *r = json_object_get(q, "result");
         json_t *an = json_object_get(r, "analysis");
-        json_t *members = json_is_object(r) ? json_object_get(r, "members") : json_object_get(q, "members");
+        json_t *members =
+            json_is_object(r) ? json_object_get(r, "members") : json_object_get(q, "members");
         json_t *c = json_object_get(an, "consensus");
-        size_t n_members = json_array_size(members), n_agreed = json_array_size(json_object_get(an, "agreed"));
+        size_t n_members = json_array_size(members),
+               n_agreed = json_array_size(json_object_get(an, "agreed"));
         bool has_number = json_is_integer(c);
         json_decref(q);
         char *h = render(names[i], false);
         CHECK_MSG(h, "%s did not render", names[i]);
         CHECK_SAFE(h);
         char want[96];
-        snprintf(want, sizeof want, "<strong>%zu model%s</strong>", n_members, n_members == 1 ? "" : "s");
+        snprintf(want, sizeof want, "<strong>%zu model%s</strong>", n_members,
+                 n_members == 1 ? "" : "s");
         bool has_total = strstr(h, want) != NULL;
         bool has_meter = strstr(h, "<meter") != NULL;
         int cards = count(h, "<details class=\"member ");
-        int agreed_items = count(between(h, "<section class=\"points agreed\"", "</section>"), "<li>");
+        int agreed_items =
+            count(between(h, "<section class=\"points agreed\"", "</section>"), "<li>");
         free(h);
         CHECK_MSG(has_total, "%s: summary lacks %s", names[i], want);
         CHECK_MSG(has_meter == has_number, "%s: meter shown %d, consensus %s", names[i], has_meter,
                   has_number ? "a number" : "null");
-        CHECK_MSG(cards == (int)n_members, "%s: %d cards for %zu members", names[i], cards, n_members);
-        CHECK_MSG(agreed_items == (int)n_agreed, "%s: %d agreed shown, %zu in the object", names[i], agreed_items,
-                  n_agreed);
+        CHECK_MSG(cards == (int)n_members, "%s: %d cards for %zu members", names[i], cards,
+                  n_members);
+        CHECK_MSG(agreed_items == (int)n_agreed, "%s: %d agreed shown, %zu in the object", names[i],
+                  agreed_items, n_agreed);
     }
 }
 
@@ -396,11 +425,15 @@ TEST(malformed_stored_question_renders_without_crashing)
         "{}",
         "[]",
         "{\"id\": 5, \"question\": [], \"status\": 7, \"members\": {}, \"result\": \"x\"}",
-        "{\"id\": \"a\", \"status\": \"done\", \"result\": {\"analysis\": {\"label\": \"consensus\", "
-        "\"consensus\": \"90\", \"agreed\": [{\"text\": 3, \"members\": [1, null]}], \"disputed\": [{\"stances\": "
-        "[{\"position\": -5}, {\"position\": 1e30}, 4]}]}, \"members\": [null, 3, {\"status\": \"zzz\"}], "
+        "{\"id\": \"a\", \"status\": \"done\", \"result\": {\"analysis\": {\"label\": "
+        "\"consensus\", "
+        "\"consensus\": \"90\", \"agreed\": [{\"text\": 3, \"members\": [1, null]}], \"disputed\": "
+        "[{\"stances\": "
+        "[{\"position\": -5}, {\"position\": 1e30}, 4]}]}, \"members\": [null, 3, {\"status\": "
+        "\"zzz\"}], "
         "\"followups\": [1, \"ok?\"], \"answer\": 5}}",
-        "{\"id\": \"b\", \"status\": \"done\", \"created_at\": \"2026\", \"result\": {\"analysis\": {\"consensus\": "
+        "{\"id\": \"b\", \"status\": \"done\", \"created_at\": \"2026\", \"result\": "
+        "{\"analysis\": {\"consensus\": "
         "250, \"label\": \"<x>\"}}}",
     };
     for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) {
@@ -445,7 +478,9 @@ static char *mdh(const char *s)
 
 TEST(markdown_drops_unsafe_links_and_shows_raw_html_as_text)
 {
-    static const struct { const char *in, *want, *not; } cases[] = {
+    static const struct {
+        const char *in, *want, *not ;
+    } cases[] = {
         {"[x](javascript:alert(1))", "<p>x</p>", "<a"},
         {"[x](  JaVaScRiPt:alert(1))", "<p>x</p>", "<a"},
         {"[x](&#106;avascript:alert(1))", "<p>x</p>", "<a"},
@@ -457,8 +492,10 @@ TEST(markdown_drops_unsafe_links_and_shows_raw_html_as_text)
         {"[x](mailto:a@b.c)", "<a href=\"mailto:a@b.c\">x</a>", "<script"},
         {"[x](/q/abc)", "<a href=\"/q/abc\">x</a>", "<script"},
         {"a <b onclick=x()>b</b>", "a &lt;b onclick=x()&gt;b&lt;/b&gt;", "<b"},
-        {"<script>alert(1)</script>", "<pre><code>&lt;script&gt;alert(1)&lt;/script&gt;", "<script"},
-        {"![alt](https://img.example/x.png)", "<a href=\"https://img.example/x.png\">alt</a>", "<img"},
+        {"<script>alert(1)</script>", "<pre><code>&lt;script&gt;alert(1)&lt;/script&gt;",
+         "<script"},
+        {"![alt](https://img.example/x.png)", "<a href=\"https://img.example/x.png\">alt</a>",
+         "<img"},
         {"![alt](javascript:x)", "<p>alt</p>", "<img"},
         {"www.example.org", "<a href=\"http://www.example.org\">www.example.org</a>", "<script"},
         {"~~gone~~", "<del>gone</del>", "<script"},
@@ -467,7 +504,7 @@ TEST(markdown_drops_unsafe_links_and_shows_raw_html_as_text)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char *h = mdh(cases[i].in);
         CHECK_MSG(h, "case %zu did not render", i);
-        bool ok = strstr(h, cases[i].want) && !stristr(h, cases[i].not);
+        bool ok = strstr(h, cases[i].want) && !stristr(h, cases[i].not );
         char why[160] = "";
         bool safe = !unsafe_markup(h, why, sizeof why);
         if (!ok || !safe)
@@ -490,7 +527,8 @@ TEST(markdown_of_a_large_answer_is_bounded_and_linear)
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_markdown(&b, s, n);
     free(s);
-    bool ok = st == DX_OK && !stristr(b.data, "href=\"javascript") && !strstr(b.data, "<a href=javascript");
+    bool ok = st == DX_OK && !stristr(b.data, "href=\"javascript") &&
+              !strstr(b.data, "<a href=javascript");
     dx_buf_free(&b);
     CHECK(ok);
 }
@@ -518,12 +556,13 @@ TEST(home_has_form_examples_and_recent_questions)
     const char *h = b.data;
     char why[160] = "";
     const char *bad = unsafe_markup(h, why, sizeof why);
-    bool ok = !bad && strstr(h, "<form class=\"ask\" method=\"post\" action=\"/ask\"") &&
-              strstr(h, "<label for=\"q\">Ask the council</label>") && strstr(h, "<main id=\"main\"") &&
-              strstr(h, "value=\"&lt;b&gt;x&lt;/b&gt; &quot;quoted&quot;\"") &&
-              strstr(h, "<a class=\"qlink\" href=\"/q/cn1\">") && strstr(h, ">Consensus 89%</span>") &&
-              strstr(h, ">Single voice</span>") && !strstr(h, "Single voice 0%") &&
-              strstr(h, ">answering\xE2\x80\xA6</span>") && count(h, "<script") == 1;
+    bool ok =
+        !bad && strstr(h, "<form class=\"ask\" method=\"post\" action=\"/ask\"") &&
+        strstr(h, "<label for=\"q\">Ask the council</label>") && strstr(h, "<main id=\"main\"") &&
+        strstr(h, "value=\"&lt;b&gt;x&lt;/b&gt; &quot;quoted&quot;\"") &&
+        strstr(h, "<a class=\"qlink\" href=\"/q/cn1\">") && strstr(h, ">Consensus 89%</span>") &&
+        strstr(h, ">Single voice</span>") && !strstr(h, "Single voice 0%") &&
+        strstr(h, ">answering\xE2\x80\xA6</span>") && count(h, "<script") == 1;
     if (!ok)
         printf("  %s\n", why);
     dx_buf_free(&b);
@@ -533,11 +572,13 @@ TEST(home_has_form_examples_and_recent_questions)
 /* The store's list items carry label and consensus at the top level. */
 TEST(list_items_show_label_and_number_from_the_store)
 {
-    json_t *items = json_loads(
-        "[{\"id\": \"a1\", \"question\": \"Q1\", \"status\": \"done\", \"label\": \"single_voice\", \"consensus\": null},"
-        " {\"id\": \"a2\", \"question\": \"Q2\", \"status\": \"done\", \"label\": \"partial\", \"consensus\": 55},"
-        " {\"id\": \"a3\", \"question\": \"Q3\", \"status\": \"interrupted\", \"label\": null, \"consensus\": null}]",
-        0, NULL);
+    json_t *items = json_loads("[{\"id\": \"a1\", \"question\": \"Q1\", \"status\": \"done\", "
+                               "\"label\": \"single_voice\", \"consensus\": null},"
+                               " {\"id\": \"a2\", \"question\": \"Q2\", \"status\": \"done\", "
+                               "\"label\": \"partial\", \"consensus\": 55},"
+                               " {\"id\": \"a3\", \"question\": \"Q3\", \"status\": "
+                               "\"interrupted\", \"label\": null, \"consensus\": null}]",
+                               0, NULL);
     CHECK(items);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_history(&b, items, NULL, NULL, false);
@@ -567,8 +608,10 @@ TEST(history_lists_searches_and_deletes)
     const char *h = b.data;
     bool ok = !unsafe_markup(h, (char[160]){0}, 160) && count(h, "<script") == 1 &&
               strstr(h, "value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\"") &&
-              strstr(h, "4 questions matching") && count(h, "<form class=\"del\" method=\"post\" action=\"/q/") == 4 &&
-              strstr(h, "action=\"/q/cn1/delete\"") && strstr(h, "aria-label=\"Delete: Which licence");
+              strstr(h, "4 questions matching") &&
+              count(h, "<form class=\"del\" method=\"post\" action=\"/q/") == 4 &&
+              strstr(h, "action=\"/q/cn1/delete\"") &&
+              strstr(h, "aria-label=\"Delete: Which licence");
     dx_buf_clear(&b);
     json_t *none = json_array();
     CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false), DX_OK);
@@ -586,12 +629,16 @@ TEST(history_pages_link_older_and_newest_with_the_search_escaped)
     const char *h = b.data;
     /* the last item's id ("ho1<x>", the hostile fixture) starts the next page; it and the
      * search travel percent-encoded */
-    const char *last = json_string_value(json_object_get(json_array_get(items, json_array_size(items) - 1), "id"));
+    const char *last =
+        json_string_value(json_object_get(json_array_get(items, json_array_size(items) - 1), "id"));
     CHECK_STR(last, "ho1<x>");
-    const char *want = "<a rel=\"next\" href=\"/history?before=ho1%3Cx%3E&amp;q=a%26b%20%22%3Cx%3E\">Older questions</a>";
+    const char *want =
+        "<a rel=\"next\" href=\"/history?before=ho1%3Cx%3E&amp;q=a%26b%20%22%3Cx%3E\">Older "
+        "questions</a>";
     bool ok = !unsafe_markup(h, (char[160]){0}, 160) && strstr(h, want) &&
               strstr(h, "<a href=\"/history?q=a%26b%20%22%3Cx%3E\">Newest questions</a>") &&
-              strstr(h, "matching \xE2\x80\x9C" "a&amp;b &quot;&lt;x&gt;\xE2\x80\x9D on this page");
+              strstr(h, "matching \xE2\x80\x9C"
+                        "a&amp;b &quot;&lt;x&gt;\xE2\x80\x9D on this page");
     dx_buf_clear(&b);
     json_t *none = json_array();
     CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false), DX_OK);
@@ -607,7 +654,8 @@ TEST(error_page_escapes_message)
 {
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     CHECK_EQ_INT(page_error(&b, 404, "no question <i>x</i>"), DX_OK);
-    bool ok = strstr(b.data, "<h1>404 Not found</h1>") && strstr(b.data, "no question &lt;i&gt;x&lt;/i&gt;") &&
+    bool ok = strstr(b.data, "<h1>404 Not found</h1>") &&
+              strstr(b.data, "no question &lt;i&gt;x&lt;/i&gt;") &&
               strstr(b.data, "<title>404 Not found");
     dx_buf_free(&b);
     CHECK(ok);
@@ -615,7 +663,9 @@ TEST(error_page_escapes_message)
 
 TEST(web_assets_are_embedded_from_web_dir)
 {
-    static const struct { const char *path, *file, *mime; } want[] = {
+    static const struct {
+        const char *path, *file, *mime;
+    } want[] = {
         {"/static/app.js", "web/app.js", "text/javascript; charset=utf-8"},
         {"/static/style.css", "web/style.css", "text/css; charset=utf-8"},
         {"/static/icon.svg", "web/icon.svg", "image/svg+xml"},

@@ -45,8 +45,8 @@ TEST(every_chunk_runs_once_for_any_thread_count)
             int wrong = 0;
             for (int c = 0; c < MAXC; c++)
                 wrong += atomic_load(&hits[c]) != (c < nc);
-            CHECK_MSG(wrong == 0, "%d threads, %d chunks: %d chunks ran a wrong number of times", nt, nc,
-                      wrong);
+            CHECK_MSG(wrong == 0, "%d threads, %d chunks: %d chunks ran a wrong number of times",
+                      nt, nc, wrong);
             CHECK_EQ_INT(atomic_load(&j.bad_ith), 0);
         }
         pool_free(p);

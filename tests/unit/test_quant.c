@@ -39,10 +39,9 @@ static long dequant_mismatch(const quant_traits *tr, const vecfile *v, float *go
     return -1;
 }
 
-
-static const uint32_t all_types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
-                                      QT_Q8_0, QT_Q8_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K,
-                                      QT_Q8_K };
+static const uint32_t all_types[] = {QT_F32,  QT_F16,  QT_BF16, QT_Q4_0, QT_Q4_1,
+                                     QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q8_1, QT_Q2_K,
+                                     QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_K};
 #define N_TYPES (sizeof all_types / sizeof all_types[0])
 
 /* ------------------------------------------------------------- halves */
@@ -71,11 +70,11 @@ TEST(f16_rounds_to_nearest_even)
     CHECK_EQ_INT(dx_f32_to_f16(65519.99f), 0x7bff);
     CHECK_EQ_INT(dx_f32_to_f16(65520.f), 0x7c00);
     CHECK_EQ_INT(dx_f32_to_f16(-1e9f), 0xfc00);
-    CHECK_EQ_INT(dx_f32_to_f16(0x1p-25f), 0x0000);         /* tie: to even zero */
+    CHECK_EQ_INT(dx_f32_to_f16(0x1p-25f), 0x0000); /* tie: to even zero */
     CHECK_EQ_INT(dx_f32_to_f16(0x1.000002p-25f), 0x0001);
-    CHECK_EQ_INT(dx_f32_to_f16(0x1.8p-24f), 0x0002);       /* tie 1.5 -> 2 */
-    CHECK_EQ_INT(dx_f32_to_f16(1.f + 0x1p-11f), 0x3c00);   /* tie -> even */
-    CHECK_EQ_INT(dx_f32_to_f16(1.f + 0x3p-11f), 0x3c02);   /* tie -> even (up) */
+    CHECK_EQ_INT(dx_f32_to_f16(0x1.8p-24f), 0x0002);     /* tie 1.5 -> 2 */
+    CHECK_EQ_INT(dx_f32_to_f16(1.f + 0x1p-11f), 0x3c00); /* tie -> even */
+    CHECK_EQ_INT(dx_f32_to_f16(1.f + 0x3p-11f), 0x3c02); /* tie -> even (up) */
     CHECK_EQ_INT(dx_f32_to_f16(-0.f), 0x8000);
     CHECK(isnan(dx_f16_to_f32(dx_f32_to_f16(NAN))));
     /* random floats: the result is at least as close as both neighbours */
@@ -96,10 +95,10 @@ TEST(f16_rounds_to_nearest_even)
 TEST(bf16_conversions)
 {
     CHECK_EQ_INT(dx_f32_to_bf16(1.f), 0x3f80);
-    CHECK_EQ_INT(dx_f32_to_bf16(0x1.01p0f), 0x3f80);   /* tie -> even */
-    CHECK_EQ_INT(dx_f32_to_bf16(0x1.03p0f), 0x3f82);   /* tie -> even (up) */
+    CHECK_EQ_INT(dx_f32_to_bf16(0x1.01p0f), 0x3f80); /* tie -> even */
+    CHECK_EQ_INT(dx_f32_to_bf16(0x1.03p0f), 0x3f82); /* tie -> even (up) */
     CHECK_EQ_INT(dx_f32_to_bf16(INFINITY), 0x7f80);
-    CHECK_EQ_INT(dx_f32_to_bf16(3.4e38f), 0x7f80);     /* rounds past the largest */
+    CHECK_EQ_INT(dx_f32_to_bf16(3.4e38f), 0x7f80); /* rounds past the largest */
     CHECK(isnan(dx_bf16_to_f32(dx_f32_to_bf16(NAN))));
     uint32_t snan = 0x7f800001u; /* a nan whose payload is in the dropped bits */
     float f;
@@ -114,8 +113,8 @@ TEST(bf16_conversions)
 
 /* ------------------------------------------- layouts vs the gguf package */
 
-static const char *const vec_names[] = { "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                                         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
+static const char *const vec_names[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
+                                        "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"};
 
 TEST(dequantize_matches_gguf_python)
 {
@@ -144,7 +143,7 @@ TEST(dequantize_matches_gguf_python)
  * activation format) give the same bytes as gguf's quantize(). */
 TEST(quantize_matches_gguf_python)
 {
-    const char *names[] = { "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0" };
+    const char *names[] = {"F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"};
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         char path[256];
         snprintf(path, sizeof path, VEC_DIR "/%s.txt", names[k]);
@@ -204,8 +203,8 @@ TEST(activation_quantizers_match_ggml)
                 if (q[i] != v.act_quant[i])
                     bad = i;
             if (bad < v.act_quant_len)
-                TEST_FAILF("%s from %s.txt: byte %zu (block %zu) is %02x, GGML's %02x", v.act_type, vec_names[k],
-                           bad, bad / at.type_size, q[bad], v.act_quant[bad]);
+                TEST_FAILF("%s from %s.txt: byte %zu (block %zu) is %02x, GGML's %02x", v.act_type,
+                           vec_names[k], bad, bad / at.type_size, q[bad], v.act_quant[bad]);
             free(x);
             free(q);
         } else {
@@ -235,9 +234,10 @@ TEST(vec_dot_matches_ggml)
         double err, tol;
         float ours, ggml;
         int t = type_by_name(v.type), ta = type_by_name(v.act_type);
-        bool has = v.act_quant && t >= 0 && ta >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &wt) &&
-                   quant_get_level((uint32_t)ta, QL_SCALAR, &at) && wt.vec_dot_type == (enum qtype)ta &&
-                   vecfile_dot_check(&v, &wt, &at, &err, &tol, &ours, &ggml);
+        bool has =
+            v.act_quant && t >= 0 && ta >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &wt) &&
+            quant_get_level((uint32_t)ta, QL_SCALAR, &at) && wt.vec_dot_type == (enum qtype)ta &&
+            vecfile_dot_check(&v, &wt, &at, &err, &tol, &ours, &ggml);
         vecfile_free(&v);
         if (!has)
             continue;
@@ -269,7 +269,9 @@ TEST(dequantize_real_rows_match_gguf_python)
         quant_traits tr;
         int t = type_by_name(v.type);
         float *got = malloc((size_t)v.n * 4), *want = malloc((size_t)v.n * 4);
-        long bad = t >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &tr) ? dequant_mismatch(&tr, &v, got, want) : -2;
+        long bad = t >= 0 && quant_get_level((uint32_t)t, QL_SCALAR, &tr)
+                       ? dequant_mismatch(&tr, &v, got, want)
+                       : -2;
         if (bad == -2)
             TEST_FAILF("%s: unknown type %s", e->d_name, v.type);
         else if (bad >= 0)
@@ -298,26 +300,42 @@ TEST(dequantize_real_rows_match_gguf_python)
 static double roundtrip_bound(uint32_t t)
 {
     switch (t) {
-    case QT_F32: return 0;
-    case QT_F16: return 0x1p-11;  /* relative, per value */
-    case QT_BF16: return 0x1p-8;  /* relative, per value */
+    case QT_F32:
+        return 0;
+    case QT_F16:
+        return 0x1p-11; /* relative, per value */
+    case QT_BF16:
+        return 0x1p-8; /* relative, per value */
     /* d = max / -8 maps the largest value to -8, so the opposite end of the
      * range stops at 7 steps: values there clip by up to a whole step */
     /* d = max / -8 maps the largest value to -8, so the opposite end of the
      * range stops at 7 steps: values there clip by up to a whole step. The
      * 2^-11 is the rounding of d to a half, times the largest q. */
-    case QT_Q4_0: return (1.0 / 8 + 0x1p-11) * 1.01;
-    case QT_Q4_1: return (1.0 / 15 + 0x1p-10) * 1.01;  /* half a step of 2/15, d and m halves */
-    case QT_Q5_0: return (1.0 / 16 + 0x1p-11) * 1.01;
-    case QT_Q5_1: return (1.0 / 31 + 0x1p-10) * 1.01;
-    case QT_Q8_0: case QT_Q8_1: return (1.0 / 254 + 0x1p-11) * 1.01;
-    case QT_Q8_K: return 1.0 / 254 * 1.01;  /* d is a float */
-    case QT_Q2_K: return 0.40;  /* 1/3 for half a step of 2/3, plus 4-bit scale/min rounding */
-    case QT_Q3_K: return 0.30;  /* clipping at +3 (as Q4_0): a step, 1/4, plus 6-bit scale rounding */
-    case QT_Q4_K: return 0.085; /* 1/15 for half a step plus 6-bit scale/min rounding */
-    case QT_Q5_K: return 0.045; /* 1/31 plus the same */
-    case QT_Q6_K: return 0.035; /* clipping at +31 (as Q4_0): a step, 1/32, plus 8-bit scale rounding */
-    default: return 0;
+    case QT_Q4_0:
+        return (1.0 / 8 + 0x1p-11) * 1.01;
+    case QT_Q4_1:
+        return (1.0 / 15 + 0x1p-10) * 1.01; /* half a step of 2/15, d and m halves */
+    case QT_Q5_0:
+        return (1.0 / 16 + 0x1p-11) * 1.01;
+    case QT_Q5_1:
+        return (1.0 / 31 + 0x1p-10) * 1.01;
+    case QT_Q8_0:
+    case QT_Q8_1:
+        return (1.0 / 254 + 0x1p-11) * 1.01;
+    case QT_Q8_K:
+        return 1.0 / 254 * 1.01; /* d is a float */
+    case QT_Q2_K:
+        return 0.40; /* 1/3 for half a step of 2/3, plus 4-bit scale/min rounding */
+    case QT_Q3_K:
+        return 0.30; /* clipping at +3 (as Q4_0): a step, 1/4, plus 6-bit scale rounding */
+    case QT_Q4_K:
+        return 0.085; /* 1/15 for half a step plus 6-bit scale/min rounding */
+    case QT_Q5_K:
+        return 0.045; /* 1/31 plus the same */
+    case QT_Q6_K:
+        return 0.035; /* clipping at +31 (as Q4_0): a step, 1/32, plus 8-bit scale rounding */
+    default:
+        return 0;
     }
 }
 
@@ -350,8 +368,9 @@ TEST(quantize_round_trip_within_bounds)
                 if (err > 0 && rel > worst)
                     worst = rel;
                 if (err > 0 && !(rel <= bound)) {
-                    TEST_FAILF("%s element %d: %g -> %g (error %.4g of the block's max, bound %.4g)",
-                               tr.name, i, x[i], y[i], rel, bound);
+                    TEST_FAILF(
+                        "%s element %d: %g -> %g (error %.4g of the block's max, bound %.4g)",
+                        tr.name, i, x[i], y[i], rel, bound);
                     goto out;
                 }
             }
@@ -409,8 +428,9 @@ TEST(activation_formats_carry_their_sums)
  * s = d * sum(q) is stored as a half from the unrounded d. */
 TEST(vec_dot_matches_dequantized_dot)
 {
-    const int ns[] = { 1, 32, 256, 512, 2048, 4096 };
-    float *x = malloc(4096 * 4), *a = malloc(4096 * 4), *xd = malloc(4096 * 4), *ad = malloc(4096 * 4);
+    const int ns[] = {1, 32, 256, 512, 2048, 4096};
+    float *x = malloc(4096 * 4), *a = malloc(4096 * 4), *xd = malloc(4096 * 4),
+          *ad = malloc(4096 * 4);
     uint8_t *wq = malloc(4096 * 4 + 1024), *aq = malloc(4096 * 4 + 1024);
     for (size_t k = 0; k < N_TYPES; k++) {
         quant_traits wt, at;

@@ -19,17 +19,34 @@
 #include "test_rand.h"
 #include "unit/quant_vectors.h"
 
-
 /* Byte offsets of the f16 scale fields in one block of each format. */
 static int f16_fields(uint32_t t, int off[2])
 {
     switch (t) {
-    case QT_Q4_0: case QT_Q5_0: case QT_Q8_0: off[0] = 0; return 1;
-    case QT_Q4_1: case QT_Q5_1: case QT_Q4_K: case QT_Q5_K: off[0] = 0; off[1] = 2; return 2;
-    case QT_Q6_K: off[0] = 208; return 1;
-    case QT_Q2_K: off[0] = 80; off[1] = 82; return 2;
-    case QT_Q3_K: off[0] = 108; return 1;
-    default: return 0;
+    case QT_Q4_0:
+    case QT_Q5_0:
+    case QT_Q8_0:
+        off[0] = 0;
+        return 1;
+    case QT_Q4_1:
+    case QT_Q5_1:
+    case QT_Q4_K:
+    case QT_Q5_K:
+        off[0] = 0;
+        off[1] = 2;
+        return 2;
+    case QT_Q6_K:
+        off[0] = 208;
+        return 1;
+    case QT_Q2_K:
+        off[0] = 80;
+        off[1] = 82;
+        return 2;
+    case QT_Q3_K:
+        off[0] = 108;
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -56,17 +73,18 @@ static void random_row(uint32_t t, const quant_traits *tr, int n, uint8_t *q)
         }
 }
 
-static const uint32_t types[] = { QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
-                                  QT_Q8_0, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K };
+static const uint32_t types[] = {QT_F32,  QT_F16,  QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
+                                 QT_Q8_0, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
 #define N_TYPES (sizeof types / sizeof types[0])
 
 static void check_vec_dots(int level)
 {
     if (!quant_level_supported(level))
         SKIP("this CPU can't run %s kernels", quant_level_name(level));
-    const int ns[] = { 1, 7, 32, 64, 96, 256, 512, 1000, 2048, 4096 };
+    const int ns[] = {1, 7, 32, 64, 96, 256, 512, 1000, 2048, 4096};
     enum { MAXN = 4096 };
-    float *x = malloc(MAXN * 4), *a = malloc(MAXN * 4), *xd = malloc(MAXN * 4), *ad = malloc(MAXN * 4);
+    float *x = malloc(MAXN * 4), *a = malloc(MAXN * 4), *xd = malloc(MAXN * 4),
+          *ad = malloc(MAXN * 4);
     uint8_t *wq = malloc(MAXN * 4 + 1024), *aq = malloc(MAXN * 4 + 1024);
     int compared = 0;
     for (size_t k = 0; k < N_TYPES; k++) {
@@ -102,8 +120,8 @@ static void check_vec_dots(int level)
                 lvl.vec_dot(n, &got, wq, aq);
                 double tol = 2e-5 * mag + 1e-30;
                 if (!(fabs((double)got - want) <= tol)) {
-                    TEST_FAILF("%s %s n=%d rep %d: %.9g, scalar %.9g (tol %.3g)", quant_level_name(level),
-                               ref.name, n, rep, got, want, tol);
+                    TEST_FAILF("%s %s n=%d rep %d: %.9g, scalar %.9g (tol %.3g)",
+                               quant_level_name(level), ref.name, n, rep, got, want, tol);
                     goto out;
                 }
                 compared++;
@@ -125,7 +143,7 @@ static void check_quantizers(int level)
 {
     if (!quant_level_supported(level))
         SKIP("this CPU can't run %s kernels", quant_level_name(level));
-    const uint32_t acts[] = { QT_Q8_0, QT_Q8_1, QT_Q8_K, QT_F16, QT_BF16 };
+    const uint32_t acts[] = {QT_Q8_0, QT_Q8_1, QT_Q8_K, QT_F16, QT_BF16};
     enum { N = 2048 };
     float x[N];
     static uint8_t q1[N * 2], q2[N * 2];
@@ -162,7 +180,8 @@ static void check_quantizers(int level)
             for (size_t i = 0; i < bytes; i++)
                 if (q1[i] != q2[i]) {
                     TEST_FAILF("%s %s rep %d: byte %zu (block %zu) is %02x, scalar %02x",
-                               quant_level_name(level), ref.name, rep, i, i / ref.type_size, q2[i], q1[i]);
+                               quant_level_name(level), ref.name, rep, i, i / ref.type_size, q2[i],
+                               q1[i]);
                     return;
                 }
             compared++;
@@ -172,10 +191,22 @@ static void check_quantizers(int level)
         TEST_FAILF("%s: no quantizer differs from the scalar one", quant_level_name(level));
 }
 
-TEST(avx2_vec_dots_match_scalar) { check_vec_dots(QL_AVX2); }
-TEST(avx512_vec_dots_match_scalar) { check_vec_dots(QL_AVX512); }
-TEST(avx2_quantizers_match_scalar) { check_quantizers(QL_AVX2); }
-TEST(avx512_quantizers_match_scalar) { check_quantizers(QL_AVX512); }
+TEST(avx2_vec_dots_match_scalar)
+{
+    check_vec_dots(QL_AVX2);
+}
+TEST(avx512_vec_dots_match_scalar)
+{
+    check_vec_dots(QL_AVX512);
+}
+TEST(avx2_quantizers_match_scalar)
+{
+    check_quantizers(QL_AVX2);
+}
+TEST(avx512_quantizers_match_scalar)
+{
+    check_quantizers(QL_AVX512);
+}
 
 /* Rows of real model tensors (tests/data/quant/real_*.txt) against random
  * activations: every level's vec_dot within the same tolerance. */
@@ -221,8 +252,8 @@ TEST(simd_matches_scalar_on_real_rows)
             float got;
             tr.vec_dot(n, &got, v.raw, aq);
             if (!(fabs((double)got - want) <= 2e-5 * mag + 1e-30)) {
-                TEST_FAILF("%s %s: %.9g, scalar %.9g (tol %.3g)", e->d_name, quant_level_name(lvl), got,
-                           want, 2e-5 * mag);
+                TEST_FAILF("%s %s: %.9g, scalar %.9g (tol %.3g)", e->d_name, quant_level_name(lvl),
+                           got, want, 2e-5 * mag);
                 failed = 1;
             }
         }
@@ -241,8 +272,8 @@ TEST(simd_matches_scalar_on_real_rows)
  * recorded (tests/data/quant/<format>.txt), within 1e-5 of sum |w_i a_i|. */
 TEST(every_level_matches_ggml_dot)
 {
-    static const char *const names[] = { "F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                                         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K" };
+    static const char *const names[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
+                                        "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"};
     int checked = 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         char path[256];
@@ -254,11 +285,13 @@ TEST(every_level_matches_ggml_dot)
             quant_traits wt, at;
             double err, tol;
             float ours, ggml;
-            if (!quant_get_level((uint32_t)t, lvl, &wt) || !quant_get_level((uint32_t)ta, lvl, &at) ||
+            if (!quant_get_level((uint32_t)t, lvl, &wt) ||
+                !quant_get_level((uint32_t)ta, lvl, &at) ||
                 !vecfile_dot_check(&v, &wt, &at, &err, &tol, &ours, &ggml))
                 continue;
             if (!(err <= tol)) {
-                TEST_FAILF("%s %s: %.9g, GGML %.9g (tol %.3g)", quant_level_name(lvl), names[k], ours, ggml, tol);
+                TEST_FAILF("%s %s: %.9g, GGML %.9g (tol %.3g)", quant_level_name(lvl), names[k],
+                           ours, ggml, tol);
                 vecfile_free(&v);
                 return;
             }
@@ -287,7 +320,8 @@ static int level_in_child(const char *want, const char *expect)
         if (!strcmp(expect, "scalar") && quant_get_level(QT_Q8_0, QL_SCALAR, &ref))
             ok = ok && quant_get(QT_Q8_0)->vec_dot == ref.vec_dot;
         if (!ok)
-            printf("  DRUX_KERNELS=%s: level %s, expected %s\n", want ? want : "(unset)", got, expect);
+            printf("  DRUX_KERNELS=%s: level %s, expected %s\n", want ? want : "(unset)", got,
+                   expect);
         fflush(stdout);
         _exit(ok ? 0 : 1);
     }
@@ -352,11 +386,11 @@ TEST(first_use_from_many_threads_is_safe)
 TEST(float_activations_round_like_scalar)
 {
     enum { N = 67 }; /* past two 32-element vectors and a tail */
-    const uint32_t bits[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f800fffu, 0x3f801000u, 0x3f803000u,
-                             0x477fefffu, 0x477ff000u, 0x7f7fffffu, 0x7f7f8000u, 0x33000000u, 0x33000001u,
-                             0x337fffffu, 0x34400000u, 0x38800000u, 0x387fe000u, 0x00000001u, 0x80400000u,
-                             0x00008000u, 0x7f800000u, 0xff800000u, 0x00000000u, 0x80000000u, 0x7fc00001u,
-                             0xff812345u, 0x7f800001u, 0x42f60000u, 0x3eaaaaabu};
+    const uint32_t bits[] = {
+        0x3f808000u, 0x3f818000u, 0xbf808000u, 0x3f800fffu, 0x3f801000u, 0x3f803000u, 0x477fefffu,
+        0x477ff000u, 0x7f7fffffu, 0x7f7f8000u, 0x33000000u, 0x33000001u, 0x337fffffu, 0x34400000u,
+        0x38800000u, 0x387fe000u, 0x00000001u, 0x80400000u, 0x00008000u, 0x7f800000u, 0xff800000u,
+        0x00000000u, 0x80000000u, 0x7fc00001u, 0xff812345u, 0x7f800001u, 0x42f60000u, 0x3eaaaaabu};
     float x[N];
     for (int i = 0; i < N; i++) {
         const uint32_t b = bits[i % (sizeof bits / sizeof bits[0])];
@@ -368,12 +402,14 @@ TEST(float_activations_round_like_scalar)
             continue;
         for (size_t k = 0; k < 2; k++) {
             quant_traits ref, lvl;
-            CHECK(quant_get_level(types[k], QL_SCALAR, &ref) && quant_get_level(types[k], level, &lvl));
+            CHECK(quant_get_level(types[k], QL_SCALAR, &ref) &&
+                  quant_get_level(types[k], level, &lvl));
             uint16_t a[N], b[N];
             ref.from_float(x, a, N);
             lvl.from_float(x, b, N);
             for (int i = 0; i < N; i++)
-                CHECK_MSG(a[i] == b[i], "%s %s: %08x gives %04x, scalar %04x", quant_level_name(level), ref.name,
+                CHECK_MSG(a[i] == b[i], "%s %s: %08x gives %04x, scalar %04x",
+                          quant_level_name(level), ref.name,
                           bits[i % (sizeof bits / sizeof bits[0])], b[i], a[i]);
         }
     }

@@ -31,7 +31,6 @@
 #include "test.h"
 #include "test_models.h"
 
-
 /* The random-weight model of a synth reference: build/ref-models/NAME.gguf,
  * written by make_model when missing. NULL (with a reason) when it can't be. */
 static const char *synth_model(json_t *hdr, char *path, size_t cap, const char **why)
@@ -163,9 +162,9 @@ static void check_ref(const char *ref_name, const char *model_file_in_cache, int
                 if (d > rs->max_diff)
                     rs->max_diff = d;
                 if (d > logit_abs) {
-                    TEST_FAILF("%s/%s step %zu: logit of token %d is %.4f, llama.cpp %.4f (tol %.3f)",
-                               ref_name, cname, k, id, id >= 0 && id < nv ? lg[id] : NAN, want,
-                               logit_abs);
+                    TEST_FAILF(
+                        "%s/%s step %zu: logit of token %d is %.4f, llama.cpp %.4f (tol %.3f)",
+                        ref_name, cname, k, id, id >= 0 && id < nv ? lg[id] : NAN, want, logit_abs);
                     bad = true;
                 }
             }
@@ -198,16 +197,16 @@ static void check_ref(const char *ref_name, const char *model_file_in_cache, int
         ref_stats rs;                                                                              \
         check_ref(name, NULL, 1 << 20, &rs);                                                       \
         if (!test_cur_failed && !test_cur_skipped)                                                 \
-            printf("  %s: %d steps, %d greedy ids, max |logit diff| %.4f\n", name, rs.steps,        \
-                   rs.ids_checked, rs.max_diff);                                                    \
+            printf("  %s: %d steps, %d greedy ids, max |logit diff| %.4f\n", name, rs.steps,       \
+                   rs.ids_checked, rs.max_diff);                                                   \
     }
-
 
 /* The float formats' block and four-row kernels exist at AVX2 and AVX-512:
  * the same references hold at every level this CPU runs. The level is
  * chosen once per process, so each runs in a fresh copy of this binary
  * (main's --float-refs) with DRUX_KERNELS set. */
-static const char *const float_refs[] = {"synth-llama-tiny-F32", "synth-llama-tiny-F16", "synth-llama-tiny-BF16"};
+static const char *const float_refs[] = {"synth-llama-tiny-F32", "synth-llama-tiny-F16",
+                                         "synth-llama-tiny-BF16"};
 
 static int float_refs_child(void)
 {
@@ -241,7 +240,8 @@ TEST(float_models_match_llama_cpp_at_every_kernel_level)
         const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 5;
         if (rc == 2)
             SKIP("a float reference model could not be made (see above)");
-        CHECK_MSG(rc == 0, "float references at %s: child exited %d (1: mismatch, 3: level not taken)",
+        CHECK_MSG(rc == 0,
+                  "float references at %s: child exited %d (1: mismatch, 3: level not taken)",
                   quant_level_name(level), rc);
     }
 }
@@ -276,12 +276,14 @@ SYNTH_TEST(qwen2_q4_k_matches_llama_cpp, "synth-qwen2-tiny-Q4_K")
         ref_stats rs;                                                                              \
         check_ref(name, file, max_cases, &rs);                                                     \
         if (!test_cur_failed && !test_cur_skipped)                                                 \
-            printf("  %s: %d steps, %d greedy ids, max |logit diff| %.4f\n", name, rs.steps,        \
-                   rs.ids_checked, rs.max_diff);                                                    \
+            printf("  %s: %d steps, %d greedy ids, max |logit diff| %.4f\n", name, rs.steps,       \
+                   rs.ids_checked, rs.max_diff);                                                   \
     }
 
-REAL_TEST(stories260k_matches_llama_cpp, "stories260K", "shared:fixtures/models/stories260K.gguf", 1 << 20)
-REAL_TEST(smollm2_matches_llama_cpp, "smollm2-135m-instruct-q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 1 << 20)
+REAL_TEST(stories260k_matches_llama_cpp, "stories260K", "shared:fixtures/models/stories260K.gguf",
+          1 << 20)
+REAL_TEST(smollm2_matches_llama_cpp, "smollm2-135m-instruct-q4_1",
+          "SmolLM2-135M-Instruct.Q4_1.gguf", 1 << 20)
 REAL_TEST(gemma3_270m_matches_llama_cpp, "gemma3-270m-q4_k_m", "gemma-3-270m-q4_k_m.gguf", 1 << 20)
 
 TEST(qwen2_5_coder_0_5b_matches_llama_cpp)
@@ -325,7 +327,9 @@ static void check_qwen_chat(const char *ref_name, const char *file, int max_toke
     CHECK_MSG(gen_model_open(mp, &gm) == DX_OK, "%s", dx_errmsg());
     CHECK_EQ_INT(gen_model_chat(gm)->family, CHAT_CHATML);
     json_t *cases = json_object_get(doc, "cases");
-    static const struct { const char *name, *question; } qs[] = {
+    static const struct {
+        const char *name, *question;
+    } qs[] = {
         {"chat_capital_of_france", "What is the capital of France?"},
         {"chat_square_function", "Write a Python function that returns the square of a number."},
         {"raw_def_fibonacci", "def fibonacci(n):"},
@@ -347,8 +351,8 @@ static void check_qwen_chat(const char *ref_name, const char *file, int max_toke
             for (size_t k = 0; same && k < n; k++)
                 same = ids[k] == json_integer_value(json_array_get(want, k));
             free(ids);
-            CHECK_MSG(same, "%s: drux's prompt ids differ from llama.cpp's (%zu vs %zu tokens)", name,
-                      n, json_array_size(want));
+            CHECK_MSG(same, "%s: drux's prompt ids differ from llama.cpp's (%zu vs %zu tokens)",
+                      name, n, json_array_size(want));
             compared++;
         }
     }
@@ -359,7 +363,8 @@ static void check_qwen_chat(const char *ref_name, const char *file, int max_toke
     p.chat = true;
     collect c = {0};
     gen_stats st;
-    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) == DX_OK,
+    CHECK_MSG(gen_generate(gm, &p, "What is the capital of France?", collect_piece, &c, &st) ==
+                  DX_OK,
               "%s", dx_errmsg());
     CHECK_MSG(strstr(c.text, "Paris") != NULL, "got: %s", c.text);
     CHECK_MSG(strstr(c.text, "<|im_end|>") == NULL, "end-of-turn leaked: %s", c.text);

@@ -8,8 +8,8 @@
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
  * A whole model (qwen2-tiny in Q4_0, whose output is tok_embd, and llama-tiny
- * in Q8_0, with a 300-token vocabulary, so the output matrix ends in a part group) must give the same logits, within
- * MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the file's layout.
+ * in Q8_0, with a 300-token vocabulary, so the output matrix ends in a part group) must give the
+ * same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the file's layout.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -83,7 +83,8 @@ static void check_kernels(uint32_t type)
         levels++;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int rows = shapes[s][0], cols = shapes[s][1], nb = cols / 32;
-            const int ntok = RP_MAX_TOKENS * (RP_MAX_TOKENS + 1) / 2; /* calls of 1, 2, ... 8 tokens */
+            const int ntok =
+                RP_MAX_TOKENS * (RP_MAX_TOKENS + 1) / 2; /* calls of 1, 2, ... 8 tokens */
             size_t rb, ab;
             quant_row_size(type, cols, &rb);
             quant_row_size(QT_Q8_0, cols, &ab);
@@ -95,10 +96,11 @@ static void check_kernels(uint32_t type)
             float *x = malloc(sizeof(float) * (size_t)cols);
             CHECK(deq && w && packed && a8 && ar && x);
             rp_pack(type, w, rows, cols, packed);
-            for (int r = 0; r < rows; r++) { /* rows read back from the packed copy are to_float's */
+            for (int r = 0; r < rows;
+                 r++) { /* rows read back from the packed copy are to_float's */
                 rp_row_to_float(type, packed, cols, r, x);
-                CHECK_MSG(!memcmp(x, deq + (size_t)r * cols, sizeof(float) * (size_t)cols), "%s %dx%d row %d read back",
-                          q4.name, rows, cols, r);
+                CHECK_MSG(!memcmp(x, deq + (size_t)r * cols, sizeof(float) * (size_t)cols),
+                          "%s %dx%d row %d read back", q4.name, rows, cols, r);
             }
             for (int t = 0; t < ntok; t++) {
                 fill_random(x, cols);
@@ -121,13 +123,15 @@ static void check_kernels(uint32_t type)
                                 continue;
                             }
                             float ref, mag = 0;
-                            q4.vec_dot(cols, &ref, w + (size_t)row * rb, a8 + (size_t)(t0 + t) * ab);
+                            q4.vec_dot(cols, &ref, w + (size_t)row * rb,
+                                       a8 + (size_t)(t0 + t) * ab);
                             for (int i = 0; i < cols; i++)
-                                mag += fabsf(deq[(size_t)row * cols + i] * deq[(size_t)(rows + t0 + t) * cols + i]);
+                                mag += fabsf(deq[(size_t)row * cols + i] *
+                                             deq[(size_t)(rows + t0 + t) * cols + i]);
                             const float tol = lvl == QL_SCALAR ? 0.f : 2e-5f * mag;
                             if (!(fabsf(got - ref) <= tol) && bad++ < 5)
-                                printf("  %s level %d %dx%d row %d token %d: %g vs vec_dot %g\n", q4.name, lvl, rows,
-                                       cols, row, t0 + t, got, ref);
+                                printf("  %s level %d %dx%d row %d token %d: %g vs vec_dot %g\n",
+                                       q4.name, lvl, rows, cols, row, t0 + t, got, ref);
                         }
                 }
             free(deq);
@@ -136,15 +140,25 @@ static void check_kernels(uint32_t type)
             free(a8);
             free(ar);
             free(x);
-            CHECK_MSG(bad == 0, "%s level %d, %d x %d: %d results differ", q4.name, lvl, rows, cols, bad);
+            CHECK_MSG(bad == 0, "%s level %d, %d x %d: %d results differ", q4.name, lvl, rows, cols,
+                      bad);
         }
     }
     CHECK(levels >= 1);
 }
 
-TEST(q4_0_kernels_match_vec_dot) { check_kernels(QT_Q4_0); }
-TEST(q5_0_kernels_match_vec_dot) { check_kernels(QT_Q5_0); }
-TEST(q8_0_kernels_match_vec_dot) { check_kernels(QT_Q8_0); }
+TEST(q4_0_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q4_0);
+}
+TEST(q5_0_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q5_0);
+}
+TEST(q8_0_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q8_0);
+}
 
 /* The active kernel, if any, is one of a level this CPU runs; other formats have none. */
 TEST(active_kernel_is_a_supported_level)
@@ -193,10 +207,12 @@ static int run_model(eng_model *m, const int32_t *force, float *logits, int32_t 
 static void check_model(const char *preset, const char *type_name, uint32_t type)
 {
     if (!rp_tile(type))
-        SKIP("the active kernel level (%s) keeps %s in the file's layout", quant_kernel_level(), type_name);
+        SKIP("the active kernel level (%s) keeps %s in the file's layout", quant_kernel_level(),
+             type_name);
     char path[256];
     if (!test_make_model(path, sizeof path, preset, type_name, 3, 300))
-        SKIP("tools/make_model.py could not write a %s model (python3 with gguf and numpy needed)", type_name);
+        SKIP("tools/make_model.py could not write a %s model (python3 with gguf and numpy needed)",
+             type_name);
     eng_model *file_layout, *packed;
     setenv("DRUX_REPACK", "0", 1);
     dx_status st = eng_model_open(path, &file_layout);
@@ -207,7 +223,8 @@ static void check_model(const char *preset, const char *type_name, uint32_t type
     CHECK(eng_model_packed_bytes(packed) > 0);
     const int nv = eng_model_hparams(packed)->n_vocab;
     CHECK_EQ_INT(nv, 300);
-    float *l0 = malloc(sizeof(float) * 9 * (size_t)nv), *l1 = malloc(sizeof(float) * 9 * (size_t)nv);
+    float *l0 = malloc(sizeof(float) * 9 * (size_t)nv),
+          *l1 = malloc(sizeof(float) * 9 * (size_t)nv);
     int32_t id0[9], id1[9];
     CHECK(l0 && l1);
     CHECK(run_model(file_layout, NULL, l0, id0) == 0 && run_model(packed, id0, l1, id1) == 0);
@@ -232,17 +249,27 @@ static void check_model(const char *preset, const char *type_name, uint32_t type
     eng_model_close(file_layout);
     eng_model_close(packed);
     CHECK_MSG(worst <= MODEL_LOGIT_ABS, "logits differ by up to %g", worst);
-    CHECK_MSG(bad_id < 0, "step %d: greedy token %d repacked, %d in the file's layout", bad_id, id1[bad_id],
-              id0[bad_id]);
+    CHECK_MSG(bad_id < 0, "step %d: greedy token %d repacked, %d in the file's layout", bad_id,
+              id1[bad_id], id0[bad_id]);
     CHECK(ids_checked > 0);
-    printf("  %s %s: max |logit diff| %.2g, %d greedy ids\n", preset, type_name, worst, ids_checked);
+    printf("  %s %s: max |logit diff| %.2g, %d greedy ids\n", preset, type_name, worst,
+           ids_checked);
 }
 
 /* qwen2-tiny ties its output to tok_embd: token rows are then looked up in the packed copy */
-TEST(repacked_q4_0_model_gives_the_same_logits) { check_model("qwen2-tiny", "Q4_0", QT_Q4_0); }
-TEST(repacked_q8_0_model_gives_the_same_logits) { check_model("llama-tiny", "Q8_0", QT_Q8_0); }
+TEST(repacked_q4_0_model_gives_the_same_logits)
+{
+    check_model("qwen2-tiny", "Q4_0", QT_Q4_0);
+}
+TEST(repacked_q8_0_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q8_0", QT_Q8_0);
+}
 /* gemma3-tiny ties its output too, and scales the looked-up rows */
-TEST(repacked_q5_0_model_gives_the_same_logits) { check_model("gemma3-tiny", "Q5_0", QT_Q5_0); }
+TEST(repacked_q5_0_model_gives_the_same_logits)
+{
+    check_model("gemma3-tiny", "Q5_0", QT_Q5_0);
+}
 
 int main(void)
 {

@@ -103,7 +103,8 @@ TEST(form_values_decode)
     CHECK_EQ_INT(api_form_value("q=%4", 4, "q", out, sizeof out), DX_EFORMAT);
     CHECK_EQ_INT(api_form_value("q=%00", 5, "q", out, sizeof out), DX_EFORMAT);
     CHECK_EQ_INT(api_form_value("q=%c3%28", 8, "q", out, sizeof out), DX_EFORMAT);
-    CHECK_EQ_INT(api_form_value("q=%ed%a0%80", 11, "q", out, sizeof out), DX_EFORMAT); /* surrogate */
+    CHECK_EQ_INT(api_form_value("q=%ed%a0%80", 11, "q", out, sizeof out),
+                 DX_EFORMAT); /* surrogate */
     CHECK_EQ_INT(api_form_value("q=12345", 7, "q", out, 5), DX_ELIMIT);
 }
 
@@ -118,9 +119,15 @@ TEST(question_bodies)
     free(q);
     json_decref(m);
     const char *bad[] = {
-        "", "[]", "{}", "{\"question\": 1}", "{\"question\": \" \\n\"}",
-        "{\"question\": \"a\", \"question\": \"b\"}", "{\"question\": \"a\", \"member\": []}",
-        "{\"question\": \"a\", \"members\": []}", "{\"question\": \"a\", \"members\": [1]}",
+        "",
+        "[]",
+        "{}",
+        "{\"question\": 1}",
+        "{\"question\": \" \\n\"}",
+        "{\"question\": \"a\", \"question\": \"b\"}",
+        "{\"question\": \"a\", \"member\": []}",
+        "{\"question\": \"a\", \"members\": []}",
+        "{\"question\": \"a\", \"members\": [1]}",
         "{\"question\": \"a\\u0000b\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -156,10 +163,14 @@ TEST(chat_bodies)
         "{\"model\": \"m\", \"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}",
         "{\"model\": \"m\", \"messages\": [{\"role\": \"tool\", \"content\": \"a\"}]}",
         "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": 5}]}",
-        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}]}",
-        "{\"model\": \"m\", \"max_tokens\": 0, \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
-        "{\"model\": \"m\", \"temperature\": 3, \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
-        "{\"model\": \"m\", \"stream\": \"yes\", \"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}",
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": [{\"type\": "
+        "\"image_url\"}]}]}",
+        "{\"model\": \"m\", \"max_tokens\": 0, \"messages\": [{\"role\": \"user\", \"content\": "
+        "\"a\"}]}",
+        "{\"model\": \"m\", \"temperature\": 3, \"messages\": [{\"role\": \"user\", \"content\": "
+        "\"a\"}]}",
+        "{\"model\": \"m\", \"stream\": \"yes\", \"messages\": [{\"role\": \"user\", \"content\": "
+        "\"a\"}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dx_status st = api_chat_parse(bad[i], strlen(bad[i]), &c);

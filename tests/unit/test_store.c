@@ -55,29 +55,37 @@ TEST(question_lifecycle)
     db *d;
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
     json_t *sel = json_pack("[s]", "alpha");
-    CHECK_EQ_INT(db_question_insert(d, "q1", "How long is a 5K run?", sel, "2026-11-25T02:00:00Z"), DX_OK);
+    CHECK_EQ_INT(db_question_insert(d, "q1", "How long is a 5K run?", sel, "2026-11-25T02:00:00Z"),
+                 DX_OK);
     json_t *m = member("alpha", "running", "A 5K");
     CHECK_EQ_INT(db_member_save(d, "q1", 0, m), DX_OK);
     json_decref(m);
     json_t *q;
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_OK);
     CHECK_STR(json_string_value(json_object_get(q, "status")), "queued");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")), "A 5K");
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")),
+              "A 5K");
     CHECK(json_is_null(json_object_get(q, "result")));
     json_decref(q);
 
     json_t *members = json_array();
     json_array_append_new(members, member("alpha", "done", "A 5K run is 5 km."));
-    json_t *result = json_pack("{s:s, s:{s:s, s:i}}", "question", "How long is a 5K run?", "analysis",
-                               "label", "single_voice", "consensus", 0);
-    db_finish f = {.id = "q1", .status = "done", .finished_at = "2026-11-25T02:00:09Z",
-                   .members = members, .result = result, .total_ms = 9000};
+    json_t *result = json_pack("{s:s, s:{s:s, s:i}}", "question", "How long is a 5K run?",
+                               "analysis", "label", "single_voice", "consensus", 0);
+    db_finish f = {.id = "q1",
+                   .status = "done",
+                   .finished_at = "2026-11-25T02:00:09Z",
+                   .members = members,
+                   .result = result,
+                   .total_ms = 9000};
     CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_OK);
     CHECK_STR(json_string_value(json_object_get(q, "status")), "done");
     CHECK_STR(json_string_value(json_object_get(q, "finished_at")), "2026-11-25T02:00:09Z");
     CHECK(json_equal(json_object_get(q, "result"), result));
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")),
               "A 5K run is 5 km.");
     json_decref(q);
     char *text;
@@ -105,7 +113,8 @@ TEST(unfinished_questions_are_interrupted_on_reopen)
     CHECK_EQ_INT(db_question_insert(d, "b", "second", NULL, "2026-11-25T02:00:01Z"), DX_OK);
     CHECK_EQ_INT(db_question_set_status(d, "b", "running", NULL), DX_OK);
     json_t *members = json_array();
-    db_finish f = {.id = "a", .status = "failed", .error = "boom", .finished_at = "x", .members = members};
+    db_finish f = {
+        .id = "a", .status = "failed", .error = "boom", .finished_at = "x", .members = members};
     CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
     json_decref(members);
     db_close(d);
@@ -131,7 +140,8 @@ TEST(finish_is_all_or_nothing)
     json_array_append_new(members, member("ok", "done", "fine"));
     json_array_append_new(members, json_pack("{s:n}", "name"));
     json_t *result = json_pack("{s:{s:s}}", "analysis", "label", "consensus");
-    db_finish f = {.id = "q", .status = "done", .finished_at = "t2", .members = members, .result = result};
+    db_finish f = {
+        .id = "q", .status = "done", .finished_at = "t2", .members = members, .result = result};
     /* the second member is bad: the first, the status and the analysis
      * must not be stored either */
     CHECK_EQ_INT(db_question_finish(d, &f), DX_EARG);
@@ -197,6 +207,7 @@ int main(void)
     RUN(unopenable_path_fails_with_message);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) { /* leftovers in /tmp only */ }
+    if (system(cmd)) { /* leftovers in /tmp only */
+    }
     return test_summary();
 }

@@ -17,8 +17,10 @@ static const char *render(const char *md, bool color)
 
 TEST(lists_headings_and_code)
 {
-    const char *s = render("# Title\n\nSome *text* and `code`.\n\n- one\n- two\n\n1. first\n2. second\n\n"
-                           "```\nint x;\n```\n", false);
+    const char *s =
+        render("# Title\n\nSome *text* and `code`.\n\n- one\n- two\n\n1. first\n2. second\n\n"
+               "```\nint x;\n```\n",
+               false);
     CHECK_MSG(strstr(s, "Title\n\nSome text and code.\n") != NULL, "%s", s);
     CHECK(strstr(s, "• one\n• two\n") != NULL);
     CHECK(strstr(s, "1. first\n2. second\n") != NULL);
@@ -38,7 +40,9 @@ TEST(tables_align_by_display_width)
 
 TEST(model_output_cannot_drive_the_terminal)
 {
-    const char *s = render("Hi \033[2J\033]0;owned\007 there <script>x</script> \xc2\x9b" "31m", true);
+    const char *s = render("Hi \033[2J\033]0;owned\007 there <script>x</script> \xc2\x9b"
+                           "31m",
+                           true);
     CHECK(strstr(s, "\033[2J") == NULL);
     CHECK(strstr(s, "\033]0;") == NULL);
     CHECK(strchr(s, '\007') == NULL);

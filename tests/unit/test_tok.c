@@ -243,8 +243,8 @@ static char *find_model_with_pre(const char *pre)
 
 TEST(vectors_without_fixture_vocab)
 {
-    static const char *const vocabs[] = {"llama-bpe", "qwen2", "command-r", "deepseek-r1-qwen",
-                                         "roberta-bpe", "chameleon"};
+    static const char *const vocabs[] = {"llama-bpe",        "qwen2",       "command-r",
+                                         "deepseek-r1-qwen", "roberta-bpe", "chameleon"};
     int ran = 0, missing = 0;
     for (size_t i = 0; i < sizeof vocabs / sizeof *vocabs; i++) {
         char in[1200], out[1200], buf[1100];
@@ -259,8 +259,8 @@ TEST(vectors_without_fixture_vocab)
         }
         char *model = find_model_with_pre(vocabs[i]);
         if (!model) {
-            printf("  vocab %-16s skipped: no model with tokenizer.ggml.pre=%s in %s\n",
-                   vocabs[i], vocabs[i], models_dir());
+            printf("  vocab %-16s skipped: no model with tokenizer.ggml.pre=%s in %s\n", vocabs[i],
+                   vocabs[i], models_dir());
             missing++;
             continue;
         }
@@ -302,7 +302,8 @@ static int run_recorded(const char *json_path, const char *model_path, int *tota
     size_t i;
     json_t *c;
     int32_t *ids = malloc(MAX_IDS * sizeof *ids);
-    json_array_foreach(cases, i, c) {
+    json_array_foreach(cases, i, c)
+    {
         const char *hex = json_string_value(json_object_get(c, "hex"));
         size_t hl = hex ? strlen(hex) : 0;
         char *text = malloc(hl / 2 + 1);
@@ -317,8 +318,8 @@ static int run_recorded(const char *json_path, const char *model_path, int *tota
         for (size_t k = 0; ok && k < n; k++)
             ok = ids[k] == json_integer_value(json_array_get(want, k));
         if (!ok && ++fails <= 5) {
-            printf("  mismatch (add_special=%d parse_special=%d) for hex %s\n    want", add,
-                   parse, hex);
+            printf("  mismatch (add_special=%d parse_special=%d) for hex %s\n    want", add, parse,
+                   hex);
             for (size_t k = 0; k < json_array_size(want); k++)
                 printf(" %lld", (long long)json_integer_value(json_array_get(want, k)));
             printf("\n    got ");
@@ -391,7 +392,8 @@ TEST(mixed_corpus_digests)
     const char *file;
     json_t *entry;
     int checked = 0, failed = 0, absent = 0;
-    json_object_foreach(json_object_get(doc, "models"), file, entry) {
+    json_object_foreach(json_object_get(doc, "models"), file, entry)
+    {
         char path[2048], rel[1100];
         snprintf(rel, sizeof rel, "fixtures/tokenizer/%s", file);
         if (!test_shared_path(path, sizeof path, rel)) {
@@ -442,7 +444,8 @@ TEST(pretokenizers_match_the_regex_engine)
     const char *name;
     json_t *cases;
     int kinds = 0, fails = 0, total = 0;
-    json_object_foreach(json_object_get(doc, "kinds"), name, cases) {
+    json_object_foreach(json_object_get(doc, "kinds"), name, cases)
+    {
         const pretok_kind *k = pretok_find(name);
         if (!k) {
             json_decref(doc);
@@ -450,7 +453,8 @@ TEST(pretokenizers_match_the_regex_engine)
         }
         size_t i;
         json_t *c;
-        json_array_foreach(cases, i, c) {
+        json_array_foreach(cases, i, c)
+        {
             const char *text = json_string_value(json_object_get(c, "text"));
             json_t *want = json_object_get(c, "pieces");
             pretok_text t;
@@ -473,8 +477,8 @@ TEST(pretokenizers_match_the_regex_engine)
         kinds++;
     }
     json_decref(doc);
-    printf("  %d pre-tokenizers, %d/%d splits equal to the regex engine's\n", kinds,
-           total - fails, total);
+    printf("  %d pre-tokenizers, %d/%d splits equal to the regex engine's\n", kinds, total - fails,
+           total);
     CHECK(total > 100);
     CHECK_EQ_INT(fails, 0);
 }
@@ -484,8 +488,25 @@ TEST(pretokenizers_match_the_regex_engine)
 static tok *tiny_spm(void)
 {
     static const char *const words[] = {
-        "<unk>", "<s>", "</s>", "<0x41>", "<0xE2>", "<0x96>", "<0x81>", "<0xC3>", "<0xA9>",
-        "\xe2\x96\x81", "a", "b", "c", "\xe2\x96\x81" "a", "ab", "\xe2\x96\x81" "ab", "<|x|>",
+        "<unk>",
+        "<s>",
+        "</s>",
+        "<0x41>",
+        "<0xE2>",
+        "<0x96>",
+        "<0x81>",
+        "<0xC3>",
+        "<0xA9>",
+        "\xe2\x96\x81",
+        "a",
+        "b",
+        "c",
+        "\xe2\x96\x81"
+        "a",
+        "ab",
+        "\xe2\x96\x81"
+        "ab",
+        "<|x|>",
     };
     static const int32_t types[] = {2, 3, 3, 6, 6, 6, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 3};
     static const float scores[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, -1, -2, -2, -2, -3, -4, -5, 0};
@@ -559,9 +580,19 @@ TEST(special_tokens_only_when_asked)
 
 static tok *tiny_wpm(int lowercase)
 {
-    static const char *const words[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello",
-                                        "\xe2\x96\x81Hello", "\xe2\x96\x81" "cafe", "\xe2\x96\x81" "caf",
-                                        "\xc3\xa9", "\xe2\x96\x81!", "s"};
+    static const char *const words[] = {"[PAD]",
+                                        "[UNK]",
+                                        "[CLS]",
+                                        "[SEP]",
+                                        "\xe2\x96\x81hello",
+                                        "\xe2\x96\x81Hello",
+                                        "\xe2\x96\x81"
+                                        "cafe",
+                                        "\xe2\x96\x81"
+                                        "caf",
+                                        "\xc3\xa9",
+                                        "\xe2\x96\x81!",
+                                        "s"};
     enum { N = sizeof words / sizeof *words };
     dx_str toks[N];
     int32_t types[N];

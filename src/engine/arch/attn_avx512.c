@@ -44,16 +44,16 @@ typedef struct tiles {
 static size_t carve(int hdk, int hdv, int rp, tiles *t, void *work)
 {
     size_t off = 0;
-#define TAKE(field, type, count)                                                   \
-    do {                                                                           \
-        if (t)                                                                     \
-            t->field = (type *)(void *)((char *)work + off);                       \
-        off += ((size_t)(count) * sizeof(type) + 63) / 64 * 64;                    \
+#define TAKE(field, type, count)                                                                   \
+    do {                                                                                           \
+        if (t)                                                                                     \
+            t->field = (type *)(void *)((char *)work + off);                                       \
+        off += ((size_t)(count) * sizeof(type) + 63) / 64 * 64;                                    \
     } while (0)
-    TAKE(qt, float, (size_t)hdk * rp);
-    TAKE(st, float, (size_t)KB * rp);
-    TAKE(kf, float, (size_t)KB * hdk);
-    TAKE(vf, float, (size_t)KB * hdv);
+    TAKE(qt, float, (size_t)hdk *rp);
+    TAKE(st, float, (size_t)KB *rp);
+    TAKE(kf, float, (size_t)KB *hdk);
+    TAKE(vf, float, (size_t)KB *hdv);
     TAKE(mx, float, rp);
     TAKE(sum, float, rp);
     TAKE(alpha, float, rp);
@@ -92,14 +92,17 @@ static void transpose_q(const tiles *t, const attn_rows *a, int rp)
             const __mmask16 m = (__mmask16)((1u << nd) - 1);
             float blk[16][16] __attribute__((aligned(64)));
             for (int i = 0; i < 16; i++) {
-                const __m512 v = r0 + i < a->n ? _mm512_maskz_loadu_ps(m, a->q[r0 + i] + d0) : _mm512_setzero_ps();
+                const __m512 v = r0 + i < a->n ? _mm512_maskz_loadu_ps(m, a->q[r0 + i] + d0)
+                                               : _mm512_setzero_ps();
                 _mm512_store_ps(blk[i], _mm512_mul_ps(v, scale));
             }
             /* column d of blk is row d0 + d of qt: gather it with a stride of 16 */
-            const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                   _mm512_set1_epi32(16));
+            const __m512i idx = _mm512_mullo_epi32(
+                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                _mm512_set1_epi32(16));
             for (int d = 0; d < nd; d++)
-                _mm512_store_ps(t->qt + (size_t)(d0 + d) * rp + r0, _mm512_i32gather_ps(idx, &blk[0][d], 4));
+                _mm512_store_ps(t->qt + (size_t)(d0 + d) * rp + r0,
+                                _mm512_i32gather_ps(idx, &blk[0][d], 4));
         }
 }
 
@@ -109,23 +112,22 @@ static void scores(const tiles *t, int hdk, int rp, int nk8)
     for (int rc = 0; rc < rp; rc += 32)
         for (int j0 = 0; j0 < nk8; j0 += 8) {
             __m512 acc[8][2];
-            _Pragma("GCC unroll 8")
-            for (int i = 0; i < 8; i++)
-                acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] =
+                _mm512_setzero_ps();
             const float *kr = t->kf + (size_t)j0 * hdk;
             const float *qc = t->qt + rc;
             for (int d = 0; d < hdk; d++) {
                 const __m512 q0 = _mm512_load_ps(qc + (size_t)d * rp);
                 const __m512 q1 = _mm512_load_ps(qc + (size_t)d * rp + 16);
-                _Pragma("GCC unroll 8")
-                for (int i = 0; i < 8; i++) {
+                _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+                {
                     const __m512 k = _mm512_set1_ps(kr[(size_t)i * hdk + d]);
                     acc[i][0] = _mm512_fmadd_ps(k, q0, acc[i][0]);
                     acc[i][1] = _mm512_fmadd_ps(k, q1, acc[i][1]);
                 }
             }
-            _Pragma("GCC unroll 8")
-            for (int i = 0; i < 8; i++) {
+            _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
+            {
                 _mm512_store_ps(t->st + (size_t)(j0 + i) * rp + rc, acc[i][0]);
                 _mm512_store_ps(t->st + (size_t)(j0 + i) * rp + rc + 16, acc[i][1]);
             }
@@ -149,13 +151,15 @@ static void softmax_step(const tiles *t, int rp, int rc, int k0, int nk8)
     }
     const __m512 m_old = _mm512_load_ps(t->mx + rc), m_new = _mm512_max_ps(m_old, mb);
     /* a row with no key yet keeps a zero reference, so no -inf - -inf */
-    const __m512 m = _mm512_mask_mov_ps(m_new, _mm512_cmp_ps_mask(m_new, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
+    const __m512 m =
+        _mm512_mask_mov_ps(m_new, _mm512_cmp_ps_mask(m_new, ninf, _CMP_EQ_OQ), _mm512_setzero_ps());
     const __m512 al = exp16(_mm512_sub_ps(m_old, m));
     __m512 ls = _mm512_setzero_ps();
     for (int j = 0; j < nk8; j++) {
         float *s = t->st + (size_t)j * rp + rc;
         const __m512 v = _mm512_load_ps(s);
-        const __m512 p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, ninf, _CMP_NEQ_OQ), exp16(_mm512_sub_ps(v, m)));
+        const __m512 p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, ninf, _CMP_NEQ_OQ),
+                                             exp16(_mm512_sub_ps(v, m)));
         _mm512_store_ps(s, p);
         ls = _mm512_add_ps(ls, p);
     }
@@ -169,24 +173,20 @@ static void values4(const tiles *t, int rp, int r0, int nk, int hdv, float *cons
 {
     float *o[4] = {out[r0], out[r0 + 1], out[r0 + 2], out[r0 + 3]};
     __m512 al[4];
-    _Pragma("GCC unroll 4")
-    for (int i = 0; i < 4; i++)
-        al[i] = _mm512_set1_ps(t->alpha[r0 + i]);
+    _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) al[i] = _mm512_set1_ps(t->alpha[r0 + i]);
     int c = 0;
     for (; c + 64 <= hdv; c += 64) {
         __m512 acc[4][4];
-        _Pragma("GCC unroll 4")
-        for (int i = 0; i < 4; i++)
-            _Pragma("GCC unroll 4")
-            for (int v = 0; v < 4; v++)
-                acc[i][v] = _mm512_mul_ps(_mm512_loadu_ps(o[i] + c + 16 * v), al[i]);
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) acc[i][v] =
+                _mm512_mul_ps(_mm512_loadu_ps(o[i] + c + 16 * v), al[i]);
         for (int j = 0; j < nk; j++) {
             const float *vr = t->vf + (size_t)j * hdv + c;
             const float *p = t->st + (size_t)j * rp + r0;
             const __m512 v0 = _mm512_load_ps(vr), v1 = _mm512_load_ps(vr + 16),
                          v2 = _mm512_load_ps(vr + 32), v3 = _mm512_load_ps(vr + 48);
-            _Pragma("GCC unroll 4")
-            for (int i = 0; i < 4; i++) {
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+            {
                 const __m512 w = _mm512_set1_ps(p[i]);
                 acc[i][0] = _mm512_fmadd_ps(w, v0, acc[i][0]);
                 acc[i][1] = _mm512_fmadd_ps(w, v1, acc[i][1]);
@@ -194,27 +194,21 @@ static void values4(const tiles *t, int rp, int r0, int nk, int hdv, float *cons
                 acc[i][3] = _mm512_fmadd_ps(w, v3, acc[i][3]);
             }
         }
-        _Pragma("GCC unroll 4")
-        for (int i = 0; i < 4; i++)
-            _Pragma("GCC unroll 4")
-            for (int v = 0; v < 4; v++)
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++)
                 _mm512_storeu_ps(o[i] + c + 16 * v, acc[i][v]);
     }
     for (; c < hdv; c += 16) {
         __m512 acc[4];
-        _Pragma("GCC unroll 4")
-        for (int i = 0; i < 4; i++)
-            acc[i] = _mm512_mul_ps(_mm512_loadu_ps(o[i] + c), al[i]);
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) acc[i] =
+            _mm512_mul_ps(_mm512_loadu_ps(o[i] + c), al[i]);
         for (int j = 0; j < nk; j++) {
             const __m512 v = _mm512_load_ps(t->vf + (size_t)j * hdv + c);
             const float *p = t->st + (size_t)j * rp + r0;
-            _Pragma("GCC unroll 4")
-            for (int i = 0; i < 4; i++)
-                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(p[i]), v, acc[i]);
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) acc[i] =
+                _mm512_fmadd_ps(_mm512_set1_ps(p[i]), v, acc[i]);
         }
-        _Pragma("GCC unroll 4")
-        for (int i = 0; i < 4; i++)
-            _mm512_storeu_ps(o[i] + c, acc[i]);
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) _mm512_storeu_ps(o[i] + c, acc[i]);
     }
 }
 

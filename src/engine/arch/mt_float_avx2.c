@@ -31,20 +31,27 @@ static inline float hsum(__m256 v)
 
 #include "engine/arch/mt_float_impl.h"
 
-static inline __m256 ld_f32(const float *p) { return _mm256_loadu_ps(p); }
-static inline __m256 ld_f16(const dx_f16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline __m256 ld_f32(const float *p)
+{
+    return _mm256_loadu_ps(p);
+}
+static inline __m256 ld_f16(const dx_f16 *p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
 static inline __m256 ld_bf16(const dx_bf16 *p)
 {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    return _mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
 
 /* The k <= 8 elements at p, then zeros. */
-#define TAIL(NAME, ET, LD)                                                                                  \
-    static inline __m256 NAME(const ET *p, int k)                                                           \
-    {                                                                                                       \
-        ET buf[8] = {0};                                                                                    \
-        memcpy(buf, p, (size_t)k * sizeof(ET));                                                             \
-        return LD(buf);                                                                                     \
+#define TAIL(NAME, ET, LD)                                                                         \
+    static inline __m256 NAME(const ET *p, int k)                                                  \
+    {                                                                                              \
+        ET buf[8] = {0};                                                                           \
+        memcpy(buf, p, (size_t)k * sizeof(ET));                                                    \
+        return LD(buf);                                                                            \
     }
 TAIL(ld_f32_tail, float, ld_f32)
 TAIL(ld_f16_tail, dx_f16, ld_f16)
@@ -61,7 +68,8 @@ const ops_block_kernel ops_avx2_float_blocks[] = {
     {QT_F16, mb_F16},
     {QT_BF16, mb_BF16},
 };
-const size_t ops_avx2_float_block_count = sizeof ops_avx2_float_blocks / sizeof ops_avx2_float_blocks[0];
+const size_t ops_avx2_float_block_count =
+    sizeof ops_avx2_float_blocks / sizeof ops_avx2_float_blocks[0];
 
 const ops_rows_kernel ops_avx2_float_rows[] = {
     {QT_F32, mr_F32},

@@ -20,8 +20,9 @@
 #define ACC_ZERO() _mm512_setzero_ps()
 #define REDUCE(acc) _mm512_reduce_add_ps(acc)
 #define MAX_RM 6
-#define ALL_CASES(NAME) CASES_RM(NAME, 1) CASES_RM(NAME, 2) CASES_RM(NAME, 3) CASES_RM(NAME, 4) \
-    CASES_RM(NAME, 5) CASES_RM(NAME, 6)
+#define ALL_CASES(NAME)                                                                            \
+    CASES_RM(NAME, 1)                                                                              \
+    CASES_RM(NAME, 2) CASES_RM(NAME, 3) CASES_RM(NAME, 4) CASES_RM(NAME, 5) CASES_RM(NAME, 6)
 
 #include "engine/arch/mt_float_impl.h"
 
@@ -45,13 +46,15 @@ const ops_block_kernel ops_avx512_float_blocks[] = {
     {QT_F16, mb_F16},
     {QT_BF16, mb_BF16},
 };
-const size_t ops_avx512_float_block_count = sizeof ops_avx512_float_blocks / sizeof ops_avx512_float_blocks[0];
+const size_t ops_avx512_float_block_count =
+    sizeof ops_avx512_float_blocks / sizeof ops_avx512_float_blocks[0];
 
 const ops_rows_kernel ops_avx512_float_rows[] = {
     {QT_F32, mr_F32},
     {QT_F16, mr_F16},
     {QT_BF16, mr_BF16},
 };
-const size_t ops_avx512_float_rows_count = sizeof ops_avx512_float_rows / sizeof ops_avx512_float_rows[0];
+const size_t ops_avx512_float_rows_count =
+    sizeof ops_avx512_float_rows / sizeof ops_avx512_float_rows[0];
 
 #endif

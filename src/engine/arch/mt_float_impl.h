@@ -50,83 +50,91 @@
 /* One tile: rows w + r * ws (r < RM) against tokens a + t * as (t < RN);
  * y[t][r] = the dot. RM and RN are constants at every call, so the loops
  * unroll and the sums live in registers. */
-#define FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                     \
-    static inline __attribute__((always_inline)) void tile_##NAME(const int RM, const int RN, int n,         \
-                                                                  const ET *w, size_t ws, const ET *a,       \
-                                                                  size_t as, float *const *y, int r0)        \
-    {                                                                                                       \
-        ACC acc[MAX_RM][4];                                                                                 \
-        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                                \
-            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = ACC_ZERO();                    \
-        int i = 0;                                                                                          \
-        for (; i + STEP <= n; i += STEP) {                                                                  \
-            V v[4];                                                                                         \
-            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) v[t] = LD(AT(ET, a, (size_t)t * as) + i);  \
-            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++) {                                          \
-                const V u = LD(AT(ET, w, (size_t)r * ws) + i);                                              \
-                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = FMA(acc[r][t], u, v[t]);   \
-            }                                                                                               \
-        }                                                                                                   \
-        if (i < n) {                                                                                        \
-            V v[4];                                                                                         \
-            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++)                                            \
-                v[t] = LD_TAIL(AT(ET, a, (size_t)t * as) + i, n - i);                                       \
-            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++) {                                          \
-                const V u = LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i);                                  \
-                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = FMA(acc[r][t], u, v[t]);   \
-            }                                                                                               \
-        }                                                                                                   \
-        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                                \
-            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) y[t][r0 + r] = REDUCE(acc[r][t]);          \
+#define FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                            \
+    static inline __attribute__((always_inline)) void tile_##NAME(                                 \
+        const int RM, const int RN, int n, const ET *w, size_t ws, const ET *a, size_t as,         \
+        float *const *y, int r0)                                                                   \
+    {                                                                                              \
+        ACC acc[MAX_RM][4];                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                       \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] = ACC_ZERO();           \
+        int i = 0;                                                                                 \
+        for (; i + STEP <= n; i += STEP) {                                                         \
+            V v[4];                                                                                \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) v[t] =                            \
+                LD(AT(ET, a, (size_t)t * as) + i);                                                 \
+            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                   \
+            {                                                                                      \
+                const V u = LD(AT(ET, w, (size_t)r * ws) + i);                                     \
+                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] =                   \
+                    FMA(acc[r][t], u, v[t]);                                                       \
+            }                                                                                      \
+        }                                                                                          \
+        if (i < n) {                                                                               \
+            V v[4];                                                                                \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) v[t] =                            \
+                LD_TAIL(AT(ET, a, (size_t)t * as) + i, n - i);                                     \
+            _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                   \
+            {                                                                                      \
+                const V u = LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i);                         \
+                _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) acc[r][t] =                   \
+                    FMA(acc[r][t], u, v[t]);                                                       \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int r = 0; r < RM; r++)                                       \
+            _Pragma("GCC unroll 4") for (int t = 0; t < RN; t++) y[t][r0 + r] = REDUCE(acc[r][t]); \
     }
 
-#define CASE_TILE(NAME, RM, RN)                                                                             \
-    case (RM) * 8 + (RN):                                                                                   \
-        tile_##NAME(RM, RN, n, wr, ws, at, as, y + t, r);                                                   \
+#define CASE_TILE(NAME, RM, RN)                                                                    \
+    case (RM)*8 + (RN):                                                                            \
+        tile_##NAME(RM, RN, n, wr, ws, at, as, y + t, r);                                          \
         break;
-#define CASES_RM(NAME, RM) CASE_TILE(NAME, RM, 1) CASE_TILE(NAME, RM, 2) CASE_TILE(NAME, RM, 3) CASE_TILE(NAME, RM, 4)
+#define CASES_RM(NAME, RM)                                                                         \
+    CASE_TILE(NAME, RM, 1) CASE_TILE(NAME, RM, 2) CASE_TILE(NAME, RM, 3) CASE_TILE(NAME, RM, 4)
 
-#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                  \
-    FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                         \
-                                                                                                            \
-    static void mb_##NAME(int n, const void *w, size_t ws, int rows, const void *a, size_t as, int tokens,  \
-                          float *const *y)                                                                  \
-    {                                                                                                       \
-        for (int r = 0; r < rows; r += MAX_RM) {                                                            \
-            const int rm = rows - r < MAX_RM ? rows - r : MAX_RM;                                           \
-            const ET *wr = AT(ET, w, (size_t)r * ws);                                                       \
-            for (int t = 0; t < tokens; t += 4) {                                                           \
-                const int rn = tokens - t < 4 ? tokens - t : 4;                                             \
-                const ET *at = AT(ET, a, (size_t)t * as);                                                   \
-                switch (rm * 8 + rn) {                                                                      \
-                    ALL_CASES(NAME)                                                                         \
-                }                                                                                           \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-                                                                                                            \
-    static void mr_##NAME(int n, const void *w, size_t ws, const void *a, float *out)                       \
-    {                                                                                                       \
-        const ET *y = a;                                                                                    \
-        ACC acc[4];                                                                                         \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = ACC_ZERO();                            \
-        int i = 0;                                                                                          \
-        /* the next four rows, which follow these in memory, in address order: \
-           as many lines per step as the step reads */                                                      \
-        enum { PF_LINES = 4 * STEP * (int)sizeof(ET) / 64 > 0 ? 4 * STEP * (int)sizeof(ET) / 64 : 1 };      \
-        const char *pf = (const char *)w + PF_AHEAD * ws;                                                   \
-        for (; i + STEP <= n; i += STEP) {                                                                  \
-            const V v = LD(y + i);                                                                          \
-            _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                                      \
-                _mm_prefetch(pf + 64 * k, PF_HINT);                                                         \
-            pf += 64 * PF_LINES;                                                                            \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                             \
-                acc[r] = FMA(acc[r], LD(AT(ET, w, (size_t)r * ws) + i), v);                                 \
-        }                                                                                                   \
-        if (i < n) {                                                                                        \
-            const V v = LD_TAIL(y + i, n - i);                                                              \
-            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++)                                             \
-                acc[r] = FMA(acc[r], LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i), v);                     \
-        }                                                                                                   \
-        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = REDUCE(acc[r]);                        \
+#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                         \
+    FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                \
+                                                                                                   \
+    static void mb_##NAME(int n, const void *w, size_t ws, int rows, const void *a, size_t as,     \
+                          int tokens, float *const *y)                                             \
+    {                                                                                              \
+        for (int r = 0; r < rows; r += MAX_RM) {                                                   \
+            const int rm = rows - r < MAX_RM ? rows - r : MAX_RM;                                  \
+            const ET *wr = AT(ET, w, (size_t)r * ws);                                              \
+            for (int t = 0; t < tokens; t += 4) {                                                  \
+                const int rn = tokens - t < 4 ? tokens - t : 4;                                    \
+                const ET *at = AT(ET, a, (size_t)t * as);                                          \
+                switch (rm * 8 + rn) {                                                             \
+                    ALL_CASES(NAME)                                                                \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+                                                                                                   \
+    static void mr_##NAME(int n, const void *w, size_t ws, const void *a, float *out)              \
+    {                                                                                              \
+        const ET *y = a;                                                                           \
+        ACC acc[4];                                                                                \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] = ACC_ZERO();                   \
+        int i = 0;                                                                                 \
+        /* the next four rows, which follow these in memory, in address order:                     \
+           as many lines per step as the step reads */                                             \
+        enum {                                                                                     \
+            PF_LINES = 4 * STEP * (int)sizeof(ET) / 64 > 0 ? 4 * STEP * (int)sizeof(ET) / 64 : 1   \
+        };                                                                                         \
+        const char *pf = (const char *)w + PF_AHEAD * ws;                                          \
+        for (; i + STEP <= n; i += STEP) {                                                         \
+            const V v = LD(y + i);                                                                 \
+            _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                             \
+                _mm_prefetch(pf + 64 * k, PF_HINT);                                                \
+            pf += 64 * PF_LINES;                                                                   \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] =                           \
+                FMA(acc[r], LD(AT(ET, w, (size_t)r * ws) + i), v);                                 \
+        }                                                                                          \
+        if (i < n) {                                                                               \
+            const V v = LD_TAIL(y + i, n - i);                                                     \
+            _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] =                           \
+                FMA(acc[r], LD_TAIL(AT(ET, w, (size_t)r * ws) + i, n - i), v);                     \
+        }                                                                                          \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) out[r] = REDUCE(acc[r]);               \
     }

@@ -21,7 +21,8 @@ static float avx2_dot_f16(const float *x, const dx_f16 *y, int n)
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i),
+                             _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8),
                              _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), a1);
     }
@@ -36,8 +37,9 @@ static void avx2_axpy_f16(float *y, float a, const dx_f16 *x, int n)
     const __m256 va = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
-                                                _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(
+            y + i, _mm256_fmadd_ps(va, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))),
+                                   _mm256_loadu_ps(y + i)));
     for (; i < n; i++)
         y[i] += a * _cvtsh_ss(x[i]);
 }
@@ -46,7 +48,8 @@ static void avx2_to_f16(dx_f16 *y, const float *x, int n)
 {
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
         y[i] = dx_f32_to_f16(x[i]);
 }
@@ -67,7 +70,8 @@ static inline __m256 exp8(__m256 x)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -89,8 +93,15 @@ static void glu8(float *g, const float *u, int n, float c, float k3)
 
 /* g * u / (1 + e^(-c * h(g))): silu is h(g) = g, c = 1; gelu's tanh form
  * 0.5 g (1 + tanh(z)) is the same as g / (1 + e^(-2z)). */
-static void avx2_silu_mul(float *g, const float *u, int n) { glu8(g, u, n, -1.0f, 0.0f); }
-static void avx2_gelu_mul(float *g, const float *u, int n) { glu8(g, u, n, -2.0f * 0.7978845608028654f, 0.044715f); }
+static void avx2_silu_mul(float *g, const float *u, int n)
+{
+    glu8(g, u, n, -1.0f, 0.0f);
+}
+static void avx2_gelu_mul(float *g, const float *u, int n)
+{
+    glu8(g, u, n, -2.0f * 0.7978845608028654f, 0.044715f);
+}
 
-const ops_kernels ops_avx2 = {avx2_dot_f16, avx2_axpy_f16, avx2_to_f16, avx2_silu_mul, avx2_gelu_mul};
+const ops_kernels ops_avx2 = {avx2_dot_f16, avx2_axpy_f16, avx2_to_f16, avx2_silu_mul,
+                              avx2_gelu_mul};
 #endif

@@ -14,17 +14,21 @@ static float avx512_dot_f16(const float *x, const dx_f16 *y, int n)
     __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16),
-                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16))), a1);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), a0);
+        a1 =
+            _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16),
+                            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i + 16))), a1);
     }
     if (i + 16 <= n) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), a0);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i),
+                             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + i))), a0);
         i += 16;
     }
     if (i < n) { /* masked tail */
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i)), a1);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i),
+                             _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + i)), a1);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
 }
@@ -34,12 +38,16 @@ static void avx512_axpy_f16(float *y, float a, const dx_f16 *x, int n)
     const __m512 va = _mm512_set1_ps(a);
     int i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))),
-                                                _mm512_loadu_ps(y + i)));
+        _mm512_storeu_ps(
+            y + i,
+            _mm512_fmadd_ps(va, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i))),
+                            _mm512_loadu_ps(y + i)));
     if (i < n) {
         __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)),
-                                                        _mm512_maskz_loadu_ps(m, y + i)));
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_fmadd_ps(va,
+                                              _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)),
+                                              _mm512_maskz_loadu_ps(m, y + i)));
     }
 }
 
@@ -47,7 +55,8 @@ static void avx512_to_f16(dx_f16 *y, const float *x, int n)
 {
     int i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm256_storeu_si256((__m256i *)(y + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
         y[i] = dx_f32_to_f16(x[i]);
 }
@@ -78,5 +87,6 @@ static void avx512_gelu_mul(float *g, const float *u, int n)
     }
 }
 
-const ops_kernels ops_avx512 = {avx512_dot_f16, avx512_axpy_f16, avx512_to_f16, avx512_silu_mul, avx512_gelu_mul};
+const ops_kernels ops_avx512 = {avx512_dot_f16, avx512_axpy_f16, avx512_to_f16, avx512_silu_mul,
+                                avx512_gelu_mul};
 #endif

@@ -31,8 +31,9 @@ static inline __m512 spread_even(__m128 v)
 }
 
 /* d_x * d_y of blocks i and i+1, spread over the lanes of their sums. */
-#define PAIR_SCALES(x, y, i) \
-    spread_even(_mm_mul_ps(halves2x2(&(x)[i].d, &(x)[(i) + 1].d), halves2x2(&(y)[i].d, &(y)[(i) + 1].d)))
+#define PAIR_SCALES(x, y, i)                                                                       \
+    spread_even(                                                                                   \
+        _mm_mul_ps(halves2x2(&(x)[i].d, &(x)[(i) + 1].d), halves2x2(&(y)[i].d, &(y)[(i) + 1].d)))
 
 static void avx512_f32_vec_dot(int n, float *s, const void *w, const void *a)
 {
@@ -200,21 +201,24 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
             __m256i hb = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
             __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, low4),
                                          _mm256_slli_epi16(_mm256_and_si256(hb, two), 4));
-            __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
-            __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
-            __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
+            __m256i q1 = _mm256_or_si256(
+                _mm256_and_si256(l1, low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
+            __m256i q2 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
+            __m256i q3 = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
             for (int k = 0; k < 2; k++) {
                 __m512i qq = k ? join256(q2, q3) : join256(q0, q1);
                 __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), qq,
                                                 _mm512_loadu_si512(y[i].qs + 128 * h + 64 * k));
                 int b = 8 * h + 4 * k; /* lanes 4j..4j+3 belong to sub-block b + j */
-                __m128i ctl = _mm_setr_epi8((char)b, (char)b, (char)b, (char)b, (char)(b + 1), (char)(b + 1),
-                                            (char)(b + 1), (char)(b + 1), (char)(b + 2), (char)(b + 2),
-                                            (char)(b + 2), (char)(b + 2), (char)(b + 3), (char)(b + 3),
-                                            (char)(b + 3), (char)(b + 3));
+                __m128i ctl = _mm_setr_epi8(
+                    (char)b, (char)b, (char)b, (char)b, (char)(b + 1), (char)(b + 1), (char)(b + 1),
+                    (char)(b + 1), (char)(b + 2), (char)(b + 2), (char)(b + 2), (char)(b + 2),
+                    (char)(b + 3), (char)(b + 3), (char)(b + 3), (char)(b + 3));
                 __m512i scv = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(sc16, ctl));
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(p, scv));
             }
@@ -222,7 +226,8 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
         /* the +32 of the stored values, taken away in integers lane by lane
          * as mt_avx512.c's tile does, so the two give the same bits */
         __m256i scw = _mm256_cvtepi8_epi16(sc16);
-        __m256i c = _mm256_slli_epi32(_mm256_madd_epi16(scw, _mm256_loadu_si256((const __m256i *)y[i].bsums)), 5);
+        __m256i c = _mm256_slli_epi32(
+            _mm256_madd_epi16(scw, _mm256_loadu_si256((const __m256i *)y[i].bsums)), 5);
         __m512i tot = _mm512_sub_epi32(isum, _mm512_zextsi256_si512(c));
         float d = y[i].d * _cvtsh_ss(x[i].d);
         acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(tot), acc);
@@ -231,21 +236,22 @@ static void avx512_q6_K_vec_dot(int n, float *s, const void *w, const void *a)
 }
 
 const quant_kernel quant_avx512_kernels[] = {
-    { QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot },
-    { QT_Q4_0, NULL, avx512_q4_0_vec_dot },
-    { QT_Q4_K, NULL, simd_q4_K_vec_dot }, /* 512-bit vpdpbusd + vpmulld was no faster */
-    { QT_Q6_K, NULL, avx512_q6_K_vec_dot },
-    { QT_Q5_0, NULL, avx512_q5_0_vec_dot },
-    { QT_Q4_1, NULL, avx512_q4_1_vec_dot },
-    { QT_Q5_K, NULL, simd_q5_K_vec_dot },
-    { QT_Q5_1, NULL, simd_q5_1_vec_dot },
-    { QT_Q2_K, NULL, simd_q2_K_vec_dot },
-    { QT_Q3_K, NULL, simd_q3_K_vec_dot },
-    { QT_F32, NULL, avx512_f32_vec_dot },
-    { QT_F16, NULL, avx512_f16_vec_dot },
-    { QT_BF16, NULL, simd_bf16_vec_dot },
-    { QT_Q8_1, simd_q8_1_from_float, NULL },
-    { QT_Q8_K, simd_q8_K_from_float, NULL },
+    {QT_Q8_0, simd_q8_0_from_float, avx512_q8_0_vec_dot},
+    {QT_Q4_0, NULL, avx512_q4_0_vec_dot},
+    {QT_Q4_K, NULL, simd_q4_K_vec_dot}, /* 512-bit vpdpbusd + vpmulld was no faster */
+    {QT_Q6_K, NULL, avx512_q6_K_vec_dot},
+    {QT_Q5_0, NULL, avx512_q5_0_vec_dot},
+    {QT_Q4_1, NULL, avx512_q4_1_vec_dot},
+    {QT_Q5_K, NULL, simd_q5_K_vec_dot},
+    {QT_Q5_1, NULL, simd_q5_1_vec_dot},
+    {QT_Q2_K, NULL, simd_q2_K_vec_dot},
+    {QT_Q3_K, NULL, simd_q3_K_vec_dot},
+    {QT_F32, NULL, avx512_f32_vec_dot},
+    {QT_F16, NULL, avx512_f16_vec_dot},
+    {QT_BF16, NULL, simd_bf16_vec_dot},
+    {QT_Q8_1, simd_q8_1_from_float, NULL},
+    {QT_Q8_K, simd_q8_K_from_float, NULL},
 };
-const size_t quant_avx512_kernel_count = sizeof quant_avx512_kernels / sizeof quant_avx512_kernels[0];
+const size_t quant_avx512_kernel_count =
+    sizeof quant_avx512_kernels / sizeof quant_avx512_kernels[0];
 #endif

@@ -26,7 +26,10 @@
 /* A file may replace some of these with wider versions of its own. */
 #define SIMD_KERNEL static __attribute__((unused))
 
-static inline float h2f(dx_f16 h) { return _cvtsh_ss(h); }
+static inline float h2f(dx_f16 h)
+{
+    return _cvtsh_ss(h);
+}
 
 static inline float hsum8(__m256 v)
 {
@@ -58,8 +61,8 @@ static inline __m256i qh_bits32(const uint8_t *qh)
     uint32_t h;
     memcpy(&h, qh, 4);
     /* byte j takes byte j / 8 of h, then keeps bit j % 8 of it */
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread);
     v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
@@ -80,12 +83,15 @@ static inline __m256i dot4_scv(__m256i u, __m256i s, __m256i scv)
 #define CTL_W(a) (a), (a) + 1
 #define CTL_8W(a) CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a), CTL_W(a)
 static const uint8_t scale_same[8][32] = {
-    { CTL_8W(0), CTL_8W(0) },   { CTL_8W(2), CTL_8W(2) },   { CTL_8W(4), CTL_8W(4) },
-    { CTL_8W(6), CTL_8W(6) },   { CTL_8W(8), CTL_8W(8) },   { CTL_8W(10), CTL_8W(10) },
-    { CTL_8W(12), CTL_8W(12) }, { CTL_8W(14), CTL_8W(14) },
+    {CTL_8W(0), CTL_8W(0)},   {CTL_8W(2), CTL_8W(2)},   {CTL_8W(4), CTL_8W(4)},
+    {CTL_8W(6), CTL_8W(6)},   {CTL_8W(8), CTL_8W(8)},   {CTL_8W(10), CTL_8W(10)},
+    {CTL_8W(12), CTL_8W(12)}, {CTL_8W(14), CTL_8W(14)},
 };
 static const uint8_t scale_pair[4][32] = {
-    { CTL_8W(0), CTL_8W(2) }, { CTL_8W(4), CTL_8W(6) }, { CTL_8W(8), CTL_8W(10) }, { CTL_8W(12), CTL_8W(14) },
+    {CTL_8W(0), CTL_8W(2)},
+    {CTL_8W(4), CTL_8W(6)},
+    {CTL_8W(8), CTL_8W(10)},
+    {CTL_8W(12), CTL_8W(14)},
 };
 #undef CTL_8W
 #undef CTL_W
@@ -96,8 +102,14 @@ static inline __m256i scale_pick(__m256i scales, const uint8_t ctl[32])
 }
 
 /* Eight scales as int16 in both halves, from eight unsigned / signed bytes. */
-static inline __m256i scales_u8(__m128i b) { return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(b)); }
-static inline __m256i scales_i8(__m128i b) { return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(b)); }
+static inline __m256i scales_u8(__m128i b)
+{
+    return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(b));
+}
+static inline __m256i scales_i8(__m128i b)
+{
+    return _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(b));
+}
 
 /* [d_x * d_y, m_x * s_y] from the first four bytes of a Q4_1/Q5_1 block
  * (d, m) and of a Q8_1 block (d, s). */
@@ -106,7 +118,8 @@ static inline __m128 dm_pair(const void *x, const void *y)
     uint32_t u, v;
     memcpy(&u, x, 4);
     memcpy(&v, y, 4);
-    return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)u)), _mm_cvtph_ps(_mm_cvtsi32_si128((int)v)));
+    return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)u)),
+                      _mm_cvtph_ps(_mm_cvtsi32_si128((int)v)));
 }
 
 /* Signed x times signed y, 8 int32 sums of 4: |x| as unsigned, y given x's sign. */
@@ -130,7 +143,8 @@ static inline __m128 halves2x2(const void *p0, const void *p1)
 /* sum(x * y) of one block paired with Q8_0, as 8 int32 partial sums */
 static inline __m256i q8_0_isum(const block_q8_0 *x, const block_q8_0 *y)
 {
-    return dot4_ss(_mm256_loadu_si256((const __m256i *)x->qs), _mm256_loadu_si256((const __m256i *)y->qs));
+    return dot4_ss(_mm256_loadu_si256((const __m256i *)x->qs),
+                   _mm256_loadu_si256((const __m256i *)y->qs));
 }
 
 static inline __m256i q4_0_isum(const block_q4_0 *x, const block_q8_0 *y)
@@ -148,24 +162,26 @@ static inline __m256i q5_0_isum(const block_q5_0 *x, const block_q8_0 *y)
 
 /* The formats paired with Q8_0 take two blocks per step, so that one
  * conversion serves both blocks' scales (lanes 0 and 2 of d). */
-#define Q8_0_PAIRED_KERNEL(T)                                                                   \
-    SIMD_KERNEL void simd_##T##_vec_dot(int n, float *s, const void *w, const void *a)          \
-    {                                                                                           \
-        const block_##T *x = w;                                                                 \
-        const block_q8_0 *y = a;                                                                \
-        int nb = n / QK8_0, i = 0;                                                              \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                         \
-        for (; i + 2 <= nb; i += 2) {                                                           \
-            __m128 d = _mm_mul_ps(halves2x2(&x[i].d, &x[i + 1].d), halves2x2(&y[i].d, &y[i + 1].d)); \
+#define Q8_0_PAIRED_KERNEL(T)                                                                      \
+    SIMD_KERNEL void simd_##T##_vec_dot(int n, float *s, const void *w, const void *a)             \
+    {                                                                                              \
+        const block_##T *x = w;                                                                    \
+        const block_q8_0 *y = a;                                                                   \
+        int nb = n / QK8_0, i = 0;                                                                 \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                             \
+        for (; i + 2 <= nb; i += 2) {                                                              \
+            __m128 d =                                                                             \
+                _mm_mul_ps(halves2x2(&x[i].d, &x[i + 1].d), halves2x2(&y[i].d, &y[i + 1].d));      \
             __m256 d1 = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d), _mm256_set1_epi32(2)); \
-            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d), _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0); \
-            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(T##_isum(&x[i + 1], &y[i + 1])), acc1); \
-        }                                                                                       \
-        if (i < nb) {                                                                           \
-            __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));                               \
-            acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0);        \
-        }                                                                                       \
-        *s = hsum8(_mm256_add_ps(acc0, acc1));                                                  \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(d),                                       \
+                                   _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0);              \
+            acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(T##_isum(&x[i + 1], &y[i + 1])), acc1);  \
+        }                                                                                          \
+        if (i < nb) {                                                                              \
+            __m256 d = _mm256_set1_ps(h2f(x[i].d) * h2f(y[i].d));                                  \
+            acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(T##_isum(&x[i], &y[i])), acc0);           \
+        }                                                                                          \
+        *s = hsum8(_mm256_add_ps(acc0, acc1));                                                     \
     }
 
 Q8_0_PAIRED_KERNEL(q8_0)
@@ -181,7 +197,8 @@ SIMD_KERNEL void simd_q4_1_vec_dot(int n, float *s, const void *w, const void *a
     for (int i = 0; i < n / QK4_1; i++) {
         __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);
         __m128 dm = dm_pair(&x[i].d, &y[i].d);
-        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm), _mm256_cvtepi32_ps(dot4(nibbles32(x[i].qs), qy)), acc);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dm),
+                              _mm256_cvtepi32_ps(dot4(nibbles32(x[i].qs), qy)), acc);
         ms = _mm_add_ps(ms, dm);
     }
     *s = hsum8(acc) + _mm_cvtss_f32(_mm_movehdup_ps(ms));
@@ -213,8 +230,8 @@ static inline void k4_scales(const uint8_t s[12], uint8_t sc[8], uint8_t mn[8])
     memcpy(&w0, s, 4);
     memcpy(&w1, s + 4, 4);
     memcpy(&w2, s + 8, 4);
-    uint32_t v[4] = { w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u),
-                      w1 & 0x3f3f3f3fu, ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u) };
+    uint32_t v[4] = {w0 & 0x3f3f3f3fu, (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u),
+                     w1 & 0x3f3f3f3fu, ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u)};
     memcpy(sc, v, 8);
     memcpy(mn, v + 2, 8);
 }
@@ -312,12 +329,15 @@ SIMD_KERNEL void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a
             __m256i q[4];
             q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
                                    _mm256_slli_epi16(_mm256_and_si256(hb, two), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), two), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), two), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), two), 4));
             __m128i sc16 = _mm_loadu_si128((const __m128i *)sc);
             __m256i scs = scales_i8(h ? _mm_srli_si128(sc16, 8) : sc16);
             for (int k = 0; k < 4; k++) {
@@ -356,7 +376,8 @@ SIMD_KERNEL void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a
                 isum = _mm256_add_epi32(isum, dot4_scv(v, yv, scale_pick(scs, scale_pair[k])));
             }
         }
-        __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
+        __m256i mn =
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
         int m = hsum8i(_mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(isum), acc);
         mins += y[i].d * h2f(x[i].dmin) * (float)m;
@@ -381,10 +402,10 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
         memcpy(&w0, x[i].scales, 4);
         memcpy(&w1, x[i].scales + 4, 4);
         memcpy(&w2, x[i].scales + 8, 4);
-        uint32_t u[4] = { (w0 & 0x0f0f0f0fu) | ((w2 << 4) & 0x30303030u),
-                          (w1 & 0x0f0f0f0fu) | ((w2 << 2) & 0x30303030u),
-                          ((w0 >> 4) & 0x0f0f0f0fu) | (w2 & 0x30303030u),
-                          ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 2) & 0x30303030u) };
+        uint32_t u[4] = {(w0 & 0x0f0f0f0fu) | ((w2 << 4) & 0x30303030u),
+                         (w1 & 0x0f0f0f0fu) | ((w2 << 2) & 0x30303030u),
+                         ((w0 >> 4) & 0x0f0f0f0fu) | (w2 & 0x30303030u),
+                         ((w1 >> 4) & 0x0f0f0f0fu) | ((w2 >> 2) & 0x30303030u)};
         __m128i sc16 = _mm_sub_epi8(_mm_loadu_si128((const __m128i *)u), _mm_set1_epi8(32));
         __m256i hm = _mm256_loadu_si256((const __m256i *)x[i].hmask);
         __m256i isum = _mm256_setzero_si256();
@@ -393,7 +414,8 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
             __m256i scs = scales_i8(h ? _mm_srli_si128(sc16, 8) : sc16);
             for (int k = 0; k < 4; k++) {
                 __m256i lo = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k)), three);
-                __m256i hi = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), one);
+                __m256i hi =
+                    _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128(4 * h + k)), one);
                 __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 2));
                 __m256i yv = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
                 isum = _mm256_add_epi32(isum, dot4_scv(v, yv, scale_pick(scs, scale_pair[k])));
@@ -413,11 +435,13 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
 SIMD_KERNEL void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const float *x = w, *y = a;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     int i = 0;
     for (; i + 32 <= n; i += 32)
         for (int k = 0; k < 4; k++)
-            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k),
+                                     acc[k]);
     float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
     for (; i < n; i++)
         sum += x[i] * y[i];
@@ -427,7 +451,8 @@ SIMD_KERNEL void simd_f32_vec_dot(int n, float *s, const void *w, const void *a)
 SIMD_KERNEL void simd_f16_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const dx_f16 *x = w, *y = a;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     int i = 0;
     for (; i + 32 <= n; i += 32)
         for (int k = 0; k < 4; k++) {
@@ -450,7 +475,7 @@ static inline __m256 bf16x8(const dx_bf16 *p)
 SIMD_KERNEL void simd_bf16_vec_dot(int n, float *s, const void *w, const void *a)
 {
     const dx_bf16 *x = w, *y = a;
-    __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     int i = 0;
     for (; i + 16 <= n; i += 16)
         for (int k = 0; k < 2; k++)
@@ -469,7 +494,8 @@ SIMD_KERNEL void simd_f16_from_float(const float *src, void *dst, int64_t n)
     dx_f16 *h = dst;
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_si128((__m128i *)(h + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++)
         h[i] = dx_f32_to_f16(src[i]);
 }
@@ -480,7 +506,8 @@ SIMD_KERNEL void simd_bf16_from_float(const float *src, void *dst, int64_t n)
 {
     dx_bf16 *h = dst;
     const __m256i abs = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
-    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff), quiet = _mm256_set1_epi32(64);
+    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff),
+                  quiet = _mm256_set1_epi32(64);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
         const __m256i x = _mm256_loadu_si256((const __m256i *)(src + i));
@@ -512,7 +539,8 @@ static inline __m256i round_away(__m256 v)
     __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
     __m256 step = _mm256_or_ps(_mm256_set1_ps(1.f), _mm256_and_ps(v, sign));
-    t = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
+    t = _mm256_add_ps(t,
+                      _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), step));
     return _mm256_cvttps_epi32(t);
 }
 
@@ -589,7 +617,8 @@ SIMD_KERNEL void simd_q8_K_from_float(const float *src, void *dst, int64_t n)
             __m256i r[4];
             for (int j = 0; j < 4; j++) {
                 __m256 v = _mm256_mul_ps(vs, _mm256_loadu_ps(x + k + 8 * j));
-                r[j] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)); /* ties to even */
+                r[j] =
+                    _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)); /* ties to even */
             }
             __m256i q = pack32(r[0], r[1], r[2], r[3]);
             _mm256_storeu_si256((__m256i *)(b[i].qs + k), q);

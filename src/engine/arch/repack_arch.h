@@ -9,12 +9,18 @@
 #include "engine/repack.h"
 
 #if defined(__x86_64__)
-void rp_q4_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
-void rp_q5_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
-void rp_q8_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
-void rp_q4_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
-void rp_q5_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
-void rp_q8_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok, float *out);
+void rp_q4_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out);
+void rp_q5_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out);
+void rp_q8_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out);
+void rp_q4_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out);
+void rp_q5_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out);
+void rp_q8_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out);
 #endif
 
 #endif
