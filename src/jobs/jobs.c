@@ -12,6 +12,7 @@
 
 #include "ask/ask.h"
 #include "core/log.h"
+#include "embed/embed.h"
 
 #define SAVE_EVERY_MS 1000.0
 

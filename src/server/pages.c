@@ -18,6 +18,7 @@
 #include <cmark-gfm-extension_api.h>
 #include <cmark-gfm.h>
 
+#include "core/arena.h"
 #include "core/limits.h"
 #include "server/pages.h"
 #include "store/db.h"
@@ -239,16 +240,10 @@ static dx_status md_sanitize(cmark_node *doc)
         if (t != CMARK_NODE_HTML_BLOCK && t != CMARK_NODE_HTML_INLINE && t != CMARK_NODE_LINK &&
             t != CMARK_NODE_IMAGE)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            cmark_node **g = realloc(todo, nc * sizeof *g);
-            if (!g) {
-                free(todo);
-                cmark_iter_free(it);
-                return dx_fail(DX_ENOMEM, "pages: out of memory");
-            }
-            todo = g;
-            cap = nc;
+        if (n == cap && arena_grow(NULL, &todo, n, &cap, sizeof *todo, 64)) {
+            free(todo);
+            cmark_iter_free(it);
+            return dx_wrap(DX_ENOMEM, "pages");
         }
         todo[n++] = node;
     }
