@@ -133,6 +133,23 @@ static dx_status need_u32(const eng_model *m, const char *suffix, uint32_t lo, u
     return DX_OK;
 }
 
+/* The architectures the engine runs (general.architecture). */
+static const struct {
+    const char *name;
+    eng_arch arch;
+} archs[] = {
+    {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2},
+    {"qwen3", ARCH_QWEN3}, {"phi3", ARCH_PHI3},
+};
+
+bool eng_arch_supported(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(name, archs[i].name))
+            return true;
+    return false;
+}
+
 static dx_status load_hparams(eng_model *m)
 {
     eng_hparams *hp = &m->hp;
@@ -140,13 +157,6 @@ static dx_status load_hparams(eng_model *m)
     dx_status st;
     if (!gguf_get_str(m->g, "general.architecture", &arch))
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
-    static const struct {
-        const char *name;
-        eng_arch arch;
-    } archs[] = {
-        {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2},
-        {"qwen3", ARCH_QWEN3}, {"phi3", ARCH_PHI3},
-    };
     hp->arch_name = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (dx_str_eqc(arch, archs[i].name)) {

@@ -57,6 +57,7 @@ struct qrun {
     char error[512];
     char created_at[32];
     mstate m[DX_MAX_MEMBERS];
+    char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
     atomic_int cancel;
     bool deleted;   /* set with j->mu and qr->mu held */
@@ -83,6 +84,78 @@ static void utc_now(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* ---- model names, never paths ---- */
+
+void jobs_model_name(const char *model, char *out, size_t cap)
+{
+    const char *m = model ? model : "";
+    bool path = m[0] == '/' || m[0] == '~' || m[0] == '.' || strstr(m, ".gguf");
+    const char *base = path && strrchr(m, '/') ? strrchr(m, '/') + 1 : m;
+    size_t len = strlen(base);
+    if (path && len > 5 && !strcmp(base + len - 5, ".gguf"))
+        len -= 5;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, base, len);
+    out[len] = '\0';
+}
+
+/* msg with every absolute path ("/a/b/m.gguf", "~/x") cut to its last part. */
+void jobs_scrub_paths(const char *msg, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; msg[i] && o + 1 < cap;) {
+        bool starts = (msg[i] == '/' || (msg[i] == '~' && msg[i + 1] == '/')) &&
+                      (i == 0 || strchr(" '\"(=", msg[i - 1]));
+        if (!starts) {
+            out[o++] = msg[i++];
+            continue;
+        }
+        size_t end = i, last = i;
+        while (msg[end] && !strchr(" '\"),", msg[end]) &&
+               !(msg[end] == ':' && (msg[end + 1] == ' ' || !msg[end + 1]))) {
+            if (msg[end] == '/')
+                last = end + 1;
+            end++;
+        }
+        for (size_t k = last; k < end && o + 1 < cap; k++)
+            out[o++] = msg[k];
+        i = end;
+    }
+    out[o] = '\0';
+}
+
+/* Every "model" string in j (a stored question, an analysis) as a name and
+ * every "error" without paths: stores written before hold file paths. */
+static void scrub_models(json_t *j, int depth)
+{
+    if (depth > 16)
+        return;
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            if (!strcmp(k, "model") && json_is_string(v)) {
+                char name[256];
+                jobs_model_name(json_string_value(v), name, sizeof name);
+                if (strcmp(name, json_string_value(v)))
+                    json_string_set(v, name);
+            } else if (!strcmp(k, "error") && json_is_string(v)) {
+                char msg[1024];
+                jobs_scrub_paths(json_string_value(v), msg, sizeof msg);
+                if (strcmp(msg, json_string_value(v)))
+                    json_string_set(v, msg);
+            } else {
+                scrub_models(v, depth + 1);
+            }
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) scrub_models(v, depth + 1);
+    }
+}
+
 /* ---- live state ---- */
 
 /* One member's state as the store and the API show it; borrowed strings. */
@@ -90,7 +163,7 @@ static db_member member_row(qrun *qr, size_t i)
 {
     mstate *m = &qr->m[i];
     return (db_member){.name = qr->cfg.members[i].name,
-                       .model = qr->cfg.members[i].model,
+                       .model = qr->model_names[i],
                        .status = member_status_str(m->status),
                        .error = m->error[0] ? m->error : NULL,
                        .text = m->text.data ? m->text.data : "",
@@ -195,7 +268,7 @@ static void on_event(const ask_event *ev, void *user)
     m->status = r->status;
     m->latency_ms = r->latency_ms;
     m->ttft_ms = r->ttft_ms;
-    snprintf(m->error, sizeof m->error, "%s", r->status == MEMBER_DONE ? "" : r->error);
+    jobs_scrub_paths(r->status == MEMBER_DONE ? "" : r->error, m->error, sizeof m->error);
     if (me->kind == MEMBER_EV_TEXT) {
         dx_buf_append(&m->text, me->text, me->len); /* bounded like the answer itself */
         m->tokens++;
@@ -375,7 +448,7 @@ static void worker_store_end(qrun *qr, dx_status st, cns_result *res, double t_s
     if (!st && (!(result = cns_to_json(res)) || !(result_text = json_dumps(result, JSON_COMPACT))))
         st = dx_fail(DX_ENOMEM, "out of memory");
     if (st)
-        snprintf(qr->error, sizeof qr->error, "%s", dx_errmsg());
+        jobs_scrub_paths(dx_errmsg(), qr->error, sizeof qr->error);
     json_t *an = json_object_get(result, "analysis");
     label = json_object_get(an, "label");
     cons = json_object_get(an, "consensus");
@@ -473,12 +546,14 @@ static void new_id(char id[DX_HTTP_MAX_ID + 1])
 
 static dx_status check_question(const char *question)
 {
-    size_t qlen = strlen(question);
+    size_t qlen = strlen(question), chars = 0;
     if (!question[strspn(question, " \t\r\n")])
         return dx_fail(DX_EARG, "the question is empty");
-    if (qlen > DX_MAX_QUESTION_BYTES)
-        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
-                       DX_MAX_QUESTION_BYTES);
+    for (size_t i = 0; i < qlen; i++) /* code points: bytes that don't continue one */
+        chars += ((unsigned char)question[i] & 0xC0) != 0x80;
+    if (chars > DX_MAX_QUESTION_CHARS || qlen > DX_MAX_QUESTION_BYTES)
+        return dx_fail(DX_ELIMIT, "the question is %zu characters; the limit is %u", chars,
+                       DX_MAX_QUESTION_CHARS);
     return DX_OK;
 }
 
@@ -534,6 +609,8 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
         qrun_free(qr);
         return st;
     }
+    for (size_t i = 0; i < qr->cfg.n_members; i++)
+        jobs_model_name(qr->cfg.members[i].model, qr->model_names[i], sizeof qr->model_names[i]);
     qr->status = QUESTION_QUEUED;
     qr->t_created = now_ms();
     utc_now(qr->created_at);
@@ -653,7 +730,10 @@ dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **
     pthread_mutex_unlock(&j->mu);
     if (qr)
         return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
-    return db_question_get(j->db, id, with_texts, out);
+    dx_status st = db_question_get(j->db, id, with_texts, out);
+    if (!st)
+        scrub_models(*out, 0);
+    return st;
 }
 
 dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
@@ -662,6 +742,7 @@ dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *
     dx_status st = db_question_list(j->db, query, limit, before, out);
     if (st)
         return st;
+    scrub_models(*out, 0);
     size_t i;
     json_t *it;
     json_array_foreach(*out, i, it)
@@ -701,7 +782,10 @@ dx_status jobs_question_follow(jobs *j, const char *id, jobs_stream **ev, size_t
     }
     if (qr)
         return DX_OK;
-    return db_question_get(j->db, id, true, state);
+    dx_status st = db_question_get(j->db, id, true, state);
+    if (!st)
+        scrub_models(*state, 0);
+    return st;
 }
 
 dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
@@ -722,7 +806,10 @@ dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
         if (atomic_load(&j->stopping))
             return dx_fail(DX_ECANCELLED, "the server is shutting down");
     }
-    return db_question_get(j->db, id, true, out);
+    st = db_question_get(j->db, id, true, out);
+    if (!st)
+        scrub_models(*out, 0);
+    return st;
 }
 
 dx_status jobs_question_delete(jobs *j, const char *id)

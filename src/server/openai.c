@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "engine/model.h"
 #include "gen/gen.h"
 #include "hub/hub.h"
 #include "server/srv.h"
@@ -21,7 +22,8 @@ typedef struct model_entry {
 } model_entry;
 
 /* Model ids: the council's local models (file name without .gguf), then
- * the rest of the cache. Only these can be run: never a path from a client. */
+ * the models of the cache the engine can chat with (not the sentence
+ * encoders). Only these can be run: never a path from a client. */
 static size_t list_models(http_server *s, model_entry *out, size_t cap)
 {
     const council_config *cfg = jobs_council(s->jobs);
@@ -49,6 +51,8 @@ static size_t list_models(http_server *s, model_entry *out, size_t cap)
     size_t nm = 0;
     if (hub_list(&ms, &nm) == DX_OK) {
         for (size_t i = 0; i < nm && n < cap; i++) {
+            if (!eng_arch_supported(ms[i].architecture))
+                continue; /* an embedding model (bert) or one the engine can't run: no chat */
             bool dup = false;
             for (size_t k = 0; k < n; k++)
                 dup = dup || !strcmp(out[k].id, ms[i].name);
@@ -179,7 +183,17 @@ static dx_status run_local(http_server *s, const char *model, const api_chat *c,
         p.sampling.top_p = (float)c->top_p;
     if (c->has_seed)
         p.sampling.seed = c->seed;
-    return gen_generate_chat(gm, &p, msgs, c->n_messages, on_piece, sink, stats);
+    st = gen_generate_chat(gm, &p, msgs, c->n_messages, on_piece, sink, stats);
+    return st;
+}
+
+/* A local model's failure told without file-system paths (the messages from
+ * below name the model's file). */
+static dx_status local_failure(dx_status st)
+{
+    char msg[600];
+    jobs_scrub_paths(dx_errmsg(), msg, sizeof msg);
+    return dx_fail(st, "%s", msg);
 }
 
 static const char *finish_of(const gen_stats *st)
@@ -226,7 +240,8 @@ static void *pump_run(void *arg)
     } else {
         gen_sink sink = {.p = p, .s = s, .gone = &p->gone};
         gen_stats gs;
-        st = run_local(s, p->model, &p->chat, &sink, &gs);
+        if ((st = run_local(s, p->model, &p->chat, &sink, &gs)))
+            local_failure(st);
         finish = finish_of(&gs);
         if (p->have_slot)
             jobs_slot_leave(s->jobs);
@@ -371,6 +386,8 @@ static enum MHD_Result reply_local(http_req *r, pump *p)
     gen_sink sink = {.text = &text, .s = s};
     gen_stats gs;
     dx_status st = run_local(s, p->model, &p->chat, &sink, &gs);
+    if (st)
+        local_failure(st);
     jobs_slot_leave(s->jobs);
     p->have_slot = false;
     json_t *body = NULL;

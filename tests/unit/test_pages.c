@@ -31,7 +31,7 @@ static char *render(const char *name, bool fragment)
     if (!q)
         return NULL;
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, fragment);
+    dx_status st = page_question(&b, q, fragment, NULL);
     json_decref(q);
     if (st) {
         printf("  page_question(%s): %s\n", name, dx_errmsg());
@@ -303,7 +303,7 @@ TEST(done_but_unusable_member_is_marked_not_counted)
                    0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     const char *card_b = st ? "" : between(b.data, "id=\"m-1\"", "</summary>");
     bool ok = st == DX_OK && strstr(b.data, "Only one model gave a usable answer: a.</strong>") &&
@@ -322,7 +322,7 @@ TEST(queued_question_is_live_too)
         0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     bool ok =
         st == DX_OK &&
@@ -440,7 +440,7 @@ TEST(malformed_stored_question_renders_without_crashing)
         json_t *q = json_loads(docs[i], 0, NULL);
         CHECK(q);
         dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-        dx_status st = page_question(&b, q, false);
+        dx_status st = page_question(&b, q, false, NULL);
         json_decref(q);
         bool ok = st == DX_OK && strstr(b.data, "</html>") && !strstr(b.data, "&lt;x&gt;\">");
         bool clamped = i != 4 || strstr(b.data, "100%");
@@ -449,7 +449,7 @@ TEST(malformed_stored_question_renders_without_crashing)
         CHECK_MSG(clamped, "doc %zu: percentage not clamped", i);
     }
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_question(&b, NULL, true), DX_OK);
+    CHECK_EQ_INT(page_question(&b, NULL, true, NULL), DX_OK);
     dx_buf_free(&b);
 }
 
@@ -458,7 +458,7 @@ TEST(full_buffer_fails_with_limit)
     json_t *q = fixture("consensus");
     CHECK(q);
     dx_buf b = dx_buf_make(1000);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     dx_buf_free(&b);
     CHECK_EQ_INT(st, DX_ELIMIT);
@@ -549,7 +549,7 @@ TEST(home_has_form_examples_and_recent_questions)
     json_t *recent = recent_list();
     json_t *ex = json_pack("[s, s]", "Why is the sky blue?", "<b>x</b> \"quoted\"");
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_home(&b, recent, ex);
+    dx_status st = page_home(&b, recent, ex, NULL);
     json_decref(recent);
     json_decref(ex);
     CHECK_EQ_INT(st, DX_OK);
@@ -581,7 +581,7 @@ TEST(list_items_show_label_and_number_from_the_store)
                                0, NULL);
     CHECK(items);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_history(&b, items, NULL, NULL, false);
+    dx_status st = page_history(&b, items, NULL, NULL, false, NULL);
     json_decref(items);
     bool ok = st == DX_OK && strstr(b.data, "lbl-single_voice\">Single voice</span>") &&
               strstr(b.data, "lbl-partial\">Partial agreement 55%</span>") &&
@@ -593,7 +593,7 @@ TEST(list_items_show_label_and_number_from_the_store)
 TEST(home_without_examples_or_history_uses_defaults)
 {
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_home(&b, NULL, NULL), DX_OK);
+    CHECK_EQ_INT(page_home(&b, NULL, NULL, NULL), DX_OK);
     bool ok = count(b.data, "class=\"chip\"") >= 3 && strstr(b.data, "No questions yet");
     dx_buf_free(&b);
     CHECK(ok);
@@ -603,7 +603,7 @@ TEST(history_lists_searches_and_deletes)
 {
     json_t *items = recent_list();
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>", NULL, false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>", NULL, false, NULL), DX_OK);
     json_decref(items);
     const char *h = b.data;
     bool ok = !unsafe_markup(h, (char[160]){0}, 160) && count(h, "<script") == 1 &&
@@ -614,7 +614,7 @@ TEST(history_lists_searches_and_deletes)
               strstr(h, "aria-label=\"Delete: Which licence");
     dx_buf_clear(&b);
     json_t *none = json_array();
-    CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false, NULL), DX_OK);
     json_decref(none);
     ok = ok && strstr(b.data, "No questions yet") && !strstr(b.data, "Older questions");
     dx_buf_free(&b);
@@ -625,7 +625,7 @@ TEST(history_pages_link_older_and_newest_with_the_search_escaped)
 {
     json_t *items = recent_list();
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_history(&b, items, "a&b \"<x>", "cn9", true), DX_OK);
+    CHECK_EQ_INT(page_history(&b, items, "a&b \"<x>", "cn9", true, NULL), DX_OK);
     const char *h = b.data;
     /* the last item's id ("ho1<x>", the hostile fixture) starts the next page; it and the
      * search travel percent-encoded */
@@ -641,7 +641,7 @@ TEST(history_pages_link_older_and_newest_with_the_search_escaped)
                         "a&amp;b &quot;&lt;x&gt;\xE2\x80\x9D on this page");
     dx_buf_clear(&b);
     json_t *none = json_array();
-    CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false, NULL), DX_OK);
     ok = ok && strstr(b.data, "No older questions") && !strstr(b.data, "No questions yet") &&
          !strstr(b.data, "Older questions</a>");
     json_decref(none);
