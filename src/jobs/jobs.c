@@ -445,7 +445,9 @@ static void worker_store_end(qrun *qr, dx_status st, cns_result *res, double t_s
     jobs *j = qr->j;
     json_t *result = NULL, *label = NULL, *cons = NULL, *full = NULL;
     char *result_text = NULL;
-    if (!st && (!(result = cns_to_json(res)) || !(result_text = json_dumps(result, JSON_COMPACT))))
+    if (!st && (result = cns_to_json(res)))
+        scrub_models(result, 0); /* names, not paths, in what is stored */
+    if (!st && (!result || !(result_text = json_dumps(result, JSON_COMPACT))))
         st = dx_fail(DX_ENOMEM, "out of memory");
     if (st)
         jobs_scrub_paths(dx_errmsg(), qr->error, sizeof qr->error);

@@ -126,13 +126,15 @@ bool http_guard_same_origin(http_req *r)
     if (site && strcasecmp(site, "same-origin") && strcasecmp(site, "none"))
         return false; /* cross-site or same-site: another origin sent it */
     const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
-    if (!origin)
-        return true; /* not from a browser page (curl, SDKs), or a same-origin GET-like form */
+    /* no Origin: not from a browser page (curl, SDKs). "null": our pages say
+     * Referrer-Policy: no-referrer, so a browser posts their forms with Origin
+     * null; Sec-Fetch-Site (checked above) and the form token decide those */
+    if (!origin || !strcmp(origin, "null"))
+        return true;
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
     const char *rest = !strncasecmp(origin, "http://", 7)    ? origin + 7
                        : !strncasecmp(origin, "https://", 8) ? origin + 8
                                                              : NULL;
-    /* "null" (sandboxed frames, file pages) and any other origin are refused */
     return rest && host && !strcasecmp(rest, host);
 }
 

@@ -758,26 +758,21 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
  * (it never wraps inside), tok/s over the time after the first token. */
 static void member_stats(w *o, long long lat, long long tok, long long ttft, bool running)
 {
-    put(o, " <span class=\"m-stats\">");
-    const char *sep = "";
+    put(o, " <span class=\"m-stats\">"); /* the dots between stats come from the CSS */
     if (lat > 0 && !running) {
         put(o, "<span class=\"stat\">");
         put_seconds(o, lat);
         put(o, "</span>");
-        sep = " \xC2\xB7 ";
     }
     if (tok > 0) {
-        putf(o, "%s<span class=\"stat\"><span class=\"m-tokens\">%lld</span> token%s</span>", sep,
-             tok, tok == 1 ? "" : "s");
-        sep = " \xC2\xB7 ";
+        putf(o, "<span class=\"stat\"><span class=\"m-tokens\">%lld</span> token%s</span>", tok,
+             tok == 1 ? "" : "s");
         long long gen_ms = lat > ttft && ttft > 0 ? lat - ttft : lat;
-        if (!running && gen_ms > 0) {
-            putf(o, "%s<span class=\"stat m-rate\">%.1f tok/s</span>", sep,
+        if (!running && gen_ms > 0)
+            putf(o, "<span class=\"stat m-rate\">%.1f tok/s</span>",
                  (double)tok * 1000.0 / (double)gen_ms);
-        }
     }
     if (ttft > 0) {
-        put(o, sep);
         put(o, "<span class=\"stat\">first token ");
         put_seconds(o, ttft);
         put(o, "</span>");

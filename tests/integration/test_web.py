@@ -72,12 +72,16 @@ class Serve:
         return status, (json.loads(data) if data else None)
 
     def wait(self, qid):
+        """Follows a question's events to its end; the question as stored. self.seen: the events' bytes."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         c.request("GET", "/api/v1/questions/%s/events" % qid)
         r = c.getresponse()
+        self.seen, end = b"", False
         for line in r:
-            if line.startswith(b"event: result") or line.startswith(b"event: error"):
+            self.seen += line
+            if end and line.startswith(b"data:"):
                 break
+            end = end or line.startswith(b"event: result") or line.startswith(b"event: error")
         c.close()
         return self.json("GET", "/api/v1/questions/" + qid)[1]
 
@@ -141,6 +145,11 @@ def test_cross_site_form_post_is_refused(srv):
     assert status == 403
     status, _, _ = srv.request("POST", "/ask", ("q=x&token=" + token).encode(),
                                {"Content-Type": FORM, "Cookie": cookie, "Sec-Fetch-Site": "same-site"})
+    assert status == 403
+    # a sandboxed frame elsewhere posts with Origin: null, and the browser says cross-site
+    status, _, _ = srv.request("POST", "/ask", ("q=x&token=" + token).encode(),
+                               {"Content-Type": FORM, "Cookie": cookie, "Origin": "null",
+                                "Sec-Fetch-Site": "cross-site"})
     assert status == 403
     assert srv.count() == before
 
@@ -224,6 +233,11 @@ def test_no_paths_in_members_questions_pages_or_v1_errors(srv):
     qid = start_question(srv, ("alpha", "lumpy"))
     q = srv.wait(qid)
     assert [x["model"] for x in q["members"]][1] == "broken"
+    assert b"event: result" in srv.seen and not has_path(srv.seen, srv), srv.seen[-600:]
+    with sqlite3.connect(srv.db) as db:  # what is stored, not only what is shown
+        stored = json.dumps(db.execute("SELECT * FROM members").fetchall() +
+                            db.execute("SELECT * FROM analyses").fetchall())
+    assert not has_path(stored, srv), stored
     status, _, body = srv.request("GET", "/api/v1/questions/" + qid)
     assert not has_path(body, srv), body
     status, _, page = srv.request("GET", "/q/" + qid)

@@ -714,10 +714,50 @@ TEST(pages_reference_only_embedded_assets)
     CHECK(ok);
 }
 
+/* The screen-reader text says the percentage once: the heading says it, the
+ * meter beside it is a picture of the same number. */
+TEST(meter_is_not_read_twice)
+{
+    char *h = render("consensus", false);
+    CHECK(h);
+    const char *m = h ? strstr(h, "<meter") : NULL;
+    const char *end = m ? strchr(m, '>') : NULL;
+    CHECK(m && end && memmem(m, (size_t)(end - m), "aria-hidden=\"true\"", 18) &&
+          !memmem(m, (size_t)(end - m), "aria-label", 10));
+    free(h);
+}
+
+/* Every form that posts carries the session's token; model paths show as file names. */
+TEST(posting_forms_carry_the_token_and_no_path)
+{
+    json_t *q = fixture("consensus");
+    CHECK(q);
+    json_t *m0 = json_array_get(json_object_get(json_object_get(q, "result"), "members"), 0);
+    json_object_set_new(m0, "model", json_string("/home/someone/models/Secret-7B.gguf"));
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_question(&b, q, false, "0123456789abcdef0123456789abcdef"), DX_OK);
+    CHECK_EQ_INT(dx_buf_puts(&b, ""), DX_OK);
+    const char *h = b.data;
+    int forms = count(h, "method=\"post\"");
+    CHECK(forms >= 2);
+    CHECK_EQ_INT(count(h, "name=\"token\" value=\"0123456789abcdef0123456789abcdef\""), forms);
+    CHECK(!strstr(h, "/home/someone") && !strstr(h, "title=") && strstr(h, "Secret-7B.gguf"));
+    dx_buf_free(&b);
+    json_decref(q);
+    b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_home(&b, NULL, NULL, "tok"), DX_OK);
+    CHECK_EQ_INT(dx_buf_puts(&b, ""), DX_OK);
+    CHECK_EQ_INT(count(b.data, "name=\"token\" value=\"tok\""), count(b.data, "method=\"post\""));
+    CHECK(strstr(b.data, "Up to 16384 characters.") != NULL);
+    dx_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(single_voice_shows_banner_and_no_percentage);
     RUN(consensus_shows_percentage_meter_and_agreed_points);
+    RUN(meter_is_not_read_twice);
+    RUN(posting_forms_carry_the_token_and_no_path);
     RUN(answer_markdown_is_rendered_with_gfm);
     RUN(followups_post_to_ask_without_script);
     RUN(disagree_shows_each_side);
