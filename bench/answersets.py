@@ -155,13 +155,40 @@ def direct_entries(an):
     return out
 
 
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+                     "eighty": 80, "ninety": 90, "dozen": 12})
+
+
+def numbers(text):
+    out = set()
+    for t in tokens(text):
+        if _is_num(t):
+            out.add(float(t))
+        elif t in NUMBER_WORDS:
+            out.add(float(NUMBER_WORDS[t]))
+    return out
+
+
 def direct_matches(expected, got):
-    """A member's direct answer matches when one of its strings (normalised value or verbatim span)
-    holds every word of the expected value, or the expected value holds every word of it."""
+    """A member's direct answer matches the expected one. An expected amount or date matches
+    when each of its numbers is stated in the member's span (the unit as the member wrote it:
+    "26.2 miles" is not "42 km"); a name when the span or normalised value holds every word of
+    the expected one, or the expected one holds every word of it."""
     if expected is None:
         return not got
     if not got:
         return False
+    want = numbers(expected)
+    if want and re.search(r"[0-9]", expected):
+        have = set()
+        for g in got:
+            have |= numbers(g)
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", expected.strip()):
+            return any(expected.strip() in g for g in got) or want <= have
+        return want <= have
     return any(phrase_in(expected, g) or (tokens(g) and phrase_in(g, expected)) for g in got)
 
 
