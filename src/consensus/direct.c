@@ -1154,12 +1154,22 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
         double hi = q0.value;
         if (f.n_qty >= 2 && range) {
             cns_qty q1 = f.qty[1];
-            if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE && q1.dim != CNS_DIM_TEMP &&
-                q1.written != 0) {
-                double k = q1.value / q1.written;
-                q0.value = q0.written * k;
-                q0.half = q0.whalf * k;
-                q0.dim = q1.dim, q0.unit = q1.unit;
+            if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE) {
+                /* "36.5 to 37.5 degrees Celsius": the first end in the second's unit, read
+                 * from its own digits followed by the unit's words */
+                char win[WINDOW_MAX];
+                size_t nl = c->w[i].e - ws, ul = we - c->w[lastnum].e;
+                cns_features f1;
+                if (nl + ul + 2 < sizeof win) {
+                    memcpy(win, c->t + ws, nl);
+                    win[nl] = ' ';
+                    memcpy(win + nl + 1, c->t + c->w[lastnum].e, ul);
+                    win[nl + 1 + ul] = 0;
+                    if (cns_text_features(win, c->a, &f1))
+                        return false;
+                    if (f1.n_qty >= 1 && f1.qty[0].dim == q1.dim)
+                        q0 = f1.qty[0];
+                }
             }
             if (q1.dim == q0.dim) {
                 hi = q1.value;
@@ -1663,6 +1673,24 @@ static bool extract_in(ctx *c, cns_direct *d, bool lead)
     case CNS_Q_WHO:
     case CNS_Q_WHAT:
     case CNS_Q_WHERE: {
+        /* an answer to the question says one of its words, or is short ("Nairobi.",
+         * "Carbon dioxide, which ..."), or puts it in bold; anything else is off the topic */
+        bool related = false;
+        size_t clause = 0;
+        for (size_t j = 0; j < c->n; j++) {
+            related |= (c->w[j].f & W_Q) != 0;
+            bool cut = j + 1 == c->n;
+            for (size_t k = c->w[j].e; !cut && k < c->w[j + 1].s; k++)
+                cut = strchr(",;:(", c->t[k]) != NULL;
+            if (clause == 0 && cut)
+                clause = j + 1;
+        }
+        for (size_t i = c->sg.s; i + 1 < c->sg.e && !related; i++)
+            related = c->t[i] == '*' && c->t[i + 1] == '*';
+        for (size_t j = 1; j < c->n && !related; j++) /* "... ist Paris" */
+            related = is_name_word(c, j) && in_list(c->w[j - 1].w, COPULA);
+        if (!related && clause > 4)
+            return false;
         /* "port 443", "index 0": a number right after a word of the question */
         for (size_t j = 1; j < c->n; j++)
             if ((c->w[j].f & W_NUM) && (c->w[j - 1].f & W_Q) && !(c->w[j - 1].f & W_CAP) &&

@@ -235,6 +235,11 @@ TEST(numbers_units_and_words)
           {"About 24.6 hours.", CNS_DV_NUMBER, NULL, NULL},
           {"Ein Marstag dauert etwa 24,6 h.", CNS_DV_NUMBER, NULL, "etwa 24,6 h"},
           {"About 12 hours.", CNS_DV_NUMBER, NULL, NULL});
+    /* a temperature range converts both ends */
+    CASES("What is a normal body temperature for an adult?", G(0, 0, 2),
+          {"Roughly 36.5 to 37.5 degrees Celsius.", CNS_DV_NUMBER, "36.5-37.5 °C", NULL},
+          {"Between 97.7 and 99.5 °F.", CNS_DV_NUMBER, NULL, NULL},
+          {"About 39 °C.", CNS_DV_NUMBER, "39 °C", NULL});
     /* ranges: the same answer when they overlap */
     CASES("How many hours of sleep does a teenager need?", G(0, 0, 2, 0),
           {"8 to 10 hours a night.", CNS_DV_NUMBER, "28800-36000 s", NULL},
@@ -316,6 +321,12 @@ TEST(no_answer)
           {"What is the capital of Kenya?", CNS_DV_NONE, NULL, NULL},
           {"I'm sorry, but I can't help with that.", CNS_DV_NONE, NULL, NULL},
           {"```\nprint(1)\n```\nNairobi.", CNS_DV_ENTITY, "nairobi", NULL});
+    /* a sentence off the question's topic is no answer to it */
+    CASES("What does HTML stand for?", G(-1, 1),
+          {"The internet is a global network of computers. Many people use it every day.",
+           CNS_DV_NONE, NULL, NULL},
+          {"It stands for HyperText Markup Language.", CNS_DV_ENTITY, "hypertext markup language",
+           NULL});
     /* a refusal with content after ", but" keeps the content */
     CASES("What is the maximum daily dose of paracetamol for adults?", G(0, 0),
           {"I can't give medical advice, but the usual adult limit is 4 g a day.", CNS_DV_NUMBER,
