@@ -2,10 +2,12 @@
  * Anthropic and Gemini decoders; error bodies, retry hints and key
  * redaction. The wire formats end to end are in
  * tests/integration/test_premium.py. */
+#include <jansson.h>
 #include <string.h>
 
 #include "council/config.h"
 #include "council/remote.h"
+#include "server/pages.h"
 #include "test.h"
 
 static council_config *parse(const char *text, dx_status *st)
@@ -245,6 +247,36 @@ TEST(redaction)
     CHECK_STR(u, "nothing here");
 }
 
+/* The result page marks a premium member and shows its cost beside its
+ * latency; a free member gets neither. */
+TEST(page_marks_premium_members)
+{
+    json_t *q = json_loads(
+        "{\"id\": \"p1\", \"question\": \"Q?\", \"status\": \"done\", \"result\": "
+        "{\"question\": \"Q?\", \"cost_usd\": 0.0042, \"members\": ["
+        "{\"name\": \"claude\", \"model\": \"c\", \"status\": \"done\", \"usable\": true, "
+        "\"tier\": \"premium\", \"cost_usd\": 0.0042, \"latency_ms\": 1500, \"text\": \"Yes.\"},"
+        "{\"name\": \"smol\", \"model\": \"s\", \"status\": \"done\", \"usable\": true, "
+        "\"tier\": \"free\", \"cost_usd\": 0, \"latency_ms\": 900, \"text\": \"Yes.\"}],"
+        " \"analysis\": {\"label\": \"consensus\", \"consensus\": 100, \"agreed\": [], "
+        "\"disputed\": [], \"unique\": [], \"usable\": 2}}}",
+        0, NULL);
+    CHECK(q);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    dx_status st = page_question(&b, q, false);
+    json_decref(q);
+    CHECK(st == DX_OK);
+    const char *c0 = strstr(b.data, "id=\"m-0\""), *c1 = strstr(b.data, "id=\"m-1\"");
+    CHECK(c0 && c1 && c0 < c1);
+    const char *end0 = strstr(c0, "</summary>"), *end1 = strstr(c1, "</summary>");
+    const char *badge = strstr(c0, "m-tier badge\">premium"), *cost = strstr(c0, "~$0.0042");
+    bool ok = end0 && end1 && badge && badge < end0 && cost && cost < end0;
+    const char *b1 = strstr(c1, "m-tier"), *cost1 = strstr(c1, "m-cost");
+    ok = ok && (!b1 || b1 > end1) && (!cost1 || cost1 > end1);
+    dx_buf_free(&b);
+    CHECK(ok);
+}
+
 int main(void)
 {
     RUN(config_providers_fill_defaults);
@@ -254,5 +286,6 @@ int main(void)
     RUN(gemini_chunks);
     RUN(provider_error_bodies_and_hints);
     RUN(redaction);
+    RUN(page_marks_premium_members);
     return test_summary();
 }
