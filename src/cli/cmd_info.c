@@ -13,6 +13,7 @@
 #include "engine/model.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "hub/hub.h"
 #include "tok/chat.h"
 
 static const char info_usage[] =
@@ -103,7 +104,7 @@ int cmd_info(int argc, char **argv)
     gguf *g = NULL;
     eng_model *m = NULL;
     int rc = 1;
-    if (cli_resolve_model(model, &path) || gguf_open(path, &g)) {
+    if (hub_resolve_model(model, &path) || gguf_open(path, &g)) {
         cli_error(NULL);
         goto out;
     }

@@ -38,7 +38,6 @@ typedef struct bert_layer {
 struct embed_model {
     gguf *g;
     tok *tk;
-    char name[128];
     int dim, n_layer, n_head, n_ff, n_pos, n_types, n_vocab, max_tokens;
     float eps;
     enum embed_pooling pooling;
@@ -122,7 +121,7 @@ static dx_status need_u32(const gguf *g, const char *key, uint32_t lo, uint32_t 
     return DX_OK;
 }
 
-static dx_status load(embed_model *em, const char *path)
+static dx_status load(embed_model *em)
 {
     const gguf *g = em->g;
     dx_str arch;
@@ -134,14 +133,6 @@ static dx_status load(embed_model *em, const char *path)
                        "architecture '%.*s' is not a sentence encoder drux runs "
                        "(bert only)",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
-    dx_str name;
-    if (gguf_get_str(g, "general.name", &name) && name.len)
-        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
-                 name.ptr);
-    else {
-        const char *b = strrchr(path, '/');
-        snprintf(em->name, sizeof em->name, "%s", b ? b + 1 : path);
-    }
     if ((st = need_u32(g, "bert.embedding_length", 1, 1 << 14, &em->dim)) ||
         (st = need_u32(g, "bert.block_count", 1, 256, &em->n_layer)) ||
         (st = need_u32(g, "bert.attention.head_count", 1, 256, &em->n_head)) ||
@@ -228,7 +219,7 @@ dx_status embed_model_open(const char *path, embed_model **out)
     if (!em)
         return dx_fail(DX_ENOMEM, "out of memory");
     dx_status st = gguf_open(path, &em->g);
-    if (!st && (st = load(em, path)))
+    if (!st && (st = load(em)))
         dx_wrap(st, "%s", path);
     if (st) {
         embed_model_close(em);
@@ -262,10 +253,6 @@ int embed_max_tokens(const embed_model *em)
 enum embed_pooling embed_pooling_of(const embed_model *em)
 {
     return em->pooling;
-}
-const char *embed_model_name(const embed_model *em)
-{
-    return em->name;
 }
 
 /* ---- the encoder ---------------------------------------------------------- */

@@ -8,12 +8,9 @@
 
 #include "ask/ask.h"
 #include "core/log.h"
+#include "core/version.h"
 #include "hub/hub.h"
 #include "server/srv.h"
-
-#ifndef DRUX_VERSION
-#define DRUX_VERSION "0.1.0-dev"
-#endif
 
 #define SSE_KEEPALIVE_MS 15000
 #define SAVE_EVERY_MS 1000.0
