@@ -756,7 +756,8 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
 
 /* "2.1 s · 48 tokens · 26.7 tok/s · first token 0.3 s": each stat kept whole
  * (it never wraps inside), tok/s over the time after the first token. */
-static void member_stats(w *o, long long lat, long long tok, long long ttft, bool running)
+static void member_stats(w *o, json_t *m, long long lat, long long tok, long long ttft,
+                         bool running)
 {
     put(o, " <span class=\"m-stats\">"); /* the dots between stats come from the CSS */
     if (lat > 0 && !running) {
@@ -777,6 +778,9 @@ static void member_stats(w *o, long long lat, long long tok, long long ttft, boo
         put_seconds(o, ttft);
         put(o, "</span>");
     }
+    json_t *cost = json_object_get(m, "cost_usd");
+    if (json_is_number(cost) && json_number_value(cost) > 0 && !running)
+        putf(o, "<span class=\"stat m-cost\">~$%.4f</span>", json_number_value(cost));
     put(o, "</span>");
 }
 
@@ -807,12 +811,14 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
         esc(o, model);
         put(o, "</span>");
     }
+    if (streq(js(m, "tier"), "premium"))
+        put(o, " <span class=\"m-tier badge\">premium</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
     put(o, status_words(key));
     put(o, "</span>");
-    member_stats(o, lat, tok, ttft, running);
+    member_stats(o, m, lat, tok, ttft, running);
     json_t *usable = json_object_get(m, "usable");
     if (analysed && streq(key, "done") && json_is_false(usable))
         put(o, " <span class=\"badge st-unused\">not counted</span>");

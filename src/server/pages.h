@@ -12,7 +12,7 @@
  * embedded from web/ at build time (see web_asset).
  *
  *     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
- *     if (page_question(&b, stored, false) == DX_OK)
+ *     if (page_question(&b, stored, false, token) == DX_OK)
  *         send(b.data, b.len);
  *     dx_buf_free(&b);
  *

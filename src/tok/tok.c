@@ -1256,14 +1256,6 @@ int32_t tok_bos(const tok *t)
 {
     return t->bos;
 }
-int32_t tok_eos(const tok *t)
-{
-    return t->eos;
-}
-int32_t tok_eot(const tok *t)
-{
-    return t->eot;
-}
 bool tok_add_bos(const tok *t)
 {
     return t->add_bos;
@@ -1280,13 +1272,6 @@ bool tok_is_eog(const tok *t, int32_t id)
 bool tok_is_control(const tok *t, int32_t id)
 {
     return id >= 0 && (uint32_t)id < t->n && (t->attr[id] & A_CONTROL);
-}
-
-dx_str tok_text(const tok *t, int32_t id)
-{
-    if (id < 0 || (uint32_t)id >= t->n)
-        return (dx_str){"", 0};
-    return tok_str(t, id);
 }
 
 int32_t tok_find(const tok *t, const char *text)
