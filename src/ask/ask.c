@@ -130,9 +130,9 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     size_t qlen = strlen(question);
     if (qlen == 0)
         return dx_fail(DX_EARG, "the question is empty");
-    if (qlen > DX_MAX_QUESTION_BYTES)
-        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
-                       DX_MAX_QUESTION_BYTES);
+    if (qlen > DX_MAX_QUESTION_BYTES || dx_utf8_chars(question, qlen) > DX_MAX_QUESTION_CHARS)
+        return dx_fail(DX_ELIMIT, "the question is %zu characters; the limit is %u",
+                       dx_utf8_chars(question, qlen), DX_MAX_QUESTION_CHARS);
     phase(o, ASK_ASKING);
     fanout_opts fo = {
         .on_event = o->on_event ? forward_event : NULL,

@@ -89,6 +89,9 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
         goto out;
     }
     st = get_string(root, "question", "the input", DX_MAX_QUESTION_BYTES, true, a, &in->question);
+    if (!st && dx_utf8_chars(in->question, strlen(in->question)) > DX_MAX_QUESTION_CHARS)
+        st = dx_fail(DX_ELIMIT, "analyze: the question is over %u characters",
+                     DX_MAX_QUESTION_CHARS);
     if (st)
         goto out;
     json_t *ans = json_object_get(root, "answers");

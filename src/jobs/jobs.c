@@ -554,11 +554,9 @@ static void new_id(char id[DX_HTTP_MAX_ID + 1])
 
 static dx_status check_question(const char *question)
 {
-    size_t qlen = strlen(question), chars = 0;
+    size_t qlen = strlen(question), chars = dx_utf8_chars(question, qlen);
     if (!question[strspn(question, " \t\r\n")])
         return dx_fail(DX_EARG, "the question is empty");
-    for (size_t i = 0; i < qlen; i++) /* code points: bytes that don't continue one */
-        chars += ((unsigned char)question[i] & 0xC0) != 0x80;
     if (chars > DX_MAX_QUESTION_CHARS || qlen > DX_MAX_QUESTION_BYTES)
         return dx_fail(DX_ELIMIT, "the question is %zu characters; the limit is %u", chars,
                        DX_MAX_QUESTION_CHARS);
