@@ -23,12 +23,15 @@ enum { TOK_IN_QUESTION = 1u << 8, TOK_NAME_ANYWHERE = 1u << 9 };
 typedef struct claim {
     const char *text;
     int member;
-    bool lead;     /* first claim of its answer */
-    bool direct;   /* lead claim of a short answer (<= CNS_DIRECT_MAX_CLAIMS claims): answers the
-                      question */
-    bool prose;    /* a sentence of prose (not a list item or table row) */
-    bool restates; /* carries at least half of the question's words */
-    bool calc;     /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
+    bool lead;      /* first claim of its answer */
+    bool direct;    /* lead claim of a short answer (<= CNS_DIRECT_MAX_CLAIMS claims): answers the
+                       question */
+    bool prose;     /* a sentence of prose (not a list item or table row) */
+    bool restates;  /* carries at least half of the question's words */
+    bool calc;      /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
+    bool row;       /* a table row */
+    bool nonanswer; /* says nothing the question lacks ("I am not sure", the question restated) */
+    const char *ev; /* the claim as its member wrote it (verbatim); NULL: not found */
     cns_features f;
     cns_tok *ftoks; /* frame tokens: toks, plus the question's for direct claims */
     size_t n_ftok;
@@ -58,13 +61,19 @@ typedef struct ctx {
     size_t n_names;
 } ctx;
 
-static const char *const label_names[] = {"consensus", "partial", "disagree", "single_voice",
-                                          "no_answer"};
+/* The percentage's running sums (docs/consensus.md, section 7). */
+typedef struct score {
+    double num, den;
+    int no_majority; /* disputes where no side holds more than half the stance weight */
+} score;
+
+static const char *const label_names[] = {"consensus",    "partial",   "disagree",
+                                          "single_voice", "no_answer", "no_common_ground"};
 static const char *const status_names[] = {"done", "failed", "timeout", "cancelled", "refused"};
 
 const char *cns_label_str(cns_label l)
 {
-    return (unsigned)l < 5 ? label_names[l] : "no_answer";
+    return (unsigned)l < sizeof label_names / sizeof label_names[0] ? label_names[l] : "no_answer";
 }
 
 const char *cns_status_str(cns_status s)
@@ -265,6 +274,8 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     bool same =
         ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
+    if (a->nonanswer || b->nonanswer)
+        return same ? REL_AGREE : REL_NONE; /* a restated question takes no side */
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
@@ -355,6 +366,18 @@ static bool all_space(const char *s)
     return true;
 }
 
+/* Whether a claim says nothing the question lacks (the question restated):
+ * not a side of a dispute. Marked tokens first. */
+static bool only_question(const claim *c)
+{
+    if (c->f.n_qty || c->f.verdict || !c->f.n_tok)
+        return false;
+    for (size_t i = 0; i < c->f.n_tok; i++)
+        if (!(c->f.toks[i].flags & TOK_IN_QUESTION))
+            return false;
+    return true;
+}
+
 /* Whether a claim carries at least half of the question's words: the opening
  * sentence of a longer answer that takes up the question ("Seasons are caused by"). */
 static bool restates_question(const ctx *x, const claim *c)
@@ -398,6 +421,10 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
         if (st)
             return st;
+        cns_source src;
+        st = cns_source_index(mb->text, x->a, &src);
+        if (st)
+            return st;
         size_t first = x->nc;
         bool refusal_early = false;
         const char *refusal_text = NULL;
@@ -415,6 +442,13 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 }
                 text = but + 6;
             }
+            if (cns_is_nonanswer(text)) {
+                /* "I'm not sure, but it is about 300 km" keeps what follows "but" */
+                const char *but = strstr(text, ", but ");
+                if (!but || cns_is_nonanswer(but + 6))
+                    continue;
+                text = but + 6;
+            }
             claim c = {.text = text, .member = (int)i, .lead = x->nc == first};
             st = cns_text_features(c.text, x->a, &c.f);
             if (st)
@@ -423,6 +457,8 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 continue;
             c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
             c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
+            c.row = sp[s].kind == CNS_SPAN_ROW;
+            c.ev = cns_evidence_find(&src, text, c.row, x->a);
             x->c[x->nc++] = c;
         }
         if (refusal_early && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
@@ -454,8 +490,10 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     if (st)
         return st;
     mark_tokens(x, &x->q);
-    for (size_t i = 0; i < x->nc; i++)
+    for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
+        x->c[i].nonanswer = only_question(&x->c[i]);
+    }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
     return st;
@@ -697,10 +735,6 @@ static void link_conflicts(const ctx *x, point *pts, size_t np, size_t nm)
         }
 }
 
-typedef struct score {
-    double num, den;
-} score;
-
 /* One component of two or more points becomes a disputed point when at least
  * two sides keep members (otherwise its points stay agreed or unique). */
 static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_t ncomp,
@@ -733,10 +767,11 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
         point *pt = &pts[comp[i]];
         bool any = false;
         for (size_t k = 0; k < nm; k++) {
-            if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0)
-                continue;
+            if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0 ||
+                !x->c[pt->by_member[k]].ev)
+                continue; /* a stance is the member's own words, or none */
             seen |= 1ull << k;
-            d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].text, pos};
+            d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].ev, pos};
             side_w[pos] += m[k].weight;
             total_w += m[k].weight;
             any = true;
@@ -754,11 +789,44 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
             d->text = d->stances[k].text;
     an->n_disputed++;
     double top = total_w > 0 ? side_w[0] / total_w : 0;
+    size_t on_top = 0;
+    for (size_t k = 0; k < d->n_stances; k++)
+        on_top += d->stances[k].position == 0;
+    if (!(top > CNS_MAJORITY_SHARE && on_top >= 2))
+        sc->no_majority++;
     sc->num += fmax(0.0, 2 * top - 1);
     sc->den += 1;
     for (size_t i = 0; i < ncomp; i++)
         pts[comp[i]].disputed = true;
     return DX_OK;
+}
+
+/* The label rule (docs/consensus.md, section 8), for two or more usable answers. */
+static cns_label label_of(const cns_analysis *an, const score *sc)
+{
+    if (an->n_agreed == 0 && an->n_disputed == 0)
+        return CNS_LABEL_NO_COMMON_GROUND;
+    if (an->n_disputed == 0)
+        return an->consensus >= CNS_LABEL_CONSENSUS_MIN ? CNS_LABEL_CONSENSUS : CNS_LABEL_PARTIAL;
+    /* a majority on every dispute (2 against 1) is partial agreement */
+    if (sc->no_majority == 0 || an->consensus >= CNS_LABEL_PARTIAL_MIN)
+        return CNS_LABEL_PARTIAL;
+    return CNS_LABEL_DISAGREE;
+}
+
+/* The claim of member k that states point pt: the one it was matched on, or
+ * (support confirmed by a yes/no check) that member's claim closest to it. */
+static int evidence_claim(const ctx *x, const point *pt, int k)
+{
+    if (pt->by_member[k] >= 0)
+        return pt->by_member[k];
+    int best = -1, bs = -1;
+    for (size_t d = 0; d < x->nc; d++)
+        if (x->c[d].member == k && x->sim[(size_t)pt->rep * x->nc + d] > bs) {
+            bs = x->sim[(size_t)pt->rep * x->nc + d];
+            best = (int)d;
+        }
+    return best;
 }
 
 /* Points to agreed / disputed / unique lists, the percentage and the label. */
@@ -776,6 +844,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         return dx_fail(DX_ENOMEM, "consensus: out of memory");
     double W = mask_weight(m, nm, ~0ull);
     score sc = {0};
+    dx_status st = DX_OK;
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p)
@@ -785,7 +854,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
             if (find(pts, (int)q) == root)
                 comp[ncomp++] = (int)q;
         if (ncomp >= 2) {
-            dx_status st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
+            st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
             if (st)
                 return st;
         }
@@ -794,17 +863,28 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         point *pt = &pts[p];
         if (pt->disputed)
             continue;
-        int n_sup = __builtin_popcountll(pt->mask);
+        /* a supporter is listed only with its own words for the point */
+        uint64_t shown = 0;
+        for (size_t k = 0; k < nm; k++) {
+            int d = pt->mask >> k & 1 ? evidence_claim(x, pt, (int)k) : -1;
+            if (d >= 0 && x->c[d].ev)
+                shown |= 1ull << k;
+        }
+        int n_sup = __builtin_popcountll(shown);
         if (n_sup >= 2) {
             cns_agreed *g = &an->agreed[an->n_agreed++];
             g->text = x->c[pt->rep].text;
             g->members = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->members);
-            if (!g->members)
+            g->evidence = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->evidence);
+            if (!g->members || !g->evidence)
                 return dx_fail(DX_ENOMEM, "consensus: out of memory");
             for (size_t k = 0; k < nm; k++)
-                if (pt->mask >> k & 1)
+                if (shown >> k & 1) {
+                    g->evidence[g->n_members] =
+                        (cns_evidence){m[k].name, x->c[evidence_claim(x, pt, (int)k)].ev};
                     g->members[g->n_members++] = m[k].name;
-            g->support = W > 0 ? mask_weight(m, nm, pt->mask) / W : 0;
+                }
+            g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
             sc.num += g->support;
             sc.den += 1;
         } else {
@@ -825,12 +905,9 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     }
     if (an->usable >= 2) {
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
-        if (an->consensus >= CNS_LABEL_CONSENSUS_MIN && an->n_agreed > 0 && an->n_disputed == 0)
-            an->label = CNS_LABEL_CONSENSUS;
-        else if (an->consensus >= CNS_LABEL_PARTIAL_MIN)
-            an->label = CNS_LABEL_PARTIAL;
-        else
-            an->label = CNS_LABEL_DISAGREE;
+        if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
+            an->consensus = CNS_AGREED_MIN_PERCENT;
+        an->label = label_of(an, &sc);
     }
     return DX_OK;
 }

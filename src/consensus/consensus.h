@@ -75,19 +75,27 @@ typedef enum cns_label {
     CNS_LABEL_DISAGREE,
     CNS_LABEL_SINGLE_VOICE,
     CNS_LABEL_NO_ANSWER,
+    CNS_LABEL_NO_COMMON_GROUND, /* usable answers that neither share nor contradict anything */
 } cns_label;
+
+/* A supporter's own words: a span found verbatim in that member's text. */
+typedef struct cns_evidence {
+    const char *member;
+    const char *text;
+} cns_evidence;
 
 typedef struct cns_agreed {
     const char *text;
     const char **members;
+    cns_evidence *evidence; /* one per member, in the same order */
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
 } cns_agreed;
 
 typedef struct cns_stance {
     const char *member;
-    const char *text;
-    int position; /* stances with the same position say the same thing */
+    const char *text; /* the member's own words, verbatim from its text */
+    int position;     /* stances with the same position say the same thing */
 } cns_stance;
 
 typedef struct cns_disputed {
@@ -175,6 +183,12 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
  * failing opt->check is not an error: the point keeps its support.
  * Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
+
+/* The invariants every analysis holds (docs/consensus.md, "Invariants"):
+ * NULL when r keeps them all, else a fixed sentence naming the first broken
+ * one. Callers check before showing a result: one that breaks an invariant
+ * is a bug, never displayed. Thread-safe; reads r only. */
+const char *cns_check(const cns_result *r);
 
 /* What is written from an analysis: r->category (the model's when
  * opt->generate replies with a listed one, else derived), and with

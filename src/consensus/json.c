@@ -206,9 +206,18 @@ static json_t *analysis_json(const cns_analysis *an)
         bad |= push(ag, p);
         if (!p)
             break;
-        bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms);
+        json_t *ev = json_array();
+        bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms) |
+               put(p, "evidence", ev);
         for (size_t k = 0; ms && k < an->agreed[i].n_members; k++)
             bad |= push(ms, json_string(an->agreed[i].members[k]));
+        for (size_t k = 0; ev && k < an->agreed[i].n_members; k++) {
+            json_t *e = json_object();
+            bad |= push(ev, e);
+            if (e)
+                bad |= put(e, "member", json_string(an->agreed[i].evidence[k].member)) |
+                       put(e, "text", json_string(an->agreed[i].evidence[k].text));
+        }
     }
     for (size_t i = 0; di && i < an->n_disputed; i++) {
         json_t *p = json_object(), *ss = json_array();
@@ -343,6 +352,9 @@ dx_status cns_to_text(const cns_result *r, dx_buf *b)
             st = dx_buf_printf(b, "%s%s", k ? ", " : "", an->agreed[i].members[k]);
         if (!st)
             st = dx_buf_puts(b, "]\n");
+        for (size_t k = 0; k < an->agreed[i].n_members && !st; k++)
+            st = dx_buf_printf(b, "      %s: \"%s\"\n", an->agreed[i].evidence[k].member,
+                               an->agreed[i].evidence[k].text);
     }
     if (!st && an->n_disputed)
         st = dx_buf_puts(b, "\nDisputed:\n");

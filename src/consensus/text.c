@@ -1026,6 +1026,37 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 
 /* ---- refusals ------------------------------------------------------------------- */
 
+/* Whether text (case-folded, typographic apostrophe read as ') holds one of
+ * the phrases as whole words, starting within max_start bytes; a phrase
+ * ending "i can" also matches "i can't". */
+static bool has_phrase(const char *text, const char *const *pats, size_t npats, size_t max_start)
+{
+    char buf[400];
+    size_t o = 0;
+    for (const char *p = text; *p && o < sizeof buf - 1; p++) {
+        if (!strncmp(p, "\xe2\x80\x99", 3)) {
+            buf[o++] = '\'';
+            p += 2;
+            continue;
+        }
+        buf[o++] = (char)tolower((unsigned char)*p);
+    }
+    buf[o] = '\0';
+    for (size_t i = 0; i < npats; i++) {
+        size_t pl = strlen(pats[i]);
+        for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
+            /* whole words only: "was an air force" is not "as an ai" */
+            bool start = h == buf || !isalnum((unsigned char)h[-1]);
+            bool prefix =
+                pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
+            bool end = prefix || !isalnum((unsigned char)h[pl]);
+            if (start && end && (size_t)(h - buf) <= max_start)
+                return true;
+        }
+    }
+    return false;
+}
+
 bool cns_is_refusal(const char *text)
 {
     static const char *const pats[] = {
@@ -1077,28 +1108,37 @@ bool cns_is_refusal(const char *text)
         "i can't give",
         "i cannot give",
     };
-    char buf[400];
-    size_t o = 0;
-    for (const char *p = text; *p && o < sizeof buf - 1; p++) {
-        if (!strncmp(p, "\xe2\x80\x99", 3)) {
-            buf[o++] = '\'';
-            p += 2;
-            continue;
-        }
-        buf[o++] = (char)tolower((unsigned char)*p);
-    }
-    buf[o] = '\0';
-    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
-        size_t pl = strlen(pats[i]);
-        for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
-            /* whole words only: "was an air force" is not "as an ai" */
-            bool start = h == buf || !isalnum((unsigned char)h[-1]);
-            bool prefix =
-                pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
-            bool end = prefix || !isalnum((unsigned char)h[pl]);
-            if (start && end)
-                return true;
-        }
-    }
-    return false;
+    return has_phrase(text, pats, sizeof pats / sizeof pats[0], SIZE_MAX);
+}
+
+bool cns_is_nonanswer(const char *text)
+{
+    static const char *const pats[] = {
+        "i don't know",
+        "i do not know",
+        "i'm not sure",
+        "i am not sure",
+        "i'm not certain",
+        "i am not certain",
+        "i can't say",
+        "i cannot say",
+        "i can't be sure",
+        "i cannot be sure",
+        "i don't have enough information",
+        "i do not have enough information",
+        "i don't have information",
+        "i do not have information",
+        "i have no information",
+        "i don't have access to",
+        "i do not have access to",
+        "it is not possible to say",
+        "it's not possible to say",
+        "it is impossible to say",
+        "it's impossible to say",
+        "there is no way to know",
+        "i'm unsure",
+        "i am unsure",
+    };
+    /* "I'm not sure." / "Honestly, I don't know": the sentence opens with it */
+    return has_phrase(text, pats, sizeof pats / sizeof pats[0], CNS_NONANSWER_MAX_START);
 }
