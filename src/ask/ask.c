@@ -8,6 +8,10 @@
 #include "council/fanout.h"
 #include "hub/hub.h"
 
+/* Threads that embed an analysis's claims (the budget: one analysis of six long answers in
+ * under a second on two threads; bench/bench_consensus measures it). */
+#define ASK_EMBED_THREADS 2
+
 const char ask_default_system_prompt[] =
     "Answer the question accurately and concisely. Use markdown lists or tables where they help. "
     "If you are not sure, say so.";
@@ -120,6 +124,7 @@ void ask_match_options(const embed_model *em, cns_options *co)
     co->embed = embed_fn;
     co->embed_user = (void *)em;
     co->embed_dim = (size_t)embed_dim(em);
+    co->embed_threads = ASK_EMBED_THREADS; /* embed_text is thread-safe */
 }
 
 static cns_status member_to_cns(member_status s)

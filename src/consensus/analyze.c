@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,7 @@ typedef struct ctx {
     size_t nm;
     bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
     bool many;          /* the question asks for several things ("What are ...", "some") */
+    float *vecs;        /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
     size_t n_names;
 } ctx;
@@ -280,8 +282,11 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
         return REL_CONFLICT;
-    if (o.excl_a && o.excl_b &&
-        ((fsim >= CNS_LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= CNS_EMB_AGREE)))
+    /* names in the same slot: the words around them must match (the meaning alone
+     * matches two sentences that add different details) */
+    if (o.excl_a && o.excl_b && anchored &&
+        (fsim >= CNS_LEX_FRAME_NAMES ||
+         (x->opt->embed && cs >= CNS_EMB_AGREE && fsim >= CNS_LEX_FRAME)))
         return REL_CONFLICT;
     /* two direct answers to a one-answer question, filling the same frame with
      * different words ("the spiciest part is the placenta" / "... the seeds");
@@ -390,6 +395,93 @@ static bool restates_question(const ctx *x, const claim *c)
     return (double)hit >= CNS_RESTATE_SHARE * (double)x->q.n_tok;
 }
 
+/* What of a sentence is a claim: a refusal or a non-answer is none (NULL),
+ * unless ", but" follows with content ("As an AI I can't ..., but X" keeps X). */
+static const char *claim_part(const char *text, bool *refusal)
+{
+    *refusal = false;
+    if (cns_is_refusal(text)) {
+        const char *but = strstr(text, ", but ");
+        if (!but || cns_is_refusal(but + 6)) {
+            *refusal = true;
+            return NULL;
+        }
+        text = but + 6;
+    }
+    if (cns_is_nonanswer(text)) {
+        /* "I'm not sure, but it is about 300 km" */
+        const char *but = strstr(text, ", but ");
+        if (!but || cns_is_nonanswer(but + 6))
+            return NULL;
+        text = but + 6;
+    }
+    return text;
+}
+
+/* Marks the direct claims of one member's claims first..x->nc (docs/consensus.md §2). */
+static void mark_direct(ctx *x, const cns_member *mb, size_t first)
+{
+    /* a short answer opening with a sentence answers the question directly;
+     * a list's first item is one of several, not the answer */
+    for (size_t k = first; k < x->nc; k++)
+        x->c[k].restates = restates_question(x, &x->c[k]);
+    if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
+        (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
+        x->c[first].direct = true;
+    /* a sentence with nothing but a number or a verdict ("The answer is 18.")
+     * can only be an answer to the question */
+    for (size_t k = first; k < x->nc; k++)
+        if (x->c[k].prose && !x->c[k].calc && !x->c[k].f.n_tok &&
+            (x->c[k].f.n_qty || x->c[k].f.verdict))
+            x->c[k].direct = true;
+}
+
+/* The claims of member i (a done answer with content), at most per_member;
+ * marks it refused when it opens with a refusal and says little else. */
+static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
+{
+    cns_span *sp;
+    size_t ns;
+    cns_source src;
+    dx_status st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
+    if (!st)
+        st = cns_source_index(mb->text, x->a, &src);
+    if (st)
+        return st;
+    size_t first = x->nc;
+    const char *refusal_text = NULL;
+    for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
+        bool refusal;
+        const char *text = claim_part(sp[s].text, &refusal);
+        if (refusal && s < CNS_REFUSAL_LEAD_SENTENCES && !refusal_text)
+            refusal_text = sp[s].text;
+        if (!text)
+            continue;
+        claim c = {.text = text, .member = i, .lead = x->nc == first};
+        if ((st = cns_text_features(c.text, x->a, &c.f)))
+            return st;
+        if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
+            continue;
+        c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
+        c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
+        c.row = sp[s].kind == CNS_SPAN_ROW;
+        c.ev = cns_evidence_find(&src, text, c.row, x->a);
+        x->c[x->nc++] = c;
+    }
+    if (refusal_text && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
+        /* "I can't help with that. Please see a professional." */
+        mb->status = CNS_REFUSED;
+        if (!mb->error)
+            mb->error = refusal_text; /* say why: the refusing sentence */
+        x->nc = first;
+        return DX_OK;
+    }
+    mb->claims = (int)(x->nc - first);
+    mark_direct(x, mb, first);
+    mb->usable = mb->claims > 0;
+    return DX_OK;
+}
+
 /* Claims of every member that answered; marks refusals and empty answers. */
 static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 {
@@ -404,7 +496,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     x->c = arena_alloc_array(x->a, DX_CNS_MAX_TOTAL_CLAIMS, sizeof *x->c);
     if (!x->c)
         return dx_fail(DX_ENOMEM, "consensus: out of memory");
-    for (size_t i = 0; i < nm; i++) {
+    for (size_t i = 0; i < nm && !st; i++) {
         cns_member *mb = &m[i];
         mb->usable = false;
         mb->claims = 0;
@@ -416,74 +508,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 mb->error = "empty answer";
             continue;
         }
-        cns_span *sp;
-        size_t ns;
-        st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
-        if (st)
-            return st;
-        cns_source src;
-        st = cns_source_index(mb->text, x->a, &src);
-        if (st)
-            return st;
-        size_t first = x->nc;
-        bool refusal_early = false;
-        const char *refusal_text = NULL;
-        for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
-            const char *text = sp[s].text;
-            if (cns_is_refusal(text)) {
-                /* "As an AI I can't give advice, but ..." keeps what follows "but" */
-                const char *but = strstr(text, ", but ");
-                if (!but || cns_is_refusal(but + 6)) {
-                    if (s < CNS_REFUSAL_LEAD_SENTENCES && !refusal_early) {
-                        refusal_early = true;
-                        refusal_text = text;
-                    }
-                    continue;
-                }
-                text = but + 6;
-            }
-            if (cns_is_nonanswer(text)) {
-                /* "I'm not sure, but it is about 300 km" keeps what follows "but" */
-                const char *but = strstr(text, ", but ");
-                if (!but || cns_is_nonanswer(but + 6))
-                    continue;
-                text = but + 6;
-            }
-            claim c = {.text = text, .member = (int)i, .lead = x->nc == first};
-            st = cns_text_features(c.text, x->a, &c.f);
-            if (st)
-                return st;
-            if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
-                continue;
-            c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
-            c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
-            c.row = sp[s].kind == CNS_SPAN_ROW;
-            c.ev = cns_evidence_find(&src, text, c.row, x->a);
-            x->c[x->nc++] = c;
-        }
-        if (refusal_early && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
-            /* "I can't help with that. Please see a professional." */
-            mb->status = CNS_REFUSED;
-            if (!mb->error)
-                mb->error = refusal_text; /* say why: the refusing sentence */
-            x->nc = first;
-            continue;
-        }
-        mb->claims = (int)(x->nc - first);
-        /* a short answer opening with a sentence answers the question directly;
-         * a list's first item is one of several, not the answer */
-        for (size_t k = first; k < x->nc; k++)
-            x->c[k].restates = restates_question(x, &x->c[k]);
-        if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
-            (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
-            x->c[first].direct = true;
-        /* a sentence with nothing but a number or a verdict ("The answer is 18.")
-         * can only be an answer to the question */
-        for (size_t k = first; k < x->nc; k++)
-            if (x->c[k].prose && !x->c[k].calc && !x->c[k].f.n_tok &&
-                (x->c[k].f.n_qty || x->c[k].f.verdict))
-                x->c[k].direct = true;
-        mb->usable = mb->claims > 0;
+        st = member_claims(x, mb, (int)i, per_member);
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = note_names(x, &x->c[i].f);
@@ -499,6 +524,32 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     return st;
 }
 
+#define CNS_EMBED_MAX_THREADS 8 /* threads that embed claims at once, at most */
+
+/* One embedding worker: claims from..n in steps of `step`. A claim whose text
+ * an earlier claim has is not embedded again (closing summaries, voices). */
+typedef struct embed_job {
+    ctx *x;
+    size_t from, step;
+    dx_status st;
+    char why[256];
+} embed_job;
+
+static void *embed_worker(void *arg)
+{
+    embed_job *j = arg;
+    ctx *x = j->x;
+    const cns_options *o = x->opt;
+    for (size_t i = j->from; i < x->nc && !j->st; i += j->step) {
+        if (x->c[i].vec)
+            continue; /* a copy of an earlier claim's text */
+        j->st = o->embed(o->embed_user, x->c[i].text, x->vecs + i * o->embed_dim, o->embed_dim);
+        if (j->st)
+            snprintf(j->why, sizeof j->why, "%s", dx_errmsg());
+    }
+    return NULL;
+}
+
 static dx_status embed_claims(ctx *x)
 {
     const cns_options *o = x->opt;
@@ -507,15 +558,41 @@ static dx_status embed_claims(ctx *x)
     if (!o->embed_dim || o->embed_dim > DX_CNS_MAX_EMBED_DIM)
         return dx_fail(DX_EARG, "consensus: embedding size %zu is outside 1..%u", o->embed_dim,
                        DX_CNS_MAX_EMBED_DIM);
-    for (size_t i = 0; i < x->nc; i++) {
-        float *v = arena_alloc_array(x->a, o->embed_dim, sizeof *v);
-        if (!v)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        dx_status st = o->embed(o->embed_user, x->c[i].text, v, o->embed_dim);
-        if (st)
-            return dx_wrap(st, "consensus: embedding a claim");
-        x->c[i].vec = v;
+    x->vecs = arena_alloc_array(x->a, x->nc ? x->nc * o->embed_dim : 1, sizeof *x->vecs);
+    if (!x->vecs)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    /* a repeated text shares the first one's vector (marked now, filled below) */
+    for (size_t i = 0; i < x->nc; i++)
+        for (size_t k = 0; k < i; k++)
+            if (!x->c[k].vec && !strcmp(x->c[k].text, x->c[i].text)) {
+                x->c[i].vec = x->vecs + k * o->embed_dim;
+                break;
+            }
+    size_t nt = o->embed_threads > 1 ? (size_t)o->embed_threads : 1;
+    if (nt > CNS_EMBED_MAX_THREADS)
+        nt = CNS_EMBED_MAX_THREADS;
+    embed_job jobs[CNS_EMBED_MAX_THREADS];
+    pthread_t th[CNS_EMBED_MAX_THREADS];
+    bool started[CNS_EMBED_MAX_THREADS] = {0};
+    for (size_t t = 0; t < nt; t++) {
+        jobs[t] = (embed_job){.x = x, .from = t, .step = nt};
+        if (t > 0)
+            started[t] = pthread_create(&th[t], NULL, embed_worker, &jobs[t]) == 0;
     }
+    /* the calling thread is worker 0, and takes over the share of any that did not start */
+    embed_worker(&jobs[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            embed_worker(&jobs[t]);
+    }
+    for (size_t t = 0; t < nt; t++)
+        if (jobs[t].st)
+            return dx_fail(jobs[t].st, "consensus: embedding a claim: %s", jobs[t].why);
+    for (size_t i = 0; i < x->nc; i++)
+        if (!x->c[i].vec)
+            x->c[i].vec = x->vecs + i * o->embed_dim;
     return DX_OK;
 }
 

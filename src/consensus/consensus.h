@@ -158,6 +158,7 @@ typedef struct cns_options {
     cns_embed_fn embed; /* NULL: lexical matching */
     void *embed_user;
     size_t embed_dim;
+    int embed_threads;     /* > 1: embed calls from that many threads at once (embed thread-safe) */
     cns_generate_fn check; /* answers yes/no support checks; NULL: none asked */
     void *check_user;
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */

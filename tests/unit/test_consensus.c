@@ -1018,7 +1018,7 @@ TEST(invariants_hold_on_generated_answer_sets)
                                 .model = models[i % 4],
                                 .status = rnd() % 10 == 0 ? CNS_TIMEOUT : CNS_DONE,
                                 .text = texts[i] ? texts[i] : ""};
-            char name[16];
+            char name[24];
             snprintf(name, sizeof name, "v%zu", i);
             m[i].name = arena_strdup(&a, name);
         }
