@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "consensus/consensus.h"
+#include "consensus/direct.h"
 #include "consensus/rules.h"
 #include "consensus/text.h"
 #include "core/limits.h"
@@ -61,6 +62,11 @@ typedef struct ctx {
     float *vecs;        /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
     size_t n_names;
+    /* direct answers (docs/consensus.md, "Direct answers"), per member */
+    cns_direct *dv;
+    int *dgroup;    /* group per member (cns_direct_group), -1 none */
+    int *dclaim;    /* the claim that states it, -1 none */
+    bool direct_on; /* two or more members gave a direct answer: it is a point of its own */
 } ctx;
 
 /* The percentage's running sums (docs/consensus.md, section 7). */
@@ -596,6 +602,198 @@ static dx_status embed_claims(ctx *x)
     return DX_OK;
 }
 
+/* ---- direct answers --------------------------------------------------------- */
+
+/* The first claim of member k that holds the words of its direct answer. */
+static int claim_holding(const ctx *x, int k, const char *span)
+{
+    for (size_t i = 0; span && *span && i < x->nc; i++)
+        if (x->c[i].member == k && x->c[i].ev && strstr(x->c[i].ev, span))
+            return (int)i;
+    return -1;
+}
+
+/* Groups renumbered by weight, the most held first (ties: the earlier member). */
+static int rank_groups(const ctx *x, const cns_member *m, size_t nm)
+{
+    int *rank = arena_alloc_array(x->a, nm, sizeof *rank);
+    double *w = arena_alloc_array(x->a, nm, sizeof *w);
+    if (!rank || !w)
+        return -1;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0)
+            w[x->dgroup[i]] += m[i].weight;
+    int n = 0;
+    for (;;) {
+        int best = -1;
+        for (size_t g = 0; g < nm; g++)
+            if (w[g] > 0 && (best < 0 || w[g] > w[best] + 1e-12))
+                best = (int)g;
+        if (best < 0)
+            break;
+        rank[best] = n++;
+        w[best] = 0;
+    }
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0)
+            x->dgroup[i] = rank[x->dgroup[i]];
+    return n;
+}
+
+/* Each usable member's direct answer when the question asks for one thing,
+ * grouped by cns_direct_group, published in the analysis (docs/consensus.md,
+ * "Direct answers"). Weights are assigned first. */
+static dx_status direct_answers(ctx *x, cns_result *r)
+{
+    cns_qkind kind = cns_direct_classify(r->question);
+    if (kind == CNS_Q_OPEN)
+        return DX_OK;
+    const cns_member *m = r->members;
+    size_t nm = r->n_members;
+    cns_analysis *an = &r->analysis;
+    an->direct_kind = cns_direct_qkind_str(kind);
+    x->dv = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dv);
+    x->dgroup = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dgroup);
+    x->dclaim = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dclaim);
+    an->direct = arena_alloc_array(x->a, nm ? nm : 1, sizeof *an->direct);
+    if (!x->dv || !x->dgroup || !x->dclaim || !an->direct)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    for (size_t i = 0; i < nm; i++) {
+        x->dclaim[i] = -1;
+        if (!m[i].usable)
+            continue; /* type CNS_DV_NONE (zeroed) */
+        dx_status st = cns_direct_extract(r->question, kind, m[i].text, x->a, &x->dv[i]);
+        if (st)
+            return st;
+    }
+    cns_direct_group(r->question, x->dv, nm, x->dgroup);
+    /* a direct answer is one that a claim states (not a lead-in, a refusal, filler) */
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0 && (x->dclaim[i] = claim_holding(x, (int)i, x->dv[i].span)) < 0)
+            x->dgroup[i] = -1;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0 && x->dgroup[x->dgroup[i]] < 0) {
+            /* its group's first member lost its answer: the group takes a new first */
+            int old = x->dgroup[i];
+            for (size_t j = i; j < nm; j++)
+                if (x->dgroup[j] == old)
+                    x->dgroup[j] = (int)i;
+        }
+    return DX_OK;
+}
+
+/* After the claims are related: two groups whose stating claims the claim
+ * matcher finds the same are one answer (the extraction read one of them too
+ * narrowly); then groups are ranked and published. Two members of one group
+ * whose stating claims contradict each other leave the direct answers to the
+ * claim-by-claim analysis. */
+static dx_status direct_settle(ctx *x, cns_result *r)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members, nc = x->nc, with = 0;
+    cns_analysis *an = &r->analysis;
+    if (!x->dgroup)
+        return DX_OK;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++) {
+            int gi = x->dgroup[i], gj = x->dgroup[j];
+            if (gi < 0 || gj < 0 || gi == gj ||
+                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_AGREE)
+                continue;
+            int keep = gi < gj ? gi : gj, drop = gi < gj ? gj : gi;
+            for (size_t k = 0; k < nm; k++)
+                if (x->dgroup[k] == drop)
+                    x->dgroup[k] = keep;
+        }
+    if (rank_groups(x, m, nm) < 0)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0) {
+            an->direct[an->n_direct++] =
+                (cns_direct_answer){m[i].name, x->dv[i].value, x->dv[i].span, x->dgroup[i]};
+            with++;
+        }
+    /* one direct answer alone is compared claim by claim, as any other; so are
+     * two amounts read as the same that differ at the precision they were
+     * written with ("$70,000" / "$70,001": section 3's rule decides), and two
+     * yes/no answers implied by statements that contradict each other */
+    bool contradicted = false;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++) {
+            const cns_direct *p = &x->dv[i], *q = &x->dv[j];
+            if (x->dgroup[i] < 0 || x->dgroup[i] != x->dgroup[j] ||
+                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_CONFLICT)
+                continue;
+            bool amounts = p->type == CNS_DV_NUMBER && q->type == CNS_DV_NUMBER &&
+                           p->hi == p->qty.value && q->hi == q->qty.value &&
+                           p->qty.dim == q->qty.dim && !cns_qty_agree(&p->qty, &q->qty);
+            /* a "yes" read from a statement, not said: the statements decide */
+            bool implied = p->type == CNS_DV_YESNO && !x->c[x->dclaim[i]].f.verdict &&
+                           !x->c[x->dclaim[j]].f.verdict;
+            contradicted |= amounts || implied;
+        }
+    x->direct_on = with >= 2 && !contradicted;
+    return DX_OK;
+}
+
+/* The direct answers as the first point: agreed when all are one answer, else
+ * a dispute whose stances are the members' sentences stating them. */
+static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
+{
+    if (!x->direct_on)
+        return DX_OK;
+    const cns_member *m = r->members;
+    size_t nm = r->n_members, n = 0;
+    cns_analysis *an = &r->analysis;
+    int sides = 0;
+    double side_w[DX_MAX_MEMBERS] = {0}, total = 0;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0) {
+            n++;
+            sides = x->dgroup[i] + 1 > sides ? x->dgroup[i] + 1 : sides;
+            side_w[x->dgroup[i]] += m[i].weight;
+            total += m[i].weight;
+        }
+    if (sides == 1) {
+        cns_agreed *g = &an->agreed[an->n_agreed++];
+        g->members = arena_alloc_array(x->a, n, sizeof *g->members);
+        g->evidence = arena_alloc_array(x->a, n, sizeof *g->evidence);
+        if (!g->members || !g->evidence)
+            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        for (size_t i = 0; i < nm; i++)
+            if (x->dgroup[i] == 0) {
+                if (!g->text)
+                    g->text = x->dv[i].sentence;
+                g->evidence[g->n_members] = (cns_evidence){m[i].name, x->dv[i].sentence};
+                g->members[g->n_members++] = m[i].name;
+            }
+        g->support = W > 0 ? total / W : 0;
+        g->direct = true;
+        sc->num += CNS_W_DIRECT * g->support;
+        sc->den += CNS_W_DIRECT;
+        return DX_OK;
+    }
+    cns_disputed *d = &an->disputed[an->n_disputed++];
+    d->stances = arena_alloc_array(x->a, n, sizeof *d->stances);
+    if (!d->stances)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+    for (int s = 0; s < sides; s++)
+        for (size_t i = 0; i < nm; i++)
+            if (x->dgroup[i] == s)
+                d->stances[d->n_stances++] = (cns_stance){m[i].name, x->dv[i].sentence, s};
+    d->text = d->stances[0].text;
+    d->direct = true;
+    size_t on_top = 0;
+    for (size_t i = 0; i < nm; i++)
+        on_top += x->dgroup[i] == 0;
+    double top = total > 0 ? side_w[0] / total : 0;
+    if (!(top > CNS_MAJORITY_SHARE && on_top >= 2))
+        sc->no_majority++;
+    sc->num += CNS_W_DIRECT * fmax(0.0, 2 * top - 1);
+    sc->den += CNS_W_DIRECT;
+    return DX_OK;
+}
+
 /* ---- points ------------------------------------------------------------------- */
 
 static double mask_weight(const cns_member *m, size_t nm, uint64_t mask)
@@ -912,8 +1110,8 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     const cns_member *m = r->members;
     size_t nm = r->n_members;
     cns_analysis *an = &r->analysis;
-    an->agreed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->agreed);
-    an->disputed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->disputed);
+    an->agreed = arena_alloc_array(x->a, np + 1, sizeof *an->agreed); /* + the direct answer */
+    an->disputed = arena_alloc_array(x->a, np + 1, sizeof *an->disputed);
     an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
     int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
     double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
@@ -921,7 +1119,9 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         return dx_fail(DX_ENOMEM, "consensus: out of memory");
     double W = mask_weight(m, nm, ~0ull);
     score sc = {0};
-    dx_status st = DX_OK;
+    dx_status st = add_direct_point(x, r, W, &sc);
+    if (st)
+        return st;
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p)
@@ -997,6 +1197,12 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (!dropped || !pts)
         return dx_fail(DX_ENOMEM, "consensus: out of memory");
     dx_status st = relate_all(x, dropped);
+    if (!st)
+        st = direct_settle(x, r);
+    /* the claims stating direct answers are the direct point, not points of their own */
+    for (size_t k = 0; x->direct_on && k < r->n_members; k++)
+        if (x->dclaim[k] >= 0)
+            dropped[x->dclaim[k]] = true;
     if (!st)
         st = pick_points(x, r, dropped, pts, &np);
     if (st)
@@ -1169,6 +1375,8 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     for (size_t i = 0; i < in->n_members; i++)
         r->analysis.usable += m[i].usable;
     st = shared_models(&x, r);
+    if (!st && r->analysis.usable >= 2)
+        st = direct_answers(&x, r);
     if (st)
         return st;
     if (r->analysis.usable == 0)

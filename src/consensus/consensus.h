@@ -90,6 +90,7 @@ typedef struct cns_agreed {
     cns_evidence *evidence; /* one per member, in the same order */
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
+    bool direct;    /* the point is the direct answer (counts CNS_W_DIRECT in the percentage) */
 } cns_agreed;
 
 typedef struct cns_stance {
@@ -102,12 +103,21 @@ typedef struct cns_disputed {
     const char *text;
     cns_stance *stances;
     size_t n_stances;
+    bool direct; /* the stances are the members' direct answers */
 } cns_disputed;
 
 typedef struct cns_unique {
     const char *text;
     const char *member;
 } cns_unique;
+
+/* A member's direct answer to a question that asks for one thing. */
+typedef struct cns_direct_answer {
+    const char *member;
+    const char *value; /* normalised ("42195 m", "yes", "william shakespeare") */
+    const char *text;  /* the member's own words that state it (verbatim) */
+    int group;         /* members with the same group gave the same answer (0 = the most held) */
+} cns_direct_answer;
 
 typedef struct cns_shared_model {
     const char *model;
@@ -127,6 +137,9 @@ typedef struct cns_analysis {
     cns_shared_model *shared;
     size_t n_shared;
     int usable;
+    const char *direct_kind;   /* what the question asks for ("who", "how many", ...); NULL: open */
+    cns_direct_answer *direct; /* usable members with a direct answer */
+    size_t n_direct;
     const char *method;                 /* "lexical" or "embedding" */
     int checks_asked, checks_confirmed; /* optional support checks */
 } cns_analysis;

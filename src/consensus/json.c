@@ -208,7 +208,7 @@ static json_t *analysis_json(const cns_analysis *an)
             break;
         json_t *ev = json_array();
         bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms) |
-               put(p, "evidence", ev);
+               put(p, "evidence", ev) | put(p, "direct", json_boolean(an->agreed[i].direct));
         for (size_t k = 0; ms && k < an->agreed[i].n_members; k++)
             bad |= push(ms, json_string(an->agreed[i].members[k]));
         for (size_t k = 0; ev && k < an->agreed[i].n_members; k++) {
@@ -224,7 +224,8 @@ static json_t *analysis_json(const cns_analysis *an)
         bad |= push(di, p);
         if (!p)
             break;
-        bad |= put(p, "text", json_string(an->disputed[i].text)) | put(p, "stances", ss);
+        bad |= put(p, "text", json_string(an->disputed[i].text)) | put(p, "stances", ss) |
+               put(p, "direct", json_boolean(an->disputed[i].direct));
         for (size_t k = 0; ss && k < an->disputed[i].n_stances; k++) {
             const cns_stance *s = &an->disputed[i].stances[k];
             json_t *so = json_object();
@@ -253,6 +254,23 @@ static json_t *analysis_json(const cns_analysis *an)
             bad |= push(ms, json_string(an->shared[i].members[k]));
     }
     bad |= put(o, "usable", json_integer(an->usable));
+    if (an->direct_kind) {
+        json_t *dj = json_object(), *da = json_array();
+        bad |= put(o, "direct", dj);
+        if (dj)
+            bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
+        for (size_t i = 0; da && i < an->n_direct; i++) {
+            json_t *e = json_object();
+            bad |= push(da, e);
+            if (e)
+                bad |= put(e, "member", json_string(an->direct[i].member)) |
+                       put(e, "value", json_string(an->direct[i].value)) |
+                       put(e, "text", json_string(an->direct[i].text)) |
+                       put(e, "group", json_integer(an->direct[i].group));
+        }
+    } else {
+        bad |= put(o, "direct", json_null());
+    }
     bad |= put(o, "method", json_string(an->method ? an->method : "lexical"));
     json_t *ck = json_object();
     bad |= put(o, "support_checks", ck);

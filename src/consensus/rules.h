@@ -73,6 +73,8 @@
 
 /* ---- 7. The percentage -------------------------------------------------------- */
 
+/* §7 table "direct answer": the count c_p of the direct-answer point (agreed or disputed). */
+#define CNS_W_DIRECT 2.0
 /* §7 table "unique": the count c_p of a one-member point. */
 #define CNS_W_UNIQUE 0.25
 

@@ -818,8 +818,9 @@ TEST(consensus_reproducible_from_object)
             for (size_t m = 0; m < r->n_members; m++)
                 if (!strcmp(r->members[m].name, an->agreed[i].members[k]))
                     w += r->members[m].weight;
-        num += w / W;
-        den += 1;
+        double c = an->agreed[i].direct ? 2 : 1; /* the direct answer counts twice */
+        num += c * w / W;
+        den += c;
     }
     for (size_t i = 0; i < an->n_disputed; i++) {
         double side[8] = {0}, tot = 0;
@@ -829,8 +830,9 @@ TEST(consensus_reproducible_from_object)
                     side[an->disputed[i].stances[k].position] += r->members[m].weight;
                     tot += r->members[m].weight;
                 }
-        num += fmax(0, 2 * side[0] / tot - 1);
-        den += 1;
+        double c = an->disputed[i].direct ? 2 : 1;
+        num += c * fmax(0, 2 * side[0] / tot - 1);
+        den += c;
     }
     den += 0.25 * (double)an->n_unique;
     CHECK(an->n_disputed == 1);
