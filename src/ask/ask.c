@@ -169,7 +169,7 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     phase(o, ASK_ANALYZING);
     cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
     if (!cm) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
+        st = dx_oom("ask");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -183,7 +183,7 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
         cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
         if (!cm[i].name || !cm[i].model || !cm[i].text) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
+            st = dx_oom("ask");
             goto out;
         }
     }

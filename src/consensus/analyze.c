@@ -61,7 +61,7 @@ typedef struct ctx {
     bool many;          /* the question asks for several things ("What are ...", "some") */
     float *vecs;        /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
-    size_t n_names;
+    size_t n_names, cap_names;
     /* direct answers (docs/consensus.md, "Direct answers"), per member */
     cns_direct *dv;
     int *dgroup;    /* group per member (cns_direct_group), -1 none */
@@ -321,7 +321,7 @@ static dx_status frame_tokens(ctx *x, claim *c)
     }
     cns_tok *t = arena_alloc_array(x->a, c->f.n_tok + x->q.n_tok, sizeof *t);
     if (!t)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     size_t i = 0, j = 0, n = 0;
     while (i < c->f.n_tok || j < x->q.n_tok) {
         int cmp = i == c->f.n_tok   ? 1
@@ -344,14 +344,9 @@ static dx_status note_names(ctx *x, const cns_features *f)
     for (size_t i = 0; i < f->n_tok; i++) {
         if (!(f->toks[i].flags & CNS_TOK_NAME) || is_name(x, f->toks[i].stem))
             continue;
-        if (x->n_names % 64 == 0) {
-            const char **nn = arena_alloc_array(x->a, x->n_names + 64, sizeof *nn);
-            if (!nn)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
-            if (x->n_names)
-                memcpy(nn, x->names, x->n_names * sizeof *nn);
-            x->names = nn;
-        }
+        if (x->n_names == x->cap_names &&
+            arena_grow(x->a, &x->names, x->n_names, &x->cap_names, sizeof *x->names, 64))
+            return dx_wrap(DX_ENOMEM, "consensus");
         x->names[x->n_names++] = f->toks[i].stem;
     }
     return DX_OK;
@@ -501,7 +496,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         per_member = DX_CNS_MAX_CLAIMS;
     x->c = arena_alloc_array(x->a, DX_CNS_MAX_TOTAL_CLAIMS, sizeof *x->c);
     if (!x->c)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nm && !st; i++) {
         cns_member *mb = &m[i];
         mb->usable = false;
@@ -566,7 +561,7 @@ static dx_status embed_claims(ctx *x)
                        DX_CNS_MAX_EMBED_DIM);
     x->vecs = arena_alloc_array(x->a, x->nc ? x->nc * o->embed_dim : 1, sizeof *x->vecs);
     if (!x->vecs)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     /* a repeated text shares the first one's vector (marked now, filled below) */
     for (size_t i = 0; i < x->nc; i++)
         for (size_t k = 0; k < i; k++)
@@ -657,7 +652,7 @@ static dx_status direct_answers(ctx *x, cns_result *r)
     x->dclaim = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dclaim);
     an->direct = arena_alloc_array(x->a, nm ? nm : 1, sizeof *an->direct);
     if (!x->dv || !x->dgroup || !x->dclaim || !an->direct)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nm; i++) {
         x->dclaim[i] = -1;
         if (!m[i].usable)
@@ -706,7 +701,7 @@ static dx_status direct_settle(ctx *x, cns_result *r)
                     x->dgroup[k] = keep;
         }
     if (rank_groups(x, m, nm) < 0)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nm; i++)
         if (x->dgroup[i] >= 0) {
             an->direct[an->n_direct++] =
@@ -759,7 +754,7 @@ static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
         g->members = arena_alloc_array(x->a, n, sizeof *g->members);
         g->evidence = arena_alloc_array(x->a, n, sizeof *g->evidence);
         if (!g->members || !g->evidence)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            return dx_oom("consensus");
         for (size_t i = 0; i < nm; i++)
             if (x->dgroup[i] == 0) {
                 if (!g->text)
@@ -776,7 +771,7 @@ static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
     cns_disputed *d = &an->disputed[an->n_disputed++];
     d->stances = arena_alloc_array(x->a, n, sizeof *d->stances);
     if (!d->stances)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (int s = 0; s < sides; s++)
         for (size_t i = 0; i < nm; i++)
             if (x->dgroup[i] == s)
@@ -831,7 +826,7 @@ static dx_status shared_models(ctx *x, cns_result *r)
     cns_analysis *an = &r->analysis;
     an->shared = arena_alloc_array(x->a, r->n_members ? r->n_members : 1, sizeof *an->shared);
     if (!an->shared)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < r->n_members; i++) {
         bool seen = false;
         for (size_t j = 0; j < i; j++)
@@ -849,7 +844,7 @@ static dx_status shared_models(ctx *x, cns_result *r)
         s->model = r->members[i].model;
         s->members = arena_alloc_array(x->a, k, sizeof *s->members);
         if (!s->members)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            return dx_oom("consensus");
         for (size_t j = i; j < r->n_members; j++)
             if (!strcasecmp(r->members[j].model, r->members[i].model))
                 s->members[s->n_members++] = r->members[j].name;
@@ -883,7 +878,7 @@ static dx_status relate_all(ctx *x, bool *dropped)
     x->rel = arena_alloc(x->a, nc ? nc * nc : 1);
     x->sim = arena_alloc(x->a, nc ? nc * nc : 1);
     if (!x->rel || !x->sim)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc; j++) {
             double s;
@@ -916,7 +911,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
     bool *covered = arena_alloc_array(x->a, nc ? nc : 1, sizeof *covered);
     uint64_t *mask = arena_alloc_array(x->a, nc ? nc : 1, sizeof *mask);
     if (!covered || !mask)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++) {
         mask[i] = 1ull << x->c[i].member;
         for (size_t j = 0; j < nc; j++)
@@ -943,7 +938,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
         p->comp = (int)np;
         p->by_member = arena_alloc_array(x->a, nm, sizeof *p->by_member);
         if (!p->by_member)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            return dx_oom("consensus");
         for (size_t k = 0; k < nm; k++)
             p->by_member[k] = -1;
         p->by_member[x->c[pick].member] = pick;
@@ -1033,7 +1028,7 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
     d->n_stances = 0;
     d->stances = arena_alloc_array(x->a, nm, sizeof *d->stances);
     if (!d->stances)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     uint64_t seen = 0;
     int pos = 0;
     double total_w = 0;
@@ -1116,7 +1111,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
     double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
     if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     double W = mask_weight(m, nm, ~0ull);
     score sc = {0};
     dx_status st = add_direct_point(x, r, W, &sc);
@@ -1154,7 +1149,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
             g->members = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->members);
             g->evidence = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->evidence);
             if (!g->members || !g->evidence)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             for (size_t k = 0; k < nm; k++)
                 if (shown >> k & 1) {
                     g->evidence[g->n_members] =
@@ -1195,7 +1190,7 @@ static dx_status build_points(ctx *x, cns_result *r)
     bool *dropped = arena_alloc_array(x->a, nc ? nc : 1, sizeof *dropped);
     point *pts = arena_alloc_array(x->a, nc ? nc : 1, sizeof *pts);
     if (!dropped || !pts)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     dx_status st = relate_all(x, dropped);
     if (!st)
         st = direct_settle(x, r);
@@ -1341,7 +1336,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     cns_result *r = arena_alloc(a, sizeof *r);
     cns_member *m = arena_alloc_array(a, in->n_members ? in->n_members : 1, sizeof *m);
     if (!r || !m)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     if (in->n_members)
         memcpy(m, in->members, in->n_members * sizeof *m);
     for (size_t i = 0; i < in->n_members; i++) {

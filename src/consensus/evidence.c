@@ -34,7 +34,7 @@ dx_status cns_source_index(const char *raw, arena *a, cns_source *out)
     out->text = arena_alloc(a, n + 1);
     out->pos = arena_alloc_array(a, n ? n : 1, sizeof *out->pos);
     if (!out->text || !out->pos)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory indexing an answer");
+        return dx_oom("consensus: indexing an answer");
     for (size_t i = 0; i < n; i++) {
         char c = raw[i];
         if (c == ']' && i + 1 < n && raw[i + 1] == '(') {

@@ -31,7 +31,7 @@ static dx_status get_string(json_t *obj, const char *key, const char *where, siz
         return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" contains a NUL character", where, key);
     *out = arena_strndup(a, s, n);
     if (!*out)
-        return dx_fail(DX_ENOMEM, "analyze: out of memory");
+        return dx_oom("analyze");
     return DX_OK;
 }
 
@@ -103,7 +103,7 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
     }
     in->members = arena_alloc_array(a, n ? n : 1, sizeof *in->members);
     if (!in->members) {
-        st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+        st = dx_oom("analyze");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -156,7 +156,7 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
                 m->name = m->model;
             }
             if (!m->name) {
-                st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+                st = dx_oom("analyze");
                 goto out;
             }
         }

@@ -332,16 +332,8 @@ static dx_status push(scan *sc, rawtok r)
 {
     if (sc->n >= DX_CNS_MAX_CLAIM_TOKENS)
         return DX_OK; /* rest of a long claim is ignored */
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 32;
-        rawtok *t = arena_alloc_array(sc->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory reading a claim");
-        if (sc->n)
-            memcpy(t, sc->t, sc->n * sizeof *t);
-        sc->t = t;
-        sc->cap = cap;
-    }
+    if (sc->n == sc->cap && arena_grow(sc->a, &sc->t, sc->n, &sc->cap, sizeof *sc->t, 32))
+        return dx_wrap(DX_ENOMEM, "consensus: reading a claim");
     sc->t[sc->n++] = r;
     return DX_OK;
 }
@@ -479,7 +471,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 r.v = -r.v; /* U+2212 */
             r.s = arena_strndup(sc->a, s + i, j - i);
             if (!r.s)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             /* "1980s" stays a word (a decade), "5km" is a number and a unit */
             if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) &&
                 r.half >= 5 && r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
@@ -487,7 +479,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 w.s = arena_strndup(sc->a, s + i, j + 1 - i);
                 w.fold = w.s;
                 if (!w.s)
-                    return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                    return dx_oom("consensus");
                 st = push(sc, w);
                 i = j + 1;
                 next_initial = false;
@@ -555,7 +547,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             r.fold = r.s ? casefold(sc->a, r.s, w.len) : NULL;
             dx_buf_free(&w);
             if (!r.s || !r.fold)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             size_t q = j;
             while (q < n && s[q] == ' ')
                 q++;
@@ -571,7 +563,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             rawtok r = {.kind = RT_SYM, .sym = (uint32_t)cp};
             r.s = arena_strndup(sc->a, s + i, (size_t)k);
             if (!r.s)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             st = push(sc, r);
         } else if (cp == ':' || cp == 0x2014 || cp == '|' || cp == ';' || cp == '(') {
             next_initial = (cp != '(');
@@ -600,32 +592,18 @@ static dx_status add_tok(feat_builder *fb, const char *stem, unsigned flags)
             fb->toks[i].flags |= flags;
             return DX_OK;
         }
-    if (fb->n_tok == fb->cap_tok) {
-        size_t cap = fb->cap_tok ? fb->cap_tok * 2 : 16;
-        cns_tok *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_tok)
-            memcpy(t, fb->toks, fb->n_tok * sizeof *t);
-        fb->toks = t;
-        fb->cap_tok = cap;
-    }
+    if (fb->n_tok == fb->cap_tok &&
+        arena_grow(fb->a, &fb->toks, fb->n_tok, &fb->cap_tok, sizeof *fb->toks, 16))
+        return dx_wrap(DX_ENOMEM, "consensus");
     fb->toks[fb->n_tok++] = (cns_tok){stem, flags};
     return DX_OK;
 }
 
 static dx_status add_qty(feat_builder *fb, cns_qty q)
 {
-    if (fb->n_qty == fb->cap_qty) {
-        size_t cap = fb->cap_qty ? fb->cap_qty * 2 : 8;
-        cns_qty *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_qty)
-            memcpy(t, fb->qty, fb->n_qty * sizeof *t);
-        fb->qty = t;
-        fb->cap_qty = cap;
-    }
+    if (fb->n_qty == fb->cap_qty &&
+        arena_grow(fb->a, &fb->qty, fb->n_qty, &fb->cap_qty, sizeof *fb->qty, 8))
+        return dx_wrap(DX_ENOMEM, "consensus");
     fb->qty[fb->n_qty++] = q;
     return DX_OK;
 }
@@ -923,7 +901,7 @@ static dx_status word_phase(walk *w)
     size_t wl = strlen(r->fold);
     char *word = arena_strdup(w->a, r->fold);
     if (!word)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
         w->f->neg++;
         w->negate_next = true;
@@ -959,11 +937,11 @@ static dx_status word_phase(walk *w)
         return DX_OK;
     char *stem = arena_strdup(w->a, word);
     if (!stem)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     stem[cns_stem(stem, wl)] = '\0';
     const char *canon = synonym_of(stem);
     if (canon != stem && !(stem = arena_strdup(w->a, canon)))
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     if (w->negate_next) {
         flags |= CNS_TOK_NEGATED;
         w->negate_next = false;
@@ -993,7 +971,7 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         len = DX_CNS_MAX_CLAIM_BYTES * 4;
     char *norm = nfkc(text, len);
     if (!norm)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     scan sc = {.a = a};
     dx_status st = tokenize(&sc, norm, strlen(norm));
     walk w = {.t = sc.t, .n = sc.n, .a = a, .f = f, .fb = {.a = a}, .first_word = true};
