@@ -435,11 +435,7 @@ static int bench_sessions_cmd(const char *model, int n, int reps, bool json, int
     eng_model *m = NULL;
     int rc = 1;
     sessions_result r = {0};
-    if (hub_resolve_model(model, &path)) {
-        cli_error(NULL);
-        goto out;
-    }
-    if (eng_model_open(path, &m)) {
+    if (hub_resolve_model(model, &path) || eng_model_open(path, &m)) {
         cli_error(NULL);
         goto out;
     }

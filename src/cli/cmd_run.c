@@ -106,11 +106,7 @@ int cmd_run(int argc, char **argv)
         }
         prompt = text;
     }
-    if (hub_resolve_model(model, &path)) {
-        cli_error(NULL);
-        goto out;
-    }
-    if (gen_model_open(path, &gm)) {
+    if (hub_resolve_model(model, &path) || gen_model_open(path, &gm)) {
         cli_error(NULL);
         goto out;
     }
