@@ -182,6 +182,8 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         cm[i].latency_ms = (long long)r->latency_ms;
         cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
         cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
+        cm[i].premium = r->premium;
+        cm[i].cost_usd = r->cost_usd;
         if (!cm[i].name || !cm[i].model || !cm[i].text) {
             st = dx_oom("ask");
             goto out;

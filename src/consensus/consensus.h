@@ -57,6 +57,8 @@ typedef struct cns_member {
     const char *error;
     const char *text;
     long long latency_ms, tokens, ttft_ms; /* 0 when unknown */
+    bool premium;    /* a paid provider's model; the analysis weighs it like any other */
+    double cost_usd; /* estimated cost of the answer; < 0 when unknown */
     /* set by cns_analyze: */
     bool usable;   /* done, not a refusal, at least one claim */
     double weight; /* independent weight (voices of one model share) */

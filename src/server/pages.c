@@ -762,6 +762,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
         esc(o, model);
         put(o, "</span>");
     }
+    if (streq(js(m, "tier"), "premium"))
+        put(o, " <span class=\"m-tier badge\">premium</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
@@ -781,7 +783,12 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     if (ttft > 0) {
         put(o, any ? " \xC2\xB7 first token " : "first token ");
         put_seconds(o, ttft);
+        any = true;
     }
+    json_t *cost = json_object_get(m, "cost_usd");
+    if (json_is_number(cost) && json_number_value(cost) > 0 && !running)
+        putf(o, "%s<span class=\"m-cost\">~$%.4f</span>", any ? " \xC2\xB7 " : "",
+             json_number_value(cost));
     put(o, "</span>");
     json_t *usable = json_object_get(m, "usable");
     if (analysed && streq(key, "done") && json_is_false(usable))
