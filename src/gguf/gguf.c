@@ -842,27 +842,8 @@ static bool kv_integer(const gguf_kv *kv, int64_t *sv, uint64_t *uv, bool *is_si
     }
 }
 
-bool gguf_get_u32(const gguf *g, const char *key, uint32_t *out)
-{
-    const gguf_kv *kv = kv_get(g, key);
-    int64_t s;
-    uint64_t u;
-    bool sg;
-    if (!kv || !kv_integer(kv, &s, &u, &sg))
-        return false;
-    if (sg) {
-        if (s < 0 || s > (int64_t)UINT32_MAX)
-            return false;
-        u = (uint64_t)s;
-    } else if (u > UINT32_MAX) {
-        return false;
-    }
-    if (out)
-        *out = (uint32_t)u;
-    return true;
-}
-
-bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
+/* An integer key of any integer type whose value lies in [lo, hi]. */
+static bool get_int_in(const gguf *g, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
     const gguf_kv *kv = kv_get(g, key);
     int64_t s;
@@ -875,8 +856,29 @@ bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
             return false;
         s = (int64_t)u;
     }
+    if (s < lo || s > hi)
+        return false;
+    *out = s;
+    return true;
+}
+
+bool gguf_get_u32(const gguf *g, const char *key, uint32_t *out)
+{
+    int64_t v;
+    if (!get_int_in(g, key, 0, UINT32_MAX, &v))
+        return false;
     if (out)
-        *out = s;
+        *out = (uint32_t)v;
+    return true;
+}
+
+bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
+{
+    int64_t v;
+    if (!get_int_in(g, key, INT64_MIN, INT64_MAX, &v))
+        return false;
+    if (out)
+        *out = v;
     return true;
 }
 
