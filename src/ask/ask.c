@@ -68,6 +68,7 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
         p.chat = true;
         p.sampling.temperature = 0;
         p.sampling.repeat_penalty = 1.1f;
+        p.stop_loops = true;
         p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
         return local_complete(sc->o->reg, sc->mc->model, &p, prompt, out);
     }

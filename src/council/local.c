@@ -100,6 +100,7 @@ static gen_params member_params(const member_config *mc)
         p.sampling.top_p = (float)mc->top_p;
     p.sampling.seed = mc->has_seed ? mc->seed : 0;
     p.sampling.repeat_penalty = 1.1f;
+    p.stop_loops = true; /* a voice that repeats itself has said what it will say */
     return p;
 }
 
@@ -120,12 +121,14 @@ static void local_run(void *impl, member_ctx *ctx)
         member_ctx_finish(ctx, MEMBER_FAILED, "%s", dx_errmsg());
         return;
     }
-    if (!strcmp(st.stop, "cancelled") && !ps.full) {
+    if (st.stop_reason == GEN_STOP_CANCELLED && !ps.full) {
         /* the fan-out decides whether that was a timeout or a cancel */
         member_ctx_finish(ctx, MEMBER_CANCELLED, "stopped");
         return;
     }
-    member_ctx_finish_reason(ctx, !strcmp(st.stop, "length") || ps.full ? "length" : "stop");
+    member_ctx_finish_reason(ctx, st.stop_reason == GEN_STOP_LENGTH || ps.full ? "length"
+                                  : st.stop_reason == GEN_STOP_REPETITION      ? "repetition"
+                                                                               : "stop");
     member_ctx_finish(ctx, MEMBER_DONE, NULL);
 }
 
