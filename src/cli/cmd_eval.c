@@ -34,21 +34,24 @@ static const char eval_usage[] =
     "  --limit N       the first N questions (after --offset); default 20\n"
     "  --offset K      skip the first K questions\n"
     "  --config FILE   the council (as for drux ask)\n"
+    "  --no-synthesis  grade the members only: no written answer (much faster)\n"
     "  --json          the report as JSON, with every question's outcome\n";
 
 #define N_BINS 5
 
 typedef struct tally {
     size_t correct, n;
+    double seconds; /* summed time to a final answer */
 } tally;
 
 static json_t *tally_json(const char *name, const tally *t)
 {
     double lo, hi;
     eval_wilson(t->correct, t->n, &lo, &hi);
-    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f]}", "name", name, "correct",
+    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f], s:o}", "name", name, "correct",
                      (json_int_t)t->correct, "n", (json_int_t)t->n, "accuracy",
-                     t->n ? json_real((double)t->correct / t->n) : json_null(), "ci95", lo, hi);
+                     t->n ? json_real((double)t->correct / t->n) : json_null(), "ci95", lo, hi,
+                     "seconds_per_question", t->n ? json_real(t->seconds / t->n) : json_null());
 }
 
 static void print_tally(const char *name, const tally *t)
@@ -59,8 +62,8 @@ static void print_tally(const char *name, const tally *t)
         printf("  %-28s no answers graded\n", name);
         return;
     }
-    printf("  %-28s %4zu/%-4zu %5.1f%%   95%% CI [%4.1f%%, %4.1f%%]\n", name, t->correct, t->n,
-           100.0 * t->correct / t->n, 100 * lo, 100 * hi);
+    printf("  %-28s %4zu/%-4zu %5.1f%%   95%% CI [%4.1f%%, %4.1f%%]   %5.1f s/question\n", name,
+           t->correct, t->n, 100.0 * t->correct / t->n, 100 * lo, 100 * hi, t->seconds / t->n);
 }
 
 static void progress(size_t done, size_t total, const tally *council, double elapsed)
@@ -79,7 +82,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *config = NULL;
     int limit = 20, offset = 0;
-    bool json = false;
+    bool json = false, synthesis = true;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
@@ -91,6 +94,8 @@ int cmd_eval(int argc, char **argv)
             continue;
         } else if (args_flag(&a, NULL, "--json")) {
             json = true;
+        } else if (args_flag(&a, NULL, "--no-synthesis")) {
+            synthesis = false;
         } else if (!path && args_positional(&a, &path)) {
             continue;
         } else {
@@ -146,10 +151,12 @@ int cmd_eval(int argc, char **argv)
     size_t n_scored = 0, done = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    t1 = t0;
     for (size_t k = 0; k < total && !atomic_load(cancel); k++) {
         const eval_item *it = &set.items[first + k];
         arena mem = arena_make(64 << 10, 256u << 20);
-        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = true, .embedder = em};
+        ask_opts o = {
+            .cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = synthesis, .embedder = em};
         cns_result *r;
         if (ask_run(it->question, &o, &mem, &r)) {
             fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
@@ -162,27 +169,33 @@ int cmd_eval(int argc, char **argv)
                 r->members[m].status == CNS_DONE && eval_grade(set.kind, it, r->members[m].text);
             members[m].n++;
             members[m].correct += ok;
+            members[m].seconds += r->members[m].latency_ms / 1000.0;
             json_object_set_new(per, r->members[m].name, json_boolean(ok));
         }
         bool ok = r->answer && eval_grade(set.kind, it, r->answer);
-        council.n++;
-        council.correct += ok;
+        council.n += synthesis;
+        council.correct += synthesis && ok;
         int c = r->analysis.consensus;
         int bin = c < 0 ? N_BINS : (c >= 100 ? N_BINS - 1 : c * N_BINS / 100);
-        bins[bin].n++;
-        bins[bin].correct += ok;
-        if (c >= 0) {
+        bins[bin].n += synthesis;
+        bins[bin].correct += synthesis && ok;
+        if (c >= 0 && synthesis) {
             score[n_scored] = c;
             label[n_scored++] = ok;
         }
-        json_array_append_new(items,
-                              json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
-                                        "consensus", c >= 0 ? json_integer(c) : json_null(),
-                                        "label", cns_label_str(r->analysis.label),
-                                        "council_correct", ok, "members", per));
+        struct timespec tq;
+        clock_gettime(CLOCK_MONOTONIC, &tq);
+        double secs = (tq.tv_sec - t1.tv_sec) + (tq.tv_nsec - t1.tv_nsec) / 1e9;
+        council.seconds += synthesis ? secs : 0;
+        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:o, s:o, s:f}", "question",
+                                               it->question, "consensus",
+                                               c >= 0 ? json_integer(c) : json_null(), "label",
+                                               cns_label_str(r->analysis.label), "council_correct",
+                                               synthesis ? json_boolean(ok) : json_null(),
+                                               "members", per, "seconds", secs));
         arena_free(&mem);
         done++;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        t1 = tq;
         progress(done, total, &council, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
     if (isatty(STDERR_FILENO))
@@ -214,7 +227,8 @@ int cmd_eval(int argc, char **argv)
         printf("%s (%s): %zu questions\n\naccuracy\n", path, set.format, done);
         for (size_t m = 0; m < cfg->n_members; m++)
             print_tally(cfg->members[m].name, &members[m]);
-        print_tally("council (synthesized answer)", &council);
+        if (synthesis)
+            print_tally("council (written answer)", &council);
         if (auroc >= 0)
             printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
                    "questions\n"
