@@ -1,6 +1,7 @@
 #include "council/config.h"
 
 #include "engine/gguf.h"
+#include "hub/preset.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -803,6 +804,55 @@ static bool file_exists(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* dir/file into the config's arena; NULL when it does not exist (or no memory). */
+static const char *model_in(council_config *c, const char *dir, const char *file)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
+        !file_exists(path))
+        return NULL;
+    return arena_strdup(&c->mem, path);
+}
+
+dx_status council_config_from_preset(const char *preset, const char *dir, council_config **out)
+{
+    *out = NULL;
+    const hub_preset *p = hub_preset_find(preset);
+    if (!p)
+        return dx_fail(DX_ENOTFOUND, "no council preset '%s' (there are: default, small)", preset);
+    char source[96];
+    snprintf(source, sizeof source, "(preset %s)", p->name);
+    council_config *c = config_new(source);
+    if (!c)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    dx_status st = DX_OK;
+    for (size_t i = 0; i < p->n_members; i++) {
+        const hub_preset_model *pm = &p->members[i];
+        member_config *m = &c->members[c->n_members++];
+        m->name = pm->name;
+        if (!(m->model = model_in(c, dir, pm->file))) {
+            st =
+                dx_fail(DX_ENOTFOUND, "council preset %s: %s is not in %s (drux pull --council %s)",
+                        p->name, pm->file, dir, p->name);
+            goto out;
+        }
+        m->kind = MEMBER_LOCAL;
+        m->timeout_s = c->timeout_s;
+        m->max_tokens = pm->max_tokens > 0 ? pm->max_tokens : c->max_tokens;
+        m->first_byte_timeout_s = COUNCIL_DEFAULT_FIRST_BYTE_S;
+        m->max_attempts = 1;
+    }
+    c->synthesizer = p->synthesizer;
+    /* without the sentence encoder the council still works, matching words */
+    c->embedder = model_in(c, dir, p->embedder.file);
+out:
+    if (st)
+        council_config_free(c);
+    else
+        *out = c;
+    return st;
+}
+
 static dx_status put_path(char *buf, size_t cap, const char *a, const char *b)
 {
     if ((size_t)snprintf(buf, cap, "%s%s", a, b) >= cap)
@@ -845,7 +895,19 @@ dx_status council_config_open(const char *explicit_path, council_config **out)
     const char *env = getenv("DRUX_CONFIG");
     if (st != DX_ENOTFOUND || explicit_path || (env && *env))
         return st;
-    return council_config_from_models(council_models_dir(path, sizeof path), out);
+    const char *dir = council_models_dir(path, sizeof path);
+    const char *want = getenv("DRUX_COUNCIL");
+    if (want && *want && strcmp(want, "cache"))
+        return council_config_from_preset(want, dir, out);
+    if (!want || !*want) {
+        /* the first preset whose models are all in the cache */
+        size_t n;
+        const hub_preset *p = hub_presets(&n);
+        for (size_t i = 0; i < n; i++)
+            if (council_config_from_preset(p[i].name, dir, out) == DX_OK)
+                return DX_OK;
+    }
+    return council_config_from_models(dir, out);
 }
 
 const char *council_models_dir(char *buf, size_t cap)
