@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consensus/synth.h"
+#include "consensus/consensus.h"
 #include "core/limits.h"
 #include "council/fanout.h"
 #include "hub/hub.h"
@@ -172,8 +172,7 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         }
     }
     cns_input in = {.question = question, .members = cm, .n_members = n};
-    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
-    cns_options co = {.synthesis = false};
+    cns_options co = {0};
     if (o->embedder) {
         co.embed = embed_fn;
         co.embed_user = (void *)o->embedder;
@@ -181,14 +180,14 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     }
     if ((st = cns_analyze(&in, &co, a, out)))
         goto out;
-    if (o->synthesis) {
+    /* without synthesis the category is still derived, from the analysis alone */
+    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
+    cns_synth_options so = {
+        .generate = sc.mc ? synth_generate : NULL, .generate_user = &sc, .answer = o->synthesis};
+    if (o->synthesis)
         phase(o, ASK_SYNTHESIZING);
-        co.synthesis = true;
-        co.generate = sc.mc ? synth_generate : NULL;
-        co.generate_user = &sc;
-        if ((st = cns_synthesize(*out, &co, a)))
-            goto out;
-    }
+    if ((st = cns_synthesize(*out, &so, a)))
+        goto out;
     phase(o, ASK_DONE);
 out:
     fanout_results_free(res, n);

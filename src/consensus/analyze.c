@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include "consensus/consensus.h"
-#include "consensus/synth.h"
 #include "consensus/text.h"
 #include "core/limits.h"
 
@@ -858,7 +857,7 @@ static dx_status build_points(ctx *x, cns_result *r)
         return st;
     link_conflicts(x, pts, np, r->n_members);
     int asked = 0, confirmed = 0;
-    if (x->opt->generate && x->opt->support_checks > 0) {
+    if (x->opt->check && x->opt->support_checks > 0) {
         st = support_checks(x, r, pts, np, &asked, &confirmed);
         if (st)
             return st;
@@ -875,7 +874,17 @@ static bool reply_is_yes(const char *s)
     return !strncasecmp(s, "yes", 3) && !isalpha((unsigned char)s[3]);
 }
 
-/* Optional: ask the synthesizer whether another member's answer supports a
+/* The yes/no question a support check asks. */
+static dx_status prompt_support(const char *claim, const char *answer, dx_buf *b)
+{
+    return dx_buf_printf(b,
+                         "Reply with one word, yes or no. Does the answer below state or clearly "
+                         "imply the claim?\n\n"
+                         "Claim: %s\n\nAnswer:\n%.8000s\n\nReply (yes or no):",
+                         claim, answer);
+}
+
+/* Optional: ask a model whether another member's answer supports a
  * point only one member made; a "yes" adds that member's support. */
 static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
                                 int *confirmed)
@@ -895,11 +904,11 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
                 continue;
             dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES),
                    reply = dx_buf_make(DX_CNS_MAX_GENERATED);
-            dx_status st = cns_prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
+            dx_status st = prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
             if (!st) {
                 (*asked)++;
-                if (x->opt->generate(x->opt->generate_user, prompt.data, &reply) == DX_OK &&
-                    reply.data && reply_is_yes(reply.data)) {
+                if (x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
+                    reply_is_yes(reply.data)) {
                     pts[p].mask |= 1ull << k;
                     (*confirmed)++;
                 }
@@ -1021,9 +1030,6 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     else if (r->analysis.usable == 1)
         r->analysis.label = CNS_LABEL_SINGLE_VOICE;
     st = build_points(&x, r);
-    if (st)
-        return st;
-    st = cns_synthesize(r, opt, a);
     if (st)
         return st;
     *out = r;
