@@ -161,6 +161,38 @@ static int append_piece(void *ud, const char *piece, size_t len)
     return dx_buf_append(ud, piece, len) != DX_OK;
 }
 
+typedef struct {
+    dx_buf *out;
+    void (*piece)(void *, const char *, size_t);
+    void *user;
+} stream_state;
+
+static int stream_piece(void *ud, const char *piece, size_t len)
+{
+    stream_state *ss = ud;
+    if (dx_buf_append(ss->out, piece, len))
+        return 1;
+    if (ss->piece)
+        ss->piece(ss->user, piece, len);
+    return 0;
+}
+
+dx_status local_stream(local_registry *r, const char *model, const gen_params *p,
+                       const char *prompt, void (*piece)(void *, const char *, size_t),
+                       void *piece_user, dx_buf *out, gen_stop *stop)
+{
+    gen_model *gm;
+    dx_status st = local_registry_get(r, model, &gm);
+    if (st)
+        return st;
+    gen_stats gs;
+    stream_state ss = {out, piece, piece_user};
+    st = gen_generate(gm, p, prompt, stream_piece, &ss, &gs);
+    if (stop)
+        *stop = gs.stop_reason;
+    return st;
+}
+
 dx_status local_complete(local_registry *r, const char *model, const gen_params *p,
                          const char *prompt, dx_buf *out)
 {
