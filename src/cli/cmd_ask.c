@@ -179,9 +179,10 @@ static dx_status print_result(const cns_result *r, view *v)
             st = dx_buf_printf(&out, "\n\n(%s)\n", answer_note(r));
         } else {
             if (v->answering && v->streamed->len)
-                st = dx_buf_printf(&out, "\n\n%s%s; instead:%s\n\n", color ? "\033[2m" : "",
-                                   r->answer_check ? r->answer_check : "replaced",
-                                   color ? "\033[0m" : "");
+                st = dx_buf_printf(
+                    &out, "\n\n%sThe written answer failed the check (%s); instead:%s\n\n",
+                    color ? "\033[2m" : "", r->answer_check ? r->answer_check : "it changed",
+                    color ? "\033[0m" : "");
             else if (!v->answering)
                 st = dx_buf_printf(&out, "\n%sAnswer%s\n\n", color ? "\033[1m" : "",
                                    color ? "\033[0m" : "");

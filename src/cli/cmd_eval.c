@@ -187,12 +187,15 @@ int cmd_eval(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &tq);
         double secs = (tq.tv_sec - t1.tv_sec) + (tq.tv_nsec - t1.tv_nsec) / 1e9;
         council.seconds += synthesis ? secs : 0;
-        json_array_append_new(items, json_pack("{s:s, s:o, s:s, s:o, s:o, s:f}", "question",
-                                               it->question, "consensus",
-                                               c >= 0 ? json_integer(c) : json_null(), "label",
-                                               cns_label_str(r->analysis.label), "council_correct",
-                                               synthesis ? json_boolean(ok) : json_null(),
-                                               "members", per, "seconds", secs));
+        json_array_append_new(
+            items, json_pack("{s:s, s:o, s:s, s:o, s:o, s:f, s:o, s:o}", "question", it->question,
+                             "consensus", c >= 0 ? json_integer(c) : json_null(), "label",
+                             cns_label_str(r->analysis.label), "council_correct",
+                             synthesis ? json_boolean(ok) : json_null(), "members", per, "seconds",
+                             secs, "answer_kind",
+                             r->answer_kind ? json_string(cns_answer_kind_str(r->answer_kind))
+                                            : json_null(),
+                             "answer", r->answer ? json_string(r->answer) : json_null()));
         arena_free(&mem);
         done++;
         t1 = tq;

@@ -1005,7 +1005,12 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
             if (fail) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
-                why = r->answer_check = arena_strdup(a, msg);
+                r->answer_check = arena_strdup(a, fail);
+                why = arena_strdup(a, msg);
+                if (!why || !r->answer_check) {
+                    st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+                    goto out;
+                }
             }
             arena_free(&scratch);
             if (!fail) {

@@ -33,11 +33,13 @@ enum {
     K_ATTEMPTS = 1u << 11,
     K_SYNTH = 1u << 12,
     K_EMBED = 1u << 13,
+    K_SCHEDULE = 1u << 14,
 };
 
 static const char *const council_keys[] = {
-    "timeout_s",     "max_tokens",           "synthesizer",  "embedder",
-    "system_prompt", "first_byte_timeout_s", "max_attempts", NULL,
+    "timeout_s",    "max_tokens",    "synthesizer",
+    "embedder",     "system_prompt", "first_byte_timeout_s",
+    "max_attempts", "schedule",      NULL,
 };
 static const char *const member_keys[] = {
     "type",
@@ -385,6 +387,7 @@ static unsigned key_bit(const char *name)
         {"max_attempts", K_ATTEMPTS},
         {"synthesizer", K_SYNTH},
         {"embedder", K_EMBED},
+        {"schedule", K_SCHEDULE},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -419,6 +422,14 @@ static void council_key(parser *p, const char *name, const char *v)
     } else if (!strcmp(name, "embedder")) {
         p->council_set |= K_EMBED;
         c->embedder = save(p, v);
+    } else if (!strcmp(name, "schedule")) {
+        p->council_set |= K_SCHEDULE;
+        if (!strcmp(v, "together"))
+            c->one_at_a_time = false;
+        else if (!strcmp(v, "one_at_a_time"))
+            c->one_at_a_time = true;
+        else
+            perr(p, DX_EFORMAT, "schedule must be 'together' or 'one_at_a_time', not '%.40s'", v);
     } else {
         unknown_key(p, name, "council", council_keys);
     }

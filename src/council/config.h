@@ -74,6 +74,9 @@ typedef struct council_config {
     const char *synthesizer;   /* a member name, or NULL (the caller picks) */
     const char *embedder;      /* a GGUF cache name or path, or NULL */
     const char *system_prompt; /* default for members; NULL: none */
+    /* Local members one after another, each with every thread, instead of
+     * all at once (schedule = one_at_a_time; docs/config.md). */
+    bool one_at_a_time;
     member_config members[DX_MAX_MEMBERS];
     size_t n_members;
     arena mem; /* owns every string above */

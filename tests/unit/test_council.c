@@ -581,6 +581,36 @@ TEST(fanout_local_members)
     council_config_free(c);
 }
 
+/* schedule = one_at_a_time: local members answer in turn, each with its own
+ * deadline from when it starts; a stuck one does not eat the next one's time. */
+TEST(fanout_one_at_a_time)
+{
+    council_config *c = council_of("[council]\ntimeout_s = 0.3\nschedule = one_at_a_time\n"
+                                   "[member.slow]\nmodel = stuck\n"
+                                   "[member.quick]\nmodel = fast\n"
+                                   "[member.quick2]\nmodel = fast\n");
+    CHECK(c);
+    CHECK(c->one_at_a_time);
+    trace t = {{{0}}, 0, 0};
+    fanout_opts o = {.on_event = record, .user = &t, .open_local = test_open};
+    member_result *r = NULL;
+    size_t n = 0;
+    CHECK(fanout_run(c, "Why is the sky blue?", &o, &r, &n) == DX_OK);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(r[0].status, MEMBER_TIMEOUT);
+    /* the second starts after the first's deadline and still answers */
+    CHECK_EQ_INT(r[1].status, MEMBER_DONE);
+    CHECK_EQ_INT(r[2].status, MEMBER_DONE);
+    CHECK_MSG(r[1].ttft_ms >= r[0].latency_ms - 1, "second started at %g, first ended at %g",
+              r[1].ttft_ms, r[0].latency_ms);
+    CHECK(r[2].ttft_ms >= r[1].latency_ms - 1);
+    CHECK_STR(t.log[1], "queued running +'The ' +'sky ' +'is ' +'blue.' done ");
+    fanout_results_free(r, n);
+    council_config_free(c);
+    /* anything else is refused with the line */
+    CHECK(council_of("[council]\nschedule = sometimes\n[member.a]\nmodel = fast\n") == NULL);
+}
+
 static void *cancel_later(void *arg)
 {
     usleep(100 * 1000);
@@ -779,6 +809,7 @@ int main(void)
     RUN(error_bodies);
     RUN(config_presets);
     RUN(fanout_local_members);
+    RUN(fanout_one_at_a_time);
     RUN(fanout_cancel);
     RUN(fanout_answer_limit_and_args);
     RUN(fanout_system_prompt_override);
