@@ -8,8 +8,8 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "engine/convert.h"
-#include "engine/embed.h"
+#include "embed/convert.h"
+#include "embed/embed.h"
 
 static const char convert_usage[] =
     "usage: drux convert DIR -o OUT.gguf [--pooling mean|cls] [--name NAME]\n"

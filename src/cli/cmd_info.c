@@ -9,9 +9,10 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "engine/embed.h"
-#include "engine/gguf.h"
+#include "embed/embed.h"
 #include "engine/model.h"
+#include "engine/quant.h"
+#include "gguf/gguf.h"
 #include "tok/chat.h"
 
 static const char info_usage[] =
@@ -135,7 +136,7 @@ int cmd_info(int argc, char **argv)
         if (count[t]) {
             char b[32];
             human_bytes(bytes[t], b, sizeof b);
-            printf(" %s x%" PRIu64 " (%s)%s", quant_name((uint32_t)t), count[t], b,
+            printf(" %s x%" PRIu64 " (%s)%s", gguf_type_name((uint32_t)t), count[t], b,
                    quant_get((uint32_t)t) ? "" : " [unsupported]");
         }
     if (other)

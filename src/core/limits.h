@@ -26,7 +26,7 @@
 #define DX_MAX_CONTEXT (1u << 17)  /* tokens, hard ceiling */
 #define DX_MAX_PROMPT_BYTES (1u << 20)
 
-/* safetensors files and Hugging Face model folders (src/engine/safetensors.h, convert.h) */
+/* safetensors files and Hugging Face model folders (src/embed/safetensors.h, convert.h) */
 #define DX_ST_MAX_HEADER (64u << 20) /* the JSON header of a .safetensors file */
 #define DX_ST_MAX_TENSORS 65536u
 #define DX_MAX_VOCAB_TXT (16u << 20) /* vocab.txt, bytes */

@@ -45,6 +45,12 @@ dx_status dx_fail(dx_status st, const char *fmt, ...)
     return st;
 }
 
+dx_status dx_oom(const char *where)
+{
+    return where ? dx_fail(DX_ENOMEM, "%s: out of memory", where)
+                 : dx_fail(DX_ENOMEM, "out of memory");
+}
+
 dx_status dx_wrap(dx_status st, const char *fmt, ...)
 {
     char prefix[256], old[sizeof errbuf];

@@ -42,6 +42,10 @@ const char *dx_status_str(dx_status st);
  * are truncated). */
 dx_status dx_fail(dx_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* dx_fail(DX_ENOMEM, "WHERE: out of memory"), or "out of memory" for a NULL
+ * where: the one message for a failed allocation. */
+dx_status dx_oom(const char *where);
+
 /* The message recorded by the last dx_fail on this thread, or the status
  * name of the last failure if it gave no message; "" if none. */
 const char *dx_errmsg(void);

@@ -255,7 +255,7 @@ static dx_status bind_vec(eng_model *m, const char *name, int64_t n, bool option
     const quant_traits *qt = quant_get(t->type);
     if (!qt || n % qt->block_size)
         return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
-                       name, quant_name(t->type));
+                       name, gguf_type_name(t->type));
     float *buf = malloc((size_t)n * sizeof(float));
     float **owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
     if (!buf || !owned) {
@@ -290,15 +290,15 @@ static dx_status bind_mat(eng_model *m, const char *name, int64_t cols, int64_t 
     if (!qt || !qt->vec_dot)
         return dx_fail(DX_EUNSUPPORTED,
                        "tensor '%s' is stored as %s, which drux cannot compute with", name,
-                       quant_name(t->type));
+                       gguf_type_name(t->type));
     size_t rb;
-    if (!quant_row_size(t->type, cols, &rb))
+    if (!gguf_type_row_size(t->type, cols, &rb))
         return dx_fail(DX_EFORMAT, "tensor '%s': row of %lld is not a whole number of %s blocks",
                        name, (long long)cols, qt->name);
     size_t act;
-    if (!quant_row_size(qt->vec_dot_type, cols, &act))
+    if (!gguf_type_row_size(qt->vec_dot_type, cols, &act))
         return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld cannot be paired with %s activations",
-                       name, (long long)cols, quant_name(qt->vec_dot_type));
+                       name, (long long)cols, gguf_type_name(qt->vec_dot_type));
     if (act > m->max_act_row)
         m->max_act_row = act;
     w->name = t->name;
@@ -1024,7 +1024,7 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             if (vt == MM_RP_ACT)
                 j.stride_type[i] = rp_act_row_bytes(j.cols);
             else
-                quant_row_size(vt, j.cols, &j.stride_type[i]);
+                gguf_type_row_size(vt, j.cols, &j.stride_type[i]);
             j.n_types++;
         }
         j.w[k] = w[k];

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 typedef enum eng_arch { ARCH_LLAMA, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 } eng_arch;
 

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "hub/download.h"
@@ -466,15 +467,9 @@ dx_status hub_list(hub_model **out, size_t *n)
             st = dx_fail(DX_ELIMIT, "more than %u models in %s", DX_HUB_MAX_MODELS, dir);
             break;
         }
-        if (k == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            hub_model *p = realloc(arr, nc * sizeof *p);
-            if (!p) {
-                st = dx_fail(DX_ENOMEM, "out of memory listing models");
-                break;
-            }
-            arr = p;
-            cap = nc;
+        if ((st = arena_grow(NULL, &arr, k, &cap, sizeof *arr, 16))) {
+            dx_wrap(st, "listing models");
+            break;
         }
         if (read_sidecar(dir, e->d_name, &arr[k])) {
             log_warn("skipping %s/%s: %s", dir, e->d_name, dx_errmsg());

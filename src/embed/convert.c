@@ -5,7 +5,7 @@
  * table with offsets computed up front), padding to the alignment, then each
  * tensor converted to F32 in chunks from the mmap'd safetensors file.
  */
-#include "engine/convert.h"
+#include "embed/convert.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,8 +19,8 @@
 
 #include "core/limits.h"
 #include "core/str.h"
-#include "engine/gguf.h"
-#include "engine/safetensors.h"
+#include "embed/safetensors.h"
+#include "gguf/gguf.h"
 
 #define ALIGN 32u
 

@@ -8,7 +8,7 @@
  * the end. Activations are [n_tokens][dim] row-major, all on the calling
  * thread.
  */
-#include "engine/embed.h"
+#include "embed/embed.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "core/limits.h"
-#include "engine/gguf.h"
 #include "engine/quant.h"
+#include "gguf/gguf.h"
 #include "tok/tok.h"
 
 typedef struct mat {
@@ -67,7 +67,7 @@ static dx_status bind_vec(embed_model *em, const char *name, int64_t n, const fl
     const quant_traits *qt = quant_get(t->type);
     if (!qt || n % qt->block_size)
         return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
-                       name, quant_name(t->type));
+                       name, gguf_type_name(t->type));
     float *buf = malloc((size_t)n * sizeof(float));
     float **owned = realloc(em->owned, (em->n_owned + 1) * sizeof *owned);
     if (owned)
@@ -96,10 +96,11 @@ static dx_status bind_mat(embed_model *em, const char *name, int64_t cols, int64
     if (!qt || !qt->vec_dot || !qt->to_float)
         return dx_fail(DX_EUNSUPPORTED,
                        "tensor '%s' is stored as %s, which drux cannot compute with", name,
-                       quant_name(t->type));
-    if (!quant_row_size(t->type, cols, &rb) || !quant_row_size(qt->vec_dot_type, cols, &act))
+                       gguf_type_name(t->type));
+    if (!gguf_type_row_size(t->type, cols, &rb) ||
+        !gguf_type_row_size(qt->vec_dot_type, cols, &act))
         return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld do not fit %s blocks", name,
-                       (long long)cols, quant_name(t->type));
+                       (long long)cols, gguf_type_name(t->type));
     if (act > em->max_act_row)
         em->max_act_row = act;
     w->data = t->data;
@@ -278,7 +279,7 @@ static void linear(const mat *w, const float *b, const float *x, int n, float *y
     size_t stride = (size_t)w->cols * sizeof(float);
     if (!f32) {
         const quant_traits *at = quant_get(w->qt->vec_dot_type);
-        quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
+        gguf_type_row_size(w->qt->vec_dot_type, w->cols, &stride);
         for (int t = 0; t < n; t++)
             at->from_float(x + (size_t)t * w->cols, xq + (size_t)t * stride, w->cols);
     }
