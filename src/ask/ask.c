@@ -227,8 +227,13 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
                             .on_answer = o->on_answer ? answer_piece : NULL,
                             .on_answer_user = (void *)o,
                             .answer = o->synthesis};
-    if (o->synthesis)
+    if (o->synthesis) {
+        /* the analysis shown while the answer is written has its (derived) category */
+        cns_synth_options derived = {0};
+        if ((st = cns_synthesize(*out, &derived, a)))
+            goto out;
         phase_result(o, ASK_SYNTHESIZING, *out);
+    }
     if ((st = cns_synthesize(*out, &so, a)))
         goto out;
     phase_result(o, ASK_DONE, *out);
