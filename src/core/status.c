@@ -17,6 +17,7 @@ static const char *const names[DX_STATUS_COUNT] = {
     [DX_ETIMEOUT] = "timed out",
     [DX_ECANCELLED] = "cancelled",
     [DX_EINTERNAL] = "internal error",
+    [DX_EBUSY] = "busy",
 };
 
 static _Thread_local char errbuf[512];

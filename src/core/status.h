@@ -31,6 +31,7 @@ typedef enum dx_status {
     DX_ETIMEOUT,     /* deadline passed */
     DX_ECANCELLED,   /* stopped on request */
     DX_EINTERNAL,    /* a bug in drux: an invariant did not hold */
+    DX_EBUSY,        /* every slot and queue place is taken: try again shortly */
     DX_STATUS_COUNT
 } dx_status;
 
