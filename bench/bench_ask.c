@@ -13,7 +13,9 @@
  * `one_at_a_time` or `both` (default: both, each question under each in
  * turn, so that a busy machine disturbs both alike). Reported: median and
  * p90 of each, in seconds. The models are loaded once (as in drux serve)
- * by a warm-up question that is not counted.
+ * by a warm-up question that is not counted. --synthesizer MEMBER has
+ * another member write the answer. The best member alone is always the
+ * council's own synthesizer choice (the largest local chat model).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,18 +154,20 @@ static int alone_once(council_config *cfg, local_registry *reg, const char *name
 int main(int argc, char **argv)
 {
     size_t n = N_QUESTIONS;
-    const char *schedule = "both";
+    const char *schedule = "both", *synth = NULL;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
             n = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--schedule") && i + 1 < argc)
             schedule = argv[++i];
+        else if (!strcmp(argv[i], "--synthesizer") && i + 1 < argc)
+            synth = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = true;
         else {
             fprintf(stderr, "usage: bench_ask [-n QUESTIONS] [--schedule "
-                            "together|one_at_a_time|both] [--json]\n");
+                            "together|one_at_a_time|both] [--synthesizer MEMBER] [--json]\n");
             return 2;
         }
     }
@@ -178,6 +182,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ask: %s\n", dx_errmsg());
         return 1;
     }
+    if (synth && !council_config_member(cfg, synth)) {
+        fprintf(stderr, "bench_ask: no member '%s' to write the answer\n", synth);
+        return 2;
+    }
     local_registry *reg = local_registry_new();
     embed_model *em = NULL;
     if (!reg || ask_open_embedder(cfg, &em)) {
@@ -188,11 +196,14 @@ int main(int argc, char **argv)
     ask_opts so = {.cfg = cfg, .reg = reg};
     best = ask_synthesizer(&so);
     const char *best_name = best ? best->name : cfg->members[0].name;
+    if (synth)
+        cfg->synthesizer = synth;
     const char *threads = getenv("DRUX_THREADS");
     fprintf(stderr,
-            "bench_ask: %zu questions, council %s (%zu members, synthesizer %s), DRUX_THREADS=%s, "
-            "schedule %s\n  sched first membersdone firstans answer result (s)\n",
-            n, cfg->source, cfg->n_members, best_name, threads ? threads : "(all cores)", schedule);
+            "bench_ask: %zu questions, council %s (%zu members, synthesizer %s, best member %s), "
+            "DRUX_THREADS=%s, schedule %s\n  sched first membersdone firstans answer result (s)\n",
+            n, cfg->source, cfg->n_members, cfg->synthesizer ? cfg->synthesizer : best_name,
+            best_name, threads ? threads : "(all cores)", schedule);
     /* warm-up: every model loaded once, as drux serve keeps them */
     double warm[N_METRICS];
     cfg->one_at_a_time = false;

@@ -172,7 +172,7 @@ static const char *const answer_rules[] = {
 #define FOLLOWUP_MARK "follow-up questions"
 
 /* Each usable answer goes into the prompt cut to this many bytes. */
-#define PROMPT_ANSWER_MAX 1500
+#define PROMPT_ANSWER_MAX 800
 
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
 {
@@ -1056,10 +1056,12 @@ followups:
                           : from_model >= r->n_followups ? "model"
                                                          : "model+derived";
 category:
-    /* after the answer, so that it does not delay the answer's first words */
+    /* With an answer to write, the category stays derived: asking the model
+     * costs a whole prompt's prefill (bench/ask: more than the answer's own
+     * decode on 2 cores), for a label. Without one, the model is asked. */
     dx_buf_clear(&reply);
     const char *cat = NULL;
-    if (model && ask(opt, cns_prompt_category, r, &reply) == DX_OK && reply.data &&
+    if (model && !opt->answer && ask(opt, cns_prompt_category, r, &reply) == DX_OK && reply.data &&
         (cat = parse_category(reply.data))) {
         r->category = cat;
         r->category_source = "model";

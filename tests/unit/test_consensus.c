@@ -520,16 +520,16 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
     if (strstr(prompt, "Which one category"))
         return dx_buf_puts(out, " Science\n");
     if (strstr(prompt, "Then write the line \"Follow-up questions:\""))
-        return dx_buf_puts(
-            out, m->two_followups
-                     ? "Water boils at 100 °C at sea level.\n\n**Follow-up questions:**\n"
-                       "**Why does water boil at a lower temperature on a mountain?**\n\n"
-                       "Question: At what temperature does water boil?\n"
-                       "What is the boiling point of salt water?\n"
-                     : "Water boils at 100 °C at sea level.\n\nFollow-up questions:\n"
-                       "1. Why does water boil at a lower temperature on a mountain?\n"
-                       "2. What is the boiling point of salt water?\n"
-                       "- Does the pot's material change when water boils?\n");
+        return dx_buf_puts(out,
+                           m->two_followups
+                               ? "Water boils at 100 °C at sea level.\n\n**Follow-up questions:**\n"
+                                 "**Why does water boil at a lower temperature on a mountain?**\n\n"
+                                 "Question: At what temperature does water boil?\n"
+                                 "What is the boiling point of salt water?\n"
+                               : "Water boils at 100 °C at sea level.\n\nFollow-up questions:\n"
+                                 "1. Why does water boil at a lower temperature on a mountain?\n"
+                                 "2. What is the boiling point of salt water?\n"
+                                 "- Does the pot's material change when water boils?\n");
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
 }
 
@@ -574,12 +574,17 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(r->answer_check == NULL);
     CHECK_STR(r->answer, "Water boils at 100 °C at sea level.");
     CHECK_STR(r->category, "Science");
-    CHECK_STR(r->category_source, "model");
+    CHECK_STR(r->category_source, "derived"); /* no model call for a label while answering */
     CHECK_EQ_INT(r->n_followups, 3);
     CHECK_STR(r->followups[0], "Why does water boil at a lower temperature on a mountain?");
     CHECK_STR(r->followups[2], "Does the pot's material change when water boils?");
     CHECK_STR(r->followups_source, "model");
-    CHECK_EQ_INT(fm.calls, 2); /* the answer with its follow-ups, then the category */
+    CHECK_EQ_INT(fm.calls, 1); /* the answer with its follow-ups, in one generation */
+    /* without an answer to write, the model names the category */
+    cns_synth_options cat_only = {.generate = fake_generate, .generate_user = &fm};
+    CHECK(cns_synthesize(r, &cat_only, &a) == DX_OK);
+    CHECK_STR(r->category_source, "model");
+    CHECK_EQ_INT(fm.calls, 2);
     CHECK_EQ_INT(r->analysis.checks_asked, 0);
     size_t unique_before = r->analysis.n_unique;
     int cons_before = r->analysis.consensus;
