@@ -858,7 +858,30 @@ static size_t followup_mark(const char *s, size_t len)
             (len - j >= 8 && !strncasecmp(s + j, "followup", 8)))
             return i;
     }
-    return len;
+    /* run into a sentence: "... Paris. Follow-up questions: Why ...?" */
+    static const char *const inline_marks[] = {
+        "follow-up questions:", "follow up questions:", "followup questions:"};
+    size_t best = len;
+    for (size_t k = 0; k < sizeof inline_marks / sizeof inline_marks[0]; k++) {
+        size_t ml = strlen(inline_marks[k]);
+        for (size_t i = 0; i + ml <= best; i++)
+            if (!strncasecmp(s + i, inline_marks[k], ml)) {
+                best = i;
+                break;
+            }
+    }
+    return best;
+}
+
+/* How many bytes at the end of s[0..n) could still grow into an inline
+ * follow-up marker ("... Follow-up quest"): those wait. */
+static size_t inline_mark_tail(const char *s, size_t n)
+{
+    static const char mark[] = "follow-up questions:";
+    for (size_t k = n < sizeof mark - 2 ? n : sizeof mark - 2; k > 0; k--)
+        if (!strncasecmp(s + n - k, mark, k) && (k == n || s[n - k - 1] == ' '))
+            return k;
+    return 0;
 }
 
 /* Could the unfinished last line s[0..n) still become the follow-up marker? */
@@ -896,6 +919,8 @@ static void on_reply_piece(void *user, const char *piece, size_t len)
             line--;
         if (may_become_mark(s + line, n - line))
             end = line;
+        else
+            end = n - inline_mark_tail(s, n);
     }
     /* blanks wait for the text after them: the answer is sent trimmed */
     while (end > as->sent && isspace((unsigned char)s[end - 1]))

@@ -116,6 +116,23 @@ TEST(good_answer_is_shown_and_streamed)
     arena_free(&a);
 }
 
+/* A model that runs the follow-ups into its last sentence: they are still
+ * not part of the answer, streamed or final. */
+TEST(inline_followup_marker_ends_the_answer)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    canned c = {.reply = "Portuguese is the official language of Brazil. Follow-up questions: How "
+                         "did Portuguese come to Brazil? Which other languages are spoken in "
+                         "Brazil?"};
+    pieces p = {0};
+    cns_result *r = run(&a, brazil, &c, &p);
+    CHECK(r);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
+    CHECK_STR(p.text, r->answer);
+    arena_free(&a);
+}
+
 /* Each reply must be replaced by the extractive answer, for the reason given. */
 TEST(failing_answers_are_replaced)
 {
@@ -381,6 +398,7 @@ TEST(bad_model_followups_are_dropped_on_30_questions)
 int main(void)
 {
     RUN(good_answer_is_shown_and_streamed);
+    RUN(inline_followup_marker_ends_the_answer);
     RUN(failing_answers_are_replaced);
     RUN(single_voice_is_shown_as_written);
     RUN(disputed_points_are_flagged_with_who_said_what);
