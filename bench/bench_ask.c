@@ -14,8 +14,8 @@
  * turn, so that a busy machine disturbs both alike). Reported: median and
  * p90 of each, in seconds. The models are loaded once (as in drux serve)
  * by a warm-up question that is not counted. --synthesizer MEMBER has
- * another member write the answer. The best member alone is always the
- * council's own synthesizer choice (the largest local chat model).
+ * another member write the answer. The best member alone is the largest
+ * local chat model (the most accurate in docs/models.md's measurement).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,9 +192,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ask: %s\n", dx_errmsg());
         return 1;
     }
-    const member_config *best = NULL;
+    /* the best member: the largest local chat model (what the council
+     * picks to write when no synthesizer is named) */
+    const char *named = cfg->synthesizer;
+    cfg->synthesizer = NULL;
     ask_opts so = {.cfg = cfg, .reg = reg};
-    best = ask_synthesizer(&so);
+    const member_config *best = ask_synthesizer(&so);
+    cfg->synthesizer = named;
     const char *best_name = best ? best->name : cfg->members[0].name;
     if (synth)
         cfg->synthesizer = synth;
