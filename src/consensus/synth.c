@@ -884,6 +884,51 @@ static size_t inline_mark_tail(const char *s, size_t n)
     return 0;
 }
 
+/* Where the answer proper starts in a reply: after a first line that
+ * labels the question ("Question: ...") and an "Answer:" label, which small
+ * writers put first. *sure is false while the first line is unfinished and
+ * could still be such a label. */
+static size_t answer_start(const char *s, size_t n, bool *sure)
+{
+    static const char *const labels[] = {"question:", "answer:", "final answer:"};
+    size_t i = 0;
+    *sure = true;
+    for (int round = 0; round < 2; round++) {
+        size_t j = i;
+        while (j < n && strchr(" \t\n#*_", s[j]))
+            j++;
+        const char *eol = memchr(s + j, '\n', n - j);
+        size_t rest = n - j;
+        for (size_t k = 0; k < sizeof labels / sizeof labels[0]; k++) {
+            size_t ll = strlen(labels[k]);
+            if (rest < ll) {
+                if (!strncasecmp(s + j, labels[k], rest) && !eol)
+                    *sure = false; /* may still become a label */
+                continue;
+            }
+            if (strncasecmp(s + j, labels[k], ll))
+                continue;
+            if (k == 0) { /* the question's line goes whole */
+                if (!eol) {
+                    *sure = false;
+                    return i;
+                }
+                i = (size_t)(eol - s) + 1;
+            } else {
+                i = j + ll;
+                while (i < n && (s[i] == ' ' || s[i] == '*' || s[i] == '_'))
+                    i++;
+                if (i >= n)
+                    *sure = false; /* the label's closing marks may follow */
+            }
+            break;
+        }
+        if (!*sure)
+            return i;
+    }
+    return i;
+}
+
 /* Could the unfinished last line s[0..n) still become the follow-up marker? */
 static bool may_become_mark(const char *s, size_t n)
 {
@@ -898,7 +943,8 @@ static bool may_become_mark(const char *s, size_t n)
 typedef struct answer_stream {
     const cns_synth_options *opt;
     dx_buf text;
-    size_t sent;
+    size_t sent; /* 0 until the answer's start is known, then an offset into text */
+    bool started;
     bool done;
 } answer_stream;
 
@@ -909,6 +955,14 @@ static void on_reply_piece(void *user, const char *piece, size_t len)
         return;
     const char *s = as->text.data;
     size_t n = as->text.len, end = followup_mark(s, n);
+    if (!as->started) {
+        bool sure;
+        size_t st = answer_start(s, n, &sure);
+        if (!sure)
+            return;
+        as->sent = st;
+        as->started = true;
+    }
     if (end < n) {
         as->done = true;
         while (end > as->sent && isspace((unsigned char)s[end - 1]))
@@ -938,6 +992,11 @@ static void answer_stream_end(answer_stream *as)
         return;
     const char *s = as->text.data;
     size_t end = followup_mark(s, as->text.len);
+    if (!as->started) {
+        bool sure;
+        as->sent = answer_start(s, as->text.len, &sure);
+        as->started = true;
+    }
     while (end > as->sent && isspace((unsigned char)s[end - 1]))
         end--;
     if (end > as->sent)
@@ -1018,7 +1077,11 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
             size_t mark = followup_mark(reply.data, reply.len), n = mark;
             while (n && isspace((unsigned char)reply.data[n - 1]))
                 n--;
-            const char *text = arena_strndup(a, reply.data, n);
+            bool sure;
+            size_t from = answer_start(reply.data, n, &sure);
+            if (from > n)
+                from = n;
+            const char *text = arena_strndup(a, reply.data + from, n - from);
             if (!text) {
                 st = dx_fail(DX_ENOMEM, "consensus: out of memory");
                 goto out;

@@ -133,6 +133,22 @@ TEST(inline_followup_marker_ends_the_answer)
     arena_free(&a);
 }
 
+/* A writer that labels its reply ("Question: ...", "Answer:"): the labels
+ * go, the answer is kept, streamed and final alike. */
+TEST(question_and_answer_labels_are_dropped)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    canned c = {.reply = "Question: What language is spoken in Brazil?\n**Answer:** Portuguese is "
+                         "the official language of Brazil.\n\nFollow-up questions:\n"};
+    pieces p = {0};
+    cns_result *r = run(&a, brazil, &c, &p);
+    CHECK(r);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
+    CHECK_STR(p.text, r->answer);
+    arena_free(&a);
+}
+
 /* Each reply must be replaced by the extractive answer, for the reason given. */
 TEST(failing_answers_are_replaced)
 {
@@ -399,6 +415,7 @@ int main(void)
 {
     RUN(good_answer_is_shown_and_streamed);
     RUN(inline_followup_marker_ends_the_answer);
+    RUN(question_and_answer_labels_are_dropped);
     RUN(failing_answers_are_replaced);
     RUN(single_voice_is_shown_as_written);
     RUN(disputed_points_are_flagged_with_who_said_what);
