@@ -11,6 +11,7 @@
 
 #include "consensus/text.h"
 #include "core/limits.h"
+#include "core/log.h"
 
 const char *const cns_categories[] = {
     "Technology", "Health", "Science", "Math", "History",  "Geography", "Business", "Law",
@@ -168,6 +169,8 @@ static const char *const answer_rules[] = {
     NULL,
 };
 
+#define RULE_DISAGREE 3 /* answer_rules[3]: say which point is disputed */
+
 /* The marker between the answer and the follow-ups in the synthesizer's reply. */
 #define FOLLOWUP_MARK "follow-up questions"
 
@@ -194,8 +197,11 @@ dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
         st = put_notes(r, b);
     if (!st)
         st = dx_buf_puts(b, "\n");
+    /* the rule about disagreement only when there is one: small writers
+     * otherwise repeat it ("The models disagree, saying that ...") */
     for (size_t i = 0; answer_rules[i] && !st; i++)
-        st = dx_buf_printf(b, "%s\n", answer_rules[i]);
+        if (i != RULE_DISAGREE || r->analysis.n_disputed)
+            st = dx_buf_printf(b, "%s\n", answer_rules[i]);
     return st;
 }
 
@@ -1093,6 +1099,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
             if (fail) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
+                log_info("synthesis: the written answer is replaced (%s): %.400s", fail, text);
                 r->answer_check = arena_strdup(a, fail);
                 why = arena_strdup(a, msg);
                 if (!why || !r->answer_check) {
