@@ -13,6 +13,7 @@
 #include "engine/model.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
+#include "hub/hub.h"
 #include "tok/chat.h"
 
 static const char info_usage[] =
@@ -74,47 +75,9 @@ static void print_metadata(const gguf *g)
     }
 }
 
-int cmd_info(int argc, char **argv)
+/* Parameters, and the count and bytes of each tensor format. */
+static void print_formats(const gguf *g)
 {
-    const char *model = NULL;
-    bool meta = false;
-    args a = args_begin(argc, argv);
-    while (args_next(&a)) {
-        if (args_flag(&a, "-h", "--help")) {
-            fputs(info_usage, stdout);
-            return 0;
-        } else if (args_str(&a, "-m", "--model", &model)) {
-            continue;
-        } else if (args_flag(&a, NULL, "--metadata")) {
-            meta = true;
-        } else if (!model && args_positional(&a, &model)) {
-            continue;
-        } else {
-            return args_unknown(&a, info_usage);
-        }
-    }
-    if (a.error)
-        return 2;
-    if (!model) {
-        fputs(info_usage, stderr);
-        return 2;
-    }
-    char *path = NULL;
-    gguf *g = NULL;
-    eng_model *m = NULL;
-    int rc = 1;
-    if (cli_resolve_model(model, &path) || gguf_open(path, &g)) {
-        cli_error(NULL);
-        goto out;
-    }
-    char size[32];
-    human_bytes(gguf_file_size(g), size, sizeof size);
-    printf("%-16s %s\n", "file", path);
-    printf("%-16s %s, GGUF v%u\n", "size", size, gguf_version(g));
-    print_str_key(g, "name", "general.name");
-    print_str_key(g, "architecture", "general.architecture");
-
-    /* tensor formats: count and bytes of each */
     uint64_t count[QT_COUNT] = {0}, bytes[QT_COUNT] = {0}, params = 0, other = 0;
     for (size_t i = 0; i < gguf_n_tensors(g); i++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
@@ -142,8 +105,13 @@ int cmd_info(int argc, char **argv)
     if (other)
         printf(" unknown x%" PRIu64, other);
     printf("\n");
+}
 
-    /* what the engine makes of it */
+/* What the engine makes of the file: a language model's shape, a sentence
+ * encoder, or why drux cannot run it. */
+static void print_runs_in_drux(const char *path)
+{
+    eng_model *m = NULL;
     if (eng_model_open(path, &m) == DX_OK) {
         const eng_hparams *hp = eng_model_hparams(m);
         printf("%-16s %d (trained)\n", "context", hp->n_ctx_train);
@@ -157,19 +125,24 @@ int cmd_info(int argc, char **argv)
                    "sliding window", hp->n_swa, hp->swa_pattern, hp->rope_base_swa);
         printf("%-16s %d\n", "vocabulary", hp->n_vocab);
         printf("%-16s yes\n", "runs in drux");
-    } else {
-        char why[512];
-        snprintf(why, sizeof why, "%s", dx_errmsg());
-        embed_model *em = NULL;
-        if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
-            printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
-                   "up to %d tokens\n",
-                   "runs in drux", embed_dim(em),
-                   embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
-        else
-            printf("%-16s no: %s\n", "runs in drux", why);
-        embed_model_close(em);
+        eng_model_close(m);
+        return;
     }
+    char why[512];
+    snprintf(why, sizeof why, "%s", dx_errmsg());
+    embed_model *em = NULL;
+    if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
+        printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
+               "up to %d tokens\n",
+               "runs in drux", embed_dim(em),
+               embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
+    else
+        printf("%-16s no: %s\n", "runs in drux", why);
+    embed_model_close(em);
+}
+
+static void print_tokenizer(const gguf *g)
+{
     print_str_key(g, "tokenizer", "tokenizer.ggml.model");
     print_str_key(g, "pre-tokenizer", "tokenizer.ggml.pre");
     dx_str tmpl;
@@ -181,11 +154,54 @@ int cmd_info(int argc, char **argv)
     } else {
         printf("%-16s none (base model: asked with a plain completion prompt)\n", "chat template");
     }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    const char *model = NULL;
+    bool meta = false;
+    args a = args_begin(argc, argv);
+    while (args_next(&a)) {
+        if (args_flag(&a, "-h", "--help")) {
+            fputs(info_usage, stdout);
+            return 0;
+        } else if (args_str(&a, "-m", "--model", &model)) {
+            continue;
+        } else if (args_flag(&a, NULL, "--metadata")) {
+            meta = true;
+        } else if (!model && args_positional(&a, &model)) {
+            continue;
+        } else {
+            return args_unknown(&a, info_usage);
+        }
+    }
+    if (a.error)
+        return 2;
+    if (!model) {
+        fputs(info_usage, stderr);
+        return 2;
+    }
+    char *path = NULL;
+    gguf *g = NULL;
+    int rc = 1;
+    if (hub_resolve_model(model, &path) || gguf_open(path, &g)) {
+        cli_error(NULL);
+        goto out;
+    }
+    char size[32];
+    human_bytes(gguf_file_size(g), size, sizeof size);
+    printf("%-16s %s\n", "file", path);
+    printf("%-16s %s, GGUF v%u\n", "size", size, gguf_version(g));
+    print_str_key(g, "name", "general.name");
+    print_str_key(g, "architecture", "general.architecture");
+
+    print_formats(g);
+    print_runs_in_drux(path);
+    print_tokenizer(g);
     if (meta)
         print_metadata(g);
     rc = 0;
 out:
-    eng_model_close(m);
     gguf_close(g);
     free(path);
     return rc;

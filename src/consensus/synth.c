@@ -1141,7 +1141,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     }
 followups:
     if (!r->answer) {
-        st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+        st = dx_oom("consensus");
         goto out;
     }
     /* small models often write fewer good ones: the rest come from the analysis */

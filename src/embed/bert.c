@@ -38,7 +38,6 @@ typedef struct bert_layer {
 struct embed_model {
     gguf *g;
     tok *tk;
-    char name[128];
     int dim, n_layer, n_head, n_ff, n_pos, n_types, n_vocab, max_tokens;
     float eps;
     enum embed_pooling pooling;
@@ -122,7 +121,8 @@ static dx_status need_u32(const gguf *g, const char *key, uint32_t lo, uint32_t 
     return DX_OK;
 }
 
-static dx_status load(embed_model *em, const char *path)
+/* Architecture bert, the shape, layer-norm epsilon and pooling. */
+static dx_status load_hparams(embed_model *em)
 {
     const gguf *g = em->g;
     dx_str arch;
@@ -134,14 +134,6 @@ static dx_status load(embed_model *em, const char *path)
                        "architecture '%.*s' is not a sentence encoder drux runs "
                        "(bert only)",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
-    dx_str name;
-    if (gguf_get_str(g, "general.name", &name) && name.len)
-        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
-                 name.ptr);
-    else {
-        const char *b = strrchr(path, '/');
-        snprintf(em->name, sizeof em->name, "%s", b ? b + 1 : path);
-    }
     if ((st = need_u32(g, "bert.embedding_length", 1, 1 << 14, &em->dim)) ||
         (st = need_u32(g, "bert.block_count", 1, 256, &em->n_layer)) ||
         (st = need_u32(g, "bert.attention.head_count", 1, 256, &em->n_head)) ||
@@ -161,7 +153,14 @@ static dx_status load(embed_model *em, const char *path)
         return dx_fail(DX_EUNSUPPORTED, "bert.pooling_type %u is not supported (1 mean, 2 CLS)",
                        pool);
     em->pooling = (enum embed_pooling)pool;
+    return DX_OK;
+}
 
+/* The token, position and type tables (their row counts give the vocabulary,
+ * positions and types) and the embedding norm; max_tokens fits the table. */
+static dx_status bind_embeddings(embed_model *em)
+{
+    const gguf *g = em->g;
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     const gguf_tensor *tp = gguf_find_tensor(g, "position_embd.weight");
     const gguf_tensor *tt = gguf_find_tensor(g, "token_types.weight");
@@ -177,40 +176,56 @@ static dx_status load(embed_model *em, const char *path)
         em->max_tokens = em->n_pos;
     if (em->max_tokens > (int)DX_MAX_EMBED_TOKENS)
         em->max_tokens = (int)DX_MAX_EMBED_TOKENS;
-    const int d = em->dim, ff = em->n_ff;
+    const int d = em->dim;
+    dx_status st;
     if ((st = bind_mat(em, "token_embd.weight", d, em->n_vocab, &em->tok_embd)) ||
         (st = bind_mat(em, "position_embd.weight", d, em->n_pos, &em->pos_embd)) ||
         (st = bind_mat(em, "token_types.weight", d, em->n_types, &em->type_embd)) ||
         (st = bind_vec(em, "token_embd_norm.weight", d, &em->ln_w)) ||
         (st = bind_vec(em, "token_embd_norm.bias", d, &em->ln_b)))
         return st;
+    return DX_OK;
+}
+
+static dx_status bind_layer(embed_model *em, int i, bert_layer *L)
+{
+    const int d = em->dim, ff = em->n_ff;
+    char n[96];
+    dx_status st;
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+    if ((st = bind_mat(em, NAME("attn_q.weight"), d, d, &L->wq)) ||
+        (st = bind_vec(em, NAME("attn_q.bias"), d, &L->bq)) ||
+        (st = bind_mat(em, NAME("attn_k.weight"), d, d, &L->wk)) ||
+        (st = bind_vec(em, NAME("attn_k.bias"), d, &L->bk)) ||
+        (st = bind_mat(em, NAME("attn_v.weight"), d, d, &L->wv)) ||
+        (st = bind_vec(em, NAME("attn_v.bias"), d, &L->bv)) ||
+        (st = bind_mat(em, NAME("attn_output.weight"), d, d, &L->wo)) ||
+        (st = bind_vec(em, NAME("attn_output.bias"), d, &L->bo)) ||
+        (st = bind_vec(em, NAME("attn_output_norm.weight"), d, &L->ln1_w)) ||
+        (st = bind_vec(em, NAME("attn_output_norm.bias"), d, &L->ln1_b)) ||
+        (st = bind_mat(em, NAME("ffn_up.weight"), d, ff, &L->up)) ||
+        (st = bind_vec(em, NAME("ffn_up.bias"), ff, &L->bup)) ||
+        (st = bind_mat(em, NAME("ffn_down.weight"), ff, d, &L->down)) ||
+        (st = bind_vec(em, NAME("ffn_down.bias"), d, &L->bdown)) ||
+        (st = bind_vec(em, NAME("layer_output_norm.weight"), d, &L->ln2_w)) ||
+        (st = bind_vec(em, NAME("layer_output_norm.bias"), d, &L->ln2_b)))
+        return st;
+#undef NAME
+    return DX_OK;
+}
+
+static dx_status load(embed_model *em)
+{
+    dx_status st;
+    if ((st = load_hparams(em)) || (st = bind_embeddings(em)))
+        return st;
     em->layers = calloc((size_t)em->n_layer, sizeof *em->layers);
     if (!em->layers)
         return dx_fail(DX_ENOMEM, "out of memory");
-    for (int i = 0; i < em->n_layer; i++) {
-        bert_layer *L = &em->layers[i];
-        char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
-        if ((st = bind_mat(em, NAME("attn_q.weight"), d, d, &L->wq)) ||
-            (st = bind_vec(em, NAME("attn_q.bias"), d, &L->bq)) ||
-            (st = bind_mat(em, NAME("attn_k.weight"), d, d, &L->wk)) ||
-            (st = bind_vec(em, NAME("attn_k.bias"), d, &L->bk)) ||
-            (st = bind_mat(em, NAME("attn_v.weight"), d, d, &L->wv)) ||
-            (st = bind_vec(em, NAME("attn_v.bias"), d, &L->bv)) ||
-            (st = bind_mat(em, NAME("attn_output.weight"), d, d, &L->wo)) ||
-            (st = bind_vec(em, NAME("attn_output.bias"), d, &L->bo)) ||
-            (st = bind_vec(em, NAME("attn_output_norm.weight"), d, &L->ln1_w)) ||
-            (st = bind_vec(em, NAME("attn_output_norm.bias"), d, &L->ln1_b)) ||
-            (st = bind_mat(em, NAME("ffn_up.weight"), d, ff, &L->up)) ||
-            (st = bind_vec(em, NAME("ffn_up.bias"), ff, &L->bup)) ||
-            (st = bind_mat(em, NAME("ffn_down.weight"), ff, d, &L->down)) ||
-            (st = bind_vec(em, NAME("ffn_down.bias"), d, &L->bdown)) ||
-            (st = bind_vec(em, NAME("layer_output_norm.weight"), d, &L->ln2_w)) ||
-            (st = bind_vec(em, NAME("layer_output_norm.bias"), d, &L->ln2_b)))
+    for (int i = 0; i < em->n_layer; i++)
+        if ((st = bind_layer(em, i, &em->layers[i])))
             return st;
-#undef NAME
-    }
-    if ((st = tok_load(g, &em->tk)))
+    if ((st = tok_load(em->g, &em->tk)))
         return st;
     if (tok_model_of(em->tk) != TOK_WPM)
         return dx_fail(DX_EUNSUPPORTED,
@@ -228,7 +243,7 @@ dx_status embed_model_open(const char *path, embed_model **out)
     if (!em)
         return dx_fail(DX_ENOMEM, "out of memory");
     dx_status st = gguf_open(path, &em->g);
-    if (!st && (st = load(em, path)))
+    if (!st && (st = load(em)))
         dx_wrap(st, "%s", path);
     if (st) {
         embed_model_close(em);
@@ -262,10 +277,6 @@ int embed_max_tokens(const embed_model *em)
 enum embed_pooling embed_pooling_of(const embed_model *em)
 {
     return em->pooling;
-}
-const char *embed_model_name(const embed_model *em)
-{
-    return em->name;
 }
 
 /* ---- the encoder ---------------------------------------------------------- */
@@ -318,44 +329,49 @@ static void row(const mat *m, int i, float *out)
     m->qt->to_float(m->data + (size_t)i * m->row_bytes, out, m->cols);
 }
 
-dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
-                       int *n_tokens)
+/* The token ids of a text, [CLS] ... [SEP], cut to max_tokens (keeping the
+ * head of the text and the final [SEP]). *out is malloc'd. */
+static dx_status encode_ids(const embed_model *em, const char *text, size_t len, int32_t **out,
+                            int *n_out)
 {
-    const int d = em->dim, ff = em->n_ff, H = em->n_head, hd = d / H;
-    int32_t *ids = NULL;
-    float *buf = NULL;
-    uint8_t *xq = NULL;
     size_t n = 0;
+    *out = NULL;
     dx_status st = tok_encode(em->tk, text, len, true, false, NULL, 0, &n);
     if (st == DX_ELIMIT && n > 0)
         st = DX_OK; /* only asked for the count */
     if (st)
         return st;
-    ids = malloc((n ? n : 1) * sizeof *ids);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     if (!ids)
         return dx_fail(DX_ENOMEM, "embed: out of memory for %zu tokens", n);
-    if ((st = tok_encode(em->tk, text, len, true, false, ids, n, &n)))
-        goto out;
-    if (n > (size_t)em->max_tokens) { /* keep [CLS] and the head of the text, end with [SEP] */
+    if ((st = tok_encode(em->tk, text, len, true, false, ids, n, &n))) {
+        free(ids);
+        return st;
+    }
+    if (n > (size_t)em->max_tokens) {
         ids[em->max_tokens - 1] = ids[n - 1];
         n = (size_t)em->max_tokens;
     }
-    const int T = (int)n;
-    if (n_tokens)
-        *n_tokens = T;
-    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
-    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
-    buf = malloc(nb * sizeof(float));
-    xq = malloc((size_t)T * em->max_act_row + 64);
+    *out = ids;
+    *n_out = (int)n;
+    return DX_OK;
+}
+
+/* Activations of one text of T tokens: [T][d] unless noted. */
+typedef struct {
+    float *x, *xb, *q, *k, *v, *att;
+    float *h;    /* [T][n_ff] */
+    float *sc;   /* [T]: one row of attention scores */
+    uint8_t *xq; /* activations quantized for linear() */
+} acts;
+
+/* x = LayerNorm(token + position + type-0 embedding), one row per token. */
+static dx_status embed_input(const embed_model *em, const int32_t *ids, int T, float *x)
+{
+    const int d = em->dim;
     float *tmp = malloc((size_t)d * sizeof(float));
-    if (!buf || !xq || !tmp) {
-        free(tmp);
-        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
-        goto out;
-    }
-    float *x = buf, *xb = x + (size_t)T * d, *q = xb + (size_t)T * d, *k = q + (size_t)T * d,
-          *v = k + (size_t)T * d, *att = v + (size_t)T * d, *h = att + (size_t)T * d,
-          *sc = h + (size_t)T * ff;
+    if (!tmp)
+        return dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
     for (int t = 0; t < T; t++) {
         float *xt = x + (size_t)t * d;
         row(&em->tok_embd, ids[t], xt);
@@ -368,55 +384,75 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
         layernorm(xt, em->ln_w, em->ln_b, d, em->eps);
     }
     free(tmp);
+    return DX_OK;
+}
+
+/* att = softmax(q k^T / sqrt(hd)) v, head by head, every token seeing every token. */
+static void self_attention(const embed_model *em, int T, acts *a)
+{
+    const int d = em->dim, H = em->n_head, hd = d / H;
     const float scale = 1.0f / sqrtf((float)hd);
     const quant_vec_dot_fn f32dot = quant_get(QT_F32)->vec_dot; /* SIMD where the CPU has it */
-    for (int l = 0; l < em->n_layer; l++) {
-        const bert_layer *L = &em->layers[l];
-        linear(&L->wq, L->bq, x, T, q, xq);
-        linear(&L->wk, L->bk, x, T, k, xq);
-        linear(&L->wv, L->bv, x, T, v, xq);
-        for (int hh = 0; hh < H; hh++)
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + (size_t)t * d + (size_t)hh * hd;
-                float mx = -INFINITY, sum = 0;
-                for (int s = 0; s < T; s++) {
-                    float dot;
-                    f32dot(hd, &dot, k + (size_t)s * d + (size_t)hh * hd, qt);
-                    sc[s] = dot * scale;
-                    if (sc[s] > mx)
-                        mx = sc[s];
-                }
-                for (int s = 0; s < T; s++) {
-                    sc[s] = expf(sc[s] - mx);
-                    sum += sc[s];
-                }
-                float *o = att + (size_t)t * d + (size_t)hh * hd;
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int s = 0; s < T; s++) {
-                    const float a = sc[s] / sum;
-                    const float *vs = v + (size_t)s * d + (size_t)hh * hd;
-                    for (int i = 0; i < hd; i++)
-                        o[i] += a * vs[i];
-                }
+    for (int hh = 0; hh < H; hh++)
+        for (int t = 0; t < T; t++) {
+            const float *qt = a->q + (size_t)t * d + (size_t)hh * hd;
+            float mx = -INFINITY, sum = 0;
+            for (int s = 0; s < T; s++) {
+                float dot;
+                f32dot(hd, &dot, a->k + (size_t)s * d + (size_t)hh * hd, qt);
+                a->sc[s] = dot * scale;
+                if (a->sc[s] > mx)
+                    mx = a->sc[s];
             }
-        linear(&L->wo, L->bo, att, T, xb, xq);
-        for (int t = 0; t < T; t++) {
-            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++)
-                xt[i] += bt[i];
-            layernorm(xt, L->ln1_w, L->ln1_b, d, em->eps);
+            for (int s = 0; s < T; s++) {
+                a->sc[s] = expf(a->sc[s] - mx);
+                sum += a->sc[s];
+            }
+            float *o = a->att + (size_t)t * d + (size_t)hh * hd;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int s = 0; s < T; s++) {
+                const float w = a->sc[s] / sum;
+                const float *vs = a->v + (size_t)s * d + (size_t)hh * hd;
+                for (int i = 0; i < hd; i++)
+                    o[i] += w * vs[i];
+            }
         }
-        linear(&L->up, L->bup, x, T, h, xq);
-        for (size_t i = 0; i < (size_t)T * ff; i++)
-            h[i] = gelu_erf(h[i]);
-        linear(&L->down, L->bdown, h, T, xb, xq);
-        for (int t = 0; t < T; t++) {
-            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++)
-                xt[i] += bt[i];
-            layernorm(xt, L->ln2_w, L->ln2_b, d, em->eps);
-        }
+}
+
+/* x = LayerNorm(x + y), row by row (the post-norm residual). */
+static void add_norm(float *x, const float *y, int T, int d, const float *w, const float *b,
+                     float eps)
+{
+    for (int t = 0; t < T; t++) {
+        float *xt = x + (size_t)t * d;
+        const float *yt = y + (size_t)t * d;
+        for (int i = 0; i < d; i++)
+            xt[i] += yt[i];
+        layernorm(xt, w, b, d, eps);
     }
+}
+
+/* One encoder layer over a->x: attention, then the GELU feed-forward. */
+static void encoder_layer(const embed_model *em, const bert_layer *L, int T, acts *a)
+{
+    const int d = em->dim, ff = em->n_ff;
+    linear(&L->wq, L->bq, a->x, T, a->q, a->xq);
+    linear(&L->wk, L->bk, a->x, T, a->k, a->xq);
+    linear(&L->wv, L->bv, a->x, T, a->v, a->xq);
+    self_attention(em, T, a);
+    linear(&L->wo, L->bo, a->att, T, a->xb, a->xq);
+    add_norm(a->x, a->xb, T, d, L->ln1_w, L->ln1_b, em->eps);
+    linear(&L->up, L->bup, a->x, T, a->h, a->xq);
+    for (size_t i = 0; i < (size_t)T * ff; i++)
+        a->h[i] = gelu_erf(a->h[i]);
+    linear(&L->down, L->bdown, a->h, T, a->xb, a->xq);
+    add_norm(a->x, a->xb, T, d, L->ln2_w, L->ln2_b, em->eps);
+}
+
+/* out = the [CLS] row or the mean of the rows, scaled to unit length. */
+static void pool(const embed_model *em, const float *x, int T, float *out)
+{
+    const int d = em->dim;
     double norm = 0;
     for (int i = 0; i < d; i++) {
         double s = 0;
@@ -434,10 +470,46 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
     if (norm > 0)
         for (int i = 0; i < d; i++)
             out[i] = (float)(out[i] / norm);
+}
+
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
+                       int *n_tokens)
+{
+    const int d = em->dim, ff = em->n_ff;
+    int32_t *ids = NULL;
+    float *buf = NULL;
+    acts a = {0};
+    int T = 0;
+    dx_status st = encode_ids(em, text, len, &ids, &T);
+    if (st)
+        return st;
+    if (n_tokens)
+        *n_tokens = T;
+    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
+    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
+    buf = malloc(nb * sizeof(float));
+    a.xq = malloc((size_t)T * em->max_act_row + 64);
+    if (!buf || !a.xq) {
+        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
+        goto out;
+    }
+    a.x = buf;
+    a.xb = a.x + (size_t)T * d;
+    a.q = a.xb + (size_t)T * d;
+    a.k = a.q + (size_t)T * d;
+    a.v = a.k + (size_t)T * d;
+    a.att = a.v + (size_t)T * d;
+    a.h = a.att + (size_t)T * d;
+    a.sc = a.h + (size_t)T * ff;
+    if ((st = embed_input(em, ids, T, a.x)))
+        goto out;
+    for (int l = 0; l < em->n_layer; l++)
+        encoder_layer(em, &em->layers[l], T, &a);
+    pool(em, a.x, T, out);
 out:
     free(ids);
     free(buf);
-    free(xq);
+    free(a.xq);
     return st;
 }
 

@@ -51,7 +51,6 @@ typedef struct layer {
 
 struct eng_model {
     atomic_int refs;
-    char *path;
     gguf *g;
     eng_hparams hp;
     weight tok_embd;          /* (n_vocab, n_embd): rows are looked up */
@@ -602,11 +601,6 @@ dx_status eng_model_open(const char *path, eng_model **out)
         return dx_fail(DX_ENOMEM, "out of memory");
     atomic_init(&m->refs, 1);
     dx_status st = DX_OK;
-    m->path = strdup(path);
-    if (!m->path) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
-        goto out;
-    }
     if ((st = gguf_open(path, &m->g)))
         goto out;
     if ((st = load_hparams(m)) || (st = load_weights(m)) || (st = repack_weights(m))) {
@@ -641,7 +635,6 @@ void eng_model_close(eng_model *m)
     free(m->layers);
     free(m->packed);
     gguf_close(m->g);
-    free(m->path);
     free(m);
 }
 
@@ -652,10 +645,6 @@ const eng_hparams *eng_model_hparams(const eng_model *m)
 const gguf *eng_model_gguf(const eng_model *m)
 {
     return m->g;
-}
-const char *eng_model_path(const eng_model *m)
-{
-    return m->path;
 }
 uint64_t eng_model_n_params(const eng_model *m)
 {

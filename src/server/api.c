@@ -4,12 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/version.h"
 #include "hub/hub.h"
 #include "server/srv.h"
-
-#ifndef DRUX_VERSION
-#define DRUX_VERSION "0.1.0-dev"
-#endif
 
 #define SSE_KEEPALIVE_MS 15000
 

@@ -348,6 +348,8 @@ static const char *label_title(const char *label)
         return "Single voice";
     if (streq(label, "no_answer"))
         return "No answer";
+    if (streq(label, "no_common_ground"))
+        return "No common ground";
     return NULL;
 }
 
@@ -760,6 +762,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
         esc(o, model);
         put(o, "</span>");
     }
+    if (streq(js(m, "tier"), "premium"))
+        put(o, " <span class=\"m-tier badge\">premium</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
@@ -779,7 +783,12 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     if (ttft > 0) {
         put(o, any ? " \xC2\xB7 first token " : "first token ");
         put_seconds(o, ttft);
+        any = true;
     }
+    json_t *cost = json_object_get(m, "cost_usd");
+    if (json_is_number(cost) && json_number_value(cost) > 0 && !running)
+        putf(o, "%s<span class=\"m-cost\">~$%.4f</span>", any ? " \xC2\xB7 " : "",
+             json_number_value(cost));
     put(o, "</span>");
     json_t *usable = json_object_get(m, "usable");
     if (analysed && streq(key, "done") && json_is_false(usable))
@@ -890,6 +899,10 @@ static void verdict(w *o, json_t *r)
         }
         put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
                "agreement to measure.</div>\n");
+    } else if (streq(label, "no_common_ground")) {
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>The answers have nothing in "
+               "common.</strong> They neither agree nor contradict each other on any point: this "
+               "is not disagreement.</div>\n");
     } else if (streq(label, "no_answer")) {
         put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable "
                "answer.</strong> "
