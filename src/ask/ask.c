@@ -8,6 +8,10 @@
 #include "council/fanout.h"
 #include "hub/hub.h"
 
+/* Threads that embed an analysis's claims (the budget: one analysis of six long answers in
+ * under a second on two threads; bench/bench_consensus measures it). */
+#define ASK_EMBED_THREADS 2
+
 const char ask_default_system_prompt[] =
     "Answer the question accurately and concisely. Use markdown lists or tables where they help. "
     "If you are not sure, say so.";
@@ -86,13 +90,25 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
     return st;
 }
 
+/* cns_embed_fn over the engine's sentence encoder */
+static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
+{
+    const embed_model *em = user;
+    if ((size_t)embed_dim(em) != dim)
+        return dx_fail(DX_EINTERNAL, "embedding size %d, expected %zu", embed_dim(em), dim);
+    return embed_text(em, text, strlen(text), out);
+}
+
 dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
 {
     *out = NULL;
-    if (!cfg->embedder)
-        return DX_OK;
+    const char *name = cfg ? cfg->embedder : NULL;
+    if (name && (!strcmp(name, "none") || !strcmp(name, "off")))
+        return DX_OK; /* matching by words only, on purpose */
     char *path = NULL;
-    dx_status st = hub_resolve_model(cfg->embedder, &path);
+    dx_status st = hub_resolve_model(name ? name : EMBED_DEFAULT_MODEL, &path);
+    if (st && !name)
+        return DX_OK; /* the default encoder is not pulled: lexical matching */
     if (!st)
         st = embed_model_open(path, out);
     free(path);
@@ -101,13 +117,14 @@ dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
     return st;
 }
 
-/* cns_embed_fn over the engine's sentence encoder */
-static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
+void ask_match_options(const embed_model *em, cns_options *co)
 {
-    const embed_model *em = user;
-    if ((size_t)embed_dim(em) != dim)
-        return dx_fail(DX_EINTERNAL, "embedding size %d, expected %zu", embed_dim(em), dim);
-    return embed_text(em, text, strlen(text), out);
+    if (!em)
+        return;
+    co->embed = embed_fn;
+    co->embed_user = (void *)em;
+    co->embed_dim = (size_t)embed_dim(em);
+    co->embed_threads = ASK_EMBED_THREADS; /* embed_text is thread-safe */
 }
 
 static cns_status member_to_cns(member_status s)
@@ -152,7 +169,7 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     phase(o, ASK_ANALYZING);
     cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
     if (!cm) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
+        st = dx_oom("ask");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -168,19 +185,20 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         cm[i].premium = r->premium;
         cm[i].cost_usd = r->cost_usd;
         if (!cm[i].name || !cm[i].model || !cm[i].text) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
+            st = dx_oom("ask");
             goto out;
         }
     }
     cns_input in = {.question = question, .members = cm, .n_members = n};
     cns_options co = {0};
-    if (o->embedder) {
-        co.embed = embed_fn;
-        co.embed_user = (void *)o->embedder;
-        co.embed_dim = (size_t)embed_dim(o->embedder);
-    }
+    ask_match_options(o->embedder, &co);
     if ((st = cns_analyze(&in, &co, a, out)))
         goto out;
+    const char *broken = cns_check(*out);
+    if (broken) {
+        st = dx_fail(DX_EINTERNAL, "consensus: the analysis contradicts itself (%s)", broken);
+        goto out;
+    }
     /* without synthesis the category is still derived, from the analysis alone */
     synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
     cns_synth_options so = {

@@ -55,9 +55,15 @@ typedef struct ask_opts {
  * not a failure: it shows in the result (label no_answer when none answers). */
 dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out);
 
-/* Open the council's embedding model (cfg->embedder: a cache name or path).
- * *out is NULL when the config names none. */
+/* Open the sentence encoder that matches claims by meaning: cfg->embedder (a
+ * cache name or path) when the config names one, else the cached default
+ * (EMBED_DEFAULT_MODEL) when it has been pulled. *out is NULL (lexical
+ * matching) when the config says "none" / "off", or names none and the
+ * default is not cached; cfg may be NULL. Fails when a named one cannot open. */
 dx_status ask_open_embedder(const council_config *cfg, embed_model **out);
+
+/* Sets co's embedding seam to em (nothing when em is NULL). */
+void ask_match_options(const embed_model *em, cns_options *co);
 
 /* The member that writes the synthesis: the config's synthesizer, else the
  * local member with a chat template and the most parameters, else the first remote member;

@@ -77,31 +77,49 @@ typedef enum cns_label {
     CNS_LABEL_DISAGREE,
     CNS_LABEL_SINGLE_VOICE,
     CNS_LABEL_NO_ANSWER,
+    CNS_LABEL_NO_COMMON_GROUND, /* usable answers that neither share nor contradict anything */
 } cns_label;
+
+/* A supporter's own words: a span found verbatim in that member's text. */
+typedef struct cns_evidence {
+    const char *member;
+    const char *text;
+} cns_evidence;
 
 typedef struct cns_agreed {
     const char *text;
     const char **members;
+    cns_evidence *evidence; /* one per member, in the same order */
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
+    bool direct;    /* the point is the direct answer (counts CNS_W_DIRECT in the percentage) */
 } cns_agreed;
 
 typedef struct cns_stance {
     const char *member;
-    const char *text;
-    int position; /* stances with the same position say the same thing */
+    const char *text; /* the member's own words, verbatim from its text */
+    int position;     /* stances with the same position say the same thing */
 } cns_stance;
 
 typedef struct cns_disputed {
     const char *text;
     cns_stance *stances;
     size_t n_stances;
+    bool direct; /* the stances are the members' direct answers */
 } cns_disputed;
 
 typedef struct cns_unique {
     const char *text;
     const char *member;
 } cns_unique;
+
+/* A member's direct answer to a question that asks for one thing. */
+typedef struct cns_direct_answer {
+    const char *member;
+    const char *value; /* normalised ("42195 m", "yes", "william shakespeare") */
+    const char *text;  /* the member's own words that state it (verbatim) */
+    int group;         /* members with the same group gave the same answer (0 = the most held) */
+} cns_direct_answer;
 
 typedef struct cns_shared_model {
     const char *model;
@@ -121,6 +139,9 @@ typedef struct cns_analysis {
     cns_shared_model *shared;
     size_t n_shared;
     int usable;
+    const char *direct_kind;   /* what the question asks for ("who", "how many", ...); NULL: open */
+    cns_direct_answer *direct; /* usable members with a direct answer */
+    size_t n_direct;
     const char *method;                 /* "lexical" or "embedding" */
     int checks_asked, checks_confirmed; /* optional support checks */
 } cns_analysis;
@@ -152,6 +173,7 @@ typedef struct cns_options {
     cns_embed_fn embed; /* NULL: lexical matching */
     void *embed_user;
     size_t embed_dim;
+    int embed_threads;     /* > 1: embed calls from that many threads at once (embed thread-safe) */
     cns_generate_fn check; /* answers yes/no support checks; NULL: none asked */
     void *check_user;
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */
@@ -177,6 +199,12 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
  * failing opt->check is not an error: the point keeps its support.
  * Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
+
+/* The invariants every analysis holds (docs/consensus.md, "Invariants"):
+ * NULL when r keeps them all, else a fixed sentence naming the first broken
+ * one. Callers check before showing a result: one that breaks an invariant
+ * is a bug, never displayed. Thread-safe; reads r only. */
+const char *cns_check(const cns_result *r);
 
 /* What is written from an analysis: r->category (the model's when
  * opt->generate replies with a listed one, else derived), and with

@@ -482,7 +482,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
             goto out;
     }
     if (!r->answer) {
-        st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+        st = dx_oom("consensus");
         goto out;
     }
 

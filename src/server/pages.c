@@ -348,6 +348,8 @@ static const char *label_title(const char *label)
         return "Single voice";
     if (streq(label, "no_answer"))
         return "No answer";
+    if (streq(label, "no_common_ground"))
+        return "No common ground";
     return NULL;
 }
 
@@ -897,6 +899,10 @@ static void verdict(w *o, json_t *r)
         }
         put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
                "agreement to measure.</div>\n");
+    } else if (streq(label, "no_common_ground")) {
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>The answers have nothing in "
+               "common.</strong> They neither agree nor contradict each other on any point: this "
+               "is not disagreement.</div>\n");
     } else if (streq(label, "no_answer")) {
         put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable "
                "answer.</strong> "
