@@ -145,6 +145,15 @@ static void run_questions(eval_run *ev, const eval_set *set, size_t first, size_
         fprintf(stderr, "\n");
 }
 
+/* The 95% interval of the AUROC over the run's graded questions. */
+static void auroc_interval(const eval_run *ev, double auroc, double *lo, double *hi)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < ev->n_scored; i++)
+        pos += ev->label[i];
+    eval_auroc_interval(auroc, pos, ev->n_scored - pos, lo, hi);
+}
+
 static void report_json(const char *path, const eval_set *set, const council_config *cfg,
                         const eval_run *ev, double auroc)
 {
@@ -162,6 +171,11 @@ static void report_json(const char *path, const eval_set *set, const council_con
                             "council", tally_json("council", &ev->council), "auroc",
                             auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb, "items",
                             ev->items);
+    double lo, hi;
+    auroc_interval(ev, auroc, &lo, &hi);
+    if (rep)
+        json_object_set_new(rep, "auroc_interval",
+                            auroc >= 0 ? json_pack("[f,f]", lo, hi) : json_null());
     char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
     if (s)
         printf("%s\n", s);
@@ -176,11 +190,13 @@ static void report_text(const char *path, const eval_set *set, const council_con
     for (size_t m = 0; m < cfg->n_members; m++)
         print_tally(cfg->members[m].name, &ev->members[m]);
     print_tally("council (synthesized answer)", &ev->council);
+    double lo, hi;
+    auroc_interval(ev, auroc, &lo, &hi);
     if (auroc >= 0)
-        printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
-               "questions\n"
+        printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f (95%% "
+               "interval %.3f-%.3f) over %zu questions\n"
                "(0.5 = no better than chance, 1.0 = perfect)\n",
-               auroc, ev->n_scored);
+               auroc, lo, hi, ev->n_scored);
     else
         printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
                ev->n_scored ? "all graded answers were right, or all wrong"
