@@ -24,6 +24,14 @@ static void phase(const ask_opts *o, ask_phase ph)
     }
 }
 
+static void phase_result(const ask_opts *o, ask_phase ph, const cns_result *r)
+{
+    if (o->on_event) {
+        ask_event ev = {.is_member = false, .phase = ph, .result = r};
+        o->on_event(&ev, o->user);
+    }
+}
+
 static void forward_event(const member_event *mev, void *user)
 {
     const ask_opts *o = user;
@@ -63,8 +71,22 @@ typedef struct {
     const member_config *mc;
 } synth_ctx;
 
-/* cns_generate_fn: one completion from the synthesizer member. */
-static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
+typedef struct {
+    cns_piece_fn piece;
+    void *user;
+} remote_pieces;
+
+static void forward_remote_text(const member_event *ev, void *user)
+{
+    remote_pieces *rp = user;
+    if (ev->kind == MEMBER_EV_TEXT && rp->piece)
+        rp->piece(rp->user, ev->text, ev->len);
+}
+
+/* cns_stream_fn: one completion from the synthesizer member, its pieces
+ * passed to piece as they come. */
+static dx_status synth_stream(void *user, const char *prompt, cns_piece_fn piece, void *piece_user,
+                              dx_buf *out)
 {
     synth_ctx *sc = user;
     if (sc->mc->kind == MEMBER_LOCAL) {
@@ -72,10 +94,16 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
         p.chat = true;
         p.sampling.temperature = 0;
         p.sampling.repeat_penalty = 1.1f;
+        p.stop_loops = true;
         p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
-        return local_complete(sc->o->reg, sc->mc->model, &p, prompt, out);
+        return local_stream(sc->o->reg, sc->mc->model, &p, prompt, piece, piece_user, out, NULL);
     }
-    fanout_opts fo = {.only = sc->mc->name, .system_prompt = "", .cancel = sc->o->cancel};
+    remote_pieces rp = {piece, piece_user};
+    fanout_opts fo = {.only = sc->mc->name,
+                      .system_prompt = "",
+                      .cancel = sc->o->cancel,
+                      .on_event = piece ? forward_remote_text : NULL,
+                      .user = &rp};
     member_result *res = NULL;
     size_t n = 0;
     dx_status st = fanout_run(sc->o->cfg, prompt, &fo, &res, &n);
@@ -88,6 +116,18 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
         st = dx_buf_append(out, res[0].text, res[0].text_len);
     fanout_results_free(res, n);
     return st;
+}
+
+/* cns_generate_fn over synth_stream */
+static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
+{
+    return synth_stream(user, prompt, NULL, NULL, out);
+}
+
+static void answer_piece(void *user, const char *text, size_t len)
+{
+    const ask_opts *o = user;
+    o->on_answer(text, len, o->user);
 }
 
 /* cns_embed_fn over the engine's sentence encoder */
@@ -201,13 +241,22 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     }
     /* without synthesis the category is still derived, from the analysis alone */
     synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
-    cns_synth_options so = {
-        .generate = sc.mc ? synth_generate : NULL, .generate_user = &sc, .answer = o->synthesis};
-    if (o->synthesis)
-        phase(o, ASK_SYNTHESIZING);
+    cns_synth_options so = {.generate = sc.mc ? synth_generate : NULL,
+                            .stream = sc.mc ? synth_stream : NULL,
+                            .generate_user = &sc,
+                            .on_answer = o->on_answer ? answer_piece : NULL,
+                            .on_answer_user = (void *)o,
+                            .answer = o->synthesis};
+    if (o->synthesis) {
+        /* the analysis shown while the answer is written has its (derived) category */
+        cns_synth_options derived = {0};
+        if ((st = cns_synthesize(*out, &derived, a)))
+            goto out;
+        phase_result(o, ASK_SYNTHESIZING, *out);
+    }
     if ((st = cns_synthesize(*out, &so, a)))
         goto out;
-    phase(o, ASK_DONE);
+    phase_result(o, ASK_DONE, *out);
 out:
     fanout_results_free(res, n);
     if (st)

@@ -32,9 +32,17 @@ typedef struct ask_event {
     bool is_member; /* a member event (below) or a phase change */
     const member_event *member;
     ask_phase phase;
+    /* ASK_SYNTHESIZING: the analysis (no answer yet); ASK_DONE: the result.
+     * NULL for the other phases; valid during the call only. */
+    const cns_result *result;
 } ask_event;
 
 typedef void (*ask_event_fn)(const ask_event *ev, void *user);
+
+/* A piece of the answer as it is written (see cns_synth_options.on_answer:
+ * the result's answer is authoritative, r->answer_check says when the pieces
+ * were replaced). Called on the asking thread, in order. */
+typedef void (*ask_answer_fn)(const char *piece, size_t len, void *user);
 
 /* The system prompt council members get when the config sets none. */
 extern const char ask_default_system_prompt[];
@@ -44,6 +52,7 @@ typedef struct ask_opts {
     local_registry *reg;   /* shared loaded models; required for local members */
     ask_event_fn on_event; /* NULL: none */
     void *user;
+    ask_answer_fn on_answer;     /* the answer as it is written, with user; NULL: none */
     const atomic_int *cancel;    /* nonzero stops the members still answering */
     bool synthesis;              /* write the answer, follow-ups and category */
     const char *only;            /* ask one member of this name; NULL: all */

@@ -146,6 +146,14 @@ typedef struct cns_analysis {
     int checks_asked, checks_confirmed; /* optional support checks */
 } cns_analysis;
 
+/* What r->answer is. */
+typedef enum cns_answer_kind {
+    CNS_ANSWER_NONE,        /* no answer written (analysis only) */
+    CNS_ANSWER_SYNTHESIZED, /* written by the synthesizer and passed the check */
+    CNS_ANSWER_EXTRACTIVE,  /* built from the agreed and disputed points */
+    CNS_ANSWER_SINGLE_VOICE /* the one usable answer, exactly as its member wrote it */
+} cns_answer_kind;
+
 typedef struct cns_result {
     const char *question;
     const char *category;        /* NULL until cns_synthesize */
@@ -155,6 +163,8 @@ typedef struct cns_result {
     cns_analysis analysis;
     const char *answer;        /* NULL without synthesis */
     const char *answer_source; /* "model", "extractive" or NULL */
+    cns_answer_kind answer_kind;
+    const char *answer_check; /* why a written answer was replaced (kind extractive), or NULL */
     const char *followups[3];
     size_t n_followups;
     const char *followups_source; /* "model", "derived" or NULL */
@@ -179,10 +189,28 @@ typedef struct cns_options {
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */
 } cns_options;
 
+/* A piece of text as a model writes it. */
+typedef void (*cns_piece_fn)(void *user, const char *text, size_t len);
+
+/* Like cns_generate_fn, and calls piece(piece_user, ...) with each piece of
+ * the completion as it is generated (before it is appended to out). */
+typedef dx_status (*cns_stream_fn)(void *user, const char *prompt, cns_piece_fn piece,
+                                   void *piece_user, dx_buf *out);
+
 /* Options of the synthesis. */
 typedef struct cns_synth_options {
     cns_generate_fn generate; /* NULL: derived category, extractive answer, derived follow-ups */
     void *generate_user;
+    /* The same model, streaming (optional): used for the answer when set, so
+     * on_answer sees it being written. */
+    cns_stream_fn stream;
+    /* The answer's text as it is written (NULL: none). Pieces of a written
+     * answer arrive as the model writes them; an answer that is not written
+     * token by token (extractive, single voice) arrives as one piece. The
+     * final r->answer is authoritative: a written answer that fails the check
+     * is replaced (r->answer_kind says so), and so may differ from the pieces. */
+    cns_piece_fn on_answer;
+    void *on_answer_user;
     bool answer; /* also write the answer and follow-ups (else only the category) */
 } cns_synth_options;
 
@@ -208,10 +236,12 @@ const char *cns_check(const cns_result *r);
 
 /* What is written from an analysis: r->category (the model's when
  * opt->generate replies with a listed one, else derived), and with
- * opt->answer also r->answer and r->followups (model, else extractive /
- * derived). opt may be NULL (derived category only). A failing model is not
- * an error: it falls back, and the *_source fields say so. Fails only on
- * DX_ENOMEM. Strings live in a. */
+ * opt->answer also r->answer and r->followups. The answer and the follow-ups
+ * come from one generation; the answer is checked (docs/consensus.md,
+ * "Synthesis") and replaced by the extractive one when it fails; a single
+ * voice is shown as written. opt may be NULL (derived category only). A
+ * failing model is not an error: it falls back, and r->answer_kind and the
+ * *_source fields say so. Fails only on DX_ENOMEM. Strings live in a. */
 dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a);
 
 /* The result as the JSON object of docs/api.md. New reference; NULL on OOM. */
@@ -224,6 +254,8 @@ dx_status cns_to_text(const cns_result *r, dx_buf *b);
 
 /* Fixed names as in the JSON ("consensus", "done", ...). Never NULL. */
 const char *cns_label_str(cns_label l);
+/* "synthesized", "extractive", "single_voice", or NULL for CNS_ANSWER_NONE. */
+const char *cns_answer_kind_str(cns_answer_kind k);
 const char *cns_status_str(cns_status s);
 
 #endif

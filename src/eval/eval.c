@@ -179,6 +179,20 @@ void eval_wilson(size_t k, size_t n, double *lo, double *hi)
     *hi = centre + half > 1 ? 1 : centre + half;
 }
 
+void eval_auroc_interval(double auc, size_t pos, size_t neg, double *lo, double *hi)
+{
+    *lo = 0;
+    *hi = 1;
+    if (!pos || !neg || auc < 0)
+        return;
+    double q1 = auc / (2 - auc), q2 = 2 * auc * auc / (1 + auc), p = (double)pos, n = (double)neg;
+    double var =
+        (auc * (1 - auc) + (p - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (p * n);
+    double se = var > 0 ? sqrt(var) : 0;
+    *lo = auc - 1.959963984540054 * se < 0 ? 0 : auc - 1.959963984540054 * se;
+    *hi = auc + 1.959963984540054 * se > 1 ? 1 : auc + 1.959963984540054 * se;
+}
+
 double eval_auroc(const double *score, const bool *label, size_t n)
 {
     /* the probability that a random positive scores above a random negative */

@@ -69,7 +69,7 @@ bool dl_sha256_parse(const char *s, size_t len, char hex[65])
     return true;
 }
 
-static void digest_hex(EVP_MD_CTX *md, char hex[65])
+void dl_sha256_hex(EVP_MD_CTX *md, char hex[65])
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -122,7 +122,7 @@ dx_status dl_sha256_file(const char *path, char hex[65])
     }
     st = hash_stream(f, UINT64_MAX, md, path);
     if (!st)
-        digest_hex(md, hex);
+        dl_sha256_hex(md, hex);
 out:
     EVP_MD_CTX_free(md);
     fclose(f);
@@ -474,7 +474,7 @@ static dx_status judge_try(const dl_opts *o, xfer *x, CURLcode rc, long code, co
         x->resumed = true;
         if ((st = hash_stream(x->f, x->have, x->md, x->part)))
             return st;
-        digest_hex(x->md, x->got);
+        dl_sha256_hex(x->md, x->got);
         const char *want = expected_sha(x);
         if (!*want || strcmp(want, x->got)) {
             unlink(x->part);
@@ -489,7 +489,7 @@ static dx_status judge_try(const dl_opts *o, xfer *x, CURLcode rc, long code, co
         dx_wrap(st, "after %" PRIu64 " bytes (kept in %s; run the same command to resume)",
                 x->written, x->part);
     if (!st)
-        digest_hex(x->md, x->got);
+        dl_sha256_hex(x->md, x->got);
     return st;
 }
 

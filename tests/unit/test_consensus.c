@@ -520,13 +520,17 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
     }
     if (strstr(prompt, "Which one category"))
         return dx_buf_puts(out, " Science\n");
-    if (strstr(prompt, "follow-up questions"))
-        return dx_buf_puts(
-            out, m->two_followups
-                     ? "**Why is it hot?**\n\nWhat is pressure?\n"
-                     : "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
-    if (strstr(prompt, "Write the final answer now"))
-        return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
+    if (strstr(prompt, "Then write the line \"Follow-up questions:\""))
+        return dx_buf_puts(out,
+                           m->two_followups
+                               ? "Water boils at 100 °C at sea level.\n\n**Follow-up questions:**\n"
+                                 "**Why does water boil at a lower temperature on a mountain?**\n\n"
+                                 "Question: At what temperature does water boil?\n"
+                                 "What is the boiling point of salt water?\n"
+                               : "Water boils at 100 °C at sea level.\n\nFollow-up questions:\n"
+                                 "1. Why does water boil at a lower temperature on a mountain?\n"
+                                 "2. What is the boiling point of salt water?\n"
+                                 "- Does the pot's material change when water boils?\n");
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
 }
 
@@ -534,7 +538,7 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
 static dx_status parrot_generate(void *user, const char *prompt, dx_buf *out)
 {
     (void)user;
-    if (strstr(prompt, "Write the final answer now"))
+    if (strstr(prompt, "Follow-up questions:"))
         return dx_buf_puts(out,
                            "**Agreed Points:**\n\n- 2 of 2 models agree: water boils at 100 °C.\n");
     return dx_fail(DX_EINTERNAL, "no reply");
@@ -567,12 +571,21 @@ TEST(synthesis_seam_and_support_checks)
     CHECK_EQ_INT(fm.calls, 0);
     CHECK(cns_synthesize(r, &so, &a) == DX_OK);
     CHECK_STR(r->answer_source, "model");
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK(r->answer_check == NULL);
     CHECK_STR(r->answer, "Water boils at 100 °C at sea level.");
     CHECK_STR(r->category, "Science");
-    CHECK_STR(r->category_source, "model");
+    CHECK_STR(r->category_source, "derived"); /* no model call for a label while answering */
     CHECK_EQ_INT(r->n_followups, 3);
-    CHECK_STR(r->followups[2], "Does altitude matter?");
+    CHECK_STR(r->followups[0], "Why does water boil at a lower temperature on a mountain?");
+    CHECK_STR(r->followups[2], "Does the pot's material change when water boils?");
     CHECK_STR(r->followups_source, "model");
+    CHECK_EQ_INT(fm.calls, 1); /* the answer with its follow-ups, in one generation */
+    /* without an answer to write, the model names the category */
+    cns_synth_options cat_only = {.generate = fake_generate, .generate_user = &fm};
+    CHECK(cns_synthesize(r, &cat_only, &a) == DX_OK);
+    CHECK_STR(r->category_source, "model");
+    CHECK_EQ_INT(fm.calls, 2);
     CHECK_EQ_INT(r->analysis.checks_asked, 0);
     size_t unique_before = r->analysis.n_unique;
     int cons_before = r->analysis.consensus;
@@ -593,6 +606,7 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so3, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_EXTRACTIVE);
     CHECK(strstr(r->answer, "Extractive answer") != NULL);
     CHECK(strstr(r->answer, "100 °C") != NULL);
     CHECK_STR(r->followups_source, "derived");
@@ -607,9 +621,10 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so5, &a) == DX_OK);
     CHECK_EQ_INT(r->n_followups, 3);
-    CHECK_STR(r->followups[0], "Why is it hot?");
-    CHECK_STR(r->followups[1], "What is pressure?");
-    CHECK(strstr(r->followups[2], "Salt raises the boiling point") != NULL);
+    /* emphasis stripped; the question again ("Question: ...") is not a follow-up */
+    CHECK_STR(r->followups[0], "Why does water boil at a lower temperature on a mountain?");
+    CHECK_STR(r->followups[1], "What is the boiling point of salt water?");
+    CHECK(strstr(r->followups[2], "boil") != NULL);
     CHECK_STR(r->followups_source, "model+derived");
     /* a reply that restates the notes is not passed off as the model's answer */
     arena_reset(&a);
@@ -618,7 +633,9 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so4, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
-    CHECK(strstr(r->answer, "repeated its instructions instead of answering") != NULL);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_EXTRACTIVE);
+    CHECK(r->answer_check && strstr(r->answer_check, "repeats its instructions"));
+    CHECK(strstr(r->answer, "repeats its instructions") != NULL);
     CHECK(strstr(r->answer, "Agreed Points") == NULL);
     /* the prompt gives the analysis as notes, one sentence per point, and every usable answer */
     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
@@ -630,6 +647,7 @@ TEST(synthesis_seam_and_support_checks)
           NULL);
     CHECK(strstr(p.data, "\n[b] At sea level water boils at 212 °F.\n") != NULL);
     CHECK(strstr(p.data, "Agreed points") == NULL);
+    CHECK(strstr(p.data, "Then write the line \"Follow-up questions:\"") != NULL);
     dx_buf_free(&p);
     arena_free(&a);
 }
