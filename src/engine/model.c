@@ -1014,7 +1014,10 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
 {
     mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
     for (int k = 0; k < nw; k++) {
-        const enum qtype vt = w[k]->packed ? MM_RP_ACT : w[k]->qt->vec_dot_type;
+        const uint32_t wtype = type_of(w[k]);
+        /* repacked K-quants take their format's own Q8_K activations */
+        const enum qtype vt =
+            w[k]->packed && !rp_kquant(wtype) ? MM_RP_ACT : w[k]->qt->vec_dot_type;
         int i = 0;
         while (i < j.n_types && j.types[i] != vt)
             i++;
@@ -1028,7 +1031,6 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             j.n_types++;
         }
         j.w[k] = w[k];
-        const uint32_t wtype = type_of(w[k]);
         /* A step of several sessions' single tokens must round as a solo
          * decode does: where the format has a four-row kernel, that one per
          * token (also faster there than a tile, e.g. Q4_K: 23.8 against
