@@ -508,14 +508,14 @@ static size_t arena_bytes(const weight *w)
     return ((size_t)w->rows * w->row_bytes + 63) / 64 * 64;
 }
 
-/* Q4_0, Q5_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
+/* Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
  * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
  * The file's pages of a repacked piece are dropped from memory (they are
  * read back from the file should anything touch them again), so the copy
  * costs no resident memory. A tied output matrix is repacked too, and the
  * token rows are then looked up in the copy. When any matrix is repacked,
- * the others (a K-quant file's Q4_K and Q6_K beside its Q5_0) are copied
+ * the others (e.g. a Q4_1 or float matrix beside them) are copied
  * into the arena as they are: read from the mapping, each fault would map a
  * whole page-cache folio and with it up to 2 MiB of the dropped matrices
  * next to it. */

@@ -109,27 +109,6 @@ static void q6_set(block_q6_K *b, int e, int v)
     *qh = (uint8_t)((*qh & ~(3 << (2 * k))) | ((v >> 4) & 3) << (2 * k));
 }
 
-/* Q4_K's six-bit scale and min of sub-block j, as quant.c reads them. */
-static void k4_get(const uint8_t s[12], int j, int *sc, int *mn)
-{
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *mn = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0xf) | (s[j - 4] >> 6) << 4;
-        *mn = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
-}
-
-static void k4_set(uint8_t s[12], const int sc[8], const int mn[8])
-{
-    for (int j = 0; j < 4; j++) {
-        s[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
-        s[j + 4] = (uint8_t)(mn[j] | (mn[j + 4] >> 4) << 6);
-        s[j + 8] = (uint8_t)((sc[j + 4] & 0xf) | (mn[j + 4] & 0xf) << 4);
-    }
-}
-
 /* Row r's super-block b of a group into its place (see repack.h). */
 static void pack_kblock(uint32_t type, const void *blk, uint8_t *grp, int nsb, int b, int r)
 {
@@ -138,12 +117,8 @@ static void pack_kblock(uint32_t type, const void *blk, uint8_t *grp, int nsb, i
         const block_q4_K *x = blk;
         for (int c = 0; c < 32; c++)
             memcpy(sb + 64 * c + 4 * r, x->qs + 4 * c, 4);
-        for (int j = 0; j < 8; j++) {
-            int sc, mn;
-            k4_get(x->scales, j, &sc, &mn);
-            sb[RP_Q4_K_SC + 16 * j + r] = (uint8_t)sc;
-            sb[RP_Q4_K_MN + 16 * j + r] = (uint8_t)mn;
-        }
+        for (int k = 0; k < 12; k++)
+            sb[RP_Q4_K_SC + 16 * k + r] = x->scales[k];
         memcpy(sb + RP_Q4_K_D + 2 * r, &x->d, 2);
         memcpy(sb + RP_Q4_K_DMIN + 2 * r, &x->dmin, 2);
         return;
@@ -169,14 +144,10 @@ static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int
     const uint8_t *sb = grp + (size_t)b * block_bytes(type);
     if (type == QT_Q4_K) {
         block_q4_K *x = blk;
-        int sc[8], mn[8];
         for (int c = 0; c < 32; c++)
             memcpy(x->qs + 4 * c, sb + 64 * c + 4 * r, 4);
-        for (int j = 0; j < 8; j++) {
-            sc[j] = sb[RP_Q4_K_SC + 16 * j + r];
-            mn[j] = sb[RP_Q4_K_MN + 16 * j + r];
-        }
-        k4_set(x->scales, sc, mn);
+        for (int k = 0; k < 12; k++)
+            x->scales[k] = sb[RP_Q4_K_SC + 16 * k + r];
         memcpy(&x->d, sb + RP_Q4_K_D + 2 * r, 2);
         memcpy(&x->dmin, sb + RP_Q4_K_DMIN + 2 * r, 2);
         return;

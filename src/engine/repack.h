@@ -29,11 +29,12 @@
  * The K-quants (rp_kquant) go by 256-column super-blocks instead, each the
  * same bytes as the 16 rows' file blocks in another order (nothing is
  * requantized; rp_row_to_float reads a row back exactly):
- *   Q4_K (RP_Q4_K_SB = 2368 bytes): 32 chunks, chunk c holding bytes
- *        qs[4c..4c+3] of each row (low nibbles: sub-block 2(c/8), high ones
- *        2(c/8)+1, columns 4(c%8)..+3 of each); then the six-bit scales
- *        widened to bytes, sc[j][r] (j the sub-block); the mins as bytes,
- *        mn[j][r]; the rows' f16 d, then their f16 dmin.
+ *   Q4_K (RP_Q4_K_SB = 2304 bytes, the file's 16 x 144): 32 chunks, chunk c
+ *        holding bytes qs[4c..4c+3] of each row (low nibbles: sub-block
+ *        2(c/8), high ones 2(c/8)+1, columns 4(c%8)..+3 of each); then the 12
+ *        bytes of packed six-bit scales and mins, byte k of row r at 16k + r
+ *        (the kernels unpack sixteen rows' at once); the rows' f16 d, then
+ *        their f16 dmin.
  *   Q6_K (RP_Q6_K_SB = 3328 bytes): per 16-column sub-block s, three chunks
  *        of the six-bit values v (the weight + 32) of columns 16s + 4m + k:
  *        P1 = v(m=0) | top two bits of v(m=1) << 6, P2 = v(m=2) | top two
@@ -66,10 +67,9 @@
 
 /* K-quant super-blocks of a group (see above): sizes and offsets in bytes. */
 #define RP_Q4_K_SC 2048
-#define RP_Q4_K_MN 2176
-#define RP_Q4_K_D 2304
-#define RP_Q4_K_DMIN 2336
-#define RP_Q4_K_SB 2368
+#define RP_Q4_K_D 2240
+#define RP_Q4_K_DMIN 2272
+#define RP_Q4_K_SB 2304
 #define RP_Q6_K_SC 3072
 #define RP_Q6_K_SB 3328
 

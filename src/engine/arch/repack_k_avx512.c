@@ -4,8 +4,9 @@
  * is sixteen rows times four columns that meets four broadcast Q8_K
  * activation bytes in one vpdpbusd.
  *
- * Q4_K: a chunk's low nibbles (sub-block 2j) are masked with 0x0f and its
- * high ones with 0xf0, so the high sub-block's dot comes out 16 times too
+ * Q4_K: the rows' packed six-bit scales and mins are unpacked sixteen rows at a
+ * time (about 40 128-bit operations per super-block). A chunk's low nibbles (sub-block 2j) are
+ * masked with 0x0f and its high ones with 0xf0, so the high sub-block's dot comes out 16 times too
  * large; its scale is taken as is and the low one's times 16, and the
  * super-block's sum of scale x dot is shifted back by 4 at the end (exact:
  * every term is a multiple of 16 and the sum stays within int32). The mins
@@ -33,8 +34,14 @@ static inline __m512i bcast4(const void *p)
     return _mm512_set1_epi32(v);
 }
 
+/* Decode reads each weight once: the kernels ask for the line PF_AHEAD bytes
+ * ahead of each one they load, into L2 (bench/bench_repack, one thread, a 64 MiB
+ * matrix: 8 KiB into L2 streamed 5-15% faster than 4 KiB into L1; NTA halved it). */
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T2
+#endif
 #ifndef PF_AHEAD
-#define PF_AHEAD 4096 /* bytes of weights ahead when decoding */
+#define PF_AHEAD 8192
 #endif
 
 static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *group, const void *a,
@@ -56,28 +63,45 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
     for (int b = 0; b < nsb; b++) {
         const uint8_t *sb = group + (size_t)b * RP_Q4_K_SB;
         if (T <= 2) /* decode reads each weight once: ask ahead for the lines after the chunks */
-            _Pragma("GCC unroll 5") for (int c = RP_Q4_K_SC / 64; c < RP_Q4_K_SB / 64; c++)
-                _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, _MM_HINT_T0);
+            _Pragma("GCC unroll 4") for (int c = RP_Q4_K_SC / 64; c < RP_Q4_K_SB / 64; c++)
+                _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, PF_HINT);
         __m512i isc[RP_MAX_TOKENS], imn[RP_MAX_TOKENS];
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
         {
             isc[t] = _mm512_setzero_si512();
             imn[t] = _mm512_setzero_si512();
         }
+        /* the sixteen rows' six-bit scales and mins, unpacked as quant.c's k4_scale_min does:
+         * j < 4: sc = b[j] & 63, mn = b[j + 4] & 63; j >= 4: sc = b[j + 4] & 15 | (b[j - 4] >> 6)
+         * << 4, mn = b[j + 4] >> 4 | (b[j] >> 6) << 4 (byte k of the rows in one xmm) */
+        __m128i sc[8], mn[8];
+        {
+            const __m128i m6 = _mm_set1_epi8(63), lo4x = _mm_set1_epi8(0x0f),
+                          top2 = _mm_set1_epi8((char)0xc0);
+            __m128i k[12];
+            _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) k[i] =
+                _mm_load_si128((const __m128i *)(sb + RP_Q4_K_SC + 16 * i));
+            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
+            {
+                sc[i] = _mm_and_si128(k[i], m6);
+                mn[i] = _mm_and_si128(k[i + 4], m6);
+                /* (A & C) | B: four low bits from A, the top two already in place in B */
+                sc[i + 4] = _mm_ternarylogic_epi32(
+                    k[i + 8], _mm_srli_epi16(_mm_and_si128(k[i], top2), 2), lo4x, 0xec);
+                mn[i + 4] = _mm_ternarylogic_epi32(_mm_srli_epi16(k[i + 8], 4),
+                                                   _mm_srli_epi16(_mm_and_si128(k[i + 4], top2), 2),
+                                                   lo4x, 0xec);
+            }
+        }
         _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)
         {
-            const __m512i mn = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((
-                                                       const __m128i *)(sb + RP_Q4_K_MN + 16 * j))),
-                                                   dup);
+            const __m512i m = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(mn[j]), dup);
             _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) imn[t] =
-                _mm512_dpwssd_epi32(imn[t], mn, bcast4(y[t][b].bsums + 2 * j));
+                _mm512_dpwssd_epi32(imn[t], m, bcast4(y[t][b].bsums + 2 * j));
         }
         for (int j = 0; j < 4; j++) {
-            const __m512i sl = _mm512_slli_epi32(
-                _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(sb + RP_Q4_K_SC + 32 * j))),
-                4);
-            const __m512i sh = _mm512_cvtepu8_epi32(
-                _mm_loadu_si128((const __m128i *)(sb + RP_Q4_K_SC + 32 * j + 16)));
+            const __m512i sl = _mm512_slli_epi32(_mm512_cvtepu8_epi32(sc[2 * j]), 4);
+            const __m512i sh = _mm512_cvtepu8_epi32(sc[2 * j + 1]);
             const uint8_t *ch = sb + 512 * j;
             if (T <= 4) { /* both nibbles in one pass */
                 __m512i dl[RP_MAX_TOKENS], dh[RP_MAX_TOKENS];
@@ -86,7 +110,7 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                 _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
                 {
                     if (T <= 2) /* and for each chunk's line, spread among the loads */
-                        _mm_prefetch((const char *)ch + PF_AHEAD + 64 * i, _MM_HINT_T0);
+                        _mm_prefetch((const char *)ch + PF_AHEAD + 64 * i, PF_HINT);
                     const __m512i q = _mm512_load_si512((const void *)(ch + 64 * i));
                     const __m512i ql = _mm512_and_si512(q, lo4), qh = _mm512_and_si512(q, hi4);
                     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
@@ -150,8 +174,8 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
         const uint8_t *sb = group + (size_t)b * RP_Q6_K_SB;
         if (T <= 2) { /* the scales' lines and the d; the chunks' lines below */
             _Pragma("GCC unroll 4") for (int c = RP_Q6_K_SC / 64; c < RP_Q6_K_SB / 64; c++)
-                _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, _MM_HINT_T0);
-            _mm_prefetch((const char *)dsb + 32 * (size_t)b + 256, _MM_HINT_T0);
+                _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, PF_HINT);
+            _mm_prefetch((const char *)dsb + 32 * (size_t)b + 256, PF_HINT);
         }
         /* each sub-block's sum starts from -32 * bsum: the stored values' offset */
         int32_t off[RP_MAX_TOKENS][16];
@@ -169,7 +193,7 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
             const uint8_t *ch = sb + 192 * s;
             if (T <= 2)
                 _Pragma("GCC unroll 3") for (int c = 0; c < 3; c++)
-                    _mm_prefetch((const char *)ch + PF_AHEAD + 64 * c, _MM_HINT_T0);
+                    _mm_prefetch((const char *)ch + PF_AHEAD + 64 * c, PF_HINT);
             const __m512i p1 = _mm512_load_si512((const void *)ch),
                           p2 = _mm512_load_si512((const void *)(ch + 64)),
                           n = _mm512_load_si512((const void *)(ch + 128));
