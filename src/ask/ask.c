@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "consensus/synth.h"
+#include "consensus/consensus.h"
 #include "core/limits.h"
 #include "council/fanout.h"
 #include "hub/hub.h"
@@ -165,14 +165,15 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         cm[i].latency_ms = (long long)r->latency_ms;
         cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
         cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
+        cm[i].premium = r->premium;
+        cm[i].cost_usd = r->cost_usd;
         if (!cm[i].name || !cm[i].model || !cm[i].text) {
             st = dx_fail(DX_ENOMEM, "out of memory");
             goto out;
         }
     }
     cns_input in = {.question = question, .members = cm, .n_members = n};
-    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
-    cns_options co = {.synthesis = false};
+    cns_options co = {0};
     if (o->embedder) {
         co.embed = embed_fn;
         co.embed_user = (void *)o->embedder;
@@ -180,14 +181,14 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     }
     if ((st = cns_analyze(&in, &co, a, out)))
         goto out;
-    if (o->synthesis) {
+    /* without synthesis the category is still derived, from the analysis alone */
+    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
+    cns_synth_options so = {
+        .generate = sc.mc ? synth_generate : NULL, .generate_user = &sc, .answer = o->synthesis};
+    if (o->synthesis)
         phase(o, ASK_SYNTHESIZING);
-        co.synthesis = true;
-        co.generate = sc.mc ? synth_generate : NULL;
-        co.generate_user = &sc;
-        if ((st = cns_synthesize(*out, &co, a)))
-            goto out;
-    }
+    if ((st = cns_synthesize(*out, &so, a)))
+        goto out;
     phase(o, ASK_DONE);
 out:
     fanout_results_free(res, n);

@@ -101,9 +101,11 @@ int cmd_analyze(int argc, char **argv)
         rc = cli_error(NULL);
         goto out;
     }
-    cns_options opt = {.synthesis = synthesis};
     cns_result *r;
-    st = cns_analyze(&in, &opt, &a, &r);
+    cns_synth_options so = {.answer = synthesis};
+    st = cns_analyze(&in, NULL, &a, &r);
+    if (!st)
+        st = cns_synthesize(r, &so, &a);
     if (st) {
         rc = cli_error("analyze");
         goto out;

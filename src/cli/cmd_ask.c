@@ -39,6 +39,7 @@ typedef struct view {
     member_status status[DX_MAX_MEMBERS];
     int tokens[DX_MAX_MEMBERS];
     double latency[DX_MAX_MEMBERS];
+    double cost[DX_MAX_MEMBERS]; /* USD, < 0 unknown */
     char error[DX_MAX_MEMBERS][96];
     const char *phase;
 } view;
@@ -49,11 +50,14 @@ static void draw(view *v)
         fprintf(stderr, "\033[%dA", v->lines);
     for (size_t i = 0; i < v->cfg->n_members; i++) {
         const member_config *mc = &v->cfg->members[i];
-        fprintf(stderr, "\033[2K  %-22.22s %-9s", mc->name, member_status_str(v->status[i]));
+        fprintf(stderr, "\033[2K  %-22.22s %-7s %-9s", mc->name, member_tier_str(mc),
+                member_status_str(v->status[i]));
         if (v->tokens[i])
             fprintf(stderr, " %5d tok", v->tokens[i]);
         if (member_status_final(v->status[i]))
             fprintf(stderr, "  %.1f s", v->latency[i] / 1000.0);
+        if (member_status_final(v->status[i]) && v->cost[i] > 0)
+            fprintf(stderr, "  ~$%.4f", v->cost[i]);
         if (v->error[i][0])
             fprintf(stderr, "  %s", v->error[i]);
         fprintf(stderr, "\n");
@@ -89,6 +93,7 @@ static void on_event(const ask_event *ev, void *user)
     if (me->kind == MEMBER_EV_TEXT)
         v->tokens[i]++;
     v->latency[i] = r->latency_ms;
+    v->cost[i] = r->cost_usd;
     snprintf(v->error[i], sizeof v->error[i], "%.95s", r->status == MEMBER_DONE ? "" : r->error);
     if (v->tty) {
         if (me->kind == MEMBER_EV_STATUS || v->tokens[i] % 8 == 0)
@@ -132,6 +137,26 @@ static dx_status print_result(const cns_result *r)
         if (!st)
             st = dx_buf_puts(&out, "\n");
     }
+    /* premium members cost money: each one's estimate and the question's */
+    double total = 0;
+    bool any = false, unknown = false;
+    for (size_t i = 0; !st && i < r->n_members; i++) {
+        const cns_member *m = &r->members[i];
+        if (!m->premium)
+            continue;
+        if (!any)
+            st = dx_buf_puts(&out, "\nPremium members:");
+        any = true;
+        if (!st && m->cost_usd >= 0)
+            st = dx_buf_printf(&out, " %s %.1f s ~$%.4f;", m->name, m->latency_ms / 1000.0,
+                               m->cost_usd);
+        else if (!st)
+            st = dx_buf_printf(&out, " %s %.1f s (no prices);", m->name, m->latency_ms / 1000.0);
+        total += m->cost_usd >= 0 ? m->cost_usd : 0;
+        unknown |= m->cost_usd < 0;
+    }
+    if (!st && any)
+        st = dx_buf_printf(&out, " question ~$%.4f%s\n", total, unknown ? " and more" : "");
     if (!st)
         fwrite(out.data ? out.data : "", 1, out.len, stdout);
     dx_buf_free(&text);

@@ -42,9 +42,12 @@ static void list(const council_config *c)
     printf(")\n");
     for (size_t i = 0; i < c->n_members; i++) {
         const member_config *m = &c->members[i];
-        printf("  %-16s %-6s %s", m->name, member_kind_str(m->kind), m->model);
+        printf("  %-16s %-6s %-7s %s", m->name, member_kind_str(m->kind), member_tier_str(m),
+               m->model);
         if (m->kind == MEMBER_REMOTE)
-            printf(" at %s", m->base_url);
+            printf(" at %s (%s API)", m->base_url, member_api_str(m->api));
+        if (m->has_price)
+            printf(", $%g/$%g per M tokens in/out", m->input_price, m->output_price);
         if (m->has_temperature)
             printf(", temperature %g", m->temperature);
         if (m->has_top_p)
@@ -108,6 +111,8 @@ static json_t *result_json(const member_result *r)
     json_t *o = json_object();
     json_object_set_new(o, "name", json_string(r->name));
     json_object_set_new(o, "kind", json_string(member_kind_str(r->kind)));
+    json_object_set_new(o, "tier", json_string(r->premium ? "premium" : "free"));
+    json_object_set_new(o, "provider", r->provider ? json_string(r->provider) : json_null());
     json_object_set_new(o, "model", json_string(r->model));
     json_object_set_new(o, "status", json_string(member_status_str(r->status)));
     json_object_set_new(o, "error", json_string(r->error));
@@ -115,6 +120,7 @@ static json_t *result_json(const member_result *r)
     json_object_set_new(o, "truncated", json_boolean(r->truncated));
     json_object_set_new(o, "ttft_ms", r->ttft_ms >= 0 ? json_real(r->ttft_ms) : json_null());
     json_object_set_new(o, "latency_ms", json_real(r->latency_ms));
+    json_object_set_new(o, "cost_usd", r->cost_usd >= 0 ? json_real(r->cost_usd) : json_null());
     json_object_set_new(o, "prompt_tokens",
                         r->prompt_tokens >= 0 ? json_integer(r->prompt_tokens) : json_null());
     json_object_set_new(o, "completion_tokens", json_integer(r->completion_tokens));
@@ -137,15 +143,23 @@ static int ask(const council_config *cfg, const char *question, bool as_json)
     double wall = council_now_ms() - t0;
     if (st)
         return cli_error("members --ask");
-    int answered = 0;
-    for (size_t i = 0; i < n; i++)
+    int answered = 0, unpriced = 0;
+    double cost = 0;
+    for (size_t i = 0; i < n; i++) {
         answered += res[i].status == MEMBER_DONE;
+        if (res[i].cost_usd >= 0)
+            cost += res[i].cost_usd;
+        else
+            unpriced++;
+    }
     if (as_json) {
         json_t *root = json_object(), *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(arr, result_json(&res[i]));
         json_object_set_new(root, "config", json_string(cfg->source));
         json_object_set_new(root, "wall_ms", json_real(wall));
+        json_object_set_new(root, "cost_usd", json_real(cost));
+        json_object_set_new(root, "unpriced_members", json_integer(unpriced));
         json_object_set_new(root, "members", arr);
         json_dumpf(root, stdout, JSON_INDENT(2));
         putchar('\n');
@@ -153,8 +167,10 @@ static int ask(const council_config *cfg, const char *question, bool as_json)
     } else {
         for (size_t i = 0; i < n; i++) {
             const member_result *r = &res[i];
-            printf("== %s (%s): %s, %.0f ms", r->name, r->model, member_status_str(r->status),
-                   r->latency_ms);
+            printf("== %s (%s, %s): %s, %.0f ms", r->name, r->model,
+                   r->premium ? "premium" : "free", member_status_str(r->status), r->latency_ms);
+            if (r->cost_usd > 0)
+                printf(", ~$%.4f", r->cost_usd);
             if (r->ttft_ms >= 0)
                 printf(", first text at %.0f ms", r->ttft_ms);
             if (r->completion_tokens)
@@ -168,7 +184,10 @@ static int ask(const council_config *cfg, const char *question, bool as_json)
             if (r->text_len)
                 printf("%s\n", r->text);
         }
-        printf("%d of %zu members answered in %.0f ms\n", answered, n, wall);
+        printf("%d of %zu members answered in %.0f ms", answered, n, wall);
+        if (cost > 0 || unpriced)
+            printf(", ~$%.4f%s", cost, unpriced ? " (some premium members have no prices)" : "");
+        printf("\n");
     }
     fanout_results_free(res, n);
     return (size_t)answered == n ? 0 : 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "consensus/md.h"
 #include "core/limits.h"
 
 #define MAX_COLS 16
@@ -219,6 +220,8 @@ static void block(rd *r, cmark_node *n)
             } else {
                 put(r, "• ");
             }
+            if (!strcmp(cmark_node_get_type_string(it), "tasklist"))
+                put(r, cmark_gfm_extensions_get_tasklist_item_checked(it) ? "[x] " : "[ ] ");
             r->depth++;
             /* the item's first paragraph goes on the bullet's line */
             for (cmark_node *c = cmark_node_first_child(it); c && !r->st; c = cmark_node_next(c)) {
@@ -291,28 +294,14 @@ static void blocks(rd *r, cmark_node *n)
 
 dx_status term_md_render(const char *md, bool color, dx_buf *out)
 {
-    cmark_gfm_core_extensions_ensure_registered();
-    cmark_parser *p = cmark_parser_new(CMARK_OPT_DEFAULT);
-    if (!p)
-        return dx_fail(DX_ENOMEM, "out of memory");
-    static const char *const ext[] = {"table", "strikethrough", "autolink"};
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        cmark_syntax_extension *e = cmark_find_syntax_extension(ext[i]);
-        if (e)
-            cmark_parser_attach_syntax_extension(p, e);
-    }
-    cmark_parser_feed(p, md, strlen(md));
-    cmark_node *doc = cmark_parser_finish(p);
-    rd r = {out, color, 0, DX_OK};
-    if (doc)
+    cmark_node *doc;
+    rd r = {out, color, 0, cns_md_parse(md, strlen(md), &doc)};
+    if (!r.st)
         blocks(&r, doc);
-    else
-        r.st = dx_fail(DX_ENOMEM, "out of memory");
     /* no trailing blank lines */
     while (!r.st && out->len && out->data[out->len - 1] == '\n' &&
            (out->len < 2 || out->data[out->len - 2] == '\n'))
         out->data[--out->len] = '\0';
     cmark_node_free(doc);
-    cmark_parser_free(p);
     return r.st;
 }

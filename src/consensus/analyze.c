@@ -11,20 +11,9 @@
 #include <strings.h>
 
 #include "consensus/consensus.h"
-#include "consensus/synth.h"
+#include "consensus/rules.h"
 #include "consensus/text.h"
 #include "core/limits.h"
-
-/* Thresholds (docs/consensus.md, "Matching"). */
-#define LEX_AGREE 0.50 /* lexical similarity for "says the same" */
-#define LEX_FRAME 0.60 /* frame similarity for "talks about the same thing" */
-#define LEX_FRAME_NAMES 0.75
-#define LEX_NEGATION 0.60 /* similarity for "says the same, but negated" */
-#define EMB_AGREE 0.70    /* cosine, with an embedding provider (calibrated on all-MiniLM-L6-v2) */
-#define EMB_FRAME 0.62
-#define W_QUESTION 0.5 /* weight of a word the question already has */
-#define W_UNIQUE 0.25  /* weight of a one-member point in the score */
-#define DIRECT_MAX 3   /* claims in an answer short enough to be a direct answer */
 
 enum { REL_NONE, REL_AGREE, REL_CONFLICT };
 
@@ -35,7 +24,8 @@ typedef struct claim {
     const char *text;
     int member;
     bool lead;     /* first claim of its answer */
-    bool direct;   /* lead claim of a short answer (<= DIRECT_MAX claims): answers the question */
+    bool direct;   /* lead claim of a short answer (<= CNS_DIRECT_MAX_CLAIMS claims): answers the
+                      question */
     bool prose;    /* a sentence of prose (not a list item or table row) */
     bool restates; /* carries at least half of the question's words */
     bool calc;     /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
@@ -108,7 +98,7 @@ static bool is_name(const ctx *x, const char *stem)
 
 static double tok_weight(const cns_tok *t)
 {
-    return (t->flags & TOK_IN_QUESTION) ? W_QUESTION : 1.0;
+    return (t->flags & TOK_IN_QUESTION) ? CNS_W_QUESTION_WORD : 1.0;
 }
 
 /* What two claims share. "new" is what a claim adds to the question: its words
@@ -263,8 +253,8 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     double sim = o.sim, fsim = fr.sim;
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
     /* a frame shares at least one real word; direct answers share the question */
-    bool anchored = fr.shared >= 1.0 || (a->direct && b->direct && fr.shared > 0);
-    bool frame = (fsim >= LEX_FRAME && anchored) || (x->opt->embed && cs >= EMB_FRAME);
+    bool anchored = fr.shared >= CNS_FRAME_ANCHOR || (a->direct && b->direct && fr.shared > 0);
+    bool frame = (fsim >= CNS_LEX_FRAME && anchored) || (x->opt->embed && cs >= CNS_EMB_FRAME);
     /* both add something to the question, and nothing of it in common: not the same
      * point. Not for yes/no questions, where restating the question is the answer. */
     bool apart = !x->yesno && o.new_a > 0 && o.new_b > 0 && o.new_shared == 0;
@@ -272,26 +262,27 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
      * same ("World War II ended in 1945" / "... on 2 September 1945 with ...") */
     bool subsumed = (a->direct && o.new_a > 0 && o.new_shared >= o.new_a) ||
                     (b->direct && o.new_b > 0 && o.new_shared >= o.new_b);
-    bool same = ((sim >= LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= EMB_AGREE);
+    bool same =
+        ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
         return REL_CONFLICT;
     if (o.excl_a && o.excl_b &&
-        ((fsim >= LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= EMB_AGREE)))
+        ((fsim >= CNS_LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= CNS_EMB_AGREE)))
         return REL_CONFLICT;
     /* two direct answers to a one-answer question, filling the same frame with
      * different words ("the spiciest part is the placenta" / "... the seeds");
      * two answers that both give numbers are compared by them (rule 2) instead */
     if (!x->many && a->direct && b->direct && apart && anchored && !(a->f.n_qty && b->f.n_qty) &&
-        (fsim >= LEX_FRAME || (a->restates && b->restates)))
+        (fsim >= CNS_LEX_FRAME || (a->restates && b->restates)))
         return REL_CONFLICT;
     /* negation: one side negated, the other not, about the same words; two answers
      * that both open with the same "Yes"/"No" already agree on polarity */
     bool same_verdict = a->f.verdict && a->f.verdict == b->f.verdict;
-    if (((sim >= LEX_NEGATION && !apart) || (x->opt->embed && cs >= EMB_AGREE)) &&
-        (a->f.neg > 0) != (b->f.neg > 0) && fsim >= LEX_FRAME && !same_verdict &&
+    if (((sim >= CNS_LEX_NEGATION && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE)) &&
+        (a->f.neg > 0) != (b->f.neg > 0) && fsim >= CNS_LEX_FRAME && !same_verdict &&
         negation_meets(a->f.neg > 0 ? a : b, a->f.neg > 0 ? b : a))
         return REL_CONFLICT;
     return same ? REL_AGREE : REL_NONE;
@@ -373,7 +364,7 @@ static bool restates_question(const ctx *x, const claim *c)
     size_t hit = 0;
     for (size_t i = 0; i < x->q.n_tok; i++)
         hit += has_stem(c->f.toks, c->f.n_tok, x->q.toks[i].stem);
-    return 2 * hit >= x->q.n_tok;
+    return (double)hit >= CNS_RESTATE_SHARE * (double)x->q.n_tok;
 }
 
 /* Claims of every member that answered; marks refusals and empty answers. */
@@ -416,7 +407,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 /* "As an AI I can't give advice, but ..." keeps what follows "but" */
                 const char *but = strstr(text, ", but ");
                 if (!but || cns_is_refusal(but + 6)) {
-                    if (s < 2 && !refusal_early) {
+                    if (s < CNS_REFUSAL_LEAD_SENTENCES && !refusal_early) {
                         refusal_early = true;
                         refusal_text = text;
                     }
@@ -430,11 +421,11 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 return st;
             if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
                 continue;
-            c.calc = strchr(text, '=') != NULL || c.f.n_qty > 4;
+            c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
             c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
             x->c[x->nc++] = c;
         }
-        if (refusal_early && x->nc - first <= 1) {
+        if (refusal_early && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
             /* "I can't help with that. Please see a professional." */
             mb->status = CNS_REFUSED;
             if (!mb->error)
@@ -448,7 +439,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         for (size_t k = first; k < x->nc; k++)
             x->c[k].restates = restates_question(x, &x->c[k]);
         if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
-            (mb->claims <= DIRECT_MAX || x->c[first].restates))
+            (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
             x->c[first].direct = true;
         /* a sentence with nothing but a number or a verdict ("The answer is 18.")
          * can only be an answer to the question */
@@ -518,7 +509,7 @@ static void assign_weights(cns_member *m, size_t nm)
         for (size_t j = 0; j < nm; j++)
             if (m[j].usable && !strcasecmp(m[j].model, m[i].model))
                 k++;
-        m[i].weight = (1.0 + (k - 1) * 0.5) / k;
+        m[i].weight = (1.0 + (k - 1) * CNS_W_EXTRA_VOICE) / k;
     }
 }
 
@@ -819,7 +810,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         } else {
             an->unique[an->n_unique++] =
                 (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-            sc.den += W_UNIQUE;
+            sc.den += CNS_W_UNIQUE;
         }
     }
     /* agreed points by support, most supported first (stable) */
@@ -834,9 +825,9 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     }
     if (an->usable >= 2) {
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
-        if (an->consensus >= 70 && an->n_agreed > 0 && an->n_disputed == 0)
+        if (an->consensus >= CNS_LABEL_CONSENSUS_MIN && an->n_agreed > 0 && an->n_disputed == 0)
             an->label = CNS_LABEL_CONSENSUS;
-        else if (an->consensus >= 35)
+        else if (an->consensus >= CNS_LABEL_PARTIAL_MIN)
             an->label = CNS_LABEL_PARTIAL;
         else
             an->label = CNS_LABEL_DISAGREE;
@@ -858,7 +849,7 @@ static dx_status build_points(ctx *x, cns_result *r)
         return st;
     link_conflicts(x, pts, np, r->n_members);
     int asked = 0, confirmed = 0;
-    if (x->opt->generate && x->opt->support_checks > 0) {
+    if (x->opt->check && x->opt->support_checks > 0) {
         st = support_checks(x, r, pts, np, &asked, &confirmed);
         if (st)
             return st;
@@ -875,7 +866,17 @@ static bool reply_is_yes(const char *s)
     return !strncasecmp(s, "yes", 3) && !isalpha((unsigned char)s[3]);
 }
 
-/* Optional: ask the synthesizer whether another member's answer supports a
+/* The yes/no question a support check asks. */
+static dx_status prompt_support(const char *claim, const char *answer, dx_buf *b)
+{
+    return dx_buf_printf(b,
+                         "Reply with one word, yes or no. Does the answer below state or clearly "
+                         "imply the claim?\n\n"
+                         "Claim: %s\n\nAnswer:\n%.8000s\n\nReply (yes or no):",
+                         claim, answer);
+}
+
+/* Optional: ask a model whether another member's answer supports a
  * point only one member made; a "yes" adds that member's support. */
 static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
                                 int *confirmed)
@@ -895,11 +896,11 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
                 continue;
             dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES),
                    reply = dx_buf_make(DX_CNS_MAX_GENERATED);
-            dx_status st = cns_prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
+            dx_status st = prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
             if (!st) {
                 (*asked)++;
-                if (x->opt->generate(x->opt->generate_user, prompt.data, &reply) == DX_OK &&
-                    reply.data && reply_is_yes(reply.data)) {
+                if (x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
+                    reply_is_yes(reply.data)) {
                     pts[p].mask |= 1ull << k;
                     (*confirmed)++;
                 }
@@ -1021,9 +1022,6 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     else if (r->analysis.usable == 1)
         r->analysis.label = CNS_LABEL_SINGLE_VOICE;
     st = build_points(&x, r);
-    if (st)
-        return st;
-    st = cns_synthesize(r, opt, a);
     if (st)
         return st;
     *out = r;

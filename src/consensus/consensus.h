@@ -1,6 +1,11 @@
 /*
  * consensus — how much a council's answers agree, and one answer built on it.
  *
+ * Two public steps. cns_analyze is pure analysis: it reads the answers and
+ * writes the analysis object; it never writes prose. cns_synthesize then
+ * adds what is written from that analysis: the category, and (when asked)
+ * the answer and three follow-up questions. ask_run sequences the two.
+ *
  * The answers are split into claims (sentences, list items, table rows),
  * matched across members by meaning (an embedding provider when one is given,
  * a stemmed lexical method otherwise), checked for conflicts (numbers, names,
@@ -11,11 +16,13 @@
  *     arena a = arena_make(64 << 10, 64 << 20);
  *     cns_input in;
  *     if (cns_input_parse(json, len, &a, &in)) { ... dx_errmsg() ... }
- *     cns_options opt = {.synthesis = true};            // no models: extractive
  *     cns_result *r;
- *     if (cns_analyze(&in, &opt, &a, &r) == DX_OK) {
- *         char *s = cns_to_json_string(r, true);       // caller frees
- *         ...
+ *     if (cns_analyze(&in, NULL, &a, &r) == DX_OK) {               // lexical matching
+ *         cns_synth_options so = {.answer = true};                 // no model: extractive
+ *         if (cns_synthesize(r, &so, &a) == DX_OK) {
+ *             char *s = cns_to_json_string(r, true);               // caller frees
+ *             ...
+ *         }
  *     }
  *     arena_free(&a);
  *
@@ -50,6 +57,8 @@ typedef struct cns_member {
     const char *error;
     const char *text;
     long long latency_ms, tokens, ttft_ms; /* 0 when unknown */
+    bool premium;    /* a paid provider's model; the analysis weighs it like any other */
+    double cost_usd; /* estimated cost of the answer; < 0 when unknown */
     /* set by cns_analyze: */
     bool usable;   /* done, not a refusal, at least one claim */
     double weight; /* independent weight (voices of one model share) */
@@ -118,8 +127,8 @@ typedef struct cns_analysis {
 
 typedef struct cns_result {
     const char *question;
-    const char *category;
-    const char *category_source; /* "model" or "derived" */
+    const char *category;        /* NULL until cns_synthesize */
+    const char *category_source; /* "model" or "derived"; NULL until cns_synthesize */
     cns_member *members;
     size_t n_members;
     cns_analysis analysis;
@@ -134,32 +143,48 @@ typedef struct cns_result {
  * engine's sentence encoder; must be callable many times. */
 typedef dx_status (*cns_embed_fn)(void *user, const char *text, float *out, size_t dim);
 
-/* Prompt -> completion appended to out (bounded by out->max). Seam for the
- * council's synthesizer model. */
+/* Prompt -> completion appended to out (bounded by out->max). Seam for a
+ * council model: the synthesizer, or the member that answers yes/no checks. */
 typedef dx_status (*cns_generate_fn)(void *user, const char *prompt, dx_buf *out);
 
+/* Options of the analysis. */
 typedef struct cns_options {
     cns_embed_fn embed; /* NULL: lexical matching */
     void *embed_user;
     size_t embed_dim;
-    cns_generate_fn generate; /* NULL: extractive answer, derived follow-ups */
-    void *generate_user;
-    bool synthesis;     /* write answer and follow-ups */
+    cns_generate_fn check; /* answers yes/no support checks; NULL: none asked */
+    void *check_user;
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */
 } cns_options;
+
+/* Options of the synthesis. */
+typedef struct cns_synth_options {
+    cns_generate_fn generate; /* NULL: derived category, extractive answer, derived follow-ups */
+    void *generate_user;
+    bool answer; /* also write the answer and follow-ups (else only the category) */
+} cns_synth_options;
 
 /* Parses {"question":..., "answers":[{"model":..., "text":..., "name"?,
  * "status"?, "error"?, ...}]} into in (strings in a). DX_EFORMAT / DX_ELIMIT
  * with a one-line message on bad input; never crashes. */
 dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in);
 
-/* Runs the whole analysis (and synthesis when opt->synthesis); opt may be
- * NULL (lexical, no synthesis). in->members are copied; *out and all it
- * points to live in a. Fails only on DX_ENOMEM (arena cap), DX_ELIMIT (more
- * than DX_MAX_MEMBERS answers), DX_EARG (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM)
- * or the error of opt->embed. A failing opt->generate is not an error: the
- * answer falls back to extractive. Reentrant: no global state. */
+/* The analysis only (no category, answer or follow-ups: those are
+ * cns_synthesize's); opt may be NULL (lexical, no checks). in->members are
+ * copied; *out and all it points to live in a. Fails only on DX_ENOMEM
+ * (arena cap), DX_ELIMIT (more than DX_MAX_MEMBERS answers), DX_EARG
+ * (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM) or the error of opt->embed. A
+ * failing opt->check is not an error: the point keeps its support.
+ * Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
+
+/* What is written from an analysis: r->category (the model's when
+ * opt->generate replies with a listed one, else derived), and with
+ * opt->answer also r->answer and r->followups (model, else extractive /
+ * derived). opt may be NULL (derived category only). A failing model is not
+ * an error: it falls back, and the *_source fields say so. Fails only on
+ * DX_ENOMEM. Strings live in a. */
+dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a);
 
 /* The result as the JSON object of docs/api.md. New reference; NULL on OOM. */
 json_t *cns_to_json(const cns_result *r);

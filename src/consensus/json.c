@@ -124,6 +124,11 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
             (st = get_count(o, "tokens", where, &m->tokens)) ||
             (st = get_count(o, "ttft_ms", where, &m->ttft_ms)))
             goto out;
+        json_t *tier = json_object_get(o, "tier"), *cost = json_object_get(o, "cost_usd");
+        m->premium = json_is_string(tier) && !strcmp(json_string_value(tier), "premium");
+        m->cost_usd = json_is_number(cost) && json_number_value(cost) >= 0 ? json_number_value(cost)
+                      : m->premium                                         ? -1
+                                                                           : 0;
         m->status = CNS_DONE;
         if (status && !parse_status(status, &m->status)) {
             st = dx_fail(
@@ -279,10 +284,23 @@ json_t *cns_to_json(const cns_result *r)
                put(p, "latency_ms", json_integer(m->latency_ms)) |
                put(p, "tokens", json_integer(m->tokens)) |
                put(p, "ttft_ms", json_integer(m->ttft_ms)) |
+               put(p, "tier", json_string(m->premium ? "premium" : "free")) |
+               put(p, "cost_usd", m->cost_usd >= 0 ? json_real(m->cost_usd) : json_null()) |
                put(p, "usable", json_boolean(m->usable)) |
                put(p, "weight", json_real(round(m->weight * 1e6) / 1e6)) |
                put(p, "claims", json_integer(m->claims));
     }
+    /* the question's estimated cost: the members' summed; null while any
+     * premium member's is unknown (no prices in the config) */
+    double cost = 0;
+    bool known = true;
+    for (size_t i = 0; i < r->n_members; i++) {
+        if (r->members[i].cost_usd >= 0)
+            cost += r->members[i].cost_usd;
+        else
+            known = false;
+    }
+    bad |= put(o, "cost_usd", known ? json_real(cost) : json_null());
     bad |= put(o, "analysis", analysis_json(&r->analysis));
     bad |= put(o, "answer", str_or_null(r->answer));
     json_t *fu = json_array();

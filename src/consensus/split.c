@@ -1,15 +1,18 @@
 /*
  * split — markdown answer to claim candidates (see text.h).
  *
- * Line-oriented: fences, headings and rules are dropped; table rows become
- * "first cell — header: cell; ..." claims; list items and prose paragraphs are
- * split into sentences. Inline markup (emphasis, code ticks, links, HTML tags)
- * is removed from what is kept.
+ * The answer is parsed once by cmark-gfm (cns_md_parse, the same tree the
+ * terminal renders) and its tree walked: paragraphs and list items are split
+ * into sentences, each table row becomes one "first cell — header: cell; ..."
+ * claim; headings, rules and code blocks are dropped, HTML keeps its text. Inline
+ * markup is flattened to its text (code keeps what it says, links their text).
  */
+#include <cmark-gfm.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "consensus/md.h"
 #include "consensus/text.h"
 #include "core/limits.h"
 #include "core/str.h"
@@ -29,86 +32,6 @@ static void trim(const char **p, size_t *n)
     }
     while (*n && isspace((unsigned char)(*p)[*n - 1]))
         (*n)--;
-}
-
-/* Removes inline markdown into b: **, __, `, *, [text](url), ![alt](url), <tags>. */
-static dx_status strip_inline(const char *p, size_t n, dx_buf *b)
-{
-    dx_status st = DX_OK;
-    for (size_t i = 0; i < n && !st; i++) {
-        char c = p[i];
-        if (c == '`') {
-            /* inline code is kept as written, without its ticks */
-            size_t ticks = 0;
-            while (i + ticks < n && p[i + ticks] == '`')
-                ticks++;
-            size_t j = i + ticks, close = 0;
-            for (; j + ticks <= n; j++) {
-                size_t k = 0;
-                while (k < ticks && p[j + k] == '`')
-                    k++;
-                if (k == ticks && (j + k == n || p[j + k] != '`')) {
-                    close = j;
-                    break;
-                }
-            }
-            if (close) {
-                st = dx_buf_append(b, p + i + ticks, close - i - ticks);
-                i = close + ticks - 1;
-            } else {
-                i += ticks - 1;
-            }
-            continue;
-        }
-        if (c == '*') {
-            /* emphasis markers go; a product "9 * 2" or "9*2" stays */
-            bool pd = i > 0 && isdigit((unsigned char)p[i - 1]),
-                 nd = i + 1 < n && isdigit((unsigned char)p[i + 1]);
-            bool ps = i > 0 && p[i - 1] == ' ', ns = i + 1 < n && p[i + 1] == ' ';
-            if (!((pd && nd) || (ps && ns && i > 1 && isdigit((unsigned char)p[i - 2]))))
-                continue;
-        }
-        if (c == '_' &&
-            ((i + 1 < n && p[i + 1] == '_') || (i > 0 && p[i - 1] == '_') || i == 0 || i + 1 == n ||
-             isspace((unsigned char)p[i - 1]) || isspace((unsigned char)p[i + 1])))
-            continue;
-        if (c == '!' && i + 1 < n && p[i + 1] == '[')
-            continue;
-        if (c == '[') {
-            /* [text](target): look a bounded way ahead, so "[[[[..." stays linear */
-            size_t look = n - i < 1024 ? n - i : 1024;
-            const char *close = memchr(p + i, ']', look);
-            size_t rest = close ? n - (size_t)(close - p) : 0;
-            if (close && rest > 1 && close[1] == '(') {
-                const char *end = memchr(close, ')', rest < 2048 ? rest : 2048);
-                if (end) {
-                    st = dx_buf_append(b, p + i + 1, (size_t)(close - p - (ptrdiff_t)i - 1));
-                    i = (size_t)(end - p);
-                    continue;
-                }
-            }
-            continue;
-        }
-        if (c == ']')
-            continue;
-        if (c == '<') {
-            size_t j = i + 1;
-            while (j < n && j < i + 40 && p[j] != '>' && p[j] != '<')
-                j++;
-            if (j < n && p[j] == '>' && j > i + 1 &&
-                (isalpha((unsigned char)p[i + 1]) || p[i + 1] == '/')) {
-                st = dx_buf_putc(b, ' ');
-                i = j;
-                continue;
-            }
-        }
-        if (c == '\t' || c == '\n' || c == '\r')
-            c = ' ';
-        if (c == ' ' && b->len && b->data[b->len - 1] == ' ')
-            continue;
-        st = dx_buf_putc(b, c);
-    }
-    return st;
 }
 
 static bool starts_ci(const char *s, const char *prefix)
@@ -249,229 +172,196 @@ static void add_sentences(splitter *z, const char *s, size_t n, cns_span_kind ki
         add_span(z, s + start, n - start, kind);
 }
 
-static void add_block(splitter *z, const char *p, size_t n, cns_span_kind kind)
+static bool text_ends_digit(cmark_node *n, bool at_end)
+{
+    const char *t =
+        n && cmark_node_get_type(n) == CMARK_NODE_TEXT ? cmark_node_get_literal(n) : NULL;
+    if (!t || !*t)
+        return false;
+    return isdigit((unsigned char)(at_end ? t[strlen(t) - 1] : t[0]));
+}
+
+/* Emphasis between digits ("2*3*4") was a product that cmark read as emphasis. */
+static bool is_product(cmark_node *emph)
+{
+    return text_ends_digit(cmark_node_previous(emph), true) &&
+           text_ends_digit(cmark_node_first_child(emph), false);
+}
+
+/* The text of an inline subtree appended to b: code as written, links and
+ * images by their text, breaks and HTML tags as one space. */
+static dx_status flatten(cmark_node *n, dx_buf *b)
+{
+    dx_status st = DX_OK;
+    cmark_iter *it = cmark_iter_new(n);
+    if (!it)
+        return dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
+    cmark_event_type ev;
+    while (!st && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+        cmark_node *c = cmark_iter_get_node(it);
+        if (c == n)
+            continue;
+        if (cmark_node_get_type(c) == CMARK_NODE_EMPH && is_product(c)) {
+            st = dx_buf_putc(b, '*'); /* "2*3*4" is a product, not emphasis */
+            continue;
+        }
+        if (ev != CMARK_EVENT_ENTER)
+            continue;
+        const char *lit = NULL;
+        switch (cmark_node_get_type(c)) {
+        case CMARK_NODE_TEXT:
+        case CMARK_NODE_CODE:
+            lit = cmark_node_get_literal(c);
+            break;
+        case CMARK_NODE_SOFTBREAK:
+        case CMARK_NODE_LINEBREAK:
+        case CMARK_NODE_HTML_INLINE:
+            lit = " ";
+            break;
+        default:
+            break;
+        }
+        for (; lit && *lit && !st; lit++) {
+            char ch = *lit == '\t' || *lit == '\n' || *lit == '\r' ? ' ' : *lit;
+            if (ch == ' ' && (!b->len || b->data[b->len - 1] == ' '))
+                continue;
+            st = dx_buf_putc(b, ch);
+        }
+    }
+    cmark_iter_free(it);
+    return st;
+}
+
+static void add_paragraph(splitter *z, cmark_node *para, cns_span_kind kind)
 {
     dx_buf b = dx_buf_make(DX_MAX_ANSWER_BYTES);
-    dx_status st = strip_inline(p, n, &b);
-    if (st) {
+    dx_status st = flatten(para, &b);
+    if (st)
         z->st = st;
-        dx_buf_free(&b);
-        return;
-    }
-    if (b.len)
+    else if (b.len)
         add_sentences(z, b.data, b.len, kind);
     dx_buf_free(&b);
 }
 
-/* Splits a table line "| a | b |" into at most 16 trimmed cells. */
-static size_t table_cells(const char *p, size_t n, const char **cell, size_t *clen, size_t max)
+/* An HTML block's text without its tags ("<p>Water boils.</p>"). */
+static void add_html(splitter *z, cmark_node *html)
 {
-    trim(&p, &n);
-    if (n && *p == '|') {
-        p++;
-        n--;
-    }
-    if (n && p[n - 1] == '|')
-        n--;
-    size_t k = 0, start = 0;
-    for (size_t i = 0; i <= n && k < max; i++) {
-        if (i == n || (p[i] == '|' && (i == 0 || p[i - 1] != '\\'))) {
-            const char *c = p + start;
-            size_t cl = i - start;
-            trim(&c, &cl);
-            cell[k] = c;
-            clen[k] = cl;
-            k++;
-            start = i + 1;
+    const char *h = cmark_node_get_literal(html);
+    dx_buf b = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    bool tag = false;
+    for (; h && *h && !z->st; h++) {
+        char ch = *h;
+        if (ch == '<' || ch == '>') {
+            tag = ch == '<';
+            ch = ' ';
+        } else if (tag) {
+            continue;
         }
+        if (ch == '\t' || ch == '\n' || ch == '\r')
+            ch = ' ';
+        if (ch == ' ' && (!b.len || b.data[b.len - 1] == ' '))
+            continue;
+        z->st = dx_buf_putc(&b, ch);
     }
-    return k;
+    if (!z->st && b.len)
+        add_sentences(z, b.data, b.len, CNS_SPAN_SENTENCE);
+    dx_buf_free(&b);
 }
 
-static bool is_table_sep(const char *p, size_t n)
+/* One claim per body row: "first cell — header: cell; header: cell". */
+static void add_table(splitter *z, cmark_node *table)
 {
-    bool dash = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c == '-')
-            dash = true;
-        else if (c != '|' && c != ':' && !isspace((unsigned char)c))
-            return false;
+    enum { MAX_COLS = 16 };
+    dx_buf hdr[MAX_COLS];
+    size_t nhdr = 0;
+    for (size_t i = 0; i < MAX_COLS; i++)
+        hdr[i] = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    bool header = true;
+    for (cmark_node *row = cmark_node_first_child(table); row && !z->st;
+         row = cmark_node_next(row)) {
+        dx_buf line = dx_buf_make(DX_MAX_ANSWER_BYTES), cell = dx_buf_make(DX_MAX_ANSWER_BYTES);
+        size_t i = 0;
+        for (cmark_node *cn = cmark_node_first_child(row); cn && i < MAX_COLS && !z->st;
+             cn = cmark_node_next(cn), i++) {
+            dx_buf_clear(&cell);
+            dx_status st = flatten(cn, &cell);
+            if (!st && header)
+                st = dx_buf_append(&hdr[i], cell.data ? cell.data : "", cell.len);
+            if (header) {
+                nhdr = i + 1;
+            } else if (!st && cell.len) {
+                if (line.len)
+                    st = dx_buf_puts(&line, i == 1 ? " — " : "; ");
+                if (!st && i > 0 && i < nhdr && hdr[i].len)
+                    st = dx_buf_printf(&line, "%s: ", hdr[i].data);
+                if (!st)
+                    st = dx_buf_append(&line, cell.data, cell.len);
+            }
+            if (st)
+                z->st = st;
+        }
+        if (!header && line.len)
+            add_span(z, line.data, line.len, CNS_SPAN_ROW);
+        header = false;
+        dx_buf_free(&line);
+        dx_buf_free(&cell);
     }
-    return dash;
+    for (size_t i = 0; i < MAX_COLS; i++)
+        dx_buf_free(&hdr[i]);
 }
 
-static bool is_rule(const char *p, size_t n)
+static bool is_type(cmark_node *n, const char *name)
 {
-    trim(&p, &n);
-    if (n < 3)
-        return false;
-    char c = p[0];
-    if (c != '-' && c != '*' && c != '_')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != c && !isspace((unsigned char)p[i]))
-            return false;
-    return true;
+    return !strcmp(cmark_node_get_type_string(n), name);
 }
 
-/* Length of a list marker ("- ", "* ", "+ ", "12. ", "3) ") at p, or 0. */
-static size_t list_marker(const char *p, size_t n)
+/* Whether the node sits inside a list item (its sentences are items). */
+static bool in_item(cmark_node *n)
 {
-    if (n >= 2 && (p[0] == '-' || p[0] == '*' || p[0] == '+') && (p[1] == ' ' || p[1] == '\t'))
-        return 2;
-    size_t i = 0;
-    while (i < n && i < 9 && isdigit((unsigned char)p[i]))
-        i++;
-    if (i && i + 1 < n && (p[i] == '.' || p[i] == ')') && (p[i + 1] == ' ' || p[i + 1] == '\t'))
-        return i + 2;
-    return 0;
-}
-
-typedef struct pending {
-    dx_buf text;
-    cns_span_kind kind;
-    bool open;
-    bool quote; /* the block is a blockquote */
-} pending;
-
-static void flush(splitter *z, pending *pd)
-{
-    if (pd->open && pd->text.len)
-        add_block(z, pd->text.data, pd->text.len, pd->kind);
-    dx_buf_clear(&pd->text);
-    pd->open = false;
-}
-
-static void append_line(splitter *z, pending *pd, const char *p, size_t n, cns_span_kind kind)
-{
-    if (!pd->open) {
-        pd->open = true;
-        pd->kind = kind;
-    }
-    if (pd->text.len && dx_buf_putc(&pd->text, ' ')) {
-        z->st = DX_ELIMIT;
-        return;
-    }
-    if (dx_buf_append(&pd->text, p, n))
-        z->st = DX_ELIMIT;
+    for (cmark_node *p = cmark_node_parent(n); p; p = cmark_node_parent(p))
+        if (cmark_node_get_type(p) == CMARK_NODE_ITEM)
+            return true;
+    return false;
 }
 
 dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **out, size_t *n)
 {
-    splitter z = {.a = a};
-    pending pd = {.text = dx_buf_make(DX_MAX_ANSWER_BYTES)};
-    const char *hdr[16];
-    size_t hlen[16], nhdr = 0;
-    bool fence = false;
-    char fence_ch = 0;
-    size_t pos = 0;
     *out = NULL;
     *n = 0;
-    while (pos < len && !z.st && z.n < DX_CNS_MAX_CLAIMS) {
-        const char *nl = memchr(md + pos, '\n', len - pos);
-        size_t end = nl ? (size_t)(nl - md) : len;
-        const char *line = md + pos;
-        size_t ll = end - pos;
-        pos = nl ? end + 1 : len;
-        const char *t = line;
-        size_t tl = ll;
-        trim(&t, &tl);
-        if (tl >= 3 && (t[0] == '`' || t[0] == '~') && t[1] == t[0] && t[2] == t[0]) {
-            if (!fence) {
-                flush(&z, &pd);
-                fence = true;
-                fence_ch = t[0];
-            } else if (t[0] == fence_ch)
-                fence = false;
+    if (len > DX_MAX_ANSWER_BYTES)
+        return dx_fail(DX_ELIMIT, "consensus: an answer is longer than %u bytes",
+                       DX_MAX_ANSWER_BYTES);
+    cmark_node *doc;
+    dx_status st = cns_md_parse(md, len, &doc);
+    if (st)
+        return st;
+    splitter z = {.a = a};
+    cmark_iter *it = cmark_iter_new(doc);
+    if (!it)
+        z.st = dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
+    cmark_event_type ev;
+    while (!z.st && z.n < DX_CNS_MAX_CLAIMS && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+        cmark_node *c = cmark_iter_get_node(it);
+        if (ev != CMARK_EVENT_ENTER)
             continue;
+        if (cmark_node_get_type(c) == CMARK_NODE_PARAGRAPH) {
+            /* a table cell's paragraph is read with its row */
+            add_paragraph(&z, c, in_item(c) ? CNS_SPAN_ITEM : CNS_SPAN_SENTENCE);
+            cmark_iter_reset(it, c, CMARK_EVENT_EXIT);
+        } else if (is_type(c, "table")) {
+            add_table(&z, c);
+            cmark_iter_reset(it, c, CMARK_EVENT_EXIT);
+        } else if (cmark_node_get_type(c) == CMARK_NODE_HTML_BLOCK) {
+            add_html(&z, c);
+        } else if (cmark_node_get_type(c) == CMARK_NODE_HEADING) {
+            cmark_iter_reset(it, c, CMARK_EVENT_EXIT); /* a heading is not a claim */
         }
-        if (fence)
-            continue; /* code is not a claim */
-        if (tl == 0) {
-            flush(&z, &pd);
-            nhdr = 0;
-            continue;
-        }
-        if (t[0] == '#' || is_rule(t, tl)) {
-            flush(&z, &pd);
-            nhdr = 0;
-            continue;
-        }
-        bool quote = tl && t[0] == '>';
-        if (quote != pd.quote)
-            flush(&z, &pd); /* a quote is its own block */
-        pd.quote = quote;
-        while (tl && t[0] == '>') {
-            t++;
-            tl--;
-            trim(&t, &tl);
-        }
-        if (!tl)
-            continue;
-        if (t[0] == '|') {
-            flush(&z, &pd);
-            if (is_table_sep(t, tl))
-                continue;
-            /* a row followed by a separator line is the header */
-            const char *nx = md + pos;
-            size_t nxl = 0;
-            while (pos + nxl < len && nx[nxl] != '\n')
-                nxl++;
-            const char *cell[16];
-            size_t clen[16];
-            size_t nc = table_cells(t, tl, cell, clen, 16);
-            if (pos < len && is_table_sep(nx, nxl) && memchr(nx, '-', nxl)) {
-                nhdr = nc;
-                memcpy(hdr, cell, nc * sizeof *cell);
-                memcpy(hlen, clen, nc * sizeof *clen);
-                continue;
-            }
-            dx_buf row = dx_buf_make(DX_MAX_ANSWER_BYTES);
-            for (size_t i = 0; i < nc && !z.st; i++) {
-                if (!clen[i])
-                    continue;
-                if (row.len)
-                    dx_buf_puts(&row, i == 1 ? " — " : "; ");
-                if (i > 0 && i < nhdr && hlen[i]) {
-                    dx_buf_append(&row, hdr[i], hlen[i]);
-                    dx_buf_puts(&row, ": ");
-                }
-                dx_buf_append(&row, cell[i], clen[i]);
-            }
-            if (row.len) {
-                dx_buf clean = dx_buf_make(DX_MAX_ANSWER_BYTES);
-                if (!strip_inline(row.data, row.len, &clean))
-                    add_span(&z, clean.data ? clean.data : "", clean.len, CNS_SPAN_ROW);
-                dx_buf_free(&clean);
-            }
-            dx_buf_free(&row);
-            continue;
-        }
-        size_t mk = list_marker(t, tl);
-        if (mk) {
-            flush(&z, &pd);
-            t += mk;
-            tl -= mk;
-            trim(&t, &tl);
-            if (tl >= 3 && t[0] == '[' && (t[1] == ' ' || t[1] == 'x' || t[1] == 'X') &&
-                t[2] == ']') {
-                t += 3;
-                tl -= 3; /* task list box */
-            }
-            append_line(&z, &pd, t, tl, CNS_SPAN_ITEM);
-            continue;
-        }
-        append_line(&z, &pd, t, tl, pd.open ? pd.kind : CNS_SPAN_SENTENCE);
+        /* code blocks and rules have no paragraphs: nothing is read */
     }
-    if (!z.st)
-        flush(&z, &pd);
-    dx_buf_free(&pd.text);
-    if (z.st) {
-        if (z.st == DX_ELIMIT)
-            dx_fail(DX_ELIMIT, "consensus: an answer is longer than %u bytes", DX_MAX_ANSWER_BYTES);
+    cmark_iter_free(it);
+    cmark_node_free(doc);
+    if (z.st)
         return z.st;
-    }
     *out = z.spans;
     *n = z.n;
     return DX_OK;

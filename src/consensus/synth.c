@@ -237,15 +237,6 @@ dx_status cns_prompt_category(const cns_result *r, dx_buf *b)
     return st;
 }
 
-dx_status cns_prompt_support(const char *claim, const char *answer, dx_buf *b)
-{
-    return dx_buf_printf(b,
-                         "Reply with one word, yes or no. Does the answer below state or clearly "
-                         "imply the claim?\n\n"
-                         "Claim: %s\n\nAnswer:\n%.8000s\n\nReply (yes or no):",
-                         claim, answer);
-}
-
 /* ---- fallbacks ------------------------------------------------------------- */
 
 /* s cut to about max bytes on a UTF-8 boundary, without trailing '.', in a. */
@@ -438,8 +429,9 @@ static const char *parse_category(const char *reply)
     return NULL;
 }
 
-static dx_status ask(const cns_options *opt, dx_status (*prompt)(const cns_result *, dx_buf *),
-                     const cns_result *r, dx_buf *reply)
+static dx_status ask(const cns_synth_options *opt,
+                     dx_status (*prompt)(const cns_result *, dx_buf *), const cns_result *r,
+                     dx_buf *reply)
 {
     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
     dx_status st = prompt(r, &p);
@@ -449,8 +441,11 @@ static dx_status ask(const cns_options *opt, dx_status (*prompt)(const cns_resul
     return st;
 }
 
-dx_status cns_synthesize(cns_result *r, const cns_options *opt, arena *a)
+dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
 {
+    static const cns_synth_options defaults = {0};
+    if (!opt)
+        opt = &defaults;
     dx_status st = DX_OK;
     dx_buf reply = dx_buf_make(DX_CNS_MAX_GENERATED);
     r->category = NULL;
@@ -460,7 +455,7 @@ dx_status cns_synthesize(cns_result *r, const cns_options *opt, arena *a)
     r->category_source = r->category ? "model" : "derived";
     if (!r->category)
         r->category = cns_category_derive(r);
-    if (!opt->synthesis)
+    if (!opt->answer)
         goto out;
 
     dx_buf_clear(&reply);

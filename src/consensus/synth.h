@@ -2,10 +2,11 @@
  * synth — the answer written from an analysis: prompts for the synthesizer
  * model, the extractive fallback, follow-up questions and the category.
  *
- *     cns_synthesize(r, opt, &arena);   // fills r->answer, r->followups
- *     r->category = cns_category_derive(question, answers...);
+ *     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
+ *     cns_prompt_synthesis(r, &p);          // what the synthesizer model is asked
  *
- * Internal to src/consensus; see docs/consensus.md ("Synthesis").
+ * The public step is cns_synthesize (consensus.h). Internal to src/consensus
+ * and its tests; see docs/consensus.md ("Synthesis").
  */
 #ifndef DX_CNS_SYNTH_H
 #define DX_CNS_SYNTH_H
@@ -23,11 +24,5 @@ const char *cns_category_derive(const cns_result *r);
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b);
 dx_status cns_prompt_followups(const cns_result *r, dx_buf *b);
 dx_status cns_prompt_category(const cns_result *r, dx_buf *b);
-dx_status cns_prompt_support(const char *claim, const char *answer, dx_buf *b);
-
-/* Category (model when opt->generate answers with a listed one, else
- * derived); with opt->synthesis also answer and follow-ups (model, else
- * extractive / derived). Model failures fall back, never fail the call. */
-dx_status cns_synthesize(cns_result *r, const cns_options *opt, arena *a);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "consensus/rules.h"
 #include "core/limits.h"
 #include "core/str.h"
 
@@ -481,7 +482,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 return dx_fail(DX_ENOMEM, "consensus: out of memory");
             /* "1980s" stays a word (a decade), "5km" is a number and a unit */
             if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) &&
-                r.half >= 5 && r.v >= 1000 && r.v <= 2100) {
+                r.half >= 5 && r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
                 rawtok w = {.kind = RT_WORD, .initial = next_initial};
                 w.s = arena_strndup(sc->a, s + i, j + 1 - i);
                 w.fold = w.s;
@@ -763,7 +764,7 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
         }
     }
     if (q->dim == CNS_DIM_NONE && used == 1 && j == i + 1 && t[i].kind == RT_NUM && !t[i].grouped &&
-        !strchr(t[i].s, '.') && v >= 1000 && v <= 2100) {
+        !strchr(t[i].s, '.') && v >= CNS_YEAR_MIN && v <= CNS_YEAR_MAX) {
         q->dim = CNS_DIM_YEAR;
         half = 0.5;
     }
@@ -819,7 +820,8 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
             cns_qty q;
             size_t used = read_quantity(t, n, i, r->v, r->half, 1, &q);
             /* the day in "2 September 1945" / "September 2, 1945" is part of a date */
-            bool day = q.dim == CNS_DIM_NONE && r->v >= 1 && r->v <= 31 && r->half == 0.5 &&
+            bool day = q.dim == CNS_DIM_NONE && r->v >= CNS_DAY_MIN && r->v <= CNS_DAY_MAX &&
+                       r->half == 0.5 &&
                        ((i + 1 < n && t[i + 1].kind == RT_WORD &&
                          in_list(t[i + 1].fold, months, sizeof months / sizeof months[0])) ||
                         (i > 0 && t[i - 1].kind == RT_WORD &&
@@ -990,7 +992,7 @@ static bool bare_agrees(const cns_qty *bare, const cns_qty *u)
     /* "18" and "$18": a bare number matches a quantity with the same written value */
     double d = fabs(bare->written - u->written);
     return d <= fmax(bare->whalf, u->whalf) + 1e-9 &&
-           d <= 0.02 * fmax(fabs(bare->written), fabs(u->written));
+           d <= CNS_QTY_REL_BARE * fmax(fabs(bare->written), fabs(u->written));
 }
 
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
@@ -1012,14 +1014,14 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
     double rel = mag > 0 ? d / mag : 0;
     if (x->dim == CNS_DIM_TEMP) {
         /* absolute in °C: rounding of either, at most 1 °C apart */
-        return d <= half + 1e-9 && d <= 1.0;
+        return d <= half + 1e-9 && d <= CNS_QTY_TEMP_MAX_C;
     }
     bool same_unit = x->unit == y->unit;
     if (same_unit && !x->approx && !y->approx)
-        return d <= half + 1e-9 * fmax(1.0, mag) && rel <= 0.02;
+        return d <= half + 1e-9 * fmax(1.0, mag) && rel <= CNS_QTY_REL_SAME_UNIT;
     /* different units or a hedge: the rounding of either, capped at 5% (10% hedged) */
-    double cap = (x->approx || y->approx) ? 0.10 : 0.05;
-    return d <= half + 1e-9 * fmax(1.0, mag) ? rel <= cap : rel <= 0.01;
+    double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
+    return d <= half + 1e-9 * fmax(1.0, mag) ? rel <= cap : rel <= CNS_QTY_REL_ANY;
 }
 
 /* ---- refusals ------------------------------------------------------------------- */

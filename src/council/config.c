@@ -1,6 +1,6 @@
 #include "council/config.h"
 
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -32,7 +32,39 @@ enum {
     K_ATTEMPTS = 1u << 11,
     K_SYNTH = 1u << 12,
     K_EMBED = 1u << 13,
+    K_PROVIDER = 1u << 14,
+    K_API = 1u << 15,
+    K_TIER = 1u << 16,
+    K_IN_PRICE = 1u << 17,
+    K_OUT_PRICE = 1u << 18,
 };
+
+/* Providers drux knows: the wire format, API root and key variable a
+ * member gets when it names one and leaves those out. */
+static const struct provider_info {
+    const char *name;
+    member_api api;
+    const char *base_url;
+    const char *key_env;
+} providers[] = {
+    {"openai", MEMBER_API_OPENAI, "https://api.openai.com/v1", "OPENAI_API_KEY"},
+    {"xai", MEMBER_API_OPENAI, "https://api.x.ai/v1", "XAI_API_KEY"},
+    {"deepseek", MEMBER_API_OPENAI, "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"},
+    {"perplexity", MEMBER_API_OPENAI, "https://api.perplexity.ai", "PERPLEXITY_API_KEY"},
+    {"openrouter", MEMBER_API_OPENAI, "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"},
+    {"together", MEMBER_API_OPENAI, "https://api.together.xyz/v1", "TOGETHER_API_KEY"},
+    {"anthropic", MEMBER_API_ANTHROPIC, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"},
+    {"gemini", MEMBER_API_GEMINI, "https://generativelanguage.googleapis.com/v1beta",
+     "GEMINI_API_KEY"},
+};
+
+static const struct provider_info *provider_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof providers / sizeof providers[0]; i++)
+        if (!strcmp(providers[i].name, name))
+            return &providers[i];
+    return NULL;
+}
 
 static const char *const council_keys[] = {
     "timeout_s",     "max_tokens",           "synthesizer",  "embedder",
@@ -52,6 +84,11 @@ static const char *const member_keys[] = {
     "first_byte_timeout_s",
     "max_attempts",
     "system_prompt",
+    "provider",
+    "api",
+    "tier",
+    "input_price",
+    "output_price",
     NULL,
 };
 
@@ -384,6 +421,11 @@ static unsigned key_bit(const char *name)
         {"max_attempts", K_ATTEMPTS},
         {"synthesizer", K_SYNTH},
         {"embedder", K_EMBED},
+        {"provider", K_PROVIDER},
+        {"api", K_API},
+        {"tier", K_TIER},
+        {"input_price", K_IN_PRICE},
+        {"output_price", K_OUT_PRICE},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -493,6 +535,43 @@ static void member_key(parser *p, member_config *m, const char *name, const char
     } else if (!strcmp(name, "seed")) {
         *set |= K_SEED;
         m->has_seed = parse_u64(p, name, v, &m->seed);
+    } else if (!strcmp(name, "provider")) {
+        *set |= K_PROVIDER;
+        if (!provider_find(v)) {
+            perr(p, DX_EFORMAT,
+                 "provider = '%.40s': expected openai, xai, deepseek, perplexity, openrouter, "
+                 "together, anthropic or gemini (any other OpenAI-compatible server: leave "
+                 "provider out and set base_url)",
+                 v);
+            return;
+        }
+        m->provider = save(p, v);
+    } else if (!strcmp(name, "api")) {
+        *set |= K_API;
+        if (!strcmp(v, "openai"))
+            m->api = MEMBER_API_OPENAI;
+        else if (!strcmp(v, "anthropic"))
+            m->api = MEMBER_API_ANTHROPIC;
+        else if (!strcmp(v, "gemini"))
+            m->api = MEMBER_API_GEMINI;
+        else
+            perr(p, DX_EFORMAT, "api = '%.40s': expected openai, anthropic or gemini", v);
+    } else if (!strcmp(name, "tier")) {
+        *set |= K_TIER;
+        if (!strcmp(v, "premium"))
+            m->premium = true;
+        else if (!strcmp(v, "free"))
+            m->premium = false;
+        else
+            perr(p, DX_EFORMAT, "tier = '%.40s': expected 'free' or 'premium'", v);
+    } else if (!strcmp(name, "input_price")) {
+        *set |= K_IN_PRICE;
+        m->has_price = true;
+        parse_double(p, name, v, 0, 1e6, false, &m->input_price);
+    } else if (!strcmp(name, "output_price")) {
+        *set |= K_OUT_PRICE;
+        m->has_price = true;
+        parse_double(p, name, v, 0, 1e6, false, &m->output_price);
     } else {
         char sec[DX_MAX_MEMBER_NAME + 16];
         snprintf(sec, sizeof sec, "member.%s", m->name);
@@ -577,8 +656,19 @@ static void resolve(parser *p)
         member_config *m = &c->members[i];
         unsigned set = p->member_set[i];
         p->line = m->line;
-        if (!(set & K_TYPE) && (set & K_BASE_URL))
+        if (!(set & K_TYPE) && (set & (K_BASE_URL | K_PROVIDER | K_API)))
             m->kind = MEMBER_REMOTE;
+        const struct provider_info *pi = m->provider ? provider_find(m->provider) : NULL;
+        if (pi && m->kind == MEMBER_REMOTE) {
+            if (!(set & K_API))
+                m->api = pi->api;
+            if (!m->base_url)
+                m->base_url = pi->base_url;
+            if (!(set & K_API_KEY_ENV))
+                m->api_key_env = pi->key_env;
+        }
+        if (!(set & K_TIER))
+            m->premium = m->kind == MEMBER_REMOTE;
         if (!(set & K_TIMEOUT))
             m->timeout_s = c->timeout_s;
         if (!(set & K_MAX_TOKENS))
@@ -597,10 +687,14 @@ static void resolve(parser *p)
             perr(p, DX_EFORMAT, "[member.%s] has no 'model'", m->name);
         } else if (m->kind == MEMBER_REMOTE && !m->base_url) {
             perr(p, DX_EFORMAT, "[member.%s] is remote but has no 'base_url'", m->name);
-        } else if (m->kind == MEMBER_LOCAL && (m->base_url || m->api_key_env || m->n_headers)) {
+        } else if (m->kind == MEMBER_LOCAL && (m->base_url || m->api_key_env || m->n_headers ||
+                                               m->provider || (set & K_API))) {
             perr(p, DX_EFORMAT,
-                 "[member.%s] is local; base_url, api_key_env and header are for "
+                 "[member.%s] is local; base_url, api_key_env, header, provider and api are for "
                  "'type = remote'",
+                 m->name);
+        } else if (m->kind == MEMBER_LOCAL && m->premium) {
+            perr(p, DX_EFORMAT, "[member.%s] is local: it runs on this machine, so tier = free",
                  m->name);
         }
     }
@@ -868,6 +962,25 @@ const member_config *council_config_member(const council_config *cfg, const char
 const char *member_kind_str(member_kind k)
 {
     return k == MEMBER_REMOTE ? "remote" : "local";
+}
+
+const char *member_api_str(member_api a)
+{
+    return a == MEMBER_API_ANTHROPIC ? "anthropic" : a == MEMBER_API_GEMINI ? "gemini" : "openai";
+}
+
+const char *member_tier_str(const member_config *mc)
+{
+    return mc->premium ? "premium" : "free";
+}
+
+double member_cost_usd(const member_config *mc, int prompt_tokens, int completion_tokens)
+{
+    if (!mc->has_price)
+        return mc->premium ? -1 : 0;
+    double in = prompt_tokens > 0 ? prompt_tokens : 0;
+    double out = completion_tokens > 0 ? completion_tokens : 0;
+    return (in * mc->input_price + out * mc->output_price) / 1e6;
 }
 
 void council_config_free(council_config *cfg)

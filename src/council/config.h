@@ -47,12 +47,25 @@
 
 typedef enum member_kind { MEMBER_LOCAL, MEMBER_REMOTE } member_kind;
 
+/* The wire format a remote member speaks (remote.c has one adapter each). */
+typedef enum member_api {
+    MEMBER_API_OPENAI,    /* POST {base_url}/chat/completions, SSE ending in [DONE] */
+    MEMBER_API_ANTHROPIC, /* POST {base_url}/messages, SSE message_start ... message_stop */
+    MEMBER_API_GEMINI,    /* POST {base_url}/models/{model}:streamGenerateContent?alt=sse */
+} member_api;
+
 typedef struct member_config {
     const char *name; /* from [member.NAME]; unique in the council */
     member_kind kind;
     const char *model;       /* local: cache name or path of a GGUF; remote: model id */
     const char *base_url;    /* remote: e.g. https://api.openai.com/v1 (no trailing /) */
     const char *api_key_env; /* remote: environment variable holding the key, or NULL */
+    member_api api;          /* remote: wire format */
+    const char *provider;    /* remote: "openai", "anthropic", ... as configured, or NULL */
+    bool premium;            /* a paid provider (remote unless tier = free); local: false */
+    bool has_price;          /* input_price / output_price were given */
+    double input_price;      /* USD per million prompt tokens */
+    double output_price;     /* USD per million completion tokens */
     const char **headers;    /* remote: extra "Name: value" lines */
     size_t n_headers;
     const char *system_prompt; /* NULL: none */
@@ -114,6 +127,14 @@ const char *council_models_dir(char *buf, size_t cap);
 const member_config *council_config_member(const council_config *cfg, const char *name);
 
 const char *member_kind_str(member_kind k);
+const char *member_api_str(member_api a);             /* "openai", "anthropic", "gemini" */
+const char *member_tier_str(const member_config *mc); /* "premium" or "free" */
+
+/* Estimated cost in USD of one answer: prompt and completion tokens times
+ * the member's prices (an unknown prompt count, < 0, counts as 0). -1 when
+ * it can't be known: a premium member without prices. A free member
+ * without prices costs 0. */
+double member_cost_usd(const member_config *mc, int prompt_tokens, int completion_tokens);
 
 /* Frees everything; NULL is a no-op. */
 void council_config_free(council_config *cfg);

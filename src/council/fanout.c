@@ -167,6 +167,7 @@ void member_ctx_usage(member_ctx *ctx, int prompt, int completion, bool estimate
         ctx->res.prompt_tokens = prompt < 0 ? -1 : prompt;
         ctx->res.completion_tokens = completion < 0 ? 0 : completion;
         ctx->res.tokens_estimated = estimated;
+        ctx->res.cost_usd = member_cost_usd(ctx->mc, prompt, completion);
     }
     pthread_mutex_unlock(&ctx->f->mu);
 }
@@ -287,6 +288,9 @@ static void ctx_init(member_ctx *c, fanout_state *f, size_t i, const member_conf
     c->res.name = mc->name;
     c->res.model = mc->model;
     c->res.kind = mc->kind;
+    c->res.premium = mc->premium;
+    c->res.provider = mc->provider;
+    c->res.cost_usd = member_cost_usd(mc, -1, 0);
     c->res.status = MEMBER_QUEUED;
     c->res.ttft_ms = -1;
     c->res.prompt_tokens = -1;

@@ -49,6 +49,8 @@ typedef struct member_result {
     const char *name;
     const char *model;
     member_kind kind;
+    bool premium;         /* a paid provider: the config's tier */
+    const char *provider; /* remote: the config's provider, or NULL */
     member_status status;
     char error[320];   /* why it failed / timed out / was cancelled; "" when done */
     char *text;        /* the answer so far, NUL-terminated, owned; never NULL after fanout_run */
@@ -63,6 +65,7 @@ typedef struct member_result {
     int attempts;           /* requests made (remote); 1 for a local run */
     int http_status;        /* last HTTP status (remote), 0 if none */
     char finish_reason[24]; /* "stop", "length", ... when reported */
+    double cost_usd;        /* tokens x the member's prices (member_cost_usd); -1 unknown */
 } member_result;
 
 const char *member_status_str(member_status st); /* "queued", "running", ... */

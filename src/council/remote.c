@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/limits.h"
@@ -18,6 +19,8 @@
 #define BACKOFF_BASE_MS 250.0
 #define BACKOFF_CAP_MS 8000.0
 #define POLL_MAX_MS 50
+/* the Messages API version drux speaks; a header = line may name another */
+#define REMOTE_ANTHROPIC_VERSION "2023-06-01"
 
 /* ---------- decoding ---------- */
 
@@ -39,6 +42,7 @@ void remote_chunk_clear(remote_chunk *c)
 {
     if (c->json)
         json_decref(c->json);
+    free(c->owned);
     memset(c, 0, sizeof *c);
 }
 
@@ -55,6 +59,7 @@ static bool get_count(json_t *obj, const char *key, int *out)
 dx_status remote_chunk_parse(const char *data, size_t len, bool whole, remote_chunk *out)
 {
     memset(out, 0, sizeof *out);
+    out->prompt_tokens = out->completion_tokens = -1;
     char quote[64];
     json_error_t err;
     if (len > DX_MAX_JSON_BYTES)
@@ -76,13 +81,10 @@ dx_status remote_chunk_parse(const char *data, size_t len, bool whole, remote_ch
     json_t *usage = json_object_get(root, "usage");
     if (json_is_object(usage)) {
         int p = 0, c = 0;
-        bool hp = get_count(usage, "prompt_tokens", &p),
-             hc = get_count(usage, "completion_tokens", &c);
-        if (hc) {
-            out->has_usage = true;
-            out->prompt_tokens = hp ? p : -1;
-            out->completion_tokens = c;
-        }
+        if (get_count(usage, "prompt_tokens", &p))
+            out->prompt_tokens = p, out->has_usage = true;
+        if (get_count(usage, "completion_tokens", &c))
+            out->completion_tokens = c, out->has_usage = true;
     }
     json_t *choices = json_object_get(root, "choices");
     if (choices && !json_is_array(choices))
@@ -119,10 +121,21 @@ dx_status remote_chunk_parse(const char *data, size_t len, bool whole, remote_ch
 const char *remote_error_message(const char *body, size_t len, char *buf, size_t cap)
 {
     json_t *root = len ? json_loadb(body, len, 0, NULL) : NULL;
-    const char *m = NULL;
+    const char *m = NULL, *kind = NULL;
     if (json_is_object(root)) {
         json_t *e = json_object_get(root, "error");
         json_t *v = json_is_object(e) ? json_object_get(e, "message") : e;
+        /* the kind, where it is the point: Anthropic's {"type": "error", "error":
+         * {"type": "overloaded_error", ...}}, Gemini's error.status
+         * ("RESOURCE_EXHAUSTED"); OpenAI's messages stand alone */
+        json_t *rt = json_object_get(root, "type");
+        json_t *t = NULL;
+        if (json_is_object(e) && json_is_string(rt) && !strcmp(json_string_value(rt), "error"))
+            t = json_object_get(e, "type");
+        else if (json_is_object(e))
+            t = json_object_get(e, "status");
+        if (json_is_string(t) && json_string_length(t) && json_string_length(t) < 48)
+            kind = json_string_value(t);
         if (!json_is_string(v))
             v = json_object_get(root, "message");
         if (!json_is_string(v))
@@ -130,7 +143,11 @@ const char *remote_error_message(const char *body, size_t len, char *buf, size_t
         if (json_is_string(v))
             m = json_string_value(v);
     }
-    if (m) {
+    if (m && kind && !strstr(m, kind)) {
+        char both[512];
+        snprintf(both, sizeof both, "%s: %s", kind, m);
+        one_line(both, strlen(both), buf, cap);
+    } else if (m) {
         one_line(m, strlen(m), buf, cap);
     } else if (len) {
         const char *nl = memchr(body, '\n', len);
@@ -158,6 +175,7 @@ typedef struct rmember {
     char *body_plain; /* the same without stream_options */
     bool plain;       /* the server refused stream_options: send body_plain */
     char *url;
+    char *key; /* the API key, to keep it out of every message */
     char errbuf[CURL_ERROR_SIZE];
     double deadline_ms, next_start_ms, attempt_start_ms;
     int attempt;
@@ -167,11 +185,27 @@ typedef struct rmember {
     sse_parser sse;
     dx_buf raw; /* error body, or a reply that is not a stream */
     bool saw_done, saw_finish, saw_usage, answer_full;
+    bool abort_upstream; /* the stream carried an error event */
     int pieces;
+    int prompt, completion; /* usage so far, -1 unknown */
+    double reset_hint_s;    /* a rate-limit reset header's wait, -1 none */
     size_t text_bytes;
     dx_status abort_st;
     char abort_msg[300];
 } rmember;
+
+/* What ends a stream well, per wire format, for messages. */
+static const char *end_marker(const rmember *r)
+{
+    switch (r->mc->api) {
+    case MEMBER_API_ANTHROPIC:
+        return "message_stop";
+    case MEMBER_API_GEMINI:
+        return "a finishReason";
+    default:
+        return "[DONE]";
+    }
+}
 
 static double backoff_ms(int attempt, unsigned *seed)
 {
@@ -192,24 +226,61 @@ static void abort_with(rmember *r, dx_status st)
     }
 }
 
+/* An error event whose kind says that trying again may work: overload,
+ * throttling, a server fault (Anthropic's and Gemini's names for them).
+ * An error without a kind (OpenAI-style streams) is not retried. */
+static bool transient_error(const char *kind)
+{
+    static const char *const kinds[] = {
+        "overloaded_error", "rate_limit_error",   "api_error", "timeout_error",
+        "UNAVAILABLE",      "RESOURCE_EXHAUSTED", "INTERNAL",  "DEADLINE_EXCEEDED",
+    };
+    for (size_t i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(kind, kinds[i]))
+            return true;
+    return false;
+}
+
+/* The upstream error in c as one redacted line: "kind: message". */
+static const char *chunk_error(const rmember *r, const remote_chunk *c, char *buf, size_t cap)
+{
+    char both[512];
+    if (c->error_type && !strstr(c->error, c->error_type))
+        snprintf(both, sizeof both, "%s: %s", c->error_type, c->error);
+    else
+        snprintf(both, sizeof both, "%s", c->error);
+    remote_redact(both, strlen(both), r->key);
+    return one_line(both, strlen(both), buf, cap);
+}
+
 static dx_status on_event(void *user, const char *event, const char *data, size_t len)
 {
     rmember *r = user;
-    (void)event;
     if (r->saw_done)
         return DX_OK;
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        r->saw_done = true;
-        return DX_OK;
-    }
     remote_chunk c;
-    dx_status st = remote_chunk_parse(data, len, false, &c);
+    dx_status st;
+    switch (r->mc->api) {
+    case MEMBER_API_ANTHROPIC:
+        st = remote_anthropic_parse(event, data, len, false, &c);
+        break;
+    case MEMBER_API_GEMINI:
+        st = remote_gemini_parse(data, len, &c);
+        break;
+    default:
+        if (len == 6 && !memcmp(data, "[DONE]", 6)) {
+            r->saw_done = true;
+            return DX_OK;
+        }
+        st = remote_chunk_parse(data, len, false, &c);
+        break;
+    }
     if (st)
         goto out;
     if (c.error) {
         char m[240];
-        st = dx_fail(DX_ENET, "upstream error in stream: %s",
-                     one_line(c.error, strlen(c.error), m, sizeof m));
+        r->abort_upstream = transient_error(c.error_type);
+        st = dx_fail(DX_ENET, "upstream error in stream: %s", chunk_error(r, &c, m, sizeof m));
         goto out;
     }
     if (c.content && c.content_len) {
@@ -229,9 +300,17 @@ static dx_status on_event(void *user, const char *event, const char *data, size_
         member_ctx_finish_reason(r->ctx, c.finish_reason);
     }
     if (c.has_usage) {
-        r->saw_usage = true;
-        member_ctx_usage(r->ctx, c.prompt_tokens, c.completion_tokens, false);
+        if (c.prompt_tokens >= 0)
+            r->prompt = c.prompt_tokens;
+        if (c.completion_tokens >= 0)
+            r->completion = c.completion_tokens;
+        if (r->completion >= 0) {
+            r->saw_usage = true;
+            member_ctx_usage(r->ctx, r->prompt, r->completion, false);
+        }
     }
+    if (c.done)
+        r->saw_done = true;
 out:
     remote_chunk_clear(&c);
     return st;
@@ -278,47 +357,54 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user)
     return n;
 }
 
+static bool header_is(const char *line, size_t n, const char *name, const char **v, size_t *vn)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k) || line[k] != ':')
+        return false;
+    const char *s = line + k + 1, *e = line + n;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+        e--;
+    *v = s;
+    *vn = (size_t)(e - s);
+    return true;
+}
+
+/* Rate-limit reset headers: how long until a 429 clears when the server
+ * sends no Retry-After (OpenAI-style "x-ratelimit-reset-requests: 6m0s";
+ * Anthropic sends retry-after itself). The longest one seen counts. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user)
 {
     rmember *r = user;
-    (void)ptr;
+    size_t n = size * nmemb;
     r->got_byte = true;
-    return size * nmemb;
+    const char *v;
+    size_t vn;
+    if (header_is(ptr, n, "x-ratelimit-reset-requests", &v, &vn) ||
+        header_is(ptr, n, "x-ratelimit-reset-tokens", &v, &vn)) {
+        double s = remote_duration_s(v, vn);
+        if (s > r->reset_hint_s)
+            r->reset_hint_s = s;
+    }
+    return n;
 }
 
-/* Request body, URL and headers; fails the member (not the council) when
- * its key is missing or its text can't be sent as JSON. */
-static dx_status prepare(rmember *r)
+/* The OpenAI chat-completions body: r->body with stream_options, r->body_plain without. */
+static dx_status body_openai(rmember *r, json_t *sys, json_t *q)
 {
     const member_config *mc = r->mc;
+    json_t *root = json_object(), *msgs = json_array();
     dx_status st = DX_OK;
-    json_t *root = json_object(), *msgs = json_array(), *m;
-    const char *sp = member_ctx_system_prompt(r->ctx);
     if (!root || !msgs) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-    if (sp) {
-        json_t *s = json_string(sp);
-        if (!s) {
-            st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
-            goto out;
-        }
-        m = json_pack("{s:s,s:o}", "role", "system", "content", s);
-        json_array_append_new(msgs, m);
-    }
-    json_t *q = json_string(member_ctx_question(r->ctx));
-    if (!q) {
-        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
-        goto out;
-    }
-    json_array_append_new(msgs, json_pack("{s:s,s:o}", "role", "user", "content", q));
-    json_t *model = json_string(mc->model);
-    if (!model) {
-        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
-        goto out;
-    }
-    json_object_set_new(root, "model", model);
+    if (sys)
+        json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "system", "content", sys));
+    json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", q));
+    json_object_set_new(root, "model", json_string(mc->model));
     json_object_set(root, "messages", msgs);
     json_object_set_new(root, "stream", json_true());
     json_object_set_new(root, "stream_options", json_pack("{s:b}", "include_usage", 1));
@@ -332,21 +418,112 @@ static dx_status prepare(rmember *r)
     r->body = json_dumps(root, JSON_COMPACT);
     json_object_del(root, "stream_options"); /* for servers that refuse it */
     r->body_plain = json_dumps(root, JSON_COMPACT);
-    size_t ulen = strlen(mc->base_url) + sizeof "/chat/completions";
-    r->url = malloc(ulen);
-    if (!r->body || !r->body_plain || !r->url) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
+out:
+    json_decref(msgs);
+    json_decref(root);
+    return st;
+}
+
+/* Anthropic Messages: the system prompt is a top-level field, max_tokens
+ * is required, there is no seed. */
+static dx_status body_anthropic(rmember *r, json_t *sys, json_t *q)
+{
+    const member_config *mc = r->mc;
+    json_t *root = json_pack("{s:s, s:I, s:b, s:[{s:s, s:O}]}", "model", mc->model, "max_tokens",
+                             (json_int_t)mc->max_tokens, "stream", 1, "messages", "role", "user",
+                             "content", q);
+    if (!root)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    if (sys)
+        json_object_set(root, "system", sys);
+    if (mc->has_temperature)
+        json_object_set_new(root, "temperature", json_real(mc->temperature));
+    if (mc->has_top_p)
+        json_object_set_new(root, "top_p", json_real(mc->top_p));
+    r->body = json_dumps(root, JSON_COMPACT);
+    r->body_plain = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return DX_OK;
+}
+
+/* Gemini generateContent: contents/parts, systemInstruction, generationConfig. */
+static dx_status body_gemini(rmember *r, json_t *sys, json_t *q)
+{
+    const member_config *mc = r->mc;
+    json_t *gc = json_pack("{s:I}", "maxOutputTokens", (json_int_t)mc->max_tokens);
+    json_t *root =
+        json_pack("{s:[{s:s, s:[{s:O}]}]}", "contents", "role", "user", "parts", "text", q);
+    if (!root || !gc) {
+        json_decref(gc);
+        json_decref(root);
+        return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    if (sys)
+        json_object_set_new(root, "systemInstruction",
+                            json_pack("{s:[{s:O}]}", "parts", "text", sys));
+    if (mc->has_temperature)
+        json_object_set_new(gc, "temperature", json_real(mc->temperature));
+    if (mc->has_top_p)
+        json_object_set_new(gc, "topP", json_real(mc->top_p));
+    if (mc->has_seed)
+        json_object_set_new(gc, "seed", json_integer((json_int_t)(mc->seed & INT32_MAX)));
+    json_object_set_new(root, "generationConfig", gc);
+    r->body = json_dumps(root, JSON_COMPACT);
+    r->body_plain = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return DX_OK;
+}
+
+static bool has_header(const member_config *mc, const char *name)
+{
+    size_t k = strlen(name);
+    for (size_t i = 0; i < mc->n_headers; i++)
+        if (!strncasecmp(mc->headers[i], name, k) && mc->headers[i][k] == ':')
+            return true;
+    return false;
+}
+
+static struct curl_slist *add_header(struct curl_slist *h, const char *a, const char *b)
+{
+    if (!h)
+        return NULL;
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *line = malloc(n);
+    if (!line) {
+        curl_slist_free_all(h);
+        return NULL;
+    }
+    snprintf(line, n, "%s%s", a, b);
+    struct curl_slist *out = curl_slist_append(h, line);
+    free(line);
+    if (!out)
+        curl_slist_free_all(h);
+    return out;
+}
+
+/* Request body, URL and headers; fails the member (not the council) when
+ * its key is missing or its text can't be sent as JSON. */
+static dx_status prepare(rmember *r)
+{
+    const member_config *mc = r->mc;
+    dx_status st = DX_OK;
+    const char *sp = member_ctx_system_prompt(r->ctx);
+    json_t *sys = NULL, *q = NULL;
+    char *model_esc = NULL;
+    if (sp && !(sys = json_string(sp))) {
+        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
         goto out;
     }
-    snprintf(r->url, ulen, "%s/chat/completions", mc->base_url);
-
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = h ? curl_slist_append(h, "Accept: text/event-stream") : NULL;
-    /* no "Expect: 100-continue" for long prompts: some servers never answer
-     * it and curl would wait a second before sending the body */
-    h = h ? curl_slist_append(h, "Expect:") : NULL;
-    r->hdrs = h;
+    if (!(q = json_string(member_ctx_question(r->ctx)))) {
+        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
+        goto out;
+    }
+    json_t *model = json_string(mc->model);
+    if (!model) {
+        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
+        goto out;
+    }
+    json_decref(model);
     if (mc->api_key_env) {
         const char *key = getenv(mc->api_key_env);
         if (!key || !*key) {
@@ -358,24 +535,74 @@ static dx_status prepare(rmember *r)
             st = dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
             goto out;
         }
-        size_t n = strlen(key) + sizeof "Authorization: Bearer ";
-        char *line = malloc(n);
-        if (line) {
-            snprintf(line, n, "Authorization: Bearer %s", key);
-            h = r->hdrs ? curl_slist_append(r->hdrs, line) : NULL;
-            r->hdrs = h;
-            free(line);
-        } else {
-            r->hdrs = h = NULL;
+        if (!(r->key = strdup(key))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
         }
     }
-    for (size_t i = 0; i < mc->n_headers && r->hdrs; i++)
-        r->hdrs = curl_slist_append(r->hdrs, mc->headers[i]);
+    const char *path;
+    switch (mc->api) {
+    case MEMBER_API_ANTHROPIC:
+        st = body_anthropic(r, sys, q);
+        path = "/messages";
+        break;
+    case MEMBER_API_GEMINI: {
+        st = body_gemini(r, sys, q);
+        /* "models/gemini-x" and "gemini-x" both name the model */
+        const char *id = strncmp(mc->model, "models/", 7) ? mc->model : mc->model + 7;
+        model_esc = curl_easy_escape(NULL, id, 0);
+        path = NULL;
+        break;
+    }
+    default:
+        st = body_openai(r, sys, q);
+        path = "/chat/completions";
+        break;
+    }
+    if (st)
+        goto out;
+    size_t ulen =
+        strlen(mc->base_url) + (path ? strlen(path) : 0) + (model_esc ? strlen(model_esc) : 0) + 64;
+    r->url = malloc(ulen);
+    if (!r->body || !r->body_plain || !r->url || (mc->api == MEMBER_API_GEMINI && !model_esc)) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (path)
+        snprintf(r->url, ulen, "%s%s", mc->base_url, path);
+    else
+        snprintf(r->url, ulen, "%s/models/%s:streamGenerateContent?alt=sse", mc->base_url,
+                 model_esc);
+
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = add_header(h, "Accept: text/event-stream", "");
+    /* no "Expect: 100-continue" for long prompts: some servers never answer
+     * it and curl would wait a second before sending the body */
+    h = add_header(h, "Expect:", "");
+    if (mc->api == MEMBER_API_ANTHROPIC && !has_header(mc, "anthropic-version"))
+        h = add_header(h, "anthropic-version: ", REMOTE_ANTHROPIC_VERSION);
+    if (r->key) {
+        switch (mc->api) {
+        case MEMBER_API_ANTHROPIC:
+            h = add_header(h, "x-api-key: ", r->key);
+            break;
+        case MEMBER_API_GEMINI:
+            h = add_header(h, "x-goog-api-key: ", r->key);
+            break;
+        default:
+            h = add_header(h, "Authorization: Bearer ", r->key);
+            break;
+        }
+    }
+    for (size_t i = 0; i < mc->n_headers && h; i++)
+        h = add_header(h, mc->headers[i], "");
+    r->hdrs = h;
     if (!r->hdrs)
         st = dx_fail(DX_ENOMEM, "out of memory");
 out:
-    json_decref(msgs);
-    json_decref(root);
+    curl_free(model_esc);
+    json_decref(sys);
+    json_decref(q);
     return st;
 }
 
@@ -383,8 +610,11 @@ static void reset_attempt(rmember *r)
 {
     r->got_byte = r->got_text = r->header_checked = r->streaming = false;
     r->saw_done = r->saw_finish = r->saw_usage = r->answer_full = false;
+    r->abort_upstream = false;
     r->http = 0;
     r->pieces = 0;
+    r->prompt = r->completion = -1;
+    r->reset_hint_s = -1;
     r->text_bytes = 0;
     r->abort_st = DX_OK;
     r->abort_msg[0] = 0;
@@ -403,9 +633,19 @@ static void finish(rmember *r, member_status st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        remote_redact(msg, strlen(msg), r->key);
     }
     r->state = R_DONE;
     member_ctx_finish(r->ctx, st, fmt ? "%s" : NULL, msg);
+}
+
+/* member_ctx_retry with the key kept out of the reason */
+static void announce_retry(rmember *r, const char *why, double wait_ms)
+{
+    char msg[340];
+    snprintf(msg, sizeof msg, "%s", why);
+    remote_redact(msg, strlen(msg), r->key);
+    member_ctx_retry(r->ctx, msg, wait_ms);
 }
 
 static void start_attempt(rmember *r, CURLM *multi, double now)
@@ -474,7 +714,7 @@ static void retry_or_fail(rmember *r, const char *why, double retry_after_s, dou
                r->mc->timeout_s);
         return;
     }
-    member_ctx_retry(r->ctx, why, wait);
+    announce_retry(r, why, wait);
     r->state = R_WAIT;
     r->next_start_ms = now + wait;
 }
@@ -488,33 +728,74 @@ static bool retryable_http(long code)
 static void finish_done(rmember *r)
 {
     if (!r->saw_usage)
-        member_ctx_usage(r->ctx, -1, r->pieces, true);
+        member_ctx_usage(r->ctx, r->prompt, r->pieces, true);
     finish(r, MEMBER_DONE, NULL);
 }
 
-/* A non-streamed JSON reply (some servers ignore stream=true). */
+/* A non-streamed JSON reply (some servers ignore stream=true; a Gemini
+ * reply without alt=sse is an array of chunks). */
 static void finish_whole(rmember *r)
 {
     remote_chunk c;
-    dx_status st = remote_chunk_parse(r->raw.data ? r->raw.data : "", r->raw.len, true, &c);
-    if (st) {
-        finish(r, MEMBER_FAILED, "%s", dx_errmsg());
-    } else if (c.error) {
-        char m[240];
-        finish(r, MEMBER_FAILED, "upstream error: %s",
-               one_line(c.error, strlen(c.error), m, sizeof m));
-    } else {
-        if (c.content && c.content_len)
+    const char *body = r->raw.data ? r->raw.data : "";
+    dx_status st;
+    json_t *arr = NULL;
+    size_t parts = 1;
+    if (r->mc->api == MEMBER_API_GEMINI && r->raw.len && body[0] == '[') {
+        arr = json_loadb(body, r->raw.len, 0, NULL);
+        parts = json_array_size(arr);
+    }
+    int prompt = -1, completion = -1;
+    size_t text = 0;
+    for (size_t i = 0; i < parts; i++) {
+        char *one = NULL;
+        if (arr && !(one = json_dumps(json_array_get(arr, i), JSON_COMPACT | JSON_ENCODE_ANY))) {
+            finish(r, MEMBER_FAILED, "out of memory");
+            goto out;
+        }
+        switch (r->mc->api) {
+        case MEMBER_API_ANTHROPIC:
+            st = remote_anthropic_parse(NULL, body, r->raw.len, true, &c);
+            break;
+        case MEMBER_API_GEMINI:
+            st = one ? remote_gemini_parse(one, strlen(one), &c)
+                     : remote_gemini_parse(body, r->raw.len, &c);
+            break;
+        default:
+            st = remote_chunk_parse(body, r->raw.len, true, &c);
+            break;
+        }
+        free(one);
+        if (st) {
+            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+            remote_chunk_clear(&c);
+            goto out;
+        }
+        if (c.error) {
+            char m[240];
+            finish(r, MEMBER_FAILED, "upstream error: %s", chunk_error(r, &c, m, sizeof m));
+            remote_chunk_clear(&c);
+            goto out;
+        }
+        if (c.content && c.content_len) {
             member_ctx_text(r->ctx, c.content, c.content_len);
+            text++;
+        }
         if (c.finish_reason)
             member_ctx_finish_reason(r->ctx, c.finish_reason);
-        if (c.has_usage)
-            member_ctx_usage(r->ctx, c.prompt_tokens, c.completion_tokens, false);
-        else
-            member_ctx_usage(r->ctx, -1, c.content_len ? 1 : 0, true);
-        finish(r, MEMBER_DONE, NULL);
+        if (c.prompt_tokens >= 0)
+            prompt = c.prompt_tokens;
+        if (c.completion_tokens >= 0)
+            completion = c.completion_tokens;
+        remote_chunk_clear(&c);
     }
-    remote_chunk_clear(&c);
+    if (completion >= 0)
+        member_ctx_usage(r->ctx, prompt, completion, false);
+    else
+        member_ctx_usage(r->ctx, prompt, (int)text, true);
+    finish(r, MEMBER_DONE, NULL);
+out:
+    json_decref(arr);
 }
 
 static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
@@ -531,6 +812,12 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
     }
     if (r->answer_full || (r->saw_done && !r->abort_st)) {
         finish_done(r);
+        return;
+    }
+    if (r->abort_st && r->abort_upstream && !r->got_text) {
+        /* an error event before any text (Anthropic's overloaded_error after
+         * a 200, say) is worth another try, like the same error as a status */
+        retry_or_fail(r, r->abort_msg, 0, now, seed);
         return;
     }
     if (r->abort_st) {
@@ -565,26 +852,35 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
             finish_done(r);
         else if (r->got_text)
             finish(r, MEMBER_FAILED,
-                   "stream ended before [DONE] after %zu bytes of answer (cut off upstream?)",
-                   r->text_bytes);
+                   "stream ended before %s after %zu bytes of answer (cut off upstream?)",
+                   end_marker(r), r->text_bytes);
         else
             finish(r, MEMBER_FAILED, "stream ended without an answer");
         return;
     }
     char m[240], why[300];
+    /* an error body may quote the request, key included */
+    r->raw.len = remote_redact(r->raw.data, r->raw.len, r->key);
     remote_error_message(r->raw.data, r->raw.len, m, sizeof m);
     snprintf(why, sizeof why, "HTTP %ld: %s", r->http, m);
     if ((r->http == 400 || r->http == 422) && !r->plain && strstr(m, "stream_options")) {
         /* an older or stricter server: ask again without it, counting the
          * pieces instead of reading usage */
         r->plain = true;
-        member_ctx_retry(r->ctx, why, 0);
+        announce_retry(r, why, 0);
         r->state = R_WAIT;
         r->next_start_ms = now;
         return;
     }
     if (retryable_http(r->http)) {
-        retry_or_fail(r, why, (double)retry_after, now, seed);
+        /* Retry-After first, then a RetryInfo in the body (Gemini), then the
+         * rate-limit reset headers (OpenAI-style) */
+        double wait_s = (double)retry_after;
+        if (wait_s <= 0)
+            wait_s = remote_error_retry_s(r->raw.data, r->raw.len);
+        if (wait_s <= 0 && r->http == 429 && r->reset_hint_s > 0)
+            wait_s = r->reset_hint_s;
+        retry_or_fail(r, why, wait_s, now, seed);
         return;
     }
     if (r->http == 401 || r->http == 403)
@@ -703,6 +999,7 @@ out:
             free(rs[i].body);
             free(rs[i].body_plain);
             free(rs[i].url);
+            free(rs[i].key);
             sse_free(&rs[i].sse);
             dx_buf_free(&rs[i].raw);
         }

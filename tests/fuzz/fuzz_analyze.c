@@ -15,9 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena a = arena_make(64 << 10, 256 << 20);
     cns_input in;
     if (cns_input_parse((const char *)data, size, &a, &in) == DX_OK) {
-        cns_options opt = {.synthesis = true};
+        cns_synth_options so = {.answer = true};
         cns_result *r;
-        if (cns_analyze(&in, &opt, &a, &r) == DX_OK) {
+        if (cns_analyze(&in, NULL, &a, &r) == DX_OK && cns_synthesize(r, &so, &a) == DX_OK) {
             /* a result always serialises: every string in it is valid UTF-8 */
             char *js = cns_to_json_string(r, false);
             if (!js)

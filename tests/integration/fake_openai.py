@@ -25,6 +25,9 @@ server plays every member of a council at once:
     trickle     sends ten pieces 0.15 s apart
     chatty      sends 5000 pieces of 300 bytes (1.5 MB of answer)
     say-HEX     streams the UTF-8 text HEX encodes, word by word (a scripted answer)
+    echokey     HTTP 401 whose message quotes the bearer key it was sent
+    cumulative  usage in every chunk, counting up (as Perplexity streams it), no [DONE]
+                until after the finish chunk
 
 A suffix "@tag" (e.g. "r429@t1") keeps per-model counters apart between tests.
 
@@ -146,6 +149,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif fault == "errbody":
             self.send_json(404, {"error": {"message": "model '%s' does not exist" % model,
                                            "code": "model_not_found"}})
+        elif fault == "echokey":
+            self.send_json(401, {"error": {"message": "Incorrect API key provided: %s"
+                                           % self.headers.get("Authorization", "")[7:],
+                                           "type": "invalid_request_error"}})
+        elif fault == "cumulative":
+            self.start_stream()
+            for i, p in enumerate(pieces):
+                self.event({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}],
+                            "usage": {"prompt_tokens": 7, "completion_tokens": i + 1,
+                                      "total_tokens": 8 + i}})
+            self.event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": len(pieces),
+                                  "total_tokens": 7 + len(pieces)}})
+            self.chunk("data: [DONE]\n\n")
+            self.end_stream()
         elif fault == "auth":
             if self.headers.get("Authorization") != "Bearer " + FAKE_KEY:
                 self.send_json(401, {"error": {"message": "invalid api key"}})

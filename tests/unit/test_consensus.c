@@ -255,8 +255,8 @@ static const char *check_case(const char *path, char *why, size_t whylen)
         fail = why;
         goto out;
     }
-    cns_options opt = {.synthesis = true};
-    if (cns_analyze(&in, &opt, &a, &r)) {
+    cns_synth_options so = {.answer = true};
+    if (cns_analyze(&in, NULL, &a, &r) || cns_synthesize(r, &so, &a)) {
         snprintf(why, whylen, "analyze: %s", dx_errmsg());
         fail = why;
         goto out;
@@ -560,8 +560,11 @@ TEST(synthesis_seam_and_support_checks)
     cns_result *r;
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
     fake_model fm = {0};
-    cns_options opt = {.generate = fake_generate, .generate_user = &fm, .synthesis = true};
-    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    cns_synth_options so = {.generate = fake_generate, .generate_user = &fm, .answer = true};
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK(r->category == NULL && r->answer == NULL); /* analysis writes no prose */
+    CHECK_EQ_INT(fm.calls, 0);
+    CHECK(cns_synthesize(r, &so, &a) == DX_OK);
     CHECK_STR(r->answer_source, "model");
     CHECK_STR(r->answer, "Water boils at 100 °C at sea level.");
     CHECK_STR(r->category, "Science");
@@ -574,8 +577,7 @@ TEST(synthesis_seam_and_support_checks)
     int cons_before = r->analysis.consensus;
     CHECK(unique_before == 1);
     /* optional yes/no support check: the salt point gets b's support */
-    cns_options opt2 = opt;
-    opt2.support_checks = 4;
+    cns_options opt2 = {.check = fake_generate, .check_user = &fm, .support_checks = 4};
     arena_reset(&a);
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
     CHECK(cns_analyze(&in, &opt2, &a, &r) == DX_OK);
@@ -586,8 +588,9 @@ TEST(synthesis_seam_and_support_checks)
     /* a failing synthesizer falls back to the extractive answer, which says so */
     arena_reset(&a);
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
-    cns_options opt3 = {.generate = broken_generate, .synthesis = true};
-    CHECK(cns_analyze(&in, &opt3, &a, &r) == DX_OK);
+    cns_synth_options so3 = {.generate = broken_generate, .answer = true};
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK(cns_synthesize(r, &so3, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
     CHECK(strstr(r->answer, "Extractive answer") != NULL);
     CHECK(strstr(r->answer, "100 °C") != NULL);
@@ -599,8 +602,9 @@ TEST(synthesis_seam_and_support_checks)
     arena_reset(&a);
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
     fake_model two = {.two_followups = true};
-    cns_options opt5 = {.generate = fake_generate, .generate_user = &two, .synthesis = true};
-    CHECK(cns_analyze(&in, &opt5, &a, &r) == DX_OK);
+    cns_synth_options so5 = {.generate = fake_generate, .generate_user = &two, .answer = true};
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK(cns_synthesize(r, &so5, &a) == DX_OK);
     CHECK_EQ_INT(r->n_followups, 3);
     CHECK_STR(r->followups[0], "Why is it hot?");
     CHECK_STR(r->followups[1], "What is pressure?");
@@ -609,8 +613,9 @@ TEST(synthesis_seam_and_support_checks)
     /* a reply that restates the notes is not passed off as the model's answer */
     arena_reset(&a);
     CHECK(cns_input_parse(boil_json, strlen(boil_json), &a, &in) == DX_OK);
-    cns_options opt4 = {.generate = parrot_generate, .synthesis = true};
-    CHECK(cns_analyze(&in, &opt4, &a, &r) == DX_OK);
+    cns_synth_options so4 = {.generate = parrot_generate, .answer = true};
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK(cns_synthesize(r, &so4, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
     CHECK(strstr(r->answer, "repeated its instructions instead of answering") != NULL);
     CHECK(strstr(r->answer, "Agreed Points") == NULL);
@@ -637,8 +642,9 @@ TEST(derived_followups_and_category_follow_content)
     cns_input in;
     cns_result *r;
     CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK);
-    cns_options opt = {.synthesis = true};
-    CHECK(cns_analyze(&in, &opt, &a, &r) == DX_OK);
+    cns_synth_options so = {.answer = true};
+    CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    CHECK(cns_synthesize(r, &so, &a) == DX_OK);
     CHECK_STR(r->category, "Technology");
     CHECK(r->n_followups >= 1);
     CHECK(strstr(r->followups[0], "Guido van Rossum") && strstr(r->followups[0], "James Gosling"));

@@ -33,7 +33,7 @@ static uint8_t *random_rows(uint32_t type, int rows, int cols, float *deq)
     if (!quant_get_level(type, QL_SCALAR, &q4))
         return NULL;
     size_t rb;
-    quant_row_size(type, cols, &rb);
+    gguf_type_row_size(type, cols, &rb);
     uint8_t *w = malloc(rb * (size_t)rows);
     float *f = malloc(sizeof(float) * (size_t)cols);
     if (!w || !f) {
@@ -94,8 +94,8 @@ static void check_kernels(uint32_t type)
             const int ntok =
                 RP_MAX_TOKENS * (RP_MAX_TOKENS + 1) / 2; /* calls of 1, 2, ... 8 tokens */
             size_t rb, ab;
-            quant_row_size(type, cols, &rb);
-            quant_row_size(kq ? QT_Q8_K : QT_Q8_0, cols, &ab);
+            gguf_type_row_size(type, cols, &rb);
+            gguf_type_row_size(kq ? QT_Q8_K : QT_Q8_0, cols, &ab);
             /* a stride that is not the row */
             const size_t as = (kq ? ab : rp_act_row_bytes(cols)) + 40;
             float *deq = malloc(sizeof(float) * (size_t)(rows + ntok) * cols);
