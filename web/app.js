@@ -152,6 +152,20 @@
       }
     }
 
+    // the answer as the synthesizer writes it (plain text; the finished page renders it)
+    function answerDraft(text, append) {
+      let box = main.querySelector('.answer.draft .draft-text');
+      if (!box) {
+        const sec = el('section', 'answer draft');
+        sec.append(el('h2', null, 'Answer'), el('p', 'source', 'Being written\u2026'));
+        box = el('div', 'draft-text');
+        sec.append(box);
+        const members = main.querySelector('.members');
+        if (members) members.before(sec); else main.append(sec);
+      }
+      box.textContent = append ? box.textContent + text : text;
+    }
+
     function setPhase(p) {
       phase = p;
       const e = main.querySelector('#phase');
@@ -200,7 +214,12 @@
           members.forEach((_, i) => draw(i));
           summary();
         }
+        if (typeof q.answer_draft === 'string' && q.answer_draft) answerDraft(q.answer_draft, false);
         if (q.status && q.status !== 'running' && q.status !== 'queued') finish();
+      });
+      es.addEventListener('answer', (e) => {
+        const ev = parse(e);
+        if (ev && typeof ev.delta === 'string') answerDraft(ev.delta, true);
       });
       es.addEventListener('member', (e) => {
         const ev = parse(e);

@@ -63,6 +63,7 @@ struct qrun {
     bool slotted;   /* holds a running slot (set with j->mu held) */
     bool uncounted; /* deleted while queued: already off j->questions */
     bool deltas_dropped;
+    dx_buf answer; /* the answer as it is written, until the result replaces it */
     bool ended;    /* final event written: followers need not follow */
     json_t *final; /* the stored question with its result, once done or failed */
     double t_created, t_phase[4];
@@ -122,11 +123,14 @@ static json_t *qrun_json(qrun *qr, bool with_texts)
     json_t *members = json_array();
     for (size_t i = 0; members && i < qr->cfg.n_members; i++)
         json_array_append_new(members, member_json(qr, i, with_texts));
-    return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id,
-                     "question", qr->question, "status", question_status_str(qr->status), "phase",
-                     qr->phase, "error", qr->error[0] ? json_string(qr->error) : json_null(),
-                     "created_at", qr->created_at, "finished_at", "asked", qr->asked, "members",
-                     members, "result");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id, "question",
+                  qr->question, "status", question_status_str(qr->status), "phase", qr->phase,
+                  "error", qr->error[0] ? json_string(qr->error) : json_null(), "created_at",
+                  qr->created_at, "finished_at", "asked", qr->asked, "members", members, "result");
+    if (o && qr->answer.len)
+        json_object_set_new(o, "answer_draft", json_stringn(qr->answer.data, qr->answer.len));
+    return o;
 }
 
 static void save_member(qrun *qr, size_t i)
@@ -179,6 +183,23 @@ static void member_event_emit(qrun *qr, const member_event *me, const mstate *m)
     json_decref(j);
 }
 
+/* ask_answer_fn: the answer as it is written, kept and told to followers as
+ * "answer" events ({"delta": TEXT}); the deltas stop, like the members', when
+ * the stream's share for them is used up. */
+static void on_answer(const char *piece, size_t len, void *user)
+{
+    qrun *qr = user;
+    pthread_mutex_lock(&qr->mu);
+    dx_buf_append(&qr->answer, piece, len); /* bounded like the answer itself */
+    if (!qr->deltas_dropped && jobs_stream_len(qr->ev) + len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)
+        qr->deltas_dropped = true;
+    json_t *j = qr->deltas_dropped ? NULL : json_pack("{s:s%}", "delta", piece, len);
+    if (j)
+        jobs_stream_event(qr->ev, "answer", j);
+    json_decref(j);
+    pthread_mutex_unlock(&qr->mu);
+}
+
 /* ask_event_fn: keep the live state, tell followers, save progress. */
 static void on_event(const ask_event *ev, void *user)
 {
@@ -220,6 +241,7 @@ static void qrun_free(qrun *qr)
         return;
     for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
         dx_buf_free(&qr->m[i].text);
+    dx_buf_free(&qr->answer);
     jobs_stream_unref(qr->ev);
     json_decref(qr->asked);
     json_decref(qr->final);
@@ -437,6 +459,7 @@ static void *worker(void *arg)
         ask_opts o = {.cfg = &qr->cfg,
                       .reg = j->reg,
                       .on_event = on_event,
+                      .on_answer = on_answer,
                       .user = qr,
                       .cancel = &qr->cancel,
                       .synthesis = true,
@@ -532,6 +555,7 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
     qr->j = j;
     for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
         qr->m[i].text = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    qr->answer = dx_buf_make(DX_MAX_ANSWER_BYTES);
     dx_status st = select_members(qr, j->cfg, names, n);
     if (!st && (!(qr->question = strdup(question)) ||
                 !(qr->ev = jobs_stream_new(DX_HTTP_MAX_EVENT_LOG + 2 * DX_MAX_JSON_BYTES))))

@@ -348,6 +348,8 @@ static const char *label_title(const char *label)
         return "Single voice";
     if (streq(label, "no_answer"))
         return "No answer";
+    if (streq(label, "no_common_ground"))
+        return "No common ground";
     return NULL;
 }
 
@@ -897,6 +899,10 @@ static void verdict(w *o, json_t *r)
         }
         put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
                "agreement to measure.</div>\n");
+    } else if (streq(label, "no_common_ground")) {
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>The answers have nothing in "
+               "common.</strong> They neither agree nor contradict each other on any point: this "
+               "is not disagreement.</div>\n");
     } else if (streq(label, "no_answer")) {
         put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable "
                "answer.</strong> "
@@ -920,18 +926,25 @@ static void answer_section(w *o, json_t *r)
     const char *answer = js(r, "answer");
     if (!answer)
         return;
-    const char *src = js(jo(r, "sources"), "answer");
+    const char *src = js(jo(r, "sources"), "answer"), *kind = js(r, "answer_kind");
     put(o,
         "<section class=\"answer\" aria-labelledby=\"answer-h\">\n<h2 id=\"answer-h\">Answer</h2>\n"
         "<div class=\"md\">");
     md(o, answer);
     put(o, "</div>\n");
-    if (streq(src, "model"))
-        put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s "
-               "answers.</p>\n");
-    else if (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice"))
-        put(o, "<p class=\"source\">This is the one usable answer as it was given.</p>\n");
-    else if (streq(src, "extractive"))
+    if (streq(kind, "synthesized") || (!kind && streq(src, "model")))
+        put(o, "<p class=\"source\" data-kind=\"synthesized\">Written by the synthesizer model "
+               "from the council\xE2\x80\x99s answers, and checked against them.</p>\n");
+    else if (streq(kind, "single_voice") ||
+             (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice")))
+        put(o, "<p class=\"source\" data-kind=\"single_voice\">This is the one usable answer, "
+               "exactly as its model wrote it.</p>\n");
+    else if (streq(kind, "extractive") && js(r, "answer_check")) {
+        put(o,
+            "<p class=\"source\" data-kind=\"extractive\">The written answer failed the check (");
+        esc(o, js(r, "answer_check"));
+        put(o, "): this answer is put together from the models\xE2\x80\x99 own points.</p>\n");
+    } else if (streq(src, "extractive"))
         put(o, "<p class=\"source\">No synthesizer model was available: this answer is put "
                "together from "
                "the models\xE2\x80\x99 own points.</p>\n");

@@ -139,7 +139,8 @@ def wait_done(d, timeout=240):
 
 
 LABELS = {"consensus": "Consensus", "partial": "Partial agreement", "disagree": "Disagreement",
-          "single_voice": "Single voice", "no_answer": "No answer"}
+          "single_voice": "Single voice", "no_answer": "No answer",
+          "no_common_ground": "No common ground"}
 
 
 def check_result_page(d, q):

@@ -227,6 +227,38 @@ TEST(answer_markdown_is_rendered_with_gfm)
     CHECK(ok);
 }
 
+/* The page says which kind of answer it shows (answer_kind), and why a
+ * written answer was replaced. */
+TEST(answer_kind_is_shown)
+{
+    json_t *q = fixture("consensus");
+    CHECK(q);
+    json_t *r = json_object_get(q, "result");
+    json_object_set_new(r, "answer_kind", json_string("extractive"));
+    json_object_set_new(r, "answer_check",
+                        json_string("it names \"<b>C++</b>\", which no member did"));
+    json_object_set_new(json_object_get(r, "sources"), "answer", json_string("extractive"));
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK(page_question(&b, q, false) == DX_OK);
+    bool replaced = strstr(b.data, "The written answer failed the check (it names") &&
+                    strstr(b.data, "&lt;b&gt;C++") && !strstr(b.data, "<b>C++");
+    dx_buf_clear(&b);
+    json_object_set_new(r, "answer_kind", json_string("single_voice"));
+    json_object_set_new(r, "answer_check", json_null());
+    CHECK(page_question(&b, q, false) == DX_OK);
+    bool single = strstr(b.data, "exactly as its model wrote it") != NULL;
+    dx_buf_clear(&b);
+    json_object_set_new(r, "answer_kind", json_string("synthesized"));
+    json_object_set_new(json_object_get(r, "sources"), "answer", json_string("model"));
+    CHECK(page_question(&b, q, false) == DX_OK);
+    bool written = strstr(b.data, "and checked against them") != NULL;
+    dx_buf_free(&b);
+    json_decref(q);
+    CHECK(replaced);
+    CHECK(single);
+    CHECK(written);
+}
+
 TEST(followups_post_to_ask_without_script)
 {
     json_t *q = fixture("consensus");
@@ -719,6 +751,7 @@ int main(void)
     RUN(single_voice_shows_banner_and_no_percentage);
     RUN(consensus_shows_percentage_meter_and_agreed_points);
     RUN(answer_markdown_is_rendered_with_gfm);
+    RUN(answer_kind_is_shown);
     RUN(followups_post_to_ask_without_script);
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);
