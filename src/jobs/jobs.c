@@ -905,11 +905,6 @@ local_registry *jobs_registry(jobs *j)
     return j->reg;
 }
 
-int jobs_max_running(jobs *j)
-{
-    return j->max_running;
-}
-
 int jobs_schema_version(jobs *j)
 {
     return db_schema_version(j->db);

@@ -55,7 +55,6 @@ const atomic_int *jobs_stopping(jobs *j);
 
 const council_config *jobs_council(jobs *j);
 local_registry *jobs_registry(jobs *j);
-int jobs_max_running(jobs *j);
 /* The store's schema version. */
 int jobs_schema_version(jobs *j);
 

@@ -20,14 +20,6 @@ double http_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-void http_utc_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Scripts only from this origin, no inline script, never framed. */
 static const char csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

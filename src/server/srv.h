@@ -127,7 +127,6 @@ const char *http_query(http_req *r, const char *key);
 /* Rate limit for work requests: false (and a 429 queued in *ret) when over. */
 bool http_rate_ok(http_req *r, enum MHD_Result *ret);
 double http_now_ms(void);
-void http_utc_now(char out[32]);
 
 /* The routes. Return MHD_NO only when no response could be queued. */
 enum MHD_Result api_route(http_req *r, const char *path);
