@@ -49,13 +49,22 @@ static const char *const questions[] = {
 };
 #define N_QUESTIONS (sizeof questions / sizeof questions[0])
 
-enum { M_FIRST_MEMBER, M_MEMBERS_DONE, M_FIRST_ANSWER, M_ANSWER, M_RESULT, M_ALONE, N_METRICS };
-static const char *const metric_names[N_METRICS] = {"first member token", "all members done",
-                                                    "first answer token", "whole answer text",
-                                                    "whole result",       "best member alone"};
+enum {
+    M_FIRST_MEMBER,
+    M_MEMBERS_DONE,
+    M_ANALYSED,
+    M_FIRST_ANSWER,
+    M_ANSWER,
+    M_RESULT,
+    M_ALONE,
+    N_METRICS
+};
+static const char *const metric_names[N_METRICS] = {
+    "first member token", "all members done", "analysis done",    "first answer token",
+    "whole answer text",  "whole result",     "best member alone"};
 
 typedef struct timing {
-    double t0, first_member, members_done, first_answer, last_answer;
+    double t0, first_member, members_done, analysed, first_answer, last_answer;
 } timing;
 
 static double now_s(void)
@@ -73,6 +82,8 @@ static void on_event(const ask_event *ev, void *user)
         t->first_member = now;
     if (!ev->is_member && ev->phase == ASK_ANALYZING)
         t->members_done = now;
+    if (!ev->is_member && ev->phase == ASK_SYNTHESIZING)
+        t->analysed = now;
 }
 
 static void on_answer(const char *piece, size_t len, void *user)
@@ -106,7 +117,7 @@ static double quantile(double *v, size_t n, double q)
 static int ask_once(council_config *cfg, local_registry *reg, const embed_model *em, const char *q,
                     double *row)
 {
-    timing t = {.t0 = now_s(), -1, -1, -1, -1};
+    timing t = {.t0 = now_s(), -1, -1, -1, -1, -1};
     ask_opts o = {.cfg = cfg,
                   .reg = reg,
                   .on_event = on_event,
@@ -125,12 +136,13 @@ static int ask_once(council_config *cfg, local_registry *reg, const embed_model 
     }
     row[M_FIRST_MEMBER] = t.first_member;
     row[M_MEMBERS_DONE] = t.members_done;
+    row[M_ANALYSED] = t.analysed;
     row[M_FIRST_ANSWER] = t.first_answer;
     row[M_ANSWER] = t.last_answer;
     row[M_RESULT] = end;
-    fprintf(stderr, "  %-5s %5.1f %5.1f %5.1f %5.1f %5.1f  %s  %s\n",
-            cfg->one_at_a_time ? "turns" : "all", t.first_member, t.members_done, t.first_answer,
-            t.last_answer, end, cns_answer_kind_str(r->answer_kind), q);
+    fprintf(stderr, "  %-5s %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f  %s  %s\n",
+            cfg->one_at_a_time ? "turns" : "all", t.first_member, t.members_done, t.analysed,
+            t.first_answer, t.last_answer, end, cns_answer_kind_str(r->answer_kind), q);
     arena_free(&a);
     return 0;
 }
@@ -205,7 +217,8 @@ int main(int argc, char **argv)
     const char *threads = getenv("DRUX_THREADS");
     fprintf(stderr,
             "bench_ask: %zu questions, council %s (%zu members, synthesizer %s, best member %s), "
-            "DRUX_THREADS=%s, schedule %s\n  sched first membersdone firstans answer result (s)\n",
+            "DRUX_THREADS=%s, schedule %s\n  sched first membersdone analysed firstans answer "
+            "result (s)\n",
             n, cfg->source, cfg->n_members, cfg->synthesizer ? cfg->synthesizer : best_name,
             best_name, threads ? threads : "(all cores)", schedule);
     /* warm-up: every model loaded once, as drux serve keeps them */

@@ -72,20 +72,22 @@ typedef struct {
 } synth_ctx;
 
 typedef struct {
-    cns_piece_fn piece;
+    cns_reply_fn piece;
     void *user;
 } remote_pieces;
 
+/* A remote completion runs to its end: a stop asked by piece is not passed
+ * on (what follows is cut by the caller's parsing). */
 static void forward_remote_text(const member_event *ev, void *user)
 {
     remote_pieces *rp = user;
     if (ev->kind == MEMBER_EV_TEXT && rp->piece)
-        rp->piece(rp->user, ev->text, ev->len);
+        (void)rp->piece(rp->user, ev->text, ev->len);
 }
 
 /* cns_stream_fn: one completion from the synthesizer member, its pieces
- * passed to piece as they come. */
-static dx_status synth_stream(void *user, const char *prompt, cns_piece_fn piece, void *piece_user,
+ * passed to piece as they come; a local model stops when piece says so. */
+static dx_status synth_stream(void *user, const char *prompt, cns_reply_fn piece, void *piece_user,
                               dx_buf *out)
 {
     synth_ctx *sc = user;

@@ -192,9 +192,14 @@ typedef struct cns_options {
 /* A piece of text as a model writes it. */
 typedef void (*cns_piece_fn)(void *user, const char *text, size_t len);
 
+/* A piece of a completion as the model writes it; returns true when the
+ * completion is complete and the model should stop writing. */
+typedef bool (*cns_reply_fn)(void *user, const char *text, size_t len);
+
 /* Like cns_generate_fn, and calls piece(piece_user, ...) with each piece of
- * the completion as it is generated (before it is appended to out). */
-typedef dx_status (*cns_stream_fn)(void *user, const char *prompt, cns_piece_fn piece,
+ * the completion as it is generated; when piece returns true the generation
+ * ends there (what was written so far is the completion). */
+typedef dx_status (*cns_stream_fn)(void *user, const char *prompt, cns_reply_fn piece,
                                    void *piece_user, dx_buf *out);
 
 /* Options of the synthesis. */

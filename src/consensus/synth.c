@@ -944,33 +944,81 @@ static bool may_become_mark(const char *s, size_t n)
                      !strncasecmp(s, "followup", n));
 }
 
+/* The reply is complete once this many follow-up lines are written after
+ * the marker, or REPLY_FOLLOWUPS of them would be kept (followup_ok): what a
+ * small writer adds after that is never read, and costs seconds (bench/ask). */
+#define REPLY_MAX_FOLLOWUP_LINES 6
+#define REPLY_FOLLOWUPS 3
+
 /* Passes the answer part of a streaming reply on as it grows: text up to the
- * follow-up marker, holding back a last line that may be the marker. */
+ * follow-up marker, holding back a last line that may be the marker; and
+ * says when the reply is complete (the follow-ups written). */
 typedef struct answer_stream {
     const cns_synth_options *opt;
+    const cns_result *r;
     dx_buf text;
     size_t sent; /* 0 until the answer's start is known, then an offset into text */
+    size_t mark; /* where the follow-ups start in text (once done) */
     bool started;
-    bool done;
+    bool done; /* the answer part is over: the marker was written */
 } answer_stream;
 
-static void on_reply_piece(void *user, const char *piece, size_t len)
+/* Whether the follow-ups after the marker are all written: enough kept
+ * ones, or enough lines, among the complete lines of text. */
+static bool followups_complete(const answer_stream *as)
+{
+    const char *s = as->text.data + as->mark;
+    const char *end = as->text.data + as->text.len;
+    while (end > s && end[-1] != '\n')
+        end--;                                              /* only whole lines */
+    const char *first = memchr(s, '\n', (size_t)(end - s)); /* the marker's own line */
+    if (!first)
+        return false;
+    size_t lines = 0;
+    for (const char *p = first + 1; p < end;) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        for (const char *c = p; c < e; c++)
+            if (!isspace((unsigned char)*c)) {
+                lines++;
+                break;
+            }
+        p = e + 1;
+    }
+    if (lines >= REPLY_MAX_FOLLOWUP_LINES)
+        return true;
+    if (lines < REPLY_FOLLOWUPS)
+        return false;
+    /* the lines as parse_followups will judge them, on a copy */
+    cns_result probe = *as->r;
+    probe.n_followups = 0;
+    arena scratch = arena_make(16 << 10, 16 << 20);
+    char *tail = arena_strndup(&scratch, first + 1, (size_t)(end - first - 1));
+    if (tail)
+        parse_followups(&probe, tail, &scratch);
+    arena_free(&scratch);
+    return probe.n_followups >= REPLY_FOLLOWUPS;
+}
+
+static bool on_reply_piece(void *user, const char *piece, size_t len)
 {
     answer_stream *as = user;
-    if (as->done || dx_buf_append(&as->text, piece, len))
-        return;
+    if (dx_buf_append(&as->text, piece, len))
+        return true; /* longer than a reply can be */
+    if (as->done)
+        return memchr(piece, '\n', len) && followups_complete(as);
     const char *s = as->text.data;
     size_t n = as->text.len, end = followup_mark(s, n);
     if (!as->started) {
         bool sure;
         size_t st = answer_start(s, n, &sure);
         if (!sure)
-            return;
+            return false;
         as->sent = st;
         as->started = true;
     }
     if (end < n) {
         as->done = true;
+        as->mark = end;
         while (end > as->sent && isspace((unsigned char)s[end - 1]))
             end--;
     } else {
@@ -986,9 +1034,11 @@ static void on_reply_piece(void *user, const char *piece, size_t len)
     while (end > as->sent && isspace((unsigned char)s[end - 1]))
         end--;
     if (end > as->sent) {
-        as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
+        if (as->opt->on_answer)
+            as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
         as->sent = end;
     }
+    return as->done && followups_complete(as);
 }
 
 /* The end of a reply: whatever of the answer part was held back. */
@@ -1005,7 +1055,7 @@ static void answer_stream_end(answer_stream *as)
     }
     while (end > as->sent && isspace((unsigned char)s[end - 1]))
         end--;
-    if (end > as->sent)
+    if (end > as->sent && as->opt->on_answer)
         as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
     as->sent = end > as->sent ? end : as->sent;
 }
@@ -1016,14 +1066,13 @@ static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, 
     dx_status st = cns_prompt_synthesis(r, &p);
     if (st)
         goto out;
-    if (opt->stream && opt->on_answer) {
-        answer_stream as = {.opt = opt, .text = dx_buf_make(DX_CNS_MAX_GENERATED)};
+    if (opt->stream) {
+        /* streamed whenever the model can: it is stopped once the follow-ups are written */
+        answer_stream as = {.opt = opt, .r = r, .text = dx_buf_make(DX_CNS_MAX_GENERATED)};
         st = opt->stream(opt->generate_user, p.data, on_reply_piece, &as, reply);
         if (!st)
             answer_stream_end(&as);
         dx_buf_free(&as.text);
-    } else if (opt->stream) {
-        st = opt->stream(opt->generate_user, p.data, NULL, NULL, reply);
     } else {
         st = opt->generate(opt->generate_user, p.data, reply);
     }
@@ -1080,6 +1129,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
         why = "the synthesizer model did not answer";
         if (write_reply(opt, r, &reply) == DX_OK && reply.data && reply.len) {
+            log_debug("synthesis: the writer's reply: %.4000s", reply.data);
             size_t mark = followup_mark(reply.data, reply.len), n = mark;
             while (n && isspace((unsigned char)reply.data[n - 1]))
                 n--;

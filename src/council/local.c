@@ -163,7 +163,7 @@ static int append_piece(void *ud, const char *piece, size_t len)
 
 typedef struct {
     dx_buf *out;
-    void (*piece)(void *, const char *, size_t);
+    bool (*piece)(void *, const char *, size_t);
     void *user;
 } stream_state;
 
@@ -172,13 +172,11 @@ static int stream_piece(void *ud, const char *piece, size_t len)
     stream_state *ss = ud;
     if (dx_buf_append(ss->out, piece, len))
         return 1;
-    if (ss->piece)
-        ss->piece(ss->user, piece, len);
-    return 0;
+    return ss->piece && ss->piece(ss->user, piece, len);
 }
 
 dx_status local_stream(local_registry *r, const char *model, const gen_params *p,
-                       const char *prompt, void (*piece)(void *, const char *, size_t),
+                       const char *prompt, bool (*piece)(void *, const char *, size_t),
                        void *piece_user, dx_buf *out, gen_stop *stop)
 {
     gen_model *gm;
@@ -188,6 +186,8 @@ dx_status local_stream(local_registry *r, const char *model, const gen_params *p
     gen_stats gs;
     stream_state ss = {out, piece, piece_user};
     st = gen_generate(gm, p, prompt, stream_piece, &ss, &gs);
+    log_info("%s: %d prompt tokens in %.0f ms, %d tokens in %.0f ms (%s)", model, gs.prompt_tokens,
+             gs.prefill_ms, gs.gen_tokens, gs.decode_ms, gs.stop);
     if (stop)
         *stop = gs.stop_reason;
     return st;

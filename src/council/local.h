@@ -38,10 +38,11 @@ dx_status local_complete(local_registry *r, const char *model, const gen_params 
                          const char *prompt, dx_buf *out);
 
 /* Like local_complete, and piece(piece_user, text, len) is called with each
- * piece as it is generated (whole UTF-8 characters); piece may be NULL.
+ * piece as it is generated (whole UTF-8 characters); piece may be NULL. When
+ * piece returns true the generation ends there (stop reason "cancelled").
  * *stop, when not NULL, gets why the generation ended. */
 dx_status local_stream(local_registry *r, const char *model, const gen_params *p,
-                       const char *prompt, void (*piece)(void *, const char *, size_t),
+                       const char *prompt, bool (*piece)(void *, const char *, size_t),
                        void *piece_user, dx_buf *out, gen_stop *stop);
 
 #endif

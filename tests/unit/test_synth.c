@@ -17,6 +17,7 @@ typedef struct canned {
     const char *reply;     /* to the answer prompt (with its follow-ups) */
     const char *followups; /* to the follow-ups-only prompt */
     int calls;
+    size_t stopped_at; /* bytes streamed when the writer was told to stop; 0: never */
 } canned;
 
 static dx_status canned_generate(void *user, const char *prompt, dx_buf *out)
@@ -33,16 +34,19 @@ static dx_status canned_generate(void *user, const char *prompt, dx_buf *out)
 }
 
 /* The same, streamed a few bytes at a time. */
-static dx_status canned_stream(void *user, const char *prompt, cns_piece_fn piece, void *piece_user,
+static dx_status canned_stream(void *user, const char *prompt, cns_reply_fn piece, void *piece_user,
                                dx_buf *out)
 {
+    canned *c = user;
     dx_buf all = dx_buf_make(1 << 20);
     dx_status st = canned_generate(user, prompt, &all);
     for (size_t i = 0; !st && i < all.len; i += 3) {
         size_t n = all.len - i < 3 ? all.len - i : 3;
-        if (piece)
-            piece(piece_user, all.data + i, n);
         st = dx_buf_append(out, all.data + i, n);
+        if (!st && piece && piece(piece_user, all.data + i, n)) {
+            c->stopped_at = i + n; /* the writer is told to stop here */
+            break;
+        }
     }
     dx_buf_free(&all);
     return st;
@@ -130,6 +134,63 @@ TEST(inline_followup_marker_ends_the_answer)
     CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
     CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
     CHECK_STR(p.text, r->answer);
+    arena_free(&a);
+}
+
+/* A writer that goes on after its three follow-ups (more questions, a
+ * summary, a loop) is stopped there: nothing after them is ever read, and
+ * each token of it is time the reader waits for the result. */
+TEST(writer_is_stopped_once_the_followups_are_written)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    canned c = {.reply = "Portuguese is the official language of Brazil.\n\n"
+                         "Follow-up questions:\n"
+                         "1. How did Portuguese become the language of Brazil?\n"
+                         "2. Which other languages are spoken in Brazil?\n"
+                         "3. How does Brazilian Portuguese differ from European Portuguese?\n"
+                         "4. What is the history of the Portuguese language in Brazil?\n"
+                         "In summary, Portuguese is spoken in Brazil. In summary, Portuguese is "
+                         "spoken in Brazil. In summary, Portuguese is spoken in Brazil.\n"};
+    pieces p = {0};
+    cns_result *r = run(&a, brazil, &c, &p);
+    CHECK(r);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
+    CHECK_EQ_INT(r->n_followups, 3);
+    CHECK_STR(r->followups[2], "How does Brazilian Portuguese differ from European Portuguese?");
+    /* stopped right after the third question's line, before the fourth */
+    const char *third = strstr(c.reply, "3. How");
+    const char *fourth = strstr(c.reply, "4. What");
+    CHECK(c.stopped_at > (size_t)(third - c.reply));
+    CHECK(c.stopped_at <= (size_t)(fourth - c.reply) + 3);
+
+    /* follow-up lines that a person would drop do not count: the writer goes
+     * on until three are kept, or six lines are written */
+    canned d = {.reply = "Portuguese is the official language of Brazil.\n\n"
+                         "Follow-up questions:\n"
+                         "1. What language is spoken in Brazil?\n"
+                         "2. Is it true that Portuguese is spoken in Brazil?\n"
+                         "3. How did Portuguese become the language of Brazil?\n"
+                         "4. Which other languages are spoken in Brazil?\n"
+                         "5. Brazil.\n"
+                         "6. Brazil.\n"
+                         "7. How many people in Brazil speak Portuguese at home?\n"
+                         "8. What is spoken in Brazil?\n"};
+    p = (pieces){0};
+    r = run(&a, brazil, &d, &p);
+    CHECK(r);
+    CHECK(d.stopped_at > (size_t)(strstr(d.reply, "6. Brazil") - d.reply));
+    CHECK(d.stopped_at < (size_t)(strstr(d.reply, "7. How") - d.reply) + 3);
+    CHECK_EQ_INT(r->n_followups, 3); /* two kept, one derived */
+    CHECK_STR(r->followups_source, "model+derived");
+
+    /* a reply that ends by itself is read to its end */
+    canned e = {.reply = "Portuguese is the official language of Brazil.\n\nFollow-up "
+                         "questions:\n1. Which other languages are spoken in Brazil?\n"};
+    p = (pieces){0};
+    r = run(&a, brazil, &e, &p);
+    CHECK(r);
+    CHECK_EQ_INT(e.stopped_at, 0);
     arena_free(&a);
 }
 
@@ -415,6 +476,7 @@ int main(void)
 {
     RUN(good_answer_is_shown_and_streamed);
     RUN(inline_followup_marker_ends_the_answer);
+    RUN(writer_is_stopped_once_the_followups_are_written);
     RUN(question_and_answer_labels_are_dropped);
     RUN(failing_answers_are_replaced);
     RUN(single_voice_is_shown_as_written);
