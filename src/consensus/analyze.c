@@ -263,14 +263,41 @@ static bool negation_meets(const claim *neg, const claim *other)
     return false;
 }
 
+/* Whether each claim says a word of the question that the other does not:
+ * they answer different parts of it ("Water boils at 100 °C" / "Water
+ * freezes at 0 °C" to a question about both). */
+static bool question_parts_differ(const claim *a, const claim *b)
+{
+    bool only_a = false, only_b = false;
+    for (size_t i = 0; i < a->f.n_tok && !only_a; i++)
+        only_a = (a->f.toks[i].flags & TOK_IN_QUESTION) &&
+                 !has_stem(b->f.toks, b->f.n_tok, a->f.toks[i].stem);
+    for (size_t i = 0; i < b->f.n_tok && !only_b; i++)
+        only_b = (b->f.toks[i].flags & TOK_IN_QUESTION) &&
+                 !has_stem(a->f.toks, a->f.n_tok, b->f.toks[i].stem);
+    return only_a && only_b;
+}
+
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
     ov o = overlap(a, b, false);
-    ov fr = overlap(a, b, true);
+    /* direct answers are framed by the whole question, unless they answer
+     * different parts of it: then each is framed by its own words */
+    bool parts = (a->direct || b->direct) && question_parts_differ(a, b);
+    ov fr;
+    if (parts) {
+        claim pa = *a, pb = *b;
+        pa.ftoks = a->f.toks, pa.n_ftok = a->f.n_tok;
+        pb.ftoks = b->f.toks, pb.n_ftok = b->f.n_tok;
+        fr = overlap(&pa, &pb, true);
+    } else {
+        fr = overlap(a, b, true);
+    }
     double sim = o.sim, fsim = fr.sim;
     float cs = x->opt->embed ? cosine(x, a, b) : 0;
     /* a frame shares at least one real word; direct answers share the question */
-    bool anchored = fr.shared >= CNS_FRAME_ANCHOR || (a->direct && b->direct && fr.shared > 0);
+    bool anchored =
+        fr.shared >= CNS_FRAME_ANCHOR || (a->direct && b->direct && !parts && fr.shared > 0);
     bool frame = (fsim >= CNS_LEX_FRAME && anchored) || (x->opt->embed && cs >= CNS_EMB_FRAME);
     /* both add something to the question, and nothing of it in common: not the same
      * point. Not for yes/no questions, where restating the question is the answer. */
@@ -419,15 +446,16 @@ static const char *claim_part(const char *text, bool *refusal)
     return text;
 }
 
-/* Marks the direct claims of one member's claims first..x->nc (docs/consensus.md §2). */
-static void mark_direct(ctx *x, const cns_member *mb, size_t first)
+/* Marks the direct claims of one member's claims first..x->nc, which came
+ * from `sentences` sentences, items and rows (docs/consensus.md §2). */
+static void mark_direct(ctx *x, const cns_member *mb, size_t first, size_t sentences)
 {
     /* a short answer opening with a sentence answers the question directly;
      * a list's first item is one of several, not the answer */
     for (size_t k = first; k < x->nc; k++)
         x->c[k].restates = restates_question(x, &x->c[k]);
     if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
-        (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
+        (sentences <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
         x->c[first].direct = true;
     /* a sentence with nothing but a number or a verdict ("The answer is 18.")
      * can only be an answer to the question */
@@ -449,7 +477,7 @@ static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
         st = cns_source_index(mb->text, x->a, &src);
     if (st)
         return st;
-    size_t first = x->nc;
+    size_t first = x->nc, sentences = 0;
     const char *refusal_text = NULL;
     for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
         bool refusal;
@@ -458,16 +486,28 @@ static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
             refusal_text = sp[s].text;
         if (!text)
             continue;
-        claim c = {.text = text, .member = i, .lead = x->nc == first};
-        if ((st = cns_text_features(c.text, x->a, &c.f)))
+        /* one claim per fact: a sentence of prose or an item split into its
+         * atomic claims; a table row is one */
+        cns_atom atoms[CNS_MAX_ATOMS];
+        size_t na = 1;
+        atoms[0] = (cns_atom){text, text};
+        if (sp[s].kind != CNS_SPAN_ROW &&
+            (st = cns_atoms_split(text, x->a, atoms, CNS_MAX_ATOMS, &na)))
             return st;
-        if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
-            continue;
-        c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
-        c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
-        c.row = sp[s].kind == CNS_SPAN_ROW;
-        c.ev = cns_evidence_find(&src, text, c.row, x->a);
-        x->c[x->nc++] = c;
+        size_t before = x->nc;
+        for (size_t k = 0; k < na && x->nc - first < per_member; k++) {
+            claim c = {.text = atoms[k].text, .member = i, .lead = x->nc == first};
+            if ((st = cns_text_features(c.text, x->a, &c.f)))
+                return st;
+            if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
+                continue;
+            c.calc = strchr(c.text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
+            c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
+            c.row = sp[s].kind == CNS_SPAN_ROW;
+            c.ev = cns_evidence_find(&src, atoms[k].said, c.row, x->a);
+            x->c[x->nc++] = c;
+        }
+        sentences += x->nc > before;
     }
     if (refusal_text && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
         /* "I can't help with that. Please see a professional." */
@@ -478,7 +518,7 @@ static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
         return DX_OK;
     }
     mb->claims = (int)(x->nc - first);
-    mark_direct(x, mb, first);
+    mark_direct(x, mb, first, sentences);
     mb->usable = mb->claims > 0;
     return DX_OK;
 }
@@ -599,11 +639,16 @@ static dx_status embed_claims(ctx *x)
 
 /* ---- direct answers --------------------------------------------------------- */
 
-/* The first claim of member k that holds the words of its direct answer. */
+/* The first claim of member k that holds the words of its direct answer;
+ * else (an answer read from a whole sentence that was split into atomic
+ * claims) the first claim whose words the answer holds. */
 static int claim_holding(const ctx *x, int k, const char *span)
 {
     for (size_t i = 0; span && *span && i < x->nc; i++)
         if (x->c[i].member == k && x->c[i].ev && strstr(x->c[i].ev, span))
+            return (int)i;
+    for (size_t i = 0; span && *span && i < x->nc; i++)
+        if (x->c[i].member == k && x->c[i].ev && strstr(span, x->c[i].ev))
             return (int)i;
     return -1;
 }
@@ -677,6 +722,39 @@ static dx_status direct_answers(ctx *x, cns_result *r)
     return DX_OK;
 }
 
+/* Whether two normalised values share a word (one word the start of the
+ * other's: "gnu gpl" / "gplv2"), at least three letters long. */
+static bool share_word(const char *p, const char *q)
+{
+    for (const char *a = p; *a;) {
+        size_t la = strcspn(a, " ");
+        for (const char *b = q; *b;) {
+            size_t lb = strcspn(b, " "), l = la < lb ? la : lb;
+            if (l >= 3 && !strncmp(a, b, l))
+                return true;
+            b += lb + (b[lb] == ' ');
+        }
+        a += la + (a[la] == ' ');
+    }
+    return false;
+}
+
+/* Whether two direct answers that the claim matcher finds the same may be
+ * one answer read too narrowly: names or things, and not two proper names
+ * without a word in common. Amounts, dates and yes/no are read exactly, and
+ * so are names ("France" / "Croatia" stay two answers even beside "France
+ * won ..., beating Croatia"); but "GNU GPL" may be "GPLv2" read short, and a
+ * common noun phrase may be the wrong words of its sentence ("dedicated" for
+ * "dedicated to the public domain"). */
+static bool read_too_narrowly(const ctx *x, int i, int j)
+{
+    const cns_direct *p = &x->dv[i], *q = &x->dv[j];
+    if (p->type != CNS_DV_ENTITY || q->type != CNS_DV_ENTITY)
+        return false;
+    bool names = isupper((unsigned char)p->span[0]) && isupper((unsigned char)q->span[0]);
+    return !names || share_word(p->value, q->value);
+}
+
 /* After the claims are related: two groups whose stating claims the claim
  * matcher finds the same are one answer (the extraction read one of them too
  * narrowly); then groups are ranked and published. Two members of one group
@@ -693,7 +771,8 @@ static dx_status direct_settle(ctx *x, cns_result *r)
         for (size_t j = i + 1; j < nm; j++) {
             int gi = x->dgroup[i], gj = x->dgroup[j];
             if (gi < 0 || gj < 0 || gi == gj ||
-                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_AGREE)
+                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_AGREE ||
+                !read_too_narrowly(x, (int)i, (int)j))
                 continue;
             int keep = gi < gj ? gi : gj, drop = gi < gj ? gj : gi;
             for (size_t k = 0; k < nm; k++)

@@ -782,52 +782,15 @@ static size_t segments_read(const char *t, size_t len, seg *out, size_t cap)
 
 /* ---- non-answers ------------------------------------------------------------------- */
 
-static bool contains_ci(const char *t, size_t s, size_t e, const char *pat)
-{
-    size_t pl = strlen(pat);
-    for (size_t i = s; i + pl <= e; i++) {
-        size_t k = 0;
-        while (k < pl) {
-            char c = t[i + k];
-            if (c >= 'A' && c <= 'Z')
-                c = (char)(c - 'A' + 'a');
-            if (c != pat[k])
-                break;
-            k++;
-        }
-        if (k == pl &&
-            (i == s || !cp_is_wordchar((unsigned char)t[i - 1]) || (unsigned char)t[i - 1] >= 0x80))
-            return true;
-    }
-    return false;
-}
-
-/* "I don't know", "I cannot say", "no idea": an answer that gives none. */
+/* "I don't know", "I cannot say", "no idea", a refusal: an answer that gives
+ * none (the analysis's own rules: cns_is_refusal, cns_is_nonanswer). */
 static bool is_nonanswer(const char *t, size_t s, size_t e)
 {
-    static const char *const pats[] = {
-        "i don't know",    "i do not know",    "i dont know",
-        "i cannot say",    "i can't say",      "i can not say",
-        "i'm not sure",    "i am not sure",    "no idea",
-        "not sure",        "i have no",        "cannot be determined",
-        "i don't have",    "i do not have",    "unable to determine",
-        "i'm not certain", "i am not certain", NULL};
     char buf[512];
     size_t n = e - s < sizeof buf - 1 ? e - s : sizeof buf - 1;
     memcpy(buf, t + s, n);
     buf[n] = 0;
-    /* typographic apostrophes read as ' */
-    for (char *p = buf; (p = strstr(p, "\xE2\x80\x99"));) {
-        *p = '\'';
-        memmove(p + 1, p + 3, strlen(p + 3) + 1);
-    }
-    if (cns_is_refusal(buf))
-        return true;
-    size_t bl = strlen(buf);
-    for (size_t k = 0; pats[k]; k++)
-        if (contains_ci(buf, 0, bl, pats[k]))
-            return true;
-    return false;
+    return cns_is_refusal(buf) || cns_is_nonanswer(buf);
 }
 
 /* Model garbage: special tokens, one word over and over, letter salad. */

@@ -12,8 +12,11 @@
 
 /* ---- 2. Claims ---------------------------------------------------------------- */
 
-/* §2 "direct answer": the lead claim of an answer of at most this many claims. */
+/* §2 "direct answer": the lead claim of an answer of at most this many sentences (items, rows). */
 #define CNS_DIRECT_MAX_CLAIMS 3
+/* §2 "atomic claims": a sentence is split into at most this many claims (the rest stays in
+ * its last part). */
+#define CNS_MAX_ATOMS 8
 /* §2 "restates the question": a claim carrying at least this share of the question's stems. */
 #define CNS_RESTATE_SHARE 0.5
 /* §2 "calculation": a claim with more than this many numbers (or "=") is a worked calculation. */

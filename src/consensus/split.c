@@ -108,7 +108,8 @@ static bool is_abbrev(const char *s, size_t end)
         b--;
     size_t len = end - b;
     if (len == 1 && isupper((unsigned char)s[b]))
-        return true; /* initials, "U.S." */
+        /* initials, "U.S.", "J. Smith"; not a unit after a number or a sign ("100 °C.") */
+        return !(b > 0 && ((unsigned char)s[b - 1] >= 0x80 || isdigit((unsigned char)s[b - 1])));
     static const char *const ab[] = {"e.g", "i.e",    "etc", "vs",  "dr",   "mr",  "mrs", "ms",
                                      "st",  "approx", "fig", "jr",  "sr",   "inc", "ltd", "no",
                                      "vol", "ca",     "cf",  "al",  "prof", "mt",  "jan", "feb",

@@ -35,6 +35,23 @@ typedef struct cns_span {
  * At most DX_CNS_MAX_CLAIMS spans; DX_ENOMEM on arena exhaustion. */
 dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **out, size_t *n);
 
+/* One atomic claim of a sentence: text is the claim (the part, with the
+ * sentence's subject in front when the part continues it: "Paris is the
+ * capital and is its largest city" -> "Paris is the capital", "Paris is its
+ * largest city"); said is the part as written, for its evidence. */
+typedef struct cns_atom {
+    const char *text;
+    const char *said;
+} cns_atom;
+
+/* Splits a sentence (a claim candidate, markup removed) into at most max
+ * atomic claims in out, in order; *n >= 1 when max >= 1 (a sentence that
+ * cannot be split safely is one part, text == said == s). Parts are cut at
+ * "and", "but" and (after a comma) "yet", "whereas", "while", "although",
+ * "though" only where both sides are statements (docs/consensus.md §2).
+ * Strings live in a (s itself for an unsplit sentence); DX_ENOMEM only. */
+dx_status cns_atoms_split(const char *s, arena *a, cns_atom *out, size_t max, size_t *n);
+
 /* An answer indexed for finding its claims' evidence: its characters without
  * whitespace and markup, each with its byte offset in raw. */
 typedef struct cns_source {
