@@ -678,11 +678,37 @@ static void add_followup(cns_result *r, const char *q, arena *a)
     }
 }
 
+/* A copy of s[0..n) with one question per line: a '?' followed by blanks
+ * and more text ends its line (small writers run the follow-ups together:
+ * "Follow-up questions: What ...? How ...?"). NULL when a is full. */
+static char *one_per_line(arena *a, const char *s, size_t n)
+{
+    char *t = arena_alloc(a, n + 1);
+    if (!t)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        t[k++] = s[i];
+        if (s[i] != '?')
+            continue;
+        size_t j = i + 1;
+        while (j < n && (s[j] == ' ' || s[j] == '\t'))
+            j++;
+        if (j > i + 1 && j < n && s[j] != '\n') {
+            t[k++] = '\n';
+            i = j - 1;
+        }
+    }
+    t[k] = '\0';
+    return t;
+}
+
 /* Follow-up lines from a model reply: bullets, numbers, emphasis and
  * "Question:" labels stripped, each line judged by followup_ok. */
 static void parse_followups(cns_result *r, const char *reply, arena *a)
 {
-    for (const char *p = reply; *p && r->n_followups < 3;) {
+    reply = one_per_line(a, reply, strlen(reply));
+    for (const char *p = reply; p && *p && r->n_followups < 3;) {
         const char *e = strchr(p, '\n');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         const char *s = p;
@@ -694,8 +720,12 @@ static void parse_followups(cns_result *r, const char *reply, arena *a)
                 s++;
                 len--;
             }
-            static const char *const labels[] = {
-                "question:", "follow-up question:", "follow-up:", "q:"};
+            static const char *const labels[] = {"question:",
+                                                 "follow-up question:",
+                                                 "follow-up questions:",
+                                                 "follow up questions:",
+                                                 "follow-up:",
+                                                 "q:"};
             for (size_t k = 0; k < sizeof labels / sizeof labels[0]; k++)
                 if (len > strlen(labels[k]) && !strncasecmp(s, labels[k], strlen(labels[k]))) {
                     s += strlen(labels[k]);
@@ -964,39 +994,36 @@ typedef struct answer_stream {
 } answer_stream;
 
 /* Whether the follow-ups after the marker are all written: enough kept
- * ones, or enough lines, among the complete lines of text. */
+ * ones, or enough lines, among the complete questions and lines of text. */
 static bool followups_complete(const answer_stream *as)
 {
-    const char *s = as->text.data + as->mark;
-    const char *end = as->text.data + as->text.len;
-    while (end > s && end[-1] != '\n')
-        end--;                                              /* only whole lines */
-    const char *first = memchr(s, '\n', (size_t)(end - s)); /* the marker's own line */
-    if (!first)
-        return false;
-    size_t lines = 0;
-    for (const char *p = first + 1; p < end;) {
-        const char *e = memchr(p, '\n', (size_t)(end - p));
-        for (const char *c = p; c < e; c++)
-            if (!isspace((unsigned char)*c)) {
-                lines++;
-                break;
-            }
-        p = e + 1;
-    }
-    if (lines >= REPLY_MAX_FOLLOWUP_LINES)
-        return true;
-    if (lines < REPLY_FOLLOWUPS)
-        return false;
-    /* the lines as parse_followups will judge them, on a copy */
-    cns_result probe = *as->r;
-    probe.n_followups = 0;
     arena scratch = arena_make(16 << 10, 16 << 20);
-    char *tail = arena_strndup(&scratch, first + 1, (size_t)(end - first - 1));
-    if (tail)
-        parse_followups(&probe, tail, &scratch);
+    char *t = one_per_line(&scratch, as->text.data + as->mark, as->text.len - as->mark);
+    char *end = t ? strrchr(t, '\n') : NULL;
+    bool done = false;
+    if (end) {
+        end[1] = '\0'; /* only whole lines: the last one may still grow */
+        size_t lines = 0;
+        for (const char *p = t; *p;) {
+            const char *e = strchr(p, '\n');
+            for (const char *c = p; c < e; c++)
+                if (!isspace((unsigned char)*c)) {
+                    lines++;
+                    break;
+                }
+            p = e + 1;
+        }
+        /* the marker's own line, then the follow-ups */
+        done = lines > REPLY_MAX_FOLLOWUP_LINES;
+        if (!done && lines >= REPLY_FOLLOWUPS) {
+            cns_result probe = *as->r; /* the lines as parse_followups will judge them */
+            probe.n_followups = 0;
+            parse_followups(&probe, t, &scratch);
+            done = probe.n_followups >= REPLY_FOLLOWUPS;
+        }
+    }
     arena_free(&scratch);
-    return probe.n_followups >= REPLY_FOLLOWUPS;
+    return done;
 }
 
 static bool on_reply_piece(void *user, const char *piece, size_t len)
@@ -1005,7 +1032,7 @@ static bool on_reply_piece(void *user, const char *piece, size_t len)
     if (dx_buf_append(&as->text, piece, len))
         return true; /* longer than a reply can be */
     if (as->done)
-        return memchr(piece, '\n', len) && followups_complete(as);
+        return followups_complete(as);
     const char *s = as->text.data;
     size_t n = as->text.len, end = followup_mark(s, n);
     if (!as->started) {

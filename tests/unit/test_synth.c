@@ -184,6 +184,23 @@ TEST(writer_is_stopped_once_the_followups_are_written)
     CHECK_EQ_INT(r->n_followups, 3); /* two kept, one derived */
     CHECK_STR(r->followups_source, "model+derived");
 
+    /* follow-ups run together on the marker's line, as the 0.5B writer
+     * does: each question is one, and the writer stops after the third */
+    canned f = {.reply = "Portuguese is the official language of Brazil. Follow-up questions: "
+                         "How did Portuguese become the language of Brazil? Which other "
+                         "languages are spoken in Brazil? How does Brazilian Portuguese differ "
+                         "from European Portuguese? What is the language of a town? What is the "
+                         "language of a village? What is the language of a town?"};
+    p = (pieces){0};
+    r = run(&a, brazil, &f, &p);
+    CHECK(r);
+    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
+    CHECK_EQ_INT(r->n_followups, 3);
+    CHECK_STR(r->followups_source, "model");
+    CHECK_STR(r->followups[0], "How did Portuguese become the language of Brazil?");
+    CHECK(f.stopped_at > (size_t)(strstr(f.reply, "European Portuguese?") - f.reply));
+    CHECK(f.stopped_at < (size_t)(strstr(f.reply, "of a town?") - f.reply));
+
     /* a reply that ends by itself is read to its end */
     canned e = {.reply = "Portuguese is the official language of Brazil.\n\nFollow-up "
                          "questions:\n1. Which other languages are spoken in Brazil?\n"};
