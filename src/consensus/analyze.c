@@ -64,9 +64,10 @@ typedef struct ctx {
     size_t n_names, cap_names;
     /* direct answers (docs/consensus.md, "Direct answers"), per member */
     cns_direct *dv;
-    int *dgroup;    /* group per member (cns_direct_group), -1 none */
-    int *dclaim;    /* the claim that states it, -1 none */
-    bool direct_on; /* two or more members gave a direct answer: it is a point of its own */
+    int *dgroup;          /* group per member (cns_direct_group), -1 none */
+    int *dclaim;          /* the claim that states it, -1 none */
+    bool direct_on;       /* two or more members gave a direct answer: it is a point of its own */
+    int asked, confirmed; /* yes/no checks (cns_options.check) asked and answered yes */
 } ctx;
 
 /* The percentage's running sums (docs/consensus.md, section 7). */
@@ -755,6 +756,34 @@ static bool read_too_narrowly(const ctx *x, int i, int j)
     return !names || share_word(p->value, q->value);
 }
 
+static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st);
+
+/* With a yes/no model: two groups of direct answers that the model reads as
+ * one answer ("1996" / "in July 1996", a name and its description) are one
+ * group, so the direct point is agreed (docs/consensus.md §5, "checks"). */
+static dx_status check_direct_dispute(ctx *x, cns_result *r)
+{
+    if (!x->opt->check || x->asked >= x->opt->support_checks)
+        return DX_OK;
+    int first[2] = {-1, -1};
+    for (size_t i = 0; i < r->n_members; i++)
+        if (x->dgroup[i] >= 0 && x->dgroup[i] < 2 && first[x->dgroup[i]] < 0)
+            first[x->dgroup[i]] = (int)i;
+    if (first[0] < 0 || first[1] < 0)
+        return DX_OK;
+    bool more = false; /* three or more answers: the check compares two only */
+    for (size_t i = 0; i < r->n_members; i++)
+        more |= x->dgroup[i] >= 2;
+    if (more)
+        return DX_OK;
+    dx_status st = DX_OK;
+    if (same_answer(x, r->question, x->dv[first[0]].sentence, x->dv[first[1]].sentence, &st))
+        for (size_t i = 0; i < r->n_members; i++)
+            if (x->dgroup[i] > 0)
+                x->dgroup[i] = 0;
+    return st;
+}
+
 /* After the claims are related: two groups whose stating claims the claim
  * matcher finds the same are one answer (the extraction read one of them too
  * narrowly); then groups are ranked and published. Two members of one group
@@ -807,6 +836,8 @@ static dx_status direct_settle(ctx *x, cns_result *r)
             contradicted |= amounts || implied;
         }
     x->direct_on = with >= 2 && !contradicted;
+    if (x->direct_on)
+        return check_direct_dispute(x, r);
     return DX_OK;
 }
 
@@ -949,6 +980,7 @@ static int best_in_member(const ctx *x, int c, int m)
 
 static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
                                 int *confirmed);
+static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np);
 
 /* Relation and similarity of every pair of claims; drops a member's repeats. */
 static dx_status relate_all(ctx *x, bool *dropped)
@@ -1282,14 +1314,15 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (st)
         return st;
     link_conflicts(x, pts, np, r->n_members);
-    int asked = 0, confirmed = 0;
     if (x->opt->check && x->opt->support_checks > 0) {
-        st = support_checks(x, r, pts, np, &asked, &confirmed);
+        st = dispute_checks(x, r, pts, np);
+        if (!st)
+            st = support_checks(x, r, pts, np, &x->asked, &x->confirmed);
         if (st)
             return st;
     }
-    r->analysis.checks_asked = asked;
-    r->analysis.checks_confirmed = confirmed;
+    r->analysis.checks_asked = x->asked;
+    r->analysis.checks_confirmed = x->confirmed;
     return summarize(x, r, pts, np);
 }
 
@@ -1308,6 +1341,78 @@ static dx_status prompt_support(const char *claim, const char *answer, dx_buf *b
                          "imply the claim?\n\n"
                          "Claim: %s\n\nAnswer:\n%.8000s\n\nReply (yes or no):",
                          claim, answer);
+}
+
+/* The yes/no question a dispute check asks. */
+static dx_status prompt_same(const char *question, const char *a, const char *b, dx_buf *buf)
+{
+    return dx_buf_printf(buf,
+                         "Reply with one word, yes or no. Do answer A and answer B give the same "
+                         "answer to the question (in other words, or one with more detail)?\n\n"
+                         "Question: %s\n\nAnswer A: %.2000s\n\nAnswer B: %.2000s\n\n"
+                         "Reply (yes or no):",
+                         question, a, b);
+}
+
+/* Asks the check model whether a and b give the same answer; counts the
+ * question. A failing model is a "no"; *st only reports running out of memory. */
+static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st)
+{
+    dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES), reply = dx_buf_make(DX_CNS_MAX_GENERATED);
+    bool yes = false;
+    *st = prompt_same(question, a, b, &prompt);
+    if (!*st) {
+        x->asked++;
+        yes = x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
+              reply_is_yes(reply.data);
+        x->confirmed += yes;
+    }
+    dx_buf_free(&prompt);
+    dx_buf_free(&reply);
+    return yes;
+}
+
+/* Optional: ask a model whether the two most supported sides of each
+ * dispute give the same answer in other words; a "yes" makes the dispute
+ * one agreed point (every side's members, each with its own words). */
+static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
+{
+    size_t nm = r->n_members;
+    int *merged = arena_alloc_array(x->a, np ? np : 1, sizeof *merged);
+    if (!merged)
+        return dx_oom("consensus");
+    for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
+        if (find(pts, (int)p) != (int)p)
+            continue;
+        int side = -1; /* the next point of the component, with members of its own */
+        for (size_t q = p + 1; q < np && side < 0; q++)
+            if (find(pts, (int)q) == (int)p && (pts[q].mask & ~pts[p].mask))
+                side = (int)q;
+        if (side < 0)
+            continue;
+        dx_status st = DX_OK;
+        bool same =
+            same_answer(x, r->question, x->c[pts[p].rep].text, x->c[pts[side].rep].text, &st);
+        if (st)
+            return st;
+        if (!same)
+            continue;
+        size_t n = 0;
+        for (size_t q = p + 1; q < np; q++)
+            if (find(pts, (int)q) == (int)p)
+                merged[n++] = (int)q;
+        for (size_t i = 0; i < n; i++) {
+            point *q = &pts[merged[i]];
+            for (size_t k = 0; k < nm; k++)
+                if (!(pts[p].mask >> k & 1) && (q->mask >> k & 1)) {
+                    pts[p].mask |= 1ull << k;
+                    pts[p].by_member[k] = q->by_member[k];
+                }
+            q->disputed = true; /* merged: shown as part of p */
+            q->comp = merged[i];
+        }
+    }
+    return DX_OK;
 }
 
 /* Optional: ask a model whether another member's answer supports a

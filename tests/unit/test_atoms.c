@@ -2,7 +2,9 @@
  * test_atoms — sentences into atomic claims: compound sentences and "X, but
  * Y" split into statements, noun phrases ("salt and pepper", "Bosnia and
  * Herzegovina") kept whole; and in an analysis, each fact of a compound
- * sentence is matched (and contradicted) on its own, with its own evidence.
+ * sentence is matched (and contradicted) on its own, with its own evidence;
+ * direct answers read exactly stay apart, unless the optional yes/no check
+ * reads two sides of a dispute as one answer.
  */
 #include <string.h>
 
@@ -229,6 +231,72 @@ TEST(different_direct_answers_in_alike_sentences_disagree)
     arena_free(&a);
 }
 
+/* The optional yes/no check of a dispute: a model that reads the two sides
+ * as one answer makes them one agreed point, each member with its own words;
+ * a "no", a failing model or no budget leave the dispute. */
+typedef struct same_model {
+    const char *reply;
+    int calls;
+} same_model;
+
+static dx_status same_reply(void *user, const char *prompt, dx_buf *out)
+{
+    same_model *sm = user;
+    sm->calls++;
+    if (!strstr(prompt, "Do answer A and answer B give the same answer"))
+        return dx_fail(DX_EINTERNAL, "unexpected prompt");
+    if (!sm->reply)
+        return dx_fail(DX_ENET, "the model is gone");
+    return dx_buf_puts(out, sm->reply);
+}
+
+static const cns_result *checked(arena *a, same_model *sm, int budget, const char *q,
+                                 const char *ta, const char *tb)
+{
+    cns_member *m = arena_alloc_array(a, 2, sizeof *m);
+    m[0] = (cns_member){.name = "a", .model = "ma", .status = CNS_DONE, .text = ta};
+    m[1] = (cns_member){.name = "b", .model = "mb", .status = CNS_DONE, .text = tb};
+    cns_input in = {.question = q, .members = m, .n_members = 2};
+    cns_options o = {.check = same_reply, .check_user = sm, .support_checks = budget};
+    cns_result *r = NULL;
+    if (cns_analyze(&in, &o, a, &r) || cns_check(r))
+        return NULL;
+    return r;
+}
+
+TEST(dispute_check_merges_sides_the_model_reads_as_one)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    /* a direct answer: two years */
+    const char *q = "When did the first film of the series come out?";
+    const char *ta = "The first film came out in 1977.", *tb = "It was released in 1978.";
+    same_model yes = {.reply = "Yes."}, no = {.reply = "No, they differ."}, gone = {.reply = NULL};
+    const cns_result *r = checked(&a, &no, 4, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1 && r->analysis.checks_asked == 1);
+    CHECK(r && r->analysis.checks_confirmed == 0 && r->analysis.label == CNS_LABEL_DISAGREE);
+    r = checked(&a, &gone, 4, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1);
+    r = checked(&a, &yes, 0, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1 && yes.calls == 0); /* no budget: not asked */
+    r = checked(&a, &yes, 4, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 0 && r->analysis.n_agreed == 1);
+    CHECK(r && r->analysis.checks_confirmed == 1 && r->analysis.agreed[0].n_members == 2);
+    CHECK(r && !strcmp(r->analysis.agreed[0].evidence[1].text, "It was released in 1978."));
+    /* claim by claim: two numbers in one frame */
+    q = "Tell me about the height of the tower.";
+    ta = "The tower is 300 m tall and was built in 1889.";
+    tb = "The tower is 330 m tall and was built in 1889.";
+    r = checked(&a, &no, 4, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1);
+    r = checked(&a, &yes, 4, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 0 && r->analysis.checks_confirmed >= 1);
+    bool both = false;
+    for (size_t i = 0; r && i < r->analysis.n_agreed; i++)
+        both |= strstr(r->analysis.agreed[i].text, "300 m") && r->analysis.agreed[i].n_members == 2;
+    CHECK(both);
+    arena_free(&a);
+}
+
 int main(void)
 {
     RUN(sentences_split_into_atomic_claims);
@@ -236,5 +304,6 @@ int main(void)
     RUN(split_is_bounded_and_safe);
     RUN(compound_sentences_are_compared_fact_by_fact);
     RUN(different_direct_answers_in_alike_sentences_disagree);
+    RUN(dispute_check_merges_sides_the_model_reads_as_one);
     return test_summary();
 }
