@@ -53,7 +53,8 @@ dx_status http_server_start(const http_opts *o, http_server **out)
     jobs_opts jo = {.cfg = o->cfg, .db_path = o->db_path, .max_running = o->max_running};
     dx_status st = DX_OK;
     if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)) ||
-        !(s->conns = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->conns)))
+        !(s->conns = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->conns)) ||
+        !(s->peers = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->peers)))
         st = dx_fail(DX_ENOMEM, "out of memory");
     if (!st)
         st = http_guard_init(s, o);
@@ -86,6 +87,7 @@ void http_server_stop(http_server *s)
     jobs_close(s->jobs);
     free(s->buckets);
     free(s->conns);
+    free(s->peers);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
