@@ -7,11 +7,7 @@
 #include <string.h>
 
 #include "core/limits.h"
-
-struct db {
-    sqlite3 *h;
-    pthread_mutex_t mu;
-};
+#include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
@@ -39,6 +35,30 @@ static const char *const migrations[] = {
     "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
     "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
     "  synthesizing_ms INTEGER, total_ms INTEGER);",
+    /* 1 -> 2: accounts (store/users.c); existing questions stay anonymous */
+    "CREATE TABLE users("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pw_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  daily_premium INTEGER NOT NULL DEFAULT 50,"
+    "  default_members TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE sessions("
+    "  digest TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_s INTEGER NOT NULL, expires_s INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE user_keys("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  provider TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  PRIMARY KEY(user_id, provider));"
+    "CREATE TABLE premium_calls("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  day TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(user_id, day));"
+    "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE SET NULL;"
+    "ALTER TABLE questions ADD COLUMN private INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");

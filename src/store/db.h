@@ -29,7 +29,7 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* Opens (creating when absent) and migrates the store at path; its directory
  * must exist. DX_EIO with SQLite's message when the file can't be used,
