@@ -17,6 +17,7 @@
 
 #include "engine/ops.h"
 #include "engine/repack.h"
+#include "gguf/gguf.h"
 
 static double now(void)
 {
@@ -38,8 +39,8 @@ static int mats_make(mats *m, uint32_t type, int rows, int cols, int ntok)
 {
     const quant_traits *q4 = quant_get(type), *q8 = quant_get(QT_Q8_0);
     m->type = type, m->rows = rows, m->cols = cols, m->ntok = ntok;
-    quant_row_size(type, cols, &m->rb);
-    quant_row_size(QT_Q8_0, cols, &m->ab);
+    gguf_type_row_size(type, cols, &m->rb);
+    gguf_type_row_size(QT_Q8_0, cols, &m->ab);
     m->as = rp_act_row_bytes(cols);
     float *x = malloc(sizeof(float) * (size_t)cols);
     m->w = malloc(m->rb * (size_t)rows);
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
             const char *cases[] = {"dec mem", "dec l2"};
             for (int c = 0; c < 2; c++) {
                 size_t rb;
-                quant_row_size(type, cols, &rb);
+                gguf_type_row_size(type, cols, &rb);
                 if (mats_make(&m, type, (int)(sizes[c] / rb) / 16 * 16, cols, 1)) {
                     fprintf(stderr, "out of memory\n");
                     return 1;

@@ -24,7 +24,7 @@
 #include "council/config.h"
 #include "council/local.h"
 #include "council/member.h"
-#include "engine/embed.h"
+#include "embed/embed.h"
 
 typedef enum ask_phase { ASK_ASKING, ASK_ANALYZING, ASK_SYNTHESIZING, ASK_DONE } ask_phase;
 

@@ -11,7 +11,6 @@
 #include <stdatomic.h>
 
 #include "core/status.h"
-#include "hub/hub.h"
 
 typedef int (*cli_fn)(int argc, char **argv);
 
@@ -23,9 +22,6 @@ typedef struct cli_command {
 
 /* Print "drux: <message>" for the last failure on this thread; returns 1. */
 int cli_error(const char *what);
-
-/* A model argument: an existing file or a cached model's name (hub_resolve_model). */
-#define cli_resolve_model hub_resolve_model
 
 /* Ctrl-C for commands that run the council: the first sets the returned flag
  * (pass it as the cancel flag: members stop and what arrived is reported), a

@@ -37,6 +37,7 @@
 #include "engine/pool.h"
 #include "engine/quant.h"
 #include "gen/batch.h"
+#include "hub/hub.h"
 
 static const char bench_usage[] =
     "usage: drux bench -m MODEL [-t THREADS] [-r REPS] [--sessions N] [--json]\n"
@@ -434,7 +435,7 @@ static int bench_sessions_cmd(const char *model, int n, int reps, bool json, int
     eng_model *m = NULL;
     int rc = 1;
     sessions_result r = {0};
-    if (cli_resolve_model(model, &path)) {
+    if (hub_resolve_model(model, &path)) {
         cli_error(NULL);
         goto out;
     }
@@ -522,7 +523,7 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     r.bw_gbs = bw;
-    if (cli_resolve_model(model, &path)) {
+    if (hub_resolve_model(model, &path)) {
         cli_error(NULL);
         goto out;
     }

@@ -8,8 +8,9 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "engine/convert.h"
-#include "engine/embed.h"
+#include "embed/convert.h"
+#include "embed/embed.h"
+#include "hub/hub.h"
 
 static const char convert_usage[] =
     "usage: drux convert DIR -o OUT.gguf [--pooling mean|cls] [--name NAME]\n"
@@ -110,7 +111,7 @@ int cmd_embed(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (cli_resolve_model(model, &path) || embed_model_open(path, &em)) {
+    if (hub_resolve_model(model, &path) || embed_model_open(path, &em)) {
         rc = cli_error("embed");
         goto out;
     }

@@ -75,6 +75,126 @@ static void progress(size_t done, size_t total, const tally *council, double ela
     fflush(stderr);
 }
 
+static const char *const bin_names[N_BINS + 1] = {"0-19%",  "20-39%",  "40-59%",
+                                                  "60-79%", "80-100%", "no percentage"};
+
+/* What a run of the set collects: tallies, the (consensus, correct) pairs
+ * for the AUROC, and one JSON object per question. */
+typedef struct eval_run {
+    tally council, bins[N_BINS + 1];
+    tally *members; /* one per council member */
+    double *score;  /* consensus of the questions that had one */
+    bool *label;    /* whether the council's answer to it was right */
+    size_t n_scored, done;
+    json_t *items;
+} eval_run;
+
+/* Grades one question's result into the run. */
+static void grade(eval_run *ev, const eval_set *set, const eval_item *it, size_t n_members,
+                  const cns_result *r)
+{
+    json_t *per = json_object();
+    for (size_t m = 0; m < r->n_members && m < n_members; m++) {
+        bool ok = r->members[m].status == CNS_DONE && eval_grade(set->kind, it, r->members[m].text);
+        ev->members[m].n++;
+        ev->members[m].correct += ok;
+        json_object_set_new(per, r->members[m].name, json_boolean(ok));
+    }
+    bool ok = r->answer && eval_grade(set->kind, it, r->answer);
+    ev->council.n++;
+    ev->council.correct += ok;
+    int c = r->analysis.consensus;
+    int bin = c < 0 ? N_BINS : (c >= 100 ? N_BINS - 1 : c * N_BINS / 100);
+    ev->bins[bin].n++;
+    ev->bins[bin].correct += ok;
+    if (c >= 0) {
+        ev->score[ev->n_scored] = c;
+        ev->label[ev->n_scored++] = ok;
+    }
+    json_array_append_new(ev->items,
+                          json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
+                                    "consensus", c >= 0 ? json_integer(c) : json_null(), "label",
+                                    cns_label_str(r->analysis.label), "council_correct", ok,
+                                    "members", per));
+}
+
+/* Asks the council questions first .. first+total-1 in turn (until Ctrl-C),
+ * grading each; a question that fails is reported and skipped. */
+static void run_questions(eval_run *ev, const eval_set *set, size_t first, size_t total,
+                          const ask_opts *base)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t k = 0; k < total && !atomic_load(base->cancel); k++) {
+        const eval_item *it = &set->items[first + k];
+        arena mem = arena_make(64 << 10, 256u << 20);
+        cns_result *r;
+        if (ask_run(it->question, base, &mem, &r)) {
+            fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
+            arena_free(&mem);
+            continue;
+        }
+        grade(ev, set, it, base->cfg->n_members, r);
+        arena_free(&mem);
+        ev->done++;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        progress(ev->done, total, &ev->council,
+                 (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+    }
+    if (isatty(STDERR_FILENO))
+        fprintf(stderr, "\n");
+}
+
+static void report_json(const char *path, const eval_set *set, const council_config *cfg,
+                        const eval_run *ev, double auroc)
+{
+    json_t *jm = json_array(), *jb = json_array();
+    for (size_t m = 0; m < cfg->n_members; m++)
+        json_array_append_new(jm, tally_json(cfg->members[m].name, &ev->members[m]));
+    for (int b = 0; b <= N_BINS; b++)
+        json_array_append_new(
+            jb, json_pack("{s:s, s:I, s:o}", "consensus", bin_names[b], "n",
+                          (json_int_t)ev->bins[b].n, "accuracy",
+                          ev->bins[b].n ? json_real((double)ev->bins[b].correct / ev->bins[b].n)
+                                        : json_null()));
+    json_t *rep = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O}", "set", path, "format",
+                            set->format, "questions", (json_int_t)ev->done, "members", jm,
+                            "council", tally_json("council", &ev->council), "auroc",
+                            auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb, "items",
+                            ev->items);
+    char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(rep);
+}
+
+static void report_text(const char *path, const eval_set *set, const council_config *cfg,
+                        const eval_run *ev, double auroc)
+{
+    printf("%s (%s): %zu questions\n\naccuracy\n", path, set->format, ev->done);
+    for (size_t m = 0; m < cfg->n_members; m++)
+        print_tally(cfg->members[m].name, &ev->members[m]);
+    print_tally("council (synthesized answer)", &ev->council);
+    if (auroc >= 0)
+        printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
+               "questions\n"
+               "(0.5 = no better than chance, 1.0 = perfect)\n",
+               auroc, ev->n_scored);
+    else
+        printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
+               ev->n_scored ? "all graded answers were right, or all wrong"
+                            : "no question had a percentage");
+    printf("\nreliability\n  %-14s %6s %9s\n", "consensus", "n", "accuracy");
+    for (int b = 0; b <= N_BINS; b++) {
+        if (ev->bins[b].n)
+            printf("  %-14s %6zu %8.1f%%\n", bin_names[b], ev->bins[b].n,
+                   100.0 * ev->bins[b].correct / ev->bins[b].n);
+        else
+            printf("  %-14s %6d %9s\n", bin_names[b], 0, "-");
+    }
+}
+
 int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *config = NULL;
@@ -108,15 +228,8 @@ int cmd_eval(int argc, char **argv)
     council_config *cfg = NULL;
     local_registry *reg = NULL;
     embed_model *em = NULL;
-    tally *members = NULL;
-    double *score = NULL;
-    bool *label = NULL;
-    json_t *items = json_array();
-    if (eval_load(path, &set)) {
-        cli_error(NULL);
-        goto out;
-    }
-    if (council_config_open(config, &cfg)) {
+    eval_run ev = {.items = json_array()};
+    if (eval_load(path, &set) || council_config_open(config, &cfg)) {
         cli_error(NULL);
         goto out;
     }
@@ -131,114 +244,30 @@ int cmd_eval(int argc, char **argv)
     }
     size_t first = (size_t)offset < set.n ? (size_t)offset : set.n;
     size_t total = set.n - first < (size_t)limit ? set.n - first : (size_t)limit;
-    members = calloc(cfg->n_members, sizeof *members);
-    score = calloc(total ? total : 1, sizeof *score);
-    label = calloc(total ? total : 1, sizeof *label);
+    ev.members = calloc(cfg->n_members, sizeof *ev.members);
+    ev.score = calloc(total ? total : 1, sizeof *ev.score);
+    ev.label = calloc(total ? total : 1, sizeof *ev.label);
     reg = local_registry_new();
-    if (!members || !score || !label || !reg || !items) {
+    if (!ev.members || !ev.score || !ev.label || !reg || !ev.items) {
         fprintf(stderr, "drux: out of memory\n");
         goto out;
     }
     const atomic_int *cancel = cli_cancel_on_sigint();
     fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format,
             first + 1, first + total, set.n, cfg->n_members);
-    tally council = {0}, bins[N_BINS + 1] = {{0}};
-    size_t n_scored = 0, done = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (size_t k = 0; k < total && !atomic_load(cancel); k++) {
-        const eval_item *it = &set.items[first + k];
-        arena mem = arena_make(64 << 10, 256u << 20);
-        ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = true, .embedder = em};
-        cns_result *r;
-        if (ask_run(it->question, &o, &mem, &r)) {
-            fprintf(stderr, "\ndrux: question %zu: %s\n", first + k + 1, dx_errmsg());
-            arena_free(&mem);
-            continue;
-        }
-        json_t *per = json_object();
-        for (size_t m = 0; m < r->n_members && m < cfg->n_members; m++) {
-            bool ok =
-                r->members[m].status == CNS_DONE && eval_grade(set.kind, it, r->members[m].text);
-            members[m].n++;
-            members[m].correct += ok;
-            json_object_set_new(per, r->members[m].name, json_boolean(ok));
-        }
-        bool ok = r->answer && eval_grade(set.kind, it, r->answer);
-        council.n++;
-        council.correct += ok;
-        int c = r->analysis.consensus;
-        int bin = c < 0 ? N_BINS : (c >= 100 ? N_BINS - 1 : c * N_BINS / 100);
-        bins[bin].n++;
-        bins[bin].correct += ok;
-        if (c >= 0) {
-            score[n_scored] = c;
-            label[n_scored++] = ok;
-        }
-        json_array_append_new(items,
-                              json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
-                                        "consensus", c >= 0 ? json_integer(c) : json_null(),
-                                        "label", cns_label_str(r->analysis.label),
-                                        "council_correct", ok, "members", per));
-        arena_free(&mem);
-        done++;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        progress(done, total, &council, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
-    }
-    if (isatty(STDERR_FILENO))
-        fprintf(stderr, "\n");
-    double auroc = eval_auroc(score, label, n_scored);
-    static const char *const bin_names[N_BINS + 1] = {"0-19%",  "20-39%",  "40-59%",
-                                                      "60-79%", "80-100%", "no percentage"};
-    if (json) {
-        json_t *jm = json_array(), *jb = json_array();
-        for (size_t m = 0; m < cfg->n_members; m++)
-            json_array_append_new(jm, tally_json(cfg->members[m].name, &members[m]));
-        for (int b = 0; b <= N_BINS; b++)
-            json_array_append_new(jb, json_pack("{s:s, s:I, s:o}", "consensus", bin_names[b], "n",
-                                                (json_int_t)bins[b].n, "accuracy",
-                                                bins[b].n
-                                                    ? json_real((double)bins[b].correct / bins[b].n)
-                                                    : json_null()));
-        json_t *rep = json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:O}", "set", path, "format",
-                                set.format, "questions", (json_int_t)done, "members", jm, "council",
-                                tally_json("council", &council), "auroc",
-                                auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb,
-                                "items", items);
-        char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
-        if (s)
-            printf("%s\n", s);
-        free(s);
-        json_decref(rep);
-    } else {
-        printf("%s (%s): %zu questions\n\naccuracy\n", path, set.format, done);
-        for (size_t m = 0; m < cfg->n_members; m++)
-            print_tally(cfg->members[m].name, &members[m]);
-        print_tally("council (synthesized answer)", &council);
-        if (auroc >= 0)
-            printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
-                   "questions\n"
-                   "(0.5 = no better than chance, 1.0 = perfect)\n",
-                   auroc, n_scored);
-        else
-            printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
-                   n_scored ? "all graded answers were right, or all wrong"
-                            : "no question had a percentage");
-        printf("\nreliability\n  %-14s %6s %9s\n", "consensus", "n", "accuracy");
-        for (int b = 0; b <= N_BINS; b++) {
-            if (bins[b].n)
-                printf("  %-14s %6zu %8.1f%%\n", bin_names[b], bins[b].n,
-                       100.0 * bins[b].correct / bins[b].n);
-            else
-                printf("  %-14s %6d %9s\n", bin_names[b], 0, "-");
-        }
-    }
+    ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = true, .embedder = em};
+    run_questions(&ev, &set, first, total, &o);
+    double auroc = eval_auroc(ev.score, ev.label, ev.n_scored);
+    if (json)
+        report_json(path, &set, cfg, &ev, auroc);
+    else
+        report_text(path, &set, cfg, &ev, auroc);
     rc = atomic_load(cancel) ? 130 : 0;
 out:
-    json_decref(items);
-    free(members);
-    free(score);
-    free(label);
+    json_decref(ev.items);
+    free(ev.members);
+    free(ev.score);
+    free(ev.label);
     local_registry_free(reg);
     embed_model_close(em);
     council_config_free(cfg);

@@ -9,9 +9,11 @@
 
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "engine/embed.h"
-#include "engine/gguf.h"
+#include "embed/embed.h"
 #include "engine/model.h"
+#include "engine/quant.h"
+#include "gguf/gguf.h"
+#include "hub/hub.h"
 #include "tok/chat.h"
 
 static const char info_usage[] =
@@ -73,6 +75,87 @@ static void print_metadata(const gguf *g)
     }
 }
 
+/* Parameters, and the count and bytes of each tensor format. */
+static void print_formats(const gguf *g)
+{
+    uint64_t count[QT_COUNT] = {0}, bytes[QT_COUNT] = {0}, params = 0, other = 0;
+    for (size_t i = 0; i < gguf_n_tensors(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        uint64_t ne = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            ne *= (uint64_t)t->ne[d];
+        params += ne;
+        if (t->type < QT_COUNT) {
+            count[t->type]++;
+            bytes[t->type] += t->nbytes;
+        } else {
+            other++;
+        }
+    }
+    printf("%-16s %.1fM (%" PRIu64 ") in %zu tensors\n", "parameters", params / 1e6, params,
+           gguf_n_tensors(g));
+    printf("%-16s", "formats");
+    for (int t = 0; t < QT_COUNT; t++)
+        if (count[t]) {
+            char b[32];
+            human_bytes(bytes[t], b, sizeof b);
+            printf(" %s x%" PRIu64 " (%s)%s", gguf_type_name((uint32_t)t), count[t], b,
+                   quant_get((uint32_t)t) ? "" : " [unsupported]");
+        }
+    if (other)
+        printf(" unknown x%" PRIu64, other);
+    printf("\n");
+}
+
+/* What the engine makes of the file: a language model's shape, a sentence
+ * encoder, or why drux cannot run it. */
+static void print_runs_in_drux(const char *path)
+{
+    eng_model *m = NULL;
+    if (eng_model_open(path, &m) == DX_OK) {
+        const eng_hparams *hp = eng_model_hparams(m);
+        printf("%-16s %d (trained)\n", "context", hp->n_ctx_train);
+        printf("%-16s %d layers, %d-dim, %d heads (%d kv, head size %d), ffn %d\n", "shape",
+               hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->head_dim_k, hp->n_ff);
+        printf("%-16s base %g%s, %s\n", "rope", hp->rope_base,
+               hp->n_swa ? " (sliding-window layers: see below)" : "",
+               hp->rope_neox ? "halves (NEOX)" : "adjacent pairs");
+        if (hp->n_swa)
+            printf("%-16s %d tokens, every %d-th layer global, local rope base %g\n",
+                   "sliding window", hp->n_swa, hp->swa_pattern, hp->rope_base_swa);
+        printf("%-16s %d\n", "vocabulary", hp->n_vocab);
+        printf("%-16s yes\n", "runs in drux");
+        eng_model_close(m);
+        return;
+    }
+    char why[512];
+    snprintf(why, sizeof why, "%s", dx_errmsg());
+    embed_model *em = NULL;
+    if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
+        printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
+               "up to %d tokens\n",
+               "runs in drux", embed_dim(em),
+               embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
+    else
+        printf("%-16s no: %s\n", "runs in drux", why);
+    embed_model_close(em);
+}
+
+static void print_tokenizer(const gguf *g)
+{
+    print_str_key(g, "tokenizer", "tokenizer.ggml.model");
+    print_str_key(g, "pre-tokenizer", "tokenizer.ggml.pre");
+    dx_str tmpl;
+    if (gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
+        chat_tmpl ct;
+        chat_tmpl_detect(tmpl, &ct);
+        printf("%-16s %s%s\n", "chat template", chat_family_name(ct.family),
+               ct.default_system[0] ? " (with a default system prompt)" : "");
+    } else {
+        printf("%-16s none (base model: asked with a plain completion prompt)\n", "chat template");
+    }
+}
+
 int cmd_info(int argc, char **argv)
 {
     const char *model = NULL;
@@ -100,9 +183,8 @@ int cmd_info(int argc, char **argv)
     }
     char *path = NULL;
     gguf *g = NULL;
-    eng_model *m = NULL;
     int rc = 1;
-    if (cli_resolve_model(model, &path) || gguf_open(path, &g)) {
+    if (hub_resolve_model(model, &path) || gguf_open(path, &g)) {
         cli_error(NULL);
         goto out;
     }
@@ -113,78 +195,13 @@ int cmd_info(int argc, char **argv)
     print_str_key(g, "name", "general.name");
     print_str_key(g, "architecture", "general.architecture");
 
-    /* tensor formats: count and bytes of each */
-    uint64_t count[QT_COUNT] = {0}, bytes[QT_COUNT] = {0}, params = 0, other = 0;
-    for (size_t i = 0; i < gguf_n_tensors(g); i++) {
-        const gguf_tensor *t = gguf_tensor_at(g, i);
-        uint64_t ne = 1;
-        for (uint32_t d = 0; d < t->n_dims; d++)
-            ne *= (uint64_t)t->ne[d];
-        params += ne;
-        if (t->type < QT_COUNT) {
-            count[t->type]++;
-            bytes[t->type] += t->nbytes;
-        } else {
-            other++;
-        }
-    }
-    printf("%-16s %.1fM (%" PRIu64 ") in %zu tensors\n", "parameters", params / 1e6, params,
-           gguf_n_tensors(g));
-    printf("%-16s", "formats");
-    for (int t = 0; t < QT_COUNT; t++)
-        if (count[t]) {
-            char b[32];
-            human_bytes(bytes[t], b, sizeof b);
-            printf(" %s x%" PRIu64 " (%s)%s", quant_name((uint32_t)t), count[t], b,
-                   quant_get((uint32_t)t) ? "" : " [unsupported]");
-        }
-    if (other)
-        printf(" unknown x%" PRIu64, other);
-    printf("\n");
-
-    /* what the engine makes of it */
-    if (eng_model_open(path, &m) == DX_OK) {
-        const eng_hparams *hp = eng_model_hparams(m);
-        printf("%-16s %d (trained)\n", "context", hp->n_ctx_train);
-        printf("%-16s %d layers, %d-dim, %d heads (%d kv, head size %d), ffn %d\n", "shape",
-               hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->head_dim_k, hp->n_ff);
-        printf("%-16s base %g%s, %s\n", "rope", hp->rope_base,
-               hp->n_swa ? " (sliding-window layers: see below)" : "",
-               hp->rope_neox ? "halves (NEOX)" : "adjacent pairs");
-        if (hp->n_swa)
-            printf("%-16s %d tokens, every %d-th layer global, local rope base %g\n",
-                   "sliding window", hp->n_swa, hp->swa_pattern, hp->rope_base_swa);
-        printf("%-16s %d\n", "vocabulary", hp->n_vocab);
-        printf("%-16s yes\n", "runs in drux");
-    } else {
-        char why[512];
-        snprintf(why, sizeof why, "%s", dx_errmsg());
-        embed_model *em = NULL;
-        if (embed_model_open(path, &em) == DX_OK) /* a sentence encoder, not a language model */
-            printf("%-16s yes, as a sentence encoder (drux embed): %d-dim, %s pooling, "
-                   "up to %d tokens\n",
-                   "runs in drux", embed_dim(em),
-                   embed_pooling_of(em) == EMBED_POOL_CLS ? "CLS" : "mean", embed_max_tokens(em));
-        else
-            printf("%-16s no: %s\n", "runs in drux", why);
-        embed_model_close(em);
-    }
-    print_str_key(g, "tokenizer", "tokenizer.ggml.model");
-    print_str_key(g, "pre-tokenizer", "tokenizer.ggml.pre");
-    dx_str tmpl;
-    if (gguf_get_str(g, "tokenizer.chat_template", &tmpl)) {
-        chat_tmpl ct;
-        chat_tmpl_detect(tmpl, &ct);
-        printf("%-16s %s%s\n", "chat template", chat_family_name(ct.family),
-               ct.default_system[0] ? " (with a default system prompt)" : "");
-    } else {
-        printf("%-16s none (base model: asked with a plain completion prompt)\n", "chat template");
-    }
+    print_formats(g);
+    print_runs_in_drux(path);
+    print_tokenizer(g);
     if (meta)
         print_metadata(g);
     rc = 0;
 out:
-    eng_model_close(m);
     gguf_close(g);
     free(path);
     return rc;

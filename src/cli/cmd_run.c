@@ -14,6 +14,7 @@
 #include "core/limits.h"
 #include "core/str.h"
 #include "gen/gen.h"
+#include "hub/hub.h"
 
 static const char run_usage[] =
     "usage: drux run -m MODEL -p PROMPT [options]\n"
@@ -105,7 +106,7 @@ int cmd_run(int argc, char **argv)
         }
         prompt = text;
     }
-    if (cli_resolve_model(model, &path)) {
+    if (hub_resolve_model(model, &path)) {
         cli_error(NULL);
         goto out;
     }

@@ -9,10 +9,7 @@
 
 #include "cli/cli.h"
 #include "core/status.h"
-
-#ifndef DRUX_VERSION
-#define DRUX_VERSION "0.1.0-dev"
-#endif
+#include "core/version.h"
 
 static const cli_command commands[] = {
     {"ask", cmd_ask, "ask the council a question and see where the models agree"},

@@ -54,6 +54,34 @@ void *arena_alloc_array(arena *a, size_t n, size_t size)
     return arena_alloc(a, n * size);
 }
 
+dx_status arena_grow(arena *a, void *arrayp, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return DX_OK;
+    size_t nc = *cap ? *cap : (first ? first : 1);
+    while (nc <= n) {
+        if (nc > SIZE_MAX / 2)
+            return dx_fail(DX_ENOMEM, "out of memory growing an array past %zu elements", n);
+        nc *= 2;
+    }
+    if (size && nc > SIZE_MAX / size)
+        return dx_fail(DX_ENOMEM, "out of memory growing an array past %zu elements", n);
+    void *old, *p;
+    memcpy(&old, arrayp, sizeof old); /* arrayp is a T **: read it as bytes */
+    if (a) {
+        p = arena_alloc(a, nc * size);
+        if (p && n)
+            memcpy(p, old, n * size);
+    } else {
+        p = realloc(old, nc * size);
+    }
+    if (!p)
+        return dx_fail(DX_ENOMEM, "out of memory growing an array to %zu elements", nc);
+    memcpy(arrayp, &p, sizeof p);
+    *cap = nc;
+    return DX_OK;
+}
+
 char *arena_strndup(arena *a, const char *s, size_t n)
 {
     if (n == SIZE_MAX)

@@ -26,7 +26,7 @@
 #define DX_MAX_CONTEXT (1u << 17)  /* tokens, hard ceiling */
 #define DX_MAX_PROMPT_BYTES (1u << 20)
 
-/* safetensors files and Hugging Face model folders (src/engine/safetensors.h, convert.h) */
+/* safetensors files and Hugging Face model folders (src/embed/safetensors.h, convert.h) */
 #define DX_ST_MAX_HEADER (64u << 20) /* the JSON header of a .safetensors file */
 #define DX_ST_MAX_TENSORS 65536u
 #define DX_MAX_VOCAB_TXT (16u << 20) /* vocab.txt, bytes */
@@ -51,6 +51,9 @@
 #define DX_CNS_MAX_CLAIM_BYTES 2048u     /* one claim's display text */
 #define DX_CNS_MAX_GENERATED (64u << 10) /* one synthesizer reply, bytes */
 #define DX_CNS_MAX_EMBED_DIM 4096u
+#define DX_CNS_MAX_DIRECT_SCAN (16u << 10) /* bytes of an answer read for its direct answer */
+#define DX_CNS_MAX_DIRECT_SEGMENTS 12u     /* sentences, items, rows read for it */
+#define DX_CNS_MAX_DIRECT_TOKENS 96u       /* words read of one sentence or the question */
 
 /* Council configuration and upstream members */
 #define DX_MAX_MEMBER_NAME 64u            /* [member.NAME], bytes */

@@ -21,12 +21,7 @@ static enum log_level level_from_env(void)
     return LOG_WARN;
 }
 
-void log_set_level(enum log_level lv)
-{
-    level = (int)lv;
-}
-
-enum log_level log_get_level(void)
+static enum log_level log_get_level(void)
 {
     if (level < 0)
         level = (int)level_from_env();

@@ -1,8 +1,8 @@
 /*
  * log — leveled diagnostics on stderr.
  *
- * The level comes from DRUX_LOG (error, warn, info, debug; default warn) or
- * from log_set_level. Thread-safe: each call writes one whole line.
+ * The level comes from DRUX_LOG (error, warn, info, debug; default warn), read
+ * once. Thread-safe: each call writes one whole line.
  *
  *     log_info("loaded %s in %.1f ms", path, ms);
  */
@@ -11,8 +11,6 @@
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-void log_set_level(enum log_level lv);
-enum log_level log_get_level(void);
 void log_msg(enum log_level lv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -17,6 +17,7 @@ static const char *const names[DX_STATUS_COUNT] = {
     [DX_ETIMEOUT] = "timed out",
     [DX_ECANCELLED] = "cancelled",
     [DX_EINTERNAL] = "internal error",
+    [DX_EBUSY] = "busy",
 };
 
 static _Thread_local char errbuf[512];
@@ -43,6 +44,12 @@ dx_status dx_fail(dx_status st, const char *fmt, ...)
     vsnprintf(errbuf, sizeof errbuf, fmt, ap);
     va_end(ap);
     return st;
+}
+
+dx_status dx_oom(const char *where)
+{
+    return where ? dx_fail(DX_ENOMEM, "%s: out of memory", where)
+                 : dx_fail(DX_ENOMEM, "out of memory");
 }
 
 dx_status dx_wrap(dx_status st, const char *fmt, ...)

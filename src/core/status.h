@@ -31,6 +31,7 @@ typedef enum dx_status {
     DX_ETIMEOUT,     /* deadline passed */
     DX_ECANCELLED,   /* stopped on request */
     DX_EINTERNAL,    /* a bug in drux: an invariant did not hold */
+    DX_EBUSY,        /* every slot and queue place is taken: try again shortly */
     DX_STATUS_COUNT
 } dx_status;
 
@@ -41,6 +42,10 @@ const char *dx_status_str(dx_status st);
  * Passing DX_OK clears the message. This function can't fail (long messages
  * are truncated). */
 dx_status dx_fail(dx_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* dx_fail(DX_ENOMEM, "WHERE: out of memory"), or "out of memory" for a NULL
+ * where: the one message for a failed allocation. */
+dx_status dx_oom(const char *where);
 
 /* The message recorded by the last dx_fail on this thread, or the status
  * name of the last failure if it gave no message; "" if none. */

@@ -1,6 +1,6 @@
 #include "council/config.h"
 
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 #include <ctype.h>
 #include <dirent.h>

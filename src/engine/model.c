@@ -51,7 +51,6 @@ typedef struct layer {
 
 struct eng_model {
     atomic_int refs;
-    char *path;
     gguf *g;
     eng_hparams hp;
     weight tok_embd;          /* (n_vocab, n_embd): rows are looked up */
@@ -255,7 +254,7 @@ static dx_status bind_vec(eng_model *m, const char *name, int64_t n, bool option
     const quant_traits *qt = quant_get(t->type);
     if (!qt || n % qt->block_size)
         return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
-                       name, quant_name(t->type));
+                       name, gguf_type_name(t->type));
     float *buf = malloc((size_t)n * sizeof(float));
     float **owned = realloc(m->owned, (m->n_owned + 1) * sizeof *owned);
     if (!buf || !owned) {
@@ -290,15 +289,15 @@ static dx_status bind_mat(eng_model *m, const char *name, int64_t cols, int64_t 
     if (!qt || !qt->vec_dot)
         return dx_fail(DX_EUNSUPPORTED,
                        "tensor '%s' is stored as %s, which drux cannot compute with", name,
-                       quant_name(t->type));
+                       gguf_type_name(t->type));
     size_t rb;
-    if (!quant_row_size(t->type, cols, &rb))
+    if (!gguf_type_row_size(t->type, cols, &rb))
         return dx_fail(DX_EFORMAT, "tensor '%s': row of %lld is not a whole number of %s blocks",
                        name, (long long)cols, qt->name);
     size_t act;
-    if (!quant_row_size(qt->vec_dot_type, cols, &act))
+    if (!gguf_type_row_size(qt->vec_dot_type, cols, &act))
         return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld cannot be paired with %s activations",
-                       name, (long long)cols, quant_name(qt->vec_dot_type));
+                       name, (long long)cols, gguf_type_name(qt->vec_dot_type));
     if (act > m->max_act_row)
         m->max_act_row = act;
     w->name = t->name;
@@ -602,11 +601,6 @@ dx_status eng_model_open(const char *path, eng_model **out)
         return dx_fail(DX_ENOMEM, "out of memory");
     atomic_init(&m->refs, 1);
     dx_status st = DX_OK;
-    m->path = strdup(path);
-    if (!m->path) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
-        goto out;
-    }
     if ((st = gguf_open(path, &m->g)))
         goto out;
     if ((st = load_hparams(m)) || (st = load_weights(m)) || (st = repack_weights(m))) {
@@ -641,7 +635,6 @@ void eng_model_close(eng_model *m)
     free(m->layers);
     free(m->packed);
     gguf_close(m->g);
-    free(m->path);
     free(m);
 }
 
@@ -652,10 +645,6 @@ const eng_hparams *eng_model_hparams(const eng_model *m)
 const gguf *eng_model_gguf(const eng_model *m)
 {
     return m->g;
-}
-const char *eng_model_path(const eng_model *m)
-{
-    return m->path;
 }
 uint64_t eng_model_n_params(const eng_model *m)
 {
@@ -1024,7 +1013,7 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             if (vt == MM_RP_ACT)
                 j.stride_type[i] = rp_act_row_bytes(j.cols);
             else
-                quant_row_size(vt, j.cols, &j.stride_type[i]);
+                gguf_type_row_size(vt, j.cols, &j.stride_type[i]);
             j.n_types++;
         }
         j.w[k] = w[k];

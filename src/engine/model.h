@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 typedef enum eng_arch { ARCH_LLAMA, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 } eng_arch;
 
@@ -72,7 +72,6 @@ void eng_model_close(eng_model *m); /* drops one reference; NULL is a no-op */
 
 const eng_hparams *eng_model_hparams(const eng_model *m);
 const gguf *eng_model_gguf(const eng_model *m);
-const char *eng_model_path(const eng_model *m);
 uint64_t eng_model_n_params(const eng_model *m);
 /* Bytes of weights read per generated token (all matrices once). */
 uint64_t eng_model_weight_bytes(const eng_model *m);

@@ -45,7 +45,7 @@ enum qtype {
     QT_Q6_K = 14,
     QT_Q8_K = 15,
     QT_BF16 = 30,
-    QT_COUNT = 40 /* ids at or above this are unknown */
+    QT_COUNT = 40 /* ids at or above this are unknown (GGUF_TYPE_COUNT) */
 };
 
 #define QK4_0 32
@@ -151,15 +151,6 @@ typedef struct quant_traits {
 
 /* Traits of a format drux can compute with, or NULL. */
 const quant_traits *quant_get(uint32_t type);
-
-/* Name of any GGML type id, known to drux or not ("Q2_K", "IQ4_NL", "type 99"). Never NULL;
- * the returned string may live in a static buffer for unknown ids. */
-const char *quant_name(uint32_t type);
-
-/* Bytes taken by n elements of a type drux knows the layout of (also for the
- * ones it cannot compute with). False if the type is unknown, n is not a
- * whole number of blocks, or the size overflows. */
-bool quant_row_size(uint32_t type, int64_t n, size_t *bytes);
 
 float dx_f16_to_f32(dx_f16 h);
 dx_f16 dx_f32_to_f16(float f);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/limits.h"
 #include "core/str.h"
 
@@ -206,14 +207,9 @@ static dx_status add_item(eval_set *s, size_t *cap)
 {
     if (s->n >= DX_MAX_EVAL_ITEMS)
         return dx_fail(DX_ELIMIT, "more than %u questions in one set", DX_MAX_EVAL_ITEMS);
-    if (s->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 256;
-        eval_item *p = realloc(s->items, nc * sizeof *p);
-        if (!p)
-            return dx_fail(DX_ENOMEM, "out of memory");
-        s->items = p;
-        *cap = nc;
-    }
+    dx_status st = arena_grow(NULL, &s->items, s->n, cap, sizeof *s->items, 256);
+    if (st)
+        return st;
     memset(&s->items[s->n], 0, sizeof s->items[0]);
     s->n++;
     return DX_OK;

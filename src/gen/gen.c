@@ -67,10 +67,6 @@ eng_model *gen_model_engine(const gen_model *gm)
 {
     return gm->m;
 }
-const tok *gen_model_tok(const gen_model *gm)
-{
-    return gm->t;
-}
 const chat_tmpl *gen_model_chat(const gen_model *gm)
 {
     return &gm->chat;

@@ -64,7 +64,6 @@ gen_params gen_defaults(void);
 dx_status gen_model_open(const char *path, gen_model **out);
 void gen_model_close(gen_model *gm);
 eng_model *gen_model_engine(const gen_model *gm);
-const tok *gen_model_tok(const gen_model *gm);
 const chat_tmpl *gen_model_chat(const gen_model *gm);
 /* Counters of the model's shared decode steps since open. Thread-safe. */
 batch_stats gen_model_batch_stats(const gen_model *gm);

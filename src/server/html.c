@@ -1,12 +1,11 @@
-/* The HTML routes. They exist only when the pages (src/server/pages.c,
- * branch `web`) are built in; without them every HTML path is a 404. */
+/* The HTML routes over pages.c and the question runtime. An API-only server
+ * (http_opts.api_only) answers every HTML path with a 404. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/pages.h"
 #include "server/srv.h"
-
-#if DX_HAVE_PAGES
 
 static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
 {
@@ -20,7 +19,7 @@ static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
 static enum MHD_Result home(http_req *r)
 {
     json_t *recent = NULL;
-    dx_status st = db_question_list(r->srv->db, NULL, 10, NULL, &recent);
+    dx_status st = jobs_question_list(r->srv->jobs, NULL, 10, NULL, &recent);
     if (st)
         return http_error_status(r, st);
     json_t *examples = json_pack("[s, s, s]", "Why is the sky blue?", "How long is a marathon?",
@@ -35,7 +34,7 @@ static enum MHD_Result home(http_req *r)
 static enum MHD_Result question_page(http_req *r, const char *id)
 {
     json_t *q;
-    dx_status st = api_question_json(r->srv, id, true, &q);
+    dx_status st = jobs_question_json(r->srv->jobs, id, true, &q);
     if (st)
         return http_error_status(r, st);
     const char *frag = http_query(r, "fragment");
@@ -58,7 +57,7 @@ static enum MHD_Result history(http_req *r)
         return http_error(r, 400, "bad_request", "before must be a question id");
     /* one more than a page, to know whether an "older" link leads anywhere */
     json_t *items;
-    dx_status st = db_question_list(r->srv->db, q, HISTORY_PAGE + 1, before, &items);
+    dx_status st = jobs_question_list(r->srv->jobs, q, HISTORY_PAGE + 1, before, &items);
     if (st)
         return http_error_status(r, st);
     const bool more = json_array_size(items) > HISTORY_PAGE;
@@ -87,10 +86,8 @@ static enum MHD_Result ask(http_req *r)
     if (st == DX_ENOTFOUND)
         st = dx_fail(DX_EARG, "the form has no question (field q)");
     if (!st)
-        st = api_question_start(r->srv, q, NULL, id);
+        st = jobs_question_start(r->srv->jobs, q, NULL, 0, id);
     free(q);
-    if (st == DX_ELIMIT && strstr(dx_errmsg(), "busy"))
-        return http_error(r, 429, "busy", "%s", dx_errmsg());
     if (st)
         return http_error_status(r, st);
     char loc[64];
@@ -119,6 +116,10 @@ static enum MHD_Result static_file(http_req *r, const char *path)
 enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
 {
     *handled = true;
+    if (!r->srv->pages)
+        return http_error(r, 404, "not_found",
+                          "no page at %.200s: this server serves the API only (/api/v1, /v1)",
+                          r->url);
     bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
     bool post = !strcmp(r->method, "POST");
     if (!strcmp(path, "/") && get)
@@ -140,20 +141,15 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         if (!slash && get)
             return question_page(r, qid);
         if (slash && !strcmp(slash, "/delete") && post) {
-            dx_status st = api_question_delete(r->srv, qid);
+            dx_status st = jobs_question_delete(r->srv->jobs, qid);
             return st ? http_error_status(r, st) : http_redirect(r, "/history");
         }
         if (slash && !strcmp(slash, "/rerun") && post) {
             enum MHD_Result ret;
             if (!http_rate_ok(r, &ret))
                 return ret;
-            char *question = NULL, nid[DX_HTTP_MAX_ID + 1];
-            json_t *members = NULL;
-            dx_status st = db_question_source(r->srv->db, qid, &question, &members);
-            if (!st)
-                st = api_question_start(r->srv, question, members, nid);
-            free(question);
-            json_decref(members);
+            char nid[DX_HTTP_MAX_ID + 1];
+            dx_status st = jobs_question_rerun(r->srv->jobs, qid, nid);
             if (st)
                 return http_error_status(r, st);
             char loc[64];
@@ -164,15 +160,3 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
     *handled = false;
     return MHD_NO;
 }
-
-#else
-
-enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
-{
-    (void)path;
-    *handled = true;
-    return http_error(r, 404, "not_found",
-                      "no page at %.200s: this build has the API only (/api/v1, /v1)", r->url);
-}
-
-#endif

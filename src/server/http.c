@@ -1,4 +1,6 @@
-/* The daemon, a request's life and the response helpers. */
+/* The transport: the daemon, a request's life and the response helpers. It
+ * carries requests and responses only: routes come from s->route, HTML
+ * error pages from s->error_page. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -8,7 +10,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "ask/ask.h"
 #include "core/log.h"
 #include "server/srv.h"
 
@@ -82,11 +83,10 @@ enum MHD_Result http_error(http_req *r, int status, const char *code, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-#if DX_HAVE_PAGES
     /* the HTML routes answer people with a page, the rest with JSON */
-    if (strncmp(r->url, "/api/", 5) && strncmp(r->url, "/v1/", 4)) {
+    if (r->srv->error_page && strncmp(r->url, "/api/", 5) && strncmp(r->url, "/v1/", 4)) {
         dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-        if (page_error(&b, status, msg) == DX_OK) {
+        if (r->srv->error_page(&b, status, msg) == DX_OK) {
             enum MHD_Result ret =
                 http_send(r, status, "text/html; charset=utf-8", b.data, b.len, true);
             dx_buf_free(&b);
@@ -94,7 +94,6 @@ enum MHD_Result http_error(http_req *r, int status, const char *code, const char
         }
         dx_buf_free(&b);
     }
-#endif
     json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
     return http_send_json(r, status, j);
 }
@@ -113,6 +112,8 @@ enum MHD_Result http_error_status(http_req *r, dx_status st)
         return http_error(r, 413, "too_large", "%s", m);
     case DX_EUNSUPPORTED:
         return http_error(r, 400, "unsupported", "%s", m);
+    case DX_EBUSY:
+        return http_error(r, 429, "busy", "%s", m);
     case DX_ECANCELLED:
         return http_error(r, 503, "shutting_down", "%s", m);
     case DX_ETIMEOUT:
@@ -205,31 +206,6 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
     return ok;
 }
 
-static bool path_safe(const char *p)
-{
-    /* no "..", no backslashes, no NUL-hidden tricks (MHD has decoded %xx) */
-    return !strstr(p, "..") && !strchr(p, '\\') && !strstr(p, "//");
-}
-
-static enum MHD_Result dispatch(http_req *r)
-{
-    const char *url = r->url;
-    if (strcmp(r->method, "GET") && strcmp(r->method, "POST") && strcmp(r->method, "DELETE") &&
-        strcmp(r->method, "HEAD"))
-        return http_error(r, 405, "method_not_allowed", "method %.16s is not supported", r->method);
-    if (url[0] != '/' || !path_safe(url))
-        return http_error(r, 400, "bad_path", "the path is not allowed");
-    if (!strncmp(url, "/api/v1/", 8))
-        return api_route(r, url + 7);
-    if (!strncmp(url, "/v1/", 4))
-        return openai_route(r, url + 3);
-    bool handled = false;
-    enum MHD_Result ret = html_route(r, url, &handled);
-    if (handled)
-        return ret;
-    return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -279,7 +255,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->too_big)
         return http_error(r, 413, "too_large", "the request body is over %u bytes",
                           DX_HTTP_MAX_BODY);
-    return dispatch(r);
+    return s->route(r);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -307,102 +283,45 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     log_info("http: %s", buf);
 }
 
-dx_status http_server_start(const http_opts *o, http_server **out)
+dx_status http_listen(http_server *s, const char *host, int port)
 {
-    *out = NULL;
-    http_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return dx_fail(DX_ENOMEM, "out of memory");
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cond, NULL);
-    s->cfg = o->cfg;
-    s->max_running = o->max_running > 0 ? o->max_running : 2;
-    if (s->max_running > (int)DX_HTTP_MAX_RUNNING)
-        s->max_running = DX_HTTP_MAX_RUNNING;
-    s->rate_per_min = o->rate_per_min == 0 ? 60 : o->rate_per_min;
-    dx_status st = DX_OK;
-    if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)) ||
-        !(s->reg = local_registry_new())) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = ask_open_embedder(o->cfg, &s->embedder)))
-        goto out;
-    if ((st = db_open(o->db_path, &s->db)))
-        goto out;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    const char *host = o->host ? o->host : "127.0.0.1";
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_POLL | MHD_USE_ERROR_LOG;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)o->port);
+        a4->sin_port = htons((uint16_t)port);
     } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)o->port);
+        a6->sin6_port = htons((uint16_t)port);
         flags |= MHD_USE_IPv6;
     } else {
-        st = dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)",
-                     host);
-        goto out;
+        return dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)",
+                       host);
     }
     s->d = MHD_start_daemon(
-        flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+        flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_PER_IP,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(2 * DX_HTTP_MAX_HEADER), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
-    if (!s->d) {
-        st = dx_fail(DX_EIO,
-                     "can't listen on %s port %d (in use, or not an address of this "
-                     "machine?)",
-                     host, o->port);
-        goto out;
-    }
+    if (!s->d)
+        return dx_fail(DX_EIO,
+                       "can't listen on %s port %d (in use, or not an address of this "
+                       "machine?)",
+                       host, port);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : o->port;
-out:
-    if (st) {
-        http_server_stop(s);
-        return st;
-    }
-    *out = s;
+    s->port = di ? di->port : port;
     return DX_OK;
 }
 
-int http_server_port(const http_server *s)
+void http_unlisten(http_server *s)
 {
-    return s->port;
-}
-
-void http_server_stop(http_server *s)
-{
-    if (!s)
-        return;
-    atomic_store(&s->stopping, 1);
-    api_wake_all(s);
-    pthread_mutex_lock(&s->mu);
-    pthread_cond_broadcast(&s->cond);
-    while (s->workers > 0) {
-        pthread_mutex_unlock(&s->mu);
-        api_wake_all(s);
-        struct timespec ts = {0, 20 * 1000000L};
-        nanosleep(&ts, NULL);
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_broadcast(&s->cond);
-    }
-    pthread_mutex_unlock(&s->mu);
     if (s->d)
         MHD_stop_daemon(s->d);
-    db_close(s->db);
-    local_registry_free(s->reg);
-    embed_model_close(s->embedder);
-    free(s->buckets);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    s->d = NULL;
 }

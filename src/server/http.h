@@ -2,7 +2,7 @@
  * http — `drux serve`: the HTTP server (libmicrohttpd) that puts the council
  * on the web: the JSON API under /api/v1 with live server-sent events, the
  * OpenAI-compatible /v1/chat/completions and /v1/models, and the HTML pages
- * when they are built in.
+ * (unless api_only is set).
  *
  *     http_opts o = {.host = "127.0.0.1", .port = 8080, .db_path = "drux.db", .cfg = cfg};
  *     http_server *s;
@@ -11,8 +11,8 @@
  *     ... wait for SIGINT ...
  *     http_server_stop(s);
  *
- * Each question runs on a worker thread of its own (at most max_running at
- * once; more wait as "queued", past DX_HTTP_MAX_QUEUED the server answers
+ * The questions run in src/jobs/ (one worker thread each, at most max_running
+ * at once; more wait as "queued", past DX_HTTP_MAX_QUEUED the server answers
  * 429). All of them share one local_registry, so a model is loaded once for
  * the server's lifetime. The API is described in docs/api.md and
  * docs/openapi.yaml; running it in production in docs/operations.md.
@@ -33,6 +33,7 @@ typedef struct http_opts {
     int max_running;           /* questions answered at once; <= 0: 2 */
     int rate_per_min; /* work requests (questions, completions) per client per minute; 0: default
                          60, < 0: off */
+    bool api_only;    /* serve /api/v1 and /v1 only: no HTML pages */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -24,9 +24,10 @@ typedef struct model_entry {
  * the rest of the cache. Only these can be run: never a path from a client. */
 static size_t list_models(http_server *s, model_entry *out, size_t cap)
 {
+    const council_config *cfg = jobs_council(s->jobs);
     size_t n = 0;
-    for (size_t i = 0; i < s->cfg->n_members && n < cap; i++) {
-        const member_config *mc = &s->cfg->members[i];
+    for (size_t i = 0; i < cfg->n_members && n < cap; i++) {
+        const member_config *mc = &cfg->members[i];
         if (mc->kind != MEMBER_LOCAL)
             continue;
         const char *base = strrchr(mc->model, '/') ? strrchr(mc->model, '/') + 1 : mc->model;
@@ -94,17 +95,17 @@ static json_t *chunk(const char *id, const char *model, long created, json_t *de
                      "choices", "index", 0, "delta", delta, "finish_reason", finish);
 }
 
-static dx_status write_data(http_stream *out, json_t *j)
+static dx_status write_data(jobs_stream *out, json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!s)
         return dx_fail(DX_ENOMEM, "out of memory");
-    dx_status st = http_stream_write(out, "data: ", 6);
+    dx_status st = jobs_stream_write(out, "data: ", 6);
     if (!st)
-        st = http_stream_write(out, s, strlen(s));
+        st = jobs_stream_write(out, s, strlen(s));
     if (!st)
-        st = http_stream_write(out, "\n\n", 2);
+        st = jobs_stream_write(out, "\n\n", 2);
     free(s);
     return st;
 }
@@ -114,7 +115,7 @@ static dx_status write_data(http_stream *out, json_t *j)
 typedef struct pump {
     atomic_int refs, gone;
     http_server *s;
-    http_stream *out;
+    jobs_stream *out;
     api_chat chat;
     const char *model; /* for local: what local_registry_get takes */
     char model_buf[DX_HUB_MAX_NAME + 1];
@@ -129,7 +130,7 @@ static void pump_unref(pump *p)
 {
     if (atomic_fetch_sub(&p->refs, 1) != 1)
         return;
-    http_stream_unref(p->out);
+    jobs_stream_unref(p->out);
     api_chat_free(&p->chat);
     free(p);
 }
@@ -144,7 +145,7 @@ typedef struct gen_sink {
 static int on_piece(void *ud, const char *piece, size_t len)
 {
     gen_sink *g = ud;
-    if (atomic_load(&g->s->stopping) || (g->gone && atomic_load(g->gone)))
+    if (atomic_load(jobs_stopping(g->s->jobs)) || (g->gone && atomic_load(g->gone)))
         return 1;
     if (g->text)
         return dx_buf_append(g->text, piece, len) != DX_OK;
@@ -165,7 +166,7 @@ static dx_status run_local(http_server *s, const char *model, const api_chat *c,
     memset(stats, 0, sizeof *stats);
     stats->stop = "length";
     gen_model *gm;
-    dx_status st = local_registry_get(s->reg, model, &gm);
+    dx_status st = local_registry_get(jobs_registry(s->jobs), model, &gm);
     if (st)
         return st;
     chat_msg msgs[API_CHAT_MAX_MESSAGES];
@@ -196,7 +197,7 @@ static void *pump_run(void *arg)
     const char *finish = "stop";
     if (p->council) {
         json_t *q = NULL;
-        if (!(st = api_question_wait(s, p->qid, &q))) {
+        if (!(st = jobs_question_wait(s->jobs, p->qid, &q))) {
             json_t *res = json_object_get(q, "result");
             const char *ans = json_string_value(json_object_get(res, "answer"));
             if (!ans)
@@ -228,7 +229,7 @@ static void *pump_run(void *arg)
         st = run_local(s, p->model, &p->chat, &sink, &gs);
         finish = finish_of(&gs);
         if (p->have_slot)
-            api_slot_leave(s);
+            jobs_slot_leave(s->jobs);
     }
     if (st) {
         json_t *e = json_pack("{s:{s:s, s:s}}", "error", "code", "generation_failed", "message",
@@ -237,12 +238,9 @@ static void *pump_run(void *arg)
     } else {
         write_data(p->out, chunk(p->id, p->chat.model, p->created, json_object(), finish));
     }
-    http_stream_write(p->out, "data: [DONE]\n\n", 14);
-    http_stream_close(p->out);
-    pthread_mutex_lock(&s->mu);
-    s->workers--;
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->mu);
+    jobs_stream_write(p->out, "data: [DONE]\n\n", 14);
+    jobs_stream_close(p->out);
+    jobs_thread_leave(s->jobs);
     pump_unref(p);
     return NULL;
 }
@@ -252,7 +250,7 @@ static ssize_t pump_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     pump *p = cls;
     /* the pump always closes its stream (on shutdown after an error chunk) */
-    long n = http_stream_read(p->out, &p->off, buf, max, 15000, NULL);
+    long n = jobs_stream_read(p->out, &p->off, buf, max, 15000, NULL);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
     if (n == 0) {
@@ -273,16 +271,14 @@ static void pump_gone(void *cls)
 static enum MHD_Result start_stream(http_req *r, pump *p)
 {
     http_server *s = r->srv;
-    if (!(p->out = http_stream_new(DX_HTTP_MAX_STREAM + DX_MAX_ANSWER_BYTES * 4))) {
+    if (!(p->out = jobs_stream_new(DX_HTTP_MAX_STREAM + DX_MAX_ANSWER_BYTES * 4))) {
         if (p->have_slot)
-            api_slot_leave(s);
+            jobs_slot_leave(s->jobs);
         pump_unref(p);
         return http_error(r, 500, "internal", "out of memory");
     }
     atomic_store(&p->refs, 2);
-    pthread_mutex_lock(&s->mu);
-    s->workers++;
-    pthread_mutex_unlock(&s->mu);
+    jobs_thread_enter(s->jobs);
     pthread_t t;
     pthread_attr_t at;
     pthread_attr_init(&at);
@@ -290,11 +286,9 @@ static enum MHD_Result start_stream(http_req *r, pump *p)
     int rc = pthread_create(&t, &at, pump_run, p);
     pthread_attr_destroy(&at);
     if (rc) {
-        pthread_mutex_lock(&s->mu);
-        s->workers--;
-        pthread_mutex_unlock(&s->mu);
+        jobs_thread_leave(s->jobs);
         if (p->have_slot)
-            api_slot_leave(s);
+            jobs_slot_leave(s->jobs);
         atomic_store(&p->refs, 1);
         pump_unref(p);
         return http_error(r, 500, "internal", "can't start a thread");
@@ -313,9 +307,98 @@ static json_t *completion(const char *id, const char *model, long created, const
                      prompt_tokens + completion_tokens);
 }
 
-static enum MHD_Result chat_completions(http_req *r)
+/* The local model a request names: a member's model, or a cache name.
+ * DX_ENOTFOUND when /v1/models does not list it. */
+static dx_status resolve_local(http_server *s, pump *p)
+{
+    model_entry *m = calloc(MAX_MODELS, sizeof *m);
+    if (!m)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    size_t n = list_models(s, m, MAX_MODELS);
+    for (size_t i = 0; i < n && !p->model; i++)
+        if (!strcmp(m[i].id, p->chat.model)) {
+            snprintf(p->model_buf, sizeof p->model_buf, "%s",
+                     m[i].model ? m[i].model : m[i].cache_name);
+            p->model = p->model_buf;
+        }
+    free(m);
+    if (!p->model)
+        return dx_fail(DX_ENOTFOUND,
+                       "no model '%.200s' here: GET /v1/models lists them (\"council\" asks all)",
+                       p->chat.model);
+    return DX_OK;
+}
+
+/* The whole reply of the council: its question's answer, once it ends. */
+static enum MHD_Result reply_council(http_req *r, pump *p)
+{
+    json_t *q = NULL, *body = NULL;
+    dx_status st = jobs_question_wait(r->srv->jobs, p->qid, &q);
+    if (st) {
+        json_decref(q);
+        return http_error_status(r, st);
+    }
+    json_t *res = json_object_get(q, "result");
+    const char *ans = json_string_value(json_object_get(res, "answer"));
+    if (!ans) {
+        const char *why = json_string_value(json_object_get(q, "error"));
+        enum MHD_Result ret = http_error(r, 502, "council_failed", "the council gave no answer: %s",
+                                         why ? why : "no member answered");
+        json_decref(q);
+        return ret;
+    }
+    int toks = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(q, "members"), i, m) toks +=
+        (int)json_integer_value(json_object_get(m, "tokens"));
+    body = completion(p->id, COUNCIL_MODEL, p->created, ans, strlen(ans), "stop", 0, toks);
+    json_t *an = json_object_get(res, "analysis");
+    if (body)
+        json_object_set_new(body, "drux",
+                            json_pack("{s:s, s:O?, s:O?}", "question_id", p->qid, "label",
+                                      json_object_get(an, "label"), "consensus",
+                                      json_object_get(an, "consensus")));
+    json_decref(q);
+    return http_send_json(r, 200, body);
+}
+
+/* The whole reply of a local model; gives the slot back. */
+static enum MHD_Result reply_local(http_req *r, pump *p)
 {
     http_server *s = r->srv;
+    dx_buf text = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    gen_sink sink = {.text = &text, .s = s};
+    gen_stats gs;
+    dx_status st = run_local(s, p->model, &p->chat, &sink, &gs);
+    jobs_slot_leave(s->jobs);
+    p->have_slot = false;
+    json_t *body = NULL;
+    if (!st)
+        body = completion(p->id, p->chat.model, p->created, text.data ? text.data : "", text.len,
+                          finish_of(&gs), gs.prompt_tokens, gs.gen_tokens);
+    dx_buf_free(&text);
+    return st ? http_error_status(r, st) : http_send_json(r, 200, body);
+}
+
+/* A parsed request that holds what it needs to run: the council's question
+ * started, or the local model found and a slot taken. */
+static dx_status chat_begin(http_req *r, pump *p)
+{
+    dx_status st = api_chat_parse(r->body.data ? r->body.data : "", r->body.len, &p->chat);
+    if (st)
+        return st;
+    p->council = !strcmp(p->chat.model, COUNCIL_MODEL);
+    if (p->council)
+        return jobs_question_start(r->srv->jobs, p->chat.last_user, NULL, 0, p->qid);
+    if ((st = resolve_local(r->srv, p)) || (st = jobs_slot_enter(r->srv->jobs)))
+        return st;
+    p->have_slot = true;
+    return DX_OK;
+}
+
+static enum MHD_Result chat_completions(http_req *r)
+{
     if (strcmp(r->method, "POST"))
         return http_error(r, 405, "method_not_allowed", "use POST");
     if (!http_content_type_is(r, "application/json"))
@@ -327,98 +410,22 @@ static enum MHD_Result chat_completions(http_req *r)
     if (!p)
         return http_error(r, 500, "internal", "out of memory");
     atomic_store(&p->refs, 1);
-    p->s = s;
+    p->s = r->srv;
     p->created = (long)time(NULL);
     completion_id(p->id);
-    dx_status st = api_chat_parse(r->body.data ? r->body.data : "", r->body.len, &p->chat);
+    dx_status st = chat_begin(r, p);
     if (st) {
+        ret = st == DX_ENOTFOUND && !p->council
+                  ? http_error(r, 404, "model_not_found", "%s", dx_errmsg())
+                  : http_error_status(r, st);
         pump_unref(p);
-        return http_error_status(r, st);
-    }
-    p->council = !strcmp(p->chat.model, COUNCIL_MODEL);
-    if (!p->council) {
-        model_entry *m = calloc(MAX_MODELS, sizeof *m);
-        if (!m) {
-            pump_unref(p);
-            return http_error(r, 500, "internal", "out of memory");
-        }
-        size_t n = list_models(s, m, MAX_MODELS);
-        for (size_t i = 0; i < n && !p->model; i++)
-            if (!strcmp(m[i].id, p->chat.model)) {
-                snprintf(p->model_buf, sizeof p->model_buf, "%s",
-                         m[i].model ? m[i].model : m[i].cache_name);
-                p->model = p->model_buf;
-            }
-        free(m);
-        if (!p->model) {
-            ret = http_error(
-                r, 404, "model_not_found",
-                "no model '%.200s' here: GET /v1/models lists them (\"council\" asks all)",
-                p->chat.model);
-            pump_unref(p);
-            return ret;
-        }
-        if ((st = api_slot_enter(s))) {
-            pump_unref(p);
-            return st == DX_ELIMIT ? http_error(r, 429, "busy", "%s", dx_errmsg())
-                                   : http_error_status(r, st);
-        }
-        p->have_slot = true;
-    } else {
-        if ((st = api_question_start(s, p->chat.last_user, NULL, p->qid))) {
-            pump_unref(p);
-            return st == DX_ELIMIT && strstr(dx_errmsg(), "busy")
-                       ? http_error(r, 429, "busy", "%s", dx_errmsg())
-                       : http_error_status(r, st);
-        }
+        return ret;
     }
     if (p->chat.stream)
         return start_stream(r, p);
-
-    json_t *body = NULL;
-    if (p->council) {
-        json_t *q = NULL;
-        if (!(st = api_question_wait(s, p->qid, &q))) {
-            json_t *res = json_object_get(q, "result");
-            const char *ans = json_string_value(json_object_get(res, "answer"));
-            if (!ans) {
-                ret = http_error(r, 502, "council_failed", "the council gave no answer: %s",
-                                 json_string_value(json_object_get(q, "error"))
-                                     ? json_string_value(json_object_get(q, "error"))
-                                     : "no member answered");
-                json_decref(q);
-                pump_unref(p);
-                return ret;
-            }
-            int toks = 0;
-            size_t i;
-            json_t *m;
-            json_array_foreach(json_object_get(q, "members"), i, m) toks +=
-                (int)json_integer_value(json_object_get(m, "tokens"));
-            body = completion(p->id, COUNCIL_MODEL, p->created, ans, strlen(ans), "stop", 0, toks);
-            json_t *an = json_object_get(res, "analysis");
-            if (body)
-                json_object_set_new(body, "drux",
-                                    json_pack("{s:s, s:O?, s:O?}", "question_id", p->qid, "label",
-                                              json_object_get(an, "label"), "consensus",
-                                              json_object_get(an, "consensus")));
-        }
-        json_decref(q);
-    } else {
-        dx_buf text = dx_buf_make(DX_MAX_ANSWER_BYTES);
-        gen_sink sink = {.text = &text, .s = s};
-        gen_stats gs;
-        st = run_local(s, p->model, &p->chat, &sink, &gs);
-        api_slot_leave(s);
-        if (!st)
-            body = completion(p->id, p->chat.model, p->created, text.data ? text.data : "",
-                              text.len, finish_of(&gs), gs.prompt_tokens, gs.gen_tokens);
-        dx_buf_free(&text);
-    }
+    ret = p->council ? reply_council(r, p) : reply_local(r, p);
     pump_unref(p);
-    if (st)
-        return http_error_status(r, st);
-    return http_send_json(r, 200, body);
+    return ret;
 }
 
 enum MHD_Result openai_route(http_req *r, const char *path)

@@ -18,8 +18,10 @@
 #include <cmark-gfm-extension_api.h>
 #include <cmark-gfm.h>
 
+#include "core/arena.h"
 #include "core/limits.h"
 #include "server/pages.h"
+#include "store/db.h"
 
 /* ---- writer -------------------------------------------------------------------- */
 
@@ -238,16 +240,10 @@ static dx_status md_sanitize(cmark_node *doc)
         if (t != CMARK_NODE_HTML_BLOCK && t != CMARK_NODE_HTML_INLINE && t != CMARK_NODE_LINK &&
             t != CMARK_NODE_IMAGE)
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            cmark_node **g = realloc(todo, nc * sizeof *g);
-            if (!g) {
-                free(todo);
-                cmark_iter_free(it);
-                return dx_fail(DX_ENOMEM, "pages: out of memory");
-            }
-            todo = g;
-            cap = nc;
+        if (n == cap && arena_grow(NULL, &todo, n, &cap, sizeof *todo, 64)) {
+            free(todo);
+            cmark_iter_free(it);
+            return dx_wrap(DX_ENOMEM, "pages");
         }
         todo[n++] = node;
     }
@@ -353,6 +349,14 @@ static const char *label_title(const char *label)
     if (streq(label, "no_answer"))
         return "No answer";
     return NULL;
+}
+
+/* A stored question's status; QUESTION_STATUS_COUNT when absent or unknown. */
+static question_status qstatus(json_t *q)
+{
+    question_status st = QUESTION_STATUS_COUNT;
+    question_status_parse(json_string_value(json_object_get(q, "status")), &st);
+    return st;
 }
 
 /* A known word for a CSS class, so no stored string ever lands in a class. */
@@ -464,7 +468,7 @@ static void put_badge(w *o, json_t *q)
 {
     json_t *r = jo(q, "result");
     json_t *an = r ? jo(r, "analysis") : q;
-    const char *status = js(q, "status");
+    question_status status = qstatus(q);
     const char *title = label_title(js(an, "label"));
     if (an && title) {
         put(o, "<span class=\"badge lbl-");
@@ -475,15 +479,15 @@ static void put_badge(w *o, json_t *q)
         if (json_is_integer(c))
             putf(o, " %lld%%", (long long)json_integer_value(c));
         put(o, "</span>");
-    } else if (streq(status, "running")) {
+    } else if (status == QUESTION_RUNNING) {
         put(o, "<span class=\"badge st-running\">answering\xE2\x80\xA6</span>");
     } else {
         put(o, "<span class=\"badge st-");
-        put(o, status_key(status));
+        put(o, status_key(js(q, "status")));
         put(o, "\">");
-        put(o, streq(status, "interrupted") ? "interrupted"
-               : streq(status, "failed")    ? "failed"
-                                            : "no result");
+        put(o, status == QUESTION_INTERRUPTED ? "interrupted"
+               : status == QUESTION_FAILED    ? "failed"
+                                              : "no result");
         put(o, "</span>");
     }
 }
@@ -701,16 +705,16 @@ static counts count_members(json_t *members)
 static void progress(w *o, json_t *q, json_t *members, bool finished)
 {
     counts c = count_members(members);
-    const char *status = js(q, "status");
+    question_status status = qstatus(q);
     put(o, "<p class=\"summary\" id=\"progress\" role=\"status\" aria-live=\"polite\">");
     putf(o, "<strong>%zu model%s</strong> \xC2\xB7 ", c.total, c.total == 1 ? "" : "s");
     if (finished)
         put(o, "complete");
-    else if (streq(status, "interrupted"))
+    else if (status == QUESTION_INTERRUPTED)
         put(o, "interrupted");
-    else if (streq(status, "failed"))
+    else if (status == QUESTION_FAILED)
         put(o, "stopped");
-    else if (streq(status, "queued"))
+    else if (status == QUESTION_QUEUED)
         put(o, "waiting for a free slot\xE2\x80\xA6");
     else if (c.total && c.by[1] + c.by[2] == 0)
         put(o, "analysing the answers\xE2\x80\xA6");
@@ -1053,11 +1057,11 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
 {
     w o = {out, DX_OK};
     json_t *r = jo(q, "result");
-    const char *status = js(q, "status");
+    question_status status = qstatus(q);
     const char *id = js(q, "id");
     bool finished = r != NULL;
     /* queued: waiting for a free slot on the server; live like running */
-    bool running = !finished && (streq(status, "running") || streq(status, "queued"));
+    bool running = !finished && (status == QUESTION_RUNNING || status == QUESTION_QUEUED);
     /* with a result, everything shown comes from it; before, from the live state */
     json_t *members = finished ? ja(r, "members") : ja(q, "members");
     const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
@@ -1066,7 +1070,9 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
     put(&o, "<main id=\"main\" class=\"qpage\" data-id=\"");
     esc(&o, id);
     put(&o, "\" data-status=\"");
-    put(&o, finished ? "done" : status_key(status));
+    put(&o, finished                         ? "done"
+            : status < QUESTION_STATUS_COUNT ? question_status_str(status)
+                                             : "unknown");
     if (running) {
         put(&o, "\" data-events=\"/api/v1/questions/");
         put_id_url(&o, id);
@@ -1097,13 +1103,13 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
         answer_section(&o, r);
         points_sections(&o, r);
         followups(&o, r);
-    } else if (streq(status, "interrupted")) {
+    } else if (status == QUESTION_INTERRUPTED) {
         put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
                 "interrupted</strong> "
                 "before the council finished (the server stopped). What the models had written is "
                 "below; "
                 "nothing was analysed. Ask again to get a full answer.</div>\n");
-    } else if (streq(status, "failed")) {
+    } else if (status == QUESTION_FAILED) {
         put(&o,
             "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
         esc(&o, js(q, "error") ? js(q, "error") : "no reason was recorded.");

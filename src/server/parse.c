@@ -238,22 +238,13 @@ out:
     return st;
 }
 
-dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
+/* "stream", "max_tokens" (or "max_completion_tokens"), "temperature", "top_p", "seed". */
+static dx_status chat_options(json_t *root, api_chat *out)
 {
-    memset(out, 0, sizeof *out);
-    dx_status st = load_object(body, len, &out->root);
-    if (st)
-        return st;
-    json_t *root = out->root, *v;
-    if ((st = text_field(json_object_get(root, "model"), "\"model\"", DX_MAX_NAME_BYTES,
-                         &out->model)))
-        goto out;
-    v = json_object_get(root, "stream");
+    json_t *v = json_object_get(root, "stream");
     if (v && !json_is_null(v)) {
-        if (!json_is_boolean(v)) {
-            st = dx_fail(DX_EFORMAT, "\"stream\" must be true or false");
-            goto out;
-        }
+        if (!json_is_boolean(v))
+            return dx_fail(DX_EFORMAT, "\"stream\" must be true or false");
         out->stream = json_is_true(v);
     }
     v = json_object_get(root, "max_completion_tokens");
@@ -261,80 +252,83 @@ dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
         v = json_object_get(root, "max_tokens");
     if (v && !json_is_null(v)) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-            json_integer_value(v) > DX_MAX_CONTEXT) {
-            st = dx_fail(DX_EFORMAT, "\"max_tokens\" must be an integer from 1 to %u",
-                         DX_MAX_CONTEXT);
-            goto out;
-        }
+            json_integer_value(v) > DX_MAX_CONTEXT)
+            return dx_fail(DX_EFORMAT, "\"max_tokens\" must be an integer from 1 to %u",
+                           DX_MAX_CONTEXT);
         out->max_tokens = (int)json_integer_value(v);
     }
     v = json_object_get(root, "temperature");
     if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2) {
-            st = dx_fail(DX_EFORMAT, "\"temperature\" must be a number from 0 to 2");
-            goto out;
-        }
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2)
+            return dx_fail(DX_EFORMAT, "\"temperature\" must be a number from 0 to 2");
         out->has_temperature = true;
         out->temperature = json_number_value(v);
     }
     v = json_object_get(root, "top_p");
     if (v && !json_is_null(v)) {
-        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1) {
-            st = dx_fail(DX_EFORMAT, "\"top_p\" must be a number above 0 and at most 1");
-            goto out;
-        }
+        if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1)
+            return dx_fail(DX_EFORMAT, "\"top_p\" must be a number above 0 and at most 1");
         out->has_top_p = true;
         out->top_p = json_number_value(v);
     }
     v = json_object_get(root, "seed");
     if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            st = dx_fail(DX_EFORMAT, "\"seed\" must be a non-negative integer");
-            goto out;
-        }
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return dx_fail(DX_EFORMAT, "\"seed\" must be a non-negative integer");
         out->has_seed = true;
         out->seed = (uint64_t)json_integer_value(v);
     }
+    return DX_OK;
+}
+
+/* "messages": each a role and its text; the council's question is the last user message. */
+static dx_status chat_messages(json_t *root, api_chat *out)
+{
+    dx_status st = DX_OK;
+    json_t *v;
     json_t *msgs = json_object_get(root, "messages");
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0) {
-        st = dx_fail(DX_EFORMAT, "\"messages\" must be a non-empty array");
-        goto out;
-    }
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return dx_fail(DX_EFORMAT, "\"messages\" must be a non-empty array");
     if (json_array_size(msgs) > API_CHAT_MAX_MESSAGES) {
-        st = dx_fail(DX_ELIMIT, "%zu messages; the limit is %u", json_array_size(msgs),
-                     API_CHAT_MAX_MESSAGES);
-        goto out;
+        return dx_fail(DX_ELIMIT, "%zu messages; the limit is %u", json_array_size(msgs),
+                       API_CHAT_MAX_MESSAGES);
     }
     size_t i;
     json_array_foreach(msgs, i, v)
     {
         const char *role;
-        if (!json_is_object(v)) {
-            st = dx_fail(DX_EFORMAT, "messages[%zu] must be an object", i);
-            goto out;
-        }
+        if (!json_is_object(v))
+            return dx_fail(DX_EFORMAT, "messages[%zu] must be an object", i);
         if ((st = text_field(json_object_get(v, "role"), "a message's \"role\"", 32, &role)))
-            goto out;
+            return st;
         if (strcmp(role, "system") && strcmp(role, "developer") && strcmp(role, "user") &&
-            strcmp(role, "assistant")) {
-            st = dx_fail(DX_EFORMAT, "messages[%zu].role '%s' is not system, user or assistant", i,
-                         role);
-            goto out;
-        }
+            strcmp(role, "assistant"))
+            return dx_fail(DX_EFORMAT, "messages[%zu].role '%s' is not system, user or assistant",
+                           i, role);
         const char *content;
         if ((st = message_content(v, i, &content)))
-            goto out;
+            return st;
         out->roles[out->n_messages] = role;
         out->contents[out->n_messages] = content;
         out->n_messages++;
         if (!strcmp(role, "user"))
             out->last_user = content;
     }
-    if (!out->last_user) {
-        st = dx_fail(DX_EFORMAT, "\"messages\" has no user message");
-        goto out;
-    }
-out:
+    if (!out->last_user)
+        return dx_fail(DX_EFORMAT, "\"messages\" has no user message");
+    return DX_OK;
+}
+
+dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
+{
+    memset(out, 0, sizeof *out);
+    dx_status st = load_object(body, len, &out->root);
+    if (st)
+        return st;
+    if (!(st = text_field(json_object_get(out->root, "model"), "\"model\"", DX_MAX_NAME_BYTES,
+                          &out->model)) &&
+        !(st = chat_options(out->root, out)))
+        st = chat_messages(out->root, out);
     if (st) {
         api_chat_free(out);
         memset(out, 0, sizeof *out);

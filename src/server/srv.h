@@ -1,13 +1,14 @@
 /*
- * srv — the server's internals shared by its files (not a public API):
- * the request being answered, response helpers, the question runtime, the
- * followable event streams, and the request parsers.
+ * srv — the server's internals shared by its files (not a public API): the
+ * request being answered, response helpers and the request parsers. The
+ * question runtime is src/jobs/; these files only adapt HTTP to it.
  *
- *   http.c    the daemon, a request's life (body, limits, headers), routing
- *   api.c     /api/v1 and the question runtime (worker threads, SSE)
+ *   server.c  http_server_start/stop: opens the runtime, picks the routes
+ *   http.c    the transport: the daemon, a request's life (body, limits,
+ *             headers), responses, the rate limiter; no store, no models
+ *   api.c     /api/v1 over the runtime, question events as SSE
  *   openai.c  /v1/chat/completions and /v1/models
- *   html.c    the HTML routes, when src/server/pages.c is built in
- *   stream.c  a bounded event buffer that readers follow (SSE)
+ *   html.c    the HTML routes over pages.c (unless the server is API-only)
  *   parse.c   parsers for request bodies (fuzzed by tests/fuzz/fuzz_api.c)
  */
 #ifndef DX_SERVER_SRV_H
@@ -22,84 +23,49 @@
 
 #include "core/limits.h"
 #include "core/str.h"
-#include "council/config.h"
-#include "council/local.h"
-#include "engine/embed.h"
+#include "jobs/jobs.h"
 #include "server/http.h"
-#include "store/db.h"
 
-#if defined(__has_include)
-#if __has_include("server/pages.h")
-#define DX_HAVE_PAGES 1
-#endif
-#endif
-#ifndef DX_HAVE_PAGES
-#define DX_HAVE_PAGES 0
-#endif
-#if DX_HAVE_PAGES
-#include "server/pages.h"
-#endif
+typedef struct http_req http_req;
 
-/* ---- streams ---- */
-
-/* Bytes appended by one writer, followed by any number of readers, each
- * with its own offset. Refcounted: the writer and each reader hold one. */
-typedef struct http_stream http_stream;
-
-http_stream *http_stream_new(size_t max);
-void http_stream_ref(http_stream *s);
-void http_stream_unref(http_stream *s);
-/* Append (DX_ELIMIT past max: nothing appended). Wakes readers. */
-dx_status http_stream_write(http_stream *s, const void *p, size_t n);
-/* Append an SSE event "event: NAME\ndata: JSON\n\n" (data compact, one line). */
-dx_status http_stream_event(http_stream *s, const char *name, json_t *data);
-size_t http_stream_len(http_stream *s);
-/* No more writes: readers end after the last byte. */
-void http_stream_close(http_stream *s);
-/* Wake every reader (shutdown). */
-void http_stream_wake(http_stream *s);
-/* Copy up to max bytes from *off into buf, waiting up to wait_ms for data.
- * Returns the count; 0 when the wait ran out (send a keep-alive); -1 at the
- * end of a closed stream or when *stop became nonzero. */
-long http_stream_read(http_stream *s, size_t *off, char *buf, size_t max, int wait_ms,
-                      const atomic_int *stop);
-
-/* ---- the server ---- */
-
-typedef struct qrun qrun;
+/* Renders the HTML error page for a person (pages.c's page_error). */
+typedef dx_status (*http_error_page_fn)(dx_buf *out, int status, const char *message);
+/* Answers one request. Returns MHD_NO only when no response could be queued. */
+typedef enum MHD_Result (*http_route_fn)(http_req *r);
 
 struct http_server {
     struct MHD_Daemon *d;
     int port;
-    const council_config *cfg;
-    local_registry *reg;
-    embed_model *embedder; /* the council's sentence encoder, or NULL (lexical matching) */
-    db *db;
-    int max_running, rate_per_min;
-    atomic_int stopping;
-
-    pthread_mutex_t mu;  /* guards everything below */
-    pthread_cond_t cond; /* a slot freed, a worker ended */
-    int running;         /* jobs holding a slot */
-    int workers;         /* threads of ours alive (questions, streamed completions) */
-    int questions;       /* questions queued or running */
-    int completions;     /* /v1 completions holding or waiting for a slot */
-    qrun *runs;          /* questions queued or running, or followed */
+    jobs *jobs; /* the question runtime (server.c opens it) */
+    bool pages; /* the HTML routes are served (not --api-only) */
+    int rate_per_min;
+    http_route_fn route;
+    http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
+    pthread_mutex_t mu;            /* guards buckets */
     struct client_bucket {
         char addr[48];
         double tokens, last_ms;
     } * buckets; /* DX_HTTP_MAX_CLIENTS, rate limiter */
 };
 
+/* ---- the transport (http.c) ---- */
+
+/* Binds host:port and serves s->route on background threads; s->port gets
+ * the bound port. DX_EARG for a host that is not a numeric address, DX_EIO
+ * when it can't be bound. */
+dx_status http_listen(http_server *s, const char *host, int port);
+/* Stops the daemon (waits for its connection threads). */
+void http_unlisten(http_server *s);
+
 /* One request. */
-typedef struct http_req {
+struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     const char *method, *url;
     dx_buf body;
     bool too_big, bad_length;
     char client[48];
-} http_req;
+};
 
 /* Responses: each queues one response and returns the MHD result. */
 enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
@@ -123,29 +89,10 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret);
 double http_now_ms(void);
 void http_utc_now(char out[32]);
 
-/* ---- the question runtime (api.c) ---- */
-
-/* Starts a question: stores it as queued and runs it on a worker. *id gets
- * its id. DX_ELIMIT when the queue is full, DX_EARG for an unknown member. */
-dx_status api_question_start(http_server *s, const char *question, json_t *members,
-                             char id[DX_HTTP_MAX_ID + 1]);
-/* Current stored-question JSON (live state when running), new reference. */
-dx_status api_question_json(http_server *s, const char *id, bool with_texts, json_t **out);
-/* Deletes a question, stopping it first when it runs; DX_ENOTFOUND if absent. */
-dx_status api_question_delete(http_server *s, const char *id);
-/* Waits until a question finishes (or the server stops); *out the stored
- * question with its result. */
-dx_status api_question_wait(http_server *s, const char *id, json_t **out);
-/* Takes a slot for a job outside the question workers (a /v1 completion).
- * DX_ELIMIT when the queue is full; DX_ECANCELLED when the server stops. */
-dx_status api_slot_enter(http_server *s);
-void api_slot_leave(http_server *s);
 /* The routes. Return MHD_NO only when no response could be queued. */
 enum MHD_Result api_route(http_req *r, const char *path);
 enum MHD_Result openai_route(http_req *r, const char *path);
 enum MHD_Result html_route(http_req *r, const char *path, bool *handled);
-/* Shutdown: wake SSE readers of running questions. */
-void api_wake_all(http_server *s);
 
 /* ---- parsers (parse.c), for untrusted bodies ---- */
 

@@ -63,6 +63,31 @@ static const char *const migrations[] = {
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
 
+static const char *const status_names[QUESTION_STATUS_COUNT] = {
+    [QUESTION_QUEUED] = "queued", [QUESTION_RUNNING] = "running",         [QUESTION_DONE] = "done",
+    [QUESTION_FAILED] = "failed", [QUESTION_INTERRUPTED] = "interrupted",
+};
+
+const char *question_status_str(question_status st)
+{
+    return (unsigned)st < QUESTION_STATUS_COUNT ? status_names[st] : "unknown";
+}
+
+bool question_status_parse(const char *s, question_status *out)
+{
+    for (int i = 0; s && i < QUESTION_STATUS_COUNT; i++)
+        if (!strcmp(s, status_names[i])) {
+            *out = (question_status)i;
+            return true;
+        }
+    return false;
+}
+
+bool question_status_final(question_status st)
+{
+    return st == QUESTION_DONE || st == QUESTION_FAILED || st == QUESTION_INTERRUPTED;
+}
+
 static dx_status sqlfail(db *d, const char *what)
 {
     return dx_fail(DX_EIO, "store: %s: %s", what, sqlite3_errmsg(d->h));
@@ -119,6 +144,25 @@ static dx_status migrate(db *d)
     return DX_OK;
 }
 
+static void bind_text(sqlite3_stmt *s, int i, const char *t);
+
+/* The process that ran a queued or running question is gone: mark it interrupted. */
+static dx_status interrupt_unfinished(db *d)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(d->h,
+                           "UPDATE questions SET status = ?1, error = ?2 WHERE status IN (?3, ?4)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return sqlfail(d, "mark interrupted questions");
+    bind_text(s, 1, question_status_str(QUESTION_INTERRUPTED));
+    bind_text(s, 2, "the server stopped before this question finished");
+    bind_text(s, 3, question_status_str(QUESTION_QUEUED));
+    bind_text(s, 4, question_status_str(QUESTION_RUNNING));
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? DX_OK : sqlfail(d, "mark interrupted questions");
+}
+
 dx_status db_open(const char *path, db **out)
 {
     *out = NULL;
@@ -142,9 +186,7 @@ dx_status db_open(const char *path, db **out)
         goto out;
     if ((st = migrate(d)))
         goto out;
-    if ((st = exec(d, "UPDATE questions SET status = 'interrupted', "
-                      "error = 'the server stopped before this question finished' "
-                      "WHERE status IN ('queued', 'running')")))
+    if ((st = interrupt_unfinished(d)))
         goto out;
 out:
     if (st) {
@@ -204,18 +246,35 @@ static dx_status step_done(db *d, sqlite3_stmt *s, const char *what)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? DX_OK : sqlfail(d, what);
 }
 
-dx_status db_question_insert(db *d, const char *id, const char *question, json_t *members,
-                             const char *created_at)
+/* The member selection as stored: a JSON array of names, malloc'd; NULL for none. */
+static dx_status selection_json(const char *const *members, size_t n, char **out)
 {
-    char *sel = members ? json_dumps(members, JSON_COMPACT) : NULL;
-    if (members && !sel)
-        return dx_fail(DX_ENOMEM, "out of memory");
+    *out = NULL;
+    if (!members)
+        return DX_OK;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        if (json_array_append_new(arr, json_string(members[i]))) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    json_decref(arr);
+    return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+dx_status db_question_insert(db *d, const char *id, const char *question,
+                             const char *const *members, size_t n_members, const char *created_at)
+{
+    char *sel;
+    dx_status st = selection_json(members, n_members, &sel);
+    if (st)
+        return st;
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
     if (sqlite3_prepare_v2(d->h,
                            "INSERT INTO questions(id, question, members_sel, status, created_at) "
-                           "VALUES(?, ?, ?, 'queued', ?)",
+                           "VALUES(?, ?, ?, ?, ?)",
                            -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "insert question");
         goto out;
@@ -223,7 +282,8 @@ dx_status db_question_insert(db *d, const char *id, const char *question, json_t
     bind_text(s, 1, id);
     bind_text(s, 2, question);
     bind_text(s, 3, sel);
-    bind_text(s, 4, created_at);
+    bind_text(s, 4, question_status_str(QUESTION_QUEUED));
+    bind_text(s, 5, created_at);
     st = step_done(d, s, "insert question");
 out:
     sqlite3_finalize(s);
@@ -232,7 +292,7 @@ out:
     return st;
 }
 
-dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error)
+dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error)
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
@@ -242,7 +302,7 @@ dx_status db_question_set_status(db *d, const char *id, const char *status, cons
         st = sqlfail(d, "update status");
         goto out;
     }
-    bind_text(s, 1, status);
+    bind_text(s, 1, question_status_str(status));
     bind_text(s, 2, error);
     bind_text(s, 3, id);
     st = step_done(d, s, "update status");
@@ -252,22 +312,12 @@ out:
     return st;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-static long long jint(json_t *o, const char *k)
-{
-    return json_integer_value(json_object_get(o, k));
-}
-
 /* Caller holds the lock. */
-static dx_status member_save_locked(db *d, const char *id, int index, json_t *m)
+static dx_status member_save_locked(db *d, const char *id, int index, const db_member *m)
 {
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
-    if (!jstr(m, "name") || !jstr(m, "status"))
+    if (!m->name || !m->status)
         return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
     if (sqlite3_prepare_v2(d->h,
                            "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
@@ -278,21 +328,24 @@ static dx_status member_save_locked(db *d, const char *id, int index, json_t *m)
     }
     bind_text(s, 1, id);
     sqlite3_bind_int(s, 2, index);
-    bind_text(s, 3, jstr(m, "name"));
-    bind_text(s, 4, jstr(m, "model") ? jstr(m, "model") : "");
-    bind_text(s, 5, jstr(m, "status"));
-    bind_text(s, 6, jstr(m, "error"));
-    sqlite3_bind_int64(s, 7, jint(m, "latency_ms"));
-    sqlite3_bind_int64(s, 8, jint(m, "tokens"));
-    sqlite3_bind_int64(s, 9, jint(m, "ttft_ms"));
-    bind_text(s, 10, jstr(m, "text") ? jstr(m, "text") : "");
+    bind_text(s, 3, m->name);
+    bind_text(s, 4, m->model ? m->model : "");
+    bind_text(s, 5, m->status);
+    bind_text(s, 6, m->error);
+    sqlite3_bind_int64(s, 7, m->latency_ms);
+    sqlite3_bind_int64(s, 8, m->tokens);
+    sqlite3_bind_int64(s, 9, m->ttft_ms);
+    if (m->text)
+        sqlite3_bind_text(s, 10, m->text, (int)m->text_len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_text(s, 10, "", 0, SQLITE_STATIC);
     st = step_done(d, s, "save member");
 out:
     sqlite3_finalize(s);
     return st;
 }
 
-dx_status db_member_save(db *d, const char *id, int index, json_t *member)
+dx_status db_member_save(db *d, const char *id, int index, const db_member *member)
 {
     pthread_mutex_lock(&d->mu);
     dx_status st = member_save_locked(d, id, index, member);
@@ -302,9 +355,7 @@ dx_status db_member_save(db *d, const char *id, int index, json_t *member)
 
 dx_status db_question_finish(db *d, const db_finish *f)
 {
-    char *result = f->result ? json_dumps(f->result, JSON_COMPACT) : NULL;
-    if (f->result && !result)
-        return dx_fail(DX_ENOMEM, "out of memory");
+    const char *result = f->result;
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
     dx_status st = exec(d, "BEGIN IMMEDIATE");
@@ -317,7 +368,7 @@ dx_status db_question_finish(db *d, const db_finish *f)
         st = sqlfail(d, "finish question");
         goto out;
     }
-    bind_text(s, 1, f->status);
+    bind_text(s, 1, question_status_str(f->status));
     bind_text(s, 2, f->error);
     bind_text(s, 3, f->finished_at);
     bind_text(s, 4, f->id);
@@ -325,13 +376,10 @@ dx_status db_question_finish(db *d, const db_finish *f)
         goto out;
     sqlite3_finalize(s);
     s = NULL;
-    size_t i;
-    json_t *m;
-    json_array_foreach(f->members, i,
-                       m) if ((st = member_save_locked(d, f->id, (int)i, m))) goto out;
+    for (size_t i = 0; i < f->n_members; i++)
+        if ((st = member_save_locked(d, f->id, (int)i, &f->members[i])))
+            goto out;
     if (result) {
-        json_t *an = json_object_get(f->result, "analysis");
-        json_t *cons = json_object_get(an, "consensus");
         if (sqlite3_prepare_v2(d->h,
                                "INSERT OR REPLACE INTO analyses(question_id, label, "
                                "consensus, result) VALUES(?,?,?,?)",
@@ -340,9 +388,9 @@ dx_status db_question_finish(db *d, const db_finish *f)
             goto out;
         }
         bind_text(s, 1, f->id);
-        bind_text(s, 2, jstr(an, "label"));
-        if (json_is_integer(cons))
-            sqlite3_bind_int64(s, 3, json_integer_value(cons));
+        bind_text(s, 2, f->label);
+        if (f->has_consensus)
+            sqlite3_bind_int64(s, 3, f->consensus);
         else
             sqlite3_bind_null(s, 3);
         bind_text(s, 4, result);
@@ -373,7 +421,6 @@ out:
     if (st)
         sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&d->mu);
-    free(result);
     return st;
 }
 
@@ -515,7 +562,8 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     {
         json_t *members = json_array();
         json_object_set_new(q, "members", members);
-        if (!st && (!members || (st = members_locked(d, jstr(q, "id"), false, members))))
+        if (!st && (!members || (st = members_locked(d, json_string_value(json_object_get(q, "id")),
+                                                     false, members))))
             break;
     }
 out:

@@ -4,7 +4,7 @@
  *
  *     db *d;
  *     if (db_open("/home/me/.local/share/drux/drux.db", &d)) die(dx_errmsg());
- *     db_question_insert(d, "k3x9ab", "Why is the sky blue?", NULL, now);
+ *     db_question_insert(d, "k3x9ab", "Why is the sky blue?", NULL, 0, now);
  *     ...                                  // db_member_save as members answer
  *     db_question_finish(d, &fin);         // result, members, timings: one transaction
  *     json_t *q; db_question_get(d, "k3x9ab", &q);   // the stored question JSON
@@ -40,31 +40,60 @@ void db_close(db *d); /* NULL is a no-op */
 /* The schema version of an open store (== DB_SCHEMA_VERSION). */
 int db_schema_version(db *d);
 
-/* A new question, status "queued". members: JSON array of the member names
- * asked (borrowed), or NULL for the whole council. */
-dx_status db_question_insert(db *d, const char *id, const char *question, json_t *members,
-                             const char *created_at);
+/* A question's status: the one list of them, with one name each. */
+typedef enum question_status {
+    QUESTION_QUEUED,      /* admitted, waiting for a free slot */
+    QUESTION_RUNNING,     /* holding a slot: members asked, analysis, synthesis */
+    QUESTION_DONE,        /* answered and analysed */
+    QUESTION_FAILED,      /* ended without a result (error says why) */
+    QUESTION_INTERRUPTED, /* the server stopped before it finished; re-runnable */
+    QUESTION_STATUS_COUNT
+} question_status;
 
-/* Status of a question ("queued", "running", "done", "failed", "interrupted")
- * and why (NULL: no error). */
-dx_status db_question_set_status(db *d, const char *id, const char *status, const char *error);
+/* "queued", "running", "done", "failed", "interrupted". Never NULL. */
+const char *question_status_str(question_status st);
+/* The status named s; false (and *out untouched) for NULL or any other text. */
+bool question_status_parse(const char *s, question_status *out);
+/* Done, failed or interrupted: nothing more will happen to the question. */
+bool question_status_final(question_status st);
 
-/* One member's live state: {"name","model","status","error","latency_ms",
- * "tokens","ttft_ms","text"} (borrowed), saved as it goes. */
-dx_status db_member_save(db *d, const char *id, int index, json_t *member);
+/* A new question, status "queued". members: the names of the members asked
+ * (n_members of them), or NULL for the whole council. */
+dx_status db_question_insert(db *d, const char *id, const char *question,
+                             const char *const *members, size_t n_members, const char *created_at);
+
+/* Status of a question and why (NULL: no error). */
+dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error);
+
+/* One member's state as stored. Strings are borrowed; error and text may be
+ * NULL (none, ""). status is the member's status name ("running", "done"...). */
+typedef struct db_member {
+    const char *name, *model, *status, *error;
+    const char *text;
+    size_t text_len;
+    long long latency_ms, tokens, ttft_ms;
+} db_member;
+
+/* One member's live state, saved as it goes (index: its place in the council). */
+dx_status db_member_save(db *d, const char *id, int index, const db_member *m);
 
 typedef struct db_finish {
     const char *id;
-    const char *status; /* "done" or "failed" */
-    const char *error;  /* NULL when done */
+    question_status status; /* QUESTION_DONE or QUESTION_FAILED */
+    const char *error;      /* NULL when done */
     const char *finished_at;
-    json_t *members; /* array of member objects as in db_member_save */
-    json_t *result;  /* analysis object (cns_to_json), NULL when failed */
+    const db_member *members;
+    size_t n_members;
+    const char *result; /* the analysis object (cns_to_json) as JSON text, NULL when failed */
+    const char *label;  /* its label, NULL when none: kept beside it for lists */
+    bool has_consensus; /* its consensus %, when it has one */
+    int consensus;
     long long queued_ms, asking_ms, analyzing_ms, synthesizing_ms, total_ms;
 } db_finish;
 
 /* Writes the end of a question in one transaction: status, members,
- * analysis and timings. Either all of it is stored or none. */
+ * analysis and timings. Either all of it is stored or none. DX_EARG for a
+ * member without name or status (nothing stored). */
 dx_status db_question_finish(db *d, const db_finish *f);
 
 /* The stored question (contract in docs/api.md), new reference in *out;

@@ -140,21 +140,212 @@ static dx_str trimmed(const char *s)
     return (dx_str){s + a, b - a};
 }
 
+/* One function per template family: each appends the whole prompt to out and
+ * returns the first failed append (chat_format then drops what was written). */
 #define PUT(s)                                                                                     \
     do {                                                                                           \
-        if ((st = dx_buf_puts(out, (s))))                                                          \
-            goto out;                                                                              \
+        dx_status st_ = dx_buf_puts(out, (s));                                                     \
+        if (st_)                                                                                   \
+            return st_;                                                                            \
     } while (0)
 #define PUTS(str)                                                                                  \
     do {                                                                                           \
         dx_str s_ = (str);                                                                         \
-        if ((st = dx_buf_append(out, s_.ptr, s_.len)))                                             \
-            goto out;                                                                              \
+        dx_status st_ = dx_buf_append(out, s_.ptr, s_.len);                                        \
+        if (st_)                                                                                   \
+            return st_;                                                                            \
     } while (0)
+
+static dx_status fmt_chatml(const chat_tmpl *ct, const chat_msg *m, size_t n, bool add_gen,
+                            dx_buf *out)
+{
+    if (ct->default_system[0] && n && m[0].role != CHAT_SYSTEM) {
+        PUT("<|im_start|>system\n");
+        PUT(ct->default_system);
+        PUT("<|im_end|>\n");
+    }
+    for (size_t i = 0; i < n; i++) {
+        PUT("<|im_start|>");
+        PUT(role_name(m[i].role));
+        PUT("\n");
+        PUT(m[i].content);
+        PUT("<|im_end|>\n");
+    }
+    if (add_gen)
+        PUT("<|im_start|>assistant\n");
+    return DX_OK;
+}
+
+static dx_status fmt_llama3(const chat_msg *m, size_t n, bool add_gen, dx_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        PUT("<|start_header_id|>");
+        PUT(role_name(m[i].role));
+        PUT("<|end_header_id|>\n\n");
+        PUTS(trimmed(m[i].content));
+        PUT("<|eot_id|>");
+    }
+    if (add_gen)
+        PUT("<|start_header_id|>assistant<|end_header_id|>\n\n");
+    return DX_OK;
+}
+
+/* No system role: system text goes at the top of the next user turn. */
+static dx_status fmt_gemma(const chat_msg *m, size_t n, bool add_gen, dx_buf *out)
+{
+    size_t sys_from = 0, sys_to = 0; /* message range of pending system text */
+    bool pending = false;
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].role == CHAT_SYSTEM) {
+            if (!pending)
+                sys_from = i;
+            sys_to = i + 1;
+            pending = true;
+            continue;
+        }
+        bool model = m[i].role == CHAT_ASSISTANT;
+        PUT(model ? "<start_of_turn>model\n" : "<start_of_turn>user\n");
+        if (pending && !model) {
+            size_t len_before = out->len;
+            for (size_t k = sys_from; k < sys_to; k++)
+                if (m[k].role == CHAT_SYSTEM)
+                    PUTS(trimmed(m[k].content));
+            if (out->len > len_before)
+                PUT("\n\n");
+            pending = false;
+        }
+        PUTS(trimmed(m[i].content));
+        PUT("<end_of_turn>\n");
+    }
+    if (add_gen)
+        PUT("<start_of_turn>model\n");
+    return DX_OK;
+}
+
+/* phi3 and zephyr differ only in the end-of-turn token. */
+static dx_status fmt_phi3(const chat_tmpl *ct, const chat_msg *m, size_t n, bool add_gen,
+                          dx_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        PUT("<|");
+        PUT(role_name(m[i].role));
+        PUT("|>\n");
+        PUT(m[i].content);
+        PUT(ct->family == CHAT_PHI3 ? "<|end|>\n" : "<|endoftext|>\n");
+    }
+    if (add_gen)
+        PUT("<|assistant|>\n");
+    return DX_OK;
+}
+
+/* The prompt ends inside a turn; add_generation_prompt changes nothing. */
+static dx_status fmt_llama2(const chat_tmpl *ct, const chat_msg *m, size_t n, dx_buf *out)
+{
+    bool inside = true;
+    PUT("[INST] ");
+    for (size_t i = 0; i < n; i++) {
+        dx_str c = ct->llama2_strip ? trimmed(m[i].content) : dx_str_c(m[i].content);
+        if (!inside) {
+            inside = true;
+            PUT(ct->llama2_bos_inside ? "<s>[INST] " : "[INST] ");
+        }
+        if (m[i].role == CHAT_SYSTEM) {
+            if (ct->llama2_sys) {
+                PUT("<<SYS>>\n");
+                PUTS(c);
+                PUT("\n<</SYS>>\n\n");
+            } else {
+                PUTS(c);
+                PUT("\n");
+            }
+        } else if (m[i].role == CHAT_USER) {
+            PUTS(c);
+            PUT(" [/INST]");
+        } else {
+            PUTS(c);
+            PUT("</s>");
+            inside = false;
+        }
+    }
+    return DX_OK;
+}
+
+static dx_status fmt_mistral(const chat_tmpl *ct, const chat_msg *m, size_t n, dx_buf *out)
+{
+    const char *lead = ct->mistral_v1 ? " " : "", *trail = ct->mistral_tekken ? "" : " ";
+    bool inside = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!inside) {
+            PUT(lead);
+            PUT("[INST]");
+            PUT(trail);
+            inside = true;
+        }
+        if (m[i].role == CHAT_SYSTEM) {
+            PUT(m[i].content);
+            PUT("\n\n");
+        } else if (m[i].role == CHAT_USER) {
+            PUT(m[i].content);
+            PUT(lead);
+            PUT("[/INST]");
+        } else {
+            PUT(trail);
+            PUTS(ct->mistral_trim ? trimmed(m[i].content) : dx_str_c(m[i].content));
+            PUT("</s>");
+            inside = false;
+        }
+    }
+    return DX_OK;
+}
+
+static dx_status fmt_mistral7(const chat_tmpl *ct, const chat_msg *m, size_t n, dx_buf *out)
+{
+    const char *sp = ct->mistral_tekken ? "" : " ";
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].role == CHAT_SYSTEM) {
+            PUT("[SYSTEM_PROMPT]");
+            PUT(sp);
+            PUT(m[i].content);
+            PUT("[/SYSTEM_PROMPT]");
+        } else if (m[i].role == CHAT_USER) {
+            PUT("[INST]");
+            PUT(sp);
+            PUT(m[i].content);
+            PUT("[/INST]");
+        } else {
+            PUT(sp);
+            PUT(m[i].content);
+            PUT("</s>");
+        }
+    }
+    return DX_OK;
+}
+
+/* A base model: a document of questions and answers (docs/chat.md). */
+static dx_status fmt_none(const chat_msg *m, size_t n, dx_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].role == CHAT_SYSTEM) {
+            PUTS(trimmed(m[i].content));
+            PUT("\n\n");
+        } else if (m[i].role == CHAT_USER) {
+            PUT("Question: ");
+            PUTS(trimmed(m[i].content));
+            PUT("\nAnswer:");
+        } else {
+            PUT(" ");
+            PUTS(trimmed(m[i].content));
+            PUT("\n\n");
+        }
+    }
+    return DX_OK;
+}
+
+#undef PUT
+#undef PUTS
 
 dx_status chat_format(const chat_tmpl *ct, const chat_msg *m, size_t n, bool add_gen, dx_buf *out)
 {
-    dx_status st = DX_OK;
     if (n > DX_MAX_CHAT_MESSAGES)
         return dx_fail(DX_ELIMIT, "chat: %zu messages exceed the limit of %u", n,
                        DX_MAX_CHAT_MESSAGES);
@@ -164,182 +355,44 @@ dx_status chat_format(const chat_tmpl *ct, const chat_msg *m, size_t n, bool add
         if (m[i].role != CHAT_SYSTEM && m[i].role != CHAT_USER && m[i].role != CHAT_ASSISTANT)
             return dx_fail(DX_EARG, "chat: message %zu has an unknown role %d", i, (int)m[i].role);
     }
-    size_t start = out->len;
-
+    const size_t start = out->len;
+    dx_status st;
     switch (ct->family) {
     case CHAT_CHATML:
-        if (ct->default_system[0] && n && m[0].role != CHAT_SYSTEM) {
-            PUT("<|im_start|>system\n");
-            PUT(ct->default_system);
-            PUT("<|im_end|>\n");
-        }
-        for (size_t i = 0; i < n; i++) {
-            PUT("<|im_start|>");
-            PUT(role_name(m[i].role));
-            PUT("\n");
-            PUT(m[i].content);
-            PUT("<|im_end|>\n");
-        }
-        if (add_gen)
-            PUT("<|im_start|>assistant\n");
+        st = fmt_chatml(ct, m, n, add_gen, out);
         break;
     case CHAT_LLAMA3:
-        for (size_t i = 0; i < n; i++) {
-            PUT("<|start_header_id|>");
-            PUT(role_name(m[i].role));
-            PUT("<|end_header_id|>\n\n");
-            PUTS(trimmed(m[i].content));
-            PUT("<|eot_id|>");
-        }
-        if (add_gen)
-            PUT("<|start_header_id|>assistant<|end_header_id|>\n\n");
+        st = fmt_llama3(m, n, add_gen, out);
         break;
-    case CHAT_GEMMA: {
-        /* no system role: system text goes at the top of the next user turn */
-        size_t sys_from = 0, sys_to = 0; /* message range of pending system text */
-        bool pending = false;
-        for (size_t i = 0; i < n; i++) {
-            if (m[i].role == CHAT_SYSTEM) {
-                if (!pending)
-                    sys_from = i;
-                sys_to = i + 1;
-                pending = true;
-                continue;
-            }
-            bool model = m[i].role == CHAT_ASSISTANT;
-            PUT(model ? "<start_of_turn>model\n" : "<start_of_turn>user\n");
-            if (pending && !model) {
-                size_t len_before = out->len;
-                for (size_t k = sys_from; k < sys_to; k++)
-                    if (m[k].role == CHAT_SYSTEM)
-                        PUTS(trimmed(m[k].content));
-                if (out->len > len_before)
-                    PUT("\n\n");
-                pending = false;
-            }
-            PUTS(trimmed(m[i].content));
-            PUT("<end_of_turn>\n");
-        }
-        if (add_gen)
-            PUT("<start_of_turn>model\n");
+    case CHAT_GEMMA:
+        st = fmt_gemma(m, n, add_gen, out);
         break;
-    }
     case CHAT_PHI3:
     case CHAT_ZEPHYR:
-        for (size_t i = 0; i < n; i++) {
-            PUT("<|");
-            PUT(role_name(m[i].role));
-            PUT("|>\n");
-            PUT(m[i].content);
-            PUT(ct->family == CHAT_PHI3 ? "<|end|>\n" : "<|endoftext|>\n");
-        }
-        if (add_gen)
-            PUT("<|assistant|>\n");
+        st = fmt_phi3(ct, m, n, add_gen, out);
         break;
-    case CHAT_LLAMA2: {
-        /* the prompt ends inside a turn; add_generation_prompt changes nothing */
-        bool inside = true;
-        PUT("[INST] ");
-        for (size_t i = 0; i < n; i++) {
-            dx_str c = ct->llama2_strip ? trimmed(m[i].content) : dx_str_c(m[i].content);
-            if (!inside) {
-                inside = true;
-                PUT(ct->llama2_bos_inside ? "<s>[INST] " : "[INST] ");
-            }
-            if (m[i].role == CHAT_SYSTEM) {
-                if (ct->llama2_sys) {
-                    PUT("<<SYS>>\n");
-                    PUTS(c);
-                    PUT("\n<</SYS>>\n\n");
-                } else {
-                    PUTS(c);
-                    PUT("\n");
-                }
-            } else if (m[i].role == CHAT_USER) {
-                PUTS(c);
-                PUT(" [/INST]");
-            } else {
-                PUTS(c);
-                PUT("</s>");
-                inside = false;
-            }
-        }
+    case CHAT_LLAMA2:
+        st = fmt_llama2(ct, m, n, out);
         break;
-    }
-    case CHAT_MISTRAL: {
-        const char *lead = ct->mistral_v1 ? " " : "", *trail = ct->mistral_tekken ? "" : " ";
-        bool inside = false;
-        for (size_t i = 0; i < n; i++) {
-            if (!inside) {
-                PUT(lead);
-                PUT("[INST]");
-                PUT(trail);
-                inside = true;
-            }
-            if (m[i].role == CHAT_SYSTEM) {
-                PUT(m[i].content);
-                PUT("\n\n");
-            } else if (m[i].role == CHAT_USER) {
-                PUT(m[i].content);
-                PUT(lead);
-                PUT("[/INST]");
-            } else {
-                PUT(trail);
-                PUTS(ct->mistral_trim ? trimmed(m[i].content) : dx_str_c(m[i].content));
-                PUT("</s>");
-                inside = false;
-            }
-        }
+    case CHAT_MISTRAL:
+        st = fmt_mistral(ct, m, n, out);
         break;
-    }
-    case CHAT_MISTRAL7: {
-        const char *sp = ct->mistral_tekken ? "" : " ";
-        for (size_t i = 0; i < n; i++) {
-            if (m[i].role == CHAT_SYSTEM) {
-                PUT("[SYSTEM_PROMPT]");
-                PUT(sp);
-                PUT(m[i].content);
-                PUT("[/SYSTEM_PROMPT]");
-            } else if (m[i].role == CHAT_USER) {
-                PUT("[INST]");
-                PUT(sp);
-                PUT(m[i].content);
-                PUT("[/INST]");
-            } else {
-                PUT(sp);
-                PUT(m[i].content);
-                PUT("</s>");
-            }
-        }
+    case CHAT_MISTRAL7:
+        st = fmt_mistral7(ct, m, n, out);
         break;
-    }
     case CHAT_NONE:
-        /* base model: a document of questions and answers (docs/chat.md) */
-        for (size_t i = 0; i < n; i++) {
-            if (m[i].role == CHAT_SYSTEM) {
-                PUTS(trimmed(m[i].content));
-                PUT("\n\n");
-            } else if (m[i].role == CHAT_USER) {
-                PUT("Question: ");
-                PUTS(trimmed(m[i].content));
-                PUT("\nAnswer:");
-            } else {
-                PUT(" ");
-                PUTS(trimmed(m[i].content));
-                PUT("\n\n");
-            }
-        }
+        st = fmt_none(m, n, out);
         break;
     default:
         return dx_fail(DX_EUNSUPPORTED,
                        "chat: the model's chat template is not one drux knows (chatml, llama3, "
                        "gemma, phi3, zephyr, llama2, mistral); choose a family explicitly");
     }
-    return DX_OK;
-out:
-    out->len = start; /* leave no half-written prompt */
-    if (out->data)
-        out->data[start] = 0;
+    if (st) {
+        out->len = start; /* leave no half-written prompt */
+        if (out->data)
+            out->data[start] = 0;
+    }
     return st;
 }
 

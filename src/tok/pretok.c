@@ -15,6 +15,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "core/arena.h"
 #include "core/limits.h"
 
 /* ---- Unicode helpers ---- */
@@ -592,14 +593,8 @@ static dx_status push_seg(pretok_seg **v, size_t *n, size_t *cap, size_t a, size
 {
     if (a == b)
         return DX_OK;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 64;
-        pretok_seg *p = realloc(*v, nc * sizeof *p);
-        if (!p)
-            return dx_fail(DX_ENOMEM, "tok: out of memory splitting text");
-        *v = p;
-        *cap = nc;
-    }
+    if (arena_grow(NULL, v, *n, cap, sizeof **v, 64))
+        return dx_oom("tok: splitting text");
     (*v)[(*n)++] = (pretok_seg){a, b};
     return DX_OK;
 }

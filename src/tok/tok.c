@@ -10,6 +10,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "core/arena.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "tok/pretok.h"
@@ -690,14 +691,8 @@ static bool bg_before(const bigram *a, const bigram *b)
 
 static dx_status heap_push(heap *h, bigram b)
 {
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        bigram *p = realloc(h->v, nc * sizeof *p);
-        if (!p)
-            return dx_fail(DX_ENOMEM, "tok: out of memory merging");
-        h->v = p;
-        h->cap = nc;
-    }
+    if (arena_grow(NULL, &h->v, h->n, &h->cap, sizeof *h->v, 64))
+        return dx_oom("tok: merging");
     size_t i = h->n++;
     while (i > 0) {
         size_t up = (i - 1) / 2;
@@ -1044,14 +1039,8 @@ typedef struct fragv {
 
 static dx_status frag_push(fragv *f, frag x)
 {
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 16;
-        frag *p = realloc(f->v, nc * sizeof *p);
-        if (!p)
-            return dx_fail(DX_ENOMEM, "tok: out of memory");
-        f->v = p;
-        f->cap = nc;
-    }
+    if (arena_grow(NULL, &f->v, f->n, &f->cap, sizeof *f->v, 16))
+        return dx_oom("tok");
     f->v[f->n++] = x;
     return DX_OK;
 }
@@ -1267,14 +1256,6 @@ int32_t tok_bos(const tok *t)
 {
     return t->bos;
 }
-int32_t tok_eos(const tok *t)
-{
-    return t->eos;
-}
-int32_t tok_eot(const tok *t)
-{
-    return t->eot;
-}
 bool tok_add_bos(const tok *t)
 {
     return t->add_bos;
@@ -1291,13 +1272,6 @@ bool tok_is_eog(const tok *t, int32_t id)
 bool tok_is_control(const tok *t, int32_t id)
 {
     return id >= 0 && (uint32_t)id < t->n && (t->attr[id] & A_CONTROL);
-}
-
-dx_str tok_text(const tok *t, int32_t id)
-{
-    if (id < 0 || (uint32_t)id >= t->n)
-        return (dx_str){"", 0};
-    return tok_str(t, id);
 }
 
 int32_t tok_find(const tok *t, const char *text)

@@ -99,16 +99,12 @@ size_t tok_piece(const tok *t, int32_t id, bool special, char *buf, size_t cap);
 
 uint32_t tok_n_vocab(const tok *t);
 enum tok_model tok_model_of(const tok *t);
-int32_t tok_bos(const tok *t); /* TOK_NONE if the vocabulary has none */
-int32_t tok_eos(const tok *t);
-int32_t tok_eot(const tok *t);
+int32_t tok_bos(const tok *t);  /* TOK_NONE if the vocabulary has none */
 bool tok_add_bos(const tok *t); /* whether add_special prepends BOS */
 /* End of generation: EOS, EOT, EOM and the end-of-turn tokens llama.cpp
  * recognises by their text ("<|im_end|>", "<end_of_turn>", "<|eot_id|>"...). */
 bool tok_is_eog(const tok *t, int32_t id);
 bool tok_is_control(const tok *t, int32_t id);
-/* The vocabulary entry text of id (not decoded), or an empty view. */
-dx_str tok_text(const tok *t, int32_t id);
 /* Exact vocabulary lookup of a NUL-terminated text; TOK_NONE if absent. */
 int32_t tok_find(const tok *t, const char *text);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 #include "tok/tok.h"
 
 static void get_id(const gguf *g, const char *key, int64_t *out)

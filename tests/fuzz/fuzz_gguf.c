@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 static volatile uint64_t sink;
 
@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const unsigned char *p = t->data;
         if (t->nbytes)
             sink += p[0] + p[t->nbytes - 1];
-        sink += t->n_dims + (uint64_t)t->ne[3] + quant_name(t->type)[0];
+        sink += t->n_dims + (uint64_t)t->ne[3] + gguf_type_name(t->type)[0];
     }
     sink += gguf_version(g) + gguf_alignment(g) + gguf_data_offset(g) + gguf_file_size(g);
     gguf_close(g);

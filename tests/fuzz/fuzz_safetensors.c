@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "engine/safetensors.h"
+#include "embed/safetensors.h"
 
 static volatile float sink;
 

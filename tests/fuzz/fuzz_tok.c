@@ -19,7 +19,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 #include "tok/tok.h"
 
 #define N_VOCABS 6

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 #include "tok/chat.h"
 #include "tok/tok.h"
 

@@ -299,3 +299,88 @@ def test_mixed_council_one_analysis(tmp_path, providers, openai):
     assert all(m["latency_ms"] > 0 for m in ms.values())
     assert obj["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in ms.values()))
     assert obj["cost_usd"] > 0
+
+
+def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
+    """Through drux serve: the live events, the stored result and the result page say which
+    member is premium and what each cost."""
+    import http.client
+    t = tag()
+
+    def say(text):
+        return "say-" + text.encode("utf-8").hex()
+
+    priced = {"input_price": 2, "output_price": 8}
+    cfg = write_config(tmp_path, [
+        ("mine", {"base_url": openai.base_url, "model": say("Water boils at 100 C.") + t,
+                  "tier": "free"}),
+        ("claude", anthropic(providers, say("Water boils at 100 C at sea level.") + t, **priced)),
+        ("gemini", gemini(providers, "overloaded" + t, max_attempts=1, **priced)),
+    ], timeout_s=20)
+    proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db",
+                             str(tmp_path / "drux.db"), "--rate-limit", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env_for(tmp_path))
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, proc.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+
+        def req(method, path, body=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            c.request(method, path, body=json.dumps(body) if body is not None else None,
+                      headers=headers)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            return r.status, data
+
+        status, data = req("POST", "/api/v1/questions", {"question": "At what temperature does water boil?"})
+        assert status == 201, data
+        qid = json.loads(data)["id"]
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/api/v1/questions/%s/events" % qid)
+        r = c.getresponse()
+        events, name = [], None
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line[6:])))
+        c.close()
+        finals = {e["name"]: e for n, e in events
+                  if n == "member" and e["status"] in ("done", "failed", "timeout", "cancelled")}
+        assert finals["mine"]["tier"] == "free" and finals["mine"]["cost_usd"] == 0
+        assert finals["claude"]["tier"] == "premium"
+        assert finals["claude"]["cost_usd"] == pytest.approx((15 * 2 + 8 * 8) / 1e6)
+        assert finals["gemini"]["status"] == "failed" and finals["gemini"]["tier"] == "premium"
+        state = next(e for n, e in events if n == "state")
+        assert {m["name"]: m["tier"] for m in state["members"]} == {
+            "mine": "free", "claude": "premium", "gemini": "premium"}
+
+        status, data = req("GET", "/api/v1/questions/" + qid)
+        q = json.loads(data)
+        res = q["result"]
+        ms = {m["name"]: m for m in res["members"]}
+        assert ms["claude"]["tier"] == "premium" and ms["mine"]["tier"] == "free"
+        assert "UNAVAILABLE" in ms["gemini"]["error"]
+        assert res["cost_usd"] == pytest.approx(ms["claude"]["cost_usd"] + ms["gemini"]["cost_usd"])
+
+        status, page = req("GET", "/q/" + qid)
+        assert status == 200
+        page = page.decode()
+        card = page[page.index('data-index="1"'):]
+        card = card[:card.index("</summary>")]
+        assert "premium</span>" in card and "~$0.0001" in card
+        mine = page[page.index('data-index="0"'):]
+        assert "m-tier" not in mine[:mine.index("</summary>")]
+    finally:
+        proc.send_signal(2)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()

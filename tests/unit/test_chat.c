@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/limits.h"
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 #include "test.h"
 #include "test_models.h"
 #include "tok/chat.h"

@@ -27,6 +27,43 @@ TEST(arena_respects_cap)
     CHECK(a.used == 0);
 }
 
+TEST(arena_grow_keeps_elements)
+{
+    /* from an arena: doubles from `first`, keeps what was pushed, fails at the cap unchanged */
+    arena a = arena_make(256, 12 << 10);
+    int *v = NULL;
+    size_t n = 0, cap = 0;
+    for (int i = 0; i < 600; i++) {
+        CHECK(arena_grow(&a, &v, n, &cap, sizeof *v, 4) == DX_OK);
+        v[n++] = i * 3;
+    }
+    CHECK_EQ_INT(cap, 1024); /* 4, 8, ..., 1024 */
+    int ok = 1;
+    for (int i = 0; i < 600; i++)
+        ok &= v[i] == i * 3;
+    CHECK(ok);
+    int *before = v;
+    n = cap;
+    CHECK(arena_grow(&a, &v, n, &cap, sizeof *v, 4) == DX_ENOMEM); /* 8 KiB more: over the cap */
+    CHECK(v == before && cap == 1024);
+    CHECK(strstr(dx_errmsg(), "out of memory") != NULL);
+    arena_free(&a);
+
+    /* from the heap: realloc, the caller frees */
+    char *h = NULL;
+    size_t hn = 0, hcap = 0;
+    for (int i = 0; i < 100; i++) {
+        CHECK(arena_grow(NULL, &h, hn, &hcap, 1, 16) == DX_OK);
+        h[hn++] = (char)('a' + i % 26);
+    }
+    CHECK_EQ_INT(hcap, 128);
+    CHECK(h[0] == 'a' && h[26] == 'a' && h[99] == 'a' + 99 % 26);
+    CHECK(arena_grow(NULL, &h, 5, &hcap, 1, 16) == DX_OK && hcap == 128); /* room: no-op */
+    free(h);
+    CHECK(dx_oom("tok: merging") == DX_ENOMEM);
+    CHECK_STR(dx_errmsg(), "tok: merging: out of memory");
+}
+
 TEST(buf_is_bounded)
 {
     dx_buf b = dx_buf_make(16);
@@ -50,6 +87,7 @@ int main(void)
 {
     RUN(status_messages);
     RUN(arena_respects_cap);
+    RUN(arena_grow_keeps_elements);
     RUN(buf_is_bounded);
     RUN(read_file_missing);
     return test_summary();

@@ -14,9 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/convert.h"
-#include "engine/embed.h"
-#include "engine/safetensors.h"
+#include "embed/convert.h"
+#include "embed/embed.h"
+#include "embed/safetensors.h"
 #include "test.h"
 #include "test_models.h"
 

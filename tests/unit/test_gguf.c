@@ -9,7 +9,8 @@
 #include <time.h>
 
 #include "core/limits.h"
-#include "engine/gguf.h"
+#include "engine/quant.h"
+#include "gguf/gguf.h"
 #include "test.h"
 #include "test_models.h"
 
@@ -318,7 +319,7 @@ static void check_all_types(const char *path, uint32_t version)
                   (unsigned long long)nbytes);
         if (!strncmp(t->name, "q.", 2)) {
             /* raw blocks: byte j of the tensor with seed k is (7 j + k) mod 256 */
-            CHECK(!strcmp(t->name + 2, quant_name(t->type)));
+            CHECK(!strcmp(t->name + 2, gguf_type_name(t->type)));
             const unsigned char *d = t->data;
             unsigned k = d[0];
             CHECK(d[t->nbytes - 1] == (unsigned char)(7 * (t->nbytes - 1) + k));
@@ -332,7 +333,7 @@ static void check_all_types(const char *path, uint32_t version)
     CHECK(row1[0] == 4.0f && row1[3] == 7.0f);
     t = gguf_find_tensor(g, "t.4d");
     CHECK(t && t->n_dims == 4 && t->ne[0] == 8 && t->ne[1] == 3 && t->ne[2] == 2 && t->ne[3] == 1);
-    CHECK(!strcmp(quant_name(t->type), "I8"));
+    CHECK(!strcmp(gguf_type_name(t->type), "I8"));
     t = gguf_find_tensor(g, "q.Q4_K");
     CHECK(t && t->ne[0] == 256 && t->nbytes == 2 * 144);
     const char *why = "";
@@ -1043,14 +1044,14 @@ TEST(open_errors)
     gguf_close(NULL);
     CHECK_STR(gguf_vtype_name(GGUF_ARRAY), "array");
     CHECK_STR(gguf_vtype_name(GGUF_VTYPE_COUNT), "unknown");
-    CHECK_STR(quant_name(QT_Q4_K), "Q4_K");
-    CHECK_STR(quant_name(4), "type 4");
+    CHECK_STR(gguf_type_name(QT_Q4_K), "Q4_K");
+    CHECK_STR(gguf_type_name(4), "type 4");
     size_t bytes = 0;
-    CHECK(quant_row_size(QT_Q4_0, 64, &bytes) && bytes == 36);
-    CHECK(quant_row_size(QT_BF16, 3, &bytes) && bytes == 6);
-    CHECK(!quant_row_size(QT_Q4_0, 33, &bytes) && !quant_row_size(QT_COUNT, 32, &bytes));
-    CHECK(!quant_row_size(QT_F32, -1, &bytes));
-    CHECK(!quant_row_size(QT_F32, INT64_MAX, &bytes)); /* 4 * (2^63 - 1) bytes overflows */
+    CHECK(gguf_type_row_size(QT_Q4_0, 64, &bytes) && bytes == 36);
+    CHECK(gguf_type_row_size(QT_BF16, 3, &bytes) && bytes == 6);
+    CHECK(!gguf_type_row_size(QT_Q4_0, 33, &bytes) && !gguf_type_row_size(QT_COUNT, 32, &bytes));
+    CHECK(!gguf_type_row_size(QT_F32, -1, &bytes));
+    CHECK(!gguf_type_row_size(QT_F32, INT64_MAX, &bytes)); /* 4 * (2^63 - 1) bytes overflows */
 }
 
 int main(void)

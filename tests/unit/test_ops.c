@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "engine/ops.h"
+#include "gguf/gguf.h"
 #include "test.h"
 #include "test_rand.h"
 
@@ -94,7 +95,8 @@ TEST(tile_kernels_match_scalar_vec_dot)
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int n = lens[li];
                 size_t wb, ab;
-                CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
+                CHECK(gguf_type_row_size(types[ti], n, &wb) &&
+                      gguf_type_row_size(wt.vec_dot_type, n, &ab));
                 float *f = malloc(sizeof(float) * (size_t)n * 6),
                       *g = malloc(sizeof(float) * (size_t)n * 6);
                 uint8_t *w = malloc(2 * wb), *a = malloc(4 * ab);
@@ -167,7 +169,8 @@ TEST(exact_tile_kernels_round_as_the_one_token_kernels)
             for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
                 const int n = lens[li];
                 size_t wb, ab;
-                CHECK(quant_row_size(types[ti], n, &wb) && quant_row_size(wt.vec_dot_type, n, &ab));
+                CHECK(gguf_type_row_size(types[ti], n, &wb) &&
+                      gguf_type_row_size(wt.vec_dot_type, n, &ab));
                 float *f = malloc(sizeof(float) * (size_t)n * 8);
                 uint8_t *w = malloc(4 * wb), *a = malloc(4 * ab);
                 CHECK(f && w && a);

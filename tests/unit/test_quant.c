@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "engine/quant.h"
+#include "gguf/gguf.h"
 #include "test.h"
 #include "test_rand.h"
 #include "unit/quant_vectors.h"
@@ -495,7 +496,7 @@ TEST(traits_table_is_consistent)
         CHECK(tr->to_float && tr->block_size > 0 && tr->type_size > 0);
         CHECK(quant_get(tr->vec_dot_type) != NULL);
         size_t bytes = 0;
-        CHECK(quant_row_size(all_types[k], tr->block_size * 4, &bytes));
+        CHECK(gguf_type_row_size(all_types[k], tr->block_size * 4, &bytes));
         CHECK_EQ_INT(bytes, tr->type_size * 4);
     }
     CHECK(quant_get(QT_Q4_0)->vec_dot_type == QT_Q8_0);

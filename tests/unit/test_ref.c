@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "engine/model.h"
+#include "engine/quant.h"
 #include "gen/gen.h"
 #include "hub/download.h"
 #include "test.h"

@@ -30,7 +30,7 @@ static uint8_t *random_rows(uint32_t type, int rows, int cols, float *deq)
     if (!quant_get_level(type, QL_SCALAR, &q4))
         return NULL;
     size_t rb;
-    quant_row_size(type, cols, &rb);
+    gguf_type_row_size(type, cols, &rb);
     uint8_t *w = malloc(rb * (size_t)rows);
     float *f = malloc(sizeof(float) * (size_t)cols);
     if (!w || !f) {
@@ -86,8 +86,8 @@ static void check_kernels(uint32_t type)
             const int ntok =
                 RP_MAX_TOKENS * (RP_MAX_TOKENS + 1) / 2; /* calls of 1, 2, ... 8 tokens */
             size_t rb, ab;
-            quant_row_size(type, cols, &rb);
-            quant_row_size(QT_Q8_0, cols, &ab);
+            gguf_type_row_size(type, cols, &rb);
+            gguf_type_row_size(QT_Q8_0, cols, &ab);
             const size_t as = rp_act_row_bytes(cols) + 40; /* a stride that is not the row */
             float *deq = malloc(sizeof(float) * (size_t)(rows + ntok) * cols);
             uint8_t *w = deq ? random_rows(type, rows, cols, deq) : NULL;

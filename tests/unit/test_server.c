@@ -9,51 +9,51 @@
 
 TEST(stream_followers_see_every_byte_once)
 {
-    http_stream *s = http_stream_new(1024);
+    jobs_stream *s = jobs_stream_new(1024);
     CHECK(s);
-    CHECK_EQ_INT(http_stream_write(s, "abc", 3), DX_OK);
+    CHECK_EQ_INT(jobs_stream_write(s, "abc", 3), DX_OK);
     size_t a = 0, b = 3; /* b joins after "abc" */
-    CHECK_EQ_INT(http_stream_write(s, "def", 3), DX_OK);
+    CHECK_EQ_INT(jobs_stream_write(s, "def", 3), DX_OK);
     char buf[16];
-    CHECK_EQ_INT(http_stream_read(s, &a, buf, 4, 0, NULL), 4);
+    CHECK_EQ_INT(jobs_stream_read(s, &a, buf, 4, 0, NULL), 4);
     CHECK(!memcmp(buf, "abcd", 4));
-    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 0, NULL), 2);
+    CHECK_EQ_INT(jobs_stream_read(s, &a, buf, sizeof buf, 0, NULL), 2);
     CHECK(!memcmp(buf, "ef", 2));
-    CHECK_EQ_INT(http_stream_read(s, &b, buf, sizeof buf, 0, NULL), 3);
+    CHECK_EQ_INT(jobs_stream_read(s, &b, buf, sizeof buf, 0, NULL), 3);
     CHECK(!memcmp(buf, "def", 3));
     /* nothing new: the wait runs out (a keep-alive is due) */
-    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 20, NULL), 0);
-    http_stream_close(s);
-    CHECK_EQ_INT(http_stream_read(s, &a, buf, sizeof buf, 1000, NULL), -1);
-    CHECK(http_stream_write(s, "x", 1) != DX_OK);
-    http_stream_unref(s);
+    CHECK_EQ_INT(jobs_stream_read(s, &a, buf, sizeof buf, 20, NULL), 0);
+    jobs_stream_close(s);
+    CHECK_EQ_INT(jobs_stream_read(s, &a, buf, sizeof buf, 1000, NULL), -1);
+    CHECK(jobs_stream_write(s, "x", 1) != DX_OK);
+    jobs_stream_unref(s);
 }
 
 TEST(stream_is_bounded)
 {
-    http_stream *s = http_stream_new(8);
-    CHECK_EQ_INT(http_stream_write(s, "12345678", 8), DX_OK);
-    CHECK_EQ_INT(http_stream_write(s, "9", 1), DX_ELIMIT);
-    CHECK_EQ_INT(http_stream_len(s), 8);
-    http_stream_unref(s);
+    jobs_stream *s = jobs_stream_new(8);
+    CHECK_EQ_INT(jobs_stream_write(s, "12345678", 8), DX_OK);
+    CHECK_EQ_INT(jobs_stream_write(s, "9", 1), DX_ELIMIT);
+    CHECK_EQ_INT(jobs_stream_len(s), 8);
+    jobs_stream_unref(s);
 }
 
 TEST(stream_event_is_one_sse_event)
 {
-    http_stream *s = http_stream_new(1024);
+    jobs_stream *s = jobs_stream_new(1024);
     json_t *j = json_pack("{s:s}", "delta", "two\nlines");
-    CHECK_EQ_INT(http_stream_event(s, "member", j), DX_OK);
+    CHECK_EQ_INT(jobs_stream_event(s, "member", j), DX_OK);
     json_decref(j);
     char buf[128] = {0};
     size_t off = 0;
-    long n = http_stream_read(s, &off, buf, sizeof buf - 1, 0, NULL);
+    long n = jobs_stream_read(s, &off, buf, sizeof buf - 1, 0, NULL);
     CHECK(n > 0);
     CHECK_STR(buf, "event: member\ndata: {\"delta\":\"two\\nlines\"}\n\n");
-    http_stream_unref(s);
+    jobs_stream_unref(s);
 }
 
 typedef struct {
-    http_stream *s;
+    jobs_stream *s;
     long got;
 } reader_arg;
 
@@ -62,31 +62,31 @@ static void *reader(void *p)
     reader_arg *ra = p;
     char buf[8];
     size_t off = 0;
-    ra->got = http_stream_read(ra->s, &off, buf, sizeof buf, 10000, NULL);
+    ra->got = jobs_stream_read(ra->s, &off, buf, sizeof buf, 10000, NULL);
     return NULL;
 }
 
 TEST(stream_wakes_a_waiting_reader)
 {
-    reader_arg ra = {http_stream_new(64), -2};
-    http_stream_ref(ra.s);
+    reader_arg ra = {jobs_stream_new(64), -2};
+    jobs_stream_ref(ra.s);
     pthread_t t;
     CHECK(!pthread_create(&t, NULL, reader, &ra));
-    CHECK_EQ_INT(http_stream_write(ra.s, "hi", 2), DX_OK);
+    CHECK_EQ_INT(jobs_stream_write(ra.s, "hi", 2), DX_OK);
     pthread_join(t, NULL);
     CHECK_EQ_INT(ra.got, 2);
-    http_stream_unref(ra.s);
-    http_stream_unref(ra.s);
+    jobs_stream_unref(ra.s);
+    jobs_stream_unref(ra.s);
 }
 
 TEST(stream_reader_stops_on_flag)
 {
-    http_stream *s = http_stream_new(64);
+    jobs_stream *s = jobs_stream_new(64);
     atomic_int stop = 1;
     char buf[8];
     size_t off = 0;
-    CHECK_EQ_INT(http_stream_read(s, &off, buf, sizeof buf, 10000, &stop), -1);
-    http_stream_unref(s);
+    CHECK_EQ_INT(jobs_stream_read(s, &off, buf, sizeof buf, 10000, &stop), -1);
+    jobs_stream_unref(s);
 }
 
 TEST(form_values_decode)

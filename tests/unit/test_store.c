@@ -17,11 +17,15 @@ static void fresh(void)
     snprintf(path, sizeof path, "%s/t%d.db", dir, n++);
 }
 
-static json_t *member(const char *name, const char *status, const char *text)
+static db_member member(const char *name, const char *status, const char *text)
 {
-    return json_pack("{s:s, s:s, s:s, s:n, s:i, s:i, s:i, s:s}", "name", name, "model", "m.gguf",
-                     "status", status, "error", "latency_ms", 120, "tokens", 7, "ttft_ms", 30,
-                     "text", text);
+    return (db_member){.name = name,
+                       .model = "m.gguf",
+                       .status = status,
+                       .text = text,
+                       .text_len = text ? strlen(text) : 0,
+                       .latency_ms = 12,
+                       .tokens = 3};
 }
 
 TEST(new_store_has_current_schema)
@@ -54,12 +58,13 @@ TEST(question_lifecycle)
     fresh();
     db *d;
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    const char *names[] = {"alpha"};
     json_t *sel = json_pack("[s]", "alpha");
-    CHECK_EQ_INT(db_question_insert(d, "q1", "How long is a 5K run?", sel, "2026-11-25T02:00:00Z"),
-                 DX_OK);
-    json_t *m = member("alpha", "running", "A 5K");
-    CHECK_EQ_INT(db_member_save(d, "q1", 0, m), DX_OK);
-    json_decref(m);
+    CHECK_EQ_INT(
+        db_question_insert(d, "q1", "How long is a 5K run?", names, 1, "2026-11-25T02:00:00Z"),
+        DX_OK);
+    db_member m = member("alpha", "running", "A 5K");
+    CHECK_EQ_INT(db_member_save(d, "q1", 0, &m), DX_OK);
     json_t *q;
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_OK);
     CHECK_STR(json_string_value(json_object_get(q, "status")), "queued");
@@ -69,15 +74,19 @@ TEST(question_lifecycle)
     CHECK(json_is_null(json_object_get(q, "result")));
     json_decref(q);
 
-    json_t *members = json_array();
-    json_array_append_new(members, member("alpha", "done", "A 5K run is 5 km."));
+    db_member members[] = {member("alpha", "done", "A 5K run is 5 km.")};
     json_t *result = json_pack("{s:s, s:{s:s, s:i}}", "question", "How long is a 5K run?",
                                "analysis", "label", "single_voice", "consensus", 0);
+    char *result_text = json_dumps(result, JSON_COMPACT);
     db_finish f = {.id = "q1",
-                   .status = "done",
+                   .status = QUESTION_DONE,
                    .finished_at = "2026-11-25T02:00:09Z",
                    .members = members,
-                   .result = result,
+                   .n_members = 1,
+                   .result = result_text,
+                   .label = "single_voice",
+                   .has_consensus = true,
+                   .consensus = 0,
                    .total_ms = 9000};
     CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_OK);
@@ -98,7 +107,7 @@ TEST(question_lifecycle)
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_OK);
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_ENOTFOUND);
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_ENOTFOUND);
-    json_decref(members);
+    free(result_text);
     json_decref(result);
     json_decref(sel);
     db_close(d);
@@ -109,14 +118,11 @@ TEST(unfinished_questions_are_interrupted_on_reopen)
     fresh();
     db *d;
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
-    CHECK_EQ_INT(db_question_insert(d, "a", "first", NULL, "2026-11-25T02:00:00Z"), DX_OK);
-    CHECK_EQ_INT(db_question_insert(d, "b", "second", NULL, "2026-11-25T02:00:01Z"), DX_OK);
-    CHECK_EQ_INT(db_question_set_status(d, "b", "running", NULL), DX_OK);
-    json_t *members = json_array();
-    db_finish f = {
-        .id = "a", .status = "failed", .error = "boom", .finished_at = "x", .members = members};
+    CHECK_EQ_INT(db_question_insert(d, "a", "first", NULL, 0, "2026-11-25T02:00:00Z"), DX_OK);
+    CHECK_EQ_INT(db_question_insert(d, "b", "second", NULL, 0, "2026-11-25T02:00:01Z"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(d, "b", QUESTION_RUNNING, NULL), DX_OK);
+    db_finish f = {.id = "a", .status = QUESTION_FAILED, .error = "boom", .finished_at = "x"};
     CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
-    json_decref(members);
     db_close(d);
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
     json_t *q;
@@ -135,13 +141,15 @@ TEST(finish_is_all_or_nothing)
     fresh();
     db *d;
     CHECK_EQ_INT(db_open(path, &d), DX_OK);
-    CHECK_EQ_INT(db_question_insert(d, "q", "x", NULL, "t"), DX_OK);
-    json_t *members = json_array();
-    json_array_append_new(members, member("ok", "done", "fine"));
-    json_array_append_new(members, json_pack("{s:n}", "name"));
-    json_t *result = json_pack("{s:{s:s}}", "analysis", "label", "consensus");
-    db_finish f = {
-        .id = "q", .status = "done", .finished_at = "t2", .members = members, .result = result};
+    CHECK_EQ_INT(db_question_insert(d, "q", "x", NULL, 0, "t"), DX_OK);
+    db_member members[] = {member("ok", "done", "fine"), {.name = NULL}};
+    db_finish f = {.id = "q",
+                   .status = QUESTION_DONE,
+                   .finished_at = "t2",
+                   .members = members,
+                   .n_members = 2,
+                   .result = "{\"analysis\":{\"label\":\"consensus\"}}",
+                   .label = "consensus"};
     /* the second member is bad: the first, the status and the analysis
      * must not be stored either */
     CHECK_EQ_INT(db_question_finish(d, &f), DX_EARG);
@@ -152,8 +160,6 @@ TEST(finish_is_all_or_nothing)
     CHECK(json_is_null(json_object_get(q, "finished_at")));
     CHECK_EQ_INT(json_array_size(json_object_get(q, "members")), 0);
     json_decref(q);
-    json_decref(members);
-    json_decref(result);
     db_close(d);
 }
 
@@ -166,7 +172,7 @@ TEST(list_search_and_pages)
     const char *texts[] = {"Why is the SKY blue?", "How long is a marathon?", "Sky at night",
                            "Capital of France", "What colour is the sky"};
     for (int i = 0; i < 5; i++)
-        CHECK_EQ_INT(db_question_insert(d, ids[i], texts[i], NULL, "t"), DX_OK);
+        CHECK_EQ_INT(db_question_insert(d, ids[i], texts[i], NULL, 0, "t"), DX_OK);
     json_t *l;
     CHECK_EQ_INT(db_question_list(d, NULL, 2, NULL, &l), DX_OK);
     CHECK_EQ_INT(json_array_size(l), 2);
@@ -183,6 +189,22 @@ TEST(list_search_and_pages)
     CHECK_EQ_INT(json_array_size(l), 0); /* no LIKE wildcards */
     json_decref(l);
     db_close(d);
+}
+
+TEST(question_status_names_round_trip)
+{
+    for (int i = 0; i < QUESTION_STATUS_COUNT; i++) {
+        question_status back = QUESTION_STATUS_COUNT;
+        CHECK(question_status_parse(question_status_str((question_status)i), &back));
+        CHECK_EQ_INT(back, i);
+    }
+    CHECK_STR(question_status_str(QUESTION_QUEUED), "queued");
+    CHECK_STR(question_status_str(QUESTION_INTERRUPTED), "interrupted");
+    question_status st = QUESTION_DONE;
+    CHECK(!question_status_parse("cancelled", &st)); /* a member's status, not a question's */
+    CHECK(!question_status_parse(NULL, &st));
+    CHECK_EQ_INT(st, QUESTION_DONE);
+    CHECK(question_status_final(QUESTION_INTERRUPTED) && !question_status_final(QUESTION_QUEUED));
 }
 
 TEST(unopenable_path_fails_with_message)
@@ -204,6 +226,7 @@ int main(void)
     RUN(unfinished_questions_are_interrupted_on_reopen);
     RUN(finish_is_all_or_nothing);
     RUN(list_search_and_pages);
+    RUN(question_status_names_round_trip);
     RUN(unopenable_path_fails_with_message);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

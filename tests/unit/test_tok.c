@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "core/limits.h"
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 #include "test.h"
 #include "test_models.h"
 #include "tok/pretok.h"

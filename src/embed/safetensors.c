@@ -5,7 +5,7 @@
  * its byte range, ranges must lie inside the data section and may not
  * overlap (checked after sorting by offset).
  */
-#include "engine/safetensors.h"
+#include "embed/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +57,89 @@ static int by_offset(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
+/* One header entry: dtype, shape and data_offsets, checked against the data
+ * section (data_len bytes at data). t->name is set by the caller. */
+static dx_status parse_tensor(const char *key, json_t *val, const uint8_t *data, size_t data_len,
+                              st_tensor *t)
+{
+    json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape"),
+           *offs = json_object_get(val, "data_offsets");
+    if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs) ||
+        json_array_size(offs) != 2)
+        return dx_fail(DX_EFORMAT,
+                       "safetensors: tensor '%.100s' lacks dtype, shape or data_offsets", key);
+    t->dtype_name = json_string_value(dt);
+    const int es = elem_size(t->dtype_name, &t->dtype);
+    if (!es)
+        return dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' has unknown dtype '%.16s'", key,
+                       t->dtype_name);
+    if (json_array_size(shape) > 4)
+        return dx_fail(DX_EUNSUPPORTED,
+                       "safetensors: tensor '%.100s' has %zu dimensions (4 at most)", key,
+                       json_array_size(shape));
+    t->n_dims = (int)json_array_size(shape);
+    int64_t ne = 1;
+    for (int i = 0; i < t->n_dims; i++) {
+        json_t *d = json_array_get(shape, (size_t)i);
+        if (!json_is_integer(d) || json_integer_value(d) < 0 ||
+            json_integer_value(d) > (int64_t)1 << 40)
+            return dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' has a bad dimension", key);
+        t->shape[i] = json_integer_value(d);
+        if (t->shape[i] && ne > ((int64_t)1 << 48) / t->shape[i])
+            return dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' is impossibly large", key);
+        ne *= t->shape[i];
+    }
+    t->n_elems = ne;
+    json_t *o0 = json_array_get(offs, 0), *o1 = json_array_get(offs, 1);
+    if (!json_is_integer(o0) || !json_is_integer(o1) || json_integer_value(o0) < 0 ||
+        json_integer_value(o1) < json_integer_value(o0) ||
+        (uint64_t)json_integer_value(o1) > data_len)
+        return dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' data_offsets lie outside the file",
+                       key);
+    t->nbytes = (size_t)(json_integer_value(o1) - json_integer_value(o0));
+    if ((uint64_t)t->nbytes != (uint64_t)ne * (uint64_t)es)
+        return dx_fail(DX_EFORMAT,
+                       "safetensors: tensor '%.100s' holds %zu bytes, its shape needs %llu", key,
+                       t->nbytes, (unsigned long long)ne * (unsigned long long)es);
+    t->data = data + json_integer_value(o0);
+    return DX_OK;
+}
+
+/* No two tensors may share bytes. */
+static dx_status check_overlap(const st_file *f)
+{
+    st_tensor *sorted = malloc((f->n ? f->n : 1) * sizeof *sorted);
+    if (!sorted)
+        return dx_fail(DX_ENOMEM, "safetensors: out of memory");
+    memcpy(sorted, f->t, f->n * sizeof *sorted);
+    qsort(sorted, f->n, sizeof *sorted, by_offset);
+    dx_status st = DX_OK;
+    for (size_t i = 1; i < f->n; i++)
+        if ((const uint8_t *)sorted[i - 1].data + sorted[i - 1].nbytes >
+            (const uint8_t *)sorted[i].data) {
+            st = dx_fail(DX_EFORMAT, "safetensors: tensors '%.100s' and '%.100s' overlap",
+                         sorted[i - 1].name, sorted[i].name);
+            break;
+        }
+    free(sorted);
+    return st;
+}
+
+/* Names and dtype strings must outlive the JSON: dtype names are pointed into
+ * a static table (elem_size knew every one). */
+static void intern_dtype_names(st_file *f)
+{
+    static const char *const dts[] = {"F32", "F16", "BF16", "F64",     "I64",
+                                      "I32", "I16", "I8",   "U8",      "BOOL",
+                                      "U16", "U32", "U64",  "F8_E4M3", "F8_E5M2"};
+    for (size_t i = 0; i < f->n; i++)
+        for (size_t j = 0; j < sizeof dts / sizeof dts[0]; j++)
+            if (!strcmp(f->t[i].dtype_name, dts[j]))
+                f->t[i].dtype_name = dts[j];
+}
+
+/* The 8-byte little-endian header length, then the JSON header, then the
+ * tensor table (parse_tensor for each entry but __metadata__). */
 static dx_status parse(st_file *f, const uint8_t *p, size_t len)
 {
     if (len < 8)
@@ -112,87 +195,12 @@ static dx_status parse(st_file *f, const uint8_t *p, size_t len)
         memcpy(np, key, kl + 1);
         t->name = np;
         np += kl + 1;
-        json_t *dt = json_object_get(val, "dtype"), *shape = json_object_get(val, "shape"),
-               *offs = json_object_get(val, "data_offsets");
-        if (!json_is_string(dt) || !json_is_array(shape) || !json_is_array(offs) ||
-            json_array_size(offs) != 2) {
-            st = dx_fail(DX_EFORMAT,
-                         "safetensors: tensor '%.100s' lacks dtype, shape or data_offsets", key);
+        if ((st = parse_tensor(key, val, data, data_len, t)))
             goto out;
-        }
-        t->dtype_name = json_string_value(dt);
-        const int es = elem_size(t->dtype_name, &t->dtype);
-        if (!es) {
-            st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' has unknown dtype '%.16s'", key,
-                         t->dtype_name);
-            goto out;
-        }
-        if (json_array_size(shape) > 4) {
-            st = dx_fail(DX_EUNSUPPORTED,
-                         "safetensors: tensor '%.100s' has %zu dimensions (4 at most)", key,
-                         json_array_size(shape));
-            goto out;
-        }
-        t->n_dims = (int)json_array_size(shape);
-        int64_t ne = 1;
-        for (int i = 0; i < t->n_dims; i++) {
-            json_t *d = json_array_get(shape, (size_t)i);
-            if (!json_is_integer(d) || json_integer_value(d) < 0 ||
-                json_integer_value(d) > (int64_t)1 << 40) {
-                st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' has a bad dimension", key);
-                goto out;
-            }
-            t->shape[i] = json_integer_value(d);
-            if (t->shape[i] && ne > ((int64_t)1 << 48) / t->shape[i]) {
-                st = dx_fail(DX_EFORMAT, "safetensors: tensor '%.100s' is impossibly large", key);
-                goto out;
-            }
-            ne *= t->shape[i];
-        }
-        t->n_elems = ne;
-        json_t *o0 = json_array_get(offs, 0), *o1 = json_array_get(offs, 1);
-        if (!json_is_integer(o0) || !json_is_integer(o1) || json_integer_value(o0) < 0 ||
-            json_integer_value(o1) < json_integer_value(o0) ||
-            (uint64_t)json_integer_value(o1) > data_len) {
-            st = dx_fail(DX_EFORMAT,
-                         "safetensors: tensor '%.100s' data_offsets lie outside the file", key);
-            goto out;
-        }
-        t->nbytes = (size_t)(json_integer_value(o1) - json_integer_value(o0));
-        if ((uint64_t)t->nbytes != (uint64_t)ne * (uint64_t)es) {
-            st = dx_fail(DX_EFORMAT,
-                         "safetensors: tensor '%.100s' holds %zu bytes, its shape needs %llu", key,
-                         t->nbytes, (unsigned long long)ne * (unsigned long long)es);
-            goto out;
-        }
-        t->data = data + json_integer_value(o0);
         f->n++;
     }
-    /* no two tensors may share bytes */
-    st_tensor *sorted = malloc((f->n ? f->n : 1) * sizeof *sorted);
-    if (!sorted) {
-        st = dx_fail(DX_ENOMEM, "safetensors: out of memory");
-        goto out;
-    }
-    memcpy(sorted, f->t, f->n * sizeof *sorted);
-    qsort(sorted, f->n, sizeof *sorted, by_offset);
-    for (size_t i = 1; i < f->n; i++)
-        if ((const uint8_t *)sorted[i - 1].data + sorted[i - 1].nbytes >
-            (const uint8_t *)sorted[i].data) {
-            st = dx_fail(DX_EFORMAT, "safetensors: tensors '%.100s' and '%.100s' overlap",
-                         sorted[i - 1].name, sorted[i].name);
-            break;
-        }
-    free(sorted);
-    /* names and dtype strings must outlive the JSON: dtype names point into a static table */
-    for (size_t i = 0; i < f->n && !st; i++) {
-        static const char *const dts[] = {"F32", "F16", "BF16", "F64",     "I64",
-                                          "I32", "I16", "I8",   "U8",      "BOOL",
-                                          "U16", "U32", "U64",  "F8_E4M3", "F8_E5M2"};
-        for (size_t j = 0; j < sizeof dts / sizeof dts[0]; j++)
-            if (!strcmp(f->t[i].dtype_name, dts[j]))
-                f->t[i].dtype_name = dts[j];
-    }
+    if (!(st = check_overlap(f)))
+        intern_dtype_names(f);
 out:
     json_decref(root);
     return st;

@@ -8,7 +8,7 @@
  * names; the second pass fills them, refusing duplicate keys and names, and
  * checks each tensor's data against the file. Nothing is allocated per token.
  */
-#include "engine/gguf.h"
+#include "gguf/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -329,7 +329,7 @@ static int64_t block_size_of(uint32_t type)
 {
     size_t b;
     for (int64_t n = 1; n <= 4096; n *= 2)
-        if (quant_row_size(type, n, &b))
+        if (gguf_type_row_size(type, n, &b))
             return n;
     return 0;
 }
@@ -360,7 +360,7 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
         return st;
 
     size_t row;
-    if (!quant_row_size(t->type, 0, &row))
+    if (!gguf_type_row_size(t->type, 0, &row))
         return rfail(r, DX_EFORMAT, "unknown tensor type %" PRIu32, t->type);
     bool empty = false;
     int64_t rows = 1;
@@ -373,12 +373,12 @@ static dx_status parse_tensor(rd *r, gguf *g, gguf_tensor *t, dx_str *name, bool
     }
     if (!empty && rows > INT64_MAX / t->ne[0])
         goto overflow;
-    if (!quant_row_size(t->type, t->ne[0], &row)) {
+    if (!gguf_type_row_size(t->type, t->ne[0], &row)) {
         int64_t bs = block_size_of(t->type);
         if (bs == 0 || t->ne[0] % bs != 0)
             return rfail(r, DX_EFORMAT,
                          "ne[0] = %" PRId64 " is not a whole number of %s blocks of %" PRId64,
-                         t->ne[0], quant_name(t->type), bs);
+                         t->ne[0], gguf_type_name(t->type), bs);
         goto overflow;
     }
     if (!empty && row > SIZE_MAX / (uint64_t)rows)
@@ -402,7 +402,7 @@ overflow:
     return rfail(r, DX_EFORMAT,
                  "size of [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
                  "] %s elements overflows",
-                 t->ne[0], t->ne[1], t->ne[2], t->ne[3], quant_name(t->type));
+                 t->ne[0], t->ne[1], t->ne[2], t->ne[3], gguf_type_name(t->type));
 }
 
 /* One pass over kv and tensor entries. fill = false: check and count into c.
@@ -564,101 +564,103 @@ static size_t round16(size_t n)
     return (n + 15) & ~(size_t)15;
 }
 
+/* The fixed header: magic, version (2 or 3, little-endian) and the two
+ * counts, within their limits and the room the file has for them. */
+static dx_status read_header(rd *r, uint32_t *version, uint64_t *n_tensors, uint64_t *n_kv)
+{
+    const uint8_t *p = r->p;
+    const size_t size = r->size;
+    if (size >= 4 && memcmp(p, "GGUF", 4) != 0)
+        return rfail(r, DX_EFORMAT,
+                     "not a GGUF file (starts with bytes %02x %02x %02x %02x, expected 'GGUF')",
+                     p[0], p[1], p[2], p[3]);
+    if (size < GGUF_HEADER_SIZE)
+        return rfail(r, DX_EFORMAT, "file of %zu bytes is too small for a GGUF header (%u bytes)",
+                     size, GGUF_HEADER_SIZE);
+    *version = ld32(p + 4);
+    uint32_t swapped = __builtin_bswap32(*version);
+    if (*version == 1)
+        return rfail(r, DX_EFORMAT,
+                     "GGUF version 1 is not supported (versions 2 and 3 are): convert the model "
+                     "again with a current llama.cpp");
+    if (*version != 2 && *version != 3) {
+        if ((*version & 0xffff) == 0 && swapped >= 1 && swapped <= 3)
+            return rfail(r, DX_EFORMAT,
+                         "big-endian GGUF file (version %" PRIu32 "): only little-endian files "
+                         "are supported",
+                         swapped);
+        return rfail(r, DX_EFORMAT,
+                     "unsupported GGUF version %" PRIu32 " (versions 2 and 3 are supported)",
+                     *version);
+    }
+    *n_tensors = ld64(p + 8);
+    *n_kv = ld64(p + 16);
+    if (*n_kv > DX_GGUF_MAX_KV)
+        return rfail(r, DX_ELIMIT, "%" PRIu64 " metadata entries exceed the limit of %u", *n_kv,
+                     DX_GGUF_MAX_KV);
+    if (*n_tensors > DX_GGUF_MAX_TENSORS)
+        return rfail(r, DX_ELIMIT, "%" PRIu64 " tensors exceed the limit of %u", *n_tensors,
+                     DX_GGUF_MAX_TENSORS);
+    if (*n_kv * KV_MIN_SIZE + *n_tensors * TENSOR_MIN_SIZE > size - GGUF_HEADER_SIZE)
+        return rfail(r, DX_EFORMAT,
+                     "header claims %" PRIu64 " metadata entries and %" PRIu64 " tensors, more "
+                     "than fit in the file (size %zu)",
+                     *n_kv, *n_tensors, size);
+    return DX_OK;
+}
+
+/* One allocation for the index the first pass counted: kv, tensors, string
+ * index, hash tables, names. All terms are bounded by limits.h, so the sum
+ * can't overflow. Sets *names and *strs to where the second pass fills them. */
+static dx_status alloc_index(gguf *g, const counts *c, char **names, dx_str **strs)
+{
+    g->kv_mask = table_cap(g->n_kv) - 1;
+    g->t_mask = table_cap(g->n_tensors) - 1;
+    size_t o_kv = 0;
+    size_t o_t = o_kv + round16(g->n_kv * sizeof(gguf_kv));
+    size_t o_s = o_t + round16(g->n_tensors * sizeof(gguf_tensor));
+    size_t o_kh = o_s + round16((size_t)c->n_strs * sizeof(dx_str));
+    size_t o_th = o_kh + round16(((size_t)g->kv_mask + 1) * sizeof(uint32_t));
+    size_t o_n = o_th + round16(((size_t)g->t_mask + 1) * sizeof(uint32_t));
+    size_t total = o_n + (size_t)c->name_bytes + 1;
+    char *mem = calloc(1, total);
+    if (!mem)
+        return dx_fail(DX_ENOMEM, "gguf: out of memory for the index (%zu bytes)", total);
+    g->mem = mem;
+    g->kv = (gguf_kv *)(mem + o_kv);
+    g->tensors = (gguf_tensor *)(mem + o_t);
+    g->kv_hash = (uint32_t *)(mem + o_kh);
+    g->t_hash = (uint32_t *)(mem + o_th);
+    *names = mem + o_n;
+    *strs = (dx_str *)(mem + o_s);
+    return DX_OK;
+}
+
+/* Header, a first pass that checks and counts, the index, a second pass
+ * that fills it, then the tensors' data ranges. */
 static dx_status open_common(const uint8_t *p, size_t size, const char *path, gguf **out)
 {
-    dx_status st = DX_OK;
-    gguf *g = NULL;
     rd r = {.p = p, .size = size, .path = path};
+    uint32_t version = 0;
+    uint64_t n_tensors = 0, n_kv = 0;
     *out = NULL;
-
-    if (size >= 4 && memcmp(p, "GGUF", 4) != 0) {
-        st = rfail(&r, DX_EFORMAT,
-                   "not a GGUF file (starts with bytes %02x %02x %02x %02x, expected 'GGUF')", p[0],
-                   p[1], p[2], p[3]);
-        goto out;
-    }
-    if (size < GGUF_HEADER_SIZE) {
-        st = rfail(&r, DX_EFORMAT, "file of %zu bytes is too small for a GGUF header (%u bytes)",
-                   size, GGUF_HEADER_SIZE);
-        goto out;
-    }
-    uint32_t version = ld32(p + 4);
-    uint32_t swapped = __builtin_bswap32(version);
-    if (version == 1) {
-        st = rfail(&r, DX_EFORMAT,
-                   "GGUF version 1 is not supported (versions 2 and 3 are): convert the model "
-                   "again with a current llama.cpp");
-        goto out;
-    }
-    if (version != 2 && version != 3) {
-        if ((version & 0xffff) == 0 && swapped >= 1 && swapped <= 3)
-            st = rfail(&r, DX_EFORMAT,
-                       "big-endian GGUF file (version %" PRIu32 "): only little-endian files "
-                       "are supported",
-                       swapped);
-        else
-            st = rfail(&r, DX_EFORMAT,
-                       "unsupported GGUF version %" PRIu32 " (versions 2 and 3 are supported)",
-                       version);
-        goto out;
-    }
-    uint64_t n_tensors = ld64(p + 8), n_kv = ld64(p + 16);
-    if (n_kv > DX_GGUF_MAX_KV) {
-        st = rfail(&r, DX_ELIMIT, "%" PRIu64 " metadata entries exceed the limit of %u", n_kv,
-                   DX_GGUF_MAX_KV);
-        goto out;
-    }
-    if (n_tensors > DX_GGUF_MAX_TENSORS) {
-        st = rfail(&r, DX_ELIMIT, "%" PRIu64 " tensors exceed the limit of %u", n_tensors,
-                   DX_GGUF_MAX_TENSORS);
-        goto out;
-    }
-    if (n_kv * KV_MIN_SIZE + n_tensors * TENSOR_MIN_SIZE > size - GGUF_HEADER_SIZE) {
-        st = rfail(&r, DX_EFORMAT,
-                   "header claims %" PRIu64 " metadata entries and %" PRIu64 " tensors, more "
-                   "than fit in the file (size %zu)",
-                   n_kv, n_tensors, size);
-        goto out;
-    }
-
-    g = calloc(1, sizeof *g);
-    if (!g) {
-        st = dx_fail(DX_ENOMEM, "gguf: out of memory");
-        goto out;
-    }
+    dx_status st = read_header(&r, &version, &n_tensors, &n_kv);
+    if (st)
+        return st;
+    gguf *g = calloc(1, sizeof *g);
+    if (!g)
+        return dx_fail(DX_ENOMEM, "gguf: out of memory");
     g->base = p;
     g->size = size;
     g->version = version;
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     g->n_kv = (size_t)n_kv;
     g->n_tensors = (size_t)n_tensors;
-
     counts c = {0};
-    if ((st = parse(&r, g, false, &c, NULL, NULL)))
-        goto out;
-
-    /* One allocation: kv, tensors, string index, hash tables, names. All
-     * terms are bounded by limits.h, so the sum can't overflow. */
-    g->kv_mask = table_cap(g->n_kv) - 1;
-    g->t_mask = table_cap(g->n_tensors) - 1;
-    size_t o_kv = 0;
-    size_t o_t = o_kv + round16(g->n_kv * sizeof(gguf_kv));
-    size_t o_s = o_t + round16(g->n_tensors * sizeof(gguf_tensor));
-    size_t o_kh = o_s + round16((size_t)c.n_strs * sizeof(dx_str));
-    size_t o_th = o_kh + round16(((size_t)g->kv_mask + 1) * sizeof(uint32_t));
-    size_t o_n = o_th + round16(((size_t)g->t_mask + 1) * sizeof(uint32_t));
-    size_t total = o_n + (size_t)c.name_bytes + 1;
-    char *mem = calloc(1, total);
-    if (!mem) {
-        st = dx_fail(DX_ENOMEM, "gguf: out of memory for the index (%zu bytes)", total);
-        goto out;
-    }
-    g->mem = mem;
-    g->kv = (gguf_kv *)(mem + o_kv);
-    g->tensors = (gguf_tensor *)(mem + o_t);
-    g->kv_hash = (uint32_t *)(mem + o_kh);
-    g->t_hash = (uint32_t *)(mem + o_th);
-    if ((st = parse(&r, g, true, &c, mem + o_n, (dx_str *)(mem + o_s))))
+    char *names = NULL;
+    dx_str *strs = NULL;
+    if ((st = parse(&r, g, false, &c, NULL, NULL)) || (st = alloc_index(g, &c, &names, &strs)) ||
+        (st = parse(&r, g, true, &c, names, strs)))
         goto out;
     r.depth = 0;
     if ((st = check_overlaps(&r, g)))

@@ -8,7 +8,7 @@
  * the end. Activations are [n_tokens][dim] row-major, all on the calling
  * thread.
  */
-#include "engine/embed.h"
+#include "embed/embed.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "core/limits.h"
-#include "engine/gguf.h"
 #include "engine/quant.h"
+#include "gguf/gguf.h"
 #include "tok/tok.h"
 
 typedef struct mat {
@@ -38,7 +38,6 @@ typedef struct bert_layer {
 struct embed_model {
     gguf *g;
     tok *tk;
-    char name[128];
     int dim, n_layer, n_head, n_ff, n_pos, n_types, n_vocab, max_tokens;
     float eps;
     enum embed_pooling pooling;
@@ -67,7 +66,7 @@ static dx_status bind_vec(embed_model *em, const char *name, int64_t n, const fl
     const quant_traits *qt = quant_get(t->type);
     if (!qt || n % qt->block_size)
         return dx_fail(DX_EUNSUPPORTED, "tensor '%s' is stored as %s, which drux cannot read here",
-                       name, quant_name(t->type));
+                       name, gguf_type_name(t->type));
     float *buf = malloc((size_t)n * sizeof(float));
     float **owned = realloc(em->owned, (em->n_owned + 1) * sizeof *owned);
     if (owned)
@@ -96,10 +95,11 @@ static dx_status bind_mat(embed_model *em, const char *name, int64_t cols, int64
     if (!qt || !qt->vec_dot || !qt->to_float)
         return dx_fail(DX_EUNSUPPORTED,
                        "tensor '%s' is stored as %s, which drux cannot compute with", name,
-                       quant_name(t->type));
-    if (!quant_row_size(t->type, cols, &rb) || !quant_row_size(qt->vec_dot_type, cols, &act))
+                       gguf_type_name(t->type));
+    if (!gguf_type_row_size(t->type, cols, &rb) ||
+        !gguf_type_row_size(qt->vec_dot_type, cols, &act))
         return dx_fail(DX_EFORMAT, "tensor '%s': rows of %lld do not fit %s blocks", name,
-                       (long long)cols, quant_name(t->type));
+                       (long long)cols, gguf_type_name(t->type));
     if (act > em->max_act_row)
         em->max_act_row = act;
     w->data = t->data;
@@ -121,7 +121,7 @@ static dx_status need_u32(const gguf *g, const char *key, uint32_t lo, uint32_t 
     return DX_OK;
 }
 
-static dx_status load(embed_model *em, const char *path)
+static dx_status load(embed_model *em)
 {
     const gguf *g = em->g;
     dx_str arch;
@@ -133,14 +133,6 @@ static dx_status load(embed_model *em, const char *path)
                        "architecture '%.*s' is not a sentence encoder drux runs "
                        "(bert only)",
                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
-    dx_str name;
-    if (gguf_get_str(g, "general.name", &name) && name.len)
-        snprintf(em->name, sizeof em->name, "%.*s", (int)(name.len > 127 ? 127 : name.len),
-                 name.ptr);
-    else {
-        const char *b = strrchr(path, '/');
-        snprintf(em->name, sizeof em->name, "%s", b ? b + 1 : path);
-    }
     if ((st = need_u32(g, "bert.embedding_length", 1, 1 << 14, &em->dim)) ||
         (st = need_u32(g, "bert.block_count", 1, 256, &em->n_layer)) ||
         (st = need_u32(g, "bert.attention.head_count", 1, 256, &em->n_head)) ||
@@ -227,7 +219,7 @@ dx_status embed_model_open(const char *path, embed_model **out)
     if (!em)
         return dx_fail(DX_ENOMEM, "out of memory");
     dx_status st = gguf_open(path, &em->g);
-    if (!st && (st = load(em, path)))
+    if (!st && (st = load(em)))
         dx_wrap(st, "%s", path);
     if (st) {
         embed_model_close(em);
@@ -262,10 +254,6 @@ enum embed_pooling embed_pooling_of(const embed_model *em)
 {
     return em->pooling;
 }
-const char *embed_model_name(const embed_model *em)
-{
-    return em->name;
-}
 
 /* ---- the encoder ---------------------------------------------------------- */
 
@@ -278,7 +266,7 @@ static void linear(const mat *w, const float *b, const float *x, int n, float *y
     size_t stride = (size_t)w->cols * sizeof(float);
     if (!f32) {
         const quant_traits *at = quant_get(w->qt->vec_dot_type);
-        quant_row_size(w->qt->vec_dot_type, w->cols, &stride);
+        gguf_type_row_size(w->qt->vec_dot_type, w->cols, &stride);
         for (int t = 0; t < n; t++)
             at->from_float(x + (size_t)t * w->cols, xq + (size_t)t * stride, w->cols);
     }
@@ -317,44 +305,49 @@ static void row(const mat *m, int i, float *out)
     m->qt->to_float(m->data + (size_t)i * m->row_bytes, out, m->cols);
 }
 
-dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
-                       int *n_tokens)
+/* The token ids of a text, [CLS] ... [SEP], cut to max_tokens (keeping the
+ * head of the text and the final [SEP]). *out is malloc'd. */
+static dx_status encode_ids(const embed_model *em, const char *text, size_t len, int32_t **out,
+                            int *n_out)
 {
-    const int d = em->dim, ff = em->n_ff, H = em->n_head, hd = d / H;
-    int32_t *ids = NULL;
-    float *buf = NULL;
-    uint8_t *xq = NULL;
     size_t n = 0;
+    *out = NULL;
     dx_status st = tok_encode(em->tk, text, len, true, false, NULL, 0, &n);
     if (st == DX_ELIMIT && n > 0)
         st = DX_OK; /* only asked for the count */
     if (st)
         return st;
-    ids = malloc((n ? n : 1) * sizeof *ids);
+    int32_t *ids = malloc((n ? n : 1) * sizeof *ids);
     if (!ids)
         return dx_fail(DX_ENOMEM, "embed: out of memory for %zu tokens", n);
-    if ((st = tok_encode(em->tk, text, len, true, false, ids, n, &n)))
-        goto out;
-    if (n > (size_t)em->max_tokens) { /* keep [CLS] and the head of the text, end with [SEP] */
+    if ((st = tok_encode(em->tk, text, len, true, false, ids, n, &n))) {
+        free(ids);
+        return st;
+    }
+    if (n > (size_t)em->max_tokens) {
         ids[em->max_tokens - 1] = ids[n - 1];
         n = (size_t)em->max_tokens;
     }
-    const int T = (int)n;
-    if (n_tokens)
-        *n_tokens = T;
-    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
-    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
-    buf = malloc(nb * sizeof(float));
-    xq = malloc((size_t)T * em->max_act_row + 64);
+    *out = ids;
+    *n_out = (int)n;
+    return DX_OK;
+}
+
+/* Activations of one text of T tokens: [T][d] unless noted. */
+typedef struct {
+    float *x, *xb, *q, *k, *v, *att;
+    float *h;    /* [T][n_ff] */
+    float *sc;   /* [T]: one row of attention scores */
+    uint8_t *xq; /* activations quantized for linear() */
+} acts;
+
+/* x = LayerNorm(token + position + type-0 embedding), one row per token. */
+static dx_status embed_input(const embed_model *em, const int32_t *ids, int T, float *x)
+{
+    const int d = em->dim;
     float *tmp = malloc((size_t)d * sizeof(float));
-    if (!buf || !xq || !tmp) {
-        free(tmp);
-        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
-        goto out;
-    }
-    float *x = buf, *xb = x + (size_t)T * d, *q = xb + (size_t)T * d, *k = q + (size_t)T * d,
-          *v = k + (size_t)T * d, *att = v + (size_t)T * d, *h = att + (size_t)T * d,
-          *sc = h + (size_t)T * ff;
+    if (!tmp)
+        return dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
     for (int t = 0; t < T; t++) {
         float *xt = x + (size_t)t * d;
         row(&em->tok_embd, ids[t], xt);
@@ -367,55 +360,75 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
         layernorm(xt, em->ln_w, em->ln_b, d, em->eps);
     }
     free(tmp);
+    return DX_OK;
+}
+
+/* att = softmax(q k^T / sqrt(hd)) v, head by head, every token seeing every token. */
+static void self_attention(const embed_model *em, int T, acts *a)
+{
+    const int d = em->dim, H = em->n_head, hd = d / H;
     const float scale = 1.0f / sqrtf((float)hd);
     const quant_vec_dot_fn f32dot = quant_get(QT_F32)->vec_dot; /* SIMD where the CPU has it */
-    for (int l = 0; l < em->n_layer; l++) {
-        const bert_layer *L = &em->layers[l];
-        linear(&L->wq, L->bq, x, T, q, xq);
-        linear(&L->wk, L->bk, x, T, k, xq);
-        linear(&L->wv, L->bv, x, T, v, xq);
-        for (int hh = 0; hh < H; hh++)
-            for (int t = 0; t < T; t++) {
-                const float *qt = q + (size_t)t * d + (size_t)hh * hd;
-                float mx = -INFINITY, sum = 0;
-                for (int s = 0; s < T; s++) {
-                    float dot;
-                    f32dot(hd, &dot, k + (size_t)s * d + (size_t)hh * hd, qt);
-                    sc[s] = dot * scale;
-                    if (sc[s] > mx)
-                        mx = sc[s];
-                }
-                for (int s = 0; s < T; s++) {
-                    sc[s] = expf(sc[s] - mx);
-                    sum += sc[s];
-                }
-                float *o = att + (size_t)t * d + (size_t)hh * hd;
-                memset(o, 0, (size_t)hd * sizeof(float));
-                for (int s = 0; s < T; s++) {
-                    const float a = sc[s] / sum;
-                    const float *vs = v + (size_t)s * d + (size_t)hh * hd;
-                    for (int i = 0; i < hd; i++)
-                        o[i] += a * vs[i];
-                }
+    for (int hh = 0; hh < H; hh++)
+        for (int t = 0; t < T; t++) {
+            const float *qt = a->q + (size_t)t * d + (size_t)hh * hd;
+            float mx = -INFINITY, sum = 0;
+            for (int s = 0; s < T; s++) {
+                float dot;
+                f32dot(hd, &dot, a->k + (size_t)s * d + (size_t)hh * hd, qt);
+                a->sc[s] = dot * scale;
+                if (a->sc[s] > mx)
+                    mx = a->sc[s];
             }
-        linear(&L->wo, L->bo, att, T, xb, xq);
-        for (int t = 0; t < T; t++) {
-            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++)
-                xt[i] += bt[i];
-            layernorm(xt, L->ln1_w, L->ln1_b, d, em->eps);
+            for (int s = 0; s < T; s++) {
+                a->sc[s] = expf(a->sc[s] - mx);
+                sum += a->sc[s];
+            }
+            float *o = a->att + (size_t)t * d + (size_t)hh * hd;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int s = 0; s < T; s++) {
+                const float w = a->sc[s] / sum;
+                const float *vs = a->v + (size_t)s * d + (size_t)hh * hd;
+                for (int i = 0; i < hd; i++)
+                    o[i] += w * vs[i];
+            }
         }
-        linear(&L->up, L->bup, x, T, h, xq);
-        for (size_t i = 0; i < (size_t)T * ff; i++)
-            h[i] = gelu_erf(h[i]);
-        linear(&L->down, L->bdown, h, T, xb, xq);
-        for (int t = 0; t < T; t++) {
-            float *xt = x + (size_t)t * d, *bt = xb + (size_t)t * d;
-            for (int i = 0; i < d; i++)
-                xt[i] += bt[i];
-            layernorm(xt, L->ln2_w, L->ln2_b, d, em->eps);
-        }
+}
+
+/* x = LayerNorm(x + y), row by row (the post-norm residual). */
+static void add_norm(float *x, const float *y, int T, int d, const float *w, const float *b,
+                     float eps)
+{
+    for (int t = 0; t < T; t++) {
+        float *xt = x + (size_t)t * d;
+        const float *yt = y + (size_t)t * d;
+        for (int i = 0; i < d; i++)
+            xt[i] += yt[i];
+        layernorm(xt, w, b, d, eps);
     }
+}
+
+/* One encoder layer over a->x: attention, then the GELU feed-forward. */
+static void encoder_layer(const embed_model *em, const bert_layer *L, int T, acts *a)
+{
+    const int d = em->dim, ff = em->n_ff;
+    linear(&L->wq, L->bq, a->x, T, a->q, a->xq);
+    linear(&L->wk, L->bk, a->x, T, a->k, a->xq);
+    linear(&L->wv, L->bv, a->x, T, a->v, a->xq);
+    self_attention(em, T, a);
+    linear(&L->wo, L->bo, a->att, T, a->xb, a->xq);
+    add_norm(a->x, a->xb, T, d, L->ln1_w, L->ln1_b, em->eps);
+    linear(&L->up, L->bup, a->x, T, a->h, a->xq);
+    for (size_t i = 0; i < (size_t)T * ff; i++)
+        a->h[i] = gelu_erf(a->h[i]);
+    linear(&L->down, L->bdown, a->h, T, a->xb, a->xq);
+    add_norm(a->x, a->xb, T, d, L->ln2_w, L->ln2_b, em->eps);
+}
+
+/* out = the [CLS] row or the mean of the rows, scaled to unit length. */
+static void pool(const embed_model *em, const float *x, int T, float *out)
+{
+    const int d = em->dim;
     double norm = 0;
     for (int i = 0; i < d; i++) {
         double s = 0;
@@ -433,10 +446,46 @@ dx_status embed_text_n(const embed_model *em, const char *text, size_t len, floa
     if (norm > 0)
         for (int i = 0; i < d; i++)
             out[i] = (float)(out[i] / norm);
+}
+
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
+                       int *n_tokens)
+{
+    const int d = em->dim, ff = em->n_ff;
+    int32_t *ids = NULL;
+    float *buf = NULL;
+    acts a = {0};
+    int T = 0;
+    dx_status st = encode_ids(em, text, len, &ids, &T);
+    if (st)
+        return st;
+    if (n_tokens)
+        *n_tokens = T;
+    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
+    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
+    buf = malloc(nb * sizeof(float));
+    a.xq = malloc((size_t)T * em->max_act_row + 64);
+    if (!buf || !a.xq) {
+        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
+        goto out;
+    }
+    a.x = buf;
+    a.xb = a.x + (size_t)T * d;
+    a.q = a.xb + (size_t)T * d;
+    a.k = a.q + (size_t)T * d;
+    a.v = a.k + (size_t)T * d;
+    a.att = a.v + (size_t)T * d;
+    a.h = a.att + (size_t)T * d;
+    a.sc = a.h + (size_t)T * ff;
+    if ((st = embed_input(em, ids, T, a.x)))
+        goto out;
+    for (int l = 0; l < em->n_layer; l++)
+        encoder_layer(em, &em->layers[l], T, &a);
+    pool(em, a.x, T, out);
 out:
     free(ids);
     free(buf);
-    free(xq);
+    free(a.xq);
     return st;
 }
 

@@ -5,7 +5,7 @@
  * table with offsets computed up front), padding to the alignment, then each
  * tensor converted to F32 in chunks from the mmap'd safetensors file.
  */
-#include "engine/convert.h"
+#include "embed/convert.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -19,8 +19,8 @@
 
 #include "core/limits.h"
 #include "core/str.h"
-#include "engine/gguf.h"
-#include "engine/safetensors.h"
+#include "embed/safetensors.h"
+#include "gguf/gguf.h"
 
 #define ALIGN 32u
 
@@ -344,22 +344,24 @@ static dx_status write_pad(FILE *fp, uint64_t at)
     return pad ? write_all(fp, zero, pad) : DX_OK;
 }
 
-dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
-                       enum cvt_pooling pooling_override, cvt_info *info)
+/* ---- the conversion, phase by phase ------------------------------------------- */
+
+/* What config.json and the sentence-transformers files say about the model. */
+typedef struct {
+    int d, L, H, ff, n_pos, n_types, n_vocab;
+    double eps;
+    int max_tokens; /* positions kept: max_seq_length when it is smaller */
+    enum cvt_pooling pool;
+    bool normalize;
+    char name_or_path[PATH_MAX]; /* config.json _name_or_path, or "" */
+} bert_cfg;
+
+/* config.json (a gelu BERT with absolute positions), tokenizer_config.json
+ * (uncased), sentence_bert_config.json (max_seq_length) and the pooling. */
+static dx_status read_config(const char *dir, bert_cfg *c)
 {
     json_t *cfg = NULL, *tcfg = NULL, *sbc = NULL;
-    st_file *sf = NULL;
-    vocab v = {0};
-    kvbuf k = {{dx_buf_make(DX_MAX_VOCAB_TXT * 2), false}, 0};
-    gbuf hdr = {dx_buf_make((size_t)1 << 30), false};
-    out_tensor *ts = NULL;
-    FILE *fp = NULL;
-    float *chunk = NULL;
-    char tmp[PATH_MAX];
     dx_status st;
-    cvt_info ci = {0};
-    tmp[0] = '\0';
-
     if ((st = read_json(dir, "config.json", true, &cfg)))
         goto out;
     const char *mt = json_string_value(json_object_get(cfg, "model_type"));
@@ -380,27 +382,29 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
         st = dx_fail(DX_EUNSUPPORTED, "convert: position_embedding_type '%s' is not supported", pe);
         goto out;
     }
-    int d, L, H, ff, n_pos, n_types, n_vocab_cfg;
-    if ((st = cfg_int(cfg, "hidden_size", 1, 1 << 14, -1, &d)) ||
-        (st = cfg_int(cfg, "num_hidden_layers", 1, 256, -1, &L)) ||
-        (st = cfg_int(cfg, "num_attention_heads", 1, 256, -1, &H)) ||
-        (st = cfg_int(cfg, "intermediate_size", 1, 1 << 16, -1, &ff)) ||
-        (st = cfg_int(cfg, "max_position_embeddings", 1, 1 << 16, 512, &n_pos)) ||
-        (st = cfg_int(cfg, "type_vocab_size", 1, 16, 2, &n_types)) ||
-        (st = cfg_int(cfg, "vocab_size", 1, (int)DX_MAX_VOCAB, -1, &n_vocab_cfg)))
+    if ((st = cfg_int(cfg, "hidden_size", 1, 1 << 14, -1, &c->d)) ||
+        (st = cfg_int(cfg, "num_hidden_layers", 1, 256, -1, &c->L)) ||
+        (st = cfg_int(cfg, "num_attention_heads", 1, 256, -1, &c->H)) ||
+        (st = cfg_int(cfg, "intermediate_size", 1, 1 << 16, -1, &c->ff)) ||
+        (st = cfg_int(cfg, "max_position_embeddings", 1, 1 << 16, 512, &c->n_pos)) ||
+        (st = cfg_int(cfg, "type_vocab_size", 1, 16, 2, &c->n_types)) ||
+        (st = cfg_int(cfg, "vocab_size", 1, (int)DX_MAX_VOCAB, -1, &c->n_vocab)))
         goto out;
-    if (d % H) {
-        st = dx_fail(DX_EFORMAT, "convert: hidden_size %d is not a multiple of %d heads", d, H);
+    if (c->d % c->H) {
+        st = dx_fail(DX_EFORMAT, "convert: hidden_size %d is not a multiple of %d heads", c->d,
+                     c->H);
         goto out;
     }
-    double eps = 1e-12;
+    c->eps = 1e-12;
     json_t *je = json_object_get(cfg, "layer_norm_eps");
     if (je && json_is_number(je))
-        eps = json_number_value(je);
-    if (!(eps > 0 && eps < 1)) {
+        c->eps = json_number_value(je);
+    if (!(c->eps > 0 && c->eps < 1)) {
         st = dx_fail(DX_EFORMAT, "convert: bad layer_norm_eps");
         goto out;
     }
+    const char *nop = json_string_value(json_object_get(cfg, "_name_or_path"));
+    snprintf(c->name_or_path, sizeof c->name_or_path, "%s", nop ? nop : "");
     /* cased models would need a tokenizer that keeps case: drux lower-cases */
     if ((st = read_json(dir, "tokenizer_config.json", false, &tcfg)))
         goto out;
@@ -411,183 +415,197 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
                      dir);
         goto out;
     }
-    int max_tokens = n_pos;
+    c->max_tokens = c->n_pos;
     if ((st = read_json(dir, "sentence_bert_config.json", false, &sbc)))
         goto out;
     json_t *msl = json_object_get(sbc, "max_seq_length");
-    if (json_is_integer(msl) && json_integer_value(msl) > 0 && json_integer_value(msl) < max_tokens)
-        max_tokens = (int)json_integer_value(msl);
-    bool normalize;
-    enum cvt_pooling pool;
-    if ((st = read_pooling(dir, &pool, &normalize)))
-        goto out;
-    if (pooling_override != CVT_POOL_NONE)
-        pool = pooling_override;
-    if ((st = read_vocab(dir, &v)))
-        goto out;
-    if ((int)v.n != n_vocab_cfg) {
-        st = dx_fail(DX_EFORMAT, "convert: vocab.txt has %u entries, config.json vocab_size %d",
-                     v.n, n_vocab_cfg);
-        goto out;
-    }
-    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-    int32_t sid[5];
-    for (int i = 0; i < 5; i++) {
-        sid[i] = vocab_find(&v, specials[i]);
+    if (json_is_integer(msl) && json_integer_value(msl) > 0 &&
+        json_integer_value(msl) < c->max_tokens)
+        c->max_tokens = (int)json_integer_value(msl);
+    st = read_pooling(dir, &c->pool, &c->normalize);
+out:
+    json_decref(cfg);
+    json_decref(tcfg);
+    json_decref(sbc);
+    return st;
+}
+
+/* The special tokens: ids of [PAD] [UNK] [CLS] [SEP] [MASK] (-1 if absent),
+ * marked as control tokens; [CLS], [SEP] and [UNK] must be there. */
+enum { SP_PAD, SP_UNK, SP_CLS, SP_SEP, SP_MASK, SP_COUNT };
+
+static dx_status find_specials(vocab *v, int32_t sid[SP_COUNT])
+{
+    static const char *const specials[SP_COUNT] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int i = 0; i < SP_COUNT; i++) {
+        sid[i] = vocab_find(v, specials[i]);
         if (sid[i] >= 0)
-            v.type[sid[i]] = 3; /* control */
+            v->type[sid[i]] = 3; /* control */
     }
-    if (sid[2] < 0 || sid[3] < 0 || sid[1] < 0) {
-        st = dx_fail(DX_EFORMAT, "convert: vocab.txt lacks [CLS], [SEP] or [UNK]");
-        goto out;
-    }
+    if (sid[SP_CLS] < 0 || sid[SP_SEP] < 0 || sid[SP_UNK] < 0)
+        return dx_fail(DX_EFORMAT, "convert: vocab.txt lacks [CLS], [SEP] or [UNK]");
+    return DX_OK;
+}
 
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if ((st = st_open(path, &sf)))
-        goto out;
-
-    /* tensor plan */
-    const int max_t = 5 + L * 16;
-    ts = calloc((size_t)max_t, sizeof *ts);
-    if (!ts) {
-        st = dx_fail(DX_ENOMEM, "convert: out of memory");
-        goto out;
-    }
-    int nt = 0;
-    if ((st = add_tensor(ts, &nt, sf, "token_embd.weight", "embeddings.word_embeddings.weight", v.n,
+/* The tensors to write, in llama.cpp's names and order; *out is calloc'd. */
+static dx_status plan_tensors(const st_file *sf, const bert_cfg *c, uint32_t n_vocab,
+                              out_tensor **out, int *n)
+{
+    const int d = c->d, ff = c->ff;
+    out_tensor *ts = calloc((size_t)(5 + c->L * 16), sizeof *ts);
+    *out = ts;
+    *n = 0;
+    if (!ts)
+        return dx_fail(DX_ENOMEM, "convert: out of memory");
+    dx_status st;
+    if ((st = add_tensor(ts, n, sf, "token_embd.weight", "embeddings.word_embeddings.weight",
+                         n_vocab, d)) ||
+        (st = add_tensor(ts, n, sf, "token_types.weight", "embeddings.token_type_embeddings.weight",
+                         c->n_types, d)) ||
+        (st = add_tensor(ts, n, sf, "position_embd.weight", "embeddings.position_embeddings.weight",
+                         c->n_pos, d)) ||
+        (st = add_tensor(ts, n, sf, "token_embd_norm.weight", "embeddings.LayerNorm.weight", 0,
                          d)) ||
-        (st = add_tensor(ts, &nt, sf, "token_types.weight",
-                         "embeddings.token_type_embeddings.weight", n_types, d)) ||
-        (st = add_tensor(ts, &nt, sf, "position_embd.weight",
-                         "embeddings.position_embeddings.weight", n_pos, d)) ||
-        (st = add_tensor(ts, &nt, sf, "token_embd_norm.weight", "embeddings.LayerNorm.weight", 0,
-                         d)) ||
-        (st = add_tensor(ts, &nt, sf, "token_embd_norm.bias", "embeddings.LayerNorm.bias", 0, d)))
-        goto out;
+        (st = add_tensor(ts, n, sf, "token_embd_norm.bias", "embeddings.LayerNorm.bias", 0, d)))
+        return st;
     /* llama.cpp sizes the position table by context_length: keep the rows
      * max_seq_length allows (sentence-transformers never uses the rest) */
-    ts[2].ne[1] = max_tokens;
-    ts[2].n_write = (int64_t)max_tokens * d;
-    for (int l = 0; l < L; l++) {
-        static const struct {
-            const char *dst, *src;
-            int rows, cols;
-        } map[] = {
-            /* rows/cols: 1 = hidden, 2 = intermediate, 0 = vector */
-            {"attn_q.weight", "attention.self.query.weight", 1, 1},
-            {"attn_q.bias", "attention.self.query.bias", 0, 1},
-            {"attn_k.weight", "attention.self.key.weight", 1, 1},
-            {"attn_k.bias", "attention.self.key.bias", 0, 1},
-            {"attn_v.weight", "attention.self.value.weight", 1, 1},
-            {"attn_v.bias", "attention.self.value.bias", 0, 1},
-            {"attn_output.weight", "attention.output.dense.weight", 1, 1},
-            {"attn_output.bias", "attention.output.dense.bias", 0, 1},
-            {"attn_output_norm.weight", "attention.output.LayerNorm.weight", 0, 1},
-            {"attn_output_norm.bias", "attention.output.LayerNorm.bias", 0, 1},
-            {"ffn_up.weight", "intermediate.dense.weight", 2, 1},
-            {"ffn_up.bias", "intermediate.dense.bias", 0, 2},
-            {"ffn_down.weight", "output.dense.weight", 1, 2},
-            {"ffn_down.bias", "output.dense.bias", 0, 1},
-            {"layer_output_norm.weight", "output.LayerNorm.weight", 0, 1},
-            {"layer_output_norm.bias", "output.LayerNorm.bias", 0, 1},
-        };
+    ts[2].ne[1] = c->max_tokens;
+    ts[2].n_write = (int64_t)c->max_tokens * d;
+    static const struct {
+        const char *dst, *src;
+        int rows, cols;
+    } map[] = {
+        /* rows/cols: 1 = hidden, 2 = intermediate, 0 = vector */
+        {"attn_q.weight", "attention.self.query.weight", 1, 1},
+        {"attn_q.bias", "attention.self.query.bias", 0, 1},
+        {"attn_k.weight", "attention.self.key.weight", 1, 1},
+        {"attn_k.bias", "attention.self.key.bias", 0, 1},
+        {"attn_v.weight", "attention.self.value.weight", 1, 1},
+        {"attn_v.bias", "attention.self.value.bias", 0, 1},
+        {"attn_output.weight", "attention.output.dense.weight", 1, 1},
+        {"attn_output.bias", "attention.output.dense.bias", 0, 1},
+        {"attn_output_norm.weight", "attention.output.LayerNorm.weight", 0, 1},
+        {"attn_output_norm.bias", "attention.output.LayerNorm.bias", 0, 1},
+        {"ffn_up.weight", "intermediate.dense.weight", 2, 1},
+        {"ffn_up.bias", "intermediate.dense.bias", 0, 2},
+        {"ffn_down.weight", "output.dense.weight", 1, 2},
+        {"ffn_down.bias", "output.dense.bias", 0, 1},
+        {"layer_output_norm.weight", "output.LayerNorm.weight", 0, 1},
+        {"layer_output_norm.bias", "output.LayerNorm.bias", 0, 1},
+    };
+    for (int l = 0; l < c->L; l++) {
         for (size_t j = 0; j < sizeof map / sizeof map[0]; j++) {
             char dn[96], sn[160];
             snprintf(dn, sizeof dn, "blk.%d.%s", l, map[j].dst);
             snprintf(sn, sizeof sn, "encoder.layer.%d.%s", l, map[j].src);
             const int64_t rows = map[j].rows == 0 ? 0 : map[j].rows == 1 ? d : ff;
             const int64_t cols = map[j].cols == 1 ? d : ff;
-            if ((st = add_tensor(ts, &nt, sf, dn, sn, rows, cols)))
-                goto out;
+            if ((st = add_tensor(ts, n, sf, dn, sn, rows, cols)))
+                return st;
         }
     }
+    return DX_OK;
+}
 
-    /* metadata */
+/* The model's name: the caller's, else the folder's (its parent's
+ * _name_or_path when the folder is just "model"). */
+static void model_name(const char *dir, const char *name, const bert_cfg *c, char *out, size_t cap)
+{
     char folder[PATH_MAX];
     snprintf(folder, sizeof folder, "%s", dir);
     for (size_t n = strlen(folder); n > 1 && folder[n - 1] == '/'; n--)
         folder[n - 1] = '\0';
     const char *base = strrchr(folder, '/');
     base = base ? base + 1 : folder;
-    const char *nop = json_string_value(json_object_get(cfg, "_name_or_path"));
     if (!name)
-        name = !strcmp(base, "model") && nop && *nop ? nop : base;
-    snprintf(ci.name, sizeof ci.name, "%.*s", (int)sizeof ci.name - 1, name);
-    kv_str(&k, "general.architecture", "bert");
-    kv_str(&k, "general.name", ci.name);
-    kv_u32(&k, "general.alignment", ALIGN);
-    kv_u32(&k, "general.file_type", 0);
-    kv_u32(&k, "bert.context_length", (uint32_t)max_tokens);
-    kv_u32(&k, "bert.embedding_length", (uint32_t)d);
-    kv_u32(&k, "bert.feed_forward_length", (uint32_t)ff);
-    kv_u32(&k, "bert.block_count", (uint32_t)L);
-    kv_u32(&k, "bert.attention.head_count", (uint32_t)H);
-    kv_f32(&k, "bert.attention.layer_norm_epsilon", (float)eps);
-    kv_bool(&k, "bert.attention.causal", false);
-    kv_u32(&k, "tokenizer.ggml.token_type_count", (uint32_t)n_types);
-    kv_u32(&k, "bert.pooling_type", (uint32_t)pool);
-    kv_bool(&k, "drux.embed.normalize", normalize);
-    kv_str(&k, "tokenizer.ggml.model", "bert");
-    kv_key(&k, "tokenizer.ggml.tokens", GGUF_ARRAY);
-    put_u32(&k.g, GGUF_STRING);
-    put_u64(&k.g, v.n);
-    for (uint32_t i = 0; i < v.n; i++)
-        put_str(&k.g, v.tok[i]);
-    kv_key(&k, "tokenizer.ggml.token_type", GGUF_ARRAY);
-    put_u32(&k.g, GGUF_I32);
-    put_u64(&k.g, v.n);
-    put(&k.g, v.type, (size_t)v.n * 4);
-    kv_u32(&k, "tokenizer.ggml.bos_token_id", (uint32_t)sid[2]);
-    kv_u32(&k, "tokenizer.ggml.cls_token_id", (uint32_t)sid[2]);
-    kv_u32(&k, "tokenizer.ggml.seperator_token_id", (uint32_t)sid[3]); /* sic, llama.cpp's key */
-    kv_u32(&k, "tokenizer.ggml.unknown_token_id", (uint32_t)sid[1]);
-    if (sid[0] >= 0)
-        kv_u32(&k, "tokenizer.ggml.padding_token_id", (uint32_t)sid[0]);
-    if (sid[4] >= 0)
-        kv_u32(&k, "tokenizer.ggml.mask_token_id", (uint32_t)sid[4]);
-    if (k.g.bad) {
-        st = dx_fail(DX_ELIMIT, "convert: the metadata (vocabulary) does not fit in %u bytes",
-                     DX_MAX_VOCAB_TXT * 2);
-        goto out;
-    }
+        name = !strcmp(base, "model") && c->name_or_path[0] ? c->name_or_path : base;
+    snprintf(out, cap, "%.*s", (int)cap - 1, name);
+}
 
-    put(&hdr, "GGUF", 4);
-    put_u32(&hdr, 3);
-    put_u64(&hdr, (uint64_t)nt);
-    put_u64(&hdr, k.n_kv);
-    put(&hdr, k.g.b.data, k.g.b.len);
+/* The metadata llama.cpp's bert loader reads, plus drux.embed.normalize. */
+static dx_status put_metadata(kvbuf *k, const bert_cfg *c, const char *name, const vocab *v,
+                              const int32_t sid[SP_COUNT])
+{
+    kv_str(k, "general.architecture", "bert");
+    kv_str(k, "general.name", name);
+    kv_u32(k, "general.alignment", ALIGN);
+    kv_u32(k, "general.file_type", 0);
+    kv_u32(k, "bert.context_length", (uint32_t)c->max_tokens);
+    kv_u32(k, "bert.embedding_length", (uint32_t)c->d);
+    kv_u32(k, "bert.feed_forward_length", (uint32_t)c->ff);
+    kv_u32(k, "bert.block_count", (uint32_t)c->L);
+    kv_u32(k, "bert.attention.head_count", (uint32_t)c->H);
+    kv_f32(k, "bert.attention.layer_norm_epsilon", (float)c->eps);
+    kv_bool(k, "bert.attention.causal", false);
+    kv_u32(k, "tokenizer.ggml.token_type_count", (uint32_t)c->n_types);
+    kv_u32(k, "bert.pooling_type", (uint32_t)c->pool);
+    kv_bool(k, "drux.embed.normalize", c->normalize);
+    kv_str(k, "tokenizer.ggml.model", "bert");
+    kv_key(k, "tokenizer.ggml.tokens", GGUF_ARRAY);
+    put_u32(&k->g, GGUF_STRING);
+    put_u64(&k->g, v->n);
+    for (uint32_t i = 0; i < v->n; i++)
+        put_str(&k->g, v->tok[i]);
+    kv_key(k, "tokenizer.ggml.token_type", GGUF_ARRAY);
+    put_u32(&k->g, GGUF_I32);
+    put_u64(&k->g, v->n);
+    put(&k->g, v->type, (size_t)v->n * 4);
+    kv_u32(k, "tokenizer.ggml.bos_token_id", (uint32_t)sid[SP_CLS]);
+    kv_u32(k, "tokenizer.ggml.cls_token_id", (uint32_t)sid[SP_CLS]);
+    kv_u32(k, "tokenizer.ggml.seperator_token_id", (uint32_t)sid[SP_SEP]); /* sic, llama.cpp's */
+    kv_u32(k, "tokenizer.ggml.unknown_token_id", (uint32_t)sid[SP_UNK]);
+    if (sid[SP_PAD] >= 0)
+        kv_u32(k, "tokenizer.ggml.padding_token_id", (uint32_t)sid[SP_PAD]);
+    if (sid[SP_MASK] >= 0)
+        kv_u32(k, "tokenizer.ggml.mask_token_id", (uint32_t)sid[SP_MASK]);
+    if (k->g.bad)
+        return dx_fail(DX_ELIMIT, "convert: the metadata (vocabulary) does not fit in %u bytes",
+                       DX_MAX_VOCAB_TXT * 2);
+    return DX_OK;
+}
+
+/* The GGUF header: magic, counts, metadata, then the tensor table with each
+ * tensor's offset (F32, aligned). */
+static dx_status put_header(gbuf *hdr, const kvbuf *k, out_tensor *ts, int nt)
+{
+    put(hdr, "GGUF", 4);
+    put_u32(hdr, 3);
+    put_u64(hdr, (uint64_t)nt);
+    put_u64(hdr, k->n_kv);
+    put(hdr, k->g.b.data, k->g.b.len);
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
         ts[i].offset = off;
-        put_str(&hdr, ts[i].name);
-        put_u32(&hdr, (uint32_t)ts[i].n_dims);
+        put_str(hdr, ts[i].name);
+        put_u32(hdr, (uint32_t)ts[i].n_dims);
         for (int j = 0; j < ts[i].n_dims; j++)
-            put_u64(&hdr, (uint64_t)ts[i].ne[j]);
-        put_u32(&hdr, 0); /* F32 */
-        put_u64(&hdr, off);
+            put_u64(hdr, (uint64_t)ts[i].ne[j]);
+        put_u32(hdr, 0); /* F32 */
+        put_u64(hdr, off);
         off += (uint64_t)ts[i].n_write * 4;
         off += (ALIGN - off % ALIGN) % ALIGN;
     }
-    if (hdr.bad) {
-        st = dx_fail(DX_ENOMEM, "convert: out of memory for the header");
-        goto out;
-    }
+    if (hdr->bad)
+        return dx_fail(DX_ENOMEM, "convert: out of memory for the header");
+    return DX_OK;
+}
 
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", out_path) >= sizeof tmp) {
-        st = dx_fail(DX_EARG, "convert: output path too long");
-        tmp[0] = '\0';
-        goto out;
-    }
-    fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = dx_fail(DX_EIO, "convert: %s: %s", tmp, strerror(errno));
-        tmp[0] = '\0';
-        goto out;
-    }
-    if ((st = write_all(fp, hdr.b.data, hdr.b.len)) || (st = write_pad(fp, hdr.b.len)))
-        goto out;
+/* Writes header and tensors (converted to F32 in chunks) to out_path.tmp,
+ * syncs it and renames it over out_path; on failure the .tmp is removed. */
+static dx_status write_gguf(const char *out_path, const gbuf *hdr, const out_tensor *ts, int nt)
+{
+    char tmp[PATH_MAX];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", out_path) >= sizeof tmp)
+        return dx_fail(DX_EARG, "convert: output path too long");
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp)
+        return dx_fail(DX_EIO, "convert: %s: %s", tmp, strerror(errno));
     const int64_t CH = 1 << 16;
+    float *chunk = NULL;
+    dx_status st;
+    if ((st = write_all(fp, hdr->b.data, hdr->b.len)) || (st = write_pad(fp, hdr->b.len)))
+        goto out;
     chunk = malloc((size_t)CH * sizeof(float));
     if (!chunk) {
         st = dx_fail(DX_ENOMEM, "convert: out of memory");
@@ -610,32 +628,65 @@ dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
     }
     fclose(fp);
     fp = NULL;
-    if (rename(tmp, out_path) != 0) {
+    if (rename(tmp, out_path) != 0)
         st = dx_fail(DX_EIO, "convert: rename to %s: %s", out_path, strerror(errno));
-        goto out;
-    }
-    tmp[0] = '\0';
-    ci.n_layer = L;
-    ci.n_embd = d;
-    ci.n_vocab = (int)v.n;
-    ci.max_tokens = max_tokens;
-    ci.pooling = pool;
-    ci.normalize = normalize;
-    if (info)
-        *info = ci;
 out:
     if (fp)
         fclose(fp);
-    if (st && tmp[0])
+    if (st)
         unlink(tmp);
     free(chunk);
+    return st;
+}
+
+dx_status cvt_bert_dir(const char *dir, const char *out_path, const char *name,
+                       enum cvt_pooling pooling_override, cvt_info *info)
+{
+    bert_cfg c = {0};
+    st_file *sf = NULL;
+    vocab v = {0};
+    kvbuf k = {{dx_buf_make(DX_MAX_VOCAB_TXT * 2), false}, 0};
+    gbuf hdr = {dx_buf_make((size_t)1 << 30), false};
+    out_tensor *ts = NULL;
+    int nt = 0;
+    int32_t sid[SP_COUNT];
+    cvt_info ci = {0};
+    char path[PATH_MAX];
+    dx_status st;
+
+    if ((st = read_config(dir, &c)))
+        goto out;
+    if (pooling_override != CVT_POOL_NONE)
+        c.pool = pooling_override;
+    if ((st = read_vocab(dir, &v)))
+        goto out;
+    if ((int)v.n != c.n_vocab) {
+        st = dx_fail(DX_EFORMAT, "convert: vocab.txt has %u entries, config.json vocab_size %d",
+                     v.n, c.n_vocab);
+        goto out;
+    }
+    if ((st = find_specials(&v, sid)))
+        goto out;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if ((st = st_open(path, &sf)) || (st = plan_tensors(sf, &c, v.n, &ts, &nt)))
+        goto out;
+    model_name(dir, name, &c, ci.name, sizeof ci.name);
+    if ((st = put_metadata(&k, &c, ci.name, &v, sid)) || (st = put_header(&hdr, &k, ts, nt)) ||
+        (st = write_gguf(out_path, &hdr, ts, nt)))
+        goto out;
+    ci.n_layer = c.L;
+    ci.n_embd = c.d;
+    ci.n_vocab = (int)v.n;
+    ci.max_tokens = c.max_tokens;
+    ci.pooling = c.pool;
+    ci.normalize = c.normalize;
+    if (info)
+        *info = ci;
+out:
     free(ts);
     st_close(sf);
     vocab_free(&v);
     dx_buf_free(&k.g.b);
     dx_buf_free(&hdr.b);
-    json_decref(cfg);
-    json_decref(tcfg);
-    json_decref(sbc);
     return st;
 }

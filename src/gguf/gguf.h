@@ -25,7 +25,6 @@
 
 #include "core/status.h"
 #include "core/str.h"
-#include "engine/quant.h"
 
 enum gguf_vtype {
     GGUF_U8 = 0,
@@ -50,7 +49,7 @@ typedef struct gguf_tensor {
     const char *name; /* NUL-terminated copy */
     uint32_t n_dims;  /* 1..4 */
     int64_t ne[4];    /* elements per dimension, ne[0] fastest; unused dims are 1 */
-    uint32_t type;    /* enum qtype id (may be one drux can't compute with) */
+    uint32_t type;    /* GGML type id (enum qtype), maybe one drux can't compute with */
     uint64_t offset;  /* from the start of the data section */
     size_t nbytes;    /* 0 when a dimension is 0 */
     const void *data; /* into the mapping; aligned as the file says */
@@ -102,5 +101,17 @@ const gguf_tensor *gguf_tensor_at(const gguf *g, size_t i);
 const gguf_tensor *gguf_find_tensor(const gguf *g, const char *name); /* NULL if absent */
 
 const char *gguf_vtype_name(enum gguf_vtype t);
+
+/* Tensor types: GGML's type ids, below GGUF_TYPE_COUNT (src/gguf/gguf_type.c). */
+#define GGUF_TYPE_COUNT 40u
+
+/* Name of any GGML type id, known to drux or not ("Q2_K", "IQ4_NL", "type 99"). Never NULL;
+ * the returned string may live in a thread-local buffer for unknown ids. */
+const char *gguf_type_name(uint32_t type);
+
+/* Bytes taken by n elements of a type drux knows the layout of (also for the
+ * ones it cannot compute with). False if the type is unknown, n is not a
+ * whole number of blocks, or the size overflows. */
+bool gguf_type_row_size(uint32_t type, int64_t n, size_t *bytes);
 
 #endif

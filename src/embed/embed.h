@@ -43,7 +43,6 @@ void embed_model_close(embed_model *em); /* NULL is a no-op */
 int embed_dim(const embed_model *em);
 int embed_max_tokens(const embed_model *em); /* longer texts are truncated */
 enum embed_pooling embed_pooling_of(const embed_model *em);
-const char *embed_model_name(const embed_model *em); /* general.name, or the file name */
 
 /* Embeds len bytes of UTF-8 text into out[embed_dim] (unit length; all zeros
  * only for a model whose output is exactly zero). *n_tokens, when not NULL,

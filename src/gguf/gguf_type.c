@@ -1,14 +1,15 @@
 /*
- * quant_layout — the storage layout of every GGML type id: its name, how many
- * elements one block holds and how many bytes the block takes.
+ * gguf_type — the storage layout of every GGML tensor type id: its name, how
+ * many elements one block holds and how many bytes the block takes.
  *
  * This is what a file reader needs to size a tensor, whether or not drux can
- * compute with the format; the kernels and traits live in quant.c. Ids that
- * GGML retired (4, 5, 31-33, 36-38) and ids from QT_COUNT up are unknown.
+ * compute with the format; the kernels and block structs live in
+ * engine/quant. Ids that GGML retired (4, 5, 31-33, 36-38) and ids from
+ * GGUF_TYPE_COUNT up are unknown.
  */
 #include <stdio.h>
 
-#include "engine/quant.h"
+#include "gguf/gguf.h"
 
 typedef struct layout {
     const char *name;
@@ -16,7 +17,7 @@ typedef struct layout {
     uint32_t type_size; /* bytes per block */
 } layout;
 
-static const layout layouts[QT_COUNT] = {
+static const layout layouts[GGUF_TYPE_COUNT] = {
     [0] = {"F32", 1, 4},         [1] = {"F16", 1, 2},         [2] = {"Q4_0", 32, 18},
     [3] = {"Q4_1", 32, 20},      [6] = {"Q5_0", 32, 22},      [7] = {"Q5_1", 32, 24},
     [8] = {"Q8_0", 32, 34},      [9] = {"Q8_1", 32, 36},      [10] = {"Q2_K", 256, 84},
@@ -30,21 +31,14 @@ static const layout layouts[QT_COUNT] = {
     [35] = {"TQ2_0", 256, 66},   [39] = {"MXFP4", 32, 17},
 };
 
-/* The block sizes the kernels rely on, held to the structs in quant.h. */
-_Static_assert(sizeof(block_q4_0) == 18 && sizeof(block_q4_1) == 20, "q4 layouts");
-_Static_assert(sizeof(block_q5_0) == 22 && sizeof(block_q5_1) == 24, "q5 layouts");
-_Static_assert(sizeof(block_q8_0) == 34 && sizeof(block_q8_1) == 36, "q8 layouts");
-_Static_assert(sizeof(block_q4_K) == 144 && sizeof(block_q5_K) == 176, "k layouts");
-_Static_assert(sizeof(block_q6_K) == 210 && sizeof(block_q8_K) == 292, "k layouts");
-
 static const layout *layout_of(uint32_t type)
 {
-    if (type >= QT_COUNT || layouts[type].block == 0)
+    if (type >= GGUF_TYPE_COUNT || layouts[type].block == 0)
         return NULL;
     return &layouts[type];
 }
 
-const char *quant_name(uint32_t type)
+const char *gguf_type_name(uint32_t type)
 {
     static _Thread_local char buf[24];
     const layout *l = layout_of(type);
@@ -54,7 +48,7 @@ const char *quant_name(uint32_t type)
     return buf;
 }
 
-bool quant_row_size(uint32_t type, int64_t n, size_t *bytes)
+bool gguf_type_row_size(uint32_t type, int64_t n, size_t *bytes)
 {
     const layout *l = layout_of(type);
     if (!l || n < 0 || n % l->block != 0)

@@ -1,12 +1,18 @@
-/* A bounded byte stream with one writer and many followers (SSE). */
+/* A bounded byte stream with one writer and many followers (question events, streamed replies). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "server/srv.h"
+#include "jobs/stream.h"
 
-struct http_stream {
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "core/str.h"
+
+struct jobs_stream {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     int refs;
@@ -15,9 +21,9 @@ struct http_stream {
     dx_buf buf;
 };
 
-http_stream *http_stream_new(size_t max)
+jobs_stream *jobs_stream_new(size_t max)
 {
-    http_stream *s = calloc(1, sizeof *s);
+    jobs_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     pthread_mutex_init(&s->mu, NULL);
@@ -31,14 +37,14 @@ http_stream *http_stream_new(size_t max)
     return s;
 }
 
-void http_stream_ref(http_stream *s)
+void jobs_stream_ref(jobs_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     s->refs++;
     pthread_mutex_unlock(&s->mu);
 }
 
-void http_stream_unref(http_stream *s)
+void jobs_stream_unref(jobs_stream *s)
 {
     if (!s)
         return;
@@ -53,7 +59,7 @@ void http_stream_unref(http_stream *s)
     free(s);
 }
 
-dx_status http_stream_write(http_stream *s, const void *p, size_t n)
+dx_status jobs_stream_write(jobs_stream *s, const void *p, size_t n)
 {
     pthread_mutex_lock(&s->mu);
     dx_status st = s->closed ? dx_fail(DX_EARG, "stream closed") : dx_buf_append(&s->buf, p, n);
@@ -62,7 +68,7 @@ dx_status http_stream_write(http_stream *s, const void *p, size_t n)
     return st;
 }
 
-dx_status http_stream_event(http_stream *s, const char *name, json_t *data)
+dx_status jobs_stream_event(jobs_stream *s, const char *name, json_t *data)
 {
     char *js = json_dumps(data, JSON_COMPACT);
     if (!js)
@@ -75,13 +81,13 @@ dx_status http_stream_event(http_stream *s, const char *name, json_t *data)
         return dx_fail(DX_ENOMEM, "out of memory");
     }
     int n = sprintf(ev, "event: %s\ndata: %s\n\n", name, js);
-    dx_status st = http_stream_write(s, ev, (size_t)n);
+    dx_status st = jobs_stream_write(s, ev, (size_t)n);
     free(ev);
     free(js);
     return st;
 }
 
-size_t http_stream_len(http_stream *s)
+size_t jobs_stream_len(jobs_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     size_t n = s->buf.len;
@@ -89,7 +95,7 @@ size_t http_stream_len(http_stream *s)
     return n;
 }
 
-void http_stream_close(http_stream *s)
+void jobs_stream_close(jobs_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     s->closed = true;
@@ -97,7 +103,7 @@ void http_stream_close(http_stream *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-void http_stream_wake(http_stream *s)
+void jobs_stream_wake(jobs_stream *s)
 {
     pthread_mutex_lock(&s->mu);
     s->wakes++;
@@ -105,7 +111,7 @@ void http_stream_wake(http_stream *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-long http_stream_read(http_stream *s, size_t *off, char *buf, size_t max, int wait_ms,
+long jobs_stream_read(jobs_stream *s, size_t *off, char *buf, size_t max, int wait_ms,
                       const atomic_int *stop)
 {
     struct timespec dl;

@@ -1,0 +1,1967 @@
+/*
+ * direct — finds, normalises and compares direct answers (direct.h). Method and its limits:
+ * docs/consensus.md, "Direct answers".
+ *
+ * Text is read as words with byte offsets into the member's own text, so every value comes
+ * with the verbatim span that states it. Words are folded (case, diacritics) one code point
+ * at a time with utf8proc, into fixed buffers: nothing here grows with the input beyond the
+ * limits in core/limits.h.
+ */
+#include "consensus/direct.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "core/limits.h"
+
+#define WORD_MAX 48 /* folded bytes kept of one word (longer words are cut) */
+#define WINDOW_MAX 160
+
+/* ---- words ------------------------------------------------------------------------ */
+
+enum {
+    W_CAP = 1u << 0,     /* starts with an upper-case letter */
+    W_NUM = 1u << 1,     /* digits: 42, 1,400, 3.5, 9,81, 4th */
+    W_ALPHA = 1u << 2,   /* has a letter */
+    W_Q = 1u << 3,       /* says a content word of the question */
+    W_STOP = 1u << 4,    /* function word, auxiliary, pronoun, common verb */
+    W_INITIAL = 1u << 5, /* first word of its sentence */
+    W_ACRO = 1u << 6,    /* two or more capitals (CPU, U.S., CO2) */
+    W_PART = 1u << 7,    /* a particle inside names: van, da, de, von, ... */
+};
+
+typedef struct word {
+    size_t s, e; /* bytes of the text */
+    unsigned f;
+    char w[WORD_MAX]; /* case-folded, diacritics stripped, "'s" dropped */
+} word;
+
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_upper_ascii(int c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+/* Code point at p (at most n bytes); invalid bytes read as one U+FFFD of length 1. */
+static size_t next_cp(const char *p, size_t n, utf8proc_int32_t *cp)
+{
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)n, cp);
+    if (k <= 0) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    return (size_t)k;
+}
+
+static bool cp_is_wordchar(utf8proc_int32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || is_digit(cp);
+    utf8proc_category_t c = utf8proc_category(cp);
+    return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
+           (c >= UTF8PROC_CATEGORY_MN && c <= UTF8PROC_CATEGORY_ME) || c == UTF8PROC_CATEGORY_ND;
+}
+
+/* Appends the folded form of cp (case-folded, marks stripped) to w. */
+static void fold_cp(utf8proc_int32_t cp, char *w, size_t *wl)
+{
+    utf8proc_int32_t buf[8];
+    int last = 0;
+    utf8proc_ssize_t n = utf8proc_decompose_char(
+        cp, buf, 8, UTF8PROC_DECOMPOSE | UTF8PROC_STRIPMARK | UTF8PROC_CASEFOLD, &last);
+    if (n < 0 || n > 8) {
+        buf[0] = cp;
+        n = 1;
+    }
+    for (utf8proc_ssize_t i = 0; i < n; i++) {
+        utf8proc_uint8_t enc[4];
+        utf8proc_ssize_t k = utf8proc_encode_char(buf[i], enc);
+        if (k <= 0 || *wl + (size_t)k >= WORD_MAX)
+            return;
+        memcpy(w + *wl, enc, (size_t)k);
+        *wl += (size_t)k;
+    }
+    w[*wl] = 0;
+}
+
+static bool in_list(const char *w, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(w, list[i]))
+            return true;
+    return false;
+}
+
+/* Function words of English and of the other languages answers come in (French, German,
+ * Spanish, Portuguese, Italian), auxiliaries, pronouns and verbs that carry no answer. */
+static const char *const STOP_EN[] = {
+    "a",          "an",        "the",       "of",       "in",      "on",
+    "at",         "to",        "for",       "from",     "by",      "with",
+    "about",      "as",        "into",      "onto",     "over",    "under",
+    "than",       "then",      "and",       "or",       "but",     "nor",
+    "so",         "if",        "because",   "while",    "when",    "where",
+    "which",      "who",       "whom",      "whose",    "what",    "why",
+    "how",        "that",      "this",      "these",    "those",   "there",
+    "here",       "it",        "its",       "it's",     "they",    "them",
+    "their",      "he",        "him",       "his",      "she",     "her",
+    "we",         "us",        "our",       "you",      "your",    "i",
+    "me",         "my",        "is",        "are",      "was",     "were",
+    "be",         "been",      "being",     "am",       "do",      "does",
+    "did",        "done",      "has",       "have",     "had",     "having",
+    "can",        "could",     "will",      "would",    "shall",   "should",
+    "may",        "might",     "must",      "not",      "no",      "yes",
+    "also",       "only",      "just",      "very",     "more",    "most",
+    "much",       "many",      "some",      "any",      "all",     "each",
+    "every",      "both",      "either",    "neither",  "such",    "same",
+    "other",      "another",   "one",       "ones",     "around",  "approximately",
+    "roughly",    "nearly",    "almost",    "exactly",  "usually", "generally",
+    "typically",  "often",     "sometimes", "always",   "never",   "still",
+    "since",      "until",     "after",     "before",   "during",  "between",
+    "among",      "through",   "per",       "via",      "called",  "known",
+    "named",      "make",      "makes",     "made",     "take",    "takes",
+    "took",       "taken",     "get",       "gets",     "got",     "use",
+    "uses",       "used",      "say",       "says",     "said",    "think",
+    "considered", "believe",   "answer",    "question", "great",   "good",
+    "sure",       "certainly", "well",      "actually", "however", "according",
+    "probably",   "perhaps",   "maybe",     "what's",   "that's",  "there's",
+    "who's",      "he's",      "she's",     "here's",   "let's",   "how's",
+    "where's",    "when's",    NULL};
+/* ... and of French, German, Spanish, Portuguese, Italian: capitalised inside a sentence they
+ * are part of a name ("Au", "La Paz", "Los Angeles") */
+static const char *const STOP_OTHER[] = {
+    "le",    "la",   "les",   "l",   "un",  "une",  "des", "du",  "de",  "d",   "et",  "est",
+    "sont",  "en",   "au",    "aux", "par", "pour", "der", "die", "das", "den", "dem", "des",
+    "ein",   "eine", "einer", "und", "ist", "sind", "war", "von", "vom", "zu",  "im",  "mit",
+    "auf",   "bei",  "el",    "los", "las", "una",  "y",   "es",  "son", "fue", "por", "para",
+    "con",   "del",  "al",    "o",   "os",  "as",   "um",  "uma", "e",   "foi", "do",  "da",
+    "dos",   "das",  "no",    "na",  "il",  "lo",   "gli", "di",  "che", "ed",  "era", "nel",
+    "della", "sim",  "oui",   "ja",  "si",  NULL};
+
+/* Lower-case particles that belong to a name between capitalised words. */
+static const char *const PARTICLES[] = {"van", "von",   "der", "den", "de", "da",  "di",
+                                        "del", "della", "la",  "le",  "du", "dos", "das",
+                                        "bin", "ibn",   "al",  "el",  "y",  "of",  NULL};
+
+static bool is_stop(const char *w)
+{
+    return in_list(w, STOP_EN) || in_list(w, STOP_OTHER);
+}
+
+/* Drops a plural "s" ("chickpeas", "stands") for comparing words; not from "ss", "us", "is". */
+static size_t base_len(const char *w)
+{
+    size_t n = strlen(w);
+    if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i')
+        return n - 1;
+    return n;
+}
+
+/* Two folded words name the same thing: equal up to a plural, or the shorter (5 letters or
+ * more) begins the longer, which adds at most two ("antarctic"/"antarctica"). */
+static bool word_eq(const char *a, const char *b)
+{
+    size_t la = base_len(a), lb = base_len(b);
+    if (la == lb && !strncmp(a, b, la))
+        return true;
+    size_t m = la < lb ? la : lb, M = la < lb ? lb : la;
+    return m >= 5 && M - m <= 2 && !strncmp(a, b, m);
+}
+
+/* Looser, for recognising the question's own words in an answer: also two forms of one
+ * stem that share 5 letters and all but two of the shorter ("created"/"creator",
+ * "leavening"/"leavened", "capital"/"capitale"). */
+static bool word_like(const char *a, const char *b)
+{
+    if (word_eq(a, b))
+        return true;
+    size_t la = base_len(a), lb = base_len(b);
+    size_t m = la < lb ? la : lb, M = la < lb ? lb : la;
+    if (m < 5 || M - m > 3)
+        return false;
+    size_t k = 0;
+    while (k < m && a[k] == b[k])
+        k++;
+    return k >= 5 && k + 2 >= m;
+}
+
+/* Reads the words of text[s, e) into ws (at most cap); returns the count. Digits keep their
+ * separators (1,400,000; 3.5; 1776-07-04), words their inner hyphens and apostrophes. */
+static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t cap)
+{
+    size_t n = 0, i = s;
+    bool first = true;
+    while (i < e && n < cap) {
+        utf8proc_int32_t cp;
+        size_t k = next_cp(text + i, e - i, &cp);
+        if (!cp_is_wordchar(cp)) {
+            i += k;
+            continue;
+        }
+        word *w = &ws[n];
+        memset(w, 0, sizeof *w);
+        w->s = i;
+        size_t wl = 0;
+        int caps = 0;
+        bool digits_only = true, has_digit = false;
+        if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+            w->f |= W_CAP;
+        while (i < e) {
+            k = next_cp(text + i, e - i, &cp);
+            if (cp_is_wordchar(cp)) {
+                if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+                    caps++;
+                if (cp < 0x80 && is_digit(cp))
+                    has_digit = true;
+                else
+                    digits_only = false, w->f |= W_ALPHA;
+                fold_cp(cp, w->w, &wl);
+                i += k;
+                continue;
+            }
+            /* joiners: 1,400 3.5 1776-07-04 Berners-Lee don't U.S. */
+            char c = text[i];
+            bool next_word = false;
+            if (i + 1 < e) {
+                utf8proc_int32_t nc;
+                next_cp(text + i + 1, e - i - 1, &nc);
+                next_word = cp_is_wordchar(nc);
+            }
+            if (next_word && (c == '-' || c == '\'' || (c == '.' && caps > 0 && wl <= 3)) &&
+                wl + 1 < WORD_MAX) {
+                if (c != '.') { /* U.S. folds to "us" */
+                    w->w[wl++] = c;
+                    w->w[wl] = 0;
+                }
+                i++;
+                continue;
+            }
+            if (next_word && (c == ',' || c == '.') && has_digit && digits_only &&
+                is_digit((unsigned char)text[i + 1]) && wl + 1 < WORD_MAX) {
+                w->w[wl++] = c;
+                w->w[wl] = 0;
+                i++;
+                continue;
+            }
+            break;
+        }
+        /* "U.S." ends with its dot */
+        if (i < e && text[i] == '.' && caps >= 1 && wl <= 3 && !digits_only && i >= w->s + 2 &&
+            text[i - 2] == '.')
+            i++;
+        w->e = i;
+        if (has_digit && (digits_only || strlen(w->w) <= 6))
+            if (digits_only ||
+                (is_digit((unsigned char)w->w[0]) && (strstr(w->w, "st") || strstr(w->w, "nd") ||
+                                                      strstr(w->w, "rd") || strstr(w->w, "th"))))
+                w->f |= W_NUM;
+        if (caps >= 2 && !digits_only)
+            w->f |= W_ACRO;
+        /* possessive: "Japan's" -> japan (but "what's", "it's" stay) */
+        size_t l = strlen(w->w);
+        if (l > 2 && !strcmp(w->w + l - 2, "'s") && !is_stop(w->w))
+            w->w[l - 2] = 0;
+        if (first)
+            w->f |= W_INITIAL;
+        first = false;
+        if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
+            w->f |= W_STOP;
+        if (w->f & W_ACRO)
+            w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
+        if (in_list(w->w, PARTICLES) && !(w->f & W_CAP))
+            w->f |= W_PART;
+        n++;
+    }
+    return n;
+}
+
+/* ---- the question ----------------------------------------------------------------- */
+
+enum { HINT_LENGTH = 1, HINT_MASS = 2, HINT_TEMP = 4, HINT_TIME = 8, HINT_SPEED = 16 };
+
+typedef struct qinfo {
+    cns_qkind kind;
+    word w[DX_CNS_MAX_DIRECT_TOKENS];
+    size_t n;
+    unsigned hint;   /* dimensions an amount question asks for (HINT_*), 0: any */
+    bool math;       /* "17 × 23", "square root of 144": numbers of the question are operands */
+    int alt[2];      /* "X or Y": the words of the alternatives (indexes in w), -1 if none */
+    int negs;        /* negations in the question */
+    const char *src; /* the question text (w's offsets point into it) */
+} qinfo;
+
+static const char *const AUX[] = {
+    "is",    "are",      "was",    "were",     "do",        "does",    "did",     "can",   "could",
+    "will",  "would",    "should", "shall",    "has",       "have",    "had",     "may",   "might",
+    "must",  "am",       "isn't",  "aren't",   "wasn't",    "weren't", "doesn't", "don't", "didn't",
+    "can't", "couldn't", "won't",  "wouldn't", "shouldn't", "hasn't",  "haven't", NULL};
+static const char *const OPEN_VERBS[] = {
+    "explain", "describe",  "list",      "name",  "give",   "recommend", "suggest",
+    "compare", "summarize", "summarise", "write", "define", "discuss",   "outline",
+    "provide", "share",     "help",      "show",  "teach",  NULL};
+static const char *const OPEN_NOUNS[] = {
+    "difference",    "differences", "compare", "comparison", "pros",   "cons",     "advantages",
+    "disadvantages", "benefits",    "tips",    "ways",       "steps",  "reasons",  "examples",
+    "types",         "kinds",       "causes",  "happens",    "happen", "elements", "factors",
+    "effects",       "options",     "ideas",   "things",     "signs",  "symptoms", "rules",
+    "features",      "uses",        NULL};
+static const char *const NEGS[] = {
+    "not",    "no",      "never",    "none",   "nothing",  "neither",   "nor",     "cannot",
+    "nobody", "nowhere", "isn't",    "aren't", "wasn't",   "weren't",   "doesn't", "don't",
+    "didn't", "can't",   "couldn't", "won't",  "wouldn't", "shouldn't", "hasn't",  "haven't",
+    "ne",     "nicht",   "kein",     "keine",  "nao",      "non",       "nunca",   NULL};
+
+/* Quantity nouns: an amount question without "how" ("What is the boiling point of ...",
+ * "What oven temperature ..."). */
+static unsigned quantity_hint(const char *w, bool *is_qty)
+{
+    static const struct {
+        const char *w;
+        unsigned hint;
+    } q[] = {
+        {"temperature", HINT_TEMP},
+        {"boiling", HINT_TEMP},
+        {"freezing", HINT_TEMP},
+        {"melting", HINT_TEMP},
+        {"speed", HINT_SPEED},
+        {"velocity", HINT_SPEED},
+        {"distance", HINT_LENGTH},
+        {"length", HINT_LENGTH},
+        {"height", HINT_LENGTH},
+        {"depth", HINT_LENGTH},
+        {"width", HINT_LENGTH},
+        {"altitude", HINT_LENGTH},
+        {"elevation", HINT_LENGTH},
+        {"diameter", HINT_LENGTH},
+        {"radius", HINT_LENGTH},
+        {"weight", HINT_MASS},
+        {"mass", HINT_MASS},
+        {"dose", 0},
+        {"dosage", 0},
+        {"population", 0},
+        {"age", HINT_TIME},
+        {"duration", HINT_TIME},
+        {"lifespan", HINT_TIME},
+        {"price", 0},
+        {"cost", 0},
+        {"percentage", 0},
+        {"acceleration", 0},
+        {"amount", 0},
+        {"number", 0},
+        {"size", 0},
+        {"area", 0},
+        {"volume", 0},
+        {"rate", 0},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        if (!strcmp(w, q[i].w)) {
+            *is_qty = true;
+            return q[i].hint;
+        }
+    *is_qty = false;
+    return 0;
+}
+
+static unsigned how_hint(const char *w, bool *ok)
+{
+    static const struct {
+        const char *w;
+        unsigned hint;
+    } h[] = {
+        {"much", 0},           {"long", HINT_LENGTH | HINT_TIME},
+        {"far", HINT_LENGTH},  {"tall", HINT_LENGTH},
+        {"high", HINT_LENGTH}, {"deep", HINT_LENGTH},
+        {"wide", HINT_LENGTH}, {"big", 0},
+        {"large", 0},          {"small", 0},
+        {"heavy", HINT_MASS},  {"old", HINT_TIME},
+        {"often", HINT_TIME},  {"frequently", HINT_TIME},
+        {"fast", HINT_SPEED},  {"quickly", HINT_SPEED | HINT_TIME},
+        {"hot", HINT_TEMP},    {"cold", HINT_TEMP},
+        {"warm", HINT_TEMP},   {"thick", HINT_LENGTH},
+        {"soon", HINT_TIME},
+    };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+        if (!strcmp(w, h[i].w)) {
+            *ok = true;
+            return h[i].hint;
+        }
+    *ok = false;
+    return 0;
+}
+
+static bool is_math_word(const char *w)
+{
+    static const char *const m[] = {"plus", "minus",   "times",     "multiplied", "divided",
+                                    "sum",  "product", "squared",   "cubed",      "root",
+                                    "sqrt", "percent", "factorial", NULL};
+    return in_list(w, m);
+}
+
+static bool plural_noun(const char *w)
+{
+    size_t n = strlen(w);
+    return n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i';
+}
+
+static void question_read(const char *question, qinfo *q)
+{
+    memset(q, 0, sizeof *q);
+    q->alt[0] = q->alt[1] = -1;
+    q->kind = CNS_Q_OPEN;
+    q->src = question ? question : "";
+    size_t len = strnlen(q->src, DX_MAX_QUESTION_BYTES);
+    q->n = words_read(q->src, 0, len, q->w, DX_CNS_MAX_DIRECT_TOKENS);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)q->src[i];
+        if (c == '*' || c == '+' || c == '/' || c == '=' || c == '^' || c == '%' ||
+            (c == 0xC3 && i + 1 < len && (unsigned char)q->src[i + 1] == 0x97) || /* × */
+            (c == 0xC3 && i + 1 < len && (unsigned char)q->src[i + 1] == 0xB7) || /* ÷ */
+            (c == 0xE2 && i + 2 < len && (unsigned char)q->src[i + 1] == 0x88 &&
+             (unsigned char)q->src[i + 2] == 0x9A)) /* √ */
+            q->math = true;
+        if (c == '-' && i > 0 && i + 1 < len && q->src[i - 1] == ' ' && q->src[i + 1] == ' ')
+            q->math = true;
+    }
+    bool has_num = false;
+    for (size_t i = 0; i < q->n; i++) {
+        if (q->w[i].f & W_NUM)
+            has_num = true;
+        if (is_math_word(q->w[i].w))
+            q->math = true;
+        if (in_list(q->w[i].w, NEGS))
+            q->negs++;
+    }
+    q->math = q->math && has_num;
+
+    /* skip a lead-in: "so", "please", "can you tell me", "do you know", "tell me" */
+    size_t i = 0;
+    for (;;) {
+        const char *w0 = i < q->n ? q->w[i].w : "";
+        const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
+        const char *w2 = i + 2 < q->n ? q->w[i + 2].w : "";
+        if (!strcmp(w0, "so") || !strcmp(w0, "ok") || !strcmp(w0, "okay") ||
+            !strcmp(w0, "please") || !strcmp(w0, "hey") || !strcmp(w0, "and") ||
+            !strcmp(w0, "quick"))
+            i++;
+        else if ((!strcmp(w0, "can") || !strcmp(w0, "could") || !strcmp(w0, "would")) &&
+                 !strcmp(w1, "you") && (!strcmp(w2, "tell") || !strcmp(w2, "say")))
+            i += 3 + (i + 3 < q->n && !strcmp(q->w[i + 3].w, "me"));
+        else if ((!strcmp(w0, "do") || !strcmp(w0, "does")) && !strcmp(w1, "you") &&
+                 !strcmp(w2, "know"))
+            i += 3;
+        else if ((!strcmp(w0, "tell") || !strcmp(w0, "say")) && !strcmp(w1, "me") && i + 2 < q->n &&
+                 (in_list(w2, (const char *const[]){"who", "what", "when", "where", "which", "how",
+                                                    "whether", "if", NULL})))
+            i += 2;
+        else if (!strcmp(w0, "i") && (!strcmp(w1, "wonder") || !strcmp(w1, "want")))
+            i += 2 + (!strcmp(w2, "to")) * 2;
+        else
+            break;
+        if (i >= q->n)
+            break;
+    }
+    /* a preposition before the question word: "In which year", "At what temperature" */
+    if (i + 1 < q->n &&
+        in_list(q->w[i].w, (const char *const[]){"in", "on", "at", "for", "to", "from", "by", "of",
+                                                 "with", "since", NULL}) &&
+        in_list(q->w[i + 1].w,
+                (const char *const[]){"what", "which", "whom", "whose", "how", NULL}))
+        i++;
+    if (i >= q->n)
+        return;
+    const char *w0 = q->w[i].w;
+    const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
+    bool open_noun = false, qty_noun = false;
+    unsigned hint = 0;
+    for (size_t k = i; k < q->n; k++) {
+        if (in_list(q->w[k].w, OPEN_NOUNS))
+            open_noun = true;
+        bool is_q;
+        unsigned h = quantity_hint(q->w[k].w, &is_q);
+        if (is_q && !qty_noun) {
+            qty_noun = true;
+            hint = h;
+        }
+    }
+    if (!strcmp(w0, "whether") || !strcmp(w0, "if")) {
+        q->kind = CNS_Q_YESNO;
+    } else if (!strcmp(w0, "who") || !strcmp(w0, "whom") || !strcmp(w0, "whose")) {
+        q->kind = (!strcmp(w1, "are") || !strcmp(w1, "were")) ? CNS_Q_OPEN : CNS_Q_WHO;
+    } else if (!strcmp(w0, "when")) {
+        q->kind = in_list(w1, (const char *const[]){"should", "can", "could", "would", "might",
+                                                    "must", "shall", NULL})
+                      ? CNS_Q_OPEN
+                      : CNS_Q_WHEN;
+    } else if (!strcmp(w0, "where")) {
+        q->kind = in_list(w1, (const char *const[]){"should", "can", "could", NULL}) ? CNS_Q_OPEN
+                                                                                     : CNS_Q_WHERE;
+    } else if (!strcmp(w0, "how")) {
+        bool ok;
+        if (!strcmp(w1, "many"))
+            q->kind = CNS_Q_COUNT;
+        else if ((hint = how_hint(w1, &ok)), ok)
+            q->kind = CNS_Q_AMOUNT, q->hint = hint;
+        else
+            q->kind = CNS_Q_OPEN;
+    } else if (!strcmp(w0, "what") || !strcmp(w0, "which") || !strcmp(w0, "what's")) {
+        bool which = !strcmp(w0, "which");
+        if (!strcmp(w0, "what's"))
+            w1 = "is", i--; /* "what's the ..." reads as "what is the ..." */
+        const char *w2 = i + 2 < q->n ? q->w[i + 2].w : "";
+        if (in_list(w1, (const char *const[]){"year", "date", "day", "month", "century", "decade",
+                                              NULL}))
+            q->kind = CNS_Q_WHEN;
+        else if (q->math)
+            q->kind = CNS_Q_AMOUNT;
+        else if (open_noun)
+            q->kind = CNS_Q_OPEN;
+        else if (!strcmp(w1, "are") || !strcmp(w1, "were"))
+            q->kind = CNS_Q_OPEN;
+        else if (!strcmp(w1, "is") || !strcmp(w1, "was")) {
+            bool of = false, sup = false;
+            for (size_t k = i + 2; k < q->n; k++) {
+                const char *w = q->w[k].w;
+                size_t l = strlen(w);
+                if (in_list(w, (const char *const[]){"of", "for", "in", "on", "between", NULL}))
+                    of = true;
+                if ((l > 4 && !strcmp(w + l - 3, "est") && strcmp(w, "interest") &&
+                     strcmp(w, "forest") && strcmp(w, "request") && strcmp(w, "contest")) ||
+                    !strcmp(w, "most") || !strcmp(w, "least") || !strcmp(w, "first") ||
+                    !strcmp(w, "last") || !strcmp(w, "main") || !strcmp(w, "only"))
+                    sup = true;
+            }
+            if (qty_noun)
+                q->kind = CNS_Q_AMOUNT, q->hint = hint;
+            else if (which)
+                q->kind = CNS_Q_WHICH;
+            else if (of || sup)
+                q->kind = CNS_Q_WHAT;
+            else
+                q->kind = CNS_Q_OPEN; /* "What is a tort?": a definition */
+        } else if (in_list(w1, (const char *const[]){"does", "do", "did", NULL})) {
+            /* "What does X stand for" asks for one thing; "what do X and Y mean" for several */
+            /* "What does GDPR stand for / mean?" asks for one expansion */
+            bool stand = false;
+            for (size_t k = i + 2; k < q->n; k++)
+                if ((!strcmp(q->w[k].w, "stand") && k + 1 < q->n &&
+                     !strcmp(q->w[k + 1].w, "for")) ||
+                    !strcmp(q->w[k].w, "mean"))
+                    stand = strcmp(w1, "do") != 0;
+            q->kind = stand ? CNS_Q_WHAT : which ? CNS_Q_WHICH : CNS_Q_OPEN;
+        } else if (in_list(w1, AUX) ||
+                   in_list(w1, (const char *const[]){"causes", "cause", "makes", "make", "happens",
+                                                     "happened", "caused", "made", NULL})) {
+            q->kind = CNS_Q_OPEN;
+        } else if (*w1) {
+            /* "what gas do plants absorb", "which country won", "which foods are ..." */
+            bool is_q, is_q2;
+            unsigned h = quantity_hint(w1, &is_q), h2 = quantity_hint(w2, &is_q2);
+            if (is_q || is_q2)
+                q->kind = CNS_Q_AMOUNT, q->hint = is_q ? h : h2;
+            else if (plural_noun(w1) &&
+                     in_list(w2, (const char *const[]){"are", "were", "have", "do", "can", "should",
+                                                       NULL}))
+                q->kind = CNS_Q_OPEN;
+            else
+                q->kind = which ? CNS_Q_WHICH : CNS_Q_WHAT;
+        }
+    } else if (in_list(w0, AUX)) {
+        /* "Can you explain ..." asks for an explanation */
+        if (!strcmp(w1, "you") && i + 2 < q->n && in_list(q->w[i + 2].w, OPEN_VERBS))
+            q->kind = CNS_Q_OPEN;
+        else {
+            q->kind = CNS_Q_YESNO;
+            for (size_t k = i + 1; k + 1 < q->n; k++)
+                if (!strcmp(q->w[k].w, "or") && strcmp(q->w[k + 1].w, "not")) {
+                    size_t b = k + 1;
+                    while (b < q->n && (q->w[b].f & W_STOP))
+                        b++;
+                    size_t a = k;
+                    while (a > i + 1 && (q->w[a - 1].f & W_STOP))
+                        a--;
+                    if (b < q->n && a > i + 1) {
+                        q->alt[0] = (int)(a - 1);
+                        q->alt[1] = (int)b;
+                        q->kind = CNS_Q_WHICH;
+                    }
+                    break;
+                }
+        }
+    }
+    /* content words: what the question itself says, not an answer */
+    for (size_t k = 0; k < q->n; k++)
+        if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
+            q->w[k].f |= W_Q;
+}
+
+cns_qkind cns_direct_classify(const char *question)
+{
+    qinfo *q = malloc(sizeof *q);
+    if (!q)
+        return CNS_Q_OPEN;
+    question_read(question, q);
+    cns_qkind k = q->kind;
+    free(q);
+    return k;
+}
+
+const char *cns_direct_qkind_str(cns_qkind k)
+{
+    switch (k) {
+    case CNS_Q_WHO:
+        return "who";
+    case CNS_Q_WHAT:
+        return "what";
+    case CNS_Q_WHICH:
+        return "which";
+    case CNS_Q_WHERE:
+        return "where";
+    case CNS_Q_WHEN:
+        return "when";
+    case CNS_Q_COUNT:
+        return "how many";
+    case CNS_Q_AMOUNT:
+        return "how much";
+    case CNS_Q_YESNO:
+        return "yes/no";
+    case CNS_Q_OPEN:
+        break;
+    }
+    return "open";
+}
+
+/* Whether answer word w says a content word of the question. */
+static bool says_question_word(const qinfo *q, const char *w)
+{
+    for (size_t k = 0; k < q->n; k++)
+        if ((q->w[k].f & W_Q) && word_like(q->w[k].w, w))
+            return true;
+    return false;
+}
+
+/* ---- segments: sentences, list items, table rows ---------------------------------- */
+
+typedef enum { SEG_PROSE, SEG_ITEM, SEG_ROW } seg_kind;
+
+typedef struct seg {
+    size_t s, e;
+    seg_kind kind;
+} seg;
+
+static bool is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Where the sentence starting at s ends, within [s, e): after . ! ? ; or ": " followed by
+ * space, not inside a number or after an initial ("U.S.", "J. K.") or "e.g.", "Dr.". */
+static size_t sentence_end(const char *t, size_t s, size_t e)
+{
+    for (size_t i = s; i < e; i++) {
+        char c = t[i];
+        if (c != '.' && c != '!' && c != '?' && c != ';' && c != ':')
+            continue;
+        if (i + 1 < e && !is_space((unsigned char)t[i + 1]))
+            continue;
+        if (c == '.') {
+            /* a single letter before ("U.S." "J.") or a short abbreviation */
+            size_t b = i;
+            while (b > s && !is_space((unsigned char)t[b - 1]))
+                b--;
+            size_t wl = i - b;
+            if (wl == 1 && is_upper_ascii((unsigned char)t[b]))
+                continue;
+            if (wl >= 2 && wl <= 4 && memchr(t + b, '.', wl))
+                continue; /* e.g. i.e. U.S */
+            static const char *const abbr[] = {"Dr",     "Mr", "Mrs", "Ms", "St", "vs",   "etc",
+                                               "approx", "ca", "No",  "Jr", "Sr", "Prof", NULL};
+            bool ab = false;
+            for (size_t k = 0; abbr[k]; k++)
+                if (strlen(abbr[k]) == wl && !strncmp(t + b, abbr[k], wl))
+                    ab = true;
+            if (ab)
+                continue;
+        }
+        return i + 1;
+    }
+    return e;
+}
+
+static size_t trim_left(const char *t, size_t s, size_t e)
+{
+    while (s < e && is_space((unsigned char)t[s]))
+        s++;
+    return s;
+}
+
+static size_t trim_right(const char *t, size_t s, size_t e)
+{
+    while (e > s && is_space((unsigned char)t[e - 1]))
+        e--;
+    return e;
+}
+
+/* Splits the first DX_CNS_MAX_DIRECT_SCAN bytes of markdown into at most cap segments:
+ * headings, rules, code fences and table separator rows are skipped. */
+static size_t segments_read(const char *t, size_t len, seg *out, size_t cap)
+{
+    size_t n = 0, i = 0;
+    bool fence = false;
+    while (i < len && n < cap) {
+        size_t le = i;
+        while (le < len && t[le] != '\n')
+            le++;
+        size_t s = trim_left(t, i, le), e = trim_right(t, s, le);
+        size_t next = le < len ? le + 1 : le;
+        if (e - s >= 3 && (!strncmp(t + s, "```", 3) || !strncmp(t + s, "~~~", 3))) {
+            fence = !fence;
+            i = next;
+            continue;
+        }
+        if (fence || s == e || t[s] == '#' ||
+            (e - s >= 3 && (t[s] == '-' || t[s] == '*' || t[s] == '_') &&
+             strspn(t + s, "-*_ ") >= e - s)) {
+            i = next;
+            continue;
+        }
+        if (t[s] == '|') {
+            if (strspn(t + s, "|-: ") < e - s && n < cap)
+                out[n++] = (seg){s, e, SEG_ROW};
+            i = next;
+            continue;
+        }
+        seg_kind kind = SEG_PROSE;
+        /* list markers: - * + • 1. 1) */
+        if (e - s >= 2 && (t[s] == '-' || t[s] == '*' || t[s] == '+') && t[s + 1] == ' ') {
+            s = trim_left(t, s + 1, e);
+            kind = SEG_ITEM;
+        } else if (e - s >= 4 && !strncmp(t + s, "\xE2\x80\xA2", 3)) {
+            s = trim_left(t, s + 3, e);
+            kind = SEG_ITEM;
+        } else {
+            size_t d = s;
+            while (d < e && is_digit((unsigned char)t[d]))
+                d++;
+            if (d > s && d - s <= 3 && d + 1 < e && (t[d] == '.' || t[d] == ')') &&
+                t[d + 1] == ' ') {
+                s = trim_left(t, d + 1, e);
+                kind = SEG_ITEM;
+            }
+        }
+        if (t[s] == '>')
+            s = trim_left(t, s + 1, e);
+        /* a prose paragraph runs on over its lines until a blank or a marked line */
+        if (kind == SEG_PROSE) {
+            while (next < len) {
+                size_t ne = next;
+                while (ne < len && t[ne] != '\n')
+                    ne++;
+                size_t ns = trim_left(t, next, ne);
+                if (ns == ne || strchr("#|-*+>`", t[ns]) || is_digit((unsigned char)t[ns]))
+                    break;
+                e = trim_right(t, ns, ne);
+                next = ne < len ? ne + 1 : ne;
+            }
+        }
+        while (s < e && n < cap) {
+            size_t se = sentence_end(t, s, e);
+            size_t te = trim_right(t, s, se);
+            if (te > s)
+                out[n++] = (seg){s, te, kind};
+            s = trim_left(t, se, e);
+        }
+        i = next;
+    }
+    return n;
+}
+
+/* ---- non-answers ------------------------------------------------------------------- */
+
+static bool contains_ci(const char *t, size_t s, size_t e, const char *pat)
+{
+    size_t pl = strlen(pat);
+    for (size_t i = s; i + pl <= e; i++) {
+        size_t k = 0;
+        while (k < pl) {
+            char c = t[i + k];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c - 'A' + 'a');
+            if (c != pat[k])
+                break;
+            k++;
+        }
+        if (k == pl &&
+            (i == s || !cp_is_wordchar((unsigned char)t[i - 1]) || (unsigned char)t[i - 1] >= 0x80))
+            return true;
+    }
+    return false;
+}
+
+/* "I don't know", "I cannot say", "no idea": an answer that gives none. */
+static bool is_nonanswer(const char *t, size_t s, size_t e)
+{
+    static const char *const pats[] = {
+        "i don't know",    "i do not know",    "i dont know",
+        "i cannot say",    "i can't say",      "i can not say",
+        "i'm not sure",    "i am not sure",    "no idea",
+        "not sure",        "i have no",        "cannot be determined",
+        "i don't have",    "i do not have",    "unable to determine",
+        "i'm not certain", "i am not certain", NULL};
+    char buf[512];
+    size_t n = e - s < sizeof buf - 1 ? e - s : sizeof buf - 1;
+    memcpy(buf, t + s, n);
+    buf[n] = 0;
+    /* typographic apostrophes read as ' */
+    for (char *p = buf; (p = strstr(p, "\xE2\x80\x99"));) {
+        *p = '\'';
+        memmove(p + 1, p + 3, strlen(p + 3) + 1);
+    }
+    if (cns_is_refusal(buf))
+        return true;
+    size_t bl = strlen(buf);
+    for (size_t k = 0; pats[k]; k++)
+        if (contains_ci(buf, 0, bl, pats[k]))
+            return true;
+    return false;
+}
+
+/* Model garbage: special tokens, one word over and over, letter salad. */
+static bool is_garbage(const char *t, size_t s, size_t e, const word *ws, size_t n)
+{
+    for (size_t i = s; i + 1 < e; i++)
+        if ((t[i] == '<' && t[i + 1] == '|') || (t[i] == '|' && t[i + 1] == '>'))
+            return true;
+    if (n >= 6) {
+        for (size_t i = 0; i < n; i++) {
+            size_t same = 0;
+            for (size_t j = 0; j < n; j++)
+                same += !strcmp(ws[i].w, ws[j].w);
+            if (2 * same > n)
+                return true;
+        }
+    }
+    size_t alpha = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *w = ws[i].w;
+        bool ascii = true, vowel = false, digit = false;
+        size_t run = 0, maxrun = 0;
+        for (const char *p = w; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c >= 0x80)
+                ascii = false;
+            if (is_digit(c))
+                digit = true;
+            if (strchr("aeiouy", c) && c)
+                vowel = true, run = 0;
+            else if (c >= 'a' && c <= 'z' && ++run > maxrun)
+                maxrun = run;
+        }
+        if (!ascii || !(ws[i].f & W_ALPHA) || (ws[i].f & W_ACRO) || strlen(w) < 3)
+            continue;
+        alpha++;
+        if (!vowel || maxrun >= 5 || (digit && !(ws[i].f & W_NUM)))
+            bad++;
+    }
+    return alpha > 0 && 2 * bad >= alpha + (alpha > 1);
+}
+
+/* ---- values -------------------------------------------------------------------------- */
+
+static char *copy_range(arena *a, const char *t, size_t s, size_t e)
+{
+    char *p = arena_alloc(a, e - s + 1);
+    if (p) {
+        memcpy(p, t + s, e - s);
+        p[e - s] = 0;
+    }
+    return p;
+}
+
+typedef struct ctx {
+    const qinfo *q;
+    const char *t;
+    arena *a;
+    word w[DX_CNS_MAX_DIRECT_TOKENS];
+    size_t n;
+    seg sg;
+    int choice; /* the alternative of the question a choice answer names, -1 */
+} ctx;
+
+static void set_span(ctx *c, cns_direct *d, size_t s, size_t e)
+{
+    d->start = s;
+    d->len = e - s;
+    d->sent_start = c->sg.s;
+    d->sent_len = c->sg.e - c->sg.s;
+}
+
+/* yes/no: a leading word, else a sentence that restates the question, negated or not */
+static bool find_yesno(ctx *c, cns_direct *d, bool lead)
+{
+    static const char *const YES[] = {
+        "yes", "yeah", "yep", "yup", "correct",   "absolutely", "definitely", "indeed", "sim",
+        "si",  "oui",  "ja",  "da",  "certainly", "sure",       "true",       NULL};
+    static const char *const NO[] = {"no",  "nope", "nah", "incorrect", "false", "nao",
+                                     "non", "nein", "net", "wrong",     NULL};
+    if (c->n == 0)
+        return false;
+    const word *w0 = &c->w[0];
+    size_t after = w0->e;
+    bool punct = after >= c->sg.e || c->t[after] == ',' || c->t[after] == '.' ||
+                 c->t[after] == '!' || c->t[after] == ';' || c->t[after] == ':' ||
+                 c->t[after] == ' ' || c->t[after] == '*';
+    if (lead && in_list(w0->w, YES) && (c->n == 1 || c->t[after] != ' ' || !strcmp(w0->w, "yes")))
+        d->yes = 1;
+    else if (lead && in_list(w0->w, NO) && punct && (c->n == 1 || c->t[after] != ' '))
+        d->yes = -1;
+    else if (lead && c->n >= 2 && !strcmp(w0->w, "not") &&
+             (!strcmp(c->w[1].w, "really") || !strcmp(c->w[1].w, "at") ||
+              !strcmp(c->w[1].w, "necessarily")))
+        d->yes = -1;
+    if (d->yes) {
+        d->type = CNS_DV_YESNO;
+        set_span(c, d, w0->s, c->n > 1 && !strcmp(w0->w, "not") ? c->w[1].e : w0->e);
+        return true;
+    }
+    /* the question restated: all its content words (one may be missing from four or more) */
+    size_t need = 0, have = 0;
+    for (size_t k = 0; k < c->q->n; k++) {
+        if (!(c->q->w[k].f & W_Q))
+            continue;
+        need++;
+        for (size_t j = 0; j < c->n; j++)
+            if (word_like(c->q->w[k].w, c->w[j].w)) {
+                have++;
+                break;
+            }
+    }
+    if (need == 0 || have + (need >= 4 ? need / 3 : 0) < need)
+        return false;
+    int negs = 0;
+    for (size_t j = 0; j < c->n; j++)
+        negs += in_list(c->w[j].w, NEGS) || strstr(c->w[j].w, "n't") != NULL;
+    d->type = CNS_DV_YESNO;
+    d->yes = ((negs + c->q->negs) % 2) ? -1 : 1;
+    set_span(c, d, c->sg.s, c->sg.e);
+    return true;
+}
+
+static bool is_number_word(const char *w)
+{
+    static const char *const nw[] = {
+        "zero",     "one",     "two",     "three",     "four",     "five",     "six",
+        "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",   "thirteen",
+        "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+        "thirty",   "forty",   "fifty",   "sixty",     "seventy",  "eighty",   "ninety",
+        "hundred",  "dozen",   "half",    NULL};
+    char head[WORD_MAX];
+    size_t k = strcspn(w, "-");
+    memcpy(head, w, k);
+    head[k] = 0;
+    return in_list(head, nw);
+}
+
+static bool hint_ok(unsigned hint, int dim)
+{
+    if (!hint)
+        return dim != CNS_DIM_YEAR;
+    return ((hint & HINT_LENGTH) && dim == CNS_DIM_LENGTH) ||
+           ((hint & HINT_MASS) && dim == CNS_DIM_MASS) ||
+           ((hint & HINT_TEMP) && dim == CNS_DIM_TEMP) ||
+           ((hint & HINT_TIME) && dim == CNS_DIM_TIME) ||
+           ((hint & HINT_SPEED) && dim == CNS_DIM_SPEED);
+}
+
+static const char *base_unit(int dim)
+{
+    switch (dim) {
+    case CNS_DIM_PERCENT:
+        return "%";
+    case CNS_DIM_LENGTH:
+        return "m";
+    case CNS_DIM_MASS:
+        return "g";
+    case CNS_DIM_TEMP:
+        return "°C";
+    case CNS_DIM_TIME:
+        return "s";
+    case CNS_DIM_VOLUME:
+        return "L";
+    case CNS_DIM_SPEED:
+        return "m/s";
+    case CNS_DIM_DATA:
+        return "B";
+    case CNS_DIM_ENERGY:
+        return "kcal";
+    case CNS_DIM_USD:
+        return "USD";
+    case CNS_DIM_EUR:
+        return "EUR";
+    case CNS_DIM_GBP:
+        return "GBP";
+    default:
+        return "";
+    }
+}
+
+/* The quantities of the words [i, j) of the sentence, read by text.h from a copy in which
+ * a decimal comma is a point ("9,81") and a lone "K" is kelvin. */
+static dx_status window_qty(ctx *c, size_t s, size_t e, cns_features *f)
+{
+    char win[WINDOW_MAX];
+    size_t n = 0;
+    for (size_t i = s; i < e && n + 8 < sizeof win; i++) {
+        char ch = c->t[i];
+        if (ch == ',' && i > s && is_digit((unsigned char)c->t[i - 1]) && i + 1 < e &&
+            is_digit((unsigned char)c->t[i + 1])) {
+            size_t d = i + 1;
+            while (d < e && is_digit((unsigned char)c->t[d]))
+                d++;
+            if (d - i - 1 != 3) {
+                win[n++] = '.';
+                continue;
+            }
+        }
+        if (ch == 'K' && i > s && (c->t[i - 1] == ' ' || is_digit((unsigned char)c->t[i - 1])) &&
+            (i + 1 >= e || !cp_is_wordchar((unsigned char)c->t[i + 1]))) {
+            memcpy(win + n, " kelvin", 7);
+            n += 7;
+            continue;
+        }
+        win[n++] = ch;
+    }
+    win[n] = 0;
+    return cns_text_features(win, c->a, f);
+}
+
+static bool connector(const ctx *c, size_t from, size_t to, bool *range, bool *plus)
+{
+    /* between two numbers: "-", "–", "to", "and" (with "between" before), "or" */
+    *range = *plus = false;
+    char buf[24];
+    size_t n = 0;
+    for (size_t i = from; i < to && n + 1 < sizeof buf; i++)
+        if (!is_space((unsigned char)c->t[i]))
+            buf[n++] = c->t[i] >= 'A' && c->t[i] <= 'Z' ? (char)(c->t[i] - 'A' + 'a') : c->t[i];
+    buf[n] = 0;
+    if (!strcmp(buf, "-") || !strcmp(buf, "\xE2\x80\x93") || !strcmp(buf, "\xE2\x80\x94") ||
+        !strcmp(buf, "to") || !strcmp(buf, "or"))
+        *range = true;
+    else if (!strcmp(buf, "and") || !strcmp(buf, ","))
+        *plus = true;
+    return *range || *plus;
+}
+
+static bool find_number_pass(ctx *c, cns_direct *d, bool bare);
+
+/* An amount: first one of the dimension the question asks for, else a bare number. */
+static bool find_number(ctx *c, cns_direct *d)
+{
+    return find_number_pass(c, d, false) || (c->q->hint && find_number_pass(c, d, true));
+}
+
+static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
+{
+    /* after the last "=": the result of a calculation */
+    size_t from = c->sg.s;
+    for (size_t i = c->sg.s; i < c->sg.e; i++)
+        if (c->t[i] == '=' ||
+            (c->t[i] == (char)0xE2 && i + 2 < c->sg.e && (unsigned char)c->t[i + 1] == 0x89 &&
+             (unsigned char)c->t[i + 2] == 0x88)) /* ≈ */
+            from = i + 1;
+    for (size_t i = 0; i < c->n; i++) {
+        const word *w = &c->w[i];
+        if (w->s < from || !((w->f & W_NUM) || is_number_word(w->w)))
+            continue;
+        if ((w->f & W_NUM) && !(w->f & W_ALPHA) && w->s > c->sg.s &&
+            cp_is_wordchar((unsigned char)c->t[w->s - 1]))
+            continue; /* the 2 of "H2O" */
+        /* a number the question states is not its answer ("12 times 12 is 144", "how much
+         * does one cup weigh") */
+        {
+            bool operand = false;
+            for (size_t k = 0; k < c->q->n; k++)
+                if (((c->q->w[k].f & W_NUM) || is_number_word(c->q->w[k].w)) &&
+                    !strcmp(c->q->w[k].w, w->w))
+                    operand = true;
+            if (operand)
+                continue;
+        }
+        /* a hedge just before belongs to the number */
+        size_t ws = w->s;
+        if (i > 0 && in_list(c->w[i - 1].w,
+                             (const char *const[]){"about", "approximately", "around", "roughly",
+                                                   "nearly", "almost", "circa", "some", "over",
+                                                   "under", "approx", "ca", "etwa", "environ",
+                                                   "aproximadamente", "cerca", NULL}))
+            ws = c->w[i - 1].s;
+        else if (ws > c->sg.s && (c->t[ws - 1] == '~' || c->t[ws - 1] == '$'))
+            ws--;
+        /* up to four more words after the last number, not past a bracket or ";", nor past a
+         * second number unless it makes a range ("7 to 9 hours", "9-12 minutes", "between
+         * 100 and 110 m"), a sum ("8 minutes and 20 seconds") or one number ("two hundred") */
+        bool between = i > 0 && !strcmp(c->w[i - 1].w, "between");
+        size_t j = i + 1, lastnum = i, last = i;
+        bool range = false, plus = false;
+        while (j < c->n && j <= lastnum + 4) {
+            bool stop = false;
+            for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
+                if (strchr("();:[]|", c->t[k]))
+                    stop = true;
+            if (stop)
+                break;
+            if ((c->w[j].f & W_NUM) || is_number_word(c->w[j].w)) {
+                bool r = false, p = false;
+                if (j == lastnum + 1 && is_number_word(c->w[j].w) &&
+                    is_number_word(c->w[lastnum].w))
+                    ; /* "two hundred", "forty million" */
+                else if (range || plus)
+                    break;
+                else if (j == lastnum + 1 && connector(c, c->w[j - 1].e, c->w[j].s, &r, &p))
+                    range = r, plus = p;
+                else if (j >= lastnum + 2 && connector(c, c->w[j - 1].s, c->w[j - 1].e, &r, &p))
+                    range = r || (p && between), plus = p && !between;
+                else
+                    break;
+                lastnum = j;
+            } else if (c->w[j - 1].e < c->w[j].s && c->t[c->w[j - 1].e] == ',')
+                break; /* "42 km, the ..." */
+            last = j;
+            j++;
+        }
+        /* a connector left dangling at the end ("... 10 and") is no part of it */
+        while (last > lastnum && (!strcmp(c->w[last].w, "and") || !strcmp(c->w[last].w, "to") ||
+                                  !strcmp(c->w[last].w, "or")))
+            last--;
+        size_t we = c->w[last].e;
+        /* a unit sign right after the last word: °C, %, ² */
+        while (we < c->sg.e && we - c->w[last].e < 4 && !is_space((unsigned char)c->t[we]) &&
+               !strchr(".,;:)(|", c->t[we]))
+            we++;
+        while (we < c->sg.e && ((unsigned char)c->t[we] & 0xC0) == 0x80)
+            we++; /* never end inside a character */
+        cns_features f;
+        if (window_qty(c, ws, we, &f))
+            return false;
+        if (f.n_qty == 0)
+            continue;
+        cns_qty q0 = f.qty[0];
+        double hi = q0.value;
+        if (f.n_qty >= 2 && range) {
+            cns_qty q1 = f.qty[1];
+            if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE) {
+                /* "36.5 to 37.5 degrees Celsius": the first end in the second's unit, read
+                 * from its own digits followed by the unit's words */
+                char win[WINDOW_MAX];
+                size_t nl = c->w[i].e - ws, ul = we - c->w[lastnum].e;
+                cns_features f1;
+                if (nl + ul + 2 < sizeof win) {
+                    memcpy(win, c->t + ws, nl);
+                    win[nl] = ' ';
+                    memcpy(win + nl + 1, c->t + c->w[lastnum].e, ul);
+                    win[nl + 1 + ul] = 0;
+                    if (cns_text_features(win, c->a, &f1))
+                        return false;
+                    if (f1.n_qty >= 1 && f1.qty[0].dim == q1.dim)
+                        q0 = f1.qty[0];
+                }
+            }
+            if (q1.dim == q0.dim) {
+                hi = q1.value;
+                if (hi < q0.value) {
+                    double tmp = hi;
+                    hi = q0.value, q0.value = tmp;
+                }
+            }
+        } else if (f.n_qty >= 2 && plus && q0.dim == CNS_DIM_TIME && f.qty[1].dim == CNS_DIM_TIME &&
+                   f.qty[1].value < q0.value) {
+            q0.value += f.qty[1].value;
+            q0.half = f.qty[1].half;
+            hi = q0.value;
+        }
+        /* the span ends where the unit does: the shortest window that reads the same */
+        for (size_t k = lastnum; k < last; k++) {
+            size_t ke = c->w[k].e;
+            while (ke < we && ke - c->w[k].e < 4 && !is_space((unsigned char)c->t[ke]) &&
+                   !strchr(".,;:)(|", c->t[ke]))
+                ke++;
+            while (ke < we && ((unsigned char)c->t[ke] & 0xC0) == 0x80)
+                ke++;
+            cns_features f2;
+            if (window_qty(c, ws, ke, &f2))
+                return false;
+            if (f2.n_qty >= 1 && f2.qty[0].dim == f.qty[0].dim &&
+                f2.qty[0].value == f.qty[0].value && f2.n_qty == f.n_qty) {
+                we = ke;
+                break;
+            }
+        }
+        if (c->q->kind == CNS_Q_AMOUNT && !hint_ok(c->q->hint, q0.dim) && !c->q->math &&
+            !(bare && q0.dim == CNS_DIM_NONE))
+            continue;
+        if (c->q->kind == CNS_Q_COUNT && q0.dim == CNS_DIM_YEAR)
+            continue;
+        d->type = CNS_DV_NUMBER;
+        d->qty = q0;
+        d->hi = hi;
+        set_span(c, d, ws, we);
+        return true;
+    }
+    return false;
+}
+
+static int month_of(const char *w)
+{
+    static const char *const m[][12] = {
+        {"january", "february", "march", "april", "may", "june", "july", "august", "september",
+         "october", "november", "december"},
+        {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"},
+        {"janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
+         "octobre", "novembre", "decembre"},
+        {"januar", "februar", "marz", "april", "mai", "juni", "juli", "august", "september",
+         "oktober", "november", "dezember"},
+        {"enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+         "octubre", "noviembre", "diciembre"},
+    };
+    for (size_t r = 0; r < sizeof m / sizeof m[0]; r++)
+        for (int k = 0; k < 12; k++)
+            if (!strcmp(w, m[r][k]))
+                return k + 1;
+    if (!strcmp(w, "sept"))
+        return 9;
+    return 0;
+}
+
+/* A whole number in w ("4", "4th", "1776"); -1 if w is not one. */
+static long whole(const word *w)
+{
+    if (!(w->f & W_NUM))
+        return -1;
+    long v = 0;
+    const char *p = w->w;
+    if (!is_digit((unsigned char)*p))
+        return -1;
+    for (; is_digit((unsigned char)*p); p++)
+        if ((v = v * 10 + (*p - '0')) > 100000)
+            return -1;
+    if (*p && strcmp(p, "st") && strcmp(p, "nd") && strcmp(p, "rd") && strcmp(p, "th"))
+        return -1;
+    return v;
+}
+
+static bool is_era(const char *w, int *sign)
+{
+    *sign = (!strcmp(w, "bc") || !strcmp(w, "bce")) ? -1 : 1;
+    return !strcmp(w, "bc") || !strcmp(w, "bce") || !strcmp(w, "ad") || !strcmp(w, "ce");
+}
+
+/* A year at word k: 1000-2999, or any whole number with an era after it ("44 BC", "476 AD")
+ * or "in"/"year" before it. Sets *end to the last byte read; 0 when none. */
+static int year_at(const ctx *c, size_t k, size_t *end)
+{
+    if (k >= c->n)
+        return 0;
+    long v = whole(&c->w[k]);
+    if (v < 1 || v > 2999 || strchr(c->w[k].w, ',') || strchr(c->w[k].w, '.') ||
+        !is_digit((unsigned char)c->w[k].w[strlen(c->w[k].w) - 1]))
+        return 0;
+    int sign = 1;
+    if (k + 1 < c->n && is_era(c->w[k + 1].w, &sign)) {
+        *end = c->w[k + 1].e;
+        return sign * (int)v;
+    }
+    if (k > 0 && (!strcmp(c->w[k - 1].w, "ad") || !strcmp(c->w[k - 1].w, "anno"))) {
+        *end = c->w[k].e;
+        return (int)v;
+    }
+    const char *pv = k > 0 ? c->w[k - 1].w : "";
+    if (v >= 1000 || (v >= 100 && (!strcmp(pv, "in") || !strcmp(pv, "year")))) {
+        *end = c->w[k].e;
+        return (int)v;
+    }
+    return 0;
+}
+
+static bool find_date(ctx *c, cns_direct *d)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const word *w = &c->w[i];
+        int y = 0, mo = 0, dd = 0;
+        size_t s = w->s, e = w->e;
+        if (strlen(w->w) == 10 && w->w[4] == '-' && w->w[7] == '-' &&
+            is_digit((unsigned char)w->w[0])) {
+            /* 1776-07-04 */
+            y = atoi(w->w), mo = atoi(w->w + 5), dd = atoi(w->w + 8);
+            if (mo < 1 || mo > 12 || dd < 1 || dd > 31)
+                continue;
+        } else if ((mo = month_of(w->w)) > 0) {
+            /* July 4, 1776 / July 4th 1776 / July 1776 ("may" only as May) */
+            if (!strcmp(w->w, "may") && !(w->f & W_CAP))
+                continue;
+            long v = i + 1 < c->n ? whole(&c->w[i + 1]) : -1;
+            if (v >= 1 && v <= 31 && (y = year_at(c, i + 2, &e)) != 0)
+                dd = (int)v;
+            else if ((y = year_at(c, i + 1, &e)) == 0)
+                continue;
+        } else {
+            long v = whole(w);
+            if (v < 0)
+                continue;
+            /* 4 July 1776 / 4th of July 1776; a day without a year is no answer to "when" */
+            size_t k = i + 1;
+            if (k < c->n && !strcmp(c->w[k].w, "of"))
+                k++;
+            if (v >= 1 && v <= 31 && k < c->n && (mo = month_of(c->w[k].w)) > 0) {
+                if ((y = year_at(c, k + 1, &e)) == 0)
+                    continue;
+                dd = (int)v;
+            } else if ((y = year_at(c, i, &e)) == 0)
+                continue;
+        }
+        if (y == 0)
+            continue;
+        d->type = CNS_DV_DATE;
+        d->year = y, d->month = mo, d->day = dd;
+        set_span(c, d, s, e);
+        return true;
+    }
+    return false;
+}
+
+/* Entity: a bold phrase; else the best run of words that are neither the question's nor
+ * function words, names first, after "is"/"by"/"in" next, numbers last. */
+static const char *const COPULA[] = {"is",     "was",   "are", "were", "by",  "be",   "est",
+                                     "ist",    "es",    "e",   "fue",  "war", "sont", "als",
+                                     "called", "named", "for", "from", "as",  NULL};
+
+static bool is_adverb(const char *w)
+{
+    size_t l = strlen(w);
+    return l > 4 && !strcmp(w + l - 2, "ly") && strcmp(w, "italy") && strcmp(w, "july") &&
+           strcmp(w, "lily") && strcmp(w, "sicily") && strcmp(w, "family") &&
+           strcmp(w, "assembly") && strcmp(w, "supply") && strcmp(w, "emily");
+}
+
+static bool entity_word(const ctx *c, size_t i)
+{
+    const word *w = &c->w[i];
+    return !(w->f & (W_STOP | W_Q)) && !is_adverb(w->w) && (w->f & W_ALPHA);
+}
+
+static bool is_name_word(const ctx *c, size_t i)
+{
+    const word *w = &c->w[i];
+    if (w->f & W_ACRO)
+        return true;
+    if (!(w->f & W_CAP))
+        return false;
+    if (!(w->f & W_INITIAL))
+        return true;
+    /* a sentence's first word is a name only when the name goes on: "Leonardo da Vinci" */
+    return i + 1 < c->n && ((c->w[i + 1].f & W_CAP) || (c->w[i + 1].f & W_PART)) &&
+           !(c->w[i + 1].f & W_STOP && !(c->w[i + 1].f & W_PART));
+}
+
+static bool find_choice(ctx *c, cns_direct *d)
+{
+    int hit = -1;
+    size_t hs = 0, he = 0;
+    /* the first clause decides when it names one alternative */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t end = c->sg.e;
+        if (pass == 0)
+            for (size_t i = c->sg.s; i < c->sg.e; i++)
+                if (c->t[i] == ',' || c->t[i] == ';') {
+                    end = i;
+                    break;
+                }
+        int found = -1, count = 0;
+        for (int k = 0; k < 2; k++) {
+            const char *aw = c->q->w[c->q->alt[k]].w;
+            for (size_t j = 0; j < c->n && c->w[j].e <= end; j++)
+                if (word_like(aw, c->w[j].w)) {
+                    if (found != k)
+                        count++;
+                    found = k;
+                    hs = c->w[j].s, he = c->w[j].e;
+                    break;
+                }
+        }
+        if (count == 1) {
+            hit = found;
+            break;
+        }
+        if (count == 2)
+            return false;
+    }
+    if (hit < 0)
+        return false;
+    c->choice = hit;
+    d->type = CNS_DV_ENTITY;
+    set_span(c, d, hs, he);
+    return true;
+}
+
+static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
+{
+    /* **bold** or __bold__ */
+    for (size_t i = c->sg.s; i + 1 < c->sg.e; i++)
+        if ((c->t[i] == '*' && c->t[i + 1] == '*') || (c->t[i] == '_' && c->t[i + 1] == '_')) {
+            size_t b = i + 2;
+            size_t k = b;
+            while (k + 1 < c->sg.e && !(c->t[k] == c->t[i] && c->t[k + 1] == c->t[i]))
+                k++;
+            if (k + 1 >= c->sg.e || k == b || k - b > 120)
+                break;
+            bool own = false;
+            size_t words = 0;
+            for (size_t j = 0; j < c->n; j++)
+                if (c->w[j].s >= b && c->w[j].e <= k) {
+                    words++;
+                    own |= entity_word(c, j);
+                }
+            if (own && words <= 8) {
+                *ns = b, *ne = k;
+                d->type = CNS_DV_ENTITY;
+                set_span(c, d, b, k);
+                return true;
+            }
+            i = k + 1;
+        }
+    /* runs in the first clause, then in the whole sentence */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t end = c->sg.e;
+        if (pass == 0) {
+            for (size_t i = c->sg.s; i < c->sg.e; i++)
+                if (c->t[i] == ',' || c->t[i] == ';' || c->t[i] == '(' || c->t[i] == ':') {
+                    end = i;
+                    break;
+                }
+            if (end == c->sg.e)
+                pass = 1;
+        }
+        int best = -1000;
+        size_t bs = 0, be = 0;
+        for (size_t i = 0; i < c->n && c->w[i].e <= end; i++) {
+            if (!entity_word(c, i) && !(is_name_word(c, i) && !(c->w[i].f & W_STOP)))
+                continue;
+            /* a run: entity words, with name particles and the question's capitalised words
+             * inside a name ("Pacific Ocean", "Guido van Rossum") */
+            size_t j = i + 1;
+            bool name = is_name_word(c, i);
+            while (j < c->n && c->w[j].e <= end) {
+                bool gap_ok = true;
+                for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
+                    if (!is_space((unsigned char)c->t[k]) && c->t[k] != '*' && c->t[k] != '_')
+                        gap_ok = false;
+                if (!gap_ok)
+                    break;
+                if (entity_word(c, j) && !name && is_name_word(c, j))
+                    break; /* "speak Portuguese": the name is a run of its own */
+                if (entity_word(c, j) && !(name && !(c->w[j].f & W_CAP) && !(c->w[j].f & W_NUM)))
+                    j++;
+                else if (name && (c->w[j].f & W_CAP))
+                    j++; /* "Pacific Ocean": the question's word inside a name */
+                else if (name && (c->w[j].f & W_PART) && j + 1 < c->n && (c->w[j + 1].f & W_CAP))
+                    j++;
+                else
+                    break;
+                if (j - i >= 6)
+                    break;
+            }
+            while (j > i + 1 && (c->w[j - 1].f & (W_PART | W_STOP | W_Q)) &&
+                   !(c->w[j - 1].f & W_CAP))
+                j--;
+            bool own = false, num = true;
+            for (size_t k = i; k < j; k++) {
+                own |= entity_word(c, k);
+                num &= (c->w[k].f & W_NUM) != 0;
+            }
+            if (!own) {
+                i = j - 1;
+                continue;
+            }
+            int score = 0;
+            for (size_t k = i; k < j; k++)
+                if (is_name_word(c, k))
+                    score = 3;
+            if (i > 0 && in_list(c->w[i - 1].w, COPULA))
+                score += 2;
+            else if (i > 1 && in_list(c->w[i - 2].w, COPULA) && (c->w[i - 1].f & W_STOP))
+                score += 2;
+            if (c->q->kind == CNS_Q_WHERE && i > 0 &&
+                in_list(c->w[i - 1].w, (const char *const[]){"in", "at", "on", "near", NULL}))
+                score += 2;
+            if (num)
+                score -= 4;
+            /* "the official language of ...", "the main ingredient": a word describing the
+             * question's own noun is not the answer */
+            if (j < c->n && (c->w[j].f & W_Q) && !(c->w[j].f & W_CAP) &&
+                c->w[j - 1].e + 1 == c->w[j].s && i > 0 &&
+                in_list(c->w[i - 1].w, (const char *const[]){"the", "a", "an", "its", "their",
+                                                             "his", "her", "our", NULL}))
+                score -= 3;
+            if (score > best) {
+                best = score;
+                bs = i, be = j;
+            }
+            i = j - 1;
+        }
+        if (best > -1000) {
+            *ns = c->w[bs].s, *ne = c->w[be - 1].e;
+            d->type = CNS_DV_ENTITY;
+            set_span(c, d, *ns, *ne);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A table row "| Creator | Guido van Rossum |": the cell after one that names a word of the
+ * question. */
+static bool find_in_row(ctx *c, cns_direct *d)
+{
+    size_t cs[16], ce[16], nc = 0;
+    size_t i = c->sg.s;
+    while (i < c->sg.e && nc < 16) {
+        while (i < c->sg.e && c->t[i] == '|')
+            i++;
+        size_t s = i;
+        while (i < c->sg.e && c->t[i] != '|')
+            i++;
+        size_t a = trim_left(c->t, s, i), b = trim_right(c->t, a, i);
+        if (b > a)
+            cs[nc] = a, ce[nc] = b, nc++;
+    }
+    for (size_t k = 0; k + 1 < nc; k++) {
+        bool named = false;
+        for (size_t j = 0; j < c->n; j++)
+            if (c->w[j].s >= cs[k] && c->w[j].e <= ce[k] && (c->w[j].f & W_Q))
+                named = true;
+        if (!named)
+            continue;
+        d->type = CNS_DV_ENTITY;
+        seg keep = c->sg;
+        c->sg = (seg){cs[k + 1], ce[k + 1], SEG_ROW};
+        set_span(c, d, cs[k + 1], ce[k + 1]);
+        c->sg = keep;
+        d->sent_start = keep.s, d->sent_len = keep.e - keep.s;
+        return true;
+    }
+    return false;
+}
+
+/* ---- normalised entity keys ---------------------------------------------------------- */
+
+/* Common aliases only (docs/consensus.md, "Direct answers"): each row's names read as the
+ * first. Folded, without articles or punctuation. */
+static const char *const ALIASES[][6] = {
+    {"united states", "usa", "us", "u s", "united states of america", "america"},
+    {"united kingdom", "uk", "u k", "britain", "great britain", NULL},
+    {"soviet union", "ussr", NULL},
+    {"united arab emirates", "uae", NULL},
+    {"european union", "eu", NULL},
+    {"united nations", "un", NULL},
+    {"carbon dioxide", "co2", NULL},
+    {"water", "h2o", NULL},
+    {"deoxyribonucleic acid", "dna", NULL},
+    {"artificial intelligence", "ai", NULL},
+    {"new york city", "nyc", NULL},
+    {"world war ii", "world war 2", "second world war", "ww2", "wwii", NULL},
+    {"world war i", "world war 1", "first world war", "ww1", "wwi", NULL},
+};
+
+static const char *const ARTICLES[] = {"the", "a",   "an",  "le",  "la", "les", "l", "el", "los",
+                                       "las", "der", "die", "das", "il", "lo",  "o", "os", NULL};
+
+/* The key of an entity span: folded words without articles, joined by one space; aliases
+ * mapped to their first form. */
+static char *entity_key(arena *a, const char *t, size_t s, size_t e)
+{
+    word ws[24];
+    size_t n = words_read(t, s, e, ws, 24);
+    char buf[512];
+    size_t bl = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in_list(ws[i].w, ARTICLES) && i + 1 < n)
+            continue;
+        size_t l = strlen(ws[i].w);
+        if (bl + l + 2 >= sizeof buf)
+            break;
+        if (bl)
+            buf[bl++] = ' ';
+        for (size_t k = 0; k < l; k++)
+            buf[bl++] = ws[i].w[k] == '-' ? ' ' : ws[i].w[k];
+    }
+    buf[bl] = 0;
+    for (size_t r = 0; r < sizeof ALIASES / sizeof ALIASES[0]; r++)
+        for (size_t k = 1; k < 6 && ALIASES[r][k]; k++)
+            if (!strcmp(buf, ALIASES[r][k])) {
+                snprintf(buf, sizeof buf, "%s", ALIASES[r][0]);
+                break;
+            }
+    char *p = arena_alloc(a, bl + 1 > strlen(buf) + 1 ? bl + 1 : strlen(buf) + 1);
+    if (p)
+        strcpy(p, buf);
+    return p;
+}
+
+static char *value_string(arena *a, const cns_direct *d)
+{
+    char buf[96];
+    switch (d->type) {
+    case CNS_DV_YESNO:
+        snprintf(buf, sizeof buf, "%s", d->yes > 0 ? "yes" : "no");
+        break;
+    case CNS_DV_NUMBER: {
+        const char *u = base_unit(d->qty.dim);
+        if (d->hi > d->qty.value)
+            snprintf(buf, sizeof buf, "%.10g-%.10g%s%s", d->qty.value, d->hi, *u ? " " : "", u);
+        else
+            snprintf(buf, sizeof buf, "%.10g%s%s", d->qty.value, *u ? " " : "", u);
+        break;
+    }
+    case CNS_DV_DATE:
+        if (d->day)
+            snprintf(buf, sizeof buf, d->year < 0 ? "%d-%02d-%02d" : "%04d-%02d-%02d", d->year,
+                     d->month, d->day);
+        else if (d->month)
+            snprintf(buf, sizeof buf, d->year < 0 ? "%d-%02d" : "%04d-%02d", d->year, d->month);
+        else
+            snprintf(buf, sizeof buf, "%d", d->year);
+        break;
+    default:
+        return NULL;
+    }
+    char *p = arena_alloc(a, strlen(buf) + 1);
+    if (p)
+        strcpy(p, buf);
+    return p;
+}
+
+/* ---- extraction ------------------------------------------------------------------------ */
+
+static bool extract_in(ctx *c, cns_direct *d, bool lead)
+{
+    cns_qkind k = c->q->kind;
+    if (c->sg.kind == SEG_ROW) {
+        if (k == CNS_Q_COUNT || k == CNS_Q_AMOUNT)
+            return find_number(c, d);
+        if (k == CNS_Q_WHEN)
+            return find_date(c, d);
+        if (k == CNS_Q_YESNO)
+            return false;
+        return find_in_row(c, d);
+    }
+    switch (k) {
+    case CNS_Q_YESNO:
+        return find_yesno(c, d, lead);
+    case CNS_Q_COUNT:
+    case CNS_Q_AMOUNT:
+        return find_number(c, d);
+    case CNS_Q_WHEN:
+        return find_date(c, d);
+    case CNS_Q_WHICH:
+        if (c->q->alt[0] >= 0)
+            return find_choice(c, d);
+        /* fall through */
+    case CNS_Q_WHO:
+    case CNS_Q_WHAT:
+    case CNS_Q_WHERE: {
+        /* an answer to the question says one of its words, or is short ("Nairobi.",
+         * "Carbon dioxide, which ..."), or puts it in bold; anything else is off the topic */
+        bool related = false;
+        size_t clause = 0;
+        for (size_t j = 0; j < c->n; j++) {
+            related |= (c->w[j].f & W_Q) != 0;
+            bool cut = j + 1 == c->n;
+            for (size_t k = c->w[j].e; !cut && k < c->w[j + 1].s; k++)
+                cut = strchr(",;:(", c->t[k]) != NULL;
+            if (clause == 0 && cut)
+                clause = j + 1;
+        }
+        for (size_t i = c->sg.s; i + 1 < c->sg.e && !related; i++)
+            related = c->t[i] == '*' && c->t[i + 1] == '*';
+        for (size_t j = 1; j < c->n && !related; j++) /* "... ist Paris" */
+            related = is_name_word(c, j) && in_list(c->w[j - 1].w, COPULA);
+        if (!related && clause > 4)
+            return false;
+        /* "port 443", "index 0": a number right after a word of the question */
+        for (size_t j = 1; j < c->n; j++)
+            if ((c->w[j].f & W_NUM) && (c->w[j - 1].f & W_Q) && !(c->w[j - 1].f & W_CAP) &&
+                c->w[j - 1].e + 1 == c->w[j].s && find_number(c, d))
+                return true;
+        size_t s, e;
+        if (!find_entity(c, d, &s, &e))
+            return k != CNS_Q_WHO && k != CNS_Q_WHERE && find_number(c, d);
+        /* "Port 443.", "index 0": the answer is a number */
+        bool all_num = true, any = false;
+        for (size_t j = 0; j < c->n; j++)
+            if (c->w[j].s >= s && c->w[j].e <= e && entity_word(c, j)) {
+                any = true;
+                all_num &= (c->w[j].f & W_NUM) != 0;
+            }
+        if (any && all_num) {
+            cns_direct n = {0};
+            if (find_number(c, &n)) {
+                *d = n;
+                return true;
+            }
+        }
+        return true;
+    }
+    case CNS_Q_OPEN:
+        break;
+    }
+    return false;
+}
+
+dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,
+                             cns_direct *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!text || k == CNS_Q_OPEN)
+        return DX_OK;
+    dx_status st = DX_OK;
+    ctx *c = calloc(1, sizeof *c);
+    qinfo *q = malloc(sizeof *q);
+    seg *sg = malloc(DX_CNS_MAX_DIRECT_SEGMENTS * sizeof *sg);
+    if (!c || !q || !sg) {
+        st = dx_fail(DX_ENOMEM, "out of memory");
+        goto out;
+    }
+    question_read(question, q);
+    q->kind = k; /* the caller's kind wins (it may know better) */
+    size_t len = strnlen(text, DX_CNS_MAX_DIRECT_SCAN);
+    size_t n = segments_read(text, len, sg, DX_CNS_MAX_DIRECT_SEGMENTS);
+    c->q = q, c->t = text, c->a = a;
+    bool lead = true;
+    for (size_t i = 0; i < n; i++) {
+        c->sg = sg[i];
+        c->n = words_read(text, sg[i].s, sg[i].e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
+        if (c->n == 0)
+            continue;
+        /* a refusal or "I don't know" ends the search, unless ", but" brings content */
+        if (is_nonanswer(text, sg[i].s, sg[i].e)) {
+            size_t b = sg[i].s;
+            bool but = false;
+            for (; b + 5 <= sg[i].e; b++)
+                if (!strncmp(text + b, ", but", 5)) {
+                    but = true;
+                    break;
+                }
+            if (!but)
+                break;
+            c->sg.s = trim_left(text, b + 5, sg[i].e);
+            c->n = words_read(text, c->sg.s, c->sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
+            if (c->n == 0 || is_nonanswer(text, c->sg.s, c->sg.e))
+                break;
+        }
+        if (is_garbage(text, c->sg.s, c->sg.e, c->w, c->n))
+            continue;
+        /* a restated question is no answer */
+        if (c->sg.e > c->sg.s && text[c->sg.e - 1] == '?') {
+            lead = false;
+            continue;
+        }
+        for (size_t j = 0; j < c->n; j++)
+            if (!(c->w[j].f & W_STOP) && says_question_word(q, c->w[j].w))
+                c->w[j].f |= W_Q;
+        cns_direct d = {0};
+        c->choice = -1;
+        if (extract_in(c, &d, lead)) {
+            *out = d;
+            break;
+        }
+        lead = false;
+    }
+    if (out->type != CNS_DV_NONE) {
+        out->span = copy_range(a, text, out->start, out->start + out->len);
+        out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
+        if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
+            /* the alternative as the question words it ("mammals" names "a mammal") */
+            const word *w = &q->w[q->alt[c->choice]];
+            out->value = entity_key(a, q->src, w->s, w->e);
+        } else
+            out->value = out->type == CNS_DV_ENTITY
+                             ? entity_key(a, text, out->start, out->start + out->len)
+                             : value_string(a, out);
+        if (!out->span || !out->sentence || !out->value) {
+            memset(out, 0, sizeof *out);
+            st = dx_fail(DX_ENOMEM, "direct answer: arena full");
+        } else if (out->type == CNS_DV_ENTITY && !*out->value) {
+            memset(out, 0, sizeof *out);
+        }
+    }
+out:
+    free(sg);
+    free(q);
+    free(c);
+    return st;
+}
+
+/* ---- comparing ------------------------------------------------------------------------- */
+
+/* Splits a key into words (in place in buf); returns the count. */
+static size_t key_words(const char *key, char *buf, size_t cap, const char **w, size_t wcap)
+{
+    snprintf(buf, cap, "%s", key);
+    size_t n = 0;
+    for (char *p = strtok(buf, " "); p && n < wcap; p = strtok(NULL, " "))
+        w[n++] = p;
+    return n;
+}
+
+static bool qword(const qinfo *q, const char *w)
+{
+    return says_question_word(q, w);
+}
+
+/* Every word of a (but question words, when something else is left) is in b. */
+static bool words_within(const qinfo *q, const char **a, size_t na, const char **b, size_t nb)
+{
+    size_t own = 0;
+    for (size_t i = 0; i < na; i++)
+        own += !qword(q, a[i]);
+    if (own == 0)
+        return false;
+    for (size_t i = 0; i < na; i++) {
+        if (qword(q, a[i]))
+            continue;
+        bool in = false;
+        for (size_t j = 0; j < nb && !in; j++)
+            in = word_eq(a[i], b[j]);
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
+static cns_direct_cmp compare_entity(const qinfo *q, const char *x, const char *y)
+{
+    if (!strcmp(x, y))
+        return CNS_DIRECT_SAME;
+    char bx[512], by[512];
+    const char *wx[32], *wy[32];
+    size_t nx = key_words(x, bx, sizeof bx, wx, 32), ny = key_words(y, by, sizeof by, wy, 32);
+    if (!nx || !ny)
+        return CNS_DIRECT_UNKNOWN;
+    if (words_within(q, wx, nx, wy, ny) || words_within(q, wy, ny, wx, nx))
+        return CNS_DIRECT_SAME;
+    /* nothing but question words on one side ("the ocean"): cannot tell */
+    size_t ox = 0, oy = 0;
+    for (size_t i = 0; i < nx; i++)
+        ox += !qword(q, wx[i]);
+    for (size_t i = 0; i < ny; i++)
+        oy += !qword(q, wy[i]);
+    if (!ox || !oy)
+        return CNS_DIRECT_UNKNOWN;
+    return CNS_DIRECT_DIFFERENT;
+}
+
+static cns_direct_cmp compare_number(const cns_direct *x, const cns_direct *y)
+{
+    const cns_qty *a = &x->qty, *b = &y->qty;
+    bool ra = x->hi > a->value, rb = y->hi > b->value;
+    if (a->dim != b->dim && a->dim != CNS_DIM_NONE && b->dim != CNS_DIM_NONE)
+        return CNS_DIRECT_UNKNOWN;
+    if (!ra && !rb) {
+        if (cns_qty_agree(a, b))
+            return CNS_DIRECT_SAME;
+        /* a hedged amount ("about 3.5 kg" / "around 7.5 pounds") holds within 5 % */
+        double mag = fmax(fabs(a->value), fabs(b->value));
+        if (a->dim == b->dim && a->dim != CNS_DIM_TEMP && a->dim != CNS_DIM_YEAR &&
+            (a->approx || b->approx) && mag > 0 && fabs(a->value - b->value) / mag <= 0.05)
+            return CNS_DIRECT_SAME;
+        return CNS_DIRECT_DIFFERENT;
+    }
+    /* ranges: the same answer when they overlap, widened by their rounding */
+    double alo = a->value, ahi = x->hi, blo = b->value, bhi = y->hi;
+    if (a->dim != b->dim) {
+        /* a bare number beside a quantity: compare as written */
+        alo = a->written, ahi = a->written * (x->hi / (a->value ? a->value : 1));
+        blo = b->written, bhi = b->written * (y->hi / (b->value ? b->value : 1));
+    }
+    double tol = fmax(a->half, b->half);
+    return (alo <= bhi + tol && blo <= ahi + tol) ? CNS_DIRECT_SAME : CNS_DIRECT_DIFFERENT;
+}
+
+static cns_direct_cmp compare_date(const cns_direct *x, const cns_direct *y)
+{
+    if (x->year != y->year)
+        return CNS_DIRECT_DIFFERENT;
+    if (x->month && y->month && x->month != y->month)
+        return CNS_DIRECT_DIFFERENT;
+    if (x->month && y->month && x->day && y->day && x->day != y->day)
+        return CNS_DIRECT_DIFFERENT;
+    return CNS_DIRECT_SAME;
+}
+
+static cns_direct_cmp compare_q(const qinfo *q, const cns_direct *x, const cns_direct *y)
+{
+    if (x->type == CNS_DV_NONE || y->type == CNS_DV_NONE)
+        return CNS_DIRECT_UNKNOWN;
+    if (x->type != y->type) {
+        /* a year read as a number ("1969") against a date */
+        const cns_direct *n = x->type == CNS_DV_NUMBER ? x : y;
+        const cns_direct *dt = x->type == CNS_DV_DATE ? x : y;
+        if (n->type == CNS_DV_NUMBER && dt->type == CNS_DV_DATE &&
+            (n->qty.dim == CNS_DIM_YEAR || n->qty.dim == CNS_DIM_NONE) &&
+            n->qty.value == floor(n->qty.value))
+            return (int)n->qty.value == dt->year ? CNS_DIRECT_SAME : CNS_DIRECT_DIFFERENT;
+        return CNS_DIRECT_UNKNOWN;
+    }
+    switch (x->type) {
+    case CNS_DV_YESNO:
+        return x->yes == y->yes ? CNS_DIRECT_SAME : CNS_DIRECT_DIFFERENT;
+    case CNS_DV_NUMBER:
+        return compare_number(x, y);
+    case CNS_DV_DATE:
+        return compare_date(x, y);
+    case CNS_DV_ENTITY:
+        return x->value && y->value ? compare_entity(q, x->value, y->value) : CNS_DIRECT_UNKNOWN;
+    case CNS_DV_NONE:
+        break;
+    }
+    return CNS_DIRECT_UNKNOWN;
+}
+
+cns_direct_cmp cns_direct_compare(const char *question, const cns_direct *x, const cns_direct *y)
+{
+    qinfo *q = malloc(sizeof *q);
+    if (!q)
+        return CNS_DIRECT_UNKNOWN;
+    question_read(question, q);
+    cns_direct_cmp r = compare_q(q, x, y);
+    free(q);
+    return r;
+}
+
+size_t cns_direct_group(const char *question, const cns_direct *d, size_t n, int *group)
+{
+    qinfo *q = malloc(sizeof *q);
+    if (q)
+        question_read(question, q);
+    size_t groups = 0;
+    for (size_t i = 0; i < n; i++) {
+        group[i] = -1;
+        if (d[i].type == CNS_DV_NONE)
+            continue;
+        for (size_t j = 0; j < i && q; j++)
+            if (group[j] == (int)j && compare_q(q, &d[j], &d[i]) == CNS_DIRECT_SAME) {
+                group[i] = (int)j;
+                break;
+            }
+        if (group[i] < 0) {
+            group[i] = (int)i;
+            groups++;
+        }
+    }
+    free(q);
+    return groups;
+}

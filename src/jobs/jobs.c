@@ -1,0 +1,845 @@
+/* The question runtime: each question on a worker thread, its live state in
+ * memory, its events in a followable stream, its progress and end in the
+ * store. */
+#include "jobs/jobs.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ask/ask.h"
+#include "core/log.h"
+#include "embed/embed.h"
+
+#define SAVE_EVERY_MS 1000.0
+
+typedef struct qrun qrun;
+
+struct jobs {
+    const council_config *cfg;
+    local_registry *reg;
+    embed_model *embedder; /* the council's sentence encoder, or NULL (lexical matching) */
+    db *db;
+    int max_running;
+    atomic_int stopping;
+
+    pthread_mutex_t mu;  /* guards everything below */
+    pthread_cond_t cond; /* a slot freed, a worker ended, a queued question deleted */
+    int running;         /* jobs holding a slot */
+    int workers;         /* threads alive (questions, callers' threads) */
+    int questions;       /* questions queued or running, deleted ones not counted */
+    int completions;     /* callers' jobs holding or waiting for a slot */
+    qrun *runs;          /* questions queued or running, or followed */
+};
+
+/* One member's live state. */
+typedef struct mstate {
+    member_status status;
+    char error[320];
+    double latency_ms, ttft_ms, saved_ms;
+    int tokens;
+    dx_buf text;
+} mstate;
+
+struct qrun {
+    qrun *next;
+    jobs *j;
+    char id[DX_HTTP_MAX_ID + 1];
+    char *question;
+    json_t *asked;      /* the member names asked, or NULL for all */
+    council_config cfg; /* the members asked: copies of the council's entries */
+    pthread_mutex_t mu; /* guards the state below and the order of events */
+    question_status status;
+    const char *phase; /* "asking" ... while running, NULL before */
+    char error[512];
+    char created_at[32];
+    mstate m[DX_MAX_MEMBERS];
+    jobs_stream *ev;
+    atomic_int cancel;
+    bool deleted;   /* set with j->mu and qr->mu held */
+    bool slotted;   /* holds a running slot (set with j->mu held) */
+    bool uncounted; /* deleted while queued: already off j->questions */
+    bool deltas_dropped;
+    bool ended;    /* final event written: followers need not follow */
+    json_t *final; /* the stored question with its result, once done or failed */
+    double t_created, t_phase[4];
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- live state ---- */
+
+/* One member's state as the store and the API show it; borrowed strings. */
+static db_member member_row(qrun *qr, size_t i)
+{
+    mstate *m = &qr->m[i];
+    return (db_member){.name = qr->cfg.members[i].name,
+                       .model = qr->cfg.members[i].model,
+                       .status = member_status_str(m->status),
+                       .error = m->error[0] ? m->error : NULL,
+                       .text = m->text.data ? m->text.data : "",
+                       .text_len = m->text.len,
+                       .latency_ms = (long long)m->latency_ms,
+                       .tokens = m->tokens,
+                       .ttft_ms = (long long)(m->ttft_ms > 0 ? m->ttft_ms : 0)};
+}
+
+static json_t *member_json(qrun *qr, size_t i, bool with_text)
+{
+    db_member r = member_row(qr, i);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I}", "name", r.name, "model", r.model,
+                          "status", r.status, "error", r.error ? json_string(r.error) : json_null(),
+                          "latency_ms", (json_int_t)r.latency_ms, "tokens", (json_int_t)r.tokens,
+                          "ttft_ms", (json_int_t)r.ttft_ms);
+    if (o)
+        json_object_set_new(o, "tier", json_string(member_tier_str(&qr->cfg.members[i])));
+    if (o && with_text)
+        json_object_set_new(o, "text", json_stringn(r.text, r.text_len));
+    return o;
+}
+
+/* The stored-question JSON from the live state. Caller holds qr->mu. */
+static json_t *qrun_json(qrun *qr, bool with_texts)
+{
+    if (qr->final)
+        return json_deep_copy(qr->final);
+    json_t *members = json_array();
+    for (size_t i = 0; members && i < qr->cfg.n_members; i++)
+        json_array_append_new(members, member_json(qr, i, with_texts));
+    return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id,
+                     "question", qr->question, "status", question_status_str(qr->status), "phase",
+                     qr->phase, "error", qr->error[0] ? json_string(qr->error) : json_null(),
+                     "created_at", qr->created_at, "finished_at", "asked", qr->asked, "members",
+                     members, "result");
+}
+
+static void save_member(qrun *qr, size_t i)
+{
+    if (qr->deleted)
+        return;
+    db_member r = member_row(qr, i);
+    if (db_member_save(qr->j->db, qr->id, (int)i, &r))
+        log_warn("store: %s", dx_errmsg());
+    qr->m[i].saved_ms = now_ms();
+}
+
+static const char *const phase_names[] = {"asking", "analyzing", "synthesizing", "done"};
+
+static void on_phase(qrun *qr, ask_phase phase)
+{
+    qr->t_phase[phase] = now_ms();
+    qr->phase = phase_names[phase];
+    json_t *j = json_pack("{s:s}", "phase", phase_names[phase]);
+    if (j)
+        jobs_stream_event(qr->ev, "phase", j);
+    json_decref(j);
+}
+
+/* The "member" event for one member event; text deltas stop when the
+ * stream's share for them is used up (followers still get every status and
+ * the final result). */
+static void member_event_emit(qrun *qr, const member_event *me, const mstate *m)
+{
+    const member_result *r = me->result;
+    json_t *j = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I}", "index", (json_int_t)me->index, "name",
+                          r->name, "status", member_status_str(r->status), "tokens",
+                          (json_int_t)m->tokens, "latency_ms", (json_int_t)r->latency_ms, "ttft_ms",
+                          (json_int_t)(r->ttft_ms > 0 ? r->ttft_ms : 0));
+    if (j && m->error[0])
+        json_object_set_new(j, "error", json_string(m->error));
+    if (j && member_status_final(r->status)) { /* premium or free, and what it cost */
+        json_object_set_new(j, "tier", json_string(r->premium ? "premium" : "free"));
+        json_object_set_new(j, "cost_usd", r->cost_usd >= 0 ? json_real(r->cost_usd) : json_null());
+    }
+    if (j && me->kind == MEMBER_EV_TEXT) {
+        if (!qr->deltas_dropped &&
+            jobs_stream_len(qr->ev) + me->len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)
+            qr->deltas_dropped = true;
+        if (!qr->deltas_dropped)
+            json_object_set_new(j, "delta", json_stringn(me->text, me->len));
+    }
+    if (j && (me->kind != MEMBER_EV_TEXT || !qr->deltas_dropped))
+        jobs_stream_event(qr->ev, "member", j);
+    json_decref(j);
+}
+
+/* ask_event_fn: keep the live state, tell followers, save progress. */
+static void on_event(const ask_event *ev, void *user)
+{
+    qrun *qr = user;
+    pthread_mutex_lock(&qr->mu);
+    if (!ev->is_member) {
+        on_phase(qr, ev->phase);
+        pthread_mutex_unlock(&qr->mu);
+        return;
+    }
+    const member_event *me = ev->member;
+    const member_result *r = me->result;
+    size_t i = me->index;
+    if (i >= qr->cfg.n_members) {
+        pthread_mutex_unlock(&qr->mu);
+        return;
+    }
+    mstate *m = &qr->m[i];
+    bool changed = m->status != r->status;
+    m->status = r->status;
+    m->latency_ms = r->latency_ms;
+    m->ttft_ms = r->ttft_ms;
+    snprintf(m->error, sizeof m->error, "%s", r->status == MEMBER_DONE ? "" : r->error);
+    if (me->kind == MEMBER_EV_TEXT) {
+        dx_buf_append(&m->text, me->text, me->len); /* bounded like the answer itself */
+        m->tokens++;
+    }
+    if (r->completion_tokens > 0)
+        m->tokens = r->completion_tokens;
+    member_event_emit(qr, me, m);
+    if (changed || now_ms() - m->saved_ms > SAVE_EVERY_MS)
+        save_member(qr, i);
+    pthread_mutex_unlock(&qr->mu);
+}
+
+static void qrun_free(qrun *qr)
+{
+    if (!qr)
+        return;
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+        dx_buf_free(&qr->m[i].text);
+    jobs_stream_unref(qr->ev);
+    json_decref(qr->asked);
+    json_decref(qr->final);
+    free(qr->question);
+    pthread_mutex_destroy(&qr->mu);
+    free(qr);
+}
+
+/* ---- slots and counters ---- */
+
+/* Waits for a slot among max_running; gives up when stopping or when *cancel
+ * (a deleted queued question) is set. Caller holds j->mu. */
+static bool slot_wait_locked(jobs *j, const atomic_int *cancel)
+{
+    while (j->running >= j->max_running && !atomic_load(&j->stopping) &&
+           !(cancel && atomic_load(cancel)))
+        pthread_cond_wait(&j->cond, &j->mu);
+    if (atomic_load(&j->stopping) || (cancel && atomic_load(cancel)))
+        return false;
+    j->running++;
+    return true;
+}
+
+/* Questions and completions admitted (running or waiting). Caller holds j->mu. */
+static bool full_locked(jobs *j)
+{
+    return j->questions + j->completions >= j->max_running + (int)DX_HTTP_MAX_QUEUED;
+}
+
+dx_status jobs_slot_enter(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    dx_status st = DX_OK;
+    if (full_locked(j)) {
+        st = dx_fail(DX_EBUSY,
+                     "the server is busy: %d jobs are running or waiting; try again shortly",
+                     j->questions + j->completions);
+    } else {
+        j->completions++;
+        if (!slot_wait_locked(j, NULL)) {
+            j->completions--;
+            st = dx_fail(DX_ECANCELLED, "the server is shutting down");
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+void jobs_slot_leave(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->completions--;
+    j->running--; /* together, so no reader sees it counted as queued */
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_thread_enter(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->workers++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_thread_leave(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->workers--;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Admitted and not running: the waiting threads, and the questions whose
+ * threads have not reached the wait yet. Caller holds j->mu. */
+static int queued_locked(const jobs *j)
+{
+    return j->questions + j->completions - j->running;
+}
+
+void jobs_health(jobs *j, jobs_counts *out)
+{
+    pthread_mutex_lock(&j->mu);
+    out->running = j->running;
+    out->queued = queued_locked(j);
+    out->max_running = j->max_running;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Takes a question off the run list (when on it) and the counters; held:
+ * it holds a running slot, given back in the same step. */
+static void unlink_run(jobs *j, qrun *qr, bool held)
+{
+    pthread_mutex_lock(&j->mu);
+    if (held)
+        j->running--;
+    for (qrun **p = &j->runs; *p; p = &(*p)->next)
+        if (*p == qr) {
+            *p = qr->next;
+            break;
+        }
+    if (!qr->uncounted)
+        j->questions--;
+    j->workers--;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- a question's worker ---- */
+
+static void emit_error(qrun *qr, const char *code, const char *msg)
+{
+    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+    if (e)
+        jobs_stream_event(qr->ev, "error", e);
+    json_decref(e);
+}
+
+static long long span(double a, double b)
+{
+    return a > 0 && b > a ? (long long)(b - a) : 0;
+}
+
+/* Takes a slot and marks the question running; false when it should not
+ * run (stopping, or deleted while it waited). */
+static bool worker_begin(qrun *qr)
+{
+    jobs *j = qr->j;
+    pthread_mutex_lock(&j->mu);
+    bool go = qr->slotted = slot_wait_locked(j, &qr->cancel);
+    pthread_mutex_unlock(&j->mu);
+    if (!go)
+        return false;
+    pthread_mutex_lock(&qr->mu);
+    qr->status = QUESTION_RUNNING;
+    if (!qr->deleted)
+        db_question_set_status(j->db, qr->id, QUESTION_RUNNING, NULL);
+    pthread_mutex_unlock(&qr->mu);
+    return true;
+}
+
+/* The question ended with the server stopping: it stays interrupted,
+ * re-runnable. Caller holds qr->mu. */
+static void worker_interrupted(qrun *qr)
+{
+    static const char why[] = "the server stopped before this question finished";
+    qr->status = QUESTION_INTERRUPTED;
+    snprintf(qr->error, sizeof qr->error, "%s", why);
+    db_question_set_status(qr->j->db, qr->id, QUESTION_INTERRUPTED, why);
+    emit_error(qr, "interrupted", why);
+}
+
+/* Stores the end (status, members, analysis, timings) in one transaction and
+ * tells followers. Caller holds qr->mu. */
+static void worker_store_end(qrun *qr, dx_status st, cns_result *res, double t_start, double t_end)
+{
+    jobs *j = qr->j;
+    json_t *result = NULL, *label = NULL, *cons = NULL, *full = NULL;
+    char *result_text = NULL;
+    if (!st && (!(result = cns_to_json(res)) || !(result_text = json_dumps(result, JSON_COMPACT))))
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    if (st)
+        snprintf(qr->error, sizeof qr->error, "%s", dx_errmsg());
+    json_t *an = json_object_get(result, "analysis");
+    label = json_object_get(an, "label");
+    cons = json_object_get(an, "consensus");
+    db_member rows[DX_MAX_MEMBERS];
+    for (size_t i = 0; i < qr->cfg.n_members; i++)
+        rows[i] = member_row(qr, i);
+    char now[32];
+    utc_now(now);
+    const double *tp = qr->t_phase;
+    db_finish f = {
+        .id = qr->id,
+        .status = st ? QUESTION_FAILED : QUESTION_DONE,
+        .error = st ? qr->error : NULL,
+        .finished_at = now,
+        .members = rows,
+        .n_members = qr->cfg.n_members,
+        .result = st ? NULL : result_text,
+        .label = json_string_value(label),
+        .has_consensus = json_is_integer(cons),
+        .consensus = (int)json_integer_value(cons),
+        .queued_ms = span(qr->t_created, t_start),
+        .asking_ms = span(tp[ASK_ASKING], tp[ASK_ANALYZING]),
+        .analyzing_ms =
+            span(tp[ASK_ANALYZING], tp[ASK_SYNTHESIZING] > 0 ? tp[ASK_SYNTHESIZING] : tp[ASK_DONE]),
+        .synthesizing_ms = span(tp[ASK_SYNTHESIZING], tp[ASK_DONE]),
+        .total_ms = span(qr->t_created, t_end)};
+    qr->status = f.status;
+    if (db_question_finish(j->db, &f)) {
+        log_error("store: question %s: %s", qr->id, dx_errmsg());
+        emit_error(qr, "store", "the result could not be stored");
+    } else if (db_question_get(j->db, qr->id, true, &full) == DX_OK) {
+        if (st)
+            emit_error(qr, "failed", qr->error);
+        jobs_stream_event(qr->ev, "result", full);
+        qr->final = full; /* from now on readers get this, as from the store */
+    }
+    free(result_text);
+    json_decref(result);
+}
+
+static void *worker(void *arg)
+{
+    qrun *qr = arg;
+    jobs *j = qr->j;
+    arena mem = arena_make(64 << 10, 256u << 20);
+    cns_result *res = NULL;
+    dx_status st = DX_OK;
+    /* the slot is given back once the question's end is stored (unlink_run),
+     * so that no reader sees it still running beside the next one in its slot */
+    const bool held = worker_begin(qr);
+    double t_start = now_ms();
+    if (held) {
+        ask_opts o = {.cfg = &qr->cfg,
+                      .reg = j->reg,
+                      .on_event = on_event,
+                      .user = qr,
+                      .cancel = &qr->cancel,
+                      .synthesis = true,
+                      .embedder = j->embedder};
+        st = ask_run(qr->question, &o, &mem, &res);
+    }
+    double t_end = now_ms();
+    pthread_mutex_lock(&qr->mu);
+    if (qr->deleted)
+        emit_error(qr, "deleted", "the question was deleted");
+    else if (!held || atomic_load(&j->stopping))
+        worker_interrupted(qr);
+    else
+        worker_store_end(qr, st, res, t_start, t_end);
+    qr->ended = true;
+    jobs_stream_close(qr->ev);
+    pthread_mutex_unlock(&qr->mu);
+    arena_free(&mem);
+    unlink_run(j, qr, held);
+    qrun_free(qr);
+    return NULL;
+}
+
+/* ---- starting a question ---- */
+
+static void new_id(char id[DX_HTTP_MAX_ID + 1])
+{
+    static const char abc[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        /* no entropy source: time and address still make a unique id */
+        unsigned long long t = (unsigned long long)(now_ms() * 1000) ^ (uintptr_t)id;
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        id[i] = abc[rnd[i] % 32];
+    id[sizeof rnd] = '\0';
+}
+
+static dx_status check_question(const char *question)
+{
+    size_t qlen = strlen(question);
+    if (!question[strspn(question, " \t\r\n")])
+        return dx_fail(DX_EARG, "the question is empty");
+    if (qlen > DX_MAX_QUESTION_BYTES)
+        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
+                       DX_MAX_QUESTION_BYTES);
+    return DX_OK;
+}
+
+/* The council asked: the whole one, or the members named, in council order.
+ * Strings stay the council's. */
+static dx_status select_members(qrun *qr, const council_config *all, const char *const *names,
+                                size_t n)
+{
+    qr->cfg = *all;
+    memset(&qr->cfg.mem, 0, sizeof qr->cfg.mem);
+    if (!names)
+        return DX_OK;
+    for (size_t i = 0; i < n; i++)
+        if (!council_config_member(all, names[i]))
+            return dx_fail(DX_EARG,
+                           "no council member is called '%.64s' (GET /api/v1/members lists them)",
+                           names[i]);
+    qr->cfg.n_members = 0;
+    for (size_t k = 0; k < all->n_members; k++) {
+        bool asked = false;
+        for (size_t i = 0; i < n && !asked; i++)
+            asked = !strcmp(names[i], all->members[k].name);
+        if (asked)
+            qr->cfg.members[qr->cfg.n_members++] = all->members[k];
+    }
+    if (all->synthesizer && !council_config_member(&qr->cfg, all->synthesizer))
+        qr->cfg.synthesizer = NULL;
+    if (!(qr->asked = json_array()))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (json_array_append_new(qr->asked, json_string(names[i])))
+            return dx_fail(DX_ENOMEM, "out of memory");
+    return DX_OK;
+}
+
+/* A new run in state queued, not yet admitted. */
+static dx_status qrun_new(jobs *j, const char *question, const char *const *names, size_t n,
+                          qrun **out)
+{
+    *out = NULL;
+    qrun *qr = calloc(1, sizeof *qr);
+    if (!qr)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&qr->mu, NULL);
+    qr->j = j;
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+        qr->m[i].text = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    dx_status st = select_members(qr, j->cfg, names, n);
+    if (!st && (!(qr->question = strdup(question)) ||
+                !(qr->ev = jobs_stream_new(DX_HTTP_MAX_EVENT_LOG + 2 * DX_MAX_JSON_BYTES))))
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    if (st) {
+        qrun_free(qr);
+        return st;
+    }
+    qr->status = QUESTION_QUEUED;
+    qr->t_created = now_ms();
+    utc_now(qr->created_at);
+    *out = qr;
+    return DX_OK;
+}
+
+/* Counts the question in, under the queue's bound, and gives it its id. */
+static dx_status admit(jobs *j, qrun *qr)
+{
+    dx_status st = DX_OK;
+    pthread_mutex_lock(&j->mu);
+    if (atomic_load(&j->stopping)) {
+        st = dx_fail(DX_ECANCELLED, "the server is shutting down");
+    } else if (full_locked(j)) {
+        st = dx_fail(DX_EBUSY,
+                     "the server is busy: %d questions are running or queued; try again "
+                     "shortly",
+                     j->questions);
+    } else {
+        new_id(qr->id); /* 60 random bits: collisions are not a concern */
+        j->questions++;
+        j->workers++;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return st;
+}
+
+/* Stores it as queued, puts it on the run list and starts its worker. On
+ * failure it is off the list and the counters, and stored as failed when it
+ * was stored at all; the caller frees it. */
+static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n)
+{
+    dx_status st = db_question_insert(j->db, qr->id, qr->question, names, n, qr->created_at);
+    if (st) {
+        unlink_run(j, qr, false);
+        return st;
+    }
+    pthread_mutex_lock(&j->mu);
+    qr->next = j->runs;
+    j->runs = qr;
+    pthread_mutex_unlock(&j->mu);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, worker, qr);
+    pthread_attr_destroy(&at);
+    if (rc) {
+        db_question_set_status(j->db, qr->id, QUESTION_FAILED,
+                               "can't start a thread for the question");
+        unlink_run(j, qr, false);
+        return dx_fail(DX_ENOMEM, "can't start a thread for the question");
+    }
+    return DX_OK;
+}
+
+dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
+                              char id[DX_HTTP_MAX_ID + 1])
+{
+    qrun *qr = NULL;
+    dx_status st = check_question(question);
+    if (!st)
+        st = qrun_new(j, question, members, n, &qr);
+    if (!st)
+        st = admit(j, qr);
+    if (!st) {
+        memcpy(id, qr->id, sizeof qr->id);
+        if ((st = launch(j, qr, members, n)))
+            qrun_free(qr);
+        return st; /* once launched, the worker owns qr */
+    }
+    qrun_free(qr);
+    return st;
+}
+
+dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1])
+{
+    char *question = NULL;
+    json_t *sel = NULL;
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    dx_status st = db_question_source(j->db, id, &question, &sel);
+    for (size_t i = 0; !st && i < json_array_size(sel) && n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(sel, i)))
+            names[n++] = json_string_value(json_array_get(sel, i));
+    if (!st)
+        st = jobs_question_start(j, question, sel ? names : NULL, n, nid);
+    free(question);
+    json_decref(sel);
+    return st;
+}
+
+/* ---- reading, following, deleting ---- */
+
+/* The run of question id, unless it was deleted (j->mu held; `deleted` is
+ * only set with j->mu held too). A deleted run whose worker has not ended
+ * yet must not answer for the deleted question. */
+static qrun *find_run(jobs *j, const char *id)
+{
+    for (qrun *q = j->runs; q; q = q->next)
+        if (!q->deleted && !strcmp(q->id, id))
+            return q;
+    return NULL;
+}
+
+dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&j->mu);
+    qrun *qr = find_run(j, id);
+    if (qr) {
+        pthread_mutex_lock(&qr->mu);
+        *out = qrun_json(qr, with_texts);
+        pthread_mutex_unlock(&qr->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (qr)
+        return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+    return db_question_get(j->db, id, with_texts, out);
+}
+
+dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
+                             json_t **out)
+{
+    dx_status st = db_question_list(j->db, query, limit, before, out);
+    if (st)
+        return st;
+    size_t i;
+    json_t *it;
+    json_array_foreach(*out, i, it)
+    {
+        const char *id = json_string_value(json_object_get(it, "id"));
+        pthread_mutex_lock(&j->mu);
+        qrun *qr = id ? find_run(j, id) : NULL;
+        if (qr)
+            json_object_set_new(it, "status", json_string(question_status_str(qr->status)));
+        pthread_mutex_unlock(&j->mu);
+    }
+    return DX_OK;
+}
+
+dx_status jobs_question_follow(jobs *j, const char *id, jobs_stream **ev, size_t *off,
+                               json_t **state)
+{
+    *ev = NULL;
+    *state = NULL;
+    pthread_mutex_lock(&j->mu);
+    qrun *qr = find_run(j, id);
+    if (qr) {
+        pthread_mutex_lock(&qr->mu);
+        *state = qrun_json(qr, true);
+        if (!qr->ended) { /* else the state is the end: nothing to follow */
+            *ev = qr->ev;
+            jobs_stream_ref(qr->ev);
+            *off = jobs_stream_len(qr->ev);
+        }
+        pthread_mutex_unlock(&qr->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (qr && !*state) {
+        jobs_stream_unref(*ev);
+        *ev = NULL;
+        return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    if (qr)
+        return DX_OK;
+    return db_question_get(j->db, id, true, state);
+}
+
+dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
+{
+    *out = NULL;
+    jobs_stream *ev;
+    size_t off = 0;
+    json_t *state;
+    dx_status st = jobs_question_follow(j, id, &ev, &off, &state);
+    if (st)
+        return st;
+    json_decref(state);
+    if (ev) {
+        char buf[16 << 10];
+        while (jobs_stream_read(ev, &off, buf, sizeof buf, 1000, &j->stopping) >= 0)
+            ;
+        jobs_stream_unref(ev);
+        if (atomic_load(&j->stopping))
+            return dx_fail(DX_ECANCELLED, "the server is shutting down");
+    }
+    return db_question_get(j->db, id, true, out);
+}
+
+dx_status jobs_question_delete(jobs *j, const char *id)
+{
+    pthread_mutex_lock(&j->mu);
+    qrun *qr = find_run(j, id);
+    if (qr) { /* stop it; its worker writes nothing more */
+        pthread_mutex_lock(&qr->mu);
+        qr->deleted = true;
+        atomic_store(&qr->cancel, 1);
+        pthread_mutex_unlock(&qr->mu);
+        if (!qr->slotted) { /* still waiting: off the counts now, and its wait ends */
+            qr->uncounted = true;
+            j->questions--;
+            pthread_cond_broadcast(&j->cond);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    return db_question_delete(j->db, id);
+}
+
+/* ---- the runtime ---- */
+
+dx_status jobs_open(const jobs_opts *o, jobs **out)
+{
+    *out = NULL;
+    jobs *j = calloc(1, sizeof *j);
+    if (!j)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    j->cfg = o->cfg;
+    j->max_running = o->max_running > 0 ? o->max_running : 2;
+    if (j->max_running > (int)DX_HTTP_MAX_RUNNING)
+        j->max_running = DX_HTTP_MAX_RUNNING;
+    dx_status st = DX_OK;
+    if (!(j->reg = local_registry_new()))
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    if (!st)
+        st = ask_open_embedder(o->cfg, &j->embedder);
+    if (!st)
+        st = db_open(o->db_path, &j->db);
+    if (st) {
+        jobs_close(j);
+        return st;
+    }
+    *out = j;
+    return DX_OK;
+}
+
+const atomic_int *jobs_stopping(jobs *j)
+{
+    return &j->stopping;
+}
+
+const council_config *jobs_council(jobs *j)
+{
+    return j->cfg;
+}
+
+local_registry *jobs_registry(jobs *j)
+{
+    return j->reg;
+}
+
+int jobs_max_running(jobs *j)
+{
+    return j->max_running;
+}
+
+int jobs_schema_version(jobs *j)
+{
+    return db_schema_version(j->db);
+}
+
+/* Cancels every question and wakes every follower and waiting thread. */
+static void wake_all(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    for (qrun *q = j->runs; q; q = q->next) {
+        atomic_store(&q->cancel, 1);
+        jobs_stream_wake(q->ev);
+    }
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_stop(jobs *j)
+{
+    atomic_store(&j->stopping, 1);
+    wake_all(j);
+    pthread_mutex_lock(&j->mu);
+    while (j->workers > 0) {
+        pthread_mutex_unlock(&j->mu);
+        wake_all(j);
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+void jobs_close(jobs *j)
+{
+    if (!j)
+        return;
+    jobs_stop(j);
+    db_close(j->db);
+    local_registry_free(j->reg);
+    embed_model_close(j->embedder);
+    pthread_cond_destroy(&j->cond);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}

@@ -1,0 +1,79 @@
+/* `drux serve`'s assembly: the question runtime, the transport, the routes
+ * and (unless API-only) the pages' error renderer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/pages.h"
+#include "server/srv.h"
+
+static bool path_safe(const char *p)
+{
+    /* no "..", no backslashes, no NUL-hidden tricks (MHD has decoded %xx) */
+    return !strstr(p, "..") && !strchr(p, '\\') && !strstr(p, "//");
+}
+
+static enum MHD_Result dispatch(http_req *r)
+{
+    const char *url = r->url;
+    if (strcmp(r->method, "GET") && strcmp(r->method, "POST") && strcmp(r->method, "DELETE") &&
+        strcmp(r->method, "HEAD"))
+        return http_error(r, 405, "method_not_allowed", "method %.16s is not supported", r->method);
+    if (url[0] != '/' || !path_safe(url))
+        return http_error(r, 400, "bad_path", "the path is not allowed");
+    if (!strncmp(url, "/api/v1/", 8))
+        return api_route(r, url + 7);
+    if (!strncmp(url, "/v1/", 4))
+        return openai_route(r, url + 3);
+    bool handled = false;
+    enum MHD_Result ret = html_route(r, url, &handled);
+    if (handled)
+        return ret;
+    return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
+}
+
+dx_status http_server_start(const http_opts *o, http_server **out)
+{
+    *out = NULL;
+    http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->mu, NULL);
+    s->pages = !o->api_only;
+    s->route = dispatch;
+    s->error_page = s->pages ? page_error : NULL;
+    s->rate_per_min = o->rate_per_min == 0 ? 60 : o->rate_per_min;
+    jobs_opts jo = {.cfg = o->cfg, .db_path = o->db_path, .max_running = o->max_running};
+    dx_status st = DX_OK;
+    if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)))
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    if (!st)
+        st = jobs_open(&jo, &s->jobs);
+    if (!st)
+        st = http_listen(s, o->host ? o->host : "127.0.0.1", o->port);
+    if (st) {
+        http_server_stop(s);
+        return st;
+    }
+    *out = s;
+    return DX_OK;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s)
+        return;
+    /* questions first (interrupted, followers woken, workers ended), so no
+     * connection is left waiting on one; then the daemon and its threads */
+    if (s->jobs)
+        jobs_stop(s->jobs);
+    http_unlisten(s);
+    jobs_close(s->jobs);
+    free(s->buckets);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
