@@ -1,15 +1,19 @@
 /*
- * bench_repack — Q4_0 and Q8_0 matrix products in the file's layout (the two-row by
+ * bench_repack — Q4_0, Q8_0, Q4_K and Q6_K matrix products in the file's layout (the two-row by
  * four-token tile and the four-row decode kernel of ops.h) against the
  * interleaved layout of repack.h, per kernel level.
  *
- *     build/release/bench/bench_repack [seconds-per-case]   (default 0.3)
+ *     build/release/bench/bench_repack [seconds-per-case [FORMAT]]   (default 0.3, all formats)
  *
- * "prefill": a 4864 x 896 matrix (Qwen2.5-0.5B's ffn_gate) times 64 tokens,
+ * Q4_K and Q6_K too (their activations are Q8_K; decode in the file's layout
+ * is the four-row kernel where there is one, else vec_dot row by row).
+ * "prefill": a 4864 x 896 matrix (Qwen2.5-0.5B's ffn_gate; 8960 x 1536, Qwen2.5-1.5B's,
+ * for the K-quants) times 64 tokens,
  * in GMAC/s; "decode": one token against a matrix too large for the caches
  * (64 MiB) and one that fits in L2 (256 KiB), in GB/s of weights read.
  * Single thread; times are the thread's CPU time. Not a test.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +41,12 @@ typedef struct mats {
 
 static int mats_make(mats *m, uint32_t type, int rows, int cols, int ntok)
 {
-    const quant_traits *q4 = quant_get(type), *q8 = quant_get(QT_Q8_0);
+    const bool kq = rp_kquant(type); /* the activations are the format's Q8_K rows */
+    const quant_traits *q4 = quant_get(type), *q8 = quant_get(kq ? QT_Q8_K : QT_Q8_0);
     m->type = type, m->rows = rows, m->cols = cols, m->ntok = ntok;
     gguf_type_row_size(type, cols, &m->rb);
-    gguf_type_row_size(QT_Q8_0, cols, &m->ab);
-    m->as = rp_act_row_bytes(cols);
+    gguf_type_row_size(kq ? QT_Q8_K : QT_Q8_0, cols, &m->ab);
+    m->as = kq ? m->ab : rp_act_row_bytes(cols);
     float *x = malloc(sizeof(float) * (size_t)cols);
     m->w = malloc(m->rb * (size_t)rows);
     m->packed = aligned_alloc(64, rp_bytes(type, rows, cols));
@@ -58,7 +63,10 @@ static int mats_make(mats *m, uint32_t type, int rows, int cols, int ntok)
     rp_pack(type, m->w, rows, cols, m->packed);
     for (int t = 0; t < ntok; t++) {
         q8->from_float(x, m->a8 + m->ab * (size_t)t, cols);
-        rp_act_quantize(x, cols, m->ar + m->as * (size_t)t);
+        if (kq)
+            memcpy(m->ar + m->as * (size_t)t, m->a8 + m->ab * (size_t)t, m->ab);
+        else
+            rp_act_quantize(x, cols, m->ar + m->as * (size_t)t);
     }
     free(x);
     return 0;
@@ -85,9 +93,15 @@ static void pass(const mats *m, ops_tile_fn tile, ops_rows_fn rows4, rp_tile_fn 
                    out);
                 acc += out[0];
             }
-    } else if (m->ntok == 1) {
+    } else if (m->ntok == 1 && rows4) {
         for (int r = 0; r + 4 <= m->rows; r += 4) {
             rows4(m->cols, m->w + m->rb * (size_t)r, m->rb, m->a8, out);
+            acc += out[0];
+        }
+    } else if (m->ntok == 1) { /* one row at a time */
+        const quant_vec_dot_fn dot = quant_get(m->type)->vec_dot;
+        for (int r = 0; r < m->rows; r++) {
+            dot(m->cols, out, m->w + m->rb * (size_t)r, m->a8);
             acc += out[0];
         }
     } else {
@@ -121,10 +135,12 @@ int main(int argc, char **argv)
     if (!(secs > 0))
         secs = 0.3;
     printf("%-6s %-7s %-8s %14s %14s\n", "format", "level", "case", "file layout", "repacked");
-    const uint32_t types[] = {QT_Q4_0, QT_Q8_0};
+    const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
             const uint32_t type = types[ti];
+            if (argc > 2 && strcmp(argv[2], quant_get(type)->name))
+                continue;
             rp_tile_fn rp = rp_tile_level(type, lvl);
             if (!rp)
                 continue;
@@ -133,7 +149,8 @@ int main(int argc, char **argv)
             char name[32];
             snprintf(name, sizeof name, "%-6s %-7s", quant_get(type)->name, quant_level_name(lvl));
             mats m;
-            if (mats_make(&m, type, 4864, 896, 64)) {
+            const bool kq = rp_kquant(type); /* 256-column blocks: Qwen2.5-1.5B's ffn_gate */
+            if (mats_make(&m, type, kq ? 8960 : 4864, kq ? 1536 : 896, 64)) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }
@@ -157,7 +174,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
                 const double gb = (double)m.rows * m.rb / 1e9;
-                if (rows4)
+                if (rows4 || kq) /* K-quants: vec_dot where there is no four-row kernel */
                     printf("%s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c],
                            gb * rate(&m, NULL, rows4, NULL, secs),
                            gb * rate(&m, NULL, NULL, rp, secs));

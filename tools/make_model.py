@@ -58,10 +58,17 @@ PRESETS = {
     "gemma3-tiny": dict(arch="gemma3", dim=256, layers=6, heads=4, kv_heads=2, head_dim=128,
                         ffn=512, vocab=512, ctx=512, rope_base=1000000.0, eps=1e-6, tied=True,
                         swa=8),
-    # Production shapes (Qwen2.5-0.5B, Gemma 3 1B) for benchmarks.
+    # Production shapes (Qwen2.5-0.5B, 1.5B, 3B, Gemma 3 1B) for benchmarks.
     "qwen2-0.5b": dict(arch="qwen2", dim=896, layers=24, heads=14, kv_heads=2, head_dim=64,
                        ffn=4864, vocab=151936, ctx=32768, rope_base=1000000.0, eps=1e-6,
                        tied=True),
+    # Qwen2.5-1.5B and 3B: every matrix a multiple of 256 columns, so Q4_K_M is pure Q4_K + Q6_K
+    "qwen2-1.5b": dict(arch="qwen2", dim=1536, layers=28, heads=12, kv_heads=2, head_dim=128,
+                       ffn=8960, vocab=151936, ctx=32768, rope_base=1000000.0, eps=1e-6,
+                       tied=True),
+    "qwen2-3b": dict(arch="qwen2", dim=2048, layers=36, heads=16, kv_heads=2, head_dim=128,
+                     ffn=11008, vocab=151936, ctx=32768, rope_base=1000000.0, eps=1e-6,
+                     tied=True),
     "gemma3-1b": dict(arch="gemma3", dim=1152, layers=26, heads=4, kv_heads=1, head_dim=256,
                       ffn=6912, vocab=262144, ctx=32768, rope_base=1000000.0, eps=1e-6,
                       tied=True, swa=512),

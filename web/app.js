@@ -10,6 +10,7 @@
     cancelled: 'cancelled', refused: 'refused', unknown: 'unknown'
   };
   const PHASES = {
+    queued: 'Waiting for a free slot: other questions are being answered. This page updates when the models start.',
     asking: 'The models are answering; this page updates as they do.',
     analyzing: 'Comparing the answers\u2026',
     synthesizing: 'Writing the answer from what they agree on\u2026',
@@ -28,13 +29,33 @@
     return e;
   }
 
+  // The question's length in characters (code points), as the server counts it.
+  function limitBox(t) {
+    const max = Number(t.dataset.maxChars);
+    const note = t.form.querySelector('.limit');
+    if (!max || !note) return;
+    t.removeAttribute('maxlength'); // it counts UTF-16 units; we count what the server counts
+    const check = () => {
+      const n = Array.from(t.value).length;
+      const over = n > max;
+      note.textContent = over
+        ? 'Too long: ' + n + ' of at most ' + max + ' characters. Shorten it to send.'
+        : n + ' of ' + max + ' characters.';
+      note.classList.toggle('over', over);
+      t.setCustomValidity(over ? 'The question is ' + n + ' characters; the limit is ' + max + '.' : '');
+    };
+    t.addEventListener('input', check);
+    if (t.value) check();
+  }
+
   // Enter asks, Shift+Enter starts a new line; a form is sent once.
   function enhanceForms(root) {
+    root.querySelectorAll('form.ask textarea[data-max-chars]').forEach(limitBox);
     root.querySelectorAll('form.ask textarea').forEach((t) => {
       t.addEventListener('keydown', (e) => {
         if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
           e.preventDefault();
-          if (t.value.trim()) t.form.requestSubmit();
+          if (t.value.trim() && t.form.reportValidity()) t.form.requestSubmit();
         }
       });
     });
@@ -76,7 +97,8 @@
   // ---- live question -------------------------------------------------------------
   function live(main) {
     let members = [];
-    let phase = 'asking';
+    // the server's word until an event says otherwise: a queued question has no phase yet
+    let phase = main.dataset.status === 'queued' ? 'queued' : 'asking';
     let finished = false;
     let es = null;
     let retry = 0;
@@ -89,7 +111,8 @@
       const n = members.length;
       const active = (by.running || 0) + (by.queued || 0);
       let state = 'answering\u2026';
-      if (phase === 'analyzing' || (n && !active)) state = 'analysing the answers\u2026';
+      if (phase === 'queued') state = 'waiting for a free slot\u2026';
+      else if (phase === 'analyzing' || (n && !active)) state = 'analysing the answers\u2026';
       if (phase === 'synthesizing') state = 'writing the answer\u2026';
       const parts = ORDER.filter((k) => by[k]).map((k) => by[k] + ' ' + WORDS[k]);
       const rest = ' \u00b7 ' + state + (parts.length ? ' \u2014 ' + parts.join(', ') : '');
@@ -135,6 +158,10 @@
         const parts = [];
         if (m.latency_ms > 0 && k !== 'running' && k !== 'queued') parts.push(seconds(m.latency_ms));
         if (m.tokens > 0) parts.push(m.tokens + (m.tokens === 1 ? ' token' : ' tokens'));
+        const gen = m.latency_ms > m.ttft_ms && m.ttft_ms > 0 ? m.latency_ms - m.ttft_ms : m.latency_ms;
+        if (m.tokens > 0 && gen > 0 && k !== 'running' && k !== 'queued') {
+          parts.push((m.tokens * 1000 / gen).toFixed(1) + ' tok/s');
+        }
         if (m.ttft_ms > 0) parts.push('first token ' + seconds(m.ttft_ms));
         stats.textContent = parts.join(' \u00b7 ');
       }
@@ -152,6 +179,20 @@
       }
     }
 
+    // the answer as the synthesizer writes it (plain text; the finished page renders it)
+    function answerDraft(text, append) {
+      let box = main.querySelector('.answer.draft .draft-text');
+      if (!box) {
+        const sec = el('section', 'answer draft');
+        sec.append(el('h2', null, 'Answer'), el('p', 'source', 'Being written\u2026'));
+        box = el('div', 'draft-text');
+        sec.append(box);
+        const members = main.querySelector('.members');
+        if (members) members.before(sec); else main.append(sec);
+      }
+      box.textContent = append ? box.textContent + text : text;
+    }
+
     function setPhase(p) {
       phase = p;
       const e = main.querySelector('#phase');
@@ -159,23 +200,52 @@
       summary();
     }
 
+    // The question is gone: say only that, and ask the server nothing more.
+    function deleted() {
+      finished = true;
+      if (es) es.close();
+      const fresh = el('main', 'qpage gone');
+      fresh.id = 'main';
+      fresh.dataset.status = 'deleted';
+      const p = el('p', 'banner stopped', 'This question was deleted.');
+      p.setAttribute('role', 'status');
+      const back = el('p');
+      const a = el('a', 'button', 'Ask a new question');
+      a.href = '/';
+      back.append(a);
+      fresh.append(p, back);
+      main.replaceWith(fresh);
+      announce('This question was deleted.');
+    }
+
+    let swaps = 0;
     function swap() {
       // the finished page, rendered by the server: the one place that knows how
       fetch(main.dataset.fragment, { headers: { Accept: 'text/html' }, cache: 'no-store' })
-        .then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.text(); })
+        .then((r) => {
+          if (r.status === 404) { deleted(); return null; }
+          if (!r.ok) throw new Error('HTTP ' + r.status);
+          return r.text();
+        })
         .then((html) => {
+          if (html === null) return;
           const doc = new DOMParser().parseFromString(html, 'text/html');
           const fresh = doc.querySelector('main');
           if (!fresh) throw new Error('no <main> in the fragment');
           const wasFocused = main.contains(document.activeElement);
           main.replaceWith(fresh);
           enhanceForms(fresh);
+          evidence(fresh);
           if (fresh.dataset.events) { live(fresh); return; }
           if (wasFocused) { fresh.tabIndex = -1; fresh.focus(); }
           const label = fresh.querySelector('.verdict h2');
           announce('Result ready. ' + (label ? label.textContent : ''));
         })
-        .catch(() => { window.setTimeout(swap, 3000); });
+        .catch(() => {
+          // the server is away: try again, less and less often, then leave a link
+          swaps++;
+          if (swaps <= 8) window.setTimeout(swap, Math.min(30000, 3000 * swaps));
+        });
     }
 
     function finish() {
@@ -195,12 +265,19 @@
         const q = parse(e);
         if (!q) return;
         retry = 0;
+        if (q.status === 'queued') phase = 'queued';
+        else if (phase === 'queued') setPhase(q.phase || 'asking');
         if (Array.isArray(q.members)) {
           members = q.members.map((m) => Object.assign({}, m));
           members.forEach((_, i) => draw(i));
           summary();
         }
+        if (typeof q.answer_draft === 'string' && q.answer_draft) answerDraft(q.answer_draft, false);
         if (q.status && q.status !== 'running' && q.status !== 'queued') finish();
+      });
+      es.addEventListener('answer', (e) => {
+        const ev = parse(e);
+        if (ev && typeof ev.delta === 'string') answerDraft(ev.delta, true);
       });
       es.addEventListener('member', (e) => {
         const ev = parse(e);
@@ -221,6 +298,7 @@
       es.addEventListener('error', (e) => {
         if (finished) return;
         const ev = e instanceof MessageEvent ? parse(e) : null;
+        if (ev && ev.code === 'deleted') { deleted(); return; }
         if (ev && ev.message) {
           const p = main.querySelector('#phase');
           if (p) p.textContent = ev.message;
@@ -232,8 +310,9 @@
         retry++;
         window.setTimeout(() => {
           fetch(main.dataset.fragment, { cache: 'no-store' })
-            .then((r) => r.text())
+            .then((r) => (r.status === 404 ? null : r.text()))
             .then((html) => {
+              if (html === null) { deleted(); return; }
               const doc = new DOMParser().parseFromString(html, 'text/html');
               const fresh = doc.querySelector('main');
               if (fresh && !fresh.dataset.events) finish();
@@ -259,8 +338,86 @@
     connect();
   }
 
+  // ---- evidence: a selected point marks the spans of the answers that made it ----------
+  function unmark(root) {
+    root.querySelectorAll('mark.evidence').forEach((m) => {
+      const p = m.parentNode;
+      while (m.firstChild) p.insertBefore(m.firstChild, m);
+      p.removeChild(m);
+      p.normalize();
+    });
+  }
+
+  // Marks the first place text occurs in box (across inline elements, spaces
+  // compared loosely); false when it is not there.
+  function markText(box, text) {
+    const want = text.replace(/\s+/g, ' ').trim().toLowerCase();
+    if (!want) return false;
+    const nodes = [];
+    const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    let all = '';
+    const map = []; // index in all -> [node, offset]
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      nodes.push(n);
+      const t = n.nodeValue;
+      for (let i = 0; i < t.length; i++) {
+        const c = /\s/.test(t[i]) ? ' ' : t[i].toLowerCase();
+        if (c === ' ' && all.endsWith(' ')) continue;
+        all += c;
+        map.push([n, i]);
+      }
+    }
+    const at = all.indexOf(want);
+    if (at < 0) return false;
+    const end = at + want.length - 1;
+    // wrap each text node's part of [at, end] on its own
+    const parts = new Map();
+    for (let k = at; k <= end; k++) {
+      const [n, i] = map[k];
+      const r = parts.get(n) || [i, i];
+      r[0] = Math.min(r[0], i);
+      r[1] = Math.max(r[1], i);
+      parts.set(n, r);
+    }
+    let first = null;
+    parts.forEach(([a, b], n) => {
+      const range = document.createRange();
+      range.setStart(n, a);
+      range.setEnd(n, b + 1);
+      const m = el('mark', 'evidence');
+      range.surroundContents(m);
+      if (!first) first = m;
+    });
+    return first;
+  }
+
+  function evidence(root) {
+    root.querySelectorAll('button.pt.evid').forEach((b) => {
+      b.addEventListener('click', () => {
+        const on = b.getAttribute('aria-pressed') !== 'true';
+        root.querySelectorAll('button.pt.evid[aria-pressed=true]').forEach((x) => x.setAttribute('aria-pressed', 'false'));
+        unmark(root);
+        if (!on) return;
+        b.setAttribute('aria-pressed', 'true');
+        let spans = [];
+        try { spans = JSON.parse(b.dataset.evidence); } catch (_) { spans = []; }
+        let found = 0;
+        spans.forEach((e) => {
+          if (!e || typeof e.member !== 'string' || typeof e.text !== 'string') return;
+          const card = Array.from(root.querySelectorAll('.member')).find((d) => d.dataset.name === e.member);
+          const box = card && card.querySelector('.m-text');
+          if (!box) return;
+          card.open = true;
+          if (markText(box, e.text)) found++;
+        });
+        announce(found ? 'Marked in ' + found + (found === 1 ? ' answer.' : ' answers.') : 'Not found in the answers.');
+      });
+    });
+  }
+
   function start() {
     enhanceForms(document);
+    evidence(document);
     // back to a page kept in the back/forward cache: its forms may be sent again
     window.addEventListener('pageshow', (e) => {
       if (!e.persisted) return;

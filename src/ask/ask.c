@@ -8,6 +8,10 @@
 #include "council/fanout.h"
 #include "hub/hub.h"
 
+/* Threads that embed an analysis's claims (the budget: one analysis of six long answers in
+ * under a second on two threads; bench/bench_consensus measures it). */
+#define ASK_EMBED_THREADS 2
+
 const char ask_default_system_prompt[] =
     "Answer the question accurately and concisely. Use markdown lists or tables where they help. "
     "If you are not sure, say so.";
@@ -16,6 +20,14 @@ static void phase(const ask_opts *o, ask_phase ph)
 {
     if (o->on_event) {
         ask_event ev = {.is_member = false, .phase = ph};
+        o->on_event(&ev, o->user);
+    }
+}
+
+static void phase_result(const ask_opts *o, ask_phase ph, const cns_result *r)
+{
+    if (o->on_event) {
+        ask_event ev = {.is_member = false, .phase = ph, .result = r};
         o->on_event(&ev, o->user);
     }
 }
@@ -59,8 +71,22 @@ typedef struct {
     const member_config *mc;
 } synth_ctx;
 
-/* cns_generate_fn: one completion from the synthesizer member. */
-static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
+typedef struct {
+    cns_piece_fn piece;
+    void *user;
+} remote_pieces;
+
+static void forward_remote_text(const member_event *ev, void *user)
+{
+    remote_pieces *rp = user;
+    if (ev->kind == MEMBER_EV_TEXT && rp->piece)
+        rp->piece(rp->user, ev->text, ev->len);
+}
+
+/* cns_stream_fn: one completion from the synthesizer member, its pieces
+ * passed to piece as they come. */
+static dx_status synth_stream(void *user, const char *prompt, cns_piece_fn piece, void *piece_user,
+                              dx_buf *out)
 {
     synth_ctx *sc = user;
     if (sc->mc->kind == MEMBER_LOCAL) {
@@ -68,10 +94,16 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
         p.chat = true;
         p.sampling.temperature = 0;
         p.sampling.repeat_penalty = 1.1f;
+        p.stop_loops = true;
         p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
-        return local_complete(sc->o->reg, sc->mc->model, &p, prompt, out);
+        return local_stream(sc->o->reg, sc->mc->model, &p, prompt, piece, piece_user, out, NULL);
     }
-    fanout_opts fo = {.only = sc->mc->name, .system_prompt = "", .cancel = sc->o->cancel};
+    remote_pieces rp = {piece, piece_user};
+    fanout_opts fo = {.only = sc->mc->name,
+                      .system_prompt = "",
+                      .cancel = sc->o->cancel,
+                      .on_event = piece ? forward_remote_text : NULL,
+                      .user = &rp};
     member_result *res = NULL;
     size_t n = 0;
     dx_status st = fanout_run(sc->o->cfg, prompt, &fo, &res, &n);
@@ -86,19 +118,16 @@ static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
     return st;
 }
 
-dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
+/* cns_generate_fn over synth_stream */
+static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
 {
-    *out = NULL;
-    if (!cfg->embedder)
-        return DX_OK;
-    char *path = NULL;
-    dx_status st = hub_resolve_model(cfg->embedder, &path);
-    if (!st)
-        st = embed_model_open(path, out);
-    free(path);
-    if (st)
-        dx_wrap(st, "embedder");
-    return st;
+    return synth_stream(user, prompt, NULL, NULL, out);
+}
+
+static void answer_piece(void *user, const char *text, size_t len)
+{
+    const ask_opts *o = user;
+    o->on_answer(text, len, o->user);
 }
 
 /* cns_embed_fn over the engine's sentence encoder */
@@ -108,6 +137,34 @@ static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
     if ((size_t)embed_dim(em) != dim)
         return dx_fail(DX_EINTERNAL, "embedding size %d, expected %zu", embed_dim(em), dim);
     return embed_text(em, text, strlen(text), out);
+}
+
+dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
+{
+    *out = NULL;
+    const char *name = cfg ? cfg->embedder : NULL;
+    if (name && (!strcmp(name, "none") || !strcmp(name, "off")))
+        return DX_OK; /* matching by words only, on purpose */
+    char *path = NULL;
+    dx_status st = hub_resolve_model(name ? name : EMBED_DEFAULT_MODEL, &path);
+    if (st && !name)
+        return DX_OK; /* the default encoder is not pulled: lexical matching */
+    if (!st)
+        st = embed_model_open(path, out);
+    free(path);
+    if (st)
+        dx_wrap(st, "embedder");
+    return st;
+}
+
+void ask_match_options(const embed_model *em, cns_options *co)
+{
+    if (!em)
+        return;
+    co->embed = embed_fn;
+    co->embed_user = (void *)em;
+    co->embed_dim = (size_t)embed_dim(em);
+    co->embed_threads = ASK_EMBED_THREADS; /* embed_text is thread-safe */
 }
 
 static cns_status member_to_cns(member_status s)
@@ -130,9 +187,9 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     size_t qlen = strlen(question);
     if (qlen == 0)
         return dx_fail(DX_EARG, "the question is empty");
-    if (qlen > DX_MAX_QUESTION_BYTES)
-        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
-                       DX_MAX_QUESTION_BYTES);
+    if (qlen > DX_MAX_QUESTION_BYTES || dx_utf8_chars(question, qlen) > DX_MAX_QUESTION_CHARS)
+        return dx_fail(DX_ELIMIT, "the question is %zu characters; the limit is %u",
+                       dx_utf8_chars(question, qlen), DX_MAX_QUESTION_CHARS);
     phase(o, ASK_ASKING);
     fanout_opts fo = {
         .on_event = o->on_event ? forward_event : NULL,
@@ -152,7 +209,7 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     phase(o, ASK_ANALYZING);
     cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
     if (!cm) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
+        st = dx_oom("ask");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -168,28 +225,38 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         cm[i].premium = r->premium;
         cm[i].cost_usd = r->cost_usd;
         if (!cm[i].name || !cm[i].model || !cm[i].text) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
+            st = dx_oom("ask");
             goto out;
         }
     }
     cns_input in = {.question = question, .members = cm, .n_members = n};
     cns_options co = {0};
-    if (o->embedder) {
-        co.embed = embed_fn;
-        co.embed_user = (void *)o->embedder;
-        co.embed_dim = (size_t)embed_dim(o->embedder);
-    }
+    ask_match_options(o->embedder, &co);
     if ((st = cns_analyze(&in, &co, a, out)))
         goto out;
+    const char *broken = cns_check(*out);
+    if (broken) {
+        st = dx_fail(DX_EINTERNAL, "consensus: the analysis contradicts itself (%s)", broken);
+        goto out;
+    }
     /* without synthesis the category is still derived, from the analysis alone */
     synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
-    cns_synth_options so = {
-        .generate = sc.mc ? synth_generate : NULL, .generate_user = &sc, .answer = o->synthesis};
-    if (o->synthesis)
-        phase(o, ASK_SYNTHESIZING);
+    cns_synth_options so = {.generate = sc.mc ? synth_generate : NULL,
+                            .stream = sc.mc ? synth_stream : NULL,
+                            .generate_user = &sc,
+                            .on_answer = o->on_answer ? answer_piece : NULL,
+                            .on_answer_user = (void *)o,
+                            .answer = o->synthesis};
+    if (o->synthesis) {
+        /* the analysis shown while the answer is written has its (derived) category */
+        cns_synth_options derived = {0};
+        if ((st = cns_synthesize(*out, &derived, a)))
+            goto out;
+        phase_result(o, ASK_SYNTHESIZING, *out);
+    }
     if ((st = cns_synthesize(*out, &so, a)))
         goto out;
-    phase(o, ASK_DONE);
+    phase_result(o, ASK_DONE, *out);
 out:
     fanout_results_free(res, n);
     if (st)

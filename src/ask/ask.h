@@ -32,9 +32,17 @@ typedef struct ask_event {
     bool is_member; /* a member event (below) or a phase change */
     const member_event *member;
     ask_phase phase;
+    /* ASK_SYNTHESIZING: the analysis (no answer yet); ASK_DONE: the result.
+     * NULL for the other phases; valid during the call only. */
+    const cns_result *result;
 } ask_event;
 
 typedef void (*ask_event_fn)(const ask_event *ev, void *user);
+
+/* A piece of the answer as it is written (see cns_synth_options.on_answer:
+ * the result's answer is authoritative, r->answer_check says when the pieces
+ * were replaced). Called on the asking thread, in order. */
+typedef void (*ask_answer_fn)(const char *piece, size_t len, void *user);
 
 /* The system prompt council members get when the config sets none. */
 extern const char ask_default_system_prompt[];
@@ -44,6 +52,7 @@ typedef struct ask_opts {
     local_registry *reg;   /* shared loaded models; required for local members */
     ask_event_fn on_event; /* NULL: none */
     void *user;
+    ask_answer_fn on_answer;     /* the answer as it is written, with user; NULL: none */
     const atomic_int *cancel;    /* nonzero stops the members still answering */
     bool synthesis;              /* write the answer, follow-ups and category */
     const char *only;            /* ask one member of this name; NULL: all */
@@ -55,9 +64,15 @@ typedef struct ask_opts {
  * not a failure: it shows in the result (label no_answer when none answers). */
 dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out);
 
-/* Open the council's embedding model (cfg->embedder: a cache name or path).
- * *out is NULL when the config names none. */
+/* Open the sentence encoder that matches claims by meaning: cfg->embedder (a
+ * cache name or path) when the config names one, else the cached default
+ * (EMBED_DEFAULT_MODEL) when it has been pulled. *out is NULL (lexical
+ * matching) when the config says "none" / "off", or names none and the
+ * default is not cached; cfg may be NULL. Fails when a named one cannot open. */
 dx_status ask_open_embedder(const council_config *cfg, embed_model **out);
+
+/* Sets co's embedding seam to em (nothing when em is NULL). */
+void ask_match_options(const embed_model *em, cns_options *co);
 
 /* The member that writes the synthesis: the config's synthesizer, else the
  * local member with a chat template and the most parameters, else the first remote member;

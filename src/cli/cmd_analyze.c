@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ask/ask.h"
 #include "cli/cli.h"
 #include "consensus/consensus.h"
 #include "core/limits.h"
@@ -20,7 +21,7 @@ static void analyze_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: drux analyze FILE|- [--json|--text] [--compact] [--no-synthesis]\n\n"
+        "usage: drux analyze FILE|- [--json|--text] [--compact] [--no-synthesis] [--lexical]\n\n"
         "Reads {\"question\": ..., \"answers\": [{\"model\": ..., \"text\": ...}]} (optional per "
         "answer:\n"
         "\"name\", \"status\" done|failed|timeout|cancelled|refused, \"error\") and prints the\n"
@@ -29,7 +30,9 @@ static void analyze_usage(FILE *f)
         "  --json          the analysis object as JSON (default)\n"
         "  --text          a readable report instead\n"
         "  --compact       JSON on one line\n"
-        "  --no-synthesis  no answer and no follow-ups, only the analysis\n");
+        "  --no-synthesis  no answer and no follow-ups, only the analysis\n"
+        "  --lexical       match claims by their words only, not by meaning with the cached\n"
+        "                  sentence encoder (" EMBED_DEFAULT_MODEL ", used when pulled)\n");
 }
 
 static dx_status read_stdin(size_t max, char **out, size_t *len)
@@ -55,7 +58,7 @@ static dx_status read_stdin(size_t max, char **out, size_t *len)
 int cmd_analyze(int argc, char **argv)
 {
     const char *path = NULL;
-    bool text = false, compact = false, synthesis = true;
+    bool text = false, compact = false, synthesis = true, lexical = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -69,6 +72,8 @@ int cmd_analyze(int argc, char **argv)
             compact = true;
         else if (!strcmp(a, "--no-synthesis"))
             synthesis = false;
+        else if (!strcmp(a, "--lexical"))
+            lexical = true;
         else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "drux analyze: unknown option '%s'\n", a);
             analyze_usage(stderr);
@@ -86,6 +91,7 @@ int cmd_analyze(int argc, char **argv)
     }
     int rc = 1;
     char *data = NULL, *json = NULL;
+    embed_model *em = NULL;
     size_t len = 0;
     arena a = arena_make(256 << 10, 512u << 20);
     dx_buf out = dx_buf_make(0);
@@ -101,9 +107,18 @@ int cmd_analyze(int argc, char **argv)
         rc = cli_error(NULL);
         goto out;
     }
+    if (!lexical && ask_open_embedder(NULL, &em)) {
+        rc = cli_error("analyze");
+        goto out;
+    }
     cns_result *r;
+    cns_options co = {0};
+    ask_match_options(em, &co);
     cns_synth_options so = {.answer = synthesis};
-    st = cns_analyze(&in, NULL, &a, &r);
+    st = cns_analyze(&in, &co, &a, &r);
+    const char *broken = st ? NULL : cns_check(r);
+    if (broken)
+        st = dx_fail(DX_EINTERNAL, "the analysis contradicts itself (%s)", broken);
     if (!st)
         st = cns_synthesize(r, &so, &a);
     if (st) {
@@ -126,6 +141,7 @@ int cmd_analyze(int argc, char **argv)
     }
     rc = fflush(stdout) ? 1 : 0;
 out:
+    embed_model_close(em);
     free(json);
     free(data);
     dx_buf_free(&out);

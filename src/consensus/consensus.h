@@ -77,31 +77,49 @@ typedef enum cns_label {
     CNS_LABEL_DISAGREE,
     CNS_LABEL_SINGLE_VOICE,
     CNS_LABEL_NO_ANSWER,
+    CNS_LABEL_NO_COMMON_GROUND, /* usable answers that neither share nor contradict anything */
 } cns_label;
+
+/* A supporter's own words: a span found verbatim in that member's text. */
+typedef struct cns_evidence {
+    const char *member;
+    const char *text;
+} cns_evidence;
 
 typedef struct cns_agreed {
     const char *text;
     const char **members;
+    cns_evidence *evidence; /* one per member, in the same order */
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
+    bool direct;    /* the point is the direct answer (counts CNS_W_DIRECT in the percentage) */
 } cns_agreed;
 
 typedef struct cns_stance {
     const char *member;
-    const char *text;
-    int position; /* stances with the same position say the same thing */
+    const char *text; /* the member's own words, verbatim from its text */
+    int position;     /* stances with the same position say the same thing */
 } cns_stance;
 
 typedef struct cns_disputed {
     const char *text;
     cns_stance *stances;
     size_t n_stances;
+    bool direct; /* the stances are the members' direct answers */
 } cns_disputed;
 
 typedef struct cns_unique {
     const char *text;
     const char *member;
 } cns_unique;
+
+/* A member's direct answer to a question that asks for one thing. */
+typedef struct cns_direct_answer {
+    const char *member;
+    const char *value; /* normalised ("42195 m", "yes", "william shakespeare") */
+    const char *text;  /* the member's own words that state it (verbatim) */
+    int group;         /* members with the same group gave the same answer (0 = the most held) */
+} cns_direct_answer;
 
 typedef struct cns_shared_model {
     const char *model;
@@ -121,9 +139,20 @@ typedef struct cns_analysis {
     cns_shared_model *shared;
     size_t n_shared;
     int usable;
+    const char *direct_kind;   /* what the question asks for ("who", "how many", ...); NULL: open */
+    cns_direct_answer *direct; /* usable members with a direct answer */
+    size_t n_direct;
     const char *method;                 /* "lexical" or "embedding" */
     int checks_asked, checks_confirmed; /* optional support checks */
 } cns_analysis;
+
+/* What r->answer is. */
+typedef enum cns_answer_kind {
+    CNS_ANSWER_NONE,        /* no answer written (analysis only) */
+    CNS_ANSWER_SYNTHESIZED, /* written by the synthesizer and passed the check */
+    CNS_ANSWER_EXTRACTIVE,  /* built from the agreed and disputed points */
+    CNS_ANSWER_SINGLE_VOICE /* the one usable answer, exactly as its member wrote it */
+} cns_answer_kind;
 
 typedef struct cns_result {
     const char *question;
@@ -134,6 +163,8 @@ typedef struct cns_result {
     cns_analysis analysis;
     const char *answer;        /* NULL without synthesis */
     const char *answer_source; /* "model", "extractive" or NULL */
+    cns_answer_kind answer_kind;
+    const char *answer_check; /* why a written answer was replaced (kind extractive), or NULL */
     const char *followups[3];
     size_t n_followups;
     const char *followups_source; /* "model", "derived" or NULL */
@@ -152,15 +183,34 @@ typedef struct cns_options {
     cns_embed_fn embed; /* NULL: lexical matching */
     void *embed_user;
     size_t embed_dim;
+    int embed_threads;     /* > 1: embed calls from that many threads at once (embed thread-safe) */
     cns_generate_fn check; /* answers yes/no support checks; NULL: none asked */
     void *check_user;
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */
 } cns_options;
 
+/* A piece of text as a model writes it. */
+typedef void (*cns_piece_fn)(void *user, const char *text, size_t len);
+
+/* Like cns_generate_fn, and calls piece(piece_user, ...) with each piece of
+ * the completion as it is generated (before it is appended to out). */
+typedef dx_status (*cns_stream_fn)(void *user, const char *prompt, cns_piece_fn piece,
+                                   void *piece_user, dx_buf *out);
+
 /* Options of the synthesis. */
 typedef struct cns_synth_options {
     cns_generate_fn generate; /* NULL: derived category, extractive answer, derived follow-ups */
     void *generate_user;
+    /* The same model, streaming (optional): used for the answer when set, so
+     * on_answer sees it being written. */
+    cns_stream_fn stream;
+    /* The answer's text as it is written (NULL: none). Pieces of a written
+     * answer arrive as the model writes them; an answer that is not written
+     * token by token (extractive, single voice) arrives as one piece. The
+     * final r->answer is authoritative: a written answer that fails the check
+     * is replaced (r->answer_kind says so), and so may differ from the pieces. */
+    cns_piece_fn on_answer;
+    void *on_answer_user;
     bool answer; /* also write the answer and follow-ups (else only the category) */
 } cns_synth_options;
 
@@ -178,12 +228,20 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
  * Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);
 
+/* The invariants every analysis holds (docs/consensus.md, "Invariants"):
+ * NULL when r keeps them all, else a fixed sentence naming the first broken
+ * one. Callers check before showing a result: one that breaks an invariant
+ * is a bug, never displayed. Thread-safe; reads r only. */
+const char *cns_check(const cns_result *r);
+
 /* What is written from an analysis: r->category (the model's when
  * opt->generate replies with a listed one, else derived), and with
- * opt->answer also r->answer and r->followups (model, else extractive /
- * derived). opt may be NULL (derived category only). A failing model is not
- * an error: it falls back, and the *_source fields say so. Fails only on
- * DX_ENOMEM. Strings live in a. */
+ * opt->answer also r->answer and r->followups. The answer and the follow-ups
+ * come from one generation; the answer is checked (docs/consensus.md,
+ * "Synthesis") and replaced by the extractive one when it fails; a single
+ * voice is shown as written. opt may be NULL (derived category only). A
+ * failing model is not an error: it falls back, and r->answer_kind and the
+ * *_source fields say so. Fails only on DX_ENOMEM. Strings live in a. */
 dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a);
 
 /* The result as the JSON object of docs/api.md. New reference; NULL on OOM. */
@@ -196,6 +254,8 @@ dx_status cns_to_text(const cns_result *r, dx_buf *b);
 
 /* Fixed names as in the JSON ("consensus", "done", ...). Never NULL. */
 const char *cns_label_str(cns_label l);
+/* "synthesized", "extractive", "single_voice", or NULL for CNS_ANSWER_NONE. */
+const char *cns_answer_kind_str(cns_answer_kind k);
 const char *cns_status_str(cns_status s);
 
 #endif

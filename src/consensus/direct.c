@@ -951,8 +951,37 @@ static bool find_yesno(ctx *c, cns_direct *d, bool lead)
     return true;
 }
 
+/* Number words of French, German, Spanish, Portuguese and Italian (folded), 2 to 20 and 100,
+ * read as their digits. Left out where the word is common in English or is an article too:
+ * un/uno/ein/um, dos, due, sei, once, elf, sept, cent. */
+static int foreign_number(const char *w)
+{
+    static const struct {
+        const char *w;
+        int v;
+    } t[] = {
+        {"deux", 2},     {"trois", 3},     {"quatre", 4}, {"cinq", 5},   {"huit", 8},
+        {"neuf", 9},     {"dix", 10},      {"onze", 11},  {"douze", 12}, {"vingt", 20},
+        {"zwei", 2},     {"drei", 3},      {"vier", 4},   {"funf", 5},   {"sechs", 6},
+        {"sieben", 7},   {"acht", 8},      {"neun", 9},   {"zehn", 10},  {"zwolf", 12},
+        {"zwanzig", 20}, {"hundert", 100}, {"tres", 3},   {"cuatro", 4}, {"cinco", 5},
+        {"seis", 6},     {"siete", 7},     {"ocho", 8},   {"nueve", 9},  {"diez", 10},
+        {"doce", 12},    {"veinte", 20},   {"cien", 100}, {"dois", 2},   {"duas", 2},
+        {"quatro", 4},   {"sete", 7},      {"oito", 8},   {"nove", 9},   {"dez", 10},
+        {"doze", 12},    {"vinte", 20},    {"cem", 100},  {"tre", 3},    {"quattro", 4},
+        {"cinque", 5},   {"sette", 7},     {"otto", 8},   {"dieci", 10}, {"dodici", 12},
+        {"venti", 20},   {"cento", 100},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(w, t[i].w))
+            return t[i].v;
+    return 0;
+}
+
 static bool is_number_word(const char *w)
 {
+    if (foreign_number(w))
+        return true;
     static const char *const nw[] = {
         "zero",     "one",     "two",     "three",     "four",     "five",     "six",
         "seven",    "eight",   "nine",    "ten",       "eleven",   "twelve",   "thirteen",
@@ -1015,8 +1044,18 @@ static dx_status window_qty(ctx *c, size_t s, size_t e, cns_features *f)
 {
     char win[WINDOW_MAX];
     size_t n = 0;
+    word ws[16];
+    size_t nw = words_read(c->t, s, e, ws, 16), wi = 0;
     for (size_t i = s; i < e && n + 8 < sizeof win; i++) {
         char ch = c->t[i];
+        while (wi < nw && ws[wi].e <= i)
+            wi++;
+        int v;
+        if (wi < nw && ws[wi].s == i && (v = foreign_number(ws[wi].w)) > 0) {
+            n += (size_t)snprintf(win + n, sizeof win - n, "%d", v);
+            i = ws[wi].e - 1; /* "nueve planetas" reads as "9 planetas" */
+            continue;
+        }
         if (ch == ',' && i > s && is_digit((unsigned char)c->t[i - 1]) && i + 1 < e &&
             is_digit((unsigned char)c->t[i + 1])) {
             size_t d = i + 1;

@@ -31,7 +31,7 @@ static dx_status get_string(json_t *obj, const char *key, const char *where, siz
         return dx_fail(DX_EFORMAT, "analyze: %s \"%s\" contains a NUL character", where, key);
     *out = arena_strndup(a, s, n);
     if (!*out)
-        return dx_fail(DX_ENOMEM, "analyze: out of memory");
+        return dx_oom("analyze");
     return DX_OK;
 }
 
@@ -89,6 +89,9 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
         goto out;
     }
     st = get_string(root, "question", "the input", DX_MAX_QUESTION_BYTES, true, a, &in->question);
+    if (!st && dx_utf8_chars(in->question, strlen(in->question)) > DX_MAX_QUESTION_CHARS)
+        st = dx_fail(DX_ELIMIT, "analyze: the question is over %u characters",
+                     DX_MAX_QUESTION_CHARS);
     if (st)
         goto out;
     json_t *ans = json_object_get(root, "answers");
@@ -103,7 +106,7 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
     }
     in->members = arena_alloc_array(a, n ? n : 1, sizeof *in->members);
     if (!in->members) {
-        st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+        st = dx_oom("analyze");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -161,7 +164,7 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
                 m->name = m->model;
             }
             if (!m->name) {
-                st = dx_fail(DX_ENOMEM, "analyze: out of memory");
+                st = dx_oom("analyze");
                 goto out;
             }
         }
@@ -211,16 +214,26 @@ static json_t *analysis_json(const cns_analysis *an)
         bad |= push(ag, p);
         if (!p)
             break;
-        bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms);
+        json_t *ev = json_array();
+        bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms) |
+               put(p, "evidence", ev) | put(p, "direct", json_boolean(an->agreed[i].direct));
         for (size_t k = 0; ms && k < an->agreed[i].n_members; k++)
             bad |= push(ms, json_string(an->agreed[i].members[k]));
+        for (size_t k = 0; ev && k < an->agreed[i].n_members; k++) {
+            json_t *e = json_object();
+            bad |= push(ev, e);
+            if (e)
+                bad |= put(e, "member", json_string(an->agreed[i].evidence[k].member)) |
+                       put(e, "text", json_string(an->agreed[i].evidence[k].text));
+        }
     }
     for (size_t i = 0; di && i < an->n_disputed; i++) {
         json_t *p = json_object(), *ss = json_array();
         bad |= push(di, p);
         if (!p)
             break;
-        bad |= put(p, "text", json_string(an->disputed[i].text)) | put(p, "stances", ss);
+        bad |= put(p, "text", json_string(an->disputed[i].text)) | put(p, "stances", ss) |
+               put(p, "direct", json_boolean(an->disputed[i].direct));
         for (size_t k = 0; ss && k < an->disputed[i].n_stances; k++) {
             const cns_stance *s = &an->disputed[i].stances[k];
             json_t *so = json_object();
@@ -249,6 +262,23 @@ static json_t *analysis_json(const cns_analysis *an)
             bad |= push(ms, json_string(an->shared[i].members[k]));
     }
     bad |= put(o, "usable", json_integer(an->usable));
+    if (an->direct_kind) {
+        json_t *dj = json_object(), *da = json_array();
+        bad |= put(o, "direct", dj);
+        if (dj)
+            bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
+        for (size_t i = 0; da && i < an->n_direct; i++) {
+            json_t *e = json_object();
+            bad |= push(da, e);
+            if (e)
+                bad |= put(e, "member", json_string(an->direct[i].member)) |
+                       put(e, "value", json_string(an->direct[i].value)) |
+                       put(e, "text", json_string(an->direct[i].text)) |
+                       put(e, "group", json_integer(an->direct[i].group));
+        }
+    } else {
+        bad |= put(o, "direct", json_null());
+    }
     bad |= put(o, "method", json_string(an->method ? an->method : "lexical"));
     json_t *ck = json_object();
     bad |= put(o, "support_checks", ck);
@@ -303,6 +333,8 @@ json_t *cns_to_json(const cns_result *r)
     bad |= put(o, "cost_usd", known ? json_real(cost) : json_null());
     bad |= put(o, "analysis", analysis_json(&r->analysis));
     bad |= put(o, "answer", str_or_null(r->answer));
+    bad |= put(o, "answer_kind", str_or_null(cns_answer_kind_str(r->answer_kind)));
+    bad |= put(o, "answer_check", str_or_null(r->answer_check));
     json_t *fu = json_array();
     bad |= put(o, "followups", fu);
     for (size_t i = 0; fu && i < r->n_followups; i++)
@@ -361,6 +393,9 @@ dx_status cns_to_text(const cns_result *r, dx_buf *b)
             st = dx_buf_printf(b, "%s%s", k ? ", " : "", an->agreed[i].members[k]);
         if (!st)
             st = dx_buf_puts(b, "]\n");
+        for (size_t k = 0; k < an->agreed[i].n_members && !st; k++)
+            st = dx_buf_printf(b, "      %s: \"%s\"\n", an->agreed[i].evidence[k].member,
+                               an->agreed[i].evidence[k].text);
     }
     if (!st && an->n_disputed)
         st = dx_buf_puts(b, "\nDisputed:\n");

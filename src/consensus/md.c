@@ -17,7 +17,7 @@ dx_status cns_md_parse(const char *md, size_t len, cmark_node **doc)
     pthread_once(&registered, register_extensions);
     cmark_parser *p = cmark_parser_new(CMARK_OPT_DEFAULT);
     if (!p)
-        return dx_fail(DX_ENOMEM, "out of memory parsing markdown");
+        return dx_oom("parsing markdown");
     static const char *const ext[] = {"table", "strikethrough", "autolink", "tasklist"};
     for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
         cmark_syntax_extension *e = cmark_find_syntax_extension(ext[i]);
@@ -27,5 +27,5 @@ dx_status cns_md_parse(const char *md, size_t len, cmark_node **doc)
     cmark_parser_feed(p, md, len);
     *doc = cmark_parser_finish(p);
     cmark_parser_free(p);
-    return *doc ? DX_OK : dx_fail(DX_ENOMEM, "out of memory parsing markdown");
+    return *doc ? DX_OK : dx_oom("parsing markdown");
 }

@@ -23,6 +23,9 @@
 /* §1 "refused": ... and at most this many other claims mark the answer refused. */
 #define CNS_REFUSAL_MAX_CLAIMS 1
 
+/* §1 "non-answer": the not-knowing phrase starts within this many bytes of the sentence. */
+#define CNS_NONANSWER_MAX_START 16
+
 /* ---- 3. Numbers --------------------------------------------------------------- */
 
 /* §3.7 "year": a whole number in this range, without separators or unit, is a year. */
@@ -70,14 +73,21 @@
 
 /* ---- 7. The percentage -------------------------------------------------------- */
 
+/* §7 table "direct answer": the count c_p of the direct-answer point (agreed or disputed). */
+#define CNS_W_DIRECT 2.0
 /* §7 table "unique": the count c_p of a one-member point. */
 #define CNS_W_UNIQUE 0.25
+
+/* §7: with an agreed point the percentage is at least this (so ≤ 5 % means nothing agreed). */
+#define CNS_AGREED_MIN_PERCENT 6
 
 /* ---- 8. The label ------------------------------------------------------------- */
 
 /* §8 rule 3: at least this percentage (with an agreed point, no dispute) is "consensus". */
 #define CNS_LABEL_CONSENSUS_MIN 70
-/* §8 rule 4: at least this percentage is "partial". */
+/* §8 rule 5: at least this percentage, or a majority on every dispute, is "partial". */
 #define CNS_LABEL_PARTIAL_MIN 35
+/* §8 rule 5 "majority": a side holding more than this share of a dispute's stance weight. */
+#define CNS_MAJORITY_SHARE 0.5
 
 #endif

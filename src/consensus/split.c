@@ -88,23 +88,13 @@ static void add_span(splitter *z, const char *p, size_t n, cns_span_kind kind)
         while (n && ((unsigned char)p[n] & 0xC0) == 0x80)
             n--; /* whole UTF-8 characters */
     }
-    if (z->n == z->cap) {
-        size_t cap = z->cap ? z->cap * 2 : 16;
-        if (cap > DX_CNS_MAX_CLAIMS)
-            cap = DX_CNS_MAX_CLAIMS;
-        cns_span *s = arena_alloc_array(z->a, cap, sizeof *s);
-        if (!s) {
-            z->st = dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
-            return;
-        }
-        if (z->n)
-            memcpy(s, z->spans, z->n * sizeof *s);
-        z->spans = s;
-        z->cap = cap;
+    if (z->n == z->cap && arena_grow(z->a, &z->spans, z->n, &z->cap, sizeof *z->spans, 16)) {
+        z->st = dx_wrap(DX_ENOMEM, "consensus: splitting an answer");
+        return;
     }
     char *t = arena_strndup(z->a, p, n);
     if (!t) {
-        z->st = dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
+        z->st = dx_oom("consensus: splitting an answer");
         return;
     }
     z->spans[z->n++] = (cns_span){t, kind};
@@ -195,7 +185,7 @@ static dx_status flatten(cmark_node *n, dx_buf *b)
     dx_status st = DX_OK;
     cmark_iter *it = cmark_iter_new(n);
     if (!it)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
+        return dx_oom("consensus: splitting an answer");
     cmark_event_type ev;
     while (!st && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
         cmark_node *c = cmark_iter_get_node(it);
@@ -338,7 +328,7 @@ dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **ou
     splitter z = {.a = a};
     cmark_iter *it = cmark_iter_new(doc);
     if (!it)
-        z.st = dx_fail(DX_ENOMEM, "consensus: out of memory splitting an answer");
+        z.st = dx_oom("consensus: splitting an answer");
     cmark_event_type ev;
     while (!z.st && z.n < DX_CNS_MAX_CLAIMS && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
         cmark_node *c = cmark_iter_get_node(it);

@@ -11,6 +11,7 @@
 
 #include "consensus/text.h"
 #include "core/limits.h"
+#include "core/log.h"
 
 const char *const cns_categories[] = {
     "Technology", "Health", "Science", "Math", "History",  "Geography", "Business", "Law",
@@ -155,32 +156,52 @@ static dx_status put_notes(const cns_result *r, dx_buf *b)
     return st;
 }
 
+/* The instructions of the answer prompt, one per line; an answer that copies
+ * five words in a row from them is echoing its prompt. */
+static const char *const answer_rules[] = {
+    "Write the answer to the question for the reader, using only the answers above.",
+    "Start with the direct answer in one sentence.",
+    "Use only facts that the models stated; add nothing of your own.",
+    "Where the models disagree, say that the point is disputed and which model said what.",
+    "Be brief: a short paragraph or a short list.",
+    "Then write the line \"Follow-up questions:\" and three new questions the reader could ask "
+    "next, each one step beyond the question, one per line.",
+    NULL,
+};
+
+#define RULE_DISAGREE 3 /* answer_rules[3]: say which point is disputed */
+
+/* The marker between the answer and the follow-ups in the synthesizer's reply. */
+#define FOLLOWUP_MARK "follow-up questions"
+
+/* Each usable answer goes into the prompt cut to this many bytes. */
+#define PROMPT_ANSWER_MAX 800
+
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
 {
-    dx_status st = dx_buf_puts(
-        b,
-        "Several AI models answered the question below. Write the final answer for the person who "
-        "asked, using their answers and the notes on where they agree.\n\n"
-        "Rules:\n"
-        "- Begin with the direct answer in one or two sentences.\n"
-        "- Rely on the points the models agree on.\n"
-        "- Where the models disagree, say so and give each side.\n"
-        "- Mention a point only one model made only if it matters, and say it is unconfirmed.\n"
-        "- Add no facts that no model gave. Do not repeat these rules or the notes.\n"
-        "- Be brief. Use markdown (a list, a table, code) only where it helps.\n\n");
-    if (!st)
-        st = dx_buf_printf(b, "Question: %s\n\n", r->question);
-    if (!st)
-        st = put_notes(r, b);
-    if (!st)
-        st = dx_buf_puts(b, "\nThe answers:\n");
+    dx_status st = dx_buf_printf(b, "Question: %s\n\nThe answers of %d AI models:\n", r->question,
+                                 r->analysis.usable);
     for (size_t i = 0; i < r->n_members && !st; i++) {
         if (!r->members[i].usable)
             continue;
-        st = dx_buf_printf(b, "\n[%s] %s\n", r->members[i].name, r->members[i].text);
+        const char *t = r->members[i].text;
+        size_t n = strlen(t);
+        while (n > PROMPT_ANSWER_MAX)
+            for (n = PROMPT_ANSWER_MAX; n && ((unsigned char)t[n] & 0xC0) == 0x80; n--)
+                ;
+        st = dx_buf_printf(b, "\n[%s] %.*s\n", r->members[i].name, (int)n, t);
     }
     if (!st)
-        st = dx_buf_puts(b, "\nWrite the final answer now.\n");
+        st = dx_buf_puts(b, "\n");
+    if (!st)
+        st = put_notes(r, b);
+    if (!st)
+        st = dx_buf_puts(b, "\n");
+    /* the rule about disagreement only when there is one: small writers
+     * otherwise repeat it ("The models disagree, saying that ...") */
+    for (size_t i = 0; answer_rules[i] && !st; i++)
+        if (i != RULE_DISAGREE || r->analysis.n_disputed)
+            st = dx_buf_printf(b, "%s\n", answer_rules[i]);
     return st;
 }
 
@@ -190,11 +211,13 @@ static bool restates_prompt(const char *reply)
 {
     static const char *const marks[] = {"notes (",
                                         "rules:",
+                                        "question:",
                                         "agreed points",
                                         "disputed points",
                                         "points only one",
                                         "the models disagree:",
-                                        "only one model said"};
+                                        "only one model said",
+                                        "the answers of"};
     for (const char *p = reply; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
         while (*p == ' ' || *p == '\t' || *p == '#' || *p == '*' || *p == '-')
             p++;
@@ -210,19 +233,13 @@ static bool restates_prompt(const char *reply)
 
 dx_status cns_prompt_followups(const cns_result *r, dx_buf *b)
 {
-    dx_status st = dx_buf_puts(b, "Write three short follow-up questions the person might ask "
-                                  "next, one per line, each ending "
-                                  "with a question mark. Prefer questions that would settle the "
-                                  "disputed points. Write nothing "
-                                  "else.\n\n");
-    if (!st)
-        st = dx_buf_printf(b, "Question: %s\n\n", r->question);
-    if (!st)
-        st = put_notes(r, b);
+    dx_status st = dx_buf_printf(b, "Question: %s\n\n", r->question);
     if (!st && r->answer)
-        st = dx_buf_printf(b, "\nAnswer given:\n%s\n", r->answer);
+        st = dx_buf_printf(b, "Answer: %.*s\n\n", PROMPT_ANSWER_MAX, r->answer);
     if (!st)
-        st = dx_buf_puts(b, "\nFollow-up questions:\n");
+        st = dx_buf_puts(b, "Write three new questions the reader could ask next, each one step "
+                            "beyond the question, one per line, each ending with a question "
+                            "mark. Write nothing else.\n");
     return st;
 }
 
@@ -264,6 +281,41 @@ static const char *shorten(arena *a, const char *s, size_t max)
 }
 
 /* why: what kept the synthesizer from writing the answer, as the note says it. */
+
+/* The disputed points under heading: each with one line per side, its
+ * members and their most explicit statement. */
+static dx_status put_disputed(const cns_result *r, const char *heading, dx_buf *b)
+{
+    const cns_analysis *an = &r->analysis;
+    dx_status st = dx_buf_puts(b, heading);
+    for (size_t i = 0; i < an->n_disputed && !st; i++) {
+        const cns_disputed *d = &an->disputed[i];
+        st = dx_buf_printf(b, "- Disputed: %s\n", d->text);
+        /* one line per side: its members, then its most explicit statement */
+        for (int pos = 0; !st; pos++) {
+            const char *text = NULL;
+            size_t nmem = 0;
+            for (size_t k = 0; k < d->n_stances; k++)
+                if (d->stances[k].position == pos) {
+                    nmem++;
+                    if (!text || strlen(d->stances[k].text) > strlen(text))
+                        text = d->stances[k].text;
+                }
+            if (!nmem)
+                break;
+            st = dx_buf_puts(b, "  - ");
+            size_t done = 0;
+            for (size_t k = 0; k < d->n_stances && !st; k++)
+                if (d->stances[k].position == pos)
+                    st = dx_buf_printf(b, "%s%s", done++ ? ", " : "", d->stances[k].member);
+            if (!st)
+                st = dx_buf_printf(b, ": %s\n", text);
+        }
+    }
+    return st;
+}
+
+/* why: what kept the synthesizer from writing the answer, as the note says it. */
 static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
@@ -297,31 +349,7 @@ static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
         st = dx_buf_printf(b, "- %s (%zu of %d members)\n", an->agreed[i].text,
                            an->agreed[i].n_members, an->usable);
     if (!st && an->n_disputed)
-        st = dx_buf_puts(b, "\n**Disputed**\n\n");
-    for (size_t i = 0; i < an->n_disputed && !st; i++) {
-        const cns_disputed *d = &an->disputed[i];
-        st = dx_buf_printf(b, "- Disputed: %s\n", d->text);
-        /* one line per side: its members, then its most explicit statement */
-        for (int pos = 0; !st; pos++) {
-            const char *text = NULL;
-            size_t nmem = 0;
-            for (size_t k = 0; k < d->n_stances; k++)
-                if (d->stances[k].position == pos) {
-                    nmem++;
-                    if (!text || strlen(d->stances[k].text) > strlen(text))
-                        text = d->stances[k].text;
-                }
-            if (!nmem)
-                break;
-            st = dx_buf_puts(b, "  - ");
-            size_t done = 0;
-            for (size_t k = 0; k < d->n_stances && !st; k++)
-                if (d->stances[k].position == pos)
-                    st = dx_buf_printf(b, "%s%s", done++ ? ", " : "", d->stances[k].member);
-            if (!st)
-                st = dx_buf_printf(b, ": %s\n", text);
-        }
-    }
+        st = put_disputed(r, "\n**Disputed**\n\n", b);
     if (!st && an->n_unique)
         st = dx_buf_puts(b, "\n**Said by one member only**\n\n");
     for (size_t i = 0; i < an->n_unique && i < 8 && !st; i++)
@@ -331,89 +359,451 @@ static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
     return st;
 }
 
-/* Fills the follow-ups up to three (after any the model gave) from the
- * content of the analysis. */
+/* ---- the check of a written answer -------------------------------------------
+ * docs/consensus.md ("Synthesis"): a written answer is shown only when it does
+ * not echo its prompt or the question, does not loop, states the agreed answer,
+ * and names no name and gives no number that no member gave. */
+
+/* Lower-case ASCII words (letters and digits; other bytes are letters too)
+ * of s, into a; returns how many. */
+static size_t words_of(const char *s, arena *a, const char ***out)
+{
+    size_t n = 0, cap = 16;
+    const char **w = arena_alloc_array(a, cap, sizeof *w);
+    while (w && *s) {
+        while (*s && !(isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80))
+            s++;
+        const char *b = s;
+        while (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80))
+            s++;
+        if (s == b)
+            break;
+        if (n == cap) {
+            const char **g = arena_alloc_array(a, cap * 2, sizeof *g);
+            if (!g)
+                return *out = NULL, 0;
+            memcpy(g, w, n * sizeof *w);
+            w = g;
+            cap *= 2;
+        }
+        char *x = arena_strndup(a, b, (size_t)(s - b));
+        if (!x)
+            return *out = NULL, 0;
+        for (char *p = x; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        w[n++] = x;
+    }
+    *out = w;
+    return w ? n : 0;
+}
+
+/* Does the word sequence hay contain needle[0..k) contiguously? */
+static bool has_run(const char **hay, size_t nh, const char **needle, size_t k)
+{
+    for (size_t i = 0; k && i + k <= nh; i++) {
+        size_t j = 0;
+        while (j < k && !strcmp(hay[i + j], needle[j]))
+            j++;
+        if (j == k)
+            return true;
+    }
+    return false;
+}
+
+#define ECHO_WORDS 5 /* words in a row copied from the instructions */
+
+static bool echoes(const cns_result *r, const char **aw, size_t na, arena *a)
+{
+    const char **qw;
+    size_t nq = words_of(r->question, a, &qw);
+    if (nq >= 4 && has_run(aw, na, qw, nq))
+        return true; /* the question, word for word */
+    for (size_t i = 0; answer_rules[i]; i++) {
+        const char **rw;
+        size_t nr = words_of(answer_rules[i], a, &rw);
+        for (size_t k = 0; k + ECHO_WORDS <= nr; k++)
+            if (has_run(aw, na, rw + k, ECHO_WORDS))
+                return true;
+    }
+    return false;
+}
+
+/* A block of up to 12 words said three times in a row (12 words at least),
+ * or a line of 16+ characters written twice. */
+static bool loops(const char *text, const char **w, size_t n)
+{
+    for (size_t p = 1; p <= 12; p++) {
+        size_t run = 0;
+        for (size_t i = p; i < n; i++) {
+            run = strcmp(w[i], w[i - p]) ? 0 : run + 1;
+            if (run + p >= 3 * p && run + p >= 12)
+                return true;
+        }
+    }
+    const char *lines[64];
+    size_t lens[64], nl = 0;
+    for (const char *p = text; *p && nl < 64;) {
+        while (*p == ' ' || *p == '\t' || *p == '-' || *p == '*' || *p == '#' ||
+               isdigit((unsigned char)*p) || *p == '.' || *p == ')')
+            p++;
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len >= 16) {
+            for (size_t k = 0; k < nl; k++)
+                if (lens[k] == len && !strncasecmp(lines[k], p, len))
+                    return true;
+            lines[nl] = p;
+            lens[nl++] = len;
+        }
+        p = e ? e + 1 : p + strlen(p);
+    }
+    return false;
+}
+
+typedef struct sources {
+    cns_features f[DX_MAX_MEMBERS + 3];
+    size_t n;
+} sources;
+
+static bool stem_known(const sources *s, const char *stem)
+{
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t k = 0; k < s->f[i].n_tok; k++)
+            if (!strcmp(s->f[i].toks[k].stem, stem))
+                return true;
+    return false;
+}
+
+static bool qty_known(const sources *s, const cns_qty *q)
+{
+    for (size_t i = 0; i < s->n; i++)
+        for (size_t k = 0; k < s->f[i].n_qty; k++)
+            if (s->f[i].qty[k].dim == q->dim && cns_qty_agree(&s->f[i].qty[k], q))
+                return true;
+    return false;
+}
+
+/* Words an answer may use about the council itself. */
+static const char council_words[] =
+    "AI model models council member members answer answers disputed agreed unconfirmed "
+    "however note yes no I";
+
+/* Why a written answer must not be shown, or NULL when it may. Strings are
+ * static or in a. */
+static const char *check_answer(const cns_result *r, const char *ans, arena *a)
+{
+    const cns_analysis *an = &r->analysis;
+    const char **aw;
+    size_t na = words_of(ans, a, &aw);
+    if (!aw || na == 0)
+        return "it is empty";
+    if (restates_prompt(ans) || echoes(r, aw, na, a))
+        return "it repeats its instructions or the question instead of answering";
+    if (loops(ans, aw, na))
+        return "it repeats itself";
+    /* what the members said, the question, the members' names */
+    sources *src = arena_alloc(a, sizeof *src);
+    if (!src)
+        return NULL;
+    memset(src, 0, sizeof *src);
+    dx_buf names = dx_buf_make(4096);
+    dx_buf_puts(&names, council_words);
+    for (size_t i = 0; i < r->n_members; i++) {
+        dx_buf_printf(&names, " %s", r->members[i].name);
+        if (r->members[i].usable &&
+            cns_text_features(r->members[i].text, a, &src->f[src->n]) == DX_OK)
+            src->n++;
+    }
+    if (cns_text_features(r->question, a, &src->f[src->n]) == DX_OK)
+        src->n++;
+    if (names.data && cns_text_features(names.data, a, &src->f[src->n]) == DX_OK)
+        src->n++;
+    dx_buf_free(&names);
+    /* each sentence: its names and numbers must come from the sources */
+    cns_span *sp;
+    size_t nsp = 0;
+    const char *why = NULL;
+    if (cns_markdown_split(ans, strlen(ans), a, &sp, &nsp) != DX_OK)
+        return NULL;
+    for (size_t i = 0; i < nsp && !why; i++) {
+        cns_features f;
+        if (cns_text_features(sp[i].text, a, &f))
+            continue;
+        for (size_t k = 0; k < f.n_tok && !why; k++)
+            if ((f.toks[k].flags & CNS_TOK_NAME) && !stem_known(src, f.toks[k].stem)) {
+                char msg[160];
+                snprintf(msg, sizeof msg, "it names \"%.100s\", which no member did",
+                         f.toks[k].stem);
+                why = arena_strdup(a, msg);
+            }
+        for (size_t k = 0; k < f.n_qty && !why; k++)
+            if (!qty_known(src, &f.qty[k]))
+                why = "it gives a number that no member gave";
+    }
+    if (why)
+        return why;
+    /* the most supported agreed point: its words that are not the question's,
+     * at least half of them, and its numbers */
+    if (an->usable >= 2 && an->n_agreed) {
+        cns_features pf, qf, af;
+        if (cns_text_features(an->agreed[0].text, a, &pf) ||
+            cns_text_features(r->question, a, &qf) || cns_text_features(ans, a, &af))
+            return NULL;
+        sources qs = {.n = 1}, as = {.n = 1};
+        qs.f[0] = qf;
+        as.f[0] = af;
+        size_t want = 0, have = 0;
+        for (size_t k = 0; k < pf.n_tok; k++) {
+            if (stem_known(&qs, pf.toks[k].stem))
+                continue;
+            want++;
+            have += stem_known(&as, pf.toks[k].stem);
+        }
+        if (want && 2 * have < want)
+            return "it leaves out the answer the members agree on";
+        for (size_t k = 0; k < pf.n_qty; k++)
+            if (!qty_known(&as, &pf.qty[k]))
+                return "it leaves out the answer the members agree on";
+    }
+    return NULL;
+}
+
+/* ---- follow-ups ------------------------------------------------------------
+ * Three new questions one step beyond the asked one. A candidate (the
+ * model's, or one derived from the analysis) is kept only when a person would
+ * keep it: a question (ends with '?'), under FOLLOWUP_MAX characters, not the
+ * question again (it must bring a content word the question does not have),
+ * on topic (it shares a content word with the question or the answers), not
+ * filler, and not a repeat of one already kept. */
+
+#define FOLLOWUP_MAX 120
+
+static const char *const filler[] = {
+    "is it true that",        "what is the evidence for",
+    "where can i check",      "can you tell me",
+    "could you tell me",      "do you know",
+    "what do you think",      "any other questions",
+    "is there anything else", "which is right:",
+    "when does \"",           NULL,
+};
+
+/* Content stems of text (arena a). */
+static bool stems(const char *text, arena *a, sources *s)
+{
+    s->n = 0;
+    if (cns_text_features(text, a, &s->f[0]))
+        return false;
+    s->n = 1;
+    return true;
+}
+
+/* Words that do not make a question new. */
+static const char function_words[] =
+    " what which who whom whose how why when where is are was were do does did the a an and or "
+    "of for to in on at by it its that this these those can could would should will has have "
+    "had be been ";
+
+/* " word " in a, for matching whole words in a list. */
+static const char *arena_sprintf_word(arena *a, const char *w)
+{
+    size_t n = strlen(w);
+    char *s = arena_alloc(a, n + 3);
+    if (!s)
+        return "\x01";
+    s[0] = ' ';
+    memcpy(s + 1, w, n);
+    s[n + 1] = ' ';
+    s[n + 2] = '\0';
+    return s;
+}
+
+static bool followup_ok(const cns_result *r, const char *q, arena *a)
+{
+    size_t len = strlen(q);
+    if (len < 10 || len >= FOLLOWUP_MAX || q[len - 1] != '?')
+        return false;
+    if (!strncasecmp(q, "question", 8) || !strncasecmp(q, "follow-up", 9) ||
+        !strncasecmp(q, "q:", 2))
+        return false;
+    for (size_t i = 0; filler[i]; i++)
+        if (strcasestr(q, filler[i]))
+            return false;
+    for (size_t i = 0; i < r->n_followups; i++)
+        if (!strcasecmp(r->followups[i], q))
+            return false;
+    /* not the question again: a word (2+ letters, not a function word,
+     * plural or not) that the question does not have */
+    const char **fw, **qw;
+    size_t nf = words_of(q, a, &fw), nq = words_of(r->question, a, &qw);
+    bool new_word = false;
+    for (size_t i = 0; i < nf && !new_word; i++) {
+        size_t len = strlen(fw[i]);
+        if (len < 2 || strstr(function_words, arena_sprintf_word(a, fw[i])))
+            continue;
+        bool seen = false;
+        for (size_t k = 0; k < nq && !seen; k++) {
+            size_t ql = strlen(qw[k]);
+            seen = !strcmp(fw[i], qw[k]) ||
+                   (len == ql + 1 && fw[i][ql] == 's' && !strncmp(fw[i], qw[k], ql)) ||
+                   (ql == len + 1 && qw[k][len] == 's' && !strncmp(fw[i], qw[k], len));
+        }
+        new_word = !seen;
+    }
+    if (!new_word)
+        return false;
+    sources fq, qq, ctx;
+    if (!stems(q, a, &fq) || !stems(r->question, a, &qq))
+        return false;
+    bool on_topic = false;
+    for (size_t k = 0; k < fq.f[0].n_tok && !on_topic; k++)
+        on_topic = stem_known(&qq, fq.f[0].toks[k].stem);
+    /* on topic: shares a word with the question, or with an answer */
+    for (size_t i = 0; i < r->n_members && !on_topic; i++) {
+        if (!r->members[i].usable || !stems(r->members[i].text, a, &ctx))
+            continue;
+        for (size_t k = 0; k < fq.f[0].n_tok && !on_topic; k++)
+            on_topic = stem_known(&ctx, fq.f[0].toks[k].stem);
+    }
+    return on_topic;
+}
+
+static void add_followup(cns_result *r, const char *q, arena *a)
+{
+    if (r->n_followups < 3 && followup_ok(r, q, a)) {
+        const char *c = arena_strdup(a, q);
+        if (c)
+            r->followups[r->n_followups++] = c;
+    }
+}
+
+/* Follow-up lines from a model reply: bullets, numbers, emphasis and
+ * "Question:" labels stripped, each line judged by followup_ok. */
+static void parse_followups(cns_result *r, const char *reply, arena *a)
+{
+    for (const char *p = reply; *p && r->n_followups < 3;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *s = p;
+        for (bool more = true; more && len;) {
+            more = false;
+            while (len && (isspace((unsigned char)*s) || *s == '-' || *s == '*' ||
+                           isdigit((unsigned char)*s) || *s == '.' || *s == ')' || *s == '_' ||
+                           *s == '"' || *s == '#')) {
+                s++;
+                len--;
+            }
+            static const char *const labels[] = {
+                "question:", "follow-up question:", "follow-up:", "q:"};
+            for (size_t k = 0; k < sizeof labels / sizeof labels[0]; k++)
+                if (len > strlen(labels[k]) && !strncasecmp(s, labels[k], strlen(labels[k]))) {
+                    s += strlen(labels[k]);
+                    len -= strlen(labels[k]);
+                    more = true;
+                }
+        }
+        while (len && (isspace((unsigned char)s[len - 1]) || s[len - 1] == '*' ||
+                       s[len - 1] == '_' || s[len - 1] == '"'))
+            len--;
+        if (len && len < 400) {
+            char *q = arena_strndup(a, s, len);
+            if (q)
+                add_followup(r, q, a);
+        }
+        p = e ? e + 1 : p + strlen(p);
+    }
+}
+
+/* s with its first letter in lower case, unless it starts a name ("Paris",
+ * "NASA"): only a capital followed by a lower-case letter and a lower-case
+ * second word is lowered ("The capital ..." -> "the capital ..."). */
+static const char *lower_first(arena *a, const char *s)
+{
+    static const char *const starts[] = {"The ",   "A ",    "An ",  "It ", "This ", "These ",
+                                         "There ", "They ", "Its ", "In ", NULL};
+    for (size_t i = 0; starts[i]; i++)
+        if (!strncmp(s, starts[i], strlen(starts[i]))) {
+            char *c = arena_strdup(a, s);
+            if (c)
+                c[0] = (char)tolower((unsigned char)c[0]);
+            return c ? c : s;
+        }
+    return s;
+}
+
+/* prefix + text + "?" cut to fit under FOLLOWUP_MAX characters. */
+static void fit(char *buf, size_t cap, const char *prefix, arena *a, const char *text,
+                const char *mid, const char *text2)
+{
+    size_t room = FOLLOWUP_MAX - 4 - strlen(prefix) - (mid ? strlen(mid) : 0);
+    if (text2)
+        room /= 2;
+    snprintf(buf, cap, "%s%s%s%s?", prefix, lower_first(a, shorten(a, text, room)), mid ? mid : "",
+             text2 ? lower_first(a, shorten(a, text2, room)) : "");
+}
+
+/* The subject of a question: "What is the speed of light?" -> "the speed of
+ * light"; NULL when it does not start with a question word and a verb. */
+static const char *subject(const char *q, arena *a)
+{
+    static const char *const heads[] = {"what is ",  "what are ", "who is ",   "who was ",
+                                        "what was ", "where is ", "which is ", NULL};
+    for (size_t i = 0; heads[i]; i++)
+        if (!strncasecmp(q, heads[i], strlen(heads[i]))) {
+            const char *s = q + strlen(heads[i]);
+            size_t n = strlen(s);
+            while (n && (s[n - 1] == '?' || s[n - 1] == ' '))
+                n--;
+            return n ? arena_strndup(a, s, n) : NULL;
+        }
+    return NULL;
+}
+
+/* Follow-ups built from the analysis when the model gave fewer than three
+ * good ones, each judged by the same rules. */
 static void derive_followups(cns_result *r, arena *a)
 {
     const cns_analysis *an = &r->analysis;
-    char buf[600];
+    char buf[FOLLOWUP_MAX * 2];
+    /* a disputed point: which side is right */
     for (size_t i = 0; i < an->n_disputed && r->n_followups < 3; i++) {
         const cns_disputed *d = &an->disputed[i];
         const char *s0 = NULL, *s1 = NULL;
         for (size_t k = 0; k < d->n_stances; k++) {
             const char *t = d->stances[k].text;
-            if (d->stances[k].position == 0 && (!s0 || strlen(t) > strlen(s0)))
+            if (d->stances[k].position == 0 && (!s0 || strlen(t) < strlen(s0)))
                 s0 = t;
-            if (d->stances[k].position == 1 && (!s1 || strlen(t) > strlen(s1)))
+            if (d->stances[k].position == 1 && (!s1 || strlen(t) < strlen(s1)))
                 s1 = t;
         }
-        if (!s0 || !s1)
-            continue;
-        snprintf(buf, sizeof buf, "Which is right: \"%s\" or \"%s\"?", shorten(a, s0, 120),
-                 shorten(a, s1, 120));
-        r->followups[r->n_followups++] = arena_strdup(a, buf);
+        if (s0 && s1) {
+            fit(buf, sizeof buf, "Which is correct: ", a, s0, ", or ", s1);
+            add_followup(r, buf, a);
+        }
     }
+    /* the agreed points: one step further */
+    static const char *const steps[] = {"Why is it that ", "How was it established that ",
+                                        "What follows from the fact that "};
+    size_t step = 0;
+    for (size_t i = 0; i < an->n_agreed && r->n_followups < 3; i++)
+        for (size_t s = 0; s < 3 && r->n_followups < 3; s++) {
+            fit(buf, sizeof buf, steps[step++ % 3], a, an->agreed[i].text, NULL, NULL);
+            add_followup(r, buf, a);
+        }
     for (size_t i = 0; i < an->n_unique && r->n_followups < 3; i++) {
-        snprintf(buf, sizeof buf, "Is it true that \"%s\"? Only %s said so.",
-                 shorten(a, an->unique[i].text, 200), an->unique[i].member);
-        r->followups[r->n_followups++] = arena_strdup(a, buf);
+        fit(buf, sizeof buf, "How could one confirm that ", a, an->unique[i].text, NULL, NULL);
+        add_followup(r, buf, a);
     }
-    for (size_t i = an->n_agreed; i > 0 && r->n_followups < 3; i--) {
-        snprintf(buf, sizeof buf, "What is the evidence for \"%s\"?",
-                 shorten(a, an->agreed[i - 1].text, 200));
-        r->followups[r->n_followups++] = arena_strdup(a, buf);
+    /* little to build on: the question's subject, from other sides */
+    const char *subj = subject(r->question, a);
+    static const char *const about[] = {"What is the history of ",
+                                        "What are common misconceptions about ",
+                                        "Where does it matter in practice what "};
+    for (size_t s = 0; subj && s < 3 && r->n_followups < 3; s++) {
+        fit(buf, sizeof buf, about[s], a, subj, s == 2 ? " is" : NULL, NULL);
+        add_followup(r, buf, a);
     }
-    /* few points: ask about the limits of the agreed ones, then go deeper on the question */
-    for (size_t i = an->n_agreed; i > 0 && r->n_followups < 3; i--) {
-        const char *t = an->agreed[i - 1].text;
-        size_t words = 1;
-        for (const char *p = t; *p; p++)
-            words += *p == ' ';
-        if (words < 4) /* a bare answer ("Paris") has no conditions to ask about */
-            continue;
-        snprintf(buf, sizeof buf, "When does \"%s\" not hold?", shorten(a, t, 200));
-        r->followups[r->n_followups++] = arena_strdup(a, buf);
-    }
-    if (r->n_followups < 3 && r->question && *r->question) {
-        const char *q = shorten(a, r->question, 200);
-        size_t n = q ? strlen(q) : 0;
-        while (n && (q[n - 1] == '?' || q[n - 1] == ' '))
-            n--;
-        snprintf(buf, sizeof buf, "Where can I check the answer to \"%.*s\"?", (int)n, q ? q : "");
-        r->followups[r->n_followups++] = arena_strdup(a, buf);
-    }
-    for (size_t i = 0; i < r->n_followups; i++)
-        if (!r->followups[i])
-            r->n_followups = i;
-}
-
-/* Follow-up lines from a model reply: strip bullets and numbers, keep questions. */
-static size_t parse_followups(cns_result *r, const char *reply, arena *a)
-{
-    size_t n = 0;
-    const char *p = reply;
-    while (*p && n < 3) {
-        const char *e = strchr(p, '\n');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        const char *s = p;
-        while (len &&
-               (isspace((unsigned char)*s) || *s == '-' || *s == '*' ||
-                isdigit((unsigned char)*s) || *s == '.' || *s == ')' || *s == '_' || *s == '"')) {
-            s++;
-            len--;
-        }
-        /* markdown emphasis or quotes around the question ("**Why ...?**") */
-        while (len && (isspace((unsigned char)s[len - 1]) || s[len - 1] == '*' ||
-                       s[len - 1] == '_' || s[len - 1] == '"'))
-            len--;
-        if (len > 3 && len < 400 && s[len - 1] == '?') {
-            char *q = arena_strndup(a, s, len);
-            if (q)
-                r->followups[n++] = q;
-        }
-        p = e ? e + 1 : p + strlen(p);
-    }
-    return n;
 }
 
 static const char *parse_category(const char *reply)
@@ -436,9 +826,224 @@ static dx_status ask(const cns_synth_options *opt,
     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
     dx_status st = prompt(r, &p);
     if (!st)
-        st = opt->generate(opt->generate_user, p.data, reply);
+        st = opt->generate ? opt->generate(opt->generate_user, p.data, reply)
+                           : opt->stream(opt->generate_user, p.data, NULL, NULL, reply);
     dx_buf_free(&p);
     return st;
+}
+
+/* ---- writing the answer ------------------------------------------------------ */
+
+const char *cns_answer_kind_str(cns_answer_kind k)
+{
+    switch (k) {
+    case CNS_ANSWER_SYNTHESIZED:
+        return "synthesized";
+    case CNS_ANSWER_EXTRACTIVE:
+        return "extractive";
+    case CNS_ANSWER_SINGLE_VOICE:
+        return "single_voice";
+    case CNS_ANSWER_NONE:
+        break;
+    }
+    return NULL;
+}
+
+/* Where the follow-ups start in a reply: the start of a line that begins
+ * (after blanks, '#', '*', '_') with FOLLOWUP_MARK or "follow up"; len if none. */
+static size_t followup_mark(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (i && s[i - 1] != '\n')
+            continue;
+        size_t j = i;
+        while (j < len && strchr(" \t#*_", s[j]))
+            j++;
+        if ((len - j >= 9 && !strncasecmp(s + j, "follow-up", 9)) ||
+            (len - j >= 9 && !strncasecmp(s + j, "follow up", 9)) ||
+            (len - j >= 8 && !strncasecmp(s + j, "followup", 8)))
+            return i;
+    }
+    /* run into a sentence: "... Paris. Follow-up questions: Why ...?" */
+    static const char *const inline_marks[] = {
+        "follow-up questions:", "follow up questions:", "followup questions:"};
+    size_t best = len;
+    for (size_t k = 0; k < sizeof inline_marks / sizeof inline_marks[0]; k++) {
+        size_t ml = strlen(inline_marks[k]);
+        for (size_t i = 0; i + ml <= best; i++)
+            if (!strncasecmp(s + i, inline_marks[k], ml)) {
+                best = i;
+                break;
+            }
+    }
+    return best;
+}
+
+/* How many bytes at the end of s[0..n) could still grow into an inline
+ * follow-up marker ("... Follow-up quest"): those wait. */
+static size_t inline_mark_tail(const char *s, size_t n)
+{
+    static const char mark[] = "follow-up questions:";
+    for (size_t k = n < sizeof mark - 2 ? n : sizeof mark - 2; k > 0; k--)
+        if (!strncasecmp(s + n - k, mark, k) && (k == n || s[n - k - 1] == ' '))
+            return k;
+    return 0;
+}
+
+/* Where the answer proper starts in a reply: after a first line that
+ * labels the question ("Question: ...") and an "Answer:" label, which small
+ * writers put first. *sure is false while the first line is unfinished and
+ * could still be such a label. */
+static size_t answer_start(const char *s, size_t n, bool *sure)
+{
+    static const char *const labels[] = {"question:", "answer:", "final answer:"};
+    size_t i = 0;
+    *sure = true;
+    for (int round = 0; round < 2; round++) {
+        size_t j = i;
+        while (j < n && strchr(" \t\n#*_", s[j]))
+            j++;
+        const char *eol = memchr(s + j, '\n', n - j);
+        size_t rest = n - j;
+        for (size_t k = 0; k < sizeof labels / sizeof labels[0]; k++) {
+            size_t ll = strlen(labels[k]);
+            if (rest < ll) {
+                if (!strncasecmp(s + j, labels[k], rest) && !eol)
+                    *sure = false; /* may still become a label */
+                continue;
+            }
+            if (strncasecmp(s + j, labels[k], ll))
+                continue;
+            if (k == 0) { /* the question's line goes whole */
+                if (!eol) {
+                    *sure = false;
+                    return i;
+                }
+                i = (size_t)(eol - s) + 1;
+            } else {
+                i = j + ll;
+                while (i < n && (s[i] == ' ' || s[i] == '*' || s[i] == '_'))
+                    i++;
+                if (i >= n)
+                    *sure = false; /* the label's closing marks may follow */
+            }
+            break;
+        }
+        if (!*sure)
+            return i;
+    }
+    return i;
+}
+
+/* Could the unfinished last line s[0..n) still become the follow-up marker? */
+static bool may_become_mark(const char *s, size_t n)
+{
+    while (n && strchr(" \t#*_", *s))
+        s++, n--;
+    return n < 9 && (!strncasecmp(s, "follow-up", n) || !strncasecmp(s, "follow up", n) ||
+                     !strncasecmp(s, "followup", n));
+}
+
+/* Passes the answer part of a streaming reply on as it grows: text up to the
+ * follow-up marker, holding back a last line that may be the marker. */
+typedef struct answer_stream {
+    const cns_synth_options *opt;
+    dx_buf text;
+    size_t sent; /* 0 until the answer's start is known, then an offset into text */
+    bool started;
+    bool done;
+} answer_stream;
+
+static void on_reply_piece(void *user, const char *piece, size_t len)
+{
+    answer_stream *as = user;
+    if (as->done || dx_buf_append(&as->text, piece, len))
+        return;
+    const char *s = as->text.data;
+    size_t n = as->text.len, end = followup_mark(s, n);
+    if (!as->started) {
+        bool sure;
+        size_t st = answer_start(s, n, &sure);
+        if (!sure)
+            return;
+        as->sent = st;
+        as->started = true;
+    }
+    if (end < n) {
+        as->done = true;
+        while (end > as->sent && isspace((unsigned char)s[end - 1]))
+            end--;
+    } else {
+        size_t line = n;
+        while (line && s[line - 1] != '\n')
+            line--;
+        if (may_become_mark(s + line, n - line))
+            end = line;
+        else
+            end = n - inline_mark_tail(s, n);
+    }
+    /* blanks wait for the text after them: the answer is sent trimmed */
+    while (end > as->sent && isspace((unsigned char)s[end - 1]))
+        end--;
+    if (end > as->sent) {
+        as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
+        as->sent = end;
+    }
+}
+
+/* The end of a reply: whatever of the answer part was held back. */
+static void answer_stream_end(answer_stream *as)
+{
+    if (as->done || !as->text.len)
+        return;
+    const char *s = as->text.data;
+    size_t end = followup_mark(s, as->text.len);
+    if (!as->started) {
+        bool sure;
+        as->sent = answer_start(s, as->text.len, &sure);
+        as->started = true;
+    }
+    while (end > as->sent && isspace((unsigned char)s[end - 1]))
+        end--;
+    if (end > as->sent)
+        as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
+    as->sent = end > as->sent ? end : as->sent;
+}
+
+static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, dx_buf *reply)
+{
+    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = cns_prompt_synthesis(r, &p);
+    if (st)
+        goto out;
+    if (opt->stream && opt->on_answer) {
+        answer_stream as = {.opt = opt, .text = dx_buf_make(DX_CNS_MAX_GENERATED)};
+        st = opt->stream(opt->generate_user, p.data, on_reply_piece, &as, reply);
+        if (!st)
+            answer_stream_end(&as);
+        dx_buf_free(&as.text);
+    } else if (opt->stream) {
+        st = opt->stream(opt->generate_user, p.data, NULL, NULL, reply);
+    } else {
+        st = opt->generate(opt->generate_user, p.data, reply);
+    }
+out:
+    dx_buf_free(&p);
+    return st;
+}
+
+static void send_whole(const cns_synth_options *opt, const char *text)
+{
+    if (opt->on_answer && text && *text)
+        opt->on_answer(opt->on_answer_user, text, strlen(text));
+}
+
+static const char *single_voice_text(const cns_result *r)
+{
+    for (size_t i = 0; i < r->n_members; i++)
+        if (r->members[i].usable)
+            return r->members[i].text;
+    return NULL;
 }
 
 dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
@@ -448,31 +1053,80 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
         opt = &defaults;
     dx_status st = DX_OK;
     dx_buf reply = dx_buf_make(DX_CNS_MAX_GENERATED);
-    r->category = NULL;
-    if (opt->generate && r->analysis.usable > 0 &&
-        ask(opt, cns_prompt_category, r, &reply) == DX_OK && reply.data)
-        r->category = parse_category(reply.data);
-    r->category_source = r->category ? "model" : "derived";
-    if (!r->category)
-        r->category = cns_category_derive(r);
+    const bool model = (opt->generate || opt->stream) && r->analysis.usable > 0;
+    /* derived now, so the analysis shown while the answer is written has one */
+    r->category = cns_category_derive(r);
+    r->category_source = "derived";
+    r->answer_kind = CNS_ANSWER_NONE;
+    r->answer_check = NULL;
     if (!opt->answer)
-        goto out;
+        goto category;
 
-    dx_buf_clear(&reply);
-    r->answer_source = "extractive";
+    r->n_followups = 0;
+    size_t from_model = 0;
+    const char *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice_text(r) : NULL;
+    if (voice) {
+        /* one usable answer: shown exactly as its member wrote it */
+        r->answer = voice;
+        r->answer_source = "extractive";
+        r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
+        send_whole(opt, voice);
+        if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
+            parse_followups(r, reply.data, a);
+        from_model = r->n_followups;
+        goto followups;
+    }
     const char *why = "no synthesizer model was available";
-    if (opt->generate && r->analysis.usable > 0) {
+    if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
         why = "the synthesizer model did not answer";
-        if (ask(opt, cns_prompt_synthesis, r, &reply) == DX_OK && reply.data && reply.len) {
-            if (!restates_prompt(reply.data)) {
-                r->answer = arena_strndup(a, reply.data, reply.len);
+        if (write_reply(opt, r, &reply) == DX_OK && reply.data && reply.len) {
+            size_t mark = followup_mark(reply.data, reply.len), n = mark;
+            while (n && isspace((unsigned char)reply.data[n - 1]))
+                n--;
+            bool sure;
+            size_t from = answer_start(reply.data, n, &sure);
+            if (from > n)
+                from = n;
+            const char *text = arena_strndup(a, reply.data + from, n - from);
+            if (!text) {
+                st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+                goto out;
+            }
+            parse_followups(r, reply.data + mark, a);
+            from_model = r->n_followups;
+            arena scratch = arena_make(64 << 10, 64 << 20);
+            const char *fail = check_answer(r, text, &scratch);
+            if (fail) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
+                log_info("synthesis: the written answer is replaced (%s): %.400s", fail, text);
+                r->answer_check = arena_strdup(a, fail);
+                why = arena_strdup(a, msg);
+                if (!why || !r->answer_check) {
+                    st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+                    goto out;
+                }
+            }
+            arena_free(&scratch);
+            if (!fail) {
+                /* every disputed point flagged, with who said what */
+                dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+                st = dx_buf_puts(&b, text);
+                if (!st && r->analysis.n_disputed)
+                    st = put_disputed(r, "\n\n**Disputed**\n\n", &b);
+                if (!st)
+                    r->answer = arena_strndup(a, b.data, b.len);
+                dx_buf_free(&b);
+                if (st)
+                    goto out;
+                if (r->analysis.n_disputed)
+                    send_whole(opt, r->answer + strlen(text));
                 r->answer_source = "model";
-            } else {
-                why = "the synthesizer model repeated its instructions instead of answering";
+                r->answer_kind = CNS_ANSWER_SYNTHESIZED;
             }
         }
     }
-    if (strcmp(r->answer_source, "model")) {
+    if (r->answer_kind != CNS_ANSWER_SYNTHESIZED) {
         dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
         st = extractive(r, why, &b);
         if (!st)
@@ -480,24 +1134,33 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
         dx_buf_free(&b);
         if (st)
             goto out;
+        r->answer_source = "extractive";
+        r->answer_kind = CNS_ANSWER_EXTRACTIVE;
+        if (!r->answer_check)
+            send_whole(opt, r->answer);
     }
+followups:
     if (!r->answer) {
-        st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+        st = dx_oom("consensus");
         goto out;
     }
-
-    dx_buf_clear(&reply);
-    r->n_followups = 0;
-    if (opt->generate && r->analysis.usable > 0 &&
-        ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
-        r->n_followups = parse_followups(r, reply.data, a);
-    /* small models often write two: the rest come from the analysis, and the source says so */
-    const size_t from_model = r->n_followups;
-    if (from_model < 3)
+    /* small models often write fewer good ones: the rest come from the analysis */
+    if (r->n_followups < 3)
         derive_followups(r, a);
     r->followups_source = from_model == 0                ? "derived"
                           : from_model >= r->n_followups ? "model"
                                                          : "model+derived";
+category:
+    /* With an answer to write, the category stays derived: asking the model
+     * costs a whole prompt's prefill (bench/ask: more than the answer's own
+     * decode on 2 cores), for a label. Without one, the model is asked. */
+    dx_buf_clear(&reply);
+    const char *cat = NULL;
+    if (model && !opt->answer && ask(opt, cns_prompt_category, r, &reply) == DX_OK && reply.data &&
+        (cat = parse_category(reply.data))) {
+        r->category = cat;
+        r->category_source = "model";
+    }
 out:
     dx_buf_free(&reply);
     return st;

@@ -332,16 +332,8 @@ static dx_status push(scan *sc, rawtok r)
 {
     if (sc->n >= DX_CNS_MAX_CLAIM_TOKENS)
         return DX_OK; /* rest of a long claim is ignored */
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 32;
-        rawtok *t = arena_alloc_array(sc->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory reading a claim");
-        if (sc->n)
-            memcpy(t, sc->t, sc->n * sizeof *t);
-        sc->t = t;
-        sc->cap = cap;
-    }
+    if (sc->n == sc->cap && arena_grow(sc->a, &sc->t, sc->n, &sc->cap, sizeof *sc->t, 32))
+        return dx_wrap(DX_ENOMEM, "consensus: reading a claim");
     sc->t[sc->n++] = r;
     return DX_OK;
 }
@@ -479,7 +471,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 r.v = -r.v; /* U+2212 */
             r.s = arena_strndup(sc->a, s + i, j - i);
             if (!r.s)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             /* "1980s" stays a word (a decade), "5km" is a number and a unit */
             if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) &&
                 r.half >= 5 && r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
@@ -487,7 +479,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
                 w.s = arena_strndup(sc->a, s + i, j + 1 - i);
                 w.fold = w.s;
                 if (!w.s)
-                    return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                    return dx_oom("consensus");
                 st = push(sc, w);
                 i = j + 1;
                 next_initial = false;
@@ -555,7 +547,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             r.fold = r.s ? casefold(sc->a, r.s, w.len) : NULL;
             dx_buf_free(&w);
             if (!r.s || !r.fold)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             size_t q = j;
             while (q < n && s[q] == ' ')
                 q++;
@@ -571,7 +563,7 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             rawtok r = {.kind = RT_SYM, .sym = (uint32_t)cp};
             r.s = arena_strndup(sc->a, s + i, (size_t)k);
             if (!r.s)
-                return dx_fail(DX_ENOMEM, "consensus: out of memory");
+                return dx_oom("consensus");
             st = push(sc, r);
         } else if (cp == ':' || cp == 0x2014 || cp == '|' || cp == ';' || cp == '(') {
             next_initial = (cp != '(');
@@ -600,32 +592,18 @@ static dx_status add_tok(feat_builder *fb, const char *stem, unsigned flags)
             fb->toks[i].flags |= flags;
             return DX_OK;
         }
-    if (fb->n_tok == fb->cap_tok) {
-        size_t cap = fb->cap_tok ? fb->cap_tok * 2 : 16;
-        cns_tok *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_tok)
-            memcpy(t, fb->toks, fb->n_tok * sizeof *t);
-        fb->toks = t;
-        fb->cap_tok = cap;
-    }
+    if (fb->n_tok == fb->cap_tok &&
+        arena_grow(fb->a, &fb->toks, fb->n_tok, &fb->cap_tok, sizeof *fb->toks, 16))
+        return dx_wrap(DX_ENOMEM, "consensus");
     fb->toks[fb->n_tok++] = (cns_tok){stem, flags};
     return DX_OK;
 }
 
 static dx_status add_qty(feat_builder *fb, cns_qty q)
 {
-    if (fb->n_qty == fb->cap_qty) {
-        size_t cap = fb->cap_qty ? fb->cap_qty * 2 : 8;
-        cns_qty *t = arena_alloc_array(fb->a, cap, sizeof *t);
-        if (!t)
-            return dx_fail(DX_ENOMEM, "consensus: out of memory");
-        if (fb->n_qty)
-            memcpy(t, fb->qty, fb->n_qty * sizeof *t);
-        fb->qty = t;
-        fb->cap_qty = cap;
-    }
+    if (fb->n_qty == fb->cap_qty &&
+        arena_grow(fb->a, &fb->qty, fb->n_qty, &fb->cap_qty, sizeof *fb->qty, 8))
+        return dx_wrap(DX_ENOMEM, "consensus");
     fb->qty[fb->n_qty++] = q;
     return DX_OK;
 }
@@ -648,6 +626,9 @@ static double scale_word(const char *w)
 
 static bool name_like(const rawtok *r)
 {
+    /* a month is a date, not a name ("on 15 June 1215") */
+    if (in_list(r->fold, months, sizeof months / sizeof months[0]) && strlen(r->fold) > 3)
+        return false;
     /* count upper/lower letters (ASCII decides; other scripts rarely case-mark names) */
     int up = 0, low = 0;
     bool up_after_low = false;
@@ -790,187 +771,187 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     return j - i;
 }
 
-dx_status cns_text_features(const char *text, arena *a, cns_features *f)
+/* The walk over one claim's raw tokens, phase by phase (cns_text_features). */
+typedef struct walk {
+    rawtok *t;
+    size_t n, i; /* tokens, and the next one to read */
+    arena *a;
+    cns_features *f;
+    feat_builder fb;
+    bool first_word;
+    bool negate_next;  /* the next content word is what a negation applies to */
+    int contrast_left; /* words still inside a ", not X" contrast */
+} walk;
+
+static bool word_at(const walk *w, size_t i, const char *word)
 {
-    dx_status st = DX_OK;
-    memset(f, 0, sizeof *f);
-    size_t len = strlen(text);
-    if (len > DX_CNS_MAX_CLAIM_BYTES * 4)
-        len = DX_CNS_MAX_CLAIM_BYTES * 4;
-    char *norm = nfkc(text, len);
-    if (!norm)
-        return dx_fail(DX_ENOMEM, "consensus: out of memory");
-    scan sc = {.a = a};
-    feat_builder fb = {.a = a};
-    st = tokenize(&sc, norm, strlen(norm));
-    if (st)
-        goto out;
-    rawtok *t = sc.t;
-    size_t n = sc.n;
-    bool first_word = true;
-    bool negate_next = false; /* the next content word is what a negation applies to */
-    int contrast_left = 0;    /* words still inside a ", not X" contrast */
-    for (size_t i = 0; i < n && !st;) {
-        rawtok *r = &t[i];
-        if (r->kind == RT_SYM) {
-            i++;
-            continue;
-        }
-        if (r->kind == RT_NUM) {
-            cns_qty q;
-            size_t used = read_quantity(t, n, i, r->v, r->half, 1, &q);
-            /* the day in "2 September 1945" / "September 2, 1945" is part of a date */
-            bool day = q.dim == CNS_DIM_NONE && r->v >= CNS_DAY_MIN && r->v <= CNS_DAY_MAX &&
-                       r->half == 0.5 &&
-                       ((i + 1 < n && t[i + 1].kind == RT_WORD &&
-                         in_list(t[i + 1].fold, months, sizeof months / sizeof months[0])) ||
-                        (i > 0 && t[i - 1].kind == RT_WORD &&
-                         in_list(t[i - 1].fold, months, sizeof months / sizeof months[0])));
-            if (!day)
-                st = add_qty(&fb, q);
-            i += used;
-            first_word = false;
-            continue;
-        }
-        const char *w = r->fold;
-        /* verdict: a leading "Yes" / "No," */
-        if (first_word && !strcmp(w, "yes")) {
-            f->verdict = 1;
-            first_word = false;
-            i++;
-            continue;
-        }
-        if (first_word && !strcmp(w, "no") && (r->comma_after || i + 1 == n)) {
-            f->verdict = -1;
-            first_word = false;
-            i++;
-            continue;
-        }
-        first_word = false;
-        /* "half a gallon", "half an hour" */
-        if (!strcmp(w, "half") && i + 2 < n && t[i + 1].kind == RT_WORD &&
-            t[i + 2].kind == RT_WORD &&
-            (!strcmp(t[i + 1].fold, "a") || !strcmp(t[i + 1].fold, "an")) &&
-            find_unit(t[i + 2].fold) >= 0) {
-            cns_qty q;
-            size_t used = read_quantity(t, n, i + 1, 0.5, 0.05, 1, &q);
-            st = add_qty(&fb, q);
-            i += 1 + used;
-            continue;
-        }
-        /* small numbers in words: "three", "twenty-one", "two hundred" */
-        int nv = number_word(w);
-        if (nv >= 0) {
-            bool skip_one =
-                nv == 1 && ((i + 1 < n && t[i + 1].kind == RT_WORD &&
-                             (!strcmp(t[i + 1].fold, "of") || !strcmp(t[i + 1].fold, "another") ||
-                              !strcmp(t[i + 1].fold, "or"))) ||
-                            (i > 0 && t[i - 1].kind == RT_WORD &&
-                             (!strcmp(t[i - 1].fold, "the") || !strcmp(t[i - 1].fold, "this") ||
-                              !strcmp(t[i - 1].fold, "that") || !strcmp(t[i - 1].fold, "which") ||
-                              !strcmp(t[i - 1].fold, "any") || !strcmp(t[i - 1].fold, "each") ||
-                              !strcmp(t[i - 1].fold, "every") || !strcmp(t[i - 1].fold, "no"))));
-            if (!skip_one && !(nv == 100 && !(i > 0 && t[i - 1].kind == RT_WORD &&
-                                              !strcmp(t[i - 1].fold, "a")))) {
-                double total = 0, cur = 0;
-                size_t j = i;
-                while (j < n && t[j].kind == RT_WORD) {
-                    int x = number_word(t[j].fold);
-                    if (x < 0)
-                        break;
-                    if (x == 100)
-                        cur = (cur ? cur : 1) * 100;
-                    else
-                        cur += x;
-                    j++;
-                }
-                total += cur;
-                cns_qty q;
-                size_t used = read_quantity(t, n, i, total, 0.5, j - i, &q);
-                st = add_qty(&fb, q);
-                i += used;
-                continue;
-            }
-        }
-        if (in_list(w, negators, sizeof negators / sizeof negators[0])) {
-            /* ", not Sydney" contrasts a name; it does not negate the statement */
-            if (!(r->comma_before && !strcmp(w, "not"))) {
-                f->neg++;
-                negate_next = true;
-            } else {
-                contrast_left = 3; /* ", not Sydney": the contrasted words are not claimed */
-            }
-            i++;
-            continue;
-        }
-        size_t wl = strlen(w);
-        char *word = arena_strdup(a, w);
-        if (!word) {
-            st = dx_fail(DX_ENOMEM, "consensus: out of memory");
-            break;
-        }
-        if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
-            f->neg++;
-            negate_next = true;
-            word[wl - 3] = '\0';
-            wl -= 3;
-        }
-        if (wl >= 2 && !strcmp(word + wl - 2, "'s")) {
-            word[wl - 2] = '\0';
-            wl -= 2;
-        }
-        char *ap = strchr(word, '\'');
-        if (ap) {
-            *ap = '\0';
-            wl = (size_t)(ap - word);
-        }
-        unsigned flags = 0;
-        for (size_t k = 0; k < sizeof antonyms / sizeof antonyms[0]; k++)
-            if (!strcmp(word, antonyms[k].word)) {
-                word = (char *)antonyms[k].as;
-                f->neg++;
-                flags |= CNS_TOK_NEGATED;
-                wl = strlen(word);
-                break;
-            }
-        i++;
-        if (contrast_left > 0) {
-            contrast_left = r->comma_after ? 0 : contrast_left - 1;
-            continue;
-        }
-        if (wl == 0 || cns_is_stopword(word) || (wl == 1 && !(word[0] & 0x80)))
-            continue;
-        if (in_list(word, approx_words, sizeof approx_words / sizeof approx_words[0]))
-            continue;
-        if (scale_word(word) > 0)
-            continue;
-        char *stem = arena_strdup(a, word);
-        if (!stem) {
-            st = dx_fail(DX_ENOMEM, "consensus: out of memory");
-            break;
-        }
-        stem[cns_stem(stem, wl)] = '\0';
-        const char *canon = synonym_of(stem);
-        if (canon != stem) {
-            stem = arena_strdup(a, canon);
-            if (!stem) {
-                st = dx_fail(DX_ENOMEM, "consensus: out of memory");
-                break;
-            }
-        }
-        if (negate_next) {
-            flags |= CNS_TOK_NEGATED;
-            negate_next = false;
-        }
-        st = add_tok(&fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
+    return i < w->n && w->t[i].kind == RT_WORD && !strcmp(w->t[i].fold, word);
+}
+
+static bool month_at(const walk *w, size_t i)
+{
+    return i < w->n && w->t[i].kind == RT_WORD &&
+           in_list(w->t[i].fold, months, sizeof months / sizeof months[0]);
+}
+
+/* A number written in digits, with its unit; the day of a date is not a quantity. */
+static dx_status digits_phase(walk *w)
+{
+    const rawtok *r = &w->t[w->i];
+    cns_qty q;
+    size_t used = read_quantity(w->t, w->n, w->i, r->v, r->half, 1, &q);
+    /* the day in "2 September 1945" / "September 2, 1945" is part of a date */
+    bool day = q.dim == CNS_DIM_NONE && r->v >= CNS_DAY_MIN && r->v <= CNS_DAY_MAX &&
+               r->half == 0.5 && (month_at(w, w->i + 1) || (w->i > 0 && month_at(w, w->i - 1)));
+    w->i += used;
+    w->first_word = false;
+    return day ? DX_OK : add_qty(&w->fb, q);
+}
+
+/* A leading "Yes" / "No," sets the verdict; true when the word was one. */
+static bool verdict_phase(walk *w)
+{
+    const rawtok *r = &w->t[w->i];
+    bool first = w->first_word;
+    w->first_word = false;
+    if (first && !strcmp(r->fold, "yes"))
+        w->f->verdict = 1;
+    else if (first && !strcmp(r->fold, "no") && (r->comma_after || w->i + 1 == w->n))
+        w->f->verdict = -1;
+    else
+        return false;
+    w->i++;
+    return true;
+}
+
+/* "one" that is not a number: "one of", "the one", "which one" ... */
+static bool one_is_a_word(const walk *w)
+{
+    static const char *const before[] = {"the", "this", "that",  "which",
+                                         "any", "each", "every", "no"};
+    size_t i = w->i;
+    if (word_at(w, i + 1, "of") || word_at(w, i + 1, "another") || word_at(w, i + 1, "or"))
+        return true;
+    for (size_t k = 0; i > 0 && k < sizeof before / sizeof before[0]; k++)
+        if (word_at(w, i - 1, before[k]))
+            return true;
+    return false;
+}
+
+/* Numbers in words ("three", "twenty-one", "two hundred", "half a gallon");
+ * *taken is set when the words were a quantity. */
+static dx_status number_words_phase(walk *w, bool *taken)
+{
+    const char *word = w->t[w->i].fold;
+    *taken = false;
+    if (!strcmp(word, "half") && w->i + 2 < w->n && w->t[w->i + 2].kind == RT_WORD &&
+        (word_at(w, w->i + 1, "a") || word_at(w, w->i + 1, "an")) &&
+        find_unit(w->t[w->i + 2].fold) >= 0) {
+        cns_qty q;
+        size_t used = read_quantity(w->t, w->n, w->i + 1, 0.5, 0.05, 1, &q);
+        w->i += 1 + used;
+        *taken = true;
+        return add_qty(&w->fb, q);
     }
-    if (st)
-        goto out;
-    f->toks = fb.toks;
-    f->n_tok = fb.n_tok;
-    f->qty = fb.qty;
-    f->n_qty = fb.n_qty;
-    /* sorted by stem so two claims intersect in one pass */
+    int nv = number_word(word);
+    if (nv < 0 || (nv == 1 && one_is_a_word(w)) ||
+        (nv == 100 && !(w->i > 0 && word_at(w, w->i - 1, "a"))))
+        return DX_OK;
+    double cur = 0;
+    size_t j = w->i;
+    while (j < w->n && w->t[j].kind == RT_WORD) {
+        int x = number_word(w->t[j].fold);
+        if (x < 0)
+            break;
+        if (x == 100)
+            cur = (cur ? cur : 1) * 100;
+        else
+            cur += x;
+        j++;
+    }
+    cns_qty q;
+    size_t used = read_quantity(w->t, w->n, w->i, cur, 0.5, j - w->i, &q);
+    w->i += used;
+    *taken = true;
+    return add_qty(&w->fb, q);
+}
+
+/* "not", "never", ...: true when the word was a negation (or a ", not X" contrast). */
+static bool negation_phase(walk *w)
+{
+    const rawtok *r = &w->t[w->i];
+    if (!in_list(r->fold, negators, sizeof negators / sizeof negators[0]))
+        return false;
+    /* ", not Sydney" contrasts a name; it does not negate the statement */
+    if (!(r->comma_before && !strcmp(r->fold, "not"))) {
+        w->f->neg++;
+        w->negate_next = true;
+    } else {
+        w->contrast_left = 3; /* ", not Sydney": the contrasted words are not claimed */
+    }
+    w->i++;
+    return true;
+}
+
+/* A content word: "n't" and "'s" off, antonyms folded, stop words out,
+ * stemmed, synonyms folded, then added with its flags. */
+static dx_status word_phase(walk *w)
+{
+    const rawtok *r = &w->t[w->i];
+    size_t wl = strlen(r->fold);
+    char *word = arena_strdup(w->a, r->fold);
+    if (!word)
+        return dx_oom("consensus");
+    if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
+        w->f->neg++;
+        w->negate_next = true;
+        word[wl - 3] = '\0';
+        wl -= 3;
+    }
+    if (wl >= 2 && !strcmp(word + wl - 2, "'s")) {
+        word[wl - 2] = '\0';
+        wl -= 2;
+    }
+    char *ap = strchr(word, '\'');
+    if (ap) {
+        *ap = '\0';
+        wl = (size_t)(ap - word);
+    }
+    unsigned flags = 0;
+    for (size_t k = 0; k < sizeof antonyms / sizeof antonyms[0]; k++)
+        if (!strcmp(word, antonyms[k].word)) {
+            word = (char *)antonyms[k].as;
+            w->f->neg++;
+            flags |= CNS_TOK_NEGATED;
+            wl = strlen(word);
+            break;
+        }
+    w->i++;
+    if (w->contrast_left > 0) {
+        w->contrast_left = r->comma_after ? 0 : w->contrast_left - 1;
+        return DX_OK;
+    }
+    if (wl == 0 || cns_is_stopword(word) || (wl == 1 && !(word[0] & 0x80)) ||
+        in_list(word, approx_words, sizeof approx_words / sizeof approx_words[0]) ||
+        scale_word(word) > 0)
+        return DX_OK;
+    char *stem = arena_strdup(w->a, word);
+    if (!stem)
+        return dx_oom("consensus");
+    stem[cns_stem(stem, wl)] = '\0';
+    const char *canon = synonym_of(stem);
+    if (canon != stem && !(stem = arena_strdup(w->a, canon)))
+        return dx_oom("consensus");
+    if (w->negate_next) {
+        flags |= CNS_TOK_NEGATED;
+        w->negate_next = false;
+    }
+    return add_tok(&w->fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
+}
+
+/* Tokens sorted by stem, so two claims intersect in one pass. */
+static void sort_tokens(cns_features *f)
+{
     for (size_t i = 1; i < f->n_tok; i++) {
         cns_tok x = f->toks[i];
         size_t j = i;
@@ -980,7 +961,40 @@ dx_status cns_text_features(const char *text, arena *a, cns_features *f)
         }
         f->toks[j] = x;
     }
-out:
+}
+
+dx_status cns_text_features(const char *text, arena *a, cns_features *f)
+{
+    memset(f, 0, sizeof *f);
+    size_t len = strlen(text);
+    if (len > DX_CNS_MAX_CLAIM_BYTES * 4)
+        len = DX_CNS_MAX_CLAIM_BYTES * 4;
+    char *norm = nfkc(text, len);
+    if (!norm)
+        return dx_oom("consensus");
+    scan sc = {.a = a};
+    dx_status st = tokenize(&sc, norm, strlen(norm));
+    walk w = {.t = sc.t, .n = sc.n, .a = a, .f = f, .fb = {.a = a}, .first_word = true};
+    while (!st && w.i < w.n) {
+        bool taken = false;
+        if (w.t[w.i].kind == RT_SYM)
+            w.i++;
+        else if (w.t[w.i].kind == RT_NUM)
+            st = digits_phase(&w);
+        else if (verdict_phase(&w))
+            continue;
+        else if ((st = number_words_phase(&w, &taken)) || taken)
+            continue;
+        else if (!negation_phase(&w))
+            st = word_phase(&w);
+    }
+    if (!st) {
+        f->toks = w.fb.toks;
+        f->n_tok = w.fb.n_tok;
+        f->qty = w.fb.qty;
+        f->n_qty = w.fb.n_qty;
+        sort_tokens(f);
+    }
     free(norm);
     return st;
 }
@@ -1025,6 +1039,37 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 }
 
 /* ---- refusals ------------------------------------------------------------------- */
+
+/* Whether text (case-folded, typographic apostrophe read as ') holds one of
+ * the phrases as whole words, starting within max_start bytes; a phrase
+ * ending "i can" also matches "i can't". */
+static bool has_phrase(const char *text, const char *const *pats, size_t npats, size_t max_start)
+{
+    char buf[400];
+    size_t o = 0;
+    for (const char *p = text; *p && o < sizeof buf - 1; p++) {
+        if (!strncmp(p, "\xe2\x80\x99", 3)) {
+            buf[o++] = '\'';
+            p += 2;
+            continue;
+        }
+        buf[o++] = (char)tolower((unsigned char)*p);
+    }
+    buf[o] = '\0';
+    for (size_t i = 0; i < npats; i++) {
+        size_t pl = strlen(pats[i]);
+        for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
+            /* whole words only: "was an air force" is not "as an ai" */
+            bool start = h == buf || !isalnum((unsigned char)h[-1]);
+            bool prefix =
+                pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
+            bool end = prefix || !isalnum((unsigned char)h[pl]);
+            if (start && end && (size_t)(h - buf) <= max_start)
+                return true;
+        }
+    }
+    return false;
+}
 
 bool cns_is_refusal(const char *text)
 {
@@ -1077,28 +1122,37 @@ bool cns_is_refusal(const char *text)
         "i can't give",
         "i cannot give",
     };
-    char buf[400];
-    size_t o = 0;
-    for (const char *p = text; *p && o < sizeof buf - 1; p++) {
-        if (!strncmp(p, "\xe2\x80\x99", 3)) {
-            buf[o++] = '\'';
-            p += 2;
-            continue;
-        }
-        buf[o++] = (char)tolower((unsigned char)*p);
-    }
-    buf[o] = '\0';
-    for (size_t i = 0; i < sizeof pats / sizeof pats[0]; i++) {
-        size_t pl = strlen(pats[i]);
-        for (const char *h = strstr(buf, pats[i]); h; h = strstr(h + 1, pats[i])) {
-            /* whole words only: "was an air force" is not "as an ai" */
-            bool start = h == buf || !isalnum((unsigned char)h[-1]);
-            bool prefix =
-                pl >= 5 && !strcmp(pats[i] + pl - 5, "i can"); /* ... i can't / i cannot */
-            bool end = prefix || !isalnum((unsigned char)h[pl]);
-            if (start && end)
-                return true;
-        }
-    }
-    return false;
+    return has_phrase(text, pats, sizeof pats / sizeof pats[0], SIZE_MAX);
+}
+
+bool cns_is_nonanswer(const char *text)
+{
+    static const char *const pats[] = {
+        "i don't know",
+        "i do not know",
+        "i'm not sure",
+        "i am not sure",
+        "i'm not certain",
+        "i am not certain",
+        "i can't say",
+        "i cannot say",
+        "i can't be sure",
+        "i cannot be sure",
+        "i don't have enough information",
+        "i do not have enough information",
+        "i don't have information",
+        "i do not have information",
+        "i have no information",
+        "i don't have access to",
+        "i do not have access to",
+        "it is not possible to say",
+        "it's not possible to say",
+        "it is impossible to say",
+        "it's impossible to say",
+        "there is no way to know",
+        "i'm unsure",
+        "i am unsure",
+    };
+    /* "I'm not sure." / "Honestly, I don't know": the sentence opens with it */
+    return has_phrase(text, pats, sizeof pats / sizeof pats[0], CNS_NONANSWER_MAX_START);
 }

@@ -35,6 +35,24 @@ typedef struct cns_span {
  * At most DX_CNS_MAX_CLAIMS spans; DX_ENOMEM on arena exhaustion. */
 dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **out, size_t *n);
 
+/* An answer indexed for finding its claims' evidence: its characters without
+ * whitespace and markup, each with its byte offset in raw. */
+typedef struct cns_source {
+    const char *raw;
+    char *text;    /* squeezed characters, NUL-terminated */
+    unsigned *pos; /* offset in raw of each */
+    size_t len;
+    size_t from; /* where the next claim is looked for first */
+} cns_source;
+
+/* Indexes raw (NUL-terminated) into out; everything in a. DX_ENOMEM only. */
+dx_status cns_source_index(const char *raw, arena *a, cns_source *out);
+
+/* The bytes of src->raw that state the claim (its markup kept), copied into
+ * a; NULL when the claim is not found there. A table row (row) is found by
+ * its first cell and its evidence is the row as written. */
+const char *cns_evidence_find(cns_source *src, const char *claim, bool row, arena *a);
+
 /* Dimensions of quantities; values are converted to one base unit each. */
 enum {
     CNS_DIM_NONE,
@@ -97,6 +115,10 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y);
 /* Whether a sentence reads like a refusal ("I can't help with that",
  * "As an AI language model ..."). */
 bool cns_is_refusal(const char *text);
+
+/* Whether a sentence says the member does not know ("I'm not sure", "I
+ * cannot say"): a non-answer, never a claim and never a side of a dispute. */
+bool cns_is_nonanswer(const char *text);
 
 /* Whether a stem is an English stop word (expects a casefolded word). */
 bool cns_is_stopword(const char *w);

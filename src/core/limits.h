@@ -38,7 +38,11 @@
 #define DX_MAX_ANSWER_BYTES (1u << 20) /* one member's answer */
 #define DX_MAX_SSE_LINE (1u << 20)     /* one upstream SSE line */
 #define DX_MAX_MEMBERS 32u             /* council members */
-#define DX_MAX_QUESTION_BYTES (16u << 10)
+/* A question: at most this many characters (Unicode code points), counted the
+ * same way by the web page and the server; the byte bound follows (4 bytes
+ * at most each in UTF-8). */
+#define DX_MAX_QUESTION_CHARS (16u << 10)
+#define DX_MAX_QUESTION_BYTES (4u * DX_MAX_QUESTION_CHARS)
 #define DX_MAX_EVAL_BYTES (64u << 20) /* one QA set file */
 #define DX_MAX_EVAL_ITEMS 100000u
 #define DX_MAX_NAME_BYTES 256u   /* member or model name */

@@ -125,3 +125,11 @@ out:
         dx_buf_free(&b);
     return st;
 }
+
+size_t dx_utf8_chars(const char *s, size_t n)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++)
+        chars += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return chars;
+}

@@ -61,4 +61,8 @@ void dx_buf_free(dx_buf *b);
  * max bytes. The caller frees *out. */
 dx_status dx_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Characters (Unicode code points) in n bytes of UTF-8: the bytes that don't
+ * continue a character. This function can't fail. */
+size_t dx_utf8_chars(const char *s, size_t n);
+
 #endif

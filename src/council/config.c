@@ -1,6 +1,7 @@
 #include "council/config.h"
 
 #include "gguf/gguf.h"
+#include "hub/preset.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -37,6 +38,7 @@ enum {
     K_TIER = 1u << 16,
     K_IN_PRICE = 1u << 17,
     K_OUT_PRICE = 1u << 18,
+    K_SCHEDULE = 1u << 19,
 };
 
 /* Providers drux knows: the wire format, API root and key variable a
@@ -67,8 +69,9 @@ static const struct provider_info *provider_find(const char *name)
 }
 
 static const char *const council_keys[] = {
-    "timeout_s",     "max_tokens",           "synthesizer",  "embedder",
-    "system_prompt", "first_byte_timeout_s", "max_attempts", NULL,
+    "timeout_s",    "max_tokens",    "synthesizer",
+    "embedder",     "system_prompt", "first_byte_timeout_s",
+    "max_attempts", "schedule",      NULL,
 };
 static const char *const member_keys[] = {
     "type",
@@ -426,6 +429,7 @@ static unsigned key_bit(const char *name)
         {"tier", K_TIER},
         {"input_price", K_IN_PRICE},
         {"output_price", K_OUT_PRICE},
+        {"schedule", K_SCHEDULE},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -460,6 +464,14 @@ static void council_key(parser *p, const char *name, const char *v)
     } else if (!strcmp(name, "embedder")) {
         p->council_set |= K_EMBED;
         c->embedder = save(p, v);
+    } else if (!strcmp(name, "schedule")) {
+        p->council_set |= K_SCHEDULE;
+        if (!strcmp(v, "together"))
+            c->one_at_a_time = false;
+        else if (!strcmp(v, "one_at_a_time"))
+            c->one_at_a_time = true;
+        else
+            perr(p, DX_EFORMAT, "schedule must be 'together' or 'one_at_a_time', not '%.40s'", v);
     } else {
         unknown_key(p, name, "council", council_keys);
     }
@@ -897,6 +909,55 @@ static bool file_exists(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* dir/file into the config's arena; NULL when it does not exist (or no memory). */
+static const char *model_in(council_config *c, const char *dir, const char *file)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path ||
+        !file_exists(path))
+        return NULL;
+    return arena_strdup(&c->mem, path);
+}
+
+dx_status council_config_from_preset(const char *preset, const char *dir, council_config **out)
+{
+    *out = NULL;
+    const hub_preset *p = hub_preset_find(preset);
+    if (!p)
+        return dx_fail(DX_ENOTFOUND, "no council preset '%s' (there are: default, small)", preset);
+    char source[96];
+    snprintf(source, sizeof source, "(preset %s)", p->name);
+    council_config *c = config_new(source);
+    if (!c)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    dx_status st = DX_OK;
+    for (size_t i = 0; i < p->n_members; i++) {
+        const hub_preset_model *pm = &p->members[i];
+        member_config *m = &c->members[c->n_members++];
+        m->name = pm->name;
+        if (!(m->model = model_in(c, dir, pm->file))) {
+            st =
+                dx_fail(DX_ENOTFOUND, "council preset %s: %s is not in %s (drux pull --council %s)",
+                        p->name, pm->file, dir, p->name);
+            goto out;
+        }
+        m->kind = MEMBER_LOCAL;
+        m->timeout_s = c->timeout_s;
+        m->max_tokens = pm->max_tokens > 0 ? pm->max_tokens : c->max_tokens;
+        m->first_byte_timeout_s = COUNCIL_DEFAULT_FIRST_BYTE_S;
+        m->max_attempts = 1;
+    }
+    c->synthesizer = p->synthesizer;
+    /* without the sentence encoder the council still works, matching words */
+    c->embedder = model_in(c, dir, p->embedder.file);
+out:
+    if (st)
+        council_config_free(c);
+    else
+        *out = c;
+    return st;
+}
+
 static dx_status put_path(char *buf, size_t cap, const char *a, const char *b)
 {
     if ((size_t)snprintf(buf, cap, "%s%s", a, b) >= cap)
@@ -939,7 +1000,19 @@ dx_status council_config_open(const char *explicit_path, council_config **out)
     const char *env = getenv("DRUX_CONFIG");
     if (st != DX_ENOTFOUND || explicit_path || (env && *env))
         return st;
-    return council_config_from_models(council_models_dir(path, sizeof path), out);
+    const char *dir = council_models_dir(path, sizeof path);
+    const char *want = getenv("DRUX_COUNCIL");
+    if (want && *want && strcmp(want, "cache"))
+        return council_config_from_preset(want, dir, out);
+    if (!want || !*want) {
+        /* the first preset whose models are all in the cache */
+        size_t n;
+        const hub_preset *p = hub_presets(&n);
+        for (size_t i = 0; i < n; i++)
+            if (council_config_from_preset(p[i].name, dir, out) == DX_OK)
+                return DX_OK;
+    }
+    return council_config_from_models(dir, out);
 }
 
 const char *council_models_dir(char *buf, size_t cap)

@@ -87,6 +87,9 @@ typedef struct council_config {
     const char *synthesizer;   /* a member name, or NULL (the caller picks) */
     const char *embedder;      /* a GGUF cache name or path, or NULL */
     const char *system_prompt; /* default for members; NULL: none */
+    /* Local members one after another, each with every thread, instead of
+     * all at once (schedule = one_at_a_time; docs/config.md). */
+    bool one_at_a_time;
     member_config members[DX_MAX_MEMBERS];
     size_t n_members;
     arena mem; /* owns every string above */
@@ -107,6 +110,12 @@ dx_status council_config_load(const char *path, council_config **out);
  * when there are none. */
 dx_status council_config_from_models(const char *dir, council_config **out);
 
+/* The named council preset (hub/preset.h) over the models in dir: its
+ * members with their answer budgets, its synthesizer, and its embedder when
+ * that is cached. DX_ENOTFOUND for an unknown preset or a member whose file
+ * is not in dir (the message says how to pull it). */
+dx_status council_config_from_preset(const char *preset, const char *dir, council_config **out);
+
 /* Where the config file is: `explicit_path` (from --config) if not NULL,
  * else $DRUX_CONFIG, else $XDG_CONFIG_HOME/drux/drux.ini, else
  * ~/.config/drux/drux.ini. An explicit path (flag or $DRUX_CONFIG) that does
@@ -114,9 +123,11 @@ dx_status council_config_from_models(const char *dir, council_config **out);
  * DX_ENOTFOUND means "no file, use the cache". */
 dx_status council_config_locate(const char *explicit_path, char *buf, size_t cap);
 
-/* The council drux uses: the file council_config_locate finds, else (no
- * explicit path and no file in the default places) the models in
- * council_models_dir. Failures carry the message to show. */
+/* The council drux uses: the file council_config_locate finds; else (no
+ * explicit path and no file in the default places) the preset named by
+ * $DRUX_COUNCIL ("cache": every model in the cache), else the first preset
+ * (default, small) whose models are all in council_models_dir, else every
+ * model there. Failures carry the message to show. */
 dx_status council_config_open(const char *explicit_path, council_config **out);
 
 /* The model cache: $DRUX_HOME/models, else $XDG_DATA_HOME/drux/models,

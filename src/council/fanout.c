@@ -277,6 +277,28 @@ static void *local_thread(void *arg)
     return NULL;
 }
 
+/* Local members one after another on one thread (schedule = one_at_a_time):
+ * each member's deadline starts when it starts. */
+typedef struct local_queue {
+    member_ctx **ctxs;
+    size_t n;
+} local_queue;
+
+static void *local_queue_thread(void *arg)
+{
+    local_queue *q = arg;
+    for (size_t i = 0; i < q->n; i++) {
+        member_ctx *c = q->ctxs[i];
+        pthread_mutex_lock(&c->f->mu);
+        bool skip = c->final;
+        c->deadline_ms = council_now_ms() + c->mc->timeout_s * 1000.0;
+        pthread_mutex_unlock(&c->f->mu);
+        if (!skip)
+            local_thread(c);
+    }
+    return NULL;
+}
+
 static void ctx_init(member_ctx *c, fanout_state *f, size_t i, const member_config *mc)
 {
     c->f = f;
@@ -368,6 +390,10 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
                       .system_prompt = opts->system_prompt};
     member_ctx *ctxs = calloc(n, sizeof *ctxs);
     member_ctx **remote = calloc(n, sizeof *remote);
+    member_ctx **queue = calloc(n, sizeof *queue);
+    size_t n_queue = 0;
+    pthread_t queue_tid;
+    bool queue_started = false;
     member_result *res = calloc(n, sizeof *res);
     pthread_t remote_tid;
     bool remote_started = false;
@@ -378,7 +404,7 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     pthread_mutex_init(&f.mu, NULL);
     pthread_cond_init(&f.cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!ctxs || !remote || !res) {
+    if (!ctxs || !remote || !res || !queue) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
@@ -396,6 +422,14 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
             remote[n_remote++] = c;
         } else if (!opts->open_local) {
             member_ctx_finish(c, MEMBER_FAILED, "no local engine in this build of the council");
+        } else if (cfg->one_at_a_time) {
+            c->open = opts->open_local;
+            c->open_user = opts->local_user;
+            queue[n_queue++] = c;
+            /* its deadline starts with it */
+            pthread_mutex_lock(&f.mu);
+            c->deadline_ms = f.start_ms + 1e12;
+            pthread_mutex_unlock(&f.mu);
         } else {
             c->open = opts->open_local;
             c->open_user = opts->local_user;
@@ -404,6 +438,15 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
                 member_ctx_finish(c, MEMBER_FAILED, "cannot start a thread: %s", strerror(rc));
             c->has_thread = rc == 0;
         }
+    }
+    local_queue lq = {queue, n_queue};
+    if (n_queue) {
+        int rc = pthread_create(&queue_tid, NULL, local_queue_thread, &lq);
+        if (rc)
+            for (size_t i = 0; i < n_queue; i++)
+                member_ctx_finish(queue[i], MEMBER_FAILED, "cannot start a thread: %s",
+                                  strerror(rc));
+        queue_started = rc == 0;
     }
     remote_job job = {remote, n_remote};
     if (n_remote) {
@@ -420,6 +463,8 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     /* every member is final and told to stop; the threads end promptly */
     if (remote_started)
         pthread_join(remote_tid, NULL);
+    if (queue_started)
+        pthread_join(queue_tid, NULL);
     for (size_t i = 0; i < n; i++)
         if (ctxs[i].has_thread)
             pthread_join(ctxs[i].thread, NULL);
@@ -445,6 +490,7 @@ out:
             dx_buf_free(&ctxs[i].text);
     free(ctxs);
     free(remote);
+    free(queue);
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);
     return st;

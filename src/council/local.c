@@ -100,6 +100,7 @@ static gen_params member_params(const member_config *mc)
         p.sampling.top_p = (float)mc->top_p;
     p.sampling.seed = mc->has_seed ? mc->seed : 0;
     p.sampling.repeat_penalty = 1.1f;
+    p.stop_loops = true; /* a voice that repeats itself has said what it will say */
     return p;
 }
 
@@ -120,12 +121,14 @@ static void local_run(void *impl, member_ctx *ctx)
         member_ctx_finish(ctx, MEMBER_FAILED, "%s", dx_errmsg());
         return;
     }
-    if (!strcmp(st.stop, "cancelled") && !ps.full) {
+    if (st.stop_reason == GEN_STOP_CANCELLED && !ps.full) {
         /* the fan-out decides whether that was a timeout or a cancel */
         member_ctx_finish(ctx, MEMBER_CANCELLED, "stopped");
         return;
     }
-    member_ctx_finish_reason(ctx, !strcmp(st.stop, "length") || ps.full ? "length" : "stop");
+    member_ctx_finish_reason(ctx, st.stop_reason == GEN_STOP_LENGTH || ps.full ? "length"
+                                  : st.stop_reason == GEN_STOP_REPETITION      ? "repetition"
+                                                                               : "stop");
     member_ctx_finish(ctx, MEMBER_DONE, NULL);
 }
 
@@ -156,6 +159,38 @@ dx_status local_open(const member_config *mc, void *user, const member_ops **ops
 static int append_piece(void *ud, const char *piece, size_t len)
 {
     return dx_buf_append(ud, piece, len) != DX_OK;
+}
+
+typedef struct {
+    dx_buf *out;
+    void (*piece)(void *, const char *, size_t);
+    void *user;
+} stream_state;
+
+static int stream_piece(void *ud, const char *piece, size_t len)
+{
+    stream_state *ss = ud;
+    if (dx_buf_append(ss->out, piece, len))
+        return 1;
+    if (ss->piece)
+        ss->piece(ss->user, piece, len);
+    return 0;
+}
+
+dx_status local_stream(local_registry *r, const char *model, const gen_params *p,
+                       const char *prompt, void (*piece)(void *, const char *, size_t),
+                       void *piece_user, dx_buf *out, gen_stop *stop)
+{
+    gen_model *gm;
+    dx_status st = local_registry_get(r, model, &gm);
+    if (st)
+        return st;
+    gen_stats gs;
+    stream_state ss = {out, piece, piece_user};
+    st = gen_generate(gm, p, prompt, stream_piece, &ss, &gs);
+    if (stop)
+        *stop = gs.stop_reason;
+    return st;
 }
 
 dx_status local_complete(local_registry *r, const char *model, const gen_params *p,

@@ -37,4 +37,11 @@ dx_status local_open(const member_config *mc, void *user, const member_ops **ops
 dx_status local_complete(local_registry *r, const char *model, const gen_params *p,
                          const char *prompt, dx_buf *out);
 
+/* Like local_complete, and piece(piece_user, text, len) is called with each
+ * piece as it is generated (whole UTF-8 characters); piece may be NULL.
+ * *stop, when not NULL, gets why the generation ended. */
+dx_status local_stream(local_registry *r, const char *model, const gen_params *p,
+                       const char *prompt, void (*piece)(void *, const char *, size_t),
+                       void *piece_user, dx_buf *out, gen_stop *stop);
+
 #endif

@@ -121,7 +121,8 @@ static dx_status need_u32(const gguf *g, const char *key, uint32_t lo, uint32_t 
     return DX_OK;
 }
 
-static dx_status load(embed_model *em)
+/* Architecture bert, the shape, layer-norm epsilon and pooling. */
+static dx_status load_hparams(embed_model *em)
 {
     const gguf *g = em->g;
     dx_str arch;
@@ -152,7 +153,14 @@ static dx_status load(embed_model *em)
         return dx_fail(DX_EUNSUPPORTED, "bert.pooling_type %u is not supported (1 mean, 2 CLS)",
                        pool);
     em->pooling = (enum embed_pooling)pool;
+    return DX_OK;
+}
 
+/* The token, position and type tables (their row counts give the vocabulary,
+ * positions and types) and the embedding norm; max_tokens fits the table. */
+static dx_status bind_embeddings(embed_model *em)
+{
+    const gguf *g = em->g;
     const gguf_tensor *te = gguf_find_tensor(g, "token_embd.weight");
     const gguf_tensor *tp = gguf_find_tensor(g, "position_embd.weight");
     const gguf_tensor *tt = gguf_find_tensor(g, "token_types.weight");
@@ -168,40 +176,56 @@ static dx_status load(embed_model *em)
         em->max_tokens = em->n_pos;
     if (em->max_tokens > (int)DX_MAX_EMBED_TOKENS)
         em->max_tokens = (int)DX_MAX_EMBED_TOKENS;
-    const int d = em->dim, ff = em->n_ff;
+    const int d = em->dim;
+    dx_status st;
     if ((st = bind_mat(em, "token_embd.weight", d, em->n_vocab, &em->tok_embd)) ||
         (st = bind_mat(em, "position_embd.weight", d, em->n_pos, &em->pos_embd)) ||
         (st = bind_mat(em, "token_types.weight", d, em->n_types, &em->type_embd)) ||
         (st = bind_vec(em, "token_embd_norm.weight", d, &em->ln_w)) ||
         (st = bind_vec(em, "token_embd_norm.bias", d, &em->ln_b)))
         return st;
+    return DX_OK;
+}
+
+static dx_status bind_layer(embed_model *em, int i, bert_layer *L)
+{
+    const int d = em->dim, ff = em->n_ff;
+    char n[96];
+    dx_status st;
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+    if ((st = bind_mat(em, NAME("attn_q.weight"), d, d, &L->wq)) ||
+        (st = bind_vec(em, NAME("attn_q.bias"), d, &L->bq)) ||
+        (st = bind_mat(em, NAME("attn_k.weight"), d, d, &L->wk)) ||
+        (st = bind_vec(em, NAME("attn_k.bias"), d, &L->bk)) ||
+        (st = bind_mat(em, NAME("attn_v.weight"), d, d, &L->wv)) ||
+        (st = bind_vec(em, NAME("attn_v.bias"), d, &L->bv)) ||
+        (st = bind_mat(em, NAME("attn_output.weight"), d, d, &L->wo)) ||
+        (st = bind_vec(em, NAME("attn_output.bias"), d, &L->bo)) ||
+        (st = bind_vec(em, NAME("attn_output_norm.weight"), d, &L->ln1_w)) ||
+        (st = bind_vec(em, NAME("attn_output_norm.bias"), d, &L->ln1_b)) ||
+        (st = bind_mat(em, NAME("ffn_up.weight"), d, ff, &L->up)) ||
+        (st = bind_vec(em, NAME("ffn_up.bias"), ff, &L->bup)) ||
+        (st = bind_mat(em, NAME("ffn_down.weight"), ff, d, &L->down)) ||
+        (st = bind_vec(em, NAME("ffn_down.bias"), d, &L->bdown)) ||
+        (st = bind_vec(em, NAME("layer_output_norm.weight"), d, &L->ln2_w)) ||
+        (st = bind_vec(em, NAME("layer_output_norm.bias"), d, &L->ln2_b)))
+        return st;
+#undef NAME
+    return DX_OK;
+}
+
+static dx_status load(embed_model *em)
+{
+    dx_status st;
+    if ((st = load_hparams(em)) || (st = bind_embeddings(em)))
+        return st;
     em->layers = calloc((size_t)em->n_layer, sizeof *em->layers);
     if (!em->layers)
         return dx_fail(DX_ENOMEM, "out of memory");
-    for (int i = 0; i < em->n_layer; i++) {
-        bert_layer *L = &em->layers[i];
-        char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
-        if ((st = bind_mat(em, NAME("attn_q.weight"), d, d, &L->wq)) ||
-            (st = bind_vec(em, NAME("attn_q.bias"), d, &L->bq)) ||
-            (st = bind_mat(em, NAME("attn_k.weight"), d, d, &L->wk)) ||
-            (st = bind_vec(em, NAME("attn_k.bias"), d, &L->bk)) ||
-            (st = bind_mat(em, NAME("attn_v.weight"), d, d, &L->wv)) ||
-            (st = bind_vec(em, NAME("attn_v.bias"), d, &L->bv)) ||
-            (st = bind_mat(em, NAME("attn_output.weight"), d, d, &L->wo)) ||
-            (st = bind_vec(em, NAME("attn_output.bias"), d, &L->bo)) ||
-            (st = bind_vec(em, NAME("attn_output_norm.weight"), d, &L->ln1_w)) ||
-            (st = bind_vec(em, NAME("attn_output_norm.bias"), d, &L->ln1_b)) ||
-            (st = bind_mat(em, NAME("ffn_up.weight"), d, ff, &L->up)) ||
-            (st = bind_vec(em, NAME("ffn_up.bias"), ff, &L->bup)) ||
-            (st = bind_mat(em, NAME("ffn_down.weight"), ff, d, &L->down)) ||
-            (st = bind_vec(em, NAME("ffn_down.bias"), d, &L->bdown)) ||
-            (st = bind_vec(em, NAME("layer_output_norm.weight"), d, &L->ln2_w)) ||
-            (st = bind_vec(em, NAME("layer_output_norm.bias"), d, &L->ln2_b)))
+    for (int i = 0; i < em->n_layer; i++)
+        if ((st = bind_layer(em, i, &em->layers[i])))
             return st;
-#undef NAME
-    }
-    if ((st = tok_load(g, &em->tk)))
+    if ((st = tok_load(em->g, &em->tk)))
         return st;
     if (tok_model_of(em->tk) != TOK_WPM)
         return dx_fail(DX_EUNSUPPORTED,

@@ -132,6 +132,23 @@ static dx_status need_u32(const eng_model *m, const char *suffix, uint32_t lo, u
     return DX_OK;
 }
 
+/* The architectures the engine runs (general.architecture). */
+static const struct {
+    const char *name;
+    eng_arch arch;
+} archs[] = {
+    {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2},
+    {"qwen3", ARCH_QWEN3}, {"phi3", ARCH_PHI3},
+};
+
+bool eng_arch_supported(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof archs / sizeof archs[0]; i++)
+        if (!strcmp(name, archs[i].name))
+            return true;
+    return false;
+}
+
 static dx_status load_hparams(eng_model *m)
 {
     eng_hparams *hp = &m->hp;
@@ -139,13 +156,6 @@ static dx_status load_hparams(eng_model *m)
     dx_status st;
     if (!gguf_get_str(m->g, "general.architecture", &arch))
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
-    static const struct {
-        const char *name;
-        eng_arch arch;
-    } archs[] = {
-        {"llama", ARCH_LLAMA}, {"gemma3", ARCH_GEMMA3}, {"qwen2", ARCH_QWEN2},
-        {"qwen3", ARCH_QWEN3}, {"phi3", ARCH_PHI3},
-    };
     hp->arch_name = NULL;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
         if (dx_str_eqc(arch, archs[i].name)) {
@@ -507,14 +517,14 @@ static size_t arena_bytes(const weight *w)
     return ((size_t)w->rows * w->row_bytes + 63) / 64 * 64;
 }
 
-/* Q4_0, Q5_0 and Q8_0 matrices get the interleaved layout of repack.h, in memory
+/* Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
  * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
  * The file's pages of a repacked piece are dropped from memory (they are
  * read back from the file should anything touch them again), so the copy
  * costs no resident memory. A tied output matrix is repacked too, and the
  * token rows are then looked up in the copy. When any matrix is repacked,
- * the others (a K-quant file's Q4_K and Q6_K beside its Q5_0) are copied
+ * the others (e.g. a Q4_1 or float matrix beside them) are copied
  * into the arena as they are: read from the mapping, each fault would map a
  * whole page-cache folio and with it up to 2 MiB of the dropped matrices
  * next to it. */
@@ -1003,7 +1013,10 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
 {
     mm_job j = {.nw = nw, .n = n, .x = x, .cols = w[0]->cols, .yrow = yrow};
     for (int k = 0; k < nw; k++) {
-        const enum qtype vt = w[k]->packed ? MM_RP_ACT : w[k]->qt->vec_dot_type;
+        const uint32_t wtype = type_of(w[k]);
+        /* repacked K-quants take their format's own Q8_K activations */
+        const enum qtype vt =
+            w[k]->packed && !rp_kquant(wtype) ? MM_RP_ACT : w[k]->qt->vec_dot_type;
         int i = 0;
         while (i < j.n_types && j.types[i] != vt)
             i++;
@@ -1017,7 +1030,6 @@ static void matmul_fused(eng_session *s, int nw, const weight *const *w, const f
             j.n_types++;
         }
         j.w[k] = w[k];
-        const uint32_t wtype = type_of(w[k]);
         /* A step of several sessions' single tokens must round as a solo
          * decode does: where the format has a four-row kernel, that one per
          * token (also faster there than a tile, e.g. Q4_K: 23.8 against

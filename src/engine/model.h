@@ -33,6 +33,10 @@
 
 typedef enum eng_arch { ARCH_LLAMA, ARCH_GEMMA3, ARCH_QWEN2, ARCH_QWEN3, ARCH_PHI3 } eng_arch;
 
+/* True when the engine runs models of this general.architecture ("llama"...);
+ * false for others, "bert" (a sentence encoder) included. */
+bool eng_arch_supported(const char *name);
+
 typedef struct eng_hparams {
     eng_arch arch;
     const char *arch_name; /* as in general.architecture */

@@ -4,17 +4,21 @@
  */
 #include "engine/repack.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/arch/repack_arch.h"
 
-/* Bytes of weights of one block of a group. */
+/* Bytes of weights of one block of a group (a 32-column block; for the
+ * K-quants a 256-column super-block, see repack.h). */
 static size_t block_bytes(uint32_t type)
 {
     return type == QT_Q4_0   ? RP_ROWS * QK4_0 / 2
            : type == QT_Q5_0 ? RP_ROWS * QK5_0 / 2 + 64
+           : type == QT_Q4_K ? RP_Q4_K_SB
+           : type == QT_Q6_K ? RP_Q6_K_SB
                              : RP_ROWS * QK8_0;
 }
 
@@ -28,11 +32,22 @@ static size_t file_block_bytes(uint32_t type)
 
 bool rp_supports(uint32_t type)
 {
-    return type == QT_Q4_0 || type == QT_Q5_0 || type == QT_Q8_0;
+    return type == QT_Q4_0 || type == QT_Q5_0 || type == QT_Q8_0 || rp_kquant(type);
+}
+
+bool rp_kquant(uint32_t type)
+{
+    return type == QT_Q4_K || type == QT_Q6_K;
 }
 
 size_t rp_group_bytes(uint32_t type, int cols)
 {
+    if (type == QT_Q4_K) /* d and dmin are inside each super-block */
+        return (size_t)(cols / QK_K) * RP_Q4_K_SB;
+    if (type == QT_Q6_K) { /* the d of every super-block after the last one */
+        const size_t nsb = (size_t)cols / QK_K;
+        return (nsb * (RP_Q6_K_SB + RP_ROWS * sizeof(dx_f16)) + 63) / 64 * 64;
+    }
     const size_t nb = (size_t)cols / 32;
     const size_t bytes = nb * (block_bytes(type) + RP_ROWS * sizeof(dx_f16));
     return (bytes + 63) / 64 * 64;
@@ -74,8 +89,113 @@ static void pack_block(uint32_t type, const void *blk, uint8_t *dst, int r, dx_f
     }
 }
 
+/* ---- K-quants ----------------------------------------------------------- */
+
+/* Q6_K: element e (0..255) of a super-block as stored (0..63, the weight + 32). */
+static int q6_get(const block_q6_K *b, int e)
+{
+    const int h = e / 128, i = e % 128, l = i % 32, k = i / 32; /* k: which of the four */
+    const uint8_t ql = b->ql[64 * h + l + 32 * (k & 1)];
+    const int lo = k < 2 ? ql & 15 : ql >> 4;
+    return lo | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4;
+}
+
+static void q6_set(block_q6_K *b, int e, int v)
+{
+    const int h = e / 128, i = e % 128, l = i % 32, k = i / 32;
+    uint8_t *ql = &b->ql[64 * h + l + 32 * (k & 1)];
+    *ql = k < 2 ? (uint8_t)((*ql & 0xf0) | (v & 15)) : (uint8_t)((*ql & 0x0f) | (v & 15) << 4);
+    uint8_t *qh = &b->qh[32 * h + l];
+    *qh = (uint8_t)((*qh & ~(3 << (2 * k))) | ((v >> 4) & 3) << (2 * k));
+}
+
+/* Row r's super-block b of a group into its place (see repack.h). */
+static void pack_kblock(uint32_t type, const void *blk, uint8_t *grp, int nsb, int b, int r)
+{
+    uint8_t *sb = grp + (size_t)b * block_bytes(type);
+    if (type == QT_Q4_K) {
+        const block_q4_K *x = blk;
+        for (int c = 0; c < 32; c++)
+            memcpy(sb + 64 * c + 4 * r, x->qs + 4 * c, 4);
+        for (int k = 0; k < 12; k++)
+            sb[RP_Q4_K_SC + 16 * k + r] = x->scales[k];
+        memcpy(sb + RP_Q4_K_D + 2 * r, &x->d, 2);
+        memcpy(sb + RP_Q4_K_DMIN + 2 * r, &x->dmin, 2);
+        return;
+    }
+    const block_q6_K *x = blk;
+    for (int s = 0; s < 16; s++) {
+        uint8_t *p1 = sb + 192 * s, *p2 = p1 + 64, *nn = p1 + 128;
+        for (int k = 0; k < 4; k++) {
+            const int v0 = q6_get(x, 16 * s + k), v1 = q6_get(x, 16 * s + 4 + k),
+                      v2 = q6_get(x, 16 * s + 8 + k), v3 = q6_get(x, 16 * s + 12 + k);
+            p1[4 * r + k] = (uint8_t)(v0 | (v1 >> 4) << 6);
+            p2[4 * r + k] = (uint8_t)(v2 | (v3 >> 4) << 6);
+            nn[4 * r + k] = (uint8_t)((v1 & 15) | (v3 & 15) << 4);
+        }
+        sb[RP_Q6_K_SC + 16 * s + r] = (uint8_t)x->scales[s];
+    }
+    memcpy(grp + (size_t)nsb * RP_Q6_K_SB + 32 * (size_t)b + 2 * r, &x->d, 2);
+}
+
+/* The file's super-block b of row r of a group, read back from the layout. */
+static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int r, void *blk)
+{
+    const uint8_t *sb = grp + (size_t)b * block_bytes(type);
+    if (type == QT_Q4_K) {
+        block_q4_K *x = blk;
+        for (int c = 0; c < 32; c++)
+            memcpy(x->qs + 4 * c, sb + 64 * c + 4 * r, 4);
+        for (int k = 0; k < 12; k++)
+            x->scales[k] = sb[RP_Q4_K_SC + 16 * k + r];
+        memcpy(&x->d, sb + RP_Q4_K_D + 2 * r, 2);
+        memcpy(&x->dmin, sb + RP_Q4_K_DMIN + 2 * r, 2);
+        return;
+    }
+    block_q6_K *x = blk;
+    memset(x, 0, sizeof *x);
+    for (int s = 0; s < 16; s++) {
+        const uint8_t *p1 = sb + 192 * s, *p2 = p1 + 64, *nn = p1 + 128;
+        for (int k = 0; k < 4; k++) {
+            const int a = p1[4 * r + k], c = p2[4 * r + k], n = nn[4 * r + k];
+            q6_set(x, 16 * s + k, a & 63);
+            q6_set(x, 16 * s + 4 + k, (n & 15) | (a >> 6) << 4);
+            q6_set(x, 16 * s + 8 + k, c & 63);
+            q6_set(x, 16 * s + 12 + k, (n >> 4) | (c >> 6) << 4);
+        }
+        x->scales[s] = (int8_t)sb[RP_Q6_K_SC + 16 * s + r];
+    }
+    memcpy(&x->d, grp + (size_t)nsb * RP_Q6_K_SB + 32 * (size_t)b + 2 * r, 2);
+}
+
+static size_t kblock_size(uint32_t type)
+{
+    return type == QT_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+}
+
+/* Row r (< RP_ROWS) of a group, all nsb super-blocks, in the file's layout. */
+static void unpack_krow(uint32_t type, const uint8_t *grp, int nsb, int r, uint8_t *row)
+{
+    for (int b = 0; b < nsb; b++)
+        unpack_kblock(type, grp, nsb, b, r, row + (size_t)b * kblock_size(type));
+}
+
 void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst)
 {
+    if (rp_kquant(type)) {
+        const int nsb = cols / QK_K;
+        const size_t gb = rp_group_bytes(type, cols), tb = kblock_size(type);
+        for (int g = 0; g * RP_ROWS < rows; g++) {
+            uint8_t *grp = dst + (size_t)g * gb;
+            memset(grp, 0, gb); /* padding rows: zero weights, scales and d */
+            for (int r = 0; r < RP_ROWS && g * RP_ROWS + r < rows; r++) {
+                const uint8_t *row = (const uint8_t *)src + (size_t)(g * RP_ROWS + r) * nsb * tb;
+                for (int b = 0; b < nsb; b++)
+                    pack_kblock(type, row + (size_t)b * tb, grp, nsb, b, r);
+            }
+        }
+        return;
+    }
     const int nb = cols / 32;
     const size_t gb = rp_group_bytes(type, cols), bb = block_bytes(type);
     const size_t tb = file_block_bytes(type);
@@ -117,6 +237,18 @@ static int rp_offset(uint32_t type)
 
 void rp_row_to_float(uint32_t type, const uint8_t *packed, int cols, int row, float *dst)
 {
+    if (rp_kquant(type)) { /* the file's row back, then its own to_float */
+        const int nsb = cols / QK_K;
+        uint8_t blk[sizeof(block_q6_K)];
+        quant_traits qt;
+        quant_get_level(type, QL_SCALAR, &qt);
+        const uint8_t *grp = packed + (size_t)(row / RP_ROWS) * rp_group_bytes(type, cols);
+        for (int b = 0; b < nsb; b++) {
+            unpack_kblock(type, grp, nsb, b, row % RP_ROWS, blk);
+            qt.to_float(blk, dst + (size_t)b * QK_K, QK_K);
+        }
+        return;
+    }
     const int nb = cols / 32, r = row % RP_ROWS;
     const size_t bb = block_bytes(type);
     const uint8_t *grp = packed + (size_t)(row / RP_ROWS) * rp_group_bytes(type, cols);
@@ -175,6 +307,30 @@ static void tile_scalar(uint32_t type, int nb, const uint8_t *group, const void 
     }
 }
 
+/* The K-quant reference: each row of the group read back into the file's
+ * layout and given to the format's scalar vec_dot with the token's Q8_K row
+ * (so the same sums in the same order, by construction). */
+static void ktile_scalar(uint32_t type, int nb, const uint8_t *group, const void *a,
+                         size_t a_stride, int n_tok, float *out)
+{
+    const int nsb = nb * 32 / QK_K;
+    quant_traits qt;
+    quant_get_level(type, QL_SCALAR, &qt);
+    uint8_t *row = malloc((size_t)nsb * kblock_size(type));
+    if (!row) { /* the reference is for tests; they see the NaNs */
+        for (int i = 0; i < n_tok * RP_ROWS; i++)
+            out[i] = NAN;
+        return;
+    }
+    for (int r = 0; r < RP_ROWS; r++) {
+        unpack_krow(type, group, nsb, r, row);
+        for (int t = 0; t < n_tok; t++)
+            qt.vec_dot(nsb * QK_K, &out[t * RP_ROWS + r], row,
+                       (const char *)a + (size_t)t * a_stride);
+    }
+    free(row);
+}
+
 #define SCALAR_TILE(T, TYPE)                                                                       \
     static void tile_##T##_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n,       \
                                   float *out)                                                      \
@@ -185,7 +341,16 @@ SCALAR_TILE(q4_0, QT_Q4_0)
 SCALAR_TILE(q5_0, QT_Q5_0)
 SCALAR_TILE(q8_0, QT_Q8_0)
 
-enum { F_Q4_0, F_Q5_0, F_Q8_0, F_COUNT };
+static void tile_q4_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
+{
+    ktile_scalar(QT_Q4_K, nb, g, a, as, n, out);
+}
+static void tile_q6_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
+{
+    ktile_scalar(QT_Q6_K, nb, g, a, as, n, out);
+}
+
+enum { F_Q4_0, F_Q5_0, F_Q8_0, F_Q4_K, F_Q6_K, F_COUNT };
 static rp_tile_fn level_fn[F_COUNT][QL_COUNT]; /* NULL where none or the CPU can't run it */
 static rp_tile_fn active_fn[F_COUNT];
 static pthread_once_t fn_once = PTHREAD_ONCE_INIT;
@@ -197,6 +362,8 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_SCALAR] = tile_q4_0_scalar;
         level_fn[F_Q5_0][QL_SCALAR] = tile_q5_0_scalar;
         level_fn[F_Q8_0][QL_SCALAR] = tile_q8_0_scalar;
+        level_fn[F_Q4_K][QL_SCALAR] = tile_q4_K_scalar;
+        level_fn[F_Q6_K][QL_SCALAR] = tile_q6_K_scalar;
     }
 #if defined(__x86_64__)
     if (quant_level_supported(QL_AVX2)) {
@@ -208,6 +375,8 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
         level_fn[F_Q5_0][QL_AVX512] = rp_q5_0_tile_avx512;
         level_fn[F_Q8_0][QL_AVX512] = rp_q8_0_tile_avx512;
+        level_fn[F_Q4_K][QL_AVX512] = rp_q4_K_tile_avx512;
+        level_fn[F_Q6_K][QL_AVX512] = rp_q6_K_tile_avx512;
     }
 #endif
     const char *name = quant_kernel_level();
@@ -219,7 +388,12 @@ static void fn_init(void)
 
 static int format_index(uint32_t type)
 {
-    return type == QT_Q4_0 ? F_Q4_0 : type == QT_Q5_0 ? F_Q5_0 : type == QT_Q8_0 ? F_Q8_0 : -1;
+    return type == QT_Q4_0   ? F_Q4_0
+           : type == QT_Q5_0 ? F_Q5_0
+           : type == QT_Q8_0 ? F_Q8_0
+           : type == QT_Q4_K ? F_Q4_K
+           : type == QT_Q6_K ? F_Q6_K
+                             : -1;
 }
 
 rp_tile_fn rp_tile_level(uint32_t type, int level)

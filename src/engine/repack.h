@@ -1,5 +1,5 @@
 /*
- * repack — Q4_0, Q5_0 and Q8_0 weight matrices rearranged at load time so that one
+ * repack — Q4_0, Q5_0, Q8_0, Q4_K and Q6_K weight matrices rearranged at load time so that one
  * SIMD load feeds sixteen rows at once (the layout is described below and in
  * docs/performance.md). The model repacks such matrices once, in
  * eng_model_open, and multiplies them with rp_tile's kernel:
@@ -26,6 +26,25 @@
  * columns, ready for a multiply-add of 4-byte dot products against four
  * broadcast activations.
  *
+ * The K-quants (rp_kquant) go by 256-column super-blocks instead, each the
+ * same bytes as the 16 rows' file blocks in another order (nothing is
+ * requantized; rp_row_to_float reads a row back exactly):
+ *   Q4_K (RP_Q4_K_SB = 2304 bytes, the file's 16 x 144): 32 chunks, chunk c
+ *        holding bytes qs[4c..4c+3] of each row (low nibbles: sub-block
+ *        2(c/8), high ones 2(c/8)+1, columns 4(c%8)..+3 of each); then the 12
+ *        bytes of packed six-bit scales and mins, byte k of row r at 16k + r
+ *        (the kernels unpack sixteen rows' at once); the rows' f16 d, then
+ *        their f16 dmin.
+ *   Q6_K (RP_Q6_K_SB = 3328 bytes): per 16-column sub-block s, three chunks
+ *        of the six-bit values v (the weight + 32) of columns 16s + 4m + k:
+ *        P1 = v(m=0) | top two bits of v(m=1) << 6, P2 = v(m=2) | top two
+ *        bits of v(m=3) << 6, N = low four bits of v(m=1) | those of v(m=3) << 4;
+ *        then the int8 scales sc[s][r]. The rows' f16 d of every super-block
+ *        follow the group's last super-block (d[b][r]).
+ * Their activations are the format's own Q8_K rows (block_q8_K, the
+ * vec_dot_type), and the kernels give exactly the format's vec_dot: the
+ * same integer sums per super-block and the same float steps.
+ *
  * Activations come as rp_act_block (Q8_0's quantization, with the scale in
  * f32 and -8 * sum(qs)), so the weights' offset (8 for Q4_0, 16 for Q5_0,
  * 128 for the stored Q8_0) is taken away in integers and a kernel computes exactly the
@@ -46,6 +65,14 @@
 #define RP_ROWS 16      /* rows in one interleaved group */
 #define RP_MAX_TOKENS 8 /* tokens one kernel call takes at most */
 
+/* K-quant super-blocks of a group (see above): sizes and offsets in bytes. */
+#define RP_Q4_K_SC 2048
+#define RP_Q4_K_D 2240
+#define RP_Q4_K_DMIN 2272
+#define RP_Q4_K_SB 2304
+#define RP_Q6_K_SC 3072
+#define RP_Q6_K_SB 3328
+
 typedef struct rp_act_block {
     float d;     /* the Q8_0 block's scale, f16-rounded, as f32 */
     int32_t off; /* -8 * sum(qs): Q4_0's offset; Q8_0's (-128 * sum) is 16 times it */
@@ -54,20 +81,23 @@ typedef struct rp_act_block {
 _Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");
 
 /* out[t * RP_ROWS + r] = dot(row r of the group, token t) for t < n_tok
- * (1..RP_MAX_TOKENS); token t's nb activation blocks start at a + t *
- * a_stride bytes. */
+ * (1..RP_MAX_TOKENS); nb = cols / 32; token t's activations (rp_act_block,
+ * or block_q8_K for the K-quants) start at a + t * a_stride bytes. */
 typedef void (*rp_tile_fn)(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                            float *out);
 
-/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0). */
+/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K). */
 bool rp_supports(uint32_t type);
+/* True for the K-quants among them: 256-column super-blocks, Q8_K activations
+ * (quantized with the format's vec_dot_type, not rp_act_quantize). */
+bool rp_kquant(uint32_t type);
 /* Bytes of one group of RP_ROWS rows of cols columns (a multiple of 64). */
 size_t rp_group_bytes(uint32_t type, int cols);
 /* Bytes of a whole repacked rows x cols matrix. */
 size_t rp_bytes(uint32_t type, int rows, int cols);
 /* Repacks rows x cols weights of a supported type (rows of cols / 32 blocks,
  * contiguous, as in the file) into dst (rp_bytes of them, 64-byte aligned).
- * cols must be a multiple of 32. */
+ * cols must be a multiple of 32 (256 for the K-quants). */
 void rp_pack(uint32_t type, const void *src, int rows, int cols, uint8_t *dst);
 
 /* Row row of a repacked matrix (packed, cols columns) as floats: exactly the

@@ -122,6 +122,21 @@ out:
     return f1;
 }
 
+/* The best overlap F1 of a normalized answer with any of n references. */
+static double best_f1(const char *a, const char *const *refs, size_t n)
+{
+    double best = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *c = eval_normalize(refs[i]);
+        if (c) {
+            double f = overlap_f1(a, c);
+            best = f > best ? f : best;
+        }
+        free(c);
+    }
+    return best;
+}
+
 bool eval_grade(eval_kind kind, const eval_item *item, const char *answer)
 {
     if (kind == EVAL_MATH) {
@@ -141,24 +156,8 @@ bool eval_grade(eval_kind kind, const eval_item *item, const char *answer)
             free(c);
         }
     } else {
-        double best_c = 0, best_i = 0;
-        for (size_t i = 0; i < item->n_correct; i++) {
-            char *c = eval_normalize(item->correct[i]);
-            if (c) {
-                double f = overlap_f1(a, c);
-                best_c = f > best_c ? f : best_c;
-            }
-            free(c);
-        }
-        for (size_t i = 0; i < item->n_incorrect; i++) {
-            char *c = eval_normalize(item->incorrect[i]);
-            if (c) {
-                double f = overlap_f1(a, c);
-                best_i = f > best_i ? f : best_i;
-            }
-            free(c);
-        }
-        ok = best_c > best_i;
+        ok = best_f1(a, item->correct, item->n_correct) >
+             best_f1(a, item->incorrect, item->n_incorrect);
     }
     free(a);
     return ok;
@@ -178,6 +177,20 @@ void eval_wilson(size_t k, size_t n, double *lo, double *hi)
     double half = z * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
     *lo = centre - half < 0 ? 0 : centre - half;
     *hi = centre + half > 1 ? 1 : centre + half;
+}
+
+void eval_auroc_interval(double auc, size_t pos, size_t neg, double *lo, double *hi)
+{
+    *lo = 0;
+    *hi = 1;
+    if (!pos || !neg || auc < 0)
+        return;
+    double q1 = auc / (2 - auc), q2 = 2 * auc * auc / (1 + auc), p = (double)pos, n = (double)neg;
+    double var =
+        (auc * (1 - auc) + (p - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (p * n);
+    double se = var > 0 ? sqrt(var) : 0;
+    *lo = auc - 1.959963984540054 * se < 0 ? 0 : auc - 1.959963984540054 * se;
+    *hi = auc + 1.959963984540054 * se > 1 ? 1 : auc + 1.959963984540054 * se;
 }
 
 double eval_auroc(const double *score, const bool *label, size_t n)

@@ -60,4 +60,8 @@ void eval_wilson(size_t k, size_t n, double *lo, double *hi);
  * half); -1 when either class is empty. */
 double eval_auroc(const double *score, const bool *label, size_t n);
 
+/* 95% interval of an AUROC `auc` measured on `pos` positives and `neg`
+ * negatives (Hanley & McNeil 1982 standard error), clipped to 0..1. */
+void eval_auroc_interval(double auc, size_t pos, size_t neg, double *lo, double *hi);
+
 #endif

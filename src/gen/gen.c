@@ -178,13 +178,94 @@ static size_t releasable(const char *s, size_t n, const char *const *stops)
     return n - keep;
 }
 
+const char *gen_stop_str(gen_stop s)
+{
+    switch (s) {
+    case GEN_STOP_EOG:
+        return "eog";
+    case GEN_STOP_STRING:
+        return "stop string";
+    case GEN_STOP_CONTEXT:
+        return "context";
+    case GEN_STOP_CANCELLED:
+        return "cancelled";
+    case GEN_STOP_REPETITION:
+        return "repetition";
+    case GEN_STOP_LENGTH:
+        break;
+    }
+    return "length";
+}
+
+bool gen_loop_tokens(const int32_t *ids, size_t n)
+{
+    for (size_t p = 1; p <= GEN_LOOP_MAX_PERIOD && 2 * p <= n; p++) {
+        /* the tail where each token equals the one p before it */
+        size_t run = 0;
+        while (run + p < n && ids[n - 1 - run] == ids[n - 1 - run - p])
+            run++;
+        size_t span = run + p; /* tokens covered by the repeating block */
+        if (span >= 3 * p && span >= GEN_LOOP_MIN_TOKENS)
+            return true;
+    }
+    return false;
+}
+
+/* FNV-1a of a line with leading bullets, numbers and blanks dropped and
+ * ASCII folded to lower case; *chars counts the bytes hashed. */
+static uint64_t line_key(const char *s, size_t n, size_t *chars)
+{
+    size_t i = 0;
+    while (i < n && (strchr(" \t-*+>#.)", s[i]) || (s[i] >= '0' && s[i] <= '9')))
+        i++;
+    while (n > i && strchr(" \t\r", s[n - 1]))
+        n--;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t k = i; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h = (h ^ c) * 1099511628211ull;
+    }
+    *chars = n - i;
+    return h;
+}
+
+bool gen_loop_lines(gen_loop *lp, const char *text, size_t len)
+{
+    bool loop = false;
+    for (size_t i = lp->line_start; i < len; i++) {
+        if (text[i] != '\n')
+            continue;
+        size_t chars;
+        uint64_t h = line_key(text + lp->line_start, i - lp->line_start, &chars);
+        lp->line_start = i + 1;
+        if (chars < GEN_LOOP_MIN_LINE)
+            continue;
+        size_t k = 0;
+        while (k < lp->n_lines && lp->line_hash[k] != h)
+            k++;
+        if (k == lp->n_lines) {
+            if (lp->n_lines == GEN_LOOP_MAX_LINES)
+                continue; /* a very long text: lines past the table are not tracked */
+            lp->line_hash[lp->n_lines] = h;
+            lp->line_count[lp->n_lines++] = 0;
+        }
+        if (++lp->line_count[k] >= 3)
+            loop = true;
+    }
+    return loop;
+}
+
 static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt,
                           const chat_msg *conv, size_t n_conv, gen_piece_fn cb, void *ud,
                           gen_stats *stats)
 {
     memset(stats, 0, sizeof *stats);
     stats->stop = "length";
-    int32_t *ids = NULL;
+    stats->stop_reason = GEN_STOP_LENGTH;
+    int32_t *ids = NULL, *out_ids = NULL;
+    gen_loop *lp = NULL;
     size_t n_ids = 0;
     eng_session *s = NULL;
     sampler *sp = NULL;
@@ -234,6 +315,18 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
         joined = true;
     }
     const int limit = p->max_tokens > 0 ? p->max_tokens : INT32_MAX;
+    if (p->stop_loops) {
+        /* every generated id, for the cycle check: never more than the context holds */
+        size_t cap = (size_t)eng_session_n_ctx(s) + 1;
+        if ((size_t)limit < cap)
+            cap = (size_t)limit + 1;
+        out_ids = malloc(cap * sizeof *out_ids);
+        lp = calloc(1, sizeof *lp);
+        if (!out_ids || !lp) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     char piece[DX_MAX_TOKEN_BYTES];
     size_t emitted = 0; /* bytes of pend already passed to cb */
     for (;;) {
@@ -243,9 +336,11 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
             stats->prefill_ms = t1 - t0;
         }
         if (tok_is_eog(gm->t, id)) {
-            stats->stop = "eog";
+            stats->stop_reason = GEN_STOP_EOG;
             break;
         }
+        if (out_ids)
+            out_ids[stats->gen_tokens] = id;
         stats->gen_tokens++;
         sampler_accept(sp, id);
         size_t len = tok_piece(gm->t, id, false, piece, sizeof piece);
@@ -268,19 +363,24 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
         if (ready > emitted) {
             if (cb(ud, pend.data + emitted, ready - emitted)) {
                 emitted = ready;
-                stats->stop = "cancelled";
+                stats->stop_reason = GEN_STOP_CANCELLED;
                 break;
             }
             emitted = ready;
         }
         if (stopped) {
-            stats->stop = "stop string";
+            stats->stop_reason = GEN_STOP_STRING;
+            break;
+        }
+        if (lp && (gen_loop_tokens(out_ids, (size_t)stats->gen_tokens) ||
+                   gen_loop_lines(lp, pend.data, pend.len))) {
+            stats->stop_reason = GEN_STOP_REPETITION;
             break;
         }
         if (stats->gen_tokens >= limit)
             break;
         if (eng_session_pos(s) >= eng_session_n_ctx(s)) {
-            stats->stop = "context";
+            stats->stop_reason = GEN_STOP_CONTEXT;
             break;
         }
         bool shared = false;
@@ -296,10 +396,13 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
         batch_leave(gm->b);
         joined = false;
     }
-    if (pend.len > emitted && strcmp(stats->stop, "cancelled"))
+    if (pend.len > emitted && stats->stop_reason != GEN_STOP_CANCELLED)
         cb(ud, pend.data + emitted, pend.len - emitted);
     stats->decode_ms = now_ms() - t1;
 out:
+    stats->stop = gen_stop_str(stats->stop_reason);
+    free(lp);
+    free(out_ids);
     if (joined)
         batch_leave(gm->b);
     dx_buf_free(&pend);
@@ -321,6 +424,7 @@ dx_status gen_generate_chat(gen_model *gm, const gen_params *p, const chat_msg *
     if (n == 0) {
         memset(stats, 0, sizeof *stats);
         stats->stop = "length";
+        stats->stop_reason = GEN_STOP_LENGTH;
         return dx_fail(DX_EARG, "a chat needs at least one message");
     }
     return generate(gm, p, NULL, msgs, n, cb, ud, stats);

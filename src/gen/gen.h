@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/status.h"
 #include "engine/model.h"
@@ -36,6 +37,16 @@
 
 typedef struct gen_model gen_model;
 
+/* Why a generation ended. */
+typedef enum gen_stop {
+    GEN_STOP_LENGTH,     /* max_tokens reached */
+    GEN_STOP_EOG,        /* the model's end-of-generation token */
+    GEN_STOP_STRING,     /* a stop string of the chat format */
+    GEN_STOP_CONTEXT,    /* the context is full */
+    GEN_STOP_CANCELLED,  /* the piece callback asked to stop */
+    GEN_STOP_REPETITION, /* the text entered a loop (stop_loops) */
+} gen_stop;
+
 typedef struct gen_params {
     sampler_params sampling;
     int max_tokens;      /* generated tokens at most; <= 0: until the context is full */
@@ -44,6 +55,7 @@ typedef struct gen_params {
     const char *system;  /* system prompt for chat mode, or NULL */
     bool default_system; /* with no system prompt, use the template's own default */
     bool solo;           /* never share decode steps with other generations (benchmarks) */
+    bool stop_loops;     /* end on a repetition loop (gen_loop_check), stop GEN_STOP_REPETITION */
 } gen_params;
 
 typedef struct gen_stats {
@@ -52,8 +64,40 @@ typedef struct gen_stats {
     double prefill_ms;  /* prompt processing, including the first token's logits */
     double decode_ms;   /* generating the rest */
     int batched_tokens; /* tokens decoded in a step shared with other generations */
-    const char *stop;   /* "eog", "stop string", "length", "context", "cancelled" */
+    const char *stop;   /* "eog", "stop string", "length", "context", "cancelled", "repetition" */
+    gen_stop stop_reason;
 } gen_stats;
+
+/* ---- repetition loops ----
+ * A small model sometimes repeats itself until its budget runs out. With
+ * gen_params.stop_loops a generation ends as soon as its text is in a loop:
+ *  - a cycle of tokens: the last tokens are one block of p tokens (p at most
+ *    GEN_LOOP_MAX_PERIOD) over and over, at least 3 times and covering at
+ *    least GEN_LOOP_MIN_TOKENS tokens ("the the the ...", a sentence said
+ *    three times in a row);
+ *  - a repeated line: a line of at least GEN_LOOP_MIN_LINE characters
+ *    (leading bullets, numbers and blanks aside, case folded) written for the
+ *    third time anywhere in the text (a list that names one item three times).
+ * Short lines (code's "}", table rules) never count. */
+#define GEN_LOOP_MAX_PERIOD 128
+#define GEN_LOOP_MIN_TOKENS 32
+#define GEN_LOOP_MIN_LINE 16
+#define GEN_LOOP_MAX_LINES 512
+
+typedef struct gen_loop {
+    uint64_t line_hash[GEN_LOOP_MAX_LINES]; /* distinct long lines seen so far */
+    uint8_t line_count[GEN_LOOP_MAX_LINES];
+    size_t n_lines;
+    size_t line_start; /* offset of the line being written in the text */
+} gen_loop;
+
+/* Is the token sequence ids[0..n) in a token cycle at its end? Pure. */
+bool gen_loop_tokens(const int32_t *ids, size_t n);
+/* Feed the whole text so far (text[0..len), growing between calls); true
+ * once a long line has been completed for the third time. Start from a
+ * zeroed gen_loop. */
+bool gen_loop_lines(gen_loop *lp, const char *text, size_t len);
+const char *gen_stop_str(gen_stop s);
 
 /* Called with each piece of output text (whole UTF-8 characters). Return
  * nonzero to stop generating (stop reason "cancelled"). */

@@ -405,12 +405,13 @@ overflow:
                  t->ne[0], t->ne[1], t->ne[2], t->ne[3], gguf_type_name(t->type));
 }
 
-/* One pass over kv and tensor entries. fill = false: check and count into c.
- * fill = true: g's tables exist; fill them and check for duplicates. */
-static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str *strs)
+/* The metadata entries, from r->pos: fill = false: check and count into c;
+ * fill = true: fill g's kv table, names (advanced past the keys) and the
+ * string index, and check for duplicate keys. */
+static dx_status parse_kvs(rd *r, gguf *g, bool fill, counts *c, char **namesp, dx_str *strs)
 {
     dx_status st = DX_OK;
-    r->pos = GGUF_HEADER_SIZE;
+    char *names = *namesp;
     for (size_t i = 0; i < g->n_kv; i++) {
         *r = (rd){
             .p = r->p, .size = r->size, .pos = r->pos, .path = r->path, .where = W_KV, .idx = i};
@@ -471,7 +472,14 @@ static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str
         if (dup >= 0)
             return rfail(r, DX_EFORMAT, "duplicate key (first at kv %" PRId64 ")", dup);
     }
+    *namesp = names;
+    return DX_OK;
+}
 
+/* The tensor table, after the metadata: as parse_kvs, for tensors. */
+static dx_status parse_tensors(rd *r, gguf *g, bool fill, counts *c, char *names)
+{
+    dx_status st = DX_OK;
     for (size_t i = 0; i < g->n_tensors; i++) {
         *r = (rd){.p = r->p,
                   .size = r->size,
@@ -495,6 +503,18 @@ static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str
         if (dup >= 0)
             return rfail(r, DX_EFORMAT, "duplicate tensor name (first at tensor %" PRId64 ")", dup);
     }
+    return DX_OK;
+}
+
+/* One pass over kv and tensor entries. fill = false: check and count into c
+ * (and place the data section). fill = true: g's tables exist; fill them and
+ * check for duplicates. */
+static dx_status parse(rd *r, gguf *g, bool fill, counts *c, char *names, dx_str *strs)
+{
+    r->pos = GGUF_HEADER_SIZE;
+    dx_status st;
+    if ((st = parse_kvs(r, g, fill, c, &names, strs)) || (st = parse_tensors(r, g, fill, c, names)))
+        return st;
     if (!fill) {
         uint64_t end = r->pos;
         g->data_off = (end + g->alignment - 1) / g->alignment * g->alignment;
@@ -842,27 +862,8 @@ static bool kv_integer(const gguf_kv *kv, int64_t *sv, uint64_t *uv, bool *is_si
     }
 }
 
-bool gguf_get_u32(const gguf *g, const char *key, uint32_t *out)
-{
-    const gguf_kv *kv = kv_get(g, key);
-    int64_t s;
-    uint64_t u;
-    bool sg;
-    if (!kv || !kv_integer(kv, &s, &u, &sg))
-        return false;
-    if (sg) {
-        if (s < 0 || s > (int64_t)UINT32_MAX)
-            return false;
-        u = (uint64_t)s;
-    } else if (u > UINT32_MAX) {
-        return false;
-    }
-    if (out)
-        *out = (uint32_t)u;
-    return true;
-}
-
-bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
+/* An integer key of any integer type whose value lies in [lo, hi]. */
+static bool get_int_in(const gguf *g, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
     const gguf_kv *kv = kv_get(g, key);
     int64_t s;
@@ -875,8 +876,29 @@ bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
             return false;
         s = (int64_t)u;
     }
+    if (s < lo || s > hi)
+        return false;
+    *out = s;
+    return true;
+}
+
+bool gguf_get_u32(const gguf *g, const char *key, uint32_t *out)
+{
+    int64_t v;
+    if (!get_int_in(g, key, 0, UINT32_MAX, &v))
+        return false;
     if (out)
-        *out = s;
+        *out = (uint32_t)v;
+    return true;
+}
+
+bool gguf_get_i64(const gguf *g, const char *key, int64_t *out)
+{
+    int64_t v;
+    if (!get_int_in(g, key, INT64_MIN, INT64_MAX, &v))
+        return false;
+    if (out)
+        *out = v;
     return true;
 }
 

@@ -69,7 +69,7 @@ bool dl_sha256_parse(const char *s, size_t len, char hex[65])
     return true;
 }
 
-static void digest_hex(EVP_MD_CTX *md, char hex[65])
+void dl_sha256_hex(EVP_MD_CTX *md, char hex[65])
 {
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -122,7 +122,7 @@ dx_status dl_sha256_file(const char *path, char hex[65])
     }
     st = hash_stream(f, UINT64_MAX, md, path);
     if (!st)
-        digest_hex(md, hex);
+        dl_sha256_hex(md, hex);
 out:
     EVP_MD_CTX_free(md);
     fclose(f);
@@ -421,11 +421,10 @@ static const char *expected_sha(const xfer *x)
     return x->linked[0] ? x->linked : x->etag;
 }
 
-static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, bool *retry)
+/* Opens (or creates) the .part file, to be continued from its end, and
+ * resets the transfer's state for one try. */
+static dx_status open_part(xfer *x)
 {
-    dx_status st = DX_OK;
-    char errbuf[CURL_ERROR_SIZE] = "";
-    *retry = false;
     int fd = open(x->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return dx_fail(DX_EIO, "cannot create %s: %s", x->part, strerror(errno));
@@ -444,7 +443,63 @@ static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, 
     x->etag[0] = '\0';
     x->t0 = x->last = now_s();
     EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
+    return DX_OK;
+}
 
+/* What a finished try means: a write error, the size limit, a resume at the
+ * wrong offset, a whole .part already (416), or the transfer's own result. */
+static dx_status judge_try(const dl_opts *o, xfer *x, CURLcode rc, long code, const char *errbuf,
+                           bool *retry)
+{
+    if (fflush(x->f) && !x->werr)
+        x->werr = errno;
+    if (x->werr)
+        return dx_fail(DX_EIO, x->werr == ENOSPC ? "disk full writing %s" : "cannot write %s: %s",
+                       x->part, strerror(x->werr));
+    if (x->over_limit) {
+        unlink(x->part);
+        return dx_fail(DX_ELIMIT, "%s is larger than the download limit of %" PRIu64 " bytes",
+                       o->url, x->limit);
+    }
+    if (x->range_mismatch) {
+        /* the server resumed somewhere else: start over */
+        unlink(x->part);
+        *retry = true;
+        return dx_fail(DX_ENET, "server answered the resume of %s at the wrong offset", o->url);
+    }
+    dx_status st;
+    if (code == 416 && x->have > 0) {
+        /* nothing past what we have: the .part is whole if its sha256 is
+         * the expected one; otherwise it goes and the next try starts over */
+        x->resumed = true;
+        if ((st = hash_stream(x->f, x->have, x->md, x->part)))
+            return st;
+        dl_sha256_hex(x->md, x->got);
+        const char *want = expected_sha(x);
+        if (!*want || strcmp(want, x->got)) {
+            unlink(x->part);
+            *retry = true;
+            st = dx_fail(DX_ENET, "stale partial download of %s removed", o->url);
+        }
+        x->written = x->have;
+        return st;
+    }
+    st = map_result(rc, code, o->url, errbuf, retry);
+    if (st && *retry && x->written > 0)
+        dx_wrap(st, "after %" PRIu64 " bytes (kept in %s; run the same command to resume)",
+                x->written, x->part);
+    if (!st)
+        dl_sha256_hex(x->md, x->got);
+    return st;
+}
+
+static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, bool *retry)
+{
+    char errbuf[CURL_ERROR_SIZE] = "";
+    *retry = false;
+    dx_status st = open_part(x);
+    if (st)
+        return st;
     CURL *c = x->curl = curl_easy_init();
     if (!c) {
         st = dx_fail(DX_ENOMEM, "libcurl: cannot create a handle");
@@ -472,55 +527,14 @@ static dx_status fetch_once(const dl_opts *o, xfer *x, struct curl_slist *hdrs, 
         fputc('\n', stderr);
         x->drew = false;
     }
-    if (fflush(x->f) && !x->werr)
-        x->werr = errno;
-    if (x->werr) {
-        st = dx_fail(DX_EIO, x->werr == ENOSPC ? "disk full writing %s" : "cannot write %s: %s",
-                     x->part, strerror(x->werr));
-        goto out;
-    }
-    if (x->over_limit) {
-        st = dx_fail(DX_ELIMIT, "%s is larger than the download limit of %" PRIu64 " bytes", o->url,
-                     x->limit);
-        unlink(x->part);
-        goto out;
-    }
-    if (x->range_mismatch) {
-        /* the server resumed somewhere else: start over */
-        unlink(x->part);
-        *retry = true;
-        st = dx_fail(DX_ENET, "server answered the resume of %s at the wrong offset", o->url);
-        goto out;
-    }
-    if (code == 416 && x->have > 0) {
-        /* nothing past what we have: the .part is whole if its sha256 is
-         * the expected one; otherwise it goes and the next try starts over */
-        x->resumed = true;
-        st = hash_stream(x->f, x->have, x->md, x->part);
-        if (st)
-            goto out;
-        digest_hex(x->md, x->got);
-        const char *want = expected_sha(x);
-        if (!*want || strcmp(want, x->got)) {
-            unlink(x->part);
-            *retry = true;
-            st = dx_fail(DX_ENET, "stale partial download of %s removed", o->url);
-        }
-        x->written = x->have;
-        goto out;
-    }
-    st = map_result(rc, code, o->url, errbuf, retry);
-    if (st && *retry && x->written > 0)
-        dx_wrap(st, "after %" PRIu64 " bytes (kept in %s; run the same command to resume)",
-                x->written, x->part);
-    if (!st)
-        digest_hex(x->md, x->got);
+    st = judge_try(o, x, rc, code, errbuf, retry);
 out:
     if (x->curl)
         curl_easy_cleanup(x->curl);
     x->curl = NULL;
     if (x->f) {
         /* an empty .part (404, refused connection) is nothing to resume */
+        struct stat sb;
         if (st && fstat(fileno(x->f), &sb) == 0 && sb.st_size == 0)
             unlink(x->part);
         fclose(x->f);

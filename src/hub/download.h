@@ -19,6 +19,7 @@
 #ifndef DX_DOWNLOAD_H
 #define DX_DOWNLOAD_H
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,9 @@ dx_status dl_get(const char *url, const char *bearer, size_t max, dx_buf *out);
 
 /* sha256 of a file as lowercase hex. */
 dx_status dl_sha256_file(const char *path, char hex[65]);
+
+/* Finishes md (a sha256 digest being fed) into lowercase hex. */
+void dl_sha256_hex(EVP_MD_CTX *md, char hex[65]);
 
 /* True when s is 64 hex digits; copies it lowercased into hex. */
 bool dl_sha256_parse(const char *s, size_t len, char hex[65]);

@@ -106,6 +106,86 @@ static dx_status parse_hf_short(const char *rest, hub_source *o)
     return DX_OK;
 }
 
+/* pypi:NAME[==VERSION] */
+static dx_status parse_pypi(const char *src, hub_source *o)
+{
+    const char *n = src + 5, *eq = strstr(n, "==");
+    size_t nl = eq ? (size_t)(eq - n) : strlen(n);
+    dx_status st = pkgmeta_name_norm((dx_str){n, nl}, o->project, sizeof o->project);
+    if (st)
+        return dx_wrap(st, "pypi source '%s'", src);
+    if (eq) {
+        const char *v = eq + 2;
+        size_t vl = strlen(v);
+        if (vl == 0 || vl >= sizeof o->version)
+            return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
+        for (size_t i = 0; i < vl; i++)
+            if (!isalnum((unsigned char)v[i]) && !strchr(".+!_-", v[i]))
+                return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
+        memcpy(o->version, v, vl + 1);
+    }
+    o->kind = HUB_SRC_PYPI;
+    snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "", o->version);
+    return DX_OK;
+}
+
+/* A Hugging Face file URL (HF_ENDPOINT or huggingface.co):
+ * OWNER/REPO/{resolve,blob}/REV/FILE. *handled is false for any other URL,
+ * which is then a plain one. */
+static dx_status parse_hf_url(const char *src, hub_source *o, bool *handled)
+{
+    char ep[DX_HUB_MAX_SOURCE];
+    hf_endpoint(ep, sizeof ep);
+    const char *hosts[] = {ep, "https://huggingface.co"};
+    *handled = false;
+    for (int i = 0; i < 2; i++) {
+        size_t el = strlen(hosts[i]);
+        if (strncmp(src, hosts[i], el) || src[el] != '/')
+            continue;
+        const char *p = src + el + 1;
+        char owner_repo[512];
+        const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        if (!s2 || (size_t)(s2 - p) >= sizeof owner_repo)
+            return DX_OK;
+        snprintf(owner_repo, sizeof owner_repo, "%.*s", (int)(s2 - p), p);
+        const char *kind = s2 + 1;
+        if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
+            return DX_OK;
+        *handled = true;
+        char rev[DX_HUB_MAX_SOURCE]; /* REV/FILE without "?download=true" */
+        snprintf(rev, sizeof rev, "%.*s", (int)strcspn(strchr(kind, '/') + 1, "?#"),
+                 strchr(kind, '/') + 1);
+        dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
+        if (st)
+            return st;
+        o->kind = HUB_SRC_HF;
+        if ((size_t)snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo,
+                             rev) >= sizeof o->url)
+            return dx_fail(DX_ELIMIT, "URL too long: %s", src);
+        snprintf(o->canon, sizeof o->canon, "%s", o->url);
+        last_component(rev, o->file_name, sizeof o->file_name);
+        return DX_OK;
+    }
+    return DX_OK;
+}
+
+/* An http(s) URL: a Hugging Face file, else a plain download. */
+static dx_status parse_url(const char *src, hub_source *o)
+{
+    bool handled;
+    dx_status st = parse_hf_url(src, o, &handled);
+    if (handled)
+        return st;
+    for (const char *c = src; *c; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return dx_fail(DX_EARG, "URL with a space or control character: %s", src);
+    o->kind = HUB_SRC_URL;
+    snprintf(o->url, sizeof o->url, "%s", src);
+    snprintf(o->canon, sizeof o->canon, "%s", src);
+    last_component(strstr(src, "//") + 2, o->file_name, sizeof o->file_name);
+    return DX_OK;
+}
+
 dx_status hub_source_parse(const char *src, hub_source *o)
 {
     memset(o, 0, sizeof *o);
@@ -114,69 +194,12 @@ dx_status hub_source_parse(const char *src, hub_source *o)
         return dx_fail(DX_EARG, "empty source");
     if (len >= DX_HUB_MAX_SOURCE - 64)
         return dx_fail(DX_ELIMIT, "source longer than %u bytes", DX_HUB_MAX_SOURCE - 64);
-    if (starts_with(src, "pypi:")) {
-        const char *n = src + 5, *eq = strstr(n, "==");
-        size_t nl = eq ? (size_t)(eq - n) : strlen(n);
-        dx_status st = pkgmeta_name_norm((dx_str){n, nl}, o->project, sizeof o->project);
-        if (st)
-            return dx_wrap(st, "pypi source '%s'", src);
-        if (eq) {
-            const char *v = eq + 2;
-            size_t vl = strlen(v);
-            if (vl == 0 || vl >= sizeof o->version)
-                return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
-            for (size_t i = 0; i < vl; i++)
-                if (!isalnum((unsigned char)v[i]) && !strchr(".+!_-", v[i]))
-                    return dx_fail(DX_EARG, "pypi source '%s': bad version", src);
-            memcpy(o->version, v, vl + 1);
-        }
-        o->kind = HUB_SRC_PYPI;
-        snprintf(o->canon, sizeof o->canon, "pypi:%s%s%s", o->project, eq ? "==" : "", o->version);
-        return DX_OK;
-    }
+    if (starts_with(src, "pypi:"))
+        return parse_pypi(src, o);
     if (starts_with(src, "hf://"))
         return parse_hf_short(src + 5, o);
-    if (starts_with(src, "http://") || starts_with(src, "https://")) {
-        char ep[DX_HUB_MAX_SOURCE];
-        hf_endpoint(ep, sizeof ep);
-        const char *hosts[] = {ep, "https://huggingface.co"};
-        for (int i = 0; i < 2; i++) {
-            size_t el = strlen(hosts[i]);
-            if (strncmp(src, hosts[i], el) || src[el] != '/')
-                continue;
-            /* OWNER/REPO/{resolve,blob}/REV/FILE; any other URL there is a plain one */
-            const char *p = src + el + 1;
-            char owner_repo[512];
-            const char *s1 = strchr(p, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-            if (!s2 || (size_t)(s2 - p) >= sizeof owner_repo)
-                break;
-            snprintf(owner_repo, sizeof owner_repo, "%.*s", (int)(s2 - p), p);
-            const char *kind = s2 + 1;
-            if (!starts_with(kind, "resolve/") && !starts_with(kind, "blob/"))
-                break;
-            char rev[DX_HUB_MAX_SOURCE]; /* REV/FILE without "?download=true" */
-            snprintf(rev, sizeof rev, "%.*s", (int)strcspn(strchr(kind, '/') + 1, "?#"),
-                     strchr(kind, '/') + 1);
-            dx_status st = check_repo_path(rev, 2, "Hugging Face URL");
-            if (st)
-                return st;
-            o->kind = HUB_SRC_HF;
-            if ((size_t)snprintf(o->url, sizeof o->url, "%s/%s/resolve/%s", hosts[i], owner_repo,
-                                 rev) >= sizeof o->url)
-                return dx_fail(DX_ELIMIT, "URL too long: %s", src);
-            snprintf(o->canon, sizeof o->canon, "%s", o->url);
-            last_component(rev, o->file_name, sizeof o->file_name);
-            return DX_OK;
-        }
-        for (const char *c = src; *c; c++)
-            if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
-                return dx_fail(DX_EARG, "URL with a space or control character: %s", src);
-        o->kind = HUB_SRC_URL;
-        snprintf(o->url, sizeof o->url, "%s", src);
-        snprintf(o->canon, sizeof o->canon, "%s", src);
-        last_component(strstr(src, "//") + 2, o->file_name, sizeof o->file_name);
-        return DX_OK;
-    }
+    if (starts_with(src, "http://") || starts_with(src, "https://"))
+        return parse_url(src, o);
     const char *path = starts_with(src, "file:") ? src + 5 : src;
     struct stat sb;
     if (stat(path, &sb) == 0) {

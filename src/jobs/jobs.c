@@ -57,12 +57,14 @@ struct qrun {
     char error[512];
     char created_at[32];
     mstate m[DX_MAX_MEMBERS];
+    char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
     atomic_int cancel;
     bool deleted;   /* set with j->mu and qr->mu held */
     bool slotted;   /* holds a running slot (set with j->mu held) */
     bool uncounted; /* deleted while queued: already off j->questions */
     bool deltas_dropped;
+    dx_buf answer; /* the answer as it is written, until the result replaces it */
     bool ended;    /* final event written: followers need not follow */
     json_t *final; /* the stored question with its result, once done or failed */
     double t_created, t_phase[4];
@@ -83,6 +85,78 @@ static void utc_now(char out[32])
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* ---- model names, never paths ---- */
+
+void jobs_model_name(const char *model, char *out, size_t cap)
+{
+    const char *m = model ? model : "";
+    bool path = m[0] == '/' || m[0] == '~' || m[0] == '.' || strstr(m, ".gguf");
+    const char *base = path && strrchr(m, '/') ? strrchr(m, '/') + 1 : m;
+    size_t len = strlen(base);
+    if (path && len > 5 && !strcmp(base + len - 5, ".gguf"))
+        len -= 5;
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(out, base, len);
+    out[len] = '\0';
+}
+
+/* msg with every absolute path ("/a/b/m.gguf", "~/x") cut to its last part. */
+void jobs_scrub_paths(const char *msg, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; msg[i] && o + 1 < cap;) {
+        bool starts = (msg[i] == '/' || (msg[i] == '~' && msg[i + 1] == '/')) &&
+                      (i == 0 || strchr(" '\"(=", msg[i - 1]));
+        if (!starts) {
+            out[o++] = msg[i++];
+            continue;
+        }
+        size_t end = i, last = i;
+        while (msg[end] && !strchr(" '\"),", msg[end]) &&
+               !(msg[end] == ':' && (msg[end + 1] == ' ' || !msg[end + 1]))) {
+            if (msg[end] == '/')
+                last = end + 1;
+            end++;
+        }
+        for (size_t k = last; k < end && o + 1 < cap; k++)
+            out[o++] = msg[k];
+        i = end;
+    }
+    out[o] = '\0';
+}
+
+/* Every "model" string in j (a stored question, an analysis) as a name and
+ * every "error" without paths: stores written before hold file paths. */
+static void scrub_models(json_t *j, int depth)
+{
+    if (depth > 16)
+        return;
+    const char *k;
+    json_t *v;
+    size_t i;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v)
+        {
+            if (!strcmp(k, "model") && json_is_string(v)) {
+                char name[256];
+                jobs_model_name(json_string_value(v), name, sizeof name);
+                if (strcmp(name, json_string_value(v)))
+                    json_string_set(v, name);
+            } else if (!strcmp(k, "error") && json_is_string(v)) {
+                char msg[1024];
+                jobs_scrub_paths(json_string_value(v), msg, sizeof msg);
+                if (strcmp(msg, json_string_value(v)))
+                    json_string_set(v, msg);
+            } else {
+                scrub_models(v, depth + 1);
+            }
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) scrub_models(v, depth + 1);
+    }
+}
+
 /* ---- live state ---- */
 
 /* One member's state as the store and the API show it; borrowed strings. */
@@ -90,7 +164,7 @@ static db_member member_row(qrun *qr, size_t i)
 {
     mstate *m = &qr->m[i];
     return (db_member){.name = qr->cfg.members[i].name,
-                       .model = qr->cfg.members[i].model,
+                       .model = qr->model_names[i],
                        .status = member_status_str(m->status),
                        .error = m->error[0] ? m->error : NULL,
                        .text = m->text.data ? m->text.data : "",
@@ -122,11 +196,14 @@ static json_t *qrun_json(qrun *qr, bool with_texts)
     json_t *members = json_array();
     for (size_t i = 0; members && i < qr->cfg.n_members; i++)
         json_array_append_new(members, member_json(qr, i, with_texts));
-    return json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id,
-                     "question", qr->question, "status", question_status_str(qr->status), "phase",
-                     qr->phase, "error", qr->error[0] ? json_string(qr->error) : json_null(),
-                     "created_at", qr->created_at, "finished_at", "asked", qr->asked, "members",
-                     members, "result");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s?, s:o, s:s, s:n, s:O?, s:o, s:n}", "id", qr->id, "question",
+                  qr->question, "status", question_status_str(qr->status), "phase", qr->phase,
+                  "error", qr->error[0] ? json_string(qr->error) : json_null(), "created_at",
+                  qr->created_at, "finished_at", "asked", qr->asked, "members", members, "result");
+    if (o && qr->answer.len)
+        json_object_set_new(o, "answer_draft", json_stringn(qr->answer.data, qr->answer.len));
+    return o;
 }
 
 static void save_member(qrun *qr, size_t i)
@@ -179,6 +256,23 @@ static void member_event_emit(qrun *qr, const member_event *me, const mstate *m)
     json_decref(j);
 }
 
+/* ask_answer_fn: the answer as it is written, kept and told to followers as
+ * "answer" events ({"delta": TEXT}); the deltas stop, like the members', when
+ * the stream's share for them is used up. */
+static void on_answer(const char *piece, size_t len, void *user)
+{
+    qrun *qr = user;
+    pthread_mutex_lock(&qr->mu);
+    dx_buf_append(&qr->answer, piece, len); /* bounded like the answer itself */
+    if (!qr->deltas_dropped && jobs_stream_len(qr->ev) + len * 2 + 256 > DX_HTTP_MAX_EVENT_LOG)
+        qr->deltas_dropped = true;
+    json_t *j = qr->deltas_dropped ? NULL : json_pack("{s:s%}", "delta", piece, len);
+    if (j)
+        jobs_stream_event(qr->ev, "answer", j);
+    json_decref(j);
+    pthread_mutex_unlock(&qr->mu);
+}
+
 /* ask_event_fn: keep the live state, tell followers, save progress. */
 static void on_event(const ask_event *ev, void *user)
 {
@@ -201,7 +295,7 @@ static void on_event(const ask_event *ev, void *user)
     m->status = r->status;
     m->latency_ms = r->latency_ms;
     m->ttft_ms = r->ttft_ms;
-    snprintf(m->error, sizeof m->error, "%s", r->status == MEMBER_DONE ? "" : r->error);
+    jobs_scrub_paths(r->status == MEMBER_DONE ? "" : r->error, m->error, sizeof m->error);
     if (me->kind == MEMBER_EV_TEXT) {
         dx_buf_append(&m->text, me->text, me->len); /* bounded like the answer itself */
         m->tokens++;
@@ -220,6 +314,7 @@ static void qrun_free(qrun *qr)
         return;
     for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
         dx_buf_free(&qr->m[i].text);
+    dx_buf_free(&qr->answer);
     jobs_stream_unref(qr->ev);
     json_decref(qr->asked);
     json_decref(qr->final);
@@ -378,10 +473,12 @@ static void worker_store_end(qrun *qr, dx_status st, cns_result *res, double t_s
     jobs *j = qr->j;
     json_t *result = NULL, *label = NULL, *cons = NULL, *full = NULL;
     char *result_text = NULL;
-    if (!st && (!(result = cns_to_json(res)) || !(result_text = json_dumps(result, JSON_COMPACT))))
+    if (!st && (result = cns_to_json(res)))
+        scrub_models(result, 0); /* names, not paths, in what is stored */
+    if (!st && (!result || !(result_text = json_dumps(result, JSON_COMPACT))))
         st = dx_fail(DX_ENOMEM, "out of memory");
     if (st)
-        snprintf(qr->error, sizeof qr->error, "%s", dx_errmsg());
+        jobs_scrub_paths(dx_errmsg(), qr->error, sizeof qr->error);
     json_t *an = json_object_get(result, "analysis");
     label = json_object_get(an, "label");
     cons = json_object_get(an, "consensus");
@@ -437,6 +534,7 @@ static void *worker(void *arg)
         ask_opts o = {.cfg = &qr->cfg,
                       .reg = j->reg,
                       .on_event = on_event,
+                      .on_answer = on_answer,
                       .user = qr,
                       .cancel = &qr->cancel,
                       .synthesis = true,
@@ -479,12 +577,12 @@ static void new_id(char id[DX_HTTP_MAX_ID + 1])
 
 static dx_status check_question(const char *question)
 {
-    size_t qlen = strlen(question);
+    size_t qlen = strlen(question), chars = dx_utf8_chars(question, qlen);
     if (!question[strspn(question, " \t\r\n")])
         return dx_fail(DX_EARG, "the question is empty");
-    if (qlen > DX_MAX_QUESTION_BYTES)
-        return dx_fail(DX_ELIMIT, "the question is %zu bytes; the limit is %u", qlen,
-                       DX_MAX_QUESTION_BYTES);
+    if (chars > DX_MAX_QUESTION_CHARS || qlen > DX_MAX_QUESTION_BYTES)
+        return dx_fail(DX_ELIMIT, "the question is %zu characters; the limit is %u", chars,
+                       DX_MAX_QUESTION_CHARS);
     return DX_OK;
 }
 
@@ -532,6 +630,7 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
     qr->j = j;
     for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
         qr->m[i].text = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    qr->answer = dx_buf_make(DX_MAX_ANSWER_BYTES);
     dx_status st = select_members(qr, j->cfg, names, n);
     if (!st && (!(qr->question = strdup(question)) ||
                 !(qr->ev = jobs_stream_new(DX_HTTP_MAX_EVENT_LOG + 2 * DX_MAX_JSON_BYTES))))
@@ -540,6 +639,8 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
         qrun_free(qr);
         return st;
     }
+    for (size_t i = 0; i < qr->cfg.n_members; i++)
+        jobs_model_name(qr->cfg.members[i].model, qr->model_names[i], sizeof qr->model_names[i]);
     qr->status = QUESTION_QUEUED;
     qr->t_created = now_ms();
     utc_now(qr->created_at);
@@ -659,7 +760,10 @@ dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **
     pthread_mutex_unlock(&j->mu);
     if (qr)
         return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
-    return db_question_get(j->db, id, with_texts, out);
+    dx_status st = db_question_get(j->db, id, with_texts, out);
+    if (!st)
+        scrub_models(*out, 0);
+    return st;
 }
 
 dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
@@ -668,6 +772,7 @@ dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *
     dx_status st = db_question_list(j->db, query, limit, before, out);
     if (st)
         return st;
+    scrub_models(*out, 0);
     size_t i;
     json_t *it;
     json_array_foreach(*out, i, it)
@@ -707,7 +812,10 @@ dx_status jobs_question_follow(jobs *j, const char *id, jobs_stream **ev, size_t
     }
     if (qr)
         return DX_OK;
-    return db_question_get(j->db, id, true, state);
+    dx_status st = db_question_get(j->db, id, true, state);
+    if (!st)
+        scrub_models(*state, 0);
+    return st;
 }
 
 dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
@@ -728,7 +836,10 @@ dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
         if (atomic_load(&j->stopping))
             return dx_fail(DX_ECANCELLED, "the server is shutting down");
     }
-    return db_question_get(j->db, id, true, out);
+    st = db_question_get(j->db, id, true, out);
+    if (!st)
+        scrub_models(*out, 0);
+    return st;
 }
 
 dx_status jobs_question_delete(jobs *j, const char *id)
@@ -792,11 +903,6 @@ const council_config *jobs_council(jobs *j)
 local_registry *jobs_registry(jobs *j)
 {
     return j->reg;
-}
-
-int jobs_max_running(jobs *j)
-{
-    return j->max_running;
 }
 
 int jobs_schema_version(jobs *j)

@@ -55,16 +55,22 @@ const atomic_int *jobs_stopping(jobs *j);
 
 const council_config *jobs_council(jobs *j);
 local_registry *jobs_registry(jobs *j);
-int jobs_max_running(jobs *j);
 /* The store's schema version. */
 int jobs_schema_version(jobs *j);
+
+/* A member's model as shown to people: a GGUF file path becomes its file
+ * name without ".gguf"; a cache name or remote model id stays as it is. */
+void jobs_model_name(const char *model, char *out, size_t cap);
+/* msg with every absolute path ("/a/b/m.gguf", "~/x") cut to its last part:
+ * messages shown to clients name files, never where they are. */
+void jobs_scrub_paths(const char *msg, char *out, size_t cap);
 
 /* ---- questions ---- */
 
 /* Stores a question as queued and starts its worker; id gets its id.
  * members: names of the members to ask (n of them, asked in council order),
  * or NULL for the whole council. DX_EARG for an empty question or an unknown
- * member, DX_ELIMIT over DX_MAX_QUESTION_BYTES, DX_EBUSY when every slot and
+ * member, DX_ELIMIT over DX_MAX_QUESTION_CHARS characters, DX_EBUSY when every slot and
  * queue place is taken, DX_ECANCELLED when stopping. */
 dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
                               char id[DX_HTTP_MAX_ID + 1]);

@@ -109,6 +109,29 @@ static enum MHD_Result need_method(http_req *r, const char *m, bool *bad)
     return *bad ? http_error(r, 405, "method_not_allowed", "%s needs %s", r->url, m) : MHD_YES;
 }
 
+/* 201 with the new question (steals q) and its Location. */
+static enum MHD_Result send_created(http_req *r, json_t *q, const char *id)
+{
+    char *body = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    if (!body)
+        return http_error(r, 500, "internal", "out of memory");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    http_add_headers(resp, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    char loc[64];
+    snprintf(loc, sizeof loc, "/api/v1/questions/%s", id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 201, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* Starts a question with the members named in a parsed request (an array of
  * names, or NULL for the whole council). */
 static dx_status start_question(jobs *j, const char *question, json_t *members, char *id)
@@ -141,23 +164,7 @@ static enum MHD_Result create_question(http_req *r)
     json_decref(members);
     if (st)
         return http_error_status(r, st);
-    char *body = json_dumps(q, JSON_COMPACT);
-    json_decref(q);
-    if (!body)
-        return http_error(r, 500, "internal", "out of memory");
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    http_add_headers(resp, "application/json");
-    char loc[64];
-    snprintf(loc, sizeof loc, "/api/v1/questions/%s", id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-    ret = MHD_queue_response(r->conn, 201, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return send_created(r, q, id);
 }
 
 static enum MHD_Result list_questions(http_req *r)
@@ -207,7 +214,7 @@ static enum MHD_Result rerun_question(http_req *r, const char *id)
         st = jobs_question_json(r->srv->jobs, nid, true, &q);
     if (st)
         return http_error_status(r, st);
-    return http_send_json(r, 201, q);
+    return send_created(r, q, nid);
 }
 
 static enum MHD_Result list_members(http_req *r)
@@ -216,14 +223,19 @@ static enum MHD_Result list_members(http_req *r)
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < cfg->n_members; i++) {
         const member_config *mc = &cfg->members[i];
+        char model[256];
+        jobs_model_name(mc->model, model, sizeof model);
         json_array_append_new(arr,
                               json_pack("{s:s, s:s, s:s, s:i, s:f}", "name", mc->name, "kind",
-                                        member_kind_str(mc->kind), "model", mc->model, "max_tokens",
+                                        member_kind_str(mc->kind), "model", model, "max_tokens",
                                         mc->max_tokens, "timeout_s", mc->timeout_s));
     }
+    /* the config file by name: no file-system path leaves the server */
+    const char *src =
+        cfg->source && strrchr(cfg->source, '/') ? strrchr(cfg->source, '/') + 1 : cfg->source;
     return http_send_json(r, 200,
-                          json_pack("{s:o, s:s?, s:s}", "members", arr, "synthesizer",
-                                    cfg->synthesizer, "source", cfg->source));
+                          json_pack("{s:o, s:s?, s:s?}", "members", arr, "synthesizer",
+                                    cfg->synthesizer, "source", src));
 }
 
 static enum MHD_Result list_models(http_req *r)

@@ -24,8 +24,10 @@ static enum MHD_Result home(http_req *r)
         return http_error_status(r, st);
     json_t *examples = json_pack("[s, s, s]", "Why is the sky blue?", "How long is a marathon?",
                                  "What is the capital of Australia?");
+    char token[HTTP_TOKEN_LEN + 1];
+    http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    st = page_home(&b, recent, examples);
+    st = page_home(&b, recent, examples, token);
     json_decref(recent);
     json_decref(examples);
     return send_page(r, st, &b);
@@ -38,8 +40,10 @@ static enum MHD_Result question_page(http_req *r, const char *id)
     if (st)
         return http_error_status(r, st);
     const char *frag = http_query(r, "fragment");
+    char token[HTTP_TOKEN_LEN + 1];
+    http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    st = page_question(&b, q, frag && !strcmp(frag, "1"));
+    st = page_question(&b, q, frag && !strcmp(frag, "1"), token);
     json_decref(q);
     return send_page(r, st, &b);
 }
@@ -63,18 +67,40 @@ static enum MHD_Result history(http_req *r)
     const bool more = json_array_size(items) > HISTORY_PAGE;
     if (more)
         json_array_remove(items, HISTORY_PAGE);
+    char token[HTTP_TOKEN_LEN + 1];
+    http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    st = page_history(&b, items, q ? q : "", before, more);
+    st = page_history(&b, items, q ? q : "", before, more, token);
     json_decref(items);
     return send_page(r, st, &b);
 }
 
+/* A posted form of this server's pages: urlencoded, with the session's token.
+ * False with the refusal queued in *ret. */
+static bool form_ok(http_req *r, enum MHD_Result *ret)
+{
+    if (!http_content_type_is(r, "application/x-www-form-urlencoded")) {
+        *ret = http_error(r, 415, "unsupported_media_type",
+                          "send the form as application/x-www-form-urlencoded");
+        return false;
+    }
+    char token[HTTP_TOKEN_LEN + 1];
+    if (api_form_value(r->body.data ? r->body.data : "", r->body.len, "token", token,
+                       sizeof token) ||
+        !http_guard_form_ok(r, token)) {
+        *ret = http_error(r, 403, "bad_form_token",
+                          "this form has expired or did not come from this server's pages: "
+                          "reload the page and send it again");
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result ask(http_req *r)
 {
-    if (!http_content_type_is(r, "application/x-www-form-urlencoded"))
-        return http_error(r, 415, "unsupported_media_type",
-                          "send the form as application/x-www-form-urlencoded");
     enum MHD_Result ret;
+    if (!form_ok(r, &ret))
+        return ret;
     if (!http_rate_ok(r, &ret))
         return ret;
     char *q = malloc(DX_MAX_QUESTION_BYTES + 1);
@@ -140,12 +166,15 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         qid[idlen] = '\0';
         if (!slash && get)
             return question_page(r, qid);
+        enum MHD_Result ret;
+        if (slash && (!strcmp(slash, "/delete") || !strcmp(slash, "/rerun")) && post &&
+            !form_ok(r, &ret))
+            return ret;
         if (slash && !strcmp(slash, "/delete") && post) {
             dx_status st = jobs_question_delete(r->srv->jobs, qid);
             return st ? http_error_status(r, st) : http_redirect(r, "/history");
         }
         if (slash && !strcmp(slash, "/rerun") && post) {
-            enum MHD_Result ret;
             if (!http_rate_ok(r, &ret))
                 return ret;
             char nid[DX_HTTP_MAX_ID + 1];

@@ -20,14 +20,6 @@ double http_now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-void http_utc_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* Scripts only from this origin, no inline script, never framed. */
 static const char csp[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -56,8 +48,9 @@ enum MHD_Result http_send(http_req *r, int status, const char *mime, const void 
         return MHD_NO;
     }
     http_add_headers(resp, mime);
-    if (status >= 400 || !strcmp(r->method, "POST") || !strcmp(r->method, "DELETE"))
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* pages and API answers are private (history): never kept by a cache */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    http_guard_cookie(r, resp);
     if (status == 429 || status == 503)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)status, resp);
@@ -130,6 +123,8 @@ enum MHD_Result http_redirect(http_req *r, const char *location)
     if (!resp)
         return MHD_NO;
     http_add_headers(resp, "text/plain");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    http_guard_cookie(r, resp);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
     enum MHD_Result ret = MHD_queue_response(r->conn, 303, resp);
     MHD_destroy_response(resp);
@@ -146,7 +141,7 @@ enum MHD_Result http_send_stream(http_req *r, const char *mime, MHD_ContentReade
         return MHD_NO;
     }
     http_add_headers(resp, mime);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: don't buffer SSE */
     enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
@@ -206,6 +201,41 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
     return ok;
 }
 
+/* A place among the DX_HTTP_MAX_PER_IP requests one client address may have
+ * in flight (its address from X-Forwarded-For behind a trusted proxy, so a
+ * proxy's clients are not capped together). False when it has no more. */
+static bool conn_take(http_server *s, const char *addr)
+{
+    pthread_mutex_lock(&s->mu);
+    struct client_conns *slot = NULL, *free_slot = NULL;
+    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS && !slot; i++) {
+        if (s->conns[i].n > 0 && !strcmp(s->conns[i].addr, addr))
+            slot = &s->conns[i];
+        else if (!free_slot && s->conns[i].n == 0)
+            free_slot = &s->conns[i];
+    }
+    if (!slot && free_slot) {
+        slot = free_slot;
+        snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+    }
+    bool ok = slot && slot->n < (int)DX_HTTP_MAX_PER_IP;
+    if (ok)
+        slot->n++;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static void conn_give(http_server *s, const char *addr)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS; i++)
+        if (s->conns[i].n > 0 && !strcmp(s->conns[i].addr, addr)) {
+            s->conns[i].n--;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -224,15 +254,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+        char peer[48] = "unknown";
         if (sa && sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client,
-                      sizeof r->client);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
         else if (sa && sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client,
-                      sizeof r->client);
-        else
-            snprintf(r->client, sizeof r->client, "unknown");
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+        http_guard_client(
+            s, peer, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), r->client);
         *con_cls = r;
+        if (!(r->counted = conn_take(s, r->client)))
+            return http_error(r, 429, "too_many_connections",
+                              "%s has %u requests open here; close some and try again", r->client,
+                              DX_HTTP_MAX_PER_IP);
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl) {
             char *end;
@@ -266,6 +299,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     http_req *r = *con_cls;
     if (r) {
+        if (r->counted)
+            conn_give(r->srv, r->client);
         dx_buf_free(&r->body);
         free(r);
         *con_cls = NULL;
@@ -305,7 +340,10 @@ dx_status http_listen(http_server *s, const char *host, int port)
     s->d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_PER_IP,
+        /* behind trusted proxies the connections all come from them: the cap per
+         * client is then conn_take's, by X-Forwarded-For */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(s->guard.n_proxies ? DX_HTTP_MAX_CONNECTIONS : DX_HTTP_MAX_PER_IP),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(2 * DX_HTTP_MAX_HEADER), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);

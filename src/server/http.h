@@ -34,6 +34,10 @@ typedef struct http_opts {
     int rate_per_min; /* work requests (questions, completions) per client per minute; 0: default
                          60, < 0: off */
     bool api_only;    /* serve /api/v1 and /v1 only: no HTML pages */
+    const char *allowed_hosts;   /* Host names answered besides loopback and the bound address:
+                                    "a.example,b.example" ("*": any); NULL: none */
+    const char *trusted_proxies; /* proxy addresses whose X-Forwarded-For names the client
+                                    (rate limit, per-address cap); NULL: none */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "engine/model.h"
 #include "gen/gen.h"
 #include "hub/hub.h"
 #include "server/srv.h"
@@ -21,7 +22,8 @@ typedef struct model_entry {
 } model_entry;
 
 /* Model ids: the council's local models (file name without .gguf), then
- * the rest of the cache. Only these can be run: never a path from a client. */
+ * the models of the cache the engine can chat with (not the sentence
+ * encoders). Only these can be run: never a path from a client. */
 static size_t list_models(http_server *s, model_entry *out, size_t cap)
 {
     const council_config *cfg = jobs_council(s->jobs);
@@ -49,6 +51,8 @@ static size_t list_models(http_server *s, model_entry *out, size_t cap)
     size_t nm = 0;
     if (hub_list(&ms, &nm) == DX_OK) {
         for (size_t i = 0; i < nm && n < cap; i++) {
+            if (!eng_arch_supported(ms[i].architecture))
+                continue; /* an embedding model (bert) or one the engine can't run: no chat */
             bool dup = false;
             for (size_t k = 0; k < n; k++)
                 dup = dup || !strcmp(out[k].id, ms[i].name);
@@ -179,12 +183,114 @@ static dx_status run_local(http_server *s, const char *model, const api_chat *c,
         p.sampling.top_p = (float)c->top_p;
     if (c->has_seed)
         p.sampling.seed = c->seed;
-    return gen_generate_chat(gm, &p, msgs, c->n_messages, on_piece, sink, stats);
+    st = gen_generate_chat(gm, &p, msgs, c->n_messages, on_piece, sink, stats);
+    return st;
+}
+
+/* A local model's failure told without file-system paths (the messages from
+ * below name the model's file). */
+static dx_status local_failure(dx_status st)
+{
+    char msg[600];
+    jobs_scrub_paths(dx_errmsg(), msg, sizeof msg);
+    return dx_fail(st, "%s", msg);
 }
 
 static const char *finish_of(const gen_stats *st)
 {
     return !strcmp(st->stop, "length") || !strcmp(st->stop, "context") ? "length" : "stop";
+}
+
+/* Sends text as content chunks of at most 64 bytes, cut after a word and
+ * on whole characters, as a model would stream it. */
+static dx_status send_pieces(pump *p, const char *ans, size_t n)
+{
+    dx_status st = DX_OK;
+    for (size_t i = 0; !st && i < n && !atomic_load(&p->gone);) {
+        size_t j = i;
+        while (j < n && ans[j] != ' ' && ans[j] != '\n')
+            j++;
+        while (j < n && (ans[j] == ' ' || ans[j] == '\n'))
+            j++;
+        if (j - i > 64 || j == i)
+            j = i + (n - i < 64 ? n - i : 64);
+        while (j < n && ((unsigned char)ans[j] & 0xC0) == 0x80)
+            j++; /* whole characters */
+        st = write_data(p->out, chunk(p->id, p->chat.model, p->created,
+                                      json_pack("{s:s%}", "content", ans + i, j - i), NULL));
+        i = j;
+    }
+    return st;
+}
+
+/* The council's answer as it is written: each "answer" event of the
+ * question becomes a content chunk at once; at the end, what the result
+ * adds (the disputed points) follows, and a written answer that failed the
+ * check is followed by a note and the answer that replaced it. */
+static dx_status pump_council(pump *p)
+{
+    http_server *s = p->s;
+    jobs_stream *ev = NULL;
+    json_t *state = NULL, *q = NULL;
+    size_t off = 0;
+    dx_buf streamed = dx_buf_make(DX_MAX_ANSWER_BYTES), acc = dx_buf_make(DX_HTTP_MAX_EVENT_LOG);
+    dx_status st = jobs_question_follow(s->jobs, p->qid, &ev, &off, &state);
+    json_decref(state);
+    char buf[4096];
+    long n;
+    while (!st && ev && (n = jobs_stream_read(ev, &off, buf, sizeof buf, 1000, &p->gone)) >= 0) {
+        if (n == 0 || dx_buf_append(&acc, buf, (size_t)n))
+            continue;
+        /* whole events: "event: NAME\ndata: JSON\n\n" */
+        char *e;
+        while (!st && acc.len && (e = strstr(acc.data, "\n\n"))) {
+            size_t used = (size_t)(e - acc.data) + 2;
+            static const char head[] = "event: answer\ndata: ";
+            if (!strncmp(acc.data, head, sizeof head - 1)) {
+                json_t *j =
+                    json_loadb(acc.data + sizeof head - 1, used - 2 - (sizeof head - 1), 0, NULL);
+                const char *d = json_string_value(json_object_get(j, "delta"));
+                size_t dl = json_string_length(json_object_get(j, "delta"));
+                if (d && dl) {
+                    dx_buf_append(&streamed, d, dl);
+                    st = write_data(p->out, chunk(p->id, p->chat.model, p->created,
+                                                  json_pack("{s:s%}", "content", d, dl), NULL));
+                }
+                json_decref(j);
+            }
+            memmove(acc.data, acc.data + used, acc.len - used);
+            acc.len -= used;
+            acc.data[acc.len] = '\0';
+        }
+    }
+    jobs_stream_unref(ev);
+    if (!st && !(st = jobs_question_wait(s->jobs, p->qid, &q))) {
+        json_t *res = json_object_get(q, "result");
+        const char *ans = json_string_value(json_object_get(res, "answer"));
+        size_t al = ans ? strlen(ans) : 0;
+        if (!ans) {
+            const char *why = json_string_value(json_object_get(q, "error"));
+            st = dx_fail(DX_ENET, "the council gave no answer: %s",
+                         why ? why : "no member answered");
+        } else if (streamed.len <= al &&
+                   (!streamed.len || !memcmp(ans, streamed.data, streamed.len))) {
+            st = send_pieces(p, ans + streamed.len, al - streamed.len);
+        } else {
+            const char *why = json_string_value(json_object_get(res, "answer_check"));
+            char note[600];
+            snprintf(note, sizeof note,
+                     "\n\n---\n\n_The answer above failed drux's check (%.400s); this one is built "
+                     "from the members' own points:_\n\n",
+                     why ? why : "it changed");
+            st = send_pieces(p, note, strlen(note));
+            if (!st)
+                st = send_pieces(p, ans, al);
+        }
+    }
+    json_decref(q);
+    dx_buf_free(&streamed);
+    dx_buf_free(&acc);
+    return st;
 }
 
 static void *pump_run(void *arg)
@@ -196,37 +302,12 @@ static void *pump_run(void *arg)
                              json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
     const char *finish = "stop";
     if (p->council) {
-        json_t *q = NULL;
-        if (!(st = jobs_question_wait(s->jobs, p->qid, &q))) {
-            json_t *res = json_object_get(q, "result");
-            const char *ans = json_string_value(json_object_get(res, "answer"));
-            if (!ans)
-                st = dx_fail(DX_ENET, "the council gave no answer: %s",
-                             json_string_value(json_object_get(q, "error"))
-                                 ? json_string_value(json_object_get(q, "error"))
-                                 : "no member answered");
-            /* the answer in word-sized pieces, as a model would stream it */
-            for (size_t i = 0, n = ans ? strlen(ans) : 0; !st && i < n && !atomic_load(&p->gone);) {
-                size_t j = i;
-                while (j < n && ans[j] != ' ' && ans[j] != '\n')
-                    j++;
-                while (j < n && (ans[j] == ' ' || ans[j] == '\n'))
-                    j++;
-                if (j - i > 64 || j == i)
-                    j = i + (n - i < 64 ? n - i : 64);
-                while (j < n && ((unsigned char)ans[j] & 0xC0) == 0x80)
-                    j++; /* whole characters */
-                st =
-                    write_data(p->out, chunk(p->id, p->chat.model, p->created,
-                                             json_pack("{s:s%}", "content", ans + i, j - i), NULL));
-                i = j;
-            }
-        }
-        json_decref(q);
+        st = pump_council(p);
     } else {
         gen_sink sink = {.p = p, .s = s, .gone = &p->gone};
         gen_stats gs;
-        st = run_local(s, p->model, &p->chat, &sink, &gs);
+        if ((st = run_local(s, p->model, &p->chat, &sink, &gs)))
+            local_failure(st);
         finish = finish_of(&gs);
         if (p->have_slot)
             jobs_slot_leave(s->jobs);
@@ -371,6 +452,8 @@ static enum MHD_Result reply_local(http_req *r, pump *p)
     gen_sink sink = {.text = &text, .s = s};
     gen_stats gs;
     dx_status st = run_local(s, p->model, &p->chat, &sink, &gs);
+    if (st)
+        local_failure(st);
     jobs_slot_leave(s->jobs);
     p->have_slot = false;
     json_t *body = NULL;

@@ -28,6 +28,7 @@
 typedef struct w {
     dx_buf *b;
     dx_status st;
+    const char *token; /* the session's form token, put in every POST form; NULL: none */
 } w;
 
 static void putn(w *o, const char *s, size_t n)
@@ -348,6 +349,8 @@ static const char *label_title(const char *label)
         return "Single voice";
     if (streq(label, "no_answer"))
         return "No answer";
+    if (streq(label, "no_common_ground"))
+        return "No common ground";
     return NULL;
 }
 
@@ -447,17 +450,34 @@ static void foot(w *o)
            "agree. Models make mistakes: check what matters.</p></footer>\n</body>\n</html>\n");
 }
 
+/* The form token field every POST form carries (the server refuses a form without it). */
+static void put_token(w *o)
+{
+    if (!o->token)
+        return;
+    put(o, "<input type=\"hidden\" name=\"token\" value=\"");
+    esc(o, o->token);
+    put(o, "\">");
+}
+
 static void ask_form(w *o, const char *id, bool autofocus)
 {
-    put(o, "<form class=\"ask\" method=\"post\" action=\"/ask\" role=\"search\">\n<label for=\"");
+    put(o, "<form class=\"ask\" method=\"post\" action=\"/ask\" role=\"search\">\n");
+    put_token(o);
+    put(o, "<label for=\"");
     put(o, id);
     put(o, "\">Ask the council</label>\n<div class=\"ask-row\"><textarea id=\"");
     put(o, id);
     putf(o,
-         "\" name=\"q\" rows=\"2\" required maxlength=\"%u\" placeholder=\"Ask a "
-         "question\"%s></textarea>\n",
-         (unsigned)DX_MAX_QUESTION_BYTES, autofocus ? " autofocus" : "");
-    put(o, "<button type=\"submit\">Ask</button></div>\n</form>\n");
+         "\" name=\"q\" rows=\"2\" required maxlength=\"%u\" data-max-chars=\"%u\" "
+         "aria-describedby=\"%s-limit\" placeholder=\"Ask a question\"%s></textarea>\n",
+         (unsigned)DX_MAX_QUESTION_CHARS, (unsigned)DX_MAX_QUESTION_CHARS, id,
+         autofocus ? " autofocus" : "");
+    put(o, "<button type=\"submit\">Ask</button></div>\n");
+    /* the limit, said before sending; the script counts down to it */
+    putf(o, "<p class=\"limit\" id=\"%s-limit\">Up to %u characters.</p>\n", id,
+         (unsigned)DX_MAX_QUESTION_CHARS);
+    put(o, "</form>\n");
 }
 
 /* "Consensus 89%", "Single voice", "answering…": one short badge for a list
@@ -517,7 +537,9 @@ static void question_list(w *o, json_t *items, bool with_delete)
         if (with_delete) {
             put(o, "\n<form class=\"del\" method=\"post\" action=\"/q/");
             put_id_url(o, id);
-            put(o, "/delete\"><button type=\"submit\" class=\"link danger\" aria-label=\"Delete: ");
+            put(o, "/delete\">");
+            put_token(o);
+            put(o, "<button type=\"submit\" class=\"link danger\" aria-label=\"Delete: ");
             esc_trunc(o, text, 120);
             put(o, "\">Delete</button></form>");
         }
@@ -537,16 +559,18 @@ static const char *const default_examples[] = {
 
 static void example_form(w *o, const char *text)
 {
-    put(o, "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
+    put(o, "<li><form method=\"post\" action=\"/ask\">");
+    put_token(o);
+    put(o, "<input type=\"hidden\" name=\"q\" value=\"");
     esc(o, text);
     put(o, "\"><button type=\"submit\" class=\"chip\">");
     esc(o, text);
     put(o, "</button></form></li>\n");
 }
 
-dx_status page_home(dx_buf *out, json_t *recent, json_t *examples)
+dx_status page_home(dx_buf *out, json_t *recent, json_t *examples, const char *form_token)
 {
-    w o = {out, DX_OK};
+    w o = {out, DX_OK, form_token};
     head(&o, NULL, false);
     put(&o,
         "<main id=\"main\" class=\"home\">\n<h1>Ask once, hear the council</h1>\n"
@@ -579,9 +603,10 @@ dx_status page_home(dx_buf *out, json_t *recent, json_t *examples)
     return o.st;
 }
 
-dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more)
+dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more,
+                       const char *form_token)
 {
-    w o = {out, DX_OK};
+    w o = {out, DX_OK, form_token};
     bool searching = query && *query;
     head(&o, "History", false);
     put(&o, "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n"
@@ -660,7 +685,7 @@ static const char *reason(int code)
 
 dx_status page_error(dx_buf *out, int http_status, const char *message)
 {
-    w o = {out, DX_OK};
+    w o = {out, DX_OK, NULL};
     char title[64];
     snprintf(title, sizeof title, "%d %s", http_status, reason(http_status));
     head(&o, title, false);
@@ -731,6 +756,36 @@ static void progress(w *o, json_t *q, json_t *members, bool finished)
     put(o, "</p>\n");
 }
 
+/* "2.1 s · 48 tokens · 26.7 tok/s · first token 0.3 s": each stat kept whole
+ * (it never wraps inside), tok/s over the time after the first token. */
+static void member_stats(w *o, json_t *m, long long lat, long long tok, long long ttft,
+                         bool running)
+{
+    put(o, " <span class=\"m-stats\">"); /* the dots between stats come from the CSS */
+    if (lat > 0 && !running) {
+        put(o, "<span class=\"stat\">");
+        put_seconds(o, lat);
+        put(o, "</span>");
+    }
+    if (tok > 0) {
+        putf(o, "<span class=\"stat\"><span class=\"m-tokens\">%lld</span> token%s</span>", tok,
+             tok == 1 ? "" : "s");
+        long long gen_ms = lat > ttft && ttft > 0 ? lat - ttft : lat;
+        if (!running && gen_ms > 0)
+            putf(o, "<span class=\"stat m-rate\">%.1f tok/s</span>",
+                 (double)tok * 1000.0 / (double)gen_ms);
+    }
+    if (ttft > 0) {
+        put(o, "<span class=\"stat\">first token ");
+        put_seconds(o, ttft);
+        put(o, "</span>");
+    }
+    json_t *cost = json_object_get(m, "cost_usd");
+    if (json_is_number(cost) && json_number_value(cost) > 0 && !running)
+        putf(o, "<span class=\"stat m-cost\">~$%.4f</span>", json_number_value(cost));
+    put(o, "</span>");
+}
+
 static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
 {
     const char *status = js(m, "status");
@@ -741,22 +796,20 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     const char *error = js(m, "error");
     long long lat = ji(m, "latency_ms", 0), tok = ji(m, "tokens", 0), ttft = ji(m, "ttft_ms", 0);
     bool running = streq(key, "running") || streq(key, "queued");
-    putf(o, "<li><details class=\"member st-%s\" id=\"m-%zu\" data-index=\"%zu\"%s>\n<summary>",
-         key, index, index, live && running ? " open" : "");
+    (void)live; /* every card open: the answers read side by side (stacked on a phone) */
+    putf(o, "<li><details class=\"member st-%s\" id=\"m-%zu\" data-index=\"%zu\" data-name=\"", key,
+         index, index);
+    esc(o, name && *name ? name : model);
+    put(o, "\" open>\n<summary>");
     put(o, "<span class=\"m-name\">");
     esc(o, name && *name ? name : model);
     put(o, "</span>");
     if (model && name && strcmp(model, name)) {
-        /* a model given as a file path shows its file name; the whole path on hover */
+        /* a model given as a file path shows its file name only: no path on a page */
         const char *base = strrchr(model, '/');
-        put(o, " <span class=\"m-model\"");
-        if (base && base[1]) {
-            put(o, " title=\"");
-            esc(o, model);
-            put(o, "\"");
+        if (base && base[1])
             model = base + 1;
-        }
-        put(o, ">");
+        put(o, " <span class=\"m-model\">");
         esc(o, model);
         put(o, "</span>");
     }
@@ -767,27 +820,7 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     put(o, "\">");
     put(o, status_words(key));
     put(o, "</span>");
-    put(o, " <span class=\"m-stats\">");
-    bool any = false;
-    if (lat > 0 && !running) {
-        put_seconds(o, lat);
-        any = true;
-    }
-    if (tok > 0) {
-        putf(o, "%s<span class=\"m-tokens\">%lld</span> token%s", any ? " \xC2\xB7 " : "", tok,
-             tok == 1 ? "" : "s");
-        any = true;
-    }
-    if (ttft > 0) {
-        put(o, any ? " \xC2\xB7 first token " : "first token ");
-        put_seconds(o, ttft);
-        any = true;
-    }
-    json_t *cost = json_object_get(m, "cost_usd");
-    if (json_is_number(cost) && json_number_value(cost) > 0 && !running)
-        putf(o, "%s<span class=\"m-cost\">~$%.4f</span>", any ? " \xC2\xB7 " : "",
-             json_number_value(cost));
-    put(o, "</span>");
+    member_stats(o, m, lat, tok, ttft, running);
     json_t *usable = json_object_get(m, "usable");
     if (analysed && streq(key, "done") && json_is_false(usable))
         put(o, " <span class=\"badge st-unused\">not counted</span>");
@@ -860,8 +893,8 @@ static void verdict(w *o, json_t *r)
         putf(o, " <span class=\"pct\">%lld%%</span></h2>\n", pct);
         putf(o,
              "<meter class=\"meter\" min=\"0\" max=\"100\" low=\"35\" high=\"70\" optimum=\"100\" "
-             "value=\"%lld\" aria-label=\"Consensus %lld percent\">%lld%%</meter>\n",
-             pct, pct, pct);
+             "value=\"%lld\" aria-hidden=\"true\">%lld%%</meter>\n",
+             pct, pct); /* the heading says the percentage: read once, not twice */
         putf(
             o,
             "<p class=\"explain\">%lld%% is how much of what the models said is backed by the "
@@ -897,6 +930,10 @@ static void verdict(w *o, json_t *r)
         }
         put(o, ".</strong> Its answer is shown as it is: no other model checked it, so there is no "
                "agreement to measure.</div>\n");
+    } else if (streq(label, "no_common_ground")) {
+        put(o, "<div class=\"banner none\" role=\"note\"><strong>The answers have nothing in "
+               "common.</strong> They neither agree nor contradict each other on any point: this "
+               "is not disagreement.</div>\n");
     } else if (streq(label, "no_answer")) {
         put(o, "<div class=\"banner none\" role=\"note\"><strong>No model gave a usable "
                "answer.</strong> "
@@ -920,22 +957,51 @@ static void answer_section(w *o, json_t *r)
     const char *answer = js(r, "answer");
     if (!answer)
         return;
-    const char *src = js(jo(r, "sources"), "answer");
+    const char *src = js(jo(r, "sources"), "answer"), *kind = js(r, "answer_kind");
     put(o,
         "<section class=\"answer\" aria-labelledby=\"answer-h\">\n<h2 id=\"answer-h\">Answer</h2>\n"
         "<div class=\"md\">");
     md(o, answer);
     put(o, "</div>\n");
-    if (streq(src, "model"))
-        put(o, "<p class=\"source\">Written by the synthesizer model from the council\xE2\x80\x99s "
-               "answers.</p>\n");
-    else if (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice"))
-        put(o, "<p class=\"source\">This is the one usable answer as it was given.</p>\n");
-    else if (streq(src, "extractive"))
+    if (streq(kind, "synthesized") || (!kind && streq(src, "model")))
+        put(o, "<p class=\"source\" data-kind=\"synthesized\">Written by the synthesizer model "
+               "from the council\xE2\x80\x99s answers, and checked against them.</p>\n");
+    else if (streq(kind, "single_voice") ||
+             (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice")))
+        put(o, "<p class=\"source\" data-kind=\"single_voice\">This is the one usable answer, "
+               "exactly as its model wrote it.</p>\n");
+    else if (streq(kind, "extractive") && js(r, "answer_check")) {
+        put(o,
+            "<p class=\"source\" data-kind=\"extractive\">The written answer failed the check (");
+        esc(o, js(r, "answer_check"));
+        put(o, "): this answer is put together from the models\xE2\x80\x99 own points.</p>\n");
+    } else if (streq(src, "extractive"))
         put(o, "<p class=\"source\">No synthesizer model was available: this answer is put "
                "together from "
                "the models\xE2\x80\x99 own points.</p>\n");
     put(o, "</section>\n");
+}
+
+/* A point's text. With evidence (the spans of the members' answers that
+ * made it: [{member, text}]) it is a button that marks them in the answers
+ * below (the script does; without it the point reads as text). */
+static void put_point(w *o, json_t *p)
+{
+    json_t *ev = ja(p, "evidence");
+    char *evj = json_array_size(ev) ? json_dumps(ev, JSON_COMPACT) : NULL;
+    if (evj) {
+        put(o, "<button type=\"button\" class=\"pt evid\" aria-pressed=\"false\" "
+               "data-evidence=\"");
+        esc(o, evj);
+        put(o, "\">");
+        esc(o, js(p, "text"));
+        put(o, "</button>");
+        free(evj);
+        return;
+    }
+    put(o, "<span class=\"pt\">");
+    esc(o, js(p, "text"));
+    put(o, "</span>");
 }
 
 static void points_sections(w *o, json_t *r)
@@ -952,9 +1018,9 @@ static void points_sections(w *o, json_t *r)
              json_array_size(agreed));
         json_array_foreach(agreed, i, p)
         {
-            put(o, "<li><span class=\"pt\">");
-            esc(o, js(p, "text"));
-            putf(o, "</span> <span class=\"who\">%zu of %lld: ", json_array_size(ja(p, "members")),
+            put(o, "<li>");
+            put_point(o, p);
+            putf(o, " <span class=\"who\">%zu of %lld: ", json_array_size(ja(p, "members")),
                  usable);
             name_list(o, ja(p, "members"));
             put(o, "</span></li>\n");
@@ -968,9 +1034,9 @@ static void points_sections(w *o, json_t *r)
              json_array_size(disputed));
         json_array_foreach(disputed, i, p)
         {
-            put(o, "<li><span class=\"pt\">");
-            esc(o, js(p, "text"));
-            put(o, "</span>\n<ul class=\"stances\">\n");
+            put(o, "<li>");
+            put_point(o, p);
+            put(o, "\n<ul class=\"stances\">\n");
             json_array_foreach(ja(p, "stances"), k, s)
             {
                 long long pos = ji(s, "position", 0);
@@ -998,9 +1064,9 @@ static void points_sections(w *o, json_t *r)
              json_array_size(unique));
         json_array_foreach(unique, i, p)
         {
-            put(o, "<li><span class=\"pt\">");
-            esc(o, js(p, "text"));
-            put(o, "</span> <span class=\"who\">");
+            put(o, "<li>");
+            put_point(o, p);
+            put(o, " <span class=\"who\">");
             esc(o, js(p, "member"));
             put(o, "</span></li>\n");
         }
@@ -1022,8 +1088,9 @@ static void followups(w *o, json_t *r)
     {
         if (!json_is_string(f))
             continue;
-        put(o,
-            "<li><form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\" value=\"");
+        put(o, "<li><form method=\"post\" action=\"/ask\">");
+        put_token(o);
+        put(o, "<input type=\"hidden\" name=\"q\" value=\"");
         esc(o, json_string_value(f));
         put(o, "\"><button type=\"submit\" class=\"followup\">");
         esc(o, json_string_value(f));
@@ -1044,18 +1111,21 @@ static void actions(w *o, const char *id, bool finished_or_stopped)
     if (finished_or_stopped) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
-        put(o, "/rerun\"><button type=\"submit\" class=\"secondary\">Ask again</button></form>"
+        put(o, "/rerun\">");
+        put_token(o);
+        put(o, "<button type=\"submit\" class=\"secondary\">Ask again</button></form>"
                "\n<form class=\"del\" method=\"post\" action=\"/q/");
         put_id_url(o, id);
-        put(o,
-            "/delete\"><button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
+        put(o, "/delete\">");
+        put_token(o);
+        put(o, "<button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
     }
     put(o, "</div>\n</section>\n");
 }
 
-dx_status page_question(dx_buf *out, json_t *q, bool fragment)
+dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token)
 {
-    w o = {out, DX_OK};
+    w o = {out, DX_OK, form_token};
     json_t *r = jo(q, "result");
     question_status status = qstatus(q);
     const char *id = js(q, "id");
@@ -1093,7 +1163,10 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment)
     put_time(&o, js(q, "created_at"));
     put(&o, "</p>\n");
     progress(&o, q, members, finished);
-    if (running)
+    if (running && status == QUESTION_QUEUED)
+        put(&o, "<p class=\"phase\" id=\"phase\">Waiting for a free slot: other questions are "
+                "being answered. This page updates when the models start.</p>\n");
+    else if (running)
         put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
                 "they do.</p>\n");
     put(&o, "</header>\n");

@@ -12,7 +12,7 @@
  * embedded from web/ at build time (see web_asset).
  *
  *     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
- *     if (page_question(&b, stored, false) == DX_OK)
+ *     if (page_question(&b, stored, false, token) == DX_OK)
  *         send(b.data, b.len);
  *     dx_buf_free(&b);
  *
@@ -20,6 +20,9 @@
  * failed", "error"?, "created_at", "finished_at", "members": [live state],
  * "result": analysis object or null}. Missing or mistyped fields render as
  * absent; they never crash. All functions are reentrant (one buffer each).
+ *
+ * form_token: the session's token, put as a hidden "token" field in every
+ * form that posts (the server refuses a posted form without it); NULL: none.
  */
 #ifndef DX_PAGES_H
 #define DX_PAGES_H
@@ -35,19 +38,19 @@ typedef struct json_t json_t;
 /* Home: the ask form, example questions (array of strings; NULL: built-in
  * ones) and recent questions (array of stored questions; texts not needed).
  * Appends to out; fails only when out is full (DX_ELIMIT) or on DX_ENOMEM. */
-dx_status page_home(dx_buf *out, json_t *recent, json_t *examples);
+dx_status page_home(dx_buf *out, json_t *recent, json_t *examples, const char *form_token);
 
 /* One question: the whole page, or (fragment) only its <main> element, which
  * the page's script swaps in when the live result arrives. q is a stored
  * question; a finished one renders completely without JavaScript. */
-dx_status page_question(dx_buf *out, json_t *q, bool fragment);
+dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token);
 
 /* History: items (stored questions, newest first) matching query (NULL or
  * "" for all), each with a link and a delete button. before is the id the
  * page starts after (NULL: the newest); more says older ones exist, so the
  * page links to them. */
-dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before,
-                       bool more);
+dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more,
+                       const char *form_token);
 
 /* An error page for http_status with a one-line message for a person. */
 dx_status page_error(dx_buf *out, int http_status, const char *message);

@@ -18,6 +18,14 @@ static enum MHD_Result dispatch(http_req *r)
     if (strcmp(r->method, "GET") && strcmp(r->method, "POST") && strcmp(r->method, "DELETE") &&
         strcmp(r->method, "HEAD"))
         return http_error(r, 405, "method_not_allowed", "method %.16s is not supported", r->method);
+    if (!http_guard_host_ok(r))
+        return http_error(r, 421, "host_not_allowed",
+                          "this server does not answer for that host name (see --allowed-host "
+                          "in docs/operations.md)");
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD") && !http_guard_same_origin(r))
+        return http_error(r, 403, "cross_site",
+                          "a request from another site was refused: send it from this "
+                          "server's own pages");
     if (url[0] != '/' || !path_safe(url))
         return http_error(r, 400, "bad_path", "the path is not allowed");
     if (!strncmp(url, "/api/v1/", 8))
@@ -44,8 +52,11 @@ dx_status http_server_start(const http_opts *o, http_server **out)
     s->rate_per_min = o->rate_per_min == 0 ? 60 : o->rate_per_min;
     jobs_opts jo = {.cfg = o->cfg, .db_path = o->db_path, .max_running = o->max_running};
     dx_status st = DX_OK;
-    if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)))
+    if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)) ||
+        !(s->conns = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->conns)))
         st = dx_fail(DX_ENOMEM, "out of memory");
+    if (!st)
+        st = http_guard_init(s, o);
     if (!st)
         st = jobs_open(&jo, &s->jobs);
     if (!st)
@@ -74,6 +85,7 @@ void http_server_stop(http_server *s)
     http_unlisten(s);
     jobs_close(s->jobs);
     free(s->buckets);
+    free(s->conns);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

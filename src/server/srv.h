@@ -33,6 +33,19 @@ typedef dx_status (*http_error_page_fn)(dx_buf *out, int status, const char *mes
 /* Answers one request. Returns MHD_NO only when no response could be queued. */
 typedef enum MHD_Result (*http_route_fn)(http_req *r);
 
+#define HTTP_GUARD_NAME 256 /* one allowed host name or proxy address, bytes */
+#define HTTP_GUARD_MAX 32   /* allowed hosts, trusted proxies */
+#define HTTP_TOKEN_LEN 32   /* a form token, hex digits */
+
+/* What the server trusts (guard.c). */
+typedef struct http_guard {
+    char hosts[HTTP_GUARD_MAX][HTTP_GUARD_NAME]; /* Host names accepted, lower case; "*": any */
+    size_t n_hosts;
+    char proxies[HTTP_GUARD_MAX][HTTP_GUARD_NAME]; /* trusted proxies, canonical addresses */
+    size_t n_proxies;
+    unsigned char secret[32]; /* keys the form tokens; new at each start */
+} http_guard;
+
 struct http_server {
     struct MHD_Daemon *d;
     int port;
@@ -41,11 +54,16 @@ struct http_server {
     int rate_per_min;
     http_route_fn route;
     http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
-    pthread_mutex_t mu;            /* guards buckets */
+    http_guard guard;
+    pthread_mutex_t mu; /* guards buckets and conns */
     struct client_bucket {
         char addr[48];
         double tokens, last_ms;
     } * buckets; /* DX_HTTP_MAX_CLIENTS, rate limiter */
+    struct client_conns {
+        char addr[48];
+        int n;
+    } * conns; /* DX_HTTP_MAX_CONNECTIONS: requests in flight per client address */
 };
 
 /* ---- the transport (http.c) ---- */
@@ -64,8 +82,30 @@ struct http_req {
     const char *method, *url;
     dx_buf body;
     bool too_big, bad_length;
-    char client[48];
+    char client[48];  /* the client's address (behind a trusted proxy: from X-Forwarded-For) */
+    char session[33]; /* the session cookie's value, once looked up or made */
+    bool new_session; /* made for this response: Set-Cookie it */
+    bool counted;     /* holds a place in srv->conns */
 };
+
+/* ---- the guard (guard.c) ---- */
+
+/* Reads the allow-list and the trusted proxies from o; a new token secret. */
+dx_status http_guard_init(http_server *s, const http_opts *o);
+/* The request's Host is one the server answers for (loopback names, the
+ * bound address, --allowed-host). False for a rebinding name. */
+bool http_guard_host_ok(http_req *r);
+/* Sec-Fetch-Site and Origin, when sent, say the server's own pages sent it. */
+bool http_guard_same_origin(http_req *r);
+/* The client's address: peer, or behind trusted proxies the rightmost
+ * X-Forwarded-For entry that no trusted proxy added. */
+void http_guard_client(const http_server *s, const char *peer, const char *xff, char out[48]);
+/* The form token of the request's session (a new session when it has none). */
+void http_guard_form_token(http_req *r, char out[HTTP_TOKEN_LEN + 1]);
+/* A posted form's token matches the session cookie sent with it. */
+bool http_guard_form_ok(http_req *r, const char *token);
+/* Set-Cookie for a session made while answering r. */
+void http_guard_cookie(http_req *r, struct MHD_Response *resp);
 
 /* Responses: each queues one response and returns the MHD result. */
 enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
@@ -87,7 +127,6 @@ const char *http_query(http_req *r, const char *key);
 /* Rate limit for work requests: false (and a 429 queued in *ret) when over. */
 bool http_rate_ok(http_req *r, enum MHD_Result *ret);
 double http_now_ms(void);
-void http_utc_now(char out[32]);
 
 /* The routes. Return MHD_NO only when no response could be queued. */
 enum MHD_Result api_route(http_req *r, const char *path);

@@ -99,12 +99,12 @@ static dx_str tok_str(const tok *t, int32_t id)
     return (dx_str){t->blob + t->off[id], t->len[id]};
 }
 
-/* lookup of token text */
-static int32_t find_text(const tok *t, const char *s, size_t n)
+/* Lookup of a token's text in one of the id tables (open addressing). */
+static int32_t idmap_find(const tok *t, const idmap *m, const char *s, size_t n)
 {
-    uint32_t i = (uint32_t)fnv_add(FNV0, s, n) & t->ids.mask;
-    for (;; i = (i + 1) & t->ids.mask) {
-        int32_t id = t->ids.slot[i];
+    uint32_t i = (uint32_t)fnv_add(FNV0, s, n) & m->mask;
+    for (;; i = (i + 1) & m->mask) {
+        int32_t id = m->slot[i];
         if (id < 0)
             return TOK_NONE;
         if (t->len[id] == n && memcmp(t->blob + t->off[id], s, n) == 0)
@@ -112,16 +112,14 @@ static int32_t find_text(const tok *t, const char *s, size_t n)
     }
 }
 
+static int32_t find_text(const tok *t, const char *s, size_t n)
+{
+    return idmap_find(t, &t->ids, s, n);
+}
+
 static int32_t find_special(const tok *t, const char *s, size_t n)
 {
-    uint32_t i = (uint32_t)fnv_add(FNV0, s, n) & t->special_ids.mask;
-    for (;; i = (i + 1) & t->special_ids.mask) {
-        int32_t id = t->special_ids.slot[i];
-        if (id < 0)
-            return TOK_NONE;
-        if (t->len[id] == n && memcmp(t->blob + t->off[id], s, n) == 0)
-            return id;
-    }
+    return idmap_find(t, &t->special_ids, s, n);
 }
 
 static void idmap_put(idmap *m, uint64_t h, int32_t v)
@@ -549,10 +547,11 @@ static dx_status mark_by_text(tok *t)
     return DX_OK;
 }
 
-dx_status tok_new(const tok_spec *s, tok **out)
+/* The spec is one drux can build: a known model, a vocabulary within the
+ * limit, merges for BPE and a pre-tokenizer it knows (*pre). */
+static dx_status check_spec(const tok_spec *s, const pretok_kind **pre)
 {
-    dx_status st = DX_OK;
-    *out = NULL;
+    *pre = NULL;
     if (s->model != TOK_SPM && s->model != TOK_BPE && s->model != TOK_WPM)
         return dx_fail(DX_EUNSUPPORTED, "tok: unknown tokenizer model %d", (int)s->model);
     if (s->n_vocab == 0 || !s->tokens)
@@ -562,35 +561,27 @@ dx_status tok_new(const tok_spec *s, tok **out)
                        DX_MAX_VOCAB);
     if (s->model == TOK_BPE && (!s->merges || s->n_merges == 0))
         return dx_fail(DX_EFORMAT, "tok: a BPE vocabulary needs tokenizer.ggml.merges");
-    const pretok_kind *pre = NULL;
     if (s->model == TOK_BPE) {
-        pre = pretok_find(s->pre);
-        if (!pre)
+        *pre = pretok_find(s->pre);
+        if (!*pre)
             return dx_fail(DX_EUNSUPPORTED,
                            "tok: pre-tokenizer '%s' is not supported (supported: %s)", s->pre,
                            pretok_names());
     }
-    tok *t = calloc(1, sizeof *t);
-    if (!t)
-        return dx_fail(DX_ENOMEM, "tok: out of memory");
-    t->model = s->model;
-    t->pre = pre;
-    t->n = s->n_vocab;
-    build_byte_map(t);
-    if ((st = build_vocab(t, s)))
-        goto out;
-    if (s->model == TOK_BPE && (st = build_merges(t, s)))
-        goto out;
+    return DX_OK;
+}
 
-    /* special ids and flags: the model type's defaults, then the file's */
+/* Special ids and flags: the model type's defaults, then the file's. */
+static dx_status pick_specials(tok *t, const tok_spec *s)
+{
     int32_t d_bos = 1, d_eos = 2, d_unk = 0, d_sep = TOK_NONE, d_pad = TOK_NONE;
     bool d_add_bos = true, d_space = true;
     if (s->model == TOK_BPE) {
         d_bos = d_eos = 11;
         d_unk = TOK_NONE;
-        d_add_bos = pretok_default_bos(pre);
+        d_add_bos = pretok_default_bos(t->pre);
         d_space = false;
-        t->ignore_merges = pretok_ignore_merges(pre);
+        t->ignore_merges = pretok_ignore_merges(t->pre);
     } else if (s->model == TOK_WPM) {
         d_bos = 101;
         d_eos = TOK_NONE;
@@ -611,30 +602,16 @@ dx_status tok_new(const tok_spec *s, tok **out)
     t->add_space_prefix = s->add_space_prefix >= 0 ? s->add_space_prefix : d_space;
     t->lowercase = s->lowercase != 0;
     t->strip_accents = s->strip_accents >= 0 ? s->strip_accents != 0 : t->lowercase;
-    if (s->model != TOK_WPM && t->add_bos && t->bos < 0) {
-        st = dx_fail(DX_EFORMAT, "tok: add_bos_token is set but there is no BOS token");
-        goto out;
-    }
-    if (s->model != TOK_WPM && t->add_eos && t->eos < 0) {
-        st = dx_fail(DX_EFORMAT, "tok: add_eos_token is set but there is no EOS token");
-        goto out;
-    }
+    if (s->model != TOK_WPM && t->add_bos && t->bos < 0)
+        return dx_fail(DX_EFORMAT, "tok: add_bos_token is set but there is no BOS token");
+    if (s->model != TOK_WPM && t->add_eos && t->eos < 0)
+        return dx_fail(DX_EFORMAT, "tok: add_eos_token is set but there is no EOS token");
+    return DX_OK;
+}
 
-    if ((st = mark_by_text(t)))
-        goto out;
-
-    if ((st = build_specials(t)))
-        goto out;
-    if (name_has_phi3(s->name)) { /* Phi-3 strips spaces after its special tokens */
-        for (uint32_t i = 0; i < t->n_special; i++)
-            t->attr[t->special[i]] |= A_RSTRIP;
-        set_attr_by_text(t, "</s>", A_RSTRIP, true);
-        set_attr_by_text(t, "<unk>", A_RSTRIP, false);
-        set_attr_by_text(t, "<s>", A_RSTRIP, false);
-        set_attr_by_text(t, "<|endoftext|>", A_RSTRIP, false);
-    }
-
-    /* SentencePiece byte fallback: <0xNN>, else the byte itself as a token */
+/* SentencePiece byte fallback: <0xNN>, else the byte itself as a token. */
+static void build_byte_tokens(tok *t)
+{
     for (int b = 0; b < 256; b++) {
         char hex[8];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
@@ -645,11 +622,36 @@ dx_status tok_new(const tok_spec *s, tok **out)
         }
         t->byte_tok[b] = id;
     }
-out:
-    if (st) {
+}
+
+dx_status tok_new(const tok_spec *s, tok **out)
+{
+    const pretok_kind *pre;
+    *out = NULL;
+    dx_status st = check_spec(s, &pre);
+    if (st)
+        return st;
+    tok *t = calloc(1, sizeof *t);
+    if (!t)
+        return dx_fail(DX_ENOMEM, "tok: out of memory");
+    t->model = s->model;
+    t->pre = pre;
+    t->n = s->n_vocab;
+    build_byte_map(t);
+    if ((st = build_vocab(t, s)) || (s->model == TOK_BPE && (st = build_merges(t, s))) ||
+        (st = pick_specials(t, s)) || (st = mark_by_text(t)) || (st = build_specials(t))) {
         tok_free(t);
         return st;
     }
+    if (name_has_phi3(s->name)) { /* Phi-3 strips spaces after its special tokens */
+        for (uint32_t i = 0; i < t->n_special; i++)
+            t->attr[t->special[i]] |= A_RSTRIP;
+        set_attr_by_text(t, "</s>", A_RSTRIP, true);
+        set_attr_by_text(t, "<unk>", A_RSTRIP, false);
+        set_attr_by_text(t, "<s>", A_RSTRIP, false);
+        set_attr_by_text(t, "<|endoftext|>", A_RSTRIP, false);
+    }
+    build_byte_tokens(t);
     *out = t;
     return DX_OK;
 }

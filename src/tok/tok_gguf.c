@@ -48,6 +48,52 @@ static dx_status get_arr4(const gguf *g, const char *key, enum gguf_vtype want, 
     return DX_OK;
 }
 
+/* tokenizer.ggml.model: llama (SentencePiece), gpt2 (BPE) or bert (WordPiece). */
+static dx_status read_model(const gguf *g, enum tok_model *m)
+{
+    dx_str model;
+    if (!gguf_get_str(g, "tokenizer.ggml.model", &model))
+        return dx_fail(DX_EFORMAT, "tok: the file has no tokenizer.ggml.model");
+    if (dx_str_eqc(model, "llama"))
+        *m = TOK_SPM;
+    else if (dx_str_eqc(model, "gpt2"))
+        *m = TOK_BPE;
+    else if (dx_str_eqc(model, "bert"))
+        *m = TOK_WPM;
+    else
+        return dx_fail(DX_EUNSUPPORTED,
+                       "tok: tokenizer model '%.*s' is not supported (llama, gpt2 and bert are)",
+                       (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    return DX_OK;
+}
+
+/* The pre-tokenizer and model names (copied into pre and name), the special
+ * token ids and the flags, where the file has them. */
+static void read_options(const gguf *g, tok_spec *s, char pre[128], char name[256])
+{
+    dx_str v;
+    if (gguf_get_str(g, "tokenizer.ggml.pre", &v)) {
+        snprintf(pre, 128, "%.*s", (int)(v.len < 128 ? v.len : 127), v.ptr);
+        s->pre = pre;
+    }
+    if (gguf_get_str(g, "general.name", &v)) {
+        snprintf(name, 256, "%.*s", (int)(v.len < 256 ? v.len : 255), v.ptr);
+        s->name = name;
+    }
+    get_id(g, "tokenizer.ggml.bos_token_id", &s->bos);
+    get_id(g, "tokenizer.ggml.eos_token_id", &s->eos);
+    get_id(g, "tokenizer.ggml.eot_token_id", &s->eot);
+    get_id(g, "tokenizer.ggml.eom_token_id", &s->eom);
+    get_id(g, "tokenizer.ggml.unknown_token_id", &s->unk);
+    get_id(g, "tokenizer.ggml.seperator_token_id", &s->sep); /* sic: the key's spelling */
+    get_id(g, "tokenizer.ggml.padding_token_id", &s->pad);
+    get_flag(g, "tokenizer.ggml.add_bos_token", &s->add_bos);
+    get_flag(g, "tokenizer.ggml.add_eos_token", &s->add_eos);
+    get_flag(g, "tokenizer.ggml.add_space_prefix", &s->add_space_prefix);
+    get_flag(g, "tokenizer.ggml.normalizer.lowercase", &s->lowercase);
+    get_flag(g, "tokenizer.ggml.normalizer.strip_accents", &s->strip_accents);
+}
+
 dx_status tok_load(const gguf *g, tok **out)
 {
     dx_status st = DX_OK;
@@ -56,20 +102,9 @@ dx_status tok_load(const gguf *g, tok **out)
     char pre[128] = "", name[256] = "";
     *out = NULL;
 
-    dx_str model;
-    if (!gguf_get_str(g, "tokenizer.ggml.model", &model))
-        return dx_fail(DX_EFORMAT, "tok: the file has no tokenizer.ggml.model");
-    enum tok_model m;
-    if (dx_str_eqc(model, "llama"))
-        m = TOK_SPM;
-    else if (dx_str_eqc(model, "gpt2"))
-        m = TOK_BPE;
-    else if (dx_str_eqc(model, "bert"))
-        m = TOK_WPM;
-    else
-        return dx_fail(DX_EUNSUPPORTED,
-                       "tok: tokenizer model '%.*s' is not supported (llama, gpt2 and bert are)",
-                       (int)(model.len > 64 ? 64 : model.len), model.ptr);
+    enum tok_model m = TOK_SPM;
+    if ((st = read_model(g, &m)))
+        return st;
     tok_spec s = tok_spec_make(m);
 
     const dx_str *tokens;
@@ -102,31 +137,7 @@ dx_status tok_load(const gguf *g, tok **out)
         s.merges = merges;
         s.n_merges = (uint32_t)n_merges;
     }
-
-    dx_str v;
-    if (gguf_get_str(g, "tokenizer.ggml.pre", &v)) {
-        snprintf(pre, sizeof pre, "%.*s", (int)(v.len < sizeof pre ? v.len : sizeof pre - 1),
-                 v.ptr);
-        s.pre = pre;
-    }
-    if (gguf_get_str(g, "general.name", &v)) {
-        snprintf(name, sizeof name, "%.*s", (int)(v.len < sizeof name ? v.len : sizeof name - 1),
-                 v.ptr);
-        s.name = name;
-    }
-    get_id(g, "tokenizer.ggml.bos_token_id", &s.bos);
-    get_id(g, "tokenizer.ggml.eos_token_id", &s.eos);
-    get_id(g, "tokenizer.ggml.eot_token_id", &s.eot);
-    get_id(g, "tokenizer.ggml.eom_token_id", &s.eom);
-    get_id(g, "tokenizer.ggml.unknown_token_id", &s.unk);
-    get_id(g, "tokenizer.ggml.seperator_token_id", &s.sep); /* sic: the key's spelling */
-    get_id(g, "tokenizer.ggml.padding_token_id", &s.pad);
-    get_flag(g, "tokenizer.ggml.add_bos_token", &s.add_bos);
-    get_flag(g, "tokenizer.ggml.add_eos_token", &s.add_eos);
-    get_flag(g, "tokenizer.ggml.add_space_prefix", &s.add_space_prefix);
-    get_flag(g, "tokenizer.ggml.normalizer.lowercase", &s.lowercase);
-    get_flag(g, "tokenizer.ggml.normalizer.strip_accents", &s.strip_accents);
-
+    read_options(g, &s, pre, name);
     st = tok_new(&s, out);
 out:
     free(scores);

@@ -16,8 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cns_input in;
     if (cns_input_parse((const char *)data, size, &a, &in) == DX_OK) {
         cns_synth_options so = {.answer = true};
-        cns_result *r;
-        if (cns_analyze(&in, NULL, &a, &r) == DX_OK && cns_synthesize(r, &so, &a) == DX_OK) {
+        cns_result *r = NULL;
+        if (cns_analyze(&in, NULL, &a, &r) == DX_OK) {
+            /* every analysis keeps its invariants (docs/consensus.md, section 8) */
+            if (cns_check(r))
+                abort();
+        }
+        if (r && cns_synthesize(r, &so, &a) == DX_OK) {
             /* a result always serialises: every string in it is valid UTF-8 */
             char *js = cns_to_json_string(r, false);
             if (!js)

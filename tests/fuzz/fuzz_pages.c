@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_html(b.data ? b.data : "");
     } else if (mode == 1) {
         q = json_loadb(s, n, 0, NULL);
-        if (q && page_question(&b, q, data[0] & 4) == DX_OK)
+        if (q && page_question(&b, q, data[0] & 4, NULL) == DX_OK)
             check_html(b.data ? b.data : "");
     } else {
         json_t *text = json_stringn_nocheck(s, n);
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                       "text", text, "analysis", "label", "partial", "consensus", 50, "agreed",
                       "disputed", "unique", "answer", text, "followups", text);
         json_decref(text);
-        if (q && page_question(&b, q, false) == DX_OK)
+        if (q && page_question(&b, q, false, NULL) == DX_OK)
             check_html(b.data ? b.data : "");
     }
     json_decref(q);

@@ -25,6 +25,7 @@ server plays every member of a council at once:
     trickle     sends ten pieces 0.15 s apart
     chatty      sends 5000 pieces of 300 bytes (1.5 MB of answer)
     say-HEX     streams the UTF-8 text HEX encodes, word by word (a scripted answer)
+    slowsay-HEX the same, 0.2 s between words (an answer being written)
     echokey     HTTP 401 whose message quotes the bearer key it was sent
     cumulative  usage in every chunk, counting up (as Perplexity streams it), no [DONE]
                 until after the finish chunk
@@ -138,6 +139,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             words = bytes.fromhex(fault[4:]).decode("utf-8").split(" ")
             pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
             fault = "ok"
+        if fault.startswith("slowsay-"):
+            words = bytes.fromhex(fault[8:]).decode("utf-8").split(" ")
+            pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+            self.start_stream()
+            for p in pieces:
+                self.delta(p, model)
+                self.wait(0.2)
+            self.event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            self.chunk("data: [DONE]\n\n")
+            self.end_stream()
+            return
 
         if fault == "fail500":
             self.send_json(500, {"error": {"message": "internal boom", "type": "server_error"}})

@@ -55,10 +55,9 @@ def test_every_set_is_analysed(results):
     assert not bad
 
 
-# Invariants main holds today are asserted; the two that need issue 12's analysis (evidence per
-# supporter; a dispute behind every `disagree`) are strict xfails: once they hold, XPASS fails the
-# run and the marker must go.
-PENDING = {"evidence_missing", "disagree_without_dispute"}
+# Every invariant is asserted (issue 12's evidence per supporter and a dispute behind every
+# `disagree` hold since the analysis keeps them; a strict xfail stays available for a new one).
+PENDING = set()
 
 
 @pytest.mark.parametrize("name", [

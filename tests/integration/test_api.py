@@ -8,6 +8,7 @@ question takes seconds; the suite skips when the models are not present."""
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -268,11 +269,20 @@ def test_security_headers(server):
         assert h["referrer-policy"] == "no-referrer"
 
 
+def form_session(server):
+    """The session cookie and form token a page gives, as a browser keeps them."""
+    status, h, page = server.request("GET", "/")
+    assert status == 200 and "set-cookie" in h
+    cookie = h["set-cookie"].split(";")[0]
+    token = re.search(rb'name="token" value="([0-9a-f]+)"', page).group(1)
+    return {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}, b"&token=" + token
+
+
 def test_html_routes(server):
     if not server.pages():
         pytest.skip("this build has no pages (src/server/pages.c)")
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
-    status, h, _ = server.request("POST", "/ask", b"q=What+is+2%2B2%3F", form)
+    form, tok = form_session(server)
+    status, h, _ = server.request("POST", "/ask", b"q=What+is+2%2B2%3F" + tok, form)
     assert status == 303 and h["location"].startswith("/q/")
     qid = h["location"][3:]
     status, h, page = server.request("GET", h["location"])
@@ -290,12 +300,12 @@ def test_html_routes(server):
     assert status == 404 and h["content-type"].startswith("text/html")
     # a form that is not a form, an empty question, a bad escape: error pages
     assert server.request("POST", "/ask", b'{"q": "x"}', {"Content-Type": "application/json"})[0] == 415
-    assert server.request("POST", "/ask", b"q=+++", form)[0] == 400
-    assert server.request("POST", "/ask", b"q=%zz", form)[0] == 400
-    status, h, _ = server.request("POST", "/q/%s/rerun" % qid, b"", form)
+    assert server.request("POST", "/ask", b"q=+++" + tok, form)[0] == 400
+    assert server.request("POST", "/ask", b"q=%zz" + tok, form)[0] == 400
+    status, h, _ = server.request("POST", "/q/%s/rerun" % qid, tok[1:], form)
     assert status == 303 and h["location"] != "/q/" + qid
     server.json("DELETE", "/api/v1/questions/" + h["location"][3:])  # stop the re-run
-    status, h, _ = server.request("POST", "/q/%s/delete" % qid, b"", form)
+    status, h, _ = server.request("POST", "/q/%s/delete" % qid, tok[1:], form)
     assert status == 303 and h["location"] == "/history"
     assert server.request("GET", "/q/" + qid)[0] == 404
 

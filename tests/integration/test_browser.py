@@ -139,7 +139,8 @@ def wait_done(d, timeout=240):
 
 
 LABELS = {"consensus": "Consensus", "partial": "Partial agreement", "disagree": "Disagreement",
-          "single_voice": "Single voice", "no_answer": "No answer"}
+          "single_voice": "Single voice", "no_answer": "No answer",
+          "no_common_ground": "No common ground"}
 
 
 def check_result_page(d, q):
@@ -232,11 +233,12 @@ def test_ask_watch_live_then_reload(server, browser):
     check_result_page(d, q)
     assert d.find_element(By.CSS_SELECTOR, "button.copy").is_displayed()  # shown by app.js
     live_main = d.find_element(By.TAG_NAME, "main").text
-    # a member's own answer opens from its card
+    # each member's own answer is open, beside the others; its card still folds
     card = d.find_elements(By.CSS_SELECTOR, "details.member")[0]
-    card.find_element(By.TAG_NAME, "summary").click()
     assert card.get_attribute("open") is not None
     shot(d, "result")
+    card.find_element(By.TAG_NAME, "summary").click()
+    assert card.get_attribute("open") is None
     card.find_element(By.TAG_NAME, "summary").click()
     # the stored page after a reload shows the same
     d.refresh()

@@ -7,6 +7,7 @@
 #include "consensus/text.h"
 #include "core/limits.h"
 #include "test.h"
+#include "test_rand.h"
 
 /* ---- pieces -------------------------------------------------------------- */
 
@@ -195,8 +196,6 @@ static const char *invariants(json_t *o)
         size_t nd = json_array_size(json_object_get(an, "disputed"));
         if (!strcmp(label, "consensus") && (v < 70 || !na || nd))
             return "consensus label below 70%, nothing agreed or a dispute";
-        if (!strcmp(label, "partial") && v < 35)
-            return "partial label below 35%";
         if (!strcmp(label, "disagree") && v >= 35)
             return "disagree label at 35% or more";
     }
@@ -261,6 +260,8 @@ static const char *check_case(const char *path, char *why, size_t whylen)
         fail = why;
         goto out;
     }
+    if ((fail = cns_check(r)))
+        goto out;
     o = cns_to_json(r);
     json_t *an = json_object_get(o, "analysis");
     const char *label = json_string_value(json_object_get(an, "label"));
@@ -519,13 +520,17 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
     }
     if (strstr(prompt, "Which one category"))
         return dx_buf_puts(out, " Science\n");
-    if (strstr(prompt, "follow-up questions"))
-        return dx_buf_puts(
-            out, m->two_followups
-                     ? "**Why is it hot?**\n\nWhat is pressure?\n"
-                     : "1. Why is it hot?\n2. What is pressure?\n- Does altitude matter?\n");
-    if (strstr(prompt, "Write the final answer now"))
-        return dx_buf_puts(out, "Water boils at 100 °C at sea level.");
+    if (strstr(prompt, "Then write the line \"Follow-up questions:\""))
+        return dx_buf_puts(out,
+                           m->two_followups
+                               ? "Water boils at 100 °C at sea level.\n\n**Follow-up questions:**\n"
+                                 "**Why does water boil at a lower temperature on a mountain?**\n\n"
+                                 "Question: At what temperature does water boil?\n"
+                                 "What is the boiling point of salt water?\n"
+                               : "Water boils at 100 °C at sea level.\n\nFollow-up questions:\n"
+                                 "1. Why does water boil at a lower temperature on a mountain?\n"
+                                 "2. What is the boiling point of salt water?\n"
+                                 "- Does the pot's material change when water boils?\n");
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
 }
 
@@ -533,7 +538,7 @@ static dx_status fake_generate(void *user, const char *prompt, dx_buf *out)
 static dx_status parrot_generate(void *user, const char *prompt, dx_buf *out)
 {
     (void)user;
-    if (strstr(prompt, "Write the final answer now"))
+    if (strstr(prompt, "Follow-up questions:"))
         return dx_buf_puts(out,
                            "**Agreed Points:**\n\n- 2 of 2 models agree: water boils at 100 °C.\n");
     return dx_fail(DX_EINTERNAL, "no reply");
@@ -566,12 +571,21 @@ TEST(synthesis_seam_and_support_checks)
     CHECK_EQ_INT(fm.calls, 0);
     CHECK(cns_synthesize(r, &so, &a) == DX_OK);
     CHECK_STR(r->answer_source, "model");
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK(r->answer_check == NULL);
     CHECK_STR(r->answer, "Water boils at 100 °C at sea level.");
     CHECK_STR(r->category, "Science");
-    CHECK_STR(r->category_source, "model");
+    CHECK_STR(r->category_source, "derived"); /* no model call for a label while answering */
     CHECK_EQ_INT(r->n_followups, 3);
-    CHECK_STR(r->followups[2], "Does altitude matter?");
+    CHECK_STR(r->followups[0], "Why does water boil at a lower temperature on a mountain?");
+    CHECK_STR(r->followups[2], "Does the pot's material change when water boils?");
     CHECK_STR(r->followups_source, "model");
+    CHECK_EQ_INT(fm.calls, 1); /* the answer with its follow-ups, in one generation */
+    /* without an answer to write, the model names the category */
+    cns_synth_options cat_only = {.generate = fake_generate, .generate_user = &fm};
+    CHECK(cns_synthesize(r, &cat_only, &a) == DX_OK);
+    CHECK_STR(r->category_source, "model");
+    CHECK_EQ_INT(fm.calls, 2);
     CHECK_EQ_INT(r->analysis.checks_asked, 0);
     size_t unique_before = r->analysis.n_unique;
     int cons_before = r->analysis.consensus;
@@ -592,6 +606,7 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so3, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_EXTRACTIVE);
     CHECK(strstr(r->answer, "Extractive answer") != NULL);
     CHECK(strstr(r->answer, "100 °C") != NULL);
     CHECK_STR(r->followups_source, "derived");
@@ -606,9 +621,10 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so5, &a) == DX_OK);
     CHECK_EQ_INT(r->n_followups, 3);
-    CHECK_STR(r->followups[0], "Why is it hot?");
-    CHECK_STR(r->followups[1], "What is pressure?");
-    CHECK(strstr(r->followups[2], "Salt raises the boiling point") != NULL);
+    /* emphasis stripped; the question again ("Question: ...") is not a follow-up */
+    CHECK_STR(r->followups[0], "Why does water boil at a lower temperature on a mountain?");
+    CHECK_STR(r->followups[1], "What is the boiling point of salt water?");
+    CHECK(strstr(r->followups[2], "boil") != NULL);
     CHECK_STR(r->followups_source, "model+derived");
     /* a reply that restates the notes is not passed off as the model's answer */
     arena_reset(&a);
@@ -617,7 +633,9 @@ TEST(synthesis_seam_and_support_checks)
     CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
     CHECK(cns_synthesize(r, &so4, &a) == DX_OK);
     CHECK_STR(r->answer_source, "extractive");
-    CHECK(strstr(r->answer, "repeated its instructions instead of answering") != NULL);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_EXTRACTIVE);
+    CHECK(r->answer_check && strstr(r->answer_check, "repeats its instructions"));
+    CHECK(strstr(r->answer, "repeats its instructions") != NULL);
     CHECK(strstr(r->answer, "Agreed Points") == NULL);
     /* the prompt gives the analysis as notes, one sentence per point, and every usable answer */
     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
@@ -629,6 +647,7 @@ TEST(synthesis_seam_and_support_checks)
           NULL);
     CHECK(strstr(p.data, "\n[b] At sea level water boils at 212 °F.\n") != NULL);
     CHECK(strstr(p.data, "Agreed points") == NULL);
+    CHECK(strstr(p.data, "Then write the line \"Follow-up questions:\"") != NULL);
     dx_buf_free(&p);
     arena_free(&a);
 }
@@ -817,8 +836,9 @@ TEST(consensus_reproducible_from_object)
             for (size_t m = 0; m < r->n_members; m++)
                 if (!strcmp(r->members[m].name, an->agreed[i].members[k]))
                     w += r->members[m].weight;
-        num += w / W;
-        den += 1;
+        double c = an->agreed[i].direct ? 2 : 1; /* the direct answer counts twice */
+        num += c * w / W;
+        den += c;
     }
     for (size_t i = 0; i < an->n_disputed; i++) {
         double side[8] = {0}, tot = 0;
@@ -828,13 +848,217 @@ TEST(consensus_reproducible_from_object)
                     side[an->disputed[i].stances[k].position] += r->members[m].weight;
                     tot += r->members[m].weight;
                 }
-        num += fmax(0, 2 * side[0] / tot - 1);
-        den += 1;
+        double c = an->disputed[i].direct ? 2 : 1;
+        num += c * fmax(0, 2 * side[0] / tot - 1);
+        den += c;
     }
     den += 0.25 * (double)an->n_unique;
     CHECK(an->n_disputed == 1);
     CHECK_EQ_INT(an->consensus, (int)lrint(100 * num / den));
     arena_free(&a);
+}
+
+/* ---- evidence, labels and invariants (issue 12) ----------------------------- */
+
+static cns_result *analyze_json(arena *a, const char *j)
+{
+    cns_input in;
+    cns_result *r = NULL;
+    if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, NULL, a, &r))
+        return NULL;
+    return r;
+}
+
+TEST(evidence_is_each_supporters_own_words)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"Who wrote Hamlet?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"Hamlet was written by **William Shakespeare**.\\n"
+                    "\\n- It is set in [Denmark](https://en.wikipedia.org/wiki/Denmark).\"},"
+                    "{\"model\":\"b\",\"text\":\"It was written by William Shakespeare. The play "
+                    "is set in Denmark.\"}]}";
+    cns_result *r = analyze_json(&a, j);
+    CHECK(r != NULL);
+    CHECK(cns_check(r) == NULL);
+    CHECK(r->analysis.n_agreed >= 1);
+    for (size_t i = 0; i < r->analysis.n_agreed; i++) {
+        const cns_agreed *g = &r->analysis.agreed[i];
+        CHECK_EQ_INT(g->n_members, 2);
+        for (size_t k = 0; k < g->n_members; k++) {
+            const cns_member *m =
+                !strcmp(g->evidence[k].member, "a") ? &r->members[0] : &r->members[1];
+            CHECK(strstr(m->text, g->evidence[k].text) != NULL); /* verbatim, markup kept */
+        }
+    }
+    /* the markdown member's words keep their emphasis: its own bytes, not the claim */
+    bool seen_bold = false;
+    for (size_t i = 0; i < r->analysis.n_agreed; i++)
+        for (size_t k = 0; k < r->analysis.agreed[i].n_members; k++)
+            seen_bold |= strstr(r->analysis.agreed[i].evidence[k].text, "**William") != NULL;
+    CHECK(seen_bold);
+    /* a table row's evidence is the row as written */
+    cns_source src;
+    const char *md = "| City | Country |\n|---|---|\n| **Paris** | France |\n";
+    CHECK(cns_source_index(md, &a, &src) == DX_OK);
+    const char *ev = cns_evidence_find(&src, "Paris \xe2\x80\x94 Country: France", true, &a);
+    CHECK_STR(ev, "**Paris** | France");
+    CHECK(cns_evidence_find(&src, "Berlin is a city", false, &a) == NULL);
+    arena_free(&a);
+}
+
+TEST(labels_no_common_ground_majority_and_nonanswers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    /* answers that neither share nor contradict anything: not disagreement */
+    cns_result *r =
+        analyze_json(&a, "{\"question\":\"Name a fruit.\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Bananas grow in tropical climates.\"},"
+                         "{\"model\":\"b\",\"text\":\"My favourite car is a red convertible.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_NO_COMMON_GROUND);
+    CHECK(r->analysis.n_agreed == 0 && r->analysis.n_disputed == 0);
+    CHECK_STR(cns_label_str(r->analysis.label), "no_common_ground");
+    /* two against one on the answer is partial agreement, not disagreement */
+    r = analyze_json(&a, "{\"question\":\"What is the capital of Australia?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"The capital of Australia is Canberra.\"},"
+                         "{\"model\":\"b\",\"text\":\"Canberra is the capital of Australia.\"},"
+                         "{\"model\":\"c\",\"text\":\"The capital of Australia is Sydney.\"}]}");
+    CHECK(r && r->analysis.n_disputed == 1);
+    CHECK(r->analysis.label == CNS_LABEL_PARTIAL);
+    /* "I don't know" is no side of a dispute: the member is not usable */
+    r = analyze_json(&a, "{\"question\":\"How long is a marathon?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"A marathon is 42.195 km long.\"},"
+                         "{\"model\":\"b\",\"text\":\"I'm not sure.\"},"
+                         "{\"model\":\"c\",\"text\":\"I don't know the exact distance.\"}]}");
+    CHECK(r && r->analysis.usable == 1 && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
+    CHECK(cns_check(r) == NULL);
+    /* "..., but" keeps what follows */
+    r = analyze_json(&a, "{\"question\":\"How long is a marathon?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"A marathon is 42.195 km long.\"},"
+                         "{\"model\":\"b\",\"text\":\"I'm not sure, but a marathon is about 42 "
+                         "km.\"}]}");
+    CHECK(r && r->analysis.usable == 2 && r->analysis.n_agreed == 1);
+    CHECK(r->analysis.label == CNS_LABEL_CONSENSUS);
+    arena_free(&a);
+}
+
+TEST(check_rejects_contradictions)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_result *r = analyze_json(&a, "{\"question\":\"How long is a marathon?\",\"answers\":["
+                                     "{\"model\":\"a\",\"text\":\"A marathon is 42.195 km long.\"},"
+                                     "{\"model\":\"b\",\"text\":\"A marathon is 30 km long.\"}]}");
+    CHECK(r && cns_check(r) == NULL);
+    CHECK(r->analysis.label == CNS_LABEL_DISAGREE && r->analysis.n_disputed == 1);
+    /* each broken invariant is caught */
+    r->analysis.n_disputed = 0;
+    CHECK(cns_check(r) != NULL); /* disagree without a dispute */
+    r->analysis.n_disputed = 1;
+    const char *keep = r->analysis.disputed[0].stances[0].text;
+    r->analysis.disputed[0].stances[0].text = "words nobody wrote";
+    CHECK(cns_check(r) != NULL);
+    r->analysis.disputed[0].stances[0].text = keep;
+    r->analysis.disputed[0].stances[1].member = r->analysis.disputed[0].stances[0].member;
+    CHECK(cns_check(r) != NULL); /* one member on both sides */
+    r = analyze_json(&a, "{\"question\":\"How long is a marathon?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"A marathon is 42.195 km long.\"},"
+                         "{\"model\":\"b\",\"text\":\"It is 42.195 km.\"}]}");
+    CHECK(r && cns_check(r) == NULL && r->analysis.n_agreed == 1);
+    r->analysis.agreed[0].evidence[1].text = "It is 30 km.";
+    CHECK(cns_check(r) != NULL); /* evidence not in that member's text */
+    r->analysis.agreed[0].evidence[1].text = "It is 42.195 km.";
+    r->analysis.consensus = 5;
+    CHECK(cns_check(r) != NULL); /* 5% beside an agreed point */
+    arena_free(&a);
+}
+
+/* Pieces of answers for generated answer sets: facts, paraphrases, numbers in
+ * other units, names, yes/no, negations, refusals, non-answers, markdown. */
+static const char *const gen_pieces[] = {
+    "The Eiffel Tower is 330 metres tall.",
+    "It is about 1,083 feet high.",
+    "The tower is 300 m tall.",
+    "Paris is the capital of France.",
+    "The capital of France is Lyon.",
+    "**Paris** is the capital.",
+    "Yes, it is safe.",
+    "No, it is not safe.",
+    "It is not safe to drink.",
+    "I'm not sure.",
+    "I don't know, but it might be 42.",
+    "As an AI, I can't help with that.",
+    "Sure!",
+    "- Water boils at 100 °C\n- It freezes at 0 °C",
+    "1. Water boils at 212 °F.\n2. Ice melts at 32 °F.",
+    "| Planet | Moons |\n|---|---|\n| Mars | 2 |\n| Earth | 1 |",
+    "Mars has two moons; Earth has one.",
+    "Mars has 3 moons.",
+    "Shakespeare wrote Hamlet around 1600.",
+    "Hamlet was written by Christopher Marlowe in 1603.",
+    "The answer is 391.",
+    "17 × 23 = 401.",
+    "```\ncode only\n```",
+    "# Heading only",
+    "Exercise lowers blood pressure, but it does not cure diabetes.",
+    "Regular exercise does cure diabetes.",
+    "",
+    "   ",
+    "What is the capital of France?",
+    "> A quoted claim about Mars having two moons.",
+};
+
+static const char *const gen_questions[] = {
+    "How tall is the Eiffel Tower?",
+    "What is the capital of France?",
+    "Is it safe?",
+    "How many moons does Mars have?",
+    "Who wrote Hamlet?",
+    "What is 17 × 23?",
+    "What does exercise do?",
+};
+
+TEST(invariants_hold_on_generated_answer_sets)
+{
+    static const char *const models[] = {"m1", "m2", "m3", "m1"}; /* two voices of m1 */
+    test_rng_seed(0x5eed12ull);
+    int checked = 0;
+    for (int it = 0; it < 3000; it++) {
+        arena a = arena_make(64 << 10, 64 << 20);
+        cns_member m[6];
+        char *texts[6] = {0};
+        size_t nm = 2 + rnd() % 5;
+        for (size_t i = 0; i < nm; i++) {
+            dx_buf b = dx_buf_make(0);
+            size_t parts = 1 + rnd() % 3;
+            for (size_t p = 0; p < parts; p++) {
+                dx_buf_puts(&b, gen_pieces[rnd() % (sizeof gen_pieces / sizeof gen_pieces[0])]);
+                dx_buf_puts(&b, rnd() % 2 ? "\n\n" : " ");
+            }
+            texts[i] = dx_buf_take(&b);
+            m[i] = (cns_member){.name = NULL,
+                                .model = models[i % 4],
+                                .status = rnd() % 10 == 0 ? CNS_TIMEOUT : CNS_DONE,
+                                .text = texts[i] ? texts[i] : ""};
+            char name[24];
+            snprintf(name, sizeof name, "v%zu", i);
+            m[i].name = arena_strdup(&a, name);
+        }
+        cns_input in = {gen_questions[rnd() % (sizeof gen_questions / sizeof gen_questions[0])], m,
+                        nm};
+        cns_result *r;
+        CHECK(cns_analyze(&in, NULL, &a, &r) == DX_OK);
+        const char *why = cns_check(r);
+        if (why) {
+            fprintf(stderr, "  generated set %d (%s): %s\n", it, in.question, why);
+            for (size_t i = 0; i < nm; i++)
+                fprintf(stderr, "    [%s] %s\n", m[i].name, m[i].text);
+        }
+        CHECK(why == NULL);
+        checked++;
+        for (size_t i = 0; i < nm; i++)
+            free(texts[i]);
+        arena_free(&a);
+    }
+    CHECK_EQ_INT(checked, 3000);
 }
 
 int main(void)
@@ -854,5 +1078,9 @@ int main(void)
     RUN(category_keywords);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
+    RUN(evidence_is_each_supporters_own_words);
+    RUN(labels_no_common_ground_majority_and_nonanswers);
+    RUN(check_rejects_contradictions);
+    RUN(invariants_hold_on_generated_answer_sets);
     return test_summary();
 }

@@ -12,6 +12,7 @@
 #include "council/fanout.h"
 #include "council/remote.h"
 #include "council/sse.h"
+#include "hub/preset.h"
 #include "test.h"
 
 static council_config *parse(const char *text, dx_status *st)
@@ -580,6 +581,36 @@ TEST(fanout_local_members)
     council_config_free(c);
 }
 
+/* schedule = one_at_a_time: local members answer in turn, each with its own
+ * deadline from when it starts; a stuck one does not eat the next one's time. */
+TEST(fanout_one_at_a_time)
+{
+    council_config *c = council_of("[council]\ntimeout_s = 0.3\nschedule = one_at_a_time\n"
+                                   "[member.slow]\nmodel = stuck\n"
+                                   "[member.quick]\nmodel = fast\n"
+                                   "[member.quick2]\nmodel = fast\n");
+    CHECK(c);
+    CHECK(c->one_at_a_time);
+    trace t = {{{0}}, 0, 0};
+    fanout_opts o = {.on_event = record, .user = &t, .open_local = test_open};
+    member_result *r = NULL;
+    size_t n = 0;
+    CHECK(fanout_run(c, "Why is the sky blue?", &o, &r, &n) == DX_OK);
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(r[0].status, MEMBER_TIMEOUT);
+    /* the second starts after the first's deadline and still answers */
+    CHECK_EQ_INT(r[1].status, MEMBER_DONE);
+    CHECK_EQ_INT(r[2].status, MEMBER_DONE);
+    CHECK_MSG(r[1].ttft_ms >= r[0].latency_ms - 1, "second started at %g, first ended at %g",
+              r[1].ttft_ms, r[0].latency_ms);
+    CHECK(r[2].ttft_ms >= r[1].latency_ms - 1);
+    CHECK_STR(t.log[1], "queued running +'The ' +'sky ' +'is ' +'blue.' done ");
+    fanout_results_free(r, n);
+    council_config_free(c);
+    /* anything else is refused with the line */
+    CHECK(council_of("[council]\nschedule = sometimes\n[member.a]\nmodel = fast\n") == NULL);
+}
+
 static void *cancel_later(void *arg)
 {
     usleep(100 * 1000);
@@ -700,6 +731,67 @@ TEST(fanout_system_prompt_override)
     council_config_free(c);
 }
 
+/* With no config file, drux asks a named council when its models are cached:
+ * $DRUX_COUNCIL picks one, else the first preset whose models are all there. */
+TEST(config_presets)
+{
+    char dir[] = "/tmp/drux-preset-XXXXXX", p[4200], buf[4096];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(p, sizeof p, "%s/models", dir);
+    mkdir(p, 0700);
+    unsetenv("DRUX_CONFIG");
+    setenv("XDG_CONFIG_HOME", "/nonexistent", 1);
+    setenv("DRUX_HOME", dir, 1);
+    unsetenv("DRUX_COUNCIL");
+    council_config *c = NULL;
+    const hub_preset *small = hub_preset_find("small"), *def = hub_preset_find("default");
+    CHECK(small && def && !hub_preset_find("huge"));
+    /* nothing cached: a preset names the missing file and how to get it */
+    CHECK(council_config_from_preset("small", p, &c) == DX_ENOTFOUND && !c);
+    CHECK(strstr(dx_errmsg(), small->members[0].file) != NULL);
+    CHECK(strstr(dx_errmsg(), "drux pull --council small") != NULL);
+    CHECK(council_config_from_preset("huge", p, &c) == DX_ENOTFOUND);
+    /* the small council's files plus another model: the preset, not every model */
+    for (size_t i = 0; i < small->n_members; i++) {
+        snprintf(p, sizeof p, "%s/models/%s", dir, small->members[i].file);
+        write_file(p, "x");
+    }
+    snprintf(p, sizeof p, "%s/models/other.gguf", dir);
+    write_file(p, "x");
+    CHECK(council_config_open(NULL, &c) == DX_OK);
+    CHECK_EQ_INT(c->n_members, small->n_members);
+    CHECK_STR(c->members[0].name, small->members[0].name);
+    CHECK_STR(c->synthesizer, small->synthesizer);
+    CHECK(c->members[0].max_tokens == small->members[0].max_tokens);
+    CHECK(c->embedder == NULL); /* not cached: matching by words */
+    council_config_free(c);
+    /* every model when asked for the cache */
+    setenv("DRUX_COUNCIL", "cache", 1);
+    CHECK(council_config_open(NULL, &c) == DX_OK);
+    CHECK_EQ_INT(c->n_members, small->n_members + 1);
+    council_config_free(c);
+    /* the default preset asked for by name but not cached: the error says so */
+    setenv("DRUX_COUNCIL", "default", 1);
+    CHECK(council_config_open(NULL, &c) == DX_ENOTFOUND && !c);
+    CHECK(strstr(dx_errmsg(), def->members[0].file) != NULL);
+    /* both cached: the default wins */
+    unsetenv("DRUX_COUNCIL");
+    for (size_t i = 0; i < def->n_members; i++) {
+        snprintf(p, sizeof p, "%s/models/%s", dir, def->members[i].file);
+        write_file(p, "x");
+    }
+    CHECK(council_config_open(NULL, &c) == DX_OK);
+    CHECK_EQ_INT(c->n_members, def->n_members);
+    CHECK_STR(c->members[0].name, def->members[0].name);
+    CHECK_STR(c->synthesizer, def->synthesizer);
+    CHECK(council_config_member(c, c->synthesizer) != NULL);
+    council_config_free(c);
+    unsetenv("DRUX_HOME");
+    unsetenv("XDG_CONFIG_HOME");
+    snprintf(buf, sizeof buf, "rm -rf '%s'", dir);
+    CHECK(system(buf) == 0);
+}
+
 int main(void)
 {
     RUN(config_full_council);
@@ -715,7 +807,9 @@ int main(void)
     RUN(sse_line_limit);
     RUN(chunk_decoding);
     RUN(error_bodies);
+    RUN(config_presets);
     RUN(fanout_local_members);
+    RUN(fanout_one_at_a_time);
     RUN(fanout_cancel);
     RUN(fanout_answer_limit_and_args);
     RUN(fanout_system_prompt_override);

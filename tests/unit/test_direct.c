@@ -217,6 +217,12 @@ TEST(numbers_units_and_words)
     CASES("How many US gallons are in a barrel of oil?", G(0, 0),
           {"Forty-two gallons.", CNS_DV_NUMBER, NULL, NULL},
           {"A barrel holds 42 US gallons.", CNS_DV_NUMBER, NULL, NULL});
+    /* number words of other languages */
+    CASES("How many legs does an insect have?", G(0, 0, 0, 3),
+          {"Six legs.", CNS_DV_NUMBER, "6", NULL},
+          {"Un insecte a six pattes.", CNS_DV_NUMBER, "6", NULL},
+          {"Los insectos tienen seis patas.", CNS_DV_NUMBER, "6", "seis"},
+          {"Insekten haben acht Beine.", CNS_DV_NUMBER, "8", NULL});
     CASES("How many people live in Reykjavik?", G(0, 0, 2),
           {"About 140,000 people.", CNS_DV_NUMBER, "140000", NULL},
           {"Roughly 140000 people live there.", CNS_DV_NUMBER, "140000", NULL},

@@ -77,6 +77,13 @@ TEST(auroc_known_values)
     CHECK_NEAR(eval_auroc(tied, tl, 2), 0.5, 1e-12);
     bool allpos[] = {1, 1};
     CHECK(eval_auroc(tied, allpos, 2) < 0);
+    /* the interval: Hanley & McNeil: AUC 0.8 on 50 + 50 has SE 0.0445 */
+    double lo, hi;
+    eval_auroc_interval(0.8, 50, 50, &lo, &hi);
+    CHECK_NEAR(hi - lo, 2 * 1.96 * 0.0445, 0.001);
+    CHECK(lo < 0.8 && hi > 0.8);
+    eval_auroc_interval(1.0, 3, 2, &lo, &hi);
+    CHECK(hi <= 1.0 && lo <= 1.0);
 }
 
 TEST(csv_with_quotes_commas_and_newlines)

@@ -31,7 +31,7 @@ static char *render(const char *name, bool fragment)
     if (!q)
         return NULL;
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, fragment);
+    dx_status st = page_question(&b, q, fragment, NULL);
     json_decref(q);
     if (st) {
         printf("  page_question(%s): %s\n", name, dx_errmsg());
@@ -227,6 +227,38 @@ TEST(answer_markdown_is_rendered_with_gfm)
     CHECK(ok);
 }
 
+/* The page says which kind of answer it shows (answer_kind), and why a
+ * written answer was replaced. */
+TEST(answer_kind_is_shown)
+{
+    json_t *q = fixture("consensus");
+    CHECK(q);
+    json_t *r = json_object_get(q, "result");
+    json_object_set_new(r, "answer_kind", json_string("extractive"));
+    json_object_set_new(r, "answer_check",
+                        json_string("it names \"<b>C++</b>\", which no member did"));
+    json_object_set_new(json_object_get(r, "sources"), "answer", json_string("extractive"));
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK(page_question(&b, q, false, NULL) == DX_OK);
+    bool replaced = strstr(b.data, "The written answer failed the check (it names") &&
+                    strstr(b.data, "&lt;b&gt;C++") && !strstr(b.data, "<b>C++");
+    dx_buf_clear(&b);
+    json_object_set_new(r, "answer_kind", json_string("single_voice"));
+    json_object_set_new(r, "answer_check", json_null());
+    CHECK(page_question(&b, q, false, NULL) == DX_OK);
+    bool single = strstr(b.data, "exactly as its model wrote it") != NULL;
+    dx_buf_clear(&b);
+    json_object_set_new(r, "answer_kind", json_string("synthesized"));
+    json_object_set_new(json_object_get(r, "sources"), "answer", json_string("model"));
+    CHECK(page_question(&b, q, false, NULL) == DX_OK);
+    bool written = strstr(b.data, "and checked against them") != NULL;
+    dx_buf_free(&b);
+    json_decref(q);
+    CHECK(replaced);
+    CHECK(single);
+    CHECK(written);
+}
+
 TEST(followups_post_to_ask_without_script)
 {
     json_t *q = fixture("consensus");
@@ -303,7 +335,7 @@ TEST(done_but_unusable_member_is_marked_not_counted)
                    0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     const char *card_b = st ? "" : between(b.data, "id=\"m-1\"", "</summary>");
     bool ok = st == DX_OK && strstr(b.data, "Only one model gave a usable answer: a.</strong>") &&
@@ -322,7 +354,7 @@ TEST(queued_question_is_live_too)
         0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     bool ok =
         st == DX_OK &&
@@ -440,7 +472,7 @@ TEST(malformed_stored_question_renders_without_crashing)
         json_t *q = json_loads(docs[i], 0, NULL);
         CHECK(q);
         dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-        dx_status st = page_question(&b, q, false);
+        dx_status st = page_question(&b, q, false, NULL);
         json_decref(q);
         bool ok = st == DX_OK && strstr(b.data, "</html>") && !strstr(b.data, "&lt;x&gt;\">");
         bool clamped = i != 4 || strstr(b.data, "100%");
@@ -449,7 +481,7 @@ TEST(malformed_stored_question_renders_without_crashing)
         CHECK_MSG(clamped, "doc %zu: percentage not clamped", i);
     }
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_question(&b, NULL, true), DX_OK);
+    CHECK_EQ_INT(page_question(&b, NULL, true, NULL), DX_OK);
     dx_buf_free(&b);
 }
 
@@ -458,7 +490,7 @@ TEST(full_buffer_fails_with_limit)
     json_t *q = fixture("consensus");
     CHECK(q);
     dx_buf b = dx_buf_make(1000);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     dx_buf_free(&b);
     CHECK_EQ_INT(st, DX_ELIMIT);
@@ -549,7 +581,7 @@ TEST(home_has_form_examples_and_recent_questions)
     json_t *recent = recent_list();
     json_t *ex = json_pack("[s, s]", "Why is the sky blue?", "<b>x</b> \"quoted\"");
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_home(&b, recent, ex);
+    dx_status st = page_home(&b, recent, ex, NULL);
     json_decref(recent);
     json_decref(ex);
     CHECK_EQ_INT(st, DX_OK);
@@ -581,7 +613,7 @@ TEST(list_items_show_label_and_number_from_the_store)
                                0, NULL);
     CHECK(items);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_history(&b, items, NULL, NULL, false);
+    dx_status st = page_history(&b, items, NULL, NULL, false, NULL);
     json_decref(items);
     bool ok = st == DX_OK && strstr(b.data, "lbl-single_voice\">Single voice</span>") &&
               strstr(b.data, "lbl-partial\">Partial agreement 55%</span>") &&
@@ -593,7 +625,7 @@ TEST(list_items_show_label_and_number_from_the_store)
 TEST(home_without_examples_or_history_uses_defaults)
 {
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_home(&b, NULL, NULL), DX_OK);
+    CHECK_EQ_INT(page_home(&b, NULL, NULL, NULL), DX_OK);
     bool ok = count(b.data, "class=\"chip\"") >= 3 && strstr(b.data, "No questions yet");
     dx_buf_free(&b);
     CHECK(ok);
@@ -603,7 +635,7 @@ TEST(history_lists_searches_and_deletes)
 {
     json_t *items = recent_list();
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>", NULL, false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, items, "\"><script>alert(1)</script>", NULL, false, NULL), DX_OK);
     json_decref(items);
     const char *h = b.data;
     bool ok = !unsafe_markup(h, (char[160]){0}, 160) && count(h, "<script") == 1 &&
@@ -614,7 +646,7 @@ TEST(history_lists_searches_and_deletes)
               strstr(h, "aria-label=\"Delete: Which licence");
     dx_buf_clear(&b);
     json_t *none = json_array();
-    CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, none, NULL, NULL, false, NULL), DX_OK);
     json_decref(none);
     ok = ok && strstr(b.data, "No questions yet") && !strstr(b.data, "Older questions");
     dx_buf_free(&b);
@@ -625,7 +657,7 @@ TEST(history_pages_link_older_and_newest_with_the_search_escaped)
 {
     json_t *items = recent_list();
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    CHECK_EQ_INT(page_history(&b, items, "a&b \"<x>", "cn9", true), DX_OK);
+    CHECK_EQ_INT(page_history(&b, items, "a&b \"<x>", "cn9", true, NULL), DX_OK);
     const char *h = b.data;
     /* the last item's id ("ho1<x>", the hostile fixture) starts the next page; it and the
      * search travel percent-encoded */
@@ -641,7 +673,7 @@ TEST(history_pages_link_older_and_newest_with_the_search_escaped)
                         "a&amp;b &quot;&lt;x&gt;\xE2\x80\x9D on this page");
     dx_buf_clear(&b);
     json_t *none = json_array();
-    CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false), DX_OK);
+    CHECK_EQ_INT(page_history(&b, none, NULL, "cn9", false, NULL), DX_OK);
     ok = ok && strstr(b.data, "No older questions") && !strstr(b.data, "No questions yet") &&
          !strstr(b.data, "Older questions</a>");
     json_decref(none);
@@ -714,11 +746,52 @@ TEST(pages_reference_only_embedded_assets)
     CHECK(ok);
 }
 
+/* The screen-reader text says the percentage once: the heading says it, the
+ * meter beside it is a picture of the same number. */
+TEST(meter_is_not_read_twice)
+{
+    char *h = render("consensus", false);
+    CHECK(h);
+    const char *m = h ? strstr(h, "<meter") : NULL;
+    const char *end = m ? strchr(m, '>') : NULL;
+    CHECK(m && end && memmem(m, (size_t)(end - m), "aria-hidden=\"true\"", 18) &&
+          !memmem(m, (size_t)(end - m), "aria-label", 10));
+    free(h);
+}
+
+/* Every form that posts carries the session's token; model paths show as file names. */
+TEST(posting_forms_carry_the_token_and_no_path)
+{
+    json_t *q = fixture("consensus");
+    CHECK(q);
+    json_t *m0 = json_array_get(json_object_get(json_object_get(q, "result"), "members"), 0);
+    json_object_set_new(m0, "model", json_string("/home/someone/models/Secret-7B.gguf"));
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_question(&b, q, false, "0123456789abcdef0123456789abcdef"), DX_OK);
+    CHECK_EQ_INT(dx_buf_puts(&b, ""), DX_OK);
+    const char *h = b.data;
+    int forms = count(h, "method=\"post\"");
+    CHECK(forms >= 2);
+    CHECK_EQ_INT(count(h, "name=\"token\" value=\"0123456789abcdef0123456789abcdef\""), forms);
+    CHECK(!strstr(h, "/home/someone") && !strstr(h, "title=") && strstr(h, "Secret-7B.gguf"));
+    dx_buf_free(&b);
+    json_decref(q);
+    b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_home(&b, NULL, NULL, "tok"), DX_OK);
+    CHECK_EQ_INT(dx_buf_puts(&b, ""), DX_OK);
+    CHECK_EQ_INT(count(b.data, "name=\"token\" value=\"tok\""), count(b.data, "method=\"post\""));
+    CHECK(strstr(b.data, "Up to 16384 characters.") != NULL);
+    dx_buf_free(&b);
+}
+
 int main(void)
 {
     RUN(single_voice_shows_banner_and_no_percentage);
     RUN(consensus_shows_percentage_meter_and_agreed_points);
+    RUN(meter_is_not_read_twice);
+    RUN(posting_forms_carry_the_token_and_no_path);
     RUN(answer_markdown_is_rendered_with_gfm);
+    RUN(answer_kind_is_shown);
     RUN(followups_post_to_ask_without_script);
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);

@@ -263,7 +263,7 @@ TEST(page_marks_premium_members)
         0, NULL);
     CHECK(q);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    dx_status st = page_question(&b, q, false);
+    dx_status st = page_question(&b, q, false, NULL);
     json_decref(q);
     CHECK(st == DX_OK);
     const char *c0 = strstr(b.data, "id=\"m-0\""), *c1 = strstr(b.data, "id=\"m-1\"");

@@ -1,5 +1,5 @@
 /*
- * test_repack — the interleaved Q4_0, Q5_0 and Q8_0 layouts and their kernels held
+ * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K and Q6_K layouts and their kernels held
  * to the formats' scalar vec_dot, on random matrices whose row counts are and are not
  * multiples of the 16-row group, with odd and even block counts, for every
  * token count a kernel call takes (1 to 8).
@@ -7,9 +7,12 @@
  * Tolerance: the scalar kernel does the same sums in the same order as
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
- * A whole model (qwen2-tiny in Q4_0, whose output is tok_embd, and llama-tiny
- * in Q8_0, with a 300-token vocabulary, so the output matrix ends in a part group) must give the
- * same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the file's layout.
+ * The K-quant kernels (Q4_K, Q6_K) round as vec_dot does, step by step, so they
+ * must agree exactly at every level.
+ * A whole model (qwen2-tiny in Q4_0 and Q6_K, whose output is tok_embd, and llama-tiny
+ * in Q8_0 and Q4_K_M, with a 300-token vocabulary, so the output matrix ends in a part group) must
+ * give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the
+ * file's layout.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -71,24 +74,30 @@ TEST(act_quantize_is_q8_0_with_sums)
 
 static void check_kernels(uint32_t type)
 {
+    const bool kq = rp_kquant(type); /* Q8_K activations, 256-column super-blocks */
     quant_traits q4, q8;
-    CHECK(quant_get_level(type, QL_SCALAR, &q4) && quant_get_level(QT_Q8_0, QL_SCALAR, &q8));
+    CHECK(quant_get_level(type, QL_SCALAR, &q4) &&
+          quant_get_level(kq ? QT_Q8_K : QT_Q8_0, QL_SCALAR, &q8));
     CHECK(rp_supports(type));
-    const int shapes[][2] = {{16, 32}, {5, 96}, {37, 224}, {48, 256}, {33, 896}, {16, 4864}};
+    const int shapes_32[][2] = {{16, 32}, {5, 96}, {37, 224}, {48, 256}, {33, 896}, {16, 4864}};
+    const int shapes_256[][2] = {{16, 256}, {5, 512},   {37, 1536},
+                                 {48, 256}, {33, 2304}, {16, 8960}};
+    const int(*shapes)[2] = kq ? shapes_256 : shapes_32;
     int levels = 0;
     for (int lvl = QL_SCALAR; lvl < QL_COUNT; lvl++) {
         rp_tile_fn tile = rp_tile_level(type, lvl);
         if (!tile)
             continue;
         levels++;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (size_t s = 0; s < sizeof shapes_32 / sizeof shapes_32[0]; s++) {
             const int rows = shapes[s][0], cols = shapes[s][1], nb = cols / 32;
             const int ntok =
                 RP_MAX_TOKENS * (RP_MAX_TOKENS + 1) / 2; /* calls of 1, 2, ... 8 tokens */
             size_t rb, ab;
             gguf_type_row_size(type, cols, &rb);
-            gguf_type_row_size(QT_Q8_0, cols, &ab);
-            const size_t as = rp_act_row_bytes(cols) + 40; /* a stride that is not the row */
+            gguf_type_row_size(kq ? QT_Q8_K : QT_Q8_0, cols, &ab);
+            /* a stride that is not the row */
+            const size_t as = (kq ? ab : rp_act_row_bytes(cols)) + 40;
             float *deq = malloc(sizeof(float) * (size_t)(rows + ntok) * cols);
             uint8_t *w = deq ? random_rows(type, rows, cols, deq) : NULL;
             uint8_t *packed = aligned_alloc(64, rp_bytes(type, rows, cols));
@@ -106,7 +115,10 @@ static void check_kernels(uint32_t type)
                 fill_random(x, cols);
                 q8.from_float(x, a8 + (size_t)t * ab, cols);
                 q8.to_float(a8 + (size_t)t * ab, deq + (size_t)(rows + t) * cols, cols);
-                rp_act_quantize(x, cols, ar + (size_t)t * as);
+                if (kq)
+                    q8.from_float(x, ar + (size_t)t * as, cols);
+                else
+                    rp_act_quantize(x, cols, ar + (size_t)t * as);
             }
             const size_t gb = rp_group_bytes(type, cols);
             int bad = 0;
@@ -128,7 +140,8 @@ static void check_kernels(uint32_t type)
                             for (int i = 0; i < cols; i++)
                                 mag += fabsf(deq[(size_t)row * cols + i] *
                                              deq[(size_t)(rows + t0 + t) * cols + i]);
-                            const float tol = lvl == QL_SCALAR ? 0.f : 2e-5f * mag;
+                            /* the K-quant kernels round as vec_dot does, step by step */
+                            const float tol = lvl == QL_SCALAR || kq ? 0.f : 2e-5f * mag;
                             if (!(fabsf(got - ref) <= tol) && bad++ < 5)
                                 printf("  %s level %d %dx%d row %d token %d: %g vs vec_dot %g\n",
                                        q4.name, lvl, rows, cols, row, t0 + t, got, ref);
@@ -159,11 +172,19 @@ TEST(q8_0_kernels_match_vec_dot)
 {
     check_kernels(QT_Q8_0);
 }
+TEST(q4_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q4_K);
+}
+TEST(q6_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q6_K);
+}
 
 /* The active kernel, if any, is one of a level this CPU runs; other formats have none. */
 TEST(active_kernel_is_a_supported_level)
 {
-    CHECK(!rp_supports(QT_Q4_1) && !rp_tile(QT_Q4_1) && !rp_tile_level(QT_Q4_K, QL_SCALAR));
+    CHECK(!rp_supports(QT_Q4_1) && !rp_tile(QT_Q4_1) && !rp_tile_level(QT_Q2_K, QL_SCALAR));
     rp_tile_fn k = rp_tile(QT_Q4_0);
     if (!k)
         SKIP("the active kernel level (%s) keeps the file's layout", quant_kernel_level());
@@ -271,6 +292,17 @@ TEST(repacked_q5_0_model_gives_the_same_logits)
     check_model("gemma3-tiny", "Q5_0", QT_Q5_0);
 }
 
+/* a Q4_K_M mix: Q4_K and Q6_K matrices, the output in Q6_K */
+TEST(repacked_q4_K_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q4_K_M", QT_Q4_K);
+}
+/* qwen2-tiny's tied output in Q6_K: token rows come from the packed copy */
+TEST(repacked_q6_K_model_gives_the_same_logits)
+{
+    check_model("qwen2-tiny", "Q6_K", QT_Q6_K);
+}
+
 int main(void)
 {
     test_rng_seed(0x51f15eedull);
@@ -278,9 +310,13 @@ int main(void)
     RUN(q4_0_kernels_match_vec_dot);
     RUN(q5_0_kernels_match_vec_dot);
     RUN(q8_0_kernels_match_vec_dot);
+    RUN(q4_K_kernels_match_vec_dot);
+    RUN(q6_K_kernels_match_vec_dot);
     RUN(active_kernel_is_a_supported_level);
     RUN(repacked_q4_0_model_gives_the_same_logits);
     RUN(repacked_q8_0_model_gives_the_same_logits);
     RUN(repacked_q5_0_model_gives_the_same_logits);
+    RUN(repacked_q4_K_model_gives_the_same_logits);
+    RUN(repacked_q6_K_model_gives_the_same_logits);
     return test_summary();
 }

@@ -191,6 +191,29 @@ TEST(ids)
     CHECK(!api_id_valid(long_id, sizeof long_id));
 }
 
+/* X-Forwarded-For names the client only when the hop that sent it is a
+ * trusted proxy; a client can't pick its own address. */
+TEST(forwarded_for_only_from_trusted_proxies)
+{
+    static http_server s; /* only its guard is read */
+    http_opts o = {.host = "127.0.0.1", .trusted_proxies = "10.0.0.1, ::ffff:10.0.0.2"};
+    CHECK_EQ_INT(http_guard_init(&s, &o), DX_OK);
+    char out[48];
+    http_guard_client(&s, "192.0.2.9", "203.0.113.5", out);
+    CHECK_STR(out, "192.0.2.9"); /* not a proxy: its header is ignored */
+    http_guard_client(&s, "10.0.0.1", "203.0.113.5", out);
+    CHECK_STR(out, "203.0.113.5");
+    http_guard_client(&s, "10.0.0.1", "6.6.6.6, 203.0.113.5, 10.0.0.2", out);
+    CHECK_STR(out, "203.0.113.5"); /* the rightmost hop no trusted proxy added */
+    http_guard_client(&s, "::ffff:10.0.0.1", "garbage", out);
+    CHECK_STR(out, "10.0.0.1"); /* a header that is no address names nobody */
+    http_guard_client(&s, "10.0.0.1", NULL, out);
+    CHECK_STR(out, "10.0.0.1");
+    http_opts bad = {.trusted_proxies = "proxy.example"};
+    static http_server s2;
+    CHECK_EQ_INT(http_guard_init(&s2, &bad), DX_EARG);
+}
+
 int main(void)
 {
     RUN(stream_followers_see_every_byte_once);
@@ -202,5 +225,6 @@ int main(void)
     RUN(question_bodies);
     RUN(chat_bodies);
     RUN(ids);
+    RUN(forwarded_for_only_from_trusted_proxies);
     return test_summary();
 }

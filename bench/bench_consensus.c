@@ -1,0 +1,148 @@
+/*
+ * bench_consensus — how long one analysis of a 6-member council with long
+ * markdown answers takes (issue 12's budget: under 1 s on 2 threads without
+ * yes/no checks), by words only and, when the default sentence encoder is
+ * cached, by meaning.
+ *
+ *     build/release/bench/bench_consensus [rounds]   (default 5)
+ *
+ * The answers are generated (fixed seed): each ~45 claims of prose, a list
+ * and a table, sharing some facts across members and contradicting others, so
+ * every phase (split, features, pairwise relations, points) does real work.
+ * Reports the median wall time per analysis and its share of the 1 s budget.
+ * Not a test.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ask/ask.h"
+#include "consensus/consensus.h"
+#include "core/str.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static unsigned long long seed = 0x2545F4914F6CDD1Dull;
+
+static unsigned next(unsigned n)
+{
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    return (unsigned)(seed >> 33) % n;
+}
+
+static const char *const subjects[] = {
+    "The Eiffel Tower", "The Great Wall",    "Mount Everest",    "The Amazon river",
+    "Lake Baikal",      "The Sahara",        "The Moon",         "Mars",
+    "Jupiter",          "The Pacific Ocean", "Python",           "The Linux kernel",
+    "SQLite",           "The human heart",   "Regular exercise",
+};
+static const char *const verbs[] = {"is about",       "measures", "was built over",
+                                    "covers roughly", "has",      "reaches"};
+static const char *const units[] = {"metres", "km",     "years", "square kilometres",
+                                    "moons",  "percent"};
+static const char *const extra[] = {
+    "according to most sources", "which surprises many visitors", "as recorded in 2019",
+    "by current estimates",      "in the official survey",        "though estimates vary",
+};
+
+/* One member's answer: prose sentences, a list and a table (~45 claims). */
+static char *answer(int member)
+{
+    dx_buf b = dx_buf_make(0);
+    dx_buf_puts(&b, "Here is a detailed overview.\n\n");
+    for (int i = 0; i < 20; i++) {
+        unsigned s = next(15), v = next(6), u = next(6), e = next(6);
+        /* a shared core of facts (same numbers), the rest member-specific */
+        unsigned n = i < 8 ? 100 + 37 * (unsigned)i : 100 + next(900) + (unsigned)member;
+        dx_buf_printf(&b, "%s %s %u %s, %s. ", subjects[s], verbs[v], n, units[u], extra[e]);
+        if (i % 5 == 4)
+            dx_buf_puts(&b, "\n\n");
+    }
+    dx_buf_puts(&b, "\nKey facts:\n\n");
+    for (int i = 0; i < 12; i++)
+        dx_buf_printf(&b, "- **%s** is %s known for its %s.\n", subjects[next(15)],
+                      i % 3 ? "widely" : "not", units[next(6)]);
+    dx_buf_puts(&b, "\n| Item | Value | Note |\n|---|---|---|\n");
+    for (int i = 0; i < 10; i++)
+        dx_buf_printf(&b, "| %s | %u %s | %s |\n", subjects[next(15)], 10 + next(90),
+                      units[next(6)], extra[next(6)]);
+    dx_buf_puts(&b, "\nI hope this helps!\n");
+    return dx_buf_take(&b);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double run(const cns_input *in, const cns_options *opt, int rounds, const char **method,
+                  int *points)
+{
+    double t[32];
+    for (int r = 0; r < rounds; r++) {
+        arena a = arena_make(256 << 10, 512u << 20);
+        cns_result *res;
+        double t0 = now();
+        if (cns_analyze(in, opt, &a, &res)) {
+            fprintf(stderr, "bench_consensus: %s\n", dx_errmsg());
+            exit(1);
+        }
+        t[r] = now() - t0;
+        *method = res->analysis.method;
+        *points = (int)(res->analysis.n_agreed + res->analysis.n_disputed + res->analysis.n_unique);
+        arena_free(&a);
+    }
+    qsort(t, (size_t)rounds, sizeof *t, cmp_double);
+    return t[rounds / 2];
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    if (rounds < 1 || rounds > 32)
+        rounds = 5;
+    cns_member m[6];
+    char *texts[6];
+    size_t bytes = 0;
+    for (int i = 0; i < 6; i++) {
+        texts[i] = answer(i);
+        bytes += strlen(texts[i]);
+        char *name = malloc(8);
+        snprintf(name, 8, "m%d", i);
+        m[i] = (cns_member){.name = name, .model = name, .status = CNS_DONE, .text = texts[i]};
+    }
+    cns_input in = {"Tell me about famous landmarks and their sizes.", m, 6};
+    const char *method = "";
+    int points = 0;
+    cns_options lex = {0};
+    double tl = run(&in, &lex, rounds, &method, &points);
+    printf("consensus: 6 members, %zu bytes of answers, %s: %.3f s per analysis (%d points), "
+           "%.0f%% of the 1 s budget\n",
+           bytes, method, tl, points, 100 * tl);
+    embed_model *em = NULL;
+    if (ask_open_embedder(NULL, &em) || !em) {
+        printf("consensus: by meaning: skipped (%s is not cached)\n", EMBED_DEFAULT_MODEL);
+    } else {
+        cns_options emb = {0};
+        ask_match_options(em, &emb);
+        double te = run(&in, &emb, rounds, &method, &points);
+        printf("consensus: 6 members, %zu bytes of answers, %s: %.3f s per analysis (%d points), "
+               "%.0f%% of the 1 s budget\n",
+               bytes, method, te, points, 100 * te);
+        embed_model_close(em);
+    }
+    for (int i = 0; i < 6; i++) {
+        free(texts[i]);
+        free((char *)m[i].name);
+    }
+    return 0;
+}
