@@ -301,18 +301,24 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s;
-    /* one statement: the count only moves when it stays within the allowance */
+    /* the day's row, then one UPDATE that moves the count only when it stays
+     * within the allowance: atomic on its own, on any SQL engine */
     dx_status st = prep(d, &s,
-                        "INSERT INTO premium_calls(user_id, day, calls) "
-                        "SELECT ?1, ?2, ?3 WHERE ?3 <= (SELECT daily_premium FROM users WHERE id "
-                        "= ?1) "
-                        "ON CONFLICT(user_id, day) DO UPDATE SET calls = calls + ?3 "
-                        "WHERE calls + ?3 <= (SELECT daily_premium FROM users WHERE id = ?1)",
-                        "iti", user_id, day, (long long)n);
-    if (!st)
-        st = run(d, s, "count premium calls");
-    bool taken = !st && sqlite3_changes(d->h) > 0;
-    sqlite3_finalize(s);
+                        "INSERT INTO premium_calls(user_id, day, calls) VALUES(?, ?, 0) "
+                        "ON CONFLICT(user_id, day) DO NOTHING",
+                        "it", user_id, day);
+    st = change(d, s, st, "count premium calls", false);
+    bool taken = false;
+    if (!st) {
+        st = prep(d, &s,
+                  "UPDATE premium_calls SET calls = calls + ? WHERE user_id = ? AND day = ? AND "
+                  "calls + ? <= (SELECT daily_premium FROM users WHERE id = ?)",
+                  "iitii", (long long)n, user_id, day, (long long)n, user_id);
+        if (!st)
+            st = run(d, s, "count premium calls");
+        taken = !st && sqlite3_changes(d->h) > 0;
+        sqlite3_finalize(s);
+    }
     int count = 0;
     if (!st) {
         st = prep(d, &s, "SELECT calls FROM premium_calls WHERE user_id = ? AND day = ?", "it",
@@ -322,24 +328,69 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
         sqlite3_finalize(s);
     }
     if (!st && !taken)
-        st =
-            dx_fail(DX_ELIMIT, "the daily allowance of premium calls is used up (%d today)", count);
+        st = dx_fail(DX_ELIMIT, "today's allowance of premium calls is used up (%d made)", count);
     if (used)
         *used = count;
     pthread_mutex_unlock(&d->mu);
     return st;
 }
 
-dx_status db_question_set_owner(db *d, const char *id, long long user_id, bool private_)
+dx_status db_user_defaults_set(db *d, long long user_id, const char *members_json)
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s;
-    dx_status st = prep(d, &s, "UPDATE questions SET owner = ?, private = ? WHERE id = ?", "iit",
-                        user_id, (long long)private_, id);
-    if (!st)
-        st = run(d, s, "set owner");
-    if (!st && sqlite3_changes(d->h) == 0)
-        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+    dx_status st = prep(d, &s, "UPDATE users SET default_members = ? WHERE id = ?", "ti",
+                        members_json, user_id);
+    st = change(d, s, st, "save default members", true);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_user_defaults_get(db *d, long long user_id, json_t **members)
+{
+    *members = NULL;
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s;
+    dx_status st = prep(d, &s, "SELECT default_members FROM users WHERE id = ?", "i", user_id);
+    if (!st) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+            *members = json_loads((const char *)sqlite3_column_text(s, 0), 0, NULL);
+        else if (rc == SQLITE_DONE)
+            st = dx_fail(DX_ENOTFOUND, "no such account");
+        else if (rc != SQLITE_ROW)
+            st = fail(d, "read default members");
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    if (!st && *members && !json_is_array(*members)) {
+        json_decref(*members);
+        *members = NULL;
+    }
+    return st;
+}
+
+dx_status db_question_owner(db *d, const char *id, long long *owner, char *share, size_t cap)
+{
+    *owner = 0;
+    if (share && cap)
+        share[0] = '\0';
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s;
+    dx_status st = prep(d, &s, "SELECT owner, share FROM questions WHERE id = ?", "t", id);
+    if (!st) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *owner = sqlite3_column_type(s, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(s, 0);
+            const unsigned char *t = sqlite3_column_text(s, 1);
+            if (share && cap && t)
+                snprintf(share, cap, "%s", (const char *)t);
+        } else if (rc == SQLITE_DONE) {
+            st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+        } else {
+            st = fail(d, "read question owner");
+        }
+    }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st;

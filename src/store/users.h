@@ -59,8 +59,13 @@ dx_status db_user_key_delete(db *d, long long user_id, const char *provider);
  * day's count after the call. */
 dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int *used);
 
-/* Marks a question as belonging to a user (private: only they may read it
- * without its share link's id... see docs/api.md). */
-dx_status db_question_set_owner(db *d, const char *id, long long user_id, bool private_);
+/* The user's default premium members: a JSON array of member names as
+ * text (NULL: none chosen). get: *members a new reference or NULL. */
+dx_status db_user_defaults_set(db *d, long long user_id, const char *members_json);
+dx_status db_user_defaults_get(db *d, long long user_id, json_t **members);
+
+/* Who a question belongs to: *owner 0 when it was asked anonymously, and
+ * its share token in share (cap bytes, "" when none). DX_ENOTFOUND if absent. */
+dx_status db_question_owner(db *d, const char *id, long long *owner, char *share, size_t cap);
 
 #endif

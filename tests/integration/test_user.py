@@ -4,9 +4,16 @@ written before accounts existed (schema 1), which is upgraded without losing a q
 import json
 import os
 import sqlite3
+import shutil
 import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fake_openai  # noqa: E402
+import test_web  # noqa: E402
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
+DATA = os.path.join(os.path.dirname(__file__), "..", "data", "store")
 
 
 def user(db, *args, password=None):
@@ -37,28 +44,46 @@ def test_add_disable_list(tmp_path):
     assert not any("long enough" in h for h in hashes)
 
 
+def contains(new, old, where="question"):
+    """Every field the previous release served is served again, the same."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict), where
+        for k, v in old.items():
+            assert k in new, "%s: %s is gone" % (where, k)
+            contains(new[k], v, where + "." + k)
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), where
+        for i, (a, b) in enumerate(zip(new, old)):
+            contains(a, b, "%s[%d]" % (where, i))
+    else:
+        assert new == old, "%s: %r became %r" % (where, old, new)
+
+
 def test_old_store_is_upgraded(tmp_path):
-    db = tmp_path / "old.db"
+    """tests/data/store/schema1.db was written by the previous release's `drux serve` (schema 1,
+    three questions); schema1.json is what that release served for them over /api/v1."""
+    db = tmp_path / "drux.db"
+    shutil.copy(os.path.join(DATA, "schema1.db"), db)
+    with open(os.path.join(DATA, "schema1.json")) as f:
+        before = json.load(f)
     with sqlite3.connect(db) as c:
-        c.executescript("""
-            CREATE TABLE questions(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
-              question TEXT NOT NULL, members_sel TEXT, status TEXT NOT NULL, error TEXT,
-              created_at TEXT NOT NULL, finished_at TEXT);
-            CREATE TABLE members(question_id TEXT NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,
-              model TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
-              latency_ms INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0,
-              ttft_ms INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL DEFAULT '',
-              PRIMARY KEY(question_id, idx));
-            CREATE TABLE analyses(question_id TEXT PRIMARY KEY, label TEXT, consensus INTEGER,
-              result TEXT NOT NULL);
-            CREATE TABLE timings(question_id TEXT PRIMARY KEY, queued_ms INTEGER, asking_ms INTEGER,
-              analyzing_ms INTEGER, synthesizing_ms INTEGER, total_ms INTEGER);
-            INSERT INTO questions(id, question, status, created_at) VALUES
-              ('q1', 'Why is the sky blue?', 'done', '2025-12-01T10:00:00Z');
-            PRAGMA user_version = 1;
-        """)
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 1
     assert user(db, "add", "ada", password="a long enough password\n").returncode == 0
     with sqlite3.connect(db) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert c.execute("SELECT question, owner FROM questions").fetchall() == [
-            ("Why is the sky blue?", None)]
+        assert c.execute("SELECT count(*) FROM questions WHERE owner IS NULL").fetchone()[0] == 3
+    fake = fake_openai.Server().start()
+    srv = test_web.Serve(tmp_path, fake)
+    try:
+        status, listed = srv.json("GET", "/api/v1/questions")
+        assert status == 200
+        contains(listed["questions"], before["list"], "list")
+        for old in before["questions"]:
+            status, q = srv.json("GET", "/api/v1/questions/" + old["id"])
+            assert status == 200
+            contains(q, old, old["id"])
+            status, _, page = srv.request("GET", "/q/" + old["id"])
+            assert status == 200 and old["question"].encode() in page
+    finally:
+        srv.stop()
+        fake.close()

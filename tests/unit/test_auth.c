@@ -194,57 +194,97 @@ TEST(users_and_sessions)
     db_close(d);
 }
 
-/* A store written before accounts (schema 1, as the previous release made
- * it) opens, migrates, and keeps every question. */
+/* The store the previous release (schema 1) wrote, tests/data/store/schema1.db:
+ * made by its `drux serve` with three questions. It opens, migrates once, and
+ * keeps every question, member answer and analysis; its questions stay
+ * anonymous. */
 TEST(migration_keeps_questions)
 {
     const char *path = tmp_path("v1.db");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp tests/data/store/schema1.db '%s'", path);
+    CHECK(system(cmd) == 0);
     sqlite3 *h;
+    int version = -1;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    const char *v1 =
-        "CREATE TABLE questions(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-        " question TEXT NOT NULL, members_sel TEXT, status TEXT NOT NULL, error TEXT,"
-        " created_at TEXT NOT NULL, finished_at TEXT);"
-        "CREATE TABLE members(question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE "
-        "CASCADE, idx INTEGER NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, status TEXT "
-        "NOT NULL, error TEXT, latency_ms INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL "
-        "DEFAULT 0, ttft_ms INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL DEFAULT '',"
-        " PRIMARY KEY(question_id, idx));"
-        "CREATE TABLE analyses(question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE "
-        "CASCADE, label TEXT, consensus INTEGER, result TEXT NOT NULL);"
-        "CREATE TABLE timings(question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE "
-        "CASCADE, queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER, synthesizing_ms "
-        "INTEGER, total_ms INTEGER);"
-        "INSERT INTO questions(id, question, status, created_at, finished_at) VALUES"
-        " ('q1', 'Why is the sky blue?', 'done', '2025-12-01T10:00:00Z', "
-        "'2025-12-01T10:00:05Z'),"
-        " ('q2', 'What is 2+2?', 'failed', '2025-12-02T10:00:00Z', '2025-12-02T10:00:01Z');"
-        "INSERT INTO members VALUES('q1', 0, 'smol', 'smol.gguf', 'done', NULL, 900, 12, 80, "
-        "'Rayleigh scattering.');"
-        "PRAGMA user_version = 1;";
-    CHECK(sqlite3_exec(h, v1, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_stmt *s;
+    CHECK(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
     sqlite3_close(h);
+    CHECK_EQ_INT(version, 1);
 
     db *d = NULL;
     CHECK_MSG(db_open(path, &d) == DX_OK, "%s", dx_errmsg());
     CHECK(db_schema_version(d) == DB_SCHEMA_VERSION);
     json_t *q = NULL;
-    CHECK(db_question_get(d, "q1", true, &q) == DX_OK);
-    CHECK_STR(json_string_value(json_object_get(q, "question")), "Why is the sky blue?");
+    CHECK(db_question_get(d, "2338zs7fuesy", true, &q) == DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "question")), "What is the capital of France?");
+    CHECK_EQ_INT((int)json_array_size(json_object_get(q, "members")), 3);
     json_t *m = json_array_get(json_object_get(q, "members"), 0);
-    CHECK_STR(json_string_value(json_object_get(m, "text")), "Rayleigh scattering.");
+    CHECK(strstr(json_string_value(json_object_get(m, "text")), "Paris") != NULL);
+    CHECK(json_is_object(json_object_get(q, "result")));
     json_decref(q);
     json_t *list = NULL;
-    CHECK(db_question_list(d, NULL, 10, NULL, &list) == DX_OK && json_array_size(list) == 2);
+    CHECK(db_question_list(d, NULL, 10, NULL, &list) == DX_OK && json_array_size(list) == 3);
     json_decref(list);
-    /* the upgraded store takes accounts and owners */
+    long long owner = -1;
+    char share[64] = "x";
+    CHECK(db_question_owner(d, "afb3a826rvcm", &owner, share, sizeof share) == DX_OK);
+    CHECK(owner == 0 && !share[0]);
+    /* the upgraded store takes accounts and owned questions */
     long long ada;
     CHECK(db_user_add(d, "ada", "$h", "2026-01-01T00:00:00Z", &ada) == DX_OK);
-    CHECK(db_question_set_owner(d, "q2", ada, true) == DX_OK);
-    CHECK(db_question_set_owner(d, "nope", ada, true) == DX_ENOTFOUND);
+    CHECK(db_question_insert_as(d, "mine", "Ada's own?", NULL, 0, "2026-12-06T00:00:00Z", ada,
+                                "tok123") == DX_OK);
     db_close(d);
     /* and opens again without migrating twice */
     CHECK(db_open(path, &d) == DX_OK);
+    CHECK(db_schema_version(d) == DB_SCHEMA_VERSION);
+    CHECK(db_question_list(d, NULL, 10, NULL, &list) == DX_OK && json_array_size(list) == 3);
+    json_decref(list);
+    db_close(d);
+}
+
+/* A signed-in user's questions are theirs: listed to them only, owner and
+ * share token on record; anonymous lists never show them. */
+TEST(question_owners)
+{
+    db *d = NULL;
+    CHECK(db_open(tmp_path("owners.db"), &d) == DX_OK);
+    long long ada, bob;
+    CHECK(db_user_add(d, "ada", "$h", "t", &ada) == DX_OK);
+    CHECK(db_user_add(d, "bob", "$h", "t", &bob) == DX_OK);
+    CHECK(db_question_insert(d, "anon1", "anyone's", NULL, 0, "t") == DX_OK);
+    CHECK(db_question_insert_as(d, "ada1", "ada's sky", NULL, 0, "t", ada, "s-ada1") == DX_OK);
+    CHECK(db_question_insert_as(d, "ada2", "ada's sea", NULL, 0, "t", ada, "s-ada2") == DX_OK);
+    CHECK(db_question_insert_as(d, "bob1", "bob's sky", NULL, 0, "t", bob, "s-bob1") == DX_OK);
+    json_t *l = NULL;
+    CHECK(db_question_list(d, NULL, 10, NULL, &l) == DX_OK && json_array_size(l) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "id")), "anon1");
+    json_decref(l);
+    CHECK(db_question_list_of(d, ada, NULL, 10, NULL, &l) == DX_OK && json_array_size(l) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "id")), "ada2");
+    json_decref(l);
+    CHECK(db_question_list_of(d, ada, "sky", 10, NULL, &l) == DX_OK && json_array_size(l) == 1);
+    json_decref(l);
+    CHECK(db_question_list_of(d, bob, NULL, 10, NULL, &l) == DX_OK && json_array_size(l) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "id")), "bob1");
+    json_decref(l);
+    long long owner;
+    char share[64];
+    CHECK(db_question_owner(d, "ada1", &owner, share, sizeof share) == DX_OK);
+    CHECK(owner == ada && !strcmp(share, "s-ada1"));
+    CHECK(db_question_owner(d, "nope", &owner, share, sizeof share) == DX_ENOTFOUND);
+
+    /* default premium members */
+    json_t *def = NULL;
+    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && !def);
+    CHECK(db_user_defaults_set(d, ada, "[\"claude\",\"gpt\"]") == DX_OK);
+    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && json_array_size(def) == 2);
+    json_decref(def);
+    CHECK(db_user_defaults_get(d, 9999, &def) == DX_ENOTFOUND);
     db_close(d);
 }
 
@@ -261,6 +301,7 @@ int main(void)
     RUN(sealed_secrets);
     RUN(users_and_sessions);
     RUN(migration_keeps_questions);
+    RUN(question_owners);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {
