@@ -43,7 +43,7 @@ typedef struct http_guard {
     size_t n_hosts;
     char proxies[HTTP_GUARD_MAX][HTTP_GUARD_NAME]; /* trusted proxies, canonical addresses */
     size_t n_proxies;
-    unsigned char secret[32]; /* keys the form tokens; new at each start */
+    unsigned char secret[32]; /* keys the form tokens: derived from the server key */
 } http_guard;
 
 struct http_server {
@@ -55,6 +55,10 @@ struct http_server {
     http_route_fn route;
     http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
     http_guard guard;
+    /* the server key: <store>.key (auth_server_key_load: 0600, made when absent,
+     * refused when others can read it). One secret for the server's seals and
+     * tokens, each use deriving its own key from it; it outlives restarts. */
+    unsigned char secret[32];
     pthread_mutex_t mu; /* guards buckets and conns */
     struct client_bucket {
         char addr[48];
@@ -128,7 +132,8 @@ struct http_req {
 
 /* ---- the guard (guard.c) ---- */
 
-/* Reads the allow-list and the trusted proxies from o; a new token secret. */
+/* Reads the allow-list and the trusted proxies from o; derives the form
+ * tokens' key from s->secret (load it first), so tokens outlive a restart. */
 dx_status http_guard_init(http_server *s, const http_opts *o);
 /* The request's Host is one the server answers for (loopback names, the
  * bound address, --allowed-host). False for a rebinding name. */

@@ -529,3 +529,35 @@ def test_forwarded_clients_behind_a_trusted_proxy_are_capped_apart(tmp_path, fak
         for x in socks:
             x.close()
         s.stop()
+
+
+# ---- the form token outlives a restart ----------------------------------------------------
+
+def test_open_form_still_posts_after_a_restart(tmp_path, fake):
+    same = {"Content-Type": FORM, "Sec-Fetch-Site": "same-origin"}
+    s = Serve(tmp_path, fake)
+    try:
+        cookie, token = s.session()  # a page opened before the restart
+    finally:
+        s.stop()
+    key = tmp_path / "drux.db.key"  # the server key beside the store, for its owner only
+    assert key.stat().st_mode & 0o777 == 0o600 and key.stat().st_size == 32
+    s = Serve(tmp_path, fake)
+    try:
+        status, h, _ = s.request("POST", "/ask", ("q=still+there%3F&token=" + token).encode(),
+                                 dict(same, Cookie=cookie))
+        assert status == 303 and h["location"].startswith("/q/"), status
+        s.wait(h["location"][3:])
+        # a token is still bound to its own session
+        other, _ = s.session()
+        assert s.request("POST", "/ask", ("q=x&token=" + token).encode(), dict(same, Cookie=other))[0] == 403
+    finally:
+        s.stop()
+    # a key others can read is refused, with a message saying what to do
+    key.chmod(0o644)
+    cfg = tmp_path / "council.ini"
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env["DRUX_HOME"] = str(tmp_path / "home")
+    p = subprocess.run([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db", str(tmp_path / "drux.db")],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode != 0 and "readable by others" in p.stderr and "chmod 600" in p.stderr, p.stderr
