@@ -1,18 +1,18 @@
 /*
- * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K and Q6_K layouts and their kernels held
- * to the formats' scalar vec_dot, on random matrices whose row counts are and are not
+ * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K layouts and their kernels
+ * held to the formats' scalar vec_dot, on random matrices whose row counts are and are not
  * multiples of the 16-row group, with odd and even block counts, for every
  * token count a kernel call takes (1 to 8).
  *
  * Tolerance: the scalar kernel does the same sums in the same order as
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
- * The K-quant kernels (Q4_K, Q6_K) round as vec_dot does, step by step, so they
+ * The K-quant kernels (Q4_K, Q5_K, Q6_K) round as vec_dot does, step by step, so they
  * must agree exactly at every level.
  * A whole model (qwen2-tiny in Q4_0 and Q6_K, whose output is tok_embd, and llama-tiny
- * in Q8_0 and Q4_K_M, with a 300-token vocabulary, so the output matrix ends in a part group) must
- * give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the
- * file's layout.
+ * in Q8_0, Q4_K_M and Q5_K_M, with a 300-token vocabulary, so the output matrix ends in a part
+ * group) must give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as
+ * in the file's layout.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -176,6 +176,10 @@ TEST(q4_K_kernels_match_vec_dot)
 {
     check_kernels(QT_Q4_K);
 }
+TEST(q5_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q5_K);
+}
 TEST(q6_K_kernels_match_vec_dot)
 {
     check_kernels(QT_Q6_K);
@@ -297,6 +301,11 @@ TEST(repacked_q4_K_model_gives_the_same_logits)
 {
     check_model("llama-tiny", "Q4_K_M", QT_Q4_K);
 }
+/* a Q5_K_M mix: Q5_K and Q6_K matrices, the output in Q6_K */
+TEST(repacked_q5_K_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q5_K_M", QT_Q5_K);
+}
 /* qwen2-tiny's tied output in Q6_K: token rows come from the packed copy */
 TEST(repacked_q6_K_model_gives_the_same_logits)
 {
@@ -311,12 +320,14 @@ int main(void)
     RUN(q5_0_kernels_match_vec_dot);
     RUN(q8_0_kernels_match_vec_dot);
     RUN(q4_K_kernels_match_vec_dot);
+    RUN(q5_K_kernels_match_vec_dot);
     RUN(q6_K_kernels_match_vec_dot);
     RUN(active_kernel_is_a_supported_level);
     RUN(repacked_q4_0_model_gives_the_same_logits);
     RUN(repacked_q8_0_model_gives_the_same_logits);
     RUN(repacked_q5_0_model_gives_the_same_logits);
     RUN(repacked_q4_K_model_gives_the_same_logits);
+    RUN(repacked_q5_K_model_gives_the_same_logits);
     RUN(repacked_q6_K_model_gives_the_same_logits);
     return test_summary();
 }
