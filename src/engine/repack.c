@@ -418,6 +418,9 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_AVX2] = rp_q4_0_tile_avx2;
         level_fn[F_Q5_0][QL_AVX2] = rp_q5_0_tile_avx2;
         level_fn[F_Q8_0][QL_AVX2] = rp_q8_0_tile_avx2;
+        level_fn[F_Q4_K][QL_AVX2] = rp_q4_K_tile_avx2;
+        level_fn[F_Q5_K][QL_AVX2] = rp_q5_K_tile_avx2;
+        level_fn[F_Q6_K][QL_AVX2] = rp_q6_K_tile_avx2;
     }
     if (quant_level_supported(QL_AVX512)) {
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
