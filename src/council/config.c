@@ -39,6 +39,7 @@ enum {
     K_IN_PRICE = 1u << 17,
     K_OUT_PRICE = 1u << 18,
     K_SCHEDULE = 1u << 19,
+    K_CONTEXT = 1u << 20,
 };
 
 /* Providers drux knows: the wire format, API root and key variable a
@@ -92,6 +93,7 @@ static const char *const member_keys[] = {
     "tier",
     "input_price",
     "output_price",
+    "context",
     NULL,
 };
 
@@ -430,6 +432,7 @@ static unsigned key_bit(const char *name)
         {"input_price", K_IN_PRICE},
         {"output_price", K_OUT_PRICE},
         {"schedule", K_SCHEDULE},
+        {"context", K_CONTEXT},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -580,6 +583,9 @@ static void member_key(parser *p, member_config *m, const char *name, const char
         *set |= K_IN_PRICE;
         m->has_price = true;
         parse_double(p, name, v, 0, 1e6, false, &m->input_price);
+    } else if (!strcmp(name, "context")) {
+        *set |= K_CONTEXT;
+        parse_int(p, name, v, 64, DX_MAX_CONTEXT, &m->context);
     } else if (!strcmp(name, "output_price")) {
         *set |= K_OUT_PRICE;
         m->has_price = true;

@@ -70,10 +70,15 @@ typedef struct member_config {
     size_t n_headers;
     const char *system_prompt; /* NULL: none */
     bool has_temperature, has_top_p, has_seed;
-    double temperature;          /* valid when has_temperature */
-    double top_p;                /* valid when has_top_p */
-    uint64_t seed;               /* valid when has_seed */
-    int max_tokens;              /* answer length cap, tokens */
+    double temperature; /* valid when has_temperature */
+    double top_p;       /* valid when has_top_p */
+    uint64_t seed;      /* valid when has_seed */
+    int max_tokens;     /* answer length cap, tokens */
+    /* The context window in tokens that a thread's earlier turns are fitted
+     * into (the oldest left out first). Local: the session's context (0: the
+     * model's, at most 4096); remote: the model's window (0: unknown, every
+     * turn is sent). */
+    int context;
     double timeout_s;            /* whole answer, retries included */
     double first_byte_timeout_s; /* remote: per attempt, until the first byte */
     int max_attempts;            /* remote: 1 + retries */

@@ -167,6 +167,82 @@ static enum MHD_Result create_question(http_req *r)
     return send_created(r, q, id);
 }
 
+static enum MHD_Result create_followup(http_req *r, const char *parent)
+{
+    if (!http_content_type_is(r, "application/json"))
+        return http_error(r, 415, "unsupported_media_type",
+                          "send the question as application/json");
+    enum MHD_Result ret;
+    if (!http_rate_ok(r, &ret))
+        return ret;
+    char *question = NULL;
+    json_t *members = NULL, *q = NULL;
+    char id[DX_HTTP_MAX_ID + 1];
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    dx_status st =
+        api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
+    for (size_t i = 0; !st && i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
+        names[n++] = json_string_value(json_array_get(members, i));
+    if (!st)
+        st = jobs_question_followup(r->srv->jobs, parent, question, members ? names : NULL, n, id);
+    if (!st)
+        st = jobs_question_json(r->srv->jobs, id, true, &q);
+    free(question);
+    json_decref(members);
+    if (st)
+        return http_error_status(r, st);
+    return send_created(r, q, id);
+}
+
+/* A download: the body with Content-Disposition naming the file. */
+static enum MHD_Result send_download(http_req *r, const char *mime, const char *name, char *body,
+                                     size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    http_add_headers(resp, mime);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    char disp[128];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* GET /api/v1/threads/<id>[/export.md|/export.json]: id is any turn's. */
+static enum MHD_Result thread_route(http_req *r, const char *id, const char *rest)
+{
+    json_t *t;
+    dx_status st = jobs_thread_json(r->srv->jobs, id, &t);
+    if (st)
+        return http_error_status(r, st);
+    if (!rest)
+        return http_send_json(r, 200, t);
+    char name[64];
+    const char *thread = json_string_value(json_object_get(t, "thread"));
+    if (!strcmp(rest, "/export.json")) {
+        snprintf(name, sizeof name, "drux-thread-%s.json", thread);
+        char *body = json_dumps(t, JSON_INDENT(2));
+        json_decref(t);
+        return body ? send_download(r, "application/json", name, body, strlen(body))
+                    : http_error(r, 500, "internal", "out of memory");
+    }
+    snprintf(name, sizeof name, "drux-thread-%s.md", thread);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    st = export_thread_md(&b, t);
+    json_decref(t);
+    if (st) {
+        dx_buf_free(&b);
+        return http_error_status(r, st);
+    }
+    return send_download(r, "text/markdown; charset=utf-8", name, b.data, b.len);
+}
+
 static enum MHD_Result list_questions(http_req *r)
 {
     const char *q = http_query(r, "q"), *lim = http_query(r, "limit"),
@@ -305,6 +381,19 @@ enum MHD_Result api_route(http_req *r, const char *path)
             return (ret = need_method(r, "GET", &bad)), bad ? ret : question_events(r, qid);
         if (!strcmp(slash, "/rerun"))
             return (ret = need_method(r, "POST", &bad)), bad ? ret : rerun_question(r, qid);
+        if (!strcmp(slash, "/followups"))
+            return (ret = need_method(r, "POST", &bad)), bad ? ret : create_followup(r, qid);
+    }
+    if (!strncmp(path, "/threads/", 9)) {
+        const char *id = path + 9, *slash = strchr(id, '/');
+        size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+        if (!api_id_valid(id, idlen))
+            return http_error(r, 404, "not_found", "no such thread");
+        char tid[DX_HTTP_MAX_ID + 1];
+        memcpy(tid, id, idlen);
+        tid[idlen] = '\0';
+        if (!slash || !strcmp(slash, "/export.md") || !strcmp(slash, "/export.json"))
+            return (ret = need_method(r, "GET", &bad)), bad ? ret : thread_route(r, tid, slash);
     }
     return http_error(r, 404, "not_found", "no API route %.200s (see docs/api.md)", r->url);
 }

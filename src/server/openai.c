@@ -472,8 +472,14 @@ static dx_status chat_begin(http_req *r, pump *p)
     if (st)
         return st;
     p->council = !strcmp(p->chat.model, COUNCIL_MODEL);
-    if (p->council)
-        return jobs_question_start(r->srv->jobs, p->chat.last_user, NULL, 0, p->qid);
+    if (p->council) { /* the earlier turns of the conversation are its thread */
+        council_turn turns[DB_MAX_THREAD_TURNS]; /* the latest: members trim further */
+        size_t n = 0;
+        if ((st = api_chat_turns(&p->chat, turns, DB_MAX_THREAD_TURNS, &n)))
+            return st;
+        return jobs_question_start_turns(r->srv->jobs, p->chat.last_user, NULL, 0, n ? turns : NULL,
+                                         n, p->qid);
+    }
     if ((st = resolve_local(r->srv, p)) || (st = jobs_slot_enter(r->srv->jobs)))
         return st;
     p->have_slot = true;

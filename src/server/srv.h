@@ -23,6 +23,7 @@
 
 #include "core/limits.h"
 #include "core/str.h"
+#include "council/member.h"
 #include "jobs/jobs.h"
 #include "server/http.h"
 
@@ -133,6 +134,11 @@ enum MHD_Result api_route(http_req *r, const char *path);
 enum MHD_Result openai_route(http_req *r, const char *path);
 enum MHD_Result html_route(http_req *r, const char *path, bool *handled);
 
+/* A thread (jobs_thread_json) as Markdown: per turn the question, the
+ * verdict, the answer, the agreed and disputed points and who made them,
+ * and each member's answer (export.c). Appends to out. */
+dx_status export_thread_md(dx_buf *out, json_t *thread);
+
 /* ---- parsers (parse.c), for untrusted bodies ---- */
 
 /* A question id as the server makes them: 1..DX_HTTP_MAX_ID of [a-z0-9]. */
@@ -163,6 +169,13 @@ typedef struct api_chat {
 
 /* POST /v1/chat/completions body. Free with api_chat_free. */
 dx_status api_chat_parse(const char *body, size_t len, api_chat *out);
+/* The conversation before the last user message as a thread's earlier
+ * turns for the council: each run of user messages (joined by a blank
+ * line) with the assistant messages that follow it (joined likewise) is a
+ * turn; system and developer messages, assistant messages before any user
+ * message and user messages left without a reply are not turns. At most
+ * cap turns (the latest); the strings live as long as c. */
+dx_status api_chat_turns(api_chat *c, council_turn *turns, size_t cap, size_t *n);
 void api_chat_free(api_chat *c);
 
 #endif
