@@ -33,19 +33,78 @@ static enum MHD_Result home(http_req *r)
     return send_page(r, st, &b);
 }
 
+/* The page of question id is the page of its thread: every turn, the last
+ * one live. */
 static enum MHD_Result question_page(http_req *r, const char *id)
 {
-    json_t *q;
-    dx_status st = jobs_question_json(r->srv->jobs, id, true, &q);
+    json_t *t;
+    dx_status st = jobs_thread_json(r->srv->jobs, id, &t);
     if (st)
         return http_error_status(r, st);
     const char *frag = http_query(r, "fragment");
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
-    st = page_question(&b, q, frag && !strcmp(frag, "1"), token);
-    json_decref(q);
+    st = page_thread(&b, json_object_get(t, "questions"), frag && !strcmp(frag, "1"), token);
+    json_decref(t);
     return send_page(r, st, &b);
+}
+
+/* Deleting a turn deletes the later ones too: only with confirm=1 (the
+ * script's dialog adds it, the confirmation page's form carries it);
+ * without, the confirmation page. Back to what is left of the thread. */
+static enum MHD_Result delete_turn(http_req *r, const char *id)
+{
+    char confirm[8];
+    bool confirmed = api_form_value(r->body.data ? r->body.data : "", r->body.len, "confirm",
+                                    confirm, sizeof confirm) == DX_OK &&
+                     !strcmp(confirm, "1");
+    json_t *t;
+    dx_status st = jobs_thread_json(r->srv->jobs, id, &t);
+    if (st)
+        return http_error_status(r, st);
+    json_t *turns = json_object_get(t, "questions");
+    char thread[DX_HTTP_MAX_ID + 1];
+    snprintf(thread, sizeof thread, "%s", json_string_value(json_object_get(t, "thread")));
+    bool first = !strcmp(json_string_value(json_object_get(json_array_get(turns, 0), "id")), id);
+    if (!confirmed) {
+        char token[HTTP_TOKEN_LEN + 1];
+        http_guard_form_token(r, token);
+        dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+        st = page_delete_confirm(&b, turns, id, token);
+        json_decref(t);
+        return send_page(r, st, &b);
+    }
+    json_decref(t);
+    if ((st = jobs_question_delete(r->srv->jobs, id)))
+        return http_error_status(r, st);
+    char loc[64];
+    snprintf(loc, sizeof loc, "/q/%s", thread);
+    return http_redirect(r, first ? "/history" : loc);
+}
+
+/* A follow-up from the page: the next turn of the thread of id. */
+static enum MHD_Result followup(http_req *r, const char *id)
+{
+    enum MHD_Result ret;
+    if (!http_rate_ok(r, &ret))
+        return ret;
+    char *q = malloc(DX_MAX_QUESTION_BYTES + 1);
+    if (!q)
+        return http_error(r, 500, "internal", "out of memory");
+    char nid[DX_HTTP_MAX_ID + 1];
+    dx_status st = api_form_value(r->body.data ? r->body.data : "", r->body.len, "q", q,
+                                  DX_MAX_QUESTION_BYTES + 1);
+    if (st == DX_ENOTFOUND)
+        st = dx_fail(DX_EARG, "the form has no question (field q)");
+    if (!st)
+        st = jobs_question_followup(r->srv->jobs, id, q, NULL, 0, nid);
+    free(q);
+    if (st)
+        return http_error_status(r, st);
+    char loc[64];
+    snprintf(loc, sizeof loc, "/q/%s", nid);
+    return http_redirect(r, loc);
 }
 
 #define HISTORY_PAGE 50 /* questions on one history page */
@@ -167,13 +226,15 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         if (!slash && get)
             return question_page(r, qid);
         enum MHD_Result ret;
-        if (slash && (!strcmp(slash, "/delete") || !strcmp(slash, "/rerun")) && post &&
-            !form_ok(r, &ret))
+        if (slash &&
+            (!strcmp(slash, "/delete") || !strcmp(slash, "/rerun") ||
+             !strcmp(slash, "/followup")) &&
+            post && !form_ok(r, &ret))
             return ret;
-        if (slash && !strcmp(slash, "/delete") && post) {
-            dx_status st = jobs_question_delete(r->srv->jobs, qid);
-            return st ? http_error_status(r, st) : http_redirect(r, "/history");
-        }
+        if (slash && !strcmp(slash, "/delete") && post)
+            return delete_turn(r, qid);
+        if (slash && !strcmp(slash, "/followup") && post)
+            return followup(r, qid);
         if (slash && !strcmp(slash, "/rerun") && post) {
             if (!http_rate_ok(r, &ret))
                 return ret;

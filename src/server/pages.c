@@ -1074,7 +1074,9 @@ static void points_sections(w *o, json_t *r)
     }
 }
 
-static void followups(w *o, json_t *r)
+/* Suggested follow-ups: each continues the thread (a follow-up on the
+ * current turn, id). */
+static void followups(w *o, json_t *r, const char *id)
 {
     json_t *fu = ja(r, "followups");
     if (!json_array_size(fu))
@@ -1088,7 +1090,9 @@ static void followups(w *o, json_t *r)
     {
         if (!json_is_string(f))
             continue;
-        put(o, "<li><form method=\"post\" action=\"/ask\">");
+        put(o, "<li><form method=\"post\" action=\"/q/");
+        put_id_url(o, id);
+        put(o, "/followup\">");
         put_token(o);
         put(o, "<input type=\"hidden\" name=\"q\" value=\"");
         esc(o, json_string_value(f));
@@ -1099,46 +1103,218 @@ static void followups(w *o, json_t *r)
     put(o, "</ul>\n</section>\n");
 }
 
-static void actions(w *o, const char *id, bool finished_or_stopped)
+/* Typing a follow-up under the answer: the next turn of the thread. */
+static void followup_form(w *o, const char *id)
+{
+    put(o, "<form class=\"ask followup-ask\" method=\"post\" action=\"/q/");
+    put_id_url(o, id);
+    put(o, "/followup\">\n");
+    put_token(o);
+    putf(o,
+         "<label for=\"fq\">Ask a follow-up</label>\n<div class=\"ask-row\"><textarea id=\"fq\" "
+         "name=\"q\" rows=\"2\" required maxlength=\"%u\" data-max-chars=\"%u\" "
+         "aria-describedby=\"fq-limit\" placeholder=\"Continue this thread\"></textarea>\n"
+         "<button type=\"submit\">Ask</button></div>\n"
+         "<p class=\"limit\" id=\"fq-limit\">The council answers with this thread so far as "
+         "context. Up to %u characters.</p>\n</form>\n",
+         (unsigned)DX_MAX_QUESTION_CHARS, (unsigned)DX_MAX_QUESTION_CHARS,
+         (unsigned)DX_MAX_QUESTION_CHARS);
+}
+
+/* The delete button of one turn: it takes the later turns with it, which
+ * the confirmation says (data-later for the script's dialog; without
+ * script the server asks on a page of its own). */
+static void delete_form(w *o, const char *id, size_t later, const char *button_class)
+{
+    put(o, "<form class=\"del\" method=\"post\" action=\"/q/");
+    put_id_url(o, id);
+    putf(o, "/delete\" data-later=\"%zu\">", later);
+    put_token(o);
+    put(o, "<button type=\"submit\" class=\"");
+    put(o, button_class);
+    put(o, "\">");
+    put(o, later ? "Delete this and later questions" : "Delete");
+    put(o, "</button></form>");
+}
+
+static void actions(w *o, const char *id, const char *thread, size_t n_turns,
+                    bool finished_or_stopped)
 {
     put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a "
            "class=\"permalink\" href=\"/q/");
-    put_id_url(o, id);
-    put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
-    put_id_url(o, id);
-    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" "
-           "href=\"/\">New search</a>");
+    put_id_url(o, thread);
+    put(o, n_turns > 1 ? "\">Link to this thread</a>" : "\">Link to this question</a>");
+    put(o, " <button type=\"button\" class=\"copy\" data-copy=\"/q/");
+    put_id_url(o, thread);
+    put(o,
+        "\" hidden>Copy link</button> <span class=\"export\">Download: <a href=\"/api/v1/threads/");
+    put_id_url(o, thread);
+    put(o, "/export.md\" download>Markdown</a> \xC2\xB7 <a href=\"/api/v1/threads/");
+    put_id_url(o, thread);
+    put(o, "/export.json\" download>JSON</a></span></p>\n<div class=\"buttons\"><a "
+           "class=\"button\" href=\"/\">New search</a>");
     if (finished_or_stopped) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
         put(o, "/rerun\">");
         put_token(o);
-        put(o, "<button type=\"submit\" class=\"secondary\">Ask again</button></form>"
-               "\n<form class=\"del\" method=\"post\" action=\"/q/");
-        put_id_url(o, id);
-        put(o, "/delete\">");
-        put_token(o);
-        put(o, "<button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
+        put(o, "<button type=\"submit\" class=\"secondary\">Ask again</button></form>\n");
+        delete_form(o, id, 0, "secondary danger");
     }
     put(o, "</div>\n</section>\n");
 }
 
-dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token)
+/* What each member was given of the thread: said when a member got less
+ * than all earlier turns (its context window is smaller than the thread). */
+static void context_note(w *o, json_t *q)
+{
+    long long turn = ji(q, "turn", 1);
+    if (turn <= 1)
+        return;
+    json_t *members = ja(q, "members");
+    size_t i;
+    json_t *m;
+    bool trimmed = false;
+    json_array_foreach(members, i, m) trimmed |= ji(m, "context_dropped", 0) > 0;
+    if (!trimmed) {
+        put(o, "<p class=\"note context\">Asked with the earlier questions of this thread and the "
+               "council\xE2\x80\x99s answers to them as context.</p>\n");
+        return;
+    }
+    put(o, "<div class=\"banner trimmed\" role=\"note\"><strong>The thread is longer than some "
+           "models can read.</strong> To fit their context, the oldest turns were left out: ");
+    bool first = true;
+    json_array_foreach(members, i, m)
+    {
+        long long used = ji(m, "context_turns", 0), dropped = ji(m, "context_dropped", 0);
+        if (dropped <= 0)
+            continue;
+        put(o, first ? "" : "; ");
+        esc(o, js(m, "name"));
+        if (used)
+            putf(o, " read the last %lld of %lld earlier turns", used, used + dropped);
+        else
+            putf(o, " read none of the %lld earlier turn%s", dropped, dropped == 1 ? "" : "s");
+        first = false;
+    }
+    put(o, ".</div>\n");
+}
+
+/* One turn of the thread: its question, state, analysis and answers. The
+ * current (last) turn is the live one; earlier turns are written with their
+ * element ids prefixed by the caller. */
+static void turn_body(w *o, json_t *q, bool current, bool first_turn)
+{
+    json_t *r = jo(q, "result");
+    question_status status = qstatus(q);
+    bool finished = r != NULL;
+    bool running = !finished && (status == QUESTION_RUNNING || status == QUESTION_QUEUED);
+    json_t *members = finished ? ja(r, "members") : ja(q, "members");
+    const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
+    put(o, "<header class=\"qhead\">\n");
+    const char *cat = finished ? js(r, "category") : NULL;
+    if (cat) {
+        put(o, "<p class=\"tag\"><span class=\"vh\">Category: </span>");
+        esc(o, cat);
+        put(o, "</p>\n");
+    }
+    put(o, first_turn ? "<h1 class=\"q\" id=\"qh\">" : "<h2 class=\"q\" id=\"qh\">");
+    esc(o, question && *question ? question : "(no question)");
+    put(o, first_turn ? "</h1>\n" : "</h2>\n");
+    put(o, "<p class=\"when\">Asked ");
+    put_time(o, js(q, "created_at"));
+    put(o, "</p>\n");
+    progress(o, q, members, finished);
+    if (running && status == QUESTION_QUEUED)
+        put(o, "<p class=\"phase\" id=\"phase\">Waiting for a free slot: other questions are "
+               "being answered. This page updates when the models start.</p>\n");
+    else if (running)
+        put(o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
+               "they do.</p>\n");
+    put(o, "</header>\n");
+    context_note(o, q);
+
+    if (finished) {
+        verdict(o, r);
+        answer_section(o, r);
+        points_sections(o, r);
+        if (current)
+            followups(o, r, js(q, "id"));
+    } else if (status == QUESTION_INTERRUPTED) {
+        put(o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
+               "interrupted</strong> "
+               "before the council finished (the server stopped). What the models had written is "
+               "below; "
+               "nothing was analysed. Ask again to get a full answer.</div>\n");
+    } else if (status == QUESTION_FAILED) {
+        put(o,
+            "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
+        esc(o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
+        put(o, "</div>\n");
+    } else if (!running) {
+        put(o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this "
+               "question.</div>\n");
+    }
+    members_section(o, members, running, finished);
+}
+
+/* Copies html into o with every id and aria-labelledby/-describedby
+ * reference prefixed by pfx: an earlier turn's elements stay unique on the
+ * page. Model text in html is escaped (no raw quote), so only the page's own
+ * attributes match. */
+static void put_prefixed_ids(w *o, const char *html, size_t len, const char *pfx)
+{
+    static const char *const attrs[] = {" id=\"", " aria-labelledby=\"", " aria-describedby=\"",
+                                        " for=\""};
+    size_t i = 0, from = 0;
+    while (i < len) {
+        size_t hit = 0;
+        for (size_t k = 0; k < sizeof attrs / sizeof *attrs && !hit; k++) {
+            size_t an = strlen(attrs[k]);
+            if (len - i >= an && !memcmp(html + i, attrs[k], an))
+                hit = an;
+        }
+        if (!hit) {
+            i++;
+            continue;
+        }
+        putn(o, html + from, i + hit - from);
+        put(o, pfx);
+        i += hit;
+        from = i;
+    }
+    putn(o, html + from, len - from);
+}
+
+dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *form_token)
 {
     w o = {out, DX_OK, form_token};
+    json_t *none = NULL; /* what a thread without questions renders as */
+    size_t n = json_array_size(turns);
+    json_t *q = json_array_get(turns, n ? n - 1 : 0), *first = json_array_get(turns, 0);
+    if (!json_is_object(q) || !json_is_object(first)) {
+        if (!(none = json_pack("[{}]")))
+            return dx_fail(DX_ENOMEM, "pages: out of memory");
+        turns = none;
+        n = 1;
+        q = first = json_array_get(none, 0);
+    }
     json_t *r = jo(q, "result");
     question_status status = qstatus(q);
     const char *id = js(q, "id");
+    const char *thread = js(q, "thread") ? js(q, "thread") : js(first, "id");
     bool finished = r != NULL;
     /* queued: waiting for a free slot on the server; live like running */
     bool running = !finished && (status == QUESTION_RUNNING || status == QUESTION_QUEUED);
-    /* with a result, everything shown comes from it; before, from the live state */
-    json_t *members = finished ? ja(r, "members") : ja(q, "members");
-    const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
+    json_t *fr = jo(first, "result");
+    const char *title = fr && js(fr, "question") ? js(fr, "question") : js(first, "question");
     if (!fragment)
-        head(&o, question, running);
+        head(&o, title, running);
     put(&o, "<main id=\"main\" class=\"qpage\" data-id=\"");
     esc(&o, id);
+    put(&o, "\" data-thread=\"");
+    esc(&o, thread);
+    putf(&o, "\" data-turns=\"%zu", n);
     put(&o, "\" data-status=\"");
     put(&o, finished                         ? "done"
             : status < QUESTION_STATUS_COUNT ? question_status_str(status)
@@ -1146,56 +1322,97 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_
     if (running) {
         put(&o, "\" data-events=\"/api/v1/questions/");
         put_id_url(&o, id);
-        put(&o, "/events\" data-fragment=\"/q/");
-        put_id_url(&o, id);
-        put(&o, "?fragment=1");
+        put(&o, "/events");
     }
-    put(&o, "\">\n<header class=\"qhead\">\n");
-    const char *cat = finished ? js(r, "category") : NULL;
-    if (cat) {
-        put(&o, "<p class=\"tag\"><span class=\"vh\">Category: </span>");
-        esc(&o, cat);
-        put(&o, "</p>\n");
+    /* the script swaps in the page again as rendered here once the turn ends */
+    put(&o, "\" data-fragment=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "?fragment=1\">\n");
+    if (n > 1)
+        putf(&o,
+             "<p class=\"thread-note\">A thread of %zu questions, newest last: each follow-up "
+             "was asked with the questions and answers before it.</p>\n",
+             n);
+    for (size_t i = 0; i + 1 < n && !o.st; i++) {
+        json_t *t = json_array_get(turns, i);
+        long long tn = ji(t, "turn", (long long)i + 1);
+        putf(&o, "<article class=\"turn\" id=\"t-%lld\" aria-labelledby=\"t%lld-qh\">\n", tn, tn);
+        dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES);
+        w to = {&tb, DX_OK, form_token};
+        turn_body(&to, t, false, i == 0);
+        put(&to, "<div class=\"turn-actions\">");
+        delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
+        put(&to, "</div>\n");
+        char pfx[32];
+        snprintf(pfx, sizeof pfx, "t%lld-", tn);
+        if (to.st)
+            o.st = to.st;
+        else
+            put_prefixed_ids(&o, tb.data ? tb.data : "", tb.len, pfx);
+        dx_buf_free(&tb);
+        put(&o, "</article>\n");
     }
-    put(&o, "<h1>");
-    esc(&o, question && *question ? question : "(no question)");
-    put(&o, "</h1>\n<p class=\"when\">Asked ");
-    put_time(&o, js(q, "created_at"));
-    put(&o, "</p>\n");
-    progress(&o, q, members, finished);
-    if (running && status == QUESTION_QUEUED)
-        put(&o, "<p class=\"phase\" id=\"phase\">Waiting for a free slot: other questions are "
-                "being answered. This page updates when the models start.</p>\n");
-    else if (running)
-        put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
-                "they do.</p>\n");
-    put(&o, "</header>\n");
-
-    if (finished) {
-        verdict(&o, r);
-        answer_section(&o, r);
-        points_sections(&o, r);
-        followups(&o, r);
-    } else if (status == QUESTION_INTERRUPTED) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
-                "interrupted</strong> "
-                "before the council finished (the server stopped). What the models had written is "
-                "below; "
-                "nothing was analysed. Ask again to get a full answer.</div>\n");
-    } else if (status == QUESTION_FAILED) {
-        put(&o,
-            "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
-        esc(&o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
-        put(&o, "</div>\n");
-    } else if (!running) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this "
-                "question.</div>\n");
-    }
-    members_section(&o, members, running, finished);
-    actions(&o, id, !running);
+    putf(&o, "<article class=\"turn current\" id=\"t-%lld\" aria-labelledby=\"qh\">\n",
+         ji(q, "turn", (long long)n));
+    turn_body(&o, q, true, n <= 1);
+    put(&o, "</article>\n");
+    if (!running && id)
+        followup_form(&o, id);
+    actions(&o, id, thread ? thread : id, n, !running);
     put(&o, "</main>\n");
     if (!fragment)
         foot(&o);
+    json_decref(none);
+    return o.st;
+}
+
+dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token)
+{
+    json_t *one = q ? json_pack("[O]", q) : json_array();
+    if (!one)
+        return dx_fail(DX_ENOMEM, "pages: out of memory");
+    dx_status st = page_thread(out, one, fragment, form_token);
+    json_decref(one);
+    return st;
+}
+
+dx_status page_delete_confirm(dx_buf *out, json_t *turns, const char *id, const char *form_token)
+{
+    w o = {out, DX_OK, form_token};
+    size_t i, n = 0, from = 0;
+    json_t *t;
+    json_array_foreach(turns, i, t)
+    {
+        if (streq(js(t, "id"), id))
+            from = i;
+    }
+    n = json_array_size(turns) - from;
+    head(&o, "Delete?", false);
+    put(&o, "<main id=\"main\" class=\"confirm\">\n<h1>");
+    put(&o, n > 1 ? "Delete these questions?" : "Delete this question?");
+    put(&o, "</h1>\n");
+    if (n > 1)
+        putf(&o,
+             "<p>A follow-up depends on the questions before it, so deleting this question "
+             "deletes the %zu later question%s of its thread too. This cannot be undone.</p>\n",
+             n - 1, n == 2 ? "" : "s");
+    else
+        put(&o, "<p>This cannot be undone.</p>\n");
+    put(&o, "<ol class=\"qlist\">\n");
+    for (i = from; i < json_array_size(turns); i++) {
+        put(&o, "<li>");
+        esc_trunc(&o, js(json_array_get(turns, i), "question"), 300);
+        put(&o, "</li>\n");
+    }
+    put(&o, "</ol>\n<div class=\"buttons\"><form method=\"post\" action=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "/delete\">");
+    put_token(&o);
+    put(&o, "<input type=\"hidden\" name=\"confirm\" value=\"1\"><button type=\"submit\" "
+            "class=\"danger\">Delete</button></form>\n<a class=\"button secondary\" href=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "\">Cancel</a></div>\n</main>\n");
+    foot(&o);
     return o.st;
 }
 

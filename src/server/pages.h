@@ -45,6 +45,17 @@ dx_status page_home(dx_buf *out, json_t *recent, json_t *examples, const char *f
  * question; a finished one renders completely without JavaScript. */
 dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token);
 
+/* A thread: every turn (turns: stored questions, first to last), each with
+ * its own verdict, points and answers, newest last; the last turn is the
+ * live one (its events, its fragment) and gets the follow-up form. Earlier
+ * turns' element ids are prefixed "t<turn>-" so the page's ids stay unique.
+ * page_question is page_thread of one question. */
+dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *form_token);
+
+/* The page that asks before deleting question id of a thread (turns, as
+ * for page_thread): it names the later turns that go with it. */
+dx_status page_delete_confirm(dx_buf *out, json_t *turns, const char *id, const char *form_token);
+
 /* History: items (stored questions, newest first) matching query (NULL or
  * "" for all), each with a link and a delete button. before is the id the
  * page starts after (NULL: the newest); more says older ones exist, so the
