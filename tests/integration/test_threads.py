@@ -326,3 +326,88 @@ def test_kill9_during_a_followup_loses_no_earlier_turn(tmp_path, fake):
         assert q3["members"][0]["context_turns"] == 1  # the interrupted turn has no answer to give
     finally:
         s.stop()
+
+
+# ---- the page in headless Chromium --------------------------------------------------
+
+try:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_web_browser import CHROMEDRIVER, CHROMIUM, make_driver
+except ImportError:  # pragma: no cover - reported as a skip below
+    make_driver = None
+
+needs_browser = pytest.mark.skipif(make_driver is None or not (CHROMIUM and CHROMEDRIVER),
+                                   reason="selenium, chromium or chromium-driver is not installed")
+
+
+def page_done(d, turns):
+    main = d.find_element(By.TAG_NAME, "main")
+    return (main.get_attribute("data-status") == "done"
+            and len(d.find_elements(By.CSS_SELECTOR, "main article.turn")) == turns)
+
+
+@needs_browser
+def test_browser_follow_up_continues_the_thread_live(srv):
+    d = make_driver(True)
+    try:
+        base = "http://127.0.0.1:%d" % srv.port
+        d.get(base + "/")
+        box = d.find_element(By.ID, "q")
+        box.send_keys(Q1)
+        box.send_keys(Keys.ENTER)
+        WebDriverWait(d, 30).until(lambda d: "/q/" in d.current_url)
+        first = d.current_url.rsplit("/", 1)[1]
+        WebDriverWait(d, 30).until(lambda d: page_done(d, 1))  # live, then swapped in
+        box = d.find_element(By.ID, "fq")
+        box.send_keys(Q2)
+        box.send_keys(Keys.ENTER)
+        WebDriverWait(d, 30).until(lambda d: d.current_url.rsplit("/", 1)[1] != first)
+        WebDriverWait(d, 30).until(lambda d: page_done(d, 2))
+        turns = d.find_elements(By.CSS_SELECTOR, "main article.turn")
+        assert turns[0].find_element(By.CSS_SELECTOR, "h1.q").text == Q1
+        assert turns[1].find_element(By.CSS_SELECTOR, "h2.q").text == Q2
+        assert "current" in turns[1].get_attribute("class")
+        # each turn with its own meter, points and answers
+        for t in turns:
+            assert t.find_elements(By.CSS_SELECTOR, ".verdict meter, .verdict .pct")
+            assert t.find_elements(By.CSS_SELECTOR, ".answer")
+            assert len(t.find_elements(By.CSS_SELECTOR, ".members .member")) == 3
+        ids = d.execute_script("return Array.from(document.querySelectorAll('[id]')).map(e => e.id)")
+        assert len(ids) == len(set(ids)), "an id repeats on the thread page"
+        link = d.find_element(By.CSS_SELECTOR, "a.permalink")
+        assert link.get_attribute("href").endswith("/q/" + first)
+        # deleting the first turn: the dialog names the later one
+        turns[0].find_element(By.CSS_SELECTOR, "form.del button").click()
+        WebDriverWait(d, 5).until(lambda d: d.switch_to.alert)
+        alert = d.switch_to.alert
+        assert "1 later question" in alert.text
+        alert.accept()
+        WebDriverWait(d, 10).until(lambda d: d.current_url.endswith("/history"))
+        assert srv.json("GET", "/api/v1/threads/" + first)[0] == 404
+        errors = [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+    finally:
+        d.quit()
+
+
+@needs_browser
+def test_browser_without_javascript_confirms_on_a_page(srv):
+    q1 = srv.ask(Q1, ["alpha", "beta"])
+    q2 = srv.wait(srv.follow(q1["id"], Q2)["id"])
+    d = make_driver(False)
+    try:
+        base = "http://127.0.0.1:%d" % srv.port
+        d.get(base + "/q/" + q1["id"])
+        turns = d.find_elements(By.CSS_SELECTOR, "main article.turn")
+        assert len(turns) == 2
+        turns[0].find_element(By.CSS_SELECTOR, "form.del button").click()
+        WebDriverWait(d, 10).until(lambda d: "Delete these questions?" in d.page_source)
+        assert srv.json("GET", "/api/v1/questions/" + q2["id"])[0] == 200  # nothing deleted yet
+        d.find_element(By.CSS_SELECTOR, "main.confirm button[type=submit]").click()
+        WebDriverWait(d, 10).until(lambda d: d.current_url.endswith("/history"))
+        assert srv.json("GET", "/api/v1/questions/" + q1["id"])[0] == 404
+        assert srv.json("GET", "/api/v1/questions/" + q2["id"])[0] == 404
+    finally:
+        d.quit()
