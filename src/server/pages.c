@@ -530,6 +530,8 @@ static void question_list(w *o, json_t *items, bool with_delete)
         const char *text = js(q, "question");
         esc_trunc(o, text && *text ? text : "(no question)", 300);
         put(o, "</a>\n<span class=\"meta\">");
+        if (ji(q, "turn", 1) > 1)
+            put(o, "<span class=\"badge turn\">follow-up</span> ");
         put_badge(o, q);
         put(o, " ");
         put_time(o, js(q, "created_at"));
