@@ -42,17 +42,20 @@ def say(text):
 class Serve:
     """drux serve with a council of fake remote members; extra: per-member config lines."""
 
-    def __init__(self, tmp, fake, members, extra=None, db=None):
+    def __init__(self, tmp, fake, members, extra=None, db=None, env=None):
         lines = ["[council]", "max_tokens = 32", "timeout_s = 30", ""]
         for name, model in members.items():
-            lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url,
-                      "model = " + model, "max_attempts = 1"] + (extra or {}).get(name, []) + [""]
+            more = (extra or {}).get(name, [])
+            base = [] if any(x.startswith("base_url") for x in more) else ["base_url = " + fake.base_url]
+            lines += ["[member.%s]" % name, "type = remote", "model = " + model,
+                      "max_attempts = 1"] + base + more + [""]
         self.cfg = tmp / "council.ini"
         self.cfg.write_text("\n".join(lines))
         self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         self.env.pop("DRUX_CONFIG", None)
         self.env["DRUX_HOME"] = str(tmp / "home")
         self.env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
+        self.env.update(env or {})
         self.db = db or str(tmp / "drux.db")
         self.start()
 
@@ -297,6 +300,29 @@ def test_page_continues_the_thread_and_delete_asks_first(srv):
     assert q2["turn"] == 2
     assert srv.request("DELETE", "/api/v1/questions/" + q1["id"])[0] == 204
     assert srv.json("GET", "/api/v1/questions/" + q2["id"])[0] == 404
+
+
+def test_anthropic_and_gemini_members_get_the_turns_in_their_formats(tmp_path, fake):
+    import fake_providers
+    prov = fake_providers.Server().start()
+    s = Serve(tmp_path, fake, {"alpha": say(TOKYO) + "@p", "claude": "ok@threads", "gem": "ok@threads"},
+              extra={"claude": ["provider = anthropic", "base_url = " + prov.anthropic_url],
+                     "gem": ["provider = gemini", "base_url = " + prov.gemini_url]},
+              env={"ANTHROPIC_API_KEY": fake_providers.FAKE_KEY, "GEMINI_API_KEY": "AIzaFake0042"})
+    try:
+        q1 = s.ask(Q1)
+        q2 = s.wait(s.follow(q1["id"], Q2)["id"])
+        assert [m["status"] for m in q2["members"]] == ["done"] * 3, q2["members"]
+        answer1 = q1["result"]["answer"]
+        claude = [r["body"] for r in prov.requests if r["api"] == "anthropic"][-1]
+        assert [(m["role"], m["content"]) for m in claude["messages"]] == [
+            ("user", Q1), ("assistant", answer1), ("user", Q2)]
+        gem = [r["body"] for r in prov.requests if r["api"] == "gemini"][-1]
+        assert [(c["role"], c["parts"][0]["text"]) for c in gem["contents"]] == [
+            ("user", Q1), ("model", answer1), ("user", Q2)]
+    finally:
+        s.stop()
+        prov.close()
 
 
 def test_kill9_during_a_followup_loses_no_earlier_turn(tmp_path, fake):
