@@ -38,6 +38,11 @@ typedef struct http_opts {
                                     "a.example,b.example" ("*": any); NULL: none */
     const char *trusted_proxies; /* proxy addresses whose X-Forwarded-For names the client
                                     (rate limit, per-address cap); NULL: none */
+    long long session_ttl_s;     /* an account session's life in seconds; <= 0: 14 days */
+    bool https;                  /* clients reach the server over TLS (a proxy terminates it):
+                                    account cookies are Secure (also per request from a trusted
+                                    proxy's X-Forwarded-Proto: https) */
+    bool no_signup;              /* visitors can't create accounts (drux user add can) */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -417,7 +417,25 @@ static void put_seconds(w *o, long long ms)
         putf(o, "%lld s", (ms + 500) / 1000);
 }
 
+/* ---- who is looking --------------------------------------------------------------- */
+
+/* The viewer of the pages rendered on this thread (page_viewer_set); NULL:
+ * anonymous, and a question page offers re-run and delete as it always did. */
+static _Thread_local const page_viewer *viewer;
+
+void page_viewer_set(const page_viewer *v)
+{
+    viewer = v;
+}
+
+static const char *viewer_account(void)
+{
+    return viewer && viewer->account && *viewer->account ? viewer->account : NULL;
+}
+
 /* ---- page frame ----------------------------------------------------------------- */
+
+static void put_token(w *o);
 
 static void head(w *o, const char *title, bool refresh)
 {
@@ -440,8 +458,21 @@ static void head(w *o, const char *title, bool refresh)
         "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
         "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
         "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a "
-        "href=\"/history\">History</a></nav>\n"
-        "</header>\n");
+        "href=\"/history\">History</a></nav>\n");
+    put(o, "<nav class=\"account\" aria-label=\"Account\">");
+    if (viewer_account()) {
+        put(o, "<a href=\"/settings\" class=\"who\" title=\"Settings\">");
+        esc(o, viewer_account());
+        put(o, "</a>");
+        if (o->token) {
+            put(o, " <form class=\"inline\" method=\"post\" action=\"/signout\">");
+            put_token(o);
+            put(o, "<button type=\"submit\" class=\"link\">Sign out</button></form>");
+        }
+    } else {
+        put(o, "<a href=\"/signin\">Sign in</a>");
+    }
+    put(o, "</nav>\n</header>\n");
 }
 
 static void foot(w *o)
@@ -609,8 +640,9 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query, const char
     w o = {out, DX_OK, form_token};
     bool searching = query && *query;
     head(&o, "History", false);
-    put(&o, "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n"
-            "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
+    put(&o, viewer_account() ? "<main id=\"main\" class=\"history\">\n<h1>Your questions</h1>\n"
+                             : "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n");
+    put(&o, "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
             "<label for=\"hq\">Search your questions</label>\n<div class=\"ask-row\">"
             "<input type=\"search\" id=\"hq\" name=\"q\" value=\"");
     esc(&o, query);
@@ -1099,16 +1131,31 @@ static void followups(w *o, json_t *r)
     put(o, "</ul>\n</section>\n");
 }
 
+/* The question's link; an owned question's carries its share token (s=), so
+ * whoever is given it can read it. */
+static void put_share_url(w *o, const char *id)
+{
+    put(o, "/q/");
+    put_id_url(o, id);
+    if (viewer && viewer->share && *viewer->share) {
+        put(o, "?s=");
+        put_id_url(o, viewer->share);
+    }
+}
+
 static void actions(w *o, const char *id, bool finished_or_stopped)
 {
+    bool shared = viewer && viewer->share && *viewer->share;
     put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a "
-           "class=\"permalink\" href=\"/q/");
-    put_id_url(o, id);
-    put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
-    put_id_url(o, id);
+           "class=\"permalink\" href=\"");
+    put_share_url(o, id);
+    put(o, shared ? "\">Share link (whoever has it can read this question)</a>"
+                  : "\">Link to this question</a>");
+    put(o, " <button type=\"button\" class=\"copy\" data-copy=\"");
+    put_share_url(o, id);
     put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" "
            "href=\"/\">New search</a>");
-    if (finished_or_stopped) {
+    if (finished_or_stopped && (!viewer || viewer->can_change)) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
         put(o, "/rerun\">");
@@ -1144,11 +1191,21 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_
             : status < QUESTION_STATUS_COUNT ? question_status_str(status)
                                              : "unknown");
     if (running) {
+        const char *via = viewer && viewer->via_share ? viewer->via_share : NULL;
         put(&o, "\" data-events=\"/api/v1/questions/");
         put_id_url(&o, id);
-        put(&o, "/events\" data-fragment=\"/q/");
+        put(&o, "/events");
+        if (via) {
+            put(&o, "?s=");
+            put_id_url(&o, via);
+        }
+        put(&o, "\" data-fragment=\"/q/");
         put_id_url(&o, id);
         put(&o, "?fragment=1");
+        if (via) {
+            put(&o, "&amp;s=");
+            put_id_url(&o, via);
+        }
     }
     put(&o, "\">\n<header class=\"qhead\">\n");
     const char *cat = finished ? js(r, "category") : NULL;
@@ -1196,6 +1253,98 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_
     put(&o, "</main>\n");
     if (!fragment)
         foot(&o);
+    return o.st;
+}
+
+/* ---- accounts ------------------------------------------------------------------- */
+
+static void error_note(w *o, const char *error, const char *notice)
+{
+    if (error && *error) {
+        put(o, "<p class=\"banner stopped\" role=\"alert\">");
+        esc(o, error);
+        put(o, "</p>\n");
+    }
+    if (notice && *notice) {
+        put(o, "<p class=\"banner ok\" role=\"status\">");
+        esc(o, notice);
+        put(o, "</p>\n");
+    }
+}
+
+static void password_field(w *o, const char *id, const char *name, const char *label,
+                           const char *autocomplete)
+{
+    putf(o,
+         "<p><label for=\"%s\">%s</label><br><input type=\"password\" id=\"%s\" name=\"%s\" "
+         "required maxlength=\"1024\" autocomplete=\"%s\"></p>\n",
+         id, label, id, name, autocomplete);
+}
+
+dx_status page_account(dx_buf *out, page_account_form form, const char *form_token,
+                       const char *name, const char *error, bool signup_open)
+{
+    w o = {out, DX_OK, form_token};
+    bool up = form == PAGE_SIGNUP;
+    head(&o, up ? "Sign up" : "Sign in", false);
+    put(&o, up ? "<main id=\"main\" class=\"account-form\">\n<h1>Sign up</h1>\n"
+               : "<main id=\"main\" class=\"account-form\">\n<h1>Sign in</h1>\n");
+    put(&o, "<p class=\"lede\">Signed in, your questions are your own: your history lists "
+            "only them, and others read one only through its share link. You can also put "
+            "premium members (frontier models) beside the free ones.</p>\n");
+    error_note(&o, error, NULL);
+    if (up && !signup_open) {
+        put(&o, "<p><a href=\"/signin\">Sign in</a> with an account you have.</p>\n</main>\n");
+        foot(&o);
+        return o.st;
+    }
+    put(&o, up ? "<form class=\"account\" method=\"post\" action=\"/signup\">\n"
+               : "<form class=\"account\" method=\"post\" action=\"/signin\">\n");
+    put_token(&o);
+    put(&o, "<p><label for=\"name\">Account name or e-mail</label><br><input type=\"text\" "
+            "id=\"name\" name=\"name\" required maxlength=\"63\" autocomplete=\"username\" "
+            "autocapitalize=\"none\" spellcheck=\"false\" value=\"");
+    esc(&o, name);
+    put(&o, "\"></p>\n");
+    password_field(&o, "password", "password", "Password",
+                   up ? "new-password" : "current-password");
+    if (up)
+        password_field(&o, "password2", "password2", "Password again", "new-password");
+    put(&o, up ? "<p class=\"limit\">At least 10 characters.</p>\n"
+                 "<button type=\"submit\">Create account</button>\n</form>\n"
+                 "<p>Have an account? <a href=\"/signin\">Sign in</a>.</p>\n"
+               : "<button type=\"submit\">Sign in</button>\n</form>\n");
+    if (!up && signup_open)
+        put(&o, "<p>New here? <a href=\"/signup\">Sign up free</a>.</p>\n");
+    put(&o, "</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+dx_status page_settings(dx_buf *out, const char *form_token, const char *name, const char *notice,
+                        const char *error)
+{
+    w o = {out, DX_OK, form_token};
+    head(&o, "Settings", false);
+    put(&o, "<main id=\"main\" class=\"settings\">\n<h1>Settings</h1>\n<p>Signed in as <strong>");
+    esc(&o, name);
+    put(&o, "</strong>.</p>\n");
+    error_note(&o, error, notice);
+    put(&o, "<section aria-labelledby=\"pw-h\">\n<h2 id=\"pw-h\">Change password</h2>\n"
+            "<form class=\"account\" method=\"post\" action=\"/settings/password\">\n");
+    put_token(&o);
+    password_field(&o, "old", "old", "Current password", "current-password");
+    password_field(&o, "password", "password", "New password (at least 10 characters)",
+                   "new-password");
+    password_field(&o, "password2", "password2", "New password again", "new-password");
+    put(&o, "<button type=\"submit\">Change password</button>\n<p class=\"limit\">This signs "
+            "you out everywhere else.</p>\n</form>\n</section>\n");
+    put(&o, "<section aria-labelledby=\"so-h\">\n<h2 id=\"so-h\">Sessions</h2>\n"
+            "<form method=\"post\" action=\"/signout-everywhere\">");
+    put_token(&o);
+    put(&o, "<button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>\n"
+            "</section>\n</main>\n");
+    foot(&o);
     return o.st;
 }
 

@@ -52,6 +52,31 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_
 dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more,
                        const char *form_token);
 
+/* Who looks at the pages this thread renders next (until reset with NULL):
+ * the frame shows the account (a settings link, sign out) or "Sign in";
+ * the question page offers re-run and delete only when can_change, and the
+ * owner's share link carries share. The caller keeps *v alive meanwhile;
+ * never set (NULL): anonymous, and re-run and delete are offered. */
+typedef struct page_viewer {
+    const char *account;   /* signed-in account name; NULL: anonymous */
+    bool can_change;       /* may re-run and delete the question shown */
+    const char *share;     /* the owner's view: the question's share token */
+    const char *via_share; /* opened through a share link: its token, kept in live URLs */
+} page_viewer;
+
+void page_viewer_set(const page_viewer *v);
+
+typedef enum page_account_form { PAGE_SIGNIN, PAGE_SIGNUP } page_account_form;
+
+/* The sign-in or sign-up page: name prefilled (NULL: empty), error shown
+ * above the form (NULL: none); signup_open false says the server takes no
+ * new accounts. */
+dx_status page_account(dx_buf *out, page_account_form form, const char *form_token,
+                       const char *name, const char *error, bool signup_open);
+/* A signed-in user's settings: change password, sign out everywhere. */
+dx_status page_settings(dx_buf *out, const char *form_token, const char *name, const char *notice,
+                        const char *error);
+
 /* An error page for http_status with a one-line message for a person. */
 dx_status page_error(dx_buf *out, int http_status, const char *message);
 
