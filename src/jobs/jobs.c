@@ -56,8 +56,9 @@ struct qrun {
     const char *phase; /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
-    long long owner; /* the user who asked it (store/users.h); 0: anonymous */
-    char share[64];  /* an owned question's share token */
+    long long owner;            /* the user who asked it (store/users.h); 0: anonymous */
+    char share[64];             /* an owned question's share token */
+    char *keys[DX_MAX_MEMBERS]; /* the asker's own provider keys, per member (cfg's api_key) */
     mstate m[DX_MAX_MEMBERS];
     char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
@@ -314,8 +315,13 @@ static void qrun_free(qrun *qr)
 {
     if (!qr)
         return;
-    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++) {
         dx_buf_free(&qr->m[i].text);
+        if (qr->keys[i]) { /* a key leaves no copy behind */
+            explicit_bzero(qr->keys[i], strlen(qr->keys[i]));
+            free(qr->keys[i]);
+        }
+    }
     dx_buf_free(&qr->answer);
     jobs_stream_unref(qr->ev);
     json_decref(qr->asked);
@@ -721,6 +727,18 @@ dx_status jobs_question_start_as(jobs *j, const char *question, const char *cons
             qr->owner = who->owner;
             snprintf(qr->share, sizeof qr->share, "%s", who->share);
         }
+    }
+    /* the asker's own keys replace the server's for the premium members of
+     * their providers */
+    for (size_t i = 0; !st && who && i < qr->cfg.n_members; i++) {
+        member_config *mc = &qr->cfg.members[i];
+        for (size_t k = 0; !st && k < who->n_keys && k < JOBS_MAX_KEYS; k++)
+            if (mc->kind == MEMBER_REMOTE && mc->premium && mc->provider && who->key_provider[k] &&
+                who->key_value[k] && !strcmp(mc->provider, who->key_provider[k])) {
+                if (!(qr->keys[i] = strdup(who->key_value[k])))
+                    st = dx_fail(DX_ENOMEM, "out of memory");
+                mc->api_key = qr->keys[i];
+            }
     }
     if (!st)
         st = admit(j, qr);

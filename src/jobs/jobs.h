@@ -79,9 +79,17 @@ dx_status jobs_question_start(jobs *j, const char *question, const char *const *
 /* Who asks a question. owner > 0: a signed-in user (store/users.h), who
  * alone lists and changes it; others read it only with share, its share
  * token (at most 63 bytes). NULL or owner 0: anonymous. */
+#define JOBS_MAX_KEYS 16 /* providers an asker may bring keys for */
+
 typedef struct jobs_asker {
     long long owner;
     const char *share;
+    /* the asker's own provider keys: the premium members whose provider is
+     * key_provider[k] use key_value[k] instead of the server's key. Copied;
+     * the copies are wiped when the question ends. */
+    size_t n_keys;
+    const char *key_provider[JOBS_MAX_KEYS];
+    const char *key_value[JOBS_MAX_KEYS];
 } jobs_asker;
 
 /* jobs_question_start for who. */

@@ -3,6 +3,7 @@
  * a question. The cryptography is auth.c's, the records store/users.c's,
  * the pages pages.c's; docs/accounts.md says what is promised. */
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -12,27 +13,37 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "council/config.h"
 #include "server/auth.h"
 #include "server/pages.h"
 #include "server/srv.h"
 #include "store/users.h"
 
 #define ACCOUNT_COOKIE "drux_account"
-#define FAILS_PER_NAME 5   /* wrong passwords per account ... */
-#define FAILS_PER_ADDR 20  /* ... and per client address ... */
-#define FAIL_WINDOW_S 900  /* ... in 15 minutes before sign-in is refused */
-#define SIGNUPS_PER_ADDR 5 /* new accounts per client address in the window */
+#define FAILS_PER_NAME 5    /* wrong passwords per account ... */
+#define FAILS_PER_ADDR 20   /* ... and per client address ... */
+#define FAIL_WINDOW_S 900   /* ... in 15 minutes before sign-in is refused */
+#define SIGNUPS_PER_ADDR 10 /* new accounts per client address in the window */
 
 dx_status acct_init(http_server *s, const http_opts *o)
 {
     s->session_ttl_s = o->session_ttl_s > 0 ? o->session_ttl_s : 14 * 86400;
     s->https = o->https;
     s->signup = !o->no_signup;
+    s->open_premium = o->open_premium;
     dx_status st = auth_init();
     if (!st && (!(s->throttle_name = auth_throttle_new(FAILS_PER_NAME, FAIL_WINDOW_S)) ||
                 !(s->throttle_addr = auth_throttle_new(FAILS_PER_ADDR, FAIL_WINDOW_S)) ||
                 !(s->throttle_signup = auth_throttle_new(SIGNUPS_PER_ADDR, FAIL_WINDOW_S))))
         st = dx_fail(DX_ENOMEM, "out of memory");
+    if (!st) {
+        char path[4200];
+        if (o->key_file)
+            snprintf(path, sizeof path, "%s", o->key_file);
+        else
+            snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
+        st = auth_server_key_load(path, s->secret);
+    }
     /* a real hash of a random password: an unknown name costs a verification too */
     char pw[AUTH_TOKEN_LEN + 1];
     if (!st) {
@@ -49,6 +60,8 @@ void acct_free(http_server *s)
     auth_throttle_free(s->throttle_addr);
     auth_throttle_free(s->throttle_signup);
 }
+
+static enum MHD_Result settings(http_req *r, const char *notice, const char *error, int status);
 
 static db *store(http_req *r)
 {
@@ -188,7 +201,8 @@ static enum MHD_Result form_page(http_req *r, page_account_form form, int status
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
     acct_who(r);
-    page_viewer v = {.account = r->uid ? r->uname : NULL};
+    premium_view pv;
+    page_viewer v = {.account = r->uid ? r->uname : NULL, .premium = acct_premium_view(r, &pv)};
     page_viewer_set(&v);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_account(&b, form, token, name, error, r->srv->signup);
@@ -371,7 +385,8 @@ static enum MHD_Result settings(http_req *r, const char *notice, const char *err
         return http_redirect(r, "/signin");
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
-    page_viewer v = {.account = r->uname};
+    premium_view pv;
+    page_viewer v = {.account = r->uname, .premium = acct_premium_view(r, &pv)};
     page_viewer_set(&v);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
     dx_status st = page_settings(&b, token, r->uname, notice, error);
@@ -432,6 +447,331 @@ out:
     return ret;
 }
 
+/* ---- premium members (docs/accounts.md) ---- */
+
+static void utc_day(char out[16])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+dx_status acct_select(http_req *r, const char *const *asked, size_t n_asked, const bool *form_pick,
+                      acct_selection *sel)
+{
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    acct_who(r);
+    memset(sel, 0, sizeof *sel);
+    if (asked) {
+        for (size_t k = 0; k < n_asked && sel->n < DX_MAX_MEMBERS; k++) {
+            const member_config *mc = council_config_member(cfg, asked[k]);
+            if (mc && mc->premium && !r->uid && !r->srv->open_premium)
+                return dx_fail(DX_EUNSUPPORTED,
+                               "%.64s is a premium member: sign in to ask premium members",
+                               mc->name);
+            sel->names[sel->n++] = asked[k]; /* an unknown name: jobs says which */
+        }
+    } else {
+        /* the whole council, less the premium members the asker did not choose:
+         * the form's ticks, else the user's defaults; anonymous: none */
+        bool chosen[DX_MAX_MEMBERS] = {0};
+        if (form_pick)
+            memcpy(chosen, form_pick, sizeof chosen);
+        else if (r->uid)
+            acct_defaults(r, chosen);
+        sel->all = true;
+        for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++) {
+            const member_config *mc = &cfg->members[i];
+            if (!mc->premium || (r->uid && chosen[i]) || (!r->uid && r->srv->open_premium))
+                sel->names[sel->n++] = mc->name;
+            else
+                sel->all = false;
+        }
+        if (sel->n == 0)
+            return dx_fail(DX_EARG, r->uid ? "choose at least one premium member: this council "
+                                             "has no free ones"
+                                           : "this council has only premium members: sign in "
+                                             "to ask them");
+    }
+    for (size_t k = 0; k < sel->n; k++) {
+        const member_config *mc = council_config_member(cfg, sel->names[k]);
+        sel->n_premium += mc && mc->premium;
+    }
+    return DX_OK;
+}
+
+dx_status acct_select_free(http_req *r, acct_selection *sel)
+{
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    memset(sel, 0, sizeof *sel);
+    sel->all = true;
+    for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++) {
+        if (cfg->members[i].premium && !r->srv->open_premium)
+            sel->all = false;
+        else
+            sel->names[sel->n++] = cfg->members[i].name;
+    }
+    return sel->n ? DX_OK
+                  : dx_fail(DX_EARG, "this council has only premium members, which an "
+                                     "anonymous request can't ask");
+}
+
+void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS])
+{
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    memset(chosen, 0, DX_MAX_MEMBERS * sizeof *chosen);
+    json_t *def = NULL;
+    if (!r->uid || db_user_defaults_get(store(r), r->uid, &def) || !def)
+        return;
+    size_t k;
+    json_t *v;
+    json_array_foreach(def, k, v)
+    {
+        for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
+            if (json_is_string(v) && cfg->members[i].premium &&
+                !strcmp(json_string_value(v), cfg->members[i].name))
+                chosen[i] = true;
+    }
+    json_decref(def);
+}
+
+/* The providers of the council's premium members, each once. */
+static size_t premium_providers(const council_config *cfg, const char *out[JOBS_MAX_KEYS])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        const char *p = cfg->members[i].premium ? cfg->members[i].provider : NULL;
+        bool seen = !p;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = !strcmp(out[k], p);
+        if (!seen && n < JOBS_MAX_KEYS)
+            out[n++] = p;
+    }
+    return n;
+}
+
+bool acct_start(http_req *r, const char *question, const acct_selection *sel,
+                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+{
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    jobs_asker who;
+    char share[AUTH_TOKEN_LEN + 1], day[16];
+    acct_asker(r, &who, share);
+    utc_day(day);
+    int used = 0;
+    dx_status st = DX_OK;
+    /* premium calls come out of the day's allowance first, all or none */
+    if (sel->n_premium && r->uid &&
+        (st = db_premium_take(store(r), r->uid, day, sel->n_premium, &used))) {
+        if (st == DX_ELIMIT)
+            *ret = http_error(r, 429, "premium_quota",
+                              "this question asks %d premium member%s and today's allowance "
+                              "has %s left (%d used): ask the free members, or again tomorrow "
+                              "(UTC)",
+                              sel->n_premium, sel->n_premium == 1 ? "" : "s",
+                              used ? "too few" : "none", used);
+        else
+            *ret = http_error_status(r, st);
+        return false;
+    }
+    /* the user's own keys, opened for the question's life (jobs keeps copies) */
+    char *plain[JOBS_MAX_KEYS] = {0};
+    const char *provs[JOBS_MAX_KEYS];
+    size_t np = sel->n_premium && r->uid ? premium_providers(cfg, provs) : 0;
+    for (size_t k = 0; k < np; k++) {
+        char *sealed = NULL;
+        if (db_user_key_get(store(r), r->uid, provs[k], &sealed) == DX_OK &&
+            auth_secret_open(r->srv->secret, sealed, &plain[who.n_keys]) == DX_OK) {
+            who.key_provider[who.n_keys] = provs[k];
+            who.key_value[who.n_keys] = plain[who.n_keys];
+            who.n_keys++;
+        }
+        free(sealed);
+    }
+    st = jobs_question_start_as(r->srv->jobs, question, sel->all ? NULL : sel->names,
+                                sel->all ? 0 : sel->n, &who, id);
+    for (size_t k = 0; k < who.n_keys; k++)
+        auth_secret_free(plain[k]);
+    if (st) {
+        if (sel->n_premium && r->uid) /* not asked: the calls go back */
+            db_premium_take(store(r), r->uid, day, -sel->n_premium, NULL);
+        *ret = http_error_status(r, st);
+        return false;
+    }
+    return true;
+}
+
+bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+{
+    char *question = NULL;
+    json_t *asked = NULL;
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    acct_selection sel;
+    dx_status st = db_question_source(store(r), id, &question, &asked);
+    for (size_t i = 0; !st && i < json_array_size(asked) && n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(asked, i)))
+            names[n++] = json_string_value(json_array_get(asked, i));
+    if (!st)
+        st = acct_select(r, asked ? names : NULL, n, NULL, &sel);
+    bool ok = false;
+    if (st)
+        *ret = acct_error(r, st);
+    else
+        ok = acct_start(r, question, &sel, nid, ret);
+    free(question);
+    json_decref(asked);
+    return ok;
+}
+
+enum MHD_Result acct_error(http_req *r, dx_status st)
+{
+    if (st == DX_EUNSUPPORTED) /* a premium member asked anonymously */
+        return http_error(r, 403, "sign_in_for_premium", "%s", dx_errmsg());
+    return http_error_status(r, st);
+}
+
+const page_premium *acct_premium_view(http_req *r, premium_view *pv)
+{
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    acct_who(r);
+    memset(pv, 0, sizeof *pv);
+    bool chosen[DX_MAX_MEMBERS];
+    acct_defaults(r, chosen);
+    for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++) {
+        const member_config *mc = &cfg->members[i];
+        if (!mc->premium)
+            continue;
+        page_member_choice *c = &pv->members[pv->p.n_members++];
+        c->index = (int)i;
+        c->name = mc->name;
+        c->model = mc->model;
+        c->chosen = chosen[i];
+    }
+    if (!pv->p.n_members)
+        return NULL;
+    pv->p.members = pv->members;
+    pv->p.daily_limit = -1;
+    if (r->uid) {
+        const char *provs[JOBS_MAX_KEYS];
+        size_t np = premium_providers(cfg, provs);
+        for (size_t k = 0; k < np; k++) {
+            char *sealed = NULL;
+            pv->keys[k].provider = provs[k];
+            pv->keys[k].saved = db_user_key_get(store(r), r->uid, provs[k], &sealed) == DX_OK;
+            free(sealed);
+        }
+        pv->p.keys = pv->keys;
+        pv->p.n_keys = np;
+        db_user u;
+        char day[16];
+        utc_day(day);
+        if (db_user_get(store(r), r->uname, &u) == DX_OK &&
+            db_premium_take(store(r), r->uid, day, 0, &pv->p.used_today) == DX_OK)
+            pv->p.daily_limit = u.daily_premium;
+    }
+    pv->p.keys = pv->keys;
+    return &pv->p;
+}
+
+/* pm<index> ticks of a posted form into pick; false when the form carries no
+ * choice (pmsel absent). */
+bool acct_form_pick(http_req *r, bool pick[DX_MAX_MEMBERS])
+{
+    const char *body = r->body.data ? r->body.data : "";
+    char v[8], key[16];
+    memset(pick, 0, DX_MAX_MEMBERS * sizeof *pick);
+    if (api_form_value(body, r->body.len, "pmsel", v, sizeof v))
+        return false;
+    for (int i = 0; i < (int)DX_MAX_MEMBERS; i++) {
+        snprintf(key, sizeof key, "pm%d", i);
+        pick[i] = api_form_value(body, r->body.len, key, v, sizeof v) == DX_OK && !strcmp(v, "1");
+    }
+    return true;
+}
+
+static enum MHD_Result save_defaults(http_req *r)
+{
+    enum MHD_Result ret;
+    if (!html_form_ok(r, &ret))
+        return ret;
+    acct_who(r);
+    if (!r->uid)
+        return http_redirect(r, "/signin");
+    const council_config *cfg = jobs_council(r->srv->jobs);
+    bool pick[DX_MAX_MEMBERS];
+    acct_form_pick(r, pick);
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
+        if (pick[i] && cfg->members[i].premium)
+            json_array_append_new(names, json_string(cfg->members[i].name));
+    char *text = names ? json_dumps(names, JSON_COMPACT) : NULL;
+    json_decref(names);
+    if (!text)
+        return http_error(r, 500, "internal", "out of memory");
+    dx_status st = db_user_defaults_set(store(r), r->uid, text);
+    free(text);
+    return st ? http_error_status(r, st) : http_redirect(r, "/settings?done=members");
+}
+
+static enum MHD_Result save_keys(http_req *r)
+{
+    enum MHD_Result ret;
+    if (!html_form_ok(r, &ret))
+        return ret;
+    acct_who(r);
+    if (!r->uid)
+        return http_redirect(r, "/signin");
+    const char *provs[JOBS_MAX_KEYS];
+    size_t np = premium_providers(jobs_council(r->srv->jobs), provs);
+    const char *body = r->body.data ? r->body.data : "";
+    dx_status st = DX_OK;
+    const char *error = NULL;
+    char *key = malloc(AUTH_MAX_SECRET + 1);
+    if (!key)
+        return http_error(r, 500, "internal", "out of memory");
+    for (size_t k = 0; !st && !error && k < np; k++) {
+        char name[64], v[8];
+        snprintf(name, sizeof name, "forget_%s", provs[k]);
+        if (api_form_value(body, r->body.len, name, v, sizeof v) == DX_OK && !strcmp(v, "1")) {
+            st = db_user_key_delete(store(r), r->uid, provs[k]);
+            continue;
+        }
+        snprintf(name, sizeof name, "key_%s", provs[k]);
+        dx_status fs = api_form_value(body, r->body.len, name, key, AUTH_MAX_SECRET + 1);
+        /* what is wrong with a key is said without the key */
+        if (fs == DX_ELIMIT || fs == DX_EFORMAT) {
+            error = "A key is too long or not text; nothing was saved for it.";
+            break;
+        }
+        size_t a = 0, b = fs ? 0 : strlen(key);
+        while (a < b && (key[a] == ' ' || key[a] == '\t'))
+            a++;
+        while (b > a && (key[b - 1] == ' ' || key[b - 1] == '\t'))
+            b--;
+        if (a == b)
+            continue; /* left empty: the saved key stays */
+        key[b] = '\0';
+        if (strpbrk(key + a, "\r\n")) {
+            error = "A key is one line; nothing was saved for it.";
+            break;
+        }
+        char *sealed = NULL;
+        st = auth_secret_seal(r->srv->secret, key + a, &sealed);
+        if (!st)
+            st = db_user_key_set(store(r), r->uid, provs[k], sealed);
+        free(sealed);
+    }
+    sodium_memzero(key, AUTH_MAX_SECRET + 1);
+    free(key);
+    if (error)
+        return settings(r, NULL, error, 400);
+    if (st) /* a store error: its message names no key */
+        return http_error_status(r, st);
+    return http_redirect(r, "/settings?done=keys");
+}
+
 enum MHD_Result acct_route(http_req *r, const char *path, bool *handled)
 {
     *handled = true;
@@ -454,9 +794,17 @@ enum MHD_Result acct_route(http_req *r, const char *path, bool *handled)
         return sign_out(r, true);
     if (!strcmp(path, "/settings") && get) {
         const char *done = http_query(r, "done");
-        return settings(r, done && !strcmp(done, "password") ? "Password changed." : NULL, NULL,
-                        200);
+        const char *notice = !done                       ? NULL
+                             : !strcmp(done, "password") ? "Password changed."
+                             : !strcmp(done, "members")  ? "Default premium members saved."
+                             : !strcmp(done, "keys")     ? "Keys saved."
+                                                         : NULL;
+        return settings(r, notice, NULL, 200);
     }
+    if (!strcmp(path, "/settings/members") && post)
+        return save_defaults(r);
+    if (!strcmp(path, "/settings/keys") && post)
+        return save_keys(r);
     if (!strcmp(path, "/settings/password") && post)
         return change_password(r);
     *handled = false;

@@ -139,16 +139,20 @@ static enum MHD_Result send_created(http_req *r, json_t *q, const char *id)
 
 /* Starts a question with the members named in a parsed request (an array of
  * names, or NULL for the whole council). */
-static dx_status start_question(http_req *r, const char *question, json_t *members, char *id)
+static bool start_question(http_req *r, const char *question, json_t *members, char *id,
+                           enum MHD_Result *ret)
 {
     const char *names[DX_MAX_MEMBERS];
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
         names[n++] = json_string_value(json_array_get(members, i));
-    jobs_asker who;
-    char share[AUTH_TOKEN_LEN + 1];
-    acct_asker(r, &who, share);
-    return jobs_question_start_as(r->srv->jobs, question, members ? names : NULL, n, &who, id);
+    acct_selection sel;
+    dx_status st = acct_select(r, members ? names : NULL, n, NULL, &sel);
+    if (st) {
+        *ret = acct_error(r, st);
+        return false;
+    }
+    return acct_start(r, question, &sel, id, ret);
 }
 
 static enum MHD_Result create_question(http_req *r)
@@ -164,13 +168,14 @@ static enum MHD_Result create_question(http_req *r)
     char id[DX_HTTP_MAX_ID + 1];
     dx_status st =
         api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
-    if (!st)
-        st = start_question(r, question, members, id);
-    if (!st)
-        st = jobs_question_json(r->srv->jobs, id, true, &q);
+    if (st)
+        ret = http_error_status(r, st);
+    bool ok = !st && start_question(r, question, members, id, &ret);
     free(question);
     json_decref(members);
-    if (st)
+    if (!ok)
+        return ret;
+    if ((st = jobs_question_json(r->srv->jobs, id, true, &q)))
         return http_error_status(r, st);
     return send_created(r, q, id);
 }
@@ -223,13 +228,13 @@ static enum MHD_Result rerun_question(http_req *r, const char *id)
     if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     json_t *q = NULL;
-    char nid[DX_HTTP_MAX_ID + 1], share[AUTH_TOKEN_LEN + 1];
+    char nid[DX_HTTP_MAX_ID + 1];
     acct_question a;
-    jobs_asker who;
-    acct_asker(r, &who, share);
     dx_status st = acct_question_access(r, id, true, &a);
-    if (!st)
-        st = jobs_question_rerun_as(r->srv->jobs, id, &who, nid);
+    if (st)
+        return http_error_status(r, st);
+    if (!acct_rerun(r, id, nid, &ret))
+        return ret;
     if (!st)
         st = jobs_question_json(r->srv->jobs, nid, true, &q);
     if (st)

@@ -18,19 +18,21 @@ static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
 }
 
 /* The viewer of the pages this request renders (pages.h). */
-static void viewer_of(http_req *r, page_viewer *v)
+static void viewer_of(http_req *r, page_viewer *v, premium_view *pv)
 {
     acct_who(r);
     memset(v, 0, sizeof *v);
     v->account = r->uid ? r->uname : NULL;
     v->can_change = true;
+    v->premium = acct_premium_view(r, pv);
 }
 
 static enum MHD_Result home(http_req *r)
 {
     json_t *recent = NULL;
     page_viewer v;
-    viewer_of(r, &v);
+    premium_view pv;
+    viewer_of(r, &v, &pv);
     dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, NULL, 10, NULL, &recent);
     if (st)
         return http_error_status(r, st);
@@ -52,7 +54,8 @@ static enum MHD_Result question_page(http_req *r, const char *id)
     json_t *q = NULL;
     acct_question a;
     page_viewer v;
-    viewer_of(r, &v);
+    premium_view pv;
+    viewer_of(r, &v, &pv);
     dx_status st = acct_question_access(r, id, false, &a);
     if (!st)
         st = jobs_question_json(r->srv->jobs, id, true, &q);
@@ -86,7 +89,8 @@ static enum MHD_Result history(http_req *r)
     /* one more than a page, to know whether an "older" link leads anywhere */
     json_t *items;
     page_viewer v;
-    viewer_of(r, &v);
+    premium_view pv;
+    viewer_of(r, &v, &pv);
     dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, q, HISTORY_PAGE + 1, before, &items);
     if (st)
         return http_error_status(r, st);
@@ -139,14 +143,19 @@ static enum MHD_Result ask(http_req *r)
                                   DX_MAX_QUESTION_BYTES + 1);
     if (st == DX_ENOTFOUND)
         st = dx_fail(DX_EARG, "the form has no question (field q)");
-    jobs_asker who;
-    char share[AUTH_TOKEN_LEN + 1];
-    acct_asker(r, &who, share);
+    bool pick[DX_MAX_MEMBERS];
+    bool picked = acct_form_pick(r, pick);
+    acct_selection sel;
     if (!st)
-        st = jobs_question_start_as(r->srv->jobs, q, NULL, 0, &who, id);
+        st = acct_select(r, NULL, 0, picked ? pick : NULL, &sel);
+    if (st) {
+        free(q);
+        return acct_error(r, st);
+    }
+    bool ok = acct_start(r, q, &sel, id, &ret);
     free(q);
-    if (st)
-        return http_error_status(r, st);
+    if (!ok)
+        return ret;
     char loc[64];
     snprintf(loc, sizeof loc, "/q/%s", id);
     return http_redirect(r, loc);
@@ -215,12 +224,9 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         if (slash && !strcmp(slash, "/rerun") && post) {
             if (!http_rate_ok(r, &ret))
                 return ret;
-            char nid[DX_HTTP_MAX_ID + 1], share[AUTH_TOKEN_LEN + 1];
-            jobs_asker who;
-            acct_asker(r, &who, share);
-            st = jobs_question_rerun_as(r->srv->jobs, qid, &who, nid);
-            if (st)
-                return http_error_status(r, st);
+            char nid[DX_HTTP_MAX_ID + 1];
+            if (!acct_rerun(r, qid, nid, &ret))
+                return ret;
             char loc[64];
             snprintf(loc, sizeof loc, "/q/%s", nid);
             return http_redirect(r, loc);

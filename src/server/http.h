@@ -43,6 +43,10 @@ typedef struct http_opts {
                                     account cookies are Secure (also per request from a trusted
                                     proxy's X-Forwarded-Proto: https) */
     bool no_signup;              /* visitors can't create accounts (drux user add can) */
+    bool open_premium;           /* anonymous visitors ask premium members too (a private
+                                    server behind an authenticating proxy) */
+    const char *key_file;        /* the server's key that seals users' provider keys (created, mode
+                                    0600, when absent); NULL: db_path + ".key" */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -491,6 +491,47 @@ static void put_token(w *o)
     put(o, "\">");
 }
 
+/* For an anonymous visitor of a server with premium members: what signing in adds. */
+static void invitation(w *o)
+{
+    if (viewer_account() || !viewer || !viewer->premium)
+        return;
+    put(o,
+        "<aside class=\"invite\" aria-label=\"Premium members\"><p><strong>Want GPT-5, Claude, "
+        "Gemini &amp; more on the same question?</strong> <a href=\"/signin\">Sign in</a> free to "
+        "run any question against frontier models \xE2\x80\x94 side by side, same synthesis, "
+        "honest comparison.</p><p class=\"limit\">Free models only \xC2\xB7 sign in for "
+        "premium</p></aside>\n");
+}
+
+/* A signed-in user's premium members to tick for this question (pm<index>),
+ * their defaults ticked; pmsel says the form carries a choice. */
+static void premium_choices(w *o, const char *legend)
+{
+    const page_premium *p = viewer && viewer_account() ? viewer->premium : NULL;
+    if (!p || !p->n_members)
+        return;
+    put(o, "<fieldset class=\"premium\"><legend>");
+    put(o, legend);
+    put(o, "</legend><input type=\"hidden\" name=\"pmsel\" value=\"1\">\n");
+    for (size_t i = 0; i < p->n_members; i++) {
+        const page_member_choice *c = &p->members[i];
+        putf(o, "<label><input type=\"checkbox\" name=\"pm%d\" value=\"1\"%s> ", c->index,
+             c->chosen ? " checked" : "");
+        esc(o, c->name);
+        if (c->model && *c->model) {
+            put(o, " <span class=\"m-model\">");
+            esc(o, c->model);
+            put(o, "</span>");
+        }
+        put(o, "</label>\n");
+    }
+    if (p->daily_limit >= 0)
+        putf(o, "<p class=\"limit\">Premium calls today: %d of %d.</p>\n", p->used_today,
+             p->daily_limit);
+    put(o, "</fieldset>\n");
+}
+
 static void ask_form(w *o, const char *id, bool autofocus)
 {
     put(o, "<form class=\"ask\" method=\"post\" action=\"/ask\" role=\"search\">\n");
@@ -508,7 +549,9 @@ static void ask_form(w *o, const char *id, bool autofocus)
     /* the limit, said before sending; the script counts down to it */
     putf(o, "<p class=\"limit\" id=\"%s-limit\">Up to %u characters.</p>\n", id,
          (unsigned)DX_MAX_QUESTION_CHARS);
+    premium_choices(o, "Premium members for this question");
     put(o, "</form>\n");
+    invitation(o);
 }
 
 /* "Consensus 89%", "Single voice", "answering…": one short badge for a list
@@ -847,6 +890,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     }
     if (streq(js(m, "tier"), "premium"))
         put(o, " <span class=\"m-tier badge\">premium</span>");
+    else if (streq(js(m, "tier"), "free"))
+        put(o, " <span class=\"m-tier badge free\">free</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
@@ -1249,6 +1294,7 @@ dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_
                 "question.</div>\n");
     }
     members_section(&o, members, running, finished);
+    invitation(&o);
     actions(&o, id, !running);
     put(&o, "</main>\n");
     if (!fragment)
@@ -1339,6 +1385,43 @@ dx_status page_settings(dx_buf *out, const char *form_token, const char *name, c
     password_field(&o, "password2", "password2", "New password again", "new-password");
     put(&o, "<button type=\"submit\">Change password</button>\n<p class=\"limit\">This signs "
             "you out everywhere else.</p>\n</form>\n</section>\n");
+    const page_premium *p = viewer ? viewer->premium : NULL;
+    if (p && p->n_members) {
+        put(&o, "<section aria-labelledby=\"pm-h\">\n<h2 id=\"pm-h\">Premium members</h2>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/members\">\n");
+        put_token(&o);
+        premium_choices(&o, "Asked by default (you can change it for each question)");
+        put(&o, "<button type=\"submit\">Save</button>\n</form>\n</section>\n");
+    }
+    if (p && p->n_keys) {
+        put(&o, "<section aria-labelledby=\"keys-h\">\n<h2 id=\"keys-h\">Your provider keys</h2>\n"
+                "<p>Optional: premium members of a provider then use your key instead of the "
+                "server's. A key is stored encrypted and never shown again.</p>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/keys\" "
+                "autocomplete=\"off\">\n");
+        put_token(&o);
+        for (size_t i = 0; i < p->n_keys; i++) {
+            const char *prov = p->keys[i].provider;
+            put(&o, "<p><label for=\"key_");
+            esc(&o, prov);
+            put(&o, "\">");
+            esc(&o, prov);
+            put(&o, p->keys[i].saved ? " (a key is saved)" : " (none saved)");
+            put(&o, "</label><br><input type=\"password\" id=\"key_");
+            esc(&o, prov);
+            put(&o, "\" name=\"key_");
+            esc(&o, prov);
+            putf(&o, "\" maxlength=\"%d\" autocomplete=\"off\" placeholder=\"%s\">", 4096,
+                 p->keys[i].saved ? "enter a new key to replace it" : "paste a key");
+            if (p->keys[i].saved) {
+                put(&o, " <label><input type=\"checkbox\" name=\"forget_");
+                esc(&o, prov);
+                put(&o, "\" value=\"1\"> forget it</label>");
+            }
+            put(&o, "</p>\n");
+        }
+        put(&o, "<button type=\"submit\">Save keys</button>\n</form>\n</section>\n");
+    }
     put(&o, "<section aria-labelledby=\"so-h\">\n<h2 id=\"so-h\">Sessions</h2>\n"
             "<form method=\"post\" action=\"/signout-everywhere\">");
     put_token(&o);

@@ -25,6 +25,7 @@
 #include "core/str.h"
 #include "jobs/jobs.h"
 #include "server/http.h"
+#include "server/pages.h"
 
 typedef struct http_req http_req;
 
@@ -59,9 +60,11 @@ struct http_server {
     long long session_ttl_s; /* a session's life */
     bool https;              /* reached over TLS: cookies are Secure */
     bool signup;             /* visitors may create accounts */
+    bool open_premium;       /* anonymous askers get the premium members too */
     struct auth_throttle *throttle_name, *throttle_addr, *throttle_signup;
-    char dummy_hash[128]; /* verified against for unknown names, so timing tells nothing */
-    pthread_mutex_t mu;   /* guards buckets and conns */
+    char dummy_hash[128];     /* verified against for unknown names, so timing tells nothing */
+    unsigned char secret[32]; /* seals users' provider keys (secretbox); from the key file */
+    pthread_mutex_t mu;       /* guards buckets and conns */
     struct client_bucket {
         char addr[48];
         double tokens, last_ms;
@@ -147,6 +150,45 @@ void acct_asker(http_req *r, jobs_asker *who, char share[44]);
  * along with must carry X-Drux-Token (the pages' form token); false with a
  * 403 queued in *ret when it doesn't. Anonymous requests pass. */
 bool acct_api_write_ok(http_req *r, enum MHD_Result *ret);
+/* The members a question asks, chosen for who asks it. */
+typedef struct acct_selection {
+    const char *names[DX_MAX_MEMBERS];
+    size_t n;
+    bool all;      /* the whole council: asked as NULL (stored "asked": null) */
+    int n_premium; /* premium members among them */
+} acct_selection;
+
+/* asked: the members named (n_asked), or NULL for "the council": its free
+ * members and the premium ones chosen (form_pick by council index, else the
+ * user's defaults; none for anonymous askers). DX_EUNSUPPORTED when an
+ * anonymous asker names a premium member (acct_error: 403). */
+dx_status acct_select(http_req *r, const char *const *asked, size_t n_asked, const bool *form_pick,
+                      acct_selection *sel);
+/* The free members only: what an anonymous /v1 request asks. */
+dx_status acct_select_free(http_req *r, acct_selection *sel);
+/* The signed-in user's default premium members, by council index. */
+void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS]);
+/* Starts the question for r's asker: its premium calls taken from the day's
+ * allowance (429 premium_quota past it), the asker's own keys used. False
+ * with the error queued in *ret. */
+bool acct_start(http_req *r, const char *question, const acct_selection *sel,
+                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* Asks stored question id again for r's asker (its members, as acct_select
+ * allows them to r); the caller has checked r may change it. */
+bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* acct_select's errors as HTTP (DX_EUNSUPPORTED: 403 sign_in_for_premium). */
+enum MHD_Result acct_error(http_req *r, dx_status st);
+/* The pm<index> ticks of a posted form; false when it carries no choice. */
+bool acct_form_pick(http_req *r, bool pick[DX_MAX_MEMBERS]);
+/* What the pages show of the premium members to r (pages.h), its arrays
+ * in *buf; NULL when the council has none. */
+typedef struct premium_view {
+    page_premium p;
+    page_member_choice members[DX_MAX_MEMBERS];
+    page_key_slot keys[JOBS_MAX_KEYS];
+} premium_view;
+const page_premium *acct_premium_view(http_req *r, premium_view *buf);
+
 /* The account pages: /signin, /signup, /signout, /signout-everywhere,
  * /settings...; *handled false for other paths. */
 enum MHD_Result acct_route(http_req *r, const char *path, bool *handled);
