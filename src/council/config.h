@@ -60,10 +60,13 @@ typedef struct member_config {
     const char *model;       /* local: cache name or path of a GGUF; remote: model id */
     const char *base_url;    /* remote: e.g. https://api.openai.com/v1 (no trailing /) */
     const char *api_key_env; /* remote: environment variable holding the key, or NULL */
+    const char *api_key;     /* remote: the key itself, set at run time (a signed-in user's
+                                own key), never from a file; overrides api_key_env */
     member_api api;          /* remote: wire format */
     const char *provider;    /* remote: "openai", "anthropic", ... as configured, or NULL */
     bool premium;            /* a paid provider (remote unless tier = free); local: false */
-    bool has_price;          /* input_price / output_price were given */
+    bool has_price;          /* input_price / output_price were given (or built in) */
+    bool price_builtin;      /* they come from council_builtin_price, not the config */
     double input_price;      /* USD per million prompt tokens */
     double output_price;     /* USD per million completion tokens */
     const char **headers;    /* remote: extra "Name: value" lines */
@@ -145,6 +148,9 @@ const member_config *council_config_member(const council_config *cfg, const char
 const char *member_kind_str(member_kind k);
 const char *member_api_str(member_api a);             /* "openai", "anthropic", "gemini" */
 const char *member_tier_str(const member_config *mc); /* "premium" or "free" */
+/* The built-in list price (USD per million prompt / completion tokens) of a
+ * provider's model (docs/config.md); false when it has none. */
+bool council_builtin_price(const char *provider, const char *model, double *in, double *out);
 
 /* Estimated cost in USD of one answer: prompt and completion tokens times
  * the member's prices (an unknown prompt count, < 0, counts as 0). -1 when

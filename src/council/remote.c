@@ -387,6 +387,15 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user)
         double s = remote_duration_s(v, vn);
         if (s > r->reset_hint_s)
             r->reset_hint_s = s;
+    } else if (header_is(ptr, n, "anthropic-ratelimit-requests-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-input-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-output-tokens-reset", &v, &vn)) {
+        /* Anthropic: when the limit refills, an RFC 3339 time */
+        double at = remote_rfc3339_s(v, vn);
+        double s = at >= 0 ? at - (double)time(NULL) : -1;
+        if (s > r->reset_hint_s)
+            r->reset_hint_s = s;
     }
     return n;
 }
@@ -604,7 +613,17 @@ static dx_status prepare(rmember *r)
         goto out;
     }
     json_decref(model);
-    if (mc->api_key_env) {
+    if (mc->api_key) { /* a signed-in user's own key */
+        if (strpbrk(mc->api_key, "\r\n")) {
+            st = dx_fail(DX_EARG, "the key for %s holds a line break",
+                         mc->provider ? mc->provider : mc->name);
+            goto out;
+        }
+        if (!(r->key = strdup(mc->api_key))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    } else if (mc->api_key_env) {
         const char *key = getenv(mc->api_key_env);
         if (!key || !*key) {
             st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",

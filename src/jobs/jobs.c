@@ -62,6 +62,9 @@ struct qrun {
     const char *phase; /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
+    long long owner;            /* the user who asked it (store/users.h); 0: anonymous */
+    char share[64];             /* an owned question's share token */
+    char *keys[DX_MAX_MEMBERS]; /* the asker's own provider keys, per member (cfg's api_key) */
     mstate m[DX_MAX_MEMBERS];
     char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
@@ -330,8 +333,13 @@ static void qrun_free(qrun *qr)
 {
     if (!qr)
         return;
-    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++) {
         dx_buf_free(&qr->m[i].text);
+        if (qr->keys[i]) { /* a key leaves no copy behind */
+            explicit_bzero(qr->keys[i], strlen(qr->keys[i]));
+            free(qr->keys[i]);
+        }
+    }
     dx_buf_free(&qr->answer);
     jobs_stream_unref(qr->ev);
     json_decref(qr->asked);
@@ -700,10 +708,10 @@ static dx_status admit(jobs *j, qrun *qr)
  * was stored at all; the caller frees it. */
 static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, const char *parent)
 {
-    dx_status st = parent
-                       ? db_followup_insert(j->db, qr->id, qr->question, names, n, qr->created_at,
-                                            parent, qr->thread, &qr->turn)
-                       : db_question_insert(j->db, qr->id, qr->question, names, n, qr->created_at);
+    dx_status st = parent ? db_followup_insert(j->db, qr->id, qr->question, names, n,
+                                               qr->created_at, parent, qr->thread, &qr->turn)
+                          : db_question_insert_as(j->db, qr->id, qr->question, names, n,
+                                                  qr->created_at, qr->owner, qr->share);
     if (st) {
         unlink_run(j, qr, false);
         return st;
@@ -783,7 +791,8 @@ typedef struct start_req {
     size_t n_turns;
 } start_req;
 
-static dx_status start(jobs *j, const start_req *rq, char id[DX_HTTP_MAX_ID + 1])
+static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
+                       char id[DX_HTTP_MAX_ID + 1])
 {
     qrun *qr = NULL;
     json_t *hist = NULL, *turns = NULL, *parent_asked = NULL;
@@ -824,6 +833,27 @@ static dx_status start(jobs *j, const start_req *rq, char id[DX_HTTP_MAX_ID + 1]
         st = set_history(qr, hist);
         hist = NULL; /* qr owns it */
     }
+    /* a follow-up belongs to its thread's owner: the store copies the parent's */
+    if (!st && !rq->parent && who && who->owner > 0) {
+        if (!who->share || strlen(who->share) >= sizeof qr->share)
+            st = dx_fail(DX_EARG, "an owned question needs a share token");
+        else {
+            qr->owner = who->owner;
+            snprintf(qr->share, sizeof qr->share, "%s", who->share);
+        }
+    }
+    /* the asker's own keys replace the server's for the premium members of
+     * their providers */
+    for (size_t i = 0; !st && who && i < qr->cfg.n_members; i++) {
+        member_config *mc = &qr->cfg.members[i];
+        for (size_t k = 0; !st && k < who->n_keys && k < JOBS_MAX_KEYS; k++)
+            if (mc->kind == MEMBER_REMOTE && mc->premium && mc->provider && who->key_provider[k] &&
+                who->key_value[k] && !strcmp(mc->provider, who->key_provider[k])) {
+                if (!(qr->keys[i] = strdup(who->key_value[k])))
+                    st = dx_fail(DX_ENOMEM, "out of memory");
+                mc->api_key = qr->keys[i];
+            }
+    }
     if (!st)
         st = admit(j, qr);
     if (!st) {
@@ -842,30 +872,43 @@ static dx_status start(jobs *j, const start_req *rq, char id[DX_HTTP_MAX_ID + 1]
 dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
                               char id[DX_HTTP_MAX_ID + 1])
 {
+    return jobs_question_start_as(j, question, members, n, NULL, id);
+}
+
+dx_status jobs_question_start_as(jobs *j, const char *question, const char *const *members,
+                                 size_t n, const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1])
+{
     start_req rq = {.question = question, .members = members, .n = n};
-    return start(j, &rq, id);
+    return start(j, &rq, who, id);
 }
 
 dx_status jobs_question_followup(jobs *j, const char *parent, const char *question,
-                                 const char *const *members, size_t n, char id[DX_HTTP_MAX_ID + 1])
+                                 const char *const *members, size_t n, const jobs_asker *who,
+                                 char id[DX_HTTP_MAX_ID + 1])
 {
     start_req rq = {.question = question, .members = members, .n = n, .parent = parent};
-    return start(j, &rq, id);
+    return start(j, &rq, who, id);
 }
 
 dx_status jobs_question_start_turns(jobs *j, const char *question, const char *const *members,
                                     size_t n, const council_turn *turns, size_t n_turns,
-                                    char id[DX_HTTP_MAX_ID + 1])
+                                    const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1])
 {
     if (n_turns > DB_MAX_THREAD_TURNS)
         return dx_fail(DX_ELIMIT, "a conversation of %zu earlier turns; the limit is %d", n_turns,
                        DB_MAX_THREAD_TURNS);
     start_req rq = {
         .question = question, .members = members, .n = n, .turns = turns, .n_turns = n_turns};
-    return start(j, &rq, id);
+    return start(j, &rq, who, id);
 }
 
 dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1])
+{
+    return jobs_question_rerun_as(j, id, NULL, nid);
+}
+
+dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
+                                 char nid[DX_HTTP_MAX_ID + 1])
 {
     char *question = NULL;
     json_t *sel = NULL;
@@ -897,7 +940,7 @@ dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID +
             rq.n_turns = i + 1;
         }
         rq.turns = hist ? ct : NULL;
-        st = start(j, &rq, nid);
+        st = start(j, &rq, who, nid);
     }
     free(question);
     json_decref(sel);
@@ -941,7 +984,13 @@ dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **
 dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
                              json_t **out)
 {
-    dx_status st = db_question_list(j->db, query, limit, before, out);
+    return jobs_question_list_of(j, 0, query, limit, before, out);
+}
+
+dx_status jobs_question_list_of(jobs *j, long long owner, const char *query, int limit,
+                                const char *before, json_t **out)
+{
+    dx_status st = db_question_list_of(j->db, owner, query, limit, before, out);
     if (st)
         return st;
     scrub_models(*out, 0);
@@ -1138,6 +1187,11 @@ const council_config *jobs_council(jobs *j)
 local_registry *jobs_registry(jobs *j)
 {
     return j->reg;
+}
+
+db *jobs_store(jobs *j)
+{
+    return j->db;
 }
 
 int jobs_schema_version(jobs *j)

@@ -6,6 +6,7 @@
 
 #include "core/version.h"
 #include "hub/hub.h"
+#include "server/auth.h"
 #include "server/srv.h"
 
 #define SSE_KEEPALIVE_MS 15000
@@ -65,6 +66,10 @@ static dx_status append_event(dx_buf *b, const char *name, json_t *j)
 
 static enum MHD_Result question_events(http_req *r, const char *id)
 {
+    acct_question a;
+    dx_status ast = acct_question_access(r, id, false, &a);
+    if (ast)
+        return http_error_status(r, ast);
     sse_reader *sr = calloc(1, sizeof *sr);
     if (!sr)
         return http_error(r, 500, "internal", "out of memory");
@@ -134,13 +139,20 @@ static enum MHD_Result send_created(http_req *r, json_t *q, const char *id)
 
 /* Starts a question with the members named in a parsed request (an array of
  * names, or NULL for the whole council). */
-static dx_status start_question(jobs *j, const char *question, json_t *members, char *id)
+static bool start_question(http_req *r, const char *question, json_t *members, char *id,
+                           enum MHD_Result *ret)
 {
     const char *names[DX_MAX_MEMBERS];
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
         names[n++] = json_string_value(json_array_get(members, i));
-    return jobs_question_start(j, question, members ? names : NULL, n, id);
+    acct_selection sel;
+    dx_status st = acct_select(r, members ? names : NULL, n, NULL, &sel);
+    if (st) {
+        *ret = acct_error(r, st);
+        return false;
+    }
+    return acct_start(r, question, &sel, id, ret);
 }
 
 static enum MHD_Result create_question(http_req *r)
@@ -149,20 +161,21 @@ static enum MHD_Result create_question(http_req *r)
         return http_error(r, 415, "unsupported_media_type",
                           "send the question as application/json");
     enum MHD_Result ret;
-    if (!http_rate_ok(r, &ret))
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
     char id[DX_HTTP_MAX_ID + 1];
     dx_status st =
         api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
-    if (!st)
-        st = start_question(r->srv->jobs, question, members, id);
-    if (!st)
-        st = jobs_question_json(r->srv->jobs, id, true, &q);
+    if (st)
+        ret = http_error_status(r, st);
+    bool ok = !st && start_question(r, question, members, id, &ret);
     free(question);
     json_decref(members);
-    if (st)
+    if (!ok)
+        return ret;
+    if ((st = jobs_question_json(r->srv->jobs, id, true, &q)))
         return http_error_status(r, st);
     return send_created(r, q, id);
 }
@@ -173,19 +186,24 @@ static enum MHD_Result create_followup(http_req *r, const char *parent)
         return http_error(r, 415, "unsupported_media_type",
                           "send the question as application/json");
     enum MHD_Result ret;
-    if (!http_rate_ok(r, &ret))
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
-    char id[DX_HTTP_MAX_ID + 1];
+    char id[DX_HTTP_MAX_ID + 1], share[AUTH_TOKEN_LEN + 1];
     const char *names[DX_MAX_MEMBERS];
     size_t n = 0;
-    dx_status st =
-        api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
+    acct_question a; /* only who may change the thread continues it */
+    jobs_asker who;
+    acct_asker(r, &who, share);
+    dx_status st = acct_question_access(r, parent, true, &a);
+    if (!st)
+        st = api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
     for (size_t i = 0; !st && i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
         names[n++] = json_string_value(json_array_get(members, i));
     if (!st)
-        st = jobs_question_followup(r->srv->jobs, parent, question, members ? names : NULL, n, id);
+        st = jobs_question_followup(r->srv->jobs, parent, question, members ? names : NULL, n, &who,
+                                    id);
     if (!st)
         st = jobs_question_json(r->srv->jobs, id, true, &q);
     free(question);
@@ -217,8 +235,11 @@ static enum MHD_Result send_download(http_req *r, const char *mime, const char *
 /* GET /api/v1/threads/<id>[/export.md|/export.json]: id is any turn's. */
 static enum MHD_Result thread_route(http_req *r, const char *id, const char *rest)
 {
-    json_t *t;
-    dx_status st = jobs_thread_json(r->srv->jobs, id, &t);
+    json_t *t = NULL;
+    acct_question a; /* the thread is read as its question is: by its owner or its share link */
+    dx_status st = acct_question_access(r, id, false, &a);
+    if (!st)
+        st = jobs_thread_json(r->srv->jobs, id, &t);
     if (st)
         return http_error_status(r, st);
     if (!rest)
@@ -262,7 +283,8 @@ static enum MHD_Result list_questions(http_req *r)
     if (before && !api_id_valid(before, strlen(before)))
         return http_error(r, 400, "bad_request", "before must be a question id");
     json_t *items;
-    dx_status st = jobs_question_list(r->srv->jobs, q, limit, before, &items);
+    acct_who(r);
+    dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, q, limit, before, &items);
     if (st)
         return http_error_status(r, st);
     size_t n = json_array_size(items);
@@ -272,7 +294,13 @@ static enum MHD_Result list_questions(http_req *r)
 
 static enum MHD_Result delete_question(http_req *r, const char *id)
 {
-    dx_status st = jobs_question_delete(r->srv->jobs, id);
+    enum MHD_Result ret;
+    acct_question a;
+    if (!acct_api_write_ok(r, &ret))
+        return ret;
+    dx_status st = acct_question_access(r, id, true, &a);
+    if (!st)
+        st = jobs_question_delete(r->srv->jobs, id);
     if (st)
         return http_error_status(r, st);
     return http_send(r, 204, NULL, "", 0, true);
@@ -281,11 +309,16 @@ static enum MHD_Result delete_question(http_req *r, const char *id)
 static enum MHD_Result rerun_question(http_req *r, const char *id)
 {
     enum MHD_Result ret;
-    if (!http_rate_ok(r, &ret))
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     json_t *q = NULL;
     char nid[DX_HTTP_MAX_ID + 1];
-    dx_status st = jobs_question_rerun(r->srv->jobs, id, nid);
+    acct_question a;
+    dx_status st = acct_question_access(r, id, true, &a);
+    if (st)
+        return http_error_status(r, st);
+    if (!acct_rerun(r, id, nid, &ret))
+        return ret;
     if (!st)
         st = jobs_question_json(r->srv->jobs, nid, true, &q);
     if (st)
@@ -373,8 +406,11 @@ enum MHD_Result api_route(http_req *r, const char *path)
                 return delete_question(r, qid);
             if ((ret = need_method(r, "GET", &bad)), bad)
                 return ret;
-            json_t *q;
-            dx_status st = jobs_question_json(r->srv->jobs, qid, true, &q);
+            json_t *q = NULL;
+            acct_question a;
+            dx_status st = acct_question_access(r, qid, false, &a);
+            if (!st)
+                st = jobs_question_json(r->srv->jobs, qid, true, &q);
             return st ? http_error_status(r, st) : http_send_json(r, 200, q);
         }
         if (!strcmp(slash, "/events"))

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/pages.h"
 #include "server/srv.h"
 
@@ -16,10 +17,23 @@ static enum MHD_Result send_page(http_req *r, dx_status st, dx_buf *b)
     return ret;
 }
 
+/* The viewer of the pages this request renders (pages.h). */
+static void viewer_of(http_req *r, page_viewer *v, premium_view *pv)
+{
+    acct_who(r);
+    memset(v, 0, sizeof *v);
+    v->account = r->uid ? r->uname : NULL;
+    v->can_change = true;
+    v->premium = acct_premium_view(r, pv);
+}
+
 static enum MHD_Result home(http_req *r)
 {
     json_t *recent = NULL;
-    dx_status st = jobs_question_list(r->srv->jobs, NULL, 10, NULL, &recent);
+    page_viewer v;
+    premium_view pv;
+    viewer_of(r, &v, &pv);
+    dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, NULL, 10, NULL, &recent);
     if (st)
         return http_error_status(r, st);
     json_t *examples = json_pack("[s, s, s]", "Why is the sky blue?", "How long is a marathon?",
@@ -27,7 +41,9 @@ static enum MHD_Result home(http_req *r)
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    page_viewer_set(&v);
     st = page_home(&b, recent, examples, token);
+    page_viewer_set(NULL);
     json_decref(recent);
     json_decref(examples);
     return send_page(r, st, &b);
@@ -37,15 +53,26 @@ static enum MHD_Result home(http_req *r)
  * one live. */
 static enum MHD_Result question_page(http_req *r, const char *id)
 {
-    json_t *t;
-    dx_status st = jobs_thread_json(r->srv->jobs, id, &t);
+    json_t *t = NULL;
+    acct_question a;
+    page_viewer v;
+    premium_view pv;
+    viewer_of(r, &v, &pv);
+    dx_status st = acct_question_access(r, id, false, &a);
+    if (!st)
+        st = jobs_thread_json(r->srv->jobs, id, &t);
     if (st)
         return http_error_status(r, st);
     const char *frag = http_query(r, "fragment");
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    v.can_change = a.may_change;
+    v.share = a.owner && a.owner == r->uid ? a.share : NULL;
+    v.via_share = a.via_share ? a.share : NULL;
+    page_viewer_set(&v);
     st = page_thread(&b, json_object_get(t, "questions"), frag && !strcmp(frag, "1"), token);
+    page_viewer_set(NULL);
     json_decref(t);
     return send_page(r, st, &b);
 }
@@ -97,8 +124,12 @@ static enum MHD_Result followup(http_req *r, const char *id)
                                   DX_MAX_QUESTION_BYTES + 1);
     if (st == DX_ENOTFOUND)
         st = dx_fail(DX_EARG, "the form has no question (field q)");
-    if (!st)
-        st = jobs_question_followup(r->srv->jobs, id, q, NULL, 0, nid);
+    if (!st) {
+        jobs_asker who; /* the thread stays its owner's; who brings its own keys */
+        char share[44];
+        acct_asker(r, &who, share);
+        st = jobs_question_followup(r->srv->jobs, id, q, NULL, 0, &who, nid);
+    }
     free(q);
     if (st)
         return http_error_status(r, st);
@@ -120,7 +151,10 @@ static enum MHD_Result history(http_req *r)
         return http_error(r, 400, "bad_request", "before must be a question id");
     /* one more than a page, to know whether an "older" link leads anywhere */
     json_t *items;
-    dx_status st = jobs_question_list(r->srv->jobs, q, HISTORY_PAGE + 1, before, &items);
+    page_viewer v;
+    premium_view pv;
+    viewer_of(r, &v, &pv);
+    dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, q, HISTORY_PAGE + 1, before, &items);
     if (st)
         return http_error_status(r, st);
     const bool more = json_array_size(items) > HISTORY_PAGE;
@@ -129,14 +163,16 @@ static enum MHD_Result history(http_req *r)
     char token[HTTP_TOKEN_LEN + 1];
     http_guard_form_token(r, token);
     dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    page_viewer_set(&v);
     st = page_history(&b, items, q ? q : "", before, more, token);
+    page_viewer_set(NULL);
     json_decref(items);
     return send_page(r, st, &b);
 }
 
 /* A posted form of this server's pages: urlencoded, with the session's token.
  * False with the refusal queued in *ret. */
-static bool form_ok(http_req *r, enum MHD_Result *ret)
+bool html_form_ok(http_req *r, enum MHD_Result *ret)
 {
     if (!http_content_type_is(r, "application/x-www-form-urlencoded")) {
         *ret = http_error(r, 415, "unsupported_media_type",
@@ -158,7 +194,7 @@ static bool form_ok(http_req *r, enum MHD_Result *ret)
 static enum MHD_Result ask(http_req *r)
 {
     enum MHD_Result ret;
-    if (!form_ok(r, &ret))
+    if (!html_form_ok(r, &ret))
         return ret;
     if (!http_rate_ok(r, &ret))
         return ret;
@@ -170,11 +206,19 @@ static enum MHD_Result ask(http_req *r)
                                   DX_MAX_QUESTION_BYTES + 1);
     if (st == DX_ENOTFOUND)
         st = dx_fail(DX_EARG, "the form has no question (field q)");
+    bool pick[DX_MAX_MEMBERS];
+    bool picked = acct_form_pick(r, pick);
+    acct_selection sel;
     if (!st)
-        st = jobs_question_start(r->srv->jobs, q, NULL, 0, id);
+        st = acct_select(r, NULL, 0, picked ? pick : NULL, &sel);
+    if (st) {
+        free(q);
+        return acct_error(r, st);
+    }
+    bool ok = acct_start(r, q, &sel, id, &ret);
     free(q);
-    if (st)
-        return http_error_status(r, st);
+    if (!ok)
+        return ret;
     char loc[64];
     snprintf(loc, sizeof loc, "/q/%s", id);
     return http_redirect(r, loc);
@@ -207,6 +251,10 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
                           r->url);
     bool get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
     bool post = !strcmp(r->method, "POST");
+    enum MHD_Result ret = acct_route(r, path, handled);
+    if (*handled)
+        return ret;
+    *handled = true;
     if (!strcmp(path, "/") && get)
         return home(r);
     if (!strcmp(path, "/history") && get)
@@ -225,12 +273,16 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
         qid[idlen] = '\0';
         if (!slash && get)
             return question_page(r, qid);
-        enum MHD_Result ret;
-        if (slash &&
-            (!strcmp(slash, "/delete") || !strcmp(slash, "/rerun") ||
-             !strcmp(slash, "/followup")) &&
-            post && !form_ok(r, &ret))
+        bool change = slash &&
+                      (!strcmp(slash, "/delete") || !strcmp(slash, "/rerun") ||
+                       !strcmp(slash, "/followup")) &&
+                      post;
+        if (change && !html_form_ok(r, &ret))
             return ret;
+        acct_question a;
+        dx_status st = change ? acct_question_access(r, qid, true, &a) : DX_OK;
+        if (st)
+            return http_error_status(r, st);
         if (slash && !strcmp(slash, "/delete") && post)
             return delete_turn(r, qid);
         if (slash && !strcmp(slash, "/followup") && post)
@@ -239,9 +291,8 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
             if (!http_rate_ok(r, &ret))
                 return ret;
             char nid[DX_HTTP_MAX_ID + 1];
-            dx_status st = jobs_question_rerun(r->srv->jobs, qid, nid);
-            if (st)
-                return http_error_status(r, st);
+            if (!acct_rerun(r, qid, nid, &ret))
+                return ret;
             char loc[64];
             snprintf(loc, sizeof loc, "/q/%s", nid);
             return http_redirect(r, loc);

@@ -417,7 +417,25 @@ static void put_seconds(w *o, long long ms)
         putf(o, "%lld s", (ms + 500) / 1000);
 }
 
+/* ---- who is looking --------------------------------------------------------------- */
+
+/* The viewer of the pages rendered on this thread (page_viewer_set); NULL:
+ * anonymous, and a question page offers re-run and delete as it always did. */
+static _Thread_local const page_viewer *viewer;
+
+void page_viewer_set(const page_viewer *v)
+{
+    viewer = v;
+}
+
+static const char *viewer_account(void)
+{
+    return viewer && viewer->account && *viewer->account ? viewer->account : NULL;
+}
+
 /* ---- page frame ----------------------------------------------------------------- */
+
+static void put_token(w *o);
 
 static void head(w *o, const char *title, bool refresh)
 {
@@ -440,8 +458,21 @@ static void head(w *o, const char *title, bool refresh)
         "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
         "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
         "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a "
-        "href=\"/history\">History</a></nav>\n"
-        "</header>\n");
+        "href=\"/history\">History</a></nav>\n");
+    put(o, "<nav class=\"account\" aria-label=\"Account\">");
+    if (viewer_account()) {
+        put(o, "<a href=\"/settings\" class=\"who\" title=\"Settings\">");
+        esc(o, viewer_account());
+        put(o, "</a>");
+        if (o->token) {
+            put(o, " <form class=\"inline\" method=\"post\" action=\"/signout\">");
+            put_token(o);
+            put(o, "<button type=\"submit\" class=\"link\">Sign out</button></form>");
+        }
+    } else {
+        put(o, "<a href=\"/signin\">Sign in</a>");
+    }
+    put(o, "</nav>\n</header>\n");
 }
 
 static void foot(w *o)
@@ -458,6 +489,47 @@ static void put_token(w *o)
     put(o, "<input type=\"hidden\" name=\"token\" value=\"");
     esc(o, o->token);
     put(o, "\">");
+}
+
+/* For an anonymous visitor of a server with premium members: what signing in adds. */
+static void invitation(w *o)
+{
+    if (viewer_account() || !viewer || !viewer->premium)
+        return;
+    put(o,
+        "<aside class=\"invite\" aria-label=\"Premium members\"><p><strong>Want GPT-5, Claude, "
+        "Gemini &amp; more on the same question?</strong> <a href=\"/signin\">Sign in</a> free to "
+        "run any question against frontier models \xE2\x80\x94 side by side, same synthesis, "
+        "honest comparison.</p><p class=\"limit\">Free models only \xC2\xB7 sign in for "
+        "premium</p></aside>\n");
+}
+
+/* A signed-in user's premium members to tick for this question (pm<index>),
+ * their defaults ticked; pmsel says the form carries a choice. */
+static void premium_choices(w *o, const char *legend)
+{
+    const page_premium *p = viewer && viewer_account() ? viewer->premium : NULL;
+    if (!p || !p->n_members)
+        return;
+    put(o, "<fieldset class=\"premium\"><legend>");
+    put(o, legend);
+    put(o, "</legend><input type=\"hidden\" name=\"pmsel\" value=\"1\">\n");
+    for (size_t i = 0; i < p->n_members; i++) {
+        const page_member_choice *c = &p->members[i];
+        putf(o, "<label><input type=\"checkbox\" name=\"pm%d\" value=\"1\"%s> ", c->index,
+             c->chosen ? " checked" : "");
+        esc(o, c->name);
+        if (c->model && *c->model) {
+            put(o, " <span class=\"m-model\">");
+            esc(o, c->model);
+            put(o, "</span>");
+        }
+        put(o, "</label>\n");
+    }
+    if (p->daily_limit >= 0)
+        putf(o, "<p class=\"limit\">Premium calls today: %d of %d.</p>\n", p->used_today,
+             p->daily_limit);
+    put(o, "</fieldset>\n");
 }
 
 static void ask_form(w *o, const char *id, bool autofocus)
@@ -477,7 +549,9 @@ static void ask_form(w *o, const char *id, bool autofocus)
     /* the limit, said before sending; the script counts down to it */
     putf(o, "<p class=\"limit\" id=\"%s-limit\">Up to %u characters.</p>\n", id,
          (unsigned)DX_MAX_QUESTION_CHARS);
+    premium_choices(o, "Premium members for this question");
     put(o, "</form>\n");
+    invitation(o);
 }
 
 /* "Consensus 89%", "Single voice", "answering…": one short badge for a list
@@ -611,8 +685,9 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query, const char
     w o = {out, DX_OK, form_token};
     bool searching = query && *query;
     head(&o, "History", false);
-    put(&o, "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n"
-            "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
+    put(&o, viewer_account() ? "<main id=\"main\" class=\"history\">\n<h1>Your questions</h1>\n"
+                             : "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n");
+    put(&o, "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
             "<label for=\"hq\">Search your questions</label>\n<div class=\"ask-row\">"
             "<input type=\"search\" id=\"hq\" name=\"q\" value=\"");
     esc(&o, query);
@@ -817,6 +892,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     }
     if (streq(js(m, "tier"), "premium"))
         put(o, " <span class=\"m-tier badge\">premium</span>");
+    else if (streq(js(m, "tier"), "free"))
+        put(o, " <span class=\"m-tier badge free\">free</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
@@ -1139,23 +1216,68 @@ static void delete_form(w *o, const char *id, size_t later, const char *button_c
     put(o, "</button></form>");
 }
 
+/* The share token a link must carry for this viewer: the owner's (to hand
+ * out) or the one the page was opened with; NULL for an anonymous thread. */
+static const char *share_token(void)
+{
+    if (viewer && viewer->share && *viewer->share)
+        return viewer->share;
+    if (viewer && viewer->via_share && *viewer->via_share)
+        return viewer->via_share;
+    return NULL;
+}
+
+/* The thread's link; an owned thread's carries its share token (s=), so
+ * whoever is given it can read it. A thread has one link: its first
+ * question's. */
+static void put_share_url(w *o, const char *thread)
+{
+    put(o, "/q/");
+    put_id_url(o, thread);
+    if (viewer && viewer->share && *viewer->share) {
+        put(o, "?s=");
+        put_id_url(o, viewer->share);
+    }
+}
+
+/* May the viewer change the thread (follow up, re-run, delete)? */
+static bool viewer_may_change(void)
+{
+    return !viewer || viewer->can_change;
+}
+
+static void export_link(w *o, const char *thread, const char *what)
+{
+    put(o, "<a href=\"/api/v1/threads/");
+    put_id_url(o, thread);
+    put(o, what);
+    if (share_token()) {
+        put(o, "?s=");
+        put_id_url(o, share_token());
+    }
+    put(o, "\" download>");
+}
+
 static void actions(w *o, const char *id, const char *thread, size_t n_turns,
                     bool finished_or_stopped)
 {
+    bool shared = viewer && viewer->share && *viewer->share;
     put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a "
-           "class=\"permalink\" href=\"/q/");
-    put_id_url(o, thread);
-    put(o, n_turns > 1 ? "\">Link to this thread</a>" : "\">Link to this question</a>");
-    put(o, " <button type=\"button\" class=\"copy\" data-copy=\"/q/");
-    put_id_url(o, thread);
-    put(o,
-        "\" hidden>Copy link</button> <span class=\"export\">Download: <a href=\"/api/v1/threads/");
-    put_id_url(o, thread);
-    put(o, "/export.md\" download>Markdown</a> \xC2\xB7 <a href=\"/api/v1/threads/");
-    put_id_url(o, thread);
-    put(o, "/export.json\" download>JSON</a></span></p>\n<div class=\"buttons\"><a "
+           "class=\"permalink\" href=\"");
+    put_share_url(o, thread);
+    put(o, shared        ? (n_turns > 1 ? "\">Share link (whoever has it can read this thread)</a>"
+                                        : "\">Share link (whoever has it can read this question)</a>")
+           : n_turns > 1 ? "\">Link to this thread</a>"
+                         : "\">Link to this question</a>");
+    put(o, " <button type=\"button\" class=\"copy\" data-copy=\"");
+    put_share_url(o, thread);
+    put(o, "\" hidden>Copy link</button> <span class=\"export\">Download: ");
+    export_link(o, thread, "/export.md");
+    put(o, "Markdown</a> \xC2\xB7 ");
+    export_link(o, thread, "/export.json");
+    put(o, "JSON</a></span></p>\n<div class=\"buttons\"><a "
            "class=\"button\" href=\"/\">New search</a>");
-    if (finished_or_stopped) {
+    if (finished_or_stopped && viewer_may_change()) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
         put(o, "/rerun\">");
@@ -1240,7 +1362,7 @@ static void turn_body(w *o, json_t *q, bool current, bool first_turn)
         verdict(o, r);
         answer_section(o, r);
         points_sections(o, r);
-        if (current)
+        if (current && viewer_may_change())
             followups(o, r, js(q, "id"));
     } else if (status == QUESTION_INTERRUPTED) {
         put(o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
@@ -1321,15 +1443,25 @@ dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *for
     put(&o, finished                         ? "done"
             : status < QUESTION_STATUS_COUNT ? question_status_str(status)
                                              : "unknown");
+    const char *via = viewer && viewer->via_share ? viewer->via_share : NULL;
     if (running) {
         put(&o, "\" data-events=\"/api/v1/questions/");
         put_id_url(&o, id);
         put(&o, "/events");
+        if (via) {
+            put(&o, "?s=");
+            put_id_url(&o, via);
+        }
     }
     /* the script swaps in the page again as rendered here once the turn ends */
     put(&o, "\" data-fragment=\"/q/");
     put_id_url(&o, id);
-    put(&o, "?fragment=1\">\n");
+    put(&o, "?fragment=1");
+    if (via) {
+        put(&o, "&amp;s=");
+        put_id_url(&o, via);
+    }
+    put(&o, "\">\n");
     if (n > 1)
         putf(&o,
              "<p class=\"thread-note\">A thread of %zu questions, newest last: each follow-up "
@@ -1342,9 +1474,11 @@ dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *for
         dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES);
         w to = {&tb, DX_OK, form_token};
         turn_body(&to, t, false, i == 0);
-        put(&to, "<div class=\"turn-actions\">");
-        delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
-        put(&to, "</div>\n");
+        if (viewer_may_change()) {
+            put(&to, "<div class=\"turn-actions\">");
+            delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
+            put(&to, "</div>\n");
+        }
         char pfx[32];
         snprintf(pfx, sizeof pfx, "t%lld-", tn);
         if (to.st)
@@ -1358,8 +1492,9 @@ dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *for
          ji(q, "turn", (long long)n));
     turn_body(&o, q, true, n <= 1);
     put(&o, "</article>\n");
-    if (!running && id)
+    if (!running && id && viewer_may_change())
         followup_form(&o, id);
+    invitation(&o);
     actions(&o, id, thread ? thread : id, n, !running);
     put(&o, "</main>\n");
     if (!fragment)
@@ -1414,6 +1549,135 @@ dx_status page_delete_confirm(dx_buf *out, json_t *turns, const char *id, const 
             "class=\"danger\">Delete</button></form>\n<a class=\"button secondary\" href=\"/q/");
     put_id_url(&o, id);
     put(&o, "\">Cancel</a></div>\n</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+/* ---- accounts ------------------------------------------------------------------- */
+
+static void error_note(w *o, const char *error, const char *notice)
+{
+    if (error && *error) {
+        put(o, "<p class=\"banner stopped\" role=\"alert\">");
+        esc(o, error);
+        put(o, "</p>\n");
+    }
+    if (notice && *notice) {
+        put(o, "<p class=\"banner ok\" role=\"status\">");
+        esc(o, notice);
+        put(o, "</p>\n");
+    }
+}
+
+static void password_field(w *o, const char *id, const char *name, const char *label,
+                           const char *autocomplete)
+{
+    putf(o,
+         "<p><label for=\"%s\">%s</label><br><input type=\"password\" id=\"%s\" name=\"%s\" "
+         "required maxlength=\"1024\" autocomplete=\"%s\"></p>\n",
+         id, label, id, name, autocomplete);
+}
+
+dx_status page_account(dx_buf *out, page_account_form form, const char *form_token,
+                       const char *name, const char *error, bool signup_open)
+{
+    w o = {out, DX_OK, form_token};
+    bool up = form == PAGE_SIGNUP;
+    head(&o, up ? "Sign up" : "Sign in", false);
+    put(&o, up ? "<main id=\"main\" class=\"account-form\">\n<h1>Sign up</h1>\n"
+               : "<main id=\"main\" class=\"account-form\">\n<h1>Sign in</h1>\n");
+    put(&o, "<p class=\"lede\">Signed in, your questions are your own: your history lists "
+            "only them, and others read one only through its share link. You can also put "
+            "premium members (frontier models) beside the free ones.</p>\n");
+    error_note(&o, error, NULL);
+    if (up && !signup_open) {
+        put(&o, "<p><a href=\"/signin\">Sign in</a> with an account you have.</p>\n</main>\n");
+        foot(&o);
+        return o.st;
+    }
+    put(&o, up ? "<form class=\"account\" method=\"post\" action=\"/signup\">\n"
+               : "<form class=\"account\" method=\"post\" action=\"/signin\">\n");
+    put_token(&o);
+    put(&o, "<p><label for=\"name\">Account name or e-mail</label><br><input type=\"text\" "
+            "id=\"name\" name=\"name\" required maxlength=\"63\" autocomplete=\"username\" "
+            "autocapitalize=\"none\" spellcheck=\"false\" value=\"");
+    esc(&o, name);
+    put(&o, "\"></p>\n");
+    password_field(&o, "password", "password", "Password",
+                   up ? "new-password" : "current-password");
+    if (up)
+        password_field(&o, "password2", "password2", "Password again", "new-password");
+    put(&o, up ? "<p class=\"limit\">At least 10 characters.</p>\n"
+                 "<button type=\"submit\">Create account</button>\n</form>\n"
+                 "<p>Have an account? <a href=\"/signin\">Sign in</a>.</p>\n"
+               : "<button type=\"submit\">Sign in</button>\n</form>\n");
+    if (!up && signup_open)
+        put(&o, "<p>New here? <a href=\"/signup\">Sign up free</a>.</p>\n");
+    put(&o, "</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+dx_status page_settings(dx_buf *out, const char *form_token, const char *name, const char *notice,
+                        const char *error)
+{
+    w o = {out, DX_OK, form_token};
+    head(&o, "Settings", false);
+    put(&o, "<main id=\"main\" class=\"settings\">\n<h1>Settings</h1>\n<p>Signed in as <strong>");
+    esc(&o, name);
+    put(&o, "</strong>.</p>\n");
+    error_note(&o, error, notice);
+    put(&o, "<section aria-labelledby=\"pw-h\">\n<h2 id=\"pw-h\">Change password</h2>\n"
+            "<form class=\"account\" method=\"post\" action=\"/settings/password\">\n");
+    put_token(&o);
+    password_field(&o, "old", "old", "Current password", "current-password");
+    password_field(&o, "password", "password", "New password (at least 10 characters)",
+                   "new-password");
+    password_field(&o, "password2", "password2", "New password again", "new-password");
+    put(&o, "<button type=\"submit\">Change password</button>\n<p class=\"limit\">This signs "
+            "you out everywhere else.</p>\n</form>\n</section>\n");
+    const page_premium *p = viewer ? viewer->premium : NULL;
+    if (p && p->n_members) {
+        put(&o, "<section aria-labelledby=\"pm-h\">\n<h2 id=\"pm-h\">Premium members</h2>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/members\">\n");
+        put_token(&o);
+        premium_choices(&o, "Asked by default (you can change it for each question)");
+        put(&o, "<button type=\"submit\">Save</button>\n</form>\n</section>\n");
+    }
+    if (p && p->n_keys) {
+        put(&o, "<section aria-labelledby=\"keys-h\">\n<h2 id=\"keys-h\">Your provider keys</h2>\n"
+                "<p>Optional: premium members of a provider then use your key instead of the "
+                "server's. A key is stored encrypted and never shown again.</p>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/keys\" "
+                "autocomplete=\"off\">\n");
+        put_token(&o);
+        for (size_t i = 0; i < p->n_keys; i++) {
+            const char *prov = p->keys[i].provider;
+            put(&o, "<p><label for=\"key_");
+            esc(&o, prov);
+            put(&o, "\">");
+            esc(&o, prov);
+            put(&o, p->keys[i].saved ? " (a key is saved)" : " (none saved)");
+            put(&o, "</label><br><input type=\"password\" id=\"key_");
+            esc(&o, prov);
+            put(&o, "\" name=\"key_");
+            esc(&o, prov);
+            putf(&o, "\" maxlength=\"%d\" autocomplete=\"off\" placeholder=\"%s\">", 4096,
+                 p->keys[i].saved ? "enter a new key to replace it" : "paste a key");
+            if (p->keys[i].saved) {
+                put(&o, " <label><input type=\"checkbox\" name=\"forget_");
+                esc(&o, prov);
+                put(&o, "\" value=\"1\"> forget it</label>");
+            }
+            put(&o, "</p>\n");
+        }
+        put(&o, "<button type=\"submit\">Save keys</button>\n</form>\n</section>\n");
+    }
+    put(&o, "<section aria-labelledby=\"so-h\">\n<h2 id=\"so-h\">Sessions</h2>\n"
+            "<form method=\"post\" action=\"/signout-everywhere\">");
+    put_token(&o);
+    put(&o, "<button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>\n"
+            "</section>\n</main>\n");
     foot(&o);
     return o.st;
 }

@@ -26,6 +26,7 @@
 #include "council/member.h"
 #include "jobs/jobs.h"
 #include "server/http.h"
+#include "server/pages.h"
 
 typedef struct http_req http_req;
 
@@ -56,7 +57,15 @@ struct http_server {
     http_route_fn route;
     http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
     http_guard guard;
-    pthread_mutex_t mu; /* guards buckets and conns */
+    /* accounts (account.c) */
+    long long session_ttl_s; /* a session's life */
+    bool https;              /* reached over TLS: cookies are Secure */
+    bool signup;             /* visitors may create accounts */
+    bool open_premium;       /* anonymous askers get the premium members too */
+    struct auth_throttle *throttle_name, *throttle_addr, *throttle_signup;
+    char dummy_hash[128];     /* verified against for unknown names, so timing tells nothing */
+    unsigned char secret[32]; /* seals users' provider keys (secretbox); from the key file */
+    pthread_mutex_t mu;       /* guards buckets and conns */
     struct client_bucket {
         char addr[48];
         double tokens, last_ms;
@@ -87,6 +96,11 @@ struct http_req {
     char session[33]; /* the session cookie's value, once looked up or made */
     bool new_session; /* made for this response: Set-Cookie it */
     bool counted;     /* holds a place in srv->conns */
+    /* the account (account.c's acct_who): uid 0 is anonymous */
+    bool who_known;
+    long long uid;
+    char uname[64];
+    char account_cookie[192]; /* a Set-Cookie for the account session to send, or "" */
 };
 
 /* ---- the guard (guard.c) ---- */
@@ -107,6 +121,81 @@ void http_guard_form_token(http_req *r, char out[HTTP_TOKEN_LEN + 1]);
 bool http_guard_form_ok(http_req *r, const char *token);
 /* Set-Cookie for a session made while answering r. */
 void http_guard_cookie(http_req *r, struct MHD_Response *resp);
+
+/* ---- accounts (account.c; docs/accounts.md) ---- */
+
+/* Throttles, the session's life, Secure cookies, sign-up; acct_free undoes. */
+dx_status acct_init(http_server *s, const http_opts *o);
+void acct_free(http_server *s);
+/* Who sent r: r->uid and r->uname from a live account session cookie (0 and
+ * "" when none). A forged, expired or ended cookie is told to go. Once per
+ * request; later calls return at once. */
+void acct_who(http_req *r);
+
+/* A question's owner as one request sees it. */
+typedef struct acct_question {
+    long long owner; /* 0: asked anonymously */
+    char share[64];  /* an owned question's share token */
+    bool via_share;  /* readable only because the request gave its share token (s=) */
+    bool may_change; /* may re-run and delete it */
+} acct_question;
+
+/* May r read (change false) or re-run and delete (change true) question id?
+ * An anonymous question is everyone's; an owned one its owner's, and
+ * readable by whoever gives its share token (query s=). DX_ENOTFOUND, as
+ * for a question that does not exist, otherwise. */
+dx_status acct_question_access(http_req *r, const char *id, bool change, acct_question *out);
+/* Who asks a question sent by r; share receives a new owned question's token. */
+void acct_asker(http_req *r, jobs_asker *who, char share[44]);
+/* An /api/v1 write (POST, DELETE) that a signed-in browser's cookie rides
+ * along with must carry X-Drux-Token (the pages' form token); false with a
+ * 403 queued in *ret when it doesn't. Anonymous requests pass. */
+bool acct_api_write_ok(http_req *r, enum MHD_Result *ret);
+/* The members a question asks, chosen for who asks it. */
+typedef struct acct_selection {
+    const char *names[DX_MAX_MEMBERS];
+    size_t n;
+    bool all;      /* the whole council: asked as NULL (stored "asked": null) */
+    int n_premium; /* premium members among them */
+} acct_selection;
+
+/* asked: the members named (n_asked), or NULL for "the council": its free
+ * members and the premium ones chosen (form_pick by council index, else the
+ * user's defaults; none for anonymous askers). DX_EUNSUPPORTED when an
+ * anonymous asker names a premium member (acct_error: 403). */
+dx_status acct_select(http_req *r, const char *const *asked, size_t n_asked, const bool *form_pick,
+                      acct_selection *sel);
+/* The free members only: what an anonymous /v1 request asks. */
+dx_status acct_select_free(http_req *r, acct_selection *sel);
+/* The signed-in user's default premium members, by council index. */
+void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS]);
+/* Starts the question for r's asker: its premium calls taken from the day's
+ * allowance (429 premium_quota past it), the asker's own keys used. False
+ * with the error queued in *ret. */
+bool acct_start(http_req *r, const char *question, const acct_selection *sel,
+                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* Asks stored question id again for r's asker (its members, as acct_select
+ * allows them to r); the caller has checked r may change it. */
+bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* acct_select's errors as HTTP (DX_EUNSUPPORTED: 403 sign_in_for_premium). */
+enum MHD_Result acct_error(http_req *r, dx_status st);
+/* The pm<index> ticks of a posted form; false when it carries no choice. */
+bool acct_form_pick(http_req *r, bool pick[DX_MAX_MEMBERS]);
+/* What the pages show of the premium members to r (pages.h), its arrays
+ * in *buf; NULL when the council has none. */
+typedef struct premium_view {
+    page_premium p;
+    page_member_choice members[DX_MAX_MEMBERS];
+    page_key_slot keys[JOBS_MAX_KEYS];
+} premium_view;
+const page_premium *acct_premium_view(http_req *r, premium_view *buf);
+
+/* The account pages: /signin, /signup, /signout, /signout-everywhere,
+ * /settings...; *handled false for other paths. */
+enum MHD_Result acct_route(http_req *r, const char *path, bool *handled);
+/* A posted form of this server's pages: urlencoded, with the session's form
+ * token (html.c). False with the refusal queued in *ret. */
+bool html_form_ok(http_req *r, enum MHD_Result *ret);
 
 /* Responses: each queues one response and returns the MHD result. */
 enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,

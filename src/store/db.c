@@ -7,11 +7,7 @@
 #include <string.h>
 
 #include "core/limits.h"
-
-struct db {
-    sqlite3 *h;
-    pthread_mutex_t mu;
-};
+#include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
@@ -39,7 +35,34 @@ static const char *const migrations[] = {
     "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
     "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
     "  synthesizing_ms INTEGER, total_ms INTEGER);",
-    /* 1 -> 2: threads. A question is turn `turn` of thread `thread_id` (the id of the thread's
+    /* 1 -> 2: accounts (store/users.c); existing questions stay anonymous */
+    "CREATE TABLE users("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pw_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  daily_premium INTEGER NOT NULL DEFAULT 50,"
+    "  default_members TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE sessions("
+    "  digest TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_s INTEGER NOT NULL, expires_s INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE user_keys("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  provider TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  PRIMARY KEY(user_id, provider));"
+    "CREATE TABLE premium_calls("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  day TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(user_id, day));"
+    /* owner NULL: asked anonymously, public as before; else only its owner
+     * lists and changes it, and others read it only with its share token */
+    "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE CASCADE;"
+    "ALTER TABLE questions ADD COLUMN share TEXT;"
+    "CREATE INDEX questions_owner ON questions(owner, seq);",
+    /* 2 -> 3: threads. A question is turn `turn` of thread `thread_id` (the id of the thread's
      * first question); a store from before keeps every question as a thread of one. Each
      * member says how many earlier turns it was given and how many were left out to fit. */
     "ALTER TABLE questions ADD COLUMN thread_id TEXT;"
@@ -252,15 +275,17 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
     return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
 }
 
-/* Inserts a queued question as turn `turn` of thread_id. Caller holds the lock. */
+/* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
+ * anonymous) with its share token. Caller holds the lock. */
 static dx_status insert_locked(db *d, const char *id, const char *question, const char *sel,
-                               const char *created_at, const char *thread_id, long long turn)
+                               const char *created_at, const char *thread_id, long long turn,
+                               long long owner, const char *share)
 {
     sqlite3_stmt *s = NULL;
     dx_status st = DX_OK;
     if (sqlite3_prepare_v2(d->h,
                            "INSERT INTO questions(id, question, members_sel, status, created_at, "
-                           "thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                           "owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "insert question");
         goto out;
@@ -270,8 +295,13 @@ static dx_status insert_locked(db *d, const char *id, const char *question, cons
     bind_text(s, 3, sel);
     bind_text(s, 4, question_status_str(QUESTION_QUEUED));
     bind_text(s, 5, created_at);
-    bind_text(s, 6, thread_id);
-    sqlite3_bind_int64(s, 7, turn);
+    if (owner > 0)
+        sqlite3_bind_int64(s, 6, owner);
+    else
+        sqlite3_bind_null(s, 6);
+    bind_text(s, 7, owner > 0 ? share : NULL);
+    bind_text(s, 8, thread_id);
+    sqlite3_bind_int64(s, 9, turn);
     st = step_done(d, s, "insert question");
 out:
     sqlite3_finalize(s);
@@ -281,27 +311,36 @@ out:
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at)
 {
+    return db_question_insert_as(d, id, question, members, n_members, created_at, 0, NULL);
+}
+
+dx_status db_question_insert_as(db *d, const char *id, const char *question,
+                                const char *const *members, size_t n_members,
+                                const char *created_at, long long owner, const char *share)
+{
     char *sel;
     dx_status st = selection_json(members, n_members, &sel);
     if (st)
         return st;
     pthread_mutex_lock(&d->mu);
-    st = insert_locked(d, id, question, sel, created_at, id, 1);
+    st = insert_locked(d, id, question, sel, created_at, id, 1, owner, share);
     pthread_mutex_unlock(&d->mu);
     free(sel);
     return st;
 }
 
 /* The thread, turn and status of question id, and the last turn of its
- * thread. Caller holds the lock. */
-static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
-                                 long long *turn, long long *last, question_status *status)
+ * thread; with owner, also who owns it and its share token (share_cap
+ * bytes). Caller holds the lock. */
+static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                       long long *turn, long long *last, question_status *status,
+                                       long long *owner, char *share, size_t share_cap)
 {
     sqlite3_stmt *s = NULL;
     dx_status st = question_row(d,
                                 "SELECT q.thread_id, q.turn, q.status, (SELECT MAX(t.turn) FROM "
-                                "questions t WHERE t.thread_id = q.thread_id) FROM questions q "
-                                "WHERE q.id = ?",
+                                "questions t WHERE t.thread_id = q.thread_id), q.owner, q.share "
+                                "FROM questions q WHERE q.id = ?",
                                 id, &s);
     if (!st) {
         const unsigned char *t = sqlite3_column_text(s, 0);
@@ -310,9 +349,21 @@ static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_
         *last = sqlite3_column_int64(s, 3);
         if (!question_status_parse((const char *)sqlite3_column_text(s, 2), status))
             *status = QUESTION_INTERRUPTED;
+        if (owner)
+            *owner = sqlite3_column_int64(s, 4);
+        const unsigned char *sh = sqlite3_column_text(s, 5);
+        if (share)
+            snprintf(share, share_cap, "%s", sh ? (const char *)sh : "");
     }
     sqlite3_finalize(s);
     return st;
+}
+
+/* As owner_position_locked without the owner. */
+static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                 long long *turn, long long *last, question_status *status)
+{
+    return owner_position_locked(d, id, thread, turn, last, status, NULL, NULL, 0);
 }
 
 dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1], int *turn,
@@ -336,12 +387,14 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
     dx_status st = selection_json(members, n_members, &sel);
     if (st)
         return st;
-    long long pturn = 0, last = 0;
+    long long pturn = 0, last = 0, owner = 0;
+    char share[128];
     question_status pst;
     pthread_mutex_lock(&d->mu);
     if ((st = exec(d, "BEGIN IMMEDIATE")))
         goto out;
-    if ((st = position_locked(d, parent, thread, &pturn, &last, &pst)))
+    if ((st = owner_position_locked(d, parent, thread, &pturn, &last, &pst, &owner, share,
+                                    sizeof share)))
         goto out;
     if (!question_status_final(pst)) {
         st = dx_fail(DX_EARG, "question '%s' is still being answered: follow up once it is done",
@@ -360,7 +413,7 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
                      DB_MAX_THREAD_TURNS);
         goto out;
     }
-    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1)))
+    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner, share)))
         goto out;
     st = exec(d, "COMMIT");
     *turn = (int)(last + 1);
@@ -615,6 +668,12 @@ out:
 
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
 {
+    return db_question_list_of(d, 0, query, limit, before, out);
+}
+
+dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
+                              const char *before, json_t **out)
+{
     *out = NULL;
     json_t *arr = json_array();
     if (!arr)
@@ -625,7 +684,8 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     if (sqlite3_prepare_v2(d->h,
                            "SELECT " Q_COLS
                            "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-                           "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
+                           "WHERE (q.owner = ?4 OR (?4 = 0 AND q.owner IS NULL)) "
+                           "AND (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
                            "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
                            "ORDER BY q.seq DESC LIMIT ?3",
                            -1, &s, NULL)) {
@@ -635,6 +695,7 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     bind_text(s, 1, query && *query ? query : NULL);
     bind_text(s, 2, before && *before ? before : NULL);
     sqlite3_bind_int(s, 3, limit);
+    sqlite3_bind_int64(s, 4, owner > 0 ? owner : 0);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         json_t *q = row_question(s);

@@ -33,7 +33,7 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Opens (creating when absent) and migrates the store at path; its directory
  * must exist. DX_EIO with SQLite's message when the file can't be used,
@@ -66,6 +66,13 @@ bool question_status_final(question_status st);
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at);
 
+/* The same, asked by a signed-in user (owner > 0, store/users.h): only that
+ * user lists and changes it; others read it only with its share token.
+ * owner 0: anonymous (share is ignored then). */
+dx_status db_question_insert_as(db *d, const char *id, const char *question,
+                                const char *const *members, size_t n_members,
+                                const char *created_at, long long owner, const char *share);
+
 /* Turns one thread may hold (a follow-up past it is DX_ELIMIT). */
 #define DB_MAX_THREAD_TURNS 100
 
@@ -73,7 +80,9 @@ dx_status db_question_insert(db *d, const char *id, const char *question,
  * last + 1 of it. In one transaction the parent must be the thread's last
  * turn and finished (done, failed or interrupted), else DX_EARG with why;
  * DX_ENOTFOUND when there is no parent; DX_ELIMIT past DB_MAX_THREAD_TURNS.
- * thread and *turn get the new question's place. */
+ * It belongs to whoever the parent belongs to (its owner and share token):
+ * a thread has one owner and one share link. thread and *turn get the new
+ * question's place. */
 dx_status db_followup_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at,
                              const char *parent, char thread[DX_HTTP_MAX_ID + 1], int *turn);
@@ -131,9 +140,14 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out);
 
 /* Newest first: at most limit questions created before the question
  * `before` (NULL: from the newest), whose text contains query (NULL or "":
- * all). *out is a JSON array of stored questions without member texts and
- * without "result" (a "label" and "consensus" summary instead). */
+ * all), among the questions asked anonymously. *out is a JSON array of
+ * stored questions without member texts and without "result" (a "label"
+ * and "consensus" summary instead). */
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out);
+/* The same over one user's questions (owner > 0); owner 0 lists the
+ * anonymous ones, which is what db_question_list does. */
+dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
+                              const char *before, json_t **out);
 
 /* Removes a question, the later turns of its thread, and all that belongs
  * to them, in one statement; DX_ENOTFOUND if absent. */

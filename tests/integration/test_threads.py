@@ -47,8 +47,10 @@ class Serve:
         for name, model in members.items():
             more = (extra or {}).get(name, [])
             base = [] if any(x.startswith("base_url") for x in more) else ["base_url = " + fake.base_url]
+            # free: a server of one's own, asked anonymously (premium members need a sign-in)
+            tier = [] if any(x.startswith("tier") for x in more) else ["tier = free"]
             lines += ["[member.%s]" % name, "type = remote", "model = " + model,
-                      "max_attempts = 1"] + base + more + [""]
+                      "max_attempts = 1"] + base + tier + more + [""]
         self.cfg = tmp / "council.ini"
         self.cfg.write_text("\n".join(lines))
         self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -93,13 +95,13 @@ class Serve:
             time.sleep(0.1)
         raise AssertionError("question %s did not finish" % qid)
 
-    def ask(self, question, members=None):
+    def ask(self, question, members=None, timeout=60):
         body = {"question": question}
         if members:
             body["members"] = members
         status, q = self.json("POST", "/api/v1/questions", body)
         assert status == 201, q
-        return self.wait(q["id"])
+        return self.wait(q["id"], timeout)
 
     def follow(self, parent, question, members=None):
         body = {"question": question}

@@ -57,7 +57,7 @@ def about_tokyo(q):
 
 
 def test_api_follow_up_is_about_tokyo(srv):
-    q1 = srv.ask(Q1)
+    q1 = srv.ask(Q1, timeout=600)
     assert "Tokyo" in q1["result"]["answer"], q1["result"]["answer"]
     q2 = srv.wait(srv.follow(q1["id"], Q2)["id"], timeout=600)
     about_tokyo(q2)
