@@ -551,8 +551,9 @@ static size_t premium_providers(const council_config *cfg, const char *out[JOBS_
     return n;
 }
 
-bool acct_start(http_req *r, const char *question, const acct_selection *sel,
-                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+/* acct_start, or (parent not NULL) a follow-up on parent (threads). */
+static bool start_for(http_req *r, const char *question, const acct_selection *sel,
+                      const char *parent, char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
     const council_config *cfg = jobs_council(r->srv->jobs);
     jobs_asker who;
@@ -589,8 +590,11 @@ bool acct_start(http_req *r, const char *question, const acct_selection *sel,
         }
         free(sealed);
     }
-    st = jobs_question_start_as(r->srv->jobs, question, sel->all ? NULL : sel->names,
-                                sel->all ? 0 : sel->n, &who, id);
+    st = parent
+             ? jobs_question_followup(r->srv->jobs, parent, question, sel->all ? NULL : sel->names,
+                                      sel->all ? 0 : sel->n, &who, id)
+             : jobs_question_start_as(r->srv->jobs, question, sel->all ? NULL : sel->names,
+                                      sel->all ? 0 : sel->n, &who, id);
     for (size_t k = 0; k < who.n_keys; k++)
         auth_secret_free(plain[k]);
     if (st) {
@@ -600,6 +604,37 @@ bool acct_start(http_req *r, const char *question, const acct_selection *sel,
         return false;
     }
     return true;
+}
+
+bool acct_start(http_req *r, const char *question, const acct_selection *sel,
+                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+{
+    return start_for(r, question, sel, NULL, id, ret);
+}
+
+bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
+                   char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+{
+    char *pq = NULL;
+    json_t *asked = NULL;
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    acct_selection sel;
+    dx_status st = members ? DX_OK : db_question_source(store(r), parent, &pq, &asked);
+    json_t *from = members ? members : asked; /* the request's members, else the parent's */
+    for (size_t i = 0; !st && i < json_array_size(from) && n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(from, i)))
+            names[n++] = json_string_value(json_array_get(from, i));
+    if (!st)
+        st = acct_select(r, from ? names : NULL, n, NULL, &sel);
+    bool ok = false;
+    if (st)
+        *ret = acct_error(r, st);
+    else
+        ok = start_for(r, question, &sel, parent, id, ret);
+    free(pq);
+    json_decref(asked);
+    return ok;
 }
 
 bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)

@@ -190,24 +190,18 @@ static enum MHD_Result create_followup(http_req *r, const char *parent)
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
-    char id[DX_HTTP_MAX_ID + 1], share[AUTH_TOKEN_LEN + 1];
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
+    char id[DX_HTTP_MAX_ID + 1];
     acct_question a; /* only who may change the thread continues it */
-    jobs_asker who;
-    acct_asker(r, &who, share);
     dx_status st = acct_question_access(r, parent, true, &a);
     if (!st)
         st = api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
-    for (size_t i = 0; !st && i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
-        names[n++] = json_string_value(json_array_get(members, i));
-    if (!st)
-        st = jobs_question_followup(r->srv->jobs, parent, question, members ? names : NULL, n, &who,
-                                    id);
-    if (!st)
+    bool ok = !st && acct_followup(r, parent, question, members, id, &ret);
+    if (ok)
         st = jobs_question_json(r->srv->jobs, id, true, &q);
     free(question);
     json_decref(members);
+    if (!st && !ok)
+        return ret; /* acct_followup queued why */
     if (st)
         return http_error_status(r, st);
     return send_created(r, q, id);

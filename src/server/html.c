@@ -124,15 +124,13 @@ static enum MHD_Result followup(http_req *r, const char *id)
                                   DX_MAX_QUESTION_BYTES + 1);
     if (st == DX_ENOTFOUND)
         st = dx_fail(DX_EARG, "the form has no question (field q)");
-    if (!st) {
-        jobs_asker who; /* the thread stays its owner's; who brings its own keys */
-        char share[44];
-        acct_asker(r, &who, share);
-        st = jobs_question_followup(r->srv->jobs, id, q, NULL, 0, &who, nid);
-    }
+    /* the parent's members, as the asker may ask them; the thread stays its owner's */
+    bool ok = !st && acct_followup(r, id, q, NULL, nid, &ret);
     free(q);
     if (st)
         return http_error_status(r, st);
+    if (!ok)
+        return ret;
     char loc[64];
     snprintf(loc, sizeof loc, "/q/%s", nid);
     return http_redirect(r, loc);

@@ -174,6 +174,12 @@ void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS]);
  * with the error queued in *ret. */
 bool acct_start(http_req *r, const char *question, const acct_selection *sel,
                 char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* A follow-up on question parent for r's asker (threads): members (a JSON
+ * array of names, NULL: the parent's) as acct_select allows them to r, its
+ * premium calls from the day's allowance, the asker's own keys; the thread
+ * stays its owner's. The caller has checked r may change parent. */
+bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
+                   char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
 /* Asks stored question id again for r's asker (its members, as acct_select
  * allows them to r); the caller has checked r may change it. */
 bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
