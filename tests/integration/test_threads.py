@@ -371,9 +371,28 @@ needs_browser = pytest.mark.skipif(make_driver is None or not (CHROMIUM and CHRO
 
 
 def page_done(d, turns):
-    main = d.find_element(By.TAG_NAME, "main")
-    return (main.get_attribute("data-status") == "done"
-            and len(d.find_elements(By.CSS_SELECTOR, "main article.turn")) == turns)
+    """The page shows `turns` turns, the last finished (read in one step: the live page swaps
+    its <main> when a turn ends)."""
+    return d.execute_script(
+        "const m = document.querySelector('main');"
+        "return !!m && m.dataset.status === 'done' && m.querySelectorAll('article.turn').length === %d;"
+        % turns)
+
+
+def ask_in(d, box_id, text):
+    """Types text into the box and sends it; retried when the live page swapped the box out."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    def attempt(d):
+        try:
+            box = d.find_element(By.ID, box_id)
+            box.clear()
+            box.send_keys(text)
+            box.send_keys(Keys.ENTER)
+            return True
+        except StaleElementReferenceException:
+            return False
+    WebDriverWait(d, 20).until(attempt)
 
 
 @needs_browser
@@ -382,17 +401,14 @@ def test_browser_follow_up_continues_the_thread_live(srv):
     try:
         base = "http://127.0.0.1:%d" % srv.port
         d.get(base + "/")
-        box = d.find_element(By.ID, "q")
-        box.send_keys(Q1)
-        box.send_keys(Keys.ENTER)
+        ask_in(d, "q", Q1)
         WebDriverWait(d, 30).until(lambda d: "/q/" in d.current_url)
         first = d.current_url.rsplit("/", 1)[1]
         WebDriverWait(d, 30).until(lambda d: page_done(d, 1))  # live, then swapped in
-        box = d.find_element(By.ID, "fq")
-        box.send_keys(Q2)
-        box.send_keys(Keys.ENTER)
+        ask_in(d, "fq", Q2)
         WebDriverWait(d, 30).until(lambda d: d.current_url.rsplit("/", 1)[1] != first)
         WebDriverWait(d, 30).until(lambda d: page_done(d, 2))
+        time.sleep(0.5)  # a swap already under way lands before the page is read
         turns = d.find_elements(By.CSS_SELECTOR, "main article.turn")
         assert turns[0].find_element(By.CSS_SELECTOR, "h1.q").text == Q1
         assert turns[1].find_element(By.CSS_SELECTOR, "h2.q").text == Q2

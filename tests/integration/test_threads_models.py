@@ -8,6 +8,7 @@ thread test; it skips when the models are not in the cache."""
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -80,20 +81,16 @@ def test_page_follow_up_is_about_tokyo(srv):
     if needs_browser.args[0]:
         pytest.skip(needs_browser.kwargs["reason"])
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-    from test_threads import make_driver, page_done
+    from test_threads import ask_in, make_driver, page_done
     d = make_driver(True)
     try:
         d.get("http://127.0.0.1:%d/" % srv.port)
-        box = d.find_element(By.ID, "q")
-        box.send_keys(Q1)
-        box.send_keys(Keys.ENTER)
+        ask_in(d, "q", Q1)
         WebDriverWait(d, 600).until(lambda d: page_done(d, 1))
-        box = d.find_element(By.ID, "fq")
-        box.send_keys(Q2)
-        box.send_keys(Keys.ENTER)
+        ask_in(d, "fq", Q2)
         WebDriverWait(d, 600).until(lambda d: page_done(d, 2))
+        time.sleep(0.5)
         current = d.find_element(By.CSS_SELECTOR, "main article.turn.current")
         assert current.find_element(By.CSS_SELECTOR, "h2.q").text == Q2
         assert "Tokyo" in current.find_element(By.CSS_SELECTOR, ".answer").text
