@@ -45,12 +45,16 @@ static void list_add(char *buf, size_t cap, const char *v)
     snprintf(buf + n, cap - n, "%s%s", n ? "," : "", v);
 }
 
-int cmd_serve(int argc, char **argv)
+typedef struct serve_args {
+    const char *host, *db_path, *config;
+    int port, max_running, rate;
+    bool api_only;
+    char hosts[4096], proxies[4096]; /* comma lists of the repeatable flags */
+} serve_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, serve_args *r)
 {
-    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL;
-    int port = 8080, max_running = 2, rate = 60;
-    bool api_only = false;
-    static char hosts[4096], proxies[4096];
     const char *v;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
@@ -58,48 +62,79 @@ int cmd_serve(int argc, char **argv)
             fputs(serve_usage, stdout);
             return 0;
         } else if (args_flag(&a, NULL, "--api-only")) {
-            api_only = true;
+            r->api_only = true;
         } else if (args_str(&a, NULL, "--allowed-host", &v)) {
-            list_add(hosts, sizeof hosts, v);
+            list_add(r->hosts, sizeof r->hosts, v);
         } else if (args_str(&a, NULL, "--trusted-proxy", &v)) {
-            list_add(proxies, sizeof proxies, v);
-        } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
-                   args_str(&a, NULL, "--config", &config) ||
-                   args_int(&a, "-p", "--port", 0, 65535, &port) ||
-                   args_int(&a, NULL, "--max-running", 1, 8, &max_running) ||
-                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate)) {
+            list_add(r->proxies, sizeof r->proxies, v);
+        } else if (args_str(&a, NULL, "--host", &r->host) ||
+                   args_str(&a, NULL, "--db", &r->db_path) ||
+                   args_str(&a, NULL, "--config", &r->config) ||
+                   args_int(&a, "-p", "--port", 0, 65535, &r->port) ||
+                   args_int(&a, NULL, "--max-running", 1, 8, &r->max_running) ||
+                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &r->rate)) {
             continue;
         } else {
             return args_unknown(&a, serve_usage);
         }
     }
-    if (a.error)
-        return 2;
-    char home[4096], dbbuf[4200];
-    if (!db_path) {
-        if (hub_home(home, sizeof home))
-            return cli_error("serve");
-        /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
-        for (char *p = home + 1;; p++) {
-            bool end = *p == '\0';
-            if (*p == '/' || end) {
-                *p = '\0';
-                if (mkdir(home, 0755) && errno != EEXIST) {
-                    fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
-                    return 1;
-                }
-                if (end)
-                    break;
-                *p = '/';
+    return a.error ? 2 : -1;
+}
+
+/* $DRUX_HOME/drux.db into buf, creating the folder like mkdir -p ($DRUX_HOME or
+ * ~/.local/share/drux may not exist yet). Returns -1 on success, else the exit code. */
+static int default_db_path(char *buf, size_t cap)
+{
+    char home[4096];
+    if (hub_home(home, sizeof home))
+        return cli_error("serve");
+    for (char *p = home + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(home, 0755) && errno != EEXIST) {
+                fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
+                return 1;
             }
+            if (end)
+                break;
+            *p = '/';
         }
-        snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
-        db_path = dbbuf;
+    }
+    snprintf(buf, cap, "%s/drux.db", home);
+    return -1;
+}
+
+/* Where the server listens, on stdout (an IPv6 address in brackets). */
+static void print_banner(const serve_args *r, size_t n_members, int port)
+{
+    const char *shown = strchr(r->host, ':') ? NULL : r->host;
+    if (shown)
+        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", n_members, shown,
+               port, r->db_path);
+    else
+        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", n_members,
+               r->host, port, r->db_path);
+    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
+    fflush(stdout);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static serve_args r = {.host = "127.0.0.1", .port = 8080, .max_running = 2, .rate = 60};
+    static char dbbuf[4200];
+    int rc = parse_args(argc, argv, &r);
+    if (rc >= 0)
+        return rc;
+    if (!r.db_path) {
+        if ((rc = default_db_path(dbbuf, sizeof dbbuf)) >= 0)
+            return rc;
+        r.db_path = dbbuf;
     }
     council_config *cfg = NULL;
     http_server *srv = NULL;
-    int rc = 1;
-    if (council_config_open(config, &cfg)) {
+    rc = 1;
+    if (council_config_open(r.config, &cfg)) {
         cli_error("serve");
         goto out;
     }
@@ -116,28 +151,20 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    http_opts o = {.host = host,
-                   .port = port,
-                   .db_path = db_path,
+    http_opts o = {.host = r.host,
+                   .port = r.port,
+                   .db_path = r.db_path,
                    .cfg = cfg,
-                   .max_running = max_running,
-                   .rate_per_min = rate == 0 ? -1 : rate,
-                   .api_only = api_only,
-                   .allowed_hosts = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS"),
-                   .trusted_proxies = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES")};
+                   .max_running = r.max_running,
+                   .rate_per_min = r.rate == 0 ? -1 : r.rate,
+                   .api_only = r.api_only,
+                   .allowed_hosts = r.hosts[0] ? r.hosts : getenv("DRUX_ALLOWED_HOSTS"),
+                   .trusted_proxies = r.proxies[0] ? r.proxies : getenv("DRUX_TRUSTED_PROXIES")};
     if (http_server_start(&o, &srv)) {
         cli_error("serve");
         goto out;
     }
-    const char *shown = strchr(host, ':') ? NULL : host;
-    if (shown)
-        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", cfg->n_members,
-               shown, http_server_port(srv), db_path);
-    else
-        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", cfg->n_members,
-               host, http_server_port(srv), db_path);
-    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
-    fflush(stdout);
+    print_banner(&r, cfg->n_members, http_server_port(srv));
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "drux: stopping (questions still running are kept as interrupted)\n");

@@ -71,6 +71,71 @@ static bool parse_status(const char *s, cns_status *out)
     return false;
 }
 
+/* The name of answers[i] when it gives none: its model, numbered "model#k" when that model
+ * answers more than once. NULL when out of memory. */
+static const char *default_name(json_t *ans, size_t i, const char *model, arena *a)
+{
+    int same = 0, before = 0;
+    for (size_t j = 0; j < json_array_size(ans); j++) {
+        json_t *mj = json_object_get(json_array_get(ans, j), "model");
+        if (json_is_string(mj) && !strcmp(json_string_value(mj), model)) {
+            same++;
+            if (j < i)
+                before++;
+        }
+    }
+    if (same <= 1)
+        return model;
+    char nm[DX_MAX_NAME_BYTES + 16];
+    snprintf(nm, sizeof nm, "%s#%d", model, before + 1);
+    return arena_strdup(a, nm);
+}
+
+/* Reads answers[i] into members[i] (model, name, status, error, counts, tier, cost, text); its
+ * name must differ from those of members[0..i). */
+static dx_status parse_member(json_t *ans, size_t i, arena *a, cns_member *members)
+{
+    dx_status st;
+    json_t *o = json_array_get(ans, i);
+    char where[48];
+    snprintf(where, sizeof where, "answers[%zu]", i);
+    if (!json_is_object(o))
+        return dx_fail(DX_EFORMAT, "analyze: %s must be an object", where);
+    cns_member *m = &members[i];
+    const char *status = NULL;
+    if ((st = get_string(o, "model", where, DX_MAX_NAME_BYTES, true, a, &m->model)) ||
+        (st = get_string(o, "name", where, DX_MAX_NAME_BYTES, false, a, &m->name)) ||
+        (st = get_string(o, "status", where, 32, false, a, &status)) ||
+        (st = get_string(o, "error", where, DX_MAX_ERROR_BYTES, false, a, &m->error)) ||
+        (st = get_count(o, "latency_ms", where, &m->latency_ms)) ||
+        (st = get_count(o, "tokens", where, &m->tokens)) ||
+        (st = get_count(o, "ttft_ms", where, &m->ttft_ms)))
+        return st;
+    json_t *tier = json_object_get(o, "tier"), *cost = json_object_get(o, "cost_usd");
+    m->premium = json_is_string(tier) && !strcmp(json_string_value(tier), "premium");
+    m->cost_usd = json_is_number(cost) && json_number_value(cost) >= 0 ? json_number_value(cost)
+                  : m->premium                                         ? -1
+                                                                       : 0;
+    m->status = CNS_DONE;
+    if (status && !parse_status(status, &m->status))
+        return dx_fail(DX_EFORMAT,
+                       "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused",
+                       where);
+    st = get_string(o, "text", where, DX_MAX_ANSWER_BYTES, m->status == CNS_DONE, a, &m->text);
+    if (st)
+        return st;
+    if (!m->text)
+        m->text = "";
+    if ((!m->name || !*m->name) && !(m->name = default_name(ans, i, m->model, a)))
+        return dx_oom("analyze");
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(members[j].name, m->name))
+            return dx_fail(DX_EFORMAT,
+                           "analyze: %s name \"%s\" is used twice; names must be unique", where,
+                           m->name);
+    return DX_OK;
+}
+
 dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
 {
     dx_status st = DX_OK;
@@ -109,74 +174,10 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
         st = dx_oom("analyze");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(ans, i);
-        char where[48];
-        snprintf(where, sizeof where, "answers[%zu]", i);
-        if (!json_is_object(o)) {
-            st = dx_fail(DX_EFORMAT, "analyze: %s must be an object", where);
-            goto out;
-        }
-        cns_member *m = &in->members[i];
-        const char *status = NULL;
-        if ((st = get_string(o, "model", where, DX_MAX_NAME_BYTES, true, a, &m->model)) ||
-            (st = get_string(o, "name", where, DX_MAX_NAME_BYTES, false, a, &m->name)) ||
-            (st = get_string(o, "status", where, 32, false, a, &status)) ||
-            (st = get_string(o, "error", where, DX_MAX_ERROR_BYTES, false, a, &m->error)) ||
-            (st = get_count(o, "latency_ms", where, &m->latency_ms)) ||
-            (st = get_count(o, "tokens", where, &m->tokens)) ||
-            (st = get_count(o, "ttft_ms", where, &m->ttft_ms)))
-            goto out;
-        json_t *tier = json_object_get(o, "tier"), *cost = json_object_get(o, "cost_usd");
-        m->premium = json_is_string(tier) && !strcmp(json_string_value(tier), "premium");
-        m->cost_usd = json_is_number(cost) && json_number_value(cost) >= 0 ? json_number_value(cost)
-                      : m->premium                                         ? -1
-                                                                           : 0;
-        m->status = CNS_DONE;
-        if (status && !parse_status(status, &m->status)) {
-            st = dx_fail(
-                DX_EFORMAT,
-                "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused",
-                where);
-            goto out;
-        }
-        st = get_string(o, "text", where, DX_MAX_ANSWER_BYTES, m->status == CNS_DONE, a, &m->text);
-        if (st)
-            goto out;
-        if (!m->text)
-            m->text = "";
-        if (!m->name || !*m->name) {
-            /* default name: the model, numbered when it answers more than once */
-            int same = 0, before = 0;
-            for (size_t j = 0; j < n; j++) {
-                json_t *mj = json_object_get(json_array_get(ans, j), "model");
-                if (json_is_string(mj) && !strcmp(json_string_value(mj), m->model)) {
-                    same++;
-                    if (j < i)
-                        before++;
-                }
-            }
-            if (same > 1) {
-                char nm[DX_MAX_NAME_BYTES + 16];
-                snprintf(nm, sizeof nm, "%s#%d", m->model, before + 1);
-                m->name = arena_strdup(a, nm);
-            } else {
-                m->name = m->model;
-            }
-            if (!m->name) {
-                st = dx_oom("analyze");
-                goto out;
-            }
-        }
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(in->members[j].name, m->name)) {
-                st = dx_fail(DX_EFORMAT,
-                             "analyze: %s name \"%s\" is used twice; names must be unique", where,
-                             m->name);
-                goto out;
-            }
-    }
-    in->n_members = n;
+    for (size_t i = 0; i < n && !st; i++)
+        st = parse_member(ans, i, a, in->members);
+    if (!st)
+        in->n_members = n;
 out:
     json_decref(root);
     return st;
