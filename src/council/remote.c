@@ -501,46 +501,30 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *a, const 
     return out;
 }
 
-/* Request body, URL and headers; fails the member (not the council) when
- * its key is missing or its text can't be sent as JSON. */
-static dx_status prepare(rmember *r)
+/* The member's key from its api_key_env variable (none when it names none): set, one line. */
+static dx_status read_key(rmember *r)
 {
     const member_config *mc = r->mc;
-    dx_status st = DX_OK;
-    const char *sp = member_ctx_system_prompt(r->ctx);
-    json_t *sys = NULL, *q = NULL;
+    if (!mc->api_key_env)
+        return DX_OK;
+    const char *key = getenv(mc->api_key_env);
+    if (!key || !*key)
+        return dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
+                       mc->api_key_env);
+    if (strpbrk(key, "\r\n"))
+        return dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
+    if (!(r->key = strdup(key)))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    return DX_OK;
+}
+
+/* The request body in the member's wire format, and its URL. */
+static dx_status body_and_url(rmember *r, json_t *sys, json_t *q)
+{
+    const member_config *mc = r->mc;
+    dx_status st;
+    const char *path = NULL;
     char *model_esc = NULL;
-    if (sp && !(sys = json_string(sp))) {
-        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
-        goto out;
-    }
-    if (!(q = json_string(member_ctx_question(r->ctx)))) {
-        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
-        goto out;
-    }
-    json_t *model = json_string(mc->model);
-    if (!model) {
-        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
-        goto out;
-    }
-    json_decref(model);
-    if (mc->api_key_env) {
-        const char *key = getenv(mc->api_key_env);
-        if (!key || !*key) {
-            st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
-                         mc->api_key_env);
-            goto out;
-        }
-        if (strpbrk(key, "\r\n")) {
-            st = dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
-            goto out;
-        }
-        if (!(r->key = strdup(key))) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    const char *path;
     switch (mc->api) {
     case MEMBER_API_ANTHROPIC:
         st = body_anthropic(r, sys, q);
@@ -551,7 +535,6 @@ static dx_status prepare(rmember *r)
         /* "models/gemini-x" and "gemini-x" both name the model */
         const char *id = strncmp(mc->model, "models/", 7) ? mc->model : mc->model + 7;
         model_esc = curl_easy_escape(NULL, id, 0);
-        path = NULL;
         break;
     }
     default:
@@ -573,7 +556,16 @@ static dx_status prepare(rmember *r)
     else
         snprintf(r->url, ulen, "%s/models/%s:streamGenerateContent?alt=sse", mc->base_url,
                  model_esc);
+out:
+    curl_free(model_esc);
+    return st;
+}
 
+/* The request headers: JSON in, an event stream back, the key where the provider wants it,
+ * then the member's own headers. */
+static dx_status build_headers(rmember *r)
+{
+    const member_config *mc = r->mc;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = add_header(h, "Accept: text/event-stream", "");
     /* no "Expect: 100-continue" for long prompts: some servers never answer
@@ -597,10 +589,33 @@ static dx_status prepare(rmember *r)
     for (size_t i = 0; i < mc->n_headers && h; i++)
         h = add_header(h, mc->headers[i], "");
     r->hdrs = h;
-    if (!r->hdrs)
-        st = dx_fail(DX_ENOMEM, "out of memory");
+    return r->hdrs ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+/* Request body, URL and headers; fails the member (not the council) when
+ * its key is missing or its text can't be sent as JSON. */
+static dx_status prepare(rmember *r)
+{
+    dx_status st = DX_OK;
+    const char *sp = member_ctx_system_prompt(r->ctx);
+    json_t *sys = NULL, *q = NULL;
+    if (sp && !(sys = json_string(sp))) {
+        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
+        goto out;
+    }
+    if (!(q = json_string(member_ctx_question(r->ctx)))) {
+        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
+        goto out;
+    }
+    json_t *model = json_string(r->mc->model);
+    if (!model) {
+        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
+        goto out;
+    }
+    json_decref(model);
+    if (!(st = read_key(r)) && !(st = body_and_url(r, sys, q)))
+        st = build_headers(r);
 out:
-    curl_free(model_esc);
     json_decref(sys);
     json_decref(q);
     return st;
@@ -798,66 +813,48 @@ out:
     json_decref(arr);
 }
 
-static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
+/* A 2xx reply ended: a whole reply is read now, a stream must have reached its end marker (or
+ * finish reason) to count as done. */
+static void reply_ended(rmember *r)
 {
-    curl_off_t retry_after = 0;
-    check_headers(r);
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
-    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
-    detach(r, multi);
-    if (member_ctx_should_stop(r->ctx)) {
-        finish(r, MEMBER_CANCELLED, "cancelled");
+    if (!r->streaming) {
+        finish_whole(r);
         return;
     }
-    if (r->answer_full || (r->saw_done && !r->abort_st)) {
+    dx_status st = sse_finish(&r->sse, on_event, r);
+    if (st && !r->answer_full)
+        finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+    else if (r->saw_done || r->saw_finish || r->answer_full)
         finish_done(r);
+    else if (r->got_text)
+        finish(r, MEMBER_FAILED,
+               "stream ended before %s after %zu bytes of answer (cut off upstream?)",
+               end_marker(r), r->text_bytes);
+    else
+        finish(r, MEMBER_FAILED, "stream ended without an answer");
+}
+
+/* The transfer failed (no HTTP reply, or cut off): a cut-off answer fails, a failed connection
+ * is tried again. */
+static void transfer_failed(rmember *r, CURLcode rc, double now, unsigned *seed)
+{
+    char why[300];
+    snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+    if (r->got_text) {
+        finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
+               why);
         return;
     }
-    if (r->abort_st && r->abort_upstream && !r->got_text) {
-        /* an error event before any text (Anthropic's overloaded_error after
-         * a 200, say) is worth another try, like the same error as a status */
-        retry_or_fail(r, r->abort_msg, 0, now, seed);
-        return;
-    }
-    if (r->abort_st) {
-        if (r->text_bytes)
-            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
-        else
-            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
-        return;
-    }
-    if (rc != CURLE_OK) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-        if (r->got_text) {
-            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
-                   why);
-            return;
-        }
-        char msg[340];
-        snprintf(msg, sizeof msg, "connection failed: %s", why);
-        retry_or_fail(r, msg, 0, now, seed);
-        return;
-    }
-    if (r->http / 100 == 2) {
-        if (!r->streaming) {
-            finish_whole(r);
-            return;
-        }
-        dx_status st = sse_finish(&r->sse, on_event, r);
-        if (st && !r->answer_full)
-            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
-        else if (r->saw_done || r->saw_finish || r->answer_full)
-            finish_done(r);
-        else if (r->got_text)
-            finish(r, MEMBER_FAILED,
-                   "stream ended before %s after %zu bytes of answer (cut off upstream?)",
-                   end_marker(r), r->text_bytes);
-        else
-            finish(r, MEMBER_FAILED, "stream ended without an answer");
-        return;
-    }
+    char msg[340];
+    snprintf(msg, sizeof msg, "connection failed: %s", why);
+    retry_or_fail(r, msg, 0, now, seed);
+}
+
+/* An error status: its body's message (key redacted) says why. A server that refuses
+ * stream_options is asked again without it; a retryable status waits as long as the server
+ * says (Retry-After, then a RetryInfo in the body, then the rate-limit reset headers). */
+static void http_failed(rmember *r, curl_off_t retry_after, double now, unsigned *seed)
+{
     char m[240], why[300];
     /* an error body may quote the request, key included */
     r->raw.len = remote_redact(r->raw.data, r->raw.len, r->key);
@@ -873,8 +870,6 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
         return;
     }
     if (retryable_http(r->http)) {
-        /* Retry-After first, then a RetryInfo in the body (Gemini), then the
-         * rate-limit reset headers (OpenAI-style) */
         double wait_s = (double)retry_after;
         if (wait_s <= 0)
             wait_s = remote_error_retry_s(r->raw.data, r->raw.len);
@@ -892,12 +887,108 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
         finish(r, MEMBER_FAILED, "%s", why);
 }
 
+static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
+{
+    curl_off_t retry_after = 0;
+    check_headers(r);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
+    detach(r, multi);
+    if (member_ctx_should_stop(r->ctx)) {
+        finish(r, MEMBER_CANCELLED, "cancelled");
+    } else if (r->answer_full || (r->saw_done && !r->abort_st)) {
+        finish_done(r);
+    } else if (r->abort_st && r->abort_upstream && !r->got_text) {
+        /* an error event before any text (Anthropic's overloaded_error after
+         * a 200, say) is worth another try, like the same error as a status */
+        retry_or_fail(r, r->abort_msg, 0, now, seed);
+    } else if (r->abort_st) {
+        if (r->text_bytes)
+            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
+    } else if (rc != CURLE_OK) {
+        transfer_failed(r, rc, now, seed);
+    } else if (r->http / 100 == 2) {
+        reply_ended(r);
+    } else {
+        http_failed(r, retry_after, now, seed);
+    }
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* One member's turn in the loop: cancelled, out of time, due to start an attempt, or silent
+ * past first_byte_timeout_s. Returns whether it is still live; *next becomes the earlier of
+ * itself and the member's next start or deadline. */
+static bool tend(rmember *r, CURLM *multi, double now, unsigned *seed, double *next)
+{
+    if (member_ctx_should_stop(r->ctx)) {
+        detach(r, multi);
+        finish(r, MEMBER_CANCELLED, "cancelled");
+        return false;
+    }
+    if (now >= r->deadline_ms) {
+        detach(r, multi);
+        if (r->attempt > 1)
+            finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g (%d attempts)",
+                   r->mc->timeout_s, r->attempt);
+        else
+            finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g", r->mc->timeout_s);
+        return false;
+    }
+    if (r->state == R_WAIT && now >= r->next_start_ms)
+        start_attempt(r, multi, now);
+    else if (r->state == R_ACTIVE && !r->got_byte &&
+             now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
+        char why[120];
+        snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
+                 r->mc->first_byte_timeout_s);
+        detach(r, multi);
+        retry_or_fail(r, why, 0, now, seed);
+    }
+    if (r->state == R_DONE)
+        return false;
+    if (r->state == R_WAIT && r->next_start_ms < *next)
+        *next = r->next_start_ms;
+    if (r->deadline_ms < *next)
+        *next = r->deadline_ms;
+    return true;
+}
+
+/* Every transfer that curl finished since the last call, to its member. */
+static void read_finished(CURLM *multi, unsigned *seed)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        rmember *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r && r->easy == msg->easy_handle)
+            transfer_done(r, multi, msg->data.result, council_now_ms(), seed);
+    }
+}
+
+static void rmember_free(rmember *r, CURLM *multi)
+{
+    if (multi)
+        detach(r, multi);
+    curl_slist_free_all(r->hdrs);
+    free(r->body);
+    free(r->body_plain);
+    free(r->url);
+    free(r->key);
+    sse_free(&r->sse);
+    dx_buf_free(&r->raw);
 }
 
 void remote_run_all(member_ctx **ctxs, size_t n)
@@ -928,59 +1019,14 @@ void remote_run_all(member_ctx **ctxs, size_t n)
         double now = council_now_ms();
         size_t live = 0;
         double next = now + POLL_MAX_MS;
-        for (size_t i = 0; i < n; i++) {
-            rmember *r = &rs[i];
-            if (r->state == R_DONE)
-                continue;
-            if (member_ctx_should_stop(r->ctx)) {
-                detach(r, multi);
-                finish(r, MEMBER_CANCELLED, "cancelled");
-                continue;
-            }
-            if (now >= r->deadline_ms) {
-                detach(r, multi);
-                if (r->attempt > 1)
-                    finish(r, MEMBER_TIMEOUT,
-                           "no complete answer within timeout_s = %g "
-                           "(%d attempts)",
-                           r->mc->timeout_s, r->attempt);
-                else
-                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g",
-                           r->mc->timeout_s);
-                continue;
-            }
-            if (r->state == R_WAIT && now >= r->next_start_ms)
-                start_attempt(r, multi, now);
-            else if (r->state == R_ACTIVE && !r->got_byte &&
-                     now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
-                char why[120];
-                snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
-                         r->mc->first_byte_timeout_s);
-                detach(r, multi);
-                retry_or_fail(r, why, 0, now, &seed);
-            }
-            if (r->state == R_DONE)
-                continue;
-            live++;
-            if (r->state == R_WAIT && r->next_start_ms < next)
-                next = r->next_start_ms;
-            if (r->deadline_ms < next)
-                next = r->deadline_ms;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (rs[i].state != R_DONE)
+                live += tend(&rs[i], multi, now, &seed, &next);
         if (!live)
             break;
         int running = 0;
         curl_multi_perform(multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            rmember *r = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            if (r && r->easy == msg->easy_handle)
-                transfer_done(r, multi, msg->data.result, council_now_ms(), &seed);
-        }
+        read_finished(multi, &seed);
         bool any = false;
         for (size_t i = 0; i < n && !any; i++)
             any = rs[i].state != R_DONE;
@@ -991,19 +1037,8 @@ void remote_run_all(member_ctx **ctxs, size_t n)
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
 out:
-    if (rs) {
-        for (size_t i = 0; i < n; i++) {
-            if (multi)
-                detach(&rs[i], multi);
-            curl_slist_free_all(rs[i].hdrs);
-            free(rs[i].body);
-            free(rs[i].body_plain);
-            free(rs[i].url);
-            free(rs[i].key);
-            sse_free(&rs[i].sse);
-            dx_buf_free(&rs[i].raw);
-        }
-    }
+    for (size_t i = 0; rs && i < n; i++)
+        rmember_free(&rs[i], multi);
     if (multi)
         curl_multi_cleanup(multi);
     free(rs);
