@@ -445,7 +445,7 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     *n_out = 0;
     if (!opts)
         opts = &none;
-    size_t n, first;
+    size_t n = 0, first = 0;
     dx_status st = pick_members(cfg, question, opts, &first, &n);
     if (st)
         return st;
