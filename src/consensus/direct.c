@@ -190,12 +190,96 @@ static bool word_like(const char *a, const char *b)
     return k >= 5 && k + 2 >= m;
 }
 
-/* Reads the words of text[s, e) into ws (at most cap); returns the count. Digits keep their
- * separators (1,400,000; 3.5; 1776-07-04), words their inner hyphens and apostrophes. */
+/* What a word's characters said while word_scan read it. */
+typedef struct wscan {
+    int caps;
+    bool digits_only, has_digit;
+} wscan;
+
+/* Reads the word that starts at text[i] (a word character) into w (folded, W_CAP, W_ALPHA),
+ * through the joiners that keep it one word: 1,400 3.5 1776-07-04 Berners-Lee don't U.S.
+ * Returns where it ends. */
+static size_t word_scan(const char *text, size_t i, size_t e, word *w, wscan *sc)
+{
+    utf8proc_int32_t cp;
+    size_t wl = 0, k;
+    *sc = (wscan){0, true, false};
+    next_cp(text + i, e - i, &cp);
+    if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+        w->f |= W_CAP;
+    while (i < e) {
+        k = next_cp(text + i, e - i, &cp);
+        if (cp_is_wordchar(cp)) {
+            if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+                sc->caps++;
+            if (cp < 0x80 && is_digit(cp))
+                sc->has_digit = true;
+            else
+                sc->digits_only = false, w->f |= W_ALPHA;
+            fold_cp(cp, w->w, &wl);
+            i += k;
+            continue;
+        }
+        char c = text[i];
+        bool next_word = false;
+        if (i + 1 < e) {
+            utf8proc_int32_t nc;
+            next_cp(text + i + 1, e - i - 1, &nc);
+            next_word = cp_is_wordchar(nc);
+        }
+        if (next_word && (c == '-' || c == '\'' || (c == '.' && sc->caps > 0 && wl <= 3)) &&
+            wl + 1 < WORD_MAX) {
+            if (c != '.') { /* U.S. folds to "us" */
+                w->w[wl++] = c;
+                w->w[wl] = 0;
+            }
+            i++;
+            continue;
+        }
+        if (next_word && (c == ',' || c == '.') && sc->has_digit && sc->digits_only &&
+            is_digit((unsigned char)text[i + 1]) && wl + 1 < WORD_MAX) {
+            w->w[wl++] = c;
+            w->w[wl] = 0;
+            i++;
+            continue;
+        }
+        break;
+    }
+    /* "U.S." ends with its dot */
+    if (i < e && text[i] == '.' && sc->caps >= 1 && wl <= 3 && !sc->digits_only && i >= w->s + 2 &&
+        text[i - 2] == '.')
+        i++;
+    return i;
+}
+
+/* The flags of a word just read: a number (or an ordinal), an acronym, the first of its
+ * sentence, a function word, a particle inside names; "Japan's" loses its "'s". */
+static void word_flags(word *w, const wscan *sc, bool first)
+{
+    if (sc->has_digit && (sc->digits_only || strlen(w->w) <= 6))
+        if (sc->digits_only ||
+            (is_digit((unsigned char)w->w[0]) && (strstr(w->w, "st") || strstr(w->w, "nd") ||
+                                                  strstr(w->w, "rd") || strstr(w->w, "th"))))
+            w->f |= W_NUM;
+    if (sc->caps >= 2 && !sc->digits_only)
+        w->f |= W_ACRO;
+    /* possessive: "Japan's" -> japan (but "what's", "it's" stay) */
+    size_t l = strlen(w->w);
+    if (l > 2 && !strcmp(w->w + l - 2, "'s") && !is_stop(w->w))
+        w->w[l - 2] = 0;
+    if (first)
+        w->f |= W_INITIAL;
+    if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
+        w->f |= W_STOP;
+    if (w->f & W_ACRO)
+        w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
+    if (in_list(w->w, PARTICLES) && !(w->f & W_CAP))
+        w->f |= W_PART;
+}
+
 static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t cap)
 {
     size_t n = 0, i = s;
-    bool first = true;
     while (i < e && n < cap) {
         utf8proc_int32_t cp;
         size_t k = next_cp(text + i, e - i, &cp);
@@ -206,75 +290,10 @@ static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t 
         word *w = &ws[n];
         memset(w, 0, sizeof *w);
         w->s = i;
-        size_t wl = 0;
-        int caps = 0;
-        bool digits_only = true, has_digit = false;
-        if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
-            w->f |= W_CAP;
-        while (i < e) {
-            k = next_cp(text + i, e - i, &cp);
-            if (cp_is_wordchar(cp)) {
-                if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
-                    caps++;
-                if (cp < 0x80 && is_digit(cp))
-                    has_digit = true;
-                else
-                    digits_only = false, w->f |= W_ALPHA;
-                fold_cp(cp, w->w, &wl);
-                i += k;
-                continue;
-            }
-            /* joiners: 1,400 3.5 1776-07-04 Berners-Lee don't U.S. */
-            char c = text[i];
-            bool next_word = false;
-            if (i + 1 < e) {
-                utf8proc_int32_t nc;
-                next_cp(text + i + 1, e - i - 1, &nc);
-                next_word = cp_is_wordchar(nc);
-            }
-            if (next_word && (c == '-' || c == '\'' || (c == '.' && caps > 0 && wl <= 3)) &&
-                wl + 1 < WORD_MAX) {
-                if (c != '.') { /* U.S. folds to "us" */
-                    w->w[wl++] = c;
-                    w->w[wl] = 0;
-                }
-                i++;
-                continue;
-            }
-            if (next_word && (c == ',' || c == '.') && has_digit && digits_only &&
-                is_digit((unsigned char)text[i + 1]) && wl + 1 < WORD_MAX) {
-                w->w[wl++] = c;
-                w->w[wl] = 0;
-                i++;
-                continue;
-            }
-            break;
-        }
-        /* "U.S." ends with its dot */
-        if (i < e && text[i] == '.' && caps >= 1 && wl <= 3 && !digits_only && i >= w->s + 2 &&
-            text[i - 2] == '.')
-            i++;
+        wscan sc;
+        i = word_scan(text, i, e, w, &sc);
         w->e = i;
-        if (has_digit && (digits_only || strlen(w->w) <= 6))
-            if (digits_only ||
-                (is_digit((unsigned char)w->w[0]) && (strstr(w->w, "st") || strstr(w->w, "nd") ||
-                                                      strstr(w->w, "rd") || strstr(w->w, "th"))))
-                w->f |= W_NUM;
-        if (caps >= 2 && !digits_only)
-            w->f |= W_ACRO;
-        /* possessive: "Japan's" -> japan (but "what's", "it's" stay) */
-        size_t l = strlen(w->w);
-        if (l > 2 && !strcmp(w->w + l - 2, "'s") && !is_stop(w->w))
-            w->w[l - 2] = 0;
-        if (first)
-            w->f |= W_INITIAL;
-        first = false;
-        if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
-            w->f |= W_STOP;
-        if (w->f & W_ACRO)
-            w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
-        if (in_list(w->w, PARTICLES) && !(w->f & W_CAP))
-            w->f |= W_PART;
+        word_flags(w, &sc, n == 0);
         n++;
     }
     return n;
@@ -1875,6 +1894,50 @@ static bool extract_in(ctx *c, cns_direct *d, bool lead)
     return false;
 }
 
+/* A refusal or "I don't know" in segment sg ends the search, unless ", but" brings content: then
+ * c reads what follows it. Returns false when the search ends. */
+static bool past_nonanswer(ctx *c, const char *text, seg sg)
+{
+    if (!is_nonanswer(text, sg.s, sg.e))
+        return true;
+    size_t b = sg.s;
+    bool but = false;
+    for (; b + 5 <= sg.e; b++)
+        if (!strncmp(text + b, ", but", 5)) {
+            but = true;
+            break;
+        }
+    if (!but)
+        return false;
+    c->sg.s = trim_left(text, b + 5, sg.e);
+    c->n = words_read(text, c->sg.s, c->sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
+    return c->n != 0 && !is_nonanswer(text, c->sg.s, c->sg.e);
+}
+
+/* The found answer's span, sentence and value copied into the arena; an entity that folds to
+ * nothing is no answer. */
+static dx_status direct_finish(const ctx *c, const qinfo *q, const char *text, arena *a,
+                               cns_direct *out)
+{
+    out->span = copy_range(a, text, out->start, out->start + out->len);
+    out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
+    if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
+        /* the alternative as the question words it ("mammals" names "a mammal") */
+        const word *w = &q->w[q->alt[c->choice]];
+        out->value = entity_key(a, q->src, w->s, w->e);
+    } else
+        out->value = out->type == CNS_DV_ENTITY
+                         ? entity_key(a, text, out->start, out->start + out->len)
+                         : value_string(a, out);
+    if (!out->span || !out->sentence || !out->value) {
+        memset(out, 0, sizeof *out);
+        return dx_fail(DX_ENOMEM, "direct answer: arena full");
+    }
+    if (out->type == CNS_DV_ENTITY && !*out->value)
+        memset(out, 0, sizeof *out);
+    return DX_OK;
+}
+
 dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,
                              cns_direct *out)
 {
@@ -1900,22 +1963,8 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
         c->n = words_read(text, sg[i].s, sg[i].e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
         if (c->n == 0)
             continue;
-        /* a refusal or "I don't know" ends the search, unless ", but" brings content */
-        if (is_nonanswer(text, sg[i].s, sg[i].e)) {
-            size_t b = sg[i].s;
-            bool but = false;
-            for (; b + 5 <= sg[i].e; b++)
-                if (!strncmp(text + b, ", but", 5)) {
-                    but = true;
-                    break;
-                }
-            if (!but)
-                break;
-            c->sg.s = trim_left(text, b + 5, sg[i].e);
-            c->n = words_read(text, c->sg.s, c->sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
-            if (c->n == 0 || is_nonanswer(text, c->sg.s, c->sg.e))
-                break;
-        }
+        if (!past_nonanswer(c, text, sg[i]))
+            break;
         if (is_garbage(text, c->sg.s, c->sg.e, c->w, c->n))
             continue;
         /* a restated question is no answer */
@@ -1934,24 +1983,8 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
         }
         lead = false;
     }
-    if (out->type != CNS_DV_NONE) {
-        out->span = copy_range(a, text, out->start, out->start + out->len);
-        out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
-        if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
-            /* the alternative as the question words it ("mammals" names "a mammal") */
-            const word *w = &q->w[q->alt[c->choice]];
-            out->value = entity_key(a, q->src, w->s, w->e);
-        } else
-            out->value = out->type == CNS_DV_ENTITY
-                             ? entity_key(a, text, out->start, out->start + out->len)
-                             : value_string(a, out);
-        if (!out->span || !out->sentence || !out->value) {
-            memset(out, 0, sizeof *out);
-            st = dx_fail(DX_ENOMEM, "direct answer: arena full");
-        } else if (out->type == CNS_DV_ENTITY && !*out->value) {
-            memset(out, 0, sizeof *out);
-        }
-    }
+    if (out->type != CNS_DV_NONE)
+        st = direct_finish(c, q, text, a, out);
 out:
     free(sg);
     free(q);

@@ -200,16 +200,11 @@ static int push(json_t *arr, json_t *v)
     return v ? json_array_append_new(arr, v) : -1;
 }
 
-static json_t *analysis_json(const cns_analysis *an)
+/* The agreed points into ag: text, members, each member's evidence, whether direct. Returns
+ * non-zero when something could not be added. */
+static int agreed_json(json_t *ag, const cns_analysis *an)
 {
-    json_t *o = json_object();
-    int bad = !o;
-    if (bad)
-        return NULL;
-    bad |= put(o, "label", json_string(cns_label_str(an->label)));
-    bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
-    json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
-    bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
+    int bad = 0;
     for (size_t i = 0; ag && i < an->n_agreed; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(ag, p);
@@ -228,6 +223,13 @@ static json_t *analysis_json(const cns_analysis *an)
                        put(e, "text", json_string(an->agreed[i].evidence[k].text));
         }
     }
+    return bad;
+}
+
+/* The disputed points into di: text, each member's stance, whether direct. */
+static int disputed_json(json_t *di, const cns_analysis *an)
+{
+    int bad = 0;
     for (size_t i = 0; di && i < an->n_disputed; i++) {
         json_t *p = json_object(), *ss = json_array();
         bad |= push(di, p);
@@ -245,6 +247,13 @@ static json_t *analysis_json(const cns_analysis *an)
                        put(so, "position", json_integer(s->position));
         }
     }
+    return bad;
+}
+
+/* The unique points into un, and the models that several members share into sh. */
+static int unique_and_shared_json(json_t *un, json_t *sh, const cns_analysis *an)
+{
+    int bad = 0;
     for (size_t i = 0; un && i < an->n_unique; i++) {
         json_t *p = json_object();
         bad |= push(un, p);
@@ -252,7 +261,6 @@ static json_t *analysis_json(const cns_analysis *an)
             bad |= put(p, "text", json_string(an->unique[i].text)) |
                    put(p, "member", json_string(an->unique[i].member));
     }
-    bad |= put(o, "shared_models", sh);
     for (size_t i = 0; sh && i < an->n_shared; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(sh, p);
@@ -262,24 +270,45 @@ static json_t *analysis_json(const cns_analysis *an)
         for (size_t k = 0; ms && k < an->shared[i].n_members; k++)
             bad |= push(ms, json_string(an->shared[i].members[k]));
     }
-    bad |= put(o, "usable", json_integer(an->usable));
-    if (an->direct_kind) {
-        json_t *dj = json_object(), *da = json_array();
-        bad |= put(o, "direct", dj);
-        if (dj)
-            bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
-        for (size_t i = 0; da && i < an->n_direct; i++) {
-            json_t *e = json_object();
-            bad |= push(da, e);
-            if (e)
-                bad |= put(e, "member", json_string(an->direct[i].member)) |
-                       put(e, "value", json_string(an->direct[i].value)) |
-                       put(e, "text", json_string(an->direct[i].text)) |
-                       put(e, "group", json_integer(an->direct[i].group));
-        }
-    } else {
-        bad |= put(o, "direct", json_null());
+    return bad;
+}
+
+/* The direct answers ({kind, answers: [{member, value, text, group}]}), or null. */
+static int direct_json(json_t *o, const cns_analysis *an)
+{
+    if (!an->direct_kind)
+        return put(o, "direct", json_null());
+    json_t *dj = json_object(), *da = json_array();
+    int bad = put(o, "direct", dj);
+    if (dj)
+        bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
+    for (size_t i = 0; da && i < an->n_direct; i++) {
+        json_t *e = json_object();
+        bad |= push(da, e);
+        if (e)
+            bad |= put(e, "member", json_string(an->direct[i].member)) |
+                   put(e, "value", json_string(an->direct[i].value)) |
+                   put(e, "text", json_string(an->direct[i].text)) |
+                   put(e, "group", json_integer(an->direct[i].group));
     }
+    return bad;
+}
+
+static json_t *analysis_json(const cns_analysis *an)
+{
+    json_t *o = json_object();
+    int bad = !o;
+    if (bad)
+        return NULL;
+    bad |= put(o, "label", json_string(cns_label_str(an->label)));
+    bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
+    json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
+    bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
+    bad |= agreed_json(ag, an) | disputed_json(di, an);
+    bad |= put(o, "shared_models", sh);
+    bad |= unique_and_shared_json(un, sh, an);
+    bad |= put(o, "usable", json_integer(an->usable));
+    bad |= direct_json(o, an);
     bad |= put(o, "method", json_string(an->method ? an->method : "lexical"));
     json_t *ck = json_object();
     bad |= put(o, "support_checks", ck);
