@@ -7,11 +7,7 @@
 #include <string.h>
 
 #include "core/limits.h"
-
-struct db {
-    sqlite3 *h;
-    pthread_mutex_t mu;
-};
+#include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
@@ -39,6 +35,33 @@ static const char *const migrations[] = {
     "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
     "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
     "  synthesizing_ms INTEGER, total_ms INTEGER);",
+    /* 1 -> 2: accounts (store/users.c); existing questions stay anonymous */
+    "CREATE TABLE users("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pw_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  daily_premium INTEGER NOT NULL DEFAULT 50,"
+    "  default_members TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE sessions("
+    "  digest TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_s INTEGER NOT NULL, expires_s INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE user_keys("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  provider TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  PRIMARY KEY(user_id, provider));"
+    "CREATE TABLE premium_calls("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  day TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(user_id, day));"
+    /* owner NULL: asked anonymously, public as before; else only its owner
+     * lists and changes it, and others read it only with its share token */
+    "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE CASCADE;"
+    "ALTER TABLE questions ADD COLUMN share TEXT;"
+    "CREATE INDEX questions_owner ON questions(owner, seq);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -246,6 +269,13 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at)
 {
+    return db_question_insert_as(d, id, question, members, n_members, created_at, 0, NULL);
+}
+
+dx_status db_question_insert_as(db *d, const char *id, const char *question,
+                                const char *const *members, size_t n_members,
+                                const char *created_at, long long owner, const char *share)
+{
     char *sel;
     dx_status st = selection_json(members, n_members, &sel);
     if (st)
@@ -253,8 +283,8 @@ dx_status db_question_insert(db *d, const char *id, const char *question,
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(d->h,
-                           "INSERT INTO questions(id, question, members_sel, status, created_at) "
-                           "VALUES(?, ?, ?, ?, ?)",
+                           "INSERT INTO questions(id, question, members_sel, status, created_at, "
+                           "owner, share) VALUES(?, ?, ?, ?, ?, ?, ?)",
                            -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "insert question");
         goto out;
@@ -264,6 +294,11 @@ dx_status db_question_insert(db *d, const char *id, const char *question,
     bind_text(s, 3, sel);
     bind_text(s, 4, question_status_str(QUESTION_QUEUED));
     bind_text(s, 5, created_at);
+    if (owner > 0)
+        sqlite3_bind_int64(s, 6, owner);
+    else
+        sqlite3_bind_null(s, 6);
+    bind_text(s, 7, owner > 0 ? share : NULL);
     st = step_done(d, s, "insert question");
 out:
     sqlite3_finalize(s);
@@ -501,6 +536,12 @@ out:
 
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
 {
+    return db_question_list_of(d, 0, query, limit, before, out);
+}
+
+dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
+                              const char *before, json_t **out)
+{
     *out = NULL;
     json_t *arr = json_array();
     if (!arr)
@@ -511,7 +552,8 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     if (sqlite3_prepare_v2(d->h,
                            "SELECT " Q_COLS
                            "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-                           "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
+                           "WHERE (q.owner = ?4 OR (?4 = 0 AND q.owner IS NULL)) "
+                           "AND (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
                            "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
                            "ORDER BY q.seq DESC LIMIT ?3",
                            -1, &s, NULL)) {
@@ -521,6 +563,7 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     bind_text(s, 1, query && *query ? query : NULL);
     bind_text(s, 2, before && *before ? before : NULL);
     sqlite3_bind_int(s, 3, limit);
+    sqlite3_bind_int64(s, 4, owner > 0 ? owner : 0);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         json_t *q = row_question(s);
