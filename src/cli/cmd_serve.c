@@ -37,7 +37,15 @@ static const char serve_usage[] =
     "  --trusted-proxy A  a reverse proxy at address A whose X-Forwarded-For names the client\n"
     "                     (repeatable; env DRUX_TRUSTED_PROXIES, or trusted_proxies in the\n"
     "                     config's [server]; see docs/operations.md)\n"
-    "  --api-only         serve /api/v1 and /v1 only, no web pages\n";
+    "  --api-only         serve /api/v1 and /v1 only, no web pages\n"
+    "  --https            clients reach the server over TLS (a proxy terminates it): account\n"
+    "                     cookies are Secure (docs/accounts.md)\n"
+    "  --session-ttl S    an account session lasts S seconds (default 1209600: 14 days)\n"
+    "  --no-signup        visitors can't create accounts (drux user add still can)\n"
+    "  --open-premium     anonymous visitors ask the premium members too (default: only\n"
+    "                     signed-in users do; for a private server behind a login)\n"
+    "  --key-file FILE    the key that seals users' provider keys (default: the store's path\n"
+    "                     + .key; created, mode 0600, when absent)\n";
 
 /* Appends v to a comma list in buf (repeatable flags). */
 static void list_add(char *buf, size_t cap, const char *v)
@@ -46,16 +54,13 @@ static void list_add(char *buf, size_t cap, const char *v)
     snprintf(buf + n, cap - n, "%s%s", n ? "," : "", v);
 }
 
-typedef struct serve_args {
-    const char *host, *db_path, *config;
-    int port, max_running, rate;
-    bool api_only;
-    char hosts[4096], proxies[4096]; /* comma lists of the repeatable flags */
-} serve_args;
-
-/* Returns -1 when the command should go on, else its exit code. */
-static int parse_args(int argc, char **argv, serve_args *r)
+int cmd_serve(int argc, char **argv)
 {
+    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL, *key_file = NULL;
+    int port = 8080, max_running = 2, rate = 60;
+    bool api_only = false, https = false, no_signup = false, open_premium = false;
+    int session_ttl = 14 * 86400;
+    static char hosts[4096], proxies[4096];
     const char *v;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
@@ -63,79 +68,56 @@ static int parse_args(int argc, char **argv, serve_args *r)
             fputs(serve_usage, stdout);
             return 0;
         } else if (args_flag(&a, NULL, "--api-only")) {
-            r->api_only = true;
+            api_only = true;
+        } else if (args_flag(&a, NULL, "--https")) {
+            https = true;
+        } else if (args_flag(&a, NULL, "--no-signup")) {
+            no_signup = true;
+        } else if (args_flag(&a, NULL, "--open-premium")) {
+            open_premium = true;
         } else if (args_str(&a, NULL, "--allowed-host", &v)) {
-            list_add(r->hosts, sizeof r->hosts, v);
+            list_add(hosts, sizeof hosts, v);
         } else if (args_str(&a, NULL, "--trusted-proxy", &v)) {
-            list_add(r->proxies, sizeof r->proxies, v);
-        } else if (args_str(&a, NULL, "--host", &r->host) ||
-                   args_str(&a, NULL, "--db", &r->db_path) ||
-                   args_str(&a, NULL, "--config", &r->config) ||
-                   args_int(&a, "-p", "--port", 0, 65535, &r->port) ||
-                   args_int(&a, NULL, "--max-running", 1, 8, &r->max_running) ||
-                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &r->rate)) {
+            list_add(proxies, sizeof proxies, v);
+        } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
+                   args_str(&a, NULL, "--config", &config) ||
+                   args_str(&a, NULL, "--key-file", &key_file) ||
+                   args_int(&a, "-p", "--port", 0, 65535, &port) ||
+                   args_int(&a, NULL, "--max-running", 1, 8, &max_running) ||
+                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate) ||
+                   args_int(&a, NULL, "--session-ttl", 1, 366 * 86400, &session_ttl)) {
             continue;
         } else {
             return args_unknown(&a, serve_usage);
         }
     }
-    return a.error ? 2 : -1;
-}
-
-/* $DRUX_HOME/drux.db into buf, creating the folder like mkdir -p ($DRUX_HOME or
- * ~/.local/share/drux may not exist yet). Returns -1 on success, else the exit code. */
-static int default_db_path(char *buf, size_t cap)
-{
-    char home[4096];
-    if (hub_home(home, sizeof home))
-        return cli_error("serve");
-    for (char *p = home + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(home, 0755) && errno != EEXIST) {
-                fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
-                return 1;
+    if (a.error)
+        return 2;
+    char home[4096], dbbuf[4200];
+    if (!db_path) {
+        if (hub_home(home, sizeof home))
+            return cli_error("serve");
+        /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
+        for (char *p = home + 1;; p++) {
+            bool end = *p == '\0';
+            if (*p == '/' || end) {
+                *p = '\0';
+                if (mkdir(home, 0755) && errno != EEXIST) {
+                    fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
+                    return 1;
+                }
+                if (end)
+                    break;
+                *p = '/';
             }
-            if (end)
-                break;
-            *p = '/';
         }
-    }
-    snprintf(buf, cap, "%s/drux.db", home);
-    return -1;
-}
-
-/* Where the server listens, on stdout (an IPv6 address in brackets). */
-static void print_banner(const serve_args *r, size_t n_members, int port)
-{
-    const char *shown = strchr(r->host, ':') ? NULL : r->host;
-    if (shown)
-        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", n_members, shown,
-               port, r->db_path);
-    else
-        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", n_members,
-               r->host, port, r->db_path);
-    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
-    fflush(stdout);
-}
-
-int cmd_serve(int argc, char **argv)
-{
-    static serve_args r = {.host = "127.0.0.1", .port = 8080, .max_running = 2, .rate = 60};
-    static char dbbuf[4200];
-    int rc = parse_args(argc, argv, &r);
-    if (rc >= 0)
-        return rc;
-    if (!r.db_path) {
-        if ((rc = default_db_path(dbbuf, sizeof dbbuf)) >= 0)
-            return rc;
-        r.db_path = dbbuf;
+        snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
+        db_path = dbbuf;
     }
     council_config *cfg = NULL;
     http_server *srv = NULL;
-    rc = 1;
-    if (council_config_open(r.config, &cfg)) {
+    int rc = 1;
+    if (council_config_open(config, &cfg)) {
         cli_error("serve");
         goto out;
     }
@@ -153,22 +135,35 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* a flag wins over the environment, the environment over [server] in the config file */
-    const char *allowed = r.hosts[0] ? r.hosts : getenv("DRUX_ALLOWED_HOSTS");
-    const char *trusted = r.proxies[0] ? r.proxies : getenv("DRUX_TRUSTED_PROXIES");
-    http_opts o = {.host = r.host,
-                   .port = r.port,
-                   .db_path = r.db_path,
+    const char *allowed = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS");
+    const char *trusted = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES");
+    http_opts o = {.host = host,
+                   .port = port,
+                   .db_path = db_path,
                    .cfg = cfg,
-                   .max_running = r.max_running,
-                   .rate_per_min = r.rate == 0 ? -1 : r.rate,
-                   .api_only = r.api_only,
+                   .max_running = max_running,
+                   .rate_per_min = rate == 0 ? -1 : rate,
+                   .api_only = api_only,
+                   .session_ttl_s = session_ttl,
+                   .https = https,
+                   .no_signup = no_signup,
+                   .key_file = key_file,
+                   .open_premium = open_premium,
                    .allowed_hosts = allowed ? allowed : cfg->server.allowed_hosts,
                    .trusted_proxies = trusted ? trusted : cfg->server.trusted_proxies};
     if (http_server_start(&o, &srv)) {
         cli_error("serve");
         goto out;
     }
-    print_banner(&r, cfg->n_members, http_server_port(srv));
+    const char *shown = strchr(host, ':') ? NULL : host;
+    if (shown)
+        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", cfg->n_members,
+               shown, http_server_port(srv), db_path);
+    else
+        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", cfg->n_members,
+               host, http_server_port(srv), db_path);
+    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
+    fflush(stdout);
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "drux: stopping (questions still running are kept as interrupted)\n");

@@ -387,12 +387,90 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user)
         double s = remote_duration_s(v, vn);
         if (s > r->reset_hint_s)
             r->reset_hint_s = s;
+    } else if (header_is(ptr, n, "anthropic-ratelimit-requests-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-input-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-output-tokens-reset", &v, &vn)) {
+        /* Anthropic: when the limit refills, an RFC 3339 time */
+        double at = remote_rfc3339_s(v, vn);
+        double s = at >= 0 ? at - (double)time(NULL) : -1;
+        if (s > r->reset_hint_s)
+            r->reset_hint_s = s;
     }
     return n;
 }
 
+/* ---- a thread's earlier turns ----
+ * A remote model's window is known only when the config gives it
+ * (`context`): the turns are then fitted by an estimate of their tokens (a
+ * token for every 3 bytes, 4 more per message: more than the usual tokenizer
+ * makes, so the estimate errs on the side of leaving a turn out). Without
+ * it every turn is sent, up to DX_MAX_PROMPT_BYTES of text in all. */
+
+typedef struct turn_fit {
+    const council_turn *turns;
+    size_t n;
+    size_t fixed_bytes; /* the system prompt and the question */
+    size_t budget_tokens;
+} turn_fit;
+
+static bool turns_fit(void *user, size_t first)
+{
+    const turn_fit *tf = user;
+    size_t bytes = tf->fixed_bytes, msgs = 2;
+    for (size_t i = first; i < tf->n; i++) {
+        bytes += strlen(tf->turns[i].question) + strlen(tf->turns[i].answer);
+        msgs += 2;
+    }
+    if (bytes > DX_MAX_PROMPT_BYTES)
+        return false;
+    return !tf->budget_tokens || (bytes + 2) / 3 + 4 * msgs <= tf->budget_tokens;
+}
+
+/* The earlier turns a remote member is sent, as messages of its wire
+ * format (Gemini calls the assistant "model" and wraps text in parts); the
+ * oldest left out to fit, and the member told how many. *out NULL for none. */
+static dx_status history_json(rmember *r, const char *sp, const char *question, json_t **out)
+{
+    *out = NULL;
+    size_t n;
+    const council_turn *t = member_ctx_history(r->ctx, &n);
+    if (!t)
+        return DX_OK;
+    const member_config *mc = r->mc;
+    turn_fit tf = {t, n, (sp ? strlen(sp) : 0) + strlen(question), 0};
+    if (mc->context > 0) {
+        size_t room = mc->max_tokens > 0 ? (size_t)mc->max_tokens : (size_t)mc->context / 2;
+        if (room > (size_t)mc->context / 2)
+            room = (size_t)mc->context / 2;
+        tf.budget_tokens = (size_t)mc->context - room;
+    }
+    size_t first = council_turns_trim(n, turns_fit, &tf);
+    member_ctx_context(r->ctx, (int)(n - first), (int)first);
+    json_t *arr = json_array();
+    if (!arr)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    for (size_t i = first; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *text = k ? t[i].answer : t[i].question;
+            const char *role = k ? (mc->api == MEMBER_API_GEMINI ? "model" : "assistant") : "user";
+            json_t *s = json_string(text);
+            json_t *m = !s ? NULL
+                        : mc->api == MEMBER_API_GEMINI
+                            ? json_pack("{s:s, s:[{s:o}]}", "role", role, "parts", "text", s)
+                            : json_pack("{s:s, s:o}", "role", role, "content", s);
+            if (!m || json_array_append_new(arr, m)) {
+                json_decref(arr);
+                return s ? dx_fail(DX_ENOMEM, "out of memory")
+                         : dx_fail(DX_EARG, "earlier turn %zu is not valid UTF-8", i + 1);
+            }
+        }
+    *out = arr;
+    return DX_OK;
+}
+
 /* The OpenAI chat-completions body: r->body with stream_options, r->body_plain without. */
-static dx_status body_openai(rmember *r, json_t *sys, json_t *q)
+static dx_status body_openai(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
     json_t *root = json_object(), *msgs = json_array();
@@ -403,6 +481,7 @@ static dx_status body_openai(rmember *r, json_t *sys, json_t *q)
     }
     if (sys)
         json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "system", "content", sys));
+    json_array_extend(msgs, hist);
     json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", q));
     json_object_set_new(root, "model", json_string(mc->model));
     json_object_set(root, "messages", msgs);
@@ -426,12 +505,17 @@ out:
 
 /* Anthropic Messages: the system prompt is a top-level field, max_tokens
  * is required, there is no seed. */
-static dx_status body_anthropic(rmember *r, json_t *sys, json_t *q)
+static dx_status body_anthropic(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
-    json_t *root = json_pack("{s:s, s:I, s:b, s:[{s:s, s:O}]}", "model", mc->model, "max_tokens",
-                             (json_int_t)mc->max_tokens, "stream", 1, "messages", "role", "user",
-                             "content", q);
+    json_t *msgs = hist ? json_copy(hist) : json_array();
+    if (!msgs ||
+        json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", q))) {
+        json_decref(msgs);
+        return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    json_t *root = json_pack("{s:s, s:I, s:b, s:o}", "model", mc->model, "max_tokens",
+                             (json_int_t)mc->max_tokens, "stream", 1, "messages", msgs);
     if (!root)
         return dx_fail(DX_ENOMEM, "out of memory");
     if (sys)
@@ -447,12 +531,15 @@ static dx_status body_anthropic(rmember *r, json_t *sys, json_t *q)
 }
 
 /* Gemini generateContent: contents/parts, systemInstruction, generationConfig. */
-static dx_status body_gemini(rmember *r, json_t *sys, json_t *q)
+static dx_status body_gemini(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
     json_t *gc = json_pack("{s:I}", "maxOutputTokens", (json_int_t)mc->max_tokens);
-    json_t *root =
-        json_pack("{s:[{s:s, s:[{s:O}]}]}", "contents", "role", "user", "parts", "text", q);
+    json_t *contents = hist ? json_copy(hist) : json_array();
+    if (contents)
+        json_array_append_new(contents,
+                              json_pack("{s:s, s:[{s:O}]}", "role", "user", "parts", "text", q));
+    json_t *root = contents ? json_pack("{s:o}", "contents", contents) : NULL;
     if (!root || !gc) {
         json_decref(gc);
         json_decref(root);
@@ -501,44 +588,73 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *a, const 
     return out;
 }
 
-/* The member's key from its api_key_env variable (none when it names none): set, one line. */
-static dx_status read_key(rmember *r)
+/* Request body, URL and headers; fails the member (not the council) when
+ * its key is missing or its text can't be sent as JSON. */
+static dx_status prepare(rmember *r)
 {
     const member_config *mc = r->mc;
-    if (!mc->api_key_env)
-        return DX_OK;
-    const char *key = getenv(mc->api_key_env);
-    if (!key || !*key)
-        return dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
-                       mc->api_key_env);
-    if (strpbrk(key, "\r\n"))
-        return dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
-    if (!(r->key = strdup(key)))
-        return dx_fail(DX_ENOMEM, "out of memory");
-    return DX_OK;
-}
-
-/* The request body in the member's wire format, and its URL. */
-static dx_status body_and_url(rmember *r, json_t *sys, json_t *q)
-{
-    const member_config *mc = r->mc;
-    dx_status st;
-    const char *path = NULL;
+    dx_status st = DX_OK;
+    const char *sp = member_ctx_system_prompt(r->ctx);
+    json_t *sys = NULL, *q = NULL, *hist = NULL;
     char *model_esc = NULL;
+    if (sp && !(sys = json_string(sp))) {
+        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
+        goto out;
+    }
+    if (!(q = json_string(member_ctx_question(r->ctx)))) {
+        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
+        goto out;
+    }
+    if ((st = history_json(r, sp, member_ctx_question(r->ctx), &hist)))
+        goto out;
+    json_t *model = json_string(mc->model);
+    if (!model) {
+        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
+        goto out;
+    }
+    json_decref(model);
+    if (mc->api_key) { /* a signed-in user's own key */
+        if (strpbrk(mc->api_key, "\r\n")) {
+            st = dx_fail(DX_EARG, "the key for %s holds a line break",
+                         mc->provider ? mc->provider : mc->name);
+            goto out;
+        }
+        if (!(r->key = strdup(mc->api_key))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    } else if (mc->api_key_env) {
+        const char *key = getenv(mc->api_key_env);
+        if (!key || !*key) {
+            st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
+                         mc->api_key_env);
+            goto out;
+        }
+        if (strpbrk(key, "\r\n")) {
+            st = dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
+            goto out;
+        }
+        if (!(r->key = strdup(key))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    const char *path;
     switch (mc->api) {
     case MEMBER_API_ANTHROPIC:
-        st = body_anthropic(r, sys, q);
+        st = body_anthropic(r, sys, hist, q);
         path = "/messages";
         break;
     case MEMBER_API_GEMINI: {
-        st = body_gemini(r, sys, q);
+        st = body_gemini(r, sys, hist, q);
         /* "models/gemini-x" and "gemini-x" both name the model */
         const char *id = strncmp(mc->model, "models/", 7) ? mc->model : mc->model + 7;
         model_esc = curl_easy_escape(NULL, id, 0);
+        path = NULL;
         break;
     }
     default:
-        st = body_openai(r, sys, q);
+        st = body_openai(r, sys, hist, q);
         path = "/chat/completions";
         break;
     }
@@ -556,16 +672,7 @@ static dx_status body_and_url(rmember *r, json_t *sys, json_t *q)
     else
         snprintf(r->url, ulen, "%s/models/%s:streamGenerateContent?alt=sse", mc->base_url,
                  model_esc);
-out:
-    curl_free(model_esc);
-    return st;
-}
 
-/* The request headers: JSON in, an event stream back, the key where the provider wants it,
- * then the member's own headers. */
-static dx_status build_headers(rmember *r)
-{
-    const member_config *mc = r->mc;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = add_header(h, "Accept: text/event-stream", "");
     /* no "Expect: 100-continue" for long prompts: some servers never answer
@@ -589,35 +696,13 @@ static dx_status build_headers(rmember *r)
     for (size_t i = 0; i < mc->n_headers && h; i++)
         h = add_header(h, mc->headers[i], "");
     r->hdrs = h;
-    return r->hdrs ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
-}
-
-/* Request body, URL and headers; fails the member (not the council) when
- * its key is missing or its text can't be sent as JSON. */
-static dx_status prepare(rmember *r)
-{
-    dx_status st = DX_OK;
-    const char *sp = member_ctx_system_prompt(r->ctx);
-    json_t *sys = NULL, *q = NULL;
-    if (sp && !(sys = json_string(sp))) {
-        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
-        goto out;
-    }
-    if (!(q = json_string(member_ctx_question(r->ctx)))) {
-        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
-        goto out;
-    }
-    json_t *model = json_string(r->mc->model);
-    if (!model) {
-        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
-        goto out;
-    }
-    json_decref(model);
-    if (!(st = read_key(r)) && !(st = body_and_url(r, sys, q)))
-        st = build_headers(r);
+    if (!r->hdrs)
+        st = dx_fail(DX_ENOMEM, "out of memory");
 out:
+    curl_free(model_esc);
     json_decref(sys);
     json_decref(q);
+    json_decref(hist);
     return st;
 }
 
@@ -813,48 +898,66 @@ out:
     json_decref(arr);
 }
 
-/* A 2xx reply ended: a whole reply is read now, a stream must have reached its end marker (or
- * finish reason) to count as done. */
-static void reply_ended(rmember *r)
+static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
 {
-    if (!r->streaming) {
-        finish_whole(r);
+    curl_off_t retry_after = 0;
+    check_headers(r);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
+    detach(r, multi);
+    if (member_ctx_should_stop(r->ctx)) {
+        finish(r, MEMBER_CANCELLED, "cancelled");
         return;
     }
-    dx_status st = sse_finish(&r->sse, on_event, r);
-    if (st && !r->answer_full)
-        finish(r, MEMBER_FAILED, "%s", dx_errmsg());
-    else if (r->saw_done || r->saw_finish || r->answer_full)
+    if (r->answer_full || (r->saw_done && !r->abort_st)) {
         finish_done(r);
-    else if (r->got_text)
-        finish(r, MEMBER_FAILED,
-               "stream ended before %s after %zu bytes of answer (cut off upstream?)",
-               end_marker(r), r->text_bytes);
-    else
-        finish(r, MEMBER_FAILED, "stream ended without an answer");
-}
-
-/* The transfer failed (no HTTP reply, or cut off): a cut-off answer fails, a failed connection
- * is tried again. */
-static void transfer_failed(rmember *r, CURLcode rc, double now, unsigned *seed)
-{
-    char why[300];
-    snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-    if (r->got_text) {
-        finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
-               why);
         return;
     }
-    char msg[340];
-    snprintf(msg, sizeof msg, "connection failed: %s", why);
-    retry_or_fail(r, msg, 0, now, seed);
-}
-
-/* An error status: its body's message (key redacted) says why. A server that refuses
- * stream_options is asked again without it; a retryable status waits as long as the server
- * says (Retry-After, then a RetryInfo in the body, then the rate-limit reset headers). */
-static void http_failed(rmember *r, curl_off_t retry_after, double now, unsigned *seed)
-{
+    if (r->abort_st && r->abort_upstream && !r->got_text) {
+        /* an error event before any text (Anthropic's overloaded_error after
+         * a 200, say) is worth another try, like the same error as a status */
+        retry_or_fail(r, r->abort_msg, 0, now, seed);
+        return;
+    }
+    if (r->abort_st) {
+        if (r->text_bytes)
+            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        if (r->got_text) {
+            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
+                   why);
+            return;
+        }
+        char msg[340];
+        snprintf(msg, sizeof msg, "connection failed: %s", why);
+        retry_or_fail(r, msg, 0, now, seed);
+        return;
+    }
+    if (r->http / 100 == 2) {
+        if (!r->streaming) {
+            finish_whole(r);
+            return;
+        }
+        dx_status st = sse_finish(&r->sse, on_event, r);
+        if (st && !r->answer_full)
+            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+        else if (r->saw_done || r->saw_finish || r->answer_full)
+            finish_done(r);
+        else if (r->got_text)
+            finish(r, MEMBER_FAILED,
+                   "stream ended before %s after %zu bytes of answer (cut off upstream?)",
+                   end_marker(r), r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "stream ended without an answer");
+        return;
+    }
     char m[240], why[300];
     /* an error body may quote the request, key included */
     r->raw.len = remote_redact(r->raw.data, r->raw.len, r->key);
@@ -870,6 +973,8 @@ static void http_failed(rmember *r, curl_off_t retry_after, double now, unsigned
         return;
     }
     if (retryable_http(r->http)) {
+        /* Retry-After first, then a RetryInfo in the body (Gemini), then the
+         * rate-limit reset headers (OpenAI-style) */
         double wait_s = (double)retry_after;
         if (wait_s <= 0)
             wait_s = remote_error_retry_s(r->raw.data, r->raw.len);
@@ -887,108 +992,12 @@ static void http_failed(rmember *r, curl_off_t retry_after, double now, unsigned
         finish(r, MEMBER_FAILED, "%s", why);
 }
 
-static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
-{
-    curl_off_t retry_after = 0;
-    check_headers(r);
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
-    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
-    detach(r, multi);
-    if (member_ctx_should_stop(r->ctx)) {
-        finish(r, MEMBER_CANCELLED, "cancelled");
-    } else if (r->answer_full || (r->saw_done && !r->abort_st)) {
-        finish_done(r);
-    } else if (r->abort_st && r->abort_upstream && !r->got_text) {
-        /* an error event before any text (Anthropic's overloaded_error after
-         * a 200, say) is worth another try, like the same error as a status */
-        retry_or_fail(r, r->abort_msg, 0, now, seed);
-    } else if (r->abort_st) {
-        if (r->text_bytes)
-            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
-        else
-            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
-    } else if (rc != CURLE_OK) {
-        transfer_failed(r, rc, now, seed);
-    } else if (r->http / 100 == 2) {
-        reply_ended(r);
-    } else {
-        http_failed(r, retry_after, now, seed);
-    }
-}
-
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* One member's turn in the loop: cancelled, out of time, due to start an attempt, or silent
- * past first_byte_timeout_s. Returns whether it is still live; *next becomes the earlier of
- * itself and the member's next start or deadline. */
-static bool tend(rmember *r, CURLM *multi, double now, unsigned *seed, double *next)
-{
-    if (member_ctx_should_stop(r->ctx)) {
-        detach(r, multi);
-        finish(r, MEMBER_CANCELLED, "cancelled");
-        return false;
-    }
-    if (now >= r->deadline_ms) {
-        detach(r, multi);
-        if (r->attempt > 1)
-            finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g (%d attempts)",
-                   r->mc->timeout_s, r->attempt);
-        else
-            finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g", r->mc->timeout_s);
-        return false;
-    }
-    if (r->state == R_WAIT && now >= r->next_start_ms)
-        start_attempt(r, multi, now);
-    else if (r->state == R_ACTIVE && !r->got_byte &&
-             now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
-        char why[120];
-        snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
-                 r->mc->first_byte_timeout_s);
-        detach(r, multi);
-        retry_or_fail(r, why, 0, now, seed);
-    }
-    if (r->state == R_DONE)
-        return false;
-    if (r->state == R_WAIT && r->next_start_ms < *next)
-        *next = r->next_start_ms;
-    if (r->deadline_ms < *next)
-        *next = r->deadline_ms;
-    return true;
-}
-
-/* Every transfer that curl finished since the last call, to its member. */
-static void read_finished(CURLM *multi, unsigned *seed)
-{
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        rmember *r = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r && r->easy == msg->easy_handle)
-            transfer_done(r, multi, msg->data.result, council_now_ms(), seed);
-    }
-}
-
-static void rmember_free(rmember *r, CURLM *multi)
-{
-    if (multi)
-        detach(r, multi);
-    curl_slist_free_all(r->hdrs);
-    free(r->body);
-    free(r->body_plain);
-    free(r->url);
-    free(r->key);
-    sse_free(&r->sse);
-    dx_buf_free(&r->raw);
 }
 
 void remote_run_all(member_ctx **ctxs, size_t n)
@@ -1019,14 +1028,59 @@ void remote_run_all(member_ctx **ctxs, size_t n)
         double now = council_now_ms();
         size_t live = 0;
         double next = now + POLL_MAX_MS;
-        for (size_t i = 0; i < n; i++)
-            if (rs[i].state != R_DONE)
-                live += tend(&rs[i], multi, now, &seed, &next);
+        for (size_t i = 0; i < n; i++) {
+            rmember *r = &rs[i];
+            if (r->state == R_DONE)
+                continue;
+            if (member_ctx_should_stop(r->ctx)) {
+                detach(r, multi);
+                finish(r, MEMBER_CANCELLED, "cancelled");
+                continue;
+            }
+            if (now >= r->deadline_ms) {
+                detach(r, multi);
+                if (r->attempt > 1)
+                    finish(r, MEMBER_TIMEOUT,
+                           "no complete answer within timeout_s = %g "
+                           "(%d attempts)",
+                           r->mc->timeout_s, r->attempt);
+                else
+                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g",
+                           r->mc->timeout_s);
+                continue;
+            }
+            if (r->state == R_WAIT && now >= r->next_start_ms)
+                start_attempt(r, multi, now);
+            else if (r->state == R_ACTIVE && !r->got_byte &&
+                     now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
+                char why[120];
+                snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
+                         r->mc->first_byte_timeout_s);
+                detach(r, multi);
+                retry_or_fail(r, why, 0, now, &seed);
+            }
+            if (r->state == R_DONE)
+                continue;
+            live++;
+            if (r->state == R_WAIT && r->next_start_ms < next)
+                next = r->next_start_ms;
+            if (r->deadline_ms < next)
+                next = r->deadline_ms;
+        }
         if (!live)
             break;
         int running = 0;
         curl_multi_perform(multi, &running);
-        read_finished(multi, &seed);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            rmember *r = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            if (r && r->easy == msg->easy_handle)
+                transfer_done(r, multi, msg->data.result, council_now_ms(), &seed);
+        }
         bool any = false;
         for (size_t i = 0; i < n && !any; i++)
             any = rs[i].state != R_DONE;
@@ -1037,8 +1091,19 @@ void remote_run_all(member_ctx **ctxs, size_t n)
         curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
     }
 out:
-    for (size_t i = 0; rs && i < n; i++)
-        rmember_free(&rs[i], multi);
+    if (rs) {
+        for (size_t i = 0; i < n; i++) {
+            if (multi)
+                detach(&rs[i], multi);
+            curl_slist_free_all(rs[i].hdrs);
+            free(rs[i].body);
+            free(rs[i].body_plain);
+            free(rs[i].url);
+            free(rs[i].key);
+            sse_free(&rs[i].sse);
+            dx_buf_free(&rs[i].raw);
+        }
+    }
     if (multi)
         curl_multi_cleanup(multi);
     free(rs);

@@ -62,6 +62,15 @@ static const char *const migrations[] = {
     "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE CASCADE;"
     "ALTER TABLE questions ADD COLUMN share TEXT;"
     "CREATE INDEX questions_owner ON questions(owner, seq);",
+    /* 2 -> 3: threads. A question is turn `turn` of thread `thread_id` (the id of the thread's
+     * first question); a store from before keeps every question as a thread of one. Each
+     * member says how many earlier turns it was given and how many were left out to fit. */
+    "ALTER TABLE questions ADD COLUMN thread_id TEXT;"
+    "ALTER TABLE questions ADD COLUMN turn INTEGER NOT NULL DEFAULT 1;"
+    "UPDATE questions SET thread_id = id;"
+    "CREATE UNIQUE INDEX questions_thread ON questions(thread_id, turn);"
+    "ALTER TABLE members ADD COLUMN context_turns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN context_dropped INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -266,6 +275,39 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
     return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
 }
 
+/* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
+ * anonymous) with its share token. Caller holds the lock. */
+static dx_status insert_locked(db *d, const char *id, const char *question, const char *sel,
+                               const char *created_at, const char *thread_id, long long turn,
+                               long long owner, const char *share)
+{
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h,
+                           "INSERT INTO questions(id, question, members_sel, status, created_at, "
+                           "owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &s, NULL) != SQLITE_OK) {
+        st = sqlfail(d, "insert question");
+        goto out;
+    }
+    bind_text(s, 1, id);
+    bind_text(s, 2, question);
+    bind_text(s, 3, sel);
+    bind_text(s, 4, question_status_str(QUESTION_QUEUED));
+    bind_text(s, 5, created_at);
+    if (owner > 0)
+        sqlite3_bind_int64(s, 6, owner);
+    else
+        sqlite3_bind_null(s, 6);
+    bind_text(s, 7, owner > 0 ? share : NULL);
+    bind_text(s, 8, thread_id);
+    sqlite3_bind_int64(s, 9, turn);
+    st = step_done(d, s, "insert question");
+out:
+    sqlite3_finalize(s);
+    return st;
+}
+
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at)
 {
@@ -281,27 +323,103 @@ dx_status db_question_insert_as(db *d, const char *id, const char *question,
     if (st)
         return st;
     pthread_mutex_lock(&d->mu);
+    st = insert_locked(d, id, question, sel, created_at, id, 1, owner, share);
+    pthread_mutex_unlock(&d->mu);
+    free(sel);
+    return st;
+}
+
+/* The thread, turn and status of question id, and the last turn of its
+ * thread; with owner, also who owns it and its share token (share_cap
+ * bytes). Caller holds the lock. */
+static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                       long long *turn, long long *last, question_status *status,
+                                       long long *owner, char *share, size_t share_cap)
+{
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT INTO questions(id, question, members_sel, status, created_at, "
-                           "owner, share) VALUES(?, ?, ?, ?, ?, ?, ?)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "insert question");
+    dx_status st = question_row(d,
+                                "SELECT q.thread_id, q.turn, q.status, (SELECT MAX(t.turn) FROM "
+                                "questions t WHERE t.thread_id = q.thread_id), q.owner, q.share "
+                                "FROM questions q WHERE q.id = ?",
+                                id, &s);
+    if (!st) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        snprintf(thread, DX_HTTP_MAX_ID + 1, "%s", t ? (const char *)t : id);
+        *turn = sqlite3_column_int64(s, 1);
+        *last = sqlite3_column_int64(s, 3);
+        if (!question_status_parse((const char *)sqlite3_column_text(s, 2), status))
+            *status = QUESTION_INTERRUPTED;
+        if (owner)
+            *owner = sqlite3_column_int64(s, 4);
+        const unsigned char *sh = sqlite3_column_text(s, 5);
+        if (share)
+            snprintf(share, share_cap, "%s", sh ? (const char *)sh : "");
+    }
+    sqlite3_finalize(s);
+    return st;
+}
+
+/* As owner_position_locked without the owner. */
+static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                 long long *turn, long long *last, question_status *status)
+{
+    return owner_position_locked(d, id, thread, turn, last, status, NULL, NULL, 0);
+}
+
+dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1], int *turn,
+                               int *last_turn)
+{
+    long long t = 0, last = 0;
+    question_status qs;
+    pthread_mutex_lock(&d->mu);
+    dx_status st = position_locked(d, id, thread, &t, &last, &qs);
+    pthread_mutex_unlock(&d->mu);
+    *turn = (int)t;
+    *last_turn = (int)last;
+    return st;
+}
+
+dx_status db_followup_insert(db *d, const char *id, const char *question,
+                             const char *const *members, size_t n_members, const char *created_at,
+                             const char *parent, char thread[DX_HTTP_MAX_ID + 1], int *turn)
+{
+    char *sel;
+    dx_status st = selection_json(members, n_members, &sel);
+    if (st)
+        return st;
+    long long pturn = 0, last = 0, owner = 0;
+    char share[128];
+    question_status pst;
+    pthread_mutex_lock(&d->mu);
+    if ((st = exec(d, "BEGIN IMMEDIATE")))
+        goto out;
+    if ((st = owner_position_locked(d, parent, thread, &pturn, &last, &pst, &owner, share,
+                                    sizeof share)))
+        goto out;
+    if (!question_status_final(pst)) {
+        st = dx_fail(DX_EARG, "question '%s' is still being answered: follow up once it is done",
+                     parent);
         goto out;
     }
-    bind_text(s, 1, id);
-    bind_text(s, 2, question);
-    bind_text(s, 3, sel);
-    bind_text(s, 4, question_status_str(QUESTION_QUEUED));
-    bind_text(s, 5, created_at);
-    if (owner > 0)
-        sqlite3_bind_int64(s, 6, owner);
-    else
-        sqlite3_bind_null(s, 6);
-    bind_text(s, 7, owner > 0 ? share : NULL);
-    st = step_done(d, s, "insert question");
+    if (pturn != last) {
+        st = dx_fail(DX_EARG,
+                     "question '%s' is turn %lld of a thread of %lld: a follow-up continues the "
+                     "thread from its last turn",
+                     parent, pturn, last);
+        goto out;
+    }
+    if (last >= DB_MAX_THREAD_TURNS) {
+        st = dx_fail(DX_ELIMIT, "a thread holds at most %d turns: start a new one",
+                     DB_MAX_THREAD_TURNS);
+        goto out;
+    }
+    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner, share)))
+        goto out;
+    st = exec(d, "COMMIT");
+    *turn = (int)(last + 1);
 out:
-    sqlite3_finalize(s);
+    if (st)
+        sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&d->mu);
     free(sel);
     return st;
@@ -336,7 +454,8 @@ static dx_status member_save_locked(db *d, const char *id, int index, const db_m
         return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
     if (sqlite3_prepare_v2(d->h,
                            "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
-                           "error, latency_ms, tokens, ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                           "error, latency_ms, tokens, ttft_ms, text, context_turns, "
+                           "context_dropped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &s, NULL) != SQLITE_OK) {
         st = sqlfail(d, "save member");
         goto out;
@@ -354,6 +473,8 @@ static dx_status member_save_locked(db *d, const char *id, int index, const db_m
         sqlite3_bind_text(s, 10, m->text, (int)m->text_len, SQLITE_TRANSIENT);
     else
         sqlite3_bind_text(s, 10, "", 0, SQLITE_STATIC);
+    sqlite3_bind_int(s, 11, m->context_turns);
+    sqlite3_bind_int(s, 12, m->context_dropped);
     st = step_done(d, s, "save member");
 out:
     sqlite3_finalize(s);
@@ -452,7 +573,8 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
     dx_status st = DX_OK;
     if (sqlite3_prepare_v2(d->h,
                            "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
-                           "text FROM members WHERE question_id = ? ORDER BY idx",
+                           "text, context_turns, context_dropped FROM members WHERE question_id "
+                           "= ? ORDER BY idx",
                            -1, &s, NULL)) {
         st = sqlfail(d, "read members");
         goto out;
@@ -467,6 +589,10 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
                               (json_int_t)sqlite3_column_int64(s, 6));
         if (m && with_texts)
             json_object_set_new(m, "text", col_str(s, 7));
+        if (m) {
+            json_object_set_new(m, "context_turns", json_integer(sqlite3_column_int(s, 8)));
+            json_object_set_new(m, "context_dropped", json_integer(sqlite3_column_int(s, 9)));
+        }
         if (!m || json_array_append_new(arr, m)) {
             st = dx_fail(DX_ENOMEM, "out of memory");
             goto out;
@@ -480,10 +606,11 @@ out:
 }
 
 /* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus,
- * result */
+ * thread_id, turn, result */
 #define Q_COLS                                                                                     \
     "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, "   \
-    "a.consensus, "
+    "a.consensus, q.thread_id, q.turn, "
+#define Q_RESULT 11
 
 static json_t *row_question(sqlite3_stmt *s)
 {
@@ -495,6 +622,11 @@ static json_t *row_question(sqlite3_stmt *s)
     const unsigned char *sel = sqlite3_column_text(s, 6);
     json_t *selj = sel ? json_loads((const char *)sel, 0, NULL) : NULL;
     json_object_set_new(q, "asked", selj ? selj : json_null());
+    json_object_set_new(q, "thread",
+                        sqlite3_column_type(s, 9) == SQLITE_NULL
+                            ? json_incref(json_object_get(q, "id"))
+                            : col_str(s, 9));
+    json_object_set_new(q, "turn", json_integer(sqlite3_column_int64(s, 10)));
     return q;
 }
 
@@ -514,7 +646,7 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-    const unsigned char *res = sqlite3_column_text(s, 9);
+    const unsigned char *res = sqlite3_column_text(s, Q_RESULT);
     json_t *rj = res ? json_loads((const char *)res, 0, NULL) : NULL;
     json_object_set_new(q, "result", rj ? rj : json_null());
     json_t *members = json_array();
@@ -603,12 +735,20 @@ dx_status db_question_delete(db *d, const char *id)
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "DELETE FROM questions WHERE id = ?", -1, &s, NULL)) {
+    char thread[DX_HTTP_MAX_ID + 1];
+    long long turn, last;
+    question_status qs;
+    dx_status st = position_locked(d, id, thread, &turn, &last, &qs);
+    if (st)
+        goto out;
+    /* the question and every later turn of its thread, in one statement */
+    if (sqlite3_prepare_v2(d->h, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", -1, &s,
+                           NULL)) {
         st = sqlfail(d, "delete question");
         goto out;
     }
-    bind_text(s, 1, id);
+    bind_text(s, 1, thread);
+    sqlite3_bind_int64(s, 2, turn);
     if ((st = step_done(d, s, "delete question")))
         goto out;
     if (sqlite3_changes(d->h) == 0)
@@ -637,5 +777,60 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
 out:
     sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out)
+{
+    *out = NULL;
+    json_t *ids = json_array();
+    if (!ids)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_lock(&d->mu);
+    sqlite3_stmt *s = NULL;
+    dx_status st = DX_OK;
+    if (sqlite3_prepare_v2(d->h, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn", -1,
+                           &s, NULL)) {
+        st = sqlfail(d, "read thread");
+        goto out;
+    }
+    bind_text(s, 1, thread);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        if (json_array_append_new(ids, col_str(s, 0))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    if (rc != SQLITE_DONE)
+        st = sqlfail(d, "read thread");
+    else if (!json_array_size(ids))
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
+out:
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    json_t *turns = st ? NULL : json_array();
+    if (!st && !turns)
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    size_t i;
+    json_t *idj;
+    json_array_foreach(ids, i, idj)
+    {
+        json_t *q;
+        if (st)
+            break;
+        /* a turn deleted between the two reads is simply not there */
+        dx_status qst = db_question_get(d, json_string_value(idj), with_texts, &q);
+        if (qst == DX_ENOTFOUND)
+            continue;
+        if ((st = qst) == DX_OK && json_array_append_new(turns, q))
+            st = dx_fail(DX_ENOMEM, "out of memory");
+    }
+    json_decref(ids);
+    if (!st && !json_array_size(turns))
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
+    if (st)
+        json_decref(turns);
+    else
+        *out = turns;
     return st;
 }

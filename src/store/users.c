@@ -61,16 +61,18 @@ dx_status db_user_add(db *d, const char *name, const char *pw_hash, const char *
 {
     pthread_mutex_lock(&d->mu);
     sqlite3_stmt *s;
-    dx_status st = prep(d, &s, "INSERT INTO users(name, pw_hash, created_at) VALUES(?, ?, ?)",
-                        "ttt", name, pw_hash, created_at);
+    /* RETURNING: the new id on any SQL engine (SQLite >= 3.35, PostgreSQL) */
+    dx_status st =
+        prep(d, &s, "INSERT INTO users(name, pw_hash, created_at) VALUES(?, ?, ?) RETURNING id",
+             "ttt", name, pw_hash, created_at);
     if (!st) {
         int rc = sqlite3_step(s);
         if (rc == SQLITE_CONSTRAINT)
             st = dx_fail(DX_EARG, "an account named '%s' exists", name);
-        else if (rc != SQLITE_DONE)
+        else if (rc != SQLITE_ROW)
             st = fail(d, "add user");
         else if (id)
-            *id = sqlite3_last_insert_rowid(d->h);
+            *id = sqlite3_column_int64(s, 0);
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
