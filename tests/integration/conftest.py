@@ -4,11 +4,10 @@
 - `browser` and `browser_nojs` (JavaScript off): a real headless Chromium through selenium, one
   per test file, at the window size the file names in WINDOW ("W,H", default "1280,900"), with
   the browser console kept for the test to read. A test that asks for one skips when chromium,
-  chromedriver or selenium are missing.
+  chromedriver or selenium are missing (chromium.py makes the driver).
 """
 
 import os
-import shutil
 import sys
 
 import pytest
@@ -16,15 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import fake_openai  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-except ImportError:  # pragma: no cover - the browser fixtures skip
-    webdriver = None
+from chromium import CHROMEDRIVER, CHROMIUM, make_driver  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,20 +26,11 @@ def fake():
 
 
 def _driver(request, javascript):
-    if webdriver is None:
+    if make_driver is None:
         pytest.skip("selenium is not installed (scripts/setup --deps)")
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium and chromium-driver are not installed (scripts/setup --deps)")
-    o = Options()
-    o.binary_location = CHROMIUM
-    window = getattr(request.module, "WINDOW", "1280,900")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=" + window, "--no-proxy-server"):
-        o.add_argument(a)
-    if not javascript:
-        o.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
+    d = make_driver(javascript, getattr(request.module, "WINDOW", "1280,900"))
     yield d
     d.quit()
 
