@@ -231,3 +231,22 @@ def test_evidence_from_the_real_analysis_marks_markdown_answers(srv, browser):
     assert by.get("beta", "").startswith("The capital of France is Paris"), marks
     assert "Marked in 2 answers." in browser.page_source
     srv.request("DELETE", "/api/v1/questions/" + qid)
+
+
+def test_screen_readers_hear_the_percentage_once(srv, browser):
+    qid = ask(srv, ["alpha", "beta"])
+    q = srv.wait(qid)
+    pct = q["result"]["analysis"]["consensus"]
+    assert isinstance(pct, int)
+    browser.get(srv.base + "/q/" + qid)
+    # what Chromium gives assistive technology, not what the HTML says: the heading says the
+    # number; a meter beside it would be read as a second "100%"
+    tree = [n for n in browser.execute_cdp_cmd("Accessibility.getFullAXTree", {})["nodes"]
+            if not n.get("ignored")]
+    role = lambda n: n.get("role", {}).get("value")  # noqa: E731
+    name = lambda n: n.get("name", {}).get("value") or ""  # noqa: E731
+    headings = [name(n) for n in tree if role(n) == "heading" and "%d%%" % pct in name(n)]
+    assert len(headings) == 1, headings
+    meters = [(role(n), n.get("value")) for n in tree if role(n) in ("meter", "progressbar")]
+    assert meters == [], meters
+    srv.request("DELETE", "/api/v1/questions/" + qid)
