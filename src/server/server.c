@@ -41,11 +41,14 @@ static enum MHD_Result dispatch(http_req *r)
     return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
 }
 
-/* The server key beside the store: <db>.key. */
+/* The server key: --key-file, else beside the store: <db>.key. */
 static dx_status server_key(http_server *s, const http_opts *o)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
+    if (o->key_file)
+        snprintf(path, sizeof path, "%s", o->key_file);
+    else
+        snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
     dx_status st = auth_init();
     return st ? st : auth_server_key_load(path, s->secret);
 }
