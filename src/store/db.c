@@ -2,16 +2,11 @@
 
 #include <jansson.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
-
-struct db {
-    sqlite3 *h;
-    pthread_mutex_t mu;
-};
+#include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
 static const char *const migrations[] = {
@@ -68,79 +63,44 @@ bool question_status_final(question_status st)
     return st == QUESTION_DONE || st == QUESTION_FAILED || st == QUESTION_INTERRUPTED;
 }
 
-static dx_status sqlfail(db *d, const char *what)
-{
-    return dx_fail(DX_EIO, "store: %s: %s", what, sqlite3_errmsg(d->h));
-}
-
-static dx_status exec(db *d, const char *sql)
-{
-    char *err = NULL;
-    if (sqlite3_exec(d->h, sql, NULL, NULL, &err) != SQLITE_OK) {
-        dx_status st = dx_fail(DX_EIO, "store: %s", err ? err : sqlite3_errmsg(d->h));
-        sqlite3_free(err);
-        return st;
-    }
-    return DX_OK;
-}
-
-static int user_version(db *d)
-{
-    sqlite3_stmt *s;
-    int v = -1;
-    if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 static dx_status migrate(db *d)
 {
-    int v = user_version(d);
-    if (v < 0)
-        return sqlfail(d, "reading the schema version");
-    if (v > DB_SCHEMA_VERSION)
+    /* one transaction: a second process opening the same database waits here
+     * and then finds the schema current */
+    dx_status st = sql_begin(d->c);
+    int v = -1;
+    if (!st)
+        st = sql_lock_schema(d->c);
+    if (!st)
+        st = sql_schema_version(d->c, &v);
+    if (st) {
+        sql_rollback(d->c);
+        return dx_wrap(st, "reading the schema version");
+    }
+    if (v > DB_SCHEMA_VERSION) {
+        sql_rollback(d->c);
         return dx_fail(DX_EUNSUPPORTED,
                        "store: schema version %d is newer than this drux knows (%d); use a newer "
                        "drux or another --db",
                        v, DB_SCHEMA_VERSION);
+    }
     for (; v < DB_SCHEMA_VERSION; v++) {
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
-        dx_status st = exec(d, "BEGIN IMMEDIATE");
-        if (!st)
-            st = exec(d, migrations[v]);
-        if (!st)
-            st = exec(d, pragma);
-        if (!st)
-            st = exec(d, "COMMIT");
-        if (st) {
-            sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+        if ((st = sql_exec_ddl(d->c, migrations[v])) ||
+            (st = sql_schema_version_set(d->c, v + 1))) {
+            sql_rollback(d->c);
             return dx_wrap(st, "migrating to schema %d", v + 1);
         }
     }
-    return DX_OK;
+    return sql_commit(d->c);
 }
-
-static void bind_text(sqlite3_stmt *s, int i, const char *t);
 
 /* The process that ran a queued or running question is gone: mark it interrupted. */
 static dx_status interrupt_unfinished(db *d)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
-                           "UPDATE questions SET status = ?1, error = ?2 WHERE status IN (?3, ?4)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return sqlfail(d, "mark interrupted questions");
-    bind_text(s, 1, question_status_str(QUESTION_INTERRUPTED));
-    bind_text(s, 2, "the server stopped before this question finished");
-    bind_text(s, 3, question_status_str(QUESTION_QUEUED));
-    bind_text(s, 4, question_status_str(QUESTION_RUNNING));
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? DX_OK : sqlfail(d, "mark interrupted questions");
+    return sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE status IN (?, ?)",
+                  "tttt", question_status_str(QUESTION_INTERRUPTED),
+                  "the server stopped before this question finished",
+                  question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING));
 }
 
 dx_status db_open(const char *path, db **out)
@@ -150,27 +110,15 @@ dx_status db_open(const char *path, db **out)
     if (!d)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
-    dx_status st = DX_OK;
-    if (sqlite3_open_v2(path, &d->h,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        st = dx_fail(DX_EIO, "store: can't open %s: %s", path,
-                     d->h ? sqlite3_errmsg(d->h) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(d->h, 5000);
-    /* WAL: readers don't block the writer; NORMAL sync is durable across a
-     * process crash (kill -9), which is what the store promises. */
-    if ((st = exec(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                      "PRAGMA foreign_keys = ON;")))
-        goto out;
-    if ((st = migrate(d)))
-        goto out;
-    if ((st = interrupt_unfinished(d)))
-        goto out;
-out:
+    dx_status st = sql_open(path, &d->c);
+    if (!st)
+        st = migrate(d);
+    if (!st)
+        st = interrupt_unfinished(d);
     if (st) {
-        dx_wrap(st, "%s", path);
+        char shown[256];
+        sql_target_redact(path, shown, sizeof shown);
+        dx_wrap(st, "%s", shown);
         db_close(d);
         return st;
     }
@@ -182,7 +130,7 @@ void db_close(db *d)
 {
     if (!d)
         return;
-    sqlite3_close(d->h);
+    sql_close(d->c);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -190,40 +138,30 @@ void db_close(db *d)
 int db_schema_version(db *d)
 {
     pthread_mutex_lock(&d->mu);
-    int v = user_version(d);
+    int v = -1;
+    sql_schema_version(d->c, &v);
     pthread_mutex_unlock(&d->mu);
     return v;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *t)
+bool db_is_shared(db *d)
 {
-    if (t)
-        sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
+    return sql_kind_of(d->c) == SQL_POSTGRES;
 }
 
 /* Runs a query with one parameter, the question id, and steps to its row:
  * DX_ENOTFOUND when there is none. *s is set even on failure (finalize it). */
-static dx_status question_row(db *d, const char *sql, const char *id, sqlite3_stmt **s)
+static dx_status question_row(db *d, const char *text, const char *id, sql_stmt **s)
 {
-    *s = NULL;
-    if (sqlite3_prepare_v2(d->h, sql, -1, s, NULL))
-        return sqlfail(d, "read question");
-    bind_text(*s, 1, id);
-    int rc = sqlite3_step(*s);
-    if (rc == SQLITE_DONE)
+    bool row = false;
+    dx_status st = sql_prep(d->c, s, text, "t", id);
+    if (!st)
+        st = sql_step(*s, &row);
+    if (st)
+        return dx_wrap(st, "read question");
+    if (!row)
         return dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-    if (rc != SQLITE_ROW)
-        return sqlfail(d, "read question");
     return DX_OK;
-}
-
-/* Runs one statement to completion. */
-static dx_status step_done(db *d, sqlite3_stmt *s, const char *what)
-{
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? DX_OK : sqlfail(d, what);
 }
 
 /* The member selection as stored: a JSON array of names, malloc'd; NULL for none. */
@@ -251,78 +189,50 @@ dx_status db_question_insert(db *d, const char *id, const char *question,
     if (st)
         return st;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT INTO questions(id, question, members_sel, status, created_at) "
-                           "VALUES(?, ?, ?, ?, ?)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "insert question");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    bind_text(s, 2, question);
-    bind_text(s, 3, sel);
-    bind_text(s, 4, question_status_str(QUESTION_QUEUED));
-    bind_text(s, 5, created_at);
-    st = step_done(d, s, "insert question");
-out:
-    sqlite3_finalize(s);
+    st = sql_do(d->c, NULL,
+                "INSERT INTO questions(id, question, members_sel, status, created_at) "
+                "VALUES(?, ?, ?, ?, ?)",
+                "ttttt", id, question, sel, question_status_str(QUESTION_QUEUED), created_at);
     pthread_mutex_unlock(&d->mu);
     free(sel);
-    return st;
+    return st ? dx_wrap(st, "insert question") : DX_OK;
 }
 
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error)
 {
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ? WHERE id = ?", -1, &s,
-                           NULL)) {
-        st = sqlfail(d, "update status");
-        goto out;
-    }
-    bind_text(s, 1, question_status_str(status));
-    bind_text(s, 2, error);
-    bind_text(s, 3, id);
-    st = step_done(d, s, "update status");
-out:
-    sqlite3_finalize(s);
+    dx_status st = sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE id = ?",
+                          "ttt", question_status_str(status), error, id);
     pthread_mutex_unlock(&d->mu);
-    return st;
+    return st ? dx_wrap(st, "update status") : DX_OK;
 }
 
 /* Caller holds the lock. */
 static dx_status member_save_locked(db *d, const char *id, int index, const db_member *m)
 {
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
     if (!m->name || !m->status)
         return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
-                           "error, latency_ms, tokens, ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "save member");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    sqlite3_bind_int(s, 2, index);
-    bind_text(s, 3, m->name);
-    bind_text(s, 4, m->model ? m->model : "");
-    bind_text(s, 5, m->status);
-    bind_text(s, 6, m->error);
-    sqlite3_bind_int64(s, 7, m->latency_ms);
-    sqlite3_bind_int64(s, 8, m->tokens);
-    sqlite3_bind_int64(s, 9, m->ttft_ms);
+    sql_stmt *s;
+    dx_status st = sql_prep(
+        d->c, &s,
+        "INSERT INTO members(question_id, idx, name, model, status, error, latency_ms, tokens, "
+        "ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(question_id, idx) DO UPDATE SET "
+        "name = excluded.name, model = excluded.model, status = excluded.status, "
+        "error = excluded.error, latency_ms = excluded.latency_ms, tokens = excluded.tokens, "
+        "ttft_ms = excluded.ttft_ms, text = excluded.text",
+        "titttt", id, (long long)index, m->name, m->model ? m->model : "", m->status, m->error);
+    if (st)
+        return dx_wrap(st, "save member");
+    sql_bind_int(s, 7, m->latency_ms);
+    sql_bind_int(s, 8, m->tokens);
+    sql_bind_int(s, 9, m->ttft_ms);
     if (m->text)
-        sqlite3_bind_text(s, 10, m->text, (int)m->text_len, SQLITE_TRANSIENT);
+        sql_bind_textn(s, 10, m->text, m->text_len);
     else
-        sqlite3_bind_text(s, 10, "", 0, SQLITE_STATIC);
-    st = step_done(d, s, "save member");
-out:
-    sqlite3_finalize(s);
-    return st;
+        sql_bind_text(s, 10, "");
+    st = sql_run(s);
+    sql_finalize(s);
+    return st ? dx_wrap(st, "save member") : DX_OK;
 }
 
 dx_status db_member_save(db *d, const char *id, int index, const db_member *member)
@@ -333,115 +243,87 @@ dx_status db_member_save(db *d, const char *id, int index, const db_member *memb
     return st;
 }
 
+/* The statements of db_question_finish after the status. Caller holds the
+ * lock, inside the transaction. */
+static dx_status finish_rows(db *d, const db_finish *f)
+{
+    dx_status st = DX_OK;
+    for (size_t i = 0; !st && i < f->n_members; i++)
+        st = member_save_locked(d, f->id, (int)i, &f->members[i]);
+    if (!st && f->result) {
+        const char *ins = "INSERT INTO analyses(question_id, label, consensus, result) "
+                          "VALUES(?,?,?,?) ON CONFLICT(question_id) DO UPDATE SET "
+                          "label = excluded.label, consensus = excluded.consensus, "
+                          "result = excluded.result";
+        st = f->has_consensus ? sql_do(d->c, NULL, ins, "ttit", f->id, f->label,
+                                       (long long)f->consensus, f->result)
+                              : sql_do(d->c, NULL, ins, "ttnt", f->id, f->label, f->result);
+        if (st)
+            return dx_wrap(st, "save analysis");
+    }
+    if (!st) {
+        st = sql_do(d->c, NULL,
+                    "INSERT INTO timings(question_id, queued_ms, asking_ms, analyzing_ms, "
+                    "synthesizing_ms, total_ms) VALUES(?,?,?,?,?,?) ON CONFLICT(question_id) DO "
+                    "UPDATE SET queued_ms = excluded.queued_ms, asking_ms = excluded.asking_ms, "
+                    "analyzing_ms = excluded.analyzing_ms, synthesizing_ms = "
+                    "excluded.synthesizing_ms, total_ms = excluded.total_ms",
+                    "tiiiii", f->id, f->queued_ms, f->asking_ms, f->analyzing_ms,
+                    f->synthesizing_ms, f->total_ms);
+        if (st)
+            return dx_wrap(st, "save timings");
+    }
+    return st;
+}
+
 dx_status db_question_finish(db *d, const db_finish *f)
 {
-    const char *result = f->result;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = exec(d, "BEGIN IMMEDIATE");
+    dx_status st = sql_begin(d->c);
+    if (!st) {
+        st = sql_do(d->c, NULL,
+                    "UPDATE questions SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                    "tttt", question_status_str(f->status), f->error, f->finished_at, f->id);
+        if (st)
+            dx_wrap(st, "finish question");
+    }
+    if (!st)
+        st = finish_rows(d, f);
+    if (!st)
+        st = sql_commit(d->c);
     if (st)
-        goto out;
-    if (sqlite3_prepare_v2(d->h,
-                           "UPDATE questions SET status = ?, error = ?, finished_at = ? "
-                           "WHERE id = ?",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "finish question");
-        goto out;
-    }
-    bind_text(s, 1, question_status_str(f->status));
-    bind_text(s, 2, f->error);
-    bind_text(s, 3, f->finished_at);
-    bind_text(s, 4, f->id);
-    if ((st = step_done(d, s, "finish question")))
-        goto out;
-    sqlite3_finalize(s);
-    s = NULL;
-    for (size_t i = 0; i < f->n_members; i++)
-        if ((st = member_save_locked(d, f->id, (int)i, &f->members[i])))
-            goto out;
-    if (result) {
-        if (sqlite3_prepare_v2(d->h,
-                               "INSERT OR REPLACE INTO analyses(question_id, label, "
-                               "consensus, result) VALUES(?,?,?,?)",
-                               -1, &s, NULL)) {
-            st = sqlfail(d, "save analysis");
-            goto out;
-        }
-        bind_text(s, 1, f->id);
-        bind_text(s, 2, f->label);
-        if (f->has_consensus)
-            sqlite3_bind_int64(s, 3, f->consensus);
-        else
-            sqlite3_bind_null(s, 3);
-        bind_text(s, 4, result);
-        if ((st = step_done(d, s, "save analysis")))
-            goto out;
-        sqlite3_finalize(s);
-        s = NULL;
-    }
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT OR REPLACE INTO timings(question_id, queued_ms, "
-                           "asking_ms, analyzing_ms, synthesizing_ms, total_ms) "
-                           "VALUES(?,?,?,?,?,?)",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "save timings");
-        goto out;
-    }
-    bind_text(s, 1, f->id);
-    sqlite3_bind_int64(s, 2, f->queued_ms);
-    sqlite3_bind_int64(s, 3, f->asking_ms);
-    sqlite3_bind_int64(s, 4, f->analyzing_ms);
-    sqlite3_bind_int64(s, 5, f->synthesizing_ms);
-    sqlite3_bind_int64(s, 6, f->total_ms);
-    if ((st = step_done(d, s, "save timings")))
-        goto out;
-    st = exec(d, "COMMIT");
-out:
-    sqlite3_finalize(s);
-    if (st)
-        sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+        sql_rollback(d->c);
     pthread_mutex_unlock(&d->mu);
     return st;
 }
 
-static json_t *col_str(sqlite3_stmt *s, int i)
+static json_t *col_str(sql_stmt *s, int i)
 {
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t ? json_string((const char *)t) : json_null();
+    const char *t = sql_text(s, i);
+    return t ? json_stringn(t, sql_bytes(s, i)) : json_null();
 }
 
 /* Members of one question, in order. Caller holds the lock. */
 static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *arr)
 {
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h,
-                           "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
-                           "text FROM members WHERE question_id = ? ORDER BY idx",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "read members");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
+                            "text FROM members WHERE question_id = ? ORDER BY idx",
+                            "t", id);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 0), "model",
                               col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
-                              "latency_ms", (json_int_t)sqlite3_column_int64(s, 4), "tokens",
-                              (json_int_t)sqlite3_column_int64(s, 5), "ttft_ms",
-                              (json_int_t)sqlite3_column_int64(s, 6));
+                              "latency_ms", (json_int_t)sql_int(s, 4), "tokens",
+                              (json_int_t)sql_int(s, 5), "ttft_ms", (json_int_t)sql_int(s, 6));
         if (m && with_texts)
             json_object_set_new(m, "text", col_str(s, 7));
-        if (!m || json_array_append_new(arr, m)) {
+        if (!m || json_array_append_new(arr, m))
             st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
     }
-    if (rc != SQLITE_DONE)
-        st = sqlfail(d, "read members");
-out:
-    sqlite3_finalize(s);
-    return st;
+    sql_finalize(s);
+    return st ? dx_wrap(st, "read members") : DX_OK;
 }
 
 /* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus,
@@ -450,15 +332,15 @@ out:
     "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, "   \
     "a.consensus, "
 
-static json_t *row_question(sqlite3_stmt *s)
+static json_t *row_question(sql_stmt *s)
 {
     json_t *q = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_str(s, 0), "question",
                           col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
                           "created_at", col_str(s, 4), "finished_at", col_str(s, 5));
     if (!q)
         return NULL;
-    const unsigned char *sel = sqlite3_column_text(s, 6);
-    json_t *selj = sel ? json_loads((const char *)sel, 0, NULL) : NULL;
+    const char *sel = sql_text(s, 6);
+    json_t *selj = sel ? json_loads(sel, 0, NULL) : NULL;
     json_object_set_new(q, "asked", selj ? selj : json_null());
     return q;
 }
@@ -467,7 +349,7 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
+    sql_stmt *s = NULL;
     json_t *q = NULL;
     dx_status st = DX_OK;
     if ((st = question_row(d,
@@ -479,8 +361,8 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-    const unsigned char *res = sqlite3_column_text(s, 9);
-    json_t *rj = res ? json_loads((const char *)res, 0, NULL) : NULL;
+    const char *res = sql_text(s, 9);
+    json_t *rj = res ? json_loads(res, 0, NULL) : NULL;
     json_object_set_new(q, "result", rj ? rj : json_null());
     json_t *members = json_array();
     json_object_set_new(q, "members", members);
@@ -488,9 +370,11 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
+    sql_finalize(s);
+    s = NULL;
     st = members_locked(d, id, with_texts, members);
 out:
-    sqlite3_finalize(s);
+    sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     if (st)
         json_decref(q);
@@ -499,43 +383,65 @@ out:
     return st;
 }
 
+/* query as a LIKE pattern that matches it literally, lower-cased: %, _ and
+ * the escape \ are escaped. malloc'd, NULL for none or OOM (*oom). */
+static char *like_pattern(const char *query, bool *oom)
+{
+    *oom = false;
+    if (!query || !*query)
+        return NULL;
+    size_t n = strlen(query);
+    char *p = malloc(2 * n + 3);
+    if (!p) {
+        *oom = true;
+        return NULL;
+    }
+    size_t o = 0;
+    p[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (query[i] == '%' || query[i] == '_' || query[i] == '\\')
+            p[o++] = '\\';
+        p[o++] = query[i];
+    }
+    p[o++] = '%';
+    p[o] = '\0';
+    return p;
+}
+
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
 {
     *out = NULL;
+    bool oom;
+    char *pattern = like_pattern(query, &oom);
     json_t *arr = json_array();
-    if (!arr)
+    if (!arr || oom) {
+        json_decref(arr);
+        free(pattern);
         return dx_fail(DX_ENOMEM, "out of memory");
-    pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h,
-                           "SELECT " Q_COLS
-                           "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-                           "WHERE (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
-                           "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
-                           "ORDER BY q.seq DESC LIMIT ?3",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "list questions");
-        goto out;
     }
-    bind_text(s, 1, query && *query ? query : NULL);
-    bind_text(s, 2, before && *before ? before : NULL);
-    sqlite3_bind_int(s, 3, limit);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(
+        d->c, &s,
+        "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
+        "WHERE (CAST(?1 AS TEXT) IS NULL OR lower(q.question) LIKE lower(?1) ESCAPE '\\') "
+        "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
+        "ORDER BY q.seq DESC LIMIT ?3",
+        "tti", pattern, before && *before ? before : NULL, (long long)limit);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *q = row_question(s);
         if (!q || json_array_append_new(arr, q)) {
             st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
+            break;
         }
         json_object_set_new(q, "label", col_str(s, 7));
         json_object_set_new(q, "consensus",
-                            sqlite3_column_type(s, 8) == SQLITE_NULL
-                                ? json_null()
-                                : json_integer(sqlite3_column_int(s, 8)));
+                            sql_is_null(s, 8) ? json_null() : json_integer(sql_int(s, 8)));
     }
-    if (rc != SQLITE_DONE)
-        st = sqlfail(d, "list questions");
+    sql_finalize(s);
+    if (st)
+        dx_wrap(st, "list questions");
     size_t i;
     json_t *q;
     json_array_foreach(arr, i, q)
@@ -546,9 +452,8 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
                                                      false, members))))
             break;
     }
-out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
+    free(pattern);
     if (st)
         json_decref(arr);
     else
@@ -559,21 +464,12 @@ out:
 dx_status db_question_delete(db *d, const char *id)
 {
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "DELETE FROM questions WHERE id = ?", -1, &s, NULL)) {
-        st = sqlfail(d, "delete question");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    if ((st = step_done(d, s, "delete question")))
-        goto out;
-    if (sqlite3_changes(d->h) == 0)
-        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-out:
-    sqlite3_finalize(s);
+    long long changed = 0;
+    dx_status st = sql_do(d->c, &changed, "DELETE FROM questions WHERE id = ?", "t", id);
     pthread_mutex_unlock(&d->mu);
-    return st;
+    if (st)
+        return dx_wrap(st, "delete question");
+    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
 }
 
 dx_status db_question_source(db *d, const char *id, char **question, json_t **members)
@@ -581,18 +477,18 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
     *question = NULL;
     *members = NULL;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
+    sql_stmt *s = NULL;
     dx_status st = DX_OK;
     if ((st = question_row(d, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
         goto out;
-    *question = strdup((const char *)sqlite3_column_text(s, 0));
-    const unsigned char *sel = sqlite3_column_text(s, 1);
+    *question = strdup(sql_text(s, 0));
+    const char *sel = sql_text(s, 1);
     if (sel)
-        *members = json_loads((const char *)sel, 0, NULL);
+        *members = json_loads(sel, 0, NULL);
     if (!*question)
         st = dx_fail(DX_ENOMEM, "out of memory");
 out:
-    sqlite3_finalize(s);
+    sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st;
 }

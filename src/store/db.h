@@ -1,6 +1,8 @@
 /*
  * db — drux's store: the questions asked through the server, their members'
- * answers, the analysis and timings, in one SQLite file (WAL).
+ * answers, the analysis and timings, in one SQLite file (WAL, the default)
+ * or in a PostgreSQL database (a postgres:// URL) that several drux
+ * instances share. The same functions run on both (store/sql.h).
  *
  *     db *d;
  *     if (db_open("/home/me/.local/share/drux/drux.db", &d)) die(dx_errmsg());
@@ -10,11 +12,11 @@
  *     json_t *q; db_question_get(d, "k3x9ab", &q);   // the stored question JSON
  *     db_close(d);
  *
- * The schema is versioned with PRAGMA user_version and migrated forward on
- * open (docs/operations.md). Opening also marks every question still
- * "queued" or "running" as "interrupted": the process that ran it is gone.
- * A finished result is written in a single transaction, so a crash leaves
- * either the whole result or the question as it was (interrupted on restart).
+ * The schema is versioned (SQLite: PRAGMA user_version; PostgreSQL: the
+ * table drux_schema) and migrated forward on open (docs/operations.md). Opening also marks every
+ * question still "queued" or "running" as "interrupted": the process that ran it is gone. A
+ * finished result is written in a single transaction, so a crash leaves either the whole result or
+ * the question as it was (interrupted on restart).
  *
  * One db may be used from many threads: calls are serialised by a mutex.
  */
@@ -31,14 +33,20 @@ typedef struct db db;
 
 #define DB_SCHEMA_VERSION 1
 
-/* Opens (creating when absent) and migrates the store at path; its directory
- * must exist. DX_EIO with SQLite's message when the file can't be used,
- * DX_EUNSUPPORTED when it was written by a newer drux. */
+/* Opens (creating when absent) and migrates the store at path, a SQLite
+ * file whose directory must exist or a postgres:// URL (libpq's form).
+ * DX_EIO with the database's message when it can't be used (a password in
+ * the URL is never shown), DX_EUNSUPPORTED when it was written by a newer
+ * drux. */
 dx_status db_open(const char *path, db **out);
 void db_close(db *d); /* NULL is a no-op */
 
 /* The schema version of an open store (== DB_SCHEMA_VERSION). */
 int db_schema_version(db *d);
+
+/* True when the store is PostgreSQL, which several drux instances may
+ * share; false for a SQLite file (one process). */
+bool db_is_shared(db *d);
 
 /* A question's status: the one list of them, with one name each. */
 typedef enum question_status {
