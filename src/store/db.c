@@ -4,6 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/limits.h"
 #include "store/db_internal.h"
@@ -34,6 +37,19 @@ static const char *const migrations[] = {
     "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
     "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
     "  synthesizing_ms INTEGER, total_ms INTEGER);",
+    /* 1 -> 2: several instances on one store (db.h): who owns a question, who
+     * is alive, the events others follow, the rate limit they share */
+    "CREATE TABLE instances("
+    "  id TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
+    "  seen_ms INTEGER NOT NULL, capacity INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE questions ADD COLUMN instance TEXT;"
+    "CREATE INDEX questions_status ON questions(status);"
+    "CREATE TABLE events("
+    "  question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL, name TEXT NOT NULL, data TEXT,"
+    "  PRIMARY KEY(question_id, seq));"
+    "CREATE TABLE rate_buckets("
+    "  client TEXT PRIMARY KEY, milli INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -94,9 +110,43 @@ static dx_status migrate(db *d)
     return sql_commit(d->c);
 }
 
-/* The process that ran a queued or running question is gone: mark it interrupted. */
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void new_instance_id(char out[13])
+{
+    static const char abc[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        unsigned long long t = (unsigned long long)wall_ms() ^ ((unsigned long long)getpid() << 20);
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        out[i] = abc[rnd[i] % 32];
+    out[12] = '\0';
+}
+
+/* The process that ran a queued or running question is gone: mark it
+ * interrupted. A SQLite file has one process, so on open that is every
+ * unfinished question; a shared store's other instances may still be
+ * running theirs (db_heartbeat reaps those whose instance died). */
 static dx_status interrupt_unfinished(db *d)
 {
+    if (sql_kind_of(d->c) == SQL_POSTGRES)
+        return db_heartbeat(d, 0, DB_LEASE_MS, NULL);
     return sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE status IN (?, ?)",
                   "tttt", question_status_str(QUESTION_INTERRUPTED),
                   "the server stopped before this question finished",
@@ -110,9 +160,16 @@ dx_status db_open(const char *path, db **out)
     if (!d)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
-    dx_status st = sql_open(path, &d->c);
+    new_instance_id(d->instance);
+    char now[32];
+    utc_now(now);
+    dx_status st = (d->target = strdup(path)) ? sql_open(path, &d->c) : dx_oom("store");
     if (!st)
         st = migrate(d);
+    if (!st)
+        st = sql_do(d->c, NULL, "INSERT INTO instances(id, started_at, seen_ms) VALUES(?, ?, ?)",
+                    "tti", d->instance, now, wall_ms());
+    d->registered = !st;
     if (!st)
         st = interrupt_unfinished(d);
     if (st) {
@@ -130,7 +187,10 @@ void db_close(db *d)
 {
     if (!d)
         return;
+    if (d->registered) /* a clean stop: this instance is gone now, not after its lease */
+        sql_do(d->c, NULL, "DELETE FROM instances WHERE id = ?", "t", d->instance);
     sql_close(d->c);
+    free(d->target);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -190,9 +250,10 @@ dx_status db_question_insert(db *d, const char *id, const char *question,
         return st;
     pthread_mutex_lock(&d->mu);
     st = sql_do(d->c, NULL,
-                "INSERT INTO questions(id, question, members_sel, status, created_at) "
-                "VALUES(?, ?, ?, ?, ?)",
-                "ttttt", id, question, sel, question_status_str(QUESTION_QUEUED), created_at);
+                "INSERT INTO questions(id, question, members_sel, status, created_at, instance) "
+                "VALUES(?, ?, ?, ?, ?, ?)",
+                "tttttt", id, question, sel, question_status_str(QUESTION_QUEUED), created_at,
+                d->instance);
     pthread_mutex_unlock(&d->mu);
     free(sel);
     return st ? dx_wrap(st, "insert question") : DX_OK;
@@ -491,4 +552,245 @@ out:
     sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st;
+}
+
+/* ---- several instances on one store ---- */
+
+const char *db_instance(db *d)
+{
+    return d->instance;
+}
+
+/* The statuses of an unfinished question, as parameters ?2 and ?3 follow. */
+#define UNFINISHED_SQL "status IN (?2, ?3)"
+
+/* Marks question id interrupted when it is still unfinished, with its last
+ * events; *done whether this call did it (another instance may have). Caller
+ * holds the lock, inside a transaction. */
+static dx_status reap_one(db *d, const char *id, bool *done)
+{
+    static const char msg[] = "the drux instance running this question stopped";
+    long long changed = 0;
+    *done = false;
+    dx_status st = sql_do(
+        d->c, &changed,
+        "UPDATE questions SET status = ?4, error = ?5 WHERE id = ?1 AND " UNFINISHED_SQL, "ttttt",
+        id, question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING),
+        question_status_str(QUESTION_INTERRUPTED), msg);
+    if (st || !changed)
+        return st;
+    *done = true;
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return DX_OK; /* events are kept for followers on other instances only */
+    json_t *e = json_pack("{s:s, s:s}", "code", "interrupted", "message", msg);
+    char *data = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    if (!data)
+        return dx_oom("store");
+    const char *ins = "INSERT INTO events(question_id, seq, name, data) SELECT ?1, "
+                      "COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM events WHERE question_id = ?1";
+    st = sql_do(d->c, NULL, ins, "ttt", id, "error", data);
+    if (!st)
+        st = sql_do(d->c, NULL, ins, "ttn", id, "end");
+    free(data);
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "e %.32s", id);
+    if (!st)
+        st = sql_notify(d->c, "drux", note);
+    return st;
+}
+
+dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped)
+{
+    if (reaped)
+        *reaped = 0;
+    long long now = wall_ms();
+    char ids[64][DX_HTTP_MAX_ID + 1];
+    int n = 0;
+    pthread_mutex_lock(&d->mu);
+    long long changed = 0;
+    dx_status st =
+        sql_do(d->c, &changed, "UPDATE instances SET seen_ms = ?, capacity = ? WHERE id = ?", "iit",
+               now, (long long)capacity, d->instance);
+    if (!st && !changed) { /* taken for dead while it was stalled: here again */
+        char t[32];
+        utc_now(t);
+        st = sql_do(d->c, NULL,
+                    "INSERT INTO instances(id, started_at, seen_ms, capacity) VALUES(?, ?, ?, ?)",
+                    "ttii", d->instance, t, now, (long long)capacity);
+    }
+    /* the unfinished questions of instances not heard from within the lease */
+    sql_stmt *s = NULL;
+    if (!st)
+        st = sql_prep(d->c, &s,
+                      "SELECT id FROM questions WHERE " UNFINISHED_SQL
+                      " AND (instance IS NULL OR instance NOT IN (SELECT id FROM instances WHERE "
+                      "seen_ms > ?1)) ORDER BY seq LIMIT 64",
+                      "itt", now - lease_ms, question_status_str(QUESTION_QUEUED),
+                      question_status_str(QUESTION_RUNNING));
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row)
+        snprintf(ids[n++], sizeof ids[0], "%s", sql_text(s, 0));
+    sql_finalize(s);
+    for (int i = 0; !st && i < n; i++) {
+        bool done = false;
+        if (!(st = sql_begin(d->c)) && !(st = reap_one(d, ids[i], &done)))
+            st = sql_commit(d->c);
+        if (st)
+            sql_rollback(d->c);
+        if (done && reaped)
+            (*reaped)++;
+    }
+    /* long-dead instances and idle rate buckets go */
+    if (!st)
+        st =
+            sql_do(d->c, NULL, "DELETE FROM instances WHERE seen_ms < ?", "i", now - 10 * lease_ms);
+    if (!st)
+        st = sql_do(d->c, NULL, "DELETE FROM rate_buckets WHERE updated_ms < ?", "i",
+                    now - 3600 * 1000LL);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "heartbeat") : DX_OK;
+}
+
+dx_status db_load(db *d, long long lease_ms, int *active, int *capacity)
+{
+    *active = *capacity = 0;
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT (SELECT count(*) FROM questions WHERE " UNFINISHED_SQL "), "
+                            "(SELECT COALESCE(SUM(capacity), 0) FROM instances WHERE seen_ms > ?1)",
+                            "itt", wall_ms() - lease_ms, question_status_str(QUESTION_QUEUED),
+                            question_status_str(QUESTION_RUNNING));
+    bool row = false;
+    if (!st)
+        st = sql_step(s, &row);
+    if (!st && row) {
+        *active = (int)sql_int(s, 0);
+        *capacity = (int)sql_int(s, 1);
+    }
+    sql_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "load") : DX_OK;
+}
+
+dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data)
+{
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "e %.32s", id);
+    pthread_mutex_lock(&d->mu);
+    dx_status st =
+        sql_do(d->c, NULL, "INSERT INTO events(question_id, seq, name, data) VALUES(?, ?, ?, ?)",
+               "titt", id, seq, name, data);
+    if (!st && sql_kind_of(d->c) == SQL_POSTGRES)
+        st = sql_notify(d->c, "drux", note);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "event") : DX_OK;
+}
+
+dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user)
+{
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT seq, name, data FROM events WHERE question_id = ? AND seq > ? "
+                            "ORDER BY seq",
+                            "ti", id, after_seq);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        const char *data = sql_text(s, 2);
+        size_t len = data ? sql_bytes(s, 2) : 0;
+        fn(user, sql_int(s, 0), sql_text(s, 1), data, len);
+    }
+    sql_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "read events") : DX_OK;
+}
+
+dx_status db_notify_deleted(db *d, const char *id)
+{
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return DX_OK;
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "d %.32s", id);
+    pthread_mutex_lock(&d->mu);
+    dx_status st = sql_notify(d->c, "drux", note);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *ok)
+{
+    *ok = false;
+    long long now = wall_ms(), full = (long long)burst * 1000;
+    /* a bucket in thousandths of a request, refilled per_min/60 thousandths a
+     * millisecond; one statement, so instances never race on it */
+    pthread_mutex_lock(&d->mu);
+    long long changed = 0;
+    dx_status st = sql_do(
+        d->c, &changed,
+        "INSERT INTO rate_buckets(client, milli, updated_ms) VALUES(?1, ?3 - 1000, ?2) "
+        "ON CONFLICT(client) DO UPDATE SET "
+        "milli = (CASE WHEN rate_buckets.milli + (?2 - rate_buckets.updated_ms) * ?4 / 60 > ?3 "
+        "  THEN ?3 ELSE rate_buckets.milli + (CASE WHEN ?2 > rate_buckets.updated_ms THEN "
+        "  (?2 - rate_buckets.updated_ms) * ?4 / 60 ELSE 0 END) END) - 1000, "
+        "updated_ms = (CASE WHEN ?2 > rate_buckets.updated_ms THEN ?2 ELSE "
+        "  rate_buckets.updated_ms END) "
+        "WHERE (CASE WHEN rate_buckets.milli + (?2 - rate_buckets.updated_ms) * ?4 / 60 > ?3 "
+        "  THEN ?3 ELSE rate_buckets.milli + (CASE WHEN ?2 > rate_buckets.updated_ms THEN "
+        "  (?2 - rate_buckets.updated_ms) * ?4 / 60 ELSE 0 END) END) >= 1000",
+        "tiii", client, now, full, (long long)per_min);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        return dx_wrap(st, "rate limit");
+    *ok = changed > 0;
+    return DX_OK;
+}
+
+struct db_listener {
+    sql *c;
+};
+
+dx_status db_listener_open(db *d, db_listener **out)
+{
+    *out = NULL;
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return dx_fail(DX_EUNSUPPORTED, "store: only a PostgreSQL store has listeners");
+    db_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return dx_oom("store");
+    dx_status st = sql_open(d->target, &l->c);
+    if (!st)
+        st = sql_listen(l->c, "drux");
+    if (st) {
+        db_listener_close(l);
+        return st;
+    }
+    *out = l;
+    return DX_OK;
+}
+
+dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
+                           bool *got)
+{
+    char note[DX_HTTP_MAX_ID + 8];
+    dx_status st = sql_wait_notify(l->c, timeout_ms, note, sizeof note, got);
+    if (st || !*got)
+        return st;
+    /* "e ID" or "d ID"; anything else is not ours */
+    if ((note[0] != 'e' && note[0] != 'd') || note[1] != ' ' || !note[2]) {
+        *got = false;
+        return DX_OK;
+    }
+    *kind = note[0];
+    snprintf(id, id_cap, "%s", note + 2);
+    return DX_OK;
+}
+
+void db_listener_close(db_listener *l)
+{
+    if (!l)
+        return;
+    sql_close(l->c);
+    free(l);
 }

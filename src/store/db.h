@@ -31,7 +31,7 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 /* Opens (creating when absent) and migrates the store at path, a SQLite
  * file whose directory must exist or a postgres:// URL (libpq's form).
@@ -121,5 +121,63 @@ dx_status db_question_delete(db *d, const char *id);
 /* The question text and member selection of a stored question (to re-run
  * it). *question is malloc'd; *members a new reference or NULL. */
 dx_status db_question_source(db *d, const char *id, char **question, json_t **members);
+
+/* ---- several instances on one store ----
+ *
+ * Every open store registers an instance (a row with a random id) that owns
+ * the questions it inserts. An instance that is not heard from for a lease
+ * is dead: another instance's heartbeat marks its queued and running
+ * questions interrupted. On PostgreSQL, a question's events go to the store
+ * too, so any instance can follow it live, and a notification
+ * ("e ID": new events, "d ID": deleted) wakes the others' listeners. On a
+ * SQLite file (one process) opening it interrupts every unfinished
+ * question, as before. All thread-safe. */
+
+/* How long an instance may go unheard before the others take it for dead
+ * (the default; jobs may use another). */
+#define DB_LEASE_MS 15000
+
+/* This store's instance id (12 characters). */
+const char *db_instance(db *d);
+
+/* Says this instance is alive (capacity: the questions it admits, running
+ * and queued), and marks interrupted every queued or running question whose
+ * instance has not done so within lease_ms (each gets an "error" event
+ * {"code": "interrupted", ...} and an "end" event). *reaped (may be NULL)
+ * gets how many. */
+dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped);
+
+/* Questions queued or running in the whole store, and the capacity of the
+ * instances alive within lease_ms (the global queue bound). */
+dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
+
+/* Appends event number seq (1, 2, ...) of question id: name and its JSON
+ * text (NULL for "end", which ends the stream), and notifies "e ID". */
+dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data);
+
+/* Calls fn for each event of id after after_seq, in order. */
+typedef void (*db_event_fn)(void *user, long long seq, const char *name, const char *data,
+                            size_t len);
+dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user);
+
+/* Tells the other instances that question id was deleted ("d ID"). A no-op
+ * on SQLite. */
+dx_status db_notify_deleted(db *d, const char *id);
+
+/* Takes one request from client's token bucket: per_min a minute, at most
+ * burst saved up. *ok false when the bucket is empty. Shared by every
+ * instance of the store. */
+dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *ok);
+
+/* A listener: its own connection, woken by the notifications above.
+ * PostgreSQL only (DX_EUNSUPPORTED on SQLite). One thread's. */
+typedef struct db_listener db_listener;
+dx_status db_listener_open(db *d, db_listener **out);
+/* Waits up to timeout_ms: *got true with kind 'e' or 'd' and the question
+ * id when a notification came. DX_EIO when the connection is lost and can't
+ * be reopened yet. */
+dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
+                           bool *got);
+void db_listener_close(db_listener *l); /* NULL is a no-op */
 
 #endif

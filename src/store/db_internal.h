@@ -7,6 +7,7 @@
 #define DX_STORE_DB_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "store/db.h"
 #include "store/sql.h"
@@ -14,6 +15,9 @@
 struct db {
     sql *c;
     pthread_mutex_t mu;
+    char *target;      /* what db_open was given (a listener opens it again) */
+    char instance[32]; /* this process's row in `instances`: it owns the questions it asks */
+    bool registered;   /* that row was written (db_close removes it) */
 };
 
 #endif

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <libpq-fe.h>
 #include <limits.h>
+#include <poll.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@ struct sql {
     bool in_tx;
     sql_error err;
     char target[256]; /* redacted, for messages */
+    char listen[160]; /* the LISTEN statement to repeat after a reconnect */
 };
 
 typedef struct pg_param {
@@ -850,4 +852,66 @@ dx_status sql_lock_schema(sql *c)
         return DX_OK;
     /* one key for "drux migrates this database", held to the end of the transaction */
     return sql_exec(c, "SELECT pg_advisory_xact_lock(7243116520441)");
+}
+
+/* ---- notifications ---- */
+
+dx_status sql_notify(sql *c, const char *channel, const char *payload)
+{
+    if (c->kind != SQL_POSTGRES)
+        return dx_fail(DX_EUNSUPPORTED, "store: notifications need PostgreSQL");
+    return sql_do(c, NULL, "SELECT pg_notify(?, ?)", "tt", channel, payload);
+}
+
+dx_status sql_listen(sql *c, const char *channel)
+{
+    if (c->kind != SQL_POSTGRES)
+        return dx_fail(DX_EUNSUPPORTED, "store: notifications need PostgreSQL");
+    char *q = PQescapeIdentifier(c->pg, channel, strlen(channel));
+    if (!q)
+        return pg_fail(c, NULL, "listen");
+    char text[160];
+    snprintf(text, sizeof text, "LISTEN %s", q);
+    PQfreemem(q);
+    snprintf(c->listen, sizeof c->listen, "%s", text);
+    return sql_exec(c, text);
+}
+
+dx_status sql_wait_notify(sql *c, int timeout_ms, char *payload, size_t cap, bool *got)
+{
+    *got = false;
+    if (cap)
+        payload[0] = '\0';
+    if (c->kind != SQL_POSTGRES)
+        return dx_fail(DX_EUNSUPPORTED, "store: notifications need PostgreSQL");
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        PQreset(c->pg);
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            return fail_kind(c, SQL_ERR_CONNECTION, "listen", PQerrorMessage(c->pg));
+        dx_status st = c->listen[0] ? sql_exec(c, c->listen) : DX_OK;
+        if (st)
+            return st;
+    }
+    PGnotify *n = NULL;
+    if (!PQconsumeInput(c->pg))
+        return fail_kind(c, SQL_ERR_CONNECTION, "listen", PQerrorMessage(c->pg));
+    if (!(n = PQnotifies(c->pg))) {
+        int fd = PQsocket(c->pg);
+        if (fd < 0)
+            return fail_kind(c, SQL_ERR_CONNECTION, "listen", "no socket");
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int rc = poll(&p, 1, timeout_ms);
+        if (rc < 0)
+            return DX_OK; /* a signal: the caller loops */
+        if (rc > 0 && !PQconsumeInput(c->pg))
+            return fail_kind(c, SQL_ERR_CONNECTION, "listen", PQerrorMessage(c->pg));
+        n = PQnotifies(c->pg);
+    }
+    if (n) {
+        if (cap)
+            snprintf(payload, cap, "%s", n->extra ? n->extra : "");
+        *got = true;
+        PQfreemem(n);
+    }
+    return DX_OK;
 }

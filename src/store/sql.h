@@ -122,4 +122,17 @@ dx_status sql_schema_version_set(sql *c, int v);
  * database (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE already is). */
 dx_status sql_lock_schema(sql *c);
 
+/* ---- notifications between processes (PostgreSQL LISTEN/NOTIFY) ---- */
+
+/* Sends payload on channel to every connection listening (after the
+ * current transaction commits). DX_EUNSUPPORTED on SQLite. */
+dx_status sql_notify(sql *c, const char *channel, const char *payload);
+/* This connection listens on channel from now on (a connection kept for
+ * it: a listener takes no other statements). DX_EUNSUPPORTED on SQLite. */
+dx_status sql_listen(sql *c, const char *channel);
+/* Waits up to timeout_ms for a notification: *got true and payload filled
+ * (cut to cap) when one came. A lost connection is reopened and listens
+ * again; DX_EIO when it can't be (wait a while and call again). */
+dx_status sql_wait_notify(sql *c, int timeout_ms, char *payload, size_t cap, bool *got);
+
 #endif

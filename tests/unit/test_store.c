@@ -310,6 +310,142 @@ TEST(long_texts_and_unicode_round_trip)
     db_close(d);
 }
 
+/* ---- several instances on one store ---- */
+
+typedef struct ev_log {
+    int n;
+    char names[16][16];
+    long long seqs[16];
+} ev_log;
+
+static void log_event(void *user, long long seq, const char *name, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    ev_log *l = user;
+    if (l->n < 16) {
+        snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
+        l->seqs[l->n++] = seq;
+    }
+}
+
+TEST(dead_instances_questions_are_interrupted)
+{
+    if (!pg_url[0])
+        return; /* a SQLite file has one process: reopening interrupts (above) */
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    CHECK(strcmp(db_instance(a), db_instance(b)) != 0);
+    CHECK_EQ_INT(db_question_insert(a, "qa", "asked on a", NULL, 0, "t"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(a, "qa", QUESTION_RUNNING, NULL), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qa", 1, "phase", "{\"phase\":\"asking\"}"), DX_OK);
+    /* b opening, and b's heartbeat while a is alive, leave a's question alone */
+    int reaped = -1;
+    CHECK_EQ_INT(db_heartbeat(b, 18, 60000, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 0);
+    json_t *q;
+    CHECK_EQ_INT(db_question_get(b, "qa", false, &q), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "status")), "running");
+    json_decref(q);
+    /* a falls silent for longer than the lease: b marks its question
+     * interrupted, once, and ends its events */
+    usleep(30 * 1000);
+    CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 1);
+    CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 0);
+    CHECK_EQ_INT(db_question_get(b, "qa", false, &q), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "status")), "interrupted");
+    json_decref(q);
+    ev_log l = {0};
+    CHECK_EQ_INT(db_events_since(b, "qa", 0, log_event, &l), DX_OK);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK_STR(l.names[0], "phase");
+    CHECK_STR(l.names[1], "error");
+    CHECK_STR(l.names[2], "end");
+    CHECK_EQ_INT(l.seqs[2], 3);
+    /* a comes back (a stall, not a crash): its heartbeat registers it again */
+    CHECK_EQ_INT(db_heartbeat(a, 18, 60000, &reaped), DX_OK);
+    int active, capacity;
+    CHECK_EQ_INT(db_load(b, 60000, &active, &capacity), DX_OK);
+    CHECK_EQ_INT(active, 0);
+    CHECK_EQ_INT(capacity, 36);
+    db_close(a);
+    CHECK_EQ_INT(db_load(b, 60000, &active, &capacity), DX_OK);
+    CHECK_EQ_INT(capacity, 18); /* a stopped cleanly: gone at once */
+    db_close(b);
+}
+
+TEST(events_notify_listeners)
+{
+    if (!pg_url[0])
+        return; /* notifications are PostgreSQL's */
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l;
+    CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    CHECK_EQ_INT(db_question_insert(a, "qn", "x", NULL, 0, "t"), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qn", 1, "member", "{\"index\":0,\"delta\":\"Hi\"}"), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qn", 2, "end", NULL), DX_OK);
+    char kind = 0, id[40];
+    bool got = false;
+    for (int i = 0; i < 50 && !got; i++)
+        CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+    CHECK(got);
+    CHECK_EQ_INT(kind, 'e');
+    CHECK_STR(id, "qn");
+    ev_log e = {0};
+    CHECK_EQ_INT(db_events_since(b, "qn", 1, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 1);
+    CHECK_STR(e.names[0], "end");
+    /* a deletion is told too, and the events go with the question */
+    CHECK_EQ_INT(db_question_delete(a, "qn"), DX_OK);
+    CHECK_EQ_INT(db_notify_deleted(a, "qn"), DX_OK);
+    got = false;
+    for (int i = 0; i < 50 && !(got && kind == 'd'); i++)
+        CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+    CHECK_EQ_INT(kind, 'd');
+    CHECK_STR(id, "qn");
+    e.n = 0;
+    CHECK_EQ_INT(db_events_since(b, "qn", 0, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 0);
+    db_listener_close(l);
+    db_close(a);
+    db_close(b);
+}
+
+TEST(rate_limit_is_shared)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    /* 60 a minute with 5 saved up: the sixth request in a row is refused,
+     * whichever instance it reaches; another client has its own bucket */
+    int ok_count = 0;
+    for (int i = 0; i < 6; i++) {
+        bool ok = false;
+        CHECK_EQ_INT(db_rate_take(i % 2 ? a : b, "203.0.113.7", 60, 5, &ok), DX_OK);
+        ok_count += ok;
+    }
+    CHECK_EQ_INT(ok_count, 5);
+    bool ok = false;
+    CHECK_EQ_INT(db_rate_take(a, "203.0.113.8", 60, 5, &ok), DX_OK);
+    CHECK(ok);
+    /* a second later one request has come back (60 a minute) */
+    usleep(1100 * 1000);
+    CHECK_EQ_INT(db_rate_take(b, "203.0.113.7", 60, 5, &ok), DX_OK);
+    CHECK(ok);
+    CHECK_EQ_INT(db_rate_take(a, "203.0.113.7", 60, 5, &ok), DX_OK);
+    CHECK(!ok);
+    db_close(a);
+    db_close(b);
+}
+
 /* ---- the seam itself ---- */
 
 TEST(seam_placeholders_types_and_errors)
@@ -411,6 +547,9 @@ static void run_all(void)
     RUN(concurrent_opens_migrate_once);
     RUN(long_texts_and_unicode_round_trip);
     RUN(seam_placeholders_types_and_errors);
+    RUN(dead_instances_questions_are_interrupted);
+    RUN(events_notify_listeners);
+    RUN(rate_limit_is_shared);
 }
 
 int main(void)
