@@ -230,7 +230,7 @@ static void emit(qrun *qr, const char *name, json_t *data)
     if (!qr->j->shared || qr->deleted)
         return;
     char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
-    if ((!data || text) && db_event_add(qr->j->db, qr->id, ++qr->ev_seq, name, text))
+    if ((!data || text) && db_event_post(qr->j->db, qr->id, ++qr->ev_seq, name, text))
         log_warn("store: %s", dx_errmsg());
     free(text);
 }
@@ -454,7 +454,7 @@ static void emit_error(qrun *qr, const char *code, const char *msg)
 /* The store's "end" event: other instances' followers stop reading. */
 static void emit_end(qrun *qr)
 {
-    if (db_event_add(qr->j->db, qr->id, ++qr->ev_seq, "end", NULL))
+    if (db_event_post(qr->j->db, qr->id, ++qr->ev_seq, "end", NULL))
         log_warn("store: %s", dx_errmsg());
 }
 

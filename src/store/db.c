@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/limits.h"
+#include "core/log.h"
 #include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
@@ -160,6 +162,8 @@ dx_status db_open(const char *path, db **out)
     if (!d)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->qmu, NULL);
+    pthread_cond_init(&d->qcond, NULL);
     new_instance_id(d->instance);
     char now[32];
     utc_now(now);
@@ -187,11 +191,20 @@ void db_close(db *d)
 {
     if (!d)
         return;
+    pthread_mutex_lock(&d->qmu); /* the event writer stores what is queued, then ends */
+    d->qstop = true;
+    pthread_cond_broadcast(&d->qcond);
+    bool writer = d->qthread;
+    pthread_mutex_unlock(&d->qmu);
+    if (writer)
+        pthread_join(d->writer, NULL);
     if (d->registered) /* a clean stop: this instance is gone now, not after its lease */
         sql_do(d->c, NULL, "DELETE FROM instances WHERE id = ?", "t", d->instance);
     sql_close(d->c);
     free(d->target);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->qmu);
+    pthread_cond_destroy(&d->qcond);
     free(d);
 }
 
@@ -469,6 +482,61 @@ static char *like_pattern(const char *query, bool *oom)
     return p;
 }
 
+/* The filter of a list page: ?1 the LIKE pattern or NULL, ?2 the id to list
+ * before or NULL, ?3 the page size. */
+#define LIST_WHERE                                                                                 \
+    "(CAST(?1 AS TEXT) IS NULL OR lower(q.question) LIKE lower(?1) ESCAPE '\\') "                  \
+    "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
+
+/* The members of every question of a list page in one query (not one per
+ * question: each is a round trip on PostgreSQL). Caller holds the lock. */
+static dx_status list_members_locked(db *d, const char *pattern, const char *before, int limit,
+                                     json_t *arr)
+{
+    size_t i;
+    json_t *q;
+    json_array_foreach(arr, i, q)
+    {
+        json_t *members = json_array();
+        if (!members || json_object_set_new(q, "members", members))
+            return dx_oom("store");
+    }
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT m.question_id, m.name, m.model, m.status, m.error, "
+                            "m.latency_ms, m.tokens, m.ttft_ms FROM members m WHERE "
+                            "m.question_id IN (SELECT q.id FROM questions q WHERE " LIST_WHERE
+                            "ORDER BY q.seq DESC LIMIT ?3) ORDER BY m.question_id, m.idx",
+                            "tti", pattern, before, (long long)limit);
+    bool row;
+    json_t *members = NULL;
+    char cur[DX_HTTP_MAX_ID + 1] = "";
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        const char *id = sql_text(s, 0);
+        if (!id)
+            continue;
+        if (strcmp(id, cur)) { /* the next question's members */
+            snprintf(cur, sizeof cur, "%s", id);
+            members = NULL;
+            json_array_foreach(arr, i, q)
+            {
+                if (!strcmp(json_string_value(json_object_get(q, "id")), cur))
+                    members = json_object_get(q, "members");
+            }
+        }
+        if (!members)
+            continue;
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 1), "model",
+                              col_str(s, 2), "status", col_str(s, 3), "error", col_str(s, 4),
+                              "latency_ms", (json_int_t)sql_int(s, 5), "tokens",
+                              (json_int_t)sql_int(s, 6), "ttft_ms", (json_int_t)sql_int(s, 7));
+        if (!m || json_array_append_new(members, m))
+            st = dx_oom("store");
+    }
+    sql_finalize(s);
+    return st;
+}
+
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
 {
     *out = NULL;
@@ -480,15 +548,14 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
         free(pattern);
         return dx_fail(DX_ENOMEM, "out of memory");
     }
+    if (before && !*before)
+        before = NULL;
     pthread_mutex_lock(&d->mu);
     sql_stmt *s;
-    dx_status st = sql_prep(
-        d->c, &s,
-        "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-        "WHERE (CAST(?1 AS TEXT) IS NULL OR lower(q.question) LIKE lower(?1) ESCAPE '\\') "
-        "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
-        "ORDER BY q.seq DESC LIMIT ?3",
-        "tti", pattern, before && *before ? before : NULL, (long long)limit);
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON "
+                            "a.question_id = q.id WHERE " LIST_WHERE "ORDER BY q.seq DESC LIMIT ?3",
+                            "tti", pattern, before, (long long)limit);
     bool row;
     while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *q = row_question(s);
@@ -501,24 +568,16 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
                             sql_is_null(s, 8) ? json_null() : json_integer(sql_int(s, 8)));
     }
     sql_finalize(s);
-    if (st)
-        dx_wrap(st, "list questions");
-    size_t i;
-    json_t *q;
-    json_array_foreach(arr, i, q)
-    {
-        json_t *members = json_array();
-        json_object_set_new(q, "members", members);
-        if (!st && (!members || (st = members_locked(d, json_string_value(json_object_get(q, "id")),
-                                                     false, members))))
-            break;
-    }
+    if (!st)
+        st = list_members_locked(d, pattern, before, limit, arr);
     pthread_mutex_unlock(&d->mu);
     free(pattern);
-    if (st)
+    if (st) {
+        dx_wrap(st, "list questions");
         json_decref(arr);
-    else
+    } else {
         *out = arr;
+    }
     return st;
 }
 
@@ -679,13 +738,140 @@ dx_status db_event_add(db *d, const char *id, long long seq, const char *name, c
     char note[DX_HTTP_MAX_ID + 8];
     snprintf(note, sizeof note, "e %.32s", id);
     pthread_mutex_lock(&d->mu);
+    /* PostgreSQL: the row and its notification in one round trip */
     dx_status st =
-        sql_do(d->c, NULL, "INSERT INTO events(question_id, seq, name, data) VALUES(?, ?, ?, ?)",
-               "titt", id, seq, name, data);
-    if (!st && sql_kind_of(d->c) == SQL_POSTGRES)
-        st = sql_notify(d->c, "drux", note);
+        sql_kind_of(d->c) == SQL_POSTGRES
+            ? sql_do(d->c, NULL,
+                     "WITH e AS (INSERT INTO events(question_id, seq, name, data) "
+                     "VALUES(?1, ?2, ?3, ?4) RETURNING seq) SELECT pg_notify('drux', ?5) FROM e",
+                     "titt"
+                     "t",
+                     id, seq, name, data, note)
+            : sql_do(d->c, NULL,
+                     "INSERT INTO events(question_id, seq, name, data) SELECT ?1, ?2, ?3, ?4 "
+                     "WHERE EXISTS (SELECT 1 FROM questions WHERE id = ?1)",
+                     "titt", id, seq, name, data);
     pthread_mutex_unlock(&d->mu);
     return st ? dx_wrap(st, "event") : DX_OK;
+}
+
+struct db_posted {
+    struct db_posted *next;
+    char id[DX_HTTP_MAX_ID + 1];
+    char name[24];
+    long long seq;
+    char *data; /* NULL for none */
+    size_t bytes;
+};
+
+#define BATCH 16 /* events per statement: 4 parameters each, within the seam's 64 */
+
+/* Stores up to BATCH queued events in one statement with one notification
+ * per question. Caller holds d->mu. */
+static dx_status write_batch(db *d, struct db_posted **ev, int n)
+{
+    char text[2048];
+    size_t o = (size_t)snprintf(text, sizeof text,
+                                "WITH e AS (INSERT INTO events(question_id, seq, name, data) "
+                                "SELECT v.q, v.s, v.n, v.d FROM (VALUES ");
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s(?%d, ?%d, ?%d, ?%d)", i ? ", " : "",
+                              4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4);
+    snprintf(
+        text + o, sizeof text - o,
+        ") AS v(q, s, n, d) WHERE EXISTS (SELECT 1 FROM questions WHERE id = v.q) "
+        "ON CONFLICT DO NOTHING RETURNING question_id) "
+        "SELECT pg_notify('drux', 'e ' || q) FROM (SELECT DISTINCT question_id AS q FROM e) x");
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s, text, "");
+    for (int i = 0; !st && i < n; i++) {
+        sql_bind_text(s, 4 * i + 1, ev[i]->id);
+        sql_bind_int(s, 4 * i + 2, ev[i]->seq);
+        sql_bind_text(s, 4 * i + 3, ev[i]->name);
+        sql_bind_text(s, 4 * i + 4, ev[i]->data);
+    }
+    if (!st)
+        st = sql_run(s);
+    sql_finalize(s);
+    return st;
+}
+
+static void *event_writer(void *arg)
+{
+    db *d = arg;
+    pthread_mutex_lock(&d->qmu);
+    for (;;) {
+        while (!d->qhead && !d->qstop)
+            pthread_cond_wait(&d->qcond, &d->qmu);
+        if (!d->qhead)
+            break; /* stopping, all written */
+        struct db_posted *ev[BATCH];
+        int n = 0;
+        while (d->qhead && n < BATCH) {
+            ev[n] = d->qhead;
+            d->qhead = d->qhead->next;
+            n++;
+        }
+        if (!d->qhead)
+            d->qtail = NULL;
+        pthread_mutex_unlock(&d->qmu);
+        pthread_mutex_lock(&d->mu);
+        dx_status st = write_batch(d, ev, n);
+        pthread_mutex_unlock(&d->mu);
+        if (st)
+            log_warn("store: events of %s: %s", ev[0]->id, dx_errmsg());
+        pthread_mutex_lock(&d->qmu);
+        for (int i = 0; i < n; i++) {
+            d->qbytes -= ev[i]->bytes;
+            free(ev[i]->data);
+            free(ev[i]);
+        }
+        pthread_cond_broadcast(&d->qcond); /* room for waiting posters */
+    }
+    pthread_mutex_unlock(&d->qmu);
+    return NULL;
+}
+
+dx_status db_event_post(db *d, const char *id, long long seq, const char *name, const char *data)
+{
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return db_event_add(d, id, seq, name, data);
+    struct db_posted *e = calloc(1, sizeof *e);
+    if (!e || (data && !(e->data = strdup(data)))) {
+        free(e);
+        return dx_oom("store");
+    }
+    snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->seq = seq;
+    e->bytes = sizeof *e + (data ? strlen(data) : 0);
+    dx_status st = DX_OK;
+    pthread_mutex_lock(&d->qmu);
+    if (!d->qthread) {
+        if (pthread_create(&d->writer, NULL, event_writer, d))
+            st = dx_fail(DX_ENOMEM, "store: can't start the event writer");
+        else
+            d->qthread = true;
+    }
+    while (!st && d->qbytes > DB_EVENT_QUEUE_BYTES && !d->qstop)
+        pthread_cond_wait(&d->qcond, &d->qmu);
+    if (!st && d->qstop)
+        st = dx_fail(DX_ECANCELLED, "store: closing");
+    if (!st) {
+        if (d->qtail)
+            d->qtail->next = e;
+        else
+            d->qhead = e;
+        d->qtail = e;
+        d->qbytes += e->bytes;
+        pthread_cond_broadcast(&d->qcond);
+    }
+    pthread_mutex_unlock(&d->qmu);
+    if (st) {
+        free(e->data);
+        free(e);
+    }
+    return st;
 }
 
 dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user)

@@ -155,6 +155,13 @@ dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
  * text (NULL for "end", which ends the stream), and notifies "e ID". */
 dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data);
 
+/* As db_event_add, but without waiting: the event is queued and a writer
+ * thread stores queued events in order, many in one statement (PostgreSQL;
+ * on SQLite it is db_event_add). Events of a question deleted meanwhile are
+ * dropped. Waits only when DB_EVENT_QUEUE_BYTES are queued. */
+#define DB_EVENT_QUEUE_BYTES (64u << 20)
+dx_status db_event_post(db *d, const char *id, long long seq, const char *name, const char *data);
+
 /* Calls fn for each event of id after after_seq, in order. */
 typedef void (*db_event_fn)(void *user, long long seq, const char *name, const char *data,
                             size_t len);

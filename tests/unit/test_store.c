@@ -203,10 +203,24 @@ TEST(list_search_and_pages)
                            "Capital of France", "What colour is the sky"};
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(db_question_insert(d, ids[i], texts[i], NULL, 0, "t"), DX_OK);
+    db_member m0 = member("alpha", "done", "blue"), m1 = member("beta", "running", "sky");
+    CHECK_EQ_INT(db_member_save(d, "k5", 1, &m1), DX_OK);
+    CHECK_EQ_INT(db_member_save(d, "k5", 0, &m0), DX_OK);
+    CHECK_EQ_INT(db_member_save(d, "k3", 0, &m1), DX_OK);
     json_t *l;
     CHECK_EQ_INT(db_question_list(d, NULL, 2, NULL, &l), DX_OK);
     CHECK_EQ_INT(json_array_size(l), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "id")), "k5");
+    /* each with its own members, in council order, without texts */
+    json_t *ms = json_object_get(json_array_get(l, 0), "members");
+    CHECK_EQ_INT(json_array_size(ms), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ms, 0), "name")), "alpha");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ms, 1), "status")), "running");
+    CHECK(!json_object_get(json_array_get(ms, 0), "text"));
+    CHECK_EQ_INT(json_array_size(json_object_get(json_array_get(l, 1), "members")), 0);
+    json_decref(l);
+    CHECK_EQ_INT(db_question_list(d, NULL, 10, "k4", &l), DX_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(json_array_get(l, 0), "members")), 1);
     json_decref(l);
     CHECK_EQ_INT(db_question_list(d, NULL, 10, "k4", &l), DX_OK);
     CHECK_EQ_INT(json_array_size(l), 3);
@@ -418,6 +432,43 @@ TEST(events_notify_listeners)
     db_close(b);
 }
 
+TEST(posted_events_are_stored_in_order)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l = NULL;
+    if (pg_url[0])
+        CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    CHECK_EQ_INT(db_question_insert(a, "qp", "x", NULL, 0, "t"), DX_OK);
+    /* more than one statement's worth, and one for a question that is gone */
+    char data[64];
+    for (int i = 1; i <= 40; i++) {
+        snprintf(data, sizeof data, "{\"delta\":\"%d\"}", i);
+        CHECK_EQ_INT(db_event_post(a, "qp", i, "member", i == 40 ? NULL : data), DX_OK);
+    }
+    CHECK_EQ_INT(db_event_post(a, "nosuch", 1, "member", "{}"), DX_OK);
+    if (l) { /* the writer's notification arrives */
+        char kind = 0, id[40];
+        bool got = false;
+        for (int i = 0; i < 50 && !got; i++)
+            CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+        CHECK(got && kind == 'e' && !strcmp(id, "qp"));
+    }
+    db_close(a); /* closing writes what is still queued */
+    ev_log e = {0};
+    CHECK_EQ_INT(db_events_since(b, "qp", 24, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 16);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(e.seqs[i], 25 + i);
+    e.n = 0;
+    CHECK_EQ_INT(db_events_since(b, "nosuch", 0, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 0);
+    db_listener_close(l);
+    db_close(b);
+}
+
 TEST(rate_limit_is_shared)
 {
     fresh();
@@ -549,6 +600,7 @@ static void run_all(void)
     RUN(seam_placeholders_types_and_errors);
     RUN(dead_instances_questions_are_interrupted);
     RUN(events_notify_listeners);
+    RUN(posted_events_are_stored_in_order);
     RUN(rate_limit_is_shared);
 }
 
