@@ -60,8 +60,15 @@ bool sql_target_is_postgres(const char *t)
         return false;
     if (!strncmp(t, "postgres://", 11) || !strncmp(t, "postgresql://", 13))
         return true;
-    /* libpq key=value form: "host=/run/pg dbname=drux" */
-    return strchr(t, '=') && (strstr(t, "dbname=") || strstr(t, "host="));
+    /* libpq key=value form: "host=/run/pg dbname=drux" (keys at the start or after a blank,
+     * so a file named "/tmp/host=1.db" stays a file) */
+    static const char *const keys[] = {"host=", "dbname=", "service="};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (const char *p = strstr(t, keys[k]); p; p = strstr(p + 1, keys[k]))
+            if (p == t || p[-1] == ' ' || p[-1] == '\t')
+                return true;
+    }
+    return false;
 }
 
 /* Appends s[0..n) to out at *o, keeping room for the NUL. */

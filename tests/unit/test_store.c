@@ -583,7 +583,8 @@ TEST(seam_redacts_passwords)
     CHECK_EQ_INT(strlen(out), 11);
     CHECK(sql_target_is_postgres("postgres://x") && sql_target_is_postgres("postgresql://x") &&
           sql_target_is_postgres("host=/run/pg dbname=drux") &&
-          !sql_target_is_postgres("/tmp/drux.db") && !sql_target_is_postgres("drux=1.db"));
+          !sql_target_is_postgres("/tmp/drux.db") && !sql_target_is_postgres("drux=1.db") &&
+          !sql_target_is_postgres("/tmp/host=1.db") && sql_target_is_postgres("dbname=drux"));
 }
 
 static void run_all(void)
