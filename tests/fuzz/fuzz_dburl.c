@@ -4,6 +4,7 @@
  * of messages. The result must be terminated, within the buffer, and never
  * contain a password given as user:password@ or password=. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
