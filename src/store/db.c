@@ -109,6 +109,7 @@ static dx_status migrate(db *d)
             return dx_wrap(st, "migrating to schema %d", v + 1);
         }
     }
+    d->version = v;
     return sql_commit(d->c);
 }
 
@@ -210,11 +211,7 @@ void db_close(db *d)
 
 int db_schema_version(db *d)
 {
-    pthread_mutex_lock(&d->mu);
-    int v = -1;
-    sql_schema_version(d->c, &v);
-    pthread_mutex_unlock(&d->mu);
-    return v;
+    return d->version; /* read once, when it was migrated: health asks on every request */
 }
 
 bool db_is_shared(db *d)

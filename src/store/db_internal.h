@@ -18,6 +18,7 @@ struct db {
     char *target;      /* what db_open was given (a listener opens it again) */
     char instance[32]; /* this process's row in `instances`: it owns the questions it asks */
     bool registered;   /* that row was written (db_close removes it) */
+    int version;       /* the schema version, once migrated */
     /* events posted for the writer thread (db_event_post), oldest first */
     pthread_mutex_t qmu;
     pthread_cond_t qcond;
