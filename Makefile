@@ -25,7 +25,7 @@ CFLAGS_debug := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno
 CFLAGS += $(WARN) $(CFLAGS_$(MODE)) -pthread
 LDFLAGS += $(filter -fsanitize=%,$(CFLAGS_$(MODE))) -pthread
 LDLIBS := -lcurl -lmicrohttpd -ljansson -lsqlite3 -lpq -lcmark-gfm-extensions -lcmark-gfm \
-          -lcrypto -lutf8proc -linih -lzip -lm
+          -lcrypto -lsodium -lutf8proc -linih -lzip -lm
 
 SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))
 MAIN_SRC := src/cli/main.c

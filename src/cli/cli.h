@@ -39,6 +39,7 @@ int cmd_pull(int argc, char **argv);    /* cmd_hub.c */
 int cmd_models(int argc, char **argv);  /* cmd_hub.c */
 int cmd_rm(int argc, char **argv);      /* cmd_hub.c */
 int cmd_members(int argc, char **argv); /* cmd_council.c */
+int cmd_user(int argc, char **argv);    /* cmd_user.c */
 int cmd_analyze(int argc, char **argv);
 int cmd_convert(int argc, char **argv); /* cmd_embed.c */
 int cmd_embed(int argc, char **argv);   /* cmd_embed.c */

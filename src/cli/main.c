@@ -26,6 +26,7 @@ static const cli_command commands[] = {
     {"members", cmd_members, "list the council's members; --ask checks each answers"},
     {"serve", cmd_serve, "serve the council: web pages, JSON API, OpenAI-compatible endpoint"},
     {"analyze", cmd_analyze, "measure agreement among fixed answers (JSON in, analysis out)"},
+    {"user", cmd_user, "the server's accounts: add, disable, enable, passwd, quota, list"},
 };
 
 static void usage(FILE *f)

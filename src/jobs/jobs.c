@@ -60,6 +60,8 @@ struct qrun {
     const char *phase; /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
+    long long owner; /* the user who asked it (store/users.h); 0: anonymous */
+    char share[64];  /* an owned question's share token */
     mstate m[DX_MAX_MEMBERS];
     char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
@@ -711,7 +713,8 @@ static dx_status admit(jobs *j, qrun *qr)
  * was stored at all; the caller frees it. */
 static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n)
 {
-    dx_status st = db_question_insert(j->db, qr->id, qr->question, names, n, qr->created_at);
+    dx_status st = db_question_insert_as(j->db, qr->id, qr->question, names, n, qr->created_at,
+                                         qr->owner, qr->share);
     if (st) {
         unlink_run(j, qr, false);
         return st;
@@ -738,10 +741,24 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n)
 dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
                               char id[DX_HTTP_MAX_ID + 1])
 {
+    return jobs_question_start_as(j, question, members, n, NULL, id);
+}
+
+dx_status jobs_question_start_as(jobs *j, const char *question, const char *const *members,
+                                 size_t n, const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1])
+{
     qrun *qr = NULL;
     dx_status st = check_question(question);
     if (!st)
         st = qrun_new(j, question, members, n, &qr);
+    if (!st && who && who->owner > 0) {
+        if (!who->share || strlen(who->share) >= sizeof qr->share)
+            st = dx_fail(DX_EARG, "an owned question needs a share token");
+        else {
+            qr->owner = who->owner;
+            snprintf(qr->share, sizeof qr->share, "%s", who->share);
+        }
+    }
     if (!st)
         st = admit(j, qr);
     if (!st) {
@@ -756,6 +773,12 @@ dx_status jobs_question_start(jobs *j, const char *question, const char *const *
 
 dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1])
 {
+    return jobs_question_rerun_as(j, id, NULL, nid);
+}
+
+dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
+                                 char nid[DX_HTTP_MAX_ID + 1])
+{
     char *question = NULL;
     json_t *sel = NULL;
     const char *names[DX_MAX_MEMBERS];
@@ -765,7 +788,7 @@ dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID +
         if (json_is_string(json_array_get(sel, i)))
             names[n++] = json_string_value(json_array_get(sel, i));
     if (!st)
-        st = jobs_question_start(j, question, sel ? names : NULL, n, nid);
+        st = jobs_question_start_as(j, question, sel ? names : NULL, n, who, nid);
     free(question);
     json_decref(sel);
     return st;
@@ -806,7 +829,13 @@ dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **
 dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
                              json_t **out)
 {
-    dx_status st = db_question_list(j->db, query, limit, before, out);
+    return jobs_question_list_of(j, 0, query, limit, before, out);
+}
+
+dx_status jobs_question_list_of(jobs *j, long long owner, const char *query, int limit,
+                                const char *before, json_t **out)
+{
+    dx_status st = db_question_list_of(j->db, owner, query, limit, before, out);
     if (st)
         return st;
     scrub_models(*out, 0);
@@ -1011,6 +1040,11 @@ const council_config *jobs_council(jobs *j)
 local_registry *jobs_registry(jobs *j)
 {
     return j->reg;
+}
+
+db *jobs_store(jobs *j)
+{
+    return j->db;
 }
 
 int jobs_schema_version(jobs *j)

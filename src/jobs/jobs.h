@@ -55,6 +55,8 @@ const atomic_int *jobs_stopping(jobs *j);
 
 const council_config *jobs_council(jobs *j);
 local_registry *jobs_registry(jobs *j);
+/* The runtime's store (accounts live beside the questions: store/users.h). */
+db *jobs_store(jobs *j);
 /* The store's schema version. */
 int jobs_schema_version(jobs *j);
 
@@ -74,15 +76,33 @@ void jobs_scrub_paths(const char *msg, char *out, size_t cap);
  * queue place is taken, DX_ECANCELLED when stopping. */
 dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
                               char id[DX_HTTP_MAX_ID + 1]);
+/* Who asks a question. owner > 0: a signed-in user (store/users.h), who
+ * alone lists and changes it; others read it only with share, its share
+ * token (at most 63 bytes). NULL or owner 0: anonymous. */
+typedef struct jobs_asker {
+    long long owner;
+    const char *share;
+} jobs_asker;
+
+/* jobs_question_start for who. */
+dx_status jobs_question_start_as(jobs *j, const char *question, const char *const *members,
+                                 size_t n, const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1]);
+
 /* Asks a stored question again (same text, same members) as a new question
  * nid. DX_ENOTFOUND when there is no question id; otherwise as start. */
 dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1]);
+/* The same, the new question asked by who (NULL: anonymous). */
+dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
+                                 char nid[DX_HTTP_MAX_ID + 1]);
 /* The stored-question JSON (docs/api.md), live when it runs; new reference.
  * with_texts false leaves the members' texts out. DX_ENOTFOUND if absent. */
 dx_status jobs_question_json(jobs *j, const char *id, bool with_texts, json_t **out);
-/* Newest first, as db_question_list, with the live status of those running. */
+/* Newest first, as db_question_list, with the live status of those running:
+ * the anonymous questions (jobs_question_list) or one user's (owner > 0). */
 dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *before,
                              json_t **out);
+dx_status jobs_question_list_of(jobs *j, long long owner, const char *query, int limit,
+                                const char *before, json_t **out);
 /* Deletes a question, stopping it first when it runs or waits: it leaves the
  * health counts at once. DX_ENOTFOUND if absent. */
 dx_status jobs_question_delete(jobs *j, const char *id);

@@ -39,7 +39,34 @@ static const char *const migrations[] = {
     "  question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE CASCADE,"
     "  queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER,"
     "  synthesizing_ms INTEGER, total_ms INTEGER);",
-    /* 1 -> 2: several instances on one store (db.h): who owns a question, who
+    /* 1 -> 2: accounts (store/users.c); existing questions stay anonymous */
+    "CREATE TABLE users("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pw_hash TEXT NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  daily_premium INTEGER NOT NULL DEFAULT 50,"
+    "  default_members TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE sessions("
+    "  digest TEXT PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  created_s INTEGER NOT NULL, expires_s INTEGER NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions(user_id);"
+    "CREATE TABLE user_keys("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  provider TEXT NOT NULL, sealed TEXT NOT NULL,"
+    "  PRIMARY KEY(user_id, provider));"
+    "CREATE TABLE premium_calls("
+    "  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    "  day TEXT NOT NULL, calls INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY(user_id, day));"
+    /* owner NULL: asked anonymously, public as before; else only its owner
+     * lists and changes it, and others read it only with its share token */
+    "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE CASCADE;"
+    "ALTER TABLE questions ADD COLUMN share TEXT;"
+    "CREATE INDEX questions_owner ON questions(owner, seq);",
+    /* 2 -> 3: several instances on one store (db.h): who owns a question, who
      * is alive, the events others follow, the rate limit they share */
     "CREATE TABLE instances("
     "  id TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
@@ -254,16 +281,25 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at)
 {
+    return db_question_insert_as(d, id, question, members, n_members, created_at, 0, NULL);
+}
+
+dx_status db_question_insert_as(db *d, const char *id, const char *question,
+                                const char *const *members, size_t n_members,
+                                const char *created_at, long long owner, const char *share)
+{
     char *sel;
     dx_status st = selection_json(members, n_members, &sel);
     if (st)
         return st;
     pthread_mutex_lock(&d->mu);
-    st = sql_do(d->c, NULL,
-                "INSERT INTO questions(id, question, members_sel, status, created_at, instance) "
-                "VALUES(?, ?, ?, ?, ?, ?)",
-                "tttttt", id, question, sel, question_status_str(QUESTION_QUEUED), created_at,
-                d->instance);
+    const char *ins = "INSERT INTO questions(id, question, members_sel, status, created_at, "
+                      "instance, owner, share) VALUES(?, ?, ?, ?, ?, ?, ?, ?)";
+    const char *queued = question_status_str(QUESTION_QUEUED);
+    st = owner > 0 ? sql_do(d->c, NULL, ins, "ttttttit", id, question, sel, queued, created_at,
+                            d->instance, owner, share)
+                   : sql_do(d->c, NULL, ins, "ttttttnn", id, question, sel, queued, created_at,
+                            d->instance);
     pthread_mutex_unlock(&d->mu);
     free(sel);
     return st ? dx_wrap(st, "insert question") : DX_OK;
@@ -480,15 +516,16 @@ static char *like_pattern(const char *query, bool *oom)
 }
 
 /* The filter of a list page: ?1 the LIKE pattern or NULL, ?2 the id to list
- * before or NULL, ?3 the page size. */
+ * before or NULL, ?3 the page size, ?4 the owner (0: the anonymous questions). */
 #define LIST_WHERE                                                                                 \
+    "(q.owner = ?4 OR (?4 = 0 AND q.owner IS NULL)) AND "                                          \
     "(CAST(?1 AS TEXT) IS NULL OR lower(q.question) LIKE lower(?1) ESCAPE '\\') "                  \
     "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
 
 /* The members of every question of a list page in one query (not one per
  * question: each is a round trip on PostgreSQL). Caller holds the lock. */
 static dx_status list_members_locked(db *d, const char *pattern, const char *before, int limit,
-                                     json_t *arr)
+                                     long long owner, json_t *arr)
 {
     size_t i;
     json_t *q;
@@ -504,7 +541,7 @@ static dx_status list_members_locked(db *d, const char *pattern, const char *bef
                             "m.latency_ms, m.tokens, m.ttft_ms FROM members m WHERE "
                             "m.question_id IN (SELECT q.id FROM questions q WHERE " LIST_WHERE
                             "ORDER BY q.seq DESC LIMIT ?3) ORDER BY m.question_id, m.idx",
-                            "tti", pattern, before, (long long)limit);
+                            "ttii", pattern, before, (long long)limit, owner);
     bool row;
     json_t *members = NULL;
     char cur[DX_HTTP_MAX_ID + 1] = "";
@@ -536,7 +573,15 @@ static dx_status list_members_locked(db *d, const char *pattern, const char *bef
 
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out)
 {
+    return db_question_list_of(d, 0, query, limit, before, out);
+}
+
+dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
+                              const char *before, json_t **out)
+{
     *out = NULL;
+    if (owner < 0)
+        owner = 0;
     bool oom;
     char *pattern = like_pattern(query, &oom);
     json_t *arr = json_array();
@@ -552,7 +597,7 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     dx_status st = sql_prep(d->c, &s,
                             "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON "
                             "a.question_id = q.id WHERE " LIST_WHERE "ORDER BY q.seq DESC LIMIT ?3",
-                            "tti", pattern, before, (long long)limit);
+                            "ttii", pattern, before, (long long)limit, owner);
     bool row;
     while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *q = row_question(s);
@@ -566,7 +611,7 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
     }
     sql_finalize(s);
     if (!st)
-        st = list_members_locked(d, pattern, before, limit, arr);
+        st = list_members_locked(d, pattern, before, limit, owner, arr);
     pthread_mutex_unlock(&d->mu);
     free(pattern);
     if (st) {

@@ -31,7 +31,7 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Opens (creating when absent) and migrates the store at path, a SQLite
  * file whose directory must exist or a postgres:// URL (libpq's form).
@@ -69,6 +69,13 @@ bool question_status_final(question_status st);
  * (n_members of them), or NULL for the whole council. */
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at);
+
+/* The same, asked by a signed-in user (owner > 0, store/users.h): only that
+ * user lists and changes it; others read it only with its share token.
+ * owner 0: anonymous (share is ignored then). */
+dx_status db_question_insert_as(db *d, const char *id, const char *question,
+                                const char *const *members, size_t n_members,
+                                const char *created_at, long long owner, const char *share);
 
 /* Status of a question and why (NULL: no error). */
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error);
@@ -111,9 +118,14 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out);
 
 /* Newest first: at most limit questions created before the question
  * `before` (NULL: from the newest), whose text contains query (NULL or "":
- * all). *out is a JSON array of stored questions without member texts and
- * without "result" (a "label" and "consensus" summary instead). */
+ * all), among the questions asked anonymously. *out is a JSON array of
+ * stored questions without member texts and without "result" (a "label"
+ * and "consensus" summary instead). */
 dx_status db_question_list(db *d, const char *query, int limit, const char *before, json_t **out);
+/* The same over one user's questions (owner > 0); owner 0 lists the
+ * anonymous ones, which is what db_question_list does. */
+dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
+                              const char *before, json_t **out);
 
 /* Removes a question and all that belongs to it; DX_ENOTFOUND if absent. */
 dx_status db_question_delete(db *d, const char *id);

@@ -1,0 +1,203 @@
+/*
+ * drux user — accounts, for operators: add, disable, enable, reset a
+ * password, set a daily premium allowance, list.
+ *
+ *     echo 'a long password' | drux user add ada
+ *     drux user disable ada            # and every session of ada ends
+ *     drux user list [--json]
+ *
+ * Passwords are read from standard input (one line; not echoed on a
+ * terminal), never from the command line, where other users could see them.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "server/auth.h"
+#include "store/db.h"
+#include "store/users.h"
+
+static const char usage_text[] =
+    "usage: drux user add NAME | passwd NAME | disable NAME | enable NAME\n"
+    "       drux user quota NAME CALLS_PER_DAY | list [--json]     [--db FILE]\n"
+    "\n"
+    "Manages the server's accounts (docs/operations.md). add and passwd read the\n"
+    "password from standard input (at least 10 characters); disable ends the\n"
+    "account's sessions at once. --db defaults to $DRUX_HOME/drux.db.\n";
+
+_Static_assert(AUTH_MIN_PASSWORD == 10, "the usage text says 10");
+
+/* One line from stdin, without echo on a terminal. */
+static int read_password(char *buf, size_t cap)
+{
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        fprintf(stderr, "password: ");
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *ok = fgets(buf, (int)cap, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fprintf(stderr, "\n");
+    }
+    if (!ok)
+        return -1;
+    size_t n = strlen(buf);
+    if (n && buf[n - 1] != '\n' && !feof(stdin))
+        return -2; /* longer than the buffer */
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = 0;
+    return 0;
+}
+
+static void now_iso(char *buf, size_t cap)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int set_password(db *d, const char *name, bool create)
+{
+    char pw[AUTH_MAX_PASSWORD + 2], hash[AUTH_HASH_MAX];
+    int rc = read_password(pw, sizeof pw);
+    if (rc) {
+        fprintf(stderr, "drux: user: %s\n",
+                rc == -2 ? "the password is too long" : "no password on standard input");
+        return 2;
+    }
+    dx_status st = auth_password_hash(pw, hash);
+    memset(pw, 0, sizeof pw);
+    if (st)
+        return cli_error("user");
+    if (create) {
+        char at[32];
+        now_iso(at, sizeof at);
+        st = db_user_add(d, name, hash, at, NULL);
+    } else {
+        db_user u;
+        st = db_user_get(d, name, &u);
+        if (!st)
+            st = db_user_set_password(d, u.id, hash);
+    }
+    if (st)
+        return cli_error("user");
+    printf("%s %s\n", create ? "added" : "new password for", name);
+    return 0;
+}
+
+int cmd_user(int argc, char **argv)
+{
+    const char *db_path = NULL, *verb = NULL, *arg1 = NULL, *arg2 = NULL, *pos;
+    bool as_json = false;
+    args a = args_begin(argc, argv);
+    while (args_next(&a)) {
+        if (args_flag(&a, "-h", "--help")) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (args_str(&a, NULL, "--db", &db_path))
+            continue;
+        if (args_flag(&a, NULL, "--json")) {
+            as_json = true;
+            continue;
+        }
+        if (args_positional(&a, &pos)) {
+            if (!verb)
+                verb = pos;
+            else if (!arg1)
+                arg1 = pos;
+            else if (!arg2)
+                arg2 = pos;
+            else
+                return args_unknown(&a, usage_text);
+            continue;
+        }
+        return args_unknown(&a, usage_text);
+    }
+    if (a.error)
+        return 2;
+    if (!verb) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    bool needs_name = strcmp(verb, "list") != 0;
+    if ((needs_name && !arg1) || (!strcmp(verb, "quota") && !arg2)) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    char name[AUTH_MAX_NAME], dbbuf[4096];
+    if (needs_name && auth_name_canonical(arg1, name))
+        return cli_error("user");
+    if (!db_path) {
+        const char *home = getenv("DRUX_HOME");
+        if (home && *home)
+            snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
+        else
+            snprintf(dbbuf, sizeof dbbuf, "%s/.local/share/drux/drux.db",
+                     getenv("HOME") ? getenv("HOME") : ".");
+        db_path = dbbuf;
+    }
+    if (auth_init())
+        return cli_error("user");
+    db *d = NULL;
+    if (db_open(db_path, &d))
+        return cli_error("user");
+    int rc = 0;
+    dx_status st = DX_OK;
+    if (!strcmp(verb, "add") || !strcmp(verb, "passwd")) {
+        rc = set_password(d, name, !strcmp(verb, "add"));
+    } else if (!strcmp(verb, "disable") || !strcmp(verb, "enable")) {
+        st = db_user_set_disabled(d, name, !strcmp(verb, "disable"));
+        if (!st)
+            printf("%sd %s\n", verb, name);
+    } else if (!strcmp(verb, "quota")) {
+        char *end;
+        long n = strtol(arg2, &end, 10);
+        if (*end || n < 0 || n > 1000000) {
+            fprintf(stderr, "drux: user: quota: expected calls per day, 0 to 1000000\n");
+            rc = 2;
+        } else if (!(st = db_user_set_quota(d, name, (int)n))) {
+            printf("%s may make %ld premium calls a day\n", name, n);
+        }
+    } else if (!strcmp(verb, "list")) {
+        json_t *users = NULL;
+        if (!(st = db_user_list(d, &users))) {
+            if (as_json) {
+                json_dumpf(users, stdout, JSON_INDENT(2));
+                putchar('\n');
+            } else {
+                size_t i;
+                json_t *u;
+                json_array_foreach(users, i, u)
+                {
+                    printf("%-32s %-8s %5lld premium/day  %lld session%s  since %s\n",
+                           json_string_value(json_object_get(u, "name")),
+                           json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+                           (long long)json_integer_value(json_object_get(u, "daily_premium")),
+                           (long long)json_integer_value(json_object_get(u, "sessions")),
+                           json_integer_value(json_object_get(u, "sessions")) == 1 ? "" : "s",
+                           json_string_value(json_object_get(u, "created_at")));
+                }
+            }
+            json_decref(users);
+        }
+    } else {
+        fprintf(stderr, "drux: user: unknown command '%s'\n%s", verb, usage_text);
+        rc = 2;
+    }
+    if (st)
+        rc = cli_error("user");
+    db_close(d);
+    return rc;
+}
