@@ -358,7 +358,7 @@ static bool word_is(const char *t, size_t len, const char *w)
 static char *pg_ddl(const char *t)
 {
     size_t n = strlen(t);
-    char *out = malloc(n * 2 + 64);
+    char *out = malloc(n * 4 + 64); /* REAL (4) becomes DOUBLE PRECISION (16) */
     if (!out)
         return NULL;
     size_t o = 0;
