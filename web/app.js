@@ -348,10 +348,22 @@
     });
   }
 
+  // Markdown's marks, which the evidence (taken from the answer's source) has
+  // and the rendered answer has not: emphasis and code marks are skipped on
+  // both sides, link targets, list and heading markers dropped from the span.
+  const MD_MARK = /[*_`~]/;
+  function plainSpan(text) {
+    return text
+      .replace(/^[ \t]*(?:[-*+]|\d+[.)]|#{1,6}|>)[ \t]+/gm, '')
+      .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+      .replace(/[*_`~]/g, '')
+      .replace(/\s+/g, ' ').trim().toLowerCase();
+  }
+
   // Marks the first place text occurs in box (across inline elements, spaces
-  // compared loosely); false when it is not there.
+  // compared loosely, Markdown marks ignored); false when it is not there.
   function markText(box, text) {
-    const want = text.replace(/\s+/g, ' ').trim().toLowerCase();
+    const want = plainSpan(text);
     if (!want) return false;
     const nodes = [];
     const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
@@ -361,8 +373,9 @@
       nodes.push(n);
       const t = n.nodeValue;
       for (let i = 0; i < t.length; i++) {
+        if (MD_MARK.test(t[i])) continue;
         const c = /\s/.test(t[i]) ? ' ' : t[i].toLowerCase();
-        if (c === ' ' && all.endsWith(' ')) continue;
+        if (c === ' ' && (all.endsWith(' ') || all === '')) continue;
         all += c;
         map.push([n, i]);
       }

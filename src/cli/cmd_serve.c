@@ -36,9 +36,10 @@ static const char serve_usage[] =
     "  --rate-limit N     questions and completions per client per minute (default 60, 0: off)\n"
     "  --allowed-host H   also answer requests for host name H (repeatable, or a comma list;\n"
     "                     default: loopback names and the --host address; env\n"
-    "                     DRUX_ALLOWED_HOSTS)\n"
+    "                     DRUX_ALLOWED_HOSTS, or allowed_hosts in the config's [server])\n"
     "  --trusted-proxy A  a reverse proxy at address A whose X-Forwarded-For names the client\n"
-    "                     (repeatable; env DRUX_TRUSTED_PROXIES; see docs/operations.md)\n"
+    "                     (repeatable; env DRUX_TRUSTED_PROXIES, or trusted_proxies in the\n"
+    "                     config's [server]; see docs/operations.md)\n"
     "  --api-only         serve /api/v1 and /v1 only, no web pages\n";
 
 /* Appends v to a comma list in buf (repeatable flags). */
@@ -121,6 +122,9 @@ int cmd_serve(int argc, char **argv)
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* a flag wins over the environment, the environment over [server] in the config file */
+    const char *allowed = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS");
+    const char *trusted = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES");
     http_opts o = {.host = host,
                    .port = port,
                    .db_path = db_path,
@@ -128,8 +132,8 @@ int cmd_serve(int argc, char **argv)
                    .max_running = max_running,
                    .rate_per_min = rate == 0 ? -1 : rate,
                    .api_only = api_only,
-                   .allowed_hosts = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS"),
-                   .trusted_proxies = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES")};
+                   .allowed_hosts = allowed ? allowed : cfg->server.allowed_hosts,
+                   .trusted_proxies = trusted ? trusted : cfg->server.trusted_proxies};
     if (http_server_start(&o, &srv)) {
         cli_error("serve");
         goto out;

@@ -68,7 +68,9 @@
 
 /* HTTP server */
 #define DX_HTTP_MAX_BODY (1u << 20)
-#define DX_HTTP_MAX_HEADER (16u << 10)
+#define DX_HTTP_MAX_HEADER (16u << 10)   /* a request head (request line and fields) */
+#define DX_HTTP_MAX_HEADERS 100u         /* header fields in one request */
+#define DX_HTTP_MAX_TARGET (8u << 10)    /* the request line's address */
 #define DX_HTTP_MAX_CONNECTIONS 256u     /* open connections at once */
 #define DX_HTTP_MAX_PER_IP 64u           /* open connections from one address */
 #define DX_HTTP_MAX_QUEUED 16u           /* questions/completions waiting for a slot (then 429) */

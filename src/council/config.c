@@ -3,6 +3,7 @@
 #include "gguf/gguf.h"
 #include "hub/preset.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -73,6 +74,7 @@ static const char *const council_keys[] = {
     "embedder",     "system_prompt", "first_byte_timeout_s",
     "max_attempts", "schedule",      NULL,
 };
+static const char *const server_keys[] = {"allowed_hosts", "trusted_proxies", NULL};
 static const char *const member_keys[] = {
     "type",
     "model",
@@ -108,7 +110,7 @@ typedef struct parser {
     unsigned member_set[DX_MAX_MEMBERS];
     char last_section[DX_MAX_MEMBER_NAME + 16];
     char last_name[32];
-    bool council_seen;
+    bool council_seen, server_seen;
     int council_attempts; /* [council] defaults members inherit */
     double council_first_byte;
 } parser;
@@ -233,8 +235,15 @@ static void reader_section(parser *p, const char *s, size_t n)
         p->council_seen = true;
         return;
     }
+    if (!strcmp(name, "server")) {
+        if (p->server_seen)
+            perr(p, DX_EFORMAT, "[server] appears twice");
+        p->server_seen = true;
+        return;
+    }
     if (strncmp(name, "member.", 7)) {
-        perr(p, DX_EFORMAT, "unknown section [%s] (expected [council] or [member.NAME])", name);
+        perr(p, DX_EFORMAT, "unknown section [%s] (expected [council], [member.NAME] or [server])",
+             name);
         return;
     }
     member_config *m = member_find(p->cfg, name + 7);
@@ -477,6 +486,40 @@ static void council_key(parser *p, const char *name, const char *v)
     }
 }
 
+/* [server] allowed_hosts / trusted_proxies: comma lists; proxies must be
+ * numeric addresses (the server compares them with the connecting peer). */
+static void server_key(parser *p, const char *name, const char *v)
+{
+    council_config *c = p->cfg;
+    const char **dst = !strcmp(name, "allowed_hosts")     ? &c->server.allowed_hosts
+                       : !strcmp(name, "trusted_proxies") ? &c->server.trusted_proxies
+                                                          : NULL;
+    if (!dst) {
+        unknown_key(p, name, "server", server_keys);
+        return;
+    }
+    if (*dst) {
+        perr(p, DX_EFORMAT, "'%s' set twice in [server] (give one comma list)", name);
+        return;
+    }
+    for (const char *q = v; dst == &c->server.trusted_proxies && *q;) {
+        q += strspn(q, " ,\t");
+        size_t len = strcspn(q, " ,\t");
+        char a[64];
+        unsigned char bin[16];
+        if (!len)
+            break;
+        snprintf(a, sizeof a, "%.*s", (int)(len < 63 ? len : 63), q);
+        if (len > 63 || (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1)) {
+            perr(p, DX_EFORMAT, "trusted_proxies: '%.40s' is not a numeric IPv4 or IPv6 address",
+                 a);
+            return;
+        }
+        q += len;
+    }
+    *dst = save(p, v);
+}
+
 static void member_key(parser *p, member_config *m, const char *name, const char *v)
 {
     council_config *c = p->cfg;
@@ -631,6 +674,8 @@ static int handler(void *user, const char *section, const char *name, const char
         perr(p, DX_EFORMAT, "'%.60s' comes before any [section]", name);
     } else if (!strcmp(section, "council")) {
         council_key(p, name, value);
+    } else if (!strcmp(section, "server")) {
+        server_key(p, name, value);
     } else if (!strncmp(section, "member.", 7)) {
         member_config *m = member_find(p->cfg, section + 7);
         if (!m)

@@ -92,6 +92,12 @@ typedef struct council_config {
     bool one_at_a_time;
     member_config members[DX_MAX_MEMBERS];
     size_t n_members;
+    /* [server]: settings of `drux serve`, kept in the same file (the council
+     * itself ignores them; docs/config.md). Comma lists, NULL when unset. */
+    struct {
+        const char *allowed_hosts;   /* host names answered besides loopback */
+        const char *trusted_proxies; /* numeric proxy addresses, checked here */
+    } server;
     arena mem; /* owns every string above */
 } council_config;
 

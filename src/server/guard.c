@@ -77,8 +77,13 @@ dx_status http_guard_init(http_server *s, const http_opts *o)
         else
             snprintf(g->proxies[i], HTTP_GUARD_NAME, "%s", c);
     }
-    if (!st && getrandom(g->secret, sizeof g->secret, 0) != (ssize_t)sizeof g->secret)
-        st = dx_fail(DX_EIO, "no random bytes for the form tokens");
+    /* the form tokens' own key, from the server key: same tokens after a restart */
+    static const char use[] = "drux form token v1";
+    unsigned len = 0;
+    if (!st && (!HMAC(EVP_sha256(), s->secret, (int)sizeof s->secret, (const unsigned char *)use,
+                      sizeof use - 1, g->secret, &len) ||
+                len != sizeof g->secret))
+        st = dx_fail(DX_EINTERNAL, "can't derive the form token key");
     return st;
 }
 

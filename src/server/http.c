@@ -26,15 +26,69 @@ static const char csp[] =
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'";
 
+/* Every reply carries these, libmicrohttpd's and the gate's alike. "Connection:
+ * close": one request per connection, so the gate (gate.c) checks each. */
+static const char *const security_headers[][2] = {
+    {"Content-Security-Policy", csp},
+    {"X-Content-Type-Options", "nosniff"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+    {"Cross-Origin-Opener-Policy", "same-origin"},
+    {"Connection", "close"},
+};
+
 void http_add_headers(struct MHD_Response *resp, const char *mime)
 {
     if (mime)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, mime);
-    MHD_add_response_header(resp, "Content-Security-Policy", csp);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Cross-Origin-Opener-Policy", "same-origin");
+    for (size_t i = 0; i < sizeof security_headers / sizeof *security_headers; i++)
+        MHD_add_response_header(resp, security_headers[i][0], security_headers[i][1]);
+}
+
+dx_status http_reply_raw(http_server *s, dx_buf *out, int status, const char *code,
+                         const char *message, bool api)
+{
+    dx_buf body = dx_buf_make(DX_PAGE_MAX_BYTES);
+    const char *mime = "text/html; charset=utf-8";
+    dx_status st = DX_OK;
+    if (api || !s->error_page || s->error_page(&body, status, message) != DX_OK) {
+        body.len = 0;
+        mime = "application/json";
+        json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        st = t ? dx_buf_append(&body, t, strlen(t)) : dx_fail(DX_ENOMEM, "out of memory");
+        free(t);
+    }
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+    if (!st)
+        st = dx_buf_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\n", status,
+                           reason && *reason ? reason : "Error", date, mime);
+    for (size_t i = 0; !st && i < sizeof security_headers / sizeof *security_headers; i++)
+        st = dx_buf_printf(out, "%s: %s\r\n", security_headers[i][0], security_headers[i][1]);
+    if (!st)
+        st = dx_buf_printf(out, "Cache-Control: no-store\r\n%sContent-Length: %zu\r\n\r\n",
+                           status == 429 ? "Retry-After: 5\r\n" : "", body.len);
+    if (!st)
+        st = dx_buf_append(out, body.data, body.len);
+    dx_buf_free(&body);
+    return st;
+}
+
+bool http_addr_str(const struct sockaddr *sa, char out[48])
+{
+    if (sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, 48) != NULL;
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) /* ::ffff:1.2.3.4 is 1.2.3.4 */
+        return inet_ntop(AF_INET, &a6->s6_addr[12], out, 48) != NULL;
+    return inet_ntop(AF_INET6, a6, out, 48) != NULL;
 }
 
 enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
@@ -263,12 +317,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->body = dx_buf_make(DX_HTTP_MAX_BODY);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const struct sockaddr *sa = ci ? ci->client_addr : NULL;
         char peer[48] = "unknown";
-        if (sa && sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, peer, sizeof peer);
-        else if (sa && sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, peer, sizeof peer);
+        if (ci && ci->client_addr && !http_addr_str(ci->client_addr, peer))
+            snprintf(peer, sizeof peer, "unknown");
         http_guard_client(
             s, peer, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"), r->client);
         *con_cls = r;
@@ -328,47 +379,59 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
     log_info("http: %s", buf);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)socket_ctx;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        http_gate_closed(cls, c);
+}
+
 dx_status http_listen(http_server *s, const char *host, int port)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
+    socklen_t sl;
+    /* no listen socket of its own: the gate (gate.c) accepts and hands over */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)port);
+        sl = sizeof *a4;
     } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
+        sl = sizeof *a6;
         flags |= MHD_USE_IPv6;
     } else {
         return dx_fail(DX_EARG, "--host %s: give a numeric IPv4 or IPv6 address (e.g. 127.0.0.1)",
                        host);
     }
-    s->d = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, (unsigned)DX_HTTP_MAX_CONNECTIONS,
-        /* behind trusted proxies the connections all come from them: the cap per
-         * client is then conn_take's, by X-Forwarded-For */
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)(s->guard.n_proxies ? DX_HTTP_MAX_CONNECTIONS : DX_HTTP_MAX_PER_IP),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(2 * DX_HTTP_MAX_HEADER), MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+    /* the caps on connections (in all, per address) are the gate's; these
+     * are a backstop with room for connections closing as new ones come */
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)(2 * DX_HTTP_MAX_CONNECTIONS), MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)(4 * DX_HTTP_MAX_HEADER), MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
     if (!s->d)
-        return dx_fail(DX_EIO,
-                       "can't listen on %s port %d (in use, or not an address of this "
+        return dx_fail(DX_EIO, "can't start the HTTP daemon (libmicrohttpd)");
+    dx_status st = http_gate_open(s, (struct sockaddr *)&ss, sl, &s->port);
+    if (st)
+        return dx_fail(st,
+                       "can't listen on %s port %d: %s (in use, or not an address of this "
                        "machine?)",
-                       host, port);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : port;
+                       host, port, dx_errmsg());
     return DX_OK;
 }
 
 void http_unlisten(http_server *s)
 {
+    http_gate_close(s); /* no new connections, then the daemon's end */
     if (s->d)
         MHD_stop_daemon(s->d);
     s->d = NULL;

@@ -1,8 +1,10 @@
 /* `drux serve`'s assembly: the question runtime, the transport, the routes
  * and (unless API-only) the pages' error renderer. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/auth.h"
 #include "server/pages.h"
 #include "server/srv.h"
 
@@ -39,6 +41,15 @@ static enum MHD_Result dispatch(http_req *r)
     return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
 }
 
+/* The server key beside the store: <db>.key. */
+static dx_status server_key(http_server *s, const http_opts *o)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
+    dx_status st = auth_init();
+    return st ? st : auth_server_key_load(path, s->secret);
+}
+
 dx_status http_server_start(const http_opts *o, http_server **out)
 {
     *out = NULL;
@@ -53,8 +64,11 @@ dx_status http_server_start(const http_opts *o, http_server **out)
     jobs_opts jo = {.cfg = o->cfg, .db_path = o->db_path, .max_running = o->max_running};
     dx_status st = DX_OK;
     if (!(s->buckets = calloc(DX_HTTP_MAX_CLIENTS, sizeof *s->buckets)) ||
-        !(s->conns = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->conns)))
+        !(s->conns = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->conns)) ||
+        !(s->peers = calloc(DX_HTTP_MAX_CONNECTIONS, sizeof *s->peers)))
         st = dx_fail(DX_ENOMEM, "out of memory");
+    if (!st)
+        st = server_key(s, o);
     if (!st)
         st = http_guard_init(s, o);
     if (!st)
@@ -86,6 +100,7 @@ void http_server_stop(http_server *s)
     jobs_close(s->jobs);
     free(s->buckets);
     free(s->conns);
+    free(s->peers);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

@@ -43,7 +43,7 @@ typedef struct http_guard {
     size_t n_hosts;
     char proxies[HTTP_GUARD_MAX][HTTP_GUARD_NAME]; /* trusted proxies, canonical addresses */
     size_t n_proxies;
-    unsigned char secret[32]; /* keys the form tokens; new at each start */
+    unsigned char secret[32]; /* keys the form tokens: derived from the server key */
 } http_guard;
 
 struct http_server {
@@ -55,6 +55,10 @@ struct http_server {
     http_route_fn route;
     http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
     http_guard guard;
+    /* the server key: <store>.key (auth_server_key_load: 0600, made when absent,
+     * refused when others can read it). One secret for the server's seals and
+     * tokens, each use deriving its own key from it; it outlives restarts. */
+    unsigned char secret[32];
     pthread_mutex_t mu; /* guards buckets and conns */
     struct client_bucket {
         char addr[48];
@@ -63,7 +67,9 @@ struct http_server {
     struct client_conns {
         char addr[48];
         int n;
-    } * conns; /* DX_HTTP_MAX_CONNECTIONS: requests in flight per client address */
+    } * conns;                  /* DX_HTTP_MAX_CONNECTIONS: requests in flight per client address */
+    struct client_conns *peers; /* DX_HTTP_MAX_CONNECTIONS: connections open per peer address */
+    struct http_gate *gate;     /* the listener in front of the daemon (gate.c) */
 };
 
 /* ---- the transport (http.c) ---- */
@@ -74,6 +80,42 @@ struct http_server {
 dx_status http_listen(http_server *s, const char *host, int port);
 /* Stops the daemon (waits for its connection threads). */
 void http_unlisten(http_server *s);
+/* A peer's address in canonical text (IPv4-mapped IPv6 as IPv4). */
+bool http_addr_str(const struct sockaddr *sa, char out[48]);
+/* A whole HTTP/1.1 reply for a request libmicrohttpd never saw: the status
+ * line, the security headers, no-store, "Connection: close" and drux's error
+ * body (JSON when api or API-only, else the error page). */
+dx_status http_reply_raw(http_server *s, dx_buf *out, int status, const char *code,
+                         const char *message, bool api);
+
+/* ---- the front gate (gate.c) ---- */
+
+typedef enum { HTTP_HEAD_MORE, HTTP_HEAD_OK, HTTP_HEAD_BAD } http_head_verdict;
+
+/* What the gate learnt of a request head. */
+typedef struct http_head {
+    int status;        /* HTTP_HEAD_BAD: the reply's status (400, 411, 413, 414, 431, 505) */
+    const char *code;  /* HTTP_HEAD_BAD: the error code, e.g. "bad_request" */
+    char message[160]; /* HTTP_HEAD_BAD: for a person */
+    bool api;          /* the target is under /api/ or /v1/ (answer in JSON) */
+    bool has_length;
+    unsigned long long length; /* Content-Length */
+    size_t len;                /* HTTP_HEAD_OK: bytes of the head, blank line included */
+} http_head;
+
+/* Checks the first len bytes received on a connection: HTTP_HEAD_OK for a
+ * complete, well-formed head (HTTP/1.0 or 1.1; at most DX_HTTP_MAX_HEADER
+ * bytes, DX_HTTP_MAX_HEADERS fields; one Content-Length value of digits
+ * only, no Transfer-Encoding, a Host for 1.1), HTTP_HEAD_MORE while it may
+ * still become one, HTTP_HEAD_BAD with the reply to give. Pure; fuzzed. */
+http_head_verdict http_head_check(const char *buf, size_t len, http_head *out);
+/* Binds sa and starts the gate's thread; *port gets the bound port.
+ * DX_EIO when it can't bind. */
+dx_status http_gate_open(http_server *s, const struct sockaddr *sa, socklen_t len, int *port);
+/* Stops accepting and closes the connections not yet handed over. */
+void http_gate_close(http_server *s);
+/* libmicrohttpd closed connection c (frees its address's place). */
+void http_gate_closed(http_server *s, struct MHD_Connection *c);
 
 /* One request. */
 struct http_req {
@@ -90,7 +132,8 @@ struct http_req {
 
 /* ---- the guard (guard.c) ---- */
 
-/* Reads the allow-list and the trusted proxies from o; a new token secret. */
+/* Reads the allow-list and the trusted proxies from o; derives the form
+ * tokens' key from s->secret (load it first), so tokens outlive a restart. */
 dx_status http_guard_init(http_server *s, const http_opts *o);
 /* The request's Host is one the server answers for (loopback names, the
  * bound address, --allowed-host). False for a rebinding name. */

@@ -29,6 +29,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:  # pragma: no cover - reported as a skip below
@@ -42,6 +43,7 @@ pytestmark = [
 
 ALPHA = "Paris is the capital of France. It sits on the Seine."
 BETA = "The capital of France is Paris, a city of about two million people."
+MARKED = "**Paris** is the capital of France. It sits on the `Seine`."
 
 
 def make_driver(javascript=True):
@@ -66,7 +68,7 @@ def fake():
 def srv(tmp_path_factory, fake):
     tmp = tmp_path_factory.mktemp("webb")
     s = Serve(tmp, fake, "--max-running", "1",
-              members={"alpha": say(ALPHA), "beta": say(BETA), "stuck": "hang"})
+              members={"alpha": say(ALPHA), "beta": say(BETA), "stuck": "hang", "marked": say(MARKED)})
     s.base = "http://127.0.0.1:%d" % s.port
     yield s
     s.stop()
@@ -116,7 +118,8 @@ def test_queued_page_reads_the_same_with_and_without_js_and_deleted_stops(srv, b
 
         # deleted while open: the page says only that, and stops asking the server
         assert srv.request("DELETE", "/api/v1/questions/" + qid)[0] == 204
-        WebDriverWait(browser, 15, 0.2).until(
+        # (the page replaces <main>: an element found just before may be gone when read)
+        WebDriverWait(browser, 15, 0.2, ignored_exceptions=[StaleElementReferenceException]).until(
             lambda d: "This question was deleted." in d.find_element(By.TAG_NAME, "main").text)
         main = browser.find_element(By.TAG_NAME, "main").text
         assert "cancelled" not in main and "analysing" not in main and "answering" not in main, main
@@ -204,3 +207,46 @@ def test_answers_side_by_side_with_stats_and_evidence(srv, browser):
     assert t2 >= b1 - 1 and abs(l1 - l2) < 2, card_rects(browser)
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 392
     browser.set_window_size(1280, 900)
+
+
+def test_evidence_from_the_real_analysis_marks_markdown_answers(srv, browser):
+    # no evidence injected: the analysis's own spans come from the answers' Markdown source
+    # ("**Paris** is ..."), the page shows them rendered (<strong>Paris</strong> is ...)
+    qid = ask(srv, ["marked", "beta"])
+    q = srv.wait(qid)
+    assert q["status"] == "done"
+    spans = [e["text"] for p in q["result"]["analysis"]["agreed"] for e in p.get("evidence", [])]
+    assert any("**" in t for t in spans), spans  # the case this test is about
+    browser.set_window_size(1280, 900)
+    browser.get(srv.base + "/q/" + qid)
+    b = browser.find_element(By.CSS_SELECTOR, "button.pt.evid")
+    b.click()
+    marks = browser.execute_script(
+        "return Array.from(document.querySelectorAll('mark.evidence')).map(m => "
+        "[m.closest('.member').dataset.name, m.textContent])")
+    by = {}
+    for name, text in marks:
+        by[name] = by.get(name, "") + text
+    assert by.get("marked") == "Paris is the capital of France.", marks
+    assert by.get("beta", "").startswith("The capital of France is Paris"), marks
+    assert "Marked in 2 answers." in browser.page_source
+    srv.request("DELETE", "/api/v1/questions/" + qid)
+
+
+def test_screen_readers_hear_the_percentage_once(srv, browser):
+    qid = ask(srv, ["alpha", "beta"])
+    q = srv.wait(qid)
+    pct = q["result"]["analysis"]["consensus"]
+    assert isinstance(pct, int)
+    browser.get(srv.base + "/q/" + qid)
+    # what Chromium gives assistive technology, not what the HTML says: the heading says the
+    # number; a meter beside it would be read as a second "100%"
+    tree = [n for n in browser.execute_cdp_cmd("Accessibility.getFullAXTree", {})["nodes"]
+            if not n.get("ignored")]
+    role = lambda n: n.get("role", {}).get("value")  # noqa: E731
+    name = lambda n: n.get("name", {}).get("value") or ""  # noqa: E731
+    headings = [name(n) for n in tree if role(n) == "heading" and "%d%%" % pct in name(n)]
+    assert len(headings) == 1, headings
+    meters = [(role(n), n.get("value")) for n in tree if role(n) in ("meter", "progressbar")]
+    assert meters == [], meters
+    srv.request("DELETE", "/api/v1/questions/" + qid)

@@ -203,6 +203,33 @@ TEST(config_limits)
     CHECK(c == NULL);
 }
 
+/* drux serve's allowed hosts and trusted proxies can live in the same file. */
+TEST(config_server_section)
+{
+    dx_status st;
+    council_config *c = parse("[server]\nallowed_hosts = drux.example.org, b.example\n"
+                              "trusted_proxies = 127.0.0.1,::1\n\n[member.a]\nmodel = m\n",
+                              &st);
+    CHECK_EQ_INT(st, DX_OK);
+    CHECK_STR(c->server.allowed_hosts, "drux.example.org, b.example");
+    CHECK_STR(c->server.trusted_proxies, "127.0.0.1,::1");
+    CHECK_EQ_INT(c->n_members, 1);
+    council_config_free(c);
+    c = parse("[member.a]\nmodel = m\n", &st);
+    CHECK(c && !c->server.allowed_hosts && !c->server.trusted_proxies);
+    council_config_free(c);
+    CHECK_CONFIG_ERR(
+        "[server]\ntrusted_proxies = 127.0.0.1, proxy.example\n[member.a]\nmodel = m\n", DX_EFORMAT,
+        "t.ini:2: trusted_proxies: 'proxy.example' is not a numeric IPv4 or IPv6");
+    CHECK_CONFIG_ERR("[server]\nallowed_host = x\n[member.a]\nmodel = m\n", DX_EFORMAT,
+                     "t.ini:2: unknown key 'allowed_host' in [server] (did you mean "
+                     "'allowed_hosts'?)");
+    CHECK_CONFIG_ERR("[server]\nallowed_hosts = a\nallowed_hosts = b\n[member.a]\nmodel = m\n",
+                     DX_EFORMAT, "t.ini:3: 'allowed_hosts' set twice in [server]");
+    CHECK_CONFIG_ERR("[server]\n[member.a]\nmodel = m\n[server]\n", DX_EFORMAT,
+                     "t.ini:4: [server] appears twice");
+}
+
 TEST(config_long_prompt_over_lines)
 {
     /* a system prompt longer than inih's line limit, written over several lines */
@@ -798,6 +825,7 @@ int main(void)
     RUN(config_council_defaults_after_members);
     RUN(config_errors_name_the_line);
     RUN(config_limits);
+    RUN(config_server_section);
     RUN(config_long_prompt_over_lines);
     RUN(config_example_file_is_valid);
     RUN(config_home_in_local_paths);

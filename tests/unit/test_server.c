@@ -214,6 +214,95 @@ TEST(forwarded_for_only_from_trusted_proxies)
     CHECK_EQ_INT(http_guard_init(&s2, &bad), DX_EARG);
 }
 
+/* The gate's verdict on a request head: what libmicrohttpd would have
+ * answered without drux's headers (or not at all) is drux's to answer. */
+static http_head_verdict head(const char *text, http_head *h)
+{
+    return http_head_check(text, strlen(text), h);
+}
+
+TEST(request_heads_good_and_growing)
+{
+    http_head h;
+    const char *ok = "POST /api/v1/questions HTTP/1.1\r\nHost: x\r\ncontent-length:  12 \r\n\r\n";
+    CHECK_EQ_INT(head(ok, &h), HTTP_HEAD_OK);
+    CHECK(h.api && h.has_length && h.length == 12 && h.len == strlen(ok));
+    CHECK_EQ_INT(head("GET / HTTP/1.0\r\n\r\nbody after", &h), HTTP_HEAD_OK);
+    CHECK(!h.api && h.len == 18);
+    /* every prefix of a good head is "more", never a refusal */
+    for (size_t n = 0; n < strlen(ok); n++)
+        CHECK_MSG(http_head_check(ok, n, &h) == HTTP_HEAD_MORE, "prefix %zu", n);
+    /* the same Content-Length twice is one length */
+    CHECK_EQ_INT(
+        head("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", &h),
+        HTTP_HEAD_OK);
+}
+
+TEST(request_heads_refused)
+{
+    static const struct {
+        const char *text;
+        int status;
+        bool api;
+    } cases[] = {
+        {"POST /api/v1/questions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, true},
+        {"POST /ask HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n", 400, false},
+        {"POST /ask HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n", 400, false},
+        {"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400,
+         true},
+        {"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n", 400,
+         true},
+        {"POST /v1/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413, true},
+        {"POST /v1/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 411, true},
+        {"\x16\x03\x01", 400, false},
+        {"GET", 0, false}, /* more */
+        {"GET /api/v1/health HTTP/2.0\r\n", 505, true},
+        {"GET / HTTP/1.1\r\n\r\n", 400, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", 400, false},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x7f\r\n\r\n", 400, false},
+        {"GET / HTTP/1.1\nHost: a\n\n", 400, false},
+        {"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400, false},
+        {"GET  / HTTP/1.1\r\n", 400, false},
+        {"GET / HTTP/1.1\r\nNo Colon\r\n\r\n", 400, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        http_head h;
+        http_head_verdict v = head(cases[i].text, &h);
+        if (!cases[i].status) {
+            CHECK_MSG(v == HTTP_HEAD_MORE, "case %zu", i);
+            continue;
+        }
+        CHECK_MSG(v == HTTP_HEAD_BAD && h.status == cases[i].status && h.api == cases[i].api,
+                  "case %zu: verdict %d status %d api %d", i, (int)v, h.status, (int)h.api);
+        CHECK_MSG(h.code && *h.code && h.message[0], "case %zu has no message", i);
+    }
+}
+
+TEST(request_heads_have_limits)
+{
+    static char buf[2 * DX_HTTP_MAX_HEADER];
+    http_head h;
+    /* an address past DX_HTTP_MAX_TARGET: 414 before the line ends */
+    int n = snprintf(buf, sizeof buf, "GET /api/");
+    memset(buf + n, 'a', DX_HTTP_MAX_TARGET);
+    CHECK_EQ_INT(http_head_check(buf, (size_t)n + DX_HTTP_MAX_TARGET, &h), HTTP_HEAD_BAD);
+    CHECK(h.status == 414 && h.api);
+    /* a head that has not ended within DX_HTTP_MAX_HEADER bytes: 431 */
+    n = snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: x\r\nX: ");
+    memset(buf + n, 'a', sizeof buf - (size_t)n);
+    CHECK_EQ_INT(http_head_check(buf, DX_HTTP_MAX_HEADER - 1, &h), HTTP_HEAD_MORE);
+    CHECK_EQ_INT(http_head_check(buf, sizeof buf, &h), HTTP_HEAD_BAD);
+    CHECK_EQ_INT(h.status, 431);
+    /* more fields than DX_HTTP_MAX_HEADERS: 431 */
+    size_t len = (size_t)snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\n");
+    for (unsigned i = 0; i <= DX_HTTP_MAX_HEADERS; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "X-%u: 1\r\n", i);
+    len += (size_t)snprintf(buf + len, sizeof buf - len, "\r\n");
+    CHECK_EQ_INT(http_head_check(buf, len, &h), HTTP_HEAD_BAD);
+    CHECK_EQ_INT(h.status, 431);
+}
+
 int main(void)
 {
     RUN(stream_followers_see_every_byte_once);
@@ -226,5 +315,8 @@ int main(void)
     RUN(chat_bodies);
     RUN(ids);
     RUN(forwarded_for_only_from_trusted_proxies);
+    RUN(request_heads_good_and_growing);
+    RUN(request_heads_refused);
+    RUN(request_heads_have_limits);
     return test_summary();
 }
