@@ -82,7 +82,8 @@ int cmd_serve(int argc, char **argv)
     char home[4096], dbbuf[4200];
     if (!db_path && getenv("DRUX_DB") && *getenv("DRUX_DB"))
         db_path = getenv("DRUX_DB");
-    if (!db_path) {
+    /* $DRUX_HOME holds the store, or, beside a PostgreSQL store, the server key */
+    if (!db_path || sql_target_is_postgres(db_path)) {
         if (hub_home(home, sizeof home))
             return cli_error("serve");
         /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
@@ -100,7 +101,8 @@ int cmd_serve(int argc, char **argv)
             }
         }
         snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
-        db_path = dbbuf;
+        if (!db_path)
+            db_path = dbbuf;
     }
     council_config *cfg = NULL;
     http_server *srv = NULL;

@@ -80,6 +80,8 @@ class Instance:
         env["DRUX_HOME"] = str(tmp / "home")
         env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
         env["DRUX_LEASE_MS"] = str(LEASE_MS)
+        # one server key for every instance, as a deployment shares it (docs/operations.md)
+        env["DRUX_SERVER_KEY"] = str(tmp.parent / "server.key")
         self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--db", db, "--config", str(cfg)]
                                      + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, env=env)
