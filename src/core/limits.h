@@ -82,6 +82,7 @@
 #define DX_HTTP_MAX_CLIENTS 1024u        /* addresses tracked by the rate limiter */
 #define DX_HTTP_MAX_STREAM (2u << 20)    /* one /v1 streamed reply kept for its reader */
 #define DX_PAGE_MAX_BYTES (64u << 20)    /* one rendered page (32 answers of 1 MiB, escaped) */
+#define DX_PAGE_MAX_MARKDOWN (64u << 10) /* an answer rendered as Markdown; longer: plain text */
 
 /* Downloads */
 #define DX_MAX_DOWNLOAD_BYTES (64ull << 30)

@@ -294,6 +294,16 @@ static dx_status md_sanitize(cmark_node *doc)
 
 dx_status page_markdown(dx_buf *out, const char *md, size_t len)
 {
+    if (len > DX_PAGE_MAX_MARKDOWN) {
+        /* cmark-gfm's inline parser is worse than quadratic on some text (1 MiB
+         * of brackets and emphasis marks: over a minute of CPU per view), so a
+         * longer answer is shown whole as plain text (docs/web.md) */
+        w o = {.b = out};
+        put(&o, "<p class=\"md-plain\">");
+        escn(&o, md, len);
+        put(&o, "</p>\n");
+        return o.st;
+    }
     dx_status st = DX_OK;
     char *html = NULL;
     pthread_once(&md_once, md_init);

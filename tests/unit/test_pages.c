@@ -561,6 +561,23 @@ TEST(markdown_of_a_large_answer_is_bounded_and_linear)
     free(s);
     bool ok = st == DX_OK && !stristr(b.data, "href=\"javascript") &&
               !strstr(b.data, "<a href=javascript");
+    /* past DX_PAGE_MAX_MARKDOWN it is shown whole, as text (cmark-gfm is
+     * worse than quadratic on such input) */
+    bool plain =
+        ok && strstr(b.data, "<p class=\"md-plain\">") &&
+        count(b.data, "[&lt;a href=javascript:x&gt;](javascript:y)") == (int)(n / (sizeof pat - 1));
+    dx_buf_free(&b);
+    CHECK(ok && plain);
+    /* up to it, Markdown as usual */
+    b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    char *m = malloc(DX_PAGE_MAX_MARKDOWN + 1);
+    CHECK(m);
+    memset(m, 'a', DX_PAGE_MAX_MARKDOWN);
+    memcpy(m, "**bold** ", 9);
+    m[DX_PAGE_MAX_MARKDOWN] = 0;
+    st = page_markdown(&b, m, DX_PAGE_MAX_MARKDOWN);
+    free(m);
+    ok = st == DX_OK && strstr(b.data, "<strong>bold</strong>") && !strstr(b.data, "md-plain");
     dx_buf_free(&b);
     CHECK(ok);
 }
