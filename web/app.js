@@ -61,9 +61,22 @@
     });
     root.querySelectorAll('form').forEach((f) => {
       f.addEventListener('submit', (e) => {
-        if (f.classList.contains('del') && !window.confirm('Delete this question? This cannot be undone.')) {
-          e.preventDefault();
-          return;
+        if (f.classList.contains('del') && !f.dataset.sent) {
+          // deleting a turn deletes its later turns: the dialog says so; without this
+          // script the server asks on a page of its own (no confirm field)
+          const later = Number(f.dataset.later || 0);
+          const msg = later
+            ? 'Delete this question and the ' + later + (later === 1 ? ' later question' : ' later questions') +
+              ' of its thread? This cannot be undone.'
+            : 'Delete this question? This cannot be undone.';
+          if (!window.confirm(msg)) { e.preventDefault(); return; }
+          if (!f.querySelector('input[name=confirm]')) {
+            const c = el('input');
+            c.type = 'hidden';
+            c.name = 'confirm';
+            c.value = '1';
+            f.append(c);
+          }
         }
         if (f.dataset.sent) { e.preventDefault(); return; }
         f.dataset.sent = '1';
@@ -96,6 +109,8 @@
 
   // ---- live question -------------------------------------------------------------
   function live(main) {
+    // a thread's page: the live turn is the last one (earlier turns are finished)
+    const cur = main.querySelector('.turn.current') || main;
     let members = [];
     // the server's word until an event says otherwise: a queued question has no phase yet
     let phase = main.dataset.status === 'queued' ? 'queued' : 'asking';
@@ -125,7 +140,7 @@
     function card(i) {
       let d = main.querySelector('#m-' + i);
       if (d) return d;
-      const list = main.querySelector('.members .cards');
+      const list = cur.querySelector('.members .cards');
       if (!list) return null;
       const li = el('li');
       d = el('details', 'member st-queued');
@@ -181,14 +196,14 @@
 
     // the answer as the synthesizer writes it (plain text; the finished page renders it)
     function answerDraft(text, append) {
-      let box = main.querySelector('.answer.draft .draft-text');
+      let box = cur.querySelector('.answer.draft .draft-text');
       if (!box) {
         const sec = el('section', 'answer draft');
         sec.append(el('h2', null, 'Answer'), el('p', 'source', 'Being written\u2026'));
         box = el('div', 'draft-text');
         sec.append(box);
-        const members = main.querySelector('.members');
-        if (members) members.before(sec); else main.append(sec);
+        const members = cur.querySelector('.members');
+        if (members) members.before(sec); else cur.append(sec);
       }
       box.textContent = append ? box.textContent + text : text;
     }
@@ -238,7 +253,7 @@
           evidence(fresh);
           if (fresh.dataset.events) { live(fresh); return; }
           if (wasFocused) { fresh.tabIndex = -1; fresh.focus(); }
-          const label = fresh.querySelector('.verdict h2');
+          const label = fresh.querySelector('.turn.current .verdict h2') || fresh.querySelector('.verdict h2');
           announce('Result ready. ' + (label ? label.textContent : ''));
         })
         .catch(() => {
@@ -325,7 +340,7 @@
 
     if (!window.EventSource || !main.dataset.events) return;
     announce('');
-    main.querySelectorAll('.member').forEach((d) => {
+    cur.querySelectorAll('.member').forEach((d) => {
       const i = Number(d.dataset.index);
       const stats = d.querySelector('.m-tokens');
       members[i] = {
@@ -407,6 +422,7 @@
   function evidence(root) {
     root.querySelectorAll('button.pt.evid').forEach((b) => {
       b.addEventListener('click', () => {
+        const scope = b.closest('.turn') || root; // a point marks its own turn's answers
         const on = b.getAttribute('aria-pressed') !== 'true';
         root.querySelectorAll('button.pt.evid[aria-pressed=true]').forEach((x) => x.setAttribute('aria-pressed', 'false'));
         unmark(root);
@@ -417,7 +433,7 @@
         let found = 0;
         spans.forEach((e) => {
           if (!e || typeof e.member !== 'string' || typeof e.text !== 'string') return;
-          const card = Array.from(root.querySelectorAll('.member')).find((d) => d.dataset.name === e.member);
+          const card = Array.from(scope.querySelectorAll('.member')).find((d) => d.dataset.name === e.member);
           const box = card && card.querySelector('.m-text');
           if (!box) return;
           card.open = true;

@@ -199,6 +199,8 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
         .cancel = o->cancel,
         .only = o->only,
         .system_prompt = o->cfg->system_prompt ? NULL : ask_default_system_prompt,
+        .history = o->history,
+        .n_history = o->n_history,
     };
     member_result *res = NULL;
     size_t n = 0;

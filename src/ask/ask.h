@@ -57,6 +57,11 @@ typedef struct ask_opts {
     bool synthesis;              /* write the answer, follow-ups and category */
     const char *only;            /* ask one member of this name; NULL: all */
     const embed_model *embedder; /* sentence encoder for matching claims; NULL: lexical */
+    /* A follow-up: the thread's earlier turns, oldest first, which every
+     * member answers after (trimmed to its context, fanout_opts.history).
+     * The analysis and the answer are about the new question only. */
+    const council_turn *history;
+    size_t n_history;
 } ask_opts;
 
 /* Ask, analyse, synthesise. *out lives in a. Fails for a bad question

@@ -40,7 +40,15 @@ static const char serve_usage[] =
     "  --trusted-proxy A  a reverse proxy at address A whose X-Forwarded-For names the client\n"
     "                     (repeatable; env DRUX_TRUSTED_PROXIES, or trusted_proxies in the\n"
     "                     config's [server]; see docs/operations.md)\n"
-    "  --api-only         serve /api/v1 and /v1 only, no web pages\n";
+    "  --api-only         serve /api/v1 and /v1 only, no web pages\n"
+    "  --https            clients reach the server over TLS (a proxy terminates it): account\n"
+    "                     cookies are Secure (docs/accounts.md)\n"
+    "  --session-ttl S    an account session lasts S seconds (default 1209600: 14 days)\n"
+    "  --no-signup        visitors can't create accounts (drux user add still can)\n"
+    "  --open-premium     anonymous visitors ask the premium members too (default: only\n"
+    "                     signed-in users do; for a private server behind a login)\n"
+    "  --key-file FILE    the key that seals users' provider keys (default: the store's path\n"
+    "                     + .key; created, mode 0600, when absent)\n";
 
 /* Appends v to a comma list in buf (repeatable flags). */
 static void list_add(char *buf, size_t cap, const char *v)
@@ -51,9 +59,10 @@ static void list_add(char *buf, size_t cap, const char *v)
 
 int cmd_serve(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL;
+    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL, *key_file = NULL;
     int port = 8080, max_running = 2, rate = 60;
-    bool api_only = false;
+    bool api_only = false, https = false, no_signup = false, open_premium = false;
+    int session_ttl = 14 * 86400;
     static char hosts[4096], proxies[4096];
     const char *v;
     args a = args_begin(argc, argv);
@@ -63,15 +72,23 @@ int cmd_serve(int argc, char **argv)
             return 0;
         } else if (args_flag(&a, NULL, "--api-only")) {
             api_only = true;
+        } else if (args_flag(&a, NULL, "--https")) {
+            https = true;
+        } else if (args_flag(&a, NULL, "--no-signup")) {
+            no_signup = true;
+        } else if (args_flag(&a, NULL, "--open-premium")) {
+            open_premium = true;
         } else if (args_str(&a, NULL, "--allowed-host", &v)) {
             list_add(hosts, sizeof hosts, v);
         } else if (args_str(&a, NULL, "--trusted-proxy", &v)) {
             list_add(proxies, sizeof proxies, v);
         } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
                    args_str(&a, NULL, "--config", &config) ||
+                   args_str(&a, NULL, "--key-file", &key_file) ||
                    args_int(&a, "-p", "--port", 0, 65535, &port) ||
                    args_int(&a, NULL, "--max-running", 1, 8, &max_running) ||
-                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate)) {
+                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate) ||
+                   args_int(&a, NULL, "--session-ttl", 1, 366 * 86400, &session_ttl)) {
             continue;
         } else {
             return args_unknown(&a, serve_usage);
@@ -134,6 +151,11 @@ int cmd_serve(int argc, char **argv)
                    .max_running = max_running,
                    .rate_per_min = rate == 0 ? -1 : rate,
                    .api_only = api_only,
+                   .session_ttl_s = session_ttl,
+                   .https = https,
+                   .no_signup = no_signup,
+                   .key_file = key_file,
+                   .open_premium = open_premium,
                    .allowed_hosts = allowed ? allowed : cfg->server.allowed_hosts,
                    .trusted_proxies = trusted ? trusted : cfg->server.trusted_proxies};
     if (http_server_start(&o, &srv)) {

@@ -40,6 +40,7 @@ enum {
     K_IN_PRICE = 1u << 17,
     K_OUT_PRICE = 1u << 18,
     K_SCHEDULE = 1u << 19,
+    K_CONTEXT = 1u << 20,
 };
 
 /* Providers drux knows: the wire format, API root and key variable a
@@ -69,6 +70,66 @@ static const struct provider_info *provider_find(const char *name)
     return NULL;
 }
 
+/* List prices in USD per million tokens (prompt, completion), as the
+ * providers published them in 2025, for a premium member whose config gives
+ * none; input_price / output_price in its section override them. A model
+ * id matches the longest entry it starts with ("claude-sonnet-4-5-20250929"
+ * -> "claude-sonnet-4-5"). Only direct providers: a router's (OpenRouter,
+ * Together) prices are its own. */
+static const struct price_info {
+    const char *provider, *model;
+    double in, out;
+} prices[] = {
+    {"openai", "gpt-5", 1.25, 10.00},
+    {"openai", "gpt-5-mini", 0.25, 2.00},
+    {"openai", "gpt-5-nano", 0.05, 0.40},
+    {"openai", "gpt-4.1", 2.00, 8.00},
+    {"openai", "gpt-4.1-mini", 0.40, 1.60},
+    {"openai", "gpt-4.1-nano", 0.10, 0.40},
+    {"openai", "gpt-4o", 2.50, 10.00},
+    {"openai", "gpt-4o-mini", 0.15, 0.60},
+    {"openai", "o3", 2.00, 8.00},
+    {"openai", "o4-mini", 1.10, 4.40},
+    {"anthropic", "claude-opus-4", 15.00, 75.00},
+    {"anthropic", "claude-opus-4-5", 5.00, 25.00},
+    {"anthropic", "claude-sonnet-4", 3.00, 15.00},
+    {"anthropic", "claude-3-7-sonnet", 3.00, 15.00},
+    {"anthropic", "claude-haiku-4-5", 1.00, 5.00},
+    {"anthropic", "claude-3-5-haiku", 0.80, 4.00},
+    {"gemini", "gemini-2.5-pro", 1.25, 10.00},
+    {"gemini", "gemini-2.5-flash", 0.30, 2.50},
+    {"gemini", "gemini-2.5-flash-lite", 0.10, 0.40},
+    {"gemini", "gemini-2.0-flash", 0.10, 0.40},
+    {"xai", "grok-4", 3.00, 15.00},
+    {"xai", "grok-3", 3.00, 15.00},
+    {"xai", "grok-3-mini", 0.30, 0.50},
+    {"deepseek", "deepseek-chat", 0.28, 0.42},
+    {"deepseek", "deepseek-reasoner", 0.28, 0.42},
+};
+
+bool council_builtin_price(const char *provider, const char *model, double *in, double *out)
+{
+    const struct price_info *best = NULL;
+    size_t best_len = 0;
+    if (!provider || !model)
+        return false;
+    if (!strncmp(model, "models/", 7)) /* Gemini's own prefix */
+        model += 7;
+    for (size_t i = 0; i < sizeof prices / sizeof prices[0]; i++) {
+        size_t n = strlen(prices[i].model);
+        if (!strcmp(prices[i].provider, provider) && !strncmp(model, prices[i].model, n) &&
+            (model[n] == '\0' || model[n] == '-' || model[n] == '@') && n > best_len) {
+            best = &prices[i];
+            best_len = n;
+        }
+    }
+    if (best) {
+        *in = best->in;
+        *out = best->out;
+    }
+    return best != NULL;
+}
+
 static const char *const council_keys[] = {
     "timeout_s",    "max_tokens",    "synthesizer",
     "embedder",     "system_prompt", "first_byte_timeout_s",
@@ -94,6 +155,7 @@ static const char *const member_keys[] = {
     "tier",
     "input_price",
     "output_price",
+    "context",
     NULL,
 };
 
@@ -439,6 +501,7 @@ static unsigned key_bit(const char *name)
         {"input_price", K_IN_PRICE},
         {"output_price", K_OUT_PRICE},
         {"schedule", K_SCHEDULE},
+        {"context", K_CONTEXT},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
         if (!strcmp(name, bits[i].k))
@@ -623,6 +686,9 @@ static void member_key(parser *p, member_config *m, const char *name, const char
         *set |= K_IN_PRICE;
         m->has_price = true;
         parse_double(p, name, v, 0, 1e6, false, &m->input_price);
+    } else if (!strcmp(name, "context")) {
+        *set |= K_CONTEXT;
+        parse_int(p, name, v, 64, DX_MAX_CONTEXT, &m->context);
     } else if (!strcmp(name, "output_price")) {
         *set |= K_OUT_PRICE;
         m->has_price = true;
@@ -726,6 +792,9 @@ static void resolve(parser *p)
         }
         if (!(set & K_TIER))
             m->premium = m->kind == MEMBER_REMOTE;
+        if (m->premium && !m->has_price && m->model &&
+            council_builtin_price(m->provider, m->model, &m->input_price, &m->output_price))
+            m->has_price = m->price_builtin = true;
         if (!(set & K_TIMEOUT))
             m->timeout_s = c->timeout_s;
         if (!(set & K_MAX_TOKENS))

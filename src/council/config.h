@@ -60,20 +60,28 @@ typedef struct member_config {
     const char *model;       /* local: cache name or path of a GGUF; remote: model id */
     const char *base_url;    /* remote: e.g. https://api.openai.com/v1 (no trailing /) */
     const char *api_key_env; /* remote: environment variable holding the key, or NULL */
+    const char *api_key;     /* remote: the key itself, set at run time (a signed-in user's
+                                own key), never from a file; overrides api_key_env */
     member_api api;          /* remote: wire format */
     const char *provider;    /* remote: "openai", "anthropic", ... as configured, or NULL */
     bool premium;            /* a paid provider (remote unless tier = free); local: false */
-    bool has_price;          /* input_price / output_price were given */
+    bool has_price;          /* input_price / output_price were given (or built in) */
+    bool price_builtin;      /* they come from council_builtin_price, not the config */
     double input_price;      /* USD per million prompt tokens */
     double output_price;     /* USD per million completion tokens */
     const char **headers;    /* remote: extra "Name: value" lines */
     size_t n_headers;
     const char *system_prompt; /* NULL: none */
     bool has_temperature, has_top_p, has_seed;
-    double temperature;          /* valid when has_temperature */
-    double top_p;                /* valid when has_top_p */
-    uint64_t seed;               /* valid when has_seed */
-    int max_tokens;              /* answer length cap, tokens */
+    double temperature; /* valid when has_temperature */
+    double top_p;       /* valid when has_top_p */
+    uint64_t seed;      /* valid when has_seed */
+    int max_tokens;     /* answer length cap, tokens */
+    /* The context window in tokens that a thread's earlier turns are fitted
+     * into (the oldest left out first). Local: the session's context (0: the
+     * model's, at most 4096); remote: the model's window (0: unknown, every
+     * turn is sent). */
+    int context;
     double timeout_s;            /* whole answer, retries included */
     double first_byte_timeout_s; /* remote: per attempt, until the first byte */
     int max_attempts;            /* remote: 1 + retries */
@@ -146,6 +154,9 @@ const member_config *council_config_member(const council_config *cfg, const char
 const char *member_kind_str(member_kind k);
 const char *member_api_str(member_api a);             /* "openai", "anthropic", "gemini" */
 const char *member_tier_str(const member_config *mc); /* "premium" or "free" */
+/* The built-in list price (USD per million prompt / completion tokens) of a
+ * provider's model (docs/config.md); false when it has none. */
+bool council_builtin_price(const char *provider, const char *model, double *in, double *out);
 
 /* Estimated cost in USD of one answer: prompt and completion tokens times
  * the member's prices (an unknown prompt count, < 0, counts as 0). -1 when

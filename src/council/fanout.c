@@ -21,6 +21,8 @@ typedef struct fanout_state {
     void *user;
     const char *question;
     const char *system_prompt; /* override, or NULL */
+    const council_turn *history;
+    size_t n_history;
     double start_ms;
     size_t n_final;
 } fanout_state;
@@ -101,6 +103,34 @@ const char *member_ctx_question(const member_ctx *ctx)
 double member_ctx_deadline_ms(const member_ctx *ctx)
 {
     return ctx->deadline_ms;
+}
+
+const council_turn *member_ctx_history(const member_ctx *ctx, size_t *n)
+{
+    *n = ctx->f->n_history;
+    return ctx->f->n_history ? ctx->f->history : NULL;
+}
+
+void member_ctx_context(member_ctx *ctx, int used, int dropped)
+{
+    pthread_mutex_lock(&ctx->f->mu);
+    ctx->res.context_turns = used;
+    ctx->res.context_dropped = dropped;
+    pthread_mutex_unlock(&ctx->f->mu);
+}
+
+size_t council_turns_trim(size_t n, bool (*fits)(void *user, size_t first), void *user)
+{
+    /* the least first in [0, n] with fits(first); n when even that fails */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fits(user, mid))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 const char *member_ctx_system_prompt(const member_ctx *ctx)
@@ -372,6 +402,12 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
         return dx_fail(DX_EARG, "the question is empty");
     if (strlen(question) > DX_MAX_PROMPT_BYTES)
         return dx_fail(DX_ELIMIT, "the question is longer than %u bytes", DX_MAX_PROMPT_BYTES);
+    if (opts->history && opts->n_history > (DX_MAX_CHAT_MESSAGES - 2) / 2)
+        return dx_fail(DX_ELIMIT, "a conversation of %zu earlier turns; the limit is %u",
+                       opts->n_history, (DX_MAX_CHAT_MESSAGES - 2) / 2);
+    for (size_t i = 0; opts->history && i < opts->n_history; i++)
+        if (!opts->history[i].question || !opts->history[i].answer)
+            return dx_fail(DX_EARG, "earlier turn %zu has no question or answer", i + 1);
     size_t n = cfg->n_members, first = 0;
     if (n == 0)
         return dx_fail(DX_EARG, "the council has no members");
@@ -387,7 +423,9 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     fanout_state f = {.on_event = opts->on_event,
                       .user = opts->user,
                       .question = question,
-                      .system_prompt = opts->system_prompt};
+                      .system_prompt = opts->system_prompt,
+                      .history = opts->history,
+                      .n_history = opts->history ? opts->n_history : 0};
     member_ctx *ctxs = calloc(n, sizeof *ctxs);
     member_ctx **remote = calloc(n, sizeof *remote);
     member_ctx **queue = calloc(n, sizeof *queue);

@@ -45,6 +45,11 @@ typedef struct fanout_opts {
     /* Replaces every member's system prompt; "" for none, NULL keeps the
      * config's. */
     const char *system_prompt;
+    /* The thread's earlier turns, oldest first: each member gets them as the
+     * conversation before the question, trimmed from the oldest turn to fit
+     * its context window. NULL, 0: a first question. */
+    const council_turn *history;
+    size_t n_history;
 } fanout_opts;
 
 /* Ask cfg's members `question` and wait until each has a final status.

@@ -104,6 +104,82 @@ static gen_params member_params(const member_config *mc)
     return p;
 }
 
+/* A follow-up as a conversation: the system prompt, the earlier turns from
+ * `first` on (question, the council's answer), the question. */
+typedef struct conversation {
+    chat_msg *msgs;
+    size_t n;
+    const council_turn *turns;
+    size_t n_turns;
+    const char *system, *question;
+    const gen_model *gm;
+    const gen_params *p;
+    size_t budget; /* tokens the prompt may take: the context less room for the answer */
+} conversation;
+
+static size_t conversation_build(conversation *c, size_t first)
+{
+    size_t n = 0;
+    if (c->system)
+        c->msgs[n++] = (chat_msg){CHAT_SYSTEM, c->system};
+    for (size_t i = first; i < c->n_turns; i++) {
+        c->msgs[n++] = (chat_msg){CHAT_USER, c->turns[i].question};
+        c->msgs[n++] = (chat_msg){CHAT_ASSISTANT, c->turns[i].answer};
+    }
+    c->msgs[n++] = (chat_msg){CHAT_USER, c->question};
+    return c->n = n;
+}
+
+/* council_turns_trim's test: the prompt from turn `first` on leaves room for the answer. */
+static bool conversation_fits(void *user, size_t first)
+{
+    conversation *c = user;
+    size_t tokens;
+    size_t n = conversation_build(c, first);
+    return gen_chat_tokens(c->gm, c->p, c->msgs, n, &tokens) == DX_OK && tokens <= c->budget;
+}
+
+/* Answers the question, after the thread's earlier turns when it has some:
+ * as many of the latest as fit the context with room for the answer
+ * (max_tokens, at most half the context), the oldest left out first. */
+static dx_status local_answer(local_member *lm, member_ctx *ctx, gen_params *p, piece_state *ps,
+                              gen_stats *st)
+{
+    size_t n_turns;
+    const council_turn *turns = member_ctx_history(ctx, &n_turns);
+    if (!turns || gen_model_chat(lm->gm)->family == CHAT_NONE) {
+        /* a base model (no template) has no turns to hold a conversation in */
+        if (turns)
+            member_ctx_context(ctx, 0, (int)n_turns);
+        return gen_generate(lm->gm, p, member_ctx_question(ctx), on_piece, ps, st);
+    }
+    conversation c = {.msgs = calloc(2 * n_turns + 2, sizeof(chat_msg)),
+                      .turns = turns,
+                      .n_turns = n_turns,
+                      .system = p->system,
+                      .question = member_ctx_question(ctx),
+                      .gm = lm->gm,
+                      .p = p};
+    if (!c.msgs) {
+        memset(st, 0, sizeof *st);
+        return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    size_t ctx_tokens = (size_t)gen_context_size(lm->gm, p);
+    size_t room = p->max_tokens > 0 ? (size_t)p->max_tokens : ctx_tokens / 2;
+    if (room > ctx_tokens / 2)
+        room = ctx_tokens / 2;
+    c.budget = ctx_tokens - room;
+    size_t first = council_turns_trim(n_turns, conversation_fits, &c);
+    member_ctx_context(ctx, (int)(n_turns - first), (int)first);
+    if (first)
+        log_info("member %s: %zu of %zu earlier turns left out to fit its %zu-token context",
+                 lm->mc->name, first, n_turns, ctx_tokens);
+    size_t n = conversation_build(&c, first);
+    dx_status s = gen_generate_chat(lm->gm, p, c.msgs, n, on_piece, ps, st);
+    free(c.msgs);
+    return s;
+}
+
 static void local_run(void *impl, member_ctx *ctx)
 {
     local_member *lm = impl;
@@ -111,9 +187,13 @@ static void local_run(void *impl, member_ctx *ctx)
     member_ctx_attempt(ctx, 1, 0);
     gen_params p = member_params(lm->mc);
     p.system = member_ctx_system_prompt(ctx);
+    if (lm->mc->context > 0) {
+        p.n_ctx = lm->mc->context;
+        p.n_ctx = gen_context_size(lm->gm, &p); /* never past the model's own */
+    }
     piece_state ps = {ctx, false};
     gen_stats st;
-    dx_status s = gen_generate(lm->gm, &p, member_ctx_question(ctx), on_piece, &ps, &st);
+    dx_status s = local_answer(lm, ctx, &p, &ps, &st);
     member_ctx_usage(ctx, st.prompt_tokens, st.gen_tokens, false);
     log_debug("member %s: %d of %d tokens decoded in steps shared with other voices of its model",
               lm->mc->name, st.batched_tokens, st.gen_tokens);

@@ -35,6 +35,14 @@
 #include "core/status.h"
 #include "council/config.h"
 
+/* One earlier turn of a thread: the question then and the council's answer
+ * to it. A follow-up is asked with its thread's earlier turns, oldest first,
+ * as a conversation. */
+typedef struct council_turn {
+    const char *question;
+    const char *answer;
+} council_turn;
+
 typedef enum member_status {
     MEMBER_QUEUED,    /* not started */
     MEMBER_RUNNING,   /* asked, answer under way */
@@ -66,6 +74,8 @@ typedef struct member_result {
     int http_status;        /* last HTTP status (remote), 0 if none */
     char finish_reason[24]; /* "stop", "length", ... when reported */
     double cost_usd;        /* tokens x the member's prices (member_cost_usd); -1 unknown */
+    int context_turns;      /* earlier turns of the thread it was given */
+    int context_dropped;    /* earlier turns left out (the oldest) to fit its context */
 } member_result;
 
 const char *member_status_str(member_status st); /* "queued", "running", ... */
@@ -97,6 +107,18 @@ typedef struct member_ctx member_ctx;
 
 const member_config *member_ctx_config(const member_ctx *ctx);
 const char *member_ctx_question(const member_ctx *ctx);
+/* The thread's earlier turns, oldest first (*n of them; NULL, 0 for a first
+ * question). They stay valid until the fan-out returns. */
+const council_turn *member_ctx_history(const member_ctx *ctx, size_t *n);
+/* Says which earlier turns the member used: the last `used` of them, the
+ * `dropped` oldest ones left out to fit its context window. */
+void member_ctx_context(member_ctx *ctx, int used, int dropped);
+/* How many of the oldest of n turns to leave out so that fits(user, first)
+ * holds for the turns from `first` on: the least such number (n when none
+ * fits, even with no turns). fits must be monotone (leaving out more never
+ * makes it not fit); it is called O(log n) times. */
+size_t council_turns_trim(size_t n, bool (*fits)(void *user, size_t first), void *user);
+
 /* The system prompt to use, or NULL for none. */
 const char *member_ctx_system_prompt(const member_ctx *ctx);
 /* True once the member was cancelled, timed out or finished: stop work. */

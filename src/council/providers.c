@@ -306,6 +306,70 @@ double remote_duration_s(const char *s, size_t n)
     return any ? total : -1;
 }
 
+/* n digits at *p (advanced) into *v; false if any is not a digit. */
+static bool digits(const char **p, const char *e, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (*p >= e || **p < '0' || **p > '9')
+            return false;
+        *v = *v * 10 + (**p - '0');
+    }
+    return true;
+}
+
+static bool expect(const char **p, const char *e, const char *set)
+{
+    if (*p >= e || !strchr(set, **p) || !**p)
+        return false;
+    (*p)++;
+    return true;
+}
+
+double remote_rfc3339_s(const char *s, size_t n)
+{
+    const char *p = s, *e = s + n;
+    int y, mo, d, h, mi, sec;
+    if (!digits(&p, e, 4, &y) || !expect(&p, e, "-") || !digits(&p, e, 2, &mo) ||
+        !expect(&p, e, "-") || !digits(&p, e, 2, &d) || !expect(&p, e, "Tt ") ||
+        !digits(&p, e, 2, &h) || !expect(&p, e, ":") || !digits(&p, e, 2, &mi) ||
+        !expect(&p, e, ":") || !digits(&p, e, 2, &sec))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    double frac = 0, scale = 0.1;
+    if (p < e && *p == '.') {
+        p++;
+        if (p >= e || *p < '0' || *p > '9')
+            return -1;
+        for (; p < e && *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    int off = 0;
+    if (p < e && (*p == 'Z' || *p == 'z')) {
+        p++;
+    } else if (p < e && (*p == '+' || *p == '-')) {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if (!digits(&p, e, 2, &oh) || !expect(&p, e, ":") || !digits(&p, e, 2, &om) || oh > 23 ||
+            om > 59)
+            return -1;
+        off = sign * (oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    if (p != e)
+        return -1;
+    /* days from the civil date (proleptic Gregorian), no time zone database */
+    int yy = mo <= 2 ? y - 1 : y;
+    long era = (yy >= 0 ? yy : yy - 399) / 400;
+    long yoe = yy - era * 400;
+    long doy = (153L * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long days = era * 146097 + doe - 719468;
+    return (double)days * 86400 + h * 3600 + mi * 60 + sec - off + frac;
+}
+
 double remote_error_retry_s(const char *body, size_t len)
 {
     if (!body || !len || len > DX_MAX_UPSTREAM_ERROR)

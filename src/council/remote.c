@@ -387,12 +387,90 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *user)
         double s = remote_duration_s(v, vn);
         if (s > r->reset_hint_s)
             r->reset_hint_s = s;
+    } else if (header_is(ptr, n, "anthropic-ratelimit-requests-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-input-tokens-reset", &v, &vn) ||
+               header_is(ptr, n, "anthropic-ratelimit-output-tokens-reset", &v, &vn)) {
+        /* Anthropic: when the limit refills, an RFC 3339 time */
+        double at = remote_rfc3339_s(v, vn);
+        double s = at >= 0 ? at - (double)time(NULL) : -1;
+        if (s > r->reset_hint_s)
+            r->reset_hint_s = s;
     }
     return n;
 }
 
+/* ---- a thread's earlier turns ----
+ * A remote model's window is known only when the config gives it
+ * (`context`): the turns are then fitted by an estimate of their tokens (a
+ * token for every 3 bytes, 4 more per message: more than the usual tokenizer
+ * makes, so the estimate errs on the side of leaving a turn out). Without
+ * it every turn is sent, up to DX_MAX_PROMPT_BYTES of text in all. */
+
+typedef struct turn_fit {
+    const council_turn *turns;
+    size_t n;
+    size_t fixed_bytes; /* the system prompt and the question */
+    size_t budget_tokens;
+} turn_fit;
+
+static bool turns_fit(void *user, size_t first)
+{
+    const turn_fit *tf = user;
+    size_t bytes = tf->fixed_bytes, msgs = 2;
+    for (size_t i = first; i < tf->n; i++) {
+        bytes += strlen(tf->turns[i].question) + strlen(tf->turns[i].answer);
+        msgs += 2;
+    }
+    if (bytes > DX_MAX_PROMPT_BYTES)
+        return false;
+    return !tf->budget_tokens || (bytes + 2) / 3 + 4 * msgs <= tf->budget_tokens;
+}
+
+/* The earlier turns a remote member is sent, as messages of its wire
+ * format (Gemini calls the assistant "model" and wraps text in parts); the
+ * oldest left out to fit, and the member told how many. *out NULL for none. */
+static dx_status history_json(rmember *r, const char *sp, const char *question, json_t **out)
+{
+    *out = NULL;
+    size_t n;
+    const council_turn *t = member_ctx_history(r->ctx, &n);
+    if (!t)
+        return DX_OK;
+    const member_config *mc = r->mc;
+    turn_fit tf = {t, n, (sp ? strlen(sp) : 0) + strlen(question), 0};
+    if (mc->context > 0) {
+        size_t room = mc->max_tokens > 0 ? (size_t)mc->max_tokens : (size_t)mc->context / 2;
+        if (room > (size_t)mc->context / 2)
+            room = (size_t)mc->context / 2;
+        tf.budget_tokens = (size_t)mc->context - room;
+    }
+    size_t first = council_turns_trim(n, turns_fit, &tf);
+    member_ctx_context(r->ctx, (int)(n - first), (int)first);
+    json_t *arr = json_array();
+    if (!arr)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    for (size_t i = first; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            const char *text = k ? t[i].answer : t[i].question;
+            const char *role = k ? (mc->api == MEMBER_API_GEMINI ? "model" : "assistant") : "user";
+            json_t *s = json_string(text);
+            json_t *m = !s ? NULL
+                        : mc->api == MEMBER_API_GEMINI
+                            ? json_pack("{s:s, s:[{s:o}]}", "role", role, "parts", "text", s)
+                            : json_pack("{s:s, s:o}", "role", role, "content", s);
+            if (!m || json_array_append_new(arr, m)) {
+                json_decref(arr);
+                return s ? dx_fail(DX_ENOMEM, "out of memory")
+                         : dx_fail(DX_EARG, "earlier turn %zu is not valid UTF-8", i + 1);
+            }
+        }
+    *out = arr;
+    return DX_OK;
+}
+
 /* The OpenAI chat-completions body: r->body with stream_options, r->body_plain without. */
-static dx_status body_openai(rmember *r, json_t *sys, json_t *q)
+static dx_status body_openai(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
     json_t *root = json_object(), *msgs = json_array();
@@ -403,6 +481,7 @@ static dx_status body_openai(rmember *r, json_t *sys, json_t *q)
     }
     if (sys)
         json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "system", "content", sys));
+    json_array_extend(msgs, hist);
     json_array_append_new(msgs, json_pack("{s:s,s:O}", "role", "user", "content", q));
     json_object_set_new(root, "model", json_string(mc->model));
     json_object_set(root, "messages", msgs);
@@ -426,12 +505,17 @@ out:
 
 /* Anthropic Messages: the system prompt is a top-level field, max_tokens
  * is required, there is no seed. */
-static dx_status body_anthropic(rmember *r, json_t *sys, json_t *q)
+static dx_status body_anthropic(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
-    json_t *root = json_pack("{s:s, s:I, s:b, s:[{s:s, s:O}]}", "model", mc->model, "max_tokens",
-                             (json_int_t)mc->max_tokens, "stream", 1, "messages", "role", "user",
-                             "content", q);
+    json_t *msgs = hist ? json_copy(hist) : json_array();
+    if (!msgs ||
+        json_array_append_new(msgs, json_pack("{s:s, s:O}", "role", "user", "content", q))) {
+        json_decref(msgs);
+        return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    json_t *root = json_pack("{s:s, s:I, s:b, s:o}", "model", mc->model, "max_tokens",
+                             (json_int_t)mc->max_tokens, "stream", 1, "messages", msgs);
     if (!root)
         return dx_fail(DX_ENOMEM, "out of memory");
     if (sys)
@@ -447,12 +531,15 @@ static dx_status body_anthropic(rmember *r, json_t *sys, json_t *q)
 }
 
 /* Gemini generateContent: contents/parts, systemInstruction, generationConfig. */
-static dx_status body_gemini(rmember *r, json_t *sys, json_t *q)
+static dx_status body_gemini(rmember *r, json_t *sys, json_t *hist, json_t *q)
 {
     const member_config *mc = r->mc;
     json_t *gc = json_pack("{s:I}", "maxOutputTokens", (json_int_t)mc->max_tokens);
-    json_t *root =
-        json_pack("{s:[{s:s, s:[{s:O}]}]}", "contents", "role", "user", "parts", "text", q);
+    json_t *contents = hist ? json_copy(hist) : json_array();
+    if (contents)
+        json_array_append_new(contents,
+                              json_pack("{s:s, s:[{s:O}]}", "role", "user", "parts", "text", q));
+    json_t *root = contents ? json_pack("{s:o}", "contents", contents) : NULL;
     if (!root || !gc) {
         json_decref(gc);
         json_decref(root);
@@ -508,7 +595,7 @@ static dx_status prepare(rmember *r)
     const member_config *mc = r->mc;
     dx_status st = DX_OK;
     const char *sp = member_ctx_system_prompt(r->ctx);
-    json_t *sys = NULL, *q = NULL;
+    json_t *sys = NULL, *q = NULL, *hist = NULL;
     char *model_esc = NULL;
     if (sp && !(sys = json_string(sp))) {
         st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
@@ -518,13 +605,25 @@ static dx_status prepare(rmember *r)
         st = dx_fail(DX_EARG, "the question is not valid UTF-8");
         goto out;
     }
+    if ((st = history_json(r, sp, member_ctx_question(r->ctx), &hist)))
+        goto out;
     json_t *model = json_string(mc->model);
     if (!model) {
         st = dx_fail(DX_EARG, "model id is not valid UTF-8");
         goto out;
     }
     json_decref(model);
-    if (mc->api_key_env) {
+    if (mc->api_key) { /* a signed-in user's own key */
+        if (strpbrk(mc->api_key, "\r\n")) {
+            st = dx_fail(DX_EARG, "the key for %s holds a line break",
+                         mc->provider ? mc->provider : mc->name);
+            goto out;
+        }
+        if (!(r->key = strdup(mc->api_key))) {
+            st = dx_fail(DX_ENOMEM, "out of memory");
+            goto out;
+        }
+    } else if (mc->api_key_env) {
         const char *key = getenv(mc->api_key_env);
         if (!key || !*key) {
             st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
@@ -543,11 +642,11 @@ static dx_status prepare(rmember *r)
     const char *path;
     switch (mc->api) {
     case MEMBER_API_ANTHROPIC:
-        st = body_anthropic(r, sys, q);
+        st = body_anthropic(r, sys, hist, q);
         path = "/messages";
         break;
     case MEMBER_API_GEMINI: {
-        st = body_gemini(r, sys, q);
+        st = body_gemini(r, sys, hist, q);
         /* "models/gemini-x" and "gemini-x" both name the model */
         const char *id = strncmp(mc->model, "models/", 7) ? mc->model : mc->model + 7;
         model_esc = curl_easy_escape(NULL, id, 0);
@@ -555,7 +654,7 @@ static dx_status prepare(rmember *r)
         break;
     }
     default:
-        st = body_openai(r, sys, q);
+        st = body_openai(r, sys, hist, q);
         path = "/chat/completions";
         break;
     }
@@ -603,6 +702,7 @@ out:
     curl_free(model_esc);
     json_decref(sys);
     json_decref(q);
+    json_decref(hist);
     return st;
 }
 

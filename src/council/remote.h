@@ -85,6 +85,9 @@ double remote_error_retry_s(const char *body, size_t len);
 /* Seconds in a rate-limit reset header value: "20ms", "1s", "6m0s",
  * "1h2m3.5s" or a bare number of seconds. -1 when it is none of these. */
 double remote_duration_s(const char *s, size_t n);
+/* An RFC 3339 time ("2026-12-06T21:00:30Z", "...30.5+01:00") as seconds since
+ * the epoch; -1 when it is not one (Anthropic's anthropic-ratelimit-*-reset). */
+double remote_rfc3339_s(const char *s, size_t n);
 
 /* Replace every occurrence of key (at least 4 bytes) in s[0..n) with
  * "[redacted]" (or asterisks, for a key shorter than that), in place;

@@ -142,6 +142,26 @@ dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *p
     return prompt_ids(gm, p, prompt, NULL, 0, ids, n);
 }
 
+dx_status gen_chat_tokens(const gen_model *gm, const gen_params *p, const chat_msg *msgs, size_t n,
+                          size_t *count)
+{
+    *count = 0;
+    if (n == 0)
+        return dx_fail(DX_EARG, "a chat needs at least one message");
+    int32_t *ids;
+    dx_status st = prompt_ids(gm, p, NULL, msgs, n, &ids, count);
+    free(ids);
+    return st;
+}
+
+int gen_context_size(const gen_model *gm, const gen_params *p)
+{
+    int train = eng_model_hparams(gm->m)->n_ctx_train;
+    if (p->n_ctx > 0)
+        return p->n_ctx < train ? p->n_ctx : train;
+    return train < 4096 ? train : 4096;
+}
+
 /* Length of the longest prefix of a UTF-8 string that ends on a whole character. */
 static size_t utf8_whole(const char *s, size_t n)
 {

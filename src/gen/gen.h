@@ -117,6 +117,15 @@ batch_stats gen_model_batch_stats(const gen_model *gm);
 dx_status gen_prompt_ids(const gen_model *gm, const gen_params *p, const char *prompt,
                          int32_t **ids, size_t *n);
 
+/* The number of tokens gen_generate_chat would feed for this conversation
+ * (the prompt only; add the answer's budget to see whether it fits).
+ * Fails as gen_generate_chat would format or tokenize it. */
+dx_status gen_chat_tokens(const gen_model *gm, const gen_params *p, const chat_msg *msgs, size_t n,
+                          size_t *count);
+/* The context in tokens a generation with p gets on this model: p->n_ctx,
+ * or the model's own, at most 4096 (as eng_session_new picks it). */
+int gen_context_size(const gen_model *gm, const gen_params *p);
+
 /* Generate a continuation of prompt (or an answer to it in chat mode),
  * streaming pieces to cb. A prompt longer than the context is DX_ELIMIT. */
 dx_status gen_generate(gen_model *gm, const gen_params *p, const char *prompt, gen_piece_fn cb,

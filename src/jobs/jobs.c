@@ -45,6 +45,7 @@ typedef struct mstate {
     char error[320];
     double latency_ms, ttft_ms, saved_ms;
     int tokens;
+    int context_turns, context_dropped; /* earlier turns given, left out */
     dx_buf text;
 } mstate;
 
@@ -53,15 +54,21 @@ struct qrun {
     jobs *j;
     char id[DX_HTTP_MAX_ID + 1];
     char *question;
-    json_t *asked;      /* the member names asked, or NULL for all */
-    council_config cfg; /* the members asked: copies of the council's entries */
-    pthread_mutex_t mu; /* guards the state below and the order of events */
+    char thread[DX_HTTP_MAX_ID + 1]; /* the thread's first question; "" until admitted */
+    int turn;                        /* its place in the thread, from 1 */
+    council_turn *history;           /* the earlier turns members are given, oldest first */
+    size_t n_history;
+    json_t *history_src; /* owns the history's strings */
+    json_t *asked;       /* the member names asked, or NULL for all */
+    council_config cfg;  /* the members asked: copies of the council's entries */
+    pthread_mutex_t mu;  /* guards the state below and the order of events */
     question_status status;
     const char *phase; /* "asking" ... while running, NULL before */
     char error[512];
     char created_at[32];
-    long long owner; /* the user who asked it (store/users.h); 0: anonymous */
-    char share[64];  /* an owned question's share token */
+    long long owner;            /* the user who asked it (store/users.h); 0: anonymous */
+    char share[64];             /* an owned question's share token */
+    char *keys[DX_MAX_MEMBERS]; /* the asker's own provider keys, per member (cfg's api_key) */
     mstate m[DX_MAX_MEMBERS];
     char model_names[DX_MAX_MEMBERS][128]; /* each member's model as a name, never a path */
     jobs_stream *ev;
@@ -178,7 +185,9 @@ static db_member member_row(qrun *qr, size_t i)
                        .text_len = m->text.len,
                        .latency_ms = (long long)m->latency_ms,
                        .tokens = m->tokens,
-                       .ttft_ms = (long long)(m->ttft_ms > 0 ? m->ttft_ms : 0)};
+                       .ttft_ms = (long long)(m->ttft_ms > 0 ? m->ttft_ms : 0),
+                       .context_turns = m->context_turns,
+                       .context_dropped = m->context_dropped};
 }
 
 static json_t *member_json(qrun *qr, size_t i, bool with_text)
@@ -192,6 +201,10 @@ static json_t *member_json(qrun *qr, size_t i, bool with_text)
         json_object_set_new(o, "tier", json_string(member_tier_str(&qr->cfg.members[i])));
     if (o && with_text)
         json_object_set_new(o, "text", json_stringn(r.text, r.text_len));
+    if (o) {
+        json_object_set_new(o, "context_turns", json_integer(r.context_turns));
+        json_object_set_new(o, "context_dropped", json_integer(r.context_dropped));
+    }
     return o;
 }
 
@@ -210,6 +223,10 @@ static json_t *qrun_json(qrun *qr, bool with_texts)
                   qr->created_at, "finished_at", "asked", qr->asked, "members", members, "result");
     if (o && qr->answer.len)
         json_object_set_new(o, "answer_draft", json_stringn(qr->answer.data, qr->answer.len));
+    if (o) {
+        json_object_set_new(o, "thread", json_string(qr->thread[0] ? qr->thread : qr->id));
+        json_object_set_new(o, "turn", json_integer(qr->turn));
+    }
     return o;
 }
 
@@ -316,6 +333,8 @@ static void on_event(const ask_event *ev, void *user)
     m->status = r->status;
     m->latency_ms = r->latency_ms;
     m->ttft_ms = r->ttft_ms;
+    m->context_turns = r->context_turns;
+    m->context_dropped = r->context_dropped;
     jobs_scrub_paths(r->status == MEMBER_DONE ? "" : r->error, m->error, sizeof m->error);
     if (me->kind == MEMBER_EV_TEXT) {
         dx_buf_append(&m->text, me->text, me->len); /* bounded like the answer itself */
@@ -333,12 +352,19 @@ static void qrun_free(qrun *qr)
 {
     if (!qr)
         return;
-    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++) {
         dx_buf_free(&qr->m[i].text);
+        if (qr->keys[i]) { /* a key leaves no copy behind */
+            explicit_bzero(qr->keys[i], strlen(qr->keys[i]));
+            free(qr->keys[i]);
+        }
+    }
     dx_buf_free(&qr->answer);
     jobs_stream_unref(qr->ev);
     json_decref(qr->asked);
     json_decref(qr->final);
+    json_decref(qr->history_src);
+    free(qr->history);
     free(qr->question);
     pthread_mutex_destroy(&qr->mu);
     free(qr);
@@ -566,7 +592,9 @@ static void *worker(void *arg)
                       .user = qr,
                       .cancel = &qr->cancel,
                       .synthesis = true,
-                      .embedder = j->embedder};
+                      .embedder = j->embedder,
+                      .history = qr->history,
+                      .n_history = qr->n_history};
         st = ask_run(qr->question, &o, &mem, &res);
     }
     double t_end = now_ms();
@@ -700,7 +728,11 @@ static dx_status admit(jobs *j, qrun *qr)
                      "shortly",
                      j->questions);
     } else {
-        new_id(qr->id); /* 60 random bits: collisions are not a concern */
+        new_id(qr->id);       /* 60 random bits: collisions are not a concern */
+        if (!qr->thread[0]) { /* a first question is its own thread */
+            memcpy(qr->thread, qr->id, sizeof qr->id);
+            qr->turn = 1;
+        }
         j->questions++;
         j->workers++;
     }
@@ -711,10 +743,12 @@ static dx_status admit(jobs *j, qrun *qr)
 /* Stores it as queued, puts it on the run list and starts its worker. On
  * failure it is off the list and the counters, and stored as failed when it
  * was stored at all; the caller frees it. */
-static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n)
+static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, const char *parent)
 {
-    dx_status st = db_question_insert_as(j->db, qr->id, qr->question, names, n, qr->created_at,
-                                         qr->owner, qr->share);
+    dx_status st = parent ? db_followup_insert(j->db, qr->id, qr->question, names, n,
+                                               qr->created_at, parent, qr->thread, &qr->turn)
+                          : db_question_insert_as(j->db, qr->id, qr->question, names, n,
+                                                  qr->created_at, qr->owner, qr->share);
     if (st) {
         unlink_run(j, qr, false);
         return st;
@@ -738,6 +772,140 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n)
     return DX_OK;
 }
 
+/* The earlier turns as members get them: src is an array of [question,
+ * answer] string pairs, which qr keeps. */
+static dx_status set_history(qrun *qr, json_t *src)
+{
+    size_t n = json_array_size(src);
+    qr->history_src = src;
+    if (!n)
+        return DX_OK;
+    if (!(qr->history = calloc(n, sizeof *qr->history)))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *pair = json_array_get(src, i);
+        qr->history[i] = (council_turn){json_string_value(json_array_get(pair, 0)),
+                                        json_string_value(json_array_get(pair, 1))};
+        if (!qr->history[i].question || !qr->history[i].answer)
+            return dx_fail(DX_EARG, "earlier turn %zu has no question or answer", i + 1);
+    }
+    qr->n_history = n;
+    return DX_OK;
+}
+
+/* A stored thread's turns as history: each turn's question and the
+ * council's written answer (turns without one, failed or interrupted, are
+ * left out: there is no answer to continue from). */
+static dx_status thread_history(json_t *turns, json_t **out)
+{
+    *out = json_array();
+    if (!*out)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    size_t i;
+    json_t *t;
+    json_array_foreach(turns, i, t)
+    {
+        json_t *r = json_object_get(t, "result");
+        const char *q = json_string_value(json_object_get(r, "question"));
+        const char *a = json_string_value(json_object_get(r, "answer"));
+        if (!q)
+            q = json_string_value(json_object_get(t, "question"));
+        if (q && a && json_array_append_new(*out, json_pack("[s, s]", q, a)))
+            return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    return DX_OK;
+}
+
+/* How a question starts: a first question, a follow-up on parent (its
+ * thread's history from the store), or a first question with turns given
+ * by the caller (a /v1 conversation). */
+typedef struct start_req {
+    const char *question;
+    const char *const *members; /* NULL: the whole council (a follow-up: the parent's) */
+    size_t n;
+    const char *parent;
+    const council_turn *turns;
+    size_t n_turns;
+} start_req;
+
+static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
+                       char id[DX_HTTP_MAX_ID + 1])
+{
+    qrun *qr = NULL;
+    json_t *hist = NULL, *turns = NULL, *parent_asked = NULL;
+    const char *names[DX_MAX_MEMBERS];
+    const char *const *members = rq->members;
+    size_t n = rq->n;
+    dx_status st = check_question(rq->question);
+    if (!st && rq->parent) {
+        char thread[DX_HTTP_MAX_ID + 1];
+        int turn, last;
+        if (!(st = db_question_position(j->db, rq->parent, thread, &turn, &last)))
+            st = db_thread_get(j->db, thread, false, &turns);
+        if (!st) /* the turns up to the parent (the last one, checked again on insert) */
+            while (json_array_size(turns) > (size_t)turn)
+                json_array_remove(turns, json_array_size(turns) - 1);
+        if (!st)
+            st = thread_history(turns, &hist);
+        parent_asked = json_object_get(json_array_get(turns, json_array_size(turns) - 1), "asked");
+        if (!st && !members && json_is_array(parent_asked)) { /* the parent's members */
+            n = 0;
+            for (size_t i = 0; i < json_array_size(parent_asked) && n < DX_MAX_MEMBERS; i++)
+                if (json_is_string(json_array_get(parent_asked, i)))
+                    names[n++] = json_string_value(json_array_get(parent_asked, i));
+            members = names;
+        }
+    } else if (!st && rq->turns) {
+        if (!(hist = json_array()))
+            st = dx_fail(DX_ENOMEM, "out of memory");
+        for (size_t i = 0; !st && i < rq->n_turns; i++)
+            if (json_array_append_new(
+                    hist, json_pack("[s, s]", rq->turns[i].question ? rq->turns[i].question : "",
+                                    rq->turns[i].answer ? rq->turns[i].answer : "")))
+                st = dx_fail(DX_EARG, "earlier turn %zu is not valid UTF-8", i + 1);
+    }
+    if (!st)
+        st = qrun_new(j, rq->question, members, n, &qr);
+    if (!st) {
+        st = set_history(qr, hist);
+        hist = NULL; /* qr owns it */
+    }
+    /* a follow-up belongs to its thread's owner: the store copies the parent's */
+    if (!st && !rq->parent && who && who->owner > 0) {
+        if (!who->share || strlen(who->share) >= sizeof qr->share)
+            st = dx_fail(DX_EARG, "an owned question needs a share token");
+        else {
+            qr->owner = who->owner;
+            snprintf(qr->share, sizeof qr->share, "%s", who->share);
+        }
+    }
+    /* the asker's own keys replace the server's for the premium members of
+     * their providers */
+    for (size_t i = 0; !st && who && i < qr->cfg.n_members; i++) {
+        member_config *mc = &qr->cfg.members[i];
+        for (size_t k = 0; !st && k < who->n_keys && k < JOBS_MAX_KEYS; k++)
+            if (mc->kind == MEMBER_REMOTE && mc->premium && mc->provider && who->key_provider[k] &&
+                who->key_value[k] && !strcmp(mc->provider, who->key_provider[k])) {
+                if (!(qr->keys[i] = strdup(who->key_value[k])))
+                    st = dx_fail(DX_ENOMEM, "out of memory");
+                mc->api_key = qr->keys[i];
+            }
+    }
+    if (!st)
+        st = admit(j, qr);
+    if (!st) {
+        memcpy(id, qr->id, sizeof qr->id);
+        st = launch(j, qr, members, n, rq->parent);
+        if (st)
+            qrun_free(qr);
+        qr = NULL; /* once launched, the worker owns qr */
+    }
+    qrun_free(qr);
+    json_decref(hist);
+    json_decref(turns);
+    return st;
+}
+
 dx_status jobs_question_start(jobs *j, const char *question, const char *const *members, size_t n,
                               char id[DX_HTTP_MAX_ID + 1])
 {
@@ -747,28 +915,28 @@ dx_status jobs_question_start(jobs *j, const char *question, const char *const *
 dx_status jobs_question_start_as(jobs *j, const char *question, const char *const *members,
                                  size_t n, const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1])
 {
-    qrun *qr = NULL;
-    dx_status st = check_question(question);
-    if (!st)
-        st = qrun_new(j, question, members, n, &qr);
-    if (!st && who && who->owner > 0) {
-        if (!who->share || strlen(who->share) >= sizeof qr->share)
-            st = dx_fail(DX_EARG, "an owned question needs a share token");
-        else {
-            qr->owner = who->owner;
-            snprintf(qr->share, sizeof qr->share, "%s", who->share);
-        }
-    }
-    if (!st)
-        st = admit(j, qr);
-    if (!st) {
-        memcpy(id, qr->id, sizeof qr->id);
-        if ((st = launch(j, qr, members, n)))
-            qrun_free(qr);
-        return st; /* once launched, the worker owns qr */
-    }
-    qrun_free(qr);
-    return st;
+    start_req rq = {.question = question, .members = members, .n = n};
+    return start(j, &rq, who, id);
+}
+
+dx_status jobs_question_followup(jobs *j, const char *parent, const char *question,
+                                 const char *const *members, size_t n, const jobs_asker *who,
+                                 char id[DX_HTTP_MAX_ID + 1])
+{
+    start_req rq = {.question = question, .members = members, .n = n, .parent = parent};
+    return start(j, &rq, who, id);
+}
+
+dx_status jobs_question_start_turns(jobs *j, const char *question, const char *const *members,
+                                    size_t n, const council_turn *turns, size_t n_turns,
+                                    const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1])
+{
+    if (n_turns > DB_MAX_THREAD_TURNS)
+        return dx_fail(DX_ELIMIT, "a conversation of %zu earlier turns; the limit is %d", n_turns,
+                       DB_MAX_THREAD_TURNS);
+    start_req rq = {
+        .question = question, .members = members, .n = n, .turns = turns, .n_turns = n_turns};
+    return start(j, &rq, who, id);
 }
 
 dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1])
@@ -783,14 +951,38 @@ dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
     json_t *sel = NULL;
     const char *names[DX_MAX_MEMBERS];
     size_t n = 0;
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn = 1, last;
+    json_t *turns = NULL, *hist = NULL;
     dx_status st = db_question_source(j->db, id, &question, &sel);
     for (size_t i = 0; !st && i < json_array_size(sel) && n < DX_MAX_MEMBERS; i++)
         if (json_is_string(json_array_get(sel, i)))
             names[n++] = json_string_value(json_array_get(sel, i));
     if (!st)
-        st = jobs_question_start_as(j, question, sel ? names : NULL, n, who, nid);
+        st = db_question_position(j->db, id, thread, &turn, &last);
+    if (!st && turn > 1) /* a follow-up is asked again after the same earlier turns */
+        st = db_thread_get(j->db, thread, false, &turns);
+    if (!st && turns) {
+        while (json_array_size(turns) >= (size_t)turn)
+            json_array_remove(turns, json_array_size(turns) - 1);
+        st = thread_history(turns, &hist);
+    }
+    if (!st) {
+        start_req rq = {.question = question, .members = sel ? names : NULL, .n = n};
+        council_turn ct[DB_MAX_THREAD_TURNS];
+        for (size_t i = 0; i < json_array_size(hist) && i < DB_MAX_THREAD_TURNS; i++) {
+            json_t *pair = json_array_get(hist, i);
+            ct[i] = (council_turn){json_string_value(json_array_get(pair, 0)),
+                                   json_string_value(json_array_get(pair, 1))};
+            rq.n_turns = i + 1;
+        }
+        rq.turns = hist ? ct : NULL;
+        st = start(j, &rq, who, nid);
+    }
     free(question);
     json_decref(sel);
+    json_decref(turns);
+    json_decref(hist);
     return st;
 }
 
@@ -966,15 +1158,6 @@ static void deleted_elsewhere(void *user, const char *id)
     stop_run(user, id);
 }
 
-dx_status jobs_question_delete(jobs *j, const char *id)
-{
-    stop_run(j, id);
-    dx_status st = db_question_delete(j->db, id);
-    if (!st && j->shared && db_notify_deleted(j->db, id)) /* whoever runs or follows it */
-        log_warn("store: %s", dx_errmsg());
-    return st;
-}
-
 int jobs_rate_take(jobs *j, const char *client, int per_min, int burst)
 {
     if (!j || !j->shared)
@@ -985,6 +1168,71 @@ int jobs_rate_take(jobs *j, const char *client, int per_min, int burst)
         return 1;
     }
     return ok ? 1 : 0;
+}
+
+dx_status jobs_question_delete(jobs *j, const char *id)
+{
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn, last;
+    json_t *turns = NULL;
+    dx_status st = db_question_position(j->db, id, thread, &turn, &last);
+    if (!st && last > turn)
+        st = db_thread_get(j->db, thread, false, &turns);
+    if (st)
+        return st;
+    stop_run(j, id);
+    size_t i;
+    json_t *t;
+    json_array_foreach(turns, i, t) /* the later turns go with it */
+    {
+        if (json_integer_value(json_object_get(t, "turn")) > turn)
+            stop_run(j, json_string_value(json_object_get(t, "id")));
+    }
+    json_decref(turns);
+    st = db_question_delete(j->db, id);
+    if (!st && j->shared && db_notify_deleted(j->db, id)) /* whoever runs or follows it */
+        log_warn("store: %s", dx_errmsg());
+    return st;
+}
+
+/* The live state of the turns that run, in place of their stored state. */
+static void thread_live(jobs *j, json_t *turns)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(turns, i, t)
+    {
+        const char *id = json_string_value(json_object_get(t, "id"));
+        pthread_mutex_lock(&j->mu);
+        qrun *qr = id ? find_run(j, id) : NULL;
+        json_t *live = NULL;
+        if (qr) {
+            pthread_mutex_lock(&qr->mu);
+            live = qrun_json(qr, true);
+            pthread_mutex_unlock(&qr->mu);
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (live)
+            json_array_set_new(turns, i, live);
+    }
+}
+
+dx_status jobs_thread_json(jobs *j, const char *id, json_t **out)
+{
+    *out = NULL;
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn, last;
+    json_t *turns = NULL;
+    dx_status st = db_question_position(j->db, id, thread, &turn, &last);
+    if (!st)
+        st = db_thread_get(j->db, thread, true, &turns);
+    if (st)
+        return st;
+    scrub_models(turns, 0);
+    thread_live(j, turns);
+    if (!(*out = json_pack("{s:s, s:o}", "thread", thread, "questions", turns)))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    return DX_OK;
 }
 
 /* ---- the runtime ---- */

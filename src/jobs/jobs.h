@@ -79,16 +79,47 @@ dx_status jobs_question_start(jobs *j, const char *question, const char *const *
 /* Who asks a question. owner > 0: a signed-in user (store/users.h), who
  * alone lists and changes it; others read it only with share, its share
  * token (at most 63 bytes). NULL or owner 0: anonymous. */
+#define JOBS_MAX_KEYS 16 /* providers an asker may bring keys for */
+
 typedef struct jobs_asker {
     long long owner;
     const char *share;
+    /* the asker's own provider keys: the premium members whose provider is
+     * key_provider[k] use key_value[k] instead of the server's key. Copied;
+     * the copies are wiped when the question ends. */
+    size_t n_keys;
+    const char *key_provider[JOBS_MAX_KEYS];
+    const char *key_value[JOBS_MAX_KEYS];
 } jobs_asker;
 
 /* jobs_question_start for who. */
 dx_status jobs_question_start_as(jobs *j, const char *question, const char *const *members,
                                  size_t n, const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1]);
 
-/* Asks a stored question again (same text, same members) as a new question
+/* A follow-up on question parent: the next turn of its thread, asked with
+ * the thread's earlier questions and the council's answers to them as the
+ * conversation before it (trimmed per member to its context). members NULL:
+ * the parent's members. It belongs to the thread's owner (the store copies
+ * the parent's owner and share token); who (NULL: anonymous) brings its own
+ * provider keys as for start_as. DX_ENOTFOUND without the parent; DX_EARG
+ * when the parent is still being answered or is not its thread's last turn,
+ * or as start; DX_ELIMIT past DB_MAX_THREAD_TURNS turns. */
+dx_status jobs_question_followup(jobs *j, const char *parent, const char *question,
+                                 const char *const *members, size_t n, const jobs_asker *who,
+                                 char id[DX_HTTP_MAX_ID + 1]);
+/* A first question asked after earlier turns the caller gives (a /v1
+ * conversation: its earlier user messages and the assistant's replies),
+ * oldest first; stored as a thread of one. As start_as otherwise. */
+dx_status jobs_question_start_turns(jobs *j, const char *question, const char *const *members,
+                                    size_t n, const council_turn *turns, size_t n_turns,
+                                    const jobs_asker *who, char id[DX_HTTP_MAX_ID + 1]);
+/* The thread of question id (any of its turns): {"thread": first question's
+ * id, "questions": [stored questions, first turn to last, live when running,
+ * with texts]}. DX_ENOTFOUND. */
+dx_status jobs_thread_json(jobs *j, const char *id, json_t **out);
+
+/* Asks a stored question again (same text, same members; a follow-up after
+ * the same earlier turns, as a thread of one) as a new question
  * nid. DX_ENOTFOUND when there is no question id; otherwise as start. */
 dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID + 1]);
 /* The same, the new question asked by who (NULL: anonymous). */
@@ -103,8 +134,9 @@ dx_status jobs_question_list(jobs *j, const char *query, int limit, const char *
                              json_t **out);
 dx_status jobs_question_list_of(jobs *j, long long owner, const char *query, int limit,
                                 const char *before, json_t **out);
-/* Deletes a question, stopping it first when it runs or waits: it leaves the
- * health counts at once. DX_ENOTFOUND if absent. */
+/* Deletes a question and the later turns of its thread, stopping each first
+ * when it runs or waits: they leave the health counts at once. DX_ENOTFOUND
+ * if absent. */
 dx_status jobs_question_delete(jobs *j, const char *id);
 /* Waits until a question ends (or the runtime stops: DX_ECANCELLED); *out
  * the stored question with its result. */

@@ -6,6 +6,7 @@
 
 #include "core/version.h"
 #include "hub/hub.h"
+#include "server/auth.h"
 #include "server/srv.h"
 
 #define SSE_KEEPALIVE_MS 15000
@@ -65,6 +66,10 @@ static dx_status append_event(dx_buf *b, const char *name, json_t *j)
 
 static enum MHD_Result question_events(http_req *r, const char *id)
 {
+    acct_question a;
+    dx_status ast = acct_question_access(r, id, false, &a);
+    if (ast)
+        return http_error_status(r, ast);
     sse_reader *sr = calloc(1, sizeof *sr);
     if (!sr)
         return http_error(r, 500, "internal", "out of memory");
@@ -134,13 +139,20 @@ static enum MHD_Result send_created(http_req *r, json_t *q, const char *id)
 
 /* Starts a question with the members named in a parsed request (an array of
  * names, or NULL for the whole council). */
-static dx_status start_question(jobs *j, const char *question, json_t *members, char *id)
+static bool start_question(http_req *r, const char *question, json_t *members, char *id,
+                           enum MHD_Result *ret)
 {
     const char *names[DX_MAX_MEMBERS];
     size_t n = 0;
     for (size_t i = 0; i < json_array_size(members) && n < DX_MAX_MEMBERS; i++)
         names[n++] = json_string_value(json_array_get(members, i));
-    return jobs_question_start(j, question, members ? names : NULL, n, id);
+    acct_selection sel;
+    dx_status st = acct_select(r, members ? names : NULL, n, NULL, &sel);
+    if (st) {
+        *ret = acct_error(r, st);
+        return false;
+    }
+    return acct_start(r, question, &sel, id, ret);
 }
 
 static enum MHD_Result create_question(http_req *r)
@@ -149,22 +161,101 @@ static enum MHD_Result create_question(http_req *r)
         return http_error(r, 415, "unsupported_media_type",
                           "send the question as application/json");
     enum MHD_Result ret;
-    if (!http_rate_ok(r, &ret))
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
     char id[DX_HTTP_MAX_ID + 1];
     dx_status st =
         api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
+    if (st)
+        ret = http_error_status(r, st);
+    bool ok = !st && start_question(r, question, members, id, &ret);
+    free(question);
+    json_decref(members);
+    if (!ok)
+        return ret;
+    if ((st = jobs_question_json(r->srv->jobs, id, true, &q)))
+        return http_error_status(r, st);
+    return send_created(r, q, id);
+}
+
+static enum MHD_Result create_followup(http_req *r, const char *parent)
+{
+    if (!http_content_type_is(r, "application/json"))
+        return http_error(r, 415, "unsupported_media_type",
+                          "send the question as application/json");
+    enum MHD_Result ret;
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
+        return ret;
+    char *question = NULL;
+    json_t *members = NULL, *q = NULL;
+    char id[DX_HTTP_MAX_ID + 1];
+    acct_question a; /* only who may change the thread continues it */
+    dx_status st = acct_question_access(r, parent, true, &a);
     if (!st)
-        st = start_question(r->srv->jobs, question, members, id);
-    if (!st)
+        st = api_question_parse(r->body.data ? r->body.data : "", r->body.len, &question, &members);
+    bool ok = !st && acct_followup(r, parent, question, members, id, &ret);
+    if (ok)
         st = jobs_question_json(r->srv->jobs, id, true, &q);
     free(question);
     json_decref(members);
+    if (!st && !ok)
+        return ret; /* acct_followup queued why */
     if (st)
         return http_error_status(r, st);
     return send_created(r, q, id);
+}
+
+/* A download: the body with Content-Disposition naming the file. */
+static enum MHD_Result send_download(http_req *r, const char *mime, const char *name, char *body,
+                                     size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    http_add_headers(resp, mime);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    char disp[128];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
+    MHD_add_response_header(resp, "Content-Disposition", disp);
+    enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* GET /api/v1/threads/<id>[/export.md|/export.json]: id is any turn's. */
+static enum MHD_Result thread_route(http_req *r, const char *id, const char *rest)
+{
+    json_t *t = NULL;
+    acct_question a; /* the thread is read as its question is: by its owner or its share link */
+    dx_status st = acct_question_access(r, id, false, &a);
+    if (!st)
+        st = jobs_thread_json(r->srv->jobs, id, &t);
+    if (st)
+        return http_error_status(r, st);
+    if (!rest)
+        return http_send_json(r, 200, t);
+    char name[64];
+    const char *thread = json_string_value(json_object_get(t, "thread"));
+    if (!strcmp(rest, "/export.json")) {
+        snprintf(name, sizeof name, "drux-thread-%s.json", thread);
+        char *body = json_dumps(t, JSON_INDENT(2));
+        json_decref(t);
+        return body ? send_download(r, "application/json", name, body, strlen(body))
+                    : http_error(r, 500, "internal", "out of memory");
+    }
+    snprintf(name, sizeof name, "drux-thread-%s.md", thread);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    st = export_thread_md(&b, t);
+    json_decref(t);
+    if (st) {
+        dx_buf_free(&b);
+        return http_error_status(r, st);
+    }
+    return send_download(r, "text/markdown; charset=utf-8", name, b.data, b.len);
 }
 
 static enum MHD_Result list_questions(http_req *r)
@@ -186,7 +277,8 @@ static enum MHD_Result list_questions(http_req *r)
     if (before && !api_id_valid(before, strlen(before)))
         return http_error(r, 400, "bad_request", "before must be a question id");
     json_t *items;
-    dx_status st = jobs_question_list(r->srv->jobs, q, limit, before, &items);
+    acct_who(r);
+    dx_status st = jobs_question_list_of(r->srv->jobs, r->uid, q, limit, before, &items);
     if (st)
         return http_error_status(r, st);
     size_t n = json_array_size(items);
@@ -196,7 +288,13 @@ static enum MHD_Result list_questions(http_req *r)
 
 static enum MHD_Result delete_question(http_req *r, const char *id)
 {
-    dx_status st = jobs_question_delete(r->srv->jobs, id);
+    enum MHD_Result ret;
+    acct_question a;
+    if (!acct_api_write_ok(r, &ret))
+        return ret;
+    dx_status st = acct_question_access(r, id, true, &a);
+    if (!st)
+        st = jobs_question_delete(r->srv->jobs, id);
     if (st)
         return http_error_status(r, st);
     return http_send(r, 204, NULL, "", 0, true);
@@ -205,11 +303,16 @@ static enum MHD_Result delete_question(http_req *r, const char *id)
 static enum MHD_Result rerun_question(http_req *r, const char *id)
 {
     enum MHD_Result ret;
-    if (!http_rate_ok(r, &ret))
+    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
         return ret;
     json_t *q = NULL;
     char nid[DX_HTTP_MAX_ID + 1];
-    dx_status st = jobs_question_rerun(r->srv->jobs, id, nid);
+    acct_question a;
+    dx_status st = acct_question_access(r, id, true, &a);
+    if (st)
+        return http_error_status(r, st);
+    if (!acct_rerun(r, id, nid, &ret))
+        return ret;
     if (!st)
         st = jobs_question_json(r->srv->jobs, nid, true, &q);
     if (st)
@@ -297,14 +400,30 @@ enum MHD_Result api_route(http_req *r, const char *path)
                 return delete_question(r, qid);
             if ((ret = need_method(r, "GET", &bad)), bad)
                 return ret;
-            json_t *q;
-            dx_status st = jobs_question_json(r->srv->jobs, qid, true, &q);
+            json_t *q = NULL;
+            acct_question a;
+            dx_status st = acct_question_access(r, qid, false, &a);
+            if (!st)
+                st = jobs_question_json(r->srv->jobs, qid, true, &q);
             return st ? http_error_status(r, st) : http_send_json(r, 200, q);
         }
         if (!strcmp(slash, "/events"))
             return (ret = need_method(r, "GET", &bad)), bad ? ret : question_events(r, qid);
         if (!strcmp(slash, "/rerun"))
             return (ret = need_method(r, "POST", &bad)), bad ? ret : rerun_question(r, qid);
+        if (!strcmp(slash, "/followups"))
+            return (ret = need_method(r, "POST", &bad)), bad ? ret : create_followup(r, qid);
+    }
+    if (!strncmp(path, "/threads/", 9)) {
+        const char *id = path + 9, *slash = strchr(id, '/');
+        size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
+        if (!api_id_valid(id, idlen))
+            return http_error(r, 404, "not_found", "no such thread");
+        char tid[DX_HTTP_MAX_ID + 1];
+        memcpy(tid, id, idlen);
+        tid[idlen] = '\0';
+        if (!slash || !strcmp(slash, "/export.md") || !strcmp(slash, "/export.json"))
+            return (ret = need_method(r, "GET", &bad)), bad ? ret : thread_route(r, tid, slash);
     }
     return http_error(r, 404, "not_found", "no API route %.200s (see docs/api.md)", r->url);
 }

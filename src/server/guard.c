@@ -242,6 +242,8 @@ bool http_guard_form_ok(http_req *r, const char *token)
 
 void http_guard_cookie(http_req *r, struct MHD_Response *resp)
 {
+    if (r->account_cookie[0]) /* the account's session (account.c) */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->account_cookie);
     if (!r->new_session)
         return;
     char v[128];

@@ -38,6 +38,15 @@ typedef struct http_opts {
                                     "a.example,b.example" ("*": any); NULL: none */
     const char *trusted_proxies; /* proxy addresses whose X-Forwarded-For names the client
                                     (rate limit, per-address cap); NULL: none */
+    long long session_ttl_s;     /* an account session's life in seconds; <= 0: 14 days */
+    bool https;                  /* clients reach the server over TLS (a proxy terminates it):
+                                    account cookies are Secure (also per request from a trusted
+                                    proxy's X-Forwarded-Proto: https) */
+    bool no_signup;              /* visitors can't create accounts (drux user add can) */
+    bool open_premium;           /* anonymous visitors ask premium members too (a private
+                                    server behind an authenticating proxy) */
+    const char *key_file;        /* the server's key that seals users' provider keys (created, mode
+                                    0600, when absent); NULL: db_path + ".key" */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -472,8 +472,19 @@ static dx_status chat_begin(http_req *r, pump *p)
     if (st)
         return st;
     p->council = !strcmp(p->chat.model, COUNCIL_MODEL);
-    if (p->council)
-        return jobs_question_start(r->srv->jobs, p->chat.last_user, NULL, 0, p->qid);
+    if (p->council) { /* asked anonymously: the free members (docs/accounts.md); the earlier
+                       * turns of the conversation are its thread */
+        acct_selection sel;
+        if ((st = acct_select_free(r, &sel)))
+            return st;
+        council_turn turns[DB_MAX_THREAD_TURNS]; /* the latest: members trim further */
+        size_t n = 0;
+        if ((st = api_chat_turns(&p->chat, turns, DB_MAX_THREAD_TURNS, &n)))
+            return st;
+        return jobs_question_start_turns(r->srv->jobs, p->chat.last_user,
+                                         sel.all ? NULL : sel.names, sel.all ? 0 : sel.n,
+                                         n ? turns : NULL, n, NULL, p->qid);
+    }
     if ((st = resolve_local(r->srv, p)) || (st = jobs_slot_enter(r->srv->jobs)))
         return st;
     p->have_slot = true;

@@ -427,7 +427,25 @@ static void put_seconds(w *o, long long ms)
         putf(o, "%lld s", (ms + 500) / 1000);
 }
 
+/* ---- who is looking --------------------------------------------------------------- */
+
+/* The viewer of the pages rendered on this thread (page_viewer_set); NULL:
+ * anonymous, and a question page offers re-run and delete as it always did. */
+static _Thread_local const page_viewer *viewer;
+
+void page_viewer_set(const page_viewer *v)
+{
+    viewer = v;
+}
+
+static const char *viewer_account(void)
+{
+    return viewer && viewer->account && *viewer->account ? viewer->account : NULL;
+}
+
 /* ---- page frame ----------------------------------------------------------------- */
+
+static void put_token(w *o);
 
 static void head(w *o, const char *title, bool refresh)
 {
@@ -450,8 +468,21 @@ static void head(w *o, const char *title, bool refresh)
         "</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n"
         "<header class=\"top\">\n<a class=\"brand\" href=\"/\" aria-label=\"drux home\">drux</a>\n"
         "<nav aria-label=\"Main\"><a href=\"/\">New search</a> <a "
-        "href=\"/history\">History</a></nav>\n"
-        "</header>\n");
+        "href=\"/history\">History</a></nav>\n");
+    put(o, "<nav class=\"account\" aria-label=\"Account\">");
+    if (viewer_account()) {
+        put(o, "<a href=\"/settings\" class=\"who\" title=\"Settings\">");
+        esc(o, viewer_account());
+        put(o, "</a>");
+        if (o->token) {
+            put(o, " <form class=\"inline\" method=\"post\" action=\"/signout\">");
+            put_token(o);
+            put(o, "<button type=\"submit\" class=\"link\">Sign out</button></form>");
+        }
+    } else {
+        put(o, "<a href=\"/signin\">Sign in</a>");
+    }
+    put(o, "</nav>\n</header>\n");
 }
 
 static void foot(w *o)
@@ -468,6 +499,47 @@ static void put_token(w *o)
     put(o, "<input type=\"hidden\" name=\"token\" value=\"");
     esc(o, o->token);
     put(o, "\">");
+}
+
+/* For an anonymous visitor of a server with premium members: what signing in adds. */
+static void invitation(w *o)
+{
+    if (viewer_account() || !viewer || !viewer->premium)
+        return;
+    put(o,
+        "<aside class=\"invite\" aria-label=\"Premium members\"><p><strong>Want GPT-5, Claude, "
+        "Gemini &amp; more on the same question?</strong> <a href=\"/signin\">Sign in</a> free to "
+        "run any question against frontier models \xE2\x80\x94 side by side, same synthesis, "
+        "honest comparison.</p><p class=\"limit\">Free models only \xC2\xB7 sign in for "
+        "premium</p></aside>\n");
+}
+
+/* A signed-in user's premium members to tick for this question (pm<index>),
+ * their defaults ticked; pmsel says the form carries a choice. */
+static void premium_choices(w *o, const char *legend)
+{
+    const page_premium *p = viewer && viewer_account() ? viewer->premium : NULL;
+    if (!p || !p->n_members)
+        return;
+    put(o, "<fieldset class=\"premium\"><legend>");
+    put(o, legend);
+    put(o, "</legend><input type=\"hidden\" name=\"pmsel\" value=\"1\">\n");
+    for (size_t i = 0; i < p->n_members; i++) {
+        const page_member_choice *c = &p->members[i];
+        putf(o, "<label><input type=\"checkbox\" name=\"pm%d\" value=\"1\"%s> ", c->index,
+             c->chosen ? " checked" : "");
+        esc(o, c->name);
+        if (c->model && *c->model) {
+            put(o, " <span class=\"m-model\">");
+            esc(o, c->model);
+            put(o, "</span>");
+        }
+        put(o, "</label>\n");
+    }
+    if (p->daily_limit >= 0)
+        putf(o, "<p class=\"limit\">Premium calls today: %d of %d.</p>\n", p->used_today,
+             p->daily_limit);
+    put(o, "</fieldset>\n");
 }
 
 static void ask_form(w *o, const char *id, bool autofocus)
@@ -487,7 +559,9 @@ static void ask_form(w *o, const char *id, bool autofocus)
     /* the limit, said before sending; the script counts down to it */
     putf(o, "<p class=\"limit\" id=\"%s-limit\">Up to %u characters.</p>\n", id,
          (unsigned)DX_MAX_QUESTION_CHARS);
+    premium_choices(o, "Premium members for this question");
     put(o, "</form>\n");
+    invitation(o);
 }
 
 /* "Consensus 89%", "Single voice", "answering…": one short badge for a list
@@ -540,6 +614,8 @@ static void question_list(w *o, json_t *items, bool with_delete)
         const char *text = js(q, "question");
         esc_trunc(o, text && *text ? text : "(no question)", 300);
         put(o, "</a>\n<span class=\"meta\">");
+        if (ji(q, "turn", 1) > 1)
+            put(o, "<span class=\"badge turn\">follow-up</span> ");
         put_badge(o, q);
         put(o, " ");
         put_time(o, js(q, "created_at"));
@@ -619,8 +695,9 @@ dx_status page_history(dx_buf *out, json_t *items, const char *query, const char
     w o = {out, DX_OK, form_token};
     bool searching = query && *query;
     head(&o, "History", false);
-    put(&o, "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n"
-            "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
+    put(&o, viewer_account() ? "<main id=\"main\" class=\"history\">\n<h1>Your questions</h1>\n"
+                             : "<main id=\"main\" class=\"history\">\n<h1>History</h1>\n");
+    put(&o, "<form class=\"search\" method=\"get\" action=\"/history\" role=\"search\">\n"
             "<label for=\"hq\">Search your questions</label>\n<div class=\"ask-row\">"
             "<input type=\"search\" id=\"hq\" name=\"q\" value=\"");
     esc(&o, query);
@@ -825,6 +902,8 @@ static void member_card(w *o, json_t *m, size_t index, bool live, bool analysed)
     }
     if (streq(js(m, "tier"), "premium"))
         put(o, " <span class=\"m-tier badge\">premium</span>");
+    else if (streq(js(m, "tier"), "free"))
+        put(o, " <span class=\"m-tier badge free\">free</span>");
     put(o, " <span class=\"m-status badge st-");
     put(o, key);
     put(o, "\">");
@@ -1084,7 +1163,9 @@ static void points_sections(w *o, json_t *r)
     }
 }
 
-static void followups(w *o, json_t *r)
+/* Suggested follow-ups: each continues the thread (a follow-up on the
+ * current turn, id). */
+static void followups(w *o, json_t *r, const char *id)
 {
     json_t *fu = ja(r, "followups");
     if (!json_array_size(fu))
@@ -1098,7 +1179,9 @@ static void followups(w *o, json_t *r)
     {
         if (!json_is_string(f))
             continue;
-        put(o, "<li><form method=\"post\" action=\"/ask\">");
+        put(o, "<li><form method=\"post\" action=\"/q/");
+        put_id_url(o, id);
+        put(o, "/followup\">");
         put_token(o);
         put(o, "<input type=\"hidden\" name=\"q\" value=\"");
         esc(o, json_string_value(f));
@@ -1109,103 +1192,503 @@ static void followups(w *o, json_t *r)
     put(o, "</ul>\n</section>\n");
 }
 
-static void actions(w *o, const char *id, bool finished_or_stopped)
+/* Typing a follow-up under the answer: the next turn of the thread. */
+static void followup_form(w *o, const char *id)
 {
+    put(o, "<form class=\"ask followup-ask\" method=\"post\" action=\"/q/");
+    put_id_url(o, id);
+    put(o, "/followup\">\n");
+    put_token(o);
+    putf(o,
+         "<label for=\"fq\">Ask a follow-up</label>\n<div class=\"ask-row\"><textarea id=\"fq\" "
+         "name=\"q\" rows=\"2\" required maxlength=\"%u\" data-max-chars=\"%u\" "
+         "aria-describedby=\"fq-limit\" placeholder=\"Continue this thread\"></textarea>\n"
+         "<button type=\"submit\">Ask</button></div>\n"
+         "<p class=\"limit\" id=\"fq-limit\">The council answers with this thread so far as "
+         "context. Up to %u characters.</p>\n</form>\n",
+         (unsigned)DX_MAX_QUESTION_CHARS, (unsigned)DX_MAX_QUESTION_CHARS,
+         (unsigned)DX_MAX_QUESTION_CHARS);
+}
+
+/* The delete button of one turn: it takes the later turns with it, which
+ * the confirmation says (data-later for the script's dialog; without
+ * script the server asks on a page of its own). */
+static void delete_form(w *o, const char *id, size_t later, const char *button_class)
+{
+    put(o, "<form class=\"del\" method=\"post\" action=\"/q/");
+    put_id_url(o, id);
+    putf(o, "/delete\" data-later=\"%zu\">", later);
+    put_token(o);
+    put(o, "<button type=\"submit\" class=\"");
+    put(o, button_class);
+    put(o, "\">");
+    put(o, later ? "Delete this and later questions" : "Delete");
+    put(o, "</button></form>");
+}
+
+/* The share token a link must carry for this viewer: the owner's (to hand
+ * out) or the one the page was opened with; NULL for an anonymous thread. */
+static const char *share_token(void)
+{
+    if (viewer && viewer->share && *viewer->share)
+        return viewer->share;
+    if (viewer && viewer->via_share && *viewer->via_share)
+        return viewer->via_share;
+    return NULL;
+}
+
+/* The thread's link; an owned thread's carries its share token (s=), so
+ * whoever is given it can read it. A thread has one link: its first
+ * question's. */
+static void put_share_url(w *o, const char *thread)
+{
+    put(o, "/q/");
+    put_id_url(o, thread);
+    if (viewer && viewer->share && *viewer->share) {
+        put(o, "?s=");
+        put_id_url(o, viewer->share);
+    }
+}
+
+/* May the viewer change the thread (follow up, re-run, delete)? */
+static bool viewer_may_change(void)
+{
+    return !viewer || viewer->can_change;
+}
+
+static void export_link(w *o, const char *thread, const char *what)
+{
+    put(o, "<a href=\"/api/v1/threads/");
+    put_id_url(o, thread);
+    put(o, what);
+    if (share_token()) {
+        put(o, "?s=");
+        put_id_url(o, share_token());
+    }
+    put(o, "\" download>");
+}
+
+static void actions(w *o, const char *id, const char *thread, size_t n_turns,
+                    bool finished_or_stopped)
+{
+    bool shared = viewer && viewer->share && *viewer->share;
     put(o, "<section class=\"actions\" aria-label=\"Actions\">\n<p class=\"share\"><a "
-           "class=\"permalink\" href=\"/q/");
-    put_id_url(o, id);
-    put(o, "\">Link to this question</a> <button type=\"button\" class=\"copy\" data-copy=\"/q/");
-    put_id_url(o, id);
-    put(o, "\" hidden>Copy link</button></p>\n<div class=\"buttons\"><a class=\"button\" "
-           "href=\"/\">New search</a>");
-    if (finished_or_stopped) {
+           "class=\"permalink\" href=\"");
+    put_share_url(o, thread);
+    put(o, shared        ? (n_turns > 1 ? "\">Share link (whoever has it can read this thread)</a>"
+                                        : "\">Share link (whoever has it can read this question)</a>")
+           : n_turns > 1 ? "\">Link to this thread</a>"
+                         : "\">Link to this question</a>");
+    put(o, " <button type=\"button\" class=\"copy\" data-copy=\"");
+    put_share_url(o, thread);
+    put(o, "\" hidden>Copy link</button> <span class=\"export\">Download: ");
+    export_link(o, thread, "/export.md");
+    put(o, "Markdown</a> \xC2\xB7 ");
+    export_link(o, thread, "/export.json");
+    put(o, "JSON</a></span></p>\n<div class=\"buttons\"><a "
+           "class=\"button\" href=\"/\">New search</a>");
+    if (finished_or_stopped && viewer_may_change()) {
         put(o, "\n<form method=\"post\" action=\"/q/");
         put_id_url(o, id);
         put(o, "/rerun\">");
         put_token(o);
-        put(o, "<button type=\"submit\" class=\"secondary\">Ask again</button></form>"
-               "\n<form class=\"del\" method=\"post\" action=\"/q/");
-        put_id_url(o, id);
-        put(o, "/delete\">");
-        put_token(o);
-        put(o, "<button type=\"submit\" class=\"secondary danger\">Delete</button></form>");
+        put(o, "<button type=\"submit\" class=\"secondary\">Ask again</button></form>\n");
+        delete_form(o, id, 0, "secondary danger");
     }
     put(o, "</div>\n</section>\n");
 }
 
-dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token)
+/* What each member was given of the thread: said when a member got less
+ * than all earlier turns (its context window is smaller than the thread). */
+static void context_note(w *o, json_t *q)
+{
+    long long turn = ji(q, "turn", 1);
+    if (turn <= 1)
+        return;
+    json_t *members = ja(q, "members");
+    size_t i;
+    json_t *m;
+    bool trimmed = false;
+    json_array_foreach(members, i, m) trimmed |= ji(m, "context_dropped", 0) > 0;
+    if (!trimmed) {
+        put(o, "<p class=\"note context\">Asked with the earlier questions of this thread and the "
+               "council\xE2\x80\x99s answers to them as context.</p>\n");
+        return;
+    }
+    put(o, "<div class=\"banner trimmed\" role=\"note\"><strong>The thread is longer than some "
+           "models can read.</strong> To fit their context, the oldest turns were left out: ");
+    bool first = true;
+    json_array_foreach(members, i, m)
+    {
+        long long used = ji(m, "context_turns", 0), dropped = ji(m, "context_dropped", 0);
+        if (dropped <= 0)
+            continue;
+        put(o, first ? "" : "; ");
+        esc(o, js(m, "name"));
+        if (used)
+            putf(o, " read the last %lld of %lld earlier turns", used, used + dropped);
+        else
+            putf(o, " read none of the %lld earlier turn%s", dropped, dropped == 1 ? "" : "s");
+        first = false;
+    }
+    put(o, ".</div>\n");
+}
+
+/* One turn of the thread: its question, state, analysis and answers. The
+ * current (last) turn is the live one; earlier turns are written with their
+ * element ids prefixed by the caller. */
+static void turn_body(w *o, json_t *q, bool current, bool first_turn)
+{
+    json_t *r = jo(q, "result");
+    question_status status = qstatus(q);
+    bool finished = r != NULL;
+    bool running = !finished && (status == QUESTION_RUNNING || status == QUESTION_QUEUED);
+    json_t *members = finished ? ja(r, "members") : ja(q, "members");
+    const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
+    put(o, "<header class=\"qhead\">\n");
+    const char *cat = finished ? js(r, "category") : NULL;
+    if (cat) {
+        put(o, "<p class=\"tag\"><span class=\"vh\">Category: </span>");
+        esc(o, cat);
+        put(o, "</p>\n");
+    }
+    put(o, first_turn ? "<h1 class=\"q\" id=\"qh\">" : "<h2 class=\"q\" id=\"qh\">");
+    esc(o, question && *question ? question : "(no question)");
+    put(o, first_turn ? "</h1>\n" : "</h2>\n");
+    put(o, "<p class=\"when\">Asked ");
+    put_time(o, js(q, "created_at"));
+    put(o, "</p>\n");
+    progress(o, q, members, finished);
+    if (running && status == QUESTION_QUEUED)
+        put(o, "<p class=\"phase\" id=\"phase\">Waiting for a free slot: other questions are "
+               "being answered. This page updates when the models start.</p>\n");
+    else if (running)
+        put(o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
+               "they do.</p>\n");
+    put(o, "</header>\n");
+    context_note(o, q);
+
+    if (finished) {
+        verdict(o, r);
+        answer_section(o, r);
+        points_sections(o, r);
+        if (current && viewer_may_change())
+            followups(o, r, js(q, "id"));
+    } else if (status == QUESTION_INTERRUPTED) {
+        put(o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
+               "interrupted</strong> "
+               "before the council finished (the server stopped). What the models had written is "
+               "below; "
+               "nothing was analysed. Ask again to get a full answer.</div>\n");
+    } else if (status == QUESTION_FAILED) {
+        put(o,
+            "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
+        esc(o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
+        put(o, "</div>\n");
+    } else if (!running) {
+        put(o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this "
+               "question.</div>\n");
+    }
+    members_section(o, members, running, finished);
+}
+
+/* Copies html into o with every id and aria-labelledby/-describedby
+ * reference prefixed by pfx: an earlier turn's elements stay unique on the
+ * page. Model text in html is escaped (no raw quote), so only the page's own
+ * attributes match. */
+static void put_prefixed_ids(w *o, const char *html, size_t len, const char *pfx)
+{
+    static const char *const attrs[] = {" id=\"", " aria-labelledby=\"", " aria-describedby=\"",
+                                        " for=\""};
+    size_t i = 0, from = 0;
+    while (i < len) {
+        size_t hit = 0;
+        for (size_t k = 0; k < sizeof attrs / sizeof *attrs && !hit; k++) {
+            size_t an = strlen(attrs[k]);
+            if (len - i >= an && !memcmp(html + i, attrs[k], an))
+                hit = an;
+        }
+        if (!hit) {
+            i++;
+            continue;
+        }
+        putn(o, html + from, i + hit - from);
+        put(o, pfx);
+        i += hit;
+        from = i;
+    }
+    putn(o, html + from, len - from);
+}
+
+dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *form_token)
 {
     w o = {out, DX_OK, form_token};
+    json_t *none = NULL; /* what a thread without questions renders as */
+    size_t n = json_array_size(turns);
+    json_t *q = json_array_get(turns, n ? n - 1 : 0), *first = json_array_get(turns, 0);
+    if (!json_is_object(q) || !json_is_object(first)) {
+        if (!(none = json_pack("[{}]")))
+            return dx_fail(DX_ENOMEM, "pages: out of memory");
+        turns = none;
+        n = 1;
+        q = first = json_array_get(none, 0);
+    }
     json_t *r = jo(q, "result");
     question_status status = qstatus(q);
     const char *id = js(q, "id");
+    const char *thread = js(q, "thread") ? js(q, "thread") : js(first, "id");
     bool finished = r != NULL;
     /* queued: waiting for a free slot on the server; live like running */
     bool running = !finished && (status == QUESTION_RUNNING || status == QUESTION_QUEUED);
-    /* with a result, everything shown comes from it; before, from the live state */
-    json_t *members = finished ? ja(r, "members") : ja(q, "members");
-    const char *question = finished && js(r, "question") ? js(r, "question") : js(q, "question");
+    json_t *fr = jo(first, "result");
+    const char *title = fr && js(fr, "question") ? js(fr, "question") : js(first, "question");
     if (!fragment)
-        head(&o, question, running);
+        head(&o, title, running);
     put(&o, "<main id=\"main\" class=\"qpage\" data-id=\"");
     esc(&o, id);
+    put(&o, "\" data-thread=\"");
+    esc(&o, thread);
+    putf(&o, "\" data-turns=\"%zu", n);
     put(&o, "\" data-status=\"");
     put(&o, finished                         ? "done"
             : status < QUESTION_STATUS_COUNT ? question_status_str(status)
                                              : "unknown");
+    const char *via = viewer && viewer->via_share ? viewer->via_share : NULL;
     if (running) {
         put(&o, "\" data-events=\"/api/v1/questions/");
         put_id_url(&o, id);
-        put(&o, "/events\" data-fragment=\"/q/");
-        put_id_url(&o, id);
-        put(&o, "?fragment=1");
+        put(&o, "/events");
+        if (via) {
+            put(&o, "?s=");
+            put_id_url(&o, via);
+        }
     }
-    put(&o, "\">\n<header class=\"qhead\">\n");
-    const char *cat = finished ? js(r, "category") : NULL;
-    if (cat) {
-        put(&o, "<p class=\"tag\"><span class=\"vh\">Category: </span>");
-        esc(&o, cat);
-        put(&o, "</p>\n");
+    /* the script swaps in the page again as rendered here once the turn ends */
+    put(&o, "\" data-fragment=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "?fragment=1");
+    if (via) {
+        put(&o, "&amp;s=");
+        put_id_url(&o, via);
     }
-    put(&o, "<h1>");
-    esc(&o, question && *question ? question : "(no question)");
-    put(&o, "</h1>\n<p class=\"when\">Asked ");
-    put_time(&o, js(q, "created_at"));
-    put(&o, "</p>\n");
-    progress(&o, q, members, finished);
-    if (running && status == QUESTION_QUEUED)
-        put(&o, "<p class=\"phase\" id=\"phase\">Waiting for a free slot: other questions are "
-                "being answered. This page updates when the models start.</p>\n");
-    else if (running)
-        put(&o, "<p class=\"phase\" id=\"phase\">The models are answering; this page updates as "
-                "they do.</p>\n");
-    put(&o, "</header>\n");
-
-    if (finished) {
-        verdict(&o, r);
-        answer_section(&o, r);
-        points_sections(&o, r);
-        followups(&o, r);
-    } else if (status == QUESTION_INTERRUPTED) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\"><strong>This question was "
-                "interrupted</strong> "
-                "before the council finished (the server stopped). What the models had written is "
-                "below; "
-                "nothing was analysed. Ask again to get a full answer.</div>\n");
-    } else if (status == QUESTION_FAILED) {
-        put(&o,
-            "<div class=\"banner stopped\" role=\"alert\"><strong>This question failed:</strong> ");
-        esc(&o, js(q, "error") ? js(q, "error") : "no reason was recorded.");
-        put(&o, "</div>\n");
-    } else if (!running) {
-        put(&o, "<div class=\"banner stopped\" role=\"note\">No analysis was stored for this "
-                "question.</div>\n");
+    put(&o, "\">\n");
+    if (n > 1)
+        putf(&o,
+             "<p class=\"thread-note\">A thread of %zu questions, newest last: each follow-up "
+             "was asked with the questions and answers before it.</p>\n",
+             n);
+    for (size_t i = 0; i + 1 < n && !o.st; i++) {
+        json_t *t = json_array_get(turns, i);
+        long long tn = ji(t, "turn", (long long)i + 1);
+        putf(&o, "<article class=\"turn\" id=\"t-%lld\" aria-labelledby=\"t%lld-qh\">\n", tn, tn);
+        dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES);
+        w to = {&tb, DX_OK, form_token};
+        turn_body(&to, t, false, i == 0);
+        if (viewer_may_change()) {
+            put(&to, "<div class=\"turn-actions\">");
+            delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
+            put(&to, "</div>\n");
+        }
+        char pfx[32];
+        snprintf(pfx, sizeof pfx, "t%lld-", tn);
+        if (to.st)
+            o.st = to.st;
+        else
+            put_prefixed_ids(&o, tb.data ? tb.data : "", tb.len, pfx);
+        dx_buf_free(&tb);
+        put(&o, "</article>\n");
     }
-    members_section(&o, members, running, finished);
-    actions(&o, id, !running);
+    putf(&o, "<article class=\"turn current\" id=\"t-%lld\" aria-labelledby=\"qh\">\n",
+         ji(q, "turn", (long long)n));
+    turn_body(&o, q, true, n <= 1);
+    put(&o, "</article>\n");
+    if (!running && id && viewer_may_change())
+        followup_form(&o, id);
+    invitation(&o);
+    actions(&o, id, thread ? thread : id, n, !running);
     put(&o, "</main>\n");
     if (!fragment)
         foot(&o);
+    json_decref(none);
+    return o.st;
+}
+
+dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token)
+{
+    json_t *one = q ? json_pack("[O]", q) : json_array();
+    if (!one)
+        return dx_fail(DX_ENOMEM, "pages: out of memory");
+    dx_status st = page_thread(out, one, fragment, form_token);
+    json_decref(one);
+    return st;
+}
+
+dx_status page_delete_confirm(dx_buf *out, json_t *turns, const char *id, const char *form_token)
+{
+    w o = {out, DX_OK, form_token};
+    size_t i, n = 0, from = 0;
+    json_t *t;
+    json_array_foreach(turns, i, t)
+    {
+        if (streq(js(t, "id"), id))
+            from = i;
+    }
+    n = json_array_size(turns) - from;
+    head(&o, "Delete?", false);
+    put(&o, "<main id=\"main\" class=\"confirm\">\n<h1>");
+    put(&o, n > 1 ? "Delete these questions?" : "Delete this question?");
+    put(&o, "</h1>\n");
+    if (n > 1)
+        putf(&o,
+             "<p>A follow-up depends on the questions before it, so deleting this question "
+             "deletes the %zu later question%s of its thread too. This cannot be undone.</p>\n",
+             n - 1, n == 2 ? "" : "s");
+    else
+        put(&o, "<p>This cannot be undone.</p>\n");
+    put(&o, "<ol class=\"qlist\">\n");
+    for (i = from; i < json_array_size(turns); i++) {
+        put(&o, "<li>");
+        esc_trunc(&o, js(json_array_get(turns, i), "question"), 300);
+        put(&o, "</li>\n");
+    }
+    put(&o, "</ol>\n<div class=\"buttons\"><form method=\"post\" action=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "/delete\">");
+    put_token(&o);
+    put(&o, "<input type=\"hidden\" name=\"confirm\" value=\"1\"><button type=\"submit\" "
+            "class=\"danger\">Delete</button></form>\n<a class=\"button secondary\" href=\"/q/");
+    put_id_url(&o, id);
+    put(&o, "\">Cancel</a></div>\n</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+/* ---- accounts ------------------------------------------------------------------- */
+
+static void error_note(w *o, const char *error, const char *notice)
+{
+    if (error && *error) {
+        put(o, "<p class=\"banner stopped\" role=\"alert\">");
+        esc(o, error);
+        put(o, "</p>\n");
+    }
+    if (notice && *notice) {
+        put(o, "<p class=\"banner ok\" role=\"status\">");
+        esc(o, notice);
+        put(o, "</p>\n");
+    }
+}
+
+static void password_field(w *o, const char *id, const char *name, const char *label,
+                           const char *autocomplete)
+{
+    putf(o,
+         "<p><label for=\"%s\">%s</label><br><input type=\"password\" id=\"%s\" name=\"%s\" "
+         "required maxlength=\"1024\" autocomplete=\"%s\"></p>\n",
+         id, label, id, name, autocomplete);
+}
+
+dx_status page_account(dx_buf *out, page_account_form form, const char *form_token,
+                       const char *name, const char *error, bool signup_open)
+{
+    w o = {out, DX_OK, form_token};
+    bool up = form == PAGE_SIGNUP;
+    head(&o, up ? "Sign up" : "Sign in", false);
+    put(&o, up ? "<main id=\"main\" class=\"account-form\">\n<h1>Sign up</h1>\n"
+               : "<main id=\"main\" class=\"account-form\">\n<h1>Sign in</h1>\n");
+    put(&o, "<p class=\"lede\">Signed in, your questions are your own: your history lists "
+            "only them, and others read one only through its share link. You can also put "
+            "premium members (frontier models) beside the free ones.</p>\n");
+    error_note(&o, error, NULL);
+    if (up && !signup_open) {
+        put(&o, "<p><a href=\"/signin\">Sign in</a> with an account you have.</p>\n</main>\n");
+        foot(&o);
+        return o.st;
+    }
+    put(&o, up ? "<form class=\"account\" method=\"post\" action=\"/signup\">\n"
+               : "<form class=\"account\" method=\"post\" action=\"/signin\">\n");
+    put_token(&o);
+    put(&o, "<p><label for=\"name\">Account name or e-mail</label><br><input type=\"text\" "
+            "id=\"name\" name=\"name\" required maxlength=\"63\" autocomplete=\"username\" "
+            "autocapitalize=\"none\" spellcheck=\"false\" value=\"");
+    esc(&o, name);
+    put(&o, "\"></p>\n");
+    password_field(&o, "password", "password", "Password",
+                   up ? "new-password" : "current-password");
+    if (up)
+        password_field(&o, "password2", "password2", "Password again", "new-password");
+    put(&o, up ? "<p class=\"limit\">At least 10 characters.</p>\n"
+                 "<button type=\"submit\">Create account</button>\n</form>\n"
+                 "<p>Have an account? <a href=\"/signin\">Sign in</a>.</p>\n"
+               : "<button type=\"submit\">Sign in</button>\n</form>\n");
+    if (!up && signup_open)
+        put(&o, "<p>New here? <a href=\"/signup\">Sign up free</a>.</p>\n");
+    put(&o, "</main>\n");
+    foot(&o);
+    return o.st;
+}
+
+dx_status page_settings(dx_buf *out, const char *form_token, const char *name, const char *notice,
+                        const char *error)
+{
+    w o = {out, DX_OK, form_token};
+    head(&o, "Settings", false);
+    put(&o, "<main id=\"main\" class=\"settings\">\n<h1>Settings</h1>\n<p>Signed in as <strong>");
+    esc(&o, name);
+    put(&o, "</strong>.</p>\n");
+    error_note(&o, error, notice);
+    put(&o, "<section aria-labelledby=\"pw-h\">\n<h2 id=\"pw-h\">Change password</h2>\n"
+            "<form class=\"account\" method=\"post\" action=\"/settings/password\">\n");
+    put_token(&o);
+    password_field(&o, "old", "old", "Current password", "current-password");
+    password_field(&o, "password", "password", "New password (at least 10 characters)",
+                   "new-password");
+    password_field(&o, "password2", "password2", "New password again", "new-password");
+    put(&o, "<button type=\"submit\">Change password</button>\n<p class=\"limit\">This signs "
+            "you out everywhere else.</p>\n</form>\n</section>\n");
+    const page_premium *p = viewer ? viewer->premium : NULL;
+    if (p && p->n_members) {
+        put(&o, "<section aria-labelledby=\"pm-h\">\n<h2 id=\"pm-h\">Premium members</h2>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/members\">\n");
+        put_token(&o);
+        premium_choices(&o, "Asked by default (you can change it for each question)");
+        put(&o, "<button type=\"submit\">Save</button>\n</form>\n</section>\n");
+    }
+    if (p && p->n_keys) {
+        put(&o, "<section aria-labelledby=\"keys-h\">\n<h2 id=\"keys-h\">Your provider keys</h2>\n"
+                "<p>Optional: premium members of a provider then use your key instead of the "
+                "server's. A key is stored encrypted and never shown again.</p>\n"
+                "<form class=\"account\" method=\"post\" action=\"/settings/keys\" "
+                "autocomplete=\"off\">\n");
+        put_token(&o);
+        for (size_t i = 0; i < p->n_keys; i++) {
+            const char *prov = p->keys[i].provider;
+            put(&o, "<p><label for=\"key_");
+            esc(&o, prov);
+            put(&o, "\">");
+            esc(&o, prov);
+            put(&o, p->keys[i].saved ? " (a key is saved)" : " (none saved)");
+            put(&o, "</label><br><input type=\"password\" id=\"key_");
+            esc(&o, prov);
+            put(&o, "\" name=\"key_");
+            esc(&o, prov);
+            putf(&o, "\" maxlength=\"%d\" autocomplete=\"off\" placeholder=\"%s\">", 4096,
+                 p->keys[i].saved ? "enter a new key to replace it" : "paste a key");
+            if (p->keys[i].saved) {
+                put(&o, " <label><input type=\"checkbox\" name=\"forget_");
+                esc(&o, prov);
+                put(&o, "\" value=\"1\"> forget it</label>");
+            }
+            put(&o, "</p>\n");
+        }
+        put(&o, "<button type=\"submit\">Save keys</button>\n</form>\n</section>\n");
+    }
+    put(&o, "<section aria-labelledby=\"so-h\">\n<h2 id=\"so-h\">Sessions</h2>\n"
+            "<form method=\"post\" action=\"/signout-everywhere\">");
+    put_token(&o);
+    put(&o, "<button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>\n"
+            "</section>\n</main>\n");
+    foot(&o);
     return o.st;
 }
 

@@ -45,12 +45,73 @@ dx_status page_home(dx_buf *out, json_t *recent, json_t *examples, const char *f
  * question; a finished one renders completely without JavaScript. */
 dx_status page_question(dx_buf *out, json_t *q, bool fragment, const char *form_token);
 
+/* A thread: every turn (turns: stored questions, first to last), each with
+ * its own verdict, points and answers, newest last; the last turn is the
+ * live one (its events, its fragment) and gets the follow-up form. Earlier
+ * turns' element ids are prefixed "t<turn>-" so the page's ids stay unique.
+ * page_question is page_thread of one question. */
+dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *form_token);
+
+/* The page that asks before deleting question id of a thread (turns, as
+ * for page_thread): it names the later turns that go with it. */
+dx_status page_delete_confirm(dx_buf *out, json_t *turns, const char *id, const char *form_token);
+
 /* History: items (stored questions, newest first) matching query (NULL or
  * "" for all), each with a link and a delete button. before is the id the
  * page starts after (NULL: the newest); more says older ones exist, so the
  * page links to them. */
 dx_status page_history(dx_buf *out, json_t *items, const char *query, const char *before, bool more,
                        const char *form_token);
+
+/* Who looks at the pages this thread renders next (until reset with NULL):
+ * the frame shows the account (a settings link, sign out) or "Sign in";
+ * the question page offers re-run and delete only when can_change, and the
+ * owner's share link carries share. The caller keeps *v alive meanwhile;
+ * never set (NULL): anonymous, and re-run and delete are offered. */
+/* A premium member as a signed-in user may choose it. */
+typedef struct page_member_choice {
+    int index; /* its place in the council: the form field is pm<index> */
+    const char *name, *model;
+    bool chosen; /* ticked: the user's default */
+} page_member_choice;
+
+/* A provider a user may bring a key for; saved: one is stored (never shown). */
+typedef struct page_key_slot {
+    const char *provider;
+    bool saved;
+} page_key_slot;
+
+/* What the server offers beyond the free members (NULL: nothing). */
+typedef struct page_premium {
+    const page_member_choice *members;
+    size_t n_members;
+    const page_key_slot *keys;
+    size_t n_keys;
+    int used_today, daily_limit; /* premium calls; daily_limit < 0: not shown */
+} page_premium;
+
+typedef struct page_viewer {
+    const char *account;         /* signed-in account name; NULL: anonymous */
+    bool can_change;             /* may re-run and delete the question shown */
+    const char *share;           /* the owner's view: the question's share token */
+    const char *via_share;       /* opened through a share link: its token, kept in live URLs */
+    const page_premium *premium; /* the council's premium members: the ask form's choices
+                                    (signed in) or the invitation to sign in (anonymous) */
+} page_viewer;
+
+void page_viewer_set(const page_viewer *v);
+
+typedef enum page_account_form { PAGE_SIGNIN, PAGE_SIGNUP } page_account_form;
+
+/* The sign-in or sign-up page: name prefilled (NULL: empty), error shown
+ * above the form (NULL: none); signup_open false says the server takes no
+ * new accounts. */
+dx_status page_account(dx_buf *out, page_account_form form, const char *form_token,
+                       const char *name, const char *error, bool signup_open);
+/* A signed-in user's settings: change password, default premium members and
+ * provider keys (the viewer's premium), sign out everywhere. */
+dx_status page_settings(dx_buf *out, const char *form_token, const char *name, const char *notice,
+                        const char *error);
 
 /* An error page for http_status with a one-line message for a person. */
 dx_status page_error(dx_buf *out, int http_status, const char *message);

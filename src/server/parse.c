@@ -319,6 +319,61 @@ static dx_status chat_messages(json_t *root, api_chat *out)
     return DX_OK;
 }
 
+/* Appends text to the string at key k of o (a blank line between). */
+static dx_status join_text(json_t *o, const char *k, const char *text)
+{
+    const char *prev = json_string_value(json_object_get(o, k));
+    dx_buf b = dx_buf_make(DX_HTTP_MAX_BODY);
+    dx_status st = DX_OK;
+    if (prev && *prev && !(st = dx_buf_puts(&b, prev)))
+        st = dx_buf_puts(&b, "\n\n");
+    if (!st)
+        st = dx_buf_puts(&b, text);
+    if (!st && json_object_set_new(o, k, json_stringn(b.data ? b.data : "", b.len)))
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    dx_buf_free(&b);
+    return st;
+}
+
+dx_status api_chat_turns(api_chat *c, council_turn *turns, size_t cap, size_t *n)
+{
+    *n = 0;
+    json_t *list = json_array(), *cur = NULL;
+    if (!list || json_object_set_new(c->root, "\x01turns", list)) /* root owns them */
+        return dx_fail(DX_ENOMEM, "out of memory");
+    size_t last = 0;
+    for (size_t i = 0; i < c->n_messages; i++)
+        if (c->contents[i] == c->last_user)
+            last = i;
+    dx_status st = DX_OK;
+    for (size_t i = 0; !st && i < last; i++) {
+        bool user = !strcmp(c->roles[i], "user"), asst = !strcmp(c->roles[i], "assistant");
+        if (user && (!cur || json_object_get(cur, "a"))) { /* a new turn */
+            if (!(cur = json_object()) || json_array_append_new(list, cur))
+                st = dx_fail(DX_ENOMEM, "out of memory");
+        }
+        if (!st && user)
+            st = join_text(cur, "q", c->contents[i]);
+        else if (!st && asst && cur && *c->contents[i]) /* an empty reply is none */
+            st = join_text(cur, "a", c->contents[i]);
+    }
+    if (st)
+        return st;
+    size_t total = json_array_size(list), answered = 0;
+    for (size_t i = 0; i < total; i++)
+        answered += json_object_get(json_array_get(list, i), "a") != NULL;
+    size_t skip = answered > cap ? answered - cap : 0;
+    for (size_t i = 0; i < total; i++) {
+        json_t *t = json_array_get(list, i);
+        if (!json_object_get(t, "a") || (skip && skip--))
+            continue;
+        turns[*n] = (council_turn){json_string_value(json_object_get(t, "q")),
+                                   json_string_value(json_object_get(t, "a"))};
+        (*n)++;
+    }
+    return DX_OK;
+}
+
 dx_status api_chat_parse(const char *body, size_t len, api_chat *out)
 {
     memset(out, 0, sizeof *out);

@@ -87,6 +87,8 @@ dx_status http_server_start(const http_opts *o, http_server **out)
     if (!st)
         st = http_guard_init(s, o);
     if (!st)
+        st = acct_init(s, o);
+    if (!st)
         st = jobs_open(&jo, &s->jobs);
     if (!st)
         st = http_listen(s, o->host ? o->host : "127.0.0.1", o->port);
@@ -113,6 +115,7 @@ void http_server_stop(http_server *s)
         jobs_stop(s->jobs);
     http_unlisten(s);
     jobs_close(s->jobs);
+    acct_free(s);
     free(s->buckets);
     free(s->conns);
     free(s->peers);

@@ -23,8 +23,10 @@
 
 #include "core/limits.h"
 #include "core/str.h"
+#include "council/member.h"
 #include "jobs/jobs.h"
 #include "server/http.h"
+#include "server/pages.h"
 
 typedef struct http_req http_req;
 
@@ -55,6 +57,14 @@ struct http_server {
     http_route_fn route;
     http_error_page_fn error_page; /* errors on non-API paths; NULL: JSON everywhere */
     http_guard guard;
+    /* accounts (account.c) */
+    long long session_ttl_s; /* a session's life */
+    bool https;              /* reached over TLS: cookies are Secure */
+    bool signup;             /* visitors may create accounts */
+    bool open_premium;       /* anonymous askers get the premium members too */
+    struct auth_throttle *throttle_name, *throttle_addr, *throttle_signup;
+    char dummy_hash[128];       /* verified against for unknown names, so timing tells nothing */
+    unsigned char seal_key[32]; /* seals users' provider keys: derived from secret (acct_init) */
     /* the server key: <store>.key (auth_server_key_load: 0600, made when absent,
      * refused when others can read it). One secret for the server's seals and
      * tokens, each use deriving its own key from it; it outlives restarts. */
@@ -128,6 +138,11 @@ struct http_req {
     char session[33]; /* the session cookie's value, once looked up or made */
     bool new_session; /* made for this response: Set-Cookie it */
     bool counted;     /* holds a place in srv->conns */
+    /* the account (account.c's acct_who): uid 0 is anonymous */
+    bool who_known;
+    long long uid;
+    char uname[64];
+    char account_cookie[192]; /* a Set-Cookie for the account session to send, or "" */
 };
 
 /* ---- the guard (guard.c) ---- */
@@ -149,6 +164,87 @@ void http_guard_form_token(http_req *r, char out[HTTP_TOKEN_LEN + 1]);
 bool http_guard_form_ok(http_req *r, const char *token);
 /* Set-Cookie for a session made while answering r. */
 void http_guard_cookie(http_req *r, struct MHD_Response *resp);
+
+/* ---- accounts (account.c; docs/accounts.md) ---- */
+
+/* Throttles, the session's life, Secure cookies, sign-up; acct_free undoes. */
+dx_status acct_init(http_server *s, const http_opts *o);
+void acct_free(http_server *s);
+/* Who sent r: r->uid and r->uname from a live account session cookie (0 and
+ * "" when none). A forged, expired or ended cookie is told to go. Once per
+ * request; later calls return at once. */
+void acct_who(http_req *r);
+
+/* A question's owner as one request sees it. */
+typedef struct acct_question {
+    long long owner; /* 0: asked anonymously */
+    char share[64];  /* an owned question's share token */
+    bool via_share;  /* readable only because the request gave its share token (s=) */
+    bool may_change; /* may re-run and delete it */
+} acct_question;
+
+/* May r read (change false) or re-run and delete (change true) question id?
+ * An anonymous question is everyone's; an owned one its owner's, and
+ * readable by whoever gives its share token (query s=). DX_ENOTFOUND, as
+ * for a question that does not exist, otherwise. */
+dx_status acct_question_access(http_req *r, const char *id, bool change, acct_question *out);
+/* Who asks a question sent by r; share receives a new owned question's token. */
+void acct_asker(http_req *r, jobs_asker *who, char share[44]);
+/* An /api/v1 write (POST, DELETE) that a signed-in browser's cookie rides
+ * along with must carry X-Drux-Token (the pages' form token); false with a
+ * 403 queued in *ret when it doesn't. Anonymous requests pass. */
+bool acct_api_write_ok(http_req *r, enum MHD_Result *ret);
+/* The members a question asks, chosen for who asks it. */
+typedef struct acct_selection {
+    const char *names[DX_MAX_MEMBERS];
+    size_t n;
+    bool all;      /* the whole council: asked as NULL (stored "asked": null) */
+    int n_premium; /* premium members among them */
+} acct_selection;
+
+/* asked: the members named (n_asked), or NULL for "the council": its free
+ * members and the premium ones chosen (form_pick by council index, else the
+ * user's defaults; none for anonymous askers). DX_EUNSUPPORTED when an
+ * anonymous asker names a premium member (acct_error: 403). */
+dx_status acct_select(http_req *r, const char *const *asked, size_t n_asked, const bool *form_pick,
+                      acct_selection *sel);
+/* The free members only: what an anonymous /v1 request asks. */
+dx_status acct_select_free(http_req *r, acct_selection *sel);
+/* The signed-in user's default premium members, by council index. */
+void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS]);
+/* Starts the question for r's asker: its premium calls taken from the day's
+ * allowance (429 premium_quota past it), the asker's own keys used. False
+ * with the error queued in *ret. */
+bool acct_start(http_req *r, const char *question, const acct_selection *sel,
+                char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* A follow-up on question parent for r's asker (threads): members (a JSON
+ * array of names, NULL: the parent's) as acct_select allows them to r, its
+ * premium calls from the day's allowance, the asker's own keys; the thread
+ * stays its owner's. The caller has checked r may change parent. */
+bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
+                   char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* Asks stored question id again for r's asker (its members, as acct_select
+ * allows them to r); the caller has checked r may change it. */
+bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret);
+/* acct_select's errors as HTTP (DX_EUNSUPPORTED: 403 sign_in_for_premium). */
+enum MHD_Result acct_error(http_req *r, dx_status st);
+/* The pm<index> ticks of a posted form; false when it carries no choice. */
+bool acct_form_pick(http_req *r, bool pick[DX_MAX_MEMBERS]);
+/* What the pages show of the premium members to r (pages.h), its arrays
+ * in *buf; NULL when the council has none. */
+typedef struct premium_view {
+    page_premium p;
+    page_member_choice members[DX_MAX_MEMBERS];
+    page_key_slot keys[JOBS_MAX_KEYS];
+} premium_view;
+const page_premium *acct_premium_view(http_req *r, premium_view *buf);
+
+/* The account pages: /signin, /signup, /signout, /signout-everywhere,
+ * /settings...; *handled false for other paths. */
+enum MHD_Result acct_route(http_req *r, const char *path, bool *handled);
+/* A posted form of this server's pages: urlencoded, with the session's form
+ * token (html.c). False with the refusal queued in *ret. */
+bool html_form_ok(http_req *r, enum MHD_Result *ret);
 
 /* Responses: each queues one response and returns the MHD result. */
 enum MHD_Result http_send(http_req *r, int status, const char *mime, const void *data, size_t len,
@@ -175,6 +271,11 @@ double http_now_ms(void);
 enum MHD_Result api_route(http_req *r, const char *path);
 enum MHD_Result openai_route(http_req *r, const char *path);
 enum MHD_Result html_route(http_req *r, const char *path, bool *handled);
+
+/* A thread (jobs_thread_json) as Markdown: per turn the question, the
+ * verdict, the answer, the agreed and disputed points and who made them,
+ * and each member's answer (export.c). Appends to out. */
+dx_status export_thread_md(dx_buf *out, json_t *thread);
 
 /* ---- parsers (parse.c), for untrusted bodies ---- */
 
@@ -206,6 +307,13 @@ typedef struct api_chat {
 
 /* POST /v1/chat/completions body. Free with api_chat_free. */
 dx_status api_chat_parse(const char *body, size_t len, api_chat *out);
+/* The conversation before the last user message as a thread's earlier
+ * turns for the council: each run of user messages (joined by a blank
+ * line) with the assistant messages that follow it (joined likewise) is a
+ * turn; system and developer messages, assistant messages before any user
+ * message and user messages left without a reply are not turns. At most
+ * cap turns (the latest); the strings live as long as c. */
+dx_status api_chat_turns(api_chat *c, council_turn *turns, size_t cap, size_t *n);
 void api_chat_free(api_chat *c);
 
 #endif

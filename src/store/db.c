@@ -66,7 +66,16 @@ static const char *const migrations[] = {
     "ALTER TABLE questions ADD COLUMN owner INTEGER REFERENCES users(id) ON DELETE CASCADE;"
     "ALTER TABLE questions ADD COLUMN share TEXT;"
     "CREATE INDEX questions_owner ON questions(owner, seq);",
-    /* 2 -> 3: several instances on one store (db.h): who owns a question, who
+    /* 2 -> 3: threads. A question is turn `turn` of thread `thread_id` (the id of the thread's
+     * first question); a store from before keeps every question as a thread of one. Each
+     * member says how many earlier turns it was given and how many were left out to fit. */
+    "ALTER TABLE questions ADD COLUMN thread_id TEXT;"
+    "ALTER TABLE questions ADD COLUMN turn INTEGER NOT NULL DEFAULT 1;"
+    "UPDATE questions SET thread_id = id;"
+    "CREATE UNIQUE INDEX questions_thread ON questions(thread_id, turn);"
+    "ALTER TABLE members ADD COLUMN context_turns INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE members ADD COLUMN context_dropped INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: several instances on one store (db.h): who owns a question, who
      * is alive, the events others follow, the rate limit they share */
     "CREATE TABLE instances("
     "  id TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
@@ -278,6 +287,23 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
     return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
 }
 
+/* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
+ * anonymous) with its share token. Caller holds the lock. */
+static dx_status insert_locked(db *d, const char *id, const char *question, const char *sel,
+                               const char *created_at, const char *thread_id, long long turn,
+                               long long owner, const char *share)
+{
+    const char *ins =
+        "INSERT INTO questions(id, question, members_sel, status, created_at, "
+        "instance, owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const char *queued = question_status_str(QUESTION_QUEUED);
+    dx_status st = owner > 0 ? sql_do(d->c, NULL, ins, "ttttttitti", id, question, sel, queued,
+                                      created_at, d->instance, owner, share, thread_id, turn)
+                             : sql_do(d->c, NULL, ins, "ttttttnnti", id, question, sel, queued,
+                                      created_at, d->instance, thread_id, turn);
+    return st ? dx_wrap(st, "insert question") : DX_OK;
+}
+
 dx_status db_question_insert(db *d, const char *id, const char *question,
                              const char *const *members, size_t n_members, const char *created_at)
 {
@@ -293,16 +319,107 @@ dx_status db_question_insert_as(db *d, const char *id, const char *question,
     if (st)
         return st;
     pthread_mutex_lock(&d->mu);
-    const char *ins = "INSERT INTO questions(id, question, members_sel, status, created_at, "
-                      "instance, owner, share) VALUES(?, ?, ?, ?, ?, ?, ?, ?)";
-    const char *queued = question_status_str(QUESTION_QUEUED);
-    st = owner > 0 ? sql_do(d->c, NULL, ins, "ttttttit", id, question, sel, queued, created_at,
-                            d->instance, owner, share)
-                   : sql_do(d->c, NULL, ins, "ttttttnn", id, question, sel, queued, created_at,
-                            d->instance);
+    st = insert_locked(d, id, question, sel, created_at, id, 1, owner, share);
     pthread_mutex_unlock(&d->mu);
     free(sel);
-    return st ? dx_wrap(st, "insert question") : DX_OK;
+    return st;
+}
+
+/* The thread, turn and status of question id, and the last turn of its
+ * thread; with owner, also who owns it and its share token (share_cap
+ * bytes). Caller holds the lock. */
+static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                       long long *turn, long long *last, question_status *status,
+                                       long long *owner, char *share, size_t share_cap)
+{
+    sql_stmt *s = NULL;
+    dx_status st = question_row(d,
+                                "SELECT q.thread_id, q.turn, q.status, (SELECT MAX(t.turn) FROM "
+                                "questions t WHERE t.thread_id = q.thread_id), q.owner, q.share "
+                                "FROM questions q WHERE q.id = ?",
+                                id, &s);
+    if (!st) {
+        const char *t = sql_text(s, 0);
+        snprintf(thread, DX_HTTP_MAX_ID + 1, "%s", t ? t : id);
+        *turn = sql_int(s, 1);
+        *last = sql_int(s, 3);
+        if (!question_status_parse(sql_text(s, 2), status))
+            *status = QUESTION_INTERRUPTED;
+        if (owner)
+            *owner = sql_int(s, 4);
+        const char *sh = sql_text(s, 5);
+        if (share)
+            snprintf(share, share_cap, "%s", sh ? sh : "");
+    }
+    sql_finalize(s);
+    return st;
+}
+
+/* As owner_position_locked without the owner. */
+static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+                                 long long *turn, long long *last, question_status *status)
+{
+    return owner_position_locked(d, id, thread, turn, last, status, NULL, NULL, 0);
+}
+
+dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1], int *turn,
+                               int *last_turn)
+{
+    long long t = 0, last = 0;
+    question_status qs;
+    pthread_mutex_lock(&d->mu);
+    dx_status st = position_locked(d, id, thread, &t, &last, &qs);
+    pthread_mutex_unlock(&d->mu);
+    *turn = (int)t;
+    *last_turn = (int)last;
+    return st;
+}
+
+dx_status db_followup_insert(db *d, const char *id, const char *question,
+                             const char *const *members, size_t n_members, const char *created_at,
+                             const char *parent, char thread[DX_HTTP_MAX_ID + 1], int *turn)
+{
+    char *sel;
+    dx_status st = selection_json(members, n_members, &sel);
+    if (st)
+        return st;
+    long long pturn = 0, last = 0, owner = 0;
+    char share[128];
+    question_status pst;
+    pthread_mutex_lock(&d->mu);
+    if ((st = sql_begin(d->c)))
+        goto out;
+    if ((st = owner_position_locked(d, parent, thread, &pturn, &last, &pst, &owner, share,
+                                    sizeof share)))
+        goto out;
+    if (!question_status_final(pst)) {
+        st = dx_fail(DX_EARG, "question '%s' is still being answered: follow up once it is done",
+                     parent);
+        goto out;
+    }
+    if (pturn != last) {
+        st = dx_fail(DX_EARG,
+                     "question '%s' is turn %lld of a thread of %lld: a follow-up continues the "
+                     "thread from its last turn",
+                     parent, pturn, last);
+        goto out;
+    }
+    if (last >= DB_MAX_THREAD_TURNS) {
+        st = dx_fail(DX_ELIMIT, "a thread holds at most %d turns: start a new one",
+                     DB_MAX_THREAD_TURNS);
+        goto out;
+    }
+    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner,
+                            owner > 0 ? share : NULL)))
+        goto out;
+    st = sql_commit(d->c);
+    *turn = (int)(last + 1);
+out:
+    if (st)
+        sql_rollback(d->c);
+    pthread_mutex_unlock(&d->mu);
+    free(sel);
+    return st;
 }
 
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error)
@@ -323,10 +440,12 @@ static dx_status member_save_locked(db *d, const char *id, int index, const db_m
     dx_status st = sql_prep(
         d->c, &s,
         "INSERT INTO members(question_id, idx, name, model, status, error, latency_ms, tokens, "
-        "ttft_ms, text) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(question_id, idx) DO UPDATE SET "
+        "ttft_ms, text, context_turns, context_dropped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(question_id, idx) DO UPDATE SET "
         "name = excluded.name, model = excluded.model, status = excluded.status, "
         "error = excluded.error, latency_ms = excluded.latency_ms, tokens = excluded.tokens, "
-        "ttft_ms = excluded.ttft_ms, text = excluded.text",
+        "ttft_ms = excluded.ttft_ms, text = excluded.text, "
+        "context_turns = excluded.context_turns, context_dropped = excluded.context_dropped",
         "titttt", id, (long long)index, m->name, m->model ? m->model : "", m->status, m->error);
     if (st)
         return dx_wrap(st, "save member");
@@ -337,6 +456,8 @@ static dx_status member_save_locked(db *d, const char *id, int index, const db_m
         sql_bind_textn(s, 10, m->text, m->text_len);
     else
         sql_bind_text(s, 10, "");
+    sql_bind_int(s, 11, m->context_turns);
+    sql_bind_int(s, 12, m->context_dropped);
     st = sql_run(s);
     sql_finalize(s);
     return st ? dx_wrap(st, "save member") : DX_OK;
@@ -416,7 +537,8 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
     sql_stmt *s;
     dx_status st = sql_prep(d->c, &s,
                             "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
-                            "text FROM members WHERE question_id = ? ORDER BY idx",
+                            "text, context_turns, context_dropped FROM members WHERE "
+                            "question_id = ? ORDER BY idx",
                             "t", id);
     bool row;
     while (!st && !(st = sql_step(s, &row)) && row) {
@@ -426,6 +548,10 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
                               (json_int_t)sql_int(s, 5), "ttft_ms", (json_int_t)sql_int(s, 6));
         if (m && with_texts)
             json_object_set_new(m, "text", col_str(s, 7));
+        if (m) {
+            json_object_set_new(m, "context_turns", json_integer(sql_int(s, 8)));
+            json_object_set_new(m, "context_dropped", json_integer(sql_int(s, 9)));
+        }
         if (!m || json_array_append_new(arr, m))
             st = dx_fail(DX_ENOMEM, "out of memory");
     }
@@ -434,10 +560,11 @@ static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *
 }
 
 /* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus,
- * result */
+ * thread_id, turn, result */
 #define Q_COLS                                                                                     \
     "q.id, q.question, q.status, q.error, q.created_at, q.finished_at, q.members_sel, a.label, "   \
-    "a.consensus, "
+    "a.consensus, q.thread_id, q.turn, "
+#define Q_RESULT 11
 
 static json_t *row_question(sql_stmt *s)
 {
@@ -449,6 +576,9 @@ static json_t *row_question(sql_stmt *s)
     const char *sel = sql_text(s, 6);
     json_t *selj = sel ? json_loads(sel, 0, NULL) : NULL;
     json_object_set_new(q, "asked", selj ? selj : json_null());
+    json_object_set_new(q, "thread",
+                        sql_is_null(s, 9) ? json_incref(json_object_get(q, "id")) : col_str(s, 9));
+    json_object_set_new(q, "turn", json_integer(sql_int(s, 10)));
     return q;
 }
 
@@ -468,7 +598,7 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-    const char *res = sql_text(s, 9);
+    const char *res = sql_text(s, Q_RESULT);
     json_t *rj = res ? json_loads(res, 0, NULL) : NULL;
     json_object_set_new(q, "result", rj ? rj : json_null());
     json_t *members = json_array();
@@ -538,7 +668,8 @@ static dx_status list_members_locked(db *d, const char *pattern, const char *bef
     sql_stmt *s;
     dx_status st = sql_prep(d->c, &s,
                             "SELECT m.question_id, m.name, m.model, m.status, m.error, "
-                            "m.latency_ms, m.tokens, m.ttft_ms FROM members m WHERE "
+                            "m.latency_ms, m.tokens, m.ttft_ms, m.context_turns, "
+                            "m.context_dropped FROM members m WHERE "
                             "m.question_id IN (SELECT q.id FROM questions q WHERE " LIST_WHERE
                             "ORDER BY q.seq DESC LIMIT ?3) ORDER BY m.question_id, m.idx",
                             "ttii", pattern, before, (long long)limit, owner);
@@ -564,6 +695,10 @@ static dx_status list_members_locked(db *d, const char *pattern, const char *bef
                               col_str(s, 2), "status", col_str(s, 3), "error", col_str(s, 4),
                               "latency_ms", (json_int_t)sql_int(s, 5), "tokens",
                               (json_int_t)sql_int(s, 6), "ttft_ms", (json_int_t)sql_int(s, 7));
+        if (m) {
+            json_object_set_new(m, "context_turns", json_integer(sql_int(s, 8)));
+            json_object_set_new(m, "context_dropped", json_integer(sql_int(s, 9)));
+        }
         if (!m || json_array_append_new(members, m))
             st = dx_oom("store");
     }
@@ -626,12 +761,21 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
 dx_status db_question_delete(db *d, const char *id)
 {
     pthread_mutex_lock(&d->mu);
-    long long changed = 0;
-    dx_status st = sql_do(d->c, &changed, "DELETE FROM questions WHERE id = ?", "t", id);
+    char thread[DX_HTTP_MAX_ID + 1];
+    long long turn, last, changed = 0;
+    question_status qs;
+    dx_status st = position_locked(d, id, thread, &turn, &last, &qs);
+    /* the question and every later turn of its thread, in one statement */
+    if (!st) {
+        st = sql_do(d->c, &changed, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", "ti",
+                    thread, turn);
+        if (st)
+            dx_wrap(st, "delete question");
+        else if (!changed)
+            st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+    }
     pthread_mutex_unlock(&d->mu);
-    if (st)
-        return dx_wrap(st, "delete question");
-    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+    return st;
 }
 
 dx_status db_question_source(db *d, const char *id, char **question, json_t **members)
@@ -652,6 +796,51 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
 out:
     sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out)
+{
+    *out = NULL;
+    json_t *ids = json_array();
+    if (!ids)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn",
+                            "t", thread);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row)
+        if (json_array_append_new(ids, col_str(s, 0)))
+            st = dx_fail(DX_ENOMEM, "out of memory");
+    sql_finalize(s);
+    if (!st && !json_array_size(ids))
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
+    pthread_mutex_unlock(&d->mu);
+    json_t *turns = st ? NULL : json_array();
+    if (!st && !turns)
+        st = dx_fail(DX_ENOMEM, "out of memory");
+    size_t i;
+    json_t *idj;
+    json_array_foreach(ids, i, idj)
+    {
+        json_t *q;
+        if (st)
+            break;
+        /* a turn deleted between the two reads is simply not there */
+        dx_status qst = db_question_get(d, json_string_value(idj), with_texts, &q);
+        if (qst == DX_ENOTFOUND)
+            continue;
+        if ((st = qst) == DX_OK && json_array_append_new(turns, q))
+            st = dx_fail(DX_ENOMEM, "out of memory");
+    }
+    json_decref(ids);
+    if (!st && !json_array_size(turns))
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
+    if (st)
+        json_decref(turns);
+    else
+        *out = turns;
     return st;
 }
 

@@ -4,6 +4,9 @@
  * or in a PostgreSQL database (a postgres:// URL) that several drux
  * instances share. The same functions run on both (store/sql.h).
  *
+ * A question is one turn of a thread: a first question and its follow-ups
+ * ("thread" is the first question's id, "turn" its place, from 1).
+ *
  *     db *d;
  *     if (db_open("/home/me/.local/share/drux/drux.db", &d)) die(dx_errmsg());
  *     db_question_insert(d, "k3x9ab", "Why is the sky blue?", NULL, 0, now);
@@ -26,12 +29,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/limits.h"
 #include "core/status.h"
 
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* Opens (creating when absent) and migrates the store at path, a SQLite
  * file whose directory must exist or a postgres:// URL (libpq's form).
@@ -77,6 +81,30 @@ dx_status db_question_insert_as(db *d, const char *id, const char *question,
                                 const char *const *members, size_t n_members,
                                 const char *created_at, long long owner, const char *share);
 
+/* Turns one thread may hold (a follow-up past it is DX_ELIMIT). */
+#define DB_MAX_THREAD_TURNS 100
+
+/* A new question, status "queued", continuing the thread of `parent`: turn
+ * last + 1 of it. In one transaction the parent must be the thread's last
+ * turn and finished (done, failed or interrupted), else DX_EARG with why;
+ * DX_ENOTFOUND when there is no parent; DX_ELIMIT past DB_MAX_THREAD_TURNS.
+ * It belongs to whoever the parent belongs to (its owner and share token):
+ * a thread has one owner and one share link. thread and *turn get the new
+ * question's place. */
+dx_status db_followup_insert(db *d, const char *id, const char *question,
+                             const char *const *members, size_t n_members, const char *created_at,
+                             const char *parent, char thread[DX_HTTP_MAX_ID + 1], int *turn);
+
+/* Where question id is: its thread (the id of the thread's first question),
+ * its turn (1 = the first) and the thread's last turn. DX_ENOTFOUND. */
+dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1], int *turn,
+                               int *last_turn);
+
+/* Every turn of a thread, first to last: a JSON array of stored questions
+ * (as db_question_get; with_texts as there). DX_ENOTFOUND when the thread
+ * has no question. */
+dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out);
+
 /* Status of a question and why (NULL: no error). */
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error);
 
@@ -87,6 +115,8 @@ typedef struct db_member {
     const char *text;
     size_t text_len;
     long long latency_ms, tokens, ttft_ms;
+    int context_turns;   /* earlier turns of its thread the member was given */
+    int context_dropped; /* earlier turns left out to fit its context window */
 } db_member;
 
 /* One member's live state, saved as it goes (index: its place in the council). */
@@ -127,7 +157,8 @@ dx_status db_question_list(db *d, const char *query, int limit, const char *befo
 dx_status db_question_list_of(db *d, long long owner, const char *query, int limit,
                               const char *before, json_t **out);
 
-/* Removes a question and all that belongs to it; DX_ENOTFOUND if absent. */
+/* Removes a question, the later turns of its thread, and all that belongs
+ * to them, in one statement; DX_ENOTFOUND if absent. */
 dx_status db_question_delete(db *d, const char *id);
 
 /* The question text and member selection of a stored question (to re-run

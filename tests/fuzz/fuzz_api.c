@@ -38,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!c.model || !c.last_user || c.n_messages == 0 ||
                 c.n_messages > API_CHAT_MAX_MESSAGES)
                 __builtin_trap();
+            council_turn turns[8]; /* a conversation's earlier turns, at most 8 kept */
+            size_t nt = 0;
+            if (api_chat_turns(&c, turns, 8, &nt) == DX_OK)
+                for (size_t i = 0; i < nt; i++)
+                    if (nt > 8 || !turns[i].question || !turns[i].answer || !*turns[i].answer)
+                        __builtin_trap();
             api_chat_free(&c);
         }
         break;

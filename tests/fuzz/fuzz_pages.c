@@ -1,6 +1,7 @@
 /* fuzz_pages — model output through the pages: the first byte picks whether
  * the rest is markdown (page_markdown), a stored question as JSON
- * (page_question), or a member's answer and the synthesized answer inside a
+ * (page_question, and as two turns of a thread: page_thread and the
+ * Markdown export), or a member's answer and the synthesized answer inside a
  * finished question. Nothing may crash, and the HTML may hold no script,
  * style, image, event handler or link with a scheme other than http(s)/mailto
  * beyond the page's own /static/app.js. */
@@ -12,6 +13,7 @@
 
 #include "core/limits.h"
 #include "server/pages.h"
+#include "server/srv.h"
 
 static void check_html(const char *h)
 {
@@ -73,6 +75,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         q = json_loadb(s, n, 0, NULL);
         if (q && page_question(&b, q, data[0] & 4, NULL) == DX_OK)
             check_html(b.data ? b.data : "");
+        /* the same question as two turns of a thread, on the page and in the Markdown export */
+        json_t *turns = q ? json_pack("[O, O]", q, q) : NULL;
+        dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES), md = dx_buf_make(DX_PAGE_MAX_BYTES);
+        if (turns && page_thread(&tb, turns, false, "t") == DX_OK)
+            check_html(tb.data ? tb.data : "");
+        json_t *thread = turns ? json_pack("{s:s, s:O}", "thread", "f1", "questions", turns) : NULL;
+        if (thread)
+            export_thread_md(&md, thread);
+        json_decref(thread);
+        json_decref(turns);
+        dx_buf_free(&tb);
+        dx_buf_free(&md);
     } else {
         json_t *text = json_stringn_nocheck(s, n);
         q = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:[{s:s, s:s, s:s, s:O}], s:{s:s, s:i, s:[], "

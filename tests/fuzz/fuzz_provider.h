@@ -3,7 +3,8 @@
  * DECODE(event, data, len, chunk), one streamed event through its decoder,
  * and WHOLE(data, len, chunk), a non-streamed reply. The first input byte
  * picks where the input is split into two reads; then the whole input goes
- * through WHOLE and the error-body helpers (message, retry hint, redaction).
+ * through WHOLE and the error-body and header helpers (message, retry hint,
+ * durations, RFC 3339 times, redaction).
  * Nothing may crash, read out of bounds or grow past the line limit. */
 #ifndef DRUX_FUZZ_PROVIDER_H
 #define DRUX_FUZZ_PROVIDER_H
@@ -57,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     remote_error_message(s, n, buf, sizeof buf);
     remote_error_retry_s(s, n);
     remote_duration_s(s, n < 64 ? n : 64);
+    remote_rfc3339_s(s, n < 64 ? n : 64); /* Anthropic's ratelimit reset times */
     char copy[256];
     size_t k = n < sizeof copy - 1 ? n : sizeof copy - 1;
     memcpy(copy, s, k);

@@ -44,7 +44,8 @@ def serve(tmp_path_factory, fake):
     for name, model in (("a", say("The capital of France is Paris.")),
                         ("b", say("Paris is the capital of France.")),
                         ("writer", "slowsay-" + SCRIPT.encode().hex())):
-        lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url, "model = " + model]
+        lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url, "model = " + model,
+                  "tier = free"]  # a server of one's own: asked for anonymous visitors
     cfg.write_text("\n".join(lines) + "\n")
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env.pop("DRUX_CONFIG", None)

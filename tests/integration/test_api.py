@@ -307,7 +307,11 @@ def test_html_routes(server):
     status, h, _ = server.request("POST", "/q/%s/rerun" % qid, tok[1:], form)
     assert status == 303 and h["location"] != "/q/" + qid
     server.json("DELETE", "/api/v1/questions/" + h["location"][3:])  # stop the re-run
-    status, h, _ = server.request("POST", "/q/%s/delete" % qid, tok[1:], form)
+    # deleting asks first (a turn takes its later turns with it); confirmed, it goes
+    status, h, page = server.request("POST", "/q/%s/delete" % qid, tok[1:], form)
+    assert status == 200 and b'name="confirm" value="1"' in page
+    assert server.request("GET", "/q/" + qid)[0] == 200
+    status, h, _ = server.request("POST", "/q/%s/delete" % qid, tok[1:] + b"&confirm=1", form)
     assert status == 303 and h["location"] == "/history"
     assert server.request("GET", "/q/" + qid)[0] == 404
 

@@ -263,13 +263,14 @@ def test_without_javascript_ask_and_finished_page(server, browser_nojs):
     # app.js never ran: it is what shows the copy button
     assert not d.find_element(By.CSS_SELECTOR, "button.copy").is_displayed()
     shot(d, "nojs-result")
-    # a follow-up is a plain form: it starts a new question
+    # a follow-up is a plain form: it continues the thread, newest last
     fu = d.find_elements(By.CSS_SELECTOR, "section.followups button.followup")
     if fu:
         asked = fu[0].text
         fu[0].click()
         WebDriverWait(d, 30).until(lambda d: "/q/" in d.current_url and qid_of(d) != qid)
-        assert d.find_element(By.CSS_SELECTOR, "main h1").text == asked
+        assert d.find_element(By.CSS_SELECTOR, "main .turn.current .q").text == asked
+        assert d.find_element(By.CSS_SELECTOR, "main h1").text == q["question"]
 
 
 def test_history_search_reopen_delete(server, browser):

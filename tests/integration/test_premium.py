@@ -302,8 +302,9 @@ def test_mixed_council_one_analysis(tmp_path, providers, openai):
 
 
 def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
-    """Through drux serve: the live events, the stored result and the result page say which
-    member is premium and what each cost."""
+    """Through drux serve (--open-premium: anonymous visitors ask premium members too): the live
+    events, the stored result and the result page say which member is premium and what each
+    cost."""
     import http.client
     t = tag()
 
@@ -318,7 +319,7 @@ def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
         ("gemini", gemini(providers, "overloaded" + t, max_attempts=1, **priced)),
     ], timeout_s=20)
     proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db",
-                             str(tmp_path / "drux.db"), "--rate-limit", "0"],
+                             str(tmp_path / "drux.db"), "--rate-limit", "0", "--open-premium"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env_for(tmp_path))
     try:
@@ -386,7 +387,7 @@ def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
         card = card[:card.index("</summary>")]
         assert "premium</span>" in card and "~$0.0001" in card
         mine = page[page.index('data-index="0"'):]
-        assert "m-tier" not in mine[:mine.index("</summary>")]
+        assert 'class="m-tier badge free">free</span>' in mine[:mine.index("</summary>")]
     finally:
         proc.send_signal(2)
         try:

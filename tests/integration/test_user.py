@@ -70,8 +70,8 @@ def test_old_store_is_upgraded(tmp_path):
         assert c.execute("PRAGMA user_version").fetchone()[0] == 1
     assert user(db, "add", "ada", password="a long enough password\n").returncode == 0
     with sqlite3.connect(db) as c:
-        # migrated to the current schema: accounts (2) and what follows (3: instances)
-        assert c.execute("PRAGMA user_version").fetchone()[0] >= 2
+        # every migration ran: 2 (accounts), 3 (threads), 4 (instances)
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 4
         assert c.execute("SELECT count(*) FROM users").fetchone()[0] == 1
         assert c.execute("SELECT count(*) FROM questions WHERE owner IS NULL").fetchone()[0] == 3
     fake = fake_openai.Server().start()
@@ -84,6 +84,7 @@ def test_old_store_is_upgraded(tmp_path):
             status, q = srv.json("GET", "/api/v1/questions/" + old["id"])
             assert status == 200
             contains(q, old, old["id"])
+            assert q["thread"] == old["id"] and q["turn"] == 1  # each a thread of one
             status, _, page = srv.request("GET", "/q/" + old["id"])
             assert status == 200 and old["question"].encode() in page
     finally:

@@ -38,8 +38,9 @@ class Serve:
                               "beta": say("The capital of France is Paris.")}
         lines = ["[council]", "max_tokens = 32", "timeout_s = 30", ""]
         for name, model in members.items():
+            # the fake plays a server of one's own: free members, which anonymous visitors ask
             lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url,
-                      "model = " + model, "max_attempts = 1", ""]
+                      "model = " + model, "max_attempts = 1", "tier = free", ""]
         for name, path in (local or {}).items():
             lines += ["[member.%s]" % name, "type = local", "model = " + path, ""]
         cfg = tmp / "council.ini"

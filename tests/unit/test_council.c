@@ -819,8 +819,42 @@ TEST(config_presets)
     CHECK(system(buf) == 0);
 }
 
+/* council_turns_trim: the fewest oldest turns left out so the rest fits. */
+typedef struct {
+    const size_t *sizes;
+    size_t n, budget;
+    int calls;
+} trim_case;
+
+static bool trim_fits(void *user, size_t first)
+{
+    trim_case *c = user;
+    size_t total = 10; /* the question */
+    for (size_t i = first; i < c->n; i++)
+        total += c->sizes[i];
+    c->calls++;
+    return total <= c->budget;
+}
+
+TEST(turns_are_trimmed_from_the_oldest)
+{
+    static const size_t sizes[] = {400, 50, 300, 20, 100};
+    trim_case c = {sizes, 5, 1000, 0};
+    CHECK_EQ_INT(council_turns_trim(5, trim_fits, &c), 0); /* 880: everything fits */
+    c.budget = 500;
+    CHECK_EQ_INT(council_turns_trim(5, trim_fits, &c), 1); /* 480 without the first */
+    c.budget = 150;
+    CHECK_EQ_INT(council_turns_trim(5, trim_fits, &c), 3); /* the last two: 130 */
+    c.budget = 5;                                          /* not even the question: all out */
+    c.calls = 0;
+    CHECK_EQ_INT(council_turns_trim(5, trim_fits, &c), 5);
+    CHECK(c.calls <= 4);
+    CHECK_EQ_INT(council_turns_trim(0, trim_fits, &c), 0);
+}
+
 int main(void)
 {
+    RUN(turns_are_trimmed_from_the_oldest);
     RUN(config_full_council);
     RUN(config_council_defaults_after_members);
     RUN(config_errors_name_the_line);

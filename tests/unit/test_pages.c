@@ -259,7 +259,7 @@ TEST(answer_kind_is_shown)
     CHECK(written);
 }
 
-TEST(followups_post_to_ask_without_script)
+TEST(followups_continue_the_thread_without_script)
 {
     json_t *q = fixture("consensus");
     CHECK(q);
@@ -268,13 +268,83 @@ TEST(followups_post_to_ask_without_script)
     char *h = render("consensus", false);
     CHECK(h);
     const char *f = between(h, "<section class=\"followups\"", "</section>");
-    int forms = count(f, "<form method=\"post\" action=\"/ask\"><input type=\"hidden\" name=\"q\"");
+    int forms = count(f, "<form method=\"post\" action=\"/q/cn1/followup\"><input "
+                         "type=\"hidden\" name=\"q\"");
+    bool typed = strstr(h, "<form class=\"ask followup-ask\" method=\"post\" "
+                           "action=\"/q/cn1/followup\">") != NULL;
     bool share = strstr(h, "<a class=\"permalink\" href=\"/q/cn1\">") &&
                  strstr(h, "<a class=\"button\" href=\"/\">New search</a>");
     free(h);
     CHECK(n >= 1);
     CHECK_EQ_INT(forms, n);
+    CHECK(typed);
     CHECK(share);
+}
+
+/* A thread of three: every turn with its own verdict and answers, newest
+ * last and live; earlier turns' ids prefixed so none repeats; follow-ups
+ * only under the last answer; one share link; deleting an earlier turn says
+ * how many later ones go with it; a member that got fewer turns says so. */
+TEST(thread_page_shows_every_turn_newest_last)
+{
+    json_t *t1 = fixture("consensus"), *t2 = fixture("disagree"), *t3 = fixture("running");
+    CHECK(t1 && t2 && t3);
+    json_object_set_new(t1, "thread", json_string("cn1"));
+    json_object_set_new(t2, "id", json_string("dis2"));
+    json_object_set_new(t2, "thread", json_string("cn1"));
+    json_object_set_new(t2, "turn", json_integer(2));
+    json_t *m0 = json_array_get(json_object_get(t2, "members"), 0);
+    json_object_set_new(m0, "context_turns", json_integer(0));
+    json_object_set_new(m0, "context_dropped", json_integer(1));
+    json_object_set_new(t3, "id", json_string("run3"));
+    json_object_set_new(t3, "thread", json_string("cn1"));
+    json_object_set_new(t3, "turn", json_integer(3));
+    json_t *turns = json_pack("[o, o, o]", t1, t2, t3);
+    dx_buf b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_thread(&b, turns, false, "tok"), DX_OK);
+    const char *h = b.data;
+    const char *a1 = strstr(h, "<article class=\"turn\" id=\"t-1\""),
+               *a2 = strstr(h, "<article class=\"turn\" id=\"t-2\""),
+               *a3 = strstr(h, "<article class=\"turn current\" id=\"t-3\"");
+    bool order = a1 && a2 && a3 && a1 < a2 && a2 < a3;
+    bool ids = count(h, "id=\"verdict-h\"") == 0 && count(h, "id=\"t1-verdict-h\"") == 1 &&
+               count(h, "id=\"t2-verdict-h\"") == 1 && count(h, "id=\"progress\"") == 1 &&
+               count(h, "id=\"t2-m-0\"") == 1 && count(h, "id=\"m-0\"") == 1;
+    bool live = strstr(h, "data-events=\"/api/v1/questions/run3/events\"") != NULL;
+    bool fu = count(h, "/followup\"") == 0; /* the last turn is still running */
+    bool share = count(h, "class=\"permalink\" href=\"/q/cn1\">Link to this thread") == 1 &&
+                 strstr(h, "href=\"/api/v1/threads/cn1/export.md\"") &&
+                 strstr(h, "href=\"/api/v1/threads/cn1/export.json\"");
+    bool del = strstr(h, "action=\"/q/cn1/delete\" data-later=\"2\"") &&
+               strstr(h, "action=\"/q/dis2/delete\" data-later=\"1\"");
+    bool trimmed = strstr(a2, "class=\"banner trimmed\"") && strstr(a2, "read none of the 1");
+    dx_buf_free(&b);
+    CHECK(order);
+    CHECK(ids);
+    CHECK(live);
+    CHECK(fu);
+    CHECK(share);
+    CHECK(del);
+    CHECK(trimmed);
+    /* once the last turn is done, the follow-ups continue from it */
+    json_array_set_new(turns, 2, fixture("consensus"));
+    json_t *last = json_array_get(turns, 2);
+    json_object_set_new(last, "id", json_string("cn3"));
+    json_object_set_new(last, "turn", json_integer(3));
+    b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_thread(&b, turns, false, "tok"), DX_OK);
+    bool next = strstr(b.data, "action=\"/q/cn3/followup\"") && !strstr(b.data, "/q/cn1/followup");
+    dx_buf_free(&b);
+    CHECK(next);
+    /* the page that asks first, without script */
+    b = dx_buf_make(DX_PAGE_MAX_BYTES);
+    CHECK_EQ_INT(page_delete_confirm(&b, turns, "dis2", "tok"), DX_OK);
+    bool confirm = strstr(b.data, "deletes the 1 later question of its thread") &&
+                   strstr(b.data, "name=\"confirm\" value=\"1\"") &&
+                   strstr(b.data, "action=\"/q/dis2/delete\"");
+    dx_buf_free(&b);
+    json_decref(turns);
+    CHECK(confirm);
 }
 
 TEST(disagree_shows_each_side)
@@ -809,7 +879,8 @@ int main(void)
     RUN(posting_forms_carry_the_token_and_no_path);
     RUN(answer_markdown_is_rendered_with_gfm);
     RUN(answer_kind_is_shown);
-    RUN(followups_post_to_ask_without_script);
+    RUN(followups_continue_the_thread_without_script);
+    RUN(thread_page_shows_every_turn_newest_last);
     RUN(disagree_shows_each_side);
     RUN(no_answer_says_so_without_a_number);
     RUN(running_page_updates_live_and_reloads_without_script);

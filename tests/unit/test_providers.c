@@ -232,6 +232,67 @@ TEST(provider_error_bodies_and_hints)
     CHECK(remote_duration_s("5 5", 3) < 0);
 }
 
+/* Anthropic's anthropic-ratelimit-*-reset headers: RFC 3339 times. */
+TEST(rfc3339_times)
+{
+    CHECK(remote_rfc3339_s("1970-01-01T00:00:00Z", 20) == 0);
+    CHECK(remote_rfc3339_s("2026-12-06T21:00:30Z", 20) == 1796590830);
+    CHECK(remote_rfc3339_s("2000-02-29T12:00:00Z", 20) == 951825600);
+    CHECK(remote_rfc3339_s("2026-12-06T22:00:30+01:00", 25) == 1796590830);
+    CHECK(remote_rfc3339_s("2026-12-06T20:30:30-00:30", 25) == 1796590830);
+    CHECK(fabs(remote_rfc3339_s("2026-12-06T21:00:30.25Z", 23) - 1796590830.25) < 1e-6);
+    CHECK(remote_rfc3339_s("2026-12-06t21:00:30z", 20) == 1796590830);
+    /* what is not one is -1, never a guess */
+    static const char *const bad[] = {"",
+                                      "2026-12-06",
+                                      "2026-12-06T21:00:30",
+                                      "2026-13-06T21:00:30Z",
+                                      "2026-12-06T25:00:30Z",
+                                      "2026-12-06T21:00:30.Z",
+                                      "2026-12-06T21:00:30Zjunk",
+                                      "2026-12-06T21:00:30+0100",
+                                      "6m0s",
+                                      "１９７０-01-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_MSG(remote_rfc3339_s(bad[i], strlen(bad[i])) == -1, "%s", bad[i]);
+    /* only the n bytes given are read */
+    CHECK(remote_rfc3339_s("1970-01-01T00:00:00Zxyz", 20) == 0);
+}
+
+/* Premium members without prices in the config get the built-in list price of
+ * their provider's model; prices in the config win. */
+TEST(builtin_prices)
+{
+    double in = 0, out = 0;
+    CHECK(council_builtin_price("anthropic", "claude-sonnet-4-5-20250929", &in, &out));
+    CHECK(in == 3 && out == 15);
+    CHECK(council_builtin_price("anthropic", "claude-opus-4-5", &in, &out) && in == 5);
+    CHECK(council_builtin_price("anthropic", "claude-opus-4-1", &in, &out) && in == 15);
+    CHECK(council_builtin_price("openai", "gpt-4o-mini-2024-07-18", &in, &out) && in == 0.15);
+    CHECK(council_builtin_price("openai", "gpt-4o", &in, &out) && in == 2.5);
+    CHECK(council_builtin_price("gemini", "models/gemini-2.5-flash", &in, &out) && out == 2.5);
+    CHECK(!council_builtin_price("openai", "gpt-4oX", &in, &out));
+    CHECK(!council_builtin_price("openrouter", "anthropic/claude-sonnet-4", &in, &out));
+    CHECK(!council_builtin_price(NULL, "gpt-4o", &in, &out));
+    council_config *c = NULL;
+    const char *ini = "[member.a]\nprovider = anthropic\nmodel = claude-3-5-haiku-latest\n"
+                      "[member.b]\nprovider = anthropic\nmodel = claude-3-5-haiku-latest\n"
+                      "input_price = 1\noutput_price = 2\n"
+                      "[member.c]\nprovider = xai\nmodel = grok-unknown\n"
+                      "[member.d]\nprovider = openai\nmodel = gpt-4o\ntier = free\n";
+    CHECK(council_config_parse(ini, strlen(ini), "t.ini", &c) == DX_OK);
+    const member_config *m = council_config_member(c, "a");
+    CHECK(m->has_price && m->price_builtin && m->input_price == 0.8 && m->output_price == 4);
+    CHECK(fabs(member_cost_usd(m, 1000, 1000) - 0.0048) < 1e-12);
+    m = council_config_member(c, "b");
+    CHECK(m->has_price && !m->price_builtin && m->input_price == 1);
+    m = council_config_member(c, "c");
+    CHECK(!m->has_price && member_cost_usd(m, 10, 10) == -1);
+    m = council_config_member(c, "d"); /* your own server: free, no list price */
+    CHECK(!m->has_price && member_cost_usd(m, 10, 10) == 0);
+    council_config_free(c);
+}
+
 TEST(redaction)
 {
     char s[] = "bad key sk-secret-12345 (sk-secret-12345)";
@@ -271,8 +332,9 @@ TEST(page_marks_premium_members)
     const char *end0 = strstr(c0, "</summary>"), *end1 = strstr(c1, "</summary>");
     const char *badge = strstr(c0, "m-tier badge\">premium"), *cost = strstr(c0, "~$0.0042");
     bool ok = end0 && end1 && badge && badge < end0 && cost && cost < end0;
-    const char *b1 = strstr(c1, "m-tier"), *cost1 = strstr(c1, "m-cost");
-    ok = ok && (!b1 || b1 > end1) && (!cost1 || cost1 > end1);
+    /* the free member is marked free, and has no cost shown */
+    const char *b1 = strstr(c1, "m-tier badge free\">free"), *cost1 = strstr(c1, "m-cost");
+    ok = ok && b1 && b1 < end1 && (!cost1 || cost1 > end1);
     dx_buf_free(&b);
     CHECK(ok);
 }
@@ -285,6 +347,8 @@ int main(void)
     RUN(anthropic_events);
     RUN(gemini_chunks);
     RUN(provider_error_bodies_and_hints);
+    RUN(rfc3339_times);
+    RUN(builtin_prices);
     RUN(redaction);
     RUN(page_marks_premium_members);
     return test_summary();

@@ -235,6 +235,129 @@ TEST(list_search_and_pages)
     db_close(d);
 }
 
+/* A store written before threads (schema 1, as drux 1 wrote it) keeps every
+ * question, each as a thread of one, with its members and its analysis. */
+TEST(old_store_keeps_every_question_as_a_thread_of_one)
+{
+    fresh();
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
+    const char *v1 =
+        "CREATE TABLE questions(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+        " question TEXT NOT NULL, members_sel TEXT, status TEXT NOT NULL, error TEXT,"
+        " created_at TEXT NOT NULL, finished_at TEXT);"
+        "CREATE TABLE members(question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE "
+        "CASCADE, idx INTEGER NOT NULL, name TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT "
+        "NULL, error TEXT, latency_ms INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT "
+        "0, ttft_ms INTEGER NOT NULL DEFAULT 0, text TEXT NOT NULL DEFAULT '', PRIMARY "
+        "KEY(question_id, idx));"
+        "CREATE TABLE analyses(question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE "
+        "CASCADE, label TEXT, consensus INTEGER, result TEXT NOT NULL);"
+        "CREATE TABLE timings(question_id TEXT PRIMARY KEY REFERENCES questions(id) ON DELETE "
+        "CASCADE, queued_ms INTEGER, asking_ms INTEGER, analyzing_ms INTEGER, synthesizing_ms "
+        "INTEGER, total_ms INTEGER);"
+        "INSERT INTO questions(id, question, status, created_at) VALUES"
+        " ('old1', 'What is the capital of Japan?', 'done', '2026-01-01T00:00:00Z'),"
+        " ('old2', 'Why is the sky blue?', 'done', '2026-01-02T00:00:00Z'),"
+        " ('old3', 'How long is a marathon?', 'running', '2026-01-03T00:00:00Z');"
+        "INSERT INTO members(question_id, idx, name, model, status, text) VALUES"
+        " ('old1', 0, 'smol', 'smol', 'done', 'Tokyo.'), ('old2', 0, 'smol', 'smol', 'done', "
+        "'Rayleigh scattering.');"
+        "INSERT INTO analyses VALUES ('old1', 'single_voice', NULL, '{\"answer\": \"Tokyo.\"}');"
+        "PRAGMA user_version = 1;";
+    CHECK(sqlite3_exec(h, v1, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    CHECK_EQ_INT(db_schema_version(d), DB_SCHEMA_VERSION);
+    json_t *list;
+    CHECK_EQ_INT(db_question_list(d, NULL, 10, NULL, &list), DX_OK);
+    CHECK_EQ_INT((int)json_array_size(list), 3);
+    static const char *const ids[] = {"old1", "old2", "old3"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *q;
+        CHECK_EQ_INT(db_question_get(d, ids[i], true, &q), DX_OK);
+        CHECK_STR(json_string_value(json_object_get(q, "thread")), ids[i]);
+        CHECK_EQ_INT((int)json_integer_value(json_object_get(q, "turn")), 1);
+        json_decref(q);
+        char thread[DX_HTTP_MAX_ID + 1];
+        int turn, last;
+        CHECK_EQ_INT(db_question_position(d, ids[i], thread, &turn, &last), DX_OK);
+        CHECK(turn == 1 && last == 1);
+    }
+    json_t *q;
+    CHECK_EQ_INT(db_question_get(d, "old1", true, &q), DX_OK);
+    json_t *m = json_array_get(json_object_get(q, "members"), 0);
+    CHECK_STR(json_string_value(json_object_get(m, "text")), "Tokyo.");
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(m, "context_turns")), 0);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(q, "result"), "answer")), "Tokyo.");
+    json_decref(q);
+    /* the question that was running when that drux died is interrupted, still there */
+    CHECK_EQ_INT(db_question_get(d, "old3", false, &q), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "status")), "interrupted");
+    json_decref(q);
+    /* and an old question can be followed up */
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn = 0;
+    CHECK_EQ_INT(db_followup_insert(d, "new1", "What is its population?", NULL, 0,
+                                    "2026-02-01T00:00:00Z", "old1", thread, &turn),
+                 DX_OK);
+    CHECK_STR(thread, "old1");
+    CHECK_EQ_INT(turn, 2);
+    json_decref(list);
+    db_close(d);
+}
+
+static void finish_done(db *d, const char *id)
+{
+    db_finish f = {.id = id, .status = QUESTION_DONE, .finished_at = "2026-02-01T00:00:01Z"};
+    CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
+}
+
+/* A thread: follow-ups continue from its last finished turn only; deleting
+ * a turn takes its later turns with it and leaves the earlier ones. */
+TEST(threads_grow_from_the_last_turn_and_delete_from_a_turn_on)
+{
+    fresh();
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn = 0;
+    CHECK_EQ_INT(db_question_insert(d, "t1", "What is the capital of Japan?", NULL, 0, "x"), DX_OK);
+    /* not finished yet: no follow-up */
+    CHECK_EQ_INT(db_followup_insert(d, "t2", "Its population?", NULL, 0, "x", "t1", thread, &turn),
+                 DX_EARG);
+    finish_done(d, "t1");
+    CHECK_EQ_INT(db_followup_insert(d, "t2", "Its population?", NULL, 0, "x", "t1", thread, &turn),
+                 DX_OK);
+    CHECK(!strcmp(thread, "t1") && turn == 2);
+    finish_done(d, "t2");
+    /* t1 is no longer the last turn */
+    CHECK_EQ_INT(db_followup_insert(d, "tx", "Other?", NULL, 0, "x", "t1", thread, &turn), DX_EARG);
+    CHECK(strstr(dx_errmsg(), "last turn") != NULL);
+    CHECK_EQ_INT(db_followup_insert(d, "t3", "Its area?", NULL, 0, "x", "t2", thread, &turn),
+                 DX_OK);
+    CHECK_EQ_INT(turn, 3);
+    CHECK_EQ_INT(db_followup_insert(d, "ty", "?", NULL, 0, "x", "nope", thread, &turn),
+                 DX_ENOTFOUND);
+    json_t *t;
+    CHECK_EQ_INT(db_thread_get(d, "t1", false, &t), DX_OK);
+    CHECK_EQ_INT((int)json_array_size(t), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(t, 2), "id")), "t3");
+    json_decref(t);
+    CHECK_EQ_INT(db_question_delete(d, "t2"), DX_OK);
+    CHECK_EQ_INT(db_thread_get(d, "t1", false, &t), DX_OK);
+    CHECK_EQ_INT((int)json_array_size(t), 1);
+    json_decref(t);
+    json_t *q;
+    CHECK_EQ_INT(db_question_get(d, "t3", false, &q), DX_ENOTFOUND);
+    /* the thread goes on from what is left */
+    CHECK_EQ_INT(db_followup_insert(d, "t4", "Its flag?", NULL, 0, "x", "t1", thread, &turn),
+                 DX_OK);
+    CHECK_EQ_INT(turn, 2);
+    db_close(d);
+}
+
 TEST(question_status_names_round_trip)
 {
     for (int i = 0; i < QUESTION_STATUS_COUNT; i++) {
@@ -603,6 +726,7 @@ static void run_all(void)
     RUN(events_notify_listeners);
     RUN(posted_events_are_stored_in_order);
     RUN(rate_limit_is_shared);
+    RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
 }
 
 int main(void)
@@ -613,6 +737,7 @@ int main(void)
     }
     printf("# backend: sqlite\n");
     run_all();
+    RUN(old_store_keeps_every_question_as_a_thread_of_one); /* a SQLite file of schema 1 */
     RUN(question_status_names_round_trip);
     RUN(seam_redacts_passwords);
     char why[256];
