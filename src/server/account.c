@@ -36,14 +36,7 @@ dx_status acct_init(http_server *s, const http_opts *o)
                 !(s->throttle_addr = auth_throttle_new(FAILS_PER_ADDR, FAIL_WINDOW_S)) ||
                 !(s->throttle_signup = auth_throttle_new(SIGNUPS_PER_ADDR, FAIL_WINDOW_S))))
         st = dx_fail(DX_ENOMEM, "out of memory");
-    if (!st) {
-        char path[4200];
-        if (o->key_file)
-            snprintf(path, sizeof path, "%s", o->key_file);
-        else
-            snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
-        st = auth_server_key_load(path, s->secret);
-    }
+    /* s->secret: the server key, loaded by server.c's server_key before this */
     /* a real hash of a random password: an unknown name costs a verification too */
     char pw[AUTH_TOKEN_LEN + 1];
     if (!st) {

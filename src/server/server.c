@@ -43,14 +43,17 @@ static enum MHD_Result dispatch(http_req *r)
     return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
 }
 
-/* The server key beside the store: <db>.key. A PostgreSQL store has no
- * file to stand beside: $DRUX_SERVER_KEY names the key file then (the same
- * file on every instance that shares the store), else $DRUX_HOME/server.key. */
+/* The server key (form tokens; accounts seal provider keys with it): --key-file,
+ * else $DRUX_SERVER_KEY, else beside the store: <db>.key. A PostgreSQL store has
+ * no file to stand beside: $DRUX_HOME/server.key then (instances sharing the
+ * store must share the key: give each the same --key-file). */
 static dx_status server_key(http_server *s, const http_opts *o)
 {
     char path[4200];
     const char *env = getenv("DRUX_SERVER_KEY");
-    if (env && *env) {
+    if (o->key_file) {
+        snprintf(path, sizeof path, "%s", o->key_file);
+    } else if (env && *env) {
         snprintf(path, sizeof path, "%s", env);
     } else if (o->db_path && sql_target_is_postgres(o->db_path)) {
         char home[4096];

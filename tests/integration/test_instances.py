@@ -72,8 +72,8 @@ class Instance:
         lines = ["[council]", "timeout_s = 60", "synthesizer = writer"]
         for name, model in (("a", slowsay(A_SAYS)), ("b", slowsay(B_SAYS)),
                             ("writer", slowsay("Paris."))):
-            lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url,
-                      "model = " + model]
+            lines += ["[member.%s]" % name, "type = remote", "tier = free",
+                      "base_url = " + fake.base_url, "model = " + model]
         cfg.write_text("\n".join(lines) + "\n")
         env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
         env.pop("DRUX_CONFIG", None)
