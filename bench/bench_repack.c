@@ -1,12 +1,13 @@
 /*
- * bench_repack — Q4_0, Q8_0, Q4_K and Q6_K matrix products in the file's layout (the two-row by
- * four-token tile and the four-row decode kernel of ops.h) against the
- * interleaved layout of repack.h, per kernel level.
+ * bench_repack — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrix products in the file's layout (the two-row
+ * by four-token tile and the four-row decode kernel of ops.h) against the interleaved layout of
+ * repack.h, per kernel level.
  *
  *     build/release/bench/bench_repack [seconds-per-case [FORMAT]]   (default 0.3, all formats)
  *
- * Q4_K and Q6_K too (their activations are Q8_K; decode in the file's layout
- * is the four-row kernel where there is one, else vec_dot row by row).
+ * The K-quants too (their activations are Q8_K; in the file's layout prefill is the tile and
+ * decode the four-row kernel where there is one, else the level's vec_dot row by row, as the
+ * model does).
  * "prefill": a 4864 x 896 matrix (Qwen2.5-0.5B's ffn_gate; 8960 x 1536, Qwen2.5-1.5B's,
  * for the K-quants) times 64 tokens,
  * in GMAC/s; "decode": one token against a matrix too large for the caches
@@ -37,6 +38,7 @@ typedef struct mats {
     int rows, cols, ntok;
     uint8_t *w, *packed, *a8, *ar;
     size_t rb, ab, as;
+    quant_vec_dot_fn dot; /* the level's vec_dot, for the file layout without a kernel */
 } mats;
 
 static int mats_make(mats *m, uint32_t type, int rows, int cols, int ntok)
@@ -98,12 +100,12 @@ static void pass(const mats *m, ops_tile_fn tile, ops_rows_fn rows4, rp_tile_fn 
             rows4(m->cols, m->w + m->rb * (size_t)r, m->rb, m->a8, out);
             acc += out[0];
         }
-    } else if (m->ntok == 1) { /* one row at a time */
-        const quant_vec_dot_fn dot = quant_get(m->type)->vec_dot;
-        for (int r = 0; r < m->rows; r++) {
-            dot(m->cols, out, m->w + m->rb * (size_t)r, m->a8);
-            acc += out[0];
-        }
+    } else if (m->ntok == 1 || !tile) { /* vec_dot, one row and token at a time */
+        for (int r = 0; r < m->rows; r++)
+            for (int t = 0; t < m->ntok; t++) {
+                m->dot(m->cols, out, m->w + m->rb * (size_t)r, m->a8 + m->ab * (size_t)t);
+                acc += out[0];
+            }
     } else {
         for (int r = 0; r + 2 <= m->rows; r += 2)
             for (int t = 0; t + 4 <= m->ntok; t += 4) {
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
     if (!(secs > 0))
         secs = 0.3;
     printf("%-6s %-7s %-8s %14s %14s\n", "format", "level", "case", "file layout", "repacked");
-    const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q6_K};
+    const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q5_K, QT_Q6_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
             const uint32_t type = types[ti];
@@ -150,12 +152,15 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%-6s %-7s", quant_get(type)->name, quant_level_name(lvl));
             mats m;
             const bool kq = rp_kquant(type); /* 256-column blocks: Qwen2.5-1.5B's ffn_gate */
+            quant_traits qt;
+            quant_get_level(type, lvl, &qt);
             if (mats_make(&m, type, kq ? 8960 : 4864, kq ? 1536 : 896, 64)) {
                 fprintf(stderr, "out of memory\n");
                 return 1;
             }
+            m.dot = qt.vec_dot;
             const double macs = (double)m.rows * m.cols * m.ntok / 1e9;
-            if (tile)
+            if (tile || kq) /* K-quants: vec_dot where there is no tile */
                 printf("%s %-8s %9.1f GMAC/s %9.1f GMAC/s\n", name, "prefill",
                        macs * rate(&m, tile, NULL, NULL, secs),
                        macs * rate(&m, NULL, NULL, rp, secs));
@@ -173,6 +178,7 @@ int main(int argc, char **argv)
                     fprintf(stderr, "out of memory\n");
                     return 1;
                 }
+                m.dot = qt.vec_dot;
                 const double gb = (double)m.rows * m.rb / 1e9;
                 if (rows4 || kq) /* K-quants: vec_dot where there is no four-row kernel */
                     printf("%s %-8s %10.2f GB/s %10.2f GB/s\n", name, cases[c],

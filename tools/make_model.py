@@ -20,10 +20,10 @@ floats by the gguf package's reference quantizers. Q4_K, Q5_K and Q6_K blocks
 are written directly as random bytes with finite f16 scales chosen so that the
 dequantized weights have about the intended spread (the gguf package cannot
 quantize K-formats). Q4_K_M is a mix like llama.cpp's: Q6_K for the output
-matrix and for attn_v / ffn_down in some layers, Q4_K elsewhere. A K-format
-tensor whose rows are not a multiple of 256 falls back to Q5_0 (for Q4_K),
-Q5_1 (Q5_K) or Q8_0 (Q6_K), as llama.cpp's quantizer does. 1-D tensors (norms,
-biases) are always F32.
+matrix and for attn_v / ffn_down in some layers, Q4_K elsewhere; Q5_K_M is the
+same with Q5_K. A K-format tensor whose rows are not a multiple of 256 falls
+back to Q5_0 (for Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K), as llama.cpp's quantizer
+does. 1-D tensors (norms, biases) are always F32.
 """
 import argparse
 import hashlib
@@ -77,7 +77,7 @@ PRESETS = {
 TYPES = {
     "F32": QT.F32, "F16": QT.F16, "BF16": QT.BF16, "Q4_0": QT.Q4_0, "Q4_1": QT.Q4_1,
     "Q5_0": QT.Q5_0, "Q5_1": QT.Q5_1, "Q8_0": QT.Q8_0, "Q4_K": QT.Q4_K, "Q5_K": QT.Q5_K,
-    "Q6_K": QT.Q6_K, "Q4_K_M": QT.Q4_K,
+    "Q6_K": QT.Q6_K, "Q4_K_M": QT.Q4_K, "Q5_K_M": QT.Q5_K,
 }
 FILE_TYPES = {
     "F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
@@ -87,6 +87,7 @@ FILE_TYPES = {
     # pure K files have no ftype of their own; the closest llama.cpp names
     "Q4_K": gguf.LlamaFileType.MOSTLY_Q4_K_S, "Q5_K": gguf.LlamaFileType.MOSTLY_Q5_K_S,
     "Q6_K": gguf.LlamaFileType.MOSTLY_Q6_K, "Q4_K_M": gguf.LlamaFileType.MOSTLY_Q4_K_M,
+    "Q5_K_M": gguf.LlamaFileType.MOSTLY_Q5_K_M,
 }
 K_FALLBACK = {QT.Q4_K: QT.Q5_0, QT.Q5_K: QT.Q5_1, QT.Q6_K: QT.Q8_0}
 
@@ -175,15 +176,15 @@ def vector(seed, name, n, centre, spread):
 
 def pick_type(base, name, layer, n_layers, cols):
     """Format of one 2-D tensor for the requested file type (before the K fallback)."""
-    if base != "Q4_K_M":
+    if base not in ("Q4_K_M", "Q5_K_M"):
         return TYPES[base]
     if name in ("output.weight",) or (name == "token_embd.weight" and layer == "tied"):
         return QT.Q6_K
     if name.endswith(("attn_v.weight", "ffn_down.weight")):
         i = layer
         more_bits = i < n_layers // 8 or i >= 7 * n_layers // 8 or (i - n_layers // 8) % 3 == 2
-        return QT.Q6_K if more_bits else QT.Q4_K
-    return QT.Q4_K
+        return QT.Q6_K if more_bits else TYPES[base]
+    return TYPES[base]
 
 
 def tensor_plan(p):

@@ -18,6 +18,7 @@ static size_t block_bytes(uint32_t type)
     return type == QT_Q4_0   ? RP_ROWS * QK4_0 / 2
            : type == QT_Q5_0 ? RP_ROWS * QK5_0 / 2 + 64
            : type == QT_Q4_K ? RP_Q4_K_SB
+           : type == QT_Q5_K ? RP_Q5_K_SB
            : type == QT_Q6_K ? RP_Q6_K_SB
                              : RP_ROWS * QK8_0;
 }
@@ -37,13 +38,13 @@ bool rp_supports(uint32_t type)
 
 bool rp_kquant(uint32_t type)
 {
-    return type == QT_Q4_K || type == QT_Q6_K;
+    return type == QT_Q4_K || type == QT_Q5_K || type == QT_Q6_K;
 }
 
 size_t rp_group_bytes(uint32_t type, int cols)
 {
-    if (type == QT_Q4_K) /* d and dmin are inside each super-block */
-        return (size_t)(cols / QK_K) * RP_Q4_K_SB;
+    if (type == QT_Q4_K || type == QT_Q5_K) /* d and dmin are inside each super-block */
+        return (size_t)(cols / QK_K) * block_bytes(type);
     if (type == QT_Q6_K) { /* the d of every super-block after the last one */
         const size_t nsb = (size_t)cols / QK_K;
         return (nsb * (RP_Q6_K_SB + RP_ROWS * sizeof(dx_f16)) + 63) / 64 * 64;
@@ -109,18 +110,49 @@ static void q6_set(block_q6_K *b, int e, int v)
     *qh = (uint8_t)((*qh & ~(3 << (2 * k))) | ((v >> 4) & 3) << (2 * k));
 }
 
+/* Q4_K's and Q5_K's qs chunks, scales and mins (at sc, then d and dmin) of
+ * row r of a super-block. */
+static void pack_k4(const uint8_t *qs, const uint8_t *scales, dx_f16 d, dx_f16 dmin, uint8_t *sb,
+                    size_t sc, int r)
+{
+    for (int c = 0; c < 32; c++)
+        memcpy(sb + 64 * c + 4 * r, qs + 4 * c, 4);
+    for (int k = 0; k < 12; k++)
+        sb[sc + 16 * k + r] = scales[k];
+    memcpy(sb + sc + 192 + 2 * r, &d, 2);
+    memcpy(sb + sc + 224 + 2 * r, &dmin, 2);
+}
+
+static void unpack_k4(const uint8_t *sb, size_t sc, int r, uint8_t *qs, uint8_t *scales, dx_f16 *d,
+                      dx_f16 *dmin)
+{
+    for (int c = 0; c < 32; c++)
+        memcpy(qs + 4 * c, sb + 64 * c + 4 * r, 4);
+    for (int k = 0; k < 12; k++)
+        scales[k] = sb[sc + 16 * k + r];
+    memcpy(d, sb + sc + 192 + 2 * r, 2);
+    memcpy(dmin, sb + sc + 224 + 2 * r, 2);
+}
+
 /* Row r's super-block b of a group into its place (see repack.h). */
 static void pack_kblock(uint32_t type, const void *blk, uint8_t *grp, int nsb, int b, int r)
 {
     uint8_t *sb = grp + (size_t)b * block_bytes(type);
     if (type == QT_Q4_K) {
         const block_q4_K *x = blk;
+        pack_k4(x->qs, x->scales, x->d, x->dmin, sb, RP_Q4_K_SC, r);
+        return;
+    }
+    if (type == QT_Q5_K) {
+        const block_q5_K *x = blk;
+        pack_k4(x->qs, x->scales, x->d, x->dmin, sb, RP_Q5_K_SC, r);
         for (int c = 0; c < 32; c++)
-            memcpy(sb + 64 * c + 4 * r, x->qs + 4 * c, 4);
-        for (int k = 0; k < 12; k++)
-            sb[RP_Q4_K_SC + 16 * k + r] = x->scales[k];
-        memcpy(sb + RP_Q4_K_D + 2 * r, &x->d, 2);
-        memcpy(sb + RP_Q4_K_DMIN + 2 * r, &x->dmin, 2);
+            for (int k = 0; k < 4; k++) { /* qs byte 4c + k is byte l of its 32 */
+                const int l = 4 * (c % 8) + k, bit = 4 * r + k;
+                for (int hi = 0; hi < 2; hi++)
+                    sb[RP_Q5_K_QH + 16 * c + 8 * hi + bit / 8] |=
+                        (uint8_t)(((x->qh[l] >> (2 * (c / 8) + hi)) & 1) << (bit % 8));
+            }
         return;
     }
     const block_q6_K *x = blk;
@@ -144,12 +176,21 @@ static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int
     const uint8_t *sb = grp + (size_t)b * block_bytes(type);
     if (type == QT_Q4_K) {
         block_q4_K *x = blk;
+        unpack_k4(sb, RP_Q4_K_SC, r, x->qs, x->scales, &x->d, &x->dmin);
+        return;
+    }
+    if (type == QT_Q5_K) {
+        block_q5_K *x = blk;
+        unpack_k4(sb, RP_Q5_K_SC, r, x->qs, x->scales, &x->d, &x->dmin);
+        memset(x->qh, 0, sizeof x->qh);
         for (int c = 0; c < 32; c++)
-            memcpy(x->qs + 4 * c, sb + 64 * c + 4 * r, 4);
-        for (int k = 0; k < 12; k++)
-            x->scales[k] = sb[RP_Q4_K_SC + 16 * k + r];
-        memcpy(&x->d, sb + RP_Q4_K_D + 2 * r, 2);
-        memcpy(&x->dmin, sb + RP_Q4_K_DMIN + 2 * r, 2);
+            for (int k = 0; k < 4; k++) {
+                const int l = 4 * (c % 8) + k, bit = 4 * r + k;
+                for (int hi = 0; hi < 2; hi++)
+                    x->qh[l] |=
+                        (uint8_t)(((sb[RP_Q5_K_QH + 16 * c + 8 * hi + bit / 8] >> (bit % 8)) & 1)
+                                  << (2 * (c / 8) + hi));
+            }
         return;
     }
     block_q6_K *x = blk;
@@ -170,7 +211,9 @@ static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int
 
 static size_t kblock_size(uint32_t type)
 {
-    return type == QT_Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+    return type == QT_Q4_K   ? sizeof(block_q4_K)
+           : type == QT_Q5_K ? sizeof(block_q5_K)
+                             : sizeof(block_q6_K);
 }
 
 /* Row r (< RP_ROWS) of a group, all nsb super-blocks, in the file's layout. */
@@ -345,12 +388,16 @@ static void tile_q4_K_scalar(int nb, const uint8_t *g, const void *a, size_t as,
 {
     ktile_scalar(QT_Q4_K, nb, g, a, as, n, out);
 }
+static void tile_q5_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
+{
+    ktile_scalar(QT_Q5_K, nb, g, a, as, n, out);
+}
 static void tile_q6_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
 {
     ktile_scalar(QT_Q6_K, nb, g, a, as, n, out);
 }
 
-enum { F_Q4_0, F_Q5_0, F_Q8_0, F_Q4_K, F_Q6_K, F_COUNT };
+enum { F_Q4_0, F_Q5_0, F_Q8_0, F_Q4_K, F_Q5_K, F_Q6_K, F_COUNT };
 static rp_tile_fn level_fn[F_COUNT][QL_COUNT]; /* NULL where none or the CPU can't run it */
 static rp_tile_fn active_fn[F_COUNT];
 static pthread_once_t fn_once = PTHREAD_ONCE_INIT;
@@ -363,6 +410,7 @@ static void fn_init(void)
         level_fn[F_Q5_0][QL_SCALAR] = tile_q5_0_scalar;
         level_fn[F_Q8_0][QL_SCALAR] = tile_q8_0_scalar;
         level_fn[F_Q4_K][QL_SCALAR] = tile_q4_K_scalar;
+        level_fn[F_Q5_K][QL_SCALAR] = tile_q5_K_scalar;
         level_fn[F_Q6_K][QL_SCALAR] = tile_q6_K_scalar;
     }
 #if defined(__x86_64__)
@@ -370,12 +418,16 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_AVX2] = rp_q4_0_tile_avx2;
         level_fn[F_Q5_0][QL_AVX2] = rp_q5_0_tile_avx2;
         level_fn[F_Q8_0][QL_AVX2] = rp_q8_0_tile_avx2;
+        level_fn[F_Q4_K][QL_AVX2] = rp_q4_K_tile_avx2;
+        level_fn[F_Q5_K][QL_AVX2] = rp_q5_K_tile_avx2;
+        level_fn[F_Q6_K][QL_AVX2] = rp_q6_K_tile_avx2;
     }
     if (quant_level_supported(QL_AVX512)) {
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
         level_fn[F_Q5_0][QL_AVX512] = rp_q5_0_tile_avx512;
         level_fn[F_Q8_0][QL_AVX512] = rp_q8_0_tile_avx512;
         level_fn[F_Q4_K][QL_AVX512] = rp_q4_K_tile_avx512;
+        level_fn[F_Q5_K][QL_AVX512] = rp_q5_K_tile_avx512;
         level_fn[F_Q6_K][QL_AVX512] = rp_q6_K_tile_avx512;
     }
 #endif
@@ -392,6 +444,7 @@ static int format_index(uint32_t type)
            : type == QT_Q5_0 ? F_Q5_0
            : type == QT_Q8_0 ? F_Q8_0
            : type == QT_Q4_K ? F_Q4_K
+           : type == QT_Q5_K ? F_Q5_K
            : type == QT_Q6_K ? F_Q6_K
                              : -1;
 }

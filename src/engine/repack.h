@@ -1,6 +1,6 @@
 /*
- * repack — Q4_0, Q5_0, Q8_0, Q4_K and Q6_K weight matrices rearranged at load time so that one
- * SIMD load feeds sixteen rows at once (the layout is described below and in
+ * repack — Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K weight matrices rearranged at load time so that
+ * one SIMD load feeds sixteen rows at once (the layout is described below and in
  * docs/performance.md). The model repacks such matrices once, in
  * eng_model_open, and multiplies them with rp_tile's kernel:
  *
@@ -35,6 +35,12 @@
  *        bytes of packed six-bit scales and mins, byte k of row r at 16k + r
  *        (the kernels unpack sixteen rows' at once); the rows' f16 d, then
  *        their f16 dmin.
+ *   Q5_K (RP_Q5_K_SB = 2816 bytes, the file's 16 x 176): Q4_K's 32 chunks
+ *        of qs (the low four bits); then the fifth bits as Q5_0 has them, two
+ *        little-endian 64-bit masks per chunk c at RP_Q5_K_QH + 16c, bit
+ *        4r + k of the chunk's byte 4r + k, of its low nibble (first mask) and
+ *        its high one (second); then the scales and mins, d and dmin as in
+ *        Q4_K (from RP_Q5_K_SC).
  *   Q6_K (RP_Q6_K_SB = 3328 bytes): per 16-column sub-block s, three chunks
  *        of the six-bit values v (the weight + 32) of columns 16s + 4m + k:
  *        P1 = v(m=0) | top two bits of v(m=1) << 6, P2 = v(m=2) | top two
@@ -70,6 +76,11 @@
 #define RP_Q4_K_D 2240
 #define RP_Q4_K_DMIN 2272
 #define RP_Q4_K_SB 2304
+#define RP_Q5_K_QH 2048
+#define RP_Q5_K_SC 2560
+#define RP_Q5_K_D 2752
+#define RP_Q5_K_DMIN 2784
+#define RP_Q5_K_SB 2816
 #define RP_Q6_K_SC 3072
 #define RP_Q6_K_SB 3328
 
@@ -86,7 +97,7 @@ _Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");
 typedef void (*rp_tile_fn)(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                            float *out);
 
-/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K). */
+/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K). */
 bool rp_supports(uint32_t type);
 /* True for the K-quants among them: 256-column super-blocks, Q8_K activations
  * (quantized with the format's vec_dot_type, not rp_act_quantize). */

@@ -426,6 +426,17 @@ void jobs_thread_enter(jobs *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+int jobs_thread_spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, fn, arg);
+    pthread_attr_destroy(&at);
+    return rc;
+}
+
 void jobs_thread_leave(jobs *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -757,12 +768,7 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, c
     qr->next = j->runs;
     j->runs = qr;
     pthread_mutex_unlock(&j->mu);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &at, worker, qr);
-    pthread_attr_destroy(&at);
+    int rc = jobs_thread_spawn(worker, qr);
     if (rc) {
         db_question_set_status(j->db, qr->id, QUESTION_FAILED,
                                "can't start a thread for the question");

@@ -158,6 +158,9 @@ void jobs_slot_leave(jobs *j);
  * thread_enter before it starts, thread_leave as its last step. */
 void jobs_thread_enter(jobs *j);
 void jobs_thread_leave(jobs *j);
+/* Runs fn(arg) on a new detached thread. Returns 0, or pthread_create's error number (then
+ * fn does not run). */
+int jobs_thread_spawn(void *(*fn)(void *), void *arg);
 
 /* ---- several instances ---- */
 

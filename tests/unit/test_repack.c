@@ -1,23 +1,25 @@
 /*
- * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K and Q6_K layouts and their kernels held
- * to the formats' scalar vec_dot, on random matrices whose row counts are and are not
+ * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K layouts and their kernels
+ * held to the formats' scalar vec_dot, on random matrices whose row counts are and are not
  * multiples of the 16-row group, with odd and even block counts, for every
  * token count a kernel call takes (1 to 8).
  *
  * Tolerance: the scalar kernel does the same sums in the same order as
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
- * The K-quant kernels (Q4_K, Q6_K) round as vec_dot does, step by step, so they
+ * The K-quant kernels (Q4_K, Q5_K, Q6_K) round as vec_dot does, step by step, so they
  * must agree exactly at every level.
  * A whole model (qwen2-tiny in Q4_0 and Q6_K, whose output is tok_embd, and llama-tiny
- * in Q8_0 and Q4_K_M, with a 300-token vocabulary, so the output matrix ends in a part group) must
- * give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as in the
- * file's layout.
+ * in Q8_0, Q4_K_M and Q5_K_M, with a 300-token vocabulary, so the output matrix ends in a part
+ * group) must give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as
+ * in the file's layout; the K-quant mixes at every SIMD level the CPU runs (AVX2 as well as
+ * AVX-512).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engine/model.h"
@@ -176,6 +178,10 @@ TEST(q4_K_kernels_match_vec_dot)
 {
     check_kernels(QT_Q4_K);
 }
+TEST(q5_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q5_K);
+}
 TEST(q6_K_kernels_match_vec_dot)
 {
     check_kernels(QT_Q6_K);
@@ -297,26 +303,84 @@ TEST(repacked_q4_K_model_gives_the_same_logits)
 {
     check_model("llama-tiny", "Q4_K_M", QT_Q4_K);
 }
+/* a Q5_K_M mix: Q5_K and Q6_K matrices, the output in Q6_K */
+TEST(repacked_q5_K_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q5_K_M", QT_Q5_K);
+}
 /* qwen2-tiny's tied output in Q6_K: token rows come from the packed copy */
 TEST(repacked_q6_K_model_gives_the_same_logits)
 {
     check_model("qwen2-tiny", "Q6_K", QT_Q6_K);
 }
 
-int main(void)
+/* The K-quant mixes at the SIMD levels other than the active one (AVX2 under AVX-512). The level
+ * is chosen once per process, so each runs in a fresh copy of this binary (main's
+ * --kquant-models) with DRUX_KERNELS set. Its exit status: 0 same logits, 1 they differ, 2 a
+ * model was skipped, 3 the level was not taken. */
+static int kquant_models_child(void)
 {
+    static const struct {
+        const char *mix;
+        uint32_t type;
+    } mixes[] = {{"Q4_K_M", QT_Q4_K}, {"Q5_K_M", QT_Q5_K}};
+    printf("  at %s:\n", quant_kernel_level());
+    for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++) {
+        test_cur_name = "kquant_models_child";
+        test_cur_failed = test_cur_skipped = 0;
+        check_model("llama-tiny", mixes[i].mix, mixes[i].type);
+        if (test_cur_failed || test_cur_skipped)
+            return test_cur_failed ? 1 : 2;
+    }
+    return strcmp(quant_kernel_level(), getenv("DRUX_KERNELS")) ? 3 : 0;
+}
+
+TEST(repacked_k_models_give_the_same_logits_at_every_level)
+{
+    int ran = 0;
+    for (int level = QL_AVX2; level < QL_COUNT; level++) {
+        if (!quant_level_supported(level) || !strcmp(quant_level_name(level), quant_kernel_level()))
+            continue; /* the active level: the tests above */
+        fflush(stdout);
+        const pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            setenv("DRUX_KERNELS", quant_level_name(level), 1);
+            execl("/proc/self/exe", "test_repack", "--kquant-models", (char *)NULL);
+            _exit(4);
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 5;
+        if (rc == 2)
+            SKIP("a K-quant model was skipped at %s (see above)", quant_level_name(level));
+        CHECK_MSG(rc == 0, "K-quant models at %s: child exited %d (1: logits differ, 3: not taken)",
+                  quant_level_name(level), rc);
+        ran++;
+    }
+    if (!ran)
+        SKIP("this CPU runs no SIMD level but the active one (%s)", quant_kernel_level());
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "--kquant-models"))
+        return kquant_models_child();
     test_rng_seed(0x51f15eedull);
     RUN(act_quantize_is_q8_0_with_sums);
     RUN(q4_0_kernels_match_vec_dot);
     RUN(q5_0_kernels_match_vec_dot);
     RUN(q8_0_kernels_match_vec_dot);
     RUN(q4_K_kernels_match_vec_dot);
+    RUN(q5_K_kernels_match_vec_dot);
     RUN(q6_K_kernels_match_vec_dot);
     RUN(active_kernel_is_a_supported_level);
     RUN(repacked_q4_0_model_gives_the_same_logits);
     RUN(repacked_q8_0_model_gives_the_same_logits);
     RUN(repacked_q5_0_model_gives_the_same_logits);
     RUN(repacked_q4_K_model_gives_the_same_logits);
+    RUN(repacked_q5_K_model_gives_the_same_logits);
     RUN(repacked_q6_K_model_gives_the_same_logits);
+    RUN(repacked_k_models_give_the_same_logits_at_every_level);
     return test_summary();
 }

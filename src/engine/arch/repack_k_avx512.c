@@ -1,5 +1,5 @@
 /*
- * repack_k_avx512 — the repacked Q4_K and Q6_K kernels with AVX-512 VNNI
+ * repack_k_avx512 — the repacked Q4_K, Q5_K and Q6_K kernels with AVX-512 VNNI
  * (layouts in repack.h). One zmm lane per row, as for Q4_0: a 64-byte chunk
  * is sixteen rows times four columns that meets four broadcast Q8_K
  * activation bytes in one vpdpbusd.
@@ -11,7 +11,9 @@
  * super-block's sum of scale x dot is shifted back by 4 at the end (exact:
  * every term is a multiple of 16 and the sum stays within int32). The mins
  * meet Q8_K's sixteen bsums in pairs with vpdpwssd (each row's min in both
- * halves of its lane). Q6_K: the six-bit values of a 16-column sub-block are
+ * halves of its lane). Q5_K is Q4_K with both nibbles shifted down to 0..15
+ * and 16 added to the bytes its fifth-bit masks select (one masked vpaddb
+ * each), scales taken as they are. Q6_K: the six-bit values of a 16-column sub-block are
  * three chunks (two with a whole value and the top bits of another, one of
  * the others' low nibbles), unpacked with nine operations; each sub-block's
  * sum starts from -32 times its bsum and is multiplied by its scale.
@@ -44,9 +46,21 @@ static inline __m512i bcast4(const void *p)
 #define PF_AHEAD 8192
 #endif
 
-static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *group, const void *a,
-                                                      size_t as, float *out, const int T)
+/* 64 bits at p as a mask register */
+static inline __mmask64 mask64(const uint8_t *p)
 {
+    uint64_t m;
+    memcpy(&m, p, 8);
+    return _cvtu64_mask64(m);
+}
+
+/* Q4_K, and with Q5 Q5_K: Q4_K's nibbles (the high ones shifted down, not masked) plus 16 where
+ * the chunk's two fifth-bit masks say. */
+static inline __attribute__((always_inline)) void
+q4k(int nsb, const uint8_t *group, const void *a, size_t as, float *out, const int T, const int Q5)
+{
+    const size_t SB = Q5 ? RP_Q5_K_SB : RP_Q4_K_SB, SC = Q5 ? RP_Q5_K_SC : RP_Q4_K_SC;
+    const __m512i b16 = _mm512_set1_epi8(16);
     const __m512i lo4 = _mm512_set1_epi8(0x0f), hi4 = _mm512_set1_epi8((char)0xf0);
     /* lane r of a 128-bit lane L: bytes (4L + r, 0, 4L + r, 0): a row's min in both int16 halves */
     const __m512i dup = _mm512_set_epi8(-1, 15, -1, 15, -1, 14, -1, 14, -1, 13, -1, 13, -1, 12, -1,
@@ -61,9 +75,9 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
         acc[t] = _mm512_setzero_ps();
     }
     for (int b = 0; b < nsb; b++) {
-        const uint8_t *sb = group + (size_t)b * RP_Q4_K_SB;
+        const uint8_t *sb = group + (size_t)b * SB;
         if (T <= 2) /* decode reads each weight once: ask ahead for the lines after the chunks */
-            _Pragma("GCC unroll 4") for (int c = RP_Q4_K_SC / 64; c < RP_Q4_K_SB / 64; c++)
+            _Pragma("GCC unroll 12") for (size_t c = RP_Q5_K_QH / 64; c < SB / 64; c++)
                 _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, PF_HINT);
         __m512i isc[RP_MAX_TOKENS], imn[RP_MAX_TOKENS];
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
@@ -80,7 +94,7 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                           top2 = _mm_set1_epi8((char)0xc0);
             __m128i k[12];
             _Pragma("GCC unroll 12") for (int i = 0; i < 12; i++) k[i] =
-                _mm_load_si128((const __m128i *)(sb + RP_Q4_K_SC + 16 * i));
+                _mm_load_si128((const __m128i *)(sb + SC + 16 * i));
             _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)
             {
                 sc[i] = _mm_and_si128(k[i], m6);
@@ -100,7 +114,8 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                 _mm512_dpwssd_epi32(imn[t], m, bcast4(y[t][b].bsums + 2 * j));
         }
         for (int j = 0; j < 4; j++) {
-            const __m512i sl = _mm512_slli_epi32(_mm512_cvtepu8_epi32(sc[2 * j]), 4);
+            const __m512i sl = Q5 ? _mm512_cvtepu8_epi32(sc[2 * j])
+                                  : _mm512_slli_epi32(_mm512_cvtepu8_epi32(sc[2 * j]), 4);
             const __m512i sh = _mm512_cvtepu8_epi32(sc[2 * j + 1]);
             const uint8_t *ch = sb + 512 * j;
             if (T <= 4) { /* both nibbles in one pass */
@@ -112,7 +127,15 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                     if (T <= 2) /* and for each chunk's line, spread among the loads */
                         _mm_prefetch((const char *)ch + PF_AHEAD + 64 * i, PF_HINT);
                     const __m512i q = _mm512_load_si512((const void *)(ch + 64 * i));
-                    const __m512i ql = _mm512_and_si512(q, lo4), qh = _mm512_and_si512(q, hi4);
+                    __m512i ql = _mm512_and_si512(q, lo4), qh;
+                    if (Q5) {
+                        const uint8_t *m = sb + RP_Q5_K_QH + 16 * (8 * j + i);
+                        ql = _mm512_mask_add_epi8(ql, mask64(m), ql, b16);
+                        qh = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
+                        qh = _mm512_mask_add_epi8(qh, mask64(m + 8), qh, b16);
+                    } else {
+                        qh = _mm512_and_si512(q, hi4);
+                    }
                     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
                     {
                         dl[t] = _mm512_dpbusd_epi32(dl[t], ql, bcast4(y[t][b].qs + 64 * j + 4 * i));
@@ -131,8 +154,12 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                         _mm512_setzero_si512();
                     _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
                     {
-                        const __m512i q = _mm512_and_si512(
-                            _mm512_load_si512((const void *)(ch + 64 * i)), h ? hi4 : lo4);
+                        const __m512i q8 = _mm512_load_si512((const void *)(ch + 64 * i));
+                        __m512i q = Q5 && h ? _mm512_and_si512(_mm512_srli_epi16(q8, 4), lo4)
+                                            : _mm512_and_si512(q8, h ? hi4 : lo4);
+                        if (Q5)
+                            q = _mm512_mask_add_epi8(
+                                q, mask64(sb + RP_Q5_K_QH + 16 * (8 * j + i) + 8 * h), q, b16);
                         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) d[t] =
                             _mm512_dpbusd_epi32(d[t], q,
                                                 bcast4(y[t][b].qs + 64 * j + 32 * h + 4 * i));
@@ -142,14 +169,15 @@ static inline __attribute__((always_inline)) void q4k(int nsb, const uint8_t *gr
                 }
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + RP_Q4_K_D)));
-        const __m512 dm = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + RP_Q4_K_DMIN)));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + SC + 192)));
+        const __m512 dm = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + SC + 224)));
         /* vec_dot's sum += y.d * d * isc - y.d * dmin * imn, step by step */
         _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
         {
             const __m512 yd = _mm512_set1_ps(y[t][b].d);
-            const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw),
-                                           _mm512_cvtepi32_ps(_mm512_srai_epi32(isc[t], 4)));
+            const __m512 x =
+                _mm512_mul_ps(_mm512_mul_ps(yd, dw),
+                              _mm512_cvtepi32_ps(Q5 ? isc[t] : _mm512_srai_epi32(isc[t], 4)));
             const __m512 m = _mm512_mul_ps(_mm512_mul_ps(yd, dm), _mm512_cvtepi32_ps(imn[t]));
             acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(x, m));
         }
@@ -230,7 +258,11 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
 #define TILE_T(T)                                                                                  \
     static void q4k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
-        q4k(nb / 8, g, a, as, out, T);                                                             \
+        q4k(nb / 8, g, a, as, out, T, 0);                                                          \
+    }                                                                                              \
+    static void q5k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        q4k(nb / 8, g, a, as, out, T, 1);                                                          \
     }                                                                                              \
     static void q6k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
@@ -252,6 +284,14 @@ void rp_q4_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_s
 {
     static const tile_t fn[RP_MAX_TOKENS] = {q4k_1, q4k_2, q4k_3, q4k_4,
                                              q4k_5, q4k_6, q4k_7, q4k_8};
+    fn[n_tok - 1](nb, group, a, a_stride, out);
+}
+
+void rp_q5_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out)
+{
+    static const tile_t fn[RP_MAX_TOKENS] = {q5k_1, q5k_2, q5k_3, q5k_4,
+                                             q5k_5, q5k_6, q5k_7, q5k_8};
     fn[n_tok - 1](nb, group, a, a_stride, out);
 }
 
