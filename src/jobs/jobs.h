@@ -162,6 +162,14 @@ void jobs_thread_leave(jobs *j);
  * fn does not run). */
 int jobs_thread_spawn(void *(*fn)(void *), void *arg);
 
+/* ---- several instances ---- */
+
+/* The per-client rate limit shared by every instance of a shared store:
+ * takes one request from client's bucket (per_min a minute, burst saved
+ * up). 1: go on; 0: over the limit; -1: the store is not shared (the caller
+ * keeps its own buckets). */
+int jobs_rate_take(jobs *j, const char *client, int per_min, int burst);
+
 /* ---- health ---- */
 
 typedef struct jobs_counts {

@@ -219,6 +219,16 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
         return true;
     double now = http_now_ms(), per_ms = s->rate_per_min / 60000.0;
     double burst = s->rate_per_min / 6.0 < 5 ? 5 : s->rate_per_min / 6.0;
+    /* instances sharing a store share the buckets (in the store) */
+    int shared = jobs_rate_take(s->jobs, r->client, s->rate_per_min, (int)burst);
+    if (shared >= 0) {
+        if (!shared)
+            *ret = http_error(r, 429, "rate_limited",
+                              "too many requests from %s: at most %d questions or completions a "
+                              "minute; try again shortly",
+                              r->client, s->rate_per_min);
+        return shared == 1;
+    }
     pthread_mutex_lock(&s->mu);
     struct client_bucket *b = NULL, *oldest = &s->buckets[0];
     for (size_t i = 0; i < DX_HTTP_MAX_CLIENTS; i++) {
