@@ -16,7 +16,7 @@ MODE ?= release
 BUILD := build/$(MODE)
 
 CC ?= cc
-CPPFLAGS += -Isrc -Itests -D_GNU_SOURCE -MMD -MP
+CPPFLAGS += -Isrc -Itests -I/usr/include/postgresql -D_GNU_SOURCE -MMD -MP
 WARN := -std=c11 -Wall -Wextra -Wvla -Wformat=2
 # Loops start on 64-byte lines: streaming decode loops otherwise run fast or slow with where the
 # link happens to place them (F32 decode, 2 threads: 23.9 or 33.9 tok/s between builds).
@@ -24,7 +24,7 @@ CFLAGS_release := -O2 -g -falign-loops=64
 CFLAGS_debug := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 CFLAGS += $(WARN) $(CFLAGS_$(MODE)) -pthread
 LDFLAGS += $(filter -fsanitize=%,$(CFLAGS_$(MODE))) -pthread
-LDLIBS := -lcurl -lmicrohttpd -ljansson -lsqlite3 -lcmark-gfm-extensions -lcmark-gfm \
+LDLIBS := -lcurl -lmicrohttpd -ljansson -lsqlite3 -lpq -lcmark-gfm-extensions -lcmark-gfm \
           -lcrypto -lsodium -lutf8proc -linih -lzip -lm
 
 SRCS := $(sort $(wildcard src/*/*.c src/*/*/*.c))

@@ -15,8 +15,11 @@ keeps the whole logit vector at the last prompt position.
 
 Not run by CI (it needs the reference build and ~1 minute of CPU). The venv
 lives outside the repository: $DRUX_REF_VENV, default ~/.cache/drux-ref/venv;
-it is created (llama-cpp-python built from source with -DGGML_NATIVE=ON) only
-when it is missing or holds other versions.
+it is created when it is missing: llama-cpp-python from source with
+GGML_NATIVE=OFF, the AVX/AVX2/FMA/F16C/AVX-512 (VNNI, BF16) options that
+/proc/cpuinfo lists, and AMX off (a native build segfaults on AMX Xeons). One
+that holds other versions, or a llama.cpp built for other instruction sets, is
+reported and left alone.
 """
 import argparse
 import datetime
@@ -78,40 +81,116 @@ Answer: Her name was"""
 
 
 # --- the reference venv -------------------------------------------------------------
+# llama.cpp is built for the instruction sets this CPU reports, never with GGML_NATIVE: on an
+# Intel Xeon with AMX a native build turns AMX on (GGML_AMX_*=OFF beside it does not take it out)
+# and llama_decode segfaults for every model. AMX stays off everywhere; AVX-512 and its VNNI/BF16
+# extensions are on only where /proc/cpuinfo lists them. (docs/performance.md, "The llama.cpp
+# reference build".)
+X86_OPTIONS = [  # (GGML option, the cpuinfo flags it needs, its name in llama's system info)
+    ("AVX", ["avx"], "AVX"),
+    ("AVX2", ["avx2"], "AVX2"),
+    ("FMA", ["fma"], "FMA"),
+    ("F16C", ["f16c"], "F16C"),
+    # ggml compiles GGML_AVX512 with -mavx512f -mavx512cd -mavx512vl -mavx512dq -mavx512bw
+    ("AVX512", ["avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"], "AVX512"),
+    ("AVX512_VNNI", ["avx512f", "avx512_vnni"], "AVX512_VNNI"),
+    ("AVX512_BF16", ["avx512f", "avx512_bf16"], "AVX512_BF16"),
+]
+AMX_OPTIONS = ["AMX_TILE", "AMX_INT8", "AMX_BF16"]
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The first processor's instruction-set flags; empty when the file has no x86 "flags" line."""
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return set(value.split())
+    except OSError:
+        pass
+    return set()
+
+
+def build_options(flags):
+    """[(GGML option, on)] for a CPU with these cpuinfo flags; [] where there are none (not x86)."""
+    if not flags:
+        return []
+    return ([(opt, all(f in flags for f in need)) for opt, need, _ in X86_OPTIONS] +
+            [(opt, False) for opt in AMX_OPTIONS])
+
+
+def cmake_args(flags):
+    """CMAKE_ARGS for llama-cpp-python: the x86 recipe above, or a native build off x86."""
+    opts = build_options(flags)
+    if not opts:
+        return "-DGGML_NATIVE=ON"
+    return " ".join(["-DGGML_NATIVE=OFF"] +
+                    [f"-DGGML_{opt}={'ON' if on else 'OFF'}" for opt, on in opts])
+
+
+def system_info_problem(info, flags):
+    """Why llama.cpp's system info (llama_print_system_info) does not match the build this CPU
+    gets, or None: an instruction set it should have is missing, or AMX is in it."""
+    have = {part.split("=")[0].strip() for part in info.replace("CPU :", "|").split("|")
+            if part.strip().endswith("= 1")}
+    if any(name.startswith("AMX") for name in have):
+        return "it was built with AMX (a native build), which segfaults in llama_decode"
+    wanted = {name for (opt, need, name) in X86_OPTIONS if all(f in flags for f in need)}
+    if flags and wanted - have:
+        return "it was built without " + ", ".join(sorted(wanted - have))
+    return None
+
+
 def venv_python(venv):
     return os.path.join(venv, "bin", "python")
 
 
-def venv_ok(venv):
-    """True when the venv exists and holds the pinned versions."""
+def venv_problem(venv, flags=None):
+    """None when the venv holds the pinned versions, built for this CPU; else why not."""
     py = venv_python(venv)
     if not os.path.exists(py):
-        return False
+        return "it does not exist"
     code = ("import llama_cpp, gguf, numpy, importlib.metadata as m;"
-            "print(llama_cpp.__version__, m.version('gguf'))")
+            "print(llama_cpp.__version__, m.version('gguf'));"
+            "print(llama_cpp.llama_print_system_info().decode())")
     try:
         out = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and out.stdout.split() == [LLAMA_CPP_PYTHON, GGUF]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"its python does not run ({e})"
+    lines = out.stdout.splitlines()
+    if out.returncode != 0 or not lines:
+        why = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"it does not import llama_cpp, gguf and numpy ({why})"
+    if lines[0].split() != [LLAMA_CPP_PYTHON, GGUF]:
+        return f"it holds {lines[0]}, not {LLAMA_CPP_PYTHON} {GGUF}"
+    return system_info_problem("\n".join(lines[1:]), cpu_flags() if flags is None else flags)
 
 
 def setup_venv(venv):
-    if venv_ok(venv):
+    """Makes sure the venv is usable; builds it when it does not exist. One that exists but is not
+    usable is left as it is (someone may rely on it): the caller is told why and exits."""
+    problem = venv_problem(venv)
+    if problem is None:
         print(f"llama_ref: reference venv ready at {venv} "
               f"(llama-cpp-python {LLAMA_CPP_PYTHON}, gguf {GGUF})")
         return
-    print(f"llama_ref: building the reference venv at {venv} (llama-cpp-python from source, "
-          "a few minutes)")
+    if os.path.exists(venv):
+        sys.exit(f"llama_ref: the reference venv at {venv} is not usable: {problem}. "
+                 "Remove it, or name another with --venv / DRUX_REF_VENV, and run again.")
+    args = cmake_args(cpu_flags())
+    print(f"llama_ref: building the reference venv at {venv} (llama-cpp-python from source "
+          f"with CMAKE_ARGS=\"{args}\", a few minutes)")
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    env = dict(os.environ, CMAKE_ARGS="-DGGML_NATIVE=ON", FORCE_CMAKE="1")
+    env = dict(os.environ, CMAKE_ARGS=args, FORCE_CMAKE="1")
     pip = [venv_python(venv), "-m", "pip", "install", "-q"]
     subprocess.run(pip + ["--upgrade", "pip"], check=True, env=env)
     subprocess.run(pip + ["--no-binary", "llama-cpp-python", "--no-cache-dir",
                           f"llama-cpp-python=={LLAMA_CPP_PYTHON}", f"gguf=={GGUF}", "numpy",
                           "jinja2"], check=True, env=env)
-    if not venv_ok(venv):
-        sys.exit(f"llama_ref: {venv} still does not import the pinned packages")
+    problem = venv_problem(venv)
+    if problem is not None:
+        sys.exit(f"llama_ref: the new venv at {venv} is not usable: {problem}")
 
 
 # --- recording ------------------------------------------------------------------------

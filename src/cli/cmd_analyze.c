@@ -35,12 +35,13 @@ static void analyze_usage(FILE *f)
         "  --no-synthesis  no answer and no follow-ups, only the analysis\n"
         "  --lexical       match claims by their words only, not by meaning with the cached\n"
         "                  sentence encoder (" EMBED_DEFAULT_MODEL ", used when pulled)\n"
-        "  --check-model M ask local model M (cache name or path) yes/no whether another\n"
-        "                  answer states a point only one member made (docs/consensus.md §5)\n"
+        "  --check-model M ask local model M (cache name or path) yes/no whether two answers\n"
+        "                  that seem to differ give the same answer, and whether another answer\n"
+        "                  states a point only one member made (docs/consensus.md §5)\n"
         "  --checks N      at most N such questions (default 4 with --check-model)\n");
 }
 
-/* cns_generate_fn for the yes/no support checks: a short greedy reply. */
+/* cns_generate_fn for the yes/no checks: a short greedy reply. */
 typedef struct check_model {
     local_registry *reg;
     const char *model;
@@ -76,29 +77,33 @@ static dx_status read_stdin(size_t max, char **out, size_t *len)
     return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
 }
 
-int cmd_analyze(int argc, char **argv)
+typedef struct analyze_args {
+    const char *path;
+    bool text, compact, synthesis, lexical;
+    const char *check_model; /* yes/no checks with this local model, or NULL */
+    int checks;
+} analyze_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, analyze_args *r)
 {
-    const char *path = NULL;
-    bool text = false, compact = false, synthesis = true, lexical = false;
-    const char *check_with = NULL;
-    int checks = 4;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             analyze_usage(stdout);
             return 0;
         } else if (!strcmp(a, "--json"))
-            text = false;
+            r->text = false;
         else if (!strcmp(a, "--text"))
-            text = true;
+            r->text = true;
         else if (!strcmp(a, "--compact"))
-            compact = true;
+            r->compact = true;
         else if (!strcmp(a, "--no-synthesis"))
-            synthesis = false;
+            r->synthesis = false;
         else if (!strcmp(a, "--lexical"))
-            lexical = true;
+            r->lexical = true;
         else if (!strcmp(a, "--check-model") && i + 1 < argc)
-            check_with = argv[++i];
+            r->check_model = argv[++i];
         else if (!strcmp(a, "--checks") && i + 1 < argc) {
             char *end;
             long v = strtol(argv[++i], &end, 10);
@@ -106,29 +111,83 @@ int cmd_analyze(int argc, char **argv)
                 fprintf(stderr, "drux analyze: --checks takes a number from 0 to 64\n");
                 return 2;
             }
-            checks = (int)v;
+            r->checks = (int)v;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "drux analyze: unknown option '%s'\n", a);
             analyze_usage(stderr);
             return 2;
-        } else if (!path)
-            path = a;
+        } else if (!r->path)
+            r->path = a;
         else {
-            fprintf(stderr, "drux analyze: one input file, got '%s' and '%s'\n", path, a);
+            fprintf(stderr, "drux analyze: one input file, got '%s' and '%s'\n", r->path, a);
             return 2;
         }
     }
-    if (!path) {
+    if (!r->path) {
         analyze_usage(stderr);
         return 2;
     }
-    int rc = 1;
-    char *data = NULL, *json = NULL;
+    return -1;
+}
+
+/* Analysis, its self-check, then synthesis (the answer only when asked for). */
+static dx_status analyze(const cns_input *in, embed_model *em, const check_model *cm,
+                         const analyze_args *args, arena *a, cns_result **r)
+{
+    cns_options co = {0};
+    ask_match_options(em, &co);
+    if (cm) {
+        co.check = check_generate;
+        co.check_user = (void *)cm;
+        co.support_checks = args->checks;
+    }
+    cns_synth_options so = {.answer = args->synthesis};
+    dx_status st = cns_analyze(in, &co, a, r);
+    const char *broken = st ? NULL : cns_check(*r);
+    if (broken)
+        st = dx_fail(DX_EINTERNAL, "the analysis contradicts itself (%s)", broken);
+    if (!st)
+        st = cns_synthesize(*r, &so, a);
+    return st;
+}
+
+/* The result on stdout, as a text report or as JSON; returns the exit code. */
+static int print_result(const cns_result *r, const analyze_args *args)
+{
+    if (args->text) {
+        dx_buf out = dx_buf_make(0);
+        int rc = cns_to_text(r, &out) ? cli_error("analyze") : 0;
+        if (!rc)
+            fputs(out.data ? out.data : "", stdout);
+        dx_buf_free(&out);
+        if (rc)
+            return rc;
+    } else {
+        char *json = cns_to_json_string(r, !args->compact);
+        if (!json) {
+            fprintf(stderr, "drux: analyze: out of memory writing JSON\n");
+            return 1;
+        }
+        puts(json);
+        free(json);
+    }
+    return fflush(stdout) ? 1 : 0;
+}
+
+int cmd_analyze(int argc, char **argv)
+{
+    analyze_args args = {.synthesis = true, .checks = 4};
+    int rc = parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    rc = 1;
+    const char *path = args.path;
+    char *data = NULL;
     embed_model *em = NULL;
     local_registry *reg = NULL;
+    check_model cm = {0};
     size_t len = 0;
     arena a = arena_make(256 << 10, 512u << 20);
-    dx_buf out = dx_buf_make(0);
     dx_status st = !strcmp(path, "-") ? read_stdin(DX_MAX_JSON_BYTES, &data, &len)
                                       : dx_read_file(path, DX_MAX_JSON_BYTES, &data, &len);
     if (st) {
@@ -136,24 +195,19 @@ int cmd_analyze(int argc, char **argv)
         goto out;
     }
     cns_input in;
-    st = cns_input_parse(data, len, &a, &in);
-    if (st) {
+    if (cns_input_parse(data, len, &a, &in)) {
         rc = cli_error(NULL);
         goto out;
     }
-    if (!lexical && ask_open_embedder(NULL, &em)) {
+    if (!args.lexical && ask_open_embedder(NULL, &em)) {
         rc = cli_error("analyze");
         goto out;
     }
-    cns_result *r;
-    cns_options co = {0};
-    ask_match_options(em, &co);
-    check_model cm = {0};
-    if (check_with) {
+    if (args.check_model) {
         /* the model loads at the first question asked: many analyses ask none */
         char *found = NULL;
-        if (hub_resolve_model(check_with, &found)) {
-            rc = cli_error(check_with);
+        if (hub_resolve_model(args.check_model, &found)) {
+            rc = cli_error(args.check_model);
             goto out;
         }
         free(found);
@@ -161,43 +215,18 @@ int cmd_analyze(int argc, char **argv)
             fprintf(stderr, "drux: analyze: out of memory\n");
             goto out;
         }
-        cm = (check_model){reg, check_with};
-        co.check = check_generate;
-        co.check_user = &cm;
-        co.support_checks = checks;
+        cm = (check_model){reg, args.check_model};
     }
-    cns_synth_options so = {.answer = synthesis};
-    st = cns_analyze(&in, &co, &a, &r);
-    const char *broken = st ? NULL : cns_check(r);
-    if (broken)
-        st = dx_fail(DX_EINTERNAL, "the analysis contradicts itself (%s)", broken);
-    if (!st)
-        st = cns_synthesize(r, &so, &a);
-    if (st) {
+    cns_result *r;
+    if (analyze(&in, em, reg ? &cm : NULL, &args, &a, &r)) {
         rc = cli_error("analyze");
         goto out;
     }
-    if (text) {
-        if (cns_to_text(r, &out)) {
-            rc = cli_error("analyze");
-            goto out;
-        }
-        fputs(out.data ? out.data : "", stdout);
-    } else {
-        json = cns_to_json_string(r, !compact);
-        if (!json) {
-            fprintf(stderr, "drux: analyze: out of memory writing JSON\n");
-            goto out;
-        }
-        puts(json);
-    }
-    rc = fflush(stdout) ? 1 : 0;
+    rc = print_result(r, &args);
 out:
     local_registry_free(reg);
     embed_model_close(em);
-    free(json);
     free(data);
-    dx_buf_free(&out);
     arena_free(&a);
     return rc;
 }

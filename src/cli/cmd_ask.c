@@ -233,25 +233,29 @@ static dx_status print_result(const cns_result *r, view *v)
     return st;
 }
 
-int cmd_ask(int argc, char **argv)
+typedef struct ask_args {
+    const char *config, *only, *question;
+    bool json, synthesis, quiet;
+} ask_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, ask_args *r)
 {
-    const char *config = NULL, *only = NULL, *question = NULL;
-    bool json = false, synthesis = true, quiet = false;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(ask_usage, stdout);
             return 0;
-        } else if (args_str(&a, NULL, "--config", &config) ||
-                   args_str(&a, NULL, "--member", &only)) {
+        } else if (args_str(&a, NULL, "--config", &r->config) ||
+                   args_str(&a, NULL, "--member", &r->only)) {
             continue;
         } else if (args_flag(&a, NULL, "--json")) {
-            json = true;
+            r->json = true;
         } else if (args_flag(&a, NULL, "--no-synthesis")) {
-            synthesis = false;
+            r->synthesis = false;
         } else if (args_flag(&a, "-q", "--quiet")) {
-            quiet = true;
-        } else if (!question && args_positional(&a, &question)) {
+            r->quiet = true;
+        } else if (!r->question && args_positional(&a, &r->question)) {
             continue;
         } else {
             return args_unknown(&a, ask_usage);
@@ -259,39 +263,68 @@ int cmd_ask(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!question) {
+    if (!r->question) {
         fputs(ask_usage, stderr);
         return 2;
     }
-    int rc = 1;
+    return -1;
+}
+
+/* What a question needs besides itself: the council (with at least one member), the registry
+ * of local models and the sentence encoder when one is cached. The message is printed. */
+static dx_status open_council(const char *config, council_config **cfg, local_registry **reg,
+                              embed_model **em)
+{
+    dx_status st = council_config_open(config, cfg);
+    if (st) {
+        cli_error(NULL);
+        return st;
+    }
+    if ((*cfg)->n_members == 0) {
+        fprintf(stderr, "drux: the council has no members: pull a model (drux pull) or write a "
+                        "config (docs/config.md)\n");
+        return DX_EARG;
+    }
+    if (!(*reg = local_registry_new())) {
+        fprintf(stderr, "drux: out of memory\n");
+        return DX_ENOMEM;
+    }
+    if ((st = ask_open_embedder(*cfg, em)))
+        cli_error(NULL);
+    return st;
+}
+
+/* The whole analysis object as JSON on stdout. */
+static int print_json(const cns_result *r)
+{
+    char *out = cns_to_json_string(r, true);
+    if (!out) {
+        fprintf(stderr, "drux: out of memory\n");
+        return 1;
+    }
+    printf("%s\n", out);
+    free(out);
+    return 0;
+}
+
+int cmd_ask(int argc, char **argv)
+{
+    ask_args args = {.synthesis = true};
+    int rc = parse_args(argc, argv, &args);
+    if (rc >= 0)
+        return rc;
+    rc = 1;
     council_config *cfg = NULL;
     local_registry *reg = NULL;
     embed_model *em = NULL;
     arena mem = arena_make(64 << 10, 256u << 20);
-    char *out = NULL;
     dx_buf streamed = dx_buf_make(DX_MAX_ANSWER_BYTES);
-    if (council_config_open(config, &cfg)) {
-        cli_error(NULL);
+    if (open_council(args.config, &cfg, &reg, &em))
         goto done;
-    }
-    if (cfg->n_members == 0) {
-        fprintf(stderr, "drux: the council has no members: pull a model (drux pull) or write a "
-                        "config (docs/config.md)\n");
-        goto done;
-    }
-    if (!(reg = local_registry_new())) {
-        fprintf(stderr, "drux: out of memory\n");
-        goto done;
-    }
-    if (ask_open_embedder(cfg, &em)) {
-        cli_error(NULL);
-        goto done;
-    }
-    const atomic_int *cancel = cli_cancel_on_sigint();
     view v = {.cfg = cfg,
               .tty = isatty(STDERR_FILENO),
-              .quiet = quiet,
-              .json = json,
+              .quiet = args.quiet,
+              .json = args.json,
               .color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR"),
               .streamed = &streamed};
     ask_opts o = {.cfg = cfg,
@@ -299,32 +332,21 @@ int cmd_ask(int argc, char **argv)
                   .on_event = on_event,
                   .on_answer = on_answer,
                   .user = &v,
-                  .cancel = cancel,
-                  .synthesis = synthesis,
-                  .only = only,
+                  .cancel = cli_cancel_on_sigint(),
+                  .synthesis = args.synthesis,
+                  .only = args.only,
                   .embedder = em};
     cns_result *r;
-    if (ask_run(question, &o, &mem, &r)) {
+    if (ask_run(args.question, &o, &mem, &r)) {
         cli_error(NULL);
         goto done;
     }
-    if (json) {
-        out = cns_to_json_string(r, true);
-        if (!out) {
-            fprintf(stderr, "drux: out of memory\n");
-            goto done;
-        }
-        printf("%s\n", out);
-    } else {
-        if (print_result(r, &v)) {
-            cli_error(NULL);
-            goto done;
-        }
-    }
-    rc = 0;
+    if (args.json)
+        rc = print_json(r);
+    else
+        rc = print_result(r, &v) ? cli_error(NULL) : 0;
 done:
     dx_buf_free(&streamed);
-    free(out);
     arena_free(&mem);
     local_registry_free(reg);
     embed_model_close(em);

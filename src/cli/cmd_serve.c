@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "hub/hub.h"
 #include "server/http.h"
+#include "store/sql.h"
 
 static const char serve_usage[] =
     "usage: drux serve [options]\n"
@@ -27,7 +28,9 @@ static const char serve_usage[] =
     "  --host ADDR        address to listen on (default 127.0.0.1; see docs/operations.md\n"
     "                     before exposing it)\n"
     "  --port N           port (default 8080; 0 picks a free one)\n"
-    "  --db FILE          the store (default $DRUX_HOME/drux.db)\n"
+    "  --db FILE|URL      the store: a SQLite file (default $DRUX_HOME/drux.db) or a\n"
+    "                     PostgreSQL URL postgres://user@host/db that several instances\n"
+    "                     may share (env DRUX_DB)\n"
     "  --config FILE      the council (default: as for drux ask)\n"
     "  --max-running N    questions answered at once (default 2; more wait as queued)\n"
     "  --rate-limit N     questions and completions per client per minute (default 60, 0: off)\n"
@@ -94,7 +97,10 @@ int cmd_serve(int argc, char **argv)
     if (a.error)
         return 2;
     char home[4096], dbbuf[4200];
-    if (!db_path) {
+    if (!db_path && getenv("DRUX_DB") && *getenv("DRUX_DB"))
+        db_path = getenv("DRUX_DB");
+    /* $DRUX_HOME holds the store, or, beside a PostgreSQL store, the server key */
+    if (!db_path || sql_target_is_postgres(db_path)) {
         if (hub_home(home, sizeof home))
             return cli_error("serve");
         /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
@@ -112,7 +118,8 @@ int cmd_serve(int argc, char **argv)
             }
         }
         snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
-        db_path = dbbuf;
+        if (!db_path)
+            db_path = dbbuf;
     }
     council_config *cfg = NULL;
     http_server *srv = NULL;
@@ -156,12 +163,14 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     const char *shown = strchr(host, ':') ? NULL : host;
+    char store[512]; /* never the password of a postgres:// URL */
+    sql_target_redact(db_path, store, sizeof store);
     if (shown)
         printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", cfg->n_members,
-               shown, http_server_port(srv), db_path);
+               shown, http_server_port(srv), store);
     else
         printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", cfg->n_members,
-               host, http_server_port(srv), db_path);
+               host, http_server_port(srv), store);
     printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
     fflush(stdout);
     int sig;

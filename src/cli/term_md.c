@@ -186,11 +186,66 @@ static void table(rd *r, cmark_node *t)
 }
 
 static void blocks(rd *r, cmark_node *n);
+static void block(rd *r, cmark_node *n);
 
 static void indent(rd *r)
 {
     for (int i = 0; i < r->depth; i++)
         put(r, "   ");
+}
+
+/* Each line of s with prefix before it and a newline after; clean: control characters dropped
+ * (text from the model), else copied as they are (text this renderer wrote). */
+static void prefixed_lines(rd *r, const char *prefix, const char *s, bool clean)
+{
+    while (s && *s && !r->st) {
+        const char *nl = strchr(s, '\n');
+        size_t len = nl ? (size_t)(nl - s) : strlen(s);
+        put(r, prefix);
+        if (!r->st)
+            r->st = clean ? term_md_clean(r->out, s, len) : dx_buf_append(r->out, s, len);
+        put(r, "\n");
+        s += len + (nl ? 1 : 0);
+    }
+}
+
+/* A bullet or numbered list, nested lists indented; an item's first paragraph goes on the
+ * bullet's line, a task item shows its box. */
+static void list(rd *r, cmark_node *n)
+{
+    int num = cmark_node_get_list_start(n);
+    bool ordered = cmark_node_get_list_type(n) == CMARK_ORDERED_LIST;
+    for (cmark_node *it = cmark_node_first_child(n); it && !r->st; it = cmark_node_next(it)) {
+        indent(r);
+        if (ordered) {
+            char b[16];
+            snprintf(b, sizeof b, "%d. ", num++);
+            put(r, b);
+        } else {
+            put(r, "• ");
+        }
+        if (!strcmp(cmark_node_get_type_string(it), "tasklist"))
+            put(r, cmark_gfm_extensions_get_tasklist_item_checked(it) ? "[x] " : "[ ] ");
+        r->depth++;
+        for (cmark_node *c = cmark_node_first_child(it); c && !r->st; c = cmark_node_next(c)) {
+            if (c != cmark_node_first_child(it) && cmark_node_get_type(c) == CMARK_NODE_PARAGRAPH)
+                indent(r);
+            block(r, c);
+        }
+        r->depth--;
+    }
+    if (!r->depth)
+        put(r, "\n");
+}
+
+/* A block quote: its blocks rendered on their own, then every line behind a bar. */
+static void block_quote(rd *r, cmark_node *n)
+{
+    dx_buf b = dx_buf_make(DX_MAX_ANSWER_BYTES);
+    rd sub = {&b, r->color, 0, DX_OK};
+    blocks(&sub, n);
+    prefixed_lines(r, "  │ ", b.data ? b.data : "", false);
+    dx_buf_free(&b);
 }
 
 static void block(rd *r, cmark_node *n)
@@ -208,67 +263,18 @@ static void block(rd *r, cmark_node *n)
         if (!r->depth)
             put(r, "\n");
         break;
-    case CMARK_NODE_LIST: {
-        int num = cmark_node_get_list_start(n);
-        bool ordered = cmark_node_get_list_type(n) == CMARK_ORDERED_LIST;
-        for (cmark_node *it = cmark_node_first_child(n); it && !r->st; it = cmark_node_next(it)) {
-            indent(r);
-            if (ordered) {
-                char b[16];
-                snprintf(b, sizeof b, "%d. ", num++);
-                put(r, b);
-            } else {
-                put(r, "• ");
-            }
-            if (!strcmp(cmark_node_get_type_string(it), "tasklist"))
-                put(r, cmark_gfm_extensions_get_tasklist_item_checked(it) ? "[x] " : "[ ] ");
-            r->depth++;
-            /* the item's first paragraph goes on the bullet's line */
-            for (cmark_node *c = cmark_node_first_child(it); c && !r->st; c = cmark_node_next(c)) {
-                if (c != cmark_node_first_child(it) &&
-                    cmark_node_get_type(c) == CMARK_NODE_PARAGRAPH)
-                    indent(r);
-                block(r, c);
-            }
-            r->depth--;
-        }
-        if (!r->depth)
-            put(r, "\n");
+    case CMARK_NODE_LIST:
+        list(r, n);
         break;
-    }
-    case CMARK_NODE_CODE_BLOCK: {
-        const char *code = cmark_node_get_literal(n);
+    case CMARK_NODE_CODE_BLOCK:
         style(r, "\033[36m");
-        while (code && *code && !r->st) {
-            const char *nl = strchr(code, '\n');
-            size_t len = nl ? (size_t)(nl - code) : strlen(code);
-            put(r, "    ");
-            if (!r->st)
-                r->st = term_md_clean(r->out, code, len);
-            put(r, "\n");
-            code += len + (nl ? 1 : 0);
-        }
+        prefixed_lines(r, "    ", cmark_node_get_literal(n), true);
         style(r, "\033[0m");
         put(r, "\n");
         break;
-    }
-    case CMARK_NODE_BLOCK_QUOTE: {
-        dx_buf b = dx_buf_make(DX_MAX_ANSWER_BYTES);
-        rd sub = {&b, r->color, 0, DX_OK};
-        blocks(&sub, n);
-        const char *p = b.data ? b.data : "";
-        while (*p && !r->st) {
-            const char *nl = strchr(p, '\n');
-            size_t len = nl ? (size_t)(nl - p) : strlen(p);
-            put(r, "  │ ");
-            if (!r->st)
-                r->st = dx_buf_append(r->out, p, len);
-            put(r, "\n");
-            p += len + (nl ? 1 : 0);
-        }
-        dx_buf_free(&b);
+    case CMARK_NODE_BLOCK_QUOTE:
+        block_quote(r, n);
         break;
-    }
     case CMARK_NODE_THEMATIC_BREAK:
         put(r, "────────────────────────────────────────\n\n");
         break;

@@ -122,96 +122,113 @@ static double tok_weight(const cns_tok *t)
 /* What two claims share. "new" is what a claim adds to the question: its words
  * the question lacks, its numbers, its verdict. */
 typedef struct ov {
-    double sim;          /* mean of Dice and overlap coefficient */
-    double shared;       /* weight shared */
-    double new_a, new_b; /* weight each adds to the question */
-    double new_shared;   /* of that, shared */
-    bool excl_a, excl_b; /* has a name the other lacks */
+    double sim;              /* mean of Dice and overlap coefficient */
+    double shared;           /* weight shared */
+    double total_a, total_b; /* each claim's weight */
+    double new_a, new_b;     /* weight each adds to the question */
+    double new_shared;       /* of that, shared */
+    bool excl_a, excl_b;     /* has a name the other lacks */
 } ov;
+
+/* A token only one claim has: counted in that claim's total (unless frame leaves names out)
+ * and, when not a question word, in what it adds; a name makes the claim exclusive. */
+static void overlap_one_side(const cns_tok *t, bool frame, double *total, double *added, bool *excl)
+{
+    double w = tok_weight(t);
+    bool nm = (t->flags & TOK_NAME_ANYWHERE) && w == 1.0;
+    if (nm)
+        *excl = true;
+    if (!(frame && nm))
+        *total += w;
+    if (w == 1.0)
+        *added += 1;
+}
+
+/* Merges the two sorted token lists into o. */
+static void overlap_tokens(const cns_tok *ta, size_t na, const cns_tok *tb, size_t nb, bool frame,
+                           ov *o)
+{
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(ta[i].stem, tb[j].stem);
+        if (c == 0) {
+            double w = tok_weight(&ta[i]);
+            o->shared += w;
+            o->total_a += w;
+            o->total_b += w;
+            if (w == 1.0) {
+                o->new_shared += 1;
+                o->new_a += 1;
+                o->new_b += 1;
+            }
+            i++;
+            j++;
+        } else if (c < 0) {
+            overlap_one_side(&ta[i++], frame, &o->total_a, &o->new_a, &o->excl_a);
+        } else {
+            overlap_one_side(&tb[j++], frame, &o->total_b, &o->new_b, &o->excl_b);
+        }
+    }
+}
+
+/* How many of x's quantities agree with one of y's (cns_qty_agree is symmetric). */
+static double qty_matched(const cns_qty *x, size_t nx, const cns_qty *y, size_t ny)
+{
+    double m = 0;
+    for (size_t p = 0; p < nx; p++)
+        for (size_t q = 0; q < ny; q++)
+            if (cns_qty_agree(&x[p], &y[q])) {
+                m += 1;
+                break;
+            }
+    return m;
+}
+
+/* Numbers that agree count as a shared word; others as words of their own. */
+static void overlap_numbers(const claim *a, const claim *b, ov *o)
+{
+    double ma = qty_matched(a->f.qty, a->f.n_qty, b->f.qty, b->f.n_qty);
+    double mb = qty_matched(b->f.qty, b->f.n_qty, a->f.qty, a->f.n_qty);
+    o->shared += (ma + mb) / 2;
+    o->total_a += (double)a->f.n_qty;
+    o->total_b += (double)b->f.n_qty;
+    o->new_shared += (ma + mb) / 2;
+    o->new_a += (double)a->f.n_qty;
+    o->new_b += (double)b->f.n_qty;
+}
+
+/* Two leading claims' verdicts count as a word each, shared when they are the same. */
+static void overlap_verdicts(const claim *a, const claim *b, ov *o)
+{
+    if (a->f.verdict == b->f.verdict) {
+        o->shared += 1;
+        o->new_shared += 1;
+    }
+    if (a->f.verdict) {
+        o->total_a += 1;
+        o->new_a += 1;
+    }
+    if (b->f.verdict) {
+        o->total_b += 1;
+        o->new_b += 1;
+    }
+}
 
 /* Weighted overlap of two token sets: mean of Dice and overlap coefficient.
  * frame: names found in only one of the two are left out (they are the
  * values a frame holds), numbers are left out. */
 static ov overlap(const claim *a, const claim *b, bool frame)
 {
-    const cns_tok *ta = frame ? a->ftoks : a->f.toks, *tb = frame ? b->ftoks : b->f.toks;
-    size_t na = frame ? a->n_ftok : a->f.n_tok, nb = frame ? b->n_ftok : b->f.n_tok;
     ov o = {0};
-    double S = 0, TA = 0, TB = 0;
-    size_t i = 0, j = 0;
-    while (i < na || j < nb) {
-        int c = i == na ? 1 : j == nb ? -1 : strcmp(ta[i].stem, tb[j].stem);
-        if (c == 0) {
-            double w = tok_weight(&ta[i]);
-            S += w;
-            TA += w;
-            TB += w;
-            if (w == 1.0) {
-                o.new_shared += 1;
-                o.new_a += 1;
-                o.new_b += 1;
-            }
-            i++;
-            j++;
-        } else if (c < 0) {
-            double w = tok_weight(&ta[i]);
-            bool nm = (ta[i].flags & TOK_NAME_ANYWHERE) && w == 1.0;
-            if (nm)
-                o.excl_a = true;
-            if (!(frame && nm))
-                TA += w;
-            if (w == 1.0)
-                o.new_a += 1;
-            i++;
-        } else {
-            double w = tok_weight(&tb[j]);
-            bool nm = (tb[j].flags & TOK_NAME_ANYWHERE) && w == 1.0;
-            if (nm)
-                o.excl_b = true;
-            if (!(frame && nm))
-                TB += w;
-            if (w == 1.0)
-                o.new_b += 1;
-            j++;
-        }
-    }
-    if (!frame) {
-        /* numbers that agree count as a shared word; others as words of their own */
-        double ma = 0, mb = 0;
-        for (size_t p = 0; p < a->f.n_qty; p++)
-            for (size_t q = 0; q < b->f.n_qty; q++)
-                if (cns_qty_agree(&a->f.qty[p], &b->f.qty[q])) {
-                    ma += 1;
-                    break;
-                }
-        for (size_t q = 0; q < b->f.n_qty; q++)
-            for (size_t p = 0; p < a->f.n_qty; p++)
-                if (cns_qty_agree(&a->f.qty[p], &b->f.qty[q])) {
-                    mb += 1;
-                    break;
-                }
-        S += (ma + mb) / 2;
-        TA += (double)a->f.n_qty;
-        TB += (double)b->f.n_qty;
-        o.new_shared += (ma + mb) / 2;
-        o.new_a += (double)a->f.n_qty;
-        o.new_b += (double)b->f.n_qty;
-    }
-    if (a->lead && b->lead && (a->f.verdict || b->f.verdict)) {
-        if (a->f.verdict == b->f.verdict) {
-            S += 1;
-            o.new_shared += 1;
-        }
-        if (a->f.verdict) {
-            TA += 1;
-            o.new_a += 1;
-        }
-        if (b->f.verdict) {
-            TB += 1;
-            o.new_b += 1;
-        }
-    }
-    o.shared = S;
+    if (frame)
+        overlap_tokens(a->ftoks, a->n_ftok, b->ftoks, b->n_ftok, true, &o);
+    else
+        overlap_tokens(a->f.toks, a->f.n_tok, b->f.toks, b->f.n_tok, false, &o);
+    if (!frame)
+        overlap_numbers(a, b, &o);
+    if (a->lead && b->lead && (a->f.verdict || b->f.verdict))
+        overlap_verdicts(a, b, &o);
+    double S = o.shared, TA = o.total_a, TB = o.total_b;
     if (TA > 0 && TB > 0)
         o.sim = (2 * S / (TA + TB) + S / fmin(TA, TB)) / 2;
     return o;

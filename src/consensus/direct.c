@@ -190,12 +190,96 @@ static bool word_like(const char *a, const char *b)
     return k >= 5 && k + 2 >= m;
 }
 
-/* Reads the words of text[s, e) into ws (at most cap); returns the count. Digits keep their
- * separators (1,400,000; 3.5; 1776-07-04), words their inner hyphens and apostrophes. */
+/* What a word's characters said while word_scan read it. */
+typedef struct wscan {
+    int caps;
+    bool digits_only, has_digit;
+} wscan;
+
+/* Reads the word that starts at text[i] (a word character) into w (folded, W_CAP, W_ALPHA),
+ * through the joiners that keep it one word: 1,400 3.5 1776-07-04 Berners-Lee don't U.S.
+ * Returns where it ends. */
+static size_t word_scan(const char *text, size_t i, size_t e, word *w, wscan *sc)
+{
+    utf8proc_int32_t cp;
+    size_t wl = 0, k;
+    *sc = (wscan){0, true, false};
+    next_cp(text + i, e - i, &cp);
+    if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+        w->f |= W_CAP;
+    while (i < e) {
+        k = next_cp(text + i, e - i, &cp);
+        if (cp_is_wordchar(cp)) {
+            if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
+                sc->caps++;
+            if (cp < 0x80 && is_digit(cp))
+                sc->has_digit = true;
+            else
+                sc->digits_only = false, w->f |= W_ALPHA;
+            fold_cp(cp, w->w, &wl);
+            i += k;
+            continue;
+        }
+        char c = text[i];
+        bool next_word = false;
+        if (i + 1 < e) {
+            utf8proc_int32_t nc;
+            next_cp(text + i + 1, e - i - 1, &nc);
+            next_word = cp_is_wordchar(nc);
+        }
+        if (next_word && (c == '-' || c == '\'' || (c == '.' && sc->caps > 0 && wl <= 3)) &&
+            wl + 1 < WORD_MAX) {
+            if (c != '.') { /* U.S. folds to "us" */
+                w->w[wl++] = c;
+                w->w[wl] = 0;
+            }
+            i++;
+            continue;
+        }
+        if (next_word && (c == ',' || c == '.') && sc->has_digit && sc->digits_only &&
+            is_digit((unsigned char)text[i + 1]) && wl + 1 < WORD_MAX) {
+            w->w[wl++] = c;
+            w->w[wl] = 0;
+            i++;
+            continue;
+        }
+        break;
+    }
+    /* "U.S." ends with its dot */
+    if (i < e && text[i] == '.' && sc->caps >= 1 && wl <= 3 && !sc->digits_only && i >= w->s + 2 &&
+        text[i - 2] == '.')
+        i++;
+    return i;
+}
+
+/* The flags of a word just read: a number (or an ordinal), an acronym, the first of its
+ * sentence, a function word, a particle inside names; "Japan's" loses its "'s". */
+static void word_flags(word *w, const wscan *sc, bool first)
+{
+    if (sc->has_digit && (sc->digits_only || strlen(w->w) <= 6))
+        if (sc->digits_only ||
+            (is_digit((unsigned char)w->w[0]) && (strstr(w->w, "st") || strstr(w->w, "nd") ||
+                                                  strstr(w->w, "rd") || strstr(w->w, "th"))))
+            w->f |= W_NUM;
+    if (sc->caps >= 2 && !sc->digits_only)
+        w->f |= W_ACRO;
+    /* possessive: "Japan's" -> japan (but "what's", "it's" stay) */
+    size_t l = strlen(w->w);
+    if (l > 2 && !strcmp(w->w + l - 2, "'s") && !is_stop(w->w))
+        w->w[l - 2] = 0;
+    if (first)
+        w->f |= W_INITIAL;
+    if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
+        w->f |= W_STOP;
+    if (w->f & W_ACRO)
+        w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
+    if (in_list(w->w, PARTICLES) && !(w->f & W_CAP))
+        w->f |= W_PART;
+}
+
 static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t cap)
 {
     size_t n = 0, i = s;
-    bool first = true;
     while (i < e && n < cap) {
         utf8proc_int32_t cp;
         size_t k = next_cp(text + i, e - i, &cp);
@@ -206,75 +290,10 @@ static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t 
         word *w = &ws[n];
         memset(w, 0, sizeof *w);
         w->s = i;
-        size_t wl = 0;
-        int caps = 0;
-        bool digits_only = true, has_digit = false;
-        if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
-            w->f |= W_CAP;
-        while (i < e) {
-            k = next_cp(text + i, e - i, &cp);
-            if (cp_is_wordchar(cp)) {
-                if (cp < 0x80 ? is_upper_ascii(cp) : utf8proc_category(cp) == UTF8PROC_CATEGORY_LU)
-                    caps++;
-                if (cp < 0x80 && is_digit(cp))
-                    has_digit = true;
-                else
-                    digits_only = false, w->f |= W_ALPHA;
-                fold_cp(cp, w->w, &wl);
-                i += k;
-                continue;
-            }
-            /* joiners: 1,400 3.5 1776-07-04 Berners-Lee don't U.S. */
-            char c = text[i];
-            bool next_word = false;
-            if (i + 1 < e) {
-                utf8proc_int32_t nc;
-                next_cp(text + i + 1, e - i - 1, &nc);
-                next_word = cp_is_wordchar(nc);
-            }
-            if (next_word && (c == '-' || c == '\'' || (c == '.' && caps > 0 && wl <= 3)) &&
-                wl + 1 < WORD_MAX) {
-                if (c != '.') { /* U.S. folds to "us" */
-                    w->w[wl++] = c;
-                    w->w[wl] = 0;
-                }
-                i++;
-                continue;
-            }
-            if (next_word && (c == ',' || c == '.') && has_digit && digits_only &&
-                is_digit((unsigned char)text[i + 1]) && wl + 1 < WORD_MAX) {
-                w->w[wl++] = c;
-                w->w[wl] = 0;
-                i++;
-                continue;
-            }
-            break;
-        }
-        /* "U.S." ends with its dot */
-        if (i < e && text[i] == '.' && caps >= 1 && wl <= 3 && !digits_only && i >= w->s + 2 &&
-            text[i - 2] == '.')
-            i++;
+        wscan sc;
+        i = word_scan(text, i, e, w, &sc);
         w->e = i;
-        if (has_digit && (digits_only || strlen(w->w) <= 6))
-            if (digits_only ||
-                (is_digit((unsigned char)w->w[0]) && (strstr(w->w, "st") || strstr(w->w, "nd") ||
-                                                      strstr(w->w, "rd") || strstr(w->w, "th"))))
-                w->f |= W_NUM;
-        if (caps >= 2 && !digits_only)
-            w->f |= W_ACRO;
-        /* possessive: "Japan's" -> japan (but "what's", "it's" stay) */
-        size_t l = strlen(w->w);
-        if (l > 2 && !strcmp(w->w + l - 2, "'s") && !is_stop(w->w))
-            w->w[l - 2] = 0;
-        if (first)
-            w->f |= W_INITIAL;
-        first = false;
-        if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
-            w->f |= W_STOP;
-        if (w->f & W_ACRO)
-            w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
-        if (in_list(w->w, PARTICLES) && !(w->f & W_CAP))
-            w->f |= W_PART;
+        word_flags(w, &sc, n == 0);
         n++;
     }
     return n;
@@ -408,14 +427,10 @@ static bool plural_noun(const char *w)
     return n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i';
 }
 
-static void question_read(const char *question, qinfo *q)
+/* Arithmetic in the question: an operator sign or word with a number in it. Counts the
+ * negations too. */
+static void question_math(qinfo *q, size_t len)
 {
-    memset(q, 0, sizeof *q);
-    q->alt[0] = q->alt[1] = -1;
-    q->kind = CNS_Q_OPEN;
-    q->src = question ? question : "";
-    size_t len = strnlen(q->src, DX_MAX_QUESTION_BYTES);
-    q->n = words_read(q->src, 0, len, q->w, DX_CNS_MAX_DIRECT_TOKENS);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)q->src[i];
         if (c == '*' || c == '+' || c == '/' || c == '=' || c == '^' || c == '%' ||
@@ -437,8 +452,12 @@ static void question_read(const char *question, qinfo *q)
             q->negs++;
     }
     q->math = q->math && has_num;
+}
 
-    /* skip a lead-in: "so", "please", "can you tell me", "do you know", "tell me" */
+/* Where the question proper starts: after a lead-in ("so", "please", "can you tell me", "do you
+ * know", "tell me") and at a preposition before the question word ("In which year"). */
+static size_t skip_lead_in(const qinfo *q)
+{
     size_t i = 0;
     for (;;) {
         const char *w0 = i < q->n ? q->w[i].w : "";
@@ -472,22 +491,138 @@ static void question_read(const char *question, qinfo *q)
         in_list(q->w[i + 1].w,
                 (const char *const[]){"what", "which", "whom", "whose", "how", NULL}))
         i++;
-    if (i >= q->n)
-        return;
-    const char *w0 = q->w[i].w;
-    const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
-    bool open_noun = false, qty_noun = false;
-    unsigned hint = 0;
+    return i;
+}
+
+/* What the nouns after the question word at q->w[i] say: one that asks for an explanation
+ * (OPEN_NOUNS), and the first that asks for a quantity (its unit hint). */
+typedef struct qnouns {
+    bool open_noun, qty_noun;
+    unsigned hint;
+} qnouns;
+
+static qnouns question_nouns(const qinfo *q, size_t i)
+{
+    qnouns qn = {0};
     for (size_t k = i; k < q->n; k++) {
         if (in_list(q->w[k].w, OPEN_NOUNS))
-            open_noun = true;
+            qn.open_noun = true;
         bool is_q;
         unsigned h = quantity_hint(q->w[k].w, &is_q);
-        if (is_q && !qty_noun) {
-            qty_noun = true;
-            hint = h;
+        if (is_q && !qn.qty_noun) {
+            qn.qty_noun = true;
+            qn.hint = h;
         }
     }
+    return qn;
+}
+
+/* "What/which is|was X ...": an amount, a choice, a thing ("of", "for" or a superlative after
+ * it), or a definition ("What is a tort?"). The words from q->w[from] on are read. */
+static void kind_what_is(qinfo *q, size_t from, bool which, qnouns qn)
+{
+    bool of = false, sup = false;
+    for (size_t k = from; k < q->n; k++) {
+        const char *w = q->w[k].w;
+        size_t l = strlen(w);
+        if (in_list(w, (const char *const[]){"of", "for", "in", "on", "between", NULL}))
+            of = true;
+        if ((l > 4 && !strcmp(w + l - 3, "est") && strcmp(w, "interest") && strcmp(w, "forest") &&
+             strcmp(w, "request") && strcmp(w, "contest")) ||
+            !strcmp(w, "most") || !strcmp(w, "least") || !strcmp(w, "first") ||
+            !strcmp(w, "last") || !strcmp(w, "main") || !strcmp(w, "only"))
+            sup = true;
+    }
+    if (qn.qty_noun)
+        q->kind = CNS_Q_AMOUNT, q->hint = qn.hint;
+    else if (which)
+        q->kind = CNS_Q_WHICH;
+    else if (of || sup)
+        q->kind = CNS_Q_WHAT;
+    else
+        q->kind = CNS_Q_OPEN;
+}
+
+/* A question that starts "what", "which" or "what's" at q->w[i]. */
+static void kind_what(qinfo *q, size_t i, qnouns qn)
+{
+    const char *w0 = q->w[i].w;
+    const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
+    bool which = !strcmp(w0, "which");
+    if (!strcmp(w0, "what's"))
+        w1 = "is", i--; /* "what's the ..." reads as "what is the ..." */
+    const char *w2 = i + 2 < q->n ? q->w[i + 2].w : "";
+    if (in_list(w1,
+                (const char *const[]){"year", "date", "day", "month", "century", "decade", NULL}))
+        q->kind = CNS_Q_WHEN;
+    else if (q->math)
+        q->kind = CNS_Q_AMOUNT;
+    else if (qn.open_noun)
+        q->kind = CNS_Q_OPEN;
+    else if (!strcmp(w1, "are") || !strcmp(w1, "were"))
+        q->kind = CNS_Q_OPEN;
+    else if (!strcmp(w1, "is") || !strcmp(w1, "was")) {
+        kind_what_is(q, i + 2, which, qn);
+    } else if (in_list(w1, (const char *const[]){"does", "do", "did", NULL})) {
+        /* "What does X stand for" asks for one thing; "what do X and Y mean" for several */
+        /* "What does GDPR stand for / mean?" asks for one expansion */
+        bool stand = false;
+        for (size_t k = i + 2; k < q->n; k++)
+            if ((!strcmp(q->w[k].w, "stand") && k + 1 < q->n && !strcmp(q->w[k + 1].w, "for")) ||
+                !strcmp(q->w[k].w, "mean"))
+                stand = strcmp(w1, "do") != 0;
+        q->kind = stand ? CNS_Q_WHAT : which ? CNS_Q_WHICH : CNS_Q_OPEN;
+    } else if (in_list(w1, AUX) ||
+               in_list(w1, (const char *const[]){"causes", "cause", "makes", "make", "happens",
+                                                 "happened", "caused", "made", NULL})) {
+        q->kind = CNS_Q_OPEN;
+    } else if (*w1) {
+        /* "what gas do plants absorb", "which country won", "which foods are ..." */
+        bool is_q, is_q2;
+        unsigned h = quantity_hint(w1, &is_q), h2 = quantity_hint(w2, &is_q2);
+        if (is_q || is_q2)
+            q->kind = CNS_Q_AMOUNT, q->hint = is_q ? h : h2;
+        else if (plural_noun(w1) && in_list(w2, (const char *const[]){"are", "were", "have", "do",
+                                                                      "can", "should", NULL}))
+            q->kind = CNS_Q_OPEN;
+        else
+            q->kind = which ? CNS_Q_WHICH : CNS_Q_WHAT;
+    }
+}
+
+/* A question that starts with an auxiliary at q->w[i] ("Is", "Can", "Does"): yes/no, a choice
+ * between the two alternatives around "or", or ("Can you explain ...") an explanation. */
+static void kind_aux(qinfo *q, size_t i)
+{
+    const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
+    if (!strcmp(w1, "you") && i + 2 < q->n && in_list(q->w[i + 2].w, OPEN_VERBS)) {
+        q->kind = CNS_Q_OPEN;
+        return;
+    }
+    q->kind = CNS_Q_YESNO;
+    for (size_t k = i + 1; k + 1 < q->n; k++)
+        if (!strcmp(q->w[k].w, "or") && strcmp(q->w[k + 1].w, "not")) {
+            size_t b = k + 1;
+            while (b < q->n && (q->w[b].f & W_STOP))
+                b++;
+            size_t a = k;
+            while (a > i + 1 && (q->w[a - 1].f & W_STOP))
+                a--;
+            if (b < q->n && a > i + 1) {
+                q->alt[0] = (int)(a - 1);
+                q->alt[1] = (int)b;
+                q->kind = CNS_Q_WHICH;
+            }
+            break;
+        }
+}
+
+/* The kind of question whose question word is q->w[i]. */
+static void question_kind(qinfo *q, size_t i)
+{
+    const char *w0 = q->w[i].w;
+    const char *w1 = i + 1 < q->n ? q->w[i + 1].w : "";
+    qnouns qn = question_nouns(q, i);
     if (!strcmp(w0, "whether") || !strcmp(w0, "if")) {
         q->kind = CNS_Q_YESNO;
     } else if (!strcmp(w0, "who") || !strcmp(w0, "whom") || !strcmp(w0, "whose")) {
@@ -502,6 +637,7 @@ static void question_read(const char *question, qinfo *q)
                                                                                      : CNS_Q_WHERE;
     } else if (!strcmp(w0, "how")) {
         bool ok;
+        unsigned hint;
         if (!strcmp(w1, "many"))
             q->kind = CNS_Q_COUNT;
         else if ((hint = how_hint(w1, &ok)), ok)
@@ -509,90 +645,25 @@ static void question_read(const char *question, qinfo *q)
         else
             q->kind = CNS_Q_OPEN;
     } else if (!strcmp(w0, "what") || !strcmp(w0, "which") || !strcmp(w0, "what's")) {
-        bool which = !strcmp(w0, "which");
-        if (!strcmp(w0, "what's"))
-            w1 = "is", i--; /* "what's the ..." reads as "what is the ..." */
-        const char *w2 = i + 2 < q->n ? q->w[i + 2].w : "";
-        if (in_list(w1, (const char *const[]){"year", "date", "day", "month", "century", "decade",
-                                              NULL}))
-            q->kind = CNS_Q_WHEN;
-        else if (q->math)
-            q->kind = CNS_Q_AMOUNT;
-        else if (open_noun)
-            q->kind = CNS_Q_OPEN;
-        else if (!strcmp(w1, "are") || !strcmp(w1, "were"))
-            q->kind = CNS_Q_OPEN;
-        else if (!strcmp(w1, "is") || !strcmp(w1, "was")) {
-            bool of = false, sup = false;
-            for (size_t k = i + 2; k < q->n; k++) {
-                const char *w = q->w[k].w;
-                size_t l = strlen(w);
-                if (in_list(w, (const char *const[]){"of", "for", "in", "on", "between", NULL}))
-                    of = true;
-                if ((l > 4 && !strcmp(w + l - 3, "est") && strcmp(w, "interest") &&
-                     strcmp(w, "forest") && strcmp(w, "request") && strcmp(w, "contest")) ||
-                    !strcmp(w, "most") || !strcmp(w, "least") || !strcmp(w, "first") ||
-                    !strcmp(w, "last") || !strcmp(w, "main") || !strcmp(w, "only"))
-                    sup = true;
-            }
-            if (qty_noun)
-                q->kind = CNS_Q_AMOUNT, q->hint = hint;
-            else if (which)
-                q->kind = CNS_Q_WHICH;
-            else if (of || sup)
-                q->kind = CNS_Q_WHAT;
-            else
-                q->kind = CNS_Q_OPEN; /* "What is a tort?": a definition */
-        } else if (in_list(w1, (const char *const[]){"does", "do", "did", NULL})) {
-            /* "What does X stand for" asks for one thing; "what do X and Y mean" for several */
-            /* "What does GDPR stand for / mean?" asks for one expansion */
-            bool stand = false;
-            for (size_t k = i + 2; k < q->n; k++)
-                if ((!strcmp(q->w[k].w, "stand") && k + 1 < q->n &&
-                     !strcmp(q->w[k + 1].w, "for")) ||
-                    !strcmp(q->w[k].w, "mean"))
-                    stand = strcmp(w1, "do") != 0;
-            q->kind = stand ? CNS_Q_WHAT : which ? CNS_Q_WHICH : CNS_Q_OPEN;
-        } else if (in_list(w1, AUX) ||
-                   in_list(w1, (const char *const[]){"causes", "cause", "makes", "make", "happens",
-                                                     "happened", "caused", "made", NULL})) {
-            q->kind = CNS_Q_OPEN;
-        } else if (*w1) {
-            /* "what gas do plants absorb", "which country won", "which foods are ..." */
-            bool is_q, is_q2;
-            unsigned h = quantity_hint(w1, &is_q), h2 = quantity_hint(w2, &is_q2);
-            if (is_q || is_q2)
-                q->kind = CNS_Q_AMOUNT, q->hint = is_q ? h : h2;
-            else if (plural_noun(w1) &&
-                     in_list(w2, (const char *const[]){"are", "were", "have", "do", "can", "should",
-                                                       NULL}))
-                q->kind = CNS_Q_OPEN;
-            else
-                q->kind = which ? CNS_Q_WHICH : CNS_Q_WHAT;
-        }
+        kind_what(q, i, qn);
     } else if (in_list(w0, AUX)) {
-        /* "Can you explain ..." asks for an explanation */
-        if (!strcmp(w1, "you") && i + 2 < q->n && in_list(q->w[i + 2].w, OPEN_VERBS))
-            q->kind = CNS_Q_OPEN;
-        else {
-            q->kind = CNS_Q_YESNO;
-            for (size_t k = i + 1; k + 1 < q->n; k++)
-                if (!strcmp(q->w[k].w, "or") && strcmp(q->w[k + 1].w, "not")) {
-                    size_t b = k + 1;
-                    while (b < q->n && (q->w[b].f & W_STOP))
-                        b++;
-                    size_t a = k;
-                    while (a > i + 1 && (q->w[a - 1].f & W_STOP))
-                        a--;
-                    if (b < q->n && a > i + 1) {
-                        q->alt[0] = (int)(a - 1);
-                        q->alt[1] = (int)b;
-                        q->kind = CNS_Q_WHICH;
-                    }
-                    break;
-                }
-        }
+        kind_aux(q, i);
     }
+}
+
+static void question_read(const char *question, qinfo *q)
+{
+    memset(q, 0, sizeof *q);
+    q->alt[0] = q->alt[1] = -1;
+    q->kind = CNS_Q_OPEN;
+    q->src = question ? question : "";
+    size_t len = strnlen(q->src, DX_MAX_QUESTION_BYTES);
+    q->n = words_read(q->src, 0, len, q->w, DX_CNS_MAX_DIRECT_TOKENS);
+    question_math(q, len);
+    size_t i = skip_lead_in(q);
+    if (i >= q->n)
+        return;
+    question_kind(q, i);
     /* content words: what the question itself says, not an answer */
     for (size_t k = 0; k < q->n; k++)
         if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
@@ -1067,15 +1138,144 @@ static bool find_number(ctx *c, cns_direct *d)
     return find_number_pass(c, d, false) || (c->q->hint && find_number_pass(c, d, true));
 }
 
-static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
+/* Where the result of a calculation starts: after the last "=" or "≈" of the segment. */
+static size_t result_start(const ctx *c)
 {
-    /* after the last "=": the result of a calculation */
     size_t from = c->sg.s;
     for (size_t i = c->sg.s; i < c->sg.e; i++)
         if (c->t[i] == '=' ||
             (c->t[i] == (char)0xE2 && i + 2 < c->sg.e && (unsigned char)c->t[i + 1] == 0x89 &&
              (unsigned char)c->t[i + 2] == 0x88)) /* ≈ */
             from = i + 1;
+    return from;
+}
+
+/* A number the question states is not its answer ("12 times 12 is 144", "how much does one cup
+ * weigh"). */
+static bool question_states(const ctx *c, const word *w)
+{
+    for (size_t k = 0; k < c->q->n; k++)
+        if (((c->q->w[k].f & W_NUM) || is_number_word(c->q->w[k].w)) && !strcmp(c->q->w[k].w, w->w))
+            return true;
+    return false;
+}
+
+/* Where the number at c->w[i] starts: a hedge just before belongs to it ("about 40", "~40",
+ * "$40"). */
+static size_t hedge_start(const ctx *c, size_t i)
+{
+    size_t ws = c->w[i].s;
+    if (i > 0 &&
+        in_list(c->w[i - 1].w,
+                (const char *const[]){"about", "approximately", "around", "roughly", "nearly",
+                                      "almost", "circa", "some", "over", "under", "approx", "ca",
+                                      "etwa", "environ", "aproximadamente", "cerca", NULL}))
+        ws = c->w[i - 1].s;
+    else if (ws > c->sg.s && (c->t[ws - 1] == '~' || c->t[ws - 1] == '$'))
+        ws--;
+    return ws;
+}
+
+/* The words of the amount that starts with the number c->w[i]: up to four more words after the
+ * last number, not past a bracket or ";", nor past a second number unless it makes a range
+ * ("7 to 9 hours", "9-12 minutes", "between 100 and 110 m"), a sum ("8 minutes and 20 seconds")
+ * or one number ("two hundred"). Returns its last word; *lastnum is its last number. */
+static size_t amount_extent(const ctx *c, size_t i, size_t *lastnum, bool *range, bool *plus)
+{
+    bool between = i > 0 && !strcmp(c->w[i - 1].w, "between");
+    size_t j = i + 1, last = i;
+    *lastnum = i;
+    *range = *plus = false;
+    while (j < c->n && j <= *lastnum + 4) {
+        bool stop = false;
+        for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
+            if (strchr("();:[]|", c->t[k]))
+                stop = true;
+        if (stop)
+            break;
+        if ((c->w[j].f & W_NUM) || is_number_word(c->w[j].w)) {
+            bool r = false, p = false;
+            if (j == *lastnum + 1 && is_number_word(c->w[j].w) && is_number_word(c->w[*lastnum].w))
+                ; /* "two hundred", "forty million" */
+            else if (*range || *plus)
+                break;
+            else if (j == *lastnum + 1 && connector(c, c->w[j - 1].e, c->w[j].s, &r, &p))
+                *range = r, *plus = p;
+            else if (j >= *lastnum + 2 && connector(c, c->w[j - 1].s, c->w[j - 1].e, &r, &p))
+                *range = r || (p && between), *plus = p && !between;
+            else
+                break;
+            *lastnum = j;
+        } else if (c->w[j - 1].e < c->w[j].s && c->t[c->w[j - 1].e] == ',')
+            break; /* "42 km, the ..." */
+        last = j;
+        j++;
+    }
+    /* a connector left dangling at the end ("... 10 and") is no part of it */
+    while (last > *lastnum && (!strcmp(c->w[last].w, "and") || !strcmp(c->w[last].w, "to") ||
+                               !strcmp(c->w[last].w, "or")))
+        last--;
+    return last;
+}
+
+/* The end of a word that ends at e with a unit sign right after it (°C, %, ²), at most limit,
+ * never inside a character. */
+static size_t sign_end(const ctx *c, size_t e, size_t limit)
+{
+    size_t we = e;
+    while (we < limit && we - e < 4 && !is_space((unsigned char)c->t[we]) &&
+           !strchr(".,;:)(|", c->t[we]))
+        we++;
+    while (we < limit && ((unsigned char)c->t[we] & 0xC0) == 0x80)
+        we++;
+    return we;
+}
+
+/* "36.5 to 37.5 degrees Celsius": the range's first end in the second's unit, read from its
+ * own digits (c->t[ws..] up to the number c->w[i]) followed by the unit's words (after the last
+ * number c->w[lastnum], up to we). Returns true on an error. */
+static bool first_end_in_unit(ctx *c, size_t i, size_t lastnum, size_t ws, size_t we,
+                              const cns_qty *q1, cns_qty *q0)
+{
+    char win[WINDOW_MAX];
+    size_t nl = c->w[i].e - ws, ul = we - c->w[lastnum].e;
+    cns_features f1;
+    if (nl + ul + 2 >= sizeof win)
+        return false;
+    memcpy(win, c->t + ws, nl);
+    win[nl] = ' ';
+    memcpy(win + nl + 1, c->t + c->w[lastnum].e, ul);
+    win[nl + 1 + ul] = 0;
+    if (cns_text_features(win, c->a, &f1))
+        return true;
+    if (f1.n_qty >= 1 && f1.qty[0].dim == q1->dim)
+        *q0 = f1.qty[0];
+    return false;
+}
+
+/* The shortest window from ws, ending at one of the words lastnum..last (with its unit sign),
+ * that reads the same quantities as f; *we is moved back to its end. Returns true on an
+ * error. */
+static bool shortest_window(ctx *c, size_t ws, size_t lastnum, size_t last, const cns_features *f,
+                            size_t *we)
+{
+    for (size_t k = lastnum; k < last; k++) {
+        size_t ke = sign_end(c, c->w[k].e, *we);
+        cns_features f2;
+        if (window_qty(c, ws, ke, &f2))
+            return true;
+        if (f2.n_qty >= 1 && f2.qty[0].dim == f->qty[0].dim && f2.qty[0].value == f->qty[0].value &&
+            f2.n_qty == f->n_qty) {
+            *we = ke;
+            break;
+        }
+    }
+    return false;
+}
+
+static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
+{
+    size_t from = result_start(c);
     for (size_t i = 0; i < c->n; i++) {
         const word *w = &c->w[i];
         if (w->s < from || !((w->f & W_NUM) || is_number_word(w->w)))
@@ -1083,70 +1283,12 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
         if ((w->f & W_NUM) && !(w->f & W_ALPHA) && w->s > c->sg.s &&
             cp_is_wordchar((unsigned char)c->t[w->s - 1]))
             continue; /* the 2 of "H2O" */
-        /* a number the question states is not its answer ("12 times 12 is 144", "how much
-         * does one cup weigh") */
-        {
-            bool operand = false;
-            for (size_t k = 0; k < c->q->n; k++)
-                if (((c->q->w[k].f & W_NUM) || is_number_word(c->q->w[k].w)) &&
-                    !strcmp(c->q->w[k].w, w->w))
-                    operand = true;
-            if (operand)
-                continue;
-        }
-        /* a hedge just before belongs to the number */
-        size_t ws = w->s;
-        if (i > 0 && in_list(c->w[i - 1].w,
-                             (const char *const[]){"about", "approximately", "around", "roughly",
-                                                   "nearly", "almost", "circa", "some", "over",
-                                                   "under", "approx", "ca", "etwa", "environ",
-                                                   "aproximadamente", "cerca", NULL}))
-            ws = c->w[i - 1].s;
-        else if (ws > c->sg.s && (c->t[ws - 1] == '~' || c->t[ws - 1] == '$'))
-            ws--;
-        /* up to four more words after the last number, not past a bracket or ";", nor past a
-         * second number unless it makes a range ("7 to 9 hours", "9-12 minutes", "between
-         * 100 and 110 m"), a sum ("8 minutes and 20 seconds") or one number ("two hundred") */
-        bool between = i > 0 && !strcmp(c->w[i - 1].w, "between");
-        size_t j = i + 1, lastnum = i, last = i;
-        bool range = false, plus = false;
-        while (j < c->n && j <= lastnum + 4) {
-            bool stop = false;
-            for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
-                if (strchr("();:[]|", c->t[k]))
-                    stop = true;
-            if (stop)
-                break;
-            if ((c->w[j].f & W_NUM) || is_number_word(c->w[j].w)) {
-                bool r = false, p = false;
-                if (j == lastnum + 1 && is_number_word(c->w[j].w) &&
-                    is_number_word(c->w[lastnum].w))
-                    ; /* "two hundred", "forty million" */
-                else if (range || plus)
-                    break;
-                else if (j == lastnum + 1 && connector(c, c->w[j - 1].e, c->w[j].s, &r, &p))
-                    range = r, plus = p;
-                else if (j >= lastnum + 2 && connector(c, c->w[j - 1].s, c->w[j - 1].e, &r, &p))
-                    range = r || (p && between), plus = p && !between;
-                else
-                    break;
-                lastnum = j;
-            } else if (c->w[j - 1].e < c->w[j].s && c->t[c->w[j - 1].e] == ',')
-                break; /* "42 km, the ..." */
-            last = j;
-            j++;
-        }
-        /* a connector left dangling at the end ("... 10 and") is no part of it */
-        while (last > lastnum && (!strcmp(c->w[last].w, "and") || !strcmp(c->w[last].w, "to") ||
-                                  !strcmp(c->w[last].w, "or")))
-            last--;
-        size_t we = c->w[last].e;
-        /* a unit sign right after the last word: °C, %, ² */
-        while (we < c->sg.e && we - c->w[last].e < 4 && !is_space((unsigned char)c->t[we]) &&
-               !strchr(".,;:)(|", c->t[we]))
-            we++;
-        while (we < c->sg.e && ((unsigned char)c->t[we] & 0xC0) == 0x80)
-            we++; /* never end inside a character */
+        if (question_states(c, w))
+            continue;
+        size_t ws = hedge_start(c, i), lastnum;
+        bool range, plus;
+        size_t last = amount_extent(c, i, &lastnum, &range, &plus);
+        size_t we = sign_end(c, c->w[last].e, c->sg.e);
         cns_features f;
         if (window_qty(c, ws, we, &f))
             return false;
@@ -1156,23 +1298,9 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
         double hi = q0.value;
         if (f.n_qty >= 2 && range) {
             cns_qty q1 = f.qty[1];
-            if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE) {
-                /* "36.5 to 37.5 degrees Celsius": the first end in the second's unit, read
-                 * from its own digits followed by the unit's words */
-                char win[WINDOW_MAX];
-                size_t nl = c->w[i].e - ws, ul = we - c->w[lastnum].e;
-                cns_features f1;
-                if (nl + ul + 2 < sizeof win) {
-                    memcpy(win, c->t + ws, nl);
-                    win[nl] = ' ';
-                    memcpy(win + nl + 1, c->t + c->w[lastnum].e, ul);
-                    win[nl + 1 + ul] = 0;
-                    if (cns_text_features(win, c->a, &f1))
-                        return false;
-                    if (f1.n_qty >= 1 && f1.qty[0].dim == q1.dim)
-                        q0 = f1.qty[0];
-                }
-            }
+            if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE &&
+                first_end_in_unit(c, i, lastnum, ws, we, &q1, &q0))
+                return false;
             if (q1.dim == q0.dim) {
                 hi = q1.value;
                 if (hi < q0.value) {
@@ -1187,22 +1315,8 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
             hi = q0.value;
         }
         /* the span ends where the unit does: the shortest window that reads the same */
-        for (size_t k = lastnum; k < last; k++) {
-            size_t ke = c->w[k].e;
-            while (ke < we && ke - c->w[k].e < 4 && !is_space((unsigned char)c->t[ke]) &&
-                   !strchr(".,;:)(|", c->t[ke]))
-                ke++;
-            while (ke < we && ((unsigned char)c->t[ke] & 0xC0) == 0x80)
-                ke++;
-            cns_features f2;
-            if (window_qty(c, ws, ke, &f2))
-                return false;
-            if (f2.n_qty >= 1 && f2.qty[0].dim == f.qty[0].dim &&
-                f2.qty[0].value == f.qty[0].value && f2.n_qty == f.n_qty) {
-                we = ke;
-                break;
-            }
-        }
+        if (shortest_window(c, ws, lastnum, last, &f, &we))
+            return false;
         if (c->q->kind == CNS_Q_AMOUNT && !hint_ok(c->q->hint, q0.dim) && !c->q->math &&
             !(bare && q0.dim == CNS_DIM_NONE))
             continue;
@@ -1369,19 +1483,23 @@ static bool is_name_word(const ctx *c, size_t i)
            !(c->w[i + 1].f & W_STOP && !(c->w[i + 1].f & W_PART));
 }
 
+/* Where the segment's first clause ends: at its first character out of delims, else at the
+ * segment's end. */
+static size_t clause_end(const ctx *c, const char *delims)
+{
+    for (size_t i = c->sg.s; i < c->sg.e; i++)
+        if (strchr(delims, c->t[i]) && c->t[i])
+            return i;
+    return c->sg.e;
+}
+
 static bool find_choice(ctx *c, cns_direct *d)
 {
     int hit = -1;
     size_t hs = 0, he = 0;
     /* the first clause decides when it names one alternative */
     for (int pass = 0; pass < 2; pass++) {
-        size_t end = c->sg.e;
-        if (pass == 0)
-            for (size_t i = c->sg.s; i < c->sg.e; i++)
-                if (c->t[i] == ',' || c->t[i] == ';') {
-                    end = i;
-                    break;
-                }
+        size_t end = pass == 0 ? clause_end(c, ",;") : c->sg.e;
         int found = -1, count = 0;
         for (int k = 0; k < 2; k++) {
             const char *aw = c->q->w[c->q->alt[k]].w;
@@ -1409,9 +1527,9 @@ static bool find_choice(ctx *c, cns_direct *d)
     return true;
 }
 
-static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
+/* A **bold** or __bold__ answer of at most 8 words with a word of its own (not the question's). */
+static bool find_bold(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
 {
-    /* **bold** or __bold__ */
     for (size_t i = c->sg.s; i + 1 < c->sg.e; i++)
         if ((c->t[i] == '*' && c->t[i + 1] == '*') || (c->t[i] == '_' && c->t[i + 1] == '_')) {
             size_t b = i + 2;
@@ -1435,15 +1553,76 @@ static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
             }
             i = k + 1;
         }
+    return false;
+}
+
+/* Where the run of entity words that starts at c->w[i] ends (one past its last word), not past
+ * end: entity words, with name particles and the question's capitalised words inside a name
+ * ("Pacific Ocean", "Guido van Rossum"), at most 6 words, no particle or function word last. */
+static size_t run_end(const ctx *c, size_t i, size_t end)
+{
+    size_t j = i + 1;
+    bool name = is_name_word(c, i);
+    while (j < c->n && c->w[j].e <= end) {
+        bool gap_ok = true;
+        for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
+            if (!is_space((unsigned char)c->t[k]) && c->t[k] != '*' && c->t[k] != '_')
+                gap_ok = false;
+        if (!gap_ok)
+            break;
+        if (entity_word(c, j) && !name && is_name_word(c, j))
+            break; /* "speak Portuguese": the name is a run of its own */
+        if (entity_word(c, j) && !(name && !(c->w[j].f & W_CAP) && !(c->w[j].f & W_NUM)))
+            j++;
+        else if (name && (c->w[j].f & W_CAP))
+            j++; /* "Pacific Ocean": the question's word inside a name */
+        else if (name && (c->w[j].f & W_PART) && j + 1 < c->n && (c->w[j + 1].f & W_CAP))
+            j++;
+        else
+            break;
+        if (j - i >= 6)
+            break;
+    }
+    while (j > i + 1 && (c->w[j - 1].f & (W_PART | W_STOP | W_Q)) && !(c->w[j - 1].f & W_CAP))
+        j--;
+    return j;
+}
+
+/* How much the run c->w[i..j) looks like the answer: a name, after "is" (a copula), after "in"
+ * for a where-question; less for a bare number, or for a word that describes the question's own
+ * noun ("the official language of ..."). */
+static int run_score(const ctx *c, size_t i, size_t j, bool num)
+{
+    int score = 0;
+    for (size_t k = i; k < j; k++)
+        if (is_name_word(c, k))
+            score = 3;
+    if (i > 0 && in_list(c->w[i - 1].w, COPULA))
+        score += 2;
+    else if (i > 1 && in_list(c->w[i - 2].w, COPULA) && (c->w[i - 1].f & W_STOP))
+        score += 2;
+    if (c->q->kind == CNS_Q_WHERE && i > 0 &&
+        in_list(c->w[i - 1].w, (const char *const[]){"in", "at", "on", "near", NULL}))
+        score += 2;
+    if (num)
+        score -= 4;
+    if (j < c->n && (c->w[j].f & W_Q) && !(c->w[j].f & W_CAP) && c->w[j - 1].e + 1 == c->w[j].s &&
+        i > 0 &&
+        in_list(c->w[i - 1].w,
+                (const char *const[]){"the", "a", "an", "its", "their", "his", "her", "our", NULL}))
+        score -= 3;
+    return score;
+}
+
+static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
+{
+    if (find_bold(c, d, ns, ne))
+        return true;
     /* runs in the first clause, then in the whole sentence */
     for (int pass = 0; pass < 2; pass++) {
         size_t end = c->sg.e;
         if (pass == 0) {
-            for (size_t i = c->sg.s; i < c->sg.e; i++)
-                if (c->t[i] == ',' || c->t[i] == ';' || c->t[i] == '(' || c->t[i] == ':') {
-                    end = i;
-                    break;
-                }
+            end = clause_end(c, ",;(:");
             if (end == c->sg.e)
                 pass = 1;
         }
@@ -1452,33 +1631,7 @@ static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
         for (size_t i = 0; i < c->n && c->w[i].e <= end; i++) {
             if (!entity_word(c, i) && !(is_name_word(c, i) && !(c->w[i].f & W_STOP)))
                 continue;
-            /* a run: entity words, with name particles and the question's capitalised words
-             * inside a name ("Pacific Ocean", "Guido van Rossum") */
-            size_t j = i + 1;
-            bool name = is_name_word(c, i);
-            while (j < c->n && c->w[j].e <= end) {
-                bool gap_ok = true;
-                for (size_t k = c->w[j - 1].e; k < c->w[j].s; k++)
-                    if (!is_space((unsigned char)c->t[k]) && c->t[k] != '*' && c->t[k] != '_')
-                        gap_ok = false;
-                if (!gap_ok)
-                    break;
-                if (entity_word(c, j) && !name && is_name_word(c, j))
-                    break; /* "speak Portuguese": the name is a run of its own */
-                if (entity_word(c, j) && !(name && !(c->w[j].f & W_CAP) && !(c->w[j].f & W_NUM)))
-                    j++;
-                else if (name && (c->w[j].f & W_CAP))
-                    j++; /* "Pacific Ocean": the question's word inside a name */
-                else if (name && (c->w[j].f & W_PART) && j + 1 < c->n && (c->w[j + 1].f & W_CAP))
-                    j++;
-                else
-                    break;
-                if (j - i >= 6)
-                    break;
-            }
-            while (j > i + 1 && (c->w[j - 1].f & (W_PART | W_STOP | W_Q)) &&
-                   !(c->w[j - 1].f & W_CAP))
-                j--;
+            size_t j = run_end(c, i, end);
             bool own = false, num = true;
             for (size_t k = i; k < j; k++) {
                 own |= entity_word(c, k);
@@ -1488,26 +1641,7 @@ static bool find_entity(ctx *c, cns_direct *d, size_t *ns, size_t *ne)
                 i = j - 1;
                 continue;
             }
-            int score = 0;
-            for (size_t k = i; k < j; k++)
-                if (is_name_word(c, k))
-                    score = 3;
-            if (i > 0 && in_list(c->w[i - 1].w, COPULA))
-                score += 2;
-            else if (i > 1 && in_list(c->w[i - 2].w, COPULA) && (c->w[i - 1].f & W_STOP))
-                score += 2;
-            if (c->q->kind == CNS_Q_WHERE && i > 0 &&
-                in_list(c->w[i - 1].w, (const char *const[]){"in", "at", "on", "near", NULL}))
-                score += 2;
-            if (num)
-                score -= 4;
-            /* "the official language of ...", "the main ingredient": a word describing the
-             * question's own noun is not the answer */
-            if (j < c->n && (c->w[j].f & W_Q) && !(c->w[j].f & W_CAP) &&
-                c->w[j - 1].e + 1 == c->w[j].s && i > 0 &&
-                in_list(c->w[i - 1].w, (const char *const[]){"the", "a", "an", "its", "their",
-                                                             "his", "her", "our", NULL}))
-                score -= 3;
+            int score = run_score(c, i, j, num);
             if (score > best) {
                 best = score;
                 bs = i, be = j;
@@ -1723,6 +1857,50 @@ static bool extract_in(ctx *c, cns_direct *d, bool lead)
     return false;
 }
 
+/* A refusal or "I don't know" in segment sg ends the search, unless ", but" brings content: then
+ * c reads what follows it. Returns false when the search ends. */
+static bool past_nonanswer(ctx *c, const char *text, seg sg)
+{
+    if (!is_nonanswer(text, sg.s, sg.e))
+        return true;
+    size_t b = sg.s;
+    bool but = false;
+    for (; b + 5 <= sg.e; b++)
+        if (!strncmp(text + b, ", but", 5)) {
+            but = true;
+            break;
+        }
+    if (!but)
+        return false;
+    c->sg.s = trim_left(text, b + 5, sg.e);
+    c->n = words_read(text, c->sg.s, c->sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
+    return c->n != 0 && !is_nonanswer(text, c->sg.s, c->sg.e);
+}
+
+/* The found answer's span, sentence and value copied into the arena; an entity that folds to
+ * nothing is no answer. */
+static dx_status direct_finish(const ctx *c, const qinfo *q, const char *text, arena *a,
+                               cns_direct *out)
+{
+    out->span = copy_range(a, text, out->start, out->start + out->len);
+    out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
+    if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
+        /* the alternative as the question words it ("mammals" names "a mammal") */
+        const word *w = &q->w[q->alt[c->choice]];
+        out->value = entity_key(a, q->src, w->s, w->e);
+    } else
+        out->value = out->type == CNS_DV_ENTITY
+                         ? entity_key(a, text, out->start, out->start + out->len)
+                         : value_string(a, out);
+    if (!out->span || !out->sentence || !out->value) {
+        memset(out, 0, sizeof *out);
+        return dx_fail(DX_ENOMEM, "direct answer: arena full");
+    }
+    if (out->type == CNS_DV_ENTITY && !*out->value)
+        memset(out, 0, sizeof *out);
+    return DX_OK;
+}
+
 dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,
                              cns_direct *out)
 {
@@ -1748,22 +1926,8 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
         c->n = words_read(text, sg[i].s, sg[i].e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
         if (c->n == 0)
             continue;
-        /* a refusal or "I don't know" ends the search, unless ", but" brings content */
-        if (is_nonanswer(text, sg[i].s, sg[i].e)) {
-            size_t b = sg[i].s;
-            bool but = false;
-            for (; b + 5 <= sg[i].e; b++)
-                if (!strncmp(text + b, ", but", 5)) {
-                    but = true;
-                    break;
-                }
-            if (!but)
-                break;
-            c->sg.s = trim_left(text, b + 5, sg[i].e);
-            c->n = words_read(text, c->sg.s, c->sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
-            if (c->n == 0 || is_nonanswer(text, c->sg.s, c->sg.e))
-                break;
-        }
+        if (!past_nonanswer(c, text, sg[i]))
+            break;
         if (is_garbage(text, c->sg.s, c->sg.e, c->w, c->n))
             continue;
         /* a restated question is no answer */
@@ -1782,24 +1946,8 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
         }
         lead = false;
     }
-    if (out->type != CNS_DV_NONE) {
-        out->span = copy_range(a, text, out->start, out->start + out->len);
-        out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
-        if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
-            /* the alternative as the question words it ("mammals" names "a mammal") */
-            const word *w = &q->w[q->alt[c->choice]];
-            out->value = entity_key(a, q->src, w->s, w->e);
-        } else
-            out->value = out->type == CNS_DV_ENTITY
-                             ? entity_key(a, text, out->start, out->start + out->len)
-                             : value_string(a, out);
-        if (!out->span || !out->sentence || !out->value) {
-            memset(out, 0, sizeof *out);
-            st = dx_fail(DX_ENOMEM, "direct answer: arena full");
-        } else if (out->type == CNS_DV_ENTITY && !*out->value) {
-            memset(out, 0, sizeof *out);
-        }
-    }
+    if (out->type != CNS_DV_NONE)
+        st = direct_finish(c, q, text, a, out);
 out:
     free(sg);
     free(q);

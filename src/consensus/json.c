@@ -71,6 +71,71 @@ static bool parse_status(const char *s, cns_status *out)
     return false;
 }
 
+/* The name of answers[i] when it gives none: its model, numbered "model#k" when that model
+ * answers more than once. NULL when out of memory. */
+static const char *default_name(json_t *ans, size_t i, const char *model, arena *a)
+{
+    int same = 0, before = 0;
+    for (size_t j = 0; j < json_array_size(ans); j++) {
+        json_t *mj = json_object_get(json_array_get(ans, j), "model");
+        if (json_is_string(mj) && !strcmp(json_string_value(mj), model)) {
+            same++;
+            if (j < i)
+                before++;
+        }
+    }
+    if (same <= 1)
+        return model;
+    char nm[DX_MAX_NAME_BYTES + 16];
+    snprintf(nm, sizeof nm, "%s#%d", model, before + 1);
+    return arena_strdup(a, nm);
+}
+
+/* Reads answers[i] into members[i] (model, name, status, error, counts, tier, cost, text); its
+ * name must differ from those of members[0..i). */
+static dx_status parse_member(json_t *ans, size_t i, arena *a, cns_member *members)
+{
+    dx_status st;
+    json_t *o = json_array_get(ans, i);
+    char where[48];
+    snprintf(where, sizeof where, "answers[%zu]", i);
+    if (!json_is_object(o))
+        return dx_fail(DX_EFORMAT, "analyze: %s must be an object", where);
+    cns_member *m = &members[i];
+    const char *status = NULL;
+    if ((st = get_string(o, "model", where, DX_MAX_NAME_BYTES, true, a, &m->model)) ||
+        (st = get_string(o, "name", where, DX_MAX_NAME_BYTES, false, a, &m->name)) ||
+        (st = get_string(o, "status", where, 32, false, a, &status)) ||
+        (st = get_string(o, "error", where, DX_MAX_ERROR_BYTES, false, a, &m->error)) ||
+        (st = get_count(o, "latency_ms", where, &m->latency_ms)) ||
+        (st = get_count(o, "tokens", where, &m->tokens)) ||
+        (st = get_count(o, "ttft_ms", where, &m->ttft_ms)))
+        return st;
+    json_t *tier = json_object_get(o, "tier"), *cost = json_object_get(o, "cost_usd");
+    m->premium = json_is_string(tier) && !strcmp(json_string_value(tier), "premium");
+    m->cost_usd = json_is_number(cost) && json_number_value(cost) >= 0 ? json_number_value(cost)
+                  : m->premium                                         ? -1
+                                                                       : 0;
+    m->status = CNS_DONE;
+    if (status && !parse_status(status, &m->status))
+        return dx_fail(DX_EFORMAT,
+                       "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused",
+                       where);
+    st = get_string(o, "text", where, DX_MAX_ANSWER_BYTES, m->status == CNS_DONE, a, &m->text);
+    if (st)
+        return st;
+    if (!m->text)
+        m->text = "";
+    if ((!m->name || !*m->name) && !(m->name = default_name(ans, i, m->model, a)))
+        return dx_oom("analyze");
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(members[j].name, m->name))
+            return dx_fail(DX_EFORMAT,
+                           "analyze: %s name \"%s\" is used twice; names must be unique", where,
+                           m->name);
+    return DX_OK;
+}
+
 dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
 {
     dx_status st = DX_OK;
@@ -109,74 +174,10 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
         st = dx_oom("analyze");
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = json_array_get(ans, i);
-        char where[48];
-        snprintf(where, sizeof where, "answers[%zu]", i);
-        if (!json_is_object(o)) {
-            st = dx_fail(DX_EFORMAT, "analyze: %s must be an object", where);
-            goto out;
-        }
-        cns_member *m = &in->members[i];
-        const char *status = NULL;
-        if ((st = get_string(o, "model", where, DX_MAX_NAME_BYTES, true, a, &m->model)) ||
-            (st = get_string(o, "name", where, DX_MAX_NAME_BYTES, false, a, &m->name)) ||
-            (st = get_string(o, "status", where, 32, false, a, &status)) ||
-            (st = get_string(o, "error", where, DX_MAX_ERROR_BYTES, false, a, &m->error)) ||
-            (st = get_count(o, "latency_ms", where, &m->latency_ms)) ||
-            (st = get_count(o, "tokens", where, &m->tokens)) ||
-            (st = get_count(o, "ttft_ms", where, &m->ttft_ms)))
-            goto out;
-        json_t *tier = json_object_get(o, "tier"), *cost = json_object_get(o, "cost_usd");
-        m->premium = json_is_string(tier) && !strcmp(json_string_value(tier), "premium");
-        m->cost_usd = json_is_number(cost) && json_number_value(cost) >= 0 ? json_number_value(cost)
-                      : m->premium                                         ? -1
-                                                                           : 0;
-        m->status = CNS_DONE;
-        if (status && !parse_status(status, &m->status)) {
-            st = dx_fail(
-                DX_EFORMAT,
-                "analyze: %s \"status\" must be done, failed, timeout, cancelled or refused",
-                where);
-            goto out;
-        }
-        st = get_string(o, "text", where, DX_MAX_ANSWER_BYTES, m->status == CNS_DONE, a, &m->text);
-        if (st)
-            goto out;
-        if (!m->text)
-            m->text = "";
-        if (!m->name || !*m->name) {
-            /* default name: the model, numbered when it answers more than once */
-            int same = 0, before = 0;
-            for (size_t j = 0; j < n; j++) {
-                json_t *mj = json_object_get(json_array_get(ans, j), "model");
-                if (json_is_string(mj) && !strcmp(json_string_value(mj), m->model)) {
-                    same++;
-                    if (j < i)
-                        before++;
-                }
-            }
-            if (same > 1) {
-                char nm[DX_MAX_NAME_BYTES + 16];
-                snprintf(nm, sizeof nm, "%s#%d", m->model, before + 1);
-                m->name = arena_strdup(a, nm);
-            } else {
-                m->name = m->model;
-            }
-            if (!m->name) {
-                st = dx_oom("analyze");
-                goto out;
-            }
-        }
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(in->members[j].name, m->name)) {
-                st = dx_fail(DX_EFORMAT,
-                             "analyze: %s name \"%s\" is used twice; names must be unique", where,
-                             m->name);
-                goto out;
-            }
-    }
-    in->n_members = n;
+    for (size_t i = 0; i < n && !st; i++)
+        st = parse_member(ans, i, a, in->members);
+    if (!st)
+        in->n_members = n;
 out:
     json_decref(root);
     return st;
@@ -199,16 +200,11 @@ static int push(json_t *arr, json_t *v)
     return v ? json_array_append_new(arr, v) : -1;
 }
 
-static json_t *analysis_json(const cns_analysis *an)
+/* The agreed points into ag: text, members, each member's evidence, whether direct. Returns
+ * non-zero when something could not be added. */
+static int agreed_json(json_t *ag, const cns_analysis *an)
 {
-    json_t *o = json_object();
-    int bad = !o;
-    if (bad)
-        return NULL;
-    bad |= put(o, "label", json_string(cns_label_str(an->label)));
-    bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
-    json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
-    bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
+    int bad = 0;
     for (size_t i = 0; ag && i < an->n_agreed; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(ag, p);
@@ -227,6 +223,13 @@ static json_t *analysis_json(const cns_analysis *an)
                        put(e, "text", json_string(an->agreed[i].evidence[k].text));
         }
     }
+    return bad;
+}
+
+/* The disputed points into di: text, each member's stance, whether direct. */
+static int disputed_json(json_t *di, const cns_analysis *an)
+{
+    int bad = 0;
     for (size_t i = 0; di && i < an->n_disputed; i++) {
         json_t *p = json_object(), *ss = json_array();
         bad |= push(di, p);
@@ -244,6 +247,13 @@ static json_t *analysis_json(const cns_analysis *an)
                        put(so, "position", json_integer(s->position));
         }
     }
+    return bad;
+}
+
+/* The unique points into un, and the models that several members share into sh. */
+static int unique_and_shared_json(json_t *un, json_t *sh, const cns_analysis *an)
+{
+    int bad = 0;
     for (size_t i = 0; un && i < an->n_unique; i++) {
         json_t *p = json_object();
         bad |= push(un, p);
@@ -251,7 +261,6 @@ static json_t *analysis_json(const cns_analysis *an)
             bad |= put(p, "text", json_string(an->unique[i].text)) |
                    put(p, "member", json_string(an->unique[i].member));
     }
-    bad |= put(o, "shared_models", sh);
     for (size_t i = 0; sh && i < an->n_shared; i++) {
         json_t *p = json_object(), *ms = json_array();
         bad |= push(sh, p);
@@ -261,24 +270,45 @@ static json_t *analysis_json(const cns_analysis *an)
         for (size_t k = 0; ms && k < an->shared[i].n_members; k++)
             bad |= push(ms, json_string(an->shared[i].members[k]));
     }
-    bad |= put(o, "usable", json_integer(an->usable));
-    if (an->direct_kind) {
-        json_t *dj = json_object(), *da = json_array();
-        bad |= put(o, "direct", dj);
-        if (dj)
-            bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
-        for (size_t i = 0; da && i < an->n_direct; i++) {
-            json_t *e = json_object();
-            bad |= push(da, e);
-            if (e)
-                bad |= put(e, "member", json_string(an->direct[i].member)) |
-                       put(e, "value", json_string(an->direct[i].value)) |
-                       put(e, "text", json_string(an->direct[i].text)) |
-                       put(e, "group", json_integer(an->direct[i].group));
-        }
-    } else {
-        bad |= put(o, "direct", json_null());
+    return bad;
+}
+
+/* The direct answers ({kind, answers: [{member, value, text, group}]}), or null. */
+static int direct_json(json_t *o, const cns_analysis *an)
+{
+    if (!an->direct_kind)
+        return put(o, "direct", json_null());
+    json_t *dj = json_object(), *da = json_array();
+    int bad = put(o, "direct", dj);
+    if (dj)
+        bad |= put(dj, "kind", json_string(an->direct_kind)) | put(dj, "answers", da);
+    for (size_t i = 0; da && i < an->n_direct; i++) {
+        json_t *e = json_object();
+        bad |= push(da, e);
+        if (e)
+            bad |= put(e, "member", json_string(an->direct[i].member)) |
+                   put(e, "value", json_string(an->direct[i].value)) |
+                   put(e, "text", json_string(an->direct[i].text)) |
+                   put(e, "group", json_integer(an->direct[i].group));
     }
+    return bad;
+}
+
+static json_t *analysis_json(const cns_analysis *an)
+{
+    json_t *o = json_object();
+    int bad = !o;
+    if (bad)
+        return NULL;
+    bad |= put(o, "label", json_string(cns_label_str(an->label)));
+    bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
+    json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
+    bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
+    bad |= agreed_json(ag, an) | disputed_json(di, an);
+    bad |= put(o, "shared_models", sh);
+    bad |= unique_and_shared_json(un, sh, an);
+    bad |= put(o, "usable", json_integer(an->usable));
+    bad |= direct_json(o, an);
     bad |= put(o, "method", json_string(an->method ? an->method : "lexical"));
     json_t *ck = json_object();
     bad |= put(o, "support_checks", ck);

@@ -30,35 +30,30 @@ static bool is_cons(const stemmer *z, int i)
     }
 }
 
+/* Moves *i past the letters of b[*i..j] that are consonants (cons) or vowels (!cons); false
+ * when it runs past j. */
+static bool skip_run(const stemmer *z, int *i, bool cons)
+{
+    for (; *i <= z->j; (*i)++)
+        if (is_cons(z, *i) != cons)
+            return true;
+    return false;
+}
+
 /* Number of vowel-consonant sequences in b[0..j]: [C](VC)^m[V]. */
 static int measure(const stemmer *z)
 {
     int n = 0, i = 0;
-    for (;;) {
-        if (i > z->j)
-            return n;
-        if (!is_cons(z, i))
-            break;
-        i++;
-    }
+    if (!skip_run(z, &i, true))
+        return n;
     i++;
     for (;;) {
-        for (;;) {
-            if (i > z->j)
-                return n;
-            if (is_cons(z, i))
-                break;
-            i++;
-        }
+        if (!skip_run(z, &i, false))
+            return n;
         i++;
         n++;
-        for (;;) {
-            if (i > z->j)
-                return n;
-            if (!is_cons(z, i))
-                break;
-            i++;
-        }
+        if (!skip_run(z, &i, true))
+            return n;
         i++;
     }
 }

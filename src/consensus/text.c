@@ -447,6 +447,116 @@ static size_t read_number(const char *s, size_t i, size_t n, double *v, double *
     return j;
 }
 
+/* The number at s[*i]: pushes it as a number token, or "1980s" as a word (a decade; "5km" stays a
+ * number and a unit). Moves *i past what it read. */
+static dx_status tokenize_number(scan *sc, const char *s, size_t n, size_t *i, bool initial)
+{
+    size_t at = *i;
+    rawtok r = {.kind = RT_NUM};
+    size_t j = read_number(s, at, n, &r.v, &r.half, &r.grouped);
+    /* a minus sign right before, not part of a range like 5-10 */
+    if (at > 0 && (s[at - 1] == '-') &&
+        (at == 1 || isspace((unsigned char)s[at - 2]) || s[at - 2] == '('))
+        r.v = -r.v;
+    if (at >= 3 && !memcmp(s + at - 3, "\xe2\x88\x92", 3))
+        r.v = -r.v; /* U+2212 */
+    r.s = arena_strndup(sc->a, s + at, j - at);
+    if (!r.s)
+        return dx_oom("consensus");
+    if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) && r.half >= 5 &&
+        r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
+        rawtok w = {.kind = RT_WORD, .initial = initial};
+        w.s = arena_strndup(sc->a, s + at, j + 1 - at);
+        w.fold = w.s;
+        if (!w.s)
+            return dx_oom("consensus");
+        *i = j + 1;
+        return push(sc, w);
+    }
+    *i = j;
+    return push(sc, r);
+}
+
+/* Where the word that starts at s[i] ends: letters, then digits kept with them ("v3", "mp3"), and
+ * an apostrophe only inside the word. */
+static size_t word_end(const char *s, size_t i, size_t n)
+{
+    size_t j = i;
+    while (j < n) {
+        utf8proc_int32_t c2;
+        utf8proc_ssize_t k2 =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + j, (utf8proc_ssize_t)(n - j), &c2);
+        if (k2 <= 0)
+            break;
+        if (c2 >= '0' && c2 <= '9' && j > i) {
+            /* letters then digits: keep together ("v3", "mp3") */
+        } else if (!is_wordcp(c2) && !(c2 == '\'' || c2 == 0x2019)) {
+            break;
+        } else if (c2 == '\'' || c2 == 0x2019) {
+            /* apostrophe only inside a word */
+            utf8proc_int32_t c3 = 0;
+            if (j + (size_t)k2 < n)
+                utf8proc_iterate((const utf8proc_uint8_t *)s + j + k2,
+                                 (utf8proc_ssize_t)(n - j - (size_t)k2), &c3);
+            if (!is_wordcp(c3))
+                break;
+        }
+        j += (size_t)k2;
+    }
+    return j;
+}
+
+/* "GPLv2", "Python3": a name and a version number, read as both. For the word s[i..*j) of two or
+ * more letters then only digits, shortens *j to the name (without a trailing "v" after three
+ * letters) and returns where the digits start; otherwise returns *j unchanged. */
+static size_t split_version(const char *s, size_t i, size_t *j)
+{
+    size_t letters = 0;
+    while (i + letters < *j && isalpha((unsigned char)s[i + letters]))
+        letters++;
+    if (letters < 2 || i + letters >= *j)
+        return *j;
+    for (size_t q = i + letters; q < *j; q++)
+        if (!isdigit((unsigned char)s[q]))
+            return *j;
+    size_t next_i = i + letters;
+    *j = (letters >= 3 && (s[next_i - 1] == 'v' || s[next_i - 1] == 'V')) ? next_i - 1 : next_i;
+    return next_i;
+}
+
+/* The word token s[i..j) with its neighbouring punctuation, the typographic apostrophe made
+ * plain, and its case-folded form. */
+static dx_status push_word(scan *sc, const char *s, size_t n, size_t i, size_t j, bool initial)
+{
+    rawtok r = {.kind = RT_WORD, .initial = initial};
+    size_t pb = i;
+    while (pb > 0 && s[pb - 1] == ' ')
+        pb--;
+    r.comma_before = pb > 0 && s[pb - 1] == ',';
+    /* normalise the typographic apostrophe */
+    dx_buf w = dx_buf_make(DX_CNS_MAX_CLAIM_BYTES * 4);
+    for (size_t q = i; q < j;) {
+        if (q + 3 <= j && !memcmp(s + q, "\xe2\x80\x99", 3)) {
+            dx_buf_putc(&w, '\'');
+            q += 3;
+        } else
+            dx_buf_putc(&w, s[q++]);
+    }
+    r.s = arena_strndup(sc->a, w.data ? w.data : "", w.len);
+    r.fold = r.s ? casefold(sc->a, r.s, w.len) : NULL;
+    dx_buf_free(&w);
+    if (!r.s || !r.fold)
+        return dx_oom("consensus");
+    size_t q = j;
+    while (q < n && s[q] == ' ')
+        q++;
+    r.colon_after = q < n && s[q] == ':';
+    r.comma_after = q < n && (s[q] == ',' || s[q] == '.' || s[q] == '!');
+    return push(sc, r);
+}
+
+/* Splits s into number, word and symbol tokens; a word is "initial" at the start of a sentence
+ * or after a colon, dash, bar or semicolon. */
 static dx_status tokenize(scan *sc, const char *s, size_t n)
 {
     dx_status st = DX_OK;
@@ -461,99 +571,14 @@ static dx_status tokenize(scan *sc, const char *s, size_t n)
             continue;
         }
         if (cp >= '0' && cp <= '9') {
-            rawtok r = {.kind = RT_NUM};
-            size_t j = read_number(s, i, n, &r.v, &r.half, &r.grouped);
-            /* a minus sign right before, not part of a range like 5-10 */
-            if (i > 0 && (s[i - 1] == '-') &&
-                (i == 1 || isspace((unsigned char)s[i - 2]) || s[i - 2] == '('))
-                r.v = -r.v;
-            if (i >= 3 && !memcmp(s + i - 3, "\xe2\x88\x92", 3))
-                r.v = -r.v; /* U+2212 */
-            r.s = arena_strndup(sc->a, s + i, j - i);
-            if (!r.s)
-                return dx_oom("consensus");
-            /* "1980s" stays a word (a decade), "5km" is a number and a unit */
-            if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) &&
-                r.half >= 5 && r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
-                rawtok w = {.kind = RT_WORD, .initial = next_initial};
-                w.s = arena_strndup(sc->a, s + i, j + 1 - i);
-                w.fold = w.s;
-                if (!w.s)
-                    return dx_oom("consensus");
-                st = push(sc, w);
-                i = j + 1;
-                next_initial = false;
-                continue;
-            }
-            st = push(sc, r);
+            st = tokenize_number(sc, s, n, &i, next_initial);
             next_initial = false;
-            i = j;
             continue;
         }
         if (is_wordcp(cp)) {
-            size_t j = i;
-            while (j < n) {
-                utf8proc_int32_t c2;
-                utf8proc_ssize_t k2 = utf8proc_iterate((const utf8proc_uint8_t *)s + j,
-                                                       (utf8proc_ssize_t)(n - j), &c2);
-                if (k2 <= 0)
-                    break;
-                if (c2 >= '0' && c2 <= '9' && j > i) {
-                    /* letters then digits: keep together ("v3", "mp3") */
-                } else if (!is_wordcp(c2) && !(c2 == '\'' || c2 == 0x2019)) {
-                    break;
-                } else if (c2 == '\'' || c2 == 0x2019) {
-                    /* apostrophe only inside a word */
-                    utf8proc_int32_t c3 = 0;
-                    if (j + (size_t)k2 < n)
-                        utf8proc_iterate((const utf8proc_uint8_t *)s + j + k2,
-                                         (utf8proc_ssize_t)(n - j - (size_t)k2), &c3);
-                    if (!is_wordcp(c3))
-                        break;
-                }
-                j += (size_t)k2;
-            }
-            /* "GPLv2", "Python3": a name and a version number, read as both */
-            size_t letters = 0;
-            while (i + letters < j && isalpha((unsigned char)s[i + letters]))
-                letters++;
-            size_t next_i = j;
-            if (letters >= 2 && i + letters < j) {
-                bool digits = true;
-                for (size_t q = i + letters; q < j; q++)
-                    digits &= isdigit((unsigned char)s[q]) != 0;
-                if (digits) {
-                    next_i = i + letters;
-                    j = (letters >= 3 && (s[next_i - 1] == 'v' || s[next_i - 1] == 'V'))
-                            ? next_i - 1
-                            : next_i;
-                }
-            }
-            rawtok r = {.kind = RT_WORD, .initial = next_initial};
-            size_t pb = i;
-            while (pb > 0 && s[pb - 1] == ' ')
-                pb--;
-            r.comma_before = pb > 0 && s[pb - 1] == ',';
-            /* normalise the typographic apostrophe */
-            dx_buf w = dx_buf_make(DX_CNS_MAX_CLAIM_BYTES * 4);
-            for (size_t q = i; q < j;) {
-                if (q + 3 <= j && !memcmp(s + q, "\xe2\x80\x99", 3)) {
-                    dx_buf_putc(&w, '\'');
-                    q += 3;
-                } else
-                    dx_buf_putc(&w, s[q++]);
-            }
-            r.s = arena_strndup(sc->a, w.data ? w.data : "", w.len);
-            r.fold = r.s ? casefold(sc->a, r.s, w.len) : NULL;
-            dx_buf_free(&w);
-            if (!r.s || !r.fold)
-                return dx_oom("consensus");
-            size_t q = j;
-            while (q < n && s[q] == ' ')
-                q++;
-            r.colon_after = q < n && s[q] == ':';
-            r.comma_after = q < n && (s[q] == ',' || s[q] == '.' || s[q] == '!');
-            st = push(sc, r);
+            size_t j = word_end(s, i, n);
+            size_t next_i = split_version(s, i, &j);
+            st = push_word(sc, s, n, i, j, next_initial);
             next_initial = false;
             i = next_i;
             continue;
@@ -649,6 +674,115 @@ static bool name_like(const rawtok *r)
     return false;
 }
 
+/* The currency of a symbol right before t[i] ("$", "€", "£"), or CNS_DIM_NONE. */
+static int currency_before(const rawtok *t, size_t i)
+{
+    if (i == 0 || t[i - 1].kind != RT_SYM)
+        return CNS_DIM_NONE;
+    switch (t[i - 1].sym) {
+    case '$':
+        return CNS_DIM_USD;
+    case 0x20AC:
+        return CNS_DIM_EUR;
+    case 0xA3:
+        return CNS_DIM_GBP;
+    default:
+        return CNS_DIM_NONE;
+    }
+}
+
+/* The unit word at t[j] as the unit table spells it ("degrees c" -> "celsius", "per cent" ->
+ * "percent"); *extra says how many tokens after t[j] it also takes. */
+static const char *unit_word(const rawtok *t, size_t n, size_t j, size_t *extra)
+{
+    const char *w = t[j].fold;
+    *extra = 0;
+    if ((!strcmp(w, "degrees") || !strcmp(w, "degree")) && j + 1 < n && t[j + 1].kind == RT_WORD) {
+        w = t[j + 1].fold;
+        *extra = 1;
+        if (!strcmp(w, "c"))
+            w = "celsius";
+        else if (!strcmp(w, "f"))
+            w = "fahrenheit";
+    }
+    if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD &&
+        !strcmp(t[j + 1].fold, "cent")) {
+        w = "percent";
+        *extra = 1;
+    }
+    return w;
+}
+
+/* "/h", "per second" at t[j] after a length: the time unit's index (a length per time is a
+ * speed: km/h, m/s, "miles per second"), or -1. */
+static int speed_per(const rawtok *t, size_t n, size_t j)
+{
+    if (j + 1 >= n || t[j + 1].kind != RT_WORD)
+        return -1;
+    if (!((t[j].kind == RT_SYM && t[j].sym == '/') ||
+          (t[j].kind == RT_WORD && !strcmp(t[j].fold, "per"))))
+        return -1;
+    int per = find_unit(t[j + 1].fold);
+    return per >= 0 && units[per].dim == CNS_DIM_TIME ? per : -1;
+}
+
+/* The unit at t[*j] after a number: "%", "°C", a unit word or a speed. Sets q->dim and q->unit,
+ * converts *v and *half to the dimension's base unit, moves *j past the unit and returns the
+ * factor used (1 without a unit). */
+static double read_unit(const rawtok *t, size_t n, size_t *j, cns_qty *q, double *v, double *half)
+{
+    int u = -1;
+    if (t[*j].kind == RT_SYM && t[*j].sym == '%') {
+        u = find_unit("%");
+        (*j)++;
+    } else if (t[*j].kind == RT_SYM && t[*j].sym == 0xB0) {
+        if (*j + 1 < n && t[*j + 1].kind == RT_WORD && strlen(t[*j + 1].fold) == 1) {
+            char tmp[8];
+            snprintf(tmp, sizeof tmp, "°%c", t[*j + 1].fold[0]);
+            u = find_unit(tmp);
+            if (u >= 0)
+                *j += 2;
+        }
+    } else if (t[*j].kind == RT_WORD) {
+        size_t extra;
+        u = find_unit(unit_word(t, n, *j, &extra));
+        if (u >= 0) {
+            *j += 1 + extra;
+            int per = units[u].dim == CNS_DIM_LENGTH ? speed_per(t, n, *j) : -1;
+            if (per >= 0) {
+                *j += 2;
+                q->dim = CNS_DIM_SPEED;
+                q->unit = 2000 + u * 100 + per; /* a unit id of its own */
+                double f = units[u].f / units[per].f;
+                *v *= f;
+                *half *= f;
+                return f;
+            }
+        }
+    }
+    if (u < 0)
+        return 1;
+    q->dim = units[u].dim;
+    q->unit = u;
+    *v = *v * units[u].f + units[u].off;
+    *half *= units[u].f;
+    return units[u].f;
+}
+
+/* A hedge within the two tokens before t[i]: "~", "≈" or an approximating word ("about"). */
+static bool hedged(const rawtok *t, size_t i)
+{
+    bool approx = false;
+    for (size_t b = 1; b <= 2 && b <= i; b++) {
+        const rawtok *p = &t[i - b];
+        if ((p->kind == RT_SYM && (p->sym == '~' || p->sym == 0x2248)) ||
+            (p->kind == RT_WORD &&
+             in_list(p->fold, approx_words, sizeof approx_words / sizeof approx_words[0])))
+            approx = true;
+    }
+    return approx;
+}
+
 /* Reads a quantity starting at t[i] (a number or number words); returns tokens used. */
 static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half, size_t used,
                             cns_qty *q)
@@ -656,7 +790,6 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     size_t j = i + used;
     bool scaled = false;
     double unit_f = 1;
-    q->dim = CNS_DIM_NONE;
     q->unit = -1;
     /* scale words: 1.4 million */
     if (j < n && t[j].kind == RT_WORD) {
@@ -668,82 +801,11 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
             scaled = true;
         }
     }
-    /* currency symbol right before */
-    if (i > 0 && t[i - 1].kind == RT_SYM) {
-        uint32_t c = t[i - 1].sym;
-        if (c == '$')
-            q->dim = CNS_DIM_USD;
-        else if (c == 0x20AC)
-            q->dim = CNS_DIM_EUR;
-        else if (c == 0xA3)
-            q->dim = CNS_DIM_GBP;
-    }
+    q->dim = currency_before(t, i);
     q->written = v;
     q->whalf = half;
-    if (q->dim == CNS_DIM_NONE && j < n) {
-        int u = -1;
-        if (t[j].kind == RT_SYM && t[j].sym == '%') {
-            u = find_unit("%");
-            j++;
-        } else if (t[j].kind == RT_SYM && t[j].sym == 0xB0) {
-            if (j + 1 < n && t[j + 1].kind == RT_WORD) {
-                char tmp[8];
-                snprintf(tmp, sizeof tmp, "°%c", t[j + 1].fold[0]);
-                if (strlen(t[j + 1].fold) == 1) {
-                    u = find_unit(tmp);
-                    if (u >= 0)
-                        j += 2;
-                }
-            }
-        } else if (t[j].kind == RT_WORD) {
-            const char *w = t[j].fold;
-            size_t skip = 0;
-            if ((!strcmp(w, "degrees") || !strcmp(w, "degree")) && j + 1 < n &&
-                t[j + 1].kind == RT_WORD) {
-                w = t[j + 1].fold;
-                skip = 1;
-                if (!strcmp(w, "c"))
-                    w = "celsius";
-                else if (!strcmp(w, "f"))
-                    w = "fahrenheit";
-            }
-            if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD &&
-                !strcmp(t[j + 1].fold, "cent")) {
-                w = "percent";
-                skip = 1;
-            }
-            u = find_unit(w);
-            if (u >= 0) {
-                j += 1 + skip;
-                /* a length per time is a speed: km/h, m/s, "miles per second" */
-                int per = -1;
-                if (units[u].dim == CNS_DIM_LENGTH && j + 1 < n && t[j + 1].kind == RT_WORD &&
-                    ((t[j].kind == RT_SYM && t[j].sym == '/') ||
-                     (t[j].kind == RT_WORD && !strcmp(t[j].fold, "per")))) {
-                    per = find_unit(t[j + 1].fold);
-                    if (per >= 0 && units[per].dim != CNS_DIM_TIME)
-                        per = -1;
-                }
-                if (per >= 0) {
-                    j += 2;
-                    q->dim = CNS_DIM_SPEED;
-                    q->unit = 2000 + u * 100 + per; /* a unit id of its own */
-                    double f = units[u].f / units[per].f;
-                    v *= f;
-                    half *= f;
-                    unit_f = f;
-                    u = -1;
-                }
-            }
-        }
-        if (u >= 0) {
-            q->dim = units[u].dim;
-            q->unit = u;
-            v = v * units[u].f + units[u].off;
-            half *= units[u].f;
-            unit_f = units[u].f;
-        }
-    }
+    if (q->dim == CNS_DIM_NONE && j < n)
+        unit_f = read_unit(t, n, &j, q, &v, &half);
     if (q->dim == CNS_DIM_NONE && used == 1 && j == i + 1 && t[i].kind == RT_NUM && !t[i].grouped &&
         !strchr(t[i].s, '.') && v >= CNS_YEAR_MIN && v <= CNS_YEAR_MAX) {
         q->dim = CNS_DIM_YEAR;
@@ -751,14 +813,7 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     }
     if (q->dim >= CNS_DIM_USD && q->unit < 0)
         q->unit = 1000 + q->dim;
-    q->approx = false;
-    for (size_t b = 1; b <= 2 && b <= i; b++) {
-        const rawtok *p = &t[i - b];
-        if ((p->kind == RT_SYM && (p->sym == '~' || p->sym == 0x2248)) ||
-            (p->kind == RT_WORD &&
-             in_list(p->fold, approx_words, sizeof approx_words / sizeof approx_words[0])))
-            q->approx = true;
-    }
+    q->approx = hedged(t, i);
     /* trailing zeros of a whole number are rounding only when hedged or scaled
      * ("about 8,800", "14 million"); a plain "70000" is exact */
     if (!q->approx && !scaled && half > 0.5 * unit_f && t[i].kind == RT_NUM &&

@@ -390,14 +390,11 @@ static void watch(fanout_state *f, member_ctx *ctxs, size_t n, const atomic_int 
     pthread_mutex_unlock(&f->mu);
 }
 
-dx_status fanout_run(const council_config *cfg, const char *question, const fanout_opts *opts,
-                     member_result **out, size_t *n_out)
+/* The question and its earlier turns must be within limits; which members to ask: all of them,
+ * or opts->only. */
+static dx_status pick_members(const council_config *cfg, const char *question,
+                              const fanout_opts *opts, size_t *first, size_t *n)
 {
-    static const fanout_opts none = {0};
-    *out = NULL;
-    *n_out = 0;
-    if (!opts)
-        opts = &none;
     if (!question || !*question)
         return dx_fail(DX_EARG, "the question is empty");
     if (strlen(question) > DX_MAX_PROMPT_BYTES)
@@ -408,18 +405,88 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     for (size_t i = 0; opts->history && i < opts->n_history; i++)
         if (!opts->history[i].question || !opts->history[i].answer)
             return dx_fail(DX_EARG, "earlier turn %zu has no question or answer", i + 1);
-    size_t n = cfg->n_members, first = 0;
-    if (n == 0)
+    *first = 0;
+    *n = cfg->n_members;
+    if (*n == 0)
         return dx_fail(DX_EARG, "the council has no members");
     if (opts->only) {
         const member_config *m = council_config_member(cfg, opts->only);
         if (!m)
             return dx_fail(DX_ENOTFOUND, "no member '%s' in %s", opts->only, cfg->source);
-        first = (size_t)(m - cfg->members);
-        n = 1;
+        *first = (size_t)(m - cfg->members);
+        *n = 1;
     }
+    return DX_OK;
+}
 
-    dx_status st = DX_OK;
+/* Starts fn(arg) on a thread of its own for the members ctxs[0..n); when it cannot start,
+ * they fail. Returns whether it started. */
+static bool start_group(pthread_t *tid, void *(*fn)(void *), void *arg, member_ctx **ctxs, size_t n)
+{
+    int rc = pthread_create(tid, NULL, fn, arg);
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            member_ctx_finish(ctxs[i], MEMBER_FAILED, "cannot start a thread: %s", strerror(rc));
+    return rc == 0;
+}
+
+/* Where each member runs: remote ones go to remote_job's list (one thread for all), local ones
+ * to a thread each, or to local_queue's list when the council asks them one at a time (each
+ * deadline then starts with its member). */
+static void dispatch(const council_config *cfg, const fanout_opts *opts, fanout_state *f,
+                     member_ctx *ctxs, size_t n, remote_job *remote, local_queue *queue)
+{
+    for (size_t i = 0; i < n; i++) {
+        member_ctx *c = &ctxs[i];
+        if (c->mc->kind == MEMBER_REMOTE) {
+            remote->ctxs[remote->n++] = c;
+        } else if (!opts->open_local) {
+            member_ctx_finish(c, MEMBER_FAILED, "no local engine in this build of the council");
+        } else if (cfg->one_at_a_time) {
+            c->open = opts->open_local;
+            c->open_user = opts->local_user;
+            queue->ctxs[queue->n++] = c;
+            pthread_mutex_lock(&f->mu);
+            c->deadline_ms = f->start_ms + 1e12;
+            pthread_mutex_unlock(&f->mu);
+        } else {
+            c->open = opts->open_local;
+            c->open_user = opts->local_user;
+            int rc = pthread_create(&c->thread, NULL, local_thread, c);
+            if (rc)
+                member_ctx_finish(c, MEMBER_FAILED, "cannot start a thread: %s", strerror(rc));
+            c->has_thread = rc == 0;
+        }
+    }
+}
+
+/* Each member's result, its text taken from its context. */
+static dx_status collect(member_ctx *ctxs, size_t n, member_result *res)
+{
+    for (size_t i = 0; i < n; i++) {
+        member_ctx *c = &ctxs[i];
+        res[i] = c->res;
+        res[i].text_len = c->text.len;
+        res[i].text = c->text.data ? dx_buf_take(&c->text) : strdup("");
+        if (!res[i].text)
+            return dx_fail(DX_ENOMEM, "out of memory");
+    }
+    return DX_OK;
+}
+
+dx_status fanout_run(const council_config *cfg, const char *question, const fanout_opts *opts,
+                     member_result **out, size_t *n_out)
+{
+    static const fanout_opts none = {0};
+    *out = NULL;
+    *n_out = 0;
+    if (!opts)
+        opts = &none;
+    size_t n = 0, first = 0;
+    dx_status st = pick_members(cfg, question, opts, &first, &n);
+    if (st)
+        return st;
+
     fanout_state f = {.on_event = opts->on_event,
                       .user = opts->user,
                       .question = question,
@@ -427,22 +494,18 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
                       .history = opts->history,
                       .n_history = opts->history ? opts->n_history : 0};
     member_ctx *ctxs = calloc(n, sizeof *ctxs);
-    member_ctx **remote = calloc(n, sizeof *remote);
-    member_ctx **queue = calloc(n, sizeof *queue);
-    size_t n_queue = 0;
-    pthread_t queue_tid;
-    bool queue_started = false;
+    remote_job remote = {calloc(n, sizeof *remote.ctxs), 0};
+    local_queue queue = {calloc(n, sizeof *queue.ctxs), 0};
+    pthread_t queue_tid, remote_tid;
+    bool queue_started = false, remote_started = false;
     member_result *res = calloc(n, sizeof *res);
-    pthread_t remote_tid;
-    bool remote_started = false;
-    size_t n_remote = 0;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&f.mu, NULL);
     pthread_cond_init(&f.cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (!ctxs || !remote || !res || !queue) {
+    if (!ctxs || !remote.ctxs || !res || !queue.ctxs) {
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
@@ -454,47 +517,11 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
     }
     pthread_mutex_unlock(&f.mu);
 
-    for (size_t i = 0; i < n; i++) {
-        member_ctx *c = &ctxs[i];
-        if (c->mc->kind == MEMBER_REMOTE) {
-            remote[n_remote++] = c;
-        } else if (!opts->open_local) {
-            member_ctx_finish(c, MEMBER_FAILED, "no local engine in this build of the council");
-        } else if (cfg->one_at_a_time) {
-            c->open = opts->open_local;
-            c->open_user = opts->local_user;
-            queue[n_queue++] = c;
-            /* its deadline starts with it */
-            pthread_mutex_lock(&f.mu);
-            c->deadline_ms = f.start_ms + 1e12;
-            pthread_mutex_unlock(&f.mu);
-        } else {
-            c->open = opts->open_local;
-            c->open_user = opts->local_user;
-            int rc = pthread_create(&c->thread, NULL, local_thread, c);
-            if (rc)
-                member_ctx_finish(c, MEMBER_FAILED, "cannot start a thread: %s", strerror(rc));
-            c->has_thread = rc == 0;
-        }
-    }
-    local_queue lq = {queue, n_queue};
-    if (n_queue) {
-        int rc = pthread_create(&queue_tid, NULL, local_queue_thread, &lq);
-        if (rc)
-            for (size_t i = 0; i < n_queue; i++)
-                member_ctx_finish(queue[i], MEMBER_FAILED, "cannot start a thread: %s",
-                                  strerror(rc));
-        queue_started = rc == 0;
-    }
-    remote_job job = {remote, n_remote};
-    if (n_remote) {
-        int rc = pthread_create(&remote_tid, NULL, remote_thread, &job);
-        if (rc)
-            for (size_t i = 0; i < n_remote; i++)
-                member_ctx_finish(remote[i], MEMBER_FAILED, "cannot start a thread: %s",
-                                  strerror(rc));
-        remote_started = rc == 0;
-    }
+    dispatch(cfg, opts, &f, ctxs, n, &remote, &queue);
+    if (queue.n)
+        queue_started = start_group(&queue_tid, local_queue_thread, &queue, queue.ctxs, queue.n);
+    if (remote.n)
+        remote_started = start_group(&remote_tid, remote_thread, &remote, remote.ctxs, remote.n);
 
     watch(&f, ctxs, n, opts->cancel);
 
@@ -507,16 +534,8 @@ dx_status fanout_run(const council_config *cfg, const char *question, const fano
         if (ctxs[i].has_thread)
             pthread_join(ctxs[i].thread, NULL);
 
-    for (size_t i = 0; i < n; i++) {
-        member_ctx *c = &ctxs[i];
-        res[i] = c->res;
-        res[i].text_len = c->text.len;
-        res[i].text = c->text.data ? dx_buf_take(&c->text) : strdup("");
-        if (!res[i].text) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+    if ((st = collect(ctxs, n, res)))
+        goto out;
     *out = res;
     *n_out = n;
     res = NULL;
@@ -527,8 +546,8 @@ out:
         for (size_t i = 0; i < n; i++)
             dx_buf_free(&ctxs[i].text);
     free(ctxs);
-    free(remote);
-    free(queue);
+    free(remote.ctxs);
+    free(queue.ctxs);
     pthread_cond_destroy(&f.cv);
     pthread_mutex_destroy(&f.mu);
     return st;

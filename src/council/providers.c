@@ -83,34 +83,49 @@ static void anthropic_usage(json_t *u, remote_chunk *out)
         out->has_usage = true;
 }
 
+/* The "text" of each element of arr that is_text accepts, joined into out->owned; out->content
+ * points at it. */
+static dx_status join_texts(json_t *arr, bool (*is_text)(json_t *), remote_chunk *out)
+{
+    size_t n = 0, o = 0, i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        if (is_text(e))
+            n += json_string_length(json_object_get(e, "text"));
+    }
+    if (!(out->owned = malloc(n + 1)))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    json_array_foreach(arr, i, e)
+    {
+        if (!is_text(e))
+            continue;
+        json_t *t = json_object_get(e, "text");
+        memcpy(out->owned + o, json_string_value(t), json_string_length(t));
+        o += json_string_length(t);
+    }
+    out->owned[o] = 0;
+    out->content = out->owned;
+    out->content_len = o;
+    return DX_OK;
+}
+
+/* An Anthropic content block with text to show: a "text" block (or one without a type). */
+static bool anthropic_text_block(json_t *b)
+{
+    json_t *t = json_object_get(b, "text"), *ty = json_object_get(b, "type");
+    return json_is_string(t) && (!json_is_string(ty) || !strcmp(json_string_value(ty), "text"));
+}
+
 /* The text blocks of a whole message, joined. */
 static dx_status anthropic_whole(json_t *root, remote_chunk *out)
 {
     json_t *content = json_object_get(root, "content");
     if (!json_is_array(content))
         return dx_fail(DX_EFORMAT, "anthropic: the reply has no content array");
-    size_t n = 0, i;
-    json_t *b;
-    json_array_foreach(content, i, b)
-    {
-        json_t *t = json_object_get(b, "text");
-        if (json_is_string(t))
-            n += json_string_length(t);
-    }
-    if (!(out->owned = malloc(n + 1)))
-        return dx_fail(DX_ENOMEM, "out of memory");
-    size_t o = 0;
-    json_array_foreach(content, i, b)
-    {
-        json_t *t = json_object_get(b, "text"), *ty = json_object_get(b, "type");
-        if (json_is_string(t) && (!json_is_string(ty) || !strcmp(json_string_value(ty), "text"))) {
-            memcpy(out->owned + o, json_string_value(t), json_string_length(t));
-            o += json_string_length(t);
-        }
-    }
-    out->owned[o] = 0;
-    out->content = out->owned;
-    out->content_len = o;
+    dx_status st = join_texts(content, anthropic_text_block, out);
+    if (st)
+        return st;
     json_t *sr = json_object_get(root, "stop_reason");
     if (json_is_string(sr))
         set_reason(out, anthropic_reason(json_string_value(sr)));
@@ -187,6 +202,13 @@ static const char *gemini_reason(const char *r, char *buf, size_t cap)
     return buf;
 }
 
+/* A Gemini part with text to show (a thought is not shown). */
+static bool gemini_text_part(json_t *p)
+{
+    return json_is_string(json_object_get(p, "text")) &&
+           !json_is_true(json_object_get(p, "thought"));
+}
+
 dx_status remote_gemini_parse(const char *data, size_t len, remote_chunk *out)
 {
     memset(out, 0, sizeof *out);
@@ -231,35 +253,22 @@ dx_status remote_gemini_parse(const char *data, size_t len, remote_chunk *out)
     json_t *parts = json_is_object(content) ? json_object_get(content, "parts") : NULL;
     if (parts && !json_is_array(parts))
         return dx_fail(DX_EFORMAT, "gemini: candidates[0].content.parts is not an array");
-    size_t n = 0, texts = 0, i;
+    size_t texts = 0, i;
     json_t *part, *only = NULL;
     json_array_foreach(parts, i, part)
     {
-        json_t *t = json_object_get(part, "text");
-        if (!json_is_string(t) || json_is_true(json_object_get(part, "thought")))
-            continue;
-        n += json_string_length(t);
-        texts++;
-        only = t;
+        if (gemini_text_part(part)) {
+            texts++;
+            only = json_object_get(part, "text");
+        }
     }
     if (texts == 1) {
         out->content = json_string_value(only);
         out->content_len = json_string_length(only);
     } else if (texts > 1) {
-        if (!(out->owned = malloc(n + 1)))
-            return dx_fail(DX_ENOMEM, "out of memory");
-        size_t o = 0;
-        json_array_foreach(parts, i, part)
-        {
-            json_t *t = json_object_get(part, "text");
-            if (!json_is_string(t) || json_is_true(json_object_get(part, "thought")))
-                continue;
-            memcpy(out->owned + o, json_string_value(t), json_string_length(t));
-            o += json_string_length(t);
-        }
-        out->owned[o] = 0;
-        out->content = out->owned;
-        out->content_len = o;
+        dx_status st = join_texts(parts, gemini_text_part, out);
+        if (st)
+            return st;
     }
     json_t *fr = json_object_get(cand, "finishReason");
     if (json_is_string(fr)) {

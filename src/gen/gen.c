@@ -277,6 +277,196 @@ bool gen_loop_lines(gen_loop *lp, const char *text, size_t len)
     return loop;
 }
 
+/* One generation's state, from the prompt to the last piece (generate). */
+typedef struct gen_run {
+    gen_model *gm;
+    const gen_params *p;
+    gen_piece_fn cb;
+    void *ud;
+    gen_stats *stats;
+    const char *const *stops; /* the chat format's stop strings, or NULL */
+    int32_t *ids;             /* the prompt */
+    size_t n_ids;
+    eng_session *s;
+    sampler *sp;
+    const float *logits; /* of the last position decoded */
+    bool joined;         /* in gm->b's decoding sessions */
+    int32_t *out_ids;    /* every generated id (stop_loops only) */
+    gen_loop *lp;        /* repeated lines (stop_loops only) */
+    dx_buf pend;         /* the text generated so far */
+    size_t emitted;      /* bytes of pend already passed to cb */
+} gen_run;
+
+/* Tokenizes the prompt and opens the session and the sampler; the prompt must fit the context
+ * and its ids the model's vocabulary. */
+static dx_status run_open(gen_run *r, const char *prompt, const chat_msg *conv, size_t n_conv)
+{
+    dx_status st = prompt_ids(r->gm, r->p, prompt, conv, n_conv, &r->ids, &r->n_ids);
+    if (st)
+        return st;
+    eng_options eo = {.n_ctx = r->p->n_ctx};
+    if ((st = eng_session_new(r->gm->m, &eo, &r->s)))
+        return st;
+    if ((int64_t)r->n_ids >= eng_session_n_ctx(r->s))
+        return dx_fail(DX_ELIMIT,
+                       "the prompt is %zu tokens; it does not fit the %d-token context "
+                       "(use a shorter prompt or a larger --ctx)",
+                       r->n_ids, eng_session_n_ctx(r->s));
+    const int n_vocab = eng_model_hparams(r->gm->m)->n_vocab;
+    for (size_t i = 0; i < r->n_ids; i++)
+        if (r->ids[i] < 0 || r->ids[i] >= n_vocab)
+            return dx_fail(DX_EFORMAT, "tokenizer produced id %d outside the model's vocabulary",
+                           r->ids[i]);
+    if ((st = sampler_new(&r->p->sampling, n_vocab, &r->sp)))
+        return st;
+    for (size_t i = 0; i < r->n_ids; i++)
+        sampler_accept(r->sp, r->ids[i]);
+    r->stats->prompt_tokens = (int)r->n_ids;
+    return DX_OK;
+}
+
+/* The prompt a chunk at a time, letting the sessions that are decoding take a step in between
+ * (the pool is held for a whole call); then the session joins the batcher unless it is solo. */
+static dx_status run_prefill(gen_run *r)
+{
+    const size_t nb = (size_t)eng_session_n_batch(r->s);
+    for (size_t i = 0; i < r->n_ids; i += nb) {
+        const size_t n = r->n_ids - i < nb ? r->n_ids - i : nb;
+        if (i && !r->p->solo)
+            batch_yield(r->gm->b);
+        dx_status st =
+            eng_session_decode(r->s, r->ids + i, (int)n, i + n == r->n_ids ? &r->logits : NULL);
+        if (st)
+            return st;
+    }
+    if (!r->p->solo) {
+        batch_join(r->gm->b);
+        r->joined = true;
+    }
+    return DX_OK;
+}
+
+/* For stop_loops: room for every generated id (never more than the context holds) and the
+ * table of lines. */
+static dx_status run_watch_loops(gen_run *r, int limit)
+{
+    size_t cap = (size_t)eng_session_n_ctx(r->s) + 1;
+    if ((size_t)limit < cap)
+        cap = (size_t)limit + 1;
+    r->out_ids = malloc(cap * sizeof *r->out_ids);
+    r->lp = calloc(1, sizeof *r->lp);
+    if (!r->out_ids || !r->lp)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    return DX_OK;
+}
+
+/* Adds id's text, cuts it at a stop string (which is not part of the answer) and passes on what
+ * can be released: whole UTF-8 characters that cannot become a stop string. *end is set when a
+ * stop string was found or the callback cancelled (stats->stop_reason says which). */
+static dx_status run_emit(gen_run *r, int32_t id, bool *end)
+{
+    char piece[DX_MAX_TOKEN_BYTES];
+    size_t len = tok_piece(r->gm->t, id, false, piece, sizeof piece);
+    if (len > sizeof piece)
+        len = sizeof piece;
+    dx_status st = dx_buf_append(&r->pend, piece, len);
+    if (st)
+        return st;
+    bool stopped = false;
+    for (const char *const *ss = r->stops; ss && *ss; ss++) {
+        char *hit = strstr(r->pend.data + r->emitted, *ss);
+        if (hit) {
+            r->pend.len = (size_t)(hit - r->pend.data);
+            r->pend.data[r->pend.len] = '\0';
+            stopped = true;
+        }
+    }
+    size_t ready =
+        utf8_whole(r->pend.data, releasable(r->pend.data, r->pend.len, stopped ? NULL : r->stops));
+    if (ready > r->emitted) {
+        bool cancel = r->cb(r->ud, r->pend.data + r->emitted, ready - r->emitted);
+        r->emitted = ready;
+        if (cancel) {
+            r->stats->stop_reason = GEN_STOP_CANCELLED;
+            *end = true;
+            return DX_OK;
+        }
+    }
+    if (stopped) {
+        r->stats->stop_reason = GEN_STOP_STRING;
+        *end = true;
+    }
+    return DX_OK;
+}
+
+/* True when the generation ends before the next token: a repetition loop, the token limit or
+ * a full context (stats->stop_reason says which). */
+static bool run_at_end(gen_run *r, int limit)
+{
+    gen_stats *stats = r->stats;
+    if (r->lp && (gen_loop_tokens(r->out_ids, (size_t)stats->gen_tokens) ||
+                  gen_loop_lines(r->lp, r->pend.data, r->pend.len))) {
+        stats->stop_reason = GEN_STOP_REPETITION;
+        return true;
+    }
+    if (stats->gen_tokens >= limit)
+        return true;
+    if (eng_session_pos(r->s) >= eng_session_n_ctx(r->s)) {
+        stats->stop_reason = GEN_STOP_CONTEXT;
+        return true;
+    }
+    return false;
+}
+
+/* Decodes id for the next logits: in a batched step with the other joined sessions, or alone. */
+static dx_status run_step(gen_run *r, int32_t id)
+{
+    bool shared = false;
+    dx_status st = r->joined ? batch_decode(r->gm->b, r->s, id, &r->logits, &shared)
+                             : eng_session_decode(r->s, &id, 1, &r->logits);
+    r->stats->batched_tokens += shared;
+    return st;
+}
+
+/* Samples, emits and decodes until a stop; the pending text goes out at the end unless the
+ * callback cancelled. */
+static dx_status run_tokens(gen_run *r, double t0)
+{
+    gen_stats *stats = r->stats;
+    const int limit = r->p->max_tokens > 0 ? r->p->max_tokens : INT32_MAX;
+    dx_status st = r->p->stop_loops ? run_watch_loops(r, limit) : DX_OK;
+    double t1 = t0;
+    while (!st) {
+        int32_t id = sampler_sample(r->sp, r->logits);
+        if (stats->gen_tokens == 0) {
+            t1 = now_ms();
+            stats->prefill_ms = t1 - t0;
+        }
+        if (tok_is_eog(r->gm->t, id)) {
+            stats->stop_reason = GEN_STOP_EOG;
+            break;
+        }
+        if (r->out_ids)
+            r->out_ids[stats->gen_tokens] = id;
+        stats->gen_tokens++;
+        sampler_accept(r->sp, id);
+        bool end = false;
+        if ((st = run_emit(r, id, &end)) || end || run_at_end(r, limit))
+            break;
+        st = run_step(r, id);
+    }
+    if (st)
+        return st;
+    if (r->joined) {
+        batch_leave(r->gm->b);
+        r->joined = false;
+    }
+    if (r->pend.len > r->emitted && stats->stop_reason != GEN_STOP_CANCELLED)
+        r->cb(r->ud, r->pend.data + r->emitted, r->pend.len - r->emitted);
+    stats->decode_ms = now_ms() - t1;
+    return DX_OK;
+}
+
 static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt,
                           const chat_msg *conv, size_t n_conv, gen_piece_fn cb, void *ud,
                           gen_stats *stats)
@@ -284,151 +474,28 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
     memset(stats, 0, sizeof *stats);
     stats->stop = "length";
     stats->stop_reason = GEN_STOP_LENGTH;
-    int32_t *ids = NULL, *out_ids = NULL;
-    gen_loop *lp = NULL;
-    size_t n_ids = 0;
-    eng_session *s = NULL;
-    sampler *sp = NULL;
-    bool joined = false; /* in gm->b's decoding sessions */
-    dx_buf pend = dx_buf_make(DX_MAX_ANSWER_BYTES);
-    const char *const *stops = p->chat || conv ? chat_stops(&gm->chat) : NULL;
-    dx_status st = prompt_ids(gm, p, prompt, conv, n_conv, &ids, &n_ids);
-    if (st)
-        goto out;
-    eng_options eo = {.n_ctx = p->n_ctx};
-    if ((st = eng_session_new(gm->m, &eo, &s)))
-        goto out;
-    if ((int64_t)n_ids >= eng_session_n_ctx(s)) {
-        st = dx_fail(DX_ELIMIT,
-                     "the prompt is %zu tokens; it does not fit the %d-token context "
-                     "(use a shorter prompt or a larger --ctx)",
-                     n_ids, eng_session_n_ctx(s));
-        goto out;
-    }
-    const int n_vocab = eng_model_hparams(gm->m)->n_vocab;
-    for (size_t i = 0; i < n_ids; i++)
-        if (ids[i] < 0 || ids[i] >= n_vocab) {
-            st = dx_fail(DX_EFORMAT, "tokenizer produced id %d outside the model's vocabulary",
-                         ids[i]);
-            goto out;
-        }
-    if ((st = sampler_new(&p->sampling, n_vocab, &sp)))
-        goto out;
-    for (size_t i = 0; i < n_ids; i++)
-        sampler_accept(sp, ids[i]);
-    stats->prompt_tokens = (int)n_ids;
-
-    double t0 = now_ms(), t1 = t0;
-    const float *logits = NULL;
-    /* The prompt a chunk at a time, letting the sessions that are decoding
-     * take a step in between (the pool is held for a whole call). */
-    const size_t nb = (size_t)eng_session_n_batch(s);
-    for (size_t i = 0; i < n_ids; i += nb) {
-        const size_t n = n_ids - i < nb ? n_ids - i : nb;
-        if (i && !p->solo)
-            batch_yield(gm->b);
-        if ((st = eng_session_decode(s, ids + i, (int)n, i + n == n_ids ? &logits : NULL)))
-            goto out;
-    }
-    if (!p->solo) {
-        batch_join(gm->b);
-        joined = true;
-    }
-    const int limit = p->max_tokens > 0 ? p->max_tokens : INT32_MAX;
-    if (p->stop_loops) {
-        /* every generated id, for the cycle check: never more than the context holds */
-        size_t cap = (size_t)eng_session_n_ctx(s) + 1;
-        if ((size_t)limit < cap)
-            cap = (size_t)limit + 1;
-        out_ids = malloc(cap * sizeof *out_ids);
-        lp = calloc(1, sizeof *lp);
-        if (!out_ids || !lp) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    char piece[DX_MAX_TOKEN_BYTES];
-    size_t emitted = 0; /* bytes of pend already passed to cb */
-    for (;;) {
-        int32_t id = sampler_sample(sp, logits);
-        if (stats->gen_tokens == 0) {
-            t1 = now_ms();
-            stats->prefill_ms = t1 - t0;
-        }
-        if (tok_is_eog(gm->t, id)) {
-            stats->stop_reason = GEN_STOP_EOG;
-            break;
-        }
-        if (out_ids)
-            out_ids[stats->gen_tokens] = id;
-        stats->gen_tokens++;
-        sampler_accept(sp, id);
-        size_t len = tok_piece(gm->t, id, false, piece, sizeof piece);
-        if (len > sizeof piece)
-            len = sizeof piece;
-        if ((st = dx_buf_append(&pend, piece, len)))
-            goto out;
-        /* a stop string ends the answer; it is not part of it */
-        bool stopped = false;
-        for (const char *const *ss = stops; ss && *ss; ss++) {
-            char *hit = strstr(pend.data + emitted, *ss);
-            if (hit) {
-                pend.len = (size_t)(hit - pend.data);
-                pend.data[pend.len] = '\0';
-                stopped = true;
-            }
-        }
-        size_t ready =
-            utf8_whole(pend.data, releasable(pend.data, pend.len, stopped ? NULL : stops));
-        if (ready > emitted) {
-            if (cb(ud, pend.data + emitted, ready - emitted)) {
-                emitted = ready;
-                stats->stop_reason = GEN_STOP_CANCELLED;
-                break;
-            }
-            emitted = ready;
-        }
-        if (stopped) {
-            stats->stop_reason = GEN_STOP_STRING;
-            break;
-        }
-        if (lp && (gen_loop_tokens(out_ids, (size_t)stats->gen_tokens) ||
-                   gen_loop_lines(lp, pend.data, pend.len))) {
-            stats->stop_reason = GEN_STOP_REPETITION;
-            break;
-        }
-        if (stats->gen_tokens >= limit)
-            break;
-        if (eng_session_pos(s) >= eng_session_n_ctx(s)) {
-            stats->stop_reason = GEN_STOP_CONTEXT;
-            break;
-        }
-        bool shared = false;
-        if (joined)
-            st = batch_decode(gm->b, s, id, &logits, &shared);
-        else
-            st = eng_session_decode(s, &id, 1, &logits);
-        if (st)
-            goto out;
-        stats->batched_tokens += shared;
-    }
-    if (joined) {
-        batch_leave(gm->b);
-        joined = false;
-    }
-    if (pend.len > emitted && stats->stop_reason != GEN_STOP_CANCELLED)
-        cb(ud, pend.data + emitted, pend.len - emitted);
-    stats->decode_ms = now_ms() - t1;
-out:
+    gen_run r = {.gm = gm,
+                 .p = p,
+                 .cb = cb,
+                 .ud = ud,
+                 .stats = stats,
+                 .stops = p->chat || conv ? chat_stops(&gm->chat) : NULL,
+                 .pend = dx_buf_make(DX_MAX_ANSWER_BYTES)};
+    dx_status st = run_open(&r, prompt, conv, n_conv);
+    double t0 = now_ms();
+    if (!st)
+        st = run_prefill(&r);
+    if (!st)
+        st = run_tokens(&r, t0);
     stats->stop = gen_stop_str(stats->stop_reason);
-    free(lp);
-    free(out_ids);
-    if (joined)
+    free(r.lp);
+    free(r.out_ids);
+    if (r.joined)
         batch_leave(gm->b);
-    dx_buf_free(&pend);
-    sampler_free(sp);
-    eng_session_free(s);
-    free(ids);
+    dx_buf_free(&r.pend);
+    sampler_free(r.sp);
+    eng_session_free(r.s);
+    free(r.ids);
     return st;
 }
 

@@ -339,6 +339,53 @@ static int cmp_part(const void *x, const void *y)
     return a->part < b->part ? -1 : a->part > b->part;
 }
 
+/* After a requirement's name at *q: skips [extras] and reads an optional "(==V)" or "==V" pin
+ * into [*vs, *ve) (both NULL without one); moves *q past what it read. */
+static dx_status read_pin(const char **q, const char *eol, const char *norm, const char **vs,
+                          const char **ve)
+{
+    const char *c = *q;
+    *vs = *ve = NULL;
+    while (c < eol && *c == ' ')
+        c++;
+    if (c < eol && *c == '[') {
+        while (c < eol && *c != ']')
+            c++;
+        if (c < eol)
+            c++;
+    }
+    while (c < eol && (*c == ' ' || *c == '('))
+        c++;
+    if (eol - c >= 2 && c[0] == '=' && c[1] == '=') {
+        c += 2;
+        while (c < eol && *c == ' ')
+            c++;
+        *vs = c;
+        while (c < eol && (isalnum((unsigned char)*c) || strchr(".+!_-", *c)))
+            c++;
+        *ve = c;
+        if (*vs == *ve)
+            return dx_fail(DX_EFORMAT, "METADATA: empty version pin for %s", norm);
+    }
+    *q = c;
+    return DX_OK;
+}
+
+/* The parts, sorted, must be numbered 1..k. */
+static dx_status check_numbering(pkgmeta_part *arr, size_t k)
+{
+    if (k == 0)
+        return dx_fail(DX_ENOTFOUND, "METADATA requires no part packages");
+    qsort(arr, k, sizeof *arr, cmp_part);
+    for (size_t i = 0; i < k; i++)
+        if (arr[i].part != i + 1)
+            return dx_fail(DX_EFORMAT,
+                           "METADATA: part packages are not numbered 1..%zu (found part%u at "
+                           "place %zu)",
+                           k, arr[i].part, i + 1);
+    return DX_OK;
+}
+
 dx_status pkgmeta_parts_from_metadata(dx_str md, arena *a, pkgmeta_part **parts, size_t *n)
 {
     pkgmeta_part *arr = arena_alloc_array(a, DX_HUB_MAX_CHUNKS, sizeof *arr);
@@ -372,32 +419,12 @@ dx_status pkgmeta_parts_from_metadata(dx_str md, arena *a, pkgmeta_part **parts,
         unsigned part = pkgmeta_part_number(norm);
         if (!part)
             continue;
-        /* optional [extras], then an optional "(==V)" or "==V" pin */
-        while (q < eol && *q == ' ')
-            q++;
-        if (q < eol && *q == '[') {
-            while (q < eol && *q != ']')
-                q++;
-            if (q < eol)
-                q++;
-        }
-        while (q < eol && (*q == ' ' || *q == '('))
-            q++;
-        const char *vs = NULL, *ve = NULL;
-        if (eol - q >= 2 && q[0] == '=' && q[1] == '=') {
-            q += 2;
-            while (q < eol && *q == ' ')
-                q++;
-            vs = q;
-            while (q < eol && (isalnum((unsigned char)*q) || strchr(".+!_-", *q)))
-                q++;
-            ve = q;
-            if (vs == ve)
-                return dx_fail(DX_EFORMAT, "METADATA: empty version pin for %s", norm);
-        }
+        const char *vs, *ve;
+        dx_status st = read_pin(&q, eol, norm, &vs, &ve);
+        if (st)
+            return st;
         /* requirements limited by an environment marker are left out */
-        const char *semi = memchr(q, ';', (size_t)(eol - q));
-        if (semi)
+        if (memchr(q, ';', (size_t)(eol - q)))
             continue;
         if (k == DX_HUB_MAX_CHUNKS)
             return dx_fail(DX_ELIMIT, "METADATA names more than %u parts", DX_HUB_MAX_CHUNKS);
@@ -408,15 +435,9 @@ dx_status pkgmeta_parts_from_metadata(dx_str md, arena *a, pkgmeta_part **parts,
             return dx_fail(DX_ENOMEM, "out of memory reading METADATA");
         k++;
     }
-    if (k == 0)
-        return dx_fail(DX_ENOTFOUND, "METADATA requires no part packages");
-    qsort(arr, k, sizeof *arr, cmp_part);
-    for (size_t i = 0; i < k; i++)
-        if (arr[i].part != i + 1)
-            return dx_fail(DX_EFORMAT,
-                           "METADATA: part packages are not numbered 1..%zu (found part%u at "
-                           "place %zu)",
-                           k, arr[i].part, i + 1);
+    dx_status st = check_numbering(arr, k);
+    if (st)
+        return st;
     *parts = arr;
     *n = k;
     return DX_OK;

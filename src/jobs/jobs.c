@@ -13,6 +13,7 @@
 #include "ask/ask.h"
 #include "core/log.h"
 #include "embed/embed.h"
+#include "jobs/peers.h"
 
 #define SAVE_EVERY_MS 1000.0
 
@@ -25,6 +26,9 @@ struct jobs {
     db *db;
     int max_running;
     atomic_int stopping;
+    bool shared;        /* the store is shared with other instances (PostgreSQL) */
+    long long lease_ms; /* how long an instance may go unheard (DRUX_LEASE_MS) */
+    peers *peers;       /* the other instances; NULL once stopping (guarded by mu) */
 
     pthread_mutex_t mu;  /* guards everything below */
     pthread_cond_t cond; /* a slot freed, a worker ended, a queued question deleted */
@@ -73,9 +77,10 @@ struct qrun {
     bool slotted;   /* holds a running slot (set with j->mu held) */
     bool uncounted; /* deleted while queued: already off j->questions */
     bool deltas_dropped;
-    dx_buf answer; /* the answer as it is written, until the result replaces it */
-    bool ended;    /* final event written: followers need not follow */
-    json_t *final; /* the stored question with its result, once done or failed */
+    long long ev_seq; /* events written to the store (a shared one) */
+    dx_buf answer;    /* the answer as it is written, until the result replaces it */
+    bool ended;       /* final event written: followers need not follow */
+    json_t *final;    /* the stored question with its result, once done or failed */
     double t_created, t_phase[4];
 };
 
@@ -235,6 +240,20 @@ static void save_member(qrun *qr, size_t i)
     qr->m[i].saved_ms = now_ms();
 }
 
+/* One event to the question's followers here and, on a shared store, to
+ * the store, where the other instances' followers read it. Caller holds
+ * qr->mu (the events' order). */
+static void emit(qrun *qr, const char *name, json_t *data)
+{
+    jobs_stream_event(qr->ev, name, data);
+    if (!qr->j->shared || qr->deleted)
+        return;
+    char *text = data ? json_dumps(data, JSON_COMPACT) : NULL;
+    if ((!data || text) && db_event_post(qr->j->db, qr->id, ++qr->ev_seq, name, text))
+        log_warn("store: %s", dx_errmsg());
+    free(text);
+}
+
 static const char *const phase_names[] = {"asking", "analyzing", "synthesizing", "done"};
 
 static void on_phase(qrun *qr, ask_phase phase)
@@ -243,7 +262,7 @@ static void on_phase(qrun *qr, ask_phase phase)
     qr->phase = phase_names[phase];
     json_t *j = json_pack("{s:s}", "phase", phase_names[phase]);
     if (j)
-        jobs_stream_event(qr->ev, "phase", j);
+        emit(qr, "phase", j);
     json_decref(j);
 }
 
@@ -271,7 +290,7 @@ static void member_event_emit(qrun *qr, const member_event *me, const mstate *m)
             json_object_set_new(j, "delta", json_stringn(me->text, me->len));
     }
     if (j && (me->kind != MEMBER_EV_TEXT || !qr->deltas_dropped))
-        jobs_stream_event(qr->ev, "member", j);
+        emit(qr, "member", j);
     json_decref(j);
 }
 
@@ -287,7 +306,7 @@ static void on_answer(const char *piece, size_t len, void *user)
         qr->deltas_dropped = true;
     json_t *j = qr->deltas_dropped ? NULL : json_pack("{s:s%}", "delta", piece, len);
     if (j)
-        jobs_stream_event(qr->ev, "answer", j);
+        emit(qr, "answer", j);
     json_decref(j);
     pthread_mutex_unlock(&qr->mu);
 }
@@ -407,6 +426,17 @@ void jobs_thread_enter(jobs *j)
     pthread_mutex_unlock(&j->mu);
 }
 
+int jobs_thread_spawn(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, fn, arg);
+    pthread_attr_destroy(&at);
+    return rc;
+}
+
 void jobs_thread_leave(jobs *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -456,8 +486,15 @@ static void emit_error(qrun *qr, const char *code, const char *msg)
 {
     json_t *e = json_pack("{s:s, s:s}", "code", code, "message", msg);
     if (e)
-        jobs_stream_event(qr->ev, "error", e);
+        emit(qr, "error", e);
     json_decref(e);
+}
+
+/* The store's "end" event: other instances' followers stop reading. */
+static void emit_end(qrun *qr)
+{
+    if (db_event_post(qr->j->db, qr->id, ++qr->ev_seq, "end", NULL))
+        log_warn("store: %s", dx_errmsg());
 }
 
 static long long span(double a, double b)
@@ -540,7 +577,7 @@ static void worker_store_end(qrun *qr, dx_status st, cns_result *res, double t_s
     } else if (db_question_get(j->db, qr->id, true, &full) == DX_OK) {
         if (st)
             emit_error(qr, "failed", qr->error);
-        jobs_stream_event(qr->ev, "result", full);
+        emit(qr, "result", full);
         qr->final = full; /* from now on readers get this, as from the store */
     }
     free(result_text);
@@ -581,6 +618,8 @@ static void *worker(void *arg)
         worker_store_end(qr, st, res, t_start, t_end);
     qr->ended = true;
     jobs_stream_close(qr->ev);
+    if (j->shared && !qr->deleted) /* followers elsewhere: no more events */
+        emit_end(qr);
     pthread_mutex_unlock(&qr->mu);
     arena_free(&mem);
     unlink_run(j, qr, held);
@@ -682,6 +721,15 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
 static dx_status admit(jobs *j, qrun *qr)
 {
     dx_status st = DX_OK;
+    int active = 0, capacity = 0;
+    /* a shared store: the queue is every instance's; full when the questions
+     * unfinished anywhere fill what the live instances admit together */
+    if (j->shared && !db_load(j->db, j->lease_ms, &active, &capacity) && capacity > 0 &&
+        active >= capacity)
+        return dx_fail(DX_EBUSY,
+                       "the servers are busy: %d questions are running or queued; try again "
+                       "shortly",
+                       active);
     pthread_mutex_lock(&j->mu);
     if (atomic_load(&j->stopping)) {
         st = dx_fail(DX_ECANCELLED, "the server is shutting down");
@@ -720,12 +768,7 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, c
     qr->next = j->runs;
     j->runs = qr;
     pthread_mutex_unlock(&j->mu);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &at, worker, qr);
-    pthread_attr_destroy(&at);
+    int rc = jobs_thread_spawn(worker, qr);
     if (rc) {
         db_question_set_status(j->db, qr->id, QUESTION_FAILED,
                                "can't start a thread for the question");
@@ -1008,6 +1051,32 @@ dx_status jobs_question_list_of(jobs *j, long long owner, const char *query, int
     return DX_OK;
 }
 
+/* A question another instance runs (queued or running in the shared store):
+ * its events from the first, and the state they start from, its texts blank
+ * (the events bring them), so every piece is shown once. */
+static dx_status follow_elsewhere(jobs *j, const char *id, jobs_stream **ev, size_t *off,
+                                  json_t *state)
+{
+    question_status qs = QUESTION_DONE;
+    question_status_parse(json_string_value(json_object_get(state, "status")), &qs);
+    if (question_status_final(qs))
+        return DX_OK;
+    pthread_mutex_lock(&j->mu);
+    dx_status st = j->peers ? peers_follow(j->peers, id, ev) : DX_OK;
+    pthread_mutex_unlock(&j->mu);
+    if (st || !*ev)
+        return st;
+    *off = 0;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(state, "members"), i, m)
+    {
+        json_object_set_new(m, "text", json_string(""));
+        json_object_set_new(m, "tokens", json_integer(0));
+    }
+    return DX_OK;
+}
+
 dx_status jobs_question_follow(jobs *j, const char *id, jobs_stream **ev, size_t *off,
                                json_t **state)
 {
@@ -1036,6 +1105,12 @@ dx_status jobs_question_follow(jobs *j, const char *id, jobs_stream **ev, size_t
     dx_status st = db_question_get(j->db, id, true, state);
     if (!st)
         scrub_models(*state, 0);
+    if (!st && j->shared)
+        st = follow_elsewhere(j, id, ev, off, *state);
+    if (st) {
+        json_decref(*state);
+        *state = NULL;
+    }
     return st;
 }
 
@@ -1063,8 +1138,8 @@ dx_status jobs_question_wait(jobs *j, const char *id, json_t **out)
     return st;
 }
 
-/* Stops question id if it runs or waits: its worker writes nothing more,
- * and a waiting one leaves the counts at once. */
+/* Stops question id when it runs or waits here: its worker writes nothing
+ * more, and a waiting one leaves the counts at once. */
 static void stop_run(jobs *j, const char *id)
 {
     pthread_mutex_lock(&j->mu);
@@ -1081,6 +1156,24 @@ static void stop_run(jobs *j, const char *id)
         }
     }
     pthread_mutex_unlock(&j->mu);
+}
+
+/* peers' on_deleted: deleted through another instance. */
+static void deleted_elsewhere(void *user, const char *id)
+{
+    stop_run(user, id);
+}
+
+int jobs_rate_take(jobs *j, const char *client, int per_min, int burst)
+{
+    if (!j || !j->shared)
+        return -1;
+    bool ok = true;
+    if (db_rate_take(j->db, client, per_min, burst, &ok)) { /* the store is down: let it pass */
+        log_warn("store: %s", dx_errmsg());
+        return 1;
+    }
+    return ok ? 1 : 0;
 }
 
 dx_status jobs_question_delete(jobs *j, const char *id)
@@ -1102,7 +1195,10 @@ dx_status jobs_question_delete(jobs *j, const char *id)
             stop_run(j, json_string_value(json_object_get(t, "id")));
     }
     json_decref(turns);
-    return db_question_delete(j->db, id);
+    st = db_question_delete(j->db, id);
+    if (!st && j->shared && db_notify_deleted(j->db, id)) /* whoever runs or follows it */
+        log_warn("store: %s", dx_errmsg());
+    return st;
 }
 
 /* The live state of the turns that run, in place of their stored state. */
@@ -1166,6 +1262,17 @@ dx_status jobs_open(const jobs_opts *o, jobs **out)
         st = ask_open_embedder(o->cfg, &j->embedder);
     if (!st)
         st = db_open(o->db_path, &j->db);
+    if (!st) {
+        const char *lease = getenv("DRUX_LEASE_MS");
+        j->lease_ms = lease && atoll(lease) > 0 ? atoll(lease) : DB_LEASE_MS;
+        j->shared = db_is_shared(j->db);
+        peers_opts po = {.db = j->db,
+                         .capacity = j->max_running + (int)DX_HTTP_MAX_QUEUED,
+                         .lease_ms = j->lease_ms,
+                         .on_deleted = deleted_elsewhere,
+                         .user = j};
+        st = peers_open(&po, &j->peers);
+    }
     if (st) {
         jobs_close(j);
         return st;
@@ -1214,6 +1321,11 @@ static void wake_all(jobs *j)
 void jobs_stop(jobs *j)
 {
     atomic_store(&j->stopping, 1);
+    pthread_mutex_lock(&j->mu);
+    peers *p = j->peers; /* followers of other instances' questions end now */
+    j->peers = NULL;
+    pthread_mutex_unlock(&j->mu);
+    peers_close(p);
     wake_all(j);
     pthread_mutex_lock(&j->mu);
     while (j->workers > 0) {

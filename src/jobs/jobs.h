@@ -158,6 +158,17 @@ void jobs_slot_leave(jobs *j);
  * thread_enter before it starts, thread_leave as its last step. */
 void jobs_thread_enter(jobs *j);
 void jobs_thread_leave(jobs *j);
+/* Runs fn(arg) on a new detached thread. Returns 0, or pthread_create's error number (then
+ * fn does not run). */
+int jobs_thread_spawn(void *(*fn)(void *), void *arg);
+
+/* ---- several instances ---- */
+
+/* The per-client rate limit shared by every instance of a shared store:
+ * takes one request from client's bucket (per_min a minute, burst saved
+ * up). 1: go on; 0: over the limit; -1: the store is not shared (the caller
+ * keeps its own buckets). */
+int jobs_rate_take(jobs *j, const char *client, int per_min, int burst);
 
 /* ---- health ---- */
 

@@ -36,14 +36,12 @@ dx_status acct_init(http_server *s, const http_opts *o)
                 !(s->throttle_addr = auth_throttle_new(FAILS_PER_ADDR, FAIL_WINDOW_S)) ||
                 !(s->throttle_signup = auth_throttle_new(SIGNUPS_PER_ADDR, FAIL_WINDOW_S))))
         st = dx_fail(DX_ENOMEM, "out of memory");
-    if (!st) {
-        char path[4200];
-        if (o->key_file)
-            snprintf(path, sizeof path, "%s", o->key_file);
-        else
-            snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
-        st = auth_server_key_load(path, s->secret);
-    }
+    /* users' provider keys are sealed under a key of their own, derived from
+     * the server key (server.c loaded it), never the server key itself */
+    static const char ctx[] = "drux provider keys v1";
+    if (!st && crypto_generichash(s->seal_key, sizeof s->seal_key, (const unsigned char *)ctx,
+                                  sizeof ctx - 1, s->secret, sizeof s->secret))
+        st = dx_fail(DX_EINTERNAL, "can't derive the key for users' provider keys");
     /* a real hash of a random password: an unknown name costs a verification too */
     char pw[AUTH_TOKEN_LEN + 1];
     if (!st) {
@@ -583,7 +581,7 @@ static bool start_for(http_req *r, const char *question, const acct_selection *s
     for (size_t k = 0; k < np; k++) {
         char *sealed = NULL;
         if (db_user_key_get(store(r), r->uid, provs[k], &sealed) == DX_OK &&
-            auth_secret_open(r->srv->secret, sealed, &plain[who.n_keys]) == DX_OK) {
+            auth_secret_open(r->srv->seal_key, sealed, &plain[who.n_keys]) == DX_OK) {
             who.key_provider[who.n_keys] = provs[k];
             who.key_value[who.n_keys] = plain[who.n_keys];
             who.n_keys++;
@@ -793,7 +791,7 @@ static enum MHD_Result save_keys(http_req *r)
             break;
         }
         char *sealed = NULL;
-        st = auth_secret_seal(r->srv->secret, key + a, &sealed);
+        st = auth_secret_seal(r->srv->seal_key, key + a, &sealed);
         if (!st)
             st = db_user_key_set(store(r), r->uid, provs[k], sealed);
         free(sealed);

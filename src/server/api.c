@@ -388,13 +388,10 @@ enum MHD_Result api_route(http_req *r, const char *path)
         return (ret = need_method(r, "GET", &bad)), bad ? ret : list_questions(r);
     }
     if (!strncmp(path, "/questions/", 11)) {
-        const char *id = path + 11, *slash = strchr(id, '/');
-        size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-        if (!api_id_valid(id, idlen))
-            return http_error(r, 404, "not_found", "no such question");
         char qid[DX_HTTP_MAX_ID + 1];
-        memcpy(qid, id, idlen);
-        qid[idlen] = '\0';
+        const char *slash;
+        if (!api_path_id(path + 11, qid, &slash))
+            return http_error(r, 404, "not_found", "no such question");
         if (!slash) {
             if (!strcmp(r->method, "DELETE"))
                 return delete_question(r, qid);

@@ -262,13 +262,10 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled)
     if (!strncmp(path, "/static/", 8) && get)
         return static_file(r, path);
     if (!strncmp(path, "/q/", 3)) {
-        const char *id = path + 3, *slash = strchr(id, '/');
-        size_t idlen = slash ? (size_t)(slash - id) : strlen(id);
-        if (!api_id_valid(id, idlen))
-            return http_error(r, 404, "not_found", "no such question");
         char qid[DX_HTTP_MAX_ID + 1];
-        memcpy(qid, id, idlen);
-        qid[idlen] = '\0';
+        const char *slash;
+        if (!api_path_id(path + 3, qid, &slash))
+            return http_error(r, 404, "not_found", "no such question");
         if (!slash && get)
             return question_page(r, qid);
         bool change = slash &&

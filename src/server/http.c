@@ -145,29 +145,25 @@ enum MHD_Result http_error(http_req *r, int status, const char *code, const char
     return http_send_json(r, status, j);
 }
 
+/* The HTTP status and error code of each failure that is not the server's own (500). */
+static const struct {
+    dx_status st;
+    int http;
+    const char *code;
+} status_codes[] = {
+    {DX_ENOTFOUND, 404, "not_found"},      {DX_EFORMAT, 400, "bad_request"},
+    {DX_EARG, 400, "bad_request"},         {DX_ELIMIT, 413, "too_large"},
+    {DX_EUNSUPPORTED, 400, "unsupported"}, {DX_EBUSY, 429, "busy"},
+    {DX_ECANCELLED, 503, "shutting_down"}, {DX_ETIMEOUT, 504, "timeout"},
+};
+
 enum MHD_Result http_error_status(http_req *r, dx_status st)
 {
     const char *m = dx_errmsg();
-    switch (st) {
-    case DX_ENOTFOUND:
-        return http_error(r, 404, "not_found", "%s", m);
-    case DX_EFORMAT:
-        return http_error(r, 400, "bad_request", "%s", m);
-    case DX_EARG:
-        return http_error(r, 400, "bad_request", "%s", m);
-    case DX_ELIMIT:
-        return http_error(r, 413, "too_large", "%s", m);
-    case DX_EUNSUPPORTED:
-        return http_error(r, 400, "unsupported", "%s", m);
-    case DX_EBUSY:
-        return http_error(r, 429, "busy", "%s", m);
-    case DX_ECANCELLED:
-        return http_error(r, 503, "shutting_down", "%s", m);
-    case DX_ETIMEOUT:
-        return http_error(r, 504, "timeout", "%s", m);
-    default:
-        return http_error(r, 500, "internal", "%s", m);
-    }
+    for (size_t i = 0; i < sizeof status_codes / sizeof status_codes[0]; i++)
+        if (status_codes[i].st == st)
+            return http_error(r, status_codes[i].http, status_codes[i].code, "%s", m);
+    return http_error(r, 500, "internal", "%s", m);
 }
 
 enum MHD_Result http_redirect(http_req *r, const char *location)
@@ -223,6 +219,16 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
         return true;
     double now = http_now_ms(), per_ms = s->rate_per_min / 60000.0;
     double burst = s->rate_per_min / 6.0 < 5 ? 5 : s->rate_per_min / 6.0;
+    /* instances sharing a store share the buckets (in the store) */
+    int shared = jobs_rate_take(s->jobs, r->client, s->rate_per_min, (int)burst);
+    if (shared >= 0) {
+        if (!shared)
+            *ret = http_error(r, 429, "rate_limited",
+                              "too many requests from %s: at most %d questions or completions a "
+                              "minute; try again shortly",
+                              r->client, s->rate_per_min);
+        return shared == 1;
+    }
     pthread_mutex_lock(&s->mu);
     struct client_bucket *b = NULL, *oldest = &s->buckets[0];
     for (size_t i = 0; i < DX_HTTP_MAX_CLIENTS; i++) {

@@ -45,8 +45,8 @@ typedef struct http_opts {
     bool no_signup;              /* visitors can't create accounts (drux user add can) */
     bool open_premium;           /* anonymous visitors ask premium members too (a private
                                     server behind an authenticating proxy) */
-    const char *key_file;        /* the server's key that seals users' provider keys (created, mode
-                                    0600, when absent); NULL: db_path + ".key" */
+    const char *key_file;        /* the server key (form tokens, sealed provider keys;
+                                    created, mode 0600, when absent); NULL: db_path + ".key" */
 } http_opts;
 
 typedef struct http_server http_server;

@@ -360,12 +360,7 @@ static enum MHD_Result start_stream(http_req *r, pump *p)
     }
     atomic_store(&p->refs, 2);
     jobs_thread_enter(s->jobs);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &at, pump_run, p);
-    pthread_attr_destroy(&at);
+    int rc = jobs_thread_spawn(pump_run, p);
     if (rc) {
         jobs_thread_leave(s->jobs);
         if (p->have_slot)

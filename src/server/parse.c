@@ -14,6 +14,18 @@ bool api_id_valid(const char *s, size_t len)
     return true;
 }
 
+bool api_path_id(const char *p, char qid[DX_HTTP_MAX_ID + 1], const char **rest)
+{
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (!api_id_valid(p, len))
+        return false;
+    memcpy(qid, p, len);
+    qid[len] = '\0';
+    *rest = slash;
+    return true;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/hub.h"
 #include "server/auth.h"
 #include "server/pages.h"
 #include "server/srv.h"
+#include "store/sql.h"
 
 static bool path_safe(const char *p)
 {
@@ -41,11 +43,27 @@ static enum MHD_Result dispatch(http_req *r)
     return http_error(r, 404, "not_found", "no such page or route: %.200s", url);
 }
 
-/* The server key beside the store: <db>.key. */
+/* The server key (form tokens; accounts seal provider keys with it): --key-file,
+ * else $DRUX_SERVER_KEY, else beside the store: <db>.key. A PostgreSQL store has
+ * no file to stand beside: $DRUX_HOME/server.key then (instances sharing the
+ * store must share the key: give each the same --key-file). */
 static dx_status server_key(http_server *s, const http_opts *o)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
+    const char *env = getenv("DRUX_SERVER_KEY");
+    if (o->key_file) {
+        snprintf(path, sizeof path, "%s", o->key_file);
+    } else if (env && *env) {
+        snprintf(path, sizeof path, "%s", env);
+    } else if (o->db_path && sql_target_is_postgres(o->db_path)) {
+        char home[4096];
+        dx_status st = hub_home(home, sizeof home);
+        if (st)
+            return st;
+        snprintf(path, sizeof path, "%s/server.key", home);
+    } else {
+        snprintf(path, sizeof path, "%s.key", o->db_path ? o->db_path : "drux.db");
+    }
     dx_status st = auth_init();
     return st ? st : auth_server_key_load(path, s->secret);
 }

@@ -281,6 +281,9 @@ dx_status export_thread_md(dx_buf *out, json_t *thread);
 
 /* A question id as the server makes them: 1..DX_HTTP_MAX_ID of [a-z0-9]. */
 bool api_id_valid(const char *s, size_t len);
+/* The question id at the start of a path's tail p ("ID" or "ID/more") copied into qid, *rest
+ * pointing at the "/more" (NULL when there is none). False when the id is not valid. */
+bool api_path_id(const char *p, char qid[DX_HTTP_MAX_ID + 1], const char **rest);
 /* Value of key in an application/x-www-form-urlencoded body, decoded into
  * out (at most cap - 1 bytes). DX_ENOTFOUND if absent, DX_ELIMIT if longer,
  * DX_EFORMAT for a bad %-escape or invalid UTF-8. */

@@ -2,11 +2,15 @@
 
 #include <jansson.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/limits.h"
+#include "core/log.h"
 #include "store/db_internal.h"
 
 /* migrations[i] takes the schema from version i to i + 1. Append only. */
@@ -71,6 +75,19 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX questions_thread ON questions(thread_id, turn);"
     "ALTER TABLE members ADD COLUMN context_turns INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE members ADD COLUMN context_dropped INTEGER NOT NULL DEFAULT 0;",
+    /* 3 -> 4: several instances on one store (db.h): who owns a question, who
+     * is alive, the events others follow, the rate limit they share */
+    "CREATE TABLE instances("
+    "  id TEXT PRIMARY KEY, started_at TEXT NOT NULL,"
+    "  seen_ms INTEGER NOT NULL, capacity INTEGER NOT NULL DEFAULT 0);"
+    "ALTER TABLE questions ADD COLUMN instance TEXT;"
+    "CREATE INDEX questions_status ON questions(status);"
+    "CREATE TABLE events("
+    "  question_id TEXT NOT NULL REFERENCES questions(id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL, name TEXT NOT NULL, data TEXT,"
+    "  PRIMARY KEY(question_id, seq));"
+    "CREATE TABLE rate_buckets("
+    "  client TEXT PRIMARY KEY, milli INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -100,79 +117,79 @@ bool question_status_final(question_status st)
     return st == QUESTION_DONE || st == QUESTION_FAILED || st == QUESTION_INTERRUPTED;
 }
 
-static dx_status sqlfail(db *d, const char *what)
-{
-    return dx_fail(DX_EIO, "store: %s: %s", what, sqlite3_errmsg(d->h));
-}
-
-static dx_status exec(db *d, const char *sql)
-{
-    char *err = NULL;
-    if (sqlite3_exec(d->h, sql, NULL, NULL, &err) != SQLITE_OK) {
-        dx_status st = dx_fail(DX_EIO, "store: %s", err ? err : sqlite3_errmsg(d->h));
-        sqlite3_free(err);
-        return st;
-    }
-    return DX_OK;
-}
-
-static int user_version(db *d)
-{
-    sqlite3_stmt *s;
-    int v = -1;
-    if (sqlite3_prepare_v2(d->h, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
-
 static dx_status migrate(db *d)
 {
-    int v = user_version(d);
-    if (v < 0)
-        return sqlfail(d, "reading the schema version");
-    if (v > DB_SCHEMA_VERSION)
+    /* one transaction: a second process opening the same database waits here
+     * and then finds the schema current */
+    dx_status st = sql_begin(d->c);
+    int v = -1;
+    if (!st)
+        st = sql_lock_schema(d->c);
+    if (!st)
+        st = sql_schema_version(d->c, &v);
+    if (st) {
+        sql_rollback(d->c);
+        return dx_wrap(st, "reading the schema version");
+    }
+    if (v > DB_SCHEMA_VERSION) {
+        sql_rollback(d->c);
         return dx_fail(DX_EUNSUPPORTED,
                        "store: schema version %d is newer than this drux knows (%d); use a newer "
                        "drux or another --db",
                        v, DB_SCHEMA_VERSION);
+    }
     for (; v < DB_SCHEMA_VERSION; v++) {
-        char pragma[64];
-        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d;", v + 1);
-        dx_status st = exec(d, "BEGIN IMMEDIATE");
-        if (!st)
-            st = exec(d, migrations[v]);
-        if (!st)
-            st = exec(d, pragma);
-        if (!st)
-            st = exec(d, "COMMIT");
-        if (st) {
-            sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+        if ((st = sql_exec_ddl(d->c, migrations[v])) ||
+            (st = sql_schema_version_set(d->c, v + 1))) {
+            sql_rollback(d->c);
             return dx_wrap(st, "migrating to schema %d", v + 1);
         }
     }
-    return DX_OK;
+    d->version = v;
+    return sql_commit(d->c);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *t);
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
-/* The process that ran a queued or running question is gone: mark it interrupted. */
+static void utc_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void new_instance_id(char out[13])
+{
+    static const char abc[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    unsigned char rnd[12];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        unsigned long long t = (unsigned long long)wall_ms() ^ ((unsigned long long)getpid() << 20);
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(t >> (i % 8 * 8)) ^ (unsigned char)(i * 37);
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        out[i] = abc[rnd[i] % 32];
+    out[12] = '\0';
+}
+
+/* The process that ran a queued or running question is gone: mark it
+ * interrupted. A SQLite file has one process, so on open that is every
+ * unfinished question; a shared store's other instances may still be
+ * running theirs (db_heartbeat reaps those whose instance died). */
 static dx_status interrupt_unfinished(db *d)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(d->h,
-                           "UPDATE questions SET status = ?1, error = ?2 WHERE status IN (?3, ?4)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return sqlfail(d, "mark interrupted questions");
-    bind_text(s, 1, question_status_str(QUESTION_INTERRUPTED));
-    bind_text(s, 2, "the server stopped before this question finished");
-    bind_text(s, 3, question_status_str(QUESTION_QUEUED));
-    bind_text(s, 4, question_status_str(QUESTION_RUNNING));
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? DX_OK : sqlfail(d, "mark interrupted questions");
+    if (sql_kind_of(d->c) == SQL_POSTGRES)
+        return db_heartbeat(d, 0, DB_LEASE_MS, NULL);
+    return sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE status IN (?, ?)",
+                  "tttt", question_status_str(QUESTION_INTERRUPTED),
+                  "the server stopped before this question finished",
+                  question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING));
 }
 
 dx_status db_open(const char *path, db **out)
@@ -182,27 +199,24 @@ dx_status db_open(const char *path, db **out)
     if (!d)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
-    dx_status st = DX_OK;
-    if (sqlite3_open_v2(path, &d->h,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        st = dx_fail(DX_EIO, "store: can't open %s: %s", path,
-                     d->h ? sqlite3_errmsg(d->h) : "out of memory");
-        goto out;
-    }
-    sqlite3_busy_timeout(d->h, 5000);
-    /* WAL: readers don't block the writer; NORMAL sync is durable across a
-     * process crash (kill -9), which is what the store promises. */
-    if ((st = exec(d, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                      "PRAGMA foreign_keys = ON;")))
-        goto out;
-    if ((st = migrate(d)))
-        goto out;
-    if ((st = interrupt_unfinished(d)))
-        goto out;
-out:
+    pthread_mutex_init(&d->qmu, NULL);
+    pthread_cond_init(&d->qcond, NULL);
+    new_instance_id(d->instance);
+    char now[32];
+    utc_now(now);
+    dx_status st = (d->target = strdup(path)) ? sql_open(path, &d->c) : dx_oom("store");
+    if (!st)
+        st = migrate(d);
+    if (!st)
+        st = sql_do(d->c, NULL, "INSERT INTO instances(id, started_at, seen_ms) VALUES(?, ?, ?)",
+                    "tti", d->instance, now, wall_ms());
+    d->registered = !st;
+    if (!st)
+        st = interrupt_unfinished(d);
     if (st) {
-        dx_wrap(st, "%s", path);
+        char shown[256];
+        sql_target_redact(path, shown, sizeof shown);
+        dx_wrap(st, "%s", shown);
         db_close(d);
         return st;
     }
@@ -214,48 +228,46 @@ void db_close(db *d)
 {
     if (!d)
         return;
-    sqlite3_close(d->h);
+    pthread_mutex_lock(&d->qmu); /* the event writer stores what is queued, then ends */
+    d->qstop = true;
+    pthread_cond_broadcast(&d->qcond);
+    bool writer = d->qthread;
+    pthread_mutex_unlock(&d->qmu);
+    if (writer)
+        pthread_join(d->writer, NULL);
+    if (d->registered) /* a clean stop: this instance is gone now, not after its lease */
+        sql_do(d->c, NULL, "DELETE FROM instances WHERE id = ?", "t", d->instance);
+    sql_close(d->c);
+    free(d->target);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->qmu);
+    pthread_cond_destroy(&d->qcond);
     free(d);
 }
 
 int db_schema_version(db *d)
 {
-    pthread_mutex_lock(&d->mu);
-    int v = user_version(d);
-    pthread_mutex_unlock(&d->mu);
-    return v;
+    return d->version; /* read once, when it was migrated: health asks on every request */
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *t)
+bool db_is_shared(db *d)
 {
-    if (t)
-        sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, i);
+    return sql_kind_of(d->c) == SQL_POSTGRES;
 }
 
 /* Runs a query with one parameter, the question id, and steps to its row:
  * DX_ENOTFOUND when there is none. *s is set even on failure (finalize it). */
-static dx_status question_row(db *d, const char *sql, const char *id, sqlite3_stmt **s)
+static dx_status question_row(db *d, const char *text, const char *id, sql_stmt **s)
 {
-    *s = NULL;
-    if (sqlite3_prepare_v2(d->h, sql, -1, s, NULL))
-        return sqlfail(d, "read question");
-    bind_text(*s, 1, id);
-    int rc = sqlite3_step(*s);
-    if (rc == SQLITE_DONE)
+    bool row = false;
+    dx_status st = sql_prep(d->c, s, text, "t", id);
+    if (!st)
+        st = sql_step(*s, &row);
+    if (st)
+        return dx_wrap(st, "read question");
+    if (!row)
         return dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-    if (rc != SQLITE_ROW)
-        return sqlfail(d, "read question");
     return DX_OK;
-}
-
-/* Runs one statement to completion. */
-static dx_status step_done(db *d, sqlite3_stmt *s, const char *what)
-{
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? DX_OK : sqlfail(d, what);
 }
 
 /* The member selection as stored: a JSON array of names, malloc'd; NULL for none. */
@@ -281,31 +293,15 @@ static dx_status insert_locked(db *d, const char *id, const char *question, cons
                                const char *created_at, const char *thread_id, long long turn,
                                long long owner, const char *share)
 {
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT INTO questions(id, question, members_sel, status, created_at, "
-                           "owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "insert question");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    bind_text(s, 2, question);
-    bind_text(s, 3, sel);
-    bind_text(s, 4, question_status_str(QUESTION_QUEUED));
-    bind_text(s, 5, created_at);
-    if (owner > 0)
-        sqlite3_bind_int64(s, 6, owner);
-    else
-        sqlite3_bind_null(s, 6);
-    bind_text(s, 7, owner > 0 ? share : NULL);
-    bind_text(s, 8, thread_id);
-    sqlite3_bind_int64(s, 9, turn);
-    st = step_done(d, s, "insert question");
-out:
-    sqlite3_finalize(s);
-    return st;
+    const char *ins =
+        "INSERT INTO questions(id, question, members_sel, status, created_at, "
+        "instance, owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const char *queued = question_status_str(QUESTION_QUEUED);
+    dx_status st = owner > 0 ? sql_do(d->c, NULL, ins, "ttttttitti", id, question, sel, queued,
+                                      created_at, d->instance, owner, share, thread_id, turn)
+                             : sql_do(d->c, NULL, ins, "ttttttnnti", id, question, sel, queued,
+                                      created_at, d->instance, thread_id, turn);
+    return st ? dx_wrap(st, "insert question") : DX_OK;
 }
 
 dx_status db_question_insert(db *d, const char *id, const char *question,
@@ -336,26 +332,26 @@ static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTT
                                        long long *turn, long long *last, question_status *status,
                                        long long *owner, char *share, size_t share_cap)
 {
-    sqlite3_stmt *s = NULL;
+    sql_stmt *s = NULL;
     dx_status st = question_row(d,
                                 "SELECT q.thread_id, q.turn, q.status, (SELECT MAX(t.turn) FROM "
                                 "questions t WHERE t.thread_id = q.thread_id), q.owner, q.share "
                                 "FROM questions q WHERE q.id = ?",
                                 id, &s);
     if (!st) {
-        const unsigned char *t = sqlite3_column_text(s, 0);
-        snprintf(thread, DX_HTTP_MAX_ID + 1, "%s", t ? (const char *)t : id);
-        *turn = sqlite3_column_int64(s, 1);
-        *last = sqlite3_column_int64(s, 3);
-        if (!question_status_parse((const char *)sqlite3_column_text(s, 2), status))
+        const char *t = sql_text(s, 0);
+        snprintf(thread, DX_HTTP_MAX_ID + 1, "%s", t ? t : id);
+        *turn = sql_int(s, 1);
+        *last = sql_int(s, 3);
+        if (!question_status_parse(sql_text(s, 2), status))
             *status = QUESTION_INTERRUPTED;
         if (owner)
-            *owner = sqlite3_column_int64(s, 4);
-        const unsigned char *sh = sqlite3_column_text(s, 5);
+            *owner = sql_int(s, 4);
+        const char *sh = sql_text(s, 5);
         if (share)
-            snprintf(share, share_cap, "%s", sh ? (const char *)sh : "");
+            snprintf(share, share_cap, "%s", sh ? sh : "");
     }
-    sqlite3_finalize(s);
+    sql_finalize(s);
     return st;
 }
 
@@ -391,7 +387,7 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
     char share[128];
     question_status pst;
     pthread_mutex_lock(&d->mu);
-    if ((st = exec(d, "BEGIN IMMEDIATE")))
+    if ((st = sql_begin(d->c)))
         goto out;
     if ((st = owner_position_locked(d, parent, thread, &pturn, &last, &pst, &owner, share,
                                     sizeof share)))
@@ -413,13 +409,14 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
                      DB_MAX_THREAD_TURNS);
         goto out;
     }
-    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner, share)))
+    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner,
+                            owner > 0 ? share : NULL)))
         goto out;
-    st = exec(d, "COMMIT");
+    st = sql_commit(d->c);
     *turn = (int)(last + 1);
 out:
     if (st)
-        sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+        sql_rollback(d->c);
     pthread_mutex_unlock(&d->mu);
     free(sel);
     return st;
@@ -428,57 +425,42 @@ out:
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error)
 {
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "UPDATE questions SET status = ?, error = ? WHERE id = ?", -1, &s,
-                           NULL)) {
-        st = sqlfail(d, "update status");
-        goto out;
-    }
-    bind_text(s, 1, question_status_str(status));
-    bind_text(s, 2, error);
-    bind_text(s, 3, id);
-    st = step_done(d, s, "update status");
-out:
-    sqlite3_finalize(s);
+    dx_status st = sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE id = ?",
+                          "ttt", question_status_str(status), error, id);
     pthread_mutex_unlock(&d->mu);
-    return st;
+    return st ? dx_wrap(st, "update status") : DX_OK;
 }
 
 /* Caller holds the lock. */
 static dx_status member_save_locked(db *d, const char *id, int index, const db_member *m)
 {
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
     if (!m->name || !m->status)
         return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT OR REPLACE INTO members(question_id, idx, name, model, status, "
-                           "error, latency_ms, tokens, ttft_ms, text, context_turns, "
-                           "context_dropped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "save member");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    sqlite3_bind_int(s, 2, index);
-    bind_text(s, 3, m->name);
-    bind_text(s, 4, m->model ? m->model : "");
-    bind_text(s, 5, m->status);
-    bind_text(s, 6, m->error);
-    sqlite3_bind_int64(s, 7, m->latency_ms);
-    sqlite3_bind_int64(s, 8, m->tokens);
-    sqlite3_bind_int64(s, 9, m->ttft_ms);
+    sql_stmt *s;
+    dx_status st = sql_prep(
+        d->c, &s,
+        "INSERT INTO members(question_id, idx, name, model, status, error, latency_ms, tokens, "
+        "ttft_ms, text, context_turns, context_dropped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(question_id, idx) DO UPDATE SET "
+        "name = excluded.name, model = excluded.model, status = excluded.status, "
+        "error = excluded.error, latency_ms = excluded.latency_ms, tokens = excluded.tokens, "
+        "ttft_ms = excluded.ttft_ms, text = excluded.text, "
+        "context_turns = excluded.context_turns, context_dropped = excluded.context_dropped",
+        "titttt", id, (long long)index, m->name, m->model ? m->model : "", m->status, m->error);
+    if (st)
+        return dx_wrap(st, "save member");
+    sql_bind_int(s, 7, m->latency_ms);
+    sql_bind_int(s, 8, m->tokens);
+    sql_bind_int(s, 9, m->ttft_ms);
     if (m->text)
-        sqlite3_bind_text(s, 10, m->text, (int)m->text_len, SQLITE_TRANSIENT);
+        sql_bind_textn(s, 10, m->text, m->text_len);
     else
-        sqlite3_bind_text(s, 10, "", 0, SQLITE_STATIC);
-    sqlite3_bind_int(s, 11, m->context_turns);
-    sqlite3_bind_int(s, 12, m->context_dropped);
-    st = step_done(d, s, "save member");
-out:
-    sqlite3_finalize(s);
-    return st;
+        sql_bind_text(s, 10, "");
+    sql_bind_int(s, 11, m->context_turns);
+    sql_bind_int(s, 12, m->context_dropped);
+    st = sql_run(s);
+    sql_finalize(s);
+    return st ? dx_wrap(st, "save member") : DX_OK;
 }
 
 dx_status db_member_save(db *d, const char *id, int index, const db_member *member)
@@ -489,120 +471,92 @@ dx_status db_member_save(db *d, const char *id, int index, const db_member *memb
     return st;
 }
 
+/* The statements of db_question_finish after the status. Caller holds the
+ * lock, inside the transaction. */
+static dx_status finish_rows(db *d, const db_finish *f)
+{
+    dx_status st = DX_OK;
+    for (size_t i = 0; !st && i < f->n_members; i++)
+        st = member_save_locked(d, f->id, (int)i, &f->members[i]);
+    if (!st && f->result) {
+        const char *ins = "INSERT INTO analyses(question_id, label, consensus, result) "
+                          "VALUES(?,?,?,?) ON CONFLICT(question_id) DO UPDATE SET "
+                          "label = excluded.label, consensus = excluded.consensus, "
+                          "result = excluded.result";
+        st = f->has_consensus ? sql_do(d->c, NULL, ins, "ttit", f->id, f->label,
+                                       (long long)f->consensus, f->result)
+                              : sql_do(d->c, NULL, ins, "ttnt", f->id, f->label, f->result);
+        if (st)
+            return dx_wrap(st, "save analysis");
+    }
+    if (!st) {
+        st = sql_do(d->c, NULL,
+                    "INSERT INTO timings(question_id, queued_ms, asking_ms, analyzing_ms, "
+                    "synthesizing_ms, total_ms) VALUES(?,?,?,?,?,?) ON CONFLICT(question_id) DO "
+                    "UPDATE SET queued_ms = excluded.queued_ms, asking_ms = excluded.asking_ms, "
+                    "analyzing_ms = excluded.analyzing_ms, synthesizing_ms = "
+                    "excluded.synthesizing_ms, total_ms = excluded.total_ms",
+                    "tiiiii", f->id, f->queued_ms, f->asking_ms, f->analyzing_ms,
+                    f->synthesizing_ms, f->total_ms);
+        if (st)
+            return dx_wrap(st, "save timings");
+    }
+    return st;
+}
+
 dx_status db_question_finish(db *d, const db_finish *f)
 {
-    const char *result = f->result;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = exec(d, "BEGIN IMMEDIATE");
+    dx_status st = sql_begin(d->c);
+    if (!st) {
+        st = sql_do(d->c, NULL,
+                    "UPDATE questions SET status = ?, error = ?, finished_at = ? WHERE id = ?",
+                    "tttt", question_status_str(f->status), f->error, f->finished_at, f->id);
+        if (st)
+            dx_wrap(st, "finish question");
+    }
+    if (!st)
+        st = finish_rows(d, f);
+    if (!st)
+        st = sql_commit(d->c);
     if (st)
-        goto out;
-    if (sqlite3_prepare_v2(d->h,
-                           "UPDATE questions SET status = ?, error = ?, finished_at = ? "
-                           "WHERE id = ?",
-                           -1, &s, NULL) != SQLITE_OK) {
-        st = sqlfail(d, "finish question");
-        goto out;
-    }
-    bind_text(s, 1, question_status_str(f->status));
-    bind_text(s, 2, f->error);
-    bind_text(s, 3, f->finished_at);
-    bind_text(s, 4, f->id);
-    if ((st = step_done(d, s, "finish question")))
-        goto out;
-    sqlite3_finalize(s);
-    s = NULL;
-    for (size_t i = 0; i < f->n_members; i++)
-        if ((st = member_save_locked(d, f->id, (int)i, &f->members[i])))
-            goto out;
-    if (result) {
-        if (sqlite3_prepare_v2(d->h,
-                               "INSERT OR REPLACE INTO analyses(question_id, label, "
-                               "consensus, result) VALUES(?,?,?,?)",
-                               -1, &s, NULL)) {
-            st = sqlfail(d, "save analysis");
-            goto out;
-        }
-        bind_text(s, 1, f->id);
-        bind_text(s, 2, f->label);
-        if (f->has_consensus)
-            sqlite3_bind_int64(s, 3, f->consensus);
-        else
-            sqlite3_bind_null(s, 3);
-        bind_text(s, 4, result);
-        if ((st = step_done(d, s, "save analysis")))
-            goto out;
-        sqlite3_finalize(s);
-        s = NULL;
-    }
-    if (sqlite3_prepare_v2(d->h,
-                           "INSERT OR REPLACE INTO timings(question_id, queued_ms, "
-                           "asking_ms, analyzing_ms, synthesizing_ms, total_ms) "
-                           "VALUES(?,?,?,?,?,?)",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "save timings");
-        goto out;
-    }
-    bind_text(s, 1, f->id);
-    sqlite3_bind_int64(s, 2, f->queued_ms);
-    sqlite3_bind_int64(s, 3, f->asking_ms);
-    sqlite3_bind_int64(s, 4, f->analyzing_ms);
-    sqlite3_bind_int64(s, 5, f->synthesizing_ms);
-    sqlite3_bind_int64(s, 6, f->total_ms);
-    if ((st = step_done(d, s, "save timings")))
-        goto out;
-    st = exec(d, "COMMIT");
-out:
-    sqlite3_finalize(s);
-    if (st)
-        sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+        sql_rollback(d->c);
     pthread_mutex_unlock(&d->mu);
     return st;
 }
 
-static json_t *col_str(sqlite3_stmt *s, int i)
+static json_t *col_str(sql_stmt *s, int i)
 {
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t ? json_string((const char *)t) : json_null();
+    const char *t = sql_text(s, i);
+    return t ? json_stringn(t, sql_bytes(s, i)) : json_null();
 }
 
 /* Members of one question, in order. Caller holds the lock. */
 static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *arr)
 {
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h,
-                           "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
-                           "text, context_turns, context_dropped FROM members WHERE question_id "
-                           "= ? ORDER BY idx",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "read members");
-        goto out;
-    }
-    bind_text(s, 1, id);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
+                            "text, context_turns, context_dropped FROM members WHERE "
+                            "question_id = ? ORDER BY idx",
+                            "t", id);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 0), "model",
                               col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
-                              "latency_ms", (json_int_t)sqlite3_column_int64(s, 4), "tokens",
-                              (json_int_t)sqlite3_column_int64(s, 5), "ttft_ms",
-                              (json_int_t)sqlite3_column_int64(s, 6));
+                              "latency_ms", (json_int_t)sql_int(s, 4), "tokens",
+                              (json_int_t)sql_int(s, 5), "ttft_ms", (json_int_t)sql_int(s, 6));
         if (m && with_texts)
             json_object_set_new(m, "text", col_str(s, 7));
         if (m) {
-            json_object_set_new(m, "context_turns", json_integer(sqlite3_column_int(s, 8)));
-            json_object_set_new(m, "context_dropped", json_integer(sqlite3_column_int(s, 9)));
+            json_object_set_new(m, "context_turns", json_integer(sql_int(s, 8)));
+            json_object_set_new(m, "context_dropped", json_integer(sql_int(s, 9)));
         }
-        if (!m || json_array_append_new(arr, m)) {
+        if (!m || json_array_append_new(arr, m))
             st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
     }
-    if (rc != SQLITE_DONE)
-        st = sqlfail(d, "read members");
-out:
-    sqlite3_finalize(s);
-    return st;
+    sql_finalize(s);
+    return st ? dx_wrap(st, "read members") : DX_OK;
 }
 
 /* Columns: id, question, status, error, created_at, finished_at, members_sel, label, consensus,
@@ -612,21 +566,19 @@ out:
     "a.consensus, q.thread_id, q.turn, "
 #define Q_RESULT 11
 
-static json_t *row_question(sqlite3_stmt *s)
+static json_t *row_question(sql_stmt *s)
 {
     json_t *q = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_str(s, 0), "question",
                           col_str(s, 1), "status", col_str(s, 2), "error", col_str(s, 3),
                           "created_at", col_str(s, 4), "finished_at", col_str(s, 5));
     if (!q)
         return NULL;
-    const unsigned char *sel = sqlite3_column_text(s, 6);
-    json_t *selj = sel ? json_loads((const char *)sel, 0, NULL) : NULL;
+    const char *sel = sql_text(s, 6);
+    json_t *selj = sel ? json_loads(sel, 0, NULL) : NULL;
     json_object_set_new(q, "asked", selj ? selj : json_null());
     json_object_set_new(q, "thread",
-                        sqlite3_column_type(s, 9) == SQLITE_NULL
-                            ? json_incref(json_object_get(q, "id"))
-                            : col_str(s, 9));
-    json_object_set_new(q, "turn", json_integer(sqlite3_column_int64(s, 10)));
+                        sql_is_null(s, 9) ? json_incref(json_object_get(q, "id")) : col_str(s, 9));
+    json_object_set_new(q, "turn", json_integer(sql_int(s, 10)));
     return q;
 }
 
@@ -634,7 +586,7 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
+    sql_stmt *s = NULL;
     json_t *q = NULL;
     dx_status st = DX_OK;
     if ((st = question_row(d,
@@ -646,8 +598,8 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
-    const unsigned char *res = sqlite3_column_text(s, Q_RESULT);
-    json_t *rj = res ? json_loads((const char *)res, 0, NULL) : NULL;
+    const char *res = sql_text(s, Q_RESULT);
+    json_t *rj = res ? json_loads(res, 0, NULL) : NULL;
     json_object_set_new(q, "result", rj ? rj : json_null());
     json_t *members = json_array();
     json_object_set_new(q, "members", members);
@@ -655,14 +607,102 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
         st = dx_fail(DX_ENOMEM, "out of memory");
         goto out;
     }
+    sql_finalize(s);
+    s = NULL;
     st = members_locked(d, id, with_texts, members);
 out:
-    sqlite3_finalize(s);
+    sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     if (st)
         json_decref(q);
     else
         *out = q;
+    return st;
+}
+
+/* query as a LIKE pattern that matches it literally, lower-cased: %, _ and
+ * the escape \ are escaped. malloc'd, NULL for none or OOM (*oom). */
+static char *like_pattern(const char *query, bool *oom)
+{
+    *oom = false;
+    if (!query || !*query)
+        return NULL;
+    size_t n = strlen(query);
+    char *p = malloc(2 * n + 3);
+    if (!p) {
+        *oom = true;
+        return NULL;
+    }
+    size_t o = 0;
+    p[o++] = '%';
+    for (size_t i = 0; i < n; i++) {
+        if (query[i] == '%' || query[i] == '_' || query[i] == '\\')
+            p[o++] = '\\';
+        p[o++] = query[i];
+    }
+    p[o++] = '%';
+    p[o] = '\0';
+    return p;
+}
+
+/* The filter of a list page: ?1 the LIKE pattern or NULL, ?2 the id to list
+ * before or NULL, ?3 the page size, ?4 the owner (0: the anonymous questions). */
+#define LIST_WHERE                                                                                 \
+    "(q.owner = ?4 OR (?4 = 0 AND q.owner IS NULL)) AND "                                          \
+    "(CAST(?1 AS TEXT) IS NULL OR lower(q.question) LIKE lower(?1) ESCAPE '\\') "                  \
+    "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
+
+/* The members of every question of a list page in one query (not one per
+ * question: each is a round trip on PostgreSQL). Caller holds the lock. */
+static dx_status list_members_locked(db *d, const char *pattern, const char *before, int limit,
+                                     long long owner, json_t *arr)
+{
+    size_t i;
+    json_t *q;
+    json_array_foreach(arr, i, q)
+    {
+        json_t *members = json_array();
+        if (!members || json_object_set_new(q, "members", members))
+            return dx_oom("store");
+    }
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT m.question_id, m.name, m.model, m.status, m.error, "
+                            "m.latency_ms, m.tokens, m.ttft_ms, m.context_turns, "
+                            "m.context_dropped FROM members m WHERE "
+                            "m.question_id IN (SELECT q.id FROM questions q WHERE " LIST_WHERE
+                            "ORDER BY q.seq DESC LIMIT ?3) ORDER BY m.question_id, m.idx",
+                            "ttii", pattern, before, (long long)limit, owner);
+    bool row;
+    json_t *members = NULL;
+    char cur[DX_HTTP_MAX_ID + 1] = "";
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        const char *id = sql_text(s, 0);
+        if (!id)
+            continue;
+        if (strcmp(id, cur)) { /* the next question's members */
+            snprintf(cur, sizeof cur, "%s", id);
+            members = NULL;
+            json_array_foreach(arr, i, q)
+            {
+                if (!strcmp(json_string_value(json_object_get(q, "id")), cur))
+                    members = json_object_get(q, "members");
+            }
+        }
+        if (!members)
+            continue;
+        json_t *m = json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "name", col_str(s, 1), "model",
+                              col_str(s, 2), "status", col_str(s, 3), "error", col_str(s, 4),
+                              "latency_ms", (json_int_t)sql_int(s, 5), "tokens",
+                              (json_int_t)sql_int(s, 6), "ttft_ms", (json_int_t)sql_int(s, 7));
+        if (m) {
+            json_object_set_new(m, "context_turns", json_integer(sql_int(s, 8)));
+            json_object_set_new(m, "context_dropped", json_integer(sql_int(s, 9)));
+        }
+        if (!m || json_array_append_new(members, m))
+            st = dx_oom("store");
+    }
+    sql_finalize(s);
     return st;
 }
 
@@ -675,86 +715,65 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
                               const char *before, json_t **out)
 {
     *out = NULL;
+    if (owner < 0)
+        owner = 0;
+    bool oom;
+    char *pattern = like_pattern(query, &oom);
     json_t *arr = json_array();
-    if (!arr)
+    if (!arr || oom) {
+        json_decref(arr);
+        free(pattern);
         return dx_fail(DX_ENOMEM, "out of memory");
-    pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h,
-                           "SELECT " Q_COLS
-                           "NULL FROM questions q LEFT JOIN analyses a ON a.question_id = q.id "
-                           "WHERE (q.owner = ?4 OR (?4 = 0 AND q.owner IS NULL)) "
-                           "AND (?1 IS NULL OR instr(lower(q.question), lower(?1)) > 0) "
-                           "AND (?2 IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
-                           "ORDER BY q.seq DESC LIMIT ?3",
-                           -1, &s, NULL)) {
-        st = sqlfail(d, "list questions");
-        goto out;
     }
-    bind_text(s, 1, query && *query ? query : NULL);
-    bind_text(s, 2, before && *before ? before : NULL);
-    sqlite3_bind_int(s, 3, limit);
-    sqlite3_bind_int64(s, 4, owner > 0 ? owner : 0);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (before && !*before)
+        before = NULL;
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON "
+                            "a.question_id = q.id WHERE " LIST_WHERE "ORDER BY q.seq DESC LIMIT ?3",
+                            "ttii", pattern, before, (long long)limit, owner);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
         json_t *q = row_question(s);
         if (!q || json_array_append_new(arr, q)) {
             st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
+            break;
         }
         json_object_set_new(q, "label", col_str(s, 7));
         json_object_set_new(q, "consensus",
-                            sqlite3_column_type(s, 8) == SQLITE_NULL
-                                ? json_null()
-                                : json_integer(sqlite3_column_int(s, 8)));
+                            sql_is_null(s, 8) ? json_null() : json_integer(sql_int(s, 8)));
     }
-    if (rc != SQLITE_DONE)
-        st = sqlfail(d, "list questions");
-    size_t i;
-    json_t *q;
-    json_array_foreach(arr, i, q)
-    {
-        json_t *members = json_array();
-        json_object_set_new(q, "members", members);
-        if (!st && (!members || (st = members_locked(d, json_string_value(json_object_get(q, "id")),
-                                                     false, members))))
-            break;
-    }
-out:
-    sqlite3_finalize(s);
+    sql_finalize(s);
+    if (!st)
+        st = list_members_locked(d, pattern, before, limit, owner, arr);
     pthread_mutex_unlock(&d->mu);
-    if (st)
+    free(pattern);
+    if (st) {
+        dx_wrap(st, "list questions");
         json_decref(arr);
-    else
+    } else {
         *out = arr;
+    }
     return st;
 }
 
 dx_status db_question_delete(db *d, const char *id)
 {
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
     char thread[DX_HTTP_MAX_ID + 1];
-    long long turn, last;
+    long long turn, last, changed = 0;
     question_status qs;
     dx_status st = position_locked(d, id, thread, &turn, &last, &qs);
-    if (st)
-        goto out;
     /* the question and every later turn of its thread, in one statement */
-    if (sqlite3_prepare_v2(d->h, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", -1, &s,
-                           NULL)) {
-        st = sqlfail(d, "delete question");
-        goto out;
+    if (!st) {
+        st = sql_do(d->c, &changed, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", "ti",
+                    thread, turn);
+        if (st)
+            dx_wrap(st, "delete question");
+        else if (!changed)
+            st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
     }
-    bind_text(s, 1, thread);
-    sqlite3_bind_int64(s, 2, turn);
-    if ((st = step_done(d, s, "delete question")))
-        goto out;
-    if (sqlite3_changes(d->h) == 0)
-        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st;
 }
@@ -764,18 +783,18 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
     *question = NULL;
     *members = NULL;
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
+    sql_stmt *s = NULL;
     dx_status st = DX_OK;
     if ((st = question_row(d, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
         goto out;
-    *question = strdup((const char *)sqlite3_column_text(s, 0));
-    const unsigned char *sel = sqlite3_column_text(s, 1);
+    *question = strdup(sql_text(s, 0));
+    const char *sel = sql_text(s, 1);
     if (sel)
-        *members = json_loads((const char *)sel, 0, NULL);
+        *members = json_loads(sel, 0, NULL);
     if (!*question)
         st = dx_fail(DX_ENOMEM, "out of memory");
 out:
-    sqlite3_finalize(s);
+    sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st;
 }
@@ -787,26 +806,16 @@ dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out
     if (!ids)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_lock(&d->mu);
-    sqlite3_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if (sqlite3_prepare_v2(d->h, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn", -1,
-                           &s, NULL)) {
-        st = sqlfail(d, "read thread");
-        goto out;
-    }
-    bind_text(s, 1, thread);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        if (json_array_append_new(ids, col_str(s, 0))) {
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn",
+                            "t", thread);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row)
+        if (json_array_append_new(ids, col_str(s, 0)))
             st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
-    if (rc != SQLITE_DONE)
-        st = sqlfail(d, "read thread");
-    else if (!json_array_size(ids))
+    sql_finalize(s);
+    if (!st && !json_array_size(ids))
         st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
-out:
-    sqlite3_finalize(s);
     pthread_mutex_unlock(&d->mu);
     json_t *turns = st ? NULL : json_array();
     if (!st && !turns)
@@ -833,4 +842,372 @@ out:
     else
         *out = turns;
     return st;
+}
+
+/* ---- several instances on one store ---- */
+
+const char *db_instance(db *d)
+{
+    return d->instance;
+}
+
+/* The statuses of an unfinished question, as parameters ?2 and ?3 follow. */
+#define UNFINISHED_SQL "status IN (?2, ?3)"
+
+/* Marks question id interrupted when it is still unfinished, with its last
+ * events; *done whether this call did it (another instance may have). Caller
+ * holds the lock, inside a transaction. */
+static dx_status reap_one(db *d, const char *id, bool *done)
+{
+    static const char msg[] = "the drux instance running this question stopped";
+    long long changed = 0;
+    *done = false;
+    dx_status st = sql_do(
+        d->c, &changed,
+        "UPDATE questions SET status = ?4, error = ?5 WHERE id = ?1 AND " UNFINISHED_SQL, "ttttt",
+        id, question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING),
+        question_status_str(QUESTION_INTERRUPTED), msg);
+    if (st || !changed)
+        return st;
+    *done = true;
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return DX_OK; /* events are kept for followers on other instances only */
+    json_t *e = json_pack("{s:s, s:s}", "code", "interrupted", "message", msg);
+    char *data = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    json_decref(e);
+    if (!data)
+        return dx_oom("store");
+    const char *ins = "INSERT INTO events(question_id, seq, name, data) SELECT ?1, "
+                      "COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM events WHERE question_id = ?1";
+    st = sql_do(d->c, NULL, ins, "ttt", id, "error", data);
+    if (!st)
+        st = sql_do(d->c, NULL, ins, "ttn", id, "end");
+    free(data);
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "e %.32s", id);
+    if (!st)
+        st = sql_notify(d->c, "drux", note);
+    return st;
+}
+
+dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped)
+{
+    if (reaped)
+        *reaped = 0;
+    long long now = wall_ms();
+    char ids[64][DX_HTTP_MAX_ID + 1];
+    int n = 0;
+    pthread_mutex_lock(&d->mu);
+    long long changed = 0;
+    dx_status st =
+        sql_do(d->c, &changed, "UPDATE instances SET seen_ms = ?, capacity = ? WHERE id = ?", "iit",
+               now, (long long)capacity, d->instance);
+    if (!st && !changed) { /* taken for dead while it was stalled: here again */
+        char t[32];
+        utc_now(t);
+        st = sql_do(d->c, NULL,
+                    "INSERT INTO instances(id, started_at, seen_ms, capacity) VALUES(?, ?, ?, ?)",
+                    "ttii", d->instance, t, now, (long long)capacity);
+    }
+    /* the unfinished questions of instances not heard from within the lease */
+    sql_stmt *s = NULL;
+    if (!st)
+        st = sql_prep(d->c, &s,
+                      "SELECT id FROM questions WHERE " UNFINISHED_SQL
+                      " AND (instance IS NULL OR instance NOT IN (SELECT id FROM instances WHERE "
+                      "seen_ms > ?1)) ORDER BY seq LIMIT 64",
+                      "itt", now - lease_ms, question_status_str(QUESTION_QUEUED),
+                      question_status_str(QUESTION_RUNNING));
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row)
+        snprintf(ids[n++], sizeof ids[0], "%s", sql_text(s, 0));
+    sql_finalize(s);
+    for (int i = 0; !st && i < n; i++) {
+        bool done = false;
+        if (!(st = sql_begin(d->c)) && !(st = reap_one(d, ids[i], &done)))
+            st = sql_commit(d->c);
+        if (st)
+            sql_rollback(d->c);
+        if (done && reaped)
+            (*reaped)++;
+    }
+    /* long-dead instances and idle rate buckets go */
+    if (!st)
+        st =
+            sql_do(d->c, NULL, "DELETE FROM instances WHERE seen_ms < ?", "i", now - 10 * lease_ms);
+    if (!st)
+        st = sql_do(d->c, NULL, "DELETE FROM rate_buckets WHERE updated_ms < ?", "i",
+                    now - 3600 * 1000LL);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "heartbeat") : DX_OK;
+}
+
+dx_status db_load(db *d, long long lease_ms, int *active, int *capacity)
+{
+    *active = *capacity = 0;
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT (SELECT count(*) FROM questions WHERE " UNFINISHED_SQL "), "
+                            "(SELECT COALESCE(SUM(capacity), 0) FROM instances WHERE seen_ms > ?1)",
+                            "itt", wall_ms() - lease_ms, question_status_str(QUESTION_QUEUED),
+                            question_status_str(QUESTION_RUNNING));
+    bool row = false;
+    if (!st)
+        st = sql_step(s, &row);
+    if (!st && row) {
+        *active = (int)sql_int(s, 0);
+        *capacity = (int)sql_int(s, 1);
+    }
+    sql_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "load") : DX_OK;
+}
+
+dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data)
+{
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "e %.32s", id);
+    pthread_mutex_lock(&d->mu);
+    /* PostgreSQL: the row and its notification in one round trip */
+    dx_status st =
+        sql_kind_of(d->c) == SQL_POSTGRES
+            ? sql_do(d->c, NULL,
+                     "WITH e AS (INSERT INTO events(question_id, seq, name, data) "
+                     "VALUES(?1, ?2, ?3, ?4) RETURNING seq) SELECT pg_notify('drux', ?5) FROM e",
+                     "titt"
+                     "t",
+                     id, seq, name, data, note)
+            : sql_do(d->c, NULL,
+                     "INSERT INTO events(question_id, seq, name, data) SELECT ?1, ?2, ?3, ?4 "
+                     "WHERE EXISTS (SELECT 1 FROM questions WHERE id = ?1)",
+                     "titt", id, seq, name, data);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "event") : DX_OK;
+}
+
+struct db_posted {
+    struct db_posted *next;
+    char id[DX_HTTP_MAX_ID + 1];
+    char name[24];
+    long long seq;
+    char *data; /* NULL for none */
+    size_t bytes;
+};
+
+#define BATCH 16 /* events per statement: 4 parameters each, within the seam's 64 */
+
+/* Stores up to BATCH queued events in one statement with one notification
+ * per question. Caller holds d->mu. */
+static dx_status write_batch(db *d, struct db_posted **ev, int n)
+{
+    char text[2048];
+    size_t o = (size_t)snprintf(text, sizeof text,
+                                "WITH e AS (INSERT INTO events(question_id, seq, name, data) "
+                                "SELECT v.q, v.s, v.n, v.d FROM (VALUES ");
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(text + o, sizeof text - o, "%s(?%d, ?%d, ?%d, ?%d)", i ? ", " : "",
+                              4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4);
+    snprintf(
+        text + o, sizeof text - o,
+        ") AS v(q, s, n, d) WHERE EXISTS (SELECT 1 FROM questions WHERE id = v.q) "
+        "ON CONFLICT DO NOTHING RETURNING question_id) "
+        "SELECT pg_notify('drux', 'e ' || q) FROM (SELECT DISTINCT question_id AS q FROM e) x");
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s, text, "");
+    for (int i = 0; !st && i < n; i++) {
+        sql_bind_text(s, 4 * i + 1, ev[i]->id);
+        sql_bind_int(s, 4 * i + 2, ev[i]->seq);
+        sql_bind_text(s, 4 * i + 3, ev[i]->name);
+        sql_bind_text(s, 4 * i + 4, ev[i]->data);
+    }
+    if (!st)
+        st = sql_run(s);
+    sql_finalize(s);
+    return st;
+}
+
+static void *event_writer(void *arg)
+{
+    db *d = arg;
+    pthread_mutex_lock(&d->qmu);
+    for (;;) {
+        while (!d->qhead && !d->qstop)
+            pthread_cond_wait(&d->qcond, &d->qmu);
+        if (!d->qhead)
+            break; /* stopping, all written */
+        struct db_posted *ev[BATCH];
+        int n = 0;
+        while (d->qhead && n < BATCH) {
+            ev[n] = d->qhead;
+            d->qhead = d->qhead->next;
+            n++;
+        }
+        if (!d->qhead)
+            d->qtail = NULL;
+        pthread_mutex_unlock(&d->qmu);
+        pthread_mutex_lock(&d->mu);
+        dx_status st = write_batch(d, ev, n);
+        pthread_mutex_unlock(&d->mu);
+        if (st)
+            log_warn("store: events of %s: %s", ev[0]->id, dx_errmsg());
+        pthread_mutex_lock(&d->qmu);
+        for (int i = 0; i < n; i++) {
+            d->qbytes -= ev[i]->bytes;
+            free(ev[i]->data);
+            free(ev[i]);
+        }
+        pthread_cond_broadcast(&d->qcond); /* room for waiting posters */
+    }
+    pthread_mutex_unlock(&d->qmu);
+    return NULL;
+}
+
+dx_status db_event_post(db *d, const char *id, long long seq, const char *name, const char *data)
+{
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return db_event_add(d, id, seq, name, data);
+    struct db_posted *e = calloc(1, sizeof *e);
+    if (!e || (data && !(e->data = strdup(data)))) {
+        free(e);
+        return dx_oom("store");
+    }
+    snprintf(e->id, sizeof e->id, "%s", id);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->seq = seq;
+    e->bytes = sizeof *e + (data ? strlen(data) : 0);
+    dx_status st = DX_OK;
+    pthread_mutex_lock(&d->qmu);
+    if (!d->qthread) {
+        if (pthread_create(&d->writer, NULL, event_writer, d))
+            st = dx_fail(DX_ENOMEM, "store: can't start the event writer");
+        else
+            d->qthread = true;
+    }
+    while (!st && d->qbytes > DB_EVENT_QUEUE_BYTES && !d->qstop)
+        pthread_cond_wait(&d->qcond, &d->qmu);
+    if (!st && d->qstop)
+        st = dx_fail(DX_ECANCELLED, "store: closing");
+    if (!st) {
+        if (d->qtail)
+            d->qtail->next = e;
+        else
+            d->qhead = e;
+        d->qtail = e;
+        d->qbytes += e->bytes;
+        pthread_cond_broadcast(&d->qcond);
+    }
+    pthread_mutex_unlock(&d->qmu);
+    if (st) {
+        free(e->data);
+        free(e);
+    }
+    return st;
+}
+
+dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user)
+{
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    dx_status st = sql_prep(d->c, &s,
+                            "SELECT seq, name, data FROM events WHERE question_id = ? AND seq > ? "
+                            "ORDER BY seq",
+                            "ti", id, after_seq);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        const char *data = sql_text(s, 2);
+        size_t len = data ? sql_bytes(s, 2) : 0;
+        fn(user, sql_int(s, 0), sql_text(s, 1), data, len);
+    }
+    sql_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    return st ? dx_wrap(st, "read events") : DX_OK;
+}
+
+dx_status db_notify_deleted(db *d, const char *id)
+{
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return DX_OK;
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "d %.32s", id);
+    pthread_mutex_lock(&d->mu);
+    dx_status st = sql_notify(d->c, "drux", note);
+    pthread_mutex_unlock(&d->mu);
+    return st;
+}
+
+dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *ok)
+{
+    *ok = false;
+    long long now = wall_ms(), full = (long long)burst * 1000;
+    /* a bucket in thousandths of a request, refilled per_min/60 thousandths a
+     * millisecond; one statement, so instances never race on it */
+    pthread_mutex_lock(&d->mu);
+    long long changed = 0;
+    dx_status st = sql_do(
+        d->c, &changed,
+        "INSERT INTO rate_buckets(client, milli, updated_ms) VALUES(?1, ?3 - 1000, ?2) "
+        "ON CONFLICT(client) DO UPDATE SET "
+        "milli = (CASE WHEN rate_buckets.milli + (?2 - rate_buckets.updated_ms) * ?4 / 60 > ?3 "
+        "  THEN ?3 ELSE rate_buckets.milli + (CASE WHEN ?2 > rate_buckets.updated_ms THEN "
+        "  (?2 - rate_buckets.updated_ms) * ?4 / 60 ELSE 0 END) END) - 1000, "
+        "updated_ms = (CASE WHEN ?2 > rate_buckets.updated_ms THEN ?2 ELSE "
+        "  rate_buckets.updated_ms END) "
+        "WHERE (CASE WHEN rate_buckets.milli + (?2 - rate_buckets.updated_ms) * ?4 / 60 > ?3 "
+        "  THEN ?3 ELSE rate_buckets.milli + (CASE WHEN ?2 > rate_buckets.updated_ms THEN "
+        "  (?2 - rate_buckets.updated_ms) * ?4 / 60 ELSE 0 END) END) >= 1000",
+        "tiii", client, now, full, (long long)per_min);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        return dx_wrap(st, "rate limit");
+    *ok = changed > 0;
+    return DX_OK;
+}
+
+struct db_listener {
+    sql *c;
+};
+
+dx_status db_listener_open(db *d, db_listener **out)
+{
+    *out = NULL;
+    if (sql_kind_of(d->c) != SQL_POSTGRES)
+        return dx_fail(DX_EUNSUPPORTED, "store: only a PostgreSQL store has listeners");
+    db_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return dx_oom("store");
+    dx_status st = sql_open(d->target, &l->c);
+    if (!st)
+        st = sql_listen(l->c, "drux");
+    if (st) {
+        db_listener_close(l);
+        return st;
+    }
+    *out = l;
+    return DX_OK;
+}
+
+dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
+                           bool *got)
+{
+    char note[DX_HTTP_MAX_ID + 8];
+    dx_status st = sql_wait_notify(l->c, timeout_ms, note, sizeof note, got);
+    if (st || !*got)
+        return st;
+    /* "e ID" or "d ID"; anything else is not ours */
+    if ((note[0] != 'e' && note[0] != 'd') || note[1] != ' ' || !note[2]) {
+        *got = false;
+        return DX_OK;
+    }
+    *kind = note[0];
+    snprintf(id, id_cap, "%s", note + 2);
+    return DX_OK;
+}
+
+void db_listener_close(db_listener *l)
+{
+    if (!l)
+        return;
+    sql_close(l->c);
+    free(l);
 }

@@ -1,6 +1,11 @@
 /*
  * db — drux's store: the questions asked through the server, their members'
- * answers, the analysis and timings, in one SQLite file (WAL).
+ * answers, the analysis and timings, in one SQLite file (WAL, the default)
+ * or in a PostgreSQL database (a postgres:// URL) that several drux
+ * instances share. The same functions run on both (store/sql.h).
+ *
+ * A question is one turn of a thread: a first question and its follow-ups
+ * ("thread" is the first question's id, "turn" its place, from 1).
  *
  *     db *d;
  *     if (db_open("/home/me/.local/share/drux/drux.db", &d)) die(dx_errmsg());
@@ -10,14 +15,11 @@
  *     json_t *q; db_question_get(d, "k3x9ab", &q);   // the stored question JSON
  *     db_close(d);
  *
- * A question is one turn of a thread: a first question and its follow-ups
- * ("thread" is the first question's id, "turn" its place, from 1).
- *
- * The schema is versioned with PRAGMA user_version and migrated forward on
- * open (docs/operations.md). Opening also marks every question still
- * "queued" or "running" as "interrupted": the process that ran it is gone.
- * A finished result is written in a single transaction, so a crash leaves
- * either the whole result or the question as it was (interrupted on restart).
+ * The schema is versioned (SQLite: PRAGMA user_version; PostgreSQL: the
+ * table drux_schema) and migrated forward on open (docs/operations.md). Opening also marks every
+ * question still "queued" or "running" as "interrupted": the process that ran it is gone. A
+ * finished result is written in a single transaction, so a crash leaves either the whole result or
+ * the question as it was (interrupted on restart).
  *
  * One db may be used from many threads: calls are serialised by a mutex.
  */
@@ -33,16 +35,22 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
-/* Opens (creating when absent) and migrates the store at path; its directory
- * must exist. DX_EIO with SQLite's message when the file can't be used,
- * DX_EUNSUPPORTED when it was written by a newer drux. */
+/* Opens (creating when absent) and migrates the store at path, a SQLite
+ * file whose directory must exist or a postgres:// URL (libpq's form).
+ * DX_EIO with the database's message when it can't be used (a password in
+ * the URL is never shown), DX_EUNSUPPORTED when it was written by a newer
+ * drux. */
 dx_status db_open(const char *path, db **out);
 void db_close(db *d); /* NULL is a no-op */
 
 /* The schema version of an open store (== DB_SCHEMA_VERSION). */
 int db_schema_version(db *d);
+
+/* True when the store is PostgreSQL, which several drux instances may
+ * share; false for a SQLite file (one process). */
+bool db_is_shared(db *d);
 
 /* A question's status: the one list of them, with one name each. */
 typedef enum question_status {
@@ -156,5 +164,70 @@ dx_status db_question_delete(db *d, const char *id);
 /* The question text and member selection of a stored question (to re-run
  * it). *question is malloc'd; *members a new reference or NULL. */
 dx_status db_question_source(db *d, const char *id, char **question, json_t **members);
+
+/* ---- several instances on one store ----
+ *
+ * Every open store registers an instance (a row with a random id) that owns
+ * the questions it inserts. An instance that is not heard from for a lease
+ * is dead: another instance's heartbeat marks its queued and running
+ * questions interrupted. On PostgreSQL, a question's events go to the store
+ * too, so any instance can follow it live, and a notification
+ * ("e ID": new events, "d ID": deleted) wakes the others' listeners. On a
+ * SQLite file (one process) opening it interrupts every unfinished
+ * question, as before. All thread-safe. */
+
+/* How long an instance may go unheard before the others take it for dead
+ * (the default; jobs may use another). */
+#define DB_LEASE_MS 15000
+
+/* This store's instance id (12 characters). */
+const char *db_instance(db *d);
+
+/* Says this instance is alive (capacity: the questions it admits, running
+ * and queued), and marks interrupted every queued or running question whose
+ * instance has not done so within lease_ms (each gets an "error" event
+ * {"code": "interrupted", ...} and an "end" event). *reaped (may be NULL)
+ * gets how many. */
+dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped);
+
+/* Questions queued or running in the whole store, and the capacity of the
+ * instances alive within lease_ms (the global queue bound). */
+dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
+
+/* Appends event number seq (1, 2, ...) of question id: name and its JSON
+ * text (NULL for "end", which ends the stream), and notifies "e ID". */
+dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data);
+
+/* As db_event_add, but without waiting: the event is queued and a writer
+ * thread stores queued events in order, many in one statement (PostgreSQL;
+ * on SQLite it is db_event_add). Events of a question deleted meanwhile are
+ * dropped. Waits only when DB_EVENT_QUEUE_BYTES are queued. */
+#define DB_EVENT_QUEUE_BYTES (64u << 20)
+dx_status db_event_post(db *d, const char *id, long long seq, const char *name, const char *data);
+
+/* Calls fn for each event of id after after_seq, in order. */
+typedef void (*db_event_fn)(void *user, long long seq, const char *name, const char *data,
+                            size_t len);
+dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user);
+
+/* Tells the other instances that question id was deleted ("d ID"). A no-op
+ * on SQLite. */
+dx_status db_notify_deleted(db *d, const char *id);
+
+/* Takes one request from client's token bucket: per_min a minute, at most
+ * burst saved up. *ok false when the bucket is empty. Shared by every
+ * instance of the store. */
+dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *ok);
+
+/* A listener: its own connection, woken by the notifications above.
+ * PostgreSQL only (DX_EUNSUPPORTED on SQLite). One thread's. */
+typedef struct db_listener db_listener;
+dx_status db_listener_open(db *d, db_listener **out);
+/* Waits up to timeout_ms: *got true with kind 'e' or 'd' and the question
+ * id when a notification came. DX_EIO when the connection is lost and can't
+ * be reopened yet. */
+dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
+                           bool *got);
+void db_listener_close(db_listener *l); /* NULL is a no-op */
 
 #endif

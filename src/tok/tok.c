@@ -1052,23 +1052,11 @@ static bool special_usable(const tok *t, int32_t id, bool parse_special)
     return parse_special || !(t->attr[id] & (A_CONTROL | A_UNKNOWN));
 }
 
-/* Cut special tokens out of the text, longest first, as llama.cpp does. */
-static dx_status partition(const tok *t, const char *s, size_t n, bool parse_special, fragv *fr)
+/* Marks in cand the usable special tokens that occur in s (by the first byte and the lengths
+ * special tokens have); returns whether there is any. */
+static bool special_candidates(const tok *t, const char *s, size_t n, bool parse_special,
+                               uint8_t *cand)
 {
-    dx_status st = DX_OK;
-    uint8_t *cand = NULL;
-    fragv next = {0};
-    fr->n = 0;
-    if (n == 0)
-        return DX_OK;
-    if ((st = frag_push(fr, (frag){TOK_NONE, 0, n})))
-        return st;
-    if (t->n_special == 0)
-        return DX_OK;
-    /* which special tokens occur at all (by hash of every window) */
-    cand = calloc(t->n, 1);
-    if (!cand)
-        return dx_fail(DX_ENOMEM, "tok: out of memory");
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -1085,53 +1073,75 @@ static dx_status partition(const tok *t, const char *s, size_t n, bool parse_spe
             }
         }
     }
+    return any;
+}
+
+/* The text fragment s[base, base + blen) cut at every occurrence of special token id, the
+ * pieces and the token appended to next; the token's lstrip/rstrip attributes drop the blanks
+ * beside it. */
+static dx_status cut_fragment(const tok *t, const char *s, int32_t id, size_t base, size_t blen,
+                              fragv *next)
+{
+    dx_str w = tok_str(t, id);
+    dx_status st;
+    for (;;) {
+        const char *hit = blen >= w.len ? memmem(s + base, blen, w.ptr, w.len) : NULL;
+        if (!hit)
+            return blen ? frag_push(next, (frag){TOK_NONE, base, blen}) : DX_OK;
+        size_t at = (size_t)(hit - s);
+        size_t llen = at - base;
+        if (t->attr[id] & A_LSTRIP)
+            while (llen && isspace((unsigned char)s[base + llen - 1]))
+                llen--;
+        if (llen && (st = frag_push(next, (frag){TOK_NONE, base, llen})))
+            return st;
+        if ((st = frag_push(next, (frag){id, at, w.len})))
+            return st;
+        size_t roff = at + w.len, rlen = base + blen - roff;
+        if (t->attr[id] & A_RSTRIP)
+            while (rlen && isspace((unsigned char)s[roff])) {
+                roff++;
+                rlen--;
+            }
+        base = roff;
+        blen = rlen;
+        if (!blen)
+            return DX_OK;
+    }
+}
+
+/* Cut special tokens out of the text, longest first, as llama.cpp does. */
+static dx_status partition(const tok *t, const char *s, size_t n, bool parse_special, fragv *fr)
+{
+    dx_status st = DX_OK;
+    fragv next = {0};
+    fr->n = 0;
+    if (n == 0)
+        return DX_OK;
+    if ((st = frag_push(fr, (frag){TOK_NONE, 0, n})))
+        return st;
+    if (t->n_special == 0)
+        return DX_OK;
+    uint8_t *cand = calloc(t->n, 1);
+    if (!cand)
+        return dx_fail(DX_ENOMEM, "tok: out of memory");
+    bool any = special_candidates(t, s, n, parse_special, cand);
     for (uint32_t k = 0; any && k < t->n_special; k++) {
         int32_t id = t->special[k];
         if (!cand[id])
             continue;
-        dx_str w = tok_str(t, id);
         next.n = 0;
-        for (size_t f = 0; f < fr->n; f++) {
+        for (size_t f = 0; f < fr->n && !st; f++) {
             frag x = fr->v[f];
-            if (x.id != TOK_NONE) {
-                if ((st = frag_push(&next, x)))
-                    goto out;
-                continue;
-            }
-            size_t base = x.off, blen = x.len;
-            for (;;) {
-                const char *hit = blen >= w.len ? memmem(s + base, blen, w.ptr, w.len) : NULL;
-                if (!hit) {
-                    if (blen && (st = frag_push(&next, (frag){TOK_NONE, base, blen})))
-                        goto out;
-                    break;
-                }
-                size_t at = (size_t)(hit - s);
-                size_t llen = at - base;
-                if (t->attr[id] & A_LSTRIP)
-                    while (llen && isspace((unsigned char)s[base + llen - 1]))
-                        llen--;
-                if (llen && (st = frag_push(&next, (frag){TOK_NONE, base, llen})))
-                    goto out;
-                if ((st = frag_push(&next, (frag){id, at, w.len})))
-                    goto out;
-                size_t roff = at + w.len, rlen = base + blen - roff;
-                if (t->attr[id] & A_RSTRIP)
-                    while (rlen && isspace((unsigned char)s[roff])) {
-                        roff++;
-                        rlen--;
-                    }
-                base = roff;
-                blen = rlen;
-                if (!blen)
-                    break;
-            }
+            st = x.id != TOK_NONE ? frag_push(&next, x)
+                                  : cut_fragment(t, s, id, x.off, x.len, &next);
         }
+        if (st)
+            break;
         fragv tmp = *fr;
         *fr = next;
         next = tmp;
     }
-out:
     free(next.v);
     free(cand);
     return st;

@@ -1,10 +1,9 @@
-/* fuzz_provider.h — the body shared by the provider stream fuzz targets
- * (fuzz_anthropic.c, fuzz_gemini.c). Before including it, a target defines
- * DECODE(event, data, len, chunk), one streamed event through its decoder,
- * and WHOLE(data, len, chunk), a non-streamed reply. The first input byte
- * picks where the input is split into two reads; then the whole input goes
- * through WHOLE and the error-body and header helpers (message, retry hint,
- * durations, RFC 3339 times, redaction).
+/* fuzz_provider.h — the body shared by the upstream stream fuzz targets
+ * (fuzz_sse.c for OpenAI-compatible servers, fuzz_anthropic.c, fuzz_gemini.c). Before including
+ * it, a target defines DECODE(event, data, len, chunk), one streamed event through its decoder,
+ * and WHOLE(data, len, chunk), a non-streamed reply. The first input byte picks where the input
+ * is split into two reads; then the whole input goes through WHOLE and the error-body and header
+ * helpers (message, retry hint, durations, RFC 3339 times, redaction).
  * Nothing may crash, read out of bounds or grow past the line limit. */
 #ifndef DRUX_FUZZ_PROVIDER_H
 #define DRUX_FUZZ_PROVIDER_H

@@ -35,51 +35,15 @@ A suffix "@tag" (e.g. "r429@t1") keeps per-model counters apart between tests.
     python3 tests/integration/fake_openai.py      # prints "PORT n", serves until killed
 """
 
-import http.server
 import json
-import os
-import socket
-import sys
-import threading
 import time
+
+import fake_http
 
 FAKE_KEY = "sk-test-123"
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    # --- helpers ---
-    def send_json(self, code, obj, headers=None):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def start_stream(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-
-    def chunk(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def end_stream(self):
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
+class Handler(fake_http.Handler):
     def event(self, obj):
         self.chunk("data: " + json.dumps(obj) + "\n\n")
 
@@ -87,14 +51,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.event({"id": "c1", "object": "chat.completion.chunk", "model": model,
                     "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
 
-    def wait(self, seconds):
-        self.server.stop.wait(seconds)
-
     def pieces_for(self, req):
         q = next((m.get("content", "") for m in reversed(req.get("messages", []))
                   if m.get("role") == "user"), "")
-        words = ("You asked: " + q).split(" ")
-        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+        return fake_http.word_pieces("You asked: " + q)
 
     def stream_answer(self, req, pieces, usage=True, split_lines=False):
         model = req.get("model", "")
@@ -117,12 +77,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # --- the endpoint ---
     def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(n)
-        try:
-            req = json.loads(body)
-        except ValueError:
-            self.send_json(400, {"error": {"message": "request is not JSON"}})
+        req = self.read_json()
+        if req is None:
             return
         if not self.path.endswith("/chat/completions"):
             self.send_json(404, {"error": {"message": "no route " + self.path}})
@@ -136,12 +92,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                          "time": time.monotonic()})
         pieces = self.pieces_for(req)
         if fault.startswith("say-"):
-            words = bytes.fromhex(fault[4:]).decode("utf-8").split(" ")
-            pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+            pieces = fake_http.word_pieces(bytes.fromhex(fault[4:]).decode("utf-8"))
             fault = "ok"
         if fault.startswith("slowsay-"):
-            words = bytes.fromhex(fault[8:]).decode("utf-8").split(" ")
-            pieces = [w if i == 0 else " " + w for i, w in enumerate(words)]
+            pieces = fake_http.word_pieces(bytes.fromhex(fault[8:]).decode("utf-8"))
             self.start_stream()
             for p in pieces:
                 self.delta(p, model)
@@ -205,8 +159,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.start_stream()
             self.delta("partial", model)
             self.delta(" answer", model)
-            self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
+            self.cut()
         elif fault == "badjson":
             self.start_stream()
             self.delta("fine so far", model)
@@ -250,38 +203,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.stream_answer(req, pieces)
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # a whole council connects at once
-
+class Server(fake_http.Server):
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.lock = threading.Lock()
-        self.counts = {}
-        self.requests = []
-        self.stop = threading.Event()
-
-    def handle_error(self, request, client_address):
-        pass  # clients hanging up early is what several tests do on purpose
+        super().__init__(Handler)
 
     @property
     def base_url(self):
         return "http://127.0.0.1:%d/v1" % self.server_address[1]
 
-    def start(self):
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def close(self):
-        self.stop.set()
-        self.shutdown()
-        self.server_close()
-
 
 if __name__ == "__main__":
-    s = Server()
-    print("PORT", s.server_address[1], flush=True)
-    try:
-        s.serve_forever()
-    except KeyboardInterrupt:
-        s.close()
+    fake_http.serve_main(Server())

@@ -33,66 +33,23 @@ The model id picks the behaviour (a suffix "@tag" keeps counters apart between t
     python3 tests/integration/fake_providers.py      # prints "PORT n", serves until killed
 """
 
-import http.server
 import json
-import socket
-import sys
-import threading
 import time
 import urllib.parse
+
+import fake_http
 
 FAKE_KEY = "sk-ant-test-7f3a9c2e41"
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):  # quiet
-        pass
-
-    # --- transport ---
-    def send_json(self, code, obj, headers=None):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def start_stream(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-
-    def chunk(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def end_stream(self):
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def cut(self):
-        self.connection.shutdown(socket.SHUT_RDWR)
-        self.close_connection = True
-
-    def wait(self, seconds):
-        self.server.stop.wait(seconds)
-
+class Handler(fake_http.Handler):
     # --- shared ---
     def pieces(self, question, fault):
         if fault.startswith("say-"):
             text = bytes.fromhex(fault[4:]).decode("utf-8")
         else:
             text = "You asked: " + question
-        words = text.split(" ")
-        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+        return fake_http.word_pieces(text)
 
     def count(self, key, api, req):
         with self.server.lock:
@@ -104,12 +61,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return n
 
     def do_POST(self):
-        n = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(n)
-        try:
-            req = json.loads(raw)
-        except ValueError:
-            self.send_json(400, {"error": {"message": "request is not JSON"}})
+        req = self.read_json()
+        if req is None:
             return
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/v1/messages":
@@ -305,19 +258,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                           thought=(fault == "thinking"))
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
+class Server(fake_http.Server):
     def __init__(self):
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.lock = threading.Lock()
-        self.counts = {}
-        self.requests = []
-        self.stop = threading.Event()
-
-    def handle_error(self, request, client_address):
-        pass  # clients hanging up early is what several tests do on purpose
+        super().__init__(Handler)
 
     @property
     def anthropic_url(self):
@@ -327,20 +270,6 @@ class Server(http.server.ThreadingHTTPServer):
     def gemini_url(self):
         return "http://127.0.0.1:%d/v1beta" % self.server_address[1]
 
-    def start(self):
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        return self
-
-    def close(self):
-        self.stop.set()
-        self.shutdown()
-        self.server_close()
-
 
 if __name__ == "__main__":
-    s = Server()
-    print("PORT", s.server_address[1], flush=True)
-    try:
-        s.serve_forever()
-    except KeyboardInterrupt:
-        s.close()
+    fake_http.serve_main(Server())

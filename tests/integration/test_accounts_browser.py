@@ -11,7 +11,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import fake_openai  # noqa: E402
 from test_web import Serve, say  # noqa: E402
-from test_web_browser import CHROMEDRIVER, CHROMIUM, make_driver, webdriver  # noqa: E402
+from chromium import CHROMEDRIVER, CHROMIUM, make_driver, webdriver  # noqa: E402
 
 if webdriver is not None:
     from selenium.webdriver.common.by import By

@@ -9,15 +9,10 @@ and "as it is written" is measurable."""
 import http.client
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 QUESTION = "What is the capital of France?"
@@ -27,13 +22,6 @@ SCRIPT = ANSWER + "\n\nFollow-up questions:\nWhy Paris?"  # a config line holds 
 
 def say(text):
     return "say-" + text.encode("utf-8").hex()
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -133,49 +121,35 @@ def test_openai_council_stream_sends_the_answer_while_it_is_written(serve):
 
 
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # pragma: no cover - reported as a skip below
-    webdriver = None
+except ImportError:  # pragma: no cover - the browser fixture (conftest.py) skips
+    pass
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+WINDOW = "1100,1300"  # the browser fixture's window (conftest.py)
 
 
-@pytest.mark.skipif(webdriver is None or not (CHROMIUM and CHROMEDRIVER),
-                    reason="selenium, chromium or chromedriver is not installed (scripts/setup --deps)")
-def test_page_shows_the_answer_while_it_is_written(serve):
-    o = Options()
-    o.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1100,1300", "--no-proxy-server"):
-        o.add_argument(a)
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
-    try:
-        status, q = post(serve, "/api/v1/questions", {"question": QUESTION})
-        assert status in (200, 201, 202), q
-        d.get("http://127.0.0.1:%d/q/%s" % (serve, q["id"]))
-        # while the page is still live, the answer grows in the draft box
-        seen = []
+def test_page_shows_the_answer_while_it_is_written(serve, browser):
+    d = browser
+    status, q = post(serve, "/api/v1/questions", {"question": QUESTION})
+    assert status in (200, 201, 202), q
+    d.get("http://127.0.0.1:%d/q/%s" % (serve, q["id"]))
+    # while the page is still live, the answer grows in the draft box
+    seen = []
 
-        def drafting(drv):
-            live = drv.execute_script("var m = document.querySelector('main');"
-                                      "return !!(m && m.dataset.events);")
-            boxes = drv.find_elements(By.CSS_SELECTOR, ".answer.draft .draft-text")
-            text = boxes[0].text if boxes else ""
-            if live and text:
-                seen.append(text)
-            return live and len(seen) >= 2 and seen[-1] != seen[0]
-        WebDriverWait(d, 60, poll_frequency=0.05).until(drafting)
-        assert ANSWER.startswith(seen[0]) and len(seen[0]) < len(ANSWER)
-        # then the finished page: the rendered answer says what it is
-        WebDriverWait(d, 60).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "p.source[data-kind]"))
-        src = d.find_element(By.CSS_SELECTOR, "p.source[data-kind]")
-        assert src.get_attribute("data-kind") == "synthesized"
-        assert ANSWER in d.find_element(By.CSS_SELECTOR, "section.answer").text
-        assert not d.find_elements(By.CSS_SELECTOR, ".answer.draft")
-    finally:
-        d.quit()
+    def drafting(drv):
+        live = drv.execute_script("var m = document.querySelector('main');"
+                                  "return !!(m && m.dataset.events);")
+        boxes = drv.find_elements(By.CSS_SELECTOR, ".answer.draft .draft-text")
+        text = boxes[0].text if boxes else ""
+        if live and text:
+            seen.append(text)
+        return live and len(seen) >= 2 and seen[-1] != seen[0]
+    WebDriverWait(d, 60, poll_frequency=0.05).until(drafting)
+    assert ANSWER.startswith(seen[0]) and len(seen[0]) < len(ANSWER)
+    # then the finished page: the rendered answer says what it is
+    WebDriverWait(d, 60).until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "p.source[data-kind]"))
+    src = d.find_element(By.CSS_SELECTOR, "p.source[data-kind]")
+    assert src.get_attribute("data-kind") == "synthesized"
+    assert ANSWER in d.find_element(By.CSS_SELECTOR, "section.answer").text
+    assert not d.find_elements(By.CSS_SELECTOR, ".answer.draft")

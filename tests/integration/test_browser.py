@@ -15,7 +15,6 @@ Skips when the models, chromium/chromedriver or selenium are missing.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -28,28 +27,21 @@ import models  # noqa: E402
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+WINDOW = "1100,1300"  # the browser fixtures' window (conftest.py)
 ARTIFACTS = os.path.join("build", "test-artifacts", "browser")
 QUESTION = "What is the capital of France?"
 
 try:
-    from selenium import webdriver
     from selenium.common.exceptions import TimeoutException
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # pragma: no cover - reported as a skip below
-    webdriver = None
+except ImportError:  # pragma: no cover - the browser fixtures skip
+    pass
 
 pytestmark = [
     pytest.mark.skipif(not all(os.path.exists(p) for p in MODELS.values()),
                        reason="SmolLM2 and Gemma 3 270M are not in the model cache (make setup pulls them)"),
-    pytest.mark.skipif(webdriver is None, reason="selenium is not installed (scripts/setup --deps)"),
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="chromium and chromium-driver are not installed (scripts/setup --deps)"),
 ]
 
 
@@ -77,32 +69,6 @@ def server(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def make_driver(javascript=True):
-    o = Options()
-    o.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1100,1300", "--no-proxy-server"):
-        o.add_argument(a)
-    if not javascript:
-        o.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    d = make_driver(True)
-    yield d
-    d.quit()
-
-
-@pytest.fixture(scope="module")
-def browser_nojs():
-    d = make_driver(False)
-    yield d
-    d.quit()
 
 
 def shot(d, name):

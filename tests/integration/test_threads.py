@@ -362,7 +362,7 @@ try:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
-    from test_web_browser import CHROMEDRIVER, CHROMIUM, make_driver
+    from chromium import CHROMEDRIVER, CHROMIUM, make_driver
 except ImportError:  # pragma: no cover - reported as a skip below
     make_driver = None
 

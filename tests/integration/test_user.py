@@ -70,8 +70,9 @@ def test_old_store_is_upgraded(tmp_path):
         assert c.execute("PRAGMA user_version").fetchone()[0] == 1
     assert user(db, "add", "ada", password="a long enough password\n").returncode == 0
     with sqlite3.connect(db) as c:
-        # every migration ran: 2 (accounts), 3 (threads), ...
-        assert c.execute("PRAGMA user_version").fetchone()[0] >= 3
+        # every migration ran: 2 (accounts), 3 (threads), 4 (instances)
+        assert c.execute("PRAGMA user_version").fetchone()[0] >= 4
+        assert c.execute("SELECT count(*) FROM users").fetchone()[0] == 1
         assert c.execute("SELECT count(*) FROM questions WHERE owner IS NULL").fetchone()[0] == 3
     fake = fake_openai.Server().start()
     srv = test_web.Serve(tmp_path, fake)

@@ -11,13 +11,9 @@ import re
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 EVIL = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
@@ -106,13 +102,6 @@ class Serve:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ Skips when chromium/chromedriver or selenium are missing."""
 import json
 import os
 import re
-import shutil
 import sqlite3
 import sys
 import time
@@ -19,49 +18,18 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 from test_web import Serve, say  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
 try:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:  # pragma: no cover - reported as a skip below
-    webdriver = None
-
-pytestmark = [
-    pytest.mark.skipif(webdriver is None, reason="selenium is not installed (scripts/setup --deps)"),
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="chromium and chromium-driver are not installed (scripts/setup --deps)"),
-]
+except ImportError:  # pragma: no cover - the browser fixtures (conftest.py) skip
+    pass
 
 ALPHA = "Paris is the capital of France. It sits on the Seine."
 BETA = "The capital of France is Paris, a city of about two million people."
 MARKED = "**Paris** is the capital of France. It sits on the `Seine`."
-
-
-def make_driver(javascript=True):
-    o = Options()
-    o.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1280,900", "--no-proxy-server"):
-        o.add_argument(a)
-    if not javascript:
-        o.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=o)
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,20 +40,6 @@ def srv(tmp_path_factory, fake):
     s.base = "http://127.0.0.1:%d" % s.port
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    d = make_driver(True)
-    yield d
-    d.quit()
-
-
-@pytest.fixture(scope="module")
-def browser_nojs():
-    d = make_driver(False)
-    yield d
-    d.quit()
 
 
 def ask(srv, members):

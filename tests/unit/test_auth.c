@@ -12,8 +12,20 @@
 #include "store/db.h"
 #include "store/users.h"
 #include "test.h"
+#include "test_pg.h"
 
 static char dir[] = "/tmp/drux-test-auth-XXXXXX";
+static char pg_url[512]; /* set: the store tests run on a fresh PostgreSQL database */
+
+/* A new store: a file named name in the test folder, or a new PostgreSQL database. */
+static const char *store_path(const char *name)
+{
+    static char url[600];
+    if (pg_url[0])
+        return test_pg_fresh(pg_url, url, sizeof url) ? url : "postgresql:///no-database";
+    snprintf(url, sizeof url, "%s/%s", dir, name);
+    return url;
+}
 
 static const char *tmp_path(const char *name)
 {
@@ -131,7 +143,7 @@ TEST(sealed_secrets)
 TEST(users_and_sessions)
 {
     db *d = NULL;
-    CHECK(db_open(tmp_path("users.db"), &d) == DX_OK);
+    CHECK(db_open(store_path("users.db"), &d) == DX_OK);
     CHECK(db_schema_version(d) == DB_SCHEMA_VERSION && DB_SCHEMA_VERSION >= 2);
     long long ada = 0, bob = 0;
     CHECK(db_user_add(d, "ada", "$h1", "2026-01-01T00:00:00Z", &ada) == DX_OK && ada > 0);
@@ -252,7 +264,7 @@ TEST(migration_keeps_questions)
 TEST(question_owners)
 {
     db *d = NULL;
-    CHECK(db_open(tmp_path("owners.db"), &d) == DX_OK);
+    CHECK(db_open(store_path("owners.db"), &d) == DX_OK);
     long long ada, bob;
     CHECK(db_user_add(d, "ada", "$h", "t", &ada) == DX_OK);
     CHECK(db_user_add(d, "bob", "$h", "t", &bob) == DX_OK);
@@ -302,6 +314,17 @@ int main(void)
     RUN(users_and_sessions);
     RUN(migration_keeps_questions);
     RUN(question_owners);
+    /* the accounts' store on PostgreSQL too (tests/pg-server) */
+    char why[256];
+    if (test_pg_start(pg_url, sizeof pg_url, why, sizeof why)) {
+        printf("# backend: postgresql\n");
+        RUN(users_and_sessions);
+        RUN(question_owners);
+        test_pg_stop();
+    } else {
+        printf("skip postgresql: %s\n", why);
+        test_skipped++;
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) {

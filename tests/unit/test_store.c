@@ -1,20 +1,53 @@
 /* The store: schema and migrations, a question's life, interruption on
- * reopen, search and paging, and the all-or-nothing finish. */
+ * reopen, search and paging, and the all-or-nothing finish. Every test runs
+ * twice: on a SQLite file and on PostgreSQL (a server started for the run by
+ * tests/pg-server; skipped with one line when PostgreSQL is not installed).
+ * Then the SQL seam's own cases: placeholders, types, errors, redaction. */
 #include <jansson.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "store/db.h"
+#include "store/sql.h"
 #include "test.h"
+#include "test_pg.h"
 
 static char dir[] = "/tmp/drux-store-XXXXXX";
-static char path[256];
+static char path[600];
+static char pg_url[512]; /* the test server's maintenance database; "" on SQLite */
 
+/* A new empty store: a file on SQLite, a new database on PostgreSQL. */
 static void fresh(void)
 {
     static int n;
+    if (pg_url[0]) {
+        if (!test_pg_fresh(pg_url, path, sizeof path))
+            snprintf(path, sizeof path, "postgresql:///no-database");
+        return;
+    }
     snprintf(path, sizeof path, "%s/t%d.db", dir, n++);
+}
+
+/* Sets the stored schema version behind the store's back. */
+static bool force_version(int v)
+{
+    char q[160];
+    if (pg_url[0]) {
+        snprintf(q, sizeof q,
+                 "CREATE TABLE IF NOT EXISTS drux_schema(version BIGINT NOT NULL); "
+                 "DELETE FROM drux_schema; INSERT INTO drux_schema VALUES(%d)",
+                 v);
+        return test_pg_exec(path, q);
+    }
+    sqlite3 *h;
+    if (sqlite3_open(path, &h) != SQLITE_OK)
+        return false;
+    snprintf(q, sizeof q, "PRAGMA user_version = %d", v);
+    bool ok = sqlite3_exec(h, q, NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(h);
+    return ok;
 }
 
 static db_member member(const char *name, const char *status, const char *text)
@@ -44,10 +77,7 @@ TEST(new_store_has_current_schema)
 TEST(newer_schema_is_refused)
 {
     fresh();
-    sqlite3 *h;
-    CHECK(sqlite3_open(path, &h) == SQLITE_OK);
-    sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL);
-    sqlite3_close(h);
+    CHECK(force_version(99));
     db *d;
     CHECK_EQ_INT(db_open(path, &d), DX_EUNSUPPORTED);
     CHECK(strstr(dx_errmsg(), "newer") != NULL);
@@ -173,10 +203,24 @@ TEST(list_search_and_pages)
                            "Capital of France", "What colour is the sky"};
     for (int i = 0; i < 5; i++)
         CHECK_EQ_INT(db_question_insert(d, ids[i], texts[i], NULL, 0, "t"), DX_OK);
+    db_member m0 = member("alpha", "done", "blue"), m1 = member("beta", "running", "sky");
+    CHECK_EQ_INT(db_member_save(d, "k5", 1, &m1), DX_OK);
+    CHECK_EQ_INT(db_member_save(d, "k5", 0, &m0), DX_OK);
+    CHECK_EQ_INT(db_member_save(d, "k3", 0, &m1), DX_OK);
     json_t *l;
     CHECK_EQ_INT(db_question_list(d, NULL, 2, NULL, &l), DX_OK);
     CHECK_EQ_INT(json_array_size(l), 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(l, 0), "id")), "k5");
+    /* each with its own members, in council order, without texts */
+    json_t *ms = json_object_get(json_array_get(l, 0), "members");
+    CHECK_EQ_INT(json_array_size(ms), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ms, 0), "name")), "alpha");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(ms, 1), "status")), "running");
+    CHECK(!json_object_get(json_array_get(ms, 0), "text"));
+    CHECK_EQ_INT(json_array_size(json_object_get(json_array_get(l, 1), "members")), 0);
+    json_decref(l);
+    CHECK_EQ_INT(db_question_list(d, NULL, 10, "k4", &l), DX_OK);
+    CHECK_EQ_INT(json_array_size(json_object_get(json_array_get(l, 0), "members")), 1);
     json_decref(l);
     CHECK_EQ_INT(db_question_list(d, NULL, 10, "k4", &l), DX_OK);
     CHECK_EQ_INT(json_array_size(l), 3);
@@ -333,8 +377,356 @@ TEST(question_status_names_round_trip)
 TEST(unopenable_path_fails_with_message)
 {
     db *d;
+    if (pg_url[0]) {
+        /* no server there; the password in the URL never reaches the message */
+        CHECK_EQ_INT(db_open("postgresql://drux:sekret@/x?host=/nonexistent-dir", &d), DX_EIO);
+        CHECK(strstr(dx_errmsg(), "nonexistent-dir") != NULL);
+        CHECK(strstr(dx_errmsg(), "sekret") == NULL);
+        return;
+    }
     CHECK_EQ_INT(db_open("/nonexistent-dir/x/drux.db", &d), DX_EIO);
     CHECK(strstr(dx_errmsg(), "/nonexistent-dir/x/drux.db") != NULL);
+}
+
+static void *open_close(void *arg)
+{
+    (void)arg;
+    db *d;
+    dx_status st = db_open(path, &d);
+    db_close(d);
+    return (void *)(long)st;
+}
+
+TEST(concurrent_opens_migrate_once)
+{
+    /* instances starting together on one new database: one migrates, the
+     * others wait for it and find the schema current */
+    fresh();
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, open_close, NULL) == 0);
+    long bad = 0;
+    for (int i = 0; i < 4; i++) {
+        void *rc;
+        pthread_join(t[i], &rc);
+        bad += (long)rc != DX_OK;
+    }
+    CHECK_EQ_INT(bad, 0);
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    CHECK_EQ_INT(db_schema_version(d), DB_SCHEMA_VERSION);
+    db_close(d);
+}
+
+TEST(long_texts_and_unicode_round_trip)
+{
+    fresh();
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    const char *q = "Wie weit ist es? ‘Quotes’ 'and' \"more\" ?1 $1 -- not a comment; 東京";
+    CHECK_EQ_INT(db_question_insert(d, "u1", q, NULL, 0, "t"), DX_OK);
+    static char big[200000];
+    memset(big, 'x', sizeof big - 1);
+    db_member m = member("alpha", "done", big);
+    CHECK_EQ_INT(db_member_save(d, "u1", 0, &m), DX_OK);
+    m.text = "second save replaces the first";
+    m.text_len = strlen(m.text);
+    m.latency_ms = 5000000000LL; /* past 32 bits */
+    CHECK_EQ_INT(db_member_save(d, "u1", 0, &m), DX_OK);
+    json_t *got;
+    CHECK_EQ_INT(db_question_get(d, "u1", true, &got), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(got, "question")), q);
+    json_t *m0 = json_array_get(json_object_get(got, "members"), 0);
+    CHECK_STR(json_string_value(json_object_get(m0, "text")), "second save replaces the first");
+    CHECK_EQ_INT(json_integer_value(json_object_get(m0, "latency_ms")), 5000000000LL);
+    CHECK_EQ_INT(json_array_size(json_object_get(got, "members")), 1);
+    json_decref(got);
+    CHECK_EQ_INT(db_question_list(d, "?1 $1", 10, NULL, &got), DX_OK);
+    CHECK_EQ_INT(json_array_size(got), 1);
+    json_decref(got);
+    db_close(d);
+}
+
+/* ---- several instances on one store ---- */
+
+typedef struct ev_log {
+    int n;
+    char names[16][16];
+    long long seqs[16];
+} ev_log;
+
+static void log_event(void *user, long long seq, const char *name, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    ev_log *l = user;
+    if (l->n < 16) {
+        snprintf(l->names[l->n], sizeof l->names[0], "%s", name);
+        l->seqs[l->n++] = seq;
+    }
+}
+
+TEST(dead_instances_questions_are_interrupted)
+{
+    if (!pg_url[0])
+        return; /* a SQLite file has one process: reopening interrupts (above) */
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    CHECK(strcmp(db_instance(a), db_instance(b)) != 0);
+    CHECK_EQ_INT(db_question_insert(a, "qa", "asked on a", NULL, 0, "t"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(a, "qa", QUESTION_RUNNING, NULL), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qa", 1, "phase", "{\"phase\":\"asking\"}"), DX_OK);
+    /* b opening, and b's heartbeat while a is alive, leave a's question alone */
+    int reaped = -1;
+    CHECK_EQ_INT(db_heartbeat(b, 18, 60000, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 0);
+    json_t *q;
+    CHECK_EQ_INT(db_question_get(b, "qa", false, &q), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "status")), "running");
+    json_decref(q);
+    /* a falls silent for longer than the lease: b marks its question
+     * interrupted, once, and ends its events */
+    usleep(30 * 1000);
+    CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 1);
+    CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+    CHECK_EQ_INT(reaped, 0);
+    CHECK_EQ_INT(db_question_get(b, "qa", false, &q), DX_OK);
+    CHECK_STR(json_string_value(json_object_get(q, "status")), "interrupted");
+    json_decref(q);
+    ev_log l = {0};
+    CHECK_EQ_INT(db_events_since(b, "qa", 0, log_event, &l), DX_OK);
+    CHECK_EQ_INT(l.n, 3);
+    CHECK_STR(l.names[0], "phase");
+    CHECK_STR(l.names[1], "error");
+    CHECK_STR(l.names[2], "end");
+    CHECK_EQ_INT(l.seqs[2], 3);
+    /* a comes back (a stall, not a crash): its heartbeat registers it again */
+    CHECK_EQ_INT(db_heartbeat(a, 18, 60000, &reaped), DX_OK);
+    int active, capacity;
+    CHECK_EQ_INT(db_load(b, 60000, &active, &capacity), DX_OK);
+    CHECK_EQ_INT(active, 0);
+    CHECK_EQ_INT(capacity, 36);
+    db_close(a);
+    CHECK_EQ_INT(db_load(b, 60000, &active, &capacity), DX_OK);
+    CHECK_EQ_INT(capacity, 18); /* a stopped cleanly: gone at once */
+    db_close(b);
+}
+
+TEST(events_notify_listeners)
+{
+    if (!pg_url[0])
+        return; /* notifications are PostgreSQL's */
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l;
+    CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    CHECK_EQ_INT(db_question_insert(a, "qn", "x", NULL, 0, "t"), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qn", 1, "member", "{\"index\":0,\"delta\":\"Hi\"}"), DX_OK);
+    CHECK_EQ_INT(db_event_add(a, "qn", 2, "end", NULL), DX_OK);
+    char kind = 0, id[40];
+    bool got = false;
+    for (int i = 0; i < 50 && !got; i++)
+        CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+    CHECK(got);
+    CHECK_EQ_INT(kind, 'e');
+    CHECK_STR(id, "qn");
+    ev_log e = {0};
+    CHECK_EQ_INT(db_events_since(b, "qn", 1, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 1);
+    CHECK_STR(e.names[0], "end");
+    /* a deletion is told too, and the events go with the question */
+    CHECK_EQ_INT(db_question_delete(a, "qn"), DX_OK);
+    CHECK_EQ_INT(db_notify_deleted(a, "qn"), DX_OK);
+    got = false;
+    for (int i = 0; i < 50 && !(got && kind == 'd'); i++)
+        CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+    CHECK_EQ_INT(kind, 'd');
+    CHECK_STR(id, "qn");
+    e.n = 0;
+    CHECK_EQ_INT(db_events_since(b, "qn", 0, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 0);
+    db_listener_close(l);
+    db_close(a);
+    db_close(b);
+}
+
+TEST(posted_events_are_stored_in_order)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l = NULL;
+    if (pg_url[0])
+        CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    CHECK_EQ_INT(db_question_insert(a, "qp", "x", NULL, 0, "t"), DX_OK);
+    /* more than one statement's worth, and one for a question that is gone */
+    char data[64];
+    for (int i = 1; i <= 40; i++) {
+        snprintf(data, sizeof data, "{\"delta\":\"%d\"}", i);
+        CHECK_EQ_INT(db_event_post(a, "qp", i, "member", i == 40 ? NULL : data), DX_OK);
+    }
+    CHECK_EQ_INT(db_event_post(a, "nosuch", 1, "member", "{}"), DX_OK);
+    if (l) { /* the writer's notification arrives */
+        char kind = 0, id[40];
+        bool got = false;
+        for (int i = 0; i < 50 && !got; i++)
+            CHECK_EQ_INT(db_listener_wait(l, 100, &kind, id, sizeof id, &got), DX_OK);
+        CHECK(got && kind == 'e' && !strcmp(id, "qp"));
+    }
+    db_close(a); /* closing writes what is still queued */
+    ev_log e = {0};
+    CHECK_EQ_INT(db_events_since(b, "qp", 24, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 16);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(e.seqs[i], 25 + i);
+    e.n = 0;
+    CHECK_EQ_INT(db_events_since(b, "nosuch", 0, log_event, &e), DX_OK);
+    CHECK_EQ_INT(e.n, 0);
+    db_listener_close(l);
+    db_close(b);
+}
+
+TEST(rate_limit_is_shared)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    /* 60 a minute with 5 saved up: the sixth request in a row is refused,
+     * whichever instance it reaches; another client has its own bucket */
+    int ok_count = 0;
+    for (int i = 0; i < 6; i++) {
+        bool ok = false;
+        CHECK_EQ_INT(db_rate_take(i % 2 ? a : b, "203.0.113.7", 60, 5, &ok), DX_OK);
+        ok_count += ok;
+    }
+    CHECK_EQ_INT(ok_count, 5);
+    bool ok = false;
+    CHECK_EQ_INT(db_rate_take(a, "203.0.113.8", 60, 5, &ok), DX_OK);
+    CHECK(ok);
+    /* a second later one request has come back (60 a minute) */
+    usleep(1100 * 1000);
+    CHECK_EQ_INT(db_rate_take(b, "203.0.113.7", 60, 5, &ok), DX_OK);
+    CHECK(ok);
+    CHECK_EQ_INT(db_rate_take(a, "203.0.113.7", 60, 5, &ok), DX_OK);
+    CHECK(!ok);
+    db_close(a);
+    db_close(b);
+}
+
+/* ---- the seam itself ---- */
+
+TEST(seam_placeholders_types_and_errors)
+{
+    fresh();
+    sql *c;
+    CHECK_EQ_INT(sql_open(path, &c), DX_OK);
+    CHECK_EQ_INT(sql_exec_ddl(c, "CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                                 "name TEXT NOT NULL UNIQUE, n INTEGER, b BLOB, r REAL)"),
+                 DX_OK);
+    sql_stmt *s;
+    bool row;
+    /* RETURNING gives the new id on both */
+    CHECK_EQ_INT(sql_prep(c, &s, "INSERT INTO t(name, n, b, r) VALUES(?, ?, ?, 2.5) RETURNING id",
+                          "tib", "a'?", 1LL << 40, "\0\1\2", (size_t)3),
+                 DX_OK);
+    CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+    CHECK(row);
+    long long id = sql_int(s, 0);
+    CHECK(id > 0);
+    sql_finalize(s);
+    /* a ? inside quotes is text; ?N may repeat */
+    CHECK_EQ_INT(sql_prep(c, &s,
+                          "SELECT '?' || name, n, b, r, n > ?1, ?2 FROM t WHERE id = ?1 OR "
+                          "name = ?2",
+                          "it", id, "zzz"),
+                 DX_OK);
+    CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+    CHECK(row);
+    CHECK_STR(sql_text(s, 0), "?a'?");
+    CHECK_EQ_INT(sql_int(s, 1), 1LL << 40);
+    const unsigned char *b = sql_blob(s, 2);
+    CHECK(b && sql_bytes(s, 2) == 3 && b[0] == 0 && b[1] == 1 && b[2] == 2);
+    CHECK_NEAR(sql_double(s, 3), 2.5, 1e-9);
+    CHECK_EQ_INT(sql_int(s, 4), 1); /* a comparison reads as 1 on both */
+    CHECK_STR(sql_text(s, 5), "zzz");
+    CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+    CHECK(!row);
+    sql_finalize(s);
+    /* a unique violation is a constraint error, told by kind */
+    CHECK_EQ_INT(sql_do(c, NULL, "INSERT INTO t(name) VALUES(?)", "t", "a'?"), DX_EARG);
+    CHECK_EQ_INT(sql_error_of(c), SQL_ERR_CONSTRAINT);
+    /* a rolled-back transaction leaves nothing; changes are counted */
+    CHECK_EQ_INT(sql_begin(c), DX_OK);
+    CHECK_EQ_INT(sql_do(c, NULL, "INSERT INTO t(name) VALUES(?)", "t", "b"), DX_OK);
+    sql_rollback(c);
+    long long changed = -1;
+    CHECK_EQ_INT(
+        sql_do(c, &changed, "UPDATE t SET n = n + 1 WHERE name IN (?, ?)", "tt", "a'?", "b"),
+        DX_OK);
+    CHECK_EQ_INT(changed, 1);
+    /* upsert, the portable form */
+    CHECK_EQ_INT(sql_do(c, NULL,
+                        "INSERT INTO t(name, n) VALUES(?, 7) ON CONFLICT(name) DO UPDATE SET "
+                        "n = t.n + excluded.n",
+                        "t", "a'?"),
+                 DX_OK);
+    CHECK_EQ_INT(sql_prep(c, &s, "SELECT n FROM t WHERE name = ?", "t", "a'?"), DX_OK);
+    CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+    CHECK(row);
+    CHECK_EQ_INT(sql_int(s, 0), (1LL << 40) + 8);
+    sql_finalize(s);
+    /* a syntax error is an error of its own kind, never a crash */
+    CHECK_EQ_INT(sql_do(c, NULL, "SELEC nonsense", ""), DX_EIO);
+    CHECK_EQ_INT(sql_error_of(c), SQL_ERR_OTHER);
+    sql_close(c);
+}
+
+TEST(seam_redacts_passwords)
+{
+    char out[256];
+    sql_target_redact("postgres://ada:s3cr%40t@db.example:5432/drux?sslmode=require", out,
+                      sizeof out);
+    CHECK_STR(out, "postgres://ada:***@db.example:5432/drux?sslmode=require");
+    sql_target_redact("postgresql:///drux?host=/run/pg&password=hunter2&user=x", out, sizeof out);
+    CHECK_STR(out, "postgresql:///drux?host=/run/pg&password=***&user=x");
+    sql_target_redact("host=db dbname=drux password = 'it''s \\' x' user=ada", out, sizeof out);
+    CHECK(!strstr(out, "it") && strstr(out, "user=ada") && strstr(out, "password=***"));
+    sql_target_redact("postgres://ada@db/drux", out, sizeof out);
+    CHECK_STR(out, "postgres://ada@db/drux");
+    sql_target_redact("/home/ada/drux.db", out, sizeof out);
+    CHECK_STR(out, "/home/ada/drux.db");
+    sql_target_redact("postgres://ada:pw@db/drux", out, 12); /* cut, still terminated */
+    CHECK_EQ_INT(strlen(out), 11);
+    CHECK(sql_target_is_postgres("postgres://x") && sql_target_is_postgres("postgresql://x") &&
+          sql_target_is_postgres("host=/run/pg dbname=drux") &&
+          !sql_target_is_postgres("/tmp/drux.db") && !sql_target_is_postgres("drux=1.db") &&
+          !sql_target_is_postgres("/tmp/host=1.db") && sql_target_is_postgres("dbname=drux"));
+}
+
+static void run_all(void)
+{
+    RUN(new_store_has_current_schema);
+    RUN(newer_schema_is_refused);
+    RUN(question_lifecycle);
+    RUN(unfinished_questions_are_interrupted_on_reopen);
+    RUN(finish_is_all_or_nothing);
+    RUN(list_search_and_pages);
+    RUN(unopenable_path_fails_with_message);
+    RUN(concurrent_opens_migrate_once);
+    RUN(long_texts_and_unicode_round_trip);
+    RUN(seam_placeholders_types_and_errors);
+    RUN(dead_instances_questions_are_interrupted);
+    RUN(events_notify_listeners);
+    RUN(posted_events_are_stored_in_order);
+    RUN(rate_limit_is_shared);
+    RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
 }
 
 int main(void)
@@ -343,16 +735,20 @@ int main(void)
         perror("mkdtemp");
         return 1;
     }
-    RUN(new_store_has_current_schema);
-    RUN(newer_schema_is_refused);
-    RUN(question_lifecycle);
-    RUN(unfinished_questions_are_interrupted_on_reopen);
-    RUN(finish_is_all_or_nothing);
-    RUN(list_search_and_pages);
-    RUN(old_store_keeps_every_question_as_a_thread_of_one);
-    RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
+    printf("# backend: sqlite\n");
+    run_all();
+    RUN(old_store_keeps_every_question_as_a_thread_of_one); /* a SQLite file of schema 1 */
     RUN(question_status_names_round_trip);
-    RUN(unopenable_path_fails_with_message);
+    RUN(seam_redacts_passwords);
+    char why[256];
+    if (test_pg_start(pg_url, sizeof pg_url, why, sizeof why)) {
+        printf("# backend: postgresql (%s)\n", pg_url);
+        run_all();
+        test_pg_stop();
+    } else {
+        printf("skip postgresql: %s\n", why);
+        test_skipped++;
+    }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd)) { /* leftovers in /tmp only */

@@ -94,6 +94,21 @@ static cns_result *run(arena *a, const char *json, canned *c, pieces *p)
     return r;
 }
 
+/* The reply to Brazil's question is taken as the synthesized answer want, streamed and final
+ * alike. */
+static void check_answer_kept(const char *reply, const char *want)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    canned c = {.reply = reply};
+    pieces p = {0};
+    cns_result *r = run(&a, brazil, &c, &p);
+    CHECK(r);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK_STR(r->answer, want);
+    CHECK_STR(p.text, r->answer);
+    arena_free(&a);
+}
+
 TEST(good_answer_is_shown_and_streamed)
 {
     arena a = arena_make(64 << 10, 64 << 20);
@@ -124,17 +139,9 @@ TEST(good_answer_is_shown_and_streamed)
  * not part of the answer, streamed or final. */
 TEST(inline_followup_marker_ends_the_answer)
 {
-    arena a = arena_make(64 << 10, 64 << 20);
-    canned c = {.reply = "Portuguese is the official language of Brazil. Follow-up questions: How "
-                         "did Portuguese come to Brazil? Which other languages are spoken in "
-                         "Brazil?"};
-    pieces p = {0};
-    cns_result *r = run(&a, brazil, &c, &p);
-    CHECK(r);
-    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
-    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
-    CHECK_STR(p.text, r->answer);
-    arena_free(&a);
+    check_answer_kept("Portuguese is the official language of Brazil. Follow-up questions: How "
+                      "did Portuguese come to Brazil? Which other languages are spoken in Brazil?",
+                      "Portuguese is the official language of Brazil.");
 }
 
 /* A writer that goes on after its three follow-ups (more questions, a
@@ -215,16 +222,9 @@ TEST(writer_is_stopped_once_the_followups_are_written)
  * go, the answer is kept, streamed and final alike. */
 TEST(question_and_answer_labels_are_dropped)
 {
-    arena a = arena_make(64 << 10, 64 << 20);
-    canned c = {.reply = "Question: What language is spoken in Brazil?\n**Answer:** Portuguese is "
-                         "the official language of Brazil.\n\nFollow-up questions:\n"};
-    pieces p = {0};
-    cns_result *r = run(&a, brazil, &c, &p);
-    CHECK(r);
-    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
-    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
-    CHECK_STR(p.text, r->answer);
-    arena_free(&a);
+    check_answer_kept("Question: What language is spoken in Brazil?\n**Answer:** Portuguese is "
+                      "the official language of Brazil.\n\nFollow-up questions:\n",
+                      "Portuguese is the official language of Brazil.");
 }
 
 /* Each reply must be replaced by the extractive answer, for the reason given. */

@@ -1,0 +1,264 @@
+"""Two `drux serve` instances on one PostgreSQL store share the work: a question asked
+through A is watched live, re-run and deleted through B; the per-client rate limit
+counts requests to both; and when A is killed (-9) mid-answer, B marks its question
+interrupted and B's followers hear it.
+
+PostgreSQL is a throwaway server (tests/pg-server: initdb in a temporary folder, a
+unix socket); the members are scripted OpenAI-compatible ones on loopback
+(fake_openai "slowsay-HEX": a word every 0.2 s), so an answer takes seconds. Skipped
+with one line when PostgreSQL is not installed."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fake_openai  # noqa: E402
+
+DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LEASE_MS = 1500
+A_SAYS = "The capital of France is Paris, a city on the Seine."
+B_SAYS = "Paris is the capital of France."
+
+
+def slowsay(text):
+    return "slowsay-" + text.encode("utf-8").hex()
+
+
+@pytest.fixture(scope="module")
+def pg():
+    d = tempfile.mkdtemp(prefix="drux-pgi-")
+    os.chmod(d, 0o755)  # the server may run as the postgres user
+    r = subprocess.run([os.path.join(ROOT, "tests/pg-server"), "start", d + "/pg"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.skip("PostgreSQL: " + (r.stderr.strip().splitlines() or ["tests/pg-server failed"])[-1])
+    url = r.stdout.strip()
+    n = [0]
+
+    def fresh():
+        """A new empty database in the server; its URL."""
+        n[0] += 1
+        name = "inst%d" % n[0]
+        subprocess.run(["psql", "-q", url, "-c", "CREATE DATABASE " + name], check=True,
+                       capture_output=True)
+        return url.replace("/postgres?", "/%s?" % name)
+    yield fresh
+    subprocess.run([os.path.join(ROOT, "tests/pg-server"), "stop", d + "/pg"], capture_output=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fake():
+    s = fake_openai.Server().start()
+    yield s
+    s.close()
+
+
+class Instance:
+    def __init__(self, tmp, fake, db, *args):
+        cfg = tmp / "council.ini"
+        lines = ["[council]", "timeout_s = 60", "synthesizer = writer"]
+        for name, model in (("a", slowsay(A_SAYS)), ("b", slowsay(B_SAYS)),
+                            ("writer", slowsay("Paris."))):
+            lines += ["[member.%s]" % name, "type = remote", "tier = free",
+                      "base_url = " + fake.base_url, "model = " + model]
+        cfg.write_text("\n".join(lines) + "\n")
+        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+        env.pop("DRUX_CONFIG", None)
+        env["DRUX_HOME"] = str(tmp / "home")
+        env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
+        env["DRUX_LEASE_MS"] = str(LEASE_MS)
+        # one server key for every instance, as a deployment shares it (docs/operations.md)
+        env["DRUX_SERVER_KEY"] = str(tmp.parent / "server.key")
+        self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--db", db, "--config", str(cfg)]
+                                     + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        line = self.proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
+        assert "password" not in line
+        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+
+    def json(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        hdrs = {}
+        if body is not None:
+            body = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        c.request(method, path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, (json.loads(data) if data else None)
+
+    def events(self, qid, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c.request("GET", "/api/v1/questions/%s/events" % qid)
+        r = c.getresponse()
+        assert r.status == 200
+        out, name = [], None
+        for raw in r:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                out.append((name, json.loads(line[6:])))
+        c.close()
+        return out
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        err = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return err
+
+
+def wait_for(pred, timeout=30, every=0.1):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, fake, pg):
+    db = pg()
+    a = Instance(tmp_path_factory.mktemp("a"), fake, db, "--rate-limit", "0")
+    b = Instance(tmp_path_factory.mktemp("b"), fake, db, "--rate-limit", "0")
+    yield a, b
+    for s in (a, b):
+        s.stop()
+
+
+def texts(events):
+    """Each member's text as the events build it: the state's, then every delta."""
+    state = events[0][1]
+    got = {i: m.get("text", "") for i, m in enumerate(state["members"])}
+    for name, ev in events[1:]:
+        if name == "member" and "delta" in ev:
+            got[ev["index"]] = got.get(ev["index"], "") + ev["delta"]
+    return got
+
+
+def test_ask_on_a_watch_on_b(pair):
+    a, b = pair
+    st, q = a.json("POST", "/api/v1/questions", {"question": "What is the capital of France?"})
+    assert st == 201, q
+    # B joins while A's members are still answering
+    wait_for(lambda: b.json("GET", "/api/v1/questions/" + q["id"])[1]["status"] == "running")
+    events = b.events(q["id"])
+    names = [e for e, _ in events]
+    assert names[0] == "state" and names[-1] == "result", names
+    assert "member" in names and "phase" in names
+    # every piece once: B's view spells each answer exactly
+    got = texts(events)
+    assert got[0] == A_SAYS and got[1] == B_SAYS, got
+    assert events[-1][1]["status"] == "done"
+    st, stored = b.json("GET", "/api/v1/questions/" + q["id"])
+    assert stored["status"] == "done" and stored["result"] is not None
+    assert [m["text"] for m in stored["members"]][:2] == [A_SAYS, B_SAYS]
+    # B lists it, and re-runs it on B
+    st, lst = b.json("GET", "/api/v1/questions")
+    assert q["id"] in [x["id"] for x in lst["questions"]]
+    st, c = b.json("POST", "/api/v1/questions/%s/rerun" % q["id"])
+    assert st == 201 and c["question"] == q["question"]
+    assert b.events(c["id"])[-1][1]["status"] == "done"
+
+
+def test_delete_on_b_stops_a(pair):
+    a, b = pair
+    st, q = a.json("POST", "/api/v1/questions", {"question": "Which river runs through Paris?"})
+    assert st == 201
+    wait_for(lambda: a.json("GET", "/api/v1/questions/" + q["id"])[1]["status"] == "running")
+    got = {}
+    watchers = [threading.Thread(target=lambda s=s, k=k: got.setdefault(k, s.events(q["id"])))
+                for s, k in ((a, "a"), (b, "b"))]
+    for t in watchers:
+        t.start()
+    time.sleep(0.5)
+    st, _ = b.json("DELETE", "/api/v1/questions/" + q["id"])
+    assert st in (200, 204)
+    for t in watchers:
+        t.join(30)
+    # both followers hear of it, on A (which ran it) and on B
+    for k in ("a", "b"):
+        last = got[k][-1]
+        assert last[0] == "error" and last[1]["code"] == "deleted", (k, got[k][-3:])
+    assert a.json("GET", "/api/v1/questions/" + q["id"])[0] == 404
+    # A stopped working on it: its slot is free again
+    wait_for(lambda: a.json("GET", "/api/v1/health")[1]["running"] == 0)
+
+
+def test_rate_limit_counts_both_instances(tmp_path_factory, fake, pg):
+    db = pg()
+    a = Instance(tmp_path_factory.mktemp("ra"), fake, db, "--rate-limit", "6")
+    b = Instance(tmp_path_factory.mktemp("rb"), fake, db, "--rate-limit", "6")
+    try:
+        codes = []
+        for i in range(7):
+            s = a if i % 2 == 0 else b
+            codes.append(s.json("POST", "/api/v1/questions", {"question": "Q%d?" % i})[0])
+        # 5 saved up for one client, wherever the requests land; then 429 on either
+        assert codes[:5] == [201] * 5, codes
+        assert codes[5:] == [429, 429], codes
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_kill9_on_a_is_interrupted_by_b(tmp_path_factory, fake, pg):
+    db = pg()
+    a = Instance(tmp_path_factory.mktemp("ka"), fake, db, "--rate-limit", "0")
+    b = Instance(tmp_path_factory.mktemp("kb"), fake, db, "--rate-limit", "0")
+    try:
+        st, q = a.json("POST", "/api/v1/questions", {"question": "Name a river in France."})
+        assert st == 201
+
+        def answering():
+            st, x = b.json("GET", "/api/v1/questions/" + q["id"])
+            return x["status"] == "running" and any(m.get("text") for m in x["members"])
+        wait_for(answering)
+        got = {}
+        t = threading.Thread(target=lambda: got.setdefault("b", b.events(q["id"], timeout=60)))
+        t.start()
+        time.sleep(0.3)
+        a.proc.kill()  # SIGKILL: A writes nothing more
+        a.proc.wait()
+        t0 = time.monotonic()
+        wait_for(lambda: b.json("GET", "/api/v1/questions/" + q["id"])[1]["status"] == "interrupted",
+                 timeout=20)
+        # within the lease and a heartbeat or two, not forever
+        assert time.monotonic() - t0 < 10 * LEASE_MS / 1000
+        t.join(20)
+        last = got["b"][-1]
+        assert last[0] == "error" and last[1]["code"] == "interrupted", got["b"][-3:]
+        st, x = b.json("GET", "/api/v1/questions/" + q["id"])
+        assert x["error"] and x["result"] is None
+        # and B can run it again
+        st, c = b.json("POST", "/api/v1/questions/%s/rerun" % q["id"])
+        assert st == 201
+        assert b.events(c["id"])[-1][1]["status"] == "done"
+    finally:
+        a.stop()
+        b.stop()
