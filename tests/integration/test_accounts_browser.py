@@ -14,6 +14,7 @@ from test_web import Serve, say  # noqa: E402
 from chromium import CHROMEDRIVER, CHROMIUM, make_driver, webdriver  # noqa: E402
 
 if webdriver is not None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -60,8 +61,13 @@ def fill(d, **fields):
 
 
 def account_name(d):
-    found = d.find_elements(By.CSS_SELECTOR, "nav.account a.who")
-    return found[0].text if found else None
+    """The signed-in name the header shows, None when it shows none; "" while the page is being
+    replaced under the lookup (the element went stale), so a wait on either answer goes on."""
+    try:
+        found = d.find_elements(By.CSS_SELECTOR, "nav.account a.who")
+        return found[0].text if found else None
+    except StaleElementReferenceException:
+        return ""
 
 
 def submit(d, form_action):
