@@ -610,6 +610,16 @@ bool acct_start(http_req *r, const char *question, const acct_selection *sel,
     return start_for(r, question, sel, NULL, id, ret);
 }
 
+/* A JSON array's strings (at most DX_MAX_MEMBERS) into names; how many. */
+static size_t member_names(const json_t *from, const char *names[DX_MAX_MEMBERS])
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(from) && n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(from, i)))
+            names[n++] = json_string_value(json_array_get(from, i));
+    return n;
+}
+
 bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
                    char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
@@ -620,9 +630,8 @@ bool acct_followup(http_req *r, const char *parent, const char *question, json_t
     acct_selection sel;
     dx_status st = members ? DX_OK : db_question_source(store(r), parent, &pq, &asked);
     json_t *from = members ? members : asked; /* the request's members, else the parent's */
-    for (size_t i = 0; !st && i < json_array_size(from) && n < DX_MAX_MEMBERS; i++)
-        if (json_is_string(json_array_get(from, i)))
-            names[n++] = json_string_value(json_array_get(from, i));
+    if (!st)
+        n = member_names(from, names);
     if (!st)
         st = acct_select(r, from ? names : NULL, n, NULL, &sel);
     bool ok = false;
@@ -643,9 +652,8 @@ bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum 
     size_t n = 0;
     acct_selection sel;
     dx_status st = db_question_source(store(r), id, &question, &asked);
-    for (size_t i = 0; !st && i < json_array_size(asked) && n < DX_MAX_MEMBERS; i++)
-        if (json_is_string(json_array_get(asked, i)))
-            names[n++] = json_string_value(json_array_get(asked, i));
+    if (!st)
+        n = member_names(asked, names);
     if (!st)
         st = acct_select(r, asked ? names : NULL, n, NULL, &sel);
     bool ok = false;
