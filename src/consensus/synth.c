@@ -169,7 +169,9 @@ static const char *const answer_rules[] = {
     NULL,
 };
 
-#define RULE_DISAGREE 3 /* answer_rules[3]: say which point is disputed */
+#define RULE_DIRECT 1    /* answer_rules[1]: start with the direct answer */
+#define RULE_DISAGREE 3  /* answer_rules[3]: say which point is disputed */
+#define RULE_FOLLOWUPS 5 /* answer_rules[5]: the follow-up questions */
 
 /* The marker between the answer and the follow-ups in the synthesizer's reply. */
 #define FOLLOWUP_MARK "follow-up questions"
@@ -1169,6 +1171,12 @@ static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, 
         st = cns_prompt_synthesis_rules(r, &sys);
         if (!st)
             st = cns_prompt_synthesis_notes(r, &p);
+        /* what to write, said again last: with the rules only in the system
+         * turn, small writers go straight to the follow-ups, and with only
+         * the first said again, they write no follow-ups */
+        if (!st)
+            st = dx_buf_printf(&p, "\n%s\n%s\n", answer_rules[RULE_DIRECT],
+                               answer_rules[RULE_FOLLOWUPS]);
         if (!st)
             st = opt->stream(opt->generate_user, sys.data, p.data, on_reply_piece, &as, reply);
         if (!st)

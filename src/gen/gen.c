@@ -188,6 +188,9 @@ int gen_context_size(const gen_model *gm, const gen_params *p)
  * and the next generation with the same context size takes the one that
  * shares the longest start with its prompt and prefills only the rest. */
 
+/* The shortest shared start worth taking a kept session for. */
+#define GEN_REUSE_MIN_TOKENS 8
+
 static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
 {
     size_t n = 0;
@@ -197,9 +200,10 @@ static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_
 }
 
 /* An idle session of n_ctx tokens for the prompt ids[0..n): the one holding
- * the longest start of it (cut back to that), else NULL. *reused gets the
- * tokens already in its cache; at least the last prompt token is left to
- * decode, for its logits. */
+ * the longest start of it, at least GEN_REUSE_MIN_TOKENS (cut back to that),
+ * else NULL: a session whose prompt shares only a chat header stays for the
+ * prompts that start like it. *reused gets the tokens already in its cache;
+ * at least the last prompt token is left to decode, for its logits. */
 static eng_session *idle_take(gen_model *gm, int n_ctx, const int32_t *ids, size_t n,
                               size_t *reused)
 {
@@ -218,7 +222,7 @@ static eng_session *idle_take(gen_model *gm, int n_ctx, const int32_t *ids, size
         }
     }
     eng_session *s = NULL;
-    if (best) {
+    if (best && best_n >= GEN_REUSE_MIN_TOKENS) {
         s = best->s;
         best->s = NULL;
         free(best->ids);

@@ -44,8 +44,9 @@
 
 typedef struct gen_model gen_model;
 
-/* Finished sessions a gen_model keeps for reuse (see above). Two cover a
- * model that both answers as a council member and writes the answer. */
+/* Finished sessions a gen_model keeps for reuse (see above). Three cover a
+ * model that both answers as a council member and writes the answer (whose
+ * instructions come in two variants, docs/consensus.md §9). */
 #define GEN_IDLE_SESSIONS 3
 
 /* Why a generation ended. */
