@@ -87,8 +87,8 @@ static void forward_remote_text(const member_event *ev, void *user)
 
 /* cns_stream_fn: one completion from the synthesizer member, its pieces
  * passed to piece as they come; a local model stops when piece says so. */
-static dx_status synth_stream(void *user, const char *system, const char *prompt,
-                              cns_reply_fn piece, void *piece_user, dx_buf *out)
+static dx_status synth_stream(void *user, const char *prompt, cns_reply_fn piece, void *piece_user,
+                              dx_buf *out)
 {
     synth_ctx *sc = user;
     if (sc->mc->kind == MEMBER_LOCAL) {
@@ -98,12 +98,11 @@ static dx_status synth_stream(void *user, const char *system, const char *prompt
         p.sampling.repeat_penalty = 1.1f;
         p.stop_loops = true;
         p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
-        p.system = system;
         return local_stream(sc->o->reg, sc->mc->model, &p, prompt, piece, piece_user, out, NULL);
     }
     remote_pieces rp = {piece, piece_user};
     fanout_opts fo = {.only = sc->mc->name,
-                      .system_prompt = system ? system : "",
+                      .system_prompt = "",
                       .cancel = sc->o->cancel,
                       .on_event = piece ? forward_remote_text : NULL,
                       .user = &rp};
@@ -124,7 +123,7 @@ static dx_status synth_stream(void *user, const char *system, const char *prompt
 /* cns_generate_fn over synth_stream */
 static dx_status synth_generate(void *user, const char *prompt, dx_buf *out)
 {
-    return synth_stream(user, NULL, prompt, NULL, NULL, out);
+    return synth_stream(user, prompt, NULL, NULL, out);
 }
 
 static void answer_piece(void *user, const char *text, size_t len)

@@ -198,11 +198,9 @@ typedef bool (*cns_reply_fn)(void *user, const char *text, size_t len);
 
 /* Like cns_generate_fn, and calls piece(piece_user, ...) with each piece of
  * the completion as it is generated; when piece returns true the generation
- * ends there (what was written so far is the completion). system (NULL:
- * none) is the instructions, for a chat model's system turn; prompt is the
- * user's turn. */
-typedef dx_status (*cns_stream_fn)(void *user, const char *system, const char *prompt,
-                                   cns_reply_fn piece, void *piece_user, dx_buf *out);
+ * ends there (what was written so far is the completion). */
+typedef dx_status (*cns_stream_fn)(void *user, const char *prompt, cns_reply_fn piece,
+                                   void *piece_user, dx_buf *out);
 
 /* Options of the synthesis. */
 typedef struct cns_synth_options {

@@ -159,7 +159,7 @@ static dx_status put_notes(const cns_result *r, dx_buf *b)
 /* The instructions of the answer prompt, one per line; an answer that copies
  * five words in a row from them is echoing its prompt. */
 static const char *const answer_rules[] = {
-    "Write the answer to the question for the reader, using only the models' answers.",
+    "Write the answer to the question for the reader, using only the answers above.",
     "Start with the direct answer in one sentence.",
     "Use only facts that the models stated; add nothing of your own.",
     "Where the models disagree, say that the point is disputed and which model said what.",
@@ -169,9 +169,7 @@ static const char *const answer_rules[] = {
     NULL,
 };
 
-#define RULE_DIRECT 1    /* answer_rules[1]: start with the direct answer */
-#define RULE_DISAGREE 3  /* answer_rules[3]: say which point is disputed */
-#define RULE_FOLLOWUPS 5 /* answer_rules[5]: the follow-up questions */
+#define RULE_DISAGREE 3 /* answer_rules[3]: say which point is disputed */
 
 /* The marker between the answer and the follow-ups in the synthesizer's reply. */
 #define FOLLOWUP_MARK "follow-up questions"
@@ -179,18 +177,7 @@ static const char *const answer_rules[] = {
 /* Each usable answer goes into the prompt cut to this many bytes. */
 #define PROMPT_ANSWER_MAX 800
 
-dx_status cns_prompt_synthesis_rules(const cns_result *r, dx_buf *b)
-{
-    dx_status st = DX_OK;
-    /* the rule about disagreement only when there is one: small writers
-     * otherwise repeat it ("The models disagree, saying that ...") */
-    for (size_t i = 0; answer_rules[i] && !st; i++)
-        if (i != RULE_DISAGREE || r->analysis.n_disputed)
-            st = dx_buf_printf(b, "%s\n", answer_rules[i]);
-    return st;
-}
-
-dx_status cns_prompt_synthesis_notes(const cns_result *r, dx_buf *b)
+dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
 {
     dx_status st = dx_buf_printf(b, "Question: %s\n\nThe answers of %d AI models:\n", r->question,
                                  r->analysis.usable);
@@ -208,16 +195,13 @@ dx_status cns_prompt_synthesis_notes(const cns_result *r, dx_buf *b)
         st = dx_buf_puts(b, "\n");
     if (!st)
         st = put_notes(r, b);
-    return st;
-}
-
-dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
-{
-    dx_status st = cns_prompt_synthesis_notes(r, b);
     if (!st)
         st = dx_buf_puts(b, "\n");
-    if (!st)
-        st = cns_prompt_synthesis_rules(r, b);
+    /* the rule about disagreement only when there is one: small writers
+     * otherwise repeat it ("The models disagree, saying that ...") */
+    for (size_t i = 0; answer_rules[i] && !st; i++)
+        if (i != RULE_DISAGREE || r->analysis.n_disputed)
+            st = dx_buf_printf(b, "%s\n", answer_rules[i]);
     return st;
 }
 
@@ -873,7 +857,7 @@ static dx_status ask(const cns_synth_options *opt,
     dx_status st = prompt(r, &p);
     if (!st)
         st = opt->generate ? opt->generate(opt->generate_user, p.data, reply)
-                           : opt->stream(opt->generate_user, NULL, p.data, NULL, NULL, reply);
+                           : opt->stream(opt->generate_user, p.data, NULL, NULL, reply);
     dx_buf_free(&p);
     return st;
 }
@@ -996,9 +980,6 @@ static bool may_become_mark(const char *s, size_t n)
 #define REPLY_MAX_FOLLOWUP_LINES 6
 #define REPLY_FOLLOWUPS 3
 
-/* Passes the answer part of a streaming reply on as it grows: text up to the
- * follow-up marker, holding back a last line that may be the marker; and
- * says when the reply is complete (the follow-ups written). */
 /* The answer part of a reply, as judged once it is complete. */
 typedef struct judged {
     bool done;          /* judged (the rest is set) */
@@ -1031,6 +1012,9 @@ static void judge_reply(const cns_result *r, const char *s, size_t len, arena *a
     arena_free(&scratch);
 }
 
+/* Passes the answer part of a streaming reply on as it grows: text up to the
+ * follow-up marker, holding back a last line that may be the marker; and
+ * says when the reply is complete (the follow-ups written). */
 typedef struct answer_stream {
     const cns_synth_options *opt;
     const cns_result *r;
@@ -1161,34 +1145,23 @@ static void answer_stream_end(answer_stream *as)
 static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, arena *a,
                              dx_buf *reply, judged *j)
 {
-    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES), sys = dx_buf_make(DX_MAX_PROMPT_BYTES);
-    dx_status st;
+    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = cns_prompt_synthesis(r, &p);
+    if (st)
+        goto out;
     if (opt->stream) {
-        /* streamed whenever the model can: it is stopped once the follow-ups are written;
-         * the rules are its system prompt, the same for every question */
+        /* streamed whenever the model can: it is stopped once the follow-ups are written */
         answer_stream as = {
             .opt = opt, .r = r, .a = a, .text = dx_buf_make(DX_CNS_MAX_GENERATED), .j = j};
-        st = cns_prompt_synthesis_rules(r, &sys);
-        if (!st)
-            st = cns_prompt_synthesis_notes(r, &p);
-        /* what to write, said again last: with the rules only in the system
-         * turn, small writers go straight to the follow-ups, and with only
-         * the first said again, they write no follow-ups */
-        if (!st)
-            st = dx_buf_printf(&p, "\n%s\n%s\n", answer_rules[RULE_DIRECT],
-                               answer_rules[RULE_FOLLOWUPS]);
-        if (!st)
-            st = opt->stream(opt->generate_user, sys.data, p.data, on_reply_piece, &as, reply);
+        st = opt->stream(opt->generate_user, p.data, on_reply_piece, &as, reply);
         if (!st)
             answer_stream_end(&as);
         dx_buf_free(&as.text);
     } else {
-        st = cns_prompt_synthesis(r, &p);
-        if (!st)
-            st = opt->generate(opt->generate_user, p.data, reply);
+        st = opt->generate(opt->generate_user, p.data, reply);
     }
+out:
     dx_buf_free(&p);
-    dx_buf_free(&sys);
     return st;
 }
 

@@ -20,15 +20,8 @@ extern const char *const cns_categories[];
  * Returns one of cns_categories ("General" when nothing matches). */
 const char *cns_category_derive(const cns_result *r);
 
-/* Prompts; each appended to b. The answer prompt is the question, the
- * answers and the notes of the analysis (cns_prompt_synthesis_notes), then
- * the rules (cns_prompt_synthesis_rules); a streaming writer gets the rules
- * as its system prompt instead, which is the same for every question (two
- * variants: with and without disputed points), so a local model keeps it
- * prefilled (gen.h, idle sessions). */
+/* Prompts; each appended to b. */
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b);
-dx_status cns_prompt_synthesis_notes(const cns_result *r, dx_buf *b);
-dx_status cns_prompt_synthesis_rules(const cns_result *r, dx_buf *b);
 dx_status cns_prompt_followups(const cns_result *r, dx_buf *b);
 dx_status cns_prompt_category(const cns_result *r, dx_buf *b);
 

@@ -35,15 +35,12 @@ static dx_status canned_generate(void *user, const char *prompt, dx_buf *out)
 }
 
 /* The same, streamed a few bytes at a time. */
-static dx_status canned_stream(void *user, const char *system, const char *prompt,
-                               cns_reply_fn piece, void *piece_user, dx_buf *out)
+static dx_status canned_stream(void *user, const char *prompt, cns_reply_fn piece, void *piece_user,
+                               dx_buf *out)
 {
     canned *c = user;
-    dx_buf all = dx_buf_make(1 << 20), asked = dx_buf_make(1 << 20);
-    dx_status st = dx_buf_printf(&asked, "%s\n%s", system ? system : "", prompt);
-    if (!st)
-        st = canned_generate(user, asked.data, &all);
-    dx_buf_free(&asked);
+    dx_buf all = dx_buf_make(1 << 20);
+    dx_status st = canned_generate(user, prompt, &all);
     for (size_t i = 0; !st && i < all.len; i += 3) {
         size_t n = all.len - i < 3 ? all.len - i : 3;
         st = dx_buf_append(out, all.data + i, n);
