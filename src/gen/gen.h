@@ -26,7 +26,12 @@
  * whose prompt starts like an earlier one (the same system prompt or
  * instructions, a conversation one turn longer) takes the session that
  * shares the longest start and prefills only the rest. Each idle session
- * holds the KV cache of a whole context in memory.
+ * holds the KV cache of a whole context in memory. The rest of the prompt is
+ * then prefilled in other chunks than a fresh session would use, and the
+ * engine's multi-token kernels round differently from its one-token ones
+ * (engine/model.h): with a quantized model a reused session's logits can
+ * differ in their last bits, and a near tie can go the other way (of 20
+ * NQ-open questions, 3 answers of the default council changed words).
  */
 #ifndef DX_GEN_H
 #define DX_GEN_H
