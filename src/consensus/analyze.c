@@ -57,9 +57,10 @@ typedef struct ctx {
     uint8_t *rel;
     uint8_t *sim; /* similarity * 255 */
     size_t nm;
-    bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
-    bool many;          /* the question asks for several things ("What are ...", "some") */
-    float *vecs;        /* claim embeddings, nc x embed_dim */
+    float *near; /* nm x nm: how near in meaning two members' closest claims are (section 7) */
+    bool yesno;  /* the question asks yes or no ("Is ...?", "Can ...?") */
+    bool many;   /* the question asks for several things ("What are ...", "some") */
+    float *vecs; /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
     size_t n_names, cap_names;
     /* direct answers (docs/consensus.md, "Direct answers"), per member */
@@ -419,9 +420,11 @@ static bool all_space(const char *s)
 
 /* Whether a claim says nothing the question lacks (the question restated):
  * not a side of a dispute. Marked tokens first. */
-static bool only_question(const claim *c)
+static bool only_question(const ctx *x, const claim *c)
 {
-    if (c->f.n_qty || c->f.verdict || !c->f.n_tok)
+    /* "French people don't have bad breath" to "Why do French people have bad
+     * breath?" denies the question's premise: an answer, not a restatement */
+    if (c->f.n_qty || c->f.verdict || !c->f.n_tok || (c->f.neg > 0) != (x->q.neg > 0))
         return false;
     for (size_t i = 0; i < c->f.n_tok; i++)
         if (!(c->f.toks[i].flags & TOK_IN_QUESTION))
@@ -576,7 +579,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     mark_tokens(x, &x->q);
     for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
-        x->c[i].nonanswer = only_question(&x->c[i]);
+        x->c[i].nonanswer = only_question(x, &x->c[i]);
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
@@ -1000,12 +1003,45 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
 static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np);
 
 /* Relation and similarity of every pair of claims; drops a member's repeats. */
+/* Section 7 "nothing agreed": how near in meaning two members' claims are (the
+ * cosine, or the lexical similarity without an embedder), kept per member pair
+ * as the nearest. Claims of one sentence frame with different values, and
+ * restatements of the question, are not near. */
+static void note_near(ctx *x, const claim *a, const claim *b)
+{
+    if (a->member == b->member || a->nonanswer || b->nonanswer)
+        return;
+    double lex = overlap(a, b, false).sim;
+    if (lex >= CNS_NEAR_MAX_LEX)
+        return;
+    double v = fmax(0.0, x->opt->embed ? cosine(x, a, b) : lex);
+    float *n1 = &x->near[(size_t)a->member * x->nm + (size_t)b->member];
+    float *n2 = &x->near[(size_t)b->member * x->nm + (size_t)a->member];
+    if (v > *n1)
+        *n1 = *n2 = (float)fmin(v, 1.0);
+}
+
+/* The mean nearness over pairs of usable members, 0..1 (section 7). */
+static double members_near(const ctx *x, const cns_member *m, size_t nm)
+{
+    double sum = 0;
+    int pairs = 0;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++)
+            if (m[i].usable && m[j].usable) {
+                sum += x->near[i * x->nm + j];
+                pairs++;
+            }
+    return pairs ? sum / pairs : 0;
+}
+
 static dx_status relate_all(ctx *x, bool *dropped)
 {
     size_t nc = x->nc;
     x->rel = arena_alloc(x->a, nc ? nc * nc : 1);
     x->sim = arena_alloc(x->a, nc ? nc * nc : 1);
-    if (!x->rel || !x->sim)
+    x->near = arena_alloc_array(x->a, x->nm ? x->nm * x->nm : 1, sizeof *x->near);
+    if (!x->rel || !x->sim || !x->near)
         return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc; j++) {
@@ -1014,6 +1050,7 @@ static dx_status relate_all(ctx *x, bool *dropped)
             uint8_t q = (uint8_t)lrint(fmin(1.0, fmax(0.0, s)) * 255);
             x->rel[i * nc + j] = x->rel[j * nc + i] = (uint8_t)rl;
             x->sim[i * nc + j] = x->sim[j * nc + i] = q;
+            note_near(x, &x->c[i], &x->c[j]);
         }
     /* a member repeating itself (a closing summary) counts once: the earlier
      * claim stays, unless it is a calculation and the later one states the result */
@@ -1307,6 +1344,11 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
         if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
             an->consensus = CNS_AGREED_MIN_PERCENT;
+        /* nothing agreed: 0..5, how near in meaning the answers came */
+        if (an->n_agreed == 0 && an->consensus <= CNS_NEAR_MAX_PERCENT) {
+            int near = (int)lrint(CNS_NEAR_MAX_PERCENT * members_near(x, m, nm));
+            an->consensus = near > an->consensus ? near : an->consensus;
+        }
         an->label = label_of(an, &sc);
     }
     return DX_OK;

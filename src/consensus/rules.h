@@ -83,6 +83,12 @@
 
 /* §7: with an agreed point the percentage is at least this (so ≤ 5 % means nothing agreed). */
 #define CNS_AGREED_MIN_PERCENT 6
+/* §7 "nothing agreed": the percentage is then at most this, graded by how near in meaning the
+ * answers came (so it stays below CNS_AGREED_MIN_PERCENT). */
+#define CNS_NEAR_MAX_PERCENT 5
+/* §7 "nothing agreed": two claims sharing at least this lexical similarity state one sentence
+ * frame (with different values): their cosine measures the frame, so they count as not near. */
+#define CNS_NEAR_MAX_LEX 0.30
 
 /* ---- 8. The label ------------------------------------------------------------- */
 
