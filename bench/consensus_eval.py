@@ -33,23 +33,35 @@ DUMP = os.environ.get("DRUX_EVAL_DUMP")
 CHECKS = {"asked": 0, "confirmed": 0}
 
 
-def analyze(q, a, b):
-    inp = {"question": q, "answers": [{"model": "a", "text": a}, {"model": "b", "text": b}]}
-    r = subprocess.run([DRUX, "analyze", "-", "--no-synthesis", "--compact"] + EXTRA,
-                       input=json.dumps(inp).encode(), capture_output=True, timeout=600)
+def analyze_chunk(pairs):
+    """Analyses (question, a, b) pairs in one `drux analyze --lines` process (models load once)."""
+    if not pairs:
+        return []
+    inp = "".join(json.dumps({"question": q, "answers": [{"model": "a", "text": a}, {"model": "b", "text": b}]}) + "\n"
+                  for q, a, b in pairs)
+    r = subprocess.run([DRUX, "analyze", "-", "--lines", "--no-synthesis"] + EXTRA,
+                       input=inp.encode(), capture_output=True, timeout=24 * 3600)
     if r.returncode:
         raise SystemExit(f"drux failed: {r.stderr.decode()}")
-    an = json.loads(r.stdout)["analysis"]
-    for k in CHECKS:
-        CHECKS[k] += (an.get("support_checks") or {}).get(k, 0)
-    an["_pair"] = (q, a, b)
-    return an
+    out = []
+    for p, line in zip(pairs, r.stdout.decode().splitlines()):
+        an = json.loads(line)["analysis"]
+        an["_pair"] = p
+        out.append(an)
+    return out
 
 
 def analyze_pairs(pairs):
-    """Analyses (question, a, b) pairs, JOBS at a time, results in order."""
-    with ThreadPoolExecutor(max(JOBS, 1)) as ex:
-        return list(ex.map(lambda p: analyze(*p), pairs))
+    """Analyses (question, a, b) pairs in JOBS processes, results in order."""
+    jobs = max(JOBS, 1)
+    size = (len(pairs) + jobs - 1) // jobs
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), max(size, 1))]
+    with ThreadPoolExecutor(jobs) as ex:
+        out = [an for part in ex.map(analyze_chunk, chunks) for an in part]
+    for an in out:
+        for k in CHECKS:
+            CHECKS[k] += (an.get("support_checks") or {}).get(k, 0)
+    return out
 
 
 def report(name, pos, neg):

@@ -46,6 +46,7 @@ typedef struct point {
     int *by_member; /* claim index per member, -1 none */
     int comp;       /* union-find parent among points */
     bool disputed;
+    double conf; /* a yes/no check's probability that its supporters agree (1: none asked) */
 } point;
 
 typedef struct ctx {
@@ -69,6 +70,7 @@ typedef struct ctx {
     int *dclaim;          /* the claim that states it, -1 none */
     bool direct_on;       /* two or more members gave a direct answer: it is a point of its own */
     int asked, confirmed; /* yes/no checks (cns_options.check) asked and answered yes */
+    double direct_conf;   /* a yes/no check's probability that the direct answers agree (1) */
 } ctx;
 
 /* The percentage's running sums (docs/consensus.md, section 7). */
@@ -776,14 +778,17 @@ static bool read_too_narrowly(const ctx *x, int i, int j)
     return !names || share_word(p->value, q->value);
 }
 
-static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st);
+static double same_answer(ctx *x, const char *question, const char *a, const char *b,
+                          dx_status *st);
+static bool checks_on(const ctx *x);
+static void set_near(ctx *x, int i, int j, double p);
 
 /* With a yes/no model: two groups of direct answers that the model reads as
  * one answer ("1996" / "in July 1996", a name and its description) are one
  * group, so the direct point is agreed (docs/consensus.md §5, "checks"). */
 static dx_status check_direct_dispute(ctx *x, cns_result *r)
 {
-    if (!x->opt->check || x->asked >= x->opt->support_checks)
+    if (!checks_on(x) || x->asked >= x->opt->support_checks)
         return DX_OK;
     int first[2] = {-1, -1};
     for (size_t i = 0; i < r->n_members; i++)
@@ -797,10 +802,18 @@ static dx_status check_direct_dispute(ctx *x, cns_result *r)
     if (more)
         return DX_OK;
     dx_status st = DX_OK;
-    if (same_answer(x, r->question, x->dv[first[0]].sentence, x->dv[first[1]].sentence, &st))
+    double p = same_answer(x, r->question, x->dv[first[0]].sentence, x->dv[first[1]].sentence, &st);
+    if (p >= CNS_CHECK_YES) {
         for (size_t i = 0; i < r->n_members; i++)
             if (x->dgroup[i] > 0)
                 x->dgroup[i] = 0;
+        x->direct_conf = p;
+    } else {
+        for (size_t i = 0; i < r->n_members; i++)
+            for (size_t j = 0; j < r->n_members; j++)
+                if (x->dgroup[i] == 0 && x->dgroup[j] == 1)
+                    set_near(x, (int)i, (int)j, p);
+    }
     return st;
 }
 
@@ -894,7 +907,7 @@ static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
             }
         g->support = W > 0 ? total / W : 0;
         g->direct = true;
-        sc->num += CNS_W_DIRECT * g->support;
+        sc->num += CNS_W_DIRECT * g->support * x->direct_conf;
         sc->den += CNS_W_DIRECT;
         return DX_OK;
     }
@@ -998,9 +1011,9 @@ static int best_in_member(const ctx *x, int c, int m)
     return best;
 }
 
-static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
-                                int *confirmed);
+static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np);
 static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np);
+static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np);
 
 /* Relation and similarity of every pair of claims; drops a member's repeats. */
 /* Section 7 "nothing agreed": how near in meaning two members' claims are (the
@@ -1019,6 +1032,13 @@ static void note_near(ctx *x, const claim *a, const claim *b)
     float *n2 = &x->near[(size_t)b->member * x->nm + (size_t)a->member];
     if (v > *n1)
         *n1 = *n2 = (float)fmin(v, 1.0);
+}
+
+/* A yes/no check that found members i and j not to agree: its probability is
+ * their nearness (the model's word over the cosine). */
+static void set_near(ctx *x, int i, int j, double p)
+{
+    x->near[(size_t)i * x->nm + (size_t)j] = x->near[(size_t)j * x->nm + (size_t)i] = (float)p;
 }
 
 /* The mean nearness over pairs of usable members, 0..1 (section 7). */
@@ -1101,6 +1121,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
         p->rep = pick;
         p->mask = mask[pick];
         p->comp = (int)np;
+        p->conf = 1;
         p->by_member = arena_alloc_array(x->a, nm, sizeof *p->by_member);
         if (!p->by_member)
             return dx_oom("consensus");
@@ -1322,7 +1343,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
                     g->members[g->n_members++] = m[k].name;
                 }
             g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
-            sc.num += g->support;
+            sc.num += g->support * pt->conf;
             sc.den += 1;
         } else {
             an->unique[an->n_unique++] =
@@ -1373,10 +1394,12 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (st)
         return st;
     link_conflicts(x, pts, np, r->n_members);
-    if (x->opt->check && x->opt->support_checks > 0) {
+    if (checks_on(x) && x->opt->support_checks > 0) {
         st = dispute_checks(x, r, pts, np);
         if (!st)
-            st = support_checks(x, r, pts, np, &x->asked, &x->confirmed);
+            st = meaning_checks(x, r, pts, np);
+        if (!st)
+            st = support_checks(x, r, pts, np);
         if (st)
             return st;
     }
@@ -1413,22 +1436,42 @@ static dx_status prompt_same(const char *question, const char *a, const char *b,
                          question, a, b);
 }
 
-/* Asks the check model whether a and b give the same answer; counts the
- * question. A failing model is a "no"; *st only reports running out of memory. */
-static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st)
+static bool checks_on(const ctx *x)
 {
-    dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES), reply = dx_buf_make(DX_CNS_MAX_GENERATED);
-    bool yes = false;
-    *st = prompt_same(question, a, b, &prompt);
-    if (!*st) {
-        x->asked++;
-        yes = x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
-              reply_is_yes(reply.data);
-        x->confirmed += yes;
+    return x->opt->yesno || x->opt->check;
+}
+
+/* Asks the check model a yes/no prompt and counts the question: the graded
+ * seam's probability of "yes", or 1 / 0 for a reply that opens with "yes" /
+ * anything else. A failing model is 0. */
+static double ask_yes(ctx *x, const char *prompt)
+{
+    double p = 0;
+    x->asked++;
+    if (x->opt->yesno) {
+        if (x->opt->yesno(x->opt->yesno_user, prompt, &p) != DX_OK || !(p >= 0 && p <= 1))
+            p = 0;
+    } else {
+        dx_buf reply = dx_buf_make(DX_CNS_MAX_GENERATED);
+        p = x->opt->check(x->opt->check_user, prompt, &reply) == DX_OK && reply.data &&
+            reply_is_yes(reply.data);
+        dx_buf_free(&reply);
     }
+    x->confirmed += p >= CNS_CHECK_YES;
+    return p;
+}
+
+/* The check model's probability that a and b give the same answer. *st only
+ * reports running out of memory. */
+static double same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st)
+{
+    dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    double p = 0;
+    *st = prompt_same(question, a, b, &prompt);
+    if (!*st)
+        p = ask_yes(x, prompt.data);
     dx_buf_free(&prompt);
-    dx_buf_free(&reply);
-    return yes;
+    return p;
 }
 
 /* Optional: ask a model whether the two most supported sides of each
@@ -1450,12 +1493,15 @@ static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
         if (side < 0)
             continue;
         dx_status st = DX_OK;
-        bool same =
+        double ps =
             same_answer(x, r->question, x->c[pts[p].rep].text, x->c[pts[side].rep].text, &st);
         if (st)
             return st;
-        if (!same)
+        if (ps < CNS_CHECK_YES) {
+            set_near(x, x->c[pts[p].rep].member, x->c[pts[side].rep].member, ps);
             continue;
+        }
+        pts[p].conf = fmin(pts[p].conf, ps); /* the model has spoken: no meaning check */
         size_t n = 0;
         for (size_t q = p + 1; q < np; q++)
             if (find(pts, (int)q) == (int)p)
@@ -1474,14 +1520,47 @@ static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
     return DX_OK;
 }
 
+/* Optional: an agreed point whose supporter was matched by meaning alone (its
+ * claim shares few words with the point's) is the uncertain band of section 4:
+ * the check model is asked whether the two claims give the same answer. Below
+ * CNS_CHECK_YES the supporter leaves the point (its nearness is the model's
+ * probability); above, the point counts with that probability. */
+static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np)
+{
+    for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
+        point *pt = &pts[p];
+        if (pt->disputed || pt->conf < 1 || __builtin_popcountll(pt->mask) < 2)
+            continue;
+        const claim *rc = &x->c[pt->rep];
+        for (size_t k = 0; k < r->n_members && x->asked < x->opt->support_checks; k++) {
+            int d = pt->by_member[k];
+            if (!(pt->mask >> k & 1) || (int)k == rc->member || d < 0 ||
+                overlap(rc, &x->c[d], false).sim >= CNS_LEX_AGREE)
+                continue;
+            dx_status st = DX_OK;
+            double ps = same_answer(x, r->question, rc->text, x->c[d].text, &st);
+            if (st)
+                return st;
+            if (ps >= CNS_CHECK_YES) {
+                pt->conf = fmin(pt->conf, ps);
+            } else {
+                pt->mask &= ~(1ull << k);
+                pt->by_member[k] = -1;
+                set_near(x, rc->member, (int)k, ps);
+            }
+        }
+    }
+    return DX_OK;
+}
+
 /* Optional: ask a model whether another member's answer supports a
  * point only one member made; a "yes" adds that member's support. */
-static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
-                                int *confirmed)
+static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np)
 {
     cns_member *m = r->members;
-    for (size_t p = 0; p < np && *asked < x->opt->support_checks; p++) {
-        if (__builtin_popcountll(pts[p].mask) != 1 || find(pts, (int)p) != (int)p)
+    for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
+        if (pts[p].disputed || __builtin_popcountll(pts[p].mask) != 1 ||
+            find(pts, (int)p) != (int)p)
             continue;
         bool in_dispute = false;
         for (size_t q = 0; q < np; q++)
@@ -1489,22 +1568,21 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
                 in_dispute = true;
         if (in_dispute)
             continue;
-        for (size_t k = 0; k < r->n_members && *asked < x->opt->support_checks; k++) {
+        for (size_t k = 0; k < r->n_members && x->asked < x->opt->support_checks; k++) {
             if (!m[k].usable || (pts[p].mask >> k & 1))
                 continue;
-            dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES),
-                   reply = dx_buf_make(DX_CNS_MAX_GENERATED);
+            dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES);
             dx_status st = prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
             if (!st) {
-                (*asked)++;
-                if (x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
-                    reply_is_yes(reply.data)) {
+                double py = ask_yes(x, prompt.data);
+                if (py >= CNS_CHECK_YES) {
                     pts[p].mask |= 1ull << k;
-                    (*confirmed)++;
+                    pts[p].conf = fmin(pts[p].conf, py);
+                } else {
+                    set_near(x, x->c[pts[p].rep].member, (int)k, py);
                 }
             }
             dx_buf_free(&prompt);
-            dx_buf_free(&reply);
             if (st == DX_ENOMEM)
                 return st;
         }
@@ -1598,6 +1676,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     ctx x = {.a = a,
              .opt = opt,
              .nm = in->n_members,
+             .direct_conf = 1,
              .yesno = is_yesno_question(r->question),
              .many = is_many_question(r->question)};
     st = cns_text_features(r->question, a, &x.q);

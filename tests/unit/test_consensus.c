@@ -578,6 +578,40 @@ TEST(nothing_agreed_grades_how_near_the_answers_are)
     arena_free(&a);
 }
 
+static cns_label lexical_pair_label(arena *a, const char *q, const char *x, const char *y)
+{
+    char j[1024];
+    snprintf(j, sizeof j,
+             "{\"question\":\"%s\",\"answers\":[{\"model\":\"a\",\"text\":\"%s\"},"
+             "{\"model\":\"b\",\"text\":\"%s\"}]}",
+             q, x, y);
+    cns_input in;
+    cns_result *r;
+    if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, NULL, a, &r) || cns_check(r))
+        return CNS_LABEL_NO_ANSWER;
+    return r->analysis.label;
+}
+
+/* A negation reaches the words of its clause after it ("does not have any impact
+ * on weight gain" denies the gain), and a sentence that denies the question's
+ * premise is an answer, not the question restated. */
+TEST(negations_reach_their_clause_and_denials_are_answers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    CHECK(lexical_pair_label(&a, "What happens if you eat after 8pm?",
+                             "Eating after 8pm does not have any impact on weight gain.",
+                             "If you eat after 8pm, you will gain weight.") == CNS_LABEL_DISAGREE);
+    CHECK(lexical_pair_label(&a, "Why do French people have bad breath?",
+                             "French people don't have bad breath.",
+                             "French people have bad breath because they eat too much cheese.") ==
+          CNS_LABEL_DISAGREE);
+    /* the same polarity on both sides is still agreement */
+    CHECK(lexical_pair_label(
+              &a, "Why do French people have bad breath?", "French people don't have bad breath.",
+              "French people do not have bad breath at all.") == CNS_LABEL_CONSENSUS);
+    arena_free(&a);
+}
+
 typedef struct fake_model {
     int calls;
     int support_yes;
@@ -1146,6 +1180,7 @@ int main(void)
     RUN(answer_sets);
     RUN(embedding_seam_is_used);
     RUN(nothing_agreed_grades_how_near_the_answers_are);
+    RUN(negations_reach_their_clause_and_denials_are_answers);
     RUN(synthesis_seam_and_support_checks);
     RUN(derived_followups_and_category_follow_content);
     RUN(split_crlf_nested_and_limits);
