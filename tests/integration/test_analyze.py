@@ -128,6 +128,23 @@ def test_no_synthesis_and_text_view(tmp_path):
     assert "Label: disagree" in out and "Disputed:" in out and "Guido van Rossum" in out
 
 
+def test_lines_one_result_per_answer_set():
+    """--lines: one answer set per line (blank lines skipped), one compact result per line, the
+    same as one call each; a bad line stops there with the usual one-line error."""
+    cases = [json.load(open(p))["input"] for p in CASES[:3]]
+    data = "\n\n".join(json.dumps(c) for c in cases).encode() + b"\n"
+    r = run(["-", "--lines", "--no-synthesis"], stdin=data)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert len(lines) == len(cases)
+    for c, line in zip(cases, lines):
+        one = run(["-", "--compact", "--no-synthesis"], stdin=json.dumps(c).encode())
+        assert json.loads(line) == json.loads(one.stdout)
+    r = run(["-", "--lines"], stdin=json.dumps(cases[0]).encode() + b"\nnot json\n")
+    assert r.returncode == 1 and len(r.stdout.decode().splitlines()) == 1
+    assert r.stderr.decode().startswith("drux: ")
+
+
 def test_single_voice_text_says_not_measurable(tmp_path):
     inp = {"question": "q?", "answers": [{"model": "m", "text": "Water is wet."},
                                          {"model": "n", "status": "timeout", "error": "slow"}]}
