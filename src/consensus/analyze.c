@@ -46,7 +46,7 @@ typedef struct point {
     int *by_member; /* claim index per member, -1 none */
     int comp;       /* union-find parent among points */
     bool disputed;
-    double conf; /* a yes/no check's probability that its supporters agree (1: none asked) */
+    double conf; /* a yes/no check's probability that its supporters agree (-1: none asked) */
 } point;
 
 typedef struct ctx {
@@ -70,7 +70,7 @@ typedef struct ctx {
     int *dclaim;          /* the claim that states it, -1 none */
     bool direct_on;       /* two or more members gave a direct answer: it is a point of its own */
     int asked, confirmed; /* yes/no checks (cns_options.check) asked and answered yes */
-    double direct_conf;   /* a yes/no check's probability that the direct answers agree (1) */
+    double direct_conf;   /* a yes/no check's probability that the direct answers agree (-1) */
 } ctx;
 
 /* The percentage's running sums (docs/consensus.md, section 7). */
@@ -907,7 +907,8 @@ static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
             }
         g->support = W > 0 ? total / W : 0;
         g->direct = true;
-        sc->num += CNS_W_DIRECT * g->support * x->direct_conf;
+        g->check_p = x->direct_conf;
+        sc->num += CNS_W_DIRECT * g->support * (g->check_p < 0 ? 1 : g->check_p);
         sc->den += CNS_W_DIRECT;
         return DX_OK;
     }
@@ -1121,7 +1122,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
         p->rep = pick;
         p->mask = mask[pick];
         p->comp = (int)np;
-        p->conf = 1;
+        p->conf = -1;
         p->by_member = arena_alloc_array(x->a, nm, sizeof *p->by_member);
         if (!p->by_member)
             return dx_oom("consensus");
@@ -1343,7 +1344,8 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
                     g->members[g->n_members++] = m[k].name;
                 }
             g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
-            sc.num += g->support * pt->conf;
+            g->check_p = pt->conf;
+            sc.num += g->support * (g->check_p < 0 ? 1 : g->check_p);
             sc.den += 1;
         } else {
             an->unique[an->n_unique++] =
@@ -1366,8 +1368,9 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
             an->consensus = CNS_AGREED_MIN_PERCENT;
         /* nothing agreed: 0..5, how near in meaning the answers came */
+        an->nearness = members_near(x, m, nm);
         if (an->n_agreed == 0 && an->consensus <= CNS_NEAR_MAX_PERCENT) {
-            int near = (int)lrint(CNS_NEAR_MAX_PERCENT * members_near(x, m, nm));
+            int near = (int)lrint(CNS_NEAR_MAX_PERCENT * an->nearness);
             an->consensus = near > an->consensus ? near : an->consensus;
         }
         an->label = label_of(an, &sc);
@@ -1436,6 +1439,12 @@ static dx_status prompt_same(const char *question, const char *a, const char *b,
                          question, a, b);
 }
 
+/* The lower of a point's check probability so far (-1: none) and p. */
+static double lowest(double conf, double p)
+{
+    return conf < 0 ? p : fmin(conf, p);
+}
+
 static bool checks_on(const ctx *x)
 {
     return x->opt->yesno || x->opt->check;
@@ -1501,7 +1510,7 @@ static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
             set_near(x, x->c[pts[p].rep].member, x->c[pts[side].rep].member, ps);
             continue;
         }
-        pts[p].conf = fmin(pts[p].conf, ps); /* the model has spoken: no meaning check */
+        pts[p].conf = lowest(pts[p].conf, ps); /* the model has spoken: no meaning check */
         size_t n = 0;
         for (size_t q = p + 1; q < np; q++)
             if (find(pts, (int)q) == (int)p)
@@ -1529,7 +1538,7 @@ static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np)
 {
     for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
         point *pt = &pts[p];
-        if (pt->disputed || pt->conf < 1 || __builtin_popcountll(pt->mask) < 2)
+        if (pt->disputed || pt->conf >= 0 || __builtin_popcountll(pt->mask) < 2)
             continue;
         const claim *rc = &x->c[pt->rep];
         for (size_t k = 0; k < r->n_members && x->asked < x->opt->support_checks; k++) {
@@ -1542,7 +1551,7 @@ static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np)
             if (st)
                 return st;
             if (ps >= CNS_CHECK_YES) {
-                pt->conf = fmin(pt->conf, ps);
+                pt->conf = lowest(pt->conf, ps);
             } else {
                 pt->mask &= ~(1ull << k);
                 pt->by_member[k] = -1;
@@ -1577,7 +1586,7 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np)
                 double py = ask_yes(x, prompt.data);
                 if (py >= CNS_CHECK_YES) {
                     pts[p].mask |= 1ull << k;
-                    pts[p].conf = fmin(pts[p].conf, py);
+                    pts[p].conf = lowest(pts[p].conf, py);
                 } else {
                     set_near(x, x->c[pts[p].rep].member, (int)k, py);
                 }
@@ -1676,7 +1685,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     ctx x = {.a = a,
              .opt = opt,
              .nm = in->n_members,
-             .direct_conf = 1,
+             .direct_conf = -1,
              .yesno = is_yesno_question(r->question),
              .many = is_many_question(r->question)};
     st = cns_text_features(r->question, a, &x.q);

@@ -93,6 +93,7 @@ typedef struct cns_agreed {
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
     bool direct;    /* the point is the direct answer (counts CNS_W_DIRECT in the percentage) */
+    double check_p; /* probability of the graded yes/no check that made or kept it; -1: none */
 } cns_agreed;
 
 typedef struct cns_stance {
@@ -129,7 +130,8 @@ typedef struct cns_shared_model {
 
 typedef struct cns_analysis {
     cns_label label;
-    int consensus; /* 0..100, or -1 for null (fewer than two usable answers) */
+    int consensus;   /* 0..100, or -1 for null (fewer than two usable answers) */
+    double nearness; /* how near in meaning the members' answers came, 0..1 (section 7) */
     cns_agreed *agreed;
     size_t n_agreed;
     cns_disputed *disputed;

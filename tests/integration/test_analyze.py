@@ -82,7 +82,8 @@ def check_invariants(obj):
         num = den = 0.0
         for p in an["agreed"]:
             cp = 2 if p.get("direct") else 1  # the direct answer counts twice
-            num += cp * sum(weight[n] for n in p["members"]) / total
+            check = 1 if p.get("check_p") is None else p["check_p"]  # a graded check's probability
+            num += cp * check * sum(weight[n] for n in p["members"]) / total
             den += cp
         for p in an["disputed"]:
             sides = {}
@@ -93,7 +94,12 @@ def check_invariants(obj):
             num += cp * max(0.0, 2 * sides[0] / t - 1)
             den += cp
         den += 0.25 * len(an["unique"])
-        assert c == int(round(100 * num / den + 1e-9)) or abs(c - 100 * num / den) <= 0.5 + 1e-6
+        want = 100 * num / den
+        assert 0 <= an["nearness"] <= 1
+        if not an["agreed"] and want <= 5.5:  # nothing agreed: how near the answers came, 0..5
+            assert c <= 5 and (abs(c - 5 * an["nearness"]) <= 0.51 or abs(c - want) <= 0.5 + 1e-6)
+        else:
+            assert c == int(round(want + 1e-9)) or abs(c - want) <= 0.5 + 1e-6
 
 
 @pytest.mark.parametrize("path", CASES, ids=[os.path.basename(p) for p in CASES])
