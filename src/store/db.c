@@ -909,13 +909,14 @@ dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped)
                     "INSERT INTO instances(id, started_at, seen_ms, capacity) VALUES(?, ?, ?, ?)",
                     "ttii", d->instance, t, now, (long long)capacity);
     }
-    /* the unfinished questions of instances not heard from within the lease */
+    /* the unfinished questions of instances not heard from within the lease
+     * (a released one, queued for anyone, waits for a live instance) */
     sql_stmt *s = NULL;
     if (!st)
         st = sql_prep(d->c, &s,
                       "SELECT id FROM questions WHERE " UNFINISHED_SQL
-                      " AND (instance IS NULL OR instance NOT IN (SELECT id FROM instances WHERE "
-                      "seen_ms > ?1)) ORDER BY seq LIMIT 64",
+                      " AND (instance NOT IN (SELECT id FROM instances WHERE seen_ms > ?1) OR "
+                      "(instance IS NULL AND status = ?3)) ORDER BY seq LIMIT 64",
                       "itt", now - lease_ms, question_status_str(QUESTION_QUEUED),
                       question_status_str(QUESTION_RUNNING));
     bool row;
@@ -962,6 +963,65 @@ dx_status db_load(db *d, long long lease_ms, int *active, int *capacity)
     sql_finalize(s);
     pthread_mutex_unlock(&d->mu);
     return st ? dx_wrap(st, "load") : DX_OK;
+}
+
+dx_status db_question_release(db *d, const char *id)
+{
+    const char *queued = question_status_str(QUESTION_QUEUED);
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "q %.32s", id);
+    long long changed = 0;
+    pthread_mutex_lock(&d->mu);
+    /* PostgreSQL: the release and its notification in one round trip */
+    dx_status st =
+        sql_kind_of(d->c) == SQL_POSTGRES
+            ? sql_do(d->c, &changed,
+                     "WITH r AS (UPDATE questions SET instance = NULL WHERE id = ?1 AND "
+                     "instance = ?2 AND status = ?3 RETURNING id) SELECT pg_notify('drux', ?4) "
+                     "FROM r",
+                     "tttt", id, d->instance, queued, note)
+            : sql_do(d->c, &changed,
+                     "UPDATE questions SET instance = NULL WHERE id = ?1 AND instance = ?2 AND "
+                     "status = ?3",
+                     "ttt", id, d->instance, queued);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        return dx_wrap(st, "release question");
+    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no queued question '%s' of this instance", id);
+}
+
+dx_status db_question_claim(db *d, char id[DX_HTTP_MAX_ID + 1], bool *got)
+{
+    *got = false;
+    id[0] = '\0';
+    const bool pg = sql_kind_of(d->c) == SQL_POSTGRES;
+    /* one statement: PostgreSQL skips the rows another instance is claiming
+     * at this moment (the recheck of instance IS NULL covers the rest);
+     * SQLite has one writer at a time */
+    char text[400];
+    snprintf(text, sizeof text,
+             "UPDATE questions SET instance = ?1 WHERE id = (SELECT id FROM questions WHERE "
+             "status = ?2 AND instance IS NULL ORDER BY seq LIMIT 1%s) AND status = ?2 AND "
+             "instance IS NULL RETURNING id",
+             pg ? " FOR UPDATE SKIP LOCKED" : "");
+    pthread_mutex_lock(&d->mu);
+    sql_stmt *s;
+    bool row = false;
+    dx_status st =
+        sql_prep(d->c, &s, text, "tt", d->instance, question_status_str(QUESTION_QUEUED));
+    if (!st)
+        st = sql_step(s, &row);
+    if (!st && row) {
+        snprintf(id, DX_HTTP_MAX_ID + 1, "%s", sql_text(s, 0));
+        *got = true;
+    }
+    if (!st && row) /* to the statement's end: SQLite writes it then */
+        st = sql_run(s);
+    sql_finalize(s);
+    pthread_mutex_unlock(&d->mu);
+    if (st)
+        *got = false;
+    return st ? dx_wrap(st, "claim question") : DX_OK;
 }
 
 dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data)
@@ -1194,8 +1254,8 @@ dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id,
     dx_status st = sql_wait_notify(l->c, timeout_ms, note, sizeof note, got);
     if (st || !*got)
         return st;
-    /* "e ID" or "d ID"; anything else is not ours */
-    if ((note[0] != 'e' && note[0] != 'd') || note[1] != ' ' || !note[2]) {
+    /* "e ID", "d ID" or "q ID"; anything else is not ours */
+    if (!strchr("edq", note[0]) || !note[0] || note[1] != ' ' || !note[2]) {
         *got = false;
         return DX_OK;
     }

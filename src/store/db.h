@@ -172,9 +172,10 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
  * is dead: another instance's heartbeat marks its queued and running
  * questions interrupted. On PostgreSQL, a question's events go to the store
  * too, so any instance can follow it live, and a notification
- * ("e ID": new events, "d ID": deleted) wakes the others' listeners. On a
- * SQLite file (one process) opening it interrupts every unfinished
- * question, as before. All thread-safe. */
+ * ("e ID": new events, "d ID": deleted, "q ID": released to the shared
+ * queue) wakes the others' listeners. On a SQLite file (one process)
+ * opening it interrupts every unfinished question, as before. All
+ * thread-safe. */
 
 /* How long an instance may go unheard before the others take it for dead
  * (the default; jobs may use another). */
@@ -193,6 +194,21 @@ dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped);
 /* Questions queued or running in the whole store, and the capacity of the
  * instances alive within lease_ms (the global queue bound). */
 dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
+
+/* The shared work queue. A question is inserted as its instance's own
+ * (it runs there, or is interrupted when that instance dies). Released, it
+ * is nobody's until an instance with a free slot claims it, the oldest
+ * first; a released question outlives the instance that released it. */
+
+/* Makes queued question id, inserted by this instance, claimable by any
+ * instance, and notifies "q ID". DX_ENOTFOUND when it is not a queued
+ * question of this instance (deleted meanwhile). */
+dx_status db_question_release(db *d, const char *id);
+
+/* Claims the oldest released question for this instance: *got true and id
+ * set when there was one (it stays queued, now this instance's). Two
+ * instances never claim the same question. */
+dx_status db_question_claim(db *d, char id[DX_HTTP_MAX_ID + 1], bool *got);
 
 /* Appends event number seq (1, 2, ...) of question id: name and its JSON
  * text (NULL for "end", which ends the stream), and notifies "e ID". */
@@ -223,8 +239,9 @@ dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *
  * PostgreSQL only (DX_EUNSUPPORTED on SQLite). One thread's. */
 typedef struct db_listener db_listener;
 dx_status db_listener_open(db *d, db_listener **out);
-/* Waits up to timeout_ms: *got true with kind 'e' or 'd' and the question
- * id when a notification came. DX_EIO when the connection is lost and can't
+/* Waits up to timeout_ms: *got true with kind 'e' (new events), 'd'
+ * (deleted) or 'q' (released to the queue) and the question id when a
+ * notification came. DX_EIO when the connection is lost and can't
  * be reopened yet. */
 dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
                            bool *got);

@@ -515,6 +515,80 @@ TEST(dead_instances_questions_are_interrupted)
     db_close(b);
 }
 
+static const char *status_of(db *d, const char *id, char out[16])
+{
+    json_t *q = NULL;
+    out[0] = '\0';
+    if (!db_question_get(d, id, false, &q))
+        snprintf(out, 16, "%s", json_string_value(json_object_get(q, "status")));
+    json_decref(q);
+    return out;
+}
+
+TEST(released_questions_are_claimed_once_oldest_first)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l = NULL;
+    if (pg_url[0])
+        CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    for (int i = 1; i <= 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "q%d", i);
+        CHECK_EQ_INT(db_question_insert(a, id, "x", NULL, 0, "t"), DX_OK);
+    }
+    /* nothing released: nothing to claim */
+    char id[DX_HTTP_MAX_ID + 1];
+    bool got = true;
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(!got);
+    /* only the instance that inserted a queued question releases it, once */
+    CHECK_EQ_INT(db_question_release(b, "q2"), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_release(a, "q2"), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q2"), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_release(a, "q1"), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q3"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(a, "q4", QUESTION_RUNNING, NULL), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q4"), DX_ENOTFOUND); /* running: not queued */
+    if (l) {                                                  /* "q ID" wakes the others */
+        char kind = 0, nid[40];
+        bool heard = false;
+        for (int i = 0; i < 50 && !heard; i++)
+            CHECK_EQ_INT(db_listener_wait(l, 100, &kind, nid, sizeof nid, &heard), DX_OK);
+        CHECK(heard && kind == 'q' && !strcmp(nid, "q2"));
+    }
+    /* the oldest first, each once, whichever instance asks */
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q1"));
+    CHECK_EQ_INT(db_question_claim(a, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q2"));
+    /* a claimed question is its claimer's: it may release it again */
+    CHECK_EQ_INT(db_question_release(a, "q1"), DX_ENOTFOUND);
+    char stat[16];
+    CHECK_STR(status_of(a, "q1", stat), "queued");
+    if (pg_url[0]) {
+        /* a stops answering: its own questions (q2 claimed, q4 running) are
+         * interrupted, b's claim (q1) stays, and the released q3 waits */
+        usleep(30 * 1000);
+        int reaped = -1;
+        CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+        CHECK_EQ_INT(reaped, 2);
+        CHECK_STR(status_of(b, "q2", stat), "interrupted");
+        CHECK_STR(status_of(b, "q4", stat), "interrupted");
+        CHECK_STR(status_of(b, "q1", stat), "queued");
+        CHECK_STR(status_of(b, "q3", stat), "queued");
+    }
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q3"));
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(!got);
+    db_listener_close(l);
+    db_close(a);
+    db_close(b);
+}
+
 TEST(events_notify_listeners)
 {
     if (!pg_url[0])
@@ -724,6 +798,7 @@ static void run_all(void)
     RUN(seam_placeholders_types_and_errors);
     RUN(dead_instances_questions_are_interrupted);
     RUN(events_notify_listeners);
+    RUN(released_questions_are_claimed_once_oldest_first);
     RUN(posted_events_are_stored_in_order);
     RUN(rate_limit_is_shared);
     RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
