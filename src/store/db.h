@@ -21,7 +21,8 @@
  * finished result is written in a single transaction, so a crash leaves either the whole result or
  * the question as it was (interrupted on restart).
  *
- * One db may be used from many threads: calls are serialised by a mutex.
+ * One db may be used from many threads: each call takes a connection of a
+ * small pool (one on SQLite, where calls are serialised) for its length.
  */
 #ifndef DX_STORE_DB_H
 #define DX_STORE_DB_H
@@ -36,6 +37,12 @@ typedef struct json_t json_t;
 typedef struct db db;
 
 #define DB_SCHEMA_VERSION 4
+
+/* Connections a PostgreSQL store keeps open for its calls (besides a
+ * listener's): $DRUX_DB_CONNECTIONS, default DB_CONNECTIONS, at most
+ * DB_MAX_CONNECTIONS. A SQLite store has one. */
+#define DB_CONNECTIONS 4
+#define DB_MAX_CONNECTIONS 32
 
 /* Opens (creating when absent) and migrates the store at path, a SQLite
  * file whose directory must exist or a postgres:// URL (libpq's form).

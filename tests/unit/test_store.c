@@ -694,6 +694,85 @@ TEST(rate_limit_is_shared)
     db_close(b);
 }
 
+/* One thread's share of pool_serves_threads_at_once: questions asked,
+ * answered (a transaction) and read back while the others do the same. */
+typedef struct pool_job {
+    db *d;
+    int k, bad;
+} pool_job;
+
+static void *pool_worker(void *arg)
+{
+    pool_job *w = arg;
+    for (int i = 0; i < 15; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "w%d-%d", w->k, i);
+        db_member m[2] = {member("alpha", "done", "blue"), member("beta", "done", id)};
+        db_finish f = {.id = id,
+                       .status = QUESTION_DONE,
+                       .finished_at = "2026-02-01T00:00:01Z",
+                       .members = m,
+                       .n_members = 2,
+                       .result = "{\"answer\": \"blue\"}",
+                       .label = "agree"};
+        json_t *q = NULL;
+        if (db_question_insert(w->d, id, "Why is the sky blue?", NULL, 0, "t") ||
+            db_member_save(w->d, id, 0, &m[0]) || db_question_finish(w->d, &f) ||
+            db_question_get(w->d, id, true, &q)) {
+            w->bad++;
+            continue;
+        }
+        json_t *ms = json_object_get(q, "members");
+        if (strcmp(json_string_value(json_object_get(q, "status")), "done") ||
+            json_array_size(ms) != 2 ||
+            strcmp(json_string_value(json_object_get(json_array_get(ms, 1), "text")), id))
+            w->bad++;
+        json_decref(q);
+    }
+    return NULL;
+}
+
+TEST(pool_serves_threads_at_once)
+{
+    fresh();
+    setenv("DRUX_DB_CONNECTIONS", "3", 1);
+    db *d;
+    dx_status st = db_open(path, &d);
+    unsetenv("DRUX_DB_CONNECTIONS");
+    CHECK_EQ_INT(st, DX_OK);
+    if (pg_url[0]) { /* three connections to the database, as asked */
+        sql *c;
+        CHECK_EQ_INT(sql_open(path, &c), DX_OK);
+        sql_stmt *s;
+        bool row = false;
+        CHECK_EQ_INT(sql_prep(c, &s,
+                              "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid()",
+                              ""),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), 3);
+        sql_finalize(s);
+        sql_close(c);
+    }
+    pool_job w[6];
+    pthread_t t[6];
+    for (int k = 0; k < 6; k++) {
+        w[k] = (pool_job){.d = d, .k = k};
+        CHECK(pthread_create(&t[k], NULL, pool_worker, &w[k]) == 0);
+    }
+    for (int k = 0; k < 6; k++) {
+        pthread_join(t[k], NULL);
+        CHECK_EQ_INT(w[k].bad, 0);
+    }
+    json_t *list = NULL;
+    CHECK_EQ_INT(db_question_list(d, NULL, 200, NULL, &list), DX_OK);
+    CHECK_EQ_INT(json_array_size(list), 90);
+    json_decref(list);
+    db_close(d);
+}
+
 /* ---- the seam itself ---- */
 
 TEST(seam_placeholders_types_and_errors)
@@ -759,6 +838,35 @@ TEST(seam_placeholders_types_and_errors)
     /* a syntax error is an error of its own kind, never a crash */
     CHECK_EQ_INT(sql_do(c, NULL, "SELEC nonsense", ""), DX_EIO);
     CHECK_EQ_INT(sql_error_of(c), SQL_ERR_OTHER);
+    /* one text run again and again, with a value and with NULL (PostgreSQL
+     * prepares it once per parameter type), also after a failed transaction */
+    for (int k = 0; k < 6; k++) {
+        if (k == 3) {
+            CHECK_EQ_INT(sql_begin(c), DX_OK);
+            CHECK_EQ_INT(sql_do(c, NULL, "INSERT INTO t(name) VALUES(?)", "t", "a'?"), DX_EARG);
+            sql_rollback(c);
+        }
+        const char *text = "SELECT CAST(?1 AS TEXT) IS NULL, ?2 + 1";
+        CHECK_EQ_INT(k % 2 ? sql_prep(c, &s, text, "ni", (long long)k)
+                           : sql_prep(c, &s, text, "ti", "x", (long long)k),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), k % 2);
+        CHECK_EQ_INT(sql_int(s, 1), k + 1);
+        sql_finalize(s);
+    }
+    if (pg_url[0]) { /* those two, kept by the server for this connection (and this query) */
+        CHECK_EQ_INT(sql_prep(c, &s,
+                              "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
+                              "'SELECT CAST($1 AS TEXT) IS NULL%'",
+                              ""),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), 2);
+        sql_finalize(s);
+    }
     sql_close(c);
 }
 
@@ -801,6 +909,7 @@ static void run_all(void)
     RUN(released_questions_are_claimed_once_oldest_first);
     RUN(posted_events_are_stored_in_order);
     RUN(rate_limit_is_shared);
+    RUN(pool_serves_threads_at_once);
     RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
 }
 
