@@ -1088,8 +1088,9 @@ static dx_status claimed_run(jobs *j, const char *id, qrun **out)
             names[n++] = json_string_value(json_array_get(asked, i));
     const char *thread = json_string_value(json_object_get(q, "thread"));
     json_int_t turn = json_integer_value(json_object_get(q, "turn"));
-    if (!st && (!thread || strlen(thread) > DX_HTTP_MAX_ID || turn < 1))
-        st = dx_fail(DX_EINTERNAL, "question %s has no place in a thread", id);
+    const char *text = json_string_value(json_object_get(q, "question"));
+    if (!st && (!text || !thread || strlen(thread) > DX_HTTP_MAX_ID || turn < 1))
+        st = dx_fail(DX_EINTERNAL, "question %s has no text or no place in a thread", id);
     if (!st && turn > 1) /* the turns before it, as a follow-up asked here would have them */
         st = db_thread_get(j->db, thread, false, &turns);
     while (!st && json_array_size(turns) >= (size_t)turn)
@@ -1098,8 +1099,7 @@ static dx_status claimed_run(jobs *j, const char *id, qrun **out)
         st = thread_history(turns, &hist);
     qrun *qr = NULL;
     if (!st)
-        st = qrun_new(j, json_string_value(json_object_get(q, "question")),
-                      json_is_array(asked) ? names : NULL, n, &qr);
+        st = qrun_new(j, text, json_is_array(asked) ? names : NULL, n, &qr);
     if (!st) {
         st = set_history(qr, hist);
         hist = NULL; /* qr owns it */
