@@ -8,7 +8,7 @@
 
 dx_buf dx_buf_make(size_t max)
 {
-    return (dx_buf){NULL, 0, 0, max ? max : SIZE_MAX / 2};
+    return (dx_buf){NULL, 0, 0, max ? max : SIZE_MAX / 2, DX_OK};
 }
 
 dx_status dx_buf_reserve(dx_buf *b, size_t extra)
@@ -51,13 +51,11 @@ dx_status dx_buf_putc(dx_buf *b, char c)
     return dx_buf_append(b, &c, 1);
 }
 
-dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...)
+static dx_status buf_vprintf(dx_buf *b, const char *fmt, va_list ap)
 {
-    va_list ap, ap2;
-    va_start(ap, fmt);
+    va_list ap2;
     va_copy(ap2, ap);
     int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
     dx_status st = DX_OK;
     if (n < 0) {
         st = dx_fail(DX_EARG, "bad format string");
@@ -73,9 +71,40 @@ out:
     return st;
 }
 
+dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    dx_status st = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+void dx_buf_addn(dx_buf *b, const void *p, size_t n)
+{
+    if (!b->err)
+        b->err = dx_buf_append(b, p, n);
+}
+
+void dx_buf_add(dx_buf *b, const char *s)
+{
+    dx_buf_addn(b, s, strlen(s));
+}
+
+void dx_buf_addf(dx_buf *b, const char *fmt, ...)
+{
+    if (b->err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    b->err = buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
 void dx_buf_clear(dx_buf *b)
 {
     b->len = 0;
+    b->err = DX_OK;
     if (b->data)
         b->data[0] = '\0';
 }
@@ -87,6 +116,7 @@ char *dx_buf_take(dx_buf *b)
         p = calloc(1, 1);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = DX_OK;
     return p;
 }
 
@@ -95,6 +125,7 @@ void dx_buf_free(dx_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = DX_OK;
 }
 
 dx_status dx_read_file(const char *path, size_t max, char **out, size_t *len)

@@ -9,6 +9,14 @@
  *     if (dx_buf_printf(&b, "%d tokens", n)) goto out;
  *     puts(b.data);
  *     dx_buf_free(&b);
+ *
+ * A document written piece by piece uses the sticky calls instead: each
+ * dx_buf_add* does nothing once one of them has failed, and the first failure
+ * stays in b.err (its message in dx_errmsg), checked once at the end:
+ *
+ *     dx_buf_add(&b, "# ");
+ *     dx_buf_addf(&b, "%zu turns\n", n);
+ *     if (b.err) goto out;
  */
 #ifndef DX_STR_H
 #define DX_STR_H
@@ -44,6 +52,7 @@ static inline bool dx_str_eqc(dx_str a, const char *b)
 typedef struct dx_buf {
     char *data; /* NUL-terminated when non-NULL */
     size_t len, cap, max;
+    dx_status err; /* first failure of a dx_buf_add* call; DX_OK until then */
 } dx_buf;
 
 dx_buf dx_buf_make(size_t max);
@@ -52,8 +61,16 @@ dx_status dx_buf_append(dx_buf *b, const void *p, size_t n);
 dx_status dx_buf_puts(dx_buf *b, const char *s);
 dx_status dx_buf_putc(dx_buf *b, char c);
 dx_status dx_buf_printf(dx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void dx_buf_clear(dx_buf *b); /* len = 0, keep memory */
-/* Hand the bytes to the caller (who frees them); b becomes empty. */
+
+/* Sticky appends (see above): no status to check after each; b->err keeps the
+ * first failure and every later dx_buf_add* is a no-op. The plain calls above
+ * neither read nor set b->err. */
+void dx_buf_addn(dx_buf *b, const void *p, size_t n);
+void dx_buf_add(dx_buf *b, const char *s);
+void dx_buf_addf(dx_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void dx_buf_clear(dx_buf *b); /* len = 0 and err = DX_OK, keep memory */
+/* Hand the bytes to the caller (who frees them); b becomes empty (err too). */
 char *dx_buf_take(dx_buf *b);
 void dx_buf_free(dx_buf *b);
 

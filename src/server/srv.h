@@ -274,7 +274,8 @@ enum MHD_Result html_route(http_req *r, const char *path, bool *handled);
 
 /* A thread (jobs_thread_json) as Markdown: per turn the question, the
  * verdict, the answer, the agreed and disputed points and who made them,
- * and each member's answer (export.c). Appends to out. */
+ * and each member's answer (export.c). Appends to out with the sticky
+ * dx_buf_add* calls and returns out->err (nothing is added once it failed). */
 dx_status export_thread_md(dx_buf *out, json_t *thread);
 
 /* ---- parsers (parse.c), for untrusted bodies ---- */

@@ -43,6 +43,11 @@ import fake_http
 FAKE_KEY = "sk-test-123"
 
 
+def say(text):
+    """The model id that makes this server stream text as its answer."""
+    return "say-" + text.encode().hex()
+
+
 class Handler(fake_http.Handler):
     def event(self, obj):
         self.chunk("data: " + json.dumps(obj) + "\n\n")

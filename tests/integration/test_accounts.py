@@ -15,7 +15,6 @@ import urllib.parse
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 from test_web import EVIL, FORM, Serve  # noqa: E402
 
 PASSWORD = "correct horse battery"
@@ -118,13 +117,6 @@ class Client:
         _, _, page = self.page("/")
         m = re.search(rb'<a href="/settings" class="who"[^>]*>([^<]*)</a>', page)
         return m.group(1).decode() if m else None
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
@@ -428,7 +420,8 @@ def test_api_question_of_a_signed_in_user(srv):
 import subprocess  # noqa: E402
 
 import fake_providers  # noqa: E402
-from test_web import DRUX, say  # noqa: E402
+from drux_server import DRUX, serve_env  # noqa: E402
+from fake_openai import say  # noqa: E402
 
 SERVER_KEY = "sk-ant-server-wrong-1234"  # the server's own key: the fake refuses it for "auth"
 
@@ -454,19 +447,9 @@ class PremiumServe(Serve):
                  "input_price = 1", "output_price = 2", ""]
         cfg = tmp / "council.ini"
         cfg.write_text("\n".join(lines))
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.pop("DRUX_CONFIG", None)
-        env["DRUX_HOME"] = str(tmp / "home")
-        env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-        env["ANTHROPIC_API_KEY"] = SERVER_KEY
-        env["GEMINI_API_KEY"] = fake_providers.FAKE_KEY
         self.db = str(tmp / "drux.db")
-        self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db", self.db]
-                                     + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        line = self.proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
-        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        self.launch(["--config", str(cfg), "--db", self.db] + list(args),
+                    serve_env(tmp, {"ANTHROPIC_API_KEY": SERVER_KEY, "GEMINI_API_KEY": fake_providers.FAKE_KEY}))
 
 
 @pytest.fixture(scope="module")
@@ -571,9 +554,8 @@ def test_own_provider_key_is_sealed_used_and_never_shown(tmp_path, fake, provide
     try:
         own_key(psrv)
     finally:
-        psrv.stop()
-    out = psrv.proc.stdout.read() + psrv.proc.stderr.read()
-    assert fake_providers.FAKE_KEY not in out
+        err = psrv.stop()
+    assert fake_providers.FAKE_KEY not in psrv.out + err
 
 
 def own_key(psrv):

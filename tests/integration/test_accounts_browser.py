@@ -9,8 +9,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
-from test_web import Serve, say  # noqa: E402
+from fake_openai import say  # noqa: E402
+from test_web import Serve  # noqa: E402
 from chromium import CHROMEDRIVER, CHROMIUM, make_driver, webdriver  # noqa: E402
 
 if webdriver is not None:
@@ -29,19 +29,11 @@ TTL = 6
 
 
 @pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def srv(tmp_path_factory, fake):
     tmp = tmp_path_factory.mktemp("accb")
     s = Serve(tmp, fake, "--session-ttl", str(TTL),
               members={"alpha": say("Paris is the capital of France."),
                        "beta": say("The capital of France is Paris.")})
-    s.base = "http://127.0.0.1:%d" % s.port
     yield s
     s.stop()
 

@@ -8,20 +8,15 @@ and "as it is written" is measurable."""
 
 import http.client
 import json
-import os
-import subprocess
 import time
 
 import pytest
+from drux_server import DruxServer, serve_env
+from fake_openai import say
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 QUESTION = "What is the capital of France?"
 ANSWER = "Paris is the capital of France, as both say."
 SCRIPT = ANSWER + "\n\nFollow-up questions:\nWhy Paris?"  # a config line holds 197 bytes
-
-
-def say(text):
-    return "say-" + text.encode("utf-8").hex()
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +30,10 @@ def serve(tmp_path_factory, fake):
         lines += ["[member.%s]" % name, "type = remote", "base_url = " + fake.base_url, "model = " + model,
                   "tier = free"]  # a server of one's own: asked for anonymous visitors
     cfg.write_text("\n".join(lines) + "\n")
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("DRUX_CONFIG", None)
-    env["DRUX_HOME"] = str(tmp / "home")
-    env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--db", str(tmp / "drux.db"), "--config", str(cfg),
-                             "--rate-limit", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    assert "http://127.0.0.1:" in line, "no address printed: %r" % line
-    port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-    yield port
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    s = DruxServer()
+    s.launch(["--db", str(tmp / "drux.db"), "--config", str(cfg), "--rate-limit", "0"], serve_env(tmp))
+    yield s.port
+    s.stop()
 
 
 def post(port, path, body):

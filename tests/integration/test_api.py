@@ -5,13 +5,11 @@ with its live events, the OpenAI-compatible /v1 driven by the official
 The council is SmolLM2-135M and Gemma 3 270M with small max_tokens so a
 question takes seconds; the suite skips when the models are not present."""
 
-import http.client
 import json
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -19,8 +17,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import models  # noqa: E402
+from drux_server import DruxServer, serve_env  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
 SHORT = "What is the capital of France?"
 
@@ -37,71 +35,21 @@ def write_config(path, max_tokens=16):
     return path
 
 
-class Server:
+class Server(DruxServer):
+    timeout = 120
+
     def __init__(self, tmp_path, *args, db=None, max_tokens=16):
         self.tmp = tmp_path
         self.db = db or str(tmp_path / "drux.db")
         db_args = [] if db == "default" else ["--db", self.db]
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.pop("DRUX_CONFIG", None)
-        env["DRUX_HOME"] = str(tmp_path / "home")
-        env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
         cfg = write_config(tmp_path / "council.ini", max_tokens)
-        self.proc = subprocess.Popen(
-            [DRUX, "serve", "--port", "0", "--config", str(cfg)] + db_args + list(args),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        line = self.proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
-        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        self.base = "http://127.0.0.1:%d" % self.port
-
-    def request(self, method, path, body=None, headers=None, timeout=120):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers = dict(headers or {}, **{"Content-Type": "application/json"})
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-
-    def json(self, method, path, body=None, headers=None):
-        status, hdrs, data = self.request(method, path, body, headers)
-        return status, (json.loads(data) if data else None)
-
-    def events(self, qid, timeout=180):
-        """Every SSE event of a question until the stream ends."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        c.request("GET", "/api/v1/questions/%s/events" % qid)
-        r = c.getresponse()
-        assert r.status == 200
-        assert r.getheader("Content-Type").startswith("text/event-stream")
-        out, name = [], None
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                out.append((name, json.loads(line[6:])))
-        c.close()
-        return out
+        self.launch(["--config", str(cfg)] + db_args + list(args), serve_env(tmp_path))
 
     def pages(self):
         return self.json("GET", "/api/v1/health")[1]["pages"]
 
     def stop(self, sig=signal.SIGINT):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        err = self.proc.stderr.read()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return err
+        return super().stop(sig, 30)
 
 
 @pytest.fixture(scope="module")

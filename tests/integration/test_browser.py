@@ -15,7 +15,6 @@ Skips when the models, chromium/chromedriver or selenium are missing.
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,8 +23,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import models  # noqa: E402
+from drux_server import DruxServer, serve_env  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
 WINDOW = "1100,1300"  # the browser fixtures' window (conftest.py)
 ARTIFACTS = os.path.join("build", "test-artifacts", "browser")
@@ -53,22 +52,10 @@ def server(tmp_path_factory):
     for name, model in MODELS.items():
         lines += ["[member.%s]" % name, "type = local", "model = " + model, ""]
     cfg.write_text("\n".join(lines))
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("DRUX_CONFIG", None)
-    env["DRUX_HOME"] = str(tmp / "home")
-    env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-    proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--db", str(tmp / "drux.db"), "--config", str(cfg)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    line = proc.stdout.readline()
-    assert "http://127.0.0.1:" in line, "no address printed: %r" % line
-    port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-    yield "http://127.0.0.1:%d" % port
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    s = DruxServer()
+    s.launch(["--db", str(tmp / "drux.db"), "--config", str(cfg)], serve_env(tmp))
+    yield s.base
+    s.stop()
 
 
 def shot(d, name):

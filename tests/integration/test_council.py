@@ -13,25 +13,19 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fake_openai  # noqa: E402
+from drux_server import DRUX, serve_env  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 QUESTION = "why is the sky blue"
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
+def server(fake):
+    """conftest's fake OpenAI-compatible server, under the name this file's tests use."""
+    return fake
 
 
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("DRUX_CONFIG", None)
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
-    env["DRUX_HOME"] = str(tmp_path / "home")
-    env.update(extra)
-    return env
+    return serve_env(tmp_path, extra)
 
 
 def write_config(tmp_path, server, members, **council):

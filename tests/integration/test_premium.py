@@ -4,6 +4,7 @@ OpenAI-compatible ones), faults included, and a council that mixes them with a l
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,11 +13,11 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 import fake_providers  # noqa: E402
 import models  # noqa: E402
+from drux_server import DRUX, DruxServer, serve_env  # noqa: E402
+from fake_openai import say  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 QUESTION = "why is the sky blue"
 GEMINI_KEY = "AIzaFakeGeminiKey0042"
 OPENAI_KEY = "sk-proj-fake-openai-0042"
@@ -30,10 +31,9 @@ def providers():
 
 
 @pytest.fixture(scope="module")
-def openai():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
+def openai(fake):
+    """conftest's fake OpenAI-compatible server, under the name this file's tests use."""
+    return fake
 
 
 def tag():
@@ -41,14 +41,8 @@ def tag():
 
 
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.pop("DRUX_CONFIG", None)
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg")
-    env["DRUX_HOME"] = str(tmp_path / "home")
-    env["ANTHROPIC_API_KEY"] = fake_providers.FAKE_KEY
-    env["GEMINI_API_KEY"] = GEMINI_KEY
-    env.update(extra)
-    return env
+    return serve_env(tmp_path, dict({"ANTHROPIC_API_KEY": fake_providers.FAKE_KEY,
+                                     "GEMINI_API_KEY": GEMINI_KEY}, **extra))
 
 
 def write_config(tmp_path, members, **council):
@@ -249,9 +243,6 @@ def test_mixed_council_one_analysis(tmp_path, providers, openai):
         pytest.skip("SmolLM2 is not in the model cache (make setup pulls it)")
     t = tag()
 
-    def say(text):
-        return "say-" + text.encode("utf-8").hex()
-
     paris = "The capital of France is Paris."
     priced = {"input_price": 1, "output_price": 2}
     cfg = write_config(tmp_path, [
@@ -305,11 +296,7 @@ def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
     """Through drux serve (--open-premium: anonymous visitors ask premium members too): the live
     events, the stored result and the result page say which member is premium and what each
     cost."""
-    import http.client
     t = tag()
-
-    def say(text):
-        return "say-" + text.encode("utf-8").hex()
 
     priced = {"input_price": 2, "output_price": 8}
     cfg = write_config(tmp_path, [
@@ -318,39 +305,18 @@ def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
         ("claude", anthropic(providers, say("Water boils at 100 C at sea level.") + t, **priced)),
         ("gemini", gemini(providers, "overloaded" + t, max_attempts=1, **priced)),
     ], timeout_s=20)
-    proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db",
-                             str(tmp_path / "drux.db"), "--rate-limit", "0", "--open-premium"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env_for(tmp_path))
+    srv = DruxServer()
+    srv.launch(["--config", str(cfg), "--db", str(tmp_path / "drux.db"), "--rate-limit", "0",
+                "--open-premium"], env_for(tmp_path))
     try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, proc.stderr.read()
-        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-
         def req(method, path, body=None):
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            headers = {"Content-Type": "application/json"} if body is not None else {}
-            c.request(method, path, body=json.dumps(body) if body is not None else None,
-                      headers=headers)
-            r = c.getresponse()
-            data = r.read()
-            c.close()
-            return r.status, data
+            status, _, data = srv.request(method, path, body)
+            return status, data
 
         status, data = req("POST", "/api/v1/questions", {"question": "At what temperature does water boil?"})
         assert status == 201, data
         qid = json.loads(data)["id"]
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        c.request("GET", "/api/v1/questions/%s/events" % qid)
-        r = c.getresponse()
-        events, name = [], None
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                events.append((name, json.loads(line[6:])))
-        c.close()
+        events = srv.events(qid, timeout=60)
         # The follower joins after the POST: a member that ended before that is told by the
         # "state" event (and a question that ended by its "result"), the rest by live events.
         final = ("done", "failed", "timeout", "cancelled")
@@ -389,10 +355,4 @@ def test_served_question_marks_tiers_and_costs(tmp_path, providers, openai):
         mine = page[page.index('data-index="0"'):]
         assert 'class="m-tier badge free">free</span>' in mine[:mine.index("</summary>")]
     finally:
-        proc.send_signal(2)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        proc.stdout.close()
-        proc.stderr.close()
+        srv.stop(signal.SIGINT)

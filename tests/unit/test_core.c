@@ -75,6 +75,30 @@ TEST(buf_is_bounded)
     dx_buf_free(&b);
 }
 
+TEST(buf_add_keeps_the_first_failure)
+{
+    dx_buf b = dx_buf_make(12);
+    dx_buf_add(&b, "0123");
+    dx_buf_addf(&b, "%d", 456);
+    dx_buf_addn(&b, "78xyz", 2);
+    CHECK(b.err == DX_OK);
+    CHECK_STR(b.data, "012345678");
+    dx_buf_addf(&b, "%s", "long enough to fail"); /* past max: the first failure */
+    CHECK(b.err == DX_ELIMIT);
+    CHECK(strstr(dx_errmsg(), "limit of 12 bytes") != NULL);
+    dx_buf_add(&b, "9"); /* would fit, but the buffer has failed: nothing is added */
+    dx_buf_addn(&b, "9", 1);
+    CHECK(b.err == DX_ELIMIT);
+    CHECK_STR(b.data, "012345678");
+    CHECK(dx_buf_puts(&b, "9") == DX_OK); /* the plain calls ignore err */
+    CHECK(b.err == DX_ELIMIT);
+    dx_buf_clear(&b); /* forgets the failure */
+    CHECK(b.err == DX_OK && b.len == 0);
+    dx_buf_add(&b, "ok");
+    CHECK_STR(b.data, "ok");
+    dx_buf_free(&b);
+}
+
 TEST(read_file_missing)
 {
     char *data;
@@ -89,6 +113,7 @@ int main(void)
     RUN(arena_respects_cap);
     RUN(arena_grow_keeps_elements);
     RUN(buf_is_bounded);
+    RUN(buf_add_keeps_the_first_failure);
     RUN(read_file_missing);
     return test_summary();
 }
