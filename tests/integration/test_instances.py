@@ -345,3 +345,44 @@ def test_claimer_killed_is_interrupted_and_the_queue_goes_on(busy_pair):
     # the released question did not die with B: A takes it once its slot is free
     assert a.events(q3["id"])[-1][1]["status"] == "done"
     assert status(a, q1["id"]) == "done"
+
+
+def council_stream(s, messages):
+    """POST /v1/chat/completions (model council, streamed) to s: the content it streams."""
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+    body = {"model": "council", "stream": True, "messages": messages}
+    c.request("POST", "/v1/chat/completions", body=json.dumps(body).encode(),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    out = []
+    for raw in r:
+        line = raw.decode().strip()
+        if line.startswith("data: ") and line != "data: [DONE]":
+            obj = json.loads(line[6:])
+            delta = obj["choices"][0]["delta"] if obj.get("choices") else {}
+            out.append(delta.get("content") or "")
+    c.close()
+    return "".join(out)
+
+
+def test_openai_council_runs_where_a_slot_is_free(busy_pair):
+    a, b, db = busy_pair
+    st, q1 = a.json("POST", "/api/v1/questions", {"question": "What is the capital of France?"})
+    assert st == 201
+    wait_for(lambda: status(a, q1["id"]) == "running")
+    # a /v1 council request to the busy A is answered by B (the store says who claimed it),
+    # streamed through A
+    content = council_stream(a, [{"role": "user", "content": "Capital of Italy?"}])
+    assert "Paris." in content, content
+
+    def instance_of(question):
+        return psql(db, "SELECT instance FROM questions WHERE question = '%s'" % question)
+    assert instance_of("Capital of Italy?") != instance_of("What is the capital of France?")
+    # a conversation with earlier turns the client sent is not in the store: it stays on A
+    # and waits for A's slot
+    content = council_stream(a, [{"role": "user", "content": "Capital of Spain?"},
+                                 {"role": "assistant", "content": "Madrid."},
+                                 {"role": "user", "content": "And of Portugal?"}])
+    assert "Paris." in content, content
+    assert instance_of("And of Portugal?") == instance_of("What is the capital of France?")
