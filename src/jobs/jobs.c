@@ -77,7 +77,7 @@ struct qrun {
     bool slotted;   /* holds a running slot (set with j->mu held; at admission when one was free) */
     bool uncounted; /* deleted while queued: already off j->questions */
     bool deltas_dropped;
-    bool given_turns; /* history the caller gave, not in the store: runs here */
+    bool given_turns; /* history the caller gave, not its thread's (stored as its context) */
     long long ev_seq; /* events written to the store (a shared one) */
     dx_buf answer;    /* the answer as it is written, until the result replaces it */
     bool ended;       /* final event written: followers need not follow */
@@ -736,10 +736,10 @@ static bool slot_free_locked(const jobs *j)
 }
 
 /* Any instance may run it: the store is shared and all it needs is there
- * (not the asker's own provider keys, nor earlier turns the caller gave). */
+ * (the asker's own provider keys are not: they stay in memory). */
 static bool portable(const qrun *qr)
 {
-    if (!qr->j->shared || qr->given_turns)
+    if (!qr->j->shared)
         return false;
     for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
         if (qr->keys[i])
@@ -812,7 +812,13 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, c
         return st;
     }
     if (shared_queue) {
-        if ((st = db_question_release(j->db, qr->id)))
+        char *context = qr->given_turns ? json_dumps(qr->history_src, JSON_COMPACT) : NULL;
+        if (qr->given_turns && !context)
+            st = dx_fail(DX_ENOMEM, "out of memory");
+        if (!st && context) /* the turns the asker gave, for whichever instance runs it */
+            st = db_question_context_set(j->db, qr->id, context);
+        free(context);
+        if (st || (st = db_question_release(j->db, qr->id)))
             db_question_set_status(j->db, qr->id, QUESTION_FAILED,
                                    "the question could not be queued");
         return st;
@@ -1097,10 +1103,19 @@ static dx_status claimed_run(jobs *j, const char *id, qrun **out)
         json_array_remove(turns, json_array_size(turns) - 1);
     if (!st && turns)
         st = thread_history(turns, &hist);
+    char *context = NULL; /* a first turn's: the earlier turns its asker gave */
+    if (!st && turn == 1)
+        st = db_question_context(j->db, id, &context);
+    if (!st && context && !(hist = json_loads(context, 0, NULL)))
+        st = dx_fail(DX_EFORMAT, "question %s: its stored turns are not JSON", id);
+    if (!st && json_array_size(hist) > DB_MAX_THREAD_TURNS)
+        st = dx_fail(DX_ELIMIT, "question %s: more than %d earlier turns", id, DB_MAX_THREAD_TURNS);
+    free(context);
     qrun *qr = NULL;
     if (!st)
         st = qrun_new(j, text, json_is_array(asked) ? names : NULL, n, &qr);
     if (!st) {
+        qr->given_turns = hist && turn == 1;
         st = set_history(qr, hist);
         hist = NULL; /* qr owns it */
     }

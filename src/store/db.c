@@ -88,6 +88,9 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(question_id, seq));"
     "CREATE TABLE rate_buckets("
     "  client TEXT PRIMARY KEY, milli INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
+    /* 4 -> 5: the earlier turns a question's asker gave (a /v1 conversation), kept so that any
+     * instance can run it from the shared queue; NULL: none, or its thread's own */
+    "ALTER TABLE questions ADD COLUMN context TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -1040,6 +1043,32 @@ dx_status db_question_release(db *d, const char *id)
     if (st)
         return dx_wrap(st, "release question");
     return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no queued question '%s' of this instance", id);
+}
+
+dx_status db_question_context_set(db *d, const char *id, const char *turns_json)
+{
+    long long changed = 0;
+    sql *c = db_take(d);
+    dx_status st =
+        sql_do(c, &changed, "UPDATE questions SET context = ? WHERE id = ?", "tt", turns_json, id);
+    db_put(d, c);
+    if (st)
+        return dx_wrap(st, "save context");
+    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+}
+
+dx_status db_question_context(db *d, const char *id, char **turns_json)
+{
+    *turns_json = NULL;
+    sql *c = db_take(d);
+    sql_stmt *s = NULL;
+    dx_status st = question_row(c, "SELECT context FROM questions WHERE id = ?", id, &s);
+    const char *t = st ? NULL : sql_text(s, 0);
+    if (t && !(*turns_json = strdup(t)))
+        st = dx_oom("store");
+    sql_finalize(s);
+    db_put(d, c);
+    return st;
 }
 
 dx_status db_question_claim(db *d, char id[DX_HTTP_MAX_ID + 1], bool *got)

@@ -36,7 +36,7 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 /* Connections a PostgreSQL store keeps open for its calls (besides a
  * listener's): $DRUX_DB_CONNECTIONS, default DB_CONNECTIONS, at most
@@ -211,6 +211,14 @@ dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
  * instance, and notifies "q ID". DX_ENOTFOUND when it is not a queued
  * question of this instance (deleted meanwhile). */
 dx_status db_question_release(db *d, const char *id);
+
+/* The earlier turns a question was asked after, when its asker gave them
+ * (not its thread's): JSON text [[question, answer], ...], stored so that
+ * any instance can run it. DX_ENOTFOUND without the question. */
+dx_status db_question_context_set(db *d, const char *id, const char *turns_json);
+/* Those turns as stored: *turns_json malloc'd, NULL when there are none.
+ * DX_ENOTFOUND without the question. */
+dx_status db_question_context(db *d, const char *id, char **turns_json);
 
 /* Claims the oldest released question for this instance: *got true and id
  * set when there was one (it stays queued, now this instance's). Two

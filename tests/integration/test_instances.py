@@ -366,7 +366,7 @@ def council_stream(s, messages):
     return "".join(out)
 
 
-def test_openai_council_runs_where_a_slot_is_free(busy_pair):
+def test_openai_council_runs_where_a_slot_is_free(busy_pair, fake):
     a, b, db = busy_pair
     st, q1 = a.json("POST", "/api/v1/questions", {"question": "What is the capital of France?"})
     assert st == 201
@@ -379,10 +379,19 @@ def test_openai_council_runs_where_a_slot_is_free(busy_pair):
     def instance_of(question):
         return psql(db, "SELECT instance FROM questions WHERE question = '%s'" % question)
     assert instance_of("Capital of Italy?") != instance_of("What is the capital of France?")
-    # a conversation with earlier turns the client sent is not in the store: it stays on A
-    # and waits for A's slot
+    # so does a conversation: the earlier turns the client sent go with it through the store
+    st, q2 = a.json("POST", "/api/v1/questions", {"question": "Name a river in France."})
+    assert st == 201
+    wait_for(lambda: status(a, q2["id"]) == "running")  # A is busy again
     content = council_stream(a, [{"role": "user", "content": "Capital of Spain?"},
                                  {"role": "assistant", "content": "Madrid."},
                                  {"role": "user", "content": "And of Portugal?"}])
     assert "Paris." in content, content
-    assert instance_of("And of Portugal?") == instance_of("What is the capital of France?")
+    assert instance_of("And of Portugal?") not in ("", instance_of("Name a river in France."))
+    # the members on B were asked with those turns before the question (the writer's
+    # synthesis prompt sees the question alone)
+    asked = [r["body"]["messages"] for r in fake.requests
+             if (r["body"].get("messages") or [{}])[-1].get("content") == "And of Portugal?"]
+    assert len(asked) >= 2, len(asked)
+    for m in asked:
+        assert [x["content"] for x in m[-3:]] == ["Capital of Spain?", "Madrid.", "And of Portugal?"]

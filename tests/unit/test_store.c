@@ -580,6 +580,17 @@ TEST(released_questions_are_claimed_once_oldest_first)
         CHECK_STR(status_of(b, "q1", stat), "queued");
         CHECK_STR(status_of(b, "q3", stat), "queued");
     }
+    /* the earlier turns an asker gave travel with a released question */
+    const char *turns = "[[\"Capital of Spain?\", \"Madrid.\"]]";
+    char *ctx = NULL;
+    CHECK_EQ_INT(db_question_context_set(a, "q3", turns), DX_OK);
+    CHECK_EQ_INT(db_question_context_set(a, "nosuch", turns), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_context(b, "q3", &ctx), DX_OK);
+    CHECK(ctx && !strcmp(ctx, turns));
+    free(ctx);
+    CHECK_EQ_INT(db_question_context(b, "q1", &ctx), DX_OK);
+    CHECK(!ctx);
+    CHECK_EQ_INT(db_question_context(b, "nosuch", &ctx), DX_ENOTFOUND);
     CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
     CHECK(got && !strcmp(id, "q3"));
     CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
