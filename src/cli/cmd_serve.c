@@ -57,13 +57,19 @@ static void list_add(char *buf, size_t cap, const char *v)
     snprintf(buf + n, cap - n, "%s%s", n ? "," : "", v);
 }
 
-int cmd_serve(int argc, char **argv)
+/* The flags. Those http_opts keeps as given go straight into it; the
+ * repeatable ones collect comma lists here. */
+typedef struct serve_args {
+    http_opts o;
+    const char *config;
+    int rate, session_ttl;
+    char hosts[4096], proxies[4096];
+} serve_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, serve_args *r)
 {
-    const char *host = "127.0.0.1", *db_path = NULL, *config = NULL, *key_file = NULL;
-    int port = 8080, max_running = 2, rate = 60;
-    bool api_only = false, https = false, no_signup = false, open_premium = false;
-    int session_ttl = 14 * 86400;
-    static char hosts[4096], proxies[4096];
+    http_opts *o = &r->o;
     const char *v;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
@@ -71,60 +77,97 @@ int cmd_serve(int argc, char **argv)
             fputs(serve_usage, stdout);
             return 0;
         } else if (args_flag(&a, NULL, "--api-only")) {
-            api_only = true;
+            o->api_only = true;
         } else if (args_flag(&a, NULL, "--https")) {
-            https = true;
+            o->https = true;
         } else if (args_flag(&a, NULL, "--no-signup")) {
-            no_signup = true;
+            o->no_signup = true;
         } else if (args_flag(&a, NULL, "--open-premium")) {
-            open_premium = true;
+            o->open_premium = true;
         } else if (args_str(&a, NULL, "--allowed-host", &v)) {
-            list_add(hosts, sizeof hosts, v);
+            list_add(r->hosts, sizeof r->hosts, v);
         } else if (args_str(&a, NULL, "--trusted-proxy", &v)) {
-            list_add(proxies, sizeof proxies, v);
-        } else if (args_str(&a, NULL, "--host", &host) || args_str(&a, NULL, "--db", &db_path) ||
-                   args_str(&a, NULL, "--config", &config) ||
-                   args_str(&a, NULL, "--key-file", &key_file) ||
-                   args_int(&a, "-p", "--port", 0, 65535, &port) ||
-                   args_int(&a, NULL, "--max-running", 1, 8, &max_running) ||
-                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &rate) ||
-                   args_int(&a, NULL, "--session-ttl", 1, 366 * 86400, &session_ttl)) {
+            list_add(r->proxies, sizeof r->proxies, v);
+        } else if (args_str(&a, NULL, "--host", &o->host) ||
+                   args_str(&a, NULL, "--db", &o->db_path) ||
+                   args_str(&a, NULL, "--config", &r->config) ||
+                   args_str(&a, NULL, "--key-file", &o->key_file) ||
+                   args_int(&a, "-p", "--port", 0, 65535, &o->port) ||
+                   args_int(&a, NULL, "--max-running", 1, 8, &o->max_running) ||
+                   args_int(&a, NULL, "--rate-limit", 0, 1000000, &r->rate) ||
+                   args_int(&a, NULL, "--session-ttl", 1, 366 * 86400, &r->session_ttl)) {
             continue;
         } else {
             return args_unknown(&a, serve_usage);
         }
     }
-    if (a.error)
-        return 2;
-    char home[4096], dbbuf[4200];
-    if (!db_path && getenv("DRUX_DB") && *getenv("DRUX_DB"))
-        db_path = getenv("DRUX_DB");
-    /* $DRUX_HOME holds the store, or, beside a PostgreSQL store, the server key */
-    if (!db_path || sql_target_is_postgres(db_path)) {
-        if (hub_home(home, sizeof home))
-            return cli_error("serve");
-        /* like mkdir -p: $DRUX_HOME or ~/.local/share/drux may not exist yet */
-        for (char *p = home + 1;; p++) {
-            bool end = *p == '\0';
-            if (*p == '/' || end) {
-                *p = '\0';
-                if (mkdir(home, 0755) && errno != EEXIST) {
-                    fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
-                    return 1;
-                }
-                if (end)
-                    break;
-                *p = '/';
+    return a.error ? 2 : -1;
+}
+
+/* $DRUX_HOME, created like mkdir -p ($DRUX_HOME or ~/.local/share/drux may
+ * not exist yet), and $DRUX_HOME/drux.db into db. Returns -1 on success, else
+ * the exit code. */
+static int make_home(char *home, size_t home_cap, char *db, size_t db_cap)
+{
+    if (hub_home(home, home_cap))
+        return cli_error("serve");
+    for (char *p = home + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(home, 0755) && errno != EEXIST) {
+                fprintf(stderr, "drux: serve: can't create %s: %s\n", home, strerror(errno));
+                return 1;
             }
+            if (end)
+                break;
+            *p = '/';
         }
-        snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
-        if (!db_path)
-            db_path = dbbuf;
+    }
+    snprintf(db, db_cap, "%s/drux.db", home);
+    return -1;
+}
+
+/* Where the server listens, on stdout (an IPv6 address in brackets; never
+ * the password of a postgres:// URL). */
+static void print_banner(const http_opts *o, size_t n_members, int port)
+{
+    const char *shown = strchr(o->host, ':') ? NULL : o->host;
+    char store[512];
+    sql_target_redact(o->db_path, store, sizeof store);
+    if (shown)
+        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", n_members, shown,
+               port, store);
+    else
+        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", n_members,
+               o->host, port, store);
+    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
+    fflush(stdout);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    static serve_args r = {.o = {.host = "127.0.0.1", .port = 8080, .max_running = 2},
+                           .rate = 60,
+                           .session_ttl = 14 * 86400};
+    http_opts *o = &r.o;
+    int rc = parse_args(argc, argv, &r);
+    if (rc >= 0)
+        return rc;
+    char home[4096], dbbuf[4200];
+    if (!o->db_path && getenv("DRUX_DB") && *getenv("DRUX_DB"))
+        o->db_path = getenv("DRUX_DB");
+    /* $DRUX_HOME holds the store, or, beside a PostgreSQL store, the server key */
+    if (!o->db_path || sql_target_is_postgres(o->db_path)) {
+        if ((rc = make_home(home, sizeof home, dbbuf, sizeof dbbuf)) >= 0)
+            return rc;
+        if (!o->db_path)
+            o->db_path = dbbuf;
     }
     council_config *cfg = NULL;
     http_server *srv = NULL;
-    int rc = 1;
-    if (council_config_open(config, &cfg)) {
+    rc = 1;
+    if (council_config_open(r.config, &cfg)) {
         cli_error("serve");
         goto out;
     }
@@ -142,37 +185,18 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* a flag wins over the environment, the environment over [server] in the config file */
-    const char *allowed = hosts[0] ? hosts : getenv("DRUX_ALLOWED_HOSTS");
-    const char *trusted = proxies[0] ? proxies : getenv("DRUX_TRUSTED_PROXIES");
-    http_opts o = {.host = host,
-                   .port = port,
-                   .db_path = db_path,
-                   .cfg = cfg,
-                   .max_running = max_running,
-                   .rate_per_min = rate == 0 ? -1 : rate,
-                   .api_only = api_only,
-                   .session_ttl_s = session_ttl,
-                   .https = https,
-                   .no_signup = no_signup,
-                   .key_file = key_file,
-                   .open_premium = open_premium,
-                   .allowed_hosts = allowed ? allowed : cfg->server.allowed_hosts,
-                   .trusted_proxies = trusted ? trusted : cfg->server.trusted_proxies};
-    if (http_server_start(&o, &srv)) {
+    const char *allowed = r.hosts[0] ? r.hosts : getenv("DRUX_ALLOWED_HOSTS");
+    const char *trusted = r.proxies[0] ? r.proxies : getenv("DRUX_TRUSTED_PROXIES");
+    o->cfg = cfg;
+    o->rate_per_min = r.rate == 0 ? -1 : r.rate;
+    o->session_ttl_s = r.session_ttl;
+    o->allowed_hosts = allowed ? allowed : cfg->server.allowed_hosts;
+    o->trusted_proxies = trusted ? trusted : cfg->server.trusted_proxies;
+    if (http_server_start(o, &srv)) {
         cli_error("serve");
         goto out;
     }
-    const char *shown = strchr(host, ':') ? NULL : host;
-    char store[512]; /* never the password of a postgres:// URL */
-    sql_target_redact(db_path, store, sizeof store);
-    if (shown)
-        printf("drux: serving %zu council members on http://%s:%d/ (store %s)\n", cfg->n_members,
-               shown, http_server_port(srv), store);
-    else
-        printf("drux: serving %zu council members on http://[%s]:%d/ (store %s)\n", cfg->n_members,
-               host, http_server_port(srv), store);
-    printf("drux: API at /api/v1, OpenAI-compatible at /v1; Ctrl-C stops\n");
-    fflush(stdout);
+    print_banner(o, cfg->n_members, http_server_port(srv));
     int sig;
     sigwait(&stop, &sig);
     fprintf(stderr, "drux: stopping (questions still running are kept as interrupted)\n");

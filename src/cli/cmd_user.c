@@ -96,29 +96,34 @@ static int set_password(db *d, const char *name, bool create)
     return 0;
 }
 
-int cmd_user(int argc, char **argv)
+typedef struct user_args {
+    const char *db_path, *verb, *arg1, *arg2;
+    bool as_json;
+} user_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, user_args *u)
 {
-    const char *db_path = NULL, *verb = NULL, *arg1 = NULL, *arg2 = NULL, *pos;
-    bool as_json = false;
+    const char *pos;
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(usage_text, stdout);
             return 0;
         }
-        if (args_str(&a, NULL, "--db", &db_path))
+        if (args_str(&a, NULL, "--db", &u->db_path))
             continue;
         if (args_flag(&a, NULL, "--json")) {
-            as_json = true;
+            u->as_json = true;
             continue;
         }
         if (args_positional(&a, &pos)) {
-            if (!verb)
-                verb = pos;
-            else if (!arg1)
-                arg1 = pos;
-            else if (!arg2)
-                arg2 = pos;
+            if (!u->verb)
+                u->verb = pos;
+            else if (!u->arg1)
+                u->arg1 = pos;
+            else if (!u->arg2)
+                u->arg2 = pos;
             else
                 return args_unknown(&a, usage_text);
             continue;
@@ -127,33 +132,84 @@ int cmd_user(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!verb) {
+    if (!u->verb || (strcmp(u->verb, "list") && !u->arg1) ||
+        (!strcmp(u->verb, "quota") && !u->arg2)) {
         fputs(usage_text, stderr);
         return 2;
     }
+    return -1;
+}
+
+/* drux user quota NAME CALLS; *rc 2 for a count out of range. */
+static dx_status set_quota(db *d, const char *name, const char *calls, int *rc)
+{
+    char *end;
+    long n = strtol(calls, &end, 10);
+    if (*end || n < 0 || n > 1000000) {
+        fprintf(stderr, "drux: user: quota: expected calls per day, 0 to 1000000\n");
+        *rc = 2;
+        return DX_OK;
+    }
+    dx_status st = db_user_set_quota(d, name, (int)n);
+    if (!st)
+        printf("%s may make %ld premium calls a day\n", name, n);
+    return st;
+}
+
+/* drux user list: a line per account, or the store's JSON. */
+static dx_status list_users(db *d, bool as_json)
+{
+    json_t *users = NULL;
+    dx_status st = db_user_list(d, &users);
+    if (st)
+        return st;
+    if (as_json) {
+        json_dumpf(users, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        size_t i;
+        json_t *u;
+        json_array_foreach(users, i, u)
+        {
+            printf("%-32s %-8s %5lld premium/day  %lld session%s  since %s\n",
+                   json_string_value(json_object_get(u, "name")),
+                   json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
+                   (long long)json_integer_value(json_object_get(u, "daily_premium")),
+                   (long long)json_integer_value(json_object_get(u, "sessions")),
+                   json_integer_value(json_object_get(u, "sessions")) == 1 ? "" : "s",
+                   json_string_value(json_object_get(u, "created_at")));
+        }
+    }
+    json_decref(users);
+    return DX_OK;
+}
+
+int cmd_user(int argc, char **argv)
+{
+    user_args u = {0};
+    int rc = parse_args(argc, argv, &u);
+    if (rc >= 0)
+        return rc;
+    const char *verb = u.verb;
     bool needs_name = strcmp(verb, "list") != 0;
-    if ((needs_name && !arg1) || (!strcmp(verb, "quota") && !arg2)) {
-        fputs(usage_text, stderr);
-        return 2;
-    }
     char name[AUTH_MAX_NAME], dbbuf[4096];
-    if (needs_name && auth_name_canonical(arg1, name))
+    if (needs_name && auth_name_canonical(u.arg1, name))
         return cli_error("user");
-    if (!db_path) {
+    if (!u.db_path) {
         const char *home = getenv("DRUX_HOME");
         if (home && *home)
             snprintf(dbbuf, sizeof dbbuf, "%s/drux.db", home);
         else
             snprintf(dbbuf, sizeof dbbuf, "%s/.local/share/drux/drux.db",
                      getenv("HOME") ? getenv("HOME") : ".");
-        db_path = dbbuf;
+        u.db_path = dbbuf;
     }
     if (auth_init())
         return cli_error("user");
     db *d = NULL;
-    if (db_open(db_path, &d))
+    if (db_open(u.db_path, &d))
         return cli_error("user");
-    int rc = 0;
+    rc = 0;
     dx_status st = DX_OK;
     if (!strcmp(verb, "add") || !strcmp(verb, "passwd")) {
         rc = set_password(d, name, !strcmp(verb, "add"));
@@ -162,36 +218,9 @@ int cmd_user(int argc, char **argv)
         if (!st)
             printf("%sd %s\n", verb, name);
     } else if (!strcmp(verb, "quota")) {
-        char *end;
-        long n = strtol(arg2, &end, 10);
-        if (*end || n < 0 || n > 1000000) {
-            fprintf(stderr, "drux: user: quota: expected calls per day, 0 to 1000000\n");
-            rc = 2;
-        } else if (!(st = db_user_set_quota(d, name, (int)n))) {
-            printf("%s may make %ld premium calls a day\n", name, n);
-        }
+        st = set_quota(d, name, u.arg2, &rc);
     } else if (!strcmp(verb, "list")) {
-        json_t *users = NULL;
-        if (!(st = db_user_list(d, &users))) {
-            if (as_json) {
-                json_dumpf(users, stdout, JSON_INDENT(2));
-                putchar('\n');
-            } else {
-                size_t i;
-                json_t *u;
-                json_array_foreach(users, i, u)
-                {
-                    printf("%-32s %-8s %5lld premium/day  %lld session%s  since %s\n",
-                           json_string_value(json_object_get(u, "name")),
-                           json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-                           (long long)json_integer_value(json_object_get(u, "daily_premium")),
-                           (long long)json_integer_value(json_object_get(u, "sessions")),
-                           json_integer_value(json_object_get(u, "sessions")) == 1 ? "" : "s",
-                           json_string_value(json_object_get(u, "created_at")));
-                }
-            }
-            json_decref(users);
-        }
+        st = list_users(d, u.as_json);
     } else {
         fprintf(stderr, "drux: user: unknown command '%s'\n%s", verb, usage_text);
         rc = 2;

@@ -898,66 +898,45 @@ out:
     json_decref(arr);
 }
 
-static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
+/* A 2xx reply's transfer ended: the whole answer, or the stream's end. */
+static void reply_ended(rmember *r)
 {
-    curl_off_t retry_after = 0;
-    check_headers(r);
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
-    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
-    detach(r, multi);
-    if (member_ctx_should_stop(r->ctx)) {
-        finish(r, MEMBER_CANCELLED, "cancelled");
+    if (!r->streaming) {
+        finish_whole(r);
         return;
     }
-    if (r->answer_full || (r->saw_done && !r->abort_st)) {
+    dx_status st = sse_finish(&r->sse, on_event, r);
+    if (st && !r->answer_full)
+        finish(r, MEMBER_FAILED, "%s", dx_errmsg());
+    else if (r->saw_done || r->saw_finish || r->answer_full)
         finish_done(r);
+    else if (r->got_text)
+        finish(r, MEMBER_FAILED,
+               "stream ended before %s after %zu bytes of answer (cut off upstream?)",
+               end_marker(r), r->text_bytes);
+    else
+        finish(r, MEMBER_FAILED, "stream ended without an answer");
+}
+
+/* The transfer failed below HTTP: tried again unless some answer came. */
+static void transfer_failed(rmember *r, CURLcode rc, double now, unsigned *seed)
+{
+    char why[300];
+    snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+    if (r->got_text) {
+        finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
+               why);
         return;
     }
-    if (r->abort_st && r->abort_upstream && !r->got_text) {
-        /* an error event before any text (Anthropic's overloaded_error after
-         * a 200, say) is worth another try, like the same error as a status */
-        retry_or_fail(r, r->abort_msg, 0, now, seed);
-        return;
-    }
-    if (r->abort_st) {
-        if (r->text_bytes)
-            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
-        else
-            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
-        return;
-    }
-    if (rc != CURLE_OK) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-        if (r->got_text) {
-            finish(r, MEMBER_FAILED, "stream cut off after %zu bytes of answer: %s", r->text_bytes,
-                   why);
-            return;
-        }
-        char msg[340];
-        snprintf(msg, sizeof msg, "connection failed: %s", why);
-        retry_or_fail(r, msg, 0, now, seed);
-        return;
-    }
-    if (r->http / 100 == 2) {
-        if (!r->streaming) {
-            finish_whole(r);
-            return;
-        }
-        dx_status st = sse_finish(&r->sse, on_event, r);
-        if (st && !r->answer_full)
-            finish(r, MEMBER_FAILED, "%s", dx_errmsg());
-        else if (r->saw_done || r->saw_finish || r->answer_full)
-            finish_done(r);
-        else if (r->got_text)
-            finish(r, MEMBER_FAILED,
-                   "stream ended before %s after %zu bytes of answer (cut off upstream?)",
-                   end_marker(r), r->text_bytes);
-        else
-            finish(r, MEMBER_FAILED, "stream ended without an answer");
-        return;
-    }
+    char msg[340];
+    snprintf(msg, sizeof msg, "connection failed: %s", why);
+    retry_or_fail(r, msg, 0, now, seed);
+}
+
+/* An HTTP error status: asked again without stream_options, tried again
+ * after the wait the server asks for, or failed with what to check. */
+static void http_failed(rmember *r, curl_off_t retry_after, double now, unsigned *seed)
+{
     char m[240], why[300];
     /* an error body may quote the request, key included */
     r->raw.len = remote_redact(r->raw.data, r->raw.len, r->key);
@@ -992,12 +971,121 @@ static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, uns
         finish(r, MEMBER_FAILED, "%s", why);
 }
 
+static void transfer_done(rmember *r, CURLM *multi, CURLcode rc, double now, unsigned *seed)
+{
+    curl_off_t retry_after = 0;
+    check_headers(r);
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->http);
+    curl_easy_getinfo(r->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    member_ctx_attempt(r->ctx, r->attempt, (int)r->http);
+    detach(r, multi);
+    if (member_ctx_should_stop(r->ctx)) {
+        finish(r, MEMBER_CANCELLED, "cancelled");
+        return;
+    }
+    if (r->answer_full || (r->saw_done && !r->abort_st)) {
+        finish_done(r);
+        return;
+    }
+    if (r->abort_st && r->abort_upstream && !r->got_text) {
+        /* an error event before any text (Anthropic's overloaded_error after
+         * a 200, say) is worth another try, like the same error as a status */
+        retry_or_fail(r, r->abort_msg, 0, now, seed);
+        return;
+    }
+    if (r->abort_st) {
+        if (r->text_bytes)
+            finish(r, MEMBER_FAILED, "%s (after %zu bytes of answer)", r->abort_msg, r->text_bytes);
+        else
+            finish(r, MEMBER_FAILED, "%s", r->abort_msg);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        transfer_failed(r, rc, now, seed);
+        return;
+    }
+    if (r->http / 100 == 2)
+        reply_ended(r);
+    else
+        http_failed(r, retry_after, now, seed);
+}
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
 static void curl_init(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* One member's turn of the loop: stopped, timed out, started, or given up
+ * on the first byte. True while it still runs; *next comes down to its
+ * next start or its deadline. */
+static bool tend(rmember *r, CURLM *multi, double now, unsigned *seed, double *next)
+{
+    if (r->state == R_DONE)
+        return false;
+    if (member_ctx_should_stop(r->ctx)) {
+        detach(r, multi);
+        finish(r, MEMBER_CANCELLED, "cancelled");
+        return false;
+    }
+    if (now >= r->deadline_ms) {
+        detach(r, multi);
+        if (r->attempt > 1)
+            finish(r, MEMBER_TIMEOUT,
+                   "no complete answer within timeout_s = %g "
+                   "(%d attempts)",
+                   r->mc->timeout_s, r->attempt);
+        else
+            finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g", r->mc->timeout_s);
+        return false;
+    }
+    if (r->state == R_WAIT && now >= r->next_start_ms)
+        start_attempt(r, multi, now);
+    else if (r->state == R_ACTIVE && !r->got_byte &&
+             now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
+        char why[120];
+        snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
+                 r->mc->first_byte_timeout_s);
+        detach(r, multi);
+        retry_or_fail(r, why, 0, now, seed);
+    }
+    if (r->state == R_DONE)
+        return false;
+    if (r->state == R_WAIT && r->next_start_ms < *next)
+        *next = r->next_start_ms;
+    if (r->deadline_ms < *next)
+        *next = r->deadline_ms;
+    return true;
+}
+
+/* Hands each transfer libcurl finished to its member. */
+static void read_finished(CURLM *multi, unsigned *seed)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        rmember *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r && r->easy == msg->easy_handle)
+            transfer_done(r, multi, msg->data.result, council_now_ms(), seed);
+    }
+}
+
+static void rmember_free(rmember *r, CURLM *multi)
+{
+    if (multi)
+        detach(r, multi);
+    curl_slist_free_all(r->hdrs);
+    free(r->body);
+    free(r->body_plain);
+    free(r->url);
+    free(r->key);
+    sse_free(&r->sse);
+    dx_buf_free(&r->raw);
 }
 
 void remote_run_all(member_ctx **ctxs, size_t n)
@@ -1028,59 +1116,13 @@ void remote_run_all(member_ctx **ctxs, size_t n)
         double now = council_now_ms();
         size_t live = 0;
         double next = now + POLL_MAX_MS;
-        for (size_t i = 0; i < n; i++) {
-            rmember *r = &rs[i];
-            if (r->state == R_DONE)
-                continue;
-            if (member_ctx_should_stop(r->ctx)) {
-                detach(r, multi);
-                finish(r, MEMBER_CANCELLED, "cancelled");
-                continue;
-            }
-            if (now >= r->deadline_ms) {
-                detach(r, multi);
-                if (r->attempt > 1)
-                    finish(r, MEMBER_TIMEOUT,
-                           "no complete answer within timeout_s = %g "
-                           "(%d attempts)",
-                           r->mc->timeout_s, r->attempt);
-                else
-                    finish(r, MEMBER_TIMEOUT, "no complete answer within timeout_s = %g",
-                           r->mc->timeout_s);
-                continue;
-            }
-            if (r->state == R_WAIT && now >= r->next_start_ms)
-                start_attempt(r, multi, now);
-            else if (r->state == R_ACTIVE && !r->got_byte &&
-                     now - r->attempt_start_ms >= r->mc->first_byte_timeout_s * 1000) {
-                char why[120];
-                snprintf(why, sizeof why, "no response within first_byte_timeout_s = %g",
-                         r->mc->first_byte_timeout_s);
-                detach(r, multi);
-                retry_or_fail(r, why, 0, now, &seed);
-            }
-            if (r->state == R_DONE)
-                continue;
-            live++;
-            if (r->state == R_WAIT && r->next_start_ms < next)
-                next = r->next_start_ms;
-            if (r->deadline_ms < next)
-                next = r->deadline_ms;
-        }
+        for (size_t i = 0; i < n; i++)
+            live += tend(&rs[i], multi, now, &seed, &next);
         if (!live)
             break;
         int running = 0;
         curl_multi_perform(multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            rmember *r = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            if (r && r->easy == msg->easy_handle)
-                transfer_done(r, multi, msg->data.result, council_now_ms(), &seed);
-        }
+        read_finished(multi, &seed);
         bool any = false;
         for (size_t i = 0; i < n && !any; i++)
             any = rs[i].state != R_DONE;
@@ -1092,17 +1134,8 @@ void remote_run_all(member_ctx **ctxs, size_t n)
     }
 out:
     if (rs) {
-        for (size_t i = 0; i < n; i++) {
-            if (multi)
-                detach(&rs[i], multi);
-            curl_slist_free_all(rs[i].hdrs);
-            free(rs[i].body);
-            free(rs[i].body_plain);
-            free(rs[i].url);
-            free(rs[i].key);
-            sse_free(&rs[i].sse);
-            dx_buf_free(&rs[i].raw);
-        }
+        for (size_t i = 0; i < n; i++)
+            rmember_free(&rs[i], multi);
     }
     if (multi)
         curl_multi_cleanup(multi);

@@ -392,14 +392,25 @@ static enum MHD_Result settings(http_req *r, const char *notice, const char *err
     return send_page(r, status, st, &b);
 }
 
+/* A form post of a signed-in user's: false with *ret the form's refusal, or
+ * the way to the sign-in page for someone not signed in. */
+static bool signed_in_form(http_req *r, enum MHD_Result *ret)
+{
+    if (!html_form_ok(r, ret))
+        return false;
+    acct_who(r);
+    if (!r->uid) {
+        *ret = http_redirect(r, "/signin");
+        return false;
+    }
+    return true;
+}
+
 static enum MHD_Result change_password(http_req *r)
 {
     enum MHD_Result ret;
-    if (!html_form_ok(r, &ret))
+    if (!signed_in_form(r, &ret))
         return ret;
-    acct_who(r);
-    if (!r->uid)
-        return http_redirect(r, "/signin");
     char old[AUTH_MAX_PASSWORD + 1], pw[AUTH_MAX_PASSWORD + 1], pw2[AUTH_MAX_PASSWORD + 1];
     if (!field(r, "old", old, sizeof old, &ret, PAGE_SIGNIN) ||
         !field(r, "password", pw, sizeof pw, &ret, PAGE_SIGNIN) ||
@@ -735,11 +746,8 @@ bool acct_form_pick(http_req *r, bool pick[DX_MAX_MEMBERS])
 static enum MHD_Result save_defaults(http_req *r)
 {
     enum MHD_Result ret;
-    if (!html_form_ok(r, &ret))
+    if (!signed_in_form(r, &ret))
         return ret;
-    acct_who(r);
-    if (!r->uid)
-        return http_redirect(r, "/signin");
     const council_config *cfg = jobs_council(r->srv->jobs);
     bool pick[DX_MAX_MEMBERS];
     acct_form_pick(r, pick);
@@ -759,11 +767,8 @@ static enum MHD_Result save_defaults(http_req *r)
 static enum MHD_Result save_keys(http_req *r)
 {
     enum MHD_Result ret;
-    if (!html_form_ok(r, &ret))
+    if (!signed_in_form(r, &ret))
         return ret;
-    acct_who(r);
-    if (!r->uid)
-        return http_redirect(r, "/signin");
     const char *provs[JOBS_MAX_KEYS];
     size_t np = premium_providers(jobs_council(r->srv->jobs), provs);
     const char *body = r->body.data ? r->body.data : "";

@@ -155,13 +155,22 @@ static bool start_question(http_req *r, const char *question, json_t *members, c
     return acct_start(r, question, &sel, id, ret);
 }
 
+/* A question posted to the API: a JSON body, from someone who may write, within
+ * the rate limit; false with *ret the refusal otherwise. */
+static bool question_post_ok(http_req *r, enum MHD_Result *ret)
+{
+    if (!http_content_type_is(r, "application/json")) {
+        *ret =
+            http_error(r, 415, "unsupported_media_type", "send the question as application/json");
+        return false;
+    }
+    return acct_api_write_ok(r, ret) && http_rate_ok(r, ret);
+}
+
 static enum MHD_Result create_question(http_req *r)
 {
-    if (!http_content_type_is(r, "application/json"))
-        return http_error(r, 415, "unsupported_media_type",
-                          "send the question as application/json");
     enum MHD_Result ret;
-    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
+    if (!question_post_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;
@@ -182,11 +191,8 @@ static enum MHD_Result create_question(http_req *r)
 
 static enum MHD_Result create_followup(http_req *r, const char *parent)
 {
-    if (!http_content_type_is(r, "application/json"))
-        return http_error(r, 415, "unsupported_media_type",
-                          "send the question as application/json");
     enum MHD_Result ret;
-    if (!acct_api_write_ok(r, &ret) || !http_rate_ok(r, &ret))
+    if (!question_post_ok(r, &ret))
         return ret;
     char *question = NULL;
     json_t *members = NULL, *q = NULL;

@@ -99,12 +99,12 @@ static http_head_verdict head_short(http_head *h, size_t len, bool in_line)
     return bad(h, 431, "headers_too_large", "the request headers are too large");
 }
 
-http_head_verdict http_head_check(const char *buf, size_t len, http_head *h)
+/* The request line, method SP target SP HTTP/1.x CRLF: HTTP_HEAD_OK with *p
+ * where the header fields start and *http11 for HTTP/1.1 (or a later 1.x). */
+static http_head_verdict request_line(const unsigned char *b, size_t lim, size_t len, http_head *h,
+                                      size_t *pp, bool *http11)
 {
-    memset(h, 0, sizeof *h);
-    const unsigned char *b = (const unsigned char *)buf;
-    size_t lim = len < DX_HTTP_MAX_HEADER ? len : DX_HTTP_MAX_HEADER, p = 0;
-    /* request line: method SP target SP HTTP/1.x CRLF */
+    size_t p = 0;
     while (p < lim && tchar(b[p]))
         p++;
     if (p == lim)
@@ -141,9 +141,57 @@ http_head_verdict http_head_check(const char *buf, size_t len, http_head *h)
         return bad(h, 400, "bad_request", "the request line is malformed");
     if (b[p] != '1')
         return bad(h, 505, "http_version", "only HTTP/1.0 and HTTP/1.1 are spoken here");
-    bool http11 = b[p + 2] != '0';
-    p += 5;
-    /* header fields: name ":" value CRLF, until an empty line */
+    *http11 = b[p + 2] != '0';
+    *pp = p + 5;
+    return HTTP_HEAD_OK;
+}
+
+/* One header field, name ":" value CRLF, from buf[*pp] (not the empty line
+ * that ends them): HTTP_HEAD_OK with *pp past it, handed to head_field. */
+static http_head_verdict header_field(const char *buf, size_t lim, size_t len, http_head *h,
+                                      size_t *pp, int *hosts)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t p = *pp, name = p;
+    while (p < lim && tchar(b[p]))
+        p++;
+    if (p == lim)
+        return head_short(h, len, false);
+    if (p == name || b[p] != ':')
+        return bad(h, 400, "bad_request", "a header line is malformed");
+    size_t nlen = p - name;
+    p++;
+    while (p < lim && (b[p] == ' ' || b[p] == '\t'))
+        p++;
+    size_t v = p;
+    while (p < lim && b[p] != '\r') {
+        if ((b[p] < 0x20 && b[p] != '\t') || b[p] == 0x7f)
+            return bad(h, 400, "bad_request", "a header value has control characters");
+        p++;
+    }
+    if (lim - p < 2)
+        return head_short(h, len, false);
+    if (b[p + 1] != '\n')
+        return bad(h, 400, "bad_request", "a header line is malformed");
+    size_t vend = p;
+    while (vend > v && (b[vend - 1] == ' ' || b[vend - 1] == '\t'))
+        vend--;
+    if (head_field(h, buf + name, nlen, buf + v, vend - v, hosts) == HTTP_HEAD_BAD)
+        return HTTP_HEAD_BAD;
+    *pp = p + 2;
+    return HTTP_HEAD_OK;
+}
+
+http_head_verdict http_head_check(const char *buf, size_t len, http_head *h)
+{
+    memset(h, 0, sizeof *h);
+    const unsigned char *b = (const unsigned char *)buf;
+    size_t lim = len < DX_HTTP_MAX_HEADER ? len : DX_HTTP_MAX_HEADER, p = 0;
+    bool http11 = false;
+    http_head_verdict v = request_line(b, lim, len, h, &p, &http11);
+    if (v != HTTP_HEAD_OK)
+        return v;
+    /* header fields until an empty line */
     int hosts = 0;
     for (unsigned n = 0;; n++) {
         if (lim - p < 2)
@@ -155,33 +203,8 @@ http_head_verdict http_head_check(const char *buf, size_t len, http_head *h)
         }
         if (n >= DX_HTTP_MAX_HEADERS)
             return bad(h, 431, "headers_too_large", "too many request headers");
-        size_t name = p;
-        while (p < lim && tchar(b[p]))
-            p++;
-        if (p == lim)
-            return head_short(h, len, false);
-        if (p == name || b[p] != ':')
-            return bad(h, 400, "bad_request", "a header line is malformed");
-        size_t nlen = p - name;
-        p++;
-        while (p < lim && (b[p] == ' ' || b[p] == '\t'))
-            p++;
-        size_t v = p;
-        while (p < lim && b[p] != '\r') {
-            if ((b[p] < 0x20 && b[p] != '\t') || b[p] == 0x7f)
-                return bad(h, 400, "bad_request", "a header value has control characters");
-            p++;
-        }
-        if (lim - p < 2)
-            return head_short(h, len, false);
-        if (b[p + 1] != '\n')
-            return bad(h, 400, "bad_request", "a header line is malformed");
-        size_t vend = p;
-        while (vend > v && (b[vend - 1] == ' ' || b[vend - 1] == '\t'))
-            vend--;
-        if (head_field(h, buf + name, nlen, buf + v, vend - v, &hosts) == HTTP_HEAD_BAD)
-            return HTTP_HEAD_BAD;
-        p += 2;
+        if ((v = header_field(buf, lim, len, h, &p, &hosts)) != HTTP_HEAD_OK)
+            return v;
     }
     if (http11 && hosts == 0)
         return bad(h, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
@@ -224,36 +247,12 @@ static bool peer_take(http_server *s, const char *addr)
     for (size_t i = 0; i < s->guard.n_proxies && !proxy; i++)
         proxy = !strcmp(s->guard.proxies[i], addr);
     unsigned cap = proxy ? DX_HTTP_MAX_CONNECTIONS : DX_HTTP_MAX_PER_IP;
-    pthread_mutex_lock(&s->mu);
-    struct client_conns *slot = NULL, *free_slot = NULL;
-    unsigned total = 0;
-    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS; i++) {
-        total += (unsigned)s->peers[i].n;
-        if (s->peers[i].n > 0 && !strcmp(s->peers[i].addr, addr))
-            slot = &s->peers[i];
-        else if (!free_slot && s->peers[i].n == 0)
-            free_slot = &s->peers[i];
-    }
-    if (!slot && free_slot) {
-        slot = free_slot;
-        snprintf(slot->addr, sizeof slot->addr, "%s", addr);
-    }
-    bool ok = slot && total < DX_HTTP_MAX_CONNECTIONS && (unsigned)slot->n < cap;
-    if (ok)
-        slot->n++;
-    pthread_mutex_unlock(&s->mu);
-    return ok;
+    return http_count_take(s, s->peers, addr, cap, DX_HTTP_MAX_CONNECTIONS);
 }
 
 static void peer_give(http_server *s, const char *addr)
 {
-    pthread_mutex_lock(&s->mu);
-    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS; i++)
-        if (s->peers[i].n > 0 && !strcmp(s->peers[i].addr, addr)) {
-            s->peers[i].n--;
-            break;
-        }
-    pthread_mutex_unlock(&s->mu);
+    http_count_give(s, s->peers, addr);
 }
 
 /* libmicrohttpd closed a connection the gate handed it. */

@@ -110,6 +110,16 @@ static enum MHD_Result delete_turn(http_req *r, const char *id)
     return http_redirect(r, first ? "/history" : loc);
 }
 
+/* The form's question (field q) into q, which holds DX_MAX_QUESTION_BYTES + 1. */
+static dx_status form_question(http_req *r, char *q)
+{
+    dx_status st = api_form_value(r->body.data ? r->body.data : "", r->body.len, "q", q,
+                                  DX_MAX_QUESTION_BYTES + 1);
+    if (st == DX_ENOTFOUND)
+        st = dx_fail(DX_EARG, "the form has no question (field q)");
+    return st;
+}
+
 /* A follow-up from the page: the next turn of the thread of id. */
 static enum MHD_Result followup(http_req *r, const char *id)
 {
@@ -120,10 +130,7 @@ static enum MHD_Result followup(http_req *r, const char *id)
     if (!q)
         return http_error(r, 500, "internal", "out of memory");
     char nid[DX_HTTP_MAX_ID + 1];
-    dx_status st = api_form_value(r->body.data ? r->body.data : "", r->body.len, "q", q,
-                                  DX_MAX_QUESTION_BYTES + 1);
-    if (st == DX_ENOTFOUND)
-        st = dx_fail(DX_EARG, "the form has no question (field q)");
+    dx_status st = form_question(r, q);
     /* the parent's members, as the asker may ask them; the thread stays its owner's */
     bool ok = !st && acct_followup(r, id, q, NULL, nid, &ret);
     free(q);
@@ -200,10 +207,7 @@ static enum MHD_Result ask(http_req *r)
     if (!q)
         return http_error(r, 500, "internal", "out of memory");
     char id[DX_HTTP_MAX_ID + 1];
-    dx_status st = api_form_value(r->body.data ? r->body.data : "", r->body.len, "q", q,
-                                  DX_MAX_QUESTION_BYTES + 1);
-    if (st == DX_ENOTFOUND)
-        st = dx_fail(DX_EARG, "the form has no question (field q)");
+    dx_status st = form_question(r, q);
     bool pick[DX_MAX_MEMBERS];
     bool picked = acct_form_pick(r, pick);
     acct_selection sel;

@@ -2,6 +2,7 @@
  * carries requests and responses only: routes come from s->route, HTML
  * error pages from s->error_page. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -266,31 +267,44 @@ bool http_rate_ok(http_req *r, enum MHD_Result *ret)
  * proxy's clients are not capped together). False when it has no more. */
 static bool conn_take(http_server *s, const char *addr)
 {
+    return http_count_take(s, s->conns, addr, DX_HTTP_MAX_PER_IP, UINT_MAX);
+}
+
+static void conn_give(http_server *s, const char *addr)
+{
+    http_count_give(s, s->conns, addr);
+}
+
+bool http_count_take(http_server *s, struct client_conns *t, const char *addr, unsigned cap,
+                     unsigned max_total)
+{
     pthread_mutex_lock(&s->mu);
     struct client_conns *slot = NULL, *free_slot = NULL;
-    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS && !slot; i++) {
-        if (s->conns[i].n > 0 && !strcmp(s->conns[i].addr, addr))
-            slot = &s->conns[i];
-        else if (!free_slot && s->conns[i].n == 0)
-            free_slot = &s->conns[i];
+    unsigned total = 0;
+    for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS; i++) {
+        total += (unsigned)t[i].n;
+        if (t[i].n > 0 && !strcmp(t[i].addr, addr))
+            slot = &t[i];
+        else if (!free_slot && t[i].n == 0)
+            free_slot = &t[i];
     }
     if (!slot && free_slot) {
         slot = free_slot;
         snprintf(slot->addr, sizeof slot->addr, "%s", addr);
     }
-    bool ok = slot && slot->n < (int)DX_HTTP_MAX_PER_IP;
+    bool ok = slot && total < max_total && (unsigned)slot->n < cap;
     if (ok)
         slot->n++;
     pthread_mutex_unlock(&s->mu);
     return ok;
 }
 
-static void conn_give(http_server *s, const char *addr)
+void http_count_give(http_server *s, struct client_conns *t, const char *addr)
 {
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < DX_HTTP_MAX_CONNECTIONS; i++)
-        if (s->conns[i].n > 0 && !strcmp(s->conns[i].addr, addr)) {
-            s->conns[i].n--;
+        if (t[i].n > 0 && !strcmp(t[i].addr, addr)) {
+            t[i].n--;
             break;
         }
     pthread_mutex_unlock(&s->mu);

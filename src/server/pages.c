@@ -1420,6 +1420,66 @@ static void put_prefixed_ids(w *o, const char *html, size_t len, const char *pfx
     putn(o, html + from, len - from);
 }
 
+/* The page's <main>: the data attributes the script reads (the turn shown,
+ * its thread, how many turns, its status, and while it runs where its events
+ * are), up to the end of the tag. */
+static void main_open(w *o, const char *id, const char *thread, size_t n, bool finished,
+                      question_status status, bool running)
+{
+    put(o, "<main id=\"main\" class=\"qpage\" data-id=\"");
+    esc(o, id);
+    put(o, "\" data-thread=\"");
+    esc(o, thread);
+    putf(o, "\" data-turns=\"%zu", n);
+    put(o, "\" data-status=\"");
+    put(o, finished                         ? "done"
+           : status < QUESTION_STATUS_COUNT ? question_status_str(status)
+                                            : "unknown");
+    const char *via = viewer && viewer->via_share ? viewer->via_share : NULL;
+    if (running) {
+        put(o, "\" data-events=\"/api/v1/questions/");
+        put_id_url(o, id);
+        put(o, "/events");
+        if (via) {
+            put(o, "?s=");
+            put_id_url(o, via);
+        }
+    }
+    /* the script swaps in the page again as rendered here once the turn ends */
+    put(o, "\" data-fragment=\"/q/");
+    put_id_url(o, id);
+    put(o, "?fragment=1");
+    if (via) {
+        put(o, "&amp;s=");
+        put_id_url(o, via);
+    }
+    put(o, "\">\n");
+}
+
+/* An earlier turn of the thread, its ids prefixed "tN-" so they stay unique
+ * on the page; its delete form ends the thread there (later turns left). */
+static void earlier_turn(w *o, json_t *t, size_t i, size_t n)
+{
+    long long tn = ji(t, "turn", (long long)i + 1);
+    putf(o, "<article class=\"turn\" id=\"t-%lld\" aria-labelledby=\"t%lld-qh\">\n", tn, tn);
+    dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES);
+    w to = {&tb, DX_OK, o->token};
+    turn_body(&to, t, false, i == 0);
+    if (viewer_may_change()) {
+        put(&to, "<div class=\"turn-actions\">");
+        delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
+        put(&to, "</div>\n");
+    }
+    char pfx[32];
+    snprintf(pfx, sizeof pfx, "t%lld-", tn);
+    if (to.st)
+        o->st = to.st;
+    else
+        put_prefixed_ids(o, tb.data ? tb.data : "", tb.len, pfx);
+    dx_buf_free(&tb);
+    put(o, "</article>\n");
+}
+
 dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *form_token)
 {
     w o = {out, DX_OK, form_token};
@@ -1444,60 +1504,14 @@ dx_status page_thread(dx_buf *out, json_t *turns, bool fragment, const char *for
     const char *title = fr && js(fr, "question") ? js(fr, "question") : js(first, "question");
     if (!fragment)
         head(&o, title, running);
-    put(&o, "<main id=\"main\" class=\"qpage\" data-id=\"");
-    esc(&o, id);
-    put(&o, "\" data-thread=\"");
-    esc(&o, thread);
-    putf(&o, "\" data-turns=\"%zu", n);
-    put(&o, "\" data-status=\"");
-    put(&o, finished                         ? "done"
-            : status < QUESTION_STATUS_COUNT ? question_status_str(status)
-                                             : "unknown");
-    const char *via = viewer && viewer->via_share ? viewer->via_share : NULL;
-    if (running) {
-        put(&o, "\" data-events=\"/api/v1/questions/");
-        put_id_url(&o, id);
-        put(&o, "/events");
-        if (via) {
-            put(&o, "?s=");
-            put_id_url(&o, via);
-        }
-    }
-    /* the script swaps in the page again as rendered here once the turn ends */
-    put(&o, "\" data-fragment=\"/q/");
-    put_id_url(&o, id);
-    put(&o, "?fragment=1");
-    if (via) {
-        put(&o, "&amp;s=");
-        put_id_url(&o, via);
-    }
-    put(&o, "\">\n");
+    main_open(&o, id, thread, n, finished, status, running);
     if (n > 1)
         putf(&o,
              "<p class=\"thread-note\">A thread of %zu questions, newest last: each follow-up "
              "was asked with the questions and answers before it.</p>\n",
              n);
-    for (size_t i = 0; i + 1 < n && !o.st; i++) {
-        json_t *t = json_array_get(turns, i);
-        long long tn = ji(t, "turn", (long long)i + 1);
-        putf(&o, "<article class=\"turn\" id=\"t-%lld\" aria-labelledby=\"t%lld-qh\">\n", tn, tn);
-        dx_buf tb = dx_buf_make(DX_PAGE_MAX_BYTES);
-        w to = {&tb, DX_OK, form_token};
-        turn_body(&to, t, false, i == 0);
-        if (viewer_may_change()) {
-            put(&to, "<div class=\"turn-actions\">");
-            delete_form(&to, js(t, "id"), n - 1 - i, "link danger");
-            put(&to, "</div>\n");
-        }
-        char pfx[32];
-        snprintf(pfx, sizeof pfx, "t%lld-", tn);
-        if (to.st)
-            o.st = to.st;
-        else
-            put_prefixed_ids(&o, tb.data ? tb.data : "", tb.len, pfx);
-        dx_buf_free(&tb);
-        put(&o, "</article>\n");
-    }
+    for (size_t i = 0; i + 1 < n && !o.st; i++)
+        earlier_turn(&o, json_array_get(turns, i), i, n);
     putf(&o, "<article class=\"turn current\" id=\"t-%lld\" aria-labelledby=\"qh\">\n",
          ji(q, "turn", (long long)n));
     turn_body(&o, q, true, n <= 1);

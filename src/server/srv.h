@@ -92,6 +92,12 @@ dx_status http_listen(http_server *s, const char *host, int port);
 void http_unlisten(http_server *s);
 /* A peer's address in canonical text (IPv4-mapped IPv6 as IPv4). */
 bool http_addr_str(const struct sockaddr *sa, char out[48]);
+/* Per-address counts in t (DX_HTTP_MAX_CONNECTIONS places, under s->mu):
+ * take adds one for addr unless addr holds cap already, no place is free for
+ * a new address, or all places together hold max_total; give removes one. */
+bool http_count_take(http_server *s, struct client_conns *t, const char *addr, unsigned cap,
+                     unsigned max_total);
+void http_count_give(http_server *s, struct client_conns *t, const char *addr);
 /* A whole HTTP/1.1 reply for a request libmicrohttpd never saw: the status
  * line, the security headers, no-store, "Connection: close" and drux's error
  * body (JSON when api or API-only, else the error page). */

@@ -453,13 +453,6 @@ class PremiumServe(Serve):
 
 
 @pytest.fixture(scope="module")
-def providers():
-    s = fake_providers.Server().start()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def psrv(tmp_path_factory, fake, providers):
     s = PremiumServe(tmp_path_factory.mktemp("premium"), fake, providers, "--trusted-proxy", "127.0.0.1")
     yield s

@@ -24,13 +24,6 @@ OPENAI_KEY = "sk-proj-fake-openai-0042"
 
 
 @pytest.fixture(scope="module")
-def providers():
-    s = fake_providers.Server().start()
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def openai(fake):
     """conftest's fake OpenAI-compatible server, under the name this file's tests use."""
     return fake

@@ -116,6 +116,17 @@ def card_rects(d):
         "const r = li.getBoundingClientRect(); return [r.left, r.top, r.width, r.bottom]; })")
 
 
+def evidence_marks(browser):
+    """The marked evidence on the page: [member, text] per mark, and each member's marks joined."""
+    marks = browser.execute_script(
+        "return Array.from(document.querySelectorAll('mark.evidence')).map(m => "
+        "[m.closest('.member').dataset.name, m.textContent])")
+    by = {}
+    for name, text in marks:
+        by[name] = by.get(name, "") + text
+    return marks, by
+
+
 def test_answers_side_by_side_with_stats_and_evidence(srv, browser):
     qid = ask(srv, ["alpha", "beta"])
     q = srv.wait(qid)
@@ -145,12 +156,7 @@ def test_answers_side_by_side_with_stats_and_evidence(srv, browser):
     b = browser.find_element(By.CSS_SELECTOR, "button.pt.evid")
     b.click()
     assert b.get_attribute("aria-pressed") == "true"
-    marks = browser.execute_script(
-        "return Array.from(document.querySelectorAll('mark.evidence')).map(m => "
-        "[m.closest('.member').dataset.name, m.textContent])")
-    by = {}
-    for name, text in marks:
-        by[name] = by.get(name, "") + text
+    marks, by = evidence_marks(browser)
     assert by.get("alpha") == "Paris is the capital of France." and by.get("beta") == "The capital of France is Paris", marks
     b.click()
     assert not browser.find_elements(By.CSS_SELECTOR, "mark.evidence")
@@ -175,12 +181,7 @@ def test_evidence_from_the_real_analysis_marks_markdown_answers(srv, browser):
     browser.get(srv.base + "/q/" + qid)
     b = browser.find_element(By.CSS_SELECTOR, "button.pt.evid")
     b.click()
-    marks = browser.execute_script(
-        "return Array.from(document.querySelectorAll('mark.evidence')).map(m => "
-        "[m.closest('.member').dataset.name, m.textContent])")
-    by = {}
-    for name, text in marks:
-        by[name] = by.get(name, "") + text
+    marks, by = evidence_marks(browser)
     assert by.get("marked") == "Paris is the capital of France.", marks
     assert by.get("beta", "").startswith("The capital of France is Paris"), marks
     assert "Marked in 2 answers." in browser.page_source
