@@ -1,5 +1,5 @@
 /*
- * bench_repack — Q4_0, Q8_0, Q4_K, Q5_K and Q6_K matrix products in the file's layout (the two-row
+ * bench_repack — Q4_0, Q8_0 and Q2_K to Q6_K matrix products in the file's layout (the two-row
  * by four-token tile and the four-row decode kernel of ops.h) against the interleaved layout of
  * repack.h, per kernel level.
  *
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     if (!(secs > 0))
         secs = 0.3;
     printf("%-6s %-7s %-8s %14s %14s\n", "format", "level", "case", "file layout", "repacked");
-    const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q4_K, QT_Q5_K, QT_Q6_K};
+    const uint32_t types[] = {QT_Q4_0, QT_Q8_0, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
         for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {
             const uint32_t type = types[ti];

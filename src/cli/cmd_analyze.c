@@ -7,6 +7,7 @@
  * Input: {"question": "...", "answers": [{"model": "...", "text": "...",
  * "name"?, "status"?, "error"?}]}. See docs/consensus.md and docs/api.md.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ static void analyze_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: drux analyze FILE|- [--json|--text] [--compact] [--no-synthesis] [--lexical]\n\n"
+        "usage: drux analyze FILE|- [--json|--text] [--compact] [--lines] [--no-synthesis]\n"
+        "                    [--lexical] [--check-model M [--checks N]]\n\n"
         "Reads {\"question\": ..., \"answers\": [{\"model\": ..., \"text\": ...}]} (optional per "
         "answer:\n"
         "\"name\", \"status\" done|failed|timeout|cancelled|refused, \"error\") and prints the\n"
@@ -32,6 +34,7 @@ static void analyze_usage(FILE *f)
         "  --json          the analysis object as JSON (default)\n"
         "  --text          a readable report instead\n"
         "  --compact       JSON on one line\n"
+        "  --lines         one answer set per input line, one compact result per line\n"
         "  --no-synthesis  no answer and no follow-ups, only the analysis\n"
         "  --lexical       match claims by their words only, not by meaning with the cached\n"
         "                  sentence encoder (" EMBED_DEFAULT_MODEL ", used when pulled)\n"
@@ -41,20 +44,76 @@ static void analyze_usage(FILE *f)
         "  --checks N      at most N such questions (default 4 with --check-model)\n");
 }
 
-/* cns_generate_fn for the yes/no checks: a short greedy reply. */
+/* The local model that answers the yes/no checks. */
 typedef struct check_model {
     local_registry *reg;
     const char *model;
 } check_model;
 
-static dx_status check_generate(void *user, const char *prompt, dx_buf *out)
+/* The token of a one-token word (a leading BOS left out), or -1. */
+static int32_t word_token(const gen_model *gm, const char *word)
+{
+    gen_params raw = gen_defaults();
+    int32_t *bare = NULL, *ids = NULL;
+    size_t nb = 0, n = 0;
+    int32_t id = -1;
+    if (!gen_prompt_ids(gm, &raw, "", &bare, &nb) && !gen_prompt_ids(gm, &raw, word, &ids, &n) &&
+        n == nb + 1)
+        id = ids[nb];
+    free(bare);
+    free(ids);
+    return id;
+}
+
+/* cns_yesno_fn: the model's next-token probability of "yes" against "no" after
+ * the prompt as a chat turn (the spellings "Yes", "yes", "YES" and the same of
+ * "no" that are one token each). */
+static dx_status check_yes_prob(void *user, const char *prompt, double *p_yes)
 {
     const check_model *cm = user;
+    gen_model *gm;
+    dx_status st = local_registry_get(cm->reg, cm->model, &gm);
+    if (st)
+        return st;
     gen_params p = gen_defaults();
     p.chat = true;
-    p.sampling.temperature = 0;
-    p.max_tokens = 3; /* "yes" or "no" */
-    return local_complete(cm->reg, cm->model, &p, prompt, out);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    eng_session *s = NULL;
+    if ((st = gen_prompt_ids(gm, &p, prompt, &ids, &n)))
+        return st;
+    st = eng_session_new(gen_model_engine(gm), &(eng_options){.n_ctx = (int)n + 8}, &s);
+    const float *logits = NULL;
+    if (!st) {
+        size_t nb = (size_t)eng_session_n_batch(s);
+        for (size_t i = 0; i < n && !st; i += nb)
+            st = eng_session_decode(s, ids + i, (int)(n - i < nb ? n - i : nb),
+                                    i + nb >= n ? &logits : NULL);
+    }
+    if (!st && !logits)
+        st = dx_fail(DX_EINTERNAL, "check model: empty prompt");
+    static const char *const yes[] = {"Yes", "yes", "YES"}, *const no[] = {"No", "no", "NO"};
+    double max = -INFINITY, sy = 0, sn = 0;
+    int32_t idy[3], idn[3];
+    for (int k = 0; k < 3 && !st; k++) {
+        idy[k] = word_token(gm, yes[k]);
+        idn[k] = word_token(gm, no[k]);
+        if (idy[k] >= 0 && logits[idy[k]] > max)
+            max = logits[idy[k]];
+        if (idn[k] >= 0 && logits[idn[k]] > max)
+            max = logits[idn[k]];
+    }
+    for (int k = 0; k < 3 && !st; k++) {
+        sy += idy[k] >= 0 ? exp(logits[idy[k]] - max) : 0;
+        sn += idn[k] >= 0 ? exp(logits[idn[k]] - max) : 0;
+    }
+    if (!st && sy + sn <= 0)
+        st = dx_fail(DX_EINTERNAL, "check model: no one-token \"yes\" or \"no\"");
+    if (!st)
+        *p_yes = sy / (sy + sn);
+    eng_session_free(s);
+    free(ids);
+    return st;
 }
 
 static dx_status read_stdin(size_t max, char **out, size_t *len)
@@ -79,7 +138,7 @@ static dx_status read_stdin(size_t max, char **out, size_t *len)
 
 typedef struct analyze_args {
     const char *path;
-    bool text, compact, synthesis, lexical;
+    bool text, compact, synthesis, lexical, lines;
     const char *check_model; /* yes/no checks with this local model, or NULL */
     int checks;
 } analyze_args;
@@ -102,6 +161,8 @@ static int parse_args(int argc, char **argv, analyze_args *r)
             r->synthesis = false;
         else if (!strcmp(a, "--lexical"))
             r->lexical = true;
+        else if (!strcmp(a, "--lines"))
+            r->lines = r->compact = true;
         else if (!strcmp(a, "--check-model") && i + 1 < argc)
             r->check_model = argv[++i];
         else if (!strcmp(a, "--checks") && i + 1 < argc) {
@@ -137,8 +198,8 @@ static dx_status analyze(const cns_input *in, embed_model *em, const check_model
     cns_options co = {0};
     ask_match_options(em, &co);
     if (cm) {
-        co.check = check_generate;
-        co.check_user = (void *)cm;
+        co.yesno = check_yes_prob;
+        co.yesno_user = (void *)cm;
         co.support_checks = args->checks;
     }
     cns_synth_options so = {.answer = args->synthesis};
@@ -194,11 +255,6 @@ int cmd_analyze(int argc, char **argv)
         rc = cli_error(!strcmp(path, "-") ? "analyze" : path);
         goto out;
     }
-    cns_input in;
-    if (cns_input_parse(data, len, &a, &in)) {
-        rc = cli_error(NULL);
-        goto out;
-    }
     if (!args.lexical && ask_open_embedder(NULL, &em)) {
         rc = cli_error("analyze");
         goto out;
@@ -217,12 +273,31 @@ int cmd_analyze(int argc, char **argv)
         }
         cm = (check_model){reg, args.check_model};
     }
-    cns_result *r;
-    if (analyze(&in, em, reg ? &cm : NULL, &args, &a, &r)) {
-        rc = cli_error("analyze");
-        goto out;
+    /* --lines: one answer set per line, one result per line, the models loaded once */
+    for (const char *line = data, *end = data + len; line < end || !args.lines;) {
+        const char *nl = args.lines ? memchr(line, '\n', (size_t)(end - line)) : NULL;
+        size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        const char *next = nl ? nl + 1 : end;
+        if (args.lines && strspn(line, " \t\r") >= n) {
+            line = next;
+            continue;
+        }
+        cns_input in;
+        cns_result *r;
+        if (cns_input_parse(line, n, &a, &in)) {
+            rc = cli_error(NULL);
+            goto out;
+        }
+        if (analyze(&in, em, reg ? &cm : NULL, &args, &a, &r)) {
+            rc = cli_error("analyze");
+            goto out;
+        }
+        if ((rc = print_result(r, &args)) || !args.lines)
+            goto out;
+        arena_reset(&a);
+        line = next;
     }
-    rc = print_result(r, &args);
+    rc = 0;
 out:
     local_registry_free(reg);
     embed_model_close(em);

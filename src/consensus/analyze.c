@@ -46,6 +46,7 @@ typedef struct point {
     int *by_member; /* claim index per member, -1 none */
     int comp;       /* union-find parent among points */
     bool disputed;
+    double conf; /* a yes/no check's probability that its supporters agree (-1: none asked) */
 } point;
 
 typedef struct ctx {
@@ -57,9 +58,10 @@ typedef struct ctx {
     uint8_t *rel;
     uint8_t *sim; /* similarity * 255 */
     size_t nm;
-    bool yesno;         /* the question asks yes or no ("Is ...?", "Can ...?") */
-    bool many;          /* the question asks for several things ("What are ...", "some") */
-    float *vecs;        /* claim embeddings, nc x embed_dim */
+    float *near; /* nm x nm: how near in meaning two members' closest claims are (section 7) */
+    bool yesno;  /* the question asks yes or no ("Is ...?", "Can ...?") */
+    bool many;   /* the question asks for several things ("What are ...", "some") */
+    float *vecs; /* claim embeddings, nc x embed_dim */
     const char **names; /* name stems seen anywhere */
     size_t n_names, cap_names;
     /* direct answers (docs/consensus.md, "Direct answers"), per member */
@@ -68,6 +70,7 @@ typedef struct ctx {
     int *dclaim;          /* the claim that states it, -1 none */
     bool direct_on;       /* two or more members gave a direct answer: it is a point of its own */
     int asked, confirmed; /* yes/no checks (cns_options.check) asked and answered yes */
+    double direct_conf;   /* a yes/no check's probability that the direct answers agree (-1) */
 } ctx;
 
 /* The percentage's running sums (docs/consensus.md, section 7). */
@@ -419,9 +422,11 @@ static bool all_space(const char *s)
 
 /* Whether a claim says nothing the question lacks (the question restated):
  * not a side of a dispute. Marked tokens first. */
-static bool only_question(const claim *c)
+static bool only_question(const ctx *x, const claim *c)
 {
-    if (c->f.n_qty || c->f.verdict || !c->f.n_tok)
+    /* "French people don't have bad breath" to "Why do French people have bad
+     * breath?" denies the question's premise: an answer, not a restatement */
+    if (c->f.n_qty || c->f.verdict || !c->f.n_tok || (c->f.neg > 0) != (x->q.neg > 0))
         return false;
     for (size_t i = 0; i < c->f.n_tok; i++)
         if (!(c->f.toks[i].flags & TOK_IN_QUESTION))
@@ -576,7 +581,7 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     mark_tokens(x, &x->q);
     for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
-        x->c[i].nonanswer = only_question(&x->c[i]);
+        x->c[i].nonanswer = only_question(x, &x->c[i]);
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
@@ -773,14 +778,17 @@ static bool read_too_narrowly(const ctx *x, int i, int j)
     return !names || share_word(p->value, q->value);
 }
 
-static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st);
+static double same_answer(ctx *x, const char *question, const char *a, const char *b,
+                          dx_status *st);
+static bool checks_on(const ctx *x);
+static void set_near(ctx *x, int i, int j, double p);
 
 /* With a yes/no model: two groups of direct answers that the model reads as
  * one answer ("1996" / "in July 1996", a name and its description) are one
  * group, so the direct point is agreed (docs/consensus.md §5, "checks"). */
 static dx_status check_direct_dispute(ctx *x, cns_result *r)
 {
-    if (!x->opt->check || x->asked >= x->opt->support_checks)
+    if (!checks_on(x) || x->asked >= x->opt->support_checks)
         return DX_OK;
     int first[2] = {-1, -1};
     for (size_t i = 0; i < r->n_members; i++)
@@ -794,10 +802,18 @@ static dx_status check_direct_dispute(ctx *x, cns_result *r)
     if (more)
         return DX_OK;
     dx_status st = DX_OK;
-    if (same_answer(x, r->question, x->dv[first[0]].sentence, x->dv[first[1]].sentence, &st))
+    double p = same_answer(x, r->question, x->dv[first[0]].sentence, x->dv[first[1]].sentence, &st);
+    if (p >= CNS_CHECK_YES) {
         for (size_t i = 0; i < r->n_members; i++)
             if (x->dgroup[i] > 0)
                 x->dgroup[i] = 0;
+        x->direct_conf = p;
+    } else {
+        for (size_t i = 0; i < r->n_members; i++)
+            for (size_t j = 0; j < r->n_members; j++)
+                if (x->dgroup[i] == 0 && x->dgroup[j] == 1)
+                    set_near(x, (int)i, (int)j, p);
+    }
     return st;
 }
 
@@ -891,7 +907,8 @@ static dx_status add_direct_point(ctx *x, cns_result *r, double W, score *sc)
             }
         g->support = W > 0 ? total / W : 0;
         g->direct = true;
-        sc->num += CNS_W_DIRECT * g->support;
+        g->check_p = x->direct_conf;
+        sc->num += CNS_W_DIRECT * g->support * (g->check_p < 0 ? 1 : g->check_p);
         sc->den += CNS_W_DIRECT;
         return DX_OK;
     }
@@ -995,17 +1012,57 @@ static int best_in_member(const ctx *x, int c, int m)
     return best;
 }
 
-static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
-                                int *confirmed);
+static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np);
 static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np);
+static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np);
 
 /* Relation and similarity of every pair of claims; drops a member's repeats. */
+/* Section 7 "nothing agreed": how near in meaning two members' claims are (the
+ * cosine, or the lexical similarity without an embedder), kept per member pair
+ * as the nearest. Claims of one sentence frame with different values, and
+ * restatements of the question, are not near. */
+static void note_near(ctx *x, const claim *a, const claim *b)
+{
+    if (a->member == b->member || a->nonanswer || b->nonanswer)
+        return;
+    double lex = overlap(a, b, false).sim;
+    if (lex >= CNS_NEAR_MAX_LEX)
+        return;
+    double v = fmax(0.0, x->opt->embed ? cosine(x, a, b) : lex);
+    float *n1 = &x->near[(size_t)a->member * x->nm + (size_t)b->member];
+    float *n2 = &x->near[(size_t)b->member * x->nm + (size_t)a->member];
+    if (v > *n1)
+        *n1 = *n2 = (float)fmin(v, 1.0);
+}
+
+/* A yes/no check that found members i and j not to agree: its probability is
+ * their nearness (the model's word over the cosine). */
+static void set_near(ctx *x, int i, int j, double p)
+{
+    x->near[(size_t)i * x->nm + (size_t)j] = x->near[(size_t)j * x->nm + (size_t)i] = (float)p;
+}
+
+/* The mean nearness over pairs of usable members, 0..1 (section 7). */
+static double members_near(const ctx *x, const cns_member *m, size_t nm)
+{
+    double sum = 0;
+    int pairs = 0;
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = i + 1; j < nm; j++)
+            if (m[i].usable && m[j].usable) {
+                sum += x->near[i * x->nm + j];
+                pairs++;
+            }
+    return pairs ? sum / pairs : 0;
+}
+
 static dx_status relate_all(ctx *x, bool *dropped)
 {
     size_t nc = x->nc;
     x->rel = arena_alloc(x->a, nc ? nc * nc : 1);
     x->sim = arena_alloc(x->a, nc ? nc * nc : 1);
-    if (!x->rel || !x->sim)
+    x->near = arena_alloc_array(x->a, x->nm ? x->nm * x->nm : 1, sizeof *x->near);
+    if (!x->rel || !x->sim || !x->near)
         return dx_oom("consensus");
     for (size_t i = 0; i < nc; i++)
         for (size_t j = i + 1; j < nc; j++) {
@@ -1014,6 +1071,7 @@ static dx_status relate_all(ctx *x, bool *dropped)
             uint8_t q = (uint8_t)lrint(fmin(1.0, fmax(0.0, s)) * 255);
             x->rel[i * nc + j] = x->rel[j * nc + i] = (uint8_t)rl;
             x->sim[i * nc + j] = x->sim[j * nc + i] = q;
+            note_near(x, &x->c[i], &x->c[j]);
         }
     /* a member repeating itself (a closing summary) counts once: the earlier
      * claim stays, unless it is a calculation and the later one states the result */
@@ -1064,6 +1122,7 @@ static dx_status pick_points(ctx *x, const cns_result *r, const bool *dropped, p
         p->rep = pick;
         p->mask = mask[pick];
         p->comp = (int)np;
+        p->conf = -1;
         p->by_member = arena_alloc_array(x->a, nm, sizeof *p->by_member);
         if (!p->by_member)
             return dx_oom("consensus");
@@ -1285,7 +1344,8 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
                     g->members[g->n_members++] = m[k].name;
                 }
             g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
-            sc.num += g->support;
+            g->check_p = pt->conf;
+            sc.num += g->support * (g->check_p < 0 ? 1 : g->check_p);
             sc.den += 1;
         } else {
             an->unique[an->n_unique++] =
@@ -1307,6 +1367,12 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
         if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
             an->consensus = CNS_AGREED_MIN_PERCENT;
+        /* nothing agreed: 0..5, how near in meaning the answers came */
+        an->nearness = members_near(x, m, nm);
+        if (an->n_agreed == 0 && an->consensus <= CNS_NEAR_MAX_PERCENT) {
+            int near = (int)lrint(CNS_NEAR_MAX_PERCENT * an->nearness);
+            an->consensus = near > an->consensus ? near : an->consensus;
+        }
         an->label = label_of(an, &sc);
     }
     return DX_OK;
@@ -1331,10 +1397,12 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (st)
         return st;
     link_conflicts(x, pts, np, r->n_members);
-    if (x->opt->check && x->opt->support_checks > 0) {
+    if (checks_on(x) && x->opt->support_checks > 0) {
         st = dispute_checks(x, r, pts, np);
         if (!st)
-            st = support_checks(x, r, pts, np, &x->asked, &x->confirmed);
+            st = meaning_checks(x, r, pts, np);
+        if (!st)
+            st = support_checks(x, r, pts, np);
         if (st)
             return st;
     }
@@ -1371,22 +1439,48 @@ static dx_status prompt_same(const char *question, const char *a, const char *b,
                          question, a, b);
 }
 
-/* Asks the check model whether a and b give the same answer; counts the
- * question. A failing model is a "no"; *st only reports running out of memory. */
-static bool same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st)
+/* The lower of a point's check probability so far (-1: none) and p. */
+static double lowest(double conf, double p)
 {
-    dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES), reply = dx_buf_make(DX_CNS_MAX_GENERATED);
-    bool yes = false;
-    *st = prompt_same(question, a, b, &prompt);
-    if (!*st) {
-        x->asked++;
-        yes = x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
-              reply_is_yes(reply.data);
-        x->confirmed += yes;
+    return conf < 0 ? p : fmin(conf, p);
+}
+
+static bool checks_on(const ctx *x)
+{
+    return x->opt->yesno || x->opt->check;
+}
+
+/* Asks the check model a yes/no prompt and counts the question: the graded
+ * seam's probability of "yes", or 1 / 0 for a reply that opens with "yes" /
+ * anything else. A failing model is 0. */
+static double ask_yes(ctx *x, const char *prompt)
+{
+    double p = 0;
+    x->asked++;
+    if (x->opt->yesno) {
+        if (x->opt->yesno(x->opt->yesno_user, prompt, &p) != DX_OK || !(p >= 0 && p <= 1))
+            p = 0;
+    } else {
+        dx_buf reply = dx_buf_make(DX_CNS_MAX_GENERATED);
+        p = x->opt->check(x->opt->check_user, prompt, &reply) == DX_OK && reply.data &&
+            reply_is_yes(reply.data);
+        dx_buf_free(&reply);
     }
+    x->confirmed += p >= CNS_CHECK_YES;
+    return p;
+}
+
+/* The check model's probability that a and b give the same answer. *st only
+ * reports running out of memory. */
+static double same_answer(ctx *x, const char *question, const char *a, const char *b, dx_status *st)
+{
+    dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    double p = 0;
+    *st = prompt_same(question, a, b, &prompt);
+    if (!*st)
+        p = ask_yes(x, prompt.data);
     dx_buf_free(&prompt);
-    dx_buf_free(&reply);
-    return yes;
+    return p;
 }
 
 /* Optional: ask a model whether the two most supported sides of each
@@ -1408,12 +1502,15 @@ static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
         if (side < 0)
             continue;
         dx_status st = DX_OK;
-        bool same =
+        double ps =
             same_answer(x, r->question, x->c[pts[p].rep].text, x->c[pts[side].rep].text, &st);
         if (st)
             return st;
-        if (!same)
+        if (ps < CNS_CHECK_YES) {
+            set_near(x, x->c[pts[p].rep].member, x->c[pts[side].rep].member, ps);
             continue;
+        }
+        pts[p].conf = lowest(pts[p].conf, ps); /* the model has spoken: no meaning check */
         size_t n = 0;
         for (size_t q = p + 1; q < np; q++)
             if (find(pts, (int)q) == (int)p)
@@ -1432,14 +1529,47 @@ static dx_status dispute_checks(ctx *x, cns_result *r, point *pts, size_t np)
     return DX_OK;
 }
 
+/* Optional: an agreed point whose supporter was matched by meaning alone (its
+ * claim shares few words with the point's) is the uncertain band of section 4:
+ * the check model is asked whether the two claims give the same answer. Below
+ * CNS_CHECK_YES the supporter leaves the point (its nearness is the model's
+ * probability); above, the point counts with that probability. */
+static dx_status meaning_checks(ctx *x, cns_result *r, point *pts, size_t np)
+{
+    for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
+        point *pt = &pts[p];
+        if (pt->disputed || pt->conf >= 0 || __builtin_popcountll(pt->mask) < 2)
+            continue;
+        const claim *rc = &x->c[pt->rep];
+        for (size_t k = 0; k < r->n_members && x->asked < x->opt->support_checks; k++) {
+            int d = pt->by_member[k];
+            if (!(pt->mask >> k & 1) || (int)k == rc->member || d < 0 ||
+                overlap(rc, &x->c[d], false).sim >= CNS_LEX_AGREE)
+                continue;
+            dx_status st = DX_OK;
+            double ps = same_answer(x, r->question, rc->text, x->c[d].text, &st);
+            if (st)
+                return st;
+            if (ps >= CNS_CHECK_YES) {
+                pt->conf = lowest(pt->conf, ps);
+            } else {
+                pt->mask &= ~(1ull << k);
+                pt->by_member[k] = -1;
+                set_near(x, rc->member, (int)k, ps);
+            }
+        }
+    }
+    return DX_OK;
+}
+
 /* Optional: ask a model whether another member's answer supports a
  * point only one member made; a "yes" adds that member's support. */
-static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, int *asked,
-                                int *confirmed)
+static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np)
 {
     cns_member *m = r->members;
-    for (size_t p = 0; p < np && *asked < x->opt->support_checks; p++) {
-        if (__builtin_popcountll(pts[p].mask) != 1 || find(pts, (int)p) != (int)p)
+    for (size_t p = 0; p < np && x->asked < x->opt->support_checks; p++) {
+        if (pts[p].disputed || __builtin_popcountll(pts[p].mask) != 1 ||
+            find(pts, (int)p) != (int)p)
             continue;
         bool in_dispute = false;
         for (size_t q = 0; q < np; q++)
@@ -1447,22 +1577,21 @@ static dx_status support_checks(ctx *x, cns_result *r, point *pts, size_t np, in
                 in_dispute = true;
         if (in_dispute)
             continue;
-        for (size_t k = 0; k < r->n_members && *asked < x->opt->support_checks; k++) {
+        for (size_t k = 0; k < r->n_members && x->asked < x->opt->support_checks; k++) {
             if (!m[k].usable || (pts[p].mask >> k & 1))
                 continue;
-            dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES),
-                   reply = dx_buf_make(DX_CNS_MAX_GENERATED);
+            dx_buf prompt = dx_buf_make(DX_MAX_PROMPT_BYTES);
             dx_status st = prompt_support(x->c[pts[p].rep].text, m[k].text, &prompt);
             if (!st) {
-                (*asked)++;
-                if (x->opt->check(x->opt->check_user, prompt.data, &reply) == DX_OK && reply.data &&
-                    reply_is_yes(reply.data)) {
+                double py = ask_yes(x, prompt.data);
+                if (py >= CNS_CHECK_YES) {
                     pts[p].mask |= 1ull << k;
-                    (*confirmed)++;
+                    pts[p].conf = lowest(pts[p].conf, py);
+                } else {
+                    set_near(x, x->c[pts[p].rep].member, (int)k, py);
                 }
             }
             dx_buf_free(&prompt);
-            dx_buf_free(&reply);
             if (st == DX_ENOMEM)
                 return st;
         }
@@ -1556,6 +1685,7 @@ dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns
     ctx x = {.a = a,
              .opt = opt,
              .nm = in->n_members,
+             .direct_conf = -1,
              .yesno = is_yesno_question(r->question),
              .many = is_many_question(r->question)};
     st = cns_text_features(r->question, a, &x.q);

@@ -93,6 +93,7 @@ typedef struct cns_agreed {
     size_t n_members;
     double support; /* share of usable weight, 0..1 */
     bool direct;    /* the point is the direct answer (counts CNS_W_DIRECT in the percentage) */
+    double check_p; /* probability of the graded yes/no check that made or kept it; -1: none */
 } cns_agreed;
 
 typedef struct cns_stance {
@@ -129,7 +130,8 @@ typedef struct cns_shared_model {
 
 typedef struct cns_analysis {
     cns_label label;
-    int consensus; /* 0..100, or -1 for null (fewer than two usable answers) */
+    int consensus;   /* 0..100, or -1 for null (fewer than two usable answers) */
+    double nearness; /* how near in meaning the members' answers came, 0..1 (section 7) */
     cns_agreed *agreed;
     size_t n_agreed;
     cns_disputed *disputed;
@@ -178,6 +180,11 @@ typedef dx_status (*cns_embed_fn)(void *user, const char *text, float *out, size
  * council model: the synthesizer, or the member that answers yes/no checks. */
 typedef dx_status (*cns_generate_fn)(void *user, const char *prompt, dx_buf *out);
 
+/* Prompt -> the model's probability (0..1) that its reply opens with "yes"
+ * rather than "no", read from its next-token logits. Seam for graded yes/no
+ * checks (docs/consensus.md, section 5). */
+typedef dx_status (*cns_yesno_fn)(void *user, const char *prompt, double *p_yes);
+
 /* Options of the analysis. */
 typedef struct cns_options {
     cns_embed_fn embed; /* NULL: lexical matching */
@@ -186,6 +193,8 @@ typedef struct cns_options {
     int embed_threads;     /* > 1: embed calls from that many threads at once (embed thread-safe) */
     cns_generate_fn check; /* answers yes/no support checks; NULL: none asked */
     void *check_user;
+    cns_yesno_fn yesno; /* graded yes/no checks; used instead of check when set */
+    void *yesno_user;
     int support_checks; /* max yes/no "is this supported" checks (0 = off) */
 } cns_options;
 

@@ -212,7 +212,9 @@ static int agreed_json(json_t *ag, const cns_analysis *an)
             break;
         json_t *ev = json_array();
         bad |= put(p, "text", json_string(an->agreed[i].text)) | put(p, "members", ms) |
-               put(p, "evidence", ev) | put(p, "direct", json_boolean(an->agreed[i].direct));
+               put(p, "evidence", ev) | put(p, "direct", json_boolean(an->agreed[i].direct)) |
+               put(p, "check_p",
+                   an->agreed[i].check_p >= 0 ? json_real(an->agreed[i].check_p) : json_null());
         for (size_t k = 0; ms && k < an->agreed[i].n_members; k++)
             bad |= push(ms, json_string(an->agreed[i].members[k]));
         for (size_t k = 0; ev && k < an->agreed[i].n_members; k++) {
@@ -302,6 +304,7 @@ static json_t *analysis_json(const cns_analysis *an)
         return NULL;
     bad |= put(o, "label", json_string(cns_label_str(an->label)));
     bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
+    bad |= put(o, "nearness", json_real(round(an->nearness * 1000) / 1000));
     json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
     bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
     bad |= agreed_json(ag, an) | disputed_json(di, an);

@@ -64,10 +64,15 @@
 #define CNS_LEX_FRAME_NAMES 0.75
 /* §4 rule 5 "conflict (negation)": similarity for "says the same, but negated". */
 #define CNS_LEX_NEGATION 0.60
+/* §4 rule 5: a negation applies to this many content words after it, within its clause. */
+#define CNS_NEGATION_SCOPE 3
 /* §4 rules 3, 5, 6 (cosine): "says the same" with an embedder (all-MiniLM-L6-v2). */
 #define CNS_EMB_AGREE 0.70
 /* §4 rule 2 (cosine): "talks about the same thing" with an embedder. */
 #define CNS_EMB_FRAME 0.62
+
+/* §5 "yes/no checks": a check confirms when the model's probability of "yes" is at least this. */
+#define CNS_CHECK_YES 0.5
 
 /* ---- 6. Weights --------------------------------------------------------------- */
 
@@ -83,6 +88,12 @@
 
 /* §7: with an agreed point the percentage is at least this (so ≤ 5 % means nothing agreed). */
 #define CNS_AGREED_MIN_PERCENT 6
+/* §7 "nothing agreed": the percentage is then at most this, graded by how near in meaning the
+ * answers came (so it stays below CNS_AGREED_MIN_PERCENT). */
+#define CNS_NEAR_MAX_PERCENT 5
+/* §7 "nothing agreed": two claims sharing at least this lexical similarity state one sentence
+ * frame (with different values): their cosine measures the frame, so they count as not near. */
+#define CNS_NEAR_MAX_LEX 0.30
 
 /* ---- 8. The label ------------------------------------------------------------- */
 

@@ -834,7 +834,7 @@ typedef struct walk {
     cns_features *f;
     feat_builder fb;
     bool first_word;
-    bool negate_next;  /* the next content word is what a negation applies to */
+    int negate_next;   /* the next this many content words are what a negation applies to */
     int contrast_left; /* words still inside a ", not X" contrast */
 } walk;
 
@@ -940,7 +940,7 @@ static bool negation_phase(walk *w)
     /* ", not Sydney" contrasts a name; it does not negate the statement */
     if (!(r->comma_before && !strcmp(r->fold, "not"))) {
         w->f->neg++;
-        w->negate_next = true;
+        w->negate_next = CNS_NEGATION_SCOPE;
     } else {
         w->contrast_left = 3; /* ", not Sydney": the contrasted words are not claimed */
     }
@@ -959,7 +959,7 @@ static dx_status word_phase(walk *w)
         return dx_oom("consensus");
     if (wl >= 3 && !strcmp(word + wl - 3, "n't")) {
         w->f->neg++;
-        w->negate_next = true;
+        w->negate_next = CNS_NEGATION_SCOPE;
         word[wl - 3] = '\0';
         wl -= 3;
     }
@@ -997,9 +997,9 @@ static dx_status word_phase(walk *w)
     const char *canon = synonym_of(stem);
     if (canon != stem && !(stem = arena_strdup(w->a, canon)))
         return dx_oom("consensus");
-    if (w->negate_next) {
+    if (w->negate_next > 0) {
         flags |= CNS_TOK_NEGATED;
-        w->negate_next = false;
+        w->negate_next = r->comma_after ? 0 : w->negate_next - 1;
     }
     return add_tok(&w->fb, stem, flags | (name_like(r) ? CNS_TOK_NAME : 0));
 }

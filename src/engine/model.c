@@ -555,7 +555,7 @@ static size_t arena_bytes(const weight *w)
     return ((size_t)w->rows * w->row_bytes + 63) / 64 * 64;
 }
 
-/* Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K matrices get the interleaved layout of repack.h, in memory
+/* Q4_0, Q5_0, Q8_0 and Q2_K to Q6_K matrices get the interleaved layout of repack.h, in memory
  * of the model's own, when the kernel level has a kernel for them
  * ($DRUX_REPACK=0: never); the pool's threads repack them piece by piece.
  * The file's pages of a repacked piece are dropped from memory (they are

@@ -20,6 +20,8 @@ static size_t block_bytes(uint32_t type)
            : type == QT_Q4_K ? RP_Q4_K_SB
            : type == QT_Q5_K ? RP_Q5_K_SB
            : type == QT_Q6_K ? RP_Q6_K_SB
+           : type == QT_Q3_K ? RP_Q3_K_SB
+           : type == QT_Q2_K ? RP_Q2_K_SB
                              : RP_ROWS * QK8_0;
 }
 
@@ -38,16 +40,18 @@ bool rp_supports(uint32_t type)
 
 bool rp_kquant(uint32_t type)
 {
-    return type == QT_Q4_K || type == QT_Q5_K || type == QT_Q6_K;
+    return type == QT_Q2_K || type == QT_Q3_K || type == QT_Q4_K || type == QT_Q5_K ||
+           type == QT_Q6_K;
 }
 
 size_t rp_group_bytes(uint32_t type, int cols)
 {
-    if (type == QT_Q4_K || type == QT_Q5_K) /* d and dmin are inside each super-block */
+    if (type == QT_Q2_K || type == QT_Q4_K ||
+        type == QT_Q5_K) /* d and dmin are inside each super-block */
         return (size_t)(cols / QK_K) * block_bytes(type);
-    if (type == QT_Q6_K) { /* the d of every super-block after the last one */
+    if (type == QT_Q3_K || type == QT_Q6_K) { /* the d of every super-block after the last one */
         const size_t nsb = (size_t)cols / QK_K;
-        return (nsb * (RP_Q6_K_SB + RP_ROWS * sizeof(dx_f16)) + 63) / 64 * 64;
+        return (nsb * (block_bytes(type) + RP_ROWS * sizeof(dx_f16)) + 63) / 64 * 64;
     }
     const size_t nb = (size_t)cols / 32;
     const size_t bytes = nb * (block_bytes(type) + RP_ROWS * sizeof(dx_f16));
@@ -110,6 +114,40 @@ static void q6_set(block_q6_K *b, int e, int v)
     *qh = (uint8_t)((*qh & ~(3 << (2 * k))) | ((v >> 4) & 3) << (2 * k));
 }
 
+/* Q2_K/Q3_K: element e (0..255) of a super-block is bits 2k..2k+1 of
+ * qs[32h + l] (h = e / 128, k = e % 128 / 32, l = e % 32); Q3_K's high bit is
+ * bit 4h + k of hmask[l]. */
+static int q2_lo(const uint8_t *qs, int e)
+{
+    return (qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+}
+
+static int q3_hi(const uint8_t *hmask, int e)
+{
+    return (hmask[e % 32] >> (4 * (e / 128) + e % 128 / 32)) & 1;
+}
+
+/* The two-bit chunks (Q2_K and Q3_K, see repack.h) of row r from a file's qs, and back. */
+static void pack_k2(const uint8_t *qs, uint8_t *sb, int r)
+{
+    for (int s = 0; s < 16; s++)
+        for (int m = 0; m < 4; m++)
+            for (int k = 0; k < 4; k++)
+                sb[64 * s + 4 * r + k] |= (uint8_t)(q2_lo(qs, 16 * s + 4 * m + k) << (2 * m));
+}
+
+static void unpack_k2(const uint8_t *sb, int r, uint8_t *qs)
+{
+    memset(qs, 0, QK_K / 4);
+    for (int s = 0; s < 16; s++)
+        for (int m = 0; m < 4; m++)
+            for (int k = 0; k < 4; k++) {
+                const int e = 16 * s + 4 * m + k;
+                qs[32 * (e / 128) + e % 32] |=
+                    (uint8_t)(((sb[64 * s + 4 * r + k] >> (2 * m)) & 3) << (2 * (e % 128 / 32)));
+            }
+}
+
 /* Q4_K's and Q5_K's qs chunks, scales and mins (at sc, then d and dmin) of
  * row r of a super-block. */
 static void pack_k4(const uint8_t *qs, const uint8_t *scales, dx_f16 d, dx_f16 dmin, uint8_t *sb,
@@ -141,6 +179,27 @@ static void pack_kblock(uint32_t type, const void *blk, uint8_t *grp, int nsb, i
     if (type == QT_Q4_K) {
         const block_q4_K *x = blk;
         pack_k4(x->qs, x->scales, x->d, x->dmin, sb, RP_Q4_K_SC, r);
+        return;
+    }
+    if (type == QT_Q2_K) {
+        const block_q2_K *x = blk;
+        pack_k2(x->qs, sb, r);
+        for (int j = 0; j < 16; j++)
+            sb[RP_Q2_K_SC + 32 * (j / 2) + 2 * r + j % 2] = x->scales[j];
+        memcpy(sb + RP_Q2_K_D + 2 * r, &x->d, 2);
+        memcpy(sb + RP_Q2_K_DMIN + 2 * r, &x->dmin, 2);
+        return;
+    }
+    if (type == QT_Q3_K) {
+        const block_q3_K *x = blk;
+        pack_k2(x->qs, sb, r);
+        for (int e = 0; e < QK_K; e++) { /* column e = 16s + 4m + k: mask 4s + m, bit 4r + k */
+            const int bit = 4 * r + e % 4;
+            sb[RP_Q3_K_HM + 8 * (e / 4) + bit / 8] |= (uint8_t)(q3_hi(x->hmask, e) << (bit % 8));
+        }
+        for (int k = 0; k < 12; k++)
+            sb[RP_Q3_K_SC + 16 * k + r] = x->scales[k];
+        memcpy(grp + (size_t)nsb * RP_Q3_K_SB + 32 * (size_t)b + 2 * r, &x->d, 2);
         return;
     }
     if (type == QT_Q5_K) {
@@ -179,6 +238,30 @@ static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int
         unpack_k4(sb, RP_Q4_K_SC, r, x->qs, x->scales, &x->d, &x->dmin);
         return;
     }
+    if (type == QT_Q2_K) {
+        block_q2_K *x = blk;
+        unpack_k2(sb, r, x->qs);
+        for (int j = 0; j < 16; j++)
+            x->scales[j] = sb[RP_Q2_K_SC + 32 * (j / 2) + 2 * r + j % 2];
+        memcpy(&x->d, sb + RP_Q2_K_D + 2 * r, 2);
+        memcpy(&x->dmin, sb + RP_Q2_K_DMIN + 2 * r, 2);
+        return;
+    }
+    if (type == QT_Q3_K) {
+        block_q3_K *x = blk;
+        unpack_k2(sb, r, x->qs);
+        memset(x->hmask, 0, sizeof x->hmask);
+        for (int e = 0; e < QK_K; e++) {
+            const int bit = 4 * r + e % 4;
+            x->hmask[e % 32] |=
+                (uint8_t)(((sb[RP_Q3_K_HM + 8 * (e / 4) + bit / 8] >> (bit % 8)) & 1)
+                          << (4 * (e / 128) + e % 128 / 32));
+        }
+        for (int k = 0; k < 12; k++)
+            x->scales[k] = sb[RP_Q3_K_SC + 16 * k + r];
+        memcpy(&x->d, grp + (size_t)nsb * RP_Q3_K_SB + 32 * (size_t)b + 2 * r, 2);
+        return;
+    }
     if (type == QT_Q5_K) {
         block_q5_K *x = blk;
         unpack_k4(sb, RP_Q5_K_SC, r, x->qs, x->scales, &x->d, &x->dmin);
@@ -211,7 +294,9 @@ static void unpack_kblock(uint32_t type, const uint8_t *grp, int nsb, int b, int
 
 static size_t kblock_size(uint32_t type)
 {
-    return type == QT_Q4_K   ? sizeof(block_q4_K)
+    return type == QT_Q2_K   ? sizeof(block_q2_K)
+           : type == QT_Q3_K ? sizeof(block_q3_K)
+           : type == QT_Q4_K ? sizeof(block_q4_K)
            : type == QT_Q5_K ? sizeof(block_q5_K)
                              : sizeof(block_q6_K);
 }
@@ -384,6 +469,14 @@ SCALAR_TILE(q4_0, QT_Q4_0)
 SCALAR_TILE(q5_0, QT_Q5_0)
 SCALAR_TILE(q8_0, QT_Q8_0)
 
+static void tile_q2_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
+{
+    ktile_scalar(QT_Q2_K, nb, g, a, as, n, out);
+}
+static void tile_q3_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
+{
+    ktile_scalar(QT_Q3_K, nb, g, a, as, n, out);
+}
 static void tile_q4_K_scalar(int nb, const uint8_t *g, const void *a, size_t as, int n, float *out)
 {
     ktile_scalar(QT_Q4_K, nb, g, a, as, n, out);
@@ -397,7 +490,7 @@ static void tile_q6_K_scalar(int nb, const uint8_t *g, const void *a, size_t as,
     ktile_scalar(QT_Q6_K, nb, g, a, as, n, out);
 }
 
-enum { F_Q4_0, F_Q5_0, F_Q8_0, F_Q4_K, F_Q5_K, F_Q6_K, F_COUNT };
+enum { F_Q4_0, F_Q5_0, F_Q8_0, F_Q2_K, F_Q3_K, F_Q4_K, F_Q5_K, F_Q6_K, F_COUNT };
 static rp_tile_fn level_fn[F_COUNT][QL_COUNT]; /* NULL where none or the CPU can't run it */
 static rp_tile_fn active_fn[F_COUNT];
 static pthread_once_t fn_once = PTHREAD_ONCE_INIT;
@@ -409,6 +502,8 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_SCALAR] = tile_q4_0_scalar;
         level_fn[F_Q5_0][QL_SCALAR] = tile_q5_0_scalar;
         level_fn[F_Q8_0][QL_SCALAR] = tile_q8_0_scalar;
+        level_fn[F_Q2_K][QL_SCALAR] = tile_q2_K_scalar;
+        level_fn[F_Q3_K][QL_SCALAR] = tile_q3_K_scalar;
         level_fn[F_Q4_K][QL_SCALAR] = tile_q4_K_scalar;
         level_fn[F_Q5_K][QL_SCALAR] = tile_q5_K_scalar;
         level_fn[F_Q6_K][QL_SCALAR] = tile_q6_K_scalar;
@@ -418,6 +513,8 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_AVX2] = rp_q4_0_tile_avx2;
         level_fn[F_Q5_0][QL_AVX2] = rp_q5_0_tile_avx2;
         level_fn[F_Q8_0][QL_AVX2] = rp_q8_0_tile_avx2;
+        level_fn[F_Q2_K][QL_AVX2] = rp_q2_K_tile_avx2;
+        level_fn[F_Q3_K][QL_AVX2] = rp_q3_K_tile_avx2;
         level_fn[F_Q4_K][QL_AVX2] = rp_q4_K_tile_avx2;
         level_fn[F_Q5_K][QL_AVX2] = rp_q5_K_tile_avx2;
         level_fn[F_Q6_K][QL_AVX2] = rp_q6_K_tile_avx2;
@@ -426,6 +523,8 @@ static void fn_init(void)
         level_fn[F_Q4_0][QL_AVX512] = rp_q4_0_tile_avx512;
         level_fn[F_Q5_0][QL_AVX512] = rp_q5_0_tile_avx512;
         level_fn[F_Q8_0][QL_AVX512] = rp_q8_0_tile_avx512;
+        level_fn[F_Q2_K][QL_AVX512] = rp_q2_K_tile_avx512;
+        level_fn[F_Q3_K][QL_AVX512] = rp_q3_K_tile_avx512;
         level_fn[F_Q4_K][QL_AVX512] = rp_q4_K_tile_avx512;
         level_fn[F_Q5_K][QL_AVX512] = rp_q5_K_tile_avx512;
         level_fn[F_Q6_K][QL_AVX512] = rp_q6_K_tile_avx512;
@@ -443,6 +542,8 @@ static int format_index(uint32_t type)
     return type == QT_Q4_0   ? F_Q4_0
            : type == QT_Q5_0 ? F_Q5_0
            : type == QT_Q8_0 ? F_Q8_0
+           : type == QT_Q2_K ? F_Q2_K
+           : type == QT_Q3_K ? F_Q3_K
            : type == QT_Q4_K ? F_Q4_K
            : type == QT_Q5_K ? F_Q5_K
            : type == QT_Q6_K ? F_Q6_K

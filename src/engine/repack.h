@@ -1,5 +1,6 @@
 /*
- * repack — Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K weight matrices rearranged at load time so that
+ * repack — Q4_0, Q5_0, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weight matrices rearranged at load
+ * time so that
  * one SIMD load feeds sixteen rows at once (the layout is described below and in
  * docs/performance.md). The model repacks such matrices once, in
  * eng_model_open, and multiplies them with rp_tile's kernel:
@@ -47,6 +48,18 @@
  *        bits of v(m=3) << 6, N = low four bits of v(m=1) | those of v(m=3) << 4;
  *        then the int8 scales sc[s][r]. The rows' f16 d of every super-block
  *        follow the group's last super-block (d[b][r]).
+ *   Q3_K (RP_Q3_K_SB = 1728 bytes): per 16-column sub-block s a chunk of the
+ *        low two bits, byte 4r + k holding those of columns 16s + 4m + k of row
+ *        r at bits 2m..2m+1 (m < 4); then per sub-block s the high bits (the
+ *        file's hmask) as four little-endian 64-bit masks at RP_Q3_K_HM + 32s +
+ *        8m, bit 4r + k that of column 16s + 4m + k; then the file's 12 bytes of
+ *        packed scales, byte k of row r at RP_Q3_K_SC + 16k + r. The rows' f16
+ *        d of every super-block follow the group's last super-block, as in
+ *        Q6_K (the group is the file's 16 x 110 bytes, rounded up to 64).
+ *   Q2_K (RP_Q2_K_SB = 1344 bytes, the file's 16 x 84): Q3_K's 16 chunks of
+ *        two-bit values; then the scale/min bytes by pairs of sub-blocks,
+ *        scales[2p + e] of row r at RP_Q2_K_SC + 32p + 2r + e (a row's pair is
+ *        one 16-bit lane once widened); then the rows' f16 d, then their dmin.
  * Their activations are the format's own Q8_K rows (block_q8_K, the
  * vec_dot_type), and the kernels give exactly the format's vec_dot: the
  * same integer sums per super-block and the same float steps.
@@ -83,6 +96,13 @@
 #define RP_Q5_K_SB 2816
 #define RP_Q6_K_SC 3072
 #define RP_Q6_K_SB 3328
+#define RP_Q3_K_HM 1024
+#define RP_Q3_K_SC 1536
+#define RP_Q3_K_SB 1728
+#define RP_Q2_K_SC 1024
+#define RP_Q2_K_D 1280
+#define RP_Q2_K_DMIN 1312
+#define RP_Q2_K_SB 1344
 
 typedef struct rp_act_block {
     float d;     /* the Q8_0 block's scale, f16-rounded, as f32 */
@@ -97,7 +117,7 @@ _Static_assert(sizeof(rp_act_block) == 40, "rp_act_block size");
 typedef void (*rp_tile_fn)(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                            float *out);
 
-/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K). */
+/* True for the formats this module repacks (Q4_0, Q5_0, Q8_0 and Q2_K to Q6_K). */
 bool rp_supports(uint32_t type);
 /* True for the K-quants among them: 256-column super-blocks, Q8_K activations
  * (quantized with the format's vec_dot_type, not rp_act_quantize). */

@@ -297,6 +297,71 @@ TEST(dispute_check_merges_sides_the_model_reads_as_one)
     arena_free(&a);
 }
 
+/* The graded check: the model's probability of "yes" (from its logits) decides
+ * as 0.5, and it is what the percentage keeps of the point it decided. */
+typedef struct prob_model {
+    double p; /* < 0: the model fails */
+    int calls;
+    const char *want; /* a phrase every prompt must hold */
+} prob_model;
+
+static dx_status prob_reply(void *user, const char *prompt, double *p_yes)
+{
+    prob_model *pm = user;
+    pm->calls++;
+    if (pm->want && !strstr(prompt, pm->want))
+        return dx_fail(DX_EINTERNAL, "unexpected prompt");
+    if (pm->p < 0)
+        return dx_fail(DX_ENET, "the model is gone");
+    *p_yes = pm->p;
+    return DX_OK;
+}
+
+static const cns_result *graded(arena *a, prob_model *pm, const char *q, const char *ta,
+                                const char *tb)
+{
+    cns_member *m = arena_alloc_array(a, 2, sizeof *m);
+    m[0] = (cns_member){.name = "a", .model = "ma", .status = CNS_DONE, .text = ta};
+    m[1] = (cns_member){.name = "b", .model = "mb", .status = CNS_DONE, .text = tb};
+    cns_input in = {.question = q, .members = m, .n_members = 2};
+    cns_options o = {.yesno = prob_reply, .yesno_user = pm, .support_checks = 4};
+    cns_result *r = NULL;
+    if (cns_analyze(&in, &o, a, &r) || cns_check(r))
+        return NULL;
+    return r;
+}
+
+TEST(graded_check_decides_at_one_half_and_scales_the_percentage)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *q = "When did the first film of the series come out?";
+    const char *ta = "The first film came out in 1977.", *tb = "It was released in 1978.";
+    const char *same = "Do answer A and answer B give the same answer";
+    prob_model sure = {.p = 0.9, .want = same}, unsure = {.p = 0.6, .want = same};
+    prob_model low = {.p = 0.4, .want = same}, none = {.p = 0.02, .want = same}, gone = {.p = -1};
+    const cns_result *r = graded(&a, &sure, q, ta, tb);
+    CHECK(r && r->analysis.n_agreed == 1 && r->analysis.n_disputed == 0);
+    CHECK(r && r->analysis.checks_asked == 1 && r->analysis.checks_confirmed == 1);
+    CHECK(r && r->analysis.consensus == 90);
+    const cns_result *r2 = graded(&a, &unsure, q, ta, tb);
+    CHECK(r2 && r2->analysis.n_agreed == 1 && r2->analysis.consensus == 60);
+    CHECK(r2 && r2->analysis.label == CNS_LABEL_PARTIAL); /* below 70: not "consensus" */
+    /* below one half: the dispute stays, and its percentage (at most 5) follows the model */
+    r = graded(&a, &low, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1 && r->analysis.checks_confirmed == 0);
+    CHECK(r && r->analysis.consensus == 2 && r->analysis.label == CNS_LABEL_DISAGREE);
+    r = graded(&a, &none, q, ta, tb);
+    CHECK(r && r->analysis.n_disputed == 1 && r->analysis.consensus == 0);
+    r = graded(&a, &gone, q, ta, tb); /* a failing model is a "no" */
+    CHECK(r && r->analysis.n_disputed == 1 && r->analysis.consensus == 0 && gone.calls == 1);
+    /* an agreement found by meaning alone is asked about; by words, it is not */
+    prob_model meaning = {.p = 0.1, .want = same};
+    r = graded(&a, &meaning, "How many legs does a spider have?", "A spider has eight legs.",
+               "Spiders have 8 legs.");
+    CHECK(r && r->analysis.n_agreed == 1 && meaning.calls == 0);
+    arena_free(&a);
+}
+
 int main(void)
 {
     RUN(sentences_split_into_atomic_claims);
@@ -305,5 +370,6 @@ int main(void)
     RUN(compound_sentences_are_compared_fact_by_fact);
     RUN(different_direct_answers_in_alike_sentences_disagree);
     RUN(dispute_check_merges_sides_the_model_reads_as_one);
+    RUN(graded_check_decides_at_one_half_and_scales_the_percentage);
     return test_summary();
 }

@@ -503,6 +503,115 @@ TEST(embedding_seam_is_used)
     arena_free(&a);
 }
 
+/* A scripted encoder for "nothing agreed": each word is a direction of its own,
+ * and the words of one topic also share a topic direction. */
+static dx_status topic_embed(void *user, const char *text, float *out, size_t dim)
+{
+    (void)user;
+    memset(out, 0, dim * sizeof *out);
+    static const char *const topic[] = {"sarah", "abraham", "isaac"};
+    char w[64];
+    size_t n = 0;
+    for (const char *p = text;; p++) {
+        if (*p && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            if (n < sizeof w - 1)
+                w[n++] = (char)(*p | 0x20);
+            continue;
+        }
+        if (n > 2) {
+            w[n] = '\0';
+            uint32_t h = 2166136261u;
+            for (const char *q = w; *q; q++)
+                h = (h ^ (uint8_t)*q) * 16777619u;
+            out[1 + h % (dim - 1)] += 1;
+            for (size_t k = 0; k < sizeof topic / sizeof topic[0]; k++)
+                if (!strcmp(w, topic[k]))
+                    out[0] += 1;
+        }
+        n = 0;
+        if (!*p)
+            break;
+    }
+    double s = 0;
+    for (size_t i = 0; i < dim; i++)
+        s += out[i] * out[i];
+    s = s > 0 ? sqrt(s) : 1;
+    for (size_t i = 0; i < dim; i++)
+        out[i] = (float)(out[i] / s);
+    return DX_OK;
+}
+
+static int pair_percent(arena *a, const char *q, const char *x, const char *y, cns_label *label)
+{
+    char j[1024];
+    snprintf(j, sizeof j,
+             "{\"question\":\"%s\",\"answers\":[{\"model\":\"a\",\"text\":\"%s\"},"
+             "{\"model\":\"b\",\"text\":\"%s\"}]}",
+             q, x, y);
+    cns_input in;
+    cns_result *r;
+    cns_options opt = {.embed = topic_embed, .embed_dim = 64};
+    if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, &opt, a, &r) || cns_check(r))
+        return -100;
+    *label = r->analysis.label;
+    return r->analysis.consensus;
+}
+
+/* Nothing agreed: the percentage stays at most 5 and says how near in meaning the
+ * answers came. Two names of one story are nearer than an answer about something
+ * else; one sentence with two different values is a plain contradiction (0). */
+TEST(nothing_agreed_grades_how_near_the_answers_are)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    cns_label l1 = CNS_LABEL_CONSENSUS, l2 = l1, l3 = l1;
+    int related = pair_percent(&a, "Who had a baby at 100 in the Bible?", "Sarah", "Abraham", &l1);
+    int unrelated = pair_percent(&a, "Who had a baby at 100 in the Bible?", "Sarah",
+                                 "The oath of allegiance", &l2);
+    int frame = pair_percent(&a, "What is the spiciest part of a chili pepper?",
+                             "The spiciest part of a chili pepper is the placenta.",
+                             "The spiciest part of a chili pepper is the seeds.", &l3);
+    CHECK_MSG(related >= 1 && related <= 5, "related answers: %d%%", related);
+    CHECK_EQ_INT(unrelated, 0);
+    CHECK_EQ_INT(frame, 0);
+    CHECK(l1 != CNS_LABEL_CONSENSUS && l1 != CNS_LABEL_PARTIAL);
+    CHECK(l3 == CNS_LABEL_DISAGREE);
+    arena_free(&a);
+}
+
+static cns_label lexical_pair_label(arena *a, const char *q, const char *x, const char *y)
+{
+    char j[1024];
+    snprintf(j, sizeof j,
+             "{\"question\":\"%s\",\"answers\":[{\"model\":\"a\",\"text\":\"%s\"},"
+             "{\"model\":\"b\",\"text\":\"%s\"}]}",
+             q, x, y);
+    cns_input in;
+    cns_result *r;
+    if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, NULL, a, &r) || cns_check(r))
+        return CNS_LABEL_NO_ANSWER;
+    return r->analysis.label;
+}
+
+/* A negation reaches the words of its clause after it ("does not have any impact
+ * on weight gain" denies the gain), and a sentence that denies the question's
+ * premise is an answer, not the question restated. */
+TEST(negations_reach_their_clause_and_denials_are_answers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    CHECK(lexical_pair_label(&a, "What happens if you eat after 8pm?",
+                             "Eating after 8pm does not have any impact on weight gain.",
+                             "If you eat after 8pm, you will gain weight.") == CNS_LABEL_DISAGREE);
+    CHECK(lexical_pair_label(&a, "Why do French people have bad breath?",
+                             "French people don't have bad breath.",
+                             "French people have bad breath because they eat too much cheese.") ==
+          CNS_LABEL_DISAGREE);
+    /* the same polarity on both sides is still agreement */
+    CHECK(lexical_pair_label(
+              &a, "Why do French people have bad breath?", "French people don't have bad breath.",
+              "French people do not have bad breath at all.") == CNS_LABEL_CONSENSUS);
+    arena_free(&a);
+}
+
 typedef struct fake_model {
     int calls;
     int support_yes;
@@ -1070,6 +1179,8 @@ int main(void)
     RUN(refusals);
     RUN(answer_sets);
     RUN(embedding_seam_is_used);
+    RUN(nothing_agreed_grades_how_near_the_answers_are);
+    RUN(negations_reach_their_clause_and_denials_are_answers);
     RUN(synthesis_seam_and_support_checks);
     RUN(derived_followups_and_category_follow_content);
     RUN(split_crlf_nested_and_limits);

@@ -1,5 +1,5 @@
 /*
- * test_repack — the interleaved Q4_0, Q5_0, Q8_0, Q4_K, Q5_K and Q6_K layouts and their kernels
+ * test_repack — the interleaved Q4_0, Q5_0, Q8_0 and Q2_K to Q6_K layouts and their kernels
  * held to the formats' scalar vec_dot, on random matrices whose row counts are and are not
  * multiples of the 16-row group, with odd and even block counts, for every
  * token count a kernel call takes (1 to 8).
@@ -7,13 +7,13 @@
  * Tolerance: the scalar kernel does the same sums in the same order as
  * vec_dot, so it must agree exactly; the SIMD ones take d_w * d_a times the
  * block sum with one fused multiply-add, so within 2e-5 of sum |w_i * a_i|.
- * The K-quant kernels (Q4_K, Q5_K, Q6_K) round as vec_dot does, step by step, so they
+ * The K-quant kernels (Q2_K to Q6_K) round as vec_dot does, step by step, so they
  * must agree exactly at every level.
  * A whole model (qwen2-tiny in Q4_0 and Q6_K, whose output is tok_embd, and llama-tiny
- * in Q8_0, Q4_K_M and Q5_K_M, with a 300-token vocabulary, so the output matrix ends in a part
- * group) must give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens repacked as
- * in the file's layout; the K-quant mixes at every SIMD level the CPU runs (AVX2 as well as
- * AVX-512).
+ * in Q8_0, Q4_K_M, Q5_K_M, Q3_K_S and Q2_K, with a 300-token vocabulary, so the output matrix ends
+ * in a part group) must give the same logits, within MODEL_LOGIT_ABS, and the same greedy tokens
+ * repacked as in the file's layout; the K-quant mixes at every SIMD level the CPU runs (AVX2 as
+ * well as AVX-512), and Q3_K_M there too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -174,6 +174,14 @@ TEST(q8_0_kernels_match_vec_dot)
 {
     check_kernels(QT_Q8_0);
 }
+TEST(q2_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q2_K);
+}
+TEST(q3_K_kernels_match_vec_dot)
+{
+    check_kernels(QT_Q3_K);
+}
 TEST(q4_K_kernels_match_vec_dot)
 {
     check_kernels(QT_Q4_K);
@@ -190,7 +198,7 @@ TEST(q6_K_kernels_match_vec_dot)
 /* The active kernel, if any, is one of a level this CPU runs; other formats have none. */
 TEST(active_kernel_is_a_supported_level)
 {
-    CHECK(!rp_supports(QT_Q4_1) && !rp_tile(QT_Q4_1) && !rp_tile_level(QT_Q2_K, QL_SCALAR));
+    CHECK(!rp_supports(QT_Q4_1) && !rp_tile(QT_Q4_1) && !rp_tile_level(QT_Q5_1, QL_SCALAR));
     rp_tile_fn k = rp_tile(QT_Q4_0);
     if (!k)
         SKIP("the active kernel level (%s) keeps the file's layout", quant_kernel_level());
@@ -308,6 +316,18 @@ TEST(repacked_q5_K_model_gives_the_same_logits)
 {
     check_model("llama-tiny", "Q5_K_M", QT_Q5_K);
 }
+/* Q3_K_S: Q3_K matrices (tok_embd too), the output in Q6_K. (The Q3_K_M mix, with Q4_K and Q5_K
+ * matrices, runs at AVX2 below: at AVX-512 the file layout's Q4_K tiles alone move its logits
+ * by 0.2 from the scalar vec_dot's, which the repacked model matches to 2e-6.) */
+TEST(repacked_q3_K_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q3_K_S", QT_Q3_K);
+}
+/* a Q2_K mix: Q2_K and Q3_K matrices, the output in Q6_K */
+TEST(repacked_q2_K_model_gives_the_same_logits)
+{
+    check_model("llama-tiny", "Q2_K", QT_Q2_K);
+}
 /* qwen2-tiny's tied output in Q6_K: token rows come from the packed copy */
 TEST(repacked_q6_K_model_gives_the_same_logits)
 {
@@ -323,7 +343,7 @@ static int kquant_models_child(void)
     static const struct {
         const char *mix;
         uint32_t type;
-    } mixes[] = {{"Q4_K_M", QT_Q4_K}, {"Q5_K_M", QT_Q5_K}};
+    } mixes[] = {{"Q4_K_M", QT_Q4_K}, {"Q5_K_M", QT_Q5_K}, {"Q3_K_M", QT_Q3_K}, {"Q2_K", QT_Q2_K}};
     printf("  at %s:\n", quant_kernel_level());
     for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++) {
         test_cur_name = "kquant_models_child";
@@ -371,6 +391,8 @@ int main(int argc, char **argv)
     RUN(q4_0_kernels_match_vec_dot);
     RUN(q5_0_kernels_match_vec_dot);
     RUN(q8_0_kernels_match_vec_dot);
+    RUN(q2_K_kernels_match_vec_dot);
+    RUN(q3_K_kernels_match_vec_dot);
     RUN(q4_K_kernels_match_vec_dot);
     RUN(q5_K_kernels_match_vec_dot);
     RUN(q6_K_kernels_match_vec_dot);
@@ -381,6 +403,8 @@ int main(int argc, char **argv)
     RUN(repacked_q4_K_model_gives_the_same_logits);
     RUN(repacked_q5_K_model_gives_the_same_logits);
     RUN(repacked_q6_K_model_gives_the_same_logits);
+    RUN(repacked_q3_K_model_gives_the_same_logits);
+    RUN(repacked_q2_K_model_gives_the_same_logits);
     RUN(repacked_k_models_give_the_same_logits_at_every_level);
     return test_summary();
 }

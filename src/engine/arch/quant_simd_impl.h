@@ -315,8 +315,7 @@ SIMD_KERNEL void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a
     const block_q6_K *x = w;
     const block_q8_K *y = a;
     const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0.f;
+    float sum = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
         const int8_t *sc = x[i].scales;
         __m256i isum = _mm256_setzero_si256();
@@ -347,11 +346,11 @@ SIMD_KERNEL void simd_q6_K_vec_dot(int n, float *s, const void *w, const void *a
         }
         __m256i scv = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         int c = hsum8i(_mm256_madd_epi16(scv, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        float d = y[i].d * h2f(x[i].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        corr += d * (float)(32 * c);
+        /* the offset comes off in integers: taken off the float sums, it cancelled most of
+         * them (a random model moved its logits by 0.25 from the scalar vec_dot's) */
+        sum += y[i].d * h2f(x[i].d) * (float)(hsum8i(isum) - 32 * c);
     }
-    *s = hsum8(acc) - corr;
+    *s = sum;
 }
 
 /* Q2_K: 2-bit values, 4-bit scale and min per 16 elements. */
@@ -360,8 +359,7 @@ SIMD_KERNEL void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a
     const block_q2_K *x = w;
     const block_q8_K *y = a;
     const __m256i three = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.f;
+    float sum = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
         const uint8_t *sc = x[i].scales;
         __m256i isum = _mm256_setzero_si256();
@@ -379,10 +377,10 @@ SIMD_KERNEL void simd_q2_K_vec_dot(int n, float *s, const void *w, const void *a
         __m256i mn =
             _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0f)));
         int m = hsum8i(_mm256_madd_epi16(mn, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(isum), acc);
-        mins += y[i].d * h2f(x[i].dmin) * (float)m;
+        /* vec_dot's steps, so the same bits as the scalar kernel and the repacked ones */
+        sum += y[i].d * h2f(x[i].d) * (float)hsum8i(isum) - y[i].d * h2f(x[i].dmin) * (float)m;
     }
-    *s = hsum8(acc) - mins;
+    *s = sum;
 }
 
 /* Q3_K: values are taken as q + 4 (0..7, unsigned), then 4 * sum(sc_j *
@@ -392,8 +390,7 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
     const block_q3_K *x = w;
     const block_q8_K *y = a;
     const __m256i three = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0.f;
+    float sum = 0.f;
     for (int i = 0; i < n / QK_K; i++) {
         /* sixteen 6-bit scales, four at a time: low nibbles from bytes 0-7,
          * top two bits from bytes 8-11 (bits 0-1 for scales 0-3, 2-3 for
@@ -423,11 +420,11 @@ SIMD_KERNEL void simd_q3_K_vec_dot(int n, float *s, const void *w, const void *a
         }
         __m256i scv = _mm256_cvtepi8_epi16(sc16);
         int c = hsum8i(_mm256_madd_epi16(scv, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
-        float d = y[i].d * h2f(x[i].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        corr += d * (float)(4 * c);
+        /* the offset comes off in integers: taken off the float sums, it cancelled most of
+         * them (a random model moved its logits by 0.25 from the scalar vec_dot's) */
+        sum += y[i].d * h2f(x[i].d) * (float)(hsum8i(isum) - 4 * c);
     }
-    *s = hsum8(acc) - corr;
+    *s = sum;
 }
 
 /* ------------------------------------------------------------ float rows */

@@ -15,6 +15,10 @@ void rp_q5_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_str
                        float *out);
 void rp_q8_0_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                        float *out);
+void rp_q2_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out);
+void rp_q3_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out);
 void rp_q4_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                        float *out);
 void rp_q5_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
@@ -24,6 +28,10 @@ void rp_q6_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_str
 void rp_q4_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                          float *out);
 void rp_q5_0_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out);
+void rp_q2_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out);
+void rp_q3_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                          float *out);
 void rp_q4_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
                          float *out);

@@ -55,8 +55,8 @@ static inline __m256i load8_s(const uint8_t *p)
     return dup16(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-/* A 32-bit mask -> 32 bytes: 16 where its bit is set, else 0. */
-static inline __m256i bits16(const uint8_t *p)
+/* A 32-bit mask -> 32 bytes: v where its bit is set, else 0. */
+static inline __m256i bits_to(const uint8_t *p, char v)
 {
     uint32_t m;
     memcpy(&m, p, 4);
@@ -66,7 +66,12 @@ static inline __m256i bits16(const uint8_t *p)
                                              2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, sel), sel),
-                            _mm256_set1_epi8(16));
+                            _mm256_set1_epi8(v));
+}
+
+static inline __m256i bits16(const uint8_t *p)
+{
+    return bits_to(p, 16);
 }
 
 /* Scale (min 0) or min (min 1) j of eight rows, as quant.c's k4_scale_min: j < 4: sc = b[j] & 63,
@@ -232,6 +237,136 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
     }
 }
 
+/* Q3_K: the sixteen rows' sixteen six-bit scales (minus 32) into sc[16s + r], from the file's
+ * packed bytes (byte k of the rows at sb + RP_Q3_K_SC + 16k, two of them per ymm): scale i has its
+ * low four bits in byte i (i < 8) or the high ones of byte i - 8, its top two at bit 2(i / 4) of
+ * byte 8 + i % 4. */
+static inline void q3k_scales(const uint8_t *sb, int8_t *sc)
+{
+    const __m256i lo4 = _mm256_set1_epi8(0x0f), b45 = _mm256_set1_epi8(0x30),
+                  b32 = _mm256_set1_epi8(32);
+    __m256i l[6]; /* bytes 2i and 2i + 1 */
+    _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) l[i] =
+        _mm256_load_si256((const __m256i *)(sb + RP_Q3_K_SC + 32 * i));
+    _Pragma("GCC unroll 2") for (int i = 0; i < 2; i++)
+    { /* scales 2i, 2i + 1 (low bits of bytes 2i, 2i + 1) and 2i + 4, 2i + 5, 2i + 8, ... */
+        const __m256i a = l[i], c = l[i + 2], top = l[i + 4];
+        const __m256i s0 = _mm256_or_si256(_mm256_and_si256(a, lo4),
+                                           _mm256_and_si256(_mm256_slli_epi16(top, 4), b45));
+        const __m256i s4 = _mm256_or_si256(_mm256_and_si256(c, lo4),
+                                           _mm256_and_si256(_mm256_slli_epi16(top, 2), b45));
+        const __m256i s8 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), lo4),
+                                           _mm256_and_si256(top, b45));
+        const __m256i s12 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), lo4),
+                                            _mm256_and_si256(_mm256_srli_epi16(top, 2), b45));
+        _mm256_store_si256((__m256i *)(sc + 32 * i), _mm256_sub_epi8(s0, b32));
+        _mm256_store_si256((__m256i *)(sc + 64 + 32 * i), _mm256_sub_epi8(s4, b32));
+        _mm256_store_si256((__m256i *)(sc + 128 + 32 * i), _mm256_sub_epi8(s8, b32));
+        _mm256_store_si256((__m256i *)(sc + 192 + 32 * i), _mm256_sub_epi8(s12, b32));
+    }
+}
+
+/* Q2_K and (Q3) Q3_K: a chunk is one 16-column sub-block, its four two-bit planes (columns
+ * 4m..4m+3) one shift and mask each; Q3_K adds 4 where the plane's high-bit mask says. The
+ * planes' pair sums stay within int16 (4 x 2 x 7 x 128); Q3_K's offset (its values are the stored
+ * ones minus 4) is -4 x bsum added to the low int16 of each pair, before vpmaddwd multiplies by
+ * the scale. Q2_K's scale and min bytes are widened to a 16-bit pair per row; the mins meet
+ * Q8_K's bsums in pairs with vpmaddwd. */
+static inline __attribute__((always_inline)) void
+q23k(int nsb, const uint8_t *group, const void *a, size_t as, float *out, const int T, const int Q3)
+{
+    const size_t SB = Q3 ? RP_Q3_K_SB : RP_Q2_K_SB;
+    const __m256i m3 = _mm256_set1_epi8(3), m15 = _mm256_set1_epi16(15);
+    /* each row's scale of a pair (its low or high 16 bits) in both halves of the row's lane */
+    const __m256i pick[2] = {_mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0,
+                                              1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13),
+                             _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14,
+                                              15, 2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15,
+                                              14, 15)};
+    const uint8_t *dsb = group + (size_t)nsb * RP_Q3_K_SB; /* Q3_K: the rows' d, per super-block */
+    const block_q8_K *y[AVX2_MAX_T];
+    _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) y[t] =
+        (const block_q8_K *)((const char *)a + (size_t)t * as);
+    for (int h = 0; h < 2; h++) {
+        __m256 acc[AVX2_MAX_T];
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+        for (int b = 0; b < nsb; b++) {
+            const uint8_t *sb = group + (size_t)b * SB;
+            if (T <= 2 && h == 0) { /* decode: the first pass brings the group in from memory */
+                _Pragma("GCC unroll 12") for (size_t c = 1024 / 64; c < SB / 64; c++)
+                    _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, _MM_HINT_T1);
+                if (Q3)
+                    _mm_prefetch((const char *)dsb + 32 * (size_t)b + 256, _MM_HINT_T1);
+            }
+            _Alignas(32) int8_t sc3[256]; /* Q3_K: scale s of row r at 16s + r */
+            if (Q3)
+                q3k_scales(sb, sc3);
+            __m256i isc[AVX2_MAX_T], imn[AVX2_MAX_T];
+            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) isc[t] = imn[t] =
+                _mm256_setzero_si256();
+            _Pragma("GCC unroll 2") for (int s = 0; s < 16; s++)
+            {
+                const uint8_t *ch = sb + 64 * s;
+                if (T <= 2 && h == 0)
+                    _mm_prefetch((const char *)ch + PF_AHEAD, _MM_HINT_T1);
+                __m256i sc;
+                if (Q3) {
+                    sc = load8_s((const uint8_t *)sc3 + 16 * s + 8 * h);
+                } else { /* the pair's scale/min bytes, a 16-bit lane each */
+                    const __m256i pr = _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                        (const __m128i *)(sb + RP_Q2_K_SC + 32 * (s / 2) + 16 * h)));
+                    sc = _mm256_and_si256(_mm256_shuffle_epi8(pr, pick[s % 2]), m15);
+                    if (s % 2 == 0) /* the pair's mins (high nibbles) against its two bsums */
+                        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) imn[t] =
+                            _mm256_add_epi32(imn[t], _mm256_madd_epi16(_mm256_srli_epi16(pr, 4),
+                                                                       bcast4(y[t][b].bsums + s)));
+                }
+                const __m256i q = _mm256_load_si256((const __m256i *)(ch + 32 * h));
+                __m256i v[4];
+                _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++)
+                {
+                    v[m] = _mm256_and_si256(m ? _mm256_srli_epi16(q, 2 * m) : q, m3);
+                    if (Q3)
+                        v[m] = _mm256_or_si256(
+                            v[m], bits_to(sb + RP_Q3_K_HM + 32 * s + 8 * m + 4 * h, 4));
+                }
+                _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)
+                {
+                    const int8_t *yq = y[t][b].qs + 16 * s;
+                    __m256i p = _mm256_add_epi16(
+                        _mm256_add_epi16(_mm256_maddubs_epi16(v[0], bcast4(yq)),
+                                         _mm256_maddubs_epi16(v[1], bcast4(yq + 4))),
+                        _mm256_add_epi16(_mm256_maddubs_epi16(v[2], bcast4(yq + 8)),
+                                         _mm256_maddubs_epi16(v[3], bcast4(yq + 12))));
+                    if (Q3)
+                        p = _mm256_add_epi16(
+                            p, _mm256_set1_epi32((int32_t)(uint16_t)(-4 * y[t][b].bsums[s])));
+                    isc[t] = _mm256_add_epi32(isc[t], _mm256_madd_epi16(p, sc));
+                }
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(
+                (const __m128i *)(Q3 ? dsb + 32 * (size_t)b + 16 * h : sb + RP_Q2_K_D + 16 * h)));
+            /* vec_dot's sum += y.d * d * isc - y.d * dmin * imn, step by step (Q3_K: no min) */
+            _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)
+            {
+                const __m256 yd = _mm256_set1_ps(y[t][b].d);
+                const __m256 x = _mm256_mul_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(isc[t]));
+                if (Q3) {
+                    acc[t] = _mm256_add_ps(acc[t], x);
+                } else {
+                    const __m256 dm = _mm256_cvtph_ps(
+                        _mm_load_si128((const __m128i *)(sb + RP_Q2_K_DMIN + 16 * h)));
+                    const __m256 m =
+                        _mm256_mul_ps(_mm256_mul_ps(yd, dm), _mm256_cvtepi32_ps(imn[t]));
+                    acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(x, m));
+                }
+            }
+        }
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++)
+            _mm256_storeu_ps(out + RP_ROWS * t + 8 * h, acc[t]);
+    }
+}
+
 #define TILE_K4(T)                                                                                 \
     static void q4k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
@@ -245,6 +380,14 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
     static void q6k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
         q6k(nb / 8, g, a, as, out, T);                                                             \
+    }                                                                                              \
+    static void q2k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        q23k(nb / 8, g, a, as, out, T, 0);                                                         \
+    }                                                                                              \
+    static void q3k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        q23k(nb / 8, g, a, as, out, T, 1);                                                         \
     }
 TILE_K4(1)
 TILE_K4(2)
@@ -283,6 +426,20 @@ void rp_q6_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_str
                        float *out)
 {
     static const tile_t fn[AVX2_MAX_T] = {q6k_1, q6k_2, q6k_3, q6k_4};
+    tiles(fn, AVX2_MAX_T, nb, group, a, a_stride, n_tok, out);
+}
+
+void rp_q2_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out)
+{
+    static const tile_t fn[AVX2_MAX_T] = {q2k_1, q2k_2, q2k_3, q2k_4};
+    tiles(fn, AVX2_MAX_T, nb, group, a, a_stride, n_tok, out);
+}
+
+void rp_q3_K_tile_avx2(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                       float *out)
+{
+    static const tile_t fn[AVX2_MAX_T] = {q3k_1, q3k_2, q3k_3, q3k_4};
     tiles(fn, AVX2_MAX_T, nb, group, a, a_stride, n_tok, out);
 }
 

@@ -255,6 +255,127 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
     _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm512_storeu_ps(out + RP_ROWS * t, acc[t]);
 }
 
+/* Q3_K: the sixteen rows' sixteen six-bit scales (minus 32) into sc[16s + r], from the file's
+ * packed bytes (byte k of the rows at sb + RP_Q3_K_SC + 16k): scale i has its low four bits in
+ * byte i (i < 8) or the high ones of byte i - 8, its top two at bit 2(i / 4) of byte 8 + i % 4. */
+static inline void q3k_scales(const uint8_t *sb, int8_t *sc)
+{
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), b45 = _mm512_set1_epi8(0x30),
+                  b32 = _mm512_set1_epi8(32);
+    const __m512i l0 = _mm512_load_si512((const void *)(sb + RP_Q3_K_SC)),
+                  l1 = _mm512_load_si512((const void *)(sb + RP_Q3_K_SC + 64)),
+                  l2 = _mm512_load_si512((const void *)(sb + RP_Q3_K_SC + 128));
+    /* (A & C) | B: four low bits from A, the top two already in place in B */
+    const __m512i s0 =
+        _mm512_ternarylogic_epi32(l0, _mm512_and_si512(_mm512_slli_epi16(l2, 4), b45), lo4, 0xec);
+    const __m512i s1 =
+        _mm512_ternarylogic_epi32(l1, _mm512_and_si512(_mm512_slli_epi16(l2, 2), b45), lo4, 0xec);
+    const __m512i s2 =
+        _mm512_ternarylogic_epi32(_mm512_srli_epi16(l0, 4), _mm512_and_si512(l2, b45), lo4, 0xec);
+    const __m512i s3 = _mm512_ternarylogic_epi32(
+        _mm512_srli_epi16(l1, 4), _mm512_and_si512(_mm512_srli_epi16(l2, 2), b45), lo4, 0xec);
+    _mm512_store_si512((void *)sc, _mm512_sub_epi8(s0, b32));
+    _mm512_store_si512((void *)(sc + 64), _mm512_sub_epi8(s1, b32));
+    _mm512_store_si512((void *)(sc + 128), _mm512_sub_epi8(s2, b32));
+    _mm512_store_si512((void *)(sc + 192), _mm512_sub_epi8(s3, b32));
+}
+
+/* Q2_K and (Q3) Q3_K: a chunk is one 16-column sub-block, its four two-bit planes (columns
+ * 4m..4m+3) one shift and mask each; Q3_K adds 4 where the plane's high-bit mask says, and each
+ * sub-block's sum starts from -4 x bsum (its values are the stored ones minus 4). Q2_K's scales
+ * and mins come widened to a 16-bit pair per row, the mins meet Q8_K's bsums in pairs with
+ * vpdpwssd. */
+static inline __attribute__((always_inline)) void
+q23k(int nsb, const uint8_t *group, const void *a, size_t as, float *out, const int T, const int Q3)
+{
+    const size_t SB = Q3 ? RP_Q3_K_SB : RP_Q2_K_SB;
+    const __m512i m3 = _mm512_set1_epi8(3), b4 = _mm512_set1_epi8(4), m15 = _mm512_set1_epi32(15);
+    const uint8_t *dsb = group + (size_t)nsb * RP_Q3_K_SB; /* Q3_K: the rows' d, per super-block */
+    const block_q8_K *y[RP_MAX_TOKENS];
+    __m512 acc[RP_MAX_TOKENS];
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+    {
+        y[t] = (const block_q8_K *)((const char *)a + (size_t)t * as);
+        acc[t] = _mm512_setzero_ps();
+    }
+    for (int b = 0; b < nsb; b++) {
+        const uint8_t *sb = group + (size_t)b * SB;
+        if (T <= 2) { /* decode: the lines after the chunks (and Q3_K's d); the chunks' below */
+            _Pragma("GCC unroll 12") for (size_t c = 1024 / 64; c < SB / 64; c++)
+                _mm_prefetch((const char *)sb + PF_AHEAD + 64 * c, PF_HINT);
+            if (Q3)
+                _mm_prefetch((const char *)dsb + 32 * (size_t)b + 256, PF_HINT);
+        }
+        _Alignas(64) int8_t sc3[256]; /* Q3_K: scale s of row r at 16s + r */
+        int32_t off[RP_MAX_TOKENS][16];
+        __m512i isc[RP_MAX_TOKENS], imn[RP_MAX_TOKENS];
+        if (Q3)
+            q3k_scales(sb, sc3);
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+        {
+            isc[t] = imn[t] = _mm512_setzero_si512();
+            if (Q3) {
+                const __m512i bs =
+                    _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)y[t][b].bsums));
+                _mm512_storeu_si512(
+                    off[t], _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(bs, 2)));
+            }
+        }
+        _Pragma("GCC unroll 2") for (int s = 0; s < 16; s++)
+        {
+            const uint8_t *ch = sb + 64 * s;
+            if (T <= 2)
+                _mm_prefetch((const char *)ch + PF_AHEAD, PF_HINT);
+            __m512i sc;
+            if (Q3) {
+                sc = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(sc3 + 16 * s)));
+            } else { /* scale (low nibble) of sub-block s: its pair's 16-bit lane, half s % 2 */
+                const __m512i pr = _mm512_cvtepu8_epi16(
+                    _mm256_load_si256((const __m256i *)(sb + RP_Q2_K_SC + 32 * (s / 2))));
+                sc = _mm512_and_si512(_mm512_srli_epi32(pr, 16 * (s % 2)), m15);
+                if (s % 2 == 0) /* the pair's mins (high nibbles) against its two bsums */
+                    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) imn[t] =
+                        _mm512_dpwssd_epi32(imn[t], _mm512_srli_epi16(pr, 4),
+                                            bcast4(y[t][b].bsums + s));
+            }
+            const __m512i q = _mm512_load_si512((const void *)ch);
+            __m512i v[4];
+            _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++)
+            {
+                v[m] = _mm512_and_si512(m ? _mm512_srli_epi16(q, 2 * m) : q, m3);
+                if (Q3)
+                    v[m] = _mm512_mask_add_epi8(v[m], mask64(sb + RP_Q3_K_HM + 32 * s + 8 * m),
+                                                v[m], b4);
+            }
+            _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+            {
+                const int8_t *yq = y[t][b].qs + 16 * s;
+                __m512i d = Q3 ? _mm512_set1_epi32(off[t][s]) : _mm512_setzero_si512();
+                _Pragma("GCC unroll 4") for (int m = 0; m < 4; m++) d =
+                    _mm512_dpbusd_epi32(d, v[m], bcast4(yq + 4 * m));
+                isc[t] = _mm512_add_epi32(isc[t], _mm512_mullo_epi32(d, sc));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(
+            _mm256_loadu_si256((const __m256i *)(Q3 ? dsb + 32 * (size_t)b : sb + RP_Q2_K_D)));
+        /* vec_dot's sum += y.d * d * isc - y.d * dmin * imn, step by step (Q3_K: no min term) */
+        _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+        {
+            const __m512 yd = _mm512_set1_ps(y[t][b].d);
+            const __m512 x = _mm512_mul_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(isc[t]));
+            if (Q3) {
+                acc[t] = _mm512_add_ps(acc[t], x);
+            } else {
+                const __m512 dm =
+                    _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + RP_Q2_K_DMIN)));
+                const __m512 m = _mm512_mul_ps(_mm512_mul_ps(yd, dm), _mm512_cvtepi32_ps(imn[t]));
+                acc[t] = _mm512_add_ps(acc[t], _mm512_sub_ps(x, m));
+            }
+        }
+    }
+    _Pragma("GCC unroll 8") for (int t = 0; t < T; t++) _mm512_storeu_ps(out + RP_ROWS * t, acc[t]);
+}
+
 #define TILE_T(T)                                                                                  \
     static void q4k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
@@ -267,6 +388,14 @@ static inline __attribute__((always_inline)) void q6k(int nsb, const uint8_t *gr
     static void q6k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
     {                                                                                              \
         q6k(nb / 8, g, a, as, out, T);                                                             \
+    }                                                                                              \
+    static void q2k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        q23k(nb / 8, g, a, as, out, T, 0);                                                         \
+    }                                                                                              \
+    static void q3k_##T(int nb, const uint8_t *g, const void *a, size_t as, float *out)            \
+    {                                                                                              \
+        q23k(nb / 8, g, a, as, out, T, 1);                                                         \
     }
 TILE_T(1)
 TILE_T(2)
@@ -300,6 +429,22 @@ void rp_q6_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_s
 {
     static const tile_t fn[RP_MAX_TOKENS] = {q6k_1, q6k_2, q6k_3, q6k_4,
                                              q6k_5, q6k_6, q6k_7, q6k_8};
+    fn[n_tok - 1](nb, group, a, a_stride, out);
+}
+
+void rp_q2_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out)
+{
+    static const tile_t fn[RP_MAX_TOKENS] = {q2k_1, q2k_2, q2k_3, q2k_4,
+                                             q2k_5, q2k_6, q2k_7, q2k_8};
+    fn[n_tok - 1](nb, group, a, a_stride, out);
+}
+
+void rp_q3_K_tile_avx512(int nb, const uint8_t *group, const void *a, size_t a_stride, int n_tok,
+                         float *out)
+{
+    static const tile_t fn[RP_MAX_TOKENS] = {q3k_1, q3k_2, q3k_3, q3k_4,
+                                             q3k_5, q3k_6, q3k_7, q3k_8};
     fn[n_tok - 1](nb, group, a, a_stride, out);
 }
 
