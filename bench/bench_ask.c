@@ -8,12 +8,16 @@
  * named by $DRUX_CONFIG), for each of up to 20 short factual questions:
  * time to the first member token, to all members done, to the first answer
  * token, to the whole answer text, and to the whole result (follow-ups and
- * category too); beside it the best single member alone (the preset's
+ * category too); an answer that failed the check is whole only with the
+ * result, which carries its replacement; and how many answers were kept as
+ * written; beside it the best single member alone (the preset's
  * synthesizer, asked on its own with no synthesis). S is `together`,
  * `one_at_a_time` or `both` (default: both, each question under each in
  * turn, so that a busy machine disturbs both alike). Reported: median and
  * p90 of each, in seconds. The models are loaded once (as in drux serve)
- * by a warm-up question that is not counted. --synthesizer MEMBER has
+ * by a warm-up question that is not counted; the best member alone runs on
+ * a copy of its model of its own, so it never finds the question it is
+ * asked already prefilled by the council's turn. --synthesizer MEMBER has
  * another member write the answer. The best member alone is the largest
  * local chat model (the most accurate in docs/models.md's measurement).
  */
@@ -64,7 +68,7 @@ static const char *const metric_names[N_METRICS] = {
     "whole answer text",  "whole result",     "best member alone"};
 
 typedef struct timing {
-    double t0, first_member, members_done, analysed, first_answer, last_answer;
+    double t0, first_member, members_done, analysed, first_answer, last_answer, done;
 } timing;
 
 static double now_s(void)
@@ -84,6 +88,8 @@ static void on_event(const ask_event *ev, void *user)
         t->members_done = now;
     if (!ev->is_member && ev->phase == ASK_SYNTHESIZING)
         t->analysed = now;
+    if (!ev->is_member && ev->phase == ASK_DONE)
+        t->done = now;
 }
 
 static void on_answer(const char *piece, size_t len, void *user)
@@ -115,9 +121,9 @@ static double quantile(double *v, size_t n, double q)
 
 /* One question through the council; fills the council metrics in row. */
 static int ask_once(council_config *cfg, local_registry *reg, const embed_model *em, const char *q,
-                    double *row)
+                    double *row, bool *kept)
 {
-    timing t = {.t0 = now_s(), -1, -1, -1, -1, -1};
+    timing t = {.t0 = now_s(), -1, -1, -1, -1, -1, -1};
     ask_opts o = {.cfg = cfg,
                   .reg = reg,
                   .on_event = on_event,
@@ -137,12 +143,17 @@ static int ask_once(council_config *cfg, local_registry *reg, const embed_model 
     row[M_FIRST_MEMBER] = t.first_member;
     row[M_MEMBERS_DONE] = t.members_done;
     row[M_ANALYSED] = t.analysed;
-    row[M_FIRST_ANSWER] = t.first_answer;
-    row[M_ANSWER] = t.last_answer;
+    /* The answer a reader is left with: when the written one was replaced
+     * (it failed the check) or nothing was streamed, that is the result's
+     * answer, shown when the result comes. */
+    bool replaced = r->answer_check != NULL || t.last_answer < 0;
+    row[M_FIRST_ANSWER] = t.first_answer >= 0 ? t.first_answer : t.done;
+    row[M_ANSWER] = replaced ? t.done : t.last_answer;
     row[M_RESULT] = end;
+    *kept = r->answer_kind == CNS_ANSWER_SYNTHESIZED;
     fprintf(stderr, "  %-5s %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f  %s  %s\n",
             cfg->one_at_a_time ? "turns" : "all", t.first_member, t.members_done, t.analysed,
-            t.first_answer, t.last_answer, end, cns_answer_kind_str(r->answer_kind), q);
+            row[M_FIRST_ANSWER], row[M_ANSWER], end, cns_answer_kind_str(r->answer_kind), q);
     arena_free(&a);
     return 0;
 }
@@ -198,9 +209,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ask: no member '%s' to write the answer\n", synth);
         return 2;
     }
-    local_registry *reg = local_registry_new();
+    /* the best member alone has models of its own: a model keeps its
+     * finished sessions for prompts that start alike (gen.h), and the
+     * council's member has just been asked the same question */
+    local_registry *reg = local_registry_new(), *reg_alone = local_registry_new();
     embed_model *em = NULL;
-    if (!reg || ask_open_embedder(cfg, &em)) {
+    if (!reg || !reg_alone || ask_open_embedder(cfg, &em)) {
         fprintf(stderr, "bench_ask: %s\n", dx_errmsg());
         return 1;
     }
@@ -223,11 +237,14 @@ int main(int argc, char **argv)
             best_name, threads ? threads : "(all cores)", schedule);
     /* warm-up: every model loaded once, as drux serve keeps them */
     double warm[N_METRICS];
+    bool kept;
     cfg->one_at_a_time = false;
-    if (ask_once(cfg, reg, em, "What is the capital of Italy?", warm))
+    double warm_alone;
+    if (ask_once(cfg, reg, em, "What is the capital of Italy?", warm, &kept) ||
+        alone_once(cfg, reg_alone, best_name, "What is the capital of Italy?", &warm_alone))
         return 1;
     static double v[2][N_METRICS][N_QUESTIONS];
-    size_t got[2] = {0, 0};
+    size_t got[2] = {0, 0}, n_kept[2] = {0, 0};
     double alone[N_QUESTIONS];
     size_t n_alone = 0;
     for (size_t i = 0; i < n; i++) {
@@ -235,13 +252,14 @@ int main(int argc, char **argv)
             int which = both ? ((int)i + s) % 2 : !strcmp(schedule, "one_at_a_time");
             cfg->one_at_a_time = which == 1;
             double row[N_METRICS];
-            if (ask_once(cfg, reg, em, questions[i], row) == 0) {
+            if (ask_once(cfg, reg, em, questions[i], row, &kept) == 0) {
                 for (int m = 0; m < M_ALONE; m++)
                     v[which][m][got[which]] = row[m];
                 got[which]++;
+                n_kept[which] += kept;
             }
         }
-        if (alone_once(cfg, reg, best_name, questions[i], &alone[n_alone]) == 0) {
+        if (alone_once(cfg, reg_alone, best_name, questions[i], &alone[n_alone]) == 0) {
             fprintf(stderr, "  alone %5.1f  %s\n", alone[n_alone], questions[i]);
             n_alone++;
         }
@@ -277,17 +295,20 @@ int main(int argc, char **argv)
         double gap = med[M_FIRST_ANSWER] - med[M_MEMBERS_DONE];
         double ratio = med_alone > 0 ? med[M_ANSWER] / med_alone : -1;
         if (json)
-            printf(", \"first_answer_after_members_s\": %.2f, \"answer_over_alone\": %.2f}", gap,
-                   ratio);
+            printf(", \"first_answer_after_members_s\": %.2f, \"answer_over_alone\": %.2f, "
+                   "\"kept_as_written\": %zu}",
+                   gap, ratio, n_kept[w]);
         else
             printf("  first answer token after members: %.1f s (target <= 2 s)\n"
-                   "  whole answer / best member alone: %.2fx (target <= 2x)\n",
-                   gap, ratio);
+                   "  whole answer / best member alone: %.2fx (target <= 2x)\n"
+                   "  answers kept as written: %zu of %zu\n",
+                   gap, ratio, n_kept[w], got[w]);
     }
     if (json)
         printf("}}\n");
     embed_model_close(em);
     local_registry_free(reg);
+    local_registry_free(reg_alone);
     council_config_free(cfg);
     return 0;
 }

@@ -980,18 +980,69 @@ static bool may_become_mark(const char *s, size_t n)
 #define REPLY_MAX_FOLLOWUP_LINES 6
 #define REPLY_FOLLOWUPS 3
 
+/* The answer part of a reply, as judged once it is complete. */
+typedef struct judged {
+    bool done;          /* judged (the rest is set) */
+    const char *text;   /* the answer: labels and the follow-ups cut off */
+    const char *fail;   /* why it fails the check; NULL: it stands */
+    bool disputed_sent; /* the Disputed section went to on_answer already */
+    dx_status st;       /* out of memory while judging */
+} judged;
+
+/* Judges the answer part of the reply s[0..len) into *j (strings in a). */
+static void judge_reply(const cns_result *r, const char *s, size_t len, arena *a, judged *j)
+{
+    size_t n = followup_mark(s, len);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    bool sure;
+    size_t from = answer_start(s, n, &sure);
+    if (from > n)
+        from = n;
+    j->done = true;
+    j->fail = NULL;
+    if (!(j->text = arena_strndup(a, s + from, n - from))) {
+        j->st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return;
+    }
+    arena scratch = arena_make(64 << 10, 64 << 20);
+    const char *fail = check_answer(r, j->text, &scratch);
+    if (fail && !(j->fail = arena_strdup(a, fail)))
+        j->st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+    arena_free(&scratch);
+}
+
 /* Passes the answer part of a streaming reply on as it grows: text up to the
  * follow-up marker, holding back a last line that may be the marker; and
  * says when the reply is complete (the follow-ups written). */
 typedef struct answer_stream {
     const cns_synth_options *opt;
     const cns_result *r;
+    arena *a;
     dx_buf text;
     size_t sent; /* 0 until the answer's start is known, then an offset into text */
     size_t mark; /* where the follow-ups start in text (once done) */
     bool started;
     bool done; /* the answer part is over: the marker was written */
+    judged *j; /* the answer, judged when the marker is written */
 } answer_stream;
+
+/* The marker is written, so the answer is complete: it is checked now, and
+ * when it stands, the disputed points are sent at once, so a reader has the
+ * whole answer while the follow-ups are still being written. */
+static void answer_settle(answer_stream *as)
+{
+    judge_reply(as->r, as->text.data, as->text.len, as->a, as->j);
+    if (as->j->st || as->j->fail || !as->r->analysis.n_disputed || !as->opt->on_answer)
+        return;
+    dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    as->j->st = put_disputed(as->r, "\n\n**Disputed**\n\n", &b);
+    if (!as->j->st) {
+        as->opt->on_answer(as->opt->on_answer_user, b.data, b.len);
+        as->j->disputed_sent = true;
+    }
+    dx_buf_free(&b);
+}
 
 /* Whether the follow-ups after the marker are all written: enough kept
  * ones, or enough lines, among the complete questions and lines of text. */
@@ -1065,6 +1116,8 @@ static bool on_reply_piece(void *user, const char *piece, size_t len)
             as->opt->on_answer(as->opt->on_answer_user, s + as->sent, end - as->sent);
         as->sent = end;
     }
+    if (as->done && !as->j->done)
+        answer_settle(as);
     return as->done && followups_complete(as);
 }
 
@@ -1087,7 +1140,10 @@ static void answer_stream_end(answer_stream *as)
     as->sent = end > as->sent ? end : as->sent;
 }
 
-static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, dx_buf *reply)
+/* The writer's reply to the answer prompt in *reply; *j is the answer part
+ * judged, when it was while the reply streamed. */
+static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, arena *a,
+                             dx_buf *reply, judged *j)
 {
     dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
     dx_status st = cns_prompt_synthesis(r, &p);
@@ -1095,7 +1151,8 @@ static dx_status write_reply(const cns_synth_options *opt, const cns_result *r, 
         goto out;
     if (opt->stream) {
         /* streamed whenever the model can: it is stopped once the follow-ups are written */
-        answer_stream as = {.opt = opt, .r = r, .text = dx_buf_make(DX_CNS_MAX_GENERATED)};
+        answer_stream as = {
+            .opt = opt, .r = r, .a = a, .text = dx_buf_make(DX_CNS_MAX_GENERATED), .j = j};
         st = opt->stream(opt->generate_user, p.data, on_reply_piece, &as, reply);
         if (!st)
             answer_stream_end(&as);
@@ -1155,24 +1212,16 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     const char *why = "no synthesizer model was available";
     if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
         why = "the synthesizer model did not answer";
-        if (write_reply(opt, r, &reply) == DX_OK && reply.data && reply.len) {
+        judged j = {0};
+        if (write_reply(opt, r, a, &reply, &j) == DX_OK && reply.data && reply.len) {
             log_debug("synthesis: the writer's reply: %.4000s", reply.data);
-            size_t mark = followup_mark(reply.data, reply.len), n = mark;
-            while (n && isspace((unsigned char)reply.data[n - 1]))
-                n--;
-            bool sure;
-            size_t from = answer_start(reply.data, n, &sure);
-            if (from > n)
-                from = n;
-            const char *text = arena_strndup(a, reply.data + from, n - from);
-            if (!text) {
-                st = dx_fail(DX_ENOMEM, "consensus: out of memory");
+            if (!j.done)
+                judge_reply(r, reply.data, reply.len, a, &j);
+            if ((st = j.st))
                 goto out;
-            }
-            parse_followups(r, reply.data + mark, a);
+            const char *text = j.text, *fail = j.fail;
+            parse_followups(r, reply.data + followup_mark(reply.data, reply.len), a);
             from_model = r->n_followups;
-            arena scratch = arena_make(64 << 10, 64 << 20);
-            const char *fail = check_answer(r, text, &scratch);
             if (fail) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
@@ -1184,7 +1233,6 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
                     goto out;
                 }
             }
-            arena_free(&scratch);
             if (!fail) {
                 /* every disputed point flagged, with who said what */
                 dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
@@ -1196,7 +1244,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
                 dx_buf_free(&b);
                 if (st)
                     goto out;
-                if (r->analysis.n_disputed)
+                if (r->analysis.n_disputed && !j.disputed_sent)
                     send_whole(opt, r->answer + strlen(text));
                 r->answer_source = "model";
                 r->answer_kind = CNS_ANSWER_SYNTHESIZED;

@@ -195,6 +195,10 @@ static void local_run(void *impl, member_ctx *ctx)
     gen_stats st;
     dx_status s = local_answer(lm, ctx, &p, &ps, &st);
     member_ctx_usage(ctx, st.prompt_tokens, st.gen_tokens, false);
+    log_info(
+        "member %s: %d prompt tokens (%d of them cached) in %.0f ms, %d tokens in %.0f ms (%s)",
+        lm->mc->name, st.prompt_tokens, st.reused_tokens, st.prefill_ms, st.gen_tokens,
+        st.decode_ms, st.stop ? st.stop : "failed");
     log_debug("member %s: %d of %d tokens decoded in steps shared with other voices of its model",
               lm->mc->name, st.batched_tokens, st.gen_tokens);
     if (s) {
@@ -266,8 +270,9 @@ dx_status local_stream(local_registry *r, const char *model, const gen_params *p
     gen_stats gs;
     stream_state ss = {out, piece, piece_user};
     st = gen_generate(gm, p, prompt, stream_piece, &ss, &gs);
-    log_info("%s: %d prompt tokens in %.0f ms, %d tokens in %.0f ms (%s)", model, gs.prompt_tokens,
-             gs.prefill_ms, gs.gen_tokens, gs.decode_ms, gs.stop);
+    log_info("%s: %d prompt tokens (%d of them cached) in %.0f ms, %d tokens in %.0f ms (%s)",
+             model, gs.prompt_tokens, gs.reused_tokens, gs.prefill_ms, gs.gen_tokens, gs.decode_ms,
+             gs.stop);
     if (stop)
         *stop = gs.stop_reason;
     return st;

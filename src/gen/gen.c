@@ -1,5 +1,6 @@
 #include "gen/gen.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -7,11 +8,22 @@
 #include "core/limits.h"
 #include "core/str.h"
 
+/* A finished generation's session, kept with the prompt its cache holds. */
+typedef struct idle_session {
+    eng_session *s; /* NULL: a free slot */
+    int32_t *ids;   /* the prompt in its KV cache */
+    size_t n_ids;
+    uint64_t last_used;
+} idle_session;
+
 struct gen_model {
     eng_model *m;
     tok *t;
     chat_tmpl chat;
     batcher *b; /* the decode steps of this model's concurrent generations */
+    pthread_mutex_t idle_mu;
+    idle_session idle[GEN_IDLE_SESSIONS];
+    uint64_t clock;
 };
 
 gen_params gen_defaults(void)
@@ -25,6 +37,7 @@ dx_status gen_model_open(const char *path, gen_model **out)
     gen_model *gm = calloc(1, sizeof *gm);
     if (!gm)
         return dx_fail(DX_ENOMEM, "out of memory");
+    pthread_mutex_init(&gm->idle_mu, NULL);
     dx_status st = eng_model_open(path, &gm->m);
     if (st)
         goto out;
@@ -57,6 +70,11 @@ void gen_model_close(gen_model *gm)
 {
     if (!gm)
         return;
+    for (size_t i = 0; i < GEN_IDLE_SESSIONS; i++) {
+        eng_session_free(gm->idle[i].s);
+        free(gm->idle[i].ids);
+    }
+    pthread_mutex_destroy(&gm->idle_mu);
     tok_free(gm->t);
     batcher_free(gm->b);
     eng_model_close(gm->m);
@@ -160,6 +178,93 @@ int gen_context_size(const gen_model *gm, const gen_params *p)
     if (p->n_ctx > 0)
         return p->n_ctx < train ? p->n_ctx : train;
     return train < 4096 ? train : 4096;
+}
+
+/* ---- idle sessions -----------------------------------------------------------
+ * A new session zeroes a KV cache of the whole context (tens of MB), and a
+ * prompt that starts like an earlier one (the same system prompt, the same
+ * instructions, a conversation one turn longer) would prefill the same tokens
+ * again. So a finished generation's session is kept, cut back to its prompt,
+ * and the next generation with the same context size takes the one that
+ * shares the longest start with its prompt and prefills only the rest. */
+
+/* The shortest shared start worth taking a kept session for. */
+#define GEN_REUSE_MIN_TOKENS 8
+
+static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+{
+    size_t n = 0;
+    while (n < na && n < nb && a[n] == b[n])
+        n++;
+    return n;
+}
+
+/* An idle session of n_ctx tokens for the prompt ids[0..n): the one holding
+ * the longest start of it, at least GEN_REUSE_MIN_TOKENS (cut back to that),
+ * else NULL: a session whose prompt shares only a chat header stays for the
+ * prompts that start like it. *reused gets the tokens already in its cache;
+ * at least the last prompt token is left to decode, for its logits. */
+static eng_session *idle_take(gen_model *gm, int n_ctx, const int32_t *ids, size_t n,
+                              size_t *reused)
+{
+    *reused = 0;
+    pthread_mutex_lock(&gm->idle_mu);
+    idle_session *best = NULL;
+    size_t best_n = 0;
+    for (size_t i = 0; i < GEN_IDLE_SESSIONS; i++) {
+        idle_session *is = &gm->idle[i];
+        if (!is->s || eng_session_n_ctx(is->s) != n_ctx)
+            continue;
+        size_t c = common_prefix(is->ids, is->n_ids, ids, n);
+        if (!best || c > best_n || (c == best_n && is->last_used > best->last_used)) {
+            best = is;
+            best_n = c;
+        }
+    }
+    eng_session *s = NULL;
+    if (best && best_n >= GEN_REUSE_MIN_TOKENS) {
+        s = best->s;
+        best->s = NULL;
+        free(best->ids);
+        best->ids = NULL;
+        if (best_n >= n)
+            best_n = n ? n - 1 : 0;
+        eng_session_truncate(s, (int)best_n);
+        *reused = best_n;
+    }
+    pthread_mutex_unlock(&gm->idle_mu);
+    return s;
+}
+
+/* Keeps s (its cache cut back to the prompt ids[0..n), which it must hold)
+ * for a later generation, in a free slot or the least recently used one;
+ * takes ownership of s either way. */
+static void idle_put(gen_model *gm, eng_session *s, const int32_t *ids, size_t n)
+{
+    int32_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy) {
+        eng_session_free(s);
+        return;
+    }
+    memcpy(copy, ids, n * sizeof *copy);
+    eng_session_truncate(s, (int)n);
+    pthread_mutex_lock(&gm->idle_mu);
+    idle_session *slot = &gm->idle[0];
+    for (size_t i = 0; i < GEN_IDLE_SESSIONS; i++) {
+        idle_session *is = &gm->idle[i];
+        if (!is->s) {
+            slot = is;
+            break;
+        }
+        if (is->last_used < slot->last_used)
+            slot = is;
+    }
+    eng_session *old = slot->s;
+    int32_t *old_ids = slot->ids;
+    *slot = (idle_session){.s = s, .ids = copy, .n_ids = n, .last_used = ++gm->clock};
+    pthread_mutex_unlock(&gm->idle_mu);
+    eng_session_free(old);
+    free(old_ids);
 }
 
 /* Length of the longest prefix of a UTF-8 string that ends on a whole character. */
@@ -288,6 +393,7 @@ typedef struct gen_run {
     int32_t *ids;             /* the prompt */
     size_t n_ids;
     eng_session *s;
+    size_t reused; /* prompt tokens already in s's cache (an idle session's) */
     sampler *sp;
     const float *logits; /* of the last position decoded */
     bool joined;         /* in gm->b's decoding sessions */
@@ -305,7 +411,8 @@ static dx_status run_open(gen_run *r, const char *prompt, const chat_msg *conv, 
     if (st)
         return st;
     eng_options eo = {.n_ctx = r->p->n_ctx};
-    if ((st = eng_session_new(r->gm->m, &eo, &r->s)))
+    r->s = idle_take(r->gm, gen_context_size(r->gm, r->p), r->ids, r->n_ids, &r->reused);
+    if (!r->s && (st = eng_session_new(r->gm->m, &eo, &r->s)))
         return st;
     if ((int64_t)r->n_ids >= eng_session_n_ctx(r->s))
         return dx_fail(DX_ELIMIT,
@@ -322,6 +429,7 @@ static dx_status run_open(gen_run *r, const char *prompt, const chat_msg *conv, 
     for (size_t i = 0; i < r->n_ids; i++)
         sampler_accept(r->sp, r->ids[i]);
     r->stats->prompt_tokens = (int)r->n_ids;
+    r->stats->reused_tokens = (int)r->reused;
     return DX_OK;
 }
 
@@ -330,9 +438,9 @@ static dx_status run_open(gen_run *r, const char *prompt, const chat_msg *conv, 
 static dx_status run_prefill(gen_run *r)
 {
     const size_t nb = (size_t)eng_session_n_batch(r->s);
-    for (size_t i = 0; i < r->n_ids; i += nb) {
+    for (size_t i = r->reused; i < r->n_ids; i += nb) {
         const size_t n = r->n_ids - i < nb ? r->n_ids - i : nb;
-        if (i && !r->p->solo)
+        if (i > r->reused && !r->p->solo)
             batch_yield(r->gm->b);
         dx_status st =
             eng_session_decode(r->s, r->ids + i, (int)n, i + n == r->n_ids ? &r->logits : NULL);
@@ -494,7 +602,10 @@ static dx_status generate(gen_model *gm, const gen_params *p, const char *prompt
         batch_leave(gm->b);
     dx_buf_free(&r.pend);
     sampler_free(r.sp);
-    eng_session_free(r.s);
+    if (!st && r.s && eng_session_pos(r.s) >= (int)r.n_ids)
+        idle_put(gm, r.s, r.ids, r.n_ids);
+    else
+        eng_session_free(r.s);
     free(r.ids);
     return st;
 }

@@ -20,6 +20,18 @@
  * their token-by-token steps share forward passes (gen/batch.h), so N
  * concurrent answers read the weights about once per token instead of N
  * times, and each still gets exactly the tokens it would get alone.
+ *
+ * A gen_model keeps up to GEN_IDLE_SESSIONS finished sessions (their KV
+ * caches cut back to their prompts) for as long as it is open: a generation
+ * whose prompt starts like an earlier one (the same system prompt or
+ * instructions, a conversation one turn longer) takes the session that
+ * shares the longest start and prefills only the rest. Each idle session
+ * holds the KV cache of a whole context in memory. The rest of the prompt is
+ * then prefilled in other chunks than a fresh session would use, and the
+ * engine's multi-token kernels round differently from its one-token ones
+ * (engine/model.h): with a quantized model a reused session's logits can
+ * differ in their last bits, and a near tie can go the other way (of 20
+ * NQ-open questions, 3 answers of the default council changed words).
  */
 #ifndef DX_GEN_H
 #define DX_GEN_H
@@ -36,6 +48,11 @@
 #include "tok/tok.h"
 
 typedef struct gen_model gen_model;
+
+/* Finished sessions a gen_model keeps for reuse (see above). Three cover a
+ * model that both answers as a council member and writes the answer (whose
+ * instructions come in two variants, docs/consensus.md §9). */
+#define GEN_IDLE_SESSIONS 3
 
 /* Why a generation ended. */
 typedef enum gen_stop {
@@ -60,6 +77,7 @@ typedef struct gen_params {
 
 typedef struct gen_stats {
     int prompt_tokens;
+    int reused_tokens; /* of those, already in the KV cache of an earlier generation's session */
     int gen_tokens;
     double prefill_ms;  /* prompt processing, including the first token's logits */
     double decode_ms;   /* generating the rest */

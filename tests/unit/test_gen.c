@@ -146,6 +146,59 @@ TEST(real_model_stops_on_a_loop)
     CHECK(b.len > 0 && !strncmp(a.text, b.text, b.len));
 }
 
+static gen_model *open_stories(void)
+{
+    char path[512];
+    gen_model *gm = NULL;
+    if (test_shared_path(path, sizeof path, "fixtures/models/stories260K.gguf") &&
+        gen_model_open(path, &gm))
+        gm = NULL;
+    return gm;
+}
+
+/* A prompt that starts like an earlier one is prefilled only from where
+ * they differ (the earlier generation's session is kept), and the text is
+ * what a model that never saw the earlier prompt writes (exactly, on this
+ * F32 model: gen.h says why a quantized one may differ in a near tie). */
+TEST(a_prompt_that_starts_like_an_earlier_one_reuses_its_session)
+{
+    gen_model *warm = open_stories(), *cold = open_stories();
+    if (!warm || !cold) {
+        gen_model_close(warm);
+        gen_model_close(cold);
+        SKIP("../shared/fixtures/models/stories260K.gguf not found");
+    }
+    gen_params p = gen_defaults();
+    p.sampling.temperature = 0;
+    p.max_tokens = 40;
+    const char *first = "Once upon a time there was a little dog";
+    const char *longer =
+        "Once upon a time there was a little dog. He liked to play in the park with";
+    sink a = {0}, b = {0}, c = {0}, d = {0}, e = {0};
+    gen_stats sa, sb, sc, sd, se;
+    CHECK(gen_generate(warm, &p, first, sink_piece, &a, &sa) == DX_OK);
+    CHECK_EQ_INT(sa.reused_tokens, 0); /* nothing before it */
+    CHECK(gen_generate(warm, &p, longer, sink_piece, &b, &sb) == DX_OK);
+    CHECK(gen_generate(cold, &p, longer, sink_piece, &c, &sc) == DX_OK);
+    CHECK_MSG(sb.reused_tokens >= sa.prompt_tokens - 2 && sb.reused_tokens < sa.prompt_tokens + 1,
+              "reused %d of %d, the first prompt was %d", sb.reused_tokens, sb.prompt_tokens,
+              sa.prompt_tokens);
+    CHECK_EQ_INT(sc.reused_tokens, 0);
+    CHECK_EQ_INT(sb.prompt_tokens, sc.prompt_tokens);
+    CHECK_MSG(!strcmp(b.text, c.text), "reused: %s\nfresh: %s", b.text, c.text);
+    /* the same prompt again: all but its last token come from the cache */
+    CHECK(gen_generate(warm, &p, first, sink_piece, &d, &sd) == DX_OK);
+    CHECK_EQ_INT(sd.reused_tokens, sa.prompt_tokens - 1);
+    CHECK_MSG(!strcmp(a.text, d.text), "first: %s\nagain: %s", a.text, d.text);
+    /* a session of another context size is not reused */
+    p.n_ctx = 64;
+    CHECK(gen_generate(warm, &p, first, sink_piece, &e, &se) == DX_OK);
+    CHECK_EQ_INT(se.reused_tokens, 0);
+    CHECK_MSG(!strncmp(a.text, e.text, e.len), "first: %s\nsmall context: %s", a.text, e.text);
+    gen_model_close(warm);
+    gen_model_close(cold);
+}
+
 int main(void)
 {
     RUN(token_cycle_of_one_token);
@@ -155,5 +208,6 @@ int main(void)
     RUN(repeated_line_twice_or_short_is_no_loop);
     RUN(stop_names);
     RUN(real_model_stops_on_a_loop);
+    RUN(a_prompt_that_starts_like_an_earlier_one_reuses_its_session);
     return test_summary();
 }

@@ -18,6 +18,7 @@ typedef struct canned {
     const char *followups; /* to the follow-ups-only prompt */
     int calls;
     size_t stopped_at; /* bytes streamed when the writer was told to stop; 0: never */
+    size_t streamed;   /* bytes of the reply streamed so far */
 } canned;
 
 static dx_status canned_generate(void *user, const char *prompt, dx_buf *out)
@@ -43,6 +44,7 @@ static dx_status canned_stream(void *user, const char *prompt, cns_reply_fn piec
     for (size_t i = 0; !st && i < all.len; i += 3) {
         size_t n = all.len - i < 3 ? all.len - i : 3;
         st = dx_buf_append(out, all.data + i, n);
+        c->streamed = i + n;
         if (!st && piece && piece(piece_user, all.data + i, n)) {
             c->stopped_at = i + n; /* the writer is told to stop here */
             break;
@@ -311,6 +313,60 @@ TEST(disputed_points_are_flagged_with_who_said_what)
     arena_free(&a);
 }
 
+typedef struct {
+    canned *c;
+    size_t disputed_at; /* reply bytes streamed when the Disputed section arrived; 0: never */
+    int n_disputed;     /* pieces with the Disputed section */
+} watch;
+
+static void watch_piece(void *user, const char *t, size_t n)
+{
+    watch *w = user;
+    if (memmem(t, n, "**Disputed**", 12) && !w->n_disputed++)
+        w->disputed_at = w->c->streamed;
+}
+
+/* The disputed points follow the written answer as soon as its end (the
+ * follow-up marker) is written, not after the follow-ups: the reader has the
+ * whole answer while the writer is still writing them. */
+TEST(disputed_points_are_sent_when_the_answer_ends)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"Who created the Python programming language?\",\"answers\":["
+                    "{\"model\":\"a\",\"name\":\"alpha\",\"text\":\"Python was created by Guido "
+                    "van Rossum.\"},"
+                    "{\"model\":\"b\",\"name\":\"beta\",\"text\":\"Python was created by James "
+                    "Gosling.\"}]}";
+    const char *reply = "The models disagree on who created Python.\n\nFollow-up questions:\n"
+                        "What year was Python first released?\n"
+                        "Which companies use Python today?\n"
+                        "How does Python compare with Java for beginners?\n";
+    canned c = {.reply = reply};
+    watch w = {.c = &c};
+    cns_input in;
+    cns_result *r = NULL;
+    CHECK(cns_input_parse(j, strlen(j), &a, &in) == DX_OK &&
+          cns_analyze(&in, NULL, &a, &r) == DX_OK);
+    if (r->analysis.n_disputed == 0)
+        SKIP("the analysis found no disputed point here");
+    cns_synth_options so = {.generate = canned_generate,
+                            .stream = canned_stream,
+                            .generate_user = &c,
+                            .on_answer = watch_piece,
+                            .on_answer_user = &w,
+                            .answer = true};
+    CHECK(cns_synthesize(r, &so, &a) == DX_OK);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_SYNTHESIZED);
+    CHECK(strstr(r->answer, "**Disputed**") != NULL);
+    size_t marker_end = (size_t)(strstr(reply, "questions:") - reply) + strlen("questions:") + 3;
+    CHECK_MSG(w.disputed_at > 0 && w.disputed_at <= marker_end,
+              "the Disputed section came %zu bytes into the %zu-byte reply (marker ends at %zu)",
+              w.disputed_at, strlen(reply), marker_end);
+    CHECK_EQ_INT(w.n_disputed, 1); /* and only then, not again at the end */
+    CHECK_EQ_INT(r->n_followups, 3);
+    arena_free(&a);
+}
+
 /* ---- follow-ups on 30 questions, by a person's rules ---- */
 
 static const struct {
@@ -498,6 +554,7 @@ int main(void)
     RUN(failing_answers_are_replaced);
     RUN(single_voice_is_shown_as_written);
     RUN(disputed_points_are_flagged_with_who_said_what);
+    RUN(disputed_points_are_sent_when_the_answer_ends);
     RUN(derived_followups_obey_the_rules_on_30_questions);
     RUN(bad_model_followups_are_dropped_on_30_questions);
     return test_summary();
