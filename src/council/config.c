@@ -583,18 +583,10 @@ static void server_key(parser *p, const char *name, const char *v)
     *dst = save(p, v);
 }
 
-static void member_key(parser *p, member_config *m, const char *name, const char *v)
+/* The keys of what a member is and how it is reached: type, model, base_url, api_key_env, header,
+ * provider, api. True when name was one of them. */
+static bool where_key(parser *p, member_config *m, unsigned *set, const char *name, const char *v)
 {
-    council_config *c = p->cfg;
-    unsigned *set = &p->member_set[m - c->members];
-    unsigned bit = key_bit(name);
-    if (bit && (*set & bit)) {
-        perr(p, DX_EFORMAT, "'%s' set twice in [member.%s]", name, m->name);
-        return;
-    }
-    if (common_key(p, name, v, set, &m->timeout_s, &m->first_byte_timeout_s, &m->max_tokens,
-                   &m->max_attempts, &m->system_prompt))
-        return;
     if (!strcmp(name, "type")) {
         *set |= K_TYPE;
         if (!strcmp(v, "local"))
@@ -612,7 +604,7 @@ static void member_key(parser *p, member_config *m, const char *name, const char
         *set |= K_BASE_URL;
         if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
             perr(p, DX_EFORMAT, "base_url = '%.80s': expected http://... or https://...", v);
-            return;
+            return true;
         }
         char *u = (char *)save(p, v);
         if (u)
@@ -630,29 +622,20 @@ static void member_key(parser *p, member_config *m, const char *name, const char
     } else if (!strcmp(name, "header")) {
         if (!valid_header(v)) {
             perr(p, DX_EFORMAT, "header = '%.60s': expected 'Name: value'", v);
-            return;
+            return true;
         }
         if (m->n_headers >= DX_MAX_MEMBER_HEADERS) {
             perr(p, DX_ELIMIT, "more than %u headers in [member.%s]", DX_MAX_MEMBER_HEADERS,
                  m->name);
-            return;
+            return true;
         }
         if (!m->headers)
-            m->headers = arena_alloc_array(&c->mem, DX_MAX_MEMBER_HEADERS, sizeof *m->headers);
+            m->headers = arena_alloc_array(&p->cfg->mem, DX_MAX_MEMBER_HEADERS, sizeof *m->headers);
         const char *h = save(p, v);
         if (m->headers && h)
             m->headers[m->n_headers++] = h;
         else
             perr(p, DX_ENOMEM, "out of memory");
-    } else if (!strcmp(name, "temperature")) {
-        *set |= K_TEMPERATURE;
-        m->has_temperature = parse_double(p, name, v, 0, 10, false, &m->temperature);
-    } else if (!strcmp(name, "top_p")) {
-        *set |= K_TOP_P;
-        m->has_top_p = parse_double(p, name, v, 0, 1, true, &m->top_p);
-    } else if (!strcmp(name, "seed")) {
-        *set |= K_SEED;
-        m->has_seed = parse_u64(p, name, v, &m->seed);
     } else if (!strcmp(name, "provider")) {
         *set |= K_PROVIDER;
         if (!provider_find(v)) {
@@ -661,7 +644,7 @@ static void member_key(parser *p, member_config *m, const char *name, const char
                  "together, anthropic or gemini (any other OpenAI-compatible server: leave "
                  "provider out and set base_url)",
                  v);
-            return;
+            return true;
         }
         m->provider = save(p, v);
     } else if (!strcmp(name, "api")) {
@@ -674,6 +657,24 @@ static void member_key(parser *p, member_config *m, const char *name, const char
             m->api = MEMBER_API_GEMINI;
         else
             perr(p, DX_EFORMAT, "api = '%.40s': expected openai, anthropic or gemini", v);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* A member's sampling, tier, context and price keys. True when name was one of them. */
+static bool answer_key(parser *p, member_config *m, unsigned *set, const char *name, const char *v)
+{
+    if (!strcmp(name, "temperature")) {
+        *set |= K_TEMPERATURE;
+        m->has_temperature = parse_double(p, name, v, 0, 10, false, &m->temperature);
+    } else if (!strcmp(name, "top_p")) {
+        *set |= K_TOP_P;
+        m->has_top_p = parse_double(p, name, v, 0, 1, true, &m->top_p);
+    } else if (!strcmp(name, "seed")) {
+        *set |= K_SEED;
+        m->has_seed = parse_u64(p, name, v, &m->seed);
     } else if (!strcmp(name, "tier")) {
         *set |= K_TIER;
         if (!strcmp(v, "premium"))
@@ -694,10 +695,27 @@ static void member_key(parser *p, member_config *m, const char *name, const char
         m->has_price = true;
         parse_double(p, name, v, 0, 1e6, false, &m->output_price);
     } else {
-        char sec[DX_MAX_MEMBER_NAME + 16];
-        snprintf(sec, sizeof sec, "member.%s", m->name);
-        unknown_key(p, name, sec, member_keys);
+        return false;
     }
+    return true;
+}
+
+static void member_key(parser *p, member_config *m, const char *name, const char *v)
+{
+    council_config *c = p->cfg;
+    unsigned *set = &p->member_set[m - c->members];
+    unsigned bit = key_bit(name);
+    if (bit && (*set & bit)) {
+        perr(p, DX_EFORMAT, "'%s' set twice in [member.%s]", name, m->name);
+        return;
+    }
+    if (common_key(p, name, v, set, &m->timeout_s, &m->first_byte_timeout_s, &m->max_tokens,
+                   &m->max_attempts, &m->system_prompt) ||
+        where_key(p, m, set, name, v) || answer_key(p, m, set, name, v))
+        return;
+    char sec[DX_MAX_MEMBER_NAME + 16];
+    snprintf(sec, sizeof sec, "member.%s", m->name);
+    unknown_key(p, name, sec, member_keys);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)

@@ -149,11 +149,11 @@ bool eng_arch_supported(const char *name)
     return false;
 }
 
-static dx_status load_hparams(eng_model *m)
+/* general.architecture: one drux runs, else what to use instead. */
+static dx_status read_arch(eng_model *m)
 {
     eng_hparams *hp = &m->hp;
     dx_str arch;
-    dx_status st;
     if (!gguf_get_str(m->g, "general.architecture", &arch))
         return dx_fail(DX_EFORMAT, "missing metadata key general.architecture");
     hp->arch_name = NULL;
@@ -170,7 +170,15 @@ static dx_status load_hparams(eng_model *m)
             DX_EUNSUPPORTED,
             "architecture '%.*s' is not supported (drux runs: llama, gemma3, qwen2, qwen3, phi3)",
             (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+    return DX_OK;
+}
 
+/* The transformer's sizes: width, depth, heads and their dimensions, the
+ * rotary dimensions and the training context. */
+static dx_status read_shape(eng_model *m)
+{
+    eng_hparams *hp = &m->hp;
+    dx_status st;
     if ((st = need_u32(m, "embedding_length", 1, 1 << 16, &hp->n_embd)) ||
         (st = need_u32(m, "block_count", 1, 1024, &hp->n_layer)) ||
         (st = need_u32(m, "feed_forward_length", 1, 1 << 18, &hp->n_ff)) ||
@@ -195,7 +203,14 @@ static dx_status load_hparams(eng_model *m)
     hp->n_ctx_train = get_u32(m, "context_length", &v) ? (int)v : 2048;
     if (hp->n_ctx_train < 1)
         return dx_fail(DX_EFORMAT, "bad context_length %d", hp->n_ctx_train);
+    return DX_OK;
+}
 
+/* The norm's epsilon, RoPE's base and (linear) scaling, and the attention
+ * and embedding scales every architecture starts from. */
+static dx_status read_norm_rope(eng_model *m)
+{
+    eng_hparams *hp = &m->hp;
     hp->rms_eps = 1e-5f;
     get_f32(m, "attention.layer_norm_rms_epsilon", &hp->rms_eps);
     if (!(hp->rms_eps > 0 && hp->rms_eps < 1))
@@ -222,21 +237,34 @@ static dx_status load_hparams(eng_model *m)
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim_k);
     hp->embd_scale = 1.0f;
     hp->rope_neox = hp->arch != ARCH_LLAMA;
+    return DX_OK;
+}
 
-    if (hp->arch == ARCH_GEMMA3) {
-        hp->embd_scale = sqrtf((float)hp->n_embd);
-        /* Gemma 3 alternates five sliding-window layers (RoPE base 10k) with
-         * one global layer (the file's base). */
-        hp->n_swa = get_u32(m, "attention.sliding_window", &v) ? (int)v : 0;
-        hp->swa_pattern = 6;
-        if (get_u32(m, "attention.sliding_window_pattern", &v))
-            hp->swa_pattern = (int)v;
-        hp->rope_base_swa = 10000.0f;
-        get_f32(m, "rope.freq_base_swa", &hp->rope_base_swa);
-        float scale;
-        if (get_f32(m, "attention.scale", &scale) && scale > 0)
-            hp->attn_scale = scale;
-    }
+/* Gemma 3 scales its embeddings and alternates five sliding-window layers
+ * (RoPE base 10k) with one global layer (the file's base). */
+static void read_gemma3(eng_model *m)
+{
+    eng_hparams *hp = &m->hp;
+    uint32_t v;
+    hp->embd_scale = sqrtf((float)hp->n_embd);
+    hp->n_swa = get_u32(m, "attention.sliding_window", &v) ? (int)v : 0;
+    hp->swa_pattern = 6;
+    if (get_u32(m, "attention.sliding_window_pattern", &v))
+        hp->swa_pattern = (int)v;
+    hp->rope_base_swa = 10000.0f;
+    get_f32(m, "rope.freq_base_swa", &hp->rope_base_swa);
+    float scale;
+    if (get_f32(m, "attention.scale", &scale) && scale > 0)
+        hp->attn_scale = scale;
+}
+
+static dx_status load_hparams(eng_model *m)
+{
+    dx_status st;
+    if ((st = read_arch(m)) || (st = read_shape(m)) || (st = read_norm_rope(m)))
+        return st;
+    if (m->hp.arch == ARCH_GEMMA3)
+        read_gemma3(m);
     /* phi3: llama.cpp ignores phi3.attention.sliding_window (its Phi-3 SWA is
      * disabled), so every layer attends to the whole context here too. The
      * 128k variants' LongRoPE factors are refused in load_weights. */
@@ -344,6 +372,63 @@ static dx_status bind_fused(eng_model *m, const char *name, int64_t cols, const 
     return DX_OK;
 }
 
+/* Layer i's matrices and vectors (phi3's fused QKV and gate-up split into
+ * their parts); its matrices count in m->weight_bytes. */
+static dx_status bind_layer(eng_model *m, int i)
+{
+    const eng_hparams *hp = &m->hp;
+    dx_status st;
+    layer *L = &m->layers[i];
+    const int64_t d = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k,
+                  kd = (int64_t)hp->n_head_kv * hp->head_dim_k,
+                  vd = (int64_t)hp->n_head_kv * hp->head_dim_v,
+                  od = (int64_t)hp->n_head * hp->head_dim_v;
+    const bool gemma = hp->arch == ARCH_GEMMA3;
+    const bool qk_norm = gemma || hp->arch == ARCH_QWEN3;
+    const bool phi3 = hp->arch == ARCH_PHI3;
+    char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
+    /* phi3 stores Q, K and V as one attn_qkv matrix (when not split by the
+     * converter) and gate and up as one ffn_up of 2*n_ff rows, gate first. */
+    const bool fused_qkv = phi3 && gguf_find_tensor(m->g, NAME("attn_qkv.weight"));
+    if (fused_qkv) {
+        const int64_t rows[] = {qd, kd, vd};
+        weight *const parts[] = {&L->wq, &L->wk, &L->wv};
+        st = bind_fused(m, NAME("attn_qkv.weight"), d, rows, parts, 3);
+    } else if (!(st = bind_mat(m, NAME("attn_q.weight"), d, qd, false, &L->wq)) &&
+               !(st = bind_mat(m, NAME("attn_k.weight"), d, kd, false, &L->wk))) {
+        st = bind_mat(m, NAME("attn_v.weight"), d, vd, false, &L->wv);
+    }
+    if (st)
+        return st;
+    if (phi3) {
+        const int64_t rows[] = {hp->n_ff, hp->n_ff};
+        weight *const parts[] = {&L->w_gate, &L->w_up};
+        st = bind_fused(m, NAME("ffn_up.weight"), d, rows, parts, 2);
+    } else if (!(st = bind_mat(m, NAME("ffn_gate.weight"), d, hp->n_ff, false, &L->w_gate))) {
+        st = bind_mat(m, NAME("ffn_up.weight"), d, hp->n_ff, false, &L->w_up);
+    }
+    if (st)
+        return st;
+    if ((st = bind_vec(m, NAME("attn_norm.weight"), d, false, &L->attn_norm)) ||
+        (st = bind_vec(m, NAME("ffn_norm.weight"), d, false, &L->ffn_norm)) ||
+        (st = bind_mat(m, NAME("attn_output.weight"), od, d, false, &L->wo)) ||
+        (st = bind_mat(m, NAME("ffn_down.weight"), hp->n_ff, d, false, &L->w_down)) ||
+        (st = bind_vec(m, NAME("attn_q_norm.weight"), hp->head_dim_k, !qk_norm, &L->q_norm)) ||
+        (st = bind_vec(m, NAME("attn_k_norm.weight"), hp->head_dim_k, !qk_norm, &L->k_norm)) ||
+        (st = bind_vec(m, NAME("post_attention_norm.weight"), d, !gemma, &L->post_attn_norm)) ||
+        (st = bind_vec(m, NAME("post_ffw_norm.weight"), d, !gemma, &L->post_ffw_norm)) ||
+        (st = bind_vec(m, NAME("attn_q.bias"), qd, true, &L->bq)) ||
+        (st = bind_vec(m, NAME("attn_k.bias"), kd, true, &L->bk)) ||
+        (st = bind_vec(m, NAME("attn_v.bias"), vd, true, &L->bv)))
+        return st;
+#undef NAME
+    const weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
+        m->weight_bytes += (uint64_t)ws[j]->row_bytes * (uint64_t)ws[j]->rows;
+    return DX_OK;
+}
+
 static dx_status load_weights(eng_model *m)
 {
     eng_hparams *hp = &m->hp;
@@ -370,60 +455,13 @@ static dx_status load_weights(eng_model *m)
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers)
         return dx_fail(DX_ENOMEM, "out of memory");
-    const int64_t d = hp->n_embd, qd = (int64_t)hp->n_head * hp->head_dim_k,
-                  kd = (int64_t)hp->n_head_kv * hp->head_dim_k,
-                  vd = (int64_t)hp->n_head_kv * hp->head_dim_v,
-                  od = (int64_t)hp->n_head * hp->head_dim_v;
-    const bool gemma = hp->arch == ARCH_GEMMA3;
-    const bool qk_norm = gemma || hp->arch == ARCH_QWEN3;
-    const bool phi3 = hp->arch == ARCH_PHI3;
-    if (phi3 && (gguf_find_tensor(m->g, "rope_factors_long.weight") ||
-                 gguf_find_tensor(m->g, "rope_factors_short.weight")))
+    if (hp->arch == ARCH_PHI3 && (gguf_find_tensor(m->g, "rope_factors_long.weight") ||
+                                  gguf_find_tensor(m->g, "rope_factors_short.weight")))
         return dx_fail(DX_EUNSUPPORTED, "Phi-3 LongRoPE factors (the 128k-context variants) are "
                                         "not supported; use a 4k-context Phi-3 model");
-    for (int i = 0; i < hp->n_layer; i++) {
-        layer *L = &m->layers[i];
-        char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, i), n)
-        /* phi3 stores Q, K and V as one attn_qkv matrix (when not split by the
-         * converter) and gate and up as one ffn_up of 2*n_ff rows, gate first. */
-        const bool fused_qkv = phi3 && gguf_find_tensor(m->g, NAME("attn_qkv.weight"));
-        if (fused_qkv) {
-            const int64_t rows[] = {qd, kd, vd};
-            weight *const parts[] = {&L->wq, &L->wk, &L->wv};
-            st = bind_fused(m, NAME("attn_qkv.weight"), d, rows, parts, 3);
-        } else if (!(st = bind_mat(m, NAME("attn_q.weight"), d, qd, false, &L->wq)) &&
-                   !(st = bind_mat(m, NAME("attn_k.weight"), d, kd, false, &L->wk))) {
-            st = bind_mat(m, NAME("attn_v.weight"), d, vd, false, &L->wv);
-        }
-        if (st)
+    for (int i = 0; i < hp->n_layer; i++)
+        if ((st = bind_layer(m, i)))
             return st;
-        if (phi3) {
-            const int64_t rows[] = {hp->n_ff, hp->n_ff};
-            weight *const parts[] = {&L->w_gate, &L->w_up};
-            st = bind_fused(m, NAME("ffn_up.weight"), d, rows, parts, 2);
-        } else if (!(st = bind_mat(m, NAME("ffn_gate.weight"), d, hp->n_ff, false, &L->w_gate))) {
-            st = bind_mat(m, NAME("ffn_up.weight"), d, hp->n_ff, false, &L->w_up);
-        }
-        if (st)
-            return st;
-        if ((st = bind_vec(m, NAME("attn_norm.weight"), d, false, &L->attn_norm)) ||
-            (st = bind_vec(m, NAME("ffn_norm.weight"), d, false, &L->ffn_norm)) ||
-            (st = bind_mat(m, NAME("attn_output.weight"), od, d, false, &L->wo)) ||
-            (st = bind_mat(m, NAME("ffn_down.weight"), hp->n_ff, d, false, &L->w_down)) ||
-            (st = bind_vec(m, NAME("attn_q_norm.weight"), hp->head_dim_k, !qk_norm, &L->q_norm)) ||
-            (st = bind_vec(m, NAME("attn_k_norm.weight"), hp->head_dim_k, !qk_norm, &L->k_norm)) ||
-            (st = bind_vec(m, NAME("post_attention_norm.weight"), d, !gemma, &L->post_attn_norm)) ||
-            (st = bind_vec(m, NAME("post_ffw_norm.weight"), d, !gemma, &L->post_ffw_norm)) ||
-            (st = bind_vec(m, NAME("attn_q.bias"), qd, true, &L->bq)) ||
-            (st = bind_vec(m, NAME("attn_k.bias"), kd, true, &L->bk)) ||
-            (st = bind_vec(m, NAME("attn_v.bias"), vd, true, &L->bv)))
-            return st;
-#undef NAME
-        const weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t j = 0; j < sizeof ws / sizeof ws[0]; j++)
-            m->weight_bytes += (uint64_t)ws[j]->row_bytes * (uint64_t)ws[j]->rows;
-    }
     return DX_OK;
 }
 

@@ -74,9 +74,10 @@ struct qrun {
     jobs_stream *ev;
     atomic_int cancel;
     bool deleted;   /* set with j->mu and qr->mu held */
-    bool slotted;   /* holds a running slot (set with j->mu held) */
+    bool slotted;   /* holds a running slot (set with j->mu held; at admission when one was free) */
     bool uncounted; /* deleted while queued: already off j->questions */
     bool deltas_dropped;
+    bool given_turns; /* history the caller gave, not its thread's (stored as its context) */
     long long ev_seq; /* events written to the store (a shared one) */
     dx_buf answer;    /* the answer as it is written, until the result replaces it */
     bool ended;       /* final event written: followers need not follow */
@@ -410,12 +411,22 @@ dx_status jobs_slot_enter(jobs *j)
     return st;
 }
 
+/* A slot was given back: on a shared store, the listener claims released
+ * questions for it (unless a question admitted here waits for it). Caller
+ * holds j->mu. */
+static void slot_freed_locked(jobs *j)
+{
+    pthread_cond_broadcast(&j->cond);
+    if (j->shared)
+        peers_poke(j->peers);
+}
+
 void jobs_slot_leave(jobs *j)
 {
     pthread_mutex_lock(&j->mu);
     j->completions--;
     j->running--; /* together, so no reader sees it counted as queued */
-    pthread_cond_broadcast(&j->cond);
+    slot_freed_locked(j);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -476,7 +487,7 @@ static void unlink_run(jobs *j, qrun *qr, bool held)
     if (!qr->uncounted)
         j->questions--;
     j->workers--;
-    pthread_cond_broadcast(&j->cond);
+    slot_freed_locked(j);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -508,7 +519,7 @@ static bool worker_begin(qrun *qr)
 {
     jobs *j = qr->j;
     pthread_mutex_lock(&j->mu);
-    bool go = qr->slotted = slot_wait_locked(j, &qr->cancel);
+    bool go = qr->slotted || (qr->slotted = slot_wait_locked(j, &qr->cancel));
     pthread_mutex_unlock(&j->mu);
     if (!go)
         return false;
@@ -717,10 +728,33 @@ static dx_status qrun_new(jobs *j, const char *question, const char *const *name
     return DX_OK;
 }
 
-/* Counts the question in, under the queue's bound, and gives it its id. */
-static dx_status admit(jobs *j, qrun *qr)
+/* A slot is free and no question admitted here waits for one. Caller holds
+ * j->mu. */
+static bool slot_free_locked(const jobs *j)
+{
+    return j->questions + j->completions < j->max_running;
+}
+
+/* Any instance may run it: the store is shared and all it needs is there
+ * (the asker's own provider keys are not: they stay in memory). */
+static bool portable(const qrun *qr)
+{
+    if (!qr->j->shared)
+        return false;
+    for (size_t i = 0; i < DX_MAX_MEMBERS; i++)
+        if (qr->keys[i])
+            return false;
+    return true;
+}
+
+/* Counts the question in, under the queue's bound, and gives it its id. A
+ * portable question is counted here only when a slot is free now (it takes
+ * it at once); else *shared_queue is set and it is not counted: it waits in
+ * the store for whichever instance frees a slot first. */
+static dx_status admit(jobs *j, qrun *qr, bool *shared_queue)
 {
     dx_status st = DX_OK;
+    *shared_queue = false;
     int active = 0, capacity = 0;
     /* a shared store: the queue is every instance's; full when the questions
      * unfinished anywhere fill what the live instances admit together */
@@ -731,37 +765,62 @@ static dx_status admit(jobs *j, qrun *qr)
                        "shortly",
                        active);
     pthread_mutex_lock(&j->mu);
+    const bool anywhere = portable(qr);
     if (atomic_load(&j->stopping)) {
         st = dx_fail(DX_ECANCELLED, "the server is shutting down");
+    } else if (anywhere && !slot_free_locked(j)) {
+        *shared_queue = true;
     } else if (full_locked(j)) {
         st = dx_fail(DX_EBUSY,
                      "the server is busy: %d questions are running or queued; try again "
                      "shortly",
                      j->questions);
     } else {
+        j->questions++;
+        j->workers++;
+        if (anywhere) { /* the free slot is its own now: nothing claims it meanwhile */
+            j->running++;
+            qr->slotted = true;
+        }
+    }
+    if (!st) {
         new_id(qr->id);       /* 60 random bits: collisions are not a concern */
         if (!qr->thread[0]) { /* a first question is its own thread */
             memcpy(qr->thread, qr->id, sizeof qr->id);
             qr->turn = 1;
         }
-        j->questions++;
-        j->workers++;
     }
     pthread_mutex_unlock(&j->mu);
     return st;
 }
 
-/* Stores it as queued, puts it on the run list and starts its worker. On
- * failure it is off the list and the counters, and stored as failed when it
- * was stored at all; the caller frees it. */
-static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, const char *parent)
+/* Stores it as queued and, unless it goes to the shared queue (released
+ * there for any instance; the caller frees it then), puts it on the run
+ * list and starts its worker. On failure it is off the list and the
+ * counters, and stored as failed when it was stored at all; the caller
+ * frees it. */
+static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, const char *parent,
+                        bool shared_queue)
 {
     dx_status st = parent ? db_followup_insert(j->db, qr->id, qr->question, names, n,
                                                qr->created_at, parent, qr->thread, &qr->turn)
                           : db_question_insert_as(j->db, qr->id, qr->question, names, n,
                                                   qr->created_at, qr->owner, qr->share);
     if (st) {
-        unlink_run(j, qr, false);
+        if (!shared_queue)
+            unlink_run(j, qr, qr->slotted);
+        return st;
+    }
+    if (shared_queue) {
+        char *context = qr->given_turns ? json_dumps(qr->history_src, JSON_COMPACT) : NULL;
+        if (qr->given_turns && !context)
+            st = dx_fail(DX_ENOMEM, "out of memory");
+        if (!st && context) /* the turns the asker gave, for whichever instance runs it */
+            st = db_question_context_set(j->db, qr->id, context);
+        free(context);
+        if (st || (st = db_question_release(j->db, qr->id)))
+            db_question_set_status(j->db, qr->id, QUESTION_FAILED,
+                                   "the question could not be queued");
         return st;
     }
     pthread_mutex_lock(&j->mu);
@@ -772,7 +831,7 @@ static dx_status launch(jobs *j, qrun *qr, const char *const *names, size_t n, c
     if (rc) {
         db_question_set_status(j->db, qr->id, QUESTION_FAILED,
                                "can't start a thread for the question");
-        unlink_run(j, qr, false);
+        unlink_run(j, qr, qr->slotted);
         return dx_fail(DX_ENOMEM, "can't start a thread for the question");
     }
     return DX_OK;
@@ -842,6 +901,7 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
     const char *names[DX_MAX_MEMBERS];
     const char *const *members = rq->members;
     size_t n = rq->n;
+    bool given_turns = false, shared_queue = false;
     dx_status st = check_question(rq->question);
     if (!st && rq->parent) {
         char thread[DX_HTTP_MAX_ID + 1];
@@ -862,6 +922,7 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
             members = names;
         }
     } else if (!st && rq->turns) {
+        given_turns = rq->n_turns > 0;
         if (!(hist = json_array()))
             st = dx_fail(DX_ENOMEM, "out of memory");
         for (size_t i = 0; !st && i < rq->n_turns; i++)
@@ -873,6 +934,7 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
     if (!st)
         st = qrun_new(j, rq->question, members, n, &qr);
     if (!st) {
+        qr->given_turns = given_turns;
         st = set_history(qr, hist);
         hist = NULL; /* qr owns it */
     }
@@ -898,11 +960,11 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
             }
     }
     if (!st)
-        st = admit(j, qr);
+        st = admit(j, qr, &shared_queue);
     if (!st) {
         memcpy(id, qr->id, sizeof qr->id);
-        st = launch(j, qr, members, n, rq->parent);
-        if (st)
+        st = launch(j, qr, members, n, rq->parent, shared_queue);
+        if (st || shared_queue)
             qrun_free(qr);
         qr = NULL; /* once launched, the worker owns qr */
     }
@@ -990,6 +1052,156 @@ dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
     json_decref(turns);
     json_decref(hist);
     return st;
+}
+
+/* ---- the shared work queue (a shared store) ---- */
+
+/* Gives back a slot and counts taken for a claim that runs nothing. */
+static void unreserve(jobs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->questions--;
+    j->workers--;
+    j->running--;
+    pthread_cond_broadcast(&j->cond);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Milliseconds since an ISO time "YYYY-MM-DDTHH:MM:SSZ" (0 when unreadable
+ * or ahead): how long a claimed question waited. */
+static double age_ms(const char *iso)
+{
+    struct tm tm = {0};
+    const char *end = iso ? strptime(iso, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    if (!end)
+        return 0;
+    double age = difftime(time(NULL), timegm(&tm)) * 1e3;
+    return age > 0 ? age : 0;
+}
+
+/* A claimed question from the store: its text, members, place and, for a
+ * later turn, the thread's earlier turns as history. */
+static dx_status claimed_run(jobs *j, const char *id, qrun **out)
+{
+    *out = NULL;
+    json_t *q = NULL, *turns = NULL, *hist = NULL;
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    dx_status st = db_question_get(j->db, id, false, &q);
+    json_t *asked = json_object_get(q, "asked");
+    for (size_t i = 0; i < json_array_size(asked) && n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(asked, i)))
+            names[n++] = json_string_value(json_array_get(asked, i));
+    const char *thread = json_string_value(json_object_get(q, "thread"));
+    json_int_t turn = json_integer_value(json_object_get(q, "turn"));
+    const char *text = json_string_value(json_object_get(q, "question"));
+    if (!st && (!text || !thread || strlen(thread) > DX_HTTP_MAX_ID || turn < 1))
+        st = dx_fail(DX_EINTERNAL, "question %s has no text or no place in a thread", id);
+    if (!st && turn > 1) /* the turns before it, as a follow-up asked here would have them */
+        st = db_thread_get(j->db, thread, false, &turns);
+    while (!st && json_array_size(turns) >= (size_t)turn)
+        json_array_remove(turns, json_array_size(turns) - 1);
+    if (!st && turns)
+        st = thread_history(turns, &hist);
+    char *context = NULL; /* a first turn's: the earlier turns its asker gave */
+    if (!st && turn == 1)
+        st = db_question_context(j->db, id, &context);
+    if (!st && context && !(hist = json_loads(context, 0, NULL)))
+        st = dx_fail(DX_EFORMAT, "question %s: its stored turns are not JSON", id);
+    if (!st && json_array_size(hist) > DB_MAX_THREAD_TURNS)
+        st = dx_fail(DX_ELIMIT, "question %s: more than %d earlier turns", id, DB_MAX_THREAD_TURNS);
+    free(context);
+    qrun *qr = NULL;
+    if (!st)
+        st = qrun_new(j, text, json_is_array(asked) ? names : NULL, n, &qr);
+    if (!st) {
+        qr->given_turns = hist && turn == 1;
+        st = set_history(qr, hist);
+        hist = NULL; /* qr owns it */
+    }
+    if (!st) {
+        snprintf(qr->id, sizeof qr->id, "%s", id);
+        snprintf(qr->thread, sizeof qr->thread, "%s", thread);
+        qr->turn = (int)turn;
+        const char *created = json_string_value(json_object_get(q, "created_at"));
+        if (created && strlen(created) < sizeof qr->created_at)
+            snprintf(qr->created_at, sizeof qr->created_at, "%s", created);
+        qr->t_created -= age_ms(created); /* its wait in the queue counts */
+        *out = qr;
+    } else {
+        qrun_free(qr);
+    }
+    json_decref(q);
+    json_decref(turns);
+    json_decref(hist);
+    return st;
+}
+
+/* Runs question id, claimed for this instance, in the slot the caller
+ * reserved. On failure the slot is given back and the question, when it is
+ * still there, ends failed (followers elsewhere hear it). */
+static void run_claimed(jobs *j, const char *id)
+{
+    qrun *qr = NULL;
+    dx_status st = claimed_run(j, id, &qr);
+    if (st == DX_ENOTFOUND) { /* deleted meanwhile */
+        unreserve(j);
+        return;
+    }
+    if (!st) {
+        pthread_mutex_lock(&j->mu);
+        qr->slotted = true;
+        qr->next = j->runs;
+        j->runs = qr;
+        pthread_mutex_unlock(&j->mu);
+        if (!jobs_thread_spawn(worker, qr))
+            return; /* the worker owns qr and the slot now */
+        st = dx_fail(DX_ENOMEM, "can't start a thread for the question");
+        unlink_run(j, qr, true);
+        qrun_free(qr);
+    } else {
+        unreserve(j);
+    }
+    char why[512];
+    jobs_scrub_paths(dx_errmsg(), why, sizeof why);
+    log_warn("question %s from the shared queue: %s", id, why);
+    json_t *e = json_pack("{s:s, s:s}", "code", "failed", "message", why);
+    char *data = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    if (db_question_set_status(j->db, id, QUESTION_FAILED, why) ||
+        (data && db_event_post(j->db, id, 1, "error", data)) ||
+        db_event_post(j->db, id, 2, "end", NULL))
+        log_warn("store: %s", dx_errmsg());
+    free(data);
+    json_decref(e);
+}
+
+/* peers' on_queued: claims released questions, the oldest first, while a
+ * slot is free here (questions admitted here that wait for one come
+ * first). Runs on the listener thread. */
+static void claim_released(void *user)
+{
+    jobs *j = user;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        bool room = !atomic_load(&j->stopping) && slot_free_locked(j);
+        if (room) { /* the slot is taken before the claim: nothing else fills it meanwhile */
+            j->questions++;
+            j->workers++;
+            j->running++;
+        }
+        pthread_mutex_unlock(&j->mu);
+        if (!room)
+            return;
+        char id[DX_HTTP_MAX_ID + 1];
+        bool got = false;
+        if (db_question_claim(j->db, id, &got))
+            log_warn("store: %s", dx_errmsg());
+        if (!got) {
+            unreserve(j);
+            return;
+        }
+        run_claimed(j, id);
+    }
 }
 
 /* ---- reading, following, deleting ---- */
@@ -1270,6 +1482,7 @@ dx_status jobs_open(const jobs_opts *o, jobs **out)
                          .capacity = j->max_running + (int)DX_HTTP_MAX_QUEUED,
                          .lease_ms = j->lease_ms,
                          .on_deleted = deleted_elsewhere,
+                         .on_queued = claim_released,
                          .user = j};
         st = peers_open(&po, &j->peers);
     }

@@ -28,6 +28,7 @@ struct peers {
     pthread_t thread;
     bool started;
     atomic_int stop;
+    atomic_int poked;   /* on_queued is due */
     pthread_mutex_t mu; /* guards follows */
     follow *follows;
 };
@@ -107,6 +108,10 @@ static void follows_prune(peers *p)
 
 static void on_note(peers *p, char kind, const char *id)
 {
+    if (kind == 'q') {
+        atomic_store(&p->poked, 1);
+        return;
+    }
     if (kind == 'd' && p->o.on_deleted)
         p->o.on_deleted(p->o.user, id);
     pthread_mutex_lock(&p->mu);
@@ -158,7 +163,10 @@ static void *listener(void *arg)
         }
         if (got)
             on_note(p, kind, id);
-        if (mono_ms() - last_poll >= POLL_MS) { /* a notification may have been missed */
+        bool poll_due = mono_ms() - last_poll >= POLL_MS; /* a notification may have been missed */
+        if (p->o.on_queued && (atomic_exchange(&p->poked, 0) || poll_due))
+            p->o.on_queued(p->o.user);
+        if (poll_due) {
             last_poll = mono_ms();
             pthread_mutex_lock(&p->mu);
             for (follow *f = p->follows; f; f = f->next)
@@ -211,6 +219,12 @@ void peers_close(peers *p)
     pthread_mutex_unlock(&p->mu);
     pthread_mutex_destroy(&p->mu);
     free(p);
+}
+
+void peers_poke(peers *p)
+{
+    if (p)
+        atomic_store(&p->poked, 1);
 }
 
 dx_status peers_follow(peers *p, const char *id, jobs_stream **ev)

@@ -1,9 +1,11 @@
 /*
  * jobs/peers — the other drux instances on a shared store (PostgreSQL):
- * following their questions live, hearing of deletions, and the heartbeat
- * that keeps this instance alive and marks dead instances' questions
- * interrupted. One listener thread (LISTEN on its own connection) feeds a
- * stream per followed question from the store's event rows.
+ * following their questions live, hearing of deletions and of questions
+ * released to the shared queue, and the heartbeat that keeps this instance
+ * alive and marks dead instances' questions interrupted. One listener
+ * thread (LISTEN on its own connection) feeds a stream per followed
+ * question from the store's event rows and claims released questions
+ * (on_queued) when there is room here.
  *
  *     peers *p;
  *     peers_open(&(peers_opts){.db = d, .capacity = 18, .lease_ms = 15000,
@@ -34,12 +36,20 @@ typedef struct peers_opts {
     /* a question was deleted through another instance (called on the
      * listener thread; may be one this instance runs) */
     void (*on_deleted)(void *user, const char *id);
+    /* there may be released questions to claim: one was released, a slot
+     * here was freed (peers_poke), or a while passed (called on the
+     * listener thread; NULL: none) */
+    void (*on_queued)(void *user);
     void *user;
 } peers_opts;
 
 dx_status peers_open(const peers_opts *o, peers **out);
 /* Ends every followed stream and the listener thread. NULL is a no-op. */
 void peers_close(peers *p);
+
+/* Asks the listener thread to call on_queued soon (a slot was freed).
+ * Never blocks; safe under the caller's locks. */
+void peers_poke(peers *p);
 
 /* A stream of question id's events (text/event-stream framing) from its
  * first, as its instance writes them; it ends after the question's end

@@ -631,25 +631,34 @@ static size_t member_names(const json_t *from, const char *names[DX_MAX_MEMBERS]
     return n;
 }
 
+/* After st (a failure is told as acct_error): question to the members named
+ * in from (a JSON array; NULL: the default choice), a follow-up of parent
+ * unless that is NULL. */
+static bool select_and_start(http_req *r, dx_status st, const char *question, const json_t *from,
+                             const char *parent, char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+{
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    acct_selection sel;
+    if (!st)
+        n = member_names(from, names);
+    if (!st)
+        st = acct_select(r, from ? names : NULL, n, NULL, &sel);
+    if (st) {
+        *ret = acct_error(r, st);
+        return false;
+    }
+    return start_for(r, question, &sel, parent, id, ret);
+}
+
 bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
                    char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
     char *pq = NULL;
     json_t *asked = NULL;
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
-    acct_selection sel;
     dx_status st = members ? DX_OK : db_question_source(store(r), parent, &pq, &asked);
-    json_t *from = members ? members : asked; /* the request's members, else the parent's */
-    if (!st)
-        n = member_names(from, names);
-    if (!st)
-        st = acct_select(r, from ? names : NULL, n, NULL, &sel);
-    bool ok = false;
-    if (st)
-        *ret = acct_error(r, st);
-    else
-        ok = start_for(r, question, &sel, parent, id, ret);
+    /* the request's members, else the parent's */
+    bool ok = select_and_start(r, st, question, members ? members : asked, parent, id, ret);
     free(pq);
     json_decref(asked);
     return ok;
@@ -659,19 +668,8 @@ bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum 
 {
     char *question = NULL;
     json_t *asked = NULL;
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
-    acct_selection sel;
     dx_status st = db_question_source(store(r), id, &question, &asked);
-    if (!st)
-        n = member_names(asked, names);
-    if (!st)
-        st = acct_select(r, asked ? names : NULL, n, NULL, &sel);
-    bool ok = false;
-    if (st)
-        *ret = acct_error(r, st);
-    else
-        ok = acct_start(r, question, &sel, nid, ret);
+    bool ok = select_and_start(r, st, question, asked, NULL, nid, ret);
     free(question);
     json_decref(asked);
     return ok;

@@ -31,19 +31,6 @@ static void put_names(dx_buf *b, json_t *names)
     }
 }
 
-static const char *label_words(const char *label)
-{
-    static const struct {
-        const char *k, *v;
-    } words[] = {{"consensus", "Consensus"},       {"partial", "Partial agreement"},
-                 {"disagree", "Disagreement"},     {"no_common_ground", "No common ground"},
-                 {"single_voice", "Single voice"}, {"no_answer", "No answer"}};
-    for (size_t i = 0; label && i < sizeof words / sizeof *words; i++)
-        if (!strcmp(label, words[i].k))
-            return words[i].v;
-    return NULL;
-}
-
 /* "- TEXT (WHO)\n": an agreed point with its members, a unique one with its member. */
 static void point_line(dx_buf *b, json_t *p, json_t *names, const char *member)
 {
@@ -153,7 +140,7 @@ static void turn_md(dx_buf *b, json_t *q, size_t n)
     dx_buf_addf(b, "## %zu. ", n);
     put_line(b, js(q, "question"));
     dx_buf_add(b, "\n\n");
-    const char *label = label_words(js(an, "label"));
+    const char *label = page_label_title(js(an, "label"));
     json_t *cons = json_object_get(an, "consensus");
     if (label && json_is_integer(cons))
         dx_buf_addf(b, "**%s, %lld%%**", label, (long long)json_integer_value(cons));

@@ -347,7 +347,7 @@ static void md(w *o, const char *s)
 
 /* ---- words ---------------------------------------------------------------------- */
 
-static const char *label_title(const char *label)
+const char *page_label_title(const char *label)
 {
     if (streq(label, "consensus"))
         return "Consensus";
@@ -573,7 +573,7 @@ static void put_badge(w *o, json_t *q)
     json_t *r = jo(q, "result");
     json_t *an = r ? jo(r, "analysis") : q;
     question_status status = qstatus(q);
-    const char *title = label_title(js(an, "label"));
+    const char *title = page_label_title(js(an, "label"));
     if (an && title) {
         put(o, "<span class=\"badge lbl-");
         put(o, js(an, "label"));
@@ -965,7 +965,7 @@ static void verdict(w *o, json_t *r)
 {
     json_t *an = jo(r, "analysis");
     const char *label = js(an, "label");
-    const char *title = label_title(label);
+    const char *title = page_label_title(label);
     json_t *cons = json_object_get(an, "consensus");
     long long usable = ji(an, "usable", 0);
     put(o, "<section class=\"verdict lbl-");

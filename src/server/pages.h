@@ -120,6 +120,10 @@ dx_status page_error(dx_buf *out, int http_status, const char *message);
  * MIME type. False when there is no such asset. The data is static. */
 bool web_asset(const char *path, const unsigned char **data, size_t *len, const char **mime);
 
+/* An analysis label ("partial", ...) in words ("Partial agreement"); NULL
+ * for a label it does not know. The page and the Markdown export say the same. */
+const char *page_label_title(const char *label);
+
 /* Markdown to safe HTML (the renderer behind the pages), appended to out. */
 dx_status page_markdown(dx_buf *out, const char *md, size_t len);
 

@@ -88,6 +88,9 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(question_id, seq));"
     "CREATE TABLE rate_buckets("
     "  client TEXT PRIMARY KEY, milli INTEGER NOT NULL, updated_ms INTEGER NOT NULL);",
+    /* 4 -> 5: the earlier turns a question's asker gave (a /v1 conversation), kept so that any
+     * instance can run it from the shared queue; NULL: none, or its thread's own */
+    "ALTER TABLE questions ADD COLUMN context TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(N_MIGRATIONS == DB_SCHEMA_VERSION, "one migration per schema version");
@@ -117,36 +120,35 @@ bool question_status_final(question_status st)
     return st == QUESTION_DONE || st == QUESTION_FAILED || st == QUESTION_INTERRUPTED;
 }
 
-static dx_status migrate(db *d)
+static dx_status migrate(db *d, sql *c)
 {
     /* one transaction: a second process opening the same database waits here
      * and then finds the schema current */
-    dx_status st = sql_begin(d->c);
+    dx_status st = sql_begin(c);
     int v = -1;
     if (!st)
-        st = sql_lock_schema(d->c);
+        st = sql_lock_schema(c);
     if (!st)
-        st = sql_schema_version(d->c, &v);
+        st = sql_schema_version(c, &v);
     if (st) {
-        sql_rollback(d->c);
+        sql_rollback(c);
         return dx_wrap(st, "reading the schema version");
     }
     if (v > DB_SCHEMA_VERSION) {
-        sql_rollback(d->c);
+        sql_rollback(c);
         return dx_fail(DX_EUNSUPPORTED,
                        "store: schema version %d is newer than this drux knows (%d); use a newer "
                        "drux or another --db",
                        v, DB_SCHEMA_VERSION);
     }
     for (; v < DB_SCHEMA_VERSION; v++) {
-        if ((st = sql_exec_ddl(d->c, migrations[v])) ||
-            (st = sql_schema_version_set(d->c, v + 1))) {
-            sql_rollback(d->c);
+        if ((st = sql_exec_ddl(c, migrations[v])) || (st = sql_schema_version_set(c, v + 1))) {
+            sql_rollback(c);
             return dx_wrap(st, "migrating to schema %d", v + 1);
         }
     }
     d->version = v;
-    return sql_commit(d->c);
+    return sql_commit(c);
 }
 
 static long long wall_ms(void)
@@ -182,14 +184,58 @@ static void new_instance_id(char out[13])
  * interrupted. A SQLite file has one process, so on open that is every
  * unfinished question; a shared store's other instances may still be
  * running theirs (db_heartbeat reaps those whose instance died). */
-static dx_status interrupt_unfinished(db *d)
+static dx_status interrupt_unfinished(db *d, sql *c)
 {
-    if (sql_kind_of(d->c) == SQL_POSTGRES)
+    if (d->kind == SQL_POSTGRES)
         return db_heartbeat(d, 0, DB_LEASE_MS, NULL);
-    return sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE status IN (?, ?)",
+    return sql_do(c, NULL, "UPDATE questions SET status = ?, error = ? WHERE status IN (?, ?)",
                   "tttt", question_status_str(QUESTION_INTERRUPTED),
                   "the server stopped before this question finished",
                   question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING));
+}
+
+/* ---- the connection pool ---- */
+
+sql *db_take(db *d)
+{
+    pthread_mutex_lock(&d->mu);
+    while (!d->n_idle)
+        pthread_cond_wait(&d->freed, &d->mu);
+    sql *c = d->idle[--d->n_idle];
+    pthread_mutex_unlock(&d->mu);
+    return c;
+}
+
+void db_put(db *d, sql *c)
+{
+    pthread_mutex_lock(&d->mu);
+    d->idle[d->n_idle++] = c;
+    pthread_cond_signal(&d->freed);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The pool's size for a PostgreSQL store: $DRUX_DB_CONNECTIONS within
+ * 1..DB_MAX_CONNECTIONS, else DB_CONNECTIONS. */
+static int pool_size(void)
+{
+    const char *e = getenv("DRUX_DB_CONNECTIONS");
+    long n = e ? strtol(e, NULL, 10) : 0;
+    return n >= 1 && n <= DB_MAX_CONNECTIONS ? (int)n : DB_CONNECTIONS;
+}
+
+/* Opens the pool's other connections (the first one is open). */
+static dx_status pool_fill(db *d)
+{
+    int want = d->kind == SQL_POSTGRES ? pool_size() : 1;
+    dx_status st = DX_OK;
+    while (!st && d->n_conns < want) {
+        sql *c;
+        if (!(st = sql_open(d->target, &c))) {
+            d->conns[d->n_conns++] = c;
+            d->idle[d->n_idle++] = c;
+        }
+    }
+    return st;
 }
 
 dx_status db_open(const char *path, db **out)
@@ -199,20 +245,28 @@ dx_status db_open(const char *path, db **out)
     if (!d)
         return dx_fail(DX_ENOMEM, "out of memory");
     pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->freed, NULL);
     pthread_mutex_init(&d->qmu, NULL);
     pthread_cond_init(&d->qcond, NULL);
     new_instance_id(d->instance);
     char now[32];
     utc_now(now);
-    dx_status st = (d->target = strdup(path)) ? sql_open(path, &d->c) : dx_oom("store");
+    sql *c = NULL;
+    dx_status st = (d->target = strdup(path)) ? sql_open(path, &c) : dx_oom("store");
+    if (!st) {
+        d->kind = sql_kind_of(c);
+        d->conns[d->n_conns++] = c;
+        d->idle[d->n_idle++] = c;
+        st = migrate(d, c);
+    }
     if (!st)
-        st = migrate(d);
-    if (!st)
-        st = sql_do(d->c, NULL, "INSERT INTO instances(id, started_at, seen_ms) VALUES(?, ?, ?)",
+        st = sql_do(c, NULL, "INSERT INTO instances(id, started_at, seen_ms) VALUES(?, ?, ?)",
                     "tti", d->instance, now, wall_ms());
     d->registered = !st;
     if (!st)
-        st = interrupt_unfinished(d);
+        st = pool_fill(d);
+    if (!st)
+        st = interrupt_unfinished(d, c);
     if (st) {
         char shown[256];
         sql_target_redact(path, shown, sizeof shown);
@@ -236,9 +290,11 @@ void db_close(db *d)
     if (writer)
         pthread_join(d->writer, NULL);
     if (d->registered) /* a clean stop: this instance is gone now, not after its lease */
-        sql_do(d->c, NULL, "DELETE FROM instances WHERE id = ?", "t", d->instance);
-    sql_close(d->c);
+        sql_do(d->conns[0], NULL, "DELETE FROM instances WHERE id = ?", "t", d->instance);
+    for (int i = 0; i < d->n_conns; i++) /* every call has ended: all are idle */
+        sql_close(d->conns[i]);
     free(d->target);
+    pthread_cond_destroy(&d->freed);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->qmu);
     pthread_cond_destroy(&d->qcond);
@@ -252,15 +308,15 @@ int db_schema_version(db *d)
 
 bool db_is_shared(db *d)
 {
-    return sql_kind_of(d->c) == SQL_POSTGRES;
+    return d->kind == SQL_POSTGRES;
 }
 
 /* Runs a query with one parameter, the question id, and steps to its row:
  * DX_ENOTFOUND when there is none. *s is set even on failure (finalize it). */
-static dx_status question_row(db *d, const char *text, const char *id, sql_stmt **s)
+static dx_status question_row(sql *c, const char *text, const char *id, sql_stmt **s)
 {
     bool row = false;
-    dx_status st = sql_prep(d->c, s, text, "t", id);
+    dx_status st = sql_prep(c, s, text, "t", id);
     if (!st)
         st = sql_step(*s, &row);
     if (st)
@@ -288,8 +344,8 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
 }
 
 /* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
- * anonymous) with its share token. Caller holds the lock. */
-static dx_status insert_locked(db *d, const char *id, const char *question, const char *sel,
+ * anonymous) with its share token. Caller holds c. */
+static dx_status insert_locked(db *d, sql *c, const char *id, const char *question, const char *sel,
                                const char *created_at, const char *thread_id, long long turn,
                                long long owner, const char *share)
 {
@@ -297,9 +353,9 @@ static dx_status insert_locked(db *d, const char *id, const char *question, cons
         "INSERT INTO questions(id, question, members_sel, status, created_at, "
         "instance, owner, share, thread_id, turn) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     const char *queued = question_status_str(QUESTION_QUEUED);
-    dx_status st = owner > 0 ? sql_do(d->c, NULL, ins, "ttttttitti", id, question, sel, queued,
+    dx_status st = owner > 0 ? sql_do(c, NULL, ins, "ttttttitti", id, question, sel, queued,
                                       created_at, d->instance, owner, share, thread_id, turn)
-                             : sql_do(d->c, NULL, ins, "ttttttnnti", id, question, sel, queued,
+                             : sql_do(c, NULL, ins, "ttttttnnti", id, question, sel, queued,
                                       created_at, d->instance, thread_id, turn);
     return st ? dx_wrap(st, "insert question") : DX_OK;
 }
@@ -318,22 +374,22 @@ dx_status db_question_insert_as(db *d, const char *id, const char *question,
     dx_status st = selection_json(members, n_members, &sel);
     if (st)
         return st;
-    pthread_mutex_lock(&d->mu);
-    st = insert_locked(d, id, question, sel, created_at, id, 1, owner, share);
-    pthread_mutex_unlock(&d->mu);
+    sql *c = db_take(d);
+    st = insert_locked(d, c, id, question, sel, created_at, id, 1, owner, share);
+    db_put(d, c);
     free(sel);
     return st;
 }
 
 /* The thread, turn and status of question id, and the last turn of its
  * thread; with owner, also who owns it and its share token (share_cap
- * bytes). Caller holds the lock. */
-static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+ * bytes). Caller holds c. */
+static dx_status owner_position_locked(sql *c, const char *id, char thread[DX_HTTP_MAX_ID + 1],
                                        long long *turn, long long *last, question_status *status,
                                        long long *owner, char *share, size_t share_cap)
 {
     sql_stmt *s = NULL;
-    dx_status st = question_row(d,
+    dx_status st = question_row(c,
                                 "SELECT q.thread_id, q.turn, q.status, (SELECT MAX(t.turn) FROM "
                                 "questions t WHERE t.thread_id = q.thread_id), q.owner, q.share "
                                 "FROM questions q WHERE q.id = ?",
@@ -356,10 +412,10 @@ static dx_status owner_position_locked(db *d, const char *id, char thread[DX_HTT
 }
 
 /* As owner_position_locked without the owner. */
-static dx_status position_locked(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1],
+static dx_status position_locked(sql *c, const char *id, char thread[DX_HTTP_MAX_ID + 1],
                                  long long *turn, long long *last, question_status *status)
 {
-    return owner_position_locked(d, id, thread, turn, last, status, NULL, NULL, 0);
+    return owner_position_locked(c, id, thread, turn, last, status, NULL, NULL, 0);
 }
 
 dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID + 1], int *turn,
@@ -367,9 +423,9 @@ dx_status db_question_position(db *d, const char *id, char thread[DX_HTTP_MAX_ID
 {
     long long t = 0, last = 0;
     question_status qs;
-    pthread_mutex_lock(&d->mu);
-    dx_status st = position_locked(d, id, thread, &t, &last, &qs);
-    pthread_mutex_unlock(&d->mu);
+    sql *c = db_take(d);
+    dx_status st = position_locked(c, id, thread, &t, &last, &qs);
+    db_put(d, c);
     *turn = (int)t;
     *last_turn = (int)last;
     return st;
@@ -386,10 +442,10 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
     long long pturn = 0, last = 0, owner = 0;
     char share[128];
     question_status pst;
-    pthread_mutex_lock(&d->mu);
-    if ((st = sql_begin(d->c)))
+    sql *c = db_take(d);
+    if ((st = sql_begin(c)))
         goto out;
-    if ((st = owner_position_locked(d, parent, thread, &pturn, &last, &pst, &owner, share,
+    if ((st = owner_position_locked(c, parent, thread, &pturn, &last, &pst, &owner, share,
                                     sizeof share)))
         goto out;
     if (!question_status_final(pst)) {
@@ -409,36 +465,36 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
                      DB_MAX_THREAD_TURNS);
         goto out;
     }
-    if ((st = insert_locked(d, id, question, sel, created_at, thread, last + 1, owner,
+    if ((st = insert_locked(d, c, id, question, sel, created_at, thread, last + 1, owner,
                             owner > 0 ? share : NULL)))
         goto out;
-    st = sql_commit(d->c);
+    st = sql_commit(c);
     *turn = (int)(last + 1);
 out:
     if (st)
-        sql_rollback(d->c);
-    pthread_mutex_unlock(&d->mu);
+        sql_rollback(c);
+    db_put(d, c);
     free(sel);
     return st;
 }
 
 dx_status db_question_set_status(db *d, const char *id, question_status status, const char *error)
 {
-    pthread_mutex_lock(&d->mu);
-    dx_status st = sql_do(d->c, NULL, "UPDATE questions SET status = ?, error = ? WHERE id = ?",
-                          "ttt", question_status_str(status), error, id);
-    pthread_mutex_unlock(&d->mu);
+    sql *c = db_take(d);
+    dx_status st = sql_do(c, NULL, "UPDATE questions SET status = ?, error = ? WHERE id = ?", "ttt",
+                          question_status_str(status), error, id);
+    db_put(d, c);
     return st ? dx_wrap(st, "update status") : DX_OK;
 }
 
-/* Caller holds the lock. */
-static dx_status member_save_locked(db *d, const char *id, int index, const db_member *m)
+/* Caller holds c. */
+static dx_status member_save_locked(sql *c, const char *id, int index, const db_member *m)
 {
     if (!m->name || !m->status)
         return dx_fail(DX_EARG, "store: member %d of %s has no name or status", index, id);
     sql_stmt *s;
     dx_status st = sql_prep(
-        d->c, &s,
+        c, &s,
         "INSERT INTO members(question_id, idx, name, model, status, error, latency_ms, tokens, "
         "ttft_ms, text, context_turns, context_dropped) VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT(question_id, idx) DO UPDATE SET "
@@ -465,32 +521,32 @@ static dx_status member_save_locked(db *d, const char *id, int index, const db_m
 
 dx_status db_member_save(db *d, const char *id, int index, const db_member *member)
 {
-    pthread_mutex_lock(&d->mu);
-    dx_status st = member_save_locked(d, id, index, member);
-    pthread_mutex_unlock(&d->mu);
+    sql *c = db_take(d);
+    dx_status st = member_save_locked(c, id, index, member);
+    db_put(d, c);
     return st;
 }
 
 /* The statements of db_question_finish after the status. Caller holds the
  * lock, inside the transaction. */
-static dx_status finish_rows(db *d, const db_finish *f)
+static dx_status finish_rows(sql *c, const db_finish *f)
 {
     dx_status st = DX_OK;
     for (size_t i = 0; !st && i < f->n_members; i++)
-        st = member_save_locked(d, f->id, (int)i, &f->members[i]);
+        st = member_save_locked(c, f->id, (int)i, &f->members[i]);
     if (!st && f->result) {
         const char *ins = "INSERT INTO analyses(question_id, label, consensus, result) "
                           "VALUES(?,?,?,?) ON CONFLICT(question_id) DO UPDATE SET "
                           "label = excluded.label, consensus = excluded.consensus, "
                           "result = excluded.result";
-        st = f->has_consensus ? sql_do(d->c, NULL, ins, "ttit", f->id, f->label,
-                                       (long long)f->consensus, f->result)
-                              : sql_do(d->c, NULL, ins, "ttnt", f->id, f->label, f->result);
+        st = f->has_consensus
+                 ? sql_do(c, NULL, ins, "ttit", f->id, f->label, (long long)f->consensus, f->result)
+                 : sql_do(c, NULL, ins, "ttnt", f->id, f->label, f->result);
         if (st)
             return dx_wrap(st, "save analysis");
     }
     if (!st) {
-        st = sql_do(d->c, NULL,
+        st = sql_do(c, NULL,
                     "INSERT INTO timings(question_id, queued_ms, asking_ms, analyzing_ms, "
                     "synthesizing_ms, total_ms) VALUES(?,?,?,?,?,?) ON CONFLICT(question_id) DO "
                     "UPDATE SET queued_ms = excluded.queued_ms, asking_ms = excluded.asking_ms, "
@@ -506,22 +562,22 @@ static dx_status finish_rows(db *d, const db_finish *f)
 
 dx_status db_question_finish(db *d, const db_finish *f)
 {
-    pthread_mutex_lock(&d->mu);
-    dx_status st = sql_begin(d->c);
+    sql *c = db_take(d);
+    dx_status st = sql_begin(c);
     if (!st) {
-        st = sql_do(d->c, NULL,
+        st = sql_do(c, NULL,
                     "UPDATE questions SET status = ?, error = ?, finished_at = ? WHERE id = ?",
                     "tttt", question_status_str(f->status), f->error, f->finished_at, f->id);
         if (st)
             dx_wrap(st, "finish question");
     }
     if (!st)
-        st = finish_rows(d, f);
+        st = finish_rows(c, f);
     if (!st)
-        st = sql_commit(d->c);
+        st = sql_commit(c);
     if (st)
-        sql_rollback(d->c);
-    pthread_mutex_unlock(&d->mu);
+        sql_rollback(c);
+    db_put(d, c);
     return st;
 }
 
@@ -531,11 +587,11 @@ static json_t *col_str(sql_stmt *s, int i)
     return t ? json_stringn(t, sql_bytes(s, i)) : json_null();
 }
 
-/* Members of one question, in order. Caller holds the lock. */
-static dx_status members_locked(db *d, const char *id, bool with_texts, json_t *arr)
+/* Members of one question, in order. Caller holds c. */
+static dx_status members_locked(sql *c, const char *id, bool with_texts, json_t *arr)
 {
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT name, model, status, error, latency_ms, tokens, ttft_ms, "
                             "text, context_turns, context_dropped FROM members WHERE "
                             "question_id = ? ORDER BY idx",
@@ -585,11 +641,11 @@ static json_t *row_question(sql_stmt *s)
 dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
 {
     *out = NULL;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s = NULL;
     json_t *q = NULL;
     dx_status st = DX_OK;
-    if ((st = question_row(d,
+    if ((st = question_row(c,
                            "SELECT " Q_COLS "a.result FROM questions q LEFT JOIN analyses a "
                            "ON a.question_id = q.id WHERE q.id = ?",
                            id, &s)))
@@ -609,10 +665,10 @@ dx_status db_question_get(db *d, const char *id, bool with_texts, json_t **out)
     }
     sql_finalize(s);
     s = NULL;
-    st = members_locked(d, id, with_texts, members);
+    st = members_locked(c, id, with_texts, members);
 out:
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     if (st)
         json_decref(q);
     else
@@ -653,8 +709,8 @@ static char *like_pattern(const char *query, bool *oom)
     "AND (CAST(?2 AS TEXT) IS NULL OR q.seq < (SELECT seq FROM questions WHERE id = ?2)) "
 
 /* The members of every question of a list page in one query (not one per
- * question: each is a round trip on PostgreSQL). Caller holds the lock. */
-static dx_status list_members_locked(db *d, const char *pattern, const char *before, int limit,
+ * question: each is a round trip on PostgreSQL). Caller holds c. */
+static dx_status list_members_locked(sql *c, const char *pattern, const char *before, int limit,
                                      long long owner, json_t *arr)
 {
     size_t i;
@@ -666,7 +722,7 @@ static dx_status list_members_locked(db *d, const char *pattern, const char *bef
             return dx_oom("store");
     }
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT m.question_id, m.name, m.model, m.status, m.error, "
                             "m.latency_ms, m.tokens, m.ttft_ms, m.context_turns, "
                             "m.context_dropped FROM members m WHERE "
@@ -727,9 +783,9 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
     }
     if (before && !*before)
         before = NULL;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT " Q_COLS "NULL FROM questions q LEFT JOIN analyses a ON "
                             "a.question_id = q.id WHERE " LIST_WHERE "ORDER BY q.seq DESC LIMIT ?3",
                             "ttii", pattern, before, (long long)limit, owner);
@@ -746,8 +802,8 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
     }
     sql_finalize(s);
     if (!st)
-        st = list_members_locked(d, pattern, before, limit, owner, arr);
-    pthread_mutex_unlock(&d->mu);
+        st = list_members_locked(c, pattern, before, limit, owner, arr);
+    db_put(d, c);
     free(pattern);
     if (st) {
         dx_wrap(st, "list questions");
@@ -760,21 +816,21 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
 
 dx_status db_question_delete(db *d, const char *id)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     char thread[DX_HTTP_MAX_ID + 1];
     long long turn, last, changed = 0;
     question_status qs;
-    dx_status st = position_locked(d, id, thread, &turn, &last, &qs);
+    dx_status st = position_locked(c, id, thread, &turn, &last, &qs);
     /* the question and every later turn of its thread, in one statement */
     if (!st) {
-        st = sql_do(d->c, &changed, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", "ti",
+        st = sql_do(c, &changed, "DELETE FROM questions WHERE thread_id = ? AND turn >= ?", "ti",
                     thread, turn);
         if (st)
             dx_wrap(st, "delete question");
         else if (!changed)
             st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
     }
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
@@ -782,10 +838,10 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
 {
     *question = NULL;
     *members = NULL;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s = NULL;
     dx_status st = DX_OK;
-    if ((st = question_row(d, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
+    if ((st = question_row(c, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
         goto out;
     *question = strdup(sql_text(s, 0));
     const char *sel = sql_text(s, 1);
@@ -795,7 +851,7 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
         st = dx_fail(DX_ENOMEM, "out of memory");
 out:
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
@@ -805,10 +861,10 @@ dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out
     json_t *ids = json_array();
     if (!ids)
         return dx_fail(DX_ENOMEM, "out of memory");
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn",
-                            "t", thread);
+    dx_status st =
+        sql_prep(c, &s, "SELECT id FROM questions WHERE thread_id = ? ORDER BY turn", "t", thread);
     bool row;
     while (!st && !(st = sql_step(s, &row)) && row)
         if (json_array_append_new(ids, col_str(s, 0)))
@@ -816,7 +872,7 @@ dx_status db_thread_get(db *d, const char *thread, bool with_texts, json_t **out
     sql_finalize(s);
     if (!st && !json_array_size(ids))
         st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     json_t *turns = st ? NULL : json_array();
     if (!st && !turns)
         st = dx_fail(DX_ENOMEM, "out of memory");
@@ -856,21 +912,21 @@ const char *db_instance(db *d)
 
 /* Marks question id interrupted when it is still unfinished, with its last
  * events; *done whether this call did it (another instance may have). Caller
- * holds the lock, inside a transaction. */
-static dx_status reap_one(db *d, const char *id, bool *done)
+ * holds c, inside a transaction on it. */
+static dx_status reap_one(db *d, sql *c, const char *id, bool *done)
 {
     static const char msg[] = "the drux instance running this question stopped";
     long long changed = 0;
     *done = false;
     dx_status st = sql_do(
-        d->c, &changed,
+        c, &changed,
         "UPDATE questions SET status = ?4, error = ?5 WHERE id = ?1 AND " UNFINISHED_SQL, "ttttt",
         id, question_status_str(QUESTION_QUEUED), question_status_str(QUESTION_RUNNING),
         question_status_str(QUESTION_INTERRUPTED), msg);
     if (st || !changed)
         return st;
     *done = true;
-    if (sql_kind_of(d->c) != SQL_POSTGRES)
+    if (d->kind != SQL_POSTGRES)
         return DX_OK; /* events are kept for followers on other instances only */
     json_t *e = json_pack("{s:s, s:s}", "code", "interrupted", "message", msg);
     char *data = e ? json_dumps(e, JSON_COMPACT) : NULL;
@@ -879,14 +935,14 @@ static dx_status reap_one(db *d, const char *id, bool *done)
         return dx_oom("store");
     const char *ins = "INSERT INTO events(question_id, seq, name, data) SELECT ?1, "
                       "COALESCE(MAX(seq), 0) + 1, ?2, ?3 FROM events WHERE question_id = ?1";
-    st = sql_do(d->c, NULL, ins, "ttt", id, "error", data);
+    st = sql_do(c, NULL, ins, "ttt", id, "error", data);
     if (!st)
-        st = sql_do(d->c, NULL, ins, "ttn", id, "end");
+        st = sql_do(c, NULL, ins, "ttn", id, "end");
     free(data);
     char note[DX_HTTP_MAX_ID + 8];
     snprintf(note, sizeof note, "e %.32s", id);
     if (!st)
-        st = sql_notify(d->c, "drux", note);
+        st = sql_notify(c, "drux", note);
     return st;
 }
 
@@ -897,25 +953,26 @@ dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped)
     long long now = wall_ms();
     char ids[64][DX_HTTP_MAX_ID + 1];
     int n = 0;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     long long changed = 0;
     dx_status st =
-        sql_do(d->c, &changed, "UPDATE instances SET seen_ms = ?, capacity = ? WHERE id = ?", "iit",
+        sql_do(c, &changed, "UPDATE instances SET seen_ms = ?, capacity = ? WHERE id = ?", "iit",
                now, (long long)capacity, d->instance);
     if (!st && !changed) { /* taken for dead while it was stalled: here again */
         char t[32];
         utc_now(t);
-        st = sql_do(d->c, NULL,
+        st = sql_do(c, NULL,
                     "INSERT INTO instances(id, started_at, seen_ms, capacity) VALUES(?, ?, ?, ?)",
                     "ttii", d->instance, t, now, (long long)capacity);
     }
-    /* the unfinished questions of instances not heard from within the lease */
+    /* the unfinished questions of instances not heard from within the lease
+     * (a released one, queued for anyone, waits for a live instance) */
     sql_stmt *s = NULL;
     if (!st)
-        st = sql_prep(d->c, &s,
+        st = sql_prep(c, &s,
                       "SELECT id FROM questions WHERE " UNFINISHED_SQL
-                      " AND (instance IS NULL OR instance NOT IN (SELECT id FROM instances WHERE "
-                      "seen_ms > ?1)) ORDER BY seq LIMIT 64",
+                      " AND (instance NOT IN (SELECT id FROM instances WHERE seen_ms > ?1) OR "
+                      "(instance IS NULL AND status = ?3)) ORDER BY seq LIMIT 64",
                       "itt", now - lease_ms, question_status_str(QUESTION_QUEUED),
                       question_status_str(QUESTION_RUNNING));
     bool row;
@@ -924,30 +981,29 @@ dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped)
     sql_finalize(s);
     for (int i = 0; !st && i < n; i++) {
         bool done = false;
-        if (!(st = sql_begin(d->c)) && !(st = reap_one(d, ids[i], &done)))
-            st = sql_commit(d->c);
+        if (!(st = sql_begin(c)) && !(st = reap_one(d, c, ids[i], &done)))
+            st = sql_commit(c);
         if (st)
-            sql_rollback(d->c);
+            sql_rollback(c);
         if (done && reaped)
             (*reaped)++;
     }
     /* long-dead instances and idle rate buckets go */
     if (!st)
-        st =
-            sql_do(d->c, NULL, "DELETE FROM instances WHERE seen_ms < ?", "i", now - 10 * lease_ms);
+        st = sql_do(c, NULL, "DELETE FROM instances WHERE seen_ms < ?", "i", now - 10 * lease_ms);
     if (!st)
-        st = sql_do(d->c, NULL, "DELETE FROM rate_buckets WHERE updated_ms < ?", "i",
+        st = sql_do(c, NULL, "DELETE FROM rate_buckets WHERE updated_ms < ?", "i",
                     now - 3600 * 1000LL);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st ? dx_wrap(st, "heartbeat") : DX_OK;
 }
 
 dx_status db_load(db *d, long long lease_ms, int *active, int *capacity)
 {
     *active = *capacity = 0;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT (SELECT count(*) FROM questions WHERE " UNFINISHED_SQL "), "
                             "(SELECT COALESCE(SUM(capacity), 0) FROM instances WHERE seen_ms > ?1)",
                             "itt", wall_ms() - lease_ms, question_status_str(QUESTION_QUEUED),
@@ -960,29 +1016,113 @@ dx_status db_load(db *d, long long lease_ms, int *active, int *capacity)
         *capacity = (int)sql_int(s, 1);
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st ? dx_wrap(st, "load") : DX_OK;
+}
+
+dx_status db_question_release(db *d, const char *id)
+{
+    const char *queued = question_status_str(QUESTION_QUEUED);
+    char note[DX_HTTP_MAX_ID + 8];
+    snprintf(note, sizeof note, "q %.32s", id);
+    long long changed = 0;
+    sql *c = db_take(d);
+    /* PostgreSQL: the release and its notification in one round trip */
+    dx_status st =
+        d->kind == SQL_POSTGRES
+            ? sql_do(c, &changed,
+                     "WITH r AS (UPDATE questions SET instance = NULL WHERE id = ?1 AND "
+                     "instance = ?2 AND status = ?3 RETURNING id) SELECT pg_notify('drux', ?4) "
+                     "FROM r",
+                     "tttt", id, d->instance, queued, note)
+            : sql_do(c, &changed,
+                     "UPDATE questions SET instance = NULL WHERE id = ?1 AND instance = ?2 AND "
+                     "status = ?3",
+                     "ttt", id, d->instance, queued);
+    db_put(d, c);
+    if (st)
+        return dx_wrap(st, "release question");
+    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no queued question '%s' of this instance", id);
+}
+
+dx_status db_question_context_set(db *d, const char *id, const char *turns_json)
+{
+    long long changed = 0;
+    sql *c = db_take(d);
+    dx_status st =
+        sql_do(c, &changed, "UPDATE questions SET context = ? WHERE id = ?", "tt", turns_json, id);
+    db_put(d, c);
+    if (st)
+        return dx_wrap(st, "save context");
+    return changed ? DX_OK : dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+}
+
+dx_status db_question_context(db *d, const char *id, char **turns_json)
+{
+    *turns_json = NULL;
+    sql *c = db_take(d);
+    sql_stmt *s = NULL;
+    dx_status st = question_row(c, "SELECT context FROM questions WHERE id = ?", id, &s);
+    const char *t = st ? NULL : sql_text(s, 0);
+    if (t && !(*turns_json = strdup(t)))
+        st = dx_oom("store");
+    sql_finalize(s);
+    db_put(d, c);
+    return st;
+}
+
+dx_status db_question_claim(db *d, char id[DX_HTTP_MAX_ID + 1], bool *got)
+{
+    *got = false;
+    id[0] = '\0';
+    const bool pg = d->kind == SQL_POSTGRES;
+    /* one statement: PostgreSQL skips the rows another instance is claiming
+     * at this moment (the recheck of instance IS NULL covers the rest);
+     * SQLite has one writer at a time */
+    char text[400];
+    snprintf(text, sizeof text,
+             "UPDATE questions SET instance = ?1 WHERE id = (SELECT id FROM questions WHERE "
+             "status = ?2 AND instance IS NULL ORDER BY seq LIMIT 1%s) AND status = ?2 AND "
+             "instance IS NULL RETURNING id",
+             pg ? " FOR UPDATE SKIP LOCKED" : "");
+    sql *c = db_take(d);
+    sql_stmt *s;
+    bool row = false;
+    dx_status st = sql_prep(c, &s, text, "tt", d->instance, question_status_str(QUESTION_QUEUED));
+    if (!st)
+        st = sql_step(s, &row);
+    if (!st && row) {
+        snprintf(id, DX_HTTP_MAX_ID + 1, "%s", sql_text(s, 0));
+        *got = true;
+    }
+    if (!st && row) /* to the statement's end: SQLite writes it then */
+        st = sql_run(s);
+    sql_finalize(s);
+    db_put(d, c);
+    if (st)
+        *got = false;
+    return st ? dx_wrap(st, "claim question") : DX_OK;
 }
 
 dx_status db_event_add(db *d, const char *id, long long seq, const char *name, const char *data)
 {
     char note[DX_HTTP_MAX_ID + 8];
     snprintf(note, sizeof note, "e %.32s", id);
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     /* PostgreSQL: the row and its notification in one round trip */
     dx_status st =
-        sql_kind_of(d->c) == SQL_POSTGRES
-            ? sql_do(d->c, NULL,
+        d->kind == SQL_POSTGRES
+            ? sql_do(c, NULL,
                      "WITH e AS (INSERT INTO events(question_id, seq, name, data) "
                      "VALUES(?1, ?2, ?3, ?4) RETURNING seq) SELECT pg_notify('drux', ?5) FROM e",
                      "titt"
                      "t",
                      id, seq, name, data, note)
-            : sql_do(d->c, NULL,
+            : sql_do(c, NULL,
                      "INSERT INTO events(question_id, seq, name, data) SELECT ?1, ?2, ?3, ?4 "
                      "WHERE EXISTS (SELECT 1 FROM questions WHERE id = ?1)",
                      "titt", id, seq, name, data);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st ? dx_wrap(st, "event") : DX_OK;
 }
 
@@ -998,8 +1138,8 @@ struct db_posted {
 #define BATCH 16 /* events per statement: 4 parameters each, within the seam's 64 */
 
 /* Stores up to BATCH queued events in one statement with one notification
- * per question. Caller holds d->mu. */
-static dx_status write_batch(db *d, struct db_posted **ev, int n)
+ * per question. Caller holds c. */
+static dx_status write_batch(sql *c, struct db_posted **ev, int n)
 {
     char text[2048];
     size_t o = (size_t)snprintf(text, sizeof text,
@@ -1014,7 +1154,7 @@ static dx_status write_batch(db *d, struct db_posted **ev, int n)
         "ON CONFLICT DO NOTHING RETURNING question_id) "
         "SELECT pg_notify('drux', 'e ' || q) FROM (SELECT DISTINCT question_id AS q FROM e) x");
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, text, "");
+    dx_status st = sql_prep(c, &s, text, "");
     for (int i = 0; !st && i < n; i++) {
         sql_bind_text(s, 4 * i + 1, ev[i]->id);
         sql_bind_int(s, 4 * i + 2, ev[i]->seq);
@@ -1046,9 +1186,9 @@ static void *event_writer(void *arg)
         if (!d->qhead)
             d->qtail = NULL;
         pthread_mutex_unlock(&d->qmu);
-        pthread_mutex_lock(&d->mu);
-        dx_status st = write_batch(d, ev, n);
-        pthread_mutex_unlock(&d->mu);
+        sql *c = db_take(d);
+        dx_status st = write_batch(c, ev, n);
+        db_put(d, c);
         if (st)
             log_warn("store: events of %s: %s", ev[0]->id, dx_errmsg());
         pthread_mutex_lock(&d->qmu);
@@ -1065,7 +1205,7 @@ static void *event_writer(void *arg)
 
 dx_status db_event_post(db *d, const char *id, long long seq, const char *name, const char *data)
 {
-    if (sql_kind_of(d->c) != SQL_POSTGRES)
+    if (d->kind != SQL_POSTGRES)
         return db_event_add(d, id, seq, name, data);
     struct db_posted *e = calloc(1, sizeof *e);
     if (!e || (data && !(e->data = strdup(data)))) {
@@ -1107,9 +1247,9 @@ dx_status db_event_post(db *d, const char *id, long long seq, const char *name, 
 
 dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_fn fn, void *user)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT seq, name, data FROM events WHERE question_id = ? AND seq > ? "
                             "ORDER BY seq",
                             "ti", id, after_seq);
@@ -1120,19 +1260,19 @@ dx_status db_events_since(db *d, const char *id, long long after_seq, db_event_f
         fn(user, sql_int(s, 0), sql_text(s, 1), data, len);
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st ? dx_wrap(st, "read events") : DX_OK;
 }
 
 dx_status db_notify_deleted(db *d, const char *id)
 {
-    if (sql_kind_of(d->c) != SQL_POSTGRES)
+    if (d->kind != SQL_POSTGRES)
         return DX_OK;
     char note[DX_HTTP_MAX_ID + 8];
     snprintf(note, sizeof note, "d %.32s", id);
-    pthread_mutex_lock(&d->mu);
-    dx_status st = sql_notify(d->c, "drux", note);
-    pthread_mutex_unlock(&d->mu);
+    sql *c = db_take(d);
+    dx_status st = sql_notify(c, "drux", note);
+    db_put(d, c);
     return st;
 }
 
@@ -1142,10 +1282,10 @@ dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *
     long long now = wall_ms(), full = (long long)burst * 1000;
     /* a bucket in thousandths of a request, refilled per_min/60 thousandths a
      * millisecond; one statement, so instances never race on it */
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     long long changed = 0;
     dx_status st = sql_do(
-        d->c, &changed,
+        c, &changed,
         "INSERT INTO rate_buckets(client, milli, updated_ms) VALUES(?1, ?3 - 1000, ?2) "
         "ON CONFLICT(client) DO UPDATE SET "
         "milli = (CASE WHEN rate_buckets.milli + (?2 - rate_buckets.updated_ms) * ?4 / 60 > ?3 "
@@ -1157,7 +1297,7 @@ dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *
         "  THEN ?3 ELSE rate_buckets.milli + (CASE WHEN ?2 > rate_buckets.updated_ms THEN "
         "  (?2 - rate_buckets.updated_ms) * ?4 / 60 ELSE 0 END) END) >= 1000",
         "tiii", client, now, full, (long long)per_min);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     if (st)
         return dx_wrap(st, "rate limit");
     *ok = changed > 0;
@@ -1171,7 +1311,7 @@ struct db_listener {
 dx_status db_listener_open(db *d, db_listener **out)
 {
     *out = NULL;
-    if (sql_kind_of(d->c) != SQL_POSTGRES)
+    if (d->kind != SQL_POSTGRES)
         return dx_fail(DX_EUNSUPPORTED, "store: only a PostgreSQL store has listeners");
     db_listener *l = calloc(1, sizeof *l);
     if (!l)
@@ -1194,8 +1334,8 @@ dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id,
     dx_status st = sql_wait_notify(l->c, timeout_ms, note, sizeof note, got);
     if (st || !*got)
         return st;
-    /* "e ID" or "d ID"; anything else is not ours */
-    if ((note[0] != 'e' && note[0] != 'd') || note[1] != ' ' || !note[2]) {
+    /* "e ID", "d ID" or "q ID"; anything else is not ours */
+    if (!strchr("edq", note[0]) || !note[0] || note[1] != ' ' || !note[2]) {
         *got = false;
         return DX_OK;
     }

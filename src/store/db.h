@@ -21,7 +21,8 @@
  * finished result is written in a single transaction, so a crash leaves either the whole result or
  * the question as it was (interrupted on restart).
  *
- * One db may be used from many threads: calls are serialised by a mutex.
+ * One db may be used from many threads: each call takes a connection of a
+ * small pool (one on SQLite, where calls are serialised) for its length.
  */
 #ifndef DX_STORE_DB_H
 #define DX_STORE_DB_H
@@ -35,7 +36,13 @@
 typedef struct json_t json_t;
 typedef struct db db;
 
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
+
+/* Connections a PostgreSQL store keeps open for its calls (besides a
+ * listener's): $DRUX_DB_CONNECTIONS, default DB_CONNECTIONS, at most
+ * DB_MAX_CONNECTIONS. A SQLite store has one. */
+#define DB_CONNECTIONS 4
+#define DB_MAX_CONNECTIONS 32
 
 /* Opens (creating when absent) and migrates the store at path, a SQLite
  * file whose directory must exist or a postgres:// URL (libpq's form).
@@ -172,9 +179,10 @@ dx_status db_question_source(db *d, const char *id, char **question, json_t **me
  * is dead: another instance's heartbeat marks its queued and running
  * questions interrupted. On PostgreSQL, a question's events go to the store
  * too, so any instance can follow it live, and a notification
- * ("e ID": new events, "d ID": deleted) wakes the others' listeners. On a
- * SQLite file (one process) opening it interrupts every unfinished
- * question, as before. All thread-safe. */
+ * ("e ID": new events, "d ID": deleted, "q ID": released to the shared
+ * queue) wakes the others' listeners. On a SQLite file (one process)
+ * opening it interrupts every unfinished question, as before. All
+ * thread-safe. */
 
 /* How long an instance may go unheard before the others take it for dead
  * (the default; jobs may use another). */
@@ -193,6 +201,29 @@ dx_status db_heartbeat(db *d, int capacity, long long lease_ms, int *reaped);
 /* Questions queued or running in the whole store, and the capacity of the
  * instances alive within lease_ms (the global queue bound). */
 dx_status db_load(db *d, long long lease_ms, int *active, int *capacity);
+
+/* The shared work queue. A question is inserted as its instance's own
+ * (it runs there, or is interrupted when that instance dies). Released, it
+ * is nobody's until an instance with a free slot claims it, the oldest
+ * first; a released question outlives the instance that released it. */
+
+/* Makes queued question id, inserted by this instance, claimable by any
+ * instance, and notifies "q ID". DX_ENOTFOUND when it is not a queued
+ * question of this instance (deleted meanwhile). */
+dx_status db_question_release(db *d, const char *id);
+
+/* The earlier turns a question was asked after, when its asker gave them
+ * (not its thread's): JSON text [[question, answer], ...], stored so that
+ * any instance can run it. DX_ENOTFOUND without the question. */
+dx_status db_question_context_set(db *d, const char *id, const char *turns_json);
+/* Those turns as stored: *turns_json malloc'd, NULL when there are none.
+ * DX_ENOTFOUND without the question. */
+dx_status db_question_context(db *d, const char *id, char **turns_json);
+
+/* Claims the oldest released question for this instance: *got true and id
+ * set when there was one (it stays queued, now this instance's). Two
+ * instances never claim the same question. */
+dx_status db_question_claim(db *d, char id[DX_HTTP_MAX_ID + 1], bool *got);
 
 /* Appends event number seq (1, 2, ...) of question id: name and its JSON
  * text (NULL for "end", which ends the stream), and notifies "e ID". */
@@ -223,8 +254,9 @@ dx_status db_rate_take(db *d, const char *client, int per_min, int burst, bool *
  * PostgreSQL only (DX_EUNSUPPORTED on SQLite). One thread's. */
 typedef struct db_listener db_listener;
 dx_status db_listener_open(db *d, db_listener **out);
-/* Waits up to timeout_ms: *got true with kind 'e' or 'd' and the question
- * id when a notification came. DX_EIO when the connection is lost and can't
+/* Waits up to timeout_ms: *got true with kind 'e' (new events), 'd'
+ * (deleted) or 'q' (released to the queue) and the question id when a
+ * notification came. DX_EIO when the connection is lost and can't
  * be reopened yet. */
 dx_status db_listener_wait(db_listener *l, int timeout_ms, char *kind, char *id, size_t id_cap,
                            bool *got);

@@ -20,6 +20,18 @@
 #define OID_TEXT 25
 
 #define MAX_PARAMS 64
+/* Statements a PostgreSQL connection keeps prepared: the store's SQL is a
+ * fixed set of texts (a few dozen); past the bound, statements run
+ * unprepared. */
+#define MAX_PREPARED 256
+
+/* One prepared statement: the rewritten text and its parameters' types
+ * (one letter each: t text, i int8, b bytea, n unknown), and its name. */
+typedef struct pg_prepared {
+    unsigned long long hash;
+    char *key; /* text, '\n', type letters */
+    char name[16];
+} pg_prepared;
 
 struct sql {
     sql_kind kind;
@@ -29,6 +41,9 @@ struct sql {
     sql_error err;
     char target[256]; /* redacted, for messages */
     char listen[160]; /* the LISTEN statement to repeat after a reconnect */
+    pg_prepared prepared[MAX_PREPARED];
+    int n_prepared;
+    unsigned next_name; /* names are never reused on a connection */
 };
 
 typedef struct pg_param {
@@ -260,10 +275,19 @@ dx_status sql_open(const char *target, sql **out)
     return DX_OK;
 }
 
+/* Forgets the prepared statements (the server forgot them: a new session). */
+static void pg_forget_prepared(sql *c)
+{
+    for (int i = 0; i < c->n_prepared; i++)
+        free(c->prepared[i].key);
+    c->n_prepared = 0;
+}
+
 void sql_close(sql *c)
 {
     if (!c)
         return;
+    pg_forget_prepared(c);
     if (c->lite)
         sqlite3_close(c->lite);
     if (c->pg)
@@ -277,6 +301,7 @@ static bool pg_revive(sql *c)
     if (c->kind != SQL_POSTGRES || PQstatus(c->pg) != CONNECTION_BAD || c->in_tx)
         return false;
     PQreset(c->pg);
+    pg_forget_prepared(c);
     return PQstatus(c->pg) == CONNECTION_OK;
 }
 
@@ -623,6 +648,65 @@ dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, 
     return DX_OK;
 }
 
+static unsigned long long fnv1a(const char *p, size_t n, unsigned long long h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static char type_letter(unsigned oid)
+{
+    return oid == OID_TEXT ? 't' : oid == OID_INT8 ? 'i' : oid == OID_BYTEA ? 'b' : 'n';
+}
+
+/* The name of s's statement prepared on its connection with these
+ * parameter types, preparing it the first time; "" when the cache is full
+ * (run it unprepared). DX_EIO (the server's message) when it can't be
+ * prepared. */
+static dx_status pg_prepared_name(sql_stmt *s, const unsigned *oids, const char **name)
+{
+    sql *c = s->c;
+    *name = "";
+    char types[MAX_PARAMS + 1];
+    for (int i = 0; i < s->n_params; i++)
+        types[i] = type_letter(oids[i]);
+    types[s->n_params] = '\0';
+    size_t tlen = strlen(s->text);
+    unsigned long long h = fnv1a(s->text, tlen, 1469598103934665603ULL);
+    h = fnv1a("\n", 1, h);
+    h = fnv1a(types, (size_t)s->n_params, h);
+    for (int i = 0; i < c->n_prepared; i++) {
+        pg_prepared *p = &c->prepared[i];
+        if (p->hash == h && !strncmp(p->key, s->text, tlen) && p->key[tlen] == '\n' &&
+            !strcmp(p->key + tlen + 1, types)) {
+            *name = p->name;
+            return DX_OK;
+        }
+    }
+    if (c->n_prepared >= MAX_PREPARED)
+        return DX_OK;
+    pg_prepared *p = &c->prepared[c->n_prepared];
+    if (!(p->key = malloc(tlen + 2 + (size_t)s->n_params)))
+        return dx_oom("store");
+    memcpy(p->key, s->text, tlen);
+    p->key[tlen] = '\n';
+    memcpy(p->key + tlen + 1, types, (size_t)s->n_params + 1);
+    p->hash = h;
+    snprintf(p->name, sizeof p->name, "dx%u", c->next_name++);
+    PGresult *r = PQprepare(c->pg, p->name, s->text, s->n_params, (const Oid *)oids);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        dx_status st = pg_fail(c, r, "query");
+        PQclear(r);
+        free(p->key);
+        return st;
+    }
+    PQclear(r);
+    c->n_prepared++;
+    *name = p->name;
+    return DX_OK;
+}
+
 static dx_status pg_run(sql_stmt *s)
 {
     sql *c = s->c;
@@ -637,7 +721,16 @@ static dx_status pg_run(sql_stmt *s)
     }
     for (int attempt = 0;; attempt++) {
         PQclear(s->res);
-        s->res = PQexecParams(c->pg, s->text, s->n_params, (const Oid *)oids, vals, lens, fmts, 0);
+        s->res = NULL;
+        const char *name;
+        dx_status st = pg_prepared_name(s, oids, &name);
+        if (st && attempt == 0 && pg_revive(c))
+            continue;
+        if (st)
+            return st;
+        s->res = name[0] ? PQexecPrepared(c->pg, name, s->n_params, vals, lens, fmts, 0)
+                         : PQexecParams(c->pg, s->text, s->n_params, (const Oid *)oids, vals, lens,
+                                        fmts, 0);
         ExecStatusType es = PQresultStatus(s->res);
         if (es == PGRES_TUPLES_OK || es == PGRES_COMMAND_OK) {
             s->n_rows = es == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;

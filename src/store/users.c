@@ -43,15 +43,15 @@ static void read_user(sql_stmt *s, db_user *u)
 dx_status db_user_add(db *d, const char *name, const char *pw_hash, const char *created_at,
                       long long *id)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "INSERT INTO users(name, pw_hash, created_at) VALUES(?, ?, ?) "
                             "RETURNING id",
                             "ttt", name, pw_hash, created_at);
     if (!st) {
         int rc = step(s);
-        if (rc < 0 && sql_error_of(d->c) == SQL_ERR_CONSTRAINT)
+        if (rc < 0 && sql_error_of(c) == SQL_ERR_CONSTRAINT)
             st = dx_fail(DX_EARG, "an account named '%s' exists", name);
         else if (rc != 1)
             st = fail(d, "add user");
@@ -59,15 +59,15 @@ dx_status db_user_add(db *d, const char *name, const char *pw_hash, const char *
             *id = sql_int(s, 0);
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_get(db *d, const char *name, db_user *out)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "SELECT " USER_COLS " FROM users WHERE name = ?", "t", name);
+    dx_status st = sql_prep(c, &s, "SELECT " USER_COLS " FROM users WHERE name = ?", "t", name);
     if (!st) {
         int rc = step(s);
         if (rc == 1)
@@ -78,7 +78,7 @@ dx_status db_user_get(db *d, const char *name, db_user *out)
             st = fail(d, "read user");
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
@@ -95,44 +95,43 @@ static dx_status change(db *d, sql_stmt *s, dx_status st, const char *what, bool
 
 dx_status db_user_set_password(db *d, long long id, const char *pw_hash)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st =
-        sql_prep(d->c, &s, "UPDATE users SET pw_hash = ? WHERE id = ?", "ti", pw_hash, id);
+    dx_status st = sql_prep(c, &s, "UPDATE users SET pw_hash = ? WHERE id = ?", "ti", pw_hash, id);
     st = change(d, s, st, "set password", true);
     if (!st) {
-        st = sql_prep(d->c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", id);
+        st = sql_prep(c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", id);
         st = change(d, s, st, "end sessions", false);
     }
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_set_disabled(db *d, const char *name, bool disabled)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "UPDATE users SET disabled = ? WHERE name = ?", "it",
+    dx_status st = sql_prep(c, &s, "UPDATE users SET disabled = ? WHERE name = ?", "it",
                             (long long)disabled, name);
     st = change(d, s, st, "disable user", true);
     if (!st && disabled) {
-        st = sql_prep(d->c, &s,
+        st = sql_prep(c, &s,
                       "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)",
                       "t", name);
         st = change(d, s, st, "end sessions", false);
     }
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_set_quota(db *d, const char *name, int daily_premium)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "UPDATE users SET daily_premium = ? WHERE name = ?", "it",
+    dx_status st = sql_prep(c, &s, "UPDATE users SET daily_premium = ? WHERE name = ?", "it",
                             (long long)daily_premium, name);
     st = change(d, s, st, "set quota", true);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
@@ -142,9 +141,9 @@ dx_status db_user_list(db *d, json_t **out)
     json_t *arr = json_array();
     if (!arr)
         return dx_fail(DX_ENOMEM, "out of memory");
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT name, disabled, daily_premium, created_at, "
                             "(SELECT count(*) FROM sessions WHERE user_id = users.id) "
                             "FROM users ORDER BY name",
@@ -158,7 +157,7 @@ dx_status db_user_list(db *d, json_t **out)
     if (!st && rc != 0)
         st = fail(d, "list users");
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     if (st)
         json_decref(arr);
     else
@@ -169,27 +168,26 @@ dx_status db_user_list(db *d, json_t **out)
 dx_status db_session_add(db *d, const char *digest, long long user_id, long long now_s,
                          long long ttl_s)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
     /* expired sessions go as new ones come */
-    dx_status st = sql_prep(d->c, &s, "DELETE FROM sessions WHERE expires_s <= ?", "i", now_s);
+    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE expires_s <= ?", "i", now_s);
     st = change(d, s, st, "expire sessions", false);
     if (!st) {
         st = sql_prep(
-            d->c, &s,
-            "INSERT INTO sessions(digest, user_id, created_s, expires_s) VALUES(?, ?, ?, ?)",
+            c, &s, "INSERT INTO sessions(digest, user_id, created_s, expires_s) VALUES(?, ?, ?, ?)",
             "tiii", digest, user_id, now_s, now_s + ttl_s);
         st = change(d, s, st, "add session", false);
     }
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_session_user(db *d, const char *digest, long long now_s, db_user *out)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "SELECT " USER_COLS ", sessions.expires_s FROM sessions JOIN users ON "
                             "users.id = sessions.user_id WHERE sessions.digest = ?",
                             "t", digest);
@@ -209,54 +207,54 @@ dx_status db_session_user(db *d, const char *digest, long long now_s, db_user *o
     }
     sql_finalize(s);
     if (expired) {
-        dx_status st2 = sql_prep(d->c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
+        dx_status st2 = sql_prep(c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
         change(d, s, st2, "expire session", false);
         dx_fail(DX_ENOTFOUND, "the session has ended");
     }
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_session_delete(db *d, const char *digest)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
+    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
     st = change(d, s, st, "end session", false);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_session_delete_user(db *d, long long user_id)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", user_id);
+    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", user_id);
     st = change(d, s, st, "end sessions", false);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_key_set(db *d, long long user_id, const char *provider, const char *sealed)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "INSERT INTO user_keys(user_id, provider, sealed) VALUES(?, ?, ?) "
                             "ON CONFLICT(user_id, provider) DO UPDATE SET sealed = excluded.sealed",
                             "itt", user_id, provider, sealed);
     st = change(d, s, st, "save key", false);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_key_get(db *d, long long user_id, const char *provider, char **sealed)
 {
     *sealed = NULL;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
     dx_status st =
-        sql_prep(d->c, &s, "SELECT sealed FROM user_keys WHERE user_id = ? AND provider = ?", "it",
+        sql_prep(c, &s, "SELECT sealed FROM user_keys WHERE user_id = ? AND provider = ?", "it",
                  user_id, provider);
     if (!st) {
         int rc = step(s);
@@ -270,28 +268,28 @@ dx_status db_user_key_get(db *d, long long user_id, const char *provider, char *
         }
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_key_delete(db *d, long long user_id, const char *provider)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "DELETE FROM user_keys WHERE user_id = ? AND provider = ?",
-                            "it", user_id, provider);
+    dx_status st = sql_prep(c, &s, "DELETE FROM user_keys WHERE user_id = ? AND provider = ?", "it",
+                            user_id, provider);
     st = change(d, s, st, "delete key", false);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int *used)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
     /* the day's row, then one UPDATE that moves the count only when it stays
      * within the allowance: atomic on its own, on any SQL engine */
-    dx_status st = sql_prep(d->c, &s,
+    dx_status st = sql_prep(c, &s,
                             "INSERT INTO premium_calls(user_id, day, calls) VALUES(?, ?, 0) "
                             "ON CONFLICT(user_id, day) DO NOTHING",
                             "it", user_id, day);
@@ -299,7 +297,7 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
     bool taken = false;
     if (!st) {
         st =
-            sql_prep(d->c, &s,
+            sql_prep(c, &s,
                      "UPDATE premium_calls SET calls = calls + ? WHERE user_id = ? AND day = ? AND "
                      "calls + ? <= (SELECT daily_premium FROM users WHERE id = ?)",
                      "iitii", (long long)n, user_id, day, (long long)n, user_id);
@@ -310,8 +308,8 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
     }
     int count = 0;
     if (!st) {
-        st = sql_prep(d->c, &s, "SELECT calls FROM premium_calls WHERE user_id = ? AND day = ?",
-                      "it", user_id, day);
+        st = sql_prep(c, &s, "SELECT calls FROM premium_calls WHERE user_id = ? AND day = ?", "it",
+                      user_id, day);
         if (!st && step(s) == 1)
             count = (int)sql_int(s, 0);
         sql_finalize(s);
@@ -320,28 +318,27 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
         st = dx_fail(DX_ELIMIT, "today's allowance of premium calls is used up (%d made)", count);
     if (used)
         *used = count;
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_defaults_set(db *d, long long user_id, const char *members_json)
 {
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "UPDATE users SET default_members = ? WHERE id = ?", "ti",
+    dx_status st = sql_prep(c, &s, "UPDATE users SET default_members = ? WHERE id = ?", "ti",
                             members_json, user_id);
     st = change(d, s, st, "save default members", true);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }
 
 dx_status db_user_defaults_get(db *d, long long user_id, json_t **members)
 {
     *members = NULL;
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st =
-        sql_prep(d->c, &s, "SELECT default_members FROM users WHERE id = ?", "i", user_id);
+    dx_status st = sql_prep(c, &s, "SELECT default_members FROM users WHERE id = ?", "i", user_id);
     if (!st) {
         int rc = step(s);
         if (rc == 1 && !sql_is_null(s, 0))
@@ -352,7 +349,7 @@ dx_status db_user_defaults_get(db *d, long long user_id, json_t **members)
             st = fail(d, "read default members");
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     if (!st && *members && !json_is_array(*members)) {
         json_decref(*members);
         *members = NULL;
@@ -365,9 +362,9 @@ dx_status db_question_owner(db *d, const char *id, long long *owner, char *share
     *owner = 0;
     if (share && cap)
         share[0] = '\0';
-    pthread_mutex_lock(&d->mu);
+    sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(d->c, &s, "SELECT owner, share FROM questions WHERE id = ?", "t", id);
+    dx_status st = sql_prep(c, &s, "SELECT owner, share FROM questions WHERE id = ?", "t", id);
     if (!st) {
         int rc = step(s);
         if (rc == 1) {
@@ -382,6 +379,6 @@ dx_status db_question_owner(db *d, const char *id, long long *owner, char *share
         }
     }
     sql_finalize(s);
-    pthread_mutex_unlock(&d->mu);
+    db_put(d, c);
     return st;
 }

@@ -67,10 +67,10 @@ def fake():
 
 
 class Instance:
-    def __init__(self, tmp, fake, db, *args):
+    def __init__(self, tmp, fake, db, *args, a_says=A_SAYS):
         cfg = tmp / "council.ini"
         lines = ["[council]", "timeout_s = 60", "synthesizer = writer"]
-        for name, model in (("a", slowsay(A_SAYS)), ("b", slowsay(B_SAYS)),
+        for name, model in (("a", slowsay(a_says)), ("b", slowsay(B_SAYS)),
                             ("writer", slowsay("Paris."))):
             lines += ["[member.%s]" % name, "type = remote", "tier = free",
                       "base_url = " + fake.base_url, "model = " + model]
@@ -262,3 +262,136 @@ def test_kill9_on_a_is_interrupted_by_b(tmp_path_factory, fake, pg):
     finally:
         a.stop()
         b.stop()
+
+
+def psql(url, query):
+    r = subprocess.run(["psql", "-qAt", url, "-c", query], check=True, capture_output=True,
+                       text=True)
+    return r.stdout.strip()
+
+
+def status(s, qid):
+    return s.json("GET", "/api/v1/questions/" + qid)[1]["status"]
+
+
+def running(s):
+    return s.json("GET", "/api/v1/health")[1]["running"]
+
+
+# member a's answer in busy_pair: 35 one-letter words, about 7 s, so that a question stays
+# busy while the test asks the next ones on a loaded machine (council.ini lines are short)
+LONG_SAYS = " ".join("parisisthecapitaloffranceontheseine")
+
+
+@pytest.fixture
+def busy_pair(tmp_path_factory, fake, pg):
+    """A and B with one slot each, on a fresh database."""
+    db = pg()
+    args = ("--rate-limit", "0", "--max-running", "1")
+    a = Instance(tmp_path_factory.mktemp("qa"), fake, db, *args, a_says=LONG_SAYS)
+    b = Instance(tmp_path_factory.mktemp("qb"), fake, db, *args, a_says=LONG_SAYS)
+    yield a, b, db
+    for s in (a, b):
+        s.stop()
+
+
+def test_a_busy_question_is_answered_by_b(busy_pair):
+    a, b, db = busy_pair
+    st, q1 = a.json("POST", "/api/v1/questions", {"question": "What is the capital of France?"})
+    assert st == 201
+    wait_for(lambda: status(a, q1["id"]) == "running")
+    # A's one slot is taken: the next question asked through A runs on B meanwhile
+    st, q2 = a.json("POST", "/api/v1/questions", {"question": "Which river runs through Paris?"})
+    assert st == 201
+    wait_for(lambda: status(a, q2["id"]) == "running", timeout=10)
+    assert status(a, q1["id"]) == "running", "q2 waited for A's slot"
+    assert running(a) == 1 and running(b) == 1
+    owners = dict(line.split("|") for line in psql(
+        db, "SELECT id, instance FROM questions WHERE id IN ('%s', '%s')" % (q1["id"], q2["id"])
+    ).splitlines())
+    assert owners[q1["id"]] and owners[q2["id"]] and owners[q1["id"]] != owners[q2["id"]], owners
+    # with both slots taken a third waits in the shared queue, then runs where one frees first
+    st, q3 = b.json("POST", "/api/v1/questions", {"question": "Name a bridge in Paris."})
+    assert st == 201 and status(b, q3["id"]) == "queued"
+    # A, which admitted q2, follows it live from B's events and sees it done
+    events = a.events(q2["id"])
+    assert events[-1][0] == "result" and events[-1][1]["status"] == "done", events[-3:]
+    assert texts(events)[0] == LONG_SAYS
+    assert a.events(q3["id"])[-1][1]["status"] == "done"
+    for q in (q1, q2):
+        assert status(b, q["id"]) == "done"
+
+
+def test_claimer_killed_is_interrupted_and_the_queue_goes_on(busy_pair):
+    a, b, db = busy_pair
+    st, q1 = a.json("POST", "/api/v1/questions", {"question": "Name a river in France."})
+    assert st == 201
+    wait_for(lambda: status(a, q1["id"]) == "running")
+    st, q2 = a.json("POST", "/api/v1/questions", {"question": "Name a mountain in France."})
+    assert st == 201
+    wait_for(lambda: running(b) == 1, timeout=10)  # B claimed it
+    st, q3 = a.json("POST", "/api/v1/questions", {"question": "Name a lake in France."})
+    assert st == 201 and status(a, q3["id"]) == "queued"
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("a", a.events(q2["id"], timeout=60)))
+    t.start()
+    time.sleep(0.3)
+    b.proc.kill()  # the claimer dies mid-answer
+    b.proc.wait()
+    wait_for(lambda: status(a, q2["id"]) == "interrupted", timeout=10 * LEASE_MS / 1000)
+    t.join(20)
+    last = got["a"][-1]
+    assert last[0] == "error" and last[1]["code"] == "interrupted", got["a"][-3:]
+    # the released question did not die with B: A takes it once its slot is free
+    assert a.events(q3["id"])[-1][1]["status"] == "done"
+    assert status(a, q1["id"]) == "done"
+
+
+def council_stream(s, messages):
+    """POST /v1/chat/completions (model council, streamed) to s: the content it streams."""
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+    body = {"model": "council", "stream": True, "messages": messages}
+    c.request("POST", "/v1/chat/completions", body=json.dumps(body).encode(),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 200, r.read()
+    out = []
+    for raw in r:
+        line = raw.decode().strip()
+        if line.startswith("data: ") and line != "data: [DONE]":
+            obj = json.loads(line[6:])
+            delta = obj["choices"][0]["delta"] if obj.get("choices") else {}
+            out.append(delta.get("content") or "")
+    c.close()
+    return "".join(out)
+
+
+def test_openai_council_runs_where_a_slot_is_free(busy_pair, fake):
+    a, b, db = busy_pair
+    st, q1 = a.json("POST", "/api/v1/questions", {"question": "What is the capital of France?"})
+    assert st == 201
+    wait_for(lambda: status(a, q1["id"]) == "running")
+    # a /v1 council request to the busy A is answered by B (the store says who claimed it),
+    # streamed through A
+    content = council_stream(a, [{"role": "user", "content": "Capital of Italy?"}])
+    assert "Paris." in content, content
+
+    def instance_of(question):
+        return psql(db, "SELECT instance FROM questions WHERE question = '%s'" % question)
+    assert instance_of("Capital of Italy?") != instance_of("What is the capital of France?")
+    # so does a conversation: the earlier turns the client sent go with it through the store
+    st, q2 = a.json("POST", "/api/v1/questions", {"question": "Name a river in France."})
+    assert st == 201
+    wait_for(lambda: status(a, q2["id"]) == "running")  # A is busy again
+    content = council_stream(a, [{"role": "user", "content": "Capital of Spain?"},
+                                 {"role": "assistant", "content": "Madrid."},
+                                 {"role": "user", "content": "And of Portugal?"}])
+    assert "Paris." in content, content
+    assert instance_of("And of Portugal?") not in ("", instance_of("Name a river in France."))
+    # the members on B were asked with those turns before the question (the writer's
+    # synthesis prompt sees the question alone)
+    asked = [r["body"]["messages"] for r in fake.requests
+             if (r["body"].get("messages") or [{}])[-1].get("content") == "And of Portugal?"]
+    assert len(asked) >= 2, len(asked)
+    for m in asked:
+        assert [x["content"] for x in m[-3:]] == ["Capital of Spain?", "Madrid.", "And of Portugal?"]

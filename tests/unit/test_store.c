@@ -515,6 +515,91 @@ TEST(dead_instances_questions_are_interrupted)
     db_close(b);
 }
 
+static const char *status_of(db *d, const char *id, char out[16])
+{
+    json_t *q = NULL;
+    out[0] = '\0';
+    if (!db_question_get(d, id, false, &q))
+        snprintf(out, 16, "%s", json_string_value(json_object_get(q, "status")));
+    json_decref(q);
+    return out;
+}
+
+TEST(released_questions_are_claimed_once_oldest_first)
+{
+    fresh();
+    db *a, *b;
+    CHECK_EQ_INT(db_open(path, &a), DX_OK);
+    CHECK_EQ_INT(db_open(path, &b), DX_OK);
+    db_listener *l = NULL;
+    if (pg_url[0])
+        CHECK_EQ_INT(db_listener_open(b, &l), DX_OK);
+    for (int i = 1; i <= 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "q%d", i);
+        CHECK_EQ_INT(db_question_insert(a, id, "x", NULL, 0, "t"), DX_OK);
+    }
+    /* nothing released: nothing to claim */
+    char id[DX_HTTP_MAX_ID + 1];
+    bool got = true;
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(!got);
+    /* only the instance that inserted a queued question releases it, once */
+    CHECK_EQ_INT(db_question_release(b, "q2"), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_release(a, "q2"), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q2"), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_release(a, "q1"), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q3"), DX_OK);
+    CHECK_EQ_INT(db_question_set_status(a, "q4", QUESTION_RUNNING, NULL), DX_OK);
+    CHECK_EQ_INT(db_question_release(a, "q4"), DX_ENOTFOUND); /* running: not queued */
+    if (l) {                                                  /* "q ID" wakes the others */
+        char kind = 0, nid[40];
+        bool heard = false;
+        for (int i = 0; i < 50 && !heard; i++)
+            CHECK_EQ_INT(db_listener_wait(l, 100, &kind, nid, sizeof nid, &heard), DX_OK);
+        CHECK(heard && kind == 'q' && !strcmp(nid, "q2"));
+    }
+    /* the oldest first, each once, whichever instance asks */
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q1"));
+    CHECK_EQ_INT(db_question_claim(a, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q2"));
+    /* a claimed question is its claimer's: it may release it again */
+    CHECK_EQ_INT(db_question_release(a, "q1"), DX_ENOTFOUND);
+    char stat[16];
+    CHECK_STR(status_of(a, "q1", stat), "queued");
+    if (pg_url[0]) {
+        /* a stops answering: its own questions (q2 claimed, q4 running) are
+         * interrupted, b's claim (q1) stays, and the released q3 waits */
+        usleep(30 * 1000);
+        int reaped = -1;
+        CHECK_EQ_INT(db_heartbeat(b, 18, 20, &reaped), DX_OK);
+        CHECK_EQ_INT(reaped, 2);
+        CHECK_STR(status_of(b, "q2", stat), "interrupted");
+        CHECK_STR(status_of(b, "q4", stat), "interrupted");
+        CHECK_STR(status_of(b, "q1", stat), "queued");
+        CHECK_STR(status_of(b, "q3", stat), "queued");
+    }
+    /* the earlier turns an asker gave travel with a released question */
+    const char *turns = "[[\"Capital of Spain?\", \"Madrid.\"]]";
+    char *ctx = NULL;
+    CHECK_EQ_INT(db_question_context_set(a, "q3", turns), DX_OK);
+    CHECK_EQ_INT(db_question_context_set(a, "nosuch", turns), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_context(b, "q3", &ctx), DX_OK);
+    CHECK(ctx && !strcmp(ctx, turns));
+    free(ctx);
+    CHECK_EQ_INT(db_question_context(b, "q1", &ctx), DX_OK);
+    CHECK(!ctx);
+    CHECK_EQ_INT(db_question_context(b, "nosuch", &ctx), DX_ENOTFOUND);
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(got && !strcmp(id, "q3"));
+    CHECK_EQ_INT(db_question_claim(b, id, &got), DX_OK);
+    CHECK(!got);
+    db_listener_close(l);
+    db_close(a);
+    db_close(b);
+}
+
 TEST(events_notify_listeners)
 {
     if (!pg_url[0])
@@ -620,6 +705,85 @@ TEST(rate_limit_is_shared)
     db_close(b);
 }
 
+/* One thread's share of pool_serves_threads_at_once: questions asked,
+ * answered (a transaction) and read back while the others do the same. */
+typedef struct pool_job {
+    db *d;
+    int k, bad;
+} pool_job;
+
+static void *pool_worker(void *arg)
+{
+    pool_job *w = arg;
+    for (int i = 0; i < 15; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "w%d-%d", w->k, i);
+        db_member m[2] = {member("alpha", "done", "blue"), member("beta", "done", id)};
+        db_finish f = {.id = id,
+                       .status = QUESTION_DONE,
+                       .finished_at = "2026-02-01T00:00:01Z",
+                       .members = m,
+                       .n_members = 2,
+                       .result = "{\"answer\": \"blue\"}",
+                       .label = "agree"};
+        json_t *q = NULL;
+        if (db_question_insert(w->d, id, "Why is the sky blue?", NULL, 0, "t") ||
+            db_member_save(w->d, id, 0, &m[0]) || db_question_finish(w->d, &f) ||
+            db_question_get(w->d, id, true, &q)) {
+            w->bad++;
+            continue;
+        }
+        json_t *ms = json_object_get(q, "members");
+        if (strcmp(json_string_value(json_object_get(q, "status")), "done") ||
+            json_array_size(ms) != 2 ||
+            strcmp(json_string_value(json_object_get(json_array_get(ms, 1), "text")), id))
+            w->bad++;
+        json_decref(q);
+    }
+    return NULL;
+}
+
+TEST(pool_serves_threads_at_once)
+{
+    fresh();
+    setenv("DRUX_DB_CONNECTIONS", "3", 1);
+    db *d;
+    dx_status st = db_open(path, &d);
+    unsetenv("DRUX_DB_CONNECTIONS");
+    CHECK_EQ_INT(st, DX_OK);
+    if (pg_url[0]) { /* three connections to the database, as asked */
+        sql *c;
+        CHECK_EQ_INT(sql_open(path, &c), DX_OK);
+        sql_stmt *s;
+        bool row = false;
+        CHECK_EQ_INT(sql_prep(c, &s,
+                              "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                              "current_database() AND pid <> pg_backend_pid()",
+                              ""),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), 3);
+        sql_finalize(s);
+        sql_close(c);
+    }
+    pool_job w[6];
+    pthread_t t[6];
+    for (int k = 0; k < 6; k++) {
+        w[k] = (pool_job){.d = d, .k = k};
+        CHECK(pthread_create(&t[k], NULL, pool_worker, &w[k]) == 0);
+    }
+    for (int k = 0; k < 6; k++) {
+        pthread_join(t[k], NULL);
+        CHECK_EQ_INT(w[k].bad, 0);
+    }
+    json_t *list = NULL;
+    CHECK_EQ_INT(db_question_list(d, NULL, 200, NULL, &list), DX_OK);
+    CHECK_EQ_INT(json_array_size(list), 90);
+    json_decref(list);
+    db_close(d);
+}
+
 /* ---- the seam itself ---- */
 
 TEST(seam_placeholders_types_and_errors)
@@ -685,6 +849,35 @@ TEST(seam_placeholders_types_and_errors)
     /* a syntax error is an error of its own kind, never a crash */
     CHECK_EQ_INT(sql_do(c, NULL, "SELEC nonsense", ""), DX_EIO);
     CHECK_EQ_INT(sql_error_of(c), SQL_ERR_OTHER);
+    /* one text run again and again, with a value and with NULL (PostgreSQL
+     * prepares it once per parameter type), also after a failed transaction */
+    for (int k = 0; k < 6; k++) {
+        if (k == 3) {
+            CHECK_EQ_INT(sql_begin(c), DX_OK);
+            CHECK_EQ_INT(sql_do(c, NULL, "INSERT INTO t(name) VALUES(?)", "t", "a'?"), DX_EARG);
+            sql_rollback(c);
+        }
+        const char *text = "SELECT CAST(?1 AS TEXT) IS NULL, ?2 + 1";
+        CHECK_EQ_INT(k % 2 ? sql_prep(c, &s, text, "ni", (long long)k)
+                           : sql_prep(c, &s, text, "ti", "x", (long long)k),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), k % 2);
+        CHECK_EQ_INT(sql_int(s, 1), k + 1);
+        sql_finalize(s);
+    }
+    if (pg_url[0]) { /* those two, kept by the server for this connection (and this query) */
+        CHECK_EQ_INT(sql_prep(c, &s,
+                              "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE "
+                              "'SELECT CAST($1 AS TEXT) IS NULL%'",
+                              ""),
+                     DX_OK);
+        CHECK_EQ_INT(sql_step(s, &row), DX_OK);
+        CHECK(row);
+        CHECK_EQ_INT(sql_int(s, 0), 2);
+        sql_finalize(s);
+    }
     sql_close(c);
 }
 
@@ -724,8 +917,10 @@ static void run_all(void)
     RUN(seam_placeholders_types_and_errors);
     RUN(dead_instances_questions_are_interrupted);
     RUN(events_notify_listeners);
+    RUN(released_questions_are_claimed_once_oldest_first);
     RUN(posted_events_are_stored_in_order);
     RUN(rate_limit_is_shared);
+    RUN(pool_serves_threads_at_once);
     RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
 }
 
