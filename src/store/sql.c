@@ -548,6 +548,20 @@ static pg_param *pg_slot(sql_stmt *s, int i)
     return p;
 }
 
+/* Parameter i of a PostgreSQL statement holds a copy of n bytes (ended by a
+ * NUL, which text needs), sent in format fmt (0 text, 1 binary) as type oid. */
+static void pg_copy(sql_stmt *s, int i, const void *b, size_t n, int fmt, unsigned oid)
+{
+    pg_param *p = pg_slot(s, i);
+    if (!p || !(p->val = malloc(n + 1)))
+        return; /* the statement then fails on a missing parameter */
+    memcpy(p->val, b, n);
+    p->val[n] = '\0';
+    p->len = (int)n;
+    p->fmt = fmt;
+    p->oid = oid;
+}
+
 void sql_bind_textn(sql_stmt *s, int i, const char *t, size_t n)
 {
     if (!t) {
@@ -558,13 +572,7 @@ void sql_bind_textn(sql_stmt *s, int i, const char *t, size_t n)
         sqlite3_bind_text(s->lite, i, t, (int)n, SQLITE_TRANSIENT);
         return;
     }
-    pg_param *p = pg_slot(s, i);
-    if (!p || !(p->val = malloc(n + 1)))
-        return; /* the statement then fails on a missing parameter */
-    memcpy(p->val, t, n);
-    p->val[n] = '\0';
-    p->len = (int)n;
-    p->oid = OID_TEXT;
+    pg_copy(s, i, t, n, 0, OID_TEXT);
 }
 
 void sql_bind_text(sql_stmt *s, int i, const char *t)
@@ -604,13 +612,7 @@ void sql_bind_blob(sql_stmt *s, int i, const void *b, size_t n)
         sqlite3_bind_blob(s->lite, i, b, (int)n, SQLITE_TRANSIENT);
         return;
     }
-    pg_param *p = pg_slot(s, i);
-    if (!p || !(p->val = malloc(n ? n : 1)))
-        return;
-    memcpy(p->val, b, n);
-    p->len = (int)n;
-    p->fmt = 1;
-    p->oid = OID_BYTEA;
+    pg_copy(s, i, b, n, 1, OID_BYTEA);
 }
 
 static void bind_va(sql_stmt *s, const char *types, va_list ap)
