@@ -873,6 +873,8 @@ const char *cns_answer_kind_str(cns_answer_kind k)
         return "extractive";
     case CNS_ANSWER_SINGLE_VOICE:
         return "single_voice";
+    case CNS_ANSWER_STRONGEST:
+        return "strongest";
     case CNS_ANSWER_NONE:
         break;
     }
@@ -1179,6 +1181,31 @@ static const char *single_voice_text(const cns_result *r)
     return NULL;
 }
 
+/* The strongest member (opt->strongest) when its answer is the council's:
+ * it answered, and the members agree on nothing, so a writer could only blend
+ * the sides (on TruthfulQA the 0.5B writer lost to the 1.5B member alone
+ * there), or they agree on the direct answer with nothing disputed, which it
+ * states itself. NULL otherwise (the writer writes). */
+static const cns_member *lead_member(const cns_result *r, const cns_synth_options *opt)
+{
+    const cns_analysis *an = &r->analysis;
+    const cns_member *m = NULL;
+    for (size_t i = 0; opt->strongest && i < r->n_members && !m; i++)
+        if (r->members[i].usable && !strcmp(r->members[i].name, opt->strongest))
+            m = &r->members[i];
+    if (!m || an->usable < 2)
+        return NULL;
+    if (an->label == CNS_LABEL_DISAGREE || an->label == CNS_LABEL_NO_COMMON_GROUND)
+        return m;
+    if (an->label != CNS_LABEL_CONSENSUS)
+        return NULL;
+    for (size_t i = 0; i < an->n_agreed; i++)
+        for (size_t k = 0; an->agreed[i].direct && k < an->agreed[i].n_members; k++)
+            if (!strcmp(an->agreed[i].members[k], m->name))
+                return m;
+    return NULL;
+}
+
 dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
 {
     static const cns_synth_options defaults = {0};
@@ -1204,6 +1231,26 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
         r->answer_source = "extractive";
         r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
         send_whole(opt, voice);
+        if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
+            parse_followups(r, reply.data, a);
+        from_model = r->n_followups;
+        goto followups;
+    }
+    const cns_member *lead = lead_member(r, opt);
+    if (lead) {
+        /* its words as written; the disputed points, with who said what, below */
+        dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+        st = dx_buf_puts(&b, lead->text);
+        if (!st && r->analysis.n_disputed)
+            st = put_disputed(r, "\n\n**Disputed**\n\n", &b);
+        if (!st && !(r->answer = arena_strndup(a, b.data ? b.data : "", b.len)))
+            st = dx_oom("consensus");
+        dx_buf_free(&b);
+        if (st)
+            goto out;
+        r->answer_source = "extractive";
+        r->answer_kind = CNS_ANSWER_STRONGEST;
+        send_whole(opt, r->answer);
         if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
             parse_followups(r, reply.data, a);
         from_model = r->n_followups;
