@@ -169,7 +169,8 @@ typedef struct cns_result {
     const char *answer;        /* NULL without synthesis */
     const char *answer_source; /* "model", "extractive" or NULL */
     cns_answer_kind answer_kind;
-    const char *answer_check; /* why a written answer was replaced (kind extractive), or NULL */
+    const char *answer_check;  /* why a written answer was replaced (kind extractive), or NULL */
+    const char *answer_member; /* whose answer it is (single_voice, strongest), or NULL */
     const char *followups[3];
     size_t n_followups;
     const char *followups_source; /* "model", "derived" or NULL */

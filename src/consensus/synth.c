@@ -1173,11 +1173,11 @@ static void send_whole(const cns_synth_options *opt, const char *text)
         opt->on_answer(opt->on_answer_user, text, strlen(text));
 }
 
-static const char *single_voice_text(const cns_result *r)
+static const cns_member *single_voice(const cns_result *r)
 {
     for (size_t i = 0; i < r->n_members; i++)
         if (r->members[i].usable)
-            return r->members[i].text;
+            return &r->members[i];
     return NULL;
 }
 
@@ -1219,18 +1219,20 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     r->category_source = "derived";
     r->answer_kind = CNS_ANSWER_NONE;
     r->answer_check = NULL;
+    r->answer_member = NULL;
     if (!opt->answer)
         goto category;
 
     r->n_followups = 0;
     size_t from_model = 0;
-    const char *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice_text(r) : NULL;
+    const cns_member *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice(r) : NULL;
     if (voice) {
         /* one usable answer: shown exactly as its member wrote it */
-        r->answer = voice;
+        r->answer = voice->text;
+        r->answer_member = voice->name;
         r->answer_source = "extractive";
         r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
-        send_whole(opt, voice);
+        send_whole(opt, voice->text);
         if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
             parse_followups(r, reply.data, a);
         from_model = r->n_followups;
@@ -1250,6 +1252,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
             goto out;
         r->answer_source = "extractive";
         r->answer_kind = CNS_ANSWER_STRONGEST;
+        r->answer_member = lead->name;
         send_whole(opt, r->answer);
         if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
             parse_followups(r, reply.data, a);
