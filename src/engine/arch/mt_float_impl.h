@@ -12,8 +12,8 @@
  *
  * and, per format, a vector type V, a load LD(p) of one vector's worth of
  * elements, a load LD_TAIL(p, k) of the k < that many at p (zeros after)
- * and FMA(acc, w, a). FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)
- * then defines:
+ * and FMA(acc, w, a). FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA, PF)
+ * (PF: whether decode prefetches, see PF_AHEAD) then defines:
  *
  *   mb_NAME  prompt processing (ops_block_fn): the block is cut into tiles
  *            of up to MAX_RM rows by four tokens; a tile keeps its
@@ -95,7 +95,7 @@
 #define CASES_RM(NAME, RM)                                                                         \
     CASE_TILE(NAME, RM, 1) CASE_TILE(NAME, RM, 2) CASE_TILE(NAME, RM, 3) CASE_TILE(NAME, RM, 4)
 
-#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                         \
+#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA, PF)                                     \
     FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                \
                                                                                                    \
     static void mb_##NAME(int n, const void *w, size_t ws, int rows, const void *a, size_t as,     \
@@ -128,9 +128,11 @@
         const char *pf = (const char *)w + PF_AHEAD * ws;                                          \
         for (; i + STEP <= n; i += STEP) {                                                         \
             const V v = LD(y + i);                                                                 \
-            _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                             \
-                _mm_prefetch(pf + 64 * k, PF_HINT);                                                \
-            pf += 64 * PF_LINES;                                                                   \
+            if (PF) {                                                                              \
+                _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                         \
+                    _mm_prefetch(pf + 64 * k, PF_HINT);                                            \
+                pf += 64 * PF_LINES;                                                               \
+            }                                                                                      \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] =                           \
                 FMA(acc[r], LD(AT(ET, w, (size_t)r * ws) + i), v);                                 \
         }                                                                                          \
