@@ -1042,14 +1042,15 @@ static void set_near(ctx *x, int i, int j, double p)
     x->near[(size_t)i * x->nm + (size_t)j] = x->near[(size_t)j * x->nm + (size_t)i] = (float)p;
 }
 
-/* The mean nearness over pairs of usable members, 0..1 (section 7). */
+/* The mean nearness over pairs of members that count in the percentage (usable,
+ * weight > 0), 0..1 (section 7). */
 static double members_near(const ctx *x, const cns_member *m, size_t nm)
 {
     double sum = 0;
     int pairs = 0;
     for (size_t i = 0; i < nm; i++)
         for (size_t j = i + 1; j < nm; j++)
-            if (m[i].usable && m[j].usable) {
+            if (m[i].usable && m[j].usable && m[i].weight > 0 && m[j].weight > 0) {
                 sum += x->near[i * x->nm + j];
                 pairs++;
             }
@@ -1286,9 +1287,31 @@ static int evidence_claim(const ctx *x, const point *pt, int k)
     return best;
 }
 
+/* §7 "members that did not answer": when the question asks for one thing and the
+ * direct answers were compared, a usable member that gave no direct answer and
+ * stands in no agreed or disputed point (garbage, a restated question, advice to
+ * ask someone else, an off-topic answer) neither agrees nor disagrees: its
+ * weight becomes 0, so it leaves the percentage. Its points stay unique. */
+static void leave_out_nonanswers(const ctx *x, cns_result *r, const point *pts, size_t np)
+{
+    if (!x->direct_on)
+        return;
+    for (size_t k = 0; k < r->n_members; k++) {
+        if (!r->members[k].usable || x->dgroup[k] >= 0)
+            continue;
+        bool part = false;
+        for (size_t p = 0; p < np && !part; p++)
+            part = (pts[p].mask >> k & 1) &&
+                   (pts[p].disputed || __builtin_popcountll(pts[p].mask) >= 2);
+        if (!part)
+            r->members[k].weight = 0;
+    }
+}
+
 /* Points to agreed / disputed / unique lists, the percentage and the label. */
 static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
 {
+    leave_out_nonanswers(x, r, pts, np);
     const cns_member *m = r->members;
     size_t nm = r->n_members;
     cns_analysis *an = &r->analysis;
@@ -1350,7 +1373,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         } else {
             an->unique[an->n_unique++] =
                 (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-            sc.den += CNS_W_UNIQUE;
+            sc.den += m[x->c[pt->rep].member].weight > 0 ? CNS_W_UNIQUE : 0;
         }
     }
     /* agreed points by support, most supported first (stable) */

@@ -961,7 +961,10 @@ TEST(consensus_reproducible_from_object)
         num += c * fmax(0, 2 * side[0] / tot - 1);
         den += c;
     }
-    den += 0.25 * (double)an->n_unique;
+    for (size_t i = 0; i < an->n_unique; i++) /* a member of weight 0 adds nothing */
+        for (size_t m = 0; m < r->n_members; m++)
+            if (!strcmp(r->members[m].name, an->unique[i].member) && r->members[m].weight > 0)
+                den += 0.25;
     CHECK(an->n_disputed == 1);
     CHECK_EQ_INT(an->consensus, (int)lrint(100 * num / den));
     arena_free(&a);
@@ -976,6 +979,64 @@ static cns_result *analyze_json(arena *a, const char *j)
     if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, NULL, a, &r))
         return NULL;
     return r;
+}
+
+/* The weight member k has in the percentage, -1 when it is not in r. */
+static double weight_of(const cns_result *r, const char *name)
+{
+    for (size_t m = 0; r && m < r->n_members; m++)
+        if (!strcmp(r->members[m].name, name))
+            return r->members[m].weight;
+    return -1;
+}
+
+TEST(members_that_did_not_answer_leave_the_percentage)
+{
+    /* a one-thing question that two members answer alike: a third member that gives no
+     * answer to it (off topic, the question restated, garbage) neither agrees nor
+     * disagrees, so it does not pull the percentage down (docs/consensus.md §7) */
+    static const char *other[] = {
+        "Pasta is a popular food, and many tourists visit every summer.",
+        "What is the capital of Italy? That is a good question.",
+        "xq7 zzkv plm0 rr#t 88jj wqq",
+    };
+    arena a = arena_make(64 << 10, 64 << 20);
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        char j[1024];
+        snprintf(j, sizeof j,
+                 "{\"question\":\"What is the capital of Italy?\",\"answers\":["
+                 "{\"model\":\"a\",\"text\":\"Rome is the capital of Italy.\"},"
+                 "{\"model\":\"b\",\"text\":\"The capital of Italy is Rome, on the Tiber.\"},"
+                 "{\"model\":\"c\",\"text\":\"%s\"}]}",
+                 other[i]);
+        cns_result *r = analyze_json(&a, j);
+        CHECK(r != NULL);
+        if (!r)
+            continue;
+        CHECK_MSG(r->analysis.label == CNS_LABEL_CONSENSUS && r->analysis.consensus >= 70,
+                  "case %zu: %s %d", i, cns_label_str(r->analysis.label), r->analysis.consensus);
+        CHECK_NEAR(weight_of(r, "c"), 0, 1e-12);
+        CHECK_NEAR(weight_of(r, "a"), 1, 1e-12);
+        CHECK(r->analysis.usable == 3); /* still a usable answer, shown as said by one member */
+    }
+    /* a member that answers differently stays in: a 2-against-1 dispute */
+    cns_result *r =
+        analyze_json(&a, "{\"question\":\"What is the capital of Italy?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Rome is the capital of Italy.\"},"
+                         "{\"model\":\"b\",\"text\":\"The capital of Italy is Rome.\"},"
+                         "{\"model\":\"c\",\"text\":\"Milan is the capital of Italy.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_PARTIAL && r->analysis.n_disputed == 1);
+    CHECK_NEAR(weight_of(r, "c"), 1, 1e-12);
+    /* an open question compares no direct answers: an off-topic member still counts */
+    r = analyze_json(&a, "{\"question\":\"Why do leaves change colour in autumn?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Trees stop making chlorophyll, so the green "
+                         "fades and yellow pigments show.\"},"
+                         "{\"model\":\"b\",\"text\":\"Trees stop making chlorophyll, so the green "
+                         "fades and the yellow pigments show through.\"},"
+                         "{\"model\":\"c\",\"text\":\"Pasta is a popular food in Italy.\"}]}");
+    CHECK(r != NULL);
+    CHECK_NEAR(weight_of(r, "c"), 1, 1e-12);
+    arena_free(&a);
 }
 
 TEST(evidence_is_each_supporters_own_words)
@@ -1189,6 +1250,7 @@ int main(void)
     RUN(category_keywords);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
+    RUN(members_that_did_not_answer_leave_the_percentage);
     RUN(evidence_is_each_supporters_own_words);
     RUN(labels_no_common_ground_majority_and_nonanswers);
     RUN(check_rejects_contradictions);
