@@ -1323,6 +1323,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
         return dx_oom("consensus");
     double W = mask_weight(m, nm, ~0ull);
+    an->unique_weight = x->many ? CNS_W_UNIQUE_LIST : CNS_W_UNIQUE;
     score sc = {0};
     dx_status st = add_direct_point(x, r, W, &sc);
     if (st)
@@ -1373,7 +1374,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         } else {
             an->unique[an->n_unique++] =
                 (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-            sc.den += m[x->c[pt->rep].member].weight > 0 ? CNS_W_UNIQUE : 0;
+            sc.den += m[x->c[pt->rep].member].weight > 0 ? an->unique_weight : 0;
         }
     }
     /* agreed points by support, most supported first (stable) */

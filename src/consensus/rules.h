@@ -83,8 +83,11 @@
 
 /* §7 table "direct answer": the count c_p of the direct-answer point (agreed or disputed). */
 #define CNS_W_DIRECT 2.0
-/* §7 table "unique": the count c_p of a one-member point. */
-#define CNS_W_UNIQUE 0.25
+/* §7 table "unique": the count c_p of a one-member point ... */
+#define CNS_W_UNIQUE 0.1
+/* ... and for a question asking for several things, where each item only one member lists is
+ * a difference in the answer, not a detail beside it. */
+#define CNS_W_UNIQUE_LIST 0.25
 
 /* §7: with an agreed point the percentage is at least this (so ≤ 5 % means nothing agreed). */
 #define CNS_AGREED_MIN_PERCENT 6

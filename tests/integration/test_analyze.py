@@ -95,7 +95,7 @@ def check_invariants(obj):
             den += cp
         # a member left out of the percentage (weight 0: gave no answer the others could be
         # compared with) adds nothing, its unique points included
-        den += 0.25 * sum(1 for p in an["unique"] if weight[p["member"]] > 0)
+        den += an["unique_weight"] * sum(1 for p in an["unique"] if weight[p["member"]] > 0)
         want = 100 * num / den
         assert 0 <= an["nearness"] <= 1
         if not an["agreed"] and want <= 5.5:  # nothing agreed: how near the answers came, 0..5
