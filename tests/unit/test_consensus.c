@@ -86,6 +86,24 @@ TEST(features_numbers_and_units)
     CHECK(f.n_qty == 1 && g.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("40 °C", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* an oven setting converted and rounded to ten degrees: 400 °F is 204.4 °C */
+    CHECK(cns_text_features("200 °C", &a, &f) == DX_OK);
+    CHECK(cns_text_features("400 °F", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("450 °F", &a, &g) == DX_OK); /* 232 °C */
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("104 °F", &a, &f) == DX_OK); /* 40 °C */
+    CHECK(cns_text_features("36.6 °C", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a weight converted between units cannot keep its written digits: 7.5 lb is 3.40 kg */
+    CHECK(cns_text_features("about 3.5 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 7.5 pounds", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("3.5 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("7.5 pounds", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("6.5 pounds", &a, &g) == DX_OK); /* 2.95 kg */
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("70 kg", &a, &f) == DX_OK);
     CHECK(cns_text_features("154 lb", &a, &g) == DX_OK);
     CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
