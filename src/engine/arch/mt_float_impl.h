@@ -12,8 +12,8 @@
  *
  * and, per format, a vector type V, a load LD(p) of one vector's worth of
  * elements, a load LD_TAIL(p, k) of the k < that many at p (zeros after)
- * and FMA(acc, w, a). FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)
- * then defines:
+ * and FMA(acc, w, a). FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA, PF)
+ * (PF: whether decode prefetches, see PF_AHEAD) then defines:
  *
  *   mb_NAME  prompt processing (ops_block_fn): the block is cut into tiles
  *            of up to MAX_RM rows by four tokens; a tile keeps its
@@ -36,14 +36,17 @@
 
 #include "engine/arch/ops_arch.h"
 
-/* Decode prefetches the rows PF_AHEAD rows on (the next call's), as
- * non-temporal: each weight is read once per token, so it need not
- * displace what L2 and L3 hold. */
+/* Decode prefetches the rows PF_AHEAD rows on (the next call's) into L2.
+ * Not non-temporal: on Intel's server cores an NTA prefetch fills L1 only,
+ * and four rows of a wide matrix (4 x 19 KiB for Qwen2.5-0.5B's ffn_down in
+ * F32) are more than L1 holds, so the lines were gone before their load and
+ * were read from memory twice (F32 decode at 43% of the bandwidth bound on a
+ * Xeon; T1 gives 90-100%, and 19-21 against 17-18 tok/s for T0 on F16). */
 #ifndef PF_AHEAD
 #define PF_AHEAD 4
 #endif
 #ifndef PF_HINT
-#define PF_HINT _MM_HINT_NTA
+#define PF_HINT _MM_HINT_T1
 #endif
 #define AT(T, p, bytes) ((const T *)((const char *)(p) + (bytes)))
 
@@ -92,7 +95,7 @@
 #define CASES_RM(NAME, RM)                                                                         \
     CASE_TILE(NAME, RM, 1) CASE_TILE(NAME, RM, 2) CASE_TILE(NAME, RM, 3) CASE_TILE(NAME, RM, 4)
 
-#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                         \
+#define FLOAT_KERNELS(NAME, ET, STEP, V, LD, LD_TAIL, FMA, PF)                                     \
     FLOAT_TILE(NAME, ET, STEP, V, LD, LD_TAIL, FMA)                                                \
                                                                                                    \
     static void mb_##NAME(int n, const void *w, size_t ws, int rows, const void *a, size_t as,     \
@@ -125,9 +128,11 @@
         const char *pf = (const char *)w + PF_AHEAD * ws;                                          \
         for (; i + STEP <= n; i += STEP) {                                                         \
             const V v = LD(y + i);                                                                 \
-            _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                             \
-                _mm_prefetch(pf + 64 * k, PF_HINT);                                                \
-            pf += 64 * PF_LINES;                                                                   \
+            if (PF) {                                                                              \
+                _Pragma("GCC unroll 4") for (int k = 0; k < PF_LINES; k++)                         \
+                    _mm_prefetch(pf + 64 * k, PF_HINT);                                            \
+                pf += 64 * PF_LINES;                                                               \
+            }                                                                                      \
             _Pragma("GCC unroll 4") for (int r = 0; r < 4; r++) acc[r] =                           \
                 FMA(acc[r], LD(AT(ET, w, (size_t)r * ws) + i), v);                                 \
         }                                                                                          \
