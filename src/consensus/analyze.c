@@ -546,13 +546,45 @@ static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
     return DX_OK;
 }
 
+/* Whether an answer holds nothing but whitespace and a model's special tokens
+ * ("<|endoftext|>", "<|im_start|>assistant", "<s>", "</s>", "<eos>"): a
+ * generation that ended before it wrote anything. */
+static bool blank_answer(const char *s)
+{
+    static const char *const plain[] = {"<s>", "</s>", "<eos>", "<bos>", "<pad>", "<unk>"};
+    while (s && *s) {
+        if (isspace((unsigned char)*s)) {
+            s++;
+            continue;
+        }
+        if (!strncmp(s, "<|", 2)) {
+            const char *e = strstr(s + 2, "|>");
+            if (!e || e - s > 64)
+                return false;
+            s = e + 2;
+            /* a role name right after a turn marker is part of the template */
+            if (!strncmp(s, "assistant", 9) || !strncmp(s, "user", 4) || !strncmp(s, "system", 6))
+                while (isalpha((unsigned char)*s))
+                    s++;
+            continue;
+        }
+        size_t i = 0, n = sizeof plain / sizeof *plain;
+        while (i < n && strncmp(s, plain[i], strlen(plain[i])))
+            i++;
+        if (i == n)
+            return false;
+        s += strlen(plain[i]);
+    }
+    return true;
+}
+
 /* Claims of every member that answered; marks refusals and empty answers. */
 static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 {
     dx_status st = DX_OK;
     size_t done = 0;
     for (size_t i = 0; i < nm; i++)
-        if (m[i].status == CNS_DONE && !all_space(m[i].text))
+        if (m[i].status == CNS_DONE && !blank_answer(m[i].text))
             done++;
     size_t per_member = done ? DX_CNS_MAX_TOTAL_CLAIMS / done : DX_CNS_MAX_TOTAL_CLAIMS;
     if (per_member > DX_CNS_MAX_CLAIMS)
@@ -566,10 +598,11 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         mb->claims = 0;
         if (mb->status != CNS_DONE)
             continue;
-        if (all_space(mb->text)) {
+        if (blank_answer(mb->text)) {
             mb->status = CNS_FAILED;
             if (!mb->error)
-                mb->error = "empty answer";
+                mb->error =
+                    all_space(mb->text) ? "empty answer" : "empty answer (only special tokens)";
             continue;
         }
         st = member_claims(x, mb, (int)i, per_member);

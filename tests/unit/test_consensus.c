@@ -1009,15 +1009,50 @@ static double weight_of(const cns_result *r, const char *name)
     return -1;
 }
 
+TEST(special_tokens_noise_and_bare_numbers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    /* only a model's special tokens: an empty answer (failed), not a claim */
+    cns_result *r =
+        analyze_json(&a, "{\"question\":\"What is 12 times 12?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"12 x 12 = 144.\"},"
+                         "{\"model\":\"b\",\"text\":\"<|im_end|><|im_start|>assistant\"},"
+                         "{\"model\":\"c\",\"text\":\" <s> </s> \"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
+    CHECK(r && r->members[1].status == CNS_FAILED && r->members[2].status == CNS_FAILED);
+    /* keyboard noise is no claim; real words with units, names and variables are */
+    cns_span *sp;
+    size_t n;
+    CHECK(cns_markdown_split("asdkj qwe zxc", 13, &a, &sp, &n) == DX_OK && n == 0);
+    const char *noise = "xq7 zzkv plm0 rr#t 88jj wqq";
+    CHECK(cns_markdown_split(noise, strlen(noise), &a, &sp, &n) == DX_OK && n == 0);
+    static const char *const words[] = {"6ft 1in",        "It uses python3 and x86.",
+                                        "O(log n) time.", "Strengths matter.",
+                                        "TCP UDP DNS",    "Le Caire est la capitale."};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        CHECK_MSG(cns_markdown_split(words[i], strlen(words[i]), &a, &sp, &n) == DX_OK && n == 1,
+                  "'%s' is a claim", words[i]);
+    /* "4." alone is CommonMark's empty numbered list item, but as an answer it is the number */
+    CHECK(cns_markdown_split("1969.", 5, &a, &sp, &n) == DX_OK && n == 1 &&
+          !strcmp(sp[0].text, "1969."));
+    CHECK(cns_markdown_split("4. Paris", 8, &a, &sp, &n) == DX_OK && n == 1 &&
+          !strcmp(sp[0].text, "Paris"));
+    r = analyze_json(&a,
+                     "{\"question\":\"What is 2 + 2?\",\"answers\":["
+                     "{\"model\":\"a\",\"text\":\"4.\"},{\"model\":\"b\",\"text\":\"Four.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_CONSENSUS);
+    arena_free(&a);
+}
+
 TEST(members_that_did_not_answer_leave_the_percentage)
 {
     /* a one-thing question that two members answer alike: a third member that gives no
-     * answer to it (off topic, the question restated, garbage) neither agrees nor
+     * answer to it (off topic, the question restated, advice to ask someone) neither agrees nor
      * disagrees, so it does not pull the percentage down (docs/consensus.md §7) */
     static const char *other[] = {
         "Pasta is a popular food, and many tourists visit every summer.",
         "What is the capital of Italy? That is a good question.",
-        "xq7 zzkv plm0 rr#t 88jj wqq",
+        "You should ask a local guide about that.",
     };
     arena a = arena_make(64 << 10, 64 << 20);
     for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
@@ -1269,6 +1304,7 @@ int main(void)
     RUN(category_keywords);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
+    RUN(special_tokens_noise_and_bare_numbers);
     RUN(members_that_did_not_answer_leave_the_percentage);
     RUN(evidence_is_each_supporters_own_words);
     RUN(labels_no_common_ground_majority_and_nonanswers);
