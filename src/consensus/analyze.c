@@ -330,8 +330,9 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     bool same =
         ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
+    /* a restated question takes no side, and two restatements agree on no answer */
     if (a->nonanswer || b->nonanswer)
-        return same ? REL_AGREE : REL_NONE; /* a restated question takes no side */
+        return same && !(a->nonanswer && b->nonanswer) ? REL_AGREE : REL_NONE;
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
@@ -615,6 +616,13 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
         x->c[i].nonanswer = only_question(x, &x->c[i]);
+    }
+    /* an answer that only restates the question says nothing: not usable (§1) */
+    for (size_t i = 0; i < nm; i++) {
+        bool says = false;
+        for (size_t k = 0; k < x->nc && !says; k++)
+            says = x->c[k].member == (int)i && !x->c[k].nonanswer;
+        m[i].usable &= says;
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
@@ -1443,6 +1451,8 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (!dropped || !pts)
         return dx_oom("consensus");
     dx_status st = relate_all(x, dropped);
+    for (size_t i = 0; i < nc; i++)
+        dropped[i] |= !r->members[x->c[i].member].usable; /* only restatements (§1) */
     if (!st)
         st = direct_settle(x, r);
     /* the claims stating direct answers are the direct point, not points of their own */

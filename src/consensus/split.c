@@ -55,6 +55,13 @@ static bool is_filler(const char *s, size_t n)
         "sure",  "certainly", "of course", "absolutely", "great",     "okay",   "ok",
         "hello", "hi",        "thanks",    "thank you",  "good luck", "cheers",
     };
+    /* "That's a great question!", "This is an interesting historical question." */
+    static const char *const about[] = {"this is a", "that is a", "that's a",
+                                        "it is a",   "it's a",    "what a"};
+    for (size_t i = 0; i < sizeof about / sizeof about[0]; i++)
+        if (starts_ci(s, about[i]) && n < 80 &&
+            (memmem(s, n, "question", 8) || memmem(s, n, "Question", 8)))
+            return true;
     if (n && s[n - 1] == ':')
         return true; /* "The main reasons are:" */
     for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)

@@ -1041,6 +1041,22 @@ TEST(special_tokens_noise_and_bare_numbers)
                      "{\"question\":\"What is 2 + 2?\",\"answers\":["
                      "{\"model\":\"a\",\"text\":\"4.\"},{\"model\":\"b\",\"text\":\"Four.\"}]}");
     CHECK(r && r->analysis.label == CNS_LABEL_CONSENSUS);
+    /* the question said back and remarks about the question: nothing agreed, no usable answer */
+    r = analyze_json(
+        &a, "{\"question\":\"Why did the Ming dynasty build the Great Wall?\",\"answers\":["
+            "{\"model\":\"a\",\"text\":\"Why did the Ming dynasty build the Great Wall? "
+            "This is an interesting historical question.\"},"
+            "{\"model\":\"b\",\"text\":\"That is a great question about the Ming "
+            "dynasty and the Great Wall.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_NO_ANSWER && r->analysis.n_agreed == 0);
+    /* beside a real answer a restatement is kept, and takes no side */
+    r = analyze_json(
+        &a, "{\"question\":\"Why did the Ming dynasty build the Great Wall?\",\"answers\":["
+            "{\"model\":\"a\",\"text\":\"Why did the Ming dynasty build the Great Wall? "
+            "To keep out raids from the Mongols.\"},"
+            "{\"model\":\"b\",\"text\":\"The Ming built it to defend against Mongol "
+            "raids from the north.\"}]}");
+    CHECK(r && r->analysis.usable == 2 && r->analysis.n_disputed == 0);
     arena_free(&a);
 }
 
@@ -1071,7 +1087,9 @@ TEST(members_that_did_not_answer_leave_the_percentage)
                   "case %zu: %s %d", i, cns_label_str(r->analysis.label), r->analysis.consensus);
         CHECK_NEAR(weight_of(r, "c"), 0, 1e-12);
         CHECK_NEAR(weight_of(r, "a"), 1, 1e-12);
-        CHECK(r->analysis.usable == 3); /* still a usable answer, shown as said by one member */
+        /* still a usable answer, shown as said by one member; one that only restates the
+         * question is no usable answer at all (§1) */
+        CHECK(i == 1 ? !r->members[2].usable && r->analysis.usable == 2 : r->analysis.usable == 3);
     }
     /* a member that answers differently stays in: a 2-against-1 dispute */
     cns_result *r =
