@@ -299,6 +299,18 @@ static bool question_parts_differ(const claim *a, const claim *b)
     return only_a && only_b;
 }
 
+/* A claim that asks the question back: a question made of nothing but the
+ * question's words, at least half of them ("Why did the Ming dynasty build the
+ * Great Wall?"). A statement of its words answers: a pick ("A hare is faster",
+ * "Carrie"), or words the features do not keep ("born in the U.S."). */
+static bool says_back(const claim *c)
+{
+    size_t n = strlen(c->text);
+    while (n && (isspace((unsigned char)c->text[n - 1]) || c->text[n - 1] == '*'))
+        n--;
+    return c->nonanswer && c->restates && n && c->text[n - 1] == '?';
+}
+
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
     ov o = overlap(a, b, false);
@@ -330,9 +342,10 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     bool same =
         ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
-    /* a restated question takes no side, and two restatements agree on no answer */
+    /* a restated question takes no side, and two restatements of the whole question
+     * agree on no answer (two picks from it, "Carrie" / "Carrie Underwood", do) */
     if (a->nonanswer || b->nonanswer)
-        return same && !(a->nonanswer && b->nonanswer) ? REL_AGREE : REL_NONE;
+        return same && !(says_back(a) && says_back(b)) ? REL_AGREE : REL_NONE;
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
@@ -617,11 +630,12 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         mark_tokens(x, &x->c[i].f);
         x->c[i].nonanswer = only_question(x, &x->c[i]);
     }
-    /* an answer that only restates the question says nothing: not usable (§1) */
+    /* an answer that only says the question back says nothing: not usable (§1); one
+     * that picks words of it ("Carrie" to "Kelly or Carrie?") answers */
     for (size_t i = 0; i < nm; i++) {
         bool says = false;
         for (size_t k = 0; k < x->nc && !says; k++)
-            says = x->c[k].member == (int)i && !x->c[k].nonanswer;
+            says = x->c[k].member == (int)i && !says_back(&x->c[k]);
         m[i].usable &= says;
     }
     for (size_t i = 0; i < x->nc && !st; i++)

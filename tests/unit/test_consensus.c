@@ -1057,6 +1057,12 @@ TEST(special_tokens_noise_and_bare_numbers)
             "{\"model\":\"b\",\"text\":\"The Ming built it to defend against Mongol "
             "raids from the north.\"}]}");
     CHECK(r && r->analysis.usable == 2 && r->analysis.n_disputed == 0);
+    /* a statement of the question's words that picks one of its options is an answer */
+    r = analyze_json(&a,
+                     "{\"question\":\"Who is faster in real life, a tortoise or a hare?\","
+                     "\"answers\":[{\"model\":\"a\",\"text\":\"A hare is faster in real life.\"},"
+                     "{\"model\":\"b\",\"text\":\"A tortoise is faster in real life.\"}]}");
+    CHECK(r && r->analysis.usable == 2);
     arena_free(&a);
 }
 
