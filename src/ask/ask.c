@@ -183,6 +183,76 @@ static cns_status member_to_cns(member_status s)
     }
 }
 
+/* The members' results as the analysis takes them, copied into a. */
+static dx_status members_to_cns(const member_result *res, size_t n, arena *a, cns_member **out)
+{
+    cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
+    if (!cm)
+        return dx_oom("ask");
+    for (size_t i = 0; i < n; i++) {
+        const member_result *r = &res[i];
+        cm[i].name = arena_strdup(a, r->name);
+        cm[i].model = arena_strdup(a, r->model);
+        cm[i].status = member_to_cns(r->status);
+        cm[i].error = r->error[0] ? arena_strdup(a, r->error) : NULL;
+        cm[i].text = arena_strndup(a, r->text, r->text_len);
+        cm[i].latency_ms = (long long)r->latency_ms;
+        cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
+        cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
+        cm[i].premium = r->premium;
+        cm[i].cost_usd = r->cost_usd;
+        if (!cm[i].name || !cm[i].model || !cm[i].text)
+            return dx_oom("ask");
+    }
+    *out = cm;
+    return DX_OK;
+}
+
+/* The analysis of the members' answers, checked against itself. */
+static dx_status analyze_answers(const char *question, const ask_opts *o, const member_result *res,
+                                 size_t n, arena *a, cns_result **out)
+{
+    cns_member *cm = NULL;
+    dx_status st = members_to_cns(res, n, a, &cm);
+    if (st)
+        return st;
+    cns_input in = {.question = question, .members = cm, .n_members = n};
+    cns_options co = {0};
+    ask_match_options(o->embedder, &co);
+    if ((st = cns_analyze(&in, &co, a, out)))
+        return st;
+    const char *broken = cns_check(*out);
+    if (broken)
+        return dx_fail(DX_EINTERNAL, "consensus: the analysis contradicts itself (%s)", broken);
+    return DX_OK;
+}
+
+/* The written answer, follow-ups and category, by the synthesizer when
+ * o->synthesis (the phases told as they start and end). */
+static dx_status synthesize_answer(const ask_opts *o, cns_result *r, arena *a)
+{
+    dx_status st;
+    /* without synthesis the category is still derived, from the analysis alone */
+    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
+    cns_synth_options so = {.generate = sc.mc ? synth_generate : NULL,
+                            .stream = sc.mc ? synth_stream : NULL,
+                            .generate_user = &sc,
+                            .on_answer = o->on_answer ? answer_piece : NULL,
+                            .on_answer_user = (void *)o,
+                            .answer = o->synthesis};
+    if (o->synthesis) {
+        /* the analysis shown while the answer is written has its (derived) category */
+        cns_synth_options derived = {0};
+        if ((st = cns_synthesize(r, &derived, a)))
+            return st;
+        phase_result(o, ASK_SYNTHESIZING, r);
+    }
+    if ((st = cns_synthesize(r, &so, a)))
+        return st;
+    phase_result(o, ASK_DONE, r);
+    return DX_OK;
+}
+
 dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result **out)
 {
     *out = NULL;
@@ -209,59 +279,10 @@ dx_status ask_run(const char *question, const ask_opts *o, arena *a, cns_result 
     dx_status st = fanout_run(o->cfg, question, &fo, &res, &n);
     if (st)
         return st;
-
     phase(o, ASK_ANALYZING);
-    cns_member *cm = arena_alloc_array(a, n ? n : 1, sizeof *cm);
-    if (!cm) {
-        st = dx_oom("ask");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const member_result *r = &res[i];
-        cm[i].name = arena_strdup(a, r->name);
-        cm[i].model = arena_strdup(a, r->model);
-        cm[i].status = member_to_cns(r->status);
-        cm[i].error = r->error[0] ? arena_strdup(a, r->error) : NULL;
-        cm[i].text = arena_strndup(a, r->text, r->text_len);
-        cm[i].latency_ms = (long long)r->latency_ms;
-        cm[i].ttft_ms = r->ttft_ms > 0 ? (long long)r->ttft_ms : 0;
-        cm[i].tokens = r->completion_tokens > 0 ? r->completion_tokens : 0;
-        cm[i].premium = r->premium;
-        cm[i].cost_usd = r->cost_usd;
-        if (!cm[i].name || !cm[i].model || !cm[i].text) {
-            st = dx_oom("ask");
-            goto out;
-        }
-    }
-    cns_input in = {.question = question, .members = cm, .n_members = n};
-    cns_options co = {0};
-    ask_match_options(o->embedder, &co);
-    if ((st = cns_analyze(&in, &co, a, out)))
-        goto out;
-    const char *broken = cns_check(*out);
-    if (broken) {
-        st = dx_fail(DX_EINTERNAL, "consensus: the analysis contradicts itself (%s)", broken);
-        goto out;
-    }
-    /* without synthesis the category is still derived, from the analysis alone */
-    synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
-    cns_synth_options so = {.generate = sc.mc ? synth_generate : NULL,
-                            .stream = sc.mc ? synth_stream : NULL,
-                            .generate_user = &sc,
-                            .on_answer = o->on_answer ? answer_piece : NULL,
-                            .on_answer_user = (void *)o,
-                            .answer = o->synthesis};
-    if (o->synthesis) {
-        /* the analysis shown while the answer is written has its (derived) category */
-        cns_synth_options derived = {0};
-        if ((st = cns_synthesize(*out, &derived, a)))
-            goto out;
-        phase_result(o, ASK_SYNTHESIZING, *out);
-    }
-    if ((st = cns_synthesize(*out, &so, a)))
-        goto out;
-    phase_result(o, ASK_DONE, *out);
-out:
+    st = analyze_answers(question, o, res, n, a, out);
+    if (!st)
+        st = synthesize_answer(o, *out, a);
     fanout_results_free(res, n);
     if (st)
         *out = NULL;

@@ -225,25 +225,30 @@ static void report_text(const char *path, const eval_set *set, const council_con
     }
 }
 
-int cmd_eval(int argc, char **argv)
+typedef struct eval_args {
+    const char *path, *config;
+    int limit, offset;
+    bool json, synthesis;
+} eval_args;
+
+/* Returns -1 when the command should go on, else its exit code. */
+static int parse_args(int argc, char **argv, eval_args *e)
 {
-    const char *path = NULL, *config = NULL;
-    int limit = 20, offset = 0;
-    bool json = false, synthesis = true;
+    *e = (eval_args){.limit = 20, .synthesis = true};
     args a = args_begin(argc, argv);
     while (args_next(&a)) {
         if (args_flag(&a, "-h", "--help")) {
             fputs(eval_usage, stdout);
             return 0;
-        } else if (args_int(&a, NULL, "--limit", 1, 1000000, &limit) ||
-                   args_int(&a, NULL, "--offset", 0, 100000000, &offset) ||
-                   args_str(&a, NULL, "--config", &config)) {
+        } else if (args_int(&a, NULL, "--limit", 1, 1000000, &e->limit) ||
+                   args_int(&a, NULL, "--offset", 0, 100000000, &e->offset) ||
+                   args_str(&a, NULL, "--config", &e->config)) {
             continue;
         } else if (args_flag(&a, NULL, "--json")) {
-            json = true;
+            e->json = true;
         } else if (args_flag(&a, NULL, "--no-synthesis")) {
-            synthesis = false;
-        } else if (!path && args_positional(&a, &path)) {
+            e->synthesis = false;
+        } else if (!e->path && args_positional(&a, &e->path)) {
             continue;
         } else {
             return args_unknown(&a, eval_usage);
@@ -251,17 +256,27 @@ int cmd_eval(int argc, char **argv)
     }
     if (a.error)
         return 2;
-    if (!path) {
+    if (!e->path) {
         fputs(eval_usage, stderr);
         return 2;
     }
-    int rc = 1;
+    return -1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_args e;
+    int rc = parse_args(argc, argv, &e);
+    if (rc >= 0)
+        return rc;
+    const char *path = e.path;
+    rc = 1;
     eval_set set = {0};
     council_config *cfg = NULL;
     local_registry *reg = NULL;
     embed_model *em = NULL;
-    eval_run ev = {.items = json_array(), .synthesis = synthesis};
-    if (eval_load(path, &set) || council_config_open(config, &cfg)) {
+    eval_run ev = {.items = json_array(), .synthesis = e.synthesis};
+    if (eval_load(path, &set) || council_config_open(e.config, &cfg)) {
         cli_error(NULL);
         goto out;
     }
@@ -274,8 +289,8 @@ int cmd_eval(int argc, char **argv)
         cli_error(NULL);
         goto out;
     }
-    size_t first = (size_t)offset < set.n ? (size_t)offset : set.n;
-    size_t total = set.n - first < (size_t)limit ? set.n - first : (size_t)limit;
+    size_t first = (size_t)e.offset < set.n ? (size_t)e.offset : set.n;
+    size_t total = set.n - first < (size_t)e.limit ? set.n - first : (size_t)e.limit;
     ev.members = calloc(cfg->n_members, sizeof *ev.members);
     ev.score = calloc(total ? total : 1, sizeof *ev.score);
     ev.label = calloc(total ? total : 1, sizeof *ev.label);
@@ -287,10 +302,11 @@ int cmd_eval(int argc, char **argv)
     const atomic_int *cancel = cli_cancel_on_sigint();
     fprintf(stderr, "%s: %s, questions %zu..%zu of %zu, council of %zu\n", path, set.format,
             first + 1, first + total, set.n, cfg->n_members);
-    ask_opts o = {.cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = synthesis, .embedder = em};
+    ask_opts o = {
+        .cfg = cfg, .reg = reg, .cancel = cancel, .synthesis = e.synthesis, .embedder = em};
     run_questions(&ev, &set, first, total, &o);
     double auroc = eval_auroc(ev.score, ev.label, ev.n_scored);
-    if (json)
+    if (e.json)
         report_json(path, &set, cfg, &ev, auroc);
     else
         report_text(path, &set, cfg, &ev, auroc);

@@ -1363,26 +1363,11 @@ static void leave_out_nonanswers(const ctx *x, cns_result *r, const point *pts, 
     }
 }
 
-/* Points to agreed / disputed / unique lists, the percentage and the label. */
-static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
+/* Each group of conflicting points (a component of the conflict links) of
+ * two or more becomes a dispute. comp and side_w are scratch of np entries. */
+static dx_status add_disputes(ctx *x, cns_result *r, point *pts, size_t np, int *comp,
+                              double *side_w, score *sc)
 {
-    leave_out_nonanswers(x, r, pts, np);
-    const cns_member *m = r->members;
-    size_t nm = r->n_members;
-    cns_analysis *an = &r->analysis;
-    an->agreed = arena_alloc_array(x->a, np + 1, sizeof *an->agreed); /* + the direct answer */
-    an->disputed = arena_alloc_array(x->a, np + 1, sizeof *an->disputed);
-    an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
-    int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
-    double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
-    if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
-        return dx_oom("consensus");
-    double W = mask_weight(m, nm, ~0ull);
-    an->unique_weight = x->many ? CNS_W_UNIQUE_LIST : CNS_W_UNIQUE;
-    score sc = {0};
-    dx_status st = add_direct_point(x, r, W, &sc);
-    if (st)
-        return st;
     for (size_t p = 0; p < np; p++) {
         int root = find(pts, (int)p);
         if (root != (int)p)
@@ -1392,47 +1377,57 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
             if (find(pts, (int)q) == root)
                 comp[ncomp++] = (int)q;
         if (ncomp >= 2) {
-            st = add_dispute(x, r, pts, comp, ncomp, side_w, &sc);
+            dx_status st = add_dispute(x, r, pts, comp, ncomp, side_w, sc);
             if (st)
                 return st;
         }
     }
-    for (size_t p = 0; p < np; p++) {
-        point *pt = &pts[p];
-        if (pt->disputed)
-            continue;
-        /* a supporter is listed only with its own words for the point */
-        uint64_t shown = 0;
-        for (size_t k = 0; k < nm; k++) {
-            int d = pt->mask >> k & 1 ? evidence_claim(x, pt, (int)k) : -1;
-            if (d >= 0 && x->c[d].ev)
-                shown |= 1ull << k;
-        }
-        int n_sup = __builtin_popcountll(shown);
-        if (n_sup >= 2) {
-            cns_agreed *g = &an->agreed[an->n_agreed++];
-            g->text = x->c[pt->rep].text;
-            g->members = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->members);
-            g->evidence = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->evidence);
-            if (!g->members || !g->evidence)
-                return dx_oom("consensus");
-            for (size_t k = 0; k < nm; k++)
-                if (shown >> k & 1) {
-                    g->evidence[g->n_members] =
-                        (cns_evidence){m[k].name, x->c[evidence_claim(x, pt, (int)k)].ev};
-                    g->members[g->n_members++] = m[k].name;
-                }
-            g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
-            g->check_p = pt->conf;
-            sc.num += g->support * (g->check_p < 0 ? 1 : g->check_p);
-            sc.den += 1;
-        } else {
-            an->unique[an->n_unique++] =
-                (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-            sc.den += m[x->c[pt->rep].member].weight > 0 ? an->unique_weight : 0;
-        }
+    return DX_OK;
+}
+
+/* An undisputed point: agreed when two or more members state it in their own
+ * words (W: the whole council's weight), else unique to the member of its
+ * representative claim. */
+static dx_status list_point(ctx *x, cns_result *r, const point *pt, double W, score *sc)
+{
+    const cns_member *m = r->members;
+    size_t nm = r->n_members;
+    cns_analysis *an = &r->analysis;
+    /* a supporter is listed only with its own words for the point */
+    uint64_t shown = 0;
+    for (size_t k = 0; k < nm; k++) {
+        int d = pt->mask >> k & 1 ? evidence_claim(x, pt, (int)k) : -1;
+        if (d >= 0 && x->c[d].ev)
+            shown |= 1ull << k;
     }
-    /* agreed points by support, most supported first (stable) */
+    int n_sup = __builtin_popcountll(shown);
+    if (n_sup < 2) {
+        an->unique[an->n_unique++] = (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
+        sc->den += m[x->c[pt->rep].member].weight > 0 ? an->unique_weight : 0;
+        return DX_OK;
+    }
+    cns_agreed *g = &an->agreed[an->n_agreed++];
+    g->text = x->c[pt->rep].text;
+    g->members = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->members);
+    g->evidence = arena_alloc_array(x->a, (size_t)n_sup, sizeof *g->evidence);
+    if (!g->members || !g->evidence)
+        return dx_oom("consensus");
+    for (size_t k = 0; k < nm; k++)
+        if (shown >> k & 1) {
+            g->evidence[g->n_members] =
+                (cns_evidence){m[k].name, x->c[evidence_claim(x, pt, (int)k)].ev};
+            g->members[g->n_members++] = m[k].name;
+        }
+    g->support = W > 0 ? mask_weight(m, nm, shown) / W : 0;
+    g->check_p = pt->conf;
+    sc->num += g->support * (g->check_p < 0 ? 1 : g->check_p);
+    sc->den += 1;
+    return DX_OK;
+}
+
+/* Agreed points by support, most supported first (stable). */
+static void sort_agreed(cns_analysis *an)
+{
     for (size_t i = 1; i < an->n_agreed; i++) {
         cns_agreed v = an->agreed[i];
         size_t j = i;
@@ -1442,18 +1437,52 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
         }
         an->agreed[j] = v;
     }
-    if (an->usable >= 2) {
-        an->consensus = sc.den > 0 ? (int)lrint(100.0 * sc.num / sc.den) : 0;
-        if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
-            an->consensus = CNS_AGREED_MIN_PERCENT;
-        /* nothing agreed: 0..5, how near in meaning the answers came */
-        an->nearness = members_near(x, m, nm);
-        if (an->n_agreed == 0 && an->consensus <= CNS_NEAR_MAX_PERCENT) {
-            int near = (int)lrint(CNS_NEAR_MAX_PERCENT * an->nearness);
-            an->consensus = near > an->consensus ? near : an->consensus;
-        }
-        an->label = label_of(an, &sc);
+}
+
+/* The percentage and the label from the running sums (two or more usable
+ * answers; otherwise they stay as set before). */
+static void set_percentage(const ctx *x, cns_result *r, const score *sc)
+{
+    cns_analysis *an = &r->analysis;
+    if (an->usable < 2)
+        return;
+    an->consensus = sc->den > 0 ? (int)lrint(100.0 * sc->num / sc->den) : 0;
+    if (an->n_agreed > 0 && an->consensus < CNS_AGREED_MIN_PERCENT)
+        an->consensus = CNS_AGREED_MIN_PERCENT;
+    /* nothing agreed: 0..5, how near in meaning the answers came */
+    an->nearness = members_near(x, r->members, r->n_members);
+    if (an->n_agreed == 0 && an->consensus <= CNS_NEAR_MAX_PERCENT) {
+        int near = (int)lrint(CNS_NEAR_MAX_PERCENT * an->nearness);
+        an->consensus = near > an->consensus ? near : an->consensus;
     }
+    an->label = label_of(an, sc);
+}
+
+/* Points to agreed / disputed / unique lists, the percentage and the label. */
+static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
+{
+    leave_out_nonanswers(x, r, pts, np);
+    cns_analysis *an = &r->analysis;
+    an->agreed = arena_alloc_array(x->a, np + 1, sizeof *an->agreed); /* + the direct answer */
+    an->disputed = arena_alloc_array(x->a, np + 1, sizeof *an->disputed);
+    an->unique = arena_alloc_array(x->a, np ? np : 1, sizeof *an->unique);
+    int *comp = arena_alloc_array(x->a, np ? np : 1, sizeof *comp);
+    double *side_w = arena_alloc_array(x->a, np ? np : 1, sizeof *side_w);
+    if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
+        return dx_oom("consensus");
+    double W = mask_weight(r->members, r->n_members, ~0ull);
+    an->unique_weight = x->many ? CNS_W_UNIQUE_LIST : CNS_W_UNIQUE;
+    score sc = {0};
+    dx_status st = add_direct_point(x, r, W, &sc);
+    if (!st)
+        st = add_disputes(x, r, pts, np, comp, side_w, &sc);
+    for (size_t p = 0; !st && p < np; p++)
+        if (!pts[p].disputed)
+            st = list_point(x, r, &pts[p], W, &sc);
+    if (st)
+        return st;
+    sort_agreed(an);
+    set_percentage(x, r, &sc);
     return DX_OK;
 }
 

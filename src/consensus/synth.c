@@ -1179,6 +1179,115 @@ static const char *single_voice_text(const cns_result *r)
     return NULL;
 }
 
+/* One usable answer: shown exactly as its member wrote it; the writer is
+ * asked for follow-ups only. Returns how many follow-ups the model gave. */
+static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, bool model,
+                                  const char *voice, dx_buf *reply, arena *a)
+{
+    r->answer = voice;
+    r->answer_source = "extractive";
+    r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
+    send_whole(opt, voice);
+    if (model && ask(opt, cns_prompt_followups, r, reply) == DX_OK && reply->data)
+        parse_followups(r, reply->data, a);
+    return r->n_followups;
+}
+
+/* The writer's answer, judged: when it passes, r->answer is it with every
+ * disputed point flagged (CNS_ANSWER_SYNTHESIZED); when it fails the check,
+ * *why says so for the extractive answer that stands in. The follow-ups the
+ * reply carries go to r, their count to *from_model. */
+static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_buf *reply,
+                                const char **why, size_t *from_model, arena *a)
+{
+    judged j = {0};
+    if (write_reply(opt, r, a, reply, &j) != DX_OK || !reply->data || !reply->len)
+        return DX_OK;
+    log_debug("synthesis: the writer's reply: %.4000s", reply->data);
+    if (!j.done)
+        judge_reply(r, reply->data, reply->len, a, &j);
+    if (j.st)
+        return j.st;
+    const char *text = j.text, *fail = j.fail;
+    parse_followups(r, reply->data + followup_mark(reply->data, reply->len), a);
+    *from_model = r->n_followups;
+    if (fail) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
+        log_info("synthesis: the written answer is replaced (%s): %.400s", fail, text);
+        r->answer_check = arena_strdup(a, fail);
+        *why = arena_strdup(a, msg);
+        if (!*why || !r->answer_check)
+            return dx_fail(DX_ENOMEM, "consensus: out of memory");
+        return DX_OK;
+    }
+    /* every disputed point flagged, with who said what */
+    dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = dx_buf_puts(&b, text);
+    if (!st && r->analysis.n_disputed)
+        st = put_disputed(r, "\n\n**Disputed**\n\n", &b);
+    if (!st)
+        r->answer = arena_strndup(a, b.data, b.len);
+    dx_buf_free(&b);
+    if (st)
+        return st;
+    if (r->analysis.n_disputed && !j.disputed_sent)
+        send_whole(opt, r->answer + strlen(text));
+    r->answer_source = "model";
+    r->answer_kind = CNS_ANSWER_SYNTHESIZED;
+    return DX_OK;
+}
+
+/* The answer made of the analysis itself, saying why (no model, no answer,
+ * or the written one failed its check). */
+static dx_status answer_extractive(cns_result *r, const cns_synth_options *opt, const char *why,
+                                   arena *a)
+{
+    dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = extractive(r, why, &b);
+    if (!st)
+        r->answer = arena_strdup(a, b.data ? b.data : "");
+    dx_buf_free(&b);
+    if (st)
+        return st;
+    r->answer_source = "extractive";
+    r->answer_kind = CNS_ANSWER_EXTRACTIVE;
+    if (!r->answer_check)
+        send_whole(opt, r->answer);
+    return DX_OK;
+}
+
+/* The answer (single voice, written or extractive) and its follow-ups. */
+static dx_status write_answer(cns_result *r, const cns_synth_options *opt, bool model,
+                              dx_buf *reply, arena *a)
+{
+    dx_status st = DX_OK;
+    r->n_followups = 0;
+    size_t from_model = 0;
+    const char *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice_text(r) : NULL;
+    if (voice) {
+        from_model = answer_single_voice(r, opt, model, voice, reply, a);
+    } else {
+        const char *why = "no synthesizer model was available";
+        if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
+            why = "the synthesizer model did not answer";
+            if ((st = answer_written(r, opt, reply, &why, &from_model, a)))
+                return st;
+        }
+        if (r->answer_kind != CNS_ANSWER_SYNTHESIZED && (st = answer_extractive(r, opt, why, a)))
+            return st;
+    }
+    if (!r->answer)
+        return dx_oom("consensus");
+    /* small models often write fewer good ones: the rest come from the analysis */
+    if (r->n_followups < 3)
+        derive_followups(r, a);
+    r->followups_source = from_model == 0                ? "derived"
+                          : from_model >= r->n_followups ? "model"
+                                                         : "model+derived";
+    return DX_OK;
+}
+
 dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
 {
     static const cns_synth_options defaults = {0};
@@ -1192,90 +1301,8 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     r->category_source = "derived";
     r->answer_kind = CNS_ANSWER_NONE;
     r->answer_check = NULL;
-    if (!opt->answer)
-        goto category;
-
-    r->n_followups = 0;
-    size_t from_model = 0;
-    const char *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice_text(r) : NULL;
-    if (voice) {
-        /* one usable answer: shown exactly as its member wrote it */
-        r->answer = voice;
-        r->answer_source = "extractive";
-        r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
-        send_whole(opt, voice);
-        if (model && ask(opt, cns_prompt_followups, r, &reply) == DX_OK && reply.data)
-            parse_followups(r, reply.data, a);
-        from_model = r->n_followups;
-        goto followups;
-    }
-    const char *why = "no synthesizer model was available";
-    if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
-        why = "the synthesizer model did not answer";
-        judged j = {0};
-        if (write_reply(opt, r, a, &reply, &j) == DX_OK && reply.data && reply.len) {
-            log_debug("synthesis: the writer's reply: %.4000s", reply.data);
-            if (!j.done)
-                judge_reply(r, reply.data, reply.len, a, &j);
-            if ((st = j.st))
-                goto out;
-            const char *text = j.text, *fail = j.fail;
-            parse_followups(r, reply.data + followup_mark(reply.data, reply.len), a);
-            from_model = r->n_followups;
-            if (fail) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "the synthesizer's answer failed the check (%s)", fail);
-                log_info("synthesis: the written answer is replaced (%s): %.400s", fail, text);
-                r->answer_check = arena_strdup(a, fail);
-                why = arena_strdup(a, msg);
-                if (!why || !r->answer_check) {
-                    st = dx_fail(DX_ENOMEM, "consensus: out of memory");
-                    goto out;
-                }
-            }
-            if (!fail) {
-                /* every disputed point flagged, with who said what */
-                dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
-                st = dx_buf_puts(&b, text);
-                if (!st && r->analysis.n_disputed)
-                    st = put_disputed(r, "\n\n**Disputed**\n\n", &b);
-                if (!st)
-                    r->answer = arena_strndup(a, b.data, b.len);
-                dx_buf_free(&b);
-                if (st)
-                    goto out;
-                if (r->analysis.n_disputed && !j.disputed_sent)
-                    send_whole(opt, r->answer + strlen(text));
-                r->answer_source = "model";
-                r->answer_kind = CNS_ANSWER_SYNTHESIZED;
-            }
-        }
-    }
-    if (r->answer_kind != CNS_ANSWER_SYNTHESIZED) {
-        dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
-        st = extractive(r, why, &b);
-        if (!st)
-            r->answer = arena_strdup(a, b.data ? b.data : "");
-        dx_buf_free(&b);
-        if (st)
-            goto out;
-        r->answer_source = "extractive";
-        r->answer_kind = CNS_ANSWER_EXTRACTIVE;
-        if (!r->answer_check)
-            send_whole(opt, r->answer);
-    }
-followups:
-    if (!r->answer) {
-        st = dx_oom("consensus");
+    if (opt->answer && (st = write_answer(r, opt, model, &reply, a)))
         goto out;
-    }
-    /* small models often write fewer good ones: the rest come from the analysis */
-    if (r->n_followups < 3)
-        derive_followups(r, a);
-    r->followups_source = from_model == 0                ? "derived"
-                          : from_model >= r->n_followups ? "model"
-                                                         : "model+derived";
-category:
     /* With an answer to write, the category stays derived: asking the model
      * costs a whole prompt's prefill (bench/ask: more than the answer's own
      * decode on 2 cores), for a label. Without one, the model is asked. */

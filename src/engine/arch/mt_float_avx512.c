@@ -43,9 +43,9 @@
  * against 15.1-15.5 GB/s on the Xeon), while F16 (half a line per row per
  * step) needs it (tg64 13-15 tok/s without, 18-21 with, Qwen2.5-0.5B shape).
  * BF16 is not measured and keeps the prefetch. */
-FLOAT_KERNELS(F32, float, 16, __m512, LD_F32, LD_F32_TAIL, FMA_PS, 0)
-FLOAT_KERNELS(F16, dx_f16, 16, __m512, LD_F16, LD_F16_TAIL, FMA_PS, 1)
-FLOAT_KERNELS(BF16, dx_bf16, 32, __m512bh, LD_BF16, LD_BF16_TAIL, FMA_BF16, 1)
+FLOAT_KERNELS(F32, float, 16, __m512, LD_F32, LD_F32_TAIL, FMA_PS, 0, 1024)
+FLOAT_KERNELS(F16, dx_f16, 16, __m512, LD_F16, LD_F16_TAIL, FMA_PS, 1, 0)
+FLOAT_KERNELS(BF16, dx_bf16, 32, __m512bh, LD_BF16, LD_BF16_TAIL, FMA_BF16, 1, 0)
 
 const ops_block_kernel ops_avx512_float_blocks[] = {
     {QT_F32, mb_F32},
