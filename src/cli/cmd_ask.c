@@ -162,6 +162,9 @@ static const char *answer_note(const cns_result *r)
         return "the one usable answer, exactly as its member wrote it";
     case CNS_ANSWER_EXTRACTIVE:
         return "extractive: built from the members' own points";
+    case CNS_ANSWER_STRONGEST:
+        return "the answer of the council's strongest member, exactly as it wrote it; what the "
+               "others dispute is flagged";
     default:
         return "?";
     }
@@ -181,7 +184,8 @@ static dx_status print_result(const cns_result *r, view *v)
                     !memcmp(v->streamed->data, r->answer, v->streamed->len);
     if (!st && r->answer) {
         if (streamed) {
-            st = dx_buf_printf(&out, "\n\n(%s)\n", answer_note(r));
+            st = dx_buf_printf(&out, "\n\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                               r->answer_member ? ": " : "", answer_note(r));
         } else {
             if (v->answering && v->streamed->len)
                 st = dx_buf_printf(
@@ -194,7 +198,8 @@ static dx_status print_result(const cns_result *r, view *v)
             if (!st)
                 st = term_md_render(r->answer, color, &out);
             if (!st)
-                st = dx_buf_printf(&out, "\n(%s)\n", answer_note(r));
+                st = dx_buf_printf(&out, "\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                                   r->answer_member ? ": " : "", answer_note(r));
         }
     }
     for (size_t i = 0; !st && i < r->n_followups; i++) {
