@@ -638,16 +638,21 @@ static void bind_va(sql_stmt *s, const char *types, va_list ap)
     }
 }
 
-dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, ...)
+dx_status sql_vprep(sql *c, sql_stmt **out, const char *text, const char *types, va_list ap)
 {
     dx_status st = stmt_new(c, text, out);
-    if (st)
-        return st;
+    if (!st)
+        bind_va(*out, types, ap);
+    return st;
+}
+
+dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, ...)
+{
     va_list ap;
     va_start(ap, types);
-    bind_va(*out, types, ap);
+    dx_status st = sql_vprep(c, out, text, types, ap);
     va_end(ap);
-    return DX_OK;
+    return st;
 }
 
 static unsigned long long fnv1a(const char *p, size_t n, unsigned long long h)
@@ -897,13 +902,12 @@ const void *sql_blob(sql_stmt *s, int col)
 dx_status sql_do(sql *c, long long *changes, const char *text, const char *types, ...)
 {
     sql_stmt *s;
-    dx_status st = stmt_new(c, text, &s);
-    if (st)
-        return st;
     va_list ap;
     va_start(ap, types);
-    bind_va(s, types, ap);
+    dx_status st = sql_vprep(c, &s, text, types, ap);
     va_end(ap);
+    if (st)
+        return st;
     st = sql_run(s);
     if (!st && changes)
         *changes = sql_changes(s);
