@@ -1015,17 +1015,11 @@ dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID +
 dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
                                  char nid[DX_HTTP_MAX_ID + 1])
 {
-    char *question = NULL;
-    json_t *sel = NULL;
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
+    db_source src;
     char thread[DX_HTTP_MAX_ID + 1];
     int turn = 1, last;
     json_t *turns = NULL, *hist = NULL;
-    dx_status st = db_question_source(j->db, id, &question, &sel);
-    for (size_t i = 0; !st && i < json_array_size(sel) && n < DX_MAX_MEMBERS; i++)
-        if (json_is_string(json_array_get(sel, i)))
-            names[n++] = json_string_value(json_array_get(sel, i));
+    dx_status st = db_question_source(j->db, id, &src);
     if (!st)
         st = db_question_position(j->db, id, thread, &turn, &last);
     if (!st && turn > 1) /* a follow-up is asked again after the same earlier turns */
@@ -1036,7 +1030,9 @@ dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
         st = thread_history(turns, &hist);
     }
     if (!st) {
-        start_req rq = {.question = question, .members = sel ? names : NULL, .n = n};
+        start_req rq = {.question = src.question,
+                        .members = src.members.stored ? src.members.names : NULL,
+                        .n = src.members.n};
         council_turn ct[DB_MAX_THREAD_TURNS];
         for (size_t i = 0; i < json_array_size(hist) && i < DB_MAX_THREAD_TURNS; i++) {
             json_t *pair = json_array_get(hist, i);
@@ -1047,8 +1043,7 @@ dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
         rq.turns = hist ? ct : NULL;
         st = start(j, &rq, who, nid);
     }
-    free(question);
-    json_decref(sel);
+    db_source_free(&src);
     json_decref(turns);
     json_decref(hist);
     return st;

@@ -168,9 +168,27 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
  * to them, in one statement; DX_ENOTFOUND if absent. */
 dx_status db_question_delete(db *d, const char *id);
 
+/* Member names read back from the store (a question's selection, a user's
+ * default premium members): names[0..n) point into text, which owns them. */
+typedef struct db_names {
+    bool stored; /* a list was stored; false: none (every member, no defaults) */
+    size_t n;    /* the list's names, at most DX_MAX_MEMBERS */
+    const char *names[DX_MAX_MEMBERS];
+    char *text; /* malloc'd */
+} db_names;
+void db_names_free(db_names *n); /* frees text; a zeroed db_names is fine */
+
+/* What a stored question was asked with, to ask it again. */
+typedef struct db_source {
+    char *question;   /* malloc'd */
+    db_names members; /* the members it was asked of; .stored false: all */
+} db_source;
+void db_source_free(db_source *s); /* a zeroed db_source is fine */
+
 /* The question text and member selection of a stored question (to re-run
- * it). *question is malloc'd; *members a new reference or NULL. */
-dx_status db_question_source(db *d, const char *id, char **question, json_t **members);
+ * it): DX_ENOTFOUND if absent. *out is zeroed first; free it with
+ * db_source_free whatever the result. */
+dx_status db_question_source(db *d, const char *id, db_source *out);
 
 /* ---- several instances on one store ----
  *

@@ -127,13 +127,25 @@ TEST(question_lifecycle)
                   json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")),
               "A 5K run is 5 km.");
     json_decref(q);
-    char *text;
-    json_t *back;
-    CHECK_EQ_INT(db_question_source(d, "q1", &text, &back), DX_OK);
-    CHECK_STR(text, "How long is a 5K run?");
-    CHECK(json_equal(back, sel));
-    free(text);
-    json_decref(back);
+    db_source src;
+    CHECK_EQ_INT(db_question_source(d, "q1", &src), DX_OK);
+    CHECK_STR(src.question, "How long is a 5K run?");
+    CHECK(src.members.stored && src.members.n == 1);
+    CHECK_STR(src.members.names[0], "alpha");
+    db_source_free(&src);
+    /* asked of every member: no list; of none chosen: an empty one */
+    CHECK_EQ_INT(db_question_insert(d, "q2", "All?", NULL, 0, "2026-11-25T02:00:01Z"), DX_OK);
+    CHECK_EQ_INT(db_question_source(d, "q2", &src), DX_OK);
+    CHECK(!src.members.stored && src.members.n == 0);
+    CHECK_STR(src.question, "All?");
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_insert(d, "q3", "None?", names, 0, "2026-11-25T02:00:02Z"), DX_OK);
+    CHECK_EQ_INT(db_question_source(d, "q3", &src), DX_OK);
+    CHECK(src.members.stored && src.members.n == 0);
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_source(d, "q9", &src), DX_ENOTFOUND);
+    CHECK(!src.question && !src.members.stored);
+    db_source_free(&src);
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_OK);
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_ENOTFOUND);
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_ENOTFOUND);
