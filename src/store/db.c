@@ -348,7 +348,7 @@ dx_status db_names_parse(const char *text, db_names *out)
     json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
     if (!arr)
         return DX_OK;
-    out->stored = true;
+    out->stored = json_is_array(arr);
     size_t bytes = 1;
     for (size_t i = 0, k = 0; i < json_array_size(arr) && k < DX_MAX_MEMBERS; i++)
         if (json_is_string(json_array_get(arr, i))) {
@@ -379,6 +379,15 @@ void db_source_free(db_source *s)
     free(s->question);
     s->question = NULL;
     db_names_free(&s->members);
+}
+
+void db_thread_free(db_thread *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->turns[i].question);
+        free(t->turns[i].answer);
+    }
+    memset(t, 0, sizeof *t);
 }
 
 /* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
@@ -877,14 +886,68 @@ dx_status db_question_source(db *d, const char *id, db_source *out)
     memset(out, 0, sizeof *out);
     sql *c = db_take(d);
     sql_stmt *s = NULL;
-    dx_status st =
-        question_row(c, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s);
+    dx_status st = question_row(
+        c, "SELECT question, members_sel, thread_id, turn, created_at FROM questions WHERE id = ?",
+        id, &s);
     if (!st && !(out->question = strdup(sql_text(s, 0))))
         st = dx_fail(DX_ENOMEM, "out of memory");
     if (!st)
         st = db_names_parse(sql_text(s, 1), &out->members);
+    if (!st) {
+        const char *thread = sql_is_null(s, 2) ? id : sql_text(s, 2); /* schema 1: its own */
+        long long turn = sql_int(s, 3);
+        if (strlen(thread) > DX_HTTP_MAX_ID || turn < 1 || turn > DB_MAX_THREAD_TURNS)
+            st = dx_fail(DX_EINTERNAL, "question %s has no text or no place in a thread", id);
+        snprintf(out->thread, sizeof out->thread, "%s", thread);
+        out->turn = (int)turn;
+        snprintf(out->created_at, sizeof out->created_at, "%s", sql_text(s, 4));
+    }
     sql_finalize(s);
     db_put(d, c);
+    return st;
+}
+
+/* The turn of the current row: id, turn, the question (the analysis's
+ * reading when result has one) and the written answer. */
+static dx_status read_turn(sql_stmt *s, db_turn *t)
+{
+    snprintf(t->id, sizeof t->id, "%s", sql_text(s, 0));
+    t->turn = (int)sql_int(s, 1);
+    const char *res = sql_text(s, 3);
+    json_t *r = res ? json_loads(res, 0, NULL) : NULL;
+    const char *q = json_string_value(json_object_get(r, "question"));
+    const char *a = json_string_value(json_object_get(r, "answer"));
+    t->question = strdup(q ? q : sql_text(s, 2));
+    t->answer = a ? strdup(a) : NULL;
+    json_decref(r);
+    return t->question && (t->answer || !a) ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+dx_status db_thread_turns(db *d, const char *thread, db_thread *out)
+{
+    memset(out, 0, sizeof *out);
+    sql *c = db_take(d);
+    sql_stmt *s;
+    dx_status st = sql_prep(c, &s,
+                            "SELECT q.id, q.turn, q.question, a.result FROM questions q LEFT JOIN "
+                            "analyses a ON a.question_id = q.id WHERE q.thread_id = ? "
+                            "ORDER BY q.turn",
+                            "t", thread);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        if (out->n == DB_MAX_THREAD_TURNS) {
+            st =
+                dx_fail(DX_ELIMIT, "thread %s has more than %d turns", thread, DB_MAX_THREAD_TURNS);
+            break;
+        }
+        st = read_turn(s, &out->turns[out->n++]);
+    }
+    sql_finalize(s);
+    db_put(d, c);
+    if (st)
+        dx_wrap(st, "read thread");
+    else if (!out->n)
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
     return st;
 }
 

@@ -370,6 +370,57 @@ TEST(threads_grow_from_the_last_turn_and_delete_from_a_turn_on)
     db_close(d);
 }
 
+/* A thread read back as typed turns (what a follow-up continues from), and
+ * a turn's place and members as typed source. */
+TEST(thread_turns_and_sources_read_back_typed)
+{
+    fresh();
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn = 0;
+    CHECK_EQ_INT(db_question_insert(d, "t1", "capital of japan", NULL, 0, "2026-02-01T00:00:00Z"),
+                 DX_OK);
+    db_finish f = {.id = "t1",
+                   .status = QUESTION_DONE,
+                   .finished_at = "2026-02-01T00:00:01Z",
+                   .label = "agree",
+                   .result = "{\"question\": \"What is the capital of Japan?\", \"answer\": "
+                             "\"Tokyo.\"}"};
+    CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
+    const char *two[] = {"alpha", "beta"};
+    CHECK_EQ_INT(db_followup_insert(d, "t2", "Its population?", two, 2, "2026-02-01T00:00:02Z",
+                                    "t1", thread, &turn),
+                 DX_OK);
+    finish_done(d, "t2"); /* no result: no answer to continue from */
+    CHECK_EQ_INT(db_followup_insert(d, "t3", "Its area?", NULL, 0, "2026-02-01T00:00:03Z", "t2",
+                                    thread, &turn),
+                 DX_OK);
+    db_thread th;
+    CHECK_EQ_INT(db_thread_turns(d, "t1", &th), DX_OK);
+    CHECK_EQ_INT((int)th.n, 3);
+    CHECK(!strcmp(th.turns[0].id, "t1") && th.turns[0].turn == 1);
+    CHECK_STR(th.turns[0].question, "What is the capital of Japan?"); /* as analysed */
+    CHECK_STR(th.turns[0].answer, "Tokyo.");
+    CHECK(!strcmp(th.turns[1].id, "t2") && th.turns[1].turn == 2 && !th.turns[1].answer);
+    CHECK_STR(th.turns[1].question, "Its population?"); /* as asked */
+    CHECK(!strcmp(th.turns[2].id, "t3") && th.turns[2].turn == 3);
+    db_thread_free(&th);
+    CHECK_EQ_INT(db_thread_turns(d, "t2", &th), DX_ENOTFOUND); /* a turn is not a thread */
+    db_thread_free(&th);
+    db_source src;
+    CHECK_EQ_INT(db_question_source(d, "t2", &src), DX_OK);
+    CHECK(!strcmp(src.thread, "t1") && src.turn == 2);
+    CHECK_STR(src.created_at, "2026-02-01T00:00:02Z");
+    CHECK(src.members.stored && src.members.n == 2);
+    CHECK(!strcmp(src.members.names[0], "alpha") && !strcmp(src.members.names[1], "beta"));
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_source(d, "t1", &src), DX_OK);
+    CHECK(!strcmp(src.thread, "t1") && src.turn == 1 && !src.members.stored);
+    db_source_free(&src);
+    db_close(d);
+}
+
 TEST(question_status_names_round_trip)
 {
     for (int i = 0; i < QUESTION_STATUS_COUNT; i++) {
@@ -934,6 +985,7 @@ static void run_all(void)
     RUN(rate_limit_is_shared);
     RUN(pool_serves_threads_at_once);
     RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
+    RUN(thread_turns_and_sources_read_back_typed);
 }
 
 int main(void)
