@@ -1219,6 +1219,8 @@ static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_
     if (!st)
         r->answer = arena_strndup(a, b.data, b.len);
     dx_buf_free(&b);
+    if (!st && !r->answer) /* before the disputed part is sent from it */
+        st = dx_oom("consensus");
     if (st)
         return st;
     if (r->analysis.n_disputed && !j.disputed_sent)
