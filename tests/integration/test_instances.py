@@ -22,7 +22,6 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
 from drux_server import DruxServer, serve_env, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,13 +56,6 @@ def pg():
     yield fresh
     subprocess.run([os.path.join(ROOT, "tests/pg-server"), "stop", d + "/pg"], capture_output=True)
     shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
 
 
 class Instance(DruxServer):
