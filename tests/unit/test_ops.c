@@ -229,7 +229,8 @@ TEST(float_kernels_match_scalar_vec_dot)
 {
     enum { ROWS = 13, TOKENS = 11 };
     const uint32_t types[] = {QT_F32, QT_F16, QT_BF16};
-    const int lens[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 127, 896, 1031};
+    const int lens[] = {1,  3,  7,  8,  9,  15,  16,  17,  31,   32,
+                        33, 47, 63, 64, 65, 100, 127, 896, 1031, 2100};
     const int shapes[][2] = {{ROWS, TOKENS}, {5, 2}, {1, 1}, {6, 4}, {2, 9}};
     int levels = 0;
     for (int lvl = QL_AVX2; lvl < QL_COUNT; lvl++) {

@@ -59,9 +59,9 @@ TAIL(ld_bf16_tail, dx_bf16, ld_bf16)
 
 #define FMA_PS(acc, x, y) _mm256_fmadd_ps(x, y, acc)
 
-FLOAT_KERNELS(F32, float, 8, __m256, ld_f32, ld_f32_tail, FMA_PS)
-FLOAT_KERNELS(F16, dx_f16, 8, __m256, ld_f16, ld_f16_tail, FMA_PS)
-FLOAT_KERNELS(BF16, dx_bf16, 8, __m256, ld_bf16, ld_bf16_tail, FMA_PS)
+FLOAT_KERNELS(F32, float, 8, __m256, ld_f32, ld_f32_tail, FMA_PS, 1, 0)
+FLOAT_KERNELS(F16, dx_f16, 8, __m256, ld_f16, ld_f16_tail, FMA_PS, 1, 0)
+FLOAT_KERNELS(BF16, dx_bf16, 8, __m256, ld_bf16, ld_bf16_tail, FMA_PS, 1, 0)
 
 const ops_block_kernel ops_avx2_float_blocks[] = {
     {QT_F32, mb_F32},
