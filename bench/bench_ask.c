@@ -18,8 +18,12 @@
  * by a warm-up question that is not counted; the best member alone runs on
  * a copy of its model of its own, so it never finds the question it is
  * asked already prefilled by the council's turn. --synthesizer MEMBER has
- * another member write the answer. The best member alone is the largest
- * local chat model (the most accurate in docs/models.md's measurement).
+ * another member write the answer. The best member alone is the council's
+ * strongest member (`strongest`, measured in docs/models.md), else the
+ * largest local chat model. --answer written|strongest|both: the writer
+ * writes every answer, or the strongest member's answer leads where the
+ * council allows it (cns_synth_options.strongest), or both, each question
+ * under each in turn (schedule together; default: the config's way).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +125,7 @@ static double quantile(double *v, size_t n, double q)
 
 /* One question through the council; fills the council metrics in row. */
 static int ask_once(council_config *cfg, local_registry *reg, const embed_model *em, const char *q,
-                    double *row, bool *kept)
+                    double *row, bool *kept, bool *lead)
 {
     timing t = {.t0 = now_s(), -1, -1, -1, -1, -1, -1};
     ask_opts o = {.cfg = cfg,
@@ -151,9 +155,13 @@ static int ask_once(council_config *cfg, local_registry *reg, const embed_model 
     row[M_ANSWER] = replaced ? t.done : t.last_answer;
     row[M_RESULT] = end;
     *kept = r->answer_kind == CNS_ANSWER_SYNTHESIZED;
+    *lead = r->answer_kind == CNS_ANSWER_STRONGEST;
     fprintf(stderr, "  %-5s %5.1f %5.1f %5.1f %5.1f %5.1f %5.1f  %s  %s\n",
-            cfg->one_at_a_time ? "turns" : "all", t.first_member, t.members_done, t.analysed,
-            row[M_FIRST_ANSWER], row[M_ANSWER], end, cns_answer_kind_str(r->answer_kind), q);
+            cfg->one_at_a_time ? "turns"
+            : cfg->strongest   ? "lead"
+                               : "all",
+            t.first_member, t.members_done, t.analysed, row[M_FIRST_ANSWER], row[M_ANSWER], end,
+            cns_answer_kind_str(r->answer_kind), q);
     arena_free(&a);
     return 0;
 }
@@ -177,7 +185,7 @@ static int alone_once(council_config *cfg, local_registry *reg, const char *name
 int main(int argc, char **argv)
 {
     size_t n = N_QUESTIONS;
-    const char *schedule = "both", *synth = NULL;
+    const char *schedule = "both", *synth = NULL, *answer = NULL;
     bool json = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-n") && i + 1 < argc)
@@ -186,17 +194,25 @@ int main(int argc, char **argv)
             schedule = argv[++i];
         else if (!strcmp(argv[i], "--synthesizer") && i + 1 < argc)
             synth = argv[++i];
+        else if (!strcmp(argv[i], "--answer") && i + 1 < argc)
+            answer = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = true;
         else {
             fprintf(stderr, "usage: bench_ask [-n QUESTIONS] [--schedule "
-                            "together|one_at_a_time|both] [--synthesizer MEMBER] [--json]\n");
+                            "together|one_at_a_time|both] [--synthesizer MEMBER] [--answer "
+                            "written|strongest|both] [--json]\n");
             return 2;
         }
     }
     if (n < 1 || n > N_QUESTIONS)
         n = N_QUESTIONS;
-    bool both = !strcmp(schedule, "both");
+    /* two ways compared question by question: the answer's (schedule
+     * together) or the schedules */
+    bool by_answer = answer && !strcmp(answer, "both");
+    if (by_answer)
+        schedule = "together";
+    bool both = by_answer || !strcmp(schedule, "both");
     int n_sched = both ? 2 : 1;
     if (!getenv("DRUX_COUNCIL"))
         setenv("DRUX_COUNCIL", "default", 0);
@@ -205,6 +221,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ask: %s\n", dx_errmsg());
         return 1;
     }
+    const char *strongest = cfg->strongest;
+    if (answer && strcmp(answer, "written") && !strongest) {
+        fprintf(stderr, "bench_ask: the council names no strongest member\n");
+        return 2;
+    }
+    if (answer && !strcmp(answer, "written"))
+        cfg->strongest = NULL;
     if (synth && !council_config_member(cfg, synth)) {
         fprintf(stderr, "bench_ask: no member '%s' to write the answer\n", synth);
         return 2;
@@ -218,14 +241,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_ask: %s\n", dx_errmsg());
         return 1;
     }
-    /* the best member: the largest local chat model (what the council
-     * picks to write when no synthesizer is named) */
+    /* the best member: the strongest by measurement, else the largest
+     * local chat model (what the council picks to write when no
+     * synthesizer is named) */
     const char *named = cfg->synthesizer;
     cfg->synthesizer = NULL;
     ask_opts so = {.cfg = cfg, .reg = reg};
     const member_config *best = ask_synthesizer(&so);
     cfg->synthesizer = named;
-    const char *best_name = best ? best->name : cfg->members[0].name;
+    const char *best_name = strongest ? strongest : best ? best->name : cfg->members[0].name;
     if (synth)
         cfg->synthesizer = synth;
     const char *threads = getenv("DRUX_THREADS");
@@ -237,26 +261,32 @@ int main(int argc, char **argv)
             best_name, threads ? threads : "(all cores)", schedule);
     /* warm-up: every model loaded once, as drux serve keeps them */
     double warm[N_METRICS];
-    bool kept;
+    bool kept, lead;
     cfg->one_at_a_time = false;
     double warm_alone;
-    if (ask_once(cfg, reg, em, "What is the capital of Italy?", warm, &kept) ||
+    if (ask_once(cfg, reg, em, "What is the capital of Italy?", warm, &kept, &lead) ||
         alone_once(cfg, reg_alone, best_name, "What is the capital of Italy?", &warm_alone))
         return 1;
     static double v[2][N_METRICS][N_QUESTIONS];
-    size_t got[2] = {0, 0}, n_kept[2] = {0, 0};
+    size_t got[2] = {0, 0}, n_kept[2] = {0, 0}, n_lead[2] = {0, 0};
     double alone[N_QUESTIONS];
     size_t n_alone = 0;
     for (size_t i = 0; i < n; i++) {
         for (int s = 0; s < n_sched; s++) {
-            int which = both ? ((int)i + s) % 2 : !strcmp(schedule, "one_at_a_time");
-            cfg->one_at_a_time = which == 1;
+            int which = both        ? ((int)i + s) % 2
+                        : by_answer ? 0
+                                    : !strcmp(schedule, "one_at_a_time");
+            if (by_answer)
+                cfg->strongest = which == 1 ? strongest : NULL;
+            else
+                cfg->one_at_a_time = which == 1;
             double row[N_METRICS];
-            if (ask_once(cfg, reg, em, questions[i], row, &kept) == 0) {
+            if (ask_once(cfg, reg, em, questions[i], row, &kept, &lead) == 0) {
                 for (int m = 0; m < M_ALONE; m++)
                     v[which][m][got[which]] = row[m];
                 got[which]++;
                 n_kept[which] += kept;
+                n_lead[which] += lead;
             }
         }
         if (alone_once(cfg, reg_alone, best_name, questions[i], &alone[n_alone]) == 0) {
@@ -276,7 +306,9 @@ int main(int argc, char **argv)
     for (int w = 0, first = 1; w < 2; w++) {
         if (!got[w])
             continue;
-        const char *name = w ? "one_at_a_time" : "together";
+        const char *name = by_answer ? (w ? "together, strongest leads" : "together, written")
+                           : w       ? "one_at_a_time"
+                                     : "together";
         if (json)
             printf("%s\"%s\": {\"n\": %zu", first ? "" : ", ", name, got[w]);
         else
@@ -296,13 +328,13 @@ int main(int argc, char **argv)
         double ratio = med_alone > 0 ? med[M_ANSWER] / med_alone : -1;
         if (json)
             printf(", \"first_answer_after_members_s\": %.2f, \"answer_over_alone\": %.2f, "
-                   "\"kept_as_written\": %zu}",
-                   gap, ratio, n_kept[w]);
+                   "\"kept_as_written\": %zu, \"strongest_leads\": %zu}",
+                   gap, ratio, n_kept[w], n_lead[w]);
         else
             printf("  first answer token after members: %.1f s (target <= 2 s)\n"
                    "  whole answer / best member alone: %.2fx (target <= 2x)\n"
-                   "  answers kept as written: %zu of %zu\n",
-                   gap, ratio, n_kept[w], got[w]);
+                   "  answers kept as written: %zu of %zu; the strongest member's: %zu\n",
+                   gap, ratio, n_kept[w], got[w], n_lead[w]);
     }
     if (json)
         printf("}}\n");

@@ -262,7 +262,8 @@ static dx_status synthesize_answer(const ask_opts *o, cns_result *r, arena *a)
                             .generate_user = &sc,
                             .on_answer = o->on_answer ? answer_piece : NULL,
                             .on_answer_user = (void *)o,
-                            .answer = o->synthesis};
+                            .answer = o->synthesis,
+                            .strongest = o->cfg->strongest};
     if (o->synthesis) {
         /* the analysis shown while the answer is written has its (derived) category */
         cns_synth_options derived = {0};

@@ -162,6 +162,9 @@ static const char *answer_note(const cns_result *r)
         return "the one usable answer, exactly as its member wrote it";
     case CNS_ANSWER_EXTRACTIVE:
         return "extractive: built from the members' own points";
+    case CNS_ANSWER_STRONGEST:
+        return "the answer of the council's strongest member, exactly as it wrote it; what the "
+               "others dispute is flagged";
     default:
         return "?";
     }
@@ -178,7 +181,8 @@ static dx_status print_result(const cns_result *r, view *v)
     bool streamed = v->answering && r->answer && v->streamed->len == strlen(r->answer) &&
                     !memcmp(v->streamed->data, r->answer, v->streamed->len);
     if (r->answer && streamed) {
-        dx_buf_addf(&out, "\n\n(%s)\n", answer_note(r));
+        dx_buf_addf(&out, "\n\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                    r->answer_member ? ": " : "", answer_note(r));
     } else if (r->answer) {
         if (v->answering && v->streamed->len)
             dx_buf_addf(&out, "\n\n%sThe written answer failed the check (%s); instead:%s\n\n",
@@ -188,7 +192,8 @@ static dx_status print_result(const cns_result *r, view *v)
             dx_buf_addf(&out, "\n%sAnswer%s\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "");
         if (!st && !out.err)
             st = term_md_render(r->answer, color, &out);
-        dx_buf_addf(&out, "\n(%s)\n", answer_note(r));
+        dx_buf_addf(&out, "\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                    r->answer_member ? ": " : "", answer_note(r));
     }
     for (size_t i = 0; i < r->n_followups; i++) {
         dx_buf_addf(&out, "%s  %zu. ", i == 0 ? "\nFollow-up questions:\n" : "", i + 1);

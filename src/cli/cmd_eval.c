@@ -98,13 +98,14 @@ static void grade(eval_run *ev, const eval_set *set, const eval_item *it, size_t
                   const cns_result *r, double secs)
 {
     const bool syn = ev->synthesis;
-    json_t *per = json_object();
+    json_t *per = json_object(), *texts = json_object();
     for (size_t m = 0; m < r->n_members && m < n_members; m++) {
         bool ok = r->members[m].status == CNS_DONE && eval_grade(set->kind, it, r->members[m].text);
         ev->members[m].n++;
         ev->members[m].correct += ok;
         ev->members[m].seconds += r->members[m].latency_ms / 1000.0;
         json_object_set_new(per, r->members[m].name, json_boolean(ok));
+        json_object_set_new(texts, r->members[m].name, json_string(r->members[m].text));
     }
     bool ok = r->answer && eval_grade(set->kind, it, r->answer);
     ev->council.n += syn;
@@ -120,9 +121,10 @@ static void grade(eval_run *ev, const eval_set *set, const eval_item *it, size_t
     }
     json_array_append_new(
         ev->items,
-        json_pack("{s:s, s:o, s:s, s:o, s:o, s:f, s:o, s:o}", "question", it->question, "consensus",
-                  c >= 0 ? json_integer(c) : json_null(), "label", cns_label_str(r->analysis.label),
-                  "council_correct", syn ? json_boolean(ok) : json_null(), "members", per,
+        json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:f, s:o, s:o}", "question", it->question,
+                  "consensus", c >= 0 ? json_integer(c) : json_null(), "label",
+                  cns_label_str(r->analysis.label), "council_correct",
+                  syn ? json_boolean(ok) : json_null(), "members", per, "member_answers", texts,
                   "seconds", secs, "answer_kind",
                   r->answer_kind ? json_string(cns_answer_kind_str(r->answer_kind)) : json_null(),
                   "answer", r->answer ? json_string(r->answer) : json_null()));

@@ -150,10 +150,13 @@ typedef struct cns_analysis {
 
 /* What r->answer is. */
 typedef enum cns_answer_kind {
-    CNS_ANSWER_NONE,        /* no answer written (analysis only) */
-    CNS_ANSWER_SYNTHESIZED, /* written by the synthesizer and passed the check */
-    CNS_ANSWER_EXTRACTIVE,  /* built from the agreed and disputed points */
-    CNS_ANSWER_SINGLE_VOICE /* the one usable answer, exactly as its member wrote it */
+    CNS_ANSWER_NONE,         /* no answer written (analysis only) */
+    CNS_ANSWER_SYNTHESIZED,  /* written by the synthesizer and passed the check */
+    CNS_ANSWER_EXTRACTIVE,   /* built from the agreed and disputed points */
+    CNS_ANSWER_SINGLE_VOICE, /* the one usable answer, exactly as its member wrote it */
+    /* the strongest member's answer exactly as it wrote it, each disputed
+     * point flagged below it (cns_synth_options.strongest) */
+    CNS_ANSWER_STRONGEST
 } cns_answer_kind;
 
 typedef struct cns_result {
@@ -166,7 +169,8 @@ typedef struct cns_result {
     const char *answer;        /* NULL without synthesis */
     const char *answer_source; /* "model", "extractive" or NULL */
     cns_answer_kind answer_kind;
-    const char *answer_check; /* why a written answer was replaced (kind extractive), or NULL */
+    const char *answer_check;  /* why a written answer was replaced (kind extractive), or NULL */
+    const char *answer_member; /* whose answer it is (single_voice, strongest), or NULL */
     const char *followups[3];
     size_t n_followups;
     const char *followups_source; /* "model", "derived" or NULL */
@@ -226,6 +230,13 @@ typedef struct cns_synth_options {
     cns_piece_fn on_answer;
     void *on_answer_user;
     bool answer; /* also write the answer and follow-ups (else only the category) */
+    /* The name of the member that answers best on its own (measured, e.g. by
+     * drux eval), or NULL. When it answered and the members agree on nothing
+     * (labels disagree, no_common_ground) or agree on the direct answer with
+     * nothing disputed (consensus), the answer is its text as written with
+     * every disputed point flagged: a writer could only blend the sides or
+     * restate the agreed answer (docs/consensus.md, section 9). */
+    const char *strongest;
 } cns_synth_options;
 
 /* Parses {"question":..., "answers":[{"model":..., "text":..., "name"?,
@@ -268,7 +279,8 @@ dx_status cns_to_text(const cns_result *r, dx_buf *b);
 
 /* Fixed names as in the JSON ("consensus", "done", ...). Never NULL. */
 const char *cns_label_str(cns_label l);
-/* "synthesized", "extractive", "single_voice", or NULL for CNS_ANSWER_NONE. */
+/* "synthesized", "extractive", "single_voice", "strongest", or NULL for
+ * CNS_ANSWER_NONE. */
 const char *cns_answer_kind_str(cns_answer_kind k);
 const char *cns_status_str(cns_status s);
 

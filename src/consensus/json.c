@@ -368,6 +368,7 @@ json_t *cns_to_json(const cns_result *r)
     bad |= put(o, "answer", str_or_null(r->answer));
     bad |= put(o, "answer_kind", str_or_null(cns_answer_kind_str(r->answer_kind)));
     bad |= put(o, "answer_check", str_or_null(r->answer_check));
+    bad |= put(o, "answer_member", str_or_null(r->answer_member));
     json_t *fu = json_array();
     bad |= put(o, "followups", fu);
     for (size_t i = 0; fu && i < r->n_followups; i++)

@@ -863,6 +863,8 @@ const char *cns_answer_kind_str(cns_answer_kind k)
         return "extractive";
     case CNS_ANSWER_SINGLE_VOICE:
         return "single_voice";
+    case CNS_ANSWER_STRONGEST:
+        return "strongest";
     case CNS_ANSWER_NONE:
         break;
     }
@@ -1161,26 +1163,78 @@ static void send_whole(const cns_synth_options *opt, const char *text)
         opt->on_answer(opt->on_answer_user, text, strlen(text));
 }
 
-static const char *single_voice_text(const cns_result *r)
+static const cns_member *single_voice(const cns_result *r)
 {
     for (size_t i = 0; i < r->n_members; i++)
         if (r->members[i].usable)
-            return r->members[i].text;
+            return &r->members[i];
+    return NULL;
+}
+
+/* The strongest member (opt->strongest) when its answer is the council's:
+ * it answered, and the members agree on nothing, so a writer could only blend
+ * the sides (on TruthfulQA the 0.5B writer lost to the 1.5B member alone
+ * there), or they agree on the direct answer with nothing disputed, which it
+ * states itself. NULL otherwise (the writer writes). */
+static const cns_member *lead_member(const cns_result *r, const cns_synth_options *opt)
+{
+    const cns_analysis *an = &r->analysis;
+    const cns_member *m = NULL;
+    for (size_t i = 0; opt->strongest && i < r->n_members && !m; i++)
+        if (r->members[i].usable && !strcmp(r->members[i].name, opt->strongest))
+            m = &r->members[i];
+    if (!m || an->usable < 2)
+        return NULL;
+    if (an->label == CNS_LABEL_DISAGREE || an->label == CNS_LABEL_NO_COMMON_GROUND)
+        return m;
+    if (an->label != CNS_LABEL_CONSENSUS)
+        return NULL;
+    for (size_t i = 0; i < an->n_agreed; i++)
+        for (size_t k = 0; an->agreed[i].direct && k < an->agreed[i].n_members; k++)
+            if (!strcmp(an->agreed[i].members[k], m->name))
+                return m;
     return NULL;
 }
 
 /* One usable answer: shown exactly as its member wrote it; the writer is
  * asked for follow-ups only. Returns how many follow-ups the model gave. */
 static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, bool model,
-                                  const char *voice, dx_buf *reply, arena *a)
+                                  const cns_member *voice, dx_buf *reply, arena *a)
 {
-    r->answer = voice;
+    r->answer = voice->text;
+    r->answer_member = voice->name;
     r->answer_source = "extractive";
     r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
-    send_whole(opt, voice);
+    send_whole(opt, voice->text);
     if (model && ask(opt, cns_prompt_followups, r, reply) == DX_OK && reply->data)
         parse_followups(r, reply->data, a);
     return r->n_followups;
+}
+
+/* The strongest member's answer exactly as it wrote it, every disputed point
+ * flagged below it with who said what; the writer is asked for follow-ups
+ * only. *from_model gets how many follow-ups the model gave. */
+static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, bool model,
+                                  const cns_member *lead, dx_buf *reply, size_t *from_model,
+                                  arena *a)
+{
+    dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = dx_buf_puts(&b, lead->text);
+    if (!st && r->analysis.n_disputed)
+        st = put_disputed(r, "\n\n**Disputed**\n\n", &b);
+    if (!st && !(r->answer = arena_strndup(a, b.data ? b.data : "", b.len)))
+        st = dx_oom("consensus");
+    dx_buf_free(&b);
+    if (st)
+        return st;
+    r->answer_source = "extractive";
+    r->answer_kind = CNS_ANSWER_STRONGEST;
+    r->answer_member = lead->name;
+    send_whole(opt, r->answer);
+    if (model && ask(opt, cns_prompt_followups, r, reply) == DX_OK && reply->data)
+        parse_followups(r, reply->data, a);
+    *from_model = r->n_followups;
+    return DX_OK;
 }
 
 /* The writer's answer, judged: when it passes, r->answer is it with every
@@ -1249,16 +1303,21 @@ static dx_status answer_extractive(cns_result *r, const cns_synth_options *opt, 
     return DX_OK;
 }
 
-/* The answer (single voice, written or extractive) and its follow-ups. */
+/* The answer (single voice, the strongest member's, written or extractive)
+ * and its follow-ups. */
 static dx_status write_answer(cns_result *r, const cns_synth_options *opt, bool model,
                               dx_buf *reply, arena *a)
 {
     dx_status st = DX_OK;
     r->n_followups = 0;
     size_t from_model = 0;
-    const char *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice_text(r) : NULL;
+    const cns_member *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice(r) : NULL;
+    const cns_member *lead = voice ? NULL : lead_member(r, opt);
     if (voice) {
         from_model = answer_single_voice(r, opt, model, voice, reply, a);
+    } else if (lead) {
+        if ((st = answer_strongest(r, opt, model, lead, reply, &from_model, a)))
+            return st;
     } else {
         const char *why = "no synthesizer model was available";
         if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
@@ -1293,6 +1352,7 @@ dx_status cns_synthesize(cns_result *r, const cns_synth_options *opt, arena *a)
     r->category_source = "derived";
     r->answer_kind = CNS_ANSWER_NONE;
     r->answer_check = NULL;
+    r->answer_member = NULL;
     if (opt->answer && (st = write_answer(r, opt, model, &reply, a)))
         goto out;
     /* With an answer to write, the category stays derived: asking the model

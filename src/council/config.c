@@ -41,6 +41,7 @@ enum {
     K_OUT_PRICE = 1u << 18,
     K_SCHEDULE = 1u << 19,
     K_CONTEXT = 1u << 20,
+    K_STRONGEST = 1u << 21,
 };
 
 /* Providers drux knows: the wire format, API root and key variable a
@@ -133,7 +134,8 @@ bool council_builtin_price(const char *provider, const char *model, double *in, 
 static const char *const council_keys[] = {
     "timeout_s",    "max_tokens",    "synthesizer",
     "embedder",     "system_prompt", "first_byte_timeout_s",
-    "max_attempts", "schedule",      NULL,
+    "max_attempts", "schedule",      "strongest",
+    NULL,
 };
 static const char *const server_keys[] = {"allowed_hosts", "trusted_proxies", NULL};
 static const char *const member_keys[] = {
@@ -501,6 +503,7 @@ static unsigned key_bit(const char *name)
         {"input_price", K_IN_PRICE},
         {"output_price", K_OUT_PRICE},
         {"schedule", K_SCHEDULE},
+        {"strongest", K_STRONGEST},
         {"context", K_CONTEXT},
     };
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
@@ -533,6 +536,9 @@ static void council_key(parser *p, const char *name, const char *v)
     if (!strcmp(name, "synthesizer")) {
         p->council_set |= K_SYNTH;
         c->synthesizer = save(p, v);
+    } else if (!strcmp(name, "strongest")) {
+        p->council_set |= K_STRONGEST;
+        c->strongest = save(p, v);
     } else if (!strcmp(name, "embedder")) {
         p->council_set |= K_EMBED;
         c->embedder = save(p, v);
@@ -852,6 +858,9 @@ static void resolve(parser *p)
     } else if (c->synthesizer && !member_find(c, c->synthesizer)) {
         p->st = dx_fail(DX_EFORMAT, "%s: synthesizer = '%s' is not a member of the council",
                         p->source, c->synthesizer);
+    } else if (c->strongest && !member_find(c, c->strongest)) {
+        p->st = dx_fail(DX_EFORMAT, "%s: strongest = '%s' is not a member of the council",
+                        p->source, c->strongest);
     }
 }
 
@@ -1080,6 +1089,7 @@ dx_status council_config_from_preset(const char *preset, const char *dir, counci
         m->max_attempts = 1;
     }
     c->synthesizer = p->synthesizer;
+    c->strongest = p->strongest;
     /* without the sentence encoder the council still works, matching words */
     c->embedder = model_in(c, dir, p->embedder.file);
 out:

@@ -92,7 +92,11 @@ typedef struct council_config {
     const char *source; /* file name for messages, or "(models in cache)" */
     double timeout_s;
     int max_tokens;
-    const char *synthesizer;   /* a member name, or NULL (the caller picks) */
+    const char *synthesizer; /* a member name, or NULL (the caller picks) */
+    /* The member whose answer leads when the members agree on nothing, or
+     * agree on the direct answer: the council's most accurate on drux eval
+     * (docs/models.md). NULL: the synthesizer writes every answer. */
+    const char *strongest;
     const char *embedder;      /* a GGUF cache name or path, or NULL */
     const char *system_prompt; /* default for members; NULL: none */
     /* Local members one after another, each with every thread, instead of

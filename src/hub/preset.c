@@ -23,6 +23,9 @@ static const hub_preset presets[] = {
         /* bench/ask on 2 cores: the 1.5B's prefill of the answer prompt alone took longer
          * than the best member's whole answer; the 0.5B's about a fifth of it */
         .synthesizer = "qwen2.5-0.5b",
+        /* drux eval (docs/models.md): the 1.5B answered NQ-open 15.8% and TruthfulQA 44%
+         * right, the 0.5B 5.8% and 31% (questions 1-120 / 1-100, build 7edb53b) */
+        .strongest = "qwen2.5-1.5b",
         .embedder = MINILM,
     },
     {

@@ -30,6 +30,7 @@ typedef struct hub_preset {
     hub_preset_model members[HUB_PRESET_MAX_MEMBERS];
     size_t n_members;
     const char *synthesizer; /* the member that writes the answer */
+    const char *strongest;   /* the member that scored best on drux eval, or NULL */
     hub_preset_model embedder;
 } hub_preset;
 

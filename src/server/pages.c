@@ -1059,7 +1059,13 @@ static void answer_section(w *o, json_t *r)
              (streq(src, "extractive") && streq(js(jo(r, "analysis"), "label"), "single_voice")))
         put(o, "<p class=\"source\" data-kind=\"single_voice\">This is the one usable answer, "
                "exactly as its model wrote it.</p>\n");
-    else if (streq(kind, "extractive") && js(r, "answer_check")) {
+    else if (streq(kind, "strongest")) {
+        put(o, "<p class=\"source\" data-kind=\"strongest\">This is the answer of ");
+        esc(o, js(r, "answer_member") ? js(r, "answer_member") : "the strongest member");
+        put(o, ", the council\xE2\x80\x99s most accurate member when measured, exactly as it "
+               "wrote it: the members agree on nothing, or on this direct answer. What the others "
+               "dispute is flagged below it.</p>\n");
+    } else if (streq(kind, "extractive") && js(r, "answer_check")) {
         put(o,
             "<p class=\"source\" data-kind=\"extractive\">The written answer failed the check (");
         esc(o, js(r, "answer_check"));

@@ -39,6 +39,7 @@ TEST(config_full_council)
                        "timeout_s = 30\n"
                        "max_tokens = 256\n"
                        "synthesizer = smol-a\n"
+                       "strongest = smol-b\n"
                        "embedder = bge-small.gguf\n"
                        "\n"
                        "[member.smol-a]\n"
@@ -69,6 +70,7 @@ TEST(config_full_council)
     CHECK_MSG(c, "%s", dx_errmsg());
     CHECK_EQ_INT(c->n_members, 3);
     CHECK_STR(c->synthesizer, "smol-a");
+    CHECK_STR(c->strongest, "smol-b");
     CHECK_STR(c->embedder, "bge-small.gguf");
     const member_config *a = council_config_member(c, "smol-a");
     const member_config *b = council_config_member(c, "smol-b");
@@ -97,7 +99,7 @@ TEST(config_full_council)
     CHECK_NEAR(g->first_byte_timeout_s, 10, 0); /* never longer than the timeout */
     CHECK_EQ_INT(g->max_attempts, 5);
     CHECK_STR(g->system_prompt, "Answer briefly.\nCite sources.");
-    CHECK_EQ_INT(g->line, 20);
+    CHECK_EQ_INT(g->line, 21);
     council_config_free(c);
 }
 
@@ -161,6 +163,8 @@ TEST(config_errors_name_the_line)
                      "t.ini:3: indented line continues 'model'");
     CHECK_CONFIG_ERR("[council]\nsynthesizer = nobody\n[member.a]\nmodel = m\n", DX_EFORMAT,
                      "synthesizer = 'nobody' is not a member");
+    CHECK_CONFIG_ERR("[council]\nstrongest = nobody\n[member.a]\nmodel = m\n", DX_EFORMAT,
+                     "strongest = 'nobody' is not a member");
     CHECK_CONFIG_ERR("[council]\ntimeout_s = 5\n", DX_EFORMAT, "the council is empty");
     CHECK_CONFIG_ERR("", DX_EFORMAT, "the council is empty");
     CHECK_CONFIG_ERR("[member.a]\nmodel = \"gpt-4o\"\n", DX_EFORMAT,
@@ -812,6 +816,8 @@ TEST(config_presets)
     CHECK_STR(c->members[0].name, def->members[0].name);
     CHECK_STR(c->synthesizer, def->synthesizer);
     CHECK(council_config_member(c, c->synthesizer) != NULL);
+    CHECK_STR(c->strongest, def->strongest);
+    CHECK(council_config_member(c, c->strongest) != NULL);
     council_config_free(c);
     unsetenv("DRUX_HOME");
     unsetenv("XDG_CONFIG_HOME");

@@ -252,11 +252,19 @@ TEST(answer_kind_is_shown)
     json_object_set_new(json_object_get(r, "sources"), "answer", json_string("model"));
     CHECK(page_question(&b, q, false, NULL) == DX_OK);
     bool written = strstr(b.data, "and checked against them") != NULL;
+    dx_buf_clear(&b);
+    json_object_set_new(r, "answer_kind", json_string("strongest"));
+    json_object_set_new(r, "answer_member", json_string("<i>big</i>"));
+    json_object_set_new(json_object_get(r, "sources"), "answer", json_string("extractive"));
+    CHECK(page_question(&b, q, false, NULL) == DX_OK);
+    bool strongest = strstr(b.data, "data-kind=\"strongest\">This is the answer of &lt;i&gt;big") &&
+                     strstr(b.data, "exactly as it wrote it") && !strstr(b.data, "<i>big");
     dx_buf_free(&b);
     json_decref(q);
     CHECK(replaced);
     CHECK(single);
     CHECK(written);
+    CHECK(strongest);
 }
 
 TEST(followups_continue_the_thread_without_script)

@@ -17,6 +17,7 @@ typedef struct canned {
     const char *reply;     /* to the answer prompt (with its follow-ups) */
     const char *followups; /* to the follow-ups-only prompt */
     int calls;
+    int answer_calls;  /* answer prompts asked */
     size_t stopped_at; /* bytes streamed when the writer was told to stop; 0: never */
     size_t streamed;   /* bytes of the reply streamed so far */
 } canned;
@@ -29,8 +30,10 @@ static dx_status canned_generate(void *user, const char *prompt, dx_buf *out)
         return dx_buf_puts(out, "General");
     if (strstr(prompt, "Write three new questions"))
         return dx_buf_puts(out, c->followups ? c->followups : "");
-    if (strstr(prompt, "Follow-up questions:"))
+    if (strstr(prompt, "Follow-up questions:")) {
+        c->answer_calls++;
         return dx_buf_puts(out, c->reply);
+    }
     return dx_fail(DX_EINTERNAL, "unexpected prompt");
 }
 
@@ -78,8 +81,10 @@ static const char *brazil =
     "{\"model\":\"b\",\"name\":\"small\",\"text\":\"Portuguese is the official language of "
     "Brazil.\"}]}";
 
-/* Synthesize the answer for json with a canned reply; returns the result. */
-static cns_result *run(arena *a, const char *json, canned *c, pieces *p)
+/* Synthesize the answer for json with a canned reply, strongest (NULL: none)
+ * named as the strongest member; returns the result. */
+static cns_result *run_strongest(arena *a, const char *json, canned *c, pieces *p,
+                                 const char *strongest)
 {
     cns_input in;
     cns_result *r = NULL;
@@ -90,10 +95,16 @@ static cns_result *run(arena *a, const char *json, canned *c, pieces *p)
                             .generate_user = c,
                             .on_answer = p ? collect : NULL,
                             .on_answer_user = p,
-                            .answer = true};
+                            .answer = true,
+                            .strongest = strongest};
     if (cns_synthesize(r, &so, a))
         return NULL;
     return r;
+}
+
+static cns_result *run(arena *a, const char *json, canned *c, pieces *p)
+{
+    return run_strongest(a, json, c, p, NULL);
 }
 
 /* The reply to Brazil's question is taken as the synthesized answer want, streamed and final
@@ -311,6 +322,77 @@ TEST(disputed_points_are_flagged_with_who_said_what)
     CHECK(strstr(r->answer, "alpha") && strstr(r->answer, "Guido van Rossum"));
     CHECK(strstr(r->answer, "beta") && strstr(r->answer, "James Gosling"));
     arena_free(&a);
+}
+
+#define PYTHON_DISPUTE(more)                                                                       \
+    "{\"question\":\"Who created the Python programming language?\",\"answers\":["                 \
+    "{\"model\":\"a\",\"name\":\"alpha\",\"text\":\"Python was created by Guido van Rossum."       \
+    "\"},"                                                                                         \
+    "{\"model\":\"b\",\"name\":\"beta\",\"text\":\"Python was created by James Gosling in "        \
+    "1991.\"}" more "]}"
+
+/* Members that agree on nothing: the named strongest member's answer leads,
+ * exactly as it wrote it (even where it is wrong: which member is strongest
+ * is measured, not judged per question), the other side flagged as disputed
+ * with who said it; no writer is asked for the answer. */
+TEST(strongest_member_leads_when_the_members_disagree)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = PYTHON_DISPUTE("");
+    canned c = {.reply = "Python was written by a committee.\n\nFollow-up questions:\n",
+                .followups = "When was Python first released?\nWhy is Python named after Monty "
+                             "Python?\nWhich companies use Python?\n"};
+    pieces p = {0};
+    cns_result *r = run_strongest(&a, j, &c, &p, "beta");
+    CHECK(r);
+    CHECK_EQ_INT(r->analysis.label, CNS_LABEL_DISAGREE);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_STRONGEST);
+    CHECK_STR(cns_answer_kind_str(r->answer_kind), "strongest");
+    CHECK_STR(r->answer_member, "beta");
+    CHECK_EQ_INT(c.answer_calls, 0);
+    const char *lead = "Python was created by James Gosling in 1991.\n\n**Disputed**\n\n";
+    CHECK(!strncmp(r->answer, lead, strlen(lead)));
+    CHECK(strstr(r->answer, "alpha: ") && strstr(r->answer, "Guido van Rossum"));
+    CHECK(!strstr(r->answer, "committee"));
+    CHECK_STR(p.text, r->answer);
+    CHECK_EQ_INT(r->n_followups, 3);
+    CHECK_STR(r->followups[0], "When was Python first released?");
+    arena_free(&a);
+}
+
+/* Members that agree on the direct answer, nothing disputed: the strongest
+ * member's answer is the council's, as written, without a writer. */
+TEST(strongest_member_states_an_agreed_direct_answer)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    canned c = {.reply = "Brazilians speak Portuguese.\n\nFollow-up questions:\n"};
+    cns_result *r = run_strongest(&a, brazil, &c, NULL, "small");
+    CHECK(r);
+    CHECK_EQ_INT(r->analysis.label, CNS_LABEL_CONSENSUS);
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_STRONGEST);
+    CHECK_STR(r->answer, "Portuguese is the official language of Brazil.");
+    CHECK_EQ_INT(c.answer_calls, 0);
+    arena_free(&a);
+}
+
+/* No strongest member named, one not in the council, or one that did not
+ * answer: the writer writes, as before. */
+TEST(without_a_strongest_member_that_answered_the_writer_writes)
+{
+    static const char *const names[] = {NULL, "nobody", "gamma"};
+    const char *j =
+        PYTHON_DISPUTE(",{\"model\":\"c\",\"name\":\"gamma\",\"status\":\"failed\",\"text\":\"\"}");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        arena a = arena_make(64 << 10, 64 << 20);
+        canned c = {.reply = "Guido van Rossum and James Gosling are both named.\n\nFollow-up "
+                             "questions:\n"};
+        cns_result *r = run_strongest(&a, j, &c, NULL, names[i]);
+        CHECK(r);
+        CHECK_EQ_INT(c.answer_calls, 1);
+        CHECK(r->answer_kind != CNS_ANSWER_STRONGEST);
+        CHECK(r->answer_member == NULL);
+        arena_free(&a);
+    }
 }
 
 typedef struct {
@@ -555,6 +637,9 @@ int main(void)
     RUN(single_voice_is_shown_as_written);
     RUN(disputed_points_are_flagged_with_who_said_what);
     RUN(disputed_points_are_sent_when_the_answer_ends);
+    RUN(strongest_member_leads_when_the_members_disagree);
+    RUN(strongest_member_states_an_agreed_direct_answer);
+    RUN(without_a_strongest_member_that_answered_the_writer_writes);
     RUN(derived_followups_obey_the_rules_on_30_questions);
     RUN(bad_model_followups_are_dropped_on_30_questions);
     return test_summary();
