@@ -299,6 +299,18 @@ static bool question_parts_differ(const claim *a, const claim *b)
     return only_a && only_b;
 }
 
+/* A claim that asks the question back: a question made of nothing but the
+ * question's words, at least half of them ("Why did the Ming dynasty build the
+ * Great Wall?"). A statement of its words answers: a pick ("A hare is faster",
+ * "Carrie"), or words the features do not keep ("born in the U.S."). */
+static bool says_back(const claim *c)
+{
+    size_t n = strlen(c->text);
+    while (n && (isspace((unsigned char)c->text[n - 1]) || c->text[n - 1] == '*'))
+        n--;
+    return c->nonanswer && c->restates && n && c->text[n - 1] == '?';
+}
+
 static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
 {
     ov o = overlap(a, b, false);
@@ -330,8 +342,10 @@ static int relate(const ctx *x, const claim *a, const claim *b, double *sim_out)
     bool same =
         ((sim >= CNS_LEX_AGREE || subsumed) && !apart) || (x->opt->embed && cs >= CNS_EMB_AGREE);
     *sim_out = fmax(apart ? 0 : sim, cs);
+    /* a restated question takes no side, and two restatements of the whole question
+     * agree on no answer (two picks from it, "Carrie" / "Carrie Underwood", do) */
     if (a->nonanswer || b->nonanswer)
-        return same ? REL_AGREE : REL_NONE; /* a restated question takes no side */
+        return same && !(says_back(a) && says_back(b)) ? REL_AGREE : REL_NONE;
     if (a->lead && b->lead && a->f.verdict && b->f.verdict && a->f.verdict != b->f.verdict)
         return REL_CONFLICT;
     if (frame && !a->calc && !b->calc && numbers_conflict(a, b))
@@ -546,13 +560,45 @@ static dx_status member_claims(ctx *x, cns_member *mb, int i, size_t per_member)
     return DX_OK;
 }
 
+/* Whether an answer holds nothing but whitespace and a model's special tokens
+ * ("<|endoftext|>", "<|im_start|>assistant", "<s>", "</s>", "<eos>"): a
+ * generation that ended before it wrote anything. */
+static bool blank_answer(const char *s)
+{
+    static const char *const plain[] = {"<s>", "</s>", "<eos>", "<bos>", "<pad>", "<unk>"};
+    while (s && *s) {
+        if (isspace((unsigned char)*s)) {
+            s++;
+            continue;
+        }
+        if (!strncmp(s, "<|", 2)) {
+            const char *e = strstr(s + 2, "|>");
+            if (!e || e - s > 64)
+                return false;
+            s = e + 2;
+            /* a role name right after a turn marker is part of the template */
+            if (!strncmp(s, "assistant", 9) || !strncmp(s, "user", 4) || !strncmp(s, "system", 6))
+                while (isalpha((unsigned char)*s))
+                    s++;
+            continue;
+        }
+        size_t i = 0, n = sizeof plain / sizeof *plain;
+        while (i < n && strncmp(s, plain[i], strlen(plain[i])))
+            i++;
+        if (i == n)
+            return false;
+        s += strlen(plain[i]);
+    }
+    return true;
+}
+
 /* Claims of every member that answered; marks refusals and empty answers. */
 static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 {
     dx_status st = DX_OK;
     size_t done = 0;
     for (size_t i = 0; i < nm; i++)
-        if (m[i].status == CNS_DONE && !all_space(m[i].text))
+        if (m[i].status == CNS_DONE && !blank_answer(m[i].text))
             done++;
     size_t per_member = done ? DX_CNS_MAX_TOTAL_CLAIMS / done : DX_CNS_MAX_TOTAL_CLAIMS;
     if (per_member > DX_CNS_MAX_CLAIMS)
@@ -566,10 +612,11 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
         mb->claims = 0;
         if (mb->status != CNS_DONE)
             continue;
-        if (all_space(mb->text)) {
+        if (blank_answer(mb->text)) {
             mb->status = CNS_FAILED;
             if (!mb->error)
-                mb->error = "empty answer";
+                mb->error =
+                    all_space(mb->text) ? "empty answer" : "empty answer (only special tokens)";
             continue;
         }
         st = member_claims(x, mb, (int)i, per_member);
@@ -582,6 +629,14 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
     for (size_t i = 0; i < x->nc; i++) {
         mark_tokens(x, &x->c[i].f);
         x->c[i].nonanswer = only_question(x, &x->c[i]);
+    }
+    /* an answer that only says the question back says nothing: not usable (§1); one
+     * that picks words of it ("Carrie" to "Kelly or Carrie?") answers */
+    for (size_t i = 0; i < nm; i++) {
+        bool says = false;
+        for (size_t k = 0; k < x->nc && !says; k++)
+            says = x->c[k].member == (int)i && !says_back(&x->c[k]);
+        m[i].usable &= says;
     }
     for (size_t i = 0; i < x->nc && !st; i++)
         st = frame_tokens(x, &x->c[i]);
@@ -1042,14 +1097,15 @@ static void set_near(ctx *x, int i, int j, double p)
     x->near[(size_t)i * x->nm + (size_t)j] = x->near[(size_t)j * x->nm + (size_t)i] = (float)p;
 }
 
-/* The mean nearness over pairs of usable members, 0..1 (section 7). */
+/* The mean nearness over pairs of members that count in the percentage (usable,
+ * weight > 0), 0..1 (section 7). */
 static double members_near(const ctx *x, const cns_member *m, size_t nm)
 {
     double sum = 0;
     int pairs = 0;
     for (size_t i = 0; i < nm; i++)
         for (size_t j = i + 1; j < nm; j++)
-            if (m[i].usable && m[j].usable) {
+            if (m[i].usable && m[j].usable && m[i].weight > 0 && m[j].weight > 0) {
                 sum += x->near[i * x->nm + j];
                 pairs++;
             }
@@ -1286,6 +1342,27 @@ static int evidence_claim(const ctx *x, const point *pt, int k)
     return best;
 }
 
+/* §7 "members that did not answer": when the question asks for one thing and the
+ * direct answers were compared, a usable member that gave no direct answer and
+ * stands in no agreed or disputed point (garbage, a restated question, advice to
+ * ask someone else, an off-topic answer) neither agrees nor disagrees: its
+ * weight becomes 0, so it leaves the percentage. Its points stay unique. */
+static void leave_out_nonanswers(const ctx *x, cns_result *r, const point *pts, size_t np)
+{
+    if (!x->direct_on)
+        return;
+    for (size_t k = 0; k < r->n_members; k++) {
+        if (!r->members[k].usable || x->dgroup[k] >= 0)
+            continue;
+        bool part = false;
+        for (size_t p = 0; p < np && !part; p++)
+            part = (pts[p].mask >> k & 1) &&
+                   (pts[p].disputed || __builtin_popcountll(pts[p].mask) >= 2);
+        if (!part)
+            r->members[k].weight = 0;
+    }
+}
+
 /* Each group of conflicting points (a component of the conflict links) of
  * two or more becomes a dispute. comp and side_w are scratch of np entries. */
 static dx_status add_disputes(ctx *x, cns_result *r, point *pts, size_t np, int *comp,
@@ -1326,7 +1403,7 @@ static dx_status list_point(ctx *x, cns_result *r, const point *pt, double W, sc
     int n_sup = __builtin_popcountll(shown);
     if (n_sup < 2) {
         an->unique[an->n_unique++] = (cns_unique){x->c[pt->rep].text, m[x->c[pt->rep].member].name};
-        sc->den += CNS_W_UNIQUE;
+        sc->den += m[x->c[pt->rep].member].weight > 0 ? an->unique_weight : 0;
         return DX_OK;
     }
     cns_agreed *g = &an->agreed[an->n_agreed++];
@@ -1384,6 +1461,7 @@ static void set_percentage(const ctx *x, cns_result *r, const score *sc)
 /* Points to agreed / disputed / unique lists, the percentage and the label. */
 static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
 {
+    leave_out_nonanswers(x, r, pts, np);
     cns_analysis *an = &r->analysis;
     an->agreed = arena_alloc_array(x->a, np + 1, sizeof *an->agreed); /* + the direct answer */
     an->disputed = arena_alloc_array(x->a, np + 1, sizeof *an->disputed);
@@ -1393,6 +1471,7 @@ static dx_status summarize(ctx *x, cns_result *r, point *pts, size_t np)
     if (!an->agreed || !an->disputed || !an->unique || !comp || !side_w)
         return dx_oom("consensus");
     double W = mask_weight(r->members, r->n_members, ~0ull);
+    an->unique_weight = x->many ? CNS_W_UNIQUE_LIST : CNS_W_UNIQUE;
     score sc = {0};
     dx_status st = add_direct_point(x, r, W, &sc);
     if (!st)
@@ -1415,6 +1494,8 @@ static dx_status build_points(ctx *x, cns_result *r)
     if (!dropped || !pts)
         return dx_oom("consensus");
     dx_status st = relate_all(x, dropped);
+    for (size_t i = 0; i < nc; i++)
+        dropped[i] |= !r->members[x->c[i].member].usable; /* only restatements (§1) */
     if (!st)
         st = direct_settle(x, r);
     /* the claims stating direct answers are the direct point, not points of their own */

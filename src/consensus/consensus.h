@@ -130,8 +130,9 @@ typedef struct cns_shared_model {
 
 typedef struct cns_analysis {
     cns_label label;
-    int consensus;   /* 0..100, or -1 for null (fewer than two usable answers) */
-    double nearness; /* how near in meaning the members' answers came, 0..1 (section 7) */
+    int consensus;        /* 0..100, or -1 for null (fewer than two usable answers) */
+    double nearness;      /* how near in meaning the members' answers came, 0..1 (section 7) */
+    double unique_weight; /* what one unique point counts in the percentage (section 7) */
     cns_agreed *agreed;
     size_t n_agreed;
     cns_disputed *disputed;

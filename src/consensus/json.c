@@ -305,6 +305,7 @@ static json_t *analysis_json(const cns_analysis *an)
     bad |= put(o, "label", json_string(cns_label_str(an->label)));
     bad |= put(o, "consensus", an->consensus >= 0 ? json_integer(an->consensus) : json_null());
     bad |= put(o, "nearness", json_real(round(an->nearness * 1000) / 1000));
+    bad |= put(o, "unique_weight", json_real(an->unique_weight));
     json_t *ag = json_array(), *di = json_array(), *un = json_array(), *sh = json_array();
     bad |= put(o, "agreed", ag) | put(o, "disputed", di) | put(o, "unique", un);
     bad |= agreed_json(ag, an) | disputed_json(di, an);

@@ -45,8 +45,11 @@
 #define CNS_QTY_REL_HEDGED 0.10
 /* ... and outside rounding, at most this one. */
 #define CNS_QTY_REL_ANY 0.01
-/* §3 table "temperatures": at most this many °C apart. */
+/* §3 table "temperatures": at most this many °C apart ... */
 #define CNS_QTY_TEMP_MAX_C 1.0
+/* ... or this many in different units (°C / °F), within the rounding of either as written with
+ * its trailing zeros ("200 °C" / "400 °F"): one of the two is a rounded conversion. */
+#define CNS_QTY_TEMP_OTHER_UNIT_MAX_C 5.0
 /* §3 table "a bare number and a quantity": compared as written, as in "same unit". */
 #define CNS_QTY_REL_BARE CNS_QTY_REL_SAME_UNIT
 
@@ -83,8 +86,11 @@
 
 /* §7 table "direct answer": the count c_p of the direct-answer point (agreed or disputed). */
 #define CNS_W_DIRECT 2.0
-/* §7 table "unique": the count c_p of a one-member point. */
-#define CNS_W_UNIQUE 0.25
+/* §7 table "unique": the count c_p of a one-member point ... */
+#define CNS_W_UNIQUE 0.1
+/* ... and for a question asking for several things, where each item only one member lists is
+ * a difference in the answer, not a detail beside it. */
+#define CNS_W_UNIQUE_LIST 0.25
 
 /* §7: with an agreed point the percentage is at least this (so ≤ 5 % means nothing agreed). */
 #define CNS_AGREED_MIN_PERCENT 6

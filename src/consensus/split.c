@@ -55,6 +55,13 @@ static bool is_filler(const char *s, size_t n)
         "sure",  "certainly", "of course", "absolutely", "great",     "okay",   "ok",
         "hello", "hi",        "thanks",    "thank you",  "good luck", "cheers",
     };
+    /* "That's a great question!", "This is an interesting historical question." */
+    static const char *const about[] = {"this is a", "that is a", "that's a",
+                                        "it is a",   "it's a",    "what a"};
+    for (size_t i = 0; i < sizeof about / sizeof about[0]; i++)
+        if (starts_ci(s, about[i]) && n < 80 &&
+            (memmem(s, n, "question", 8) || memmem(s, n, "Question", 8)))
+            return true;
     if (n && s[n - 1] == ':')
         return true; /* "The main reasons are:" */
     for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)
@@ -69,6 +76,63 @@ static bool is_filler(const char *s, size_t n)
     return false;
 }
 
+/* Whether one word (ASCII, with a lower-case letter) cannot be read as a word:
+ * its letters have no vowel ("zxc", "xq7") or four consonants in a row
+ * ("asdkj"), or a sign sits inside it ("rr#t"). Punctuation around it is left
+ * out; capitalised words, acronyms, one letter, a number with a unit ("6ft",
+ * "2nd") and words in other scripts are never unreadable. */
+static bool unreadable(const char *w, size_t n)
+{
+    while (n && !isalnum((unsigned char)w[0]) && (unsigned char)w[0] < 0x80) {
+        w++;
+        n--;
+    }
+    while (n && !isalnum((unsigned char)w[n - 1]) && (unsigned char)w[n - 1] < 0x80)
+        n--;
+    if (!n || isdigit((unsigned char)w[0]) || isupper((unsigned char)w[0]))
+        return false;
+    bool lower = false, vowel = false, sign = false;
+    int run = 0, longest = 0, letters = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)w[i];
+        if (c >= 0x80)
+            return false;
+        if (isalpha(c)) {
+            letters++;
+            lower |= islower(c) != 0;
+            bool v = strchr("aeiouyAEIOUY", c) != NULL;
+            vowel |= v;
+            run = v ? 0 : run + 1;
+            longest = run > longest ? run : longest;
+        } else if (!isdigit(c) && c != '\'' && c != '-') {
+            sign = true;
+        }
+    }
+    if (!lower || letters < 2)
+        return false; /* "x", "n": a variable */
+    return !vowel || longest >= 4 || sign;
+}
+
+/* Keyboard noise ("asdkj qwe zxc", "xq7 zzkv plm0"): two or more words, more
+ * than half of them unreadable. Not a claim. */
+static bool is_gibberish(const char *s, size_t n)
+{
+    size_t words = 0, bad = 0;
+    for (size_t i = 0; i < n;) {
+        while (i < n && isspace((unsigned char)s[i]))
+            i++;
+        size_t j = i;
+        while (j < n && !isspace((unsigned char)s[j]))
+            j++;
+        if (j > i) {
+            words++;
+            bad += unreadable(s + i, j - i);
+        }
+        i = j;
+    }
+    return words >= 2 && 2 * bad > words;
+}
+
 static void add_span(splitter *z, const char *p, size_t n, cns_span_kind kind)
 {
     if (z->st)
@@ -79,7 +143,7 @@ static void add_span(splitter *z, const char *p, size_t n, cns_span_kind kind)
         n--;
         trim(&p, &n);
     }
-    if (!n || is_filler(p, n))
+    if (!n || is_filler(p, n) || is_gibberish(p, n))
         return;
     if (z->n >= DX_CNS_MAX_CLAIMS)
         return; /* the rest of a very long answer is not read */
@@ -315,6 +379,20 @@ static bool in_item(cmark_node *n)
     return false;
 }
 
+/* Whether the text is one number and a full stop or bracket ("4.", "1969.",
+ * "1,234)"): CommonMark reads that as an empty numbered list item, but as a
+ * whole answer it is the number. */
+static bool bare_number(const char *p, size_t n)
+{
+    trim(&p, &n);
+    if (n < 2 || (p[n - 1] != '.' && p[n - 1] != ')'))
+        return false;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!isdigit((unsigned char)p[i]) && !(i && (p[i] == ',' || p[i] == '.')))
+            return false;
+    return isdigit((unsigned char)p[n - 2]);
+}
+
 dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **out, size_t *n)
 {
     *out = NULL;
@@ -322,6 +400,13 @@ dx_status cns_markdown_split(const char *md, size_t len, arena *a, cns_span **ou
     if (len > DX_MAX_ANSWER_BYTES)
         return dx_fail(DX_ELIMIT, "consensus: an answer is longer than %u bytes",
                        DX_MAX_ANSWER_BYTES);
+    if (bare_number(md, len)) {
+        splitter z = {.a = a};
+        add_span(&z, md, len, CNS_SPAN_SENTENCE);
+        *out = z.spans;
+        *n = z.n;
+        return z.st;
+    }
     cmark_node *doc;
     dx_status st = cns_md_parse(md, len, &doc);
     if (st)

@@ -1064,6 +1064,17 @@ static bool bare_agrees(const cns_qty *bare, const cns_qty *u)
            d <= CNS_QTY_REL_BARE * fmax(fabs(bare->written), fabs(u->written));
 }
 
+/* The rounding a converted whole number of three or more digits ending in zero may stand for:
+ * to the ten ("400" -> 5, "180" -> 5), in the base unit; for other numbers their written
+ * rounding. A two-digit number's zero is a digit ("40 °C" is not "about 37 °C"). */
+static double zeros_half(const cns_qty *q)
+{
+    double w = fabs(q->written);
+    if (!(q->whalf > 0) || w < 100 || w > 1e15 || w != floor(w) || fmod(w, 10) != 0)
+        return q->half;
+    return fmax(q->half, 5 * q->half / q->whalf); /* whalf -> half is the unit's scale */
+}
+
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
     if (x->dim != y->dim) {
@@ -1081,15 +1092,23 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
         return false;
     double half = fmax(x->half, y->half); /* the coarser of the two as written */
     double rel = mag > 0 ? d / mag : 0;
+    bool same_unit = x->unit == y->unit;
+    double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
     if (x->dim == CNS_DIM_TEMP) {
-        /* absolute in °C: rounding of either, at most 1 °C apart */
+        /* absolute in °C: rounding of either, at most 1 °C apart; in different units one is
+         * a rounded conversion, so trailing zeros are rounding too, at most 5 °C apart */
+        if (!same_unit)
+            return d <= fmax(zeros_half(x), zeros_half(y)) + 1e-9 &&
+                   d <= CNS_QTY_TEMP_OTHER_UNIT_MAX_C;
         return d <= half + 1e-9 && d <= CNS_QTY_TEMP_MAX_C;
     }
-    bool same_unit = x->unit == y->unit;
     if (same_unit && !x->approx && !y->approx)
         return d <= half + 1e-9 * fmax(1.0, mag) && rel <= CNS_QTY_REL_SAME_UNIT;
-    /* different units or a hedge: the rounding of either, capped at 5% (10% hedged) */
-    double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
+    /* different units: one of the two is a conversion rounded in its own unit ("3.5 kg" /
+     * "7.5 pounds"), so the written digits cannot match: at most 5% apart (10% hedged) */
+    if (!same_unit)
+        return rel <= cap;
+    /* a hedge in one unit: the rounding of either, capped at 10% */
     return d <= half + 1e-9 * fmax(1.0, mag) ? rel <= cap : rel <= CNS_QTY_REL_ANY;
 }
 

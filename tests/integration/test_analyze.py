@@ -93,7 +93,9 @@ def check_invariants(obj):
             cp = 2 if p.get("direct") else 1
             num += cp * max(0.0, 2 * sides[0] / t - 1)
             den += cp
-        den += 0.25 * len(an["unique"])
+        # a member left out of the percentage (weight 0: gave no answer the others could be
+        # compared with) adds nothing, its unique points included
+        den += an["unique_weight"] * sum(1 for p in an["unique"] if weight[p["member"]] > 0)
         want = 100 * num / den
         assert 0 <= an["nearness"] <= 1
         if not an["agreed"] and want <= 5.5:  # nothing agreed: how near the answers came, 0..5

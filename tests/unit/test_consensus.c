@@ -86,6 +86,24 @@ TEST(features_numbers_and_units)
     CHECK(f.n_qty == 1 && g.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("40 °C", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* an oven setting converted and rounded to ten degrees: 400 °F is 204.4 °C */
+    CHECK(cns_text_features("200 °C", &a, &f) == DX_OK);
+    CHECK(cns_text_features("400 °F", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("450 °F", &a, &g) == DX_OK); /* 232 °C */
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("104 °F", &a, &f) == DX_OK); /* 40 °C */
+    CHECK(cns_text_features("36.6 °C", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a weight converted between units cannot keep its written digits: 7.5 lb is 3.40 kg */
+    CHECK(cns_text_features("about 3.5 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 7.5 pounds", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("3.5 kg", &a, &f) == DX_OK);
+    CHECK(cns_text_features("7.5 pounds", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("6.5 pounds", &a, &g) == DX_OK); /* 2.95 kg */
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("70 kg", &a, &f) == DX_OK);
     CHECK(cns_text_features("154 lb", &a, &g) == DX_OK);
     CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
@@ -961,8 +979,12 @@ TEST(consensus_reproducible_from_object)
         num += c * fmax(0, 2 * side[0] / tot - 1);
         den += c;
     }
-    den += 0.25 * (double)an->n_unique;
+    for (size_t i = 0; i < an->n_unique; i++) /* a member of weight 0 adds nothing */
+        for (size_t m = 0; m < r->n_members; m++)
+            if (!strcmp(r->members[m].name, an->unique[i].member) && r->members[m].weight > 0)
+                den += an->unique_weight;
     CHECK(an->n_disputed == 1);
+    CHECK_NEAR(an->unique_weight, 0.1, 1e-12); /* one thing asked: a unique point is a detail */
     CHECK_EQ_INT(an->consensus, (int)lrint(100 * num / den));
     arena_free(&a);
 }
@@ -976,6 +998,123 @@ static cns_result *analyze_json(arena *a, const char *j)
     if (cns_input_parse(j, strlen(j), a, &in) || cns_analyze(&in, NULL, a, &r))
         return NULL;
     return r;
+}
+
+/* The weight member k has in the percentage, -1 when it is not in r. */
+static double weight_of(const cns_result *r, const char *name)
+{
+    for (size_t m = 0; r && m < r->n_members; m++)
+        if (!strcmp(r->members[m].name, name))
+            return r->members[m].weight;
+    return -1;
+}
+
+TEST(special_tokens_noise_and_bare_numbers)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    /* only a model's special tokens: an empty answer (failed), not a claim */
+    cns_result *r =
+        analyze_json(&a, "{\"question\":\"What is 12 times 12?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"12 x 12 = 144.\"},"
+                         "{\"model\":\"b\",\"text\":\"<|im_end|><|im_start|>assistant\"},"
+                         "{\"model\":\"c\",\"text\":\" <s> </s> \"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
+    CHECK(r && r->members[1].status == CNS_FAILED && r->members[2].status == CNS_FAILED);
+    /* keyboard noise is no claim; real words with units, names and variables are */
+    cns_span *sp;
+    size_t n;
+    CHECK(cns_markdown_split("asdkj qwe zxc", 13, &a, &sp, &n) == DX_OK && n == 0);
+    const char *noise = "xq7 zzkv plm0 rr#t 88jj wqq";
+    CHECK(cns_markdown_split(noise, strlen(noise), &a, &sp, &n) == DX_OK && n == 0);
+    static const char *const words[] = {"6ft 1in",        "It uses python3 and x86.",
+                                        "O(log n) time.", "Strengths matter.",
+                                        "TCP UDP DNS",    "Le Caire est la capitale."};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        CHECK_MSG(cns_markdown_split(words[i], strlen(words[i]), &a, &sp, &n) == DX_OK && n == 1,
+                  "'%s' is a claim", words[i]);
+    /* "4." alone is CommonMark's empty numbered list item, but as an answer it is the number */
+    CHECK(cns_markdown_split("1969.", 5, &a, &sp, &n) == DX_OK && n == 1 &&
+          !strcmp(sp[0].text, "1969."));
+    CHECK(cns_markdown_split("4. Paris", 8, &a, &sp, &n) == DX_OK && n == 1 &&
+          !strcmp(sp[0].text, "Paris"));
+    r = analyze_json(&a,
+                     "{\"question\":\"What is 2 + 2?\",\"answers\":["
+                     "{\"model\":\"a\",\"text\":\"4.\"},{\"model\":\"b\",\"text\":\"Four.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_CONSENSUS);
+    /* the question said back and remarks about the question: nothing agreed, no usable answer */
+    r = analyze_json(
+        &a, "{\"question\":\"Why did the Ming dynasty build the Great Wall?\",\"answers\":["
+            "{\"model\":\"a\",\"text\":\"Why did the Ming dynasty build the Great Wall? "
+            "This is an interesting historical question.\"},"
+            "{\"model\":\"b\",\"text\":\"That is a great question about the Ming "
+            "dynasty and the Great Wall.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_NO_ANSWER && r->analysis.n_agreed == 0);
+    /* beside a real answer a restatement is kept, and takes no side */
+    r = analyze_json(
+        &a, "{\"question\":\"Why did the Ming dynasty build the Great Wall?\",\"answers\":["
+            "{\"model\":\"a\",\"text\":\"Why did the Ming dynasty build the Great Wall? "
+            "To keep out raids from the Mongols.\"},"
+            "{\"model\":\"b\",\"text\":\"The Ming built it to defend against Mongol "
+            "raids from the north.\"}]}");
+    CHECK(r && r->analysis.usable == 2 && r->analysis.n_disputed == 0);
+    /* a statement of the question's words that picks one of its options is an answer */
+    r = analyze_json(&a,
+                     "{\"question\":\"Who is faster in real life, a tortoise or a hare?\","
+                     "\"answers\":[{\"model\":\"a\",\"text\":\"A hare is faster in real life.\"},"
+                     "{\"model\":\"b\",\"text\":\"A tortoise is faster in real life.\"}]}");
+    CHECK(r && r->analysis.usable == 2);
+    arena_free(&a);
+}
+
+TEST(members_that_did_not_answer_leave_the_percentage)
+{
+    /* a one-thing question that two members answer alike: a third member that gives no
+     * answer to it (off topic, the question restated, advice to ask someone) neither agrees nor
+     * disagrees, so it does not pull the percentage down (docs/consensus.md §7) */
+    static const char *other[] = {
+        "Pasta is a popular food, and many tourists visit every summer.",
+        "What is the capital of Italy? That is a good question.",
+        "You should ask a local guide about that.",
+    };
+    arena a = arena_make(64 << 10, 64 << 20);
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        char j[1024];
+        snprintf(j, sizeof j,
+                 "{\"question\":\"What is the capital of Italy?\",\"answers\":["
+                 "{\"model\":\"a\",\"text\":\"Rome is the capital of Italy.\"},"
+                 "{\"model\":\"b\",\"text\":\"The capital of Italy is Rome, on the Tiber.\"},"
+                 "{\"model\":\"c\",\"text\":\"%s\"}]}",
+                 other[i]);
+        cns_result *r = analyze_json(&a, j);
+        CHECK(r != NULL);
+        if (!r)
+            continue;
+        CHECK_MSG(r->analysis.label == CNS_LABEL_CONSENSUS && r->analysis.consensus >= 70,
+                  "case %zu: %s %d", i, cns_label_str(r->analysis.label), r->analysis.consensus);
+        CHECK_NEAR(weight_of(r, "c"), 0, 1e-12);
+        CHECK_NEAR(weight_of(r, "a"), 1, 1e-12);
+        /* still a usable answer, shown as said by one member; one that only restates the
+         * question is no usable answer at all (§1) */
+        CHECK(i == 1 ? !r->members[2].usable && r->analysis.usable == 2 : r->analysis.usable == 3);
+    }
+    /* a member that answers differently stays in: a 2-against-1 dispute */
+    cns_result *r =
+        analyze_json(&a, "{\"question\":\"What is the capital of Italy?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Rome is the capital of Italy.\"},"
+                         "{\"model\":\"b\",\"text\":\"The capital of Italy is Rome.\"},"
+                         "{\"model\":\"c\",\"text\":\"Milan is the capital of Italy.\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_PARTIAL && r->analysis.n_disputed == 1);
+    CHECK_NEAR(weight_of(r, "c"), 1, 1e-12);
+    /* an open question compares no direct answers: an off-topic member still counts */
+    r = analyze_json(&a, "{\"question\":\"Why do leaves change colour in autumn?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Trees stop making chlorophyll, so the green "
+                         "fades and yellow pigments show.\"},"
+                         "{\"model\":\"b\",\"text\":\"Trees stop making chlorophyll, so the green "
+                         "fades and the yellow pigments show through.\"},"
+                         "{\"model\":\"c\",\"text\":\"Pasta is a popular food in Italy.\"}]}");
+    CHECK(r != NULL);
+    CHECK_NEAR(weight_of(r, "c"), 1, 1e-12);
+    arena_free(&a);
 }
 
 TEST(evidence_is_each_supporters_own_words)
@@ -1189,6 +1328,8 @@ int main(void)
     RUN(category_keywords);
     RUN(input_errors_are_one_line);
     RUN(consensus_reproducible_from_object);
+    RUN(special_tokens_noise_and_bare_numbers);
+    RUN(members_that_did_not_answer_leave_the_percentage);
     RUN(evidence_is_each_supporters_own_words);
     RUN(labels_no_common_ground_majority_and_nonanswers);
     RUN(check_rejects_contradictions);
