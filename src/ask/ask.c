@@ -85,8 +85,26 @@ static void forward_remote_text(const member_event *ev, void *user)
         (void)rp->piece(rp->user, ev->text, ev->len);
 }
 
+typedef struct {
+    const atomic_int *cancel;
+    cns_reply_fn piece;
+    void *user;
+} local_pieces;
+
+/* A local writer's piece: the generation ends once the run is cancelled (a
+ * remote writer's completion is cancelled by the fan-out), or when piece
+ * says so. */
+static bool forward_local_text(void *user, const char *text, size_t len)
+{
+    local_pieces *lp = user;
+    if (lp->cancel && atomic_load(lp->cancel))
+        return true;
+    return lp->piece && lp->piece(lp->user, text, len);
+}
+
 /* cns_stream_fn: one completion from the synthesizer member, its pieces
- * passed to piece as they come; a local model stops when piece says so. */
+ * passed to piece as they come; a local model stops when piece says so.
+ * DX_ECANCELLED when the run was cancelled meanwhile. */
 static dx_status synth_stream(void *user, const char *prompt, cns_reply_fn piece, void *piece_user,
                               dx_buf *out)
 {
@@ -98,7 +116,12 @@ static dx_status synth_stream(void *user, const char *prompt, cns_reply_fn piece
         p.sampling.repeat_penalty = 1.1f;
         p.stop_loops = true;
         p.max_tokens = sc->mc->max_tokens > 0 ? sc->mc->max_tokens : 512;
-        return local_stream(sc->o->reg, sc->mc->model, &p, prompt, piece, piece_user, out, NULL);
+        local_pieces lp = {sc->o->cancel, piece, piece_user};
+        dx_status st =
+            local_stream(sc->o->reg, sc->mc->model, &p, prompt, forward_local_text, &lp, out, NULL);
+        if (!st && sc->o->cancel && atomic_load(sc->o->cancel))
+            st = dx_fail(DX_ECANCELLED, "synthesizer %s: cancelled", sc->mc->name);
+        return st;
     }
     remote_pieces rp = {piece, piece_user};
     fanout_opts fo = {.only = sc->mc->name,

@@ -177,61 +177,50 @@ static dx_status print_result(const cns_result *r, view *v)
 {
     bool color = v->color;
     dx_buf out = dx_buf_make(0);
-    dx_status st = DX_OK;
-    if (!v->answering)
-        st = print_analysis(r, color);
+    dx_status st = v->answering ? DX_OK : print_analysis(r, color);
     bool streamed = v->answering && r->answer && v->streamed->len == strlen(r->answer) &&
                     !memcmp(v->streamed->data, r->answer, v->streamed->len);
-    if (!st && r->answer) {
-        if (streamed) {
-            st = dx_buf_printf(&out, "\n\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
-                               r->answer_member ? ": " : "", answer_note(r));
-        } else {
-            if (v->answering && v->streamed->len)
-                st = dx_buf_printf(
-                    &out, "\n\n%sThe written answer failed the check (%s); instead:%s\n\n",
-                    color ? "\033[2m" : "", r->answer_check ? r->answer_check : "it changed",
-                    color ? "\033[0m" : "");
-            else if (!v->answering)
-                st = dx_buf_printf(&out, "\n%sAnswer%s\n\n", color ? "\033[1m" : "",
-                                   color ? "\033[0m" : "");
-            if (!st)
-                st = term_md_render(r->answer, color, &out);
-            if (!st)
-                st = dx_buf_printf(&out, "\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
-                                   r->answer_member ? ": " : "", answer_note(r));
-        }
+    if (r->answer && streamed) {
+        dx_buf_addf(&out, "\n\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                    r->answer_member ? ": " : "", answer_note(r));
+    } else if (r->answer) {
+        if (v->answering && v->streamed->len)
+            dx_buf_addf(&out, "\n\n%sThe written answer failed the check (%s); instead:%s\n\n",
+                        color ? "\033[2m" : "", r->answer_check ? r->answer_check : "it changed",
+                        color ? "\033[0m" : "");
+        else if (!v->answering)
+            dx_buf_addf(&out, "\n%sAnswer%s\n\n", color ? "\033[1m" : "", color ? "\033[0m" : "");
+        if (!st && !out.err)
+            st = term_md_render(r->answer, color, &out);
+        dx_buf_addf(&out, "\n(%s%s%s)\n", r->answer_member ? r->answer_member : "",
+                    r->answer_member ? ": " : "", answer_note(r));
     }
-    for (size_t i = 0; !st && i < r->n_followups; i++) {
-        if (i == 0)
-            st = dx_buf_puts(&out, "\nFollow-up questions:\n");
-        if (!st)
-            st = dx_buf_printf(&out, "  %zu. ", i + 1);
-        if (!st)
+    for (size_t i = 0; i < r->n_followups; i++) {
+        dx_buf_addf(&out, "%s  %zu. ", i == 0 ? "\nFollow-up questions:\n" : "", i + 1);
+        if (!st && !out.err)
             st = term_md_clean(&out, r->followups[i], strlen(r->followups[i]));
-        if (!st)
-            st = dx_buf_puts(&out, "\n");
+        dx_buf_add(&out, "\n");
     }
     /* premium members cost money: each one's estimate and the question's */
     double total = 0;
     bool any = false, unknown = false;
-    for (size_t i = 0; !st && i < r->n_members; i++) {
+    for (size_t i = 0; i < r->n_members; i++) {
         const cns_member *m = &r->members[i];
         if (!m->premium)
             continue;
-        if (!any)
-            st = dx_buf_puts(&out, "\nPremium members:");
+        dx_buf_add(&out, any ? "" : "\nPremium members:");
         any = true;
-        if (!st && m->cost_usd >= 0)
-            st = dx_buf_printf(&out, " %s %.1f s ~$%.4f;", m->name, m->latency_ms / 1000.0,
-                               m->cost_usd);
-        else if (!st)
-            st = dx_buf_printf(&out, " %s %.1f s (no prices);", m->name, m->latency_ms / 1000.0);
+        if (m->cost_usd >= 0)
+            dx_buf_addf(&out, " %s %.1f s ~$%.4f;", m->name, m->latency_ms / 1000.0, m->cost_usd);
+        else
+            dx_buf_addf(&out, " %s %.1f s (no prices);", m->name, m->latency_ms / 1000.0);
         total += m->cost_usd >= 0 ? m->cost_usd : 0;
         unknown |= m->cost_usd < 0;
     }
-    if (!st && any)
-        st = dx_buf_printf(&out, " question ~$%.4f%s\n", total, unknown ? " and more" : "");
+    if (any)
+        dx_buf_addf(&out, " question ~$%.4f%s\n", total, unknown ? " and more" : "");
+    if (!st)
+        st = out.err;
     if (!st)
         fwrite(out.data ? out.data : "", 1, out.len, stdout);
     dx_buf_free(&out);

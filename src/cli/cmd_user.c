@@ -159,28 +159,32 @@ static dx_status set_quota(db *d, const char *name, const char *calls, int *rc)
 /* drux user list: a line per account, or the store's JSON. */
 static dx_status list_users(db *d, bool as_json)
 {
-    json_t *users = NULL;
-    dx_status st = db_user_list(d, &users);
+    db_account *users;
+    size_t n;
+    dx_status st = db_user_list(d, &users, &n);
     if (st)
         return st;
-    if (as_json) {
-        json_dumpf(users, stdout, JSON_INDENT(2));
-        putchar('\n');
-    } else {
-        size_t i;
-        json_t *u;
-        json_array_foreach(users, i, u)
-        {
-            printf("%-32s %-8s %5lld premium/day  %lld session%s  since %s\n",
-                   json_string_value(json_object_get(u, "name")),
-                   json_is_true(json_object_get(u, "disabled")) ? "disabled" : "active",
-                   (long long)json_integer_value(json_object_get(u, "daily_premium")),
-                   (long long)json_integer_value(json_object_get(u, "sessions")),
-                   json_integer_value(json_object_get(u, "sessions")) == 1 ? "" : "s",
-                   json_string_value(json_object_get(u, "created_at")));
-        }
+    json_t *arr = as_json ? json_array() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        const db_account *u = &users[i];
+        if (as_json)
+            json_array_append_new(arr, json_pack("{s:s, s:b, s:i, s:s, s:I}", "name", u->name,
+                                                 "disabled", u->disabled, "daily_premium",
+                                                 u->daily_premium, "created_at", u->created_at,
+                                                 "sessions", (json_int_t)u->sessions));
+        else
+            printf("%-32s %-8s %5lld premium/day  %lld session%s  since %s\n", u->name,
+                   u->disabled ? "disabled" : "active", (long long)u->daily_premium, u->sessions,
+                   u->sessions == 1 ? "" : "s", u->created_at);
     }
-    json_decref(users);
+    free(users);
+    if (as_json && !arr)
+        return dx_fail(DX_ENOMEM, "out of memory");
+    if (arr) {
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        putchar('\n');
+    }
+    json_decref(arr);
     return DX_OK;
 }
 

@@ -400,55 +400,50 @@ char *cns_to_json_string(const cns_result *r, bool indent)
 dx_status cns_to_text(const cns_result *r, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st = dx_buf_printf(b, "Question: %s\nCategory: %s\n", r->question,
-                                 r->category ? r->category : "-");
-    if (!st) {
-        if (an->consensus >= 0)
-            st = dx_buf_printf(b, "Label: %s, consensus %d%% (%d usable answers, %s matching)\n",
-                               cns_label_str(an->label), an->consensus, an->usable, an->method);
-        else
-            st = dx_buf_printf(b, "Label: %s, consensus: not measurable with %d usable answer%s\n",
-                               cns_label_str(an->label), an->usable, an->usable == 1 ? "" : "s");
-    }
-    for (size_t i = 0; i < r->n_members && !st; i++) {
+    dx_buf_addf(b, "Question: %s\nCategory: %s\n", r->question, r->category ? r->category : "-");
+    if (an->consensus >= 0)
+        dx_buf_addf(b, "Label: %s, consensus %d%% (%d usable answers, %s matching)\n",
+                    cns_label_str(an->label), an->consensus, an->usable, an->method);
+    else
+        dx_buf_addf(b, "Label: %s, consensus: not measurable with %d usable answer%s\n",
+                    cns_label_str(an->label), an->usable, an->usable == 1 ? "" : "s");
+    for (size_t i = 0; i < r->n_members; i++) {
         const cns_member *m = &r->members[i];
-        st = dx_buf_printf(b, "  member %s (%s): %s%s%s\n", m->name, m->model,
-                           cns_status_str(m->status), m->error ? ", " : "",
-                           m->error ? m->error : "");
+        dx_buf_addf(b, "  member %s (%s): %s%s%s\n", m->name, m->model, cns_status_str(m->status),
+                    m->error ? ", " : "", m->error ? m->error : "");
     }
-    for (size_t i = 0; i < an->n_shared && !st; i++)
-        st = dx_buf_printf(
-            b, "  note: %zu voices share the model %s; they count with reduced weight\n",
-            an->shared[i].n_members, an->shared[i].model);
-    if (!st && an->n_agreed)
-        st = dx_buf_puts(b, "\nAgreed:\n");
-    for (size_t i = 0; i < an->n_agreed && !st; i++) {
-        st = dx_buf_printf(b, "  + %s  [", an->agreed[i].text);
-        for (size_t k = 0; k < an->agreed[i].n_members && !st; k++)
-            st = dx_buf_printf(b, "%s%s", k ? ", " : "", an->agreed[i].members[k]);
-        if (!st)
-            st = dx_buf_puts(b, "]\n");
-        for (size_t k = 0; k < an->agreed[i].n_members && !st; k++)
-            st = dx_buf_printf(b, "      %s: \"%s\"\n", an->agreed[i].evidence[k].member,
-                               an->agreed[i].evidence[k].text);
+    for (size_t i = 0; i < an->n_shared; i++)
+        dx_buf_addf(b, "  note: %zu voices share the model %s; they count with reduced weight\n",
+                    an->shared[i].n_members, an->shared[i].model);
+    if (an->n_agreed)
+        dx_buf_add(b, "\nAgreed:\n");
+    for (size_t i = 0; i < an->n_agreed; i++) {
+        const cns_agreed *g = &an->agreed[i];
+        dx_buf_addf(b, "  + %s  [", g->text);
+        for (size_t k = 0; k < g->n_members; k++)
+            dx_buf_addf(b, "%s%s", k ? ", " : "", g->members[k]);
+        dx_buf_add(b, "]\n");
+        for (size_t k = 0; k < g->n_members; k++)
+            dx_buf_addf(b, "      %s: \"%s\"\n", g->evidence[k].member, g->evidence[k].text);
     }
-    if (!st && an->n_disputed)
-        st = dx_buf_puts(b, "\nDisputed:\n");
-    for (size_t i = 0; i < an->n_disputed && !st; i++) {
-        st = dx_buf_printf(b, "  ! %s\n", an->disputed[i].text);
-        for (size_t k = 0; k < an->disputed[i].n_stances && !st; k++)
-            st = dx_buf_printf(b, "      %d. %s: %s\n", an->disputed[i].stances[k].position + 1,
-                               an->disputed[i].stances[k].member, an->disputed[i].stances[k].text);
+    if (an->n_disputed)
+        dx_buf_add(b, "\nDisputed:\n");
+    for (size_t i = 0; i < an->n_disputed; i++) {
+        const cns_disputed *d = &an->disputed[i];
+        dx_buf_addf(b, "  ! %s\n", d->text);
+        for (size_t k = 0; k < d->n_stances; k++)
+            dx_buf_addf(b, "      %d. %s: %s\n", d->stances[k].position + 1, d->stances[k].member,
+                        d->stances[k].text);
     }
-    if (!st && an->n_unique)
-        st = dx_buf_puts(b, "\nOnly one member:\n");
-    for (size_t i = 0; i < an->n_unique && !st; i++)
-        st = dx_buf_printf(b, "  - %s  [%s]\n", an->unique[i].text, an->unique[i].member);
-    if (!st && r->answer)
-        st = dx_buf_printf(b, "\nAnswer (%s):\n%s\n", r->answer_source, r->answer);
-    if (!st && r->n_followups)
-        st = dx_buf_printf(b, "\nFollow-ups (%s):\n", r->followups_source);
-    for (size_t i = 0; i < r->n_followups && !st; i++)
-        st = dx_buf_printf(b, "  %zu. %s\n", i + 1, r->followups[i]);
-    return st;
+    if (an->n_unique)
+        dx_buf_add(b, "\nOnly one member:\n");
+    for (size_t i = 0; i < an->n_unique; i++)
+        dx_buf_addf(b, "  - %s  [%s]\n", an->unique[i].text, an->unique[i].member);
+    if (r->answer)
+        dx_buf_addf(b, "\nAnswer (%s):\n%s\n", r->answer_source, r->answer);
+    if (r->n_followups)
+        dx_buf_addf(b, "\nFollow-ups (%s):\n", r->followups_source);
+    for (size_t i = 0; i < r->n_followups; i++)
+        dx_buf_addf(b, "  %zu. %s\n", i + 1, r->followups[i]);
+    return b->err;
 }

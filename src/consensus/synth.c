@@ -133,27 +133,25 @@ const char *cns_category_derive(const cns_result *r)
 static dx_status put_notes(const cns_result *r, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st;
     if (an->usable == 1)
-        st = dx_buf_puts(b, "Notes (one model answered, so nothing could be cross-checked):\n");
+        dx_buf_add(b, "Notes (one model answered, so nothing could be cross-checked):\n");
     else if (an->consensus >= 0)
-        st = dx_buf_printf(b, "Notes (%d models answered; consensus %d%%):\n", an->usable,
-                           an->consensus);
+        dx_buf_addf(b, "Notes (%d models answered; consensus %d%%):\n", an->usable, an->consensus);
     else
-        st = dx_buf_printf(b, "Notes (%d models answered):\n", an->usable);
-    for (size_t i = 0; i < an->n_agreed && !st; i++)
-        st = dx_buf_printf(b, "- %zu of %d models agree: %s\n", an->agreed[i].n_members, an->usable,
-                           an->agreed[i].text);
-    for (size_t i = 0; i < an->n_disputed && !st; i++) {
-        st = dx_buf_printf(b, "- The models disagree: %s\n", an->disputed[i].text);
-        for (size_t k = 0; k < an->disputed[i].n_stances && !st; k++)
-            st = dx_buf_printf(b, "  - %s says: %s\n", an->disputed[i].stances[k].member,
-                               an->disputed[i].stances[k].text);
+        dx_buf_addf(b, "Notes (%d models answered):\n", an->usable);
+    for (size_t i = 0; i < an->n_agreed; i++)
+        dx_buf_addf(b, "- %zu of %d models agree: %s\n", an->agreed[i].n_members, an->usable,
+                    an->agreed[i].text);
+    for (size_t i = 0; i < an->n_disputed; i++) {
+        dx_buf_addf(b, "- The models disagree: %s\n", an->disputed[i].text);
+        for (size_t k = 0; k < an->disputed[i].n_stances; k++)
+            dx_buf_addf(b, "  - %s says: %s\n", an->disputed[i].stances[k].member,
+                        an->disputed[i].stances[k].text);
     }
-    for (size_t i = 0; i < an->n_unique && i < NOTES_MAX_UNIQUE && !st; i++)
-        st = dx_buf_printf(b, "- Only %s said (unconfirmed): %s\n", an->unique[i].member,
-                           an->unique[i].text);
-    return st;
+    for (size_t i = 0; i < an->n_unique && i < NOTES_MAX_UNIQUE; i++)
+        dx_buf_addf(b, "- Only %s said (unconfirmed): %s\n", an->unique[i].member,
+                    an->unique[i].text);
+    return b->err;
 }
 
 /* The instructions of the answer prompt, one per line; an answer that copies
@@ -179,9 +177,9 @@ static const char *const answer_rules[] = {
 
 dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
 {
-    dx_status st = dx_buf_printf(b, "Question: %s\n\nThe answers of %d AI models:\n", r->question,
-                                 r->analysis.usable);
-    for (size_t i = 0; i < r->n_members && !st; i++) {
+    dx_buf_addf(b, "Question: %s\n\nThe answers of %d AI models:\n", r->question,
+                r->analysis.usable);
+    for (size_t i = 0; i < r->n_members; i++) {
         if (!r->members[i].usable)
             continue;
         const char *t = r->members[i].text;
@@ -189,20 +187,17 @@ dx_status cns_prompt_synthesis(const cns_result *r, dx_buf *b)
         while (n > PROMPT_ANSWER_MAX)
             for (n = PROMPT_ANSWER_MAX; n && ((unsigned char)t[n] & 0xC0) == 0x80; n--)
                 ;
-        st = dx_buf_printf(b, "\n[%s] %.*s\n", r->members[i].name, (int)n, t);
+        dx_buf_addf(b, "\n[%s] %.*s\n", r->members[i].name, (int)n, t);
     }
-    if (!st)
-        st = dx_buf_puts(b, "\n");
-    if (!st)
-        st = put_notes(r, b);
-    if (!st)
-        st = dx_buf_puts(b, "\n");
+    dx_buf_add(b, "\n");
+    put_notes(r, b);
+    dx_buf_add(b, "\n");
     /* the rule about disagreement only when there is one: small writers
      * otherwise repeat it ("The models disagree, saying that ...") */
-    for (size_t i = 0; answer_rules[i] && !st; i++)
+    for (size_t i = 0; answer_rules[i]; i++)
         if (i != RULE_DISAGREE || r->analysis.n_disputed)
-            st = dx_buf_printf(b, "%s\n", answer_rules[i]);
-    return st;
+            dx_buf_addf(b, "%s\n", answer_rules[i]);
+    return b->err;
 }
 
 /* A reply that copies the prompt's scaffolding instead of answering: a line
@@ -233,25 +228,22 @@ static bool restates_prompt(const char *reply)
 
 dx_status cns_prompt_followups(const cns_result *r, dx_buf *b)
 {
-    dx_status st = dx_buf_printf(b, "Question: %s\n\n", r->question);
-    if (!st && r->answer)
-        st = dx_buf_printf(b, "Answer: %.*s\n\n", PROMPT_ANSWER_MAX, r->answer);
-    if (!st)
-        st = dx_buf_puts(b, "Write three new questions the reader could ask next, each one step "
-                            "beyond the question, one per line, each ending with a question "
-                            "mark. Write nothing else.\n");
-    return st;
+    dx_buf_addf(b, "Question: %s\n\n", r->question);
+    if (r->answer)
+        dx_buf_addf(b, "Answer: %.*s\n\n", PROMPT_ANSWER_MAX, r->answer);
+    dx_buf_add(b, "Write three new questions the reader could ask next, each one step beyond the "
+                  "question, one per line, each ending with a question mark. Write nothing "
+                  "else.\n");
+    return b->err;
 }
 
 dx_status cns_prompt_category(const cns_result *r, dx_buf *b)
 {
-    dx_status st =
-        dx_buf_puts(b, "Which one category fits this question best? Reply with one word from: ");
-    for (size_t i = 0; cns_categories[i] && !st; i++)
-        st = dx_buf_printf(b, "%s%s", i ? ", " : "", cns_categories[i]);
-    if (!st)
-        st = dx_buf_printf(b, ".\n\nQuestion: %s\n\nCategory:", r->question);
-    return st;
+    dx_buf_add(b, "Which one category fits this question best? Reply with one word from: ");
+    for (size_t i = 0; cns_categories[i]; i++)
+        dx_buf_addf(b, "%s%s", i ? ", " : "", cns_categories[i]);
+    dx_buf_addf(b, ".\n\nQuestion: %s\n\nCategory:", r->question);
+    return b->err;
 }
 
 /* ---- fallbacks ------------------------------------------------------------- */
@@ -287,12 +279,12 @@ static const char *shorten(arena *a, const char *s, size_t max)
 static dx_status put_disputed(const cns_result *r, const char *heading, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st = dx_buf_puts(b, heading);
-    for (size_t i = 0; i < an->n_disputed && !st; i++) {
+    dx_buf_add(b, heading);
+    for (size_t i = 0; i < an->n_disputed; i++) {
         const cns_disputed *d = &an->disputed[i];
-        st = dx_buf_printf(b, "- Disputed: %s\n", d->text);
+        dx_buf_addf(b, "- Disputed: %s\n", d->text);
         /* one line per side: its members, then its most explicit statement */
-        for (int pos = 0; !st; pos++) {
+        for (int pos = 0;; pos++) {
             const char *text = NULL;
             size_t nmem = 0;
             for (size_t k = 0; k < d->n_stances; k++)
@@ -303,32 +295,30 @@ static dx_status put_disputed(const cns_result *r, const char *heading, dx_buf *
                 }
             if (!nmem)
                 break;
-            st = dx_buf_puts(b, "  - ");
+            dx_buf_add(b, "  - ");
             size_t done = 0;
-            for (size_t k = 0; k < d->n_stances && !st; k++)
+            for (size_t k = 0; k < d->n_stances; k++)
                 if (d->stances[k].position == pos)
-                    st = dx_buf_printf(b, "%s%s", done++ ? ", " : "", d->stances[k].member);
-            if (!st)
-                st = dx_buf_printf(b, ": %s\n", text);
+                    dx_buf_addf(b, "%s%s", done++ ? ", " : "", d->stances[k].member);
+            dx_buf_addf(b, ": %s\n", text);
         }
     }
-    return st;
+    return b->err;
 }
 
 /* why: what kept the synthesizer from writing the answer, as the note says it. */
 static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
 {
     const cns_analysis *an = &r->analysis;
-    dx_status st = DX_OK;
     if (an->label == CNS_LABEL_NO_ANSWER) {
-        st = dx_buf_puts(
+        dx_buf_add(
             b, "No member of the council gave a usable answer, so there is no answer to show.\n\n");
-        for (size_t i = 0; i < r->n_members && !st; i++) {
+        for (size_t i = 0; i < r->n_members; i++) {
             const cns_member *m = &r->members[i];
-            st = dx_buf_printf(b, "- %s: %s%s%s\n", m->name, cns_status_str(m->status),
-                               m->error ? " — " : "", m->error ? m->error : "");
+            dx_buf_addf(b, "- %s: %s%s%s\n", m->name, cns_status_str(m->status),
+                        m->error ? " — " : "", m->error ? m->error : "");
         }
-        return st;
+        return b->err;
     }
     if (an->label == CNS_LABEL_SINGLE_VOICE) {
         for (size_t i = 0; i < r->n_members; i++)
@@ -339,24 +329,24 @@ static dx_status extractive(const cns_result *r, const char *why, dx_buf *b)
                                      "unchanged; nothing in it was cross-checked._\n\n%s\n",
                                      why, r->members[i].name, r->members[i].text);
     }
-    st = dx_buf_printf(b,
-                       "_Extractive answer: %s, so these are the members' own statements, most "
-                       "supported first._\n",
-                       why);
-    if (!st && an->n_agreed)
-        st = dx_buf_puts(b, "\n**Agreed**\n\n");
-    for (size_t i = 0; i < an->n_agreed && !st; i++)
-        st = dx_buf_printf(b, "- %s (%zu of %d members)\n", an->agreed[i].text,
-                           an->agreed[i].n_members, an->usable);
-    if (!st && an->n_disputed)
-        st = put_disputed(r, "\n**Disputed**\n\n", b);
-    if (!st && an->n_unique)
-        st = dx_buf_puts(b, "\n**Said by one member only**\n\n");
-    for (size_t i = 0; i < an->n_unique && i < 8 && !st; i++)
-        st = dx_buf_printf(b, "- %s (%s)\n", an->unique[i].text, an->unique[i].member);
-    if (!st && an->n_unique > 8)
-        st = dx_buf_printf(b, "- … and %zu more\n", an->n_unique - 8);
-    return st;
+    dx_buf_addf(b,
+                "_Extractive answer: %s, so these are the members' own statements, most "
+                "supported first._\n",
+                why);
+    if (an->n_agreed)
+        dx_buf_add(b, "\n**Agreed**\n\n");
+    for (size_t i = 0; i < an->n_agreed; i++)
+        dx_buf_addf(b, "- %s (%zu of %d members)\n", an->agreed[i].text, an->agreed[i].n_members,
+                    an->usable);
+    if (an->n_disputed)
+        put_disputed(r, "\n**Disputed**\n\n", b);
+    if (an->n_unique)
+        dx_buf_add(b, "\n**Said by one member only**\n\n");
+    for (size_t i = 0; i < an->n_unique && i < 8; i++)
+        dx_buf_addf(b, "- %s (%s)\n", an->unique[i].text, an->unique[i].member);
+    if (an->n_unique > 8)
+        dx_buf_addf(b, "- … and %zu more\n", an->n_unique - 8);
+    return b->err;
 }
 
 /* ---- the check of a written answer -------------------------------------------
@@ -1283,6 +1273,8 @@ static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_
     if (!st)
         r->answer = arena_strndup(a, b.data, b.len);
     dx_buf_free(&b);
+    if (!st && !r->answer) /* before the disputed part is sent from it */
+        st = dx_oom("consensus");
     if (st)
         return st;
     if (r->analysis.n_disputed && !j.disputed_sent)

@@ -590,56 +590,37 @@ static struct curl_slist *add_header(struct curl_slist *h, const char *a, const 
 
 /* Request body, URL and headers; fails the member (not the council) when
  * its key is missing or its text can't be sent as JSON. */
-static dx_status prepare(rmember *r)
+/* The member's key into r->key: a signed-in user's own, or the one its
+ * api_key_env names; a member with neither (a local server) has none. */
+static dx_status take_key(rmember *r)
 {
     const member_config *mc = r->mc;
-    dx_status st = DX_OK;
-    const char *sp = member_ctx_system_prompt(r->ctx);
-    json_t *sys = NULL, *q = NULL, *hist = NULL;
-    char *model_esc = NULL;
-    if (sp && !(sys = json_string(sp))) {
-        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
-        goto out;
-    }
-    if (!(q = json_string(member_ctx_question(r->ctx)))) {
-        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
-        goto out;
-    }
-    if ((st = history_json(r, sp, member_ctx_question(r->ctx), &hist)))
-        goto out;
-    json_t *model = json_string(mc->model);
-    if (!model) {
-        st = dx_fail(DX_EARG, "model id is not valid UTF-8");
-        goto out;
-    }
-    json_decref(model);
-    if (mc->api_key) { /* a signed-in user's own key */
-        if (strpbrk(mc->api_key, "\r\n")) {
-            st = dx_fail(DX_EARG, "the key for %s holds a line break",
-                         mc->provider ? mc->provider : mc->name);
-            goto out;
-        }
-        if (!(r->key = strdup(mc->api_key))) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
+    const char *key = mc->api_key;
+    if (key) { /* a signed-in user's own key */
+        if (strpbrk(key, "\r\n"))
+            return dx_fail(DX_EARG, "the key for %s holds a line break",
+                           mc->provider ? mc->provider : mc->name);
     } else if (mc->api_key_env) {
-        const char *key = getenv(mc->api_key_env);
-        if (!key || !*key) {
-            st = dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
-                         mc->api_key_env);
-            goto out;
-        }
-        if (strpbrk(key, "\r\n")) {
-            st = dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
-            goto out;
-        }
-        if (!(r->key = strdup(key))) {
-            st = dx_fail(DX_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+        key = getenv(mc->api_key_env);
+        if (!key || !*key)
+            return dx_fail(DX_EARG, "environment variable %s (api_key_env) is not set",
+                           mc->api_key_env);
+        if (strpbrk(key, "\r\n"))
+            return dx_fail(DX_EARG, "environment variable %s holds a line break", mc->api_key_env);
+    } else
+        return DX_OK;
+    if (!(r->key = strdup(key)))
+        return dx_fail(DX_ENOMEM, "out of memory");
+    return DX_OK;
+}
+
+/* The request body in the member's API and the URL it is posted to. */
+static dx_status body_and_url(rmember *r, json_t *sys, json_t *hist, json_t *q)
+{
+    const member_config *mc = r->mc;
+    char *model_esc = NULL;
     const char *path;
+    dx_status st;
     switch (mc->api) {
     case MEMBER_API_ANTHROPIC:
         st = body_anthropic(r, sys, hist, q);
@@ -658,21 +639,27 @@ static dx_status prepare(rmember *r)
         path = "/chat/completions";
         break;
     }
-    if (st)
-        goto out;
-    size_t ulen =
-        strlen(mc->base_url) + (path ? strlen(path) : 0) + (model_esc ? strlen(model_esc) : 0) + 64;
-    r->url = malloc(ulen);
-    if (!r->body || !r->body_plain || !r->url || (mc->api == MEMBER_API_GEMINI && !model_esc)) {
-        st = dx_fail(DX_ENOMEM, "out of memory");
-        goto out;
+    if (!st) {
+        size_t ulen = strlen(mc->base_url) + (path ? strlen(path) : 0) +
+                      (model_esc ? strlen(model_esc) : 0) + 64;
+        r->url = malloc(ulen);
+        if (!r->body || !r->body_plain || !r->url || (mc->api == MEMBER_API_GEMINI && !model_esc))
+            st = dx_fail(DX_ENOMEM, "out of memory");
+        else if (path)
+            snprintf(r->url, ulen, "%s%s", mc->base_url, path);
+        else
+            snprintf(r->url, ulen, "%s/models/%s:streamGenerateContent?alt=sse", mc->base_url,
+                     model_esc);
     }
-    if (path)
-        snprintf(r->url, ulen, "%s%s", mc->base_url, path);
-    else
-        snprintf(r->url, ulen, "%s/models/%s:streamGenerateContent?alt=sse", mc->base_url,
-                 model_esc);
+    curl_free(model_esc);
+    return st;
+}
 
+/* The request's headers: JSON in, SSE back, the key where the API wants it,
+ * then the member's own headers. */
+static dx_status request_headers(rmember *r)
+{
+    const member_config *mc = r->mc;
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = add_header(h, "Accept: text/event-stream", "");
     /* no "Expect: 100-continue" for long prompts: some servers never answer
@@ -696,10 +683,27 @@ static dx_status prepare(rmember *r)
     for (size_t i = 0; i < mc->n_headers && h; i++)
         h = add_header(h, mc->headers[i], "");
     r->hdrs = h;
-    if (!r->hdrs)
-        st = dx_fail(DX_ENOMEM, "out of memory");
-out:
-    curl_free(model_esc);
+    return h ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+/* Everything one request needs, before the first attempt: the key, the body,
+ * the URL and the headers. */
+static dx_status prepare(rmember *r)
+{
+    const char *sp = member_ctx_system_prompt(r->ctx);
+    json_t *sys = NULL, *q = NULL, *hist = NULL, *model = NULL;
+    dx_status st;
+    if (sp && !(sys = json_string(sp)))
+        st = dx_fail(DX_EARG, "system_prompt is not valid UTF-8");
+    else if (!(q = json_string(member_ctx_question(r->ctx))))
+        st = dx_fail(DX_EARG, "the question is not valid UTF-8");
+    else if (!(st = history_json(r, sp, member_ctx_question(r->ctx), &hist))) {
+        if (!(model = json_string(r->mc->model)))
+            st = dx_fail(DX_EARG, "model id is not valid UTF-8");
+        else if (!(st = take_key(r)) && !(st = body_and_url(r, sys, hist, q)))
+            st = request_headers(r);
+    }
+    json_decref(model);
     json_decref(sys);
     json_decref(q);
     json_decref(hist);

@@ -858,24 +858,17 @@ static dx_status set_history(qrun *qr, json_t *src)
     return DX_OK;
 }
 
-/* A stored thread's turns as history: each turn's question and the
- * council's written answer (turns without one, failed or interrupted, are
- * left out: there is no answer to continue from). */
-static dx_status thread_history(json_t *turns, json_t **out)
+/* The first upto turns of a stored thread as history: each turn's question
+ * and the council's written answer (turns without one, failed or
+ * interrupted, are left out: there is no answer to continue from). */
+static dx_status thread_history(const db_thread *th, size_t upto, json_t **out)
 {
     *out = json_array();
     if (!*out)
         return dx_fail(DX_ENOMEM, "out of memory");
-    size_t i;
-    json_t *t;
-    json_array_foreach(turns, i, t)
-    {
-        json_t *r = json_object_get(t, "result");
-        const char *q = json_string_value(json_object_get(r, "question"));
-        const char *a = json_string_value(json_object_get(r, "answer"));
-        if (!q)
-            q = json_string_value(json_object_get(t, "question"));
-        if (q && a && json_array_append_new(*out, json_pack("[s, s]", q, a)))
+    for (size_t i = 0; i < th->n && i < upto; i++) {
+        const db_turn *t = &th->turns[i];
+        if (t->answer && json_array_append_new(*out, json_pack("[s, s]", t->question, t->answer)))
             return dx_fail(DX_ENOMEM, "out of memory");
     }
     return DX_OK;
@@ -897,29 +890,21 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
                        char id[DX_HTTP_MAX_ID + 1])
 {
     qrun *qr = NULL;
-    json_t *hist = NULL, *turns = NULL, *parent_asked = NULL;
-    const char *names[DX_MAX_MEMBERS];
+    json_t *hist = NULL;
+    db_source parent = {0};
+    db_thread th = {0};
     const char *const *members = rq->members;
     size_t n = rq->n;
     bool given_turns = false, shared_queue = false;
     dx_status st = check_question(rq->question);
     if (!st && rq->parent) {
-        char thread[DX_HTTP_MAX_ID + 1];
-        int turn, last;
-        if (!(st = db_question_position(j->db, rq->parent, thread, &turn, &last)))
-            st = db_thread_get(j->db, thread, false, &turns);
+        if (!(st = db_question_source(j->db, rq->parent, &parent)))
+            st = db_thread_turns(j->db, parent.thread, &th);
         if (!st) /* the turns up to the parent (the last one, checked again on insert) */
-            while (json_array_size(turns) > (size_t)turn)
-                json_array_remove(turns, json_array_size(turns) - 1);
-        if (!st)
-            st = thread_history(turns, &hist);
-        parent_asked = json_object_get(json_array_get(turns, json_array_size(turns) - 1), "asked");
-        if (!st && !members && json_is_array(parent_asked)) { /* the parent's members */
-            n = 0;
-            for (size_t i = 0; i < json_array_size(parent_asked) && n < DX_MAX_MEMBERS; i++)
-                if (json_is_string(json_array_get(parent_asked, i)))
-                    names[n++] = json_string_value(json_array_get(parent_asked, i));
-            members = names;
+            st = thread_history(&th, (size_t)parent.turn, &hist);
+        if (!st && !members && parent.members.stored) { /* the parent's members */
+            members = parent.members.names;
+            n = parent.members.n;
         }
     } else if (!st && rq->turns) {
         given_turns = rq->n_turns > 0;
@@ -970,7 +955,8 @@ static dx_status start(jobs *j, const start_req *rq, const jobs_asker *who,
     }
     qrun_free(qr);
     json_decref(hist);
-    json_decref(turns);
+    db_source_free(&parent);
+    db_thread_free(&th);
     return st;
 }
 
@@ -1015,28 +1001,18 @@ dx_status jobs_question_rerun(jobs *j, const char *id, char nid[DX_HTTP_MAX_ID +
 dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
                                  char nid[DX_HTTP_MAX_ID + 1])
 {
-    char *question = NULL;
-    json_t *sel = NULL;
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
-    char thread[DX_HTTP_MAX_ID + 1];
-    int turn = 1, last;
-    json_t *turns = NULL, *hist = NULL;
-    dx_status st = db_question_source(j->db, id, &question, &sel);
-    for (size_t i = 0; !st && i < json_array_size(sel) && n < DX_MAX_MEMBERS; i++)
-        if (json_is_string(json_array_get(sel, i)))
-            names[n++] = json_string_value(json_array_get(sel, i));
-    if (!st)
-        st = db_question_position(j->db, id, thread, &turn, &last);
-    if (!st && turn > 1) /* a follow-up is asked again after the same earlier turns */
-        st = db_thread_get(j->db, thread, false, &turns);
-    if (!st && turns) {
-        while (json_array_size(turns) >= (size_t)turn)
-            json_array_remove(turns, json_array_size(turns) - 1);
-        st = thread_history(turns, &hist);
-    }
+    db_source src;
+    db_thread th = {0};
+    json_t *hist = NULL;
+    dx_status st = db_question_source(j->db, id, &src);
+    if (!st && src.turn > 1) /* a follow-up is asked again after the same earlier turns */
+        st = db_thread_turns(j->db, src.thread, &th);
+    if (!st && th.n)
+        st = thread_history(&th, (size_t)src.turn - 1, &hist);
     if (!st) {
-        start_req rq = {.question = question, .members = sel ? names : NULL, .n = n};
+        start_req rq = {.question = src.question,
+                        .members = src.members.stored ? src.members.names : NULL,
+                        .n = src.members.n};
         council_turn ct[DB_MAX_THREAD_TURNS];
         for (size_t i = 0; i < json_array_size(hist) && i < DB_MAX_THREAD_TURNS; i++) {
             json_t *pair = json_array_get(hist, i);
@@ -1047,9 +1023,8 @@ dx_status jobs_question_rerun_as(jobs *j, const char *id, const jobs_asker *who,
         rq.turns = hist ? ct : NULL;
         st = start(j, &rq, who, nid);
     }
-    free(question);
-    json_decref(sel);
-    json_decref(turns);
+    db_source_free(&src);
+    db_thread_free(&th);
     json_decref(hist);
     return st;
 }
@@ -1084,27 +1059,16 @@ static double age_ms(const char *iso)
 static dx_status claimed_run(jobs *j, const char *id, qrun **out)
 {
     *out = NULL;
-    json_t *q = NULL, *turns = NULL, *hist = NULL;
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
-    dx_status st = db_question_get(j->db, id, false, &q);
-    json_t *asked = json_object_get(q, "asked");
-    for (size_t i = 0; i < json_array_size(asked) && n < DX_MAX_MEMBERS; i++)
-        if (json_is_string(json_array_get(asked, i)))
-            names[n++] = json_string_value(json_array_get(asked, i));
-    const char *thread = json_string_value(json_object_get(q, "thread"));
-    json_int_t turn = json_integer_value(json_object_get(q, "turn"));
-    const char *text = json_string_value(json_object_get(q, "question"));
-    if (!st && (!text || !thread || strlen(thread) > DX_HTTP_MAX_ID || turn < 1))
-        st = dx_fail(DX_EINTERNAL, "question %s has no text or no place in a thread", id);
-    if (!st && turn > 1) /* the turns before it, as a follow-up asked here would have them */
-        st = db_thread_get(j->db, thread, false, &turns);
-    while (!st && json_array_size(turns) >= (size_t)turn)
-        json_array_remove(turns, json_array_size(turns) - 1);
-    if (!st && turns)
-        st = thread_history(turns, &hist);
+    db_source src;
+    db_thread th = {0};
+    json_t *hist = NULL;
+    dx_status st = db_question_source(j->db, id, &src);
+    if (!st && src.turn > 1) /* the turns before it, as a follow-up asked here would have them */
+        st = db_thread_turns(j->db, src.thread, &th);
+    if (!st && th.n)
+        st = thread_history(&th, (size_t)src.turn - 1, &hist);
     char *context = NULL; /* a first turn's: the earlier turns its asker gave */
-    if (!st && turn == 1)
+    if (!st && src.turn == 1)
         st = db_question_context(j->db, id, &context);
     if (!st && context && !(hist = json_loads(context, 0, NULL)))
         st = dx_fail(DX_EFORMAT, "question %s: its stored turns are not JSON", id);
@@ -1113,26 +1077,25 @@ static dx_status claimed_run(jobs *j, const char *id, qrun **out)
     free(context);
     qrun *qr = NULL;
     if (!st)
-        st = qrun_new(j, text, json_is_array(asked) ? names : NULL, n, &qr);
+        st = qrun_new(j, src.question, src.members.stored ? src.members.names : NULL, src.members.n,
+                      &qr);
     if (!st) {
-        qr->given_turns = hist && turn == 1;
+        qr->given_turns = hist && src.turn == 1;
         st = set_history(qr, hist);
         hist = NULL; /* qr owns it */
     }
     if (!st) {
         snprintf(qr->id, sizeof qr->id, "%s", id);
-        snprintf(qr->thread, sizeof qr->thread, "%s", thread);
-        qr->turn = (int)turn;
-        const char *created = json_string_value(json_object_get(q, "created_at"));
-        if (created && strlen(created) < sizeof qr->created_at)
-            snprintf(qr->created_at, sizeof qr->created_at, "%s", created);
-        qr->t_created -= age_ms(created); /* its wait in the queue counts */
+        snprintf(qr->thread, sizeof qr->thread, "%s", src.thread);
+        qr->turn = src.turn;
+        snprintf(qr->created_at, sizeof qr->created_at, "%s", src.created_at);
+        qr->t_created -= age_ms(src.created_at); /* its wait in the queue counts */
         *out = qr;
     } else {
         qrun_free(qr);
     }
-    json_decref(q);
-    json_decref(turns);
+    db_source_free(&src);
+    db_thread_free(&th);
     json_decref(hist);
     return st;
 }
@@ -1392,21 +1355,19 @@ dx_status jobs_question_delete(jobs *j, const char *id)
 {
     char thread[DX_HTTP_MAX_ID + 1];
     int turn, last;
-    json_t *turns = NULL;
+    db_thread th = {0};
     dx_status st = db_question_position(j->db, id, thread, &turn, &last);
     if (!st && last > turn)
-        st = db_thread_get(j->db, thread, false, &turns);
-    if (st)
+        st = db_thread_turns(j->db, thread, &th);
+    if (st) {
+        db_thread_free(&th);
         return st;
-    stop_run(j, id);
-    size_t i;
-    json_t *t;
-    json_array_foreach(turns, i, t) /* the later turns go with it */
-    {
-        if (json_integer_value(json_object_get(t, "turn")) > turn)
-            stop_run(j, json_string_value(json_object_get(t, "id")));
     }
-    json_decref(turns);
+    stop_run(j, id);
+    for (size_t i = 0; i < th.n; i++) /* the later turns go with it */
+        if (th.turns[i].turn > turn)
+            stop_run(j, th.turns[i].id);
+    db_thread_free(&th);
     st = db_question_delete(j->db, id);
     if (!st && j->shared && db_notify_deleted(j->db, id)) /* whoever runs or follows it */
         log_warn("store: %s", dx_errmsg());

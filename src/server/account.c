@@ -530,19 +530,13 @@ void acct_defaults(http_req *r, bool chosen[DX_MAX_MEMBERS])
 {
     const council_config *cfg = jobs_council(r->srv->jobs);
     memset(chosen, 0, DX_MAX_MEMBERS * sizeof *chosen);
-    json_t *def = NULL;
-    if (!r->uid || db_user_defaults_get(store(r), r->uid, &def) || !def)
-        return;
-    size_t k;
-    json_t *v;
-    json_array_foreach(def, k, v)
-    {
-        for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
-            if (json_is_string(v) && cfg->members[i].premium &&
-                !strcmp(json_string_value(v), cfg->members[i].name))
-                chosen[i] = true;
-    }
-    json_decref(def);
+    db_names def = {0};
+    if (r->uid && !db_user_defaults_get(store(r), r->uid, &def))
+        for (size_t k = 0; k < def.n; k++)
+            for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
+                if (cfg->members[i].premium && !strcmp(def.names[k], cfg->members[i].name))
+                    chosen[i] = true;
+    db_names_free(&def);
 }
 
 /* The providers of the council's premium members, each once. */
@@ -631,19 +625,16 @@ static size_t member_names(const json_t *from, const char *names[DX_MAX_MEMBERS]
     return n;
 }
 
-/* After st (a failure is told as acct_error): question to the members named
- * in from (a JSON array; NULL: the default choice), a follow-up of parent
+/* After st (a failure is told as acct_error): question to the members
+ * names[0..n) (names NULL: the default choice), a follow-up of parent
  * unless that is NULL. */
-static bool select_and_start(http_req *r, dx_status st, const char *question, const json_t *from,
-                             const char *parent, char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
+static bool select_and_start(http_req *r, dx_status st, const char *question,
+                             const char *const *names, size_t n, const char *parent,
+                             char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
-    const char *names[DX_MAX_MEMBERS];
-    size_t n = 0;
     acct_selection sel;
     if (!st)
-        n = member_names(from, names);
-    if (!st)
-        st = acct_select(r, from ? names : NULL, n, NULL, &sel);
+        st = acct_select(r, names, n, NULL, &sel);
     if (st) {
         *ret = acct_error(r, st);
         return false;
@@ -654,24 +645,27 @@ static bool select_and_start(http_req *r, dx_status st, const char *question, co
 bool acct_followup(http_req *r, const char *parent, const char *question, json_t *members,
                    char id[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
-    char *pq = NULL;
-    json_t *asked = NULL;
-    dx_status st = members ? DX_OK : db_question_source(store(r), parent, &pq, &asked);
     /* the request's members, else the parent's */
-    bool ok = select_and_start(r, st, question, members ? members : asked, parent, id, ret);
-    free(pq);
-    json_decref(asked);
+    db_source src = {0};
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = members ? member_names(members, names) : 0;
+    dx_status st = members ? DX_OK : db_question_source(store(r), parent, &src);
+    bool ok = select_and_start(r, st, question,
+                               members              ? names
+                               : src.members.stored ? src.members.names
+                                                    : NULL,
+                               members ? n : src.members.n, parent, id, ret);
+    db_source_free(&src);
     return ok;
 }
 
 bool acct_rerun(http_req *r, const char *id, char nid[DX_HTTP_MAX_ID + 1], enum MHD_Result *ret)
 {
-    char *question = NULL;
-    json_t *asked = NULL;
-    dx_status st = db_question_source(store(r), id, &question, &asked);
-    bool ok = select_and_start(r, st, question, asked, NULL, nid, ret);
-    free(question);
-    json_decref(asked);
+    db_source src;
+    dx_status st = db_question_source(store(r), id, &src);
+    bool ok = select_and_start(r, st, src.question, src.members.stored ? src.members.names : NULL,
+                               src.members.n, NULL, nid, ret);
+    db_source_free(&src);
     return ok;
 }
 
@@ -749,16 +743,12 @@ static enum MHD_Result save_defaults(http_req *r)
     const council_config *cfg = jobs_council(r->srv->jobs);
     bool pick[DX_MAX_MEMBERS];
     acct_form_pick(r, pick);
-    json_t *names = json_array();
-    for (size_t i = 0; names && i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
+    const char *names[DX_MAX_MEMBERS];
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_members && i < DX_MAX_MEMBERS; i++)
         if (pick[i] && cfg->members[i].premium)
-            json_array_append_new(names, json_string(cfg->members[i].name));
-    char *text = names ? json_dumps(names, JSON_COMPACT) : NULL;
-    json_decref(names);
-    if (!text)
-        return http_error(r, 500, "internal", "out of memory");
-    dx_status st = db_user_defaults_set(store(r), r->uid, text);
-    free(text);
+            names[n++] = cfg->members[i].name;
+    dx_status st = db_user_defaults_set(store(r), r->uid, names, n);
     return st ? http_error_status(r, st) : http_redirect(r, "/settings?done=members");
 }
 

@@ -347,21 +347,29 @@ static void md(w *o, const char *s)
 
 /* ---- words ---------------------------------------------------------------------- */
 
+/* A word table: what the page says for each stored value. */
+typedef struct {
+    const char *key, *words;
+} words;
+
+static const char *words_for(const words *t, size_t n, const char *key, const char *none)
+{
+    for (size_t i = 0; i < n; i++)
+        if (streq(key, t[i].key))
+            return t[i].words;
+    return none;
+}
+#define WORDS_FOR(table, key, none) words_for(table, sizeof table / sizeof *table, key, none)
+
+static const words label_titles[] = {
+    {"consensus", "Consensus"},   {"partial", "Partial agreement"},
+    {"disagree", "Disagreement"}, {"single_voice", "Single voice"},
+    {"no_answer", "No answer"},   {"no_common_ground", "No common ground"},
+};
+
 const char *page_label_title(const char *label)
 {
-    if (streq(label, "consensus"))
-        return "Consensus";
-    if (streq(label, "partial"))
-        return "Partial agreement";
-    if (streq(label, "disagree"))
-        return "Disagreement";
-    if (streq(label, "single_voice"))
-        return "Single voice";
-    if (streq(label, "no_answer"))
-        return "No answer";
-    if (streq(label, "no_common_ground"))
-        return "No common ground";
-    return NULL;
+    return WORDS_FOR(label_titles, label, NULL);
 }
 
 /* A stored question's status; QUESTION_STATUS_COUNT when absent or unknown. */
@@ -383,23 +391,15 @@ static const char *status_key(const char *s)
     return "unknown";
 }
 
+static const words status_phrases[] = {
+    {"queued", "waiting"},  {"running", "answering"}, {"done", "done"},
+    {"failed", "failed"},   {"timeout", "timed out"}, {"cancelled", "cancelled"},
+    {"refused", "refused"},
+};
+
 static const char *status_words(const char *s)
 {
-    if (streq(s, "queued"))
-        return "waiting";
-    if (streq(s, "running"))
-        return "answering";
-    if (streq(s, "done"))
-        return "done";
-    if (streq(s, "failed"))
-        return "failed";
-    if (streq(s, "timeout"))
-        return "timed out";
-    if (streq(s, "cancelled"))
-        return "cancelled";
-    if (streq(s, "refused"))
-        return "refused";
-    return "unknown";
+    return WORDS_FOR(status_phrases, s, "unknown");
 }
 
 static void put_time(w *o, const char *iso)

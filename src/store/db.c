@@ -326,8 +326,7 @@ static dx_status question_row(sql *c, const char *text, const char *id, sql_stmt
     return DX_OK;
 }
 
-/* The member selection as stored: a JSON array of names, malloc'd; NULL for none. */
-static dx_status selection_json(const char *const *members, size_t n, char **out)
+dx_status db_names_json(const char *const *members, size_t n, char **out)
 {
     *out = NULL;
     if (!members)
@@ -341,6 +340,54 @@ static dx_status selection_json(const char *const *members, size_t n, char **out
     *out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     return *out ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+dx_status db_names_parse(const char *text, db_names *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *arr = text ? json_loads(text, 0, NULL) : NULL;
+    if (!arr)
+        return DX_OK;
+    out->stored = json_is_array(arr);
+    size_t bytes = 1;
+    for (size_t i = 0, k = 0; i < json_array_size(arr) && k < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(arr, i))) {
+            bytes += strlen(json_string_value(json_array_get(arr, i))) + 1;
+            k++;
+        }
+    char *p = out->text = malloc(bytes);
+    for (size_t i = 0; p && i < json_array_size(arr) && out->n < DX_MAX_MEMBERS; i++)
+        if (json_is_string(json_array_get(arr, i))) {
+            const char *v = json_string_value(json_array_get(arr, i));
+            size_t len = strlen(v);
+            memcpy(p, v, len + 1);
+            out->names[out->n++] = p;
+            p += len + 1;
+        }
+    json_decref(arr);
+    return out->text ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+void db_names_free(db_names *n)
+{
+    free(n->text);
+    memset(n, 0, sizeof *n);
+}
+
+void db_source_free(db_source *s)
+{
+    free(s->question);
+    s->question = NULL;
+    db_names_free(&s->members);
+}
+
+void db_thread_free(db_thread *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->turns[i].question);
+        free(t->turns[i].answer);
+    }
+    memset(t, 0, sizeof *t);
 }
 
 /* Inserts a queued question as turn `turn` of thread_id, owned by owner (0:
@@ -371,7 +418,7 @@ dx_status db_question_insert_as(db *d, const char *id, const char *question,
                                 const char *created_at, long long owner, const char *share)
 {
     char *sel;
-    dx_status st = selection_json(members, n_members, &sel);
+    dx_status st = db_names_json(members, n_members, &sel);
     if (st)
         return st;
     sql *c = db_take(d);
@@ -436,7 +483,7 @@ dx_status db_followup_insert(db *d, const char *id, const char *question,
                              const char *parent, char thread[DX_HTTP_MAX_ID + 1], int *turn)
 {
     char *sel;
-    dx_status st = selection_json(members, n_members, &sel);
+    dx_status st = db_names_json(members, n_members, &sel);
     if (st)
         return st;
     long long pturn = 0, last = 0, owner = 0;
@@ -834,24 +881,73 @@ dx_status db_question_delete(db *d, const char *id)
     return st;
 }
 
-dx_status db_question_source(db *d, const char *id, char **question, json_t **members)
+dx_status db_question_source(db *d, const char *id, db_source *out)
 {
-    *question = NULL;
-    *members = NULL;
+    memset(out, 0, sizeof *out);
     sql *c = db_take(d);
     sql_stmt *s = NULL;
-    dx_status st = DX_OK;
-    if ((st = question_row(c, "SELECT question, members_sel FROM questions WHERE id = ?", id, &s)))
-        goto out;
-    *question = strdup(sql_text(s, 0));
-    const char *sel = sql_text(s, 1);
-    if (sel)
-        *members = json_loads(sel, 0, NULL);
-    if (!*question)
+    dx_status st = question_row(
+        c, "SELECT question, members_sel, thread_id, turn, created_at FROM questions WHERE id = ?",
+        id, &s);
+    if (!st && !(out->question = strdup(sql_text(s, 0))))
         st = dx_fail(DX_ENOMEM, "out of memory");
-out:
+    if (!st)
+        st = db_names_parse(sql_text(s, 1), &out->members);
+    if (!st) {
+        const char *thread = sql_is_null(s, 2) ? id : sql_text(s, 2); /* schema 1: its own */
+        long long turn = sql_int(s, 3);
+        if (strlen(thread) > DX_HTTP_MAX_ID || turn < 1 || turn > DB_MAX_THREAD_TURNS)
+            st = dx_fail(DX_EINTERNAL, "question %s has no text or no place in a thread", id);
+        snprintf(out->thread, sizeof out->thread, "%s", thread);
+        out->turn = (int)turn;
+        snprintf(out->created_at, sizeof out->created_at, "%s", sql_text(s, 4));
+    }
     sql_finalize(s);
     db_put(d, c);
+    return st;
+}
+
+/* The turn of the current row: id, turn, the question (the analysis's
+ * reading when result has one) and the written answer. */
+static dx_status read_turn(sql_stmt *s, db_turn *t)
+{
+    snprintf(t->id, sizeof t->id, "%s", sql_text(s, 0));
+    t->turn = (int)sql_int(s, 1);
+    const char *res = sql_text(s, 3);
+    json_t *r = res ? json_loads(res, 0, NULL) : NULL;
+    const char *q = json_string_value(json_object_get(r, "question"));
+    const char *a = json_string_value(json_object_get(r, "answer"));
+    t->question = strdup(q ? q : sql_text(s, 2));
+    t->answer = a ? strdup(a) : NULL;
+    json_decref(r);
+    return t->question && (t->answer || !a) ? DX_OK : dx_fail(DX_ENOMEM, "out of memory");
+}
+
+dx_status db_thread_turns(db *d, const char *thread, db_thread *out)
+{
+    memset(out, 0, sizeof *out);
+    sql *c = db_take(d);
+    sql_stmt *s;
+    dx_status st = sql_prep(c, &s,
+                            "SELECT q.id, q.turn, q.question, a.result FROM questions q LEFT JOIN "
+                            "analyses a ON a.question_id = q.id WHERE q.thread_id = ? "
+                            "ORDER BY q.turn",
+                            "t", thread);
+    bool row;
+    while (!st && !(st = sql_step(s, &row)) && row) {
+        if (out->n == DB_MAX_THREAD_TURNS) {
+            st =
+                dx_fail(DX_ELIMIT, "thread %s has more than %d turns", thread, DB_MAX_THREAD_TURNS);
+            break;
+        }
+        st = read_turn(s, &out->turns[out->n++]);
+    }
+    sql_finalize(s);
+    db_put(d, c);
+    if (st)
+        dx_wrap(st, "read thread");
+    else if (!out->n)
+        st = dx_fail(DX_ENOTFOUND, "no thread with id '%s'", thread);
     return st;
 }
 

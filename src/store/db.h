@@ -168,9 +168,49 @@ dx_status db_question_list_of(db *d, long long owner, const char *query, int lim
  * to them, in one statement; DX_ENOTFOUND if absent. */
 dx_status db_question_delete(db *d, const char *id);
 
-/* The question text and member selection of a stored question (to re-run
- * it). *question is malloc'd; *members a new reference or NULL. */
-dx_status db_question_source(db *d, const char *id, char **question, json_t **members);
+/* Member names read back from the store (a question's selection, a user's
+ * default premium members): names[0..n) point into text, which owns them. */
+typedef struct db_names {
+    bool stored; /* a JSON array was stored; false: none (every member, no defaults) */
+    size_t n;    /* the list's names, at most DX_MAX_MEMBERS */
+    const char *names[DX_MAX_MEMBERS];
+    char *text; /* malloc'd */
+} db_names;
+void db_names_free(db_names *n); /* frees text; a zeroed db_names is fine */
+
+/* What a stored question was asked with, to ask it again (or to run it
+ * where it was claimed). */
+typedef struct db_source {
+    char *question;   /* malloc'd */
+    db_names members; /* the members it was asked of; .stored false: all */
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn;            /* its place in the thread, from 1 */
+    char created_at[32]; /* ISO 8601, UTC */
+} db_source;
+void db_source_free(db_source *s); /* a zeroed db_source is fine */
+
+/* The question text, member selection and place of a stored question:
+ * DX_ENOTFOUND if absent, DX_EINTERNAL when its row has no place in a thread.
+ * *out is zeroed first; free it with db_source_free whatever the result. */
+dx_status db_question_source(db *d, const char *id, db_source *out);
+
+/* One turn of a thread, as a later turn continues from it. */
+typedef struct db_turn {
+    char id[DX_HTTP_MAX_ID + 1];
+    int turn;
+    char *question; /* malloc'd: as the analysis read it, else as asked */
+    char *answer;   /* malloc'd: the council's written answer; NULL when none */
+} db_turn;
+
+typedef struct db_thread {
+    size_t n;
+    db_turn turns[DB_MAX_THREAD_TURNS]; /* first to last */
+} db_thread;
+void db_thread_free(db_thread *t); /* a zeroed db_thread is fine */
+
+/* Every turn of a thread, first to last: DX_ENOTFOUND when it has none.
+ * *out is zeroed first; free it with db_thread_free whatever the result. */
+dx_status db_thread_turns(db *d, const char *thread, db_thread *out);
 
 /* ---- several instances on one store ----
  *

@@ -44,6 +44,13 @@ struct db {
 /* A free connection of d's pool, waiting while every one is in use. Never
  * fails (the pool has at least one). */
 sql *db_take(db *d);
+/* The stored JSON array text (NULL: none) as names (db.h): its strings, at
+ * most DX_MAX_MEMBERS; out->stored when text is JSON at all. DX_ENOMEM. */
+dx_status db_names_parse(const char *text, db_names *out);
+/* names[0..n) as the JSON array text the store keeps, malloc'd in *out;
+ * NULL (none stored) when names is NULL. DX_ENOMEM. */
+dx_status db_names_json(const char *const *names, size_t n, char **out);
+
 /* Gives c back to the pool (c's last failure kind stays readable until the
  * next db_take hands it out: read sql_error_of before). */
 void db_put(db *d, sql *c);

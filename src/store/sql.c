@@ -562,17 +562,22 @@ static void pg_copy(sql_stmt *s, int i, const void *b, size_t n, int fmt, unsign
     p->oid = oid;
 }
 
+/* n bytes at b as parameter i, text or a blob (copied); b NULL binds NULL. */
+static void bind_bytes(sql_stmt *s, int i, const void *b, size_t n, bool blob)
+{
+    if (!b)
+        sql_bind_null(s, i);
+    else if (s->lite && blob)
+        sqlite3_bind_blob(s->lite, i, b, (int)n, SQLITE_TRANSIENT);
+    else if (s->lite)
+        sqlite3_bind_text(s->lite, i, b, (int)n, SQLITE_TRANSIENT);
+    else
+        pg_copy(s, i, b, n, blob ? 1 : 0, blob ? OID_BYTEA : OID_TEXT);
+}
+
 void sql_bind_textn(sql_stmt *s, int i, const char *t, size_t n)
 {
-    if (!t) {
-        sql_bind_null(s, i);
-        return;
-    }
-    if (s->lite) {
-        sqlite3_bind_text(s->lite, i, t, (int)n, SQLITE_TRANSIENT);
-        return;
-    }
-    pg_copy(s, i, t, n, 0, OID_TEXT);
+    bind_bytes(s, i, t, n, false);
 }
 
 void sql_bind_text(sql_stmt *s, int i, const char *t)
@@ -604,15 +609,7 @@ void sql_bind_null(sql_stmt *s, int i)
 
 void sql_bind_blob(sql_stmt *s, int i, const void *b, size_t n)
 {
-    if (!b) {
-        sql_bind_null(s, i);
-        return;
-    }
-    if (s->lite) {
-        sqlite3_bind_blob(s->lite, i, b, (int)n, SQLITE_TRANSIENT);
-        return;
-    }
-    pg_copy(s, i, b, n, 1, OID_BYTEA);
+    bind_bytes(s, i, b, n, true);
 }
 
 static void bind_va(sql_stmt *s, const char *types, va_list ap)
@@ -638,16 +635,21 @@ static void bind_va(sql_stmt *s, const char *types, va_list ap)
     }
 }
 
-dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, ...)
+dx_status sql_vprep(sql *c, sql_stmt **out, const char *text, const char *types, va_list ap)
 {
     dx_status st = stmt_new(c, text, out);
-    if (st)
-        return st;
+    if (!st)
+        bind_va(*out, types, ap);
+    return st;
+}
+
+dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, ...)
+{
     va_list ap;
     va_start(ap, types);
-    bind_va(*out, types, ap);
+    dx_status st = sql_vprep(c, out, text, types, ap);
     va_end(ap);
-    return DX_OK;
+    return st;
 }
 
 static unsigned long long fnv1a(const char *p, size_t n, unsigned long long h)
@@ -897,13 +899,12 @@ const void *sql_blob(sql_stmt *s, int col)
 dx_status sql_do(sql *c, long long *changes, const char *text, const char *types, ...)
 {
     sql_stmt *s;
-    dx_status st = stmt_new(c, text, &s);
-    if (st)
-        return st;
     va_list ap;
     va_start(ap, types);
-    bind_va(s, types, ap);
+    dx_status st = sql_vprep(c, &s, text, types, ap);
     va_end(ap);
+    if (st)
+        return st;
     st = sql_run(s);
     if (!st && changes)
         *changes = sql_changes(s);

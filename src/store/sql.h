@@ -28,6 +28,7 @@
 #ifndef DX_STORE_SQL_H
 #define DX_STORE_SQL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -81,6 +82,8 @@ void sql_rollback(sql *c);
  * argument), 'b' const void *, size_t (a blob; NULL binds NULL). Parameter k
  * of types binds ?k. On failure *out is NULL. */
 dx_status sql_prep(sql *c, sql_stmt **out, const char *text, const char *types, ...);
+/* As sql_prep, with the arguments in ap (for the store's own variadic helpers). */
+dx_status sql_vprep(sql *c, sql_stmt **out, const char *text, const char *types, va_list ap);
 /* Binding one by one (1-based index), before the first step or after reset. */
 void sql_bind_text(sql_stmt *s, int i, const char *t);
 void sql_bind_textn(sql_stmt *s, int i, const char *t, size_t n);

@@ -1,6 +1,6 @@
 #include "store/users.h"
 
-#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,24 +8,64 @@
 #include "store/db_internal.h"
 
 /* The failure just recorded by the seam, with what was being done. */
-static dx_status fail(db *d, const char *what)
+static dx_status fail(const char *what)
 {
-    (void)d;
     return dx_wrap(DX_EIO, "store: %s", what);
 }
 
-/* 1: a row, 0: no more rows, -1: failed (the message recorded). */
-static int step(sql_stmt *s)
+/* Prepares text on c with types' arguments (as sql_prep) and steps to its
+ * first row: *found says whether there is one. *s is set even on failure
+ * (finalize it); a failure to step is told with what. */
+static dx_status first_row(sql *c, sql_stmt **s, bool *found, const char *what, const char *text,
+                           const char *types, ...)
 {
-    bool row;
-    if (sql_step(s, &row))
-        return -1;
-    return row ? 1 : 0;
+    *found = false;
+    va_list ap;
+    va_start(ap, types);
+    dx_status st = sql_vprep(c, s, text, types, ap);
+    va_end(ap);
+    if (!st && sql_step(*s, found))
+        st = fail(what);
+    return st;
 }
 
-static dx_status run(db *d, sql_stmt *s, const char *what)
+/* Runs one statement that changes rows, prepared on c from text and types'
+ * arguments: a failure to run is told with what; DX_ENOTFOUND when must_hit
+ * and it changed none. */
+static dx_status vchange(sql *c, const char *what, bool must_hit, const char *text,
+                         const char *types, va_list ap)
 {
-    return sql_run(s) ? fail(d, what) : DX_OK;
+    sql_stmt *s;
+    dx_status st = sql_vprep(c, &s, text, types, ap);
+    if (!st && sql_run(s))
+        st = fail(what);
+    if (!st && must_hit && sql_changes(s) == 0)
+        st = dx_fail(DX_ENOTFOUND, "%s: no such account", what);
+    sql_finalize(s);
+    return st;
+}
+
+static dx_status change(sql *c, const char *what, bool must_hit, const char *text,
+                        const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    dx_status st = vchange(c, what, must_hit, text, types, ap);
+    va_end(ap);
+    return st;
+}
+
+/* As change, on a connection of d's pool taken for this statement alone. */
+static dx_status change_one(db *d, const char *what, bool must_hit, const char *text,
+                            const char *types, ...)
+{
+    sql *c = db_take(d);
+    va_list ap;
+    va_start(ap, types);
+    dx_status st = vchange(c, what, must_hit, text, types, ap);
+    va_end(ap);
+    db_put(d, c);
+    return st;
 }
 
 static void read_user(sql_stmt *s, db_user *u)
@@ -45,19 +85,17 @@ dx_status db_user_add(db *d, const char *name, const char *pw_hash, const char *
 {
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s,
-                            "INSERT INTO users(name, pw_hash, created_at) VALUES(?, ?, ?) "
-                            "RETURNING id",
-                            "ttt", name, pw_hash, created_at);
-    if (!st) {
-        int rc = step(s);
-        if (rc < 0 && sql_error_of(c) == SQL_ERR_CONSTRAINT)
-            st = dx_fail(DX_EARG, "an account named '%s' exists", name);
-        else if (rc != 1)
-            st = fail(d, "add user");
-        else if (id)
-            *id = sql_int(s, 0);
-    }
+    bool found;
+    dx_status st = first_row(c, &s, &found, "add user",
+                             "INSERT INTO users(name, pw_hash, created_at) VALUES(?, ?, ?) "
+                             "RETURNING id",
+                             "ttt", name, pw_hash, created_at);
+    if (st && s && sql_error_of(c) == SQL_ERR_CONSTRAINT)
+        st = dx_fail(DX_EARG, "an account named '%s' exists", name);
+    else if (!st && !found)
+        st = fail("add user");
+    else if (!st && id)
+        *id = sql_int(s, 0);
     sql_finalize(s);
     db_put(d, c);
     return st;
@@ -67,42 +105,25 @@ dx_status db_user_get(db *d, const char *name, db_user *out)
 {
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "SELECT " USER_COLS " FROM users WHERE name = ?", "t", name);
-    if (!st) {
-        int rc = step(s);
-        if (rc == 1)
-            read_user(s, out);
-        else if (rc == 0)
-            st = dx_fail(DX_ENOTFOUND, "no account named '%s'", name);
-        else
-            st = fail(d, "read user");
-    }
+    bool found;
+    dx_status st = first_row(c, &s, &found, "read user",
+                             "SELECT " USER_COLS " FROM users WHERE name = ?", "t", name);
+    if (!st && found)
+        read_user(s, out);
+    else if (!st)
+        st = dx_fail(DX_ENOTFOUND, "no account named '%s'", name);
     sql_finalize(s);
     db_put(d, c);
-    return st;
-}
-
-/* One statement that changes rows; DX_ENOTFOUND when it changed none. */
-static dx_status change(db *d, sql_stmt *s, dx_status st, const char *what, bool must_hit)
-{
-    if (!st)
-        st = run(d, s, what);
-    if (!st && must_hit && sql_changes(s) == 0)
-        st = dx_fail(DX_ENOTFOUND, "%s: no such account", what);
-    sql_finalize(s);
     return st;
 }
 
 dx_status db_user_set_password(db *d, long long id, const char *pw_hash)
 {
     sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "UPDATE users SET pw_hash = ? WHERE id = ?", "ti", pw_hash, id);
-    st = change(d, s, st, "set password", true);
-    if (!st) {
-        st = sql_prep(c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", id);
-        st = change(d, s, st, "end sessions", false);
-    }
+    dx_status st = change(c, "set password", true, "UPDATE users SET pw_hash = ? WHERE id = ?",
+                          "ti", pw_hash, id);
+    if (!st)
+        st = change(c, "end sessions", false, "DELETE FROM sessions WHERE user_id = ?", "i", id);
     db_put(d, c);
     return st;
 }
@@ -110,58 +131,61 @@ dx_status db_user_set_password(db *d, long long id, const char *pw_hash)
 dx_status db_user_set_disabled(db *d, const char *name, bool disabled)
 {
     sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "UPDATE users SET disabled = ? WHERE name = ?", "it",
-                            (long long)disabled, name);
-    st = change(d, s, st, "disable user", true);
-    if (!st && disabled) {
-        st = sql_prep(c, &s,
-                      "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)",
-                      "t", name);
-        st = change(d, s, st, "end sessions", false);
-    }
+    dx_status st = change(c, "disable user", true, "UPDATE users SET disabled = ? WHERE name = ?",
+                          "it", (long long)disabled, name);
+    if (!st && disabled)
+        st = change(c, "end sessions", false,
+                    "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE name = ?)",
+                    "t", name);
     db_put(d, c);
     return st;
 }
 
 dx_status db_user_set_quota(db *d, const char *name, int daily_premium)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "UPDATE users SET daily_premium = ? WHERE name = ?", "it",
-                            (long long)daily_premium, name);
-    st = change(d, s, st, "set quota", true);
-    db_put(d, c);
-    return st;
+    return change_one(d, "set quota", true, "UPDATE users SET daily_premium = ? WHERE name = ?",
+                      "it", (long long)daily_premium, name);
 }
 
-dx_status db_user_list(db *d, json_t **out)
+dx_status db_user_list(db *d, db_account **out, size_t *n)
 {
     *out = NULL;
-    json_t *arr = json_array();
-    if (!arr)
-        return dx_fail(DX_ENOMEM, "out of memory");
+    *n = 0;
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s,
-                            "SELECT name, disabled, daily_premium, created_at, "
-                            "(SELECT count(*) FROM sessions WHERE user_id = users.id) "
-                            "FROM users ORDER BY name",
-                            "");
-    int rc = 0;
-    while (!st && (rc = step(s)) == 1)
-        json_array_append_new(arr, json_pack("{s:s, s:b, s:i, s:s, s:I}", "name", sql_text(s, 0),
-                                             "disabled", (int)sql_int(s, 1), "daily_premium",
-                                             (int)sql_int(s, 2), "created_at", sql_text(s, 3),
-                                             "sessions", (json_int_t)sql_int(s, 4)));
-    if (!st && rc != 0)
-        st = fail(d, "list users");
+    bool row;
+    dx_status st = first_row(c, &s, &row, "list users",
+                             "SELECT name, disabled, daily_premium, created_at, "
+                             "(SELECT count(*) FROM sessions WHERE user_id = users.id) "
+                             "FROM users ORDER BY name",
+                             "");
+    size_t cap = 0;
+    while (!st && row) {
+        if (*n == cap) {
+            db_account *more = realloc(*out, (cap ? 2 * cap : 8) * sizeof *more);
+            if (!more) {
+                st = dx_fail(DX_ENOMEM, "out of memory");
+                break;
+            }
+            *out = more;
+            cap = cap ? 2 * cap : 8;
+        }
+        db_account *u = &(*out)[(*n)++];
+        snprintf(u->name, sizeof u->name, "%s", sql_text(s, 0));
+        u->disabled = sql_int(s, 1) != 0;
+        u->daily_premium = (int)sql_int(s, 2);
+        snprintf(u->created_at, sizeof u->created_at, "%s", sql_text(s, 3));
+        u->sessions = sql_int(s, 4);
+        if (sql_step(s, &row))
+            st = fail("list users");
+    }
     sql_finalize(s);
     db_put(d, c);
-    if (st)
-        json_decref(arr);
-    else
-        *out = arr;
+    if (st) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
     return st;
 }
 
@@ -169,16 +193,14 @@ dx_status db_session_add(db *d, const char *digest, long long user_id, long long
                          long long ttl_s)
 {
     sql *c = db_take(d);
-    sql_stmt *s;
     /* expired sessions go as new ones come */
-    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE expires_s <= ?", "i", now_s);
-    st = change(d, s, st, "expire sessions", false);
-    if (!st) {
-        st = sql_prep(
-            c, &s, "INSERT INTO sessions(digest, user_id, created_s, expires_s) VALUES(?, ?, ?, ?)",
-            "tiii", digest, user_id, now_s, now_s + ttl_s);
-        st = change(d, s, st, "add session", false);
-    }
+    dx_status st = change(c, "expire sessions", false, "DELETE FROM sessions WHERE expires_s <= ?",
+                          "i", now_s);
+    if (!st)
+        st =
+            change(c, "add session", false,
+                   "INSERT INTO sessions(digest, user_id, created_s, expires_s) VALUES(?, ?, ?, ?)",
+                   "tiii", digest, user_id, now_s, now_s + ttl_s);
     db_put(d, c);
     return st;
 }
@@ -187,28 +209,22 @@ dx_status db_session_user(db *d, const char *digest, long long now_s, db_user *o
 {
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s,
-                            "SELECT " USER_COLS ", sessions.expires_s FROM sessions JOIN users ON "
-                            "users.id = sessions.user_id WHERE sessions.digest = ?",
-                            "t", digest);
-    bool expired = false;
-    if (!st) {
-        int rc = step(s);
-        if (rc == 1) {
-            read_user(s, out);
-            expired = sql_int(s, 5) <= now_s;
-            if (expired || out->disabled)
-                st = dx_fail(DX_ENOTFOUND, "the session has ended");
-        } else if (rc == 0) {
-            st = dx_fail(DX_ENOTFOUND, "no such session");
-        } else {
-            st = fail(d, "read session");
-        }
+    bool found, expired = false;
+    dx_status st = first_row(c, &s, &found, "read session",
+                             "SELECT " USER_COLS ", sessions.expires_s FROM sessions JOIN users "
+                             "ON users.id = sessions.user_id WHERE sessions.digest = ?",
+                             "t", digest);
+    if (!st && found) {
+        read_user(s, out);
+        expired = sql_int(s, 5) <= now_s;
+        if (expired || out->disabled)
+            st = dx_fail(DX_ENOTFOUND, "the session has ended");
+    } else if (!st) {
+        st = dx_fail(DX_ENOTFOUND, "no such session");
     }
     sql_finalize(s);
     if (expired) {
-        dx_status st2 = sql_prep(c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
-        change(d, s, st2, "expire session", false);
+        change(c, "expire session", false, "DELETE FROM sessions WHERE digest = ?", "t", digest);
         dx_fail(DX_ENOTFOUND, "the session has ended");
     }
     db_put(d, c);
@@ -217,35 +233,22 @@ dx_status db_session_user(db *d, const char *digest, long long now_s, db_user *o
 
 dx_status db_session_delete(db *d, const char *digest)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE digest = ?", "t", digest);
-    st = change(d, s, st, "end session", false);
-    db_put(d, c);
-    return st;
+    return change_one(d, "end session", false, "DELETE FROM sessions WHERE digest = ?", "t",
+                      digest);
 }
 
 dx_status db_session_delete_user(db *d, long long user_id)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "DELETE FROM sessions WHERE user_id = ?", "i", user_id);
-    st = change(d, s, st, "end sessions", false);
-    db_put(d, c);
-    return st;
+    return change_one(d, "end sessions", false, "DELETE FROM sessions WHERE user_id = ?", "i",
+                      user_id);
 }
 
 dx_status db_user_key_set(db *d, long long user_id, const char *provider, const char *sealed)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s,
-                            "INSERT INTO user_keys(user_id, provider, sealed) VALUES(?, ?, ?) "
-                            "ON CONFLICT(user_id, provider) DO UPDATE SET sealed = excluded.sealed",
-                            "itt", user_id, provider, sealed);
-    st = change(d, s, st, "save key", false);
-    db_put(d, c);
-    return st;
+    return change_one(d, "save key", false,
+                      "INSERT INTO user_keys(user_id, provider, sealed) VALUES(?, ?, ?) "
+                      "ON CONFLICT(user_id, provider) DO UPDATE SET sealed = excluded.sealed",
+                      "itt", user_id, provider, sealed);
 }
 
 dx_status db_user_key_get(db *d, long long user_id, const char *provider, char **sealed)
@@ -253,20 +256,14 @@ dx_status db_user_key_get(db *d, long long user_id, const char *provider, char *
     *sealed = NULL;
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st =
-        sql_prep(c, &s, "SELECT sealed FROM user_keys WHERE user_id = ? AND provider = ?", "it",
-                 user_id, provider);
-    if (!st) {
-        int rc = step(s);
-        if (rc == 1) {
-            if (!(*sealed = strdup(sql_text(s, 0) ? sql_text(s, 0) : "")))
-                st = dx_fail(DX_ENOMEM, "out of memory");
-        } else if (rc == 0) {
-            st = dx_fail(DX_ENOTFOUND, "no %s key saved", provider);
-        } else {
-            st = fail(d, "read key");
-        }
-    }
+    bool found;
+    dx_status st = first_row(c, &s, &found, "read key",
+                             "SELECT sealed FROM user_keys WHERE user_id = ? AND provider = ?",
+                             "it", user_id, provider);
+    if (!st && !found)
+        st = dx_fail(DX_ENOTFOUND, "no %s key saved", provider);
+    else if (!st && !(*sealed = strdup(sql_text(s, 0) ? sql_text(s, 0) : "")))
+        st = dx_fail(DX_ENOMEM, "out of memory");
     sql_finalize(s);
     db_put(d, c);
     return st;
@@ -274,13 +271,9 @@ dx_status db_user_key_get(db *d, long long user_id, const char *provider, char *
 
 dx_status db_user_key_delete(db *d, long long user_id, const char *provider)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "DELETE FROM user_keys WHERE user_id = ? AND provider = ?", "it",
-                            user_id, provider);
-    st = change(d, s, st, "delete key", false);
-    db_put(d, c);
-    return st;
+    return change_one(d, "delete key", false,
+                      "DELETE FROM user_keys WHERE user_id = ? AND provider = ?", "it", user_id,
+                      provider);
 }
 
 dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int *used)
@@ -289,11 +282,10 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
     sql_stmt *s;
     /* the day's row, then one UPDATE that moves the count only when it stays
      * within the allowance: atomic on its own, on any SQL engine */
-    dx_status st = sql_prep(c, &s,
-                            "INSERT INTO premium_calls(user_id, day, calls) VALUES(?, ?, 0) "
-                            "ON CONFLICT(user_id, day) DO NOTHING",
-                            "it", user_id, day);
-    st = change(d, s, st, "count premium calls", false);
+    dx_status st = change(c, "count premium calls", false,
+                          "INSERT INTO premium_calls(user_id, day, calls) VALUES(?, ?, 0) "
+                          "ON CONFLICT(user_id, day) DO NOTHING",
+                          "it", user_id, day);
     bool taken = false;
     if (!st) {
         st =
@@ -301,16 +293,17 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
                      "UPDATE premium_calls SET calls = calls + ? WHERE user_id = ? AND day = ? AND "
                      "calls + ? <= (SELECT daily_premium FROM users WHERE id = ?)",
                      "iitii", (long long)n, user_id, day, (long long)n, user_id);
-        if (!st)
-            st = run(d, s, "count premium calls");
+        if (!st && sql_run(s))
+            st = fail("count premium calls");
         taken = !st && sql_changes(s) > 0;
         sql_finalize(s);
     }
     int count = 0;
     if (!st) {
+        bool found;
         st = sql_prep(c, &s, "SELECT calls FROM premium_calls WHERE user_id = ? AND day = ?", "it",
                       user_id, day);
-        if (!st && step(s) == 1)
+        if (!st && !sql_step(s, &found) && found)
             count = (int)sql_int(s, 0);
         sql_finalize(s);
     }
@@ -322,38 +315,31 @@ dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int 
     return st;
 }
 
-dx_status db_user_defaults_set(db *d, long long user_id, const char *members_json)
+dx_status db_user_defaults_set(db *d, long long user_id, const char *const *names, size_t n)
 {
-    sql *c = db_take(d);
-    sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "UPDATE users SET default_members = ? WHERE id = ?", "ti",
-                            members_json, user_id);
-    st = change(d, s, st, "save default members", true);
-    db_put(d, c);
+    char *text;
+    dx_status st = db_names_json(names, n, &text);
+    if (!st)
+        st = change_one(d, "save default members", true,
+                        "UPDATE users SET default_members = ? WHERE id = ?", "ti", text, user_id);
+    free(text);
     return st;
 }
 
-dx_status db_user_defaults_get(db *d, long long user_id, json_t **members)
+dx_status db_user_defaults_get(db *d, long long user_id, db_names *out)
 {
-    *members = NULL;
+    memset(out, 0, sizeof *out);
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "SELECT default_members FROM users WHERE id = ?", "i", user_id);
-    if (!st) {
-        int rc = step(s);
-        if (rc == 1 && !sql_is_null(s, 0))
-            *members = json_loads(sql_text(s, 0), 0, NULL);
-        else if (rc == 0)
-            st = dx_fail(DX_ENOTFOUND, "no such account");
-        else if (rc != 1)
-            st = fail(d, "read default members");
-    }
+    bool found;
+    dx_status st = first_row(c, &s, &found, "read default members",
+                             "SELECT default_members FROM users WHERE id = ?", "i", user_id);
+    if (!st && !found)
+        st = dx_fail(DX_ENOTFOUND, "no such account");
+    else if (!st)
+        st = db_names_parse(sql_text(s, 0), out);
     sql_finalize(s);
     db_put(d, c);
-    if (!st && *members && !json_is_array(*members)) {
-        json_decref(*members);
-        *members = NULL;
-    }
     return st;
 }
 
@@ -364,19 +350,16 @@ dx_status db_question_owner(db *d, const char *id, long long *owner, char *share
         share[0] = '\0';
     sql *c = db_take(d);
     sql_stmt *s;
-    dx_status st = sql_prep(c, &s, "SELECT owner, share FROM questions WHERE id = ?", "t", id);
-    if (!st) {
-        int rc = step(s);
-        if (rc == 1) {
-            *owner = sql_is_null(s, 0) ? 0 : sql_int(s, 0);
-            const char *t = sql_text(s, 1);
-            if (share && cap && t)
-                snprintf(share, cap, "%s", t);
-        } else if (rc == 0) {
-            st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
-        } else {
-            st = fail(d, "read question owner");
-        }
+    bool found;
+    dx_status st = first_row(c, &s, &found, "read question owner",
+                             "SELECT owner, share FROM questions WHERE id = ?", "t", id);
+    if (!st && !found) {
+        st = dx_fail(DX_ENOTFOUND, "no question with id '%s'", id);
+    } else if (!st) {
+        *owner = sql_is_null(s, 0) ? 0 : sql_int(s, 0);
+        const char *t = sql_text(s, 1);
+        if (share && cap && t)
+            snprintf(share, cap, "%s", t);
     }
     sql_finalize(s);
     db_put(d, c);

@@ -37,8 +37,17 @@ dx_status db_user_set_password(db *d, long long id, const char *pw_hash);
 /* Disabling ends every session too; DX_ENOTFOUND for an unknown name. */
 dx_status db_user_set_disabled(db *d, const char *name, bool disabled);
 dx_status db_user_set_quota(db *d, const char *name, int daily_premium);
-/* [{"name","disabled","daily_premium","created_at","sessions"}], by name. */
-dx_status db_user_list(db *d, json_t **out);
+/* One account as a list shows it. */
+typedef struct db_account {
+    char name[64];
+    bool disabled;
+    int daily_premium;
+    char created_at[32]; /* ISO 8601, UTC */
+    long long sessions;  /* live or expired, not yet removed */
+} db_account;
+
+/* Every account, by name: *out malloc'd (free it), *n of them. */
+dx_status db_user_list(db *d, db_account **out, size_t *n);
 
 dx_status db_session_add(db *d, const char *digest, long long user_id, long long now_s,
                          long long ttl_s);
@@ -59,10 +68,11 @@ dx_status db_user_key_delete(db *d, long long user_id, const char *provider);
  * day's count after the call. */
 dx_status db_premium_take(db *d, long long user_id, const char *day, int n, int *used);
 
-/* The user's default premium members: a JSON array of member names as
- * text (NULL: none chosen). get: *members a new reference or NULL. */
-dx_status db_user_defaults_set(db *d, long long user_id, const char *members_json);
-dx_status db_user_defaults_get(db *d, long long user_id, json_t **members);
+/* The user's default premium members: names[0..n) (names NULL: none
+ * chosen). get: out->stored false when none were chosen; free it with
+ * db_names_free whatever the result; DX_ENOTFOUND for an unknown user. */
+dx_status db_user_defaults_set(db *d, long long user_id, const char *const *names, size_t n);
+dx_status db_user_defaults_get(db *d, long long user_id, db_names *out);
 
 /* Who a question belongs to: *owner 0 when it was asked anonymously, and
  * its share token in share (cap bytes, "" when none). DX_ENOTFOUND if absent. */

@@ -11,6 +11,7 @@ HTTP to it. A test file's server class writes its council, then calls launch():
     status, obj = srv.json("POST", "/api/v1/questions", {"question": "..."})
     events = srv.events(qid)                              # [(name, data), ...] to the end
     err = srv.stop()                                      # SIGTERM; stderr as text
+    wait_for(lambda: srv.json("GET", "/api/v1/health")[1]["running"] == 0)
 """
 
 import http.client
@@ -18,6 +19,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 
@@ -33,15 +35,28 @@ def serve_env(tmp, extra=None):
     return env
 
 
+def wait_for(pred, timeout=120, every=0.1):
+    """pred()'s first true value, asked every `every` seconds; AssertionError after timeout."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
 class DruxServer:
     timeout = 60  # seconds a request may take
 
     def launch(self, args, env):
-        """Starts `drux serve --port 0 ARGS` and reads the port from the address it prints."""
+        """Starts `drux serve --port 0 ARGS` and reads the port from the address it prints (the
+        whole line in self.banner)."""
         self.proc = subprocess.Popen([DRUX, "serve", "--port", "0"] + [str(a) for a in args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
+        self.banner = line
         self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
         self.base = "http://127.0.0.1:%d" % self.port
         self.out = ""

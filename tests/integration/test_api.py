@@ -11,13 +11,12 @@ import re
 import signal
 import socket
 import sys
-import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import models  # noqa: E402
-from drux_server import DruxServer, serve_env  # noqa: E402
+from drux_server import DruxServer, serve_env, wait_for  # noqa: E402
 
 MODELS = {"smol": models.path(models.SMOL), "gemma": models.path(models.GEMMA)}
 SHORT = "What is the capital of France?"
@@ -358,16 +357,6 @@ def test_queue_then_busy(tmp_path):
         assert status == 201
     finally:
         s.stop()
-
-
-def wait_for(pred, timeout=120, every=0.2):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
 
 
 def test_stop_interrupts_and_tells_followers(tmp_path):

@@ -19,14 +19,12 @@ DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 
 
 @pytest.fixture(scope="module")
-def server():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
+def server(fake):
+    """conftest's fake OpenAI-compatible server, under the name this file's tests use."""
+    return fake
 
 
-def say(text):
-    return "say-" + text.encode("utf-8").hex()
+say = fake_openai.say
 
 
 def council(tmp_path, server, members, **extra):

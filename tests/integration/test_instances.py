@@ -22,9 +22,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import fake_openai  # noqa: E402
+from drux_server import DruxServer, serve_env, wait_for  # noqa: E402
 
-DRUX = os.environ.get("DRUX_BIN", "build/release/drux")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LEASE_MS = 1500
 A_SAYS = "The capital of France is Paris, a city on the Seine."
@@ -59,14 +58,7 @@ def pg():
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def fake():
-    s = fake_openai.Server().start()
-    yield s
-    s.close()
-
-
-class Instance:
+class Instance(DruxServer):
     def __init__(self, tmp, fake, db, *args, a_says=A_SAYS):
         cfg = tmp / "council.ini"
         lines = ["[council]", "timeout_s = 60", "synthesizer = writer"]
@@ -75,70 +67,14 @@ class Instance:
             lines += ["[member.%s]" % name, "type = remote", "tier = free",
                       "base_url = " + fake.base_url, "model = " + model]
         cfg.write_text("\n".join(lines) + "\n")
-        env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-        env.pop("DRUX_CONFIG", None)
-        env["DRUX_HOME"] = str(tmp / "home")
-        env["XDG_CONFIG_HOME"] = str(tmp / "xdg")
-        env["DRUX_LEASE_MS"] = str(LEASE_MS)
         # one server key for every instance, as a deployment shares it (docs/operations.md)
-        env["DRUX_SERVER_KEY"] = str(tmp.parent / "server.key")
-        self.proc = subprocess.Popen([DRUX, "serve", "--port", "0", "--db", db, "--config", str(cfg)]
-                                     + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        line = self.proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, "no address printed: %r %s" % (line, self.proc.stderr.read())
-        assert "password" not in line
-        self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-
-    def json(self, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        hdrs = {}
-        if body is not None:
-            body = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        c.request(method, path, body=body, headers=hdrs)
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, (json.loads(data) if data else None)
-
-    def events(self, qid, timeout=60):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        c.request("GET", "/api/v1/questions/%s/events" % qid)
-        r = c.getresponse()
-        assert r.status == 200
-        out, name = [], None
-        for raw in r:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                out.append((name, json.loads(line[6:])))
-        c.close()
-        return out
+        env = serve_env(tmp, {"DRUX_LEASE_MS": str(LEASE_MS),
+                              "DRUX_SERVER_KEY": str(tmp.parent / "server.key")})
+        self.launch(["--db", db, "--config", cfg] + list(args), env)
+        assert "password" not in self.banner
 
     def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        err = self.proc.stderr.read()
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return err
-
-
-def wait_for(pred, timeout=30, every=0.1):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
+        return super().stop(sig, 30)
 
 
 @pytest.fixture(scope="module")

@@ -180,10 +180,13 @@ TEST(users_and_sessions)
     CHECK(db_user_set_disabled(d, "nobody", true) == DX_ENOTFOUND);
     CHECK(db_user_set_disabled(d, "bob", false) == DX_OK);
 
-    json_t *list = NULL;
-    CHECK(db_user_list(d, &list) == DX_OK && json_array_size(list) == 2);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(list, 0), "name")), "ada");
-    json_decref(list);
+    db_account *list = NULL;
+    size_t n = 0;
+    CHECK(db_user_list(d, &list, &n) == DX_OK && n == 2);
+    CHECK_STR(list[0].name, "ada");
+    CHECK_STR(list[1].name, "bob");
+    CHECK(!list[1].disabled && list[1].sessions == 1);
+    free(list);
 
     /* sealed keys per user and provider */
     char *s = NULL;
@@ -291,12 +294,20 @@ TEST(question_owners)
     CHECK(db_question_owner(d, "nope", &owner, share, sizeof share) == DX_ENOTFOUND);
 
     /* default premium members */
-    json_t *def = NULL;
-    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && !def);
-    CHECK(db_user_defaults_set(d, ada, "[\"claude\",\"gpt\"]") == DX_OK);
-    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && json_array_size(def) == 2);
-    json_decref(def);
+    db_names def;
+    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && !def.stored);
+    db_names_free(&def);
+    const char *picked[] = {"claude", "gpt"};
+    CHECK(db_user_defaults_set(d, ada, picked, 2) == DX_OK);
+    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && def.stored && def.n == 2);
+    CHECK(!strcmp(def.names[0], "claude") && !strcmp(def.names[1], "gpt"));
+    db_names_free(&def);
+    CHECK(db_user_defaults_set(d, ada, picked, 0) == DX_OK); /* none chosen */
+    CHECK(db_user_defaults_get(d, ada, &def) == DX_OK && def.stored && def.n == 0);
+    db_names_free(&def);
+    CHECK(db_user_defaults_set(d, 9999, picked, 2) == DX_ENOTFOUND);
     CHECK(db_user_defaults_get(d, 9999, &def) == DX_ENOTFOUND);
+    db_names_free(&def);
     db_close(d);
 }
 

@@ -127,13 +127,25 @@ TEST(question_lifecycle)
                   json_object_get(json_array_get(json_object_get(q, "members"), 0), "text")),
               "A 5K run is 5 km.");
     json_decref(q);
-    char *text;
-    json_t *back;
-    CHECK_EQ_INT(db_question_source(d, "q1", &text, &back), DX_OK);
-    CHECK_STR(text, "How long is a 5K run?");
-    CHECK(json_equal(back, sel));
-    free(text);
-    json_decref(back);
+    db_source src;
+    CHECK_EQ_INT(db_question_source(d, "q1", &src), DX_OK);
+    CHECK_STR(src.question, "How long is a 5K run?");
+    CHECK(src.members.stored && src.members.n == 1);
+    CHECK_STR(src.members.names[0], "alpha");
+    db_source_free(&src);
+    /* asked of every member: no list; of none chosen: an empty one */
+    CHECK_EQ_INT(db_question_insert(d, "q2", "All?", NULL, 0, "2026-11-25T02:00:01Z"), DX_OK);
+    CHECK_EQ_INT(db_question_source(d, "q2", &src), DX_OK);
+    CHECK(!src.members.stored && src.members.n == 0);
+    CHECK_STR(src.question, "All?");
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_insert(d, "q3", "None?", names, 0, "2026-11-25T02:00:02Z"), DX_OK);
+    CHECK_EQ_INT(db_question_source(d, "q3", &src), DX_OK);
+    CHECK(src.members.stored && src.members.n == 0);
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_source(d, "q9", &src), DX_ENOTFOUND);
+    CHECK(!src.question && !src.members.stored);
+    db_source_free(&src);
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_OK);
     CHECK_EQ_INT(db_question_get(d, "q1", true, &q), DX_ENOTFOUND);
     CHECK_EQ_INT(db_question_delete(d, "q1"), DX_ENOTFOUND);
@@ -355,6 +367,57 @@ TEST(threads_grow_from_the_last_turn_and_delete_from_a_turn_on)
     CHECK_EQ_INT(db_followup_insert(d, "t4", "Its flag?", NULL, 0, "x", "t1", thread, &turn),
                  DX_OK);
     CHECK_EQ_INT(turn, 2);
+    db_close(d);
+}
+
+/* A thread read back as typed turns (what a follow-up continues from), and
+ * a turn's place and members as typed source. */
+TEST(thread_turns_and_sources_read_back_typed)
+{
+    fresh();
+    db *d;
+    CHECK_EQ_INT(db_open(path, &d), DX_OK);
+    char thread[DX_HTTP_MAX_ID + 1];
+    int turn = 0;
+    CHECK_EQ_INT(db_question_insert(d, "t1", "capital of japan", NULL, 0, "2026-02-01T00:00:00Z"),
+                 DX_OK);
+    db_finish f = {.id = "t1",
+                   .status = QUESTION_DONE,
+                   .finished_at = "2026-02-01T00:00:01Z",
+                   .label = "agree",
+                   .result = "{\"question\": \"What is the capital of Japan?\", \"answer\": "
+                             "\"Tokyo.\"}"};
+    CHECK_EQ_INT(db_question_finish(d, &f), DX_OK);
+    const char *two[] = {"alpha", "beta"};
+    CHECK_EQ_INT(db_followup_insert(d, "t2", "Its population?", two, 2, "2026-02-01T00:00:02Z",
+                                    "t1", thread, &turn),
+                 DX_OK);
+    finish_done(d, "t2"); /* no result: no answer to continue from */
+    CHECK_EQ_INT(db_followup_insert(d, "t3", "Its area?", NULL, 0, "2026-02-01T00:00:03Z", "t2",
+                                    thread, &turn),
+                 DX_OK);
+    db_thread th;
+    CHECK_EQ_INT(db_thread_turns(d, "t1", &th), DX_OK);
+    CHECK_EQ_INT((int)th.n, 3);
+    CHECK(!strcmp(th.turns[0].id, "t1") && th.turns[0].turn == 1);
+    CHECK_STR(th.turns[0].question, "What is the capital of Japan?"); /* as analysed */
+    CHECK_STR(th.turns[0].answer, "Tokyo.");
+    CHECK(!strcmp(th.turns[1].id, "t2") && th.turns[1].turn == 2 && !th.turns[1].answer);
+    CHECK_STR(th.turns[1].question, "Its population?"); /* as asked */
+    CHECK(!strcmp(th.turns[2].id, "t3") && th.turns[2].turn == 3);
+    db_thread_free(&th);
+    CHECK_EQ_INT(db_thread_turns(d, "t2", &th), DX_ENOTFOUND); /* a turn is not a thread */
+    db_thread_free(&th);
+    db_source src;
+    CHECK_EQ_INT(db_question_source(d, "t2", &src), DX_OK);
+    CHECK(!strcmp(src.thread, "t1") && src.turn == 2);
+    CHECK_STR(src.created_at, "2026-02-01T00:00:02Z");
+    CHECK(src.members.stored && src.members.n == 2);
+    CHECK(!strcmp(src.members.names[0], "alpha") && !strcmp(src.members.names[1], "beta"));
+    db_source_free(&src);
+    CHECK_EQ_INT(db_question_source(d, "t1", &src), DX_OK);
+    CHECK(!strcmp(src.thread, "t1") && src.turn == 1 && !src.members.stored);
+    db_source_free(&src);
     db_close(d);
 }
 
@@ -922,6 +985,7 @@ static void run_all(void)
     RUN(rate_limit_is_shared);
     RUN(pool_serves_threads_at_once);
     RUN(threads_grow_from_the_last_turn_and_delete_from_a_turn_on);
+    RUN(thread_turns_and_sources_read_back_typed);
 }
 
 int main(void)
