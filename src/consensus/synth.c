@@ -248,7 +248,7 @@ dx_status cns_prompt_category(const cns_result *r, dx_buf *b)
 
 /* ---- fallbacks ------------------------------------------------------------- */
 
-/* s cut to about max bytes on a UTF-8 boundary, without trailing '.', in a. */
+/* s cut to about max bytes on a UTF-8 boundary, without trailing ".:;, ", in a. */
 static const char *shorten(arena *a, const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -259,7 +259,7 @@ static const char *shorten(arena *a, const char *s, size_t max)
             n--;
         cut = true;
     }
-    while (n && (s[n - 1] == '.' || s[n - 1] == ' '))
+    while (n && strchr(".:;, ", s[n - 1]))
         n--;
     char *r = arena_alloc(a, n + 4);
     if (!r)
@@ -810,6 +810,18 @@ static const char *subject(const char *q, arena *a)
     return NULL;
 }
 
+/* Whether a point reads as a statement to wrap in "Why is it that ...?": at
+ * least three words ("Africa", a list item, would make "How could one
+ * confirm that Africa?"). */
+static bool statement_like(const char *t)
+{
+    size_t words = 0;
+    for (const char *p = t; *p; p++)
+        if (!isspace((unsigned char)*p) && (p == t || isspace((unsigned char)p[-1])))
+            words++;
+    return words >= 3;
+}
+
 /* Follow-ups built from the analysis when the model gave fewer than three
  * good ones, each judged by the same rules. */
 static void derive_followups(cns_result *r, const cns_synth_options *opt, arena *a)
@@ -835,13 +847,23 @@ static void derive_followups(cns_result *r, const cns_synth_options *opt, arena 
     /* the agreed points: one step further */
     static const char *const steps[] = {"Why is it that ", "How was it established that ",
                                         "What follows from the fact that "};
+    /* a bare answer ("Portuguese.", "7") is no clause: "Why is it that
+     * Portuguese?" reads as garbage */
+    static const char *const answer_steps[] = {"Why is the answer ",
+                                               "How was it established that the answer is ",
+                                               "What follows from the answer being "};
     size_t step = 0;
-    for (size_t i = 0; i < an->n_agreed && r->n_followups < 3; i++)
-        for (size_t s = 0; s < 3 && r->n_followups < 3; s++) {
-            fit(buf, sizeof buf, steps[step++ % 3], a, an->agreed[i].text, NULL, NULL);
+    for (size_t i = 0; i < an->n_agreed && r->n_followups < 3; i++) {
+        const bool clause = statement_like(an->agreed[i].text);
+        for (size_t s = 0; s < 3 && r->n_followups < 3; s++, step++) {
+            fit(buf, sizeof buf, (clause ? steps : answer_steps)[step % 3], a, an->agreed[i].text,
+                NULL, NULL);
             add_followup(r, opt, buf, a);
         }
+    }
     for (size_t i = 0; i < an->n_unique && r->n_followups < 3; i++) {
+        if (!statement_like(an->unique[i].text))
+            continue;
         fit(buf, sizeof buf, "How could one confirm that ", a, an->unique[i].text, NULL, NULL);
         add_followup(r, opt, buf, a);
     }

@@ -631,6 +631,8 @@ static const char *rule_broken(const char *question, const char *answers, const 
         return "120 characters or more";
     if (!strncasecmp(f, "question", 8))
         return "a \"Question:\" label";
+    if (n >= 2 && strchr(".:;,", f[n - 2]))
+        return "punctuation before the question mark";
     if (!strcasecmp(f, question) || strcasestr(f, question))
         return "the question again";
     if (strcasestr(f, "is it true that") || strcasestr(f, "evidence for") ||
@@ -678,6 +680,41 @@ static void check_followups_of(size_t i, const char *reply)
     arena_free(&a);
 }
 
+/* A side that ends in a colon (a list follows it) makes a derived follow-up
+ * that ends in "5 continents?", not "5 continents:?". */
+TEST(derived_followups_end_cleanly)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"How many continents are there?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"There are 7 continents on Earth.\"},"
+                    "{\"model\":\"b\",\"text\":\"There are 5 continents: Africa, America, Asia, "
+                    "Europe and Oceania.\"}]}";
+    canned c = {.reply = ""};
+    cns_result *r = run(&a, j, &c, NULL);
+    CHECK(r);
+    bool which = false;
+    for (size_t k = 0; k < r->n_followups; k++) {
+        const char *f = r->followups[k];
+        size_t n = strlen(f);
+        CHECK_MSG(n >= 2 && !strchr(".:;,", f[n - 2]), "follow-up \"%s\"", f);
+        which |= !strncmp(f, "Which is correct: ", 18) && strstr(f, "5 continents");
+    }
+    CHECK(which);
+    arena_free(&a);
+    /* list items are no statements: no "How could one confirm that Africa?" */
+    a = arena_make(64 << 10, 64 << 20);
+    j = "{\"question\":\"How many continents are there?\",\"answers\":["
+        "{\"model\":\"a\",\"text\":\"There are 7 continents on Earth.\"},"
+        "{\"model\":\"b\",\"text\":\"There are 5 continents:\\n\\n1. Africa\\n2. America\\n3. "
+        "Asia\\n4. Europe\\n5. Oceania\"}]}";
+    CHECK((r = run(&a, j, &c, NULL)));
+    for (size_t k = 0; k < r->n_followups; k++)
+        CHECK_MSG(!strstr(r->followups[k], "that Africa?") &&
+                      !strstr(r->followups[k], "that Asia?"),
+                  "follow-up \"%s\"", r->followups[k]);
+    arena_free(&a);
+}
+
 /* No model follow-ups at all: every one derived from the analysis. */
 TEST(derived_followups_obey_the_rules_on_30_questions)
 {
@@ -715,6 +752,7 @@ int main(void)
     RUN(strongest_member_states_an_agreed_direct_answer);
     RUN(without_a_strongest_member_that_answered_the_writer_writes);
     RUN(followups_from_their_own_model_judged_by_meaning);
+    RUN(derived_followups_end_cleanly);
     RUN(derived_followups_obey_the_rules_on_30_questions);
     RUN(bad_model_followups_are_dropped_on_30_questions);
     return test_summary();
