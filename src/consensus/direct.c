@@ -376,6 +376,8 @@ static unsigned quantity_hint(const char *w, bool *is_qty)
         {"area", 0},
         {"volume", 0},
         {"rate", 0},
+        {"value", 0},
+        {"pressure", 0},
     };
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         if (!strcmp(w, q[i].w)) {
@@ -664,6 +666,11 @@ static void question_read(const char *question, qinfo *q)
     if (i >= q->n)
         return;
     question_kind(q, i);
+    /* "How much does a litre of water weigh?" asks for a mass, not for the litre */
+    for (size_t k = i; q->kind == CNS_Q_AMOUNT && !q->hint && k < q->n; k++)
+        if (!strcmp(q->w[k].w, "weigh") || !strcmp(q->w[k].w, "weighs") ||
+            !strcmp(q->w[k].w, "weighed"))
+            q->hint = HINT_MASS;
     /* content words: what the question itself says, not an answer */
     for (size_t k = 0; k < q->n; k++)
         if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
@@ -1067,6 +1074,8 @@ static const char *base_unit(int dim)
         return "EUR";
     case CNS_DIM_GBP:
         return "GBP";
+    case CNS_DIM_PRESSURE:
+        return "Pa";
     default:
         return "";
     }

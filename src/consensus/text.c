@@ -221,6 +221,7 @@ static const unit_def units[] = {
     {"kilogram", CNS_DIM_MASS, 1e3, 0},
     {"kilo", CNS_DIM_MASS, 1e3, 0},
     {"tonne", CNS_DIM_MASS, 1e6, 0},
+    {"ton", CNS_DIM_MASS, 1e6, 0}, /* metric; a short ton is 9% less, within a hedge */
     {"lb", CNS_DIM_MASS, 453.59237, 0},
     {"lbs", CNS_DIM_MASS, 453.59237, 0},
     {"pound", CNS_DIM_MASS, 453.59237, 0},
@@ -278,6 +279,19 @@ static const unit_def units[] = {
     {"euro", CNS_DIM_EUR, 1, 0},
     {"eur", CNS_DIM_EUR, 1, 0},
     {"gbp", CNS_DIM_GBP, 1, 0},
+    {"pa", CNS_DIM_PRESSURE, 1, 0},
+    {"pascal", CNS_DIM_PRESSURE, 1, 0},
+    {"hpa", CNS_DIM_PRESSURE, 100, 0},
+    {"kpa", CNS_DIM_PRESSURE, 1e3, 0},
+    {"mpa", CNS_DIM_PRESSURE, 1e6, 0},
+    {"mbar", CNS_DIM_PRESSURE, 100, 0},
+    {"millibar", CNS_DIM_PRESSURE, 100, 0},
+    {"atm", CNS_DIM_PRESSURE, 101325, 0},
+    {"atmosphere", CNS_DIM_PRESSURE, 101325, 0},
+    {"psi", CNS_DIM_PRESSURE, 6894.757, 0},
+    {"mmhg", CNS_DIM_PRESSURE, 133.322, 0},
+    {"torr", CNS_DIM_PRESSURE, 133.322, 0},
+    {"inhg", CNS_DIM_PRESSURE, 3386.39, 0},
 };
 
 static bool in_list(const char *w, const char *const *list, size_t n)
@@ -705,6 +719,11 @@ static const char *unit_word(const rawtok *t, size_t n, size_t j, size_t *extra)
         else if (!strcmp(w, "f"))
             w = "fahrenheit";
     }
+    /* "6 metric tons" */
+    if (!strcmp(w, "metric") && j + 1 < n && t[j + 1].kind == RT_WORD) {
+        w = t[j + 1].fold;
+        *extra = 1;
+    }
     if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD &&
         !strcmp(t[j + 1].fold, "cent")) {
         w = "percent";
@@ -1075,6 +1094,18 @@ static double zeros_half(const cns_qty *q)
     return fmax(q->half, 5 * q->half / q->whalf); /* whalf -> half is the unit's scale */
 }
 
+/* Two unit ids are one unit when they convert alike: "°C" and "degrees Celsius", "lb" and
+ * "pounds", "km" and "kilometres" (speeds carry ids of their own). */
+static bool unit_same(int a, int b)
+{
+    int nu = (int)(sizeof units / sizeof units[0]);
+    if (a == b)
+        return true;
+    if (a < 0 || b < 0 || a >= nu || b >= nu)
+        return false;
+    return units[a].dim == units[b].dim && units[a].f == units[b].f && units[a].off == units[b].off;
+}
+
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
     if (x->dim != y->dim) {
@@ -1092,13 +1123,14 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
         return false;
     double half = fmax(x->half, y->half); /* the coarser of the two as written */
     double rel = mag > 0 ? d / mag : 0;
-    bool same_unit = x->unit == y->unit;
+    bool same_unit = unit_same(x->unit, y->unit);
     double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
     if (x->dim == CNS_DIM_TEMP) {
         /* absolute in °C: rounding of either, at most 1 °C apart; in different units one is
          * a rounded conversion, so trailing zeros are rounding too, at most 5 °C apart */
         if (!same_unit)
-            return d <= fmax(zeros_half(x), zeros_half(y)) + 1e-9 &&
+            return d <= fmax(fmax(zeros_half(x), zeros_half(y)), CNS_QTY_TEMP_CONVERTED_HALF_C) +
+                            1e-9 &&
                    d <= CNS_QTY_TEMP_OTHER_UNIT_MAX_C;
         return d <= half + 1e-9 && d <= CNS_QTY_TEMP_MAX_C;
     }

@@ -86,6 +86,7 @@ enum {
     CNS_DIM_USD,
     CNS_DIM_EUR,
     CNS_DIM_GBP,
+    CNS_DIM_PRESSURE,
     CNS_DIM_COUNT
 };
 

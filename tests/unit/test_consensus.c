@@ -121,6 +121,30 @@ TEST(features_numbers_and_units)
     CHECK(cns_text_features("1991", &a, &f) == DX_OK);
     CHECK(cns_text_features("1994", &a, &g) == DX_OK);
     CHECK(f.qty[0].dim == CNS_DIM_YEAR && !cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* one unit spelt two ways is one unit: rounding decides, as in the same unit */
+    CHECK(cns_text_features("about 38 °C", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 37.7 degrees Celsius", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("around 37.2 degrees Celsius", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a whole-degree value converted to °F beside a tenth in °C: within half a degree */
+    CHECK(cns_text_features("100.4 °F", &a, &f) == DX_OK); /* 38.0 °C */
+    CHECK(cns_text_features("37.7 °C", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("37.2 °C", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* metric tons and pressures */
+    CHECK(cns_text_features("about 4 metric tons", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 8,800 pounds", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("2.2 bar is 220 kPa or about 32 psi", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 3); /* "bar" alone is not a unit: bars of soap */
+    CHECK(f.qty[1].dim == CNS_DIM_PRESSURE && cns_qty_agree(&f.qty[1], &f.qty[2]));
+    CHECK(cns_text_features("1 atm", &a, &f) == DX_OK);
+    CHECK(cns_text_features("1013 hPa", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("500 mmHg", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
     arena_free(&a);
 }
 

@@ -246,6 +246,19 @@ TEST(numbers_units_and_words)
           {"Roughly 36.5 to 37.5 degrees Celsius.", CNS_DV_NUMBER, "36.5-37.5 °C", NULL},
           {"Between 97.7 and 99.5 °F.", CNS_DV_NUMBER, NULL, NULL},
           {"About 39 °C.", CNS_DV_NUMBER, "39 °C", NULL});
+    /* "what is the value of ...", "how much does ... weigh": an amount, of a mass */
+    CASES("What is the value of Euler's number to three decimal places?", G(0, 0, 2),
+          {"e ≈ 2.71828, so 2.718.", CNS_DV_NUMBER, "2.71828", NULL},
+          {"It is 2.718.", CNS_DV_NUMBER, "2.718", NULL},
+          {"About 2.8.", CNS_DV_NUMBER, NULL, NULL});
+    CASES("How much does a gallon of milk weigh?", G(0, 0, 2),
+          {"One gallon of milk weighs about 8.6 pounds.", CNS_DV_NUMBER, NULL, "about 8.6 pounds"},
+          {"Roughly 3.9 kg.", CNS_DV_NUMBER, NULL, NULL},
+          {"A gallon is 3.8 litres, so about 2 kg.", CNS_DV_NUMBER, "2000 g", NULL});
+    CASES("What is the air pressure at the top of Mount Everest?", G(0, 0, 2),
+          {"About 33.7 kPa.", CNS_DV_NUMBER, "33700 Pa", NULL},
+          {"Roughly a third of sea level: about 337 hPa (0.33 atm).", CNS_DV_NUMBER, NULL, NULL},
+          {"About 14.7 psi, the same as at sea level.", CNS_DV_NUMBER, NULL, NULL});
     /* ranges: the same answer when they overlap */
     CASES("How many hours of sleep does a teenager need?", G(0, 0, 2, 0),
           {"8 to 10 hours a night.", CNS_DV_NUMBER, "28800-36000 s", NULL},
