@@ -113,4 +113,13 @@
 /* §8 rule 5 "majority": a side holding more than this share of a dispute's stance weight. */
 #define CNS_MAJORITY_SHARE 0.5
 
+/* ---- Direct answers ----------------------------------------------------------- */
+
+/* A plain noun phrase read from a sentence of at least this many words may only open a rambling
+ * answer ("Atomic numbers are a very important concept ...") ... */
+#define CNS_DIRECT_LEAD_MIN_WORDS 6
+/* ... so the next this many sentences are read too; one that says more of the question's words
+ * gives the answer. */
+#define CNS_DIRECT_LOOKAHEAD 3
+
 #endif

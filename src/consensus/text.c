@@ -1261,6 +1261,15 @@ bool cns_is_nonanswer(const char *text)
         "unable to determine",
         "i don't have",
         "i do not have",
+        "i can't predict",
+        "i cannot predict",
+        "i can not predict",
+        "it's impossible to predict",
+        "it is impossible to predict",
+        "it's impossible to know",
+        "it is impossible to know",
+        "no one can predict",
+        "nobody can predict",
     };
     /* "I'm not sure." / "Honestly, I don't know": the sentence opens with it */
     return has_phrase(text, pats, sizeof pats / sizeof pats[0], CNS_NONANSWER_MAX_START);
