@@ -1335,7 +1335,8 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
         if (f.n_qty == 0)
             continue;
         cns_qty q0 = f.qty[0];
-        double hi = q0.value;
+        double hi = q0.hi > q0.value ? q0.hi : q0.value; /* "7-9 hours" read as one range */
+        q0.hi = q0.value;
         if (f.n_qty >= 2 && range) {
             cns_qty q1 = f.qty[1];
             if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE &&

@@ -333,7 +333,8 @@ typedef struct rawtok {
     double v, half;
     bool initial; /* first word of the claim or of a table cell */
     bool colon_after, comma_after, comma_before, grouped;
-    uint32_t sym; /* RT_SYM: the code point */
+    bool range_next; /* RT_NUM: "2-3", "2–3", "2 to 3": the next number ends a range */
+    uint32_t sym;    /* RT_SYM: the code point */
 } rawtok;
 
 typedef struct scan {
@@ -461,6 +462,26 @@ static size_t read_number(const char *s, size_t i, size_t n, double *v, double *
     return j;
 }
 
+/* Whether a range's second number follows s[j]: "-" with no space ("2-3"), an en dash with or
+ * without spaces ("2–3", "2 – 3"), or " to " ("5 to 10"). A spaced hyphen is a minus. */
+static bool range_follows(const char *s, size_t j, size_t n)
+{
+    if (j + 1 < n && s[j] == '-' && isdigit((unsigned char)s[j + 1]))
+        return true;
+    size_t k = j;
+    while (k < n && s[k] == ' ')
+        k++;
+    if (k + 3 < n && !memcmp(s + k, "\xe2\x80\x93", 3))
+        k += 3;
+    else if (k > j && k + 3 < n && !strncmp(s + k, "to ", 3))
+        k += 3;
+    else
+        return false;
+    while (k < n && s[k] == ' ')
+        k++;
+    return k < n && isdigit((unsigned char)s[k]);
+}
+
 /* The number at s[*i]: pushes it as a number token, or "1980s" as a word (a decade; "5km" stays a
  * number and a unit). Moves *i past what it read. */
 static dx_status tokenize_number(scan *sc, const char *s, size_t n, size_t *i, bool initial)
@@ -477,6 +498,7 @@ static dx_status tokenize_number(scan *sc, const char *s, size_t n, size_t *i, b
     r.s = arena_strndup(sc->a, s + at, j - at);
     if (!r.s)
         return dx_oom("consensus");
+    r.range_next = range_follows(s, j, n);
     if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) && r.half >= 5 &&
         r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
         rawtok w = {.kind = RT_WORD, .initial = initial};
@@ -842,7 +864,27 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     }
     q->value = v;
     q->half = half;
+    q->hi = v;
     return j - i;
+}
+
+/* q, a bare number, read in the unit of like ("2" of "2-3 L"); false when like's unit is not one
+ * of the table's (a speed) or q has a unit. */
+static bool take_unit(cns_qty *q, const cns_qty *like)
+{
+    int nu = (int)(sizeof units / sizeof units[0]);
+    if (q->dim != CNS_DIM_NONE)
+        return q->dim == like->dim;
+    if (like->unit >= 0 && like->unit < nu) {
+        q->value = q->written * units[like->unit].f + units[like->unit].off;
+        q->half = q->whalf * units[like->unit].f;
+    } else if (!(like->dim >= CNS_DIM_USD && like->dim <= CNS_DIM_GBP)) {
+        return false;
+    }
+    q->dim = like->dim;
+    q->unit = like->unit;
+    q->hi = q->value;
+    return true;
 }
 
 /* The walk over one claim's raw tokens, phase by phase (cns_text_features). */
@@ -879,6 +921,19 @@ static dx_status digits_phase(walk *w)
                r->half == 0.5 && (month_at(w, w->i + 1) || (w->i > 0 && month_at(w, w->i - 1)));
     w->i += used;
     w->first_word = false;
+    /* a range "2-3 L", "5 to 10 minutes": one quantity from the first number to the second, in
+     * the second's unit (not years: "1939-1945" names two) */
+    size_t k = w->i + word_at(w, w->i, "to");
+    if (!day && r->range_next && used == 1 && k < w->n && w->t[k].kind == RT_NUM &&
+        q.dim != CNS_DIM_YEAR) {
+        cns_qty q2;
+        size_t used2 = read_quantity(w->t, w->n, k, w->t[k].v, w->t[k].half, 1, &q2);
+        if (q2.dim != CNS_DIM_YEAR && take_unit(&q, &q2) && q2.value > q.value) {
+            q.hi = q2.value;
+            q.approx |= q2.approx;
+            w->i = k + used2;
+        }
+    }
     return day ? DX_OK : add_qty(&w->fb, q);
 }
 
@@ -1114,6 +1169,11 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
         if (y->dim == CNS_DIM_NONE && x->dim != CNS_DIM_YEAR)
             return bare_agrees(y, x);
         return false;
+    }
+    /* a range agrees with what falls in it, widened by the coarser rounding ("2-3 L" / "2.5 L") */
+    if (x->hi > x->value || y->hi > y->value) {
+        double tol = fmax(x->half, y->half) + 1e-9 * fmax(1.0, fabs(x->value));
+        return x->value - tol <= fmax(y->hi, y->value) && y->value - tol <= fmax(x->hi, x->value);
     }
     double d = fabs(x->value - y->value);
     double mag = fmax(fabs(x->value), fabs(y->value));

@@ -145,6 +145,26 @@ TEST(features_numbers_and_units)
     CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
     CHECK(cns_text_features("500 mmHg", &a, &g) == DX_OK);
     CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a range is one quantity in its second number's unit; it agrees with what falls in it */
+    CHECK(cns_text_features("Drink 2-3 L a day", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 1);
+    CHECK(f.qty[0].dim == CNS_DIM_VOLUME && f.qty[0].value == 2 && f.qty[0].hi == 3);
+    CHECK(cns_text_features("at least 2 litres", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("about 4 litres", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("Boil it for 9 to 12 minutes", &a, &f) == DX_OK);
+    CHECK(cns_text_features("Boil it for 10 minutes", &a, &g) == DX_OK);
+    CHECK(f.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("150–200 mg", &a, &f) == DX_OK);
+    CHECK(f.n_qty == 1 && f.qty[0].hi > f.qty[0].value);
+    /* not a range: years, a spaced minus, a smaller second number */
+    CHECK(cns_text_features("from 1939-1945", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
+    CHECK(cns_text_features("12 - 5 = 7", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 3);
+    CHECK(cns_text_features("10-3 km", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
     arena_free(&a);
 }
 
