@@ -390,6 +390,8 @@ static unsigned quantity_hint(const char *w, bool *is_qty)
         {"rate", 0},
         {"value", 0},
         {"pressure", 0},
+        {"sum", 0},
+        {"total", 0},
     };
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         if (!strcmp(w, q[i].w)) {
@@ -1496,6 +1498,17 @@ static const char *const COPULA[] = {"is",     "was",   "are", "were", "by",  "b
                                      "ist",    "es",    "e",   "fue",  "war", "sont", "als",
                                      "called", "named", "for", "from", "as",  NULL};
 
+/* Verbs of being that follow a subject: "Bern is ...", "Chickpeas are ...". */
+static const char *const BEING[] = {"is",  "was", "are",  "were", "est", "ist",
+                                    "fue", "war", "sont", "es",   NULL};
+
+/* Whether the sentence's first word is the subject of "X is ...": a name for scoring. */
+static bool initial_subject(const ctx *c, size_t i)
+{
+    return i == 0 && (c->w[0].f & W_CAP) && !(c->w[0].f & W_STOP) && c->n > 1 &&
+           in_list(c->w[1].w, BEING);
+}
+
 static bool is_adverb(const char *w)
 {
     size_t l = strlen(w);
@@ -1645,10 +1658,10 @@ static int run_score(const ctx *c, size_t i, size_t j, bool num)
 {
     int score = 0;
     for (size_t k = i; k < j; k++)
-        if (is_name_word(c, k))
+        if (is_name_word(c, k) || initial_subject(c, k))
             score = 3;
-    if (i > 0 && in_list(c->w[i - 1].w, COPULA))
-        score += 2;
+    if ((i > 0 && in_list(c->w[i - 1].w, COPULA)) || initial_subject(c, i))
+        score += 2; /* "... is X", or X the subject of "X is ..." */
     else if (i > 1 && in_list(c->w[i - 2].w, COPULA) && (c->w[i - 1].f & W_STOP))
         score += 2;
     if (c->q->kind == CNS_Q_WHERE && i > 0 &&
@@ -2003,8 +2016,9 @@ static size_t coverage(const ctx *c)
 }
 
 /* A thing read from a long sentence that may only open the answer ("Atomic numbers are a very
- * important concept in chemistry ..."): a plain lower-case noun phrase, not bold, no name or
- * number in it, from a sentence of CNS_DIRECT_LEAD_MIN_WORDS words or more. */
+ * important concept in chemistry ...", "Switzerland is a beautiful country in Europe ..."), from a
+ * sentence of CNS_DIRECT_LEAD_MIN_WORDS words or more, not bold, no number in it: a plain
+ * lower-case noun phrase, or a name outside an "X is ..." / "... is X" frame. */
 static bool weak_lead(const ctx *c, const cns_direct *d)
 {
     if (d->type != CNS_DV_ENTITY || c->n < CNS_DIRECT_LEAD_MIN_WORDS)
@@ -2012,11 +2026,25 @@ static bool weak_lead(const ctx *c, const cns_direct *d)
     if (d->start >= 2 && c->t[d->start - 1] == c->t[d->start - 2] &&
         (c->t[d->start - 1] == '*' || c->t[d->start - 1] == '_'))
         return false;
+    size_t first = c->n, last = 0;
+    bool name = false;
     for (size_t j = 0; j < c->n; j++)
-        if (c->w[j].s >= d->start && c->w[j].e <= d->start + d->len &&
-            (c->w[j].f & (W_CAP | W_ACRO | W_NUM)))
-            return false;
-    return true;
+        if (c->w[j].s >= d->start && c->w[j].e <= d->start + d->len) {
+            if (c->w[j].f & W_NUM)
+                return false;
+            name |= (c->w[j].f & (W_CAP | W_ACRO)) != 0;
+            first = j < first ? j : first;
+            last = j;
+        }
+    if (!name || first == c->n)
+        return true;
+    /* a name is the answer where the sentence says it is something ("Canberra is the capital",
+     * "the capital is Canberra"), not where it only sets the scene ("Switzerland is a beautiful
+     * country in Europe ...") */
+    bool after = (first > 0 && in_list(c->w[first - 1].w, COPULA)) ||
+                 (first > 1 && in_list(c->w[first - 2].w, COPULA) && (c->w[first - 1].f & W_STOP));
+    bool before = last + 1 < c->n && in_list(c->w[last + 1].w, BEING);
+    return !after && !before;
 }
 
 dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,

@@ -60,6 +60,8 @@ TEST(classify_questions)
         {"What is the largest lake by volume?", CNS_Q_WHAT},
         {"Which desert is the biggest by area?", CNS_Q_WHICH},
         {"What is the area of Greenland?", CNS_Q_AMOUNT},
+        {"What is the sum of the angles of a triangle?", CNS_Q_AMOUNT},
+        {"What is the total length of the Great Wall?", CNS_Q_AMOUNT},
         {"", CNS_Q_OPEN},
         {"???", CNS_Q_OPEN},
     };
@@ -232,6 +234,18 @@ TEST(entities_after_a_rambling_lead)
            "New South Wales.",
            CNS_DV_ENTITY, "canberra", NULL},
           {"Sydney.", CNS_DV_ENTITY, "sydney", NULL});
+    /* a name that only sets the scene gives way too; the subject of "X is ..." is a name */
+    CASES("What is the official language of Austria?", G(0, 0),
+          {"Austria is a small country in Central Europe, famous for Vienna and the Alps. The "
+           "official language of Austria is German.",
+           CNS_DV_ENTITY, "german", NULL},
+          {"German.", CNS_DV_ENTITY, "german", NULL});
+    CASES(
+        "What is the capital of Scotland?", G(0, 1, 0),
+        {"Edinburgh is the Scottish capital and seat of the Scottish Parliament.", CNS_DV_ENTITY,
+         "edinburgh", NULL},
+        {"Glasgow.", CNS_DV_ENTITY, "glasgow", NULL},
+        {"The capital is Edinburgh, though Glasgow is larger.", CNS_DV_ENTITY, "edinburgh", NULL});
     /* a number the question states is not the answer after a word of the question */
     CASES("Who wrote the novel 1984?", G(0, 0),
           {"George Orwell wrote 1984, published in 1949.", CNS_DV_ENTITY, "george orwell", NULL},
