@@ -994,6 +994,21 @@ static bool find_yesno(ctx *c, cns_direct *d, bool lead)
         set_span(c, d, w0->s, c->n > 1 && !strcmp(w0->w, "not") ? c->w[1].e : w0->e);
         return true;
     }
+    /* "Is it dangerous to swim after eating?" answered "It is not dangerous.": "it" and the
+     * question's word after "is it", negated or not */
+    const qinfo *q = c->q;
+    if (lead && q->n >= 3 && in_list(q->w[0].w, AUX) && !strcmp(q->w[1].w, "it") &&
+        (q->w[2].f & W_Q) && (!strcmp(w0->w, "it") || !strcmp(w0->w, "it's")))
+        for (size_t j = 1; j < c->n && j <= 3; j++)
+            if (word_like(q->w[2].w, c->w[j].w)) {
+                int negs = 0;
+                for (size_t k = 0; k < j; k++)
+                    negs += in_list(c->w[k].w, NEGS) || strstr(c->w[k].w, "n't") != NULL;
+                d->type = CNS_DV_YESNO;
+                d->yes = negs % 2 ? -1 : 1;
+                set_span(c, d, w0->s, c->w[j].e);
+                return true;
+            }
     /* the question restated: all its content words (one may be missing from four or more) */
     size_t need = 0, have = 0;
     for (size_t k = 0; k < c->q->n; k++) {

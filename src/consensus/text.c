@@ -48,7 +48,8 @@ static const char *const stopwords[] = {
 
 /* Words that negate the statement they are in. */
 static const char *const negators[] = {
-    "not", "no", "never", "none", "neither", "nor", "cannot", "nothing", "nobody", "nowhere",
+    "not",     "no",     "never",   "none",  "neither", "nor",      "cannot",
+    "nothing", "nobody", "nowhere", "avoid", "avoids",  "avoiding",
 };
 
 /* Antonyms folded onto one word plus a negation, so "unsafe" opposes "safe". */

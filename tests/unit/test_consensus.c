@@ -177,6 +177,13 @@ TEST(features_negation_names_unicode)
     CHECK(cns_text_features("It is unsafe.", &a, &f) == DX_OK);
     CHECK_EQ_INT(f.neg, 1);
     CHECK(f.n_tok == 1 && !strcmp(f.toks[0].stem, "safe"));
+    /* "avoid X" says "do not X": "Don't shop hungry" and "avoid shopping hungry" agree */
+    CHECK(cns_text_features("Avoid shopping when you are hungry.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.neg, 1);
+    int negated = 0;
+    for (size_t i = 0; i < f.n_tok; i++)
+        negated += (f.toks[i].flags & CNS_TOK_NEGATED) != 0;
+    CHECK(negated >= 1);
     CHECK(cns_text_features("No, Pluto is a dwarf planet.", &a, &f) == DX_OK);
     CHECK_EQ_INT(f.verdict, -1);
     CHECK_EQ_INT(f.neg, 0);

@@ -393,6 +393,11 @@ TEST(yes_no)
           {"No! Chocolate is toxic to dogs.", CNS_DV_YESNO, "no", NULL},
           {"Dogs should never eat chocolate: theobromine poisons them.", CNS_DV_YESNO, "no", NULL},
           {"Dogs can eat small amounts of chocolate without harm.", CNS_DV_YESNO, "yes", NULL});
+    /* "Is it X to ...?" answered "It is (not) X" */
+    CASES("Is it safe to eat raw cookie dough?", G(0, 0, 2),
+          {"It is not safe: raw flour and eggs can carry bacteria.", CNS_DV_YESNO, "no", NULL},
+          {"It isn't safe, mainly because of the raw flour.", CNS_DV_YESNO, "no", NULL},
+          {"It's safe in small amounts.", CNS_DV_YESNO, "yes", NULL});
     CASES("Can ostriches fly?", G(0, 0, 2),
           {"No — ostriches are flightless.", CNS_DV_YESNO, "no", "No"},
           {"No - their wings are too small.", CNS_DV_YESNO, "no", NULL},
