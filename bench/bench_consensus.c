@@ -4,7 +4,11 @@
  * yes/no checks), by words only and, when the default sentence encoder is
  * cached, by meaning.
  *
- *     build/release/bench/bench_consensus [rounds] [--reference]   (rounds: 5)
+ *     build/release/bench/bench_consensus [rounds] [--reference] [--dump FILE]
+ *
+ * (rounds: 5). --dump writes the answer set as `drux analyze` input, so the
+ * same set can be timed through the command, e.g. with and without
+ * `--check-model` (the yes/no checks' added time).
  *
  * The answers are generated (fixed seed): each ~45 claims of prose, a list
  * and a table, sharing some facts across members and contradicting others, so
@@ -15,6 +19,7 @@
  * its old path too (one text at a time, one vec_dot per weight row and token)
  * for a before/after on the same binary. Not a test.
  */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,9 +146,12 @@ int main(int argc, char **argv)
 {
     int rounds = 5;
     bool reference = false;
+    const char *dump = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--reference"))
             reference = true;
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
         else
             rounds = atoi(argv[i]);
     }
@@ -160,6 +168,18 @@ int main(int argc, char **argv)
         m[i] = (cns_member){.name = name, .model = name, .status = CNS_DONE, .text = texts[i]};
     }
     cns_input in = {"Tell me about famous landmarks and their sizes.", m, 6};
+    if (dump) {
+        json_t *ans = json_array();
+        for (int i = 0; i < 6; i++)
+            json_array_append_new(ans,
+                                  json_pack("{s:s, s:s}", "model", m[i].model, "text", texts[i]));
+        json_t *doc = json_pack("{s:s, s:o}", "question", in.question, "answers", ans);
+        if (!doc || json_dump_file(doc, dump, JSON_INDENT(1))) {
+            fprintf(stderr, "bench_consensus: cannot write %s\n", dump);
+            return 1;
+        }
+        json_decref(doc);
+    }
     cns_options lex = {0};
     report(bytes, "", run(&in, &lex, rounds));
     embed_model *em = NULL;
