@@ -15,6 +15,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "consensus/rules.h"
 #include "core/limits.h"
 
 #define WORD_MAX 48 /* folded bytes kept of one word (longer words are cut) */
@@ -143,6 +144,11 @@ static const char *const STOP_OTHER[] = {
     "dos",   "das",  "no",    "na",  "il",  "lo",   "gli", "di",  "che", "ed",  "era", "nel",
     "della", "sim",  "oui",   "ja",  "si",  NULL};
 
+/* Articles of French, German, Spanish, Portuguese and Italian. */
+static const char *const ARTICLES_OTHER[] = {
+    "le", "la", "les", "l", "el", "los", "las", "der", "die",  "das", "den", "dem", "des",
+    "il", "lo", "gli", "o", "os", "un",  "une", "ein", "eine", "una", "uma", "um",  NULL};
+
 /* Lower-case particles that belong to a name between capitalised words. */
 static const char *const PARTICLES[] = {"van", "von",   "der", "den", "de", "da",  "di",
                                         "del", "della", "la",  "le",  "du", "dos", "das",
@@ -269,7 +275,11 @@ static void word_flags(word *w, const wscan *sc, bool first)
         w->w[l - 2] = 0;
     if (first)
         w->f |= W_INITIAL;
-    if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)))
+    /* a function word of another language is one in lower case; capitalised inside a sentence
+     * it is part of a name ("La Paz"); an article opening a sentence is one ("Die Mona Lisa
+     * wurde ...", "La capital de ...": words_read undoes it for a one-word answer) */
+    if (in_list(w->w, STOP_EN) || (in_list(w->w, STOP_OTHER) && !(w->f & W_CAP)) ||
+        (first && in_list(w->w, ARTICLES_OTHER)))
         w->f |= W_STOP;
     if (w->f & W_ACRO)
         w->f &= ~(unsigned)W_STOP; /* "US", "IT" are names */
@@ -296,6 +306,8 @@ static size_t words_read(const char *text, size_t s, size_t e, word *ws, size_t 
         word_flags(w, &sc, n == 0);
         n++;
     }
+    if (n == 1 && (ws[0].f & W_CAP) && in_list(ws[0].w, ARTICLES_OTHER))
+        ws[0].f &= ~(unsigned)W_STOP; /* "O." names oxygen */
     return n;
 }
 
@@ -376,6 +388,10 @@ static unsigned quantity_hint(const char *w, bool *is_qty)
         {"area", 0},
         {"volume", 0},
         {"rate", 0},
+        {"value", 0},
+        {"pressure", 0},
+        {"sum", 0},
+        {"total", 0},
     };
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
         if (!strcmp(w, q[i].w)) {
@@ -509,6 +525,9 @@ static qnouns question_nouns(const qinfo *q, size_t i)
             qn.open_noun = true;
         bool is_q;
         unsigned h = quantity_hint(q->w[k].w, &is_q);
+        /* "the largest country by area": the measure ranks the things asked for */
+        if (is_q && k > 0 && !strcmp(q->w[k - 1].w, "by"))
+            continue;
         if (is_q && !qn.qty_noun) {
             qn.qty_noun = true;
             qn.hint = h;
@@ -664,6 +683,11 @@ static void question_read(const char *question, qinfo *q)
     if (i >= q->n)
         return;
     question_kind(q, i);
+    /* "How much does a litre of water weigh?" asks for a mass, not for the litre */
+    for (size_t k = i; q->kind == CNS_Q_AMOUNT && !q->hint && k < q->n; k++)
+        if (!strcmp(q->w[k].w, "weigh") || !strcmp(q->w[k].w, "weighs") ||
+            !strcmp(q->w[k].w, "weighed"))
+            q->hint = HINT_MASS;
     /* content words: what the question itself says, not an answer */
     for (size_t k = 0; k < q->n; k++)
         if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
@@ -949,9 +973,17 @@ static bool find_yesno(ctx *c, cns_direct *d, bool lead)
     bool punct = after >= c->sg.e || c->t[after] == ',' || c->t[after] == '.' ||
                  c->t[after] == '!' || c->t[after] == ';' || c->t[after] == ':' ||
                  c->t[after] == ' ' || c->t[after] == '*';
-    if (lead && in_list(w0->w, YES) && (c->n == 1 || c->t[after] != ' ' || !strcmp(w0->w, "yes")))
+    /* "No — penguins ...": a dash after the space ends the word as a comma would */
+    size_t k = after;
+    while (k < c->sg.e && c->t[k] == ' ')
+        k++;
+    bool dash = k > after && k < c->sg.e &&
+                (c->t[k] == '-' || !strncmp(c->t + k, "\xE2\x80\x94", 3) ||
+                 !strncmp(c->t + k, "\xE2\x80\x93", 3));
+    if (lead && in_list(w0->w, YES) &&
+        (c->n == 1 || c->t[after] != ' ' || dash || !strcmp(w0->w, "yes")))
         d->yes = 1;
-    else if (lead && in_list(w0->w, NO) && punct && (c->n == 1 || c->t[after] != ' '))
+    else if (lead && in_list(w0->w, NO) && punct && (c->n == 1 || c->t[after] != ' ' || dash))
         d->yes = -1;
     else if (lead && c->n >= 2 && !strcmp(w0->w, "not") &&
              (!strcmp(c->w[1].w, "really") || !strcmp(c->w[1].w, "at") ||
@@ -962,6 +994,21 @@ static bool find_yesno(ctx *c, cns_direct *d, bool lead)
         set_span(c, d, w0->s, c->n > 1 && !strcmp(w0->w, "not") ? c->w[1].e : w0->e);
         return true;
     }
+    /* "Is it dangerous to swim after eating?" answered "It is not dangerous.": "it" and the
+     * question's word after "is it", negated or not */
+    const qinfo *q = c->q;
+    if (lead && q->n >= 3 && in_list(q->w[0].w, AUX) && !strcmp(q->w[1].w, "it") &&
+        (q->w[2].f & W_Q) && (!strcmp(w0->w, "it") || !strcmp(w0->w, "it's")))
+        for (size_t j = 1; j < c->n && j <= 3; j++)
+            if (word_like(q->w[2].w, c->w[j].w)) {
+                int negs = 0;
+                for (size_t k = 0; k < j; k++)
+                    negs += in_list(c->w[k].w, NEGS) || strstr(c->w[k].w, "n't") != NULL;
+                d->type = CNS_DV_YESNO;
+                d->yes = negs % 2 ? -1 : 1;
+                set_span(c, d, w0->s, c->w[j].e);
+                return true;
+            }
     /* the question restated: all its content words (one may be missing from four or more) */
     size_t need = 0, have = 0;
     for (size_t k = 0; k < c->q->n; k++) {
@@ -1067,6 +1114,8 @@ static const char *base_unit(int dim)
         return "EUR";
     case CNS_DIM_GBP:
         return "GBP";
+    case CNS_DIM_PRESSURE:
+        return "Pa";
     default:
         return "";
     }
@@ -1157,6 +1206,14 @@ static bool question_states(const ctx *c, const word *w)
     for (size_t k = 0; k < c->q->n; k++)
         if (((c->q->w[k].f & W_NUM) || is_number_word(c->q->w[k].w)) && !strcmp(c->q->w[k].w, w->w))
             return true;
+    /* "One tablespoon equals 2 teaspoons" to "How many teaspoons are in a tablespoon?": the
+     * question's "a tablespoon" said as one */
+    size_t i = (size_t)(w - c->w);
+    if (i + 1 < c->n && (!strcmp(w->w, "one") || !strcmp(w->w, "1")))
+        for (size_t k = 1; k < c->q->n; k++)
+            if (in_list(c->q->w[k - 1].w, (const char *const[]){"a", "an", "one", "each", NULL}) &&
+                (c->q->w[k].f & W_Q) && word_eq(c->q->w[k].w, c->w[i + 1].w))
+                return true;
     return false;
 }
 
@@ -1295,7 +1352,8 @@ static bool find_number_pass(ctx *c, cns_direct *d, bool bare)
         if (f.n_qty == 0)
             continue;
         cns_qty q0 = f.qty[0];
-        double hi = q0.value;
+        double hi = q0.hi > q0.value ? q0.hi : q0.value; /* "7-9 hours" read as one range */
+        q0.hi = q0.value;
         if (f.n_qty >= 2 && range) {
             cns_qty q1 = f.qty[1];
             if (q0.dim == CNS_DIM_NONE && q1.dim != CNS_DIM_NONE &&
@@ -1455,6 +1513,17 @@ static const char *const COPULA[] = {"is",     "was",   "are", "were", "by",  "b
                                      "ist",    "es",    "e",   "fue",  "war", "sont", "als",
                                      "called", "named", "for", "from", "as",  NULL};
 
+/* Verbs of being that follow a subject: "Bern is ...", "Chickpeas are ...". */
+static const char *const BEING[] = {"is",  "was", "are",  "were", "est", "ist",
+                                    "fue", "war", "sont", "es",   NULL};
+
+/* Whether the sentence's first word is the subject of "X is ...": a name for scoring. */
+static bool initial_subject(const ctx *c, size_t i)
+{
+    return i == 0 && (c->w[0].f & W_CAP) && !(c->w[0].f & W_STOP) && c->n > 1 &&
+           in_list(c->w[1].w, BEING);
+}
+
 static bool is_adverb(const char *w)
 {
     size_t l = strlen(w);
@@ -1588,6 +1657,15 @@ static size_t run_end(const ctx *c, size_t i, size_t end)
     return j;
 }
 
+/* Whether c->w[i] follows the agent marker of a passive ("painted by", "peinte par", "von ...
+ * gemalt", "escrito por", "dipinta da"), not a particle inside a name ("Leonardo da Vinci"). */
+static bool after_agent(const ctx *c, size_t i)
+{
+    static const char *const AGENT[] = {"by", "par", "von", "por", "pelo", "pela", "da", NULL};
+    return i > 0 && !(c->w[i - 1].f & W_CAP) && in_list(c->w[i - 1].w, AGENT) &&
+           (i < 2 || !(c->w[i - 2].f & W_CAP));
+}
+
 /* How much the run c->w[i..j) looks like the answer: a name, after "is" (a copula), after "in"
  * for a where-question; less for a bare number, or for a word that describes the question's own
  * noun ("the official language of ..."). */
@@ -1595,14 +1673,18 @@ static int run_score(const ctx *c, size_t i, size_t j, bool num)
 {
     int score = 0;
     for (size_t k = i; k < j; k++)
-        if (is_name_word(c, k))
+        if (is_name_word(c, k) || initial_subject(c, k))
             score = 3;
-    if (i > 0 && in_list(c->w[i - 1].w, COPULA))
-        score += 2;
+    if ((i > 0 && in_list(c->w[i - 1].w, COPULA)) || initial_subject(c, i))
+        score += 2; /* "... is X", or X the subject of "X is ..." */
     else if (i > 1 && in_list(c->w[i - 2].w, COPULA) && (c->w[i - 1].f & W_STOP))
         score += 2;
     if (c->q->kind == CNS_Q_WHERE && i > 0 &&
         in_list(c->w[i - 1].w, (const char *const[]){"in", "at", "on", "near", NULL}))
+        score += 2;
+    /* the agent of a passive names who did it: "was painted by", "peinte par", "von ... gemalt",
+     * "escrito por" */
+    if (c->q->kind == CNS_Q_WHO && after_agent(c, i))
         score += 2;
     if (num)
         score -= 4;
@@ -1823,14 +1905,16 @@ static bool extract_in(ctx *c, cns_direct *d, bool lead)
         }
         for (size_t i = c->sg.s; i + 1 < c->sg.e && !related; i++)
             related = c->t[i] == '*' && c->t[i + 1] == '*';
-        for (size_t j = 1; j < c->n && !related; j++) /* "... ist Paris" */
-            related = is_name_word(c, j) && in_list(c->w[j - 1].w, COPULA);
+        for (size_t j = 1; j < c->n && !related; j++) /* "... ist Paris", "... peinte par X" */
+            related = is_name_word(c, j) &&
+                      (in_list(c->w[j - 1].w, COPULA) || (k == CNS_Q_WHO && after_agent(c, j)));
         if (!related && clause > 4)
             return false;
         /* "port 443", "index 0": a number right after a word of the question */
         for (size_t j = 1; j < c->n; j++)
             if ((c->w[j].f & W_NUM) && (c->w[j - 1].f & W_Q) && !(c->w[j - 1].f & W_CAP) &&
-                c->w[j - 1].e + 1 == c->w[j].s && find_number(c, d))
+                !question_states(c, &c->w[j]) && c->w[j - 1].e + 1 == c->w[j].s &&
+                find_number(c, d))
                 return true;
         size_t s, e;
         if (!find_entity(c, d, &s, &e))
@@ -1901,6 +1985,83 @@ static dx_status direct_finish(const ctx *c, const qinfo *q, const char *text, a
     return DX_OK;
 }
 
+/* Reads segment sg into c (its words, the question's words marked); false when the segment is
+ * no place for an answer: empty, garbage, a restated question (*stop: a refusal ended the
+ * search; *asked: it was a question). */
+static bool segment_prepare(ctx *c, const char *text, seg sg, bool *stop, bool *asked)
+{
+    *stop = *asked = false;
+    c->sg = sg;
+    c->n = words_read(text, sg.s, sg.e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
+    if (c->n == 0)
+        return false;
+    if (!past_nonanswer(c, text, sg)) {
+        *stop = true;
+        return false;
+    }
+    if (is_garbage(text, c->sg.s, c->sg.e, c->w, c->n))
+        return false;
+    if (c->sg.e > c->sg.s && text[c->sg.e - 1] == '?') {
+        *asked = true;
+        return false;
+    }
+    for (size_t j = 0; j < c->n; j++)
+        if (!(c->w[j].f & W_STOP) && says_question_word(c->q, c->w[j].w))
+            c->w[j].f |= W_Q;
+    return true;
+}
+
+/* How many of the question's content words the segment in c says. */
+static size_t coverage(const ctx *c)
+{
+    size_t have = 0;
+    for (size_t k = 0; k < c->q->n; k++) {
+        if (!(c->q->w[k].f & W_Q))
+            continue;
+        bool dup = false;
+        for (size_t m = 0; m < k && !dup; m++)
+            dup = (c->q->w[m].f & W_Q) && word_eq(c->q->w[m].w, c->q->w[k].w);
+        for (size_t j = 0; j < c->n && !dup; j++)
+            if (word_like(c->q->w[k].w, c->w[j].w)) {
+                have++;
+                break;
+            }
+    }
+    return have;
+}
+
+/* A thing read from a long sentence that may only open the answer ("Atomic numbers are a very
+ * important concept in chemistry ...", "Switzerland is a beautiful country in Europe ..."), from a
+ * sentence of CNS_DIRECT_LEAD_MIN_WORDS words or more, not bold, no number in it: a plain
+ * lower-case noun phrase, or a name outside an "X is ..." / "... is X" frame. */
+static bool weak_lead(const ctx *c, const cns_direct *d)
+{
+    if (d->type != CNS_DV_ENTITY || c->n < CNS_DIRECT_LEAD_MIN_WORDS)
+        return false;
+    if (d->start >= 2 && c->t[d->start - 1] == c->t[d->start - 2] &&
+        (c->t[d->start - 1] == '*' || c->t[d->start - 1] == '_'))
+        return false;
+    size_t first = c->n, last = 0;
+    bool name = false;
+    for (size_t j = 0; j < c->n; j++)
+        if (c->w[j].s >= d->start && c->w[j].e <= d->start + d->len) {
+            if (c->w[j].f & W_NUM)
+                return false;
+            name |= (c->w[j].f & (W_CAP | W_ACRO)) != 0;
+            first = j < first ? j : first;
+            last = j;
+        }
+    if (!name || first == c->n)
+        return true;
+    /* a name is the answer where the sentence says it is something ("Canberra is the capital",
+     * "the capital is Canberra"), not where it only sets the scene ("Switzerland is a beautiful
+     * country in Europe ...") */
+    bool after = (first > 0 && in_list(c->w[first - 1].w, COPULA)) ||
+                 (first > 1 && in_list(c->w[first - 2].w, COPULA) && (c->w[first - 1].f & W_STOP));
+    bool before = last + 1 < c->n && in_list(c->w[last + 1].w, BEING);
+    return !after && !before;
+}
+
 dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,
                              cns_direct *out)
 {
@@ -1920,31 +2081,46 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
     size_t len = strnlen(text, DX_CNS_MAX_DIRECT_SCAN);
     size_t n = segments_read(text, len, sg, DX_CNS_MAX_DIRECT_SEGMENTS);
     c->q = q, c->t = text, c->a = a;
-    bool lead = true;
+    bool lead = true, stop, asked;
     for (size_t i = 0; i < n; i++) {
-        c->sg = sg[i];
-        c->n = words_read(text, sg[i].s, sg[i].e, c->w, DX_CNS_MAX_DIRECT_TOKENS);
-        if (c->n == 0)
+        if (!segment_prepare(c, text, sg[i], &stop, &asked)) {
+            if (stop)
+                break;
+            lead = lead && !asked; /* a restated question is no answer */
             continue;
-        if (!past_nonanswer(c, text, sg[i]))
-            break;
-        if (is_garbage(text, c->sg.s, c->sg.e, c->w, c->n))
-            continue;
-        /* a restated question is no answer */
-        if (c->sg.e > c->sg.s && text[c->sg.e - 1] == '?') {
+        }
+        cns_direct d = {0};
+        c->choice = -1;
+        if (!extract_in(c, &d, lead)) {
             lead = false;
             continue;
         }
-        for (size_t j = 0; j < c->n; j++)
-            if (!(c->w[j].f & W_STOP) && says_question_word(q, c->w[j].w))
-                c->w[j].f |= W_Q;
-        cns_direct d = {0};
-        c->choice = -1;
-        if (extract_in(c, &d, lead)) {
-            *out = d;
+        *out = d;
+        /* a thing read from a rambling opening: a sentence soon after that says more of the
+         * question ("The element with atomic number 1 is hydrogen") holds the answer */
+        if (k != CNS_Q_WHO && k != CNS_Q_WHAT && k != CNS_Q_WHICH && k != CNS_Q_WHERE)
             break;
+        if (!weak_lead(c, &d))
+            break;
+        size_t cov = coverage(c);
+        int choice = c->choice;
+        bool found = false;
+        for (size_t j = i + 1; j < n && j <= i + CNS_DIRECT_LOOKAHEAD && !found; j++) {
+            if (!segment_prepare(c, text, sg[j], &stop, &asked)) {
+                if (stop)
+                    break;
+                continue;
+            }
+            cns_direct e = {0};
+            c->choice = -1;
+            if (coverage(c) > cov && extract_in(c, &e, false)) {
+                *out = e;
+                found = true;
+            }
         }
-        lead = false;
+        if (!found)
+            c->choice = choice;
+        break;
     }
     if (out->type != CNS_DV_NONE)
         st = direct_finish(c, q, text, a, out);
@@ -1972,16 +2148,17 @@ static bool qword(const qinfo *q, const char *w)
     return says_question_word(q, w);
 }
 
-/* Every word of a (but question words, when something else is left) is in b. */
+/* Every word of a (but question words and name particles, when something else is left) is in
+ * b: "Léonard de Vinci" is within "Leonardo da Vinci". */
 static bool words_within(const qinfo *q, const char **a, size_t na, const char **b, size_t nb)
 {
     size_t own = 0;
     for (size_t i = 0; i < na; i++)
-        own += !qword(q, a[i]);
+        own += !qword(q, a[i]) && !in_list(a[i], PARTICLES);
     if (own == 0)
         return false;
     for (size_t i = 0; i < na; i++) {
-        if (qword(q, a[i]))
+        if (qword(q, a[i]) || in_list(a[i], PARTICLES))
             continue;
         bool in = false;
         for (size_t j = 0; j < nb && !in; j++)
@@ -1992,9 +2169,32 @@ static bool words_within(const qinfo *q, const char **a, size_t na, const char *
     return true;
 }
 
+/* Whether a folded key holds letters of a script other than Latin (富士山, Юпитер); Latin
+ * letters that keep no ASCII form when folded ("ł", "ø", "þ") are Latin. */
+static bool other_script(const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        i += next_cp(key + i, n - i, &cp);
+        bool latin = cp < 0x250 || (cp >= 0x1E00 && cp <= 0x1EFF) ||
+                     (cp >= 0x2C60 && cp <= 0x2C7F) || (cp >= 0xA720 && cp <= 0xA7FF);
+        if (!latin && cp_is_wordchar(cp))
+            return true;
+    }
+    return false;
+}
+
 static cns_direct_cmp compare_entity(const qinfo *q, const char *x, const char *y)
 {
     if (!strcmp(x, y))
+        return CNS_DIRECT_SAME;
+    /* a name in another script may be the same name translated: no rule can tell; within one
+     * such script, words are not spaced, so one key inside the other is the same answer */
+    bool ox_script = other_script(x), oy_script = other_script(y);
+    if (ox_script != oy_script)
+        return CNS_DIRECT_UNKNOWN;
+    if (ox_script && (strstr(x, y) || strstr(y, x)))
         return CNS_DIRECT_SAME;
     char bx[512], by[512];
     const char *wx[32], *wy[32];
@@ -2092,6 +2292,18 @@ cns_direct_cmp cns_direct_compare(const char *question, const cns_direct *x, con
     return r;
 }
 
+/* Two answers of kinds that do not compare: a number and a name, amounts of two dimensions, names
+ * in two scripts. (Not two names that say nothing but the question's words: they may differ.) */
+static bool incomparable(const qinfo *q, const cns_direct *x, const cns_direct *y)
+{
+    if (compare_q(q, x, y) != CNS_DIRECT_UNKNOWN)
+        return false;
+    if (x->type != y->type || x->type == CNS_DV_NUMBER)
+        return true;
+    return x->type == CNS_DV_ENTITY && x->value && y->value &&
+           other_script(x->value) != other_script(y->value);
+}
+
 size_t cns_direct_group(const char *question, const cns_direct *d, size_t n, int *group)
 {
     qinfo *q = malloc(sizeof *q);
@@ -2110,6 +2322,22 @@ size_t cns_direct_group(const char *question, const cns_direct *d, size_t n, int
         if (group[i] < 0) {
             group[i] = (int)i;
             groups++;
+        }
+    }
+    /* an answer that compares with no other (a number beside names, a name in another script)
+     * is no side of the direct answers: its claims are compared as any others */
+    for (size_t i = 0; i < n && q; i++) {
+        if (group[i] != (int)i)
+            continue;
+        bool alone = true, others = false;
+        for (size_t j = 0; j < n && alone; j++)
+            if (j != i && group[j] >= 0) {
+                others = true;
+                alone = group[j] != (int)i && incomparable(q, &d[i], &d[j]);
+            }
+        if (alone && others) {
+            group[i] = -1;
+            groups--;
         }
     }
     free(q);

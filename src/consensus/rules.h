@@ -50,6 +50,9 @@
 /* ... or this many in different units (°C / °F), within the rounding of either as written with
  * its trailing zeros ("200 °C" / "400 °F"): one of the two is a rounded conversion. */
 #define CNS_QTY_TEMP_OTHER_UNIT_MAX_C 5.0
+/* ... and in different units a whole-degree value converted ("37 °C" = "98.6 °F") may be
+ * set beside a figure rounded to a tenth ("36.8 °C"): they agree within half a degree C */
+#define CNS_QTY_TEMP_CONVERTED_HALF_C 0.5
 /* §3 table "a bare number and a quantity": compared as written, as in "same unit". */
 #define CNS_QTY_REL_BARE CNS_QTY_REL_SAME_UNIT
 
@@ -109,5 +112,14 @@
 #define CNS_LABEL_PARTIAL_MIN 35
 /* §8 rule 5 "majority": a side holding more than this share of a dispute's stance weight. */
 #define CNS_MAJORITY_SHARE 0.5
+
+/* ---- Direct answers ----------------------------------------------------------- */
+
+/* A plain noun phrase read from a sentence of at least this many words may only open a rambling
+ * answer ("Atomic numbers are a very important concept ...") ... */
+#define CNS_DIRECT_LEAD_MIN_WORDS 6
+/* ... so the next this many sentences are read too; one that says more of the question's words
+ * gives the answer. */
+#define CNS_DIRECT_LOOKAHEAD 3
 
 #endif

@@ -48,7 +48,8 @@ static const char *const stopwords[] = {
 
 /* Words that negate the statement they are in. */
 static const char *const negators[] = {
-    "not", "no", "never", "none", "neither", "nor", "cannot", "nothing", "nobody", "nowhere",
+    "not",     "no",     "never",   "none",  "neither", "nor",      "cannot",
+    "nothing", "nobody", "nowhere", "avoid", "avoids",  "avoiding",
 };
 
 /* Antonyms folded onto one word plus a negation, so "unsafe" opposes "safe". */
@@ -221,6 +222,7 @@ static const unit_def units[] = {
     {"kilogram", CNS_DIM_MASS, 1e3, 0},
     {"kilo", CNS_DIM_MASS, 1e3, 0},
     {"tonne", CNS_DIM_MASS, 1e6, 0},
+    {"ton", CNS_DIM_MASS, 1e6, 0}, /* metric; a short ton is 9% less, within a hedge */
     {"lb", CNS_DIM_MASS, 453.59237, 0},
     {"lbs", CNS_DIM_MASS, 453.59237, 0},
     {"pound", CNS_DIM_MASS, 453.59237, 0},
@@ -278,6 +280,19 @@ static const unit_def units[] = {
     {"euro", CNS_DIM_EUR, 1, 0},
     {"eur", CNS_DIM_EUR, 1, 0},
     {"gbp", CNS_DIM_GBP, 1, 0},
+    {"pa", CNS_DIM_PRESSURE, 1, 0},
+    {"pascal", CNS_DIM_PRESSURE, 1, 0},
+    {"hpa", CNS_DIM_PRESSURE, 100, 0},
+    {"kpa", CNS_DIM_PRESSURE, 1e3, 0},
+    {"mpa", CNS_DIM_PRESSURE, 1e6, 0},
+    {"mbar", CNS_DIM_PRESSURE, 100, 0},
+    {"millibar", CNS_DIM_PRESSURE, 100, 0},
+    {"atm", CNS_DIM_PRESSURE, 101325, 0},
+    {"atmosphere", CNS_DIM_PRESSURE, 101325, 0},
+    {"psi", CNS_DIM_PRESSURE, 6894.757, 0},
+    {"mmhg", CNS_DIM_PRESSURE, 133.322, 0},
+    {"torr", CNS_DIM_PRESSURE, 133.322, 0},
+    {"inhg", CNS_DIM_PRESSURE, 3386.39, 0},
 };
 
 static bool in_list(const char *w, const char *const *list, size_t n)
@@ -319,7 +334,8 @@ typedef struct rawtok {
     double v, half;
     bool initial; /* first word of the claim or of a table cell */
     bool colon_after, comma_after, comma_before, grouped;
-    uint32_t sym; /* RT_SYM: the code point */
+    bool range_next; /* RT_NUM: "2-3", "2–3", "2 to 3": the next number ends a range */
+    uint32_t sym;    /* RT_SYM: the code point */
 } rawtok;
 
 typedef struct scan {
@@ -447,6 +463,26 @@ static size_t read_number(const char *s, size_t i, size_t n, double *v, double *
     return j;
 }
 
+/* Whether a range's second number follows s[j]: "-" with no space ("2-3"), an en dash with or
+ * without spaces ("2–3", "2 – 3"), or " to " ("5 to 10"). A spaced hyphen is a minus. */
+static bool range_follows(const char *s, size_t j, size_t n)
+{
+    if (j + 1 < n && s[j] == '-' && isdigit((unsigned char)s[j + 1]))
+        return true;
+    size_t k = j;
+    while (k < n && s[k] == ' ')
+        k++;
+    if (k + 3 < n && !memcmp(s + k, "\xe2\x80\x93", 3))
+        k += 3;
+    else if (k > j && k + 3 < n && !strncmp(s + k, "to ", 3))
+        k += 3;
+    else
+        return false;
+    while (k < n && s[k] == ' ')
+        k++;
+    return k < n && isdigit((unsigned char)s[k]);
+}
+
 /* The number at s[*i]: pushes it as a number token, or "1980s" as a word (a decade; "5km" stays a
  * number and a unit). Moves *i past what it read. */
 static dx_status tokenize_number(scan *sc, const char *s, size_t n, size_t *i, bool initial)
@@ -463,6 +499,7 @@ static dx_status tokenize_number(scan *sc, const char *s, size_t n, size_t *i, b
     r.s = arena_strndup(sc->a, s + at, j - at);
     if (!r.s)
         return dx_oom("consensus");
+    r.range_next = range_follows(s, j, n);
     if (j < n && s[j] == 's' && (j + 1 == n || !isalpha((unsigned char)s[j + 1])) && r.half >= 5 &&
         r.v >= CNS_YEAR_MIN && r.v <= CNS_YEAR_MAX) {
         rawtok w = {.kind = RT_WORD, .initial = initial};
@@ -705,6 +742,11 @@ static const char *unit_word(const rawtok *t, size_t n, size_t j, size_t *extra)
         else if (!strcmp(w, "f"))
             w = "fahrenheit";
     }
+    /* "6 metric tons" */
+    if (!strcmp(w, "metric") && j + 1 < n && t[j + 1].kind == RT_WORD) {
+        w = t[j + 1].fold;
+        *extra = 1;
+    }
     if (!strcmp(w, "per") && j + 1 < n && t[j + 1].kind == RT_WORD &&
         !strcmp(t[j + 1].fold, "cent")) {
         w = "percent";
@@ -823,7 +865,27 @@ static size_t read_quantity(rawtok *t, size_t n, size_t i, double v, double half
     }
     q->value = v;
     q->half = half;
+    q->hi = v;
     return j - i;
+}
+
+/* q, a bare number, read in the unit of like ("2" of "2-3 L"); false when like's unit is not one
+ * of the table's (a speed) or q has a unit. */
+static bool take_unit(cns_qty *q, const cns_qty *like)
+{
+    int nu = (int)(sizeof units / sizeof units[0]);
+    if (q->dim != CNS_DIM_NONE)
+        return q->dim == like->dim;
+    if (like->unit >= 0 && like->unit < nu) {
+        q->value = q->written * units[like->unit].f + units[like->unit].off;
+        q->half = q->whalf * units[like->unit].f;
+    } else if (!(like->dim >= CNS_DIM_USD && like->dim <= CNS_DIM_GBP)) {
+        return false;
+    }
+    q->dim = like->dim;
+    q->unit = like->unit;
+    q->hi = q->value;
+    return true;
 }
 
 /* The walk over one claim's raw tokens, phase by phase (cns_text_features). */
@@ -860,6 +922,19 @@ static dx_status digits_phase(walk *w)
                r->half == 0.5 && (month_at(w, w->i + 1) || (w->i > 0 && month_at(w, w->i - 1)));
     w->i += used;
     w->first_word = false;
+    /* a range "2-3 L", "5 to 10 minutes": one quantity from the first number to the second, in
+     * the second's unit (not years: "1939-1945" names two) */
+    size_t k = w->i + word_at(w, w->i, "to");
+    if (!day && r->range_next && used == 1 && k < w->n && w->t[k].kind == RT_NUM &&
+        q.dim != CNS_DIM_YEAR) {
+        cns_qty q2;
+        size_t used2 = read_quantity(w->t, w->n, k, w->t[k].v, w->t[k].half, 1, &q2);
+        if (q2.dim != CNS_DIM_YEAR && take_unit(&q, &q2) && q2.value > q.value) {
+            q.hi = q2.value;
+            q.approx |= q2.approx;
+            w->i = k + used2;
+        }
+    }
     return day ? DX_OK : add_qty(&w->fb, q);
 }
 
@@ -1075,6 +1150,18 @@ static double zeros_half(const cns_qty *q)
     return fmax(q->half, 5 * q->half / q->whalf); /* whalf -> half is the unit's scale */
 }
 
+/* Two unit ids are one unit when they convert alike: "°C" and "degrees Celsius", "lb" and
+ * "pounds", "km" and "kilometres" (speeds carry ids of their own). */
+static bool unit_same(int a, int b)
+{
+    int nu = (int)(sizeof units / sizeof units[0]);
+    if (a == b)
+        return true;
+    if (a < 0 || b < 0 || a >= nu || b >= nu)
+        return false;
+    return units[a].dim == units[b].dim && units[a].f == units[b].f && units[a].off == units[b].off;
+}
+
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
     if (x->dim != y->dim) {
@@ -1084,6 +1171,11 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
             return bare_agrees(y, x);
         return false;
     }
+    /* a range agrees with what falls in it, widened by the coarser rounding ("2-3 L" / "2.5 L") */
+    if (x->hi > x->value || y->hi > y->value) {
+        double tol = fmax(x->half, y->half) + 1e-9 * fmax(1.0, fabs(x->value));
+        return x->value - tol <= fmax(y->hi, y->value) && y->value - tol <= fmax(x->hi, x->value);
+    }
     double d = fabs(x->value - y->value);
     double mag = fmax(fabs(x->value), fabs(y->value));
     if (d <= 1e-9 * fmax(1.0, mag))
@@ -1092,13 +1184,14 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
         return false;
     double half = fmax(x->half, y->half); /* the coarser of the two as written */
     double rel = mag > 0 ? d / mag : 0;
-    bool same_unit = x->unit == y->unit;
+    bool same_unit = unit_same(x->unit, y->unit);
     double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
     if (x->dim == CNS_DIM_TEMP) {
         /* absolute in °C: rounding of either, at most 1 °C apart; in different units one is
          * a rounded conversion, so trailing zeros are rounding too, at most 5 °C apart */
         if (!same_unit)
-            return d <= fmax(zeros_half(x), zeros_half(y)) + 1e-9 &&
+            return d <= fmax(fmax(zeros_half(x), zeros_half(y)), CNS_QTY_TEMP_CONVERTED_HALF_C) +
+                            1e-9 &&
                    d <= CNS_QTY_TEMP_OTHER_UNIT_MAX_C;
         return d <= half + 1e-9 && d <= CNS_QTY_TEMP_MAX_C;
     }
@@ -1229,6 +1322,15 @@ bool cns_is_nonanswer(const char *text)
         "unable to determine",
         "i don't have",
         "i do not have",
+        "i can't predict",
+        "i cannot predict",
+        "i can not predict",
+        "it's impossible to predict",
+        "it is impossible to predict",
+        "it's impossible to know",
+        "it is impossible to know",
+        "no one can predict",
+        "nobody can predict",
     };
     /* "I'm not sure." / "Honestly, I don't know": the sentence opens with it */
     return has_phrase(text, pats, sizeof pats / sizeof pats[0], CNS_NONANSWER_MAX_START);

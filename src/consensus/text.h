@@ -86,6 +86,7 @@ enum {
     CNS_DIM_USD,
     CNS_DIM_EUR,
     CNS_DIM_GBP,
+    CNS_DIM_PRESSURE,
     CNS_DIM_COUNT
 };
 
@@ -97,6 +98,7 @@ typedef struct cns_qty {
     int dim;
     int unit;    /* which unit it was written in (same unit: stricter) */
     bool approx; /* "about", "~", "roughly" ... */
+    double hi;   /* a range ("2-3 L", "5 to 10 minutes"): its upper end; else <= value */
 } cns_qty;
 
 enum {

@@ -121,6 +121,50 @@ TEST(features_numbers_and_units)
     CHECK(cns_text_features("1991", &a, &f) == DX_OK);
     CHECK(cns_text_features("1994", &a, &g) == DX_OK);
     CHECK(f.qty[0].dim == CNS_DIM_YEAR && !cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* one unit spelt two ways is one unit: rounding decides, as in the same unit */
+    CHECK(cns_text_features("about 38 °C", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 37.7 degrees Celsius", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("around 37.2 degrees Celsius", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a whole-degree value converted to °F beside a tenth in °C: within half a degree */
+    CHECK(cns_text_features("100.4 °F", &a, &f) == DX_OK); /* 38.0 °C */
+    CHECK(cns_text_features("37.7 °C", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("37.2 °C", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* metric tons and pressures */
+    CHECK(cns_text_features("about 4 metric tons", &a, &f) == DX_OK);
+    CHECK(cns_text_features("around 8,800 pounds", &a, &g) == DX_OK);
+    CHECK(f.qty[0].dim == CNS_DIM_MASS && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("2.2 bar is 220 kPa or about 32 psi", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 3); /* "bar" alone is not a unit: bars of soap */
+    CHECK(f.qty[1].dim == CNS_DIM_PRESSURE && cns_qty_agree(&f.qty[1], &f.qty[2]));
+    CHECK(cns_text_features("1 atm", &a, &f) == DX_OK);
+    CHECK(cns_text_features("1013 hPa", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("500 mmHg", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    /* a range is one quantity in its second number's unit; it agrees with what falls in it */
+    CHECK(cns_text_features("Drink 2-3 L a day", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 1);
+    CHECK(f.qty[0].dim == CNS_DIM_VOLUME && f.qty[0].value == 2 && f.qty[0].hi == 3);
+    CHECK(cns_text_features("at least 2 litres", &a, &g) == DX_OK);
+    CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("about 4 litres", &a, &g) == DX_OK);
+    CHECK(!cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("Boil it for 9 to 12 minutes", &a, &f) == DX_OK);
+    CHECK(cns_text_features("Boil it for 10 minutes", &a, &g) == DX_OK);
+    CHECK(f.n_qty == 1 && cns_qty_agree(&f.qty[0], &g.qty[0]));
+    CHECK(cns_text_features("150–200 mg", &a, &f) == DX_OK);
+    CHECK(f.n_qty == 1 && f.qty[0].hi > f.qty[0].value);
+    /* not a range: years, a spaced minus, a smaller second number */
+    CHECK(cns_text_features("from 1939-1945", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
+    CHECK(cns_text_features("12 - 5 = 7", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 3);
+    CHECK(cns_text_features("10-3 km", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.n_qty, 2);
     arena_free(&a);
 }
 
@@ -133,6 +177,13 @@ TEST(features_negation_names_unicode)
     CHECK(cns_text_features("It is unsafe.", &a, &f) == DX_OK);
     CHECK_EQ_INT(f.neg, 1);
     CHECK(f.n_tok == 1 && !strcmp(f.toks[0].stem, "safe"));
+    /* "avoid X" says "do not X": "Don't shop hungry" and "avoid shopping hungry" agree */
+    CHECK(cns_text_features("Avoid shopping when you are hungry.", &a, &f) == DX_OK);
+    CHECK_EQ_INT(f.neg, 1);
+    int negated = 0;
+    for (size_t i = 0; i < f.n_tok; i++)
+        negated += (f.toks[i].flags & CNS_TOK_NEGATED) != 0;
+    CHECK(negated >= 1);
     CHECK(cns_text_features("No, Pluto is a dwarf planet.", &a, &f) == DX_OK);
     CHECK_EQ_INT(f.verdict, -1);
     CHECK_EQ_INT(f.neg, 0);

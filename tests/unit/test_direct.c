@@ -57,6 +57,11 @@ TEST(classify_questions)
         {"Give me an example of a prime number.", CNS_Q_OPEN},
         {"What is 15% of 80?", CNS_Q_AMOUNT},
         {"What is 12 squared?", CNS_Q_AMOUNT},
+        {"What is the largest lake by volume?", CNS_Q_WHAT},
+        {"Which desert is the biggest by area?", CNS_Q_WHICH},
+        {"What is the area of Greenland?", CNS_Q_AMOUNT},
+        {"What is the sum of the angles of a triangle?", CNS_Q_AMOUNT},
+        {"What is the total length of the Great Wall?", CNS_Q_AMOUNT},
         {"", CNS_Q_OPEN},
         {"???", CNS_Q_OPEN},
     };
@@ -183,6 +188,70 @@ TEST(entities_names_and_aliases)
            "national aeronautics and space administration", NULL});
 }
 
+/* answers in other languages: an article opening the sentence is no name, the agent of a
+ * passive is who did it, a name with other particles is the same name, a name in another script
+ * does not compare with a Latin one (no side of the direct answers) */
+TEST(entities_in_other_languages)
+{
+    CASES("Who wrote The Little Prince?", G(0, 0, 0, 0, 4),
+          {"Le Petit Prince a été écrit par Antoine de Saint-Exupéry.", CNS_DV_ENTITY,
+           "antoine de saint exupery", NULL},
+          {"Der kleine Prinz wurde von Antoine de Saint-Exupéry geschrieben.", CNS_DV_ENTITY,
+           "antoine de saint exupery", NULL},
+          {"El principito fue escrito por Antoine de Saint-Exupéry en 1943.", CNS_DV_ENTITY, NULL,
+           NULL},
+          {"Saint-Exupéry wrote it.", CNS_DV_ENTITY, "saint exupery", NULL},
+          {"Il Piccolo Principe è stato scritto da Italo Calvino.", CNS_DV_ENTITY, "italo calvino",
+           NULL});
+    CASES("What is the capital of Germany?", G(0, 0, 0),
+          {"La capital de Alemania es Berlín.", CNS_DV_ENTITY, "berlin", "Berlín"},
+          {"Die Hauptstadt Deutschlands ist Berlin.", CNS_DV_ENTITY, "berlin", NULL},
+          {"Berlin.", CNS_DV_ENTITY, "berlin", NULL});
+    /* a name in another script: the same script compares (no spaces: one inside the other) */
+    CASES("What is the tallest mountain in Japan?", G(0, -1, 0),
+          {"日本で一番高い山は富士山です。", CNS_DV_ENTITY, NULL, NULL},
+          {"Mount Fuji.", CNS_DV_ENTITY, "mount fuji", NULL},
+          {"富士山", CNS_DV_ENTITY, NULL, NULL});
+    CASES("Who was the first woman to win a Nobel Prize?", G(0, 0),
+          {"Marie Skłodowska-Curie.", CNS_DV_ENTITY, NULL, NULL},
+          {"Marie Curie.", CNS_DV_ENTITY, "marie curie", NULL});
+    /* a one-word answer is no article: "O" is oxygen */
+    CASES("What is the chemical symbol for oxygen?", G(0, 0), {"O.", CNS_DV_ENTITY, "o", NULL},
+          {"Oxygen's symbol is O.", CNS_DV_ENTITY, "o", NULL});
+}
+
+/* A plain noun phrase from a rambling first sentence gives way to a sentence soon after that says
+ * more of the question; a name in the first sentence stays the answer. */
+TEST(entities_after_a_rambling_lead)
+{
+    CASES("Which gas makes up most of the Earth's atmosphere?", G(0, 0),
+          {"The atmosphere is a thin layer of gases that surrounds our planet and protects it. "
+           "The gas that makes up most of it is nitrogen, about 78 percent.",
+           CNS_DV_ENTITY, "nitrogen", NULL},
+          {"Nitrogen.", CNS_DV_ENTITY, "nitrogen", NULL});
+    CASES("What is the capital of Australia?", G(0, 1),
+          {"Canberra is the capital. Sydney is the largest city in Australia and the capital of "
+           "New South Wales.",
+           CNS_DV_ENTITY, "canberra", NULL},
+          {"Sydney.", CNS_DV_ENTITY, "sydney", NULL});
+    /* a name that only sets the scene gives way too; the subject of "X is ..." is a name */
+    CASES("What is the official language of Austria?", G(0, 0),
+          {"Austria is a small country in Central Europe, famous for Vienna and the Alps. The "
+           "official language of Austria is German.",
+           CNS_DV_ENTITY, "german", NULL},
+          {"German.", CNS_DV_ENTITY, "german", NULL});
+    CASES(
+        "What is the capital of Scotland?", G(0, 1, 0),
+        {"Edinburgh is the Scottish capital and seat of the Scottish Parliament.", CNS_DV_ENTITY,
+         "edinburgh", NULL},
+        {"Glasgow.", CNS_DV_ENTITY, "glasgow", NULL},
+        {"The capital is Edinburgh, though Glasgow is larger.", CNS_DV_ENTITY, "edinburgh", NULL});
+    /* a number the question states is not the answer after a word of the question */
+    CASES("Who wrote the novel 1984?", G(0, 0),
+          {"George Orwell wrote 1984, published in 1949.", CNS_DV_ENTITY, "george orwell", NULL},
+          {"Orwell.", CNS_DV_ENTITY, "orwell", NULL});
+}
+
 TEST(entities_plain_nouns_and_choices)
 {
     CASES("What is the main ingredient of pesto?", G(0, 0, 2),
@@ -217,6 +286,10 @@ TEST(numbers_units_and_words)
     CASES("How many US gallons are in a barrel of oil?", G(0, 0),
           {"Forty-two gallons.", CNS_DV_NUMBER, NULL, NULL},
           {"A barrel holds 42 US gallons.", CNS_DV_NUMBER, NULL, NULL});
+    /* "one cup" says the question's "a cup" */
+    CASES("How many tablespoons are in a cup?", G(0, 0),
+          {"One cup equals 16 tablespoons.", CNS_DV_NUMBER, "16", "16"},
+          {"16.", CNS_DV_NUMBER, "16", NULL});
     /* number words of other languages */
     CASES("How many legs does an insect have?", G(0, 0, 0, 3),
           {"Six legs.", CNS_DV_NUMBER, "6", NULL},
@@ -246,6 +319,19 @@ TEST(numbers_units_and_words)
           {"Roughly 36.5 to 37.5 degrees Celsius.", CNS_DV_NUMBER, "36.5-37.5 °C", NULL},
           {"Between 97.7 and 99.5 °F.", CNS_DV_NUMBER, NULL, NULL},
           {"About 39 °C.", CNS_DV_NUMBER, "39 °C", NULL});
+    /* "what is the value of ...", "how much does ... weigh": an amount, of a mass */
+    CASES("What is the value of Euler's number to three decimal places?", G(0, 0, 2),
+          {"e ≈ 2.71828, so 2.718.", CNS_DV_NUMBER, "2.71828", NULL},
+          {"It is 2.718.", CNS_DV_NUMBER, "2.718", NULL},
+          {"About 3.1.", CNS_DV_NUMBER, NULL, NULL});
+    CASES("How much does a gallon of milk weigh?", G(0, 0, 2),
+          {"One gallon of milk weighs about 8.6 pounds.", CNS_DV_NUMBER, NULL, "about 8.6 pounds"},
+          {"Roughly 3.9 kg.", CNS_DV_NUMBER, NULL, NULL},
+          {"A gallon is 3.8 litres, so about 2 kg.", CNS_DV_NUMBER, "2000 g", NULL});
+    CASES("What is the air pressure at the top of Mount Everest?", G(0, 0, 2),
+          {"About 33.7 kPa.", CNS_DV_NUMBER, "33700 Pa", NULL},
+          {"Roughly a third of sea level: about 337 hPa (0.33 atm).", CNS_DV_NUMBER, NULL, NULL},
+          {"About 14.7 psi, the same as at sea level.", CNS_DV_NUMBER, NULL, NULL});
     /* ranges: the same answer when they overlap */
     CASES("How many hours of sleep does a teenager need?", G(0, 0, 2, 0),
           {"8 to 10 hours a night.", CNS_DV_NUMBER, "28800-36000 s", NULL},
@@ -307,6 +393,15 @@ TEST(yes_no)
           {"No! Chocolate is toxic to dogs.", CNS_DV_YESNO, "no", NULL},
           {"Dogs should never eat chocolate: theobromine poisons them.", CNS_DV_YESNO, "no", NULL},
           {"Dogs can eat small amounts of chocolate without harm.", CNS_DV_YESNO, "yes", NULL});
+    /* "Is it X to ...?" answered "It is (not) X" */
+    CASES("Is it safe to eat raw cookie dough?", G(0, 0, 2),
+          {"It is not safe: raw flour and eggs can carry bacteria.", CNS_DV_YESNO, "no", NULL},
+          {"It isn't safe, mainly because of the raw flour.", CNS_DV_YESNO, "no", NULL},
+          {"It's safe in small amounts.", CNS_DV_YESNO, "yes", NULL});
+    CASES("Can ostriches fly?", G(0, 0, 2),
+          {"No — ostriches are flightless.", CNS_DV_YESNO, "no", "No"},
+          {"No - their wings are too small.", CNS_DV_YESNO, "no", NULL},
+          {"Yes – for short hops.", CNS_DV_YESNO, "yes", NULL});
     CASES("Is the Great Wall of China longer than 20,000 km?", G(0, 0),
           {"Yes, the 2012 survey measured 21,196 km.", CNS_DV_YESNO, "yes", NULL},
           {"Absolutely, it is about 21,000 km including all branches.", CNS_DV_YESNO, "yes", NULL});
@@ -318,7 +413,7 @@ TEST(yes_no)
 
 TEST(no_answer)
 {
-    CASES("What is the capital of Kenya?", G(-1, -1, -1, -1, -1, -1, -1, -1, 8),
+    CASES("What is the capital of Kenya?", G(-1, -1, -1, -1, -1, -1, -1, -1, -1, 9),
           {"I cannot say.", CNS_DV_NONE, NULL, NULL},
           {"I'm not sure, sorry.", CNS_DV_NONE, NULL, NULL},
           {"As an AI language model, I can't answer that.", CNS_DV_NONE, NULL, NULL},
@@ -326,6 +421,7 @@ TEST(no_answer)
           {"<|im_end|><|im_end|>", CNS_DV_NONE, NULL, NULL},
           {"What is the capital of Kenya?", CNS_DV_NONE, NULL, NULL},
           {"I'm sorry, but I can't help with that.", CNS_DV_NONE, NULL, NULL},
+          {"I can't predict that.", CNS_DV_NONE, NULL, NULL},
           {"```\nprint(1)\n```\nNairobi.", CNS_DV_ENTITY, "nairobi", NULL});
     /* a sentence off the question's topic is no answer to it */
     CASES("What does HTML stand for?", G(-1, 1),
@@ -411,6 +507,8 @@ int main(void)
 {
     RUN(classify_questions);
     RUN(entities_names_and_aliases);
+    RUN(entities_in_other_languages);
+    RUN(entities_after_a_rambling_lead);
     RUN(entities_plain_nouns_and_choices);
     RUN(numbers_units_and_words);
     RUN(numbers_in_calculations);
