@@ -275,13 +275,22 @@ static dx_status synthesize_answer(const ask_opts *o, cns_result *r, arena *a)
     dx_status st;
     /* without synthesis the category is still derived, from the analysis alone */
     synth_ctx sc = {o, o->synthesis ? ask_synthesizer(o) : NULL};
+    /* the strongest member writes the follow-ups where the writer is not
+     * asked for the answer: the 0.5B writer mostly asked the question again
+     * (docs/consensus.md, "Follow-ups") */
+    synth_ctx fc = {o, o->cfg->strongest ? council_config_member(o->cfg, o->cfg->strongest) : NULL};
     cns_synth_options so = {.generate = sc.mc ? synth_generate : NULL,
                             .stream = sc.mc ? synth_stream : NULL,
                             .generate_user = &sc,
                             .on_answer = o->on_answer ? answer_piece : NULL,
                             .on_answer_user = (void *)o,
                             .answer = o->synthesis,
-                            .strongest = o->cfg->strongest};
+                            .strongest = o->cfg->strongest,
+                            .followups = sc.mc && fc.mc ? synth_generate : NULL,
+                            .followups_user = &fc,
+                            .embed = o->embedder ? embed_fn : NULL,
+                            .embed_user = (void *)o->embedder,
+                            .embed_dim = o->embedder ? (size_t)embed_dim(o->embedder) : 0};
     if (o->synthesis) {
         /* the analysis shown while the answer is written has its (derived) category */
         cns_synth_options derived = {0};

@@ -243,7 +243,25 @@ typedef struct cns_synth_options {
      * every disputed point flagged: a writer could only blend the sides or
      * restate the agreed answer (docs/consensus.md, section 9). */
     const char *strongest;
+    /* The model that writes the follow-ups where the writer is not asked for
+     * the answer (single voice, the strongest member's answer), or NULL: the
+     * writer then. The strongest member wrote better ones than a smaller writer
+     * (docs/consensus.md, "Follow-ups"). */
+    cns_generate_fn followups;
+    void *followups_user;
+    /* The sentence encoder (optional): a follow-up that means the question
+     * again (cosine >= CNS_FOLLOWUP_RESTATED) is dropped, one close to it
+     * (>= CNS_FOLLOWUP_ON_TOPIC) is on topic. */
+    cns_embed_fn embed;
+    void *embed_user;
+    size_t embed_dim;
 } cns_synth_options;
+
+/* A follow-up this close to the question by meaning asks it again; one at
+ * least CNS_FOLLOWUP_ON_TOPIC close is on topic though it shares no word
+ * (measured on tests/data/followups.jsonl: docs/consensus.md, "Follow-ups"). */
+#define CNS_FOLLOWUP_RESTATED 0.87
+#define CNS_FOLLOWUP_ON_TOPIC 0.35
 
 /* Parses {"question":..., "answers":[{"model":..., "text":..., "name"?,
  * "status"?, "error"?, ...}]} into in (strings in a). DX_EFORMAT / DX_ELIMIT

@@ -248,7 +248,7 @@ dx_status cns_prompt_category(const cns_result *r, dx_buf *b)
 
 /* ---- fallbacks ------------------------------------------------------------- */
 
-/* s cut to about max bytes on a UTF-8 boundary, without trailing '.', in a. */
+/* s cut to about max bytes on a UTF-8 boundary, without trailing ".:;, ", in a. */
 static const char *shorten(arena *a, const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -259,7 +259,7 @@ static const char *shorten(arena *a, const char *s, size_t max)
             n--;
         cut = true;
     }
-    while (n && (s[n - 1] == '.' || s[n - 1] == ' '))
+    while (n && strchr(".:;, ", s[n - 1]))
         n--;
     char *r = arena_alloc(a, n + 4);
     if (!r)
@@ -564,9 +564,11 @@ static const char *check_answer(const cns_result *r, const char *ans, arena *a)
  * Three new questions one step beyond the asked one. A candidate (the
  * model's, or one derived from the analysis) is kept only when a person would
  * keep it: a question (ends with '?'), under FOLLOWUP_MAX characters, not the
- * question again (it must bring a content word the question does not have),
- * on topic (it shares a content word with the question or the answers), not
- * filler, and not a repeat of one already kept. */
+ * question again (it must bring a content word the question does not have,
+ * and with an encoder not mean the question again), on topic (it shares a
+ * content word with the question or the answers, or with an encoder is close
+ * to the question in meaning), not filler, and not a repeat of one already
+ * kept. */
 
 #define FOLLOWUP_MAX 120
 
@@ -609,7 +611,27 @@ static const char *arena_sprintf_word(arena *a, const char *w)
     return s;
 }
 
-static bool followup_ok(const cns_result *r, const char *q, arena *a)
+/* The cosine of q and the question by the sentence encoder, or -2 without
+ * one (or when it fails: the word rules alone judge then). */
+static double question_cosine(const cns_result *r, const cns_synth_options *opt, const char *q,
+                              arena *a)
+{
+    if (!opt || !opt->embed || opt->embed_dim == 0 || opt->embed_dim > DX_CNS_MAX_EMBED_DIM)
+        return -2;
+    float *u = arena_alloc(a, 2 * opt->embed_dim * sizeof *u);
+    if (!u)
+        return -2;
+    float *v = u + opt->embed_dim;
+    if (opt->embed(opt->embed_user, r->question, u, opt->embed_dim) ||
+        opt->embed(opt->embed_user, q, v, opt->embed_dim))
+        return -2;
+    double dot = 0;
+    for (size_t i = 0; i < opt->embed_dim; i++)
+        dot += (double)u[i] * v[i];
+    return dot;
+}
+
+static bool followup_ok(const cns_result *r, const cns_synth_options *opt, const char *q, arena *a)
 {
     size_t len = strlen(q);
     if (len < 10 || len >= FOLLOWUP_MAX || q[len - 1] != '?')
@@ -643,6 +665,13 @@ static bool followup_ok(const cns_result *r, const char *q, arena *a)
     }
     if (!new_word)
         return false;
+    /* by meaning, when an encoder is given: the question in other words, or
+     * on topic though it shares no word ("the play" for Hamlet) */
+    double cos = question_cosine(r, opt, q, a);
+    if (cos >= CNS_FOLLOWUP_RESTATED)
+        return false;
+    if (cos >= CNS_FOLLOWUP_ON_TOPIC)
+        return true;
     sources fq, qq, ctx;
     if (!stems(q, a, &fq) || !stems(r->question, a, &qq))
         return false;
@@ -659,9 +688,9 @@ static bool followup_ok(const cns_result *r, const char *q, arena *a)
     return on_topic;
 }
 
-static void add_followup(cns_result *r, const char *q, arena *a)
+static void add_followup(cns_result *r, const cns_synth_options *opt, const char *q, arena *a)
 {
-    if (r->n_followups < 3 && followup_ok(r, q, a)) {
+    if (r->n_followups < 3 && followup_ok(r, opt, q, a)) {
         const char *c = arena_strdup(a, q);
         if (c)
             r->followups[r->n_followups++] = c;
@@ -695,7 +724,8 @@ static char *one_per_line(arena *a, const char *s, size_t n)
 
 /* Follow-up lines from a model reply: bullets, numbers, emphasis and
  * "Question:" labels stripped, each line judged by followup_ok. */
-static void parse_followups(cns_result *r, const char *reply, arena *a)
+static void parse_followups(cns_result *r, const cns_synth_options *opt, const char *reply,
+                            arena *a)
 {
     reply = one_per_line(a, reply, strlen(reply));
     for (const char *p = reply; p && *p && r->n_followups < 3;) {
@@ -729,7 +759,7 @@ static void parse_followups(cns_result *r, const char *reply, arena *a)
         if (len && len < 400) {
             char *q = arena_strndup(a, s, len);
             if (q)
-                add_followup(r, q, a);
+                add_followup(r, opt, q, a);
         }
         p = e ? e + 1 : p + strlen(p);
     }
@@ -780,9 +810,21 @@ static const char *subject(const char *q, arena *a)
     return NULL;
 }
 
+/* Whether a point reads as a statement to wrap in "Why is it that ...?": at
+ * least three words ("Africa", a list item, would make "How could one
+ * confirm that Africa?"). */
+static bool statement_like(const char *t)
+{
+    size_t words = 0;
+    for (const char *p = t; *p; p++)
+        if (!isspace((unsigned char)*p) && (p == t || isspace((unsigned char)p[-1])))
+            words++;
+    return words >= 3;
+}
+
 /* Follow-ups built from the analysis when the model gave fewer than three
  * good ones, each judged by the same rules. */
-static void derive_followups(cns_result *r, arena *a)
+static void derive_followups(cns_result *r, const cns_synth_options *opt, arena *a)
 {
     const cns_analysis *an = &r->analysis;
     char buf[FOLLOWUP_MAX * 2];
@@ -799,21 +841,31 @@ static void derive_followups(cns_result *r, arena *a)
         }
         if (s0 && s1) {
             fit(buf, sizeof buf, "Which is correct: ", a, s0, ", or ", s1);
-            add_followup(r, buf, a);
+            add_followup(r, opt, buf, a);
         }
     }
     /* the agreed points: one step further */
     static const char *const steps[] = {"Why is it that ", "How was it established that ",
                                         "What follows from the fact that "};
+    /* a bare answer ("Portuguese.", "7") is no clause: "Why is it that
+     * Portuguese?" reads as garbage */
+    static const char *const answer_steps[] = {"Why is the answer ",
+                                               "How was it established that the answer is ",
+                                               "What follows from the answer being "};
     size_t step = 0;
-    for (size_t i = 0; i < an->n_agreed && r->n_followups < 3; i++)
-        for (size_t s = 0; s < 3 && r->n_followups < 3; s++) {
-            fit(buf, sizeof buf, steps[step++ % 3], a, an->agreed[i].text, NULL, NULL);
-            add_followup(r, buf, a);
+    for (size_t i = 0; i < an->n_agreed && r->n_followups < 3; i++) {
+        const bool clause = statement_like(an->agreed[i].text);
+        for (size_t s = 0; s < 3 && r->n_followups < 3; s++, step++) {
+            fit(buf, sizeof buf, (clause ? steps : answer_steps)[step % 3], a, an->agreed[i].text,
+                NULL, NULL);
+            add_followup(r, opt, buf, a);
         }
+    }
     for (size_t i = 0; i < an->n_unique && r->n_followups < 3; i++) {
+        if (!statement_like(an->unique[i].text))
+            continue;
         fit(buf, sizeof buf, "How could one confirm that ", a, an->unique[i].text, NULL, NULL);
-        add_followup(r, buf, a);
+        add_followup(r, opt, buf, a);
     }
     /* little to build on: the question's subject, from other sides */
     const char *subj = subject(r->question, a);
@@ -822,7 +874,7 @@ static void derive_followups(cns_result *r, arena *a)
                                         "Where does it matter in practice what "};
     for (size_t s = 0; subj && s < 3 && r->n_followups < 3; s++) {
         fit(buf, sizeof buf, about[s], a, subj, s == 2 ? " is" : NULL, NULL);
-        add_followup(r, buf, a);
+        add_followup(r, opt, buf, a);
     }
 }
 
@@ -848,6 +900,19 @@ static dx_status ask(const cns_synth_options *opt,
     if (!st)
         st = opt->generate ? opt->generate(opt->generate_user, p.data, reply)
                            : opt->stream(opt->generate_user, p.data, NULL, NULL, reply);
+    dx_buf_free(&p);
+    return st;
+}
+
+/* The follow-ups prompt, asked of opt->followups when set, else of the writer. */
+static dx_status ask_followups(const cns_synth_options *opt, const cns_result *r, dx_buf *reply)
+{
+    if (!opt->followups)
+        return ask(opt, cns_prompt_followups, r, reply);
+    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
+    dx_status st = cns_prompt_followups(r, &p);
+    if (!st)
+        st = opt->followups(opt->followups_user, p.data, reply);
     dx_buf_free(&p);
     return st;
 }
@@ -1061,7 +1126,7 @@ static bool followups_complete(const answer_stream *as)
         if (!done && lines >= REPLY_FOLLOWUPS) {
             cns_result probe = *as->r; /* the lines as parse_followups will judge them */
             probe.n_followups = 0;
-            parse_followups(&probe, t, &scratch);
+            parse_followups(&probe, NULL, t, &scratch);
             done = probe.n_followups >= REPLY_FOLLOWUPS;
         }
     }
@@ -1196,8 +1261,8 @@ static const cns_member *lead_member(const cns_result *r, const cns_synth_option
     return NULL;
 }
 
-/* One usable answer: shown exactly as its member wrote it; the writer is
- * asked for follow-ups only. Returns how many follow-ups the model gave. */
+/* One usable answer: shown exactly as its member wrote it; only follow-ups
+ * are asked (ask_followups). Returns how many follow-ups the model gave. */
 static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, bool model,
                                   const cns_member *voice, dx_buf *reply, arena *a)
 {
@@ -1206,14 +1271,14 @@ static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, b
     r->answer_source = "extractive";
     r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
     send_whole(opt, voice->text);
-    if (model && ask(opt, cns_prompt_followups, r, reply) == DX_OK && reply->data)
-        parse_followups(r, reply->data, a);
+    if (model && ask_followups(opt, r, reply) == DX_OK && reply->data)
+        parse_followups(r, opt, reply->data, a);
     return r->n_followups;
 }
 
 /* The strongest member's answer exactly as it wrote it, every disputed point
- * flagged below it with who said what; the writer is asked for follow-ups
- * only. *from_model gets how many follow-ups the model gave. */
+ * flagged below it with who said what; only follow-ups are asked
+ * (ask_followups). *from_model gets how many follow-ups the model gave. */
 static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, bool model,
                                   const cns_member *lead, dx_buf *reply, size_t *from_model,
                                   arena *a)
@@ -1231,8 +1296,8 @@ static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, b
     r->answer_kind = CNS_ANSWER_STRONGEST;
     r->answer_member = lead->name;
     send_whole(opt, r->answer);
-    if (model && ask(opt, cns_prompt_followups, r, reply) == DX_OK && reply->data)
-        parse_followups(r, reply->data, a);
+    if (model && ask_followups(opt, r, reply) == DX_OK && reply->data)
+        parse_followups(r, opt, reply->data, a);
     *from_model = r->n_followups;
     return DX_OK;
 }
@@ -1253,7 +1318,7 @@ static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_
     if (j.st)
         return j.st;
     const char *text = j.text, *fail = j.fail;
-    parse_followups(r, reply->data + followup_mark(reply->data, reply->len), a);
+    parse_followups(r, opt, reply->data + followup_mark(reply->data, reply->len), a);
     *from_model = r->n_followups;
     if (fail) {
         char msg[300];
@@ -1332,7 +1397,7 @@ static dx_status write_answer(cns_result *r, const cns_synth_options *opt, bool 
         return dx_oom("consensus");
     /* small models often write fewer good ones: the rest come from the analysis */
     if (r->n_followups < 3)
-        derive_followups(r, a);
+        derive_followups(r, opt, a);
     r->followups_source = from_model == 0                ? "derived"
                           : from_model >= r->n_followups ? "model"
                                                          : "model+derived";

@@ -5,6 +5,7 @@
  * written; and follow-ups judged by the rules a person would apply.
  */
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
 #include <strings.h>
 
@@ -375,6 +376,79 @@ TEST(strongest_member_states_an_agreed_direct_answer)
     arena_free(&a);
 }
 
+/* A stand-in sentence encoder in two dimensions: the cosine of a text with
+ * the question is the number the table gives it (0.6 for any other text). */
+static dx_status fake_embed(void *user, const char *text, float *out, size_t dim)
+{
+    (void)user;
+    static const struct {
+        const char *text;
+        float cos;
+    } table[] = {
+        {"Who created the Python programming language?", 1.0f},
+        {"Who is the author of Python?", 0.95f}, /* the question again */
+        {"What does the interpreter do?", 0.5f}, /* on topic, no shared word */
+        {"How do I bake bread?", 0.1f},          /* off topic */
+    };
+    float c = 0.6f;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(text, table[i].text))
+            c = table[i].cos;
+    if (dim != 2)
+        return dx_fail(DX_EARG, "dim %zu", dim);
+    out[0] = c;
+    out[1] = sqrtf(1 - c * c);
+    return DX_OK;
+}
+
+/* Where only follow-ups are asked (the strongest member's answer), they are
+ * asked of the follow-ups model, not the writer; with an encoder, one that
+ * means the question again is dropped and one close to it in meaning is on
+ * topic though it shares no word with the question or the answers. */
+TEST(followups_from_their_own_model_judged_by_meaning)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = PYTHON_DISPUTE("");
+    canned writer = {.reply = "unused", .followups = "Which companies use Python?\n"};
+    canned asker = {.followups = "Who is the author of Python?\nWhat does the interpreter do?\nHow "
+                                 "do I bake bread?\nWhen was Python first released?\n"};
+    cns_input in;
+    cns_result *r = NULL;
+    CHECK(!cns_input_parse(j, strlen(j), &a, &in) && !cns_analyze(&in, NULL, &a, &r));
+    cns_synth_options so = {.generate = canned_generate,
+                            .generate_user = &writer,
+                            .answer = true,
+                            .strongest = "beta",
+                            .followups = canned_generate,
+                            .followups_user = &asker,
+                            .embed = fake_embed,
+                            .embed_dim = 2};
+    CHECK(!cns_synthesize(r, &so, &a));
+    CHECK_EQ_INT(r->answer_kind, CNS_ANSWER_STRONGEST);
+    CHECK_EQ_INT(asker.calls, 1);
+    CHECK_EQ_INT(writer.answer_calls, 0);
+    CHECK_EQ_INT(r->n_followups, 3); /* the third derived from the analysis */
+    CHECK_STR(r->followups[0], "What does the interpreter do?");
+    CHECK_STR(r->followups[1], "When was Python first released?");
+    for (size_t i = 0; i < r->n_followups; i++) {
+        CHECK(strcmp(r->followups[i], "Who is the author of Python?"));
+        CHECK(strcmp(r->followups[i], "How do I bake bread?"));
+        CHECK(strcmp(r->followups[i], "Which companies use Python?"));
+    }
+    /* without the encoder the word rules alone judge: the author question
+     * brings a new word, the interpreter one shares none */
+    arena_free(&a);
+    a = arena_make(64 << 10, 64 << 20);
+    CHECK(!cns_input_parse(j, strlen(j), &a, &in) && !cns_analyze(&in, NULL, &a, &r));
+    so.embed = NULL;
+    asker.calls = 0;
+    CHECK(!cns_synthesize(r, &so, &a));
+    CHECK_EQ_INT(asker.calls, 1);
+    CHECK_STR(r->followups[0], "Who is the author of Python?");
+    CHECK_STR(r->followups[1], "When was Python first released?");
+    arena_free(&a);
+}
+
 /* No strongest member named, one not in the council, or one that did not
  * answer: the writer writes, as before. */
 TEST(without_a_strongest_member_that_answered_the_writer_writes)
@@ -557,6 +631,8 @@ static const char *rule_broken(const char *question, const char *answers, const 
         return "120 characters or more";
     if (!strncasecmp(f, "question", 8))
         return "a \"Question:\" label";
+    if (n >= 2 && strchr(".:;,", f[n - 2]))
+        return "punctuation before the question mark";
     if (!strcasecmp(f, question) || strcasestr(f, question))
         return "the question again";
     if (strcasestr(f, "is it true that") || strcasestr(f, "evidence for") ||
@@ -604,6 +680,41 @@ static void check_followups_of(size_t i, const char *reply)
     arena_free(&a);
 }
 
+/* A side that ends in a colon (a list follows it) makes a derived follow-up
+ * that ends in "5 continents?", not "5 continents:?". */
+TEST(derived_followups_end_cleanly)
+{
+    arena a = arena_make(64 << 10, 64 << 20);
+    const char *j = "{\"question\":\"How many continents are there?\",\"answers\":["
+                    "{\"model\":\"a\",\"text\":\"There are 7 continents on Earth.\"},"
+                    "{\"model\":\"b\",\"text\":\"There are 5 continents: Africa, America, Asia, "
+                    "Europe and Oceania.\"}]}";
+    canned c = {.reply = ""};
+    cns_result *r = run(&a, j, &c, NULL);
+    CHECK(r);
+    bool which = false;
+    for (size_t k = 0; k < r->n_followups; k++) {
+        const char *f = r->followups[k];
+        size_t n = strlen(f);
+        CHECK_MSG(n >= 2 && !strchr(".:;,", f[n - 2]), "follow-up \"%s\"", f);
+        which |= !strncmp(f, "Which is correct: ", 18) && strstr(f, "5 continents");
+    }
+    CHECK(which);
+    arena_free(&a);
+    /* list items are no statements: no "How could one confirm that Africa?" */
+    a = arena_make(64 << 10, 64 << 20);
+    j = "{\"question\":\"How many continents are there?\",\"answers\":["
+        "{\"model\":\"a\",\"text\":\"There are 7 continents on Earth.\"},"
+        "{\"model\":\"b\",\"text\":\"There are 5 continents:\\n\\n1. Africa\\n2. America\\n3. "
+        "Asia\\n4. Europe\\n5. Oceania\"}]}";
+    CHECK((r = run(&a, j, &c, NULL)));
+    for (size_t k = 0; k < r->n_followups; k++)
+        CHECK_MSG(!strstr(r->followups[k], "that Africa?") &&
+                      !strstr(r->followups[k], "that Asia?"),
+                  "follow-up \"%s\"", r->followups[k]);
+    arena_free(&a);
+}
+
 /* No model follow-ups at all: every one derived from the analysis. */
 TEST(derived_followups_obey_the_rules_on_30_questions)
 {
@@ -640,6 +751,8 @@ int main(void)
     RUN(strongest_member_leads_when_the_members_disagree);
     RUN(strongest_member_states_an_agreed_direct_answer);
     RUN(without_a_strongest_member_that_answered_the_writer_writes);
+    RUN(followups_from_their_own_model_judged_by_meaning);
+    RUN(derived_followups_end_cleanly);
     RUN(derived_followups_obey_the_rules_on_30_questions);
     RUN(bad_model_followups_are_dropped_on_30_questions);
     return test_summary();
