@@ -4,17 +4,27 @@
  * yes/no checks), by words only and, when the default sentence encoder is
  * cached, by meaning.
  *
- *     build/release/bench/bench_consensus [rounds]   (default 5)
+ *     build/release/bench/bench_consensus [rounds] [--reference] [--dump FILE]
+ *
+ * (rounds: 5). --dump writes the answer set as `drux analyze` input, so the
+ * same set can be timed through the command, e.g. with and without
+ * `--check-model` (the yes/no checks' added time).
  *
  * The answers are generated (fixed seed): each ~45 claims of prose, a list
  * and a table, sharing some facts across members and contradicting others, so
  * every phase (split, features, pairwise relations, points) does real work.
- * Reports the median wall time per analysis and its share of the 1 s budget.
- * Not a test.
+ * Reports the median wall time per analysis, its share of the 1 s budget
+ * and the median CPU time (user + sys of the whole process: all threads), the
+ * number that holds on a loaded machine. With --reference, the encoder runs
+ * its old path too (one text at a time, one vec_dot per weight row and token)
+ * for a before/after on the same binary. Not a test.
  */
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "ask/ask.h"
@@ -26,6 +36,14 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
 }
 
 static unsigned long long seed = 0x2545F4914F6CDD1Dull;
@@ -84,30 +102,59 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double run(const cns_input *in, const cns_options *opt, int rounds, const char **method,
-                  int *points)
+typedef struct timing {
+    double wall, cpu; /* medians, seconds per analysis */
+    const char *method;
+    int points, consensus;
+} timing;
+
+static timing run(const cns_input *in, const cns_options *opt, int rounds)
 {
-    double t[32];
+    double t[32], c[32];
+    timing tm = {0};
     for (int r = 0; r < rounds; r++) {
         arena a = arena_make(256 << 10, 512u << 20);
         cns_result *res;
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (cns_analyze(in, opt, &a, &res)) {
             fprintf(stderr, "bench_consensus: %s\n", dx_errmsg());
             exit(1);
         }
         t[r] = now() - t0;
-        *method = res->analysis.method;
-        *points = (int)(res->analysis.n_agreed + res->analysis.n_disputed + res->analysis.n_unique);
+        c[r] = cpu_now() - c0;
+        tm.method = res->analysis.method;
+        tm.points =
+            (int)(res->analysis.n_agreed + res->analysis.n_disputed + res->analysis.n_unique);
+        tm.consensus = res->analysis.consensus;
         arena_free(&a);
     }
     qsort(t, (size_t)rounds, sizeof *t, cmp_double);
-    return t[rounds / 2];
+    qsort(c, (size_t)rounds, sizeof *c, cmp_double);
+    tm.wall = t[rounds / 2];
+    tm.cpu = c[rounds / 2];
+    return tm;
+}
+
+static void report(size_t bytes, const char *how, timing tm)
+{
+    printf("consensus: 6 members, %zu bytes of answers, %s%s: %.3f s per analysis, %.3f s CPU "
+           "(%d points, consensus %d%%), %.0f%% of the 1 s budget\n",
+           bytes, tm.method, how, tm.wall, tm.cpu, tm.points, tm.consensus, 100 * tm.wall);
 }
 
 int main(int argc, char **argv)
 {
-    int rounds = argc > 1 ? atoi(argv[1]) : 5;
+    int rounds = 5;
+    bool reference = false;
+    const char *dump = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--reference"))
+            reference = true;
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
+        else
+            rounds = atoi(argv[i]);
+    }
     if (rounds < 1 || rounds > 32)
         rounds = 5;
     cns_member m[6];
@@ -121,23 +168,32 @@ int main(int argc, char **argv)
         m[i] = (cns_member){.name = name, .model = name, .status = CNS_DONE, .text = texts[i]};
     }
     cns_input in = {"Tell me about famous landmarks and their sizes.", m, 6};
-    const char *method = "";
-    int points = 0;
+    if (dump) {
+        json_t *ans = json_array();
+        for (int i = 0; i < 6; i++)
+            json_array_append_new(ans,
+                                  json_pack("{s:s, s:s}", "model", m[i].model, "text", texts[i]));
+        json_t *doc = json_pack("{s:s, s:o}", "question", in.question, "answers", ans);
+        if (!doc || json_dump_file(doc, dump, JSON_INDENT(1))) {
+            fprintf(stderr, "bench_consensus: cannot write %s\n", dump);
+            return 1;
+        }
+        json_decref(doc);
+    }
     cns_options lex = {0};
-    double tl = run(&in, &lex, rounds, &method, &points);
-    printf("consensus: 6 members, %zu bytes of answers, %s: %.3f s per analysis (%d points), "
-           "%.0f%% of the 1 s budget\n",
-           bytes, method, tl, points, 100 * tl);
+    report(bytes, "", run(&in, &lex, rounds));
     embed_model *em = NULL;
     if (ask_open_embedder(NULL, &em) || !em) {
         printf("consensus: by meaning: skipped (%s is not cached)\n", EMBED_DEFAULT_MODEL);
     } else {
         cns_options emb = {0};
         ask_match_options(em, &emb);
-        double te = run(&in, &emb, rounds, &method, &points);
-        printf("consensus: 6 members, %zu bytes of answers, %s: %.3f s per analysis (%d points), "
-               "%.0f%% of the 1 s budget\n",
-               bytes, method, te, points, 100 * te);
+        report(bytes, ", batched", run(&in, &emb, rounds));
+        if (reference) {
+            embed_model_set_reference(em, true);
+            emb.embed_many = NULL;
+            report(bytes, ", reference path", run(&in, &emb, rounds));
+        }
         embed_model_close(em);
     }
     for (int i = 0; i < 6; i++) {

@@ -164,6 +164,23 @@ static dx_status embed_fn(void *user, const char *text, float *out, size_t dim)
     return embed_text(em, text, strlen(text), out);
 }
 
+/* cns_embed_many_fn over the same encoder: a batch of claims through each layer at once */
+static dx_status embed_many_fn(void *user, size_t n, const char *const *texts, float *out,
+                               size_t dim)
+{
+    const embed_model *em = user;
+    if ((size_t)embed_dim(em) != dim)
+        return dx_fail(DX_EINTERNAL, "embedding size %d, expected %zu", embed_dim(em), dim);
+    size_t *lens = malloc((n ? n : 1) * sizeof *lens);
+    if (!lens)
+        return dx_fail(DX_ENOMEM, "embed: out of memory for %zu texts", n);
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(texts[i]);
+    dx_status st = embed_texts(em, n, texts, lens, out);
+    free(lens);
+    return st;
+}
+
 dx_status ask_open_embedder(const council_config *cfg, embed_model **out)
 {
     *out = NULL;
@@ -187,9 +204,10 @@ void ask_match_options(const embed_model *em, cns_options *co)
     if (!em)
         return;
     co->embed = embed_fn;
+    co->embed_many = embed_many_fn;
     co->embed_user = (void *)em;
     co->embed_dim = (size_t)embed_dim(em);
-    co->embed_threads = ASK_EMBED_THREADS; /* embed_text is thread-safe */
+    co->embed_threads = ASK_EMBED_THREADS; /* embed_text(s) is thread-safe */
 }
 
 static cns_status member_to_cns(member_status s)

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -644,21 +645,65 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 }
 
 #define CNS_EMBED_MAX_THREADS 8 /* threads that embed claims at once, at most */
+#define CNS_EMBED_BATCH 16      /* claims per embed_many call */
 
-/* One embedding worker: claims from..n in steps of `step`. A claim whose text
- * an earlier claim has is not embedded again (closing summaries, voices). */
+/* One embedding worker. One claim at a time: claims from..n in steps of
+ * `step`. In batches (embed_many): the next batch of the distinct texts in
+ * `todo` until none is left, so a worker that gets its core late takes fewer.
+ * A claim whose text an earlier claim has is not embedded again (closing
+ * summaries, voices). */
 typedef struct embed_job {
     ctx *x;
     size_t from, step;
+    const size_t *todo; /* claim indices to embed (batches) */
+    size_t n_todo;
+    atomic_size_t *next; /* the next batch to take, shared */
     dx_status st;
     char why[256];
 } embed_job;
+
+static void embed_batches(embed_job *j)
+{
+    ctx *x = j->x;
+    const cns_options *o = x->opt;
+    const char *texts[CNS_EMBED_BATCH];
+    for (;;) {
+        const size_t b = atomic_fetch_add(j->next, 1) * CNS_EMBED_BATCH;
+        if (b >= j->n_todo)
+            return;
+        const size_t n = j->n_todo - b < CNS_EMBED_BATCH ? j->n_todo - b : CNS_EMBED_BATCH;
+        for (size_t i = 0; i < n; i++)
+            texts[i] = x->c[j->todo[b + i]].text;
+        /* a batch's claims need not be adjacent (repeats are skipped): embed
+         * into a block, then copy each vector to its claim's slot */
+        float *v = malloc(n * o->embed_dim * sizeof *v);
+        if (!v) {
+            j->st = DX_ENOMEM;
+            snprintf(j->why, sizeof j->why, "out of memory");
+            return;
+        }
+        j->st = o->embed_many(o->embed_user, n, texts, v, o->embed_dim);
+        if (j->st) {
+            snprintf(j->why, sizeof j->why, "%s", dx_errmsg());
+            free(v);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            memcpy(x->vecs + j->todo[b + i] * o->embed_dim, v + i * o->embed_dim,
+                   o->embed_dim * sizeof *v);
+        free(v);
+    }
+}
 
 static void *embed_worker(void *arg)
 {
     embed_job *j = arg;
     ctx *x = j->x;
     const cns_options *o = x->opt;
+    if (j->todo) {
+        embed_batches(j);
+        return NULL;
+    }
     for (size_t i = j->from; i < x->nc && !j->st; i += j->step) {
         if (x->c[i].vec)
             continue; /* a copy of an earlier claim's text */
@@ -690,11 +735,26 @@ static dx_status embed_claims(ctx *x)
     size_t nt = o->embed_threads > 1 ? (size_t)o->embed_threads : 1;
     if (nt > CNS_EMBED_MAX_THREADS)
         nt = CNS_EMBED_MAX_THREADS;
+    /* in batches: the distinct texts, in claim order */
+    size_t *todo = NULL, n_todo = 0;
+    atomic_size_t next = 0;
+    if (o->embed_many) {
+        todo = arena_alloc_array(x->a, x->nc ? x->nc : 1, sizeof *todo);
+        if (!todo)
+            return dx_oom("consensus");
+        for (size_t i = 0; i < x->nc; i++)
+            if (!x->c[i].vec)
+                todo[n_todo++] = i;
+        const size_t batches = (n_todo + CNS_EMBED_BATCH - 1) / CNS_EMBED_BATCH;
+        if (nt > batches)
+            nt = batches ? batches : 1;
+    }
     embed_job jobs[CNS_EMBED_MAX_THREADS];
     pthread_t th[CNS_EMBED_MAX_THREADS];
     bool started[CNS_EMBED_MAX_THREADS] = {0};
     for (size_t t = 0; t < nt; t++) {
-        jobs[t] = (embed_job){.x = x, .from = t, .step = nt};
+        jobs[t] = (embed_job){
+            .x = x, .from = t, .step = nt, .todo = todo, .n_todo = n_todo, .next = &next};
         if (t > 0)
             started[t] = pthread_create(&th[t], NULL, embed_worker, &jobs[t]) == 0;
     }

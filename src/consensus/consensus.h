@@ -180,6 +180,10 @@ typedef struct cns_result {
 /* Text -> L2-normalised vector of `dim` floats written to out. Seam for the
  * engine's sentence encoder; must be callable many times. */
 typedef dx_status (*cns_embed_fn)(void *user, const char *text, float *out, size_t dim);
+/* n texts -> n such vectors at out[i * dim]; the same vectors as n cns_embed_fn
+ * calls, faster (an encoder reads its weights once per batch). */
+typedef dx_status (*cns_embed_many_fn)(void *user, size_t n, const char *const *texts, float *out,
+                                       size_t dim);
 
 /* Prompt -> completion appended to out (bounded by out->max). Seam for a
  * council model: the synthesizer, or the member that answers yes/no checks. */
@@ -192,7 +196,8 @@ typedef dx_status (*cns_yesno_fn)(void *user, const char *prompt, double *p_yes)
 
 /* Options of the analysis. */
 typedef struct cns_options {
-    cns_embed_fn embed; /* NULL: lexical matching */
+    cns_embed_fn embed;           /* NULL: lexical matching */
+    cns_embed_many_fn embed_many; /* optional with embed: claims in batches (same user) */
     void *embed_user;
     size_t embed_dim;
     int embed_threads;     /* > 1: embed calls from that many threads at once (embed thread-safe) */
@@ -267,7 +272,7 @@ dx_status cns_input_parse(const char *json, size_t len, arena *a, cns_input *in)
  * cns_synthesize's); opt may be NULL (lexical, no checks). in->members are
  * copied; *out and all it points to live in a. Fails only on DX_ENOMEM
  * (arena cap), DX_ELIMIT (more than DX_MAX_MEMBERS answers), DX_EARG
- * (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM) or the error of opt->embed. A
+ * (embed_dim outside 1..DX_CNS_MAX_EMBED_DIM) or the error of opt->embed(_many). A
  * failing opt->check is not an error: the point keeps its support.
  * Reentrant: no global state. */
 dx_status cns_analyze(const cns_input *in, const cns_options *opt, arena *a, cns_result **out);

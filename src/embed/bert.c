@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "core/limits.h"
+#include "engine/ops.h"
 #include "engine/quant.h"
 #include "gguf/gguf.h"
 #include "tok/tok.h"
@@ -25,6 +26,7 @@
 typedef struct mat {
     const uint8_t *data;
     const quant_traits *qt;
+    ops_block_fn block; /* the engine's tiled kernel for the format, or NULL (vec_dot) */
     size_t row_bytes;
     int rows, cols;
 } mat;
@@ -47,6 +49,7 @@ struct embed_model {
     float **owned;
     size_t n_owned;
     size_t max_act_row;
+    bool reference; /* embed_model_set_reference: the one-row-at-a-time path */
 };
 
 /* ---- loading ------------------------------------------------------------- */
@@ -104,6 +107,7 @@ static dx_status bind_mat(embed_model *em, const char *name, int64_t cols, int64
         em->max_act_row = act;
     w->data = t->data;
     w->qt = qt;
+    w->block = ops_block(t->type);
     w->row_bytes = rb;
     w->rows = (int)rows;
     w->cols = (int)cols;
@@ -281,10 +285,25 @@ enum embed_pooling embed_pooling_of(const embed_model *em)
 
 /* ---- the encoder ---------------------------------------------------------- */
 
-/* y[t][r] = W[r] . x[t] + b[r] for n rows of x. Rows outer, tokens inner:
- * each weight row is read once while it is in cache. xq holds n converted
- * activation rows when the weights pair with a quantized type. */
-static void linear(const mat *w, const float *b, const float *x, int n, float *y, uint8_t *xq)
+/* Activations of a batch: its texts' tokens laid end to end, n in all, text i
+ * holding rows [start[i], start[i] + len[i]). [n][d] unless noted. */
+typedef struct {
+    int n_seq;
+    const int *start, *len;
+    float *x, *xb, *q, *k, *v, *att;
+    float *h;     /* [n][n_ff] */
+    float *sc;    /* [longest text]: one row of attention scores */
+    uint8_t *xq;  /* activations converted for a quantized format's vec_dot */
+    float **yrow; /* [n]: where each token's outputs go, for the tiled kernel */
+} acts;
+
+/* y[t][r] = W[r] . x[t] + b[r] for n rows of x. Through the engine's tiled
+ * kernel where the format has one (a tile of weight rows stays in registers
+ * for four tokens, so the weights are read once per batch, not per token);
+ * otherwise, and on the reference path, rows outer and tokens inner with one
+ * vec_dot each. */
+static void linear(const embed_model *em, const mat *w, const float *b, const float *x, int n,
+                   float *y, acts *a)
 {
     const bool f32 = w->qt->vec_dot_type == QT_F32;
     size_t stride = (size_t)w->cols * sizeof(float);
@@ -292,9 +311,20 @@ static void linear(const mat *w, const float *b, const float *x, int n, float *y
         const quant_traits *at = quant_get(w->qt->vec_dot_type);
         gguf_type_row_size(w->qt->vec_dot_type, w->cols, &stride);
         for (int t = 0; t < n; t++)
-            at->from_float(x + (size_t)t * w->cols, xq + (size_t)t * stride, w->cols);
+            at->from_float(x + (size_t)t * w->cols, a->xq + (size_t)t * stride, w->cols);
     }
-    const uint8_t *act = f32 ? (const uint8_t *)x : xq;
+    const uint8_t *act = f32 ? (const uint8_t *)x : a->xq;
+    if (w->block && !em->reference) {
+        for (int t = 0; t < n; t++)
+            a->yrow[t] = y + (size_t)t * w->rows;
+        w->block(w->cols, w->data, w->row_bytes, w->rows, act, stride, n, a->yrow);
+        for (int t = 0; t < n; t++) {
+            float *yt = y + (size_t)t * w->rows;
+            for (int r = 0; r < w->rows; r++)
+                yt[r] += b[r];
+        }
+        return;
+    }
     for (int r = 0; r < w->rows; r++) {
         const uint8_t *wr = w->data + (size_t)r * w->row_bytes;
         for (int t = 0; t < n; t++) {
@@ -357,66 +387,62 @@ static dx_status encode_ids(const embed_model *em, const char *text, size_t len,
     return DX_OK;
 }
 
-/* Activations of one text of T tokens: [T][d] unless noted. */
-typedef struct {
-    float *x, *xb, *q, *k, *v, *att;
-    float *h;    /* [T][n_ff] */
-    float *sc;   /* [T]: one row of attention scores */
-    uint8_t *xq; /* activations quantized for linear() */
-} acts;
-
-/* x = LayerNorm(token + position + type-0 embedding), one row per token. */
-static dx_status embed_input(const embed_model *em, const int32_t *ids, int T, float *x)
+/* x = LayerNorm(token + position + type-0 embedding), one row per token;
+ * positions count from 0 in each text. tmp holds d floats. */
+static void embed_input(const embed_model *em, int32_t *const *ids, const acts *a, float *tmp)
 {
     const int d = em->dim;
-    float *tmp = malloc((size_t)d * sizeof(float));
-    if (!tmp)
-        return dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
-    for (int t = 0; t < T; t++) {
-        float *xt = x + (size_t)t * d;
-        row(&em->tok_embd, ids[t], xt);
-        row(&em->pos_embd, t, tmp);
-        for (int i = 0; i < d; i++)
-            xt[i] += tmp[i];
-        row(&em->type_embd, 0, tmp);
-        for (int i = 0; i < d; i++)
-            xt[i] += tmp[i];
-        layernorm(xt, em->ln_w, em->ln_b, d, em->eps);
-    }
-    free(tmp);
-    return DX_OK;
+    for (int s = 0; s < a->n_seq; s++)
+        for (int p = 0; p < a->len[s]; p++) {
+            float *xt = a->x + (size_t)(a->start[s] + p) * d;
+            row(&em->tok_embd, ids[s][p], xt);
+            row(&em->pos_embd, p, tmp);
+            for (int i = 0; i < d; i++)
+                xt[i] += tmp[i];
+            row(&em->type_embd, 0, tmp);
+            for (int i = 0; i < d; i++)
+                xt[i] += tmp[i];
+            layernorm(xt, em->ln_w, em->ln_b, d, em->eps);
+        }
 }
 
-/* att = softmax(q k^T / sqrt(hd)) v, head by head, every token seeing every token. */
-static void self_attention(const embed_model *em, int T, acts *a)
+/* att = softmax(q k^T / sqrt(hd)) v, head by head, every token seeing every
+ * token of its own text (and none of the others'). */
+static void self_attention(const embed_model *em, acts *a)
 {
     const int d = em->dim, H = em->n_head, hd = d / H;
     const float scale = 1.0f / sqrtf((float)hd);
     const quant_vec_dot_fn f32dot = quant_get(QT_F32)->vec_dot; /* SIMD where the CPU has it */
-    for (int hh = 0; hh < H; hh++)
-        for (int t = 0; t < T; t++) {
-            const float *qt = a->q + (size_t)t * d + (size_t)hh * hd;
-            float mx = -INFINITY, sum = 0;
-            for (int s = 0; s < T; s++) {
-                float dot;
-                f32dot(hd, &dot, a->k + (size_t)s * d + (size_t)hh * hd, qt);
-                a->sc[s] = dot * scale;
-                if (a->sc[s] > mx)
-                    mx = a->sc[s];
+    for (int sq = 0; sq < a->n_seq; sq++) {
+        const int T = a->len[sq];
+        const size_t base = (size_t)a->start[sq] * d;
+        const float *q = a->q + base, *k = a->k + base, *v = a->v + base;
+        float *att = a->att + base;
+        for (int hh = 0; hh < H; hh++)
+            for (int t = 0; t < T; t++) {
+                const float *qt = q + (size_t)t * d + (size_t)hh * hd;
+                float mx = -INFINITY, sum = 0;
+                for (int s = 0; s < T; s++) {
+                    float dot;
+                    f32dot(hd, &dot, k + (size_t)s * d + (size_t)hh * hd, qt);
+                    a->sc[s] = dot * scale;
+                    if (a->sc[s] > mx)
+                        mx = a->sc[s];
+                }
+                for (int s = 0; s < T; s++) {
+                    a->sc[s] = expf(a->sc[s] - mx);
+                    sum += a->sc[s];
+                }
+                float *o = att + (size_t)t * d + (size_t)hh * hd;
+                memset(o, 0, (size_t)hd * sizeof(float));
+                for (int s = 0; s < T; s++) {
+                    const float w = a->sc[s] / sum;
+                    const float *vs = v + (size_t)s * d + (size_t)hh * hd;
+                    for (int i = 0; i < hd; i++)
+                        o[i] += w * vs[i];
+                }
             }
-            for (int s = 0; s < T; s++) {
-                a->sc[s] = expf(a->sc[s] - mx);
-                sum += a->sc[s];
-            }
-            float *o = a->att + (size_t)t * d + (size_t)hh * hd;
-            memset(o, 0, (size_t)hd * sizeof(float));
-            for (int s = 0; s < T; s++) {
-                const float w = a->sc[s] / sum;
-                const float *vs = a->v + (size_t)s * d + (size_t)hh * hd;
-                for (int i = 0; i < hd; i++)
-                    o[i] += w * vs[i];
-            }
-        }
+    }
 }
 
 /* x = LayerNorm(x + y), row by row (the post-norm residual). */
@@ -432,24 +458,24 @@ static void add_norm(float *x, const float *y, int T, int d, const float *w, con
     }
 }
 
-/* One encoder layer over a->x: attention, then the GELU feed-forward. */
-static void encoder_layer(const embed_model *em, const bert_layer *L, int T, acts *a)
+/* One encoder layer over the n rows of a->x: attention, then the GELU feed-forward. */
+static void encoder_layer(const embed_model *em, const bert_layer *L, int n, acts *a)
 {
     const int d = em->dim, ff = em->n_ff;
-    linear(&L->wq, L->bq, a->x, T, a->q, a->xq);
-    linear(&L->wk, L->bk, a->x, T, a->k, a->xq);
-    linear(&L->wv, L->bv, a->x, T, a->v, a->xq);
-    self_attention(em, T, a);
-    linear(&L->wo, L->bo, a->att, T, a->xb, a->xq);
-    add_norm(a->x, a->xb, T, d, L->ln1_w, L->ln1_b, em->eps);
-    linear(&L->up, L->bup, a->x, T, a->h, a->xq);
-    for (size_t i = 0; i < (size_t)T * ff; i++)
+    linear(em, &L->wq, L->bq, a->x, n, a->q, a);
+    linear(em, &L->wk, L->bk, a->x, n, a->k, a);
+    linear(em, &L->wv, L->bv, a->x, n, a->v, a);
+    self_attention(em, a);
+    linear(em, &L->wo, L->bo, a->att, n, a->xb, a);
+    add_norm(a->x, a->xb, n, d, L->ln1_w, L->ln1_b, em->eps);
+    linear(em, &L->up, L->bup, a->x, n, a->h, a);
+    for (size_t i = 0; i < (size_t)n * ff; i++)
         a->h[i] = gelu_erf(a->h[i]);
-    linear(&L->down, L->bdown, a->h, T, a->xb, a->xq);
-    add_norm(a->x, a->xb, T, d, L->ln2_w, L->ln2_b, em->eps);
+    linear(em, &L->down, L->bdown, a->h, n, a->xb, a);
+    add_norm(a->x, a->xb, n, d, L->ln2_w, L->ln2_b, em->eps);
 }
 
-/* out = the [CLS] row or the mean of the rows, scaled to unit length. */
+/* out = the [CLS] row or the mean of the T rows at x, scaled to unit length. */
 static void pool(const embed_model *em, const float *x, int T, float *out)
 {
     const int d = em->dim;
@@ -472,50 +498,118 @@ static void pool(const embed_model *em, const float *x, int T, float *out)
             out[i] = (float)(out[i] / norm);
 }
 
-dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
-                       int *n_tokens)
+/* Tokens one batch of texts holds at most (a text longer than this is a batch
+ * of its own). 256 keeps a batch's activations (~15 KiB a token for
+ * MiniLM) in a few MiB while each weight matrix is read once for 64 tokens at
+ * a time by the tiled kernel. */
+#define EMBED_BATCH_TOKENS 256
+
+/* Runs the encoder over texts [0, n) whose ids are given (len[i] tokens each,
+ * all in one batch) and pools each into out[i * dim]. a holds scratch for the
+ * batch. */
+static void encode_batch(const embed_model *em, int n, int32_t *const *ids, const int *len,
+                         int *start, acts *a, float *tmp, float *out)
+{
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        start[i] = total;
+        total += len[i];
+    }
+    a->n_seq = n;
+    a->start = start;
+    a->len = len;
+    embed_input(em, ids, a, tmp);
+    for (int l = 0; l < em->n_layer; l++)
+        encoder_layer(em, &em->layers[l], total, a);
+    for (int i = 0; i < n; i++)
+        pool(em, a->x + (size_t)start[i] * em->dim, len[i], out + (size_t)i * em->dim);
+}
+
+dx_status embed_texts_n(const embed_model *em, size_t n, const char *const *texts,
+                        const size_t *lens, float *out, int *n_tokens)
 {
     const int d = em->dim, ff = em->n_ff;
-    int32_t *ids = NULL;
-    float *buf = NULL;
+    int32_t **ids = calloc(n ? n : 1, sizeof *ids);
+    int *len = calloc(n ? n : 1, sizeof *len), *start = calloc(n ? n : 1, sizeof *start);
+    float *buf = NULL, *tmp = NULL;
     acts a = {0};
-    int T = 0;
-    dx_status st = encode_ids(em, text, len, &ids, &T);
-    if (st)
-        return st;
-    if (n_tokens)
-        *n_tokens = T;
-    /* x, xb, q, k, v, att: T*d each; h: T*ff; scores: T */
-    const size_t nb = (size_t)T * d * 6 + (size_t)T * ff + (size_t)T;
+    dx_status st = DX_OK;
+    if (!ids || !len || !start) {
+        st = dx_fail(DX_ENOMEM, "embed: out of memory for %zu texts", n);
+        goto out;
+    }
+    /* the largest batch and the longest text size the scratch */
+    int most = 1, longest = 1, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((st = encode_ids(em, texts[i], lens[i], &ids[i], &len[i])))
+            goto out;
+        if (n_tokens)
+            n_tokens[i] = len[i];
+        if (len[i] > longest)
+            longest = len[i];
+        run = run && run + len[i] <= EMBED_BATCH_TOKENS && !em->reference ? run + len[i] : len[i];
+        if (run > most)
+            most = run;
+    }
+    const size_t nb = (size_t)most * d * 6 + (size_t)most * ff + (size_t)longest + (size_t)d;
     buf = malloc(nb * sizeof(float));
-    a.xq = malloc((size_t)T * em->max_act_row + 64);
-    if (!buf || !a.xq) {
-        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", T);
+    a.xq = malloc((size_t)most * em->max_act_row + 64);
+    a.yrow = malloc((size_t)most * sizeof *a.yrow);
+    if (!buf || !a.xq || !a.yrow) {
+        st = dx_fail(DX_ENOMEM, "embed: out of memory for %d tokens", most);
         goto out;
     }
     a.x = buf;
-    a.xb = a.x + (size_t)T * d;
-    a.q = a.xb + (size_t)T * d;
-    a.k = a.q + (size_t)T * d;
-    a.v = a.k + (size_t)T * d;
-    a.att = a.v + (size_t)T * d;
-    a.h = a.att + (size_t)T * d;
-    a.sc = a.h + (size_t)T * ff;
-    if ((st = embed_input(em, ids, T, a.x)))
-        goto out;
-    for (int l = 0; l < em->n_layer; l++)
-        encoder_layer(em, &em->layers[l], T, &a);
-    pool(em, a.x, T, out);
+    a.xb = a.x + (size_t)most * d;
+    a.q = a.xb + (size_t)most * d;
+    a.k = a.q + (size_t)most * d;
+    a.v = a.k + (size_t)most * d;
+    a.att = a.v + (size_t)most * d;
+    a.h = a.att + (size_t)most * d;
+    a.sc = a.h + (size_t)most * ff;
+    tmp = a.sc + longest;
+    /* the same cut as above: texts in order while they fit a batch */
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        int sum = len[i];
+        while (j < n && !em->reference && sum + len[j] <= EMBED_BATCH_TOKENS)
+            sum += len[j++];
+        encode_batch(em, (int)(j - i), ids + i, len + i, start + i, &a, tmp, out + i * (size_t)d);
+        i = j;
+    }
 out:
+    if (ids)
+        for (size_t i = 0; i < n; i++)
+            free(ids[i]);
     free(ids);
+    free(len);
+    free(start);
     free(buf);
     free(a.xq);
+    free(a.yrow);
     return st;
+}
+
+dx_status embed_texts(const embed_model *em, size_t n, const char *const *texts, const size_t *lens,
+                      float *out)
+{
+    return embed_texts_n(em, n, texts, lens, out, NULL);
+}
+
+dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
+                       int *n_tokens)
+{
+    return embed_texts_n(em, 1, &text, &len, out, n_tokens);
 }
 
 dx_status embed_text(const embed_model *em, const char *text, size_t len, float *out)
 {
     return embed_text_n(em, text, len, out, NULL);
+}
+
+void embed_model_set_reference(embed_model *em, bool on)
+{
+    em->reference = on;
 }
 
 float embed_cosine(const float *a, const float *b, int n)

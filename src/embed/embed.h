@@ -16,13 +16,20 @@
  *     float cos = embed_cosine(a, b, embed_dim(em));
  *     embed_model_close(em);
  *
- * An open model is read-only: embed_text may be called from several threads
- * at once (each call allocates its own scratch, about n_tokens * 4 * n_ff
- * floats, and runs on the calling thread only).
+ * Many texts at once go faster through embed_texts: their tokens pass each
+ * weight matrix together (the engine's tiled kernels), each text still
+ * attending only to itself, so every vector is what embed_text gives for that
+ * text alone, to float rounding.
+ *
+ * An open model is read-only: embed_text(s) may be called from several
+ * threads at once (each call allocates its own scratch, about 15 KiB per token
+ * of a batch of up to 256 tokens for MiniLM, and runs on the calling thread
+ * only).
  */
 #ifndef DX_EMBED_H
 #define DX_EMBED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/status.h"
@@ -51,6 +58,21 @@ enum embed_pooling embed_pooling_of(const embed_model *em);
 dx_status embed_text_n(const embed_model *em, const char *text, size_t len, float *out,
                        int *n_tokens);
 dx_status embed_text(const embed_model *em, const char *text, size_t len, float *out);
+
+/* Embeds n texts (lens[i] bytes at texts[i]) into out[i * embed_dim]: the same
+ * vectors as n embed_text calls, in batches of texts whose tokens are read
+ * through each layer together. n_tokens[i], when n_tokens is not NULL, gets
+ * text i's token count. Thread-safe; on failure (as embed_text_n, for any
+ * text) out is unspecified. */
+dx_status embed_texts_n(const embed_model *em, size_t n, const char *const *texts,
+                        const size_t *lens, float *out, int *n_tokens);
+dx_status embed_texts(const embed_model *em, size_t n, const char *const *texts, const size_t *lens,
+                      float *out);
+
+/* For tests and benchmarks: on, every text is encoded alone and each linear
+ * layer as one vec_dot per weight row and token (the encoder before batching,
+ * which the fast path is held to). Not while another thread embeds. */
+void embed_model_set_reference(embed_model *em, bool on);
 
 /* Dot product of two unit vectors of n floats: their cosine similarity. */
 float embed_cosine(const float *a, const float *b, int n);

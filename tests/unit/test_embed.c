@@ -6,6 +6,7 @@
  * forward pass (tests/data/embed/all-minilm-l6-v2.json).
  */
 #include <jansson.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/str.h"
 #include "embed/convert.h"
 #include "embed/embed.h"
 #include "embed/safetensors.h"
@@ -263,6 +265,107 @@ TEST(minilm_concurrent_calls_agree_with_serial_ones)
     embed_model_close(em);
 }
 
+/* Pieces of real answers (the consensus fixtures): every line and sentence,
+ * each whole answer, and one answer repeated past the 256-token window. */
+static size_t answer_pieces(char **pieces, size_t cap)
+{
+    static const char *const files[] = {
+        "tests/data/consensus/paraphrase_long.json",
+        "tests/data/consensus/formats_prose_list_table.json",
+        "tests/data/consensus/long_answers_open_differently.json",
+        "tests/data/consensus/majority_and_dissent.json",
+        "tests/data/consensus/math_worked_solution.json",
+    };
+    size_t n = 0;
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        json_error_t je;
+        json_t *doc = json_load_file(files[f], 0, &je);
+        json_t *answers = json_object_get(json_object_get(doc, "input"), "answers");
+        for (size_t i = 0; i < json_array_size(answers); i++) {
+            const char *text =
+                json_string_value(json_object_get(json_array_get(answers, i), "text"));
+            if (!text)
+                continue;
+            if (n < cap)
+                pieces[n++] = strdup(text);
+            for (const char *p = text; *p && n < cap;) {
+                size_t k = strcspn(p, ".\n");
+                if (p[k] == '.')
+                    k++;
+                if (k > 1)
+                    pieces[n++] = strndup(p, k);
+                p += k;
+                p += strspn(p, " \n");
+            }
+        }
+        json_decref(doc);
+    }
+    if (n && n < cap) {
+        dx_buf b = dx_buf_make(0);
+        for (int r = 0; r < 12; r++)
+            dx_buf_printf(&b, "%s\n", pieces[0]);
+        pieces[n++] = dx_buf_take(&b);
+    }
+    if (n < cap)
+        pieces[n++] = strdup("");
+    return n;
+}
+
+TEST(minilm_batches_match_one_text_at_a_time)
+{
+    embed_model *em = open_minilm();
+    if (!em)
+        SKIP(MINILM " not in the model cache (scripts/setup --models pulls it)");
+    char *pieces[256];
+    size_t lens[256];
+    const size_t n = answer_pieces(pieces, 256);
+    CHECK(n > 40);
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(pieces[i]);
+    const int d = embed_dim(em);
+    float *fast = malloc(n * d * sizeof(float)), *ref = malloc(n * d * sizeof(float));
+    int *nt = malloc(n * sizeof(int));
+    CHECK_MSG(embed_texts_n(em, n, (const char *const *)pieces, lens, fast, nt) == DX_OK, "%s",
+              dx_errmsg());
+    /* the encoder as it was: each text alone, one vec_dot per weight row and token */
+    embed_model_set_reference(em, true);
+    int total = 0, longest = 0;
+    double worst_abs = 0, worst_cos = 1;
+    for (size_t i = 0; i < n; i++) {
+        int t = 0;
+        CHECK(embed_text_n(em, pieces[i], lens[i], ref + i * d, &t) == DX_OK);
+        CHECK_EQ_INT(nt[i], t);
+        total += t;
+        longest = t > longest ? t : longest;
+        const float c = embed_cosine(fast + i * d, ref + i * d, d);
+        worst_cos = c < worst_cos ? c : worst_cos;
+        for (int k = 0; k < d; k++) {
+            const double e = fabs((double)fast[i * d + k] - ref[i * d + k]);
+            worst_abs = e > worst_abs ? e : worst_abs;
+        }
+    }
+    embed_model_set_reference(em, false);
+    printf("  %zu texts (%d tokens, longest %d): largest element gap %.2g, lowest cosine %.8f\n", n,
+           total, longest, worst_abs, worst_cos);
+    CHECK_EQ_INT(longest, embed_max_tokens(em)); /* the repeated answer was cut to the window */
+    /* float rounding only: sums taken in another order, never another text's tokens */
+    CHECK_MSG(worst_abs < 1e-6, "largest element gap %g", worst_abs);
+    CHECK_MSG(worst_cos > 0.999999, "lowest cosine %.8f", worst_cos);
+    /* one at a time through the fast path gives the batch's vectors too */
+    float *one = malloc(d * sizeof(float));
+    for (size_t i = 0; i < n; i += 7) {
+        CHECK(embed_text(em, pieces[i], lens[i], one) == DX_OK);
+        CHECK(embed_cosine(one, fast + i * d, d) > 0.999999f);
+    }
+    free(one);
+    for (size_t i = 0; i < n; i++)
+        free(pieces[i]);
+    free(fast);
+    free(ref);
+    free(nt);
+    embed_model_close(em);
+}
+
 TEST(embed_refuses_a_language_model)
 {
     char path[512];
@@ -282,6 +385,7 @@ int main(void)
     RUN(minilm_matches_reference_vectors);
     RUN(minilm_paraphrases_score_high_and_unrelated_low);
     RUN(minilm_concurrent_calls_agree_with_serial_ones);
+    RUN(minilm_batches_match_one_text_at_a_time);
     RUN(embed_refuses_a_language_model);
     return test_summary();
 }
