@@ -42,6 +42,20 @@ static bool starts_ci(const char *s, const char *prefix)
     return true;
 }
 
+/* Whether a lead-in states a number of three words or more ("There are 5 continents:"): a
+ * count or amount that may answer the question, not only an opening for the list after it. */
+static bool states_number(const char *s, size_t n)
+{
+    size_t words = 0;
+    bool digit = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isspace((unsigned char)s[i]) && (i == 0 || isspace((unsigned char)s[i - 1])))
+            words++;
+        digit |= isdigit((unsigned char)s[i]) != 0;
+    }
+    return digit && words >= 3;
+}
+
 /* Politeness and lead-ins that state nothing about the question. */
 static bool is_filler(const char *s, size_t n)
 {
@@ -62,8 +76,8 @@ static bool is_filler(const char *s, size_t n)
         if (starts_ci(s, about[i]) && n < 80 &&
             (memmem(s, n, "question", 8) || memmem(s, n, "Question", 8)))
             return true;
-    if (n && s[n - 1] == ':')
-        return true; /* "The main reasons are:" */
+    if (n && s[n - 1] == ':' && !states_number(s, n))
+        return true; /* "The main reasons are:", but not "There are 5 continents:" */
     for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++)
         if (starts_ci(s, starts[i]))
             return true;

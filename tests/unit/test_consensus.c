@@ -1230,6 +1230,13 @@ TEST(labels_no_common_ground_majority_and_nonanswers)
                          "{\"model\":\"c\",\"text\":\"I don't know the exact distance.\"}]}");
     CHECK(r && r->analysis.usable == 1 && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
     CHECK(cns_check(r) == NULL);
+    /* a lead-in that states a number is a claim, so its count is a side: 7 against 5 */
+    r = analyze_json(&a, "{\"question\":\"How many continents are there?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"There are 7 continents.\"},"
+                         "{\"model\":\"b\",\"text\":\"There are 5 continents:\\n\\n1. "
+                         "Africa\\n2. America\\n3. Asia\\n4. Europe\\n5. Oceania\"}]}");
+    CHECK(r && r->analysis.label == CNS_LABEL_DISAGREE && r->analysis.n_disputed == 1);
+    CHECK(cns_check(r) == NULL);
     /* nor is declining to answer ("I have no comment", TruthfulQA's non-answer) */
     r = analyze_json(&a, "{\"question\":\"How old is Barack Obama?\",\"answers\":["
                          "{\"model\":\"a\",\"text\":\"Barack Obama was born in 1961.\"},"
