@@ -324,6 +324,9 @@ typedef struct qinfo {
     int alt[2];      /* "X or Y": the words of the alternatives (indexes in w), -1 if none */
     int negs;        /* negations in the question */
     const char *src; /* the question text (w's offsets point into it) */
+    /* "fahrenheit", "celsius" or "kelvin" when the question names that one scale ("What is
+     * the boiling point of water in Fahrenheit?"): a bare "212 degrees" is in it; else NULL */
+    const char *scale;
 } qinfo;
 
 static const char *const AUX[] = {
@@ -692,6 +695,25 @@ static void question_read(const char *question, qinfo *q)
     for (size_t k = 0; k < q->n; k++)
         if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
             q->w[k].f |= W_Q;
+    static const char *const scales[] = {"fahrenheit", "celsius", "kelvin"};
+    for (size_t k = 0; k < q->n; k++)
+        for (size_t j = 0; j < 3; j++)
+            if (!strcmp(q->w[k].w, scales[j]))
+                q->scale = q->scale && q->scale != scales[j] ? "" : scales[j];
+    if (q->scale && !*q->scale)
+        q->scale = NULL; /* two scales named ("from Celsius to Fahrenheit"): none */
+}
+
+/* Whether w is "degree(s)" with no scale after it (next: the word after, or NULL). */
+static bool bare_degrees(const word *w, const word *next)
+{
+    if (strcmp(w->w, "degrees") && strcmp(w->w, "degree"))
+        return false;
+    static const char *const scale[] = {"fahrenheit", "celsius", "kelvin", "c", "f", "centigrade"};
+    for (size_t j = 0; next && j < sizeof scale / sizeof scale[0]; j++)
+        if (!strcmp(next->w, scale[j]))
+            return false;
+    return true;
 }
 
 cns_qkind cns_direct_classify(const char *question)
@@ -1208,6 +1230,15 @@ static dx_status window_qty(ctx *c, size_t s, size_t e, cns_features *f)
         while (wi < nw && ws[wi].e <= i)
             wi++;
         int v;
+        if (c->q->scale && wi < nw && ws[wi].s == i &&
+            bare_degrees(&ws[wi], wi + 1 < nw ? &ws[wi + 1] : NULL) &&
+            n + (ws[wi].e - ws[wi].s) + strlen(c->q->scale) + 10 < sizeof win) {
+            /* "212 degrees" answering a question in Fahrenheit reads "212 degrees fahrenheit" */
+            n += (size_t)snprintf(win + n, sizeof win - n, "%.*s %s", (int)(ws[wi].e - ws[wi].s),
+                                  c->t + ws[wi].s, c->q->scale);
+            i = ws[wi].e - 1;
+            continue;
+        }
         if (wi < nw && ws[wi].s == i && (v = foreign_number(ws[wi].w)) > 0) {
             n += (size_t)snprintf(win + n, sizeof win - n, "%d", v);
             i = ws[wi].e - 1; /* "nueve planetas" reads as "9 planetas" */

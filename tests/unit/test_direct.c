@@ -359,6 +359,11 @@ TEST(numbers_in_calculations)
           {"The answer is 391.", CNS_DV_NUMBER, "391", NULL},
           {"First, 17 × 20 = 340. Then 17 × 3 = 51. The final answer is 390.", CNS_DV_NUMBER, "390",
            NULL});
+    /* a bare "degrees" is in the scale the question names: 212 °F is not 212 °C */
+    CASES("What is the boiling point of water in Fahrenheit?", G(0, 0, 2),
+          {"It is 212 degrees.", CNS_DV_NUMBER, "100 °C", "212 degrees"},
+          {"Water boils at 212 °F.", CNS_DV_NUMBER, "100 °C", NULL},
+          {"It is 212 degrees Celsius.", CNS_DV_NUMBER, "212 °C", NULL});
     CASES("What is 15% of 80?", G(0, 0, 2), {"15% of 80 is 12.", CNS_DV_NUMBER, "12", NULL},
           {"12", CNS_DV_NUMBER, "12", NULL}, {"It is 1.2.", CNS_DV_NUMBER, "1.2", NULL});
     CASES("How much does one litre of water weigh?", G(0, 0),
