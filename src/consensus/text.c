@@ -1150,18 +1150,6 @@ static double zeros_half(const cns_qty *q)
     return fmax(q->half, 5 * q->half / q->whalf); /* whalf -> half is the unit's scale */
 }
 
-/* Two unit ids are one unit when they convert alike: "°C" and "degrees Celsius", "lb" and
- * "pounds", "km" and "kilometres" (speeds carry ids of their own). */
-static bool unit_same(int a, int b)
-{
-    int nu = (int)(sizeof units / sizeof units[0]);
-    if (a == b)
-        return true;
-    if (a < 0 || b < 0 || a >= nu || b >= nu)
-        return false;
-    return units[a].dim == units[b].dim && units[a].f == units[b].f && units[a].off == units[b].off;
-}
-
 bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
 {
     if (x->dim != y->dim) {
@@ -1184,7 +1172,7 @@ bool cns_qty_agree(const cns_qty *x, const cns_qty *y)
         return false;
     double half = fmax(x->half, y->half); /* the coarser of the two as written */
     double rel = mag > 0 ? d / mag : 0;
-    bool same_unit = unit_same(x->unit, y->unit);
+    bool same_unit = x->unit == y->unit;
     double cap = (x->approx || y->approx) ? CNS_QTY_REL_HEDGED : CNS_QTY_REL_OTHER_UNIT;
     if (x->dim == CNS_DIM_TEMP) {
         /* absolute in °C: rounding of either, at most 1 °C apart; in different units one is

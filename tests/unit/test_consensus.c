@@ -121,7 +121,7 @@ TEST(features_numbers_and_units)
     CHECK(cns_text_features("1991", &a, &f) == DX_OK);
     CHECK(cns_text_features("1994", &a, &g) == DX_OK);
     CHECK(f.qty[0].dim == CNS_DIM_YEAR && !cns_qty_agree(&f.qty[0], &g.qty[0]));
-    /* one unit spelt two ways is one unit: rounding decides, as in the same unit */
+    /* °C spelt two ways: within the rounding of either, or half a degree (as a conversion) */
     CHECK(cns_text_features("about 38 °C", &a, &f) == DX_OK);
     CHECK(cns_text_features("around 37.7 degrees Celsius", &a, &g) == DX_OK);
     CHECK(cns_qty_agree(&f.qty[0], &g.qty[0]));

@@ -296,6 +296,11 @@ TEST(numbers_units_and_words)
           {"Un insecte a six pattes.", CNS_DV_NUMBER, "6", NULL},
           {"Los insectos tienen seis patas.", CNS_DV_NUMBER, "6", "seis"},
           {"Insekten haben acht Beine.", CNS_DV_NUMBER, "8", NULL});
+    CASES("How many players are on a rugby union team?", G(0, 0, 0, 3),
+          {"Il y a quinze joueurs.", CNS_DV_NUMBER, "15", "quinze"},
+          {"Fünfzehn Spieler.", CNS_DV_NUMBER, "15", NULL},
+          {"15 players.", CNS_DV_NUMBER, "15", NULL},
+          {"Ci sono tredici giocatori.", CNS_DV_NUMBER, "13", NULL});
     CASES("How many people live in Reykjavik?", G(0, 0, 2),
           {"About 140,000 people.", CNS_DV_NUMBER, "140000", NULL},
           {"Roughly 140000 people live there.", CNS_DV_NUMBER, "140000", NULL},
