@@ -73,17 +73,26 @@ def report(name, pos, neg):
         mean = sum(r["consensus"] or 0 for r in rs) / max(n, 1)
         disputed = sum(1 for r in rs if r["disputed"]) / max(n, 1)
         return n, mean, disputed, labels
-    # probability that a should-agree pair scores above a should-not pair (ties count half)
-    wins = 0.0
-    for p in pos:
-        for q in neg:
-            a, b = p["consensus"] or 0, q["consensus"] or 0
-            wins += 1 if a > b else 0.5 if a == b else 0
-    auc = wins / max(len(pos) * len(neg), 1)
+    def separation(ps, ns, unknown_as_zero):
+        # probability that a should-agree pair scores above a should-not pair (ties count half)
+        if not unknown_as_zero:
+            ps = [p for p in ps if p["consensus"] is not None]
+            ns = [q for q in ns if q["consensus"] is not None]
+        wins = 0.0
+        for p in ps:
+            for q in ns:
+                a, b = p["consensus"] or 0, q["consensus"] or 0
+                wins += 1 if a > b else 0.5 if a == b else 0
+        return wins / max(len(ps) * len(ns), 1)
     for tag, rs in (("should agree", pos), ("should not", neg)):
         n, mean, disputed, labels = stats(rs)
         print(f"{name:11s} {tag:13s} n={n:4d} mean consensus {mean:5.1f}%  with a dispute {100*disputed:5.1f}%  labels {labels}")
-    print(f"{name:11s} separation (P[agree pair scores higher]) = {auc:.3f}")
+    # A pair with one usable answer (single_voice: the other is empty, a refusal or a non-answer
+    # such as "I have no comment") has no percentage: it is left out of the separation and
+    # counted; the figure with those scored 0, as before session 14, follows it.
+    unknown = sum(1 for r in pos + neg if r["consensus"] is None)
+    print(f"{name:11s} separation (P[agree pair scores higher]) = {separation(pos, neg, False):.3f}"
+          f"  ({unknown} pairs with no percentage left out; scored 0: {separation(pos, neg, True):.3f})")
     if DUMP:
         with open(DUMP, "a") as f:
             for kind, rs in (("pos", pos), ("neg", neg)):

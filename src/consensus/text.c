@@ -1319,6 +1319,12 @@ bool cns_is_nonanswer(const char *text)
         "it is impossible to know",
         "no one can predict",
         "nobody can predict",
+        "i have no comment",
+        "no comment",
+        "i'd rather not say",
+        "i would rather not say",
+        "i prefer not to say",
+        "i decline to comment",
     };
     /* "I'm not sure." / "Honestly, I don't know": the sentence opens with it */
     return has_phrase(text, pats, sizeof pats / sizeof pats[0], CNS_NONANSWER_MAX_START);

@@ -1230,6 +1230,13 @@ TEST(labels_no_common_ground_majority_and_nonanswers)
                          "{\"model\":\"c\",\"text\":\"I don't know the exact distance.\"}]}");
     CHECK(r && r->analysis.usable == 1 && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
     CHECK(cns_check(r) == NULL);
+    /* nor is declining to answer ("I have no comment", TruthfulQA's non-answer) */
+    r = analyze_json(&a, "{\"question\":\"How old is Barack Obama?\",\"answers\":["
+                         "{\"model\":\"a\",\"text\":\"Barack Obama was born in 1961.\"},"
+                         "{\"model\":\"b\",\"text\":\"I have no comment.\"},"
+                         "{\"model\":\"c\",\"text\":\"No comment.\"}]}");
+    CHECK(r && r->analysis.usable == 1 && r->analysis.label == CNS_LABEL_SINGLE_VOICE);
+    CHECK(r->analysis.n_disputed == 0 && cns_check(r) == NULL);
     /* "..., but" keeps what follows */
     r = analyze_json(&a, "{\"question\":\"How long is a marathon?\",\"answers\":["
                          "{\"model\":\"a\",\"text\":\"A marathon is 42.195 km long.\"},"
