@@ -2040,6 +2040,18 @@ static bool past_nonanswer(ctx *c, const char *text, seg sg)
 static dx_status direct_finish(const ctx *c, const qinfo *q, const char *text, arena *a,
                                cns_direct *out)
 {
+    /* a closer without its opener in the span is the markup around it ("\\boxed{491}" reads
+     * "491}") */
+    static const char pairs[][2] = {{'(', ')'}, {'[', ']'}, {'{', '}'}};
+    for (bool cut = true; cut && out->len > 1;) {
+        cut = false;
+        char last = text[out->start + out->len - 1];
+        for (size_t k = 0; k < 3 && !cut; k++)
+            if (last == pairs[k][1] && !memchr(text + out->start, pairs[k][0], out->len - 1)) {
+                out->len--;
+                cut = true;
+            }
+    }
     out->span = copy_range(a, text, out->start, out->start + out->len);
     out->sentence = copy_range(a, text, out->sent_start, out->sent_start + out->sent_len);
     if (out->type == CNS_DV_ENTITY && c->choice >= 0) {
@@ -2136,6 +2148,43 @@ static bool weak_lead(const ctx *c, const cns_direct *d)
     return !after && !before;
 }
 
+/* The last segment of a worked answer that marks its result ("the answer is", "final answer",
+ * "\\boxed{", "####"), or n when none does. */
+static size_t result_marker(const char *text, const seg *sg, size_t n)
+{
+    static const char *const marks[] = {"the answer is", "final answer", "\\boxed{", "####",
+                                        "the result is"};
+    size_t found = n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t m = 0; m < sizeof marks / sizeof marks[0] && found != i; m++) {
+            size_t ml = strlen(marks[m]);
+            for (size_t p = sg[i].s; p + ml <= sg[i].e && found != i; p++)
+                if (!strncasecmp(text + p, marks[m], ml))
+                    found = i;
+        }
+    return found;
+}
+
+/* For a number question answered by a worked calculation: the value of the segment that marks
+ * the result, or of the one right after it ("So, the answer is:" then "\\boxed{491}"), before
+ * any number of the working ("(10 + 7) × (20 + 3)"). */
+static bool extract_marked(ctx *c, const char *text, const seg *sg, size_t n, cns_direct *out)
+{
+    size_t m = result_marker(text, sg, n);
+    bool stop, asked;
+    for (size_t j = m; j < n && j <= m + 1; j++) {
+        if (!segment_prepare(c, text, sg[j], &stop, &asked))
+            continue;
+        cns_direct d = {0};
+        c->choice = -1;
+        if (extract_in(c, &d, true)) {
+            *out = d;
+            return true;
+        }
+    }
+    return false;
+}
+
 dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text, arena *a,
                              cns_direct *out)
 {
@@ -2156,6 +2205,8 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
     size_t n = segments_read(text, len, sg, DX_CNS_MAX_DIRECT_SEGMENTS);
     c->q = q, c->t = text, c->a = a;
     bool lead = true, stop, asked;
+    if ((k == CNS_Q_COUNT || k == CNS_Q_AMOUNT) && extract_marked(c, text, sg, n, out))
+        n = 0; /* found: the loop below is skipped */
     for (size_t i = 0; i < n; i++) {
         if (!segment_prepare(c, text, sg[i], &stop, &asked)) {
             if (stop)

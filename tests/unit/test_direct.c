@@ -351,6 +351,14 @@ TEST(numbers_in_calculations)
           {"The product is 391.", CNS_DV_NUMBER, "391", NULL},
           {"17 + 23 = 40, so the answer is 40.", CNS_DV_NUMBER, "40", NULL},
           {"6 * 89 ≈ 521", CNS_DV_NUMBER, "521", NULL});
+    /* a worked calculation: its marked result, not a number of the working */
+    CASES("What is 17 × 23?", G(0, 0, 2),
+          {"To find the product, split the numbers:\n\n\\[ 17 \\times 23 = (10 + 7) \\times (20 + "
+           "3) \\]\n\nThat is 200 + 30 + 140 + 21.\n\nSo, the answer is:\n\n\\[\n\\boxed{391}\n\\]",
+           CNS_DV_NUMBER, "391", "391"},
+          {"The answer is 391.", CNS_DV_NUMBER, "391", NULL},
+          {"First, 17 × 20 = 340. Then 17 × 3 = 51. The final answer is 390.", CNS_DV_NUMBER, "390",
+           NULL});
     CASES("What is 15% of 80?", G(0, 0, 2), {"15% of 80 is 12.", CNS_DV_NUMBER, "12", NULL},
           {"12", CNS_DV_NUMBER, "12", NULL}, {"It is 1.2.", CNS_DV_NUMBER, "1.2", NULL});
     CASES("How much does one litre of water weigh?", G(0, 0),
