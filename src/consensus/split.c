@@ -46,14 +46,10 @@ static bool starts_ci(const char *s, const char *prefix)
  * count or amount that may answer the question, not only an opening for the list after it. */
 static bool states_number(const char *s, size_t n)
 {
-    size_t words = 0;
     bool digit = false;
-    for (size_t i = 0; i < n; i++) {
-        if (!isspace((unsigned char)s[i]) && (i == 0 || isspace((unsigned char)s[i - 1])))
-            words++;
-        digit |= isdigit((unsigned char)s[i]) != 0;
-    }
-    return digit && words >= 3;
+    for (size_t i = 0; i < n && !digit; i++)
+        digit = isdigit((unsigned char)s[i]) != 0;
+    return digit && cns_count_words(s, n) >= 3;
 }
 
 /* Politeness and lead-ins that state nothing about the question. */

@@ -611,27 +611,42 @@ static const char *arena_sprintf_word(arena *a, const char *w)
     return s;
 }
 
-/* The cosine of q and the question by the sentence encoder, or -2 without
- * one (or when it fails: the word rules alone judge then). */
-static double question_cosine(const cns_result *r, const cns_synth_options *opt, const char *q,
-                              arena *a)
+/* What judges follow-ups: the options, and the question's vector by the
+ * sentence encoder, embedded once (NULL without an encoder, or when it failed:
+ * the word rules alone judge then). */
+typedef struct fu_judge {
+    const cns_synth_options *opt;
+    const float *qv;
+} fu_judge;
+
+static fu_judge judge_make(const cns_result *r, const cns_synth_options *opt, arena *a)
 {
-    if (!opt || !opt->embed || opt->embed_dim == 0 || opt->embed_dim > DX_CNS_MAX_EMBED_DIM)
+    fu_judge j = {opt, NULL};
+    if (!opt->embed || opt->embed_dim == 0 || opt->embed_dim > DX_CNS_MAX_EMBED_DIM)
+        return j;
+    float *u = arena_alloc(a, opt->embed_dim * sizeof *u);
+    if (u && !opt->embed(opt->embed_user, r->question, u, opt->embed_dim))
+        j.qv = u;
+    return j;
+}
+
+/* The cosine of q and the question, or -2 without the question's vector (or
+ * when embedding q fails). */
+static double question_cosine(const fu_judge *j, const char *q, arena *a)
+{
+    if (!j || !j->qv)
         return -2;
-    float *u = arena_alloc(a, 2 * opt->embed_dim * sizeof *u);
-    if (!u)
-        return -2;
-    float *v = u + opt->embed_dim;
-    if (opt->embed(opt->embed_user, r->question, u, opt->embed_dim) ||
-        opt->embed(opt->embed_user, q, v, opt->embed_dim))
+    const size_t dim = j->opt->embed_dim;
+    float *v = arena_alloc(a, dim * sizeof *v);
+    if (!v || j->opt->embed(j->opt->embed_user, q, v, dim))
         return -2;
     double dot = 0;
-    for (size_t i = 0; i < opt->embed_dim; i++)
-        dot += (double)u[i] * v[i];
+    for (size_t i = 0; i < dim; i++)
+        dot += (double)j->qv[i] * v[i];
     return dot;
 }
 
-static bool followup_ok(const cns_result *r, const cns_synth_options *opt, const char *q, arena *a)
+static bool followup_ok(const cns_result *r, const fu_judge *j, const char *q, arena *a)
 {
     size_t len = strlen(q);
     if (len < 10 || len >= FOLLOWUP_MAX || q[len - 1] != '?')
@@ -667,7 +682,7 @@ static bool followup_ok(const cns_result *r, const cns_synth_options *opt, const
         return false;
     /* by meaning, when an encoder is given: the question in other words, or
      * on topic though it shares no word ("the play" for Hamlet) */
-    double cos = question_cosine(r, opt, q, a);
+    double cos = question_cosine(j, q, a);
     if (cos >= CNS_FOLLOWUP_RESTATED)
         return false;
     if (cos >= CNS_FOLLOWUP_ON_TOPIC)
@@ -688,9 +703,9 @@ static bool followup_ok(const cns_result *r, const cns_synth_options *opt, const
     return on_topic;
 }
 
-static void add_followup(cns_result *r, const cns_synth_options *opt, const char *q, arena *a)
+static void add_followup(cns_result *r, const fu_judge *j, const char *q, arena *a)
 {
-    if (r->n_followups < 3 && followup_ok(r, opt, q, a)) {
+    if (r->n_followups < 3 && followup_ok(r, j, q, a)) {
         const char *c = arena_strdup(a, q);
         if (c)
             r->followups[r->n_followups++] = c;
@@ -724,8 +739,7 @@ static char *one_per_line(arena *a, const char *s, size_t n)
 
 /* Follow-up lines from a model reply: bullets, numbers, emphasis and
  * "Question:" labels stripped, each line judged by followup_ok. */
-static void parse_followups(cns_result *r, const cns_synth_options *opt, const char *reply,
-                            arena *a)
+static void parse_followups(cns_result *r, const fu_judge *j, const char *reply, arena *a)
 {
     reply = one_per_line(a, reply, strlen(reply));
     for (const char *p = reply; p && *p && r->n_followups < 3;) {
@@ -759,7 +773,7 @@ static void parse_followups(cns_result *r, const cns_synth_options *opt, const c
         if (len && len < 400) {
             char *q = arena_strndup(a, s, len);
             if (q)
-                add_followup(r, opt, q, a);
+                add_followup(r, j, q, a);
         }
         p = e ? e + 1 : p + strlen(p);
     }
@@ -815,16 +829,12 @@ static const char *subject(const char *q, arena *a)
  * confirm that Africa?"). */
 static bool statement_like(const char *t)
 {
-    size_t words = 0;
-    for (const char *p = t; *p; p++)
-        if (!isspace((unsigned char)*p) && (p == t || isspace((unsigned char)p[-1])))
-            words++;
-    return words >= 3;
+    return cns_count_words(t, strlen(t)) >= 3;
 }
 
 /* Follow-ups built from the analysis when the model gave fewer than three
  * good ones, each judged by the same rules. */
-static void derive_followups(cns_result *r, const cns_synth_options *opt, arena *a)
+static void derive_followups(cns_result *r, const fu_judge *j, arena *a)
 {
     const cns_analysis *an = &r->analysis;
     char buf[FOLLOWUP_MAX * 2];
@@ -841,7 +851,7 @@ static void derive_followups(cns_result *r, const cns_synth_options *opt, arena 
         }
         if (s0 && s1) {
             fit(buf, sizeof buf, "Which is correct: ", a, s0, ", or ", s1);
-            add_followup(r, opt, buf, a);
+            add_followup(r, j, buf, a);
         }
     }
     /* the agreed points: one step further */
@@ -858,14 +868,14 @@ static void derive_followups(cns_result *r, const cns_synth_options *opt, arena 
         for (size_t s = 0; s < 3 && r->n_followups < 3; s++, step++) {
             fit(buf, sizeof buf, (clause ? steps : answer_steps)[step % 3], a, an->agreed[i].text,
                 NULL, NULL);
-            add_followup(r, opt, buf, a);
+            add_followup(r, j, buf, a);
         }
     }
     for (size_t i = 0; i < an->n_unique && r->n_followups < 3; i++) {
         if (!statement_like(an->unique[i].text))
             continue;
         fit(buf, sizeof buf, "How could one confirm that ", a, an->unique[i].text, NULL, NULL);
-        add_followup(r, opt, buf, a);
+        add_followup(r, j, buf, a);
     }
     /* little to build on: the question's subject, from other sides */
     const char *subj = subject(r->question, a);
@@ -874,7 +884,7 @@ static void derive_followups(cns_result *r, const cns_synth_options *opt, arena 
                                         "Where does it matter in practice what "};
     for (size_t s = 0; subj && s < 3 && r->n_followups < 3; s++) {
         fit(buf, sizeof buf, about[s], a, subj, s == 2 ? " is" : NULL, NULL);
-        add_followup(r, opt, buf, a);
+        add_followup(r, j, buf, a);
     }
 }
 
@@ -907,14 +917,13 @@ static dx_status ask(const cns_synth_options *opt,
 /* The follow-ups prompt, asked of opt->followups when set, else of the writer. */
 static dx_status ask_followups(const cns_synth_options *opt, const cns_result *r, dx_buf *reply)
 {
-    if (!opt->followups)
-        return ask(opt, cns_prompt_followups, r, reply);
-    dx_buf p = dx_buf_make(DX_MAX_PROMPT_BYTES);
-    dx_status st = cns_prompt_followups(r, &p);
-    if (!st)
-        st = opt->followups(opt->followups_user, p.data, reply);
-    dx_buf_free(&p);
-    return st;
+    cns_synth_options f = *opt;
+    if (opt->followups) {
+        f.generate = opt->followups;
+        f.generate_user = opt->followups_user;
+        f.stream = NULL;
+    }
+    return ask(&f, cns_prompt_followups, r, reply);
 }
 
 /* ---- writing the answer ------------------------------------------------------ */
@@ -1263,8 +1272,8 @@ static const cns_member *lead_member(const cns_result *r, const cns_synth_option
 
 /* One usable answer: shown exactly as its member wrote it; only follow-ups
  * are asked (ask_followups). Returns how many follow-ups the model gave. */
-static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, bool model,
-                                  const cns_member *voice, dx_buf *reply, arena *a)
+static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, const fu_judge *fj,
+                                  bool model, const cns_member *voice, dx_buf *reply, arena *a)
 {
     r->answer = voice->text;
     r->answer_member = voice->name;
@@ -1272,16 +1281,16 @@ static size_t answer_single_voice(cns_result *r, const cns_synth_options *opt, b
     r->answer_kind = CNS_ANSWER_SINGLE_VOICE;
     send_whole(opt, voice->text);
     if (model && ask_followups(opt, r, reply) == DX_OK && reply->data)
-        parse_followups(r, opt, reply->data, a);
+        parse_followups(r, fj, reply->data, a);
     return r->n_followups;
 }
 
 /* The strongest member's answer exactly as it wrote it, every disputed point
  * flagged below it with who said what; only follow-ups are asked
  * (ask_followups). *from_model gets how many follow-ups the model gave. */
-static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, bool model,
-                                  const cns_member *lead, dx_buf *reply, size_t *from_model,
-                                  arena *a)
+static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, const fu_judge *fj,
+                                  bool model, const cns_member *lead, dx_buf *reply,
+                                  size_t *from_model, arena *a)
 {
     dx_buf b = dx_buf_make(DX_MAX_PROMPT_BYTES);
     dx_status st = dx_buf_puts(&b, lead->text);
@@ -1297,7 +1306,7 @@ static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, b
     r->answer_member = lead->name;
     send_whole(opt, r->answer);
     if (model && ask_followups(opt, r, reply) == DX_OK && reply->data)
-        parse_followups(r, opt, reply->data, a);
+        parse_followups(r, fj, reply->data, a);
     *from_model = r->n_followups;
     return DX_OK;
 }
@@ -1306,8 +1315,8 @@ static dx_status answer_strongest(cns_result *r, const cns_synth_options *opt, b
  * disputed point flagged (CNS_ANSWER_SYNTHESIZED); when it fails the check,
  * *why says so for the extractive answer that stands in. The follow-ups the
  * reply carries go to r, their count to *from_model. */
-static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_buf *reply,
-                                const char **why, size_t *from_model, arena *a)
+static dx_status answer_written(cns_result *r, const cns_synth_options *opt, const fu_judge *fj,
+                                dx_buf *reply, const char **why, size_t *from_model, arena *a)
 {
     judged j = {0};
     if (write_reply(opt, r, a, reply, &j) != DX_OK || !reply->data || !reply->len)
@@ -1318,7 +1327,7 @@ static dx_status answer_written(cns_result *r, const cns_synth_options *opt, dx_
     if (j.st)
         return j.st;
     const char *text = j.text, *fail = j.fail;
-    parse_followups(r, opt, reply->data + followup_mark(reply->data, reply->len), a);
+    parse_followups(r, fj, reply->data + followup_mark(reply->data, reply->len), a);
     *from_model = r->n_followups;
     if (fail) {
         char msg[300];
@@ -1378,16 +1387,17 @@ static dx_status write_answer(cns_result *r, const cns_synth_options *opt, bool 
     size_t from_model = 0;
     const cns_member *voice = r->analysis.label == CNS_LABEL_SINGLE_VOICE ? single_voice(r) : NULL;
     const cns_member *lead = voice ? NULL : lead_member(r, opt);
+    const fu_judge fj = judge_make(r, opt, a);
     if (voice) {
-        from_model = answer_single_voice(r, opt, model, voice, reply, a);
+        from_model = answer_single_voice(r, opt, &fj, model, voice, reply, a);
     } else if (lead) {
-        if ((st = answer_strongest(r, opt, model, lead, reply, &from_model, a)))
+        if ((st = answer_strongest(r, opt, &fj, model, lead, reply, &from_model, a)))
             return st;
     } else {
         const char *why = "no synthesizer model was available";
         if (model && r->analysis.label != CNS_LABEL_NO_ANSWER) {
             why = "the synthesizer model did not answer";
-            if ((st = answer_written(r, opt, reply, &why, &from_model, a)))
+            if ((st = answer_written(r, opt, &fj, reply, &why, &from_model, a)))
                 return st;
         }
         if (r->answer_kind != CNS_ANSWER_SYNTHESIZED && (st = answer_extractive(r, opt, why, a)))
@@ -1397,7 +1407,7 @@ static dx_status write_answer(cns_result *r, const cns_synth_options *opt, bool 
         return dx_oom("consensus");
     /* small models often write fewer good ones: the rest come from the analysis */
     if (r->n_followups < 3)
-        derive_followups(r, opt, a);
+        derive_followups(r, &fj, a);
     r->followups_source = from_model == 0                ? "derived"
                           : from_model >= r->n_followups ? "model"
                                                          : "model+derived";

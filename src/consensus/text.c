@@ -1280,6 +1280,14 @@ bool cns_is_refusal(const char *text)
     return has_phrase(text, pats, sizeof pats / sizeof pats[0], SIZE_MAX);
 }
 
+size_t cns_count_words(const char *s, size_t n)
+{
+    size_t words = 0;
+    for (size_t i = 0; i < n; i++)
+        words += !isspace((unsigned char)s[i]) && (i == 0 || isspace((unsigned char)s[i - 1]));
+    return words;
+}
+
 bool cns_is_nonanswer(const char *text)
 {
     static const char *const pats[] = {

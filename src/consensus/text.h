@@ -139,6 +139,9 @@ bool cns_is_refusal(const char *text);
  * cannot say"): a non-answer, never a claim and never a side of a dispute. */
 bool cns_is_nonanswer(const char *text);
 
+/* The words of s[0..n): runs of characters between ASCII white space. */
+size_t cns_count_words(const char *s, size_t n);
+
 /* Whether a stem is an English stop word (expects a casefolded word). */
 bool cns_is_stopword(const char *w);
 
