@@ -649,14 +649,14 @@ static dx_status collect_claims(ctx *x, cns_member *m, size_t nm)
 
 /* One embedding worker. One claim at a time: claims from..n in steps of
  * `step`. In batches (embed_many): the next batch of the distinct texts in
- * `todo` until none is left, so a worker that gets its core late takes fewer.
+ * `pending` until none is left, so a worker that gets its core late takes fewer.
  * A claim whose text an earlier claim has is not embedded again (closing
  * summaries, voices). */
 typedef struct embed_job {
     ctx *x;
     size_t from, step;
-    const size_t *todo; /* claim indices to embed (batches) */
-    size_t n_todo;
+    const size_t *pending; /* claim indices to embed (batches) */
+    size_t n_pending;
     atomic_size_t *next; /* the next batch to take, shared */
     dx_status st;
     char why[256];
@@ -667,32 +667,31 @@ static void embed_batches(embed_job *j)
     ctx *x = j->x;
     const cns_options *o = x->opt;
     const char *texts[CNS_EMBED_BATCH];
+    /* a batch's claims need not be adjacent (repeats are skipped): embed
+     * into a block, then copy each vector to its claim's slot */
+    float *v = malloc(CNS_EMBED_BATCH * o->embed_dim * sizeof *v);
+    if (!v) {
+        j->st = DX_ENOMEM;
+        snprintf(j->why, sizeof j->why, "out of memory");
+        return;
+    }
     for (;;) {
         const size_t b = atomic_fetch_add(j->next, 1) * CNS_EMBED_BATCH;
-        if (b >= j->n_todo)
-            return;
-        const size_t n = j->n_todo - b < CNS_EMBED_BATCH ? j->n_todo - b : CNS_EMBED_BATCH;
+        if (b >= j->n_pending)
+            break;
+        const size_t n = j->n_pending - b < CNS_EMBED_BATCH ? j->n_pending - b : CNS_EMBED_BATCH;
         for (size_t i = 0; i < n; i++)
-            texts[i] = x->c[j->todo[b + i]].text;
-        /* a batch's claims need not be adjacent (repeats are skipped): embed
-         * into a block, then copy each vector to its claim's slot */
-        float *v = malloc(n * o->embed_dim * sizeof *v);
-        if (!v) {
-            j->st = DX_ENOMEM;
-            snprintf(j->why, sizeof j->why, "out of memory");
-            return;
-        }
+            texts[i] = x->c[j->pending[b + i]].text;
         j->st = o->embed_many(o->embed_user, n, texts, v, o->embed_dim);
         if (j->st) {
             snprintf(j->why, sizeof j->why, "%s", dx_errmsg());
-            free(v);
-            return;
+            break;
         }
         for (size_t i = 0; i < n; i++)
-            memcpy(x->vecs + j->todo[b + i] * o->embed_dim, v + i * o->embed_dim,
+            memcpy(x->vecs + j->pending[b + i] * o->embed_dim, v + i * o->embed_dim,
                    o->embed_dim * sizeof *v);
-        free(v);
     }
+    free(v);
 }
 
 static void *embed_worker(void *arg)
@@ -700,7 +699,7 @@ static void *embed_worker(void *arg)
     embed_job *j = arg;
     ctx *x = j->x;
     const cns_options *o = x->opt;
-    if (j->todo) {
+    if (j->pending) {
         embed_batches(j);
         return NULL;
     }
@@ -736,16 +735,16 @@ static dx_status embed_claims(ctx *x)
     if (nt > CNS_EMBED_MAX_THREADS)
         nt = CNS_EMBED_MAX_THREADS;
     /* in batches: the distinct texts, in claim order */
-    size_t *todo = NULL, n_todo = 0;
+    size_t *pending = NULL, n_pending = 0;
     atomic_size_t next = 0;
     if (o->embed_many) {
-        todo = arena_alloc_array(x->a, x->nc ? x->nc : 1, sizeof *todo);
-        if (!todo)
+        pending = arena_alloc_array(x->a, x->nc ? x->nc : 1, sizeof *pending);
+        if (!pending)
             return dx_oom("consensus");
         for (size_t i = 0; i < x->nc; i++)
             if (!x->c[i].vec)
-                todo[n_todo++] = i;
-        const size_t batches = (n_todo + CNS_EMBED_BATCH - 1) / CNS_EMBED_BATCH;
+                pending[n_pending++] = i;
+        const size_t batches = (n_pending + CNS_EMBED_BATCH - 1) / CNS_EMBED_BATCH;
         if (nt > batches)
             nt = batches ? batches : 1;
     }
@@ -753,8 +752,12 @@ static dx_status embed_claims(ctx *x)
     pthread_t th[CNS_EMBED_MAX_THREADS];
     bool started[CNS_EMBED_MAX_THREADS] = {0};
     for (size_t t = 0; t < nt; t++) {
-        jobs[t] = (embed_job){
-            .x = x, .from = t, .step = nt, .todo = todo, .n_todo = n_todo, .next = &next};
+        jobs[t] = (embed_job){.x = x,
+                              .from = t,
+                              .step = nt,
+                              .pending = pending,
+                              .n_pending = n_pending,
+                              .next = &next};
         if (t > 0)
             started[t] = pthread_create(&th[t], NULL, embed_worker, &jobs[t]) == 0;
     }

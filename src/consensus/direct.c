@@ -324,10 +324,14 @@ typedef struct qinfo {
     int alt[2];      /* "X or Y": the words of the alternatives (indexes in w), -1 if none */
     int negs;        /* negations in the question */
     const char *src; /* the question text (w's offsets point into it) */
-    /* "fahrenheit", "celsius" or "kelvin" when the question names that one scale ("What is
-     * the boiling point of water in Fahrenheit?"): a bare "212 degrees" is in it; else NULL */
+    /* the one temperature scale the question names (SCALES: "What is the boiling point of
+     * water in Fahrenheit?"), a word of w: a bare "212 degrees" is in it; else NULL */
     const char *scale;
 } qinfo;
+
+/* Temperature scales, as words; and what else may follow "degrees" to name one. */
+static const char *const SCALES[] = {"fahrenheit", "celsius", "kelvin", NULL};
+static const char *const SCALES_SHORT[] = {"c", "f", "centigrade", NULL};
 
 static const char *const AUX[] = {
     "is",    "are",      "was",    "were",     "do",        "does",    "did",     "can",   "could",
@@ -695,25 +699,21 @@ static void question_read(const char *question, qinfo *q)
     for (size_t k = 0; k < q->n; k++)
         if (!(q->w[k].f & W_STOP) && !(q->w[k].f & W_NUM))
             q->w[k].f |= W_Q;
-    static const char *const scales[] = {"fahrenheit", "celsius", "kelvin"};
+    bool two = false; /* "from Celsius to Fahrenheit": no one scale */
     for (size_t k = 0; k < q->n; k++)
-        for (size_t j = 0; j < 3; j++)
-            if (!strcmp(q->w[k].w, scales[j]))
-                q->scale = q->scale && q->scale != scales[j] ? "" : scales[j];
-    if (q->scale && !*q->scale)
-        q->scale = NULL; /* two scales named ("from Celsius to Fahrenheit"): none */
+        if (in_list(q->w[k].w, SCALES)) {
+            two |= q->scale && strcmp(q->scale, q->w[k].w);
+            q->scale = q->w[k].w;
+        }
+    if (two)
+        q->scale = NULL;
 }
 
 /* Whether w is "degree(s)" with no scale after it (next: the word after, or NULL). */
 static bool bare_degrees(const word *w, const word *next)
 {
-    if (strcmp(w->w, "degrees") && strcmp(w->w, "degree"))
-        return false;
-    static const char *const scale[] = {"fahrenheit", "celsius", "kelvin", "c", "f", "centigrade"};
-    for (size_t j = 0; next && j < sizeof scale / sizeof scale[0]; j++)
-        if (!strcmp(next->w, scale[j]))
-            return false;
-    return true;
+    return (!strcmp(w->w, "degrees") || !strcmp(w->w, "degree")) &&
+           !(next && (in_list(next->w, SCALES) || in_list(next->w, SCALES_SHORT)));
 }
 
 cns_qkind cns_direct_classify(const char *question)
@@ -2236,9 +2236,10 @@ dx_status cns_direct_extract(const char *question, cns_qkind k, const char *text
     size_t n = segments_read(text, len, sg, DX_CNS_MAX_DIRECT_SEGMENTS);
     c->q = q, c->t = text, c->a = a;
     bool lead = true, stop, asked;
-    if ((k == CNS_Q_COUNT || k == CNS_Q_AMOUNT) && extract_marked(c, text, sg, n, out))
-        n = 0; /* found: the loop below is skipped */
-    for (size_t i = 0; i < n; i++) {
+    /* a worked calculation's marked result comes before the numbers of its working */
+    const bool marked =
+        (k == CNS_Q_COUNT || k == CNS_Q_AMOUNT) && extract_marked(c, text, sg, n, out);
+    for (size_t i = 0; !marked && i < n; i++) {
         if (!segment_prepare(c, text, sg[i], &stop, &asked)) {
             if (stop)
                 break;
