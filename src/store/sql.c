@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/limits.h"
 
@@ -263,8 +264,17 @@ dx_status sql_open(const char *target, sql **out)
             sqlite3_busy_timeout(c->lite, 5000);
             /* WAL: readers don't block the writer; NORMAL sync is durable across
              * a process crash (kill -9), which is what the store promises. */
-            st = sql_exec(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                             "PRAGMA foreign_keys = ON;");
+            /* Switching a new file to WAL needs it alone, and SQLite answers
+             * "database is locked" at once, without its busy handler, while
+             * another connection switches it: retry for as long as the busy
+             * timeout (instances opening one new store together) */
+            for (int waited_ms = 0;; waited_ms += 10) {
+                st = sql_exec(c, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                                 "PRAGMA foreign_keys = ON;");
+                if (!st || c->err != SQL_ERR_BUSY || waited_ms >= 5000)
+                    break;
+                nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+            }
         }
     }
     if (st) {
